@@ -1,0 +1,132 @@
+/*
+ * cf.h: the few utilities every Coffer module shares.
+ *
+ * - struct cf_error: error detail owned by the caller, filled where the error
+ *   is first seen; its code maps one to one onto an AWS exception name.
+ * - struct cf_secret: memory for plaintext values, PINs and key bytes; it is
+ *   locked in RAM, excluded from core dumps and wiped before it is freed.
+ * - cf_wipe_free(): explicit_bzero + free for heap buffers that touched a
+ *   secret but did not come from cf_secret_new().
+ */
+#ifndef COFFER_CF_H
+#define COFFER_CF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CF_MUSTCHECK __attribute__((warn_unused_result))
+#define CF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Error codes: one per AWS exception name, plus transport-level conditions. */
+enum cf_code {
+	CF_OK = 0,
+	CF_ERR_RESOURCE_NOT_FOUND,	/* ResourceNotFoundException */
+	CF_ERR_RESOURCE_EXISTS,		/* ResourceExistsException */
+	CF_ERR_INVALID_PARAMETER,	/* InvalidParameterException */
+	CF_ERR_VALIDATION,		/* ValidationException */
+	CF_ERR_INVALID_NEXT_TOKEN,	/* InvalidNextTokenException */
+	CF_ERR_MALFORMED_POLICY,	/* MalformedPolicyDocumentException */
+	CF_ERR_PUBLIC_POLICY,		/* PublicPolicyException */
+	CF_ERR_INVALID_REQUEST,		/* InvalidRequestException */
+	CF_ERR_PRECONDITION_NOT_MET,	/* PreconditionNotMetException */
+	CF_ERR_LIMIT_EXCEEDED,		/* LimitExceededException */
+	CF_ERR_THROTTLING,		/* ThrottlingException */
+	CF_ERR_ACCESS_DENIED,		/* AccessDeniedException */
+	CF_ERR_UNAUTHENTICATED,		/* AccessDeniedException, no identity */
+	CF_ERR_ENCRYPTION_FAILURE,	/* EncryptionFailure */
+	CF_ERR_DECRYPTION_FAILURE,	/* DecryptionFailure */
+	CF_ERR_INTERNAL,		/* InternalServiceError */
+	CF_ERR_UNAVAILABLE,		/* ServiceUnavailable: database or token down */
+	CF_ERR_UNIMPLEMENTED,		/* operation not built */
+	CF_ERR__COUNT
+};
+
+struct cf_error {
+	enum cf_code code;
+	char msg[512];
+};
+
+/*
+ * cf_error_set(err, code, fmt, ...):
+ * Set ${err} to ${code} with a printf-formatted message (truncated to fit).
+ * ${err} may be NULL.  Never pass secret material in the message.
+ */
+void cf_error_set(struct cf_error *, enum cf_code, const char *, ...)
+    CF_PRINTF(3, 4);
+
+/* cf_error_clear(err): reset ${err} to CF_OK with an empty message. */
+void cf_error_clear(struct cf_error *);
+
+/*
+ * cf_code_name(code):
+ * The AWS exception name for ${code} ("ResourceNotFoundException"), or "OK".
+ */
+const char *cf_code_name(enum cf_code);
+
+/*
+ * Secret memory.  cf_secret_new(len) returns a zeroed buffer of ${len} bytes
+ * (len may be 0) that is mlock'd where the system allows and marked
+ * MADV_DONTDUMP; NULL on allocation failure.  cf_secret_free() wipes it with
+ * explicit_bzero and frees it; cf_secret_free(NULL) does nothing.
+ * ${len} is the length of the payload; callers may shrink it, never grow it.
+ */
+struct cf_secret {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+struct cf_secret *cf_secret_new(size_t) CF_MUSTCHECK;
+void cf_secret_free(struct cf_secret *);
+
+/* cf_wipe_free(p, len): explicit_bzero ${len} bytes at ${p}, then free(p). */
+void cf_wipe_free(void *, size_t);
+
+/*
+ * cf_utf8_valid(s, len):
+ * Nonzero if the ${len} bytes at ${s} are well-formed UTF-8 (no overlongs,
+ * no surrogates, nothing above U+10FFFF) with no NUL byte.
+ */
+int cf_utf8_valid(const uint8_t *, size_t);
+
+/*
+ * cf_utf8_length(s, len):
+ * The number of Unicode code points in ${len} bytes of valid UTF-8.
+ */
+size_t cf_utf8_length(const uint8_t *, size_t);
+
+/*
+ * cf_read_secret_file(path, out, err):
+ * Read a small secret (a PIN) from ${path}, refusing a file that is readable
+ * by group or others.  A trailing newline is dropped.  On success *out holds
+ * a NUL-terminated copy in secret memory.  Returns 0 or -1 with ${err} set.
+ */
+int cf_read_secret_file(const char *, struct cf_secret **, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * Per-call arena.  Everything a request allocates (strings of a response,
+ * lists) comes from one arena that is wiped and freed as a unit when the
+ * call ends, so plaintext copies cannot outlive the call.
+ *
+ * cf_arena_new() returns an empty arena or NULL.  cf_arena_alloc(a, n)
+ * returns ${n} zeroed bytes (NULL on failure).  cf_arena_strdup and
+ * cf_arena_memdup copy (memdup adds a NUL after ${n} bytes).
+ * cf_arena_own_secret(a, s) makes the arena cf_secret_free(${s}) when it is
+ * freed (returns 0, or -1 after freeing ${s} itself).  cf_arena_free(a) wipes
+ * every block with explicit_bzero and frees it; NULL does nothing.
+ */
+struct cf_arena;
+
+struct cf_arena *cf_arena_new(void) CF_MUSTCHECK;
+void *cf_arena_alloc(struct cf_arena *, size_t) CF_MUSTCHECK;
+char *cf_arena_strdup(struct cf_arena *, const char *) CF_MUSTCHECK;
+void *cf_arena_memdup(struct cf_arena *, const void *, size_t) CF_MUSTCHECK;
+int cf_arena_own_secret(struct cf_arena *, struct cf_secret *) CF_MUSTCHECK;
+void cf_arena_free(struct cf_arena *);
+
+/* cf_now_ms(): wall-clock milliseconds since the Unix epoch. */
+int64_t cf_now_ms(void);
+
+#endif /* !COFFER_CF_H */

@@ -1,0 +1,281 @@
+/*
+ * engine.c: the engine's lifecycle and the helpers every operation uses:
+ * resolving a SecretId, minting ids and ARNs, sealing and opening values.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+struct engine *
+engine_new(const struct engine_config *cfg, struct cf_error *err)
+{
+	struct engine *e;
+	int n;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL ||
+	    (e->conninfo = strdup(cfg->pg_conninfo)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto err1;
+	}
+	e->hsm = cfg->hsm;
+	n = snprintf(e->arn_prefix, sizeof(e->arn_prefix),
+	    "arn:%s:secretsmanager:%s:%s:secret:",
+	    cfg->partition ? cfg->partition : "aws",
+	    cfg->region ? cfg->region : "local-1",
+	    cfg->account_id ? cfg->account_id : "000000000000");
+	if (n < 0 || (size_t)n >= sizeof(e->arn_prefix)) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "partition, region and account id are too long");
+		goto err1;
+	}
+
+	/* Bring the schema up to date before any worker prepares statements. */
+	if (store_migrate(e->conninfo, err) < 0)
+		goto err1;
+
+	/* Success! */
+	return (e);
+
+err1:
+	engine_free(e);
+	/* Failure! */
+	return (NULL);
+}
+
+void
+engine_free(struct engine *e)
+{
+
+	if (e == NULL)
+		return;
+	free(e->conninfo);
+	free(e);
+}
+
+struct engine_worker *
+engine_worker_new(struct engine *e, struct cf_error *err)
+{
+	struct engine_worker *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto err0;
+	}
+	w->e = e;
+	if ((w->store = store_connect(e->conninfo, err)) == NULL)
+		goto err1;
+	if ((w->hsm = hsm_session_new(e->hsm, err)) == NULL)
+		goto err1;
+
+	/* Success! */
+	return (w);
+
+err1:
+	engine_worker_free(w);
+err0:
+	/* Failure! */
+	return (NULL);
+}
+
+void
+engine_worker_free(struct engine_worker *w)
+{
+
+	if (w == NULL)
+		return;
+	hsm_session_free(w->hsm);
+	store_free(w->store);
+	free(w);
+}
+
+int
+engine_health(struct engine_worker *w)
+{
+	uint8_t b[1];
+	struct cf_error err;
+
+	if (store_ping(w->store))
+		return (-1);
+	if (hsm_random(w->hsm, b, sizeof(b), &err))
+		return (-1);
+	return (0);
+}
+
+int
+engine_resolve(struct engine_worker *w, const struct engine_call *call,
+    const char *id, int for_update, struct store_secret *out,
+    struct cf_error *err)
+{
+	const char *prefix = w->e->arn_prefix, *resource;
+	size_t plen = strlen(prefix);
+	int rc;
+
+	if (engine_check_secret_id(id, err))
+		return (-1);
+
+	/* A name. */
+	if (strncmp(id, "arn:", 4) != 0)
+		rc = store_secret_by_name(w->store, call->arena, id, for_update,
+		    out, err);
+	/* An ARN of another partition, region or account is not ours. */
+	else if (strncmp(id, prefix, plen) != 0)
+		rc = 0;
+	/* A complete ARN: match it exactly. */
+	else if (engine_arn_suffix_like((resource = id + plen)))
+		rc = store_secret_by_arn(w->store, call->arena, id, for_update,
+		    out, err);
+	/* A partial ARN (no suffix): its resource part is the name. */
+	else
+		rc = store_secret_by_name(w->store, call->arena, resource,
+		    for_update, out, err);
+
+	if (rc == 0)
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
+	return (rc == 1 ? 0 : -1);
+}
+
+int
+engine_random_uuid(struct engine_worker *w, char out[37], struct cf_error *err)
+{
+	uint8_t b[16];
+
+	if (hsm_random(w->hsm, b, sizeof(b), err))
+		return (-1);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);	/* version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return (0);
+}
+
+char *
+engine_arn_new(struct engine_worker *w, struct cf_arena *a, const char *name,
+    struct cf_error *err)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	char suffix[7];
+	uint8_t b[32];
+	size_t i, k = 0;
+	char *arn;
+
+	/* Six characters of 62 by rejection sampling: never modulo bias. */
+	while (k < 6) {
+		if (hsm_random(w->hsm, b, sizeof(b), err))
+			return (NULL);
+		for (i = 0; i < sizeof(b) && k < 6; i++)
+			if (b[i] < 248)		/* 248 = 4 * 62 */
+				suffix[k++] = alphabet[b[i] % 62];
+	}
+	suffix[6] = '\0';
+	if ((arn = cf_arena_alloc(a, strlen(w->e->arn_prefix) + strlen(name) +
+	    8)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (NULL);
+	}
+	sprintf(arn, "%s%s-%s", w->e->arn_prefix, name, suffix);
+	return (arn);
+}
+
+const char *
+engine_kek_label(const char *kms_key_id)
+{
+
+	if (kms_key_id == NULL || *kms_key_id == '\0')
+		return (NULL);
+	if (strncmp(kms_key_id, "alias/", 6) == 0)
+		return (kms_key_id + 6);
+	return (kms_key_id);
+}
+
+int
+engine_seal(struct engine_worker *w, const char *uuid, const char *vid,
+    const char *kms_key_id, const struct engine_value *val,
+    struct store_version *out, struct cf_arena *a, struct cf_error *err)
+{
+	struct hsm_binding bind = { uuid, vid };
+	struct hsm_envelope env = { 0 };
+	int rc = -1;
+
+	if (hsm_seal(w->hsm, engine_kek_label(kms_key_id), &bind, val->data,
+	    val->len, &env, err))
+		return (-1);
+
+	/* Copy the envelope into the arena as a version row. */
+	memset(out, 0, sizeof(*out));
+	out->version_id = vid;
+	out->binary = val->binary;
+	out->format = env.format;
+	out->kek_label = cf_arena_strdup(a, env.kek_label);
+	out->iv = cf_arena_memdup(a, env.iv, sizeof(env.iv));
+	out->iv_len = sizeof(env.iv);
+	out->wrapped_dek = cf_arena_memdup(a, env.wrapped_dek,
+	    env.wrapped_dek_len);
+	out->wrapped_dek_len = env.wrapped_dek_len;
+	out->ciphertext = cf_arena_memdup(a, env.ciphertext,
+	    env.ciphertext_len);
+	out->ciphertext_len = env.ciphertext_len;
+	if (out->kek_label && out->iv && out->wrapped_dek && out->ciphertext)
+		rc = 0;
+	else
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	hsm_envelope_cleanup(&env);
+	return (rc);
+}
+
+int
+engine_open(struct engine_worker *w, const struct engine_call *call,
+    const char *uuid, const struct store_version *v, struct engine_value *out,
+    struct cf_error *err)
+{
+	struct hsm_binding bind = { uuid, v->version_id };
+	struct hsm_envelope env = { 0 };
+	struct cf_secret *pt = NULL;
+
+	/* A stored envelope whose shape is wrong cannot verify. */
+	if (v->iv_len != HSM_IV_LEN || strlen(v->kek_label) > HSM_LABEL_MAX) {
+		cf_error_set(err, CF_ERR_DECRYPTION_FAILURE,
+		    "could not decrypt the secret value: malformed envelope");
+		return (-1);
+	}
+	env.format = v->format;
+	snprintf(env.kek_label, sizeof(env.kek_label), "%s", v->kek_label);
+	memcpy(env.iv, v->iv, HSM_IV_LEN);
+	env.wrapped_dek = (uint8_t *)(uintptr_t)v->wrapped_dek;
+	env.wrapped_dek_len = v->wrapped_dek_len;
+	env.ciphertext = (uint8_t *)(uintptr_t)v->ciphertext;
+	env.ciphertext_len = v->ciphertext_len;
+
+	if (hsm_open(w->hsm, &env, &bind, &pt, err))
+		return (-1);
+	if (cf_arena_own_secret(call->arena, pt)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	out->present = 1;
+	out->binary = v->binary;
+	out->data = pt->data;
+	out->len = pt->len;
+	return (0);
+}
+
+int
+engine_same_value(struct engine_worker *w, const struct engine_call *call,
+    const char *uuid, const struct store_version *v,
+    const struct engine_value *val, struct cf_error *err)
+{
+	struct engine_value old = { 0 };
+	uint8_t diff = 0;
+	size_t i;
+
+	if (engine_open(w, call, uuid, v, &old, err))
+		return (-1);
+	if (old.binary != val->binary || old.len != val->len)
+		return (0);
+	for (i = 0; i < val->len; i++)
+		diff |= (uint8_t)(old.data[i] ^ val->data[i]);
+	return (diff == 0);
+}

@@ -1,0 +1,212 @@
+/*
+ * engine.h: the Secrets Manager rules, independent of the wire.
+ *
+ * The engine validates input, applies AWS Secrets Manager semantics
+ * (names, ARNs, versions and staging labels, idempotency tokens) and drives
+ * store/ (PostgreSQL) and hsm/ (the PKCS#11 token).  It knows nothing of
+ * protobuf or gRPC: rpc/ converts messages to the structs below and back.
+ *
+ * Memory: every engine_* operation takes a struct engine_call whose arena
+ * owns everything the response points to (strings, lists, plaintext); the
+ * caller frees the arena (which wipes it) when the reply is sent.  Request
+ * structs are borrowed and never modified.
+ *
+ * Errors: each operation returns 0, or -1 with ${err} set to the AWS
+ * exception (cf_code) and an AWS-style message.  Nothing is half-written: an
+ * operation either commits all its changes or none.
+ */
+#ifndef COFFER_ENGINE_H
+#define COFFER_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cf.h"
+
+struct engine;
+struct engine_worker;
+struct hsm;
+
+struct engine_config {
+	const char *pg_conninfo;	/* libpq conninfo */
+	struct hsm *hsm;		/* borrowed; outlives the engine */
+	const char *partition;		/* ARN partition, default "aws" */
+	const char *region;		/* ARN region, default "local-1" */
+	const char *account_id;		/* 12 digits, default "000000000000" */
+};
+
+/* Who is calling; the arena receives every allocation of the call. */
+struct engine_call {
+	const char *principal;
+	const char *peer;
+	const char *request_id;
+	struct cf_arena *arena;
+};
+
+/* A secret value: SecretString (UTF-8 text) or SecretBinary (bytes). */
+struct engine_value {
+	int present;
+	int binary;
+	const uint8_t *data;
+	size_t len;
+};
+
+struct engine_tag {
+	const char *key;
+	const char *value;
+};
+
+/* A version id and the staging labels on it. */
+struct engine_version_stages {
+	const char *version_id;
+	const char **stages;
+	size_t n_stages;
+};
+
+struct engine_rotation_rules {
+	int has_automatically_after_days;
+	int64_t automatically_after_days;
+	const char *duration;			/* NULL: absent */
+	const char *schedule_expression;	/* NULL: absent */
+};
+
+/*
+ * Metadata of one secret, as DescribeSecret and ListSecrets report it.
+ * Absent members: NULL strings, 0 dates, -1 rotation_enabled.
+ */
+struct engine_secret_meta {
+	const char *arn;
+	const char *name;
+	const char *description;
+	const char *kms_key_id;
+	int rotation_enabled;
+	const char *rotation_lambda_arn;
+	int has_rotation_rules;
+	struct engine_rotation_rules rotation_rules;
+	int64_t last_rotated_date;
+	int64_t last_changed_date;
+	int64_t last_accessed_date;
+	int64_t deleted_date;
+	int64_t next_rotation_date;
+	int64_t created_date;
+	struct engine_tag *tags;
+	size_t n_tags;
+	struct engine_version_stages *versions;	/* labelled versions only */
+	size_t n_versions;
+	const char *owning_service;
+	const char *primary_region;
+};
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+/*
+ * engine_new(cfg, err):
+ * Create the process-wide engine.  Connects once to check the database and
+ * applies pending migrations (under an advisory lock, so several servers may
+ * start at once).  NULL on error with ${err} set.
+ */
+struct engine *engine_new(const struct engine_config *, struct cf_error *)
+    CF_MUSTCHECK;
+void engine_free(struct engine *);
+
+/*
+ * engine_worker_new(e, err):
+ * Per-thread state: a PostgreSQL connection with its statements prepared and
+ * a token session.  A worker is used by one thread at a time.
+ */
+struct engine_worker *engine_worker_new(struct engine *, struct cf_error *)
+    CF_MUSTCHECK;
+void engine_worker_free(struct engine_worker *);
+
+/*
+ * engine_health(w):
+ * 0 if the worker's database connection and token session answer, else -1.
+ */
+int engine_health(struct engine_worker *) CF_MUSTCHECK;
+
+/* ---- operations --------------------------------------------------------- */
+
+struct engine_create_req {
+	const char *name;
+	const char *client_request_token;	/* NULL: absent */
+	const char *description;
+	const char *kms_key_id;
+	struct engine_value value;
+	const struct engine_tag *tags;
+	size_t n_tags;
+	size_t n_add_replica_regions;		/* replicas are refused */
+};
+struct engine_create_resp {
+	const char *arn;
+	const char *name;
+	const char *version_id;			/* NULL when no value */
+};
+int engine_create_secret(struct engine_worker *, const struct engine_call *,
+    const struct engine_create_req *, struct engine_create_resp *,
+    struct cf_error *) CF_MUSTCHECK;
+
+struct engine_get_req {
+	const char *secret_id;
+	const char *version_id;
+	const char *version_stage;
+};
+struct engine_get_resp {
+	const char *arn;
+	const char *name;
+	const char *version_id;
+	struct engine_value value;		/* points into the arena */
+	const char **stages;
+	size_t n_stages;
+	int64_t created_date;
+};
+int engine_get_secret_value(struct engine_worker *,
+    const struct engine_call *, const struct engine_get_req *,
+    struct engine_get_resp *, struct cf_error *) CF_MUSTCHECK;
+
+struct engine_put_req {
+	const char *secret_id;
+	const char *client_request_token;
+	struct engine_value value;
+	const char *const *version_stages;
+	size_t n_version_stages;
+	const char *rotation_token;
+};
+struct engine_put_resp {
+	const char *arn;
+	const char *name;
+	const char *version_id;
+	const char **stages;
+	size_t n_stages;
+};
+int engine_put_secret_value(struct engine_worker *,
+    const struct engine_call *, const struct engine_put_req *,
+    struct engine_put_resp *, struct cf_error *) CF_MUSTCHECK;
+
+int engine_describe_secret(struct engine_worker *, const struct engine_call *,
+    const char *, struct engine_secret_meta *, struct cf_error *)
+    CF_MUSTCHECK;
+
+struct engine_filter {
+	const char *key;
+	const char *const *values;
+	size_t n_values;
+};
+struct engine_list_req {
+	int include_planned_deletion;
+	int has_max_results;
+	int32_t max_results;
+	const char *next_token;
+	const struct engine_filter *filters;
+	size_t n_filters;
+	const char *sort_order;			/* NULL, "asc" or "desc" */
+};
+struct engine_list_resp {
+	struct engine_secret_meta *secrets;
+	size_t n_secrets;
+	const char *next_token;			/* NULL on the last page */
+};
+int engine_list_secrets(struct engine_worker *, const struct engine_call *,
+    const struct engine_list_req *, struct engine_list_resp *,
+    struct cf_error *) CF_MUSTCHECK;
+
+#endif /* !COFFER_ENGINE_H */

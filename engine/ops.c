@@ -1,0 +1,626 @@
+/*
+ * ops.c: CreateSecret, GetSecretValue, PutSecretValue, DescribeSecret and
+ * ListSecrets with AWS Secrets Manager semantics (spec sections 2 and 4).
+ *
+ * Writes run in one transaction that first locks the secret's row, so two
+ * servers racing on one secret serialize and AWSCURRENT/AWSPREVIOUS always
+ * move together.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define MSG_NEED_TOKEN "You must provide a ClientRequestToken value. " \
+	"We recommend a UUID-type value."
+#define MSG_SCHEDULED "You can't create this secret because a secret with " \
+	"this name is already scheduled for deletion."
+
+static int
+oom(struct cf_error *err)
+{
+
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}
+
+/* Is ${stage} among ${stages}? */
+static int
+has_stage(const char *const *stages, size_t n, const char *stage)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(stages[i], stage) == 0)
+			return (1);
+	return (0);
+}
+
+/* A KmsKeyId must name a KEK in the token. */
+static int
+check_kek(struct engine_worker *w, const char *kms_key_id,
+    struct cf_error *err)
+{
+	const char *label = engine_kek_label(kms_key_id);
+	int rc;
+
+	if (label == NULL)
+		return (0);
+	if ((rc = hsm_kek_exists(w->hsm, label)) == 1)
+		return (0);
+	if (rc == 0)
+		cf_error_set(err, CF_ERR_ENCRYPTION_FAILURE, "Secrets Manager "
+		    "can't find the specified KMS key: %.200s", kms_key_id);
+	else
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "the token did not answer "
+		    "while looking up KMS key %.200s", kms_key_id);
+	return (-1);
+}
+
+/*
+ * Seal ${val} as version ${vid} of ${sec}, store it, and move ${labels}
+ * onto it.  Moving AWSCURRENT away from a version puts AWSPREVIOUS on that
+ * version (unless AWSPREVIOUS is itself being placed).  The caller holds
+ * the secret's row lock.
+ */
+static int
+add_version(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, const char *vid,
+    const struct engine_value *val, const char *const *labels, size_t n,
+    struct cf_error *err)
+{
+	struct store_version v;
+	const char *prev;
+	size_t i;
+
+	if (engine_seal(w, sec->uuid, vid, sec->kms_key_id, val, &v,
+	    call->arena, err))
+		return (-1);
+	if (store_version_insert(w->store, sec->uuid, &v, err))
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (store_stage_move(w->store, call->arena, sec->uuid,
+		    labels[i], vid, &prev, err))
+			return (-1);
+		if (strcmp(labels[i], STAGE_CURRENT) == 0 && prev != NULL &&
+		    strcmp(prev, vid) != 0 &&
+		    !has_stage(labels, n, STAGE_PREVIOUS) &&
+		    store_stage_move(w->store, call->arena, sec->uuid,
+		    STAGE_PREVIOUS, prev, &prev, err))
+			return (-1);
+	}
+	return (store_secret_touch_changed(w->store, sec->uuid, err));
+}
+
+/* ---- CreateSecret ------------------------------------------------------- */
+
+static int
+create_check(const struct engine_create_req *req, struct cf_error *err)
+{
+
+	if (engine_check_name(req->name, err))
+		return (-1);
+	if (req->client_request_token == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_NEED_TOKEN);
+		return (-1);
+	}
+	if (engine_check_token(req->client_request_token, err) ||
+	    engine_check_description(req->description, err) ||
+	    engine_check_kms_key_id(req->kms_key_id, err) ||
+	    engine_check_value(&req->value, err) ||
+	    engine_check_tags(req->tags, req->n_tags, err))
+		return (-1);
+	if (req->n_add_replica_regions > 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "Replication is not "
+		    "available: a Coffer deployment is a single region whose "
+		    "database is replicated by PostgreSQL.");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The name is taken.  A retry of the same create (same token, same value)
+ * succeeds with the existing version; anything else is an error.
+ */
+static int
+create_existing(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_create_req *req, const struct store_secret *sec,
+    struct engine_create_resp *resp, struct cf_error *err)
+{
+	struct store_version v;
+	int rc;
+
+	if (sec->deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_SCHEDULED);
+		return (-1);
+	}
+	if (req->value.present) {
+		rc = store_version_get(w->store, call->arena, sec->uuid,
+		    req->client_request_token, NULL, &v, err);
+		if (rc == -1)
+			return (-1);
+		if (rc == 1 && (rc = engine_same_value(w, call, sec->uuid, &v,
+		    &req->value, err)) == -1)
+			return (-1);
+		if (rc == 1) {
+			resp->arn = sec->arn;
+			resp->name = sec->name;
+			resp->version_id = v.version_id;
+			return (0);
+		}
+	}
+	cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "The operation failed "
+	    "because the secret %.512s already exists.", req->name);
+	return (-1);
+}
+
+/* One attempt at CreateSecret, in one transaction. */
+static int
+create_once(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_create_req *req, struct engine_create_resp *resp,
+    struct cf_error *err)
+{
+	struct store_secret sec = { 0 };
+	const char *labels[1] = { STAGE_CURRENT };
+	struct store_tag *tags = NULL;
+	size_t i;
+	int rc;
+
+	if (store_begin(w->store, err))
+		return (-1);
+
+	/* An existing name: an idempotent retry or an error. */
+	rc = store_secret_by_name(w->store, call->arena, req->name, 1, &sec,
+	    err);
+	if (rc == -1)
+		goto fail;
+	if (rc == 1) {
+		if (create_existing(w, call, req, &sec, resp, err))
+			goto fail;
+		return (store_commit(w->store, err));
+	}
+
+	/* A new secret row with a fresh ARN suffix. */
+	if (engine_random_uuid(w, sec.uuid, err))
+		goto fail;
+	sec.name = req->name;
+	sec.description = req->description;
+	sec.kms_key_id = (req->kms_key_id && *req->kms_key_id) ?
+	    req->kms_key_id : NULL;
+	if ((sec.arn = engine_arn_new(w, call->arena, req->name, err)) == NULL)
+		goto fail;
+	if (store_secret_insert(w->store, &sec, err))
+		goto fail;
+
+	/* Tags, then the first version, which is AWSCURRENT. */
+	if (req->n_tags > 0) {
+		if ((tags = cf_arena_alloc(call->arena,
+		    req->n_tags * sizeof(*tags))) == NULL) {
+			(void)oom(err);
+			goto fail;
+		}
+		for (i = 0; i < req->n_tags; i++) {
+			tags[i].key = req->tags[i].key;
+			tags[i].value = req->tags[i].value ?
+			    req->tags[i].value : "";
+		}
+		if (store_tags_put(w->store, sec.uuid, tags, req->n_tags, err))
+			goto fail;
+	}
+	if (req->value.present && add_version(w, call, &sec,
+	    req->client_request_token, &req->value, labels, 1, err))
+		goto fail;
+	if (store_commit(w->store, err))
+		return (-1);
+
+	resp->arn = sec.arn;
+	resp->name = sec.name;
+	resp->version_id = req->value.present ? req->client_request_token :
+	    NULL;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+int
+engine_create_secret(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_create_req *req, struct engine_create_resp *resp,
+    struct cf_error *err)
+{
+	int attempt;
+
+	memset(resp, 0, sizeof(*resp));
+	if (create_check(req, err) || check_kek(w, req->kms_key_id, err))
+		return (-1);
+
+	/*
+	 * Another server may create the same name between our lookup and our
+	 * insert; then the unique index refuses ours and one more attempt
+	 * sees the winner (and treats a same-token retry as a success).
+	 */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (create_once(w, call, req, resp, err) == 0)
+			return (0);
+		if (err->code != CF_ERR_RESOURCE_EXISTS ||
+		    strncmp(err->msg, "duplicate row", 13) != 0)
+			return (-1);
+	}
+	cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "The operation failed "
+	    "because the secret %.512s already exists.", req->name);
+	return (-1);
+}
+
+/* ---- GetSecretValue -------------------------------------------------------- */
+
+/* Midnight UTC of today, in epoch milliseconds. */
+static int64_t
+today_ms(void)
+{
+	int64_t now = cf_now_ms();
+
+	return (now - now % 86400000);
+}
+
+int
+engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_get_req *req, struct engine_get_resp *resp,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+	struct store_version v;
+	const char *stage;
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((req->version_id && engine_check_version_id(req->version_id,
+	    "versionId", err)) || (req->version_stage &&
+	    engine_check_stage(req->version_stage, "versionStage", err)))
+		return (-1);
+	if (engine_resolve(w, call, req->secret_id, 0, &sec, err))
+		return (-1);
+	if (sec.deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
+		return (-1);
+	}
+
+	/* By VersionId (checked against VersionStage), else by label. */
+	stage = req->version_stage ? req->version_stage : STAGE_CURRENT;
+	rc = store_version_get(w->store, call->arena, sec.uuid,
+	    req->version_id, stage, &v, err);
+	if (rc == -1)
+		return (-1);
+	if (rc == 0 && req->version_id) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Secrets Manager "
+		    "can't find the specified secret value for VersionId: "
+		    "%.64s", req->version_id);
+		return (-1);
+	}
+	if (rc == 0) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Secrets Manager "
+		    "can't find the specified secret value for staging label: "
+		    "%.256s", stage);
+		return (-1);
+	}
+	if (req->version_id && req->version_stage &&
+	    !has_stage(v.stages, v.n_stages, req->version_stage)) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "You provided a "
+		    "VersionStage that is not associated to the provided "
+		    "VersionId.");
+		return (-1);
+	}
+
+	if (engine_open(w, call, sec.uuid, &v, &resp->value, err))
+		return (-1);
+
+	/* LastAccessedDate has date resolution: write only on a new day. */
+	if ((sec.last_accessed_ms != today_ms() ||
+	    v.last_accessed_ms != today_ms()) &&
+	    store_touch_accessed(w->store, sec.uuid, v.version_id, err))
+		return (-1);
+
+	resp->arn = sec.arn;
+	resp->name = sec.name;
+	resp->version_id = v.version_id;
+	resp->stages = v.stages;
+	resp->n_stages = v.n_stages;
+	resp->created_date = v.created_ms;
+	return (0);
+}
+
+/* ---- PutSecretValue ------------------------------------------------------- */
+
+static int
+put_check(const struct engine_put_req *req, struct cf_error *err)
+{
+
+	if (engine_check_secret_id(req->secret_id, err))
+		return (-1);
+	if (req->client_request_token == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_NEED_TOKEN);
+		return (-1);
+	}
+	if (engine_check_token(req->client_request_token, err))
+		return (-1);
+	if (!req->value.present) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST,
+		    "You must provide either SecretString or SecretBinary.");
+		return (-1);
+	}
+	return (engine_check_value(&req->value, err));
+}
+
+/* Sort a short list of labels in place (AWS reports them sorted). */
+static void
+sort_labels(const char **l, size_t n)
+{
+	const char *t;
+	size_t i, j;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(l[j - 1], l[j]) > 0; j--) {
+			t = l[j];
+			l[j] = l[j - 1];
+			l[j - 1] = t;
+		}
+}
+
+int
+engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_put_req *req, struct engine_put_resp *resp,
+    struct cf_error *err)
+{
+	const char *labels[ENGINE_MAX_LABELS + 1], **out;
+	struct store_secret sec;
+	struct store_version v;
+	size_t n;
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	if (put_check(req, err))
+		return (-1);
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve(w, call, req->secret_id, 1, &sec, err))
+		goto fail;
+	if (sec.deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
+		goto fail;
+	}
+
+	/* The token names an existing version: a retry, or a conflict. */
+	rc = store_version_get(w->store, call->arena, sec.uuid,
+	    req->client_request_token, NULL, &v, err);
+	if (rc == -1)
+		goto fail;
+	if (rc == 1) {
+		if ((rc = engine_same_value(w, call, sec.uuid, &v, &req->value,
+		    err)) == -1)
+			goto fail;
+		if (rc == 0) {
+			cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
+			    "ClientRequestToken %.64s because that value is "
+			    "already in use for a version of secret %.512s.",
+			    req->client_request_token, sec.arn);
+			goto fail;
+		}
+		store_rollback(w->store);
+		resp->stages = v.stages;
+		resp->n_stages = v.n_stages;
+		goto done;
+	}
+
+	/* A new version; a secret without AWSCURRENT makes it current. */
+	rc = store_version_get(w->store, call->arena, sec.uuid, NULL,
+	    STAGE_CURRENT, &v, err);
+	if (rc == -1 || engine_put_labels(req->version_stages,
+	    req->n_version_stages, rc == 0, labels, &n, err))
+		goto fail;
+	if (add_version(w, call, &sec, req->client_request_token, &req->value,
+	    labels, n, err))
+		goto fail;
+	if (store_commit(w->store, err))
+		return (-1);
+
+	if ((out = cf_arena_alloc(call->arena, n * sizeof(*out))) == NULL)
+		return (oom(err));
+	memcpy(out, labels, n * sizeof(*out));
+	sort_labels(out, n);
+	resp->stages = out;
+	resp->n_stages = n;
+done:
+	resp->arn = sec.arn;
+	resp->name = sec.name;
+	resp->version_id = req->client_request_token;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+/* ---- DescribeSecret and ListSecrets --------------------------------------- */
+
+/*
+ * Fill ${out[i]} from ${secs[i]} and the tags and labels of all of them,
+ * loaded with one query each.
+ */
+static int
+fill_meta(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *secs, size_t n,
+    struct engine_secret_meta *out, struct cf_error *err)
+{
+	const char **uuids;
+	struct store_tag *tags = NULL;
+	struct store_stage *st = NULL;
+	size_t *towner = NULL, *sowner = NULL, nt = 0, ns = 0, i, j, k;
+	struct engine_version_stages *vs;
+
+	if (n == 0)
+		return (0);
+	if ((uuids = cf_arena_alloc(call->arena, n * sizeof(*uuids))) == NULL)
+		return (oom(err));
+	for (i = 0; i < n; i++)
+		uuids[i] = secs[i].uuid;
+	if (store_tags(w->store, call->arena, uuids, n, &tags, &towner, &nt,
+	    err) || store_stages(w->store, call->arena, uuids, n, &st, &sowner,
+	    &ns, err))
+		return (-1);
+
+	for (i = 0; i < n; i++) {
+		const struct store_secret *s = &secs[i];
+		struct engine_secret_meta *m = &out[i];
+
+		memset(m, 0, sizeof(*m));
+		m->arn = s->arn;
+		m->name = s->name;
+		m->description = s->description;
+		m->kms_key_id = s->kms_key_id;
+		m->rotation_enabled = s->rotation_enabled;
+		m->rotation_lambda_arn = s->rotation_lambda_arn;
+		m->last_rotated_date = s->last_rotated_ms;
+		m->last_changed_date = s->last_changed_ms;
+		m->last_accessed_date = s->last_accessed_ms;
+		m->deleted_date = s->purge_after_ms;
+		m->next_rotation_date = s->next_rotation_ms;
+		m->created_date = s->created_ms;
+		m->owning_service = s->owning_service;
+
+		/* Tags of this secret, in insertion order. */
+		for (j = 0; j < nt; j++)
+			if (towner[j] == i)
+				m->n_tags++;
+		if (m->n_tags > 0 && (m->tags = cf_arena_alloc(call->arena,
+		    m->n_tags * sizeof(*m->tags))) == NULL)
+			return (oom(err));
+		for (j = 0, k = 0; j < nt; j++)
+			if (towner[j] == i) {
+				m->tags[k].key = tags[j].key;
+				m->tags[k++].value = tags[j].value;
+			}
+
+		/* Labels, grouped by version (rows come grouped). */
+		for (j = 0; j < ns; j++)
+			if (sowner[j] == i && (j == 0 || sowner[j - 1] != i ||
+			    strcmp(st[j].version_id, st[j - 1].version_id)))
+				m->n_versions++;
+		if (m->n_versions > 0 && (m->versions = cf_arena_alloc(
+		    call->arena, m->n_versions * sizeof(*vs))) == NULL)
+			return (oom(err));
+		for (j = 0, k = 0, vs = NULL; j < ns; j++) {
+			if (sowner[j] != i)
+				continue;
+			if (j == 0 || sowner[j - 1] != i ||
+			    strcmp(st[j].version_id, st[j - 1].version_id)) {
+				vs = &m->versions[k++];
+				vs->version_id = st[j].version_id;
+				vs->stages = cf_arena_alloc(call->arena,
+				    ENGINE_MAX_LABELS * 2 * sizeof(char *));
+				if (vs->stages == NULL)
+					return (oom(err));
+			}
+			if (vs->n_stages < ENGINE_MAX_LABELS * 2)
+				vs->stages[vs->n_stages++] = st[j].stage;
+		}
+	}
+	return (0);
+}
+
+int
+engine_describe_secret(struct engine_worker *w, const struct engine_call *call,
+    const char *secret_id, struct engine_secret_meta *out,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+
+	if (engine_resolve(w, call, secret_id, 0, &sec, err))
+		return (-1);
+	return (fill_meta(w, call, &sec, 1, out, err));
+}
+
+static int
+list_check(const struct engine_list_req *req, struct cf_error *err)
+{
+
+	if (req->has_max_results && (req->max_results < 1 ||
+	    req->max_results > 100)) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value '%d' at 'maxResults' failed to satisfy "
+		    "constraint: Member must have value %s", req->max_results,
+		    req->max_results < 1 ? "greater than or equal to 1" :
+		    "less than or equal to 100");
+		return (-1);
+	}
+	if (req->sort_order != NULL && strcmp(req->sort_order, "asc") != 0 &&
+	    strcmp(req->sort_order, "desc") != 0) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value '%.32s' at 'sortOrder' failed to satisfy "
+		    "constraint: Member must satisfy enum value set: "
+		    "[asc, desc]", req->sort_order);
+		return (-1);
+	}
+	if (req->next_token != NULL && (strlen(req->next_token) < 1 ||
+	    strlen(req->next_token) > 4096)) {
+		cf_error_set(err, CF_ERR_INVALID_NEXT_TOKEN,
+		    "The NextToken value is invalid.");
+		return (-1);
+	}
+	if (req->n_filters > 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "ListSecrets "
+		    "filters are not supported by this Coffer release yet");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_list_req *req, struct engine_list_resp *resp,
+    struct cf_error *err)
+{
+	struct store_secret *secs = NULL;
+	char after[37];
+	int64_t after_us = 0;
+	int desc, tok_desc, limit;
+	size_t n;
+
+	memset(resp, 0, sizeof(*resp));
+	if (list_check(req, err))
+		return (-1);
+	desc = req->sort_order != NULL && strcmp(req->sort_order, "desc") == 0;
+	limit = req->has_max_results ? req->max_results : ENGINE_DEFAULT_PAGE;
+
+	/* A token carries its sort order; it must match the request's. */
+	if (req->next_token != NULL) {
+		if (engine_next_token_decode(req->next_token, &tok_desc,
+		    &after_us, after, err))
+			return (-1);
+		if (tok_desc != desc) {
+			cf_error_set(err, CF_ERR_INVALID_NEXT_TOKEN, "The "
+			    "NextToken value is invalid: it was issued for "
+			    "another SortOrder.");
+			return (-1);
+		}
+	}
+
+	/* One row more than the page tells whether another page exists. */
+	if (store_secret_page(w->store, call->arena,
+	    req->include_planned_deletion, desc, after_us,
+	    req->next_token ? after : NULL, limit + 1, &secs, &n, err))
+		return (-1);
+	if (n > (size_t)limit) {
+		n = (size_t)limit;
+		resp->next_token = engine_next_token_encode(call->arena, desc,
+		    secs[n - 1].created_us, secs[n - 1].uuid);
+		if (resp->next_token == NULL)
+			return (oom(err));
+	}
+	if (n > 0 && (resp->secrets = cf_arena_alloc(call->arena,
+	    n * sizeof(*resp->secrets))) == NULL)
+		return (oom(err));
+	resp->n_secrets = n;
+	return (fill_meta(w, call, secs, n, resp->secrets, err));
+}

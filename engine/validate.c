@@ -1,0 +1,339 @@
+/*
+ * validate.c: input checks with AWS's exception names and wording.
+ *
+ * Constraint violations of the service model are ValidationException with
+ * the standard "1 validation error detected: ..." sentence; checks the
+ * service itself makes are InvalidParameterException.  Values of sensitive
+ * members (secret values, tokens) are never echoed in a message.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define MSG_BAD_NAME "Invalid name. Must be a valid name containing " \
+	"alphanumeric characters, or any of the following: -/_+=.@!"
+
+/* "1 validation error detected: Value 'v' at 'field' failed to ..." */
+static int
+too(struct cf_error *err, const char *field, const char *value,
+    const char *rule, size_t bound)
+{
+	char shown[160];
+
+	if (value == NULL)
+		shown[0] = '\0';
+	else
+		snprintf(shown, sizeof(shown), "Value '%.128s%s' ", value,
+		    strlen(value) > 128 ? "..." : "");
+	cf_error_set(err, CF_ERR_VALIDATION, "1 validation error detected: "
+	    "%sat '%s' failed to satisfy constraint: Member must have length "
+	    "%s %zu", shown, field, rule, bound);
+	return (-1);
+}
+
+/* Check a UTF-8 string's length in characters against [min, max]. */
+static int
+check_len(const char *s, const char *field, size_t min, size_t max,
+    int sensitive, struct cf_error *err)
+{
+	size_t bytes = strlen(s), chars;
+
+	if (!cf_utf8_valid((const uint8_t *)s, bytes)) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at '%s' failed to satisfy constraint: "
+		    "Member must be valid UTF-8", field);
+		return (-1);
+	}
+	chars = cf_utf8_length((const uint8_t *)s, bytes);
+	if (chars < min)
+		return (too(err, field, sensitive ? NULL : s,
+		    "greater than or equal to", min));
+	if (chars > max)
+		return (too(err, field, sensitive ? NULL : s,
+		    "less than or equal to", max));
+	return (0);
+}
+
+/* Names: letters, digits and / _ + = . @ - (and !, which AWS's message lists). */
+static int
+name_chars_ok(const char *s)
+{
+
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("/_+=.@-!", *s) == NULL)
+			return (0);
+	return (1);
+}
+
+int
+engine_check_name(const char *name, struct cf_error *err)
+{
+
+	if (name == NULL || *name == '\0')
+		return (too(err, "name", NULL, "greater than or equal to", 1));
+	if (check_len(name, "name", 1, ENGINE_MAX_NAME, 0, err))
+		return (-1);
+	if (!name_chars_ok(name)) {
+		cf_error_set(err, CF_ERR_VALIDATION, "%s", MSG_BAD_NAME);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_check_secret_id(const char *id, struct cf_error *err)
+{
+
+	if (id == NULL || *id == '\0')
+		return (too(err, "secretId", NULL, "greater than or equal to",
+		    1));
+	if (check_len(id, "secretId", 1, ENGINE_MAX_SECRET_ID, 0, err))
+		return (-1);
+	/* ARNs are not held to the name alphabet. */
+	if (strncmp(id, "arn:", 4) != 0 && !name_chars_ok(id)) {
+		cf_error_set(err, CF_ERR_VALIDATION, "%s", MSG_BAD_NAME);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_check_token(const char *token, struct cf_error *err)
+{
+
+	return (check_len(token, "clientRequestToken", 32, 64, 1, err));
+}
+
+int
+engine_check_version_id(const char *vid, const char *field,
+    struct cf_error *err)
+{
+
+	return (check_len(vid, field, 32, 64, 0, err));
+}
+
+int
+engine_check_stage(const char *stage, const char *field,
+    struct cf_error *err)
+{
+
+	return (check_len(stage, field, 1, 256, 0, err));
+}
+
+int
+engine_check_description(const char *d, struct cf_error *err)
+{
+
+	if (d == NULL)
+		return (0);
+	return (check_len(d, "description", 0, ENGINE_MAX_DESCRIPTION, 0, err));
+}
+
+int
+engine_check_kms_key_id(const char *k, struct cf_error *err)
+{
+
+	if (k == NULL)
+		return (0);
+	return (check_len(k, "kmsKeyId", 0, 2048, 0, err));
+}
+
+int
+engine_check_value(const struct engine_value *v, struct cf_error *err)
+{
+	const char *field = v->binary ? "secretBinary" : "secretString";
+
+	if (!v->present)
+		return (0);
+	if (v->len == 0)
+		return (too(err, field, NULL, "greater than or equal to", 1));
+	if (v->len > ENGINE_MAX_VALUE)
+		return (too(err, field, NULL, "less than or equal to",
+		    ENGINE_MAX_VALUE));
+	if (!v->binary && !cf_utf8_valid(v->data, v->len)) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'secretString' failed to satisfy "
+		    "constraint: Member must be valid UTF-8 without NUL "
+		    "characters");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_check_tags(const struct engine_tag *tags, size_t n,
+    struct cf_error *err)
+{
+	char field[48];
+	size_t i, j;
+
+	if (n > ENGINE_MAX_TAGS) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'tags' failed to satisfy constraint: "
+		    "Member must have length less than or equal to %d",
+		    ENGINE_MAX_TAGS);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(field, sizeof(field), "tags.%zu.member.key", i + 1);
+		if (tags[i].key == NULL || check_len(tags[i].key, field, 1, 128,
+		    0, err))
+			return (tags[i].key ? -1 : too(err, field, NULL,
+			    "greater than or equal to", 1));
+		snprintf(field, sizeof(field), "tags.%zu.member.value", i + 1);
+		if (tags[i].value != NULL && check_len(tags[i].value, field, 0,
+		    256, 0, err))
+			return (-1);
+		if (strncmp(tags[i].key, "aws:", 4) == 0) {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Tag keys "
+			    "beginning with \"aws:\" are reserved for AWS use: "
+			    "%.128s", tags[i].key);
+			return (-1);
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(tags[i].key, tags[j].key) == 0) {
+				cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+				    "Duplicate tag key in the request: %.128s",
+				    tags[i].key);
+				return (-1);
+			}
+	}
+	return (0);
+}
+
+int
+engine_arn_suffix_like(const char *resource)
+{
+	size_t n = strlen(resource), i;
+
+	if (n < 7 || resource[n - 7] != '-')
+		return (0);
+	for (i = n - 6; i < n; i++)
+		if (!isalnum((unsigned char)resource[i]) ||
+		    (unsigned char)resource[i] > 127)
+			return (0);
+	return (1);
+}
+
+int
+engine_put_labels(const char *const *req, size_t n, int first_version,
+    const char **out, size_t *n_out, struct cf_error *err)
+{
+	size_t i, j, k = 0;
+	int has_current = 0;
+
+	if (n > ENGINE_MAX_LABELS) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'versionStages' failed to satisfy "
+		    "constraint: Member must have length less than or equal "
+		    "to %d", ENGINE_MAX_LABELS);
+		return (-1);
+	}
+
+	/* The requested labels, without repeats, in the order given. */
+	for (i = 0; i < n; i++) {
+		if (engine_check_stage(req[i], "versionStages", err))
+			return (-1);
+		for (j = 0; j < k; j++)
+			if (strcmp(out[j], req[i]) == 0)
+				break;
+		if (j < k)
+			continue;
+		out[k++] = req[i];
+		if (strcmp(req[i], STAGE_CURRENT) == 0)
+			has_current = 1;
+	}
+
+	/* No labels: AWSCURRENT.  The first version is always current. */
+	if ((k == 0 || first_version) && !has_current)
+		out[k++] = STAGE_CURRENT;
+	*n_out = k;
+	return (0);
+}
+
+/* ---- NextToken ---------------------------------------------------------------- */
+
+/*
+ * The cursor is "1|<a or d>|<created microseconds>|<uuid>", hex-encoded so
+ * that it is opaque and survives any transport.
+ */
+char *
+engine_next_token_encode(struct cf_arena *a, int desc, int64_t us,
+    const char *uuid)
+{
+	static const char hex[] = "0123456789abcdef";
+	char plain[96];
+	char *out;
+	size_t n, i;
+
+	n = (size_t)snprintf(plain, sizeof(plain), "1|%c|%lld|%.36s",
+	    desc ? 'd' : 'a', (long long)us, uuid);
+	if ((out = cf_arena_alloc(a, 2 * n + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[(unsigned char)plain[i] >> 4];
+		out[2 * i + 1] = hex[(unsigned char)plain[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return (out);
+}
+
+static int
+unhex(char c)
+{
+
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+int
+engine_next_token_decode(const char *tok, int *desc, int64_t *us,
+    char *uuid, struct cf_error *err)
+{
+	char plain[96], dir, *end;
+	size_t n = strlen(tok), i;
+	int hi, lo, u;
+
+	/* Hex to text, refusing anything that is not our own encoding. */
+	if (n == 0 || n % 2 != 0 || n / 2 >= sizeof(plain))
+		goto bad;
+	for (i = 0; i < n / 2; i++) {
+		if ((hi = unhex(tok[2 * i])) < 0 ||
+		    (lo = unhex(tok[2 * i + 1])) < 0)
+			goto bad;
+		plain[i] = (char)(hi << 4 | lo);
+		if (plain[i] == '\0')
+			goto bad;
+	}
+	plain[n / 2] = '\0';
+
+	/* 1|d|123|uuid */
+	if (strncmp(plain, "1|", 2) != 0 || plain[3] != '|')
+		goto bad;
+	dir = plain[2];
+	if (dir != 'a' && dir != 'd')
+		goto bad;
+	*us = strtoll(plain + 4, &end, 10);
+	if (end == plain + 4 || *end != '|' || strlen(end + 1) != 36)
+		goto bad;
+	for (i = 0; i < 36; i++) {
+		u = end[1 + i];
+		if ((i == 8 || i == 13 || i == 18 || i == 23) ? u != '-' :
+		    unhex((char)u) < 0)
+			goto bad;
+	}
+	memcpy(uuid, end + 1, 37);
+	*desc = dir == 'd';
+	return (0);
+
+bad:
+	cf_error_set(err, CF_ERR_INVALID_NEXT_TOKEN,
+	    "The NextToken value is invalid.");
+	return (-1);
+}

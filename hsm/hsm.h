@@ -1,0 +1,127 @@
+/*
+ * hsm.h: the PKCS#11 token, seen from the rest of Coffer.
+ *
+ * Every secret version is sealed under its own data key (DEK), generated in
+ * the token, used there for AES-256-GCM and wrapped there under a key
+ * encryption key (KEK, AES-256, never extractable).  Plaintext keys never
+ * leave the token.  The envelope format and its AAD are specified in
+ * hsm/DESIGN.md.
+ *
+ * One struct hsm per process (module loaded through p11-kit, one login);
+ * one struct hsm_session per worker thread.  A session is used by one thread
+ * at a time; the struct hsm may be shared by all threads.
+ */
+#ifndef COFFER_HSM_H
+#define COFFER_HSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cf.h"
+
+struct hsm;
+struct hsm_session;
+
+#define HSM_IV_LEN 12
+#define HSM_TAG_LEN 16
+#define HSM_LABEL_MAX 64
+#define HSM_FORMAT_V1 1
+
+struct hsm_config {
+	const char *module_path;	/* PKCS#11 module, e.g. libsofthsm2.so */
+	const char *token_label;	/* token to use, found by label */
+	const char *pin;		/* user PIN (NUL-terminated, secret) */
+	const char *kek_label;		/* default KEK label, e.g. "coffer-kek" */
+};
+
+/* Where a ciphertext belongs: bound into the AAD so it cannot be moved. */
+struct hsm_binding {
+	const char *secret_uuid;	/* canonical text form */
+	const char *version_id;
+};
+
+/* A sealed value: everything needed to open it, nothing secret. */
+struct hsm_envelope {
+	uint32_t format;			/* HSM_FORMAT_V1 */
+	char kek_label[HSM_LABEL_MAX + 1];
+	uint8_t iv[HSM_IV_LEN];
+	uint8_t *wrapped_dek;			/* malloc'd */
+	size_t wrapped_dek_len;
+	uint8_t *ciphertext;			/* malloc'd; GCM tag appended */
+	size_t ciphertext_len;
+};
+
+/*
+ * hsm_new(cfg, err):
+ * Load the module through p11-kit, find the token by label, log in as user
+ * and check that the default KEK exists.  Returns the handle, or NULL with
+ * ${err} set to a message a person can act on (module missing, token not
+ * found, wrong PIN, KEK missing: "run cofferd init-token").  The PIN is not
+ * kept after login.
+ */
+struct hsm *hsm_new(const struct hsm_config *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* hsm_free(h): log out, finalize, unload.  hsm_free(NULL) does nothing. */
+void hsm_free(struct hsm *);
+
+/*
+ * hsm_create_kek(cfg, label, err):
+ * Load the module, log in, and create the AES-256 KEK ${label} (token object,
+ * private, sensitive, not extractable, wrap/unwrap only) unless one with that
+ * label exists.  Returns 1 if created, 0 if it already existed, -1 on error.
+ */
+int hsm_create_kek(const struct hsm_config *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * hsm_session_new(h, err):
+ * Open a read/write session for one worker.  NULL on error.
+ */
+struct hsm_session *hsm_session_new(struct hsm *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* hsm_session_free(s): close the session.  NULL does nothing. */
+void hsm_session_free(struct hsm_session *);
+
+/*
+ * hsm_kek_exists(s, label):
+ * 1 if a KEK with ${label} exists in the token, 0 if not, -1 on token error.
+ */
+int hsm_kek_exists(struct hsm_session *, const char *) CF_MUSTCHECK;
+
+/*
+ * hsm_seal(s, kek_label, bind, pt, pt_len, out, err):
+ * Seal ${pt_len} bytes at ${pt} under a fresh DEK wrapped by the KEK
+ * ${kek_label} (NULL: the default KEK), binding the result to ${bind}.
+ * On success ${out} is filled (free with hsm_envelope_cleanup).  Returns 0,
+ * or -1 with ${err} set (CF_ERR_RESOURCE_NOT_FOUND for an unknown KEK,
+ * CF_ERR_ENCRYPTION_FAILURE or CF_ERR_UNAVAILABLE otherwise).
+ */
+int hsm_seal(struct hsm_session *, const char *, const struct hsm_binding *,
+    const uint8_t *, size_t, struct hsm_envelope *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * hsm_open(s, env, bind, out, err):
+ * Unwrap ${env}'s DEK inside the token and decrypt its ciphertext, checking
+ * the tag against the AAD built from ${env} and ${bind}.  On success *out is
+ * the plaintext in secret memory (free with cf_secret_free).  Returns 0, or
+ * -1 with ${err} set: CF_ERR_DECRYPTION_FAILURE when anything fails to
+ * verify, CF_ERR_UNAVAILABLE when the token is gone.
+ */
+int hsm_open(struct hsm_session *, const struct hsm_envelope *,
+    const struct hsm_binding *, struct cf_secret **, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* hsm_envelope_cleanup(env): free an envelope's buffers and zero it. */
+void hsm_envelope_cleanup(struct hsm_envelope *);
+
+/*
+ * hsm_random(s, buf, len, err):
+ * Fill ${buf} with ${len} bytes from C_GenerateRandom.  Returns 0 or -1.
+ */
+int hsm_random(struct hsm_session *, uint8_t *, size_t, struct cf_error *)
+    CF_MUSTCHECK;
+
+#endif /* !COFFER_HSM_H */

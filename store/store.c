@@ -1,0 +1,328 @@
+/*
+ * store.c: the PostgreSQL connection of one worker, its prepared statements,
+ * transactions and the migration runner.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* Any 64-bit constant will do; all servers must use the same one. */
+#define MIGRATION_LOCK_KEY "7165431098451227648"
+
+void
+store_fail(struct store *s, const PGresult *res, const char *what,
+    struct cf_error *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : NULL;
+	char buf[300];
+	size_t n;
+
+	/* Keep the first line of the server's message, without its newline. */
+	if (msg == NULL || *msg == '\0')
+		msg = PQerrorMessage(s->conn);
+	snprintf(buf, sizeof(buf), "%s", msg ? msg : "unknown error");
+	n = strcspn(buf, "\n");
+	buf[n] = '\0';
+
+	if (PQstatus(s->conn) != CONNECTION_OK ||
+	    (state != NULL && (strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0)))
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "database unavailable while %s: %s", what, buf);
+	else if (state != NULL && strcmp(state, "23505") == 0)
+		cf_error_set(err, CF_ERR_RESOURCE_EXISTS,
+		    "duplicate row while %s", what);
+	else if (state != NULL && (strcmp(state, "40001") == 0 ||
+	    strcmp(state, "40P01") == 0))
+		cf_error_set(err, CF_ERR_THROTTLING,
+		    "concurrent update while %s, retry: %s", what, buf);
+	else
+		cf_error_set(err, CF_ERR_INTERNAL, "database error while %s: %s",
+		    what, buf);
+}
+
+/* Prepare every statement on a fresh connection. */
+static int
+prepare_all(struct store *s, struct cf_error *err)
+{
+	PGresult *res;
+	char name[16];
+	int i;
+
+	for (i = 0; i < ST__COUNT; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		res = PQprepare(s->conn, name, store_stmt_defs[i].sql,
+		    store_stmt_defs[i].nparams, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			store_fail(s, res, "preparing statements", err);
+			PQclear(res);
+			return (-1);
+		}
+		PQclear(res);
+	}
+	return (0);
+}
+
+/* Open (or reopen) the connection and prepare statements. */
+static int
+connect_db(struct store *s, struct cf_error *err)
+{
+	char buf[256];
+
+	if (s->conn == NULL)
+		s->conn = PQconnectdb(s->conninfo);
+	else
+		PQreset(s->conn);
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		snprintf(buf, sizeof(buf), "%s",
+		    s->conn ? PQerrorMessage(s->conn) : "out of memory");
+		buf[strcspn(buf, "\n")] = '\0';
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "could not connect to the database: %s", buf);
+		return (-1);
+	}
+	s->in_tx = 0;
+	return (prepare_all(s, err));
+}
+
+struct store *
+store_connect(const char *conninfo, struct cf_error *err)
+{
+	struct store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto err0;
+	if ((s->conninfo = strdup(conninfo)) == NULL)
+		goto err1;
+	if (connect_db(s, err))
+		goto err2;
+
+	/* Success! */
+	return (s);
+
+err2:
+	store_free(s);
+	return (NULL);
+err1:
+	free(s);
+err0:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	/* Failure! */
+	return (NULL);
+}
+
+void
+store_free(struct store *s)
+{
+
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	free(s->conninfo);
+	free(s);
+}
+
+PGresult *
+store_exec(struct store *s, enum store_stmt stmt, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    int binary, ExecStatusType expect, struct cf_error *err)
+{
+	PGresult *res;
+	char name[16];
+
+	/* A connection lost between transactions is reopened here. */
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		if (s->in_tx) {
+			cf_error_set(err, CF_ERR_UNAVAILABLE,
+			    "database connection lost during a transaction");
+			return (NULL);
+		}
+		if (connect_db(s, err))
+			return (NULL);
+	}
+
+	snprintf(name, sizeof(name), "s%d", (int)stmt);
+	res = PQexecPrepared(s->conn, name, n, values, lengths, formats,
+	    binary);
+	if (PQresultStatus(res) != expect) {
+		store_fail(s, res, "running a query", err);
+		PQclear(res);
+		return (NULL);
+	}
+	return (res);
+}
+
+/* Run a parameterless command on a connection. */
+static int
+simple(struct store *s, const char *sql, struct cf_error *err)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
+	    connect_db(s, err))
+		return (-1);
+	res = PQexec(s->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+		store_fail(s, res, "running a command", err);
+		rc = -1;
+	}
+	PQclear(res);
+	return (rc);
+}
+
+int
+store_ping(struct store *s)
+{
+	struct cf_error err;
+
+	return (simple(s, "SELECT 1", &err));
+}
+
+int
+store_begin(struct store *s, struct cf_error *err)
+{
+
+	if (simple(s, "BEGIN", err))
+		return (-1);
+	s->in_tx = 1;
+	return (0);
+}
+
+int
+store_commit(struct store *s, struct cf_error *err)
+{
+	int rc;
+
+	rc = simple(s, "COMMIT", err);
+	s->in_tx = 0;
+	return (rc);
+}
+
+void
+store_rollback(struct store *s)
+{
+	PGresult *res;
+
+	if (!s->in_tx)
+		return;
+	s->in_tx = 0;
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return;
+	res = PQexec(s->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+/* Has migration ${name} been applied?  1, 0 or -1. */
+static int
+migration_applied(struct store *s, const char *name, struct cf_error *err)
+{
+	const char *v[1] = { name };
+	PGresult *res;
+	int found;
+
+	res = PQexecParams(s->conn,
+	    "SELECT 1 FROM schema_migrations WHERE version = $1",
+	    1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		store_fail(s, res, "reading schema_migrations", err);
+		PQclear(res);
+		return (-1);
+	}
+	found = PQntuples(res) > 0;
+	PQclear(res);
+	return (found);
+}
+
+/* Apply one migration and record it, in one transaction. */
+static int
+migration_apply(struct store *s, const struct store_migration *m,
+    struct cf_error *err)
+{
+	const char *v[1] = { m->name };
+	PGresult *res;
+
+	if (store_begin(s, err))
+		return (-1);
+	res = PQexec(s->conn, m->sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+		store_fail(s, res, "applying a migration", err);
+		snprintf(err->msg + strlen(err->msg),
+		    sizeof(err->msg) - strlen(err->msg), " (%s)", m->name);
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	res = PQexecParams(s->conn,
+	    "INSERT INTO schema_migrations (version) VALUES ($1)",
+	    1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		store_fail(s, res, "recording a migration", err);
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	return (store_commit(s, err));
+
+fail:
+	store_rollback(s);
+	return (-1);
+}
+
+int
+store_migrate(const char *conninfo, struct cf_error *err)
+{
+	struct store s = { 0 };
+	const struct store_migration *m;
+	int applied = 0, rc;
+
+	/* A plain connection: the statements need the schema we create. */
+	s.conn = PQconnectdb(conninfo);
+	if (PQstatus(s.conn) != CONNECTION_OK) {
+		char buf[256];
+
+		snprintf(buf, sizeof(buf), "%s", PQerrorMessage(s.conn));
+		buf[strcspn(buf, "\n")] = '\0';
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "could not connect to the database: %s", buf);
+		goto fail;
+	}
+
+	/* Serialize with other servers migrating the same database. */
+	if (simple(&s, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", err))
+		goto fail;
+	if (simple(&s, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	    "version text PRIMARY KEY, "
+	    "applied_at timestamptz NOT NULL DEFAULT now())", err))
+		goto unlock;
+
+	/* Apply, in order, what is not recorded yet. */
+	for (m = store_migrations; m->name != NULL; m++) {
+		if ((rc = migration_applied(&s, m->name, err)) == -1)
+			goto unlock;
+		if (rc == 1)
+			continue;
+		if (migration_apply(&s, m, err))
+			goto unlock;
+		applied++;
+	}
+
+	(void)simple(&s, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", err);
+	PQfinish(s.conn);
+
+	/* Success! */
+	return (applied);
+
+unlock:
+	/* Closing the session releases the advisory lock as well. */
+fail:
+	PQfinish(s.conn);
+	/* Failure! */
+	return (-1);
+}

@@ -1,0 +1,191 @@
+/*
+ * store.h: PostgreSQL, seen from the engine.
+ *
+ * One struct store is one libpq connection with its statements prepared; a
+ * worker thread owns one.  Every statement is parameterised.  The store
+ * knows rows and transactions, not Secrets Manager rules: the engine decides
+ * what to write, the store writes it.
+ *
+ * Strings and byte strings returned in structs live in the caller's arena.
+ * Lookups return 1 (found), 0 (not found) or -1 (error, ${err} set);
+ * other functions return 0 or -1.  A lost connection gives CF_ERR_UNAVAILABLE;
+ * the next call tries to reconnect.
+ */
+#ifndef COFFER_STORE_H
+#define COFFER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cf.h"
+
+struct store;
+
+/* A row of the secrets table.  Absent values: NULL strings, 0 dates. */
+struct store_secret {
+	char uuid[37];
+	const char *name;
+	const char *arn;
+	const char *description;
+	const char *kms_key_id;
+	int64_t created_ms;
+	int64_t created_us;		/* exact, for paging */
+	int64_t last_changed_ms;
+	int64_t last_accessed_ms;	/* midnight UTC of the access day */
+	int64_t deleted_ms;
+	int64_t purge_after_ms;
+	int rotation_enabled;		/* -1: never configured */
+	const char *rotation_lambda_arn;
+	const char *rotation_rules;	/* JSON text or NULL */
+	int64_t last_rotated_ms;
+	int64_t next_rotation_ms;
+	const char *owning_service;
+};
+
+/* A row of secret_versions, with the labels on it. */
+struct store_version {
+	const char *version_id;
+	int binary;			/* 0: SecretString, 1: SecretBinary */
+	uint32_t format;
+	const char *kek_label;
+	const uint8_t *iv;
+	size_t iv_len;
+	const uint8_t *wrapped_dek;
+	size_t wrapped_dek_len;
+	const uint8_t *ciphertext;
+	size_t ciphertext_len;
+	int64_t created_ms;
+	int64_t last_accessed_ms;
+	const char **stages;		/* sorted */
+	size_t n_stages;
+};
+
+/* A (version, label) pair and a (key, value) tag. */
+struct store_stage {
+	const char *version_id;
+	const char *stage;
+};
+struct store_tag {
+	const char *key;
+	const char *value;
+};
+
+/* ---- connection and schema ------------------------------------------------ */
+
+/*
+ * store_connect(conninfo, err):
+ * Connect and prepare statements.  The schema must be migrated first
+ * (store_migrate).  NULL with ${err} (CF_ERR_UNAVAILABLE) on failure.
+ */
+struct store *store_connect(const char *, struct cf_error *) CF_MUSTCHECK;
+void store_free(struct store *);
+
+/*
+ * store_migrate(conninfo, err):
+ * Apply the embedded migrations/ in order, each in its own transaction and
+ * recorded in schema_migrations, under a session advisory lock so that
+ * several servers may run it at once.  Returns the number applied, or -1.
+ */
+int store_migrate(const char *, struct cf_error *) CF_MUSTCHECK;
+
+/* store_ping(s): 0 if the connection answers "SELECT 1", else -1. */
+int store_ping(struct store *) CF_MUSTCHECK;
+
+/* Transactions.  store_rollback is safe to call outside one. */
+int store_begin(struct store *, struct cf_error *) CF_MUSTCHECK;
+int store_commit(struct store *, struct cf_error *) CF_MUSTCHECK;
+void store_rollback(struct store *);
+
+/* ---- secrets ------------------------------------------------------------- */
+
+/*
+ * store_secret_by_name / store_secret_by_arn (s, arena, key, for_update,
+ *     out, err):
+ * Find a secret by exact name or exact ARN; with ${for_update} the row is
+ * locked until the transaction ends (so two servers serialize on it).
+ */
+int store_secret_by_name(struct store *, struct cf_arena *, const char *,
+    int, struct store_secret *, struct cf_error *) CF_MUSTCHECK;
+int store_secret_by_arn(struct store *, struct cf_arena *, const char *,
+    int, struct store_secret *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_secret_insert(s, sec, err):
+ * Insert a new secret row from ${sec} (uuid, name, arn, description,
+ * kms_key_id are used; dates are set to now).  A name or ARN already taken
+ * gives CF_ERR_RESOURCE_EXISTS.
+ */
+int store_secret_insert(struct store *, const struct store_secret *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_secret_touch_changed(s, uuid, err): LastChangedDate = now. */
+int store_secret_touch_changed(struct store *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_touch_accessed(s, uuid, version_id, err):
+ * Set the secret's and the version's LastAccessedDate to today (UTC) where
+ * it is not today already.
+ */
+int store_touch_accessed(struct store *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_secret_page(s, arena, include_deleted, descending, after_us,
+ *     after_uuid, limit, out, n, err):
+ * Up to ${limit} secrets in (created_date, uuid) order, ascending or
+ * descending, strictly after the cursor (after_uuid NULL: from the start).
+ */
+int store_secret_page(struct store *, struct cf_arena *, int, int, int64_t,
+    const char *, int, struct store_secret **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* ---- versions and labels --------------------------------------------------- */
+
+/*
+ * store_version_get(s, arena, uuid, version_id, stage, out, err):
+ * The version ${version_id} of secret ${uuid}, or (version_id NULL) the
+ * version that carries label ${stage}, with its labels.
+ */
+int store_version_get(struct store *, struct cf_arena *, const char *,
+    const char *, const char *, struct store_version *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* store_version_insert(s, uuid, v, err): insert ${v} (labels ignored). */
+int store_version_insert(struct store *, const char *,
+    const struct store_version *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_stage_move(s, arena, uuid, stage, version_id, out_prev, err):
+ * Put label ${stage} on ${version_id}, taking it from whichever version had
+ * it; *out_prev is that version (NULL if none).  The caller holds the
+ * secret's row lock.
+ */
+int store_stage_move(struct store *, struct cf_arena *, const char *,
+    const char *, const char *, const char **, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * store_stages(s, arena, uuids, n_uuids, out, out_owner, n, err):
+ * Every (version, label) pair of the given secrets, ordered by secret, then
+ * version creation, then label; out_owner[i] is the index into ${uuids}.
+ */
+int store_stages(struct store *, struct cf_arena *, const char *const *,
+    size_t, struct store_stage **, size_t **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* ---- tags -------------------------------------------------------------------- */
+
+/* store_tags_put(s, uuid, tags, n, err): insert or overwrite tags in order. */
+int store_tags_put(struct store *, const char *, const struct store_tag *,
+    size_t, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_tags(s, arena, uuids, n_uuids, out, out_owner, n, err):
+ * The tags of the given secrets in insertion order; out_owner as above.
+ */
+int store_tags(struct store *, struct cf_arena *, const char *const *,
+    size_t, struct store_tag **, size_t **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+
+#endif /* !COFFER_STORE_H */

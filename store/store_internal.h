@@ -1,0 +1,70 @@
+/*
+ * store_internal.h: what store.c and store_secret.c share.
+ */
+#ifndef COFFER_STORE_INTERNAL_H
+#define COFFER_STORE_INTERNAL_H
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+struct store_migration {
+	const char *name;
+	const char *sql;
+};
+
+/* Generated from the migrations directory; ends with { NULL, NULL }. */
+extern const struct store_migration store_migrations[];
+
+/* The prepared statements; their SQL is in store_secret.c. */
+enum store_stmt {
+	ST_SECRET_BY_NAME,
+	ST_SECRET_BY_NAME_LOCK,
+	ST_SECRET_BY_ARN,
+	ST_SECRET_BY_ARN_LOCK,
+	ST_SECRET_INSERT,
+	ST_SECRET_TOUCH_CHANGED,
+	ST_SECRET_TOUCH_ACCESSED,
+	ST_VERSION_TOUCH_ACCESSED,
+	ST_PAGE_ASC_FIRST,
+	ST_PAGE_ASC_AFTER,
+	ST_PAGE_DESC_FIRST,
+	ST_PAGE_DESC_AFTER,
+	ST_VERSION_BY_ID,
+	ST_VERSION_BY_STAGE,
+	ST_VERSION_INSERT,
+	ST_STAGE_MOVE,
+	ST_STAGES,
+	ST_TAG_PUT,
+	ST_TAGS,
+	ST__COUNT
+};
+
+struct store_stmt_def {
+	const char *sql;
+	int nparams;
+};
+extern const struct store_stmt_def store_stmt_defs[ST__COUNT];
+
+struct store {
+	PGconn *conn;
+	char *conninfo;
+	int in_tx;
+};
+
+/*
+ * store_exec(s, stmt, n, values, lengths, formats, binary, expect, err):
+ * Run prepared statement ${stmt}; ${lengths}/${formats} may be NULL for all
+ * text parameters.  Returns the result if its status is ${expect}, else
+ * NULL with ${err} set (the result is cleared).  Reconnects first if the
+ * connection was lost outside a transaction.
+ */
+PGresult *store_exec(struct store *, enum store_stmt, int,
+    const char *const *, const int *, const int *, int, ExecStatusType,
+    struct cf_error *);
+
+/* store_fail(s, res, what, err): set ${err} from a failed result. */
+void store_fail(struct store *, const PGresult *, const char *,
+    struct cf_error *);
+
+#endif /* !COFFER_STORE_INTERNAL_H */

@@ -1,0 +1,573 @@
+/*
+ * store_secret.c: the statements on secrets, versions, labels and tags, and
+ * the conversion of their rows to structs.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "store_internal.h"
+
+/* Epoch milliseconds (and microseconds) of a timestamptz column. */
+#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
+#define US(c) "floor(extract(epoch FROM " c ") * 1000000)::int8"
+
+#define SECRET_COLS \
+	"uuid::text, name, arn, description, kms_key_id, " \
+	MS("created_date") ", " US("created_date") ", " \
+	MS("last_changed_date") ", " \
+	MS("(last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", " \
+	MS("deleted_date") ", " MS("purge_after") ", " \
+	"rotation_enabled, rotation_lambda_arn, rotation_rules::text, " \
+	MS("last_rotated_date") ", " MS("next_rotation_date") ", " \
+	"owning_service"
+
+#define VERSION_COLS \
+	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
+	"v.wrapped_dek, v.ciphertext, " MS("v.created_date") ", " \
+	MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", " \
+	"(SELECT coalesce(json_agg(l.stage ORDER BY l.stage), '[]')::text " \
+	"FROM version_stages l WHERE l.secret_uuid = v.secret_uuid " \
+	"AND l.version_id = v.version_id)"
+
+#define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
+
+const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
+	[ST_SECRET_BY_NAME] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE name = $1", 1 },
+	[ST_SECRET_BY_NAME_LOCK] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE name = $1 FOR UPDATE", 1 },
+	[ST_SECRET_BY_ARN] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE arn = $1", 1 },
+	[ST_SECRET_BY_ARN_LOCK] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE arn = $1 FOR UPDATE", 1 },
+	[ST_SECRET_INSERT] = { "INSERT INTO secrets "
+	    "(uuid, name, arn, description, kms_key_id) "
+	    "VALUES ($1, $2, $3, $4, $5)", 5 },
+	[ST_SECRET_TOUCH_CHANGED] = { "UPDATE secrets "
+	    "SET last_changed_date = now() WHERE uuid = $1", 1 },
+	[ST_SECRET_TOUCH_ACCESSED] = { "UPDATE secrets SET last_accessed_date "
+	    "= (now() AT TIME ZONE 'UTC')::date WHERE uuid = $1 AND "
+	    "last_accessed_date IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date",
+	    1 },
+	[ST_VERSION_TOUCH_ACCESSED] = { "UPDATE secret_versions SET "
+	    "last_accessed_date = (now() AT TIME ZONE 'UTC')::date "
+	    "WHERE secret_uuid = $1 AND version_id = $2 AND last_accessed_date "
+	    "IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date", 2 },
+	[ST_PAGE_ASC_FIRST] = { "SELECT " SECRET_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) "
+	    "ORDER BY created_date, uuid LIMIT $2", 2 },
+	[ST_PAGE_ASC_AFTER] = { "SELECT " SECRET_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) > ("
+	    CURSOR ", $3::uuid) ORDER BY created_date, uuid LIMIT $4", 4 },
+	[ST_PAGE_DESC_FIRST] = { "SELECT " SECRET_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) "
+	    "ORDER BY created_date DESC, uuid DESC LIMIT $2", 2 },
+	[ST_PAGE_DESC_AFTER] = { "SELECT " SECRET_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) < ("
+	    CURSOR ", $3::uuid) ORDER BY created_date DESC, uuid DESC LIMIT $4",
+	    4 },
+	[ST_VERSION_BY_ID] = { "SELECT " VERSION_COLS " FROM secret_versions v "
+	    "WHERE v.secret_uuid = $1 AND v.version_id = $2", 2 },
+	[ST_VERSION_BY_STAGE] = { "SELECT " VERSION_COLS
+	    " FROM version_stages s JOIN secret_versions v "
+	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
+	    "WHERE s.secret_uuid = $1 AND s.stage = $2", 2 },
+	[ST_VERSION_INSERT] = { "INSERT INTO secret_versions (secret_uuid, "
+	    "version_id, value_type, format, kek_label, iv, wrapped_dek, "
+	    "ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
+	[ST_STAGE_MOVE] = { "WITH old AS (SELECT version_id FROM version_stages "
+	    "WHERE secret_uuid = $1 AND stage = $2), "
+	    "ins AS (INSERT INTO version_stages (secret_uuid, stage, version_id) "
+	    "VALUES ($1, $2, $3) ON CONFLICT (secret_uuid, stage) "
+	    "DO UPDATE SET version_id = EXCLUDED.version_id) "
+	    "SELECT version_id FROM old", 3 },
+	[ST_STAGES] = { "SELECT s.secret_uuid::text, s.version_id, s.stage "
+	    "FROM version_stages s JOIN secret_versions v "
+	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
+	    "WHERE s.secret_uuid = ANY ($1::uuid[]) "
+	    "ORDER BY s.secret_uuid, v.created_date, s.version_id, s.stage", 1 },
+	[ST_TAG_PUT] = { "INSERT INTO tags (secret_uuid, key, value, position) "
+	    "VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 "
+	    "FROM tags WHERE secret_uuid = $1)) ON CONFLICT (secret_uuid, key) "
+	    "DO UPDATE SET value = EXCLUDED.value", 3 },
+	[ST_TAGS] = { "SELECT secret_uuid::text, key, value FROM tags "
+	    "WHERE secret_uuid = ANY ($1::uuid[]) "
+	    "ORDER BY secret_uuid, position", 1 },
+};
+
+/* ---- row decoding -------------------------------------------------------- */
+
+/* A text column as an arena string, NULL for SQL NULL. */
+static const char *
+col_str(struct cf_arena *a, const PGresult *r, int row, int col, int *oom)
+{
+	const char *v;
+
+	if (PQgetisnull(r, row, col))
+		return (NULL);
+	v = cf_arena_memdup(a, PQgetvalue(r, row, col),
+	    (size_t)PQgetlength(r, row, col));
+	if (v == NULL)
+		*oom = 1;
+	return (v);
+}
+
+/* A text-format int8 column, 0 for NULL. */
+static int64_t
+col_i64(const PGresult *r, int row, int col)
+{
+
+	if (PQgetisnull(r, row, col))
+		return (0);
+	return (strtoll(PQgetvalue(r, row, col), NULL, 10));
+}
+
+/* A binary-format integer column of ${size} bytes, 0 for NULL. */
+static int64_t
+col_bin_int(const PGresult *r, int row, int col)
+{
+	const uint8_t *p = (const uint8_t *)PQgetvalue(r, row, col);
+	int len = PQgetlength(r, row, col);
+	uint64_t v = 0;
+	int i;
+
+	if (PQgetisnull(r, row, col))
+		return (0);
+	for (i = 0; i < len; i++)
+		v = (v << 8) | p[i];
+	if (len == 2)
+		return ((int16_t)v);
+	if (len == 4)
+		return ((int32_t)v);
+	return ((int64_t)v);
+}
+
+static int
+decode_secret(struct cf_arena *a, const PGresult *r, int row,
+    struct store_secret *out)
+{
+	int oom = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->uuid, sizeof(out->uuid), "%s", PQgetvalue(r, row, 0));
+	out->name = col_str(a, r, row, 1, &oom);
+	out->arn = col_str(a, r, row, 2, &oom);
+	out->description = col_str(a, r, row, 3, &oom);
+	out->kms_key_id = col_str(a, r, row, 4, &oom);
+	out->created_ms = col_i64(r, row, 5);
+	out->created_us = col_i64(r, row, 6);
+	out->last_changed_ms = col_i64(r, row, 7);
+	out->last_accessed_ms = col_i64(r, row, 8);
+	out->deleted_ms = col_i64(r, row, 9);
+	out->purge_after_ms = col_i64(r, row, 10);
+	out->rotation_enabled = PQgetisnull(r, row, 11) ? -1 :
+	    PQgetvalue(r, row, 11)[0] == 't';
+	out->rotation_lambda_arn = col_str(a, r, row, 12, &oom);
+	out->rotation_rules = col_str(a, r, row, 13, &oom);
+	out->last_rotated_ms = col_i64(r, row, 14);
+	out->next_rotation_ms = col_i64(r, row, 15);
+	out->owning_service = col_str(a, r, row, 16, &oom);
+	return (oom ? -1 : 0);
+}
+
+/* Parse a JSON array of strings into an arena list. */
+static int
+decode_labels(struct cf_arena *a, const char *json, size_t len,
+    const char ***out, size_t *n)
+{
+	json_t *arr;
+	size_t i;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if ((arr = json_loadb(json, len, 0, NULL)) == NULL ||
+	    !json_is_array(arr))
+		goto done;
+	*n = json_array_size(arr);
+	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(char *))) == NULL)
+		goto done;
+	for (i = 0; i < *n; i++)
+		if (((*out)[i] = cf_arena_strdup(a,
+		    json_string_value(json_array_get(arr, i)))) == NULL)
+			goto done;
+	rc = 0;
+done:
+	json_decref(arr);
+	return (rc);
+}
+
+/* Decode a binary-format version row. */
+static int
+decode_version(struct cf_arena *a, const PGresult *r, struct store_version *v)
+{
+	int oom = 0;
+
+	memset(v, 0, sizeof(*v));
+	v->version_id = col_str(a, r, 0, 0, &oom);
+	v->binary = col_bin_int(r, 0, 1) == 2;
+	v->format = (uint32_t)col_bin_int(r, 0, 2);
+	v->kek_label = col_str(a, r, 0, 3, &oom);
+	v->iv = (const uint8_t *)col_str(a, r, 0, 4, &oom);
+	v->iv_len = (size_t)PQgetlength(r, 0, 4);
+	v->wrapped_dek = (const uint8_t *)col_str(a, r, 0, 5, &oom);
+	v->wrapped_dek_len = (size_t)PQgetlength(r, 0, 5);
+	v->ciphertext = (const uint8_t *)col_str(a, r, 0, 6, &oom);
+	v->ciphertext_len = (size_t)PQgetlength(r, 0, 6);
+	v->created_ms = col_bin_int(r, 0, 7);
+	v->last_accessed_ms = col_bin_int(r, 0, 8);
+	if (oom || decode_labels(a, PQgetvalue(r, 0, 9),
+	    (size_t)PQgetlength(r, 0, 9), &v->stages, &v->n_stages))
+		return (-1);
+	return (0);
+}
+
+/* ---- secrets --------------------------------------------------------------- */
+
+static int
+secret_lookup(struct store *s, struct cf_arena *a, enum store_stmt st,
+    const char *key, struct store_secret *out, struct cf_error *err)
+{
+	const char *v[1] = { key };
+	PGresult *r;
+	int rc;
+
+	if ((r = store_exec(s, st, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+	if (PQntuples(r) == 0)
+		rc = 0;
+	else if (decode_secret(a, r, 0, out)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		rc = -1;
+	} else
+		rc = 1;
+	PQclear(r);
+	return (rc);
+}
+
+int
+store_secret_by_name(struct store *s, struct cf_arena *a, const char *name,
+    int for_update, struct store_secret *out, struct cf_error *err)
+{
+
+	return (secret_lookup(s, a, for_update ? ST_SECRET_BY_NAME_LOCK :
+	    ST_SECRET_BY_NAME, name, out, err));
+}
+
+int
+store_secret_by_arn(struct store *s, struct cf_arena *a, const char *arn,
+    int for_update, struct store_secret *out, struct cf_error *err)
+{
+
+	return (secret_lookup(s, a, for_update ? ST_SECRET_BY_ARN_LOCK :
+	    ST_SECRET_BY_ARN, arn, out, err));
+}
+
+/* Run a statement that returns no rows. */
+static int
+command(struct store *s, enum store_stmt st, int n, const char *const *v,
+    const int *len, const int *fmt, struct cf_error *err)
+{
+	PGresult *r;
+
+	if ((r = store_exec(s, st, n, v, len, fmt, 0, PGRES_COMMAND_OK,
+	    err)) == NULL)
+		return (-1);
+	PQclear(r);
+	return (0);
+}
+
+int
+store_secret_insert(struct store *s, const struct store_secret *sec,
+    struct cf_error *err)
+{
+	const char *v[5] = { sec->uuid, sec->name, sec->arn, sec->description,
+	    sec->kms_key_id };
+
+	return (command(s, ST_SECRET_INSERT, 5, v, NULL, NULL, err));
+}
+
+int
+store_secret_touch_changed(struct store *s, const char *uuid,
+    struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+
+	return (command(s, ST_SECRET_TOUCH_CHANGED, 1, v, NULL, NULL, err));
+}
+
+int
+store_touch_accessed(struct store *s, const char *uuid, const char *vid,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, vid };
+
+	if (command(s, ST_SECRET_TOUCH_ACCESSED, 1, v, NULL, NULL, err))
+		return (-1);
+	return (command(s, ST_VERSION_TOUCH_ACCESSED, 2, v, NULL, NULL, err));
+}
+
+int
+store_secret_page(struct store *s, struct cf_arena *a, int include_deleted,
+    int descending, int64_t after_us, const char *after_uuid, int limit,
+    struct store_secret **out, size_t *n, struct cf_error *err)
+{
+	char us[24], lim[16];
+	const char *v[4];
+	enum store_stmt st;
+	PGresult *r;
+	int i, np;
+
+	/* Pick the statement for the direction and whether a cursor is set. */
+	snprintf(us, sizeof(us), "%lld", (long long)after_us);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	v[0] = include_deleted ? "true" : "false";
+	if (after_uuid == NULL) {
+		st = descending ? ST_PAGE_DESC_FIRST : ST_PAGE_ASC_FIRST;
+		v[1] = lim;
+		np = 2;
+	} else {
+		st = descending ? ST_PAGE_DESC_AFTER : ST_PAGE_ASC_AFTER;
+		v[1] = us;
+		v[2] = after_uuid;
+		v[3] = lim;
+		np = 4;
+	}
+	if ((r = store_exec(s, st, np, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+
+	/* Decode the page. */
+	*n = (size_t)PQntuples(r);
+	*out = NULL;
+	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL)
+		goto oom;
+	for (i = 0; i < (int)*n; i++)
+		if (decode_secret(a, r, i, &(*out)[i]))
+			goto oom;
+	PQclear(r);
+	return (0);
+
+oom:
+	PQclear(r);
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}
+
+/* ---- versions and labels -------------------------------------------------- */
+
+int
+store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
+    const char *version_id, const char *stage, struct store_version *out,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, version_id ? version_id : stage };
+	PGresult *r;
+	int rc;
+
+	if ((r = store_exec(s, version_id ? ST_VERSION_BY_ID :
+	    ST_VERSION_BY_STAGE, 2, v, NULL, NULL, 1, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+	if (PQntuples(r) == 0)
+		rc = 0;
+	else if (decode_version(a, r, out)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not decode a version");
+		rc = -1;
+	} else
+		rc = 1;
+	PQclear(r);
+	return (rc);
+}
+
+int
+store_version_insert(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+	char type[4], format[16];
+	const char *v[8];
+	int len[8] = { 0 }, fmt[8] = { 0 };
+
+	snprintf(type, sizeof(type), "%d", ver->binary ? 2 : 1);
+	snprintf(format, sizeof(format), "%u", ver->format);
+	v[0] = uuid;
+	v[1] = ver->version_id;
+	v[2] = type;
+	v[3] = format;
+	v[4] = ver->kek_label;
+	/* The envelope's byte strings go as binary parameters. */
+	v[5] = (const char *)ver->iv;
+	len[5] = (int)ver->iv_len;
+	v[6] = (const char *)ver->wrapped_dek;
+	len[6] = (int)ver->wrapped_dek_len;
+	v[7] = (const char *)ver->ciphertext;
+	len[7] = (int)ver->ciphertext_len;
+	fmt[5] = fmt[6] = fmt[7] = 1;
+	return (command(s, ST_VERSION_INSERT, 8, v, len, fmt, err));
+}
+
+int
+store_stage_move(struct store *s, struct cf_arena *a, const char *uuid,
+    const char *stage, const char *version_id, const char **out_prev,
+    struct cf_error *err)
+{
+	const char *v[3] = { uuid, stage, version_id };
+	PGresult *r;
+	int oom = 0;
+
+	if ((r = store_exec(s, ST_STAGE_MOVE, 3, v, NULL, NULL, 0,
+	    PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	*out_prev = PQntuples(r) ? col_str(a, r, 0, 0, &oom) : NULL;
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Build the text form of a uuid[] parameter: {u1,u2,...}. */
+static char *
+uuid_array(struct cf_arena *a, const char *const *uuids, size_t n)
+{
+	char *buf, *p;
+	size_t i;
+
+	if ((buf = cf_arena_alloc(a, 3 + n * 37)) == NULL)
+		return (NULL);
+	p = buf;
+	*p++ = '{';
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%.36s", i ? "," : "", uuids[i]);
+	*p++ = '}';
+	*p = '\0';
+	return (buf);
+}
+
+/* Index of ${uuid} in ${uuids}. */
+static size_t
+owner_of(const char *uuid, const char *const *uuids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(uuids[i], uuid) == 0)
+			return (i);
+	return (0);
+}
+
+/* Run a per-secret list query whose rows are (uuid, a, b). */
+static int
+pairs(struct store *s, struct cf_arena *a, enum store_stmt st,
+    const char *const *uuids, size_t n_uuids, const char ***first,
+    const char ***second, size_t **owner, size_t *n, struct cf_error *err)
+{
+	const char *v[1];
+	PGresult *r;
+	size_t i;
+	int oom = 0;
+
+	*n = 0;
+	if (n_uuids == 0)
+		return (0);
+	if ((v[0] = uuid_array(a, uuids, n_uuids)) == NULL)
+		goto oom;
+	if ((r = store_exec(s, st, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+	*n = (size_t)PQntuples(r);
+	if (*n == 0) {
+		PQclear(r);
+		return (0);
+	}
+	*first = cf_arena_alloc(a, *n * sizeof(char *));
+	*second = cf_arena_alloc(a, *n * sizeof(char *));
+	*owner = cf_arena_alloc(a, *n * sizeof(size_t));
+	if (*first == NULL || *second == NULL || *owner == NULL) {
+		PQclear(r);
+		goto oom;
+	}
+	for (i = 0; i < *n; i++) {
+		(*owner)[i] = owner_of(PQgetvalue(r, (int)i, 0), uuids,
+		    n_uuids);
+		(*first)[i] = col_str(a, r, (int)i, 1, &oom);
+		(*second)[i] = col_str(a, r, (int)i, 2, &oom);
+	}
+	PQclear(r);
+	if (oom)
+		goto oom;
+	return (0);
+oom:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}
+
+int
+store_stages(struct store *s, struct cf_arena *a, const char *const *uuids,
+    size_t n_uuids, struct store_stage **out, size_t **owner, size_t *n,
+    struct cf_error *err)
+{
+	const char **vid = NULL, **stage = NULL;
+	size_t i;
+
+	if (pairs(s, a, ST_STAGES, uuids, n_uuids, &vid, &stage, owner, n,
+	    err))
+		return (-1);
+	if (*n == 0)
+		return (0);
+	if ((*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < *n; i++) {
+		(*out)[i].version_id = vid[i];
+		(*out)[i].stage = stage[i];
+	}
+	return (0);
+}
+
+int
+store_tags_put(struct store *s, const char *uuid, const struct store_tag *t,
+    size_t n, struct cf_error *err)
+{
+	const char *v[3];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		v[0] = uuid;
+		v[1] = t[i].key;
+		v[2] = t[i].value;
+		if (command(s, ST_TAG_PUT, 3, v, NULL, NULL, err))
+			return (-1);
+	}
+	return (0);
+}
+
+int
+store_tags(struct store *s, struct cf_arena *a, const char *const *uuids,
+    size_t n_uuids, struct store_tag **out, size_t **owner, size_t *n,
+    struct cf_error *err)
+{
+	const char **key = NULL, **value = NULL;
+	size_t i;
+
+	if (pairs(s, a, ST_TAGS, uuids, n_uuids, &key, &value, owner, n, err))
+		return (-1);
+	if (*n == 0)
+		return (0);
+	if ((*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < *n; i++) {
+		(*out)[i].key = key[i];
+		(*out)[i].value = value[i];
+	}
+	return (0);
+}
