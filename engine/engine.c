@@ -31,6 +31,9 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 		goto err1;
 	}
 
+	snprintf(e->default_kek, sizeof(e->default_kek), "%s",
+	    cfg->default_kek_label ? cfg->default_kek_label : "coffer-kek");
+
 	/* Bring the schema up to date before any worker prepares statements. */
 	if (store_migrate(e->conninfo, err) < 0)
 		goto err1;
@@ -134,6 +137,28 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	if (rc == 0)
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
 	return (rc == 1 ? 0 : -1);
+}
+
+int
+engine_resolve_live(struct engine_worker *w, const struct engine_call *call,
+    const char *id, struct store_secret *out, struct cf_error *err)
+{
+
+	if (engine_resolve(w, call, id, 1, out, err))
+		return (-1);
+	if (out->deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_oom(struct cf_error *err)
+{
+
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
 }
 
 int

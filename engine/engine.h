@@ -33,6 +33,7 @@ struct engine_config {
 	const char *partition;		/* ARN partition, default "aws" */
 	const char *region;		/* ARN region, default "local-1" */
 	const char *account_id;		/* 12 digits, default "000000000000" */
+	const char *default_kek_label;	/* the hsm_config kek_label */
 };
 
 /* Who is calling; the arena receives every allocation of the call. */
@@ -49,6 +50,7 @@ struct engine_value {
 	int binary;
 	const uint8_t *data;
 	size_t len;
+	int conflict;		/* both SecretString and SecretBinary were sent */
 };
 
 struct engine_tag {
@@ -123,6 +125,17 @@ void engine_worker_free(struct engine_worker *);
  * 0 if the worker's database connection and token session answer, else -1.
  */
 int engine_health(struct engine_worker *) CF_MUSTCHECK;
+
+/*
+ * engine_jobs_start(e, interval_s, err):
+ * Start the background thread that purges secrets past their recovery
+ * window every ${interval_s} seconds (and once at start).  NULL on error.
+ * engine_jobs_stop() stops and joins it; NULL does nothing.
+ */
+struct engine_jobs;
+struct engine_jobs *engine_jobs_start(struct engine *, int, struct cf_error *)
+    CF_MUSTCHECK;
+void engine_jobs_stop(struct engine_jobs *);
 
 /* ---- operations --------------------------------------------------------- */
 
@@ -208,5 +221,136 @@ struct engine_list_resp {
 int engine_list_secrets(struct engine_worker *, const struct engine_call *,
     const struct engine_list_req *, struct engine_list_resp *,
     struct cf_error *) CF_MUSTCHECK;
+
+struct engine_update_req {
+	const char *secret_id;
+	const char *client_request_token;
+	const char *description;		/* NULL: unchanged */
+	const char *kms_key_id;			/* NULL: unchanged; "": default */
+	struct engine_value value;
+};
+struct engine_update_resp {
+	const char *arn;
+	const char *name;
+	const char *version_id;			/* NULL when no new version */
+};
+int engine_update_secret(struct engine_worker *, const struct engine_call *,
+    const struct engine_update_req *, struct engine_update_resp *,
+    struct cf_error *) CF_MUSTCHECK;
+
+struct engine_delete_req {
+	const char *secret_id;
+	int has_recovery_window_in_days;
+	int64_t recovery_window_in_days;
+	int force_delete_without_recovery;
+};
+struct engine_delete_resp {
+	const char *arn;
+	const char *name;
+	int64_t deletion_date;
+};
+int engine_delete_secret(struct engine_worker *, const struct engine_call *,
+    const struct engine_delete_req *, struct engine_delete_resp *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* RestoreSecret: ${out_arn} and ${out_name} point into the arena. */
+int engine_restore_secret(struct engine_worker *, const struct engine_call *,
+    const char *, const char **, const char **, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * engine_purge_due(w, limit, out_purged, err):
+ * Permanently delete up to ${limit} secrets whose recovery window has
+ * passed (their wrapped keys go with them: crypto-shredding).  Rows are
+ * claimed with FOR UPDATE SKIP LOCKED so several servers share the work.
+ */
+int engine_purge_due(struct engine_worker *, int, int *, struct cf_error *)
+    CF_MUSTCHECK;
+
+struct engine_version_entry {
+	const char *version_id;
+	const char **stages;
+	size_t n_stages;
+	int64_t last_accessed_date;
+	int64_t created_date;
+	const char *kms_key_id;		/* "DefaultEncryptionKey" or the alias */
+};
+struct engine_list_versions_req {
+	const char *secret_id;
+	int has_max_results;
+	int32_t max_results;
+	const char *next_token;
+	int include_deprecated;
+};
+struct engine_list_versions_resp {
+	const char *arn;
+	const char *name;
+	struct engine_version_entry *versions;
+	size_t n_versions;
+	const char *next_token;
+};
+int engine_list_secret_version_ids(struct engine_worker *,
+    const struct engine_call *, const struct engine_list_versions_req *,
+    struct engine_list_versions_resp *, struct cf_error *) CF_MUSTCHECK;
+
+struct engine_stage_req {
+	const char *secret_id;
+	const char *version_stage;
+	const char *remove_from_version_id;
+	const char *move_to_version_id;
+};
+int engine_update_secret_version_stage(struct engine_worker *,
+    const struct engine_call *, const struct engine_stage_req *,
+    const char **, const char **, struct cf_error *) CF_MUSTCHECK;
+
+/* TagResource / UntagResource. */
+int engine_tag_resource(struct engine_worker *, const struct engine_call *,
+    const char *, const struct engine_tag *, size_t, struct cf_error *)
+    CF_MUSTCHECK;
+int engine_untag_resource(struct engine_worker *, const struct engine_call *,
+    const char *, const char *const *, size_t, struct cf_error *)
+    CF_MUSTCHECK;
+
+struct engine_password_req {
+	int has_password_length;
+	int64_t password_length;
+	const char *exclude_characters;
+	int exclude_numbers;
+	int exclude_punctuation;
+	int exclude_uppercase;
+	int exclude_lowercase;
+	int include_space;
+	int has_require_each_included_type;
+	int require_each_included_type;
+};
+/* The password lives in the arena (wiped with it). */
+int engine_get_random_password(struct engine_worker *,
+    const struct engine_call *, const struct engine_password_req *,
+    const char **, struct cf_error *) CF_MUSTCHECK;
+
+struct engine_batch_req {
+	const char *const *secret_ids;
+	size_t n_secret_ids;
+	const struct engine_filter *filters;
+	size_t n_filters;
+	int has_max_results;
+	int32_t max_results;
+	const char *next_token;
+};
+struct engine_batch_error {
+	const char *secret_id;
+	const char *error_code;
+	const char *message;
+};
+struct engine_batch_resp {
+	struct engine_get_resp *values;
+	size_t n_values;
+	struct engine_batch_error *errors;
+	size_t n_errors;
+	const char *next_token;
+};
+int engine_batch_get_secret_value(struct engine_worker *,
+    const struct engine_call *, const struct engine_batch_req *,
+    struct engine_batch_resp *, struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_ENGINE_H */

@@ -17,10 +17,15 @@
 #define ENGINE_MAX_TAGS 50
 #define ENGINE_DEFAULT_PAGE 100
 
+#define ENGINE_MAX_VERSIONS 100		/* before unlabeled ones are pruned */
+#define ENGINE_PRUNE_AGE (24 * 3600)	/* ...and only when this old (s) */
+
 #define STAGE_CURRENT "AWSCURRENT"
 #define STAGE_PREVIOUS "AWSPREVIOUS"
 
 #define MSG_NOT_FOUND "Secrets Manager can't find the specified secret."
+#define MSG_NEED_TOKEN "You must provide a ClientRequestToken value. " \
+	"We recommend a UUID-type value."
 #define MSG_DELETED "You can't perform this operation on the secret " \
 	"because it was marked for deletion."
 
@@ -28,6 +33,7 @@ struct engine {
 	char *conninfo;
 	struct hsm *hsm;
 	char arn_prefix[256];		/* arn:aws:secretsmanager:R:A:secret: */
+	char default_kek[HSM_LABEL_MAX + 1];
 };
 
 struct engine_worker {
@@ -48,6 +54,15 @@ int engine_check_description(const char *, struct cf_error *);
 int engine_check_value(const struct engine_value *, struct cf_error *);
 int engine_check_tags(const struct engine_tag *, size_t, struct cf_error *);
 int engine_check_kms_key_id(const char *, struct cf_error *);
+int engine_check_tag_key(const char *, const char *, struct cf_error *);
+
+/*
+ * engine_check_filters(f, n, out, err):
+ * Validate ListSecrets filters (spec 2.12 and 3) and translate them for the
+ * store into ${out} (n entries).
+ */
+int engine_check_filters(const struct engine_filter *, size_t,
+    struct store_filter *, struct cf_error *);
 
 /*
  * engine_arn_suffix_like(resource):
@@ -68,12 +83,40 @@ int engine_put_labels(const char *const *, size_t, int, const char **,
     size_t *, struct cf_error *);
 
 /*
- * engine_next_token_encode / decode: the opaque ListSecrets cursor.
- * decode returns 0, or -1 with InvalidNextTokenException.
+ * engine_next_token_encode(arena, kind, us, key) / decode(tok, kind, us,
+ * key, err): the opaque list cursor.  ${kind} is 'a'/'d' (ListSecrets
+ * ascending/descending, key a uuid) or 'v' (ListSecretVersionIds, key a
+ * version id).  ${key} receives at most 64 characters and a NUL.  decode
+ * returns 0, or -1 with InvalidNextTokenException (also for a token of
+ * another kind).
  */
-char *engine_next_token_encode(struct cf_arena *, int, int64_t, const char *);
-int engine_next_token_decode(const char *, int *, int64_t *, char *,
+char *engine_next_token_encode(struct cf_arena *, char, int64_t,
+    const char *);
+int engine_next_token_decode(const char *, char, int64_t *, char *,
     struct cf_error *);
+
+/* ---- password.c (pure but for the random source) ------------------------- */
+
+/* A random source: fill ${buf} with ${n} bytes; 0 or -1 with ${err}. */
+typedef int engine_rand_fn(void *, uint8_t *, size_t, struct cf_error *);
+
+/*
+ * engine_password_alphabet(req, alphabet, class_of, n, required, err):
+ * The characters ${req} allows (NUL-terminated, at most 96), the class of
+ * each (0 lower, 1 upper, 2 digit, 3 punctuation, 4 space), and the bit set
+ * of classes a password must contain.  -1 if nothing is left.
+ */
+int engine_password_alphabet(const struct engine_password_req *, char *,
+    uint8_t *, size_t *, int *, struct cf_error *);
+
+/*
+ * engine_password_generate(req, fn, ctx, out, err):
+ * Write a password per ${req} (AWS defaults) into ${out}, which holds 4097
+ * bytes.  Returns 0, or -1 with ValidationException / InvalidParameter-
+ * Exception as AWS has them.
+ */
+int engine_password_generate(const struct engine_password_req *,
+    engine_rand_fn *, void *, char *, struct cf_error *);
 
 /* ---- engine.c ---------------------------------------------------------------- */
 
@@ -102,6 +145,37 @@ int engine_seal(struct engine_worker *, const char *, const char *,
 int engine_open(struct engine_worker *, const struct engine_call *,
     const char *, const struct store_version *, struct engine_value *,
     struct cf_error *);
+
+/*
+ * engine_add_version(w, call, sec, vid, value, labels, n, err):
+ * Seal ${value} as version ${vid} of ${sec}, store it and move ${labels}
+ * onto it (AWSCURRENT brings AWSPREVIOUS along); enforce the 20-label
+ * quota and prune old unlabeled versions.  The caller holds the row lock.
+ */
+int engine_add_version(struct engine_worker *, const struct engine_call *,
+    const struct store_secret *, const char *, const struct engine_value *,
+    const char *const *, size_t, struct cf_error *);
+
+/*
+ * engine_version_for_token(w, call, sec, token, value, out, err):
+ * Does ${token} already name a version of ${sec}?  0: no.  1: yes, holding
+ * the same value (a retry; *out is that version).  -1: error, including
+ * ResourceExistsException when it holds another value.
+ */
+int engine_version_for_token(struct engine_worker *, const struct engine_call *,
+    const struct store_secret *, const char *, const struct engine_value *,
+    struct store_version *, struct cf_error *);
+
+/*
+ * engine_resolve_live(w, call, id, out, err):
+ * engine_resolve with the row locked, failing with InvalidRequestException
+ * when the secret is scheduled for deletion.  Call inside a transaction.
+ */
+int engine_resolve_live(struct engine_worker *, const struct engine_call *,
+    const char *, struct store_secret *, struct cf_error *);
+
+/* engine_oom(err): set InternalServiceError "out of memory"; returns -1. */
+int engine_oom(struct cf_error *);
 
 /*
  * engine_same_value(w, call, uuid, version, value, err):

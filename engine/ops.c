@@ -12,18 +12,9 @@
 
 #include "engine_internal.h"
 
-#define MSG_NEED_TOKEN "You must provide a ClientRequestToken value. " \
-	"We recommend a UUID-type value."
 #define MSG_SCHEDULED "You can't create this secret because a secret with " \
 	"this name is already scheduled for deletion."
 
-static int
-oom(struct cf_error *err)
-{
-
-	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-	return (-1);
-}
 
 /* Is ${stage} among ${stages}? */
 static int
@@ -61,11 +52,10 @@ check_kek(struct engine_worker *w, const char *kms_key_id,
 /*
  * Seal ${val} as version ${vid} of ${sec}, store it, and move ${labels}
  * onto it.  Moving AWSCURRENT away from a version puts AWSPREVIOUS on that
- * version (unless AWSPREVIOUS is itself being placed).  The caller holds
- * the secret's row lock.
+ * version (unless AWSPREVIOUS is itself being placed).
  */
-static int
-add_version(struct engine_worker *w, const struct engine_call *call,
+int
+engine_add_version(struct engine_worker *w, const struct engine_call *call,
     const struct store_secret *sec, const char *vid,
     const struct engine_value *val, const char *const *labels, size_t n,
     struct cf_error *err)
@@ -73,6 +63,7 @@ add_version(struct engine_worker *w, const struct engine_call *call,
 	struct store_version v;
 	const char *prev;
 	size_t i;
+	int count;
 
 	if (engine_seal(w, sec->uuid, vid, sec->kms_key_id, val, &v,
 	    call->arena, err))
@@ -90,7 +81,42 @@ add_version(struct engine_worker *w, const struct engine_call *call,
 		    STAGE_PREVIOUS, prev, &prev, err))
 			return (-1);
 	}
+
+	/* At most 20 labels across the secret's versions. */
+	if (n > 0 && store_label_count(w->store, sec->uuid, &count, err))
+		return (-1);
+	if (n > 0 && count > ENGINE_MAX_LABELS) {
+		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A secret can have at "
+		    "most %d staging labels attached across its versions.",
+		    ENGINE_MAX_LABELS);
+		return (-1);
+	}
+
+	/* Housekeeping as AWS does it: unlabeled versions past 100, 24 h. */
+	if (store_versions_prune(w->store, sec->uuid, ENGINE_MAX_VERSIONS,
+	    ENGINE_PRUNE_AGE, err))
+		return (-1);
 	return (store_secret_touch_changed(w->store, sec->uuid, err));
+}
+
+int
+engine_version_for_token(struct engine_worker *w,
+    const struct engine_call *call, const struct store_secret *sec,
+    const char *token, const struct engine_value *val,
+    struct store_version *out, struct cf_error *err)
+{
+	int rc;
+
+	rc = store_version_get(w->store, call->arena, sec->uuid, token, NULL,
+	    out, err);
+	if (rc != 1)
+		return (rc);
+	if ((rc = engine_same_value(w, call, sec->uuid, out, val, err)) != 0)
+		return (rc);
+	cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
+	    "ClientRequestToken %.64s because that value is already in use "
+	    "for a version of secret %.512s.", token, sec->arn);
+	return (-1);
 }
 
 /* ---- CreateSecret ------------------------------------------------------- */
@@ -137,12 +163,9 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 	}
 	if (req->value.present) {
-		rc = store_version_get(w->store, call->arena, sec->uuid,
-		    req->client_request_token, NULL, &v, err);
-		if (rc == -1)
-			return (-1);
-		if (rc == 1 && (rc = engine_same_value(w, call, sec->uuid, &v,
-		    &req->value, err)) == -1)
+		rc = engine_version_for_token(w, call, sec,
+		    req->client_request_token, &req->value, &v, err);
+		if (rc == -1 && err->code != CF_ERR_RESOURCE_EXISTS)
 			return (-1);
 		if (rc == 1) {
 			resp->arn = sec->arn;
@@ -198,7 +221,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	if (req->n_tags > 0) {
 		if ((tags = cf_arena_alloc(call->arena,
 		    req->n_tags * sizeof(*tags))) == NULL) {
-			(void)oom(err);
+			(void)engine_oom(err);
 			goto fail;
 		}
 		for (i = 0; i < req->n_tags; i++) {
@@ -209,7 +232,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 		if (store_tags_put(w->store, sec.uuid, tags, req->n_tags, err))
 			goto fail;
 	}
-	if (req->value.present && add_version(w, call, &sec,
+	if (req->value.present && engine_add_version(w, call, &sec,
 	    req->client_request_token, &req->value, labels, 1, err))
 		goto fail;
 	if (store_commit(w->store, err))
@@ -384,29 +407,15 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 	if (store_begin(w->store, err))
 		return (-1);
-	if (engine_resolve(w, call, req->secret_id, 1, &sec, err))
+	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
 		goto fail;
-	if (sec.deleted_ms != 0) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
-		goto fail;
-	}
 
 	/* The token names an existing version: a retry, or a conflict. */
-	rc = store_version_get(w->store, call->arena, sec.uuid,
-	    req->client_request_token, NULL, &v, err);
+	rc = engine_version_for_token(w, call, &sec,
+	    req->client_request_token, &req->value, &v, err);
 	if (rc == -1)
 		goto fail;
 	if (rc == 1) {
-		if ((rc = engine_same_value(w, call, sec.uuid, &v, &req->value,
-		    err)) == -1)
-			goto fail;
-		if (rc == 0) {
-			cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
-			    "ClientRequestToken %.64s because that value is "
-			    "already in use for a version of secret %.512s.",
-			    req->client_request_token, sec.arn);
-			goto fail;
-		}
 		store_rollback(w->store);
 		resp->stages = v.stages;
 		resp->n_stages = v.n_stages;
@@ -419,14 +428,14 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	if (rc == -1 || engine_put_labels(req->version_stages,
 	    req->n_version_stages, rc == 0, labels, &n, err))
 		goto fail;
-	if (add_version(w, call, &sec, req->client_request_token, &req->value,
+	if (engine_add_version(w, call, &sec, req->client_request_token, &req->value,
 	    labels, n, err))
 		goto fail;
 	if (store_commit(w->store, err))
 		return (-1);
 
 	if ((out = cf_arena_alloc(call->arena, n * sizeof(*out))) == NULL)
-		return (oom(err));
+		return (engine_oom(err));
 	memcpy(out, labels, n * sizeof(*out));
 	sort_labels(out, n);
 	resp->stages = out;
@@ -462,7 +471,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 	if (n == 0)
 		return (0);
 	if ((uuids = cf_arena_alloc(call->arena, n * sizeof(*uuids))) == NULL)
-		return (oom(err));
+		return (engine_oom(err));
 	for (i = 0; i < n; i++)
 		uuids[i] = secs[i].uuid;
 	if (store_tags(w->store, call->arena, uuids, n, &tags, &towner, &nt,
@@ -495,7 +504,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 				m->n_tags++;
 		if (m->n_tags > 0 && (m->tags = cf_arena_alloc(call->arena,
 		    m->n_tags * sizeof(*m->tags))) == NULL)
-			return (oom(err));
+			return (engine_oom(err));
 		for (j = 0, k = 0; j < nt; j++)
 			if (towner[j] == i) {
 				m->tags[k].key = tags[j].key;
@@ -509,7 +518,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 				m->n_versions++;
 		if (m->n_versions > 0 && (m->versions = cf_arena_alloc(
 		    call->arena, m->n_versions * sizeof(*vs))) == NULL)
-			return (oom(err));
+			return (engine_oom(err));
 		for (j = 0, k = 0, vs = NULL; j < ns; j++) {
 			if (sowner[j] != i)
 				continue;
@@ -520,7 +529,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 				vs->stages = cf_arena_alloc(call->arena,
 				    ENGINE_MAX_LABELS * 2 * sizeof(char *));
 				if (vs->stages == NULL)
-					return (oom(err));
+					return (engine_oom(err));
 			}
 			if (vs->n_stages < ENGINE_MAX_LABELS * 2)
 				vs->stages[vs->n_stages++] = st[j].stage;
@@ -568,11 +577,6 @@ list_check(const struct engine_list_req *req, struct cf_error *err)
 		    "The NextToken value is invalid.");
 		return (-1);
 	}
-	if (req->n_filters > 0) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "ListSecrets "
-		    "filters are not supported by this Coffer release yet");
-		return (-1);
-	}
 	return (0);
 }
 
@@ -582,45 +586,50 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 	struct store_secret *secs = NULL;
-	char after[37];
+	struct store_filter *sf = NULL;
+	char after[65];
 	int64_t after_us = 0;
-	int desc, tok_desc, limit;
+	int desc, limit, rc;
 	size_t n;
 
 	memset(resp, 0, sizeof(*resp));
 	if (list_check(req, err))
 		return (-1);
+	if (req->n_filters > 0 && ((sf = cf_arena_alloc(call->arena,
+	    req->n_filters * sizeof(*sf))) == NULL))
+		return (engine_oom(err));
+	if (engine_check_filters(req->filters, req->n_filters, sf, err))
+		return (-1);
 	desc = req->sort_order != NULL && strcmp(req->sort_order, "desc") == 0;
 	limit = req->has_max_results ? req->max_results : ENGINE_DEFAULT_PAGE;
 
 	/* A token carries its sort order; it must match the request's. */
-	if (req->next_token != NULL) {
-		if (engine_next_token_decode(req->next_token, &tok_desc,
-		    &after_us, after, err))
-			return (-1);
-		if (tok_desc != desc) {
-			cf_error_set(err, CF_ERR_INVALID_NEXT_TOKEN, "The "
-			    "NextToken value is invalid: it was issued for "
-			    "another SortOrder.");
-			return (-1);
-		}
-	}
+	if (req->next_token != NULL && engine_next_token_decode(
+	    req->next_token, desc ? 'd' : 'a', &after_us, after, err))
+		return (-1);
 
 	/* One row more than the page tells whether another page exists. */
-	if (store_secret_page(w->store, call->arena,
-	    req->include_planned_deletion, desc, after_us,
-	    req->next_token ? after : NULL, limit + 1, &secs, &n, err))
+	if (req->n_filters == 0)
+		rc = store_secret_page(w->store, call->arena,
+		    req->include_planned_deletion, desc, after_us,
+		    req->next_token ? after : NULL, limit + 1, &secs, &n, err);
+	else
+		rc = store_secret_search(w->store, call->arena, sf,
+		    req->n_filters, req->include_planned_deletion, desc,
+		    after_us, req->next_token ? after : NULL, limit + 1, &secs,
+		    &n, err);
+	if (rc)
 		return (-1);
 	if (n > (size_t)limit) {
 		n = (size_t)limit;
-		resp->next_token = engine_next_token_encode(call->arena, desc,
-		    secs[n - 1].created_us, secs[n - 1].uuid);
+		resp->next_token = engine_next_token_encode(call->arena,
+		    desc ? 'd' : 'a', secs[n - 1].created_us, secs[n - 1].uuid);
 		if (resp->next_token == NULL)
-			return (oom(err));
+			return (engine_oom(err));
 	}
 	if (n > 0 && (resp->secrets = cf_arena_alloc(call->arena,
 	    n * sizeof(*resp->secrets))) == NULL)
-		return (oom(err));
+		return (engine_oom(err));
 	resp->n_secrets = n;
 	return (fill_meta(w, call, secs, n, resp->secrets, err));
 }

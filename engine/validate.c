@@ -146,6 +146,12 @@ engine_check_value(const struct engine_value *v, struct cf_error *err)
 {
 	const char *field = v->binary ? "secretBinary" : "secretString";
 
+	if (v->conflict) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "You can't specify "
+		    "both a binary secret value and a string secret value in "
+		    "the same secret.");
+		return (-1);
+	}
 	if (!v->present)
 		return (0);
 	if (v->len == 0)
@@ -179,10 +185,8 @@ engine_check_tags(const struct engine_tag *tags, size_t n,
 	}
 	for (i = 0; i < n; i++) {
 		snprintf(field, sizeof(field), "tags.%zu.member.key", i + 1);
-		if (tags[i].key == NULL || check_len(tags[i].key, field, 1, 128,
-		    0, err))
-			return (tags[i].key ? -1 : too(err, field, NULL,
-			    "greater than or equal to", 1));
+		if (engine_check_tag_key(tags[i].key, field, err))
+			return (-1);
 		snprintf(field, sizeof(field), "tags.%zu.member.value", i + 1);
 		if (tags[i].value != NULL && check_len(tags[i].value, field, 0,
 		    256, 0, err))
@@ -202,6 +206,16 @@ engine_check_tags(const struct engine_tag *tags, size_t n,
 			}
 	}
 	return (0);
+}
+
+int
+engine_check_tag_key(const char *key, const char *field,
+    struct cf_error *err)
+{
+
+	if (key == NULL)
+		return (too(err, field, NULL, "greater than or equal to", 1));
+	return (check_len(key, field, 1, 128, 0, err));
 }
 
 int
@@ -254,23 +268,114 @@ engine_put_labels(const char *const *req, size_t n, int first_version,
 	return (0);
 }
 
+/* ---- ListSecrets filters --------------------------------------------------- */
+
+static const char *const filter_keys[] = {
+	[SF_DESCRIPTION] = "description",
+	[SF_NAME] = "name",
+	[SF_TAG_KEY] = "tag-key",
+	[SF_TAG_VALUE] = "tag-value",
+	[SF_PRIMARY_REGION] = "primary-region",
+	[SF_OWNING_SERVICE] = "owning-service",
+	[SF_ALL] = "all",
+};
+
+/* ^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$ */
+static int
+filter_value_ok(const char *v)
+{
+
+	if (*v == '!')
+		v++;
+	for (; *v != '\0'; v++)
+		if (!isalnum((unsigned char)*v) || (unsigned char)*v > 127)
+			if (strchr(" :_@/+=.-!", *v) == NULL)
+				return (0);
+	return (1);
+}
+
+int
+engine_check_filters(const struct engine_filter *f, size_t n,
+    struct store_filter *out, struct cf_error *err)
+{
+	size_t i, j, k;
+
+	if (n > 10) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'filters' failed to satisfy "
+		    "constraint: Member must have length less than or equal "
+		    "to 10");
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (f[i].key == NULL || *f[i].key == '\0') {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+			    "Invalid filter key");
+			return (-1);
+		}
+		for (k = 0; k < sizeof(filter_keys) / sizeof(*filter_keys); k++)
+			if (strcmp(f[i].key, filter_keys[k]) == 0)
+				break;
+		if (k == sizeof(filter_keys) / sizeof(*filter_keys)) {
+			cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+			    "detected: Value '%.64s' at 'filters.%zu.member.key' "
+			    "failed to satisfy constraint: Member must satisfy "
+			    "enum value set: [all, name, tag-key, description, "
+			    "tag-value, owning-service, primary-region]",
+			    f[i].key, i + 1);
+			return (-1);
+		}
+		if (f[i].n_values == 0) {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Invalid "
+			    "filter values for key: %s", f[i].key);
+			return (-1);
+		}
+		if (f[i].n_values > 10) {
+			cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+			    "detected: Value at 'filters.%zu.member.values' "
+			    "failed to satisfy constraint: Member must have "
+			    "length less than or equal to 10", i + 1);
+			return (-1);
+		}
+		for (j = 0; j < f[i].n_values; j++)
+			if (f[i].values[j] == NULL ||
+			    strlen(f[i].values[j]) > 512 ||
+			    !filter_value_ok(f[i].values[j])) {
+				cf_error_set(err, CF_ERR_VALIDATION, "1 "
+				    "validation error detected: Value at "
+				    "'filters.%zu.member.values' failed to "
+				    "satisfy constraint: Member must have "
+				    "length less than or equal to 512 and "
+				    "match pattern ^\\!?[a-zA-Z0-9 :_@\\/"
+				    "\\+\\=\\.\\-\\!]*$", i + 1);
+				return (-1);
+			}
+		out[i].key = (enum store_filter_key)k;
+		out[i].values = f[i].values;
+		out[i].n_values = f[i].n_values;
+	}
+	return (0);
+}
+
 /* ---- NextToken ---------------------------------------------------------------- */
 
 /*
- * The cursor is "1|<a or d>|<created microseconds>|<uuid>", hex-encoded so
- * that it is opaque and survives any transport.
+ * A cursor is "<kind>|<created microseconds>|<key>", hex-encoded so that it
+ * is opaque and survives any transport.  Kinds: 'a' and 'd' (ListSecrets,
+ * ascending or descending; the key is a uuid) and 'v' (ListSecretVersionIds;
+ * the key is a version id).
  */
 char *
-engine_next_token_encode(struct cf_arena *a, int desc, int64_t us,
-    const char *uuid)
+engine_next_token_encode(struct cf_arena *a, char kind, int64_t us,
+    const char *key)
 {
 	static const char hex[] = "0123456789abcdef";
-	char plain[96];
+	char plain[128];
 	char *out;
 	size_t n, i;
 
-	n = (size_t)snprintf(plain, sizeof(plain), "1|%c|%lld|%.36s",
-	    desc ? 'd' : 'a', (long long)us, uuid);
+	n = (size_t)snprintf(plain, sizeof(plain), "%c|%lld|%.64s", kind,
+	    (long long)us, key);
 	if ((out = cf_arena_alloc(a, 2 * n + 1)) == NULL)
 		return (NULL);
 	for (i = 0; i < n; i++) {
@@ -292,13 +397,28 @@ unhex(char c)
 	return (-1);
 }
 
-int
-engine_next_token_decode(const char *tok, int *desc, int64_t *us,
-    char *uuid, struct cf_error *err)
+/* Is ${s} a canonical lower-case uuid? */
+static int
+is_uuid(const char *s)
 {
-	char plain[96], dir, *end;
+	size_t i;
+
+	if (strlen(s) != 36)
+		return (0);
+	for (i = 0; i < 36; i++)
+		if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' :
+		    unhex(s[i]) < 0)
+			return (0);
+	return (1);
+}
+
+int
+engine_next_token_decode(const char *tok, char kind, int64_t *us, char *key,
+    struct cf_error *err)
+{
+	char plain[128], *end;
 	size_t n = strlen(tok), i;
-	int hi, lo, u;
+	int hi, lo;
 
 	/* Hex to text, refusing anything that is not our own encoding. */
 	if (n == 0 || n % 2 != 0 || n / 2 >= sizeof(plain))
@@ -313,23 +433,16 @@ engine_next_token_decode(const char *tok, int *desc, int64_t *us,
 	}
 	plain[n / 2] = '\0';
 
-	/* 1|d|123|uuid */
-	if (strncmp(plain, "1|", 2) != 0 || plain[3] != '|')
+	/* kind|123|key, for the kind of list asked for. */
+	if (plain[0] != kind || plain[1] != '|')
 		goto bad;
-	dir = plain[2];
-	if (dir != 'a' && dir != 'd')
+	*us = strtoll(plain + 2, &end, 10);
+	if (end == plain + 2 || *end != '|' || end[1] == '\0' ||
+	    strlen(end + 1) > 64)
 		goto bad;
-	*us = strtoll(plain + 4, &end, 10);
-	if (end == plain + 4 || *end != '|' || strlen(end + 1) != 36)
+	if ((kind == 'a' || kind == 'd') && !is_uuid(end + 1))
 		goto bad;
-	for (i = 0; i < 36; i++) {
-		u = end[1 + i];
-		if ((i == 8 || i == 13 || i == 18 || i == 23) ? u != '-' :
-		    unhex((char)u) < 0)
-			goto bad;
-	}
-	memcpy(uuid, end + 1, 37);
-	*desc = dir == 'd';
+	strcpy(key, end + 1);
 	return (0);
 
 bad:

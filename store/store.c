@@ -44,6 +44,15 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 		    what, buf);
 }
 
+/* Server notices (e.g. "already exists, skipping") are not errors. */
+static void
+quiet(void *arg, const char *message)
+{
+
+	(void)arg;
+	(void)message;
+}
+
 /* Prepare every statement on a fresh connection. */
 static int
 prepare_all(struct store *s, struct cf_error *err)
@@ -85,7 +94,8 @@ connect_db(struct store *s, struct cf_error *err)
 		return (-1);
 	}
 	s->in_tx = 0;
-	return (prepare_all(s, err));
+	PQsetNoticeProcessor(s->conn, quiet, NULL);
+	return (s->plain ? 0 : prepare_all(s, err));
 }
 
 struct store *
@@ -126,6 +136,27 @@ store_free(struct store *s)
 	free(s);
 }
 
+/*
+ * A connection that died since its last use (a restarted server, a killed
+ * backend) is only noticed when a statement fails.  Outside a transaction
+ * nothing was lost: reconnect, and return 1 so the caller runs the
+ * statement once more (with *res cleared; NULL if reconnecting failed).
+ */
+static int
+retry(struct store *s, PGresult **res, ExecStatusType expect,
+    struct cf_error *err)
+{
+
+	if (PQresultStatus(*res) == expect || s->in_tx ||
+	    PQstatus(s->conn) == CONNECTION_OK)
+		return (0);
+	PQclear(*res);
+	*res = NULL;
+	if (connect_db(s, err) == 0)
+		*res = PQmakeEmptyPGresult(s->conn, PGRES_EMPTY_QUERY);
+	return (1);
+}
+
 PGresult *
 store_exec(struct store *s, enum store_stmt stmt, int n,
     const char *const *values, const int *lengths, const int *formats,
@@ -148,8 +179,41 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 	snprintf(name, sizeof(name), "s%d", (int)stmt);
 	res = PQexecPrepared(s->conn, name, n, values, lengths, formats,
 	    binary);
+
+	if (retry(s, &res, expect, err)) {
+		if (res == NULL)
+			return (NULL);
+		PQclear(res);
+		res = PQexecPrepared(s->conn, name, n, values, lengths,
+		    formats, binary);
+	}
 	if (PQresultStatus(res) != expect) {
 		store_fail(s, res, "running a query", err);
+		PQclear(res);
+		return (NULL);
+	}
+	return (res);
+}
+
+PGresult *
+store_exec_sql(struct store *s, const char *sql, int n,
+    const char *const *values, struct cf_error *err)
+{
+	PGresult *res;
+
+	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
+	    connect_db(s, err))
+		return (NULL);
+	res = PQexecParams(s->conn, sql, n, NULL, values, NULL, NULL, 0);
+	if (retry(s, &res, PGRES_TUPLES_OK, err)) {
+		if (res == NULL)
+			return (NULL);
+		PQclear(res);
+		res = PQexecParams(s->conn, sql, n, NULL, values, NULL, NULL,
+		    0);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		store_fail(s, res, "searching secrets", err);
 		PQclear(res);
 		return (NULL);
 	}
@@ -167,6 +231,14 @@ simple(struct store *s, const char *sql, struct cf_error *err)
 	    connect_db(s, err))
 		return (-1);
 	res = PQexec(s->conn, sql);
+	if (strncmp(sql, "SELECT", 6) == 0 ?
+	    retry(s, &res, PGRES_TUPLES_OK, err) :
+	    retry(s, &res, PGRES_COMMAND_OK, err)) {
+		if (res == NULL)
+			return (-1);
+		PQclear(res);
+		res = PQexec(s->conn, sql);
+	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 	    PQresultStatus(res) != PGRES_TUPLES_OK) {
 		store_fail(s, res, "running a command", err);
@@ -278,12 +350,14 @@ fail:
 int
 store_migrate(const char *conninfo, struct cf_error *err)
 {
-	struct store s = { 0 };
+	struct store s = { .plain = 1 };
 	const struct store_migration *m;
 	int applied = 0, rc;
 
 	/* A plain connection: the statements need the schema we create. */
 	s.conn = PQconnectdb(conninfo);
+	if (s.conn != NULL)
+		PQsetNoticeProcessor(s.conn, quiet, NULL);
 	if (PQstatus(s.conn) != CONNECTION_OK) {
 		char buf[256];
 

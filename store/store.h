@@ -140,6 +140,38 @@ int store_secret_page(struct store *, struct cf_arena *, int, int, int64_t,
     const char *, int, struct store_secret **, size_t *, struct cf_error *)
     CF_MUSTCHECK;
 
+/* The ListSecrets filter keys (spec 2.12). */
+enum store_filter_key {
+	SF_DESCRIPTION,
+	SF_NAME,
+	SF_TAG_KEY,
+	SF_TAG_VALUE,
+	SF_PRIMARY_REGION,
+	SF_OWNING_SERVICE,
+	SF_ALL
+};
+
+/* One filter; a value that starts with '!' negates. */
+struct store_filter {
+	enum store_filter_key key;
+	const char *const *values;
+	size_t n_values;
+};
+
+/*
+ * store_secret_search(s, arena, filters, n_filters, include_deleted,
+ *     descending, after_us, after_uuid, limit, out, n, err):
+ * store_secret_page with filters: name, tag-key, tag-value and
+ * owning-service are case-sensitive prefixes; description and all match the
+ * start of any word, ignoring case; primary-region matches nothing (Coffer
+ * secrets are not replicas).  In one filter, any positive value may match
+ * and no negated value may; filters combine with AND.  Every value is a
+ * query parameter.
+ */
+int store_secret_search(struct store *, struct cf_arena *,
+    const struct store_filter *, size_t, int, int, int64_t, const char *,
+    int, struct store_secret **, size_t *, struct cf_error *) CF_MUSTCHECK;
+
 /* ---- versions and labels --------------------------------------------------- */
 
 /*
@@ -186,6 +218,99 @@ int store_tags_put(struct store *, const char *, const struct store_tag *,
  */
 int store_tags(struct store *, struct cf_arena *, const char *const *,
     size_t, struct store_tag **, size_t **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* ---- issue 3: lifecycle, versions, labels, tags ----------------------------- */
+
+/*
+ * store_secret_update_meta(s, uuid, set_desc, desc, set_kms, kms, err):
+ * Change the description and/or KMS key id (NULL stores SQL NULL).
+ */
+int store_secret_update_meta(struct store *, const char *, int, const char *,
+    int, const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_secret_schedule_delete(s, uuid, days, out_purge_ms, err):
+ * Mark the secret deleted now, to be purged ${days} days from now.
+ */
+int store_secret_schedule_delete(struct store *, const char *, int,
+    int64_t *, struct cf_error *) CF_MUSTCHECK;
+
+/* store_secret_restore(s, uuid, err): clear the deletion mark. */
+int store_secret_restore(struct store *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * store_secret_delete(s, uuid, err):
+ * Delete the secret now, with its versions (and so their wrapped data
+ * keys), labels and tags.
+ */
+int store_secret_delete(struct store *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * store_purge_due(s, limit, out_n, err):
+ * Delete up to ${limit} secrets whose purge time has passed, skipping rows
+ * another server has locked.  *out_n is the number deleted.
+ */
+int store_purge_due(struct store *, int, int *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* A version as ListSecretVersionIds reports it (no envelope). */
+struct store_version_info {
+	const char *version_id;
+	int64_t created_ms;
+	int64_t created_us;
+	int64_t last_accessed_ms;
+	const char *kek_label;
+	const char **stages;
+	size_t n_stages;
+};
+
+/*
+ * store_version_page(s, arena, uuid, include_deprecated, after_us,
+ *     after_vid, limit, out, n, err):
+ * Versions of a secret oldest first, strictly after the cursor
+ * (after_vid NULL: from the start); without ${include_deprecated} only
+ * versions that carry a label.
+ */
+int store_version_page(struct store *, struct cf_arena *, const char *, int,
+    int64_t, const char *, int, struct store_version_info **, size_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_version_exists(s, uuid, vid, err): 1, 0 or -1. */
+int store_version_exists(struct store *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_stage_holder(s, arena, uuid, stage, out_vid, err):
+ * The version that carries ${stage} (1), or none (0), or -1.
+ */
+int store_stage_holder(struct store *, struct cf_arena *, const char *,
+    const char *, const char **, struct cf_error *) CF_MUSTCHECK;
+
+/* store_stage_remove(s, uuid, stage, err): take ${stage} off its version. */
+int store_stage_remove(struct store *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_label_count(s, uuid, out, err): distinct labels of the secret. */
+int store_label_count(struct store *, const char *, int *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_versions_prune(s, uuid, keep, min_age_s, err):
+ * Delete versions without labels, oldest first, older than ${min_age_s}
+ * seconds, while the secret has more than ${keep} versions.
+ */
+int store_versions_prune(struct store *, const char *, int, int,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_tags_remove(s, uuid, keys, n, err): delete tags; missing is fine. */
+int store_tags_remove(struct store *, const char *, const char *const *,
+    size_t, struct cf_error *) CF_MUSTCHECK;
+
+/* store_tag_count(s, uuid, out, err): tags the secret has. */
+int store_tag_count(struct store *, const char *, int *, struct cf_error *)
     CF_MUSTCHECK;
 
 #endif /* !COFFER_STORE_H */

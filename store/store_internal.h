@@ -37,6 +37,20 @@ enum store_stmt {
 	ST_STAGES,
 	ST_TAG_PUT,
 	ST_TAGS,
+	ST_SECRET_UPDATE_META,
+	ST_SECRET_SCHEDULE_DELETE,
+	ST_SECRET_RESTORE,
+	ST_SECRET_DELETE,
+	ST_PURGE_DUE,
+	ST_VERSIONS_FIRST,
+	ST_VERSIONS_AFTER,
+	ST_VERSION_EXISTS,
+	ST_STAGE_HOLDER,
+	ST_STAGE_REMOVE,
+	ST_LABEL_COUNT,
+	ST_VERSIONS_PRUNE,
+	ST_TAG_REMOVE,
+	ST_TAG_COUNT,
 	ST__COUNT
 };
 
@@ -50,6 +64,7 @@ struct store {
 	PGconn *conn;
 	char *conninfo;
 	int in_tx;
+	int plain;		/* no prepared statements (the migrator) */
 };
 
 /*
@@ -62,6 +77,18 @@ struct store {
 PGresult *store_exec(struct store *, enum store_stmt, int,
     const char *const *, const int *, const int *, int, ExecStatusType,
     struct cf_error *);
+
+/*
+ * store_exec_sql(s, sql, n, values, err): run a one-off parameterised query
+ * (text parameters and results) that returns rows; NULL with ${err} set.
+ */
+PGresult *store_exec_sql(struct store *, const char *, int,
+    const char *const *, struct cf_error *);
+
+/* The column list of a secret row, and its decoder. */
+extern const char store_secret_cols[];
+int store_decode_secrets(struct cf_arena *, const PGresult *,
+    struct store_secret **, size_t *, struct cf_error *);
 
 /* store_fail(s, res, what, err): set ${err} from a failed result. */
 void store_fail(struct store *, const PGresult *, const char *,

@@ -33,6 +33,8 @@
 	"FROM version_stages l WHERE l.secret_uuid = v.secret_uuid " \
 	"AND l.version_id = v.version_id)"
 
+const char store_secret_cols[] = SECRET_COLS;
+
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
 const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
@@ -97,6 +99,59 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_TAGS] = { "SELECT secret_uuid::text, key, value FROM tags "
 	    "WHERE secret_uuid = ANY ($1::uuid[]) "
 	    "ORDER BY secret_uuid, position", 1 },
+	[ST_SECRET_UPDATE_META] = { "UPDATE secrets SET "
+	    "description = CASE WHEN $2 THEN $3 ELSE description END, "
+	    "kms_key_id = CASE WHEN $4 THEN $5 ELSE kms_key_id END, "
+	    "last_changed_date = now() WHERE uuid = $1", 5 },
+	[ST_SECRET_SCHEDULE_DELETE] = { "UPDATE secrets SET deleted_date = "
+	    "now(), purge_after = now() + $2::int * interval '1 day' "
+	    "WHERE uuid = $1 RETURNING " MS("purge_after"), 2 },
+	[ST_SECRET_RESTORE] = { "UPDATE secrets SET deleted_date = NULL, "
+	    "purge_after = NULL WHERE uuid = $1", 1 },
+	[ST_SECRET_DELETE] = { "DELETE FROM secrets WHERE uuid = $1", 1 },
+	[ST_PURGE_DUE] = { "DELETE FROM secrets WHERE uuid IN (SELECT uuid "
+	    "FROM secrets WHERE purge_after <= now() ORDER BY purge_after "
+	    "LIMIT $1 FOR UPDATE SKIP LOCKED)", 1 },
+	[ST_VERSIONS_FIRST] = { "SELECT v.version_id, " MS("v.created_date")
+	    ", " US("v.created_date") ", "
+	    MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", "
+	    "v.kek_label, (SELECT coalesce(json_agg(l.stage ORDER BY l.stage), "
+	    "'[]')::text FROM version_stages l WHERE l.secret_uuid = "
+	    "v.secret_uuid AND l.version_id = v.version_id) "
+	    "FROM secret_versions v WHERE v.secret_uuid = $1 AND ($2 OR EXISTS "
+	    "(SELECT 1 FROM version_stages l WHERE l.secret_uuid = v.secret_uuid "
+	    "AND l.version_id = v.version_id)) "
+	    "ORDER BY v.created_date, v.version_id LIMIT $3", 3 },
+	[ST_VERSIONS_AFTER] = { "SELECT v.version_id, " MS("v.created_date")
+	    ", " US("v.created_date") ", "
+	    MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", "
+	    "v.kek_label, (SELECT coalesce(json_agg(l.stage ORDER BY l.stage), "
+	    "'[]')::text FROM version_stages l WHERE l.secret_uuid = "
+	    "v.secret_uuid AND l.version_id = v.version_id) "
+	    "FROM secret_versions v WHERE v.secret_uuid = $1 AND ($2 OR EXISTS "
+	    "(SELECT 1 FROM version_stages l WHERE l.secret_uuid = v.secret_uuid "
+	    "AND l.version_id = v.version_id)) AND (v.created_date, v.version_id)"
+	    " > ('epoch'::timestamptz + $3::int8 * interval '1 microsecond', $4) "
+	    "ORDER BY v.created_date, v.version_id LIMIT $5", 5 },
+	[ST_VERSION_EXISTS] = { "SELECT 1 FROM secret_versions "
+	    "WHERE secret_uuid = $1 AND version_id = $2", 2 },
+	[ST_STAGE_HOLDER] = { "SELECT version_id FROM version_stages "
+	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
+	[ST_STAGE_REMOVE] = { "DELETE FROM version_stages "
+	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
+	[ST_LABEL_COUNT] = { "SELECT count(*) FROM version_stages "
+	    "WHERE secret_uuid = $1", 1 },
+	[ST_VERSIONS_PRUNE] = { "DELETE FROM secret_versions WHERE secret_uuid "
+	    "= $1 AND version_id IN (SELECT v.version_id FROM secret_versions v "
+	    "WHERE v.secret_uuid = $1 AND v.created_date < now() - $3::int * "
+	    "interval '1 second' AND NOT EXISTS (SELECT 1 FROM version_stages l "
+	    "WHERE l.secret_uuid = v.secret_uuid AND l.version_id = v.version_id)"
+	    " ORDER BY v.created_date LIMIT greatest((SELECT count(*) FROM "
+	    "secret_versions c WHERE c.secret_uuid = $1) - $2::int, 0))", 3 },
+	[ST_TAG_REMOVE] = { "DELETE FROM tags WHERE secret_uuid = $1 "
+	    "AND key = $2", 2 },
+	[ST_TAG_COUNT] = { "SELECT count(*) FROM tags WHERE secret_uuid = $1",
+	    1 },
 };
 
 /* ---- row decoding -------------------------------------------------------- */
@@ -321,7 +376,7 @@ store_secret_page(struct store *s, struct cf_arena *a, int include_deleted,
 	const char *v[4];
 	enum store_stmt st;
 	PGresult *r;
-	int i, np;
+	int np, rc;
 
 	/* Pick the statement for the direction and whether a cursor is set. */
 	snprintf(us, sizeof(us), "%lld", (long long)after_us);
@@ -342,7 +397,17 @@ store_secret_page(struct store *s, struct cf_arena *a, int include_deleted,
 	    err)) == NULL)
 		return (-1);
 
-	/* Decode the page. */
+	rc = store_decode_secrets(a, r, out, n, err);
+	PQclear(r);
+	return (rc);
+}
+
+int
+store_decode_secrets(struct cf_arena *a, const PGresult *r,
+    struct store_secret **out, size_t *n, struct cf_error *err)
+{
+	int i;
+
 	*n = (size_t)PQntuples(r);
 	*out = NULL;
 	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL)
@@ -350,11 +415,9 @@ store_secret_page(struct store *s, struct cf_arena *a, int include_deleted,
 	for (i = 0; i < (int)*n; i++)
 		if (decode_secret(a, r, i, &(*out)[i]))
 			goto oom;
-	PQclear(r);
 	return (0);
 
 oom:
-	PQclear(r);
 	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 	return (-1);
 }
@@ -569,5 +632,229 @@ store_tags(struct store *s, struct cf_arena *a, const char *const *uuids,
 		(*out)[i].key = key[i];
 		(*out)[i].value = value[i];
 	}
+	return (0);
+}
+
+/* ---- issue 3: lifecycle, versions, labels, tags ------------------------------ */
+
+/* Run a one-row, one-column query; *out is the int8 value (0 if no row). */
+static int
+scalar(struct store *s, enum store_stmt st, int n, const char *const *v,
+    int64_t *out, int *found, struct cf_error *err)
+{
+	PGresult *r;
+
+	if ((r = store_exec(s, st, n, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+	*found = PQntuples(r) > 0;
+	*out = *found ? col_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return (0);
+}
+
+int
+store_secret_update_meta(struct store *s, const char *uuid, int set_desc,
+    const char *desc, int set_kms, const char *kms, struct cf_error *err)
+{
+	const char *v[5] = { uuid, set_desc ? "true" : "false", desc,
+	    set_kms ? "true" : "false", kms };
+
+	return (command(s, ST_SECRET_UPDATE_META, 5, v, NULL, NULL, err));
+}
+
+int
+store_secret_schedule_delete(struct store *s, const char *uuid, int days,
+    int64_t *out_purge_ms, struct cf_error *err)
+{
+	char d[16];
+	const char *v[2] = { uuid, d };
+	int found;
+
+	snprintf(d, sizeof(d), "%d", days);
+	return (scalar(s, ST_SECRET_SCHEDULE_DELETE, 2, v, out_purge_ms,
+	    &found, err));
+}
+
+int
+store_secret_restore(struct store *s, const char *uuid, struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+
+	return (command(s, ST_SECRET_RESTORE, 1, v, NULL, NULL, err));
+}
+
+int
+store_secret_delete(struct store *s, const char *uuid, struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+
+	return (command(s, ST_SECRET_DELETE, 1, v, NULL, NULL, err));
+}
+
+int
+store_purge_due(struct store *s, int limit, int *out_n, struct cf_error *err)
+{
+	char l[16];
+	const char *v[1] = { l };
+	PGresult *r;
+
+	snprintf(l, sizeof(l), "%d", limit);
+	if ((r = store_exec(s, ST_PURGE_DUE, 1, v, NULL, NULL, 0,
+	    PGRES_COMMAND_OK, err)) == NULL)
+		return (-1);
+	*out_n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return (0);
+}
+
+int
+store_version_page(struct store *s, struct cf_arena *a, const char *uuid,
+    int include_deprecated, int64_t after_us, const char *after_vid,
+    int limit, struct store_version_info **out, size_t *n,
+    struct cf_error *err)
+{
+	char us[24], lim[16];
+	const char *v[5];
+	PGresult *r;
+	int i, oom = 0;
+
+	snprintf(us, sizeof(us), "%lld", (long long)after_us);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	v[0] = uuid;
+	v[1] = include_deprecated ? "true" : "false";
+	if (after_vid == NULL) {
+		v[2] = lim;
+		r = store_exec(s, ST_VERSIONS_FIRST, 3, v, NULL, NULL, 0,
+		    PGRES_TUPLES_OK, err);
+	} else {
+		v[2] = us;
+		v[3] = after_vid;
+		v[4] = lim;
+		r = store_exec(s, ST_VERSIONS_AFTER, 5, v, NULL, NULL, 0,
+		    PGRES_TUPLES_OK, err);
+	}
+	if (r == NULL)
+		return (-1);
+	*n = (size_t)PQntuples(r);
+	*out = NULL;
+	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL)
+		oom = 1;
+	for (i = 0; !oom && i < (int)*n; i++) {
+		struct store_version_info *e = &(*out)[i];
+
+		e->version_id = col_str(a, r, i, 0, &oom);
+		e->created_ms = col_i64(r, i, 1);
+		e->created_us = col_i64(r, i, 2);
+		e->last_accessed_ms = col_i64(r, i, 3);
+		e->kek_label = col_str(a, r, i, 4, &oom);
+		if (!oom && decode_labels(a, PQgetvalue(r, i, 5),
+		    (size_t)PQgetlength(r, i, 5), &e->stages, &e->n_stages))
+			oom = 1;
+	}
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+store_version_exists(struct store *s, const char *uuid, const char *vid,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, vid };
+	int64_t one;
+	int found;
+
+	if (scalar(s, ST_VERSION_EXISTS, 2, v, &one, &found, err))
+		return (-1);
+	return (found);
+}
+
+int
+store_stage_holder(struct store *s, struct cf_arena *a, const char *uuid,
+    const char *stage, const char **out_vid, struct cf_error *err)
+{
+	const char *v[2] = { uuid, stage };
+	PGresult *r;
+	int oom = 0, found;
+
+	if ((r = store_exec(s, ST_STAGE_HOLDER, 2, v, NULL, NULL, 0,
+	    PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	found = PQntuples(r) > 0;
+	*out_vid = found ? col_str(a, r, 0, 0, &oom) : NULL;
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	return (found);
+}
+
+int
+store_stage_remove(struct store *s, const char *uuid, const char *stage,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, stage };
+
+	return (command(s, ST_STAGE_REMOVE, 2, v, NULL, NULL, err));
+}
+
+int
+store_label_count(struct store *s, const char *uuid, int *out,
+    struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+	int64_t n;
+	int found;
+
+	if (scalar(s, ST_LABEL_COUNT, 1, v, &n, &found, err))
+		return (-1);
+	*out = (int)n;
+	return (0);
+}
+
+int
+store_versions_prune(struct store *s, const char *uuid, int keep,
+    int min_age_s, struct cf_error *err)
+{
+	char k[16], age[16];
+	const char *v[3] = { uuid, k, age };
+
+	snprintf(k, sizeof(k), "%d", keep);
+	snprintf(age, sizeof(age), "%d", min_age_s);
+	return (command(s, ST_VERSIONS_PRUNE, 3, v, NULL, NULL, err));
+}
+
+int
+store_tags_remove(struct store *s, const char *uuid, const char *const *keys,
+    size_t n, struct cf_error *err)
+{
+	const char *v[2];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		v[0] = uuid;
+		v[1] = keys[i];
+		if (command(s, ST_TAG_REMOVE, 2, v, NULL, NULL, err))
+			return (-1);
+	}
+	return (0);
+}
+
+int
+store_tag_count(struct store *s, const char *uuid, int *out,
+    struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+	int64_t n;
+	int found;
+
+	if (scalar(s, ST_TAG_COUNT, 1, v, &n, &found, err))
+		return (-1);
+	*out = (int)n;
 	return (0);
 }

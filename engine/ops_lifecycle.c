@@ -1,0 +1,479 @@
+/*
+ * ops_lifecycle.c: UpdateSecret, DeleteSecret, RestoreSecret, the purge of
+ * secrets past their recovery window, UpdateSecretVersionStage,
+ * ListSecretVersionIds, TagResource and UntagResource.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* ---- UpdateSecret -------------------------------------------------------- */
+
+static int
+update_check(const struct engine_update_req *req, struct cf_error *err)
+{
+
+	if (engine_check_secret_id(req->secret_id, err) ||
+	    engine_check_description(req->description, err) ||
+	    engine_check_kms_key_id(req->kms_key_id, err) ||
+	    engine_check_value(&req->value, err))
+		return (-1);
+	if (!req->value.present)
+		return (0);
+	/* A new value needs a token, which becomes its VersionId. */
+	if (req->client_request_token == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_NEED_TOKEN);
+		return (-1);
+	}
+	return (engine_check_token(req->client_request_token, err));
+}
+
+int
+engine_update_secret(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_update_req *req, struct engine_update_resp *resp,
+    struct cf_error *err)
+{
+	static const char *const current[1] = { STAGE_CURRENT };
+	const char *label = engine_kek_label(req->kms_key_id);
+	struct store_secret sec;
+	struct store_version v;
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	if (update_check(req, err))
+		return (-1);
+	if (label != NULL && (rc = hsm_kek_exists(w->hsm, label)) != 1) {
+		cf_error_set(err, rc == 0 ? CF_ERR_ENCRYPTION_FAILURE :
+		    CF_ERR_UNAVAILABLE, "Secrets Manager can't find the "
+		    "specified KMS key: %.200s", req->kms_key_id);
+		return (-1);
+	}
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
+		goto fail;
+
+	/* Metadata first, so a new version is sealed under the new key. */
+	if ((req->description != NULL || req->kms_key_id != NULL) &&
+	    store_secret_update_meta(w->store, sec.uuid,
+	    req->description != NULL, req->description,
+	    req->kms_key_id != NULL, label ? req->kms_key_id : NULL, err))
+		goto fail;
+	if (req->kms_key_id != NULL)
+		sec.kms_key_id = label ? req->kms_key_id : NULL;
+
+	/* A value makes a new AWSCURRENT version (or is a retry). */
+	if (req->value.present) {
+		rc = engine_version_for_token(w, call, &sec,
+		    req->client_request_token, &req->value, &v, err);
+		if (rc == -1)
+			goto fail;
+		if (rc == 0 && engine_add_version(w, call, &sec,
+		    req->client_request_token, &req->value, current, 1, err))
+			goto fail;
+		resp->version_id = req->client_request_token;
+	}
+	if (store_commit(w->store, err))
+		return (-1);
+	resp->arn = sec.arn;
+	resp->name = sec.name;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+/* ---- DeleteSecret, RestoreSecret, purge ------------------------------------- */
+
+static int
+delete_check(const struct engine_delete_req *req, struct cf_error *err)
+{
+
+	if (engine_check_secret_id(req->secret_id, err))
+		return (-1);
+	if (req->force_delete_without_recovery &&
+	    req->has_recovery_window_in_days) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "You can't use "
+		    "ForceDeleteWithoutRecovery in conjunction with "
+		    "RecoveryWindowInDays.");
+		return (-1);
+	}
+	if (req->has_recovery_window_in_days &&
+	    (req->recovery_window_in_days < 7 ||
+	    req->recovery_window_in_days > 30)) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "The "
+		    "RecoveryWindowInDays value must be between 7 and 30 days "
+		    "(inclusive).");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_delete_secret(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_delete_req *req, struct engine_delete_resp *resp,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+	int days;
+
+	memset(resp, 0, sizeof(*resp));
+	if (delete_check(req, err))
+		return (-1);
+	days = req->has_recovery_window_in_days ?
+	    (int)req->recovery_window_in_days : 30;
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve(w, call, req->secret_id, 1, &sec, err)) {
+		/* Force-deleting a secret that is not there succeeds. */
+		if (err->code != CF_ERR_RESOURCE_NOT_FOUND ||
+		    !req->force_delete_without_recovery)
+			goto fail;
+		store_rollback(w->store);
+		resp->name = req->secret_id;
+		resp->arn = req->secret_id;
+		if (strncmp(req->secret_id, "arn:", 4) != 0) {
+			char *arn = cf_arena_alloc(call->arena,
+			    strlen(w->e->arn_prefix) + strlen(req->secret_id) + 1);
+
+			if (arn == NULL)
+				return (engine_oom(err));
+			sprintf(arn, "%s%s", w->e->arn_prefix, req->secret_id);
+			resp->arn = arn;
+		}
+		resp->deletion_date = cf_now_ms();
+		return (0);
+	}
+
+	/* Forced: gone now, wrapped keys and all (crypto-shredding). */
+	if (req->force_delete_without_recovery) {
+		if (store_secret_delete(w->store, sec.uuid, err))
+			goto fail;
+		resp->deletion_date = cf_now_ms();
+	} else if (sec.deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "You tried to perform "
+		    "the operation on a secret that's currently marked "
+		    "deleted.");
+		goto fail;
+	} else if (store_secret_schedule_delete(w->store, sec.uuid, days,
+	    &resp->deletion_date, err))
+		goto fail;
+	if (store_commit(w->store, err))
+		return (-1);
+	resp->arn = sec.arn;
+	resp->name = sec.name;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+int
+engine_restore_secret(struct engine_worker *w, const struct engine_call *call,
+    const char *secret_id, const char **out_arn, const char **out_name,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve(w, call, secret_id, 1, &sec, err))
+		goto fail;
+	/* Restoring a secret that is not deleted changes nothing. */
+	if (sec.deleted_ms != 0 && store_secret_restore(w->store, sec.uuid,
+	    err))
+		goto fail;
+	if (store_commit(w->store, err))
+		return (-1);
+	*out_arn = sec.arn;
+	*out_name = sec.name;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+int
+engine_purge_due(struct engine_worker *w, int limit, int *out_purged,
+    struct cf_error *err)
+{
+
+	*out_purged = 0;
+	return (store_purge_due(w->store, limit, out_purged, err));
+}
+
+/* ---- UpdateSecretVersionStage ----------------------------------------------- */
+
+static int
+stage_check(const struct engine_stage_req *req, struct cf_error *err)
+{
+
+	if (engine_check_secret_id(req->secret_id, err))
+		return (-1);
+	if (req->version_stage == NULL)
+		return (engine_check_stage("", "versionStage", err));
+	if (engine_check_stage(req->version_stage, "versionStage", err) ||
+	    (req->remove_from_version_id && engine_check_version_id(
+	    req->remove_from_version_id, "removeFromVersionId", err)) ||
+	    (req->move_to_version_id && engine_check_version_id(
+	    req->move_to_version_id, "moveToVersionId", err)))
+		return (-1);
+	if (req->remove_from_version_id == NULL &&
+	    req->move_to_version_id == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "You must specify "
+		    "MoveToVersionId, RemoveFromVersionId, or both.");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Check that the label's current holder is the one the caller named. */
+static int
+stage_holder_ok(const struct engine_stage_req *req, const char *holder,
+    struct cf_error *err)
+{
+	const char *rm = req->remove_from_version_id;
+	const char *mv = req->move_to_version_id;
+
+	if (holder != NULL && (mv == NULL || strcmp(holder, mv) != 0) &&
+	    rm == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "The parameter "
+		    "RemoveFromVersionId can't be empty. Staging label %.256s "
+		    "is currently attached to version %.64s, so you must "
+		    "explicitly reference that version in RemoveFromVersionId.",
+		    req->version_stage, holder);
+		return (-1);
+	}
+	if (rm != NULL && (holder == NULL || strcmp(holder, rm) != 0)) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Version stage "
+		    "%.256s not found in version %.64s", req->version_stage, rm);
+		return (-1);
+	}
+	if (mv == NULL && strcmp(req->version_stage, STAGE_CURRENT) == 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "You can't remove "
+		    "the staging label AWSCURRENT without moving it to "
+		    "another version (MoveToVersionId).");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_update_secret_version_stage(struct engine_worker *w,
+    const struct engine_call *call, const struct engine_stage_req *req,
+    const char **out_arn, const char **out_name, struct cf_error *err)
+{
+	struct store_secret sec;
+	const char *holder = NULL, *prev;
+	int rc, count;
+
+	if (stage_check(req, err))
+		return (-1);
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
+		goto fail;
+
+	/* The target version must exist; the label's holder must match. */
+	if (req->move_to_version_id != NULL) {
+		if ((rc = store_version_exists(w->store, sec.uuid,
+		    req->move_to_version_id, err)) == -1)
+			goto fail;
+		if (rc == 0) {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Not a valid "
+			    "version: %.64s", req->move_to_version_id);
+			goto fail;
+		}
+	}
+	if (store_stage_holder(w->store, call->arena, sec.uuid,
+	    req->version_stage, &holder, err) == -1)
+		goto fail;
+	if (stage_holder_ok(req, holder, err))
+		goto fail;
+
+	/* Move (AWSCURRENT brings AWSPREVIOUS along) or just remove. */
+	if (req->move_to_version_id == NULL) {
+		if (store_stage_remove(w->store, sec.uuid, req->version_stage,
+		    err))
+			goto fail;
+	} else if (holder == NULL ||
+	    strcmp(holder, req->move_to_version_id) != 0) {
+		if (store_stage_move(w->store, call->arena, sec.uuid,
+		    req->version_stage, req->move_to_version_id, &prev, err))
+			goto fail;
+		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
+		    prev != NULL && store_stage_move(w->store, call->arena,
+		    sec.uuid, STAGE_PREVIOUS, prev, &prev, err))
+			goto fail;
+		if (store_label_count(w->store, sec.uuid, &count, err))
+			goto fail;
+		if (count > ENGINE_MAX_LABELS) {
+			cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A secret can "
+			    "have at most %d staging labels attached across "
+			    "its versions.", ENGINE_MAX_LABELS);
+			goto fail;
+		}
+	}
+	if (store_secret_touch_changed(w->store, sec.uuid, err) ||
+	    store_commit(w->store, err))
+		goto fail;
+	*out_arn = sec.arn;
+	*out_name = sec.name;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+/* ---- ListSecretVersionIds ----------------------------------------------------- */
+
+int
+engine_list_secret_version_ids(struct engine_worker *w,
+    const struct engine_call *call, const struct engine_list_versions_req *req,
+    struct engine_list_versions_resp *resp, struct cf_error *err)
+{
+	struct store_version_info *v = NULL;
+	struct store_secret sec;
+	char after[65];
+	int64_t after_us = 0;
+	int limit;
+	size_t n, i;
+
+	memset(resp, 0, sizeof(*resp));
+	if (req->has_max_results && (req->max_results < 1 ||
+	    req->max_results > 100)) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value '%d' at 'maxResults' failed to satisfy "
+		    "constraint: Member must have value %s", req->max_results,
+		    req->max_results < 1 ? "greater than or equal to 1" :
+		    "less than or equal to 100");
+		return (-1);
+	}
+	limit = req->has_max_results ? req->max_results : ENGINE_DEFAULT_PAGE;
+	if (req->next_token != NULL && engine_next_token_decode(
+	    req->next_token, 'v', &after_us, after, err))
+		return (-1);
+	if (engine_resolve(w, call, req->secret_id, 0, &sec, err))
+		return (-1);
+
+	if (store_version_page(w->store, call->arena, sec.uuid,
+	    req->include_deprecated, after_us, req->next_token ? after : NULL,
+	    limit + 1, &v, &n, err))
+		return (-1);
+	if (n > (size_t)limit) {
+		n = (size_t)limit;
+		if ((resp->next_token = engine_next_token_encode(call->arena,
+		    'v', v[n - 1].created_us, v[n - 1].version_id)) == NULL)
+			return (engine_oom(err));
+	}
+	if (n > 0 && (resp->versions = cf_arena_alloc(call->arena,
+	    n * sizeof(*resp->versions))) == NULL)
+		return (engine_oom(err));
+	for (i = 0; i < n; i++) {
+		struct engine_version_entry *e = &resp->versions[i];
+		char *alias;
+
+		e->version_id = v[i].version_id;
+		e->stages = v[i].stages;
+		e->n_stages = v[i].n_stages;
+		e->created_date = v[i].created_ms;
+		e->last_accessed_date = v[i].last_accessed_ms;
+		/* AWS names the default key "DefaultEncryptionKey". */
+		if (strcmp(v[i].kek_label, w->e->default_kek) == 0)
+			e->kms_key_id = "DefaultEncryptionKey";
+		else {
+			if ((alias = cf_arena_alloc(call->arena,
+			    strlen(v[i].kek_label) + 7)) == NULL)
+				return (engine_oom(err));
+			sprintf(alias, "alias/%s", v[i].kek_label);
+			e->kms_key_id = alias;
+		}
+	}
+	resp->n_versions = n;
+	resp->arn = sec.arn;
+	resp->name = sec.name;
+	return (0);
+}
+
+/* ---- TagResource / UntagResource --------------------------------------------- */
+
+int
+engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
+    const char *secret_id, const struct engine_tag *tags, size_t n,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+	struct store_tag *st;
+	size_t i;
+	int count;
+
+	if (engine_check_secret_id(secret_id, err) ||
+	    engine_check_tags(tags, n, err))
+		return (-1);
+	if (n == 0) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'tags' failed to satisfy constraint: "
+		    "Member must not be null");
+		return (-1);
+	}
+	if ((st = cf_arena_alloc(call->arena, n * sizeof(*st))) == NULL)
+		return (engine_oom(err));
+	for (i = 0; i < n; i++) {
+		st[i].key = tags[i].key;
+		st[i].value = tags[i].value ? tags[i].value : "";
+	}
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
+	    store_tags_put(w->store, sec.uuid, st, n, err) ||
+	    store_tag_count(w->store, sec.uuid, &count, err))
+		goto fail;
+	if (count > ENGINE_MAX_TAGS) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "A secret can have "
+		    "at most %d tags; this request would leave it with %d.",
+		    ENGINE_MAX_TAGS, count);
+		goto fail;
+	}
+	return (store_commit(w->store, err));
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+int
+engine_untag_resource(struct engine_worker *w, const struct engine_call *call,
+    const char *secret_id, const char *const *keys, size_t n,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+	size_t i;
+
+	if (engine_check_secret_id(secret_id, err))
+		return (-1);
+	if (n == 0) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'tagKeys' failed to satisfy "
+		    "constraint: Member must not be null");
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		if (engine_check_tag_key(keys[i], "tagKeys", err))
+			return (-1);
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
+	    store_tags_remove(w->store, sec.uuid, keys, n, err))
+		goto fail;
+	return (store_commit(w->store, err));
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}

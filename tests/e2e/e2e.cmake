@@ -1,0 +1,7 @@
+# End-to-end: real cofferd, PostgreSQL and SoftHSM, Python grpcio and coffer.
+add_test(NAME e2e.python
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_e2e
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.python PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)

@@ -1,0 +1,432 @@
+"""End-to-end tests: a real cofferd on loopback, real PostgreSQL, real
+SoftHSM, driven by Python grpcio (wire format) and by the coffer CLI.
+
+COFFER_E2E_ONLY=smoke runs only SmokeTest (used for the valgrind pass).
+"""
+import base64
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import grpc
+
+from tests.e2e import harness as h
+from tests.e2e.harness import coffer, error_type, pb, token
+
+
+def setUpModule():
+    pb()
+
+
+class ServerCase(unittest.TestCase):
+    """One server on a fresh database per test class."""
+
+    workers = 2
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = h.fresh_database(cls.__name__.lower())
+        cls.server = h.Server(cls.db, workers=cls.workers).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{cls.server.output()}")
+
+    def call(self, op, **fields):
+        sm, _ = pb()
+        req = getattr(sm, op + "Request")(**fields)
+        return self.server.call(op, req)[0]
+
+    def fails(self, op, exc_name, code=None, raw=None, **fields):
+        sm, _ = pb()
+        req = raw if raw is not None else getattr(sm, op + "Request")(**fields)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.server.call(op, req, raw=raw is not None)
+        self.assertEqual(error_type(cm.exception), exc_name, cm.exception.details())
+        if code is not None:
+            self.assertEqual(cm.exception.code(), code)
+        return cm.exception
+
+    def name(self, base="s"):
+        return f"{base}-{token()[:8]}"
+
+
+class SmokeTest(ServerCase):
+    """The walking skeleton through every layer (also run under valgrind)."""
+
+    def test_create_get_put_describe_list(self):
+        name = self.name("smoke/db")
+        t1 = token()
+        c = self.call("CreateSecret", name=name, secret_string="hunter2",
+                      client_request_token=t1, description="d",
+                      tags=[pb()[0].Tag(key="team", value="payments")])
+        self.assertEqual(c.name, name)
+        self.assertEqual(c.version_id, t1)
+        self.assertRegex(c.arn, r"^arn:aws:secretsmanager:local-1:000000000000:secret:"
+                         + name + r"-[A-Za-z0-9]{6}$")
+
+        g = self.call("GetSecretValue", secret_id=name)
+        self.assertEqual(g.secret_string, "hunter2")
+        self.assertFalse(g.HasField("secret_binary"))
+        self.assertEqual(list(g.version_stages), ["AWSCURRENT"])
+        self.assertEqual(g.version_id, t1)
+        self.assertGreater(g.created_date, 1_600_000_000_000)  # milliseconds
+
+        t2 = token()
+        p = self.call("PutSecretValue", secret_id=c.arn, secret_string="hunter3",
+                      client_request_token=t2)
+        self.assertEqual(list(p.version_stages), ["AWSCURRENT"])
+        g = self.call("GetSecretValue", secret_id=name, version_stage="AWSPREVIOUS")
+        self.assertEqual(g.secret_string, "hunter2")
+
+        d = self.call("DescribeSecret", secret_id=name)
+        self.assertEqual(d.description, "d")
+        self.assertFalse(d.HasField("kms_key_id"))
+        self.assertFalse(d.HasField("deleted_date"))
+        self.assertFalse(d.HasField("rotation_enabled"))
+        stages = {e.version_id: list(e.version_stages) for e in d.version_ids_to_stages}
+        self.assertEqual(stages, {t1: ["AWSPREVIOUS"], t2: ["AWSCURRENT"]})
+        self.assertEqual([(t.key, t.value) for t in d.tags], [("team", "payments")])
+
+        lst = self.call("ListSecrets", max_results=100)
+        names = [e.name for e in lst.secret_list]
+        self.assertIn(name, names)
+        entry = [e for e in lst.secret_list if e.name == name][0]
+        self.assertEqual(len(entry.secret_versions_to_stages), 2)
+
+    def test_binary_round_trip(self):
+        blob = bytes(range(256)) * 4
+        name = self.name("bin")
+        self.call("CreateSecret", name=name, secret_binary=blob,
+                  client_request_token=token())
+        g = self.call("GetSecretValue", secret_id=name)
+        self.assertEqual(g.secret_binary, blob)
+        self.assertFalse(g.HasField("secret_string"))
+
+    def test_request_id_and_error_metadata(self):
+        sm, _ = pb()
+        _, initial, _ = self.server.call("ListSecrets", sm.ListSecretsRequest())
+        self.assertRegex(initial.get("coffer-request-id", ""),
+                         r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        e = self.fails("GetSecretValue", "ResourceNotFoundException",
+                       grpc.StatusCode.NOT_FOUND, secret_id="does-not-exist")
+        self.assertEqual(e.details(), "Secrets Manager can't find the specified secret.")
+
+    def test_unimplemented_operations_say_so(self):
+        e = self.fails("RotateSecret", "NotImplemented", grpc.StatusCode.UNIMPLEMENTED,
+                       secret_id="x")
+        self.assertIn("RotateSecret", e.details())
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.server.channel.unary_unary("/coffer.v1.SecretsManager/NoSuchOp")(
+                b"", timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+
+    def test_malformed_protobuf(self):
+        self.fails("CreateSecret", "InvalidParameterException",
+                   grpc.StatusCode.INVALID_ARGUMENT, raw=b"\xff\xff\xff\xff")
+
+    def test_cli_round_trip(self):
+        name = self.name("cli")
+        r = coffer(self.server.endpoint, "create-secret", "--name", name,
+                   "--secret-string", "from the cli")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["Name"], name)
+        self.assertIn("ARN", out)
+        self.assertIn("VersionId", out)
+        r = coffer(self.server.endpoint, "get-secret-value", "--secret-id", name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["SecretString"], "from the cli")
+        self.assertEqual(out["VersionStages"], ["AWSCURRENT"])
+
+
+class BadInputTest(ServerCase):
+    """Every bad input: its AWS exception, a clear message, nothing written."""
+
+    def count(self, table):
+        return int(h.psql(self.db, f"SELECT count(*) FROM {table}"))
+
+    def test_names(self):
+        for bad in ["has space", "star*", "q?", "br]", "back\\slash"]:
+            e = self.fails("CreateSecret", "ValidationException", secret_string="v",
+                           name=bad, client_request_token=token())
+            self.assertIn("Invalid name", e.details())
+        self.fails("CreateSecret", "ValidationException", name="n" * 513,
+                   secret_string="v", client_request_token=token())
+        self.call("CreateSecret", name="n" * 512, secret_string="v",
+                  client_request_token=token())
+        self.fails("CreateSecret", "ValidationException", name="",
+                   client_request_token=token())
+        self.fails("GetSecretValue", "ValidationException", secret_id="a b")
+
+    def test_values(self):
+        before = self.count("secrets")
+        self.fails("CreateSecret", "ValidationException", name=self.name(),
+                   secret_string="x" * 65537, client_request_token=token())
+        self.fails("CreateSecret", "ValidationException", name=self.name(),
+                   secret_binary=b"x" * 65537, client_request_token=token())
+        self.fails("CreateSecret", "ValidationException", name=self.name(),
+                   secret_string="", client_request_token=token())
+        self.fails("CreateSecret", "InvalidParameterException", name=self.name(),
+                   secret_string="a", secret_binary=b"b", client_request_token=token())
+        self.fails("CreateSecret", "InvalidRequestException", name=self.name(),
+                   secret_string="a")
+        self.fails("CreateSecret", "ValidationException", name=self.name(),
+                   secret_string="a", client_request_token="short")
+        self.assertEqual(self.count("secrets"), before)
+        # The maximum is fine.
+        name = self.name()
+        self.call("CreateSecret", name=name, secret_string="x" * 65536,
+                  client_request_token=token())
+        self.assertEqual(len(self.call("GetSecretValue", secret_id=name).secret_string),
+                         65536)
+
+    def test_invalid_utf8_and_nul(self):
+        # Hand-encoded CreateSecretRequest: name (1), token (2), secret_string (6).
+        def field(num, data):
+            return bytes([num << 3 | 2, len(data)]) + data
+        tok = token().encode()
+        before = self.count("secrets")
+        self.fails("CreateSecret", "ValidationException",
+                   raw=field(1, b"bad\xffname") + field(2, tok) + field(6, b"v"))
+        self.fails("CreateSecret", "ValidationException",
+                   raw=field(1, self.name().encode()) + field(2, tok) + field(6, b"\xc0\xaf"))
+        e = self.fails("CreateSecret", "InvalidParameterException",
+                       raw=field(1, self.name().encode()) + field(2, tok) + field(6, b"a\x00b"))
+        self.assertIn("NUL", e.details())
+        self.assertEqual(self.count("secrets"), before)
+
+    def test_unknown_secret_version_stage(self):
+        name = self.name()
+        self.call("CreateSecret", name=name, secret_string="v", client_request_token=token())
+        self.fails("GetSecretValue", "ResourceNotFoundException", secret_id=name + "x")
+        self.fails("GetSecretValue", "ResourceNotFoundException", secret_id=name,
+                   version_id=token())
+        self.fails("GetSecretValue", "ResourceNotFoundException", secret_id=name,
+                   version_stage="NOPE")
+        self.fails("PutSecretValue", "ResourceNotFoundException", secret_id=name + "x",
+                   secret_string="v", client_request_token=token())
+        self.fails("DescribeSecret", "ResourceNotFoundException", secret_id=name + "x")
+        self.fails("ListSecrets", "ValidationException", max_results=0)
+        self.fails("ListSecrets", "ValidationException", sort_order="up")
+        self.fails("ListSecrets", "InvalidNextTokenException", next_token="bogus")
+
+
+class PlaintextNeverStoredTest(ServerCase):
+
+    def test_pg_dump_has_no_plaintext(self):
+        marker = "PLAINTEXT-MARKER-" + token()
+        bmarker = b"BINARY-MARKER-" + token().encode()
+        self.call("CreateSecret", name=self.name(), secret_string=marker,
+                  client_request_token=token())
+        self.call("CreateSecret", name=self.name(), secret_binary=bmarker,
+                  client_request_token=token())
+        name = self.name()
+        self.call("CreateSecret", name=name, secret_string="first",
+                  client_request_token=token())
+        self.call("PutSecretValue", secret_id=name, secret_string=marker + "-v2",
+                  client_request_token=token())
+        self.assertEqual(self.call("GetSecretValue", secret_id=name).secret_string,
+                         marker + "-v2")
+        dump = subprocess.run(["pg_dump", "--data-only", self.db], capture_output=True,
+                              check=True).stdout
+        self.assertIn(b"secret_versions", dump)  # the dump did include the data
+        for needle in (marker.encode(), bmarker, marker.encode().hex().encode(),
+                       bmarker.hex().encode(), base64.b64encode(bmarker)):
+            self.assertNotIn(needle, dump)
+        # Nor did the server log it.
+        self.assertNotIn(marker, self.server.output())
+
+
+class TwoServersTest(unittest.TestCase):
+    """Two cofferd on one database race on one secret."""
+
+    def test_racing_puts(self):
+        db = h.fresh_database("two_servers")
+        servers = [h.Server(db).start(), h.Server(db).start()]
+        try:
+            sm, _ = pb()
+            name = "race-" + token()[:8]
+            servers[0].call("CreateSecret", sm.CreateSecretRequest(
+                name=name, secret_string="v0", client_request_token=token()))
+            acked, errors, lock = [], [], threading.Lock()
+
+            def worker(i):
+                srv = servers[i % 2]
+                for j in range(100):
+                    t = token()
+                    try:
+                        srv.call("PutSecretValue", sm.PutSecretValueRequest(
+                            secret_id=name, secret_string=f"v-{i}-{j}",
+                            client_request_token=t))
+                        # A retry of the same call, on the other server.
+                        if j % 10 == 0:
+                            servers[(i + 1) % 2].call("PutSecretValue",
+                                sm.PutSecretValueRequest(secret_id=name,
+                                    secret_string=f"v-{i}-{j}", client_request_token=t))
+                        with lock:
+                            acked.append((t, f"v-{i}-{j}"))
+                    except grpc.RpcError as e:
+                        with lock:
+                            errors.append(e.details())
+
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            self.assertEqual(len(acked), 400)
+            rows = h.psql(db, "SELECT stage || '=' || version_id FROM version_stages")
+            stages = dict(r.split("=", 1) for r in rows.splitlines())
+            self.assertEqual(set(stages), {"AWSCURRENT", "AWSPREVIOUS"})
+            self.assertNotEqual(stages["AWSCURRENT"], stages["AWSPREVIOUS"])
+            versions = int(h.psql(db, "SELECT count(*) FROM secret_versions"))
+            self.assertEqual(versions, 401)
+            # Every acknowledged version exists with its own value.
+            for t, value in acked[::40]:
+                g = servers[1].call("GetSecretValue", sm.GetSecretValueRequest(
+                    secret_id=name, version_id=t))[0]
+                self.assertEqual(g.secret_string, value)
+        finally:
+            for s in servers:
+                self.assertEqual(s.stop(), 0, s.output())
+
+
+class LifecycleTest(unittest.TestCase):
+
+    def test_sigterm_exits_zero(self):
+        s = h.Server(h.fresh_database("lifecycle")).start()
+        self.assertEqual(s.stop(signal.SIGTERM), 0, s.output())
+        s = h.Server(h.fresh_database("lifecycle")).start()
+        self.assertEqual(s.stop(signal.SIGINT), 0, s.output())
+
+    def start_fails(self, extra, expect):
+        s = h.Server(h.fresh_database("startfail"), extra_env=extra)
+        s.start(wait=False)
+        rc = s.proc.wait(timeout=60)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(expect, s.output())
+        return s.output()
+
+    def test_wrong_pin(self):
+        with tempfile.NamedTemporaryFile("w", delete=False) as f:
+            f.write("000000")
+        os.chmod(f.name, 0o600)
+        self.start_fails({"COFFER_PIN_FILE": f.name}, "PIN")
+
+    def test_missing_token(self):
+        self.start_fails({"COFFER_TOKEN_LABEL": "no-such-token"}, "no-such-token")
+
+    def test_missing_kek(self):
+        self.start_fails({"COFFER_KEK_LABEL": "no-such-kek"}, "init-token")
+
+    def test_pin_file_readable_by_others(self):
+        with tempfile.NamedTemporaryFile("w", delete=False) as f:
+            f.write("1234")
+        os.chmod(f.name, 0o644)
+        self.start_fails({"COFFER_PIN_FILE": f.name}, "chmod 600")
+
+    def test_dead_database(self):
+        cluster = h.Cluster()
+        try:
+            s = h.Server(cluster.conninfo).start()
+            sm, _ = pb()
+            s.call("CreateSecret", sm.CreateSecretRequest(
+                name="dead-db", secret_string="v", client_request_token=token()))
+            cluster.stop()
+            with self.assertRaises(grpc.RpcError) as cm:
+                s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id="dead-db"))
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertIn("database", cm.exception.details())
+            r = coffer(s.endpoint, "get-secret-value", "--secret-id", "dead-db")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("database", r.stderr)
+            # The database comes back; so does the service, with nothing lost.
+            cluster.start()
+            g = s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id="dead-db"))[0]
+            self.assertEqual(g.secret_string, "v")
+            self.assertEqual(s.stop(), 0, s.output())
+        finally:
+            cluster.destroy()
+
+
+class CliTest(ServerCase):
+    """coffer mirrors aws secretsmanager: verbs, flags, output, errors."""
+
+    def run_ok(self, *args):
+        r = coffer(self.server.endpoint, *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def test_tldr_commands(self):
+        # The seed's TLDR lines, verbatim but for "coffer".
+        name = self.name("tldr")
+        self.run_ok("create-secret", "--name", name, "--secret-string", "value1")
+        self.assertEqual(self.run_ok("get-secret-value", "--secret-id", name)["SecretString"],
+                         "value1")
+        names = [s["Name"] for s in self.run_ok("list-secrets")["SecretList"]]
+        self.assertIn(name, names)
+        self.run_ok("put-secret-value", "--secret-id", name, "--secret-string", "value2")
+        self.assertEqual(self.run_ok("get-secret-value", "--secret-id", name)["SecretString"],
+                         "value2")
+        d = self.run_ok("describe-secret", "--secret-id", name)
+        self.assertEqual(sorted(sum(d["VersionIdsToStages"].values(), [])),
+                         ["AWSCURRENT", "AWSPREVIOUS"])
+        self.assertNotIn("KmsKeyId", d)
+        self.assertNotIn("DeletedDate", d)
+
+    def test_files_and_binary(self):
+        with tempfile.TemporaryDirectory() as d:
+            txt = os.path.join(d, "v.txt")
+            with open(txt, "w") as f:
+                f.write('{"password": "p"}')
+            binf = os.path.join(d, "v.bin")
+            with open(binf, "wb") as f:
+                f.write(b"\x00\x01\xfe\xff")
+            name = self.name("files")
+            self.run_ok("create-secret", "--name", name, "--secret-string", "file://" + txt)
+            self.assertEqual(self.run_ok("get-secret-value", "--secret-id", name)
+                             ["SecretString"], '{"password": "p"}')
+            name = self.name("fileb")
+            self.run_ok("create-secret", "--name", name, "--secret-binary", "fileb://" + binf)
+            out = self.run_ok("get-secret-value", "--secret-id", name)
+            self.assertEqual(base64.b64decode(out["SecretBinary"]), b"\x00\x01\xfe\xff")
+
+    def test_error_line_and_exit_code(self):
+        r = coffer(self.server.endpoint, "get-secret-value", "--secret-id", "missing-one")
+        self.assertEqual(r.returncode, 254)
+        self.assertIn("An error occurred (ResourceNotFoundException) when calling the "
+                      "GetSecretValue operation: Secrets Manager can't find the "
+                      "specified secret.", r.stderr)
+        r = coffer(self.server.endpoint, "get-secret-value")
+        self.assertEqual(r.returncode, 252)
+        self.assertIn("--secret-id", r.stderr)
+
+    def test_query_and_paging(self):
+        prefix = self.name("page")
+        for i in range(5):
+            self.run_ok("create-secret", "--name", f"{prefix}-{i}", "--secret-string", "v")
+        r = coffer(self.server.endpoint, "list-secrets", "--page-size", "2",
+                   "--query", "SecretList[].Name")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        names = json.loads(r.stdout)
+        self.assertEqual([n for n in names if n.startswith(prefix)],
+                         [f"{prefix}-{i}" for i in range(5)])
+
+
+def load_tests(loader, standard, pattern):
+    if os.environ.get("COFFER_E2E_ONLY") == "smoke":
+        return loader.loadTestsFromTestCase(SmokeTest)
+    return standard
+
+
+if __name__ == "__main__":
+    unittest.main()
