@@ -1,0 +1,349 @@
+/*
+ * hsm_test.c: the envelope scheme against a real SoftHSM token.
+ *
+ * Round trips at the size limits; every tampered part of an envelope
+ * (ciphertext, tag, IV, wrapped key, AAD binding, KEK label) fails with
+ * DecryptionFailure; start-up failures (wrong PIN, missing token, missing
+ * module, missing KEK) say what is wrong; sessions work from two threads.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#include <cmocka.h>
+
+#include "hsm.h"
+#include "testlib.h"
+
+#define KEK_A "hsm-test-kek-a"
+#define KEK_B "hsm-test-kek-b"
+
+static struct cf_secret *pin;
+static struct hsm *h;
+static struct hsm_session *s;
+static const struct hsm_binding bind = {
+	"1b4e28ba-2fa1-4d2e-883f-0016d3cca427",
+	"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa1"
+};
+
+static struct hsm_config
+config(const char *kek)
+{
+	struct hsm_config c;
+
+	c.module_path = tl_env("COFFER_TEST_MODULE");
+	c.token_label = tl_env("COFFER_TEST_TOKEN");
+	c.pin = (const char *)pin->data;
+	c.kek_label = kek;
+	return (c);
+}
+
+static int
+setup(void **state)
+{
+	struct hsm_config c;
+	struct cf_error err = { 0 };
+
+	(void)state;
+	pin = tl_pin();
+	c = config(KEK_A);
+	if (hsm_create_kek(&c, KEK_A, &err) < 0 ||
+	    hsm_create_kek(&c, KEK_B, &err) < 0 ||
+	    (h = hsm_new(&c, &err)) == NULL ||
+	    (s = hsm_session_new(h, &err)) == NULL) {
+		fprintf(stderr, "%s\n", err.msg);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+
+	(void)state;
+	hsm_session_free(s);
+	hsm_free(h);
+	cf_secret_free(pin);
+	return (0);
+}
+
+static void
+seal(const char *kek, const uint8_t *pt, size_t n, struct hsm_envelope *env)
+{
+	struct cf_error err = { 0 };
+
+	if (hsm_seal(s, kek, &bind, pt, n, env, &err))
+		fail_msg("seal: %s", err.msg);
+}
+
+/* Open ${env} with ${b}; expect failure with ${code} (CF_OK: success). */
+static void
+expect_open(const struct hsm_envelope *env, const struct hsm_binding *b,
+    enum cf_code code)
+{
+	struct cf_secret *pt = NULL;
+	struct cf_error err = { 0 };
+	int rc;
+
+	rc = hsm_open(s, env, b, &pt, &err);
+	if (code == CF_OK) {
+		assert_int_equal(rc, 0);
+		cf_secret_free(pt);
+		return;
+	}
+	assert_int_equal(rc, -1);
+	assert_null(pt);
+	assert_int_equal(err.code, code);
+	assert_non_null(strstr(err.msg, "could not decrypt") != NULL ?
+	    err.msg : NULL);
+}
+
+static void
+test_create_kek_is_idempotent(void **state)
+{
+	struct hsm_config c = config(KEK_A);
+	struct cf_error err;
+
+	(void)state;
+	assert_int_equal(hsm_create_kek(&c, KEK_A, &err), 0);
+	assert_int_equal(hsm_kek_exists(s, KEK_A), 1);
+	assert_int_equal(hsm_kek_exists(s, "hsm-test-no-such-kek"), 0);
+}
+
+static void
+test_round_trips(void **state)
+{
+	static uint8_t big[65536];
+	struct hsm_envelope env;
+	struct cf_secret *pt;
+	struct cf_error err;
+	size_t sizes[] = { 1, 16, 1000, 65536 }, i;
+
+	(void)state;
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 31 + 7);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		seal(NULL, big, sizes[i], &env);
+		assert_int_equal(env.format, HSM_FORMAT_V1);
+		assert_string_equal(env.kek_label, KEK_A);
+		assert_int_equal(env.ciphertext_len, sizes[i] + HSM_TAG_LEN);
+		assert_int_equal(env.wrapped_dek_len, 40);
+		/* The ciphertext is not the plaintext. */
+		assert_true(sizes[i] < 16 ||
+		    memcmp(env.ciphertext, big, sizes[i]) != 0);
+		assert_int_equal(hsm_open(s, &env, &bind, &pt, &err), 0);
+		assert_int_equal(pt->len, sizes[i]);
+		assert_memory_equal(pt->data, big, sizes[i]);
+		cf_secret_free(pt);
+		hsm_envelope_cleanup(&env);
+	}
+}
+
+static void
+test_fresh_key_and_iv_each_time(void **state)
+{
+	struct hsm_envelope a, b;
+
+	(void)state;
+	seal(NULL, (const uint8_t *)"same value", 10, &a);
+	seal(NULL, (const uint8_t *)"same value", 10, &b);
+	assert_memory_not_equal(a.iv, b.iv, HSM_IV_LEN);
+	assert_memory_not_equal(a.wrapped_dek, b.wrapped_dek, a.wrapped_dek_len);
+	assert_memory_not_equal(a.ciphertext, b.ciphertext, a.ciphertext_len);
+	hsm_envelope_cleanup(&a);
+	hsm_envelope_cleanup(&b);
+}
+
+static void
+test_tampering_fails(void **state)
+{
+	struct hsm_envelope env;
+	struct hsm_binding other;
+	size_t i;
+
+	(void)state;
+	seal(NULL, (const uint8_t *)"tamper with me", 14, &env);
+	expect_open(&env, &bind, CF_OK);
+
+	/* One flipped bit anywhere in the ciphertext or the tag. */
+	for (i = 0; i < env.ciphertext_len; i++) {
+		env.ciphertext[i] ^= 0x01;
+		expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+		env.ciphertext[i] ^= 0x01;
+	}
+	/* ...in the IV... */
+	for (i = 0; i < HSM_IV_LEN; i++) {
+		env.iv[i] ^= 0x80;
+		expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+		env.iv[i] ^= 0x80;
+	}
+	/* ...in the wrapped data key... */
+	for (i = 0; i < env.wrapped_dek_len; i++) {
+		env.wrapped_dek[i] ^= 0x10;
+		expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+		env.wrapped_dek[i] ^= 0x10;
+	}
+	/* ...or in the AAD: another version, another secret. */
+	other = bind;
+	other.version_id = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa0";
+	expect_open(&env, &other, CF_ERR_DECRYPTION_FAILURE);
+	other = bind;
+	other.secret_uuid = "1b4e28ba-2fa1-4d2e-883f-0016d3cca428";
+	expect_open(&env, &other, CF_ERR_DECRYPTION_FAILURE);
+	/* A truncated ciphertext, a wrong format. */
+	env.ciphertext_len--;
+	expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+	env.ciphertext_len = 3;
+	expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+	env.ciphertext_len = 14 + HSM_TAG_LEN;
+	env.format = 2;
+	expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+	env.format = HSM_FORMAT_V1;
+	expect_open(&env, &bind, CF_OK);
+	hsm_envelope_cleanup(&env);
+}
+
+static void
+test_kek_binding(void **state)
+{
+	struct hsm_envelope env;
+	struct cf_error err;
+
+	(void)state;
+	/* Sealed under B, it opens; relabelled as A it does not. */
+	seal(KEK_B, (const uint8_t *)"under b", 7, &env);
+	assert_string_equal(env.kek_label, KEK_B);
+	expect_open(&env, &bind, CF_OK);
+	snprintf(env.kek_label, sizeof(env.kek_label), "%s", KEK_A);
+	expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+	snprintf(env.kek_label, sizeof(env.kek_label), "hsm-test-no-such-kek");
+	expect_open(&env, &bind, CF_ERR_DECRYPTION_FAILURE);
+	hsm_envelope_cleanup(&env);
+
+	/* Sealing under an unknown KEK: ResourceNotFound, nothing made. */
+	assert_int_equal(hsm_seal(s, "hsm-test-no-such-kek", &bind,
+	    (const uint8_t *)"x", 1, &env, &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_NOT_FOUND);
+	assert_null(env.ciphertext);
+}
+
+/*
+ * Login state belongs to the process (PKCS#11), so a wrong PIN can only be
+ * seen before any successful login: this group runs first, on its own.
+ */
+static void
+test_startup_failures(void **state)
+{
+	struct hsm_config c;
+	struct cf_error err;
+
+	(void)state;
+	pin = tl_pin();
+	c = config(KEK_A);
+	c.pin = "wrong-pin";
+	assert_null(hsm_new(&c, &err));
+	assert_int_equal(err.code, CF_ERR_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "wrong PIN"));
+	assert_null(strstr(err.msg, "wrong-pin"));	/* never echoed */
+
+	c = config(KEK_A);
+	c.token_label = "no-such-token";
+	assert_null(hsm_new(&c, &err));
+	assert_non_null(strstr(err.msg, "token \"no-such-token\" not found"));
+
+	c = config(KEK_A);
+	c.module_path = "/nonexistent/libpkcs11.so";
+	assert_null(hsm_new(&c, &err));
+	assert_non_null(strstr(err.msg, "/nonexistent/libpkcs11.so"));
+
+	c = config("hsm-test-missing-kek");
+	assert_null(hsm_new(&c, &err));
+	assert_non_null(strstr(err.msg, "init-token"));
+	cf_secret_free(pin);
+	pin = NULL;
+}
+
+static void
+test_random(void **state)
+{
+	uint8_t a[32], b[32];
+	struct cf_error err;
+
+	(void)state;
+	assert_int_equal(hsm_random(s, a, sizeof(a), &err), 0);
+	assert_int_equal(hsm_random(s, b, sizeof(b), &err), 0);
+	assert_memory_not_equal(a, b, sizeof(a));
+}
+
+static void *
+worker(void *arg)
+{
+	struct hsm_session *mine;
+	struct hsm_envelope env;
+	struct cf_secret *pt;
+	struct cf_error err;
+	char value[32];
+	int i, *failures = arg;
+
+	if ((mine = hsm_session_new(h, &err)) == NULL) {
+		(*failures)++;
+		return (NULL);
+	}
+	for (i = 0; i < 200; i++) {
+		snprintf(value, sizeof(value), "value %d", i);
+		if (hsm_seal(mine, NULL, &bind, (const uint8_t *)value,
+		    strlen(value), &env, &err) ||
+		    hsm_open(mine, &env, &bind, &pt, &err)) {
+			(*failures)++;
+			continue;
+		}
+		if (pt->len != strlen(value) || memcmp(pt->data, value,
+		    pt->len) != 0)
+			(*failures)++;
+		cf_secret_free(pt);
+		hsm_envelope_cleanup(&env);
+	}
+	hsm_session_free(mine);
+	return (NULL);
+}
+
+static void
+test_two_threads(void **state)
+{
+	pthread_t t[2];
+	int failures[2] = { 0, 0 }, i;
+
+	(void)state;
+	for (i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, worker, &failures[i]);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(failures[0] + failures[1], 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest startup[] = {
+		cmocka_unit_test(test_startup_failures),
+	};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_kek_is_idempotent),
+		cmocka_unit_test(test_round_trips),
+		cmocka_unit_test(test_fresh_key_and_iv_each_time),
+		cmocka_unit_test(test_tampering_fails),
+		cmocka_unit_test(test_kek_binding),
+		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_two_threads),
+	};
+
+	if (cmocka_run_group_tests_name("startup", startup, NULL, NULL))
+		return (1);
+	return (cmocka_run_group_tests(tests, setup, teardown));
+}
