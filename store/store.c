@@ -11,6 +11,23 @@
 /* Any 64-bit constant will do; all servers must use the same one. */
 #define MIGRATION_LOCK_KEY "7165431098451227648"
 
+/*
+ * Did ${res} fail because the connection is gone?  libpq's own errors (a
+ * write to a closed socket, say) carry no SQLSTATE and may come before it
+ * marks the connection bad; the server's say 08xxx or 57Pxx.
+ */
+static int
+conn_lost(const PGresult *res)
+{
+	const char *state;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return (res == NULL);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return (state == NULL || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0);
+}
+
 void
 store_fail(struct store *s, const PGresult *res, const char *what,
     struct cf_error *err)
@@ -27,9 +44,7 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	n = strcspn(buf, "\n");
 	buf[n] = '\0';
 
-	if (PQstatus(s->conn) != CONNECTION_OK ||
-	    (state != NULL && (strncmp(state, "08", 2) == 0 ||
-	    strncmp(state, "57P", 3) == 0)))
+	if (PQstatus(s->conn) != CONNECTION_OK || conn_lost(res))
 		cf_error_set(err, CF_ERR_UNAVAILABLE,
 		    "database unavailable while %s: %s", what, buf);
 	else if (state != NULL && strcmp(state, "23505") == 0)
@@ -148,7 +163,7 @@ retry(struct store *s, PGresult **res, ExecStatusType expect,
 {
 
 	if (PQresultStatus(*res) == expect || s->in_tx ||
-	    PQstatus(s->conn) == CONNECTION_OK)
+	    (PQstatus(s->conn) == CONNECTION_OK && !conn_lost(*res)))
 		return (0);
 	PQclear(*res);
 	*res = NULL;

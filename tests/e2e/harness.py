@@ -7,6 +7,7 @@ grpcio's generic unary_unary, which proves the wire format independently of
 the C code.
 """
 import importlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -43,12 +44,15 @@ def pb():
                         "--python_out", out,
                         "coffer/v1/secrets_manager.proto",
                         "grpc/health/v1/health.proto"], check=True)
-        for d in ("coffer", "coffer/v1", "grpc", "grpc/health", "grpc/health/v1"):
-            open(os.path.join(out, d, "__init__.py"), "a").close()
-        sys.path.insert(0, out)
-        sm = importlib.import_module("coffer.v1.secrets_manager_pb2")
-        health = importlib.import_module("grpc.health.v1.health_pb2")
-        _pb = (sm, health)
+        # Loaded by path: a generated "grpc" package would shadow grpcio.
+        mods = []
+        for name, rel in (("coffer_sm_pb2", "coffer/v1/secrets_manager_pb2.py"),
+                          ("coffer_health_pb2", "grpc/health/v1/health_pb2.py")):
+            spec = importlib.util.spec_from_file_location(name, os.path.join(out, rel))
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            mods.append(mod)
+        _pb = tuple(mods)
     return _pb
 
 

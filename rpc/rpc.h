@@ -1,0 +1,99 @@
+/*
+ * rpc.h: the gRPC server that puts the engine on the wire.
+ *
+ * rpc/ owns everything gRPC and protobuf: the completion-queue loop, the
+ * method table of coffer.v1.SecretsManager and grpc.health.v1.Health,
+ * protobuf <-> engine struct conversion and the mapping of cf_code onto a
+ * gRPC status plus the trailing metadata "coffer-error-type".  Nothing in
+ * this header names a gRPC or protobuf type.
+ *
+ * Threads: rpc_server_start() spawns ${workers} threads.  Each owns one
+ * completion queue and one struct engine_worker (a PostgreSQL connection
+ * and a token session), created in that thread; a call is handled start to
+ * finish by the worker whose queue received it, with no lock on the way.
+ *
+ * Lifecycle:
+ *	srv = rpc_server_new(&cfg, &err);	binds the port, serves nothing
+ *	rpc_server_start(srv, &err);		workers up, accepting calls
+ *	... rpc_server_stop(srv) from any thread ...
+ *	rpc_server_wait(srv);			drain and join
+ *	rpc_server_free(srv);
+ * rpc_server_run() is start + wait in one blocking call.
+ */
+#ifndef COFFER_RPC_H
+#define COFFER_RPC_H
+
+#include "cf.h"
+
+struct engine;
+struct rpc_server;
+
+#define RPC_GRACE_MS_DEFAULT 10000
+
+struct rpc_config {
+	/*
+	 * Where to listen: "HOST:PORT" or "[V6]:PORT".  Until TLS exists the
+	 * server speaks plaintext, so HOST must be a loopback address
+	 * (127.0.0.0/8, ::1 or "localhost").  Port 0 picks a free port; see
+	 * rpc_server_port().
+	 */
+	const char *listen;
+	unsigned workers;		/* worker threads, at least 1 */
+	struct engine *engine;		/* borrowed; outlives the server */
+	unsigned grace_ms;		/* in-flight grace on stop; 0: default */
+};
+
+/*
+ * rpc_server_new(cfg, err):
+ * Initialise gRPC, create the server with one completion queue per worker,
+ * register every method and bind ${cfg->listen}.  Nothing is served until
+ * rpc_server_start().  Returns the server (free with rpc_server_free), or
+ * NULL with ${err} set (CF_ERR_INVALID_PARAMETER for a refused or unusable
+ * address).
+ */
+struct rpc_server *rpc_server_new(const struct rpc_config *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* rpc_server_port(srv): the TCP port the server is bound to. */
+int rpc_server_port(const struct rpc_server *);
+
+/*
+ * rpc_server_start(srv, err):
+ * Start the workers; each creates its engine_worker in its own thread.  When
+ * all of them have one, the server starts accepting calls.  Returns 0, or
+ * -1 with ${err} set to the first worker's failure (nothing left running).
+ * Call once.
+ */
+int rpc_server_start(struct rpc_server *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * rpc_server_stop(srv):
+ * Ask a started server to stop; returns at once.  Safe from any thread (not
+ * from a signal handler), and more than once.
+ */
+void rpc_server_stop(struct rpc_server *);
+
+/*
+ * rpc_server_wait(srv):
+ * Block until rpc_server_stop() is called, then drain: accept no new calls,
+ * let in-flight calls finish for up to ${grace_ms}, cancel the rest, shut
+ * down every completion queue, join the workers and free their
+ * engine_workers.  Returns at once for a server that was never started.
+ */
+void rpc_server_wait(struct rpc_server *);
+
+/*
+ * rpc_server_run(srv, err):
+ * rpc_server_start() then rpc_server_wait().  Returns 0 after a clean stop,
+ * or -1 with ${err} set if the server could not start.
+ */
+int rpc_server_run(struct rpc_server *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * rpc_server_free(srv):
+ * Stop and drain the server if it is running, then destroy it and release
+ * gRPC.  rpc_server_free(NULL) does nothing.
+ */
+void rpc_server_free(struct rpc_server *);
+
+#endif /* !COFFER_RPC_H */

@@ -1,0 +1,51 @@
+/*
+ * rpc_call.h: answering one gRPC call (call.c), for the server loop
+ * (server.c).  Private to rpc/.
+ *
+ * Every tag rpc/ gives gRPC points at a struct whose first member is an
+ * enum rpc_tag_kind, so a worker knows what completed.
+ */
+#ifndef COFFER_RPC_CALL_H
+#define COFFER_RPC_CALL_H
+
+#include <stddef.h>
+
+#include <grpc/grpc.h>
+
+struct engine_worker;
+
+enum rpc_tag_kind {
+	RPC_TAG_METHOD,		/* a registered method's requested call */
+	RPC_TAG_UNKNOWN,	/* the unregistered requested call */
+	RPC_TAG_BATCH,		/* a call's reply batch */
+	RPC_TAG_SHUTDOWN	/* the server finished shutting down */
+};
+
+/*
+ * rpc_call_serve(gcall, method, payload, w):
+ * Answer ${gcall}, a call of method ${method} of the service table whose
+ * request is ${payload} (NULL if the client sent none; it stays the
+ * caller's): run it on engine worker ${w} and start the reply batch on the
+ * call's queue.  Takes ${gcall} over.  Returns 1 if a batch was started,
+ * in which case exactly one RPC_TAG_BATCH completion follows and must be
+ * passed to rpc_call_done(); 0 if not.
+ */
+int rpc_call_serve(grpc_call *, size_t, grpc_byte_buffer *,
+    struct engine_worker *);
+
+/*
+ * rpc_call_serve_unknown(gcall, method):
+ * Answer ${gcall}, a call of the unregistered ${method}, with UNIMPLEMENTED
+ * "unknown method <path>".  Takes ${gcall} over; returns as
+ * rpc_call_serve() does.
+ */
+int rpc_call_serve_unknown(grpc_call *, grpc_slice);
+
+/*
+ * rpc_call_done(tag):
+ * The reply batch tagged ${tag} completed (successfully or not): release
+ * the call and, once gRPC has let go of the response too, its arena.
+ */
+void rpc_call_done(void *);
+
+#endif /* !COFFER_RPC_CALL_H */

@@ -1,0 +1,106 @@
+/*
+ * rpc_internal.h: declarations shared by the files of rpc/, and by its unit
+ * tests.  Not for other modules: they see rpc.h only.
+ *
+ * support.c	pure helpers (status mapping, listen-address policy, request
+ *		ids, the wire pre-scan, the wiping protobuf-c allocator); no
+ *		gRPC calls, so unit tests link it alone
+ * service.c	the method table and the decode/run/free path of a call
+ * pb.c, ops_read.c, ops_write.c
+ *		one handler per operation (declared in rpc_ops.h)
+ * call.c	answering one call: request in, reply batch out (rpc_call.h)
+ * server.c	the gRPC core server loop
+ */
+#ifndef COFFER_RPC_INTERNAL_H
+#define COFFER_RPC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "cf.h"
+
+struct engine_call;
+struct engine_worker;
+
+/* Length of a request id: a UUID in canonical text form. */
+#define RPC_UUID_LEN 36
+
+/* Metadata keys Coffer sends. */
+#define RPC_MD_REQUEST_ID "coffer-request-id"
+#define RPC_MD_ERROR_TYPE "coffer-error-type"
+
+/* ---- support.c ---------------------------------------------------------- */
+
+/*
+ * rpc_status_of(code):
+ * The gRPC status that carries ${code} (design.md, "Errors").
+ */
+grpc_status_code rpc_status_of(enum cf_code);
+
+/*
+ * rpc_listen_check(addr, err):
+ * 0 if ${addr} is "HOST:PORT" or "[V6]:PORT" with a loopback HOST
+ * (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or "localhost") and a port in
+ * 0..65535; else -1 with ${err} set to CF_ERR_INVALID_PARAMETER.
+ */
+int rpc_listen_check(const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * rpc_uuid_v4(out):
+ * Write a random (version 4) UUID in lower-case canonical form and a NUL to
+ * ${out}, which holds RPC_UUID_LEN + 1 bytes.  Returns 0, or -1 if the
+ * kernel gave no random bytes.
+ */
+int rpc_uuid_v4(char *) CF_MUSTCHECK;
+
+/*
+ * rpc_wire_check(desc, buf, len, err):
+ * Walk the serialized ${desc} message in ${buf} (nested messages included,
+ * to a bounded depth) and check every string field as it is on the wire,
+ * before protobuf-c turns it into a C string that would hide an embedded
+ * NUL.  Returns 0, or -1 with ${err} set:
+ *   CF_ERR_INVALID_PARAMETER "<Field> must not contain NUL characters"
+ *   CF_ERR_VALIDATION "Invalid UTF-8 in <Field>"
+ *   CF_ERR_INVALID_PARAMETER "could not decode the <Message> message"
+ * <Field> is the field's name in the AWS spelling (secret_string becomes
+ * SecretString).
+ */
+int rpc_wire_check(const ProtobufCMessageDescriptor *, const uint8_t *,
+    size_t, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * rpc_wipe_allocator_init(a):
+ * Fill ${a} with a protobuf-c allocator whose free() wipes each block with
+ * explicit_bzero before releasing it.  Unpacked requests hold plaintext.
+ */
+void rpc_wipe_allocator_init(ProtobufCAllocator *);
+
+/* ---- service.c ---------------------------------------------------------- */
+
+/* A serialized reply; ${buf} lives in the call's arena. */
+struct rpc_reply {
+	uint8_t *buf;
+	size_t len;
+};
+
+/* rpc_service_count(): the number of methods the server registers. */
+size_t rpc_service_count(void);
+
+/* rpc_service_path(i): the path of method ${i}, "/pkg.Service/Method". */
+const char *rpc_service_path(size_t);
+
+/*
+ * rpc_service_handle(i, w, call, req, len, out, err):
+ * Decode the ${len}-byte request ${req} of method ${i}, run it on engine
+ * worker ${w} and serialize the response into ${out}, allocated in
+ * ${call->arena}.  Returns 0, or -1 with ${err} set to the failure the
+ * client should see.  ${req} is only read.
+ */
+int rpc_service_handle(size_t, struct engine_worker *,
+    const struct engine_call *, const uint8_t *, size_t, struct rpc_reply *,
+    struct cf_error *) CF_MUSTCHECK;
+
+#endif /* !COFFER_RPC_INTERNAL_H */

@@ -1,0 +1,144 @@
+/*
+ * service.c: the method table of coffer.v1.SecretsManager and
+ * grpc.health.v1.Health, and the one path every call takes through it.
+ *
+ * A method with a handler is checked on the wire (rpc_wire_check: embedded
+ * NULs and invalid UTF-8 in string fields), decoded with the wiping
+ * allocator (requests carry plaintext), handed to its handler, and freed
+ * after the response has been encoded.  A method without one answers
+ * UNIMPLEMENTED, naming itself.
+ */
+#include "rpc_ops.h"
+
+#include <string.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+
+struct method {
+	const char *op;
+	const char *path;
+	const ProtobufCMessageDescriptor *request;
+	rpc_op_fn *run;			/* NULL: not implemented yet */
+};
+
+/* grpc.health.v1.Health/Check: this worker's database and token. */
+static int
+op_health_check(struct engine_worker *w, const struct engine_call *c,
+    const ProtobufCMessage *pm, struct rpc_reply *out, struct cf_error *err)
+{
+	const Grpc__Health__V1__HealthCheckRequest *m =
+	    (const Grpc__Health__V1__HealthCheckRequest *)pm;
+	Grpc__Health__V1__HealthCheckResponse *r;
+	const char *service = m->service != NULL ? m->service : "";
+
+	/* The server as a whole, or the one service it has. */
+	if (strcmp(service, "") != 0 &&
+	    strcmp(service, "coffer.v1.SecretsManager") != 0) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
+		    "unknown service \"%s\"", service);
+		return (-1);
+	}
+
+	/* Serving if this worker's database and token answer. */
+	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
+		return (-1);
+	grpc__health__v1__health_check_response__init(r);
+	r->status = engine_health(w) == 0 ?
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING :
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+	return (rpc_pb_encode(c->arena, &r->base, out, err));
+}
+
+#define SM_PATH(op) "/coffer.v1.SecretsManager/" #op
+#define SM(op, req, fn) \
+	{ #op, SM_PATH(op), &coffer__v1__##req##__descriptor, fn }
+#define SM_LATER(op) { #op, SM_PATH(op), NULL, NULL }
+
+static const struct method methods[] = {
+	SM(BatchGetSecretValue, batch_get_secret_value_request,
+	    rpc_op_batch_get_secret_value),
+	SM_LATER(CancelRotateSecret),
+	SM(CreateSecret, create_secret_request, rpc_op_create_secret),
+	SM_LATER(DeleteResourcePolicy),
+	SM(DeleteSecret, delete_secret_request, rpc_op_delete_secret),
+	SM(DescribeSecret, describe_secret_request, rpc_op_describe_secret),
+	SM(GetRandomPassword, get_random_password_request,
+	    rpc_op_get_random_password),
+	SM_LATER(GetResourcePolicy),
+	SM(GetSecretValue, get_secret_value_request, rpc_op_get_secret_value),
+	SM(ListSecretVersionIds, list_secret_version_ids_request,
+	    rpc_op_list_secret_version_ids),
+	SM(ListSecrets, list_secrets_request, rpc_op_list_secrets),
+	SM_LATER(PutResourcePolicy),
+	SM(PutSecretValue, put_secret_value_request, rpc_op_put_secret_value),
+	SM_LATER(RemoveRegionsFromReplication),
+	SM_LATER(ReplicateSecretToRegions),
+	SM(RestoreSecret, restore_secret_request, rpc_op_restore_secret),
+	SM_LATER(RotateSecret),
+	SM_LATER(StopReplicationToReplica),
+	SM(TagResource, tag_resource_request, rpc_op_tag_resource),
+	SM(UntagResource, untag_resource_request, rpc_op_untag_resource),
+	SM(UpdateSecret, update_secret_request, rpc_op_update_secret),
+	SM(UpdateSecretVersionStage, update_secret_version_stage_request,
+	    rpc_op_update_secret_version_stage),
+	SM_LATER(ValidateResourcePolicy),
+	{ "Health/Check", "/grpc.health.v1.Health/Check",
+	    &grpc__health__v1__health_check_request__descriptor,
+	    op_health_check },
+};
+
+size_t
+rpc_service_count(void)
+{
+
+	return (sizeof(methods) / sizeof(methods[0]));
+}
+
+const char *
+rpc_service_path(size_t i)
+{
+
+	return (i < rpc_service_count() ? methods[i].path : NULL);
+}
+
+int
+rpc_service_handle(size_t i, struct engine_worker *w,
+    const struct engine_call *c, const uint8_t *req, size_t len,
+    struct rpc_reply *out, struct cf_error *err)
+{
+	const struct method *mt = &methods[i];
+	ProtobufCAllocator alloc;
+	ProtobufCMessage *m;
+
+	/* Methods of later releases. */
+	if (mt->run == NULL) {
+		cf_error_set(err, CF_ERR_UNIMPLEMENTED,
+		    "%s is not implemented yet in this Coffer release", mt->op);
+		goto err0;
+	}
+
+	/* Check the strings on the wire, then decode. */
+	rpc_wipe_allocator_init(&alloc);
+	if (rpc_wire_check(mt->request, req, len, err))
+		goto err0;
+	if ((m = protobuf_c_message_unpack(mt->request, &alloc, len, req)) ==
+	    NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "could not decode the %s message", mt->request->short_name);
+		goto err0;
+	}
+
+	/* Run it; the response is encoded before the request is freed. */
+	if (mt->run(w, c, m, out, err))
+		goto err1;
+
+	/* Success! */
+	protobuf_c_message_free_unpacked(m, &alloc);
+	return (0);
+
+err1:
+	protobuf_c_message_free_unpacked(m, &alloc);
+err0:
+	/* Failure! */
+	return (-1);
+}

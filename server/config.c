@@ -1,0 +1,340 @@
+/*
+ * config.c: defaults, the INI file (parsed by libinih) and the environment.
+ *
+ * One table names every key, where it lives in struct config and how its
+ * value is checked, so the file and the environment share one code path.
+ * inih does not report line numbers to its handler, so the file is fed to
+ * it through a reader that counts lines (and catches lines too long for
+ * inih's buffer, which it would otherwise split silently).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+enum key_type { KEY_STRING, KEY_WORKERS, KEY_ACCOUNT };
+
+struct key {
+	const char *name;
+	size_t offset;			/* of the member in struct config */
+	enum key_type type;
+	const char *def;		/* default; NULL: unset */
+};
+
+#define KEY(name, type, def) { #name, offsetof(struct config, name), type, def }
+
+static const struct key keys[] = {
+	KEY(listen, KEY_STRING, "127.0.0.1:50051"),
+	KEY(workers, KEY_WORKERS, NULL),
+	KEY(database, KEY_STRING, "dbname=coffer"),
+	KEY(pkcs11_module, KEY_STRING, "/usr/lib/softhsm/libsofthsm2.so"),
+	KEY(token_label, KEY_STRING, "coffer"),
+	KEY(pin_file, KEY_STRING, NULL),
+	KEY(kek_label, KEY_STRING, "coffer-kek"),
+	KEY(region, KEY_STRING, "local-1"),
+	KEY(account_id, KEY_ACCOUNT, "000000000000"),
+	KEY(partition, KEY_STRING, "aws"),
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The state of one file parse. */
+struct parse {
+	struct config *cfg;
+	const char *path;
+	FILE *f;
+	int lineno;			/* of the line inih is looking at */
+	int too_long;			/* that line did not fit */
+	int err_line;			/* first line the handler refused */
+	int seen[N_KEYS];
+	struct cf_error *err;
+};
+
+/* The key called ${name}, or NULL. */
+static const struct key *
+key_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return (&keys[i]);
+	return (NULL);
+}
+
+static char **
+key_string(struct config *cfg, const struct key *k)
+{
+
+	return ((char **)(void *)((char *)cfg + k->offset));
+}
+
+/* Parse a worker count; 0 if ${v} is not one. */
+static unsigned
+parse_workers(const char *v)
+{
+	char *end;
+	unsigned long n;
+
+	if (!isdigit((unsigned char)v[0]))
+		return (0);
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n > CONFIG_WORKERS_MAX)
+		return (0);
+	return ((unsigned)n);
+}
+
+/* Nonzero if ${v} is an AWS account id: exactly 12 digits. */
+static int
+account_valid(const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (!isdigit((unsigned char)v[i]))
+			return (0);
+	return (i == 12);
+}
+
+/*
+ * Set key ${k} to ${v}.  Returns 0, or -1 with a message in ${why} saying
+ * what is wrong with the value (the caller adds where it came from).
+ */
+static int
+key_set(struct config *cfg, const struct key *k, const char *v,
+    const char **why)
+{
+	char **s, *copy;
+	unsigned n;
+
+	/* Check the value. */
+	if (k->type == KEY_WORKERS) {
+		if ((n = parse_workers(v)) == 0) {
+			*why = "must be an integer from 1 to 1024";
+			return (-1);
+		}
+		cfg->workers = n;
+		return (0);
+	}
+	if (v[0] == '\0') {
+		*why = "must not be empty";
+		return (-1);
+	}
+	if (k->type == KEY_ACCOUNT && !account_valid(v)) {
+		*why = "must be 12 digits";
+		return (-1);
+	}
+
+	/* Replace the string. */
+	if ((copy = strdup(v)) == NULL) {
+		*why = "could not be stored: out of memory";
+		return (-1);
+	}
+	s = key_string(cfg, k);
+	free(*s);
+	*s = copy;
+	return (0);
+}
+
+/* Built-in defaults. */
+static int
+config_defaults(struct config *cfg, struct cf_error *err)
+{
+	const char *why;
+	long ncpu;
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < N_KEYS; i++) {
+		if (keys[i].def == NULL)
+			continue;
+		if (key_set(cfg, &keys[i], keys[i].def, &why)) {
+			cf_error_set(err, CF_ERR_INTERNAL, "default %s %s",
+			    keys[i].name, why);
+			return (-1);
+		}
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg->workers = ncpu < 1 ? 1 : ncpu > CONFIG_WORKERS_MAX ?
+	    CONFIG_WORKERS_MAX : (unsigned)ncpu;
+	return (0);
+}
+
+/* ---- the file ----------------------------------------------------------- */
+
+/* Record the handler's first failure, ${msg}; later ones keep the first. */
+static int
+parse_fail(struct parse *p, const char *msg)
+{
+
+	if (p->err_line == 0) {
+		p->err_line = p->lineno;
+		cf_error_set(p->err, CF_ERR_INVALID_PARAMETER,
+		    "%s, line %d: %s", p->path, p->lineno, msg);
+	}
+	return (0);
+}
+
+/* inih's callback: one "name = value" pair. */
+static int
+parse_pair(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct parse *p = user;
+	const struct key *k;
+	const char *why;
+	char msg[256];
+
+	if (section[0] != '\0') {
+		snprintf(msg, sizeof(msg), "key \"%s\" is in section [%s]; "
+		    "the file has no sections", name, section);
+		return (parse_fail(p, msg));
+	}
+	if ((k = key_find(name)) == NULL) {
+		snprintf(msg, sizeof(msg), "unknown key \"%s\"", name);
+		return (parse_fail(p, msg));
+	}
+	if (p->seen[k - keys]++) {
+		snprintf(msg, sizeof(msg), "key \"%s\" is set more than once",
+		    name);
+		return (parse_fail(p, msg));
+	}
+	if (key_set(p->cfg, k, value, &why)) {
+		snprintf(msg, sizeof(msg), "%s %s", name, why);
+		return (parse_fail(p, msg));
+	}
+	return (1);
+}
+
+/* inih's reader: fgets that counts lines and refuses to split one. */
+static char *
+parse_read(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	size_t n;
+	int c;
+
+	if (fgets(str, num, p->f) == NULL)
+		return (NULL);
+	p->lineno++;
+	n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		if ((c = fgetc(p->f)) != EOF) {
+			p->too_long = 1;
+			return (NULL);
+		}
+	}
+	return (str);
+}
+
+/* Read the keys of the file ${path} into ${cfg}. */
+static int
+config_file(struct config *cfg, const char *path, struct cf_error *err)
+{
+	struct parse p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.path = path;
+	p.err = err;
+	if ((p.f = fopen(path, "r")) == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "could not open config file \"%s\": %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	rc = ini_parse_stream(parse_read, &p, parse_pair, &p);
+	fclose(p.f);
+
+	/* The first problem wins: a refused pair, a bad line, a long line. */
+	if (p.err_line != 0 && (rc <= 0 || p.err_line <= rc))
+		return (-1);
+	if (rc > 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "%s, line %d: expected \"key = value\"", path, rc);
+		return (-1);
+	}
+	if (p.too_long) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "%s, line %d: line too long (set this key in the "
+		    "environment instead)", path, p.lineno);
+		return (-1);
+	}
+	if (rc < 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "could not parse config file \"%s\"", path);
+		return (-1);
+	}
+	return (0);
+}
+
+/* ---- the environment ---------------------------------------------------- */
+
+/* Apply COFFER_<KEY> for every key that has one. */
+static int
+config_env(struct config *cfg, struct cf_error *err)
+{
+	char var[64];
+	const char *v, *why;
+	size_t i, j;
+
+	for (i = 0; i < N_KEYS; i++) {
+		/* COFFER_ and the key in upper case. */
+		memcpy(var, "COFFER_", 7);
+		for (j = 0; keys[i].name[j] != '\0'; j++)
+			var[7 + j] = (char)toupper(
+			    (unsigned char)keys[i].name[j]);
+		var[7 + j] = '\0';
+
+		if ((v = getenv(var)) == NULL)
+			continue;
+		if (key_set(cfg, &keys[i], v, &why)) {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+			    "environment variable %s: %s %s", var,
+			    keys[i].name, why);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+int
+config_load(struct config *cfg, const char *path, struct cf_error *err)
+{
+
+	/* Defaults, then the file, then the environment. */
+	if (config_defaults(cfg, err))
+		goto err0;
+	if (path != NULL && config_file(cfg, path, err))
+		goto err0;
+	if (config_env(cfg, err))
+		goto err0;
+
+	/* Success! */
+	return (0);
+
+err0:
+	/* Failure! */
+	config_cleanup(cfg);
+	return (-1);
+}
+
+void
+config_cleanup(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < N_KEYS; i++)
+		if (keys[i].type != KEY_WORKERS)
+			free(*key_string(cfg, &keys[i]));
+	memset(cfg, 0, sizeof(*cfg));
+}

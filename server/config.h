@@ -1,0 +1,44 @@
+/*
+ * config.h: cofferd's configuration.
+ *
+ * Three layers, later ones winning: built-in defaults, an INI file of
+ * "key = value" lines (no sections), and environment variables COFFER_<KEY>
+ * (the key in upper case, e.g. COFFER_LISTEN).  Every key is documented in
+ * etc/cofferd.conf.example.  The PIN is never a key: it comes from the file
+ * named by pin_file or from COFFER_PIN (see main.c).
+ */
+#ifndef COFFER_CONFIG_H
+#define COFFER_CONFIG_H
+
+#include "cf.h"
+
+#define CONFIG_WORKERS_MAX 1024
+
+/* Every string is NUL-terminated, heap-allocated and owned by the struct. */
+struct config {
+	char *listen;		/* gRPC listen address */
+	unsigned workers;	/* worker threads */
+	char *database;		/* libpq conninfo */
+	char *pkcs11_module;	/* PKCS#11 module path */
+	char *token_label;	/* token label */
+	char *pin_file;		/* file holding the user PIN; NULL: unset */
+	char *kek_label;	/* default KEK label */
+	char *region;		/* ARN region */
+	char *account_id;	/* ARN account id, 12 digits */
+	char *partition;	/* ARN partition */
+};
+
+/*
+ * config_load(cfg, path, err):
+ * Fill ${cfg} with the defaults, then the keys of the file ${path} (NULL:
+ * no file), then the COFFER_<KEY> environment variables.  Returns 0, or -1
+ * with ${err} set (naming the file and line, or the variable) and ${cfg}
+ * cleaned up.  Free a loaded config with config_cleanup().
+ */
+int config_load(struct config *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* config_cleanup(cfg): free the strings of ${cfg} and zero it. */
+void config_cleanup(struct config *);
+
+#endif /* !COFFER_CONFIG_H */

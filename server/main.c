@@ -1,0 +1,353 @@
+/*
+ * main.c: cofferd, the Coffer server.
+ *
+ *	cofferd [serve] [--config FILE]		serve gRPC until SIGTERM/SIGINT
+ *	cofferd migrate [--config FILE]		apply database migrations
+ *	cofferd init-token [--config FILE]	create the KEK in the token
+ *
+ * main is small on purpose: read the configuration, bring up hsm, engine
+ * and rpc in that order, wait for a signal, take them down in reverse.
+ * Messages go to stderr as "cofferd: <message>"; a failure exits 1.  No
+ * value, PIN or key ever reaches a message.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "cf.h"
+#include "config.h"
+#include "engine.h"
+#include "hsm.h"
+#include "rpc.h"
+
+#ifndef COFFER_VERSION
+#define COFFER_VERSION "unknown"
+#endif
+
+enum command { CMD_SERVE, CMD_MIGRATE, CMD_INIT_TOKEN };
+
+#define USAGE \
+    "usage: cofferd [serve] [--config FILE]\n" \
+    "       cofferd migrate [--config FILE]\n" \
+    "       cofferd init-token [--config FILE]\n" \
+    "       cofferd --help | --version\n"
+
+static const char usage_text[] = USAGE
+    "\n"
+    "  serve       serve the gRPC API until SIGTERM or SIGINT (default)\n"
+    "  migrate     apply pending database migrations and exit\n"
+    "  init-token  create the key encryption key (kek_label) in the token\n"
+    "\n"
+    "  --config FILE  configuration file (default: $COFFER_CONFIG, if set)\n"
+    "\n"
+    "Every configuration key can also be set as COFFER_<KEY> in the\n"
+    "environment (COFFER_LISTEN, COFFER_DATABASE, ...), which wins over the\n"
+    "file.  The token PIN comes from the file named by pin_file (mode 0600)\n"
+    "or from COFFER_PIN, never from a flag.\n";
+
+/* Print "cofferd: <msg>" for a failure. */
+static void
+fail(const struct cf_error *err)
+{
+
+	fprintf(stderr, "cofferd: %s\n", err->msg);
+}
+
+/* Keep secrets out of core files and away from ptrace by other users. */
+static int
+no_core_dumps(struct cf_error *err)
+{
+	struct rlimit rl = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+		cf_error_set(err, CF_ERR_INTERNAL,
+		    "could not disable core dumps: %s", strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Read the PIN into secret memory: from pin_file, or from COFFER_PIN, whose
+ * value is then wiped from the environment block and unset.
+ */
+static int
+pin_read(const struct config *cfg, struct cf_secret **out,
+    struct cf_error *err)
+{
+	struct cf_secret *pin;
+	char *env = getenv("COFFER_PIN");
+	size_t len;
+
+	if (cfg->pin_file != NULL && env != NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "both pin_file and COFFER_PIN are set; use one");
+		return (-1);
+	}
+	if (cfg->pin_file != NULL)
+		return (cf_read_secret_file(cfg->pin_file, out, err));
+	if (env == NULL || env[0] == '\0') {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "no token PIN: set pin_file (a file of mode 0600) or "
+		    "COFFER_PIN");
+		return (-1);
+	}
+	len = strlen(env);
+	if ((pin = cf_secret_new(len + 1)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	memcpy(pin->data, env, len + 1);
+	pin->len = len;
+	explicit_bzero(env, len);
+	unsetenv("COFFER_PIN");
+	*out = pin;
+	return (0);
+}
+
+/* The token's settings; ${pin} may be NULL where no login is needed. */
+static void
+hsm_config_of(const struct config *cfg, const struct cf_secret *pin,
+    struct hsm_config *hc)
+{
+
+	memset(hc, 0, sizeof(*hc));
+	hc->module_path = cfg->pkcs11_module;
+	hc->token_label = cfg->token_label;
+	hc->pin = pin != NULL ? (const char *)pin->data : NULL;
+	hc->kek_label = cfg->kek_label;
+}
+
+/* Log in to the token; the PIN is wiped as soon as the login is done. */
+static struct hsm *
+hsm_open_token(const struct config *cfg, struct cf_error *err)
+{
+	struct cf_secret *pin = NULL;
+	struct hsm_config hc;
+	struct hsm *h;
+
+	if (pin_read(cfg, &pin, err))
+		return (NULL);
+	hsm_config_of(cfg, pin, &hc);
+	h = hsm_new(&hc, err);
+	cf_secret_free(pin);
+	return (h);
+}
+
+static void
+engine_config_of(const struct config *cfg, struct hsm *h,
+    struct engine_config *ec)
+{
+
+	memset(ec, 0, sizeof(*ec));
+	ec->pg_conninfo = cfg->database;
+	ec->hsm = h;
+	ec->partition = cfg->partition;
+	ec->region = cfg->region;
+	ec->account_id = cfg->account_id;
+	ec->default_kek_label = cfg->kek_label;
+}
+
+/* Print the listening line, with the port the kernel chose for port 0. */
+static void
+announce(const struct config *cfg, const struct rpc_server *srv)
+{
+	const char *colon = strrchr(cfg->listen, ':');
+	int hostlen = (int)(colon - cfg->listen);
+
+	fprintf(stderr, "cofferd: listening on %.*s:%d (%u worker%s)\n",
+	    hostlen, cfg->listen, rpc_server_port(srv), cfg->workers,
+	    cfg->workers == 1 ? "" : "s");
+}
+
+/* Serve until SIGTERM or SIGINT, then drain. */
+static int
+cmd_serve(const struct config *cfg, struct cf_error *err)
+{
+	struct hsm *h = NULL;
+	struct engine *e = NULL;
+	struct engine_jobs *jobs = NULL;
+	struct rpc_server *srv = NULL;
+	struct engine_config ec;
+	struct rpc_config rc;
+	sigset_t sigs;
+	int sig;
+
+	/* No core dumps; signals for sigwait only, in every thread. */
+	if (no_core_dumps(err))
+		goto err0;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	if ((errno = pthread_sigmask(SIG_BLOCK, &sigs, NULL)) != 0) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not block signals: %s",
+		    strerror(errno));
+		goto err0;
+	}
+
+	/* The token, the engine (which migrates), its jobs, the server. */
+	if ((h = hsm_open_token(cfg, err)) == NULL)
+		goto err0;
+	engine_config_of(cfg, h, &ec);
+	if ((e = engine_new(&ec, err)) == NULL)
+		goto err1;
+	if ((jobs = engine_jobs_start(e, 0, err)) == NULL)
+		goto err2;
+	memset(&rc, 0, sizeof(rc));
+	rc.listen = cfg->listen;
+	rc.workers = cfg->workers;
+	rc.engine = e;
+	if ((srv = rpc_server_new(&rc, err)) == NULL)
+		goto err3;
+	if (rpc_server_start(srv, err))
+		goto err4;
+	announce(cfg, srv);
+
+	/* Wait for the signal, then drain and take everything down. */
+	while (sigwait(&sigs, &sig) != 0)
+		continue;
+	fprintf(stderr, "cofferd: %s received, draining\n",
+	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	rpc_server_stop(srv);
+	rpc_server_wait(srv);
+	rpc_server_free(srv);
+	engine_jobs_stop(jobs);
+	engine_free(e);
+	hsm_free(h);
+
+	/* Success! */
+	return (0);
+
+err4:
+	rpc_server_free(srv);
+err3:
+	engine_jobs_stop(jobs);
+err2:
+	engine_free(e);
+err1:
+	hsm_free(h);
+err0:
+	/* Failure! */
+	return (-1);
+}
+
+/* Apply the migrations: engine_new does it, without the token. */
+static int
+cmd_migrate(const struct config *cfg, struct cf_error *err)
+{
+	struct engine_config ec;
+	struct engine *e;
+
+	engine_config_of(cfg, NULL, &ec);
+	if ((e = engine_new(&ec, err)) == NULL)
+		return (-1);
+	engine_free(e);
+	fprintf(stderr, "cofferd: database schema is up to date\n");
+	return (0);
+}
+
+/* Create the KEK named by kek_label unless it exists. */
+static int
+cmd_init_token(const struct config *cfg, struct cf_error *err)
+{
+	struct cf_secret *pin = NULL;
+	struct hsm_config hc;
+	int rc;
+
+	if (no_core_dumps(err) || pin_read(cfg, &pin, err))
+		return (-1);
+	hsm_config_of(cfg, pin, &hc);
+	rc = hsm_create_kek(&hc, cfg->kek_label, err);
+	cf_secret_free(pin);
+	if (rc == -1)
+		return (-1);
+	fprintf(stderr, "cofferd: key \"%s\" %s in token \"%s\"\n",
+	    cfg->kek_label, rc == 1 ? "created" : "already exists",
+	    cfg->token_label);
+	return (0);
+}
+
+/* Parse the command line; -1 after printing a usage error, 1 to exit 0. */
+static int
+parse_args(int argc, char **argv, enum command *cmd, const char **config)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	*cmd = CMD_SERVE;
+	*config = getenv("COFFER_CONFIG");
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*config = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return (1);
+		case 'V':
+			printf("cofferd %s\n", COFFER_VERSION);
+			return (1);
+		default:
+			fputs(USAGE, stderr);
+			return (-1);
+		}
+	}
+	if (argc - optind > 1)
+		goto usage;
+	if (optind == argc || strcmp(argv[optind], "serve") == 0)
+		*cmd = CMD_SERVE;
+	else if (strcmp(argv[optind], "migrate") == 0)
+		*cmd = CMD_MIGRATE;
+	else if (strcmp(argv[optind], "init-token") == 0)
+		*cmd = CMD_INIT_TOKEN;
+	else
+		goto usage;
+	return (0);
+
+usage:
+	fprintf(stderr, "cofferd: unexpected argument \"%s\"\n%s",
+	    argv[optind + (argc - optind > 1)], USAGE);
+	return (-1);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cf_error err = {CF_OK, ""};
+	struct config cfg;
+	enum command cmd;
+	const char *path;
+	int rc;
+
+	/* Command line, then configuration. */
+	if ((rc = parse_args(argc, argv, &cmd, &path)) != 0)
+		exit(rc == 1 ? 0 : 1);
+	if (config_load(&cfg, path, &err)) {
+		fail(&err);
+		exit(1);
+	}
+
+	/* Run the command. */
+	if (cmd == CMD_MIGRATE)
+		rc = cmd_migrate(&cfg, &err);
+	else if (cmd == CMD_INIT_TOKEN)
+		rc = cmd_init_token(&cfg, &err);
+	else
+		rc = cmd_serve(&cfg, &err);
+	if (rc)
+		fail(&err);
+	config_cleanup(&cfg);
+	exit(rc ? 1 : 0);
+}

@@ -1,0 +1,291 @@
+/*
+ * config_test.c: cofferd's configuration — the defaults, the INI file, the
+ * COFFER_<KEY> environment overrides and the errors that name the key and
+ * the line.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char *const env_keys[] = {
+	"COFFER_LISTEN", "COFFER_WORKERS", "COFFER_DATABASE",
+	"COFFER_PKCS11_MODULE", "COFFER_TOKEN_LABEL", "COFFER_PIN_FILE",
+	"COFFER_KEK_LABEL", "COFFER_REGION", "COFFER_ACCOUNT_ID",
+	"COFFER_PARTITION",
+};
+
+/* Each test starts without overrides and with no file. */
+static char path[64];
+
+static int
+setup(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(env_keys) / sizeof(env_keys[0]); i++)
+		unsetenv(env_keys[i]);
+	path[0] = '\0';
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+
+	if (path[0] != '\0')
+		unlink(path);
+	return (setup(state));
+}
+
+/* Write ${text} to a fresh temporary file; its name is in ${path}. */
+static const char *
+write_file(const char *text)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/cofferd-conf-XXXXXX");
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_non_null(f = fdopen(fd, "w"));
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return (path);
+}
+
+/* Load ${text}; expect failure with a message containing ${want}. */
+static void
+load_fails(const char *text, const char *want)
+{
+	struct config cfg;
+	struct cf_error err;
+
+	cf_error_clear(&err);
+	if (config_load(&cfg, write_file(text), &err) != -1)
+		fail_msg("loaded, want an error containing \"%s\"", want);
+	if (strstr(err.msg, want) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, want);
+	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
+	assert_null(cfg.listen);		/* cleaned up */
+	unlink(path);
+	path[0] = '\0';
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config cfg;
+	struct cf_error err;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	assert_int_equal(config_load(&cfg, NULL, &err), 0);
+	assert_string_equal(cfg.listen, "127.0.0.1:50051");
+	assert_int_equal(cfg.workers, ncpu < 1 ? 1 : ncpu);
+	assert_string_equal(cfg.database, "dbname=coffer");
+	assert_string_equal(cfg.pkcs11_module,
+	    "/usr/lib/softhsm/libsofthsm2.so");
+	assert_string_equal(cfg.token_label, "coffer");
+	assert_null(cfg.pin_file);
+	assert_string_equal(cfg.kek_label, "coffer-kek");
+	assert_string_equal(cfg.region, "local-1");
+	assert_string_equal(cfg.account_id, "000000000000");
+	assert_string_equal(cfg.partition, "aws");
+	config_cleanup(&cfg);
+	assert_null(cfg.listen);
+}
+
+static void
+test_file(void **state)
+{
+	struct config cfg;
+	struct cf_error err;
+
+	assert_int_equal(config_load(&cfg, write_file(
+	    "# cofferd.conf\n"
+	    "; another comment\n"
+	    "\n"
+	    "listen = [::1]:6000\n"
+	    "workers=3\n"
+	    "database = host=/run/pg port=5433 dbname=coffer user=cofferd\n"
+	    "pkcs11_module = /opt/hsm/lib.so\n"
+	    "token_label = prod token\n"
+	    "pin_file = /etc/coffer/pin\n"
+	    "kek_label = kek-2024\n"
+	    "region = eu-west-1\n"
+	    "account_id = 123456789012\n"
+	    "partition = aws-cn\n"), &err), 0);
+	assert_string_equal(cfg.listen, "[::1]:6000");
+	assert_int_equal(cfg.workers, 3);
+	assert_string_equal(cfg.database,
+	    "host=/run/pg port=5433 dbname=coffer user=cofferd");
+	assert_string_equal(cfg.pkcs11_module, "/opt/hsm/lib.so");
+	assert_string_equal(cfg.token_label, "prod token");
+	assert_string_equal(cfg.pin_file, "/etc/coffer/pin");
+	assert_string_equal(cfg.kek_label, "kek-2024");
+	assert_string_equal(cfg.region, "eu-west-1");
+	assert_string_equal(cfg.account_id, "123456789012");
+	assert_string_equal(cfg.partition, "aws-cn");
+	config_cleanup(&cfg);
+}
+
+static void
+test_env_overrides_file(void **state)
+{
+	struct config cfg;
+	struct cf_error err;
+
+	setenv("COFFER_LISTEN", "localhost:7000", 1);
+	setenv("COFFER_WORKERS", "5", 1);
+	setenv("COFFER_PIN_FILE", "/run/pin", 1);
+	assert_int_equal(config_load(&cfg, write_file(
+	    "listen = 127.0.0.1:1\n"
+	    "workers = 2\n"
+	    "region = us-east-2\n"), &err), 0);
+	assert_string_equal(cfg.listen, "localhost:7000");
+	assert_int_equal(cfg.workers, 5);
+	assert_string_equal(cfg.pin_file, "/run/pin");
+	assert_string_equal(cfg.region, "us-east-2");	/* from the file */
+	assert_string_equal(cfg.database, "dbname=coffer");	/* default */
+	config_cleanup(&cfg);
+
+	/* Without a file, too. */
+	assert_int_equal(config_load(&cfg, NULL, &err), 0);
+	assert_string_equal(cfg.listen, "localhost:7000");
+	config_cleanup(&cfg);
+}
+
+static void
+test_env_errors(void **state)
+{
+	struct config cfg;
+	struct cf_error err;
+
+	setenv("COFFER_WORKERS", "0", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "COFFER_WORKERS"));
+	unsetenv("COFFER_WORKERS");
+
+	setenv("COFFER_ACCOUNT_ID", "12345", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "COFFER_ACCOUNT_ID"));
+	assert_non_null(strstr(err.msg, "12 digits"));
+	unsetenv("COFFER_ACCOUNT_ID");
+
+	setenv("COFFER_DATABASE", "", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "must not be empty"));
+}
+
+static void
+test_file_errors(void **state)
+{
+
+	load_fails("listen = 127.0.0.1:1\n\nbogus = 1\n",
+	    "line 3: unknown key \"bogus\"");
+	load_fails("workers = 2\nworkers = 3\n",
+	    "line 2: key \"workers\" is set more than once");
+	load_fails("[server]\nlisten = 127.0.0.1:1\n",
+	    "line 2: key \"listen\" is in section [server]");
+	load_fails("listen = 127.0.0.1:1\njust words\n",
+	    "line 2: expected \"key = value\"");
+	load_fails("workers = 0\n", "line 1: workers must be an integer");
+	load_fails("workers = 1025\n", "line 1: workers must be an integer");
+	load_fails("workers = -1\n", "line 1: workers must be an integer");
+	load_fails("workers = 2x\n", "line 1: workers must be an integer");
+	load_fails("region =\n", "line 1: region must not be empty");
+	load_fails("account_id = 12345678901a\n", "account_id must be 12 digits");
+
+	/* The first error is the one reported. */
+	load_fails("a = 1\nb = 2\n", "line 1: unknown key \"a\"");
+	load_fails("oops\nb = 2\n", "line 1: expected");
+}
+
+static void
+test_long_line(void **state)
+{
+	char text[1200];
+
+	/* A line longer than inih's buffer is refused, not split. */
+	snprintf(text, sizeof(text), "listen = 127.0.0.1:1\ndatabase = %0*d\n",
+	    1000, 0);
+	load_fails(text, "line 2: line too long");
+}
+
+/* etc/cofferd.conf.example documents every key with a value that loads. */
+static void
+test_example_file(void **state)
+{
+	char line[512], text[8192] = "";
+	struct config cfg;
+	struct cf_error err;
+	FILE *f;
+	size_t i, n;
+
+	/* Uncomment the "#key = value" lines. */
+	assert_non_null(f = fopen(COFFER_SOURCE_DIR "/etc/cofferd.conf.example",
+	    "r"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n = strspn(line + 1, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		if (line[0] == '#' && n > 0 && strncmp(line + 1 + n, " = ", 3) == 0)
+			strncat(text, line + 1, sizeof(text) - strlen(text) - 1);
+	}
+	fclose(f);
+
+	/* Every key is there (COFFER_ACCOUNT_ID: "account_id = "). */
+	for (i = 0; i < sizeof(env_keys) / sizeof(env_keys[0]); i++) {
+		line[0] = '\n';
+		for (n = 0; env_keys[i][7 + n] != '\0'; n++)
+			line[1 + n] = (char)tolower(
+			    (unsigned char)env_keys[i][7 + n]);
+		memcpy(line + 1 + n, " = ", 4);
+		if (strstr(text, line) == NULL &&
+		    strncmp(text, line + 1, strlen(line + 1)) != 0)
+			fail_msg("\"%s\" is not in the example", line + 1);
+	}
+
+	/* And the file loads. */
+	assert_int_equal(config_load(&cfg, write_file(text), &err), 0);
+	config_cleanup(&cfg);
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct config cfg;
+	struct cf_error err;
+
+	assert_int_equal(config_load(&cfg, "/nonexistent/cofferd.conf", &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "/nonexistent/cofferd.conf"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_overrides_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_env_errors, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_file_errors, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_example_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup,
+		    teardown),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
