@@ -246,55 +246,102 @@ class PlaintextNeverStoredTest(ServerCase):
 
 
 class TwoServersTest(unittest.TestCase):
-    """Two cofferd on one database race on one secret."""
+    """Two cofferd on one database race on one secret.
 
-    def test_racing_puts(self):
+    Four clients, alternating between the servers, each repeatedly add a
+    version (under their own custom label) and then try to move AWSCURRENT
+    onto it, naming the holder they last saw in RemoveFromVersionId.  Some
+    moves lose the race and must fail cleanly.  Afterwards: exactly one
+    AWSCURRENT; AWSPREVIOUS on the version the last successful move took
+    it from; every acknowledged version present with its own value; every
+    token one version; retries (same token, same value, on the other
+    server) changed nothing.
+    """
+
+    ROUNDS = 150
+    CLIENTS = 4
+
+    def test_racing_puts_and_stage_moves(self):
         db = h.fresh_database("two_servers")
         servers = [h.Server(db).start(), h.Server(db).start()]
         try:
             sm, _ = pb()
             name = "race-" + token()[:8]
+            first = token()
             servers[0].call("CreateSecret", sm.CreateSecretRequest(
-                name=name, secret_string="v0", client_request_token=token()))
-            acked, errors, lock = [], [], threading.Lock()
+                name=name, secret_string="v0", client_request_token=first))
+            acked, moves, unexpected = {first: "v0"}, {}, []
+            lost = [0]
+            lock = threading.Lock()
 
-            def worker(i):
-                srv = servers[i % 2]
-                for j in range(100):
-                    t = token()
+            def client(i):
+                for j in range(self.ROUNDS):
+                    srv, other = servers[(i + j) % 2], servers[(i + j + 1) % 2]
+                    t, value = token(), f"v-{i}-{j}"
                     try:
                         srv.call("PutSecretValue", sm.PutSecretValueRequest(
-                            secret_id=name, secret_string=f"v-{i}-{j}",
-                            client_request_token=t))
-                        # A retry of the same call, on the other server.
-                        if j % 10 == 0:
-                            servers[(i + 1) % 2].call("PutSecretValue",
-                                sm.PutSecretValueRequest(secret_id=name,
-                                    secret_string=f"v-{i}-{j}", client_request_token=t))
+                            secret_id=name, secret_string=value,
+                            client_request_token=t, version_stages=[f"L{i}"]))
+                        if j % 10 == 0:   # a retry of the same call elsewhere
+                            other.call("PutSecretValue", sm.PutSecretValueRequest(
+                                secret_id=name, secret_string=value,
+                                client_request_token=t, version_stages=[f"L{i}"]))
                         with lock:
-                            acked.append((t, f"v-{i}-{j}"))
+                            acked[t] = value
+                        d = other.call("DescribeSecret",
+                                       sm.DescribeSecretRequest(secret_id=name))[0]
+                        holder = [e.version_id for e in d.version_ids_to_stages
+                                  if "AWSCURRENT" in e.version_stages][0]
+                        srv.call("UpdateSecretVersionStage",
+                                 sm.UpdateSecretVersionStageRequest(
+                                     secret_id=name, version_stage="AWSCURRENT",
+                                     remove_from_version_id=holder,
+                                     move_to_version_id=t))
+                        with lock:
+                            moves[holder] = t
                     except grpc.RpcError as e:
-                        with lock:
-                            errors.append(e.details())
+                        # Losing the race for AWSCURRENT is the one
+                        # acceptable failure: the holder moved meanwhile.
+                        if (error_type(e) == "InvalidParameterException"
+                                and "not found in version" in e.details()):
+                            with lock:
+                                lost[0] += 1
+                        else:
+                            with lock:
+                                unexpected.append(f"{error_type(e)}: {e.details()}")
 
-            threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+            threads = [threading.Thread(target=client, args=(i,))
+                       for i in range(self.CLIENTS)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            self.assertEqual(errors, [])
-            self.assertEqual(len(acked), 400)
+            self.assertEqual(unexpected, [])
+            self.assertEqual(len(acked), 1 + self.CLIENTS * self.ROUNDS)
+            self.assertGreater(len(moves), 0)
+
+            # The successful moves form one chain from the first version.
+            chain = [first]
+            while chain[-1] in moves:
+                chain.append(moves[chain[-1]])
+            self.assertEqual(len(chain), len(moves) + 1)
             rows = h.psql(db, "SELECT stage || '=' || version_id FROM version_stages")
             stages = dict(r.split("=", 1) for r in rows.splitlines())
-            self.assertEqual(set(stages), {"AWSCURRENT", "AWSPREVIOUS"})
-            self.assertNotEqual(stages["AWSCURRENT"], stages["AWSPREVIOUS"])
-            versions = int(h.psql(db, "SELECT count(*) FROM secret_versions"))
-            self.assertEqual(versions, 401)
-            # Every acknowledged version exists with its own value.
-            for t, value in acked[::40]:
+            self.assertEqual(stages["AWSCURRENT"], chain[-1])
+            self.assertEqual(stages["AWSPREVIOUS"], chain[-2])
+            self.assertEqual(set(stages),
+                             {"AWSCURRENT", "AWSPREVIOUS"} | {f"L{i}" for i in
+                                                              range(self.CLIENTS)})
+            # Every acknowledged version exists once, with its own value.
+            versions = h.psql(db, "SELECT version_id FROM secret_versions").split()
+            self.assertEqual(sorted(versions), sorted(acked))
+            for t, value in list(acked.items())[::37]:
                 g = servers[1].call("GetSecretValue", sm.GetSecretValueRequest(
                     secret_id=name, version_id=t))[0]
                 self.assertEqual(g.secret_string, value)
+            g = servers[0].call("GetSecretValue",
+                                sm.GetSecretValueRequest(secret_id=name))[0]
+            self.assertEqual(g.version_id, chain[-1])
         finally:
             for s in servers:
                 self.assertEqual(s.stop(), 0, s.output())
@@ -344,7 +391,8 @@ class LifecycleTest(unittest.TestCase):
             cluster.stop()
             with self.assertRaises(grpc.RpcError) as cm:
                 s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id="dead-db"))
-            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE,
+                             cm.exception.details())
             self.assertIn("database", cm.exception.details())
             r = coffer(s.endpoint, "get-secret-value", "--secret-id", "dead-db")
             self.assertNotEqual(r.returncode, 0)
