@@ -353,4 +353,14 @@ int engine_batch_get_secret_value(struct engine_worker *,
     const struct engine_call *, const struct engine_batch_req *,
     struct engine_batch_resp *, struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * engine_replication(w, call, secret_id, err):
+ * ReplicateSecretToRegions, RemoveRegionsFromReplication and
+ * StopReplicationToReplica: a Coffer deployment is one region (PostgreSQL
+ * replication makes the copies), so after resolving the secret each fails
+ * with InvalidRequestException saying so.  Always returns -1.
+ */
+int engine_replication(struct engine_worker *, const struct engine_call *,
+    const char *, struct cf_error *);
+
 #endif /* !COFFER_ENGINE_H */

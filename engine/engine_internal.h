@@ -24,6 +24,8 @@
 #define STAGE_PREVIOUS "AWSPREVIOUS"
 
 #define MSG_NOT_FOUND "Secrets Manager can't find the specified secret."
+#define MSG_ONE_REGION "Replication is not available: a Coffer deployment " \
+	"is a single region whose database is replicated by PostgreSQL."
 #define MSG_NEED_TOKEN "You must provide a ClientRequestToken value. " \
 	"We recommend a UUID-type value."
 #define MSG_DELETED "You can't perform this operation on the secret " \

@@ -138,9 +138,7 @@ create_check(const struct engine_create_req *req, struct cf_error *err)
 	    engine_check_tags(req->tags, req->n_tags, err))
 		return (-1);
 	if (req->n_add_replica_regions > 0) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "Replication is not "
-		    "available: a Coffer deployment is a single region whose "
-		    "database is replicated by PostgreSQL.");
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_ONE_REGION);
 		return (-1);
 	}
 	return (0);
@@ -632,4 +630,17 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 		return (engine_oom(err));
 	resp->n_secrets = n;
 	return (fill_meta(w, call, secs, n, resp->secrets, err));
+}
+
+/* ---- replication --------------------------------------------------------- */
+
+int
+engine_replication(struct engine_worker *w, const struct engine_call *call,
+    const char *secret_id, struct cf_error *err)
+{
+	struct store_secret sec;
+
+	if (engine_resolve(w, call, secret_id, 0, &sec, err) == 0)
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_ONE_REGION);
+	return (-1);
 }

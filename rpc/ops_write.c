@@ -267,3 +267,24 @@ rpc_op_get_random_password(struct engine_worker *w,
 	r->random_password = rpc_pb_str(password);
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }
+
+/*
+ * ReplicateSecretToRegions, RemoveRegionsFromReplication and
+ * StopReplicationToReplica: one handler, reading SecretId through the
+ * message's descriptor; the engine answers that Coffer is one region.
+ */
+int
+rpc_op_replication(struct engine_worker *w, const struct engine_call *c,
+    const ProtobufCMessage *pm, struct rpc_reply *out, struct cf_error *err)
+{
+	const ProtobufCFieldDescriptor *f;
+	const char *secret_id = NULL;
+
+	(void)out;
+	f = protobuf_c_message_descriptor_get_field_by_name(pm->descriptor,
+	    "secret_id");
+	if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING)
+		secret_id = *(char *const *)(const void *)((const char *)pm +
+		    f->offset);
+	return (engine_replication(w, c, secret_id, err));
+}

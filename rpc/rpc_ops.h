@@ -94,5 +94,6 @@ rpc_op_fn rpc_op_update_secret_version_stage;
 rpc_op_fn rpc_op_tag_resource;
 rpc_op_fn rpc_op_untag_resource;
 rpc_op_fn rpc_op_get_random_password;
+rpc_op_fn rpc_op_replication;
 
 #endif /* !COFFER_RPC_OPS_H */

@@ -219,6 +219,104 @@ class BadInputTest(ServerCase):
         self.fails("ListSecrets", "InvalidNextTokenException", next_token="bogus")
 
 
+class ApiTest(ServerCase):
+    """The rest of the API over the wire, with AWS semantics."""
+
+    def test_update_delete_restore(self):
+        name = self.name("life")
+        c = self.call("CreateSecret", name=name, secret_string="v1",
+                      client_request_token=token())
+        u = self.call("UpdateSecret", secret_id=name, description="changed")
+        self.assertFalse(u.HasField("version_id"))
+        t2 = token()
+        u = self.call("UpdateSecret", secret_id=name, secret_string="v2",
+                      client_request_token=t2)
+        self.assertEqual(u.version_id, t2)
+        d = self.call("DeleteSecret", secret_id=name, recovery_window_in_days=7)
+        self.assertEqual(d.arn, c.arn)
+        self.assertTrue(d.HasField("deletion_date"))
+        desc = self.call("DescribeSecret", secret_id=name)
+        self.assertEqual(desc.deleted_date, d.deletion_date)
+        self.fails("GetSecretValue", "InvalidRequestException", secret_id=name)
+        self.fails("CreateSecret", "InvalidRequestException", name=name,
+                   client_request_token=token())
+        self.fails("DeleteSecret", "InvalidParameterException", secret_id=name,
+                   recovery_window_in_days=7, force_delete_without_recovery=True)
+        listed = [e.name for e in self.call("ListSecrets").secret_list]
+        self.assertNotIn(name, listed)
+        listed = [e.name for e in self.call("ListSecrets",
+                                            include_planned_deletion=True).secret_list]
+        self.assertIn(name, listed)
+        r = self.call("RestoreSecret", secret_id=name)
+        self.assertEqual(r.name, name)
+        self.assertEqual(self.call("GetSecretValue", secret_id=name).secret_string, "v2")
+        self.call("DeleteSecret", secret_id=name, force_delete_without_recovery=True)
+        self.fails("DescribeSecret", "ResourceNotFoundException", secret_id=name)
+        # Force-deleting what is not there succeeds.
+        self.call("DeleteSecret", secret_id=name, force_delete_without_recovery=True)
+
+    def test_versions_and_stages(self):
+        name = self.name("stages")
+        t1, t2 = token(), token()
+        self.call("CreateSecret", name=name, secret_string="v1", client_request_token=t1)
+        self.call("PutSecretValue", secret_id=name, secret_string="v2",
+                  client_request_token=t2, version_stages=["AWSPENDING"])
+        self.fails("UpdateSecretVersionStage", "InvalidParameterException",
+                   secret_id=name, version_stage="AWSCURRENT", move_to_version_id=t2)
+        self.call("UpdateSecretVersionStage", secret_id=name, version_stage="AWSCURRENT",
+                  move_to_version_id=t2, remove_from_version_id=t1)
+        v = self.call("ListSecretVersionIds", secret_id=name)
+        stages = {e.version_id: sorted(e.version_stages) for e in v.versions}
+        self.assertEqual(stages, {t1: ["AWSPREVIOUS"], t2: ["AWSCURRENT", "AWSPENDING"]})
+        self.assertEqual(list(v.versions[0].kms_key_ids), ["DefaultEncryptionKey"])
+        self.assertTrue(v.versions[0].HasField("created_date"))
+
+    def test_tags_and_filters(self):
+        name = self.name("tagged")
+        sm, _ = pb()
+        self.call("CreateSecret", name=name, client_request_token=token(),
+                  tags=[sm.Tag(key="env", value="prod")])
+        self.call("TagResource", secret_id=name, tags=[sm.Tag(key="team", value="pay")])
+        self.call("UntagResource", secret_id=name, tag_keys=["env", "absent"])
+        d = self.call("DescribeSecret", secret_id=name)
+        self.assertEqual([(t.key, t.value) for t in d.tags], [("team", "pay")])
+        hits = self.call("ListSecrets", filters=[sm.Filter(key="tag-value", values=["pay"]),
+                                                 sm.Filter(key="name", values=[name])])
+        self.assertEqual([e.name for e in hits.secret_list], [name])
+        self.fails("ListSecrets", "ValidationException",
+                   filters=[sm.Filter(key="colour", values=["x"])])
+
+    def test_batch_and_password(self):
+        a, b = self.name("batch"), self.name("batch")
+        self.call("CreateSecret", name=a, secret_string="A", client_request_token=token())
+        self.call("CreateSecret", name=b, secret_binary=b"\x00B", client_request_token=token())
+        r = self.call("BatchGetSecretValue", secret_id_list=[a, b, "missing-x"])
+        self.assertEqual([v.name for v in r.secret_values], [a, b])
+        self.assertEqual(r.secret_values[1].secret_binary, b"\x00B")
+        self.assertEqual([(e.secret_id, e.error_code) for e in r.errors],
+                         [("missing-x", "ResourceNotFoundException")])
+        p = self.call("GetRandomPassword", password_length=40, exclude_punctuation=True)
+        self.assertEqual(len(p.random_password), 40)
+        self.assertTrue(p.random_password.isalnum())
+        self.fails("GetRandomPassword", "ValidationException", password_length=4097)
+
+    def test_replication_is_refused_clearly(self):
+        sm, _ = pb()
+        name = self.name("repl")
+        self.call("CreateSecret", name=name, client_request_token=token())
+        for op, fields in (("ReplicateSecretToRegions", dict(
+                               secret_id=name,
+                               add_replica_regions=[sm.ReplicaRegionType(region="eu-west-1")])),
+                           ("RemoveRegionsFromReplication", dict(
+                               secret_id=name, remove_replica_regions=["eu-west-1"])),
+                           ("StopReplicationToReplica", dict(secret_id=name))):
+            e = self.fails(op, "InvalidRequestException", **fields)
+            self.assertIn("single region", e.details())
+        self.fails("CreateSecret", "InvalidRequestException", name=self.name(),
+                   client_request_token=token(),
+                   add_replica_regions=[sm.ReplicaRegionType(region="eu-west-1")])
+
+
 class PlaintextNeverStoredTest(ServerCase):
 
     def test_pg_dump_has_no_plaintext(self):
