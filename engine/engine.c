@@ -8,6 +8,35 @@
 
 #include "engine_internal.h"
 
+/*
+ * Propose 32 random bytes from the token as the NextToken MAC key; the
+ * database keeps whichever server's proposal came first.
+ */
+static int
+load_token_key(struct engine *e, struct cf_error *err)
+{
+	uint8_t candidate[ENGINE_TOKEN_KEY_LEN];
+	struct hsm_session *hs = NULL;
+	struct store *st = NULL;
+	int rc = -1;
+
+	if ((e->token_key = cf_secret_new(ENGINE_TOKEN_KEY_LEN)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	if ((hs = hsm_session_new(e->hsm, err)) == NULL ||
+	    hsm_random(hs, candidate, sizeof(candidate), err) ||
+	    (st = store_connect(e->conninfo, err)) == NULL)
+		goto done;
+	rc = store_server_key(st, "list-token-mac", candidate,
+	    sizeof(candidate), e->token_key->data, err);
+done:
+	explicit_bzero(candidate, sizeof(candidate));
+	store_free(st);
+	hsm_session_free(hs);
+	return (rc);
+}
+
 struct engine *
 engine_new(const struct engine_config *cfg, struct cf_error *err)
 {
@@ -38,6 +67,10 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 	if (store_migrate(e->conninfo, err) < 0)
 		goto err1;
 
+	/* The key all servers share for NextToken cursors. */
+	if (load_token_key(e, err))
+		goto err1;
+
 	/* Success! */
 	return (e);
 
@@ -53,6 +86,7 @@ engine_free(struct engine *e)
 
 	if (e == NULL)
 		return;
+	cf_secret_free(e->token_key);
 	free(e->conninfo);
 	free(e);
 }

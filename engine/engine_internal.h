@@ -36,6 +36,7 @@ struct engine {
 	struct hsm *hsm;
 	char arn_prefix[256];		/* arn:aws:secretsmanager:R:A:secret: */
 	char default_kek[HSM_LABEL_MAX + 1];
+	struct cf_secret *token_key;	/* MAC key of NextToken cursors */
 };
 
 struct engine_worker {
@@ -85,17 +86,20 @@ int engine_put_labels(const char *const *, size_t, int, const char **,
     size_t *, struct cf_error *);
 
 /*
- * engine_next_token_encode(arena, kind, us, key) / decode(tok, kind, us,
- * key, err): the opaque list cursor.  ${kind} is 'a'/'d' (ListSecrets
- * ascending/descending, key a uuid) or 'v' (ListSecretVersionIds, key a
- * version id).  ${key} receives at most 64 characters and a NUL.  decode
- * returns 0, or -1 with InvalidNextTokenException (also for a token of
- * another kind).
+ * engine_next_token_encode(arena, mac_key, kind, us, key) /
+ * decode(tok, mac_key, kind, us, key, err): the opaque list cursor,
+ * authenticated with HMAC-SHA256 under the 32-byte ${mac_key} that all
+ * servers share.  ${kind} is 'a'/'d' (ListSecrets ascending/descending,
+ * key a uuid) or 'v' (ListSecretVersionIds, key a version id).  ${key}
+ * receives at most 64 characters and a NUL.  decode returns 0, or -1 with
+ * InvalidNextTokenException for anything edited, forged or of another
+ * kind.
  */
-char *engine_next_token_encode(struct cf_arena *, char, int64_t,
-    const char *);
-int engine_next_token_decode(const char *, char, int64_t *, char *,
-    struct cf_error *);
+#define ENGINE_TOKEN_KEY_LEN 32
+char *engine_next_token_encode(struct cf_arena *, const uint8_t *, char,
+    int64_t, const char *);
+int engine_next_token_decode(const char *, const uint8_t *, char, int64_t *,
+    char *, struct cf_error *);
 
 /* ---- password.c (pure but for the random source) ------------------------- */
 

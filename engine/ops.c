@@ -603,7 +603,8 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 
 	/* A token carries its sort order; it must match the request's. */
 	if (req->next_token != NULL && engine_next_token_decode(
-	    req->next_token, desc ? 'd' : 'a', &after_us, after, err))
+	    req->next_token, w->e->token_key->data, desc ? 'd' : 'a',
+	    &after_us, after, err))
 		return (-1);
 
 	/* One row more than the page tells whether another page exists. */
@@ -621,7 +622,8 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 	if (n > (size_t)limit) {
 		n = (size_t)limit;
 		resp->next_token = engine_next_token_encode(call->arena,
-		    desc ? 'd' : 'a', secs[n - 1].created_us, secs[n - 1].uuid);
+		    w->e->token_key->data, desc ? 'd' : 'a',
+		    secs[n - 1].created_us, secs[n - 1].uuid);
 		if (resp->next_token == NULL)
 			return (engine_oom(err));
 	}

@@ -357,7 +357,8 @@ engine_list_secret_version_ids(struct engine_worker *w,
 	}
 	limit = req->has_max_results ? req->max_results : ENGINE_DEFAULT_PAGE;
 	if (req->next_token != NULL && engine_next_token_decode(
-	    req->next_token, 'v', &after_us, after, err))
+	    req->next_token, w->e->token_key->data, 'v', &after_us, after,
+	    err))
 		return (-1);
 	if (engine_resolve(w, call, req->secret_id, 0, &sec, err))
 		return (-1);
@@ -369,7 +370,8 @@ engine_list_secret_version_ids(struct engine_worker *w,
 	if (n > (size_t)limit) {
 		n = (size_t)limit;
 		if ((resp->next_token = engine_next_token_encode(call->arena,
-		    'v', v[n - 1].created_us, v[n - 1].version_id)) == NULL)
+		    w->e->token_key->data, 'v', v[n - 1].created_us,
+		    v[n - 1].version_id)) == NULL)
 			return (engine_oom(err));
 	}
 	if (n > 0 && (resp->versions = cf_arena_alloc(call->arena,

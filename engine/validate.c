@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "engine_internal.h"
 
 #define MSG_BAD_NAME "Invalid name. Must be a valid name containing " \
@@ -360,29 +364,52 @@ engine_check_filters(const struct engine_filter *f, size_t n,
 /* ---- NextToken ---------------------------------------------------------------- */
 
 /*
- * A cursor is "<kind>|<created microseconds>|<key>", hex-encoded so that it
- * is opaque and survives any transport.  Kinds: 'a' and 'd' (ListSecrets,
- * ascending or descending; the key is a uuid) and 'v' (ListSecretVersionIds;
- * the key is a version id).
+ * A cursor is "<kind>|<created microseconds>|<key>" followed by the first
+ * 16 bytes of its HMAC-SHA256, all hex-encoded: opaque, and refused once
+ * edited.  Kinds: 'a' and 'd' (ListSecrets, ascending or descending; the
+ * key is a uuid) and 'v' (ListSecretVersionIds; the key is a version id).
  */
-char *
-engine_next_token_encode(struct cf_arena *a, char kind, int64_t us,
-    const char *key)
+#define TOKEN_MAC_LEN 16
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+token_mac(const uint8_t *mac_key, const char *plain, size_t n,
+    uint8_t out[EVP_MAX_MD_SIZE])
+{
+	unsigned int len = 0;
+
+	HMAC(EVP_sha256(), mac_key, ENGINE_TOKEN_KEY_LEN,
+	    (const unsigned char *)plain, n, out, &len);
+}
+
+char *
+engine_next_token_encode(struct cf_arena *a, const uint8_t *mac_key,
+    char kind, int64_t us, const char *key)
+{
+	uint8_t mac[EVP_MAX_MD_SIZE];
 	char plain[128];
 	char *out;
-	size_t n, i;
+	size_t n;
 
 	n = (size_t)snprintf(plain, sizeof(plain), "%c|%lld|%.64s", kind,
 	    (long long)us, key);
-	if ((out = cf_arena_alloc(a, 2 * n + 1)) == NULL)
+	token_mac(mac_key, plain, n, mac);
+	if ((out = cf_arena_alloc(a, 2 * (n + TOKEN_MAC_LEN) + 1)) == NULL)
 		return (NULL);
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[(unsigned char)plain[i] >> 4];
-		out[2 * i + 1] = hex[(unsigned char)plain[i] & 15];
-	}
-	out[2 * n] = '\0';
+	hex((const uint8_t *)plain, n, out);
+	hex(mac, TOKEN_MAC_LEN, out + 2 * n);
 	return (out);
 }
 
@@ -413,25 +440,33 @@ is_uuid(const char *s)
 }
 
 int
-engine_next_token_decode(const char *tok, char kind, int64_t *us, char *key,
-    struct cf_error *err)
+engine_next_token_decode(const char *tok, const uint8_t *mac_key, char kind,
+    int64_t *us, char *key, struct cf_error *err)
 {
-	char plain[128], *end;
+	uint8_t raw[160], mac[EVP_MAX_MD_SIZE];
+	char plain[160], *end;
 	size_t n = strlen(tok), i;
 	int hi, lo;
 
-	/* Hex to text, refusing anything that is not our own encoding. */
-	if (n == 0 || n % 2 != 0 || n / 2 >= sizeof(plain))
+	/* Hex to bytes, refusing anything that is not our own encoding. */
+	if (n % 2 != 0 || n / 2 <= TOKEN_MAC_LEN || n / 2 >= sizeof(raw))
 		goto bad;
 	for (i = 0; i < n / 2; i++) {
 		if ((hi = unhex(tok[2 * i])) < 0 ||
 		    (lo = unhex(tok[2 * i + 1])) < 0)
 			goto bad;
-		plain[i] = (char)(hi << 4 | lo);
-		if (plain[i] == '\0')
-			goto bad;
+		raw[i] = (uint8_t)(hi << 4 | lo);
 	}
-	plain[n / 2] = '\0';
+	n = n / 2 - TOKEN_MAC_LEN;
+
+	/* The MAC first, compared in constant time. */
+	token_mac(mac_key, (const char *)raw, n, mac);
+	if (CRYPTO_memcmp(mac, raw + n, TOKEN_MAC_LEN) != 0)
+		goto bad;
+	memcpy(plain, raw, n);
+	plain[n] = '\0';
+	if (strlen(plain) != n)
+		goto bad;
 
 	/* kind|123|key, for the kind of list asked for. */
 	if (plain[0] != kind || plain[1] != '|')

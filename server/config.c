@@ -19,7 +19,7 @@
 
 #include <ini.h>
 
-enum key_type { KEY_STRING, KEY_WORKERS, KEY_ACCOUNT };
+enum key_type { KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT };
 
 struct key {
 	const char *name;
@@ -41,6 +41,7 @@ static const struct key keys[] = {
 	KEY(region, KEY_STRING, "local-1"),
 	KEY(account_id, KEY_ACCOUNT, "000000000000"),
 	KEY(partition, KEY_STRING, "aws"),
+	KEY(purge_interval, KEY_SECONDS, "60"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -76,9 +77,9 @@ key_string(struct config *cfg, const struct key *k)
 	return ((char **)(void *)((char *)cfg + k->offset));
 }
 
-/* Parse a worker count; 0 if ${v} is not one. */
+/* Parse a whole number from 1 to ${max}; 0 if ${v} is not one. */
 static unsigned
-parse_workers(const char *v)
+parse_count(const char *v, unsigned long max)
 {
 	char *end;
 	unsigned long n;
@@ -87,7 +88,7 @@ parse_workers(const char *v)
 		return (0);
 	errno = 0;
 	n = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || n > CONFIG_WORKERS_MAX)
+	if (errno != 0 || *end != '\0' || n > max)
 		return (0);
 	return ((unsigned)n);
 }
@@ -116,12 +117,15 @@ key_set(struct config *cfg, const struct key *k, const char *v,
 	unsigned n;
 
 	/* Check the value. */
-	if (k->type == KEY_WORKERS) {
-		if ((n = parse_workers(v)) == 0) {
-			*why = "must be an integer from 1 to 1024";
+	if (k->type == KEY_WORKERS || k->type == KEY_SECONDS) {
+		if ((n = parse_count(v, k->type == KEY_WORKERS ?
+		    CONFIG_WORKERS_MAX : CONFIG_INTERVAL_MAX)) == 0) {
+			*why = k->type == KEY_WORKERS ?
+			    "must be an integer from 1 to 1024" :
+			    "must be a number of seconds from 1 to 86400";
 			return (-1);
 		}
-		cfg->workers = n;
+		*(unsigned *)(void *)((char *)cfg + k->offset) = n;
 		return (0);
 	}
 	if (v[0] == '\0') {
@@ -334,7 +338,7 @@ config_cleanup(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < N_KEYS; i++)
-		if (keys[i].type != KEY_WORKERS)
+		if (keys[i].type != KEY_WORKERS && keys[i].type != KEY_SECONDS)
 			free(*key_string(cfg, &keys[i]));
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -13,6 +13,7 @@
 #include "cf.h"
 
 #define CONFIG_WORKERS_MAX 1024
+#define CONFIG_INTERVAL_MAX 86400
 
 /* Every string is NUL-terminated, heap-allocated and owned by the struct. */
 struct config {
@@ -26,6 +27,7 @@ struct config {
 	char *region;		/* ARN region */
 	char *account_id;	/* ARN account id, 12 digits */
 	char *partition;	/* ARN partition */
+	unsigned purge_interval; /* seconds between purges of deleted secrets */
 };
 
 /*

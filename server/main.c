@@ -198,7 +198,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	engine_config_of(cfg, h, &ec);
 	if ((e = engine_new(&ec, err)) == NULL)
 		goto err1;
-	if ((jobs = engine_jobs_start(e, 0, err)) == NULL)
+	if ((jobs = engine_jobs_start(e, (int)cfg->purge_interval, err)) ==
+	    NULL)
 		goto err2;
 	memset(&rc, 0, sizeof(rc));
 	rc.listen = cfg->listen;

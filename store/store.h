@@ -313,4 +313,13 @@ int store_tags_remove(struct store *, const char *, const char *const *,
 int store_tag_count(struct store *, const char *, int *, struct cf_error *)
     CF_MUSTCHECK;
 
+/*
+ * store_server_key(s, name, candidate, len, out, err):
+ * The shared key ${name}: inserted as ${candidate} if no server made it
+ * before, then read back (so every server ends up with the same bytes).
+ * ${out} receives ${len} bytes.  0 or -1.
+ */
+int store_server_key(struct store *, const char *, const uint8_t *, size_t,
+    uint8_t *, struct cf_error *) CF_MUSTCHECK;
+
 #endif /* !COFFER_STORE_H */

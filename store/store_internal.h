@@ -51,6 +51,7 @@ enum store_stmt {
 	ST_VERSIONS_PRUNE,
 	ST_TAG_REMOVE,
 	ST_TAG_COUNT,
+	ST_SERVER_KEY,
 	ST__COUNT
 };
 

@@ -152,6 +152,10 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "AND key = $2", 2 },
 	[ST_TAG_COUNT] = { "SELECT count(*) FROM tags WHERE secret_uuid = $1",
 	    1 },
+	[ST_SERVER_KEY] = { "WITH ins AS (INSERT INTO server_keys (name, key) "
+	    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING key) "
+	    "SELECT key FROM ins UNION ALL SELECT key FROM server_keys "
+	    "WHERE name = $1 LIMIT 1", 2 },
 };
 
 /* ---- row decoding -------------------------------------------------------- */
@@ -857,4 +861,27 @@ store_tag_count(struct store *s, const char *uuid, int *out,
 		return (-1);
 	*out = (int)n;
 	return (0);
+}
+
+int
+store_server_key(struct store *s, const char *name, const uint8_t *candidate,
+    size_t len, uint8_t *out, struct cf_error *err)
+{
+	const char *v[2] = { name, (const char *)candidate };
+	int lens[2] = { 0, (int)len }, fmts[2] = { 0, 1 };
+	PGresult *r;
+	int rc = -1;
+
+	if ((r = store_exec(s, ST_SERVER_KEY, 2, v, lens, fmts, 1,
+	    PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	if (PQntuples(r) == 1 && (size_t)PQgetlength(r, 0, 0) == len) {
+		memcpy(out, PQgetvalue(r, 0, 0), len);
+		explicit_bzero(PQgetvalue(r, 0, 0), len);
+		rc = 0;
+	} else
+		cf_error_set(err, CF_ERR_INTERNAL, "server key \"%s\" is missing "
+		    "or has the wrong length", name);
+	PQclear(r);
+	return (rc);
 }

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import grpc
@@ -478,6 +479,36 @@ class LifecycleTest(unittest.TestCase):
             f.write("1234")
         os.chmod(f.name, 0o644)
         self.start_fails({"COFFER_PIN_FILE": f.name}, "chmod 600")
+
+    def test_background_purge(self):
+        """cofferd itself purges secrets past their recovery window."""
+        db = h.fresh_database("purge")
+        s = h.Server(db, extra_env={"COFFER_PURGE_INTERVAL": "1"}).start()
+        try:
+            sm, _ = pb()
+            s.call("CreateSecret", sm.CreateSecretRequest(
+                name="purge-me", secret_string="v", client_request_token=token()))
+            s.call("CreateSecret", sm.CreateSecretRequest(
+                name="keep-me", secret_string="v", client_request_token=token()))
+            s.call("DeleteSecret", sm.DeleteSecretRequest(
+                secret_id="purge-me", recovery_window_in_days=7))
+            s.call("DeleteSecret", sm.DeleteSecretRequest(
+                secret_id="keep-me", recovery_window_in_days=7))
+            # The window of one of them ends (as if 7 days had passed).
+            h.psql(db, "UPDATE secrets SET purge_after = now() - interval '1 s' "
+                       "WHERE name = 'purge-me'")
+            for _ in range(100):
+                if h.psql(db, "SELECT count(*) FROM secrets WHERE name = 'purge-me'") == "0":
+                    break
+                time.sleep(0.1)
+            self.assertEqual(h.psql(db, "SELECT name FROM secrets"), "keep-me")
+            self.assertEqual(h.psql(db, "SELECT count(*) FROM secret_versions"), "1")
+            with self.assertRaises(grpc.RpcError) as cm:
+                s.call("RestoreSecret", sm.RestoreSecretRequest(secret_id="purge-me"))
+            self.assertEqual(error_type(cm.exception), "ResourceNotFoundException")
+            self.assertIn("purged 1 secret", s.output())
+        finally:
+            self.assertEqual(s.stop(), 0, s.output())
 
     def test_dead_database(self):
         cluster = h.Cluster()

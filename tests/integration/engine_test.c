@@ -27,7 +27,8 @@ test_migrations_idempotent(void **state)
 	assert_int_equal(store_migrate(fx_conninfo, &err), 0);
 	n = tl_sql_value(fx_conninfo, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
-	assert_string_equal(n, "0001_initial,0002_list_indexes");
+	assert_string_equal(n, "0001_initial,0002_list_indexes,"
+	    "0003_server_keys");
 	free(n);
 }
 
@@ -68,7 +69,7 @@ test_migrations_concurrent(void **state)
 	assert_true(a[0].rc >= 0 && a[1].rc >= 0);
 	applied = tl_sql_value(db, "SELECT count(*) FROM schema_migrations");
 	assert_int_equal(a[0].rc + a[1].rc, atoi(applied));
-	assert_int_equal(atoi(applied), 2);
+	assert_int_equal(atoi(applied), 3);
 	free(applied);
 }
 

@@ -99,6 +99,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg.region, "local-1");
 	assert_string_equal(cfg.account_id, "000000000000");
 	assert_string_equal(cfg.partition, "aws");
+	assert_int_equal(cfg.purge_interval, 60);
 	config_cleanup(&cfg);
 	assert_null(cfg.listen);
 }
@@ -179,6 +180,15 @@ test_env_errors(void **state)
 	assert_non_null(strstr(err.msg, "COFFER_ACCOUNT_ID"));
 	assert_non_null(strstr(err.msg, "12 digits"));
 	unsetenv("COFFER_ACCOUNT_ID");
+
+	setenv("COFFER_PURGE_INTERVAL", "86401", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "1 to 86400"));
+	setenv("COFFER_PURGE_INTERVAL", "5", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), 0);
+	assert_int_equal(cfg.purge_interval, 5);
+	config_cleanup(&cfg);
+	unsetenv("COFFER_PURGE_INTERVAL");
 
 	setenv("COFFER_DATABASE", "", 1);
 	assert_int_equal(config_load(&cfg, NULL, &err), -1);

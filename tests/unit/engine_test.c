@@ -231,45 +231,68 @@ test_put_labels(void **state)
 static void
 test_next_token(void **state)
 {
+	static const uint8_t key[ENGINE_TOKEN_KEY_LEN] = { 1, 2, 3 };
+	static const uint8_t other[ENGINE_TOKEN_KEY_LEN] = { 9 };
 	struct cf_arena *a = cf_arena_new();
 	const char *uuid = "0b9f9a4e-8c1d-4f2a-9e3b-5d6c7e8f9a0b";
 	struct cf_error err;
-	char got[65], *tok, bad[300];
+	char got[65], *tok, bad[400];
 	int64_t us;
+	size_t i;
 
 	(void)state;
 	assert_non_null(a);
-	tok = engine_next_token_encode(a, 'd', 1700000000123456LL, uuid);
+	tok = engine_next_token_encode(a, key, 'd', 1700000000123456LL, uuid);
 	assert_non_null(tok);
-	assert_int_equal(engine_next_token_decode(tok, 'd', &us, got, &err), 0);
+	assert_int_equal(engine_next_token_decode(tok, key, 'd', &us, got,
+	    &err), 0);
 	assert_true(us == 1700000000123456LL);
 	assert_string_equal(got, uuid);
-	/* A token is only good for the list (and order) it came from. */
-	assert_int_equal(engine_next_token_decode(tok, 'a', &us, got, &err),
-	    -1);
+	/* A token is only good for the list (and order) it came from... */
+	assert_int_equal(engine_next_token_decode(tok, key, 'a', &us, got,
+	    &err), -1);
 	assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
-	assert_int_equal(engine_next_token_decode(tok, 'v', &us, got, &err),
-	    -1);
-	tok = engine_next_token_encode(a, 'v', 5, "version-id-of-some-length-32chars");
-	assert_int_equal(engine_next_token_decode(tok, 'v', &us, got, &err), 0);
+	assert_int_equal(engine_next_token_decode(tok, key, 'v', &us, got,
+	    &err), -1);
+	/* ...and under the deployment's key. */
+	assert_int_equal(engine_next_token_decode(tok, other, 'd', &us, got,
+	    &err), -1);
+	tok = engine_next_token_encode(a, key, 'v', 5,
+	    "version-id-of-some-length-32chars");
+	assert_int_equal(engine_next_token_decode(tok, key, 'v', &us, got,
+	    &err), 0);
 	assert_string_equal(got, "version-id-of-some-length-32chars");
-	/* ListSecrets keys must be uuids. */
-	tok = engine_next_token_encode(a, 'a', 5, "not-a-uuid");
-	assert_int_equal(engine_next_token_decode(tok, 'a', &us, got, &err),
-	    -1);
 
-	/* Tampered, truncated, or foreign tokens are refused. */
+	/*
+	 * Every single-character edit is refused — including a cursor that
+	 * is still well-formed, such as another uuid or another time.
+	 */
+	tok = engine_next_token_encode(a, key, 'a', 1700000000123456LL, uuid);
+	for (i = 0; i < strlen(tok); i++) {
+		snprintf(bad, sizeof(bad), "%s", tok);
+		bad[i] = bad[i] == '0' ? '1' : '0';
+		assert_int_equal(engine_next_token_decode(bad, key, 'a', &us,
+		    got, &err), -1);
+		assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
+	}
+	/* A forged, well-formed cursor without the right MAC. */
+	{
+		struct cf_arena *b = cf_arena_new();
+		char *forged = engine_next_token_encode(b, other, 'a', 1, uuid);
+
+		assert_int_equal(engine_next_token_decode(forged, key, 'a', &us,
+		    got, &err), -1);
+		cf_arena_free(b);
+	}
+	/* Truncated, not hex, empty. */
 	snprintf(bad, sizeof(bad), "%s", tok);
-	bad[strlen(bad) - 1] = 'z';
-	assert_int_equal(engine_next_token_decode(bad, 'd', &us, got, &err),
-	    -1);
-	assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
 	bad[strlen(bad) - 2] = '\0';
-	assert_int_equal(engine_next_token_decode(bad, 'd', &us, got, &err),
+	assert_int_equal(engine_next_token_decode(bad, key, 'a', &us, got,
+	    &err), -1);
+	assert_int_equal(engine_next_token_decode("xyz!", key, 'a', &us, got,
+	    &err), -1);
+	assert_int_equal(engine_next_token_decode("", key, 'a', &us, got, &err),
 	    -1);
-	assert_int_equal(engine_next_token_decode("abc", 'a', &us, got, &err),
-	    -1);
-	assert_int_equal(engine_next_token_decode("", 'a', &us, got, &err), -1);
 	cf_arena_free(a);
 }
 
