@@ -559,6 +559,18 @@ class CliTest(ServerCase):
                          ["AWSCURRENT", "AWSPREVIOUS"])
         self.assertNotIn("KmsKeyId", d)
         self.assertNotIn("DeletedDate", d)
+        out = self.run_ok("delete-secret", "--secret-id", name,
+                          "--recovery-window-in-days", "30")
+        self.assertIn("DeletionDate", out)
+        self.assertIn("DeletedDate", self.run_ok("describe-secret", "--secret-id", name))
+        self.run_ok("restore-secret", "--secret-id", name)
+        self.run_ok("delete-secret", "--secret-id", name, "--force-delete-without-recovery")
+        r = coffer(self.server.endpoint, "describe-secret", "--secret-id", name)
+        self.assertEqual(r.returncode, 254)
+        # Rotation belongs to a later release: a clear error, not a hang.
+        r = coffer(self.server.endpoint, "rotate-secret", "--secret-id", name)
+        self.assertEqual(r.returncode, 254)
+        self.assertIn("RotateSecret", r.stderr)
 
     def test_files_and_binary(self):
         with tempfile.TemporaryDirectory() as d:
