@@ -36,12 +36,14 @@ is_scalar(json_t *v)
 	return (!json_is_object(v) && !json_is_array(v));
 }
 
+/* A member name (PascalCase) is printed upper-cased; a map key as is. */
 static void
 upper(FILE *out, const char *s)
 {
+	int member = *s >= 'A' && *s <= 'Z';
 
 	for (; *s; s++)
-		fputc(*s >= 'a' && *s <= 'z' ? *s - 32 : *s, out);
+		fputc(member && *s >= 'a' && *s <= 'z' ? *s - 32 : *s, out);
 }
 
 /* text: ${prefix} is the upper-cased key of the enclosing list, if any. */

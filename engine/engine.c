@@ -37,12 +37,23 @@ done:
 	return (rc);
 }
 
+int
+engine_migrate(const char *conninfo, struct cf_error *err)
+{
+
+	return (store_migrate(conninfo, err));
+}
+
 struct engine *
 engine_new(const struct engine_config *cfg, struct cf_error *err)
 {
 	struct engine *e;
 	int n;
 
+	if (cfg->hsm == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "engine_new needs the token");
+		return (NULL);
+	}
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->conninfo = strdup(cfg->pg_conninfo)) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");

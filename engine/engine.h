@@ -102,10 +102,17 @@ struct engine_secret_meta {
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /*
+ * engine_migrate(conninfo, err):
+ * Apply pending migrations (under an advisory lock, so several servers may
+ * start at once).  Returns how many were applied, or -1 with ${err} set.
+ */
+int engine_migrate(const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
  * engine_new(cfg, err):
- * Create the process-wide engine.  Connects once to check the database and
- * applies pending migrations (under an advisory lock, so several servers may
- * start at once).  NULL on error with ${err} set.
+ * Create the process-wide engine: apply pending migrations, and load (or,
+ * on a new database, create from the token's randomness) the keys every
+ * server shares.  ${cfg->hsm} is required.  NULL on error with ${err} set.
  */
 struct engine *engine_new(const struct engine_config *, struct cf_error *)
     CF_MUSTCHECK;

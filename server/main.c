@@ -239,18 +239,16 @@ err0:
 	return (-1);
 }
 
-/* Apply the migrations: engine_new does it, without the token. */
+/* Apply the migrations (no token needed). */
 static int
 cmd_migrate(const struct config *cfg, struct cf_error *err)
 {
-	struct engine_config ec;
-	struct engine *e;
+	int n;
 
-	engine_config_of(cfg, NULL, &ec);
-	if ((e = engine_new(&ec, err)) == NULL)
+	if ((n = engine_migrate(cfg->database, err)) < 0)
 		return (-1);
-	engine_free(e);
-	fprintf(stderr, "cofferd: database schema is up to date\n");
+	fprintf(stderr, "cofferd: database schema is up to date (%d "
+	    "migration%s applied)\n", n, n == 1 ? "" : "s");
 	return (0);
 }
 

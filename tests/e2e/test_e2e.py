@@ -480,6 +480,16 @@ class LifecycleTest(unittest.TestCase):
         os.chmod(f.name, 0o644)
         self.start_fails({"COFFER_PIN_FILE": f.name}, "chmod 600")
 
+    def test_migrate_command(self):
+        db = h.fresh_database("migrate")
+        s = h.Server(db)
+        cmd = [os.path.join(h.BUILD, "cofferd"), "migrate"]
+        for expect in ("3 migrations applied", "0 migrations applied"):
+            r = subprocess.run(cmd, env=s.env, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(expect, r.stderr)
+
     def test_background_purge(self):
         """cofferd itself purges secrets past their recovery window."""
         db = h.fresh_database("purge")
