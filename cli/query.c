@@ -164,20 +164,24 @@ bracket(struct parser *p, struct node *left, int *projection)
 	else {
 		*projection = 0;
 		if (!eat(p, "["))
-			return (bad(p, "expected ["));
+			goto fail;
 		skip(p);
 		idx = strtol(p->s, &end, 10);
 		if (end == p->s)
-			return (bad(p, "expected an index"));
+			goto fail;
 		p->s = end;
 		if (!eat(p, "]"))
-			return (bad(p, "expected ]"));
+			goto fail;
 		n = node(N_SUB);
 		n->right = node(N_INDEX);
 		n->right->index = idx;
 	}
 	n->left = left;
 	return (n);
+
+fail:
+	node_free(left);
+	return (bad(p, "expected [index], [] or [*]"));
 }
 
 /*
@@ -212,8 +216,9 @@ postfix(struct parser *p, struct node *n, int rhs)
 		    isalpha((unsigned char)p->s[1]) || p->s[1] == '"')) {
 			if (rhs && p->s[1] == ']')
 				return (n);
-			n = bracket(p, n, &projection);
-			if (n == NULL || !projection)
+			if ((n = bracket(p, n, &projection)) == NULL)
+				return (NULL);
+			if (!projection)
 				continue;
 			/* The rest of the chain applies to each element. */
 			n->right = postfix(p, node(N_CURRENT), 1);

@@ -484,7 +484,7 @@ test_list_paging(void **state)
 	struct engine_list_resp r;
 	struct engine_create_resp c;
 	struct cf_error err;
-	const char *token = NULL;
+	char *token = NULL;
 	char *seen[1000];
 	size_t nseen = 0, i, j, pages = 0, total;
 	char *count;
@@ -514,6 +514,7 @@ test_list_paging(void **state)
 				assert_true(r.secrets[i].created_date >=
 				    r.secrets[i - 1].created_date);
 		}
+		free(token);
 		token = r.next_token ? strdup(r.next_token) : NULL;
 		pages++;
 	} while (token != NULL && pages < 1000);
@@ -528,9 +529,8 @@ test_list_paging(void **state)
 	assert_int_equal(engine_list_secrets(fx_w, &fx_call, &req, &r, &err), 0);
 	assert_int_equal(r.n_secrets, 3);
 	assert_true(r.secrets[0].created_date >= r.secrets[2].created_date);
-	token = r.next_token;
 	req.sort_order = "asc";
-	req.next_token = token;
+	req.next_token = r.next_token;
 	assert_int_equal(engine_list_secrets(fx_w, &fx_call, &req, &r, &err), -1);
 	assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
 	req.next_token = "garbage";
