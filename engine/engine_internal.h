@@ -58,6 +58,8 @@ int engine_check_value(const struct engine_value *, struct cf_error *);
 int engine_check_tags(const struct engine_tag *, size_t, struct cf_error *);
 int engine_check_kms_key_id(const char *, struct cf_error *);
 int engine_check_tag_key(const char *, const char *, struct cf_error *);
+/* engine_check_max_results(has, v, max, err): 1 <= v <= max when given. */
+int engine_check_max_results(int, int32_t, int32_t, struct cf_error *);
 
 /*
  * engine_check_filters(f, n, out, err):

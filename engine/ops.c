@@ -552,15 +552,9 @@ static int
 list_check(const struct engine_list_req *req, struct cf_error *err)
 {
 
-	if (req->has_max_results && (req->max_results < 1 ||
-	    req->max_results > 100)) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%d' at 'maxResults' failed to satisfy "
-		    "constraint: Member must have value %s", req->max_results,
-		    req->max_results < 1 ? "greater than or equal to 1" :
-		    "less than or equal to 100");
+	if (engine_check_max_results(req->has_max_results,
+	    req->max_results, 100, err))
 		return (-1);
-	}
 	if (req->sort_order != NULL && strcmp(req->sort_order, "asc") != 0 &&
 	    strcmp(req->sort_order, "desc") != 0) {
 		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "

@@ -56,15 +56,9 @@ batch_check(const struct engine_batch_req *req, struct cf_error *err)
 		    "to 20");
 		return (-1);
 	}
-	if (req->has_max_results && (req->max_results < 1 ||
-	    req->max_results > 20)) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%d' at 'maxResults' failed to satisfy "
-		    "constraint: Member must have value %s", req->max_results,
-		    req->max_results < 1 ? "greater than or equal to 1" :
-		    "less than or equal to 20");
+	if (engine_check_max_results(req->has_max_results,
+	    req->max_results, 20, err))
 		return (-1);
-	}
 	return (0);
 }
 

@@ -346,15 +346,9 @@ engine_list_secret_version_ids(struct engine_worker *w,
 	size_t n, i;
 
 	memset(resp, 0, sizeof(*resp));
-	if (req->has_max_results && (req->max_results < 1 ||
-	    req->max_results > 100)) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%d' at 'maxResults' failed to satisfy "
-		    "constraint: Member must have value %s", req->max_results,
-		    req->max_results < 1 ? "greater than or equal to 1" :
-		    "less than or equal to 100");
+	if (engine_check_max_results(req->has_max_results,
+	    req->max_results, 100, err))
 		return (-1);
-	}
 	limit = req->has_max_results ? req->max_results : ENGINE_DEFAULT_PAGE;
 	if (req->next_token != NULL && engine_next_token_decode(
 	    req->next_token, w->e->token_key->data, 'v', &after_us, after,

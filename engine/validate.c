@@ -213,6 +213,26 @@ engine_check_tags(const struct engine_tag *tags, size_t n,
 }
 
 int
+engine_check_max_results(int has, int32_t v, int32_t max,
+    struct cf_error *err)
+{
+
+	if (!has || (v >= 1 && v <= max))
+		return (0);
+	if (v < 1)
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value '%d' at 'maxResults' failed to satisfy "
+		    "constraint: Member must have value greater than or equal "
+		    "to 1", v);
+	else
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value '%d' at 'maxResults' failed to satisfy "
+		    "constraint: Member must have value less than or equal to "
+		    "%d", v, max);
+	return (-1);
+}
+
+int
 engine_check_tag_key(const char *key, const char *field,
     struct cf_error *err)
 {
