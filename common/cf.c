@@ -68,25 +68,72 @@ cf_code_name(enum cf_code code)
 	return (code_names[code]);
 }
 
+/*
+ * Locked, non-dumpable pages cost an mmap, an mlock and a madvise to make
+ * and an munmap to drop; with several threads, every munmap also flushes
+ * the TLBs of the other CPUs.  A value is opened on every GetSecretValue,
+ * so each thread keeps a few wiped blocks of the two sizes values come in
+ * (one page, and the 65,536-byte maximum plus its tag) for reuse.
+ */
+#define POOL_DEPTH 8
+#define POOL_LARGE (65536 + 64)
+
+struct pool {
+	void *blocks[POOL_DEPTH];
+	int n;
+};
+
+static __thread struct pool pool_small, pool_large;
+
+static size_t
+page_size(void)
+{
+	static size_t pg;
+
+	if (pg == 0)
+		pg = (size_t)sysconf(_SC_PAGESIZE);
+	return (pg);
+}
+
+/* The pool for blocks of ${cap} bytes, or NULL for odd sizes. */
+static struct pool *
+pool_for(size_t cap)
+{
+	size_t pg = page_size();
+
+	if (cap == pg)
+		return (&pool_small);
+	if (cap == ((POOL_LARGE + pg - 1) / pg) * pg)
+		return (&pool_large);
+	return (NULL);
+}
+
 struct cf_secret *
 cf_secret_new(size_t len)
 {
 	struct cf_secret *s;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t cap = ((len + pg) / pg) * pg;	/* at least one page */
+	struct pool *pl;
+	size_t pg = page_size(), cap;
 	void *p;
 
-	/* Map whole pages so they can be locked and left out of core dumps. */
+	/* Whole pages: one, the large size, or what ${len} needs. */
+	cap = len < pg ? pg : len <= POOL_LARGE ?
+	    ((POOL_LARGE + pg - 1) / pg) * pg : ((len + pg) / pg) * pg;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto err0;
-	p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		goto err1;
 
-	/* Best effort: RLIMIT_MEMLOCK may be small; dumping is what matters. */
-	(void)mlock(p, cap);
-	(void)madvise(p, cap, MADV_DONTDUMP);
+	/* A wiped block from this thread's pool, or fresh pages. */
+	if ((pl = pool_for(cap)) != NULL && pl->n > 0)
+		p = pl->blocks[--pl->n];
+	else {
+		p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			goto err1;
+		/* Best effort: RLIMIT_MEMLOCK may be small. */
+		(void)mlock(p, cap);
+		(void)madvise(p, cap, MADV_DONTDUMP);
+	}
 
 	s->data = p;
 	s->len = len;
@@ -105,12 +152,17 @@ err0:
 void
 cf_secret_free(struct cf_secret *s)
 {
+	struct pool *pl;
 
 	if (s == NULL)
 		return;
 	explicit_bzero(s->data, s->cap);
-	(void)munlock(s->data, s->cap);
-	munmap(s->data, s->cap);
+	if ((pl = pool_for(s->cap)) != NULL && pl->n < POOL_DEPTH)
+		pl->blocks[pl->n++] = s->data;
+	else {
+		(void)munlock(s->data, s->cap);
+		munmap(s->data, s->cap);
+	}
 	free(s);
 }
 

@@ -316,6 +316,35 @@ test_utf8(void **state)
 	assert_int_equal(cf_utf8_length((const uint8_t *)"caf\xc3\xa9", 5), 4);
 }
 
+static void
+test_secret_memory(void **state)
+{
+	size_t sizes[] = { 0, 1, 4096, 20000, 65552, 70000 }, i, k;
+	struct cf_secret *a, *b;
+	void *first;
+
+	(void)state;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		/* Fill a block, free it; the next block of that size (the
+		 * same one, from the pool) comes back all zeros. */
+		a = cf_secret_new(sizes[i]);
+		assert_non_null(a);
+		assert_true(a->cap >= sizes[i]);
+		memset(a->data, 0xA5, a->cap);
+		first = a->data;
+		cf_secret_free(a);
+		b = cf_secret_new(sizes[i]);
+		assert_non_null(b);
+		if (sizes[i] <= 65552)
+			assert_ptr_equal(b->data, first);
+		for (k = 0; k < b->cap; k++)
+			if (b->data[k] != 0)
+				fail_msg("byte %zu of a reused block is not wiped", k);
+		cf_secret_free(b);
+	}
+	cf_secret_free(NULL);
+}
+
 /* A random source that cycles through every byte value in order. */
 static int
 cycle_rng(void *ctx, uint8_t *buf, size_t n, struct cf_error *err)
@@ -511,6 +540,7 @@ main(void)
 		cmocka_unit_test(test_put_labels),
 		cmocka_unit_test(test_next_token),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_secret_memory),
 		cmocka_unit_test(test_password_unbiased),
 		cmocka_unit_test(test_password_rules),
 		cmocka_unit_test(test_filter_validation),
