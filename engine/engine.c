@@ -151,34 +151,49 @@ engine_health(struct engine_worker *w)
 	return (0);
 }
 
+enum engine_id_kind
+engine_classify(struct engine_worker *w, const char *id, const char **key)
+{
+	const char *prefix = w->e->arn_prefix;
+	size_t plen = strlen(prefix);
+
+	*key = id;
+	/* A name. */
+	if (strncmp(id, "arn:", 4) != 0)
+		return (ENGINE_ID_NAME);
+	/* An ARN of another partition, region or account is not ours. */
+	if (strncmp(id, prefix, plen) != 0)
+		return (ENGINE_ID_FOREIGN);
+	/* A complete ARN: match it exactly. */
+	if (engine_arn_suffix_like(id + plen))
+		return (ENGINE_ID_ARN);
+	/* A partial ARN (no suffix): its resource part is the name. */
+	*key = id + plen;
+	return (ENGINE_ID_NAME);
+}
+
 int
 engine_resolve(struct engine_worker *w, const struct engine_call *call,
     const char *id, int for_update, struct store_secret *out,
     struct cf_error *err)
 {
-	const char *prefix = w->e->arn_prefix, *resource;
-	size_t plen = strlen(prefix);
-	int rc;
+	const char *key;
+	int rc = 0;
 
 	if (engine_check_secret_id(id, err))
 		return (-1);
-
-	/* A name. */
-	if (strncmp(id, "arn:", 4) != 0)
-		rc = store_secret_by_name(w->store, call->arena, id, for_update,
+	switch (engine_classify(w, id, &key)) {
+	case ENGINE_ID_NAME:
+		rc = store_secret_by_name(w->store, call->arena, key, for_update,
 		    out, err);
-	/* An ARN of another partition, region or account is not ours. */
-	else if (strncmp(id, prefix, plen) != 0)
-		rc = 0;
-	/* A complete ARN: match it exactly. */
-	else if (engine_arn_suffix_like((resource = id + plen)))
-		rc = store_secret_by_arn(w->store, call->arena, id, for_update,
+		break;
+	case ENGINE_ID_ARN:
+		rc = store_secret_by_arn(w->store, call->arena, key, for_update,
 		    out, err);
-	/* A partial ARN (no suffix): its resource part is the name. */
-	else
-		rc = store_secret_by_name(w->store, call->arena, resource,
-		    for_update, out, err);
-
+		break;
+	case ENGINE_ID_FOREIGN:
+		break;
+	}
 	if (rc == 0)
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
 	return (rc == 1 ? 0 : -1);

@@ -129,6 +129,15 @@ int engine_password_generate(const struct engine_password_req *,
 /* ---- engine.c ---------------------------------------------------------------- */
 
 /*
+ * engine_classify(w, id, key): how SecretId ${id} is looked up — by name
+ * (*key the name, also for a partial ARN), by exact ARN, or not at all (an
+ * ARN of another partition, region or account).  ${id} is validated.
+ */
+enum engine_id_kind { ENGINE_ID_NAME, ENGINE_ID_ARN, ENGINE_ID_FOREIGN };
+enum engine_id_kind engine_classify(struct engine_worker *, const char *,
+    const char **);
+
+/*
  * engine_resolve(w, call, secret_id, for_update, out, err):
  * Find a secret by name, full ARN or partial ARN, per AWS's rules.
  * 0 when found; -1 with ResourceNotFoundException or another error.

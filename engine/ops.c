@@ -286,6 +286,33 @@ today_ms(void)
 	return (now - now % 86400000);
 }
 
+/*
+ * The secret ${id} and the version labelled ${stage}: 1 with both, 0 when
+ * the secret has no such version, -1 on error (ResourceNotFound for no
+ * secret).
+ */
+static int
+get_by_stage(struct engine_worker *w, const struct engine_call *call,
+    const char *id, const char *stage, struct store_secret *sec,
+    struct store_version *v, struct cf_error *err)
+{
+	enum engine_id_kind kind;
+	const char *key;
+	int rc = 0, has = 0;
+
+	if (engine_check_secret_id(id, err))
+		return (-1);
+	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN &&
+	    (rc = store_secret_staged(w->store, call->arena, key,
+	    kind == ENGINE_ID_ARN, stage, sec, v, &has, err)) == -1)
+		return (-1);
+	if (rc == 0) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
+		return (-1);
+	}
+	return (has);
+}
+
 int
 engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
     const struct engine_get_req *req, struct engine_get_resp *resp,
@@ -301,19 +328,24 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	    "versionId", err)) || (req->version_stage &&
 	    engine_check_stage(req->version_stage, "versionStage", err)))
 		return (-1);
-	if (engine_resolve(w, call, req->secret_id, 0, &sec, err))
-		return (-1);
+	stage = req->version_stage ? req->version_stage : STAGE_CURRENT;
+	if (req->version_id == NULL) {
+		/* By label: the secret and its version in one round trip. */
+		if ((rc = get_by_stage(w, call, req->secret_id, stage, &sec, &v,
+		    err)) == -1)
+			return (-1);
+	} else {
+		/* By VersionId, checked against VersionStage if given. */
+		if (engine_resolve(w, call, req->secret_id, 0, &sec, err))
+			return (-1);
+		if ((rc = store_version_get(w->store, call->arena, sec.uuid,
+		    req->version_id, NULL, &v, err)) == -1)
+			return (-1);
+	}
 	if (sec.deleted_ms != 0) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
 		return (-1);
 	}
-
-	/* By VersionId (checked against VersionStage), else by label. */
-	stage = req->version_stage ? req->version_stage : STAGE_CURRENT;
-	rc = store_version_get(w->store, call->arena, sec.uuid,
-	    req->version_id, stage, &v, err);
-	if (rc == -1)
-		return (-1);
 	if (rc == 0 && req->version_id) {
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Secrets Manager "
 		    "can't find the specified secret value for VersionId: "

@@ -183,6 +183,16 @@ int store_version_get(struct store *, struct cf_arena *, const char *,
     const char *, const char *, struct store_version *, struct cf_error *)
     CF_MUSTCHECK;
 
+/*
+ * store_secret_staged(s, arena, key, by_arn, stage, sec, ver, has_ver, err):
+ * GetSecretValue's read in one round trip: the secret with exact name (or
+ * ARN) ${key} and the version that carries ${stage} (*has_ver 0 if none).
+ * 1 found, 0 no such secret, -1 error.
+ */
+int store_secret_staged(struct store *, struct cf_arena *, const char *, int,
+    const char *, struct store_secret *, struct store_version *, int *,
+    struct cf_error *) CF_MUSTCHECK;
+
 /* store_version_insert(s, uuid, v, err): insert ${v} (labels ignored). */
 int store_version_insert(struct store *, const char *,
     const struct store_version *, struct cf_error *) CF_MUSTCHECK;

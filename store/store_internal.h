@@ -52,6 +52,8 @@ enum store_stmt {
 	ST_TAG_REMOVE,
 	ST_TAG_COUNT,
 	ST_SERVER_KEY,
+	ST_STAGED_BY_NAME,
+	ST_STAGED_BY_ARN,
 	ST__COUNT
 };
 

@@ -15,15 +15,22 @@
 #define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
 #define US(c) "floor(extract(epoch FROM " c ") * 1000000)::int8"
 
-#define SECRET_COLS \
-	"uuid::text, name, arn, description, kms_key_id, " \
-	MS("created_date") ", " US("created_date") ", " \
-	MS("last_changed_date") ", " \
-	MS("(last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", " \
-	MS("deleted_date") ", " MS("purge_after") ", " \
-	"rotation_enabled, rotation_lambda_arn, rotation_rules::text, " \
-	MS("last_rotated_date") ", " MS("next_rotation_date") ", " \
-	"owning_service"
+/*
+ * The columns of a secret row, qualified by ${p}; ${t} is "" or "::text"
+ * (text casts let a binary-format result carry them as text, so one
+ * decoder reads both).
+ */
+#define SECRET_COLS_P(p, t) \
+	p "uuid::text, " p "name, " p "arn, " p "description, " \
+	p "kms_key_id, " MS(p "created_date") t ", " \
+	US(p "created_date") t ", " MS(p "last_changed_date") t ", " \
+	MS("(" p "last_accessed_date::timestamp AT TIME ZONE 'UTC')") t ", " \
+	MS(p "deleted_date") t ", " MS(p "purge_after") t ", " \
+	p "rotation_enabled::text, " p "rotation_lambda_arn, " \
+	p "rotation_rules::text, " MS(p "last_rotated_date") t ", " \
+	MS(p "next_rotation_date") t ", " p "owning_service"
+#define SECRET_COLS SECRET_COLS_P("", "")
+#define N_SECRET_COLS 17
 
 #define VERSION_COLS \
 	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
@@ -34,6 +41,13 @@
 	"AND l.version_id = v.version_id)"
 
 const char store_secret_cols[] = SECRET_COLS;
+
+/* A secret and the version carrying label $2, in one round trip. */
+#define SECRET_AND_STAGE(key) "SELECT " SECRET_COLS_P("s.", "::text") ", " \
+	VERSION_COLS " FROM secrets s LEFT JOIN version_stages l " \
+	"ON l.secret_uuid = s.uuid AND l.stage = $2 " \
+	"LEFT JOIN secret_versions v ON v.secret_uuid = l.secret_uuid " \
+	"AND v.version_id = l.version_id WHERE s." key " = $1"
 
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
@@ -152,6 +166,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "AND key = $2", 2 },
 	[ST_TAG_COUNT] = { "SELECT count(*) FROM tags WHERE secret_uuid = $1",
 	    1 },
+	[ST_STAGED_BY_NAME] = { SECRET_AND_STAGE("name"), 2 },
+	[ST_STAGED_BY_ARN] = { SECRET_AND_STAGE("arn"), 2 },
 	[ST_SERVER_KEY] = { "WITH ins AS (INSERT INTO server_keys (name, key) "
 	    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING key) "
 	    "SELECT key FROM ins UNION ALL SELECT key FROM server_keys "
@@ -223,6 +239,7 @@ decode_secret(struct cf_arena *a, const PGresult *r, int row,
 	out->last_accessed_ms = col_i64(r, row, 8);
 	out->deleted_ms = col_i64(r, row, 9);
 	out->purge_after_ms = col_i64(r, row, 10);
+	/* 't' in text results, "true" as text in binary ones. */
 	out->rotation_enabled = PQgetisnull(r, row, 11) ? -1 :
 	    PQgetvalue(r, row, 11)[0] == 't';
 	out->rotation_lambda_arn = col_str(a, r, row, 12, &oom);
@@ -260,27 +277,28 @@ done:
 	return (rc);
 }
 
-/* Decode a binary-format version row. */
+/* Decode a binary-format version row whose columns start at ${c}. */
 static int
-decode_version(struct cf_arena *a, const PGresult *r, struct store_version *v)
+decode_version(struct cf_arena *a, const PGresult *r, int c,
+    struct store_version *v)
 {
 	int oom = 0;
 
 	memset(v, 0, sizeof(*v));
-	v->version_id = col_str(a, r, 0, 0, &oom);
-	v->binary = col_bin_int(r, 0, 1) == 2;
-	v->format = (uint32_t)col_bin_int(r, 0, 2);
-	v->kek_label = col_str(a, r, 0, 3, &oom);
-	v->iv = (const uint8_t *)col_str(a, r, 0, 4, &oom);
-	v->iv_len = (size_t)PQgetlength(r, 0, 4);
-	v->wrapped_dek = (const uint8_t *)col_str(a, r, 0, 5, &oom);
-	v->wrapped_dek_len = (size_t)PQgetlength(r, 0, 5);
-	v->ciphertext = (const uint8_t *)col_str(a, r, 0, 6, &oom);
-	v->ciphertext_len = (size_t)PQgetlength(r, 0, 6);
-	v->created_ms = col_bin_int(r, 0, 7);
-	v->last_accessed_ms = col_bin_int(r, 0, 8);
-	if (oom || decode_labels(a, PQgetvalue(r, 0, 9),
-	    (size_t)PQgetlength(r, 0, 9), &v->stages, &v->n_stages))
+	v->version_id = col_str(a, r, 0, c, &oom);
+	v->binary = col_bin_int(r, 0, c + 1) == 2;
+	v->format = (uint32_t)col_bin_int(r, 0, c + 2);
+	v->kek_label = col_str(a, r, 0, c + 3, &oom);
+	v->iv = (const uint8_t *)col_str(a, r, 0, c + 4, &oom);
+	v->iv_len = (size_t)PQgetlength(r, 0, c + 4);
+	v->wrapped_dek = (const uint8_t *)col_str(a, r, 0, c + 5, &oom);
+	v->wrapped_dek_len = (size_t)PQgetlength(r, 0, c + 5);
+	v->ciphertext = (const uint8_t *)col_str(a, r, 0, c + 6, &oom);
+	v->ciphertext_len = (size_t)PQgetlength(r, 0, c + 6);
+	v->created_ms = col_bin_int(r, 0, c + 7);
+	v->last_accessed_ms = col_bin_int(r, 0, c + 8);
+	if (oom || decode_labels(a, PQgetvalue(r, 0, c + 9),
+	    (size_t)PQgetlength(r, 0, c + 9), &v->stages, &v->n_stages))
 		return (-1);
 	return (0);
 }
@@ -443,7 +461,7 @@ store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
 		return (-1);
 	if (PQntuples(r) == 0)
 		rc = 0;
-	else if (decode_version(a, r, out)) {
+	else if (decode_version(a, r, 0, out)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not decode a version");
 		rc = -1;
 	} else
@@ -882,6 +900,32 @@ store_server_key(struct store *s, const char *name, const uint8_t *candidate,
 	} else
 		cf_error_set(err, CF_ERR_INTERNAL, "server key \"%s\" is missing "
 		    "or has the wrong length", name);
+	PQclear(r);
+	return (rc);
+}
+
+int
+store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
+    int by_arn, const char *stage, struct store_secret *sec,
+    struct store_version *ver, int *has_version, struct cf_error *err)
+{
+	const char *v[2] = { key, stage };
+	PGresult *r;
+	int rc = 1;
+
+	if ((r = store_exec(s, by_arn ? ST_STAGED_BY_ARN : ST_STAGED_BY_NAME,
+	    2, v, NULL, NULL, 1, PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	*has_version = 0;
+	if (PQntuples(r) == 0)
+		rc = 0;
+	else if (decode_secret(a, r, 0, sec) ||
+	    (!PQgetisnull(r, 0, N_SECRET_COLS) &&
+	    decode_version(a, r, N_SECRET_COLS, ver))) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		rc = -1;
+	} else
+		*has_version = !PQgetisnull(r, 0, N_SECRET_COLS);
 	PQclear(r);
 	return (rc);
 }
