@@ -357,7 +357,7 @@ class TwoServersTest(unittest.TestCase):
     server) changed nothing.
     """
 
-    ROUNDS = 150
+    ROUNDS = 250
     CLIENTS = 4
 
     def test_racing_puts_and_stage_moves(self):
@@ -619,6 +619,25 @@ class CliTest(ServerCase):
         names = json.loads(r.stdout)
         self.assertEqual([n for n in names if n.startswith(prefix)],
                          [f"{prefix}-{i}" for i in range(5)])
+        # --max-items hands out a NextToken; --starting-token resumes
+        # exactly there, even in the middle of a server page.
+        filt = f"Key=name,Values={prefix}"
+        seen, token_ = [], None
+        for _ in range(10):
+            args = ["list-secrets", "--filters", filt, "--max-items", "2",
+                    "--page-size", "3"]
+            if token_:
+                args += ["--starting-token", token_]
+            out = self.run_ok(*args)
+            seen += [e["Name"] for e in out["SecretList"]]
+            token_ = out.get("NextToken")
+            if not token_:
+                break
+        self.assertEqual(seen, [f"{prefix}-{i}" for i in range(5)])
+        out = self.run_ok("list-secrets", "--filters", filt, "--no-paginate",
+                          "--max-results", "2")
+        self.assertEqual(len(out["SecretList"]), 2)
+        self.assertIn("NextToken", out)
 
 
 def load_tests(loader, standard, pattern):

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 
 #include <cmocka.h>
 
@@ -737,6 +738,65 @@ test_random_password_is_flat(void **state)
 	assert_true(chi < 170.0);
 }
 
+struct purger {
+	int purged;
+	int failed;
+};
+
+static void *
+purge_thread(void *arg)
+{
+	struct purger *p = arg;
+	struct engine_worker *w;
+	struct cf_error err;
+	int n;
+
+	if ((w = engine_worker_new(fx_engine, &err)) == NULL) {
+		p->failed = 1;
+		return (NULL);
+	}
+	do {
+		if (engine_purge_due(w, 3, &n, &err)) {
+			p->failed = 1;
+			break;
+		}
+		p->purged += n;
+	} while (n > 0);
+	engine_worker_free(w);
+	return (NULL);
+}
+
+/* Two "servers" purge at once: every due secret goes exactly once. */
+static void
+test_concurrent_purge(void **state)
+{
+	struct engine_create_resp c;
+	struct engine_delete_resp d;
+	struct purger p[2] = { { 0, 0 }, { 0, 0 } };
+	struct cf_error err;
+	pthread_t t[2];
+	char name[64];
+	int i;
+
+	(void)state;
+	fx_fresh();
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "purge-race-%d-%d", (int)getpid(), i);
+		fx_create(name, TOKEN_A, "v", &c);
+		assert_int_equal(delete(name, 1, 7, 0, &d, &err), 0);
+	}
+	tl_sql(fx_conninfo, "UPDATE secrets SET purge_after = now() - "
+	    "interval '1 s' WHERE name LIKE 'purge-race-%'");
+	for (i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, purge_thread, &p[i]);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(p[0].failed + p[1].failed, 0);
+	assert_int_equal(p[0].purged + p[1].purged, 40);
+	assert_int_equal(fx_count("SELECT count(*) FROM secrets WHERE name "
+	    "LIKE 'purge-race-%%'"), 0);
+}
+
 static int
 setup(void **state)
 {
@@ -760,6 +820,7 @@ main(void)
 		cmocka_unit_test(test_batch_get),
 		cmocka_unit_test(test_random_password_from_token),
 		cmocka_unit_test(test_random_password_is_flat),
+		cmocka_unit_test(test_concurrent_purge),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, fx_teardown));
