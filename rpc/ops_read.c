@@ -233,37 +233,44 @@ meta_parts_build(struct cf_arena *a, const struct engine_secret_meta *s,
 
 /*
  * DescribeSecretResponse and SecretListEntry carry the same members (the
- * versions under different names); these two fill one each.
+ * versions under different names), in two generated structs: one macro
+ * fills either, so the two can never drift apart.
  */
+#define META_SET(r, s, mp, n_versions_field, versions_field) do {	\
+	(r)->arn = rpc_pb_str((s)->arn);					\
+	(r)->name = rpc_pb_str((s)->name);					\
+	(r)->description = rpc_pb_str((s)->description);			\
+	(r)->kms_key_id = rpc_pb_str((s)->kms_key_id);			\
+	(r)->has_rotation_enabled = ((s)->rotation_enabled != -1);		\
+	(r)->rotation_enabled = ((s)->rotation_enabled == 1);		\
+	(r)->rotation_lambda_arn = rpc_pb_str((s)->rotation_lambda_arn);	\
+	(r)->rotation_rules = (mp)->rules;					\
+	rpc_pb_date(&(r)->has_last_rotated_date, &(r)->last_rotated_date,	\
+	    (s)->last_rotated_date);						\
+	rpc_pb_date(&(r)->has_last_changed_date, &(r)->last_changed_date,	\
+	    (s)->last_changed_date);						\
+	rpc_pb_date(&(r)->has_last_accessed_date,				\
+	    &(r)->last_accessed_date, (s)->last_accessed_date);		\
+	rpc_pb_date(&(r)->has_deleted_date, &(r)->deleted_date,		\
+	    (s)->deleted_date);						\
+	rpc_pb_date(&(r)->has_next_rotation_date,				\
+	    &(r)->next_rotation_date, (s)->next_rotation_date);		\
+	rpc_pb_date(&(r)->has_created_date, &(r)->created_date,		\
+	    (s)->created_date);						\
+	(r)->n_tags = (s)->n_tags;						\
+	(r)->tags = (mp)->tags;						\
+	(r)->n_versions_field = (s)->n_versions;				\
+	(r)->versions_field = (mp)->versions;				\
+	(r)->owning_service = rpc_pb_str((s)->owning_service);		\
+	(r)->primary_region = rpc_pb_str((s)->primary_region);		\
+} while (0)
+
 static void
 describe_set(Coffer__V1__DescribeSecretResponse *r,
     const struct engine_secret_meta *s, const struct meta_parts *mp)
 {
 
-	r->arn = rpc_pb_str(s->arn);
-	r->name = rpc_pb_str(s->name);
-	r->description = rpc_pb_str(s->description);
-	r->kms_key_id = rpc_pb_str(s->kms_key_id);
-	r->has_rotation_enabled = (s->rotation_enabled != -1);
-	r->rotation_enabled = (s->rotation_enabled == 1);
-	r->rotation_lambda_arn = rpc_pb_str(s->rotation_lambda_arn);
-	r->rotation_rules = mp->rules;
-	rpc_pb_date(&r->has_last_rotated_date, &r->last_rotated_date,
-	    s->last_rotated_date);
-	rpc_pb_date(&r->has_last_changed_date, &r->last_changed_date,
-	    s->last_changed_date);
-	rpc_pb_date(&r->has_last_accessed_date, &r->last_accessed_date,
-	    s->last_accessed_date);
-	rpc_pb_date(&r->has_deleted_date, &r->deleted_date, s->deleted_date);
-	rpc_pb_date(&r->has_next_rotation_date, &r->next_rotation_date,
-	    s->next_rotation_date);
-	rpc_pb_date(&r->has_created_date, &r->created_date, s->created_date);
-	r->n_tags = s->n_tags;
-	r->tags = mp->tags;
-	r->n_version_ids_to_stages = s->n_versions;
-	r->version_ids_to_stages = mp->versions;
-	r->owning_service = rpc_pb_str(s->owning_service);
-	r->primary_region = rpc_pb_str(s->primary_region);
+	META_SET(r, s, mp, n_version_ids_to_stages, version_ids_to_stages);
 }
 
 static void
@@ -271,30 +278,8 @@ list_entry_set(Coffer__V1__SecretListEntry *r,
     const struct engine_secret_meta *s, const struct meta_parts *mp)
 {
 
-	r->arn = rpc_pb_str(s->arn);
-	r->name = rpc_pb_str(s->name);
-	r->description = rpc_pb_str(s->description);
-	r->kms_key_id = rpc_pb_str(s->kms_key_id);
-	r->has_rotation_enabled = (s->rotation_enabled != -1);
-	r->rotation_enabled = (s->rotation_enabled == 1);
-	r->rotation_lambda_arn = rpc_pb_str(s->rotation_lambda_arn);
-	r->rotation_rules = mp->rules;
-	rpc_pb_date(&r->has_last_rotated_date, &r->last_rotated_date,
-	    s->last_rotated_date);
-	rpc_pb_date(&r->has_last_changed_date, &r->last_changed_date,
-	    s->last_changed_date);
-	rpc_pb_date(&r->has_last_accessed_date, &r->last_accessed_date,
-	    s->last_accessed_date);
-	rpc_pb_date(&r->has_deleted_date, &r->deleted_date, s->deleted_date);
-	rpc_pb_date(&r->has_next_rotation_date, &r->next_rotation_date,
-	    s->next_rotation_date);
-	rpc_pb_date(&r->has_created_date, &r->created_date, s->created_date);
-	r->n_tags = s->n_tags;
-	r->tags = mp->tags;
-	r->n_secret_versions_to_stages = s->n_versions;
-	r->secret_versions_to_stages = mp->versions;
-	r->owning_service = rpc_pb_str(s->owning_service);
-	r->primary_region = rpc_pb_str(s->primary_region);
+	META_SET(r, s, mp, n_secret_versions_to_stages,
+	    secret_versions_to_stages);
 }
 
 int
