@@ -825,18 +825,27 @@ store_stage_remove(struct store *s, const char *uuid, const char *stage,
 	return (command(s, ST_STAGE_REMOVE, 2, v, NULL, NULL, err));
 }
 
-int
-store_label_count(struct store *s, const char *uuid, int *out,
+/* The count(*) that statement ${st} gives for one secret. */
+static int
+count_of(struct store *s, enum store_stmt st, const char *uuid, int *out,
     struct cf_error *err)
 {
 	const char *v[1] = { uuid };
 	int64_t n;
 	int found;
 
-	if (scalar(s, ST_LABEL_COUNT, 1, v, &n, &found, err))
+	if (scalar(s, st, 1, v, &n, &found, err))
 		return (-1);
 	*out = (int)n;
 	return (0);
+}
+
+int
+store_label_count(struct store *s, const char *uuid, int *out,
+    struct cf_error *err)
+{
+
+	return (count_of(s, ST_LABEL_COUNT, uuid, out, err));
 }
 
 int
@@ -871,14 +880,8 @@ int
 store_tag_count(struct store *s, const char *uuid, int *out,
     struct cf_error *err)
 {
-	const char *v[1] = { uuid };
-	int64_t n;
-	int found;
 
-	if (scalar(s, ST_TAG_COUNT, 1, v, &n, &found, err))
-		return (-1);
-	*out = (int)n;
-	return (0);
+	return (count_of(s, ST_TAG_COUNT, uuid, out, err));
 }
 
 int
