@@ -1,39 +1,126 @@
 /*
  * call.c: one unary call to cofferd with the gRPC C core.
  *
- * A channel per process, a pluck completion queue per call, one batch
- * with every operation.  The AWS exception name comes back in the trailing
- * metadata "coffer-error-type".  Request and response bytes may hold
- * secret values: they are wiped before they are freed.
+ * One channel per invocation (struct cli_conn), a pluck completion queue
+ * per call, and one batch holding every operation.  The AWS exception
+ * name comes back in the trailing metadata "coffer-error-type" and the
+ * AWS message in the status details.  Request and response bytes may hold
+ * secret values: they are wiped before they are freed, and the response is
+ * decoded with the wiping allocator.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
-#include <grpc/support/alloc.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
 
-#include "cli.h"
+#include "cli_internal.h"
 
-static grpc_channel *channel;
+#define SERVICE_PATH "/coffer.v1.SecretsManager/"
+#define ERROR_TYPE_KEY "coffer-error-type"
 
-static grpc_byte_buffer *
-pack(const ProtobufCMessage *m, uint8_t **buf, size_t *n)
+struct cli_conn {
+	grpc_channel *channel;
+};
+
+struct cli_conn *
+cli_conn_new(const char *target)
 {
-	grpc_slice s;
-	grpc_byte_buffer *bb;
+	grpc_channel_credentials *creds;
+	struct cli_conn *c;
 
-	*n = protobuf_c_message_get_packed_size(m);
-	*buf = malloc(*n ? *n : 1);
-	protobuf_c_message_pack(m, *buf);
-	s = grpc_slice_from_static_buffer(*buf, *n);
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	return (bb);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	if ((creds = grpc_insecure_credentials_create()) == NULL)
+		goto err0;
+	c->channel = grpc_channel_create(target, creds, NULL);
+	grpc_channel_credentials_release(creds);
+	if (c->channel == NULL)
+		goto err0;
+
+	/* Success! */
+	return (c);
+
+err0:
+	free(c);
+	return (NULL);
 }
 
-/* The response bytes as one buffer (wiped and freed by the caller). */
+void
+cli_conn_free(struct cli_conn *c)
+{
+
+	if (c == NULL)
+		return;
+	grpc_channel_destroy(c->channel);
+	free(c);
+}
+
+const char *
+cli_status_name(int code)
+{
+	static const char *const names[] = { "OK", "CANCELLED", "UNKNOWN",
+	    "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+	    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+	    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED" };
+
+	if (code == CLI_STATUS_LOCAL)
+		return ("LOCAL");
+	return (code >= 0 && code <= 16 ? names[code] : "UNKNOWN");
+}
+
+/* Copy a slice into a fixed buffer as a string (truncated to fit). */
+static void
+slice_copy(char *out, size_t n, grpc_slice s)
+{
+	size_t len = GRPC_SLICE_LENGTH(s);
+
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, GRPC_SLICE_START_PTR(s), len);
+	out[len] = '\0';
+}
+
+static void
+status_from(struct cli_status *st, grpc_status_code code, grpc_slice details,
+    const grpc_metadata_array *trailing)
+{
+	size_t i;
+
+	st->code = (int)code;
+	slice_copy(st->message, sizeof(st->message), details);
+	st->error_type[0] = '\0';
+	for (i = 0; i < trailing->count; i++)
+		if (grpc_slice_str_cmp(trailing->metadata[i].key,
+		    ERROR_TYPE_KEY) == 0)
+			slice_copy(st->error_type, sizeof(st->error_type),
+			    trailing->metadata[i].value);
+}
+
+static int local_error(struct cli_status *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+local_error(struct cli_status *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->code = CLI_STATUS_LOCAL;
+	st->error_type[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+	return (-1);
+}
+
+/* The response bytes as one heap buffer (the caller wipes and frees). */
 static uint8_t *
 flatten(grpc_byte_buffer *bb, size_t *n)
 {
@@ -48,65 +135,58 @@ flatten(grpc_byte_buffer *bb, size_t *n)
 	*n = GRPC_SLICE_LENGTH(s);
 	if ((out = malloc(*n ? *n : 1)) != NULL)
 		memcpy(out, GRPC_SLICE_START_PTR(s), *n);
+	explicit_bzero(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
 	grpc_slice_unref(s);
 	return (out);
 }
 
-static void
-status_from(struct cli_status *st, grpc_status_code code, grpc_slice details,
-    const grpc_metadata_array *trailing)
-{
-	size_t i, n;
-
-	st->code = (int)code;
-	n = GRPC_SLICE_LENGTH(details);
-	if (n >= sizeof(st->message))
-		n = sizeof(st->message) - 1;
-	memcpy(st->message, GRPC_SLICE_START_PTR(details), n);
-	st->message[n] = '\0';
-	st->error_type[0] = '\0';
-	for (i = 0; i < trailing->count; i++)
-		if (grpc_slice_str_cmp(trailing->metadata[i].key,
-		    "coffer-error-type") == 0) {
-			n = GRPC_SLICE_LENGTH(trailing->metadata[i].value);
-			if (n >= sizeof(st->error_type))
-				n = sizeof(st->error_type) - 1;
-			memcpy(st->error_type, GRPC_SLICE_START_PTR(
-			    trailing->metadata[i].value), n);
-			st->error_type[n] = '\0';
-		}
-}
-
 int
-cli_call(const char *endpoint, const char *method, const ProtobufCMessage *req,
+cli_call(struct cli_conn *c, const char *op, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *resp_desc, int timeout_s,
     ProtobufCMessage **out, struct cli_status *st)
 {
-	grpc_completion_queue *cq;
+	grpc_completion_queue *cq = NULL;
 	grpc_metadata_array initial, trailing;
-	grpc_byte_buffer *send, *recv = NULL;
+	grpc_byte_buffer *send = NULL, *recv = NULL;
 	grpc_status_code code = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
+	grpc_slice details = grpc_empty_slice(), body;
 	gpr_timespec deadline;
-	grpc_call *call;
+	grpc_call *call = NULL;
 	grpc_op ops[6];
-	uint8_t *reqbuf, *respbuf;
+	uint8_t *reqbuf = NULL, *respbuf = NULL;
 	size_t reqlen, resplen = 0;
+	char method[128];
 	int rc = -1;
 
 	*out = NULL;
-	if (channel == NULL)
-		channel = grpc_channel_create(endpoint,
-		    grpc_insecure_credentials_create(), NULL);
-	cq = grpc_completion_queue_create_for_pluck(NULL);
-	deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-	    gpr_time_from_seconds(timeout_s, GPR_TIMESPAN));
-	call = grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS,
-	    cq, grpc_slice_from_static_string(method), NULL, deadline, NULL);
-	send = pack(req, &reqbuf, &reqlen);
 	grpc_metadata_array_init(&initial);
 	grpc_metadata_array_init(&trailing);
 
+	/* Pack the request; the slice borrows the buffer until the end. */
+	reqlen = protobuf_c_message_get_packed_size(req);
+	if ((reqbuf = malloc(reqlen ? reqlen : 1)) == NULL) {
+		local_error(st, "out of memory");
+		goto done;
+	}
+	protobuf_c_message_pack(req, reqbuf);
+	body = grpc_slice_from_static_buffer(reqbuf, reqlen);
+	send = grpc_raw_byte_buffer_create(&body, 1);
+
+	/* One call with a deadline of --cli-read-timeout seconds. */
+	snprintf(method, sizeof(method), SERVICE_PATH "%s", op);
+	deadline = timeout_s > 0 ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+	    gpr_time_from_seconds(timeout_s, GPR_TIMESPAN)) :
+	    gpr_inf_future(GPR_CLOCK_REALTIME);
+	cq = grpc_completion_queue_create_for_pluck(NULL);
+	call = grpc_channel_create_call(c->channel, NULL,
+	    GRPC_PROPAGATE_DEFAULTS, cq, grpc_slice_from_static_string(method),
+	    NULL, deadline, NULL);
+	if (cq == NULL || call == NULL) {
+		local_error(st, "could not start the %s call", op);
+		goto done;
+	}
+
+	/* Send, half-close and receive in one batch; wait for it. */
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
@@ -120,35 +200,50 @@ cli_call(const char *endpoint, const char *method, const ProtobufCMessage *req,
 	ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
 	ops[5].data.recv_status_on_client.status = &code;
 	ops[5].data.recv_status_on_client.status_details = &details;
-	if (grpc_call_start_batch(call, ops, 6, call, NULL) == GRPC_CALL_OK)
-		(void)grpc_completion_queue_pluck(cq, call,
-		    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
+		local_error(st, "could not start the %s call", op);
+		goto done;
+	}
+	(void)grpc_completion_queue_pluck(cq, call,
+	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	status_from(st, code, details, &trailing);
+	if (code != GRPC_STATUS_OK)
+		goto done;
 
 	/* Decode the response of a successful call. */
-	if (code == GRPC_STATUS_OK && recv != NULL &&
-	    (respbuf = flatten(recv, &resplen)) != NULL) {
-		*out = protobuf_c_message_unpack(resp_desc, NULL, resplen,
-		    respbuf);
-		explicit_bzero(respbuf, resplen);
-		free(respbuf);
-		if (*out != NULL)
-			rc = 0;
-		else
-			snprintf(st->message, sizeof(st->message),
-			    "could not decode the %s", resp_desc->short_name);
+	if (recv == NULL || (respbuf = flatten(recv, &resplen)) == NULL) {
+		local_error(st, "no response to the %s call", op);
+		goto done;
 	}
+	if ((*out = protobuf_c_message_unpack(resp_desc, cli_allocator(),
+	    resplen, respbuf)) == NULL) {
+		local_error(st, "could not decode the response of the %s call",
+		    op);
+		goto done;
+	}
+	rc = 0;
 
-	explicit_bzero(reqbuf, reqlen);
-	free(reqbuf);
-	grpc_byte_buffer_destroy(send);
+done:
+	if (respbuf != NULL)
+		cli_wipe_free(respbuf);
 	if (recv != NULL)
 		grpc_byte_buffer_destroy(recv);
+	if (send != NULL)
+		grpc_byte_buffer_destroy(send);
+	if (reqbuf != NULL)
+		cli_wipe_free(reqbuf);
 	grpc_slice_unref(details);
 	grpc_metadata_array_destroy(&initial);
 	grpc_metadata_array_destroy(&trailing);
-	grpc_call_unref(call);
-	grpc_completion_queue_shutdown(cq);
-	grpc_completion_queue_destroy(cq);
+	if (call != NULL)
+		grpc_call_unref(call);
+	if (cq != NULL) {
+		grpc_completion_queue_shutdown(cq);
+		while (grpc_completion_queue_pluck(cq, NULL,
+		    gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+		    GRPC_QUEUE_SHUTDOWN)
+			;
+		grpc_completion_queue_destroy(cq);
+	}
 	return (rc);
 }

@@ -1,0 +1,185 @@
+/*
+ * cli.c: one invocation of coffer, from argv to exit code.
+ *
+ * Parse (args.c), compile --query, call cofferd once or page by page
+ * (page.c, call.c), apply the query and print (render.c).  Errors are
+ * printed the way the AWS CLI prints them, with its exit codes: 252 for a
+ * usage error, 254 when the service answered with an error, 255 when it
+ * did not answer (or coffer itself failed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/grpc.h>
+
+#include "cli_internal.h"
+
+#ifndef COFFER_VERSION
+#define COFFER_VERSION "0"
+#endif
+
+struct fetch_ctx {
+	struct cli_conn *conn;
+	const struct cli_args *a;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* One call to cofferd, its response as the AWS CLI's JSON. */
+static int
+fetch(void *vctx, const ProtobufCMessage *req, json_t **out,
+    struct cli_status *st)
+{
+	const struct fetch_ctx *ctx = vctx;
+	const struct cli_args *a = ctx->a;
+	ProtobufCMessage *resp = NULL;
+	long long t0 = now_ms();
+	int rc;
+
+	*out = NULL;
+	if (a->debug)
+		fprintf(stderr, "coffer: debug: calling /coffer.v1.SecretsManager"
+		    "/%s on %s (%zu request bytes, deadline %d s)\n",
+		    a->verb->op, a->endpoint,
+		    protobuf_c_message_get_packed_size(req), a->timeout);
+	rc = cli_call(ctx->conn, a->verb->op, req, a->verb->resp, a->timeout,
+	    &resp, st);
+	if (a->debug)
+		fprintf(stderr, "coffer: debug: %s -> %s%s%s (%lld ms)\n",
+		    a->verb->op, rc == 0 ? "OK" : cli_status_name(st->code),
+		    st->error_type[0] != '\0' ? " " : "", st->error_type,
+		    now_ms() - t0);
+	if (rc)
+		return (-1);
+	*out = cli_message_to_json(resp, &a->o);
+	cli_message_free(resp);
+	if (*out == NULL) {
+		st->code = CLI_STATUS_LOCAL;
+		snprintf(st->message, sizeof(st->message), "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Call, query, print.  Returns the exit code. */
+static int
+run(struct cli_args *a, const struct cli_query *q)
+{
+	struct cli_status st = { 0, "", "" };
+	struct fetch_ctx ctx = { NULL, a };
+	json_t *out = NULL, *next = NULL, *r;
+	char buf[2048];
+	int rc;
+
+	if ((ctx.conn = cli_conn_new(a->endpoint)) == NULL) {
+		fprintf(stderr, "\nCould not connect to the endpoint URL: "
+		    "\"%s\"\n", a->endpoint);
+		return (CLI_EXIT_CLIENT);
+	}
+	if (cli_paginate(a, fetch, &ctx, &out, &st)) {
+		rc = cli_error_text(buf, sizeof(buf), a->verb->op, &st,
+		    a->endpoint);
+		fputs(buf, stderr);
+		goto done;
+	}
+	if (q != NULL) {
+		if ((r = cli_query_eval(q, out, buf, sizeof(buf))) == NULL) {
+			fprintf(stderr, "\n%s\n", buf);
+			rc = CLI_EXIT_CLIENT;
+			goto done;
+		}
+		json_decref(out);
+		out = r;
+	}
+
+	/*
+	 * The AWS CLI's text output puts the --max-items resume token last,
+	 * on a NEXTTOKEN line.
+	 */
+	if (q == NULL && strcmp(a->output, "text") == 0 &&
+	    cli_verb_paginated(a->verb) && !a->no_paginate &&
+	    !a->manual_paging && (r = json_object_get(out, "NextToken")) !=
+	    NULL) {
+		next = json_incref(r);
+		json_object_del(out, "NextToken");
+	}
+
+	/* An empty response (TagResource) prints nothing, as in the AWS CLI. */
+	rc = CLI_EXIT_OK;
+	if (!(json_is_object(out) && json_object_size(out) == 0) &&
+	    cli_render(stdout, out, a->output, a->verb->op))
+		rc = CLI_EXIT_CLIENT;
+	if (json_is_string(next))
+		printf("NEXTTOKEN\t%s\n", json_string_value(next));
+	if (fflush(stdout) == EOF)
+		rc = CLI_EXIT_CLIENT;
+
+done:
+	json_decref(next);
+	json_decref(out);
+	cli_conn_free(ctx.conn);
+	return (rc);
+}
+
+int
+cli_main(int argc, char **argv)
+{
+	struct cli_args a;
+	struct cli_usage u;
+	struct cli_query *q = NULL;
+	json_t *skel;
+	int rc = CLI_EXIT_OK;
+
+	/* jansson's copies of secret values are wiped when freed. */
+	json_set_alloc_funcs(malloc, cli_wipe_free);
+
+	switch (cli_args_parse(argc, argv, &a, &u)) {
+	case CLI_PARSE_USAGE:
+		cli_usage_print(stderr, &u);
+		rc = CLI_EXIT_USAGE;
+		break;
+	case CLI_PARSE_NOMEM:
+		fprintf(stderr, "\ncoffer: out of memory\n");
+		rc = CLI_EXIT_CLIENT;
+		break;
+	case CLI_PARSE_HELP:
+		cli_help(stdout, a.verb);
+		break;
+	case CLI_PARSE_VERSION:
+		printf("coffer/%s (Coffer; AWS Secrets Manager API "
+		    "2017-10-17 over gRPC)\n", COFFER_VERSION);
+		break;
+	case CLI_PARSE_SKELETON:
+		skel = cli_skeleton(strcmp(a.skeleton, "output") == 0 ?
+		    a.verb->resp : a.verb->req);
+		if (skel == NULL || cli_render(stdout, skel, "json", NULL))
+			rc = CLI_EXIT_CLIENT;
+		json_decref(skel);
+		break;
+	case CLI_PARSE_RUN:
+		/* A bad --query is a usage error, found before any call. */
+		if (a.query != NULL && (q = cli_query_compile(a.query, u.msg,
+		    sizeof(u.msg))) == NULL) {
+			u.verb = a.verb;
+			cli_usage_print(stderr, &u);
+			rc = CLI_EXIT_USAGE;
+			break;
+		}
+		grpc_init();
+		rc = run(&a, q);
+		grpc_shutdown();
+		break;
+	}
+	cli_query_free(q);
+	cli_args_cleanup(&a);
+	return (rc);
+}
