@@ -16,33 +16,7 @@
 #include <unistd.h>
 
 #include <p11-kit/p11-kit.h>
-#include <p11-kit/pkcs11.h>
-
-#include "hsm.h"
-
-#define MAX_KEKS 16
-#define WRAPPED_MAX 64			/* a wrapped 32-byte key is 40 */
-#define AAD_MAGIC "coffer-envelope"
-
-struct hsm {
-	CK_FUNCTION_LIST *p11;
-	CK_SLOT_ID slot;
-	CK_SESSION_HANDLE login;	/* keeps the user logged in */
-	char token[33];
-	char kek_label[HSM_LABEL_MAX + 1];
-};
-
-struct hsm_kek {
-	char label[HSM_LABEL_MAX + 1];
-	CK_OBJECT_HANDLE obj;		/* session copy */
-};
-
-struct hsm_session {
-	struct hsm *h;
-	CK_SESSION_HANDLE s;
-	struct hsm_kek keks[MAX_KEKS];
-	size_t n_keks;
-};
+#include "hsm_internal.h"
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -107,8 +81,8 @@ token_down(CK_RV rv)
 }
 
 /* Set ${err} for a failed call: UNAVAILABLE if the token is down. */
-static int
-fail(struct cf_error *err, enum cf_code code, CK_RV rv, const char *what)
+int
+hsm_fail(struct cf_error *err, enum cf_code code, CK_RV rv, const char *what)
 {
 
 	if (token_down(rv))
@@ -136,14 +110,14 @@ find_slot(CK_FUNCTION_LIST *p11, const char *label, const char *module,
 	memcpy(padded, label, strnlen(label, sizeof(padded)));
 
 	if ((rv = p11->C_GetSlotList(CK_TRUE, NULL, &n)) != CKR_OK)
-		return (fail(err, CF_ERR_UNAVAILABLE, rv,
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not list the token slots"));
 	if (n > 0 && (slots = calloc(n, sizeof(*slots))) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		return (-1);
 	}
 	if (n > 0 && (rv = p11->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK) {
-		fail(err, CF_ERR_UNAVAILABLE, rv, "could not list the token slots");
+		hsm_fail(err, CF_ERR_UNAVAILABLE, rv, "could not list the token slots");
 		goto done;
 	}
 	for (i = 0; i < n; i++) {
@@ -164,8 +138,8 @@ done:
 }
 
 /* Find a secret key by label with session ${s}: 1, 0 or -1. */
-static int
-find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
+int
+hsm_find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
     CK_OBJECT_HANDLE *out, struct cf_error *err)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -177,19 +151,19 @@ find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
 	CK_RV rv;
 
 	if ((rv = p11->C_FindObjectsInit(s, t, 2)) != CKR_OK)
-		return (fail(err, CF_ERR_UNAVAILABLE, rv,
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not search the token"));
 	rv = p11->C_FindObjects(s, out, 1, &n);
 	(void)p11->C_FindObjectsFinal(s);
 	if (rv != CKR_OK)
-		return (fail(err, CF_ERR_UNAVAILABLE, rv,
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not search the token"));
 	return (n > 0);
 }
 
 /* Load the module, find the token, open a session and log in. */
-static struct hsm *
-open_token(const struct hsm_config *cfg, struct cf_error *err)
+struct hsm *
+hsm_open_token(const struct hsm_config *cfg, struct cf_error *err)
 {
 	struct hsm *h;
 	CK_RV rv;
@@ -216,7 +190,7 @@ open_token(const struct hsm_config *cfg, struct cf_error *err)
 		goto fail0;
 	}
 	if ((rv = p11_kit_module_initialize(h->p11)) != CKR_OK) {
-		fail(err, CF_ERR_UNAVAILABLE, rv, "could not initialise the "
+		hsm_fail(err, CF_ERR_UNAVAILABLE, rv, "could not initialise the "
 		    "PKCS#11 module");
 		goto fail1;
 	}
@@ -227,7 +201,7 @@ open_token(const struct hsm_config *cfg, struct cf_error *err)
 		goto fail2;
 	if ((rv = h->p11->C_OpenSession(h->slot, CKF_SERIAL_SESSION |
 	    CKF_RW_SESSION, NULL, NULL, &h->login)) != CKR_OK) {
-		fail(err, CF_ERR_UNAVAILABLE, rv, "could not open a session");
+		hsm_fail(err, CF_ERR_UNAVAILABLE, rv, "could not open a session");
 		goto fail2;
 	}
 	rv = h->p11->C_Login(h->login, CKU_USER,
@@ -266,11 +240,11 @@ hsm_new(const struct hsm_config *cfg, struct cf_error *err)
 	struct hsm *h;
 	int rc;
 
-	if ((h = open_token(cfg, err)) == NULL)
+	if ((h = hsm_open_token(cfg, err)) == NULL)
 		return (NULL);
 
 	/* The default KEK must be there: cofferd init-token makes it. */
-	rc = find_key(h->p11, h->login, h->kek_label, &kek, err);
+	rc = hsm_find_key(h->p11, h->login, h->kek_label, &kek, err);
 	if (rc == 0)
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "KEK \"%s\" not found in "
 		    "token \"%s\": run cofferd init-token", h->kek_label,
@@ -332,12 +306,12 @@ hsm_create_kek(const struct hsm_config *cfg, const char *label,
 		    "a KEK label has 1 to %d characters", HSM_LABEL_MAX);
 		return (-1);
 	}
-	if ((h = open_token(cfg, err)) == NULL)
+	if ((h = hsm_open_token(cfg, err)) == NULL)
 		return (-1);
-	if ((rc = find_key(h->p11, h->login, label, &kek, err)) == 0) {
+	if ((rc = hsm_find_key(h->p11, h->login, label, &kek, err)) == 0) {
 		rv = h->p11->C_GenerateKey(h->login, &mech, t,
 		    sizeof(t) / sizeof(t[0]), &kek);
-		rc = rv == CKR_OK ? 1 : fail(err, CF_ERR_UNAVAILABLE, rv,
+		rc = rv == CKR_OK ? 1 : hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not create the KEK");
 	} else if (rc == 1)
 		rc = 0;
@@ -360,7 +334,7 @@ hsm_session_new(struct hsm *h, struct cf_error *err)
 	s->h = h;
 	if ((rv = h->p11->C_OpenSession(h->slot, CKF_SERIAL_SESSION |
 	    CKF_RW_SESSION, NULL, NULL, &s->s)) != CKR_OK) {
-		fail(err, CF_ERR_UNAVAILABLE, rv, "could not open a token session");
+		hsm_fail(err, CF_ERR_UNAVAILABLE, rv, "could not open a token session");
 		free(s);
 		return (NULL);
 	}
@@ -376,6 +350,8 @@ hsm_session_free(struct hsm_session *s)
 		return;
 	for (i = 0; i < s->n_keks; i++)
 		(void)s->h->p11->C_DestroyObject(s->s, s->keks[i].obj);
+	if (s->audit_key != CK_INVALID_HANDLE)
+		(void)s->h->p11->C_DestroyObject(s->s, s->audit_key);
 	(void)s->h->p11->C_CloseSession(s->s);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
@@ -389,7 +365,7 @@ hsm_kek_exists(struct hsm_session *s, const char *label)
 
 	if (strlen(label) == 0 || strlen(label) > HSM_LABEL_MAX)
 		return (0);
-	return (find_key(s->h->p11, s->s, label, &obj, &err));
+	return (hsm_find_key(s->h->p11, s->s, label, &obj, &err));
 }
 
 /*
@@ -417,7 +393,7 @@ kek(struct hsm_session *s, const char *label, CK_OBJECT_HANDLE *out,
 		    "KEK \"%.64s\" not found in the token", label);
 		return (-1);
 	}
-	if ((rc = find_key(s->h->p11, s->s, label, &obj, err)) != 1) {
+	if ((rc = hsm_find_key(s->h->p11, s->s, label, &obj, err)) != 1) {
 		if (rc == 0)
 			cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
 			    "KEK \"%s\" not found in the token", label);
@@ -426,7 +402,7 @@ kek(struct hsm_session *s, const char *label, CK_OBJECT_HANDLE *out,
 
 	/* A session copy is read from memory, not from the token's disk. */
 	if ((rv = s->h->p11->C_CopyObject(s->s, obj, t, 1, &copy)) != CKR_OK)
-		return (fail(err, CF_ERR_UNAVAILABLE, rv,
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not copy the KEK into the session"));
 	if (s->n_keks < MAX_KEKS) {
 		snprintf(s->keks[s->n_keks].label, HSM_LABEL_MAX + 1, "%s",
@@ -511,7 +487,7 @@ new_dek(struct hsm_session *s, CK_OBJECT_HANDLE *out, struct cf_error *err)
 
 	if ((rv = s->h->p11->C_GenerateKey(s->s, &mech, t,
 	    sizeof(t) / sizeof(t[0]), out)) != CKR_OK)
-		return (fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
+		return (hsm_fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
 		    "could not generate a data key"));
 	return (0);
 }
@@ -554,7 +530,7 @@ hsm_seal(struct hsm_session *s, const char *kek_label,
 	if (new_dek(s, &dek, err))
 		goto fail;
 	if ((rv = p11->C_GenerateRandom(s->s, out->iv, HSM_IV_LEN)) != CKR_OK) {
-		fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
+		hsm_fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
 		    "could not draw an IV");
 		goto fail;
 	}
@@ -571,7 +547,7 @@ hsm_seal(struct hsm_session *s, const char *kek_label,
 	if ((rv = p11->C_EncryptInit(s->s, &mech, dek)) != CKR_OK ||
 	    (rv = p11->C_Encrypt(s->s, (CK_BYTE_PTR)(uintptr_t)pt, len,
 	    out->ciphertext, &n)) != CKR_OK) {
-		fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
+		hsm_fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
 		    "could not encrypt the secret value");
 		goto fail;
 	}
@@ -581,7 +557,7 @@ hsm_seal(struct hsm_session *s, const char *kek_label,
 	n = WRAPPED_MAX;
 	if ((rv = p11->C_WrapKey(s->s, &wrap, k, dek, out->wrapped_dek,
 	    &n)) != CKR_OK) {
-		fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
+		hsm_fail(err, CF_ERR_ENCRYPTION_FAILURE, rv,
 		    "could not wrap the data key");
 		goto fail;
 	}
@@ -620,7 +596,7 @@ unwrap_dek(struct hsm_session *s, CK_OBJECT_HANDLE k,
 
 	if ((rv = s->h->p11->C_UnwrapKey(s->s, &wrap, k, env->wrapped_dek,
 	    env->wrapped_dek_len, t, sizeof(t) / sizeof(t[0]), out)) != CKR_OK)
-		return (fail(err, CF_ERR_DECRYPTION_FAILURE, rv,
+		return (hsm_fail(err, CF_ERR_DECRYPTION_FAILURE, rv,
 		    "could not decrypt the secret value: the data key did not "
 		    "unwrap"));
 	return (0);
@@ -680,7 +656,7 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 	if ((rv = p11->C_DecryptInit(s->s, &mech, dek)) != CKR_OK ||
 	    (rv = p11->C_Decrypt(s->s, env->ciphertext, env->ciphertext_len,
 	    pt->data, &n)) != CKR_OK) {
-		fail(err, CF_ERR_DECRYPTION_FAILURE, rv,
+		hsm_fail(err, CF_ERR_DECRYPTION_FAILURE, rv,
 		    "could not decrypt the secret value");
 		goto fail;
 	}
@@ -716,7 +692,7 @@ hsm_random(struct hsm_session *s, uint8_t *buf, size_t len,
 	CK_RV rv;
 
 	if ((rv = s->h->p11->C_GenerateRandom(s->s, buf, len)) != CKR_OK)
-		return (fail(err, CF_ERR_UNAVAILABLE, rv,
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not draw random bytes from the token"));
 	return (0);
 }

@@ -26,6 +26,9 @@ struct hsm_session;
 #define HSM_TAG_LEN 16
 #define HSM_LABEL_MAX 64
 #define HSM_FORMAT_V1 1
+#define HSM_MAC_LEN 32			/* HMAC-SHA256 */
+#define HSM_CHAIN_ID_LEN 36		/* a UUID in text form */
+#define HSM_AUDIT_KEY_LABEL "coffer-audit"
 
 struct hsm_config {
 	const char *module_path;	/* PKCS#11 module, e.g. libsofthsm2.so */
@@ -123,5 +126,62 @@ void hsm_envelope_cleanup(struct hsm_envelope *);
  */
 int hsm_random(struct hsm_session *, uint8_t *, size_t, struct cf_error *)
     CF_MUSTCHECK;
+
+/* ---- the audit trail's key and chain heads (hsm_audit.c) -------------- */
+
+/*
+ * hsm_create_audit_key(cfg, err):
+ * Create the audit key HSM_AUDIT_KEY_LABEL (a 256-bit generic secret, token
+ * object, private, sensitive, not extractable, sign/verify only) unless it
+ * exists.  Returns 1 if created, 0 if it existed, -1 on error.
+ */
+int hsm_create_audit_key(const struct hsm_config *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * hsm_audit_mac(s, msg, len, out, err):
+ * HMAC-SHA256 of ${len} bytes at ${msg} under the audit key, made in the
+ * token, into ${out} (HSM_MAC_LEN bytes).  Returns 0, or -1 with ${err}
+ * (CF_ERR_UNAVAILABLE when the key is missing or the token is down).
+ */
+int hsm_audit_mac(struct hsm_session *, const uint8_t *, size_t, uint8_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * hsm_audit_mac_verify(s, msg, len, mac, err):
+ * 1 if ${mac} is the audit key's HMAC of ${msg}, 0 if not, -1 on error.
+ */
+int hsm_audit_mac_verify(struct hsm_session *, const uint8_t *, size_t,
+    const uint8_t *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * A chain's head as the token remembers it: the last sequence number the
+ * writer committed and that event's hash.  An attacker who owns the
+ * database but not the token cannot move it back, so a truncated tail
+ * shows.
+ */
+struct hsm_audit_head {
+	char chain_id[HSM_CHAIN_ID_LEN + 1];
+	int64_t seq;
+	uint8_t hash[32];
+};
+
+/*
+ * hsm_audit_head_put(s, deployment, head, err):
+ * Record ${head} in a private token data object for its chain of the
+ * deployment ${deployment} (one database; a token may serve several),
+ * creating the object on first use.  Returns 0 or -1.
+ */
+#define HSM_DEPLOYMENT_MAX 64
+int hsm_audit_head_put(struct hsm_session *, const char *,
+    const struct hsm_audit_head *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * hsm_audit_heads(s, deployment, out, n, err):
+ * Every chain head of ${deployment} in the token, in *out (malloc'd; the
+ * caller frees it) and *n.  Returns 0 or -1.
+ */
+int hsm_audit_heads(struct hsm_session *, const char *,
+    struct hsm_audit_head **, size_t *, struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_HSM_H */

@@ -1,0 +1,331 @@
+/*
+ * hsm_audit.c: the audit trail's roots in the token.
+ *
+ * The audit key is a 256-bit generic secret that only signs and verifies
+ * (CKM_SHA256_HMAC); it never leaves the token, so nobody who owns only the
+ * database can make an event's hmac.  Each chain's head (last committed
+ * seq and hash) lives in a private token data object, so that deleting the
+ * newest events of a chain is visible: the database would then end before
+ * the token's head.  audit/DESIGN.md has the whole scheme.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hsm_internal.h"
+
+#define HEAD_APP "coffer-audit-head:"
+
+/* CKA_APPLICATION of a deployment's head objects. */
+static size_t
+head_app(const char *deployment, char *out)
+{
+
+	return ((size_t)snprintf(out, sizeof(HEAD_APP) + HSM_DEPLOYMENT_MAX,
+	    "%s%.*s", HEAD_APP, HSM_DEPLOYMENT_MAX, deployment));
+}
+
+int
+hsm_create_audit_key(const struct hsm_config *cfg, struct cf_error *err)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+	CK_ULONG len = 32;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_MECHANISM mech = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+	const char *label = HSM_AUDIT_KEY_LABEL;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &type, sizeof(type) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_WRAP, &no, sizeof(no) },
+		{ CKA_UNWRAP, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
+	};
+	CK_OBJECT_HANDLE key;
+	struct hsm *h;
+	CK_RV rv;
+	int rc;
+
+	if ((h = hsm_open_token(cfg, err)) == NULL)
+		return (-1);
+	if ((rc = hsm_find_key(h->p11, h->login, label, &key, err)) == 0) {
+		rv = h->p11->C_GenerateKey(h->login, &mech, t,
+		    sizeof(t) / sizeof(t[0]), &key);
+		rc = rv == CKR_OK ? 1 : hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not create the audit key");
+	} else if (rc == 1)
+		rc = 0;
+	hsm_free(h);
+	return (rc);
+}
+
+/* The session copy of the audit key, made on first use. */
+static int
+audit_key(struct hsm_session *s, CK_OBJECT_HANDLE *out, struct cf_error *err)
+{
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &no, sizeof(no) } };
+	CK_OBJECT_HANDLE obj;
+	CK_RV rv;
+	int rc;
+
+	if (s->audit_key != CK_INVALID_HANDLE) {
+		*out = s->audit_key;
+		return (0);
+	}
+	if ((rc = hsm_find_key(s->h->p11, s->s, HSM_AUDIT_KEY_LABEL, &obj,
+	    err)) != 1) {
+		if (rc == 0)
+			cf_error_set(err, CF_ERR_UNAVAILABLE, "audit key \"%s\" "
+			    "not found in token \"%s\": run cofferd init-token",
+			    HSM_AUDIT_KEY_LABEL, s->h->token);
+		return (-1);
+	}
+	if ((rv = s->h->p11->C_CopyObject(s->s, obj, t, 1, &s->audit_key)) !=
+	    CKR_OK) {
+		s->audit_key = CK_INVALID_HANDLE;
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not copy the audit key into the session"));
+	}
+	*out = s->audit_key;
+	return (0);
+}
+
+int
+hsm_audit_mac(struct hsm_session *s, const uint8_t *msg, size_t len,
+    uint8_t *out, struct cf_error *err)
+{
+	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_OBJECT_HANDLE key;
+	CK_ULONG n = HSM_MAC_LEN;
+	CK_RV rv;
+
+	if (audit_key(s, &key, err))
+		return (-1);
+	if ((rv = p11->C_SignInit(s->s, &mech, key)) != CKR_OK)
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not start the audit HMAC"));
+	if ((rv = p11->C_Sign(s->s, (CK_BYTE_PTR)(uintptr_t)msg, len, out,
+	    &n)) != CKR_OK || n != HSM_MAC_LEN)
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not make the audit HMAC"));
+	return (0);
+}
+
+int
+hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
+    const uint8_t *mac, struct cf_error *err)
+{
+	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_OBJECT_HANDLE key;
+	CK_RV rv;
+
+	if (audit_key(s, &key, err))
+		return (-1);
+	if ((rv = p11->C_VerifyInit(s->s, &mech, key)) != CKR_OK)
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not start the audit HMAC check"));
+	rv = p11->C_Verify(s->s, (CK_BYTE_PTR)(uintptr_t)msg, len,
+	    (CK_BYTE_PTR)(uintptr_t)mac, HSM_MAC_LEN);
+	if (rv == CKR_OK)
+		return (1);
+	if (rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE)
+		return (0);
+	return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+	    "could not check the audit HMAC"));
+}
+
+/*
+ * A head object's label: "<chain id> <seq> <hash in hex>".  The label,
+ * not CKA_VALUE, carries the head because PKCS#11 modules (SoftHSM among
+ * them) treat a data object's value as read-only after creation, while a
+ * label may be changed in place.
+ */
+#define LABEL_MAX (HSM_CHAIN_ID_LEN + 1 + 20 + 1 + 64)
+
+static size_t
+head_label(const struct hsm_audit_head *hd, char *out)
+{
+	size_t n, i;
+
+	n = (size_t)snprintf(out, LABEL_MAX + 1, "%.36s %lld ", hd->chain_id,
+	    (long long)hd->seq);
+	for (i = 0; i < 32; i++)
+		n += (size_t)snprintf(out + n, LABEL_MAX + 1 - n, "%02x",
+		    hd->hash[i]);
+	return (n);
+}
+
+/* Parse a label into ${hd}: 0, or -1 if it is not one of ours. */
+static int
+head_parse(const char *label, struct hsm_audit_head *hd)
+{
+	const char *p = label + HSM_CHAIN_ID_LEN;
+	char *end;
+	unsigned int v;
+	size_t i;
+
+	if (strlen(label) < HSM_CHAIN_ID_LEN + 3 || *p != ' ')
+		return (-1);
+	memcpy(hd->chain_id, label, HSM_CHAIN_ID_LEN);
+	hd->chain_id[HSM_CHAIN_ID_LEN] = '\0';
+	hd->seq = strtoll(p + 1, &end, 10);
+	if (end == p + 1 || *end != ' ' || strlen(end + 1) != 64)
+		return (-1);
+	for (i = 0; i < 32; i++) {
+		if (sscanf(end + 1 + 2 * i, "%2x", &v) != 1)
+			return (-1);
+		hd->hash[i] = (uint8_t)v;
+	}
+	return (0);
+}
+
+int
+hsm_audit_head_put(struct hsm_session *s, const char *deployment,
+    const struct hsm_audit_head *hd, struct cf_error *err)
+{
+	char app[sizeof(HEAD_APP) + HSM_DEPLOYMENT_MAX];
+	size_t app_len = head_app(deployment, app);
+	char label[LABEL_MAX + 1];
+	size_t label_len = head_label(hd, label);
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_ATTRIBUTE l[] = { { CKA_LABEL, label, label_len } };
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_MODIFIABLE, &yes, sizeof(yes) },
+		{ CKA_APPLICATION, app, app_len },
+		{ CKA_LABEL, label, label_len },
+	};
+	CK_RV rv;
+
+	/* This session's object for the chain: move it. */
+	if (s->head != CK_INVALID_HANDLE &&
+	    strcmp(s->head_chain, hd->chain_id) == 0) {
+		if ((rv = p11->C_SetAttributeValue(s->s, s->head, l, 1)) ==
+		    CKR_OK)
+			return (0);
+		s->head = CK_INVALID_HANDLE;
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not update the audit chain head"));
+	}
+
+	/* A chain's first head: a new private token object. */
+	if ((rv = p11->C_CreateObject(s->s, t, sizeof(t) / sizeof(t[0]),
+	    &s->head)) != CKR_OK) {
+		s->head = CK_INVALID_HANDLE;
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not store the audit chain head"));
+	}
+	snprintf(s->head_chain, sizeof(s->head_chain), "%s", hd->chain_id);
+	return (0);
+}
+
+/* Read one head object into ${hd}: 1 if it is one, 0 if not, -1. */
+static int
+head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
+    struct hsm_audit_head *hd, struct cf_error *err)
+{
+	char label[LABEL_MAX + 1];
+	CK_ATTRIBUTE t[] = { { CKA_LABEL, label, LABEL_MAX } };
+	CK_RV rv;
+
+	rv = s->h->p11->C_GetAttributeValue(s->s, obj, t, 1);
+	if (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_ATTRIBUTE_TYPE_INVALID)
+		return (0);
+	if (rv != CKR_OK)
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not read an audit chain head"));
+	label[t[0].ulValueLen] = '\0';
+	return (head_parse(label, hd) == 0);
+}
+
+int
+hsm_audit_heads(struct hsm_session *s, const char *deployment,
+    struct hsm_audit_head **out, size_t *out_n, struct cf_error *err)
+{
+	char app[sizeof(HEAD_APP) + HSM_DEPLOYMENT_MAX];
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_APPLICATION, app, head_app(deployment, app) },
+	};
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_OBJECT_HANDLE objs[64];
+	struct hsm_audit_head *heads = NULL, *grown;
+	size_t n = 0, cap = 0;
+	CK_ULONG got, i;
+	CK_RV rv;
+	CK_OBJECT_HANDLE *all = NULL, *more;
+	size_t n_all = 0;
+	int rc;
+
+	/* The handles first: not every module reads attributes mid-search. */
+	if ((rv = p11->C_FindObjectsInit(s->s, t, 2)) != CKR_OK)
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not search the token"));
+	for (;;) {
+		if ((rv = p11->C_FindObjects(s->s, objs, 64, &got)) !=
+		    CKR_OK) {
+			(void)p11->C_FindObjectsFinal(s->s);
+			hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+			    "could not search the token");
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		if ((more = realloc(all, (n_all + got) * sizeof(*all))) ==
+		    NULL) {
+			(void)p11->C_FindObjectsFinal(s->s);
+			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+			goto fail;
+		}
+		all = more;
+		memcpy(all + n_all, objs, got * sizeof(*objs));
+		n_all += got;
+	}
+	(void)p11->C_FindObjectsFinal(s->s);
+
+	/* Then read each. */
+	for (i = 0; i < n_all; i++) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((grown = realloc(heads, cap * sizeof(*heads))) ==
+			    NULL) {
+				cf_error_set(err, CF_ERR_INTERNAL,
+				    "out of memory");
+				goto fail;
+			}
+			heads = grown;
+		}
+		if ((rc = head_read(s, all[i], &heads[n], err)) == -1)
+			goto fail;
+		n += (size_t)rc;
+	}
+	free(all);
+	*out = heads;
+	*out_n = n;
+
+	/* Success! */
+	return (0);
+
+fail:
+	free(all);
+	free(heads);
+	/* Failure! */
+	return (-1);
+}
