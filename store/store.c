@@ -211,28 +211,39 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 }
 
 PGresult *
-store_exec_sql(struct store *s, const char *sql, int n,
-    const char *const *values, struct cf_error *err)
+store_exec_params(struct store *s, const char *sql, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    int may_retry, ExecStatusType expect, const char *what,
+    struct cf_error *err)
 {
 	PGresult *res;
 
 	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
 	    connect_db(s, err))
 		return (NULL);
-	res = PQexecParams(s->conn, sql, n, NULL, values, NULL, NULL, 0);
-	if (retry(s, &res, PGRES_TUPLES_OK, err)) {
+	res = PQexecParams(s->conn, sql, n, NULL, values, lengths, formats, 0);
+	if (may_retry && retry(s, &res, expect, err)) {
 		if (res == NULL)
 			return (NULL);
 		PQclear(res);
-		res = PQexecParams(s->conn, sql, n, NULL, values, NULL, NULL,
-		    0);
+		res = PQexecParams(s->conn, sql, n, NULL, values, lengths,
+		    formats, 0);
 	}
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		store_fail(s, res, "searching secrets", err);
+	if (PQresultStatus(res) != expect) {
+		store_fail(s, res, what, err);
 		PQclear(res);
 		return (NULL);
 	}
 	return (res);
+}
+
+PGresult *
+store_exec_sql(struct store *s, const char *sql, int n,
+    const char *const *values, struct cf_error *err)
+{
+
+	return (store_exec_params(s, sql, n, values, NULL, NULL, 1,
+	    PGRES_TUPLES_OK, "searching secrets", err));
 }
 
 /* Run a parameterless command on a connection. */
@@ -341,7 +352,11 @@ migration_apply(struct store *s, const struct store_migration *m,
 	    PQresultStatus(res) != PGRES_TUPLES_OK) {
 		store_fail(s, res, "applying a migration", err);
 		snprintf(err->msg + strlen(err->msg),
-		    sizeof(err->msg) - strlen(err->msg), " (%s)", m->name);
+		    sizeof(err->msg) - strlen(err->msg), " (%s)%s", m->name,
+		    strstr(err->msg, "permission denied") != NULL ||
+		    strstr(err->msg, "must be owner") != NULL ?
+		    "; run `cofferd migrate` as the database owner "
+		    "(admin_database)" : "");
 		PQclear(res);
 		goto fail;
 	}
@@ -386,9 +401,12 @@ store_migrate(const char *conninfo, struct cf_error *err)
 	/* Serialize with other servers migrating the same database. */
 	if (simple(&s, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", err))
 		goto fail;
-	if (simple(&s, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	/* (cofferd's own role may not CREATE: only make the table if missing.) */
+	if (simple(&s, "DO $$ BEGIN IF to_regclass('schema_migrations') IS NULL "
+	    "THEN CREATE TABLE schema_migrations ("
 	    "version text PRIMARY KEY, "
-	    "applied_at timestamptz NOT NULL DEFAULT now())", err))
+	    "applied_at timestamptz NOT NULL DEFAULT now()); END IF; END $$",
+	    err))
 		goto unlock;
 
 	/* Apply, in order, what is not recorded yet. */

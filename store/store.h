@@ -332,4 +332,101 @@ int store_tag_count(struct store *, const char *, int *, struct cf_error *)
 int store_server_key(struct store *, const char *, const uint8_t *, size_t,
     uint8_t *, struct cf_error *) CF_MUSTCHECK;
 
+/* ---- the audit trail (store_audit.c) -------------------------------------- */
+
+/*
+ * One audit event as stored (audit/DESIGN.md).  Strings are borrowed
+ * (insert) or in the caller's arena (reads); secret_arn and version_id may
+ * be NULL.
+ */
+struct store_audit_row {
+	char chain_id[37];
+	int64_t seq;
+	int64_t time_ms;
+	const char *request_id;
+	const char *principal;
+	const char *peer;
+	const char *operation;
+	const char *secret_arn;
+	const char *version_id;
+	const char *outcome;
+	uint8_t prev_hash[32];
+	uint8_t hash[32];
+	uint8_t hmac[32];
+};
+
+/*
+ * store_audit_insert(s, rows, n, err):
+ * Insert ${n} rows in one statement (one transaction, one commit).  Never
+ * retried: after a lost connection the caller cannot know whether the rows
+ * landed, and must find out (store_audit_head).  Returns 0 or -1.
+ */
+int store_audit_insert(struct store *, const struct store_audit_row *,
+    size_t, struct cf_error *) CF_MUSTCHECK;
+
+/* store_audit_chain_new(s, chain_id, server, err): register a chain. */
+int store_audit_chain_new(struct store *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_audit_partitions(s, months, err): make the monthly partitions. */
+int store_audit_partitions(struct store *, int, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * store_audit_head(s, chain_id, seq, hash, err):
+ * The last event of a chain: 1 (with *seq and ${hash}), 0 if the chain has
+ * none, -1 on error.
+ */
+int store_audit_head(struct store *, const char *, int64_t *, uint8_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* A chain the database knows of: registered, with events, or both. */
+struct store_audit_chain {
+	char chain_id[37];
+	int registered;
+	int has_events;
+};
+
+/* store_audit_chains(s, arena, out, n, err): every chain, sorted by id. */
+int store_audit_chains(struct store *, struct cf_arena *,
+    struct store_audit_chain **, size_t *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_audit_scan(s, arena, chain_id, after_seq, after_hash, limit, out,
+ *     n, err):
+ * The next ${limit} events of a chain in (seq, hash) order after
+ * (${after_seq}, ${after_hash}); ${after_hash} NULL starts at ${after_seq}
+ * inclusive.  Duplicated seqs come out one after the other.
+ */
+int store_audit_scan(struct store *, struct cf_arena *, const char *,
+    int64_t, const uint8_t *, int, struct store_audit_row **, size_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_audit_anchor(s, chain_id, seq, hash, hmac, err):
+ * The newest archiving anchor of a chain: 1, 0 (none) or -1.
+ */
+int store_audit_anchor(struct store *, const char *, int64_t *, uint8_t *,
+    uint8_t *, struct cf_error *) CF_MUSTCHECK;
+
+/* ListAuditEvents: every member optional (NULL / 0). */
+struct store_audit_filter {
+	const char *secret_arn;		/* exact */
+	const char *secret_like;	/* LIKE pattern on secret_arn */
+	const char *principal;
+	const char *operation;
+	const char *outcome;
+	int64_t start_ms;		/* inclusive */
+	int64_t end_ms;			/* exclusive */
+	int has_after;			/* the cursor: after this event */
+	int64_t after_ms;
+	const char *after_chain;
+	int64_t after_seq;
+};
+
+/* store_audit_list(s, arena, f, limit, out, n, err): in time order. */
+int store_audit_list(struct store *, struct cf_arena *,
+    const struct store_audit_filter *, int, struct store_audit_row **,
+    size_t *, struct cf_error *) CF_MUSTCHECK;
+
 #endif /* !COFFER_STORE_H */

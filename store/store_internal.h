@@ -82,6 +82,17 @@ PGresult *store_exec(struct store *, enum store_stmt, int,
     struct cf_error *);
 
 /*
+ * store_exec_params(s, sql, n, values, lengths, formats, may_retry, expect,
+ *     what, err):
+ * Run a one-off parameterised statement (text results); with ${may_retry}
+ * it is run again once on a connection found dead outside a transaction.
+ * NULL with ${err} set ("... while ${what}") unless the status is ${expect}.
+ */
+PGresult *store_exec_params(struct store *, const char *, int,
+    const char *const *, const int *, const int *, int, ExecStatusType,
+    const char *, struct cf_error *);
+
+/*
  * store_exec_sql(s, sql, n, values, err): run a one-off parameterised query
  * (text parameters and results) that returns rows; NULL with ${err} set.
  */

@@ -1,0 +1,406 @@
+/*
+ * store_audit.c: the audit tables (migrations/0004_audit.sql).
+ *
+ * Rows go in with one multi-row INSERT per batch whose text holds only
+ * placeholders; hashes travel as binary parameters.  Times are epoch
+ * milliseconds both ways, exactly (timestamptz keeps microseconds).
+ * ListAuditEvents' query is assembled from fixed fragments like
+ * store_search.c's: every value is a parameter.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+#define COLS 13
+#define MAX_ROWS 4096			/* 13 * 4096 < 65535 parameters */
+#define ROW_COLS "chain_id, seq, " \
+	"(extract(epoch FROM event_time) * 1000)::bigint, request_id, " \
+	"principal, peer, operation, secret_arn, version_id, outcome, " \
+	"prev_hash, hash, hmac"
+
+/* Decode a bytea in text (hex) form into exactly ${n} bytes. */
+static int
+unhex(const char *s, uint8_t *out, size_t n)
+{
+	size_t i;
+	unsigned int v;
+
+	if (strncmp(s, "\\x", 2) != 0 || strlen(s + 2) != 2 * n)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (sscanf(s + 2 + 2 * i, "%2x", &v) != 1)
+			return (-1);
+		out[i] = (uint8_t)v;
+	}
+	return (0);
+}
+
+/* A text column into the arena; NULL stays NULL. */
+static const char *
+col(struct cf_arena *a, const PGresult *res, int r, int c, int *oom)
+{
+	const char *v;
+
+	if (PQgetisnull(res, r, c))
+		return (NULL);
+	if ((v = cf_arena_strdup(a, PQgetvalue(res, r, c))) == NULL)
+		*oom = 1;
+	return (v);
+}
+
+/* Decode rows of ROW_COLS into an arena array. */
+static int
+decode_rows(struct cf_arena *a, const PGresult *res,
+    struct store_audit_row **out, size_t *out_n, struct cf_error *err)
+{
+	struct store_audit_row *rows;
+	int n = PQntuples(res), i, oom = 0;
+
+	if ((rows = cf_arena_alloc(a, (size_t)(n ? n : 1) * sizeof(*rows))) ==
+	    NULL)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		struct store_audit_row *r = &rows[i];
+
+		snprintf(r->chain_id, sizeof(r->chain_id), "%s",
+		    PQgetvalue(res, i, 0));
+		r->seq = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		r->time_ms = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+		r->request_id = col(a, res, i, 3, &oom);
+		r->principal = col(a, res, i, 4, &oom);
+		r->peer = col(a, res, i, 5, &oom);
+		r->operation = col(a, res, i, 6, &oom);
+		r->secret_arn = col(a, res, i, 7, &oom);
+		r->version_id = col(a, res, i, 8, &oom);
+		r->outcome = col(a, res, i, 9, &oom);
+		if (oom)
+			goto oom;
+		if (unhex(PQgetvalue(res, i, 10), r->prev_hash, 32) ||
+		    unhex(PQgetvalue(res, i, 11), r->hash, 32) ||
+		    unhex(PQgetvalue(res, i, 12), r->hmac, 32)) {
+			cf_error_set(err, CF_ERR_INTERNAL,
+			    "malformed hash in audit event %s/%" PRId64,
+			    r->chain_id, r->seq);
+			return (-1);
+		}
+	}
+	*out = rows;
+	*out_n = (size_t)n;
+	return (0);
+oom:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}
+
+int
+store_audit_insert(struct store *s, const struct store_audit_row *rows,
+    size_t n, struct cf_error *err)
+{
+	const char **v = NULL;
+	int *len = NULL, *fmt = NULL;
+	char *sql = NULL, *nums = NULL, *p;
+	size_t i, k, cap;
+	PGresult *res;
+	int rc = -1, c;
+
+	if (n == 0)
+		return (0);
+	if (n > MAX_ROWS) {
+		cf_error_set(err, CF_ERR_INTERNAL, "audit batch too large");
+		return (-1);
+	}
+	cap = 256 + n * (COLS * 12 + 64);
+	v = calloc(n * COLS, sizeof(*v));
+	len = calloc(n * COLS, sizeof(*len));
+	fmt = calloc(n * COLS, sizeof(*fmt));
+	nums = malloc(n * 2 * 24);
+	sql = malloc(cap);
+	if (v == NULL || len == NULL || fmt == NULL || nums == NULL ||
+	    sql == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto done;
+	}
+
+	/* The statement: only placeholders. */
+	p = sql;
+	p += sprintf(p, "INSERT INTO audit_events (chain_id, seq, event_time, "
+	    "request_id, principal, peer, operation, secret_arn, version_id, "
+	    "outcome, prev_hash, hash, hmac) VALUES ");
+	for (i = 0; i < n; i++) {
+		k = i * COLS;
+		p += sprintf(p, "%s($%zu::uuid, $%zu::bigint, "
+		    "to_timestamp($%zu::double precision / 1000)", i ? ", " : "",
+		    k + 1, k + 2, k + 3);
+		for (c = 4; c <= COLS; c++)
+			p += sprintf(p, ", $%zu", k + (size_t)c);
+		p += sprintf(p, ")");
+	}
+
+	/* The values: text, and the three hashes in binary. */
+	for (i = 0; i < n; i++) {
+		const struct store_audit_row *r = &rows[i];
+		char *sq = nums + i * 48, *tm = sq + 24;
+
+		k = i * COLS;
+		snprintf(sq, 24, "%" PRId64, r->seq);
+		snprintf(tm, 24, "%" PRId64, r->time_ms);
+		v[k + 0] = r->chain_id;
+		v[k + 1] = sq;
+		v[k + 2] = tm;
+		v[k + 3] = r->request_id;
+		v[k + 4] = r->principal;
+		v[k + 5] = r->peer;
+		v[k + 6] = r->operation;
+		v[k + 7] = r->secret_arn;
+		v[k + 8] = r->version_id;
+		v[k + 9] = r->outcome;
+		v[k + 10] = (const char *)r->prev_hash;
+		v[k + 11] = (const char *)r->hash;
+		v[k + 12] = (const char *)r->hmac;
+		for (c = 10; c < 13; c++) {
+			len[k + (size_t)c] = 32;
+			fmt[k + (size_t)c] = 1;
+		}
+	}
+	res = store_exec_params(s, sql, (int)(n * COLS), v, len, fmt, 0,
+	    PGRES_COMMAND_OK, "writing audit events", err);
+	if (res != NULL) {
+		PQclear(res);
+		rc = 0;
+	}
+done:
+	free(sql);
+	free(nums);
+	free(fmt);
+	free(len);
+	free(v);
+	return (rc);
+}
+
+int
+store_audit_chain_new(struct store *s, const char *chain, const char *server,
+    struct cf_error *err)
+{
+	const char *v[2] = { chain, server };
+	PGresult *res;
+
+	res = store_exec_params(s, "INSERT INTO audit_chains (chain_id, server) "
+	    "VALUES ($1::uuid, $2)", 2, v, NULL, NULL, 1, PGRES_COMMAND_OK,
+	    "registering an audit chain", err);
+	if (res == NULL)
+		return (-1);
+	PQclear(res);
+	return (0);
+}
+
+int
+store_audit_partitions(struct store *s, int months, struct cf_error *err)
+{
+	char m[16];
+	const char *v[1] = { m };
+	PGresult *res;
+
+	snprintf(m, sizeof(m), "%d", months);
+	res = store_exec_params(s, "SELECT coffer_audit_ensure_partitions($1)",
+	    1, v, NULL, NULL, 1, PGRES_TUPLES_OK,
+	    "making audit partitions", err);
+	if (res == NULL)
+		return (-1);
+	PQclear(res);
+	return (0);
+}
+
+int
+store_audit_head(struct store *s, const char *chain, int64_t *seq,
+    uint8_t *hash, struct cf_error *err)
+{
+	const char *v[1] = { chain };
+	PGresult *res;
+	int rc;
+
+	res = store_exec_params(s, "SELECT seq, hash FROM audit_events "
+	    "WHERE chain_id = $1::uuid ORDER BY seq DESC LIMIT 1", 1, v, NULL,
+	    NULL, 1, PGRES_TUPLES_OK, "reading an audit chain head", err);
+	if (res == NULL)
+		return (-1);
+	rc = PQntuples(res) > 0;
+	if (rc == 1) {
+		*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (unhex(PQgetvalue(res, 0, 1), hash, 32)) {
+			cf_error_set(err, CF_ERR_INTERNAL,
+			    "malformed hash at the head of audit chain %s",
+			    chain);
+			rc = -1;
+		}
+	}
+	PQclear(res);
+	return (rc);
+}
+
+int
+store_audit_chains(struct store *s, struct cf_arena *a,
+    struct store_audit_chain **out, size_t *out_n, struct cf_error *err)
+{
+	struct store_audit_chain *c;
+	PGresult *res;
+	int n, i;
+
+	/*
+	 * Registered chains, and every chain_id among the events found with
+	 * a loose index scan (one index probe per chain, not a full scan).
+	 */
+	res = store_exec_params(s,
+	    "WITH RECURSIVE ev AS ("
+	    " (SELECT chain_id FROM audit_events ORDER BY chain_id LIMIT 1)"
+	    " UNION ALL"
+	    " SELECT (SELECT e.chain_id FROM audit_events e"
+	    "   WHERE e.chain_id > ev.chain_id ORDER BY e.chain_id LIMIT 1)"
+	    " FROM ev WHERE ev.chain_id IS NOT NULL) "
+	    "SELECT coalesce(r.chain_id, ev.chain_id), r.chain_id IS NOT NULL, "
+	    " ev.chain_id IS NOT NULL "
+	    "FROM audit_chains r FULL JOIN (SELECT chain_id FROM ev "
+	    " WHERE chain_id IS NOT NULL) ev ON ev.chain_id = r.chain_id "
+	    "ORDER BY 1", 0, NULL, NULL, NULL, 1, PGRES_TUPLES_OK,
+	    "listing audit chains", err);
+	if (res == NULL)
+		return (-1);
+	n = PQntuples(res);
+	if ((c = cf_arena_alloc(a, (size_t)(n ? n : 1) * sizeof(*c))) == NULL) {
+		PQclear(res);
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(c[i].chain_id, sizeof(c[i].chain_id), "%s",
+		    PQgetvalue(res, i, 0));
+		c[i].registered = PQgetvalue(res, i, 1)[0] == 't';
+		c[i].has_events = PQgetvalue(res, i, 2)[0] == 't';
+	}
+	PQclear(res);
+	*out = c;
+	*out_n = (size_t)n;
+	return (0);
+}
+
+int
+store_audit_scan(struct store *s, struct cf_arena *a, const char *chain,
+    int64_t after_seq, const uint8_t *after_hash, int limit,
+    struct store_audit_row **out, size_t *out_n, struct cf_error *err)
+{
+	char seq[24], lim[16];
+	const char *v[4] = { chain, seq, lim, (const char *)after_hash };
+	int len[4] = { 0, 0, 0, 32 }, fmt[4] = { 0, 0, 0, 1 };
+	PGresult *res;
+	int rc;
+
+	snprintf(seq, sizeof(seq), "%" PRId64, after_seq);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	if (after_hash != NULL)
+		res = store_exec_params(s, "SELECT " ROW_COLS " FROM "
+		    "audit_events WHERE chain_id = $1::uuid AND "
+		    "(seq, hash) > ($2::bigint, $4::bytea) "
+		    "ORDER BY seq, hash LIMIT $3::int", 4, v, len, fmt, 1,
+		    PGRES_TUPLES_OK, "reading an audit chain", err);
+	else
+		res = store_exec_params(s, "SELECT " ROW_COLS " FROM "
+		    "audit_events WHERE chain_id = $1::uuid AND seq >= $2 "
+		    "ORDER BY seq, hash LIMIT $3::int", 3, v, NULL, NULL, 1,
+		    PGRES_TUPLES_OK, "reading an audit chain", err);
+	if (res == NULL)
+		return (-1);
+	rc = decode_rows(a, res, out, out_n, err);
+	PQclear(res);
+	return (rc);
+}
+
+int
+store_audit_anchor(struct store *s, const char *chain, int64_t *seq,
+    uint8_t *hash, uint8_t *hmac, struct cf_error *err)
+{
+	const char *v[1] = { chain };
+	PGresult *res;
+	int rc;
+
+	res = store_exec_params(s, "SELECT seq, hash, hmac FROM audit_anchors "
+	    "WHERE chain_id = $1::uuid ORDER BY seq DESC LIMIT 1", 1, v, NULL,
+	    NULL, 1, PGRES_TUPLES_OK, "reading audit anchors", err);
+	if (res == NULL)
+		return (-1);
+	rc = PQntuples(res) > 0;
+	if (rc == 1) {
+		*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (unhex(PQgetvalue(res, 0, 1), hash, 32) ||
+		    unhex(PQgetvalue(res, 0, 2), hmac, 32)) {
+			cf_error_set(err, CF_ERR_INTERNAL,
+			    "malformed audit anchor of chain %s", chain);
+			rc = -1;
+		}
+	}
+	PQclear(res);
+	return (rc);
+}
+
+int
+store_audit_list(struct store *s, struct cf_arena *a,
+    const struct store_audit_filter *f, int limit,
+    struct store_audit_row **out, size_t *out_n, struct cf_error *err)
+{
+	char sql[2048], nums[5][24];
+	const char *v[12];
+	size_t len;
+	PGresult *res;
+	int n = 0, rc;
+
+	len = (size_t)snprintf(sql, sizeof(sql),
+	    "SELECT " ROW_COLS " FROM audit_events WHERE true");
+#define ADD(cond, val) do {						\
+	v[n++] = (val);							\
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len, cond, n);	\
+} while (0)
+	if (f->secret_arn != NULL)
+		ADD(" AND secret_arn = $%d", f->secret_arn);
+	if (f->secret_like != NULL)
+		ADD(" AND secret_arn LIKE $%d", f->secret_like);
+	if (f->principal != NULL)
+		ADD(" AND principal = $%d", f->principal);
+	if (f->operation != NULL)
+		ADD(" AND operation = $%d", f->operation);
+	if (f->outcome != NULL)
+		ADD(" AND outcome = $%d", f->outcome);
+	if (f->start_ms != 0) {
+		snprintf(nums[0], 24, "%" PRId64, f->start_ms);
+		ADD(" AND event_time >= to_timestamp($%d::double precision / "
+		    "1000)", nums[0]);
+	}
+	if (f->end_ms != 0) {
+		snprintf(nums[1], 24, "%" PRId64, f->end_ms);
+		ADD(" AND event_time < to_timestamp($%d::double precision / "
+		    "1000)", nums[1]);
+	}
+	if (f->has_after) {
+		snprintf(nums[2], 24, "%" PRId64, f->after_ms);
+		snprintf(nums[3], 24, "%" PRId64, f->after_seq);
+		v[n++] = nums[2];
+		v[n++] = f->after_chain;
+		v[n++] = nums[3];
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+		    " AND (event_time, chain_id, seq) > (to_timestamp($%d::"
+		    "double precision / 1000), $%d::uuid, $%d::bigint)",
+		    n - 2, n - 1, n);
+	}
+#undef ADD
+	snprintf(nums[4], 24, "%d", limit);
+	v[n++] = nums[4];
+	snprintf(sql + len, sizeof(sql) - len,
+	    " ORDER BY event_time, chain_id, seq LIMIT $%d::int", n);
+	res = store_exec_params(s, sql, n, v, NULL, NULL, 1, PGRES_TUPLES_OK,
+	    "listing audit events", err);
+	if (res == NULL)
+		return (-1);
+	rc = decode_rows(a, res, out, out_n, err);
+	PQclear(res);
+	return (rc);
+}
