@@ -1,0 +1,601 @@
+/*
+ * audit_writer.c: cofferd's one audit writer thread (group commit).
+ *
+ * Workers queue submissions (the events of one call) and either wait
+ * (audit_record: a change whose transaction stays open until its event is
+ * durable) or go on and are called back (audit_submit: a read's reply is
+ * sent from the callback).  The writer takes everything queued, chains it
+ * (seq, prev_hash, hash), has the token HMAC each hash, inserts the batch
+ * in one statement (one commit, one fsync for all of them), then calls
+ * every submission back, then moves the token's head of the chain.  The
+ * chain is only ever touched by this thread, so it needs no lock.
+ *
+ * A batch that fails is failed to all its callers, whose changes roll
+ * back.  Since a lost connection can hide a commit that did happen, the
+ * writer then re-reads its chain's head before the next batch, and
+ * records each failed event again with the outcome ServiceUnavailable, so
+ * that an event which did land is followed by the truth about its call.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+
+#define MAX_BATCH 1024			/* events per INSERT */
+#define MAX_QUEUED 16384		/* events waiting; submitters block */
+#define MAX_REDO 8192			/* failed events kept to re-record */
+#define MAX_FIELD 2048			/* bytes kept of any one string */
+#define PARTITION_EVERY_MS (6 * 3600 * 1000LL)
+#define PARTITION_RETRY_MS (60 * 1000LL)
+#define OUTCOME_FAILED "ServiceUnavailable"
+
+/* One call's events, with their strings in one block. */
+struct sub {
+	struct sub *next;
+	size_t n;
+	struct audit_event *ev;
+	audit_done_fn *done;		/* NULL: a re-recorded failure */
+	void *arg;
+	int redo;			/* re-record as failed if it fails */
+};
+
+struct audit {
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* the queue is not empty, or stop */
+	pthread_cond_t room;		/* the queue has room */
+	struct sub *head, **tail;
+	size_t queued;			/* events in the queue */
+	int stopping;
+	pthread_t thread;
+	int running;
+
+	/* The writer's own; no lock. */
+	struct store *store;
+	struct hsm_session *hs;
+	char chain_id[37];
+	char deployment[AUDIT_DEPLOYMENT_LEN + 1];
+	char server[128];
+	int64_t seq;
+	uint8_t last_hash[AUDIT_HASH_LEN];
+	int resync;
+	int registered;
+	struct sub *redo, **redo_tail;
+	size_t n_redo;
+	int64_t partitions_due;
+	int head_failing;
+	struct store_audit_row rows[MAX_BATCH];
+};
+
+static void
+sub_free(struct sub *s)
+{
+
+	free(s);
+}
+
+/* Copy ${s} (or NULL) into ${*p}, at most MAX_FIELD bytes, as UTF-8. */
+static const char *
+copy_field(char **p, const char *s)
+{
+	char *out = *p;
+	size_t n, i;
+
+	if (s == NULL)
+		return (NULL);
+	n = strnlen(s, MAX_FIELD);
+	memcpy(out, s, n);
+	out[n] = '\0';
+	/* Text columns take UTF-8 only: other bytes become '?'. */
+	if (!cf_utf8_valid((const uint8_t *)out, n))
+		for (i = 0; i < n; i++)
+			if ((unsigned char)out[i] >= 0x80)
+				out[i] = '?';
+	*p += n + 1;
+	return (out);
+}
+
+static size_t
+field_len(const char *s)
+{
+
+	return (s != NULL ? strnlen(s, MAX_FIELD) + 1 : 0);
+}
+
+/* A submission holding copies of ${ev}. */
+static struct sub *
+sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
+    void *arg)
+{
+	struct sub *s;
+	size_t i, size = 0;
+	char *p;
+
+	for (i = 0; i < n; i++)
+		size += field_len(ev[i].request_id) +
+		    field_len(ev[i].principal) + field_len(ev[i].peer) +
+		    field_len(ev[i].operation) + field_len(ev[i].secret_arn) +
+		    field_len(ev[i].version_id) + field_len(ev[i].outcome);
+	if ((s = malloc(sizeof(*s) + n * sizeof(*s->ev) + size)) == NULL)
+		return (NULL);
+	s->next = NULL;
+	s->n = n;
+	s->ev = (struct audit_event *)(s + 1);
+	s->done = done;
+	s->arg = arg;
+	p = (char *)(s->ev + n);
+	for (i = 0; i < n; i++) {
+		s->ev[i].time_ms = ev[i].time_ms;
+		s->ev[i].request_id = copy_field(&p, ev[i].request_id);
+		s->ev[i].principal = copy_field(&p, ev[i].principal);
+		s->ev[i].peer = copy_field(&p, ev[i].peer);
+		s->ev[i].operation = copy_field(&p, ev[i].operation);
+		s->ev[i].secret_arn = copy_field(&p, ev[i].secret_arn);
+		s->ev[i].version_id = copy_field(&p, ev[i].version_id);
+		s->ev[i].outcome = copy_field(&p, ev[i].outcome);
+	}
+	return (s);
+}
+
+/* ---- the batch ------------------------------------------------------------------ */
+
+/* Chain and sign event ${ev} as row ${i}; ${outcome} overrides if set. */
+static int
+chain_one(struct audit *a, size_t i, const struct audit_event *ev,
+    const char *outcome, int64_t *seq, uint8_t *hash, struct cf_error *err)
+{
+	struct store_audit_row *r = &a->rows[i];
+
+	memcpy(r->chain_id, a->chain_id, sizeof(r->chain_id));
+	r->seq = ++*seq;
+	r->time_ms = ev->time_ms;
+	r->request_id = ev->request_id ? ev->request_id : "";
+	r->principal = ev->principal ? ev->principal : "";
+	r->peer = ev->peer ? ev->peer : "";
+	r->operation = ev->operation ? ev->operation : "";
+	r->secret_arn = ev->secret_arn;
+	r->version_id = ev->version_id;
+	r->outcome = outcome ? outcome : (ev->outcome ? ev->outcome : "");
+	memcpy(r->prev_hash, hash, AUDIT_HASH_LEN);
+	if (audit_row_hash(r, r->hash)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not hash an audit "
+		    "event");
+		return (-1);
+	}
+	if (hsm_audit_mac(a->hs, r->hash, AUDIT_HASH_LEN, r->hmac, err))
+		return (-1);
+	memcpy(hash, r->hash, AUDIT_HASH_LEN);
+	return (0);
+}
+
+/* After a failure: where does the chain really end? */
+static int
+resync(struct audit *a, struct cf_error *err)
+{
+	int rc;
+
+	if ((rc = store_audit_head(a->store, a->chain_id, &a->seq,
+	    a->last_hash, err)) == -1)
+		return (-1);
+	if (rc == 0) {
+		a->seq = 0;
+		memset(a->last_hash, 0, AUDIT_HASH_LEN);
+	}
+	a->resync = 0;
+	return (0);
+}
+
+/* Monthly partitions ahead of time; a failure is retried, not fatal. */
+static void
+partitions(struct audit *a, int64_t now)
+{
+	struct cf_error err = { CF_OK, "" };
+
+	if (now < a->partitions_due)
+		return;
+	if (store_audit_partitions(a->store, 3, &err)) {
+		fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+		a->partitions_due = now + PARTITION_RETRY_MS;
+		return;
+	}
+	a->partitions_due = now + PARTITION_EVERY_MS;
+}
+
+/* Move the token's head of the chain; the events are durable already. */
+static void
+move_head(struct audit *a)
+{
+	struct cf_error err = { CF_OK, "" };
+	struct hsm_audit_head hd;
+
+	memcpy(hd.chain_id, a->chain_id, sizeof(hd.chain_id));
+	hd.seq = a->seq;
+	memcpy(hd.hash, a->last_hash, AUDIT_HASH_LEN);
+	if (hsm_audit_head_put(a->hs, a->deployment, &hd, &err)) {
+		if (!a->head_failing)
+			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+		a->head_failing = 1;
+		return;
+	}
+	a->head_failing = 0;
+}
+
+/*
+ * Write the re-recorded failures (first) and the submissions ${subs} as
+ * one batch.  Returns 0 if it committed, -1 with ${err} if not.
+ */
+static int
+write_batch(struct audit *a, struct sub *subs, struct cf_error *err)
+{
+	uint8_t hash[AUDIT_HASH_LEN];
+	int64_t seq;
+	size_t n = 0, room = MAX_BATCH, i;
+	struct sub *s, *redo_end;
+
+	if (a->resync && resync(a, err))
+		return (-1);
+	partitions(a, cf_now_ms());
+
+	/* take() never hands over more than MAX_BATCH events. */
+	for (s = subs; s != NULL; s = s->next)
+		room -= s->n;
+
+	/* Chain every event: old failures first, as room allows. */
+	seq = a->seq;
+	memcpy(hash, a->last_hash, AUDIT_HASH_LEN);
+	for (s = a->redo; s != NULL && s->n <= room; s = s->next) {
+		room -= s->n;
+		for (i = 0; i < s->n; i++)
+			if (chain_one(a, n++, &s->ev[i], OUTCOME_FAILED, &seq,
+			    hash, err))
+				goto fail;
+	}
+	redo_end = s;
+	for (s = subs; s != NULL; s = s->next)
+		for (i = 0; i < s->n; i++)
+			if (chain_one(a, n++, &s->ev[i], NULL, &seq, hash,
+			    err))
+				goto fail;
+
+	/* One statement, one commit. */
+	if (store_audit_insert(a->store, a->rows, n, err))
+		goto fail;
+	a->seq = seq;
+	memcpy(a->last_hash, hash, AUDIT_HASH_LEN);
+	while ((s = a->redo) != redo_end) {
+		a->redo = s->next;
+		a->n_redo -= s->n;
+		sub_free(s);
+	}
+	if (a->redo == NULL)
+		a->redo_tail = &a->redo;
+
+	/* The chain is known once it has an event (audit/DESIGN.md). */
+	if (!a->registered && store_audit_chain_new(a->store, a->chain_id,
+	    a->server, err) == 0)
+		a->registered = 1;
+	memset(err, 0, sizeof(*err));
+
+	/* Success! */
+	return (0);
+
+fail:
+	/* The chain in memory is unchanged; the database may not be. */
+	a->resync = 1;
+	/* Failure! */
+	return (-1);
+}
+
+/* Keep a failed submission to record its failure later (bounded). */
+static void
+redo_add(struct audit *a, struct sub *s)
+{
+	struct sub *old;
+
+	s->done = NULL;
+	s->next = NULL;
+	*a->redo_tail = s;
+	a->redo_tail = &s->next;
+	a->n_redo += s->n;
+	while (a->n_redo > MAX_REDO && (old = a->redo) != NULL &&
+	    old != s) {
+		a->redo = old->next;
+		a->n_redo -= old->n;
+		fprintf(stderr, "cofferd: audit: dropping the record of a "
+		    "failed call (request %s): too many unrecorded\n",
+		    old->ev[0].request_id ? old->ev[0].request_id : "?");
+		sub_free(old);
+	}
+}
+
+/* Take up to MAX_BATCH events' worth of submissions; NULL when stopped. */
+static struct sub *
+take(struct audit *a)
+{
+	struct sub *first, *s, **end;
+	size_t n;
+
+	pthread_mutex_lock(&a->mu);
+	while (a->head == NULL && !a->stopping)
+		pthread_cond_wait(&a->work, &a->mu);
+	first = a->head;
+	end = &a->head;
+	n = a->n_redo;
+	for (s = a->head; s != NULL && (s == first || n + s->n <= MAX_BATCH);
+	    s = s->next) {
+		n += s->n;
+		end = &s->next;
+	}
+	if (first != NULL) {
+		a->head = *end;
+		*end = NULL;
+		if (a->head == NULL)
+			a->tail = &a->head;
+		for (s = first; s != NULL; s = s->next)
+			a->queued -= s->n;
+		pthread_cond_broadcast(&a->room);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return (first);
+}
+
+static void *
+writer(void *arg)
+{
+	struct audit *a = arg;
+	struct cf_error err;
+	struct sub *subs, *s, *next;
+	int ok;
+
+	while ((subs = take(a)) != NULL) {
+		memset(&err, 0, sizeof(err));
+		ok = write_batch(a, subs, &err) == 0;
+		if (!ok && err.code != CF_ERR_UNAVAILABLE) {
+			/* The caller sees a service problem, not ours. */
+			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+			cf_error_set(&err, CF_ERR_UNAVAILABLE, "could not record "
+			    "the audit event: %s", err.msg);
+		}
+
+		/* Answer every caller, then move the token's head. */
+		for (s = subs; s != NULL; s = next) {
+			next = s->next;
+			if (s->done != NULL)
+				s->done(s->arg, ok, &err);
+			if (ok || !s->redo)
+				sub_free(s);
+			else
+				redo_add(a, s);
+		}
+		if (ok)
+			move_head(a);
+	}
+
+	/* Stopping: a last try for failures not yet on record. */
+	if (a->redo != NULL) {
+		memset(&err, 0, sizeof(err));
+		if (write_batch(a, NULL, &err) == 0)
+			move_head(a);
+		else
+			fprintf(stderr, "cofferd: audit: %zu failed calls could "
+			    "not be recorded: %s\n", a->n_redo, err.msg);
+	}
+	return (NULL);
+}
+
+/* ---- the interface ---------------------------------------------------------------- */
+
+/* Queue a submission; ${redo}: re-record its failure (audit_submit). */
+static int
+submit(struct audit *a, const struct audit_event *ev, size_t n,
+    audit_done_fn *done, void *arg, int redo)
+{
+	struct sub *s;
+
+	if (n == 0 || n > MAX_BATCH || (s = sub_new(ev, n, done, arg)) == NULL)
+		return (-1);
+	s->redo = redo;
+	pthread_mutex_lock(&a->mu);
+	while (a->queued >= MAX_QUEUED && !a->stopping)
+		pthread_cond_wait(&a->room, &a->mu);
+	if (a->stopping) {
+		pthread_mutex_unlock(&a->mu);
+		sub_free(s);
+		return (-1);
+	}
+	*a->tail = s;
+	a->tail = &s->next;
+	a->queued += n;
+	pthread_cond_signal(&a->work);
+	pthread_mutex_unlock(&a->mu);
+	return (0);
+}
+
+int
+audit_submit(struct audit *a, const struct audit_event *ev, size_t n,
+    audit_done_fn *done, void *arg)
+{
+
+	return (submit(a, ev, n, done, arg, 1));
+}
+
+/* A waiter of audit_record. */
+struct wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int ok;
+	struct cf_error err;
+};
+
+static void
+wait_done(void *arg, int ok, const struct cf_error *err)
+{
+	struct wait *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->ok = ok;
+	if (!ok)
+		w->err = *err;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int
+audit_record(struct audit *a, const struct audit_event *ev, size_t n,
+    struct cf_error *err)
+{
+	struct wait w;
+
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	/* The waiting caller knows it failed, and records how it ended. */
+	if (submit(a, ev, n, wait_done, &w, 0)) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not queue the "
+		    "audit event");
+		w.done = 1;
+	} else {
+		pthread_mutex_lock(&w.mu);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+		if (!w.ok)
+			*err = w.err;
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	return (w.ok ? 0 : -1);
+}
+
+const char *
+audit_chain_id(const struct audit *a)
+{
+
+	return (a->chain_id);
+}
+
+/* A random UUID (version 4) from the token. */
+static int
+chain_uuid(struct hsm_session *hs, char *out, struct cf_error *err)
+{
+	uint8_t b[16];
+
+	if (hsm_random(hs, b, sizeof(b), err))
+		return (-1);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return (0);
+}
+
+/* A lifecycle event of the server itself. */
+static int
+server_event(struct audit *a, const char *op, struct cf_error *err)
+{
+	struct audit_event ev = { 0 };
+
+	ev.time_ms = cf_now_ms();
+	ev.request_id = a->chain_id;
+	ev.principal = "cofferd";
+	ev.peer = a->server;
+	ev.operation = op;
+	ev.outcome = "OK";
+	return (audit_record(a, &ev, 1, err));
+}
+
+struct audit *
+audit_start(const struct audit_config *cfg, struct cf_error *err)
+{
+	struct audit *a;
+	char host[64];
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (NULL);
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->work, NULL);
+	pthread_cond_init(&a->room, NULL);
+	a->tail = &a->head;
+	a->redo_tail = &a->redo;
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(a->server, sizeof(a->server), "%s:%ld", host, (long)getpid());
+
+	/* Its own connection and token session; a new chain. */
+	if ((a->store = store_connect(cfg->conninfo, err)) == NULL ||
+	    (a->hs = hsm_session_new(cfg->hsm, err)) == NULL ||
+	    chain_uuid(a->hs, a->chain_id, err) ||
+	    audit_deployment(a->store, a->hs, a->deployment, err))
+		goto fail;
+	if (store_audit_partitions(a->store, 3, err))
+		goto fail;
+	a->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;
+
+	/* The thread, then the first event: the chain must work now. */
+	if ((errno = pthread_create(&a->thread, NULL, writer, a)) != 0) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not start the audit "
+		    "writer");
+		goto fail;
+	}
+	a->running = 1;
+	if (server_event(a, "ServerStart", err))
+		goto fail;
+	if (!a->registered) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not register the "
+		    "audit chain");
+		goto fail;
+	}
+
+	/* Success! */
+	return (a);
+
+fail:
+	audit_stop(a);
+	/* Failure! */
+	return (NULL);
+}
+
+void
+audit_stop(struct audit *a)
+{
+	struct cf_error err = { CF_OK, "" };
+	struct sub *s;
+
+	if (a == NULL)
+		return;
+	if (a->running) {
+		if (a->registered && server_event(a, "ServerStop", &err))
+			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+		pthread_mutex_lock(&a->mu);
+		a->stopping = 1;
+		pthread_cond_broadcast(&a->work);
+		pthread_cond_broadcast(&a->room);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->thread, NULL);
+	}
+	while ((s = a->head) != NULL) {
+		a->head = s->next;
+		sub_free(s);
+	}
+	while ((s = a->redo) != NULL) {
+		a->redo = s->next;
+		sub_free(s);
+	}
+	hsm_session_free(a->hs);
+	store_free(a->store);
+	pthread_cond_destroy(&a->room);
+	pthread_cond_destroy(&a->work);
+	pthread_mutex_destroy(&a->mu);
+	explicit_bzero(a->rows, sizeof(a->rows));
+	free(a);
+}

@@ -1,0 +1,198 @@
+/*
+ * audit_test.c: the audit event hash (a known answer, computed by the
+ * independent Python encoder in tests/e2e/test_audit.py) and the chain
+ * checker over a table of tamperings.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "audit.h"
+
+#define CHAIN "00000000-0000-4000-8000-000000000001"
+#define N 6
+
+static void
+from_hex(const char *s, uint8_t *out)
+{
+	unsigned int v;
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		assert_int_equal(sscanf(s + 2 * i, "%2x", &v), 1);
+		out[i] = (uint8_t)v;
+	}
+}
+
+static void
+test_known_answer(void **state)
+{
+	struct store_audit_row r;
+	uint8_t want[32], got[32];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memcpy(r.chain_id, CHAIN, 37);
+	r.seq = 1;
+	r.time_ms = 1700000000123LL;
+	r.request_id = "req-1";
+	r.principal = "spiffe://corp/a";
+	r.peer = "ipv4:127.0.0.1:1";
+	r.operation = "GetSecretValue";
+	r.secret_arn = "arn:aws:secretsmanager:local-1:000000000000:secret:"
+	    "x-AbCdEf";
+	r.version_id = NULL;
+	r.outcome = "OK";
+	from_hex("a56a7b49fc8aec8a70f1e708d923134ff1063995ce2e0cfa345f2241"
+	    "edabd5e1", want);
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_equal(got, want, 32);
+
+	/* NULL and "" are different events. */
+	r.version_id = "";
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_not_equal(got, want, 32);
+}
+
+/* A well-formed chain of N events. */
+static void
+make_chain(struct store_audit_row *rows)
+{
+	static const char *ops[N] = { "ServerStart", "CreateSecret",
+	    "GetSecretValue", "PutSecretValue", "GetSecretValue",
+	    "DeleteSecret" };
+	uint8_t prev[32] = { 0 };
+	int i;
+
+	for (i = 0; i < N; i++) {
+		memset(&rows[i], 0, sizeof(rows[i]));
+		memcpy(rows[i].chain_id, CHAIN, 37);
+		rows[i].seq = i + 1;
+		rows[i].time_ms = 1700000000000LL + i;
+		rows[i].request_id = "r";
+		rows[i].principal = "p";
+		rows[i].peer = "ipv4:127.0.0.1:9";
+		rows[i].operation = ops[i];
+		rows[i].outcome = "OK";
+		memcpy(rows[i].prev_hash, prev, 32);
+		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
+		memcpy(prev, rows[i].hash, 32);
+	}
+}
+
+enum tamper {
+	T_NONE, T_DELETE_3, T_EDIT_4, T_SWAP_2_3, T_DUP_5, T_BAD_MAC_6,
+	T_TRUNCATE_2, T_HEAD_HASH, T_NO_HEAD, T_ANCHOR, T_NO_ANCHOR,
+	T_FORGED_ANCHOR_LINK, T_EMPTY_WITH_HEAD, T_OFFLINE
+};
+
+static const struct {
+	const char *what;
+	enum tamper t;
+	int ok;
+	int64_t broken;
+	const char *reason;
+} cases[] = {
+	{ "untouched", T_NONE, 1, 0, NULL },
+	{ "event 3 deleted", T_DELETE_3, 0, 3, "missing" },
+	{ "event 4 edited", T_EDIT_4, 0, 4, "altered" },
+	{ "events 2 and 3 swapped", T_SWAP_2_3, 0, 2, "altered" },
+	{ "event 5 twice", T_DUP_5, 0, 5, "twice" },
+	{ "event 6 forged", T_BAD_MAC_6, 0, 6, "HMAC" },
+	{ "last two cut off", T_TRUNCATE_2, 0, 5, "cut off" },
+	{ "head hash differs", T_HEAD_HASH, 0, 6, "head" },
+	{ "token has no head", T_NO_HEAD, 0, 6, "no head" },
+	{ "archived up to 2, anchored", T_ANCHOR, 1, 0, NULL },
+	{ "events 1-2 gone, no anchor", T_NO_ANCHOR, 0, 1, "missing" },
+	{ "anchor does not link", T_FORGED_ANCHOR_LINK, 0, 3, "follow" },
+	{ "every event gone", T_EMPTY_WITH_HEAD, 0, 1, "every event" },
+	{ "offline, no token", T_OFFLINE, 1, 0, NULL },
+};
+
+static void
+test_checker(void **state)
+{
+	struct store_audit_row rows[N], tmp;
+	struct hsm_audit_head head;
+	struct audit_check c;
+	size_t k;
+	int i, from, mac, known;
+
+	(void)state;
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		make_chain(rows);
+		memcpy(head.chain_id, CHAIN, 37);
+		head.seq = N;
+		memcpy(head.hash, rows[N - 1].hash, 32);
+		known = cases[k].t != T_OFFLINE;
+		if (cases[k].t == T_HEAD_HASH)
+			head.hash[0] ^= 1;
+		audit_check_init(&c, CHAIN, cases[k].t == T_NO_HEAD ||
+		    !known ? NULL : &head, known);
+		from = 0;
+		switch (cases[k].t) {
+		case T_EDIT_4:
+			rows[3].outcome = "AccessDeniedException";
+			break;
+		case T_SWAP_2_3:
+			tmp = rows[1];
+			rows[1] = rows[2];
+			rows[2] = tmp;
+			rows[1].seq = 2;
+			rows[2].seq = 3;
+			break;
+		case T_ANCHOR:
+			audit_check_anchor(&c, 2, rows[1].hash);
+			from = 2;
+			break;
+		case T_NO_ANCHOR:
+			from = 2;
+			break;
+		case T_FORGED_ANCHOR_LINK:
+			audit_check_anchor(&c, 2, rows[0].hash);
+			from = 2;
+			break;
+		default:
+			break;
+		}
+		for (i = from; i < N && cases[k].t != T_EMPTY_WITH_HEAD; i++) {
+			if ((cases[k].t == T_DELETE_3 && i == 2) ||
+			    (cases[k].t == T_TRUNCATE_2 && i >= N - 2))
+				continue;
+			mac = !known ? -1 : !(cases[k].t == T_BAD_MAC_6 &&
+			    i == 5);
+			audit_check_row(&c, &rows[i], mac);
+			if (cases[k].t == T_DUP_5 && i == 4)
+				audit_check_row(&c, &rows[i], mac);
+		}
+		audit_check_end(&c);
+		if (c.ok != cases[k].ok)
+			fail_msg("%s: ok %d, want %d (%s)", cases[k].what, c.ok,
+			    cases[k].ok, c.reason);
+		if (!c.ok) {
+			if (c.broken_seq != cases[k].broken)
+				fail_msg("%s: broken at %lld, want %lld (%s)",
+				    cases[k].what, (long long)c.broken_seq,
+				    (long long)cases[k].broken, c.reason);
+			if (strstr(c.reason, cases[k].reason) == NULL)
+				fail_msg("%s: reason \"%s\" lacks \"%s\"",
+				    cases[k].what, c.reason, cases[k].reason);
+		}
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_known_answer),
+		cmocka_unit_test(test_checker),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
