@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "engine_internal.h"
 
 /*
@@ -30,6 +31,8 @@ load_token_key(struct engine *e, struct cf_error *err)
 		goto done;
 	rc = store_server_key(st, "list-token-mac", candidate,
 	    sizeof(candidate), e->token_key->data, err);
+	if (rc == 0)
+		rc = audit_deployment(st, hs, e->deployment, err);
 done:
 	explicit_bzero(candidate, sizeof(candidate));
 	store_free(st);
@@ -196,6 +199,8 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	}
 	if (rc == 0)
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
+	if (rc == 1)
+		engine_audit_at(call, out->arn, NULL);
 	return (rc == 1 ? 0 : -1);
 }
 
@@ -363,4 +368,63 @@ engine_same_value(struct engine_worker *w, const struct engine_call *call,
 	for (i = 0; i < val->len; i++)
 		diff |= (uint8_t)(old.data[i] ^ val->data[i]);
 	return (diff == 0);
+}
+
+/* ---- audit ------------------------------------------------------------------- */
+
+void
+engine_audit_at(const struct engine_call *call, const char *arn,
+    const char *vid)
+{
+
+	if (call->audit == NULL)
+		return;
+	if (arn != NULL)
+		call->audit->secret_arn = arn;
+	if (vid != NULL)
+		call->audit->version_id = vid;
+}
+
+int
+engine_audit_item(const struct engine_call *call, const char *secret,
+    const char *vid, const char *outcome, struct cf_error *err)
+{
+	struct engine_audit *a = call->audit;
+	struct engine_audit_item *grown;
+	size_t cap;
+
+	if (a == NULL)
+		return (0);
+	if (a->n_items == a->cap_items) {
+		/* Arena memory: the old array is simply left behind. */
+		cap = a->cap_items ? a->cap_items * 2 : 8;
+		if ((grown = cf_arena_alloc(call->arena, cap *
+		    sizeof(*grown))) == NULL)
+			return (engine_oom(err));
+		if (a->n_items > 0)
+			memcpy(grown, a->items, a->n_items * sizeof(*grown));
+		a->items = grown;
+		a->cap_items = cap;
+	}
+	a->items[a->n_items].secret = secret;
+	a->items[a->n_items].version_id = vid;
+	a->items[a->n_items++].outcome = outcome;
+	return (0);
+}
+
+int
+engine_commit(struct engine_worker *w, const struct engine_call *call,
+    struct cf_error *err)
+{
+	struct engine_audit *a = call->audit;
+
+	/* The event first: if it cannot be recorded, nothing changes. */
+	if (a != NULL && a->before_commit != NULL && !a->recorded) {
+		if (a->before_commit(a, err)) {
+			store_rollback(w->store);
+			return (-1);
+		}
+		a->recorded = 1;
+	}
+	return (store_commit(w->store, err));
 }

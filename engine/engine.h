@@ -36,12 +36,37 @@ struct engine_config {
 	const char *default_kek_label;	/* the hsm_config kek_label */
 };
 
+/*
+ * What a call's audit event needs from the engine (audit/DESIGN.md).  The
+ * engine fills in the secret and version a call touched as it learns them
+ * (strings in the call's arena), one item per secret for
+ * BatchGetSecretValue, and calls ${before_commit} right before a change
+ * commits: if it fails, the change is rolled back and the call fails, so
+ * no change is ever visible without its event.
+ */
+struct engine_audit_item {
+	const char *secret;		/* ARN, or the SecretId asked for */
+	const char *version_id;		/* NULL if none */
+	const char *outcome;		/* "OK" or the AWS exception name */
+};
+struct engine_audit {
+	const char *secret_arn;
+	const char *version_id;
+	struct engine_audit_item *items;
+	size_t n_items;
+	size_t cap_items;
+	int (*before_commit)(struct engine_audit *, struct cf_error *);
+	void *hook_arg;
+	int recorded;			/* before_commit ran and succeeded */
+};
+
 /* Who is calling; the arena receives every allocation of the call. */
 struct engine_call {
 	const char *principal;
 	const char *peer;
 	const char *request_id;
 	struct cf_arena *arena;
+	struct engine_audit *audit;	/* NULL: not audited (tests) */
 };
 
 /* A secret value: SecretString (UTF-8 text) or SecretBinary (bytes). */
@@ -369,5 +394,57 @@ int engine_batch_get_secret_value(struct engine_worker *,
  */
 int engine_replication(struct engine_worker *, const struct engine_call *,
     const char *, struct cf_error *);
+
+/* ---- the audit trail (ops_audit.c) ---------------------------------------- */
+
+struct engine_audit_list_req {
+	const char *secret_id;		/* ARN or name; NULL: any */
+	const char *principal;
+	const char *operation;
+	const char *outcome;
+	int64_t start_time;		/* ms; 0: none */
+	int64_t end_time;
+	int has_max_results;
+	int32_t max_results;
+	const char *next_token;
+};
+struct engine_audit_list_resp {
+	struct store_audit_row *events;	/* in the arena */
+	size_t n_events;
+	const char *next_token;
+};
+struct store_audit_row;
+int engine_list_audit_events(struct engine_worker *,
+    const struct engine_call *, const struct engine_audit_list_req *,
+    struct engine_audit_list_resp *, struct cf_error *) CF_MUSTCHECK;
+
+struct engine_audit_chain {
+	char chain_id[37];
+	int ok;
+	int64_t events;
+	int64_t first_seq;
+	int64_t last_seq;
+	int64_t broken_seq;
+	const char *reason;
+	int head_in_token;
+	int64_t head_seq;
+	int anchored;
+};
+struct engine_audit_verify_resp {
+	int ok;
+	int64_t events;
+	struct engine_audit_chain *chains;
+	size_t n_chains;
+};
+
+/*
+ * engine_verify_audit(w, call, resp, err):
+ * Walk every chain (registered, present among the events, or known to the
+ * token) and check each event's position, link, hash and the token's
+ * HMAC, and each chain's end against the token's head.  A broken chain is
+ * a result (resp->ok = 0), not an error.
+ */
+int engine_verify_audit(struct engine_worker *, const struct engine_call *,
+    struct engine_audit_verify_resp *, struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_ENGINE_H */

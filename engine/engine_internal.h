@@ -37,6 +37,7 @@ struct engine {
 	char arn_prefix[256];		/* arn:aws:secretsmanager:R:A:secret: */
 	char default_kek[HSM_LABEL_MAX + 1];
 	struct cf_secret *token_key;	/* MAC key of NextToken cursors */
+	char deployment[33];		/* scopes the token's audit heads */
 };
 
 struct engine_worker {
@@ -202,5 +203,24 @@ int engine_oom(struct cf_error *);
 int engine_same_value(struct engine_worker *, const struct engine_call *,
     const char *, const struct store_version *, const struct engine_value *,
     struct cf_error *);
+
+/* ---- audit (engine.c) ----------------------------------------------------- */
+
+/* engine_audit_at(call, arn, vid): the secret and version the call touched;
+ * NULL leaves a member as it is. */
+void engine_audit_at(const struct engine_call *, const char *, const char *);
+
+/* engine_audit_item(call, secret, vid, outcome, err): one more item. */
+int engine_audit_item(const struct engine_call *, const char *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * engine_commit(w, call, err):
+ * Record the call's event (the before_commit hook), then commit.  If the
+ * event cannot be recorded the transaction is rolled back and -1 returned:
+ * a change is never visible without its audit event.
+ */
+int engine_commit(struct engine_worker *, const struct engine_call *,
+    struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_ENGINE_INTERNAL_H */

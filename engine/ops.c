@@ -156,6 +156,7 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
 	struct store_version v;
 	int rc;
 
+	engine_audit_at(call, sec->arn, NULL);
 	if (sec->deleted_ms != 0) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_SCHEDULED);
 		return (-1);
@@ -200,7 +201,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	if (rc == 1) {
 		if (create_existing(w, call, req, &sec, resp, err))
 			goto fail;
-		return (store_commit(w->store, err));
+		return (engine_commit(w, call, err));
 	}
 
 	/* A new secret row with a fresh ARN suffix. */
@@ -212,6 +213,8 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	    req->kms_key_id : NULL;
 	if ((sec.arn = engine_arn_new(w, call->arena, req->name, err)) == NULL)
 		goto fail;
+	engine_audit_at(call, sec.arn, req->value.present ?
+	    req->client_request_token : NULL);
 	if (store_secret_insert(w->store, &sec, err))
 		goto fail;
 
@@ -233,7 +236,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	if (req->value.present && engine_add_version(w, call, &sec,
 	    req->client_request_token, &req->value, labels, 1, err))
 		goto fail;
-	if (store_commit(w->store, err))
+	if (engine_commit(w, call, err))
 		return (-1);
 
 	resp->arn = sec.arn;
@@ -342,6 +345,7 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 		    req->version_id, NULL, &v, err)) == -1)
 			return (-1);
 	}
+	engine_audit_at(call, sec.arn, rc == 1 ? v.version_id : NULL);
 	if (sec.deleted_ms != 0) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
 		return (-1);
@@ -435,6 +439,7 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	memset(resp, 0, sizeof(*resp));
 	if (put_check(req, err))
 		return (-1);
+	engine_audit_at(call, NULL, req->client_request_token);
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
@@ -461,7 +466,7 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	if (engine_add_version(w, call, &sec, req->client_request_token, &req->value,
 	    labels, n, err))
 		goto fail;
-	if (store_commit(w->store, err))
+	if (engine_commit(w, call, err))
 		return (-1);
 
 	if ((out = cf_arena_alloc(call->arena, n * sizeof(*out))) == NULL)

@@ -74,12 +74,16 @@ read_one(struct engine_worker *w, const struct engine_call *call,
 	if (engine_get_secret_value(w, call, &g,
 	    &resp->values[resp->n_values], &one) == 0) {
 		resp->n_values++;
-		return (0);
+		return (engine_audit_item(call,
+		    resp->values[resp->n_values - 1].arn,
+		    resp->values[resp->n_values - 1].version_id, "OK", err));
 	}
 	if (!per_secret(one.code)) {
 		*err = one;
 		return (-1);
 	}
+	if (engine_audit_item(call, id, NULL, cf_code_name(one.code), err))
+		return (-1);
 	e = &resp->errors[resp->n_errors++];
 	e->secret_id = id;
 	e->error_code = cf_code_name(one.code);

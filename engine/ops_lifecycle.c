@@ -74,8 +74,9 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 		    req->client_request_token, &req->value, current, 1, err))
 			goto fail;
 		resp->version_id = req->client_request_token;
+		engine_audit_at(call, NULL, req->client_request_token);
 	}
-	if (store_commit(w->store, err))
+	if (engine_commit(w, call, err))
 		return (-1);
 	resp->arn = sec.arn;
 	resp->name = sec.name;
@@ -161,7 +162,7 @@ engine_delete_secret(struct engine_worker *w, const struct engine_call *call,
 	} else if (store_secret_schedule_delete(w->store, sec.uuid, days,
 	    &resp->deletion_date, err))
 		goto fail;
-	if (store_commit(w->store, err))
+	if (engine_commit(w, call, err))
 		return (-1);
 	resp->arn = sec.arn;
 	resp->name = sec.name;
@@ -187,7 +188,7 @@ engine_restore_secret(struct engine_worker *w, const struct engine_call *call,
 	if (sec.deleted_ms != 0 && store_secret_restore(w->store, sec.uuid,
 	    err))
 		goto fail;
-	if (store_commit(w->store, err))
+	if (engine_commit(w, call, err))
 		return (-1);
 	*out_arn = sec.arn;
 	*out_name = sec.name;
@@ -274,6 +275,8 @@ engine_update_secret_version_stage(struct engine_worker *w,
 
 	if (stage_check(req, err))
 		return (-1);
+	engine_audit_at(call, NULL, req->move_to_version_id != NULL ?
+	    req->move_to_version_id : req->remove_from_version_id);
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
@@ -320,7 +323,7 @@ engine_update_secret_version_stage(struct engine_worker *w,
 		}
 	}
 	if (store_secret_touch_changed(w->store, sec.uuid, err) ||
-	    store_commit(w->store, err))
+	    engine_commit(w, call, err))
 		goto fail;
 	*out_arn = sec.arn;
 	*out_name = sec.name;
@@ -436,7 +439,7 @@ engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
 		    ENGINE_MAX_TAGS, count);
 		goto fail;
 	}
-	return (store_commit(w->store, err));
+	return (engine_commit(w, call, err));
 
 fail:
 	store_rollback(w->store);
@@ -467,7 +470,7 @@ engine_untag_resource(struct engine_worker *w, const struct engine_call *call,
 	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
 	    store_tags_remove(w->store, sec.uuid, keys, n, err))
 		goto fail;
-	return (store_commit(w->store, err));
+	return (engine_commit(w, call, err));
 
 fail:
 	store_rollback(w->store);

@@ -9,6 +9,15 @@
  * metadata.  The batch completes on the call's queue, where the server loop
  * hands it to rpc_call_done().
  *
+ * Audit (audit/DESIGN.md): no reply leaves before the call's event is
+ * committed.  A change records its event from inside its transaction
+ * (engine_commit calls call_before_commit, which waits for the writer), so
+ * the change and the reply follow a durable event.  Every other call
+ * (reads, failures, unknown methods) submits its event(s) to the writer
+ * and the reply batch is started from the writer's callback, so the
+ * worker is free meanwhile.  If the event cannot be written, the client
+ * gets ServiceUnavailable instead of the result.
+ *
  * Plaintext: the response is packed into the arena and handed to gRPC as a
  * slice over that memory (no copy), so the arena, wiped when freed, holds
  * the only copies of request and response Coffer controls.  The arena is
@@ -29,6 +38,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 
+#include "audit.h"
 #include "engine.h"
 
 /* One call being answered; freed when the batch and the slice are done. */
@@ -44,6 +54,17 @@ struct call {
 	grpc_slice details;
 	grpc_byte_buffer *response;
 	int cancelled;
+
+	/* What the audit event needs, and the result it holds back. */
+	struct audit *audit;		/* NULL: not audited (benchmarks) */
+	const char *op;
+	int64_t start_ms;
+	struct engine_audit ea;
+	struct rpc_reply reply;
+	struct cf_error err;
+	int ok;
+	const char *peer;
+	const char *principal;
 };
 
 static void
@@ -94,7 +115,7 @@ call_refuse(grpc_call *gcall)
 
 /* A context for ${gcall}, which it takes over; NULL if out of memory. */
 static struct call *
-call_new(grpc_call *gcall)
+call_new(grpc_call *gcall, struct audit *audit)
 {
 	struct call *c;
 
@@ -106,6 +127,8 @@ call_new(grpc_call *gcall)
 		goto err2;
 	c->kind = RPC_TAG_BATCH;
 	c->gcall = gcall;
+	c->audit = audit;
+	c->start_ms = cf_now_ms();
 	atomic_init(&c->refs, 1);
 	c->details = grpc_empty_slice();
 	c->initial_md.key = grpc_slice_from_static_string(RPC_MD_REQUEST_ID);
@@ -123,18 +146,52 @@ err0:
 	return (NULL);
 }
 
+/* ---- audit ------------------------------------------------------------------ */
+
+/* The call's event, with ${outcome}; the secret and version as known. */
+static void
+call_event(const struct call *c, const char *outcome, struct audit_event *ev)
+{
+
+	memset(ev, 0, sizeof(*ev));
+	ev->time_ms = c->start_ms;
+	ev->request_id = c->request_id;
+	ev->principal = c->principal != NULL ? c->principal : "unknown";
+	ev->peer = c->peer != NULL ? c->peer : "unknown";
+	ev->operation = c->op;
+	ev->secret_arn = c->ea.secret_arn;
+	ev->version_id = c->ea.version_id;
+	ev->outcome = outcome;
+}
+
+/* engine_commit's hook: the change's event, durable before the commit. */
+static int
+call_before_commit(struct engine_audit *ea, struct cf_error *err)
+{
+	struct call *c = ea->hook_arg;
+	struct audit_event ev;
+
+	call_event(c, "OK", &ev);
+	return (audit_record(c->audit, &ev, 1, err));
+}
+
 /* Fill ${ec}: who is calling, from where, under which request id. */
 static int
 call_identity(struct call *c, struct engine_call *ec, struct cf_error *err)
 {
 	char *peer;
 
-	ec->principal = "anonymous";	/* until mTLS */
+	c->principal = "anonymous";	/* until mTLS */
+	peer = grpc_call_get_peer(c->gcall);
+	c->peer = cf_arena_strdup(c->arena, peer != NULL ? peer : "unknown");
+	gpr_free(peer);
+	ec->principal = c->principal;
 	ec->request_id = c->request_id;
 	ec->arena = c->arena;
-	peer = grpc_call_get_peer(c->gcall);
-	ec->peer = cf_arena_strdup(c->arena, peer != NULL ? peer : "unknown");
-	gpr_free(peer);
+	ec->peer = c->peer;
+	ec->audit = c->audit != NULL ? &c->ea : NULL;
+	c->ea.before_commit = call_before_commit;
+	c->ea.hook_arg = c;
 	if (ec->peer == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		return (-1);
@@ -266,49 +323,114 @@ call_reply(struct call *c, const struct rpc_reply *reply,
 	return (1);
 }
 
-int
-rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
-    struct engine_worker *w)
+/* The writer's answer: send the held result, or the audit failure. */
+static void
+call_audited(void *arg, int ok, const struct cf_error *aerr)
 {
-	struct cf_error err = {CF_OK, ""};
-	struct engine_call ec;
-	struct rpc_reply reply = {NULL, 0};
-	struct call *c;
-	uint8_t *req;
-	size_t len;
-	int ok = 0;
+	struct call *c = arg;
 
-	/* A context for the call, which takes the call over. */
-	if ((c = call_new(gcall)) == NULL) {
-		call_refuse(gcall);
-		return (0);
-	}
+	/*
+	 * (A batch that cannot start is a gRPC misuse; the worker would then
+	 * wait for its completion until the shutdown grace runs out.)
+	 */
+	if (!ok)
+		(void)call_reply(c, NULL, aerr);
+	else
+		(void)call_reply(c, c->ok ? &c->reply : NULL, &c->err);
+}
 
-	/* Copy the request where it can be wiped, then run the method. */
-	if (call_identity(c, &ec, &err) == 0 &&
-	    call_read(c->arena, payload, &req, &len, &err) == 0 &&
-	    rpc_service_handle(method, w, &ec, req, len, &reply, &err) == 0)
-		ok = 1;
+/*
+ * Record the call's outcome, then reply (from the writer's callback).
+ * Returns as call_reply() does: 1 when a reply batch has started or will
+ * start from the callback.
+ */
+static int
+call_finish(struct call *c)
+{
+	struct audit_event one, *ev = &one;
+	struct cf_error err = { CF_OK, "" };
+	const char *outcome;
+	size_t n = 1, i;
 
-	/* Reply; on failure ${err} says what the client sees. */
-	return (call_reply(c, ok ? &reply : NULL, &err));
+	/* Not audited (a benchmark's configuration), or already recorded. */
+	if (c->audit == NULL || (c->ea.recorded && c->ok))
+		return (call_reply(c, c->ok ? &c->reply : NULL, &c->err));
+
+	/*
+	 * A failed call, or a read: its outcome.  (A change whose commit
+	 * failed after its event was recorded gets this second event, which
+	 * says how the call really ended.)  BatchGetSecretValue has one
+	 * event per secret.
+	 */
+	outcome = c->ok ? "OK" : cf_code_name(c->err.code != CF_OK ?
+	    c->err.code : CF_ERR_INTERNAL);
+	if (c->ok && c->ea.n_items > 0) {
+		n = c->ea.n_items;
+		if ((ev = cf_arena_alloc(c->arena, n * sizeof(*ev))) == NULL)
+			goto fail;
+		for (i = 0; i < n; i++) {
+			call_event(c, c->ea.items[i].outcome, &ev[i]);
+			ev[i].secret_arn = c->ea.items[i].secret;
+			ev[i].version_id = c->ea.items[i].version_id;
+		}
+	} else
+		call_event(c, outcome, &one);
+	if (audit_submit(c->audit, ev, n, call_audited, c) == 0)
+		return (1);
+fail:
+	cf_error_set(&err, CF_ERR_UNAVAILABLE, "could not record the audit "
+	    "event");
+	return (call_reply(c, NULL, &err));
 }
 
 int
-rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method)
+rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
+    struct engine_worker *w, struct audit *audit)
 {
-	struct cf_error err = {CF_OK, ""};
+	struct engine_call ec;
+	struct call *c;
+	uint8_t *req;
+	size_t len;
+
+	/* A context for the call, which takes the call over. */
+	if ((c = call_new(gcall, audit)) == NULL) {
+		call_refuse(gcall);
+		return (0);
+	}
+	c->op = rpc_service_op(method);
+
+	/* Copy the request where it can be wiped, then run the method. */
+	if (call_identity(c, &ec, &c->err) == 0 &&
+	    call_read(c->arena, payload, &req, &len, &c->err) == 0 &&
+	    rpc_service_handle(method, w, &ec, req, len, &c->reply,
+	    &c->err) == 0)
+		c->ok = 1;
+
+	/* Record, then reply; on failure ${c->err} says what the client sees. */
+	return (call_finish(c));
+}
+
+int
+rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method,
+    struct audit *audit)
+{
+	struct engine_call ec;
 	struct call *c;
 	char *path;
 
-	if ((c = call_new(gcall)) == NULL) {
+	if ((c = call_new(gcall, audit)) == NULL) {
 		call_refuse(gcall);
 		return (0);
 	}
 	path = grpc_slice_to_c_string(method);
-	cf_error_set(&err, CF_ERR_UNIMPLEMENTED, "unknown method %s", path);
+	c->op = cf_arena_strdup(c->arena, path);
+	cf_error_set(&c->err, CF_ERR_UNIMPLEMENTED, "unknown method %.200s",
+	    path);
 	gpr_free(path);
-	return (call_reply(c, NULL, &err));
+	if (c->op == NULL)
+		c->op = "unknown";
+	(void)call_identity(c, &ec, &c->err);
+	return (call_finish(c));
 }
 
 void

@@ -25,6 +25,7 @@
 
 #include "cf.h"
 
+struct audit;
 struct engine;
 struct rpc_server;
 
@@ -40,6 +41,7 @@ struct rpc_config {
 	const char *listen;
 	unsigned workers;		/* worker threads, at least 1 */
 	struct engine *engine;		/* borrowed; outlives the server */
+	struct audit *audit;		/* borrowed; NULL: calls unaudited */
 	unsigned grace_ms;		/* in-flight grace on stop; 0: default */
 };
 

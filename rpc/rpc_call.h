@@ -12,6 +12,7 @@
 
 #include <grpc/grpc.h>
 
+struct audit;
 struct engine_worker;
 
 enum rpc_tag_kind {
@@ -26,12 +27,13 @@ enum rpc_tag_kind {
  * Answer ${gcall}, a call of method ${method} of the service table whose
  * request is ${payload} (NULL if the client sent none; it stays the
  * caller's): run it on engine worker ${w} and start the reply batch on the
- * call's queue.  Takes ${gcall} over.  Returns 1 if a batch was started,
+ * call's queue, once its audit event is committed (${audit}; NULL: not
+ * audited).  Takes ${gcall} over.  Returns 1 if a batch was started,
  * in which case exactly one RPC_TAG_BATCH completion follows and must be
  * passed to rpc_call_done(); 0 if not.
  */
 int rpc_call_serve(grpc_call *, size_t, grpc_byte_buffer *,
-    struct engine_worker *);
+    struct engine_worker *, struct audit *);
 
 /*
  * rpc_call_serve_unknown(gcall, method):
@@ -39,7 +41,7 @@ int rpc_call_serve(grpc_call *, size_t, grpc_byte_buffer *,
  * "unknown method <path>".  Takes ${gcall} over; returns as
  * rpc_call_serve() does.
  */
-int rpc_call_serve_unknown(grpc_call *, grpc_slice);
+int rpc_call_serve_unknown(grpc_call *, grpc_slice, struct audit *);
 
 /*
  * rpc_call_done(tag):

@@ -92,6 +92,9 @@ size_t rpc_service_count(void);
 /* rpc_service_path(i): the path of method ${i}, "/pkg.Service/Method". */
 const char *rpc_service_path(size_t);
 
+/* rpc_service_op(i): the operation name of method ${i}, for the audit. */
+const char *rpc_service_op(size_t);
+
 /*
  * rpc_service_handle(i, w, call, req, len, out, err):
  * Decode the ${len}-byte request ${req} of method ${i}, run it on engine

@@ -96,4 +96,8 @@ rpc_op_fn rpc_op_untag_resource;
 rpc_op_fn rpc_op_get_random_password;
 rpc_op_fn rpc_op_replication;
 
+/* ---- ops_audit.c: coffer.v1.Audit --------------------------------------- */
+rpc_op_fn rpc_op_list_audit_events;
+rpc_op_fn rpc_op_verify_audit_log;
+
 #endif /* !COFFER_RPC_OPS_H */

@@ -87,6 +87,7 @@ struct rpc_server {
 	struct worker *workers;
 	unsigned n_workers;
 	struct engine *engine;
+	struct audit *audit;
 	int port;
 	unsigned grace_ms;
 	enum srv_state state;
@@ -195,10 +196,10 @@ worker_event(struct worker *w, grpc_event ev)
 	/* A new call: serve it, then ask for the next one. */
 	if (s->kind == RPC_TAG_METHOD)
 		w->n_replies += (size_t)rpc_call_serve(s->call, s->method,
-		    s->payload, w->ew);
+		    s->payload, w->ew, w->srv->audit);
 	else
 		w->n_replies += (size_t)rpc_call_serve_unknown(s->call,
-		    s->details.method);
+		    s->details.method, w->srv->audit);
 	s->call = NULL;
 	slot_post(w, s);
 }
@@ -403,6 +404,7 @@ rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	srv->engine = cfg->engine;
+	srv->audit = cfg->audit;
 	srv->n_workers = cfg->workers;
 	srv->grace_ms = cfg->grace_ms > 0 ? cfg->grace_ms : RPC_GRACE_MS_DEFAULT;
 	srv->shutdown_tag = RPC_TAG_SHUTDOWN;

@@ -85,6 +85,12 @@ static const struct method methods[] = {
 	SM(UpdateSecretVersionStage, update_secret_version_stage_request,
 	    rpc_op_update_secret_version_stage),
 	SM_LATER(ValidateResourcePolicy),
+	{ "ListAuditEvents", "/coffer.v1.Audit/ListAuditEvents",
+	    &coffer__v1__list_audit_events_request__descriptor,
+	    rpc_op_list_audit_events },
+	{ "VerifyAuditLog", "/coffer.v1.Audit/VerifyAuditLog",
+	    &coffer__v1__verify_audit_log_request__descriptor,
+	    rpc_op_verify_audit_log },
 	{ "Health/Check", "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,
 	    op_health_check },
@@ -102,6 +108,13 @@ rpc_service_path(size_t i)
 {
 
 	return (i < rpc_service_count() ? methods[i].path : NULL);
+}
+
+const char *
+rpc_service_op(size_t i)
+{
+
+	return (i < rpc_service_count() ? methods[i].op : "unknown");
 }
 
 int

@@ -33,7 +33,9 @@ struct key {
 static const struct key keys[] = {
 	KEY(listen, KEY_STRING, "127.0.0.1:50051"),
 	KEY(workers, KEY_WORKERS, NULL),
-	KEY(database, KEY_STRING, "dbname=coffer"),
+	KEY(database, KEY_STRING, "dbname=coffer user=coffer_app"),
+	KEY(admin_database, KEY_STRING, NULL),
+	KEY(audit, KEY_STRING, "on"),
 	KEY(pkcs11_module, KEY_STRING, "/usr/lib/softhsm/libsofthsm2.so"),
 	KEY(token_label, KEY_STRING, "coffer"),
 	KEY(pin_file, KEY_STRING, NULL),

@@ -19,7 +19,9 @@
 struct config {
 	char *listen;		/* gRPC listen address */
 	unsigned workers;	/* worker threads */
-	char *database;		/* libpq conninfo */
+	char *database;		/* libpq conninfo, as role coffer_app */
+	char *admin_database;	/* conninfo of the owner, for migrate; NULL */
+	char *audit;		/* "on"; "off" only to benchmark the cost */
 	char *pkcs11_module;	/* PKCS#11 module path */
 	char *token_label;	/* token label */
 	char *pin_file;		/* file holding the user PIN; NULL: unset */

@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include "audit.h"
 #include "cf.h"
 #include "config.h"
 #include "engine.h"
@@ -41,8 +42,10 @@ enum command { CMD_SERVE, CMD_MIGRATE, CMD_INIT_TOKEN };
 static const char usage_text[] = USAGE
     "\n"
     "  serve       serve the gRPC API until SIGTERM or SIGINT (default)\n"
-    "  migrate     apply pending database migrations and exit\n"
-    "  init-token  create the key encryption key (kek_label) in the token\n"
+    "  migrate     apply pending database migrations (as admin_database,\n"
+    "              the owner; cofferd itself connects as coffer_app)\n"
+    "  init-token  create the key encryption key (kek_label) and the audit\n"
+    "              key (coffer-audit) in the token\n"
     "\n"
     "  --config FILE  configuration file (default: $COFFER_CONFIG, if set)\n"
     "\n"
@@ -174,11 +177,19 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	struct hsm *h = NULL;
 	struct engine *e = NULL;
 	struct engine_jobs *jobs = NULL;
+	struct audit *audit = NULL;
+	struct audit_config ac;
 	struct rpc_server *srv = NULL;
 	struct engine_config ec;
 	struct rpc_config rc;
 	sigset_t sigs;
 	int sig;
+
+	if (strcmp(cfg->audit, "on") != 0 && strcmp(cfg->audit, "off") != 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "audit must be "
+		    "\"on\" or \"off\", not \"%.64s\"", cfg->audit);
+		goto err0;
+	}
 
 	/* No core dumps; signals for sigwait only, in every thread. */
 	if (no_core_dumps(err))
@@ -201,14 +212,27 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	if ((jobs = engine_jobs_start(e, (int)cfg->purge_interval, err)) ==
 	    NULL)
 		goto err2;
+
+	/* The audit writer: no call is served before its chain works. */
+	if (strcmp(cfg->audit, "off") == 0) {
+		fprintf(stderr, "cofferd: WARNING: audit = off: calls are NOT "
+		    "audited (for measuring the audit's cost only)\n");
+	} else {
+		memset(&ac, 0, sizeof(ac));
+		ac.conninfo = cfg->database;
+		ac.hsm = h;
+		if ((audit = audit_start(&ac, err)) == NULL)
+			goto err3;
+	}
 	memset(&rc, 0, sizeof(rc));
 	rc.listen = cfg->listen;
 	rc.workers = cfg->workers;
 	rc.engine = e;
+	rc.audit = audit;
 	if ((srv = rpc_server_new(&rc, err)) == NULL)
-		goto err3;
-	if (rpc_server_start(srv, err))
 		goto err4;
+	if (rpc_server_start(srv, err))
+		goto err5;
 	announce(cfg, srv);
 
 	/* Wait for the signal, then drain and take everything down. */
@@ -219,6 +243,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	rpc_server_stop(srv);
 	rpc_server_wait(srv);
 	rpc_server_free(srv);
+	audit_stop(audit);
 	engine_jobs_stop(jobs);
 	engine_free(e);
 	hsm_free(h);
@@ -226,8 +251,10 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	/* Success! */
 	return (0);
 
-err4:
+err5:
 	rpc_server_free(srv);
+err4:
+	audit_stop(audit);
 err3:
 	engine_jobs_stop(jobs);
 err2:
@@ -245,7 +272,8 @@ cmd_migrate(const struct config *cfg, struct cf_error *err)
 {
 	int n;
 
-	if ((n = engine_migrate(cfg->database, err)) < 0)
+	if ((n = engine_migrate(cfg->admin_database != NULL ?
+	    cfg->admin_database : cfg->database, err)) < 0)
 		return (-1);
 	fprintf(stderr, "cofferd: database schema is up to date (%d "
 	    "migration%s applied)\n", n, n == 1 ? "" : "s");
@@ -264,11 +292,17 @@ cmd_init_token(const struct config *cfg, struct cf_error *err)
 		return (-1);
 	hsm_config_of(cfg, pin, &hc);
 	rc = hsm_create_kek(&hc, cfg->kek_label, err);
+	if (rc != -1) {
+		fprintf(stderr, "cofferd: key \"%s\" %s in token \"%s\"\n",
+		    cfg->kek_label, rc == 1 ? "created" : "already exists",
+		    cfg->token_label);
+		rc = hsm_create_audit_key(&hc, err);
+	}
 	cf_secret_free(pin);
 	if (rc == -1)
 		return (-1);
 	fprintf(stderr, "cofferd: key \"%s\" %s in token \"%s\"\n",
-	    cfg->kek_label, rc == 1 ? "created" : "already exists",
+	    HSM_AUDIT_KEY_LABEL, rc == 1 ? "created" : "already exists",
 	    cfg->token_label);
 	return (0);
 }

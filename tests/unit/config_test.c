@@ -90,7 +90,7 @@ test_defaults(void **state)
 	assert_int_equal(config_load(&cfg, NULL, &err), 0);
 	assert_string_equal(cfg.listen, "127.0.0.1:50051");
 	assert_int_equal(cfg.workers, ncpu < 1 ? 1 : ncpu);
-	assert_string_equal(cfg.database, "dbname=coffer");
+	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");
 	assert_string_equal(cfg.pkcs11_module,
 	    "/usr/lib/softhsm/libsofthsm2.so");
 	assert_string_equal(cfg.token_label, "coffer");
@@ -155,7 +155,7 @@ test_env_overrides_file(void **state)
 	assert_int_equal(cfg.workers, 5);
 	assert_string_equal(cfg.pin_file, "/run/pin");
 	assert_string_equal(cfg.region, "us-east-2");	/* from the file */
-	assert_string_equal(cfg.database, "dbname=coffer");	/* default */
+	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");	/* default */
 	config_cleanup(&cfg);
 
 	/* Without a file, too. */
