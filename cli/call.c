@@ -141,7 +141,8 @@ flatten(grpc_byte_buffer *bb, size_t *n)
 }
 
 int
-cli_call(struct cli_conn *c, const char *op, const ProtobufCMessage *req,
+cli_call(struct cli_conn *c, const char *service, const char *op,
+    const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *resp_desc, int timeout_s,
     ProtobufCMessage **out, struct cli_status *st)
 {
@@ -173,7 +174,10 @@ cli_call(struct cli_conn *c, const char *op, const ProtobufCMessage *req,
 	send = grpc_raw_byte_buffer_create(&body, 1);
 
 	/* One call with a deadline of --cli-read-timeout seconds. */
-	snprintf(method, sizeof(method), SERVICE_PATH "%s", op);
+	if (service != NULL)
+		snprintf(method, sizeof(method), "/%s/%s", service, op);
+	else
+		snprintf(method, sizeof(method), SERVICE_PATH "%s", op);
 	deadline = timeout_s > 0 ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
 	    gpr_time_from_seconds(timeout_s, GPR_TIMESPAN)) :
 	    gpr_inf_future(GPR_CLOCK_REALTIME);

@@ -47,11 +47,13 @@ fetch(void *vctx, const ProtobufCMessage *req, json_t **out,
 
 	*out = NULL;
 	if (a->debug)
-		fprintf(stderr, "coffer: debug: calling /coffer.v1.SecretsManager"
-		    "/%s on %s (%zu request bytes, deadline %d s)\n",
+		fprintf(stderr, "coffer: debug: calling /%s/%s on %s (%zu "
+		    "request bytes, deadline %d s)\n", a->verb->service ?
+		    a->verb->service : "coffer.v1.SecretsManager",
 		    a->verb->op, a->endpoint,
 		    protobuf_c_message_get_packed_size(req), a->timeout);
-	rc = cli_call(ctx->conn, a->verb->op, req, a->verb->resp, a->timeout,
+	rc = cli_call(ctx->conn, a->verb->service, a->verb->op, req,
+	    a->verb->resp, a->timeout,
 	    &resp, st);
 	if (a->debug)
 		fprintf(stderr, "coffer: debug: %s -> %s%s%s (%lld ms)\n",
@@ -141,6 +143,10 @@ cli_main(int argc, char **argv)
 
 	/* jansson's copies of secret values are wiped when freed. */
 	json_set_alloc_funcs(malloc, cli_wipe_free);
+
+	/* Coffer's own commands, outside the AWS verb set. */
+	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
+		return (cli_audit_main(argc - 2, argv + 2));
 
 	switch (cli_args_parse(argc, argv, &a, &u)) {
 	case CLI_PARSE_USAGE:

@@ -54,6 +54,7 @@ struct cli_verb {
 	int token;			/* generate client_request_token */
 	const char *results[2];		/* result lists merged across pages */
 	const char *summary;		/* one line for `coffer help` */
+	const char *service;		/* NULL: coffer.v1.SecretsManager */
 };
 
 /* cli_verb_find(name): the verb called ${name}, or NULL. */
@@ -121,6 +122,16 @@ const ProtobufCFieldDescriptor *cli_field_by_pascal(
  * (1523477145.729) like CLI v1.  New reference.
  */
 json_t *cli_date(int64_t, int);
+
+/* cli_is_date(f): nonzero for an int64 member named *_date. */
+int cli_is_date(const ProtobufCFieldDescriptor *);
+
+/*
+ * cli_parse_date(s, out): a timestamp as the AWS CLI accepts one, ISO 8601
+ * in UTC ("2026-11-22", "2026-11-22T10:00:00Z", with milliseconds) or
+ * epoch seconds, into milliseconds.  Returns 0 or -1.
+ */
+int cli_parse_date(const char *, int64_t *);
 
 /*
  * cli_message_to_json(m, o): the AWS CLI's JSON for response ${m}: absent
@@ -285,14 +296,15 @@ struct cli_conn *cli_conn_new(const char *);
 void cli_conn_free(struct cli_conn *);
 
 /*
- * cli_call(c, op, req, resp_desc, timeout_s, out, st):
- * Call /coffer.v1.SecretsManager/${op} with ${req} (deadline ${timeout_s}
+ * cli_call(c, service, op, req, resp_desc, timeout_s, out, st):
+ * Call /${service}/${op} (service NULL: coffer.v1.SecretsManager) with ${req} (deadline ${timeout_s}
  * seconds, 0 for none).  On status OK *out is the decoded response, to be
  * freed with cli_message_free, and 0 is returned; otherwise -1 with ${st}
  * filled (including coffer-error-type from the trailing metadata).  The
  * request and response bytes are wiped before they are freed.
  */
-int cli_call(struct cli_conn *, const char *, const ProtobufCMessage *,
+int cli_call(struct cli_conn *, const char *, const char *,
+    const ProtobufCMessage *,
     const ProtobufCMessageDescriptor *, int, ProtobufCMessage **,
     struct cli_status *);
 
@@ -358,6 +370,14 @@ int cli_render(FILE *, json_t *, const char *, const char *);
  */
 int cli_error_text(char *, size_t, const char *, const struct cli_status *,
     const char *);
+
+/* ---- audit.c ---------------------------------------------------------------- */
+
+/*
+ * cli_audit_main(argc, argv): `coffer audit verify|export ...` with argv[0]
+ * the subcommand.  Returns the exit code (1 when a chain is broken).
+ */
+int cli_audit_main(int, char **);
 
 /* cli_usage_print(out, u): the AWS CLI's usage error (exit 252 follows). */
 void cli_usage_print(FILE *, const struct cli_usage *);

@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,13 +375,67 @@ cli_date(int64_t ms, int wire)
 	return (json_string(buf));
 }
 
-static int
-is_date(const ProtobufCFieldDescriptor *f)
+int
+cli_is_date(const ProtobufCFieldDescriptor *f)
 {
 	size_t n = strlen(f->name);
 
 	return (f->type == PROTOBUF_C_TYPE_INT64 && n > 5 &&
 	    strcmp(f->name + n - 5, "_date") == 0);
+}
+
+int
+cli_parse_date(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *p;
+	char *end;
+	double secs;
+	long ms = 0;
+	int k, n = 0;
+
+	/* Epoch seconds, as the AWS CLI also takes them. */
+	secs = strtod(s, &end);
+	if (end != s && *end == '\0') {
+		*out = (int64_t)llround(secs * 1000.0);
+		return (0);
+	}
+
+	/* ISO 8601 in UTC: YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|+00:00]. */
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	    &n) != 3)
+		return (-1);
+	p = s + n;
+	if (*p == 'T' || *p == ' ') {
+		n = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) != 2)
+			return (-1);
+		p += 1 + n;
+		if (*p == ':') {
+			n = 0;
+			if (sscanf(p + 1, "%2d%n", &tm.tm_sec, &n) != 1)
+				return (-1);
+			p += 1 + n;
+			if (*p == '.') {
+				for (k = 0, p++; *p >= '0' && *p <= '9'; p++, k++)
+					if (k < 3)
+						ms = ms * 10 + (*p - '0');
+				for (; k < 3; k++)
+					ms *= 10;
+			}
+		}
+	}
+	if (*p == 'Z' || strcmp(p, "+00:00") == 0)
+		p += *p == 'Z' ? 1 : 6;
+	if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60)
+		return (-1);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*out = (int64_t)timegm(&tm) * 1000 + ms;
+	return (0);
 }
 
 /* VersionIdsToStages / SecretVersionsToStages: an object, not a list. */
@@ -417,7 +472,7 @@ value_json(const ProtobufCFieldDescriptor *f, const void *p,
 	case PROTOBUF_C_TYPE_INT32:
 		return (json_integer(*(const int32_t *)p));
 	case PROTOBUF_C_TYPE_INT64:
-		if (is_date(f))
+		if (cli_is_date(f))
 			return (cli_date(*(const int64_t *)p, o->wire_dates));
 		return (json_integer(*(const int64_t *)p));
 	case PROTOBUF_C_TYPE_MESSAGE:
@@ -602,6 +657,16 @@ set_slot(const ProtobufCFieldDescriptor *f, void *slot, json_t *v,
 		return (0);
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_INT64:
+		if (cli_is_date(f) && json_is_string(v)) {
+			if (cli_parse_date(json_string_value(v),
+			    (int64_t *)slot)) {
+				snprintf(err, errlen, "Parameter validation "
+				    "failed:\nInvalid timestamp for parameter "
+				    "%s: \"%s\"", path, json_string_value(v));
+				return (-1);
+			}
+			return (0);
+		}
 		if (!json_is_integer(v))
 			return (type_error(f, 1, path, v, err, errlen));
 		n = json_integer_value(v);
@@ -734,7 +799,7 @@ static json_t *
 skeleton_value(const ProtobufCFieldDescriptor *f)
 {
 
-	if (is_date(f))
+	if (cli_is_date(f))
 		return (json_string("1970-01-01T00:00:00"));
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:

@@ -440,6 +440,10 @@ set_single(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		return (0);
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_INT64:
+		if (cli_is_date(f)) {
+			rc = set_json(m, f, json_string(text), o, err, errlen);
+			break;
+		}
 		errno = 0;
 		n = strtoll(text, &end, 10);
 		if (*text == '\0' || *end != '\0' || errno != 0)

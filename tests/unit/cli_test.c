@@ -195,12 +195,50 @@ test_verbs(void **state)
 			    protobuf_c_message_descriptor_get_field_by_name(
 			    v->req, "client_request_token"));
 	}
-	assert_int_equal(i, 23);
+	assert_int_equal(i, 24);		/* AWS's 23, list-audit-events */
 	assert_null(cli_verb_find("get-secret"));
 	assert_string_equal(cli_member_doc(cli_verb_find(
 	    "validate-resource-policy"), "secret_id", NULL),
 	    "The ARN or name of the secret the policy is meant for "
 	    "(optional).");
+}
+
+/* Timestamps on the command line (--start-date): ISO 8601 or epoch. */
+static void
+test_parse_date(void **state)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		int64_t ms;
+	} cases[] = {
+		{ "2018-04-11T20:05:45.729Z", 1, 1523477145729 },
+		{ "2018-04-11T20:05:45.729000+00:00", 1, 1523477145729 },
+		{ "2018-04-11T20:05:45", 1, 1523477145000 },
+		{ "2018-04-11 20:05", 1, 1523477100000 },
+		{ "2018-04-11", 1, 1523404800000 },
+		{ "2024-02-29T00:00:00Z", 1, 1709164800000 },
+		{ "1523477145.729", 1, 1523477145729 },
+		{ "0", 1, 0 },
+		{ "2018-13-01", 0, 0 },
+		{ "2018-04-11T25:00", 0, 0 },
+		{ "2018-04-11T20:05:45+02:00", 0, 0 },
+		{ "yesterday", 0, 0 },
+		{ "", 0, 0 },
+	};
+	int64_t ms;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ms = -1;
+		if ((cli_parse_date(cases[i].in, &ms) == 0) != cases[i].ok)
+			fail_msg("%s: ok should be %d", cases[i].in,
+			    cases[i].ok);
+		if (cases[i].ok && ms != cases[i].ms)
+			fail_msg("%s: %lld, want %lld", cases[i].in,
+			    (long long)ms, (long long)cases[i].ms);
+	}
 }
 
 /* ---- response JSON ------------------------------------------------------------- */
@@ -1396,6 +1434,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_verbs),
 		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_parse_date),
 		cmocka_unit_test(test_response_json),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_structures),

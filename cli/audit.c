@@ -1,0 +1,539 @@
+/*
+ * audit.c: `coffer audit verify` and `coffer audit export` (Coffer's own
+ * commands; the audit trail is not part of the AWS API).
+ *
+ *   coffer audit verify [--endpoint-url U]
+ *	cofferd walks every chain (VerifyAuditLog): the report as JSON; exit
+ *	0 if every chain verifies, 1 if one does not.
+ *   coffer audit verify --file EXPORT [--pkcs11-module M --token-label T
+ *       --pin-file F]
+ *	offline, on a file `coffer audit export` wrote: each chain's links
+ *	and hashes, and with a token each event's HMAC too.  An export that
+ *	starts mid-chain (a date range) is checked from its first event.
+ *   coffer audit export [--output-file F] [--secret-id ...] [--principal
+ *       ...] [--operation ...] [--outcome ...] [--start-date ...]
+ *       [--end-date ...] [--endpoint-url U]
+ *	every matching event as one JSON object per line, for a SIEM.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc.h>
+
+#include "audit.h"
+#include "cli_internal.h"
+#include "coffer/v1/secrets_manager.pb-c.h"
+#include "hsm.h"
+
+#define AUDIT_SERVICE "coffer.v1.Audit"
+#define EXPORT_PAGE 1000
+#define EXIT_BROKEN 1
+
+struct audit_opts {
+	char endpoint[256];
+	const char *file;		/* verify --file */
+	const char *output_file;	/* export --output-file */
+	const char *module, *token_label, *pin_file;
+	Coffer__V1__ListAuditEventsRequest filter;
+	int64_t start, end;
+};
+
+static int usage(const char *, ...) CF_PRINTF(1, 2);
+
+static int
+usage(const char *fmt, ...)
+{
+	va_list ap;
+
+
+	fputs("usage: coffer audit verify [--file EXPORT [--pkcs11-module M "
+	    "--token-label T --pin-file F]] [--endpoint-url URL]\n"
+	    "       coffer audit export [--output-file FILE] [--secret-id ID] "
+	    "[--principal P]\n"
+	    "                           [--operation OP] [--outcome O] "
+	    "[--start-date D] [--end-date D]\n"
+	    "                           [--endpoint-url URL]\n", stderr);
+	fprintf(stderr, "coffer: error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return (CLI_EXIT_USAGE);
+}
+
+/* Parse the options after "audit verify" / "audit export". */
+static int
+parse(int argc, char **argv, int export, struct audit_opts *o)
+{
+	const char *env, *v;
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	coffer__v1__list_audit_events_request__init(&o->filter);
+	env = getenv("COFFER_ENDPOINT");
+	snprintf(o->endpoint, sizeof(o->endpoint), "%s",
+	    env != NULL && *env != '\0' ? env : CLI_DEFAULT_ENDPOINT);
+	o->module = getenv("COFFER_PKCS11_MODULE");
+	o->token_label = getenv("COFFER_TOKEN_LABEL");
+	o->pin_file = getenv("COFFER_PIN_FILE");
+	for (i = 0; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return (usage("argument %s: expected one argument",
+			    argv[i]));
+		v = argv[i + 1];
+		if (strcmp(argv[i], "--endpoint-url") == 0) {
+			if (strncmp(v, "http://", 7) == 0)
+				v += 7;
+			snprintf(o->endpoint, sizeof(o->endpoint), "%.*s",
+			    (int)strcspn(v, "/"), v);
+		} else if (!export && strcmp(argv[i], "--file") == 0)
+			o->file = v;
+		else if (!export && strcmp(argv[i], "--pkcs11-module") == 0)
+			o->module = v;
+		else if (!export && strcmp(argv[i], "--token-label") == 0)
+			o->token_label = v;
+		else if (!export && strcmp(argv[i], "--pin-file") == 0)
+			o->pin_file = v;
+		else if (export && strcmp(argv[i], "--output-file") == 0)
+			o->output_file = v;
+		else if (export && strcmp(argv[i], "--secret-id") == 0)
+			o->filter.secret_id = argv[i + 1];
+		else if (export && strcmp(argv[i], "--principal") == 0)
+			o->filter.principal = argv[i + 1];
+		else if (export && strcmp(argv[i], "--operation") == 0)
+			o->filter.operation = argv[i + 1];
+		else if (export && strcmp(argv[i], "--outcome") == 0)
+			o->filter.outcome = argv[i + 1];
+		else if (export && strcmp(argv[i], "--start-date") == 0) {
+			if (cli_parse_date(v, &o->filter.start_date))
+				return (usage("invalid --start-date \"%s\"", v));
+			o->filter.has_start_date = 1;
+		} else if (export && strcmp(argv[i], "--end-date") == 0) {
+			if (cli_parse_date(v, &o->filter.end_date))
+				return (usage("invalid --end-date \"%s\"", v));
+			o->filter.has_end_date = 1;
+		} else
+			return (usage("unknown option %s", argv[i]));
+	}
+	return (0);
+}
+
+/* Report a failed call the AWS CLI's way; returns the exit code. */
+static int
+call_failed(const char *op, const struct cli_status *st, const char *ep)
+{
+	char buf[2048];
+	int rc;
+
+	rc = cli_error_text(buf, sizeof(buf), op, st, ep);
+	fputs(buf, stderr);
+	return (rc);
+}
+
+/* ---- hex ----------------------------------------------------------------------- */
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static int
+unhex(const char *s, uint8_t *out, size_t n)
+{
+	unsigned int v;
+	size_t i;
+
+	if (s == NULL || strlen(s) != 2 * n)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return (-1);
+		out[i] = (uint8_t)v;
+	}
+	return (0);
+}
+
+/* ---- export ---------------------------------------------------------------------- */
+
+/* One event as a line of JSON. */
+static int
+export_line(FILE *f, const Coffer__V1__AuditEvent *e)
+{
+	char ph[65], h[65], m[65];
+	json_t *o;
+	char *line;
+	int rc = -1;
+
+	if (e->prev_hash.len != 32 || e->hash.len != 32 || e->hmac.len != 32)
+		return (-1);
+	hex(e->prev_hash.data, 32, ph);
+	hex(e->hash.data, 32, h);
+	hex(e->hmac.data, 32, m);
+	o = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:s?, "
+	    "s:s, s:s, s:s, s:s}",
+	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,
+	    "EventTime", (json_int_t)e->event_date,
+	    "EventDate", cli_date(e->event_date, 0),
+	    "RequestId", e->request_id, "Principal", e->principal,
+	    "Peer", e->peer, "Operation", e->operation,
+	    "SecretArn", e->secret_arn, "VersionId", e->version_id,
+	    "Outcome", e->outcome, "PrevHash", ph, "Hash", h, "Hmac", m);
+	if (o == NULL)
+		return (-1);
+	if ((line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL) {
+		rc = fprintf(f, "%s\n", line) < 0 ? -1 : 0;
+		free(line);
+	}
+	json_decref(o);
+	return (rc);
+}
+
+static int
+cmd_export(const struct audit_opts *o)
+{
+	Coffer__V1__ListAuditEventsRequest req = o->filter;
+	Coffer__V1__ListAuditEventsResponse *resp = NULL;
+	struct cli_status st = { 0, "", "" };
+	struct cli_conn *conn;
+	FILE *f = stdout;
+	char *tok = NULL;
+	size_t i, total = 0;
+	int rc = CLI_EXIT_OK;
+
+	if (o->output_file != NULL && (f = fopen(o->output_file, "w")) == NULL) {
+		fprintf(stderr, "coffer: could not create %s: %s\n",
+		    o->output_file, strerror(errno));
+		return (CLI_EXIT_CLIENT);
+	}
+	if ((conn = cli_conn_new(o->endpoint)) == NULL) {
+		fprintf(stderr, "\nCould not connect to the endpoint URL: "
+		    "\"%s\"\n", o->endpoint);
+		rc = CLI_EXIT_CLIENT;
+		goto done;
+	}
+	req.has_max_results = 1;
+	req.max_results = EXPORT_PAGE;
+	do {
+		req.next_token = tok;
+		if (cli_call(conn, AUDIT_SERVICE, "ListAuditEvents", &req.base,
+		    &coffer__v1__list_audit_events_response__descriptor, 0,
+		    (ProtobufCMessage **)&resp, &st)) {
+			rc = call_failed("ListAuditEvents", &st, o->endpoint);
+			goto done;
+		}
+		for (i = 0; i < resp->n_events; i++, total++)
+			if (export_line(f, resp->events[i])) {
+				fprintf(stderr, "coffer: could not write the "
+				    "export\n");
+				rc = CLI_EXIT_CLIENT;
+				goto done;
+			}
+		free(tok);
+		tok = resp->next_token != NULL ? strdup(resp->next_token) :
+		    NULL;
+		cli_message_free(&resp->base);
+		resp = NULL;
+	} while (tok != NULL);
+	if (fflush(f) == EOF) {
+		rc = CLI_EXIT_CLIENT;
+		goto done;
+	}
+	fprintf(stderr, "coffer: exported %zu audit events\n", total);
+done:
+	if (resp != NULL)
+		cli_message_free(&resp->base);
+	free(tok);
+	cli_conn_free(conn);
+	if (f != stdout && fclose(f) == EOF)
+		rc = CLI_EXIT_CLIENT;
+	return (rc);
+}
+
+/* ---- verify ---------------------------------------------------------------------- */
+
+static int
+cmd_verify_online(const struct audit_opts *o)
+{
+	Coffer__V1__VerifyAuditLogRequest req =
+	    COFFER__V1__VERIFY_AUDIT_LOG_REQUEST__INIT;
+	Coffer__V1__VerifyAuditLogResponse *resp = NULL;
+	struct cli_status st = { 0, "", "" };
+	struct cli_opts co = { 0, 0 };
+	struct cli_conn *conn;
+	json_t *j;
+	size_t i;
+	int rc;
+
+	if ((conn = cli_conn_new(o->endpoint)) == NULL) {
+		fprintf(stderr, "\nCould not connect to the endpoint URL: "
+		    "\"%s\"\n", o->endpoint);
+		return (CLI_EXIT_CLIENT);
+	}
+	if (cli_call(conn, AUDIT_SERVICE, "VerifyAuditLog", &req.base,
+	    &coffer__v1__verify_audit_log_response__descriptor, 0,
+	    (ProtobufCMessage **)&resp, &st)) {
+		rc = call_failed("VerifyAuditLog", &st, o->endpoint);
+		cli_conn_free(conn);
+		return (rc);
+	}
+	j = cli_message_to_json(&resp->base, &co);
+	rc = j == NULL || cli_render(stdout, j, "json", NULL) ?
+	    CLI_EXIT_CLIENT : CLI_EXIT_OK;
+	json_decref(j);
+	for (i = 0; i < resp->n_chains; i++)
+		if (!resp->chains[i]->ok)
+			fprintf(stderr, "coffer: audit chain %s is broken at "
+			    "event %lld: %s\n", resp->chains[i]->chain_id,
+			    (long long)resp->chains[i]->broken_sequence,
+			    resp->chains[i]->reason ? resp->chains[i]->reason :
+			    "?");
+	if (rc == CLI_EXIT_OK && !resp->ok)
+		rc = EXIT_BROKEN;
+	cli_message_free(&resp->base);
+	cli_conn_free(conn);
+	return (rc);
+}
+
+/* A parsed export line: the row points into the JSON object it keeps. */
+struct line {
+	struct store_audit_row row;
+	json_t *obj;
+};
+
+static const char *
+str(json_t *o, const char *k)
+{
+
+	return (json_string_value(json_object_get(o, k)));
+}
+
+static int
+line_parse(json_t *o, struct line *l)
+{
+	struct store_audit_row *r = &l->row;
+	const char *chain = str(o, "ChainId");
+
+	memset(l, 0, sizeof(*l));
+	l->obj = o;
+	if (chain == NULL || strlen(chain) != 36 ||
+	    !json_is_integer(json_object_get(o, "Sequence")) ||
+	    !json_is_integer(json_object_get(o, "EventTime")))
+		return (-1);
+	memcpy(r->chain_id, chain, 37);
+	r->seq = json_integer_value(json_object_get(o, "Sequence"));
+	r->time_ms = json_integer_value(json_object_get(o, "EventTime"));
+	r->request_id = str(o, "RequestId");
+	r->principal = str(o, "Principal");
+	r->peer = str(o, "Peer");
+	r->operation = str(o, "Operation");
+	r->secret_arn = str(o, "SecretArn");
+	r->version_id = str(o, "VersionId");
+	r->outcome = str(o, "Outcome");
+	if (r->request_id == NULL || r->principal == NULL || r->peer == NULL ||
+	    r->operation == NULL || r->outcome == NULL ||
+	    unhex(str(o, "PrevHash"), r->prev_hash, 32) ||
+	    unhex(str(o, "Hash"), r->hash, 32) ||
+	    unhex(str(o, "Hmac"), r->hmac, 32))
+		return (-1);
+	return (0);
+}
+
+static int
+line_cmp(const void *va, const void *vb)
+{
+	const struct store_audit_row *a = &((const struct line *)va)->row;
+	const struct store_audit_row *b = &((const struct line *)vb)->row;
+	int c;
+
+	if ((c = strcmp(a->chain_id, b->chain_id)) != 0)
+		return (c);
+	if (a->seq != b->seq)
+		return (a->seq < b->seq ? -1 : 1);
+	return (memcmp(a->hash, b->hash, 32));
+}
+
+/* Read every line of ${path}; NULL with a message printed on error. */
+static struct line *
+read_export(const char *path, size_t *out_n)
+{
+	struct line *lines = NULL, *grown;
+	size_t n = 0, cap = 0, lineno = 0;
+	json_error_t jerr;
+	char *buf = NULL;
+	size_t bufcap = 0;
+	ssize_t len;
+	FILE *f;
+	json_t *o;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "coffer: could not open %s: %s\n", path,
+		    strerror(errno));
+		return (NULL);
+	}
+	while ((len = getline(&buf, &bufcap, f)) != -1) {
+		lineno++;
+		if (len <= 1)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			if ((grown = realloc(lines, cap * sizeof(*lines))) ==
+			    NULL)
+				goto fail;
+			lines = grown;
+		}
+		if ((o = json_loads(buf, 0, &jerr)) == NULL ||
+		    line_parse(o, &lines[n]) != 0) {
+			json_decref(o);
+			fprintf(stderr, "coffer: %s:%zu: not an audit event "
+			    "of coffer audit export\n", path, lineno);
+			goto fail;
+		}
+		n++;
+	}
+	free(buf);
+	fclose(f);
+	*out_n = n;
+	return (lines != NULL ? lines : calloc(1, sizeof(*lines)));
+fail:
+	while (n > 0)
+		json_decref(lines[--n].obj);
+	free(lines);
+	free(buf);
+	fclose(f);
+	return (NULL);
+}
+
+/* A token for the HMAC check, when one is configured. */
+static struct hsm *
+open_token(const struct audit_opts *o, struct hsm_session **out)
+{
+	struct cf_error err = { CF_OK, "" };
+	struct cf_secret *pin = NULL;
+	struct hsm_config hc;
+	struct hsm *h;
+
+	*out = NULL;
+	if (o->module == NULL || o->token_label == NULL || o->pin_file == NULL)
+		return (NULL);
+	if (cf_read_secret_file(o->pin_file, &pin, &err)) {
+		fprintf(stderr, "coffer: %s\n", err.msg);
+		return (NULL);
+	}
+	memset(&hc, 0, sizeof(hc));
+	hc.module_path = o->module;
+	hc.token_label = o->token_label;
+	hc.pin = (const char *)pin->data;
+	h = hsm_new(&hc, &err);
+	cf_secret_free(pin);
+	if (h == NULL || (*out = hsm_session_new(h, &err)) == NULL) {
+		fprintf(stderr, "coffer: %s\n", err.msg);
+		hsm_free(h);
+		return (NULL);
+	}
+	return (h);
+}
+
+static int
+cmd_verify_file(const struct audit_opts *o)
+{
+	struct cf_error err = { CF_OK, "" };
+	struct hsm_session *hs = NULL;
+	struct hsm *h;
+	struct audit_check c;
+	struct line *lines;
+	size_t n, i, start;
+	json_t *report = NULL, *chains = NULL, *ch;
+	int ok = 1, mac, rc = CLI_EXIT_OK;
+
+	if ((lines = read_export(o->file, &n)) == NULL)
+		return (CLI_EXIT_CLIENT);
+	h = open_token(o, &hs);
+	if ((o->module || o->token_label || o->pin_file) && hs == NULL) {
+		rc = CLI_EXIT_CLIENT;
+		goto done;
+	}
+	qsort(lines, n, sizeof(*lines), line_cmp);
+	chains = json_array();
+
+	/* Each chain from its first exported event. */
+	for (start = 0; start < n; start = i) {
+		audit_check_init(&c, lines[start].row.chain_id, NULL, 0);
+		if (lines[start].row.seq > 1)
+			audit_check_anchor(&c, lines[start].row.seq - 1,
+			    lines[start].row.prev_hash);
+		for (i = start; i < n && strcmp(lines[i].row.chain_id,
+		    c.chain_id) == 0; i++) {
+			mac = -1;
+			if (hs != NULL && (mac = hsm_audit_mac_verify(hs,
+			    lines[i].row.hash, 32, lines[i].row.hmac, &err)) ==
+			    -1) {
+				fprintf(stderr, "coffer: %s\n", err.msg);
+				rc = CLI_EXIT_CLIENT;
+				goto done;
+			}
+			audit_check_row(&c, &lines[i].row, mac);
+		}
+		audit_check_end(&c);
+		ok &= c.ok;
+		ch = json_pack("{s:s, s:b, s:I, s:I, s:I, s:b}", "ChainId",
+		    c.chain_id, "Ok", c.ok, "Events", (json_int_t)c.events,
+		    "FirstSequence", (json_int_t)c.first_seq, "LastSequence",
+		    (json_int_t)c.last_seq, "HmacChecked", hs != NULL);
+		if (!c.ok) {
+			json_object_set_new(ch, "BrokenSequence",
+			    json_integer(c.broken_seq));
+			json_object_set_new(ch, "Reason", json_string(c.reason));
+			fprintf(stderr, "coffer: audit chain %s is broken at "
+			    "event %lld: %s\n", c.chain_id,
+			    (long long)c.broken_seq, c.reason);
+		}
+		json_array_append_new(chains, ch);
+	}
+	report = json_pack("{s:b, s:I, s:o}", "Ok", ok, "Events",
+	    (json_int_t)n, "Chains", chains);
+	chains = NULL;			/* the report owns it (or freed it) */
+	if (report == NULL || cli_render(stdout, report, "json", NULL))
+		rc = CLI_EXIT_CLIENT;
+	if (hs == NULL)
+		fprintf(stderr, "coffer: no token given: links and hashes "
+		    "checked, HMACs not (--pkcs11-module, --token-label, "
+		    "--pin-file)\n");
+	if (rc == CLI_EXIT_OK && !ok)
+		rc = EXIT_BROKEN;
+done:
+	json_decref(report);
+	json_decref(chains);
+	for (i = 0; i < n; i++)
+		json_decref(lines[i].obj);
+	free(lines);
+	hsm_session_free(hs);
+	hsm_free(h);
+	return (rc);
+}
+
+int
+cli_audit_main(int argc, char **argv)
+{
+	struct audit_opts o;
+	int rc, export;
+
+	if (argc < 1 || (strcmp(argv[0], "verify") != 0 &&
+	    strcmp(argv[0], "export") != 0))
+		return (usage("choose \"verify\" or \"export\""));
+	export = strcmp(argv[0], "export") == 0;
+	if ((rc = parse(argc - 1, argv + 1, export, &o)) != 0)
+		return (rc);
+	if (!export && o.file != NULL)
+		return (cmd_verify_file(&o));
+	grpc_init();
+	rc = export ? cmd_export(&o) : cmd_verify_online(&o);
+	grpc_shutdown();
+	return (rc);
+}
