@@ -5,3 +5,11 @@ add_test(NAME e2e.python
 set_tests_properties(e2e.python PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# The audit trail: events, append-only, tampering, fail-closed, the CLI.
+add_test(NAME e2e.audit
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_audit
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.audit PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)

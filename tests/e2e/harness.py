@@ -62,12 +62,25 @@ def free_port():
         return s.getsockname()[1]
 
 
-def fresh_database(prefix):
-    """Create an empty database and return its conninfo."""
+def fresh_database(prefix, migrate=True):
+    """Create a database, migrate it as its owner (unless told not to) and
+    return the conninfo cofferd uses: the restricted role coffer_app."""
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     psql(env("COFFER_TEST_PG_ADMIN"), f"CREATE DATABASE {name}")
-    return (f"host={env('COFFER_TEST_PGHOST')} port={env('COFFER_TEST_PGPORT')} "
-            f"user=postgres dbname={name}")
+    app = (f"host={env('COFFER_TEST_PGHOST')} port={env('COFFER_TEST_PGPORT')} "
+           f"user=coffer_app dbname={name}")
+    if migrate:
+        r = subprocess.run([os.path.join(BUILD, "cofferd"), "migrate"],
+                           env={**os.environ, "COFFER_DATABASE": admin(app)},
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"cofferd migrate: {r.stderr}")
+    return app
+
+
+def admin(conninfo):
+    """The same database as its owner (the superuser "postgres")."""
+    return conninfo.replace("user=coffer_app", "user=postgres")
 
 
 def psql(conninfo, sql):
@@ -88,6 +101,7 @@ class Server:
         self.env.update({
             "COFFER_LISTEN": self.endpoint,
             "COFFER_DATABASE": database,
+            "COFFER_ADMIN_DATABASE": admin(database),
             "COFFER_PKCS11_MODULE": env("COFFER_TEST_MODULE"),
             "COFFER_TOKEN_LABEL": env("COFFER_TEST_TOKEN"),
             "COFFER_PIN_FILE": env("COFFER_TEST_PIN_FILE"),
@@ -136,12 +150,13 @@ class Server:
         with open(self.log.name, errors="replace") as f:
             return f.read()
 
-    def call(self, op, request, timeout=30, metadata=None, raw=False):
+    def call(self, op, request, timeout=30, metadata=None, raw=False,
+             service=None):
         """Call ${op}; return (response, initial metadata, trailing metadata)."""
         sm, _ = pb()
         resp_type = getattr(sm, op + "Response")
         method = self.channel.unary_unary(
-            SERVICE + op,
+            (service or SERVICE) + op,
             request_serializer=(lambda b: b) if raw else (lambda m: m.SerializeToString()),
             response_deserializer=resp_type.FromString)
         resp, c = method.with_call(request, timeout=timeout, metadata=metadata)

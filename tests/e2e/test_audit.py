@@ -1,0 +1,477 @@
+"""End-to-end tests of the audit trail (issue 4, audit/DESIGN.md): one
+durable event per call, append-only tables, tamper evidence rooted in the
+token, fail-closed writes, ListAuditEvents, and two servers' chains.
+
+The tampering is done as the database superuser with triggers disabled
+(session_replication_role = replica), which is exactly the power the
+hash chain and the token's HMAC exist to defeat.
+"""
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import tempfile
+import unittest
+
+import grpc
+
+from tests.e2e import harness as h
+from tests.e2e.harness import coffer, error_type, pb, token
+
+AUDIT = "/coffer.v1.Audit/"
+
+
+def setUpModule():
+    pb()
+
+
+def row_hash(chain_id, seq, time_ms, strings, prev):
+    """audit/DESIGN.md's canonical encoding, written again independently."""
+    b = b"coffer-audit-v1\0" + chain_id.encode() + struct.pack(">Qq", seq, time_ms)
+    for s in strings:
+        if s is None:
+            b += b"\0"
+        else:
+            e = s.encode()
+            b += b"\1" + struct.pack(">I", len(e)) + e
+    return hashlib.sha256(b + prev).digest()
+
+
+class AuditCase(unittest.TestCase):
+
+    def start(self, db=None, **kw):
+        db = db or h.fresh_database("audit")
+        s = h.Server(db, **kw).start()
+        self.addCleanup(self.stop, s)
+        return db, s
+
+    def stop(self, s):
+        rc = s.stop()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{s.output()}")
+
+    def call(self, s, op, **fields):
+        sm, _ = pb()
+        return s.call(op, getattr(sm, op + "Request")(**fields))
+
+    def audit(self, s, op, **fields):
+        sm, _ = pb()
+        return s.call(op, getattr(sm, op + "Request")(**fields), service=AUDIT)[0]
+
+    def verify(self, s):
+        return self.audit(s, "VerifyAuditLog")
+
+    def sql(self, db, q):
+        return h.psql(h.admin(db), q)
+
+    def tamper(self, db, q):
+        h.psql(h.admin(db), "SET session_replication_role = replica; " + q)
+
+    def events(self, db, where="true"):
+        out = self.sql(db, "SELECT json_agg(e ORDER BY chain_id, seq) FROM "
+                       f"(SELECT chain_id, seq, request_id, principal, peer, operation, "
+                       f"secret_arn, version_id, outcome FROM audit_events WHERE {where}) e")
+        return json.loads(out) if out else []
+
+    def busy(self, s, n=6):
+        """A few calls of several kinds; returns the secret's name."""
+        name = "audit-" + token()[:8]
+        self.call(s, "CreateSecret", name=name, secret_string="v0",
+                  client_request_token=token())
+        for i in range(n):
+            self.call(s, "PutSecretValue", secret_id=name, secret_string=f"v{i + 1}",
+                      client_request_token=token())
+            self.call(s, "GetSecretValue", secret_id=name)
+        return name
+
+
+class EventsTest(AuditCase):
+
+    def test_every_call_leaves_one_event(self):
+        db, s = self.start()
+        sm, _ = pb()
+        marker = "AUDIT-PLAINTEXT-" + token()
+        ctoken = token()
+        name = "ev-" + token()[:8]
+
+        # A change, a read, a failure, a malformed request, an unknown method.
+        r, md, _ = self.call(s, "CreateSecret", name=name, secret_string=marker,
+                             client_request_token=ctoken)
+        rid_create = md["coffer-request-id"]
+        r2, md, _ = self.call(s, "GetSecretValue", secret_id=name)
+        rid_get = md["coffer-request-id"]
+        self.assertEqual(r2.secret_string, marker)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.call(s, "GetSecretValue", secret_id="no-such-" + token()[:8])
+        rid_missing = dict(cm.exception.initial_metadata())["coffer-request-id"]
+        with self.assertRaises(grpc.RpcError) as cm:
+            s.call("GetSecretValue", b"\xff\xff\xff", raw=True)
+        self.assertEqual(error_type(cm.exception), "InvalidParameterException")
+        rid_bad = dict(cm.exception.initial_metadata())["coffer-request-id"]
+        with self.assertRaises(grpc.RpcError) as cm:
+            s.channel.unary_unary("/coffer.v1.SecretsManager/NoSuchOperation")(b"")
+        rid_unknown = dict(cm.exception.initial_metadata())["coffer-request-id"]
+
+        ev = {e["request_id"]: e for e in self.events(db)}
+        self.assertEqual(len(ev), len(self.events(db)), "one event per request id")
+        c = ev[rid_create]
+        self.assertEqual((c["operation"], c["outcome"], c["version_id"]),
+                         ("CreateSecret", "OK", ctoken))
+        self.assertEqual(c["secret_arn"], r.arn)
+        self.assertEqual(c["principal"], "anonymous")
+        self.assertTrue(c["peer"].startswith("ipv4:127.0.0.1:"), c["peer"])
+        g = ev[rid_get]
+        self.assertEqual((g["operation"], g["outcome"], g["secret_arn"], g["version_id"]),
+                         ("GetSecretValue", "OK", r.arn, ctoken))
+        self.assertEqual((ev[rid_missing]["outcome"], ev[rid_missing]["secret_arn"]),
+                         ("ResourceNotFoundException", None))
+        self.assertEqual(ev[rid_bad]["outcome"], "InvalidParameterException")
+        self.assertEqual((ev[rid_unknown]["operation"], ev[rid_unknown]["outcome"]),
+                         ("/coffer.v1.SecretsManager/NoSuchOperation", "NotImplemented"))
+
+        # The value is nowhere in the audit tables.
+        dump = subprocess.run(["pg_dump", "--data-only", "-t", "audit_*", h.admin(db)],
+                              capture_output=True, check=True).stdout
+        self.assertIn(rid_get.encode(), dump)
+        self.assertNotIn(marker.encode(), dump)
+
+    def test_batch_get_has_one_event_per_secret(self):
+        db, s = self.start()
+        a = self.call(s, "CreateSecret", name="b1-" + token()[:6], secret_string="1",
+                      client_request_token=token())[0]
+        b = self.call(s, "CreateSecret", name="b2-" + token()[:6], secret_string="2",
+                      client_request_token=token())[0]
+        _, md, _ = self.call(s, "BatchGetSecretValue",
+                             secret_id_list=[a.arn, b.arn, "missing-" + token()[:6]])
+        rows = self.events(db, f"request_id = '{md['coffer-request-id']}'")
+        got = sorted((e["secret_arn"] or "", e["outcome"]) for e in rows)
+        self.assertEqual(len(rows), 3)
+        self.assertIn((a.arn, "OK"), got)
+        self.assertIn((b.arn, "OK"), got)
+        self.assertEqual(sum(1 for g in got if g[1] == "ResourceNotFoundException"), 1)
+
+    def test_list_audit_events(self):
+        db, s = self.start()
+        name = self.busy(s, n=3)
+        other = self.busy(s, n=1)
+        # By name: 1 create + 3 puts + 3 gets.
+        r = self.audit(s, "ListAuditEvents", secret_id=name)
+        self.assertEqual(len(r.events), 7)
+        self.assertTrue(all(e.secret_arn.split(":")[-1].startswith(name + "-") for e in r.events))
+        self.assertEqual(len(r.events[0].hash), 32)
+        arn = r.events[0].secret_arn
+        self.assertEqual(len(self.audit(s, "ListAuditEvents", secret_id=arn).events), 7)
+        r = self.audit(s, "ListAuditEvents", secret_id=name, operation="GetSecretValue")
+        self.assertEqual(len(r.events), 3)
+        self.assertEqual(len(self.audit(s, "ListAuditEvents", secret_id=other).events), 3)
+        self.assertEqual(len(self.audit(s, "ListAuditEvents", principal="nobody").events), 0)
+        fails = self.audit(s, "ListAuditEvents", outcome="ResourceNotFoundException")
+        self.assertEqual(len(fails.events), 0)
+
+        # Pages of two cover every event once, in time order.
+        seen, tok = [], None
+        while True:
+            kw = {"max_results": 2}
+            if tok:
+                kw["next_token"] = tok
+            page = self.audit(s, "ListAuditEvents", **kw)
+            self.assertLessEqual(len(page.events), 2)
+            seen += [(e.chain_id, e.sequence) for e in page.events]
+            tok = page.next_token
+            if not tok:
+                break
+        self.assertEqual(len(seen), len(set(seen)))
+        self.assertGreaterEqual(len(seen), 12)
+
+        # A time range.
+        all_ev = self.audit(s, "ListAuditEvents", max_results=1000).events
+        mid = all_ev[len(all_ev) // 2].event_date
+        before = self.audit(s, "ListAuditEvents", end_date=mid, max_results=1000).events
+        after = self.audit(s, "ListAuditEvents", start_date=mid, max_results=1000).events
+        self.assertTrue(all(e.event_date < mid for e in before))
+        self.assertTrue(all(e.event_date >= mid for e in after))
+
+        sm, _ = pb()
+        for kw, exc in (({"next_token": "00"}, "InvalidNextTokenException"),
+                        ({"max_results": 0}, "ValidationException"),
+                        ({"start_date": 10, "end_date": 5}, "InvalidParameterException")):
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.audit(s, "ListAuditEvents", **kw)
+            self.assertEqual(error_type(cm.exception), exc, kw)
+
+
+class AppendOnlyTest(AuditCase):
+
+    def test_role_and_triggers_refuse_changes(self):
+        db, s = self.start()
+        self.busy(s, n=1)
+        part = self.sql(db, "SELECT tableoid::regclass FROM audit_events LIMIT 1")
+        # cofferd's role: no privilege at all.
+        for q in ("UPDATE audit_events SET outcome = 'OK'",
+                  "DELETE FROM audit_events",
+                  "TRUNCATE audit_events",
+                  f"DELETE FROM {part}",
+                  "DELETE FROM audit_chains"):
+            with self.subTest(role="coffer_app", q=q):
+                with self.assertRaisesRegex(RuntimeError, "permission denied"):
+                    h.psql(db, q)
+        # The owner (a superuser): the triggers refuse.
+        for q in ("UPDATE audit_events SET outcome = 'OK'",
+                  "DELETE FROM audit_events",
+                  "TRUNCATE audit_events",
+                  f"TRUNCATE {part}",
+                  f"DELETE FROM {part}",
+                  "UPDATE audit_chains SET server = 'x'",
+                  "TRUNCATE audit_chains"):
+            with self.subTest(role="postgres", q=q):
+                with self.assertRaisesRegex(RuntimeError, "append-only"):
+                    self.sql(db, q)
+        self.assertTrue(self.verify(s).ok)
+
+
+class TamperTest(AuditCase):
+    """Each tampering on a fresh deployment; verify names the first broken link."""
+
+    def deployment(self):
+        db, s = self.start()
+        self.busy(s, n=5)
+        chain = self.sql(db, "SELECT chain_id FROM audit_chains")
+        last = int(self.sql(db, f"SELECT max(seq) FROM audit_events WHERE chain_id = '{chain}'"))
+        self.assertGreaterEqual(last, 12)
+        v = self.verify(s)
+        self.assertTrue(v.ok, v)
+        return db, s, chain, last
+
+    def broken(self, s, chain):
+        v = self.verify(s)
+        self.assertFalse(v.ok, v)
+        c = [c for c in v.chains if c.chain_id == chain][0]
+        self.assertFalse(c.ok)
+        return c.broken_sequence, c.reason
+
+    def test_delete_an_event(self):
+        db, s, chain, last = self.deployment()
+        self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' AND seq = 5")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, 5)
+        self.assertIn("missing", why)
+
+    def test_edit_a_field(self):
+        db, s, chain, last = self.deployment()
+        self.tamper(db, "UPDATE audit_events SET principal = 'someone-else' "
+                        f"WHERE chain_id = '{chain}' AND seq = 4")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, 4)
+        self.assertIn("altered", why)
+
+    def test_edit_and_rehash(self):
+        """Recomputing the hash (and the next link) does not help: the HMAC."""
+        db, s, chain, last = self.deployment()
+        row = json.loads(self.sql(db, "SELECT row_to_json(e) FROM (SELECT *, "
+                                  "(extract(epoch FROM event_date) * 1000)::bigint AS ms "
+                                  f"FROM audit_events WHERE chain_id = '{chain}' AND seq = 6) e"))
+        prev = bytes.fromhex(row["prev_hash"][2:])
+        new = row_hash(chain, 6, row["ms"], [row["request_id"], row["principal"], row["peer"],
+                       row["operation"], row["secret_arn"], row["version_id"], "AccessDeniedException"],
+                       prev)
+        self.tamper(db, f"UPDATE audit_events SET outcome = 'AccessDeniedException', "
+                        f"hash = '\\x{new.hex()}' WHERE chain_id = '{chain}' AND seq = 6; "
+                        f"UPDATE audit_events SET prev_hash = '\\x{new.hex()}' "
+                        f"WHERE chain_id = '{chain}' AND seq = 7")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, 6)
+        self.assertIn("HMAC", why)
+
+    def test_reorder_two_events(self):
+        db, s, chain, last = self.deployment()
+        self.tamper(db, "UPDATE audit_events SET seq = CASE seq WHEN 7 THEN 8 ELSE 7 END "
+                        f"WHERE chain_id = '{chain}' AND seq IN (7, 8)")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, 7)
+
+    def test_truncate_the_tail(self):
+        db, s, chain, last = self.deployment()
+        # The tail, as of the last verify: its own event is the newest.
+        last = int(self.sql(db, f"SELECT max(seq) FROM audit_events WHERE chain_id = '{chain}'"))
+        self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' "
+                        f"AND seq > {last - 3}")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, last - 2)
+        self.assertIn("cut off", why)
+
+    def test_insert_a_forged_event(self):
+        db, s, chain, last = self.deployment()
+        last = int(self.sql(db, f"SELECT max(seq) FROM audit_events WHERE chain_id = '{chain}'"))
+        prev = bytes.fromhex(self.sql(db, "SELECT encode(hash, 'hex') FROM audit_events "
+                                      f"WHERE chain_id = '{chain}' AND seq = {last}"))
+        ms = int(self.sql(db, "SELECT (extract(epoch FROM now()) * 1000)::bigint"))
+        fields = [token(), "spiffe://corp/admin", "ipv4:127.0.0.1:1", "DeleteSecret",
+                  None, None, "OK"]
+        hsh = row_hash(chain, last + 1, ms, fields, prev)
+        self.tamper(db, "INSERT INTO audit_events VALUES ("
+                        f"'{chain}', {last + 1}, to_timestamp({ms} / 1000.0), "
+                        f"'{fields[0]}', '{fields[1]}', '{fields[2]}', '{fields[3]}', NULL, "
+                        f"NULL, 'OK', '\\x{prev.hex()}', '\\x{hsh.hex()}', "
+                        f"'\\x{os.urandom(32).hex()}')")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, last + 1)
+
+    def test_delete_a_whole_chain(self):
+        db, s, chain, last = self.deployment()
+        self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}'")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, 1)
+
+
+class TwoServersTest(AuditCase):
+
+    def test_each_servers_chain_verifies(self):
+        db, a = self.start()
+        _, b = self.start(db)
+        name = self.busy(a, n=3)
+        for i in range(10):
+            self.call(b, "GetSecretValue", secret_id=name)
+            self.call(a, "PutSecretValue", secret_id=name, secret_string=str(i),
+                      client_request_token=token())
+        for s in (a, b):
+            v = self.verify(s)
+            self.assertTrue(v.ok, v)
+            self.assertEqual(len(v.chains), 2)
+            self.assertTrue(all(c.ok and c.head_in_token and c.events > 5 for c in v.chains))
+        servers = self.sql(db, "SELECT count(DISTINCT chain_id) FROM audit_events")
+        self.assertEqual(servers, "2")
+
+
+class FailClosedTest(AuditCase):
+
+    def test_no_event_no_change_no_value(self):
+        db, s = self.start()
+        sm, _ = pb()
+        name = self.busy(s, n=1)
+        versions = self.sql(db, "SELECT count(*) FROM secret_versions")
+
+        # The audit table refuses every insert from now on.
+        self.sql(db, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN RAISE EXCEPTION 'audit disk full'; END $$; "
+                     "CREATE TRIGGER refuse BEFORE INSERT ON audit_events "
+                     "FOR EACH ROW EXECUTE FUNCTION refuse()")
+        failed = []
+        for op, req in (("PutSecretValue", sm.PutSecretValueRequest(
+                            secret_id=name, secret_string="lost", client_request_token=token())),
+                        ("GetSecretValue", sm.GetSecretValueRequest(secret_id=name)),
+                        ("DeleteSecret", sm.DeleteSecretRequest(secret_id=name)),
+                        ("GetSecretValue", sm.GetSecretValueRequest(secret_id="nope"))):
+            with self.assertRaises(grpc.RpcError) as cm:
+                s.call(op, req)
+            self.assertEqual(error_type(cm.exception), "ServiceUnavailable", op)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            failed.append(dict(cm.exception.initial_metadata())["coffer-request-id"])
+        self.assertEqual(self.sql(db, "SELECT count(*) FROM secret_versions"), versions)
+        self.assertEqual(self.sql(db, f"SELECT count(*) FROM secrets WHERE name = '{name}' "
+                                      "AND deleted_date IS NULL"), "1")
+
+        # Back to normal: the failures are on record, and the chain is whole.
+        self.sql(db, "DROP TRIGGER refuse ON audit_events")
+        self.assertEqual(self.call(s, "GetSecretValue", secret_id=name)[0].secret_string, "v1")
+        for rid in failed:
+            rows = self.events(db, f"request_id = '{rid}'")
+            self.assertEqual([r["outcome"] for r in rows], ["ServiceUnavailable"], rid)
+        v = self.verify(s)
+        self.assertTrue(v.ok, v)
+
+
+class CliAuditTest(AuditCase):
+    """coffer list-audit-events, audit export, audit verify (online and offline)."""
+
+    def test_cli(self):
+        db, s = self.start()
+        name = self.busy(s, n=2)
+        ep = s.endpoint
+
+        r = coffer(ep, "list-audit-events", "--secret-id", name, "--operation",
+                   "GetSecretValue")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(len(out["Events"]), 2)
+        e = out["Events"][0]
+        self.assertEqual((e["Operation"], e["Outcome"]), ("GetSecretValue", "OK"))
+        self.assertRegex(e["EventDate"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+        r = coffer(ep, "list-audit-events", "--start-date", "2999-01-01T00:00:00Z")
+        self.assertEqual(json.loads(r.stdout)["Events"], [], r.stderr)
+        r = coffer(ep, "list-audit-events", "--max-items", "3")
+        self.assertEqual(len(json.loads(r.stdout)["Events"]), 3, r.stderr)
+        self.assertIn("NextToken", json.loads(r.stdout))
+
+        # Online verify: OK, then a tampered row makes it fail, naming it.
+        r = coffer(ep, "audit", "verify")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(json.loads(r.stdout)["Ok"])
+
+        # Export, then verify the file offline: hashes only, then with the token.
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "audit.jsonl")
+        r = coffer(ep, "audit", "export", "--output-file", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(path) as f:
+            lines = [json.loads(x) for x in f]
+        self.assertGreaterEqual(len(lines), 8)
+        self.assertEqual(set(lines[0]) >= {"ChainId", "Sequence", "EventDate", "Principal",
+                                           "Operation", "Outcome", "Hash", "Hmac"}, True)
+        r = coffer(ep, "audit", "verify", "--file", path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("HMACs not", r.stderr)
+        tok = {"COFFER_PKCS11_MODULE": h.env("COFFER_TEST_MODULE"),
+               "COFFER_TOKEN_LABEL": h.env("COFFER_TEST_TOKEN"),
+               "COFFER_PIN_FILE": h.env("COFFER_TEST_PIN_FILE")}
+        r = coffer(ep, "audit", "verify", "--file", path, input_env=tok)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(json.loads(r.stdout)["Chains"][0]["HmacChecked"])
+
+        # A tampered export: an edited outcome, and a dropped line.
+        edited = os.path.join(d, "edited.jsonl")
+        lines[4]["Outcome"] = "AccessDeniedException"
+        with open(edited, "w") as f:
+            f.writelines(json.dumps(x) + "\n" for x in lines)
+        r = coffer(ep, "audit", "verify", "--file", edited)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(json.loads(r.stdout)["Chains"][0]["BrokenSequence"],
+                         lines[4]["Sequence"])
+        dropped = os.path.join(d, "dropped.jsonl")
+        with open(dropped, "w") as f:
+            f.writelines(json.dumps(x) + "\n" for i, x in enumerate(lines) if i != 3)
+        r = coffer(ep, "audit", "verify", "--file", dropped)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("missing", r.stderr)
+
+        # A forged line whose hash is right but whose HMAC is not: only the
+        # token can tell.
+        with open(path) as f:
+            lines = [json.loads(x) for x in f]
+        last = lines[-1]
+        forged = dict(last, Sequence=last["Sequence"] + 1, PrevHash=last["Hash"],
+                      Operation="DeleteSecret", RequestId=token(), Hmac="00" * 32)
+        forged["Hash"] = row_hash(forged["ChainId"], forged["Sequence"], forged["EventTime"],
+                                  [forged["RequestId"], forged["Principal"], forged["Peer"],
+                                   forged["Operation"], forged.get("SecretArn"),
+                                   forged.get("VersionId"), forged["Outcome"]],
+                                  bytes.fromhex(forged["PrevHash"])).hex()
+        with open(edited, "w") as f:
+            f.writelines(json.dumps(x) + "\n" for x in lines + [forged])
+        r = coffer(ep, "audit", "verify", "--file", edited)
+        self.assertEqual(r.returncode, 0, "without the token the forgery passes")
+        r = coffer(ep, "audit", "verify", "--file", edited, input_env=tok)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("HMAC", r.stderr)
+
+        # The database tampered with: coffer audit verify names the row.
+        chain = lines[0]["ChainId"]
+        self.tamper(db, f"UPDATE audit_events SET principal = 'mallory' "
+                        f"WHERE chain_id = '{chain}' AND seq = 3")
+        r = coffer(ep, "audit", "verify")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("broken at event 3", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
