@@ -377,12 +377,15 @@ engine_audit_at(const struct engine_call *call, const char *arn,
     const char *vid)
 {
 
+	const char *c;
+
+	/* Copies: the event is written after the request is freed. */
 	if (call->audit == NULL)
 		return;
-	if (arn != NULL)
-		call->audit->secret_arn = arn;
-	if (vid != NULL)
-		call->audit->version_id = vid;
+	if (arn != NULL && (c = cf_arena_strdup(call->arena, arn)) != NULL)
+		call->audit->secret_arn = c;
+	if (vid != NULL && (c = cf_arena_strdup(call->arena, vid)) != NULL)
+		call->audit->version_id = c;
 }
 
 int
@@ -406,6 +409,10 @@ engine_audit_item(const struct engine_call *call, const char *secret,
 		a->items = grown;
 		a->cap_items = cap;
 	}
+	/* Copies: the event is written after the request is freed. */
+	if ((secret = cf_arena_strdup(call->arena, secret)) == NULL ||
+	    (vid != NULL && (vid = cf_arena_strdup(call->arena, vid)) == NULL))
+		return (engine_oom(err));
 	a->items[a->n_items].secret = secret;
 	a->items[a->n_items].version_id = vid;
 	a->items[a->n_items++].outcome = outcome;

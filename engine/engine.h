@@ -39,7 +39,7 @@ struct engine_config {
 /*
  * What a call's audit event needs from the engine (audit/DESIGN.md).  The
  * engine fills in the secret and version a call touched as it learns them
- * (strings in the call's arena), one item per secret for
+ * (copied into the call's arena: the event outlives the request), one item per secret for
  * BatchGetSecretValue, and calls ${before_commit} right before a change
  * commits: if it fails, the change is rolled back and the call fails, so
  * no change is ever visible without its event.

@@ -269,7 +269,7 @@ class TamperTest(AuditCase):
         """Recomputing the hash (and the next link) does not help: the HMAC."""
         db, s, chain, last = self.deployment()
         row = json.loads(self.sql(db, "SELECT row_to_json(e) FROM (SELECT *, "
-                                  "(extract(epoch FROM event_date) * 1000)::bigint AS ms "
+                                  "(extract(epoch FROM event_time) * 1000)::bigint AS ms "
                                   f"FROM audit_events WHERE chain_id = '{chain}' AND seq = 6) e"))
         prev = bytes.fromhex(row["prev_hash"][2:])
         new = row_hash(chain, 6, row["ms"], [row["request_id"], row["principal"], row["peer"],
@@ -316,6 +316,32 @@ class TamperTest(AuditCase):
                         f"'\\x{os.urandom(32).hex()}')")
         seq, why = self.broken(s, chain)
         self.assertEqual(seq, last + 1)
+
+    def test_archived_head_with_anchor(self):
+        """The operator's archiving (audit/DESIGN.md): an anchor at the last
+        archived event keeps the rest verifiable; an invented one does not."""
+        db, s, chain, last = self.deployment()
+        self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac, note) "
+                     "SELECT chain_id, seq, hash, hmac, 'archived' FROM audit_events "
+                     f"WHERE chain_id = '{chain}' AND seq = 5")
+        self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' AND seq <= 5")
+        v = self.verify(s)
+        self.assertTrue(v.ok, v)
+        c = [c for c in v.chains if c.chain_id == chain][0]
+        self.assertTrue(c.anchored)
+        self.assertEqual(c.first_sequence, 6)
+        # Without the anchor the same database is broken...
+        self.tamper(db, "DELETE FROM audit_anchors")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, 1)
+        # ...and an anchor with a made-up HMAC does not help.
+        self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac) "
+                     f"SELECT chain_id, seq, hash, '\\x{os.urandom(32).hex()}' "
+                     f"FROM audit_events WHERE chain_id = '{chain}' AND seq = 6")
+        self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' AND seq = 6")
+        seq, why = self.broken(s, chain)
+        self.assertEqual(seq, 7)
+        self.assertIn("anchor", why)
 
     def test_delete_a_whole_chain(self):
         db, s, chain, last = self.deployment()
