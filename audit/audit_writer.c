@@ -7,8 +7,12 @@
  * sent from the callback).  The writer takes everything queued, chains it
  * (seq, prev_hash, hash), has the token HMAC each hash, inserts the batch
  * in one statement (one commit, one fsync for all of them), then calls
- * every submission back, then moves the token's head of the chain.  The
- * chain is only ever touched by this thread, so it needs no lock.
+ * every submission back.  The chain is only ever touched by this thread,
+ * so it needs no lock.  A second thread keeps the token's head of the
+ * chain up to date: writing a token object costs as much as a batch, so
+ * it runs beside the writer and writes the newest committed head at most
+ * every HEAD_EVERY_MS, and once more when cofferd stops (audit/DESIGN.md,
+ * "Heads in the token", says what that lag means).
  *
  * A batch that fails is failed to all its callers, whose changes roll
  * back.  Since a lost connection can hide a commit that did happen, the
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -33,6 +38,7 @@
 #define PARTITION_EVERY_MS (6 * 3600 * 1000LL)
 #define PARTITION_RETRY_MS (60 * 1000LL)
 #define OUTCOME_FAILED "ServiceUnavailable"
+#define HEAD_EVERY_MS 20		/* the head keeper's pace under load */
 
 /* One call's events, with their strings in one block. */
 struct sub {
@@ -67,8 +73,18 @@ struct audit {
 	struct sub *redo, **redo_tail;
 	size_t n_redo;
 	int64_t partitions_due;
-	int head_failing;
 	struct store_audit_row rows[MAX_BATCH];
+
+	/* The head keeper: the newest committed head, for the token. */
+	pthread_mutex_t head_mu;
+	pthread_cond_t head_cv;
+	struct hsm_audit_head kp_head;
+	int head_dirty;
+	int head_stopping;
+	int head_failing;
+	pthread_t head_thread;
+	int head_running;
+	struct hsm_session *head_hs;
 };
 
 static void
@@ -205,23 +221,57 @@ partitions(struct audit *a, int64_t now)
 	a->partitions_due = now + PARTITION_EVERY_MS;
 }
 
-/* Move the token's head of the chain; the events are durable already. */
+/* Hand the newest committed head to the head keeper. */
 static void
 move_head(struct audit *a)
 {
-	struct cf_error err = { CF_OK, "" };
+
+	pthread_mutex_lock(&a->head_mu);
+	memcpy(a->kp_head.chain_id, a->chain_id, sizeof(a->kp_head.chain_id));
+	a->kp_head.seq = a->seq;
+	memcpy(a->kp_head.hash, a->last_hash, AUDIT_HASH_LEN);
+	a->head_dirty = 1;
+	pthread_cond_signal(&a->head_cv);
+	pthread_mutex_unlock(&a->head_mu);
+}
+
+/* The head keeper: write the newest head to the token, until stopped. */
+static void *
+head_keeper(void *arg)
+{
+	struct audit *a = arg;
+	struct timespec pace = { 0, HEAD_EVERY_MS * 1000000L };
+	struct cf_error err;
 	struct hsm_audit_head hd;
 
-	memcpy(hd.chain_id, a->chain_id, sizeof(hd.chain_id));
-	hd.seq = a->seq;
-	memcpy(hd.hash, a->last_hash, AUDIT_HASH_LEN);
-	if (hsm_audit_head_put(a->hs, a->deployment, &hd, &err)) {
-		if (!a->head_failing)
-			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
-		a->head_failing = 1;
-		return;
+	(void)pthread_setname_np(pthread_self(), "coffer-auditkp");
+	pthread_mutex_lock(&a->head_mu);
+	for (;;) {
+		while (!a->head_dirty && !a->head_stopping)
+			pthread_cond_wait(&a->head_cv, &a->head_mu);
+		if (!a->head_dirty)
+			break;
+		hd = a->kp_head;
+		a->head_dirty = 0;
+		pthread_mutex_unlock(&a->head_mu);
+
+		/* The events are durable already; a failure is reported. */
+		memset(&err, 0, sizeof(err));
+		if (hsm_audit_head_put(a->head_hs, a->deployment, &hd, &err)) {
+			if (!a->head_failing)
+				fprintf(stderr, "cofferd: audit: %s\n",
+				    err.msg);
+			a->head_failing = 1;
+		} else
+			a->head_failing = 0;
+
+		/* A token write per batch would cost as much as the batch. */
+		if (!a->head_stopping)
+			(void)nanosleep(&pace, NULL);
+		pthread_mutex_lock(&a->head_mu);
 	}
-	a->head_failing = 0;
+	pthread_mutex_unlock(&a->head_mu);
+	return (NULL);
 }
 
 /*
@@ -351,6 +401,7 @@ writer(void *arg)
 	struct sub *subs, *s, *next;
 	int ok;
 
+	(void)pthread_setname_np(pthread_self(), "coffer-audit");
 	while ((subs = take(a)) != NULL) {
 		memset(&err, 0, sizeof(err));
 		ok = write_batch(a, subs, &err) == 0;
@@ -524,6 +575,8 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
 	pthread_cond_init(&a->room, NULL);
+	pthread_mutex_init(&a->head_mu, NULL);
+	pthread_cond_init(&a->head_cv, NULL);
 	a->tail = &a->head;
 	a->redo_tail = &a->redo;
 	if (gethostname(host, sizeof(host)) != 0)
@@ -534,6 +587,7 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	/* Its own connection and token session; a new chain. */
 	if ((a->store = store_connect(cfg->conninfo, err)) == NULL ||
 	    (a->hs = hsm_session_new(cfg->hsm, err)) == NULL ||
+	    (a->head_hs = hsm_session_new(cfg->hsm, err)) == NULL ||
 	    chain_uuid(a->hs, a->chain_id, err) ||
 	    audit_deployment(a->store, a->hs, a->deployment, err))
 		goto fail;
@@ -541,7 +595,14 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 		goto fail;
 	a->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;
 
-	/* The thread, then the first event: the chain must work now. */
+	/* The threads, then the first event: the chain must work now. */
+	if ((errno = pthread_create(&a->head_thread, NULL, head_keeper, a)) !=
+	    0) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not start the audit "
+		    "head keeper");
+		goto fail;
+	}
+	a->head_running = 1;
 	if ((errno = pthread_create(&a->thread, NULL, writer, a)) != 0) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not start the audit "
 		    "writer");
@@ -583,6 +644,14 @@ audit_stop(struct audit *a)
 		pthread_mutex_unlock(&a->mu);
 		pthread_join(a->thread, NULL);
 	}
+	if (a->head_running) {
+		/* The last head is written before the keeper goes. */
+		pthread_mutex_lock(&a->head_mu);
+		a->head_stopping = 1;
+		pthread_cond_signal(&a->head_cv);
+		pthread_mutex_unlock(&a->head_mu);
+		pthread_join(a->head_thread, NULL);
+	}
 	while ((s = a->head) != NULL) {
 		a->head = s->next;
 		sub_free(s);
@@ -591,8 +660,11 @@ audit_stop(struct audit *a)
 		a->redo = s->next;
 		sub_free(s);
 	}
+	hsm_session_free(a->head_hs);
 	hsm_session_free(a->hs);
 	store_free(a->store);
+	pthread_cond_destroy(&a->head_cv);
+	pthread_mutex_destroy(&a->head_mu);
 	pthread_cond_destroy(&a->room);
 	pthread_cond_destroy(&a->work);
 	pthread_mutex_destroy(&a->mu);

@@ -172,6 +172,20 @@ retry(struct store *s, PGresult **res, ExecStatusType expect,
 	return (1);
 }
 
+int
+store_ready(struct store *s, struct cf_error *err)
+{
+
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		return (0);
+	if (s->in_tx) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "database connection lost during a transaction");
+		return (-1);
+	}
+	return (connect_db(s, err));
+}
+
 PGresult *
 store_exec(struct store *s, enum store_stmt stmt, int n,
     const char *const *values, const int *lengths, const int *formats,

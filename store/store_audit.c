@@ -1,8 +1,9 @@
 /*
  * store_audit.c: the audit tables (migrations/0004_audit.sql).
  *
- * Rows go in with one multi-row INSERT per batch whose text holds only
- * placeholders; hashes travel as binary parameters.  Times are epoch
+ * A batch goes in with one prepared statement whose thirteen parameters
+ * are arrays (one element per event) that unnest() turns into rows: one
+ * parse for the life of the connection, whatever the batch size.  Times are epoch
  * milliseconds both ways, exactly (timestamptz keeps microseconds).
  * ListAuditEvents' query is assembled from fixed fragments like
  * store_search.c's: every value is a parameter.
@@ -15,7 +16,7 @@
 #include "store_internal.h"
 
 #define COLS 13
-#define MAX_ROWS 4096			/* 13 * 4096 < 65535 parameters */
+#define MAX_ROWS 4096
 #define ROW_COLS "chain_id, seq, " \
 	"(extract(epoch FROM event_time) * 1000)::bigint, request_id, " \
 	"principal, peer, operation, secret_arn, version_id, outcome, " \
@@ -95,16 +96,88 @@ oom:
 	return (-1);
 }
 
+/* A growing text buffer for the array literals. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void
+put(struct buf *b, const char *s, size_t n)
+{
+	char *grown;
+	size_t cap;
+
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((grown = realloc(b->p, cap)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = grown;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One element of a text[] literal: NULL, or quoted with \ and " escaped. */
+static void
+put_elem(struct buf *b, const char *v, int first)
+{
+	const char *q;
+
+	if (!first)
+		put(b, ",", 1);
+	if (v == NULL) {
+		put(b, "NULL", 4);
+		return;
+	}
+	put(b, "\"", 1);
+	for (q = v; *q != '\0'; q = v) {
+		v += strcspn(v, "\\\"");
+		put(b, q, (size_t)(v - q));
+		if (*v == '\0')
+			break;
+		put(b, "\\", 1);
+		put(b, v++, 1);
+	}
+	put(b, "\"", 1);
+}
+
+/* One bytea element of a bytea[] literal: "\\x..." (the \ escaped). */
+static void
+put_bytes(struct buf *b, const uint8_t *p, size_t n, int first)
+{
+	static const char digits[] = "0123456789abcdef";
+	char hex[2];
+	size_t i;
+
+	put(b, first ? "\"\\\\x" : ",\"\\\\x", first ? 4 : 5);
+	for (i = 0; i < n; i++) {
+		hex[0] = digits[p[i] >> 4];
+		hex[1] = digits[p[i] & 15];
+		put(b, hex, 2);
+	}
+	put(b, "\"", 1);
+}
+
 int
 store_audit_insert(struct store *s, const struct store_audit_row *rows,
     size_t n, struct cf_error *err)
 {
-	const char **v = NULL;
-	int *len = NULL, *fmt = NULL;
-	char *sql = NULL, *nums = NULL, *p;
-	size_t i, k, cap;
+	struct buf col[COLS];
+	const char *v[COLS];
+	char num[24], name[16];
 	PGresult *res;
-	int rc = -1, c;
+	size_t i;
+	int c, rc = -1;
 
 	if (n == 0)
 		return (0);
@@ -112,71 +185,52 @@ store_audit_insert(struct store *s, const struct store_audit_row *rows,
 		cf_error_set(err, CF_ERR_INTERNAL, "audit batch too large");
 		return (-1);
 	}
-	cap = 256 + n * (COLS * 12 + 64);
-	v = calloc(n * COLS, sizeof(*v));
-	len = calloc(n * COLS, sizeof(*len));
-	fmt = calloc(n * COLS, sizeof(*fmt));
-	nums = malloc(n * 2 * 24);
-	sql = malloc(cap);
-	if (v == NULL || len == NULL || fmt == NULL || nums == NULL ||
-	    sql == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto done;
-	}
 
-	/* The statement: only placeholders. */
-	p = sql;
-	p += sprintf(p, "INSERT INTO audit_events (chain_id, seq, event_time, "
-	    "request_id, principal, peer, operation, secret_arn, version_id, "
-	    "outcome, prev_hash, hash, hmac) VALUES ");
-	for (i = 0; i < n; i++) {
-		k = i * COLS;
-		p += sprintf(p, "%s($%zu::uuid, $%zu::bigint, "
-		    "to_timestamp($%zu::double precision / 1000)", i ? ", " : "",
-		    k + 1, k + 2, k + 3);
-		for (c = 4; c <= COLS; c++)
-			p += sprintf(p, ", $%zu", k + (size_t)c);
-		p += sprintf(p, ")");
-	}
-
-	/* The values: text, and the three hashes in binary. */
+	/* Thirteen array literals, one per column, one element per row. */
+	memset(col, 0, sizeof(col));
+	for (c = 0; c < COLS; c++)
+		put(&col[c], "{", 1);
 	for (i = 0; i < n; i++) {
 		const struct store_audit_row *r = &rows[i];
-		char *sq = nums + i * 48, *tm = sq + 24;
 
-		k = i * COLS;
-		snprintf(sq, 24, "%" PRId64, r->seq);
-		snprintf(tm, 24, "%" PRId64, r->time_ms);
-		v[k + 0] = r->chain_id;
-		v[k + 1] = sq;
-		v[k + 2] = tm;
-		v[k + 3] = r->request_id;
-		v[k + 4] = r->principal;
-		v[k + 5] = r->peer;
-		v[k + 6] = r->operation;
-		v[k + 7] = r->secret_arn;
-		v[k + 8] = r->version_id;
-		v[k + 9] = r->outcome;
-		v[k + 10] = (const char *)r->prev_hash;
-		v[k + 11] = (const char *)r->hash;
-		v[k + 12] = (const char *)r->hmac;
-		for (c = 10; c < 13; c++) {
-			len[k + (size_t)c] = 32;
-			fmt[k + (size_t)c] = 1;
+		put_elem(&col[0], r->chain_id, i == 0);
+		snprintf(num, sizeof(num), "%" PRId64, r->seq);
+		put_elem(&col[1], num, i == 0);
+		snprintf(num, sizeof(num), "%" PRId64, r->time_ms);
+		put_elem(&col[2], num, i == 0);
+		put_elem(&col[3], r->request_id, i == 0);
+		put_elem(&col[4], r->principal, i == 0);
+		put_elem(&col[5], r->peer, i == 0);
+		put_elem(&col[6], r->operation, i == 0);
+		put_elem(&col[7], r->secret_arn, i == 0);
+		put_elem(&col[8], r->version_id, i == 0);
+		put_elem(&col[9], r->outcome, i == 0);
+		put_bytes(&col[10], r->prev_hash, 32, i == 0);
+		put_bytes(&col[11], r->hash, 32, i == 0);
+		put_bytes(&col[12], r->hmac, 32, i == 0);
+	}
+	for (c = 0; c < COLS; c++) {
+		put(&col[c], "}", 1);
+		if (col[c].oom) {
+			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+			goto done;
 		}
+		v[c] = col[c].p;
 	}
-	res = store_exec_params(s, sql, (int)(n * COLS), v, len, fmt, 0,
-	    PGRES_COMMAND_OK, "writing audit events", err);
-	if (res != NULL) {
-		PQclear(res);
+
+	/* One prepared statement, never retried (see store.h). */
+	if (store_ready(s, err))
+		goto done;
+	snprintf(name, sizeof(name), "s%d", (int)ST_AUDIT_INSERT);
+	res = PQexecPrepared(s->conn, name, COLS, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		store_fail(s, res, "writing audit events", err);
+	else
 		rc = 0;
-	}
+	PQclear(res);
 done:
-	free(sql);
-	free(nums);
-	free(fmt);
-	free(len);
-	free(v);
+	for (c = 0; c < COLS; c++)
+		free(col[c].p);
 	return (rc);
 }
 

@@ -54,6 +54,7 @@ enum store_stmt {
 	ST_SERVER_KEY,
 	ST_STAGED_BY_NAME,
 	ST_STAGED_BY_ARN,
+	ST_AUDIT_INSERT,
 	ST__COUNT
 };
 
@@ -91,6 +92,12 @@ PGresult *store_exec(struct store *, enum store_stmt, int,
 PGresult *store_exec_params(struct store *, const char *, int,
     const char *const *, const int *, const int *, int, ExecStatusType,
     const char *, struct cf_error *);
+
+/*
+ * store_ready(s, err): reconnect (and prepare) if the connection is gone
+ * and no transaction is open; 0, or -1 with ${err}.
+ */
+int store_ready(struct store *, struct cf_error *);
 
 /*
  * store_exec_sql(s, sql, n, values, err): run a one-off parameterised query

@@ -172,6 +172,16 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING key) "
 	    "SELECT key FROM ins UNION ALL SELECT key FROM server_keys "
 	    "WHERE name = $1 LIMIT 1", 2 },
+	/* A whole batch of audit events in one statement (store_audit.c). */
+	[ST_AUDIT_INSERT] = { "INSERT INTO audit_events (chain_id, seq, "
+	    "event_time, request_id, principal, peer, operation, secret_arn, "
+	    "version_id, outcome, prev_hash, hash, hmac) "
+	    "SELECT c, s, to_timestamp(t::double precision / 1000), r, p, pe, "
+	    "o, a, v, oc, ph, h, m FROM unnest($1::uuid[], $2::bigint[], "
+	    "$3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], "
+	    "$8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], "
+	    "$13::bytea[]) AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m)",
+	    13 },
 };
 
 /* ---- row decoding -------------------------------------------------------- */

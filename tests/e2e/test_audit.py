@@ -112,6 +112,12 @@ class EventsTest(AuditCase):
         with self.assertRaises(grpc.RpcError) as cm:
             s.channel.unary_unary("/coffer.v1.SecretsManager/NoSuchOperation")(b"")
         rid_unknown = dict(cm.exception.initial_metadata())["coffer-request-id"]
+        # Characters the batch insert must escape (quotes, backslashes, commas,
+        # braces) and a non-ASCII one, in the one field a caller controls freely.
+        odd = '/coffer.v1.SecretsManager/Odd"Op\\,{x}é'
+        with self.assertRaises(grpc.RpcError) as cm:
+            s.channel.unary_unary(odd)(b"")
+        rid_odd = dict(cm.exception.initial_metadata())["coffer-request-id"]
 
         ev = {e["request_id"]: e for e in self.events(db)}
         self.assertEqual(len(ev), len(self.events(db)), "one event per request id")
@@ -129,6 +135,8 @@ class EventsTest(AuditCase):
         self.assertEqual(ev[rid_bad]["outcome"], "InvalidParameterException")
         self.assertEqual((ev[rid_unknown]["operation"], ev[rid_unknown]["outcome"]),
                          ("/coffer.v1.SecretsManager/NoSuchOperation", "NotImplemented"))
+        self.assertEqual(ev[rid_odd]["operation"], odd)
+        self.assertTrue(self.verify(s).ok)
 
         # The value is nowhere in the audit tables.
         dump = subprocess.run(["pg_dump", "--data-only", "-t", "audit_*", h.admin(db)],
