@@ -85,6 +85,11 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 	if (load_token_key(e, err))
 		goto err1;
 
+	/* Authorization: the bootstrap admin; the listener starts later. */
+	e->authz_off = cfg->authz_off;
+	if (engine_authz_init(e, cfg->admin_principal, err))
+		goto err1;
+
 	/* Success! */
 	return (e);
 
@@ -100,6 +105,7 @@ engine_free(struct engine *e)
 
 	if (e == NULL)
 		return;
+	engine_authz_free(e);
 	cf_secret_free(e->token_key);
 	free(e->conninfo);
 	free(e);
@@ -119,6 +125,10 @@ engine_worker_new(struct engine *e, struct cf_error *err)
 		goto err1;
 	if ((w->hsm = hsm_session_new(e->hsm, err)) == NULL)
 		goto err1;
+	if ((w->authz = engine_authz_cache_new()) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto err1;
+	}
 
 	/* Success! */
 	return (w);
@@ -136,6 +146,7 @@ engine_worker_free(struct engine_worker *w)
 
 	if (w == NULL)
 		return;
+	engine_authz_cache_free(w->authz);
 	hsm_session_free(w->hsm);
 	store_free(w->store);
 	free(w);
@@ -197,10 +208,16 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	case ENGINE_ID_FOREIGN:
 		break;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		if (engine_authorize_id(w, call, id, err))
+			return (-1);
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
-	if (rc == 1)
+	}
+	if (rc == 1) {
 		engine_audit_at(call, out->arn, NULL);
+		if (engine_authorize(w, call, NULL, out, NULL, id, err))
+			return (-1);
+	}
 	return (rc == 1 ? 0 : -1);
 }
 

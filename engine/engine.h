@@ -34,6 +34,8 @@ struct engine_config {
 	const char *region;		/* ARN region, default "local-1" */
 	const char *account_id;		/* 12 digits, default "000000000000" */
 	const char *default_kek_label;	/* the hsm_config kek_label */
+	const char *admin_principal;	/* allowed everything; NULL: none */
+	int authz_off;			/* no authorization (engine tests) */
 };
 
 /*
@@ -60,9 +62,18 @@ struct engine_audit {
 	int recorded;			/* before_commit ran and succeeded */
 };
 
-/* Who is calling; the arena receives every allocation of the call. */
+/*
+ * Who is calling; the arena receives every allocation of the call.
+ * ${action} is the IAM action the operation needs
+ * ("secretsmanager:GetSecretValue"); the auth_* members are condition
+ * keys an operation sets on its copy of the call (NULL: absent).
+ */
 struct engine_call {
-	const char *principal;
+	const char *principal;		/* NULL: unauthenticated */
+	const char *action;
+	const char *auth_name;
+	const char *auth_version_id;
+	const char *auth_version_stage;
 	const char *peer;
 	const char *request_id;
 	struct cf_arena *arena;
@@ -168,6 +179,14 @@ struct engine_jobs;
 struct engine_jobs *engine_jobs_start(struct engine *, int, struct cf_error *)
     CF_MUSTCHECK;
 void engine_jobs_stop(struct engine_jobs *);
+
+/*
+ * engine_authz_start(e, err):
+ * Start the thread that listens for identity-policy changes, so that
+ * compiled policies can be cached (engine/authz.c).  Without it every call
+ * reads its caller's policies.  Stopped by engine_free().  0 or -1.
+ */
+int engine_authz_start(struct engine *, struct cf_error *) CF_MUSTCHECK;
 
 /* ---- operations --------------------------------------------------------- */
 
@@ -446,5 +465,64 @@ struct engine_audit_verify_resp {
  */
 int engine_verify_audit(struct engine_worker *, const struct engine_call *,
     struct engine_audit_verify_resp *, struct cf_error *) CF_MUSTCHECK;
+
+
+/* ---- policies (ops_policy.c) ---------------------------------------------- */
+
+/*
+ * PutResourcePolicy, GetResourcePolicy (*out_policy NULL when none),
+ * DeleteResourcePolicy, as AWS has them.  A document must parse as a
+ * resource policy (MalformedPolicyDocumentException); with ${block_public}
+ * a policy open to everyone is refused (PublicPolicyException).
+ */
+int engine_put_resource_policy(struct engine_worker *,
+    const struct engine_call *, const char *, const char *, int,
+    const char **, const char **, struct cf_error *) CF_MUSTCHECK;
+int engine_get_resource_policy(struct engine_worker *,
+    const struct engine_call *, const char *, const char **, const char **,
+    const char **, struct cf_error *) CF_MUSTCHECK;
+int engine_delete_resource_policy(struct engine_worker *,
+    const struct engine_call *, const char *, const char **, const char **,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* ValidateResourcePolicy: findings as ValidationErrors. */
+struct engine_validation_error {
+	const char *check_name;
+	const char *type;		/* ERROR, SECURITY_WARNING, ... */
+	char *message;			/* "<location>: <message>" */
+};
+struct engine_validation {
+	int passed;
+	struct engine_validation_error *errors;
+	size_t n_errors;
+};
+int engine_validate_resource_policy(struct engine_worker *,
+    const struct engine_call *, const char *, const char *,
+    struct engine_validation *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * Identity policies: put (insert or replace; at most 20 per principal),
+ * get, list (documents left NULL; principal NULL: all), delete.
+ */
+struct engine_identity_policy {
+	const char *principal;
+	const char *policy_name;
+	const char *document;
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+int engine_put_identity_policy(struct engine_worker *,
+    const struct engine_call *, const char *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_get_identity_policy(struct engine_worker *,
+    const struct engine_call *, const char *, const char *,
+    struct engine_identity_policy *, struct cf_error *) CF_MUSTCHECK;
+int engine_list_identity_policies(struct engine_worker *,
+    const struct engine_call *, const char *,
+    struct engine_identity_policy **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+int engine_delete_identity_policy(struct engine_worker *,
+    const struct engine_call *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_ENGINE_H */

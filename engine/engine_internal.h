@@ -16,6 +16,7 @@
 #define ENGINE_MAX_LABELS 20
 #define ENGINE_MAX_TAGS 50
 #define ENGINE_DEFAULT_PAGE 100
+#define ENGINE_MAX_IDENTITY_POLICIES 20	/* per principal */
 
 #define ENGINE_MAX_VERSIONS 100		/* before unlabeled ones are pruned */
 #define ENGINE_PRUNE_AGE (24 * 3600)	/* ...and only when this old (s) */
@@ -38,12 +39,15 @@ struct engine {
 	char default_kek[HSM_LABEL_MAX + 1];
 	struct cf_secret *token_key;	/* MAC key of NextToken cursors */
 	char deployment[33];		/* scopes the token's audit heads */
+	struct engine_authz *authz;	/* authz.c */
+	int authz_off;			/* engine_config.authz_off */
 };
 
 struct engine_worker {
 	struct engine *e;
 	struct store *store;
 	struct hsm_session *hsm;
+	struct authz_cache *authz;	/* this worker's compiled policies */
 };
 
 /* ---- validate.c (pure) ---------------------------------------------------- */
@@ -222,5 +226,41 @@ int engine_audit_item(const struct engine_call *, const char *, const char *,
  */
 int engine_commit(struct engine_worker *, const struct engine_call *,
     struct cf_error *) CF_MUSTCHECK;
+
+
+/* ---- authz.c -------------------------------------------------------------- */
+
+struct authz_cache;
+struct engine_authz;
+
+/* engine_authz_init(e, admin, err): the state authz needs; 0 or -1. */
+int engine_authz_init(struct engine *, const char *, struct cf_error *);
+void engine_authz_free(struct engine *);
+struct authz_cache *engine_authz_cache_new(void);
+void engine_authz_cache_free(struct authz_cache *);
+
+/*
+ * engine_authorize(w, call, action, sec, resource, asked, err):
+ * May the caller perform ${action} (NULL: call->action) on the secret
+ * ${sec}, or when ${sec} is NULL on the ARN ${resource} (NULL: an
+ * account-level action)?  0 if allowed; -1 with AccessDeniedException
+ * naming the principal, the action and ${asked} (the resource as the
+ * caller named it; NULL: ${resource}), or another error.
+ */
+int engine_authorize(struct engine_worker *, const struct engine_call *,
+    const char *, const struct store_secret *, const char *, const char *,
+    struct cf_error *);
+
+/*
+ * engine_authorize_id(w, call, id, err):
+ * The decision for a SecretId that names no secret, made on the ARN that
+ * the name would have (or the ARN given), so that whether it exists is
+ * only told to those who may act on it.
+ */
+int engine_authorize_id(struct engine_worker *, const struct engine_call *,
+    const char *, struct cf_error *);
+
+/* engine_policies_changed(e): drop this process's cached identity policies. */
+void engine_policies_changed(struct engine *);
 
 #endif /* !COFFER_ENGINE_INTERNAL_H */

@@ -199,7 +199,9 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	if (rc == -1)
 		goto fail;
 	if (rc == 1) {
-		if (create_existing(w, call, req, &sec, resp, err))
+		engine_audit_at(call, sec.arn, NULL);
+		if (engine_authorize(w, call, NULL, &sec, NULL, req->name,
+		    err) || create_existing(w, call, req, &sec, resp, err))
 			goto fail;
 		return (engine_commit(w, call, err));
 	}
@@ -215,7 +217,8 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 		goto fail;
 	engine_audit_at(call, sec.arn, req->value.present ?
 	    req->client_request_token : NULL);
-	if (store_secret_insert(w->store, &sec, err))
+	if (engine_authorize(w, call, NULL, &sec, NULL, req->name, err) ||
+	    store_secret_insert(w->store, &sec, err))
 		goto fail;
 
 	/* Tags, then the first version, which is AWSCURRENT. */
@@ -310,9 +313,14 @@ get_by_stage(struct engine_worker *w, const struct engine_call *call,
 	    kind == ENGINE_ID_ARN, stage, sec, v, &has, err)) == -1)
 		return (-1);
 	if (rc == 0) {
-		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
+		if (engine_authorize_id(w, call, id, err) == 0)
+			cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
+			    MSG_NOT_FOUND);
 		return (-1);
 	}
+	engine_audit_at(call, sec->arn, NULL);
+	if (engine_authorize(w, call, NULL, sec, NULL, id, err))
+		return (-1);
 	return (has);
 }
 
@@ -321,6 +329,7 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
     const struct engine_get_req *req, struct engine_get_resp *resp,
     struct cf_error *err)
 {
+	struct engine_call c = *call;
 	struct store_secret sec;
 	struct store_version v;
 	const char *stage;
@@ -331,6 +340,10 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	    "versionId", err)) || (req->version_stage &&
 	    engine_check_stage(req->version_stage, "versionStage", err)))
 		return (-1);
+	/* As AWS: VersionStage is in the context only when it was given. */
+	c.auth_version_id = req->version_id;
+	c.auth_version_stage = req->version_stage;
+	call = &c;
 	stage = req->version_stage ? req->version_stage : STAGE_CURRENT;
 	if (req->version_id == NULL) {
 		/* By label: the secret and its version in one round trip. */
@@ -609,6 +622,28 @@ list_check(const struct engine_list_req *req, struct cf_error *err)
 	return (0);
 }
 
+/* Keep in ${secs} the secrets DescribeSecret allows; (size_t)-1 on error. */
+static size_t
+visible(struct engine_worker *w, const struct engine_call *call,
+    struct store_secret *secs, size_t n, struct cf_error *err)
+{
+	struct cf_error one;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (engine_authorize(w, call, "secretsmanager:DescribeSecret",
+		    &secs[i], NULL, NULL, &one) == 0) {
+			secs[k++] = secs[i];
+			continue;
+		}
+		if (one.code != CF_ERR_ACCESS_DENIED) {
+			*err = one;
+			return ((size_t)-1);
+		}
+	}
+	return (k);
+}
+
 int
 engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
     const struct engine_list_req *req, struct engine_list_resp *resp,
@@ -622,7 +657,8 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 	size_t n;
 
 	memset(resp, 0, sizeof(*resp));
-	if (list_check(req, err))
+	if (list_check(req, err) ||
+	    engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
 		return (-1);
 	if (req->n_filters > 0 && ((sf = cf_arena_alloc(call->arena,
 	    req->n_filters * sizeof(*sf))) == NULL))
@@ -658,6 +694,13 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 		if (resp->next_token == NULL)
 			return (engine_oom(err));
 	}
+	/*
+	 * Only the secrets the caller may describe (AWS lists them all).  The
+	 * cursor above stays on the last row read, so a page may come back
+	 * shorter than MaxResults, as AWS allows, but paging never skips.
+	 */
+	if ((n = visible(w, call, secs, n, err)) == (size_t)-1)
+		return (-1);
 	if (n > 0 && (resp->secrets = cf_arena_alloc(call->arena,
 	    n * sizeof(*resp->secrets))) == NULL)
 		return (engine_oom(err));

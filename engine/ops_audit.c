@@ -87,6 +87,8 @@ engine_list_audit_events(struct engine_worker *w,
 
 	memset(resp, 0, sizeof(*resp));
 	memset(&f, 0, sizeof(f));
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
+		return (-1);
 	if (engine_check_max_results(req->has_max_results, req->max_results,
 	    AUDIT_MAX_PAGE, err))
 		return (-1);
@@ -256,6 +258,8 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	int rc = -1;
 
 	memset(resp, 0, sizeof(*resp));
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
+		return (-1);
 
 	/* Every chain: the database's and the token's. */
 	if (store_audit_chains(w->store, call->arena, &db, &n_db, err) ||

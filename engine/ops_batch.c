@@ -68,10 +68,13 @@ read_one(struct engine_worker *w, const struct engine_call *call,
     const char *id, struct engine_batch_resp *resp, struct cf_error *err)
 {
 	struct engine_get_req g = { id, NULL, NULL };
+	struct engine_call c = *call;
 	struct engine_batch_error *e;
 	struct cf_error one = { 0 };
 
-	if (engine_get_secret_value(w, call, &g,
+	/* Each secret needs GetSecretValue, as in AWS. */
+	c.action = "secretsmanager:GetSecretValue";
+	if (engine_get_secret_value(w, &c, &g,
 	    &resp->values[resp->n_values], &one) == 0) {
 		resp->n_values++;
 		return (engine_audit_item(call,
@@ -99,10 +102,12 @@ engine_batch_get_secret_value(struct engine_worker *w,
 {
 	struct engine_list_req lr = { 0 };
 	struct engine_list_resp list;
+	struct engine_call lc = *call;
 	size_t i, n;
 
 	memset(resp, 0, sizeof(*resp));
-	if (batch_check(req, err))
+	if (batch_check(req, err) ||
+	    engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
 		return (-1);
 
 	/* By filters: a page of ListSecrets (20 at most), then each value. */
@@ -112,7 +117,9 @@ engine_batch_get_secret_value(struct engine_worker *w,
 		lr.has_max_results = 1;
 		lr.max_results = req->has_max_results ? req->max_results : 20;
 		lr.next_token = req->next_token;
-		if (engine_list_secrets(w, call, &lr, &list, err))
+		/* Filters need ListSecrets too. */
+		lc.action = "secretsmanager:ListSecrets";
+		if (engine_list_secrets(w, &lc, &lr, &list, err))
 			return (-1);
 		resp->next_token = list.next_token;
 		n = list.n_secrets;

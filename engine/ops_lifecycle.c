@@ -269,12 +269,15 @@ engine_update_secret_version_stage(struct engine_worker *w,
     const struct engine_call *call, const struct engine_stage_req *req,
     const char **out_arn, const char **out_name, struct cf_error *err)
 {
+	struct engine_call c = *call;
 	struct store_secret sec;
 	const char *holder = NULL, *prev;
 	int rc, count;
 
 	if (stage_check(req, err))
 		return (-1);
+	c.auth_version_stage = req->version_stage;
+	call = &c;
 	engine_audit_at(call, NULL, req->move_to_version_id != NULL ?
 	    req->move_to_version_id : req->remove_from_version_id);
 	if (store_begin(w->store, err))

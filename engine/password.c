@@ -190,6 +190,8 @@ engine_get_random_password(struct engine_worker *w,
 {
 	char *pw;
 
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
+		return (-1);
 	if ((pw = cf_arena_alloc(call->arena, PW_MAX_LENGTH + 1)) == NULL)
 		return (engine_oom(err));
 	if (engine_password_generate(req, token_random, w->hsm, pw, err))

@@ -100,4 +100,14 @@ rpc_op_fn rpc_op_replication;
 rpc_op_fn rpc_op_list_audit_events;
 rpc_op_fn rpc_op_verify_audit_log;
 
+/* ---- ops_policy.c: resource and identity policies ------------------------ */
+rpc_op_fn rpc_op_put_resource_policy;
+rpc_op_fn rpc_op_get_resource_policy;
+rpc_op_fn rpc_op_delete_resource_policy;
+rpc_op_fn rpc_op_validate_resource_policy;
+rpc_op_fn rpc_op_put_identity_policy;
+rpc_op_fn rpc_op_get_identity_policy;
+rpc_op_fn rpc_op_list_identity_policies;
+rpc_op_fn rpc_op_delete_identity_policy;
+
 #endif /* !COFFER_RPC_OPS_H */

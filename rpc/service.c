@@ -16,6 +16,7 @@
 
 struct method {
 	const char *op;
+	const char *action;		/* IAM action; NULL: none needed */
 	const char *path;
 	const ProtobufCMessageDescriptor *request;
 	rpc_op_fn *run;			/* NULL: not implemented yet */
@@ -50,26 +51,31 @@ op_health_check(struct engine_worker *w, const struct engine_call *c,
 }
 
 #define SM_PATH(op) "/coffer.v1.SecretsManager/" #op
-#define SM(op, req, fn) \
-	{ #op, SM_PATH(op), &coffer__v1__##req##__descriptor, fn }
-#define SM_LATER(op) { #op, SM_PATH(op), NULL, NULL }
+#define SM(op, req, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
+	&coffer__v1__##req##__descriptor, fn }
+#define SM_LATER(op) { #op, "secretsmanager:" #op, SM_PATH(op), NULL, NULL }
+#define COFFER(svc, op, req, fn) { #op, "coffer:" #op, \
+	"/coffer.v1." #svc "/" #op, &coffer__v1__##req##__descriptor, fn }
 
 static const struct method methods[] = {
 	SM(BatchGetSecretValue, batch_get_secret_value_request,
 	    rpc_op_batch_get_secret_value),
 	SM_LATER(CancelRotateSecret),
 	SM(CreateSecret, create_secret_request, rpc_op_create_secret),
-	SM_LATER(DeleteResourcePolicy),
+	SM(DeleteResourcePolicy, delete_resource_policy_request,
+	    rpc_op_delete_resource_policy),
 	SM(DeleteSecret, delete_secret_request, rpc_op_delete_secret),
 	SM(DescribeSecret, describe_secret_request, rpc_op_describe_secret),
 	SM(GetRandomPassword, get_random_password_request,
 	    rpc_op_get_random_password),
-	SM_LATER(GetResourcePolicy),
+	SM(GetResourcePolicy, get_resource_policy_request,
+	    rpc_op_get_resource_policy),
 	SM(GetSecretValue, get_secret_value_request, rpc_op_get_secret_value),
 	SM(ListSecretVersionIds, list_secret_version_ids_request,
 	    rpc_op_list_secret_version_ids),
 	SM(ListSecrets, list_secrets_request, rpc_op_list_secrets),
-	SM_LATER(PutResourcePolicy),
+	SM(PutResourcePolicy, put_resource_policy_request,
+	    rpc_op_put_resource_policy),
 	SM(PutSecretValue, put_secret_value_request, rpc_op_put_secret_value),
 	SM(RemoveRegionsFromReplication, remove_regions_from_replication_request,
 	    rpc_op_replication),
@@ -84,14 +90,22 @@ static const struct method methods[] = {
 	SM(UpdateSecret, update_secret_request, rpc_op_update_secret),
 	SM(UpdateSecretVersionStage, update_secret_version_stage_request,
 	    rpc_op_update_secret_version_stage),
-	SM_LATER(ValidateResourcePolicy),
-	{ "ListAuditEvents", "/coffer.v1.Audit/ListAuditEvents",
-	    &coffer__v1__list_audit_events_request__descriptor,
-	    rpc_op_list_audit_events },
-	{ "VerifyAuditLog", "/coffer.v1.Audit/VerifyAuditLog",
-	    &coffer__v1__verify_audit_log_request__descriptor,
-	    rpc_op_verify_audit_log },
-	{ "Health/Check", "/grpc.health.v1.Health/Check",
+	SM(ValidateResourcePolicy, validate_resource_policy_request,
+	    rpc_op_validate_resource_policy),
+	COFFER(Audit, ListAuditEvents, list_audit_events_request,
+	    rpc_op_list_audit_events),
+	COFFER(Audit, VerifyAuditLog, verify_audit_log_request,
+	    rpc_op_verify_audit_log),
+	COFFER(IdentityPolicies, PutIdentityPolicy, put_identity_policy_request,
+	    rpc_op_put_identity_policy),
+	COFFER(IdentityPolicies, GetIdentityPolicy, get_identity_policy_request,
+	    rpc_op_get_identity_policy),
+	COFFER(IdentityPolicies, ListIdentityPolicies,
+	    list_identity_policies_request, rpc_op_list_identity_policies),
+	COFFER(IdentityPolicies, DeleteIdentityPolicy,
+	    delete_identity_policy_request, rpc_op_delete_identity_policy),
+	/* Health answers anyone who completed the handshake. */
+	{ "Health/Check", NULL, "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,
 	    op_health_check },
 };
@@ -108,6 +122,13 @@ rpc_service_path(size_t i)
 {
 
 	return (i < rpc_service_count() ? methods[i].path : NULL);
+}
+
+const char *
+rpc_service_action(size_t i)
+{
+
+	return (i < rpc_service_count() ? methods[i].action : NULL);
 }
 
 const char *

@@ -40,6 +40,8 @@ struct store_secret {
 	int64_t last_rotated_ms;
 	int64_t next_rotation_ms;
 	const char *owning_service;
+	const char *resource_policy;	/* the document, or NULL */
+	const char *tags_json;		/* [[key, value], ...] in tag order */
 };
 
 /* A row of secret_versions, with the labels on it. */
@@ -428,5 +430,60 @@ struct store_audit_filter {
 int store_audit_list(struct store *, struct cf_arena *,
     const struct store_audit_filter *, int, struct store_audit_row **,
     size_t *, struct cf_error *) CF_MUSTCHECK;
+
+
+/* ---- policies (store_policy.c) --------------------------------------------- */
+
+/* A row of identity_policies. */
+struct store_identity_policy {
+	const char *principal;
+	const char *policy_name;
+	const char *document;
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+
+/*
+ * store_identity_policies(s, a, principal, out, n, err):
+ * Every policy attached to ${principal} (document included), by name.
+ * store_identity_policy_list does the same without documents, for one
+ * principal or (NULL) for all of them, by principal and name.
+ */
+int store_identity_policies(struct store *, struct cf_arena *, const char *,
+    struct store_identity_policy **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+int store_identity_policy_list(struct store *, struct cf_arena *,
+    const char *, struct store_identity_policy **, size_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_identity_policy_get(s, a, principal, name, out, err): 1, 0 or -1. */
+int store_identity_policy_get(struct store *, struct cf_arena *, const char *,
+    const char *, struct store_identity_policy *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* store_identity_policy_put(s, principal, name, doc, err): insert or replace. */
+int store_identity_policy_put(struct store *, const char *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
+
+/* store_identity_policy_delete(s, principal, name, err): 1 deleted, 0 none. */
+int store_identity_policy_delete(struct store *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_secret_set_policy(s, uuid, doc, err): set (NULL: remove) it. */
+int store_secret_set_policy(struct store *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * A connection that LISTENs on one channel.  store_listen(conninfo,
+ * channel, err) connects and listens (NULL with ${err}); store_listener_wait
+ * (l, timeout_ms) waits for notifications: 1 when at least one came (all
+ * pending ones are consumed), 0 on timeout, -1 when the connection is lost
+ * (free it and listen again).
+ */
+struct store_listener;
+struct store_listener *store_listen(const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+int store_listener_wait(struct store_listener *, int);
+void store_listener_free(struct store_listener *);
 
 #endif /* !COFFER_STORE_H */

@@ -28,9 +28,12 @@
 	MS(p "deleted_date") t ", " MS(p "purge_after") t ", " \
 	p "rotation_enabled::text, " p "rotation_lambda_arn, " \
 	p "rotation_rules::text, " MS(p "last_rotated_date") t ", " \
-	MS(p "next_rotation_date") t ", " p "owning_service"
+	MS(p "next_rotation_date") t ", " p "owning_service, " \
+	p "resource_policy, (SELECT coalesce(json_agg(json_build_array(" \
+	"g.key, g.value) ORDER BY g.position), '[]')::text FROM tags g " \
+	"WHERE g.secret_uuid = " p "uuid)"
 #define SECRET_COLS SECRET_COLS_P("", "")
-#define N_SECRET_COLS 17
+#define N_SECRET_COLS 19
 
 #define VERSION_COLS \
 	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
@@ -257,6 +260,8 @@ decode_secret(struct cf_arena *a, const PGresult *r, int row,
 	out->last_rotated_ms = col_i64(r, row, 14);
 	out->next_rotation_ms = col_i64(r, row, 15);
 	out->owning_service = col_str(a, r, row, 16, &oom);
+	out->resource_policy = col_str(a, r, row, 17, &oom);
+	out->tags_json = col_str(a, r, row, 18, &oom);
 	return (oom ? -1 : 0);
 }
 

@@ -65,12 +65,14 @@ fx_setup(const char *prefix)
 	ec.pg_conninfo = fx_conninfo;
 	ec.hsm = fx_hsm;
 	ec.default_kek_label = KEK;
+	ec.admin_principal = "test";	/* authorized as the bootstrap admin */
 	if ((fx_engine = engine_new(&ec, &err)) == NULL ||
 	    (fx_w = engine_worker_new(fx_engine, &err)) == NULL) {
 		fprintf(stderr, "engine: %s\n", err.msg);
 		return (-1);
 	}
 	fx_call.principal = "test";
+	fx_call.action = "coffer:EngineTest";	/* the admin may do anything */
 	fx_call.peer = "local";
 	fx_call.request_id = "r";
 	fx_call.arena = cf_arena_new();

@@ -1,0 +1,333 @@
+/*
+ * ops_policy.c: resource policies (Put/Get/Delete/ValidateResourcePolicy,
+ * as AWS has them) and identity policies (Coffer's IdentityPolicies
+ * service; IAM holds them in AWS).
+ *
+ * A document is parsed before it is stored, so what is stored always
+ * compiles; MalformedPolicyDocumentException names the first problem and
+ * where it is.  Identity-policy changes notify every server (migration
+ * 0005's trigger) and drop this process's cache at once.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine_internal.h"
+#include "policy.h"
+
+#define PRINCIPAL_MAX 1024
+#define POLICY_NAME_MAX 128
+
+/* Parse ${doc} as ${kind}; the compiled policy, or NULL with ${err}. */
+static struct policy *
+parse_doc(const char *doc, enum policy_kind kind, struct cf_error *err)
+{
+
+	if (doc == NULL || *doc == '\0') {
+		cf_error_set(err, CF_ERR_MALFORMED_POLICY, "the policy document "
+		    "must be 1 to %d characters long", POLICY_MAX_CHARS);
+		return (NULL);
+	}
+	return (policy_parse(doc, strlen(doc), kind, err));
+}
+
+int
+engine_put_resource_policy(struct engine_worker *w,
+    const struct engine_call *call, const char *secret_id, const char *doc,
+    int block_public, const char **out_arn, const char **out_name,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+	struct policy *p;
+	int pub;
+
+	if (engine_check_secret_id(secret_id, err))
+		return (-1);
+	if ((p = parse_doc(doc, POLICY_RESOURCE, err)) == NULL)
+		return (-1);
+	pub = policy_is_public(p);
+	policy_free(p);
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve_live(w, call, secret_id, &sec, err))
+		goto fail;
+	if (block_public && pub) {
+		cf_error_set(err, CF_ERR_PUBLIC_POLICY, "This resource policy "
+		    "grants public access to the secret; BlockPublicPolicy "
+		    "refuses it.");
+		goto fail;
+	}
+	if (store_secret_set_policy(w->store, sec.uuid, doc, err) ||
+	    engine_commit(w, call, err))
+		goto fail;
+	*out_arn = sec.arn;
+	*out_name = sec.name;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+int
+engine_get_resource_policy(struct engine_worker *w,
+    const struct engine_call *call, const char *secret_id,
+    const char **out_arn, const char **out_name, const char **out_policy,
+    struct cf_error *err)
+{
+	struct store_secret sec;
+
+	if (engine_resolve(w, call, secret_id, 0, &sec, err))
+		return (-1);
+	*out_arn = sec.arn;
+	*out_name = sec.name;
+	*out_policy = sec.resource_policy;
+	return (0);
+}
+
+int
+engine_delete_resource_policy(struct engine_worker *w,
+    const struct engine_call *call, const char *secret_id,
+    const char **out_arn, const char **out_name, struct cf_error *err)
+{
+	struct store_secret sec;
+
+	if (store_begin(w->store, err))
+		return (-1);
+	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
+	    (sec.resource_policy != NULL &&
+	    store_secret_set_policy(w->store, sec.uuid, NULL, err)) ||
+	    engine_commit(w, call, err))
+		goto fail;
+	*out_arn = sec.arn;
+	*out_name = sec.name;
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+int
+engine_validate_resource_policy(struct engine_worker *w,
+    const struct engine_call *call, const char *secret_id, const char *doc,
+    struct engine_validation *out, struct cf_error *err)
+{
+	struct policy_findings *f = NULL;
+	const struct policy_finding *pf;
+	struct store_secret sec;
+	size_t i, n;
+
+	memset(out, 0, sizeof(*out));
+	if (secret_id != NULL) {
+		if (engine_resolve(w, call, secret_id, 0, &sec, err))
+			return (-1);
+	} else if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
+		return (-1);
+	if (doc == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "You must provide "
+		    "a ResourcePolicy.");
+		return (-1);
+	}
+	if (policy_validate(doc, strlen(doc), POLICY_RESOURCE, &f))
+		return (engine_oom(err));
+	n = policy_findings_count(f);
+	out->passed = policy_findings_passed(f);
+	if (n > 0 && (out->errors = cf_arena_alloc(call->arena,
+	    n * sizeof(*out->errors))) == NULL) {
+		policy_findings_free(f);
+		return (engine_oom(err));
+	}
+	for (i = 0; i < n; i++) {
+		pf = policy_findings_get(f, i);
+		out->errors[i].check_name = cf_arena_strdup(call->arena,
+		    pf->check);
+		out->errors[i].type = policy_finding_type_name(pf->type);
+		if ((out->errors[i].message = cf_arena_alloc(call->arena,
+		    sizeof(pf->location) + sizeof(pf->message) + 3)) != NULL)
+			snprintf(out->errors[i].message, sizeof(pf->location) +
+			    sizeof(pf->message) + 3, "%s%s%s", pf->location,
+			    pf->location[0] != '\0' ? ": " : "", pf->message);
+		if (out->errors[i].check_name == NULL ||
+		    out->errors[i].message == NULL) {
+			policy_findings_free(f);
+			return (engine_oom(err));
+		}
+	}
+	out->n_errors = n;
+	policy_findings_free(f);
+	return (0);
+}
+
+/* ---- identity policies -------------------------------------------------- */
+
+/* A principal is 1-1024 characters, no control characters. */
+static int
+check_principal(const char *p, struct cf_error *err)
+{
+	size_t i, n = p != NULL ? strlen(p) : 0;
+
+	if (n < 1 || n > PRINCIPAL_MAX) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'principal' failed to satisfy "
+		    "constraint: Member must have length between 1 and %d",
+		    PRINCIPAL_MAX);
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
+			cf_error_set(err, CF_ERR_VALIDATION, "1 validation "
+			    "error detected: Value at 'principal' failed to "
+			    "satisfy constraint: Member must not contain "
+			    "control characters");
+			return (-1);
+		}
+	return (0);
+}
+
+/* A policy name: IAM's [\w+=,.@-]{1,128}. */
+static int
+check_policy_name(const char *s, struct cf_error *err)
+{
+	size_t i, n = s != NULL ? strlen(s) : 0;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("_+=,.@-", s[i]) != NULL))
+			break;
+	if (n < 1 || n > POLICY_NAME_MAX || i < n) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'policyName' failed to satisfy "
+		    "constraint: Member must have length between 1 and %d and "
+		    "match [\\w+=,.@-]+", POLICY_NAME_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+engine_put_identity_policy(struct engine_worker *w,
+    const struct engine_call *call, const char *principal, const char *name,
+    const char *doc, struct cf_error *err)
+{
+	struct store_identity_policy *rows, one;
+	struct policy *p;
+	size_t n;
+	int rc;
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_principal(principal, err) || check_policy_name(name, err))
+		return (-1);
+	if ((p = parse_doc(doc, POLICY_IDENTITY, err)) == NULL)
+		return (-1);
+	policy_free(p);
+	if (store_begin(w->store, err))
+		return (-1);
+	if (store_identity_policy_list(w->store, call->arena, principal, &rows,
+	    &n, err) || (rc = store_identity_policy_get(w->store, call->arena,
+	    principal, name, &one, err)) == -1)
+		goto fail;
+	if (rc == 0 && n >= ENGINE_MAX_IDENTITY_POLICIES) {
+		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A principal can have "
+		    "at most %d identity policies.",
+		    ENGINE_MAX_IDENTITY_POLICIES);
+		goto fail;
+	}
+	if (store_identity_policy_put(w->store, principal, name, doc, err) ||
+	    engine_commit(w, call, err))
+		goto fail;
+	engine_policies_changed(w->e);
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}
+
+int
+engine_get_identity_policy(struct engine_worker *w,
+    const struct engine_call *call, const char *principal, const char *name,
+    struct engine_identity_policy *out, struct cf_error *err)
+{
+	struct store_identity_policy row;
+	int rc;
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_principal(principal, err) || check_policy_name(name, err))
+		return (-1);
+	if ((rc = store_identity_policy_get(w->store, call->arena, principal,
+	    name, &row, err)) == -1)
+		return (-1);
+	if (rc == 0) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Principal "
+		    "%.256s has no identity policy named %.128s.", principal,
+		    name);
+		return (-1);
+	}
+	out->principal = row.principal;
+	out->policy_name = row.policy_name;
+	out->document = row.document;
+	out->created_ms = row.created_ms;
+	out->updated_ms = row.updated_ms;
+	return (0);
+}
+
+int
+engine_list_identity_policies(struct engine_worker *w,
+    const struct engine_call *call, const char *principal,
+    struct engine_identity_policy **out, size_t *n, struct cf_error *err)
+{
+	struct store_identity_policy *rows;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    (principal != NULL && check_principal(principal, err)))
+		return (-1);
+	if (store_identity_policy_list(w->store, call->arena, principal, &rows,
+	    n, err))
+		return (-1);
+	if (*n > 0 && (*out = cf_arena_alloc(call->arena,
+	    *n * sizeof(**out))) == NULL)
+		return (engine_oom(err));
+	for (i = 0; i < *n; i++) {
+		(*out)[i].principal = rows[i].principal;
+		(*out)[i].policy_name = rows[i].policy_name;
+		(*out)[i].document = NULL;
+		(*out)[i].created_ms = rows[i].created_ms;
+		(*out)[i].updated_ms = rows[i].updated_ms;
+	}
+	return (0);
+}
+
+int
+engine_delete_identity_policy(struct engine_worker *w,
+    const struct engine_call *call, const char *principal, const char *name,
+    struct cf_error *err)
+{
+	int rc;
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_principal(principal, err) || check_policy_name(name, err))
+		return (-1);
+	if (store_begin(w->store, err))
+		return (-1);
+	if ((rc = store_identity_policy_delete(w->store, principal, name,
+	    err)) == -1)
+		goto fail;
+	if (rc == 0) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Principal "
+		    "%.256s has no identity policy named %.128s.", principal,
+		    name);
+		goto fail;
+	}
+	if (engine_commit(w, call, err))
+		goto fail;
+	engine_policies_changed(w->e);
+	return (0);
+
+fail:
+	store_rollback(w->store);
+	return (-1);
+}

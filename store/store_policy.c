@@ -1,0 +1,249 @@
+/*
+ * store_policy.c: identity policies, resource policies and the listening
+ * connection that tells a server when identity policies changed
+ * (migrations/0005_policies.sql).
+ *
+ * None of this is on the hot path: identity policies are read when a
+ * server's cache misses, written by administrators.  One-off parameterised
+ * statements, no prepared ones.
+ */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
+
+/* Decode rows of (principal, policy_name, document, created, updated). */
+static int
+decode_policies(struct cf_arena *a, PGresult *r,
+    struct store_identity_policy **out, size_t *n, struct cf_error *err)
+{
+	struct store_identity_policy *p;
+	int i, rows = PQntuples(r);
+
+	*out = NULL;
+	*n = 0;
+	if (rows == 0)
+		return (0);
+	if ((p = cf_arena_alloc(a, (size_t)rows * sizeof(*p))) == NULL)
+		goto oom;
+	for (i = 0; i < rows; i++) {
+		p[i].principal = cf_arena_strdup(a, PQgetvalue(r, i, 0));
+		p[i].policy_name = cf_arena_strdup(a, PQgetvalue(r, i, 1));
+		p[i].document = PQgetisnull(r, i, 2) ? NULL :
+		    cf_arena_strdup(a, PQgetvalue(r, i, 2));
+		p[i].created_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		p[i].updated_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+		if (p[i].principal == NULL || p[i].policy_name == NULL ||
+		    (!PQgetisnull(r, i, 2) && p[i].document == NULL))
+			goto oom;
+	}
+	*out = p;
+	*n = (size_t)rows;
+	return (0);
+
+oom:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}
+
+static int
+select_policies(struct store *s, struct cf_arena *a, const char *sql, int n,
+    const char *const *v, struct store_identity_policy **out, size_t *nout,
+    struct cf_error *err)
+{
+	PGresult *r;
+	int rc;
+
+	if ((r = store_exec_params(s, sql, n, v, NULL, NULL, 1,
+	    PGRES_TUPLES_OK, "reading identity policies", err)) == NULL)
+		return (-1);
+	rc = decode_policies(a, r, out, nout, err);
+	PQclear(r);
+	return (rc);
+}
+
+#define POLICY_COLS(doc) "principal, policy_name, " doc ", " \
+	MS("created_date") ", " MS("updated_date")
+
+int
+store_identity_policies(struct store *s, struct cf_arena *a,
+    const char *principal, struct store_identity_policy **out, size_t *n,
+    struct cf_error *err)
+{
+	const char *v[1] = { principal };
+
+	return (select_policies(s, a, "SELECT " POLICY_COLS("document")
+	    " FROM identity_policies WHERE principal = $1 ORDER BY policy_name",
+	    1, v, out, n, err));
+}
+
+int
+store_identity_policy_list(struct store *s, struct cf_arena *a,
+    const char *principal, struct store_identity_policy **out, size_t *n,
+    struct cf_error *err)
+{
+	const char *v[1] = { principal };
+
+	return (select_policies(s, a, "SELECT " POLICY_COLS("NULL::text")
+	    " FROM identity_policies WHERE $1::text IS NULL OR principal = $1 "
+	    "ORDER BY principal, policy_name", 1, v, out, n, err));
+}
+
+int
+store_identity_policy_get(struct store *s, struct cf_arena *a,
+    const char *principal, const char *name, struct store_identity_policy *out,
+    struct cf_error *err)
+{
+	const char *v[2] = { principal, name };
+	struct store_identity_policy *p;
+	size_t n;
+
+	if (select_policies(s, a, "SELECT " POLICY_COLS("document")
+	    " FROM identity_policies WHERE principal = $1 AND policy_name = $2",
+	    2, v, &p, &n, err))
+		return (-1);
+	if (n == 0)
+		return (0);
+	*out = p[0];
+	return (1);
+}
+
+/* Run a change; *${rows} gets the number of rows it touched. */
+static int
+change(struct store *s, const char *sql, int n, const char *const *v,
+    const char *what, int *rows, struct cf_error *err)
+{
+	PGresult *r;
+
+	if ((r = store_exec_params(s, sql, n, v, NULL, NULL, 0,
+	    PGRES_COMMAND_OK, what, err)) == NULL)
+		return (-1);
+	if (rows != NULL)
+		*rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return (0);
+}
+
+int
+store_identity_policy_put(struct store *s, const char *principal,
+    const char *name, const char *doc, struct cf_error *err)
+{
+	const char *v[3] = { principal, name, doc };
+
+	return (change(s, "INSERT INTO identity_policies (principal, "
+	    "policy_name, document) VALUES ($1, $2, $3) ON CONFLICT "
+	    "(principal, policy_name) DO UPDATE SET document = excluded.document, "
+	    "updated_date = now()", 3, v, "writing an identity policy", NULL,
+	    err));
+}
+
+int
+store_identity_policy_delete(struct store *s, const char *principal,
+    const char *name, struct cf_error *err)
+{
+	const char *v[2] = { principal, name };
+	int rows = 0;
+
+	if (change(s, "DELETE FROM identity_policies WHERE principal = $1 "
+	    "AND policy_name = $2", 2, v, "deleting an identity policy", &rows,
+	    err))
+		return (-1);
+	return (rows > 0);
+}
+
+int
+store_secret_set_policy(struct store *s, const char *uuid, const char *doc,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, doc };
+
+	return (change(s, "UPDATE secrets SET resource_policy = $2, "
+	    "last_changed_date = now() WHERE uuid = $1::uuid", 2, v,
+	    "writing a resource policy", NULL, err));
+}
+
+/* ---- listening -------------------------------------------------------------- */
+
+struct store_listener {
+	PGconn *conn;
+};
+
+struct store_listener *
+store_listen(const char *conninfo, const char *channel, struct cf_error *err)
+{
+	struct store_listener *l;
+	PGresult *r;
+	char *id, sql[128];
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (NULL);
+	}
+	l->conn = PQconnectdb(conninfo);
+	if (PQstatus(l->conn) != CONNECTION_OK) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "cannot connect to "
+		    "PostgreSQL to listen: %s", PQerrorMessage(l->conn));
+		goto fail;
+	}
+	if ((id = PQescapeIdentifier(l->conn, channel, strlen(channel))) ==
+	    NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "bad channel name");
+		goto fail;
+	}
+	snprintf(sql, sizeof(sql), "LISTEN %s", id);
+	PQfreemem(id);
+	r = PQexec(l->conn, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "LISTEN failed: %s",
+		    PQerrorMessage(l->conn));
+		PQclear(r);
+		goto fail;
+	}
+	PQclear(r);
+	return (l);
+
+fail:
+	store_listener_free(l);
+	return (NULL);
+}
+
+int
+store_listener_wait(struct store_listener *l, int timeout_ms)
+{
+	struct pollfd pfd;
+	PGnotify *n;
+	int got = 0;
+
+	if (PQstatus(l->conn) != CONNECTION_OK)
+		return (-1);
+	pfd.fd = PQsocket(l->conn);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (pfd.fd < 0)
+		return (-1);
+	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+		return (-1);
+	if (pfd.revents != 0 && !PQconsumeInput(l->conn))
+		return (-1);
+	while ((n = PQnotifies(l->conn)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	if (PQstatus(l->conn) != CONNECTION_OK)
+		return (-1);
+	return (got);
+}
+
+void
+store_listener_free(struct store_listener *l)
+{
+
+	if (l == NULL)
+		return;
+	PQfinish(l->conn);
+	free(l);
+}
