@@ -8,7 +8,14 @@
  * fills the request first; flags then override it; then the required
  * members are checked and a ClientRequestToken generated.  The value forms
  * of a flag are values.c's.
+ *
+ * The transport follows the endpoint's scheme as in the AWS CLI: http:// is
+ * plaintext gRPC, https:// or a bare HOST:PORT is TLS with --ca-bundle,
+ * --cert and --key (or COFFER_CA_BUNDLE, COFFER_CERT, COFFER_KEY), else
+ * the dev certificates ci/dev keeps in .coffer-dev/tls.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "cli_internal.h"
 
@@ -24,7 +33,8 @@
 enum global_id {
 	G_ENDPOINT, G_OUTPUT, G_QUERY, G_INPUT_JSON, G_SKELETON, G_BINFMT,
 	G_NO_PAGINATE, G_MAX_ITEMS, G_STARTING_TOKEN, G_PAGE_SIZE,
-	G_READ_TIMEOUT, G_DEBUG, G_VERSION, G_IGNORED
+	G_READ_TIMEOUT, G_DEBUG, G_VERSION, G_CA_BUNDLE, G_CERT, G_KEY,
+	G_IGNORED
 };
 
 struct global {
@@ -48,11 +58,13 @@ static const struct global globals[] = {
 	{ "--cli-read-timeout", 1, G_READ_TIMEOUT },
 	{ "--debug", 0, G_DEBUG },
 	{ "--version", 0, G_VERSION },
+	{ "--ca-bundle", 1, G_CA_BUNDLE },
+	{ "--cert", 1, G_CERT },
+	{ "--key", 1, G_KEY },
 	/* Accepted so AWS command lines run; they mean nothing here. */
 	{ "--region", 1, G_IGNORED },
 	{ "--profile", 1, G_IGNORED },
 	{ "--color", 1, G_IGNORED },
-	{ "--ca-bundle", 1, G_IGNORED },
 	{ "--cli-connect-timeout", 1, G_IGNORED },
 	{ "--no-cli-pager", 0, G_IGNORED },
 	{ "--no-verify-ssl", 0, G_IGNORED },
@@ -119,22 +131,26 @@ parse_long(const char *flag, const char *s, long min, long *out,
 	return (0);
 }
 
-/* HOST:PORT from --endpoint-url http://HOST:PORT/ (gRPC targets kept). */
+/* HOST:PORT from --endpoint-url http[s]://HOST:PORT/, and the transport. */
 static int
 set_endpoint(struct cli_args *a, const char *v, struct cli_usage *u)
 {
-	size_t n;
 
-	if (strncmp(v, "http://", 7) == 0)
-		v += 7;
-	else if (strncmp(v, "https://", 8) == 0)
-		v += 8;
-	n = strncmp(v, "unix:", 5) == 0 ? strlen(v) : strcspn(v, "/");
-	if (n == 0 || n >= sizeof(a->endpoint))
+	if (cli_endpoint_parse(v, a->endpoint, sizeof(a->endpoint), &a->tls))
 		return (usage(u, "argument --endpoint-url: invalid endpoint "
-		    "'%s' (expected HOST:PORT)", v));
-	memcpy(a->endpoint, v, n);
-	a->endpoint[n] = '\0';
+		    "'%s' (expected HOST:PORT, http://HOST:PORT or "
+		    "https://HOST:PORT)", v));
+	return (0);
+}
+
+/* One of the TLS file options: its path into ${dst}. */
+static int
+set_path(char *dst, const struct global *g, const char *v,
+    struct cli_usage *u)
+{
+
+	if (cli_tls_path(dst, v))
+		return (usage(u, "argument %s: invalid path '%s'", g->name, v));
 	return (0);
 }
 
@@ -207,6 +223,12 @@ apply_global(struct cli_args *a, const struct global *g, const char *v,
 	case G_DEBUG:
 		a->debug = 1;
 		return (0);
+	case G_CA_BUNDLE:
+		return (set_path(a->tls.ca_bundle, g, v, u));
+	case G_CERT:
+		return (set_path(a->tls.cert, g, v, u));
+	case G_KEY:
+		return (set_path(a->tls.key, g, v, u));
 	case G_VERSION:
 	case G_IGNORED:
 		return (0);
@@ -415,7 +437,10 @@ defaults(struct cli_args *a)
 	a->o.wire_dates = env != NULL && strcmp(env, "wire") == 0;
 }
 
-/* COFFER_ENDPOINT and COFFER_DEFAULT_OUTPUT, before the options. */
+/*
+ * COFFER_ENDPOINT, COFFER_DEFAULT_OUTPUT and the TLS files, before the
+ * options.
+ */
 static int
 environment(struct cli_args *a, struct cli_usage *u)
 {
@@ -423,6 +448,8 @@ environment(struct cli_args *a, struct cli_usage *u)
 
 	if ((env = getenv("COFFER_ENDPOINT")) != NULL && *env != '\0' &&
 	    set_endpoint(a, env, u))
+		return (-1);
+	if (cli_tls_env(&a->tls, u->msg, sizeof(u->msg)))
 		return (-1);
 	if ((env = getenv("COFFER_DEFAULT_OUTPUT")) != NULL && *env != '\0' &&
 	    set_output(a, env, u))
@@ -508,6 +535,8 @@ cli_args_parse(int argc, char **argv, struct cli_args *a, struct cli_usage *u)
 		r = CLI_PARSE_HELP;
 		goto out;
 	}
+	if (cli_tls_check(&a->tls, u->msg, sizeof(u->msg)))
+		goto out;
 
 	/* The request: --cli-input-json, then the flags, then defaults. */
 	if ((a->req = cli_message_new(a->verb->req)) == NULL) {
@@ -542,4 +571,189 @@ cli_args_cleanup(struct cli_args *a)
 	a->req = NULL;
 	free(a->start_token);
 	a->start_token = NULL;
+}
+
+/* ---- the transport ------------------------------------------------------------------ */
+
+static int fail(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Format an error into ${err}; returns -1. */
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return (-1);
+}
+
+/* ${dir}/${name} into ${out}; 0, or -1 if it does not fit. */
+static int
+join(char out[CLI_PATH_MAX], const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+	int len;
+
+	len = snprintf(out, CLI_PATH_MAX, "%s%s%s", dir,
+	    n > 0 && dir[n - 1] == '/' ? "" : "/", name);
+	return (len < 0 || len >= CLI_PATH_MAX ? -1 : 0);
+}
+
+/* Nonzero if ${path} is a directory. */
+static int
+is_dir(const char *path)
+{
+	struct stat sb;
+
+	return (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+}
+
+/*
+ * The dev TLS directory into ${out}: COFFER_DEV_DIR/tls when that variable
+ * is set, else the first .coffer-dev/tls in the current directory or one
+ * of its parents.  Returns 1 if found, 0 if not, -1 with ${err}.
+ */
+static int
+find_dev_tls(char out[CLI_PATH_MAX], char *err, size_t errlen)
+{
+	char dir[CLI_PATH_MAX];
+	const char *env;
+	char *slash;
+
+	/* COFFER_DEV_DIR is the only place looked at when it is set. */
+	if ((env = getenv("COFFER_DEV_DIR")) != NULL && *env != '\0') {
+		if (join(out, env, "tls") || !is_dir(out))
+			return (fail(err, errlen, "COFFER_DEV_DIR is \"%s\" but "
+			    "\"%s/tls\" is not a directory (ci/dev creates "
+			    "it)", env, env));
+		return (1);
+	}
+
+	/* The current directory, then each parent up to the root. */
+	if (getcwd(dir, sizeof(dir)) == NULL)
+		return (0);
+	for (;;) {
+		if (join(out, dir, ".coffer-dev/tls") == 0 && is_dir(out))
+			return (1);
+		if ((slash = strrchr(dir, '/')) == NULL || strcmp(dir, "/") == 0)
+			break;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	out[0] = '\0';
+	return (0);
+}
+
+/* Environment variable ${name}, when set and not empty, into ${dst}. */
+static int
+env_path(char *dst, const char *name, char *err, size_t errlen)
+{
+	const char *env;
+
+	if ((env = getenv(name)) == NULL || *env == '\0')
+		return (0);
+	if (cli_tls_path(dst, env))
+		return (fail(err, errlen, "%s: path too long", name));
+	return (0);
+}
+
+int
+cli_endpoint_parse(const char *url, char *out, size_t n, struct cli_tls *t)
+{
+	const char *v = url;
+	int plaintext = 0;
+	size_t len;
+
+	/* The scheme picks the transport; none means TLS. */
+	if (strncasecmp(v, "http://", 7) == 0) {
+		v += 7;
+		plaintext = 1;
+	} else if (strncasecmp(v, "https://", 8) == 0)
+		v += 8;
+
+	/* HOST:PORT stops at a path; a unix: target is kept whole. */
+	len = strncmp(v, "unix:", 5) == 0 ? strlen(v) : strcspn(v, "/");
+	if (len == 0 || len >= n)
+		return (-1);
+	memcpy(out, v, len);
+	out[len] = '\0';
+	t->plaintext = plaintext;
+
+	/* Success! */
+	return (0);
+}
+
+int
+cli_tls_path(char dst[CLI_PATH_MAX], const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= CLI_PATH_MAX)
+		return (-1);
+	memcpy(dst, path, n + 1);
+	return (0);
+}
+
+int
+cli_tls_env(struct cli_tls *t, char *err, size_t errlen)
+{
+
+	if (env_path(t->ca_bundle, "COFFER_CA_BUNDLE", err, errlen) ||
+	    env_path(t->cert, "COFFER_CERT", err, errlen) ||
+	    env_path(t->key, "COFFER_KEY", err, errlen))
+		return (-1);
+	return (0);
+}
+
+int
+cli_tls_check(const struct cli_tls *t, char *err, size_t errlen)
+{
+
+	if (t->cert[0] != '\0' && t->key[0] == '\0')
+		return (fail(err, errlen, "argument --cert: a client "
+		    "certificate needs its key: give --key as well (or "
+		    "COFFER_KEY)"));
+	if (t->key[0] != '\0' && t->cert[0] == '\0')
+		return (fail(err, errlen, "argument --key: a client key needs "
+		    "its certificate: give --cert as well (or COFFER_CERT)"));
+	return (0);
+}
+
+int
+cli_tls_resolve(struct cli_tls *t, char *err, size_t errlen)
+{
+	char dir[CLI_PATH_MAX];
+	int found;
+
+	/* Plaintext needs no files. */
+	if (t->plaintext)
+		return (0);
+
+	/* Nothing given: the dev CA and admin certificate of ci/dev. */
+	if (t->ca_bundle[0] == '\0' && t->cert[0] == '\0' &&
+	    t->key[0] == '\0') {
+		if ((found = find_dev_tls(dir, err, errlen)) == -1)
+			return (-1);
+		if (found && (join(t->ca_bundle, dir, "ca.pem") ||
+		    join(t->cert, dir, "admin.pem") ||
+		    join(t->key, dir, "admin.key")))
+			return (fail(err, errlen, "path too long: %s", dir));
+	}
+
+	/* TLS without a CA bundle cannot check the server. */
+	if (t->ca_bundle[0] == '\0')
+		return (fail(err, errlen, "TLS needs a CA bundle: give "
+		    "--ca-bundle PATH (or COFFER_CA_BUNDLE), with --cert PATH "
+		    "and --key PATH (or COFFER_CERT and COFFER_KEY) for a "
+		    "client certificate; or run inside a checkout where ci/dev "
+		    "made .coffer-dev/tls (or set COFFER_DEV_DIR); an "
+		    "http:// endpoint is plaintext"));
+
+	/* Success! */
+	return (0);
 }

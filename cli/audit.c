@@ -14,6 +14,11 @@
  *       ...] [--operation ...] [--outcome ...] [--start-date ...]
  *       [--end-date ...] [--endpoint-url U]
  *	every matching event as one JSON object per line, for a SIEM.
+ *
+ * The calls to cofferd take the transport options of every coffer command:
+ * --ca-bundle, --cert, --key (COFFER_CA_BUNDLE, COFFER_CERT, COFFER_KEY),
+ * TLS unless the endpoint is http://, and the dev files of .coffer-dev/tls
+ * when none is given (args.c).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -34,6 +39,7 @@
 
 struct audit_opts {
 	char endpoint[256];
+	struct cli_tls tls;		/* plaintext or TLS, and its files */
 	const char *file;		/* verify --file */
 	const char *output_file;	/* export --output-file */
 	const char *module, *token_label, *pin_file;
@@ -51,11 +57,18 @@ usage(const char *fmt, ...)
 
 	fputs("usage: coffer audit verify [--file EXPORT [--pkcs11-module M "
 	    "--token-label T --pin-file F]] [--endpoint-url URL]\n"
+	    "                           [--ca-bundle PEM] [--cert PEM --key "
+	    "PEM]\n"
 	    "       coffer audit export [--output-file FILE] [--secret-id ID] "
 	    "[--principal P]\n"
 	    "                           [--operation OP] [--outcome O] "
 	    "[--start-date D] [--end-date D]\n"
-	    "                           [--endpoint-url URL]\n", stderr);
+	    "                           [--endpoint-url URL] [--ca-bundle PEM] "
+	    "[--cert PEM --key PEM]\n"
+	    "URL http://HOST:PORT is plaintext; https:// or HOST:PORT is TLS "
+	    "(env COFFER_CA_BUNDLE,\n"
+	    "COFFER_CERT, COFFER_KEY; default .coffer-dev/tls as ci/dev makes "
+	    "it)\n", stderr);
 	fprintf(stderr, "coffer: error: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -64,18 +77,47 @@ usage(const char *fmt, ...)
 	return (CLI_EXIT_USAGE);
 }
 
+/* --endpoint-url (or COFFER_ENDPOINT): the target and the transport. */
+static int
+set_endpoint(struct audit_opts *o, const char *v)
+{
+
+	if (cli_endpoint_parse(v, o->endpoint, sizeof(o->endpoint), &o->tls))
+		return (usage("invalid endpoint \"%s\" (expected HOST:PORT, "
+		    "http://HOST:PORT or https://HOST:PORT)", v));
+	return (0);
+}
+
+/* The path of ${t} that option ${name} sets, or NULL for another option. */
+static char *
+tls_file(struct cli_tls *t, const char *name)
+{
+
+	if (strcmp(name, "--ca-bundle") == 0)
+		return (t->ca_bundle);
+	if (strcmp(name, "--cert") == 0)
+		return (t->cert);
+	if (strcmp(name, "--key") == 0)
+		return (t->key);
+	return (NULL);
+}
+
 /* Parse the options after "audit verify" / "audit export". */
 static int
 parse(int argc, char **argv, int export, struct audit_opts *o)
 {
 	const char *env, *v;
+	char err[512], *path;
 	int i;
 
 	memset(o, 0, sizeof(*o));
 	coffer__v1__list_audit_events_request__init(&o->filter);
-	env = getenv("COFFER_ENDPOINT");
-	snprintf(o->endpoint, sizeof(o->endpoint), "%s",
-	    env != NULL && *env != '\0' ? env : CLI_DEFAULT_ENDPOINT);
+	snprintf(o->endpoint, sizeof(o->endpoint), "%s", CLI_DEFAULT_ENDPOINT);
+	if ((env = getenv("COFFER_ENDPOINT")) != NULL && *env != '\0' &&
+	    set_endpoint(o, env))
+		return (CLI_EXIT_USAGE);
+	if (cli_tls_env(&o->tls, err, sizeof(err)))
+		return (usage("%s", err));
 	o->module = getenv("COFFER_PKCS11_MODULE");
 	o->token_label = getenv("COFFER_TOKEN_LABEL");
 	o->pin_file = getenv("COFFER_PIN_FILE");
@@ -84,11 +126,14 @@ parse(int argc, char **argv, int export, struct audit_opts *o)
 			return (usage("argument %s: expected one argument",
 			    argv[i]));
 		v = argv[i + 1];
-		if (strcmp(argv[i], "--endpoint-url") == 0) {
-			if (strncmp(v, "http://", 7) == 0)
-				v += 7;
-			snprintf(o->endpoint, sizeof(o->endpoint), "%.*s",
-			    (int)strcspn(v, "/"), v);
+		if (strcmp(argv[i], "--endpoint-url") == 0 ||
+		    strcmp(argv[i], "--endpoint") == 0) {
+			if (set_endpoint(o, v))
+				return (CLI_EXIT_USAGE);
+		} else if ((path = tls_file(&o->tls, argv[i])) != NULL) {
+			if (cli_tls_path(path, v))
+				return (usage("argument %s: invalid path \"%s\"",
+				    argv[i], v));
 		} else if (!export && strcmp(argv[i], "--file") == 0)
 			o->file = v;
 		else if (!export && strcmp(argv[i], "--pkcs11-module") == 0)
@@ -118,7 +163,28 @@ parse(int argc, char **argv, int export, struct audit_opts *o)
 		} else
 			return (usage("unknown option %s", argv[i]));
 	}
+	if (cli_tls_check(&o->tls, err, sizeof(err)))
+		return (usage("%s", err));
 	return (0);
+}
+
+/*
+ * A connection to cofferd with the transport of ${o}; NULL with the error
+ * printed (exit CLI_EXIT_CLIENT).
+ */
+static struct cli_conn *
+connect_to(struct audit_opts *o)
+{
+	struct cli_status st = { 0, "", "" };
+	struct cli_conn *conn;
+
+	if (cli_tls_resolve(&o->tls, st.message, sizeof(st.message))) {
+		fprintf(stderr, "\ncoffer: error: %s\n", st.message);
+		return (NULL);
+	}
+	if ((conn = cli_conn_new(o->endpoint, &o->tls, &st)) == NULL)
+		fprintf(stderr, "\ncoffer: error: %s\n", st.message);
+	return (conn);
 }
 
 /* Report a failed call the AWS CLI's way; returns the exit code. */
@@ -196,7 +262,7 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 }
 
 static int
-cmd_export(const struct audit_opts *o)
+cmd_export(struct audit_opts *o)
 {
 	Coffer__V1__ListAuditEventsRequest req = o->filter;
 	Coffer__V1__ListAuditEventsResponse *resp = NULL;
@@ -212,9 +278,7 @@ cmd_export(const struct audit_opts *o)
 		    o->output_file, strerror(errno));
 		return (CLI_EXIT_CLIENT);
 	}
-	if ((conn = cli_conn_new(o->endpoint)) == NULL) {
-		fprintf(stderr, "\nCould not connect to the endpoint URL: "
-		    "\"%s\"\n", o->endpoint);
+	if ((conn = connect_to(o)) == NULL) {
 		rc = CLI_EXIT_CLIENT;
 		goto done;
 	}
@@ -259,7 +323,7 @@ done:
 /* ---- verify ---------------------------------------------------------------------- */
 
 static int
-cmd_verify_online(const struct audit_opts *o)
+cmd_verify_online(struct audit_opts *o)
 {
 	Coffer__V1__VerifyAuditLogRequest req =
 	    COFFER__V1__VERIFY_AUDIT_LOG_REQUEST__INIT;
@@ -271,11 +335,8 @@ cmd_verify_online(const struct audit_opts *o)
 	size_t i;
 	int rc;
 
-	if ((conn = cli_conn_new(o->endpoint)) == NULL) {
-		fprintf(stderr, "\nCould not connect to the endpoint URL: "
-		    "\"%s\"\n", o->endpoint);
+	if ((conn = connect_to(o)) == NULL)
 		return (CLI_EXIT_CLIENT);
-	}
 	if (cli_call(conn, AUDIT_SERVICE, "VerifyAuditLog", &req.base,
 	    &coffer__v1__verify_audit_log_response__descriptor, 0,
 	    (ProtobufCMessage **)&resp, &st)) {

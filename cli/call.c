@@ -1,13 +1,15 @@
 /*
  * call.c: one unary call to cofferd with the gRPC C core.
  *
- * One channel per invocation (struct cli_conn), a pluck completion queue
- * per call, and one batch holding every operation.  The AWS exception
- * name comes back in the trailing metadata "coffer-error-type" and the
- * AWS message in the status details.  Request and response bytes may hold
- * secret values: they are wiped before they are freed, and the response is
- * decoded with the wiping allocator.
+ * One channel per invocation (struct cli_conn), plaintext or TLS with the
+ * PEM files of a struct cli_tls, a pluck completion queue per call, and
+ * one batch holding every operation.  The AWS exception name comes back in
+ * the trailing metadata "coffer-error-type" and the AWS message in the
+ * status details.  Request and response bytes may hold secret values: they
+ * are wiped before they are freed, and the response is decoded with the
+ * wiping allocator.  So is the client key, once gRPC has its own copy.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,20 +31,147 @@ struct cli_conn {
 	grpc_channel *channel;
 };
 
+static int local_error(struct cli_status *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Wipe the whole heap block ${p} (a key, maybe), then free it. */
+static void
+wipe_free(char *p, size_t n)
+{
+
+	if (p == NULL)
+		return;
+	explicit_bzero(p, n);
+	free(p);
+}
+
+/*
+ * The contents of ${path} (a PEM file, the ${what}; a pipe will do) as a
+ * NUL-terminated heap block of *out_size bytes, for wipe_free.  NULL with
+ * ${st} naming the file.
+ */
+static char *
+read_pem(const char *path, const char *what, size_t *out_size,
+    struct cli_status *st)
+{
+	char *buf = NULL, *grown;
+	size_t cap = 0, n = 0, r;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		local_error(st, "could not read the %s \"%s\": %s", what, path,
+		    strerror(errno));
+		return (NULL);
+	}
+	do {
+		/* Grow by copying, so that no unwiped copy of a key is left. */
+		if (cap - n < 4096) {
+			if (cap > (1U << 24) ||
+			    (grown = malloc(cap + 8192)) == NULL) {
+				local_error(st, "could not read the %s \"%s\": "
+				    "%s", what, path, cap > (1U << 24) ?
+				    "file too large" : "out of memory");
+				goto fail;
+			}
+			if (buf != NULL)
+				memcpy(grown, buf, n);
+			wipe_free(buf, cap);
+			buf = grown;
+			cap += 8192;
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+	} while (r > 0);
+	if (ferror(f)) {
+		local_error(st, "could not read the %s \"%s\": %s", what, path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (n == 0) {
+		local_error(st, "could not read the %s \"%s\": empty file",
+		    what, path);
+		goto fail;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	*out_size = cap;
+
+	/* Success! */
+	return (buf);
+
+fail:
+	wipe_free(buf, cap);
+	fclose(f);
+	return (NULL);
+}
+
+/*
+ * TLS credentials from the files of ${t}: the CA bundle, and the client
+ * certificate and key when given.  gRPC copies what it keeps; our copy of
+ * the key is wiped before it is freed.  NULL with ${st}.
+ */
+static grpc_channel_credentials *
+tls_credentials(const struct cli_tls *t, struct cli_status *st)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_channel_credentials *creds = NULL;
+	char *ca = NULL, *cert = NULL, *key = NULL;
+	size_t ca_size = 0, cert_size = 0, key_size = 0;
+
+	/* The PEM files, into memory. */
+	if ((ca = read_pem(t->ca_bundle, "CA bundle", &ca_size, st)) == NULL)
+		goto done;
+	if (t->cert[0] != '\0' && (cert = read_pem(t->cert,
+	    "client certificate", &cert_size, st)) == NULL)
+		goto done;
+	if (t->key[0] != '\0' && (key = read_pem(t->key, "client key",
+	    &key_size, st)) == NULL)
+		goto done;
+
+	/* TLS, with a client certificate for mTLS when there is one. */
+	pair.private_key = key;
+	pair.cert_chain = cert;
+	creds = grpc_ssl_credentials_create(ca, key != NULL && cert != NULL ?
+	    &pair : NULL, NULL, NULL);
+	if (creds == NULL)
+		local_error(st, "could not set up TLS with the CA bundle "
+		    "\"%s\"", t->ca_bundle);
+
+done:
+	wipe_free(key, key_size);
+	wipe_free(cert, cert_size);
+	wipe_free(ca, ca_size);
+	return (creds);
+}
+
 struct cli_conn *
-cli_conn_new(const char *target)
+cli_conn_new(const char *target, const struct cli_tls *t,
+    struct cli_status *st)
 {
 	grpc_channel_credentials *creds;
 	struct cli_conn *c;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		local_error(st, "out of memory");
 		return (NULL);
-	if ((creds = grpc_insecure_credentials_create()) == NULL)
+	}
+
+	/* http:// is plaintext; anything else is TLS. */
+	if (t->plaintext)
+		creds = grpc_insecure_credentials_create();
+	else
+		creds = tls_credentials(t, st);
+	if (creds == NULL) {
+		if (t->plaintext)
+			local_error(st, "could not create gRPC credentials");
 		goto err0;
+	}
 	c->channel = grpc_channel_create(target, creds, NULL);
 	grpc_channel_credentials_release(creds);
-	if (c->channel == NULL)
+	if (c->channel == NULL) {
+		local_error(st, "could not create a channel to \"%s\"", target);
 		goto err0;
+	}
 
 	/* Success! */
 	return (c);
@@ -103,9 +232,6 @@ status_from(struct cli_status *st, grpc_status_code code, grpc_slice details,
 			slice_copy(st->error_type, sizeof(st->error_type),
 			    trailing->metadata[i].value);
 }
-
-static int local_error(struct cli_status *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
 
 static int
 local_error(struct cli_status *st, const char *fmt, ...)

@@ -56,9 +56,10 @@ fetch(void *vctx, const ProtobufCMessage *req, json_t **out,
 	    a->verb->resp, a->timeout,
 	    &resp, st);
 	if (a->debug)
-		fprintf(stderr, "coffer: debug: %s -> %s%s%s (%lld ms)\n",
+		fprintf(stderr, "coffer: debug: %s -> %s%s%s%s%s (%lld ms)\n",
 		    a->verb->op, rc == 0 ? "OK" : cli_status_name(st->code),
 		    st->error_type[0] != '\0' ? " " : "", st->error_type,
+		    rc != 0 ? ": " : "", rc != 0 ? st->message : "",
 		    now_ms() - t0);
 	if (rc)
 		return (-1);
@@ -72,6 +73,20 @@ fetch(void *vctx, const ProtobufCMessage *req, json_t **out,
 	return (0);
 }
 
+/* --debug: the transport and the files it uses. */
+static void
+debug_transport(const struct cli_args *a)
+{
+
+	if (a->tls.plaintext)
+		fprintf(stderr, "coffer: debug: plaintext gRPC to %s\n",
+		    a->endpoint);
+	else
+		fprintf(stderr, "coffer: debug: TLS to %s, CA bundle %s, "
+		    "client certificate %s\n", a->endpoint, a->tls.ca_bundle,
+		    a->tls.cert[0] != '\0' ? a->tls.cert : "(none)");
+}
+
 /* Call, query, print.  Returns the exit code. */
 static int
 run(struct cli_args *a, const struct cli_query *q)
@@ -82,9 +97,15 @@ run(struct cli_args *a, const struct cli_query *q)
 	char buf[2048];
 	int rc;
 
-	if ((ctx.conn = cli_conn_new(a->endpoint)) == NULL) {
-		fprintf(stderr, "\nCould not connect to the endpoint URL: "
-		    "\"%s\"\n", a->endpoint);
+	/* Plaintext for http://, else TLS with its files found. */
+	if (cli_tls_resolve(&a->tls, buf, sizeof(buf))) {
+		fprintf(stderr, "\ncoffer: error: %s\n", buf);
+		return (CLI_EXIT_CLIENT);
+	}
+	if (a->debug)
+		debug_transport(a);
+	if ((ctx.conn = cli_conn_new(a->endpoint, &a->tls, &st)) == NULL) {
+		fprintf(stderr, "\ncoffer: error: %s\n", st.message);
 		return (CLI_EXIT_CLIENT);
 	}
 	if (cli_paginate(a, fetch, &ctx, &out, &st)) {

@@ -166,10 +166,71 @@ char *cli_b64_encode(const uint8_t *, size_t);
  */
 int cli_b64_decode(const char *, size_t, uint8_t **, size_t *);
 
+/* ---- args.c: the transport ------------------------------------------------------ */
+
+#define CLI_PATH_MAX 4096
+
+/*
+ * How coffer reaches cofferd, as in the AWS CLI's --endpoint-url: an
+ * http:// endpoint is plaintext gRPC; https:// or a bare HOST:PORT is TLS,
+ * checked against a CA bundle, with a client certificate and key for
+ * mutual TLS.  Each path comes from its option (--ca-bundle, --cert,
+ * --key), else its environment variable (COFFER_CA_BUNDLE, COFFER_CERT,
+ * COFFER_KEY); when none of the three is given, cli_tls_resolve looks for
+ * the files ci/dev makes.
+ */
+struct cli_tls {
+	int plaintext;			/* an http:// endpoint: no TLS */
+	char ca_bundle[CLI_PATH_MAX];	/* PEM paths; "" when not given */
+	char cert[CLI_PATH_MAX];
+	char key[CLI_PATH_MAX];
+};
+
+/*
+ * cli_endpoint_parse(url, out, n, t):
+ * The gRPC target of endpoint ${url} into ${out} (${n} bytes): HOST:PORT
+ * without the scheme and path ("unix:" targets kept whole), and in
+ * t->plaintext whether it is http://.  Returns 0, or -1 if ${url} names
+ * no host or does not fit.
+ */
+int cli_endpoint_parse(const char *, char *, size_t, struct cli_tls *);
+
+/*
+ * cli_tls_path(dst, path): copy file path ${path} into ${dst}, one of a
+ * struct cli_tls's paths.  Returns 0, or -1 if it is empty or too long.
+ */
+int cli_tls_path(char[CLI_PATH_MAX], const char *);
+
+/*
+ * cli_tls_env(t, err, errlen): the paths COFFER_CA_BUNDLE, COFFER_CERT and
+ * COFFER_KEY name (empty values ignored) into ${t}, for options to
+ * override.  Returns 0, or -1 with ${err}.
+ */
+int cli_tls_env(struct cli_tls *, char *, size_t);
+
+/*
+ * cli_tls_check(t, err, errlen): a usage check once the options are read:
+ * a client certificate needs its key and a key its certificate.  Returns
+ * 0, or -1 with ${err}.
+ */
+int cli_tls_check(const struct cli_tls *, char *, size_t);
+
+/*
+ * cli_tls_resolve(t, err, errlen):
+ * Complete ${t} before connecting.  Plaintext needs nothing.  For TLS,
+ * when no path was given, the dev files: COFFER_DEV_DIR/tls if that
+ * variable is set (and then only there), else the first .coffer-dev/tls
+ * directory found in the current directory or one of its parents; its
+ * ca.pem, admin.pem and admin.key.  Returns 0, or -1 with ${err} when TLS
+ * is selected and there is no CA bundle.
+ */
+int cli_tls_resolve(struct cli_tls *, char *, size_t);
+
 /* ---- args.c, values.c --------------------------------------------------------------- */
 
 struct cli_args {
 	char endpoint[256];		/* HOST:PORT, or a gRPC target */
+	struct cli_tls tls;		/* plaintext or TLS, and its files */
 	const char *output;		/* json | text | table */
 	const char *query;		/* --query, or NULL */
 	const char *input_json;		/* --cli-input-json, or NULL */
@@ -289,8 +350,16 @@ struct cli_status {
 
 struct cli_conn;
 
-/* cli_conn_new(target): a channel to ${target} (grpc_init done); or NULL. */
-struct cli_conn *cli_conn_new(const char *);
+/*
+ * cli_conn_new(target, tls, st):
+ * A channel to ${target} (grpc_init done): plaintext when tls->plaintext,
+ * else TLS with the CA bundle of ${tls} (after cli_tls_resolve) and its
+ * client certificate and key if set.  The files are read here; the copy of
+ * the key is wiped once gRPC has taken its own.  Returns the connection,
+ * or NULL with ${st} holding a local error that names the file.
+ */
+struct cli_conn *cli_conn_new(const char *, const struct cli_tls *,
+    struct cli_status *);
 
 /* cli_conn_free(c): close the channel; NULL does nothing. */
 void cli_conn_free(struct cli_conn *);

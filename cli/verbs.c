@@ -29,6 +29,11 @@ static const struct cli_verb verbs[] = {
 	{ "create-secret", "CreateSecret", D(create_secret_request),
 	    D(create_secret_response), { "name" }, 1, { NULL },
 	    "Create a new secret, with its first value if one is given.", NULL },
+	{ "delete-identity-policy", "DeleteIdentityPolicy",
+	    D(delete_identity_policy_request), D(delete_identity_policy_response),
+	    { "principal", "policy_name" }, 0, { NULL },
+	    "Delete an identity policy of a principal (Coffer's own).",
+	    "coffer.v1.IdentityPolicies" },
 	{ "delete-resource-policy", "DeleteResourcePolicy",
 	    D(delete_resource_policy_request), D(delete_resource_policy_response),
 	    { "secret_id" }, 0, { NULL },
@@ -40,6 +45,11 @@ static const struct cli_verb verbs[] = {
 	{ "describe-secret", "DescribeSecret", D(describe_secret_request),
 	    D(describe_secret_response), { "secret_id" }, 0, { NULL },
 	    "Show the details of a secret (never its value).", NULL },
+	{ "get-identity-policy", "GetIdentityPolicy",
+	    D(get_identity_policy_request), D(get_identity_policy_response),
+	    { "principal", "policy_name" }, 0, { NULL },
+	    "Show an identity policy of a principal (Coffer's own).",
+	    "coffer.v1.IdentityPolicies" },
 	{ "get-random-password", "GetRandomPassword",
 	    D(get_random_password_request), D(get_random_password_response),
 	    { NULL }, 0, { NULL }, "Generate a random password.", NULL },
@@ -55,6 +65,11 @@ static const struct cli_verb verbs[] = {
 	    { NULL }, 0, { "Events" },
 	    "List audit events (Coffer's own; filters: secret, principal, "
 	    "operation, outcome, dates).", "coffer.v1.Audit" },
+	{ "list-identity-policies", "ListIdentityPolicies",
+	    D(list_identity_policies_request), D(list_identity_policies_response),
+	    { NULL }, 0, { "Policies" },
+	    "List the identity policies of one principal or of all (Coffer's "
+	    "own).", "coffer.v1.IdentityPolicies" },
 	{ "list-secret-version-ids", "ListSecretVersionIds",
 	    D(list_secret_version_ids_request), D(list_secret_version_ids_response),
 	    { "secret_id" }, 0, { "Versions" },
@@ -62,6 +77,11 @@ static const struct cli_verb verbs[] = {
 	{ "list-secrets", "ListSecrets", D(list_secrets_request),
 	    D(list_secrets_response), { NULL }, 0, { "SecretList" },
 	    "List the secrets (never their values).", NULL },
+	{ "put-identity-policy", "PutIdentityPolicy",
+	    D(put_identity_policy_request), D(put_identity_policy_response),
+	    { "principal", "policy_name", "policy_document" }, 0, { NULL },
+	    "Attach an identity policy to a principal, or replace it (Coffer's "
+	    "own).", "coffer.v1.IdentityPolicies" },
 	{ "put-resource-policy", "PutResourcePolicy",
 	    D(put_resource_policy_request), D(put_resource_policy_response),
 	    { "secret_id", "resource_policy" }, 0, { NULL },
@@ -133,6 +153,15 @@ static const struct member_doc docs[] = {
 	    "time (ISO 8601 in UTC, or epoch seconds).", NULL },
 	{ "list-audit-events", "end_date", "Only events before this time.",
 	    NULL },
+	{ "list-identity-policies", "principal", "Only the policies of this "
+	    "principal (a SPIFFE ID or certificate CN); leave it out for "
+	    "every principal's.", NULL },
+	{ NULL, "principal", "The principal the policy is attached to: a "
+	    "client certificate's SPIFFE ID, else its subject CN.", NULL },
+	{ NULL, "policy_name", "The name of the policy, unique per "
+	    "principal.", NULL },
+	{ NULL, "policy_document", "The JSON text of the IAM-style policy; "
+	    "file://PATH reads it from a file.", NULL },
 	{ NULL, "secret_id", "The ARN or name of the secret.", NULL },
 	{ NULL, "name", "The name of the new secret: up to 512 letters, "
 	    "digits and /_+=.@- characters.", NULL },
@@ -343,10 +372,24 @@ help_all(FILE *out)
 	fprintf(out, "\n"
 	    "GLOBAL OPTIONS (anywhere on the line)\n"
 	    "  --endpoint HOST:PORT        cofferd's address (alias "
-	    "--endpoint-url, http:// and\n"
-	    "                              https:// are stripped; env "
-	    "COFFER_ENDPOINT;\n"
-	    "                              default " CLI_DEFAULT_ENDPOINT ")\n"
+	    "--endpoint-url; env\n"
+	    "                              COFFER_ENDPOINT; default "
+	    CLI_DEFAULT_ENDPOINT ").  http://HOST:PORT\n"
+	    "                              is plaintext; https://HOST:PORT "
+	    "or HOST:PORT is TLS\n"
+	    "  --ca-bundle PEM             CA certificates that sign "
+	    "cofferd's (env\n"
+	    "                              COFFER_CA_BUNDLE)\n"
+	    "  --cert PEM, --key PEM       client certificate and key for "
+	    "mutual TLS (env\n"
+	    "                              COFFER_CERT, COFFER_KEY); with "
+	    "none of the three\n"
+	    "                              given, the ca.pem, admin.pem and "
+	    "admin.key of\n"
+	    "                              $COFFER_DEV_DIR/tls, else of the "
+	    "nearest\n"
+	    "                              .coffer-dev/tls here or above "
+	    "(ci/dev makes them)\n"
 	    "  --output json|text|table    output format (env "
 	    "COFFER_DEFAULT_OUTPUT; default json)\n"
 	    "  --query EXPR                a JMESPath expression applied to "
@@ -373,7 +416,9 @@ help_all(FILE *out)
 	    "                              accepted for compatibility; "
 	    "ignored\n\n"
 	    "ENVIRONMENT\n"
-	    "  COFFER_ENDPOINT, COFFER_DEFAULT_OUTPUT, and\n"
+	    "  COFFER_ENDPOINT, COFFER_DEFAULT_OUTPUT, COFFER_CA_BUNDLE, "
+	    "COFFER_CERT,\n"
+	    "  COFFER_KEY, COFFER_DEV_DIR (a .coffer-dev directory), and\n"
 	    "  COFFER_CLI_TIMESTAMP_FORMAT=iso8601|wire  timestamps as ISO "
 	    "8601 in UTC (default)\n"
 	    "                              or as epoch seconds like AWS CLI "
@@ -393,10 +438,16 @@ help_verb(FILE *out, const struct cli_verb *v)
 	size_t i;
 	int req;
 
-	fprintf(out, "NAME\n       %s -\n\nDESCRIPTION\n       %s\n\n"
-	    "       The %s operation of AWS Secrets Manager, served by "
-	    "cofferd.\n\nSYNOPSIS\n            %s\n", v->name, v->summary, v->op,
-	    v->name);
+	fprintf(out, "NAME\n       %s -\n\nDESCRIPTION\n       %s\n\n",
+	    v->name, v->summary);
+	if (v->service != NULL)
+		fprintf(out, "       The %s operation of %s,\n       Coffer's "
+		    "own service (not part of AWS Secrets Manager), served by "
+		    "cofferd.\n\n", v->op, v->service);
+	else
+		fprintf(out, "       The %s operation of AWS Secrets Manager, "
+		    "served by cofferd.\n\n", v->op);
+	fprintf(out, "SYNOPSIS\n            %s\n", v->name);
 	for (i = 0; i < v->req->n_fields; i++) {
 		f = &v->req->fields[i];
 		cli_kebab(f->name, flag, sizeof(flag));

@@ -36,6 +36,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
+#include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 
 #include "audit.h"
@@ -156,7 +157,8 @@ call_event(const struct call *c, const char *outcome, struct audit_event *ev)
 	memset(ev, 0, sizeof(*ev));
 	ev->time_ms = c->start_ms;
 	ev->request_id = c->request_id;
-	ev->principal = c->principal != NULL ? c->principal : "unknown";
+	ev->principal = c->principal != NULL ? c->principal :
+	    "unauthenticated";
 	ev->peer = c->peer != NULL ? c->peer : "unknown";
 	ev->operation = c->op;
 	ev->secret_arn = c->ea.secret_arn;
@@ -175,13 +177,55 @@ call_before_commit(struct engine_audit *ea, struct cf_error *err)
 	return (audit_record(c->audit, &ev, 1, err));
 }
 
+/* The first value of property ${name} of ${ctx}, copied; NULL if none. */
+static const char *
+auth_property(struct cf_arena *a, const grpc_auth_context *ctx,
+    const char *name)
+{
+	grpc_auth_property_iterator it;
+	const grpc_auth_property *p;
+
+	it = grpc_auth_context_find_properties_by_name(ctx, name);
+	if ((p = grpc_auth_property_iterator_next(&it)) == NULL ||
+	    p->value == NULL || p->value_length == 0)
+		return (NULL);
+	return (cf_arena_memdup(a, p->value, p->value_length));
+}
+
+/*
+ * Who is calling.  Over TLS, the verified client certificate's SPIFFE ID
+ * (its one spiffe:// URI SAN) or else its subject CN; NULL when the client
+ * sent no certificate (gRPC has already refused one that does not chain
+ * to the client CA).  Over plaintext, which the server allows only on
+ * loopback and only when configured to, every caller is "anonymous".
+ */
+static const char *
+call_principal(struct call *c)
+{
+	grpc_auth_context *ctx;
+	const char *type, *who = NULL;
+
+	if ((ctx = grpc_call_auth_context(c->gcall)) == NULL)
+		return (RPC_PRINCIPAL_PLAINTEXT);
+	type = auth_property(c->arena, ctx,
+	    GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+	if (type == NULL || strcmp(type, GRPC_SSL_TRANSPORT_SECURITY_TYPE) != 0)
+		who = RPC_PRINCIPAL_PLAINTEXT;
+	else if (grpc_auth_context_peer_is_authenticated(ctx) &&
+	    (who = auth_property(c->arena, ctx,
+	    GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) == NULL)
+		who = auth_property(c->arena, ctx, GRPC_X509_CN_PROPERTY_NAME);
+	grpc_auth_context_release(ctx);
+	return (who);
+}
+
 /* Fill ${ec}: who is calling, from where, under which request id. */
 static int
 call_identity(struct call *c, struct engine_call *ec, struct cf_error *err)
 {
 	char *peer;
 
-	c->principal = "anonymous";	/* until mTLS */
+	c->principal = call_principal(c);
 	peer = grpc_call_get_peer(c->gcall);
 	c->peer = cf_arena_strdup(c->arena, peer != NULL ? peer : "unknown");
 	gpr_free(peer);
@@ -197,6 +241,19 @@ call_identity(struct call *c, struct engine_call *ec, struct cf_error *err)
 		return (-1);
 	}
 	return (0);
+}
+
+/* UNAUTHENTICATED for a call without identity to a method that needs one. */
+static int
+call_authenticated(const struct call *c, const char *action,
+    struct cf_error *err)
+{
+
+	if (c->principal != NULL || action == NULL)
+		return (0);
+	cf_error_set(err, CF_ERR_UNAUTHENTICATED, "The request carried no "
+	    "client certificate: Coffer identifies callers by mutual TLS.");
+	return (-1);
 }
 
 /* Copy the request out of gRPC's slices into ${a}, where it can be wiped. */
@@ -399,8 +456,14 @@ rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
 	}
 	c->op = rpc_service_op(method);
 
-	/* Copy the request where it can be wiped, then run the method. */
+	/*
+	 * Copy the request where it can be wiped, then run the method; every
+	 * method but the health check needs an identity.
+	 */
+	memset(&ec, 0, sizeof(ec));
+	ec.action = rpc_service_action(method);
 	if (call_identity(c, &ec, &c->err) == 0 &&
+	    call_authenticated(c, ec.action, &c->err) == 0 &&
 	    call_read(c->arena, payload, &req, &len, &c->err) == 0 &&
 	    rpc_service_handle(method, w, &ec, req, len, &c->reply,
 	    &c->err) == 0)
@@ -422,6 +485,7 @@ rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method,
 		call_refuse(gcall);
 		return (0);
 	}
+	memset(&ec, 0, sizeof(ec));
 	path = grpc_slice_to_c_string(method);
 	c->op = cf_arena_strdup(c->arena, path);
 	cf_error_set(&c->err, CF_ERR_UNIMPLEMENTED, "unknown method %.200s",

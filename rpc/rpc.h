@@ -33,12 +33,22 @@ struct rpc_server;
 
 struct rpc_config {
 	/*
-	 * Where to listen: "HOST:PORT" or "[V6]:PORT".  Until TLS exists the
-	 * server speaks plaintext, so HOST must be a loopback address
-	 * (127.0.0.0/8, ::1 or "localhost").  Port 0 picks a free port; see
-	 * rpc_server_port().
+	 * Where to listen: "HOST:PORT" or "[V6]:PORT".  Port 0 picks a free
+	 * port; see rpc_server_port().
 	 */
 	const char *listen;
+	/*
+	 * TLS: the server's certificate chain and key and the CA bundle that
+	 * client certificates must chain to, all PEM text (mutual TLS; the
+	 * principal of a call is its certificate's SPIFFE ID, else its CN).
+	 * With ${plaintext} set instead, no TLS: HOST must then be a loopback
+	 * address (127.0.0.0/8, ::1 or "localhost") and every caller is the
+	 * principal "anonymous".
+	 */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
+	const char *tls_client_ca_pem;
+	int plaintext;
 	unsigned workers;		/* worker threads, at least 1 */
 	struct engine *engine;		/* borrowed; outlives the server */
 	struct audit *audit;		/* borrowed; NULL: calls unaudited */

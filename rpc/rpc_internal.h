@@ -92,6 +92,12 @@ size_t rpc_service_count(void);
 /* rpc_service_path(i): the path of method ${i}, "/pkg.Service/Method". */
 const char *rpc_service_path(size_t);
 
+/* The principal of every plaintext call (allowed on loopback only). */
+#define RPC_PRINCIPAL_PLAINTEXT "anonymous"
+
+/* rpc_service_action(i): the IAM action method ${i} needs; NULL: none. */
+const char *rpc_service_action(size_t);
+
 /* rpc_service_op(i): the operation name of method ${i}, for the audit. */
 const char *rpc_service_op(size_t);
 

@@ -22,6 +22,11 @@ struct config {
 	char *database;		/* libpq conninfo, as role coffer_app */
 	char *admin_database;	/* conninfo of the owner, for migrate; NULL */
 	char *audit;		/* "on"; "off" only to benchmark the cost */
+	char *tls_cert;		/* server certificate chain (PEM file) */
+	char *tls_key;		/* its private key (PEM file) */
+	char *tls_client_ca;	/* CA bundle client certificates chain to */
+	char *plaintext;	/* "on": no TLS, loopback only; default "off" */
+	char *admin_principal;	/* allowed everything; NULL: nobody */
 	char *pkcs11_module;	/* PKCS#11 module path */
 	char *token_label;	/* token label */
 	char *pin_file;		/* file holding the user PIN; NULL: unset */

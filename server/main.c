@@ -156,6 +156,100 @@ engine_config_of(const struct config *cfg, struct hsm *h,
 	ec->region = cfg->region;
 	ec->account_id = cfg->account_id;
 	ec->default_kek_label = cfg->kek_label;
+	ec->admin_principal = cfg->admin_principal;
+}
+
+/* The PEM file ${path}, NUL-terminated, in *${out} (heap); 0 or -1. */
+static int
+pem_read(const char *what, const char *path, char **out, size_t *len,
+    struct cf_error *err)
+{
+	FILE *f;
+	char *buf;
+	size_t n = 0, cap = 1 << 20;
+
+	*out = NULL;
+	*len = 0;
+	if (path == NULL)
+		return (0);
+	if ((f = fopen(path, "rb")) == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "cannot read %s "
+		    "\"%.256s\": %s", what, path, strerror(errno));
+		return (-1);
+	}
+	if ((buf = malloc(cap + 1)) == NULL) {
+		fclose(f);
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	n = fread(buf, 1, cap + 1, f);
+	fclose(f);
+	if (n == 0 || n > cap) {
+		explicit_bzero(buf, n > cap ? cap + 1 : n);
+		free(buf);
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "%s \"%.256s\" is "
+		    "empty or larger than 1 MiB", what, path);
+		return (-1);
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return (0);
+}
+
+/* Wipe and free what pem_read gave. */
+static void
+pem_free(char *buf, size_t len)
+{
+
+	if (buf == NULL)
+		return;
+	explicit_bzero(buf, len);
+	free(buf);
+}
+
+/*
+ * The transport: mutual TLS with the three files, or plaintext when the
+ * configuration says plaintext = on (rpc/ then insists on loopback).
+ */
+static int
+tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
+    size_t len[3], struct cf_error *err)
+{
+
+	if (strcmp(cfg->plaintext, "on") == 0) {
+		if (cfg->tls_cert != NULL || cfg->tls_key != NULL ||
+		    cfg->tls_client_ca != NULL) {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "plaintext "
+			    "= on and tls_* keys are both set; choose one");
+			return (-1);
+		}
+		fprintf(stderr, "cofferd: WARNING: plaintext = on: no TLS, "
+		    "every caller is \"anonymous\" (loopback only)\n");
+		rc->plaintext = 1;
+		return (0);
+	}
+	if (strcmp(cfg->plaintext, "off") != 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "plaintext must be "
+		    "\"on\" or \"off\", not \"%.64s\"", cfg->plaintext);
+		return (-1);
+	}
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL ||
+	    cfg->tls_client_ca == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "cofferd serves "
+		    "mutual TLS: set tls_cert, tls_key and tls_client_ca (or, "
+		    "on a loopback address only, plaintext = on)");
+		return (-1);
+	}
+	if (pem_read("tls_cert", cfg->tls_cert, &pem[0], &len[0], err) ||
+	    pem_read("tls_key", cfg->tls_key, &pem[1], &len[1], err) ||
+	    pem_read("tls_client_ca", cfg->tls_client_ca, &pem[2], &len[2],
+	    err))
+		return (-1);
+	rc->tls_cert_pem = pem[0];
+	rc->tls_key_pem = pem[1];
+	rc->tls_client_ca_pem = pem[2];
+	return (0);
 }
 
 /* Print the listening line, with the port the kernel chose for port 0. */
@@ -182,6 +276,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	struct rpc_server *srv = NULL;
 	struct engine_config ec;
 	struct rpc_config rc;
+	char *pem[3] = { NULL, NULL, NULL };
+	size_t pem_len[3] = { 0, 0, 0 }, i;
 	sigset_t sigs;
 	int sig;
 
@@ -212,6 +308,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	if ((jobs = engine_jobs_start(e, (int)cfg->purge_interval, err)) ==
 	    NULL)
 		goto err2;
+	if (engine_authz_start(e, err))
+		goto err3;
 
 	/* The audit writer: no call is served before its chain works. */
 	if (strcmp(cfg->audit, "off") == 0) {
@@ -229,7 +327,14 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	rc.workers = cfg->workers;
 	rc.engine = e;
 	rc.audit = audit;
-	if ((srv = rpc_server_new(&rc, err)) == NULL)
+	if (tls_config(cfg, &rc, pem, pem_len, err))
+		goto err4;
+	srv = rpc_server_new(&rc, err);
+	for (i = 0; i < 3; i++) {
+		pem_free(pem[i], pem_len[i]);
+		pem[i] = NULL;
+	}
+	if (srv == NULL)
 		goto err4;
 	if (rpc_server_start(srv, err))
 		goto err5;
@@ -254,6 +359,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 err5:
 	rpc_server_free(srv);
 err4:
+	for (i = 0; i < 3; i++)
+		pem_free(pem[i], pem_len[i]);
 	audit_stop(audit);
 err3:
 	engine_jobs_stop(jobs);

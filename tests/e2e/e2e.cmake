@@ -13,3 +13,11 @@ add_test(NAME e2e.audit
 set_tests_properties(e2e.audit PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# Who may do what: mutual TLS, identity and resource policies.
+add_test(NAME e2e.authz
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_authz
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.authz PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)

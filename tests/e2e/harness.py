@@ -91,12 +91,61 @@ def psql(conninfo, sql):
     return r.stdout.strip()
 
 
-class Server:
-    """One cofferd process on a loopback port."""
+class Certs:
+    """A throwaway PKI made with ci/mkcert: a CA, a server certificate and
+    client certificates on demand, in a temporary directory."""
 
-    def __init__(self, database, extra_env=None, workers=2):
+    def __init__(self, name="ca"):
+        self.dir = tempfile.mkdtemp(prefix="coffer-pki-")
+        self.ca = os.path.join(self.dir, name)
+        self.mkcert("ca", self.ca)
+        self.server = os.path.join(self.dir, "server")
+        self.mkcert("server", self.ca, self.server)
+        self._n = 0
+
+    def mkcert(self, *args):
+        r = subprocess.run([os.path.join(ROOT, "ci", "mkcert"), *args], cwd=ROOT,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"ci/mkcert {args}: {r.stderr}")
+
+    def client(self, cn, uri=None):
+        """(cert path, key path) of a new client certificate."""
+        self._n += 1
+        out = os.path.join(self.dir, f"client{self._n}")
+        self.mkcert("client", self.ca, out, cn, *([uri] if uri else []))
+        return out + ".pem", out + ".key"
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def channel(self, endpoint, client=None):
+        """A grpcio channel over TLS, with ${client} = (cert, key) or none."""
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=self.read(self.ca + ".pem"),
+            private_key=self.read(client[1]) if client else None,
+            certificate_chain=self.read(client[0]) if client else None)
+        return grpc.secure_channel(endpoint, creds)
+
+    def destroy(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+ADMIN = "spiffe://coffer.test/admin"
+
+
+class Server:
+    """One cofferd process on a loopback port.  Plaintext by default (every
+    caller is "anonymous", which is then the bootstrap admin); with ${tls}
+    (a Certs) mutual TLS, with the bootstrap admin ADMIN, whose certificate
+    the harness's own channel uses."""
+
+    def __init__(self, database, extra_env=None, workers=2, tls=None):
         self.port = free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
+        self.tls = tls
+        self.admin_cert = tls.client("coffer-admin", ADMIN) if tls else None
         self.env = dict(os.environ)
         self.env.update({
             "COFFER_LISTEN": self.endpoint,
@@ -107,6 +156,16 @@ class Server:
             "COFFER_PIN_FILE": env("COFFER_TEST_PIN_FILE"),
             "COFFER_WORKERS": str(workers),
         })
+        if tls:
+            self.env.update({
+                "COFFER_TLS_CERT": tls.server + ".pem",
+                "COFFER_TLS_KEY": tls.server + ".key",
+                "COFFER_TLS_CLIENT_CA": tls.ca + ".pem",
+                "COFFER_ADMIN_PRINCIPAL": ADMIN,
+            })
+        else:
+            self.env.update({"COFFER_PLAINTEXT": "on",
+                             "COFFER_ADMIN_PRINCIPAL": "anonymous"})
         self.env.pop("COFFER_CONFIG", None)
         self.env.update(extra_env or {})
         self.log = tempfile.NamedTemporaryFile(prefix="cofferd-", suffix=".log",
@@ -128,7 +187,7 @@ class Server:
     def wait_ready(self, timeout=120):
         sm, health = pb()
         deadline = time.time() + timeout
-        self.channel = grpc.insecure_channel(self.endpoint)
+        self.channel = self.open_channel()
         check = self.channel.unary_unary(
             "/grpc.health.v1.Health/Check",
             request_serializer=health.HealthCheckRequest.SerializeToString,
@@ -144,6 +203,17 @@ class Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"cofferd not ready:\n{self.output()}")
+
+    def open_channel(self, client=None):
+        """A channel to this server: plaintext, or TLS as ${client}
+        (default: the admin's certificate)."""
+        if not self.tls:
+            return grpc.insecure_channel(self.endpoint)
+        return self.tls.channel(self.endpoint, client or self.admin_cert)
+
+    def url(self):
+        """The endpoint as coffer's --endpoint-url wants it."""
+        return ("https://" if self.tls else "http://") + self.endpoint
 
     def output(self):
         self.log.flush()
@@ -185,7 +255,8 @@ def error_type(exc):
 def coffer(endpoint, *args, input_env=None):
     """Run the coffer CLI; return CompletedProcess (text)."""
     e = dict(os.environ)
-    e["COFFER_ENDPOINT"] = endpoint
+    # A bare HOST:PORT means TLS to coffer; the plaintext servers want http://.
+    e["COFFER_ENDPOINT"] = endpoint if "://" in endpoint else "http://" + endpoint
     e.update(input_env or {})
     return subprocess.run([os.path.join(BUILD, "coffer"), *args], env=e,
                           capture_output=True, text=True, timeout=60)

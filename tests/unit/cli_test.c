@@ -2,8 +2,13 @@
  * cli_test.c: coffer's parts that need no server: argument parsing and
  * every value form, response JSON, timestamps, --query, pagination with a
  * fetch function standing in for cofferd, --starting-token round trips,
- * output formats, error lines and usage messages.
+ * output formats, error lines and usage messages, and the transport: http
+ * vs https, the TLS options and variables, and the .coffer-dev/tls search.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -167,6 +172,12 @@ test_names(void **state)
 static void
 test_verbs(void **state)
 {
+	static const char *const ident[][2] = {
+		{ "delete-identity-policy", "DeleteIdentityPolicy" },
+		{ "get-identity-policy", "GetIdentityPolicy" },
+		{ "list-identity-policies", "ListIdentityPolicies" },
+		{ "put-identity-policy", "PutIdentityPolicy" },
+	};
 	const ProtobufCFieldDescriptor *f;
 	const struct cli_verb *v, *prev = NULL;
 	const char *syntax;
@@ -195,12 +206,39 @@ test_verbs(void **state)
 			    protobuf_c_message_descriptor_get_field_by_name(
 			    v->req, "client_request_token"));
 	}
-	assert_int_equal(i, 24);		/* AWS's 23, list-audit-events */
+	/* AWS's 23, list-audit-events, and the four identity-policy verbs. */
+	assert_int_equal(i, 28);
 	assert_null(cli_verb_find("get-secret"));
 	assert_string_equal(cli_member_doc(cli_verb_find(
 	    "validate-resource-policy"), "secret_id", NULL),
 	    "The ARN or name of the secret the policy is meant for "
 	    "(optional).");
+
+	/* Coffer's own services name themselves; AWS verbs do not. */
+	assert_null(cli_verb_find("get-secret-value")->service);
+	assert_string_equal(cli_verb_find("list-audit-events")->service,
+	    "coffer.v1.Audit");
+	for (i = 0; i < NELEM(ident); i++) {
+		v = cli_verb_find(ident[i][0]);
+		assert_non_null(v);
+		assert_string_equal(v->op, ident[i][1]);
+		assert_string_equal(v->service, "coffer.v1.IdentityPolicies");
+	}
+	v = cli_verb_find("put-identity-policy");
+	assert_true(cli_verb_requires(v, "principal"));
+	assert_true(cli_verb_requires(v, "policy_name"));
+	assert_true(cli_verb_requires(v, "policy_document"));
+	v = cli_verb_find("get-identity-policy");
+	assert_true(cli_verb_requires(v, "principal"));
+	assert_true(cli_verb_requires(v, "policy_name"));
+	assert_false(cli_verb_paginated(v));
+	v = cli_verb_find("list-identity-policies");
+	assert_false(cli_verb_requires(v, "principal"));
+	assert_true(cli_verb_paginated(v));
+	assert_string_equal(v->results[0], "Policies");
+	assert_string_not_equal(cli_member_doc(v, "principal", NULL),
+	    cli_member_doc(cli_verb_find("delete-identity-policy"),
+	    "principal", NULL));
 }
 
 /* Timestamps on the command line (--start-date): ISO 8601 or epoch. */
@@ -374,6 +412,74 @@ test_response_json(void **state)
 	assert_string_equal(dump(cli_message_to_json(&bg.base, &iso)),
 	    "{\"Errors\":[{\"SecretId\":\"n\",\"ErrorCode\":"
 	    "\"ResourceNotFoundException\",\"Message\":\"not found\"}]}");
+}
+
+static void
+test_identity_policy_json(void **state)
+{
+	Coffer__V1__PutIdentityPolicyResponse pr =
+	    COFFER__V1__PUT_IDENTITY_POLICY_RESPONSE__INIT;
+	Coffer__V1__GetIdentityPolicyResponse gr =
+	    COFFER__V1__GET_IDENTITY_POLICY_RESPONSE__INIT;
+	Coffer__V1__ListIdentityPoliciesResponse lr =
+	    COFFER__V1__LIST_IDENTITY_POLICIES_RESPONSE__INIT;
+	Coffer__V1__DeleteIdentityPolicyResponse dr =
+	    COFFER__V1__DELETE_IDENTITY_POLICY_RESPONSE__INIT;
+	Coffer__V1__IdentityPolicyEntry e1 =
+	    COFFER__V1__IDENTITY_POLICY_ENTRY__INIT;
+	Coffer__V1__IdentityPolicyEntry e2 =
+	    COFFER__V1__IDENTITY_POLICY_ENTRY__INIT;
+	Coffer__V1__IdentityPolicyEntry *ep[2] = { &e1, &e2 };
+	char who[] = "spiffe://coffer/app", cn[] = "ops", name[] = "read";
+	char name2[] = "admin", doc[] = "{\"Version\":\"2012-10-17\"}";
+
+	(void)state;
+
+	/* Put and Delete: who and which. */
+	pr.principal = who;
+	pr.policy_name = name;
+	assert_string_equal(dump(cli_message_to_json(&pr.base, &iso)),
+	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\"}");
+	dr.principal = who;
+	dr.policy_name = name;
+	assert_string_equal(dump(cli_message_to_json(&dr.base, &iso)),
+	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\"}");
+
+	/* Get: the document as text, both dates as timestamps. */
+	gr.principal = who;
+	gr.policy_name = name;
+	gr.policy_document = doc;
+	gr.has_created_date = 1;
+	gr.created_date = 1523477145729;
+	gr.has_updated_date = 1;
+	gr.updated_date = 1714566896000;
+	assert_string_equal(dump(cli_message_to_json(&gr.base, &iso)),
+	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\","
+	    "\"PolicyDocument\":\"{\\\"Version\\\":\\\"2012-10-17\\\"}\","
+	    "\"CreatedDate\":\"2018-04-11T20:05:45.729000+00:00\","
+	    "\"UpdatedDate\":\"2024-05-01T12:34:56+00:00\"}");
+	assert_string_equal(dump(cli_message_to_json(&gr.base, &wire)),
+	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\","
+	    "\"PolicyDocument\":\"{\\\"Version\\\":\\\"2012-10-17\\\"}\","
+	    "\"CreatedDate\":1523477145.729,\"UpdatedDate\":1714566896.0}");
+
+	/* List: entries in order, each with its date. */
+	e1.principal = who;
+	e1.policy_name = name;
+	e1.has_updated_date = 1;
+	e1.updated_date = 1523477145729;
+	e2.principal = cn;
+	e2.policy_name = name2;
+	e2.has_updated_date = 1;
+	e2.updated_date = 1714566896000;
+	lr.n_policies = 2;
+	lr.policies = ep;
+	assert_string_equal(dump(cli_message_to_json(&lr.base, &iso)),
+	    "{\"Policies\":[{\"Principal\":\"spiffe://coffer/app\","
+	    "\"PolicyName\":\"read\",\"UpdatedDate\":"
+	    "\"2018-04-11T20:05:45.729000+00:00\"},{\"Principal\":\"ops\","
+	    "\"PolicyName\":\"admin\",\"UpdatedDate\":"
+	    "\"2024-05-01T12:34:56+00:00\"}]}");
 }
 
 static void
@@ -756,6 +862,150 @@ test_parse_verbs(void **state)
 }
 
 static void
+test_parse_identity_policies(void **state)
+{
+	Coffer__V1__PutIdentityPolicyRequest *p;
+	Coffer__V1__GetIdentityPolicyRequest *g;
+	Coffer__V1__ListIdentityPoliciesRequest *l;
+	Coffer__V1__DeleteIdentityPolicyRequest *d;
+	static const char text[] = "{\"Version\":\"2012-10-17\",\"Statement\":"
+	    "[{\"Effect\":\"Allow\",\"Action\":\"secretsmanager:*\","
+	    "\"Resource\":\"*\"}]}\n";
+	struct parsed x;
+	char arg[128], *path;
+
+	(void)state;
+	unsetenv("COFFER_ENDPOINT");
+	unsetenv("COFFER_DEFAULT_OUTPUT");
+
+	/* Put: every flag to its field, on Coffer's own service. */
+	parse(&x, "put-identity-policy", "--principal", "spiffe://coffer/app",
+	    "--policy-name", "read", "--policy-document", "{\"Version\":"
+	    "\"2012-10-17\"}", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.verb->op, "PutIdentityPolicy");
+	assert_string_equal(x.a.verb->service, "coffer.v1.IdentityPolicies");
+	assert_ptr_equal(x.a.req->descriptor,
+	    &coffer__v1__put_identity_policy_request__descriptor);
+	p = (void *)x.a.req;
+	assert_string_equal(p->principal, "spiffe://coffer/app");
+	assert_string_equal(p->policy_name, "read");
+	assert_string_equal(p->policy_document, "{\"Version\":\"2012-10-17\"}");
+	parsed_free(&x);
+
+	/* The document from file://, kept as it is; --x=value too. */
+	path = temp_file(text, 0);
+	snprintf(arg, sizeof(arg), "--policy-document=file://%s", path);
+	parse(&x, "put-identity-policy", arg, "--policy-name=admin",
+	    "--principal=ops", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	p = (void *)x.a.req;
+	assert_string_equal(p->principal, "ops");
+	assert_string_equal(p->policy_name, "admin");
+	assert_string_equal(p->policy_document, text);
+	parsed_free(&x);
+	unlink(path);
+
+	/* A missing file is a usage error naming the flag. */
+	parse(&x, "put-identity-policy", "--principal", "ops", "--policy-name",
+	    "admin", "--policy-document", "file:///nonexistent/coffer-cli",
+	    NULL);
+	assert_int_equal(x.r, CLI_PARSE_USAGE);
+	assert_non_null(strstr(x.u.msg, "Error parsing parameter "
+	    "'--policy-document': Unable to load paramfile"));
+	parsed_free(&x);
+
+	/* Or the whole request as AWS-style JSON. */
+	parse(&x, "put-identity-policy", "--cli-input-json",
+	    "{\"Principal\":\"ops\",\"PolicyName\":\"n\","
+	    "\"PolicyDocument\":\"{}\"}", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	p = (void *)x.a.req;
+	assert_string_equal(p->principal, "ops");
+	assert_string_equal(p->policy_name, "n");
+	assert_string_equal(p->policy_document, "{}");
+	parsed_free(&x);
+
+	/* Get and Delete: principal and name. */
+	parse(&x, "get-identity-policy", "--principal", "ops", "--policy-name",
+	    "admin", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.verb->op, "GetIdentityPolicy");
+	assert_string_equal(x.a.verb->service, "coffer.v1.IdentityPolicies");
+	g = (void *)x.a.req;
+	assert_string_equal(g->principal, "ops");
+	assert_string_equal(g->policy_name, "admin");
+	parsed_free(&x);
+	parse(&x, "delete-identity-policy", "--policy-name", "admin",
+	    "--principal", "ops", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.verb->op, "DeleteIdentityPolicy");
+	assert_string_equal(x.a.verb->service, "coffer.v1.IdentityPolicies");
+	d = (void *)x.a.req;
+	assert_string_equal(d->principal, "ops");
+	assert_string_equal(d->policy_name, "admin");
+	parsed_free(&x);
+
+	/* List: the principal is optional. */
+	parse(&x, "list-identity-policies", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.verb->op, "ListIdentityPolicies");
+	assert_string_equal(x.a.verb->service, "coffer.v1.IdentityPolicies");
+	l = (void *)x.a.req;
+	assert_null(l->principal);
+	parsed_free(&x);
+	parse(&x, "list-identity-policies", "--principal", "ops", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	l = (void *)x.a.req;
+	assert_string_equal(l->principal, "ops");
+	parsed_free(&x);
+
+	/* Help, and flags the request does not have. */
+	parse(&x, "put-identity-policy", "--help", NULL);
+	assert_int_equal(x.r, CLI_PARSE_HELP);
+	assert_string_equal(x.a.verb->name, "put-identity-policy");
+	parsed_free(&x);
+	parse(&x, "get-identity-policy", "--principal", "ops", "--policy-name",
+	    "n", "--secret-id", "s", NULL);
+	assert_int_equal(x.r, CLI_PARSE_USAGE);
+	assert_non_null(strstr(x.u.msg, "Unknown options: --secret-id"));
+	parsed_free(&x);
+}
+
+/* list-identity-policies: one call, and Policies even when there are none. */
+static int
+empty_fetch(void *ctx, const ProtobufCMessage *req, json_t **out,
+    struct cli_status *st)
+{
+	const Coffer__V1__ListIdentityPoliciesRequest *r = (const void *)req;
+
+	(void)st;
+	(*(int *)ctx)++;
+	assert_ptr_equal(req->descriptor,
+	    &coffer__v1__list_identity_policies_request__descriptor);
+	assert_string_equal(r->principal, "ops");
+	*out = json_object();
+	return (0);
+}
+
+static void
+test_identity_policies_empty(void **state)
+{
+	struct cli_status st = { 0, "", "" };
+	struct parsed x;
+	json_t *out = NULL;
+	int calls = 0;
+
+	(void)state;
+	parse(&x, "list-identity-policies", "--principal", "ops", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_int_equal(cli_paginate(&x.a, empty_fetch, &calls, &out, &st), 0);
+	assert_int_equal(calls, 1);
+	assert_string_equal(dump(out), "{\"Policies\":[]}");
+	parsed_free(&x);
+}
+
+static void
 test_parse_errors(void **state)
 {
 	static const struct {
@@ -800,6 +1050,23 @@ test_parse_errors(void **state)
 		    "VersionStage" },
 		{ { "get-secret-value", "--cli-input-json", "{" },
 		    "Error parsing parameter '--cli-input-json': Invalid JSON" },
+		{ { "put-identity-policy" }, "the following arguments are "
+		    "required: --principal, --policy-name, --policy-document" },
+		{ { "put-identity-policy", "--principal", "p", "--policy-name",
+		    "n" }, "the following arguments are required: "
+		    "--policy-document" },
+		{ { "get-identity-policy", "--principal", "p" }, "the following "
+		    "arguments are required: --policy-name" },
+		{ { "get-identity-policy", "--policy-name", "n" }, "the "
+		    "following arguments are required: --principal" },
+		{ { "delete-identity-policy" }, "the following arguments are "
+		    "required: --principal, --policy-name" },
+		{ { "list-identity-policies", "--principal" }, "argument "
+		    "--principal: expected one argument" },
+		{ { "put-identity-policy", "--cli-input-json",
+		    "{\"Policy\":\"x\"}" }, "Parameter validation failed:\n"
+		    "Unknown parameter in input: \"Policy\", must be one of: "
+		    "Principal, PolicyName, PolicyDocument" },
 	};
 	struct parsed x;
 	char *argv[10];
@@ -1427,6 +1694,359 @@ test_uuid(void **state)
 	assert_int_equal(a[14], '4');
 }
 
+/* ---- the transport -------------------------------------------------------------- */
+
+/* The variables that choose TLS files, unset. */
+static void
+tls_env_clear(void)
+{
+
+	unsetenv("COFFER_ENDPOINT");
+	unsetenv("COFFER_CA_BUNDLE");
+	unsetenv("COFFER_CERT");
+	unsetenv("COFFER_KEY");
+	unsetenv("COFFER_DEV_DIR");
+}
+
+static void
+test_transport_scheme(void **state)
+{
+	static const struct {
+		const char *url, *target;
+		int plaintext;
+	} cases[] = {
+		{ "http://127.0.0.1:5/", "127.0.0.1:5", 1 },
+		{ "HTTP://h:5", "h:5", 1 },
+		{ "https://h.example:443/x", "h.example:443", 0 },
+		{ "h:5", "h:5", 0 },
+		{ "unix:/run/coffer.sock", "unix:/run/coffer.sock", 0 },
+		{ "http://unix:/run/c.sock", "unix:/run/c.sock", 1 },
+	};
+	struct cli_tls t;
+	struct parsed x;
+	char target[64];
+	size_t i;
+
+	(void)state;
+	tls_env_clear();
+
+	/* http:// is plaintext; https:// and a bare HOST:PORT are TLS. */
+	for (i = 0; i < NELEM(cases); i++) {
+		memset(&t, 0, sizeof(t));
+		t.plaintext = !cases[i].plaintext;
+		assert_int_equal(cli_endpoint_parse(cases[i].url, target,
+		    sizeof(target), &t), 0);
+		assert_string_equal(target, cases[i].target);
+		if (t.plaintext != cases[i].plaintext)
+			fail_msg("case %zu: plaintext %d", i, t.plaintext);
+	}
+	assert_int_equal(cli_endpoint_parse("http://", target,
+	    sizeof(target), &t), -1);
+	assert_int_equal(cli_endpoint_parse("https:///x", target,
+	    sizeof(target), &t), -1);
+	assert_int_equal(cli_endpoint_parse("a-rather-long-host:1", target, 8,
+	    &t), -1);
+
+	/* The default endpoint is TLS; so is a bare --endpoint. */
+	parse(&x, "list-secrets", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.endpoint, CLI_DEFAULT_ENDPOINT);
+	assert_false(x.a.tls.plaintext);
+	parsed_free(&x);
+	parse(&x, "list-secrets", "--endpoint", "h:2", NULL);
+	assert_false(x.a.tls.plaintext);
+	parsed_free(&x);
+	parse(&x, "list-secrets", "--endpoint-url=http://127.0.0.1:7", NULL);
+	assert_string_equal(x.a.endpoint, "127.0.0.1:7");
+	assert_true(x.a.tls.plaintext);
+	parsed_free(&x);
+
+	/* COFFER_ENDPOINT's scheme counts, and the last endpoint wins. */
+	setenv("COFFER_ENDPOINT", "http://envhost:9", 1);
+	parse(&x, "list-secrets", NULL);
+	assert_string_equal(x.a.endpoint, "envhost:9");
+	assert_true(x.a.tls.plaintext);
+	parsed_free(&x);
+	parse(&x, "list-secrets", "--endpoint-url", "https://h:3", NULL);
+	assert_string_equal(x.a.endpoint, "h:3");
+	assert_false(x.a.tls.plaintext);
+	parsed_free(&x);
+	setenv("COFFER_ENDPOINT", "envhost:9", 1);
+	parse(&x, "list-secrets", "--endpoint-url", "http://h:3",
+	    "--endpoint", "h:4", NULL);
+	assert_string_equal(x.a.endpoint, "h:4");
+	assert_false(x.a.tls.plaintext);
+	parsed_free(&x);
+	tls_env_clear();
+}
+
+static void
+test_transport_options(void **state)
+{
+	struct parsed x;
+
+	(void)state;
+	tls_env_clear();
+
+	/* Nothing given: no paths (cli_tls_resolve searches later). */
+	parse(&x, "list-secrets", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.tls.ca_bundle, "");
+	assert_string_equal(x.a.tls.cert, "");
+	assert_string_equal(x.a.tls.key, "");
+	parsed_free(&x);
+
+	/* The options, anywhere on the line, as NAME VALUE or NAME=VALUE. */
+	parse(&x, "--ca-bundle", "/o/ca.pem", "list-secrets", "--cert=/o/c.pem",
+	    "--key", "/o/c.key", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.tls.ca_bundle, "/o/ca.pem");
+	assert_string_equal(x.a.tls.cert, "/o/c.pem");
+	assert_string_equal(x.a.tls.key, "/o/c.key");
+	parsed_free(&x);
+
+	/* The environment; an empty variable is not set. */
+	setenv("COFFER_CA_BUNDLE", "/e/ca.pem", 1);
+	setenv("COFFER_CERT", "/e/c.pem", 1);
+	setenv("COFFER_KEY", "/e/c.key", 1);
+	parse(&x, "list-secrets", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.tls.ca_bundle, "/e/ca.pem");
+	assert_string_equal(x.a.tls.cert, "/e/c.pem");
+	assert_string_equal(x.a.tls.key, "/e/c.key");
+	parsed_free(&x);
+
+	/* Each option wins over its variable, one file at a time. */
+	parse(&x, "list-secrets", "--ca-bundle", "/o/ca.pem", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	assert_string_equal(x.a.tls.ca_bundle, "/o/ca.pem");
+	assert_string_equal(x.a.tls.cert, "/e/c.pem");
+	assert_string_equal(x.a.tls.key, "/e/c.key");
+	parsed_free(&x);
+	parse(&x, "list-secrets", "--cert", "/o/c.pem", "--key", "/o/c.key",
+	    NULL);
+	assert_string_equal(x.a.tls.ca_bundle, "/e/ca.pem");
+	assert_string_equal(x.a.tls.cert, "/o/c.pem");
+	assert_string_equal(x.a.tls.key, "/o/c.key");
+	parsed_free(&x);
+	setenv("COFFER_CA_BUNDLE", "", 1);
+	parse(&x, "list-secrets", NULL);
+	assert_string_equal(x.a.tls.ca_bundle, "");
+	parsed_free(&x);
+	tls_env_clear();
+
+	/* A certificate needs its key and a key its certificate. */
+	parse(&x, "list-secrets", "--cert", "/o/c.pem", NULL);
+	assert_int_equal(x.r, CLI_PARSE_USAGE);
+	assert_string_equal(x.u.msg, "argument --cert: a client certificate "
+	    "needs its key: give --key as well (or COFFER_KEY)");
+	parsed_free(&x);
+	parse(&x, "--key", "/o/c.key", "list-secrets", NULL);
+	assert_int_equal(x.r, CLI_PARSE_USAGE);
+	assert_non_null(strstr(x.u.msg, "give --cert as well"));
+	parsed_free(&x);
+	setenv("COFFER_CERT", "/e/c.pem", 1);
+	parse(&x, "list-secrets", NULL);
+	assert_int_equal(x.r, CLI_PARSE_USAGE);
+	parsed_free(&x);
+	parse(&x, "list-secrets", "--key", "/o/c.key", NULL);
+	assert_int_equal(x.r, CLI_PARSE_RUN);
+	parsed_free(&x);
+	tls_env_clear();
+
+	/* A missing or empty value. */
+	parse(&x, "list-secrets", "--ca-bundle", NULL);
+	assert_int_equal(x.r, CLI_PARSE_USAGE);
+	assert_string_equal(x.u.msg, "argument --ca-bundle: expected one "
+	    "argument");
+	parsed_free(&x);
+	parse(&x, "list-secrets", "--ca-bundle=", NULL);
+	assert_int_equal(x.r, CLI_PARSE_USAGE);
+	assert_string_equal(x.u.msg, "argument --ca-bundle: invalid path ''");
+	parsed_free(&x);
+}
+
+/* mkdir -p of ${root}/${rel}. */
+static void
+mkdirs(const char *root, const char *rel)
+{
+	char path[PATH_MAX + 64], *p;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	for (p = path + strlen(root) + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		if (*p == '/') {
+			*p = '\0';
+			assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+			*p = '/';
+		} else {
+			assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+			break;
+		}
+	}
+}
+
+/* Remove the test tree ${root}, or only its .coffer-dev directories. */
+static void
+rmdirs(const char *root, int all)
+{
+	static const char *const rel[] = { "x/.coffer-dev/tls",
+	    "x/.coffer-dev", ".coffer-dev/tls", ".coffer-dev", "x/y/z", "x/y",
+	    "x", "" };
+	char path[PATH_MAX + 64];
+	size_t i;
+
+	for (i = 0; i < (all ? NELEM(rel) : 4); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, rel[i]);
+		(void)rmdir(path);
+	}
+}
+
+static void
+test_transport_discovery(void **state)
+{
+	char tmpl[] = "/tmp/cli_test.XXXXXX", root[PATH_MAX], cwd[PATH_MAX];
+	char want[PATH_MAX + 64], err[512], devdir[PATH_MAX + 32];
+	struct cli_tls t;
+
+	(void)state;
+	tls_env_clear();
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_non_null(mkdtemp(tmpl));
+	assert_non_null(realpath(tmpl, root));
+	mkdirs(root, ".coffer-dev/tls");
+	mkdirs(root, "x/y/z");
+
+	/* Plaintext needs nothing. */
+	memset(&t, 0, sizeof(t));
+	t.plaintext = 1;
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
+	assert_string_equal(t.ca_bundle, "");
+
+	/* From a subdirectory: the .coffer-dev/tls of an ancestor. */
+	assert_int_equal(chdir(root), 0);
+	assert_int_equal(chdir("x/y/z"), 0);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/ca.pem", root);
+	assert_string_equal(t.ca_bundle, want);
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.pem", root);
+	assert_string_equal(t.cert, want);
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.key", root);
+	assert_string_equal(t.key, want);
+
+	/* The nearest one wins. */
+	mkdirs(root, "x/.coffer-dev/tls");
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/x/.coffer-dev/tls/ca.pem", root);
+	assert_string_equal(t.ca_bundle, want);
+
+	/* In the directory itself. */
+	assert_int_equal(chdir(root), 0);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.key", root);
+	assert_string_equal(t.key, want);
+
+	/* COFFER_DEV_DIR comes first, and is the only place looked at. */
+	assert_int_equal(chdir("x/y"), 0);
+	snprintf(devdir, sizeof(devdir), "%s/.coffer-dev", root);
+	setenv("COFFER_DEV_DIR", devdir, 1);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/ca.pem", root);
+	assert_string_equal(t.ca_bundle, want);
+	snprintf(devdir, sizeof(devdir), "%s/x/y", root);
+	setenv("COFFER_DEV_DIR", devdir, 1);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "COFFER_DEV_DIR"));
+	unsetenv("COFFER_DEV_DIR");
+
+	/* A file given by option or variable: no search, no client cert. */
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_path(t.ca_bundle, "/o/ca.pem"), 0);
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
+	assert_string_equal(t.ca_bundle, "/o/ca.pem");
+	assert_string_equal(t.cert, "");
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_path(t.cert, "/o/c.pem"), 0);
+	assert_int_equal(cli_tls_path(t.key, "/o/c.key"), 0);
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--ca-bundle"));
+
+	/*
+	 * Nowhere to be found (nor in /tmp or /): an error naming the
+	 * options and variables.
+	 */
+	rmdirs(root, 0);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--ca-bundle PATH (or COFFER_CA_BUNDLE)"));
+	assert_non_null(strstr(err, "COFFER_CERT and COFFER_KEY"));
+	assert_non_null(strstr(err, "COFFER_DEV_DIR"));
+
+	assert_int_equal(chdir(cwd), 0);
+	rmdirs(root, 1);
+	assert_int_equal(access(root, F_OK), -1);
+}
+
+/* cli_audit_main on these words; its exit code. */
+static int
+audit_run(const char *first, ...)
+{
+	struct words w = { 0, NULL };
+	const char *s;
+	va_list ap;
+	int rc;
+
+	w.w = calloc(16, sizeof(char *));
+	assert_non_null(w.w);
+	va_start(ap, first);
+	for (s = first; s != NULL && w.n < 15; s = va_arg(ap, const char *))
+		w.w[w.n++] = strdup(s);
+	va_end(ap);
+	rc = cli_audit_main(w.n, w.w);
+	words_free(&w);
+	return (rc);
+}
+
+static void
+test_transport_audit(void **state)
+{
+	char tmpl[] = "/tmp/cli_test.XXXXXX", cwd[PATH_MAX];
+
+	(void)state;
+	tls_env_clear();
+
+	/* coffer audit takes the same options, with the same checks. */
+	assert_int_equal(audit_run("verify", "--endpoint-url", "h:1", "--cert",
+	    "c.pem", NULL), CLI_EXIT_USAGE);
+	assert_int_equal(audit_run("export", "--key", "c.key", NULL),
+	    CLI_EXIT_USAGE);
+	setenv("COFFER_CERT", "c.pem", 1);
+	assert_int_equal(audit_run("export", NULL), CLI_EXIT_USAGE);
+	unsetenv("COFFER_CERT");
+	assert_int_equal(audit_run("export", "--ca-bundle", "", NULL),
+	    CLI_EXIT_USAGE);
+
+	/* TLS without a CA bundle, or with one unreadable: no call made. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_non_null(mkdtemp(tmpl));
+	assert_int_equal(chdir(tmpl), 0);
+	assert_int_equal(audit_run("export", "--endpoint-url",
+	    "https://127.0.0.1:1", NULL), CLI_EXIT_CLIENT);
+	setenv("COFFER_ENDPOINT", "127.0.0.1:1", 1);
+	assert_int_equal(audit_run("verify", NULL), CLI_EXIT_CLIENT);
+	unsetenv("COFFER_ENDPOINT");
+	assert_int_equal(audit_run("verify", "--ca-bundle",
+	    "/nonexistent/ca.pem", NULL), CLI_EXIT_CLIENT);
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(rmdir(tmpl), 0);
+}
+
 int
 main(void)
 {
@@ -1436,10 +2056,13 @@ main(void)
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_parse_date),
 		cmocka_unit_test(test_response_json),
+		cmocka_unit_test(test_identity_policy_json),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_structures),
 		cmocka_unit_test(test_values_and_files),
 		cmocka_unit_test(test_parse_verbs),
+		cmocka_unit_test(test_parse_identity_policies),
+		cmocka_unit_test(test_identity_policies_empty),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_parse_globals),
 		cmocka_unit_test(test_query),
@@ -1448,7 +2071,14 @@ main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_transport_scheme),
+		cmocka_unit_test(test_transport_options),
+		cmocka_unit_test(test_transport_discovery),
+		cmocka_unit_test(test_transport_audit),
 	};
+
+	/* The tests choose their endpoints and TLS files themselves. */
+	tls_env_clear();
 
 	/* As cli_main does: jansson wipes what it frees. */
 	json_set_alloc_funcs(malloc, cli_wipe_free);

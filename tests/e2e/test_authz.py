@@ -1,0 +1,579 @@
+"""End-to-end tests of who may do what (issue 5): mutual TLS identities,
+identity and resource policies, their enforcement on every operation, the
+audit of every denial, and policy changes reaching another server.
+
+Every server here serves mutual TLS with a throwaway PKI made by ci/mkcert;
+principals are client certificates (SPIFFE ID, else CN).  Calls go through
+Python grpcio with those certificates, and through coffer.
+"""
+import json
+import os
+import subprocess
+import time
+import unittest
+
+import grpc
+
+from tests.e2e import harness as h
+from tests.e2e.harness import error_type, pb, token
+
+SM = "/coffer.v1.SecretsManager/"
+IDP = "/coffer.v1.IdentityPolicies/"
+A = "spiffe://coffer.test/ns/prod/sa/alpha"
+B = "spiffe://coffer.test/ns/prod/sa/beta"
+
+
+def setUpModule():
+    pb()
+
+
+def doc(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action, resource="*", **extra):
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action, resource="*", **extra):
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+class Caller:
+    """One principal's channel to one server."""
+
+    def __init__(self, server, cert):
+        self.server = server
+        self.channel = server.open_channel(cert)
+
+    def call(self, op, service=SM, **fields):
+        sm, _ = pb()
+        req = getattr(sm, op + "Request")(**fields)
+        method = self.channel.unary_unary(
+            service + op, request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=getattr(sm, op + "Response").FromString)
+        return method(req, timeout=30)
+
+    def fails(self, op, service=SM, **fields):
+        """The AWS exception name the call fails with (it must fail)."""
+        try:
+            self.call(op, service=service, **fields)
+        except grpc.RpcError as e:
+            return error_type(e), e.code(), e.details()
+        raise AssertionError(f"{op} {fields} succeeded")
+
+    def close(self):
+        self.channel.close()
+
+
+class AuthzCase(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = h.Certs()
+        cls.db = h.fresh_database("authz")
+        cls.server = h.Server(cls.db, tls=cls.pki).start()
+        cls.a_cert = cls.pki.client("alpha", A)
+        cls.b_cert = cls.pki.client("beta", B)
+        cls.cn_cert = cls.pki.client("gamma-by-cn")
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        cls.pki.destroy()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{cls.server.output()}")
+
+    def setUp(self):
+        self.admin = Caller(self.server, self.server.admin_cert)
+        self.a = Caller(self.server, self.a_cert)
+        self.b = Caller(self.server, self.b_cert)
+        for c in (self.admin, self.a, self.b):
+            self.addCleanup(c.close)
+        self.attached = []
+
+    def tearDown(self):
+        for principal, name in self.attached:
+            try:
+                self.admin.call("DeleteIdentityPolicy", IDP, principal=principal,
+                                policy_name=name)
+            except grpc.RpcError:
+                pass
+
+    def attach(self, principal, name, document):
+        self.admin.call("PutIdentityPolicy", IDP, principal=principal,
+                        policy_name=name, policy_document=document)
+        self.attached.append((principal, name))
+
+    def secret(self, name, value="v", tags=()):
+        sm, _ = pb()
+        r = self.admin.call("CreateSecret", name=name, secret_string=value,
+                            client_request_token=token(),
+                            tags=[sm.Tag(key=k, value=v) for k, v in tags])
+        return r.arn
+
+    def name(self, base):
+        return f"{base}-{self._testMethodName}-{token()[:8]}"
+
+    def audit_rows(self, where):
+        return h.psql(h.admin(self.db), "SELECT principal, operation, outcome, "
+                      "coalesce(secret_arn, '') FROM audit_events WHERE " + where +
+                      " ORDER BY event_time, seq")
+
+
+class AuthenticationTest(AuthzCase):
+
+    def test_no_certificate_is_unauthenticated_and_audited(self):
+        ch = self.pki.channel(self.server.endpoint, None)
+        self.addCleanup(ch.close)
+        sm, _ = pb()
+        m = ch.unary_unary(SM + "ListSecrets",
+                           request_serializer=lambda x: x.SerializeToString(),
+                           response_deserializer=sm.ListSecretsResponse.FromString)
+        with self.assertRaises(grpc.RpcError) as cm:
+            m(sm.ListSecretsRequest(), timeout=30)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        rows = self.audit_rows("principal = 'unauthenticated' AND "
+                               "operation = 'ListSecrets'")
+        self.assertIn("unauthenticated|ListSecrets|AccessDeniedException", rows)
+
+    def test_foreign_ca_is_refused_at_the_handshake(self):
+        other = h.Certs("other")
+        self.addCleanup(other.destroy)
+        cert = other.client("mallory", "spiffe://coffer.test/admin")
+        # The server's CA is trusted, the client's certificate is not.
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=self.pki.read(self.pki.ca + ".pem"),
+            private_key=other.read(cert[1]), certificate_chain=other.read(cert[0]))
+        ch = grpc.secure_channel(self.server.endpoint, creds)
+        self.addCleanup(ch.close)
+        sm, _ = pb()
+        m = ch.unary_unary(SM + "ListSecrets",
+                           request_serializer=lambda x: x.SerializeToString(),
+                           response_deserializer=sm.ListSecretsResponse.FromString)
+        before = h.psql(h.admin(self.db), "SELECT count(*) FROM audit_events")
+        with self.assertRaises(grpc.RpcError) as cm:
+            m(sm.ListSecretsRequest(), timeout=10)
+        # No call was formed: the handshake failed, so nothing reached a
+        # handler (and there was nothing to audit).
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(h.psql(h.admin(self.db), "SELECT count(*) FROM audit_events"),
+                         before)
+
+    def test_principal_is_spiffe_id_else_cn(self):
+        self.attach(A, "list", doc(allow("secretsmanager:ListSecrets")))
+        self.a.call("ListSecrets")
+        cn = Caller(self.server, self.cn_cert)
+        self.addCleanup(cn.close)
+        err = cn.fails("ListSecrets")
+        self.assertEqual(err[0], "AccessDeniedException")
+        self.assertIn("User: gamma-by-cn is not authorized to perform: "
+                      "secretsmanager:ListSecrets", err[2])
+        rows = self.audit_rows(f"principal IN ('{A}', 'gamma-by-cn') AND "
+                               "operation = 'ListSecrets'")
+        self.assertIn(f"{A}|ListSecrets|OK", rows)
+        self.assertIn("gamma-by-cn|ListSecrets|AccessDeniedException", rows)
+
+
+class IdentityPolicyTest(AuthzCase):
+
+    def test_own_secrets_only(self):
+        pa = self.name("team-a/db")
+        pb_ = self.name("team-b/db")
+        arn_a = self.secret(pa, "alpha-value")
+        arn_b = self.secret(pb_, "beta-value")
+        prefix = arn_a[:arn_a.index(":secret:") + len(":secret:")]
+        self.attach(A, "team-a", doc(allow("secretsmanager:GetSecretValue",
+                                           prefix + "team-a/*")))
+        self.assertEqual(self.a.call("GetSecretValue", secret_id=pa).secret_string,
+                         "alpha-value")
+        err = self.a.fails("GetSecretValue", secret_id=pb_)
+        self.assertEqual(err[:2], ("AccessDeniedException",
+                                   grpc.StatusCode.PERMISSION_DENIED))
+        self.assertIn(f"User: {A} is not authorized to perform: "
+                      f"secretsmanager:GetSecretValue on resource: {pb_}", err[2])
+        # Only the action granted: no PutSecretValue, no DescribeSecret.
+        self.assertEqual(self.a.fails("PutSecretValue", secret_id=pa,
+                                      secret_string="x",
+                                      client_request_token=token())[0],
+                         "AccessDeniedException")
+        self.assertEqual(self.a.fails("DescribeSecret", secret_id=pa)[0],
+                         "AccessDeniedException")
+        # B has nothing at all.
+        self.assertEqual(self.b.fails("GetSecretValue", secret_id=pa)[0],
+                         "AccessDeniedException")
+        # Every denial is in the audit trail with the principal and secret.
+        rows = self.audit_rows(f"principal = '{A}' AND outcome = "
+                               "'AccessDeniedException'")
+        self.assertIn(f"{A}|GetSecretValue|AccessDeniedException|{arn_b}", rows)
+        self.assertIn(f"{A}|PutSecretValue|AccessDeniedException|{arn_a}", rows)
+        self.assertIn(f"{B}|GetSecretValue|AccessDeniedException|{arn_a}",
+                      self.audit_rows(f"principal = '{B}'"))
+
+    def test_missing_secret_does_not_leak(self):
+        self.attach(A, "some", doc(allow("secretsmanager:GetSecretValue",
+                                         "arn:aws:secretsmanager:*:*:secret:mine-*")))
+        # Allowed on the name: the truth (it does not exist).
+        self.assertEqual(self.a.fails("GetSecretValue", secret_id="mine-nothing")[0],
+                         "ResourceNotFoundException")
+        # Not allowed: denied, whether it exists or not.
+        self.secret("theirs-exists")
+        self.assertEqual(self.a.fails("GetSecretValue", secret_id="theirs-exists")[0],
+                         "AccessDeniedException")
+        self.assertEqual(self.a.fails("GetSecretValue", secret_id="theirs-missing")[0],
+                         "AccessDeniedException")
+
+    def test_deny_beats_allow(self):
+        n = self.name("deny")
+        self.secret(n)
+        self.attach(A, "all", doc(allow("secretsmanager:*")))
+        self.a.call("GetSecretValue", secret_id=n)
+        self.attach(A, "no-get", doc(deny("secretsmanager:GetSecretValue")))
+        self.assertEqual(self.a.fails("GetSecretValue", secret_id=n)[0],
+                         "AccessDeniedException")
+        self.a.call("DescribeSecret", secret_id=n)
+        # The Deny also beats a resource policy's Allow.
+        self.admin.call("PutResourcePolicy", secret_id=n, resource_policy=doc(
+            allow("secretsmanager:GetSecretValue", "*", Principal={"AWS": A})))
+        self.assertEqual(self.a.fails("GetSecretValue", secret_id=n)[0],
+                         "AccessDeniedException")
+        self.assertIn("explicit deny", self.a.fails("GetSecretValue", secret_id=n)[2])
+
+    def test_wildcard_actions(self):
+        n = self.name("wild")
+        self.secret(n)
+        self.attach(A, "get-star", doc(allow("secretsmanager:Get*")))
+        self.a.call("GetSecretValue", secret_id=n)
+        self.a.call("GetResourcePolicy", secret_id=n)
+        self.a.call("GetRandomPassword")
+        self.assertEqual(self.a.fails("DescribeSecret", secret_id=n)[0],
+                         "AccessDeniedException")
+        self.attach(A, "desc", doc(allow("secretsmanager:Describe?ecret")))
+        self.a.call("DescribeSecret", secret_id=n)
+
+    def test_conditions(self):
+        tagged = self.name("cond-tagged")
+        plain = self.name("cond-plain")
+        self.secret(tagged, tags=[("team", "payments"), ("env", "prod")])
+        self.secret(plain, tags=[("team", "search")])
+        put = dict(secret_string="v2", version_stages=["AWSPENDING"])
+        self.admin.call("PutSecretValue", secret_id=tagged, client_request_token=token(),
+                        **put)
+        cases = [
+            # (condition, secret, extra request fields, allowed?)
+            ({"StringEquals": {"secretsmanager:ResourceTag/team": "payments"}},
+             tagged, {}, True),
+            ({"StringEquals": {"secretsmanager:ResourceTag/team": "payments"}},
+             plain, {}, False),
+            ({"StringNotEquals": {"secretsmanager:ResourceTag/team": "payments"}},
+             plain, {}, True),
+            ({"StringNotEquals": {"secretsmanager:ResourceTag/team": "payments"}},
+             tagged, {}, False),
+            ({"StringLike": {"secretsmanager:Name": "cond-tagged-*"}},
+             tagged, {}, True),
+            ({"StringLike": {"secretsmanager:Name": "cond-tagged-*"}},
+             plain, {}, False),
+            ({"StringEquals": {"secretsmanager:VersionStage": "AWSPENDING"}},
+             tagged, {"version_stage": "AWSPENDING"}, True),
+            # AWS leaves VersionStage out when it was not given.
+            ({"StringEquals": {"secretsmanager:VersionStage": "AWSPENDING"}},
+             tagged, {}, False),
+            ({"StringLike": {"secretsmanager:VersionStage": "AWS*"}},
+             tagged, {"version_stage": "AWSCURRENT"}, True),
+            ({"StringNotEquals": {"secretsmanager:VersionStage": "AWSPENDING"}},
+             tagged, {"version_stage": "AWSPENDING"}, False),
+        ]
+        for i, (cond, secret, extra, ok) in enumerate(cases):
+            with self.subTest(i=i, cond=cond, secret=secret, extra=extra):
+                self.attach(A, "cond", doc(allow("secretsmanager:GetSecretValue",
+                                                 Condition=cond)))
+                if ok:
+                    self.a.call("GetSecretValue", secret_id=secret, **extra)
+                else:
+                    self.assertEqual(self.a.fails("GetSecretValue", secret_id=secret,
+                                                  **extra)[0], "AccessDeniedException")
+
+    def test_list_secrets_shows_only_describable(self):
+        mine = [self.name("vis-mine") for _ in range(3)]
+        other = self.name("vis-other")
+        for n in mine + [other]:
+            self.secret(n)
+        self.attach(A, "vis", doc(allow("secretsmanager:ListSecrets"),
+                                  allow("secretsmanager:DescribeSecret",
+                                        "arn:aws:secretsmanager:*:*:secret:vis-mine-*")))
+        sm, _ = pb()
+        seen, tok = [], None
+        while True:
+            kw = {"max_results": 2}
+            if tok:
+                kw["next_token"] = tok
+            r = self.a.call("ListSecrets", **kw)
+            seen += [e.name for e in r.secret_list]
+            if not r.next_token:
+                break
+            tok = r.next_token
+        self.assertEqual(sorted(n for n in seen if n.startswith("vis-")), sorted(mine))
+        # Without ListSecrets, nothing.
+        self.assertEqual(self.b.fails("ListSecrets")[0], "AccessDeniedException")
+
+    def test_batch_get_checks_each_secret(self):
+        ok, no = self.name("batch-ok"), self.name("batch-no")
+        self.secret(ok, "ok-value")
+        self.secret(no, "no-value")
+        self.attach(A, "batch", doc(
+            allow("secretsmanager:BatchGetSecretValue"),
+            allow("secretsmanager:GetSecretValue",
+                  "arn:aws:secretsmanager:*:*:secret:batch-ok-*")))
+        r = self.a.call("BatchGetSecretValue", secret_id_list=[ok, no])
+        self.assertEqual([v.secret_string for v in r.secret_values], ["ok-value"])
+        self.assertEqual([(e.secret_id, e.error_code) for e in r.errors],
+                         [(no, "AccessDeniedException")])
+        self.assertNotIn("no-value", str(r))
+        # Without BatchGetSecretValue itself, the whole call is denied.
+        self.attach(B, "get-only", doc(allow("secretsmanager:GetSecretValue")))
+        self.assertEqual(self.b.fails("BatchGetSecretValue", secret_id_list=[ok])[0],
+                         "AccessDeniedException")
+
+    def test_identity_policy_admin(self):
+        bad = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow"'
+        e = self.admin.fails("PutIdentityPolicy", IDP, principal=A, policy_name="p",
+                             policy_document=bad)
+        self.assertEqual(e[0], "MalformedPolicyDocumentException")
+        self.assertIn("line 1", e[2])
+        e = self.admin.fails("PutIdentityPolicy", IDP, principal=A, policy_name="p",
+                             policy_document=doc(allow("secretsmanager:*",
+                                                       Principal="*")))
+        self.assertEqual(e[0], "MalformedPolicyDocumentException")
+        long = doc(allow("secretsmanager:GetSecretValue",
+                         ["arn:aws:secretsmanager:*:*:secret:" + "x" * 90] * 230))
+        self.assertGreater(len(long), 20480)
+        self.assertEqual(self.admin.fails("PutIdentityPolicy", IDP, principal=A,
+                                          policy_name="p", policy_document=long)[0],
+                         "MalformedPolicyDocumentException")
+        self.assertEqual(self.admin.fails("PutIdentityPolicy", IDP, principal=A,
+                                          policy_name="bad name!",
+                                          policy_document=doc(allow("*")))[0],
+                         "ValidationException")
+        self.attach(A, "p1", doc(allow("secretsmanager:ListSecrets")))
+        g = self.admin.call("GetIdentityPolicy", IDP, principal=A, policy_name="p1")
+        self.assertEqual(json.loads(g.policy_document)["Statement"][0]["Action"],
+                         "secretsmanager:ListSecrets")
+        names = [(p.principal, p.policy_name) for p in
+                 self.admin.call("ListIdentityPolicies", IDP, principal=A).policies]
+        self.assertIn((A, "p1"), names)
+        # Only the admin (or whoever is granted coffer:*) manages policies.
+        self.assertEqual(self.a.fails("PutIdentityPolicy", IDP, principal=A,
+                                      policy_name="me", policy_document=doc(allow("*")))[0],
+                         "AccessDeniedException")
+        self.admin.call("DeleteIdentityPolicy", IDP, principal=A, policy_name="p1")
+        self.assertEqual(self.admin.fails("GetIdentityPolicy", IDP, principal=A,
+                                          policy_name="p1")[0],
+                         "ResourceNotFoundException")
+        self.assertEqual(self.a.fails("ListSecrets")[0], "AccessDeniedException")
+
+
+class ResourcePolicyTest(AuthzCase):
+
+    def test_resource_policy_grants_one_secret(self):
+        one, two = self.name("rp-one"), self.name("rp-two")
+        arn = self.secret(one, "one-value")
+        self.secret(two, "two-value")
+        self.assertEqual(self.b.fails("GetSecretValue", secret_id=one)[0],
+                         "AccessDeniedException")
+        policy = doc(allow("secretsmanager:GetSecretValue", "*", Principal={"AWS": B}))
+        r = self.admin.call("PutResourcePolicy", secret_id=one, resource_policy=policy,
+                            block_public_policy=True)
+        self.assertEqual(r.arn, arn)
+        self.assertEqual(self.b.call("GetSecretValue", secret_id=one).secret_string,
+                         "one-value")
+        self.assertEqual(self.b.fails("GetSecretValue", secret_id=two)[0],
+                         "AccessDeniedException")
+        self.assertEqual(self.a.fails("GetSecretValue", secret_id=one)[0],
+                         "AccessDeniedException")
+        g = self.admin.call("GetResourcePolicy", secret_id=one)
+        self.assertEqual(json.loads(g.resource_policy), json.loads(policy))
+        self.admin.call("DeleteResourcePolicy", secret_id=one)
+        self.assertFalse(self.admin.call("GetResourcePolicy",
+                                         secret_id=one).HasField("resource_policy"))
+        self.assertEqual(self.b.fails("GetSecretValue", secret_id=one)[0],
+                         "AccessDeniedException")
+
+    def test_block_public_policy_and_malformed(self):
+        n = self.name("rp-public")
+        self.secret(n)
+        public = doc(allow("secretsmanager:GetSecretValue", "*", Principal="*"))
+        e = self.admin.fails("PutResourcePolicy", secret_id=n, resource_policy=public,
+                             block_public_policy=True)
+        self.assertEqual(e[0], "PublicPolicyException")
+        self.assertFalse(self.admin.call("GetResourcePolicy",
+                                         secret_id=n).HasField("resource_policy"))
+        # Without BlockPublicPolicy it is the owner's choice, and it works.
+        self.admin.call("PutResourcePolicy", secret_id=n, resource_policy=public)
+        self.b.call("GetSecretValue", secret_id=n)
+        # A resource policy must name a principal.
+        e = self.admin.fails("PutResourcePolicy", secret_id=n,
+                             resource_policy=doc(allow("secretsmanager:*")))
+        self.assertEqual(e[0], "MalformedPolicyDocumentException")
+        self.assertIn("Principal", e[2])
+
+    def test_validate_resource_policy(self):
+        sm, _ = pb()
+        r = self.admin.call("ValidateResourcePolicy", resource_policy=doc(
+            allow("secretsmanager:GetSecretValue", "*", Principal={"AWS": B})))
+        self.assertTrue(r.policy_validation_passed)
+        r = self.admin.call("ValidateResourcePolicy", resource_policy=doc(
+            allow("secretsmanager:*", "*", Principal="*")))
+        self.assertFalse(r.policy_validation_passed)
+        self.assertTrue(any("PUBLIC" in e.check_name for e in r.validation_errors),
+                        r.validation_errors)
+        r = self.admin.call("ValidateResourcePolicy",
+                            resource_policy='{"Version": "2012-10-17",\n "Statement": [}')
+        self.assertFalse(r.policy_validation_passed)
+        self.assertTrue(any("line 2" in e.error_message for e in r.validation_errors),
+                        r.validation_errors)
+
+
+class TwoServersTest(unittest.TestCase):
+    """A policy change on one server takes effect on the other, unrestarted."""
+
+    def test_change_reaches_the_other_server(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        db = h.fresh_database("authz2")
+        s1 = h.Server(db, tls=pki).start()
+        self.addCleanup(s1.stop)
+        s2 = h.Server(db, tls=pki).start()
+        self.addCleanup(s2.stop)
+        a_cert = pki.client("alpha", A)
+        admin1 = Caller(s1, s1.admin_cert)
+        a2 = Caller(s2, a_cert)
+        self.addCleanup(admin1.close)
+        self.addCleanup(a2.close)
+        sm, _ = pb()
+        admin1.call("CreateSecret", name="shared", secret_string="x",
+                    client_request_token=token())
+
+        def until(pred, what):
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                if pred():
+                    return
+                time.sleep(0.05)
+            self.fail(what)
+
+        def a_can_read():
+            try:
+                a2.call("GetSecretValue", secret_id="shared")
+                return True
+            except grpc.RpcError as e:
+                self.assertEqual(error_type(e), "AccessDeniedException")
+                return False
+
+        # Server 2 caches A's (empty) policies by denying once.
+        self.assertFalse(a_can_read())
+        admin1.call("PutIdentityPolicy", IDP, principal=A, policy_name="read",
+                    policy_document=doc(allow("secretsmanager:GetSecretValue")))
+        until(a_can_read, "the Allow never reached server 2")
+        admin1.call("PutIdentityPolicy", IDP, principal=A, policy_name="stop",
+                    policy_document=doc(deny("secretsmanager:*")))
+        until(lambda: not a_can_read(), "the Deny never reached server 2")
+        admin1.call("DeleteIdentityPolicy", IDP, principal=A, policy_name="stop")
+        until(a_can_read, "the deletion never reached server 2")
+
+
+class CliTest(AuthzCase):
+    """coffer over mutual TLS, with flags, environment and .coffer-dev."""
+
+    def run_coffer(self, *args, cert=None, env=None, cwd=None):
+        e = dict(os.environ)
+        for k in ("COFFER_ENDPOINT", "COFFER_CA_BUNDLE", "COFFER_CERT", "COFFER_KEY",
+                  "COFFER_DEV_DIR"):
+            e.pop(k, None)
+        e.update(env or {})
+        flags = ["--endpoint-url", self.server.url()]
+        if cert:
+            flags += ["--ca-bundle", self.pki.ca + ".pem", "--cert", cert[0],
+                      "--key", cert[1]]
+        return subprocess.run([os.path.join(h.BUILD, "coffer"), *flags, *args],
+                              env=e, cwd=cwd, capture_output=True, text=True,
+                              timeout=60)
+
+    def test_cli_as_principals(self):
+        n = self.name("cli")
+        self.secret(n, "cli-value")
+        r = self.run_coffer("get-secret-value", "--secret-id", n,
+                            cert=self.server.admin_cert)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["SecretString"], "cli-value")
+        r = self.run_coffer("get-secret-value", "--secret-id", n, cert=self.a_cert)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("AccessDeniedException", r.stderr)
+        self.assertIn(A, r.stderr)
+        # Resource policy verbs through the CLI.
+        r = self.run_coffer("put-resource-policy", "--secret-id", n,
+                            "--resource-policy",
+                            doc(allow("secretsmanager:GetSecretValue", "*",
+                                      Principal={"AWS": A})),
+                            "--block-public-policy", cert=self.server.admin_cert)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_coffer("get-secret-value", "--secret-id", n, cert=self.a_cert)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The files from the environment instead of flags.
+        r = self.run_coffer("get-secret-value", "--secret-id", n, env={
+            "COFFER_CA_BUNDLE": self.pki.ca + ".pem", "COFFER_CERT": self.a_cert[0],
+            "COFFER_KEY": self.a_cert[1]})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # No client certificate: refused.
+        r = self.run_coffer("get-secret-value", "--secret-id", n,
+                            env={"COFFER_CA_BUNDLE": self.pki.ca + ".pem"})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("AccessDeniedException", r.stderr + r.stdout)
+
+    def test_cli_finds_coffer_dev(self):
+        n = self.name("clidev")
+        self.secret(n, "dev-value")
+        root = os.path.join(self.pki.dir, "project")
+        tls = os.path.join(root, ".coffer-dev", "tls")
+        os.makedirs(tls)
+        os.makedirs(os.path.join(root, "sub", "dir"))
+        for src, dst in ((self.pki.ca + ".pem", "ca.pem"),
+                         (self.server.admin_cert[0], "admin.pem"),
+                         (self.server.admin_cert[1], "admin.key")):
+            with open(src, "rb") as f, open(os.path.join(tls, dst), "wb") as g:
+                g.write(f.read())
+        r = self.run_coffer("get-secret-value", "--secret-id", n,
+                            cwd=os.path.join(root, "sub", "dir"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["SecretString"], "dev-value")
+
+
+class StartupTest(unittest.TestCase):
+
+    def start_fails(self, extra, expect):
+        db = h.fresh_database("authzstart")
+        s = h.Server(db, extra_env=extra)
+        for k in ("COFFER_PLAINTEXT", "COFFER_TLS_CERT", "COFFER_TLS_KEY",
+                  "COFFER_TLS_CLIENT_CA"):
+            if k not in extra:
+                s.env.pop(k, None)
+        s.start(wait=False)
+        rc = s.proc.wait(timeout=120)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(expect, s.output())
+
+    def test_tls_is_the_default(self):
+        self.start_fails({}, "cofferd serves mutual TLS")
+
+    def test_plaintext_only_on_loopback(self):
+        self.start_fails({"COFFER_PLAINTEXT": "on", "COFFER_LISTEN": "0.0.0.0:0"},
+                         "loopback")
+
+    def test_plaintext_and_tls_together_refused(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        self.start_fails({"COFFER_PLAINTEXT": "on",
+                          "COFFER_TLS_CERT": pki.server + ".pem"}, "choose one")
+
+
+if __name__ == "__main__":
+    unittest.main()
