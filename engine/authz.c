@@ -29,8 +29,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "engine_internal.h"
 #include "policy.h"
 
@@ -375,36 +373,33 @@ ctx_add(struct ctx_builder *b, const char *key, const char *value)
 	b->n++;
 }
 
-/* secretsmanager:ResourceTag/<key> for each tag in ${json}. */
+/*
+ * secretsmanager:ResourceTag/<key> for each tag of ${sec}, read now if the
+ * lookup that found it did not (a Deny on a tag must never be skipped).
+ */
 static int
-ctx_tags(struct ctx_builder *b, struct cf_arena *a, const char *json)
+ctx_tags(struct engine_worker *w, struct ctx_builder *b, struct cf_arena *a,
+    const struct store_secret *sec, struct cf_error *err)
 {
-	json_t *arr, *t;
-	size_t i;
-	char *key, *value;
-	int rc = 0;
+	const struct store_tag *tags = sec->tags;
+	struct store_tag *read;
+	size_t i, n = sec->n_tags, *owner;
+	const char *uuid = sec->uuid;
+	char *key;
 
-	if (json == NULL || strcmp(json, "[]") == 0)
-		return (0);
-	if ((arr = json_loads(json, 0, NULL)) == NULL)
-		return (-1);
-	json_array_foreach(arr, i, t) {
-		const char *k = json_string_value(json_array_get(t, 0));
-		const char *v = json_string_value(json_array_get(t, 1));
-
-		if (k == NULL || v == NULL)
-			continue;
-		if ((key = cf_arena_alloc(a, strlen(k) + 28)) == NULL ||
-		    (value = cf_arena_strdup(a, v)) == NULL) {
-			rc = -1;
-			break;
-		}
-		snprintf(key, strlen(k) + 28, "secretsmanager:ResourceTag/%s",
-		    k);
-		ctx_add(b, key, value);
+	if (!sec->tags_loaded) {
+		if (store_tags(w->store, a, &uuid, 1, &read, &owner, &n, err))
+			return (-1);
+		tags = read;
 	}
-	json_decref(arr);
-	return (rc);
+	for (i = 0; i < n; i++) {
+		if ((key = cf_arena_alloc(a, strlen(tags[i].key) + 28)) == NULL)
+			return (engine_oom(err));
+		snprintf(key, strlen(tags[i].key) + 28,
+		    "secretsmanager:ResourceTag/%s", tags[i].key);
+		ctx_add(b, key, tags[i].value);
+	}
+	return (0);
 }
 
 /* Say why ${principal} may not; ${resource} as the caller named it. */
@@ -477,8 +472,8 @@ engine_authorize(struct engine_worker *w, const struct engine_call *call,
 	}
 	ctx_add(&b, "secretsmanager:VersionId", call->auth_version_id);
 	ctx_add(&b, "secretsmanager:VersionStage", call->auth_version_stage);
-	if (sec != NULL && ctx_tags(&b, call->arena, sec->tags_json))
-		return (engine_oom(err));
+	if (sec != NULL && ctx_tags(w, &b, call->arena, sec, err))
+		return (-1);
 
 	memset(&req, 0, sizeof(req));
 	req.principal = call->principal;

@@ -622,18 +622,36 @@ list_check(const struct engine_list_req *req, struct cf_error *err)
 	return (0);
 }
 
-/* Keep in ${secs} the secrets DescribeSecret allows; (size_t)-1 on error. */
+/*
+ * Keep in ${meta} the secrets of ${secs} that DescribeSecret allows (with
+ * the tags fill_meta read for the page); the count, or (size_t)-1.
+ */
 static size_t
 visible(struct engine_worker *w, const struct engine_call *call,
-    struct store_secret *secs, size_t n, struct cf_error *err)
+    struct store_secret *secs, struct engine_secret_meta *meta, size_t n,
+    struct cf_error *err)
 {
 	struct cf_error one;
-	size_t i, k = 0;
+	struct store_tag *tags;
+	size_t i, j, k = 0;
 
 	for (i = 0; i < n; i++) {
+		tags = NULL;
+		if (meta[i].n_tags > 0 && (tags = cf_arena_alloc(call->arena,
+		    meta[i].n_tags * sizeof(*tags))) == NULL) {
+			(void)engine_oom(err);
+			return ((size_t)-1);
+		}
+		for (j = 0; j < meta[i].n_tags; j++) {
+			tags[j].key = meta[i].tags[j].key;
+			tags[j].value = meta[i].tags[j].value;
+		}
+		secs[i].tags = tags;
+		secs[i].n_tags = meta[i].n_tags;
+		secs[i].tags_loaded = 1;
 		if (engine_authorize(w, call, "secretsmanager:DescribeSecret",
 		    &secs[i], NULL, NULL, &one) == 0) {
-			secs[k++] = secs[i];
+			meta[k++] = meta[i];
 			continue;
 		}
 		if (one.code != CF_ERR_ACCESS_DENIED) {
@@ -694,18 +712,20 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 		if (resp->next_token == NULL)
 			return (engine_oom(err));
 	}
+	if (n > 0 && (resp->secrets = cf_arena_alloc(call->arena,
+	    n * sizeof(*resp->secrets))) == NULL)
+		return (engine_oom(err));
+	if (fill_meta(w, call, secs, n, resp->secrets, err))
+		return (-1);
 	/*
 	 * Only the secrets the caller may describe (AWS lists them all).  The
 	 * cursor above stays on the last row read, so a page may come back
 	 * shorter than MaxResults, as AWS allows, but paging never skips.
 	 */
-	if ((n = visible(w, call, secs, n, err)) == (size_t)-1)
+	if ((n = visible(w, call, secs, resp->secrets, n, err)) == (size_t)-1)
 		return (-1);
-	if (n > 0 && (resp->secrets = cf_arena_alloc(call->arena,
-	    n * sizeof(*resp->secrets))) == NULL)
-		return (engine_oom(err));
 	resp->n_secrets = n;
-	return (fill_meta(w, call, secs, n, resp->secrets, err));
+	return (0);
 }
 
 /* ---- replication --------------------------------------------------------- */

@@ -21,6 +21,16 @@
 
 struct store;
 
+/* A (version, label) pair and a (key, value) tag. */
+struct store_stage {
+	const char *version_id;
+	const char *stage;
+};
+struct store_tag {
+	const char *key;
+	const char *value;
+};
+
 /* A row of the secrets table.  Absent values: NULL strings, 0 dates. */
 struct store_secret {
 	char uuid[37];
@@ -41,7 +51,10 @@ struct store_secret {
 	int64_t next_rotation_ms;
 	const char *owning_service;
 	const char *resource_policy;	/* the document, or NULL */
-	const char *tags_json;		/* [[key, value], ...] in tag order */
+	/* The tags in order; read by lookups of one secret, not by pages. */
+	const struct store_tag *tags;
+	size_t n_tags;
+	int tags_loaded;
 };
 
 /* A row of secret_versions, with the labels on it. */
@@ -60,16 +73,6 @@ struct store_version {
 	int64_t last_accessed_ms;
 	const char **stages;		/* sorted */
 	size_t n_stages;
-};
-
-/* A (version, label) pair and a (key, value) tag. */
-struct store_stage {
-	const char *version_id;
-	const char *stage;
-};
-struct store_tag {
-	const char *key;
-	const char *value;
 };
 
 /* ---- connection and schema ------------------------------------------------ */

@@ -18,9 +18,9 @@
 /*
  * The columns of a secret row, qualified by ${p}; ${t} is "" or "::text"
  * (text casts let a binary-format result carry them as text, so one
- * decoder reads both).
+ * decoder reads both); ${tags} is TAGS_JSON(p) or "NULL::text".
  */
-#define SECRET_COLS_P(p, t) \
+#define SECRET_COLS_PT(p, t, tags) \
 	p "uuid::text, " p "name, " p "arn, " p "description, " \
 	p "kms_key_id, " MS(p "created_date") t ", " \
 	US(p "created_date") t ", " MS(p "last_changed_date") t ", " \
@@ -29,10 +29,18 @@
 	p "rotation_enabled::text, " p "rotation_lambda_arn, " \
 	p "rotation_rules::text, " MS(p "last_rotated_date") t ", " \
 	MS(p "next_rotation_date") t ", " p "owning_service, " \
-	p "resource_policy, (SELECT coalesce(json_agg(json_build_array(" \
-	"g.key, g.value) ORDER BY g.position), '[]')::text FROM tags g " \
+	p "resource_policy, " tags
+/*
+ * The secret's tags as [[key, value], ...], which authorization needs: read
+ * with every lookup of one secret.  Pages leave them out (NULL): the engine
+ * reads the tags of a whole page in one query.
+ */
+#define TAGS_JSON(p) "(SELECT coalesce(json_agg(json_build_array(g.key, " \
+	"g.value) ORDER BY g.position), '[]')::text FROM tags g " \
 	"WHERE g.secret_uuid = " p "uuid)"
+#define SECRET_COLS_P(p, t) SECRET_COLS_PT(p, t, TAGS_JSON(p))
 #define SECRET_COLS SECRET_COLS_P("", "")
+#define PAGE_COLS SECRET_COLS_PT("", "", "NULL::text")
 #define N_SECRET_COLS 19
 
 #define VERSION_COLS \
@@ -43,7 +51,7 @@
 	"FROM version_stages l WHERE l.secret_uuid = v.secret_uuid " \
 	"AND l.version_id = v.version_id)"
 
-const char store_secret_cols[] = SECRET_COLS;
+const char store_secret_cols[] = PAGE_COLS;
 
 /* A secret and the version carrying label $2, in one round trip. */
 #define SECRET_AND_STAGE(key) "SELECT " SECRET_COLS_P("s.", "::text") ", " \
@@ -76,16 +84,16 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "last_accessed_date = (now() AT TIME ZONE 'UTC')::date "
 	    "WHERE secret_uuid = $1 AND version_id = $2 AND last_accessed_date "
 	    "IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date", 2 },
-	[ST_PAGE_ASC_FIRST] = { "SELECT " SECRET_COLS " FROM secrets "
+	[ST_PAGE_ASC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
 	    "WHERE ($1 OR deleted_date IS NULL) "
 	    "ORDER BY created_date, uuid LIMIT $2", 2 },
-	[ST_PAGE_ASC_AFTER] = { "SELECT " SECRET_COLS " FROM secrets "
+	[ST_PAGE_ASC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
 	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) > ("
 	    CURSOR ", $3::uuid) ORDER BY created_date, uuid LIMIT $4", 4 },
-	[ST_PAGE_DESC_FIRST] = { "SELECT " SECRET_COLS " FROM secrets "
+	[ST_PAGE_DESC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
 	    "WHERE ($1 OR deleted_date IS NULL) "
 	    "ORDER BY created_date DESC, uuid DESC LIMIT $2", 2 },
-	[ST_PAGE_DESC_AFTER] = { "SELECT " SECRET_COLS " FROM secrets "
+	[ST_PAGE_DESC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
 	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) < ("
 	    CURSOR ", $3::uuid) ORDER BY created_date DESC, uuid DESC LIMIT $4",
 	    4 },
@@ -234,6 +242,42 @@ col_bin_int(const PGresult *r, int row, int col)
 	return ((int64_t)v);
 }
 
+/* [[key, value], ...] into ${out}'s tags; -1 if unreadable or no memory. */
+static int
+decode_tags(struct cf_arena *a, const char *json, size_t len,
+    struct store_secret *out)
+{
+	json_t *arr, *t;
+	struct store_tag *tags;
+	size_t i, n;
+	int rc = -1;
+
+	if ((arr = json_loadb(json, len, 0, NULL)) == NULL ||
+	    !json_is_array(arr))
+		goto done;
+	if ((n = json_array_size(arr)) == 0) {
+		rc = 0;
+		goto done;
+	}
+	if ((tags = cf_arena_alloc(a, n * sizeof(*tags))) == NULL)
+		goto done;
+	json_array_foreach(arr, i, t) {
+		const char *k = json_string_value(json_array_get(t, 0));
+		const char *v = json_string_value(json_array_get(t, 1));
+
+		if (k == NULL || v == NULL ||
+		    (tags[i].key = cf_arena_strdup(a, k)) == NULL ||
+		    (tags[i].value = cf_arena_strdup(a, v)) == NULL)
+			goto done;
+	}
+	out->tags = tags;
+	out->n_tags = n;
+	rc = 0;
+done:
+	json_decref(arr);
+	return (rc);
+}
+
 static int
 decode_secret(struct cf_arena *a, const PGresult *r, int row,
     struct store_secret *out)
@@ -261,7 +305,12 @@ decode_secret(struct cf_arena *a, const PGresult *r, int row,
 	out->next_rotation_ms = col_i64(r, row, 15);
 	out->owning_service = col_str(a, r, row, 16, &oom);
 	out->resource_policy = col_str(a, r, row, 17, &oom);
-	out->tags_json = col_str(a, r, row, 18, &oom);
+	if (!PQgetisnull(r, row, 18)) {
+		out->tags_loaded = 1;
+		if (decode_tags(a, PQgetvalue(r, row, 18),
+		    (size_t)PQgetlength(r, row, 18), out))
+			oom = 1;
+	}
 	return (oom ? -1 : 0);
 }
 
