@@ -9,6 +9,12 @@
  * read more than the first page plus a small constant: keyset paging costs
  * the same at secret 10 and at secret 1,000,000.  A name-prefix filter must
  * use the pattern index.  The plans are printed for the record.
+ *
+ * The audit trail: 2,000,000 events spread over twelve monthly partitions
+ * (a year at 1,000 events/s is 31.5 billion; what must hold is the shape
+ * of the plan, which grows with the logarithm of a partition's size).  A
+ * ListAuditEvents query by secret and a one-month range must read only
+ * that month's partition, through the (secret_arn, event_time) index.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,6 +189,81 @@ test_keyset_paging_is_flat(void **state)
 	free(us);
 }
 
+/* Count the nodes of ${plan} that scan a relation named ${prefix}*. */
+static int
+scans_of(json_t *plan, const char *prefix)
+{
+	json_t *kids, *k;
+	const char *rel;
+	size_t i;
+	int n = 0;
+
+	rel = json_string_value(json_object_get(plan, "Relation Name"));
+	if (rel != NULL && strncmp(rel, prefix, strlen(prefix)) == 0)
+		n++;
+	kids = json_object_get(plan, "Plans");
+	json_array_foreach(kids, i, k)
+		n += scans_of(k, prefix);
+	return (n);
+}
+
+static void
+test_audit_year_by_secret_and_month(void **state)
+{
+	json_t *plan;
+	int m;
+	char sql[1024];
+
+	(void)state;
+	/* Twelve months of 2025 (the migration made only months near now). */
+	for (m = 0; m < 12; m++) {
+		snprintf(sql, sizeof(sql), "CREATE TABLE audit_events_y%d "
+		    "PARTITION OF audit_events FOR VALUES FROM ('2025-%02d-01 "
+		    "00:00+00') TO ('2025-%02d-01 00:00+00'::timestamptz + "
+		    "interval '1 month')", m, m + 1, m + 1);
+		free(one(sql));
+	}
+	free(one("INSERT INTO audit_events SELECT "
+	    "CASE WHEN i % 2 = 0 THEN '00000000-0000-4000-8000-000000000001' "
+	    "ELSE '00000000-0000-4000-8000-000000000002' END::uuid, i, "
+	    "timestamptz '2025-01-01 00:00+00' + (i * interval '15 seconds'), "
+	    "'r' || i, 'spiffe://corp/sa/' || (i % 100), 'ipv4:10.0.0.1:1', "
+	    "'GetSecretValue', 'arn:aws:secretsmanager:local-1:000000000000:"
+	    "secret:app-' || (i % 10000) || '-abcdef', NULL, 'OK', "
+	    "decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'), "
+	    "decode(repeat('00', 32), 'hex') FROM generate_series(1, 2000000) "
+	    "i"));
+	free(one("ANALYZE audit_events"));
+
+	/* The shape store_audit_list() builds, by secret and a month. */
+	free(one("SET plan_cache_mode = force_custom_plan"));
+	free(one("PREPARE audit_by_secret AS SELECT chain_id, seq, event_time "
+	    "FROM audit_events WHERE true AND secret_arn = $1 AND event_time "
+	    ">= to_timestamp($2::double precision / 1000) AND event_time < "
+	    "to_timestamp($3::double precision / 1000) ORDER BY event_time, "
+	    "chain_id, seq LIMIT $4::int"));
+	plan = explain("audit: one secret, June 2025 of 2,000,000 events",
+	    "EXECUTE audit_by_secret('arn:aws:secretsmanager:local-1:"
+	    "000000000000:secret:app-42-abcdef', 1748736000000, 1751328000000, "
+	    "101)");
+	assert_int_equal(scans_of(plan, "audit_events_"), 1);
+	assert_true(buffers(plan) < 200);
+	json_decref(plan);
+
+	/* By principal and a day. */
+	free(one("PREPARE audit_by_principal AS SELECT chain_id, seq FROM "
+	    "audit_events WHERE true AND principal = $1 AND event_time >= "
+	    "to_timestamp($2::double precision / 1000) AND event_time < "
+	    "to_timestamp($3::double precision / 1000) ORDER BY event_time, "
+	    "chain_id, seq LIMIT $4::int"));
+	plan = explain("audit: one principal, one day",
+	    "EXECUTE audit_by_principal('spiffe://corp/sa/7', 1750000000000, "
+	    "1750086400000, 101)");
+	assert_int_equal(scans_of(plan, "audit_events_"), 1);
+	assert_true(buffers(plan) < 200);
+	json_decref(plan);
+}
+
 static void
 test_name_prefix_uses_index(void **state)
 {
@@ -212,6 +293,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyset_paging_is_flat),
 		cmocka_unit_test(test_name_prefix_uses_index),
+		cmocka_unit_test(test_audit_year_by_secret_and_month),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
