@@ -205,6 +205,16 @@ check_policy_name(const char *s, struct cf_error *err)
 	return (0);
 }
 
+/* ResourceNotFoundException for a policy that is not there; returns -1. */
+static int
+no_such_policy(const char *principal, const char *name, struct cf_error *err)
+{
+
+	cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Principal %.256s has no "
+	    "identity policy named %.128s.", principal, name);
+	return (-1);
+}
+
 int
 engine_put_identity_policy(struct engine_worker *w,
     const struct engine_call *call, const char *principal, const char *name,
@@ -258,12 +268,8 @@ engine_get_identity_policy(struct engine_worker *w,
 	if ((rc = store_identity_policy_get(w->store, call->arena, principal,
 	    name, &row, err)) == -1)
 		return (-1);
-	if (rc == 0) {
-		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Principal "
-		    "%.256s has no identity policy named %.128s.", principal,
-		    name);
-		return (-1);
-	}
+	if (rc == 0)
+		return (no_such_policy(principal, name, err));
 	out->principal = row.principal;
 	out->policy_name = row.policy_name;
 	out->document = row.document;
@@ -317,9 +323,7 @@ engine_delete_identity_policy(struct engine_worker *w,
 	    err)) == -1)
 		goto fail;
 	if (rc == 0) {
-		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Principal "
-		    "%.256s has no identity policy named %.128s.", principal,
-		    name);
+		(void)no_such_policy(principal, name, err);
 		goto fail;
 	}
 	if (engine_commit(w, call, err))
