@@ -3,13 +3,16 @@
  *
  *   coffer-bench [--endpoint H:P] [--op get|put|describe|list|mixed]
  *       [--threads T] [--inflight C] [--duration S] [--secrets K]
- *       [--size BYTES]
+ *       [--size BYTES] [--ca-bundle F --cert F --key F]
  *
  * It creates K secrets of BYTES bytes, then for S seconds keeps C calls in
  * flight on each of T threads (one channel and completion queue each),
  * and prints calls per second and latency percentiles.  Every call's
  * status is checked: failures are counted and printed, never hidden in the
- * rate.  "mixed" is 90% GetSecretValue and 10% PutSecretValue.
+ * rate.  "mixed" is 90% GetSecretValue and 10% PutSecretValue.  With
+ * --ca-bundle (and the client certificate and key) it speaks mutual TLS,
+ * as cofferd does by default; without, plaintext (a server with
+ * plaintext = on).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -33,6 +36,7 @@ struct opts {
 	const char *op;
 	int threads, inflight, duration, secrets;
 	size_t size;
+	const char *ca, *cert, *key;	/* PEM files; NULL ca: plaintext */
 };
 
 /* One call in flight. */
@@ -300,7 +304,7 @@ usage(void)
 
 	fprintf(stderr, "usage: coffer-bench [--endpoint H:P] [--op get|put|"
 	    "describe|list|mixed] [--threads T] [--inflight C] [--duration S] "
-	    "[--secrets K] [--size BYTES]\n");
+	    "[--secrets K] [--size BYTES] [--ca-bundle F --cert F --key F]\n");
 	exit(2);
 }
 
@@ -326,25 +330,81 @@ parse(int argc, char **argv, struct opts *o)
 			o->secrets = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--size") == 0)
 			o->size = (size_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--ca-bundle") == 0)
+			o->ca = argv[++i];
+		else if (strcmp(argv[i], "--cert") == 0)
+			o->cert = argv[++i];
+		else if (strcmp(argv[i], "--key") == 0)
+			o->key = argv[++i];
 		else
 			usage();
 	}
 	if (o->threads < 1 || o->inflight < 1 || o->inflight > MAX_INFLIGHT ||
 	    o->duration < 1 || o->secrets < 1 || o->size < 1 ||
-	    o->size > 65536)
+	    o->size > 65536 || (o->cert == NULL) != (o->key == NULL) ||
+	    (o->cert != NULL && o->ca == NULL))
 		usage();
+}
+
+/* The whole file ${path}, NUL-terminated; exits on failure. */
+static char *
+slurp(const char *path)
+{
+	FILE *f;
+	char *buf;
+	long n;
+
+	if ((f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
+	    (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (buf = malloc((size_t)n + 1)) == NULL ||
+	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		fprintf(stderr, "coffer-bench: cannot read %s\n", path);
+		exit(2);
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return (buf);
+}
+
+/* Plaintext, or mutual TLS with the files of ${o}. */
+static grpc_channel_credentials *
+credentials(const struct opts *o)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_channel_credentials *c;
+	char *ca, *cert = NULL, *key = NULL;
+
+	if (o->ca == NULL)
+		return (grpc_insecure_credentials_create());
+	ca = slurp(o->ca);
+	if (o->cert != NULL) {
+		cert = slurp(o->cert);
+		key = slurp(o->key);
+	}
+	pair.private_key = key;
+	pair.cert_chain = cert;
+	c = grpc_ssl_credentials_create(ca, cert != NULL ? &pair : NULL, NULL,
+	    NULL);
+	if (key != NULL)
+		explicit_bzero(key, strlen(key));
+	free(key);
+	free(cert);
+	free(ca);
+	return (c);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct opts o = { "127.0.0.1:50051", "get", 2, 16, 10, 100, 1024 };
+	struct opts o = { "127.0.0.1:50051", "get", 2, 16, 10, 100, 1024,
+	    NULL, NULL, NULL };
 	struct worker *ws;
 	pthread_t *th;
 	char **names, *value, tok[37];
 	uint64_t ok = 0, failed = 0, seed = (uint64_t)now_ns();
 	int64_t *all, t0, elapsed;
 	size_t n = 0, i;
+	grpc_channel_credentials *creds;
 	grpc_channel *ch;
 	int t;
 
@@ -352,8 +412,8 @@ main(int argc, char **argv)
 	grpc_init();
 
 	/* Set up: K secrets of the given size. */
-	ch = grpc_channel_create(o.endpoint, grpc_insecure_credentials_create(),
-	    NULL);
+	creds = credentials(&o);
+	ch = grpc_channel_create(o.endpoint, creds, NULL);
 	names = calloc((size_t)o.secrets, sizeof(*names));
 	value = malloc(o.size + 1);
 	memset(value, 's', o.size);
@@ -389,13 +449,13 @@ main(int argc, char **argv)
 		ws[t].o = &o;
 		ws[t].id = t;
 		ws[t].names = names;
-		ws[t].ch = grpc_channel_create(o.endpoint,
-		    grpc_insecure_credentials_create(), &args);
+		ws[t].ch = grpc_channel_create(o.endpoint, creds, &args);
 		ws[t].cq = grpc_completion_queue_create_for_next(NULL);
 		ws[t].cap_lat = MAX_SAMPLES / (size_t)o.threads;
 		ws[t].lat = malloc(ws[t].cap_lat * sizeof(int64_t));
 		pthread_create(&th[t], NULL, run, &ws[t]);
 	}
+	grpc_channel_credentials_release(creds);
 	for (t = 0; t < o.threads; t++)
 		pthread_join(th[t], NULL);
 	elapsed = now_ns() - t0;
