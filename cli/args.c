@@ -734,13 +734,19 @@ cli_tls_resolve(struct cli_tls *t, char *err, size_t errlen)
 	if (t->plaintext)
 		return (0);
 
-	/* Nothing given: the dev CA and admin certificate of ci/dev. */
-	if (t->ca_bundle[0] == '\0' && t->cert[0] == '\0' &&
-	    t->key[0] == '\0') {
+	/*
+	 * No CA bundle given: ci/dev's .coffer-dev/tls supplies its CA, and
+	 * its admin certificate too unless a client certificate was given
+	 * (so another principal's certificate works against the dev server).
+	 * A CA bundle given alone means no client certificate.
+	 */
+	if (t->ca_bundle[0] == '\0') {
 		if ((found = find_dev_tls(dir, err, errlen)) == -1)
 			return (-1);
-		if (found && (join(t->ca_bundle, dir, "ca.pem") ||
-		    join(t->cert, dir, "admin.pem") ||
+		if (found && join(t->ca_bundle, dir, "ca.pem"))
+			return (fail(err, errlen, "path too long: %s", dir));
+		if (found && t->cert[0] == '\0' && t->key[0] == '\0' &&
+		    (join(t->cert, dir, "admin.pem") ||
 		    join(t->key, dir, "admin.key")))
 			return (fail(err, errlen, "path too long: %s", dir));
 	}

@@ -529,6 +529,41 @@ class CliTest(AuthzCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("AccessDeniedException", r.stderr + r.stdout)
 
+    def test_cli_identity_policy_verbs(self):
+        n = self.name("cliidp")
+        self.secret(n, "idp-value")
+        adm = self.server.admin_cert
+        policy = doc(allow("secretsmanager:GetSecretValue",
+                           "arn:aws:secretsmanager:*:*:secret:cliidp-*"))
+        path = os.path.join(self.pki.dir, "policy.json")
+        with open(path, "w") as f:
+            f.write(policy)
+        r = self.run_coffer("put-identity-policy", "--principal", B, "--policy-name",
+                            "cli-read", "--policy-document", "file://" + path, cert=adm)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.attached.append((B, "cli-read"))
+        self.assertEqual(json.loads(r.stdout), {"Principal": B, "PolicyName": "cli-read"})
+        r = self.run_coffer("get-identity-policy", "--principal", B, "--policy-name",
+                            "cli-read", cert=adm)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(json.loads(r.stdout)["PolicyDocument"]),
+                         json.loads(policy))
+        r = self.run_coffer("list-identity-policies", "--principal", B, cert=adm)
+        self.assertIn("cli-read", [p["PolicyName"] for p in json.loads(r.stdout)["Policies"]])
+        r = self.run_coffer("get-secret-value", "--secret-id", n, cert=self.b_cert)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # A principal other than the admin may not manage policies.
+        r = self.run_coffer("delete-identity-policy", "--principal", B, "--policy-name",
+                            "cli-read", cert=self.b_cert)
+        self.assertEqual(r.returncode, 254)
+        self.assertIn("AccessDeniedException", r.stderr)
+        r = self.run_coffer("delete-identity-policy", "--principal", B, "--policy-name",
+                            "cli-read", cert=adm)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_coffer("get-secret-value", "--secret-id", n, cert=self.b_cert)
+        self.assertEqual(r.returncode, 254)
+        self.assertIn("AccessDeniedException", r.stderr)
+
     def test_cli_finds_coffer_dev(self):
         n = self.name("clidev")
         self.secret(n, "dev-value")

@@ -1965,23 +1965,33 @@ test_transport_discovery(void **state)
 	assert_non_null(strstr(err, "COFFER_DEV_DIR"));
 	unsetenv("COFFER_DEV_DIR");
 
-	/* A file given by option or variable: no search, no client cert. */
+	/* A CA bundle given: no search, and no client certificate. */
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(cli_tls_path(t.ca_bundle, "/o/ca.pem"), 0);
 	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
 	assert_string_equal(t.ca_bundle, "/o/ca.pem");
 	assert_string_equal(t.cert, "");
+
+	/* A client certificate alone: the dev CA, the certificate kept. */
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(cli_tls_path(t.cert, "/o/c.pem"), 0);
 	assert_int_equal(cli_tls_path(t.key, "/o/c.key"), 0);
-	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "--ca-bundle"));
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/x/.coffer-dev/tls/ca.pem", root);
+	assert_string_equal(t.ca_bundle, want);
+	assert_string_equal(t.cert, "/o/c.pem");
+	assert_string_equal(t.key, "/o/c.key");
 
 	/*
 	 * Nowhere to be found (nor in /tmp or /): an error naming the
 	 * options and variables.
 	 */
 	rmdirs(root, 0);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cli_tls_path(t.cert, "/o/c.pem"), 0);
+	assert_int_equal(cli_tls_path(t.key, "/o/c.key"), 0);
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--ca-bundle"));
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "--ca-bundle PATH (or COFFER_CA_BUNDLE)"));
