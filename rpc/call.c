@@ -195,9 +195,10 @@ auth_property(struct cf_arena *a, const grpc_auth_context *ctx,
 /*
  * Who is calling.  Over TLS, the verified client certificate's SPIFFE ID
  * (its one spiffe:// URI SAN) or else its subject CN; NULL when the client
- * sent no certificate (gRPC has already refused one that does not chain
- * to the client CA).  Over plaintext, which the server allows only on
- * loopback and only when configured to, every caller is "anonymous".
+ * sent no certificate (tls.c has already refused, at the handshake, one
+ * that does not chain to the client CA).  Over plaintext, which the server
+ * allows only on loopback and only when configured to, every caller is
+ * "anonymous".  Anything else is NULL: no identity.
  */
 static const char *
 call_principal(struct call *c)
@@ -206,12 +207,15 @@ call_principal(struct call *c)
 	const char *type, *who = NULL;
 
 	if ((ctx = grpc_call_auth_context(c->gcall)) == NULL)
-		return (RPC_PRINCIPAL_PLAINTEXT);
+		return (NULL);
 	type = auth_property(c->arena, ctx,
 	    GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
-	if (type == NULL || strcmp(type, GRPC_SSL_TRANSPORT_SECURITY_TYPE) != 0)
+	if (type != NULL && strcmp(type, RPC_TRANSPORT_INSECURE) == 0)
 		who = RPC_PRINCIPAL_PLAINTEXT;
-	else if (grpc_auth_context_peer_is_authenticated(ctx) &&
+	else if (type != NULL && (strcmp(type,
+	    GRPC_TLS_TRANSPORT_SECURITY_TYPE) == 0 || strcmp(type,
+	    GRPC_SSL_TRANSPORT_SECURITY_TYPE) == 0) &&
+	    grpc_auth_context_peer_is_authenticated(ctx) &&
 	    (who = auth_property(c->arena, ctx,
 	    GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) == NULL)
 		who = auth_property(c->arena, ctx, GRPC_X509_CN_PROPERTY_NAME);

@@ -92,6 +92,9 @@ size_t rpc_service_count(void);
 /* rpc_service_path(i): the path of method ${i}, "/pkg.Service/Method". */
 const char *rpc_service_path(size_t);
 
+/* gRPC's transport_security_type of a plaintext connection. */
+#define RPC_TRANSPORT_INSECURE "insecure"
+
 /* The principal of every plaintext call (allowed on loopback only). */
 #define RPC_PRINCIPAL_PLAINTEXT "anonymous"
 

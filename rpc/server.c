@@ -26,6 +26,7 @@
 #include "rpc.h"
 #include "rpc_call.h"
 #include "rpc_internal.h"
+#include "rpc_tls.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -344,18 +345,17 @@ methods_register(struct rpc_server *srv, struct cf_error *err)
 
 /*
  * Bind the listen address: TLS with the server's certificate, asking every
- * client for a certificate that must chain to the client CA (a client
- * without one gets through the handshake and is refused per call, with
- * UNAUTHENTICATED and an audit event; one with a certificate of another CA
- * is refused at the handshake).  Plaintext only when configured, and only
- * on loopback.
+ * client for a certificate that must chain to the client CA (tls.c: a
+ * client without one gets through the handshake and is refused per call,
+ * with UNAUTHENTICATED and an audit event; one with a certificate of
+ * another CA is refused at the handshake, and audited).  Plaintext only
+ * when configured, and only on loopback.
  */
 static int
 server_bind(struct rpc_server *srv, const struct rpc_config *cfg,
     struct cf_error *err)
 {
 	grpc_server_credentials *creds;
-	grpc_ssl_pem_key_cert_pair pair;
 	const char *addr = cfg->listen;
 
 	if (cfg->plaintext) {
@@ -371,16 +371,10 @@ server_bind(struct rpc_server *srv, const struct rpc_config *cfg,
 			    "needs plaintext = on and a loopback address");
 			return (-1);
 		}
-		pair.private_key = cfg->tls_key_pem;
-		pair.cert_chain = cfg->tls_cert_pem;
-		creds = grpc_ssl_server_credentials_create_ex(
-		    cfg->tls_client_ca_pem, &pair, 1,
-		    GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
-		if (creds == NULL) {
-			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "the TLS "
-			    "certificate, key or client CA was refused");
+		if ((creds = rpc_tls_server_credentials(cfg->tls_cert_pem,
+		    cfg->tls_key_pem, cfg->tls_client_ca_pem, cfg->audit,
+		    err)) == NULL)
 			return (-1);
-		}
 	}
 	srv->port = grpc_server_add_http2_port(srv->server, addr, creds);
 	grpc_server_credentials_release(creds);

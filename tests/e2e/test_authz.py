@@ -137,28 +137,55 @@ class AuthenticationTest(AuthzCase):
                                "operation = 'ListSecrets'")
         self.assertIn("unauthenticated|ListSecrets|AccessDeniedException", rows)
 
-    def test_foreign_ca_is_refused_at_the_handshake(self):
-        other = h.Certs("other")
-        self.addCleanup(other.destroy)
-        cert = other.client("mallory", "spiffe://coffer.test/admin")
-        # The server's CA is trusted, the client's certificate is not.
+    def handshake_refused(self, cert_pem, key_pem, claim):
+        """A certificate the server must refuse at the handshake, leaving
+        one TLSHandshake event that names what it claimed."""
         creds = grpc.ssl_channel_credentials(
             root_certificates=self.pki.read(self.pki.ca + ".pem"),
-            private_key=other.read(cert[1]), certificate_chain=other.read(cert[0]))
+            private_key=key_pem, certificate_chain=cert_pem)
         ch = grpc.secure_channel(self.server.endpoint, creds)
         self.addCleanup(ch.close)
         sm, _ = pb()
         m = ch.unary_unary(SM + "ListSecrets",
                            request_serializer=lambda x: x.SerializeToString(),
                            response_deserializer=sm.ListSecretsResponse.FromString)
-        before = h.psql(h.admin(self.db), "SELECT count(*) FROM audit_events")
+        where = (f"principal = 'unverified:{claim}' AND operation = 'TLSHandshake'")
+        before = int(h.psql(h.admin(self.db), f"SELECT count(*) FROM audit_events "
+                            f"WHERE {where}"))
         with self.assertRaises(grpc.RpcError) as cm:
             m(sm.ListSecretsRequest(), timeout=10)
-        # No call was formed: the handshake failed, so nothing reached a
-        # handler (and there was nothing to audit).
+        # No call was formed: the handshake failed.
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
-        self.assertEqual(h.psql(h.admin(self.db), "SELECT count(*) FROM audit_events"),
-                         before)
+        # The refusal is audited (written as the handshake fails).
+        count = f"SELECT count(*) FROM audit_events WHERE {where}"
+        deadline = time.time() + 10
+        while (int(h.psql(h.admin(self.db), count)) == before and
+               time.time() < deadline):
+            time.sleep(0.05)
+        self.assertEqual(int(h.psql(h.admin(self.db), count)), before + 1)
+        self.assertIn(f"unverified:{claim}|TLSHandshake|AccessDeniedException|",
+                      self.audit_rows(where))
+        # And nothing was done as the identity it claimed.
+        self.assertEqual(self.audit_rows(f"principal = '{claim}' AND "
+                                         "operation = 'ListSecrets'"), "")
+
+    def test_foreign_ca_is_refused_at_the_handshake(self):
+        other = h.Certs("other")
+        self.addCleanup(other.destroy)
+        claim = "spiffe://coffer.test/ns/evil/sa/mallory"
+        cert = other.client("mallory", claim)
+        self.handshake_refused(other.read(cert[0]), other.read(cert[1]), claim)
+
+    def test_self_signed_is_refused_at_the_handshake(self):
+        # A certificate that is its own CA, claiming to be someone else.
+        d = h.Certs("selfsigned")
+        self.addCleanup(d.destroy)
+        self.handshake_refused(d.read(d.ca + ".pem"), d.read(d.ca + ".key"),
+                               subprocess.run(
+                                   ["openssl", "x509", "-noout", "-subject", "-nameopt",
+                                    "multiline", "-in", d.ca + ".pem"],
+                                   capture_output=True, text=True, check=True
+                               ).stdout.split("commonName")[1].split("=", 1)[1].strip())
 
     def test_principal_is_spiffe_id_else_cn(self):
         self.attach(A, "list", doc(allow("secretsmanager:ListSecrets")))
