@@ -630,6 +630,23 @@ class StartupTest(unittest.TestCase):
         self.start_fails({"COFFER_PLAINTEXT": "on", "COFFER_LISTEN": "0.0.0.0:0"},
                          "loopback")
 
+    def test_key_of_another_certificate_refused(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        other = pki.client("someone")
+        self.start_fails({"COFFER_TLS_CERT": pki.server + ".pem",
+                          "COFFER_TLS_KEY": other[1],
+                          "COFFER_TLS_CLIENT_CA": pki.ca + ".pem"},
+                         "tls_cert and tls_key must be")
+
+    def test_unreadable_tls_file_refused(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        self.start_fails({"COFFER_TLS_CERT": pki.server + ".pem",
+                          "COFFER_TLS_KEY": pki.server + ".key",
+                          "COFFER_TLS_CLIENT_CA": "/nonexistent/ca.pem"},
+                         "cannot read tls_client_ca")
+
     def test_plaintext_and_tls_together_refused(self):
         pki = h.Certs()
         self.addCleanup(pki.destroy)
