@@ -63,6 +63,7 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 		goto err1;
 	}
 	e->hsm = cfg->hsm;
+	pthread_mutex_init(&e->rot_mu, NULL);
 	n = snprintf(e->arn_prefix, sizeof(e->arn_prefix),
 	    "arn:%s:secretsmanager:%s:%s:secret:",
 	    cfg->partition ? cfg->partition : "aws",
@@ -106,6 +107,7 @@ engine_free(struct engine *e)
 	if (e == NULL)
 		return;
 	engine_authz_free(e);
+	pthread_mutex_destroy(&e->rot_mu);
 	cf_secret_free(e->token_key);
 	free(e->conninfo);
 	free(e);

@@ -525,4 +525,48 @@ int engine_delete_identity_policy(struct engine_worker *,
     const struct engine_call *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
+
+/* ---- rotation (rotation.c) ------------------------------------------------ */
+
+struct engine_rotate_req {
+	const char *secret_id;
+	const char *client_request_token;
+	const char *rotation_lambda_arn;	/* NULL: the stored one */
+	int has_rules;
+	struct engine_rotation_rules rules;
+	int has_rotate_immediately;
+	int rotate_immediately;
+};
+struct engine_rotate_resp {
+	const char *arn;
+	const char *name;
+	const char *version_id;		/* the pending version; NULL: none */
+};
+
+/*
+ * RotateSecret: store the rotator and rules, put AWSPENDING on an empty
+ * version named by the token and leave the steps to the scheduler (which
+ * this wakes).  CancelRotateSecret: rotation off (rules and rotator kept),
+ * the rotation in progress stopped; resp->version_id is its version, whose
+ * AWSPENDING label the caller removes.
+ */
+int engine_rotate_secret(struct engine_worker *, const struct engine_call *,
+    const struct engine_rotate_req *, struct engine_rotate_resp *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_cancel_rotate_secret(struct engine_worker *,
+    const struct engine_call *, const char *, struct engine_rotate_resp *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * engine_rotation_start(e, audit, interval_s, err):
+ * Start the thread that runs due and pending rotations, looking every
+ * ${interval_s} seconds and whenever RotateSecret asks; each step's event
+ * goes to ${audit} (NULL: none).  engine_rotation_stop(e, r) joins it.
+ */
+struct engine_rotation;
+struct audit;
+struct engine_rotation *engine_rotation_start(struct engine *, struct audit *,
+    int, struct cf_error *) CF_MUSTCHECK;
+void engine_rotation_stop(struct engine *, struct engine_rotation *);
+
 #endif /* !COFFER_ENGINE_H */

@@ -5,6 +5,8 @@
 #ifndef COFFER_ENGINE_INTERNAL_H
 #define COFFER_ENGINE_INTERNAL_H
 
+#include <pthread.h>
+
 #include "engine.h"
 #include "hsm.h"
 #include "store.h"
@@ -40,6 +42,8 @@ struct engine {
 	struct cf_secret *token_key;	/* MAC key of NextToken cursors */
 	char deployment[33];		/* scopes the token's audit heads */
 	struct engine_authz *authz;	/* authz.c */
+	pthread_mutex_t rot_mu;		/* guards rotation */
+	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
 };
 
@@ -178,10 +182,17 @@ int engine_add_version(struct engine_worker *, const struct engine_call *,
     const struct store_secret *, const char *, const struct engine_value *,
     const char *const *, size_t, struct cf_error *);
 
+/* engine_put_version: engine_add_version, or with ${fill} the value of
+ * the existing empty version ${vid} (a rotation's pending one). */
+int engine_put_version(struct engine_worker *, const struct engine_call *,
+    const struct store_secret *, const char *, const struct engine_value *,
+    const char *const *, size_t, int, struct cf_error *);
+
 /*
  * engine_version_for_token(w, call, sec, token, value, out, err):
  * Does ${token} already name a version of ${sec}?  0: no.  1: yes, holding
- * the same value (a retry; *out is that version).  -1: error, including
+ * the same value (a retry; *out is that version).  2: yes, empty (a
+ * rotation's pending version, to fill).  -1: error, including
  * ResourceExistsException when it holds another value.
  */
 int engine_version_for_token(struct engine_worker *, const struct engine_call *,
@@ -262,5 +273,21 @@ int engine_authorize_id(struct engine_worker *, const struct engine_call *,
 
 /* engine_policies_changed(e): drop this process's cached identity policies. */
 void engine_policies_changed(struct engine *);
+
+/* ---- rotation.c ------------------------------------------------------------ */
+
+/* engine_rules_decode(a, json, out): stored rules (jsonb text); 0 or -1. */
+int engine_rules_decode(struct cf_arena *, const char *,
+    struct engine_rotation_rules *);
+
+/*
+ * engine_rotation_touched(w, call, sec, err): a manual change of ${sec}'s
+ * AWSCURRENT counts as a rotation for NextRotationDate (AWS).
+ */
+int engine_rotation_touched(struct engine_worker *, const struct engine_call *,
+    const struct store_secret *, struct cf_error *);
+
+/* engine_rotation_kick(e): wake this process's scheduler, if running. */
+void engine_rotation_kick(struct engine *);
 
 #endif /* !COFFER_ENGINE_INTERNAL_H */

@@ -60,6 +60,16 @@ engine_add_version(struct engine_worker *w, const struct engine_call *call,
     const struct engine_value *val, const char *const *labels, size_t n,
     struct cf_error *err)
 {
+
+	return (engine_put_version(w, call, sec, vid, val, labels, n, 0, err));
+}
+
+int
+engine_put_version(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, const char *vid,
+    const struct engine_value *val, const char *const *labels, size_t n,
+    int fill, struct cf_error *err)
+{
 	struct store_version v;
 	const char *prev;
 	size_t i;
@@ -68,7 +78,8 @@ engine_add_version(struct engine_worker *w, const struct engine_call *call,
 	if (engine_seal(w, sec->uuid, vid, sec->kms_key_id, val, &v,
 	    call->arena, err))
 		return (-1);
-	if (store_version_insert(w->store, sec->uuid, &v, err))
+	if (fill ? store_version_fill(w->store, sec->uuid, &v, err) :
+	    store_version_insert(w->store, sec->uuid, &v, err))
 		return (-1);
 	for (i = 0; i < n; i++) {
 		if (store_stage_move(w->store, call->arena, sec->uuid,
@@ -111,6 +122,9 @@ engine_version_for_token(struct engine_worker *w,
 	    out, err);
 	if (rc != 1)
 		return (rc);
+	/* The empty version of a rotation, waiting for its value. */
+	if (out->empty)
+		return (2);
 	if ((rc = engine_same_value(w, call, sec->uuid, out, val, err)) != 0)
 		return (rc);
 	cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
@@ -358,6 +372,9 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 		    req->version_id, NULL, &v, err)) == -1)
 			return (-1);
 	}
+	/* A rotation's pending version before createSecret has no value. */
+	if (rc == 1 && v.empty)
+		rc = 0;
 	engine_audit_at(call, sec.arn, rc == 1 ? v.version_id : NULL);
 	if (sec.deleted_ms != 0) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
@@ -447,7 +464,7 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	struct store_secret sec;
 	struct store_version v;
 	size_t n;
-	int rc;
+	int rc, fill;
 
 	memset(resp, 0, sizeof(*resp));
 	if (put_check(req, err))
@@ -470,14 +487,20 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 		goto done;
 	}
 
-	/* A new version; a secret without AWSCURRENT makes it current. */
+	/*
+	 * A new version, or the value of a rotation's pending one (rc 2); a
+	 * secret without AWSCURRENT makes it current.
+	 */
+	fill = rc == 2;
 	rc = store_version_get(w->store, call->arena, sec.uuid, NULL,
 	    STAGE_CURRENT, &v, err);
 	if (rc == -1 || engine_put_labels(req->version_stages,
 	    req->n_version_stages, rc == 0, labels, &n, err))
 		goto fail;
-	if (engine_add_version(w, call, &sec, req->client_request_token, &req->value,
-	    labels, n, err))
+	if (engine_put_version(w, call, &sec, req->client_request_token,
+	    &req->value, labels, n, fill, err) ||
+	    (has_stage(labels, n, STAGE_CURRENT) &&
+	    engine_rotation_touched(w, call, &sec, err)))
 		goto fail;
 	if (engine_commit(w, call, err))
 		return (-1);
@@ -538,6 +561,9 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 		m->kms_key_id = s->kms_key_id;
 		m->rotation_enabled = s->rotation_enabled;
 		m->rotation_lambda_arn = s->rotation_lambda_arn;
+		if (s->rotation_rules != NULL && engine_rules_decode(
+		    call->arena, s->rotation_rules, &m->rotation_rules) == 0)
+			m->has_rotation_rules = 1;
 		m->last_rotated_date = s->last_rotated_ms;
 		m->last_changed_date = s->last_changed_ms;
 		m->last_accessed_date = s->last_accessed_ms;

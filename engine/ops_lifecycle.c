@@ -70,8 +70,9 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 		    req->client_request_token, &req->value, &v, err);
 		if (rc == -1)
 			goto fail;
-		if (rc == 0 && engine_add_version(w, call, &sec,
-		    req->client_request_token, &req->value, current, 1, err))
+		if (rc != 1 && (engine_put_version(w, call, &sec,
+		    req->client_request_token, &req->value, current, 1, rc == 2,
+		    err) || engine_rotation_touched(w, call, &sec, err)))
 			goto fail;
 		resp->version_id = req->client_request_token;
 		engine_audit_at(call, NULL, req->client_request_token);
@@ -271,6 +272,7 @@ engine_update_secret_version_stage(struct engine_worker *w,
 {
 	struct engine_call c = *call;
 	struct store_secret sec;
+	struct store_version mv;
 	const char *holder = NULL, *prev;
 	int rc, count;
 
@@ -293,6 +295,17 @@ engine_update_secret_version_stage(struct engine_worker *w,
 		if (rc == 0) {
 			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Not a valid "
 			    "version: %.64s", req->move_to_version_id);
+			goto fail;
+		}
+		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
+		    (rc = store_version_get(w->store, call->arena, sec.uuid,
+		    req->move_to_version_id, NULL, &mv, err)) != 1)
+			goto fail;
+		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 && mv.empty) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %.64s "
+			    "has no value yet (its rotation has not run "
+			    "createSecret): it cannot be AWSCURRENT.",
+			    req->move_to_version_id);
 			goto fail;
 		}
 	}

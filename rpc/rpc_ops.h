@@ -100,6 +100,10 @@ rpc_op_fn rpc_op_replication;
 rpc_op_fn rpc_op_list_audit_events;
 rpc_op_fn rpc_op_verify_audit_log;
 
+/* ---- ops_rotation.c ------------------------------------------------------ */
+rpc_op_fn rpc_op_rotate_secret;
+rpc_op_fn rpc_op_cancel_rotate_secret;
+
 /* ---- ops_policy.c: resource and identity policies ------------------------ */
 rpc_op_fn rpc_op_put_resource_policy;
 rpc_op_fn rpc_op_get_resource_policy;

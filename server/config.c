@@ -49,6 +49,7 @@ static const struct key keys[] = {
 	KEY(account_id, KEY_ACCOUNT, "000000000000"),
 	KEY(partition, KEY_STRING, "aws"),
 	KEY(purge_interval, KEY_SECONDS, "60"),
+	KEY(rotation_interval, KEY_SECONDS, "10"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -35,6 +35,7 @@ struct config {
 	char *account_id;	/* ARN account id, 12 digits */
 	char *partition;	/* ARN partition */
 	unsigned purge_interval; /* seconds between purges of deleted secrets */
+	unsigned rotation_interval; /* seconds between looks for due rotations */
 };
 
 /*

@@ -271,6 +271,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	struct hsm *h = NULL;
 	struct engine *e = NULL;
 	struct engine_jobs *jobs = NULL;
+	struct engine_rotation *rot = NULL;
 	struct audit *audit = NULL;
 	struct audit_config ac;
 	struct rpc_server *srv = NULL;
@@ -322,6 +323,11 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		if ((audit = audit_start(&ac, err)) == NULL)
 			goto err3;
 	}
+
+	/* Rotations, each step audited, once the audit writer runs. */
+	if ((rot = engine_rotation_start(e, audit,
+	    (int)cfg->rotation_interval, err)) == NULL)
+		goto err4;
 	memset(&rc, 0, sizeof(rc));
 	rc.listen = cfg->listen;
 	rc.workers = cfg->workers;
@@ -348,6 +354,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	rpc_server_stop(srv);
 	rpc_server_wait(srv);
 	rpc_server_free(srv);
+	engine_rotation_stop(e, rot);
 	audit_stop(audit);
 	engine_jobs_stop(jobs);
 	engine_free(e);
@@ -361,6 +368,7 @@ err5:
 err4:
 	for (i = 0; i < 3; i++)
 		pem_free(pem[i], pem_len[i]);
+	engine_rotation_stop(e, rot);
 	audit_stop(audit);
 err3:
 	engine_jobs_stop(jobs);

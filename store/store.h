@@ -55,12 +55,19 @@ struct store_secret {
 	const struct store_tag *tags;
 	size_t n_tags;
 	int tags_loaded;
+	/* A rotation in progress (migrations/0006_rotation.sql). */
+	const char *rotation_token;	/* its pending version, or NULL */
+	int rotation_step;		/* next step, 1-4; 0: none */
+	int rotation_test_only;
+	int rotation_attempts;
+	const char *rotation_error;	/* the last failure, or NULL */
 };
 
 /* A row of secret_versions, with the labels on it. */
 struct store_version {
 	const char *version_id;
 	int binary;			/* 0: SecretString, 1: SecretBinary */
+	int empty;			/* no value yet: a pending rotation's */
 	uint32_t format;
 	const char *kek_label;
 	const uint8_t *iv;
@@ -488,5 +495,74 @@ struct store_listener *store_listen(const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 int store_listener_wait(struct store_listener *, int);
 void store_listener_free(struct store_listener *);
+
+
+/* ---- rotation (store_rotation.c) -------------------------------------------- */
+
+/*
+ * store_rotation_configure(s, uuid, enabled, lambda, rules_json, next_ms,
+ * err): set RotationEnabled; the rotator and rules when not NULL (else kept);
+ * NextRotationDate (next_ms <= 0: none).
+ */
+int store_rotation_configure(struct store *, const char *, int, const char *,
+    const char *, int64_t, struct cf_error *) CF_MUSTCHECK;
+
+/* store_rotation_begin(s, uuid, token, step, test_only, err): start one. */
+int store_rotation_begin(struct store *, const char *, const char *, int, int,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_rotation_cancel(s, uuid, err): rotation off, none in progress. */
+int store_rotation_cancel(struct store *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * store_rotation_claim(s, owner, lease_s, uuid, err):
+ * Take a lease of ${lease_s} seconds, as ${owner}, on one secret whose
+ * rotation is due or in progress and not leased (FOR UPDATE SKIP LOCKED:
+ * two servers never take the same).  1 with *uuid, 0 if none, -1.
+ */
+int store_rotation_claim(struct store *, const char *, int, char[37],
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * Under ${owner}'s lease on rotation ${token} (each returns 1 if the lease
+ * and rotation were still there, 0 if not, -1 on error):
+ * store_rotation_step: the next step to run;
+ * store_rotation_done: none in progress; LastRotatedDate now if ${rotated};
+ *     NextRotationDate next_ms (<= 0: kept); lease released.
+ */
+int store_rotation_step(struct store *, const char *, const char *,
+    const char *, int, struct cf_error *) CF_MUSTCHECK;
+int store_rotation_done(struct store *, const char *, const char *,
+    const char *, int, int64_t, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_rotation_failed(s, uuid, token, owner, retry_s, why, err): count a
+ * failure, retry in ${retry_s} seconds, release the lease.
+ * store_rotation_release(s, uuid, owner, next_ms, err): release the lease
+ * (and move NextRotationDate when next_ms > 0).
+ * store_rotation_touched(s, uuid, next_ms, err): a manual change of the
+ * value counts as a rotation: LastRotatedDate now, NextRotationDate next_ms.
+ */
+int store_rotation_failed(struct store *, const char *, const char *,
+    const char *, int, const char *, struct cf_error *) CF_MUSTCHECK;
+int store_rotation_release(struct store *, const char *, const char *,
+    int64_t, struct cf_error *) CF_MUSTCHECK;
+int store_rotation_touched(struct store *, const char *, int64_t,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* store_secret_by_uuid(s, a, uuid, out, err): 1, 0 or -1 (no tags read). */
+int store_secret_by_uuid(struct store *, struct cf_arena *, const char *,
+    struct store_secret *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_version_fill(s, uuid, ver, err): give the empty (pending) version
+ * ${ver->version_id} its sealed value.  InvalidRequestException if it has
+ * one.  store_version_drop_empty(s, uuid, vid, err): delete it if empty.
+ */
+int store_version_fill(struct store *, const char *,
+    const struct store_version *, struct cf_error *) CF_MUSTCHECK;
+int store_version_drop_empty(struct store *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_STORE_H */

@@ -29,7 +29,9 @@
 	p "rotation_enabled::text, " p "rotation_lambda_arn, " \
 	p "rotation_rules::text, " MS(p "last_rotated_date") t ", " \
 	MS(p "next_rotation_date") t ", " p "owning_service, " \
-	p "resource_policy, " tags
+	p "resource_policy, " tags ", " p "rotation_token, " \
+	p "rotation_step::text, " p "rotation_test_only::text, " \
+	p "rotation_attempts::text, " p "rotation_error"
 /*
  * The secret's tags as [[key, value], ...], which authorization needs: read
  * with every lookup of one secret.  Pages leave them out (NULL): the engine
@@ -41,7 +43,7 @@
 #define SECRET_COLS_P(p, t) SECRET_COLS_PT(p, t, TAGS_JSON(p))
 #define SECRET_COLS SECRET_COLS_P("", "")
 #define PAGE_COLS SECRET_COLS_PT("", "", "NULL::text")
-#define N_SECRET_COLS 19
+#define N_SECRET_COLS 24
 
 #define VERSION_COLS \
 	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
@@ -305,6 +307,12 @@ decode_secret(struct cf_arena *a, const PGresult *r, int row,
 	out->next_rotation_ms = col_i64(r, row, 15);
 	out->owning_service = col_str(a, r, row, 16, &oom);
 	out->resource_policy = col_str(a, r, row, 17, &oom);
+	out->rotation_token = col_str(a, r, row, 19, &oom);
+	out->rotation_step = PQgetisnull(r, row, 20) ? 0 :
+	    atoi(PQgetvalue(r, row, 20));
+	out->rotation_test_only = PQgetvalue(r, row, 21)[0] == 't';
+	out->rotation_attempts = atoi(PQgetvalue(r, row, 22));
+	out->rotation_error = col_str(a, r, row, 23, &oom);
 	if (!PQgetisnull(r, row, 18)) {
 		out->tags_loaded = 1;
 		if (decode_tags(a, PQgetvalue(r, row, 18),
@@ -351,6 +359,7 @@ decode_version(struct cf_arena *a, const PGresult *r, int c,
 	memset(v, 0, sizeof(*v));
 	v->version_id = col_str(a, r, 0, c, &oom);
 	v->binary = col_bin_int(r, 0, c + 1) == 2;
+	v->empty = col_bin_int(r, 0, c + 1) == 0;
 	v->format = (uint32_t)col_bin_int(r, 0, c + 2);
 	v->kek_label = col_str(a, r, 0, c + 3, &oom);
 	v->iv = (const uint8_t *)col_str(a, r, 0, c + 4, &oom);
@@ -542,7 +551,8 @@ store_version_insert(struct store *s, const char *uuid,
 	const char *v[8];
 	int len[8] = { 0 }, fmt[8] = { 0 };
 
-	snprintf(type, sizeof(type), "%d", ver->binary ? 2 : 1);
+	snprintf(type, sizeof(type), "%d", ver->empty ? 0 : ver->binary ? 2 :
+	    1);
 	snprintf(format, sizeof(format), "%u", ver->format);
 	v[0] = uuid;
 	v[1] = ver->version_id;
@@ -550,11 +560,11 @@ store_version_insert(struct store *s, const char *uuid,
 	v[3] = format;
 	v[4] = ver->kek_label;
 	/* The envelope's byte strings go as binary parameters. */
-	v[5] = (const char *)ver->iv;
+	v[5] = ver->iv != NULL ? (const char *)ver->iv : "";
 	len[5] = (int)ver->iv_len;
-	v[6] = (const char *)ver->wrapped_dek;
+	v[6] = ver->wrapped_dek != NULL ? (const char *)ver->wrapped_dek : "";
 	len[6] = (int)ver->wrapped_dek_len;
-	v[7] = (const char *)ver->ciphertext;
+	v[7] = ver->ciphertext != NULL ? (const char *)ver->ciphertext : "";
 	len[7] = (int)ver->ciphertext_len;
 	fmt[5] = fmt[6] = fmt[7] = 1;
 	return (command(s, ST_VERSION_INSERT, 8, v, len, fmt, err));

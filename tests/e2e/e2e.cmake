@@ -21,3 +21,11 @@ add_test(NAME e2e.authz
 set_tests_properties(e2e.authz PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# Rotation: RotateSecret semantics, the scheduler, builtin rotators.
+add_test(NAME e2e.rotation
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_rotation
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.rotation PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)

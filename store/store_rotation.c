@@ -1,0 +1,287 @@
+/*
+ * store_rotation.c: rotation configuration and the state of rotations in
+ * progress (migrations/0006_rotation.sql).  One-off parameterised
+ * statements: rotations are rare next to reads.
+ */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AT_MS(n) "('epoch'::timestamptz + $" #n "::int8 * interval '1 millisecond')"
+
+/* Run a change that must touch exactly one row; 0, or -1 with ${err}. */
+static int
+one_row(struct store *s, const char *sql, int n, const char *const *v,
+    const char *what, int *touched, struct cf_error *err)
+{
+	PGresult *r;
+	int rows;
+
+	if ((r = store_exec_params(s, sql, n, v, NULL, NULL, 0,
+	    PGRES_COMMAND_OK, what, err)) == NULL)
+		return (-1);
+	rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (touched != NULL) {
+		*touched = rows;
+		return (0);
+	}
+	if (rows != 1) {
+		cf_error_set(err, CF_ERR_INTERNAL, "%s: %d rows changed", what,
+		    rows);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+store_rotation_configure(struct store *s, const char *uuid, int enabled,
+    const char *lambda, const char *rules_json, int64_t next_ms,
+    struct cf_error *err)
+{
+	char en[8], next[24];
+	const char *v[5] = { uuid, en, lambda, rules_json, next };
+
+	snprintf(en, sizeof(en), "%s", enabled ? "true" : "false");
+	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
+	if (next_ms <= 0)
+		v[4] = NULL;
+	return (one_row(s, "UPDATE secrets SET rotation_enabled = $2::boolean, "
+	    "rotation_lambda_arn = coalesce($3, rotation_lambda_arn), "
+	    "rotation_rules = coalesce($4::jsonb, rotation_rules), "
+	    "next_rotation_date = CASE WHEN $5::int8 IS NULL THEN NULL ELSE "
+	    AT_MS(5) " END WHERE uuid = $1::uuid", 5, v,
+	    "configuring rotation", NULL, err));
+}
+
+int
+store_rotation_begin(struct store *s, const char *uuid, const char *token,
+    int step, int test_only, struct cf_error *err)
+{
+	char st[8];
+	const char *v[4] = { uuid, token, st, test_only ? "true" : "false" };
+
+	snprintf(st, sizeof(st), "%d", step);
+	return (one_row(s, "UPDATE secrets SET rotation_token = $2, "
+	    "rotation_step = $3::smallint, rotation_test_only = $4::boolean, "
+	    "rotation_attempts = 0, rotation_retry_at = NULL, "
+	    "rotation_error = NULL WHERE uuid = $1::uuid", 4, v,
+	    "starting a rotation", NULL, err));
+}
+
+int
+store_rotation_cancel(struct store *s, const char *uuid, struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+
+	return (one_row(s, "UPDATE secrets SET rotation_enabled = false, "
+	    "rotation_token = NULL, rotation_step = NULL, "
+	    "rotation_test_only = false, rotation_attempts = 0, "
+	    "rotation_retry_at = NULL, rotation_lease_until = NULL, "
+	    "rotation_lease_owner = NULL, rotation_error = NULL, "
+	    "next_rotation_date = NULL WHERE uuid = $1::uuid", 1, v,
+	    "cancelling a rotation", NULL, err));
+}
+
+int
+store_rotation_claim(struct store *s, const char *owner, int lease_s,
+    char uuid[37], struct cf_error *err)
+{
+	char lease[16];
+	const char *v[2] = { owner, lease };
+	PGresult *r;
+	int rc = 0;
+
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	if ((r = store_exec_params(s, "UPDATE secrets SET rotation_lease_until "
+	    "= now() + $2::int * interval '1 second', rotation_lease_owner = $1 "
+	    "WHERE uuid = (SELECT uuid FROM secrets WHERE deleted_date IS NULL "
+	    "AND coalesce(rotation_lease_until, '-infinity') < now() AND ("
+	    "(rotation_token IS NOT NULL AND "
+	    "coalesce(rotation_retry_at, '-infinity') <= now()) OR "
+	    "(rotation_enabled AND rotation_token IS NULL AND "
+	    "next_rotation_date <= now())) "
+	    "ORDER BY coalesce(rotation_retry_at, next_rotation_date) "
+	    "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING uuid::text", 2, v,
+	    NULL, NULL, 1, PGRES_TUPLES_OK, "claiming a rotation", err)) ==
+	    NULL)
+		return (-1);
+	if (PQntuples(r) == 1) {
+		snprintf(uuid, 37, "%s", PQgetvalue(r, 0, 0));
+		rc = 1;
+	}
+	PQclear(r);
+	return (rc);
+}
+
+int
+store_rotation_step(struct store *s, const char *uuid, const char *token,
+    const char *owner, int next_step, struct cf_error *err)
+{
+	char st[8];
+	const char *v[4] = { uuid, token, owner, st };
+	int n;
+
+	snprintf(st, sizeof(st), "%d", next_step);
+	if (one_row(s, "UPDATE secrets SET rotation_step = $4::smallint "
+	    "WHERE uuid = $1::uuid AND rotation_token = $2 AND "
+	    "rotation_lease_owner = $3", 4, v, "recording a rotation step", &n,
+	    err))
+		return (-1);
+	return (n);
+}
+
+int
+store_rotation_done(struct store *s, const char *uuid, const char *token,
+    const char *owner, int rotated, int64_t next_ms, struct cf_error *err)
+{
+	char next[24];
+	const char *v[5] = { uuid, token, owner, rotated ? "true" : "false",
+	    next };
+	int n;
+
+	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
+	if (next_ms <= 0)
+		v[4] = NULL;
+	if (one_row(s, "UPDATE secrets SET rotation_token = NULL, "
+	    "rotation_step = NULL, rotation_test_only = false, "
+	    "rotation_attempts = 0, rotation_retry_at = NULL, "
+	    "rotation_lease_until = NULL, rotation_lease_owner = NULL, "
+	    "rotation_error = NULL, last_rotated_date = CASE WHEN "
+	    "$4::boolean THEN now() ELSE last_rotated_date END, "
+	    "next_rotation_date = CASE WHEN $5::int8 IS NULL THEN "
+	    "next_rotation_date ELSE " AT_MS(5) " END "
+	    "WHERE uuid = $1::uuid AND rotation_token = $2 AND "
+	    "rotation_lease_owner = $3", 5, v, "finishing a rotation", &n, err))
+		return (-1);
+	return (n);
+}
+
+int
+store_rotation_failed(struct store *s, const char *uuid, const char *token,
+    const char *owner, int retry_s, const char *why, struct cf_error *err)
+{
+	char retry[16];
+	const char *v[5] = { uuid, token, owner, retry, why };
+
+	snprintf(retry, sizeof(retry), "%d", retry_s);
+	return (one_row(s, "UPDATE secrets SET rotation_attempts = "
+	    "rotation_attempts + 1, rotation_retry_at = now() + $4::int * "
+	    "interval '1 second', rotation_error = $5, rotation_lease_until = "
+	    "NULL, rotation_lease_owner = NULL WHERE uuid = $1::uuid AND "
+	    "rotation_token = $2 AND rotation_lease_owner = $3", 5, v,
+	    "recording a failed rotation", NULL, err));
+}
+
+int
+store_rotation_release(struct store *s, const char *uuid, const char *owner,
+    int64_t next_ms, struct cf_error *err)
+{
+	char next[24];
+	const char *v[3] = { uuid, owner, next };
+
+	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
+	if (next_ms <= 0)
+		v[2] = NULL;
+	return (one_row(s, "UPDATE secrets SET rotation_lease_until = NULL, "
+	    "rotation_lease_owner = NULL, next_rotation_date = CASE WHEN "
+	    "$3::int8 IS NULL THEN next_rotation_date ELSE " AT_MS(3) " END "
+	    "WHERE uuid = $1::uuid AND rotation_lease_owner = $2", 3, v,
+	    "releasing a rotation", NULL, err));
+}
+
+int
+store_rotation_touched(struct store *s, const char *uuid, int64_t next_ms,
+    struct cf_error *err)
+{
+	char next[24];
+	const char *v[2] = { uuid, next };
+
+	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
+	if (next_ms <= 0)
+		v[1] = NULL;
+	return (one_row(s, "UPDATE secrets SET last_rotated_date = now(), "
+	    "next_rotation_date = CASE WHEN $2::int8 IS NULL THEN "
+	    "next_rotation_date ELSE " AT_MS(2) " END WHERE uuid = $1::uuid",
+	    2, v, "recording a manual rotation", NULL, err));
+}
+
+int
+store_version_fill(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+	char type[4], format[16];
+	const char *v[8];
+	int len[8] = { 0 }, fmt[8] = { 0 };
+	PGresult *r;
+	int rows;
+
+	snprintf(type, sizeof(type), "%d", ver->binary ? 2 : 1);
+	snprintf(format, sizeof(format), "%u", ver->format);
+	v[0] = uuid;
+	v[1] = ver->version_id;
+	v[2] = type;
+	v[3] = format;
+	v[4] = ver->kek_label;
+	v[5] = (const char *)ver->iv;
+	len[5] = (int)ver->iv_len;
+	v[6] = (const char *)ver->wrapped_dek;
+	len[6] = (int)ver->wrapped_dek_len;
+	v[7] = (const char *)ver->ciphertext;
+	len[7] = (int)ver->ciphertext_len;
+	fmt[5] = fmt[6] = fmt[7] = 1;
+	if ((r = store_exec_params(s, "UPDATE secret_versions SET value_type = "
+	    "$3::smallint, format = $4::int, kek_label = $5, iv = $6, "
+	    "wrapped_dek = $7, ciphertext = $8 WHERE secret_uuid = $1::uuid "
+	    "AND version_id = $2 AND value_type = 0", 8, v, len, fmt, 0,
+	    PGRES_COMMAND_OK, "filling a pending version", err)) == NULL)
+		return (-1);
+	rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (rows != 1) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "version %.64s has a "
+		    "value already", ver->version_id);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+store_version_drop_empty(struct store *s, const char *uuid,
+    const char *version_id, struct cf_error *err)
+{
+	const char *v[2] = { uuid, version_id };
+	int n;
+
+	return (one_row(s, "DELETE FROM secret_versions WHERE secret_uuid = "
+	    "$1::uuid AND version_id = $2 AND value_type = 0", 2, v,
+	    "removing a pending version", &n, err));
+}
+
+int
+store_secret_by_uuid(struct store *s, struct cf_arena *a, const char *uuid,
+    struct store_secret *out, struct cf_error *err)
+{
+	char sql[4096];
+	const char *v[1] = { uuid };
+	struct store_secret *rows;
+	PGresult *r;
+	size_t n;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM secrets WHERE uuid = "
+	    "$1::uuid", store_secret_cols);
+	if ((r = store_exec_params(s, sql, 1, v, NULL, NULL, 1,
+	    PGRES_TUPLES_OK, "reading a secret", err)) == NULL)
+		return (-1);
+	rc = store_decode_secrets(a, r, &rows, &n, err);
+	PQclear(r);
+	if (rc)
+		return (-1);
+	if (n == 0)
+		return (0);
+	*out = rows[0];
+	return (1);
+}

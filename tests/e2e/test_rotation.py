@@ -1,0 +1,384 @@
+"""End-to-end tests of rotation (issue 6): RotateSecret and CancelRotateSecret
+semantics, the builtin:password rotator run by cofferd's scheduler, every
+step in the audit trail, a rotation resumed after its server died, and two
+servers rotating one due secret exactly once.
+"""
+import json
+import time
+import unittest
+
+import grpc
+
+from tests.e2e import harness as h
+from tests.e2e.harness import error_type, pb, token
+
+FAST = {"COFFER_ROTATION_INTERVAL": "1"}
+
+
+def setUpModule():
+    pb()
+
+
+class RotationCase(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = h.fresh_database("rotation")
+        cls.server = h.Server(cls.db, extra_env=FAST).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{cls.server.output()}")
+
+    def call(self, op, server=None, **fields):
+        sm, _ = pb()
+        return (server or self.server).call(op, getattr(sm, op + "Request")(**fields))[0]
+
+    def fails(self, op, **fields):
+        try:
+            self.call(op, **fields)
+        except grpc.RpcError as e:
+            return error_type(e), e.details()
+        raise AssertionError(f"{op} succeeded")
+
+    def secret(self, value="initial-value"):
+        name = f"rot-{self._testMethodName}-{token()[:8]}"
+        self.call("CreateSecret", name=name, secret_string=value,
+                  client_request_token=token())
+        return name
+
+    def stages(self, name):
+        d = self.call("DescribeSecret", secret_id=name)
+        return {e.version_id: sorted(e.version_stages) for e in d.version_ids_to_stages}
+
+    def until(self, pred, what, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return
+            time.sleep(0.1)
+        self.fail(what)
+
+    def rotated(self, name, tok):
+        return "AWSCURRENT" in self.stages(name).get(tok, [])
+
+    def sql(self, q):
+        return h.psql(h.admin(self.db), q)
+
+
+class RotateSecretTest(RotationCase):
+
+    def test_password_rotation(self):
+        name = self.secret()
+        old = self.call("GetSecretValue", secret_id=name)
+        tok = token()
+        r = self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                      rotation_lambda_arn="builtin:password?PasswordLength=40&"
+                                          "ExcludePunctuation=true",
+                      rotation_rules={"automatically_after_days": 30})
+        self.assertEqual(r.version_id, tok)
+        self.until(lambda: self.rotated(name, tok), "the rotation never finished")
+        new = self.call("GetSecretValue", secret_id=name)
+        self.assertEqual(new.version_id, tok)
+        self.assertNotEqual(new.secret_string, old.secret_string)
+        self.assertEqual(len(new.secret_string), 40)
+        self.assertTrue(new.secret_string.isalnum())
+        st = self.stages(name)
+        self.assertEqual(st[old.version_id], ["AWSPREVIOUS"])
+        self.assertNotIn("AWSPENDING", st[tok])
+        d = self.call("DescribeSecret", secret_id=name)
+        self.assertTrue(d.rotation_enabled)
+        self.assertEqual(d.rotation_lambda_arn,
+                         "builtin:password?PasswordLength=40&ExcludePunctuation=true")
+        self.assertEqual(d.rotation_rules.automatically_after_days, 30)
+        self.assertTrue(d.HasField("last_rotated_date"))
+        # The next window: the UTC day 30 days after the rotation.
+        day = 86400000
+        self.assertEqual(d.next_rotation_date,
+                         (d.last_rotated_date // day + 30) * day)
+        # Each step is in the audit trail, by the server, without a value.
+        rows = self.sql("SELECT operation || '|' || outcome FROM audit_events WHERE "
+                        f"version_id = '{tok}' AND principal = 'cofferd' "
+                        "ORDER BY event_time, seq")
+        self.assertEqual(rows.split("\n"), [
+            "Rotation/createSecret|OK", "Rotation/setSecret|OK",
+            "Rotation/testSecret|OK", "Rotation/finishSecret|OK"])
+        self.assertEqual(self.sql("SELECT count(*) FROM audit_events WHERE "
+                                  f"request_id LIKE '%{new.secret_string}%' OR "
+                                  f"peer LIKE '%{new.secret_string}%'"), "0")
+
+    def test_json_value_changes_only_password(self):
+        value = json.dumps({"engine": "postgres", "host": "db", "username": "app",
+                            "password": "old-password"})
+        name = self.secret(value)
+        tok = token()
+        self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                  rotation_lambda_arn="builtin:password?PasswordLength=24")
+        self.until(lambda: self.rotated(name, tok), "the rotation never finished")
+        new = json.loads(self.call("GetSecretValue", secret_id=name).secret_string)
+        self.assertEqual({k: v for k, v in new.items() if k != "password"},
+                         {"engine": "postgres", "host": "db", "username": "app"})
+        self.assertEqual(len(new["password"]), 24)
+        self.assertNotEqual(new["password"], "old-password")
+
+    def test_pending_version_exists_before_the_steps(self):
+        # With the scheduler's lease taken by a (fake) other server, the
+        # steps cannot run: RotateSecret's own effect is visible alone.
+        name = self.secret()
+        self.sql("UPDATE secrets SET rotation_lease_owner = 'elsewhere', "
+                 "rotation_lease_until = now() + interval '1 hour' "
+                 f"WHERE name = '{name}'")
+        tok = token()
+        self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                  rotation_lambda_arn="builtin:password")
+        self.assertEqual(self.stages(name)[tok], ["AWSPENDING"])
+        d = self.call("DescribeSecret", secret_id=name)
+        self.assertTrue(d.rotation_enabled)
+        # The pending version has no value yet, as in AWS.
+        e = self.fails("GetSecretValue", secret_id=name, version_stage="AWSPENDING")
+        self.assertEqual(e[0], "ResourceNotFoundException")
+        # The same request again is a no-op; another is refused.
+        self.assertEqual(self.call("RotateSecret", secret_id=name,
+                                   client_request_token=tok).version_id, tok)
+        self.assertEqual(self.fails("RotateSecret", secret_id=name,
+                                    client_request_token=token())[0],
+                         "InvalidRequestException")
+        # AWSCURRENT cannot move onto it.
+        cur = self.call("GetSecretValue", secret_id=name).version_id
+        self.assertEqual(self.fails("UpdateSecretVersionStage", secret_id=name,
+                                    version_stage="AWSCURRENT", move_to_version_id=tok,
+                                    remove_from_version_id=cur)[0],
+                         "InvalidRequestException")
+        # Once the lease is free, the scheduler finishes it.
+        self.sql("UPDATE secrets SET rotation_lease_until = now() - interval '1 s' "
+                 f"WHERE name = '{name}'")
+        self.until(lambda: self.rotated(name, tok), "the rotation never finished")
+
+    def test_rotate_immediately_false_tests_only(self):
+        name = self.secret()
+        before = self.call("GetSecretValue", secret_id=name)
+        tok = token()
+        self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                  rotation_lambda_arn="builtin:password", rotate_immediately=False,
+                  rotation_rules={"schedule_expression": "rate(10 days)"})
+        self.until(lambda: tok not in self.stages(name), "the test never finished")
+        after = self.call("GetSecretValue", secret_id=name)
+        self.assertEqual((after.version_id, after.secret_string),
+                         (before.version_id, before.secret_string))
+        d = self.call("DescribeSecret", secret_id=name)
+        self.assertTrue(d.rotation_enabled)
+        self.assertFalse(d.HasField("last_rotated_date"))
+        self.assertEqual(d.rotation_rules.schedule_expression, "rate(10 days)")
+        self.assertTrue(d.HasField("next_rotation_date"))
+        ops = self.sql("SELECT string_agg(operation, ',' ORDER BY event_time, seq) "
+                       f"FROM audit_events WHERE version_id = '{tok}' "
+                       "AND principal = 'cofferd'")
+        self.assertEqual(ops, "Rotation/testSecret")
+
+    def test_bad_requests(self):
+        name = self.secret()
+        lam = "builtin:password"
+        cases = [
+            ({"client_request_token": token(), "rotation_lambda_arn": lam,
+              "rotation_rules": {"automatically_after_days": 3,
+                                 "schedule_expression": "rate(10 days)"}},
+             "InvalidParameterException", "both"),
+            ({"client_request_token": token(), "rotation_lambda_arn": lam,
+              "rotation_rules": {"schedule_expression": "rate(1 hours)"}},
+             "InvalidParameterException", ""),
+            ({"client_request_token": token(), "rotation_lambda_arn": lam,
+              "rotation_rules": {"automatically_after_days": 1001}},
+             "InvalidParameterException", ""),
+            ({"rotation_lambda_arn": lam}, "InvalidParameterException",
+             "ClientRequestToken"),
+            ({"client_request_token": token(),
+              "rotation_lambda_arn": "arn:aws:lambda:us-east-1:1:function:f"},
+             "InvalidParameterException", "builtin:password"),
+            ({"client_request_token": token(),
+              "rotation_lambda_arn": "builtin:password?PasswordLength=5000"},
+             "ValidationException", "passwordLength"),
+            ({"client_request_token": token()}, "InvalidRequestException",
+             "No Lambda rotation function"),
+        ]
+        for fields, exc, text in cases:
+            with self.subTest(fields=fields):
+                e = self.fails("RotateSecret", secret_id=name, **fields)
+                self.assertEqual(e[0], exc, e)
+                self.assertIn(text, e[1])
+        # Nothing changed.
+        d = self.call("DescribeSecret", secret_id=name)
+        self.assertFalse(d.HasField("rotation_enabled"))
+        self.assertEqual(list(self.stages(name).values()), [["AWSCURRENT"]])
+
+    def test_stale_pending_blocks_rotation(self):
+        name = self.secret()
+        self.call("PutSecretValue", secret_id=name, secret_string="left-over",
+                  client_request_token=token(), version_stages=["AWSPENDING"])
+        e = self.fails("RotateSecret", secret_id=name, client_request_token=token(),
+                       rotation_lambda_arn="builtin:password")
+        self.assertEqual(e, ("InvalidRequestException",
+                             "Previous rotation request is still in progress."))
+
+    def test_cancel_keeps_rules_and_pending(self):
+        name = self.secret()
+        self.sql("UPDATE secrets SET rotation_lease_owner = 'elsewhere', "
+                 "rotation_lease_until = now() + interval '1 hour' "
+                 f"WHERE name = '{name}'")
+        tok = token()
+        self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                  rotation_lambda_arn="builtin:password",
+                  rotation_rules={"automatically_after_days": 7})
+        r = self.call("CancelRotateSecret", secret_id=name)
+        self.assertEqual(r.version_id, tok)
+        d = self.call("DescribeSecret", secret_id=name)
+        self.assertFalse(d.rotation_enabled)
+        self.assertEqual(d.rotation_rules.automatically_after_days, 7)
+        self.assertEqual(d.rotation_lambda_arn, "builtin:password")
+        self.assertEqual(self.stages(name)[tok], ["AWSPENDING"])
+        # The scheduler leaves it alone once the lease frees.
+        self.sql("UPDATE secrets SET rotation_lease_until = NULL, "
+                 f"rotation_lease_owner = NULL WHERE name = '{name}'")
+        time.sleep(2.5)
+        self.assertEqual(self.stages(name)[tok], ["AWSPENDING"])
+        # The caller cleans up; then a new rotation may start.
+        cur = self.call("GetSecretValue", secret_id=name).version_id
+        self.call("UpdateSecretVersionStage", secret_id=name, version_stage="AWSPENDING",
+                  remove_from_version_id=tok)
+        tok2 = token()
+        self.call("RotateSecret", secret_id=name, client_request_token=tok2)
+        self.until(lambda: self.rotated(name, tok2), "the new rotation never finished")
+        self.assertEqual(self.stages(name)[cur], ["AWSPREVIOUS"])
+        # Cancel on a secret that never rotated.
+        other = self.secret()
+        self.assertEqual(self.fails("CancelRotateSecret", secret_id=other)[0],
+                         "InvalidRequestException")
+
+    def test_manual_change_counts_as_rotation(self):
+        name = self.secret()
+        tok = token()
+        self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                  rotation_lambda_arn="builtin:password",
+                  rotation_rules={"automatically_after_days": 5})
+        self.until(lambda: self.rotated(name, tok), "the rotation never finished")
+        self.sql("UPDATE secrets SET last_rotated_date = now() - interval '3 days', "
+                 "next_rotation_date = now() + interval '2 days' "
+                 f"WHERE name = '{name}'")
+        self.call("PutSecretValue", secret_id=name, secret_string="by-hand",
+                  client_request_token=token())
+        d = self.call("DescribeSecret", secret_id=name)
+        day = 86400000
+        self.assertGreater(d.last_rotated_date, time.time() * 1000 - 60000)
+        self.assertEqual(d.next_rotation_date, (d.last_rotated_date // day + 5) * day)
+
+    def test_failed_step_keeps_current_and_retries(self):
+        name = self.secret()
+        tok = token()
+        # A rotator that cannot work (edited in the database by hand): the
+        # password parameters are checked at RotateSecret, not after.
+        self.call("RotateSecret", secret_id=name, client_request_token=token(),
+                  rotation_lambda_arn="builtin:password", rotate_immediately=False)
+        self.until(lambda: len(self.stages(name)) == 1, "the test run never ended")
+        self.sql("UPDATE secrets SET rotation_lambda_arn = "
+                 "'builtin:password?PasswordLength=5000' WHERE name = "
+                 f"'{name}'")
+        cur = self.call("GetSecretValue", secret_id=name)
+        self.call("RotateSecret", secret_id=name, client_request_token=tok)
+        self.until(lambda: self.sql("SELECT rotation_attempts FROM secrets WHERE "
+                                    f"name = '{name}'") not in ("", "0"),
+                   "the failure was never recorded")
+        now = self.call("GetSecretValue", secret_id=name)
+        self.assertEqual(now.version_id, cur.version_id)
+        self.assertEqual(self.stages(name)[tok], ["AWSPENDING"])
+        err = self.sql(f"SELECT rotation_error FROM secrets WHERE name = '{name}'")
+        self.assertIn("passwordLength", err)
+        self.assertIn("Rotation/createSecret|ValidationException",
+                      self.sql("SELECT operation || '|' || outcome FROM audit_events "
+                               f"WHERE version_id = '{tok}'"))
+        # Fixed, the retry (after its backoff) finishes it.
+        self.sql("UPDATE secrets SET rotation_lambda_arn = 'builtin:password', "
+                 f"rotation_retry_at = now() WHERE name = '{name}'")
+        self.until(lambda: self.rotated(name, tok), "the retry never finished")
+
+
+class ResumeTest(RotationCase):
+
+    def test_resumes_where_a_dead_server_stopped(self):
+        name = self.secret()
+        tok = token()
+        # Let the steps stop after setSecret, as if the server died then:
+        # hold the lease as another server, rotate, then play that server.
+        self.sql("UPDATE secrets SET rotation_lease_owner = 'dead-server', "
+                 "rotation_lease_until = now() + interval '1 hour' "
+                 f"WHERE name = '{name}'")
+        self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                  rotation_lambda_arn="builtin:password")
+        # The dead server had done createSecret and setSecret: a value, step 3.
+        self.sql(f"UPDATE secrets SET rotation_step = 3 WHERE name = '{name}'")
+        self.assertEqual(self.fails("GetSecretValue", secret_id=name,
+                                    version_stage="AWSPENDING")[0],
+                         "ResourceNotFoundException")
+        # Its lease runs out: this server resumes at testSecret, which finds
+        # no value (createSecret never committed) and fails; then...
+        self.sql("UPDATE secrets SET rotation_lease_until = now() - interval '1 s' "
+                 f"WHERE name = '{name}'")
+        self.until(lambda: self.sql("SELECT rotation_attempts FROM secrets WHERE "
+                                    f"name = '{name}'") == "1", "no resume")
+        # ... a rotation resumed at a consistent step finishes.
+        self.sql(f"UPDATE secrets SET rotation_step = 1, rotation_retry_at = now() "
+                 f"WHERE name = '{name}'")
+        self.until(lambda: self.rotated(name, tok), "the rotation never finished")
+        ops = self.sql("SELECT string_agg(operation || ':' || outcome, ',' ORDER BY "
+                       f"event_time, seq) FROM audit_events WHERE version_id = '{tok}' "
+                       "AND principal = 'cofferd'")
+        self.assertEqual(ops, "Rotation/testSecret:InvalidRequestException,"
+                              "Rotation/createSecret:OK,Rotation/setSecret:OK,"
+                              "Rotation/testSecret:OK,Rotation/finishSecret:OK")
+
+
+class TwoServersTest(unittest.TestCase):
+
+    def test_due_rotation_runs_once(self):
+        db = h.fresh_database("rotation2")
+        s1 = h.Server(db, extra_env=FAST).start()
+        self.addCleanup(s1.stop)
+        s2 = h.Server(db, extra_env=FAST).start()
+        self.addCleanup(s2.stop)
+        sm, _ = pb()
+        names = [f"due-{i}" for i in range(8)]
+        for n in names:
+            s1.call("CreateSecret", sm.CreateSecretRequest(
+                name=n, secret_string="v0", client_request_token=token()))
+            s1.call("RotateSecret", sm.RotateSecretRequest(
+                secret_id=n, client_request_token=token(), rotate_immediately=False,
+                rotation_lambda_arn="builtin:password",
+                rotation_rules=sm.RotationRulesType(automatically_after_days=1)))
+        admin = h.admin(db)
+        deadline = time.time() + 30
+        while time.time() < deadline and h.psql(
+                admin, "SELECT count(*) FROM secrets WHERE rotation_token IS NOT NULL") != "0":
+            time.sleep(0.1)
+        # All due now, inside today's window: both servers race for them.
+        h.psql(admin, "UPDATE secrets SET next_rotation_date = "
+                      "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")
+        deadline = time.time() + 60
+        while time.time() < deadline and h.psql(
+                admin, "SELECT count(*) FROM secrets WHERE last_rotated_date IS NULL") != "0":
+            time.sleep(0.2)
+        self.assertEqual(h.psql(admin, "SELECT count(*) FROM secrets WHERE "
+                                       "last_rotated_date IS NULL"), "0")
+        # Exactly one rotation each: two versions, one createSecret event.
+        for n in names:
+            self.assertEqual(h.psql(admin, "SELECT count(*) FROM secret_versions v "
+                                           "JOIN secrets s ON s.uuid = v.secret_uuid "
+                                           f"WHERE s.name = '{n}'"), "2", n)
+        self.assertEqual(h.psql(admin, "SELECT count(*) FROM audit_events WHERE "
+                                       "operation = 'Rotation/createSecret'"), "8")
+        chains = h.psql(admin, "SELECT count(DISTINCT chain_id) FROM audit_events "
+                               "WHERE operation = 'Rotation/finishSecret'")
+        self.assertIn(chains, ("1", "2"))
+
+
+if __name__ == "__main__":
+    unittest.main()
