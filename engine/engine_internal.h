@@ -287,6 +287,30 @@ int engine_rules_decode(struct cf_arena *, const char *,
 int engine_rotation_touched(struct engine_worker *, const struct engine_call *,
     const struct store_secret *, struct cf_error *);
 
+/*
+ * rotator_pg.c: the PostgreSQL rotators' dealings with the target database.
+ * Values are AWS's JSON {engine, host, port, username, password, dbname}.
+ * engine_pg_login_ok: log in with ${v} and run SELECT 1.
+ * engine_pg_set_own_password: as the current credentials, set the pending
+ *     password (nothing to do if it works already).
+ * engine_pg_set_as_master: as the master credentials, set the pending
+ *     user's password, creating the role (member of ${member_of}) if it
+ *     does not exist and ${member_of} is given.
+ * engine_pg_new_value: ${cur} with a new password (and username).
+ * engine_pg_field: a string member of a JSON value, copied.
+ * Each returns 0, or -1 with ${err} (InvalidRequestException for what the
+ * target database refused).
+ */
+int engine_pg_login_ok(const struct engine_value *, struct cf_error *);
+int engine_pg_set_own_password(const struct engine_value *,
+    const struct engine_value *, struct cf_error *);
+int engine_pg_set_as_master(const struct engine_value *,
+    const struct engine_value *, const char *, struct cf_error *);
+int engine_pg_new_value(struct cf_arena *, const struct engine_value *,
+    const char *, const char *, struct engine_value *, struct cf_error *);
+int engine_pg_field(struct cf_arena *, const struct engine_value *,
+    const char *, const char **);
+
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);
 

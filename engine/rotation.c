@@ -49,7 +49,24 @@ static const char *const step_op[] = { NULL, "Rotation/createSecret",
 
 /* ---- rotators ------------------------------------------------------------ */
 
+enum rotator_kind { ROT_PASSWORD, ROT_PG_SINGLE, ROT_PG_ALTERNATING };
+
+static const struct {
+	const char *name;
+	enum rotator_kind kind;
+} rotators[] = {
+	{ "builtin:password", ROT_PASSWORD },
+	{ "builtin:postgresql-single-user", ROT_PG_SINGLE },
+	{ "builtin:postgresql-alternating-users", ROT_PG_ALTERNATING },
+};
+
+/* The database rotators' default: AWS's characters that break DSNs out. */
+#define PG_EXCLUDE "/@\"'\\"
+#define PG_LENGTH 32
+#define CLONE_SUFFIX "_clone"
+
 struct rotator {
+	enum rotator_kind kind;
 	struct engine_password_req pw;
 	char exclude[ROTATOR_MAX];
 };
@@ -115,17 +132,33 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 	char name[64], value[ROTATOR_MAX];
 	int b;
 
+	size_t i, n = 0;
+
 	memset(r, 0, sizeof(*r));
-	if (arn == NULL || strlen(arn) > ROTATOR_MAX ||
-	    strncmp(arn, "builtin:password", 16) != 0 ||
-	    (arn[16] != '\0' && arn[16] != '?')) {
+	for (i = 0; arn != NULL && strlen(arn) <= ROTATOR_MAX &&
+	    i < sizeof(rotators) / sizeof(rotators[0]); i++) {
+		n = strlen(rotators[i].name);
+		if (strncmp(arn, rotators[i].name, n) == 0 &&
+		    (arn[n] == '\0' || arn[n] == '?'))
+			break;
+	}
+	if (arn == NULL || i == sizeof(rotators) / sizeof(rotators[0])) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "RotationLambdaARN "
 		    "\"%.128s\" names no rotator of this release: use "
-		    "builtin:password[?GetRandomPassword parameters]",
-		    arn != NULL ? arn : "");
+		    "builtin:password, builtin:postgresql-single-user or "
+		    "builtin:postgresql-alternating-users, with "
+		    "GetRandomPassword's parameters as a query string if "
+		    "wanted", arn != NULL ? arn : "");
 		return (-1);
 	}
-	for (q = arn[16] == '?' ? arn + 17 : NULL; q != NULL && *q != '\0';
+	r->kind = rotators[i].kind;
+	if (r->kind != ROT_PASSWORD) {
+		r->pw.has_password_length = 1;
+		r->pw.password_length = PG_LENGTH;
+		snprintf(r->exclude, sizeof(r->exclude), "%s", PG_EXCLUDE);
+		r->pw.exclude_characters = r->exclude;
+	}
+	for (q = arn[n] == '?' ? arn + n + 1 : NULL; q != NULL && *q != '\0';
 	    q = amp != NULL ? amp + 1 : NULL) {
 		amp = strchr(q, '&');
 		p = amp != NULL ? amp : q + strlen(q);
@@ -167,8 +200,8 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 
 bad:
 	cf_error_set(err, CF_ERR_INVALID_PARAMETER, "RotationLambdaARN "
-	    "\"%.128s\": builtin:password takes GetRandomPassword's "
-	    "parameters, e.g. ?PasswordLength=32&ExcludePunctuation=true", arn);
+	    "\"%.128s\": a rotator takes GetRandomPassword's parameters, "
+	    "e.g. ?PasswordLength=32&ExcludePunctuation=true", arn);
 	return (-1);
 }
 
@@ -607,6 +640,143 @@ lock_secret(struct engine_worker *w, struct cf_arena *a, const char *arn,
 	return (0);
 }
 
+/* The AWSCURRENT value of ${sec} into ${out}; 0 (out->present 0 if none). */
+static int
+current_value(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, struct engine_value *out,
+    struct cf_error *err)
+{
+	struct store_version cv;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = store_version_get(w->store, call->arena, sec->uuid, NULL,
+	    STAGE_CURRENT, &cv, err)) == -1)
+		return (-1);
+	if (rc == 0 || cv.empty)
+		return (0);
+	return (engine_open(w, call, sec->uuid, &cv, out, err));
+}
+
+/* The base user of alternating rotation: ${user} without "_clone". */
+static const char *
+base_user(struct cf_arena *a, const char *user)
+{
+	size_t n = strlen(user), k = strlen(CLONE_SUFFIX);
+	char *b;
+
+	if (n <= k || strcmp(user + n - k, CLONE_SUFFIX) != 0)
+		return (user);
+	if ((b = cf_arena_memdup(a, user, n - k)) == NULL)
+		return (NULL);
+	return (b);
+}
+
+/* createSecret's new value, per rotator, from the current one ${cur}. */
+static int
+create_value(struct engine_worker *w, struct cf_arena *a,
+    const struct rotator *rot, const struct engine_value *cur,
+    struct engine_value *out, struct cf_error *err)
+{
+	const char *user, *base, *next = NULL;
+	char *p, *clone;
+
+	if (rot->kind == ROT_PASSWORD)
+		return (new_password_value(w, a, rot, cur->present ? cur : NULL,
+		    out, err));
+	if (!cur->present) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret has no "
+		    "AWSCURRENT credentials to rotate");
+		return (-1);
+	}
+	if ((p = cf_arena_alloc(a, 4097)) == NULL)
+		return (engine_oom(err));
+	if (engine_password_generate(&rot->pw, token_random, w->hsm, p, err))
+		return (-1);
+	if (rot->kind == ROT_PG_ALTERNATING) {
+		/* user -> user_clone -> user ... */
+		if (engine_pg_field(a, cur, "username", &user) ||
+		    (base = base_user(a, user)) == NULL) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret's "
+			    "value has no \"username\"");
+			return (-1);
+		}
+		if (base != user)
+			next = base;
+		else {
+			if ((clone = cf_arena_alloc(a, strlen(base) +
+			    sizeof(CLONE_SUFFIX))) == NULL)
+				return (engine_oom(err));
+			snprintf(clone, strlen(base) + sizeof(CLONE_SUFFIX),
+			    "%s%s", base, CLONE_SUFFIX);
+			next = clone;
+		}
+	}
+	return (engine_pg_new_value(a, cur, p, next, out, err));
+}
+
+/*
+ * The master credentials of alternating rotation: the AWSCURRENT value of
+ * the secret whose ARN the value's "masterarn" names.
+ */
+static int
+master_value(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_value *cur, struct engine_value *out,
+    struct cf_error *err)
+{
+	struct store_secret m;
+	const char *arn;
+	int rc;
+
+	if (engine_pg_field(call->arena, cur, "masterarn", &arn)) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "alternating-users "
+		    "rotation needs \"masterarn\" in the secret's value");
+		return (-1);
+	}
+	if ((rc = store_secret_by_arn(w->store, call->arena, arn, 0, &m,
+	    err)) == -1)
+		return (-1);
+	if (rc == 0 || m.deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the master secret "
+		    "%.256s does not exist", arn);
+		return (-1);
+	}
+	if (current_value(w, call, &m, out, err))
+		return (-1);
+	if (!out->present) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the master secret "
+		    "%.256s has no AWSCURRENT value", arn);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * setSecret and testSecret of the database rotators, outside any
+ * transaction (they talk to another database and may take seconds).
+ */
+static int
+pg_outside(struct cf_arena *a, const struct rotator *rot, int step,
+    const struct engine_value *cur, const struct engine_value *pending,
+    const struct engine_value *master, struct cf_error *err)
+{
+	const char *user, *base;
+
+	if (step == STEP_TEST)
+		return (engine_pg_login_ok(pending->present ? pending : cur,
+		    err));
+	if (rot->kind == ROT_PG_SINGLE)
+		return (engine_pg_set_own_password(cur, pending, err));
+	if (engine_pg_field(a, pending, "username", &user) ||
+	    (base = base_user(a, user)) == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending value has "
+		    "no \"username\"");
+		return (-1);
+	}
+	return (engine_pg_set_as_master(master, pending, base != user ? base :
+	    NULL, err));
+}
+
 /* Run step ${step} of the rotation ${token} of ${arn}; 0, or -1. */
 static int
 run_step(struct engine_rotation *r, struct cf_arena *a, const char *arn,
@@ -615,14 +785,15 @@ run_step(struct engine_rotation *r, struct cf_arena *a, const char *arn,
 {
 	struct engine_worker *w = r->w;
 	struct store_secret sec;
-	struct store_version pv, cv;
-	struct engine_value cur, nv;
+	struct store_version pv;
+	struct engine_value cur, nv, pending, master;
 	struct step_ctx c;
 	const char *prev;
-	int rc, more;
+	int rc, more, outside, outside_done = 0;
 
 	if (step_begin(&c, r, a, step_op[step], arn, token, err))
 		return (-1);
+again:
 	if (store_begin(w->store, err))
 		return (-1);
 	if (lock_secret(w, a, arn, &sec, err))
@@ -641,20 +812,45 @@ run_step(struct engine_rotation *r, struct cf_arena *a, const char *arn,
 		goto fail;
 	}
 	more = !(sec.rotation_test_only && step == STEP_TEST);
+	outside = rot->kind != ROT_PASSWORD &&
+	    (step == STEP_SET || step == STEP_TEST);
+
+	/* What the database rotators need, read; then no lock held. */
+	if (outside && !outside_done) {
+		memset(&pending, 0, sizeof(pending));
+		memset(&master, 0, sizeof(master));
+		if (current_value(w, &c.call, &sec, &cur, err) ||
+		    (!pv.empty && engine_open(w, &c.call, sec.uuid, &pv,
+		    &pending, err)))
+			goto fail;
+		if (!pending.present && !(step == STEP_TEST &&
+		    sec.rotation_test_only)) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending "
+			    "version has no value");
+			goto fail;
+		}
+		if (step == STEP_SET && rot->kind == ROT_PG_ALTERNATING &&
+		    master_value(w, &c.call, &cur, &master, err))
+			goto fail;
+		store_rollback(w->store);
+		if (pg_outside(a, rot, step, &cur, &pending, &master, err)) {
+			step_failed(&c, err);
+			return (-1);
+		}
+		/* Then record the step, if the rotation is still ours. */
+		outside_done = 1;
+		goto again;
+	}
 
 	switch (step) {
 	case STEP_CREATE:
 		/* Resumed after it had run: the value is there already. */
 		if (!pv.empty)
 			break;
-		memset(&cur, 0, sizeof(cur));
-		if ((rc = store_version_get(w->store, a, sec.uuid, NULL,
-		    STAGE_CURRENT, &cv, err)) == -1 || (rc == 1 &&
-		    engine_open(w, &c.call, sec.uuid, &cv, &cur, err)))
-			goto fail;
-		if (new_password_value(w, a, rot, rc == 1 ? &cur : NULL, &nv,
-		    err) || engine_seal(w, sec.uuid, token, sec.kms_key_id, &nv,
-		    &pv, a, err) || store_version_fill(w->store, sec.uuid, &pv,
+		if (current_value(w, &c.call, &sec, &cur, err) ||
+		    create_value(w, a, rot, &cur, &nv, err) ||
+		    engine_seal(w, sec.uuid, token, sec.kms_key_id, &nv, &pv,
+		    a, err) || store_version_fill(w->store, sec.uuid, &pv,
 		    err) || store_secret_touch_changed(w->store, sec.uuid, err))
 			goto fail;
 		break;
@@ -663,7 +859,8 @@ run_step(struct engine_rotation *r, struct cf_arena *a, const char *arn,
 		break;
 	case STEP_TEST:
 		/* A test-only run validates the configuration: the rotator. */
-		if (!sec.rotation_test_only && pv.empty) {
+		if (rot->kind == ROT_PASSWORD && !sec.rotation_test_only &&
+		    pv.empty) {
 			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending "
 			    "version has no value to test");
 			goto fail;

@@ -269,7 +269,9 @@ def token():
 class Cluster:
     """A second, private PostgreSQL cluster that a test may stop and start."""
 
-    def __init__(self):
+    def __init__(self, passwords=False):
+        """${passwords}: every role but postgres logs in with a password
+        (SCRAM), as a rotator's target database does."""
         self.dir = tempfile.mkdtemp(prefix="coffer-pg-")
         os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "data")
@@ -280,6 +282,12 @@ class Cluster:
         shutil.chown(self.sock, "postgres", "postgres")
         self.port = free_port()
         self.pg("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        if passwords:
+            hba = os.path.join(self.data, "pg_hba.conf")
+            with open(hba, "w") as f:
+                f.write("local all postgres trust\n"
+                        "local all all scram-sha-256\n")
+            shutil.chown(hba, "postgres", "postgres")
         self.start()
         subprocess.run(["runuser", "-u", "postgres", "--", "createdb", "-h", self.sock,
                         "-p", str(self.port), "coffer"], check=True)

@@ -4,6 +4,11 @@ step in the audit trail, a rotation resumed after its server died, and two
 servers rotating one due secret exactly once.
 """
 import json
+import os
+import signal
+import socket
+import subprocess
+import threading
 import time
 import unittest
 
@@ -382,3 +387,275 @@ class TwoServersTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PostgresRotatorTest(unittest.TestCase):
+    """builtin:postgresql-single-user and -alternating-users against a real
+    second PostgreSQL cluster whose roles log in with passwords."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.target = h.Cluster(passwords=True)
+        cls.db = h.fresh_database("pgrot")
+        cls.server = h.Server(cls.db, extra_env=FAST).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        cls.target.destroy()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{cls.server.output()}")
+
+    def call(self, op, **fields):
+        sm, _ = pb()
+        return self.server.call(op, getattr(sm, op + "Request")(**fields))[0]
+
+    def creds(self, user, password, **extra):
+        return {"engine": "postgres", "host": self.target.sock, "port": self.target.port,
+                "username": user, "password": password, "dbname": "coffer", **extra}
+
+    def login(self, value):
+        """True if ${value}'s credentials log in to the target."""
+        v = json.loads(value) if isinstance(value, str) else value
+        r = subprocess.run(["psql", f"host={v['host']} port={v['port']} "
+                            f"user={v['username']} dbname={v['dbname']}",
+                            "-qtAc", "SELECT 1"], capture_output=True, text=True,
+                           env={**os.environ, "PGPASSWORD": v["password"]}, timeout=30)
+        return r.returncode == 0 and r.stdout.strip() == "1"
+
+    def su(self, sql):
+        return h.psql(self.target.conninfo, sql)
+
+    def stages(self, name):
+        d = self.call("DescribeSecret", secret_id=name)
+        return {e.version_id: sorted(e.version_stages) for e in d.version_ids_to_stages}
+
+    def until(self, pred, what, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return
+            time.sleep(0.1)
+        self.fail(what)
+
+    def rotate(self, name, lam=None):
+        tok = token()
+        kw = {"rotation_lambda_arn": lam} if lam else {}
+        self.call("RotateSecret", secret_id=name, client_request_token=tok, **kw)
+        self.until(lambda: "AWSCURRENT" in self.stages(name).get(tok, []),
+                   "the rotation never finished")
+        return tok
+
+    def test_single_user(self):
+        self.su("CREATE ROLE single_app LOGIN PASSWORD 'first-password'")
+        old = self.creds("single_app", "first-password")
+        self.assertTrue(self.login(old))
+        self.call("CreateSecret", name="pg-single", secret_string=json.dumps(old),
+                  client_request_token=token())
+        self.rotate("pg-single", "builtin:postgresql-single-user")
+        new = json.loads(self.call("GetSecretValue", secret_id="pg-single").secret_string)
+        self.assertEqual({k: v for k, v in new.items() if k != "password"},
+                         {k: v for k, v in old.items() if k != "password"})
+        self.assertEqual(len(new["password"]), 32)
+        self.assertTrue(self.login(new), "the new password does not log in")
+        self.assertFalse(self.login(old), "the old password still logs in")
+        # The password went to the server as a SCRAM verifier.
+        self.assertTrue(self.su("SELECT rolpassword FROM pg_authid WHERE rolname = "
+                                "'single_app'").startswith("SCRAM-SHA-256$"))
+        # AWSPREVIOUS holds the old credentials.
+        prev = self.call("GetSecretValue", secret_id="pg-single",
+                         version_stage="AWSPREVIOUS").secret_string
+        self.assertEqual(json.loads(prev), old)
+
+    def test_failed_set_secret_then_retry(self):
+        self.su("CREATE ROLE flaky_app LOGIN PASSWORD 'real-password'")
+        # The secret holds a password the database does not accept.
+        self.call("CreateSecret", name="pg-flaky",
+                  secret_string=json.dumps(self.creds("flaky_app", "wrong-password")),
+                  client_request_token=token())
+        cur = self.call("GetSecretValue", secret_id="pg-flaky")
+        tok = token()
+        self.call("RotateSecret", secret_id="pg-flaky", client_request_token=tok,
+                  rotation_lambda_arn="builtin:postgresql-single-user")
+        admin = h.admin(self.db)
+        self.until(lambda: h.psql(admin, "SELECT rotation_attempts FROM secrets "
+                                         "WHERE name = 'pg-flaky'") not in ("", "0"),
+                   "setSecret never failed")
+        self.assertEqual(h.psql(admin, "SELECT rotation_step FROM secrets WHERE "
+                                       "name = 'pg-flaky'"), "2")
+        self.assertEqual(self.call("GetSecretValue", secret_id="pg-flaky").version_id,
+                         cur.version_id)
+        self.assertEqual(self.stages("pg-flaky")[tok], ["AWSPENDING"])
+        self.assertIn("Rotation/setSecret|InvalidRequestException",
+                      h.psql(admin, "SELECT operation || '|' || outcome FROM "
+                                    f"audit_events WHERE version_id = '{tok}'"))
+        # The database is fixed; the retry finishes the same rotation.
+        self.su("ALTER ROLE flaky_app PASSWORD 'wrong-password'")
+        h.psql(admin, "UPDATE secrets SET rotation_retry_at = now() "
+                      "WHERE name = 'pg-flaky'")
+        self.until(lambda: "AWSCURRENT" in self.stages("pg-flaky").get(tok, []),
+                   "the retry never finished")
+        new = self.call("GetSecretValue", secret_id="pg-flaky").secret_string
+        self.assertTrue(self.login(new))
+
+    def test_alternating_users_never_break_readers(self):
+        self.su("CREATE ROLE alt_master LOGIN CREATEROLE PASSWORD 'master-password'")
+        self.su("CREATE ROLE alt_app LOGIN PASSWORD 'app-password'")
+        self.su("GRANT alt_app TO alt_master WITH ADMIN OPTION")
+        self.call("CreateSecret", name="pg-master",
+                  secret_string=json.dumps(self.creds("alt_master", "master-password")),
+                  client_request_token=token())
+        master_arn = self.call("DescribeSecret", secret_id="pg-master").arn
+        self.call("CreateSecret", name="pg-alt", client_request_token=token(),
+                  secret_string=json.dumps(self.creds("alt_app", "app-password",
+                                                      masterarn=master_arn)))
+        # A client reads AWSCURRENT and logs in, over and over.
+        failures, logins, stop = [], [0], threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                v = self.call("GetSecretValue", secret_id="pg-alt").secret_string
+                if self.login(v):
+                    logins[0] += 1
+                else:
+                    failures.append(json.loads(v)["username"])
+
+        t = threading.Thread(target=reader)
+        t.start()
+        try:
+            users = []
+            for _ in range(3):
+                self.rotate("pg-alt", "builtin:postgresql-alternating-users")
+                v = json.loads(self.call("GetSecretValue", secret_id="pg-alt").secret_string)
+                users.append(v["username"])
+                self.assertTrue(self.login(v))
+                self.assertEqual(v["masterarn"], master_arn)
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(users, ["alt_app_clone", "alt_app", "alt_app_clone"])
+        self.assertEqual(failures, [])
+        self.assertGreater(logins[0], 3)
+        # The clone is a member of the user, so it has its privileges.
+        self.assertEqual(self.su("SELECT count(*) FROM pg_auth_members m JOIN pg_roles "
+                                 "r ON r.oid = m.roleid JOIN pg_roles u ON "
+                                 "u.oid = m.member WHERE r.rolname = 'alt_app' AND "
+                                 "u.rolname = 'alt_app_clone'"), "1")
+        # AWSPREVIOUS (the other user) still logs in: nothing broke mid-way.
+        prev = self.call("GetSecretValue", secret_id="pg-alt",
+                         version_stage="AWSPREVIOUS").secret_string
+        self.assertEqual(json.loads(prev)["username"], "alt_app")
+        self.assertTrue(self.login(prev))
+
+
+class StallingProxy:
+    """A TCP port in front of a PostgreSQL unix socket that holds every
+    connection until released, then relays it: a database that hangs."""
+
+    def __init__(self, unix_path):
+        self.unix_path = unix_path
+        self.release = threading.Event()
+        self.arrived = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        self.arrived.set()
+        while not self.release.wait(0.1):
+            if self.closed:
+                c.close()
+                return
+        u = socket.socket(socket.AF_UNIX)
+        try:
+            u.connect(self.unix_path)
+        except OSError:
+            c.close()
+            u.close()
+            return
+        def pump(a, b):
+            try:
+                while True:
+                    d = a.recv(65536)
+                    if not d:
+                        break
+                    b.sendall(d)
+            except OSError:
+                pass
+            finally:
+                for x in (a, b):
+                    try:
+                        x.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    x.close()
+        threading.Thread(target=pump, args=(u, c), daemon=True).start()
+        pump(c, u)
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
+class CrashTest(unittest.TestCase):
+
+    def test_kill_9_mid_rotation_then_restart(self):
+        target = h.Cluster(passwords=True)
+        self.addCleanup(target.destroy)
+        h.psql(target.conninfo, "CREATE ROLE crash_app LOGIN PASSWORD 'before-crash'")
+        proxy = StallingProxy(os.path.join(target.sock, f".s.PGSQL.{target.port}"))
+        self.addCleanup(proxy.close)
+        db = h.fresh_database("pgcrash")
+        admin = h.admin(db)
+        s = h.Server(db, extra_env=FAST).start()
+        sm, _ = pb()
+        value = {"engine": "postgres", "host": "127.0.0.1", "port": proxy.port,
+                 "username": "crash_app", "password": "before-crash", "dbname": "coffer"}
+        s.call("CreateSecret", sm.CreateSecretRequest(
+            name="crash", secret_string=json.dumps(value), client_request_token=token()))
+        tok = token()
+        s.call("RotateSecret", sm.RotateSecretRequest(
+            secret_id="crash", client_request_token=tok,
+            rotation_lambda_arn="builtin:postgresql-single-user"))
+        # createSecret done, setSecret stuck logging in: kill -9 now.
+        self.assertTrue(proxy.arrived.wait(60), "setSecret never reached the database")
+        self.assertEqual(h.psql(admin, "SELECT rotation_step FROM secrets "
+                                       "WHERE name = 'crash'"), "2")
+        s.stop(signal.SIGKILL)
+        proxy.release.set()
+        # Its lease would run out in five minutes; make it so now.
+        h.psql(admin, "UPDATE secrets SET rotation_lease_until = now() - "
+                      "interval '1 second' WHERE name = 'crash'")
+        s2 = h.Server(db, extra_env=FAST).start()
+        self.addCleanup(s2.stop)
+        deadline = time.time() + 60
+        while time.time() < deadline and h.psql(
+                admin, "SELECT rotation_token IS NULL FROM secrets WHERE name = 'crash'") != "t":
+            time.sleep(0.1)
+        cur = s2.call("GetSecretValue", sm.GetSecretValueRequest(secret_id="crash"))[0]
+        self.assertEqual(cur.version_id, tok)
+        new = json.loads(cur.secret_string)
+        r = subprocess.run(["psql", f"host={target.sock} port={target.port} "
+                            "user=crash_app dbname=coffer", "-qtAc", "SELECT 1"],
+                           capture_output=True, text=True,
+                           env={**os.environ, "PGPASSWORD": new["password"]})
+        self.assertEqual(r.stdout.strip(), "1", r.stderr)
+        # Once: one createSecret, one finishSecret; two versions in all.
+        ops = h.psql(admin, "SELECT operation || ':' || outcome FROM audit_events "
+                            f"WHERE version_id = '{tok}' AND principal = 'cofferd' "
+                            "ORDER BY event_time, seq").split("\n")
+        self.assertEqual(ops.count("Rotation/createSecret:OK"), 1, ops)
+        self.assertEqual(ops.count("Rotation/setSecret:OK"), 1, ops)
+        self.assertEqual(ops.count("Rotation/finishSecret:OK"), 1, ops)
+        self.assertEqual(h.psql(admin, "SELECT count(*) FROM secret_versions"), "2")
