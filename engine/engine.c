@@ -47,6 +47,17 @@ engine_migrate(const char *conninfo, struct cf_error *err)
 	return (store_migrate(conninfo, err));
 }
 
+/* *${dst} = a copy of ${src} (NULL stays NULL); -1 if out of memory. */
+static int
+dup_opt(const char **dst, const char *src)
+{
+
+	*dst = NULL;
+	if (src == NULL)
+		return (0);
+	return ((*dst = strdup(src)) == NULL ? -1 : 0);
+}
+
 struct engine *
 engine_new(const struct engine_config *cfg, struct cf_error *err)
 {
@@ -86,6 +97,16 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 	if (load_token_key(e, err))
 		goto err1;
 
+	/* exec: rotators: copies of their configuration. */
+	e->exec.timeout_s = cfg->exec.timeout_s > 0 ? cfg->exec.timeout_s : 60;
+	if (dup_opt(&e->exec.dir, cfg->exec.dir) ||
+	    dup_opt(&e->exec.ca_bundle, cfg->exec.ca_bundle) ||
+	    dup_opt(&e->exec.cert, cfg->exec.cert) ||
+	    dup_opt(&e->exec.key, cfg->exec.key)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto err1;
+	}
+
 	/* Authorization: the bootstrap admin; the listener starts later. */
 	e->authz_off = cfg->authz_off;
 	if (engine_authz_init(e, cfg->admin_principal, err))
@@ -107,6 +128,11 @@ engine_free(struct engine *e)
 	if (e == NULL)
 		return;
 	engine_authz_free(e);
+	free((char *)(uintptr_t)e->exec.dir);
+	free((char *)(uintptr_t)e->exec.ca_bundle);
+	free((char *)(uintptr_t)e->exec.cert);
+	free((char *)(uintptr_t)e->exec.key);
+	free((char *)(uintptr_t)e->exec.endpoint);
 	pthread_mutex_destroy(&e->rot_mu);
 	cf_secret_free(e->token_key);
 	free(e->conninfo);

@@ -27,6 +27,19 @@ struct engine;
 struct engine_worker;
 struct hsm;
 
+/*
+ * exec: rotators (engine/rotator_exec.c): the directory their programs
+ * must be in (NULL: exec: rotators refused), how long a step may take, and
+ * what a program gets to call cofferd back (the endpoint is set once the
+ * server listens: engine_set_rotator_endpoint).
+ */
+struct engine_exec_config {
+	const char *dir;
+	int timeout_s;
+	const char *endpoint;		/* COFFER_ENDPOINT for the program */
+	const char *ca_bundle, *cert, *key;	/* NULL: not passed */
+};
+
 struct engine_config {
 	const char *pg_conninfo;	/* libpq conninfo */
 	struct hsm *hsm;		/* borrowed; outlives the engine */
@@ -35,6 +48,7 @@ struct engine_config {
 	const char *account_id;		/* 12 digits, default "000000000000" */
 	const char *default_kek_label;	/* the hsm_config kek_label */
 	const char *admin_principal;	/* allowed everything; NULL: none */
+	struct engine_exec_config exec;
 	int authz_off;			/* no authorization (engine tests) */
 };
 
@@ -556,6 +570,12 @@ int engine_rotate_secret(struct engine_worker *, const struct engine_call *,
 int engine_cancel_rotate_secret(struct engine_worker *,
     const struct engine_call *, const char *, struct engine_rotate_resp *,
     struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * engine_set_rotator_endpoint(e, url): where exec: rotators call cofferd
+ * ("http://127.0.0.1:PORT" or "127.0.0.1:PORT" for TLS).  0 or -1.
+ */
+int engine_set_rotator_endpoint(struct engine *, const char *);
 
 /*
  * engine_rotation_start(e, audit, interval_s, err):

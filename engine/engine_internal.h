@@ -42,7 +42,8 @@ struct engine {
 	struct cf_secret *token_key;	/* MAC key of NextToken cursors */
 	char deployment[33];		/* scopes the token's audit heads */
 	struct engine_authz *authz;	/* authz.c */
-	pthread_mutex_t rot_mu;		/* guards rotation */
+	struct engine_exec_config exec;	/* exec: rotators (copies) */
+	pthread_mutex_t rot_mu;		/* guards rotation and exec.endpoint */
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
 };
@@ -310,6 +311,15 @@ int engine_pg_new_value(struct cf_arena *, const struct engine_value *,
     const char *, const char *, struct engine_value *, struct cf_error *);
 int engine_pg_field(struct cf_arena *, const struct engine_value *,
     const char *, const char **);
+
+/*
+ * rotator_exec.c: engine_exec_check(dir, path, err): may exec:${path} run
+ * (inside ${dir}, an executable file)?  engine_exec_step(cfg, path, step,
+ * arn, token, err): run it for one step; 0 when it exits 0 in time.
+ */
+int engine_exec_check(const char *, const char *, struct cf_error *);
+int engine_exec_step(const struct engine_exec_config *, const char *,
+    const char *, const char *, const char *, struct cf_error *);
 
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);

@@ -46,10 +46,13 @@ enum { STEP_CREATE = 1, STEP_SET, STEP_TEST, STEP_FINISH };
 
 static const char *const step_op[] = { NULL, "Rotation/createSecret",
     "Rotation/setSecret", "Rotation/testSecret", "Rotation/finishSecret" };
+static const char *const step_name[] = { NULL, "createSecret", "setSecret",
+    "testSecret", "finishSecret" };
 
 /* ---- rotators ------------------------------------------------------------ */
 
-enum rotator_kind { ROT_PASSWORD, ROT_PG_SINGLE, ROT_PG_ALTERNATING };
+enum rotator_kind { ROT_PASSWORD, ROT_PG_SINGLE, ROT_PG_ALTERNATING,
+    ROT_EXEC };
 
 static const struct {
 	const char *name;
@@ -67,6 +70,7 @@ static const struct {
 
 struct rotator {
 	enum rotator_kind kind;
+	const char *path;		/* ROT_EXEC: the program */
 	struct engine_password_req pw;
 	char exclude[ROTATOR_MAX];
 };
@@ -135,6 +139,12 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 	size_t i, n = 0;
 
 	memset(r, 0, sizeof(*r));
+	if (arn != NULL && strncmp(arn, "exec:", 5) == 0 &&
+	    strlen(arn) <= ROTATOR_MAX) {
+		r->kind = ROT_EXEC;
+		r->path = arn + 5;
+		return (0);
+	}
 	for (i = 0; arn != NULL && strlen(arn) <= ROTATOR_MAX &&
 	    i < sizeof(rotators) / sizeof(rotators[0]); i++) {
 		n = strlen(rotators[i].name);
@@ -146,9 +156,10 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "RotationLambdaARN "
 		    "\"%.128s\" names no rotator of this release: use "
 		    "builtin:password, builtin:postgresql-single-user or "
-		    "builtin:postgresql-alternating-users, with "
+		    "builtin:postgresql-alternating-users (with "
 		    "GetRandomPassword's parameters as a query string if "
-		    "wanted", arn != NULL ? arn : "");
+		    "wanted), or exec:/path/to/program", arn != NULL ? arn :
+		    "");
 		return (-1);
 	}
 	r->kind = rotators[i].kind;
@@ -322,6 +333,8 @@ rotator_check(struct engine_worker *w, const struct rotator *rot,
 	char pw[4097];
 	int rc;
 
+	if (rot->kind == ROT_EXEC)
+		return (engine_exec_check(w->e->exec.dir, rot->path, err));
 	rc = engine_password_generate(&rot->pw, token_random, w->hsm, pw, err);
 	explicit_bzero(pw, sizeof(pw));
 	return (rc);
@@ -777,6 +790,22 @@ pg_outside(struct cf_arena *a, const struct rotator *rot, int step,
 	    NULL, err));
 }
 
+/* engine_exec_step with the endpoint as it is now. */
+static int
+exec_step(struct engine *e, struct cf_arena *a, const char *path,
+    const char *step, const char *arn, const char *token,
+    struct cf_error *err)
+{
+	struct engine_exec_config cfg;
+
+	pthread_mutex_lock(&e->rot_mu);
+	cfg = e->exec;
+	cfg.endpoint = e->exec.endpoint != NULL ? cf_arena_strdup(a,
+	    e->exec.endpoint) : NULL;
+	pthread_mutex_unlock(&e->rot_mu);
+	return (engine_exec_step(&cfg, path, step, arn, token, err));
+}
+
 /* Run step ${step} of the rotation ${token} of ${arn}; 0, or -1. */
 static int
 run_step(struct engine_rotation *r, struct cf_arena *a, const char *arn,
@@ -815,6 +844,18 @@ again:
 	outside = rot->kind != ROT_PASSWORD &&
 	    (step == STEP_SET || step == STEP_TEST);
 
+	/* An operator's program does each step through the API: no lock. */
+	if (rot->kind == ROT_EXEC && !outside_done) {
+		store_rollback(w->store);
+		if (exec_step(w->e, a, rot->path, step_name[step], arn, token,
+		    err)) {
+			step_failed(&c, err);
+			return (-1);
+		}
+		outside_done = 1;
+		goto again;
+	}
+
 	/* What the database rotators need, read; then no lock held. */
 	if (outside && !outside_done) {
 		memset(&pending, 0, sizeof(pending));
@@ -842,7 +883,30 @@ again:
 		goto again;
 	}
 
-	switch (step) {
+	switch (rot->kind == ROT_EXEC ? -step : step) {
+	case -STEP_CREATE:
+		if (pv.empty) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "createSecret "
+			    "put no value: it must call PutSecretValue with the "
+			    "token and AWSPENDING");
+			goto fail;
+		}
+		break;
+	case -STEP_SET:
+	case -STEP_TEST:
+		break;
+	case -STEP_FINISH:
+		if (store_stage_holder(w->store, a, sec.uuid, STAGE_CURRENT,
+		    &prev, err) == -1)
+			goto fail;
+		if (prev == NULL || strcmp(prev, token) != 0) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "finishSecret "
+			    "did not move AWSCURRENT to version %s", token);
+			goto fail;
+		}
+		if (store_stage_remove(w->store, sec.uuid, STAGE_PENDING, err))
+			goto fail;
+		break;
 	case STEP_CREATE:
 		/* Resumed after it had run: the value is there already. */
 		if (!pv.empty)
@@ -1140,4 +1204,18 @@ engine_rotation_stop(struct engine *e, struct engine_rotation *r)
 	pthread_mutex_destroy(&r->mu);
 	engine_worker_free(r->w);
 	free(r);
+}
+
+int
+engine_set_rotator_endpoint(struct engine *e, const char *url)
+{
+	char *copy;
+
+	if ((copy = strdup(url)) == NULL)
+		return (-1);
+	pthread_mutex_lock(&e->rot_mu);
+	free((char *)(uintptr_t)e->exec.endpoint);
+	e->exec.endpoint = copy;
+	pthread_mutex_unlock(&e->rot_mu);
+	return (0);
 }

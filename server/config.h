@@ -36,6 +36,11 @@ struct config {
 	char *partition;	/* ARN partition */
 	unsigned purge_interval; /* seconds between purges of deleted secrets */
 	unsigned rotation_interval; /* seconds between looks for due rotations */
+	char *rotator_dir;	/* where exec: rotators live; NULL: refused */
+	unsigned rotator_timeout; /* seconds an exec: step may take */
+	char *rotator_ca_bundle; /* what exec: rotators call cofferd with */
+	char *rotator_cert;
+	char *rotator_key;
 };
 
 /*

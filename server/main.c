@@ -157,6 +157,32 @@ engine_config_of(const struct config *cfg, struct hsm *h,
 	ec->account_id = cfg->account_id;
 	ec->default_kek_label = cfg->kek_label;
 	ec->admin_principal = cfg->admin_principal;
+	ec->exec.dir = cfg->rotator_dir;
+	ec->exec.timeout_s = (int)cfg->rotator_timeout;
+	ec->exec.ca_bundle = cfg->rotator_ca_bundle;
+	ec->exec.cert = cfg->rotator_cert;
+	ec->exec.key = cfg->rotator_key;
+}
+
+/*
+ * Tell exec: rotators where to call back: this server's port on the
+ * listen host, or on 127.0.0.1 when listening on every address.
+ */
+static int
+rotator_endpoint(const struct config *cfg, const struct rpc_server *srv,
+    struct engine *e)
+{
+	const char *colon = strrchr(cfg->listen, ':');
+	char host[256], url[300];
+	int n = (int)(colon - cfg->listen);
+
+	snprintf(host, sizeof(host), "%.*s", n, cfg->listen);
+	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "[::]") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	snprintf(url, sizeof(url), "%s%s:%d", strcmp(cfg->plaintext, "on") ==
+	    0 ? "http://" : "", host, rpc_server_port(srv));
+	return (engine_set_rotator_endpoint(e, url));
 }
 
 /* The PEM file ${path}, NUL-terminated, in *${out} (heap); 0 or -1. */
@@ -344,6 +370,10 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		goto err4;
 	if (rpc_server_start(srv, err))
 		goto err5;
+	if (rotator_endpoint(cfg, srv, e)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto err5;
+	}
 	announce(cfg, srv);
 
 	/* Wait for the signal, then drain and take everything down. */

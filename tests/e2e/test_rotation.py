@@ -5,9 +5,11 @@ servers rotating one due secret exactly once.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -659,3 +661,129 @@ class CrashTest(unittest.TestCase):
         self.assertEqual(ops.count("Rotation/setSecret:OK"), 1, ops)
         self.assertEqual(ops.count("Rotation/finishSecret:OK"), 1, ops)
         self.assertEqual(h.psql(admin, "SELECT count(*) FROM secret_versions"), "2")
+
+
+class ExecRotatorTest(unittest.TestCase):
+    """exec:/path rotators: an operator's program per step, through the API."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="coffer-rotators-")
+        os.chmod(cls.dir, 0o755)
+        with open(os.path.join(h.ROOT, "tests/e2e/rotators/shell-rotator.in")) as f:
+            text = f.read().replace("@COFFER@", os.path.join(h.BUILD, "coffer"))
+        cls.prog = os.path.join(cls.dir, "shell-rotator")
+        with open(cls.prog, "w") as f:
+            f.write(text)
+        os.chmod(cls.prog, 0o755)
+        cls.db = h.fresh_database("execrot")
+        cls.server = h.Server(cls.db, extra_env={**FAST, "COFFER_ROTATOR_DIR": cls.dir,
+                                                 "COFFER_ROTATOR_TIMEOUT": "3"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{cls.server.output()}")
+
+    def setUp(self):
+        for f in ("fail-at", "sleep-at"):
+            try:
+                os.unlink(os.path.join(self.dir, f))
+            except FileNotFoundError:
+                pass
+
+    def steer(self, what, step):
+        with open(os.path.join(self.dir, what), "w") as f:
+            f.write(step)
+
+    call = PostgresRotatorTest.call
+    stages = PostgresRotatorTest.stages
+    until = PostgresRotatorTest.until
+
+    def start(self, name):
+        self.call("CreateSecret", name=name, secret_string="before",
+                  client_request_token=token())
+        tok = token()
+        self.call("RotateSecret", secret_id=name, client_request_token=tok,
+                  rotation_lambda_arn="exec:" + self.prog)
+        return tok
+
+    def attempts(self, name):
+        return h.psql(h.admin(self.db), "SELECT rotation_attempts FROM secrets "
+                                        f"WHERE name = '{name}'")
+
+    def test_rotation_through_the_api(self):
+        tok = self.start("exec-ok")
+        # Done: the program moved AWSCURRENT, cofferd took AWSPENDING off.
+        self.until(lambda: self.stages("exec-ok").get(tok) == ["AWSCURRENT"],
+                   "the rotation never finished")
+        v = self.call("GetSecretValue", secret_id="exec-ok")
+        self.assertTrue(v.secret_string.startswith("exec-"))
+        self.assertEqual(self.stages("exec-ok")[tok], ["AWSCURRENT"])
+        # Its output is in cofferd's log, not in the audit trail.
+        self.assertIn("createSecret: step createSecret of arn:", self.server.output())
+        self.assertEqual(h.psql(h.admin(self.db), "SELECT count(*) FROM audit_events "
+                                                  "WHERE operation LIKE '%step%' OR "
+                                                  "outcome LIKE '%step%'"), "0")
+        # Its environment: the contract, and nothing of cofferd's own.
+        with open(os.path.join(self.dir, "last-env")) as f:
+            env = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+        self.assertEqual(env["COFFER_ROTATION_STEP"], "finishSecret")
+        self.assertEqual(json.loads(env["COFFER_ROTATION_EVENT"])["ClientRequestToken"], tok)
+        self.assertTrue(env["COFFER_ENDPOINT"].startswith("http://127.0.0.1:"))
+        for leaked in ("COFFER_DATABASE", "COFFER_PIN_FILE", "COFFER_TEST_PG",
+                       "COFFER_ADMIN_DATABASE", "SOFTHSM2_CONF"):
+            self.assertNotIn(leaked, env)
+
+    def test_failure_then_retry(self):
+        self.steer("fail-at", "setSecret")
+        tok = self.start("exec-fail")
+        self.until(lambda: self.attempts("exec-fail") not in ("", "0"), "no failure")
+        self.assertEqual(self.call("GetSecretValue", secret_id="exec-fail").secret_string,
+                         "before")
+        self.assertEqual(self.stages("exec-fail")[tok], ["AWSPENDING"])
+        self.assertIn("failing on purpose at setSecret", self.server.output())
+        os.unlink(os.path.join(self.dir, "fail-at"))
+        h.psql(h.admin(self.db), "UPDATE secrets SET rotation_retry_at = now() "
+                                 "WHERE name = 'exec-fail'")
+        self.until(lambda: "AWSCURRENT" in self.stages("exec-fail").get(tok, []),
+                   "the retry never finished")
+
+    def test_time_limit(self):
+        self.steer("sleep-at", "testSecret")
+        tok = self.start("exec-slow")
+        self.until(lambda: self.attempts("exec-slow") not in ("", "0"), "no timeout")
+        err = h.psql(h.admin(self.db), "SELECT rotation_error FROM secrets "
+                                       "WHERE name = 'exec-slow'")
+        self.assertIn("ran out of time", err)
+        # The hung program was killed, with its process group.
+        time.sleep(0.5)
+        r = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True)
+        self.assertEqual(r.stdout.strip(), "", "the rotator was left running")
+        self.assertEqual(self.stages("exec-slow")[tok], ["AWSPENDING"])
+
+    def test_only_programs_in_rotator_dir(self):
+        self.call("CreateSecret", name="exec-bad", secret_string="x",
+                  client_request_token=token())
+        for path in ("/bin/sh", "relative/path", self.dir + "/../etc/passwd",
+                     self.dir + "/missing"):
+            with self.subTest(path=path):
+                sm, _ = pb()
+                with self.assertRaises(grpc.RpcError) as cm:
+                    self.call("RotateSecret", secret_id="exec-bad",
+                              client_request_token=token(),
+                              rotation_lambda_arn="exec:" + path)
+                self.assertEqual(error_type(cm.exception), "InvalidParameterException")
+
+
+class ExecOffTest(RotationCase):
+    """Without rotator_dir, exec: rotators are refused outright."""
+
+    def test_refused_without_rotator_dir(self):
+        name = self.secret()
+        e = self.fails("RotateSecret", secret_id=name, client_request_token=token(),
+                       rotation_lambda_arn="exec:/bin/true")
+        self.assertEqual(e[0], "InvalidParameterException")
+        self.assertIn("rotator_dir", e[1])
