@@ -183,16 +183,6 @@ void engine_worker_free(struct engine_worker *);
  */
 int engine_health(struct engine_worker *) CF_MUSTCHECK;
 
-/*
- * engine_jobs_start(e, interval_s, err):
- * Start the background thread that purges secrets past their recovery
- * window every ${interval_s} seconds (and once at start).  NULL on error.
- * engine_jobs_stop() stops and joins it; NULL does nothing.
- */
-struct engine_jobs;
-struct engine_jobs *engine_jobs_start(struct engine *, int, struct cf_error *)
-    CF_MUSTCHECK;
-void engine_jobs_stop(struct engine_jobs *);
 
 /*
  * engine_authz_start(e, err):
@@ -578,15 +568,18 @@ int engine_cancel_rotate_secret(struct engine_worker *,
 int engine_set_rotator_endpoint(struct engine *, const char *);
 
 /*
- * engine_rotation_start(e, audit, interval_s, err):
- * Start the thread that runs due and pending rotations, looking every
- * ${interval_s} seconds and whenever RotateSecret asks; each step's event
- * goes to ${audit} (NULL: none).  engine_rotation_stop(e, r) joins it.
+ * engine_rotation_start(e, audit, interval_s, purge_interval_s, err):
+ * Start the scheduler thread: it runs due and pending rotations, looking
+ * every ${interval_s} seconds and whenever RotateSecret asks (each step's
+ * event goes to ${audit}; NULL: none), and purges secrets past their
+ * recovery window every ${purge_interval_s} (and at once).  Several
+ * servers share both without doing anything twice.
+ * engine_rotation_stop(e, r) stops and joins it; NULL does nothing.
  */
 struct engine_rotation;
 struct audit;
 struct engine_rotation *engine_rotation_start(struct engine *, struct audit *,
-    int, struct cf_error *) CF_MUSTCHECK;
+    int, int, struct cf_error *) CF_MUSTCHECK;
 void engine_rotation_stop(struct engine *, struct engine_rotation *);
 
 #endif /* !COFFER_ENGINE_H */

@@ -2,6 +2,8 @@
  * rotation.c: RotateSecret, CancelRotateSecret, and the scheduler that runs
  * rotations inside cofferd (migrations/0006_rotation.sql for the state).
  *
+ * The scheduler thread also purges secrets past their recovery window.
+ *
  * RotateSecret, as AWS: it stores the rotator (RotationLambdaARN) and the
  * rules, puts AWSPENDING on an empty version named by its
  * ClientRequestToken *before* any step runs, and returns; the rotation is
@@ -41,6 +43,7 @@
 #define ROT_BACKOFF_MIN_S 2
 #define ROT_BACKOFF_MAX_S 3600
 #define ROTATOR_MAX 2048
+#define PURGE_BATCH 100
 
 enum { STEP_CREATE = 1, STEP_SET, STEP_TEST, STEP_FINISH };
 
@@ -506,6 +509,8 @@ struct engine_rotation {
 	struct engine_worker *w;
 	struct audit *audit;
 	int interval_s;
+	int purge_interval_s;
+	int64_t next_purge_ms;
 	char owner[128];		/* this server, for leases */
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -1094,6 +1099,30 @@ done:
 	cf_arena_free(a);
 }
 
+/* Purge until nothing is due; errors are reported and retried later. */
+static void
+purge_round(struct engine_rotation *r)
+{
+	struct cf_error err = { 0 };
+	int n;
+
+	do {
+		if (engine_purge_due(r->w, PURGE_BATCH, &n, &err)) {
+			fprintf(stderr, "cofferd: purge: %s\n", err.msg);
+			return;
+		}
+		if (n > 0)
+			fprintf(stderr, "cofferd: purged %d secret(s) past their "
+			    "recovery window\n", n);
+	} while (n == PURGE_BATCH);
+}
+
+/*
+ * The scheduler: purges secrets past their recovery window every
+ * purge_interval_s (claimed with FOR UPDATE SKIP LOCKED, so servers share
+ * the work), and runs every due or pending rotation every interval_s and
+ * whenever RotateSecret kicks it.
+ */
 static void *
 rotation_main(void *arg)
 {
@@ -1101,12 +1130,18 @@ rotation_main(void *arg)
 	struct cf_error err;
 	struct timespec until;
 	char uuid[37];
+	int64_t now, wait_ms;
 	int rc, n;
 
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		r->kicked = 0;
 		pthread_mutex_unlock(&r->mu);
+		if ((now = cf_now_ms()) >= r->next_purge_ms) {
+			purge_round(r);
+			r->next_purge_ms = now + (int64_t)r->purge_interval_s *
+			    1000;
+		}
 		/* Everything due, one secret at a time. */
 		for (n = 0; n < 1000; n++) {
 			if ((rc = store_rotation_claim(r->w->store, r->owner,
@@ -1118,8 +1153,18 @@ rotation_main(void *arg)
 			run_claimed(r, uuid);
 		}
 		pthread_mutex_lock(&r->mu);
+		wait_ms = (int64_t)r->interval_s * 1000;
+		if (r->next_purge_ms - cf_now_ms() < wait_ms)
+			wait_ms = r->next_purge_ms - cf_now_ms();
+		if (wait_ms < 1)
+			wait_ms = 1;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += r->interval_s;
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
 		while (!r->stop && !r->kicked &&
 		    pthread_cond_timedwait(&r->cv, &r->mu, &until) != ETIMEDOUT)
 			;
@@ -1130,7 +1175,7 @@ rotation_main(void *arg)
 
 struct engine_rotation *
 engine_rotation_start(struct engine *e, struct audit *audit, int interval_s,
-    struct cf_error *err)
+    int purge_interval_s, struct cf_error *err)
 {
 	struct engine_rotation *r;
 	char host[64];
@@ -1142,6 +1187,7 @@ engine_rotation_start(struct engine *e, struct audit *audit, int interval_s,
 	}
 	r->audit = audit;
 	r->interval_s = interval_s > 0 ? interval_s : 10;
+	r->purge_interval_s = purge_interval_s > 0 ? purge_interval_s : 60;
 	if ((r->w = engine_worker_new(e, err)) == NULL) {
 		free(r);
 		return (NULL);

@@ -296,7 +296,6 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 {
 	struct hsm *h = NULL;
 	struct engine *e = NULL;
-	struct engine_jobs *jobs = NULL;
 	struct engine_rotation *rot = NULL;
 	struct audit *audit = NULL;
 	struct audit_config ac;
@@ -326,17 +325,14 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		goto err0;
 	}
 
-	/* The token, the engine (which migrates), its jobs, the server. */
+	/* The token, the engine (which migrates), the server. */
 	if ((h = hsm_open_token(cfg, err)) == NULL)
 		goto err0;
 	engine_config_of(cfg, h, &ec);
 	if ((e = engine_new(&ec, err)) == NULL)
 		goto err1;
-	if ((jobs = engine_jobs_start(e, (int)cfg->purge_interval, err)) ==
-	    NULL)
-		goto err2;
 	if (engine_authz_start(e, err))
-		goto err3;
+		goto err2;
 
 	/* The audit writer: no call is served before its chain works. */
 	if (strcmp(cfg->audit, "off") == 0) {
@@ -347,12 +343,13 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		ac.conninfo = cfg->database;
 		ac.hsm = h;
 		if ((audit = audit_start(&ac, err)) == NULL)
-			goto err3;
+			goto err2;
 	}
 
-	/* Rotations, each step audited, once the audit writer runs. */
+	/* Rotations (each step audited, once the audit writer runs), purges. */
 	if ((rot = engine_rotation_start(e, audit,
-	    (int)cfg->rotation_interval, err)) == NULL)
+	    (int)cfg->rotation_interval, (int)cfg->purge_interval, err)) ==
+	    NULL)
 		goto err4;
 	memset(&rc, 0, sizeof(rc));
 	rc.listen = cfg->listen;
@@ -386,7 +383,6 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	rpc_server_free(srv);
 	engine_rotation_stop(e, rot);
 	audit_stop(audit);
-	engine_jobs_stop(jobs);
 	engine_free(e);
 	hsm_free(h);
 
@@ -400,8 +396,6 @@ err4:
 		pem_free(pem[i], pem_len[i]);
 	engine_rotation_stop(e, rot);
 	audit_stop(audit);
-err3:
-	engine_jobs_stop(jobs);
 err2:
 	engine_free(e);
 err1:
