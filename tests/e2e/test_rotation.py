@@ -787,3 +787,36 @@ class ExecOffTest(RotationCase):
                        rotation_lambda_arn="exec:/bin/true")
         self.assertEqual(e[0], "InvalidParameterException")
         self.assertIn("rotator_dir", e[1])
+
+
+class CliRotationTest(RotationCase):
+    """coffer rotate-secret / cancel-rotate-secret with the AWS CLI's flags."""
+
+    def test_cli(self):
+        name = self.secret()
+        ep = self.server.endpoint
+        r = h.coffer(ep, "rotate-secret", "--secret-id", name, "--rotation-lambda-arn",
+                     "builtin:password?PasswordLength=16", "--rotation-rules",
+                     "AutomaticallyAfterDays=7")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tok = json.loads(r.stdout)["VersionId"]
+        self.until(lambda: self.stages(name).get(tok) == ["AWSCURRENT"], "no rotation")
+        r = h.coffer(ep, "rotate-secret", "--secret-id", name, "--rotation-rules",
+                     '{"ScheduleExpression": "cron(0 4 ? * SUN *)", "Duration": "3h"}',
+                     "--no-rotate-immediately")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        test_tok = json.loads(r.stdout)["VersionId"]
+        self.until(lambda: test_tok not in self.stages(name), "the test never ended")
+        d = json.loads(h.coffer(ep, "describe-secret", "--secret-id", name).stdout)
+        self.assertEqual(d["RotationRules"], {"ScheduleExpression": "cron(0 4 ? * SUN *)",
+                                              "Duration": "3h"})
+        self.assertTrue(d["NextRotationDate"].endswith("T04:00:00+00:00"), d)
+        self.assertEqual(len(self.call("GetSecretValue", secret_id=name).secret_string), 16)
+        r = h.coffer(ep, "cancel-rotate-secret", "--secret-id", name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = json.loads(h.coffer(ep, "describe-secret", "--secret-id", name).stdout)
+        self.assertFalse(d["RotationEnabled"])
+        r = h.coffer(ep, "rotate-secret", "--secret-id", name, "--rotation-rules",
+                     "AutomaticallyAfterDays=7,ScheduleExpression=rate(10 days)")
+        self.assertEqual(r.returncode, 254)
+        self.assertIn("InvalidParameterException", r.stderr)
