@@ -530,6 +530,24 @@ struct step_ctx {
 	const char *token;
 };
 
+/* The event of step ${c} with ${outcome}. */
+static void
+step_event(const struct step_ctx *c, const char *outcome,
+    struct audit_event *ev)
+{
+
+	memset(ev, 0, sizeof(*ev));
+	ev->time_ms = cf_now_ms();
+	ev->request_id = c->request_id;
+	ev->principal = "cofferd";
+	ev->peer = "local";
+	ev->operation = c->op;
+	ev->secret_arn = c->arn;
+	ev->version_id = c->token;
+	ev->outcome = outcome;
+}
+
+/* engine_commit's hook: the step's event, durable before its commit. */
 static int
 step_record(struct engine_audit *ea, struct cf_error *err)
 {
@@ -538,15 +556,7 @@ step_record(struct engine_audit *ea, struct cf_error *err)
 
 	if (c->r->audit == NULL)
 		return (0);
-	memset(&ev, 0, sizeof(ev));
-	ev.time_ms = cf_now_ms();
-	ev.request_id = c->request_id;
-	ev.principal = "cofferd";
-	ev.peer = "local";
-	ev.operation = c->op;
-	ev.secret_arn = c->arn;
-	ev.version_id = c->token;
-	ev.outcome = "OK";
+	step_event(c, "OK", &ev);
 	return (audit_record(c->r->audit, &ev, 1, err));
 }
 
@@ -561,16 +571,8 @@ step_failed(struct step_ctx *c, const struct cf_error *why)
 	    c->op, why->msg);
 	if (c->r->audit == NULL)
 		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.time_ms = cf_now_ms();
-	ev.request_id = c->request_id;
-	ev.principal = "cofferd";
-	ev.peer = "local";
-	ev.operation = c->op;
-	ev.secret_arn = c->arn;
-	ev.version_id = c->token;
-	ev.outcome = cf_code_name(why->code != CF_OK ? why->code :
-	    CF_ERR_INTERNAL);
+	step_event(c, cf_code_name(why->code != CF_OK ? why->code :
+	    CF_ERR_INTERNAL), &ev);
 	if (audit_record(c->r->audit, &ev, 1, &err))
 		fprintf(stderr, "cofferd: could not audit the failed %s of "
 		    "%s: %s\n", c->op, c->arn, err.msg);

@@ -209,46 +209,6 @@ store_rotation_touched(struct store *s, const char *uuid, int64_t next_ms,
 }
 
 int
-store_version_fill(struct store *s, const char *uuid,
-    const struct store_version *ver, struct cf_error *err)
-{
-	char type[4], format[16];
-	const char *v[8];
-	int len[8] = { 0 }, fmt[8] = { 0 };
-	PGresult *r;
-	int rows;
-
-	snprintf(type, sizeof(type), "%d", ver->binary ? 2 : 1);
-	snprintf(format, sizeof(format), "%u", ver->format);
-	v[0] = uuid;
-	v[1] = ver->version_id;
-	v[2] = type;
-	v[3] = format;
-	v[4] = ver->kek_label;
-	v[5] = (const char *)ver->iv;
-	len[5] = (int)ver->iv_len;
-	v[6] = (const char *)ver->wrapped_dek;
-	len[6] = (int)ver->wrapped_dek_len;
-	v[7] = (const char *)ver->ciphertext;
-	len[7] = (int)ver->ciphertext_len;
-	fmt[5] = fmt[6] = fmt[7] = 1;
-	if ((r = store_exec_params(s, "UPDATE secret_versions SET value_type = "
-	    "$3::smallint, format = $4::int, kek_label = $5, iv = $6, "
-	    "wrapped_dek = $7, ciphertext = $8 WHERE secret_uuid = $1::uuid "
-	    "AND version_id = $2 AND value_type = 0", 8, v, len, fmt, 0,
-	    PGRES_COMMAND_OK, "filling a pending version", err)) == NULL)
-		return (-1);
-	rows = atoi(PQcmdTuples(r));
-	PQclear(r);
-	if (rows != 1) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "version %.64s has a "
-		    "value already", ver->version_id);
-		return (-1);
-	}
-	return (0);
-}
-
-int
 store_version_drop_empty(struct store *s, const char *uuid,
     const char *version_id, struct cf_error *err)
 {

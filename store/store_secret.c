@@ -543,23 +543,25 @@ store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
 	return (rc);
 }
 
-int
-store_version_insert(struct store *s, const char *uuid,
-    const struct store_version *ver, struct cf_error *err)
+/*
+ * The parameters of a version row: $1 uuid, $2 version id, $3 value type,
+ * $4 format, $5 KEK label, $6-$8 the envelope's byte strings (binary).
+ * ${type} and ${format} are the caller's buffers.
+ */
+static void
+version_params(const char *uuid, const struct store_version *ver,
+    char type[4], char format[16], const char *v[8], int len[8], int fmt[8])
 {
-	char type[4], format[16];
-	const char *v[8];
-	int len[8] = { 0 }, fmt[8] = { 0 };
 
-	snprintf(type, sizeof(type), "%d", ver->empty ? 0 : ver->binary ? 2 :
-	    1);
-	snprintf(format, sizeof(format), "%u", ver->format);
+	snprintf(type, 4, "%d", ver->empty ? 0 : ver->binary ? 2 : 1);
+	snprintf(format, 16, "%u", ver->format);
+	memset(len, 0, 8 * sizeof(*len));
+	memset(fmt, 0, 8 * sizeof(*fmt));
 	v[0] = uuid;
 	v[1] = ver->version_id;
 	v[2] = type;
 	v[3] = format;
 	v[4] = ver->kek_label;
-	/* The envelope's byte strings go as binary parameters. */
 	v[5] = ver->iv != NULL ? (const char *)ver->iv : "";
 	len[5] = (int)ver->iv_len;
 	v[6] = ver->wrapped_dek != NULL ? (const char *)ver->wrapped_dek : "";
@@ -567,7 +569,44 @@ store_version_insert(struct store *s, const char *uuid,
 	v[7] = ver->ciphertext != NULL ? (const char *)ver->ciphertext : "";
 	len[7] = (int)ver->ciphertext_len;
 	fmt[5] = fmt[6] = fmt[7] = 1;
+}
+
+int
+store_version_insert(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+	char type[4], format[16];
+	const char *v[8];
+	int len[8], fmt[8];
+
+	version_params(uuid, ver, type, format, v, len, fmt);
 	return (command(s, ST_VERSION_INSERT, 8, v, len, fmt, err));
+}
+
+int
+store_version_fill(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+	char type[4], format[16];
+	const char *v[8];
+	int len[8], fmt[8], rows;
+	PGresult *r;
+
+	version_params(uuid, ver, type, format, v, len, fmt);
+	if ((r = store_exec_params(s, "UPDATE secret_versions SET value_type = "
+	    "$3::smallint, format = $4::int, kek_label = $5, iv = $6, "
+	    "wrapped_dek = $7, ciphertext = $8 WHERE secret_uuid = $1::uuid "
+	    "AND version_id = $2 AND value_type = 0", 8, v, len, fmt, 0,
+	    PGRES_COMMAND_OK, "filling a pending version", err)) == NULL)
+		return (-1);
+	rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (rows != 1) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "version %.64s has a "
+		    "value already", ver->version_id);
+		return (-1);
+	}
+	return (0);
 }
 
 int

@@ -26,7 +26,23 @@ def setUpModule():
     pb()
 
 
-class RotationCase(unittest.TestCase):
+class Helpers:
+    """What every rotation test class asks: labels by version, and waiting."""
+
+    def stages(self, name):
+        d = self.call("DescribeSecret", secret_id=name)
+        return {e.version_id: sorted(e.version_stages) for e in d.version_ids_to_stages}
+
+    def until(self, pred, what, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return
+            time.sleep(0.1)
+        self.fail(what)
+
+
+class RotationCase(Helpers, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -55,18 +71,6 @@ class RotationCase(unittest.TestCase):
         self.call("CreateSecret", name=name, secret_string=value,
                   client_request_token=token())
         return name
-
-    def stages(self, name):
-        d = self.call("DescribeSecret", secret_id=name)
-        return {e.version_id: sorted(e.version_stages) for e in d.version_ids_to_stages}
-
-    def until(self, pred, what, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if pred():
-                return
-            time.sleep(0.1)
-        self.fail(what)
 
     def rotated(self, name, tok):
         return "AWSCURRENT" in self.stages(name).get(tok, [])
@@ -391,7 +395,7 @@ if __name__ == "__main__":
     unittest.main()
 
 
-class PostgresRotatorTest(unittest.TestCase):
+class PostgresRotatorTest(Helpers, unittest.TestCase):
     """builtin:postgresql-single-user and -alternating-users against a real
     second PostgreSQL cluster whose roles log in with passwords."""
 
@@ -427,18 +431,6 @@ class PostgresRotatorTest(unittest.TestCase):
 
     def su(self, sql):
         return h.psql(self.target.conninfo, sql)
-
-    def stages(self, name):
-        d = self.call("DescribeSecret", secret_id=name)
-        return {e.version_id: sorted(e.version_stages) for e in d.version_ids_to_stages}
-
-    def until(self, pred, what, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if pred():
-                return
-            time.sleep(0.1)
-        self.fail(what)
 
     def rotate(self, name, lam=None):
         tok = token()
@@ -663,7 +655,7 @@ class CrashTest(unittest.TestCase):
         self.assertEqual(h.psql(admin, "SELECT count(*) FROM secret_versions"), "2")
 
 
-class ExecRotatorTest(unittest.TestCase):
+class ExecRotatorTest(Helpers, unittest.TestCase):
     """exec:/path rotators: an operator's program per step, through the API."""
 
     @classmethod
@@ -699,8 +691,6 @@ class ExecRotatorTest(unittest.TestCase):
             f.write(step)
 
     call = PostgresRotatorTest.call
-    stages = PostgresRotatorTest.stages
-    until = PostgresRotatorTest.until
 
     def start(self, name):
         self.call("CreateSecret", name=name, secret_string="before",
