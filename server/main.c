@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+
+#include <jansson.h>
 
 #include "audit.h"
 #include "cf.h"
@@ -494,6 +497,28 @@ usage:
 	return (-1);
 }
 
+/*
+ * jansson's allocator, wiping what it frees: JSON documents may hold
+ * secret values (a rotated secret's JSON, a database's credentials), and
+ * jansson copies every string it parses.
+ */
+static void *
+json_alloc(size_t n)
+{
+
+	return (malloc(n));
+}
+
+static void
+json_wipe_free(void *p)
+{
+
+	if (p == NULL)
+		return;
+	explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -502,6 +527,8 @@ main(int argc, char **argv)
 	enum command cmd;
 	const char *path;
 	int rc;
+
+	json_set_alloc_funcs(json_alloc, json_wipe_free);
 
 	/* Command line, then configuration. */
 	if ((rc = parse_args(argc, argv, &cmd, &path)) != 0)
