@@ -39,7 +39,7 @@
 #include "schedule.h"
 
 #define STAGE_PENDING "AWSPENDING"
-#define ROT_LEASE_S 300			/* a step must finish within */
+#define ROT_LEASE_S 300			/* at least; renewed at each step */
 #define ROT_BACKOFF_MIN_S 2
 #define ROT_BACKOFF_MAX_S 3600
 #define ROTATOR_MAX 2048
@@ -510,6 +510,7 @@ struct engine_rotation {
 	struct audit *audit;
 	int interval_s;
 	int purge_interval_s;
+	int lease_s;			/* outlasts any one step */
 	int64_t next_purge_ms;
 	char owner[128];		/* this server, for leases */
 	pthread_t thread;
@@ -962,7 +963,7 @@ again:
 		    cf_now_ms(), cf_now_ms()) : 0, err);
 	} else
 		rc = store_rotation_step(w->store, sec.uuid, token, r->owner,
-		    step + 1, err);
+		    step + 1, r->lease_s, err);
 	if (rc == -1)
 		goto fail;
 	if (rc == 0) {
@@ -1147,7 +1148,7 @@ rotation_main(void *arg)
 		/* Everything due, one secret at a time. */
 		for (n = 0; n < 1000; n++) {
 			if ((rc = store_rotation_claim(r->w->store, r->owner,
-			    ROT_LEASE_S, uuid, &err)) == -1)
+			    r->lease_s, uuid, &err)) == -1)
 				fprintf(stderr, "cofferd: rotation: %s\n",
 				    err.msg);
 			if (rc != 1)
@@ -1190,6 +1191,9 @@ engine_rotation_start(struct engine *e, struct audit *audit, int interval_s,
 	r->audit = audit;
 	r->interval_s = interval_s > 0 ? interval_s : 10;
 	r->purge_interval_s = purge_interval_s > 0 ? purge_interval_s : 60;
+	/* A step is an exec: program (bounded) or a login (10 s at most). */
+	r->lease_s = ROT_LEASE_S > 2 * e->exec.timeout_s + 60 ? ROT_LEASE_S :
+	    2 * e->exec.timeout_s + 60;
 	if ((r->w = engine_worker_new(e, err)) == NULL) {
 		free(r);
 		return (NULL);

@@ -527,12 +527,13 @@ int store_rotation_claim(struct store *, const char *, int, char[37],
 /*
  * Under ${owner}'s lease on rotation ${token} (each returns 1 if the lease
  * and rotation were still there, 0 if not, -1 on error):
- * store_rotation_step: the next step to run;
+ * store_rotation_step: the next step to run, the lease renewed for
+ *     ${lease_s} seconds;
  * store_rotation_done: none in progress; LastRotatedDate now if ${rotated};
  *     NextRotationDate next_ms (<= 0: kept); lease released.
  */
 int store_rotation_step(struct store *, const char *, const char *,
-    const char *, int, struct cf_error *) CF_MUSTCHECK;
+    const char *, int, int, struct cf_error *) CF_MUSTCHECK;
 int store_rotation_done(struct store *, const char *, const char *,
     const char *, int, int64_t, struct cf_error *) CF_MUSTCHECK;
 

@@ -118,16 +118,18 @@ store_rotation_claim(struct store *s, const char *owner, int lease_s,
 
 int
 store_rotation_step(struct store *s, const char *uuid, const char *token,
-    const char *owner, int next_step, struct cf_error *err)
+    const char *owner, int next_step, int lease_s, struct cf_error *err)
 {
-	char st[8];
-	const char *v[4] = { uuid, token, owner, st };
+	char st[8], lease[16];
+	const char *v[5] = { uuid, token, owner, st, lease };
 	int n;
 
 	snprintf(st, sizeof(st), "%d", next_step);
-	if (one_row(s, "UPDATE secrets SET rotation_step = $4::smallint "
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	if (one_row(s, "UPDATE secrets SET rotation_step = $4::smallint, "
+	    "rotation_lease_until = now() + $5::int * interval '1 second' "
 	    "WHERE uuid = $1::uuid AND rotation_token = $2 AND "
-	    "rotation_lease_owner = $3", 4, v, "recording a rotation step", &n,
+	    "rotation_lease_owner = $3", 5, v, "recording a rotation step", &n,
 	    err))
 		return (-1);
 	return (n);
