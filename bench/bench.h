@@ -1,0 +1,129 @@
+/*
+ * bench.h: what the parts of coffer-bench share.
+ *
+ * bench.c parses the command line and drives the runs; load.c is the gRPC
+ * load (seeding, the API mix, the grpc-health baseline); pgbase.c and
+ * hsmbase.c are the database and token baselines; stats.c keeps latency
+ * histograms; report.c prints the table or the JSON document.  Nothing
+ * here is a library: errors that end the run are reported by the caller.
+ */
+#ifndef COFFER_BENCH_H
+#define COFFER_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cf.h"
+
+#define BENCH_MAX_INFLIGHT 1024
+#define BENCH_MAX_THREADS 256
+#define BENCH_BATCH 10			/* secret ids per BatchGetSecretValue */
+
+/* The operations a run can issue; BENCH_OP_HEALTH is the gRPC baseline. */
+enum bench_op {
+	BENCH_OP_GET = 0,		/* GetSecretValue */
+	BENCH_OP_PUT,			/* PutSecretValue */
+	BENCH_OP_CREATE,		/* CreateSecret, a new name each call */
+	BENCH_OP_DESCRIBE,		/* DescribeSecret */
+	BENCH_OP_LIST,			/* ListSecrets, MaxResults=100 */
+	BENCH_OP_BATCH_GET,		/* BatchGetSecretValue of BENCH_BATCH */
+	BENCH_OP_HEALTH,		/* grpc.health.v1.Health/Check */
+	BENCH_OP_SEED,			/* CreateSecret of a seeded name */
+	BENCH_OP__COUNT
+};
+
+/* The command line, read-only once parsed. */
+struct bench_opts {
+	const char *endpoint;
+	int mix[BENCH_OP__COUNT];	/* weights; only API ops are set */
+	char mix_spec[128];		/* the mix as given, normalized */
+	int threads, inflight;
+	int duration, baseline_duration;	/* seconds */
+	uint64_t max_calls;		/* per run; 0: no limit */
+	int secrets;
+	size_t size;
+	int json, baselines;
+	const char *database;		/* libpq conninfo for pg-point-select */
+	const char *ca, *cert, *key;	/* PEM files; NULL ca: plaintext */
+};
+
+/*
+ * Latency histogram: log-linear buckets of microseconds with 64 sub-buckets
+ * per power of two, so a percentile is within 1/64 of the true value while
+ * the memory stays fixed however long the run.  The maximum is exact.
+ */
+#define STATS_SUB 64
+#define STATS_BUCKETS (STATS_SUB * 40)
+
+struct stats {
+	uint64_t ok, failed;
+	uint64_t hist[STATS_BUCKETS];	/* successful calls only */
+	int64_t max_ns;
+	int64_t last_fail_ns;		/* when the last failure was; 0: none */
+	int last_status;		/* its gRPC status (0 for a soft error) */
+	char last_type[64];		/* coffer-error-type, or "" */
+	char last_msg[256];		/* status details, or "" */
+};
+
+/* What one operation or baseline did in one run. */
+struct bench_result {
+	const char *name;
+	int connections;
+	int64_t elapsed_ns;
+	struct stats st;
+};
+
+/* stats.c */
+int64_t stats_now_ns(void);
+void stats_ok(struct stats *, int64_t);
+void stats_fail(struct stats *, int, const char *, size_t, const char *,
+    size_t);
+void stats_merge(struct stats *, const struct stats *);
+double stats_quantile_ms(const struct stats *, double);
+double stats_rate(const struct bench_result *);
+const char *stats_status_name(int);
+
+/* load.c: the gRPC side. */
+struct load;
+
+struct load *load_new(const struct bench_opts *);
+void load_free(struct load *);
+int load_seed(struct load *, struct bench_result *, double *) CF_MUSTCHECK;
+void load_run(struct load *, struct bench_result[BENCH_OP__COUNT]);
+void load_health(struct load *, struct bench_result *);
+const char *const *load_names(const struct load *);
+const char *load_op_name(enum bench_op);
+
+/* pgbase.c: prepared point-selects through libpq. */
+struct pgbase;
+
+struct pgbase *pgbase_new(const char *, int, struct cf_error *)
+    CF_MUSTCHECK;
+void pgbase_run(struct pgbase *, const char *const *, size_t, int, uint64_t,
+    struct bench_result *);
+void pgbase_free(struct pgbase *);
+
+/* hsmbase.c: unwrap + decrypt of a 1 KiB envelope in the token. */
+struct hsmbase;
+
+struct hsmbase *hsmbase_new(int, struct cf_error *) CF_MUSTCHECK;
+void hsmbase_run(struct hsmbase *, int, uint64_t, struct bench_result *);
+void hsmbase_free(struct hsmbase *);
+
+/* report.c */
+struct bench_report {
+	const struct bench_opts *o;
+	int cpus;
+	char model[128];
+	double seed_s;
+	struct bench_result *ops;	/* the mix's operations */
+	size_t n_ops;
+	struct bench_result total;	/* all operations together */
+	struct bench_result *baselines;
+	size_t n_baselines;
+};
+
+void report_table(const struct bench_report *);
+int report_json(const struct bench_report *) CF_MUSTCHECK;
+
+#endif /* !COFFER_BENCH_H */
