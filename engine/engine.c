@@ -185,11 +185,20 @@ engine_health(struct engine_worker *w)
 {
 	uint8_t b[1];
 	struct cf_error err;
+	int64_t now = cf_now_ms();
 
+	/*
+	 * A load balancer may ask many times a second: an answer checked
+	 * less than ENGINE_HEALTH_TTL_MS ago stands.  A failure is never
+	 * remembered.
+	 */
+	if (w->health_ok_ms != 0 && now - w->health_ok_ms < ENGINE_HEALTH_TTL_MS)
+		return (0);
 	if (store_ping(w->store))
 		return (-1);
 	if (hsm_random(w->hsm, b, sizeof(b), &err))
 		return (-1);
+	w->health_ok_ms = now;
 	return (0);
 }
 

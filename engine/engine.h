@@ -180,6 +180,7 @@ void engine_worker_free(struct engine_worker *);
 /*
  * engine_health(w):
  * 0 if the worker's database connection and token session answer, else -1.
+ * A check that passed less than a second ago is not repeated.
  */
 int engine_health(struct engine_worker *) CF_MUSTCHECK;
 

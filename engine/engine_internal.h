@@ -19,6 +19,7 @@
 #define ENGINE_MAX_TAGS 50
 #define ENGINE_DEFAULT_PAGE 100
 #define ENGINE_MAX_IDENTITY_POLICIES 20	/* per principal */
+#define ENGINE_HEALTH_TTL_MS 1000	/* a passed health check stands */
 
 #define ENGINE_MAX_VERSIONS 100		/* before unlabeled ones are pruned */
 #define ENGINE_PRUNE_AGE (24 * 3600)	/* ...and only when this old (s) */
@@ -53,6 +54,7 @@ struct engine_worker {
 	struct store *store;
 	struct hsm_session *hsm;
 	struct authz_cache *authz;	/* this worker's compiled policies */
+	int64_t health_ok_ms;		/* when engine_health last passed */
 };
 
 /* ---- validate.c (pure) ---------------------------------------------------- */
