@@ -46,12 +46,15 @@ static const char usage_text[] =
 "           [--inflight C] [--duration S] [--max-calls N] [--secrets K]\n"
 "           [--size BYTES] [--json]\n"
 "           [--baselines [--baseline-duration S] [--database CONNINFO]]\n"
+"           [--prefix P]\n"
 "           [--ca-bundle FILE [--cert FILE --key FILE]]\n"
 "\n"
 "  --endpoint HOST:PORT   cofferd's address (127.0.0.1:50051)\n"
 "  --mix SPEC             what to call (get): one op, or weights such as\n"
 "                         get=90,put=10; ops: get, put, create, describe,\n"
-"                         list, batch-get; \"mixed\" means get=90,put=10\n"
+"                         list, batch-get, list-prefix (a page of 100\n"
+"                         names starting with --prefix); \"mixed\" means\n"
+"                         get=90,put=10\n"
 "  --op SPEC              the same as --mix\n"
 "  --threads T            threads, one connection each (2)\n"
 "  --inflight C           calls in flight per thread (32)\n"
@@ -65,6 +68,7 @@ static const char usage_text[] =
 "                         hsm-open-1k, and give each op's rate as a\n"
 "                         ratio of the slowest\n"
 "  --baseline-duration S  seconds per baseline (--duration)\n"
+"  --prefix P             list-prefix's name filter (this run's secrets)\n"
 "  --database CONNINFO    libpq conninfo of cofferd's database, for\n"
 "                         pg-point-select (COFFER_DATABASE)\n"
 "  --ca-bundle FILE       speak mutual TLS, trusting FILE's CAs\n"
@@ -112,7 +116,7 @@ op_by_name(const char *name, size_t len)
 	const char *n;
 	int op;
 
-	for (op = 0; op <= BENCH_OP_BATCH_GET; op++) {
+	for (op = 0; op <= BENCH_OP_LAST_API; op++) {
 		n = load_op_name((enum bench_op)op);
 		if (strlen(n) == len && strncmp(n, name, len) == 0)
 			return (op);
@@ -158,7 +162,7 @@ parse_mix(struct bench_opts *o, const char *spec)
 
 	/* Its text: the op alone, or every op=weight in a fixed order. */
 	o->mix_spec[0] = '\0';
-	for (op = 0; op <= BENCH_OP_BATCH_GET; op++) {
+	for (op = 0; op <= BENCH_OP_LAST_API; op++) {
 		if (o->mix[op] == 0)
 			continue;
 		if (n == 1)
@@ -224,6 +228,8 @@ parse(int argc, char **argv, struct bench_opts *o)
 			o->size = (size_t)number(opt, argv[i], 1, 65536);
 		else if (strcmp(opt, "--database") == 0)
 			o->database = argv[i];
+		else if (strcmp(opt, "--prefix") == 0)
+			o->prefix = argv[i];
 		else if (strcmp(opt, "--ca-bundle") == 0)
 			o->ca = argv[i];
 		else if (strcmp(opt, "--cert") == 0)
@@ -344,7 +350,7 @@ main(int argc, char **argv)
 	r.total.name = "all";
 	r.total.connections = o.threads;
 	r.total.elapsed_ns = res[0].elapsed_ns;
-	for (op = 0; op <= BENCH_OP_BATCH_GET; op++) {
+	for (op = 0; op <= BENCH_OP_LAST_API; op++) {
 		if (o.mix[op] == 0)
 			continue;
 		r.ops[r.n_ops++] = res[op];

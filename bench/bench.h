@@ -27,10 +27,12 @@ enum bench_op {
 	BENCH_OP_DESCRIBE,		/* DescribeSecret */
 	BENCH_OP_LIST,			/* ListSecrets, MaxResults=100 */
 	BENCH_OP_BATCH_GET,		/* BatchGetSecretValue of BENCH_BATCH */
+	BENCH_OP_LIST_PREFIX,		/* ListSecrets, 100, name filter */
 	BENCH_OP_HEALTH,		/* grpc.health.v1.Health/Check */
 	BENCH_OP_SEED,			/* CreateSecret of a seeded name */
 	BENCH_OP__COUNT
 };
+#define BENCH_OP_LAST_API BENCH_OP_LIST_PREFIX
 
 /* The command line, read-only once parsed. */
 struct bench_opts {
@@ -44,6 +46,7 @@ struct bench_opts {
 	size_t size;
 	int json, baselines;
 	const char *database;		/* libpq conninfo for pg-point-select */
+	const char *prefix;		/* list-prefix's name filter; NULL: ours */
 	const char *ca, *cert, *key;	/* PEM files; NULL ca: plaintext */
 };
 

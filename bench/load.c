@@ -76,11 +76,12 @@ struct load {
 	char **names;			/* the seeded secrets, o->secrets */
 	char *value;			/* o->size bytes of 'v', NUL-terminated */
 	char run_id[9];
+	char prefix[32];		/* "bench/<run id>/": ours */
 };
 
 static const char *const op_names[BENCH_OP__COUNT] = {
 	"get", "put", "create", "describe", "list", "batch-get",
-	"grpc-health", "seed"
+	"list-prefix", "grpc-health", "seed"
 };
 
 /*
@@ -210,6 +211,25 @@ request(struct worker *w, enum bench_op op, uint64_t n, const char **method)
 			    (uint64_t)o->secrets];
 		r.secret_id_list = ids;
 		*method = "/coffer.v1.SecretsManager/BatchGetSecretValue";
+		return (pack(&r.base));
+	}
+	case BENCH_OP_LIST_PREFIX: {
+		Coffer__V1__ListSecretsRequest r =
+		    COFFER__V1__LIST_SECRETS_REQUEST__INIT;
+		Coffer__V1__Filter f = COFFER__V1__FILTER__INIT, *fp = &f;
+		char *values[1];
+
+		/* A page of 100 whose names start with the prefix. */
+		values[0] = (char *)(uintptr_t)(o->prefix != NULL ? o->prefix :
+		    w->l->prefix);
+		f.key = (char *)(uintptr_t)"name";
+		f.n_values = 1;
+		f.values = values;
+		r.has_max_results = 1;
+		r.max_results = 100;
+		r.n_filters = 1;
+		r.filters = &fp;
+		*method = "/coffer.v1.SecretsManager/ListSecrets";
 		return (pack(&r.base));
 	}
 	case BENCH_OP_HEALTH: {
@@ -663,6 +683,7 @@ load_new(const struct bench_opts *o)
 	/* This run's names: bench/<run id>/<i>. */
 	token(tok, &seed);
 	memcpy(l->run_id, tok, 8);
+	snprintf(l->prefix, sizeof(l->prefix), "bench/%.8s/", tok);
 	if ((l->names = calloc((size_t)o->secrets, sizeof(char *))) == NULL ||
 	    (l->value = malloc(o->size + 1)) == NULL)
 		goto err1;
