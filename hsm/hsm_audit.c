@@ -106,7 +106,7 @@ hsm_audit_mac(struct hsm_session *s, const uint8_t *msg, size_t len,
 {
 	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
 	CK_FUNCTION_LIST *p11 = s->h->p11;
-	CK_OBJECT_HANDLE key;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 	CK_ULONG n = HSM_MAC_LEN;
 	CK_RV rv;
 
@@ -128,7 +128,7 @@ hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
 {
 	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
 	CK_FUNCTION_LIST *p11 = s->h->p11;
-	CK_OBJECT_HANDLE key;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 	CK_RV rv;
 
 	if (audit_key(s, &key, err))
