@@ -171,7 +171,7 @@ static int
 apply_global(struct cli_args *a, const struct global *g, const char *v,
     struct cli_usage *u)
 {
-	long n;
+	long n = 0;
 
 	switch (g->id) {
 	case G_ENDPOINT:

@@ -1364,7 +1364,7 @@ fake_fetch(void *ctx, const ProtobufCMessage *req, json_t **out,
 static const char *
 paged(struct fake *f, const char *const *opts, char **out_next, int *rc)
 {
-	static char names[1024];
+	static char names[8192];
 	struct cli_status st = { 0, "", "" };
 	struct parsed x;
 	json_t *out = NULL, *next;
