@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11-kit/p11-kit.h>
@@ -176,6 +177,7 @@ hsm_open_token(const struct hsm_config *cfg, struct cf_error *err)
 	snprintf(h->token, sizeof(h->token), "%s", cfg->token_label);
 	snprintf(h->kek_label, sizeof(h->kek_label), "%s",
 	    cfg->kek_label ? cfg->kek_label : "coffer-kek");
+	h->no_dek_cache = cfg->no_dek_cache;
 
 	/* The module. */
 	if (access(cfg->module_path, R_OK) != 0) {
@@ -332,9 +334,16 @@ hsm_session_new(struct hsm *h, struct cf_error *err)
 		return (NULL);
 	}
 	s->h = h;
+	if (!h->no_dek_cache && (s->deks = calloc(DEK_CACHE_SLOTS,
+	    sizeof(*s->deks))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		free(s);
+		return (NULL);
+	}
 	if ((rv = h->p11->C_OpenSession(h->slot, CKF_SERIAL_SESSION |
 	    CKF_RW_SESSION, NULL, NULL, &s->s)) != CKR_OK) {
 		hsm_fail(err, CF_ERR_UNAVAILABLE, rv, "could not open a token session");
+		free(s->deks);
 		free(s);
 		return (NULL);
 	}
@@ -352,6 +361,13 @@ hsm_session_free(struct hsm_session *s)
 		(void)s->h->p11->C_DestroyObject(s->s, s->keks[i].obj);
 	if (s->audit_key != CK_INVALID_HANDLE)
 		(void)s->h->p11->C_DestroyObject(s->s, s->audit_key);
+	for (i = 0; s->deks != NULL && i < DEK_CACHE_SLOTS; i++)
+		if (s->deks[i].wrapped_len != 0)
+			(void)s->h->p11->C_DestroyObject(s->s, s->deks[i].obj);
+	if (s->deks != NULL) {
+		explicit_bzero(s->deks, DEK_CACHE_SLOTS * sizeof(*s->deks));
+		free(s->deks);
+	}
 	(void)s->h->p11->C_CloseSession(s->s);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
@@ -602,6 +618,119 @@ unwrap_dek(struct hsm_session *s, CK_OBJECT_HANDLE k,
 	return (0);
 }
 
+/* ---- the DEK handle cache ------------------------------------------------ */
+
+/*
+ * Reading a version means unwrapping its data key inside the token: a new
+ * session object each time (and SoftHSM keeps memory for every object it
+ * ever created).  So each session keeps the handles of the data keys it
+ * unwrapped, found by their wrapped form (DEK_CACHE_SETS sets of
+ * DEK_CACHE_WAYS, the least recently used replaced), for DEK_CACHE_TTL_MS:
+ * a hot version is opened with one decrypt.  The keys never leave the token
+ * (CKA_SENSITIVE, not extractable); only handles are cached.  An entry is
+ * dropped when it expires, when its slot is needed, when a decrypt with it
+ * fails, and with the session.  A deleted or rewrapped version's entry can
+ * no longer be reached (its wrapped key is gone from the database) and
+ * expires with the TTL.
+ */
+/* The first entry of ${env}'s set. */
+static struct hsm_dek *
+dek_set(struct hsm_session *s, const struct hsm_envelope *env)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+
+	for (i = 0; i < env->wrapped_dek_len; i++)
+		h = (h ^ env->wrapped_dek[i]) * 1099511628211ULL;
+	return (&s->deks[(size_t)(h % DEK_CACHE_SETS) * DEK_CACHE_WAYS]);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Forget the entry ${d}, destroying its key in the token. */
+static void
+dek_drop(struct hsm_session *s, struct hsm_dek *d)
+{
+
+	destroy(s, d->obj);
+	explicit_bzero(d, sizeof(*d));
+}
+
+/* The live entry for ${env}'s data key, or NULL. */
+static struct hsm_dek *
+dek_lookup(struct hsm_session *s, const struct hsm_envelope *env)
+{
+	struct hsm_dek *set, *d;
+	size_t i;
+
+	if (s->deks == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+		return (NULL);
+	set = dek_set(s, env);
+	for (i = 0; i < DEK_CACHE_WAYS; i++) {
+		d = &set[i];
+		if (d->wrapped_len != env->wrapped_dek_len ||
+		    memcmp(d->wrapped, env->wrapped_dek, d->wrapped_len) != 0 ||
+		    strcmp(d->kek, env->kek_label) != 0)
+			continue;
+		if (mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS) {
+			dek_drop(s, d);
+			break;
+		}
+		d->used = ++s->dek_uses;
+		s->dek_hits++;
+		return (d);
+	}
+	s->dek_misses++;
+	return (NULL);
+}
+
+/* Keep the unwrapped ${obj} for ${env}; the entry, or NULL if not kept. */
+static struct hsm_dek *
+dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
+    CK_OBJECT_HANDLE obj)
+{
+	struct hsm_dek *set, *d;
+	size_t i;
+
+	if (s->deks == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+		return (NULL);
+	/* An empty way, else the least recently used. */
+	set = dek_set(s, env);
+	for (d = &set[0], i = 0; i < DEK_CACHE_WAYS; i++) {
+		if (set[i].wrapped_len == 0) {
+			d = &set[i];
+			break;
+		}
+		if (set[i].used < d->used)
+			d = &set[i];
+	}
+	if (d->wrapped_len != 0)
+		dek_drop(s, d);
+	memcpy(d->wrapped, env->wrapped_dek, env->wrapped_dek_len);
+	d->wrapped_len = env->wrapped_dek_len;
+	snprintf(d->kek, sizeof(d->kek), "%s", env->kek_label);
+	d->obj = obj;
+	d->at_ms = mono_ms();
+	d->used = ++s->dek_uses;
+	return (d);
+}
+
+void
+hsm_dek_cache_stats(const struct hsm_session *s, uint64_t *hits,
+    uint64_t *misses)
+{
+
+	*hits = s->dek_hits;
+	*misses = s->dek_misses;
+}
+
 int
 hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
     const struct hsm_binding *bind, struct cf_secret **out,
@@ -612,6 +741,7 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 	CK_GCM_PARAMS gcm;
 	CK_MECHANISM mech = { CKM_AES_GCM, &gcm, sizeof(gcm) };
 	struct cf_secret *pt = NULL;
+	struct hsm_dek *slot = NULL;
 	uint8_t aad[512];
 	size_t aad_len;
 	CK_ULONG n;
@@ -638,9 +768,13 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 		return (-1);
 	}
 
-	/* Unwrap inside the token, decrypt and verify the tag. */
-	if (unwrap_dek(s, k, env, &dek, err))
+	/* The data key inside the token: cached, or unwrapped now. */
+	if ((slot = dek_lookup(s, env)) != NULL)
+		dek = slot->obj;
+	else if (unwrap_dek(s, k, env, &dek, err))
 		goto fail;
+	else
+		slot = dek_keep(s, env, dek);
 	if ((pt = cf_secret_new(env->ciphertext_len)) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		goto fail;
@@ -661,7 +795,8 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 		goto fail;
 	}
 	pt->len = n;
-	destroy(s, dek);
+	if (slot == NULL)
+		destroy(s, dek);
 	*out = pt;
 
 	/* Success! */
@@ -669,7 +804,11 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 
 fail:
 	cf_secret_free(pt);
-	destroy(s, dek);
+	/* A cached key that failed is dropped: never trust it again. */
+	if (slot != NULL)
+		dek_drop(s, slot);
+	else
+		destroy(s, dek);
 	/* Failure! */
 	return (-1);
 }

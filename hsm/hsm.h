@@ -35,6 +35,7 @@ struct hsm_config {
 	const char *token_label;	/* token to use, found by label */
 	const char *pin;		/* user PIN (NUL-terminated, secret) */
 	const char *kek_label;		/* default KEK label, e.g. "coffer-kek" */
+	int no_dek_cache;		/* 1: unwrap a data key on every open */
 };
 
 /* Where a ciphertext belongs: bound into the AAD so it cannot be moved. */
@@ -104,6 +105,13 @@ int hsm_kek_exists(struct hsm_session *, const char *) CF_MUSTCHECK;
 int hsm_seal(struct hsm_session *, const char *, const struct hsm_binding *,
     const uint8_t *, size_t, struct hsm_envelope *, struct cf_error *)
     CF_MUSTCHECK;
+
+/*
+ * hsm_dek_cache_stats(s, hits, misses): how often hsm_open found the data
+ * key already unwrapped in the token (the session's DEK handle cache,
+ * hsm/DESIGN.md) and how often it unwrapped one.
+ */
+void hsm_dek_cache_stats(const struct hsm_session *, uint64_t *, uint64_t *);
 
 /*
  * hsm_open(s, env, bind, out, err):

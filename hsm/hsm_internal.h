@@ -12,6 +12,23 @@
 #define MAX_KEKS 16
 #define WRAPPED_MAX 64			/* a wrapped 32-byte key is 40 */
 #define AAD_MAGIC "coffer-envelope"
+#define DEK_CACHE_WAYS 8		/* entries per set, least recent goes */
+#define DEK_CACHE_SETS 256
+#define DEK_CACHE_SLOTS (DEK_CACHE_WAYS * DEK_CACHE_SETS)	/* per session */
+#define DEK_CACHE_TTL_MS (300 * 1000)	/* how long one stays in the token */
+
+/*
+ * An unwrapped data key kept inside the token (a sensitive, non-extractable
+ * session object: only its handle is here), found by its wrapped form.
+ */
+struct hsm_dek {
+	uint8_t wrapped[WRAPPED_MAX];
+	size_t wrapped_len;		/* 0: empty slot */
+	char kek[HSM_LABEL_MAX + 1];
+	CK_OBJECT_HANDLE obj;
+	int64_t at_ms;			/* when it was unwrapped */
+	uint64_t used;			/* the session's use count at last use */
+};
 
 struct hsm {
 	CK_FUNCTION_LIST *p11;
@@ -19,6 +36,7 @@ struct hsm {
 	CK_SESSION_HANDLE login;	/* keeps the user logged in */
 	char token[33];
 	char kek_label[HSM_LABEL_MAX + 1];
+	int no_dek_cache;		/* hsm_config.no_dek_cache */
 };
 
 struct hsm_kek {
@@ -34,6 +52,8 @@ struct hsm_session {
 	CK_OBJECT_HANDLE audit_key;	/* session copy; 0 until first use */
 	CK_OBJECT_HANDLE head;		/* token object of head_chain, or 0 */
 	char head_chain[HSM_CHAIN_ID_LEN + 1];
+	struct hsm_dek *deks;		/* DEK_CACHE_SLOTS, or NULL: no cache */
+	uint64_t dek_hits, dek_misses, dek_uses;
 };
 
 /* hsm_fail(err, code, rv, what): set ${err} for a failed call; -1. */

@@ -45,6 +45,7 @@ static const struct key keys[] = {
 	KEY(token_label, KEY_STRING, "coffer"),
 	KEY(pin_file, KEY_STRING, NULL),
 	KEY(kek_label, KEY_STRING, "coffer-kek"),
+	KEY(dek_cache, KEY_STRING, "on"),
 	KEY(region, KEY_STRING, "local-1"),
 	KEY(account_id, KEY_ACCOUNT, "000000000000"),
 	KEY(partition, KEY_STRING, "aws"),

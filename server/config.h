@@ -31,6 +31,7 @@ struct config {
 	char *token_label;	/* token label */
 	char *pin_file;		/* file holding the user PIN; NULL: unset */
 	char *kek_label;	/* default KEK label */
+	char *dek_cache;	/* "on": keep unwrapped data keys in the token */
 	char *region;		/* ARN region */
 	char *account_id;	/* ARN account id, 12 digits */
 	char *partition;	/* ARN partition */

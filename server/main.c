@@ -129,6 +129,7 @@ hsm_config_of(const struct config *cfg, const struct cf_secret *pin,
 	hc->token_label = cfg->token_label;
 	hc->pin = pin != NULL ? (const char *)pin->data : NULL;
 	hc->kek_label = cfg->kek_label;
+	hc->no_dek_cache = strcmp(cfg->dek_cache, "off") == 0;
 }
 
 /* Log in to the token; the PIN is wiped as soon as the login is done. */
@@ -310,6 +311,12 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	sigset_t sigs;
 	int sig;
 
+	if (strcmp(cfg->dek_cache, "on") != 0 &&
+	    strcmp(cfg->dek_cache, "off") != 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "dek_cache must be "
+		    "\"on\" or \"off\", not \"%.64s\"", cfg->dek_cache);
+		goto err0;
+	}
 	if (strcmp(cfg->audit, "on") != 0 && strcmp(cfg->audit, "off") != 0) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "audit must be "
 		    "\"on\" or \"off\", not \"%.64s\"", cfg->audit);

@@ -160,6 +160,62 @@ test_fresh_key_and_iv_each_time(void **state)
 	hsm_envelope_cleanup(&b);
 }
 
+/*
+ * The DEK handle cache: a second open of a version unwraps nothing, many
+ * versions (more than the cache holds, so slots are reused) all open to
+ * their own value, and a cached key that meets a tampered ciphertext is
+ * dropped, not trusted.
+ */
+static void
+test_dek_cache(void **state)
+{
+	static struct hsm_envelope envs[3000];
+	struct cf_secret *pt;
+	struct cf_error err;
+	uint64_t hits0, misses0, hits, misses;
+	uint8_t v[8];
+	size_t i, round;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		memcpy(v, &i, sizeof(v));
+		seal(NULL, v, sizeof(v), &envs[i]);
+	}
+	hsm_dek_cache_stats(s, &hits0, &misses0);
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < 3000; i++) {
+			assert_int_equal(hsm_open(s, &envs[i], &bind, &pt,
+			    &err), 0);
+			memcpy(v, &i, sizeof(v));
+			assert_memory_equal(pt->data, v, sizeof(v));
+			cf_secret_free(pt);
+		}
+	hsm_dek_cache_stats(s, &hits, &misses);
+	/* Every key unwrapped once at least; slots reused, some kept. */
+	assert_true(misses - misses0 >= 3000);
+	assert_true(hits - hits0 > 0);
+	assert_int_equal((hits - hits0) + (misses - misses0), 6000);
+
+	/* Back to back: the second open is a hit. */
+	expect_open(&envs[7], &bind, CF_OK);
+	hsm_dek_cache_stats(s, &hits0, &misses0);
+	expect_open(&envs[7], &bind, CF_OK);
+	hsm_dek_cache_stats(s, &hits, &misses);
+	assert_int_equal(hits, hits0 + 1);
+	assert_int_equal(misses, misses0);
+
+	/* A tampered ciphertext fails with the cached key, which goes. */
+	envs[7].ciphertext[0] ^= 1;
+	expect_open(&envs[7], &bind, CF_ERR_DECRYPTION_FAILURE);
+	envs[7].ciphertext[0] ^= 1;
+	hsm_dek_cache_stats(s, &hits0, &misses0);
+	expect_open(&envs[7], &bind, CF_OK);
+	hsm_dek_cache_stats(s, &hits, &misses);
+	assert_int_equal(misses, misses0 + 1);
+	for (i = 0; i < 3000; i++)
+		hsm_envelope_cleanup(&envs[i]);
+}
+
 static void
 test_tampering_fails(void **state)
 {
@@ -338,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_fresh_key_and_iv_each_time),
 		cmocka_unit_test(test_tampering_fails),
+		cmocka_unit_test(test_dek_cache),
 		cmocka_unit_test(test_kek_binding),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_two_threads),
