@@ -73,11 +73,14 @@ token_open(struct cf_error *err)
 		return (NULL);
 
 	/* Log in; the PIN is wiped as soon as that is done. */
+	memset(&cfg, 0, sizeof(cfg));
 	cfg.module_path = env_or("COFFER_PKCS11_MODULE",
 	    "/usr/lib/softhsm/libsofthsm2.so");
 	cfg.token_label = env_or("COFFER_TOKEN_LABEL", "coffer");
 	cfg.pin = (const char *)pin->data;
 	cfg.kek_label = env_or("COFFER_KEK_LABEL", "coffer-kek");
+	/* The physical cost: an unwrap and a decrypt every time. */
+	cfg.no_dek_cache = 1;
 	h = hsm_new(&cfg, err);
 	cf_secret_free(pin);
 	return (h);
