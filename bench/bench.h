@@ -11,6 +11,7 @@
 #define COFFER_BENCH_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "cf.h"
@@ -82,6 +83,25 @@ void stats_ok(struct stats *, int64_t);
 void stats_fail(struct stats *, int, const char *, size_t, const char *,
     size_t);
 void stats_merge(struct stats *, const struct stats *);
+
+/*
+ * A baseline's thread: the first member of each baseline's worker struct,
+ * so that one runner starts, joins and sums them all.
+ */
+struct bench_thread {
+	pthread_t th;
+	struct stats st;
+};
+
+/*
+ * bench_threads_run(name, ws, size, n, fn, out):
+ * Run ${fn} on each of the ${n} workers at ${ws} (${size} bytes apart, each
+ * starting with a struct bench_thread, which ${fn} receives), wait for
+ * them, and fill ${out} with their sum under ${name}.  Exits 2 if a thread
+ * cannot start.
+ */
+void bench_threads_run(const char *, void *, size_t, int, void *(*)(void *),
+    struct bench_result *);
 double stats_quantile_ms(const struct stats *, double);
 double stats_rate(const struct bench_result *);
 const char *stats_status_name(int);

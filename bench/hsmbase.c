@@ -22,8 +22,8 @@
 
 /* One session, its envelope, and the thread that opens it. */
 struct hsmworker {
+	struct bench_thread t;	/* first: bench_threads_run */
 	int id;
-	pthread_t th;
 	struct hsmbase *b;
 	struct hsm_session *s;
 	char uuid[37], version[37];	/* the binding's strings */
@@ -31,7 +31,6 @@ struct hsmworker {
 	struct hsm_envelope env;
 	int sealed;
 	uint8_t pt[OPEN_LEN];		/* bench data, not a secret */
-	struct stats st;
 };
 
 struct hsmbase {
@@ -178,14 +177,14 @@ hsmworker_main(void *arg)
 		out = NULL;
 		if (hsm_open(w->s, &w->env, &w->bind, &out, &err)) {
 			type = cf_code_name(err.code);
-			stats_fail(&w->st, 0, type, strlen(type), err.msg,
+			stats_fail(&w->t.st, 0, type, strlen(type), err.msg,
 			    strlen(err.msg));
 		} else if (out->len != sizeof(w->pt) ||
 		    memcmp(out->data, w->pt, sizeof(w->pt)) != 0)
-			stats_fail(&w->st, 0, NULL, 0,
+			stats_fail(&w->t.st, 0, NULL, 0,
 			    "opened plaintext differs from the sealed one", 44);
 		else
-			stats_ok(&w->st, stats_now_ns() - t0);
+			stats_ok(&w->t.st, stats_now_ns() - t0);
 		cf_secret_free(out);
 	}
 	return (NULL);
@@ -200,35 +199,11 @@ void
 hsmbase_run(struct hsmbase *b, int seconds, uint64_t limit,
     struct bench_result *out)
 {
-	int64_t t0;
-	int i;
-
 	/* The run. */
 	b->limit = limit;
 	atomic_store(&b->started, 0);
-	t0 = stats_now_ns();
-	b->end_ns = t0 + (int64_t)seconds * 1000000000;
-
-	/* One thread per session. */
-	for (i = 0; i < b->n; i++) {
-		memset(&b->ws[i].st, 0, sizeof(b->ws[i].st));
-		if (pthread_create(&b->ws[i].th, NULL, hsmworker_main,
-		    &b->ws[i]) != 0) {
-			fprintf(stderr, "coffer-bench: could not start a "
-			    "thread\n");
-			exit(2);
-		}
-	}
-	for (i = 0; i < b->n; i++)
-		pthread_join(b->ws[i].th, NULL);
-
-	/* What they did. */
-	memset(out, 0, sizeof(*out));
-	out->name = "hsm-open-1k";
-	out->connections = b->n;
-	out->elapsed_ns = stats_now_ns() - t0;
-	for (i = 0; i < b->n; i++)
-		stats_merge(&out->st, &b->ws[i].st);
+	b->end_ns = stats_now_ns() + (int64_t)seconds * 1000000000;
+	bench_threads_run("hsm-open-1k", b->ws, sizeof(*b->ws), b->n, hsmworker_main, out);
 }
 
 /*

@@ -22,11 +22,10 @@
 
 /* One connection and the thread that drives it. */
 struct pgworker {
+	struct bench_thread t;	/* first: bench_threads_run */
 	int id;
-	pthread_t th;
 	PGconn *conn;
 	struct pgbase *b;
-	struct stats st;
 };
 
 struct pgbase {
@@ -130,14 +129,14 @@ pgworker_main(void *arg)
 			msg = PQresultErrorMessage(res);
 			if (msg[0] == '\0')
 				msg = PQerrorMessage(w->conn);
-			stats_fail(&w->st, 0, state, state != NULL ?
+			stats_fail(&w->t.st, 0, state, state != NULL ?
 			    strlen(state) : 0, msg, strcspn(msg, "\n"));
 		} else if (PQntuples(res) != 1) {
 			msg = "no row for a seeded secret: is --database the "
 			    "server's database?";
-			stats_fail(&w->st, 0, NULL, 0, msg, strlen(msg));
+			stats_fail(&w->t.st, 0, NULL, 0, msg, strlen(msg));
 		} else
-			stats_ok(&w->st, stats_now_ns() - t0);
+			stats_ok(&w->t.st, stats_now_ns() - t0);
 		PQclear(res);
 	}
 	return (NULL);
@@ -153,37 +152,13 @@ void
 pgbase_run(struct pgbase *b, const char *const *names, size_t n_names,
     int seconds, uint64_t limit, struct bench_result *out)
 {
-	int64_t t0;
-	int i;
-
 	/* The run. */
 	b->names = names;
 	b->n_names = n_names;
 	b->limit = limit;
 	atomic_store(&b->started, 0);
-	t0 = stats_now_ns();
-	b->end_ns = t0 + (int64_t)seconds * 1000000000;
-
-	/* One thread per connection. */
-	for (i = 0; i < b->n; i++) {
-		memset(&b->ws[i].st, 0, sizeof(b->ws[i].st));
-		if (pthread_create(&b->ws[i].th, NULL, pgworker_main,
-		    &b->ws[i]) != 0) {
-			fprintf(stderr, "coffer-bench: could not start a "
-			    "thread\n");
-			exit(2);
-		}
-	}
-	for (i = 0; i < b->n; i++)
-		pthread_join(b->ws[i].th, NULL);
-
-	/* What they did. */
-	memset(out, 0, sizeof(*out));
-	out->name = "pg-point-select";
-	out->connections = b->n;
-	out->elapsed_ns = stats_now_ns() - t0;
-	for (i = 0; i < b->n; i++)
-		stats_merge(&out->st, &b->ws[i].st);
+	b->end_ns = stats_now_ns() + (int64_t)seconds * 1000000000;
+	bench_threads_run("pg-point-select", b->ws, sizeof(*b->ws), b->n, pgworker_main, out);
 }
 
 /*

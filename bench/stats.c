@@ -7,6 +7,8 @@
  * failures keep the last status, coffer-error-type and message seen.
  */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -194,4 +196,35 @@ stats_status_name(int status)
 	if (status < 0 || (size_t)status >= sizeof(names) / sizeof(names[0]))
 		return ("UNKNOWN");
 	return (names[status]);
+}
+
+void
+bench_threads_run(const char *name, void *ws, size_t size, int n,
+    void *(*fn)(void *), struct bench_result *out)
+{
+	struct bench_thread *t;
+	int64_t t0 = stats_now_ns();
+	int i;
+
+	for (i = 0; i < n; i++) {
+		t = (struct bench_thread *)(void *)((char *)ws + (size_t)i * size);
+		memset(&t->st, 0, sizeof(t->st));
+		if (pthread_create(&t->th, NULL, fn, t) != 0) {
+			fprintf(stderr, "coffer-bench: could not start a "
+			    "thread\n");
+			exit(2);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		t = (struct bench_thread *)(void *)((char *)ws + (size_t)i * size);
+		pthread_join(t->th, NULL);
+	}
+	memset(out, 0, sizeof(*out));
+	out->name = name;
+	out->connections = n;
+	out->elapsed_ns = stats_now_ns() - t0;
+	for (i = 0; i < n; i++) {
+		t = (struct bench_thread *)(void *)((char *)ws + (size_t)i * size);
+		stats_merge(&out->st, &t->st);
+	}
 }
