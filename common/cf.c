@@ -398,3 +398,12 @@ cf_arena_free(struct cf_arena *a)
 	}
 	free(a);
 }
+
+int64_t
+cf_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}

@@ -129,4 +129,7 @@ void cf_arena_free(struct cf_arena *);
 /* cf_now_ms(): wall-clock milliseconds since the Unix epoch. */
 int64_t cf_now_ms(void);
 
+/* cf_mono_ms(): milliseconds of a clock that never jumps (for intervals). */
+int64_t cf_mono_ms(void);
+
 #endif /* !COFFER_CF_H */

@@ -85,15 +85,6 @@ env_add(char **env, size_t *n, size_t cap, const char *name,
 	return (0);
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Log what the program printed, line by line, prefixed. */
 static void
 log_output(const char *arn, const char *step, const char *buf, size_t n,
@@ -174,11 +165,11 @@ engine_exec_step(const struct engine_exec_config *cfg, const char *path,
 	}
 
 	/* Its output until it closes it, or until time runs out. */
-	deadline = mono_ms() + (int64_t)cfg->timeout_s * 1000;
+	deadline = cf_mono_ms() + (int64_t)cfg->timeout_s * 1000;
 	pfd.fd = fds[0];
 	pfd.events = POLLIN;
 	for (;;) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - cf_mono_ms();
 
 		/* Exited (its children may hold the pipe open: not waited). */
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {

@@ -645,15 +645,6 @@ dek_set(struct hsm_session *s, const struct hsm_envelope *env)
 	return (&s->deks[(size_t)(h % DEK_CACHE_SETS) * DEK_CACHE_WAYS]);
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Forget the entry ${d}, destroying its key in the token. */
 static void
 dek_drop(struct hsm_session *s, struct hsm_dek *d)
@@ -679,7 +670,7 @@ dek_lookup(struct hsm_session *s, const struct hsm_envelope *env)
 		    memcmp(d->wrapped, env->wrapped_dek, d->wrapped_len) != 0 ||
 		    strcmp(d->kek, env->kek_label) != 0)
 			continue;
-		if (mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS) {
+		if (cf_mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS) {
 			dek_drop(s, d);
 			break;
 		}
@@ -717,7 +708,7 @@ dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
 	d->wrapped_len = env->wrapped_dek_len;
 	snprintf(d->kek, sizeof(d->kek), "%s", env->kek_label);
 	d->obj = obj;
-	d->at_ms = mono_ms();
+	d->at_ms = cf_mono_ms();
 	d->used = ++s->dek_uses;
 	return (d);
 }
