@@ -36,6 +36,7 @@ config(const char *kek)
 {
 	struct hsm_config c;
 
+	memset(&c, 0, sizeof(c));	/* the DEK cache on, as by default */
 	c.module_path = tl_env("COFFER_TEST_MODULE");
 	c.token_label = tl_env("COFFER_TEST_TOKEN");
 	c.pin = (const char *)pin->data;
