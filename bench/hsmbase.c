@@ -203,7 +203,8 @@ hsmbase_run(struct hsmbase *b, int seconds, uint64_t limit,
 	b->limit = limit;
 	atomic_store(&b->started, 0);
 	b->end_ns = stats_now_ns() + (int64_t)seconds * 1000000000;
-	bench_threads_run("hsm-open-1k", b->ws, sizeof(*b->ws), b->n, hsmworker_main, out);
+	bench_threads_run("hsm-open-1k", b->ws, sizeof(*b->ws), b->n,
+	    hsmworker_main, out);
 }
 
 /*

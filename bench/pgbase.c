@@ -158,7 +158,8 @@ pgbase_run(struct pgbase *b, const char *const *names, size_t n_names,
 	b->limit = limit;
 	atomic_store(&b->started, 0);
 	b->end_ns = stats_now_ns() + (int64_t)seconds * 1000000000;
-	bench_threads_run("pg-point-select", b->ws, sizeof(*b->ws), b->n, pgworker_main, out);
+	bench_threads_run("pg-point-select", b->ws, sizeof(*b->ws), b->n,
+	    pgworker_main, out);
 }
 
 /*

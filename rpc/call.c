@@ -192,6 +192,20 @@ auth_property(struct cf_arena *a, const grpc_auth_context *ctx,
 	return (cf_arena_memdup(a, p->value, p->value_length));
 }
 
+/* Is the first value of property ${name} of ${ctx} exactly ${value}? */
+static int
+auth_property_is(const grpc_auth_context *ctx, const char *name,
+    const char *value)
+{
+	grpc_auth_property_iterator it;
+	const grpc_auth_property *p;
+
+	it = grpc_auth_context_find_properties_by_name(ctx, name);
+	return ((p = grpc_auth_property_iterator_next(&it)) != NULL &&
+	    p->value != NULL && p->value_length == strlen(value) &&
+	    memcmp(p->value, value, p->value_length) == 0);
+}
+
 /*
  * Who is calling.  Over TLS, the verified client certificate's SPIFFE ID
  * (its one spiffe:// URI SAN) or else its subject CN; NULL when the client
@@ -203,18 +217,17 @@ auth_property(struct cf_arena *a, const grpc_auth_context *ctx,
 static const char *
 call_principal(struct call *c)
 {
+	static const char type[] = GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME;
 	grpc_auth_context *ctx;
-	const char *type, *who = NULL;
+	const char *who = NULL;
 
 	if ((ctx = grpc_call_auth_context(c->gcall)) == NULL)
 		return (NULL);
-	type = auth_property(c->arena, ctx,
-	    GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
-	if (type != NULL && strcmp(type, RPC_TRANSPORT_INSECURE) == 0)
+	if (auth_property_is(ctx, type, RPC_TRANSPORT_INSECURE))
 		who = RPC_PRINCIPAL_PLAINTEXT;
-	else if (type != NULL && (strcmp(type,
-	    GRPC_TLS_TRANSPORT_SECURITY_TYPE) == 0 || strcmp(type,
-	    GRPC_SSL_TRANSPORT_SECURITY_TYPE) == 0) &&
+	else if ((auth_property_is(ctx, type,
+	    GRPC_TLS_TRANSPORT_SECURITY_TYPE) || auth_property_is(ctx, type,
+	    GRPC_SSL_TRANSPORT_SECURITY_TYPE)) &&
 	    grpc_auth_context_peer_is_authenticated(ctx) &&
 	    (who = auth_property(c->arena, ctx,
 	    GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) == NULL)

@@ -11,6 +11,17 @@
 
 #define AT_MS(n) "('epoch'::timestamptz + $" #n "::int8 * interval '1 millisecond')"
 
+/* ${ms} as a parameter in ${buf}, or NULL (SQL NULL) when it is <= 0. */
+static const char *
+opt_ms(char buf[24], int64_t ms)
+{
+
+	if (ms <= 0)
+		return (NULL);
+	snprintf(buf, 24, "%lld", (long long)ms);
+	return (buf);
+}
+
 /* Run a change that must touch exactly one row; 0, or -1 with ${err}. */
 static int
 one_row(struct store *s, const char *sql, int n, const char *const *v,
@@ -41,13 +52,10 @@ store_rotation_configure(struct store *s, const char *uuid, int enabled,
     const char *lambda, const char *rules_json, int64_t next_ms,
     struct cf_error *err)
 {
-	char en[8], next[24];
-	const char *v[5] = { uuid, en, lambda, rules_json, next };
+	char next[24];
+	const char *v[5] = { uuid, enabled ? "true" : "false", lambda,
+	    rules_json, opt_ms(next, next_ms) };
 
-	snprintf(en, sizeof(en), "%s", enabled ? "true" : "false");
-	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
-	if (next_ms <= 0)
-		v[4] = NULL;
 	return (one_row(s, "UPDATE secrets SET rotation_enabled = $2::boolean, "
 	    "rotation_lambda_arn = coalesce($3, rotation_lambda_arn), "
 	    "rotation_rules = coalesce($4::jsonb, rotation_rules), "
@@ -141,12 +149,9 @@ store_rotation_done(struct store *s, const char *uuid, const char *token,
 {
 	char next[24];
 	const char *v[5] = { uuid, token, owner, rotated ? "true" : "false",
-	    next };
+	    opt_ms(next, next_ms) };
 	int n;
 
-	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
-	if (next_ms <= 0)
-		v[4] = NULL;
 	if (one_row(s, "UPDATE secrets SET rotation_token = NULL, "
 	    "rotation_step = NULL, rotation_test_only = false, "
 	    "rotation_attempts = 0, rotation_retry_at = NULL, "
@@ -182,11 +187,8 @@ store_rotation_release(struct store *s, const char *uuid, const char *owner,
     int64_t next_ms, struct cf_error *err)
 {
 	char next[24];
-	const char *v[3] = { uuid, owner, next };
+	const char *v[3] = { uuid, owner, opt_ms(next, next_ms) };
 
-	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
-	if (next_ms <= 0)
-		v[2] = NULL;
 	return (one_row(s, "UPDATE secrets SET rotation_lease_until = NULL, "
 	    "rotation_lease_owner = NULL, next_rotation_date = CASE WHEN "
 	    "$3::int8 IS NULL THEN next_rotation_date ELSE " AT_MS(3) " END "
@@ -199,11 +201,8 @@ store_rotation_touched(struct store *s, const char *uuid, int64_t next_ms,
     struct cf_error *err)
 {
 	char next[24];
-	const char *v[2] = { uuid, next };
+	const char *v[2] = { uuid, opt_ms(next, next_ms) };
 
-	snprintf(next, sizeof(next), "%lld", (long long)next_ms);
-	if (next_ms <= 0)
-		v[1] = NULL;
 	return (one_row(s, "UPDATE secrets SET last_rotated_date = now(), "
 	    "next_rotation_date = CASE WHEN $2::int8 IS NULL THEN "
 	    "next_rotation_date ELSE " AT_MS(2) " END WHERE uuid = $1::uuid",
@@ -222,28 +221,3 @@ store_version_drop_empty(struct store *s, const char *uuid,
 	    "removing a pending version", &n, err));
 }
 
-int
-store_secret_by_uuid(struct store *s, struct cf_arena *a, const char *uuid,
-    struct store_secret *out, struct cf_error *err)
-{
-	char sql[4096];
-	const char *v[1] = { uuid };
-	struct store_secret *rows;
-	PGresult *r;
-	size_t n;
-	int rc;
-
-	snprintf(sql, sizeof(sql), "SELECT %s FROM secrets WHERE uuid = "
-	    "$1::uuid", store_secret_cols);
-	if ((r = store_exec_params(s, sql, 1, v, NULL, NULL, 1,
-	    PGRES_TUPLES_OK, "reading a secret", err)) == NULL)
-		return (-1);
-	rc = store_decode_secrets(a, r, &rows, &n, err);
-	PQclear(r);
-	if (rc)
-		return (-1);
-	if (n == 0)
-		return (0);
-	*out = rows[0];
-	return (1);
-}

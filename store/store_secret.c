@@ -71,6 +71,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    " FROM secrets WHERE name = $1 FOR UPDATE", 1 },
 	[ST_SECRET_BY_ARN] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE arn = $1", 1 },
+	[ST_SECRET_BY_UUID] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE uuid = $1::uuid", 1 },
 	[ST_SECRET_BY_ARN_LOCK] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE arn = $1 FOR UPDATE", 1 },
 	[ST_SECRET_INSERT] = { "INSERT INTO secrets "
@@ -398,6 +400,14 @@ secret_lookup(struct store *s, struct cf_arena *a, enum store_stmt st,
 		rc = 1;
 	PQclear(r);
 	return (rc);
+}
+
+int
+store_secret_by_uuid(struct store *s, struct cf_arena *a, const char *uuid,
+    struct store_secret *out, struct cf_error *err)
+{
+
+	return (secret_lookup(s, a, ST_SECRET_BY_UUID, uuid, out, err));
 }
 
 int
