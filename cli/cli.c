@@ -102,6 +102,7 @@ run(struct cli_args *a, const struct cli_query *q)
 		fprintf(stderr, "\ncoffer: error: %s\n", buf);
 		return (CLI_EXIT_CLIENT);
 	}
+	cli_tls_announce(&a->tls);
 	if (a->debug)
 		debug_transport(a);
 	if ((ctx.conn = cli_conn_new(a->endpoint, &a->tls, &st)) == NULL) {

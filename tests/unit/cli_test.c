@@ -1908,6 +1908,7 @@ test_transport_discovery(void **state)
 {
 	char tmpl[] = "/tmp/cli_test.XXXXXX", root[PATH_MAX], cwd[PATH_MAX];
 	char want[PATH_MAX + 64], err[512], devdir[PATH_MAX + 32];
+	char exe[PATH_MAX + 64], found[CLI_PATH_MAX];
 	struct cli_tls t;
 
 	(void)state;
@@ -1924,31 +1925,42 @@ test_transport_discovery(void **state)
 	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
 	assert_string_equal(t.ca_bundle, "");
 
-	/* From a subdirectory: the .coffer-dev/tls of an ancestor. */
+	/*
+	 * A .coffer-dev/tls planted in the working directory or one of its
+	 * parents is never used (it could hold an attacker's CA and key).
+	 */
 	assert_int_equal(chdir(root), 0);
 	assert_int_equal(chdir("x/y/z"), 0);
 	memset(&t, 0, sizeof(t));
-	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/ca.pem", root);
-	assert_string_equal(t.ca_bundle, want);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.pem", root);
-	assert_string_equal(t.cert, want);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.key", root);
-	assert_string_equal(t.key, want);
-
-	/* The nearest one wins. */
-	mkdirs(root, "x/.coffer-dev/tls");
-	memset(&t, 0, sizeof(t));
-	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s/x/.coffer-dev/tls/ca.pem", root);
-	assert_string_equal(t.ca_bundle, want);
-
-	/* In the directory itself. */
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--ca-bundle"));
+	assert_string_equal(t.ca_bundle, "");
+	assert_string_equal(t.dev_dir, "");
 	assert_int_equal(chdir(root), 0);
 	memset(&t, 0, sizeof(t));
-	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.key", root);
-	assert_string_equal(t.key, want);
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+
+	/* Beside the binary: its directory, or the one above (build/). */
+	snprintf(exe, sizeof(exe), "%s/x/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 1);
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls", root);
+	assert_string_equal(found, want);
+	snprintf(exe, sizeof(exe), "%s/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 1);
+	assert_string_equal(found, want);
+
+	/* Not further up. */
+	snprintf(exe, sizeof(exe), "%s/x/y/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 0);
+	assert_string_equal(found, "");
+
+	/* Nor one that others may write to. */
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls", root);
+	assert_int_equal(chmod(want, 0770), 0);
+	snprintf(exe, sizeof(exe), "%s/x/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 0);
+	assert_int_equal(chmod(want, 0700), 0);
+	mkdirs(root, "x/.coffer-dev/tls");
 
 	/* COFFER_DEV_DIR comes first, and is the only place looked at. */
 	assert_int_equal(chdir("x/y"), 0);
@@ -1973,6 +1985,8 @@ test_transport_discovery(void **state)
 	assert_string_equal(t.cert, "");
 
 	/* A client certificate alone: the dev CA, the certificate kept. */
+	snprintf(devdir, sizeof(devdir), "%s/x/.coffer-dev", root);
+	setenv("COFFER_DEV_DIR", devdir, 1);
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(cli_tls_path(t.cert, "/o/c.pem"), 0);
 	assert_int_equal(cli_tls_path(t.key, "/o/c.key"), 0);
@@ -1981,6 +1995,9 @@ test_transport_discovery(void **state)
 	assert_string_equal(t.ca_bundle, want);
 	assert_string_equal(t.cert, "/o/c.pem");
 	assert_string_equal(t.key, "/o/c.key");
+	snprintf(want, sizeof(want), "%s/x/.coffer-dev/tls", root);
+	assert_string_equal(t.dev_dir, want);
+	unsetenv("COFFER_DEV_DIR");
 
 	/*
 	 * Nowhere to be found (nor in /tmp or /): an error naming the
