@@ -317,7 +317,9 @@ int engine_restore_secret(struct engine_worker *, const struct engine_call *,
 /*
  * engine_purge_due(w, limit, out_purged, err):
  * Permanently delete up to ${limit} secrets whose recovery window has
- * passed (their wrapped keys go with them: crypto-shredding).  Rows are
+ * passed.  Their wrapped data keys leave the live database, but the KEK
+ * that wraps them stays, so backups of the database still hold openable
+ * copies: this is deletion, not crypto-shredding.  Rows are
  * claimed with FOR UPDATE SKIP LOCKED so several servers share the work.
  */
 int engine_purge_due(struct engine_worker *, int, int *, struct cf_error *)
