@@ -2074,6 +2074,55 @@ test_transport_audit(void **state)
 	assert_int_equal(rmdir(tmpl), 0);
 }
 
+/* cli_main on these words (argv[0] "coffer" added); its exit code. */
+static int
+main_run(const char *first, ...)
+{
+	struct words w = { 0, NULL };
+	const char *s;
+	va_list ap;
+	int rc;
+
+	w.w = calloc(16, sizeof(char *));
+	assert_non_null(w.w);
+	w.w[w.n++] = strdup("coffer");
+	va_start(ap, first);
+	for (s = first; s != NULL && w.n < 15; s = va_arg(ap, const char *))
+		w.w[w.n++] = strdup(s);
+	va_end(ap);
+	rc = cli_main(w.n, w.w);
+	words_free(&w);
+	return (rc);
+}
+
+static void
+test_audit_global_options(void **state)
+{
+
+	(void)state;
+	tls_env_clear();
+
+	/*
+	 * Global transport options before "audit" reach it, in both forms:
+	 * the call is tried (nothing listens: CLI_EXIT_CLIENT), where the
+	 * word "audit" used to be an invalid choice (CLI_EXIT_USAGE).
+	 */
+	assert_int_equal(main_run("--endpoint-url", "http://127.0.0.1:1",
+	    "audit", "verify", NULL), CLI_EXIT_CLIENT);
+	assert_int_equal(main_run("--endpoint-url=http://127.0.0.1:1", "audit",
+	    "export", NULL), CLI_EXIT_CLIENT);
+
+	/* And are checked as the subcommand's own: a cert without its key. */
+	assert_int_equal(main_run("--cert", "c.pem", "audit", "verify",
+	    "--endpoint-url", "https://127.0.0.1:1", NULL), CLI_EXIT_USAGE);
+
+	/* Anything else before it is not a global option of audit's. */
+	assert_int_equal(main_run("--bogus", "x", "audit", "verify", NULL),
+	    CLI_EXIT_USAGE);
+	assert_int_equal(main_run("--endpoint-url", "http://127.0.0.1:1",
+	    "audit", NULL), CLI_EXIT_USAGE);
+}
+
 int
 main(void)
 {
@@ -2102,6 +2151,7 @@ main(void)
 		cmocka_unit_test(test_transport_options),
 		cmocka_unit_test(test_transport_discovery),
 		cmocka_unit_test(test_transport_audit),
+		cmocka_unit_test(test_audit_global_options),
 	};
 
 	/* The tests choose their endpoints and TLS files themselves. */
