@@ -399,6 +399,7 @@ writer(void *arg)
 	struct audit *a = arg;
 	struct cf_error err;
 	struct sub *subs, *s, *next;
+	char why[sizeof(err.msg)];
 	int ok;
 
 	(void)pthread_setname_np(pthread_self(), "coffer-audit");
@@ -406,10 +407,15 @@ writer(void *arg)
 		memset(&err, 0, sizeof(err));
 		ok = write_batch(a, subs, &err) == 0;
 		if (!ok && err.code != CF_ERR_UNAVAILABLE) {
-			/* The caller sees a service problem, not ours. */
+			/*
+			 * The caller sees a service problem, not ours.  (The
+			 * reason is copied first: formatting err.msg into
+			 * itself printed the prefix twice.)
+			 */
 			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+			snprintf(why, sizeof(why), "%s", err.msg);
 			cf_error_set(&err, CF_ERR_UNAVAILABLE, "could not record "
-			    "the audit event: %s", err.msg);
+			    "the audit event: %s", why);
 		}
 
 		/* Answer every caller, then move the token's head. */
