@@ -19,7 +19,13 @@
 
 #include <ini.h>
 
-enum key_type { KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT };
+enum key_type {
+	KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT, KEY_COUNT
+};
+
+/* Nonzero for the keys stored as an unsigned, not a string. */
+#define KEY_NUMERIC(t) ((t) == KEY_WORKERS || (t) == KEY_SECONDS || \
+    (t) == KEY_COUNT)
 
 struct key {
 	const char *name;
@@ -56,6 +62,9 @@ static const struct key keys[] = {
 	KEY(rotator_ca_bundle, KEY_STRING, NULL),
 	KEY(rotator_cert, KEY_STRING, NULL),
 	KEY(rotator_key, KEY_STRING, NULL),
+	KEY(max_connections, KEY_COUNT, "4096"),
+	KEY(handshake_timeout, KEY_SECONDS, "10"),
+	KEY(max_streams, KEY_COUNT, "100"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -131,11 +140,14 @@ key_set(struct config *cfg, const struct key *k, const char *v,
 	unsigned n;
 
 	/* Check the value. */
-	if (k->type == KEY_WORKERS || k->type == KEY_SECONDS) {
+	if (KEY_NUMERIC(k->type)) {
 		if ((n = parse_count(v, k->type == KEY_WORKERS ?
-		    CONFIG_WORKERS_MAX : CONFIG_INTERVAL_MAX)) == 0) {
+		    CONFIG_WORKERS_MAX : k->type == KEY_COUNT ?
+		    CONFIG_COUNT_MAX : CONFIG_INTERVAL_MAX)) == 0) {
 			*why = k->type == KEY_WORKERS ?
 			    "must be an integer from 1 to 1024" :
+			    k->type == KEY_COUNT ?
+			    "must be an integer from 1 to 1000000" :
 			    "must be a number of seconds from 1 to 86400";
 			return (-1);
 		}
@@ -352,7 +364,7 @@ config_cleanup(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < N_KEYS; i++)
-		if (keys[i].type != KEY_WORKERS && keys[i].type != KEY_SECONDS)
+		if (!KEY_NUMERIC(keys[i].type))
 			free(*key_string(cfg, &keys[i]));
 	memset(cfg, 0, sizeof(*cfg));
 }

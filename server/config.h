@@ -14,6 +14,7 @@
 
 #define CONFIG_WORKERS_MAX 1024
 #define CONFIG_INTERVAL_MAX 86400
+#define CONFIG_COUNT_MAX 1000000
 
 /* Every string is NUL-terminated, heap-allocated and owned by the struct. */
 struct config {
@@ -42,6 +43,10 @@ struct config {
 	char *rotator_ca_bundle; /* what exec: rotators call cofferd with */
 	char *rotator_cert;
 	char *rotator_key;
+	unsigned max_connections; /* connections held at most (about) */
+	unsigned handshake_timeout; /* seconds a connection may take to
+				   finish its TLS and HTTP/2 handshakes */
+	unsigned max_streams;	/* concurrent calls per connection */
 };
 
 /*

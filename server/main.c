@@ -364,6 +364,9 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	memset(&rc, 0, sizeof(rc));
 	rc.listen = cfg->listen;
 	rc.workers = cfg->workers;
+	rc.max_connections = cfg->max_connections;
+	rc.handshake_timeout_ms = cfg->handshake_timeout * 1000;
+	rc.max_streams = cfg->max_streams;
 	rc.engine = e;
 	rc.audit = audit;
 	if (tls_config(cfg, &rc, pem, pem_len, err))
