@@ -100,6 +100,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg.account_id, "000000000000");
 	assert_string_equal(cfg.partition, "aws");
 	assert_int_equal(cfg.purge_interval, 60);
+	assert_int_equal(cfg.audit_head_max_lag, 5);
 	config_cleanup(&cfg);
 	assert_null(cfg.listen);
 }
