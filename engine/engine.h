@@ -179,10 +179,21 @@ void engine_worker_free(struct engine_worker *);
 
 /*
  * engine_health(w):
- * 0 if the worker's database connection and token session answer, else -1.
- * A check that passed less than a second ago is not repeated.
+ * 0 if the worker's database connection and token session answer and the
+ * audit writer (engine_set_audit) accepts calls, else -1.  A database and
+ * token check that passed less than a second ago is not repeated; the
+ * audit's is asked every time.
  */
 int engine_health(struct engine_worker *) CF_MUSTCHECK;
+
+/*
+ * engine_set_audit(e, audit):
+ * The audit writer (borrowed; NULL: none) whose chain VerifyAuditLog
+ * waits on and whose head lag engine_health() reports.  Set before the
+ * workers start.
+ */
+struct audit;
+void engine_set_audit(struct engine *, struct audit *);
 
 
 /*

@@ -47,6 +47,7 @@ struct engine {
 	pthread_mutex_t rot_mu;		/* guards rotation and exec.endpoint */
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
+	struct audit *audit;		/* engine_set_audit; NULL: none */
 };
 
 struct engine_worker {

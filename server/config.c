@@ -42,6 +42,7 @@ static const struct key keys[] = {
 	KEY(database, KEY_STRING, "dbname=coffer user=coffer_app"),
 	KEY(admin_database, KEY_STRING, NULL),
 	KEY(audit, KEY_STRING, "on"),
+	KEY(audit_head_max_lag, KEY_SECONDS, "5"),
 	KEY(tls_cert, KEY_STRING, NULL),
 	KEY(tls_key, KEY_STRING, NULL),
 	KEY(tls_client_ca, KEY_STRING, NULL),

@@ -23,6 +23,7 @@ struct config {
 	char *database;		/* libpq conninfo, as role coffer_app */
 	char *admin_database;	/* conninfo of the owner, for migrate; NULL */
 	char *audit;		/* "on"; "off" only to benchmark the cost */
+	unsigned audit_head_max_lag; /* s the token's audit head may lag */
 	char *tls_cert;		/* server certificate chain (PEM file) */
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */

@@ -352,8 +352,10 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		memset(&ac, 0, sizeof(ac));
 		ac.conninfo = cfg->database;
 		ac.hsm = h;
+		ac.head_max_lag_ms = (int64_t)cfg->audit_head_max_lag * 1000;
 		if ((audit = audit_start(&ac, err)) == NULL)
 			goto err2;
+		engine_set_audit(e, audit);
 	}
 
 	/* Rotations (each step audited, once the audit writer runs), purges. */

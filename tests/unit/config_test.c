@@ -103,6 +103,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_connections, 4096);
 	assert_int_equal(cfg.handshake_timeout, 10);
 	assert_int_equal(cfg.max_streams, 100);
+	assert_int_equal(cfg.audit_head_max_lag, 5);
 	config_cleanup(&cfg);
 	assert_null(cfg.listen);
 }
