@@ -16,7 +16,11 @@
  * (reads, failures, unknown methods) submits its event(s) to the writer
  * and the reply batch is started from the writer's callback, so the
  * worker is free meanwhile.  If the event cannot be written, the client
- * gets ServiceUnavailable instead of the result.
+ * gets ServiceUnavailable instead of the result.  A call without identity
+ * (only a client without a certificate, let through by
+ * health_without_cert) is not audited by itself: it is counted
+ * (refusals.c), summarised in the audit trail once per interval, and
+ * answered at once, so that it never waits on the audit queue.
  *
  * Plaintext: the response is packed into the arena and handed to gRPC as a
  * slice over that memory (no copy), so the arena, wiped when freed, holds

@@ -662,8 +662,10 @@ rpc_server_free(struct rpc_server *srv)
 		    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	}
 
-	/* The server before the queues it knows; a late handshake counts
-	 * nothing once the refusals are closed. */
+	/*
+	 * The server before the queues it knows.  The TLS verifier may outlive
+	 * it; once the refusals are closed, a late handshake counts nothing.
+	 */
 	grpc_server_destroy(srv->server);
 	rpc_refusals_close(srv->refusals);
 	workers_free(srv);
