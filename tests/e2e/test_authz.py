@@ -741,11 +741,12 @@ class CliTest(AuthzCase):
             "COFFER_CA_BUNDLE": self.pki.ca + ".pem", "COFFER_CERT": self.a_cert[0],
             "COFFER_KEY": self.a_cert[1]})
         self.assertEqual(r.returncode, 0, r.stderr)
-        # No client certificate: refused.
+        # No client certificate: refused at the TLS handshake.
         r = self.run_coffer("get-secret-value", "--secret-id", n,
                             env={"COFFER_CA_BUNDLE": self.pki.ca + ".pem"})
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("AccessDeniedException", r.stderr + r.stdout)
+        self.assertIn("Could not connect to the endpoint URL", r.stderr + r.stdout)
+        self.assertNotIn("cli-value", r.stdout)
 
     def test_cli_identity_policy_verbs(self):
         n = self.name("cliidp")
