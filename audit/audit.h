@@ -158,6 +158,16 @@ int audit_submit(struct audit *, const struct audit_event *, size_t,
     audit_done_fn *, void *) CF_MUSTCHECK;
 
 /*
+ * audit_submit_nowait(a, ev, n, done, arg):
+ * audit_submit for events nobody waits on (summaries of refused
+ * handshakes): never blocks on a full queue, returns -1 instead (then, as
+ * when out of memory or stopping, ${done} is not called), and a failed
+ * batch is not re-recorded.
+ */
+int audit_submit_nowait(struct audit *, const struct audit_event *, size_t,
+    audit_done_fn *, void *) CF_MUSTCHECK;
+
+/*
  * audit_record(a, ev, n, err):
  * audit_submit and wait: 0 once the events are committed, else -1 with
  * ${err} set (CF_ERR_UNAVAILABLE).  Unlike audit_submit, a failure is not

@@ -541,10 +541,13 @@ writer(void *arg)
 
 /* ---- the interface ---------------------------------------------------------------- */
 
-/* Queue a submission; ${redo}: re-record its failure (audit_submit). */
+/*
+ * Queue a submission; ${redo}: re-record its failure (audit_submit);
+ * ${nowait}: fail instead of waiting for room (audit_submit_nowait).
+ */
 static int
 submit(struct audit *a, const struct audit_event *ev, size_t n,
-    audit_done_fn *done, void *arg, int redo)
+    audit_done_fn *done, void *arg, int redo, int nowait)
 {
 	struct sub *s;
 
@@ -552,9 +555,9 @@ submit(struct audit *a, const struct audit_event *ev, size_t n,
 		return (-1);
 	s->redo = redo;
 	pthread_mutex_lock(&a->mu);
-	while (a->queued >= MAX_QUEUED && !a->stopping)
+	while (!nowait && a->queued >= MAX_QUEUED && !a->stopping)
 		pthread_cond_wait(&a->room, &a->mu);
-	if (a->stopping) {
+	if (a->stopping || a->queued >= MAX_QUEUED) {
 		pthread_mutex_unlock(&a->mu);
 		sub_free(s);
 		return (-1);
@@ -572,7 +575,15 @@ audit_submit(struct audit *a, const struct audit_event *ev, size_t n,
     audit_done_fn *done, void *arg)
 {
 
-	return (submit(a, ev, n, done, arg, 1));
+	return (submit(a, ev, n, done, arg, 1, 0));
+}
+
+int
+audit_submit_nowait(struct audit *a, const struct audit_event *ev, size_t n,
+    audit_done_fn *done, void *arg)
+{
+
+	return (submit(a, ev, n, done, arg, 0, 1));
 }
 
 /* A waiter of audit_record. */
@@ -609,7 +620,7 @@ record(struct audit *a, const struct audit_event *ev, size_t n,
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	/* The waiting caller knows it failed, and records how it ended. */
-	if (submit(a, ev, n, wait_done, &w, 0)) {
+	if (submit(a, ev, n, wait_done, &w, 0, 0)) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not queue the "
 		    "audit event");
 		w.done = 1;

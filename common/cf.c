@@ -236,33 +236,52 @@ cf_utf8_length(const uint8_t *s, size_t len)
 }
 
 int
+cf_open_restricted(const char *path, const char *what,
+    enum cf_file_access access, struct cf_error *err)
+{
+	struct stat st;
+	mode_t forbidden = access == CF_FILE_PRIVATE ? (S_IRWXG | S_IRWXO) :
+	    (S_IWGRP | S_IWOTH);
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "could not open %s \"%s\": %s", what, path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "could not stat %s \"%s\": %s", what, path, strerror(errno));
+		goto err;
+	}
+	if (st.st_mode & forbidden) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "%s \"%s\" is %s by "
+		    "group or others (mode %03o): chmod %s it", what, path,
+		    access == CF_FILE_PRIVATE ? "accessible" : "writable",
+		    (unsigned)(st.st_mode & 0777),
+		    access == CF_FILE_PRIVATE ? "600" : "go-w");
+		goto err;
+	}
+	return (fd);
+
+err:
+	close(fd);
+	return (-1);
+}
+
+int
 cf_read_secret_file(const char *path, struct cf_secret **out,
     struct cf_error *err)
 {
 	struct cf_secret *s = NULL;
-	struct stat st;
 	ssize_t n;
 	size_t got = 0;
 	int fd;
 
 	/* Open the file and refuse one others could read. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "could not open PIN file \"%s\": %s", path, strerror(errno));
+	if ((fd = cf_open_restricted(path, "PIN file", CF_FILE_PRIVATE,
+	    err)) == -1)
 		goto err0;
-	}
-	if (fstat(fd, &st) == -1) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "could not stat PIN file \"%s\": %s", path, strerror(errno));
-		goto err1;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "PIN file \"%s\" is accessible by group or others "
-		    "(mode %03o): chmod 600 it", path,
-		    (unsigned)(st.st_mode & 0777));
-		goto err1;
-	}
 
 	/* Read at most 255 bytes; PINs are short. */
 	if ((s = cf_secret_new(256)) == NULL) {

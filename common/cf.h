@@ -96,6 +96,22 @@ int cf_utf8_valid(const uint8_t *, size_t);
  */
 size_t cf_utf8_length(const uint8_t *, size_t);
 
+/* What cf_open_restricted refuses. */
+enum cf_file_access {
+	CF_FILE_PRIVATE,	/* any access by group or others (keys, PINs) */
+	CF_FILE_NOT_WRITABLE	/* write access by group or others (config) */
+};
+
+/*
+ * cf_open_restricted(path, what, access, err):
+ * Open ${path} read-only, refusing a file whose mode grants group or
+ * others what ${access} forbids.  ${what} names the file in the error
+ * ("PIN file", "tls_key").  Returns the descriptor (the caller closes
+ * it), or -1 with ${err} set (CF_ERR_UNAVAILABLE).
+ */
+int cf_open_restricted(const char *, const char *, enum cf_file_access,
+    struct cf_error *) CF_MUSTCHECK;
+
 /*
  * cf_read_secret_file(path, out, err):
  * Read a small secret (a PIN) from ${path}, refusing a file that is readable

@@ -16,7 +16,11 @@
  * (reads, failures, unknown methods) submits its event(s) to the writer
  * and the reply batch is started from the writer's callback, so the
  * worker is free meanwhile.  If the event cannot be written, the client
- * gets ServiceUnavailable instead of the result.
+ * gets ServiceUnavailable instead of the result.  A call without identity
+ * (only a client without a certificate, let through by
+ * health_without_cert) is not audited by itself: it is counted
+ * (refusals.c), summarised in the audit trail once per interval, and
+ * answered at once, so that it never waits on the audit queue.
  *
  * Plaintext: the response is packed into the arena and handed to gRPC as a
  * slice over that memory (no copy), so the arena, wiped when freed, holds
@@ -41,6 +45,7 @@
 
 #include "audit.h"
 #include "engine.h"
+#include "rpc_tls.h"
 
 /* One call being answered; freed when the batch and the slice are done. */
 struct call {
@@ -58,6 +63,7 @@ struct call {
 
 	/* What the audit event needs, and the result it holds back. */
 	struct audit *audit;		/* NULL: not audited (benchmarks) */
+	struct rpc_refusals *refusals;	/* counts calls without identity */
 	const char *op;
 	int64_t start_ms;
 	struct engine_audit ea;
@@ -206,20 +212,39 @@ auth_property_is(const grpc_auth_context *ctx, const char *name,
 	    memcmp(p->value, value, p->value_length) == 0);
 }
 
+/* The principal of a certificate without a SPIFFE ID: "cn:" and its CN. */
+#define CN_PREFIX "cn:"
+
+static const char *
+cn_principal(struct cf_arena *a, const char *cn)
+{
+	size_t n = strlen(cn);
+	char *p;
+
+	if ((p = cf_arena_alloc(a, sizeof(CN_PREFIX) + n)) == NULL)
+		return (NULL);
+	memcpy(p, CN_PREFIX, sizeof(CN_PREFIX) - 1);
+	memcpy(p + sizeof(CN_PREFIX) - 1, cn, n + 1);
+	return (p);
+}
+
 /*
  * Who is calling.  Over TLS, the verified client certificate's SPIFFE ID
- * (its one spiffe:// URI SAN) or else its subject CN; NULL when the client
- * sent no certificate (tls.c has already refused, at the handshake, one
- * that does not chain to the client CA).  Over plaintext, which the server
- * allows only on loopback and only when configured to, every caller is
- * "anonymous".  Anything else is NULL: no identity.
+ * (its one URI SAN, a valid spiffe:// ID), or for a certificate without a
+ * URI SAN "cn:" and its subject CN, a namespace of its own so that no CN
+ * equals a SPIFFE ID; NULL when the client sent no certificate (tls.c has
+ * already refused, at the handshake, one that does not chain to the
+ * client CA or names no usable identity; a URI SAN gRPC did not take for
+ * a SPIFFE ID also gives NULL, never the CN).  Over plaintext, which the
+ * server allows only on loopback and only when configured to, every
+ * caller is "anonymous".  Anything else is NULL: no identity.
  */
 static const char *
 call_principal(struct call *c)
 {
 	static const char type[] = GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME;
 	grpc_auth_context *ctx;
-	const char *who = NULL;
+	const char *who = NULL, *cn;
 
 	if ((ctx = grpc_call_auth_context(c->gcall)) == NULL)
 		return (NULL);
@@ -230,8 +255,11 @@ call_principal(struct call *c)
 	    GRPC_SSL_TRANSPORT_SECURITY_TYPE)) &&
 	    grpc_auth_context_peer_is_authenticated(ctx) &&
 	    (who = auth_property(c->arena, ctx,
-	    GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) == NULL)
-		who = auth_property(c->arena, ctx, GRPC_X509_CN_PROPERTY_NAME);
+	    GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) == NULL &&
+	    auth_property(c->arena, ctx, GRPC_PEER_URI_PROPERTY_NAME) == NULL &&
+	    (cn = auth_property(c->arena, ctx, GRPC_X509_CN_PROPERTY_NAME)) !=
+	    NULL)
+		who = cn_principal(c->arena, cn);
 	grpc_auth_context_release(ctx);
 	return (who);
 }
@@ -426,6 +454,18 @@ call_finish(struct call *c)
 	const char *outcome;
 	size_t n = 1, i;
 
+	/*
+	 * No identity (a client let through for the health check): counted,
+	 * not audited one by one, so that it never waits on the audit queue.
+	 */
+	if (c->principal == NULL && c->refusals != NULL) {
+		outcome = c->ok ? "OK" : cf_code_name(c->err.code != CF_OK ?
+		    c->err.code : CF_ERR_INTERNAL);
+		(void)rpc_refusals_add(c->refusals, c->peer, "unauthenticated",
+		    c->op, outcome);
+		return (call_reply(c, c->ok ? &c->reply : NULL, &c->err));
+	}
+
 	/* Not audited (a benchmark's configuration), or already recorded. */
 	if (c->audit == NULL || (c->ea.recorded && c->ok))
 		return (call_reply(c, c->ok ? &c->reply : NULL, &c->err));
@@ -473,7 +513,8 @@ call_audit_open(const struct call *c, const char *action,
 
 int
 rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
-    struct engine_worker *w, struct audit *audit)
+    struct engine_worker *w, struct audit *audit,
+    struct rpc_refusals *refusals)
 {
 	struct engine_call ec;
 	struct call *c;
@@ -486,6 +527,7 @@ rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
 		return (0);
 	}
 	c->op = rpc_service_op(method);
+	c->refusals = refusals;
 
 	/*
 	 * Copy the request where it can be wiped, then run the method; every
@@ -507,7 +549,7 @@ rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
 
 int
 rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method,
-    struct audit *audit)
+    struct audit *audit, struct rpc_refusals *refusals)
 {
 	struct engine_call ec;
 	struct call *c;
@@ -517,6 +559,7 @@ rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method,
 		call_refuse(gcall);
 		return (0);
 	}
+	c->refusals = refusals;
 	memset(&ec, 0, sizeof(ec));
 	path = grpc_slice_to_c_string(method);
 	c->op = cf_arena_strdup(c->arena, path);

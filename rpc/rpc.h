@@ -40,7 +40,8 @@ struct rpc_config {
 	/*
 	 * TLS: the server's certificate chain and key and the CA bundle that
 	 * client certificates must chain to, all PEM text (mutual TLS; the
-	 * principal of a call is its certificate's SPIFFE ID, else its CN).
+	 * principal of a call is its certificate's SPIFFE ID, else "cn:" and
+	 * its CN).
 	 * With ${plaintext} set instead, no TLS: HOST must then be a loopback
 	 * address (127.0.0.0/8, ::1 or "localhost") and every caller is the
 	 * principal "anonymous".
@@ -48,6 +49,15 @@ struct rpc_config {
 	const char *tls_cert_pem;
 	const char *tls_key_pem;
 	const char *tls_client_ca_pem;
+	/*
+	 * TLS: a client without a certificate is refused at the handshake,
+	 * unless ${health_without_cert}: then it may call the health check
+	 * (every other method: UNAUTHENTICATED).  Refused handshakes and
+	 * unauthenticated calls are audited as one summary per peer and kind
+	 * every ${refusal_interval_s} seconds (0: 60).
+	 */
+	int health_without_cert;
+	unsigned refusal_interval_s;
 	int plaintext;
 	unsigned workers;		/* worker threads, at least 1 */
 	struct engine *engine;		/* borrowed; outlives the server */

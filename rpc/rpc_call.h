@@ -14,6 +14,7 @@
 
 struct audit;
 struct engine_worker;
+struct rpc_refusals;
 
 enum rpc_tag_kind {
 	RPC_TAG_METHOD,		/* a registered method's requested call */
@@ -23,25 +24,28 @@ enum rpc_tag_kind {
 };
 
 /*
- * rpc_call_serve(gcall, method, payload, w):
+ * rpc_call_serve(gcall, method, payload, w, audit, refusals):
  * Answer ${gcall}, a call of method ${method} of the service table whose
  * request is ${payload} (NULL if the client sent none; it stays the
  * caller's): run it on engine worker ${w} and start the reply batch on the
  * call's queue, once its audit event is committed (${audit}; NULL: not
- * audited).  Takes ${gcall} over.  Returns 1 if a batch was started,
+ * audited).  A call without identity (a client without a certificate,
+ * let through for the health check) is not audited on its own: it is
+ * counted in ${refusals} and answered at once.  Takes ${gcall} over.  Returns 1 if a batch was started,
  * in which case exactly one RPC_TAG_BATCH completion follows and must be
  * passed to rpc_call_done(); 0 if not.
  */
 int rpc_call_serve(grpc_call *, size_t, grpc_byte_buffer *,
-    struct engine_worker *, struct audit *);
+    struct engine_worker *, struct audit *, struct rpc_refusals *);
 
 /*
- * rpc_call_serve_unknown(gcall, method):
+ * rpc_call_serve_unknown(gcall, method, audit, refusals):
  * Answer ${gcall}, a call of the unregistered ${method}, with UNIMPLEMENTED
  * "unknown method <path>".  Takes ${gcall} over; returns as
  * rpc_call_serve() does.
  */
-int rpc_call_serve_unknown(grpc_call *, grpc_slice, struct audit *);
+int rpc_call_serve_unknown(grpc_call *, grpc_slice, struct audit *,
+    struct rpc_refusals *);
 
 /*
  * rpc_call_done(tag):

@@ -100,6 +100,7 @@ struct rpc_server {
 	unsigned n_workers;
 	struct engine *engine;
 	struct audit *audit;
+	struct rpc_refusals *refusals;	/* TLS only; NULL over plaintext */
 	int port;
 	unsigned grace_ms;
 	enum srv_state state;
@@ -208,10 +209,10 @@ worker_event(struct worker *w, grpc_event ev)
 	/* A new call: serve it, then ask for the next one. */
 	if (s->kind == RPC_TAG_METHOD)
 		w->n_replies += (size_t)rpc_call_serve(s->call, s->method,
-		    s->payload, w->ew, w->srv->audit);
+		    s->payload, w->ew, w->srv->audit, w->srv->refusals);
 	else
 		w->n_replies += (size_t)rpc_call_serve_unknown(s->call,
-		    s->details.method, w->srv->audit);
+		    s->details.method, w->srv->audit, w->srv->refusals);
 	s->call = NULL;
 	slot_post(w, s);
 }
@@ -355,12 +356,12 @@ methods_register(struct rpc_server *srv, struct cf_error *err)
 }
 
 /*
- * Bind the listen address: TLS with the server's certificate, asking every
- * client for a certificate that must chain to the client CA (tls.c: a
- * client without one gets through the handshake and is refused per call,
- * with UNAUTHENTICATED and an audit event; one with a certificate of
- * another CA is refused at the handshake, and audited).  Plaintext only
- * when configured, and only on loopback.
+ * Bind the listen address: TLS with the server's certificate, requiring
+ * of every client a certificate that chains to the client CA and names
+ * one usable identity (tls.c: refused at the handshake otherwise, and
+ * counted; with health_without_cert a client without one gets through
+ * and call.c serves it the health check only).  Plaintext only when
+ * configured, and only on loopback.
  */
 static int
 server_bind(struct rpc_server *srv, const struct rpc_config *cfg,
@@ -382,9 +383,11 @@ server_bind(struct rpc_server *srv, const struct rpc_config *cfg,
 			    "needs plaintext = on and a loopback address");
 			return (-1);
 		}
-		if ((creds = rpc_tls_server_credentials(cfg->tls_cert_pem,
-		    cfg->tls_key_pem, cfg->tls_client_ca_pem, cfg->audit,
-		    err)) == NULL)
+		if ((srv->refusals = rpc_refusals_new(cfg->audit,
+		    cfg->refusal_interval_s, err)) == NULL ||
+		    (creds = rpc_tls_server_credentials(cfg->tls_cert_pem,
+		    cfg->tls_key_pem, cfg->tls_client_ca_pem,
+		    cfg->health_without_cert, srv->refusals, err)) == NULL)
 			return (-1);
 	}
 	srv->port = grpc_server_add_http2_port(srv->server, addr, creds);
@@ -695,8 +698,12 @@ rpc_server_free(struct rpc_server *srv)
 		    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	}
 
-	/* The server before the queues it knows. */
+	/*
+	 * The server before the queues it knows.  The TLS verifier may outlive
+	 * it; once the refusals are closed, a late handshake counts nothing.
+	 */
 	grpc_server_destroy(srv->server);
+	rpc_refusals_close(srv->refusals);
 	workers_free(srv);
 	cq_destroy(srv->shutdown_cq);
 	free(srv->methods);

@@ -1,22 +1,32 @@
 /*
  * tls.c: the server's mutual-TLS credentials, with client certificates
- * checked by Coffer so that a refused one is audited.
+ * checked by Coffer so that a refused one is counted and audited.
  *
  * gRPC's own check (GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY) fails
  * the handshake inside OpenSSL and tells nobody.  So the handshake asks for
  * a certificate without gRPC verifying it, and an external verifier (gRPC's
  * TLS credentials API) verifies it here, during the handshake, with
  * OpenSSL's X509_verify_cert against the client CA bundle, for the purpose
- * "TLS client": chain, signatures, validity dates, key usage.  A refused
- * certificate fails the handshake as before (the client sees UNAVAILABLE:
- * no call was ever made) and leaves an audit event, operation TLSHandshake,
- * outcome AccessDeniedException, with the identity the certificate claimed
- * prefixed "unverified:" and the reason.  TLS itself still proves that the
- * client holds the certificate's key (CertificateVerify is checked whatever
- * the verification mode).
+ * "TLS client": chain, signatures, validity dates, key usage.  Then the
+ * identity: a certificate with URI SANs must have exactly one, a valid
+ * SPIFFE ID (the principal); one without must have a CN without control
+ * characters (the principal "cn:NAME", call.c), so that no CN can pass
+ * for a SPIFFE ID.  TLS itself still proves that the client holds the
+ * certificate's key (CertificateVerify is checked whatever the mode).
  *
- * A client that sends no certificate passes the handshake; each of its
- * calls is refused with UNAUTHENTICATED by call.c, and audited there.
+ * A client without a certificate is refused here too, in the verifier
+ * rather than by OpenSSL (GRPC_SSL_REQUEST_AND_REQUIRE_...), because
+ * OpenSSL's refusal is not seen by anyone and could not be counted; the
+ * client sees the same thing: the handshake fails, the call UNAVAILABLE.
+ * With health_without_cert = on it gets through, and call.c serves it the
+ * health check and refuses everything else with UNAUTHENTICATED.
+ *
+ * A refused handshake is not an audit row of its own: it is counted
+ * (refusals.c) and the count audited once per interval, operation
+ * TLSHandshake, outcome AccessDeniedException, principal
+ * "unverified:<claimed identity>" (or "unverified:(no certificate)"), with
+ * control characters escaped as in the stderr line.  gRPC does not give
+ * the verifier the peer's address: the peer is "unknown".
  */
 #include "rpc_internal.h"
 #include "rpc_tls.h"
@@ -33,68 +43,148 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include "audit.h"
 
 struct verifier {
 	grpc_tls_certificate_verifier_external ext;	/* gRPC points here */
 	X509_STORE *store;				/* the client CAs */
-	struct audit *audit;				/* NULL: not audited */
+	struct rpc_refusals *refusals;			/* a reference */
+	int health_without_cert;	/* cert-less clients get through */
 };
 
-/* One refused handshake's event, freed once the writer is done with it. */
-struct refusal {
-	struct audit_event ev;
-	char request_id[RPC_UUID_LEN + 1];
-	char principal[600];
-	char outcome[64];
-};
+#define NO_CERT "(no certificate)"
 
-static void
-refusal_done(void *arg, int ok, const struct cf_error *err)
+void
+rpc_tls_escape(char *out, size_t size, const char *in)
 {
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t n = 0;
 
-	(void)ok;
-	(void)err;
-	free(arg);
-}
-
-/* Record that a certificate claiming ${who} was refused. */
-static void
-audit_refusal(struct verifier *v, const char *who)
-{
-	struct refusal *r;
-
-	if (v->audit == NULL || (r = calloc(1, sizeof(*r))) == NULL)
+	if (size == 0)
 		return;
-	if (rpc_uuid_v4(r->request_id)) {
-		free(r);
-		return;
+	for (; *in != '\0'; in++) {
+		c = (unsigned char)*in;
+		if (c >= 0x20 && c != 0x7f && c != '\\') {
+			if (n + 1 >= size)
+				break;
+			out[n++] = (char)c;
+			continue;
+		}
+		if (n + 4 >= size)
+			break;
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
 	}
-	snprintf(r->principal, sizeof(r->principal), "unverified:%.512s", who);
-	r->ev.time_ms = cf_now_ms();
-	r->ev.request_id = r->request_id;
-	r->ev.principal = r->principal;
-	r->ev.peer = "unknown";
-	r->ev.operation = "TLSHandshake";
-	r->ev.outcome = cf_code_name(CF_ERR_ACCESS_DENIED);
-	if (audit_submit(v->audit, &r->ev, 1, refusal_done, r))
-		free(r);
+	out[n] = '\0';
 }
 
-/* The identity a certificate claims: its spiffe:// URI SAN, else its CN. */
+/* Is ${c} one of the characters ${extra} or a letter or digit? */
+static int
+spiffe_char(char c, int upper)
+{
+
+	return ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	    c == '.' || c == '-' || c == '_' || (upper && c >= 'A' &&
+	    c <= 'Z'));
+}
+
+int
+rpc_tls_spiffe_id_valid(const char *s)
+{
+	const char *p, *seg;
+	size_t n;
+
+	if (strlen(s) > 2048 || strncmp(s, "spiffe://", 9) != 0)
+		return (0);
+
+	/* The trust domain: lower-case letters, digits, '.', '-', '_'. */
+	for (p = s + 9; *p != '\0' && *p != '/'; p++)
+		if (!spiffe_char(*p, 0))
+			return (0);
+	if (p == s + 9)
+		return (0);
+
+	/* The path: segments of [A-Za-z0-9._-], none empty, "." or "..". */
+	while (*p == '/') {
+		seg = ++p;
+		while (*p != '\0' && *p != '/' && spiffe_char(*p, 1))
+			p++;
+		n = (size_t)(p - seg);
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return (0);
+	}
+	return (*p == '\0');
+}
+
+/*
+ * The identity a certificate claims, for the record of its refusal: its
+ * first spiffe:// URI SAN, else its first URI SAN, else its CN.
+ */
 static const char *
 claimed(const grpc_tls_custom_verification_check_request *req)
 {
+	const struct san_names *san = &req->peer_info.san_names;
 	size_t i;
 
-	for (i = 0; i < req->peer_info.san_names.uri_names_size; i++)
-		if (strncmp(req->peer_info.san_names.uri_names[i], "spiffe://",
-		    9) == 0)
-			return (req->peer_info.san_names.uri_names[i]);
+	for (i = 0; i < san->uri_names_size; i++)
+		if (strncmp(san->uri_names[i], "spiffe://", 9) == 0)
+			return (san->uri_names[i]);
+	if (san->uri_names_size > 0)
+		return (san->uri_names[0]);
 	if (req->peer_info.common_name != NULL &&
 	    *req->peer_info.common_name != '\0')
 		return (req->peer_info.common_name);
 	return ("(no name)");
+}
+
+/*
+ * Why the verified certificate of ${req} names no usable principal; NULL
+ * if it names one.  With URI SANs, exactly one that is a SPIFFE ID (gRPC
+ * then makes it the peer's SPIFFE ID, call.c's principal); without, a CN
+ * that call.c can make "cn:NAME" (not empty, no control characters).
+ */
+static const char *
+unusable_identity(const grpc_tls_custom_verification_check_request *req)
+{
+	const struct san_names *san = &req->peer_info.san_names;
+	const char *cn = req->peer_info.common_name, *p;
+
+	if (san->uri_names_size > 1)
+		return ("the certificate has more than one URI SAN");
+	if (san->uri_names_size == 1)
+		return (rpc_tls_spiffe_id_valid(san->uri_names[0]) ? NULL :
+		    "its URI SAN is not a valid SPIFFE ID");
+	if (cn == NULL || *cn == '\0')
+		return ("the certificate has neither a SPIFFE ID nor a CN");
+	if (strlen(cn) > RPC_REFUSAL_NAME_MAX - 40)
+		return ("its CN is too long");
+	for (p = cn; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return ("its CN has control characters");
+	return (NULL);
+}
+
+/*
+ * Count a refused handshake of a certificate claiming ${who} (NULL: none
+ * was sent); the first of each kind in an interval is said on stderr,
+ * escaped.  gRPC does not tell the
+ * verifier the peer's address, so the peer is "unknown".
+ */
+static void
+refuse(struct verifier *v, const char *who, const char *why)
+{
+	char name[RPC_REFUSAL_NAME_MAX - 20], principal[RPC_REFUSAL_NAME_MAX];
+
+	rpc_tls_escape(name, sizeof(name), who != NULL ? who : NO_CERT);
+	snprintf(principal, sizeof(principal), "unverified:%s", name);
+	if (rpc_refusals_add(v->refusals, NULL, principal, "TLSHandshake",
+	    cf_code_name(CF_ERR_ACCESS_DENIED)))
+		fprintf(stderr, "cofferd: refused a TLS handshake claiming "
+		    "\"%.256s\": %s (further ones are counted)\n", name,
+		    why);
 }
 
 /* The certificates of the PEM text ${pem}; NULL on failure. */
@@ -162,27 +252,34 @@ verify(void *user_data, grpc_tls_custom_verification_check_request *req,
     grpc_status_code *status, char **details)
 {
 	struct verifier *v = user_data;
-	const char *why, *who;
+	const char *why;
 
 	(void)cb;
 	(void)cb_arg;
-	/* No certificate: let the calls come, each will be UNAUTHENTICATED. */
+
+	/* No certificate: refused, unless the health check is open to all. */
 	if (req->peer_info.peer_cert == NULL ||
 	    *req->peer_info.peer_cert == '\0') {
-		*status = GRPC_STATUS_OK;
+		if (v->health_without_cert) {
+			*status = GRPC_STATUS_OK;
+			return (1);
+		}
+		refuse(v, NULL, "no certificate");
+		*status = GRPC_STATUS_UNAUTHENTICATED;
+		*details = gpr_strdup("a client certificate is required");
 		return (1);
 	}
+
+	/* A certificate: it must verify and name one usable identity. */
 	if ((why = verify_chain(v->store, req->peer_info.peer_cert,
-	    req->peer_info.peer_cert_full_chain)) == NULL) {
+	    req->peer_info.peer_cert_full_chain)) == NULL &&
+	    (why = unusable_identity(req)) == NULL) {
 		*status = GRPC_STATUS_OK;
 		return (1);
 	}
-	who = claimed(req);
-	fprintf(stderr, "cofferd: refused a client certificate claiming "
-	    "\"%.256s\": %s\n", who, why);
-	audit_refusal(v, who);
+	refuse(v, claimed(req), why);
 	*status = GRPC_STATUS_UNAUTHENTICATED;
-	*details = gpr_strdup("the client certificate is not trusted");
+	*details = gpr_strdup("the client certificate is not acceptable");
 	return (1);
 }
 
@@ -200,6 +297,7 @@ destruct(void *user_data)
 	struct verifier *v = user_data;
 
 	X509_STORE_free(v->store);
+	rpc_refusals_unref(v->refusals);
 	free(v);
 }
 
@@ -252,7 +350,8 @@ key_matches(const char *cert_pem, const char *key_pem)
 
 grpc_server_credentials *
 rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
-    const char *client_ca_pem, struct audit *audit, struct cf_error *err)
+    const char *client_ca_pem, int health_without_cert,
+    struct rpc_refusals *refusals, struct cf_error *err)
 {
 	grpc_tls_credentials_options *opts;
 	grpc_tls_certificate_provider *provider;
@@ -276,7 +375,9 @@ rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
 		    "holds no usable certificate");
 		return (NULL);
 	}
-	v->audit = audit;
+	rpc_refusals_ref(refusals);
+	v->refusals = refusals;
+	v->health_without_cert = health_without_cert;
 	v->ext.user_data = v;
 	v->ext.verify = verify;
 	v->ext.cancel = cancel;

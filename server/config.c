@@ -47,6 +47,8 @@ static const struct key keys[] = {
 	KEY(tls_key, KEY_STRING, NULL),
 	KEY(tls_client_ca, KEY_STRING, NULL),
 	KEY(plaintext, KEY_STRING, "off"),
+	KEY(health_without_cert, KEY_STRING, "off"),
+	KEY(refusal_audit_interval, KEY_SECONDS, "60"),
 	KEY(admin_principal, KEY_STRING, NULL),
 	KEY(pkcs11_module, KEY_STRING, "/usr/lib/softhsm/libsofthsm2.so"),
 	KEY(token_label, KEY_STRING, "coffer"),
@@ -271,16 +273,21 @@ static int
 config_file(struct config *cfg, const char *path, struct cf_error *err)
 {
 	struct parse p;
-	int rc;
+	int fd, rc;
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.path = path;
 	p.err = err;
-	if ((p.f = fopen(path, "r")) == NULL) {
+	/* It says who the admin is and which CA to trust: nobody else's. */
+	if ((fd = cf_open_restricted(path, "config file", CF_FILE_NOT_WRITABLE,
+	    err)) == -1)
+		return (-1);
+	if ((p.f = fdopen(fd, "r")) == NULL) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
 		    "could not open config file \"%s\": %s", path,
 		    strerror(errno));
+		close(fd);
 		return (-1);
 	}
 	rc = ini_parse_stream(parse_read, &p, parse_pair, &p);

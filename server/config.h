@@ -28,6 +28,8 @@ struct config {
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */
 	char *plaintext;	/* "on": no TLS, loopback only; default "off" */
+	char *health_without_cert; /* "on": health check needs no cert */
+	unsigned refusal_audit_interval; /* seconds between refusal summaries */
 	char *admin_principal;	/* allowed everything; NULL: nobody */
 	char *pkcs11_module;	/* PKCS#11 module path */
 	char *token_label;	/* token label */

@@ -189,22 +189,31 @@ rotator_endpoint(const struct config *cfg, const struct rpc_server *srv,
 	return (engine_set_rotator_endpoint(e, url));
 }
 
-/* The PEM file ${path}, NUL-terminated, in *${out} (heap); 0 or -1. */
+/*
+ * The PEM file ${path}, NUL-terminated, in *${out} (heap); 0 or -1.  A
+ * ${private} file (a key) is refused if group or others may access it.
+ */
 static int
-pem_read(const char *what, const char *path, char **out, size_t *len,
-    struct cf_error *err)
+pem_read(const char *what, const char *path, int private, char **out,
+    size_t *len, struct cf_error *err)
 {
 	FILE *f;
 	char *buf;
 	size_t n = 0, cap = 1 << 20;
+	int fd = -1;
 
 	*out = NULL;
 	*len = 0;
 	if (path == NULL)
 		return (0);
-	if ((f = fopen(path, "rb")) == NULL) {
+	if (private && (fd = cf_open_restricted(path, what, CF_FILE_PRIVATE,
+	    err)) == -1)
+		return (-1);
+	if ((f = fd != -1 ? fdopen(fd, "rb") : fopen(path, "rb")) == NULL) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "cannot read %s "
 		    "\"%.256s\": %s", what, path, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return (-1);
 	}
 	if ((buf = malloc(cap + 1)) == NULL) {
@@ -271,9 +280,18 @@ tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
 		    "on a loopback address only, plaintext = on)");
 		return (-1);
 	}
-	if (pem_read("tls_cert", cfg->tls_cert, &pem[0], &len[0], err) ||
-	    pem_read("tls_key", cfg->tls_key, &pem[1], &len[1], err) ||
-	    pem_read("tls_client_ca", cfg->tls_client_ca, &pem[2], &len[2],
+	if (strcmp(cfg->health_without_cert, "on") != 0 &&
+	    strcmp(cfg->health_without_cert, "off") != 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "health_without_cert "
+		    "must be \"on\" or \"off\", not \"%.64s\"",
+		    cfg->health_without_cert);
+		return (-1);
+	}
+	rc->health_without_cert = strcmp(cfg->health_without_cert, "on") == 0;
+	rc->refusal_interval_s = cfg->refusal_audit_interval;
+	if (pem_read("tls_cert", cfg->tls_cert, 0, &pem[0], &len[0], err) ||
+	    pem_read("tls_key", cfg->tls_key, 1, &pem[1], &len[1], err) ||
+	    pem_read("tls_client_ca", cfg->tls_client_ca, 0, &pem[2], &len[2],
 	    err))
 		return (-1);
 	rc->tls_cert_pem = pem[0];

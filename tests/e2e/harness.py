@@ -109,11 +109,12 @@ class Certs:
         if r.returncode != 0:
             raise RuntimeError(f"ci/mkcert {args}: {r.stderr}")
 
-    def client(self, cn, uri=None):
+    def client(self, cn, uri=None, *more_uris):
         """(cert path, key path) of a new client certificate."""
         self._n += 1
         out = os.path.join(self.dir, f"client{self._n}")
-        self.mkcert("client", self.ca, out, cn, *([uri] if uri else []))
+        self.mkcert("client", self.ca, out, cn, *([uri] if uri else []),
+                    *more_uris)
         return out + ".pem", out + ".key"
 
     def read(self, path):

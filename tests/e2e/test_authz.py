@@ -3,12 +3,16 @@ identity and resource policies, their enforcement on every operation, the
 audit of every denial, and policy changes reaching another server.
 
 Every server here serves mutual TLS with a throwaway PKI made by ci/mkcert;
-principals are client certificates (SPIFFE ID, else CN).  Calls go through
-Python grpcio with those certificates, and through coffer.
+principals are client certificates (SPIFFE ID, else "cn:" and the CN).
+Calls go through Python grpcio with those certificates, and through coffer.
+Refused handshakes are audited as one summary per interval (1 s here), with
+peer "HOST; count=N".
 """
+import concurrent.futures
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import time
 import unittest
@@ -20,6 +24,9 @@ from tests.e2e.harness import error_type, pb, token
 
 SM = "/coffer.v1.SecretsManager/"
 IDP = "/coffer.v1.IdentityPolicies/"
+HEALTH = "/grpc.health.v1.Health/"
+# Refusal summaries every second, so that tests need not wait a minute.
+FAST_SUMMARIES = {"COFFER_REFUSAL_AUDIT_INTERVAL": "1"}
 A = "spiffe://coffer.test/ns/prod/sa/alpha"
 B = "spiffe://coffer.test/ns/prod/sa/beta"
 
@@ -73,7 +80,8 @@ class AuthzCase(unittest.TestCase):
     def setUpClass(cls):
         cls.pki = h.Certs()
         cls.db = h.fresh_database("authz")
-        cls.server = h.Server(cls.db, tls=cls.pki).start()
+        cls.server = h.Server(cls.db, tls=cls.pki,
+                              extra_env=FAST_SUMMARIES).start()
         cls.a_cert = cls.pki.client("alpha", A)
         cls.b_cert = cls.pki.client("beta", B)
         cls.cn_cert = cls.pki.client("gamma-by-cn")
@@ -121,22 +129,110 @@ class AuthzCase(unittest.TestCase):
                       "coalesce(secret_arn, '') FROM audit_events WHERE " + where +
                       " ORDER BY event_time, seq")
 
+    def last_seq(self):
+        return int(h.psql(h.admin(self.db), "SELECT coalesce(max(seq), 0) "
+                          "FROM audit_events"))
+
+    def summaries(self, where, after_seq, want=1, wait=10):
+        """The peers and counts of the refusal summaries matching ${where}
+        written after ${after_seq}, once the counts add up to ${want} (or
+        after ${wait} seconds)."""
+        deadline = time.time() + wait
+        while True:
+            peers = h.psql(h.admin(self.db), "SELECT peer FROM audit_events "
+                           f"WHERE seq > {after_seq} AND {where} ORDER BY seq")
+            peers = peers.splitlines() if peers else []
+            counts = [int(p.rsplit("; count=", 1)[1]) if "; count=" in p else 0
+                      for p in peers]
+            if sum(counts) >= want or time.time() > deadline:
+                return peers, counts
+            time.sleep(0.2)
+
 
 class AuthenticationTest(AuthzCase):
 
-    def test_no_certificate_is_unauthenticated_and_audited(self):
-        ch = self.pki.channel(self.server.endpoint, None)
-        self.addCleanup(ch.close)
-        sm, _ = pb()
-        m = ch.unary_unary(SM + "ListSecrets",
-                           request_serializer=lambda x: x.SerializeToString(),
-                           response_deserializer=sm.ListSecretsResponse.FromString)
-        with self.assertRaises(grpc.RpcError) as cm:
-            m(sm.ListSecretsRequest(), timeout=30)
-        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
-        rows = self.audit_rows("principal = 'unauthenticated' AND "
-                               "operation = 'ListSecrets'")
-        self.assertIn("unauthenticated|ListSecrets|AccessDeniedException", rows)
+    def certless(self, service, op, req_type, resp_type):
+        """A call from a client without a certificate, on a new connection;
+        returns its status code."""
+        ch = grpc.secure_channel(
+            self.server.endpoint,
+            grpc.ssl_channel_credentials(
+                root_certificates=self.pki.read(self.pki.ca + ".pem")),
+            options=[("grpc.use_local_subchannel_pool", 1)])
+        try:
+            m = ch.unary_unary(service + op,
+                               request_serializer=lambda x: x.SerializeToString(),
+                               response_deserializer=resp_type.FromString)
+            m(req_type(), timeout=10)
+            return grpc.StatusCode.OK
+        except grpc.RpcError as e:
+            return e.code()
+        finally:
+            ch.close()
+
+    def test_no_certificate_is_refused_at_the_handshake(self):
+        # Every service, the health check included: no call is ever formed.
+        sm, health = pb()
+        before = self.last_seq()
+        for service, op, req, resp in (
+                (SM, "ListSecrets", sm.ListSecretsRequest, sm.ListSecretsResponse),
+                (IDP, "ListIdentityPolicies", sm.ListIdentityPoliciesRequest,
+                 sm.ListIdentityPoliciesResponse),
+                (HEALTH, "Check", health.HealthCheckRequest,
+                 health.HealthCheckResponse)):
+            with self.subTest(op=op):
+                self.assertEqual(self.certless(service, op, req, resp),
+                                 grpc.StatusCode.UNAVAILABLE)
+        # Counted, and audited as a summary: no event per call.
+        peers, counts = self.summaries(
+            "principal = 'unverified:(no certificate)' AND "
+            "operation = 'TLSHandshake' AND outcome = 'AccessDeniedException'",
+            before, want=3)
+        self.assertGreaterEqual(sum(counts), 3, peers)
+        self.assertTrue(all(p.startswith("unknown; count=") for p in peers), peers)
+        self.assertEqual(self.audit_rows(f"seq > {before} AND principal = "
+                                         "'unauthenticated'"), "")
+
+    def test_certless_flood_is_aggregated_and_harmless(self):
+        """A flood of handshakes without a certificate leaves a bounded
+        number of audit rows (one per interval, with the count) and does not
+        slow an authenticated caller down."""
+        sm, health = pb()
+        n = 160
+
+        check = self.admin.channel.unary_unary(
+            HEALTH + "Check", request_serializer=lambda x: x.SerializeToString(),
+            response_deserializer=health.HealthCheckResponse.FromString)
+
+        def admin_latency(k=15):
+            t = []
+            for _ in range(k):
+                t0 = time.monotonic()
+                check(health.HealthCheckRequest(), timeout=30)
+                t.append(time.monotonic() - t0)
+            return statistics.median(t)
+
+        def one(_):
+            return self.certless(HEALTH, "Check", health.HealthCheckRequest,
+                                 health.HealthCheckResponse)
+
+        calm = admin_latency()
+        before = self.last_seq()
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            flood = pool.map(one, range(n))
+            busy = admin_latency()
+            codes = list(flood)
+        elapsed = time.monotonic() - start
+        self.assertEqual(codes.count(grpc.StatusCode.UNAVAILABLE), n,
+                         set(codes))
+        peers, counts = self.summaries(
+            "principal = 'unverified:(no certificate)' AND "
+            "operation = 'TLSHandshake'", before, want=n)
+        # Every refusal is counted, in one row per second of flood at most.
+        self.assertGreaterEqual(sum(counts), n, peers)
+        self.assertLessEqual(len(peers), int(elapsed) + 3, peers)
+        self.assertLess(busy, max(10 * calm, 0.5), (calm, busy))
 
     def handshake_refused(self, cert_pem, key_pem, claim):
         """A certificate the server must refuse at the handshake, leaving
@@ -144,31 +240,29 @@ class AuthenticationTest(AuthzCase):
         creds = grpc.ssl_channel_credentials(
             root_certificates=self.pki.read(self.pki.ca + ".pem"),
             private_key=key_pem, certificate_chain=cert_pem)
-        ch = grpc.secure_channel(self.server.endpoint, creds)
-        self.addCleanup(ch.close)
+        ch = grpc.secure_channel(self.server.endpoint, creds,
+                                 options=[("grpc.use_local_subchannel_pool", 1)])
         sm, _ = pb()
         m = ch.unary_unary(SM + "ListSecrets",
                            request_serializer=lambda x: x.SerializeToString(),
                            response_deserializer=sm.ListSecretsResponse.FromString)
         where = (f"principal = 'unverified:{claim}' AND operation = 'TLSHandshake'")
-        before = int(h.psql(h.admin(self.db), f"SELECT count(*) FROM audit_events "
-                            f"WHERE {where}"))
-        with self.assertRaises(grpc.RpcError) as cm:
-            m(sm.ListSecretsRequest(), timeout=10)
+        before = self.last_seq()
+        try:
+            with self.assertRaises(grpc.RpcError) as cm:
+                m(sm.ListSecretsRequest(), timeout=10)
+        finally:
+            ch.close()
         # No call was formed: the handshake failed.
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
-        # The refusal is audited (written as the handshake fails).
-        count = f"SELECT count(*) FROM audit_events WHERE {where}"
-        deadline = time.time() + 10
-        while (int(h.psql(h.admin(self.db), count)) == before and
-               time.time() < deadline):
-            time.sleep(0.05)
-        self.assertEqual(int(h.psql(h.admin(self.db), count)), before + 1)
+        # The refusal is counted and audited in the next summary.
+        peers, counts = self.summaries(where, before)
+        self.assertGreaterEqual(sum(counts), 1, peers)
         self.assertIn(f"unverified:{claim}|TLSHandshake|AccessDeniedException|",
-                      self.audit_rows(where))
+                      self.audit_rows(f"seq > {before} AND {where}"))
         # And nothing was done as the identity it claimed.
-        self.assertEqual(self.audit_rows(f"principal = '{claim}' AND "
-                                         "operation = 'ListSecrets'"), "")
+        self.assertEqual(self.audit_rows(f"seq > {before} AND principal = "
+                                         f"'{claim}'"), "")
 
     def test_foreign_ca_is_refused_at_the_handshake(self):
         other = h.Certs("other")
@@ -195,12 +289,109 @@ class AuthenticationTest(AuthzCase):
         self.addCleanup(cn.close)
         err = cn.fails("ListSecrets")
         self.assertEqual(err[0], "AccessDeniedException")
-        self.assertIn("User: gamma-by-cn is not authorized to perform: "
+        self.assertIn("User: cn:gamma-by-cn is not authorized to perform: "
                       "secretsmanager:ListSecrets", err[2])
-        rows = self.audit_rows(f"principal IN ('{A}', 'gamma-by-cn') AND "
+        rows = self.audit_rows(f"principal IN ('{A}', 'cn:gamma-by-cn') AND "
                                "operation = 'ListSecrets'")
         self.assertIn(f"{A}|ListSecrets|OK", rows)
-        self.assertIn("gamma-by-cn|ListSecrets|AccessDeniedException", rows)
+        self.assertIn("cn:gamma-by-cn|ListSecrets|AccessDeniedException", rows)
+        # Policies name a CN principal in its own namespace.
+        self.attach("cn:gamma-by-cn", "list",
+                    doc(allow("secretsmanager:ListSecrets")))
+        cn.call("ListSecrets")
+
+    def test_cn_cannot_impersonate_a_spiffe_id(self):
+        # CN=<the admin's SPIFFE ID>, no URI SAN: "cn:spiffe://...", nobody.
+        cert = self.pki.client(h.ADMIN)
+        c = Caller(self.server, cert)
+        self.addCleanup(c.close)
+        err = c.fails("ListSecrets")
+        self.assertEqual(err[:2], ("AccessDeniedException",
+                                   grpc.StatusCode.PERMISSION_DENIED))
+        self.assertIn(f"User: cn:{h.ADMIN} is not authorized", err[2])
+        self.assertEqual(c.fails("PutIdentityPolicy", IDP, principal=A,
+                                 policy_name="grab",
+                                 policy_document=doc(allow("secretsmanager:*")))[0],
+                         "AccessDeniedException")
+        self.assertIn(f"cn:{h.ADMIN}|ListSecrets|AccessDeniedException",
+                      self.audit_rows(f"principal = 'cn:{h.ADMIN}'"))
+
+    def test_uri_sans_must_be_exactly_one_spiffe_id(self):
+        # Each claims the admin by its CN too, in case the URI were ignored.
+        for uris, claim in (
+                ((h.ADMIN, A), h.ADMIN),                      # two URI SANs
+                ((A, "https://coffer.test/admin"), A),        # and a non-SPIFFE one
+                (("https://coffer.test/admin",), "https://coffer.test/admin"),
+                (("spiffe://coffer.test/ns/../admin",),
+                 "spiffe://coffer.test/ns/../admin"),         # malformed
+                (("spiffe://Coffer.Test/admin",), "spiffe://Coffer.Test/admin"),
+                (("spiffe://coffer.test/admin/",), "spiffe://coffer.test/admin/"),
+                (("spiffe:///admin",), "spiffe:///admin")):
+            with self.subTest(uris=uris):
+                cert = self.pki.client(h.ADMIN, *uris)
+                self.handshake_refused(self.pki.read(cert[0]),
+                                       self.pki.read(cert[1]), claim)
+
+    def test_control_characters_are_escaped(self):
+        # A CN with control characters names no usable principal: refused,
+        # and shown escaped in the log and the audit trail.
+        cert = self.pki.client("evil\nfake line\x1b[31m")
+        escaped = "evil\\x0afake line\\x1b[31m"
+        self.handshake_refused(self.pki.read(cert[0]), self.pki.read(cert[1]),
+                               escaped)
+        out = self.server.output()
+        self.assertIn(f'claiming "{escaped}"', out)
+        self.assertNotIn("evil\nfake line", out)
+        self.assertNotIn("\x1b", out)
+
+
+class HealthWithoutCertTest(unittest.TestCase):
+    """health_without_cert = on: a client without a certificate may check
+    health, nothing else, and none of it is an audit row per call."""
+
+    def test_health_only_and_summarised(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        db = h.fresh_database("authzhealth")
+        server = h.Server(db, tls=pki, extra_env={
+            "COFFER_HEALTH_WITHOUT_CERT": "on", **FAST_SUMMARIES}).start()
+        self.addCleanup(server.stop)
+        seq = int(h.psql(h.admin(db), "SELECT max(seq) FROM audit_events"))
+        ch = grpc.secure_channel(server.endpoint, grpc.ssl_channel_credentials(
+            root_certificates=pki.read(pki.ca + ".pem")))
+        self.addCleanup(ch.close)
+        sm, health = pb()
+        check = ch.unary_unary(
+            HEALTH + "Check", request_serializer=lambda x: x.SerializeToString(),
+            response_deserializer=health.HealthCheckResponse.FromString)
+        ls = ch.unary_unary(
+            SM + "ListSecrets", request_serializer=lambda x: x.SerializeToString(),
+            response_deserializer=sm.ListSecretsResponse.FromString)
+        for _ in range(4):
+            self.assertEqual(check(health.HealthCheckRequest(), timeout=10).status,
+                             health.HealthCheckResponse.SERVING)
+        for _ in range(3):
+            with self.assertRaises(grpc.RpcError) as cm:
+                ls(sm.ListSecretsRequest(), timeout=10)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        # One summary per kind and interval, "ipv4:127.0.0.1; count=N".
+        q = ("SELECT operation, outcome, peer FROM audit_events WHERE seq > "
+             f"{seq} AND principal = 'unauthenticated' ORDER BY seq")
+        deadline = time.time() + 10
+        while True:
+            out = h.psql(h.admin(db), q)
+            rows = [r.split("|") for r in out.splitlines()] if out else []
+            total = {}
+            for op, outcome, peer in rows:
+                self.assertTrue(peer.startswith("ipv4:127.0.0.1; count="), peer)
+                n = int(peer.rsplit("=", 1)[1])
+                total[(op, outcome)] = total.get((op, outcome), 0) + n
+            if sum(total.values()) >= 7 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(total, {("Health/Check", "OK"): 4,
+                                 ("ListSecrets", "AccessDeniedException"): 3}, rows)
+        self.assertLessEqual(len(rows), 4, rows)
 
 
 class IdentityPolicyTest(AuthzCase):
@@ -552,11 +743,12 @@ class CliTest(AuthzCase):
             "COFFER_CA_BUNDLE": self.pki.ca + ".pem", "COFFER_CERT": self.a_cert[0],
             "COFFER_KEY": self.a_cert[1]})
         self.assertEqual(r.returncode, 0, r.stderr)
-        # No client certificate: refused.
+        # No client certificate: refused at the TLS handshake.
         r = self.run_coffer("get-secret-value", "--secret-id", n,
                             env={"COFFER_CA_BUNDLE": self.pki.ca + ".pem"})
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("AccessDeniedException", r.stderr + r.stdout)
+        self.assertIn("Could not connect to the endpoint URL", r.stderr + r.stdout)
+        self.assertNotIn("cli-value", r.stdout)
 
     def test_cli_identity_policy_verbs(self):
         n = self.name("cliidp")
@@ -657,7 +849,7 @@ class CliTest(AuthzCase):
 
 class StartupTest(unittest.TestCase):
 
-    def start_fails(self, extra, expect):
+    def start_fails(self, extra, expect, timeout=120):
         db = h.fresh_database("authzstart")
         s = h.Server(db, extra_env=extra)
         for k in ("COFFER_PLAINTEXT", "COFFER_TLS_CERT", "COFFER_TLS_KEY",
@@ -665,9 +857,26 @@ class StartupTest(unittest.TestCase):
             if k not in extra:
                 s.env.pop(k, None)
         s.start(wait=False)
-        rc = s.proc.wait(timeout=120)
+        try:
+            rc = s.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            s.proc.kill()
+            s.proc.wait()
+            self.fail(f"cofferd did not refuse to start:\n{s.output()}")
         self.assertNotEqual(rc, 0)
         self.assertIn(expect, s.output())
+
+    def test_group_readable_tls_key_refused(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        key = os.path.join(pki.dir, "loose.key")
+        with open(pki.server + ".key", "rb") as f, open(key, "wb") as g:
+            g.write(f.read())
+        os.chmod(key, 0o640)
+        self.start_fails({"COFFER_TLS_CERT": pki.server + ".pem",
+                          "COFFER_TLS_KEY": key,
+                          "COFFER_TLS_CLIENT_CA": pki.ca + ".pem"},
+                         "is accessible by group or others (mode 640)", timeout=30)
 
     def test_tls_is_the_default(self):
         self.start_fails({}, "cofferd serves mutual TLS")

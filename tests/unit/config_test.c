@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -289,6 +290,22 @@ test_missing_file(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/cofferd.conf"));
 }
 
+/* A file others could write is refused: it names the admin and the CA. */
+static void
+test_writable_file_refused(void **state)
+{
+	struct config cfg;
+	struct cf_error err;
+
+	(void)state;
+	assert_int_equal(chmod(write_file("listen = 127.0.0.1:1\n"), 0620), 0);
+	assert_int_equal(config_load(&cfg, path, &err), -1);
+	assert_non_null(strstr(err.msg, "is writable by group or others"));
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	config_cleanup(&cfg);
+}
+
 int
 main(void)
 {
@@ -306,6 +323,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_writable_file_refused,
+		    setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
