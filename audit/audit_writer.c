@@ -38,6 +38,7 @@
 #define PARTITION_EVERY_MS (6 * 3600 * 1000LL)
 #define PARTITION_RETRY_MS (60 * 1000LL)
 #define OUTCOME_FAILED "ServiceUnavailable"
+#define FIRST_HEAD_WAIT_MS 30000	/* for the ServerStart event's head */
 #define HEAD_EVERY_MS 20		/* the head keeper's pace under load */
 #define HEAD_RETRY_MS 100		/* ...and while the token fails */
 #define HEAD_LOG_EVERY_MS (10 * 1000LL)	/* a failing token, logged again */
@@ -799,6 +800,19 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	if (!a->registered) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not register the "
 		    "audit chain");
+		goto fail;
+	}
+
+	/*
+	 * The token holds the chain's head before any call is served, so a
+	 * chain with events but no head is never a crash's doing (a server
+	 * killed in its first moments): only a forged chain or a changed
+	 * deployment look like that.
+	 */
+	if (audit_head_wait(a, 1, FIRST_HEAD_WAIT_MS)) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "the token did not record "
+		    "the audit chain's first head within %d s",
+		    FIRST_HEAD_WAIT_MS / 1000);
 		goto fail;
 	}
 

@@ -170,11 +170,12 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 
 /*
  * Walk one chain's events through the checker; *${after_head_ms} is the
- * time of the first event after the token's head (0: none).
+ * time of the first event after the token's head (0: none), *${last_ms}
+ * the time of the chain's last event.
  */
 static int
 verify_walk(struct engine_worker *w, struct audit_check *c,
-    int64_t *after_head_ms, struct cf_error *err)
+    int64_t *after_head_ms, int64_t *last_ms, struct cf_error *err)
 {
 	struct store_audit_row *rows;
 	struct cf_arena *page;
@@ -201,6 +202,7 @@ verify_walk(struct engine_worker *w, struct audit_check *c,
 			audit_check_row(c, &rows[i], mac_ok);
 			if (c->head_found && rows[i].seq == c->head_seq + 1)
 				*after_head_ms = rows[i].time_ms;
+			*last_ms = rows[i].time_ms;
 		}
 		if (n > 0) {
 			after_seq = rows[n - 1].seq;
@@ -244,7 +246,7 @@ struct head_view {
  */
 static void
 verify_lag(const struct head_view *hv, struct audit_check *c,
-    int64_t after_head_ms)
+    int64_t after_head_ms, int64_t last_ms)
 {
 	int lagging;
 
@@ -253,8 +255,15 @@ verify_lag(const struct head_view *hv, struct audit_check *c,
 	if (hv->own_chain != NULL && strcmp(c->chain_id, hv->own_chain) == 0)
 		lagging = hv->own_synced < 0 || c->head_seq < hv->own_synced;
 	else
+		/*
+		 * Another server's chain, live or dead: its writer fails
+		 * closed once its head lags by audit_head_max_lag, so a tail
+		 * spanning longer was never anchored in time.  A shorter one
+		 * is writes in flight, or a server killed between two head
+		 * writes (every kill -9 leaves one): not a finding.
+		 */
 		lagging = after_head_ms != 0 &&
-		    after_head_ms < hv->started_ms - hv->in_flight_ms;
+		    last_ms - after_head_ms > hv->in_flight_ms;
 	if (!lagging)
 		return;
 	c->ok = 0;
@@ -274,15 +283,15 @@ verify_chain(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 	struct audit_check c;
-	int64_t after_head_ms = 0;
+	int64_t after_head_ms = 0, last_ms = 0;
 
 	audit_check_init(&c, id, head, 1);
 	if (verify_anchor(w, &c, err))
 		return (-1);
-	if (c.ok && verify_walk(w, &c, &after_head_ms, err))
+	if (c.ok && verify_walk(w, &c, &after_head_ms, &last_ms, err))
 		return (-1);
 	audit_check_end(&c);
-	verify_lag(hv, &c, after_head_ms);
+	verify_lag(hv, &c, after_head_ms, last_ms);
 
 	memcpy(out->chain_id, c.chain_id, sizeof(out->chain_id));
 	out->ok = c.ok;
