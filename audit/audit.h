@@ -27,7 +27,9 @@
 /*
  * audit_row_hash(row, out):
  * SHA-256 of ${row}'s canonical encoding (every column but hash and hmac,
- * prev_hash included) into ${out}.  Returns 0, or -1 if libcrypto fails.
+ * prev_hash included) into ${out}: format v1 when ${row->request_params}
+ * is NULL (every event before migration 0008), v2 with them.  Returns 0,
+ * or -1 if libcrypto fails.
  */
 int audit_row_hash(const struct store_audit_row *, uint8_t *) CF_MUSTCHECK;
 
@@ -107,6 +109,9 @@ struct audit_config {
 	int64_t head_max_lag_ms;	/* audit_head_max_lag; 0: 5 s */
 };
 
+/* The longest request_params an event keeps (longer: {"Truncated":true}). */
+#define AUDIT_PARAMS_MAX 8192
+
 /* One event as a caller hands it in; strings are copied. */
 struct audit_event {
 	int64_t time_ms;
@@ -117,6 +122,7 @@ struct audit_event {
 	const char *secret_arn;		/* NULL if none */
 	const char *version_id;		/* NULL if none */
 	const char *outcome;		/* "OK" or the AWS exception name */
+	const char *request_params;	/* JSON object; NULL if none (v1) */
 };
 
 /*

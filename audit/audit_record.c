@@ -12,7 +12,16 @@
 
 #include "audit.h"
 
-#define MAGIC "coffer-audit-v1"		/* and its NUL: 16 bytes */
+/*
+ * The format's magic, NUL included (16 bytes).  v1: the events before
+ * request parameters existed, and every event without them; v2: with
+ * them, encoded after the outcome.  Which one applies follows from the
+ * row itself, and a v2 row stripped of its parameters no longer matches
+ * its hash, since the magic differs.
+ */
+#define MAGIC_V1 "coffer-audit-v1"
+#define MAGIC_V2 "coffer-audit-v2"
+#define MAGIC_LEN sizeof(MAGIC_V1)
 
 static const uint8_t zero_hash[AUDIT_HASH_LEN];
 
@@ -49,16 +58,17 @@ int
 audit_row_hash(const struct store_audit_row *r, uint8_t *out)
 {
 	EVP_MD_CTX *md;
-	uint8_t fixed[sizeof(MAGIC) + 36 + 16];
+	uint8_t fixed[MAGIC_LEN + 36 + 16];
 	unsigned int n = 0;
+	int v2 = r->request_params != NULL;
 	int rc = -1;
 
 	/* Magic, chain id, seq and time, in fixed positions. */
 	memset(fixed, 0, sizeof(fixed));
-	memcpy(fixed, MAGIC, sizeof(MAGIC));
-	memcpy(fixed + sizeof(MAGIC), r->chain_id, strnlen(r->chain_id, 36));
-	be64(fixed + sizeof(MAGIC) + 36, (uint64_t)r->seq);
-	be64(fixed + sizeof(MAGIC) + 44, (uint64_t)r->time_ms);
+	memcpy(fixed, v2 ? MAGIC_V2 : MAGIC_V1, MAGIC_LEN);
+	memcpy(fixed + MAGIC_LEN, r->chain_id, strnlen(r->chain_id, 36));
+	be64(fixed + MAGIC_LEN + 36, (uint64_t)r->seq);
+	be64(fixed + MAGIC_LEN + 44, (uint64_t)r->time_ms);
 
 	if ((md = EVP_MD_CTX_new()) == NULL)
 		return (-1);
@@ -71,6 +81,7 @@ audit_row_hash(const struct store_audit_row *r, uint8_t *out)
 	    put_str(md, r->peer) || put_str(md, r->operation) ||
 	    put_str(md, r->secret_arn) || put_str(md, r->version_id) ||
 	    put_str(md, r->outcome) ||
+	    (v2 && put_str(md, r->request_params)) ||
 	    EVP_DigestUpdate(md, r->prev_hash, AUDIT_HASH_LEN) != 1 ||
 	    EVP_DigestFinal_ex(md, out, &n) != 1 || n != AUDIT_HASH_LEN)
 		goto done;

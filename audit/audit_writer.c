@@ -133,6 +133,16 @@ field_len(const char *s)
 	return (s != NULL ? strnlen(s, MAX_FIELD) + 1 : 0);
 }
 
+/* The request parameters: whole, or (too long to be whole) a marker. */
+static const char *
+params_of(const char *s)
+{
+
+	if (s != NULL && strnlen(s, AUDIT_PARAMS_MAX + 1) > AUDIT_PARAMS_MAX)
+		return ("{\"Truncated\":true}");
+	return (s);
+}
+
 /* A submission holding copies of ${ev}. */
 static struct sub *
 sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
@@ -146,7 +156,9 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 		size += field_len(ev[i].request_id) +
 		    field_len(ev[i].principal) + field_len(ev[i].peer) +
 		    field_len(ev[i].operation) + field_len(ev[i].secret_arn) +
-		    field_len(ev[i].version_id) + field_len(ev[i].outcome);
+		    field_len(ev[i].version_id) + field_len(ev[i].outcome) +
+		    (params_of(ev[i].request_params) != NULL ?
+		    strlen(params_of(ev[i].request_params)) + 1 : 0);
 	if ((s = malloc(sizeof(*s) + n * sizeof(*s->ev) + size)) == NULL)
 		return (NULL);
 	s->next = NULL;
@@ -164,6 +176,12 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 		s->ev[i].secret_arn = copy_field(&p, ev[i].secret_arn);
 		s->ev[i].version_id = copy_field(&p, ev[i].version_id);
 		s->ev[i].outcome = copy_field(&p, ev[i].outcome);
+		s->ev[i].request_params = NULL;
+		if (params_of(ev[i].request_params) != NULL) {
+			s->ev[i].request_params = p;
+			strcpy(p, params_of(ev[i].request_params));
+			p += strlen(p) + 1;
+		}
 	}
 	return (s);
 }
@@ -187,6 +205,7 @@ chain_one(struct audit *a, size_t i, const struct audit_event *ev,
 	r->secret_arn = ev->secret_arn;
 	r->version_id = ev->version_id;
 	r->outcome = outcome ? outcome : (ev->outcome ? ev->outcome : "");
+	r->request_params = ev->request_params;
 	memcpy(r->prev_hash, hash, AUDIT_HASH_LEN);
 	if (audit_row_hash(r, r->hash)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not hash an audit "

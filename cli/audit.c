@@ -244,14 +244,15 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	hex(e->hash.data, 32, h);
 	hex(e->hmac.data, 32, m);
 	o = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:s?, "
-	    "s:s, s:s, s:s, s:s}",
+	    "s:s, s:s?, s:s, s:s, s:s}",
 	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,
 	    "EventTime", (json_int_t)e->event_date,
 	    "EventDate", cli_date(e->event_date, 0),
 	    "RequestId", e->request_id, "Principal", e->principal,
 	    "Peer", e->peer, "Operation", e->operation,
 	    "SecretArn", e->secret_arn, "VersionId", e->version_id,
-	    "Outcome", e->outcome, "PrevHash", ph, "Hash", h, "Hmac", m);
+	    "Outcome", e->outcome, "RequestParameters", e->request_parameters,
+	    "PrevHash", ph, "Hash", h, "Hmac", m);
 	if (o == NULL)
 		return (-1);
 	if ((line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL) {
@@ -398,6 +399,7 @@ line_parse(json_t *o, struct line *l)
 	r->secret_arn = str(o, "SecretArn");
 	r->version_id = str(o, "VersionId");
 	r->outcome = str(o, "Outcome");
+	r->request_params = str(o, "RequestParameters");
 	if (r->request_id == NULL || r->principal == NULL || r->peer == NULL ||
 	    r->operation == NULL || r->outcome == NULL ||
 	    unhex(str(o, "PrevHash"), r->prev_hash, 32) ||

@@ -142,7 +142,8 @@ static const struct member_doc docs[] = {
 	{ "validate-resource-policy", "secret_id", "The ARN or name of the "
 	    "secret the policy is meant for (optional).", NULL },
 	{ "list-audit-events", "secret_id", "Only events about this secret: "
-	    "its ARN, or its name (deleted secrets included).", NULL },
+	    "its ARN, or its name (deleted secrets included), and calls that "
+	    "asked for it by that SecretId, even if they failed.", NULL },
 	{ "list-audit-events", "principal", "Only events of this caller "
 	    "(a SPIFFE ID or certificate CN).", NULL },
 	{ "list-audit-events", "operation", "Only events of this operation, "

@@ -68,6 +68,7 @@ struct engine_audit_item {
 struct engine_audit {
 	const char *secret_arn;
 	const char *version_id;
+	const char *request_params;	/* JSON, set by rpc/; NULL: none */
 	struct engine_audit_item *items;
 	size_t n_items;
 	size_t cap_items;
@@ -326,15 +327,20 @@ int engine_restore_secret(struct engine_worker *, const struct engine_call *,
     CF_MUSTCHECK;
 
 /*
- * engine_purge_due(w, limit, out_purged, err):
+ * engine_purge_due(w, audit, limit, out_purged, err):
  * Permanently delete up to ${limit} secrets whose recovery window has
  * passed.  Their wrapped data keys leave the live database, but the KEK
  * that wraps them stays, so backups of the database still hold openable
  * copies: this is deletion, not crypto-shredding.  Rows are
  * claimed with FOR UPDATE SKIP LOCKED so several servers share the work.
+ * Each purge is an audit event (principal "cofferd", operation
+ * "PurgeSecret", the secret's ARN) committed to ${audit} before the delete
+ * commits; if it cannot be, nothing is deleted.  ${audit} NULL: not
+ * audited (tests).
  */
-int engine_purge_due(struct engine_worker *, int, int *, struct cf_error *)
-    CF_MUSTCHECK;
+struct audit;
+int engine_purge_due(struct engine_worker *, struct audit *, int, int *,
+    struct cf_error *) CF_MUSTCHECK;
 
 struct engine_version_entry {
 	const char *version_id;

@@ -102,14 +102,18 @@ engine_list_audit_events(struct engine_worker *w,
 		return (-1);
 	}
 
-	/* Filters; a secret by ARN exactly, or by name under this server's
-	 * ARN prefix (deleted secrets included). */
+	/*
+	 * Filters; a secret by ARN exactly (f.requested matches secret_arn
+	 * too), or by name under this server's ARN prefix (deleted secrets
+	 * included), and any call that asked for it by that SecretId, found
+	 * or not (audit/DESIGN.md).
+	 */
 	if (req->secret_id != NULL) {
 		if (engine_check_secret_id(req->secret_id, err))
 			return (-1);
-		if (strncmp(req->secret_id, "arn:", 4) == 0)
-			f.secret_arn = req->secret_id;
-		else if ((f.secret_like = name_pattern(w, call->arena,
+		f.requested = req->secret_id;
+		if (strncmp(req->secret_id, "arn:", 4) != 0 &&
+		    (f.secret_like = name_pattern(w, call->arena,
 		    req->secret_id)) == NULL)
 			return (engine_oom(err));
 	}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "engine_internal.h"
 
 /* ---- UpdateSecret -------------------------------------------------------- */
@@ -204,13 +205,92 @@ fail:
 	return (-1);
 }
 
-int
-engine_purge_due(struct engine_worker *w, int limit, int *out_purged,
-    struct cf_error *err)
+/* The PurgeSecret events of ${n} claimed secrets, all with ${outcome}. */
+static int
+purge_events(struct cf_arena *a, const struct store_purge_item *items,
+    size_t n, const char *request_id, const char *outcome,
+    struct audit_event **out, struct cf_error *err)
 {
+	struct audit_event *ev;
+	int64_t now = cf_now_ms();
+	size_t i;
+
+	if ((ev = cf_arena_alloc(a, n * sizeof(*ev))) == NULL)
+		return (engine_oom(err));
+	for (i = 0; i < n; i++) {
+		memset(&ev[i], 0, sizeof(ev[i]));
+		ev[i].time_ms = now;
+		ev[i].request_id = request_id;
+		ev[i].principal = "cofferd";
+		ev[i].peer = "local";
+		ev[i].operation = "PurgeSecret";
+		ev[i].secret_arn = items[i].arn;
+		ev[i].outcome = outcome;
+	}
+	*out = ev;
+	return (0);
+}
+
+int
+engine_purge_due(struct engine_worker *w, struct audit *audit, int limit,
+    int *out_purged, struct cf_error *err)
+{
+	struct store_purge_item *items;
+	struct audit_event *ev;
+	struct cf_arena *a;
+	struct cf_error cerr;
+	char request_id[37];
+	size_t n;
 
 	*out_purged = 0;
-	return (store_purge_due(w->store, limit, out_purged, err));
+	if ((a = cf_arena_new()) == NULL)
+		return (engine_oom(err));
+
+	/* Lock the secrets that are due (other servers skip them). */
+	if (store_begin(w->store, err))
+		goto err0;
+	if (store_purge_claim(w->store, a, limit, &items, &n, err))
+		goto err1;
+	if (n == 0) {
+		store_rollback(w->store);
+		cf_arena_free(a);
+		return (0);
+	}
+
+	/*
+	 * Their events first, durable before anything is deleted: a purge
+	 * is never unaudited.  One request id for the round.
+	 */
+	if (audit != NULL && (engine_random_uuid(w, request_id, err) ||
+	    purge_events(a, items, n, request_id, "OK", &ev, err) ||
+	    audit_record(audit, ev, n, err)))
+		goto err1;
+
+	/* Then the delete. */
+	if (store_purge_delete(w->store, items, n, err))
+		goto err1;
+	if (store_commit(w->store, err)) {
+		/* The events said OK: say how it really ended. */
+		if (audit != NULL && (purge_events(a, items, n, request_id,
+		    cf_code_name(err->code != CF_OK ? err->code :
+		    CF_ERR_INTERNAL), &ev, &cerr) ||
+		    audit_record(audit, ev, n, &cerr)))
+			fprintf(stderr, "cofferd: could not audit a failed "
+			    "purge: %s\n", cerr.msg);
+		goto err0;
+	}
+	*out_purged = (int)n;
+	cf_arena_free(a);
+
+	/* Success! */
+	return (0);
+
+err1:
+	store_rollback(w->store);
+err0:
+	/* Failure! */
+	cf_arena_free(a);
+	return (-1);
 }
 
 /* ---- UpdateSecretVersionStage ----------------------------------------------- */

@@ -1110,7 +1110,7 @@ purge_round(struct engine_rotation *r)
 	int n;
 
 	do {
-		if (engine_purge_due(r->w, PURGE_BATCH, &n, &err)) {
+		if (engine_purge_due(r->w, r->audit, PURGE_BATCH, &n, &err)) {
 			fprintf(stderr, "cofferd: purge: %s\n", err.msg);
 			return;
 		}

@@ -155,6 +155,9 @@ err0:
 
 /* ---- audit ------------------------------------------------------------------ */
 
+_Static_assert(RPC_AUDIT_PARAMS_MAX <= AUDIT_PARAMS_MAX,
+    "the writer keeps every request's parameters whole");
+
 /* The call's event, with ${outcome}; the secret and version as known. */
 static void
 call_event(const struct call *c, const char *outcome, struct audit_event *ev)
@@ -169,6 +172,7 @@ call_event(const struct call *c, const char *outcome, struct audit_event *ev)
 	ev->operation = c->op;
 	ev->secret_arn = c->ea.secret_arn;
 	ev->version_id = c->ea.version_id;
+	ev->request_params = c->ea.request_params;
 	ev->outcome = outcome;
 }
 

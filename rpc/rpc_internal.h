@@ -78,6 +78,21 @@ int rpc_wire_check(const ProtobufCMessageDescriptor *, const uint8_t *,
  */
 void rpc_wipe_allocator_init(ProtobufCAllocator *);
 
+/* ---- audit_params.c ----------------------------------------------------- */
+
+/* The longest request parameters an audit event records, in bytes. */
+#define RPC_AUDIT_PARAMS_MAX 8192
+
+/*
+ * rpc_audit_params(a, m):
+ * The non-secret members of the decoded request ${m} (an allow-list: never
+ * SecretString, SecretBinary, a token or a document) as one JSON object of
+ * at most RPC_AUDIT_PARAMS_MAX bytes, in ${a}; "{}" if it has none.  NULL
+ * if out of memory.  audit/DESIGN.md, "Request parameters".
+ */
+const char *rpc_audit_params(struct cf_arena *, const ProtobufCMessage *)
+    CF_MUSTCHECK;
+
 /* ---- service.c ---------------------------------------------------------- */
 
 /* A serialized reply; ${buf} lives in the call's arena. */

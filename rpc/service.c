@@ -166,6 +166,13 @@ rpc_service_handle(size_t i, struct engine_worker *w,
 		goto err0;
 	}
 
+	/* What the caller asked for, for the audit event (never a value). */
+	if (c->audit != NULL && (c->audit->request_params =
+	    rpc_audit_params(c->arena, m)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto err1;
+	}
+
 	/* Run it; the response is encoded before the request is freed. */
 	if (mt->run(w, c, m, out, err))
 		goto err1;

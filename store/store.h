@@ -270,13 +270,28 @@ int store_secret_restore(struct store *, const char *, struct cf_error *)
 int store_secret_delete(struct store *, const char *, struct cf_error *)
     CF_MUSTCHECK;
 
+/* A secret whose recovery window has passed. */
+struct store_purge_item {
+	char uuid[37];
+	const char *arn;		/* in the caller's arena */
+};
+
 /*
- * store_purge_due(s, limit, out_n, err):
- * Delete up to ${limit} secrets whose purge time has passed, skipping rows
- * another server has locked.  *out_n is the number deleted.
+ * store_purge_claim(s, arena, limit, out, out_n, err):
+ * Inside the caller's transaction, lock up to ${limit} secrets whose purge
+ * time has passed, skipping rows another server has locked, and list them
+ * in ${*out} (${arena}).  Returns 0 or -1.
  */
-int store_purge_due(struct store *, int, int *, struct cf_error *)
-    CF_MUSTCHECK;
+int store_purge_claim(struct store *, struct cf_arena *, int,
+    struct store_purge_item **, size_t *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_purge_delete(s, items, n, err):
+ * Delete the ${n} claimed secrets (their versions, wrapped keys, labels
+ * and tags go with them).  Returns 0 or -1.
+ */
+int store_purge_delete(struct store *, const struct store_purge_item *,
+    size_t, struct cf_error *) CF_MUSTCHECK;
 
 /* A version as ListSecretVersionIds reports it (no envelope). */
 struct store_version_info {
@@ -362,6 +377,7 @@ struct store_audit_row {
 	const char *secret_arn;
 	const char *version_id;
 	const char *outcome;
+	const char *request_params;	/* JSON object; NULL: none (format v1) */
 	uint8_t prev_hash[32];
 	uint8_t hash[32];
 	uint8_t hmac[32];
@@ -425,6 +441,7 @@ int store_audit_anchor(struct store *, const char *, int64_t *, uint8_t *,
 struct store_audit_filter {
 	const char *secret_arn;		/* exact */
 	const char *secret_like;	/* LIKE pattern on secret_arn */
+	const char *requested;		/* ...or the SecretId (Name) asked for */
 	const char *principal;
 	const char *operation;
 	const char *outcome;
@@ -436,7 +453,13 @@ struct store_audit_filter {
 	int64_t after_seq;
 };
 
-/* store_audit_list(s, arena, f, limit, out, n, err): in time order. */
+/*
+ * store_audit_list(s, arena, f, limit, out, n, err): in time order.  The
+ * secret members select events matching any of them: secret_arn exactly,
+ * secret_arn LIKE secret_like, or an event that asked for ${requested}
+ * (its request_params' SecretId or Name, or a BatchGetSecretValue item's
+ * secret_arn, which holds the SecretId asked for when it failed).
+ */
 int store_audit_list(struct store *, struct cf_arena *,
     const struct store_audit_filter *, int, struct store_audit_row **,
     size_t *, struct cf_error *) CF_MUSTCHECK;

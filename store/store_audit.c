@@ -1,7 +1,7 @@
 /*
  * store_audit.c: the audit tables (migrations/0004_audit.sql).
  *
- * A batch goes in with one prepared statement whose thirteen parameters
+ * A batch goes in with one prepared statement whose fourteen parameters
  * are arrays (one element per event) that unnest() turns into rows: one
  * parse for the life of the connection, whatever the batch size.  Times are epoch
  * milliseconds both ways, exactly (timestamptz keeps microseconds).
@@ -15,12 +15,12 @@
 
 #include "store_internal.h"
 
-#define COLS 13
+#define COLS 14
 #define MAX_ROWS 4096
 #define ROW_COLS "chain_id, seq, " \
 	"(extract(epoch FROM event_time) * 1000)::bigint, request_id, " \
 	"principal, peer, operation, secret_arn, version_id, outcome, " \
-	"prev_hash, hash, hmac"
+	"prev_hash, hash, hmac, request_params"
 
 /* Decode a bytea in text (hex) form into exactly ${n} bytes. */
 static int
@@ -77,6 +77,7 @@ decode_rows(struct cf_arena *a, const PGresult *res,
 		r->secret_arn = col(a, res, i, 7, &oom);
 		r->version_id = col(a, res, i, 8, &oom);
 		r->outcome = col(a, res, i, 9, &oom);
+		r->request_params = col(a, res, i, 13, &oom);
 		if (oom)
 			goto oom;
 		if (unhex(PQgetvalue(res, i, 10), r->prev_hash, 32) ||
@@ -186,7 +187,7 @@ store_audit_insert(struct store *s, const struct store_audit_row *rows,
 		return (-1);
 	}
 
-	/* Thirteen array literals, one per column, one element per row. */
+	/* Fourteen array literals, one per column, one element per row. */
 	memset(col, 0, sizeof(col));
 	for (c = 0; c < COLS; c++)
 		put(&col[c], "{", 1);
@@ -208,6 +209,7 @@ store_audit_insert(struct store *s, const struct store_audit_row *rows,
 		put_bytes(&col[10], r->prev_hash, 32, i == 0);
 		put_bytes(&col[11], r->hash, 32, i == 0);
 		put_bytes(&col[12], r->hmac, 32, i == 0);
+		put_elem(&col[13], r->request_params, i == 0);
 	}
 	for (c = 0; c < COLS; c++) {
 		put(&col[c], "}", 1);
@@ -414,10 +416,24 @@ store_audit_list(struct store *s, struct cf_arena *a,
 	v[n++] = (val);							\
 	len += (size_t)snprintf(sql + len, sizeof(sql) - len, cond, n);	\
 } while (0)
-	if (f->secret_arn != NULL)
-		ADD(" AND secret_arn = $%d", f->secret_arn);
-	if (f->secret_like != NULL)
-		ADD(" AND secret_arn LIKE $%d", f->secret_like);
+	/* The secret: by its ARN, or by what a call asked for. */
+	if (f->secret_arn != NULL || f->secret_like != NULL ||
+	    f->requested != NULL) {
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+		    " AND (false");
+		if (f->secret_arn != NULL)
+			ADD(" OR secret_arn = $%d", f->secret_arn);
+		if (f->secret_like != NULL)
+			ADD(" OR secret_arn LIKE $%d", f->secret_like);
+		if (f->requested != NULL) {
+			v[n++] = f->requested;
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+			    " OR secret_arn = $%d OR "
+			    "coffer_audit_requested_secret(request_params) = $%d",
+			    n, n);
+		}
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
+	}
 	if (f->principal != NULL)
 		ADD(" AND principal = $%d", f->principal);
 	if (f->operation != NULL)

@@ -138,9 +138,11 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_SECRET_RESTORE] = { "UPDATE secrets SET deleted_date = NULL, "
 	    "purge_after = NULL WHERE uuid = $1", 1 },
 	[ST_SECRET_DELETE] = { "DELETE FROM secrets WHERE uuid = $1", 1 },
-	[ST_PURGE_DUE] = { "DELETE FROM secrets WHERE uuid IN (SELECT uuid "
-	    "FROM secrets WHERE purge_after <= now() ORDER BY purge_after "
-	    "LIMIT $1 FOR UPDATE SKIP LOCKED)", 1 },
+	[ST_PURGE_CLAIM] = { "SELECT uuid, arn FROM secrets WHERE "
+	    "purge_after <= now() ORDER BY purge_after LIMIT $1 "
+	    "FOR UPDATE SKIP LOCKED", 1 },
+	[ST_PURGE_DELETE] = { "DELETE FROM secrets WHERE uuid = "
+	    "ANY($1::uuid[])", 1 },
 	[ST_VERSIONS_FIRST] = { "SELECT v.version_id, " MS("v.created_date")
 	    ", " US("v.created_date") ", "
 	    MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", "
@@ -190,13 +192,13 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	/* A whole batch of audit events in one statement (store_audit.c). */
 	[ST_AUDIT_INSERT] = { "INSERT INTO audit_events (chain_id, seq, "
 	    "event_time, request_id, principal, peer, operation, secret_arn, "
-	    "version_id, outcome, prev_hash, hash, hmac) "
+	    "version_id, outcome, prev_hash, hash, hmac, request_params) "
 	    "SELECT c, s, to_timestamp(t::double precision / 1000), r, p, pe, "
-	    "o, a, v, oc, ph, h, m FROM unnest($1::uuid[], $2::bigint[], "
+	    "o, a, v, oc, ph, h, m, rp FROM unnest($1::uuid[], $2::bigint[], "
 	    "$3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], "
 	    "$8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], "
-	    "$13::bytea[]) AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m)",
-	    13 },
+	    "$13::bytea[], $14::text[]) "
+	    "AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp)", 14 },
 };
 
 /* ---- row decoding -------------------------------------------------------- */
@@ -838,19 +840,66 @@ store_secret_delete(struct store *s, const char *uuid, struct cf_error *err)
 }
 
 int
-store_purge_due(struct store *s, int limit, int *out_n, struct cf_error *err)
+store_purge_claim(struct store *s, struct cf_arena *a, int limit,
+    struct store_purge_item **out, size_t *out_n, struct cf_error *err)
 {
 	char l[16];
 	const char *v[1] = { l };
+	struct store_purge_item *items;
 	PGresult *r;
+	int i, n, oom = 0;
 
 	snprintf(l, sizeof(l), "%d", limit);
-	if ((r = store_exec(s, ST_PURGE_DUE, 1, v, NULL, NULL, 0,
-	    PGRES_COMMAND_OK, err)) == NULL)
+	if ((r = store_exec(s, ST_PURGE_CLAIM, 1, v, NULL, NULL, 0,
+	    PGRES_TUPLES_OK, err)) == NULL)
 		return (-1);
-	*out_n = atoi(PQcmdTuples(r));
+	n = PQntuples(r);
+	if ((items = cf_arena_alloc(a, (size_t)(n ? n : 1) *
+	    sizeof(*items))) == NULL)
+		oom = 1;
+	for (i = 0; !oom && i < n; i++) {
+		snprintf(items[i].uuid, sizeof(items[i].uuid), "%s",
+		    PQgetvalue(r, i, 0));
+		items[i].arn = col_str(a, r, i, 1, &oom);
+	}
 	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	*out = items;
+	*out_n = (size_t)n;
 	return (0);
+}
+
+int
+store_purge_delete(struct store *s, const struct store_purge_item *items,
+    size_t n, struct cf_error *err)
+{
+	const char *v[1];
+	char *list, *p;
+	size_t i;
+	int rc;
+
+	/* A uuid[] literal: "{u1,u2,...}" (uuids need no quoting). */
+	if ((list = malloc(n * 37 + 3)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	p = list;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, items[i].uuid, strlen(items[i].uuid));
+		p += strlen(items[i].uuid);
+	}
+	*p++ = '}';
+	*p = '\0';
+	v[0] = list;
+	rc = command(s, ST_PURGE_DELETE, 1, v, NULL, NULL, err);
+	free(list);
+	return (rc);
 }
 
 int

@@ -12,6 +12,7 @@ import os
 import struct
 import subprocess
 import tempfile
+import time
 import unittest
 
 import grpc
@@ -26,10 +27,13 @@ def setUpModule():
     pb()
 
 
-def row_hash(chain_id, seq, time_ms, strings, prev):
-    """audit/DESIGN.md's canonical encoding, written again independently."""
-    b = b"coffer-audit-v1\0" + chain_id.encode() + struct.pack(">Qq", seq, time_ms)
-    for s in strings:
+def row_hash(chain_id, seq, time_ms, strings, prev, params=None):
+    """audit/DESIGN.md's canonical encoding, written again independently:
+    format v1 without request parameters, v2 (its magic, and the parameters
+    after the outcome) with them."""
+    magic = b"coffer-audit-v1\0" if params is None else b"coffer-audit-v2\0"
+    b = magic + chain_id.encode() + struct.pack(">Qq", seq, time_ms)
+    for s in strings + ([params] if params is not None else []):
         if s is None:
             b += b"\0"
         else:
@@ -282,7 +286,7 @@ class TamperTest(AuditCase):
         prev = bytes.fromhex(row["prev_hash"][2:])
         new = row_hash(chain, 6, row["ms"], [row["request_id"], row["principal"], row["peer"],
                        row["operation"], row["secret_arn"], row["version_id"], "AccessDeniedException"],
-                       prev)
+                       prev, row["request_params"])
         self.tamper(db, f"UPDATE audit_events SET outcome = 'AccessDeniedException', "
                         f"hash = '\\x{new.hex()}' WHERE chain_id = '{chain}' AND seq = 6; "
                         f"UPDATE audit_events SET prev_hash = '\\x{new.hex()}' "
@@ -492,7 +496,8 @@ class CliAuditTest(AuditCase):
                                   [forged["RequestId"], forged["Principal"], forged["Peer"],
                                    forged["Operation"], forged.get("SecretArn"),
                                    forged.get("VersionId"), forged["Outcome"]],
-                                  bytes.fromhex(forged["PrevHash"])).hex()
+                                  bytes.fromhex(forged["PrevHash"]),
+                                  forged.get("RequestParameters")).hex()
         with open(edited, "w") as f:
             f.writelines(json.dumps(x) + "\n" for x in lines + [forged])
         r = coffer(ep, "audit", "verify", "--file", edited)
@@ -508,6 +513,190 @@ class CliAuditTest(AuditCase):
         r = coffer(ep, "audit", "verify")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("broken at event 3", r.stderr)
+
+
+class RequestParametersTest(AuditCase):
+    """Every event records what the caller asked for (issue 11, item 10):
+    the request's non-secret members, covered by the hash; a failed or
+    denied call is found by the name it asked for."""
+
+    def params(self, db, rid):
+        out = self.sql(db, f"SELECT request_params FROM audit_events WHERE request_id = '{rid}'")
+        return json.loads(out)
+
+    def test_missing_name_is_found_by_the_name_asked_for(self):
+        db, s = self.start()
+        missing = "probe-" + token()[:8]
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.call(s, "GetSecretValue", secret_id=missing, version_stage="AWSPREVIOUS")
+        self.assertEqual(error_type(cm.exception), "ResourceNotFoundException")
+        batch_missing = "probe-batch-" + token()[:8]
+        self.call(s, "BatchGetSecretValue", secret_id_list=[batch_missing])
+
+        r = coffer(s.endpoint, "list-audit-events", "--secret-id", missing)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ev = json.loads(r.stdout)["Events"]
+        self.assertEqual(len(ev), 1, ev)
+        self.assertEqual((ev[0]["Operation"], ev[0]["Outcome"]),
+                         ("GetSecretValue", "ResourceNotFoundException"))
+        self.assertEqual(json.loads(ev[0]["RequestParameters"]),
+                         {"SecretId": missing, "VersionStage": "AWSPREVIOUS"})
+        # A BatchGetSecretValue item that failed, by its SecretId too.
+        r = self.audit(s, "ListAuditEvents", secret_id=batch_missing)
+        self.assertEqual([(e.operation, e.outcome) for e in r.events],
+                         [("BatchGetSecretValue", "ResourceNotFoundException")])
+        self.assertEqual(json.loads(r.events[0].request_parameters),
+                         {"SecretIdList": [batch_missing]})
+        self.assertTrue(self.verify(s).ok)
+
+    def test_denied_call_is_found_with_its_principal(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        db, s = self.start(tls=pki)
+        sm, _ = pb()
+        beta = "spiffe://coffer.test/ns/prod/sa/beta"
+        name = "guarded-" + token()[:8]
+        probe = "probe-" + token()[:8]
+        self.call(s, "CreateSecret", name=name, secret_string="guarded-value",
+                  client_request_token=token())
+        # beta may read one other secret only.
+        doc = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "Resource": "arn:aws:secretsmanager:*:*:secret:elsewhere-*"}]})
+        s.call("PutIdentityPolicy", sm.PutIdentityPolicyRequest(
+            principal=beta, policy_name="p", policy_document=doc),
+            service="/coffer.v1.IdentityPolicies/")
+        ch = s.open_channel(pki.client("beta", beta))
+        self.addCleanup(ch.close)
+        get = ch.unary_unary("/coffer.v1.SecretsManager/GetSecretValue",
+                             request_serializer=lambda m: m.SerializeToString(),
+                             response_deserializer=sm.GetSecretValueResponse.FromString)
+        for sid in (name, probe):
+            with self.assertRaises(grpc.RpcError) as cm:
+                get(sm.GetSecretValueRequest(secret_id=sid, version_id=token()), timeout=30)
+            self.assertEqual(error_type(cm.exception), "AccessDeniedException", sid)
+
+        for sid in (name, probe):
+            r = self.audit(s, "ListAuditEvents", secret_id=sid, principal=beta)
+            self.assertEqual(len(r.events), 1, (sid, r))
+            e = r.events[0]
+            self.assertEqual((e.operation, e.outcome), ("GetSecretValue", "AccessDeniedException"))
+            p = json.loads(e.request_parameters)
+            self.assertEqual(p["SecretId"], sid)
+            self.assertEqual(set(p), {"SecretId", "VersionId"})
+
+    def test_no_value_or_password_in_any_row(self):
+        db, s = self.start()
+        markers = {k: f"MARK{k.upper()}-" + token() for k in
+                   ("create", "put", "update", "rotation", "policy", "description")}
+        name = "params-" + token()[:8]
+        ctoken = token()
+        self.call(s, "CreateSecret", name=name, secret_string=markers["create"],
+                  description=markers["description"], client_request_token=token())
+        _, md, _ = self.call(s, "PutSecretValue", secret_id=name,
+                             secret_string=markers["put"], client_request_token=ctoken,
+                             version_stages=["STAGED"])
+        rid_put = md["coffer-request-id"]
+        self.call(s, "PutSecretValue", secret_id=name,
+                  secret_binary=markers["put"].encode()[::-1], client_request_token=token())
+        self.call(s, "UpdateSecret", secret_id=name, secret_string=markers["update"],
+                  client_request_token=token())
+        # A rotation token is a credential: never recorded, whatever the outcome.
+        try:
+            self.call(s, "PutSecretValue", secret_id=name, secret_string="x",
+                      client_request_token=token(), rotation_token=markers["rotation"])
+        except grpc.RpcError:
+            pass
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": markers["policy"], "Effect": "Allow",
+            "Principal": {"AWS": "spiffe://coffer.test/x"},
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+        try:
+            self.call(s, "PutResourcePolicy", secret_id=name, resource_policy=policy)
+        except grpc.RpcError:
+            pass
+        r, md, _ = self.call(s, "GetRandomPassword", password_length=40,
+                             exclude_punctuation=True)
+        rid_pw = md["coffer-request-id"]
+
+        # What was asked is there...
+        self.assertEqual(self.params(db, rid_put),
+                         {"SecretId": name, "ClientRequestToken": ctoken,
+                          "VersionStages": ["STAGED"]})
+        self.assertEqual(self.params(db, rid_pw),
+                         {"PasswordLength": 40, "ExcludePunctuation": True})
+        # ... every call's parameters are one JSON object ...
+        for p in self.sql(db, "SELECT request_params FROM audit_events WHERE "
+                          "operation <> 'ServerStart'").splitlines():
+            self.assertIsInstance(json.loads(p), dict)
+        # ... and no value, password, token or document is, anywhere.
+        dump = subprocess.run(["pg_dump", "--data-only", "-t", "audit_*", h.admin(db)],
+                              capture_output=True, check=True).stdout
+        self.assertIn(name.encode(), dump)
+        for k, m in markers.items():
+            self.assertNotIn(m.encode(), dump, k)
+        self.assertNotIn(markers["put"].encode()[::-1], dump)
+        self.assertNotIn(r.random_password.encode(), dump)
+        self.assertTrue(self.verify(s).ok)
+
+    def test_parameters_are_covered_by_the_hash(self):
+        """The chain mixes v1 (ServerStart) and v2 (calls) events; the
+        independent encoder agrees with both; editing parameters breaks it."""
+        db, s = self.start()
+        name = self.busy(s, n=2)
+        rows = json.loads(self.sql(db, "SELECT json_agg(e ORDER BY seq) FROM (SELECT *, "
+                                   "(extract(epoch FROM event_time) * 1000)::bigint AS ms "
+                                   "FROM audit_events) e"))
+        formats = set()
+        for row in rows:
+            got = row_hash(row["chain_id"], row["seq"], row["ms"],
+                           [row["request_id"], row["principal"], row["peer"],
+                            row["operation"], row["secret_arn"], row["version_id"],
+                            row["outcome"]],
+                           bytes.fromhex(row["prev_hash"][2:]), row["request_params"])
+            self.assertEqual(got.hex(), row["hash"][2:], row)
+            formats.add(row["request_params"] is None)
+        self.assertEqual(formats, {True, False}, "both formats in one chain")
+        self.assertTrue(self.verify(s).ok)
+
+        chain = rows[0]["chain_id"]
+        seq = [r["seq"] for r in rows if r["operation"] == "GetSecretValue"][0]
+        self.tamper(db, "UPDATE audit_events SET request_params = "
+                        "'{\"SecretId\":\"something-else\"}' "
+                        f"WHERE chain_id = '{chain}' AND seq = {seq}")
+        v = self.verify(s)
+        self.assertFalse(v.ok)
+        c = [c for c in v.chains if c.chain_id == chain][0]
+        self.assertEqual(c.broken_sequence, seq)
+        self.assertIn("altered", c.reason)
+
+
+class PurgeAuditTest(AuditCase):
+    """The background purge is audited (issue 11, item 11)."""
+
+    def test_purge_is_an_event(self):
+        db, s = self.start(extra_env={"COFFER_PURGE_INTERVAL": "1"})
+        gone = self.call(s, "CreateSecret", name="purged-" + token()[:8], secret_string="v",
+                         client_request_token=token())[0]
+        kept = self.call(s, "CreateSecret", name="kept-" + token()[:8], secret_string="v",
+                         client_request_token=token())[0]
+        for a in (gone.arn, kept.arn):
+            self.call(s, "DeleteSecret", secret_id=a, recovery_window_in_days=7)
+        self.sql(db, f"UPDATE secrets SET purge_after = now() - interval '1 s' "
+                     f"WHERE arn = '{gone.arn}'")
+        for _ in range(150):
+            if self.sql(db, f"SELECT count(*) FROM secrets WHERE arn = '{gone.arn}'") == "0":
+                break
+            time.sleep(0.1)
+        self.assertEqual(self.sql(db, f"SELECT count(*) FROM secrets WHERE arn = '{gone.arn}'"),
+                         "0", "never purged")
+
+        ev = self.events(db, "operation = 'PurgeSecret'")
+        self.assertEqual([(e["principal"], e["secret_arn"], e["outcome"]) for e in ev],
+                         [("cofferd", gone.arn, "OK")])
+        r = self.audit(s, "ListAuditEvents", secret_id=gone.name)
+        self.assertEqual([e.operation for e in r.events][-1], "PurgeSecret")
+        self.assertTrue(self.verify(s).ok)
 
 
 if __name__ == "__main__":

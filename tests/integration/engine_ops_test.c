@@ -197,12 +197,12 @@ test_delete_restore_purge(void **state)
 
 	/* The purge removes what is due, wrapped keys and all. */
 	assert_int_equal(delete(name, 1, 7, 0, &d, &err), 0);
-	assert_int_equal(engine_purge_due(fx_w, 100, &purged, &err), 0);
+	assert_int_equal(engine_purge_due(fx_w, NULL, 100, &purged, &err), 0);
 	assert_int_equal(fx_count("SELECT count(*) FROM secrets WHERE name = "
 	    "'%s'", name), 1);
 	tl_sql(fx_conninfo, "UPDATE secrets SET purge_after = now() - "
 	    "interval '1 second' WHERE deleted_date IS NOT NULL");
-	assert_int_equal(engine_purge_due(fx_w, 100, &purged, &err), 0);
+	assert_int_equal(engine_purge_due(fx_w, NULL, 100, &purged, &err), 0);
 	assert_true(purged >= 1);
 	assert_int_equal(fx_count("SELECT count(*) FROM secrets WHERE name = "
 	    "'%s'", name), 0);
@@ -756,7 +756,7 @@ purge_thread(void *arg)
 		return (NULL);
 	}
 	do {
-		if (engine_purge_due(w, 3, &n, &err)) {
+		if (engine_purge_due(w, NULL, 3, &n, &err)) {
 			p->failed = 1;
 			break;
 		}

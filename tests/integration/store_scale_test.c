@@ -235,10 +235,14 @@ test_audit_year_by_secret_and_month(void **state)
 	    "i"));
 	free(one("ANALYZE audit_events"));
 
-	/* The shape store_audit_list() builds, by secret and a month. */
+	/*
+	 * The shape store_audit_list() builds, by secret (its ARN, or calls
+	 * that asked for it by that SecretId) and a month.
+	 */
 	free(one("SET plan_cache_mode = force_custom_plan"));
 	free(one("PREPARE audit_by_secret AS SELECT chain_id, seq, event_time "
-	    "FROM audit_events WHERE true AND secret_arn = $1 AND event_time "
+	    "FROM audit_events WHERE true AND (false OR secret_arn = $1 OR "
+	    "coffer_audit_requested_secret(request_params) = $1) AND event_time "
 	    ">= to_timestamp($2::double precision / 1000) AND event_time < "
 	    "to_timestamp($3::double precision / 1000) ORDER BY event_time, "
 	    "chain_id, seq LIMIT $4::int"));

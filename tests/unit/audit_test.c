@@ -1,7 +1,8 @@
 /*
- * audit_test.c: the audit event hash (a known answer, computed by the
- * independent Python encoder in tests/e2e/test_audit.py) and the chain
- * checker over a table of tamperings.
+ * audit_test.c: the audit event hash (known answers for formats v1 and v2,
+ * computed by the independent Python encoder in tests/e2e/test_audit.py)
+ * and the chain checker over a table of tamperings, on a chain that mixes
+ * both formats as every chain since migration 0008 does.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,6 +60,42 @@ test_known_answer(void **state)
 	assert_memory_not_equal(got, want, 32);
 }
 
+/* Format v2: the same event with the request's parameters. */
+static void
+test_known_answer_v2(void **state)
+{
+	struct store_audit_row r;
+	uint8_t v1[32], want[32], got[32];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memcpy(r.chain_id, CHAIN, 37);
+	r.seq = 1;
+	r.time_ms = 1700000000123LL;
+	r.request_id = "req-1";
+	r.principal = "spiffe://corp/a";
+	r.peer = "ipv4:127.0.0.1:1";
+	r.operation = "GetSecretValue";
+	r.secret_arn = "arn:aws:secretsmanager:local-1:000000000000:secret:"
+	    "x-AbCdEf";
+	r.outcome = "OK";
+	assert_int_equal(audit_row_hash(&r, v1), 0);
+	r.request_params = "{\"SecretId\":\"x\",\"VersionStage\":\"AWSCURRENT\"}";
+	from_hex("597e4e9cf0d6d6c69b05f87de66749918c6594eb8983f9ec70fc475b"
+	    "71b503d8", want);
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_equal(got, want, 32);
+
+	/* Without them it is v1 again; "{}" and "" are parameters too. */
+	r.request_params = NULL;
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_equal(got, v1, 32);
+	r.request_params = "";
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_not_equal(got, v1, 32);
+	assert_memory_not_equal(got, want, 32);
+}
+
 /* A well-formed chain of N events. */
 static void
 make_chain(struct store_audit_row *rows)
@@ -79,6 +116,8 @@ make_chain(struct store_audit_row *rows)
 		rows[i].peer = "ipv4:127.0.0.1:9";
 		rows[i].operation = ops[i];
 		rows[i].outcome = "OK";
+		/* ServerStart has no request (v1); the calls do (v2). */
+		rows[i].request_params = i == 0 ? NULL : "{\"SecretId\":\"s\"}";
 		memcpy(rows[i].prev_hash, prev, 32);
 		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
 		memcpy(prev, rows[i].hash, 32);
@@ -88,7 +127,8 @@ make_chain(struct store_audit_row *rows)
 enum tamper {
 	T_NONE, T_DELETE_3, T_EDIT_4, T_SWAP_2_3, T_DUP_5, T_BAD_MAC_6,
 	T_TRUNCATE_2, T_HEAD_HASH, T_NO_HEAD, T_ANCHOR, T_NO_ANCHOR,
-	T_FORGED_ANCHOR_LINK, T_EMPTY_WITH_HEAD, T_OFFLINE
+	T_FORGED_ANCHOR_LINK, T_EMPTY_WITH_HEAD, T_OFFLINE, T_EDIT_PARAMS_3,
+	T_STRIP_PARAMS_3, T_ADD_PARAMS_1
 };
 
 static const struct {
@@ -112,6 +152,11 @@ static const struct {
 	{ "anchor does not link", T_FORGED_ANCHOR_LINK, 0, 3, "follow" },
 	{ "every event gone", T_EMPTY_WITH_HEAD, 0, 1, "every event" },
 	{ "offline, no token", T_OFFLINE, 1, 0, NULL },
+	{ "event 3's parameters edited", T_EDIT_PARAMS_3, 0, 3, "altered" },
+	{ "event 3's parameters removed (v2 -> v1)", T_STRIP_PARAMS_3, 0, 3,
+	    "altered" },
+	{ "parameters added to event 1 (v1 -> v2)", T_ADD_PARAMS_1, 0, 1,
+	    "altered" },
 };
 
 static void
@@ -138,6 +183,15 @@ test_checker(void **state)
 		switch (cases[k].t) {
 		case T_EDIT_4:
 			rows[3].outcome = "AccessDeniedException";
+			break;
+		case T_EDIT_PARAMS_3:
+			rows[2].request_params = "{\"SecretId\":\"other\"}";
+			break;
+		case T_STRIP_PARAMS_3:
+			rows[2].request_params = NULL;
+			break;
+		case T_ADD_PARAMS_1:
+			rows[0].request_params = "{}";
 			break;
 		case T_SWAP_2_3:
 			tmp = rows[1];
@@ -191,6 +245,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
+		cmocka_unit_test(test_known_answer_v2),
 		cmocka_unit_test(test_checker),
 	};
 

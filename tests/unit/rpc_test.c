@@ -352,6 +352,125 @@ test_wipe_unpacked(void **state)
 	assert_true(watch_zero);
 }
 
+/* ---- the audit event's request parameters (audit_params.c) -------------- */
+
+/* A string literal where protobuf-c wants char *. */
+#define S(lit) ((char *)(uintptr_t)(lit))
+
+/* ${m}'s parameters are exactly ${want}. */
+static void
+params_are(const ProtobufCMessage *m, const char *want)
+{
+	struct cf_arena *a;
+	const char *got;
+
+	assert_non_null(a = cf_arena_new());
+	assert_non_null(got = rpc_audit_params(a, m));
+	assert_string_equal(got, want);
+	cf_arena_free(a);
+}
+
+static void
+test_audit_params(void **state)
+{
+	Coffer__V1__PutSecretValueRequest put =
+	    COFFER__V1__PUT_SECRET_VALUE_REQUEST__INIT;
+	Coffer__V1__ListSecretsRequest list =
+	    COFFER__V1__LIST_SECRETS_REQUEST__INIT;
+	Coffer__V1__TagResourceRequest tag =
+	    COFFER__V1__TAG_RESOURCE_REQUEST__INIT;
+	Coffer__V1__Filter f = COFFER__V1__FILTER__INIT;
+	Coffer__V1__Tag t = COFFER__V1__TAG__INIT, *tp = &t;
+	Coffer__V1__Filter *fp = &f;
+	char *stages[] = { S("X"), S("Y") };
+	char *values[] = { S("db/"), S("app") };
+	uint8_t bin[] = { 'B', 'I', 'N' };
+
+	(void)state;
+
+	/* Values, the rotation token and bytes never; escaping is minimal. */
+	put.secret_id = S("a\"b\\c\001\xc3\xa9");
+	put.client_request_token = S("tok-1");
+	put.secret_string = S("PLAINTEXT");
+	put.has_secret_binary = 1;
+	put.secret_binary.data = bin;
+	put.secret_binary.len = sizeof(bin);
+	put.rotation_token = S("ROTATION-CREDENTIAL");
+	put.n_version_stages = 2;
+	put.version_stages = stages;
+	params_are(&put.base, "{\"SecretId\":\"a\\\"b\\\\c\\u0001\xc3\xa9\","
+	    "\"ClientRequestToken\":\"tok-1\",\"VersionStages\":[\"X\",\"Y\"]}");
+
+	/* Nested messages, integers, a false that was set; absent is absent. */
+	list.has_include_planned_deletion = 1;
+	list.include_planned_deletion = 0;
+	list.has_max_results = 1;
+	list.max_results = 7;
+	list.next_token = S("opaque");
+	f.key = S("name");
+	f.n_values = 2;
+	f.values = values;
+	list.n_filters = 1;
+	list.filters = &fp;
+	params_are(&list.base, "{\"IncludePlannedDeletion\":false,"
+	    "\"MaxResults\":7,\"Filters\":[{\"Key\":\"name\",\"Values\":"
+	    "[\"db/\",\"app\"]}]}");
+	tag.secret_id = S("s");
+	t.key = S("k");
+	t.value = S("v");
+	tag.n_tags = 1;
+	tag.tags = &tp;
+	params_are(&tag.base,
+	    "{\"SecretId\":\"s\",\"Tags\":[{\"Key\":\"k\",\"Value\":\"v\"}]}");
+}
+
+/* Long strings are cut, members that do not fit dropped: always bounded. */
+static void
+test_audit_params_bounded(void **state)
+{
+	Coffer__V1__BatchGetSecretValueRequest b =
+	    COFFER__V1__BATCH_GET_SECRET_VALUE_REQUEST__INIT;
+	Coffer__V1__GetSecretValueRequest g =
+	    COFFER__V1__GET_SECRET_VALUE_REQUEST__INIT;
+	static char id[5000], quotes[3000];
+	char *ids[20];
+	struct cf_arena *a;
+	const char *p;
+	size_t i;
+
+	(void)state;
+	assert_non_null(a = cf_arena_new());
+	memset(id, 'n', sizeof(id) - 1);
+	memset(quotes, '"', sizeof(quotes) - 1);
+
+	/* One long SecretId: its first 2,048 bytes, marked. */
+	g.secret_id = id;
+	g.version_stage = S("AWSCURRENT");
+	assert_non_null(p = rpc_audit_params(a, &g.base));
+	assert_int_equal(strlen(p), strlen("{\"SecretId\":\"\",\"VersionStage\":"
+	    "\"AWSCURRENT\",\"Truncated\":true}") + 2048);
+	assert_non_null(strstr(p, ",\"Truncated\":true}"));
+
+	/* Escapes count, and are never split. */
+	g.secret_id = quotes;
+	assert_non_null(p = rpc_audit_params(a, &g.base));
+	assert_non_null(strstr(p, "\\\"\",\"VersionStage\""));
+	assert_int_equal(strlen(p), strlen("{\"SecretId\":\"\",\"VersionStage\":"
+	    "\"AWSCURRENT\",\"Truncated\":true}") + 2048);
+
+	/* A list too long for the bound is left out whole. */
+	for (i = 0; i < 20; i++)
+		ids[i] = id;
+	b.n_secret_id_list = 20;
+	b.secret_id_list = ids;
+	b.has_max_results = 1;
+	b.max_results = 20;
+	assert_non_null(p = rpc_audit_params(a, &b.base));
+	assert_string_equal(p, "{\"MaxResults\":20,\"Truncated\":true}");
+	assert_true(strlen(p) <= RPC_AUDIT_PARAMS_MAX);
+	cf_arena_free(a);
+}
+
 int
 main(void)
 {
@@ -363,6 +482,8 @@ main(void)
 		cmocka_unit_test(test_wire_roundtrip),
 		cmocka_unit_test(test_wipe_allocator),
 		cmocka_unit_test(test_wipe_unpacked),
+		cmocka_unit_test(test_audit_params),
+		cmocka_unit_test(test_audit_params_bounded),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
