@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cf.h"
 
@@ -31,11 +32,16 @@ struct hsm;
  * exec: rotators (engine/rotator_exec.c): the directory their programs
  * must be in (NULL: exec: rotators refused), how long a step may take, and
  * what a program gets to call cofferd back (the endpoint is set once the
- * server listens: engine_set_rotator_endpoint).
+ * server listens: engine_set_rotator_endpoint), and the user and group it
+ * runs as (run_as_user 0: cofferd's own, when cofferd is neither root nor
+ * able to read its secrets' files; server/main.c decides).
  */
 struct engine_exec_config {
 	const char *dir;
 	int timeout_s;
+	int run_as_user;		/* switch to uid and gid */
+	uid_t uid;
+	gid_t gid;
 	const char *endpoint;		/* COFFER_ENDPOINT for the program */
 	const char *ca_bundle, *cert, *key;	/* NULL: not passed */
 };

@@ -316,8 +316,12 @@ int engine_pg_field(struct cf_arena *, const struct engine_value *,
 
 /*
  * rotator_exec.c: engine_exec_check(dir, path, err): may exec:${path} run
- * (inside ${dir}, an executable file)?  engine_exec_step(cfg, path, step,
- * arn, token, err): run it for one step; 0 when it exits 0 in time.
+ * (inside ${dir}, an executable file, it and its directory owned by root or
+ * cofferd's user and writable by no one else)?  0, or -1 with ${err}
+ * (InvalidParameterException).  engine_exec_step(cfg, path, step, arn,
+ * token, err): check it again and run that very file for one step, as
+ * cfg's user; 0 when it exits 0 in time, -1 with ${err} otherwise (the
+ * process group is killed at the time limit).
  */
 int engine_exec_check(const char *, const char *, struct cf_error *);
 int engine_exec_step(const struct engine_exec_config *, const char *,
