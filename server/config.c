@@ -56,6 +56,8 @@ static const struct key keys[] = {
 	KEY(rotator_ca_bundle, KEY_STRING, NULL),
 	KEY(rotator_cert, KEY_STRING, NULL),
 	KEY(rotator_key, KEY_STRING, NULL),
+	KEY(rotator_user, KEY_STRING, NULL),
+	KEY(rotator_group, KEY_STRING, NULL),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -42,6 +42,8 @@ struct config {
 	char *rotator_ca_bundle; /* what exec: rotators call cofferd with */
 	char *rotator_cert;
 	char *rotator_key;
+	char *rotator_user;	/* exec: rotators run as; NULL: see main.c */
+	char *rotator_group;	/* and in; NULL: rotator_user's login group */
 };
 
 /*
