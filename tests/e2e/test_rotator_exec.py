@@ -309,14 +309,15 @@ class CheckTest(ExecCase):
     def test_made_writable_after_rotate_secret(self):
         # Accepted and run once (it fails on purpose), then opened to
         # others: the retry refuses it without running it.
-        prog = write_prog(os.path.join(self.dir, "later-writable"),
+        prog = write_prog(os.path.join(self.dir, "opened-later"),
                           f"#!/bin/bash\necho ran >>{self.state}/later-ran\nexit 3\n")
         name = self.rotate(prog)
         self.assertIn("exit 3", self.failed_step(name))
         os.chmod(prog, 0o777)
         h.psql(h.admin(self.db), "UPDATE secrets SET rotation_retry_at = now() "
                                  f"WHERE name = '{name}'")
-        self.until(lambda: "writable" in self.row(name, "rotation_error"),
+        self.until(lambda: "writable by its group or by others" in
+                   self.row(name, "rotation_error"),
                    "the step did not refuse the program")
         with open(os.path.join(self.state, "later-ran")) as f:
             self.assertEqual(f.read().split(), ["ran"])
@@ -409,7 +410,8 @@ exec {os.path.join(h.BUILD, "coffer")} "$@"
         with open(os.path.join(self.state, "argv")) as f:
             argv = f.read()
         self.assertIn("put-secret-value", argv)
-        self.assertNotIn(value[len("exec-"):], argv, "a password went on a command line")
+        # (assertFalse: the password itself stays out of the test's log)
+        self.assertFalse(value[len("exec-"):] in argv, "a password went on a command line")
 
 
 class StartupTest(unittest.TestCase):
