@@ -53,17 +53,20 @@ static const char *const check_why[] = {
 	"is not inside rotator_dir",
 	"is not owned by root or by cofferd's user",
 	"is writable by its group or by others",
-	"is in a directory writable by its group or by others, or not owned "
-	    "by root or by cofferd's user",
+	"is in a directory writable by its group or by others",
+	"is in a directory not owned by root or by cofferd's user",
 };
 
-/* May a file or directory of mode ${st} be trusted: owner and mode. */
+/* 0 if root or cofferd's user owns ${st} and no one else may write it. */
 static int
-trusted(const struct stat *st)
+untrusted(const struct stat *st, int owner_why, int mode_why)
 {
 
-	return ((st->st_uid == 0 || st->st_uid == geteuid()) &&
-	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0);
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return (owner_why);
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return (mode_why);
+	return (0);
 }
 
 /*
@@ -111,22 +114,14 @@ exec_open(const char *dir, const char *path, int *out_fd,
 	*slash = '/';
 	if (dfd == -1 || fstat(dfd, &st) != 0)
 		goto refused;
-	if (!trusted(&st)) {
-		why = 4;
+	if ((why = untrusted(&st, 5, 4)) != 0)
 		goto refused;
-	}
 	if ((fd = openat(dfd, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 	    O_NONBLOCK)) == -1 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0)
 		goto refused;
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		why = 2;
+	if ((why = untrusted(&st, 2, 3)) != 0)
 		goto refused;
-	}
-	if (!trusted(&st)) {
-		why = 3;
-		goto refused;
-	}
 	close(dfd);
 	*out_fd = fd;
 
