@@ -42,6 +42,7 @@ struct engine_exec_config {
 	int run_as_user;		/* switch to uid and gid */
 	uid_t uid;
 	gid_t gid;
+	const int *cancel;		/* set by the engine: stop now */
 	const char *endpoint;		/* COFFER_ENDPOINT for the program */
 	const char *ca_bundle, *cert, *key;	/* NULL: not passed */
 };
@@ -573,6 +574,13 @@ int engine_cancel_rotate_secret(struct engine_worker *,
  * ("http://127.0.0.1:PORT" or "127.0.0.1:PORT" for TLS).  0 or -1.
  */
 int engine_set_rotator_endpoint(struct engine *, const char *);
+
+/*
+ * engine_cancel_rotators(e): cofferd is stopping: a running exec: rotator
+ * is killed with its process group at once (its step fails, to be retried
+ * by the next server), rather than when its time runs out.
+ */
+void engine_cancel_rotators(struct engine *);
 
 /*
  * engine_rotation_start(e, audit, interval_s, purge_interval_s, err):

@@ -44,6 +44,7 @@ struct engine {
 	char deployment[33];		/* scopes the token's audit heads */
 	struct engine_authz *authz;	/* authz.c */
 	struct engine_exec_config exec;	/* exec: rotators (copies) */
+	int exec_cancel;		/* engine_cancel_rotators (atomic) */
 	pthread_mutex_t rot_mu;		/* guards rotation and exec.endpoint */
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */

@@ -15,7 +15,8 @@
  * trail.  It runs in its own process group, which is killed when the step
  * runs out of time, whatever the program did with its descriptors (closing
  * its output does not end the wait); a non-zero exit or a signal fails the
- * step.
+ * step.  When cofferd stops (engine_cancel_rotators), a running program
+ * is killed at once.
  *
  * Only programs inside the configured rotator_dir may run: without it,
  * exec: rotators are refused, since RotateSecret would otherwise let any
@@ -335,6 +336,22 @@ done:
 	return (pid);
 }
 
+void
+engine_cancel_rotators(struct engine *e)
+{
+
+	__atomic_store_n(&e->exec_cancel, 1, __ATOMIC_RELAXED);
+}
+
+/* Has the engine asked running rotators to stop? */
+static int
+cancelled(const struct engine_exec_config *cfg)
+{
+
+	return (cfg->cancel != NULL &&
+	    __atomic_load_n(cfg->cancel, __ATOMIC_RELAXED) != 0);
+}
+
 int
 engine_exec_step(const struct engine_exec_config *cfg, const char *path,
     const char *step, const char *arn, const char *token,
@@ -346,7 +363,7 @@ engine_exec_step(const struct engine_exec_config *cfg, const char *path,
 	size_t ne = 0, got = 0, i;
 	int64_t deadline, now, grace = 0;
 	int fds[2] = { -1, -1 }, prog = -1, status = 0, rc = -1, cut = 0;
-	int timed_out = 0, exited = 0, eof = 0;
+	int timed_out = 0, stopped = 0, exited = 0, eof = 0;
 	ssize_t r;
 	pid_t pid;
 	char sink[512];
@@ -374,6 +391,11 @@ engine_exec_step(const struct engine_exec_config *cfg, const char *path,
 		cf_error_set(err, CF_ERR_INTERNAL, "pipe: %s", strerror(errno));
 		goto done;
 	}
+	if (cancelled(cfg)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "the rotator %.256s was not "
+		    "started at %s: cofferd is shutting down", path, step);
+		goto done;
+	}
 
 	/* Start it; the clock runs from here. */
 	deadline = cf_mono_ms() + (int64_t)cfg->timeout_s * 1000;
@@ -398,8 +420,9 @@ engine_exec_step(const struct engine_exec_config *cfg, const char *path,
 		}
 		if (exited && (eof || now >= grace))
 			break;
-		if (!exited && now >= deadline) {
-			timed_out = 1;
+		if (!exited && (now >= deadline || cancelled(cfg))) {
+			timed_out = now >= deadline;
+			stopped = !timed_out;
 			(void)kill(-pid, SIGKILL);
 			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 				continue;
@@ -432,6 +455,10 @@ engine_exec_step(const struct engine_exec_config *cfg, const char *path,
 		cf_error_set(err, CF_ERR_INTERNAL, "the rotator %.256s ran out "
 		    "of time (%d s) at %s: its process group was killed", path,
 		    cfg->timeout_s, step);
+		rc = -1;
+	} else if (stopped) {
+		cf_error_set(err, CF_ERR_INTERNAL, "the rotator %.256s was "
+		    "stopped at %s: cofferd is shutting down", path, step);
 		rc = -1;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		rc = 0;

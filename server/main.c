@@ -464,6 +464,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		continue;
 	fprintf(stderr, "cofferd: %s received, draining\n",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	engine_cancel_rotators(e);
 	rpc_server_stop(srv);
 	rpc_server_wait(srv);
 	rpc_server_free(srv);
