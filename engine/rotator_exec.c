@@ -305,7 +305,8 @@ child_start(const struct engine_exec_config *cfg, const char *path, int prog,
 		goto done;
 	}
 	fds[3] = ep[1];
-	if ((pid = fork()) == -1) {
+	/* _Fork: no atfork handlers (gRPC's, OpenSSL's) run in the child. */
+	if ((pid = _Fork()) == -1) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not run %.256s: fork: "
 		    "%s", path, strerror(errno));
 		goto done;
