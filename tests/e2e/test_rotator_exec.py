@@ -93,8 +93,10 @@ class ExecCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.server.stop(timeout=30)
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        try:
+            rc = cls.server.stop(timeout=30)
+        finally:
+            shutil.rmtree(cls.dir, ignore_errors=True)
         if rc != 0:
             raise AssertionError(f"cofferd exited {rc}:\n{cls.server.output()}")
 
