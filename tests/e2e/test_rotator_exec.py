@@ -187,6 +187,8 @@ class SigtermTest(ExecCase):
         except subprocess.TimeoutExpired:
             srv.proc.kill()
             srv.proc.wait()
+            for pid in pgrep("sleep 305"):      # the orphaned rotator
+                os.kill(int(pid), signal.SIGKILL)
             self.fail("cofferd did not stop within 20 s of SIGTERM")
         self.assertEqual(rc, 0, srv.output())
         self.assertLess(time.time() - t0, 10)
