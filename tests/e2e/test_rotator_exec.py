@@ -234,6 +234,7 @@ id -g >$s/gid
 id -G >$s/groups
 if cat {pin} >/dev/null 2>&1; then echo readable; else echo unreadable; fi >$s/pin
 find /proc/$$/fd -mindepth 1 -printf '%f %l\\n' >$s/fds
+grep -E '^Sig(Blk|Ign):' /proc/$$/status >$s/signals
 echo done >$s/done
 exit 3
 """)
@@ -265,6 +266,14 @@ exit 3
 
     def test_cannot_read_the_pin_file(self):
         self.assertEqual(self.read("pin"), "unreadable")
+
+    def test_signals_as_a_fresh_process(self):
+        # cofferd blocks SIGTERM and SIGINT for sigwait: not the rotator.
+        sig = dict(line.split(":") for line in self.read("signals").splitlines())
+        # (bash itself blocks SIGCHLD while it forks the grep)
+        blocked = int(sig["SigBlk"], 16)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self.assertFalse(blocked & (1 << (signum - 1)), signum)
 
     def test_only_standard_descriptors(self):
         fds = dict(line.split(" ", 1) for line in self.read("fds").splitlines())
