@@ -355,9 +355,10 @@ rotator_identity(const struct config *cfg, struct engine_exec_config *x,
 		}
 		x->gid = gr->gr_gid;
 	}
-	if (x->gid == 0) {
+	if (x->gid == 0 || x->gid == getegid()) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "exec: rotators may "
-		    "not run in group root: set rotator_group");
+		    "not run in group root nor in cofferd's group: set "
+		    "rotator_group");
 		return (-1);
 	}
 	x->run_as_user = 1;
