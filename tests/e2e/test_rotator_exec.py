@@ -463,6 +463,11 @@ class StartupTest(unittest.TestCase):
     def test_refuses_unknown_rotator_user(self):
         self.start_fails({"COFFER_ROTATOR_USER": "no-such-user-coffer"}, "is not a user")
 
+    def test_refuses_group_root(self):
+        self.start_fails({"COFFER_ROTATOR_USER": rotator_user(),
+                          "COFFER_ROTATOR_GROUP": "root"},
+                         "may not run in group root nor in cofferd's group")
+
     def test_refuses_unknown_rotator_group(self):
         self.start_fails({"COFFER_ROTATOR_USER": rotator_user(),
                           "COFFER_ROTATOR_GROUP": "no-such-group-coffer"},
