@@ -99,6 +99,10 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 
 	/* exec: rotators: copies of their configuration. */
 	e->exec.timeout_s = cfg->exec.timeout_s > 0 ? cfg->exec.timeout_s : 60;
+	e->exec.run_as_user = cfg->exec.run_as_user;
+	e->exec.uid = cfg->exec.uid;
+	e->exec.gid = cfg->exec.gid;
+	e->exec.cancel = &e->exec_cancel;
 	if (dup_opt(&e->exec.dir, cfg->exec.dir) ||
 	    dup_opt(&e->exec.ca_bundle, cfg->exec.ca_bundle) ||
 	    dup_opt(&e->exec.cert, cfg->exec.cert) ||

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cf.h"
 
@@ -31,11 +32,17 @@ struct hsm;
  * exec: rotators (engine/rotator_exec.c): the directory their programs
  * must be in (NULL: exec: rotators refused), how long a step may take, and
  * what a program gets to call cofferd back (the endpoint is set once the
- * server listens: engine_set_rotator_endpoint).
+ * server listens: engine_set_rotator_endpoint), and the user and group it
+ * runs as (run_as_user 0: cofferd's own, when cofferd is neither root nor
+ * able to read its secrets' files; server/main.c decides).
  */
 struct engine_exec_config {
 	const char *dir;
 	int timeout_s;
+	int run_as_user;		/* switch to uid and gid */
+	uid_t uid;
+	gid_t gid;
+	const int *cancel;		/* set by the engine: stop now */
 	const char *endpoint;		/* COFFER_ENDPOINT for the program */
 	const char *ca_bundle, *cert, *key;	/* NULL: not passed */
 };
@@ -586,6 +593,13 @@ int engine_cancel_rotate_secret(struct engine_worker *,
  * ("http://127.0.0.1:PORT" or "127.0.0.1:PORT" for TLS).  0 or -1.
  */
 int engine_set_rotator_endpoint(struct engine *, const char *);
+
+/*
+ * engine_cancel_rotators(e): cofferd is stopping: a running exec: rotator
+ * is killed with its process group at once (its step fails, to be retried
+ * by the next server), rather than when its time runs out.
+ */
+void engine_cancel_rotators(struct engine *);
 
 /*
  * engine_rotation_start(e, audit, interval_s, purge_interval_s, err):

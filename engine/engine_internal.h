@@ -44,6 +44,7 @@ struct engine {
 	char deployment[33];		/* scopes the token's audit heads */
 	struct engine_authz *authz;	/* authz.c */
 	struct engine_exec_config exec;	/* exec: rotators (copies) */
+	int exec_cancel;		/* engine_cancel_rotators (atomic) */
 	pthread_mutex_t rot_mu;		/* guards rotation and exec.endpoint */
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
@@ -317,8 +318,12 @@ int engine_pg_field(struct cf_arena *, const struct engine_value *,
 
 /*
  * rotator_exec.c: engine_exec_check(dir, path, err): may exec:${path} run
- * (inside ${dir}, an executable file)?  engine_exec_step(cfg, path, step,
- * arn, token, err): run it for one step; 0 when it exits 0 in time.
+ * (inside ${dir}, an executable file, it and its directory owned by root or
+ * cofferd's user and writable by no one else)?  0, or -1 with ${err}
+ * (InvalidParameterException).  engine_exec_step(cfg, path, step, arn,
+ * token, err): check it again and run that very file for one step, as
+ * cfg's user; 0 when it exits 0 in time, -1 with ${err} otherwise (the
+ * process group is killed at the time limit).
  */
 int engine_exec_check(const char *, const char *, struct cf_error *);
 int engine_exec_step(const struct engine_exec_config *, const char *,

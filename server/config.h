@@ -50,6 +50,8 @@ struct config {
 	unsigned handshake_timeout; /* seconds a connection may take to
 				   finish its TLS and HTTP/2 handshakes */
 	unsigned max_streams;	/* concurrent calls per connection */
+	char *rotator_user;	/* exec: rotators run as; NULL: see main.c */
+	char *rotator_group;	/* and in; NULL: rotator_user's login group */
 };
 
 /*

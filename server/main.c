@@ -12,14 +12,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -312,6 +316,73 @@ announce(const struct config *cfg, const struct rpc_server *srv)
 	    cfg->workers == 1 ? "" : "s");
 }
 
+/*
+ * Who exec: rotators run as, in ${x}: rotator_user (and rotator_group, or
+ * its login group), an unprivileged account that is not cofferd's.  Unset,
+ * they would run as cofferd, which is refused when cofferd is root or owns
+ * pin_file or tls_key: the program could read the PIN, the token and the
+ * TLS key.  Returns 0, or -1 with ${err} set.
+ */
+static int
+rotator_identity(const struct config *cfg, struct engine_exec_config *x,
+    struct cf_error *err)
+{
+	const char *own[2] = { cfg->pin_file, cfg->tls_key };
+	const struct passwd *pw;
+	const struct group *gr;
+	struct stat st;
+	size_t i;
+
+	memset(x, 0, sizeof(*x));
+	if (cfg->rotator_dir == NULL)
+		return (0);
+	if (cfg->rotator_user == NULL) {
+		for (i = 0; i < 2 && geteuid() != 0; i++)
+			if (own[i] != NULL && stat(own[i], &st) == 0 &&
+			    st.st_uid == geteuid())
+				break;
+		if (geteuid() == 0 || i < 2) {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "rotator_dir "
+			    "is set but rotator_user is not: exec: rotators "
+			    "would run as cofferd (%s) and could read its PIN, "
+			    "token and TLS key; set rotator_user to an "
+			    "unprivileged account of their own", geteuid() == 0 ?
+			    "root" : "owner of its secret files");
+			return (-1);
+		}
+		return (0);
+	}
+	if ((pw = getpwnam(cfg->rotator_user)) == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "rotator_user "
+		    "\"%.64s\" is not a user", cfg->rotator_user);
+		return (-1);
+	}
+	if (pw->pw_uid == 0 || pw->pw_uid == geteuid()) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "rotator_user "
+		    "\"%.64s\" must be an unprivileged user other than cofferd's",
+		    cfg->rotator_user);
+		return (-1);
+	}
+	x->uid = pw->pw_uid;
+	x->gid = pw->pw_gid;
+	if (cfg->rotator_group != NULL) {
+		if ((gr = getgrnam(cfg->rotator_group)) == NULL) {
+			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "rotator_group "
+			    "\"%.64s\" is not a group", cfg->rotator_group);
+			return (-1);
+		}
+		x->gid = gr->gr_gid;
+	}
+	if (x->gid == 0 || x->gid == getegid()) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "exec: rotators may "
+		    "not run in group root nor in cofferd's group: set "
+		    "rotator_group");
+		return (-1);
+	}
+	x->run_as_user = 1;
+	return (0);
+}
+
 /* Serve until SIGTERM or SIGINT, then drain. */
 static int
 cmd_serve(const struct config *cfg, struct cf_error *err)
@@ -323,6 +394,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	struct audit_config ac;
 	struct rpc_server *srv = NULL;
 	struct engine_config ec;
+	struct engine_exec_config rx;
 	struct rpc_config rc;
 	char *pem[3] = { NULL, NULL, NULL };
 	size_t pem_len[3] = { 0, 0, 0 }, i;
@@ -340,6 +412,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		    "\"on\" or \"off\", not \"%.64s\"", cfg->audit);
 		goto err0;
 	}
+	if (rotator_identity(cfg, &rx, err))
+		goto err0;
 
 	/* No core dumps; signals for sigwait only, in every thread. */
 	if (no_core_dumps(err))
@@ -357,6 +431,9 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	if ((h = hsm_open_token(cfg, err)) == NULL)
 		goto err0;
 	engine_config_of(cfg, h, &ec);
+	ec.exec.run_as_user = rx.run_as_user;
+	ec.exec.uid = rx.uid;
+	ec.exec.gid = rx.gid;
 	if ((e = engine_new(&ec, err)) == NULL)
 		goto err1;
 	if (engine_authz_start(e, err))
@@ -411,6 +488,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		continue;
 	fprintf(stderr, "cofferd: %s received, draining\n",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	engine_cancel_rotators(e);
 	rpc_server_stop(srv);
 	rpc_server_wait(srv);
 	rpc_server_free(srv);

@@ -18,6 +18,7 @@ import grpc
 
 from tests.e2e import harness as h
 from tests.e2e.harness import error_type, pb, token
+from tests.e2e.test_rotator_exec import rotator_dirs, rotator_user
 
 FAST = {"COFFER_ROTATION_INTERVAL": "1"}
 
@@ -660,8 +661,9 @@ class ExecRotatorTest(Helpers, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="coffer-rotators-")
-        os.chmod(cls.dir, 0o755)
+        # It runs as rotator_user, who may write to state/ only.
+        cls.user = rotator_user()
+        cls.dir, _ = rotator_dirs(cls.user)
         with open(os.path.join(h.ROOT, "tests/e2e/rotators/shell-rotator.in")) as f:
             text = f.read().replace("@COFFER@", os.path.join(h.BUILD, "coffer"))
         cls.prog = os.path.join(cls.dir, "shell-rotator")
@@ -670,6 +672,7 @@ class ExecRotatorTest(Helpers, unittest.TestCase):
         os.chmod(cls.prog, 0o755)
         cls.db = h.fresh_database("execrot")
         cls.server = h.Server(cls.db, extra_env={**FAST, "COFFER_ROTATOR_DIR": cls.dir,
+                                                 "COFFER_ROTATOR_USER": cls.user,
                                                  "COFFER_ROTATOR_TIMEOUT": "3"}).start()
 
     @classmethod
@@ -718,7 +721,7 @@ class ExecRotatorTest(Helpers, unittest.TestCase):
                                                   "WHERE operation LIKE '%step%' OR "
                                                   "outcome LIKE '%step%'"), "0")
         # Its environment: the contract, and nothing of cofferd's own.
-        with open(os.path.join(self.dir, "last-env")) as f:
+        with open(os.path.join(self.dir, "state", "last-env")) as f:
             env = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
         self.assertEqual(env["COFFER_ROTATION_STEP"], "finishSecret")
         self.assertEqual(json.loads(env["COFFER_ROTATION_EVENT"])["ClientRequestToken"], tok)

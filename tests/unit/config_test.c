@@ -306,6 +306,30 @@ test_writable_file_refused(void **state)
 	config_cleanup(&cfg);
 }
 
+/* rotator_user and rotator_group: unset by default, from file or env. */
+static void
+test_rotator_user(void **state)
+{
+	struct config cfg;
+	struct cf_error err;
+
+	(void)state;
+	unsetenv("COFFER_ROTATOR_USER");
+	unsetenv("COFFER_ROTATOR_GROUP");
+	assert_int_equal(config_load(&cfg, NULL, &err), 0);
+	assert_null(cfg.rotator_user);
+	assert_null(cfg.rotator_group);
+	config_cleanup(&cfg);
+	setenv("COFFER_ROTATOR_GROUP", "rotators", 1);
+	assert_int_equal(config_load(&cfg, write_file(
+	    "rotator_user = coffer-rotator\n"
+	    "rotator_group = nogroup\n"), &err), 0);
+	assert_string_equal(cfg.rotator_user, "coffer-rotator");
+	assert_string_equal(cfg.rotator_group, "rotators");
+	config_cleanup(&cfg);
+	unsetenv("COFFER_ROTATOR_GROUP");
+}
+
 int
 main(void)
 {
@@ -325,6 +349,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_writable_file_refused,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotator_user, setup,
+		    teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
