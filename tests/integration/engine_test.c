@@ -600,7 +600,7 @@ test_list_pages_skip_hidden(void **state)
 	struct engine_list_req req = { 0 };
 	struct engine_list_resp r;
 	struct engine_create_resp c;
-	struct engine_call lc = fx_call;
+	struct engine_call lc;
 	struct cf_error err;
 	char doc[512], want[512], got[4096], name[128], tok[64];
 	const char *vis[3];
@@ -626,6 +626,7 @@ test_list_pages_skip_hidden(void **state)
 	    "\"arn:aws:secretsmanager:*:*:secret:lvis-%d-*\"}]}", pid);
 	assert_int_equal(engine_put_identity_policy(fx_w, &fx_call, "lister",
 	    "lists", doc, &err), 0);
+	lc = fx_call;
 	lc.principal = "lister";
 	lc.action = "secretsmanager:ListSecrets";
 
