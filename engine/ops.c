@@ -525,8 +525,8 @@ fail:
 /* ---- DescribeSecret and ListSecrets --------------------------------------- */
 
 /*
- * Fill ${out[i]} from ${secs[i]} and the tags and labels of all of them,
- * loaded with one query each.
+ * Fill ${out[i]} from ${secs[i]} and the tags and labels of all of them:
+ * the tags the rows carry when all do, else one query; the labels in one.
  */
 static int
 fill_meta(struct engine_worker *w, const struct engine_call *call,
@@ -545,9 +545,28 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 		return (engine_oom(err));
 	for (i = 0; i < n; i++)
 		uuids[i] = secs[i].uuid;
-	if (store_tags(w->store, call->arena, uuids, n, &tags, &towner, &nt,
-	    err) || store_stages(w->store, call->arena, uuids, n, &st, &sowner,
-	    &ns, err))
+
+	/* The tags the rows carry (ListSecrets authorized with them), else read. */
+	for (i = 0; i < n && secs[i].tags_loaded; i++)
+		nt += secs[i].n_tags;
+	if (i < n) {
+		nt = 0;
+		if (store_tags(w->store, call->arena, uuids, n, &tags, &towner,
+		    &nt, err))
+			return (-1);
+	} else if (nt > 0) {
+		if ((tags = cf_arena_alloc(call->arena, nt * sizeof(*tags))) ==
+		    NULL || (towner = cf_arena_alloc(call->arena,
+		    nt * sizeof(*towner))) == NULL)
+			return (engine_oom(err));
+		for (i = 0, k = 0; i < n; i++)
+			for (j = 0; j < secs[i].n_tags; j++, k++) {
+				tags[k] = secs[i].tags[j];
+				towner[k] = i;
+			}
+	}
+	if (store_stages(w->store, call->arena, uuids, n, &st, &sowner, &ns,
+	    err))
 		return (-1);
 
 	for (i = 0; i < n; i++) {
@@ -751,7 +770,10 @@ give_tags(struct cf_arena *a, struct store_secret *secs, size_t n,
 	return (0);
 }
 
-/* A copy of ${src} in ${a}, without its tags (fill_meta reads them). */
+/*
+ * A copy of ${src} in ${a}, with the tags it was authorized with (so the
+ * page shows those, and fill_meta need not read them again).
+ */
 static int
 keep_row(struct cf_arena *a, const struct store_secret *src,
     struct store_secret *dst)
@@ -760,16 +782,23 @@ keep_row(struct cf_arena *a, const struct store_secret *src,
 	    &dst->kms_key_id, &dst->rotation_lambda_arn, &dst->rotation_rules,
 	    &dst->owning_service, &dst->resource_policy, &dst->rotation_token,
 	    &dst->rotation_error };
+	struct store_tag *tags = NULL;
 	size_t i;
 
 	*dst = *src;
-	dst->tags = NULL;
-	dst->n_tags = 0;
-	dst->tags_loaded = 0;
 	for (i = 0; i < sizeof(str) / sizeof(str[0]); i++)
 		if (*str[i] != NULL &&
 		    (*str[i] = cf_arena_strdup(a, *str[i])) == NULL)
 			return (-1);
+	if (src->n_tags > 0 && (tags = cf_arena_alloc(a, src->n_tags *
+	    sizeof(*tags))) == NULL)
+		return (-1);
+	for (i = 0; i < src->n_tags; i++)
+		if ((tags[i].key = cf_arena_strdup(a, src->tags[i].key)) ==
+		    NULL || (tags[i].value = cf_arena_strdup(a,
+		    src->tags[i].value)) == NULL)
+			return (-1);
+	dst->tags = tags;
 	return (0);
 }
 
