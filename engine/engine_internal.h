@@ -40,7 +40,7 @@ struct engine {
 	struct hsm *hsm;
 	char arn_prefix[256];		/* arn:aws:secretsmanager:R:A:secret: */
 	char default_kek[HSM_LABEL_MAX + 1];
-	struct cf_secret *token_key;	/* MAC key of NextToken cursors */
+	struct cf_secret *token_key;	/* NextToken cursors' server key */
 	char deployment[33];		/* scopes the token's audit heads */
 	struct engine_authz *authz;	/* authz.c */
 	struct engine_exec_config exec;	/* exec: rotators (copies) */
@@ -102,16 +102,24 @@ int engine_put_labels(const char *const *, size_t, int, const char **,
     size_t *, struct cf_error *);
 
 /*
- * engine_next_token_encode(arena, mac_key, kind, us, key) /
- * decode(tok, mac_key, kind, us, key, err): the opaque list cursor,
- * authenticated with HMAC-SHA256 under the 32-byte ${mac_key} that all
- * servers share.  ${kind} is 'a'/'d' (ListSecrets ascending/descending,
- * key a uuid) or 'v' (ListSecretVersionIds, key a version id).  ${key}
- * receives at most 64 characters and a NUL.  decode returns 0, or -1 with
- * InvalidNextTokenException for anything edited, forged or of another
- * kind.
+ * engine_next_token_seal(arena, server_key, kind, ctx, ctx_len, us, key) /
+ * open(tok, server_key, kind, ctx, ctx_len, us, key, err): the opaque list
+ * cursor, AES-256-SIV under a key HKDF derives from the 32-byte
+ * ${server_key} all servers share, bound to ${kind} and the ${ctx_len}
+ * bytes of ${ctx} (who asks, and for what: a token is refused in any other
+ * context).  ${kind} is 'a'/'d' (ListSecrets ascending/descending, key a
+ * uuid), 'v' (ListSecretVersionIds, key a version id) or 'e' (audit
+ * events).  The same cursor in the same context is the same token.  seal
+ * returns the token in ${arena} (NULL on failure); ${key} receives at most
+ * 64 characters and a NUL.  open returns 0, or -1 with
+ * InvalidNextTokenException for anything edited, forged, of another kind
+ * or context.  encode/decode are the same with no context.
  */
 #define ENGINE_TOKEN_KEY_LEN 32
+char *engine_next_token_seal(struct cf_arena *, const uint8_t *, char,
+    const void *, size_t, int64_t, const char *);
+int engine_next_token_open(const char *, const uint8_t *, char, const void *,
+    size_t, int64_t *, char *, struct cf_error *);
 char *engine_next_token_encode(struct cf_arena *, const uint8_t *, char,
     int64_t, const char *);
 int engine_next_token_decode(const char *, const uint8_t *, char, int64_t *,

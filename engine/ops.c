@@ -525,8 +525,8 @@ fail:
 /* ---- DescribeSecret and ListSecrets --------------------------------------- */
 
 /*
- * Fill ${out[i]} from ${secs[i]} and the tags and labels of all of them,
- * loaded with one query each.
+ * Fill ${out[i]} from ${secs[i]} and the tags and labels of all of them:
+ * the tags the rows carry when all do, else one query; the labels in one.
  */
 static int
 fill_meta(struct engine_worker *w, const struct engine_call *call,
@@ -545,9 +545,28 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 		return (engine_oom(err));
 	for (i = 0; i < n; i++)
 		uuids[i] = secs[i].uuid;
-	if (store_tags(w->store, call->arena, uuids, n, &tags, &towner, &nt,
-	    err) || store_stages(w->store, call->arena, uuids, n, &st, &sowner,
-	    &ns, err))
+
+	/* The tags the rows carry (ListSecrets authorized with them), else read. */
+	for (i = 0; i < n && secs[i].tags_loaded; i++)
+		nt += secs[i].n_tags;
+	if (i < n) {
+		nt = 0;
+		if (store_tags(w->store, call->arena, uuids, n, &tags, &towner,
+		    &nt, err))
+			return (-1);
+	} else if (nt > 0) {
+		if ((tags = cf_arena_alloc(call->arena, nt * sizeof(*tags))) ==
+		    NULL || (towner = cf_arena_alloc(call->arena,
+		    nt * sizeof(*towner))) == NULL)
+			return (engine_oom(err));
+		for (i = 0, k = 0; i < n; i++)
+			for (j = 0; j < secs[i].n_tags; j++, k++) {
+				tags[k] = secs[i].tags[j];
+				towner[k] = i;
+			}
+	}
+	if (store_stages(w->store, call->arena, uuids, n, &st, &sowner, &ns,
+	    err))
 		return (-1);
 
 	for (i = 0; i < n; i++) {
@@ -649,43 +668,219 @@ list_check(const struct engine_list_req *req, struct cf_error *err)
 }
 
 /*
- * Keep in ${meta} the secrets of ${secs} that DescribeSecret allows (with
- * the tags fill_meta read for the page); the count, or (size_t)-1.
+ * ListSecrets lists only the secrets the caller may describe (AWS lists
+ * them all), and nothing it may not describe may shape what it sees:
+ *
+ * - A page is the next MaxResults visible secrets after the cursor; the
+ *   engine reads the store in batches until it has one more than that (to
+ *   know whether a next page exists) or the store has no more rows.  The
+ *   cursor names the last secret *returned*.  So the pages, their number
+ *   and their tokens are a function of the visible secrets alone: a caller
+ *   learns nothing from paging about secrets it may not describe, however
+ *   it chooses MaxResults and filters.
+ * - The token is encrypted (engine_next_token_seal), and bound to the
+ *   principal, the filters and the order.
+ *
+ * There is deliberately no cap on the rows scanned per call.  Any cap that
+ * ends a page early makes page boundaries depend on how many hidden secrets
+ * match the filters, i.e. on their names and tags, which is exactly the
+ * leak.  The work of one call is therefore bounded by the rows matching the
+ * filters, which is also what PostgreSQL reads for a filter matching
+ * nothing; memory is bounded by the batch: rows are read into a scratch
+ * arena and only the visible ones are copied out.  (The time a call takes
+ * still grows with the hidden rows it passes over.)
  */
-static size_t
-visible(struct engine_worker *w, const struct engine_call *call,
-    struct store_secret *secs, struct engine_secret_meta *meta, size_t n,
-    struct cf_error *err)
-{
-	struct cf_error one;
-	struct store_tag *tags;
-	size_t i, j, k = 0;
+#define LIST_BATCH 256		/* rows read per query after the first */
 
-	for (i = 0; i < n; i++) {
-		tags = NULL;
-		if (meta[i].n_tags > 0 && (tags = cf_arena_alloc(call->arena,
-		    meta[i].n_tags * sizeof(*tags))) == NULL) {
-			(void)engine_oom(err);
-			return ((size_t)-1);
-		}
-		for (j = 0; j < meta[i].n_tags; j++) {
-			tags[j].key = meta[i].tags[j].key;
-			tags[j].value = meta[i].tags[j].value;
-		}
-		secs[i].tags = tags;
-		secs[i].n_tags = meta[i].n_tags;
-		secs[i].tags_loaded = 1;
-		if (engine_authorize(w, call, "secretsmanager:DescribeSecret",
-		    &secs[i], NULL, NULL, &one) == 0) {
-			meta[k++] = meta[i];
-			continue;
-		}
-		if (one.code != CF_ERR_ACCESS_DENIED) {
-			*err = one;
-			return ((size_t)-1);
-		}
+/* Append ${s} to ${b} (when not NULL) as a 4-byte length and its bytes. */
+static void
+ctx_put(uint8_t *b, size_t *len, const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (b != NULL) {
+		b[*len] = (uint8_t)(n >> 24);
+		b[*len + 1] = (uint8_t)(n >> 16);
+		b[*len + 2] = (uint8_t)(n >> 8);
+		b[*len + 3] = (uint8_t)n;
+		if (n > 0)
+			memcpy(b + *len + 4, s, n);
 	}
-	return (k);
+	*len += 4 + n;
+}
+
+/*
+ * The context a ListSecrets cursor is bound to: the principal, whether
+ * deleted secrets are listed and the filters (the order is the token's
+ * kind).  In ${a}; 0, or -1 if out of memory.
+ */
+static int
+list_context(const struct engine_call *call, const struct engine_list_req *req,
+    const struct store_filter *sf, struct cf_arena *a, uint8_t **out,
+    size_t *out_len)
+{
+	uint8_t *b = NULL;
+	char head[48];
+	size_t len = 0, i, j;
+	int pass;
+
+	/* Measure, then write. */
+	for (pass = 0; pass < 2; pass++) {
+		len = 0;
+		ctx_put(b, &len, call->principal);
+		ctx_put(b, &len, req->include_planned_deletion ? "all" : "live");
+		for (i = 0; i < req->n_filters; i++) {
+			snprintf(head, sizeof(head), "%d/%zu", (int)sf[i].key,
+			    sf[i].n_values);
+			ctx_put(b, &len, head);
+			for (j = 0; j < sf[i].n_values; j++)
+				ctx_put(b, &len, sf[i].values[j]);
+		}
+		if (pass == 0 && (b = cf_arena_alloc(a, len)) == NULL)
+			return (-1);
+	}
+	*out = b;
+	*out_len = len;
+	return (0);
+}
+
+/* Hand each of ${secs} its tags (one query's rows, in insertion order). */
+static int
+give_tags(struct cf_arena *a, struct store_secret *secs, size_t n,
+    const struct store_tag *tags, const size_t *owner, size_t nt)
+{
+	struct store_tag *byrow = NULL;
+	size_t *at, i;
+
+	if ((at = cf_arena_alloc(a, (n + 1) * sizeof(*at))) == NULL ||
+	    (nt > 0 && (byrow = cf_arena_alloc(a, nt * sizeof(*byrow))) ==
+	    NULL))
+		return (-1);
+	for (i = 0; i < n; i++)
+		secs[i].n_tags = 0;
+	for (i = 0; i < nt; i++)
+		secs[owner[i]].n_tags++;
+	for (i = 0; i < n; i++) {
+		at[i + 1] = at[i] + secs[i].n_tags;
+		secs[i].tags = byrow + at[i];
+		secs[i].tags_loaded = 1;
+	}
+	for (i = 0; i < nt; i++)
+		byrow[at[owner[i]]++] = tags[i];
+	return (0);
+}
+
+/*
+ * A copy of ${src} in ${a}, with the tags it was authorized with (so the
+ * page shows those, and fill_meta need not read them again).
+ */
+static int
+keep_row(struct cf_arena *a, const struct store_secret *src,
+    struct store_secret *dst)
+{
+	const char **str[] = { &dst->name, &dst->arn, &dst->description,
+	    &dst->kms_key_id, &dst->rotation_lambda_arn, &dst->rotation_rules,
+	    &dst->owning_service, &dst->resource_policy, &dst->rotation_token,
+	    &dst->rotation_error };
+	struct store_tag *tags = NULL;
+	size_t i;
+
+	*dst = *src;
+	for (i = 0; i < sizeof(str) / sizeof(str[0]); i++)
+		if (*str[i] != NULL &&
+		    (*str[i] = cf_arena_strdup(a, *str[i])) == NULL)
+			return (-1);
+	if (src->n_tags > 0 && (tags = cf_arena_alloc(a, src->n_tags *
+	    sizeof(*tags))) == NULL)
+		return (-1);
+	for (i = 0; i < src->n_tags; i++)
+		if ((tags[i].key = cf_arena_strdup(a, src->tags[i].key)) ==
+		    NULL || (tags[i].value = cf_arena_strdup(a,
+		    src->tags[i].value)) == NULL)
+			return (-1);
+	dst->tags = tags;
+	return (0);
+}
+
+/*
+ * Read the rows after the cursor (${after} NULL: from the start) in
+ * batches and keep in ${out} (copied into the call's arena) the first
+ * ${want} that the caller may describe, or all of them if fewer; their
+ * number in *${n_out}.
+ */
+static int
+list_scan(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_list_req *req, const struct store_filter *sf,
+    int desc, int64_t after_us, const char *after, size_t want,
+    struct store_secret *out, size_t *n_out, struct cf_error *err)
+{
+	struct engine_call sc = *call;
+	struct cf_arena *scratch = NULL;
+	struct store_secret *secs;
+	struct store_tag *tags;
+	struct cf_error one;
+	const char **uuids;
+	size_t *towner, nt, n, i, k = 0;
+	char cur[65];
+	int batch = (int)want, rc = -1;
+
+	if (after != NULL)
+		snprintf(cur, sizeof(cur), "%s", after);
+	for (;;) {
+		/* A batch of rows in a scratch arena, with their tags. */
+		cf_arena_free(scratch);
+		if ((scratch = cf_arena_new()) == NULL)
+			goto oom;
+		sc.arena = scratch;
+		if (req->n_filters == 0 ? store_secret_page(w->store, scratch,
+		    req->include_planned_deletion, desc, after_us,
+		    after ? cur : NULL, batch, &secs, &n, err) :
+		    store_secret_search(w->store, scratch, sf, req->n_filters,
+		    req->include_planned_deletion, desc, after_us,
+		    after ? cur : NULL, batch, &secs, &n, err))
+			goto done;
+		if (n == 0)
+			break;
+		if ((uuids = cf_arena_alloc(scratch, n * sizeof(*uuids))) ==
+		    NULL)
+			goto oom;
+		for (i = 0; i < n; i++)
+			uuids[i] = secs[i].uuid;
+		if (store_tags(w->store, scratch, uuids, n, &tags, &towner, &nt,
+		    err))
+			goto done;
+		if (give_tags(scratch, secs, n, tags, towner, nt))
+			goto oom;
+
+		/* Keep what DescribeSecret allows, until there are enough. */
+		for (i = 0; i < n && k < want; i++) {
+			if (engine_authorize(w, &sc,
+			    "secretsmanager:DescribeSecret", &secs[i], NULL,
+			    NULL, &one) == 0) {
+				if (keep_row(call->arena, &secs[i], &out[k++]))
+					goto oom;
+			} else if (one.code != CF_ERR_ACCESS_DENIED) {
+				*err = one;
+				goto done;
+			}
+		}
+		if (k == want || n < (size_t)batch)
+			break;
+
+		/* On from the last row read. */
+		after_us = secs[n - 1].created_us;
+		after = cur;
+		snprintf(cur, sizeof(cur), "%s", secs[n - 1].uuid);
+		batch = LIST_BATCH;
+	}
+	*n_out = k;
+	rc = 0;
+	goto done;
+oom:
+	(void)engine_oom(err);
+done:
+	cf_arena_free(scratch);
+	return (rc);
 }
 
 int
@@ -695,10 +890,11 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 {
 	struct store_secret *secs = NULL;
 	struct store_filter *sf = NULL;
+	uint8_t *ctx = NULL;
+	size_t ctx_len = 0, n;
 	char after[65];
 	int64_t after_us = 0;
-	int desc, limit, rc;
-	size_t n;
+	int desc, limit;
 
 	memset(resp, 0, sizeof(*resp));
 	if (list_check(req, err) ||
@@ -712,28 +908,25 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 	desc = req->sort_order != NULL && strcmp(req->sort_order, "desc") == 0;
 	limit = req->has_max_results ? req->max_results : ENGINE_DEFAULT_PAGE;
 
-	/* A token carries its sort order; it must match the request's. */
-	if (req->next_token != NULL && engine_next_token_decode(
-	    req->next_token, w->e->token_key->data, desc ? 'd' : 'a',
-	    &after_us, after, err))
+	/* A token is good only for this caller, order and these filters. */
+	if (list_context(call, req, sf, call->arena, &ctx, &ctx_len))
+		return (engine_oom(err));
+	if (req->next_token != NULL && engine_next_token_open(
+	    req->next_token, w->e->token_key->data, desc ? 'd' : 'a', ctx,
+	    ctx_len, &after_us, after, err))
 		return (-1);
 
-	/* One row more than the page tells whether another page exists. */
-	if (req->n_filters == 0)
-		rc = store_secret_page(w->store, call->arena,
-		    req->include_planned_deletion, desc, after_us,
-		    req->next_token ? after : NULL, limit + 1, &secs, &n, err);
-	else
-		rc = store_secret_search(w->store, call->arena, sf,
-		    req->n_filters, req->include_planned_deletion, desc,
-		    after_us, req->next_token ? after : NULL, limit + 1, &secs,
-		    &n, err);
-	if (rc)
+	/* One visible row more than the page tells whether another exists. */
+	if ((secs = cf_arena_alloc(call->arena, ((size_t)limit + 1) *
+	    sizeof(*secs))) == NULL)
+		return (engine_oom(err));
+	if (list_scan(w, call, req, sf, desc, after_us,
+	    req->next_token ? after : NULL, (size_t)limit + 1, secs, &n, err))
 		return (-1);
 	if (n > (size_t)limit) {
 		n = (size_t)limit;
-		resp->next_token = engine_next_token_encode(call->arena,
-		    w->e->token_key->data, desc ? 'd' : 'a',
+		resp->next_token = engine_next_token_seal(call->arena,
+		    w->e->token_key->data, desc ? 'd' : 'a', ctx, ctx_len,
 		    secs[n - 1].created_us, secs[n - 1].uuid);
 		if (resp->next_token == NULL)
 			return (engine_oom(err));
@@ -742,13 +935,6 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 	    n * sizeof(*resp->secrets))) == NULL)
 		return (engine_oom(err));
 	if (fill_meta(w, call, secs, n, resp->secrets, err))
-		return (-1);
-	/*
-	 * Only the secrets the caller may describe (AWS lists them all).  The
-	 * cursor above stays on the last row read, so a page may come back
-	 * shorter than MaxResults, as AWS allows, but paging never skips.
-	 */
-	if ((n = visible(w, call, secs, resp->secrets, n, err)) == (size_t)-1)
 		return (-1);
 	resp->n_secrets = n;
 	return (0);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <pthread.h>
 
 #include <cmocka.h>
@@ -550,6 +551,111 @@ test_list_paging(void **state)
 	assert_int_equal(err.code, CF_ERR_VALIDATION);
 }
 
+/* Every page of "lister"'s listing under ${prefix}: the names, joined. */
+static void
+lister_pages(struct engine_call *c, const char *prefix, int max,
+    char *out, size_t cap, size_t *pages)
+{
+	struct engine_list_req req = { 0 };
+	struct engine_filter f = { "name", NULL, 1 };
+	const char *vals[1] = { prefix };
+	struct engine_list_resp r;
+	struct cf_error err;
+	char *tok = NULL;
+	size_t i;
+
+	f.values = vals;
+	req.filters = prefix != NULL ? &f : NULL;
+	req.n_filters = prefix != NULL ? 1 : 0;
+	req.has_max_results = 1;
+	req.max_results = max;
+	out[0] = '\0';
+	*pages = 0;
+	do {
+		req.next_token = tok;
+		assert_int_equal(engine_list_secrets(fx_w, c, &req, &r, &err),
+		    0);
+		assert_true(r.n_secrets <= (size_t)max);
+		for (i = 0; i < r.n_secrets; i++) {
+			strncat(out, r.secrets[i].name, cap - strlen(out) - 2);
+			strcat(out, " ");
+		}
+		strcat(out, "|");
+		free(tok);
+		tok = r.next_token != NULL ? strdup(r.next_token) : NULL;
+		(*pages)++;
+	} while (tok != NULL && *pages < 1000);
+	free(tok);
+}
+
+/*
+ * A caller who may describe three secrets with 300 hidden ones between them
+ * (more than a batch) pages over those three only: pages of MaxResults
+ * visible secrets, their number set by the visible ones alone.  Its token
+ * is refused for another principal.
+ */
+static void
+test_list_pages_skip_hidden(void **state)
+{
+	struct engine_list_req req = { 0 };
+	struct engine_list_resp r;
+	struct engine_create_resp c;
+	struct engine_call lc;
+	struct cf_error err;
+	char doc[512], want[512], got[4096], name[128], tok[64];
+	const char *vis[3];
+	size_t i, pages;
+	int pid = (int)getpid();
+
+	(void)state;
+	fx_fresh();
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "lvis-%d-%zu", pid, i);
+		vis[i] = cf_arena_strdup(fx_call.arena, name);
+	}
+	for (i = 0; i < 308; i++) {
+		snprintf(tok, sizeof(tok), "00000000-0000-4000-8000-%012zu", i);
+		fx_create(i == 0 ? vis[0] : i == 301 ? vis[1] : i == 307 ?
+		    vis[2] : fx_unique(i < 301 ? "lhid" : "lvis-hidden"), tok,
+		    "v", &c);
+	}
+	snprintf(doc, sizeof(doc), "{\"Version\":\"2012-10-17\",\"Statement\":"
+	    "[{\"Effect\":\"Allow\",\"Action\":\"secretsmanager:ListSecrets\","
+	    "\"Resource\":\"*\"},{\"Effect\":\"Allow\",\"Action\":"
+	    "\"secretsmanager:DescribeSecret\",\"Resource\":"
+	    "\"arn:aws:secretsmanager:*:*:secret:lvis-%d-*\"}]}", pid);
+	assert_int_equal(engine_put_identity_policy(fx_w, &fx_call, "lister",
+	    "lists", doc, &err), 0);
+	lc = fx_call;
+	lc.principal = "lister";
+	lc.action = "secretsmanager:ListSecrets";
+
+	/* By one, by two, with and without a filter matching hidden ones. */
+	snprintf(want, sizeof(want), "%s |%s |%s |", vis[0], vis[1], vis[2]);
+	lister_pages(&lc, "l", 1, got, sizeof(got), &pages);
+	assert_string_equal(got, want);
+	assert_int_equal(pages, 3);
+	lister_pages(&lc, NULL, 1, got, sizeof(got), &pages);
+	assert_string_equal(got, want);
+	snprintf(want, sizeof(want), "%s %s |%s |", vis[0], vis[1], vis[2]);
+	lister_pages(&lc, "lvis", 2, got, sizeof(got), &pages);
+	assert_string_equal(got, want);
+	assert_int_equal(pages, 2);
+	lister_pages(&lc, "lhid", 1, got, sizeof(got), &pages);
+	assert_string_equal(got, "|");
+
+	/* The token is the lister's: refused for the admin. */
+	req.has_max_results = 1;
+	req.max_results = 1;
+	assert_int_equal(engine_list_secrets(fx_w, &lc, &req, &r, &err), 0);
+	assert_non_null(r.next_token);
+	req.next_token = r.next_token;
+	assert_int_equal(engine_list_secrets(fx_w, &lc, &req, &r, &err), 0);
+	assert_int_equal(engine_list_secrets(fx_w, &fx_call, &req, &r, &err),
+	    -1);
+	assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
+}
+
 static void
 test_moved_ciphertext_fails(void **state)
 {
@@ -625,6 +731,7 @@ main(void)
 		cmocka_unit_test(test_put_idempotency),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_list_paging),
+		cmocka_unit_test(test_list_pages_skip_hidden),
 		cmocka_unit_test(test_moved_ciphertext_fails),
 		cmocka_unit_test(test_connection_loss_recovers),
 	};

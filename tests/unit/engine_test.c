@@ -275,7 +275,7 @@ test_next_token(void **state)
 		    got, &err), -1);
 		assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
 	}
-	/* A forged, well-formed cursor without the right MAC. */
+	/* A forged, well-formed cursor under another key. */
 	{
 		struct cf_arena *b = cf_arena_new();
 		char *forged = engine_next_token_encode(b, other, 'a', 1, uuid);
@@ -293,6 +293,83 @@ test_next_token(void **state)
 	    &err), -1);
 	assert_int_equal(engine_next_token_decode("", key, 'a', &us, got, &err),
 	    -1);
+	cf_arena_free(a);
+}
+
+/* Does ${hay} (${n} bytes) contain ${needle}? */
+static int
+contains(const uint8_t *hay, size_t n, const char *needle)
+{
+	size_t m = strlen(needle), i;
+
+	for (i = 0; i + m <= n; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * The cursor is encrypted, not only authenticated: its hex decodes to
+ * nothing of the row it names; it is bound to its context; and the same
+ * cursor in the same context is the same token.
+ */
+static void
+test_next_token_sealed(void **state)
+{
+	static const uint8_t key[ENGINE_TOKEN_KEY_LEN] = { 1, 2, 3 };
+	struct cf_arena *a = cf_arena_new();
+	const char *uuid = "0b9f9a4e-8c1d-4f2a-9e3b-5d6c7e8f9a0b";
+	const char *ctx_a = "principal-a|filters", *ctx_b = "principal-b|filters";
+	struct cf_error err;
+	uint8_t raw[200];
+	char got[65], *tok, *again, num[32];
+	unsigned int byte;
+	int64_t us;
+	size_t i, n;
+
+	(void)state;
+	assert_non_null(a);
+	tok = engine_next_token_seal(a, key, 'a', ctx_a, strlen(ctx_a),
+	    1700000000123456LL, uuid);
+	assert_non_null(tok);
+
+	/* Nothing of the uuid or the time shows in the decoded bytes. */
+	n = strlen(tok) / 2;
+	assert_true(n <= sizeof(raw));
+	for (i = 0; i < n; i++) {
+		assert_int_equal(sscanf(tok + 2 * i, "%2x", &byte), 1);
+		raw[i] = (uint8_t)byte;
+	}
+	assert_false(contains(raw, n, "0b9f9a4e"));
+	assert_false(contains(raw, n, "1700000000"));
+	assert_null(strstr(tok, "0b9f9a4e"));
+	snprintf(num, sizeof(num), "%lld", 1700000000123456LL);
+	assert_false(contains(raw, n, num + 4));
+
+	/* Deterministic: the same cursor and context, the same token. */
+	again = engine_next_token_seal(a, key, 'a', ctx_a, strlen(ctx_a),
+	    1700000000123456LL, uuid);
+	assert_string_equal(again, tok);
+
+	/* It opens in its own context only. */
+	assert_int_equal(engine_next_token_open(tok, key, 'a', ctx_a,
+	    strlen(ctx_a), &us, got, &err), 0);
+	assert_true(us == 1700000000123456LL);
+	assert_string_equal(got, uuid);
+	assert_int_equal(engine_next_token_open(tok, key, 'a', ctx_b,
+	    strlen(ctx_b), &us, got, &err), -1);
+	assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
+	assert_int_equal(engine_next_token_open(tok, key, 'a', NULL, 0, &us,
+	    got, &err), -1);
+	assert_int_equal(engine_next_token_decode(tok, key, 'a', &us, got,
+	    &err), -1);
+	assert_int_equal(engine_next_token_open(tok, key, 'd', ctx_a,
+	    strlen(ctx_a), &us, got, &err), -1);
+
+	/* Another context gives another token for the same row. */
+	again = engine_next_token_seal(a, key, 'a', ctx_b, strlen(ctx_b),
+	    1700000000123456LL, uuid);
+	assert_string_not_equal(again, tok);
 	cf_arena_free(a);
 }
 
@@ -539,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_arn_suffix),
 		cmocka_unit_test(test_put_labels),
 		cmocka_unit_test(test_next_token),
+		cmocka_unit_test(test_next_token_sealed),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_secret_memory),
 		cmocka_unit_test(test_password_unbiased),
