@@ -35,6 +35,8 @@ add_test(NAME e2e.rotator_exec
          COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_rotator_exec
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(e2e.rotator_exec PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)
 
 # ListSecrets' paging tells a caller nothing about secrets it may not see.
 add_test(NAME e2e.listing
