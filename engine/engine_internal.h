@@ -323,6 +323,17 @@ int engine_exec_check(const char *, const char *, struct cf_error *);
 int engine_exec_step(const struct engine_exec_config *, const char *,
     const char *, const char *, const char *, struct cf_error *);
 
+/*
+ * engine_rotator_parse(arn, out_kind, out_length, err): which rotator a
+ * RotationLambdaARN names, and the password length it asks for (0: the
+ * default).  -1 with ValidationException when longer than 2,048
+ * characters, InvalidParameterException when it names no rotator.
+ */
+enum engine_rotator_kind { ENGINE_ROTATOR_PASSWORD, ENGINE_ROTATOR_PG_SINGLE,
+    ENGINE_ROTATOR_PG_ALTERNATING, ENGINE_ROTATOR_EXEC };
+int engine_rotator_parse(const char *, enum engine_rotator_kind *, int64_t *,
+    struct cf_error *);
+
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);
 

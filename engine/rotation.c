@@ -130,7 +130,10 @@ bool_opt(const char *v)
 
 /*
  * Parse a RotationLambdaARN naming a rotator of this release into ${r}.
- * InvalidParameterException for anything else, naming what is available.
+ * A name is the whole ARN or the part before '?': never a prefix, nor a
+ * name with anything after it.  Longer than ROTATOR_MAX characters:
+ * ValidationException, as AWS's model has it; anything else that names no
+ * rotator: InvalidParameterException, naming what is available.
  */
 static int
 rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
@@ -139,23 +142,30 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 	char name[64], value[ROTATOR_MAX];
 	int b;
 
-	size_t i, n = 0;
+	size_t i, n = 0, nr = sizeof(rotators) / sizeof(rotators[0]);
 
 	memset(r, 0, sizeof(*r));
-	if (arn != NULL && strncmp(arn, "exec:", 5) == 0 &&
-	    strlen(arn) <= ROTATOR_MAX) {
+
+	/* The length first: nothing past it is looked at. */
+	if (arn != NULL && strnlen(arn, ROTATOR_MAX + 1) > ROTATOR_MAX) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'rotationLambdaARN' failed to satisfy "
+		    "constraint: Member must have length less than or equal "
+		    "to %d", ROTATOR_MAX);
+		return (-1);
+	}
+	if (arn != NULL && strncmp(arn, "exec:", 5) == 0) {
 		r->kind = ROT_EXEC;
 		r->path = arn + 5;
 		return (0);
 	}
-	for (i = 0; arn != NULL && strlen(arn) <= ROTATOR_MAX &&
-	    i < sizeof(rotators) / sizeof(rotators[0]); i++) {
+	for (i = 0; arn != NULL && i < nr; i++) {
 		n = strlen(rotators[i].name);
 		if (strncmp(arn, rotators[i].name, n) == 0 &&
 		    (arn[n] == '\0' || arn[n] == '?'))
 			break;
 	}
-	if (arn == NULL || i == sizeof(rotators) / sizeof(rotators[0])) {
+	if (arn == NULL || i == nr) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "RotationLambdaARN "
 		    "\"%.128s\" names no rotator of this release: use "
 		    "builtin:password, builtin:postgresql-single-user or "
@@ -183,6 +193,10 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 		memcpy(name, q, (size_t)(eq - q));
 		name[eq - q] = '\0';
 		if (strcmp(name, "PasswordLength") == 0) {
+			/* A decimal number and nothing else. */
+			if (value[0] < '0' || value[0] > '9' ||
+			    value[strspn(value, "0123456789")] != '\0')
+				goto bad;
 			r->pw.has_password_length = 1;
 			r->pw.password_length = strtoll(value, NULL, 10);
 			continue;
@@ -217,6 +231,32 @@ bad:
 	    "\"%.128s\": a rotator takes GetRandomPassword's parameters, "
 	    "e.g. ?PasswordLength=32&ExcludePunctuation=true", arn);
 	return (-1);
+}
+
+int
+engine_rotator_parse(const char *arn, enum engine_rotator_kind *out_kind,
+    int64_t *out_length, struct cf_error *err)
+{
+	struct rotator r;
+
+	if (rotator_parse(arn, &r, err))
+		return (-1);
+	switch (r.kind) {
+	case ROT_PASSWORD:
+		*out_kind = ENGINE_ROTATOR_PASSWORD;
+		break;
+	case ROT_PG_SINGLE:
+		*out_kind = ENGINE_ROTATOR_PG_SINGLE;
+		break;
+	case ROT_PG_ALTERNATING:
+		*out_kind = ENGINE_ROTATOR_PG_ALTERNATING;
+		break;
+	case ROT_EXEC:
+		*out_kind = ENGINE_ROTATOR_EXEC;
+		break;
+	}
+	*out_length = r.pw.has_password_length ? r.pw.password_length : 0;
+	return (0);
 }
 
 static int
