@@ -147,6 +147,7 @@ struct engine_secret_meta {
 	size_t n_versions;
 	const char *owning_service;
 	const char *primary_region;
+	const char *rotation_principal;	/* Coffer's own: who configured it */
 };
 
 /* ---- lifecycle ---------------------------------------------------------- */
