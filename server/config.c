@@ -56,6 +56,9 @@ static const struct key keys[] = {
 	KEY(rotator_ca_bundle, KEY_STRING, NULL),
 	KEY(rotator_cert, KEY_STRING, NULL),
 	KEY(rotator_key, KEY_STRING, NULL),
+	KEY(rotator_pg_allow_hosts, KEY_STRING, NULL),
+	KEY(rotator_pg_sslmode, KEY_STRING, "prefer"),
+	KEY(rotator_pg_sslrootcert, KEY_STRING, NULL),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
