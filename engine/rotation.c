@@ -23,6 +23,14 @@
  * parameters as a query string (builtin:password?PasswordLength=32&
  * ExcludePunctuation=true); when the current value is a JSON object with a
  * "password" string, only that member changes.
+ *
+ * Whose rights a rotation uses (issue 11): RotateSecret with a rotator or
+ * rules records its caller (secrets.rotation_principal, DescribeSecret's
+ * RotationPrincipal); every step runs as that principal, its decisions
+ * made by engine_authorize and its audit events naming it.  The database
+ * rotators read a master secret only if that principal may GetSecretValue
+ * it, and only the master, user and server pinned at configuration
+ * (secrets.rotation_pins): a PutSecretValue cannot redirect them.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -28,7 +28,8 @@ test_migrations_idempotent(void **state)
 	n = tl_sql_value(fx_conninfo, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
 	assert_string_equal(n, "0001_initial,0002_list_indexes,"
-	    "0003_server_keys,0004_audit,0005_policies,0006_rotation");
+	    "0003_server_keys,0004_audit,0005_policies,0006_rotation,"
+	    "0007_rotation_principal");
 	free(n);
 }
 
