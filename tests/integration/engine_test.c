@@ -70,7 +70,7 @@ test_migrations_concurrent(void **state)
 	assert_true(a[0].rc >= 0 && a[1].rc >= 0);
 	applied = tl_sql_value(db, "SELECT count(*) FROM schema_migrations");
 	assert_int_equal(a[0].rc + a[1].rc, atoi(applied));
-	assert_int_equal(atoi(applied), 6);
+	assert_int_equal(atoi(applied), 7);
 	free(applied);
 }
 
