@@ -1111,6 +1111,13 @@ class PgSocketAllowedTest(PgRotatorCase):
             self.step_failed(f"{name}-app", tok, "setSecret", "InvalidRequestException",
                              text)
 
+    def test_bad_sslmode_stops_the_server(self):
+        s = h.Server(self.db, extra_env={"COFFER_ROTATOR_PG_SSLMODE": "verify-none"})
+        self.addCleanup(s.stop)
+        with self.assertRaises(RuntimeError) as e:
+            s.start()
+        self.assertIn("rotator_pg_sslmode", str(e.exception))
+
 
 class PgPrincipalTest(Helpers, unittest.TestCase):
     """Item 1: a rotation runs as the principal who configured it: reading

@@ -100,6 +100,10 @@ test_defaults(void **state)
 	assert_string_equal(cfg.account_id, "000000000000");
 	assert_string_equal(cfg.partition, "aws");
 	assert_int_equal(cfg.purge_interval, 60);
+	/* PostgreSQL rotators: any TCP host, no socket; sslmode prefer. */
+	assert_null(cfg.rotator_pg_allow_hosts);
+	assert_string_equal(cfg.rotator_pg_sslmode, "prefer");
+	assert_null(cfg.rotator_pg_sslrootcert);
 	config_cleanup(&cfg);
 	assert_null(cfg.listen);
 }
