@@ -53,12 +53,12 @@ static const struct key keys[] = {
 	KEY(rotation_interval, KEY_SECONDS, "10"),
 	KEY(rotator_dir, KEY_STRING, NULL),
 	KEY(rotator_timeout, KEY_SECONDS, "60"),
-	KEY(rotator_ca_bundle, KEY_STRING, NULL),
-	KEY(rotator_cert, KEY_STRING, NULL),
-	KEY(rotator_key, KEY_STRING, NULL),
 	KEY(rotator_pg_allow_hosts, KEY_STRING, NULL),
 	KEY(rotator_pg_sslmode, KEY_STRING, "prefer"),
 	KEY(rotator_pg_sslrootcert, KEY_STRING, NULL),
+	KEY(rotator_ca_bundle, KEY_STRING, NULL),
+	KEY(rotator_cert, KEY_STRING, NULL),
+	KEY(rotator_key, KEY_STRING, NULL),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
