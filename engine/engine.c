@@ -111,6 +111,16 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 		goto err1;
 	}
 
+	/* PostgreSQL rotators: copies of their configuration, checked. */
+	if (dup_opt(&e->pg.allow_hosts, cfg->pg.allow_hosts) ||
+	    dup_opt(&e->pg.sslmode, cfg->pg.sslmode) ||
+	    dup_opt(&e->pg.sslrootcert, cfg->pg.sslrootcert)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto err1;
+	}
+	if (engine_pg_config_check(&e->pg, err))
+		goto err1;
+
 	/* Authorization: the bootstrap admin; the listener starts later. */
 	e->authz_off = cfg->authz_off;
 	if (engine_authz_init(e, cfg->admin_principal, err))
@@ -137,6 +147,9 @@ engine_free(struct engine *e)
 	free((char *)(uintptr_t)e->exec.cert);
 	free((char *)(uintptr_t)e->exec.key);
 	free((char *)(uintptr_t)e->exec.endpoint);
+	free((char *)(uintptr_t)e->pg.allow_hosts);
+	free((char *)(uintptr_t)e->pg.sslmode);
+	free((char *)(uintptr_t)e->pg.sslrootcert);
 	pthread_mutex_destroy(&e->rot_mu);
 	cf_secret_free(e->token_key);
 	free(e->conninfo);

@@ -47,6 +47,20 @@ struct engine_exec_config {
 	const char *ca_bundle, *cert, *key;	/* NULL: not passed */
 };
 
+/*
+ * The PostgreSQL rotators (engine/rotator_pg.c): where they may log in and
+ * how.  ${allow_hosts}: a comma-separated list of host names, "*" (any TCP
+ * host) and Unix socket directories; NULL or empty: any TCP host and no
+ * socket.  ${sslmode}: the weakest libpq sslmode a login may use (a value's
+ * own "sslmode" may only be stronger); NULL: "prefer".  ${sslrootcert}: the
+ * CA file for verify-ca/verify-full; NULL: libpq's default.
+ */
+struct engine_pg_config {
+	const char *allow_hosts;
+	const char *sslmode;
+	const char *sslrootcert;
+};
+
 struct engine_config {
 	const char *pg_conninfo;	/* libpq conninfo */
 	struct hsm *hsm;		/* borrowed; outlives the engine */
@@ -56,6 +70,7 @@ struct engine_config {
 	const char *default_kek_label;	/* the hsm_config kek_label */
 	const char *admin_principal;	/* allowed everything; NULL: none */
 	struct engine_exec_config exec;
+	struct engine_pg_config pg;
 	int authz_off;			/* no authorization (engine tests) */
 };
 
@@ -155,6 +170,7 @@ struct engine_secret_meta {
 	size_t n_versions;
 	const char *owning_service;
 	const char *primary_region;
+	const char *rotation_principal;	/* Coffer's own: who configured it */
 };
 
 /* ---- lifecycle ---------------------------------------------------------- */

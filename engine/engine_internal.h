@@ -45,6 +45,7 @@ struct engine {
 	struct engine_authz *authz;	/* authz.c */
 	struct engine_exec_config exec;	/* exec: rotators (copies) */
 	int exec_cancel;		/* engine_cancel_rotators (atomic) */
+	struct engine_pg_config pg;	/* PostgreSQL rotators (copies) */
 	pthread_mutex_t rot_mu;		/* guards rotation and exec.endpoint */
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
@@ -302,7 +303,10 @@ int engine_rotation_touched(struct engine_worker *, const struct engine_call *,
 
 /*
  * rotator_pg.c: the PostgreSQL rotators' dealings with the target database.
- * Values are AWS's JSON {engine, host, port, username, password, dbname}.
+ * Values are AWS's JSON {engine, host, port, username, password, dbname}
+ * (and "sslmode", Coffer's own, at least ${cfg}'s).  Logins follow ${cfg}
+ * and never use cofferd's own credentials (see the file).
+ * engine_pg_config_check: is ${cfg} valid (startup)?
  * engine_pg_login_ok: log in with ${v} and run SELECT 1.
  * engine_pg_set_own_password: as the current credentials, set the pending
  *     password (nothing to do if it works already).
@@ -311,18 +315,37 @@ int engine_rotation_touched(struct engine_worker *, const struct engine_call *,
  *     does not exist and ${member_of} is given.
  * engine_pg_new_value: ${cur} with a new password (and username).
  * engine_pg_field: a string member of a JSON value, copied.
+ * engine_pg_pins(a, v, alternating, out, err): what a rotation of ${v}
+ *     pins (JSON text in ${a}): masterarn (alternating), base username,
+ *     host, port, dbname.
+ * engine_pg_check_pins(v, pins, alternating, what, err): does ${v} (named
+ *     ${what} in the error) match ${pins}?
+ * engine_pg_check_master(master, pins, err): is the master's host and
+ *     port the pinned one?
  * Each returns 0, or -1 with ${err} (InvalidRequestException for what the
- * target database refused).
+ * target database refused or a value that does not match its pins).
  */
-int engine_pg_login_ok(const struct engine_value *, struct cf_error *);
-int engine_pg_set_own_password(const struct engine_value *,
+#define ENGINE_PG_CLONE_SUFFIX "_clone"
+int engine_pg_config_check(const struct engine_pg_config *,
+    struct cf_error *);
+int engine_pg_login_ok(const struct engine_pg_config *,
     const struct engine_value *, struct cf_error *);
-int engine_pg_set_as_master(const struct engine_value *,
-    const struct engine_value *, const char *, struct cf_error *);
+int engine_pg_set_own_password(const struct engine_pg_config *,
+    const struct engine_value *, const struct engine_value *,
+    struct cf_error *);
+int engine_pg_set_as_master(const struct engine_pg_config *,
+    const struct engine_value *, const struct engine_value *, const char *,
+    struct cf_error *);
 int engine_pg_new_value(struct cf_arena *, const struct engine_value *,
     const char *, const char *, struct engine_value *, struct cf_error *);
 int engine_pg_field(struct cf_arena *, const struct engine_value *,
     const char *, const char **);
+int engine_pg_pins(struct cf_arena *, const struct engine_value *, int,
+    const char **, struct cf_error *);
+int engine_pg_check_pins(const struct engine_value *, const char *, int,
+    const char *, struct cf_error *);
+int engine_pg_check_master(const struct engine_value *, const char *,
+    struct cf_error *);
 
 /*
  * rotator_exec.c: engine_exec_check(dir, path, err): may exec:${path} run
@@ -336,6 +359,17 @@ int engine_pg_field(struct cf_arena *, const struct engine_value *,
 int engine_exec_check(const char *, const char *, struct cf_error *);
 int engine_exec_step(const struct engine_exec_config *, const char *,
     const char *, const char *, const char *, struct cf_error *);
+
+/*
+ * engine_rotator_parse(arn, out_kind, out_length, err): which rotator a
+ * RotationLambdaARN names, and the password length it asks for (0: the
+ * default).  -1 with ValidationException when longer than 2,048
+ * characters, InvalidParameterException when it names no rotator.
+ */
+enum engine_rotator_kind { ENGINE_ROTATOR_PASSWORD, ENGINE_ROTATOR_PG_SINGLE,
+    ENGINE_ROTATOR_PG_ALTERNATING, ENGINE_ROTATOR_EXEC };
+int engine_rotator_parse(const char *, enum engine_rotator_kind *, int64_t *,
+    struct cf_error *);
 
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);

@@ -590,6 +590,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 		m->next_rotation_date = s->next_rotation_ms;
 		m->created_date = s->created_ms;
 		m->owning_service = s->owning_service;
+		m->rotation_principal = s->rotation_principal;
 
 		/* Tags of this secret, in insertion order. */
 		for (j = 0; j < nt; j++)

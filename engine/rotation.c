@@ -23,6 +23,14 @@
  * parameters as a query string (builtin:password?PasswordLength=32&
  * ExcludePunctuation=true); when the current value is a JSON object with a
  * "password" string, only that member changes.
+ *
+ * Whose rights a rotation uses (issue 11): RotateSecret with a rotator or
+ * rules records its caller (secrets.rotation_principal, DescribeSecret's
+ * RotationPrincipal); every step runs as that principal, its decisions
+ * made by engine_authorize and its audit events naming it.  The database
+ * rotators read a master secret only if that principal may GetSecretValue
+ * it, and only the master, user and server pinned at configuration
+ * (secrets.rotation_pins): a PutSecretValue cannot redirect them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -69,7 +77,7 @@ static const struct {
 /* The database rotators' default: AWS's characters that break DSNs out. */
 #define PG_EXCLUDE "/@\"'\\"
 #define PG_LENGTH 32
-#define CLONE_SUFFIX "_clone"
+#define CLONE_SUFFIX ENGINE_PG_CLONE_SUFFIX
 
 struct rotator {
 	enum rotator_kind kind;
@@ -130,7 +138,10 @@ bool_opt(const char *v)
 
 /*
  * Parse a RotationLambdaARN naming a rotator of this release into ${r}.
- * InvalidParameterException for anything else, naming what is available.
+ * A name is the whole ARN or the part before '?': never a prefix, nor a
+ * name with anything after it.  Longer than ROTATOR_MAX characters:
+ * ValidationException, as AWS's model has it; anything else that names no
+ * rotator: InvalidParameterException, naming what is available.
  */
 static int
 rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
@@ -139,23 +150,30 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 	char name[64], value[ROTATOR_MAX];
 	int b;
 
-	size_t i, n = 0;
+	size_t i, n = 0, nr = sizeof(rotators) / sizeof(rotators[0]);
 
 	memset(r, 0, sizeof(*r));
-	if (arn != NULL && strncmp(arn, "exec:", 5) == 0 &&
-	    strlen(arn) <= ROTATOR_MAX) {
+
+	/* The length first: nothing past it is looked at. */
+	if (arn != NULL && strnlen(arn, ROTATOR_MAX + 1) > ROTATOR_MAX) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'rotationLambdaARN' failed to satisfy "
+		    "constraint: Member must have length less than or equal "
+		    "to %d", ROTATOR_MAX);
+		return (-1);
+	}
+	if (arn != NULL && strncmp(arn, "exec:", 5) == 0) {
 		r->kind = ROT_EXEC;
 		r->path = arn + 5;
 		return (0);
 	}
-	for (i = 0; arn != NULL && strlen(arn) <= ROTATOR_MAX &&
-	    i < sizeof(rotators) / sizeof(rotators[0]); i++) {
+	for (i = 0; arn != NULL && i < nr; i++) {
 		n = strlen(rotators[i].name);
 		if (strncmp(arn, rotators[i].name, n) == 0 &&
 		    (arn[n] == '\0' || arn[n] == '?'))
 			break;
 	}
-	if (arn == NULL || i == sizeof(rotators) / sizeof(rotators[0])) {
+	if (arn == NULL || i == nr) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "RotationLambdaARN "
 		    "\"%.128s\" names no rotator of this release: use "
 		    "builtin:password, builtin:postgresql-single-user or "
@@ -183,6 +201,10 @@ rotator_parse(const char *arn, struct rotator *r, struct cf_error *err)
 		memcpy(name, q, (size_t)(eq - q));
 		name[eq - q] = '\0';
 		if (strcmp(name, "PasswordLength") == 0) {
+			/* A decimal number and nothing else. */
+			if (value[0] < '0' || value[0] > '9' ||
+			    value[strspn(value, "0123456789")] != '\0')
+				goto bad;
 			r->pw.has_password_length = 1;
 			r->pw.password_length = strtoll(value, NULL, 10);
 			continue;
@@ -217,6 +239,32 @@ bad:
 	    "\"%.128s\": a rotator takes GetRandomPassword's parameters, "
 	    "e.g. ?PasswordLength=32&ExcludePunctuation=true", arn);
 	return (-1);
+}
+
+int
+engine_rotator_parse(const char *arn, enum engine_rotator_kind *out_kind,
+    int64_t *out_length, struct cf_error *err)
+{
+	struct rotator r;
+
+	if (rotator_parse(arn, &r, err))
+		return (-1);
+	switch (r.kind) {
+	case ROT_PASSWORD:
+		*out_kind = ENGINE_ROTATOR_PASSWORD;
+		break;
+	case ROT_PG_SINGLE:
+		*out_kind = ENGINE_ROTATOR_PG_SINGLE;
+		break;
+	case ROT_PG_ALTERNATING:
+		*out_kind = ENGINE_ROTATOR_PG_ALTERNATING;
+		break;
+	case ROT_EXEC:
+		*out_kind = ENGINE_ROTATOR_EXEC;
+		break;
+	}
+	*out_length = r.pw.has_password_length ? r.pw.password_length : 0;
+	return (0);
 }
 
 static int
@@ -327,6 +375,78 @@ engine_rotation_touched(struct engine_worker *w, const struct engine_call *call,
 }
 
 /* ---- RotateSecret and CancelRotateSecret --------------------------------- */
+
+static int current_value(struct engine_worker *, const struct engine_call *,
+    const struct store_secret *, struct engine_value *, struct cf_error *);
+
+/*
+ * The master secret ${arn}, which ${call}'s principal must be allowed to
+ * GetSecretValue (the same decision as for that call): -1 with
+ * AccessDeniedException, decided before whether it exists is told, or
+ * ResourceNotFoundException.
+ */
+static int
+master_secret(struct engine_worker *w, const struct engine_call *call,
+    const char *arn, struct store_secret *m, struct cf_error *err)
+{
+	struct engine_call c = *call;
+	int rc;
+
+	c.action = "secretsmanager:GetSecretValue";
+	c.auth_name = NULL;
+	c.auth_version_id = NULL;
+	c.auth_version_stage = STAGE_CURRENT;
+	if ((rc = store_secret_by_arn(w->store, call->arena, arn, 0, m,
+	    err)) == -1)
+		return (-1);
+	if (rc == 0 || m->deleted_ms != 0) {
+		if (engine_authorize(w, &c, NULL, NULL, arn, NULL, err))
+			return (-1);
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the master secret "
+		    "%.256s does not exist", arn);
+		return (-1);
+	}
+	return (engine_authorize(w, &c, NULL, m, NULL, NULL, err));
+}
+
+/*
+ * Record that ${call}'s principal configures the rotation of ${sec} with
+ * ${rot}: its steps will run as that principal.  For the PostgreSQL
+ * rotators, pin what the current value names (engine_pg_pins); the
+ * alternating one also needs that principal to be allowed to read the
+ * master secret, as each setSecret will check again.
+ */
+static int
+pin_rotation(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, const struct rotator *rot,
+    struct cf_error *err)
+{
+	struct engine_value cur, pins_v;
+	struct store_secret m;
+	const char *pins = NULL, *master;
+	int alt = rot->kind == ROT_PG_ALTERNATING;
+
+	if (rot->kind == ROT_PG_SINGLE || alt) {
+		if (current_value(w, call, sec, &cur, err))
+			return (-1);
+		if (!cur.present) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret "
+			    "has no AWSCURRENT credentials to rotate");
+			return (-1);
+		}
+		if (engine_pg_pins(call->arena, &cur, alt, &pins, err))
+			return (-1);
+		memset(&pins_v, 0, sizeof(pins_v));
+		pins_v.present = 1;
+		pins_v.data = (const uint8_t *)pins;
+		pins_v.len = strlen(pins);
+		if (alt && (engine_pg_field(call->arena, &pins_v, "masterarn",
+		    &master) || master_secret(w, call, master, &m, err)))
+			return (-1);
+	}
+	return (store_rotation_pin(w->store, sec->uuid, call->principal, pins,
+	    err));
+}
 
 /* A rotator's password parameters must make a password: try them once. */
 static int
@@ -445,6 +565,11 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 		(void)engine_oom(err);
 		goto fail;
 	}
+	/* Configured now (or before 0007): who, and what it may touch. */
+	if ((req->rotation_lambda_arn != NULL || req->has_rules ||
+	    sec.rotation_principal == NULL) &&
+	    pin_rotation(w, call, &sec, &rot, err))
+		goto fail;
 	if (rules != NULL)
 		next = schedule_next_window(&sched, sec.last_rotated_ms != 0 ?
 		    sec.last_rotated_ms : sec.created_ms, now);
@@ -520,7 +645,11 @@ struct engine_rotation {
 	int kicked;
 };
 
-/* What one step needs: a call of its own, audited as the server. */
+/*
+ * What one step needs: a call of its own, as the principal who configured
+ * the rotation (its decisions and its audit events); "cofferd" in the
+ * events of rotations configured before that was recorded.
+ */
 struct step_ctx {
 	struct engine_rotation *r;
 	struct engine_call call;
@@ -540,7 +669,8 @@ step_event(const struct step_ctx *c, const char *outcome,
 	memset(ev, 0, sizeof(*ev));
 	ev->time_ms = cf_now_ms();
 	ev->request_id = c->request_id;
-	ev->principal = "cofferd";
+	ev->principal = c->call.principal != NULL ? c->call.principal :
+	    "cofferd";
 	ev->peer = "local";
 	ev->operation = c->op;
 	ev->secret_arn = c->arn;
@@ -581,7 +711,8 @@ step_failed(struct step_ctx *c, const struct cf_error *why)
 
 static int
 step_begin(struct step_ctx *c, struct engine_rotation *r, struct cf_arena *a,
-    const char *op, const char *arn, const char *token, struct cf_error *err)
+    const char *op, const char *arn, const char *token, const char *principal,
+    struct cf_error *err)
 {
 
 	memset(c, 0, sizeof(*c));
@@ -591,7 +722,7 @@ step_begin(struct step_ctx *c, struct engine_rotation *r, struct cf_arena *a,
 	c->token = token;
 	if (engine_random_uuid(r->w, c->request_id, err))
 		return (-1);
-	c->call.principal = "cofferd";
+	c->call.principal = principal;
 	c->call.peer = "local";
 	c->call.request_id = c->request_id;
 	c->call.arena = a;
@@ -738,37 +869,57 @@ create_value(struct engine_worker *w, struct cf_arena *a,
 
 /*
  * The master credentials of alternating rotation: the AWSCURRENT value of
- * the secret whose ARN the value's "masterarn" names.
+ * the master secret pinned in ${sec}, read as ${call}'s principal (who
+ * configured the rotation) may read it, on the rotated user's server.
  */
 static int
 master_value(struct engine_worker *w, const struct engine_call *call,
-    const struct engine_value *cur, struct engine_value *out,
+    const struct store_secret *sec, struct engine_value *out,
     struct cf_error *err)
 {
+	struct engine_value pins_v;
 	struct store_secret m;
 	const char *arn;
-	int rc;
 
-	if (engine_pg_field(call->arena, cur, "masterarn", &arn)) {
+	memset(&pins_v, 0, sizeof(pins_v));
+	pins_v.present = 1;
+	pins_v.data = (const uint8_t *)(sec->rotation_pins != NULL ?
+	    sec->rotation_pins : "");
+	pins_v.len = strlen((const char *)pins_v.data);
+	if (engine_pg_field(call->arena, &pins_v, "masterarn", &arn)) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "alternating-users "
-		    "rotation needs \"masterarn\" in the secret's value");
+		    "rotation has no pinned master secret: call RotateSecret "
+		    "with RotationLambdaARN to configure it again");
 		return (-1);
 	}
-	if ((rc = store_secret_by_arn(w->store, call->arena, arn, 0, &m,
-	    err)) == -1)
-		return (-1);
-	if (rc == 0 || m.deleted_ms != 0) {
-		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the master secret "
-		    "%.256s does not exist", arn);
-		return (-1);
-	}
-	if (current_value(w, call, &m, out, err))
+	if (master_secret(w, call, arn, &m, err) ||
+	    current_value(w, call, &m, out, err))
 		return (-1);
 	if (!out->present) {
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the master secret "
 		    "%.256s has no AWSCURRENT value", arn);
 		return (-1);
 	}
+	return (engine_pg_check_master(out, sec->rotation_pins, err));
+}
+
+/*
+ * The database rotators' values must match what was pinned when rotation
+ * was configured: the current one and, once there, the pending one.
+ */
+static int
+pg_check_values(const struct store_secret *sec, const struct rotator *rot,
+    const struct engine_value *cur, const struct engine_value *pending,
+    struct cf_error *err)
+{
+	int alt = rot->kind == ROT_PG_ALTERNATING;
+
+	if (cur != NULL && cur->present && engine_pg_check_pins(cur,
+	    sec->rotation_pins, alt, "secret's current value", err))
+		return (-1);
+	if (pending != NULL && pending->present && engine_pg_check_pins(
+	    pending, sec->rotation_pins, alt, "pending version's value", err))
+		return (-1);
 	return (0);
 }
 
@@ -777,25 +928,26 @@ master_value(struct engine_worker *w, const struct engine_call *call,
  * transaction (they talk to another database and may take seconds).
  */
 static int
-pg_outside(struct cf_arena *a, const struct rotator *rot, int step,
+pg_outside(const struct engine_pg_config *cfg, struct cf_arena *a,
+    const struct rotator *rot, int step,
     const struct engine_value *cur, const struct engine_value *pending,
     const struct engine_value *master, struct cf_error *err)
 {
 	const char *user, *base;
 
 	if (step == STEP_TEST)
-		return (engine_pg_login_ok(pending->present ? pending : cur,
-		    err));
+		return (engine_pg_login_ok(cfg, pending->present ? pending :
+		    cur, err));
 	if (rot->kind == ROT_PG_SINGLE)
-		return (engine_pg_set_own_password(cur, pending, err));
+		return (engine_pg_set_own_password(cfg, cur, pending, err));
 	if (engine_pg_field(a, pending, "username", &user) ||
 	    (base = base_user(a, user)) == NULL) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending value has "
 		    "no \"username\"");
 		return (-1);
 	}
-	return (engine_pg_set_as_master(master, pending, base != user ? base :
-	    NULL, err));
+	return (engine_pg_set_as_master(cfg, master, pending, base != user ?
+	    base : NULL, err));
 }
 
 /* engine_exec_step with the endpoint as it is now. */
@@ -818,7 +970,7 @@ exec_step(struct engine *e, struct cf_arena *a, const char *path,
 static int
 run_step(struct engine_rotation *r, struct cf_arena *a, const char *arn,
     const char *token, int step, const struct rotator *rot,
-    struct cf_error *err)
+    const char *principal, struct cf_error *err)
 {
 	struct engine_worker *w = r->w;
 	struct store_secret sec;
@@ -828,13 +980,15 @@ run_step(struct engine_rotation *r, struct cf_arena *a, const char *arn,
 	const char *prev;
 	int rc, more, outside, outside_done = 0;
 
-	if (step_begin(&c, r, a, step_op[step], arn, token, err))
+	if (step_begin(&c, r, a, step_op[step], arn, token, principal, err))
 		return (-1);
 again:
 	if (store_begin(w->store, err))
 		return (-1);
 	if (lock_secret(w, a, arn, &sec, err))
 		goto fail;
+	/* The step runs as whoever configured the rotation, as recorded. */
+	c.call.principal = sec.rotation_principal;
 	if (sec.rotation_token == NULL || strcmp(sec.rotation_token, token) ||
 	    sec.rotation_step != step) {
 		store_rollback(w->store);
@@ -878,11 +1032,14 @@ again:
 			    "version has no value");
 			goto fail;
 		}
+		if (pg_check_values(&sec, rot, &cur, &pending, err))
+			goto fail;
 		if (step == STEP_SET && rot->kind == ROT_PG_ALTERNATING &&
-		    master_value(w, &c.call, &cur, &master, err))
+		    master_value(w, &c.call, &sec, &master, err))
 			goto fail;
 		store_rollback(w->store);
-		if (pg_outside(a, rot, step, &cur, &pending, &master, err)) {
+		if (pg_outside(&w->e->pg, a, rot, step, &cur, &pending, &master,
+		    err)) {
 			step_failed(&c, err);
 			return (-1);
 		}
@@ -920,6 +1077,8 @@ again:
 		if (!pv.empty)
 			break;
 		if (current_value(w, &c.call, &sec, &cur, err) ||
+		    (rot->kind != ROT_PASSWORD && pg_check_values(&sec, rot,
+		    &cur, NULL, err)) ||
 		    create_value(w, a, rot, &cur, &nv, err) ||
 		    engine_seal(w, sec.uuid, token, sec.kms_key_id, &nv, &pv,
 		    a, err) || store_version_fill(w->store, sec.uuid, &pv,
@@ -1015,7 +1174,8 @@ start_due(struct engine_rotation *r, struct cf_arena *a,
 	}
 
 	if (engine_random_uuid(w, token, err) ||
-	    step_begin(&c, r, a, "Rotation/start", sec->arn, token, err))
+	    step_begin(&c, r, a, "Rotation/start", sec->arn, token,
+	    sec->rotation_principal, err))
 		return (-1);
 	if (store_begin(w->store, err))
 		return (-1);
@@ -1082,7 +1242,8 @@ run_claimed(struct engine_rotation *r, const char *uuid)
 		goto failed;
 
 	for (i = sec.rotation_step; i <= STEP_FINISH; i++) {
-		if ((rc = run_step(r, a, sec.arn, tok, i, &rot, &err)) == 1)
+		if ((rc = run_step(r, a, sec.arn, tok, i, &rot,
+		    sec.rotation_principal, &err)) == 1)
 			goto done;
 		if (rc == -1)
 			goto failed;

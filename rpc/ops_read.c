@@ -271,6 +271,8 @@ describe_set(Coffer__V1__DescribeSecretResponse *r,
 {
 
 	META_SET(r, s, mp, n_version_ids_to_stages, version_ids_to_stages);
+	/* Coffer's own member: who configured rotation (its steps run so). */
+	r->rotation_principal = rpc_pb_str(s->rotation_principal);
 }
 
 static void

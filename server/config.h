@@ -43,6 +43,10 @@ struct config {
 	unsigned rotation_interval; /* seconds between looks for due rotations */
 	char *rotator_dir;	/* where exec: rotators live; NULL: refused */
 	unsigned rotator_timeout; /* seconds an exec: step may take */
+	/* PostgreSQL rotators: hosts/sockets they may use, TLS (engine.h). */
+	char *rotator_pg_allow_hosts;	/* NULL: any TCP host, no socket */
+	char *rotator_pg_sslmode;	/* the weakest allowed; "prefer" */
+	char *rotator_pg_sslrootcert;	/* NULL: libpq's default */
 	char *rotator_ca_bundle; /* what exec: rotators call cofferd with */
 	char *rotator_cert;
 	char *rotator_key;

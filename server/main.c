@@ -170,6 +170,9 @@ engine_config_of(const struct config *cfg, struct hsm *h,
 	ec->exec.ca_bundle = cfg->rotator_ca_bundle;
 	ec->exec.cert = cfg->rotator_cert;
 	ec->exec.key = cfg->rotator_key;
+	ec->pg.allow_hosts = cfg->rotator_pg_allow_hosts;
+	ec->pg.sslmode = cfg->rotator_pg_sslmode;
+	ec->pg.sslrootcert = cfg->rotator_pg_sslrootcert;
 }
 
 /*

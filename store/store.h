@@ -61,6 +61,9 @@ struct store_secret {
 	int rotation_test_only;
 	int rotation_attempts;
 	const char *rotation_error;	/* the last failure, or NULL */
+	/* Who configured it, and what it may touch (migration 0007). */
+	const char *rotation_principal;	/* NULL: configured before 0007 */
+	const char *rotation_pins;	/* JSON text, or NULL */
 };
 
 /* A row of secret_versions, with the labels on it. */
@@ -529,6 +532,13 @@ void store_listener_free(struct store_listener *);
  */
 int store_rotation_configure(struct store *, const char *, int, const char *,
     const char *, int64_t, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_rotation_pin(s, uuid, principal, pins_json, err): record who
+ * configured the rotation and what its steps may touch (NULL pins: none).
+ */
+int store_rotation_pin(struct store *, const char *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
 
 /* store_rotation_begin(s, uuid, token, step, test_only, err): start one. */
 int store_rotation_begin(struct store *, const char *, const char *, int, int,

@@ -65,6 +65,17 @@ store_rotation_configure(struct store *s, const char *uuid, int enabled,
 }
 
 int
+store_rotation_pin(struct store *s, const char *uuid, const char *principal,
+    const char *pins_json, struct cf_error *err)
+{
+	const char *v[3] = { uuid, principal, pins_json };
+
+	return (one_row(s, "UPDATE secrets SET rotation_principal = $2, "
+	    "rotation_pins = $3::jsonb WHERE uuid = $1::uuid", 3, v,
+	    "recording who configured rotation", NULL, err));
+}
+
+int
 store_rotation_begin(struct store *s, const char *uuid, const char *token,
     int step, int test_only, struct cf_error *err)
 {

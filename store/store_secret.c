@@ -31,7 +31,8 @@
 	MS(p "next_rotation_date") t ", " p "owning_service, " \
 	p "resource_policy, " tags ", " p "rotation_token, " \
 	p "rotation_step::text, " p "rotation_test_only::text, " \
-	p "rotation_attempts::text, " p "rotation_error"
+	p "rotation_attempts::text, " p "rotation_error, " \
+	p "rotation_principal, " p "rotation_pins::text"
 /*
  * The secret's tags as [[key, value], ...], which authorization needs: read
  * with every lookup of one secret.  Pages leave them out (NULL): the engine
@@ -43,7 +44,7 @@
 #define SECRET_COLS_P(p, t) SECRET_COLS_PT(p, t, TAGS_JSON(p))
 #define SECRET_COLS SECRET_COLS_P("", "")
 #define PAGE_COLS SECRET_COLS_PT("", "", "NULL::text")
-#define N_SECRET_COLS 24
+#define N_SECRET_COLS 26
 
 #define VERSION_COLS \
 	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
@@ -317,6 +318,8 @@ decode_secret(struct cf_arena *a, const PGresult *r, int row,
 	out->rotation_test_only = PQgetvalue(r, row, 21)[0] == 't';
 	out->rotation_attempts = atoi(PQgetvalue(r, row, 22));
 	out->rotation_error = col_str(a, r, row, 23, &oom);
+	out->rotation_principal = col_str(a, r, row, 24, &oom);
+	out->rotation_pins = col_str(a, r, row, 25, &oom);
 	if (!PQgetisnull(r, row, 18)) {
 		out->tags_loaded = 1;
 		if (decode_tags(a, PQgetvalue(r, row, 18),

@@ -29,7 +29,8 @@ test_migrations_idempotent(void **state)
 	n = tl_sql_value(fx_conninfo, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
 	assert_string_equal(n, "0001_initial,0002_list_indexes,"
-	    "0003_server_keys,0004_audit,0005_policies,0006_rotation");
+	    "0003_server_keys,0004_audit,0005_policies,0006_rotation,"
+	    "0007_rotation_principal");
 	free(n);
 }
 
@@ -70,7 +71,7 @@ test_migrations_concurrent(void **state)
 	assert_true(a[0].rc >= 0 && a[1].rc >= 0);
 	applied = tl_sql_value(db, "SELECT count(*) FROM schema_migrations");
 	assert_int_equal(a[0].rc + a[1].rc, atoi(applied));
-	assert_int_equal(atoi(applied), 6);
+	assert_int_equal(atoi(applied), 7);
 	free(applied);
 }
 

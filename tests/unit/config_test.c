@@ -96,6 +96,10 @@ test_defaults(void **state)
 	    "/usr/lib/softhsm/libsofthsm2.so");
 	assert_string_equal(cfg.token_label, "coffer");
 	assert_null(cfg.pin_file);
+	/* PostgreSQL rotators: any TCP host, no socket; sslmode prefer. */
+	assert_null(cfg.rotator_pg_allow_hosts);
+	assert_string_equal(cfg.rotator_pg_sslmode, "prefer");
+	assert_null(cfg.rotator_pg_sslrootcert);
 	assert_string_equal(cfg.kek_label, "coffer-kek");
 	assert_string_equal(cfg.region, "local-1");
 	assert_string_equal(cfg.account_id, "000000000000");
