@@ -30,7 +30,7 @@ test_migrations_idempotent(void **state)
 	    "version) FROM schema_migrations");
 	assert_string_equal(n, "0001_initial,0002_list_indexes,"
 	    "0003_server_keys,0004_audit,0005_policies,0006_rotation,"
-	    "0007_rotation_principal");
+	    "0007_rotation_principal,0008_audit_request_params");
 	free(n);
 }
 
@@ -71,7 +71,7 @@ test_migrations_concurrent(void **state)
 	assert_true(a[0].rc >= 0 && a[1].rc >= 0);
 	applied = tl_sql_value(db, "SELECT count(*) FROM schema_migrations");
 	assert_int_equal(a[0].rc + a[1].rc, atoi(applied));
-	assert_int_equal(atoi(applied), 7);
+	assert_int_equal(atoi(applied), 8);
 	free(applied);
 }
 
