@@ -80,15 +80,18 @@ cf_code_name(enum cf_code code)
  * often not the one that took them (gRPC releases a response from its own
  * threads), so one process-wide pool per block size keeps wiped blocks for
  * reuse: one page (small secrets), an arena chunk, and the 65,536-byte
- * maximum value plus its tag.  What the pools hold stays locked; at most
+ * maximum value plus its tag.  What the pools hold stays locked: at most
  * POOL_SMALL_DEPTH pages + POOL_CHUNK_DEPTH chunks + POOL_LARGE_DEPTH large
- * blocks, about 1.9 MiB with 4 KiB pages.
+ * blocks, about 3.3 MiB with 4 KiB pages, deep enough for 64 calls in
+ * flight without an mmap each (a GetSecretValue of a large value takes
+ * three large blocks: the value, its copy in the response, the packed
+ * response).  An arena of a typical call fits in one chunk.
  */
 #define POOL_LARGE (65536 + 64)
 #define ARENA_CHUNK 16384
 #define POOL_SMALL_DEPTH 32
-#define POOL_CHUNK_DEPTH 32
-#define POOL_LARGE_DEPTH 16
+#define POOL_CHUNK_DEPTH 64
+#define POOL_LARGE_DEPTH 32
 
 struct pool {
 	int depth;
