@@ -92,11 +92,12 @@ cf_code_name(enum cf_code code)
 #define POOL_SMALL_DEPTH 32
 #define POOL_CHUNK_DEPTH 64
 #define POOL_LARGE_DEPTH 32
+#define POOL_MAX_DEPTH 64	/* the deepest of the three */
 
 struct pool {
 	int depth;
 	int n;
-	void *blocks[POOL_CHUNK_DEPTH];
+	void *blocks[POOL_MAX_DEPTH];
 };
 
 static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
