@@ -1,11 +1,15 @@
 /*
- * cf.c: shared utilities (errors, secret memory, UTF-8, PIN files).
+ * cf.c: shared utilities (errors, secret memory and per-call arenas of
+ * it, UTF-8, PIN files).
  */
 #include "cf.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,19 +75,59 @@ cf_code_name(enum cf_code code)
 /*
  * Locked, non-dumpable pages cost an mmap, an mlock and a madvise to make
  * and an munmap to drop; with several threads, every munmap also flushes
- * the TLBs of the other CPUs.  A value is opened on every GetSecretValue,
- * so each thread keeps a few wiped blocks of the two sizes values come in
- * (one page, and the 65,536-byte maximum plus its tag) for reuse.
+ * the TLBs of the other CPUs.  Every call takes an arena of such pages and
+ * a GetSecretValue a value block too, and the thread that frees them is
+ * often not the one that took them (gRPC releases a response from its own
+ * threads), so one process-wide pool per block size keeps wiped blocks for
+ * reuse: one page (small secrets), an arena chunk, and the 65,536-byte
+ * maximum value plus its tag.  What the pools hold stays locked: at most
+ * POOL_SMALL_DEPTH pages + POOL_CHUNK_DEPTH chunks + POOL_LARGE_DEPTH large
+ * blocks, about 3.3 MiB with 4 KiB pages, deep enough for 64 calls in
+ * flight without an mmap each (a GetSecretValue of a large value takes
+ * three large blocks: the value, its copy in the response, the packed
+ * response).  An arena of a typical call fits in one chunk.
  */
-#define POOL_DEPTH 8
 #define POOL_LARGE (65536 + 64)
+#define ARENA_CHUNK 16384
+#define POOL_SMALL_DEPTH 32
+#define POOL_CHUNK_DEPTH 64
+#define POOL_LARGE_DEPTH 32
+#define POOL_MAX_DEPTH 64	/* the deepest of the three */
 
 struct pool {
-	void *blocks[POOL_DEPTH];
+	int depth;
 	int n;
+	void *blocks[POOL_MAX_DEPTH];
 };
 
-static __thread struct pool pool_small, pool_large;
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct pool pool_small = { POOL_SMALL_DEPTH, 0, { NULL } };
+static struct pool pool_chunk = { POOL_CHUNK_DEPTH, 0, { NULL } };
+static struct pool pool_large = { POOL_LARGE_DEPTH, 0, { NULL } };
+static atomic_flag lock_warned = ATOMIC_FLAG_INIT;
+
+/*
+ * AddressSanitizer cannot see inside an arena chunk: the unused part of a
+ * chunk and the gap after each allocation are poisoned so that an overrun
+ * is still reported.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define CF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CF_ASAN 1
+#endif
+#endif
+#ifdef CF_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define REDZONE 16
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define REDZONE 0
+#endif
 
 static size_t
 page_size(void)
@@ -95,47 +139,105 @@ page_size(void)
 	return (pg);
 }
 
+/* ${n} rounded up to whole pages; 0 on overflow. */
+static size_t
+round_pages(size_t n)
+{
+	size_t pg = page_size();
+
+	if (n > SIZE_MAX - pg)
+		return (0);
+	return (((n + pg - 1) / pg) * pg);
+}
+
 /* The pool for blocks of ${cap} bytes, or NULL for odd sizes. */
 static struct pool *
 pool_for(size_t cap)
 {
-	size_t pg = page_size();
 
-	if (cap == pg)
+	if (cap == page_size())
 		return (&pool_small);
-	if (cap == ((POOL_LARGE + pg - 1) / pg) * pg)
+	if (cap == round_pages(ARENA_CHUNK))
+		return (&pool_chunk);
+	if (cap == round_pages(POOL_LARGE))
 		return (&pool_large);
 	return (NULL);
+}
+
+/*
+ * ${cap} bytes (whole pages) of zeroed, locked, non-dumpable memory: a
+ * wiped block from the pool, or fresh pages.  Locking is best effort, as
+ * RLIMIT_MEMLOCK may be small: the first failure is reported on stderr
+ * once, and the memory is used unlocked (still wiped and never dumped).
+ */
+static void *
+pages_get(size_t cap)
+{
+	struct pool *pl;
+	void *p = NULL;
+	int e;
+
+	/* A block from the pool. */
+	if ((pl = pool_for(cap)) != NULL) {
+		pthread_mutex_lock(&pool_mutex);
+		if (pl->n > 0)
+			p = pl->blocks[--pl->n];
+		pthread_mutex_unlock(&pool_mutex);
+		if (p != NULL)
+			return (p);
+	}
+
+	/* Fresh pages. */
+	p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		return (NULL);
+	if (mlock(p, cap) != 0 && !atomic_flag_test_and_set(&lock_warned)) {
+		e = errno;
+		fprintf(stderr, "warning: could not lock secret memory in RAM: "
+		    "%s; plaintext may reach swap (raise RLIMIT_MEMLOCK, "
+		    "systemd LimitMEMLOCK=)\n", strerror(e));
+	}
+	(void)madvise(p, cap, MADV_DONTDUMP);
+	return (p);
+}
+
+/* Wipe the first ${used} bytes of the ${cap}-byte block ${p}; keep or drop it. */
+static void
+pages_put(void *p, size_t cap, size_t used)
+{
+	struct pool *pl;
+	int kept = 0;
+
+	UNPOISON(p, cap);
+	explicit_bzero(p, used);
+	if ((pl = pool_for(cap)) != NULL) {
+		pthread_mutex_lock(&pool_mutex);
+		if (pl->n < pl->depth) {
+			pl->blocks[pl->n++] = p;
+			kept = 1;
+		}
+		pthread_mutex_unlock(&pool_mutex);
+	}
+	if (!kept) {
+		(void)munlock(p, cap);
+		munmap(p, cap);
+	}
 }
 
 struct cf_secret *
 cf_secret_new(size_t len)
 {
 	struct cf_secret *s;
-	struct pool *pl;
 	size_t pg = page_size(), cap;
-	void *p;
 
 	/* Whole pages: one, the large size, or what ${len} needs. */
-	cap = len < pg ? pg : len <= POOL_LARGE ?
-	    ((POOL_LARGE + pg - 1) / pg) * pg : ((len + pg) / pg) * pg;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	cap = len < pg ? pg : len <= POOL_LARGE ? round_pages(POOL_LARGE) :
+	    round_pages(len + 1);
+	if (cap == 0 || (s = calloc(1, sizeof(*s))) == NULL)
 		goto err0;
-
-	/* A wiped block from this thread's pool, or fresh pages. */
-	if ((pl = pool_for(cap)) != NULL && pl->n > 0)
-		p = pl->blocks[--pl->n];
-	else {
-		p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			goto err1;
-		/* Best effort: RLIMIT_MEMLOCK may be small. */
-		(void)mlock(p, cap);
-		(void)madvise(p, cap, MADV_DONTDUMP);
-	}
-
-	s->data = p;
+	if ((s->data = pages_get(cap)) == NULL)
+		goto err1;
 	s->len = len;
 	s->cap = cap;
 
@@ -152,19 +254,13 @@ err0:
 void
 cf_secret_free(struct cf_secret *s)
 {
-	struct pool *pl;
 
 	if (s == NULL)
 		return;
-	explicit_bzero(s->data, s->cap);
-	if ((pl = pool_for(s->cap)) != NULL && pl->n < POOL_DEPTH)
-		pl->blocks[pl->n++] = s->data;
-	else {
-		(void)munlock(s->data, s->cap);
-		munmap(s->data, s->cap);
-	}
+	pages_put(s->data, s->cap, s->cap);
 	free(s);
 }
+
 
 void
 cf_wipe_free(void *p, size_t len)
@@ -323,48 +419,110 @@ cf_now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* An arena is a list of blocks; each block remembers its size for wiping. */
-struct cf_arena_block {
-	struct cf_arena_block *next;
-	size_t size;
-	struct cf_secret *secret;	/* owned secret, or NULL */
-	max_align_t data[];
+/*
+ * An arena is a list of chunks of secret pages (pages_get), each starting
+ * with its header; allocations are carved from the newest chunk, and the
+ * arena's own struct from its first.  Chunks come from the pool zeroed, and
+ * carved memory is never reused within an arena, so allocations are zero
+ * without a memset; on free, only the carved part of each chunk is wiped.
+ */
+#define ALIGN_UP(n) (((n) + alignof(max_align_t) - 1) & \
+	~(alignof(max_align_t) - 1))
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t cap;			/* bytes in the chunk, header included */
+	size_t used;			/* bytes carved, header included */
+};
+
+struct arena_owned {
+	struct arena_owned *next;
+	struct cf_secret *secret;
 };
 
 struct cf_arena {
-	struct cf_arena_block *head;
+	struct arena_chunk *head;	/* newest chunk first */
+	struct arena_owned *owned;
 };
+
+#define CHUNK_HEADER ALIGN_UP(sizeof(struct arena_chunk))
+
+/* A new chunk with room for ${n} bytes (n already aligned), or NULL. */
+static struct arena_chunk *
+arena_chunk_new(size_t n)
+{
+	struct arena_chunk *k;
+	size_t need, cap;
+
+	/* The standard chunk, a large block, or pages of its own. */
+	if (n > SIZE_MAX - CHUNK_HEADER - REDZONE)
+		return (NULL);
+	need = CHUNK_HEADER + n + REDZONE;
+	cap = need <= round_pages(ARENA_CHUNK) ? round_pages(ARENA_CHUNK) :
+	    need <= round_pages(POOL_LARGE) ? round_pages(POOL_LARGE) :
+	    round_pages(need);
+	if (cap == 0 || (k = pages_get(cap)) == NULL)
+		return (NULL);
+	k->cap = cap;
+	k->used = CHUNK_HEADER;
+	POISON((uint8_t *)k + CHUNK_HEADER, cap - CHUNK_HEADER);
+	return (k);
+}
+
+/* Carve ${n} zeroed bytes (n already aligned) from chunk ${k}. */
+static void *
+arena_carve(struct arena_chunk *k, size_t n)
+{
+	uint8_t *p = (uint8_t *)k + k->used;
+
+	k->used += ALIGN_UP(n + REDZONE);
+	UNPOISON(p, n);
+	return (p);
+}
 
 struct cf_arena *
 cf_arena_new(void)
 {
+	struct arena_chunk *k;
+	struct cf_arena *a;
 
-	return (calloc(1, sizeof(struct cf_arena)));
-}
-
-static struct cf_arena_block *
-arena_block(struct cf_arena *a, size_t n)
-{
-	struct cf_arena_block *b;
-
-	if (n > SIZE_MAX - sizeof(*b))
+	if ((k = arena_chunk_new(sizeof(*a))) == NULL)
 		return (NULL);
-	if ((b = calloc(1, sizeof(*b) + n)) == NULL)
-		return (NULL);
-	b->size = n;
-	b->next = a->head;
-	a->head = b;
-	return (b);
+	a = arena_carve(k, sizeof(*a));
+	a->head = k;
+	return (a);
 }
 
 void *
 cf_arena_alloc(struct cf_arena *a, size_t n)
 {
-	struct cf_arena_block *b;
+	struct arena_chunk *k = a->head;
 
-	if ((b = arena_block(a, n)) == NULL)
+	/* Zero bytes still get a distinct pointer, as calloc gives. */
+	if (n > SIZE_MAX - alignof(max_align_t) - REDZONE)
 		return (NULL);
-	return (b->data);
+	n = ALIGN_UP(n > 0 ? n : 1);
+
+	/* From the newest chunk if it has room. */
+	if (k->cap - k->used >= n + REDZONE)
+		return (arena_carve(k, n));
+
+	/*
+	 * A new chunk.  One made for a big allocation that leaves less room
+	 * than the current chunk goes behind it, so small allocations still
+	 * fill the current one.
+	 */
+	if ((k = arena_chunk_new(n)) == NULL)
+		return (NULL);
+	if (k->cap - k->used - ALIGN_UP(n + REDZONE) <
+	    a->head->cap - a->head->used) {
+		k->next = a->head->next;
+		a->head->next = k;
+	} else {
+		k->next = a->head;
+		a->head = k;
+	}
+	return (arena_carve(k, n));
 }
 
 void *
@@ -392,31 +550,36 @@ cf_arena_strdup(struct cf_arena *a, const char *s)
 int
 cf_arena_own_secret(struct cf_arena *a, struct cf_secret *s)
 {
-	struct cf_arena_block *b;
+	struct arena_owned *o;
 
-	if ((b = arena_block(a, 0)) == NULL) {
+	if ((o = cf_arena_alloc(a, sizeof(*o))) == NULL) {
 		cf_secret_free(s);
 		return (-1);
 	}
-	b->secret = s;
+	o->secret = s;
+	o->next = a->owned;
+	a->owned = o;
 	return (0);
 }
 
 void
 cf_arena_free(struct cf_arena *a)
 {
-	struct cf_arena_block *b, *next;
+	struct arena_chunk *k, *next;
+	struct arena_owned *o;
 
 	if (a == NULL)
 		return;
-	for (b = a->head; b != NULL; b = next) {
-		next = b->next;
-		cf_secret_free(b->secret);
-		explicit_bzero(b->data, b->size);
-		free(b);
+
+	/* The secrets it owns, then every chunk (the arena is in the last). */
+	for (o = a->owned; o != NULL; o = o->next)
+		cf_secret_free(o->secret);
+	for (k = a->head; k != NULL; k = next) {
+		next = k->next;
+		pages_put(k, k->cap, k->used);
 	}
-	free(a);
 }
+
 
 int64_t
 cf_mono_ms(void)

@@ -5,6 +5,7 @@
  *   is first seen; its code maps one to one onto an AWS exception name.
  * - struct cf_secret: memory for plaintext values, PINs and key bytes; it is
  *   locked in RAM, excluded from core dumps and wiped before it is freed.
+ * - struct cf_arena: per-call memory of the same kind, freed as a unit.
  * - cf_wipe_free(): explicit_bzero + free for heap buffers that touched a
  *   secret but did not come from cf_secret_new().
  */
@@ -70,6 +71,9 @@ const char *cf_code_name(enum cf_code);
  * MADV_DONTDUMP; NULL on allocation failure.  cf_secret_free() wipes it with
  * explicit_bzero and frees it; cf_secret_free(NULL) does nothing.
  * ${len} is the length of the payload; callers may shrink it, never grow it.
+ * Locking is best effort: when RLIMIT_MEMLOCK refuses, the memory is used
+ * unlocked (still never dumped, still wiped) and one warning goes to stderr.
+ * Thread-safe; a buffer may be freed by another thread than made it.
  */
 struct cf_secret {
 	uint8_t *data;
@@ -122,16 +126,20 @@ int cf_read_secret_file(const char *, struct cf_secret **, struct cf_error *)
     CF_MUSTCHECK;
 
 /*
- * Per-call arena.  Everything a request allocates (strings of a response,
- * lists) comes from one arena that is wiped and freed as a unit when the
- * call ends, so plaintext copies cannot outlive the call.
+ * Per-call arena.  Everything a request allocates (the request and its
+ * decoded message, strings of a response, lists, the packed response) comes
+ * from one arena that is wiped and freed as a unit when the call ends, so
+ * plaintext copies cannot outlive the call.  An arena is secret memory, as
+ * above: chunks of locked, MADV_DONTDUMP pages (16 KiB, then larger).
  *
  * cf_arena_new() returns an empty arena or NULL.  cf_arena_alloc(a, n)
- * returns ${n} zeroed bytes (NULL on failure).  cf_arena_strdup and
- * cf_arena_memdup copy (memdup adds a NUL after ${n} bytes).
- * cf_arena_own_secret(a, s) makes the arena cf_secret_free(${s}) when it is
- * freed (returns 0, or -1 after freeing ${s} itself).  cf_arena_free(a) wipes
- * every block with explicit_bzero and frees it; NULL does nothing.
+ * returns ${n} zeroed bytes aligned for any type (NULL on failure).
+ * cf_arena_strdup and cf_arena_memdup copy (memdup adds a NUL after ${n}
+ * bytes).  cf_arena_own_secret(a, s) makes the arena cf_secret_free(${s})
+ * when it is freed (returns 0, or -1 after freeing ${s} itself).
+ * cf_arena_free(a) wipes every byte handed out with explicit_bzero and
+ * frees the arena; NULL does nothing.  An arena is used by one thread at a
+ * time, and may be freed by any.
  */
 struct cf_arena;
 

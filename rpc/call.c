@@ -22,13 +22,15 @@
  * (refusals.c), summarised in the audit trail once per interval, and
  * answered at once, so that it never waits on the audit queue.
  *
- * Plaintext: the response is packed into the arena and handed to gRPC as a
- * slice over that memory (no copy), so the arena, wiped when freed, holds
- * the only copies of request and response Coffer controls.  The arena is
- * freed when both the batch has completed and gRPC has released the slice
- * (a reference count: gRPC may release it from any thread).  gRPC's own
- * buffers (the received slices, HTTP/2 frames, TLS records) are beyond our
- * reach and cannot be wiped.
+ * Plaintext: the call's arena is locked, never-dumped memory (common/cf.h),
+ * and every buffer of ours that may hold a value comes from it: the copy of
+ * the request, protobuf-c's decode of it (service.c), the response message
+ * and its strings, and the packed response, which is handed to gRPC as a
+ * slice over that memory (no copy).  The arena is wiped and freed when both
+ * the batch has completed and gRPC has released the slice (a reference
+ * count: gRPC may release it from any thread).  gRPC's own buffers (the
+ * received slices, HTTP/2 frames, TLS records) are beyond our reach: they
+ * are neither locked nor wiped.
  */
 #include "rpc_call.h"
 #include "rpc_internal.h"

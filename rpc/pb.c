@@ -1,7 +1,9 @@
 /*
  * pb.c: small conversions between protobuf-c messages and engine structs,
  * shared by the operation handlers.  Everything is allocated in the call's
- * arena, so nothing here is freed by hand.
+ * arena (locked, never dumped, wiped when the call ends), so nothing here
+ * is freed by hand: response strings that copy a value, and the packed
+ * response itself.
  */
 #include "rpc_ops.h"
 

@@ -3,7 +3,7 @@
  * tests.  Not for other modules: they see rpc.h only.
  *
  * support.c	pure helpers (status mapping, listen-address policy, request
- *		ids, the wire pre-scan, the wiping protobuf-c allocator); no
+ *		ids, the wire pre-scan, the arena protobuf-c allocator); no
  *		gRPC calls, so unit tests link it alone
  * service.c	the method table and the decode/run/free path of a call
  * pb.c, ops_read.c, ops_write.c
@@ -72,11 +72,13 @@ int rpc_wire_check(const ProtobufCMessageDescriptor *, const uint8_t *,
     size_t, struct cf_error *) CF_MUSTCHECK;
 
 /*
- * rpc_wipe_allocator_init(a):
- * Fill ${a} with a protobuf-c allocator whose free() wipes each block with
- * explicit_bzero before releasing it.  Unpacked requests hold plaintext.
+ * rpc_arena_allocator_init(pa, a):
+ * Fill ${pa} with a protobuf-c allocator that takes every block from arena
+ * ${a} (locked, never dumped, wiped when the arena is freed); its free()
+ * does nothing.  Unpacked requests hold plaintext, and so do the buffers
+ * protobuf-c uses while unpacking.
  */
-void rpc_wipe_allocator_init(ProtobufCAllocator *);
+void rpc_arena_allocator_init(ProtobufCAllocator *, struct cf_arena *);
 
 /* ---- audit_params.c ----------------------------------------------------- */
 

@@ -5,8 +5,8 @@
  * Every handler has the type rpc_op_fn: it receives the decoded request
  * (already checked by rpc_wire_check), converts it to the engine's structs,
  * runs the engine and encodes the response into ${call->arena}.  Returns 0,
- * or -1 with ${err} set.  Handlers only read the request; the response may
- * point into it, so the caller frees the request after encoding.
+ * or -1 with ${err} set.  Handlers only read the request, which lives in
+ * the same arena; the response may point into it.
  *
  * Protobuf-c wants non-const pointers in messages it only reads when
  * packing; rpc_pb_str() and rpc_pb_strv() drop the qualifier for that.

@@ -3,9 +3,9 @@
  * grpc.health.v1.Health, and the one path every call takes through it.
  *
  * A method with a handler is checked on the wire (rpc_wire_check: embedded
- * NULs and invalid UTF-8 in string fields), decoded with the wiping
- * allocator (requests carry plaintext), handed to its handler, and freed
- * after the response has been encoded.  A method without one answers
+ * NULs and invalid UTF-8 in string fields), decoded into the call's arena
+ * (requests carry plaintext: locked, never dumped, wiped when the call
+ * ends) and handed to its handler.  A method without one answers
  * UNIMPLEMENTED, naming itself.
  */
 #include "rpc_ops.h"
@@ -155,8 +155,8 @@ rpc_service_handle(size_t i, struct engine_worker *w,
 		goto err0;
 	}
 
-	/* Check the strings on the wire, then decode. */
-	rpc_wipe_allocator_init(&alloc);
+	/* Check the strings on the wire, then decode into the arena. */
+	rpc_arena_allocator_init(&alloc, c->arena);
 	if (rpc_wire_check(mt->request, req, len, err))
 		goto err0;
 	if ((m = protobuf_c_message_unpack(mt->request, &alloc, len, req)) ==
@@ -170,19 +170,16 @@ rpc_service_handle(size_t i, struct engine_worker *w,
 	if (c->audit != NULL && (c->audit->request_params =
 	    rpc_audit_params(c->arena, m)) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto err1;
+		goto err0;
 	}
 
-	/* Run it; the response is encoded before the request is freed. */
+	/* Run it; the request stays in the arena until the call ends. */
 	if (mt->run(w, c, m, out, err))
-		goto err1;
+		goto err0;
 
 	/* Success! */
-	protobuf_c_message_free_unpacked(m, &alloc);
 	return (0);
 
-err1:
-	protobuf_c_message_free_unpacked(m, &alloc);
 err0:
 	/* Failure! */
 	return (-1);

@@ -4,8 +4,8 @@
  * Everything here is logic without I/O, so the unit tests exercise it
  * without a server: the cf_code -> gRPC status table, the listen-address
  * policy (plaintext only on loopback until TLS exists), request ids, the
- * pre-scan of string fields on the wire and the wiping allocator that
- * protobuf-c unpacks requests with.
+ * pre-scan of string fields on the wire and the allocator that protobuf-c
+ * unpacks requests with (the call's arena of locked, never-dumped memory).
  */
 #include "rpc_internal.h"
 
@@ -322,43 +322,29 @@ rpc_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	return (-1);
 }
 
-/* ---- the wiping allocator ----------------------------------------------- */
-
-/* Each block starts with its size, padded to keep the payload aligned. */
-union wipe_header {
-	size_t size;
-	max_align_t align;
-};
+/* ---- the arena allocator ------------------------------------------------ */
 
 static void *
-wipe_alloc(void *data, size_t size)
+arena_alloc(void *data, size_t size)
 {
-	union wipe_header *h;
 
-	if (size > SIZE_MAX - sizeof(*h))
-		return (NULL);
-	if ((h = malloc(sizeof(*h) + size)) == NULL)
-		return (NULL);
-	h->size = size;
-	return (h + 1);
+	return (cf_arena_alloc(data, size));
 }
 
+/* Nothing to do: the arena wipes and frees everything when the call ends. */
 static void
-wipe_free(void *data, void *p)
+arena_free(void *data, void *p)
 {
-	union wipe_header *h;
 
-	if (p == NULL)
-		return;
-	h = (union wipe_header *)p - 1;
-	cf_wipe_free(h, sizeof(*h) + h->size);
+	(void)data;
+	(void)p;
 }
 
 void
-rpc_wipe_allocator_init(ProtobufCAllocator *a)
+rpc_arena_allocator_init(ProtobufCAllocator *pa, struct cf_arena *a)
 {
 
-	a->alloc = wipe_alloc;
-	a->free = wipe_free;
-	a->allocator_data = NULL;
+	pa->alloc = arena_alloc;
+	pa->free = arena_free;
+	pa->allocator_data = a;
 }

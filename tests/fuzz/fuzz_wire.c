@@ -1,7 +1,7 @@
 /*
  * fuzz_wire.c: libFuzzer target for the first code that sees a request's
  * bytes: rpc_wire_check (the NUL / UTF-8 scan over the raw message) and,
- * when it accepts, protobuf-c's unpack with the wiping allocator, for
+ * when it accepts, protobuf-c's unpack with the arena allocator, for
  * every request type cofferd serves.  The first input byte picks the type.
  */
 #include <stddef.h>
@@ -34,8 +34,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const ProtobufCMessageDescriptor *d;
-	ProtobufCAllocator wipe;
-	ProtobufCMessage *m;
+	ProtobufCAllocator alloc;
+	struct cf_arena *a;
 	struct cf_error err;
 
 	if (size < 1)
@@ -43,8 +43,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d = requests[data[0] % (sizeof(requests) / sizeof(requests[0]))];
 	if (rpc_wire_check(d, data + 1, size - 1, &err) != 0)
 		return (0);
-	rpc_wipe_allocator_init(&wipe);
-	if ((m = protobuf_c_message_unpack(d, &wipe, size - 1, data + 1)))
-		protobuf_c_message_free_unpacked(m, &wipe);
+	if ((a = cf_arena_new()) == NULL)
+		return (0);
+	rpc_arena_allocator_init(&alloc, a);
+	(void)protobuf_c_message_unpack(d, &alloc, size - 1, data + 1);
+	cf_arena_free(a);
 	return (0);
 }

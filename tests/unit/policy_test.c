@@ -66,6 +66,48 @@ __wrap_reallocarray(void *p, size_t n, size_t m)
 	return (__real_reallocarray(p, n, m));
 }
 
+/* Arenas carve locked pages, not the heap: count them as well. */
+struct cf_arena *__real_cf_arena_new(void);
+void *__real_cf_arena_alloc(struct cf_arena *, size_t);
+void *__real_cf_arena_memdup(struct cf_arena *, const void *, size_t);
+char *__real_cf_arena_strdup(struct cf_arena *, const char *);
+struct cf_arena *__wrap_cf_arena_new(void);
+void *__wrap_cf_arena_alloc(struct cf_arena *, size_t);
+void *__wrap_cf_arena_memdup(struct cf_arena *, const void *, size_t);
+char *__wrap_cf_arena_strdup(struct cf_arena *, const char *);
+
+struct cf_arena *
+__wrap_cf_arena_new(void)
+{
+
+	nallocs++;
+	return (__real_cf_arena_new());
+}
+
+void *
+__wrap_cf_arena_alloc(struct cf_arena *a, size_t n)
+{
+
+	nallocs++;
+	return (__real_cf_arena_alloc(a, n));
+}
+
+void *
+__wrap_cf_arena_memdup(struct cf_arena *a, const void *p, size_t n)
+{
+
+	nallocs++;
+	return (__real_cf_arena_memdup(a, p, n));
+}
+
+char *
+__wrap_cf_arena_strdup(struct cf_arena *a, const char *s)
+{
+
+	nallocs++;
+	return (__real_cf_arena_strdup(a, s));
+}
+
 /* ---- documents ----------------------------------------------------------- */
 
 /* Six ?s, written so that no trigraph forms. */

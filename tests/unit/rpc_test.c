@@ -1,11 +1,12 @@
 /*
  * rpc_test.c: the pure logic of rpc/ — the cf_code -> gRPC status table,
  * the listen-address policy, request ids, the wire pre-scan of string
- * fields and the wiping protobuf-c allocator.  The server loop itself is
- * tested end to end against a real engine (tests/e2e).
- *
- * The binary is linked with -Wl,--wrap=free so that the test can look at a
- * block the wiping allocator releases at the moment it is released.
+ * fields, and where a call's plaintext lives: the arena protobuf-c
+ * unpacks requests into and rpc_pb_encode packs responses into must be
+ * locked, never-dumped memory (/proc/self/smaps) that is wiped when freed
+ * (read back through /proc/self/mem, which also works once it is unmapped).
+ * The server loop itself is tested end to end against a real engine
+ * (tests/e2e).
  */
 #include <stdalign.h>
 #include <stdarg.h>
@@ -15,40 +16,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "coffer/v1/secrets_manager.pb-c.h"
-#include "rpc_internal.h"
+#include "rpc_ops.h"
 
-/* ---- free() spy --------------------------------------------------------- */
+/* ---- where memory lives ------------------------------------------------- */
 
-void __real_free(void *);
-void __wrap_free(void *);
+/*
+ * Is the mapping that holds ${p} locked in RAM ("lo") and excluded from
+ * core dumps ("dd"), as its VmFlags line in /proc/self/smaps says?
+ * AddressSanitizer's mlock() does nothing, so under it only "dd" counts.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WANT_LOCKED 0
+#else
+#define WANT_LOCKED 1
+#endif
 
-/* The payload being watched, and what the spy saw when it was freed. */
-static const uint8_t *watch;
-static size_t watch_len;
-static int watch_freed;
-static int watch_zero;
-
-void
-__wrap_free(void *p)
+static int
+locked_and_undumped(const void *p)
 {
-	const uint8_t *b = p;
-	size_t i, off;
+	uintptr_t a = (uintptr_t)p;
+	unsigned long lo, hi;
+	char line[512];
+	int in = 0, ok = 0;
+	FILE *f;
 
-	/* The block whose payload follows its size header. */
-	if (watch != NULL && p != NULL && b + sizeof(max_align_t) == watch) {
-		off = sizeof(max_align_t);
-		watch_freed = 1;
-		watch_zero = 1;
-		for (i = 0; i < off + watch_len; i++)
-			if (b[i] != 0)
-				watch_zero = 0;
-		watch = NULL;
+	if ((f = fopen("/proc/self/smaps", "r")) == NULL)
+		fail_msg("could not open /proc/self/smaps");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			in = a >= lo && a < hi;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			ok = (!WANT_LOCKED || strstr(line, " lo") != NULL) &&
+			    strstr(line, " dd") != NULL;
+			break;
+		}
 	}
-	__real_free(p);
+	fclose(f);
+	return (ok);
+}
+
+/*
+ * Are the ${n} bytes at ${p} all zero, or no longer mapped at all?  (The
+ * buffer is static: a malloc'd one could land on pages just unmapped.)
+ */
+static int
+wiped(const void *p, size_t n)
+{
+	static uint8_t buf[1 << 19];
+	ssize_t got;
+	size_t i;
+	int fd, zero = 1;
+
+	assert_true(n <= sizeof(buf));
+	assert_true((fd = open("/proc/self/mem", O_RDONLY)) != -1);
+	got = pread(fd, buf, n, (off_t)(uintptr_t)p);
+	close(fd);
+	if (got == (ssize_t)n)
+		for (i = 0; i < n; i++)
+			if (buf[i] != 0)
+				zero = 0;
+	return (zero);
 }
 
 /* ---- status mapping ----------------------------------------------------- */
@@ -274,6 +308,7 @@ test_wire_roundtrip(void **state)
 	Coffer__V1__CreateSecretRequest *u;
 	Coffer__V1__Tag t = COFFER__V1__TAG__INIT, *tp = &t;
 	ProtobufCAllocator alloc;
+	struct cf_arena *a;
 	struct cf_error err;
 	uint8_t buf[256];
 	size_t len;
@@ -289,67 +324,141 @@ test_wire_roundtrip(void **state)
 	len = coffer__v1__create_secret_request__pack(&m, buf);
 
 	assert_int_equal(rpc_wire_check(CREATE, buf, len, &err), 0);
-	rpc_wipe_allocator_init(&alloc);
+	assert_non_null(a = cf_arena_new());
+	rpc_arena_allocator_init(&alloc, a);
 	u = coffer__v1__create_secret_request__unpack(&alloc, len, buf);
 	assert_non_null(u);
 	assert_string_equal(u->name, "prod/db");
 	assert_string_equal(u->secret_string, "s3cr\xc3\xa9t");
 	assert_int_equal(u->n_tags, 1);
 	assert_string_equal(u->tags[0]->value, "prod");
-	coffer__v1__create_secret_request__free_unpacked(u, &alloc);
+	cf_arena_free(a);
 }
 
-/* ---- the wiping allocator ----------------------------------------------- */
+/* ---- a call's plaintext in secret memory -------------------------------- */
 
+/* Arena memory of every size class is locked, never dumped and wiped. */
 static void
-test_wipe_allocator(void **state)
+test_arena_locked(void **state)
 {
-	ProtobufCAllocator a;
-	uint8_t *p;
-	size_t sizes[] = { 1, 7, 16, 100, 4096, 70000 };
-	size_t i;
+	static const size_t sizes[] = { 0, 1, 100, 5000, 16000, 40000, 70000,
+	    300000 };
+	struct cf_arena *a;
+	uint8_t *p[sizeof(sizes) / sizeof(sizes[0])], *small[600];
+	size_t i, k;
 
-	rpc_wipe_allocator_init(&a);
+	(void)state;
+	assert_non_null(a = cf_arena_new());
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		/* Aligned like malloc, and writable end to end. */
-		p = a.alloc(a.allocator_data, sizes[i]);
-		assert_non_null(p);
-		assert_int_equal((uintptr_t)p % alignof(max_align_t), 0);
-		memset(p, 0xA5, sizes[i]);
-
-		/* Freed as zeros, header included. */
-		watch = p;
-		watch_len = sizes[i];
-		watch_freed = 0;
-		a.free(a.allocator_data, p);
-		assert_true(watch_freed);
-		assert_true(watch_zero);
+		/* Zeroed, aligned, locked and undumped, and writable. */
+		assert_non_null(p[i] = cf_arena_alloc(a, sizes[i]));
+		assert_int_equal((uintptr_t)p[i] % alignof(max_align_t), 0);
+		for (k = 0; k < sizes[i]; k++)
+			if (p[i][k] != 0)
+				fail_msg("byte %zu of %zu is not zero", k, sizes[i]);
+		assert_true(locked_and_undumped(p[i]));
+		if (sizes[i] > 0)
+			assert_true(locked_and_undumped(p[i] + sizes[i] - 1));
+		memset(p[i], 0xA5, sizes[i]);
 	}
 
-	/* free(NULL) does nothing; a huge size fails cleanly. */
-	a.free(a.allocator_data, NULL);
-	assert_null(a.alloc(a.allocator_data, SIZE_MAX));
+	/* Many small blocks across chunks: all secret, none overlapping. */
+	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
+		assert_non_null(small[i] = cf_arena_alloc(a, 100));
+		assert_true(locked_and_undumped(small[i]));
+		memset(small[i], (int)(i & 0x7F) + 1, 100);
+	}
+	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++)
+		for (k = 0; k < 100; k++)
+			assert_int_equal(small[i][k], (int)(i & 0x7F) + 1);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (k = 0; k < sizes[i]; k++)
+			assert_int_equal(p[i][k], 0xA5);
+
+	/* Freed: every byte handed out is zero, or unmapped. */
+	cf_arena_free(a);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		assert_true(wiped(p[i], sizes[i] > 0 ? sizes[i] : 1));
+	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++)
+		assert_true(wiped(small[i], 100));
+	cf_arena_free(NULL);
 }
 
-/* An unpacked request's plaintext is wiped by free_unpacked. */
+/* A secret owned by an arena is freed (wiped) with it. */
 static void
-test_wipe_unpacked(void **state)
+test_arena_owns_secret(void **state)
 {
-	static const uint8_t wire[] = "\x32\x08" "p4ssw0rd";
+	struct cf_secret *s;
+	struct cf_arena *a;
+	uint8_t *data;
+
+	(void)state;
+	assert_non_null(a = cf_arena_new());
+	assert_non_null(s = cf_secret_new(70000));
+	assert_true(locked_and_undumped(s->data));
+	memset(s->data, 0x5A, s->len);
+	data = s->data;
+	assert_int_equal(cf_arena_own_secret(a, s), 0);
+	cf_arena_free(a);
+	assert_true(wiped(data, 70000));
+}
+
+/* protobuf-c decodes a request into the arena: locked, wiped with it. */
+static void
+test_unpack_locked(void **state)
+{
+	static const uint8_t wire[] = "\x32\x08" "p4ssw0rd" "\x0a\x02" "db";
 	Coffer__V1__CreateSecretRequest *u;
 	ProtobufCAllocator alloc;
+	struct cf_arena *a;
+	const char *pw;
 
-	rpc_wipe_allocator_init(&alloc);
+	(void)state;
+	assert_non_null(a = cf_arena_new());
+	rpc_arena_allocator_init(&alloc, a);
 	u = coffer__v1__create_secret_request__unpack(&alloc,
 	    sizeof(wire) - 1, wire);
 	assert_non_null(u);
 	assert_string_equal(u->secret_string, "p4ssw0rd");
-	watch = (const uint8_t *)u->secret_string;
-	watch_len = 9;
-	watch_freed = 0;
-	coffer__v1__create_secret_request__free_unpacked(u, &alloc);
-	assert_true(watch_freed);
-	assert_true(watch_zero);
+	assert_string_equal(u->name, "db");
+	assert_true(locked_and_undumped(u));
+	assert_true(locked_and_undumped(u->secret_string));
+	pw = u->secret_string;
+	/* A failed decode leaves nothing behind the arena either. */
+	assert_null(coffer__v1__create_secret_request__unpack(&alloc, 3,
+	    (const uint8_t *)"\x32\x08p"));
+	cf_arena_free(a);
+	assert_true(wiped(pw, 9));
+}
+
+/* A response with a value is packed into the arena, its copies too. */
+static void
+test_pack_locked(void **state)
+{
+	Coffer__V1__GetSecretValueResponse r =
+	    COFFER__V1__GET_SECRET_VALUE_RESPONSE__INIT;
+	struct engine_value v = { 0 };
+	struct rpc_reply out = { NULL, 0 };
+	struct cf_arena *a;
+	struct cf_error err;
+	static char value[40000];
+
+	(void)state;
+	memset(value, 'v', sizeof(value) - 1);
+	v.present = 1;
+	v.data = (const uint8_t *)value;
+	v.len = sizeof(value) - 1;
+	assert_non_null(a = cf_arena_new());
+	assert_int_equal(rpc_pb_value_out(a, &v, &r.has_secret_binary,
+	    &r.secret_binary, &r.secret_string, &err), 0);
+	assert_true(locked_and_undumped(r.secret_string));
+	assert_int_equal(rpc_pb_encode(a, &r.base, &out, &err), 0);
+	assert_true(out.len > v.len);
+	assert_true(locked_and_undumped(out.buf));
+	assert_true(locked_and_undumped(out.buf + out.len - 1));
+	assert_non_null(memmem(out.buf, out.len, value, v.len));
+	cf_arena_free(a);
+	assert_true(wiped(out.buf, out.len));
 }
 
 /* ---- the audit event's request parameters (audit_params.c) -------------- */
@@ -480,8 +589,10 @@ main(void)
 		cmocka_unit_test(test_uuid_format),
 		cmocka_unit_test(test_wire_check),
 		cmocka_unit_test(test_wire_roundtrip),
-		cmocka_unit_test(test_wipe_allocator),
-		cmocka_unit_test(test_wipe_unpacked),
+		cmocka_unit_test(test_arena_locked),
+		cmocka_unit_test(test_arena_owns_secret),
+		cmocka_unit_test(test_unpack_locked),
+		cmocka_unit_test(test_pack_locked),
 		cmocka_unit_test(test_audit_params),
 		cmocka_unit_test(test_audit_params_bounded),
 	};
