@@ -50,6 +50,11 @@ struct engine_config {
 	const char *admin_principal;	/* allowed everything; NULL: none */
 	struct engine_exec_config exec;
 	int authz_off;			/* no authorization (engine tests) */
+	/* Bounds (0: none, or the built-in default where one is said). */
+	int statement_timeout_ms;	/* each statement of a request */
+	int list_statement_timeout_ms;	/* ...of a listing or audit query */
+	int audit_verify_max_events;	/* per VerifyAuditLog call; 0: 100000 */
+	int audit_verify_max_ms;	/* per VerifyAuditLog call; 0: 10000 */
 };
 
 /*

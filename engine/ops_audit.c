@@ -83,7 +83,7 @@ engine_list_audit_events(struct engine_worker *w,
 	struct store_audit_filter f;
 	const struct store_audit_row *last;
 	char key[64];
-	int limit;
+	int limit, rc;
 
 	memset(resp, 0, sizeof(*resp));
 	memset(&f, 0, sizeof(f));
@@ -121,8 +121,11 @@ engine_list_audit_events(struct engine_worker *w,
 		return (-1);
 
 	/* One more than asked for says whether there is a next page. */
-	if (store_audit_list(w->store, call->arena, &f, limit + 1,
-	    &resp->events, &resp->n_events, err))
+	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
+	rc = store_audit_list(w->store, call->arena, &f, limit + 1,
+	    &resp->events, &resp->n_events, err);
+	store_timeout_class(w->store, STORE_TIMEOUT_DEFAULT);
+	if (rc)
 		return (-1);
 	if (resp->n_events > (size_t)limit) {
 		resp->n_events = (size_t)limit;

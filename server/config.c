@@ -19,7 +19,8 @@
 
 #include <ini.h>
 
-enum key_type { KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT };
+enum key_type { KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT,
+    KEY_MILLIS, KEY_EVENTS };
 
 struct key {
 	const char *name;
@@ -56,6 +57,10 @@ static const struct key keys[] = {
 	KEY(rotator_ca_bundle, KEY_STRING, NULL),
 	KEY(rotator_cert, KEY_STRING, NULL),
 	KEY(rotator_key, KEY_STRING, NULL),
+	KEY(statement_timeout_ms, KEY_MILLIS, "5000"),
+	KEY(list_statement_timeout_ms, KEY_MILLIS, "30000"),
+	KEY(audit_verify_max_events, KEY_EVENTS, "100000"),
+	KEY(audit_verify_max_ms, KEY_MILLIS, "10000"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -131,6 +136,17 @@ key_set(struct config *cfg, const struct key *k, const char *v,
 	unsigned n;
 
 	/* Check the value. */
+	if (k->type == KEY_MILLIS || k->type == KEY_EVENTS) {
+		if ((n = parse_count(v, k->type == KEY_MILLIS ?
+		    CONFIG_MILLIS_MAX : CONFIG_EVENTS_MAX)) == 0) {
+			*why = k->type == KEY_MILLIS ?
+			    "must be a number of milliseconds from 1 to 3600000" :
+			    "must be an integer from 1 to 100000000";
+			return (-1);
+		}
+		*(unsigned *)(void *)((char *)cfg + k->offset) = n;
+		return (0);
+	}
 	if (k->type == KEY_WORKERS || k->type == KEY_SECONDS) {
 		if ((n = parse_count(v, k->type == KEY_WORKERS ?
 		    CONFIG_WORKERS_MAX : CONFIG_INTERVAL_MAX)) == 0) {
@@ -352,7 +368,7 @@ config_cleanup(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < N_KEYS; i++)
-		if (keys[i].type != KEY_WORKERS && keys[i].type != KEY_SECONDS)
+		if (keys[i].type == KEY_STRING || keys[i].type == KEY_ACCOUNT)
 			free(*key_string(cfg, &keys[i]));
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -14,6 +14,8 @@
 
 #define CONFIG_WORKERS_MAX 1024
 #define CONFIG_INTERVAL_MAX 86400
+#define CONFIG_MILLIS_MAX 3600000	/* timeouts: an hour */
+#define CONFIG_EVENTS_MAX 100000000	/* events per VerifyAuditLog call */
 
 /* Every string is NUL-terminated, heap-allocated and owned by the struct. */
 struct config {
@@ -42,6 +44,10 @@ struct config {
 	char *rotator_ca_bundle; /* what exec: rotators call cofferd with */
 	char *rotator_cert;
 	char *rotator_key;
+	unsigned statement_timeout_ms;	/* each statement of a request */
+	unsigned list_statement_timeout_ms; /* ...of listings, audit queries */
+	unsigned audit_verify_max_events; /* per VerifyAuditLog call */
+	unsigned audit_verify_max_ms;	/* per VerifyAuditLog call */
 };
 
 /*

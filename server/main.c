@@ -166,6 +166,10 @@ engine_config_of(const struct config *cfg, struct hsm *h,
 	ec->exec.ca_bundle = cfg->rotator_ca_bundle;
 	ec->exec.cert = cfg->rotator_cert;
 	ec->exec.key = cfg->rotator_key;
+	ec->statement_timeout_ms = (int)cfg->statement_timeout_ms;
+	ec->list_statement_timeout_ms = (int)cfg->list_statement_timeout_ms;
+	ec->audit_verify_max_events = (int)cfg->audit_verify_max_events;
+	ec->audit_verify_max_ms = (int)cfg->audit_verify_max_ms;
 }
 
 /*

@@ -100,6 +100,24 @@ void store_free(struct store *);
  */
 int store_migrate(const char *, struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * Statement timeouts, per request class.  store_set_timeouts(s, def, list)
+ * makes every statement of ${s} run under PostgreSQL's statement_timeout:
+ * ${def} milliseconds for ordinary work, ${list} for listings and audit
+ * queries (0: no limit).  store_timeout_class(s, c) says which class the
+ * statements from now on belong to; it costs one SET when the class
+ * changes, issued with the next statement.  A statement cancelled by its
+ * timeout fails with CF_ERR_TIMEOUT (RequestTimeoutException).  Without
+ * store_set_timeouts, the role's and server's settings apply.
+ */
+enum store_timeout_class {
+	STORE_TIMEOUT_DEFAULT = 0,
+	STORE_TIMEOUT_LIST,
+	STORE_TIMEOUT__COUNT
+};
+void store_set_timeouts(struct store *, int, int);
+void store_timeout_class(struct store *, enum store_timeout_class);
+
 /* store_ping(s): 0 if the connection answers "SELECT 1", else -1. */
 int store_ping(struct store *) CF_MUSTCHECK;
 
