@@ -474,15 +474,19 @@ struct store_identity_policy {
 /*
  * store_identity_policies(s, a, principal, out, n, err):
  * Every policy attached to ${principal} (document included), by name.
- * store_identity_policy_list does the same without documents, for one
- * principal or (NULL) for all of them, by principal and name.
+ * store_identity_policy_list(s, a, principal, after_principal, after_name,
+ *     limit, out, n, err) does the same without documents, for one
+ * principal or (NULL) for all of them, by principal and name: at most
+ * ${limit} rows after (${after_principal}, ${after_name}) (NULL: from the
+ * start).
  */
 int store_identity_policies(struct store *, struct cf_arena *, const char *,
     struct store_identity_policy **, size_t *, struct cf_error *)
     CF_MUSTCHECK;
 int store_identity_policy_list(struct store *, struct cf_arena *,
-    const char *, struct store_identity_policy **, size_t *,
-    struct cf_error *) CF_MUSTCHECK;
+    const char *, const char *, const char *, int,
+    struct store_identity_policy **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
 
 /* store_identity_policy_get(s, a, principal, name, out, err): 1, 0 or -1. */
 int store_identity_policy_get(struct store *, struct cf_arena *, const char *,
