@@ -123,6 +123,16 @@ class StatementTimeoutTest(unittest.TestCase):
         cls.server = h.Server(cls.db, extra_env={
             "COFFER_LIST_STATEMENT_TIMEOUT_MS": "1",
             "COFFER_STATEMENT_TIMEOUT_MS": "5000"}).start()
+        # Many audit events (the server made this month's partitions): a
+        # filter on the operation has no index.
+        h.psql(h.admin(cls.db),
+               "SET session_replication_role = replica; "
+               "INSERT INTO audit_events (chain_id, seq, event_time, "
+               "request_id, principal, peer, operation, outcome, prev_hash, "
+               "hash, hmac) SELECT '00000000-0000-4000-8000-000000000000', i, "
+               "now(), 'r' || i, 'p', 'peer', 'DescribeSecret', 'OK', "
+               "decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), "
+               f"'hex'), decode(repeat('00', 32), 'hex') FROM generate_series(1, {cls.ROWS}) i")
 
     @classmethod
     def tearDownClass(cls):
@@ -144,6 +154,12 @@ class StatementTimeoutTest(unittest.TestCase):
             # An ordinary request right after runs under the longer bound.
             d = call(ch, "DescribeSecret", secret_id="bulk-17")
             self.assertEqual(d.name, "bulk-17")
+
+    def test_unindexed_audit_filter_times_out(self):
+        t, code, msg = fails(self.server.channel, "ListAuditEvents", AUDIT,
+                             operation="NoSuchOperation")
+        self.assertEqual(t, "RequestTimeoutException", msg)
+        self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
 
     def test_cli_names_the_error(self):
         r = h.coffer(self.server.endpoint, "list-secrets", "--filters",
