@@ -104,6 +104,7 @@ struct audit;
 struct audit_config {
 	const char *conninfo;		/* cofferd's role: INSERT, SELECT */
 	struct hsm *hsm;		/* borrowed */
+	int64_t head_max_lag_ms;	/* audit_head_max_lag; 0: 5 s */
 };
 
 /* One event as a caller hands it in; strings are copied. */
@@ -161,8 +162,40 @@ int audit_submit(struct audit *, const struct audit_event *, size_t,
  * audit_submit and wait: 0 once the events are committed, else -1 with
  * ${err} set (CF_ERR_UNAVAILABLE).  Unlike audit_submit, a failure is not
  * re-recorded: the caller, who learns of it, records how its call ended.
+ * Refused (as audit_head_check) while the token's head lags too long.
  */
 int audit_record(struct audit *, const struct audit_event *, size_t,
     struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * How far the token's head of the chain lags (audit/DESIGN.md, "Heads in
+ * the token"): ${lag_ms} is how long committed events have waited for the
+ * token to record them (0: it holds the newest head).
+ */
+struct audit_head_status {
+	int64_t chain_seq;		/* the newest committed event */
+	int64_t token_seq;		/* the head the token holds */
+	int64_t lag_ms;
+	int64_t max_lag_ms;		/* audit_head_max_lag */
+	int64_t failures;		/* consecutive failed writes */
+};
+
+/* audit_head_status(a, out): the head keeper's state, now. */
+void audit_head_status(struct audit *, struct audit_head_status *);
+
+/*
+ * audit_head_check(a, err):
+ * 0 while the token's head lags the chain by at most audit_head_max_lag;
+ * beyond, -1 with ${err} set (CF_ERR_UNAVAILABLE): calls that need the
+ * audit are refused (fail closed) until the head keeper catches up.
+ */
+int audit_head_check(struct audit *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * audit_head_wait(a, seq, timeout_ms):
+ * Wait until the token holds the head at event ${seq} or later: 0, or -1
+ * if it does not within ${timeout_ms}.
+ */
+int audit_head_wait(struct audit *, int64_t, int64_t) CF_MUSTCHECK;
 
 #endif /* !COFFER_AUDIT_H */

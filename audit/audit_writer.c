@@ -39,6 +39,10 @@
 #define PARTITION_RETRY_MS (60 * 1000LL)
 #define OUTCOME_FAILED "ServiceUnavailable"
 #define HEAD_EVERY_MS 20		/* the head keeper's pace under load */
+#define HEAD_RETRY_MS 100		/* ...and while the token fails */
+#define HEAD_LOG_EVERY_MS (10 * 1000LL)	/* a failing token, logged again */
+#define HEAD_STOP_TRIES 10		/* last head, when stopping */
+#define HEAD_MAX_LAG_MS (5 * 1000LL)	/* audit_head_max_lag's default */
 
 /* One call's events, with their strings in one block. */
 struct sub {
@@ -77,11 +81,17 @@ struct audit {
 
 	/* The head keeper: the newest committed head, for the token. */
 	pthread_mutex_t head_mu;
-	pthread_cond_t head_cv;
-	struct hsm_audit_head kp_head;
-	int head_dirty;
+	pthread_cond_t head_cv;		/* dirty, stopping, or the token moved */
+	struct hsm_audit_head kp_head;	/* the newest committed head */
+	int head_dirty;			/* ...not yet handed to the token */
+	int64_t dirty_ms;		/* since when it is dirty */
+	int64_t unanchored_ms;		/* oldest commit the token lacks; 0 */
+	int64_t token_seq;		/* the head the token holds */
+	int64_t max_lag_ms;		/* audit_head_max_lag */
+	int64_t failures;		/* consecutive failed writes */
+	int64_t logged_ms;		/* when a failure was last logged */
+	int closed;			/* failing closed (logged once) */
 	int head_stopping;
-	int head_failing;
 	pthread_t head_thread;
 	int head_running;
 	struct hsm_session *head_hs;
@@ -225,24 +235,104 @@ partitions(struct audit *a, int64_t now)
 static void
 move_head(struct audit *a)
 {
+	int64_t now = cf_now_ms();
 
 	pthread_mutex_lock(&a->head_mu);
 	memcpy(a->kp_head.chain_id, a->chain_id, sizeof(a->kp_head.chain_id));
 	a->kp_head.seq = a->seq;
 	memcpy(a->kp_head.hash, a->last_hash, AUDIT_HASH_LEN);
+	if (!a->head_dirty)
+		a->dirty_ms = now;
+	if (a->unanchored_ms == 0)
+		a->unanchored_ms = now;
 	a->head_dirty = 1;
-	pthread_cond_signal(&a->head_cv);
+	pthread_cond_broadcast(&a->head_cv);
 	pthread_mutex_unlock(&a->head_mu);
 }
 
-/* The head keeper: write the newest head to the token, until stopped. */
+/*
+ * Write ${hd} to the token; after a failure, reopen the keeper's session
+ * (the token may have gone and come back, taking the session and its
+ * handles) and try once more.  hsm_audit_head_put() never forks the head.
+ */
+static int
+head_write(struct audit *a, const struct hsm_audit_head *hd,
+    struct cf_error *err)
+{
+	struct cf_error again = { CF_OK, "" };
+
+	if (hsm_audit_head_put(a->head_hs, a->deployment, hd, err) == 0)
+		return (0);
+	if (hsm_session_reopen(a->head_hs, &again) ||
+	    hsm_audit_head_put(a->head_hs, a->deployment, hd, &again)) {
+		*err = again;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * After a write of ${hd} (taken when the head had been dirty since
+ * ${took_ms}): account for it and log, rate-limited.  Under head_mu.
+ */
+static void
+head_account(struct audit *a, const struct hsm_audit_head *hd,
+    int64_t took_ms, int ok, const struct cf_error *err)
+{
+	int64_t now = cf_now_ms(), lag;
+
+	if (ok) {
+		if (a->failures > 0 || a->closed)
+			fprintf(stderr, "cofferd: audit: the token holds the "
+			    "audit chain head again (event %" PRId64 ") after "
+			    "%" PRId64 " failed writes%s\n", hd->seq,
+			    a->failures, a->closed ? "; serving audited "
+			    "calls again" : "");
+		a->token_seq = hd->seq;
+		a->unanchored_ms = a->head_dirty ? a->dirty_ms : 0;
+		a->failures = 0;
+		a->closed = 0;
+		pthread_cond_broadcast(&a->head_cv);
+		return;
+	}
+
+	/* Not written: it stays to be written, with its age. */
+	a->head_dirty = 1;
+	a->dirty_ms = took_ms;
+	a->failures++;
+	lag = a->unanchored_ms != 0 ? now - a->unanchored_ms : 0;
+	if (a->failures == 1 || now - a->logged_ms >= HEAD_LOG_EVERY_MS) {
+		fprintf(stderr, "cofferd: audit: could not write the audit "
+		    "chain head to the token (%" PRId64 " tries): %s; the "
+		    "token's head (event %" PRId64 ") lags the chain (event %"
+		    PRId64 ") by %" PRId64 " ms\n", a->failures, err->msg,
+		    a->token_seq, a->kp_head.seq, lag);
+		a->logged_ms = now;
+	}
+	if (!a->closed && lag > a->max_lag_ms) {
+		fprintf(stderr, "cofferd: audit: the token's audit chain head "
+		    "lags by more than audit_head_max_lag (%" PRId64 " ms): "
+		    "refusing audited calls until the token is back\n",
+		    a->max_lag_ms);
+		a->closed = 1;
+	}
+}
+
+/*
+ * The head keeper: write the newest head to the token, until stopped;
+ * while the token fails, try again every HEAD_RETRY_MS (audit/DESIGN.md,
+ * "Heads in the token").
+ */
 static void *
 head_keeper(void *arg)
 {
 	struct audit *a = arg;
 	struct timespec pace = { 0, HEAD_EVERY_MS * 1000000L };
+	struct timespec retry = { 0, HEAD_RETRY_MS * 1000000L };
 	struct cf_error err;
 	struct hsm_audit_head hd;
+	int64_t took_ms;
+	int ok, stop_tries = 0;
 
 	(void)pthread_setname_np(pthread_self(), "coffer-auditkp");
 	pthread_mutex_lock(&a->head_mu);
@@ -251,23 +341,28 @@ head_keeper(void *arg)
 			pthread_cond_wait(&a->head_cv, &a->head_mu);
 		if (!a->head_dirty)
 			break;
+		if (a->head_stopping && stop_tries++ >= HEAD_STOP_TRIES) {
+			fprintf(stderr, "cofferd: audit: stopping with the "
+			    "token's audit chain head at event %" PRId64 ", "
+			    "behind the chain (event %" PRId64 ")\n",
+			    a->token_seq, a->kp_head.seq);
+			break;
+		}
 		hd = a->kp_head;
+		took_ms = a->dirty_ms;
 		a->head_dirty = 0;
 		pthread_mutex_unlock(&a->head_mu);
 
-		/* The events are durable already; a failure is reported. */
+		/* The events are durable already; a failure is retried. */
 		memset(&err, 0, sizeof(err));
-		if (hsm_audit_head_put(a->head_hs, a->deployment, &hd, &err)) {
-			if (!a->head_failing)
-				fprintf(stderr, "cofferd: audit: %s\n",
-				    err.msg);
-			a->head_failing = 1;
-		} else
-			a->head_failing = 0;
+		ok = head_write(a, &hd, &err) == 0;
+		pthread_mutex_lock(&a->head_mu);
+		head_account(a, &hd, took_ms, ok, &err);
+		pthread_mutex_unlock(&a->head_mu);
 
 		/* A token write per batch would cost as much as the batch. */
-		if (!a->head_stopping)
-			(void)nanosleep(&pace, NULL);
+		if (!ok || !a->head_stopping)
+			(void)nanosleep(ok ? &pace : &retry, NULL);
 		pthread_mutex_lock(&a->head_mu);
 	}
 	pthread_mutex_unlock(&a->head_mu);
@@ -399,6 +494,7 @@ writer(void *arg)
 	struct audit *a = arg;
 	struct cf_error err;
 	struct sub *subs, *s, *next;
+	char why[sizeof(err.msg)];
 	int ok;
 
 	(void)pthread_setname_np(pthread_self(), "coffer-audit");
@@ -406,10 +502,15 @@ writer(void *arg)
 		memset(&err, 0, sizeof(err));
 		ok = write_batch(a, subs, &err) == 0;
 		if (!ok && err.code != CF_ERR_UNAVAILABLE) {
-			/* The caller sees a service problem, not ours. */
+			/*
+			 * The caller sees a service problem, not ours.  (The
+			 * reason is copied first: formatting err.msg into
+			 * itself printed the prefix twice.)
+			 */
 			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+			snprintf(why, sizeof(why), "%s", err.msg);
 			cf_error_set(&err, CF_ERR_UNAVAILABLE, "could not record "
-			    "the audit event: %s", err.msg);
+			    "the audit event: %s", why);
 		}
 
 		/* Answer every caller, then move the token's head. */
@@ -497,8 +598,9 @@ wait_done(void *arg, int ok, const struct cf_error *err)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int
-audit_record(struct audit *a, const struct audit_event *ev, size_t n,
+/* Submit and wait for the commit (audit_record, server events). */
+static int
+record(struct audit *a, const struct audit_event *ev, size_t n,
     struct cf_error *err)
 {
 	struct wait w;
@@ -522,6 +624,68 @@ audit_record(struct audit *a, const struct audit_event *ev, size_t n,
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return (w.ok ? 0 : -1);
+}
+
+int
+audit_record(struct audit *a, const struct audit_event *ev, size_t n,
+    struct cf_error *err)
+{
+
+	/* A change waits for its event: not while the tail is unanchored. */
+	if (audit_head_check(a, err))
+		return (-1);
+	return (record(a, ev, n, err));
+}
+
+void
+audit_head_status(struct audit *a, struct audit_head_status *out)
+{
+	int64_t now = cf_now_ms();
+
+	pthread_mutex_lock(&a->head_mu);
+	out->chain_seq = a->kp_head.seq;
+	out->token_seq = a->token_seq;
+	out->lag_ms = a->unanchored_ms != 0 ? now - a->unanchored_ms : 0;
+	out->max_lag_ms = a->max_lag_ms;
+	out->failures = a->failures;
+	pthread_mutex_unlock(&a->head_mu);
+}
+
+int
+audit_head_check(struct audit *a, struct cf_error *err)
+{
+	struct audit_head_status st;
+
+	audit_head_status(a, &st);
+	if (st.lag_ms <= st.max_lag_ms)
+		return (0);
+	cf_error_set(err, CF_ERR_UNAVAILABLE, "the token has not recorded the "
+	    "audit chain's head for %" PRId64 " ms (events %" PRId64 "..%"
+	    PRId64 " unanchored; audit_head_max_lag is %" PRId64 " s): "
+	    "refusing audited calls until the token is back", st.lag_ms,
+	    st.token_seq + 1, st.chain_seq, st.max_lag_ms / 1000);
+	return (-1);
+}
+
+int
+audit_head_wait(struct audit *a, int64_t seq, int64_t timeout_ms)
+{
+	struct timespec until;
+	int64_t end = cf_now_ms() + timeout_ms, left;
+	int rc;
+
+	pthread_mutex_lock(&a->head_mu);
+	while ((rc = a->token_seq >= seq ? 0 : -1) != 0 &&
+	    (left = end - cf_now_ms()) > 0) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		left = left < 100 ? left : 100;
+		until.tv_nsec += (long)(left % 1000) * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		(void)pthread_cond_timedwait(&a->head_cv, &a->head_mu, &until);
+	}
+	pthread_mutex_unlock(&a->head_mu);
+	return (rc);
 }
 
 const char *
@@ -559,7 +723,7 @@ server_event(struct audit *a, const char *op, struct cf_error *err)
 	ev.peer = a->server;
 	ev.operation = op;
 	ev.outcome = "OK";
-	return (audit_record(a, &ev, 1, err));
+	return (record(a, &ev, 1, err));
 }
 
 struct audit *
@@ -567,6 +731,7 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 {
 	struct audit *a;
 	char host[64];
+	int n;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
@@ -579,6 +744,8 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	pthread_cond_init(&a->head_cv, NULL);
 	a->tail = &a->head;
 	a->redo_tail = &a->redo;
+	a->max_lag_ms = cfg->head_max_lag_ms > 0 ? cfg->head_max_lag_ms :
+	    HEAD_MAX_LAG_MS;
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
@@ -594,6 +761,13 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	if (store_audit_partitions(a->store, 3, err))
 		goto fail;
 	a->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;
+
+	/* One head object per chain: forks seen now go (newest wins). */
+	if ((n = hsm_audit_heads_tidy(a->head_hs, a->deployment, err)) == -1)
+		goto fail;
+	if (n > 0)
+		fprintf(stderr, "cofferd: audit: destroyed %d superseded audit "
+		    "chain head%s in the token\n", n, n == 1 ? "" : "s");
 
 	/* The threads, then the first event: the chain must work now. */
 	if ((errno = pthread_create(&a->head_thread, NULL, head_keeper, a)) !=

@@ -612,16 +612,58 @@ is_dir(const char *path)
 }
 
 /*
+ * Nonzero if ${path} is a directory that nobody but its owner can change and
+ * whose owner is us or root: files in a directory another user controls
+ * could be a planted CA and key.
+ */
+static int
+is_trusted_dir(const char *path)
+{
+	struct stat sb;
+
+	return (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    (sb.st_uid == geteuid() || sb.st_uid == 0) &&
+	    (sb.st_mode & (S_IWGRP | S_IWOTH)) == 0);
+}
+
+int
+cli_dev_tls_near(const char *exe, char out[CLI_PATH_MAX], char *err,
+    size_t errlen)
+{
+	char dir[CLI_PATH_MAX];
+	char *slash;
+	int up;
+
+	/*
+	 * The binary's directory and its parent: a checkout's build/coffer
+	 * finds the checkout's .coffer-dev, and nothing the working directory
+	 * or its parents hold is ever looked at.
+	 */
+	if (cli_tls_path(dir, exe))
+		return (fail(err, errlen, "path too long: %s", exe));
+	for (up = 0; up < 2; up++) {
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+			break;
+		*slash = '\0';
+		if (join(out, dir, ".coffer-dev/tls") == 0 &&
+		    is_trusted_dir(out))
+			return (1);
+	}
+	out[0] = '\0';
+	return (0);
+}
+
+/*
  * The dev TLS directory into ${out}: COFFER_DEV_DIR/tls when that variable
- * is set, else the first .coffer-dev/tls in the current directory or one
- * of its parents.  Returns 1 if found, 0 if not, -1 with ${err}.
+ * is set, else the .coffer-dev/tls of the checkout the running binary was
+ * built in.  Returns 1 if found, 0 if not, -1 with ${err}.
  */
 static int
 find_dev_tls(char out[CLI_PATH_MAX], char *err, size_t errlen)
 {
-	char dir[CLI_PATH_MAX];
+	char exe[CLI_PATH_MAX];
 	const char *env;
-	char *slash;
+	ssize_t n;
 
 	/* COFFER_DEV_DIR is the only place looked at when it is set. */
 	if ((env = getenv("COFFER_DEV_DIR")) != NULL && *env != '\0') {
@@ -632,21 +674,14 @@ find_dev_tls(char out[CLI_PATH_MAX], char *err, size_t errlen)
 		return (1);
 	}
 
-	/* The current directory, then each parent up to the root. */
-	if (getcwd(dir, sizeof(dir)) == NULL)
+	/* Else the checkout this very binary lives in. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0 ||
+	    (size_t)n >= sizeof(exe) - 1) {
+		out[0] = '\0';
 		return (0);
-	for (;;) {
-		if (join(out, dir, ".coffer-dev/tls") == 0 && is_dir(out))
-			return (1);
-		if ((slash = strrchr(dir, '/')) == NULL || strcmp(dir, "/") == 0)
-			break;
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
 	}
-	out[0] = '\0';
-	return (0);
+	exe[n] = '\0';
+	return (cli_dev_tls_near(exe, out, err, errlen));
 }
 
 /* Environment variable ${name}, when set and not empty, into ${dst}. */
@@ -686,6 +721,19 @@ cli_endpoint_parse(const char *url, char *out, size_t n, struct cli_tls *t)
 
 	/* Success! */
 	return (0);
+}
+
+void
+cli_tls_announce(const struct cli_tls *t)
+{
+
+	/* Files nobody named on the command line: say which were used. */
+	if (t->dev_dir[0] == '\0')
+		return;
+	fprintf(stderr, "coffer: using the development TLS files of %s: "
+	    "ca.pem%s\n", t->dev_dir, t->cert[0] != '\0' &&
+	    strncmp(t->cert, t->dev_dir, strlen(t->dev_dir)) == 0 ?
+	    ", admin.pem, admin.key" : "");
 }
 
 int
@@ -749,6 +797,8 @@ cli_tls_resolve(struct cli_tls *t, char *err, size_t errlen)
 		    (join(t->cert, dir, "admin.pem") ||
 		    join(t->key, dir, "admin.key")))
 			return (fail(err, errlen, "path too long: %s", dir));
+		if (found)
+			memcpy(t->dev_dir, dir, sizeof(t->dev_dir));
 	}
 
 	/* TLS without a CA bundle cannot check the server. */
@@ -756,8 +806,8 @@ cli_tls_resolve(struct cli_tls *t, char *err, size_t errlen)
 		return (fail(err, errlen, "TLS needs a CA bundle: give "
 		    "--ca-bundle PATH (or COFFER_CA_BUNDLE), with --cert PATH "
 		    "and --key PATH (or COFFER_CERT and COFFER_KEY) for a "
-		    "client certificate; or run inside a checkout where ci/dev "
-		    "made .coffer-dev/tls (or set COFFER_DEV_DIR); an "
+		    "client certificate; or run the coffer of a checkout where "
+		    "ci/dev made .coffer-dev/tls (or set COFFER_DEV_DIR); an "
 		    "http:// endpoint is plaintext"));
 
 	/* Success! */

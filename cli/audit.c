@@ -183,6 +183,7 @@ connect_to(struct audit_opts *o)
 		fprintf(stderr, "\ncoffer: error: %s\n", st.message);
 		return (NULL);
 	}
+	cli_tls_announce(&o->tls);
 	if ((conn = cli_conn_new(o->endpoint, &o->tls, &st)) == NULL)
 		fprintf(stderr, "\ncoffer: error: %s\n", st.message);
 	return (conn);

@@ -102,6 +102,7 @@ run(struct cli_args *a, const struct cli_query *q)
 		fprintf(stderr, "\ncoffer: error: %s\n", buf);
 		return (CLI_EXIT_CLIENT);
 	}
+	cli_tls_announce(&a->tls);
 	if (a->debug)
 		debug_transport(a);
 	if ((ctx.conn = cli_conn_new(a->endpoint, &a->tls, &st)) == NULL) {
@@ -153,6 +154,90 @@ done:
 	return (rc);
 }
 
+/* The global options the audit commands take too, each with a value. */
+static const char *const audit_globals[] = { "--endpoint-url", "--endpoint",
+    "--ca-bundle", "--cert", "--key" };
+
+/* Nonzero if ${arg} is one of audit_globals, as "--opt" or "--opt=V". */
+static int
+audit_global(const char *arg, int *joined)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(audit_globals) / sizeof(audit_globals[0]);
+	    i++) {
+		n = strlen(audit_globals[i]);
+		if (strncmp(arg, audit_globals[i], n) == 0 &&
+		    (arg[n] == '\0' || arg[n] == '=')) {
+			*joined = arg[n] == '=';
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * Where the word "audit" stands when only global transport options come
+ * before it ("coffer --endpoint-url U audit verify"), or 0.  Global
+ * options go anywhere, as the help says, Coffer's own commands included.
+ */
+static int
+audit_word(int argc, char **argv)
+{
+	int i, joined;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "audit") == 0)
+			return (i);
+		if (!audit_global(argv[i], &joined))
+			return (0);
+		if (!joined)
+			i++;
+	}
+	return (0);
+}
+
+/*
+ * Run "coffer [globals] audit SUB [options]" as "audit SUB [options]
+ * [globals]", each global split into its name and value.
+ */
+static int
+audit_main(int argc, char **argv, int at)
+{
+	char **v = NULL, **names = NULL, *eq;
+	int i, n = 0, k = 0, rc = CLI_EXIT_CLIENT;
+
+	if ((v = calloc((size_t)argc * 2, sizeof(*v))) == NULL ||
+	    (names = calloc((size_t)argc, sizeof(*names))) == NULL)
+		goto nomem;
+	for (i = at + 1; i < argc; i++)
+		v[n++] = argv[i];
+	for (i = 1; i < at; i++) {
+		if ((eq = strchr(argv[i], '=')) == NULL) {
+			v[n++] = argv[i];
+			continue;
+		}
+
+		/* "--opt=V": the name alone, then V. */
+		if ((names[k] = strndup(argv[i], (size_t)(eq - argv[i]))) ==
+		    NULL)
+			goto nomem;
+		v[n++] = names[k++];
+		v[n++] = eq + 1;
+	}
+	rc = cli_audit_main(n, v);
+	goto done;
+
+nomem:
+	fprintf(stderr, "\ncoffer: out of memory\n");
+done:
+	while (k > 0)
+		free(names[--k]);
+	free(names);
+	free(v);
+	return (rc);
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -160,14 +245,14 @@ cli_main(int argc, char **argv)
 	struct cli_usage u;
 	struct cli_query *q = NULL;
 	json_t *skel;
-	int rc = CLI_EXIT_OK;
+	int rc = CLI_EXIT_OK, at;
 
 	/* jansson's copies of secret values are wiped when freed. */
 	json_set_alloc_funcs(malloc, cli_wipe_free);
 
 	/* Coffer's own commands, outside the AWS verb set. */
-	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
-		return (cli_audit_main(argc - 2, argv + 2));
+	if ((at = audit_word(argc, argv)) != 0)
+		return (audit_main(argc, argv, at));
 
 	switch (cli_args_parse(argc, argv, &a, &u)) {
 	case CLI_PARSE_USAGE:

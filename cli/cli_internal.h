@@ -184,6 +184,8 @@ struct cli_tls {
 	char ca_bundle[CLI_PATH_MAX];	/* PEM paths; "" when not given */
 	char cert[CLI_PATH_MAX];
 	char key[CLI_PATH_MAX];
+	char dev_dir[CLI_PATH_MAX];	/* set by cli_tls_resolve when it
+					   used ci/dev's files unasked */
 };
 
 /*
@@ -219,12 +221,29 @@ int cli_tls_check(const struct cli_tls *, char *, size_t);
  * cli_tls_resolve(t, err, errlen):
  * Complete ${t} before connecting.  Plaintext needs nothing.  For TLS,
  * when no path was given, the dev files: COFFER_DEV_DIR/tls if that
- * variable is set (and then only there), else the first .coffer-dev/tls
- * directory found in the current directory or one of its parents; its
- * ca.pem, admin.pem and admin.key.  Returns 0, or -1 with ${err} when TLS
- * is selected and there is no CA bundle.
+ * variable is set (and then only there), else the .coffer-dev/tls of the
+ * checkout the running binary lives in (cli_dev_tls_near); its ca.pem,
+ * admin.pem and admin.key, with t->dev_dir set to say so.  Never the
+ * working directory's: a CA and admin key planted there would be trusted.
+ * Returns 0, or -1 with ${err} when TLS is selected and there is no CA
+ * bundle.
  */
 int cli_tls_resolve(struct cli_tls *, char *, size_t);
+
+/*
+ * cli_dev_tls_near(exe, out, err, errlen):
+ * The .coffer-dev/tls beside binary ${exe} (in its directory or the one
+ * above: a checkout's build/), owned by us or root and writable by nobody
+ * else, into ${out}.  Returns 1 if found, 0 if not, -1 with ${err}.
+ */
+int cli_dev_tls_near(const char *, char[CLI_PATH_MAX], char *, size_t);
+
+/*
+ * cli_tls_announce(t): when cli_tls_resolve used ci/dev's files without
+ * being asked, say on stderr which, so a user is never silently some
+ * principal they did not choose.
+ */
+void cli_tls_announce(const struct cli_tls *);
 
 /* ---- args.c, values.c --------------------------------------------------------------- */
 

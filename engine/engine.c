@@ -190,12 +190,23 @@ engine_worker_free(struct engine_worker *w)
 	free(w);
 }
 
+void
+engine_set_audit(struct engine *e, struct audit *audit)
+{
+
+	e->audit = audit;
+}
+
 int
 engine_health(struct engine_worker *w)
 {
 	uint8_t b[1];
 	struct cf_error err;
 	int64_t now = cf_now_ms();
+
+	/* Not serving while the audit fails closed (its head lags). */
+	if (w->e->audit != NULL && audit_head_check(w->e->audit, &err))
+		return (-1);
 
 	/*
 	 * A load balancer may ask many times a second: an answer checked

@@ -184,10 +184,21 @@ void engine_worker_free(struct engine_worker *);
 
 /*
  * engine_health(w):
- * 0 if the worker's database connection and token session answer, else -1.
- * A check that passed less than a second ago is not repeated.
+ * 0 if the worker's database connection and token session answer and the
+ * audit writer (engine_set_audit) accepts calls, else -1.  A database and
+ * token check that passed less than a second ago is not repeated; the
+ * audit's is asked every time.
  */
 int engine_health(struct engine_worker *) CF_MUSTCHECK;
+
+/*
+ * engine_set_audit(e, audit):
+ * The audit writer (borrowed; NULL: none) whose chain VerifyAuditLog
+ * waits on and whose head lag engine_health() reports.  Set before the
+ * workers start.
+ */
+struct audit;
+void engine_set_audit(struct engine *, struct audit *);
 
 
 /*
@@ -322,7 +333,9 @@ int engine_restore_secret(struct engine_worker *, const struct engine_call *,
 /*
  * engine_purge_due(w, limit, out_purged, err):
  * Permanently delete up to ${limit} secrets whose recovery window has
- * passed (their wrapped keys go with them: crypto-shredding).  Rows are
+ * passed.  Their wrapped data keys leave the live database, but the KEK
+ * that wraps them stays, so backups of the database still hold openable
+ * copies: this is deletion, not crypto-shredding.  Rows are
  * claimed with FOR UPDATE SKIP LOCKED so several servers share the work.
  */
 int engine_purge_due(struct engine_worker *, int, int *, struct cf_error *)

@@ -47,6 +47,7 @@ struct engine {
 	pthread_mutex_t rot_mu;		/* guards rotation and exec.endpoint */
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
+	struct audit *audit;		/* engine_set_audit; NULL: none */
 	int timeout_ms, list_timeout_ms; /* engine_config's statement bounds */
 	int verify_max_events, verify_max_ms; /* ...and VerifyAuditLog's */
 };

@@ -22,6 +22,8 @@
 #define AUDIT_DEFAULT_PAGE 100
 #define AUDIT_MAX_PAGE 1000
 #define VERIFY_PAGE 1000
+#define VERIFY_HEAD_WAIT_MS 2000	/* for our own head to catch up */
+#define VERIFY_IN_FLIGHT_MS 1000	/* beyond audit_head_max_lag */
 
 /* ---- ListAuditEvents ------------------------------------------------------ */
 
@@ -190,7 +192,7 @@ struct verify_bound {
  */
 static int
 verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
-    uint8_t *hash, struct cf_error *err)
+    uint8_t *hash, int64_t *after_head_ms, struct cf_error *err)
 {
 	struct store_audit_row *rows;
 	struct cf_arena *a;
@@ -211,6 +213,17 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
 	    AUDIT_HASH_LEN, rows[0].hmac, err)) == 1) {
 		memcpy(hash, rows[0].hash, AUDIT_HASH_LEN);
 		audit_check_anchor(c, seq, hash);
+
+		/* The event after the token's head, if an earlier call saw it. */
+		if (c->head_found && c->head_seq < seq) {
+			if (store_audit_scan(w->store, a, c->chain_id,
+			    c->head_seq + 1, NULL, 1, &rows, &n, err)) {
+				cf_arena_free(a);
+				return (-1);
+			}
+			if (n == 1 && rows[0].seq == c->head_seq + 1)
+				*after_head_ms = rows[0].time_ms;
+		}
 	} else if (mac_ok != -1) {
 		c->ok = 0;
 		c->broken_seq = seq;
@@ -226,11 +239,13 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
  * Walk one chain's events through the checker, from the start or after
  * the event whose hash is ${after_hash} (the anchor of a resumed walk),
  * within ${b}: when it is spent and the chain goes on, b->stop_seq says
- * after which event.
+ * after which event.  *${after_head_ms} is the time of the first event
+ * after the token's head (0: none).
  */
 static int
 verify_walk(struct engine_worker *w, struct audit_check *c,
-    const uint8_t *resume_hash, struct verify_bound *b, struct cf_error *err)
+    const uint8_t *resume_hash, struct verify_bound *b,
+    int64_t *after_head_ms, struct cf_error *err)
 {
 	struct store_audit_row *rows;
 	struct cf_arena *page;
@@ -264,6 +279,8 @@ verify_walk(struct engine_worker *w, struct audit_check *c,
 				return (-1);
 			}
 			audit_check_row(c, &rows[i], mac_ok);
+			if (c->head_found && rows[i].seq == c->head_seq + 1)
+				*after_head_ms = rows[i].time_ms;
 		}
 		if (n > 0) {
 			after_seq = rows[n - 1].seq;
@@ -296,27 +313,73 @@ head_of(const struct hsm_audit_head *heads, size_t n, const char *id)
 }
 
 /*
+ * What verification knows of the writers' heads: this server's own chain,
+ * the event its head keeper had written up to when verification began
+ * (-1: it did not catch up in time), and how old an unanchored tail of
+ * another server's chain may be before it counts as a finding.
+ */
+struct head_view {
+	const char *own_chain;		/* NULL: no writer here */
+	int64_t own_synced;
+	int64_t started_ms;
+	int64_t in_flight_ms;
+};
+
+/*
+ * A tail after the token's head that in-flight writes do not explain
+ * (audit/DESIGN.md, "Verification"): events the token never anchored, so
+ * that cutting them would not show.
+ */
+static void
+verify_lag(const struct head_view *hv, struct audit_check *c,
+    int64_t after_head_ms)
+{
+	int lagging;
+
+	if (!c->ok || !c->head_found || c->last_seq <= c->head_seq)
+		return;
+	if (hv->own_chain != NULL && strcmp(c->chain_id, hv->own_chain) == 0)
+		lagging = hv->own_synced < 0 || c->head_seq < hv->own_synced;
+	else
+		lagging = after_head_ms != 0 &&
+		    after_head_ms < hv->started_ms - hv->in_flight_ms;
+	if (!lagging)
+		return;
+	c->ok = 0;
+	c->broken_seq = c->head_seq + 1;
+	snprintf(c->reason, sizeof(c->reason), "events %" PRId64 "..%" PRId64
+	    " are not anchored in the token: its head of the chain lags at %"
+	    PRId64 " (the head keeper could not write it), so a tail cut "
+	    "there would not show", c->head_seq + 1, c->last_seq,
+	    c->head_seq);
+}
+
+/*
  * Check one chain into ${out}, from its start or (${resume_seq} > 0) after
  * that event, within ${b}; a chain cut short by the bound is not ended.
  */
 static int
 verify_chain(struct engine_worker *w, const struct engine_call *call,
-    const char *id, const struct hsm_audit_head *head, int64_t resume_seq,
+    const struct head_view *hv, const char *id,
+    const struct hsm_audit_head *head, int64_t resume_seq,
     struct verify_bound *b, struct engine_audit_chain *out,
     struct cf_error *err)
 {
 	struct audit_check c;
 	uint8_t resume_hash[AUDIT_HASH_LEN];
+	int64_t after_head_ms = 0;
 
 	audit_check_init(&c, id, head, 1);
 	if (resume_seq > 0 ? verify_resume(w, &c, resume_seq, resume_hash,
-	    err) : verify_anchor(w, &c, err))
+	    &after_head_ms, err) : verify_anchor(w, &c, err))
 		return (-1);
 	if (c.ok && verify_walk(w, &c, resume_seq > 0 ? resume_hash : NULL, b,
-	    err))
+	    &after_head_ms, err))
 		return (-1);
-	if (b->stop_seq == 0)
+	if (b->stop_seq == 0) {
 		audit_check_end(&c);
+		verify_lag(hv, &c, after_head_ms);
+	}
 
 	memcpy(out->chain_id, c.chain_id, sizeof(out->chain_id));
 	out->ok = c.ok;
@@ -362,6 +425,8 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	struct store_audit_chain *db = NULL;
 	struct hsm_audit_head *heads = NULL;
 	struct engine_audit_chain *out;
+	struct audit_head_status st;
+	struct head_view hv = { NULL, 0, 0, 0 };
 	struct verify_bound b;
 	char from[65] = "";
 	int64_t from_seq = 0;
@@ -378,6 +443,21 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	b.deadline_ms = cf_mono_ms() + w->e->verify_max_ms;
 	b.stop_seq = 0;
 	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
+
+	/*
+	 * Our own writer's head first catches up with every event committed
+	 * so far; what other writers commit meanwhile is in flight for
+	 * audit_head_max_lag and a second.
+	 */
+	hv.started_ms = cf_now_ms();
+	hv.in_flight_ms = 5000 + VERIFY_IN_FLIGHT_MS;
+	if (w->e->audit != NULL) {
+		audit_head_status(w->e->audit, &st);
+		hv.own_chain = audit_chain_id(w->e->audit);
+		hv.own_synced = audit_head_wait(w->e->audit, st.chain_seq,
+		    VERIFY_HEAD_WAIT_MS) == 0 ? st.chain_seq : -1;
+		hv.in_flight_ms = st.max_lag_ms + VERIFY_IN_FLIGHT_MS;
+	}
 
 	/* Every chain: the database's and the token's. */
 	if (store_audit_chains(w->store, call->arena, &db, &n_db, err) ||
@@ -397,7 +477,7 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	for (i = 0; i < n_db; i++) {
 		if (strcmp(db[i].chain_id, from) < 0)
 			continue;
-		if (verify_chain(w, call, db[i].chain_id, head_of(heads,
+		if (verify_chain(w, call, &hv, db[i].chain_id, head_of(heads,
 		    n_heads, db[i].chain_id), strcmp(db[i].chain_id, from) ==
 		    0 ? from_seq : 0, &b, &out[n++], err))
 			goto done;
@@ -425,7 +505,7 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 		for (i = 0; i < n_db; i++)
 			if (strcmp(db[i].chain_id, heads[j].chain_id) == 0)
 				break;
-		if (i == n_db && verify_chain(w, call, heads[j].chain_id,
+		if (i == n_db && verify_chain(w, call, &hv, heads[j].chain_id,
 		    &heads[j], 0, &b, &out[n++], err))
 			goto done;
 	}

@@ -152,7 +152,11 @@ engine_delete_secret(struct engine_worker *w, const struct engine_call *call,
 		return (0);
 	}
 
-	/* Forced: gone now, wrapped keys and all (crypto-shredding). */
+	/*
+	 * Forced: the rows go now.  This is not crypto-shredding: the data
+	 * keys are wrapped under the KEK, which stays, so a database backup
+	 * taken before the delete still opens.
+	 */
 	if (req->force_delete_without_recovery) {
 		if (store_secret_delete(w->store, sec.uuid, err))
 			goto fail;

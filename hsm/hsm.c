@@ -374,6 +374,32 @@ hsm_session_free(struct hsm_session *s)
 }
 
 int
+hsm_session_reopen(struct hsm_session *s, struct cf_error *err)
+{
+	CK_RV rv;
+	size_t i;
+
+	/* The session's objects go with it; forget their handles. */
+	(void)s->h->p11->C_CloseSession(s->s);
+	s->s = CK_INVALID_HANDLE;
+	s->n_keks = 0;
+	s->audit_key = CK_INVALID_HANDLE;
+	s->head = CK_INVALID_HANDLE;
+	s->head_recheck_until = 0;
+	for (i = 0; s->deks != NULL && i < DEK_CACHE_SLOTS; i++)
+		s->deks[i].wrapped_len = 0;
+
+	/* A new one; the login session keeps the user logged in. */
+	if ((rv = s->h->p11->C_OpenSession(s->h->slot, CKF_SERIAL_SESSION |
+	    CKF_RW_SESSION, NULL, NULL, &s->s)) != CKR_OK) {
+		s->s = CK_INVALID_HANDLE;
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not reopen a token session"));
+	}
+	return (0);
+}
+
+int
 hsm_kek_exists(struct hsm_session *s, const char *label)
 {
 	CK_OBJECT_HANDLE obj;

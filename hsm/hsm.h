@@ -129,6 +129,16 @@ int hsm_open(struct hsm_session *, const struct hsm_envelope *,
 void hsm_envelope_cleanup(struct hsm_envelope *);
 
 /*
+ * hsm_session_reopen(s, err):
+ * Close ${s}'s token session and open a new one, for after the token
+ * failed (its objects and handles may be gone).  What the session kept in
+ * the token (KEK and audit key copies, cached data keys, the audit head's
+ * handle) is forgotten and made again on next use.  Returns 0, or -1 with
+ * ${err} set; ${s} stays usable for another try.
+ */
+int hsm_session_reopen(struct hsm_session *, struct cf_error *) CF_MUSTCHECK;
+
+/*
  * hsm_random(s, buf, len, err):
  * Fill ${buf} with ${len} bytes from C_GenerateRandom.  Returns 0 or -1.
  */
@@ -176,9 +186,13 @@ struct hsm_audit_head {
 
 /*
  * hsm_audit_head_put(s, deployment, head, err):
- * Record ${head} in a private token data object for its chain of the
+ * Record ${head} in the private token data object of its chain of the
  * deployment ${deployment} (one database; a token may serve several),
- * creating the object on first use.  Returns 0 or -1.
+ * creating the object on first use.  A chain has one object, always: when
+ * the session's handle fails (the token went away and came back), the
+ * object is looked up again rather than made anew, and any other object
+ * of the chain (a superseded head) is destroyed.  Returns 0 or -1; after
+ * -1 the next call looks the object up again.
  */
 #define HSM_DEPLOYMENT_MAX 64
 int hsm_audit_head_put(struct hsm_session *, const char *,
@@ -186,10 +200,21 @@ int hsm_audit_head_put(struct hsm_session *, const char *,
 
 /*
  * hsm_audit_heads(s, deployment, out, n, err):
- * Every chain head of ${deployment} in the token, in *out (malloc'd; the
- * caller frees it) and *n.  Returns 0 or -1.
+ * Every chain head of ${deployment} in the token, one per chain (of two
+ * objects of one chain, the newer), in *out (malloc'd; the caller frees
+ * it) and *n.  Returns 0 or -1.
  */
 int hsm_audit_heads(struct hsm_session *, const char *,
     struct hsm_audit_head **, size_t *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * hsm_audit_heads_tidy(s, deployment, err):
+ * Destroy every superseded head object of ${deployment}: where a chain has
+ * two (a fork left by an older cofferd, or by a token that hid an object
+ * while the keeper remade it), the one with the lower seq.  Returns how
+ * many went, or -1.
+ */
+int hsm_audit_heads_tidy(struct hsm_session *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_HSM_H */

@@ -191,50 +191,6 @@ head_parse(const char *label, struct hsm_audit_head *hd)
 	return (0);
 }
 
-int
-hsm_audit_head_put(struct hsm_session *s, const char *deployment,
-    const struct hsm_audit_head *hd, struct cf_error *err)
-{
-	char app[sizeof(HEAD_APP) + HSM_DEPLOYMENT_MAX];
-	size_t app_len = head_app(deployment, app);
-	char label[LABEL_MAX + 1];
-	size_t label_len = head_label(hd, label);
-	CK_OBJECT_CLASS cls = CKO_DATA;
-	CK_BBOOL yes = CK_TRUE;
-	CK_FUNCTION_LIST *p11 = s->h->p11;
-	CK_ATTRIBUTE l[] = { { CKA_LABEL, label, label_len } };
-	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_MODIFIABLE, &yes, sizeof(yes) },
-		{ CKA_APPLICATION, app, app_len },
-		{ CKA_LABEL, label, label_len },
-	};
-	CK_RV rv;
-
-	/* This session's object for the chain: move it. */
-	if (s->head != CK_INVALID_HANDLE &&
-	    strcmp(s->head_chain, hd->chain_id) == 0) {
-		if ((rv = p11->C_SetAttributeValue(s->s, s->head, l, 1)) ==
-		    CKR_OK)
-			return (0);
-		s->head = CK_INVALID_HANDLE;
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not update the audit chain head"));
-	}
-
-	/* A chain's first head: a new private token object. */
-	if ((rv = p11->C_CreateObject(s->s, t, sizeof(t) / sizeof(t[0]),
-	    &s->head)) != CKR_OK) {
-		s->head = CK_INVALID_HANDLE;
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not store the audit chain head"));
-	}
-	snprintf(s->head_chain, sizeof(s->head_chain), "%s", hd->chain_id);
-	return (0);
-}
-
 /* Read one head object into ${hd}: 1 if it is one, 0 if not, -1. */
 static int
 head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
@@ -254,9 +210,14 @@ head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
 	return (head_parse(label, hd) == 0);
 }
 
-int
-hsm_audit_heads(struct hsm_session *s, const char *deployment,
-    struct hsm_audit_head **out, size_t *out_n, struct cf_error *err)
+/*
+ * Every head object of ${deployment} in the token, as handles in *out
+ * (malloc'd, or NULL when there are none) and *out_n.  The handles come
+ * first, the labels after: not every module reads attributes mid-search.
+ */
+static int
+head_objects(struct hsm_session *s, const char *deployment,
+    CK_OBJECT_HANDLE **out, size_t *out_n, struct cf_error *err)
 {
 	char app[sizeof(HEAD_APP) + HSM_DEPLOYMENT_MAX];
 	CK_OBJECT_CLASS cls = CKO_DATA;
@@ -265,23 +226,17 @@ hsm_audit_heads(struct hsm_session *s, const char *deployment,
 		{ CKA_APPLICATION, app, head_app(deployment, app) },
 	};
 	CK_FUNCTION_LIST *p11 = s->h->p11;
-	CK_OBJECT_HANDLE objs[64];
-	struct hsm_audit_head *heads = NULL, *grown;
-	size_t n = 0, cap = 0;
-	CK_ULONG got, i;
-	CK_RV rv;
-	CK_OBJECT_HANDLE *all = NULL, *more;
+	CK_OBJECT_HANDLE objs[64], *all = NULL, *more;
 	size_t n_all = 0;
-	int rc;
+	CK_ULONG got;
+	CK_RV rv;
 
-	/* The handles first: not every module reads attributes mid-search. */
 	if ((rv = p11->C_FindObjectsInit(s->s, t, 2)) != CKR_OK)
 		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not search the token"));
 	for (;;) {
 		if ((rv = p11->C_FindObjects(s->s, objs, 64, &got)) !=
 		    CKR_OK) {
-			(void)p11->C_FindObjectsFinal(s->s);
 			hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 			    "could not search the token");
 			goto fail;
@@ -290,7 +245,6 @@ hsm_audit_heads(struct hsm_session *s, const char *deployment,
 			break;
 		if ((more = realloc(all, (n_all + got) * sizeof(*all))) ==
 		    NULL) {
-			(void)p11->C_FindObjectsFinal(s->s);
 			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 			goto fail;
 		}
@@ -299,22 +253,211 @@ hsm_audit_heads(struct hsm_session *s, const char *deployment,
 		n_all += got;
 	}
 	(void)p11->C_FindObjectsFinal(s->s);
+	*out = all;
+	*out_n = n_all;
 
-	/* Then read each. */
-	for (i = 0; i < n_all; i++) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((grown = realloc(heads, cap * sizeof(*heads))) ==
-			    NULL) {
-				cf_error_set(err, CF_ERR_INTERNAL,
-				    "out of memory");
-				goto fail;
-			}
-			heads = grown;
+	/* Success! */
+	return (0);
+
+fail:
+	(void)p11->C_FindObjectsFinal(s->s);
+	free(all);
+	/* Failure! */
+	return (-1);
+}
+
+/*
+ * Find ${hd}'s chain among the token's head objects, move one of them to
+ * ${hd} and destroy the others (heads superseded, such as the forks an
+ * older cofferd left after a failed update); create the object if there
+ * is none.  The session then remembers it.  0, or -1 with ${err} set.
+ */
+static int
+head_settle(struct hsm_session *s, const char *deployment,
+    const struct hsm_audit_head *hd, struct cf_error *err)
+{
+	char app[sizeof(HEAD_APP) + HSM_DEPLOYMENT_MAX];
+	size_t app_len = head_app(deployment, app);
+	char label[LABEL_MAX + 1];
+	size_t label_len = head_label(hd, label);
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_ATTRIBUTE l[] = { { CKA_LABEL, label, label_len } };
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_MODIFIABLE, &yes, sizeof(yes) },
+		{ CKA_APPLICATION, app, app_len },
+		{ CKA_LABEL, label, label_len },
+	};
+	CK_OBJECT_HANDLE *objs = NULL, keep = CK_INVALID_HANDLE;
+	struct hsm_audit_head old;
+	size_t n = 0, n_old = 0, i;
+	int first, rc;
+	CK_RV rv;
+
+	/* The session forgets its object until the token has the head. */
+	first = strcmp(s->head_chain, hd->chain_id) != 0;
+	s->head = CK_INVALID_HANDLE;
+	s->head_checked_at = cf_mono_ms();
+	snprintf(s->head_chain, sizeof(s->head_chain), "%s", hd->chain_id);
+
+	/* The chain's objects (a chain new in this session has none). */
+	if (!first && head_objects(s, deployment, &objs, &n, err))
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if ((rc = head_read(s, objs[i], &old, err)) == -1)
+			goto fail;
+		if (rc == 1 && strcmp(old.chain_id, hd->chain_id) == 0)
+			objs[n_old++] = objs[i];
+	}
+
+	/* Move the first to the new head, or make the chain's object. */
+	if (n_old > 0) {
+		keep = objs[0];
+		if ((rv = p11->C_SetAttributeValue(s->s, keep, l, 1)) !=
+		    CKR_OK) {
+			hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+			    "could not update the audit chain head");
+			goto fail;
 		}
+	} else if ((rv = p11->C_CreateObject(s->s, t,
+	    sizeof(t) / sizeof(t[0]), &keep)) != CKR_OK) {
+		hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not store the audit chain head");
+		goto fail;
+	}
+	s->head = keep;
+
+	/*
+	 * The others go, now that the newest head is safe.  An object made
+	 * after a failure may stand beside one the token hid for a moment
+	 * (a file away, a module that lost it): look again for a while, and
+	 * destroy the old one once it shows.  Likewise if one would not go.
+	 */
+	if (!first && n_old == 0)
+		s->head_recheck_until = cf_mono_ms() + HEAD_RECHECK_MS;
+	for (i = 1; i < n_old; i++)
+		if ((rv = p11->C_DestroyObject(s->s, objs[i])) != CKR_OK)
+			s->head_recheck_until = cf_mono_ms() + HEAD_RECHECK_MS;
+	free(objs);
+
+	/* Success! */
+	return (0);
+
+fail:
+	free(objs);
+	/* Failure! */
+	return (-1);
+}
+
+int
+hsm_audit_head_put(struct hsm_session *s, const char *deployment,
+    const struct hsm_audit_head *hd, struct cf_error *err)
+{
+	char label[LABEL_MAX + 1];
+	CK_ATTRIBUTE l[] = { { CKA_LABEL, label, 0 } };
+	int64_t now = cf_mono_ms();
+	int look;
+
+	/*
+	 * This session's object, the chain's only one: move it in place.
+	 * A failure never makes a second object; it only sends us looking,
+	 * as does a while of doubt (head_settle).
+	 */
+	look = now < s->head_recheck_until &&
+	    now - s->head_checked_at >= HEAD_RECHECK_EVERY_MS;
+	if (s->head != CK_INVALID_HANDLE && !look &&
+	    strcmp(s->head_chain, hd->chain_id) == 0) {
+		l[0].ulValueLen = head_label(hd, label);
+		if (s->h->p11->C_SetAttributeValue(s->s, s->head, l, 1) ==
+		    CKR_OK)
+			return (0);
+	}
+	return (head_settle(s, deployment, hd, err));
+}
+
+int
+hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
+    struct cf_error *err)
+{
+	CK_OBJECT_HANDLE *all = NULL;
+	struct hsm_audit_head *heads = NULL;
+	size_t n_all = 0, i, j;
+	int rc, out = 0;
+
+	if (head_objects(s, deployment, &all, &n_all, err))
+		return (-1);
+	if (n_all > 0 && (heads = calloc(n_all, sizeof(*heads))) == NULL) {
+		free(all);
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+
+	/* Of two objects of one chain, the older goes (newest wins). */
+	for (i = 0; i < n_all; i++) {
+		if ((rc = head_read(s, all[i], &heads[i], err)) == -1)
+			goto fail;
+		if (rc == 0) {
+			all[i] = CK_INVALID_HANDLE;
+			continue;
+		}
+		for (j = 0; j < i; j++) {
+			if (all[j] == CK_INVALID_HANDLE ||
+			    strcmp(heads[j].chain_id, heads[i].chain_id) != 0)
+				continue;
+			if (heads[i].seq >= heads[j].seq) {
+				(void)s->h->p11->C_DestroyObject(s->s, all[j]);
+				all[j] = CK_INVALID_HANDLE;
+			} else {
+				(void)s->h->p11->C_DestroyObject(s->s, all[i]);
+				all[i] = CK_INVALID_HANDLE;
+			}
+			out++;
+			break;
+		}
+	}
+	free(heads);
+	free(all);
+	return (out);
+
+fail:
+	free(heads);
+	free(all);
+	return (-1);
+}
+
+int
+hsm_audit_heads(struct hsm_session *s, const char *deployment,
+    struct hsm_audit_head **out, size_t *out_n, struct cf_error *err)
+{
+	struct hsm_audit_head *heads = NULL;
+	CK_OBJECT_HANDLE *all = NULL;
+	size_t n = 0, n_all = 0, i, j;
+	int rc;
+
+	if (head_objects(s, deployment, &all, &n_all, err))
+		return (-1);
+	if (n_all > 0 && (heads = malloc(n_all * sizeof(*heads))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < n_all; i++) {
 		if ((rc = head_read(s, all[i], &heads[n], err)) == -1)
 			goto fail;
-		n += (size_t)rc;
+		if (rc == 0)
+			continue;
+
+		/* One per chain: of two (a fork), the newer is the head. */
+		for (j = 0; j < n; j++)
+			if (strcmp(heads[j].chain_id, heads[n].chain_id) == 0)
+				break;
+		if (j == n)
+			n++;
+		else if (heads[n].seq > heads[j].seq)
+			heads[j] = heads[n];
 	}
 	free(all);
 	*out = heads;

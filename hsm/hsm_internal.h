@@ -16,6 +16,8 @@
 #define DEK_CACHE_SETS 256
 #define DEK_CACHE_SLOTS (DEK_CACHE_WAYS * DEK_CACHE_SETS)	/* per session */
 #define DEK_CACHE_TTL_MS (300 * 1000)	/* how long one stays in the token */
+#define HEAD_RECHECK_MS (60 * 1000)	/* after remaking a head object... */
+#define HEAD_RECHECK_EVERY_MS 500	/* ...look for the old one this often */
 
 /*
  * An unwrapped data key kept inside the token (a sensitive, non-extractable
@@ -51,6 +53,8 @@ struct hsm_session {
 	size_t n_keks;
 	CK_OBJECT_HANDLE audit_key;	/* session copy; 0 until first use */
 	CK_OBJECT_HANDLE head;		/* token object of head_chain, or 0 */
+	int64_t head_recheck_until;	/* cf_mono_ms: look for other objects */
+	int64_t head_checked_at;	/* ...of the chain till then; last look */
 	char head_chain[HSM_CHAIN_ID_LEN + 1];
 	struct hsm_dek *deks;		/* DEK_CACHE_SLOTS, or NULL: no cache */
 	uint64_t dek_hits, dek_misses, dek_uses;

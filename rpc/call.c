@@ -457,6 +457,20 @@ fail:
 	return (call_reply(c, NULL, &err));
 }
 
+/*
+ * Every call but the health check needs the audit: refused while the
+ * token's head of the chain lags beyond audit_head_max_lag (fail closed).
+ */
+static int
+call_audit_open(const struct call *c, const char *action,
+    struct cf_error *err)
+{
+
+	if (c->audit == NULL || action == NULL)
+		return (0);
+	return (audit_head_check(c->audit, err));
+}
+
 int
 rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
     struct engine_worker *w, struct audit *audit)
@@ -481,6 +495,7 @@ rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
 	ec.action = rpc_service_action(method);
 	if (call_identity(c, &ec, &c->err) == 0 &&
 	    call_authenticated(c, ec.action, &c->err) == 0 &&
+	    call_audit_open(c, ec.action, &c->err) == 0 &&
 	    call_read(c->arena, payload, &req, &len, &c->err) == 0 &&
 	    rpc_service_handle(method, w, &ec, req, len, &c->reply,
 	    &c->err) == 0)

@@ -53,6 +53,16 @@ struct rpc_config {
 	struct engine *engine;		/* borrowed; outlives the server */
 	struct audit *audit;		/* borrowed; NULL: calls unaudited */
 	unsigned grace_ms;		/* in-flight grace on stop; 0: default */
+	/*
+	 * Limits against abuse (0: the default in brackets): connections
+	 * held at most, about [4096] (more are closed as they arrive, and
+	 * the open-file limit is raised to its hard limit); milliseconds a
+	 * connection may take to finish its handshakes [10000]; concurrent
+	 * calls per connection [100].
+	 */
+	unsigned max_connections;
+	unsigned handshake_timeout_ms;
+	unsigned max_streams;
 };
 
 /*

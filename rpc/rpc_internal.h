@@ -115,4 +115,20 @@ int rpc_service_handle(size_t, struct engine_worker *,
     const struct engine_call *, const uint8_t *, size_t, struct rpc_reply *,
     struct cf_error *) CF_MUSTCHECK;
 
+/* ---- accept_guard.c ----------------------------------------------------- */
+
+/*
+ * rpc_accept_guard_init(max_connections, err):
+ * Raise the open-file limit to its hard limit, keep a reserve descriptor
+ * and set the connection cap (about ${max_connections} connections; 0: as
+ * many as the limit allows), for cofferd's own accept4() (see
+ * accept_guard.c).  Call once before the server listens.  Returns 0, or -1
+ * with ${err}.
+ */
+int rpc_accept_guard_init(unsigned, struct cf_error *) CF_MUSTCHECK;
+
+/* rpc_accept_guard_cap(): the descriptor number at which a new connection
+ * is shed (-1 before rpc_accept_guard_init). */
+long rpc_accept_guard_cap(void);
+
 #endif /* !COFFER_RPC_INTERNAL_H */

@@ -47,6 +47,17 @@
  */
 #define RPC_MAX_REQUEST_BYTES (1024 * 1024)
 
+/*
+ * Defaults of the limits against abuse (struct rpc_config).  Keepalive
+ * pings every 2 minutes find peers that vanished without a FIN; one
+ * unanswered for 20 s ends the connection.
+ */
+#define RPC_MAX_CONNECTIONS_DEFAULT 4096
+#define RPC_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000
+#define RPC_MAX_STREAMS_DEFAULT 100
+#define RPC_KEEPALIVE_MS (120 * 1000)
+#define RPC_KEEPALIVE_TIMEOUT_MS (20 * 1000)
+
 /* How often an idle worker looks for the end of the server's shutdown. */
 #define RPC_SHUTDOWN_POLL_MS 100
 
@@ -386,24 +397,44 @@ server_bind(struct rpc_server *srv, const struct rpc_config *cfg,
 	return (0);
 }
 
+/* Set ${arg} to the integer argument ${key} = ${value}. */
+static void
+int_arg(grpc_arg *arg, const char *key, int value)
+{
+
+	arg->type = GRPC_ARG_INTEGER;
+	arg->key = (char *)(uintptr_t)key;
+	arg->value.integer = value;
+}
+
 /*
  * The gRPC server, with SO_REUSEPORT off so that a second server on the same
- * port fails instead of silently sharing it, and a cap on request size.
+ * port fails instead of silently sharing it, a cap on request size, and the
+ * limits that keep an abusive peer from holding a connection or memory: a
+ * handshake deadline (a TCP connection that never speaks is closed), a cap
+ * on concurrent calls per connection, and keepalive pings that find dead
+ * peers.
  */
 static grpc_server *
-server_create(void)
+server_create(const struct rpc_config *cfg)
 {
-	grpc_arg args[2];
+	grpc_arg args[6];
 	grpc_channel_args cargs;
 
 	memset(args, 0, sizeof(args));
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = (char *)(uintptr_t)GRPC_ARG_ALLOW_REUSEPORT;
-	args[0].value.integer = 0;
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = (char *)(uintptr_t)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[1].value.integer = RPC_MAX_REQUEST_BYTES;
-	cargs.num_args = 2;
+	int_arg(&args[0], GRPC_ARG_ALLOW_REUSEPORT, 0);
+	int_arg(&args[1], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+	    RPC_MAX_REQUEST_BYTES);
+	int_arg(&args[2], GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+	    cfg->handshake_timeout_ms > 0 ? (int)cfg->handshake_timeout_ms :
+	    RPC_HANDSHAKE_TIMEOUT_MS_DEFAULT);
+	int_arg(&args[3], GRPC_ARG_MAX_CONCURRENT_STREAMS,
+	    cfg->max_streams > 0 ? (int)cfg->max_streams :
+	    RPC_MAX_STREAMS_DEFAULT);
+	int_arg(&args[4], GRPC_ARG_KEEPALIVE_TIME_MS, RPC_KEEPALIVE_MS);
+	int_arg(&args[5], GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+	    RPC_KEEPALIVE_TIMEOUT_MS);
+	cargs.num_args = sizeof(args) / sizeof(args[0]);
 	cargs.args = args;
 	return (grpc_server_create(&cargs, NULL));
 }
@@ -421,6 +452,11 @@ rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 		goto err0;
 	}
 
+	/* Descriptors: as many as allowed, a reserve, the connection cap. */
+	if (rpc_accept_guard_init(cfg->max_connections > 0 ?
+	    cfg->max_connections : RPC_MAX_CONNECTIONS_DEFAULT, err))
+		goto err0;
+
 	/* The handle, and gRPC. */
 	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
@@ -435,7 +471,7 @@ rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 	srv->shutdown_tag = RPC_TAG_SHUTDOWN;
 	atomic_init(&srv->shutdown_done, 0);
 	grpc_init();
-	srv->server = server_create();
+	srv->server = server_create(cfg);
 	srv->shutdown_cq = cq_new_shutdown();
 	grpc_server_register_completion_queue(srv->server, srv->shutdown_cq,
 	    NULL);

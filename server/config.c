@@ -19,8 +19,14 @@
 
 #include <ini.h>
 
-enum key_type { KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT,
-    KEY_MILLIS, KEY_EVENTS };
+enum key_type {
+	KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT, KEY_COUNT,
+	KEY_MILLIS, KEY_EVENTS
+};
+
+/* Nonzero for the keys stored as an unsigned, not a string. */
+#define KEY_NUMERIC(t) ((t) == KEY_WORKERS || (t) == KEY_SECONDS || \
+    (t) == KEY_COUNT || (t) == KEY_MILLIS || (t) == KEY_EVENTS)
 
 struct key {
 	const char *name;
@@ -37,6 +43,7 @@ static const struct key keys[] = {
 	KEY(database, KEY_STRING, "dbname=coffer user=coffer_app"),
 	KEY(admin_database, KEY_STRING, NULL),
 	KEY(audit, KEY_STRING, "on"),
+	KEY(audit_head_max_lag, KEY_SECONDS, "5"),
 	KEY(tls_cert, KEY_STRING, NULL),
 	KEY(tls_key, KEY_STRING, NULL),
 	KEY(tls_client_ca, KEY_STRING, NULL),
@@ -57,6 +64,9 @@ static const struct key keys[] = {
 	KEY(rotator_ca_bundle, KEY_STRING, NULL),
 	KEY(rotator_cert, KEY_STRING, NULL),
 	KEY(rotator_key, KEY_STRING, NULL),
+	KEY(max_connections, KEY_COUNT, "4096"),
+	KEY(handshake_timeout, KEY_SECONDS, "10"),
+	KEY(max_streams, KEY_COUNT, "100"),
 	KEY(statement_timeout_ms, KEY_MILLIS, "5000"),
 	KEY(list_statement_timeout_ms, KEY_MILLIS, "30000"),
 	KEY(audit_verify_max_events, KEY_EVENTS, "100000"),
@@ -147,11 +157,14 @@ key_set(struct config *cfg, const struct key *k, const char *v,
 		*(unsigned *)(void *)((char *)cfg + k->offset) = n;
 		return (0);
 	}
-	if (k->type == KEY_WORKERS || k->type == KEY_SECONDS) {
+	if (KEY_NUMERIC(k->type)) {
 		if ((n = parse_count(v, k->type == KEY_WORKERS ?
-		    CONFIG_WORKERS_MAX : CONFIG_INTERVAL_MAX)) == 0) {
+		    CONFIG_WORKERS_MAX : k->type == KEY_COUNT ?
+		    CONFIG_COUNT_MAX : CONFIG_INTERVAL_MAX)) == 0) {
 			*why = k->type == KEY_WORKERS ?
 			    "must be an integer from 1 to 1024" :
+			    k->type == KEY_COUNT ?
+			    "must be an integer from 1 to 1000000" :
 			    "must be a number of seconds from 1 to 86400";
 			return (-1);
 		}
@@ -368,7 +381,7 @@ config_cleanup(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < N_KEYS; i++)
-		if (keys[i].type == KEY_STRING || keys[i].type == KEY_ACCOUNT)
+		if (!KEY_NUMERIC(keys[i].type))
 			free(*key_string(cfg, &keys[i]));
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -14,6 +14,7 @@
 
 #define CONFIG_WORKERS_MAX 1024
 #define CONFIG_INTERVAL_MAX 86400
+#define CONFIG_COUNT_MAX 1000000
 #define CONFIG_MILLIS_MAX 3600000	/* timeouts: an hour */
 #define CONFIG_EVENTS_MAX 100000000	/* events per VerifyAuditLog call */
 
@@ -24,6 +25,7 @@ struct config {
 	char *database;		/* libpq conninfo, as role coffer_app */
 	char *admin_database;	/* conninfo of the owner, for migrate; NULL */
 	char *audit;		/* "on"; "off" only to benchmark the cost */
+	unsigned audit_head_max_lag; /* s the token's audit head may lag */
 	char *tls_cert;		/* server certificate chain (PEM file) */
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */
@@ -44,6 +46,10 @@ struct config {
 	char *rotator_ca_bundle; /* what exec: rotators call cofferd with */
 	char *rotator_cert;
 	char *rotator_key;
+	unsigned max_connections; /* connections held at most (about) */
+	unsigned handshake_timeout; /* seconds a connection may take to
+				   finish its TLS and HTTP/2 handshakes */
+	unsigned max_streams;	/* concurrent calls per connection */
 	unsigned statement_timeout_ms;	/* each statement of a request */
 	unsigned list_statement_timeout_ms; /* ...of listings, audit queries */
 	unsigned audit_verify_max_events; /* per VerifyAuditLog call */

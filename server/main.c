@@ -356,8 +356,10 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		memset(&ac, 0, sizeof(ac));
 		ac.conninfo = cfg->database;
 		ac.hsm = h;
+		ac.head_max_lag_ms = (int64_t)cfg->audit_head_max_lag * 1000;
 		if ((audit = audit_start(&ac, err)) == NULL)
 			goto err2;
+		engine_set_audit(e, audit);
 	}
 
 	/* Rotations (each step audited, once the audit writer runs), purges. */
@@ -368,6 +370,9 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	memset(&rc, 0, sizeof(rc));
 	rc.listen = cfg->listen;
 	rc.workers = cfg->workers;
+	rc.max_connections = cfg->max_connections;
+	rc.handshake_timeout_ms = cfg->handshake_timeout * 1000;
+	rc.max_streams = cfg->max_streams;
 	rc.engine = e;
 	rc.audit = audit;
 	if (tls_config(cfg, &rc, pem, pem_len, err))

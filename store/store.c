@@ -28,6 +28,19 @@ conn_lost(const PGresult *res)
 	    strncmp(state, "57P", 3) == 0);
 }
 
+/*
+ * Nonzero for the SQLSTATEs of a database that cannot serve now through no
+ * fault of the request: insufficient resources (53: a full disk, out of
+ * memory, too many connections) and system errors (58: I/O).  A caller may
+ * retry later, so they are ServiceUnavailable, not an internal error.
+ */
+static int
+cannot_serve(const char *state)
+{
+
+	return (strncmp(state, "53", 2) == 0 || strncmp(state, "58", 2) == 0);
+}
+
 void
 store_fail(struct store *s, const PGresult *res, const char *what,
     struct cf_error *err)
@@ -55,6 +68,9 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	else if (state != NULL && strcmp(state, "57014") == 0)
 		cf_error_set(err, CF_ERR_TIMEOUT, "the database cancelled the "
 		    "query while %s", what);
+	else if (state != NULL && cannot_serve(state))
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "database cannot serve while %s: %s", what, buf);
 	else if (state != NULL && strcmp(state, "23505") == 0)
 		cf_error_set(err, CF_ERR_RESOURCE_EXISTS,
 		    "duplicate row while %s", what);

@@ -8,6 +8,7 @@ Python grpcio with those certificates, and through coffer.
 """
 import json
 import os
+import shutil
 import subprocess
 import time
 import unittest
@@ -511,7 +512,7 @@ class TwoServersTest(unittest.TestCase):
 class CliTest(AuthzCase):
     """coffer over mutual TLS, with flags, environment and .coffer-dev."""
 
-    def run_coffer(self, *args, cert=None, env=None, cwd=None):
+    def run_coffer(self, *args, cert=None, env=None, cwd=None, binary=None):
         e = dict(os.environ)
         for k in ("COFFER_ENDPOINT", "COFFER_CA_BUNDLE", "COFFER_CERT", "COFFER_KEY",
                   "COFFER_DEV_DIR"):
@@ -521,7 +522,8 @@ class CliTest(AuthzCase):
         if cert:
             flags += ["--ca-bundle", self.pki.ca + ".pem", "--cert", cert[0],
                       "--key", cert[1]]
-        return subprocess.run([os.path.join(h.BUILD, "coffer"), *flags, *args],
+        return subprocess.run([binary or os.path.join(h.BUILD, "coffer"),
+                               *flags, *args],
                               env=e, cwd=cwd, capture_output=True, text=True,
                               timeout=60)
 
@@ -592,21 +594,65 @@ class CliTest(AuthzCase):
         self.assertIn("AccessDeniedException", r.stderr)
 
     def test_cli_finds_coffer_dev(self):
+        """Implicitly only the checkout's own .coffer-dev, found from the
+        binary's location; one planted in the working directory or a parent
+        is never trusted; coffer says on stderr which files it used."""
         n = self.name("clidev")
         self.secret(n, "dev-value")
+
+        def devdir(root):
+            tls = os.path.join(root, ".coffer-dev", "tls")
+            os.makedirs(tls)
+            for src, dst in ((self.pki.ca + ".pem", "ca.pem"),
+                             (self.server.admin_cert[0], "admin.pem"),
+                             (self.server.admin_cert[1], "admin.key")):
+                shutil.copyfile(src, os.path.join(tls, dst))
+            return tls
+
+        def checkout(root):
+            os.makedirs(os.path.join(root, "build"))
+            exe = os.path.join(root, "build", "coffer")
+            shutil.copy2(os.path.join(h.BUILD, "coffer"), exe)
+            return exe
+
+        # A planted .coffer-dev above the working directory: not used, even
+        # though its files would work.
+        planted = os.path.join(self.pki.dir, "planted")
+        devdir(planted)
+        os.makedirs(os.path.join(planted, "sub", "dir"))
+        bare = checkout(os.path.join(self.pki.dir, "bare"))
+        r = self.run_coffer("get-secret-value", "--secret-id", n, binary=bare,
+                            cwd=os.path.join(planted, "sub", "dir"))
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("--ca-bundle", r.stderr)
+        self.assertNotIn("dev-value", r.stdout)
+
+        # The checkout's own, beside its build/: used, and named on stderr.
         root = os.path.join(self.pki.dir, "project")
-        tls = os.path.join(root, ".coffer-dev", "tls")
-        os.makedirs(tls)
-        os.makedirs(os.path.join(root, "sub", "dir"))
-        for src, dst in ((self.pki.ca + ".pem", "ca.pem"),
-                         (self.server.admin_cert[0], "admin.pem"),
-                         (self.server.admin_cert[1], "admin.key")):
-            with open(src, "rb") as f, open(os.path.join(tls, dst), "wb") as g:
-                g.write(f.read())
-        r = self.run_coffer("get-secret-value", "--secret-id", n,
-                            cwd=os.path.join(root, "sub", "dir"))
+        tls = devdir(root)
+        exe = checkout(root)
+        r = self.run_coffer("get-secret-value", "--secret-id", n, binary=exe,
+                            cwd=self.pki.dir)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["SecretString"], "dev-value")
+        self.assertIn("using the development TLS files of " + tls, r.stderr)
+        self.assertIn("admin.key", r.stderr)
+
+        # Writable by others: refused as if absent.
+        os.chmod(tls, 0o777)
+        try:
+            r = self.run_coffer("get-secret-value", "--secret-id", n,
+                                binary=exe, cwd=self.pki.dir)
+        finally:
+            os.chmod(tls, 0o755)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("--ca-bundle", r.stderr)
+
+        # Explicit files: nothing announced.
+        r = self.run_coffer("get-secret-value", "--secret-id", n,
+                            cert=self.server.admin_cert)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("development TLS files", r.stderr)
 
 
 class StartupTest(unittest.TestCase):

@@ -342,6 +342,34 @@ class PlaintextNeverStoredTest(ServerCase):
         self.assertNotIn(marker, self.server.output())
 
 
+class DatabaseCannotServeTest(ServerCase):
+    """A database that cannot serve (a full disk, I/O errors, out of
+    memory) is ServiceUnavailable, retryable, not an internal error."""
+
+    def test_full_disk_is_service_unavailable(self):
+        name = self.name()
+        self.call("CreateSecret", name=name, secret_string="v1",
+                  client_request_token=token())
+        for state in ("disk_full", "io_error", "out_of_memory"):
+            h.psql(h.admin(self.db), "CREATE OR REPLACE FUNCTION cannot() RETURNS trigger "
+                   "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no room' "
+                   f"USING ERRCODE = '{state}'; END $$; "
+                   "CREATE TRIGGER cannot BEFORE INSERT ON secret_versions "
+                   "FOR EACH ROW EXECUTE FUNCTION cannot()")
+            try:
+                e = self.fails("PutSecretValue", "ServiceUnavailable",
+                               grpc.StatusCode.UNAVAILABLE, secret_id=name,
+                               secret_string="v2", client_request_token=token())
+                self.assertIn("no room", e.details())
+            finally:
+                h.psql(h.admin(self.db), "DROP TRIGGER cannot ON secret_versions")
+        # Nothing was half-written, and the service is back.
+        self.assertEqual(self.call("GetSecretValue", secret_id=name).secret_string, "v1")
+        self.call("PutSecretValue", secret_id=name, secret_string="v3",
+                  client_request_token=token())
+        self.assertEqual(self.call("GetSecretValue", secret_id=name).secret_string, "v3")
+
+
 class TwoServersTest(unittest.TestCase):
     """Two cofferd on one database race on one secret.
 

@@ -1908,6 +1908,7 @@ test_transport_discovery(void **state)
 {
 	char tmpl[] = "/tmp/cli_test.XXXXXX", root[PATH_MAX], cwd[PATH_MAX];
 	char want[PATH_MAX + 64], err[512], devdir[PATH_MAX + 32];
+	char exe[PATH_MAX + 64], found[CLI_PATH_MAX];
 	struct cli_tls t;
 
 	(void)state;
@@ -1924,31 +1925,42 @@ test_transport_discovery(void **state)
 	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
 	assert_string_equal(t.ca_bundle, "");
 
-	/* From a subdirectory: the .coffer-dev/tls of an ancestor. */
+	/*
+	 * A .coffer-dev/tls planted in the working directory or one of its
+	 * parents is never used (it could hold an attacker's CA and key).
+	 */
 	assert_int_equal(chdir(root), 0);
 	assert_int_equal(chdir("x/y/z"), 0);
 	memset(&t, 0, sizeof(t));
-	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/ca.pem", root);
-	assert_string_equal(t.ca_bundle, want);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.pem", root);
-	assert_string_equal(t.cert, want);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.key", root);
-	assert_string_equal(t.key, want);
-
-	/* The nearest one wins. */
-	mkdirs(root, "x/.coffer-dev/tls");
-	memset(&t, 0, sizeof(t));
-	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s/x/.coffer-dev/tls/ca.pem", root);
-	assert_string_equal(t.ca_bundle, want);
-
-	/* In the directory itself. */
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--ca-bundle"));
+	assert_string_equal(t.ca_bundle, "");
+	assert_string_equal(t.dev_dir, "");
 	assert_int_equal(chdir(root), 0);
 	memset(&t, 0, sizeof(t));
-	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s/.coffer-dev/tls/admin.key", root);
-	assert_string_equal(t.key, want);
+	assert_int_equal(cli_tls_resolve(&t, err, sizeof(err)), -1);
+
+	/* Beside the binary: its directory, or the one above (build/). */
+	snprintf(exe, sizeof(exe), "%s/x/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 1);
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls", root);
+	assert_string_equal(found, want);
+	snprintf(exe, sizeof(exe), "%s/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 1);
+	assert_string_equal(found, want);
+
+	/* Not further up. */
+	snprintf(exe, sizeof(exe), "%s/x/y/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 0);
+	assert_string_equal(found, "");
+
+	/* Nor one that others may write to. */
+	snprintf(want, sizeof(want), "%s/.coffer-dev/tls", root);
+	assert_int_equal(chmod(want, 0770), 0);
+	snprintf(exe, sizeof(exe), "%s/x/coffer", root);
+	assert_int_equal(cli_dev_tls_near(exe, found, err, sizeof(err)), 0);
+	assert_int_equal(chmod(want, 0700), 0);
+	mkdirs(root, "x/.coffer-dev/tls");
 
 	/* COFFER_DEV_DIR comes first, and is the only place looked at. */
 	assert_int_equal(chdir("x/y"), 0);
@@ -1973,6 +1985,8 @@ test_transport_discovery(void **state)
 	assert_string_equal(t.cert, "");
 
 	/* A client certificate alone: the dev CA, the certificate kept. */
+	snprintf(devdir, sizeof(devdir), "%s/x/.coffer-dev", root);
+	setenv("COFFER_DEV_DIR", devdir, 1);
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(cli_tls_path(t.cert, "/o/c.pem"), 0);
 	assert_int_equal(cli_tls_path(t.key, "/o/c.key"), 0);
@@ -1981,6 +1995,9 @@ test_transport_discovery(void **state)
 	assert_string_equal(t.ca_bundle, want);
 	assert_string_equal(t.cert, "/o/c.pem");
 	assert_string_equal(t.key, "/o/c.key");
+	snprintf(want, sizeof(want), "%s/x/.coffer-dev/tls", root);
+	assert_string_equal(t.dev_dir, want);
+	unsetenv("COFFER_DEV_DIR");
 
 	/*
 	 * Nowhere to be found (nor in /tmp or /): an error naming the
@@ -2057,6 +2074,55 @@ test_transport_audit(void **state)
 	assert_int_equal(rmdir(tmpl), 0);
 }
 
+/* cli_main on these words (argv[0] "coffer" added); its exit code. */
+static int
+main_run(const char *first, ...)
+{
+	struct words w = { 0, NULL };
+	const char *s;
+	va_list ap;
+	int rc;
+
+	w.w = calloc(16, sizeof(char *));
+	assert_non_null(w.w);
+	w.w[w.n++] = strdup("coffer");
+	va_start(ap, first);
+	for (s = first; s != NULL && w.n < 15; s = va_arg(ap, const char *))
+		w.w[w.n++] = strdup(s);
+	va_end(ap);
+	rc = cli_main(w.n, w.w);
+	words_free(&w);
+	return (rc);
+}
+
+static void
+test_audit_global_options(void **state)
+{
+
+	(void)state;
+	tls_env_clear();
+
+	/*
+	 * Global transport options before "audit" reach it, in both forms:
+	 * the call is tried (nothing listens: CLI_EXIT_CLIENT), where the
+	 * word "audit" used to be an invalid choice (CLI_EXIT_USAGE).
+	 */
+	assert_int_equal(main_run("--endpoint-url", "http://127.0.0.1:1",
+	    "audit", "verify", NULL), CLI_EXIT_CLIENT);
+	assert_int_equal(main_run("--endpoint-url=http://127.0.0.1:1", "audit",
+	    "export", NULL), CLI_EXIT_CLIENT);
+
+	/* And are checked as the subcommand's own: a cert without its key. */
+	assert_int_equal(main_run("--cert", "c.pem", "audit", "verify",
+	    "--endpoint-url", "https://127.0.0.1:1", NULL), CLI_EXIT_USAGE);
+
+	/* Anything else before it is not a global option of audit's. */
+	assert_int_equal(main_run("--bogus", "x", "audit", "verify", NULL),
+	    CLI_EXIT_USAGE);
+	assert_int_equal(main_run("--endpoint-url", "http://127.0.0.1:1",
+	    "audit", NULL), CLI_EXIT_USAGE);
+}
+
 int
 main(void)
 {
@@ -2085,6 +2151,7 @@ main(void)
 		cmocka_unit_test(test_transport_options),
 		cmocka_unit_test(test_transport_discovery),
 		cmocka_unit_test(test_transport_audit),
+		cmocka_unit_test(test_audit_global_options),
 	};
 
 	/* The tests choose their endpoints and TLS files themselves. */

@@ -100,6 +100,10 @@ test_defaults(void **state)
 	assert_string_equal(cfg.account_id, "000000000000");
 	assert_string_equal(cfg.partition, "aws");
 	assert_int_equal(cfg.purge_interval, 60);
+	assert_int_equal(cfg.max_connections, 4096);
+	assert_int_equal(cfg.handshake_timeout, 10);
+	assert_int_equal(cfg.max_streams, 100);
+	assert_int_equal(cfg.audit_head_max_lag, 5);
 	assert_int_equal(cfg.statement_timeout_ms, 5000);
 	assert_int_equal(cfg.list_statement_timeout_ms, 30000);
 	assert_int_equal(cfg.audit_verify_max_events, 100000);
@@ -229,6 +233,12 @@ test_file_errors(void **state)
 	load_fails("workers = 1025\n", "line 1: workers must be an integer");
 	load_fails("workers = -1\n", "line 1: workers must be an integer");
 	load_fails("workers = 2x\n", "line 1: workers must be an integer");
+	load_fails("max_connections = 0\n",
+	    "line 1: max_connections must be an integer from 1 to 1000000");
+	load_fails("max_streams = 1000001\n",
+	    "line 1: max_streams must be an integer from 1 to 1000000");
+	load_fails("handshake_timeout = 0\n",
+	    "line 1: handshake_timeout must be a number of seconds");
 	load_fails("region =\n", "line 1: region must not be empty");
 	load_fails("account_id = 12345678901a\n", "account_id must be 12 digits");
 
@@ -281,7 +291,8 @@ test_example_file(void **state)
 	}
 
 	/* And the file loads. */
-	assert_int_equal(config_load(&cfg, write_file(text), &err), 0);
+	if (config_load(&cfg, write_file(text), &err) != 0)
+		fail_msg("the example does not load: %s", err.msg);
 	config_cleanup(&cfg);
 }
 

@@ -1,0 +1,27 @@
+# Faults: kill -9, a failing database or token, abuse.  Bounded to a few
+# minutes in ci/test; tests/faults/run --long for the longer figures of
+# docs/reliability.md.
+add_test(NAME faults.crash
+         COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_crash
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(faults.crash PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 900)
+
+# Network abuse: descriptor exhaustion, idle floods, half-sent requests.
+add_test(NAME faults.abuse
+         COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_abuse
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(faults.abuse PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 900)
+
+# Fault injection: real cofferd, PostgreSQL and SoftHSM, with the token
+# failing underneath a running server (files moved away, a directory made
+# immutable).  Needs root for chattr; ci/test runs as root.
+add_test(NAME faults.token
+         COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_token_faults
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(faults.token PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 600)

@@ -1,0 +1,170 @@
+"""kill -9 of cofferd under concurrent writes: nothing acknowledged is lost.
+
+Each round starts cofferd, lets client threads create secrets and put
+values with their own ClientRequestTokens, and kills cofferd with SIGKILL
+at a random moment.  Every call the server acknowledged is recorded; every
+call cut off by the kill is retried after the restart with the same token
+and value.  Then:
+
+- every acknowledged or retried write is there and decrypts to its value;
+- a retry is idempotent (same token, same value: success, one version);
+- each secret's AWSCURRENT is the last write its thread made;
+- every acknowledged write has its audit event (outcome OK, its request id);
+- at the end, the audit trail of every chain (one per cofferd process)
+  verifies.
+
+Rounds: COFFER_FAULTS_ROUNDS (default 10; `tests/faults/run --long` uses 100).
+"""
+import os
+import random
+import signal
+import threading
+import time
+import unittest
+
+import grpc
+
+from tests.e2e import harness as h
+from tests.e2e.harness import pb, token
+
+ROUNDS = int(os.environ.get("COFFER_FAULTS_ROUNDS", "10"))
+THREADS = 8
+AUDIT = "/coffer.v1.Audit/"
+
+
+class Writer(threading.Thread):
+    """One client: creates a secret, then puts values on it, until a call
+    fails (the server died).  Records acknowledged writes and the one that
+    was cut off."""
+
+    def __init__(self, endpoint, round_no, n):
+        super().__init__(daemon=True)
+        self.endpoint = endpoint
+        self.name = f"crash-{round_no}-{n}-{token()[:6]}"
+        self.acked = []        # (op, token, value, request id)
+        self.cut = None        # (op, token, value) of the call the kill cut
+
+    def run(self):
+        sm, _ = pb()
+        ch = grpc.insecure_channel(self.endpoint)
+        try:
+            create = ch.unary_unary(h.SERVICE + "CreateSecret",
+                                    request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=sm.CreateSecretResponse.FromString)
+            put = ch.unary_unary(h.SERVICE + "PutSecretValue",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=sm.PutSecretValueResponse.FromString)
+            i = 0
+            while True:
+                tok, value = token(), f"value-{self.name}-{i}"
+                if i == 0:
+                    op, method = "CreateSecret", create
+                    req = sm.CreateSecretRequest(name=self.name, secret_string=value,
+                                                 client_request_token=tok)
+                else:
+                    op, method = "PutSecretValue", put
+                    req = sm.PutSecretValueRequest(secret_id=self.name,
+                                                   secret_string=value,
+                                                   client_request_token=tok)
+                try:
+                    _, call = method.with_call(req, timeout=10)
+                except grpc.RpcError:
+                    self.cut = (op, tok, value)
+                    return
+                rid = dict(call.initial_metadata())["coffer-request-id"]
+                self.acked.append((op, tok, value, rid))
+                i += 1
+        finally:
+            ch.close()
+
+
+class CrashTest(unittest.TestCase):
+
+    def test_kill_9_under_write_load(self):
+        db = h.fresh_database("faults_crash")
+        s = h.Server(db, workers=4)
+        sm, _ = pb()
+        acked = 0
+        retried = 0
+        writers = []
+        try:
+            for rnd in range(ROUNDS):
+                s.start()
+                ws = [Writer(s.endpoint, rnd, n) for n in range(THREADS)]
+                for w in ws:
+                    w.start()
+                time.sleep(random.uniform(0.3, 1.5))
+                s.proc.send_signal(signal.SIGKILL)
+                s.proc.wait()
+                s.channel.close()
+                s.channel = None
+                for w in ws:
+                    w.join(timeout=30)
+                    self.assertFalse(w.is_alive(), "a client hung after the kill")
+
+                # Restart and retry what the kill cut off, same token and value.
+                s.start()
+                for w in ws:
+                    if w.cut is None:
+                        continue
+                    op, tok, value = w.cut
+                    if op == "CreateSecret":
+                        req = sm.CreateSecretRequest(name=w.name, secret_string=value,
+                                                     client_request_token=tok)
+                    else:
+                        req = sm.PutSecretValueRequest(secret_id=w.name,
+                                                       secret_string=value,
+                                                       client_request_token=tok)
+                    r, md, _ = s.call(op, req)
+                    self.assertEqual(r.version_id, tok)
+                    w.acked.append((op, tok, value, md["coffer-request-id"]))
+                    retried += 1
+                    # Once more: the same version, nothing new (checked by
+                    # the version count below).
+                    r, _, _ = s.call(op, req)
+                    self.assertEqual(r.version_id, tok)
+                self.check(s, db, ws)
+                acked += sum(len(w.acked) for w in ws)
+                writers += ws
+                s.stop()
+
+            # Every chain, one per process, verifies.
+            s.start()
+            v = s.call("VerifyAuditLog", sm.VerifyAuditLogRequest(),
+                       service=AUDIT)[0]
+            self.assertTrue(v.ok, v)
+            self.assertGreaterEqual(len(v.chains), ROUNDS)
+            # Over the whole run the clients really were cut off, and wrote.
+            self.assertGreater(acked, ROUNDS * THREADS)
+            self.assertGreater(retried, 0)
+            print(f"\n{ROUNDS} rounds: {acked} acknowledged writes, "
+                  f"{retried} cut off and retried, none lost")
+        finally:
+            rc = s.stop()
+            if rc not in (0, None, -signal.SIGKILL):
+                raise AssertionError(f"cofferd exited {rc}:\n{s.output()}")
+
+    def check(self, s, db, ws):
+        sm, _ = pb()
+        audited = set(h.psql(h.admin(db), "SELECT operation || ':' || request_id "
+                             "FROM audit_events WHERE outcome = 'OK' AND operation IN "
+                             "('CreateSecret', 'PutSecretValue')").split())
+        versions = dict(line.split("|") for line in h.psql(
+            h.admin(db), "SELECT s.name, count(*) FROM secret_versions v JOIN "
+            "secrets s ON s.uuid = v.secret_uuid GROUP BY s.name").split())
+        for w in ws:
+            self.assertTrue(w.acked, "the retry of a cut-off CreateSecret is acked")
+            for op, tok, value, rid in w.acked:
+                r = s.call("GetSecretValue", sm.GetSecretValueRequest(
+                    secret_id=w.name, version_id=tok))[0]
+                self.assertEqual(r.secret_string, value, (w.name, tok))
+                self.assertIn(f"{op}:{rid}", audited,
+                              f"no audit event for acknowledged {op} {rid}")
+            # The last write is current; one version per write, no more.
+            cur = s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id=w.name))[0]
+            self.assertEqual(cur.version_id, w.acked[-1][1])
+            self.assertEqual(int(versions[w.name]), len(w.acked), w.name)
+
+
+if __name__ == "__main__":
+    unittest.main()
