@@ -3,8 +3,9 @@
  * commands; the audit trail is not part of the AWS API).
  *
  *   coffer audit verify [--endpoint-url U]
- *	cofferd walks every chain (VerifyAuditLog): the report as JSON; exit
- *	0 if every chain verifies, 1 if one does not.
+ *	cofferd walks every chain (VerifyAuditLog, a bounded part per call,
+ *	followed to the end): the report as JSON; exit 0 if every chain
+ *	verifies, 1 if one does not.
  *   coffer audit verify --file EXPORT [--pkcs11-module M --token-label T
  *       --pin-file F]
  *	offline, on a file `coffer audit export` wrote: each chain's links
@@ -324,6 +325,79 @@ done:
 
 /* ---- verify ---------------------------------------------------------------------- */
 
+/* ${o}[k] as a string (NULL when absent). */
+static const char *
+str(json_t *o, const char *k)
+{
+
+	return (json_string_value(json_object_get(o, k)));
+}
+
+/* ${o}[key] as an integer (0 when absent). */
+static json_int_t
+jint(json_t *o, const char *key)
+{
+
+	return (json_integer_value(json_object_get(o, key)));
+}
+
+/*
+ * Fold one more VerifyAuditLog response (JSON) into ${acc}.  A chain the
+ * server cut short comes back in parts: a part that continues ${acc}'s
+ * last chain extends it (its events, its end, its verdict).
+ */
+static int
+verify_fold(json_t *acc, json_t *more)
+{
+	json_t *chains = json_object_get(acc, "Chains");
+	json_t *next = json_object_get(more, "Chains");
+	json_t *last, *c;
+	const char *key;
+	json_t *v;
+	size_t i, n;
+
+	if (!json_is_array(chains)) {
+		chains = json_array();
+		if (chains == NULL || json_object_set_new(acc, "Chains", chains))
+			return (-1);
+	}
+	for (i = 0; i < json_array_size(next); i++) {
+		c = json_array_get(next, i);
+		n = json_array_size(chains);
+		last = n > 0 ? json_array_get(chains, n - 1) : NULL;
+		if (last == NULL || strcmp(str(last, "ChainId") ? str(last,
+		    "ChainId") : "", str(c, "ChainId") ? str(c, "ChainId") :
+		    "") != 0) {
+			if (json_array_append(chains, c))
+				return (-1);
+			continue;
+		}
+		/* The same chain, continued: keep its start, take its end. */
+		if (json_object_set_new(last, "Events", json_integer(jint(last,
+		    "Events") + jint(c, "Events"))))
+			return (-1);
+		json_object_foreach(c, key, v) {
+			if (strcmp(key, "Events") == 0 ||
+			    strcmp(key, "FirstSequence") == 0 ||
+			    strcmp(key, "Anchored") == 0)
+				continue;
+			if (json_object_set(last, key, v))
+				return (-1);
+		}
+	}
+	if (json_object_set_new(acc, "Ok", json_boolean(json_is_true(
+	    json_object_get(acc, "Ok")) && json_is_true(json_object_get(more,
+	    "Ok")))) || json_object_set_new(acc, "Events", json_integer(
+	    jint(acc, "Events") + jint(more, "Events"))))
+		return (-1);
+	return (0);
+}
+
+/*
+ * cofferd checks a bounded part per call (audit_verify_max_events,
+ * audit_verify_max_ms) and says where to go on: follow NextToken to the
+ * end of every chain, and report the whole as one.
+ */
 static int
 cmd_verify_online(struct audit_opts *o)
 {
@@ -333,33 +407,60 @@ cmd_verify_online(struct audit_opts *o)
 	struct cli_status st = { 0, "", "" };
 	struct cli_opts co = { 0, 0 };
 	struct cli_conn *conn;
-	json_t *j;
+	json_t *acc = NULL, *j, *c;
+	char *tok = NULL;
 	size_t i;
-	int rc;
+	int rc = CLI_EXIT_CLIENT, folded;
 
 	if ((conn = connect_to(o)) == NULL)
 		return (CLI_EXIT_CLIENT);
-	if (cli_call(conn, AUDIT_SERVICE, "VerifyAuditLog", &req.base,
-	    &coffer__v1__verify_audit_log_response__descriptor, 0,
-	    (ProtobufCMessage **)&resp, &st)) {
-		rc = call_failed("VerifyAuditLog", &st, o->endpoint);
-		cli_conn_free(conn);
-		return (rc);
-	}
-	j = cli_message_to_json(&resp->base, &co);
-	rc = j == NULL || cli_render(stdout, j, "json", NULL) ?
-	    CLI_EXIT_CLIENT : CLI_EXIT_OK;
-	json_decref(j);
-	for (i = 0; i < resp->n_chains; i++)
-		if (!resp->chains[i]->ok)
+	do {
+		req.next_token = tok;
+		if (cli_call(conn, AUDIT_SERVICE, "VerifyAuditLog", &req.base,
+		    &coffer__v1__verify_audit_log_response__descriptor, 0,
+		    (ProtobufCMessage **)&resp, &st)) {
+			rc = call_failed("VerifyAuditLog", &st, o->endpoint);
+			goto done;
+		}
+		free(tok);
+		tok = resp->next_token != NULL ? strdup(resp->next_token) :
+		    NULL;
+		if (resp->next_token != NULL && tok == NULL)
+			goto done;
+		j = cli_message_to_json(&resp->base, &co);
+		cli_message_free(&resp->base);
+		resp = NULL;
+		if (j == NULL)
+			goto done;
+		json_object_del(j, "NextToken");
+		if (acc == NULL)
+			acc = j;
+		else {
+			folded = verify_fold(acc, j);
+			json_decref(j);
+			if (folded != 0)
+				goto done;
+		}
+	} while (tok != NULL);
+
+	rc = cli_render(stdout, acc, "json", NULL) ? CLI_EXIT_CLIENT :
+	    CLI_EXIT_OK;
+	for (i = 0; i < json_array_size(json_object_get(acc, "Chains")); i++) {
+		c = json_array_get(json_object_get(acc, "Chains"), i);
+		if (!json_is_true(json_object_get(c, "Ok")))
 			fprintf(stderr, "coffer: audit chain %s is broken at "
-			    "event %lld: %s\n", resp->chains[i]->chain_id,
-			    (long long)resp->chains[i]->broken_sequence,
-			    resp->chains[i]->reason ? resp->chains[i]->reason :
-			    "?");
-	if (rc == CLI_EXIT_OK && !resp->ok)
+			    "event %lld: %s\n", str(c, "ChainId") ? str(c,
+			    "ChainId") : "?", (long long)jint(c,
+			    "BrokenSequence"), str(c, "Reason") ? str(c,
+			    "Reason") : "?");
+	}
+	if (rc == CLI_EXIT_OK && !json_is_true(json_object_get(acc, "Ok")))
 		rc = EXIT_BROKEN;
-	cli_message_free(&resp->base);
+done:
+	if (resp != NULL)
+		cli_message_free(&resp->base);
+	free(tok);
+	json_decref(acc);
 	cli_conn_free(conn);
 	return (rc);
 }
@@ -369,13 +470,6 @@ struct line {
 	struct store_audit_row row;
 	json_t *obj;
 };
-
-static const char *
-str(json_t *o, const char *k)
-{
-
-	return (json_string_value(json_object_get(o, k)));
-}
 
 static int
 line_parse(json_t *o, struct line *l)

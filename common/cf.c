@@ -38,6 +38,7 @@ static const char *const code_names[CF_ERR__COUNT] = {
 	[CF_ERR_INTERNAL] = "InternalServiceError",
 	[CF_ERR_UNAVAILABLE] = "ServiceUnavailable",
 	[CF_ERR_UNIMPLEMENTED] = "NotImplemented",
+	[CF_ERR_TIMEOUT] = "RequestTimeoutException",
 };
 
 void

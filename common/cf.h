@@ -40,6 +40,7 @@ enum cf_code {
 	CF_ERR_INTERNAL,		/* InternalServiceError */
 	CF_ERR_UNAVAILABLE,		/* ServiceUnavailable: database or token down */
 	CF_ERR_UNIMPLEMENTED,		/* operation not built */
+	CF_ERR_TIMEOUT,			/* RequestTimeoutException: over its bound */
 	CF_ERR__COUNT
 };
 

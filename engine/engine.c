@@ -120,6 +120,13 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 	}
 	if (engine_pg_config_check(&e->pg, err))
 		goto err1;
+	/* Bounds on a request's work (workers' statement timeouts). */
+	e->timeout_ms = cfg->statement_timeout_ms;
+	e->list_timeout_ms = cfg->list_statement_timeout_ms;
+	e->verify_max_events = cfg->audit_verify_max_events > 0 ?
+	    cfg->audit_verify_max_events : 100000;
+	e->verify_max_ms = cfg->audit_verify_max_ms > 0 ?
+	    cfg->audit_verify_max_ms : 10000;
 
 	/* Authorization: the bootstrap admin; the listener starts later. */
 	e->authz_off = cfg->authz_off;
@@ -168,6 +175,8 @@ engine_worker_new(struct engine *e, struct cf_error *err)
 	w->e = e;
 	if ((w->store = store_connect(e->conninfo, err)) == NULL)
 		goto err1;
+	if (e->timeout_ms > 0 || e->list_timeout_ms > 0)
+		store_set_timeouts(w->store, e->timeout_ms, e->list_timeout_ms);
 	if ((w->hsm = hsm_session_new(e->hsm, err)) == NULL)
 		goto err1;
 	if ((w->authz = engine_authz_cache_new()) == NULL) {

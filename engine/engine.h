@@ -72,6 +72,11 @@ struct engine_config {
 	struct engine_exec_config exec;
 	struct engine_pg_config pg;
 	int authz_off;			/* no authorization (engine tests) */
+	/* Bounds (0: none, or the built-in default where one is said). */
+	int statement_timeout_ms;	/* each statement of a request */
+	int list_statement_timeout_ms;	/* ...of a listing or audit query */
+	int audit_verify_max_events;	/* per VerifyAuditLog call; 0: 100000 */
+	int audit_verify_max_ms;	/* per VerifyAuditLog call; 0: 10000 */
 };
 
 /*
@@ -501,17 +506,22 @@ struct engine_audit_verify_resp {
 	int64_t events;
 	struct engine_audit_chain *chains;
 	size_t n_chains;
+	const char *next_token;		/* NULL: every chain was walked */
 };
 
 /*
- * engine_verify_audit(w, call, resp, err):
+ * engine_verify_audit(w, call, next_token, resp, err):
  * Walk every chain (registered, present among the events, or known to the
  * token) and check each event's position, link, hash and the token's
  * HMAC, and each chain's end against the token's head.  A broken chain is
- * a result (resp->ok = 0), not an error.
+ * a result (resp->ok = 0), not an error.  One call does a bounded part
+ * (audit_verify_max_events, audit_verify_max_ms); resp->next_token, passed
+ * back as ${next_token}, goes on where it stopped, so a chain may be
+ * reported in parts over several calls (its last part ends it).
  */
 int engine_verify_audit(struct engine_worker *, const struct engine_call *,
-    struct engine_audit_verify_resp *, struct cf_error *) CF_MUSTCHECK;
+    const char *, struct engine_audit_verify_resp *, struct cf_error *)
+    CF_MUSTCHECK;
 
 
 /* ---- policies (ops_policy.c) ---------------------------------------------- */
@@ -564,10 +574,21 @@ int engine_put_identity_policy(struct engine_worker *,
 int engine_get_identity_policy(struct engine_worker *,
     const struct engine_call *, const char *, const char *,
     struct engine_identity_policy *, struct cf_error *) CF_MUSTCHECK;
+/*
+ * ListIdentityPolicies pages like ListSecrets: at most ${max_results}
+ * (1..100, default 100) per call, and *out_next_token (NULL on the last
+ * page) to ask for the next.
+ */
+struct engine_identity_policy_list_req {
+	const char *principal;		/* NULL: every principal */
+	int has_max_results;
+	int32_t max_results;
+	const char *next_token;		/* NULL: the first page */
+};
 int engine_list_identity_policies(struct engine_worker *,
-    const struct engine_call *, const char *,
-    struct engine_identity_policy **, size_t *, struct cf_error *)
-    CF_MUSTCHECK;
+    const struct engine_call *, const struct engine_identity_policy_list_req *,
+    struct engine_identity_policy **, size_t *, const char **,
+    struct cf_error *) CF_MUSTCHECK;
 int engine_delete_identity_policy(struct engine_worker *,
     const struct engine_call *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;

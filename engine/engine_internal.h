@@ -50,6 +50,8 @@ struct engine {
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
 	struct audit *audit;		/* engine_set_audit; NULL: none */
+	int timeout_ms, list_timeout_ms; /* engine_config's statement bounds */
+	int verify_max_events, verify_max_ms; /* ...and VerifyAuditLog's */
 };
 
 struct engine_worker {

@@ -28,7 +28,7 @@ has_stage(const char *const *stages, size_t n, const char *stage)
 	return (0);
 }
 
-/* A KmsKeyId must name a KEK in the token. */
+/* A KmsKeyId must name a KEK in the token; ask only after authorizing. */
 static int
 check_kek(struct engine_worker *w, const char *kms_key_id,
     struct cf_error *err)
@@ -215,7 +215,8 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	if (rc == 1) {
 		engine_audit_at(call, sec.arn, NULL);
 		if (engine_authorize(w, call, NULL, &sec, NULL, req->name,
-		    err) || create_existing(w, call, req, &sec, resp, err))
+		    err) || check_kek(w, req->kms_key_id, err) ||
+		    create_existing(w, call, req, &sec, resp, err))
 			goto fail;
 		return (engine_commit(w, call, err));
 	}
@@ -232,6 +233,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	engine_audit_at(call, sec.arn, req->value.present ?
 	    req->client_request_token : NULL);
 	if (engine_authorize(w, call, NULL, &sec, NULL, req->name, err) ||
+	    check_kek(w, req->kms_key_id, err) ||
 	    store_secret_insert(w->store, &sec, err))
 		goto fail;
 
@@ -275,7 +277,9 @@ engine_create_secret(struct engine_worker *w, const struct engine_call *call,
 	int attempt;
 
 	memset(resp, 0, sizeof(*resp));
-	if (create_check(req, err) || check_kek(w, req->kms_key_id, err))
+	/* The KmsKeyId is looked up only once the caller is authorized
+	 * (create_once): its existence is nobody else's business. */
+	if (create_check(req, err))
 		return (-1);
 
 	/*
@@ -895,7 +899,7 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 	size_t ctx_len = 0, n;
 	char after[65];
 	int64_t after_us = 0;
-	int desc, limit;
+	int desc, limit, rc;
 
 	memset(resp, 0, sizeof(*resp));
 	if (list_check(req, err) ||
@@ -917,12 +921,18 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 	    ctx_len, &after_us, after, err))
 		return (-1);
 
-	/* One visible row more than the page tells whether another exists. */
+	/*
+	 * One visible row more than the page tells whether another exists;
+	 * a listing runs under list_statement_timeout_ms.
+	 */
 	if ((secs = cf_arena_alloc(call->arena, ((size_t)limit + 1) *
 	    sizeof(*secs))) == NULL)
 		return (engine_oom(err));
-	if (list_scan(w, call, req, sf, desc, after_us,
-	    req->next_token ? after : NULL, (size_t)limit + 1, secs, &n, err))
+	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
+	rc = list_scan(w, call, req, sf, desc, after_us,
+	    req->next_token ? after : NULL, (size_t)limit + 1, secs, &n, err);
+	store_timeout_class(w->store, STORE_TIMEOUT_DEFAULT);
+	if (rc)
 		return (-1);
 	if (n > (size_t)limit) {
 		n = (size_t)limit;

@@ -5,7 +5,11 @@
  * page in an arena of its own, so a long chain never piles up in memory),
  * checks each event's hmac in the token and feeds the pure checker of
  * audit_record.c, and compares each chain's end with the head the token
- * recorded.
+ * recorded.  One call checks at most audit_verify_max_events events for at
+ * most audit_verify_max_ms (about: the bound is looked at between pages),
+ * then returns a NextToken naming the chain and the event to go on after;
+ * the next call re-reads that event, checks its hash and hmac, and
+ * continues the chain from it as from an archive anchor.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -85,7 +89,7 @@ engine_list_audit_events(struct engine_worker *w,
 	struct store_audit_filter f;
 	const struct store_audit_row *last;
 	char key[64];
-	int limit;
+	int limit, rc;
 
 	memset(resp, 0, sizeof(*resp));
 	memset(&f, 0, sizeof(f));
@@ -127,8 +131,11 @@ engine_list_audit_events(struct engine_worker *w,
 		return (-1);
 
 	/* One more than asked for says whether there is a next page. */
-	if (store_audit_list(w->store, call->arena, &f, limit + 1,
-	    &resp->events, &resp->n_events, err))
+	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
+	rc = store_audit_list(w->store, call->arena, &f, limit + 1,
+	    &resp->events, &resp->n_events, err);
+	store_timeout_class(w->store, STORE_TIMEOUT_DEFAULT);
+	if (rc)
 		return (-1);
 	if (resp->n_events > (size_t)limit) {
 		resp->n_events = (size_t)limit;
@@ -173,30 +180,103 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 }
 
 /*
- * Walk one chain's events through the checker; *${after_head_ms} is the
- * time of the first event after the token's head (0: none), *${last_ms}
- * the time of the chain's last event.
+ * A call's bound: events it may still check, the monotonic deadline, and
+ * where it stopped inside a chain (0: it did not), to go on from there.
+ */
+struct verify_bound {
+	int64_t events_left;
+	int64_t deadline_ms;
+	int64_t stop_seq;
+};
+
+/*
+ * Go on with a chain where the previous call stopped, after event ${seq}:
+ * that event, read again, must still hash to its hash and carry the
+ * token's hmac; its hash is then where the chain continues (in ${hash}).
+ */
+static int
+verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
+    uint8_t *hash, int64_t *after_head_ms, struct cf_error *err)
+{
+	struct store_audit_row *rows;
+	struct cf_arena *a;
+	uint8_t h[AUDIT_HASH_LEN];
+	size_t n;
+	int mac_ok = 0;
+
+	if ((a = cf_arena_new()) == NULL)
+		return (engine_oom(err));
+	if (store_audit_scan(w->store, a, c->chain_id, seq, NULL, 1, &rows, &n,
+	    err)) {
+		cf_arena_free(a);
+		return (-1);
+	}
+	if (n == 1 && rows[0].seq == seq && audit_row_hash(&rows[0], h) == 0 &&
+	    memcmp(h, rows[0].hash, AUDIT_HASH_LEN) == 0 &&
+	    (mac_ok = hsm_audit_mac_verify(w->hsm, rows[0].hash,
+	    AUDIT_HASH_LEN, rows[0].hmac, err)) == 1) {
+		memcpy(hash, rows[0].hash, AUDIT_HASH_LEN);
+		audit_check_anchor(c, seq, hash);
+
+		/* The event after the token's head, if an earlier call saw it. */
+		if (c->head_found && c->head_seq < seq) {
+			if (store_audit_scan(w->store, a, c->chain_id,
+			    c->head_seq + 1, NULL, 1, &rows, &n, err)) {
+				cf_arena_free(a);
+				return (-1);
+			}
+			if (n == 1 && rows[0].seq == c->head_seq + 1)
+				*after_head_ms = rows[0].time_ms;
+		}
+	} else if (mac_ok != -1) {
+		c->ok = 0;
+		c->broken_seq = seq;
+		snprintf(c->reason, sizeof(c->reason), "event %" PRId64
+		    ", where the previous VerifyAuditLog call stopped, is "
+		    "missing or was altered since", seq);
+	}
+	cf_arena_free(a);
+	return (mac_ok == -1 ? -1 : 0);
+}
+
+/*
+ * Walk one chain's events through the checker, from the start or after
+ * the event whose hash is ${after_hash} (the anchor of a resumed walk),
+ * within ${b}: when it is spent and the chain goes on, b->stop_seq says
+ * after which event.  *${after_head_ms} is the time of the first event
+ * after the token's head (0: none), *${last_ms} that of the last event
+ * read.
  */
 static int
 verify_walk(struct engine_worker *w, struct audit_check *c,
+    const uint8_t *resume_hash, struct verify_bound *b,
     int64_t *after_head_ms, int64_t *last_ms, struct cf_error *err)
 {
 	struct store_audit_row *rows;
 	struct cf_arena *page;
 	uint8_t after_hash[AUDIT_HASH_LEN];
-	int64_t after_seq = 0;
-	int have_after = 0, mac_ok;
-	size_t n, i;
+	int64_t after_seq = resume_hash != NULL ? c->anchor_seq : 0;
+	int have_after = resume_hash != NULL, mac_ok, more;
+	size_t n, i, want;
 
+	if (have_after)
+		memcpy(after_hash, resume_hash, AUDIT_HASH_LEN);
 	do {
+		/* A page within the bound, and one row to say if more follow. */
+		want = b->events_left < VERIFY_PAGE ?
+		    (size_t)(b->events_left > 0 ? b->events_left : 1) :
+		    VERIFY_PAGE;
 		if ((page = cf_arena_new()) == NULL)
 			return (engine_oom(err));
 		if (store_audit_scan(w->store, page, c->chain_id, after_seq,
-		    have_after ? after_hash : NULL, VERIFY_PAGE, &rows, &n,
+		    have_after ? after_hash : NULL, (int)want + 1, &rows, &n,
 		    err)) {
 			cf_arena_free(page);
 			return (-1);
 		}
+		more = n > want;
+		if (more)
+			n = want;
 		for (i = 0; i < n && c->ok; i++) {
 			if ((mac_ok = hsm_audit_mac_verify(w->hsm, rows[i].hash,
 			    AUDIT_HASH_LEN, rows[i].hmac, err)) == -1) {
@@ -214,7 +294,15 @@ verify_walk(struct engine_worker *w, struct audit_check *c,
 			have_after = 1;
 		}
 		cf_arena_free(page);
-	} while (n == VERIFY_PAGE && c->ok);
+		b->events_left -= (int64_t)n;
+
+		/* Out of events or time with more to read: stop here. */
+		if (more && c->ok && (b->events_left <= 0 ||
+		    cf_mono_ms() >= b->deadline_ms)) {
+			b->stop_seq = after_seq;
+			break;
+		}
+	} while (more && c->ok);
 	return (0);
 }
 
@@ -279,23 +367,32 @@ verify_lag(const struct head_view *hv, struct audit_check *c,
 	    c->head_seq);
 }
 
-/* Check one chain into ${out}. */
+/*
+ * Check one chain into ${out}, from its start or (${resume_seq} > 0) after
+ * that event, within ${b}; a chain cut short by the bound is not ended.
+ */
 static int
 verify_chain(struct engine_worker *w, const struct engine_call *call,
     const struct head_view *hv, const char *id,
-    const struct hsm_audit_head *head, struct engine_audit_chain *out,
+    const struct hsm_audit_head *head, int64_t resume_seq,
+    struct verify_bound *b, struct engine_audit_chain *out,
     struct cf_error *err)
 {
 	struct audit_check c;
+	uint8_t resume_hash[AUDIT_HASH_LEN];
 	int64_t after_head_ms = 0, last_ms = 0;
 
 	audit_check_init(&c, id, head, 1);
-	if (verify_anchor(w, &c, err))
+	if (resume_seq > 0 ? verify_resume(w, &c, resume_seq, resume_hash,
+	    &after_head_ms, err) : verify_anchor(w, &c, err))
 		return (-1);
-	if (c.ok && verify_walk(w, &c, &after_head_ms, &last_ms, err))
+	if (c.ok && verify_walk(w, &c, resume_seq > 0 ? resume_hash : NULL, b,
+	    &after_head_ms, &last_ms, err))
 		return (-1);
-	audit_check_end(&c);
-	verify_lag(hv, &c, after_head_ms, last_ms);
+	if (b->stop_seq == 0) {
+		audit_check_end(&c);
+		verify_lag(hv, &c, after_head_ms, last_ms);
+	}
 
 	memcpy(out->chain_id, c.chain_id, sizeof(out->chain_id));
 	out->ok = c.ok;
@@ -306,27 +403,59 @@ verify_chain(struct engine_worker *w, const struct engine_call *call,
 	out->reason = c.ok ? NULL : cf_arena_strdup(call->arena, c.reason);
 	out->head_in_token = head != NULL;
 	out->head_seq = head != NULL ? head->seq : 0;
-	out->anchored = c.anchored;
+	out->anchored = c.anchored && resume_seq == 0;
 	if (!c.ok && out->reason == NULL)
 		return (engine_oom(err));
 	return (0);
 }
 
+/* The continuation: the chain to go on with, and the event to go on after. */
+static int
+verify_cursor_decode(struct engine_worker *w, const char *tok, char *chain,
+    int64_t *seq, struct cf_error *err)
+{
+	size_t i;
+
+	if (engine_next_token_decode(tok, w->e->token_key->data, 'V', seq,
+	    chain, err))
+		return (-1);
+	for (i = 0; chain[i] != '\0'; i++)
+		if (strchr("0123456789abcdef-", chain[i]) == NULL)
+			break;
+	if (i != 36 || chain[i] != '\0' || *seq < 0) {
+		cf_error_set(err, CF_ERR_INVALID_NEXT_TOKEN,
+		    "The NextToken value is invalid.");
+		return (-1);
+	}
+	return (0);
+}
+
 int
 engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
-    struct engine_audit_verify_resp *resp, struct cf_error *err)
+    const char *next_token, struct engine_audit_verify_resp *resp,
+    struct cf_error *err)
 {
 	struct store_audit_chain *db = NULL;
 	struct hsm_audit_head *heads = NULL;
 	struct engine_audit_chain *out;
 	struct audit_head_status st;
 	struct head_view hv = { NULL, 0, 0, 0 };
+	struct verify_bound b;
+	char from[65] = "";
+	int64_t from_seq = 0;
 	size_t n_db = 0, n_heads = 0, n = 0, i, j;
 	int rc = -1;
 
 	memset(resp, 0, sizeof(*resp));
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
 		return (-1);
+	if (next_token != NULL && verify_cursor_decode(w, next_token, from,
+	    &from_seq, err))
+		return (-1);
+	b.events_left = w->e->verify_max_events;
+	b.deadline_ms = cf_mono_ms() + w->e->verify_max_ms;
+	b.stop_seq = 0;
+	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
 
 	/*
 	 * Our own writer's head first catches up with every event committed
@@ -352,18 +481,45 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 		(void)engine_oom(err);
 		goto done;
 	}
-	for (i = 0; i < n_db; i++)
+
+	/*
+	 * The database's chains in chain id order, from where the previous
+	 * call stopped; within the call's bound, after which the response
+	 * says where to go on (a chain's event, or the next chain).
+	 */
+	for (i = 0; i < n_db; i++) {
+		if (strcmp(db[i].chain_id, from) < 0)
+			continue;
 		if (verify_chain(w, call, &hv, db[i].chain_id, head_of(heads,
-		    n_heads, db[i].chain_id), &out[n++], err))
+		    n_heads, db[i].chain_id), strcmp(db[i].chain_id, from) ==
+		    0 ? from_seq : 0, &b, &out[n++], err))
 			goto done;
+		if (b.stop_seq == 0 && i + 1 < n_db && (b.events_left <= 0 ||
+		    cf_mono_ms() >= b.deadline_ms)) {
+			i++;
+			break;
+		}
+		if (b.stop_seq != 0)
+			break;
+	}
+	if (i < n_db) {
+		if ((resp->next_token = engine_next_token_encode(call->arena,
+		    w->e->token_key->data, 'V', b.stop_seq, db[i].chain_id)) ==
+		    NULL) {
+			(void)engine_oom(err);
+			goto done;
+		}
+		j = n_heads;		/* the token's chains come last */
+	} else
+		j = 0;
 
 	/* A chain only the token knows: the database lost all of it. */
-	for (j = 0; j < n_heads; j++) {
+	for (; j < n_heads; j++) {
 		for (i = 0; i < n_db; i++)
 			if (strcmp(db[i].chain_id, heads[j].chain_id) == 0)
 				break;
 		if (i == n_db && verify_chain(w, call, &hv, heads[j].chain_id,
-		    &heads[j], &out[n++], err))
+		    &heads[j], 0, &b, &out[n++], err))
 			goto done;
 	}
 
@@ -376,6 +532,7 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	}
 	rc = 0;
 done:
+	store_timeout_class(w->store, STORE_TIMEOUT_DEFAULT);
 	free(heads);
 	return (rc);
 }

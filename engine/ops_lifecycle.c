@@ -45,16 +45,18 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	memset(resp, 0, sizeof(*resp));
 	if (update_check(req, err))
 		return (-1);
-	if (label != NULL && (rc = hsm_kek_exists(w->hsm, label)) != 1) {
-		cf_error_set(err, rc == 0 ? CF_ERR_ENCRYPTION_FAILURE :
-		    CF_ERR_UNAVAILABLE, "Secrets Manager can't find the "
-		    "specified KMS key: %.200s", req->kms_key_id);
-		return (-1);
-	}
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
 		goto fail;
+
+	/* The KmsKeyId only once the caller is authorized: no oracle. */
+	if (label != NULL && (rc = hsm_kek_exists(w->hsm, label)) != 1) {
+		cf_error_set(err, rc == 0 ? CF_ERR_ENCRYPTION_FAILURE :
+		    CF_ERR_UNAVAILABLE, "Secrets Manager can't find the "
+		    "specified KMS key: %.200s", req->kms_key_id);
+		goto fail;
+	}
 
 	/* Metadata first, so a new version is sealed under the new key. */
 	if ((req->description != NULL || req->kms_key_id != NULL) &&

@@ -8,8 +8,13 @@
  * where it is.  Identity-policy changes notify every server (migration
  * 0005's trigger) and drop this process's cache at once.
  */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "engine_internal.h"
 #include "policy.h"
@@ -233,8 +238,8 @@ engine_put_identity_policy(struct engine_worker *w,
 	policy_free(p);
 	if (store_begin(w->store, err))
 		return (-1);
-	if (store_identity_policy_list(w->store, call->arena, principal, &rows,
-	    &n, err) || (rc = store_identity_policy_get(w->store, call->arena,
+	if (store_identity_policy_list(w->store, call->arena, principal, NULL,
+	    NULL, ENGINE_MAX_IDENTITY_POLICIES, &rows, &n, err) || (rc = store_identity_policy_get(w->store, call->arena,
 	    principal, name, &one, err)) == -1)
 		goto fail;
 	if (rc == 0 && n >= ENGINE_MAX_IDENTITY_POLICIES) {
@@ -278,22 +283,139 @@ engine_get_identity_policy(struct engine_worker *w,
 	return (0);
 }
 
+/*
+ * The ListIdentityPolicies cursor: the last row's key (principal, name),
+ * longer than engine_next_token_encode's keys, travels in hex before a
+ * "."; the MAC'd token after it holds the SHA-256 of that key, so the key
+ * cannot be edited either.
+ */
+static int
+cursor_digest(const char *key, size_t len, char hexout[65])
+{
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	size_t i;
+
+	if (EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != sizeof(md))
+		return (-1);
+	for (i = 0; i < sizeof(md); i++)
+		snprintf(hexout + 2 * i, 3, "%02x", md[i]);
+	return (0);
+}
+
+static const char *
+cursor_encode(struct engine_worker *w, struct cf_arena *a,
+    const struct store_identity_policy *last)
+{
+	size_t pl = strlen(last->principal), nl = strlen(last->policy_name);
+	size_t klen = pl + 1 + nl, i;
+	char *key, *out, *mac, digest[65];
+
+	if ((key = cf_arena_alloc(a, klen + 1)) == NULL)
+		return (NULL);
+	memcpy(key, last->principal, pl);
+	key[pl] = '\n';
+	memcpy(key + pl + 1, last->policy_name, nl);
+	if (cursor_digest(key, klen, digest) ||
+	    (mac = engine_next_token_encode(a, w->e->token_key->data, 'i', 0,
+	    digest)) == NULL ||
+	    (out = cf_arena_alloc(a, 2 * klen + 1 + strlen(mac) + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < klen; i++)
+		snprintf(out + 2 * i, 3, "%02x", (unsigned char)key[i]);
+	out[2 * klen] = '.';
+	memcpy(out + 2 * klen + 1, mac, strlen(mac) + 1);
+	return (out);
+}
+
+/* Decode a cursor into the principal and name it points after. */
+static int
+cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
+    const char **out_principal, const char **out_name, struct cf_error *err)
+{
+	char digest[65], want[65], *key, *nl, *end;
+	const char *dot = strchr(tok, '.');
+	size_t klen, i;
+	unsigned int byte;
+	int64_t zero;
+	struct cf_error ignored;
+
+	if (dot == NULL || (dot - tok) % 2 != 0 || dot == tok ||
+	    (size_t)(dot - tok) > 2 * (PRINCIPAL_MAX + 1 + POLICY_NAME_MAX))
+		goto bad;
+	klen = (size_t)(dot - tok) / 2;
+	if (engine_next_token_decode(dot + 1, w->e->token_key->data, 'i',
+	    &zero, digest, err))
+		return (-1);
+	if ((key = cf_arena_alloc(a, klen + 1)) == NULL)
+		return (engine_oom(err));
+	for (i = 0; i < klen; i++) {
+		char two[3] = { tok[2 * i], tok[2 * i + 1], '\0' };
+
+		byte = (unsigned int)strtoul(two, &end, 16);
+		if (*end != '\0' || !isxdigit((unsigned char)two[0]))
+			goto bad;
+		key[i] = (char)byte;
+	}
+	key[klen] = '\0';
+	if (cursor_digest(key, klen, want) ||
+	    CRYPTO_memcmp(want, digest, 64) != 0 ||
+	    (nl = strchr(key, '\n')) == NULL || strlen(key) != klen)
+		goto bad;
+	*nl = '\0';
+	if (check_principal(key, &ignored) || check_policy_name(nl + 1,
+	    &ignored))
+		goto bad;
+	*out_principal = key;
+	*out_name = nl + 1;
+	return (0);
+
+bad:
+	cf_error_set(err, CF_ERR_INVALID_NEXT_TOKEN,
+	    "The NextToken value is invalid.");
+	return (-1);
+}
+
 int
 engine_list_identity_policies(struct engine_worker *w,
-    const struct engine_call *call, const char *principal,
-    struct engine_identity_policy **out, size_t *n, struct cf_error *err)
+    const struct engine_call *call,
+    const struct engine_identity_policy_list_req *req,
+    struct engine_identity_policy **out, size_t *n,
+    const char **out_next_token, struct cf_error *err)
 {
+	const char *principal = req->principal, *after_p = NULL,
+	    *after_n = NULL;
 	struct store_identity_policy *rows;
 	size_t i;
+	int limit, rc;
 
 	*out = NULL;
 	*n = 0;
+	*out_next_token = NULL;
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    (principal != NULL && check_principal(principal, err)))
+	    (principal != NULL && check_principal(principal, err)) ||
+	    engine_check_max_results(req->has_max_results, req->max_results,
+	    ENGINE_DEFAULT_PAGE, err))
 		return (-1);
-	if (store_identity_policy_list(w->store, call->arena, principal, &rows,
-	    n, err))
+	limit = req->has_max_results ? req->max_results : ENGINE_DEFAULT_PAGE;
+	if (req->next_token != NULL && cursor_decode(w, call->arena,
+	    req->next_token, &after_p, &after_n, err))
 		return (-1);
+
+	/* One row more than the page says whether another page exists. */
+	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
+	rc = store_identity_policy_list(w->store, call->arena, principal,
+	    after_p, after_n, limit + 1, &rows, n, err);
+	store_timeout_class(w->store, STORE_TIMEOUT_DEFAULT);
+	if (rc)
+		return (-1);
+	if (*n > (size_t)limit) {
+		*n = (size_t)limit;
+		if ((*out_next_token = cursor_encode(w, call->arena,
+		    &rows[limit - 1])) == NULL)
+			return (engine_oom(err));
+	}
 	if (*n > 0 && (*out = cf_arena_alloc(call->arena,
 	    *n * sizeof(**out))) == NULL)
 		return (engine_oom(err));

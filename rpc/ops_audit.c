@@ -86,11 +86,12 @@ rpc_op_verify_audit_log(struct engine_worker *w, const struct engine_call *c,
 	Coffer__V1__VerifyAuditLogResponse *r;
 	Coffer__V1__AuditChainStatus *s = NULL;
 	struct engine_audit_verify_resp p;
+	const Coffer__V1__VerifyAuditLogRequest *m =
+	    (const Coffer__V1__VerifyAuditLogRequest *)pm;
 	struct engine_audit_chain *ch;
 	size_t i;
 
-	(void)pm;
-	if (engine_verify_audit(w, c, &p, err))
+	if (engine_verify_audit(w, c, m->next_token, &p, err))
 		return (-1);
 	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
 		return (-1);
@@ -127,5 +128,6 @@ rpc_op_verify_audit_log(struct engine_worker *w, const struct engine_call *c,
 	r->has_ok = r->has_events = 1;
 	r->ok = p.ok;
 	r->events = p.events;
+	r->next_token = rpc_pb_str(p.next_token);
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }

@@ -161,10 +161,13 @@ rpc_op_list_identity_policies(struct engine_worker *w,
 	    (const Coffer__V1__ListIdentityPoliciesRequest *)pm;
 	Coffer__V1__ListIdentityPoliciesResponse *r;
 	Coffer__V1__IdentityPolicyEntry *e = NULL, **pe = NULL;
+	struct engine_identity_policy_list_req req = { m->principal,
+	    m->has_max_results, m->max_results, m->next_token };
 	struct engine_identity_policy *p;
+	const char *next;
 	size_t n, i;
 
-	if (engine_list_identity_policies(w, c, m->principal, &p, &n, err))
+	if (engine_list_identity_policies(w, c, &req, &p, &n, &next, err))
 		return (-1);
 	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
 		return (-1);
@@ -182,6 +185,7 @@ rpc_op_list_identity_policies(struct engine_worker *w,
 	}
 	r->policies = pe;
 	r->n_policies = n;
+	r->next_token = rpc_pb_str(next);
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }
 

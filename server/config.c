@@ -20,12 +20,13 @@
 #include <ini.h>
 
 enum key_type {
-	KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT, KEY_COUNT
+	KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT, KEY_COUNT,
+	KEY_MILLIS, KEY_EVENTS
 };
 
 /* Nonzero for the keys stored as an unsigned, not a string. */
 #define KEY_NUMERIC(t) ((t) == KEY_WORKERS || (t) == KEY_SECONDS || \
-    (t) == KEY_COUNT)
+    (t) == KEY_COUNT || (t) == KEY_MILLIS || (t) == KEY_EVENTS)
 
 struct key {
 	const char *name;
@@ -73,6 +74,10 @@ static const struct key keys[] = {
 	KEY(max_streams, KEY_COUNT, "100"),
 	KEY(rotator_user, KEY_STRING, NULL),
 	KEY(rotator_group, KEY_STRING, NULL),
+	KEY(statement_timeout_ms, KEY_MILLIS, "5000"),
+	KEY(list_statement_timeout_ms, KEY_MILLIS, "30000"),
+	KEY(audit_verify_max_events, KEY_EVENTS, "100000"),
+	KEY(audit_verify_max_ms, KEY_MILLIS, "10000"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -148,6 +153,17 @@ key_set(struct config *cfg, const struct key *k, const char *v,
 	unsigned n;
 
 	/* Check the value. */
+	if (k->type == KEY_MILLIS || k->type == KEY_EVENTS) {
+		if ((n = parse_count(v, k->type == KEY_MILLIS ?
+		    CONFIG_MILLIS_MAX : CONFIG_EVENTS_MAX)) == 0) {
+			*why = k->type == KEY_MILLIS ?
+			    "must be a number of milliseconds from 1 to 3600000" :
+			    "must be an integer from 1 to 100000000";
+			return (-1);
+		}
+		*(unsigned *)(void *)((char *)cfg + k->offset) = n;
+		return (0);
+	}
 	if (KEY_NUMERIC(k->type)) {
 		if ((n = parse_count(v, k->type == KEY_WORKERS ?
 		    CONFIG_WORKERS_MAX : k->type == KEY_COUNT ?

@@ -15,6 +15,8 @@
 #define CONFIG_WORKERS_MAX 1024
 #define CONFIG_INTERVAL_MAX 86400
 #define CONFIG_COUNT_MAX 1000000
+#define CONFIG_MILLIS_MAX 3600000	/* timeouts: an hour */
+#define CONFIG_EVENTS_MAX 100000000	/* events per VerifyAuditLog call */
 
 /* Every string is NUL-terminated, heap-allocated and owned by the struct. */
 struct config {
@@ -56,6 +58,10 @@ struct config {
 	unsigned max_streams;	/* concurrent calls per connection */
 	char *rotator_user;	/* exec: rotators run as; NULL: see main.c */
 	char *rotator_group;	/* and in; NULL: rotator_user's login group */
+	unsigned statement_timeout_ms;	/* each statement of a request */
+	unsigned list_statement_timeout_ms; /* ...of listings, audit queries */
+	unsigned audit_verify_max_events; /* per VerifyAuditLog call */
+	unsigned audit_verify_max_ms;	/* per VerifyAuditLog call */
 };
 
 /*

@@ -173,6 +173,10 @@ engine_config_of(const struct config *cfg, struct hsm *h,
 	ec->pg.allow_hosts = cfg->rotator_pg_allow_hosts;
 	ec->pg.sslmode = cfg->rotator_pg_sslmode;
 	ec->pg.sslrootcert = cfg->rotator_pg_sslrootcert;
+	ec->statement_timeout_ms = (int)cfg->statement_timeout_ms;
+	ec->list_statement_timeout_ms = (int)cfg->list_statement_timeout_ms;
+	ec->audit_verify_max_events = (int)cfg->audit_verify_max_events;
+	ec->audit_verify_max_ms = (int)cfg->audit_verify_max_ms;
 }
 
 /*

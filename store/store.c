@@ -60,6 +60,14 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	if (PQstatus(s->conn) != CONNECTION_OK || conn_lost(res))
 		cf_error_set(err, CF_ERR_UNAVAILABLE,
 		    "database unavailable while %s: %s", what, buf);
+	else if (state != NULL && strcmp(state, "57014") == 0 &&
+	    s->timeout_now > 0)
+		cf_error_set(err, CF_ERR_TIMEOUT, "the request took longer "
+		    "than its %d ms bound while %s; narrow it (more selective "
+		    "filters, a smaller MaxResults)", s->timeout_now, what);
+	else if (state != NULL && strcmp(state, "57014") == 0)
+		cf_error_set(err, CF_ERR_TIMEOUT, "the database cancelled the "
+		    "query while %s", what);
 	else if (state != NULL && cannot_serve(state))
 		cf_error_set(err, CF_ERR_UNAVAILABLE,
 		    "database cannot serve while %s: %s", what, buf);
@@ -106,14 +114,94 @@ prepare_all(struct store *s, struct cf_error *err)
 	return (0);
 }
 
+static int connect_db(struct store *, struct cf_error *);
+
+/*
+ * Give the session the statement_timeout of the class the next statement
+ * belongs to, if it has another.  A SET inside a transaction is undone by
+ * its rollback, so the transaction's end forgets what the session has.  A
+ * connection found dead outside a transaction is reopened (${reopen}),
+ * which sets the timeout itself.
+ */
+static int
+timeout_apply(struct store *s, int reopen, struct cf_error *err)
+{
+	int want = s->timeout_ms[s->tclass], ok;
+	char sql[64];
+	PGresult *res;
+
+	if (!s->timeouts_on || s->timeout_now == want)
+		return (0);
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", want);
+	res = PQexec(s->conn, sql);
+	if ((ok = PQresultStatus(res) == PGRES_COMMAND_OK) == 0) {
+		if (reopen && !s->in_tx && (PQstatus(s->conn) != CONNECTION_OK ||
+		    conn_lost(res))) {
+			PQclear(res);
+			return (connect_db(s, err));
+		}
+		store_fail(s, res, "setting statement_timeout", err);
+	}
+	PQclear(res);
+	if (!ok)
+		return (-1);
+	s->timeout_now = want;
+	s->timeout_in_tx |= s->in_tx;
+	return (0);
+}
+
+/* The transaction ended: a SET made inside it may have been undone. */
+static void
+timeout_tx_end(struct store *s)
+{
+
+	if (s->timeout_in_tx)
+		s->timeout_now = -1;
+	s->timeout_in_tx = 0;
+}
+
+void
+store_set_timeouts(struct store *s, int def_ms, int list_ms)
+{
+
+	s->timeouts_on = 1;
+	s->timeout_ms[STORE_TIMEOUT_DEFAULT] = def_ms < 0 ? 0 : def_ms;
+	s->timeout_ms[STORE_TIMEOUT_LIST] = list_ms < 0 ? 0 : list_ms;
+	s->timeout_now = -1;
+}
+
+void
+store_timeout_class(struct store *s, enum store_timeout_class c)
+{
+
+	s->tclass = c;
+}
+
+/*
+ * libpq's connection options that come before the caller's conninfo (which
+ * may override them): TCP keepalives and a TCP user timeout, so a database
+ * host that vanished (powered off, cut off by a firewall) is noticed in
+ * about a minute instead of the kernel's two hours.
+ */
+static const char *const conn_keys[] = { "keepalives", "keepalives_idle",
+    "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
+    NULL };
+static const char *const conn_defaults[] = { "1", "30", "10", "3", "60000" };
+
 /* Open (or reopen) the connection and prepare statements. */
 static int
 connect_db(struct store *s, struct cf_error *err)
 {
+	const char *values[sizeof(conn_keys) / sizeof(conn_keys[0])];
 	char buf[256];
+	size_t i;
 
+	for (i = 0; conn_keys[i + 1] != NULL; i++)
+		values[i] = conn_defaults[i];
+	values[i++] = s->conninfo;
+	values[i] = NULL;
 	if (s->conn == NULL)
-		s->conn = PQconnectdb(s->conninfo);
+		s->conn = PQconnectdbParams(conn_keys, values, 1);
 	else
 		PQreset(s->conn);
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
@@ -125,7 +213,11 @@ connect_db(struct store *s, struct cf_error *err)
 		return (-1);
 	}
 	s->in_tx = 0;
+	s->timeout_now = -1;
+	s->timeout_in_tx = 0;
 	PQsetNoticeProcessor(s->conn, quiet, NULL);
+	if (timeout_apply(s, 0, err))
+		return (-1);
 	return (s->plain ? 0 : prepare_all(s, err));
 }
 
@@ -220,6 +312,8 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 		if (connect_db(s, err))
 			return (NULL);
 	}
+	if (timeout_apply(s, 1, err))
+		return (NULL);
 
 	snprintf(name, sizeof(name), "s%d", (int)stmt);
 	res = PQexecPrepared(s->conn, name, n, values, lengths, formats,
@@ -250,6 +344,8 @@ store_exec_params(struct store *s, const char *sql, int n,
 
 	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
 	    connect_db(s, err))
+		return (NULL);
+	if (timeout_apply(s, may_retry, err))
 		return (NULL);
 	res = PQexecParams(s->conn, sql, n, NULL, values, lengths, formats, 0);
 	if (may_retry && retry(s, &res, expect, err)) {
@@ -285,6 +381,8 @@ simple(struct store *s, const char *sql, struct cf_error *err)
 
 	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
 	    connect_db(s, err))
+		return (-1);
+	if (timeout_apply(s, 1, err))
 		return (-1);
 	res = PQexec(s->conn, sql);
 	if (strncmp(sql, "SELECT", 6) == 0 ?
@@ -329,6 +427,7 @@ store_commit(struct store *s, struct cf_error *err)
 
 	rc = simple(s, "COMMIT", err);
 	s->in_tx = 0;
+	timeout_tx_end(s);
 	return (rc);
 }
 
@@ -340,6 +439,7 @@ store_rollback(struct store *s)
 	if (!s->in_tx)
 		return;
 	s->in_tx = 0;
+	timeout_tx_end(s);
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		return;
 	res = PQexec(s->conn, "ROLLBACK");

@@ -103,6 +103,24 @@ void store_free(struct store *);
  */
 int store_migrate(const char *, struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * Statement timeouts, per request class.  store_set_timeouts(s, def, list)
+ * makes every statement of ${s} run under PostgreSQL's statement_timeout:
+ * ${def} milliseconds for ordinary work, ${list} for listings and audit
+ * queries (0: no limit).  store_timeout_class(s, c) says which class the
+ * statements from now on belong to; it costs one SET when the class
+ * changes, issued with the next statement.  A statement cancelled by its
+ * timeout fails with CF_ERR_TIMEOUT (RequestTimeoutException).  Without
+ * store_set_timeouts, the role's and server's settings apply.
+ */
+enum store_timeout_class {
+	STORE_TIMEOUT_DEFAULT = 0,
+	STORE_TIMEOUT_LIST,
+	STORE_TIMEOUT__COUNT
+};
+void store_set_timeouts(struct store *, int, int);
+void store_timeout_class(struct store *, enum store_timeout_class);
+
 /* store_ping(s): 0 if the connection answers "SELECT 1", else -1. */
 int store_ping(struct store *) CF_MUSTCHECK;
 
@@ -482,15 +500,19 @@ struct store_identity_policy {
 /*
  * store_identity_policies(s, a, principal, out, n, err):
  * Every policy attached to ${principal} (document included), by name.
- * store_identity_policy_list does the same without documents, for one
- * principal or (NULL) for all of them, by principal and name.
+ * store_identity_policy_list(s, a, principal, after_principal, after_name,
+ *     limit, out, n, err) does the same without documents, for one
+ * principal or (NULL) for all of them, by principal and name: at most
+ * ${limit} rows after (${after_principal}, ${after_name}) (NULL: from the
+ * start).
  */
 int store_identity_policies(struct store *, struct cf_arena *, const char *,
     struct store_identity_policy **, size_t *, struct cf_error *)
     CF_MUSTCHECK;
 int store_identity_policy_list(struct store *, struct cf_arena *,
-    const char *, struct store_identity_policy **, size_t *,
-    struct cf_error *) CF_MUSTCHECK;
+    const char *, const char *, const char *, int,
+    struct store_identity_policy **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
 
 /* store_identity_policy_get(s, a, principal, name, out, err): 1, 0 or -1. */
 int store_identity_policy_get(struct store *, struct cf_arena *, const char *,

@@ -71,6 +71,11 @@ struct store {
 	char *conninfo;
 	int in_tx;
 	int plain;		/* no prepared statements (the migrator) */
+	int timeouts_on;	/* store_set_timeouts was called */
+	int timeout_ms[STORE_TIMEOUT__COUNT];
+	enum store_timeout_class tclass; /* what the next statement is */
+	int timeout_now;	/* the session's statement_timeout; -1: unknown */
+	int timeout_in_tx;	/* set inside the open transaction */
 };
 
 /*

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,14 +84,20 @@ store_identity_policies(struct store *s, struct cf_arena *a,
 
 int
 store_identity_policy_list(struct store *s, struct cf_arena *a,
-    const char *principal, struct store_identity_policy **out, size_t *n,
+    const char *principal, const char *after_principal, const char *after_name,
+    int limit, struct store_identity_policy **out, size_t *n,
     struct cf_error *err)
 {
-	const char *v[1] = { principal };
+	char lim[16];
+	const char *v[4] = { principal, after_principal, after_name, lim };
 
+	/* Keyset paging on the primary key, so a page is an index range. */
+	snprintf(lim, sizeof(lim), "%d", limit);
 	return (select_policies(s, a, "SELECT " POLICY_COLS("NULL::text")
-	    " FROM identity_policies WHERE $1::text IS NULL OR principal = $1 "
-	    "ORDER BY principal, policy_name", 1, v, out, n, err));
+	    " FROM identity_policies WHERE ($1::text IS NULL OR principal = $1)"
+	    " AND ($2::text IS NULL OR (principal, policy_name) > ($2, $3))"
+	    " ORDER BY principal, policy_name LIMIT $4::int", 4, v, out, n,
+	    err));
 }
 
 int

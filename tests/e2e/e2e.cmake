@@ -45,3 +45,12 @@ add_test(NAME e2e.listing
 set_tests_properties(e2e.listing PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# Bounded work: statement timeouts, ListIdentityPolicies paging,
+# VerifyAuditLog in parts, no KmsKeyId oracle.
+add_test(NAME e2e.bounds
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_bounds
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.bounds PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)

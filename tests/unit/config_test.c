@@ -109,6 +109,10 @@ test_defaults(void **state)
 	assert_int_equal(cfg.handshake_timeout, 10);
 	assert_int_equal(cfg.max_streams, 100);
 	assert_int_equal(cfg.audit_head_max_lag, 5);
+	assert_int_equal(cfg.statement_timeout_ms, 5000);
+	assert_int_equal(cfg.list_statement_timeout_ms, 30000);
+	assert_int_equal(cfg.audit_verify_max_events, 100000);
+	assert_int_equal(cfg.audit_verify_max_ms, 10000);
 	config_cleanup(&cfg);
 	assert_null(cfg.listen);
 }
@@ -202,6 +206,20 @@ test_env_errors(void **state)
 	setenv("COFFER_DATABASE", "", 1);
 	assert_int_equal(config_load(&cfg, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "must not be empty"));
+	unsetenv("COFFER_DATABASE");
+
+	/* Bounds on a request's work: milliseconds and an event count. */
+	setenv("COFFER_STATEMENT_TIMEOUT_MS", "0", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "1 to 3600000"));
+	setenv("COFFER_STATEMENT_TIMEOUT_MS", "1", 1);
+	setenv("COFFER_AUDIT_VERIFY_MAX_EVENTS", "7", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), 0);
+	assert_int_equal(cfg.statement_timeout_ms, 1);
+	assert_int_equal(cfg.audit_verify_max_events, 7);
+	config_cleanup(&cfg);
+	unsetenv("COFFER_STATEMENT_TIMEOUT_MS");
+	unsetenv("COFFER_AUDIT_VERIFY_MAX_EVENTS");
 }
 
 static void
