@@ -107,6 +107,7 @@ struct audit_config {
 	const char *conninfo;		/* cofferd's role: INSERT, SELECT */
 	struct hsm *hsm;		/* borrowed */
 	int64_t head_max_lag_ms;	/* audit_head_max_lag; 0: 5 s */
+	int db_timeout_ms;		/* store_set_deadline; 0: default */
 };
 
 /* The longest request_params an event keeps (longer: {"Truncated":true}). */

@@ -789,6 +789,8 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	    chain_uuid(a->hs, a->chain_id, err) ||
 	    audit_deployment(a->store, a->hs, a->deployment, err))
 		goto fail;
+	if (cfg->db_timeout_ms > 0)
+		store_set_deadline(a->store, cfg->db_timeout_ms);
 	if (store_audit_partitions(a->store, 3, err))
 		goto fail;
 	a->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;

@@ -121,6 +121,7 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 	if (engine_pg_config_check(&e->pg, err))
 		goto err1;
 	/* Bounds on a request's work (workers' statement timeouts). */
+	e->db_timeout_ms = cfg->db_timeout_ms;
 	e->timeout_ms = cfg->statement_timeout_ms;
 	e->list_timeout_ms = cfg->list_statement_timeout_ms;
 	e->verify_max_events = cfg->audit_verify_max_events > 0 ?
@@ -177,6 +178,8 @@ engine_worker_new(struct engine *e, struct cf_error *err)
 		goto err1;
 	if (e->timeout_ms > 0 || e->list_timeout_ms > 0)
 		store_set_timeouts(w->store, e->timeout_ms, e->list_timeout_ms);
+	if (e->db_timeout_ms > 0)
+		store_set_deadline(w->store, e->db_timeout_ms);
 	if ((w->hsm = hsm_session_new(e->hsm, err)) == NULL)
 		goto err1;
 	if ((w->authz = engine_authz_cache_new()) == NULL) {

@@ -73,6 +73,8 @@ struct engine_config {
 	struct engine_pg_config pg;
 	int authz_off;			/* no authorization (engine tests) */
 	/* Bounds (0: none, or the built-in default where one is said). */
+	int db_timeout_ms;		/* cofferd's own bound on the database
+					   (store_set_deadline); 0: default */
 	int statement_timeout_ms;	/* each statement of a request */
 	int list_statement_timeout_ms;	/* ...of a listing or audit query */
 	int audit_verify_max_events;	/* per VerifyAuditLog call; 0: 100000 */

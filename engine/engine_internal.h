@@ -51,6 +51,7 @@ struct engine {
 	int authz_off;			/* engine_config.authz_off */
 	struct audit *audit;		/* engine_set_audit; NULL: none */
 	int timeout_ms, list_timeout_ms; /* engine_config's statement bounds */
+	int db_timeout_ms;		/* engine_config.db_timeout_ms */
 	int verify_max_events, verify_max_ms; /* ...and VerifyAuditLog's */
 };
 

@@ -436,12 +436,20 @@ static void
 call_audited(void *arg, int ok, const struct cf_error *aerr)
 {
 	struct call *c = arg;
+	struct cf_error e = { CF_OK, "" };
 
 	/*
 	 * (A batch that cannot start is a gRPC misuse; the worker would then
 	 * wait for its completion until the shutdown grace runs out.)
 	 */
-	if (!ok)
+	/*
+	 * A health check whose event could not be written answers
+	 * NOT_SERVING, as the protocol says, rather than an error.
+	 */
+	if (!ok && c->op != NULL && strcmp(c->op, "Health/Check") == 0 &&
+	    rpc_service_not_serving(c->arena, &c->reply, &e) == 0)
+		(void)call_reply(c, &c->reply, &e);
+	else if (!ok)
 		(void)call_reply(c, NULL, aerr);
 	else
 		(void)call_reply(c, c->ok ? &c->reply : NULL, &c->err);

@@ -103,6 +103,14 @@ struct rpc_reply {
 	size_t len;
 };
 
+/*
+ * rpc_service_not_serving(arena, out, err): a Health/Check answer of
+ * NOT_SERVING into ${out}, for a health check whose own audit event could
+ * not be written: the server cannot serve, and saying so tells nothing.
+ */
+int rpc_service_not_serving(struct cf_arena *, struct rpc_reply *,
+    struct cf_error *) CF_MUSTCHECK;
+
 /* rpc_service_count(): the number of methods the server registers. */
 size_t rpc_service_count(void);
 

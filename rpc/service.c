@@ -50,6 +50,20 @@ op_health_check(struct engine_worker *w, const struct engine_call *c,
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }
 
+int
+rpc_service_not_serving(struct cf_arena *arena, struct rpc_reply *out,
+    struct cf_error *err)
+{
+	Grpc__Health__V1__HealthCheckResponse *r;
+
+	if ((r = rpc_pb_alloc(arena, sizeof(*r), err)) == NULL)
+		return (-1);
+	grpc__health__v1__health_check_response__init(r);
+	r->status =
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+	return (rpc_pb_encode(arena, &r->base, out, err));
+}
+
 #define SM_PATH(op) "/coffer.v1.SecretsManager/" #op
 #define SM(op, req, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
 	&coffer__v1__##req##__descriptor, fn }

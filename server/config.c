@@ -74,6 +74,7 @@ static const struct key keys[] = {
 	KEY(max_streams, KEY_COUNT, "100"),
 	KEY(rotator_user, KEY_STRING, NULL),
 	KEY(rotator_group, KEY_STRING, NULL),
+	KEY(db_timeout, KEY_SECONDS, "10"),
 	KEY(statement_timeout_ms, KEY_MILLIS, "5000"),
 	KEY(list_statement_timeout_ms, KEY_MILLIS, "30000"),
 	KEY(audit_verify_max_events, KEY_EVENTS, "100000"),

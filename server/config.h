@@ -58,6 +58,7 @@ struct config {
 	unsigned max_streams;	/* concurrent calls per connection */
 	char *rotator_user;	/* exec: rotators run as; NULL: see main.c */
 	char *rotator_group;	/* and in; NULL: rotator_user's login group */
+	unsigned db_timeout;	/* seconds cofferd waits for the database */
 	unsigned statement_timeout_ms;	/* each statement of a request */
 	unsigned list_statement_timeout_ms; /* ...of listings, audit queries */
 	unsigned audit_verify_max_events; /* per VerifyAuditLog call */

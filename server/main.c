@@ -173,6 +173,7 @@ engine_config_of(const struct config *cfg, struct hsm *h,
 	ec->pg.allow_hosts = cfg->rotator_pg_allow_hosts;
 	ec->pg.sslmode = cfg->rotator_pg_sslmode;
 	ec->pg.sslrootcert = cfg->rotator_pg_sslrootcert;
+	ec->db_timeout_ms = (int)cfg->db_timeout * 1000;
 	ec->statement_timeout_ms = (int)cfg->statement_timeout_ms;
 	ec->list_statement_timeout_ms = (int)cfg->list_statement_timeout_ms;
 	ec->audit_verify_max_events = (int)cfg->audit_verify_max_events;
@@ -455,6 +456,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		ac.conninfo = cfg->database;
 		ac.hsm = h;
 		ac.head_max_lag_ms = (int64_t)cfg->audit_head_max_lag * 1000;
+		ac.db_timeout_ms = (int)cfg->db_timeout * 1000;
 		if ((audit = audit_start(&ac, err)) == NULL)
 			goto err2;
 		engine_set_audit(e, audit);

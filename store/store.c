@@ -57,7 +57,10 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	n = strcspn(buf, "\n");
 	buf[n] = '\0';
 
-	if (PQstatus(s->conn) != CONNECTION_OK || conn_lost(res))
+	if (s->timed_out)
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "the database did not "
+		    "answer within %d ms while %s", s->deadline_ms, what);
+	else if (PQstatus(s->conn) != CONNECTION_OK || conn_lost(res))
 		cf_error_set(err, CF_ERR_UNAVAILABLE,
 		    "database unavailable while %s: %s", what, buf);
 	else if (state != NULL && strcmp(state, "57014") == 0 &&
@@ -102,8 +105,8 @@ prepare_all(struct store *s, struct cf_error *err)
 
 	for (i = 0; i < ST__COUNT; i++) {
 		snprintf(name, sizeof(name), "s%d", i);
-		res = PQprepare(s->conn, name, store_stmt_defs[i].sql,
-		    store_stmt_defs[i].nparams, NULL);
+		res = store_pq_prepare(s, name, store_stmt_defs[i].sql,
+		    store_stmt_defs[i].nparams);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			store_fail(s, res, "preparing statements", err);
 			PQclear(res);
@@ -133,7 +136,7 @@ timeout_apply(struct store *s, int reopen, struct cf_error *err)
 	if (!s->timeouts_on || s->timeout_now == want)
 		return (0);
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", want);
-	res = PQexec(s->conn, sql);
+	res = store_pq_exec(s, sql);
 	if ((ok = PQresultStatus(res) == PGRES_COMMAND_OK) == 0) {
 		if (reopen && !s->in_tx && (PQstatus(s->conn) != CONNECTION_OK ||
 		    conn_lost(res))) {
@@ -161,6 +164,13 @@ timeout_tx_end(struct store *s)
 }
 
 void
+store_set_deadline(struct store *s, int ms)
+{
+
+	s->deadline_ms = ms < 0 ? 0 : ms;
+}
+
+void
 store_set_timeouts(struct store *s, int def_ms, int list_ms)
 {
 
@@ -184,20 +194,29 @@ store_timeout_class(struct store *s, enum store_timeout_class c)
  * about a minute instead of the kernel's two hours.
  */
 static const char *const conn_keys[] = { "keepalives", "keepalives_idle",
-    "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
+    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+    "connect_timeout", "dbname", NULL };
+static const char *const conn_defaults[] = { "1", "30", "10", "3", "60000",
     NULL };
-static const char *const conn_defaults[] = { "1", "30", "10", "3", "60000" };
 
 /* Open (or reopen) the connection and prepare statements. */
 static int
 connect_db(struct store *s, struct cf_error *err)
 {
 	const char *values[sizeof(conn_keys) / sizeof(conn_keys[0])];
-	char buf[256];
+	char buf[256], connect_s[16];
 	size_t i;
 
+	/*
+	 * connect_timeout bounds a connect as the deadline bounds a statement
+	 * (libpq counts whole seconds, and 1 would be too short to mean it).
+	 */
+	snprintf(connect_s, sizeof(connect_s), "%d", s->deadline_ms > 0 ?
+	    (s->deadline_ms + 999) / 1000 < 2 ? 2 : (s->deadline_ms + 999) /
+	    1000 : 0);
 	for (i = 0; conn_keys[i + 1] != NULL; i++)
-		values[i] = conn_defaults[i];
+		values[i] = conn_defaults[i] != NULL ? conn_defaults[i] :
+		    connect_s;
 	values[i++] = s->conninfo;
 	values[i] = NULL;
 	if (s->conn == NULL)
@@ -230,6 +249,7 @@ store_connect(const char *conninfo, struct cf_error *err)
 		goto err0;
 	if ((s->conninfo = strdup(conninfo)) == NULL)
 		goto err1;
+	s->deadline_ms = STORE_DEADLINE_MS_DEFAULT;
 	if (connect_db(s, err))
 		goto err2;
 
@@ -270,7 +290,8 @@ retry(struct store *s, PGresult **res, ExecStatusType expect,
     struct cf_error *err)
 {
 
-	if (PQresultStatus(*res) == expect || s->in_tx ||
+	/* (A statement that missed the deadline is not tried again.) */
+	if (PQresultStatus(*res) == expect || s->in_tx || s->timed_out ||
 	    (PQstatus(s->conn) == CONNECTION_OK && !conn_lost(*res)))
 		return (0);
 	PQclear(*res);
@@ -316,14 +337,14 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 		return (NULL);
 
 	snprintf(name, sizeof(name), "s%d", (int)stmt);
-	res = PQexecPrepared(s->conn, name, n, values, lengths, formats,
+	res = store_pq_exec_prepared(s, name, n, values, lengths, formats,
 	    binary);
 
 	if (retry(s, &res, expect, err)) {
 		if (res == NULL)
 			return (NULL);
 		PQclear(res);
-		res = PQexecPrepared(s->conn, name, n, values, lengths,
+		res = store_pq_exec_prepared(s, name, n, values, lengths,
 		    formats, binary);
 	}
 	if (PQresultStatus(res) != expect) {
@@ -347,12 +368,12 @@ store_exec_params(struct store *s, const char *sql, int n,
 		return (NULL);
 	if (timeout_apply(s, may_retry, err))
 		return (NULL);
-	res = PQexecParams(s->conn, sql, n, NULL, values, lengths, formats, 0);
+	res = store_pq_exec_params(s, sql, n, values, lengths, formats, 0);
 	if (may_retry && retry(s, &res, expect, err)) {
 		if (res == NULL)
 			return (NULL);
 		PQclear(res);
-		res = PQexecParams(s->conn, sql, n, NULL, values, lengths,
+		res = store_pq_exec_params(s, sql, n, values, lengths,
 		    formats, 0);
 	}
 	if (PQresultStatus(res) != expect) {
@@ -384,14 +405,14 @@ simple(struct store *s, const char *sql, struct cf_error *err)
 		return (-1);
 	if (timeout_apply(s, 1, err))
 		return (-1);
-	res = PQexec(s->conn, sql);
+	res = store_pq_exec(s, sql);
 	if (strncmp(sql, "SELECT", 6) == 0 ?
 	    retry(s, &res, PGRES_TUPLES_OK, err) :
 	    retry(s, &res, PGRES_COMMAND_OK, err)) {
 		if (res == NULL)
 			return (-1);
 		PQclear(res);
-		res = PQexec(s->conn, sql);
+		res = store_pq_exec(s, sql);
 	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 	    PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -442,7 +463,7 @@ store_rollback(struct store *s)
 	timeout_tx_end(s);
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		return;
-	res = PQexec(s->conn, "ROLLBACK");
+	res = store_pq_exec(s, "ROLLBACK");
 	PQclear(res);
 }
 

@@ -119,6 +119,18 @@ enum store_timeout_class {
 	STORE_TIMEOUT__COUNT
 };
 void store_set_timeouts(struct store *, int, int);
+
+/*
+ * store_set_deadline(s, ms): cofferd's own bound on each statement of ${s}
+ * and on a reconnect (db_timeout; default STORE_DEADLINE_MS_DEFAULT; 0:
+ * none), which holds even when the database is frozen and enforces
+ * nothing: a statement that misses it fails with CF_ERR_UNAVAILABLE ("the
+ * database did not answer within ...") and the connection is reopened by
+ * the next call.  A statement of a class whose statement_timeout is longer
+ * gets that and a second.
+ */
+#define STORE_DEADLINE_MS_DEFAULT 10000
+void store_set_deadline(struct store *, int);
 void store_timeout_class(struct store *, enum store_timeout_class);
 
 /* store_ping(s): 0 if the connection answers "SELECT 1", else -1. */

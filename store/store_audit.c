@@ -224,7 +224,7 @@ store_audit_insert(struct store *s, const struct store_audit_row *rows,
 	if (store_ready(s, err))
 		goto done;
 	snprintf(name, sizeof(name), "s%d", (int)ST_AUDIT_INSERT);
-	res = PQexecPrepared(s->conn, name, COLS, v, NULL, NULL, 0);
+	res = store_pq_exec_prepared(s, name, COLS, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		store_fail(s, res, "writing audit events", err);
 	else

@@ -76,7 +76,26 @@ struct store {
 	enum store_timeout_class tclass; /* what the next statement is */
 	int timeout_now;	/* the session's statement_timeout; -1: unknown */
 	int timeout_in_tx;	/* set inside the open transaction */
+	int deadline_ms;	/* cofferd's own bound on a statement and a
+				   connect (store_pq.c); 0: none */
+	int timed_out;		/* the last statement missed it */
 };
+
+/*
+ * store_pq_exec(s, sql), store_pq_exec_params(s, sql, n, values, lengths,
+ *     formats, result_format), store_pq_exec_prepared(s, name, ...),
+ * store_pq_prepare(s, name, sql, nparams):
+ * PQexec, PQexecParams, PQexecPrepared and PQprepare on ${s}'s
+ * connection, waited for at most s->deadline_ms.  A statement that misses
+ * it closes the connection (s->conn NULL, s->timed_out set) and returns
+ * NULL; store_fail then says so (ServiceUnavailable).
+ */
+PGresult *store_pq_exec(struct store *, const char *);
+PGresult *store_pq_exec_params(struct store *, const char *, int,
+    const char *const *, const int *, const int *, int);
+PGresult *store_pq_exec_prepared(struct store *, const char *, int,
+    const char *const *, const int *, const int *, int);
+PGresult *store_pq_prepare(struct store *, const char *, const char *, int);
 
 /*
  * store_exec(s, stmt, n, values, lengths, formats, binary, expect, err):

@@ -25,3 +25,11 @@ add_test(NAME faults.token
 set_tests_properties(faults.token PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 600)
+# PostgreSQL restarts, a stopped, frozen or full database, under load.
+add_test(NAME faults.database
+         COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_database
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(faults.database PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 900)
+

@@ -106,6 +106,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg.partition, "aws");
 	assert_int_equal(cfg.purge_interval, 60);
 	assert_int_equal(cfg.max_connections, 4096);
+	assert_int_equal(cfg.db_timeout, 10);
 	assert_int_equal(cfg.handshake_timeout, 10);
 	assert_int_equal(cfg.max_streams, 100);
 	assert_int_equal(cfg.audit_head_max_lag, 5);
