@@ -248,6 +248,36 @@ class Server:
             raise
 
 
+class Caller:
+    """One principal's channel to one server (tests subclass it)."""
+
+    def __init__(self, server, cert):
+        self.server = server
+        self.channel = server.open_channel(cert)
+
+    def call(self, op, service=SERVICE, **fields):
+        sm, _ = pb()
+        req = getattr(sm, op + "Request")(**fields)
+        method = self.channel.unary_unary(
+            service + op, request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=getattr(sm, op + "Response").FromString)
+        return method(req, timeout=30)
+
+    def close(self):
+        self.channel.close()
+
+
+def until(pred, what, timeout=30):
+    """Wait for ${pred}() to be true; fail the test with ${what} if it is
+    not within ${timeout} seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(what)
+
+
 def error_type(exc):
     """The AWS exception name a failed call carried."""
     return dict(exc.trailing_metadata() or ()).get("coffer-error-type")

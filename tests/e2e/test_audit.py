@@ -643,7 +643,7 @@ class RequestParametersTest(AuditCase):
         """The chain mixes v1 (ServerStart) and v2 (calls) events; the
         independent encoder agrees with both; editing parameters breaks it."""
         db, s = self.start()
-        name = self.busy(s, n=2)
+        self.busy(s, n=2)
         rows = json.loads(self.sql(db, "SELECT json_agg(e ORDER BY seq) FROM (SELECT *, "
                                    "(extract(epoch FROM event_time) * 1000)::bigint AS ms "
                                    "FROM audit_events) e"))

@@ -47,20 +47,8 @@ def deny(action, resource="*", **extra):
     return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
 
 
-class Caller:
+class Caller(h.Caller):
     """One principal's channel to one server."""
-
-    def __init__(self, server, cert):
-        self.server = server
-        self.channel = server.open_channel(cert)
-
-    def call(self, op, service=SM, **fields):
-        sm, _ = pb()
-        req = getattr(sm, op + "Request")(**fields)
-        method = self.channel.unary_unary(
-            service + op, request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=getattr(sm, op + "Response").FromString)
-        return method(req, timeout=30)
 
     def fails(self, op, service=SM, **fields):
         """The AWS exception name the call fails with (it must fail)."""
@@ -69,9 +57,6 @@ class Caller:
         except grpc.RpcError as e:
             return error_type(e), e.code(), e.details()
         raise AssertionError(f"{op} {fields} succeeded")
-
-    def close(self):
-        self.channel.close()
 
 
 class AuthzCase(unittest.TestCase):
@@ -673,12 +658,7 @@ class TwoServersTest(unittest.TestCase):
                     client_request_token=token())
 
         def until(pred, what):
-            deadline = time.time() + 15
-            while time.time() < deadline:
-                if pred():
-                    return
-                time.sleep(0.05)
-            self.fail(what)
+            h.until(pred, what, 15)
 
         def a_can_read():
             try:

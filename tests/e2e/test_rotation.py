@@ -35,12 +35,7 @@ class Helpers:
         return {e.version_id: sorted(e.version_stages) for e in d.version_ids_to_stages}
 
     def until(self, pred, what, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if pred():
-                return
-            time.sleep(0.1)
-        self.fail(what)
+        h.until(pred, what, timeout)
 
 
 class RotationCase(Helpers, unittest.TestCase):

@@ -12,7 +12,6 @@ They need root (to switch users); the rotator user is "nobody", created as
 import grp
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
@@ -116,12 +115,7 @@ class ExecCase(unittest.TestCase):
         return h.psql(h.admin(self.db), f"SELECT {col} FROM secrets WHERE name = '{name}'")
 
     def until(self, pred, what, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if pred():
-                return
-            time.sleep(0.1)
-        self.fail(what)
+        h.until(pred, what, timeout)
 
     def failed_step(self, name, timeout=30):
         """Wait for the first failed attempt; its rotation_error."""

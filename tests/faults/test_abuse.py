@@ -1,7 +1,6 @@
 """Abuse from the network: descriptor exhaustion, idle TCP floods over TLS,
 half-sent requests.  A well-behaved client with a valid certificate keeps
 being served, and cofferd accepts again once the flood is gone."""
-import os
 import socket
 import time
 import unittest

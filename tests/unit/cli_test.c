@@ -2020,23 +2020,39 @@ test_transport_discovery(void **state)
 	assert_int_equal(access(root, F_OK), -1);
 }
 
-/* cli_audit_main on these words; its exit code. */
+/*
+ * ${fn} on the words ${first}... (NULL-terminated), after ${argv0} when it
+ * is not NULL; its exit code.
+ */
 static int
-audit_run(const char *first, ...)
+words_run(int (*fn)(int, char **), const char *argv0, const char *first,
+    va_list ap)
 {
 	struct words w = { 0, NULL };
 	const char *s;
-	va_list ap;
 	int rc;
 
 	w.w = calloc(16, sizeof(char *));
 	assert_non_null(w.w);
-	va_start(ap, first);
+	if (argv0 != NULL)
+		w.w[w.n++] = strdup(argv0);
 	for (s = first; s != NULL && w.n < 15; s = va_arg(ap, const char *))
 		w.w[w.n++] = strdup(s);
-	va_end(ap);
-	rc = cli_audit_main(w.n, w.w);
+	rc = fn(w.n, w.w);
 	words_free(&w);
+	return (rc);
+}
+
+/* cli_audit_main on these words; its exit code. */
+static int
+audit_run(const char *first, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, first);
+	rc = words_run(cli_audit_main, NULL, first, ap);
+	va_end(ap);
 	return (rc);
 }
 
@@ -2078,20 +2094,12 @@ test_transport_audit(void **state)
 static int
 main_run(const char *first, ...)
 {
-	struct words w = { 0, NULL };
-	const char *s;
 	va_list ap;
 	int rc;
 
-	w.w = calloc(16, sizeof(char *));
-	assert_non_null(w.w);
-	w.w[w.n++] = strdup("coffer");
 	va_start(ap, first);
-	for (s = first; s != NULL && w.n < 15; s = va_arg(ap, const char *))
-		w.w[w.n++] = strdup(s);
+	rc = words_run(cli_main, "coffer", first, ap);
 	va_end(ap);
-	rc = cli_main(w.n, w.w);
-	words_free(&w);
 	return (rc);
 }
 
