@@ -97,15 +97,15 @@ class DatabaseFaultTest(unittest.TestCase):
         finally:
             cls.cluster.destroy()
 
-    def under_load(self, fault, heal):
-        """Run ${fault}, hold it, ${heal}; check the outcomes; return the
-        recovery time (heal to the first success)."""
+    def under_load(self, fault, heal, hold=HOLD):
+        """Run ${fault}, hold it ${hold} seconds, ${heal}; check the
+        outcomes; return the recovery time (heal to the first success)."""
         load = Load(self.server, self.names)
         load.start()
         time.sleep(0.5)
         t_fault = time.monotonic()
         fault()
-        time.sleep(HOLD)
+        time.sleep(hold)
         t_heal = time.monotonic()
         heal()
         deadline = time.monotonic() + 60
@@ -138,7 +138,7 @@ class DatabaseFaultTest(unittest.TestCase):
         during = [r for r in load.results if t_fault <= r[0] < t_heal]
         print(f"\n  {self._testMethodName}: {len(load.results)} calls, "
               f"{sum(1 for r in during if r[3] != 'OK')} ServiceUnavailable while "
-              f"held {HOLD:.0f} s, recovery {recovery:.2f} s, "
+              f"held {hold:.0f} s, recovery {recovery:.2f} s, "
               f"{len(load.acked)} acknowledged writes all present")
         return recovery
 
@@ -176,7 +176,10 @@ class DatabaseFaultTest(unittest.TestCase):
                 except ProcessLookupError:
                     pass
         try:
-            self.under_load(freeze, thaw)
+            # Held longer than the bound, so that waiting for the database
+            # instead of giving up at db_timeout would show.
+            self.under_load(freeze, thaw,
+                            hold=max(HOLD, DB_TIMEOUT_S + SLACK_S + 3))
         finally:
             thaw()
 
