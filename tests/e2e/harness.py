@@ -188,6 +188,16 @@ class Server:
     def wait_ready(self, timeout=120):
         sm, health = pb()
         deadline = time.time() + timeout
+        # The port first: a channel that tried before cofferd listened
+        # waits out gRPC's reconnect backoff (seconds) after it does.
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cofferd exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
         self.channel = self.open_channel()
         check = self.channel.unary_unary(
             "/grpc.health.v1.Health/Check",
