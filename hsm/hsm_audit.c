@@ -272,18 +272,9 @@ fail:
  * older cofferd left after a failed update); create the object if there
  * is none.  The session then remembers it.  0, or -1 with ${err} set.
  */
-/*
- * A new token object holding head ${hd}, into ${out}.  A head is never
- * moved in place: SoftHSM rewrites an object's file where it stands, so a
- * process killed mid-write (kill -9 lands there often, at a write every
- * 20 ms) left a chain with no readable head at all.  A new object is a
- * new file; until it is whole the old head stands, and the old one goes
- * only after it (hsm_audit_head_put, head_settle).
- */
 static int
-head_create(struct hsm_session *s, const char *deployment,
-    const struct hsm_audit_head *hd, CK_OBJECT_HANDLE *out,
-    struct cf_error *err)
+head_settle(struct hsm_session *s, const char *deployment,
+    const struct hsm_audit_head *hd, struct cf_error *err)
 {
 	char app[sizeof(HEAD_APP) + HSM_DEPLOYMENT_MAX];
 	size_t app_len = head_app(deployment, app);
@@ -291,6 +282,8 @@ head_create(struct hsm_session *s, const char *deployment,
 	size_t label_len = head_label(hd, label);
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_ATTRIBUTE l[] = { { CKA_LABEL, label, label_len } };
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_TOKEN, &yes, sizeof(yes) },
@@ -299,22 +292,6 @@ head_create(struct hsm_session *s, const char *deployment,
 		{ CKA_APPLICATION, app, app_len },
 		{ CKA_LABEL, label, label_len },
 	};
-	CK_RV rv;
-
-	if ((rv = s->h->p11->C_CreateObject(s->s, t, sizeof(t) / sizeof(t[0]),
-	    out)) != CKR_OK) {
-		hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not store the audit chain head");
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-head_settle(struct hsm_session *s, const char *deployment,
-    const struct hsm_audit_head *hd, struct cf_error *err)
-{
-	CK_FUNCTION_LIST *p11 = s->h->p11;
 	CK_OBJECT_HANDLE *objs = NULL, keep = CK_INVALID_HANDLE;
 	struct hsm_audit_head old;
 	size_t n = 0, n_old = 0, i;
@@ -337,9 +314,21 @@ head_settle(struct hsm_session *s, const char *deployment,
 			objs[n_old++] = objs[i];
 	}
 
-	/* The new head, in an object of its own. */
-	if (head_create(s, deployment, hd, &keep, err))
+	/* Move the first to the new head, or make the chain's object. */
+	if (n_old > 0) {
+		keep = objs[0];
+		if ((rv = p11->C_SetAttributeValue(s->s, keep, l, 1)) !=
+		    CKR_OK) {
+			hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+			    "could not update the audit chain head");
+			goto fail;
+		}
+	} else if ((rv = p11->C_CreateObject(s->s, t,
+	    sizeof(t) / sizeof(t[0]), &keep)) != CKR_OK) {
+		hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not store the audit chain head");
 		goto fail;
+	}
 	s->head = keep;
 
 	/*
@@ -350,7 +339,7 @@ head_settle(struct hsm_session *s, const char *deployment,
 	 */
 	if (!first && n_old == 0)
 		s->head_recheck_until = cf_mono_ms() + HEAD_RECHECK_MS;
-	for (i = 0; i < n_old; i++)
+	for (i = 1; i < n_old; i++)
 		if ((rv = p11->C_DestroyObject(s->s, objs[i])) != CKR_OK)
 			s->head_recheck_until = cf_mono_ms() + HEAD_RECHECK_MS;
 	free(objs);
@@ -368,26 +357,24 @@ int
 hsm_audit_head_put(struct hsm_session *s, const char *deployment,
     const struct hsm_audit_head *hd, struct cf_error *err)
 {
-	CK_OBJECT_HANDLE next;
+	char label[LABEL_MAX + 1];
+	CK_ATTRIBUTE l[] = { { CKA_LABEL, label, 0 } };
 	int64_t now = cf_mono_ms();
 	int look;
 
 	/*
-	 * This session's object, the chain's only one: replace it, the new
-	 * object first (head_create says why).  A failure never leaves a
-	 * second object behind for long; it only sends us looking, as does a
-	 * while of doubt (head_settle).
+	 * This session's object, the chain's only one: move it in place.
+	 * A failure never makes a second object; it only sends us looking,
+	 * as does a while of doubt (head_settle).
 	 */
 	look = now < s->head_recheck_until &&
 	    now - s->head_checked_at >= HEAD_RECHECK_EVERY_MS;
 	if (s->head != CK_INVALID_HANDLE && !look &&
 	    strcmp(s->head_chain, hd->chain_id) == 0) {
-		if (head_create(s, deployment, hd, &next, err) == 0) {
-			if (s->h->p11->C_DestroyObject(s->s, s->head) != CKR_OK)
-				s->head_recheck_until = now + HEAD_RECHECK_MS;
-			s->head = next;
+		l[0].ulValueLen = head_label(hd, label);
+		if (s->h->p11->C_SetAttributeValue(s->s, s->head, l, 1) ==
+		    CKR_OK)
 			return (0);
-		}
 	}
 	return (head_settle(s, deployment, hd, err));
 }
