@@ -244,8 +244,8 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
  * the event whose hash is ${after_hash} (the anchor of a resumed walk),
  * within ${b}: when it is spent and the chain goes on, b->stop_seq says
  * after which event.  *${after_head_ms} is the time of the first event
- * after the token's head (0: none), *${last_ms} that of the last event
- * read.
+ * after the token's head (with no head, of the first event read; 0:
+ * none), *${last_ms} that of the last event read.
  */
 static int
 verify_walk(struct engine_worker *w, struct audit_check *c,
@@ -284,7 +284,8 @@ verify_walk(struct engine_worker *w, struct audit_check *c,
 				return (-1);
 			}
 			audit_check_row(c, &rows[i], mac_ok);
-			if (c->head_found && rows[i].seq == c->head_seq + 1)
+			if (c->head_found ? rows[i].seq == c->head_seq + 1 :
+			    *after_head_ms == 0)
 				*after_head_ms = rows[i].time_ms;
 			*last_ms = rows[i].time_ms;
 		}
@@ -329,7 +330,29 @@ struct head_view {
 	int64_t own_synced;
 	int64_t started_ms;
 	int64_t in_flight_ms;
+	int any_heads;			/* the token holds some head here */
 };
+
+/*
+ * Nonzero if ${c}, a whole chain walked in this call that the token holds
+ * no head for, is another server's chain whose head was lost to a crash:
+ * SoftHSM rewrites an object's file in place, so a kill -9 during the head
+ * keeper's write (one every 20 ms under load) can leave it unreadable.
+ * Its events all verified; like an unanchored tail (verify_lag) it is in
+ * flight when it spans no longer than the bound.  A token with no head at
+ * all for this deployment (its id changed) stays a finding, as does a
+ * longer chain.
+ */
+static int
+head_lost_in_flight(const struct head_view *hv, const struct audit_check *c,
+    int64_t resume_seq, int64_t first_ms, int64_t last_ms)
+{
+
+	return (c->ok && c->head_known && !c->head_found && c->events > 0 &&
+	    resume_seq == 0 && hv->any_heads && (hv->own_chain == NULL ||
+	    strcmp(c->chain_id, hv->own_chain) != 0) && first_ms != 0 &&
+	    last_ms - first_ms <= hv->in_flight_ms);
+}
 
 /*
  * A tail after the token's head that in-flight writes do not explain
@@ -390,6 +413,9 @@ verify_chain(struct engine_worker *w, const struct engine_call *call,
 	    &after_head_ms, &last_ms, err))
 		return (-1);
 	if (b->stop_seq == 0) {
+		if (head_lost_in_flight(hv, &c, resume_seq, after_head_ms,
+		    last_ms))
+			c.head_known = 0;	/* in flight, not a finding */
 		audit_check_end(&c);
 		verify_lag(hv, &c, after_head_ms, last_ms);
 	}
@@ -439,7 +465,7 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	struct hsm_audit_head *heads = NULL;
 	struct engine_audit_chain *out;
 	struct audit_head_status st;
-	struct head_view hv = { NULL, 0, 0, 0 };
+	struct head_view hv = { NULL, 0, 0, 0, 0 };
 	struct verify_bound b;
 	char from[65] = "";
 	int64_t from_seq = 0;
@@ -476,6 +502,7 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	if (store_audit_chains(w->store, call->arena, &db, &n_db, err) ||
 	    hsm_audit_heads(w->hsm, w->e->deployment, &heads, &n_heads, err))
 		goto done;
+	hv.any_heads = n_heads > 0;
 	if ((out = cf_arena_alloc(call->arena, (n_db + n_heads + 1) *
 	    sizeof(*out))) == NULL) {
 		(void)engine_oom(err);
