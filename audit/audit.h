@@ -103,6 +103,9 @@ int audit_deployment(struct store *, struct hsm_session *, char *,
 
 struct audit;
 
+/* audit_head_max_lag's default, in milliseconds. */
+#define AUDIT_HEAD_MAX_LAG_MS_DEFAULT (5 * 1000LL)
+
 struct audit_config {
 	const char *conninfo;		/* cofferd's role: INSERT, SELECT */
 	struct hsm *hsm;		/* borrowed */

@@ -43,7 +43,6 @@
 #define HEAD_RETRY_MS 100		/* ...and while the token fails */
 #define HEAD_LOG_EVERY_MS (10 * 1000LL)	/* a failing token, logged again */
 #define HEAD_STOP_TRIES 10		/* last head, when stopping */
-#define HEAD_MAX_LAG_MS (5 * 1000LL)	/* audit_head_max_lag's default */
 
 /* One call's events, with their strings in one block. */
 struct sub {
@@ -776,7 +775,7 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	a->tail = &a->head;
 	a->redo_tail = &a->redo;
 	a->max_lag_ms = cfg->head_max_lag_ms > 0 ? cfg->head_max_lag_ms :
-	    HEAD_MAX_LAG_MS;
+	    AUDIT_HEAD_MAX_LAG_MS_DEFAULT;
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';

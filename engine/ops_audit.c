@@ -489,7 +489,7 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	 * audit_head_max_lag and a second.
 	 */
 	hv.started_ms = cf_now_ms();
-	hv.in_flight_ms = 5000 + VERIFY_IN_FLIGHT_MS;
+	hv.in_flight_ms = AUDIT_HEAD_MAX_LAG_MS_DEFAULT + VERIFY_IN_FLIGHT_MS;
 	if (w->e->audit != NULL) {
 		audit_head_status(w->e->audit, &st);
 		hv.own_chain = audit_chain_id(w->e->audit);
