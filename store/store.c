@@ -138,8 +138,9 @@ timeout_apply(struct store *s, int reopen, struct cf_error *err)
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", want);
 	res = store_pq_exec(s, sql);
 	if ((ok = PQresultStatus(res) == PGRES_COMMAND_OK) == 0) {
-		if (reopen && !s->in_tx && (PQstatus(s->conn) != CONNECTION_OK ||
-		    conn_lost(res))) {
+		/* (Not after a missed deadline: as retry() says.) */
+		if (reopen && !s->in_tx && !s->timed_out &&
+		    (PQstatus(s->conn) != CONNECTION_OK || conn_lost(res))) {
 			PQclear(res);
 			return (connect_db(s, err));
 		}
