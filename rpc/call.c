@@ -562,6 +562,25 @@ rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
 }
 
 int
+rpc_call_refuse(grpc_call *gcall, size_t method, const struct cf_error *why,
+    struct audit *audit, struct rpc_refusals *refusals)
+{
+	struct engine_call ec;
+	struct call *c;
+
+	if ((c = call_new(gcall, audit)) == NULL) {
+		call_refuse(gcall);
+		return (0);
+	}
+	c->op = rpc_service_op(method);
+	c->refusals = refusals;
+	c->err = *why;
+	memset(&ec, 0, sizeof(ec));
+	(void)call_identity(c, &ec, &c->err);
+	return (call_finish(c));
+}
+
+int
 rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method,
     struct audit *audit, struct rpc_refusals *refusals)
 {

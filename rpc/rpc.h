@@ -7,10 +7,12 @@
  * gRPC status plus the trailing metadata "coffer-error-type".  Nothing in
  * this header names a gRPC or protobuf type.
  *
- * Threads: rpc_server_start() spawns ${workers} threads.  Each owns one
- * completion queue and one struct engine_worker (a PostgreSQL connection
- * and a token session), created in that thread; a call is handled start to
- * finish by the worker whose queue received it, with no lock on the way.
+ * Threads: rpc_server_start() spawns ${workers} threads that share one
+ * completion queue, and ${long_workers} threads for long calls (listings,
+ * audit queries and verification, batch reads).  Each owns one struct
+ * engine_worker (a PostgreSQL connection and a token session), created in
+ * that thread; a call is handled start to finish by the thread that took
+ * it, so a long call never holds a thread that short calls need.
  *
  * Lifecycle:
  *	srv = rpc_server_new(&cfg, &err);	binds the port, serves nothing
@@ -60,6 +62,14 @@ struct rpc_config {
 	unsigned refusal_interval_s;
 	int plaintext;
 	unsigned workers;		/* worker threads, at least 1 */
+	/*
+	 * Long calls (listings, audit queries and verification, batch reads)
+	 * run on ${long_workers} threads of their own [(workers + 1) / 2]; at
+	 * most ${long_queue} wait for one [32], more are refused with
+	 * ThrottlingException.
+	 */
+	unsigned long_workers;
+	unsigned long_queue;
 	struct engine *engine;		/* borrowed; outlives the server */
 	struct audit *audit;		/* borrowed; NULL: calls unaudited */
 	unsigned grace_ms;		/* in-flight grace on stop; 0: default */
@@ -77,7 +87,7 @@ struct rpc_config {
 
 /*
  * rpc_server_new(cfg, err):
- * Initialise gRPC, create the server with one completion queue per worker,
+ * Initialise gRPC, create the server with the workers' completion queue,
  * register every method and bind ${cfg->listen}.  Nothing is served until
  * rpc_server_start().  Returns the server (free with rpc_server_free), or
  * NULL with ${err} set (CF_ERR_INVALID_PARAMETER for a refused or unusable
@@ -109,7 +119,7 @@ void rpc_server_stop(struct rpc_server *);
  * rpc_server_wait(srv):
  * Block until rpc_server_stop() is called, then drain: accept no new calls,
  * let in-flight calls finish for up to ${grace_ms}, cancel the rest, shut
- * down every completion queue, join the workers and free their
+ * down the completion queue, join the workers and free their
  * engine_workers.  Returns at once for a server that was never started.
  */
 void rpc_server_wait(struct rpc_server *);

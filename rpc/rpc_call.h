@@ -13,6 +13,7 @@
 #include <grpc/grpc.h>
 
 struct audit;
+struct cf_error;
 struct engine_worker;
 struct rpc_refusals;
 
@@ -46,6 +47,16 @@ int rpc_call_serve(grpc_call *, size_t, grpc_byte_buffer *,
  */
 int rpc_call_serve_unknown(grpc_call *, grpc_slice, struct audit *,
     struct rpc_refusals *);
+
+/*
+ * rpc_call_refuse(gcall, method, why, audit, refusals):
+ * Answer ${gcall}, a call of method ${method}, with the error ${why}
+ * without running it (the long-call pool is full, or the call's deadline
+ * passed while it waited), audited as any failed call is.  Takes ${gcall}
+ * over; returns as rpc_call_serve() does.
+ */
+int rpc_call_refuse(grpc_call *, size_t, const struct cf_error *,
+    struct audit *, struct rpc_refusals *);
 
 /*
  * rpc_call_done(tag):

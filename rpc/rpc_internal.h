@@ -130,6 +130,14 @@ const char *rpc_service_action(size_t);
 const char *rpc_service_op(size_t);
 
 /*
+ * rpc_service_is_long(i): nonzero if method ${i} may run long (it scans
+ * many rows or unwraps many keys: listings, audit queries and
+ * verification, batch reads), so the server runs it on its long-call pool
+ * rather than on a worker that short calls need.
+ */
+int rpc_service_is_long(size_t);
+
+/*
  * rpc_service_handle(i, w, call, req, len, out, err):
  * Decode the ${len}-byte request ${req} of method ${i}, run it on engine
  * worker ${w} and serialize the response into ${out}, allocated in

@@ -1,27 +1,46 @@
 /*
  * server.c: the gRPC C core server loop.
  *
- * N workers, each a thread with its own completion queue and engine_worker
- * (a PostgreSQL connection and a token session).  Each queue has one
- * requested call pending per registered method, plus one unregistered
- * request so that unknown methods get UNIMPLEMENTED at once instead of
- * hanging until their deadline.  When a call arrives the worker answers it
- * synchronously (call.c), which starts one reply batch, and requests the
- * next call of that method.  The batch completes later on the same queue;
- * the call's memory is released then.  Nothing on this path takes a lock.
+ * One completion queue, polled by N workers.  Each worker is a thread with
+ * its own engine_worker (a PostgreSQL connection and a token session).  The
+ * queue has N requested calls pending per registered method, plus N
+ * unregistered requests so that unknown methods get UNIMPLEMENTED at once
+ * instead of hanging until their deadline.  Whichever worker takes an
+ * arrival from the queue answers it (call.c), which starts one reply batch,
+ * and re-posts the request.  The batch completes later on the same queue,
+ * where any worker releases the call's memory.
+ *
+ * Why one queue: with a queue per worker, gRPC binds an arriving call to
+ * one of the queues that have a request pending for its method, busy
+ * worker or not, and a short call waited behind a long one while another
+ * worker sat idle.  On one queue an arrival goes to whichever worker asks
+ * next.
+ *
+ * Long calls (the methods service.c marks long: verify, audit queries,
+ * listings, batch reads) do not run on the workers at all: a worker hands
+ * them to a small pool of their own (long_workers threads, each with its
+ * own engine_worker, and a queue of at most long_queue calls), so that
+ * however many of them arrive, short calls keep every worker.  A long call
+ * that finds the queue full is refused with ThrottlingException, and one
+ * whose deadline passed while it waited is answered with
+ * RequestTimeoutException without being run; both are audited.
+ *
+ * Accounting: n_pending counts requests posted and not yet completed;
+ * n_inflight counts calls taken from the queue whose reply batch has not
+ * completed (or that are still being answered, or wait in the long queue).
+ * An arrival is counted in flight before it stops being pending, so the
+ * two are never both zero while a call is still to be answered.
  *
  * Shutdown: rpc_server_stop() only sets a flag.  rpc_server_wait() then
  * calls grpc_server_shutdown_and_notify: every pending requested call fails
  * and in-flight calls go on; after the grace period it cancels what is
  * left.  The workers keep polling meanwhile (gRPC's I/O needs it).  Once
- * the server's shutdown is complete, a worker shuts its own queue down as
- * soon as none of its requests is pending and none of its replies is in
- * flight: only it knows that nothing more will be started on the queue (a
- * call still being handled when the server's shutdown completes needs its
- * reply batch).  It drains the queue and exits; rpc_server_wait joins it.
- * A worker with nothing pending polls with a short timeout to notice the
- * end of the shutdown; in normal operation it always has requests pending
- * and waits without a timeout.
+ * the server's shutdown is complete and nothing is pending or in flight,
+ * the first worker to see it shuts the queue down (nothing more can be
+ * started on it), and every worker drains it and exits; the long pool is
+ * told to stop once its queue is empty.  A worker with nothing pending
+ * polls with a short timeout to notice the end; in normal operation
+ * requests are always pending and it waits without one.
  */
 #include "rpc.h"
 #include "rpc_call.h"
@@ -61,10 +80,16 @@
 /* How often an idle worker looks for the end of the server's shutdown. */
 #define RPC_SHUTDOWN_POLL_MS 100
 
+/* Defaults of the long-call pool (struct rpc_config). */
+#define RPC_LONG_QUEUE_DEFAULT 32
+
 /* The verdict rpc_server_start gives its workers. */
 enum start_verdict { START_PENDING, START_GO, START_ABORT };
 
 enum srv_state { SRV_NEW, SRV_RUNNING, SRV_STOPPED, SRV_FAILED };
+
+/* What a thread does: take calls from the queue, or run long ones. */
+enum worker_role { ROLE_QUEUE, ROLE_LONG };
 
 /* One requested call, re-posted after each arrival. */
 struct slot {
@@ -77,27 +102,38 @@ struct slot {
 	grpc_call_details details;	/* RPC_TAG_UNKNOWN */
 };
 
+/* A long call waiting for the long pool; it owns the call and payload. */
+struct long_job {
+	grpc_call *call;
+	size_t method;
+	grpc_byte_buffer *payload;
+	gpr_timespec deadline;
+	struct long_job *next;
+};
+
 struct worker {
 	struct rpc_server *srv;
-	grpc_completion_queue *cq;
-	int cq_drained;			/* shut down and drained by the worker */
+	enum worker_role role;
 	struct engine_worker *ew;
 	pthread_t thread;
 	int joinable;
-	struct slot *slots;		/* n_methods + 1 */
-	size_t n_pending;		/* slots with a request posted */
-	size_t n_replies;		/* reply batches not yet completed */
 	struct cf_error err;		/* why engine_worker_new failed */
 };
 
 struct rpc_server {
 	grpc_server *server;
+	grpc_completion_queue *cq;	/* every worker polls it */
+	int cq_drained;			/* shut down and drained */
+	atomic_int cq_closing;		/* a worker has shut it down */
 	grpc_completion_queue *shutdown_cq;
 	enum rpc_tag_kind shutdown_tag;
 	void **methods;			/* registered method handles */
 	size_t n_methods;
-	struct worker *workers;
+	struct slot *slots;		/* (n_methods + 1) per queue worker */
+	size_t n_slots;
+	struct worker *workers;		/* queue workers, then long workers */
 	unsigned n_workers;
+	unsigned n_long;
 	struct engine *engine;
 	struct audit *audit;
 	struct rpc_refusals *refusals;	/* TLS only; NULL over plaintext */
@@ -105,6 +141,17 @@ struct rpc_server {
 	unsigned grace_ms;
 	enum srv_state state;
 	atomic_int shutdown_done;	/* the shutdown notification came */
+	atomic_long n_pending;		/* requests posted, not completed */
+	atomic_long n_inflight;		/* calls taken, replies not completed */
+
+	/* The long pool's queue. */
+	pthread_mutex_t long_lock;
+	pthread_cond_t long_cond;
+	struct long_job *long_head;
+	struct long_job *long_tail;
+	unsigned long_queued;
+	unsigned long_max;
+	int long_stop;
 
 	/* Start-up handshake and the stop request; never on the hot path. */
 	pthread_mutex_t lock;
@@ -141,27 +188,160 @@ slot_cleanup(struct slot *s)
 
 /*
  * Ask for the next call into ${s}.  This fails only on misuse; the slot
- * then stays idle and the other workers' queues serve its method.  (After
- * the server's shutdown has begun, gRPC accepts the request and fails it
+ * then stays idle and the other slots serve its method.  (After the
+ * server's shutdown has begun, gRPC accepts the request and fails it
  * through the queue.)
  */
 static void
-slot_post(struct worker *w, struct slot *s)
+slot_post(struct rpc_server *srv, struct slot *s)
 {
-	grpc_server *gs = w->srv->server;
 	grpc_call_error rc;
 
 	slot_cleanup(s);
 	slot_init(s, s->kind, s->method);
+	atomic_fetch_add(&srv->n_pending, 1);
 	if (s->kind == RPC_TAG_METHOD)
-		rc = grpc_server_request_registered_call(gs,
-		    w->srv->methods[s->method], &s->call, &s->deadline, &s->md,
-		    &s->payload, w->cq, w->cq, s);
+		rc = grpc_server_request_registered_call(srv->server,
+		    srv->methods[s->method], &s->call, &s->deadline, &s->md,
+		    &s->payload, srv->cq, srv->cq, s);
 	else
-		rc = grpc_server_request_call(gs, &s->call, &s->details,
-		    &s->md, w->cq, w->cq, s);
-	if (rc == GRPC_CALL_OK)
-		w->n_pending++;
+		rc = grpc_server_request_call(srv->server, &s->call,
+		    &s->details, &s->md, srv->cq, srv->cq, s);
+	if (rc != GRPC_CALL_OK)
+		atomic_fetch_sub(&srv->n_pending, 1);
+}
+
+/* ---- the queue's end ---------------------------------------------------- */
+
+/*
+ * Once the server's shutdown is complete and no request is pending and no
+ * call in flight, nothing more can be started on the queue: shut it down
+ * (once; any thread may find the moment).
+ */
+static void
+queue_close_if_idle(struct rpc_server *srv)
+{
+
+	if (!atomic_load(&srv->shutdown_done) ||
+	    atomic_load(&srv->n_pending) != 0 ||
+	    atomic_load(&srv->n_inflight) != 0)
+		return;
+	if (atomic_exchange(&srv->cq_closing, 1) == 0)
+		grpc_completion_queue_shutdown(srv->cq);
+}
+
+/* A call taken from the queue was answered with ${batches} (0 or 1). */
+static void
+call_answered(struct rpc_server *srv, int batches)
+{
+
+	if (batches == 0)
+		atomic_fetch_sub(&srv->n_inflight, 1);
+}
+
+/* ---- the long pool ------------------------------------------------------ */
+
+/*
+ * Queue the long call in ${s} for the long pool, which takes the call and
+ * its payload over; if the queue is full, refuse it here.  Returns the
+ * batches started here (as rpc_call_serve).
+ */
+static int
+long_submit(struct rpc_server *srv, struct slot *s)
+{
+	struct cf_error why = { CF_OK, "" };
+	struct long_job *j;
+
+	/* A job that owns the call and its request. */
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		cf_error_set(&why, CF_ERR_THROTTLING, "Rate exceeded: out of "
+		    "memory for long-running calls");
+		goto refuse;
+	}
+	j->call = s->call;
+	j->method = s->method;
+	j->payload = s->payload;
+	j->deadline = s->deadline;
+
+	/* Into the queue, unless it is full. */
+	pthread_mutex_lock(&srv->long_lock);
+	if (srv->long_queued >= srv->long_max) {
+		pthread_mutex_unlock(&srv->long_lock);
+		free(j);
+		cf_error_set(&why, CF_ERR_THROTTLING, "Rate exceeded: %u "
+		    "long-running calls (listings, audit queries, batch "
+		    "reads) are already waiting; retry later (long_queue)",
+		    srv->long_max);
+		goto refuse;
+	}
+	if (srv->long_tail != NULL)
+		srv->long_tail->next = j;
+	else
+		srv->long_head = j;
+	srv->long_tail = j;
+	srv->long_queued++;
+	pthread_cond_signal(&srv->long_cond);
+	pthread_mutex_unlock(&srv->long_lock);
+	s->payload = NULL;
+
+	/* Success!  (Its batch will be started by the long pool.) */
+	return (1);
+
+refuse:
+	return (rpc_call_refuse(s->call, s->method, &why, srv->audit,
+	    srv->refusals));
+}
+
+/* The next long call, or NULL once told to stop with the queue empty. */
+static struct long_job *
+long_next(struct rpc_server *srv)
+{
+	struct long_job *j;
+
+	pthread_mutex_lock(&srv->long_lock);
+	while (srv->long_head == NULL && !srv->long_stop)
+		pthread_cond_wait(&srv->long_cond, &srv->long_lock);
+	if ((j = srv->long_head) != NULL) {
+		if ((srv->long_head = j->next) == NULL)
+			srv->long_tail = NULL;
+		srv->long_queued--;
+	}
+	pthread_mutex_unlock(&srv->long_lock);
+	return (j);
+}
+
+/* Run one long call on ${w}, unless its caller gave up waiting. */
+static void
+long_run(struct worker *w, struct long_job *j)
+{
+	struct rpc_server *srv = w->srv;
+	struct cf_error why = { CF_OK, "" };
+	int n;
+
+	if (gpr_time_cmp(j->deadline, gpr_now(j->deadline.clock_type)) < 0) {
+		cf_error_set(&why, CF_ERR_TIMEOUT, "the call's deadline "
+		    "passed while it waited for a long-call worker");
+		n = rpc_call_refuse(j->call, j->method, &why, srv->audit,
+		    srv->refusals);
+	} else
+		n = rpc_call_serve(j->call, j->method, j->payload, w->ew,
+		    srv->audit, srv->refusals);
+	if (j->payload != NULL)
+		grpc_byte_buffer_destroy(j->payload);
+	free(j);
+	call_answered(srv, n);
+	queue_close_if_idle(srv);
+}
+
+/* Tell the long pool to stop once its queue is empty. */
+static void
+long_stop(struct rpc_server *srv)
+{
+
+	pthread_mutex_lock(&srv->long_lock);
+	srv->long_stop = 1;
+	pthread_cond_broadcast(&srv->long_cond);
+	pthread_mutex_unlock(&srv->long_lock);
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -186,82 +366,102 @@ worker_report(struct worker *w, int ok)
 	return (go);
 }
 
-/* Handle one event of this worker's queue. */
+/* Handle one event of the queue on worker ${w}. */
 static void
 worker_event(struct worker *w, grpc_event ev)
 {
+	struct rpc_server *srv = w->srv;
 	enum rpc_tag_kind *kind = ev.tag;
 	struct slot *s;
+	int n;
 
 	/* A reply batch finished (or failed: the call is gone either way). */
 	if (*kind == RPC_TAG_BATCH) {
-		w->n_replies--;
 		rpc_call_done(ev.tag);
+		atomic_fetch_sub(&srv->n_inflight, 1);
 		return;
 	}
 
 	/* A requested call failed: the server is shutting down. */
 	s = ev.tag;
-	w->n_pending--;
-	if (!ev.success)
+	if (!ev.success) {
+		atomic_fetch_sub(&srv->n_pending, 1);
 		return;
+	}
 
-	/* A new call: serve it, then ask for the next one. */
-	if (s->kind == RPC_TAG_METHOD)
-		w->n_replies += (size_t)rpc_call_serve(s->call, s->method,
-		    s->payload, w->ew, w->srv->audit, w->srv->refusals);
+	/* A new call: in flight before it stops being pending. */
+	atomic_fetch_add(&srv->n_inflight, 1);
+	atomic_fetch_sub(&srv->n_pending, 1);
+
+	/* Long calls go to their pool; the rest are served here. */
+	if (s->kind == RPC_TAG_METHOD && srv->n_long > 0 &&
+	    rpc_service_is_long(s->method))
+		n = long_submit(srv, s);
+	else if (s->kind == RPC_TAG_METHOD)
+		n = rpc_call_serve(s->call, s->method, s->payload, w->ew,
+		    srv->audit, srv->refusals);
 	else
-		w->n_replies += (size_t)rpc_call_serve_unknown(s->call,
-		    s->details.method, w->srv->audit, w->srv->refusals);
+		n = rpc_call_serve_unknown(s->call, s->details.method,
+		    srv->audit, srv->refusals);
+	call_answered(srv, n);
+
+	/* Then ask for the next one. */
 	s->call = NULL;
-	slot_post(w, s);
+	slot_post(srv, s);
 }
 
 /* No deadline while requests are pending, a short one when shutting down. */
 static gpr_timespec
-worker_deadline(const struct worker *w)
+worker_deadline(const struct rpc_server *srv)
 {
 
-	if (w->n_pending > 0)
+	if (atomic_load(&srv->n_pending) > 0)
 		return (gpr_inf_future(GPR_CLOCK_REALTIME));
 	return (gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 	    gpr_time_from_millis(RPC_SHUTDOWN_POLL_MS, GPR_TIMESPAN)));
+}
+
+/* A queue worker: serve what the queue brings until it is drained. */
+static void
+worker_serve_queue(struct worker *w)
+{
+	struct rpc_server *srv = w->srv;
+	grpc_event ev;
+
+	for (;;) {
+		ev = grpc_completion_queue_next(srv->cq, worker_deadline(srv),
+		    NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type == GRPC_OP_COMPLETE)
+			worker_event(w, ev);
+		queue_close_if_idle(srv);
+	}
+}
+
+/* A long worker: run long calls until told to stop. */
+static void
+worker_serve_long(struct worker *w)
+{
+	struct long_job *j;
+
+	while ((j = long_next(w->srv)) != NULL)
+		long_run(w, j);
 }
 
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	grpc_event ev;
-	size_t i;
-	int closing = 0;
 
 	/* This thread's database connection and token session. */
 	w->ew = engine_worker_new(w->srv->engine, &w->err);
 	if (!worker_report(w, w->ew != NULL))
 		goto done;
-
-	/* Pre-post one requested call per method, one for unknown ones. */
-	for (i = 0; i <= w->srv->n_methods; i++)
-		slot_post(w, &w->slots[i]);
-
-	/* Serve until the queue is shut down and drained. */
-	for (;;) {
-		ev = grpc_completion_queue_next(w->cq, worker_deadline(w),
-		    NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type == GRPC_OP_COMPLETE)
-			worker_event(w, ev);
-
-		/* Server gone, nothing pending or in flight: nothing can come. */
-		if (!closing && w->n_pending == 0 && w->n_replies == 0 &&
-		    atomic_load(&w->srv->shutdown_done)) {
-			grpc_completion_queue_shutdown(w->cq);
-			closing = 1;
-		}
-	}
-	w->cq_drained = 1;
+	if (w->role == ROLE_QUEUE)
+		worker_serve_queue(w);
+	else
+		worker_serve_long(w);
 
 done:
 	engine_worker_free(w->ew);
@@ -301,27 +501,45 @@ cq_new_shutdown(void)
 	    grpc_completion_queue_factory_lookup(&attr), &attr, NULL));
 }
 
-/* Create the queues and slots of every worker. */
+/* The threads: queue workers first, then the long pool. */
+static unsigned
+threads_count(const struct rpc_server *srv)
+{
+
+	return (srv->n_workers + srv->n_long);
+}
+
+/* Create the queue, the slots and the workers' records. */
 static int
 workers_new(struct rpc_server *srv, struct cf_error *err)
 {
-	struct worker *w;
 	unsigned i;
 	size_t k;
 
-	if ((srv->workers = calloc(srv->n_workers, sizeof(*w))) == NULL)
+	/* One queue for every worker; the server must know it. */
+	srv->cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+
+	/* As many requests per method as queue workers. */
+	srv->n_slots = (size_t)srv->n_workers * (srv->n_methods + 1);
+	if ((srv->slots = calloc(srv->n_slots, sizeof(*srv->slots))) == NULL)
 		goto oom;
-	for (i = 0; i < srv->n_workers; i++) {
-		w = &srv->workers[i];
-		w->srv = srv;
-		w->cq = grpc_completion_queue_create_for_next(NULL);
-		grpc_server_register_completion_queue(srv->server, w->cq, NULL);
-		if ((w->slots = calloc(srv->n_methods + 1, sizeof(*w->slots))) ==
-		    NULL)
-			goto oom;
-		for (k = 0; k < srv->n_methods; k++)
-			slot_init(&w->slots[k], RPC_TAG_METHOD, k);
-		slot_init(&w->slots[k], RPC_TAG_UNKNOWN, 0);
+	for (k = 0; k < srv->n_slots; k++) {
+		if (k % (srv->n_methods + 1) < srv->n_methods)
+			slot_init(&srv->slots[k], RPC_TAG_METHOD,
+			    k % (srv->n_methods + 1));
+		else
+			slot_init(&srv->slots[k], RPC_TAG_UNKNOWN, 0);
+	}
+
+	/* The threads' records. */
+	if ((srv->workers = calloc(threads_count(srv),
+	    sizeof(*srv->workers))) == NULL)
+		goto oom;
+	for (i = 0; i < threads_count(srv); i++) {
+		srv->workers[i].srv = srv;
+		srv->workers[i].role = i < srv->n_workers ? ROLE_QUEUE :
+		    ROLE_LONG;
 	}
 	return (0);
 
@@ -467,12 +685,21 @@ rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
+	pthread_mutex_init(&srv->long_lock, NULL);
+	pthread_cond_init(&srv->long_cond, NULL);
 	srv->engine = cfg->engine;
 	srv->audit = cfg->audit;
 	srv->n_workers = cfg->workers;
+	srv->n_long = cfg->long_workers > 0 ? cfg->long_workers :
+	    (cfg->workers + 1) / 2;
+	srv->long_max = cfg->long_queue > 0 ? cfg->long_queue :
+	    RPC_LONG_QUEUE_DEFAULT;
 	srv->grace_ms = cfg->grace_ms > 0 ? cfg->grace_ms : RPC_GRACE_MS_DEFAULT;
 	srv->shutdown_tag = RPC_TAG_SHUTDOWN;
 	atomic_init(&srv->shutdown_done, 0);
+	atomic_init(&srv->cq_closing, 0);
+	atomic_init(&srv->n_pending, 0);
+	atomic_init(&srv->n_inflight, 0);
 	grpc_init();
 	srv->server = server_create(cfg);
 	srv->shutdown_cq = cq_new_shutdown();
@@ -507,7 +734,13 @@ workers_join(struct rpc_server *srv)
 {
 	unsigned i;
 
-	for (i = 0; i < srv->n_workers; i++) {
+	/*
+	 * The queue workers first: they exit once nothing is in flight, so
+	 * the long pool's queue is empty by then (or it never served).
+	 */
+	for (i = 0; i < threads_count(srv); i++) {
+		if (i == srv->n_workers)
+			long_stop(srv);
 		if (!srv->workers[i].joinable)
 			continue;
 		pthread_join(srv->workers[i].thread, NULL);
@@ -524,7 +757,7 @@ workers_ready(struct rpc_server *srv, unsigned spawned)
 	pthread_mutex_lock(&srv->lock);
 	while (srv->n_ready + srv->n_failed < spawned)
 		pthread_cond_wait(&srv->cond, &srv->lock);
-	ok = (srv->n_failed == 0 && spawned == srv->n_workers);
+	ok = (srv->n_failed == 0 && spawned == threads_count(srv));
 	pthread_mutex_unlock(&srv->lock);
 	return (ok);
 }
@@ -545,7 +778,7 @@ workers_error(struct rpc_server *srv, struct cf_error *err)
 {
 	unsigned i;
 
-	for (i = 0; i < srv->n_workers; i++) {
+	for (i = 0; i < threads_count(srv); i++) {
 		if (srv->workers[i].err.code != CF_OK) {
 			*err = srv->workers[i].err;
 			return;
@@ -557,6 +790,7 @@ int
 rpc_server_start(struct rpc_server *srv, struct cf_error *err)
 {
 	unsigned i;
+	size_t k;
 
 	if (srv->state != SRV_NEW) {
 		cf_error_set(err, CF_ERR_INTERNAL, "server already started");
@@ -564,7 +798,7 @@ rpc_server_start(struct rpc_server *srv, struct cf_error *err)
 	}
 
 	/* Spawn the workers; each opens its engine_worker. */
-	for (i = 0; i < srv->n_workers; i++) {
+	for (i = 0; i < threads_count(srv); i++) {
 		if (pthread_create(&srv->workers[i].thread, NULL, worker_main,
 		    &srv->workers[i]) != 0) {
 			cf_error_set(err, CF_ERR_INTERNAL,
@@ -574,10 +808,12 @@ rpc_server_start(struct rpc_server *srv, struct cf_error *err)
 		srv->workers[i].joinable = 1;
 	}
 
-	/* All ready: start listening, then let them serve. */
+	/* All ready: start listening, ask for calls, then let them serve. */
 	if (!workers_ready(srv, i))
 		goto err1;
 	grpc_server_start(srv->server);
+	for (k = 0; k < srv->n_slots; k++)
+		slot_post(srv, &srv->slots[k]);
 	srv->state = SRV_RUNNING;
 	workers_verdict(srv, START_GO);
 
@@ -637,9 +873,10 @@ rpc_server_wait(struct rpc_server *srv)
 		pthread_cond_wait(&srv->cond, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 
-	/* Drain the server; the workers drain their queues and exit. */
+	/* Drain the server; the workers drain the queue and exit. */
 	server_shutdown(srv);
 	workers_join(srv);
+	srv->cq_drained = 1;
 	srv->state = SRV_STOPPED;
 }
 
@@ -653,26 +890,27 @@ rpc_server_run(struct rpc_server *srv, struct cf_error *err)
 	return (0);
 }
 
-/* Free the workers' slots and queues. */
+/* Free the slots, the queue and the long calls never run. */
 static void
 workers_free(struct rpc_server *srv)
 {
-	struct worker *w;
-	unsigned i;
+	struct long_job *j;
 	size_t k;
 
-	if (srv->workers == NULL)
-		return;
-	for (i = 0; i < srv->n_workers; i++) {
-		w = &srv->workers[i];
-		if (w->slots != NULL)
-			for (k = 0; k <= srv->n_methods; k++)
-				slot_cleanup(&w->slots[k]);
-		free(w->slots);
-		if (w->cq_drained)
-			grpc_completion_queue_destroy(w->cq);
-		else
-			cq_destroy(w->cq);
+	if (srv->slots != NULL)
+		for (k = 0; k < srv->n_slots; k++)
+			slot_cleanup(&srv->slots[k]);
+	free(srv->slots);
+	if (srv->cq != NULL && srv->cq_drained)
+		grpc_completion_queue_destroy(srv->cq);
+	else
+		cq_destroy(srv->cq);
+	while ((j = srv->long_head) != NULL) {
+		srv->long_head = j->next;
+		grpc_call_unref(j->call);
+		if (j->payload != NULL)
+			grpc_byte_buffer_destroy(j->payload);
+		free(j);
 	}
 	free(srv->workers);
 }
@@ -707,6 +945,8 @@ rpc_server_free(struct rpc_server *srv)
 	workers_free(srv);
 	cq_destroy(srv->shutdown_cq);
 	free(srv->methods);
+	pthread_cond_destroy(&srv->long_cond);
+	pthread_mutex_destroy(&srv->long_lock);
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

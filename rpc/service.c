@@ -20,6 +20,7 @@ struct method {
 	const char *path;
 	const ProtobufCMessageDescriptor *request;
 	rpc_op_fn *run;			/* NULL: not implemented yet */
+	int is_long;			/* runs on the long-call pool */
 };
 
 /* grpc.health.v1.Health/Check: this worker's database and token. */
@@ -66,13 +67,18 @@ rpc_service_not_serving(struct cf_arena *arena, struct rpc_reply *out,
 
 #define SM_PATH(op) "/coffer.v1.SecretsManager/" #op
 #define SM(op, req, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
-	&coffer__v1__##req##__descriptor, fn }
-#define SM_LATER(op) { #op, "secretsmanager:" #op, SM_PATH(op), NULL, NULL }
+	&coffer__v1__##req##__descriptor, fn, 0 }
+#define SM_LONG(op, req, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
+	&coffer__v1__##req##__descriptor, fn, 1 }
+#define SM_LATER(op) { #op, "secretsmanager:" #op, SM_PATH(op), NULL, NULL, \
+	0 }
 #define COFFER(svc, op, req, fn) { #op, "coffer:" #op, \
-	"/coffer.v1." #svc "/" #op, &coffer__v1__##req##__descriptor, fn }
+	"/coffer.v1." #svc "/" #op, &coffer__v1__##req##__descriptor, fn, 0 }
+#define COFFER_LONG(svc, op, req, fn) { #op, "coffer:" #op, \
+	"/coffer.v1." #svc "/" #op, &coffer__v1__##req##__descriptor, fn, 1 }
 
 static const struct method methods[] = {
-	SM(BatchGetSecretValue, batch_get_secret_value_request,
+	SM_LONG(BatchGetSecretValue, batch_get_secret_value_request,
 	    rpc_op_batch_get_secret_value),
 	SM(CancelRotateSecret, cancel_rotate_secret_request,
 	    rpc_op_cancel_rotate_secret),
@@ -88,7 +94,7 @@ static const struct method methods[] = {
 	SM(GetSecretValue, get_secret_value_request, rpc_op_get_secret_value),
 	SM(ListSecretVersionIds, list_secret_version_ids_request,
 	    rpc_op_list_secret_version_ids),
-	SM(ListSecrets, list_secrets_request, rpc_op_list_secrets),
+	SM_LONG(ListSecrets, list_secrets_request, rpc_op_list_secrets),
 	SM(PutResourcePolicy, put_resource_policy_request,
 	    rpc_op_put_resource_policy),
 	SM(PutSecretValue, put_secret_value_request, rpc_op_put_secret_value),
@@ -107,9 +113,9 @@ static const struct method methods[] = {
 	    rpc_op_update_secret_version_stage),
 	SM(ValidateResourcePolicy, validate_resource_policy_request,
 	    rpc_op_validate_resource_policy),
-	COFFER(Audit, ListAuditEvents, list_audit_events_request,
+	COFFER_LONG(Audit, ListAuditEvents, list_audit_events_request,
 	    rpc_op_list_audit_events),
-	COFFER(Audit, VerifyAuditLog, verify_audit_log_request,
+	COFFER_LONG(Audit, VerifyAuditLog, verify_audit_log_request,
 	    rpc_op_verify_audit_log),
 	COFFER(IdentityPolicies, PutIdentityPolicy, put_identity_policy_request,
 	    rpc_op_put_identity_policy),
@@ -122,7 +128,7 @@ static const struct method methods[] = {
 	/* Health answers anyone who completed the handshake. */
 	{ "Health/Check", NULL, "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,
-	    op_health_check },
+	    op_health_check, 0 },
 };
 
 size_t
@@ -151,6 +157,13 @@ rpc_service_op(size_t i)
 {
 
 	return (i < rpc_service_count() ? methods[i].op : "unknown");
+}
+
+int
+rpc_service_is_long(size_t i)
+{
+
+	return (i < rpc_service_count() && methods[i].is_long);
 }
 
 int

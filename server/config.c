@@ -40,6 +40,8 @@ struct key {
 static const struct key keys[] = {
 	KEY(listen, KEY_STRING, "127.0.0.1:50051"),
 	KEY(workers, KEY_WORKERS, NULL),
+	KEY(long_workers, KEY_WORKERS, NULL),
+	KEY(long_queue, KEY_COUNT, "32"),
 	KEY(database, KEY_STRING, "dbname=coffer user=coffer_app"),
 	KEY(admin_database, KEY_STRING, NULL),
 	KEY(audit, KEY_STRING, "on"),
@@ -378,6 +380,10 @@ config_load(struct config *cfg, const char *path, struct cf_error *err)
 		goto err0;
 	if (config_env(cfg, err))
 		goto err0;
+
+	/* Defaults that follow other keys' final values. */
+	if (cfg->long_workers == 0)
+		cfg->long_workers = (cfg->workers + 1) / 2;
 
 	/* Success! */
 	return (0);

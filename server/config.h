@@ -52,6 +52,9 @@ struct config {
 	char *rotator_ca_bundle; /* what exec: rotators call cofferd with */
 	char *rotator_cert;
 	char *rotator_key;
+	unsigned long_workers;	/* threads for long calls; default
+				   (workers + 1) / 2 */
+	unsigned long_queue;	/* long calls waiting at most */
 	unsigned max_connections; /* connections held at most (about) */
 	unsigned handshake_timeout; /* seconds a connection may take to
 				   finish its TLS and HTTP/2 handshakes */

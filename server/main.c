@@ -319,9 +319,9 @@ announce(const struct config *cfg, const struct rpc_server *srv)
 	const char *colon = strrchr(cfg->listen, ':');
 	int hostlen = (int)(colon - cfg->listen);
 
-	fprintf(stderr, "cofferd: listening on %.*s:%d (%u worker%s)\n",
-	    hostlen, cfg->listen, rpc_server_port(srv), cfg->workers,
-	    cfg->workers == 1 ? "" : "s");
+	fprintf(stderr, "cofferd: listening on %.*s:%d (%u worker%s, %u for "
+	    "long calls)\n", hostlen, cfg->listen, rpc_server_port(srv),
+	    cfg->workers, cfg->workers == 1 ? "" : "s", cfg->long_workers);
 }
 
 /*
@@ -470,6 +470,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	memset(&rc, 0, sizeof(rc));
 	rc.listen = cfg->listen;
 	rc.workers = cfg->workers;
+	rc.long_workers = cfg->long_workers;
+	rc.long_queue = cfg->long_queue;
 	rc.max_connections = cfg->max_connections;
 	rc.handshake_timeout_ms = cfg->handshake_timeout * 1000;
 	rc.max_streams = cfg->max_streams;

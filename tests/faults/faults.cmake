@@ -33,3 +33,12 @@ set_tests_properties(faults.database PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 900)
 
+
+# Head-of-line stalls: long calls held by a table lock while short calls
+# must be served; the long-call queue's bound and deadline.
+add_test(NAME faults.stall
+         COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_stall
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(faults.stall PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 600)

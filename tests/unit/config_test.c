@@ -91,6 +91,9 @@ test_defaults(void **state)
 	assert_int_equal(config_load(&cfg, NULL, &err), 0);
 	assert_string_equal(cfg.listen, "127.0.0.1:50051");
 	assert_int_equal(cfg.workers, ncpu < 1 ? 1 : ncpu);
+	/* Half the workers, rounded up, for long calls; 32 may wait. */
+	assert_int_equal(cfg.long_workers, (cfg.workers + 1) / 2);
+	assert_int_equal(cfg.long_queue, 32);
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");
 	assert_string_equal(cfg.pkcs11_module,
 	    "/usr/lib/softhsm/libsofthsm2.so");
@@ -140,6 +143,7 @@ test_file(void **state)
 	    "partition = aws-cn\n"), &err), 0);
 	assert_string_equal(cfg.listen, "[::1]:6000");
 	assert_int_equal(cfg.workers, 3);
+	assert_int_equal(cfg.long_workers, 2);	/* follows the file's workers */
 	assert_string_equal(cfg.database,
 	    "host=/run/pg port=5433 dbname=coffer user=cofferd");
 	assert_string_equal(cfg.pkcs11_module, "/opt/hsm/lib.so");
@@ -167,6 +171,7 @@ test_env_overrides_file(void **state)
 	    "region = us-east-2\n"), &err), 0);
 	assert_string_equal(cfg.listen, "localhost:7000");
 	assert_int_equal(cfg.workers, 5);
+	assert_int_equal(cfg.long_workers, 3);	/* follows the variable's */
 	assert_string_equal(cfg.pin_file, "/run/pin");
 	assert_string_equal(cfg.region, "us-east-2");	/* from the file */
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");	/* default */
