@@ -78,11 +78,14 @@ struct rpc_config {
 	 * held at most, about [4096] (more are closed as they arrive, and
 	 * the open-file limit is raised to its hard limit); milliseconds a
 	 * connection may take to finish its handshakes [10000]; concurrent
-	 * calls per connection [100].
+	 * calls per connection [100]; MiB gRPC may hold for all connections'
+	 * buffers [256] (past it, gRPC cancels streams and closes connections
+	 * with "Buffers full"; freed memory goes back to the system, trim.c).
 	 */
 	unsigned max_connections;
 	unsigned handshake_timeout_ms;
 	unsigned max_streams;
+	unsigned max_transport_mib;
 };
 
 /*

@@ -61,10 +61,12 @@
 #include "engine.h"
 
 /*
- * The largest request accepted.  A secret value is at most 64 KiB and a
- * policy 20 KiB; the rest of any request is small.
+ * The largest request accepted.  The largest a client can legitimately
+ * send is a CreateSecret with a 64 KiB value, 50 tags and a description
+ * (under 200 KiB even in 4-byte UTF-8), or a 20,480-character policy.  A
+ * smaller cap bounds what one half-sent stream makes gRPC buffer.
  */
-#define RPC_MAX_REQUEST_BYTES (1024 * 1024)
+#define RPC_MAX_REQUEST_BYTES (256 * 1024)
 
 /*
  * Defaults of the limits against abuse (struct rpc_config).  Keepalive
@@ -74,6 +76,7 @@
 #define RPC_MAX_CONNECTIONS_DEFAULT 4096
 #define RPC_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000
 #define RPC_MAX_STREAMS_DEFAULT 100
+#define RPC_MAX_TRANSPORT_MIB_DEFAULT 256
 #define RPC_KEEPALIVE_MS (120 * 1000)
 #define RPC_KEEPALIVE_TIMEOUT_MS (20 * 1000)
 
@@ -122,6 +125,8 @@ struct worker {
 
 struct rpc_server {
 	grpc_server *server;
+	grpc_resource_quota *quota;	/* gRPC's memory for connections */
+	struct rpc_trim *trim;		/* returns freed memory; may be NULL */
 	grpc_completion_queue *cq;	/* every worker polls it */
 	int cq_drained;			/* shut down and drained */
 	atomic_int cq_closing;		/* a worker has shut it down */
@@ -637,9 +642,9 @@ int_arg(grpc_arg *arg, const char *key, int value)
  * peers.
  */
 static grpc_server *
-server_create(const struct rpc_config *cfg)
+server_create(const struct rpc_config *cfg, grpc_resource_quota *quota)
 {
-	grpc_arg args[6];
+	grpc_arg args[7];
 	grpc_channel_args cargs;
 
 	memset(args, 0, sizeof(args));
@@ -655,6 +660,10 @@ server_create(const struct rpc_config *cfg)
 	int_arg(&args[4], GRPC_ARG_KEEPALIVE_TIME_MS, RPC_KEEPALIVE_MS);
 	int_arg(&args[5], GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
 	    RPC_KEEPALIVE_TIMEOUT_MS);
+	args[6].type = GRPC_ARG_POINTER;
+	args[6].key = (char *)(uintptr_t)GRPC_ARG_RESOURCE_QUOTA;
+	args[6].value.pointer.p = quota;
+	args[6].value.pointer.vtable = grpc_resource_quota_arg_vtable();
 	cargs.num_args = sizeof(args) / sizeof(args[0]);
 	cargs.args = args;
 	return (grpc_server_create(&cargs, NULL));
@@ -701,7 +710,10 @@ rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 	atomic_init(&srv->n_pending, 0);
 	atomic_init(&srv->n_inflight, 0);
 	grpc_init();
-	srv->server = server_create(cfg);
+	srv->quota = grpc_resource_quota_create("cofferd");
+	grpc_resource_quota_resize(srv->quota, (size_t)(cfg->max_transport_mib > 0 ?
+	    cfg->max_transport_mib : RPC_MAX_TRANSPORT_MIB_DEFAULT) << 20);
+	srv->server = server_create(cfg, srv->quota);
 	srv->shutdown_cq = cq_new_shutdown();
 	grpc_server_register_completion_queue(srv->server, srv->shutdown_cq,
 	    NULL);
@@ -815,6 +827,7 @@ rpc_server_start(struct rpc_server *srv, struct cf_error *err)
 	for (k = 0; k < srv->n_slots; k++)
 		slot_post(srv, &srv->slots[k]);
 	srv->state = SRV_RUNNING;
+	srv->trim = rpc_trim_start();
 	workers_verdict(srv, START_GO);
 
 	/* Success! */
@@ -876,6 +889,8 @@ rpc_server_wait(struct rpc_server *srv)
 	/* Drain the server; the workers drain the queue and exit. */
 	server_shutdown(srv);
 	workers_join(srv);
+	rpc_trim_stop(srv->trim);
+	srv->trim = NULL;
 	srv->cq_drained = 1;
 	srv->state = SRV_STOPPED;
 }
@@ -941,6 +956,7 @@ rpc_server_free(struct rpc_server *srv)
 	 * it; once the refusals are closed, a late handshake counts nothing.
 	 */
 	grpc_server_destroy(srv->server);
+	grpc_resource_quota_unref(srv->quota);
 	rpc_refusals_close(srv->refusals);
 	workers_free(srv);
 	cq_destroy(srv->shutdown_cq);

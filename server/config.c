@@ -74,6 +74,7 @@ static const struct key keys[] = {
 	KEY(max_connections, KEY_COUNT, "4096"),
 	KEY(handshake_timeout, KEY_SECONDS, "10"),
 	KEY(max_streams, KEY_COUNT, "100"),
+	KEY(max_transport_memory, KEY_COUNT, "256"),
 	KEY(rotator_user, KEY_STRING, NULL),
 	KEY(rotator_group, KEY_STRING, NULL),
 	KEY(db_timeout, KEY_SECONDS, "10"),

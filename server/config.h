@@ -59,6 +59,7 @@ struct config {
 	unsigned handshake_timeout; /* seconds a connection may take to
 				   finish its TLS and HTTP/2 handshakes */
 	unsigned max_streams;	/* concurrent calls per connection */
+	unsigned max_transport_memory; /* MiB gRPC may hold for connections */
 	char *rotator_user;	/* exec: rotators run as; NULL: see main.c */
 	char *rotator_group;	/* and in; NULL: rotator_user's login group */
 	unsigned db_timeout;	/* seconds cofferd waits for the database */

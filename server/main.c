@@ -475,6 +475,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	rc.max_connections = cfg->max_connections;
 	rc.handshake_timeout_ms = cfg->handshake_timeout * 1000;
 	rc.max_streams = cfg->max_streams;
+	rc.max_transport_mib = cfg->max_transport_memory;
 	rc.engine = e;
 	rc.audit = audit;
 	if (tls_config(cfg, &rc, pem, pem_len, err))
