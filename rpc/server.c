@@ -77,6 +77,8 @@
 #define RPC_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000
 #define RPC_MAX_STREAMS_DEFAULT 100
 #define RPC_MAX_TRANSPORT_MIB_DEFAULT 256
+#define RPC_MAX_CONNECTION_AGE_MS_DEFAULT (3600 * 1000)
+#define RPC_MAX_CONNECTION_AGE_GRACE_MS_DEFAULT (60 * 1000)
 #define RPC_KEEPALIVE_MS (120 * 1000)
 #define RPC_KEEPALIVE_TIMEOUT_MS (20 * 1000)
 
@@ -638,13 +640,17 @@ int_arg(grpc_arg *arg, const char *key, int value)
  * port fails instead of silently sharing it, a cap on request size, and the
  * limits that keep an abusive peer from holding a connection or memory: a
  * handshake deadline (a TCP connection that never speaks is closed), a cap
- * on concurrent calls per connection, and keepalive pings that find dead
- * peers.
+ * on concurrent calls per connection, keepalive pings that find dead
+ * peers, the memory quota, and a maximum connection age: after it the
+ * connection is asked to go away (GOAWAY: clients reconnect, which also
+ * spreads them again over several servers behind a load balancer), and
+ * after a grace it is closed, so that a stream sent slowly or never
+ * finished cannot hold its buffers for longer than age + grace.
  */
 static grpc_server *
 server_create(const struct rpc_config *cfg, grpc_resource_quota *quota)
 {
-	grpc_arg args[7];
+	grpc_arg args[9];
 	grpc_channel_args cargs;
 
 	memset(args, 0, sizeof(args));
@@ -660,6 +666,13 @@ server_create(const struct rpc_config *cfg, grpc_resource_quota *quota)
 	int_arg(&args[4], GRPC_ARG_KEEPALIVE_TIME_MS, RPC_KEEPALIVE_MS);
 	int_arg(&args[5], GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
 	    RPC_KEEPALIVE_TIMEOUT_MS);
+	int_arg(&args[7], GRPC_ARG_MAX_CONNECTION_AGE_MS,
+	    cfg->max_connection_age_ms > 0 ? (int)cfg->max_connection_age_ms :
+	    RPC_MAX_CONNECTION_AGE_MS_DEFAULT);
+	int_arg(&args[8], GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+	    cfg->max_connection_age_grace_ms > 0 ?
+	    (int)cfg->max_connection_age_grace_ms :
+	    RPC_MAX_CONNECTION_AGE_GRACE_MS_DEFAULT);
 	args[6].type = GRPC_ARG_POINTER;
 	args[6].key = (char *)(uintptr_t)GRPC_ARG_RESOURCE_QUOTA;
 	args[6].value.pointer.p = quota;

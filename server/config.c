@@ -75,6 +75,8 @@ static const struct key keys[] = {
 	KEY(handshake_timeout, KEY_SECONDS, "10"),
 	KEY(max_streams, KEY_COUNT, "100"),
 	KEY(max_transport_memory, KEY_COUNT, "256"),
+	KEY(max_connection_age, KEY_SECONDS, "3600"),
+	KEY(max_connection_age_grace, KEY_SECONDS, "60"),
 	KEY(rotator_user, KEY_STRING, NULL),
 	KEY(rotator_group, KEY_STRING, NULL),
 	KEY(db_timeout, KEY_SECONDS, "10"),

@@ -60,6 +60,8 @@ struct config {
 				   finish its TLS and HTTP/2 handshakes */
 	unsigned max_streams;	/* concurrent calls per connection */
 	unsigned max_transport_memory; /* MiB gRPC may hold for connections */
+	unsigned max_connection_age;	/* seconds before GOAWAY */
+	unsigned max_connection_age_grace; /* seconds from GOAWAY to close */
 	char *rotator_user;	/* exec: rotators run as; NULL: see main.c */
 	char *rotator_group;	/* and in; NULL: rotator_user's login group */
 	unsigned db_timeout;	/* seconds cofferd waits for the database */

@@ -476,6 +476,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	rc.handshake_timeout_ms = cfg->handshake_timeout * 1000;
 	rc.max_streams = cfg->max_streams;
 	rc.max_transport_mib = cfg->max_transport_memory;
+	rc.max_connection_age_ms = cfg->max_connection_age * 1000;
+	rc.max_connection_age_grace_ms = cfg->max_connection_age_grace * 1000;
 	rc.engine = e;
 	rc.audit = audit;
 	if (tls_config(cfg, &rc, pem, pem_len, err))

@@ -282,6 +282,43 @@ class HalfSentTest(unittest.TestCase):
             if rc != 0:
                 raise AssertionError(f"cofferd exited {rc}:\n{s.output()}")
 
+    def test_slow_stream_is_closed_after_the_connection_age(self):
+        """A stream that never finishes its request (a slowloris) holds its
+        buffers at most max_connection_age + max_connection_age_grace:
+        then its connection is closed.  Before, it was held for ever."""
+        db = h.fresh_database("slowloris")
+        s = h.Server(db, workers=2, extra_env={
+            "COFFER_MAX_CONNECTION_AGE": "2",
+            "COFFER_MAX_CONNECTION_AGE_GRACE": "2"}).start()
+        try:
+            c = halfsent.HalfSentConnection("127.0.0.1", s.port, 1,
+                                            "/coffer.v1.SecretsManager/GetSecretValue",
+                                            send=4096)
+            start = time.monotonic()
+            # Keep sending nothing more, only read, as a slow client would.
+            while not c.closed and time.monotonic() - start < 30:
+                c.pump(0.5)
+            # GOAWAY at the age; then the connection itself is closed.
+            eof = False
+            c.sock.settimeout(1)
+            while not eof and time.monotonic() - start < 30:
+                try:
+                    eof = c.sock.recv(65536) == b""
+                except socket.timeout:
+                    continue
+                except OSError:
+                    eof = True
+            took = time.monotonic() - start
+            c.close()
+            self.assertTrue(eof, "the half-sent stream's connection stayed open")
+            # age 2 s (+ gRPC's up to 10 % jitter) + grace 2 s.
+            self.assertLess(took, 15)
+            self.assertIsNone(s.proc.poll(), "cofferd died")
+        finally:
+            rc = s.stop()
+            if rc != 0:
+                raise AssertionError(f"cofferd exited {rc}:\n{s.output()}")
+
     def read(self, server, name, tries=3):
         sm, _ = pb()
         for _ in range(tries):

@@ -113,6 +113,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.handshake_timeout, 10);
 	assert_int_equal(cfg.max_streams, 100);
 	assert_int_equal(cfg.max_transport_memory, 256);
+	assert_int_equal(cfg.max_connection_age, 3600);
+	assert_int_equal(cfg.max_connection_age_grace, 60);
 	assert_int_equal(cfg.audit_head_max_lag, 5);
 	assert_int_equal(cfg.statement_timeout_ms, 5000);
 	assert_int_equal(cfg.list_statement_timeout_ms, 30000);
