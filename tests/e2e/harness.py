@@ -310,9 +310,10 @@ def token():
 class Cluster:
     """A second, private PostgreSQL cluster that a test may stop and start."""
 
-    def __init__(self, passwords=False):
+    def __init__(self, passwords=False, initdb_args=()):
         """${passwords}: every role but postgres logs in with a password
-        (SCRAM), as a rotator's target database does."""
+        (SCRAM), as a rotator's target database does.  ${initdb_args}:
+        more options for initdb."""
         self.dir = tempfile.mkdtemp(prefix="coffer-pg-")
         os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "data")
@@ -322,7 +323,8 @@ class Cluster:
         shutil.chown(self.data, "postgres", "postgres")
         shutil.chown(self.sock, "postgres", "postgres")
         self.port = free_port()
-        self.pg("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        self.pg("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync",
+                *initdb_args)
         if passwords:
             hba = os.path.join(self.data, "pg_hba.conf")
             with open(hba, "w") as f:

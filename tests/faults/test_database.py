@@ -9,6 +9,7 @@ COFFER_FAULTS_HOLD: seconds a fault is held (default 4; `tests/faults/run
 --long` uses 10, as the issue's measurements did).
 """
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -222,27 +223,50 @@ class DatabaseFaultTest(unittest.TestCase):
 
 
 class FullDiskTest(unittest.TestCase):
-    """The database's disk fills up (a small tmpfs) and is freed again."""
+    """The database's disk fills up (a small tmpfs) and is freed again:
+    the disk of its data directory, or only the one its WAL is on."""
 
     def test_full_data_disk(self):
-        mnt = tempfile.mkdtemp(prefix="coffer-fulldisk-")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", mnt],
+        self.full_disk("data", "160m", writes=30, value_size=4096)
+
+    def test_full_wal_disk(self):
+        """pg_wal on a tmpfs of its own, with 1 MiB WAL segments so that a
+        few hundred writes need new ones: PostgreSQL PANICs when it cannot
+        write WAL, and cannot start again until there is space."""
+        self.full_disk("wal", "24m", writes=400, value_size=16384)
+
+    def full_disk(self, which, size, writes, value_size):
+        mnt = tempfile.mkdtemp(prefix=f"coffer-full{which}-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mnt],
                        check=True)
         cluster = None
         server = None
         try:
             os.chmod(mnt, 0o755)
-            old = tempfile.tempdir
-            tempfile.tempdir = mnt
-            try:
-                cluster = h.Cluster()
-            finally:
-                tempfile.tempdir = old
+            if which == "data":
+                old = tempfile.tempdir
+                tempfile.tempdir = mnt
+                try:
+                    cluster = h.Cluster()
+                finally:
+                    tempfile.tempdir = old
+            else:
+                # The WAL moved to the small disk, as operators put it on a
+                # volume of its own.
+                cluster = h.Cluster(initdb_args=("--wal-segsize=1",))
+                cluster.stop()
+                wal = os.path.join(cluster.data, "pg_wal")
+                shutil.copytree(wal, os.path.join(mnt, "pg_wal"), symlinks=True)
+                shutil.rmtree(wal)
+                os.symlink(os.path.join(mnt, "pg_wal"), wal)
+                subprocess.run(["chown", "-R", "postgres:postgres",
+                                os.path.join(mnt, "pg_wal")], check=True)
+                cluster.start()
             server = h.Server(cluster.conninfo, workers=2,
                               extra_env={"COFFER_DB_TIMEOUT": str(DB_TIMEOUT_S),
                                          "COFFER_STATEMENT_TIMEOUT_MS": "1000"}).start()
             sm, _ = pb()
-            name = "full-" + token()[:6]
+            name = f"full{which}-" + token()[:6]
             server.call("CreateSecret", sm.CreateSecretRequest(
                 name=name, secret_string="v0", client_request_token=token()))
             filler = os.path.join(mnt, "filler")
@@ -250,16 +274,19 @@ class FullDiskTest(unittest.TestCase):
             subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"],
                            capture_output=True)
             acked, outcomes = [], []
-            for i in range(30):
-                tok, value = token(), "x" * 4096 + str(i)
+            for i in range(writes):
+                tok, value = token(), "x" * value_size + str(i)
                 try:
                     server.call("PutSecretValue", sm.PutSecretValueRequest(
                         secret_id=name, secret_string=value,
-                        client_request_token=tok), timeout=DB_TIMEOUT_S + SLACK_S + 20)
+                        client_request_token=tok), timeout=REQUEST_BOUND_S + 20)
                     acked.append((tok, value))
                     outcomes.append("OK")
                 except grpc.RpcError as e:
                     outcomes.append(error_type(e) or e.code().name)
+                # Ten more once the disk has refused one.
+                if outcomes.count("ServiceUnavailable") >= 10:
+                    break
             self.assertIn("ServiceUnavailable", outcomes)
             self.assertEqual(set(outcomes) - {"OK", "ServiceUnavailable"}, set(),
                              outcomes)
@@ -268,9 +295,11 @@ class FullDiskTest(unittest.TestCase):
             # could not be made is a PANIC): an operator starts it again.
             os.unlink(filler)
             t_heal = time.monotonic()
-            if subprocess.run(["runuser", "-u", "postgres", "--",
-                               "/usr/lib/postgresql/15/bin/pg_ctl", "-D", cluster.data,
-                               "status"], capture_output=True).returncode != 0:
+            stopped = subprocess.run(["runuser", "-u", "postgres", "--",
+                                      "/usr/lib/postgresql/15/bin/pg_ctl", "-D",
+                                      cluster.data, "status"],
+                                     capture_output=True).returncode != 0
+            if stopped:
                 cluster.start()
             deadline = time.monotonic() + 60
             while True:
@@ -282,13 +311,16 @@ class FullDiskTest(unittest.TestCase):
                     self.assertEqual(error_type(e), "ServiceUnavailable")
                     self.assertLess(time.monotonic(), deadline, "never recovered")
                     time.sleep(0.1)
-            print(f"\n  full data disk: {outcomes.count('ServiceUnavailable')} of "
-                  f"{len(outcomes)} writes ServiceUnavailable, recovery "
-                  f"{time.monotonic() - t_heal:.2f} s after the space came back")
+            print(f"\n  full {which} disk: {len(acked)} writes OK, then "
+                  f"{outcomes.count('ServiceUnavailable')} ServiceUnavailable; "
+                  f"PostgreSQL {'stopped and was started again' if stopped else 'stayed up'}; "
+                  f"recovery {time.monotonic() - t_heal:.2f} s after the space came back")
+            # Every acknowledged write survived (crash recovery included).
             for tok, value in acked:
                 r = server.call("GetSecretValue", sm.GetSecretValueRequest(
                     secret_id=name, version_id=tok))[0]
                 self.assertEqual(r.secret_string, value)
+            self.assertIsNone(server.proc.poll(), "cofferd died")
         finally:
             if server is not None:
                 server.stop(sig=signal.SIGKILL)
