@@ -127,54 +127,128 @@ class FloodTest(unittest.TestCase):
 
 
 
+REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
+           grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
+           grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED)
+
+
+def garbage_bodies():
+    import random
+    rnd = random.Random(1234)
+    return [b"\xff\xff\xff\xff", b"\x0a\xff\xff\xff\xff\x0f",
+            b"\x12\x05ab", bytes(rnd.randrange(256) for _ in range(300)),
+            b"\x0a" + b"\x80" * 11, b"x" * (2 * 1024 * 1024)]
+
+
+def every_path():
+    sm, _ = pb()
+    return [f"/coffer.v1.{svc}/{m.name}"
+            for svc in ("SecretsManager", "Audit", "IdentityPolicies")
+            for m in sm.DESCRIPTOR.services_by_name[svc].methods]
+
+
 class GarbageTest(unittest.TestCase):
     """Garbage, truncated and oversized messages on every method, while a
     well-behaved client reads: each is refused with a clear error, the
     server stays up and the client keeps being served."""
 
-    def test_garbage_on_every_method(self):
-        import random
+    def setUp(self):
         sm, _ = pb()
         db = h.fresh_database("garbage")
-        s = h.Server(db, workers=2).start()
-        try:
-            name = "garbage-" + token()[:6]
-            s.call("CreateSecret", sm.CreateSecretRequest(
-                name=name, secret_string="still-here", client_request_token=token()))
-            rnd = random.Random(1234)
-            bodies = [b"\xff\xff\xff\xff", b"\x0a\xff\xff\xff\xff\x0f",
-                      b"\x12\x05ab", bytes(rnd.randrange(256) for _ in range(300)),
-                      b"\x0a" + b"\x80" * 11, b"x" * (2 * 1024 * 1024)]
-            paths = [f"/coffer.v1.{svc}/{m.name}"
-                     for svc in ("SecretsManager", "Audit", "IdentityPolicies")
-                     for m in sm.DESCRIPTOR.services_by_name[svc].methods]
-            self.assertGreater(len(paths), 25)
-            refused = 0
-            for path in paths:
-                method = s.channel.unary_unary(path, request_serializer=lambda b: b,
-                                               response_deserializer=lambda b: b)
-                for body in bodies:
+        self.s = h.Server(db, workers=2).start()
+        self.addCleanup(self.stop)
+        self.name = "garbage-" + token()[:6]
+        self.s.call("CreateSecret", sm.CreateSecretRequest(
+            name=self.name, secret_string="still-here", client_request_token=token()))
+
+    def stop(self):
+        rc = self.s.stop()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{self.s.output()}")
+
+    def send_garbage(self, channel, paths, refusals):
+        """Every garbage body to every path of ${paths}; each refusal's
+        (path, code, details) into ${refusals}."""
+        for path in paths:
+            method = channel.unary_unary(path, request_serializer=lambda b: b,
+                                         response_deserializer=lambda b: b)
+            for body in garbage_bodies():
+                try:
+                    method(body, timeout=30)
+                except grpc.RpcError as e:
+                    refusals.append((path, body[:16], e.code(), e.details()))
+
+    def check_refusals(self, refusals, paths):
+        # A clear refusal, never an internal error or a hang.
+        bad = [r for r in refusals if r[2] not in REFUSED]
+        self.assertEqual(bad, [])
+        self.assertGreater(len(refusals), len(paths) * 3)
+
+    def test_garbage_on_every_method(self):
+        sm, _ = pb()
+        paths = every_path()
+        self.assertGreater(len(paths), 25)
+        refusals = []
+        for path in paths:
+            self.send_garbage(self.s.channel, [path], refusals)
+            # The well-behaved client between two methods' garbage.
+            r = self.s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id=self.name))[0]
+            self.assertEqual(r.secret_string, "still-here")
+        self.check_refusals(refusals, paths)
+        self.assertIsNone(self.s.proc.poll(), "cofferd died")
+
+    def test_garbage_under_load(self):
+        """Four clients send garbage to every method at once while two
+        well-behaved ones read and write: every garbage call is refused
+        clearly, every well-behaved call succeeds."""
+        sm, _ = pb()
+        paths = every_path()
+        refusals, results, stop = [], [], threading.Event()
+
+        def well_behaved():
+            ch = self.s.open_channel()
+            get = ch.unary_unary(h.SERVICE + "GetSecretValue",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=sm.GetSecretValueResponse.FromString)
+            put = ch.unary_unary(h.SERVICE + "PutSecretValue",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=sm.PutSecretValueResponse.FromString)
+            try:
+                while not stop.is_set():
                     try:
-                        method(body, timeout=30)
+                        put(sm.PutSecretValueRequest(secret_id=self.name,
+                                                     secret_string="still-here",
+                                                     client_request_token=token()),
+                            timeout=30)
+                        ok = get(sm.GetSecretValueRequest(secret_id=self.name),
+                                 timeout=30).secret_string == "still-here"
+                        results.append("OK" if ok else "wrong value")
                     except grpc.RpcError as e:
-                        # A clear refusal, never an internal error or a hang.
-                        self.assertIn(e.code(), (grpc.StatusCode.INVALID_ARGUMENT,
-                                                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                                 grpc.StatusCode.NOT_FOUND,
-                                                 grpc.StatusCode.PERMISSION_DENIED,
-                                                 grpc.StatusCode.FAILED_PRECONDITION,
-                                                 grpc.StatusCode.UNIMPLEMENTED),
-                                      f"{path} {body[:16]!r}: {e.code()} {e.details()}")
-                        refused += 1
-                # The well-behaved client between two methods' garbage.
-                r = s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id=name))[0]
-                self.assertEqual(r.secret_string, "still-here")
-            self.assertGreater(refused, len(paths) * 3)
-            self.assertIsNone(s.proc.poll(), "cofferd died")
-        finally:
-            rc = s.stop()
-            if rc != 0:
-                raise AssertionError(f"cofferd exited {rc}:\n{s.output()}")
+                        results.append(f"{e.code()} {e.details()}")
+            finally:
+                ch.close()
+
+        def attacker(k):
+            ch = self.s.open_channel()
+            try:
+                self.send_garbage(ch, paths[k::4], refusals)
+            finally:
+                ch.close()
+
+        good = [threading.Thread(target=well_behaved) for _ in range(2)]
+        bad = [threading.Thread(target=attacker, args=(k,)) for k in range(4)]
+        for t in good + bad:
+            t.start()
+        for t in bad:
+            t.join(timeout=600)
+        stop.set()
+        for t in good:
+            t.join(timeout=120)
+        self.assertFalse(any(t.is_alive() for t in good + bad))
+        self.check_refusals(refusals, paths)
+        self.assertGreater(len(results), 10)
+        self.assertEqual([r for r in results if r != "OK"], [])
+        self.assertIsNone(self.s.proc.poll(), "cofferd died")
 
 
 QUOTA_MIB = 64        # max_transport_memory in HalfSentTest
