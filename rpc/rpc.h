@@ -65,7 +65,7 @@ struct rpc_config {
 	/*
 	 * Long calls (listings, audit queries and verification, batch reads)
 	 * run on ${long_workers} threads of their own [(workers + 1) / 2]; at
-	 * most ${long_queue} wait for one [32], more are refused with
+	 * most ${long_queue} wait for one [1024], more are refused with
 	 * ThrottlingException.
 	 */
 	unsigned long_workers;

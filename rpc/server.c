@@ -85,8 +85,13 @@
 /* How often an idle worker looks for the end of the server's shutdown. */
 #define RPC_SHUTDOWN_POLL_MS 100
 
-/* Defaults of the long-call pool (struct rpc_config). */
-#define RPC_LONG_QUEUE_DEFAULT 32
+/*
+ * Defaults of the long-call pool (struct rpc_config).  The queue is a bound
+ * on abuse, not a rate limit: a client with a few hundred listings in
+ * flight (coffer-bench runs 64) must wait, not be throttled; each queued
+ * call holds only its small request, and the transport quota bounds those.
+ */
+#define RPC_LONG_QUEUE_DEFAULT 1024
 
 /* The verdict rpc_server_start gives its workers. */
 enum start_verdict { START_PENDING, START_GO, START_ABORT };

@@ -41,7 +41,7 @@ static const struct key keys[] = {
 	KEY(listen, KEY_STRING, "127.0.0.1:50051"),
 	KEY(workers, KEY_WORKERS, NULL),
 	KEY(long_workers, KEY_WORKERS, NULL),
-	KEY(long_queue, KEY_COUNT, "32"),
+	KEY(long_queue, KEY_COUNT, "1024"),
 	KEY(database, KEY_STRING, "dbname=coffer user=coffer_app"),
 	KEY(admin_database, KEY_STRING, NULL),
 	KEY(audit, KEY_STRING, "on"),

@@ -176,5 +176,46 @@ class StallTest(unittest.TestCase):
                 "the expired call's audit event")
 
 
+class DefaultQueueTest(unittest.TestCase):
+    """With the default settings, a client with many listings in flight
+    waits for them; it is not throttled.  (A 32-call default queue made
+    coffer-bench's 64 in-flight listings fail with ThrottlingException.)"""
+
+    IN_FLIGHT = 100
+
+    def setUp(self):
+        self.db = h.fresh_database("stalldefault")
+        self.server = h.Server(self.db, workers=2, extra_env={
+            "COFFER_LIST_STATEMENT_TIMEOUT_MS": "600000",
+        }).start()
+        self.addCleanup(self.stop)
+
+    def stop(self):
+        rc = self.server.stop()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{self.server.output()}")
+
+    def test_many_listings_in_flight_wait_and_succeed(self):
+        sm, _ = pb()
+        channel = self.server.open_channel()
+        self.addCleanup(channel.close)
+        list_rpc = channel.unary_unary(
+            h.SERVICE + "ListSecrets",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=sm.ListSecretsResponse.FromString)
+        lock = TableLock(self.db, "secrets")
+        self.addCleanup(lock.release)
+        calls = [list_rpc.future(sm.ListSecretsRequest(), timeout=600)
+                 for _ in range(self.IN_FLIGHT)]
+        h.until(lambda: lock.waiting() >= 1, "a listing waiting on the lock")
+        # Every call is in by now or refused at once; none may be refused.
+        time.sleep(2)
+        refused = [c.exception() for c in calls if c.done()]
+        self.assertEqual(refused, [], "listings refused while others waited")
+        lock.release()
+        for c in calls:
+            c.result()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -93,7 +93,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.workers, ncpu < 1 ? 1 : ncpu);
 	/* Half the workers, rounded up, for long calls; 32 may wait. */
 	assert_int_equal(cfg.long_workers, (cfg.workers + 1) / 2);
-	assert_int_equal(cfg.long_queue, 32);
+	assert_int_equal(cfg.long_queue, 1024);
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");
 	assert_string_equal(cfg.pkcs11_module,
 	    "/usr/lib/softhsm/libsofthsm2.so");
