@@ -29,6 +29,7 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "cf.h"
 #include "cli.h"
 
 /* JSON as the AWS CLI v2 prints it: 4-space indent, members in order. */
@@ -324,9 +325,6 @@ char *cli_param_value(const char *, size_t *, int *, char *, size_t);
  */
 json_t *cli_shorthand(const ProtobufCMessageDescriptor *, const char *,
     char *, size_t);
-
-/* cli_uuid4(out): a random (getrandom) RFC 4122 version 4 UUID; 0 or -1. */
-int cli_uuid4(char[37]);
 
 /* ---- query.c -------------------------------------------------------------- */
 

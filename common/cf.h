@@ -8,6 +8,7 @@
  * - struct cf_arena: per-call memory of the same kind, freed as a unit.
  * - cf_wipe_free(): explicit_bzero + free for heap buffers that touched a
  *   secret but did not come from cf_secret_new().
+ * - UUIDs and hex (cf_text.c): the one writer and reader of each form.
  */
 #ifndef COFFER_CF_H
 #define COFFER_CF_H
@@ -150,6 +151,50 @@ char *cf_arena_strdup(struct cf_arena *, const char *) CF_MUSTCHECK;
 void *cf_arena_memdup(struct cf_arena *, const void *, size_t) CF_MUSTCHECK;
 int cf_arena_own_secret(struct cf_arena *, struct cf_secret *) CF_MUSTCHECK;
 void cf_arena_free(struct cf_arena *);
+
+/*
+ * Text forms of bytes (cf_text.c).
+ *
+ * cf_uuid_format(rnd, out):
+ * The 16 random bytes at ${rnd} as a version 4 UUID: the version and
+ * variant bits forced (${rnd} itself is not changed), in lower-case
+ * canonical form (8-4-4-4-12), with a NUL, in ${out}.
+ *
+ * cf_uuid_random(out):
+ * The same from the kernel's generator (getrandom).  Returns CF_OK, or
+ * CF_ERR_UNAVAILABLE if the kernel gives no random bytes.  Modules with a
+ * token draw their bytes there instead and call cf_uuid_format.
+ */
+#define CF_UUID_LEN 36
+
+void cf_uuid_format(const uint8_t[16], char[CF_UUID_LEN + 1]);
+enum cf_code cf_uuid_random(char[CF_UUID_LEN + 1]) CF_MUSTCHECK;
+
+/*
+ * cf_hex_encode(p, n, out):
+ * The ${n} bytes at ${p} as 2n lower-case hex digits and a NUL in ${out},
+ * which holds 2n + 1 bytes.
+ *
+ * cf_hex_decode(s, len, accept, out, n):
+ * Exactly ${n} bytes into ${out} from the ${len} characters at ${s}, which
+ * must be 2n hex digits of the case ${accept} allows and nothing else (no
+ * sign, space, "0x" or NUL).  Returns CF_HEX_OK, or why not (${out} may
+ * then be partly written).
+ */
+enum cf_hex_case {
+	CF_HEX_LOWER,		/* only what cf_hex_encode writes */
+	CF_HEX_ANY_CASE		/* upper-case digits too */
+};
+
+enum cf_hex_result {
+	CF_HEX_OK = 0,
+	CF_HEX_BAD_LENGTH,	/* not two characters per byte */
+	CF_HEX_BAD_DIGIT	/* a character that is no hex digit */
+};
+
+void cf_hex_encode(const uint8_t *, size_t, char *);
+enum cf_hex_result cf_hex_decode(const char *, size_t, enum cf_hex_case,
+    uint8_t *, size_t) CF_MUSTCHECK;
 
 /* cf_now_ms(): wall-clock milliseconds since the Unix epoch. */
 int64_t cf_now_ms(void);

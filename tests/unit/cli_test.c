@@ -1683,8 +1683,8 @@ test_uuid(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(cli_uuid4(a), 0);
-	assert_int_equal(cli_uuid4(b), 0);
+	assert_int_equal(cf_uuid_random(a), 0);
+	assert_int_equal(cf_uuid_random(b), 0);
 	assert_string_not_equal(a, b);
 	for (i = 0; i < 36; i++)
 		if (i == 8 || i == 13 || i == 18 || i == 23)

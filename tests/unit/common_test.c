@@ -1,0 +1,196 @@
+/*
+ * common_test.c: common/'s helpers that replaced per-module copies: the
+ * UUID form (known answers, the version and variant bits, randomness), hex
+ * round trips and the garbage each decoder must refuse.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cf.h"
+
+/*
+ * free() is wrapped so that a test can see a block's bytes as it is freed:
+ * set watched to the block and watched_len to its size, and the wrapper
+ * records whether all of it was zero.
+ */
+void __real_free(void *);
+void __wrap_free(void *);
+
+static void *watched;
+static size_t watched_len;
+static int watched_zero = -1;		/* -1: not freed yet */
+
+void
+__wrap_free(void *p)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	if (p != NULL && p == watched) {
+		watched_zero = 1;
+		for (i = 0; i < watched_len; i++)
+			if (b[i] != 0)
+				watched_zero = 0;
+		watched = NULL;
+	}
+	__real_free(p);
+}
+
+/* ---- UUIDs ---------------------------------------------------------------- */
+
+struct uuid_case {
+	uint8_t in[16];
+	const char *out;
+};
+
+static void
+test_uuid_format(void **state)
+{
+	static const struct uuid_case cases[] = {
+		{ { 0 }, "00000000-0000-4000-8000-000000000000" },
+		{ { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+		  "ffffffff-ffff-4fff-bfff-ffffffffffff" },
+		{ { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+		    0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef },
+		  "01234567-89ab-4def-8123-456789abcdef" },
+		{ { 0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33,
+		    0xc4, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb },
+		  "deadbeef-0011-4233-8455-66778899aabb" },
+	};
+	uint8_t copy[16];
+	char out[CF_UUID_LEN + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(copy, cases[i].in, sizeof(copy));
+		memset(out, 'x', sizeof(out));
+		cf_uuid_format(copy, out);
+		assert_string_equal(out, cases[i].out);
+		/* The caller's bytes are left as they were. */
+		assert_memory_equal(copy, cases[i].in, sizeof(copy));
+	}
+}
+
+static void
+test_uuid_random(void **state)
+{
+	char a[CF_UUID_LEN + 1], b[CF_UUID_LEN + 1];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(cf_uuid_random(a), CF_OK);
+	assert_int_equal(cf_uuid_random(b), CF_OK);
+	assert_int_equal(strlen(a), CF_UUID_LEN);
+	for (i = 0; i < CF_UUID_LEN; i++)
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+			assert_int_equal(a[i], '-');
+		else
+			assert_non_null(strchr("0123456789abcdef", a[i]));
+	assert_int_equal(a[14], '4');			/* version 4 */
+	assert_non_null(strchr("89ab", a[19]));		/* RFC 4122 variant */
+	assert_string_not_equal(a, b);
+}
+
+/* ---- hex -------------------------------------------------------------------- */
+
+static void
+test_hex_roundtrip(void **state)
+{
+	uint8_t all[256], back[256];
+	char text[2 * sizeof(all) + 1], upper[2 * sizeof(all) + 1];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(all); i++)
+		all[i] = (uint8_t)i;
+
+	/* Every byte value, at every length up to all of them. */
+	for (n = 0; n <= sizeof(all); n += n < 4 ? 1 : 63) {
+		cf_hex_encode(all + sizeof(all) - n, n, text);
+		assert_int_equal(strlen(text), 2 * n);
+		memset(back, 0xAA, sizeof(back));
+		assert_int_equal(cf_hex_decode(text, 2 * n, CF_HEX_LOWER, back,
+		    n), CF_HEX_OK);
+		assert_memory_equal(back, all + sizeof(all) - n, n);
+	}
+	cf_hex_encode(all, sizeof(all), text);
+	assert_memory_equal(text, "000102", 6);
+	assert_string_equal(text + 2 * 250, "fafbfcfdfeff");
+
+	/* Upper case only where the caller accepts it. */
+	for (i = 0; text[i] != '\0'; i++)
+		upper[i] = text[i] >= 'a' ? (char)(text[i] - 'a' + 'A') :
+		    text[i];
+	upper[i] = '\0';
+	assert_int_equal(cf_hex_decode(upper, strlen(upper), CF_HEX_LOWER,
+	    back, sizeof(back)), CF_HEX_BAD_DIGIT);
+	assert_int_equal(cf_hex_decode(upper, strlen(upper), CF_HEX_ANY_CASE,
+	    back, sizeof(back)), CF_HEX_OK);
+	assert_memory_equal(back, all, sizeof(all));
+}
+
+struct hex_bad {
+	const char *in;
+	size_t n;			/* bytes asked for */
+	enum cf_hex_result want;
+};
+
+static void
+test_hex_bad(void **state)
+{
+	/* What sscanf("%2x") let through before, and the rest. */
+	static const struct hex_bad cases[] = {
+		{ "", 1, CF_HEX_BAD_LENGTH },
+		{ "a", 1, CF_HEX_BAD_LENGTH },
+		{ "abc", 1, CF_HEX_BAD_LENGTH },
+		{ "abcd", 1, CF_HEX_BAD_LENGTH },
+		{ "ab", 2, CF_HEX_BAD_LENGTH },
+		{ " a", 1, CF_HEX_BAD_DIGIT },
+		{ "a ", 1, CF_HEX_BAD_DIGIT },
+		{ "+a", 1, CF_HEX_BAD_DIGIT },
+		{ "-1", 1, CF_HEX_BAD_DIGIT },
+		{ "0x", 1, CF_HEX_BAD_DIGIT },
+		{ "0x00", 2, CF_HEX_BAD_DIGIT },
+		{ "g0", 1, CF_HEX_BAD_DIGIT },
+		{ "0g", 1, CF_HEX_BAD_DIGIT },
+		{ "\xc3\xa9", 1, CF_HEX_BAD_DIGIT },
+		{ "00:1", 2, CF_HEX_BAD_DIGIT },
+	};
+	uint8_t out[4];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(cf_hex_decode(cases[i].in, strlen(cases[i].in),
+		    CF_HEX_ANY_CASE, out, cases[i].n), cases[i].want);
+
+	/* A NUL inside the counted characters is no digit either. */
+	assert_int_equal(cf_hex_decode("a\0", 2, CF_HEX_ANY_CASE, out, 1),
+	    CF_HEX_BAD_DIGIT);
+
+	/* Zero bytes from zero characters. */
+	assert_int_equal(cf_hex_decode("", 0, CF_HEX_LOWER, out, 0),
+	    CF_HEX_OK);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uuid_format),
+		cmocka_unit_test(test_uuid_random),
+		cmocka_unit_test(test_hex_roundtrip),
+		cmocka_unit_test(test_hex_bad),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
