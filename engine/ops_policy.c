@@ -8,7 +8,6 @@
  * where it is.  Identity-policy changes notify every server (migration
  * 0005's trigger) and drop this process's cache at once.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,13 +293,11 @@ cursor_digest(const char *key, size_t len, char hexout[65])
 {
 	uint8_t md[32];
 	unsigned int mdlen = 0;
-	size_t i;
 
 	if (EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != sizeof(md))
 		return (-1);
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(hexout + 2 * i, 3, "%02x", md[i]);
+	cf_hex_encode(md, sizeof(md), hexout);
 	return (0);
 }
 
@@ -309,7 +306,7 @@ cursor_encode(struct engine_worker *w, struct cf_arena *a,
     const struct store_identity_policy *last)
 {
 	size_t pl = strlen(last->principal), nl = strlen(last->policy_name);
-	size_t klen = pl + 1 + nl, i;
+	size_t klen = pl + 1 + nl;
 	char *key, *out, *mac, digest[65];
 
 	if ((key = cf_arena_alloc(a, klen + 1)) == NULL)
@@ -322,8 +319,7 @@ cursor_encode(struct engine_worker *w, struct cf_arena *a,
 	    digest)) == NULL ||
 	    (out = cf_arena_alloc(a, 2 * klen + 1 + strlen(mac) + 1)) == NULL)
 		return (NULL);
-	for (i = 0; i < klen; i++)
-		snprintf(out + 2 * i, 3, "%02x", (unsigned char)key[i]);
+	cf_hex_encode((const uint8_t *)key, klen, out);
 	out[2 * klen] = '.';
 	memcpy(out + 2 * klen + 1, mac, strlen(mac) + 1);
 	return (out);
@@ -334,10 +330,9 @@ static int
 cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
     const char **out_principal, const char **out_name, struct cf_error *err)
 {
-	char digest[65], want[65], *key, *nl, *end;
+	char digest[65], want[65], *key, *nl;
 	const char *dot = strchr(tok, '.');
-	size_t klen, i;
-	unsigned int byte;
+	size_t klen;
 	int64_t zero;
 	struct cf_error ignored;
 
@@ -350,14 +345,9 @@ cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
 		return (-1);
 	if ((key = cf_arena_alloc(a, klen + 1)) == NULL)
 		return (engine_oom(err));
-	for (i = 0; i < klen; i++) {
-		char two[3] = { tok[2 * i], tok[2 * i + 1], '\0' };
-
-		byte = (unsigned int)strtoul(two, &end, 16);
-		if (*end != '\0' || !isxdigit((unsigned char)two[0]))
-			goto bad;
-		key[i] = (char)byte;
-	}
+	if (cf_hex_decode(tok, 2 * klen, CF_HEX_ANY_CASE, (uint8_t *)key,
+	    klen) != CF_HEX_OK)
+		goto bad;
 	key[klen] = '\0';
 	if (cursor_digest(key, klen, want) ||
 	    CRYPTO_memcmp(want, digest, 64) != 0 ||

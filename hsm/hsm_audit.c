@@ -157,14 +157,12 @@ hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
 static size_t
 head_label(const struct hsm_audit_head *hd, char *out)
 {
-	size_t n, i;
+	size_t n;
 
 	n = (size_t)snprintf(out, LABEL_MAX + 1, "%.36s %lld ", hd->chain_id,
 	    (long long)hd->seq);
-	for (i = 0; i < 32; i++)
-		n += (size_t)snprintf(out + n, LABEL_MAX + 1 - n, "%02x",
-		    hd->hash[i]);
-	return (n);
+	cf_hex_encode(hd->hash, 32, out + n);
+	return (n + 2 * 32);
 }
 
 /* Parse a label into ${hd}: 0, or -1 if it is not one of ours. */
@@ -173,21 +171,15 @@ head_parse(const char *label, struct hsm_audit_head *hd)
 {
 	const char *p = label + HSM_CHAIN_ID_LEN;
 	char *end;
-	unsigned int v;
-	size_t i;
 
 	if (strlen(label) < HSM_CHAIN_ID_LEN + 3 || *p != ' ')
 		return (-1);
 	memcpy(hd->chain_id, label, HSM_CHAIN_ID_LEN);
 	hd->chain_id[HSM_CHAIN_ID_LEN] = '\0';
 	hd->seq = strtoll(p + 1, &end, 10);
-	if (end == p + 1 || *end != ' ' || strlen(end + 1) != 64)
+	if (end == p + 1 || *end != ' ' || cf_hex_decode(end + 1,
+	    strlen(end + 1), CF_HEX_ANY_CASE, hd->hash, 32) != CF_HEX_OK)
 		return (-1);
-	for (i = 0; i < 32; i++) {
-		if (sscanf(end + 1 + 2 * i, "%2x", &v) != 1)
-			return (-1);
-		hd->hash[i] = (uint8_t)v;
-	}
 	return (0);
 }
 
