@@ -295,7 +295,7 @@ input_json(struct cli_args *a, struct cli_usage *u)
 		return (usage(u, "Error parsing parameter '--cli-input-json': "
 		    "%s", err));
 	j = json_loadb(text, len, 0, &je);
-	cli_wipe_free(text);
+	cf_heap_wipe_free(text);
 	if (j == NULL)
 		return (usage(u, "Error parsing parameter '--cli-input-json': "
 		    "Invalid JSON received: %s", je.text));

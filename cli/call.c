@@ -34,20 +34,9 @@ struct cli_conn {
 static int local_error(struct cli_status *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Wipe the whole heap block ${p} (a key, maybe), then free it. */
-static void
-wipe_free(char *p, size_t n)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, n);
-	free(p);
-}
-
 /*
  * The contents of ${path} (a PEM file, the ${what}; a pipe will do) as a
- * NUL-terminated heap block of *out_size bytes, for wipe_free.  NULL with
+ * NUL-terminated heap block of *out_size bytes, for cf_wipe_free.  NULL with
  * ${st} naming the file.
  */
 static char *
@@ -75,7 +64,7 @@ read_pem(const char *path, const char *what, size_t *out_size,
 			}
 			if (buf != NULL)
 				memcpy(grown, buf, n);
-			wipe_free(buf, cap);
+			cf_wipe_free(buf, cap);
 			buf = grown;
 			cap += 8192;
 		}
@@ -100,7 +89,7 @@ read_pem(const char *path, const char *what, size_t *out_size,
 	return (buf);
 
 fail:
-	wipe_free(buf, cap);
+	cf_wipe_free(buf, cap);
 	fclose(f);
 	return (NULL);
 }
@@ -138,9 +127,9 @@ tls_credentials(const struct cli_tls *t, struct cli_status *st)
 		    "\"%s\"", t->ca_bundle);
 
 done:
-	wipe_free(key, key_size);
-	wipe_free(cert, cert_size);
-	wipe_free(ca, ca_size);
+	cf_wipe_free(key, key_size);
+	cf_wipe_free(cert, cert_size);
+	cf_wipe_free(ca, ca_size);
 	return (creds);
 }
 
@@ -355,13 +344,13 @@ cli_call(struct cli_conn *c, const char *service, const char *op,
 
 done:
 	if (respbuf != NULL)
-		cli_wipe_free(respbuf);
+		cf_heap_wipe_free(respbuf);
 	if (recv != NULL)
 		grpc_byte_buffer_destroy(recv);
 	if (send != NULL)
 		grpc_byte_buffer_destroy(send);
 	if (reqbuf != NULL)
-		cli_wipe_free(reqbuf);
+		cf_heap_wipe_free(reqbuf);
 	grpc_slice_unref(details);
 	grpc_metadata_array_destroy(&initial);
 	grpc_metadata_array_destroy(&trailing);

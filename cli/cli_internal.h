@@ -90,13 +90,10 @@ void cli_pascal(const char *, char *, size_t);
 void cli_kebab(const char *, char *, size_t);
 
 /*
- * cli_wipe_free(p): explicit_bzero the whole heap block ${p} (its usable
- * size), then free it.  NULL does nothing.  Installed as jansson's free and
- * used by cli_allocator() so that secret values do not outlive their use.
+ * cli_allocator(): a protobuf-c allocator (malloc, cf_heap_wipe_free), so
+ * that secret values do not outlive their use; jansson frees with
+ * cf_heap_wipe_free too (cli.c).
  */
-void cli_wipe_free(void *);
-
-/* cli_allocator(): a protobuf-c allocator (malloc, cli_wipe_free). */
 ProtobufCAllocator *cli_allocator(void);
 
 /* cli_message_new(desc): an initialised empty message, or NULL. */

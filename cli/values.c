@@ -41,7 +41,7 @@ read_file(const char *path, size_t *out_len, char *err, size_t errlen)
 			if ((grown = malloc(cap * 2)) == NULL)
 				goto fail;
 			memcpy(grown, buf, len);
-			cli_wipe_free(buf);
+			cf_heap_wipe_free(buf);
 			buf = grown;
 			cap *= 2;
 		}
@@ -62,7 +62,7 @@ read_file(const char *path, size_t *out_len, char *err, size_t errlen)
 fail:
 	snprintf(err, errlen, "Unable to load paramfile %s: %s", path,
 	    strerror(errno));
-	cli_wipe_free(buf);
+	cf_heap_wipe_free(buf);
 	if (fd != -1)
 		close(fd);
 	return (NULL);
@@ -351,7 +351,7 @@ set_list(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char **words,
 		if (i == 0 && *skip_space(text) == '[') {
 			json_decref(arr);
 			arr = json_loads(text, 0, &je);
-			cli_wipe_free(text);
+			cf_heap_wipe_free(text);
 			if (arr == NULL) {
 				snprintf(err, errlen, "Invalid JSON: %s",
 				    je.text);
@@ -364,7 +364,7 @@ set_list(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char **words,
 			e = structure(f, text, err, errlen);
 		else
 			e = json_string(text);
-		cli_wipe_free(text);
+		cf_heap_wipe_free(text);
 		if (e == NULL) {
 			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 				snprintf(err, errlen, "value is not UTF-8");
@@ -440,7 +440,7 @@ set_single(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		snprintf(err, errlen, "unsupported parameter type");
 		break;
 	}
-	cli_wipe_free(text);
+	cf_heap_wipe_free(text);
 	return (rc);
 }
 

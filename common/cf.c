@@ -263,16 +263,6 @@ cf_secret_free(struct cf_secret *s)
 }
 
 
-void
-cf_wipe_free(void *p, size_t len)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, len);
-	free(p);
-}
-
 /* Decode one code point at s[i..len); return its length or 0 if invalid. */
 static size_t
 utf8_step(const uint8_t *s, size_t i, size_t len)

@@ -6,8 +6,9 @@
  * - struct cf_secret: memory for plaintext values, PINs and key bytes; it is
  *   locked in RAM, excluded from core dumps and wiped before it is freed.
  * - struct cf_arena: per-call memory of the same kind, freed as a unit.
- * - cf_wipe_free(): explicit_bzero + free for heap buffers that touched a
- *   secret but did not come from cf_secret_new().
+ * - cf_wipe_free(), cf_heap_wipe_free(): explicit_bzero + free for heap
+ *   buffers that touched a secret but did not come from cf_secret_new(),
+ *   and the allocator hooks jansson and protobuf-c get (cf_alloc.c).
  * - UUIDs and hex (cf_text.c): the one writer and reader of each form.
  */
 #ifndef COFFER_CF_H
@@ -86,8 +87,28 @@ struct cf_secret {
 struct cf_secret *cf_secret_new(size_t) CF_MUSTCHECK;
 void cf_secret_free(struct cf_secret *);
 
-/* cf_wipe_free(p, len): explicit_bzero ${len} bytes at ${p}, then free(p). */
+/*
+ * Heap memory that touched a secret (cf_alloc.c).
+ *
+ * cf_wipe_free(p, len): explicit_bzero ${len} bytes at ${p}, then free(p).
+ * cf_heap_wipe_free(p): the same for the whole heap block ${p} (its usable
+ * size), for blocks whose length is not at hand; jansson's free.
+ * cf_heap_alloc(n): malloc, with a distinct pointer for 0 bytes; jansson's
+ * malloc.  Each of them does nothing with NULL.
+ *
+ * Hooks for allocator tables that pass a context first (protobuf-c's
+ * ProtobufCAllocator): cf_heap_hook_alloc/cf_heap_hook_free are the two
+ * above, the context ignored; cf_arena_hook_alloc/cf_arena_hook_free
+ * allocate from the struct cf_arena that is the context and free nothing
+ * (the arena is wiped and freed as a unit).
+ */
 void cf_wipe_free(void *, size_t);
+void cf_heap_wipe_free(void *);
+void *cf_heap_alloc(size_t);
+void *cf_heap_hook_alloc(void *, size_t);
+void cf_heap_hook_free(void *, void *);
+void *cf_arena_hook_alloc(void *, size_t);
+void cf_arena_hook_free(void *, void *);
 
 /*
  * cf_utf8_valid(s, len):

@@ -297,27 +297,11 @@ rpc_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 
 /* ---- the arena allocator ------------------------------------------------ */
 
-static void *
-arena_alloc(void *data, size_t size)
-{
-
-	return (cf_arena_alloc(data, size));
-}
-
-/* Nothing to do: the arena wipes and frees everything when the call ends. */
-static void
-arena_free(void *data, void *p)
-{
-
-	(void)data;
-	(void)p;
-}
-
 void
 rpc_arena_allocator_init(ProtobufCAllocator *pa, struct cf_arena *a)
 {
 
-	pa->alloc = arena_alloc;
-	pa->free = arena_free;
+	pa->alloc = cf_arena_hook_alloc;
+	pa->free = cf_arena_hook_free;
 	pa->allocator_data = a;
 }

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -619,28 +618,6 @@ usage:
 	return (-1);
 }
 
-/*
- * jansson's allocator, wiping what it frees: JSON documents may hold
- * secret values (a rotated secret's JSON, a database's credentials), and
- * jansson copies every string it parses.
- */
-static void *
-json_alloc(size_t n)
-{
-
-	return (malloc(n));
-}
-
-static void
-json_wipe_free(void *p)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, malloc_usable_size(p));
-	free(p);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -650,7 +627,12 @@ main(int argc, char **argv)
 	const char *path;
 	int rc;
 
-	json_set_alloc_funcs(json_alloc, json_wipe_free);
+	/*
+	 * jansson wipes what it frees: JSON documents may hold secret values
+	 * (a rotated secret's JSON, a database's credentials), and jansson
+	 * copies every string it parses.
+	 */
+	json_set_alloc_funcs(cf_heap_alloc, cf_heap_wipe_free);
 
 	/* Command line, then configuration. */
 	if ((rc = parse_args(argc, argv, &cmd, &path)) != 0)

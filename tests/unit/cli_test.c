@@ -518,7 +518,7 @@ test_base64(void **state)
 		if (strchr(cases[i].in, '\n') == NULL)
 			assert_string_equal(enc, cases[i].in);
 		free(enc);
-		cli_wipe_free(out);
+		cf_heap_wipe_free(out);
 	}
 }
 
@@ -703,7 +703,7 @@ test_values_and_files(void **state)
 	assert_string_equal(v, "plain");
 	assert_int_equal(len, 5);
 	assert_int_equal(bin, 0);
-	cli_wipe_free(v);
+	cf_heap_wipe_free(v);
 }
 
 /* ---- the whole command line ------------------------------------------------------ */
@@ -2166,6 +2166,6 @@ main(void)
 	tls_env_clear();
 
 	/* As cli_main does: jansson wipes what it frees. */
-	json_set_alloc_funcs(malloc, cli_wipe_free);
+	json_set_alloc_funcs(malloc, cf_heap_wipe_free);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,7 +1,8 @@
 /*
  * common_test.c: common/'s helpers that replaced per-module copies: the
  * UUID form (known answers, the version and variant bits, randomness), hex
- * round trips and the garbage each decoder must refuse.
+ * round trips and the garbage each decoder must refuse, and the wiping
+ * frees and allocator hooks that jansson and protobuf-c are given.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,6 +183,61 @@ test_hex_bad(void **state)
 	    CF_HEX_OK);
 }
 
+/* ---- wiping frees ------------------------------------------------------------ */
+
+/* Fill ${n} bytes at ${p} and watch the block. */
+static void
+watch(void *p, size_t n)
+{
+
+	memset(p, 0x5A, n);
+	watched = p;
+	watched_len = n;
+	watched_zero = -1;
+}
+
+static void
+test_wipe_free(void **state)
+{
+	struct cf_arena *a;
+	void *p;
+
+	(void)state;
+
+	/* The whole block, its length not given. */
+	assert_non_null(p = cf_heap_alloc(100));
+	watch(p, 100);
+	cf_heap_wipe_free(p);
+	assert_int_equal(watched_zero, 1);
+
+	/* The length given. */
+	assert_non_null(p = malloc(64));
+	watch(p, 64);
+	cf_wipe_free(p, 64);
+	assert_int_equal(watched_zero, 1);
+
+	/* Through the protobuf-c shaped hooks; 0 bytes is still a block. */
+	assert_non_null(p = cf_heap_hook_alloc(NULL, 0));
+	cf_heap_hook_free(NULL, p);
+	assert_non_null(p = cf_heap_hook_alloc(NULL, 33));
+	watch(p, 33);
+	cf_heap_hook_free(NULL, p);
+	assert_int_equal(watched_zero, 1);
+
+	/* NULL does nothing. */
+	cf_heap_wipe_free(NULL);
+	cf_wipe_free(NULL, 10);
+	cf_heap_hook_free(NULL, NULL);
+
+	/* The arena hooks allocate from the arena and free nothing. */
+	assert_non_null(a = cf_arena_new());
+	assert_non_null(p = cf_arena_hook_alloc(a, 40));
+	memset(p, 0x5A, 40);
+	cf_arena_hook_free(a, p);
+	assert_int_equal(((uint8_t *)p)[39], 0x5A);
+	cf_arena_free(a);
+}
+
 int
 main(void)
 {
@@ -190,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_uuid_random),
 		cmocka_unit_test(test_hex_roundtrip),
 		cmocka_unit_test(test_hex_bad),
+		cmocka_unit_test(test_wipe_free),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
