@@ -123,10 +123,15 @@ int cf_utf8_valid(const uint8_t *, size_t);
  */
 size_t cf_utf8_length(const uint8_t *, size_t);
 
-/* What cf_open_restricted refuses. */
+/*
+ * Files (cf_file.c).
+ */
+
+/* What cf_open_restricted and cf_read_file refuse. */
 enum cf_file_access {
 	CF_FILE_PRIVATE,	/* any access by group or others (keys, PINs) */
-	CF_FILE_NOT_WRITABLE	/* write access by group or others (config) */
+	CF_FILE_NOT_WRITABLE,	/* write access by group or others (config) */
+	CF_FILE_ANY_MODE	/* nothing (the CLI's own TLS files, as before) */
 };
 
 /*
@@ -147,6 +152,23 @@ int cf_open_restricted(const char *, const char *, enum cf_file_access,
  */
 int cf_read_secret_file(const char *, struct cf_secret **, struct cf_error *)
     CF_MUSTCHECK;
+
+/* The largest file cf_read_file reads: 1 MiB, ample for a PEM bundle. */
+#define CF_FILE_MAX (1 << 20)
+
+/*
+ * cf_read_file(path, what, access, out, err):
+ * All of ${path} (a PEM key, certificate or CA bundle; a pipe will do),
+ * opened as cf_open_restricted(path, what, access, err) opens it, into
+ * secret memory: *out holds its bytes ((*out)->len of them) and a NUL, and
+ * the caller frees it with cf_secret_free().  An empty file, or one larger
+ * than CF_FILE_MAX bytes, is refused.  Returns CF_OK, or the code also set
+ * in ${err} (may be NULL): CF_ERR_UNAVAILABLE when the file cannot be
+ * opened or read or its mode is refused, CF_ERR_INVALID_PARAMETER when it
+ * is empty or too large, CF_ERR_INTERNAL when out of memory.
+ */
+enum cf_code cf_read_file(const char *, const char *, enum cf_file_access,
+    struct cf_secret **, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * Per-call arena.  Everything a request allocates (the request and its

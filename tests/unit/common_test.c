@@ -1,8 +1,9 @@
 /*
  * common_test.c: common/'s helpers that replaced per-module copies: the
  * UUID form (known answers, the version and variant bits, randomness), hex
- * round trips and the garbage each decoder must refuse, and the wiping
- * frees and allocator hooks that jansson and protobuf-c are given.
+ * round trips and the garbage each decoder must refuse, the file reader
+ * (its one limit, a missing file, modes, a pipe), and the wiping frees and
+ * allocator hooks that jansson and protobuf-c are given.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -183,6 +186,119 @@ test_hex_bad(void **state)
 	    CF_HEX_OK);
 }
 
+/* ---- the file reader --------------------------------------------------------- */
+
+static char dir[] = "/tmp/common_test.XXXXXX";
+
+/* Write ${n} bytes of ${c} to ${name} in the test directory, mode ${mode}. */
+static const char *
+make_file(const char *name, int c, size_t n, mode_t mode)
+{
+	static char path[256];
+	FILE *f;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	for (i = 0; i < n; i++)
+		assert_int_not_equal(fputc(c, f), EOF);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+	return (path);
+}
+
+static void
+test_read_file(void **state)
+{
+	static const char *const made[] = { "small.pem", "max.pem",
+	    "over.pem", "empty.pem", "loose.key", "shared.conf" };
+	struct cf_error err = { CF_OK, "" };
+	struct cf_secret *s = NULL;
+	const char *path;
+	char name[64];
+	size_t i;
+	int fds[2];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+
+	/* A small file: its bytes and a NUL, in secret memory. */
+	path = make_file("small.pem", 'k', 3, 0600);
+	assert_int_equal(cf_read_file(path, "tls_key", CF_FILE_PRIVATE, &s,
+	    &err), CF_OK);
+	assert_int_equal(s->len, 3);
+	assert_string_equal((const char *)s->data, "kkk");
+	cf_secret_free(s);
+
+	/* The limit: CF_FILE_MAX bytes are read, one more is refused. */
+	path = make_file("max.pem", 'a', CF_FILE_MAX, 0644);
+	assert_int_equal(cf_read_file(path, "CA bundle", CF_FILE_ANY_MODE, &s,
+	    &err), CF_OK);
+	assert_int_equal(s->len, CF_FILE_MAX);
+	assert_int_equal(s->data[CF_FILE_MAX - 1], 'a');
+	assert_int_equal(s->data[CF_FILE_MAX], '\0');
+	cf_secret_free(s);
+	s = NULL;
+	path = make_file("over.pem", 'a', CF_FILE_MAX + 1, 0644);
+	assert_int_equal(cf_read_file(path, "CA bundle", CF_FILE_ANY_MODE, &s,
+	    &err), CF_ERR_INVALID_PARAMETER);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, "is empty or larger than 1 MiB"));
+
+	/* Empty. */
+	path = make_file("empty.pem", 'a', 0, 0600);
+	assert_int_equal(cf_read_file(path, "tls_cert", CF_FILE_ANY_MODE, &s,
+	    &err), CF_ERR_INVALID_PARAMETER);
+	assert_non_null(strstr(err.msg, "is empty or larger than 1 MiB"));
+
+	/* Missing. */
+	assert_int_equal(cf_read_file("/nonexistent/ca.pem", "tls_client_ca",
+	    CF_FILE_ANY_MODE, &s, &err), CF_ERR_UNAVAILABLE);
+	assert_string_equal(err.msg, "could not open tls_client_ca "
+	    "\"/nonexistent/ca.pem\": No such file or directory");
+
+	/* Modes: a key others may read, a config others may write. */
+	path = make_file("loose.key", 'k', 10, 0640);
+	assert_int_equal(cf_read_file(path, "tls_key", CF_FILE_PRIVATE, &s,
+	    &err), CF_ERR_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "is accessible by group or others "
+	    "(mode 640): chmod 600 it"));
+	assert_int_equal(cf_read_file(path, "tls_key", CF_FILE_NOT_WRITABLE,
+	    &s, &err), CF_OK);
+	cf_secret_free(s);
+	path = make_file("shared.conf", 'c', 10, 0664);
+	assert_int_equal(cf_read_file(path, "config file",
+	    CF_FILE_NOT_WRITABLE, &s, &err), CF_ERR_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "is writable by group or others"));
+	assert_int_equal(cf_read_file(path, "client key", CF_FILE_ANY_MODE,
+	    &s, &err), CF_OK);
+	cf_secret_free(s);
+
+	/* A pipe, whose size is not known: read until it is closed. */
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], "-----BEGIN-----\n", 16), 16);
+	assert_int_equal(close(fds[1]), 0);
+	snprintf(name, sizeof(name), "/dev/fd/%d", fds[0]);
+	assert_int_equal(cf_read_file(name, "CA bundle", CF_FILE_ANY_MODE, &s,
+	    NULL), CF_OK);
+	assert_int_equal(s->len, 16);
+	assert_string_equal((const char *)s->data, "-----BEGIN-----\n");
+	cf_secret_free(s);
+	assert_int_equal(close(fds[0]), 0);
+
+	/* A directory cannot be read. */
+	assert_int_equal(cf_read_file(dir, "tls_cert", CF_FILE_ANY_MODE, &s,
+	    &err), CF_ERR_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "could not read tls_cert"));
+
+	/* Clean up. */
+	for (i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		snprintf(name, sizeof(name), "%s/%s", dir, made[i]);
+		assert_int_equal(unlink(name), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- wiping frees ------------------------------------------------------------ */
 
 /* Fill ${n} bytes at ${p} and watch the block. */
@@ -246,6 +362,7 @@ main(void)
 		cmocka_unit_test(test_uuid_random),
 		cmocka_unit_test(test_hex_roundtrip),
 		cmocka_unit_test(test_hex_bad),
+		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_wipe_free),
 	};
 
