@@ -525,3 +525,20 @@ engine_commit(struct engine_worker *w, const struct engine_call *call,
 	}
 	return (store_commit(w->store, err));
 }
+
+enum engine_tx_result
+engine_finish(struct engine_worker *w, const struct engine_call *call,
+    enum engine_tx_end end, struct cf_error *err)
+{
+
+	/* A failed step: nothing it did is kept. */
+	if (end == ENGINE_TX_ROLLBACK) {
+		store_rollback(w->store);
+		return (ENGINE_TX_ROLLED_BACK);
+	}
+
+	/* The event, then the commit (both roll back when they fail). */
+	if (engine_commit(w, call, err))
+		return (ENGINE_TX_ROLLED_BACK);
+	return (ENGINE_TX_COMMITTED);
+}

@@ -40,6 +40,7 @@ engine_put_resource_policy(struct engine_worker *w,
     int block_public, const char **out_arn, const char **out_name,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 	struct policy *p;
 	int pub;
@@ -53,23 +54,22 @@ engine_put_resource_policy(struct engine_worker *w,
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, secret_id, &sec, err))
-		goto fail;
+		goto finish;
 	if (block_public && pub) {
 		cf_error_set(err, CF_ERR_PUBLIC_POLICY, "This resource policy "
 		    "grants public access to the secret; BlockPublicPolicy "
 		    "refuses it.");
-		goto fail;
+		goto finish;
 	}
-	if (store_secret_set_policy(w->store, sec.uuid, doc, err) ||
-	    engine_commit(w, call, err))
-		goto fail;
+	if (store_secret_set_policy(w->store, sec.uuid, doc, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	*out_arn = sec.arn;
 	*out_name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -93,22 +93,22 @@ engine_delete_resource_policy(struct engine_worker *w,
     const struct engine_call *call, const char *secret_id,
     const char **out_arn, const char **out_name, struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
 	    (sec.resource_policy != NULL &&
-	    store_secret_set_policy(w->store, sec.uuid, NULL, err)) ||
-	    engine_commit(w, call, err))
-		goto fail;
+	    store_secret_set_policy(w->store, sec.uuid, NULL, err)))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	*out_arn = sec.arn;
 	*out_name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -224,6 +224,7 @@ engine_put_identity_policy(struct engine_worker *w,
     const struct engine_call *call, const char *principal, const char *name,
     const char *doc, struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_identity_policy *rows, one;
 	struct policy *p;
 	size_t n;
@@ -240,22 +241,21 @@ engine_put_identity_policy(struct engine_worker *w,
 	if (store_identity_policy_list(w->store, call->arena, principal, NULL,
 	    NULL, ENGINE_MAX_IDENTITY_POLICIES, &rows, &n, err) || (rc = store_identity_policy_get(w->store, call->arena,
 	    principal, name, &one, err)) == -1)
-		goto fail;
+		goto finish;
 	if (rc == 0 && n >= ENGINE_MAX_IDENTITY_POLICIES) {
 		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A principal can have "
 		    "at most %d identity policies.",
 		    ENGINE_MAX_IDENTITY_POLICIES);
-		goto fail;
+		goto finish;
 	}
-	if (store_identity_policy_put(w->store, principal, name, doc, err) ||
-	    engine_commit(w, call, err))
-		goto fail;
+	if (store_identity_policy_put(w->store, principal, name, doc, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	engine_policies_changed(w->e);
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -424,6 +424,7 @@ engine_delete_identity_policy(struct engine_worker *w,
     const struct engine_call *call, const char *principal, const char *name,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	int rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
@@ -433,17 +434,15 @@ engine_delete_identity_policy(struct engine_worker *w,
 		return (-1);
 	if ((rc = store_identity_policy_delete(w->store, principal, name,
 	    err)) == -1)
-		goto fail;
+		goto finish;
 	if (rc == 0) {
 		(void)no_such_policy(principal, name, err);
-		goto fail;
+		goto finish;
 	}
-	if (engine_commit(w, call, err))
-		goto fail;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	engine_policies_changed(w->e);
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
