@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -202,70 +201,12 @@ rotator_endpoint(const struct config *cfg, const struct rpc_server *srv,
 }
 
 /*
- * The PEM file ${path}, NUL-terminated, in *${out} (heap); 0 or -1.  A
- * ${private} file (a key) is refused if group or others may access it.
- */
-static int
-pem_read(const char *what, const char *path, int private, char **out,
-    size_t *len, struct cf_error *err)
-{
-	FILE *f;
-	char *buf;
-	size_t n = 0, cap = 1 << 20;
-	int fd = -1;
-
-	*out = NULL;
-	*len = 0;
-	if (path == NULL)
-		return (0);
-	if (private && (fd = cf_open_restricted(path, what, CF_FILE_PRIVATE,
-	    err)) == -1)
-		return (-1);
-	if ((f = fd != -1 ? fdopen(fd, "rb") : fopen(path, "rb")) == NULL) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "cannot read %s "
-		    "\"%.256s\": %s", what, path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return (-1);
-	}
-	if ((buf = malloc(cap + 1)) == NULL) {
-		fclose(f);
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (-1);
-	}
-	n = fread(buf, 1, cap + 1, f);
-	fclose(f);
-	if (n == 0 || n > cap) {
-		explicit_bzero(buf, n > cap ? cap + 1 : n);
-		free(buf);
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "%s \"%.256s\" is "
-		    "empty or larger than 1 MiB", what, path);
-		return (-1);
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return (0);
-}
-
-/* Wipe and free what pem_read gave. */
-static void
-pem_free(char *buf, size_t len)
-{
-
-	if (buf == NULL)
-		return;
-	explicit_bzero(buf, len);
-	free(buf);
-}
-
-/*
  * The transport: mutual TLS with the three files, or plaintext when the
  * configuration says plaintext = on (rpc/ then insists on loopback).
  */
 static int
-tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
-    size_t len[3], struct cf_error *err)
+tls_config(const struct config *cfg, struct rpc_config *rc,
+    struct cf_secret *pem[3], struct cf_error *err)
 {
 
 	if (strcmp(cfg->plaintext, "on") == 0) {
@@ -301,14 +242,15 @@ tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
 	}
 	rc->health_without_cert = strcmp(cfg->health_without_cert, "on") == 0;
 	rc->refusal_interval_s = cfg->refusal_audit_interval;
-	if (pem_read("tls_cert", cfg->tls_cert, 0, &pem[0], &len[0], err) ||
-	    pem_read("tls_key", cfg->tls_key, 1, &pem[1], &len[1], err) ||
-	    pem_read("tls_client_ca", cfg->tls_client_ca, 0, &pem[2], &len[2],
-	    err))
+	/* The three files; the key only if no one else may read it. */
+	if (cf_read_file(cfg->tls_cert, "tls_cert", CF_FILE_ANY_MODE, &pem[0],
+	    err) || cf_read_file(cfg->tls_key, "tls_key", CF_FILE_PRIVATE,
+	    &pem[1], err) || cf_read_file(cfg->tls_client_ca, "tls_client_ca",
+	    CF_FILE_ANY_MODE, &pem[2], err))
 		return (-1);
-	rc->tls_cert_pem = pem[0];
-	rc->tls_key_pem = pem[1];
-	rc->tls_client_ca_pem = pem[2];
+	rc->tls_cert_pem = (const char *)pem[0]->data;
+	rc->tls_key_pem = (const char *)pem[1]->data;
+	rc->tls_client_ca_pem = (const char *)pem[2]->data;
 	return (0);
 }
 
@@ -404,8 +346,8 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	struct engine_config ec;
 	struct engine_exec_config rx;
 	struct rpc_config rc;
-	char *pem[3] = { NULL, NULL, NULL };
-	size_t pem_len[3] = { 0, 0, 0 }, i;
+	struct cf_secret *pem[3] = { NULL, NULL, NULL };
+	size_t i;
 	sigset_t sigs;
 	int sig;
 
@@ -480,11 +422,11 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	rc.max_connection_age_grace_ms = cfg->max_connection_age_grace * 1000;
 	rc.engine = e;
 	rc.audit = audit;
-	if (tls_config(cfg, &rc, pem, pem_len, err))
+	if (tls_config(cfg, &rc, pem, err))
 		goto err4;
 	srv = rpc_server_new(&rc, err);
 	for (i = 0; i < 3; i++) {
-		pem_free(pem[i], pem_len[i]);
+		cf_secret_free(pem[i]);
 		pem[i] = NULL;
 	}
 	if (srv == NULL)
@@ -518,7 +460,7 @@ err5:
 	rpc_server_free(srv);
 err4:
 	for (i = 0; i < 3; i++)
-		pem_free(pem[i], pem_len[i]);
+		cf_secret_free(pem[i]);
 	engine_rotation_stop(e, rot);
 	audit_stop(audit);
 err2:
@@ -619,28 +561,6 @@ usage:
 	return (-1);
 }
 
-/*
- * jansson's allocator, wiping what it frees: JSON documents may hold
- * secret values (a rotated secret's JSON, a database's credentials), and
- * jansson copies every string it parses.
- */
-static void *
-json_alloc(size_t n)
-{
-
-	return (malloc(n));
-}
-
-static void
-json_wipe_free(void *p)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, malloc_usable_size(p));
-	free(p);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -650,7 +570,12 @@ main(int argc, char **argv)
 	const char *path;
 	int rc;
 
-	json_set_alloc_funcs(json_alloc, json_wipe_free);
+	/*
+	 * jansson wipes what it frees: JSON documents may hold secret values
+	 * (a rotated secret's JSON, a database's credentials), and jansson
+	 * copies every string it parses.
+	 */
+	json_set_alloc_funcs(cf_heap_alloc, cf_heap_wipe_free);
 
 	/* Command line, then configuration. */
 	if ((rc = parse_args(argc, argv, &cmd, &path)) != 0)
