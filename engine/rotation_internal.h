@@ -140,15 +140,27 @@ int engine_rotation_step_begin(struct rotation_step_ctx *,
 void engine_rotation_step_failed(struct rotation_step_ctx *,
     const struct cf_error *);
 
+/* How a step ended. */
+enum rotation_step_result {
+	ROTATION_STEP_NEXT,	/* done and committed: the next step may run */
+	ROTATION_STEP_OVER,	/* nothing more to run here: the rotation is
+				   finished, or was cancelled, or moved on
+				   under another lease */
+	ROTATION_STEP_FAILED	/* failed, rolled back: to be retried */
+};
+
 /*
  * engine_rotation_run_step(l, a, arn, token, step, rot, principal, err):
- * Run ${step} of the rotation ${token} of ${arn} with ${rot}, under ${l}.
- * 0: done, the next step may run; 1: nothing more to run here; -1 with
- * ${err} set: failed, to be retried.
+ * Run ${step} of the rotation ${token} of ${arn} with ${rot}, under ${l}:
+ * first what the rotator does outside Coffer, with no lock held; then, in
+ * one transaction, check that the rotation is still this one at this step,
+ * do the step's work in Coffer and record the next step (renewing the
+ * lease) with the step's audit event.  FAILED with ${err} set.
  */
-int engine_rotation_run_step(const struct rotation_lease *, struct cf_arena *,
-    const char *, const char *, enum rotator_step, const struct rotator *,
-    const char *, struct cf_error *);
+enum rotation_step_result engine_rotation_run_step(
+    const struct rotation_lease *, struct cf_arena *, const char *,
+    const char *, enum rotator_step, const struct rotator *, const char *,
+    struct cf_error *);
 
 /* ---- rotation_lease.c ---------------------------------------------------- */
 

@@ -123,7 +123,7 @@ run_claimed(const struct rotation_lease *l, const char *uuid)
 	struct cf_error err = { CF_OK, "" };
 	char token[37];
 	const char *tok;
-	int backoff, step, rc;
+	int backoff, step;
 
 	if ((a = cf_arena_new()) == NULL)
 		return;
@@ -143,12 +143,16 @@ run_claimed(const struct rotation_lease *l, const char *uuid)
 
 	/* Its steps in order, from the one recorded. */
 	for (step = sec.rotation_step; step <= ROTATOR_FINISH; step++) {
-		if ((rc = engine_rotation_run_step(l, a, sec.arn, tok,
+		switch (engine_rotation_run_step(l, a, sec.arn, tok,
 		    (enum rotator_step)step, &rot, sec.rotation_principal,
-		    &err)) == 1)
+		    &err)) {
+		case ROTATION_STEP_NEXT:
+			break;
+		case ROTATION_STEP_OVER:
 			goto done;
-		if (rc == -1)
+		case ROTATION_STEP_FAILED:
 			goto failed;
+		}
 	}
 	goto done;
 

@@ -2,13 +2,24 @@
  * rotation_step.c: one step of a rotation, run by the server that holds
  * its lease (rotation_lease.c), and the step's audit event.
  *
- * What the rotator does outside Coffer runs with no transaction open and
- * no row locked, since it may take seconds (an exec: program, any step;
- * the PostgreSQL rotators' setSecret and testSecret); then one transaction
- * checks that the rotation is still this one at this step, does the
- * step's work in Coffer and records the next step with the step's audit
- * event.  A step that fails is rolled back, logged and audited with its
- * exception; AWSCURRENT stays where it was and the lease code retries it.
+ * A step is a forward sequence of two phases:
+ *
+ *  1. Outside: what the rotator does outside Coffer, with no transaction
+ *     open and no row locked, since it may take seconds (an exec: program,
+ *     any step; the PostgreSQL rotators' setSecret and testSecret).  What
+ *     it needs is read first, under the row lock, which is then released.
+ *     This work is idempotent: a step that dies half-way runs it again.
+ *  2. Inside: one transaction that locks the secret's row, checks that the
+ *     rotation is still this one at this step (else it stops: cancelled,
+ *     or moved on under another lease), does the step's work in Coffer (a
+ *     new pending value, AWSCURRENT moved), and records the next step with
+ *     the lease renewed, or the rotation done; the step's audit event is
+ *     made durable before that commit (engine_commit), so a step counts
+ *     once, with its event, or not at all.
+ *
+ * The work of each phase is one function per rotator kind.  A step that
+ * fails is rolled back, logged and audited with its exception; AWSCURRENT
+ * stays where it was and the lease code retries it later.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +30,21 @@
 
 static const char *const step_op[] = { NULL, "Rotation/createSecret",
     "Rotation/setSecret", "Rotation/testSecret", "Rotation/finishSecret" };
+
+/* How a phase of a step ended. */
+enum phase {
+	PHASE_DONE,		/* go on */
+	PHASE_GONE,		/* the rotation is no longer this one at this
+				   step: nothing to do (rolled back) */
+	PHASE_FAILED		/* failed: rolled back, and reported where it
+				   was before (engine_rotation_step_failed) */
+};
+
+/* What a step works on: the secret's row, locked, and the pending version. */
+struct step {
+	struct store_secret sec;
+	struct store_version pv;
+};
 
 /* ---- the step's audit event ---------------------------------------------- */
 
@@ -95,45 +121,52 @@ engine_rotation_step_begin(struct rotation_step_ctx *c,
 	return (0);
 }
 
-/*
- * The new value for builtin:password: a password, or the current JSON value
- * with its "password" member replaced.
- */
-static int
-new_password_value(struct engine_worker *w, struct cf_arena *a,
-    const struct rotator *rot, const struct rotator_value *cur,
-    struct rotator_value *out, struct cf_error *err)
-{
-	char *p;
+/* ---- opening a phase ----------------------------------------------------- */
 
-	if ((p = cf_arena_alloc(a, ENGINE_ROTATION_PASSWORD_BUF)) == NULL)
-		return (engine_oom(err));
-	if (engine_rotation_password(w, rot, p, err))
-		return (-1);
-	return (rotator_password_value(a, cur, p, out, err));
+/* Roll back and report the step failed: PHASE_FAILED. */
+static enum phase
+phase_failed(struct rotation_step_ctx *c, struct cf_error *err)
+{
+
+	store_rollback(c->l->w->store);
+	engine_rotation_step_failed(c, err);
+	return (PHASE_FAILED);
 }
 
-/* createSecret's new value, per rotator, from the current one ${cur}. */
-static int
-create_value(struct engine_worker *w, struct cf_arena *a,
-    const struct rotator *rot, const struct rotator_value *cur,
-    struct rotator_value *out, struct cf_error *err)
+/*
+ * Open a transaction, lock the secret's row and check that its rotation is
+ * still ${c}'s at ${step}; read the pending version.  PHASE_DONE inside the
+ * transaction; PHASE_GONE rolled back; PHASE_FAILED rolled back and
+ * reported (but for a transaction that could not begin: not reported).
+ */
+static enum phase
+open_step(struct rotation_step_ctx *c, struct cf_arena *a,
+    enum rotator_step step, struct step *s, struct cf_error *err)
 {
-	char *p;
+	struct engine_worker *w = c->l->w;
+	int rc;
 
-	if (rot->kind == ROTATOR_PASSWORD)
-		return (new_password_value(w, a, rot, cur->present ? cur : NULL,
-		    out, err));
-	if (!cur->present) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret has no "
-		    "AWSCURRENT credentials to rotate");
-		return (-1);
+	if (store_begin(w->store, err))
+		return (PHASE_FAILED);
+	if (engine_rotation_lock(w, a, c->arn, &s->sec, err))
+		return (phase_failed(c, err));
+
+	/* The step runs as whoever configured the rotation, as recorded. */
+	c->call.principal = s->sec.rotation_principal;
+	if (s->sec.rotation_token == NULL || strcmp(s->sec.rotation_token,
+	    c->token) || s->sec.rotation_step != (int)step) {
+		store_rollback(w->store);
+		return (PHASE_GONE);	/* cancelled or done meanwhile */
 	}
-	if ((p = cf_arena_alloc(a, ENGINE_ROTATION_PASSWORD_BUF)) == NULL)
-		return (engine_oom(err));
-	if (engine_rotation_password(w, rot, p, err))
-		return (-1);
-	return (rotator_pg_new_value(a, rot, cur, p, out, err));
+	if ((rc = store_version_get(w->store, a, s->sec.uuid, c->token, NULL,
+	    &s->pv, err)) == -1)
+		return (phase_failed(c, err));
+	if (rc == 0) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the pending "
+		    "version %s is gone", c->token);
+		return (phase_failed(c, err));
+	}
+	return (PHASE_DONE);
 }
 
 /*
@@ -141,7 +174,7 @@ create_value(struct engine_worker *w, struct cf_arena *a,
  * was configured: the current one and, once there, the pending one.
  */
 static int
-pg_check_values(const struct store_secret *sec, const struct rotator *rot,
+check_pins(const struct store_secret *sec, const struct rotator *rot,
     const struct rotator_value *cur, const struct rotator_value *pending,
     struct cf_error *err)
 {
@@ -156,14 +189,37 @@ pg_check_values(const struct store_secret *sec, const struct rotator *rot,
 	return (0);
 }
 
-/* rotator_exec_step with the endpoint as it is now. */
+/* ---- phase 1: outside Coffer, one function per rotator kind -------------- */
+
+/* Does ${rot} work outside Coffer at ${step}? */
 static int
-exec_step(struct engine *e, struct cf_arena *a, const char *path,
-    enum rotator_step step, const char *arn, const char *token,
-    struct cf_error *err)
+works_outside(const struct rotator *rot, enum rotator_step step)
 {
+
+	switch (rot->kind) {
+	case ROTATOR_EXEC:
+		return (1);
+	case ROTATOR_PG_SINGLE:
+	case ROTATOR_PG_ALTERNATING:
+		return (step == ROTATOR_SET || step == ROTATOR_TEST);
+	case ROTATOR_PASSWORD:
+		break;
+	}
+	return (0);
+}
+
+/*
+ * exec: the operator's program does the step itself, through the API, so
+ * nothing is held while it runs; it gets the endpoint as it is now.
+ */
+static enum phase
+outside_exec(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct rotator *rot, enum rotator_step step, struct cf_error *err)
+{
+	struct engine *e = c->l->w->e;
 	struct rotator_exec_config cfg;
 
+	store_rollback(c->l->w->store);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.dir = e->exec.dir;
 	cfg.timeout_s = e->exec.timeout_s;
@@ -178,176 +234,286 @@ exec_step(struct engine *e, struct cf_arena *a, const char *path,
 	cfg.endpoint = e->exec.endpoint != NULL ? cf_arena_strdup(a,
 	    e->exec.endpoint) : NULL;
 	pthread_mutex_unlock(&e->rot_mu);
-	return (rotator_exec_step(&cfg, path, step, arn, token, err));
+	if (rotator_exec_step(&cfg, rot->path, step, c->arn, c->token, err)) {
+		engine_rotation_step_failed(c, err);
+		return (PHASE_FAILED);
+	}
+	return (PHASE_DONE);
 }
 
-/* Run step ${step} of the rotation ${token} of ${arn}; 0, or -1. */
-int
-engine_rotation_run_step(const struct rotation_lease *r, struct cf_arena *a,
-    const char *arn, const char *token, enum rotator_step step,
-    const struct rotator *rot, const char *principal, struct cf_error *err)
+/*
+ * The PostgreSQL rotators' setSecret and testSecret: the values they need
+ * read and checked against the pins under the lock, then the target
+ * database changed or tried with no lock held.
+ */
+static enum phase
+outside_pg(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct rotator *rot, enum rotator_step step, const struct step *s,
+    struct cf_error *err)
 {
-	struct engine_worker *w = r->w;
-	struct rotator_pg_config pg = { w->e->pg.allow_hosts, w->e->pg.sslmode,
+	struct engine_worker *w = c->l->w;
+	struct rotator_pg_config cfg = { w->e->pg.allow_hosts, w->e->pg.sslmode,
 	    w->e->pg.sslrootcert };
-	struct store_secret sec;
-	struct store_version pv;
-	struct rotator_value cur, nv, pending, master;
+	struct rotator_value cur, pending, master;
+
+	memset(&pending, 0, sizeof(pending));
+	memset(&master, 0, sizeof(master));
+	if (engine_rotation_current(w, &c->call, &s->sec, &cur, err) ||
+	    (!s->pv.empty && engine_rotation_open(w, &c->call, s->sec.uuid,
+	    &s->pv, &pending, err)))
+		return (phase_failed(c, err));
+	if (!pending.present && !(step == ROTATOR_TEST &&
+	    s->sec.rotation_test_only)) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending "
+		    "version has no value");
+		return (phase_failed(c, err));
+	}
+	if (check_pins(&s->sec, rot, &cur, &pending, err))
+		return (phase_failed(c, err));
+	if (step == ROTATOR_SET && rot->kind == ROTATOR_PG_ALTERNATING &&
+	    engine_rotation_master_value(w, &c->call, &s->sec, &master, err))
+		return (phase_failed(c, err));
+	store_rollback(w->store);
+	if (rotator_pg_step(&cfg, a, rot, step, &cur, &pending, &master,
+	    err)) {
+		engine_rotation_step_failed(c, err);
+		return (PHASE_FAILED);
+	}
+	return (PHASE_DONE);
+}
+
+/* Phase 1: open, then the rotator's own work with nothing held. */
+static enum phase
+outside(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct rotator *rot, enum rotator_step step, struct cf_error *err)
+{
+	struct step s;
+	enum phase p;
+
+	if ((p = open_step(c, a, step, &s, err)) != PHASE_DONE)
+		return (p);
+	if (rot->kind == ROTATOR_EXEC)
+		return (outside_exec(c, a, rot, step, err));
+	return (outside_pg(c, a, rot, step, &s, err));
+}
+
+/* ---- phase 2: inside Coffer, one function per rotator kind --------------- */
+
+/*
+ * createSecret of a built-in rotator: the pending version gets its value,
+ * made by the rotator from the current one and a password from the token.
+ */
+static int
+create_builtin(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct rotator *rot, struct step *s, struct cf_error *err)
+{
+	struct engine_worker *w = c->l->w;
+	struct rotator_value cur, nv;
 	struct engine_value v;
-	struct rotation_step_ctx c;
+	char *pw;
+
+	if (engine_rotation_current(w, &c->call, &s->sec, &cur, err))
+		return (-1);
+	if (rot->kind == ROTATOR_PASSWORD) {
+		if ((pw = cf_arena_alloc(a, ENGINE_ROTATION_PASSWORD_BUF)) ==
+		    NULL)
+			return (engine_oom(err));
+		if (engine_rotation_password(w, rot, pw, err) ||
+		    rotator_password_value(a, &cur, pw, &nv, err))
+			return (-1);
+	} else {
+		if (check_pins(&s->sec, rot, &cur, NULL, err))
+			return (-1);
+		if (!cur.present) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret "
+			    "has no AWSCURRENT credentials to rotate");
+			return (-1);
+		}
+		if ((pw = cf_arena_alloc(a, ENGINE_ROTATION_PASSWORD_BUF)) ==
+		    NULL)
+			return (engine_oom(err));
+		if (engine_rotation_password(w, rot, pw, err) ||
+		    rotator_pg_new_value(a, rot, &cur, pw, &nv, err))
+			return (-1);
+	}
+	memset(&v, 0, sizeof(v));
+	v.present = nv.present;
+	v.binary = nv.binary;
+	v.data = nv.data;
+	v.len = nv.len;
+	return (engine_seal(w, s->sec.uuid, c->token, s->sec.kms_key_id, &v,
+	    &s->pv, a, err) || store_version_fill(w->store, s->sec.uuid,
+	    &s->pv, err) || store_secret_touch_changed(w->store, s->sec.uuid,
+	    err) ? -1 : 0);
+}
+
+/*
+ * finishSecret of a built-in rotator: AWSCURRENT to the pending version,
+ * AWSPREVIOUS to the one it left, AWSPENDING removed.
+ */
+static int
+finish_builtin(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct step *s, struct cf_error *err)
+{
+	struct store *st = c->l->w->store;
 	const char *prev;
-	int rc, more, outside, outside_done = 0;
 
-	if (engine_rotation_step_begin(&c, r, a, step_op[step], arn, token,
-	    principal, err))
+	if (store_stage_move(st, a, s->sec.uuid, STAGE_CURRENT, c->token,
+	    &prev, err))
 		return (-1);
-again:
-	if (store_begin(w->store, err))
+	if (prev != NULL && strcmp(prev, c->token) != 0 &&
+	    store_stage_move(st, a, s->sec.uuid, STAGE_PREVIOUS, prev, &prev,
+	    err))
 		return (-1);
-	if (engine_rotation_lock(w, a, arn, &sec, err))
-		goto fail;
-	/* The step runs as whoever configured the rotation, as recorded. */
-	c.call.principal = sec.rotation_principal;
-	if (sec.rotation_token == NULL || strcmp(sec.rotation_token, token) ||
-	    sec.rotation_step != (int)step) {
-		store_rollback(w->store);
-		return (1);		/* cancelled or done meanwhile */
-	}
-	if ((rc = store_version_get(w->store, a, sec.uuid, token, NULL, &pv,
-	    err)) == -1)
-		goto fail;
-	if (rc == 0) {
-		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the pending "
-		    "version %s is gone", token);
-		goto fail;
-	}
-	more = !(sec.rotation_test_only && step == ROTATOR_TEST);
-	outside = rot->kind != ROTATOR_PASSWORD &&
-	    (step == ROTATOR_SET || step == ROTATOR_TEST);
+	return (store_stage_remove(st, s->sec.uuid, STAGE_PENDING, err) ||
+	    store_secret_touch_changed(st, s->sec.uuid, err) ? -1 : 0);
+}
 
-	/* An operator's program does each step through the API: no lock. */
-	if (rot->kind == ROTATOR_EXEC && !outside_done) {
-		store_rollback(w->store);
-		if (exec_step(w->e, a, rot->path, step, arn, token, err)) {
-			engine_rotation_step_failed(&c, err);
-			return (-1);
-		}
-		outside_done = 1;
-		goto again;
-	}
+/* builtin:password: everything happens inside Coffer. */
+static int
+inside_password(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct rotator *rot, enum rotator_step step, struct step *s,
+    struct cf_error *err)
+{
 
-	/* What the database rotators need, read; then no lock held. */
-	if (outside && !outside_done) {
-		memset(&pending, 0, sizeof(pending));
-		memset(&master, 0, sizeof(master));
-		if (engine_rotation_current(w, &c.call, &sec, &cur, err) ||
-		    (!pv.empty && engine_rotation_open(w, &c.call, sec.uuid,
-		    &pv, &pending, err)))
-			goto fail;
-		if (!pending.present && !(step == ROTATOR_TEST &&
-		    sec.rotation_test_only)) {
+	switch (step) {
+	case ROTATOR_CREATE:
+		/* Resumed after it had run: the value is there already. */
+		if (!s->pv.empty)
+			return (0);
+		return (create_builtin(c, a, rot, s, err));
+	case ROTATOR_SET:
+		/* Nothing outside Coffer to set. */
+		return (0);
+	case ROTATOR_TEST:
+		/* A test-only run validates the configuration: the rotator. */
+		if (!s->sec.rotation_test_only && s->pv.empty) {
 			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending "
-			    "version has no value");
-			goto fail;
-		}
-		if (pg_check_values(&sec, rot, &cur, &pending, err))
-			goto fail;
-		if (step == ROTATOR_SET && rot->kind == ROTATOR_PG_ALTERNATING &&
-		    engine_rotation_master_value(w, &c.call, &sec, &master,
-		    err))
-			goto fail;
-		store_rollback(w->store);
-		if (rotator_pg_step(&pg, a, rot, step, &cur, &pending, &master,
-		    err)) {
-			engine_rotation_step_failed(&c, err);
+			    "version has no value to test");
 			return (-1);
 		}
-		/* Then record the step, if the rotation is still ours. */
-		outside_done = 1;
-		goto again;
+		return (0);
+	case ROTATOR_FINISH:
+		return (finish_builtin(c, a, s, err));
 	}
+	return (0);
+}
 
-	switch (rot->kind == ROTATOR_EXEC ? -(int)step : (int)step) {
-	case -ROTATOR_CREATE:
-		if (pv.empty) {
+/* The PostgreSQL rotators: setSecret and testSecret ran outside. */
+static int
+inside_pg(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct rotator *rot, enum rotator_step step, struct step *s,
+    struct cf_error *err)
+{
+
+	switch (step) {
+	case ROTATOR_CREATE:
+		/* Resumed after it had run: the value is there already. */
+		if (!s->pv.empty)
+			return (0);
+		return (create_builtin(c, a, rot, s, err));
+	case ROTATOR_SET:
+	case ROTATOR_TEST:
+		return (0);
+	case ROTATOR_FINISH:
+		return (finish_builtin(c, a, s, err));
+	}
+	return (0);
+}
+
+/*
+ * exec: the program did the work through the API, as a Lambda does:
+ * check that createSecret put a value and that finishSecret moved
+ * AWSCURRENT, then take AWSPENDING away.
+ */
+static int
+inside_exec(struct rotation_step_ctx *c, struct cf_arena *a,
+    enum rotator_step step, struct step *s, struct cf_error *err)
+{
+	struct store *st = c->l->w->store;
+	const char *prev;
+
+	switch (step) {
+	case ROTATOR_CREATE:
+		if (s->pv.empty) {
 			cf_error_set(err, CF_ERR_INVALID_REQUEST, "createSecret "
 			    "put no value: it must call PutSecretValue with the "
 			    "token and AWSPENDING");
-			goto fail;
+			return (-1);
 		}
-		break;
-	case -ROTATOR_SET:
-	case -ROTATOR_TEST:
-		break;
-	case -ROTATOR_FINISH:
-		if (store_stage_holder(w->store, a, sec.uuid, STAGE_CURRENT,
-		    &prev, err) == -1)
-			goto fail;
-		if (prev == NULL || strcmp(prev, token) != 0) {
-			cf_error_set(err, CF_ERR_INVALID_REQUEST, "finishSecret "
-			    "did not move AWSCURRENT to version %s", token);
-			goto fail;
-		}
-		if (store_stage_remove(w->store, sec.uuid, STAGE_PENDING, err))
-			goto fail;
-		break;
-	case ROTATOR_CREATE:
-		/* Resumed after it had run: the value is there already. */
-		if (!pv.empty)
-			break;
-		if (engine_rotation_current(w, &c.call, &sec, &cur, err) ||
-		    (rot->kind != ROTATOR_PASSWORD && pg_check_values(&sec, rot,
-		    &cur, NULL, err)) ||
-		    create_value(w, a, rot, &cur, &nv, err))
-			goto fail;
-		memset(&v, 0, sizeof(v));
-		v.present = nv.present;
-		v.binary = nv.binary;
-		v.data = nv.data;
-		v.len = nv.len;
-		if (engine_seal(w, sec.uuid, token, sec.kms_key_id, &v, &pv,
-		    a, err) || store_version_fill(w->store, sec.uuid, &pv,
-		    err) || store_secret_touch_changed(w->store, sec.uuid, err))
-			goto fail;
-		break;
+		return (0);
 	case ROTATOR_SET:
-		/* builtin:password has nothing outside Coffer to set. */
-		break;
 	case ROTATOR_TEST:
-		/* A test-only run validates the configuration: the rotator. */
-		if (rot->kind == ROTATOR_PASSWORD && !sec.rotation_test_only &&
-		    pv.empty) {
-			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending "
-			    "version has no value to test");
-			goto fail;
-		}
-		break;
+		return (0);
 	case ROTATOR_FINISH:
-		if (store_stage_move(w->store, a, sec.uuid, STAGE_CURRENT,
-		    token, &prev, err))
-			goto fail;
-		if (prev != NULL && strcmp(prev, token) != 0 &&
-		    store_stage_move(w->store, a, sec.uuid, STAGE_PREVIOUS,
-		    prev, &prev, err))
-			goto fail;
-		if (store_stage_remove(w->store, sec.uuid, STAGE_PENDING,
-		    err) || store_secret_touch_changed(w->store, sec.uuid, err))
-			goto fail;
+		if (store_stage_holder(st, a, s->sec.uuid, STAGE_CURRENT, &prev,
+		    err) == -1)
+			return (-1);
+		if (prev == NULL || strcmp(prev, c->token) != 0) {
+			cf_error_set(err, CF_ERR_INVALID_REQUEST, "finishSecret "
+			    "did not move AWSCURRENT to version %s", c->token);
+			return (-1);
+		}
+		return (store_stage_remove(st, s->sec.uuid, STAGE_PENDING,
+		    err));
+	}
+	return (0);
+}
+
+/*
+ * Phase 2: open, the step's work in Coffer, and where the rotation goes
+ * next, committed with the step's event.
+ */
+static enum rotation_step_result
+inside(struct rotation_step_ctx *c, struct cf_arena *a,
+    const struct rotator *rot, enum rotator_step step, struct cf_error *err)
+{
+	const struct rotation_lease *l = c->l;
+	struct store *st = l->w->store;
+	struct step s;
+	int64_t next;
+	int rc = 0, more;
+
+	switch (open_step(c, a, step, &s, err)) {
+	case PHASE_DONE:
+		break;
+	case PHASE_GONE:
+		return (ROTATION_STEP_OVER);
+	case PHASE_FAILED:
+		return (ROTATION_STEP_FAILED);
+	}
+	/* A test-only run (RotateImmediately = false) ends at testSecret. */
+	more = !(s.sec.rotation_test_only && step == ROTATOR_TEST);
+
+	/* The step's work. */
+	switch (rot->kind) {
+	case ROTATOR_PASSWORD:
+		rc = inside_password(c, a, rot, step, &s, err);
+		break;
+	case ROTATOR_PG_SINGLE:
+	case ROTATOR_PG_ALTERNATING:
+		rc = inside_pg(c, a, rot, step, &s, err);
+		break;
+	case ROTATOR_EXEC:
+		rc = inside_exec(c, a, step, &s, err);
 		break;
 	}
+	if (rc)
+		goto fail;
 
 	/* Where the rotation goes next, in the step's transaction. */
 	if (step == ROTATOR_FINISH || !more) {
-		if (!more && (store_stage_remove(w->store, sec.uuid,
-		    STAGE_PENDING, err) || store_version_drop_empty(w->store,
-		    sec.uuid, token, err)))
+		if (!more && (store_stage_remove(st, s.sec.uuid, STAGE_PENDING,
+		    err) || store_version_drop_empty(st, s.sec.uuid, c->token,
+		    err)))
 			goto fail;
-		rc = store_rotation_done(w->store, sec.uuid, token, r->owner,
-		    more, more ? engine_rules_next_window(a, sec.rotation_rules,
-		    cf_now_ms(), cf_now_ms()) : 0, err);
+		next = more ? engine_rules_next_window(a, s.sec.rotation_rules,
+		    cf_now_ms(), cf_now_ms()) : 0;
+		rc = store_rotation_done(st, s.sec.uuid, c->token, l->owner,
+		    more, next, err);
 	} else
-		rc = store_rotation_step(w->store, sec.uuid, token, r->owner,
-		    step + 1, r->lease_s, err);
+		rc = store_rotation_step(st, s.sec.uuid, c->token, l->owner,
+		    step + 1, l->lease_s, err);
 	if (rc == -1)
 		goto fail;
 	if (rc == 0) {
@@ -355,14 +521,43 @@ again:
 		    "was lost");
 		goto fail;
 	}
-	if (engine_commit(w, &c.call, err)) {
-		engine_rotation_step_failed(&c, err);
-		return (-1);
+
+	/* The event, then the commit; a failed commit is rolled back. */
+	if (engine_commit(l->w, &c->call, err)) {
+		engine_rotation_step_failed(c, err);
+		return (ROTATION_STEP_FAILED);
 	}
-	return (more && step != ROTATOR_FINISH ? 0 : 1);
+	return (more && step != ROTATOR_FINISH ? ROTATION_STEP_NEXT :
+	    ROTATION_STEP_OVER);
 
 fail:
-	store_rollback(w->store);
-	engine_rotation_step_failed(&c, err);
-	return (-1);
+	(void)phase_failed(c, err);
+	return (ROTATION_STEP_FAILED);
+}
+
+enum rotation_step_result
+engine_rotation_run_step(const struct rotation_lease *l, struct cf_arena *a,
+    const char *arn, const char *token, enum rotator_step step,
+    const struct rotator *rot, const char *principal, struct cf_error *err)
+{
+	struct rotation_step_ctx c;
+
+	if (engine_rotation_step_begin(&c, l, a, step_op[step], arn, token,
+	    principal, err))
+		return (ROTATION_STEP_FAILED);
+
+	/* 1. What the rotator does outside Coffer, with nothing held. */
+	if (works_outside(rot, step)) {
+		switch (outside(&c, a, rot, step, err)) {
+		case PHASE_DONE:
+			break;
+		case PHASE_GONE:
+			return (ROTATION_STEP_OVER);
+		case PHASE_FAILED:
+			return (ROTATION_STEP_FAILED);
+		}
+	}
+
+	/* 2. Then the step in Coffer, if the rotation is still ours. */
+	return (inside(&c, a, rot, step, err));
 }
