@@ -105,7 +105,7 @@ struct rotator_value {
 int rotator_password_value(struct cf_arena *, const struct rotator_value *,
     const char *, struct rotator_value *, struct cf_error *) CF_MUSTCHECK;
 
-/* ---- the PostgreSQL rotators (rotator_pg.c, rotator_pg_value.c) ---------- */
+/* ---- PostgreSQL (rotator_pg.c, rotator_pg_value.c) ----------------------- */
 
 /*
  * Where they may log in and how.  ${allow_hosts}: a comma-separated list of
