@@ -29,7 +29,7 @@ struct engine_worker;
 struct hsm;
 
 /*
- * exec: rotators (engine/rotator_exec.c): the directory their programs
+ * exec: rotators (rotator/rotator_exec.c): the directory their programs
  * must be in (NULL: exec: rotators refused), how long a step may take, and
  * what a program gets to call cofferd back (the endpoint is set once the
  * server listens: engine_set_rotator_endpoint), and the user and group it
@@ -48,7 +48,7 @@ struct engine_exec_config {
 };
 
 /*
- * The PostgreSQL rotators (engine/rotator_pg.c): where they may log in and
+ * The PostgreSQL rotators (rotator/rotator_pg.c): where they may log in and
  * how.  ${allow_hosts}: a comma-separated list of host names, "*" (any TCP
  * host) and Unix socket directories; NULL or empty: any TCP host and no
  * socket.  ${sslmode}: the weakest libpq sslmode a login may use (a value's
@@ -596,7 +596,7 @@ int engine_delete_identity_policy(struct engine_worker *,
     struct cf_error *) CF_MUSTCHECK;
 
 
-/* ---- rotation (rotation.c) ------------------------------------------------ */
+/* ---- rotation (rotation_api.c, rotation_scheduler.c) --------------------- */
 
 struct engine_rotate_req {
 	const char *secret_id;

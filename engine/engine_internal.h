@@ -317,7 +317,7 @@ int engine_authorize_id(struct engine_worker *, const struct engine_call *,
 /* engine_policies_changed(e): drop this process's cached identity policies. */
 void engine_policies_changed(struct engine *);
 
-/* ---- rotation.c ------------------------------------------------------------ */
+/* ---- rotation (rotation_*.c; the rest in rotation_internal.h) -------- */
 
 /* engine_rules_decode(a, json, out): stored rules (jsonb text); 0 or -1. */
 int engine_rules_decode(struct cf_arena *, const char *,
@@ -330,77 +330,14 @@ int engine_rules_decode(struct cf_arena *, const char *,
 int engine_rotation_touched(struct engine_worker *, const struct engine_call *,
     const struct store_secret *, struct cf_error *);
 
-/*
- * rotator_pg.c: the PostgreSQL rotators' dealings with the target database.
- * Values are AWS's JSON {engine, host, port, username, password, dbname}
- * (and "sslmode", Coffer's own, at least ${cfg}'s).  Logins follow ${cfg}
- * and never use cofferd's own credentials (see the file).
- * engine_pg_config_check: is ${cfg} valid (startup)?
- * engine_pg_login_ok: log in with ${v} and run SELECT 1.
- * engine_pg_set_own_password: as the current credentials, set the pending
- *     password (nothing to do if it works already).
- * engine_pg_set_as_master: as the master credentials, set the pending
- *     user's password, creating the role (member of ${member_of}) if it
- *     does not exist and ${member_of} is given.
- * engine_pg_new_value: ${cur} with a new password (and username).
- * engine_pg_field: a string member of a JSON value, copied.
- * engine_pg_pins(a, v, alternating, out, err): what a rotation of ${v}
- *     pins (JSON text in ${a}): masterarn (alternating), base username,
- *     host, port, dbname.
- * engine_pg_check_pins(v, pins, alternating, what, err): does ${v} (named
- *     ${what} in the error) match ${pins}?
- * engine_pg_check_master(master, pins, err): is the master's host and
- *     port the pinned one?
- * Each returns 0, or -1 with ${err} (InvalidRequestException for what the
- * target database refused or a value that does not match its pins).
- */
-#define ENGINE_PG_CLONE_SUFFIX "_clone"
-int engine_pg_config_check(const struct engine_pg_config *,
-    struct cf_error *);
-int engine_pg_login_ok(const struct engine_pg_config *,
-    const struct engine_value *, struct cf_error *);
-int engine_pg_set_own_password(const struct engine_pg_config *,
-    const struct engine_value *, const struct engine_value *,
-    struct cf_error *);
-int engine_pg_set_as_master(const struct engine_pg_config *,
-    const struct engine_value *, const struct engine_value *, const char *,
-    struct cf_error *);
-int engine_pg_new_value(struct cf_arena *, const struct engine_value *,
-    const char *, const char *, struct engine_value *, struct cf_error *);
-int engine_pg_field(struct cf_arena *, const struct engine_value *,
-    const char *, const char **);
-int engine_pg_pins(struct cf_arena *, const struct engine_value *, int,
-    const char **, struct cf_error *);
-int engine_pg_check_pins(const struct engine_value *, const char *, int,
-    const char *, struct cf_error *);
-int engine_pg_check_master(const struct engine_value *, const char *,
-    struct cf_error *);
-
-/*
- * rotator_exec.c: engine_exec_check(dir, path, err): may exec:${path} run
- * (inside ${dir}, an executable file, it and its directory owned by root or
- * cofferd's user and writable by no one else)?  0, or -1 with ${err}
- * (InvalidParameterException).  engine_exec_step(cfg, path, step, arn,
- * token, err): check it again and run that very file for one step, as
- * cfg's user; 0 when it exits 0 in time, -1 with ${err} otherwise (the
- * process group is killed at the time limit).
- */
-int engine_exec_check(const char *, const char *, struct cf_error *);
-int engine_exec_step(const struct engine_exec_config *, const char *,
-    const char *, const char *, const char *, struct cf_error *);
-
-/*
- * engine_rotator_parse(arn, out_kind, out_length, err): which rotator a
- * RotationLambdaARN names, and the password length it asks for (0: the
- * default).  -1 with ValidationException when longer than 2,048
- * characters, InvalidParameterException when it names no rotator.
- */
-enum engine_rotator_kind { ENGINE_ROTATOR_PASSWORD, ENGINE_ROTATOR_PG_SINGLE,
-    ENGINE_ROTATOR_PG_ALTERNATING, ENGINE_ROTATOR_EXEC };
-int engine_rotator_parse(const char *, enum engine_rotator_kind *, int64_t *,
-    struct cf_error *);
-
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);
+
+/*
+ * engine_pg_config_check(cfg, err): are the PostgreSQL rotators' settings
+ * valid (at start-up)?  0, or -1 with InvalidParameterException.
+ */
+int engine_pg_config_check(const struct engine_pg_config *,
+    struct cf_error *);
 
 #endif /* !COFFER_ENGINE_INTERNAL_H */

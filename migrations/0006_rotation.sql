@@ -1,5 +1,6 @@
 -- 0006_rotation: the state of rotations in progress, and empty pending
--- versions (engine/rotation.c).
+-- versions (engine/rotation_api.c starts a rotation, engine/rotation_lease.c
+-- and engine/rotation_step.c run it; engine/DESIGN.md, "Rotation").
 --
 -- RotateSecret puts AWSPENDING on a version named by its ClientRequestToken
 -- before any rotator step runs, as AWS does (rotators check for it); that

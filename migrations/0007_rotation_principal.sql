@@ -1,5 +1,6 @@
 -- 0007_rotation_principal: who a rotation runs as, and what the database
--- rotators may touch (engine/rotation.c, docs issue 11).
+-- rotators may touch (engine/rotation_api.c records both, rotator_pg_pins
+-- in rotator/rotator_pg_value.c makes the pins; docs issue 11).
 --
 -- rotation_principal: the principal whose RotateSecret configured the
 -- rotation (gave RotationLambdaARN or RotationRules).  Every step runs as

@@ -1,6 +1,6 @@
 /*
  * rotator_test.c: which rotator a RotationLambdaARN names
- * (engine_rotator_parse).  A value that names no rotator is always
+ * (rotator_parse).  A value that names no rotator is always
  * refused: ValidationException past 2,048 characters (AWS's model),
  * InvalidParameterException otherwise; never the first rotator by default.
  */
@@ -13,27 +13,32 @@
 
 #include <cmocka.h>
 
-#include "engine_internal.h"
+#include "rotator.h"
 
-#define NONE ((enum engine_rotator_kind)-1)
+#define NONE ((enum rotator_kind)-1)
 
 struct parse_case {
 	const char *arn;
 	enum cf_code want;
-	enum engine_rotator_kind kind;
+	enum rotator_kind kind;
 	int64_t length;			/* 0: the default */
 };
 
 static void
 check(const struct parse_case *c)
 {
-	enum engine_rotator_kind kind = NONE;
+	enum rotator_kind kind = NONE;
+	struct rotator r;
 	struct cf_error err;
 	int64_t length = -1;
 	int rc;
 
 	cf_error_clear(&err);
-	rc = engine_rotator_parse(c->arn, &kind, &length, &err);
+	rc = rotator_parse(c->arn, &r, &err);
+	if (rc == 0) {
+		kind = r.kind;
+		length = r.pw.has_password_length ? r.pw.password_length : 0;
+	}
 	if (c->want != CF_OK) {
 		if (rc != -1 || err.code != c->want)
 			fail_msg("\"%.80s\" (%zu chars): rc %d, %s (wanted %s)",
@@ -52,20 +57,20 @@ static void
 test_names(void **state)
 {
 	static const struct parse_case cases[] = {
-		{ "builtin:password", CF_OK, ENGINE_ROTATOR_PASSWORD, 0 },
+		{ "builtin:password", CF_OK, ROTATOR_PASSWORD, 0 },
 		{ "builtin:postgresql-single-user", CF_OK,
-		    ENGINE_ROTATOR_PG_SINGLE, 32 },
+		    ROTATOR_PG_SINGLE, 32 },
 		{ "builtin:postgresql-alternating-users", CF_OK,
-		    ENGINE_ROTATOR_PG_ALTERNATING, 32 },
+		    ROTATOR_PG_ALTERNATING, 32 },
 		{ "exec:/usr/lib/coffer/rotators/x", CF_OK,
-		    ENGINE_ROTATOR_EXEC, 0 },
+		    ROTATOR_EXEC, 0 },
 		{ "builtin:password?PasswordLength=20", CF_OK,
-		    ENGINE_ROTATOR_PASSWORD, 20 },
+		    ROTATOR_PASSWORD, 20 },
 		{ "builtin:postgresql-single-user?PasswordLength=40", CF_OK,
-		    ENGINE_ROTATOR_PG_SINGLE, 40 },
+		    ROTATOR_PG_SINGLE, 40 },
 		{ "builtin:postgresql-alternating-users?ExcludeNumbers=true",
-		    CF_OK, ENGINE_ROTATOR_PG_ALTERNATING, 32 },
-		{ "builtin:password?", CF_OK, ENGINE_ROTATOR_PASSWORD, 0 },
+		    CF_OK, ROTATOR_PG_ALTERNATING, 32 },
+		{ "builtin:password?", CF_OK, ROTATOR_PASSWORD, 0 },
 		/* Prefixes of a name. */
 		{ "", CF_ERR_INVALID_PARAMETER, NONE, 0 },
 		{ "builtin:", CF_ERR_INVALID_PARAMETER, NONE, 0 },
@@ -140,13 +145,13 @@ test_lengths(void **state)
 		const char *prefix;
 		char fill;
 		enum cf_code want;		/* at 2,047 and 2,048 */
-		enum engine_rotator_kind kind;
+		enum rotator_kind kind;
 	} kinds[] = {
 		{ "builtin:password?ExcludeCharacters=", 'a', CF_OK,
-		    ENGINE_ROTATOR_PASSWORD },
+		    ROTATOR_PASSWORD },
 		{ "builtin:password?PasswordLength=0", '0', CF_OK,
-		    ENGINE_ROTATOR_PASSWORD },
-		{ "exec:/", 'x', CF_OK, ENGINE_ROTATOR_EXEC },
+		    ROTATOR_PASSWORD },
+		{ "exec:/", 'x', CF_OK, ROTATOR_EXEC },
 		{ "builtin:password", 'x', CF_ERR_INVALID_PARAMETER, NONE },
 		{ "x", 'x', CF_ERR_INVALID_PARAMETER, NONE },
 	};

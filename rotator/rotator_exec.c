@@ -15,8 +15,8 @@
  * trail.  It runs in its own process group, which is killed when the step
  * runs out of time, whatever the program did with its descriptors (closing
  * its output does not end the wait); a non-zero exit or a signal fails the
- * step.  When cofferd stops (engine_cancel_rotators), a running program
- * is killed at once.
+ * step.  When cofferd stops (the engine sets *cfg->cancel:
+ * engine_cancel_rotators), a running program is killed at once.
  *
  * Only programs inside the configured rotator_dir may run: without it,
  * exec: rotators are refused, since RotateSecret would otherwise let any
@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine_internal.h"
+#include "rotator_internal.h"
 
 #define EXEC_LOG_MAX 4096
 
@@ -76,7 +76,7 @@ untrusted(const struct stat *st, int owner_why, int mode_why)
  * executable file owned by root or cofferd's user and writable by nobody
  * else, in a directory of which the same holds.  The file is opened by its
  * resolved name without following links, and the checks are made on the
- * open descriptor, which is what engine_exec_step executes: a path swapped
+ * open descriptor, which is what rotator_exec_step executes: a path swapped
  * after the check cannot run instead.  Sets *${out_fd} (close-on-exec) and
  * returns 0, or -1 with ${err} set.
  */
@@ -140,7 +140,7 @@ refused:
 }
 
 int
-engine_exec_check(const char *dir, const char *path, struct cf_error *err)
+rotator_exec_check(const char *dir, const char *path, struct cf_error *err)
 {
 	int fd;
 
@@ -224,7 +224,7 @@ child_fail(int efd, enum child_stage stage)
  * ${fds}: /dev/null, the output pipe, the program, the error pipe.
  */
 static void __attribute__((noreturn))
-child_run(const struct engine_exec_config *cfg, const int fds[4],
+child_run(const struct rotator_exec_config *cfg, const int fds[4],
     int script, char **argv, char **env)
 {
 	struct sigaction sa;
@@ -285,7 +285,7 @@ child_run(const struct engine_exec_config *cfg, const int fds[4],
  * child, if any, reaped).
  */
 static pid_t
-child_start(const struct engine_exec_config *cfg, const char *path, int prog,
+child_start(const struct rotator_exec_config *cfg, const char *path, int prog,
     int out_w, char **argv, char **env, struct cf_error *err)
 {
 	struct child_fail f;
@@ -337,16 +337,9 @@ done:
 	return (pid);
 }
 
-void
-engine_cancel_rotators(struct engine *e)
-{
-
-	__atomic_store_n(&e->exec_cancel, 1, __ATOMIC_RELAXED);
-}
-
 /* Has the engine asked running rotators to stop? */
 static int
-cancelled(const struct engine_exec_config *cfg)
+cancelled(const struct rotator_exec_config *cfg)
 {
 
 	return (cfg->cancel != NULL &&
@@ -354,10 +347,11 @@ cancelled(const struct engine_exec_config *cfg)
 }
 
 int
-engine_exec_step(const struct engine_exec_config *cfg, const char *path,
-    const char *step, const char *arn, const char *token,
+rotator_exec_step(const struct rotator_exec_config *cfg, const char *path,
+    enum rotator_step which, const char *arn, const char *token,
     struct cf_error *err)
 {
+	const char *step = rotator_step_name(which);
 	char *env[16] = { NULL }, event[1024], buf[EXEC_LOG_MAX];
 	char *argv[2] = { (char *)(uintptr_t)path, NULL };
 	struct pollfd pfd;
@@ -385,7 +379,7 @@ engine_exec_step(const struct engine_exec_config *cfg, const char *path,
 	    env_add(env, &ne, 16, "COFFER_CA_BUNDLE", cfg->ca_bundle) ||
 	    env_add(env, &ne, 16, "COFFER_CERT", cfg->cert) ||
 	    env_add(env, &ne, 16, "COFFER_KEY", cfg->key)) {
-		(void)engine_oom(err);
+		(void)rotator_oom(err);
 		goto done;
 	}
 	if (pipe2(fds, O_CLOEXEC) != 0) {

@@ -1,6 +1,8 @@
 /*
- * rotator_pg.c: what the PostgreSQL rotators do to the database whose
- * credentials a secret holds (engine/rotation.c drives the steps).
+ * rotator_pg.c: builtin:postgresql-single-user and
+ * builtin:postgresql-alternating-users on the database whose credentials a
+ * secret holds: logging in, setting a password (setSecret) and trying it
+ * (testSecret).  Their values and pins are rotator_pg_value.c's.
  *
  * A secret value is JSON {"engine": "postgres", "host", "port", "username",
  * "password", "dbname"} (AWS's format; "engine" may be absent).  Logins use
@@ -18,9 +20,9 @@
  * or certificate logins are never used).  The sslmode is the configured
  * one, or a stronger one the value names ("sslmode").
  *
- * What a rotation may touch is pinned when it is configured
- * (engine_pg_pins): the master secret, the base user, host, port and
- * dbname.  Each step checks the values it uses against the pins.
+ * Both steps are idempotent, since a step that died half-way runs again:
+ * setSecret of a single user first tries the pending password, and the
+ * alternating rotator sets the clone's password whether or not it exists.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +31,9 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "engine_internal.h"
+#include "rotator_internal.h"
 
 #define PG_CONNECT_TIMEOUT "10"
-#define PG_DEFAULT_PORT "5432"
 #define PG_DEFAULT_SSLMODE "prefer"
 /* A path under /dev/null: no file can ever be there. */
 #define PG_NO_FILE "/dev/null/coffer-none"
@@ -62,7 +63,7 @@ sslmode_rank(const char *m)
 }
 
 int
-engine_pg_config_check(const struct engine_pg_config *cfg,
+rotator_pg_config_check(const struct rotator_pg_config *cfg,
     struct cf_error *err)
 {
 
@@ -111,7 +112,7 @@ allowed_by(const char *allow, const char *host)
  * InvalidRequestException saying why not.
  */
 static int
-login_allowed(const struct engine_pg_config *cfg, const struct pg_login *l,
+login_allowed(const struct rotator_pg_config *cfg, const struct pg_login *l,
     struct cf_error *err)
 {
 	const char *allow = cfg->allow_hosts;
@@ -210,7 +211,7 @@ login_parse(const uint8_t *json, size_t len, struct pg_login *l,
  * of this file); the connection, or NULL with ${err} (no password in it).
  */
 static PGconn *
-login(const struct engine_pg_config *cfg, const struct pg_login *l,
+login(const struct rotator_pg_config *cfg, const struct pg_login *l,
     struct cf_error *err)
 {
 	const char *keys[16], *vals[16], *mode;
@@ -270,9 +271,10 @@ login(const struct engine_pg_config *cfg, const struct pg_login *l,
 	return (c);
 }
 
-int
-engine_pg_login_ok(const struct engine_pg_config *cfg,
-    const struct engine_value *v, struct cf_error *err)
+/* Log in with ${v} and run SELECT 1. */
+static int
+login_ok(const struct rotator_pg_config *cfg,
+    const struct rotator_value *v, struct cf_error *err)
 {
 	struct pg_login l;
 	PGconn *c;
@@ -351,7 +353,7 @@ set_password(PGconn *c, const char *user, const char *password, int create,
 	PQclear(r);
 	n = strlen(id) + strlen(lit) + (of != NULL ? strlen(of) : 0) + 64;
 	if ((sql = malloc(n)) == NULL) {
-		(void)engine_oom(err);
+		(void)rotator_oom(err);
 		goto done;
 	}
 	if (!exists && create) {
@@ -388,10 +390,14 @@ done:
 	return (rc);
 }
 
-int
-engine_pg_set_own_password(const struct engine_pg_config *cfg,
-    const struct engine_value *current,
-    const struct engine_value *pending, struct cf_error *err)
+/*
+ * As the current credentials, set the pending password (nothing to do if
+ * it works already).
+ */
+static int
+set_own_password(const struct rotator_pg_config *cfg,
+    const struct rotator_value *current,
+    const struct rotator_value *pending, struct cf_error *err)
 {
 	struct pg_login cur, pen;
 	PGconn *c;
@@ -418,10 +424,15 @@ engine_pg_set_own_password(const struct engine_pg_config *cfg,
 	return (rc);
 }
 
-int
-engine_pg_set_as_master(const struct engine_pg_config *cfg,
-    const struct engine_value *master,
-    const struct engine_value *pending, const char *member_of,
+/*
+ * As the master credentials, set the pending user's password, creating the
+ * role (member of ${member_of}) if it does not exist and ${member_of} is
+ * given.
+ */
+static int
+set_as_master(const struct rotator_pg_config *cfg,
+    const struct rotator_value *master,
+    const struct rotator_value *pending, const char *member_of,
     struct cf_error *err)
 {
 	struct pg_login m, pen;
@@ -445,211 +456,25 @@ engine_pg_set_as_master(const struct engine_pg_config *cfg,
 	return (rc);
 }
 
-/* The value ${cur} with "password" (and "username" if not NULL) replaced. */
-int
-engine_pg_new_value(struct cf_arena *a, const struct engine_value *cur,
-    const char *password, const char *username, struct engine_value *out,
-    struct cf_error *err)
-{
-	json_t *o;
-	char *s;
-	size_t n;
-
-	if ((o = json_loadb((const char *)cur->data, cur->len, 0, NULL)) ==
-	    NULL || !json_is_object(o)) {
-		json_decref(o);
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret's value is "
-		    "not a JSON object of PostgreSQL credentials");
-		return (-1);
-	}
-	json_object_set_new(o, "password", json_string(password));
-	if (username != NULL)
-		json_object_set_new(o, "username", json_string(username));
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (s == NULL)
-		return (engine_oom(err));
-	n = strlen(s);
-	memset(out, 0, sizeof(*out));
-	out->present = 1;
-	out->data = cf_arena_memdup(a, s, n);
-	out->len = n;
-	explicit_bzero(s, n);
-	free(s);
-	return (out->data != NULL ? 0 : engine_oom(err));
-}
 
 int
-engine_pg_field(struct cf_arena *a, const struct engine_value *v,
-    const char *field, const char **out)
+rotator_pg_step(const struct rotator_pg_config *cfg, struct cf_arena *a,
+    const struct rotator *rot, enum rotator_step step,
+    const struct rotator_value *cur, const struct rotator_value *pending,
+    const struct rotator_value *master, struct cf_error *err)
 {
-	json_t *o;
-	const char *s;
+	const char *user, *base;
 
-	*out = NULL;
-	if ((o = json_loadb((const char *)v->data, v->len, 0, NULL)) == NULL)
-		return (-1);
-	if ((s = json_string_value(json_object_get(o, field))) != NULL)
-		*out = cf_arena_strdup(a, s);
-	json_decref(o);
-	return (*out != NULL ? 0 : -1);
-}
-
-/* ---- pins ------------------------------------------------------------------ */
-
-/*
- * What of ${v} a rotation pins, as a new JSON object: "username" (without
- * the "_clone" suffix when ${alternating}), "host", "port" ("5432" if
- * absent), "dbname" ("" if absent), and "masterarn" when ${alternating}.
- * NULL with ${err} when a member is missing or of the wrong type.
- */
-static json_t *
-pins_of(const struct engine_value *v, int alternating, struct cf_error *err)
-{
-	json_t *doc = NULL, *o = NULL, *p;
-	const char *user, *host, *port, *db, *master = NULL;
-	char portbuf[24], *base = NULL;
-	size_t n, k = strlen(ENGINE_PG_CLONE_SUFFIX);
-
-	if (v->binary || (doc = json_loadb((const char *)v->data, v->len, 0,
-	    NULL)) == NULL || !json_is_object(doc)) {
-		json_decref(doc);
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret's value is "
-		    "not a JSON object of PostgreSQL credentials");
-		return (NULL);
-	}
-	user = json_string_value(json_object_get(doc, "username"));
-	host = json_string_value(json_object_get(doc, "host"));
-	db = json_string_value(json_object_get(doc, "dbname"));
-	p = json_object_get(doc, "port");
-	if (json_is_integer(p)) {
-		snprintf(portbuf, sizeof(portbuf), "%lld",
-		    (long long)json_integer_value(p));
-		port = portbuf;
-	} else
-		port = p == NULL ? PG_DEFAULT_PORT : json_string_value(p);
-	if (alternating)
-		master = json_string_value(json_object_get(doc, "masterarn"));
-	if (user == NULL || host == NULL || port == NULL ||
-	    (json_object_get(doc, "dbname") != NULL && db == NULL) ||
-	    (alternating && master == NULL)) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the secret's value "
-		    "needs string members \"username\" and \"host\"%s, and "
-		    "\"port\" and \"dbname\" if any, of the right types",
-		    alternating ? " and \"masterarn\"" : "");
-		goto done;
-	}
-	n = strlen(user);
-	if (alternating && n > k && strcmp(user + n - k,
-	    ENGINE_PG_CLONE_SUFFIX) == 0) {
-		if ((base = strndup(user, n - k)) == NULL) {
-			(void)engine_oom(err);
-			goto done;
-		}
-		user = base;
-	}
-	if ((o = json_object()) == NULL ||
-	    json_object_set_new(o, "username", json_string(user)) ||
-	    json_object_set_new(o, "host", json_string(host)) ||
-	    json_object_set_new(o, "port", json_string(port)) ||
-	    json_object_set_new(o, "dbname", json_string(db != NULL ? db :
-	    "")) || (master != NULL && json_object_set_new(o, "masterarn",
-	    json_string(master)))) {
-		json_decref(o);
-		o = NULL;
-		(void)engine_oom(err);
-	}
-done:
-	free(base);
-	json_decref(doc);
-	return (o);
-}
-
-int
-engine_pg_pins(struct cf_arena *a, const struct engine_value *v,
-    int alternating, const char **out, struct cf_error *err)
-{
-	json_t *o;
-	char *s;
-
-	*out = NULL;
-	if ((o = pins_of(v, alternating, err)) == NULL)
-		return (-1);
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	if (s == NULL || (*out = cf_arena_strdup(a, s)) == NULL) {
-		free(s);
-		return (engine_oom(err));
-	}
-	free(s);
-	return (0);
-}
-
-int
-engine_pg_check_pins(const struct engine_value *v, const char *pins,
-    int alternating, const char *what, struct cf_error *err)
-{
-	static const char *const keys[] = { "masterarn", "username", "host",
-	    "port", "dbname" };
-	json_t *now, *want;
-	const char *a, *b;
-	size_t i;
-	int rc = -1;
-
-	if (pins == NULL || (want = json_loads(pins, 0, NULL)) == NULL) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "this rotation was "
-		    "configured before its database was pinned: call "
-		    "RotateSecret with RotationLambdaARN to configure it again");
+	if (step == ROTATOR_TEST)
+		return (login_ok(cfg, pending->present ? pending : cur, err));
+	if (rot->kind == ROTATOR_PG_SINGLE)
+		return (set_own_password(cfg, cur, pending, err));
+	if (rotator_pg_field(a, pending, "username", &user) ||
+	    (base = rotator_pg_base_user(a, user)) == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the pending value has "
+		    "no \"username\"");
 		return (-1);
 	}
-	if ((now = pins_of(v, alternating, err)) == NULL)
-		goto done;
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		a = json_string_value(json_object_get(want, keys[i]));
-		b = json_string_value(json_object_get(now, keys[i]));
-		if ((a == NULL) != (b == NULL) || (a != NULL &&
-		    strcmp(a, b) != 0)) {
-			cf_error_set(err, CF_ERR_INVALID_REQUEST, "the %s has "
-			    "another \"%s\" than when rotation was configured: "
-			    "only RotateSecret with RotationLambdaARN or "
-			    "RotationRules may change it", what, keys[i]);
-			goto done;
-		}
-	}
-	rc = 0;
-done:
-	json_decref(now);
-	json_decref(want);
-	return (rc);
-}
-
-int
-engine_pg_check_master(const struct engine_value *master, const char *pins,
-    struct cf_error *err)
-{
-	json_t *m = NULL, *want;
-	const char *a, *b;
-	int rc = -1;
-
-	if (pins == NULL || (want = json_loads(pins, 0, NULL)) == NULL) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "this rotation has "
-		    "no pinned database");
-		return (-1);
-	}
-	if ((m = pins_of(master, 0, err)) == NULL)
-		goto done;
-	if ((a = json_string_value(json_object_get(want, "host"))) == NULL ||
-	    (b = json_string_value(json_object_get(m, "host"))) == NULL ||
-	    strcmp(a, b) != 0 || (a = json_string_value(json_object_get(want,
-	    "port"))) == NULL || (b = json_string_value(json_object_get(m,
-	    "port"))) == NULL || strcmp(a, b) != 0) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "the master secret's "
-		    "\"host\" and \"port\" must be those of the rotated user");
-		goto done;
-	}
-	rc = 0;
-done:
-	json_decref(m);
-	json_decref(want);
-	return (rc);
+	return (set_as_master(cfg, master, pending, base != user ? base : NULL,
+	    err));
 }
