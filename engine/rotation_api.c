@@ -128,6 +128,7 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 	struct rotator rot;
 	const char *lambda, *pending = NULL, *current = NULL, *prev, *rules;
 	int64_t now = cf_now_ms(), next = 0;
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
@@ -138,7 +139,7 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
-		goto fail;
+		goto finish;
 	resp->arn = sec.arn;
 	resp->name = sec.name;
 	resp->version_id = req->client_request_token;
@@ -156,32 +157,32 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 	if (lambda == NULL) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "No Lambda rotation "
 		    "function ARN is associated with this secret.");
-		goto fail;
+		goto finish;
 	}
 	if (req->rotation_lambda_arn == NULL &&
 	    rotator_parse(lambda, &rot, err))
-		goto fail;
+		goto finish;
 
 	/* One rotation at a time: AWSPENDING on no version but AWSCURRENT's. */
 	if (store_stage_holder(w->store, call->arena, sec.uuid, STAGE_PENDING,
 	    &pending, err) == -1 || store_stage_holder(w->store, call->arena,
 	    sec.uuid, STAGE_CURRENT, &current, err) == -1)
-		goto fail;
+		goto finish;
 	if (sec.rotation_token != NULL || (pending != NULL &&
 	    (current == NULL || strcmp(pending, current) != 0))) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "Previous rotation "
 		    "request is still in progress.");
-		goto fail;
+		goto finish;
 	}
 	if ((rc = store_version_exists(w->store, sec.uuid,
 	    req->client_request_token, err)) == -1)
-		goto fail;
+		goto finish;
 	if (rc == 1) {
 		cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
 		    "ClientRequestToken %.64s because that value is already in "
 		    "use for a version of secret %.512s.",
 		    req->client_request_token, sec.arn);
-		goto fail;
+		goto finish;
 	}
 
 	/* The pending version, empty until createSecret, then the state. */
@@ -191,18 +192,18 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 	if (store_version_insert(w->store, sec.uuid, &v, err) ||
 	    store_stage_move(w->store, call->arena, sec.uuid, STAGE_PENDING,
 	    req->client_request_token, &prev, err))
-		goto fail;
+		goto finish;
 	rules = NULL;
 	if (req->has_rules && (rules = engine_rules_json(call->arena,
 	    &req->rules)) == NULL) {
 		(void)engine_oom(err);
-		goto fail;
+		goto finish;
 	}
 	/* Configured now (or before 0007): who, and what it may touch. */
 	if ((req->rotation_lambda_arn != NULL || req->has_rules ||
 	    sec.rotation_principal == NULL) &&
 	    pin_rotation(w, call, &sec, &rot, err))
-		goto fail;
+		goto finish;
 	if (rules != NULL)
 		next = schedule_next_window(&sched, sec.last_rotated_ms != 0 ?
 		    sec.last_rotated_ms : sec.created_ms, now);
@@ -216,16 +217,14 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 	    req->has_rotate_immediately && !req->rotate_immediately ?
 	    ROTATOR_TEST : ROTATOR_CREATE, req->has_rotate_immediately &&
 	    !req->rotate_immediately, err))
-		goto fail;
+		goto finish;
 	engine_audit_at(call, sec.arn, req->client_request_token);
-	if (engine_commit(w, call, err))
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 	engine_rotation_kick(w->e);
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -234,31 +233,30 @@ engine_cancel_rotate_secret(struct engine_worker *w,
     struct engine_rotate_resp *resp, struct cf_error *err)
 {
 	struct store_secret sec;
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 
 	memset(resp, 0, sizeof(*resp));
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, secret_id, &sec, err))
-		goto fail;
+		goto finish;
 	if (sec.rotation_lambda_arn == NULL && sec.rotation_enabled != 1) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "Rotation is not "
 		    "configured for this secret.");
-		goto fail;
+		goto finish;
 	}
 	/* The rules and the rotator stay; AWSPENDING stays for the caller. */
 	if (store_rotation_cancel(w->store, sec.uuid, err))
-		goto fail;
+		goto finish;
 	engine_audit_at(call, sec.arn, sec.rotation_token);
-	if (engine_commit(w, call, err))
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 	resp->arn = sec.arn;
 	resp->name = sec.name;
 	resp->version_id = sec.rotation_token;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int

@@ -108,6 +108,7 @@ engine_rotation_start(struct engine *e, struct audit *audit, int interval_s,
 	struct engine_rotation *r;
 	char host[64];
 	uint8_t b[4];
+	char tag[2 * sizeof(b) + 1];
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		(void)engine_oom(err);
@@ -131,9 +132,9 @@ engine_rotation_start(struct engine *e, struct audit *audit, int interval_s,
 		free(r);
 		return (NULL);
 	}
-	snprintf(r->lease.owner, sizeof(r->lease.owner),
-	    "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), b[0], b[1], b[2],
-	    b[3]);
+	cf_hex_encode(b, 4, tag);
+	snprintf(r->lease.owner, sizeof(r->lease.owner), "%s:%d:%s", host,
+	    (int)getpid(), tag);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	if (pthread_create(&r->thread, NULL, rotation_main, r) != 0) {

@@ -50,26 +50,12 @@ rotator_oom(struct cf_error *err)
 	return (-1);
 }
 
-/* The value of hex digit ${c}, or -1. */
-static int
-hexval(char c)
-{
-
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /* %XX-decode the ${n} bytes of ${in} into ${out} (ROTATOR_MAX); 0 or -1. */
 static int
 url_decode(const char *in, size_t n, char *out)
 {
 	size_t i, k = 0;
-	int hi, lo;
+	uint8_t b;
 
 	for (i = 0; i < n; i++) {
 		if (k + 1 >= ROTATOR_MAX)
@@ -78,10 +64,11 @@ url_decode(const char *in, size_t n, char *out)
 			out[k++] = in[i] == '+' ? ' ' : in[i];
 			continue;
 		}
-		if (i + 2 >= n || (hi = hexval(in[i + 1])) < 0 ||
-		    (lo = hexval(in[i + 2])) < 0 || (hi == 0 && lo == 0))
+		/* A NUL would cut the value short where C reads it. */
+		if (i + 2 >= n || cf_hex_decode(in + i + 1, 2, CF_HEX_ANY_CASE,
+		    &b, 1) != CF_HEX_OK || b == 0)
 			return (-1);
-		out[k++] = (char)(hi * 16 + lo);
+		out[k++] = (char)b;
 		i += 2;
 	}
 	out[k] = '\0';
