@@ -28,7 +28,9 @@
  * deterministic, the same cursor for the same caller and request is the
  * same token (which tells the caller nothing it has not seen).  Kinds: 'a'
  * and 'd' (ListSecrets, ascending or descending; the key is a uuid), 'v'
- * (ListSecretVersionIds; a version id) and 'e' (audit events).
+ * (ListSecretVersionIds; a version id), 'e' (audit events), 'V'
+ * (VerifyAuditLog; a chain id) and 'i' (ListIdentityPolicies; the SHA-256
+ * of the last row's key, engine/ops_policy.c).
  */
 #define TOKEN_SIV_LEN 16
 #define TOKEN_PLAIN_MAX 96

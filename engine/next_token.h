@@ -1,7 +1,8 @@
 /*
  * next_token.h: the opaque list cursors (NextToken) of every listing
- * (next_token.c).  Pure but for OpenSSL: it needs nothing else of the
- * engine, so that the token fuzzer links it alone.
+ * (next_token.c, library coffer_next_token).  It needs OpenSSL and common/
+ * only, nothing else of the engine, so that the token fuzzer links it
+ * alone.
  */
 #ifndef COFFER_NEXT_TOKEN_H
 #define COFFER_NEXT_TOKEN_H
@@ -18,8 +19,10 @@
  * ${server_key} all servers share, bound to ${kind} and the ${ctx_len}
  * bytes of ${ctx} (who asks, and for what: a token is refused in any other
  * context).  ${kind} is 'a'/'d' (ListSecrets ascending/descending, key a
- * uuid), 'v' (ListSecretVersionIds, key a version id) or 'e' (audit
- * events).  The same cursor in the same context is the same token.  seal
+ * uuid), 'v' (ListSecretVersionIds, key a version id), 'e' (audit
+ * events), 'V' (VerifyAuditLog, key a chain id) or 'i'
+ * (ListIdentityPolicies, key a digest of the last row's).  The same cursor
+ * in the same context is the same token.  seal
  * returns the token in ${arena} (NULL on failure); ${key} receives at most
  * 64 characters and a NUL.  open returns 0, or -1 with
  * InvalidNextTokenException for anything edited, forged, of another kind
