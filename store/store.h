@@ -543,6 +543,8 @@ int store_identity_policy_delete(struct store *, const char *, const char *,
 int store_secret_set_policy(struct store *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
+/* ---- listening (store_listen.c) ------------------------------------------- */
+
 /*
  * A connection that LISTENs on one channel.  store_listen(conninfo,
  * channel, err) connects and listens (NULL with ${err}); store_listener_wait
