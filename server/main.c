@@ -133,7 +133,7 @@ hsm_config_of(const struct config *cfg, const struct cf_secret *pin,
 	hc->token_label = cfg->token_label;
 	hc->pin = pin != NULL ? (const char *)pin->data : NULL;
 	hc->kek_label = cfg->kek_label;
-	hc->no_dek_cache = strcmp(cfg->dek_cache, "off") == 0;
+	hc->no_dek_cache = !cfg->dek_cache;
 }
 
 /* Log in to the token; the PIN is wiped as soon as the login is done. */
@@ -196,8 +196,8 @@ rotator_endpoint(const struct config *cfg, const struct rpc_server *srv,
 	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
 	    strcmp(host, "[::]") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
-	snprintf(url, sizeof(url), "%s%s:%d", strcmp(cfg->plaintext, "on") ==
-	    0 ? "http://" : "", host, rpc_server_port(srv));
+	snprintf(url, sizeof(url), "%s%s:%d", cfg->plaintext ? "http://" : "",
+	    host, rpc_server_port(srv));
 	return (engine_set_rotator_endpoint(e, url));
 }
 
@@ -268,7 +268,7 @@ tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
     size_t len[3], struct cf_error *err)
 {
 
-	if (strcmp(cfg->plaintext, "on") == 0) {
+	if (cfg->plaintext) {
 		if (cfg->tls_cert != NULL || cfg->tls_key != NULL ||
 		    cfg->tls_client_ca != NULL) {
 			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "plaintext "
@@ -280,11 +280,6 @@ tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
 		rc->plaintext = 1;
 		return (0);
 	}
-	if (strcmp(cfg->plaintext, "off") != 0) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "plaintext must be "
-		    "\"on\" or \"off\", not \"%.64s\"", cfg->plaintext);
-		return (-1);
-	}
 	if (cfg->tls_cert == NULL || cfg->tls_key == NULL ||
 	    cfg->tls_client_ca == NULL) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "cofferd serves "
@@ -292,14 +287,7 @@ tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
 		    "on a loopback address only, plaintext = on)");
 		return (-1);
 	}
-	if (strcmp(cfg->health_without_cert, "on") != 0 &&
-	    strcmp(cfg->health_without_cert, "off") != 0) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "health_without_cert "
-		    "must be \"on\" or \"off\", not \"%.64s\"",
-		    cfg->health_without_cert);
-		return (-1);
-	}
-	rc->health_without_cert = strcmp(cfg->health_without_cert, "on") == 0;
+	rc->health_without_cert = cfg->health_without_cert;
 	rc->refusal_interval_s = cfg->refusal_audit_interval;
 	if (pem_read("tls_cert", cfg->tls_cert, 0, &pem[0], &len[0], err) ||
 	    pem_read("tls_key", cfg->tls_key, 1, &pem[1], &len[1], err) ||
@@ -409,17 +397,6 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 	sigset_t sigs;
 	int sig;
 
-	if (strcmp(cfg->dek_cache, "on") != 0 &&
-	    strcmp(cfg->dek_cache, "off") != 0) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "dek_cache must be "
-		    "\"on\" or \"off\", not \"%.64s\"", cfg->dek_cache);
-		goto err0;
-	}
-	if (strcmp(cfg->audit, "on") != 0 && strcmp(cfg->audit, "off") != 0) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "audit must be "
-		    "\"on\" or \"off\", not \"%.64s\"", cfg->audit);
-		goto err0;
-	}
 	if (rotator_identity(cfg, &rx, err))
 		goto err0;
 
@@ -448,7 +425,7 @@ cmd_serve(const struct config *cfg, struct cf_error *err)
 		goto err2;
 
 	/* The audit writer: no call is served before its chain works. */
-	if (strcmp(cfg->audit, "off") == 0) {
+	if (!cfg->audit) {
 		fprintf(stderr, "cofferd: WARNING: audit = off: calls are NOT "
 		    "audited (for measuring the audit's cost only)\n");
 	} else {
