@@ -598,34 +598,18 @@ load_names(const struct load *l)
 	return ((const char *const *)l->names);
 }
 
-/* The whole file ${path}, NUL-terminated (malloc'd), or NULL. */
-static char *
-slurp(const char *path)
+/* The PEM file ${path} in secret memory, or NULL after saying why. */
+static struct cf_secret *
+read_pem(const char *path, const char *what)
 {
-	FILE *f;
-	char *buf = NULL;
-	long n;
+	struct cf_error err = { CF_OK, "" };
+	struct cf_secret *s = NULL;
 
-	if ((f = fopen(path, "rb")) == NULL)
-		goto err0;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 ||
-	    fseek(f, 0, SEEK_SET) != 0 ||
-	    (buf = malloc((size_t)n + 1)) == NULL ||
-	    fread(buf, 1, (size_t)n, f) != (size_t)n)
-		goto err1;
-	fclose(f);
-	buf[n] = '\0';
-
-	/* Success! */
-	return (buf);
-
-err1:
-	free(buf);
-	fclose(f);
-err0:
-	/* Failure! */
-	fprintf(stderr, "coffer-bench: could not read \"%s\"\n", path);
-	return (NULL);
+	if (cf_read_file(path, what, CF_FILE_ANY_MODE, &s, &err) != CF_OK) {
+		fprintf(stderr, "coffer-bench: %s\n", err.msg);
+		return (NULL);
+	}
+	return (s);
 }
 
 /* Plaintext, or mutual TLS with the files of ${o}; NULL on error. */
@@ -634,24 +618,24 @@ credentials(const struct bench_opts *o)
 {
 	grpc_ssl_pem_key_cert_pair pair;
 	grpc_channel_credentials *c = NULL;
-	char *ca, *cert = NULL, *key = NULL;
+	struct cf_secret *ca, *cert = NULL, *key = NULL;
 
 	if (o->ca == NULL)
 		return (grpc_insecure_credentials_create());
-	if ((ca = slurp(o->ca)) == NULL)
+	if ((ca = read_pem(o->ca, "CA bundle")) == NULL)
 		return (NULL);
-	if (o->cert != NULL && ((cert = slurp(o->cert)) == NULL ||
-	    (key = slurp(o->key)) == NULL))
+	if (o->cert != NULL && ((cert = read_pem(o->cert,
+	    "client certificate")) == NULL || (key = read_pem(o->key,
+	    "client key")) == NULL))
 		goto out;
-	pair.private_key = key;
-	pair.cert_chain = cert;
-	c = grpc_ssl_credentials_create(ca, cert != NULL ? &pair : NULL, NULL,
-	    NULL);
+	pair.private_key = key != NULL ? (const char *)key->data : NULL;
+	pair.cert_chain = cert != NULL ? (const char *)cert->data : NULL;
+	c = grpc_ssl_credentials_create((const char *)ca->data, cert != NULL ?
+	    &pair : NULL, NULL, NULL);
 out:
-	if (key != NULL)
-		cf_wipe_free(key, strlen(key));
-	free(cert);
-	free(ca);
+	cf_secret_free(key);
+	cf_secret_free(cert);
+	cf_secret_free(ca);
 	return (c);
 }
 

@@ -295,7 +295,7 @@ input_json(struct cli_args *a, struct cli_usage *u)
 		return (usage(u, "Error parsing parameter '--cli-input-json': "
 		    "%s", err));
 	j = json_loadb(text, len, 0, &je);
-	cli_wipe_free(text);
+	cf_heap_wipe_free(text);
 	if (j == NULL)
 		return (usage(u, "Error parsing parameter '--cli-input-json': "
 		    "Invalid JSON received: %s", je.text));
@@ -413,7 +413,7 @@ finish_request(struct cli_args *a, struct cli_usage *u)
 	if (v->token && (f = protobuf_c_message_descriptor_get_field_by_name(
 	    v->req, "client_request_token")) != NULL &&
 	    !cli_field_present(a->req, f)) {
-		if (cli_uuid4(token) ||
+		if (cf_uuid_random(token) ||
 		    (*(char **)((char *)a->req + f->offset) = strdup(token)) ==
 		    NULL)
 			return (usage(u, "could not generate a "

@@ -203,28 +203,14 @@ call_failed(const char *op, const struct cli_status *st, const char *ep)
 
 /* ---- hex ----------------------------------------------------------------------- */
 
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
+/* Exactly ${n} bytes from the hex member ${s} (NULL if it is missing). */
 static int
 unhex(const char *s, uint8_t *out, size_t n)
 {
-	unsigned int v;
-	size_t i;
 
-	if (s == NULL || strlen(s) != 2 * n)
+	if (s == NULL || cf_hex_decode(s, strlen(s), CF_HEX_ANY_CASE, out,
+	    n) != CF_HEX_OK)
 		return (-1);
-	for (i = 0; i < n; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return (-1);
-		out[i] = (uint8_t)v;
-	}
 	return (0);
 }
 
@@ -241,9 +227,9 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 
 	if (e->prev_hash.len != 32 || e->hash.len != 32 || e->hmac.len != 32)
 		return (-1);
-	hex(e->prev_hash.data, 32, ph);
-	hex(e->hash.data, 32, h);
-	hex(e->hmac.data, 32, m);
+	cf_hex_encode(e->prev_hash.data, 32, ph);
+	cf_hex_encode(e->hash.data, 32, h);
+	cf_hex_encode(e->hmac.data, 32, m);
 	o = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:s?, "
 	    "s:s, s:s?, s:s, s:s, s:s}",
 	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,

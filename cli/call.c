@@ -34,113 +34,52 @@ struct cli_conn {
 static int local_error(struct cli_status *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Wipe the whole heap block ${p} (a key, maybe), then free it. */
-static void
-wipe_free(char *p, size_t n)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, n);
-	free(p);
-}
-
-/*
- * The contents of ${path} (a PEM file, the ${what}; a pipe will do) as a
- * NUL-terminated heap block of *out_size bytes, for wipe_free.  NULL with
- * ${st} naming the file.
- */
-static char *
-read_pem(const char *path, const char *what, size_t *out_size,
+/* The PEM file ${path} (the ${what}) into *out; -1 with ${st} if not. */
+static int
+read_pem(const char *path, const char *what, struct cf_secret **out,
     struct cli_status *st)
 {
-	char *buf = NULL, *grown;
-	size_t cap = 0, n = 0, r;
-	FILE *f;
+	struct cf_error err = { CF_OK, "" };
 
-	if ((f = fopen(path, "r")) == NULL) {
-		local_error(st, "could not read the %s \"%s\": %s", what, path,
-		    strerror(errno));
-		return (NULL);
-	}
-	do {
-		/* Grow by copying, so that no unwiped copy of a key is left. */
-		if (cap - n < 4096) {
-			if (cap > (1U << 24) ||
-			    (grown = malloc(cap + 8192)) == NULL) {
-				local_error(st, "could not read the %s \"%s\": "
-				    "%s", what, path, cap > (1U << 24) ?
-				    "file too large" : "out of memory");
-				goto fail;
-			}
-			if (buf != NULL)
-				memcpy(grown, buf, n);
-			wipe_free(buf, cap);
-			buf = grown;
-			cap += 8192;
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-	} while (r > 0);
-	if (ferror(f)) {
-		local_error(st, "could not read the %s \"%s\": %s", what, path,
-		    strerror(errno));
-		goto fail;
-	}
-	if (n == 0) {
-		local_error(st, "could not read the %s \"%s\": empty file",
-		    what, path);
-		goto fail;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*out_size = cap;
-
-	/* Success! */
-	return (buf);
-
-fail:
-	wipe_free(buf, cap);
-	fclose(f);
-	return (NULL);
+	if (cf_read_file(path, what, CF_FILE_ANY_MODE, out, &err) != CF_OK)
+		return (local_error(st, "%s", err.msg));
+	return (0);
 }
 
 /*
  * TLS credentials from the files of ${t}: the CA bundle, and the client
- * certificate and key when given.  gRPC copies what it keeps; our copy of
- * the key is wiped before it is freed.  NULL with ${st}.
+ * certificate and key when given, read into secret memory.  gRPC copies
+ * what it keeps; our copies are wiped when they are freed.  NULL with ${st}.
  */
 static grpc_channel_credentials *
 tls_credentials(const struct cli_tls *t, struct cli_status *st)
 {
 	grpc_ssl_pem_key_cert_pair pair;
 	grpc_channel_credentials *creds = NULL;
-	char *ca = NULL, *cert = NULL, *key = NULL;
-	size_t ca_size = 0, cert_size = 0, key_size = 0;
+	struct cf_secret *ca = NULL, *cert = NULL, *key = NULL;
 
 	/* The PEM files, into memory. */
-	if ((ca = read_pem(t->ca_bundle, "CA bundle", &ca_size, st)) == NULL)
+	if (read_pem(t->ca_bundle, "CA bundle", &ca, st))
 		goto done;
-	if (t->cert[0] != '\0' && (cert = read_pem(t->cert,
-	    "client certificate", &cert_size, st)) == NULL)
+	if (t->cert[0] != '\0' && read_pem(t->cert, "client certificate",
+	    &cert, st))
 		goto done;
-	if (t->key[0] != '\0' && (key = read_pem(t->key, "client key",
-	    &key_size, st)) == NULL)
+	if (t->key[0] != '\0' && read_pem(t->key, "client key", &key, st))
 		goto done;
 
 	/* TLS, with a client certificate for mTLS when there is one. */
-	pair.private_key = key;
-	pair.cert_chain = cert;
-	creds = grpc_ssl_credentials_create(ca, key != NULL && cert != NULL ?
-	    &pair : NULL, NULL, NULL);
+	pair.private_key = key != NULL ? (const char *)key->data : NULL;
+	pair.cert_chain = cert != NULL ? (const char *)cert->data : NULL;
+	creds = grpc_ssl_credentials_create((const char *)ca->data,
+	    key != NULL && cert != NULL ? &pair : NULL, NULL, NULL);
 	if (creds == NULL)
 		local_error(st, "could not set up TLS with the CA bundle "
 		    "\"%s\"", t->ca_bundle);
 
 done:
-	wipe_free(key, key_size);
-	wipe_free(cert, cert_size);
-	wipe_free(ca, ca_size);
+	cf_secret_free(key);
+	cf_secret_free(cert);
+	cf_secret_free(ca);
 	return (creds);
 }
 
@@ -355,13 +294,13 @@ cli_call(struct cli_conn *c, const char *service, const char *op,
 
 done:
 	if (respbuf != NULL)
-		cli_wipe_free(respbuf);
+		cf_heap_wipe_free(respbuf);
 	if (recv != NULL)
 		grpc_byte_buffer_destroy(recv);
 	if (send != NULL)
 		grpc_byte_buffer_destroy(send);
 	if (reqbuf != NULL)
-		cli_wipe_free(reqbuf);
+		cf_heap_wipe_free(reqbuf);
 	grpc_slice_unref(details);
 	grpc_metadata_array_destroy(&initial);
 	grpc_metadata_array_destroy(&trailing);

@@ -248,7 +248,7 @@ cli_main(int argc, char **argv)
 	int rc = CLI_EXIT_OK, at;
 
 	/* jansson's copies of secret values are wiped when freed. */
-	json_set_alloc_funcs(malloc, cli_wipe_free);
+	json_set_alloc_funcs(cf_heap_alloc, cf_heap_wipe_free);
 
 	/* Coffer's own commands, outside the AWS verb set. */
 	if ((at = audit_word(argc, argv)) != 0)

@@ -29,6 +29,7 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "cf.h"
 #include "cli.h"
 
 /* JSON as the AWS CLI v2 prints it: 4-space indent, members in order. */
@@ -89,13 +90,10 @@ void cli_pascal(const char *, char *, size_t);
 void cli_kebab(const char *, char *, size_t);
 
 /*
- * cli_wipe_free(p): explicit_bzero the whole heap block ${p} (its usable
- * size), then free it.  NULL does nothing.  Installed as jansson's free and
- * used by cli_allocator() so that secret values do not outlive their use.
+ * cli_allocator(): a protobuf-c allocator (malloc, cf_heap_wipe_free), so
+ * that secret values do not outlive their use; jansson frees with
+ * cf_heap_wipe_free too (cli.c).
  */
-void cli_wipe_free(void *);
-
-/* cli_allocator(): a protobuf-c allocator (malloc, cli_wipe_free). */
 ProtobufCAllocator *cli_allocator(void);
 
 /* cli_message_new(desc): an initialised empty message, or NULL. */
@@ -324,9 +322,6 @@ char *cli_param_value(const char *, size_t *, int *, char *, size_t);
  */
 json_t *cli_shorthand(const ProtobufCMessageDescriptor *, const char *,
     char *, size_t);
-
-/* cli_uuid4(out): a random (getrandom) RFC 4122 version 4 UUID; 0 or -1. */
-int cli_uuid4(char[37]);
 
 /* ---- query.c -------------------------------------------------------------- */
 

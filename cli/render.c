@@ -58,7 +58,7 @@ put_scalar(FILE *out, json_t *v)
 	if ((s = scalar_text(v)) == NULL)
 		return;
 	fputs(s, out);
-	cli_wipe_free(s);
+	cf_heap_wipe_free(s);
 }
 
 static void
@@ -308,7 +308,7 @@ add_row(struct table *t, int header, char **cells, size_t n)
 	    t->s[t->n - 1].rows, (t->s[t->n - 1].nrows + 1) *
 	    sizeof(*grown))) == NULL) {
 		for (i = 0; i < n; i++)
-			cli_wipe_free(cells[i]);
+			cf_heap_wipe_free(cells[i]);
 		free(cells);
 		return;
 	}
@@ -631,7 +631,7 @@ table_free(struct table *t)
 	for (i = 0; i < t->n; i++) {
 		for (r = 0; r < t->s[i].nrows; r++) {
 			for (j = 0; j < t->s[i].rows[r].n; j++)
-				cli_wipe_free(t->s[i].rows[r].cells[j]);
+				cf_heap_wipe_free(t->s[i].rows[r].cells[j]);
 			free(t->s[i].rows[r].cells);
 		}
 		free(t->s[i].rows);
@@ -653,7 +653,7 @@ cli_render(FILE *out, json_t *v, const char *format, const char *title)
 			return (-1);
 		fputs(s, out);
 		fputc('\n', out);
-		cli_wipe_free(s);
+		cf_heap_wipe_free(s);
 		return (0);
 	}
 	if (strcmp(format, "text") == 0) {

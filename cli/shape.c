@@ -8,12 +8,11 @@
  * bytes are base64 in JSON, and the VersionStagesEntry lists are JSON
  * objects {VersionId: [labels]} as AWS sends them.
  *
- * Memory that may hold a secret value is freed with cli_wipe_free, which
- * wipes the whole heap block first; the protobuf-c allocator here and
- * jansson's free (set in cli.c) both use it.
+ * Memory that may hold a secret value is freed with cf_heap_wipe_free,
+ * which wipes the whole heap block first; the protobuf-c allocator here
+ * and jansson's free (set in cli.c) both use it.
  */
 #include <ctype.h>
-#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,36 +61,11 @@ cli_kebab(const char *snake, char *out, size_t n)
 
 /* ---- memory ----------------------------------------------------------------- */
 
-void
-cli_wipe_free(void *p)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, malloc_usable_size(p));
-	free(p);
-}
-
-static void *
-pb_alloc(void *data, size_t n)
-{
-
-	(void)data;
-	return (malloc(n ? n : 1));
-}
-
-static void
-pb_free(void *data, void *p)
-{
-
-	(void)data;
-	cli_wipe_free(p);
-}
-
 ProtobufCAllocator *
 cli_allocator(void)
 {
-	static ProtobufCAllocator wiping = { pb_alloc, pb_free, NULL };
+	static ProtobufCAllocator wiping = { cf_heap_hook_alloc,
+	    cf_heap_hook_free, NULL };
 
 	return (&wiping);
 }
@@ -189,12 +163,12 @@ slot_free(const ProtobufCFieldDescriptor *f, void *slot)
 
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:
-		cli_wipe_free(*(char **)slot);
+		cf_heap_wipe_free(*(char **)slot);
 		*(char **)slot = NULL;
 		break;
 	case PROTOBUF_C_TYPE_BYTES:
 		b = slot;
-		cli_wipe_free(b->data);
+		cf_heap_wipe_free(b->data);
 		b->data = NULL;
 		b->len = 0;
 		break;
@@ -219,7 +193,7 @@ cli_field_clear(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 		arr = at(m, f->offset);
 		for (i = 0; i < *n; i++)
 			slot_free(f, *arr + i * elem_size(f));
-		cli_wipe_free(*arr);
+		cf_heap_wipe_free(*arr);
 		*arr = NULL;
 		*n = 0;
 		return;
@@ -342,7 +316,7 @@ cli_b64_decode(const char *s, size_t len, uint8_t **out, size_t *outlen)
 	return (0);
 
 fail:
-	cli_wipe_free(buf);
+	cf_heap_wipe_free(buf);
 	return (-1);
 }
 
@@ -465,7 +439,7 @@ value_json(const ProtobufCFieldDescriptor *f, const void *p,
 		if ((s = cli_b64_encode(b->data, b->len)) == NULL)
 			return (NULL);
 		v = json_string(s);
-		cli_wipe_free(s);
+		cf_heap_wipe_free(s);
 		return (v);
 	case PROTOBUF_C_TYPE_BOOL:
 		return (json_boolean(*(const protobuf_c_boolean *)p));

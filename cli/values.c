@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +41,7 @@ read_file(const char *path, size_t *out_len, char *err, size_t errlen)
 			if ((grown = malloc(cap * 2)) == NULL)
 				goto fail;
 			memcpy(grown, buf, len);
-			cli_wipe_free(buf);
+			cf_heap_wipe_free(buf);
 			buf = grown;
 			cap *= 2;
 		}
@@ -63,7 +62,7 @@ read_file(const char *path, size_t *out_len, char *err, size_t errlen)
 fail:
 	snprintf(err, errlen, "Unable to load paramfile %s: %s", path,
 	    strerror(errno));
-	cli_wipe_free(buf);
+	cf_heap_wipe_free(buf);
 	if (fd != -1)
 		close(fd);
 	return (NULL);
@@ -97,21 +96,6 @@ cli_param_value(const char *word, size_t *out_len, int *out_binary,
 		path = expanded;
 	}
 	return (read_file(path, out_len, err, errlen));
-}
-
-int
-cli_uuid4(char out[37])
-{
-	uint8_t b[16];
-
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		return (-1);
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-	return (0);
 }
 
 /* ---- shorthand ------------------------------------------------------------------ */
@@ -367,7 +351,7 @@ set_list(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char **words,
 		if (i == 0 && *skip_space(text) == '[') {
 			json_decref(arr);
 			arr = json_loads(text, 0, &je);
-			cli_wipe_free(text);
+			cf_heap_wipe_free(text);
 			if (arr == NULL) {
 				snprintf(err, errlen, "Invalid JSON: %s",
 				    je.text);
@@ -380,7 +364,7 @@ set_list(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char **words,
 			e = structure(f, text, err, errlen);
 		else
 			e = json_string(text);
-		cli_wipe_free(text);
+		cf_heap_wipe_free(text);
 		if (e == NULL) {
 			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 				snprintf(err, errlen, "value is not UTF-8");
@@ -456,7 +440,7 @@ set_single(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		snprintf(err, errlen, "unsupported parameter type");
 		break;
 	}
-	cli_wipe_free(text);
+	cf_heap_wipe_free(text);
 	return (rc);
 }
 

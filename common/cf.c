@@ -1,11 +1,10 @@
 /*
  * cf.c: shared utilities (errors, secret memory and per-call arenas of
- * it, UTF-8, PIN files).
+ * it, UTF-8, clocks).
  */
 #include "cf.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -14,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,16 +261,6 @@ cf_secret_free(struct cf_secret *s)
 }
 
 
-void
-cf_wipe_free(void *p, size_t len)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, len);
-	free(p);
-}
-
 /* Decode one code point at s[i..len); return its length or 0 if invalid. */
 static size_t
 utf8_step(const uint8_t *s, size_t i, size_t len)
@@ -330,85 +318,6 @@ cf_utf8_length(const uint8_t *s, size_t len)
 		if ((s[i] & 0xC0) != 0x80)
 			count++;
 	return (count);
-}
-
-int
-cf_open_restricted(const char *path, const char *what,
-    enum cf_file_access access, struct cf_error *err)
-{
-	struct stat st;
-	mode_t forbidden = access == CF_FILE_PRIVATE ? (S_IRWXG | S_IRWXO) :
-	    (S_IWGRP | S_IWOTH);
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "could not open %s \"%s\": %s", what, path, strerror(errno));
-		return (-1);
-	}
-	if (fstat(fd, &st) == -1) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "could not stat %s \"%s\": %s", what, path, strerror(errno));
-		goto err;
-	}
-	if (st.st_mode & forbidden) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE, "%s \"%s\" is %s by "
-		    "group or others (mode %03o): chmod %s it", what, path,
-		    access == CF_FILE_PRIVATE ? "accessible" : "writable",
-		    (unsigned)(st.st_mode & 0777),
-		    access == CF_FILE_PRIVATE ? "600" : "go-w");
-		goto err;
-	}
-	return (fd);
-
-err:
-	close(fd);
-	return (-1);
-}
-
-int
-cf_read_secret_file(const char *path, struct cf_secret **out,
-    struct cf_error *err)
-{
-	struct cf_secret *s = NULL;
-	ssize_t n;
-	size_t got = 0;
-	int fd;
-
-	/* Open the file and refuse one others could read. */
-	if ((fd = cf_open_restricted(path, "PIN file", CF_FILE_PRIVATE,
-	    err)) == -1)
-		goto err0;
-
-	/* Read at most 255 bytes; PINs are short. */
-	if ((s = cf_secret_new(256)) == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto err1;
-	}
-	while (got < 255 && (n = read(fd, s->data + got, 255 - got)) > 0)
-		got += (size_t)n;
-	while (got > 0 && (s->data[got - 1] == '\n' || s->data[got - 1] == '\r'))
-		got--;
-	if (got == 0) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE, "PIN file \"%s\" is empty",
-		    path);
-		goto err2;
-	}
-	s->data[got] = '\0';
-	s->len = got;
-	close(fd);
-	*out = s;
-
-	/* Success! */
-	return (0);
-
-err2:
-	cf_secret_free(s);
-err1:
-	close(fd);
-err0:
-	/* Failure! */
-	return (-1);
 }
 
 int64_t

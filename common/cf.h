@@ -6,8 +6,10 @@
  * - struct cf_secret: memory for plaintext values, PINs and key bytes; it is
  *   locked in RAM, excluded from core dumps and wiped before it is freed.
  * - struct cf_arena: per-call memory of the same kind, freed as a unit.
- * - cf_wipe_free(): explicit_bzero + free for heap buffers that touched a
- *   secret but did not come from cf_secret_new().
+ * - cf_wipe_free(), cf_heap_wipe_free(): explicit_bzero + free for heap
+ *   buffers that touched a secret but did not come from cf_secret_new(),
+ *   and the allocator hooks jansson and protobuf-c get (cf_alloc.c).
+ * - UUIDs and hex (cf_text.c): the one writer and reader of each form.
  */
 #ifndef COFFER_CF_H
 #define COFFER_CF_H
@@ -85,8 +87,28 @@ struct cf_secret {
 struct cf_secret *cf_secret_new(size_t) CF_MUSTCHECK;
 void cf_secret_free(struct cf_secret *);
 
-/* cf_wipe_free(p, len): explicit_bzero ${len} bytes at ${p}, then free(p). */
+/*
+ * Heap memory that touched a secret (cf_alloc.c).
+ *
+ * cf_wipe_free(p, len): explicit_bzero ${len} bytes at ${p}, then free(p).
+ * cf_heap_wipe_free(p): the same for the whole heap block ${p} (its usable
+ * size), for blocks whose length is not at hand; jansson's free.
+ * cf_heap_alloc(n): malloc, with a distinct pointer for 0 bytes; jansson's
+ * malloc.  Each of them does nothing with NULL.
+ *
+ * Hooks for allocator tables that pass a context first (protobuf-c's
+ * ProtobufCAllocator): cf_heap_hook_alloc/cf_heap_hook_free are the two
+ * above, the context ignored; cf_arena_hook_alloc/cf_arena_hook_free
+ * allocate from the struct cf_arena that is the context and free nothing
+ * (the arena is wiped and freed as a unit).
+ */
 void cf_wipe_free(void *, size_t);
+void cf_heap_wipe_free(void *);
+void *cf_heap_alloc(size_t);
+void *cf_heap_hook_alloc(void *, size_t);
+void cf_heap_hook_free(void *, void *);
+void *cf_arena_hook_alloc(void *, size_t);
+void cf_arena_hook_free(void *, void *);
 
 /*
  * cf_utf8_valid(s, len):
@@ -101,10 +123,15 @@ int cf_utf8_valid(const uint8_t *, size_t);
  */
 size_t cf_utf8_length(const uint8_t *, size_t);
 
-/* What cf_open_restricted refuses. */
+/*
+ * Files (cf_file.c).
+ */
+
+/* What cf_open_restricted and cf_read_file refuse. */
 enum cf_file_access {
 	CF_FILE_PRIVATE,	/* any access by group or others (keys, PINs) */
-	CF_FILE_NOT_WRITABLE	/* write access by group or others (config) */
+	CF_FILE_NOT_WRITABLE,	/* write access by group or others (config) */
+	CF_FILE_ANY_MODE	/* nothing (the CLI's own TLS files, as before) */
 };
 
 /*
@@ -125,6 +152,23 @@ int cf_open_restricted(const char *, const char *, enum cf_file_access,
  */
 int cf_read_secret_file(const char *, struct cf_secret **, struct cf_error *)
     CF_MUSTCHECK;
+
+/* The largest file cf_read_file reads: 1 MiB, ample for a PEM bundle. */
+#define CF_FILE_MAX (1 << 20)
+
+/*
+ * cf_read_file(path, what, access, out, err):
+ * All of ${path} (a PEM key, certificate or CA bundle; a pipe will do),
+ * opened as cf_open_restricted(path, what, access, err) opens it, into
+ * secret memory: *out holds its bytes ((*out)->len of them) and a NUL, and
+ * the caller frees it with cf_secret_free().  An empty file, or one larger
+ * than CF_FILE_MAX bytes, is refused.  Returns CF_OK, or the code also set
+ * in ${err} (may be NULL): CF_ERR_UNAVAILABLE when the file cannot be
+ * opened or read or its mode is refused, CF_ERR_INVALID_PARAMETER when it
+ * is empty or too large, CF_ERR_INTERNAL when out of memory.
+ */
+enum cf_code cf_read_file(const char *, const char *, enum cf_file_access,
+    struct cf_secret **, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * Per-call arena.  Everything a request allocates (the request and its
@@ -150,6 +194,50 @@ char *cf_arena_strdup(struct cf_arena *, const char *) CF_MUSTCHECK;
 void *cf_arena_memdup(struct cf_arena *, const void *, size_t) CF_MUSTCHECK;
 int cf_arena_own_secret(struct cf_arena *, struct cf_secret *) CF_MUSTCHECK;
 void cf_arena_free(struct cf_arena *);
+
+/*
+ * Text forms of bytes (cf_text.c).
+ *
+ * cf_uuid_format(rnd, out):
+ * The 16 random bytes at ${rnd} as a version 4 UUID: the version and
+ * variant bits forced (${rnd} itself is not changed), in lower-case
+ * canonical form (8-4-4-4-12), with a NUL, in ${out}.
+ *
+ * cf_uuid_random(out):
+ * The same from the kernel's generator (getrandom).  Returns CF_OK, or
+ * CF_ERR_UNAVAILABLE if the kernel gives no random bytes.  Modules with a
+ * token draw their bytes there instead and call cf_uuid_format.
+ */
+#define CF_UUID_LEN 36
+
+void cf_uuid_format(const uint8_t[16], char[CF_UUID_LEN + 1]);
+enum cf_code cf_uuid_random(char[CF_UUID_LEN + 1]) CF_MUSTCHECK;
+
+/*
+ * cf_hex_encode(p, n, out):
+ * The ${n} bytes at ${p} as 2n lower-case hex digits and a NUL in ${out},
+ * which holds 2n + 1 bytes.
+ *
+ * cf_hex_decode(s, len, accept, out, n):
+ * Exactly ${n} bytes into ${out} from the ${len} characters at ${s}, which
+ * must be 2n hex digits of the case ${accept} allows and nothing else (no
+ * sign, space, "0x" or NUL).  Returns CF_HEX_OK, or why not (${out} may
+ * then be partly written).
+ */
+enum cf_hex_case {
+	CF_HEX_LOWER,		/* only what cf_hex_encode writes */
+	CF_HEX_ANY_CASE		/* upper-case digits too */
+};
+
+enum cf_hex_result {
+	CF_HEX_OK = 0,
+	CF_HEX_BAD_LENGTH,	/* not two characters per byte */
+	CF_HEX_BAD_DIGIT	/* a character that is no hex digit */
+};
+
+void cf_hex_encode(const uint8_t *, size_t, char *);
+enum cf_hex_result cf_hex_decode(const char *, size_t, enum cf_hex_case,
+    uint8_t *, size_t) CF_MUSTCHECK;
 
 /* cf_now_ms(): wall-clock milliseconds since the Unix epoch. */
 int64_t cf_now_ms(void);

@@ -327,11 +327,7 @@ engine_random_uuid(struct engine_worker *w, char out[37], struct cf_error *err)
 
 	if (hsm_random(w->hsm, b, sizeof(b), err))
 		return (-1);
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);	/* version 4 */
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	cf_uuid_format(b, out);
 	return (0);
 }
 
@@ -528,4 +524,21 @@ engine_commit(struct engine_worker *w, const struct engine_call *call,
 		a->recorded = 1;
 	}
 	return (store_commit(w->store, err));
+}
+
+enum engine_tx_result
+engine_finish(struct engine_worker *w, const struct engine_call *call,
+    enum engine_tx_end end, struct cf_error *err)
+{
+
+	/* A failed step: nothing it did is kept. */
+	if (end == ENGINE_TX_ROLLBACK) {
+		store_rollback(w->store);
+		return (ENGINE_TX_ROLLED_BACK);
+	}
+
+	/* The event, then the commit (both roll back when they fail). */
+	if (engine_commit(w, call, err))
+		return (ENGINE_TX_ROLLED_BACK);
+	return (ENGINE_TX_COMMITTED);
 }

@@ -232,6 +232,32 @@ int engine_audit_item(const struct engine_call *, const char *, const char *,
 int engine_commit(struct engine_worker *, const struct engine_call *,
     struct cf_error *) CF_MUSTCHECK;
 
+/* How a mutation's transaction is to end (engine_finish). */
+enum engine_tx_end {
+	ENGINE_TX_ROLLBACK,	/* a step failed and set the error */
+	ENGINE_TX_COMMIT	/* every step succeeded */
+};
+
+/* What engine_finish did; the values are the engine's 0 / -1. */
+enum engine_tx_result {
+	ENGINE_TX_COMMITTED = 0,
+	ENGINE_TX_ROLLED_BACK = -1	/* asked to, or the event or the
+					   commit failed (${err} says so) */
+};
+
+/*
+ * engine_finish(w, call, end, err):
+ * The one tail of every mutation (ops*.c): roll the transaction back when
+ * ${end} is ENGINE_TX_ROLLBACK, the failed step having set ${err}; else
+ * record the event and commit, as engine_commit does.  Mutations set
+ * ${end} to ENGINE_TX_COMMIT after their last step and jump to this tail
+ * from every failure, so none can leave a transaction open or commit a
+ * change without its audit event.
+ */
+enum engine_tx_result engine_finish(struct engine_worker *,
+    const struct engine_call *, enum engine_tx_end, struct cf_error *)
+    CF_MUSTCHECK;
+
 
 /* ---- authz.c -------------------------------------------------------------- */
 

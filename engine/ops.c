@@ -198,6 +198,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
     const struct engine_create_req *req, struct engine_create_resp *resp,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec = { 0 };
 	const char *labels[1] = { STAGE_CURRENT };
 	struct store_tag *tags = NULL;
@@ -211,38 +212,38 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	rc = store_secret_by_name(w->store, call->arena, req->name, 1, &sec,
 	    err);
 	if (rc == -1)
-		goto fail;
+		goto finish;
 	if (rc == 1) {
 		engine_audit_at(call, sec.arn, NULL);
 		if (engine_authorize(w, call, NULL, &sec, NULL, req->name,
 		    err) || check_kek(w, req->kms_key_id, err) ||
 		    create_existing(w, call, req, &sec, resp, err))
-			goto fail;
-		return (engine_commit(w, call, err));
+			goto finish;
+		return (engine_finish(w, call, ENGINE_TX_COMMIT, err));
 	}
 
 	/* A new secret row with a fresh ARN suffix. */
 	if (engine_random_uuid(w, sec.uuid, err))
-		goto fail;
+		goto finish;
 	sec.name = req->name;
 	sec.description = req->description;
 	sec.kms_key_id = (req->kms_key_id && *req->kms_key_id) ?
 	    req->kms_key_id : NULL;
 	if ((sec.arn = engine_arn_new(w, call->arena, req->name, err)) == NULL)
-		goto fail;
+		goto finish;
 	engine_audit_at(call, sec.arn, req->value.present ?
 	    req->client_request_token : NULL);
 	if (engine_authorize(w, call, NULL, &sec, NULL, req->name, err) ||
 	    check_kek(w, req->kms_key_id, err) ||
 	    store_secret_insert(w->store, &sec, err))
-		goto fail;
+		goto finish;
 
 	/* Tags, then the first version, which is AWSCURRENT. */
 	if (req->n_tags > 0) {
 		if ((tags = cf_arena_alloc(call->arena,
 		    req->n_tags * sizeof(*tags))) == NULL) {
 			(void)engine_oom(err);
-			goto fail;
+			goto finish;
 		}
 		for (i = 0; i < req->n_tags; i++) {
 			tags[i].key = req->tags[i].key;
@@ -250,12 +251,14 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 			    req->tags[i].value : "";
 		}
 		if (store_tags_put(w->store, sec.uuid, tags, req->n_tags, err))
-			goto fail;
+			goto finish;
 	}
 	if (req->value.present && engine_add_version(w, call, &sec,
 	    req->client_request_token, &req->value, labels, 1, err))
-		goto fail;
-	if (engine_commit(w, call, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 
 	resp->arn = sec.arn;
@@ -263,10 +266,6 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	resp->version_id = req->value.present ? req->client_request_token :
 	    NULL;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -464,6 +463,7 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
     const struct engine_put_req *req, struct engine_put_resp *resp,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	const char *labels[ENGINE_MAX_LABELS + 1], **out;
 	struct store_secret sec;
 	struct store_version v;
@@ -477,13 +477,13 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
-		goto fail;
+		goto finish;
 
 	/* The token names an existing version: a retry, or a conflict. */
 	rc = engine_version_for_token(w, call, &sec,
 	    req->client_request_token, &req->value, &v, err);
 	if (rc == -1)
-		goto fail;
+		goto finish;
 	if (rc == 1) {
 		store_rollback(w->store);
 		resp->stages = v.stages;
@@ -500,13 +500,15 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	    STAGE_CURRENT, &v, err);
 	if (rc == -1 || engine_put_labels(req->version_stages,
 	    req->n_version_stages, rc == 0, labels, &n, err))
-		goto fail;
+		goto finish;
 	if (engine_put_version(w, call, &sec, req->client_request_token,
 	    &req->value, labels, n, fill, err) ||
 	    (has_stage(labels, n, STAGE_CURRENT) &&
 	    engine_rotation_touched(w, call, &sec, err)))
-		goto fail;
-	if (engine_commit(w, call, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 
 	if ((out = cf_arena_alloc(call->arena, n * sizeof(*out))) == NULL)
@@ -520,10 +522,6 @@ done:
 	resp->name = sec.name;
 	resp->version_id = req->client_request_token;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 /* ---- DescribeSecret and ListSecrets --------------------------------------- */

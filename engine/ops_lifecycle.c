@@ -36,6 +36,7 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
     const struct engine_update_req *req, struct engine_update_resp *resp,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	static const char *const current[1] = { STAGE_CURRENT };
 	const char *label = engine_kek_label(req->kms_key_id);
 	struct store_secret sec;
@@ -48,14 +49,14 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
-		goto fail;
+		goto finish;
 
 	/* The KmsKeyId only once the caller is authorized: no oracle. */
 	if (label != NULL && (rc = hsm_kek_exists(w->hsm, label)) != 1) {
 		cf_error_set(err, rc == 0 ? CF_ERR_ENCRYPTION_FAILURE :
 		    CF_ERR_UNAVAILABLE, "Secrets Manager can't find the "
 		    "specified KMS key: %.200s", req->kms_key_id);
-		goto fail;
+		goto finish;
 	}
 
 	/* Metadata first, so a new version is sealed under the new key. */
@@ -63,7 +64,7 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	    store_secret_update_meta(w->store, sec.uuid,
 	    req->description != NULL, req->description,
 	    req->kms_key_id != NULL, label ? req->kms_key_id : NULL, err))
-		goto fail;
+		goto finish;
 	if (req->kms_key_id != NULL)
 		sec.kms_key_id = label ? req->kms_key_id : NULL;
 
@@ -72,23 +73,21 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 		rc = engine_version_for_token(w, call, &sec,
 		    req->client_request_token, &req->value, &v, err);
 		if (rc == -1)
-			goto fail;
+			goto finish;
 		if (rc != 1 && (engine_put_version(w, call, &sec,
 		    req->client_request_token, &req->value, current, 1, rc == 2,
 		    err) || engine_rotation_touched(w, call, &sec, err)))
-			goto fail;
+			goto finish;
 		resp->version_id = req->client_request_token;
 		engine_audit_at(call, NULL, req->client_request_token);
 	}
-	if (engine_commit(w, call, err))
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 	resp->arn = sec.arn;
 	resp->name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 /* ---- DeleteSecret, RestoreSecret, purge ------------------------------------- */
@@ -122,6 +121,7 @@ engine_delete_secret(struct engine_worker *w, const struct engine_call *call,
     const struct engine_delete_req *req, struct engine_delete_resp *resp,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 	int days;
 
@@ -136,7 +136,7 @@ engine_delete_secret(struct engine_worker *w, const struct engine_call *call,
 		/* Force-deleting a secret that is not there succeeds. */
 		if (err->code != CF_ERR_RESOURCE_NOT_FOUND ||
 		    !req->force_delete_without_recovery)
-			goto fail;
+			goto finish;
 		store_rollback(w->store);
 		resp->name = req->secret_id;
 		resp->arn = req->secret_id;
@@ -160,25 +160,23 @@ engine_delete_secret(struct engine_worker *w, const struct engine_call *call,
 	 */
 	if (req->force_delete_without_recovery) {
 		if (store_secret_delete(w->store, sec.uuid, err))
-			goto fail;
+			goto finish;
 		resp->deletion_date = cf_now_ms();
 	} else if (sec.deleted_ms != 0) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "You tried to perform "
 		    "the operation on a secret that's currently marked "
 		    "deleted.");
-		goto fail;
+		goto finish;
 	} else if (store_secret_schedule_delete(w->store, sec.uuid, days,
 	    &resp->deletion_date, err))
-		goto fail;
-	if (engine_commit(w, call, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 	resp->arn = sec.arn;
 	resp->name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -186,25 +184,24 @@ engine_restore_secret(struct engine_worker *w, const struct engine_call *call,
     const char *secret_id, const char **out_arn, const char **out_name,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve(w, call, secret_id, 1, &sec, err))
-		goto fail;
+		goto finish;
 	/* Restoring a secret that is not deleted changes nothing. */
 	if (sec.deleted_ms != 0 && store_secret_restore(w->store, sec.uuid,
 	    err))
-		goto fail;
-	if (engine_commit(w, call, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 	*out_arn = sec.arn;
 	*out_name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 /* The PurgeSecret events of ${n} claimed secrets, all with ${outcome}. */
@@ -356,6 +353,7 @@ engine_update_secret_version_stage(struct engine_worker *w,
     const struct engine_call *call, const struct engine_stage_req *req,
     const char **out_arn, const char **out_name, struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct engine_call c = *call;
 	struct store_secret sec;
 	struct store_version mv;
@@ -371,69 +369,68 @@ engine_update_secret_version_stage(struct engine_worker *w,
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
-		goto fail;
+		goto finish;
 
 	/* The target version must exist; the label's holder must match. */
 	if (req->move_to_version_id != NULL) {
 		if ((rc = store_version_exists(w->store, sec.uuid,
 		    req->move_to_version_id, err)) == -1)
-			goto fail;
+			goto finish;
 		if (rc == 0) {
 			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Not a valid "
 			    "version: %.64s", req->move_to_version_id);
-			goto fail;
+			goto finish;
 		}
 		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
 		    (rc = store_version_get(w->store, call->arena, sec.uuid,
 		    req->move_to_version_id, NULL, &mv, err)) != 1)
-			goto fail;
+			goto finish;
 		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 && mv.empty) {
 			cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %.64s "
 			    "has no value yet (its rotation has not run "
 			    "createSecret): it cannot be AWSCURRENT.",
 			    req->move_to_version_id);
-			goto fail;
+			goto finish;
 		}
 	}
 	if (store_stage_holder(w->store, call->arena, sec.uuid,
 	    req->version_stage, &holder, err) == -1)
-		goto fail;
+		goto finish;
 	if (stage_holder_ok(req, holder, err))
-		goto fail;
+		goto finish;
 
 	/* Move (AWSCURRENT brings AWSPREVIOUS along) or just remove. */
 	if (req->move_to_version_id == NULL) {
 		if (store_stage_remove(w->store, sec.uuid, req->version_stage,
 		    err))
-			goto fail;
+			goto finish;
 	} else if (holder == NULL ||
 	    strcmp(holder, req->move_to_version_id) != 0) {
 		if (store_stage_move(w->store, call->arena, sec.uuid,
 		    req->version_stage, req->move_to_version_id, &prev, err))
-			goto fail;
+			goto finish;
 		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
 		    prev != NULL && store_stage_move(w->store, call->arena,
 		    sec.uuid, STAGE_PREVIOUS, prev, &prev, err))
-			goto fail;
+			goto finish;
 		if (store_label_count(w->store, sec.uuid, &count, err))
-			goto fail;
+			goto finish;
 		if (count > ENGINE_MAX_LABELS) {
 			cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A secret can "
 			    "have at most %d staging labels attached across "
 			    "its versions.", ENGINE_MAX_LABELS);
-			goto fail;
+			goto finish;
 		}
 	}
-	if (store_secret_touch_changed(w->store, sec.uuid, err) ||
-	    engine_commit(w, call, err))
-		goto fail;
+	if (store_secret_touch_changed(w->store, sec.uuid, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	*out_arn = sec.arn;
 	*out_name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 /* ---- ListSecretVersionIds ----------------------------------------------------- */
@@ -509,6 +506,7 @@ engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
     const char *secret_id, const struct engine_tag *tags, size_t n,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 	struct store_tag *st;
 	size_t i;
@@ -534,18 +532,16 @@ engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
 	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
 	    store_tags_put(w->store, sec.uuid, st, n, err) ||
 	    store_tag_count(w->store, sec.uuid, &count, err))
-		goto fail;
+		goto finish;
 	if (count > ENGINE_MAX_TAGS) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "A secret can have "
 		    "at most %d tags; this request would leave it with %d.",
 		    ENGINE_MAX_TAGS, count);
-		goto fail;
+		goto finish;
 	}
-	return (engine_commit(w, call, err));
-
-fail:
-	store_rollback(w->store);
-	return (-1);
+	end = ENGINE_TX_COMMIT;
+finish:
+	return (engine_finish(w, call, end, err));
 }
 
 int
@@ -553,6 +549,7 @@ engine_untag_resource(struct engine_worker *w, const struct engine_call *call,
     const char *secret_id, const char *const *keys, size_t n,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 	size_t i;
 
@@ -571,10 +568,8 @@ engine_untag_resource(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
 	    store_tags_remove(w->store, sec.uuid, keys, n, err))
-		goto fail;
-	return (engine_commit(w, call, err));
-
-fail:
-	store_rollback(w->store);
-	return (-1);
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	return (engine_finish(w, call, end, err));
 }

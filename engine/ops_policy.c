@@ -8,7 +8,6 @@
  * where it is.  Identity-policy changes notify every server (migration
  * 0005's trigger) and drop this process's cache at once.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +40,7 @@ engine_put_resource_policy(struct engine_worker *w,
     int block_public, const char **out_arn, const char **out_name,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 	struct policy *p;
 	int pub;
@@ -54,23 +54,22 @@ engine_put_resource_policy(struct engine_worker *w,
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, secret_id, &sec, err))
-		goto fail;
+		goto finish;
 	if (block_public && pub) {
 		cf_error_set(err, CF_ERR_PUBLIC_POLICY, "This resource policy "
 		    "grants public access to the secret; BlockPublicPolicy "
 		    "refuses it.");
-		goto fail;
+		goto finish;
 	}
-	if (store_secret_set_policy(w->store, sec.uuid, doc, err) ||
-	    engine_commit(w, call, err))
-		goto fail;
+	if (store_secret_set_policy(w->store, sec.uuid, doc, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	*out_arn = sec.arn;
 	*out_name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -94,22 +93,22 @@ engine_delete_resource_policy(struct engine_worker *w,
     const struct engine_call *call, const char *secret_id,
     const char **out_arn, const char **out_name, struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec;
 
 	if (store_begin(w->store, err))
 		return (-1);
 	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
 	    (sec.resource_policy != NULL &&
-	    store_secret_set_policy(w->store, sec.uuid, NULL, err)) ||
-	    engine_commit(w, call, err))
-		goto fail;
+	    store_secret_set_policy(w->store, sec.uuid, NULL, err)))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	*out_arn = sec.arn;
 	*out_name = sec.name;
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -225,6 +224,7 @@ engine_put_identity_policy(struct engine_worker *w,
     const struct engine_call *call, const char *principal, const char *name,
     const char *doc, struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_identity_policy *rows, one;
 	struct policy *p;
 	size_t n;
@@ -241,22 +241,21 @@ engine_put_identity_policy(struct engine_worker *w,
 	if (store_identity_policy_list(w->store, call->arena, principal, NULL,
 	    NULL, ENGINE_MAX_IDENTITY_POLICIES, &rows, &n, err) || (rc = store_identity_policy_get(w->store, call->arena,
 	    principal, name, &one, err)) == -1)
-		goto fail;
+		goto finish;
 	if (rc == 0 && n >= ENGINE_MAX_IDENTITY_POLICIES) {
 		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A principal can have "
 		    "at most %d identity policies.",
 		    ENGINE_MAX_IDENTITY_POLICIES);
-		goto fail;
+		goto finish;
 	}
-	if (store_identity_policy_put(w->store, principal, name, doc, err) ||
-	    engine_commit(w, call, err))
-		goto fail;
+	if (store_identity_policy_put(w->store, principal, name, doc, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	engine_policies_changed(w->e);
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }
 
 int
@@ -294,13 +293,11 @@ cursor_digest(const char *key, size_t len, char hexout[65])
 {
 	uint8_t md[32];
 	unsigned int mdlen = 0;
-	size_t i;
 
 	if (EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != sizeof(md))
 		return (-1);
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(hexout + 2 * i, 3, "%02x", md[i]);
+	cf_hex_encode(md, sizeof(md), hexout);
 	return (0);
 }
 
@@ -309,7 +306,7 @@ cursor_encode(struct engine_worker *w, struct cf_arena *a,
     const struct store_identity_policy *last)
 {
 	size_t pl = strlen(last->principal), nl = strlen(last->policy_name);
-	size_t klen = pl + 1 + nl, i;
+	size_t klen = pl + 1 + nl;
 	char *key, *out, *mac, digest[65];
 
 	if ((key = cf_arena_alloc(a, klen + 1)) == NULL)
@@ -322,8 +319,7 @@ cursor_encode(struct engine_worker *w, struct cf_arena *a,
 	    digest)) == NULL ||
 	    (out = cf_arena_alloc(a, 2 * klen + 1 + strlen(mac) + 1)) == NULL)
 		return (NULL);
-	for (i = 0; i < klen; i++)
-		snprintf(out + 2 * i, 3, "%02x", (unsigned char)key[i]);
+	cf_hex_encode((const uint8_t *)key, klen, out);
 	out[2 * klen] = '.';
 	memcpy(out + 2 * klen + 1, mac, strlen(mac) + 1);
 	return (out);
@@ -334,10 +330,9 @@ static int
 cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
     const char **out_principal, const char **out_name, struct cf_error *err)
 {
-	char digest[65], want[65], *key, *nl, *end;
+	char digest[65], want[65], *key, *nl;
 	const char *dot = strchr(tok, '.');
-	size_t klen, i;
-	unsigned int byte;
+	size_t klen;
 	int64_t zero;
 	struct cf_error ignored;
 
@@ -350,14 +345,9 @@ cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
 		return (-1);
 	if ((key = cf_arena_alloc(a, klen + 1)) == NULL)
 		return (engine_oom(err));
-	for (i = 0; i < klen; i++) {
-		char two[3] = { tok[2 * i], tok[2 * i + 1], '\0' };
-
-		byte = (unsigned int)strtoul(two, &end, 16);
-		if (*end != '\0' || !isxdigit((unsigned char)two[0]))
-			goto bad;
-		key[i] = (char)byte;
-	}
+	if (cf_hex_decode(tok, 2 * klen, CF_HEX_ANY_CASE, (uint8_t *)key,
+	    klen) != CF_HEX_OK)
+		goto bad;
 	key[klen] = '\0';
 	if (cursor_digest(key, klen, want) ||
 	    CRYPTO_memcmp(want, digest, 64) != 0 ||
@@ -434,6 +424,7 @@ engine_delete_identity_policy(struct engine_worker *w,
     const struct engine_call *call, const char *principal, const char *name,
     struct cf_error *err)
 {
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	int rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
@@ -443,17 +434,15 @@ engine_delete_identity_policy(struct engine_worker *w,
 		return (-1);
 	if ((rc = store_identity_policy_delete(w->store, principal, name,
 	    err)) == -1)
-		goto fail;
+		goto finish;
 	if (rc == 0) {
 		(void)no_such_policy(principal, name, err);
-		goto fail;
+		goto finish;
 	}
-	if (engine_commit(w, call, err))
-		goto fail;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
 	engine_policies_changed(w->e);
 	return (0);
-
-fail:
-	store_rollback(w->store);
-	return (-1);
 }

@@ -279,46 +279,13 @@ int
 hsm_create_kek(const struct hsm_config *cfg, const char *label,
     struct cf_error *err)
 {
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE type = CKK_AES;
-	CK_ULONG len = 32;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
-	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_KEY_TYPE, &type, sizeof(type) },
-		{ CKA_VALUE_LEN, &len, sizeof(len) },
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_WRAP, &yes, sizeof(yes) },
-		{ CKA_UNWRAP, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
-	};
-	CK_OBJECT_HANDLE kek;
-	struct hsm *h;
-	CK_RV rv;
-	int rc;
 
 	if (strlen(label) == 0 || strlen(label) > HSM_LABEL_MAX) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
 		    "a KEK label has 1 to %d characters", HSM_LABEL_MAX);
 		return (-1);
 	}
-	if ((h = hsm_open_token(cfg, err)) == NULL)
-		return (-1);
-	if ((rc = hsm_find_key(h->p11, h->login, label, &kek, err)) == 0) {
-		rv = h->p11->C_GenerateKey(h->login, &mech, t,
-		    sizeof(t) / sizeof(t[0]), &kek);
-		rc = rv == CKR_OK ? 1 : hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not create the KEK");
-	} else if (rc == 1)
-		rc = 0;
-	hsm_free(h);
-	return (rc);
+	return (hsm_key_create(cfg, HSM_KEY_KEK, label, err));
 }
 
 /* ---- sessions and KEKs ------------------------------------------------------- */
@@ -418,11 +385,8 @@ static int
 kek(struct hsm_session *s, const char *label, CK_OBJECT_HANDLE *out,
     struct cf_error *err)
 {
-	CK_BBOOL no = CK_FALSE;
-	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &no, sizeof(no) } };
 	CK_OBJECT_HANDLE obj, copy;
 	size_t i;
-	CK_RV rv;
 	int rc;
 
 	for (i = 0; i < s->n_keks; i++)
@@ -443,9 +407,8 @@ kek(struct hsm_session *s, const char *label, CK_OBJECT_HANDLE *out,
 	}
 
 	/* A session copy is read from memory, not from the token's disk. */
-	if ((rv = s->h->p11->C_CopyObject(s->s, obj, t, 1, &copy)) != CKR_OK)
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not copy the KEK into the session"));
+	if (hsm_key_session_copy(s, HSM_KEY_KEK, obj, &copy, err) != CF_OK)
+		return (-1);
 	if (s->n_keks < MAX_KEKS) {
 		snprintf(s->keks[s->n_keks].label, HSM_LABEL_MAX + 1, "%s",
 		    label);

@@ -28,54 +28,15 @@ head_app(const char *deployment, char *out)
 int
 hsm_create_audit_key(const struct hsm_config *cfg, struct cf_error *err)
 {
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE type = CKK_GENERIC_SECRET;
-	CK_ULONG len = 32;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_MECHANISM mech = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
-	const char *label = HSM_AUDIT_KEY_LABEL;
-	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_KEY_TYPE, &type, sizeof(type) },
-		{ CKA_VALUE_LEN, &len, sizeof(len) },
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_SIGN, &yes, sizeof(yes) },
-		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_WRAP, &no, sizeof(no) },
-		{ CKA_UNWRAP, &no, sizeof(no) },
-		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
-	};
-	CK_OBJECT_HANDLE key;
-	struct hsm *h;
-	CK_RV rv;
-	int rc;
 
-	if ((h = hsm_open_token(cfg, err)) == NULL)
-		return (-1);
-	if ((rc = hsm_find_key(h->p11, h->login, label, &key, err)) == 0) {
-		rv = h->p11->C_GenerateKey(h->login, &mech, t,
-		    sizeof(t) / sizeof(t[0]), &key);
-		rc = rv == CKR_OK ? 1 : hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not create the audit key");
-	} else if (rc == 1)
-		rc = 0;
-	hsm_free(h);
-	return (rc);
+	return (hsm_key_create(cfg, HSM_KEY_AUDIT, HSM_AUDIT_KEY_LABEL, err));
 }
 
 /* The session copy of the audit key, made on first use. */
 static int
 audit_key(struct hsm_session *s, CK_OBJECT_HANDLE *out, struct cf_error *err)
 {
-	CK_BBOOL no = CK_FALSE;
-	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &no, sizeof(no) } };
 	CK_OBJECT_HANDLE obj;
-	CK_RV rv;
 	int rc;
 
 	if (s->audit_key != CK_INVALID_HANDLE) {
@@ -90,11 +51,10 @@ audit_key(struct hsm_session *s, CK_OBJECT_HANDLE *out, struct cf_error *err)
 			    HSM_AUDIT_KEY_LABEL, s->h->token);
 		return (-1);
 	}
-	if ((rv = s->h->p11->C_CopyObject(s->s, obj, t, 1, &s->audit_key)) !=
-	    CKR_OK) {
+	if (hsm_key_session_copy(s, HSM_KEY_AUDIT, obj, &s->audit_key, err) !=
+	    CF_OK) {
 		s->audit_key = CK_INVALID_HANDLE;
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not copy the audit key into the session"));
+		return (-1);
 	}
 	*out = s->audit_key;
 	return (0);
@@ -157,14 +117,12 @@ hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
 static size_t
 head_label(const struct hsm_audit_head *hd, char *out)
 {
-	size_t n, i;
+	size_t n;
 
 	n = (size_t)snprintf(out, LABEL_MAX + 1, "%.36s %lld ", hd->chain_id,
 	    (long long)hd->seq);
-	for (i = 0; i < 32; i++)
-		n += (size_t)snprintf(out + n, LABEL_MAX + 1 - n, "%02x",
-		    hd->hash[i]);
-	return (n);
+	cf_hex_encode(hd->hash, 32, out + n);
+	return (n + 2 * 32);
 }
 
 /* Parse a label into ${hd}: 0, or -1 if it is not one of ours. */
@@ -173,21 +131,15 @@ head_parse(const char *label, struct hsm_audit_head *hd)
 {
 	const char *p = label + HSM_CHAIN_ID_LEN;
 	char *end;
-	unsigned int v;
-	size_t i;
 
 	if (strlen(label) < HSM_CHAIN_ID_LEN + 3 || *p != ' ')
 		return (-1);
 	memcpy(hd->chain_id, label, HSM_CHAIN_ID_LEN);
 	hd->chain_id[HSM_CHAIN_ID_LEN] = '\0';
 	hd->seq = strtoll(p + 1, &end, 10);
-	if (end == p + 1 || *end != ' ' || strlen(end + 1) != 64)
+	if (end == p + 1 || *end != ' ' || cf_hex_decode(end + 1,
+	    strlen(end + 1), CF_HEX_ANY_CASE, hd->hash, 32) != CF_HEX_OK)
 		return (-1);
-	for (i = 0; i < 32; i++) {
-		if (sscanf(end + 1 + 2 * i, "%2x", &v) != 1)
-			return (-1);
-		hd->hash[i] = (uint8_t)v;
-	}
 	return (0);
 }
 

@@ -1,6 +1,7 @@
 /*
- * hsm_internal.h: what hsm.c (the envelope) and hsm_audit.c (the audit
- * key and chain heads) share.  Private to hsm/.
+ * hsm_internal.h: what hsm.c (the envelope), hsm_audit.c (the audit
+ * key and chain heads) and hsm_key.c (the long-lived keys) share.
+ * Private to hsm/.
  */
 #ifndef COFFER_HSM_INTERNAL_H
 #define COFFER_HSM_INTERNAL_H
@@ -69,5 +70,37 @@ int hsm_find_key(CK_FUNCTION_LIST *, CK_SESSION_HANDLE, const char *,
 
 /* hsm_open_token(cfg, err): load, find the token, log in; NULL on error. */
 struct hsm *hsm_open_token(const struct hsm_config *, struct cf_error *);
+
+/* ---- hsm_key.c: the long-lived keys ------------------------------------------ */
+
+/* What a long-lived key of the token is for. */
+enum hsm_key_use {
+	HSM_KEY_KEK,		/* AES: wraps and unwraps data keys */
+	HSM_KEY_AUDIT		/* generic secret: HMACs audit events */
+};
+
+/* What hsm_key_create did; the values are hsm_create_kek's contract. */
+enum hsm_key_made {
+	HSM_KEY_FAILED = -1,
+	HSM_KEY_EXISTED = 0,
+	HSM_KEY_CREATED = 1
+};
+
+/*
+ * hsm_key_create(cfg, use, label, err):
+ * Log in to the token of ${cfg} and create the 256-bit key ${label} for
+ * ${use} (token object, private, sensitive, not extractable, no
+ * encrypt/decrypt) unless a secret key with that label exists.
+ */
+enum hsm_key_made hsm_key_create(const struct hsm_config *, enum hsm_key_use,
+    const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * hsm_key_session_copy(s, use, obj, out, err):
+ * A session object copied from the token key ${obj} (of ${use}) into *out.
+ * Returns CF_OK, or the code also set in ${err}.
+ */
+enum cf_code hsm_key_session_copy(struct hsm_session *, enum hsm_key_use,
+    CK_OBJECT_HANDLE, CK_OBJECT_HANDLE *, struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_HSM_INTERNAL_H */

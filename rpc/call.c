@@ -55,7 +55,7 @@ struct call {
 	grpc_call *gcall;
 	struct cf_arena *arena;
 	atomic_int refs;
-	char request_id[RPC_UUID_LEN + 1];
+	char request_id[CF_UUID_LEN + 1];
 	grpc_metadata initial_md;
 	grpc_metadata trailing_md;
 	size_t n_trailing;
@@ -132,7 +132,7 @@ call_new(grpc_call *gcall, struct audit *audit)
 		goto err0;
 	if ((c->arena = cf_arena_new()) == NULL)
 		goto err1;
-	if (rpc_uuid_v4(c->request_id))
+	if (cf_uuid_random(c->request_id))
 		goto err2;
 	c->kind = RPC_TAG_BATCH;
 	c->gcall = gcall;

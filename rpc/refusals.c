@@ -60,7 +60,7 @@ struct rpc_refusals {
 /* One summary event and its strings, freed by the writer's callback. */
 struct summary {
 	struct audit_event ev;
-	char request_id[RPC_UUID_LEN + 1];
+	char request_id[CF_UUID_LEN + 1];
 	char peer[128];
 	struct entry e;
 };
@@ -105,7 +105,7 @@ submit_all(struct audit *a, const struct entry *e, size_t n)
 			continue;
 		}
 		s->e = e[i];
-		if (rpc_uuid_v4(s->request_id)) {
+		if (cf_uuid_random(s->request_id)) {
 			free(s);
 			dropped += e[i].count;
 			continue;

@@ -25,9 +25,6 @@
 struct engine_call;
 struct engine_worker;
 
-/* Length of a request id: a UUID in canonical text form. */
-#define RPC_UUID_LEN 36
-
 /* Metadata keys Coffer sends. */
 #define RPC_MD_REQUEST_ID "coffer-request-id"
 #define RPC_MD_ERROR_TYPE "coffer-error-type"
@@ -47,14 +44,6 @@ grpc_status_code rpc_status_of(enum cf_code);
  * 0..65535; else -1 with ${err} set to CF_ERR_INVALID_PARAMETER.
  */
 int rpc_listen_check(const char *, struct cf_error *) CF_MUSTCHECK;
-
-/*
- * rpc_uuid_v4(out):
- * Write a random (version 4) UUID in lower-case canonical form and a NUL to
- * ${out}, which holds RPC_UUID_LEN + 1 bytes.  Returns 0, or -1 if the
- * kernel gave no random bytes.
- */
-int rpc_uuid_v4(char *) CF_MUSTCHECK;
 
 /*
  * rpc_wire_check(desc, buf, len, err):

@@ -3,8 +3,7 @@
  *
  * Everything here is logic without I/O, so the unit tests exercise it
  * without a server: the cf_code -> gRPC status table, the listen-address
- * policy (plaintext only on loopback until TLS exists), request ids, the
- * pre-scan of string fields on the wire and the allocator that protobuf-c
+ * policy (plaintext only on loopback until TLS exists), the pre-scan of string fields on the wire and the allocator that protobuf-c
  * unpacks requests with (the call's arena of locked, never-dumped memory).
  */
 #include "rpc_internal.h"
@@ -15,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 /* Nested messages deeper than this are refused; the schema needs 3. */
 #define WIRE_MAX_DEPTH 8
@@ -152,32 +150,6 @@ rpc_listen_check(const char *addr, struct cf_error *err)
 err0:
 	/* Failure! */
 	return (-1);
-}
-
-/* ---- request ids -------------------------------------------------------- */
-
-int
-rpc_uuid_v4(char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t b[16];
-	size_t i, o = 0;
-
-	/* Sixteen random bytes, then the version and variant bits. */
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		return (-1);
-	b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
-
-	/* 8-4-4-4-12 lower-case hex digits. */
-	for (i = 0; i < sizeof(b); i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 0x0F];
-	}
-	out[o] = '\0';
-	return (0);
 }
 
 /* ---- wire pre-scan ------------------------------------------------------ */
@@ -325,27 +297,11 @@ rpc_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 
 /* ---- the arena allocator ------------------------------------------------ */
 
-static void *
-arena_alloc(void *data, size_t size)
-{
-
-	return (cf_arena_alloc(data, size));
-}
-
-/* Nothing to do: the arena wipes and frees everything when the call ends. */
-static void
-arena_free(void *data, void *p)
-{
-
-	(void)data;
-	(void)p;
-}
-
 void
 rpc_arena_allocator_init(ProtobufCAllocator *pa, struct cf_arena *a)
 {
 
-	pa->alloc = arena_alloc;
-	pa->free = arena_free;
+	pa->alloc = cf_arena_hook_alloc;
+	pa->free = cf_arena_hook_free;
 	pa->allocator_data = a;
 }

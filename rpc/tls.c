@@ -52,14 +52,13 @@ struct verifier {
 void
 rpc_tls_escape(char *out, size_t size, const char *in)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char c;
+	uint8_t c;
 	size_t n = 0;
 
 	if (size == 0)
 		return;
 	for (; *in != '\0'; in++) {
-		c = (unsigned char)*in;
+		c = (uint8_t)*in;
 		if (c >= 0x20 && c != 0x7f && c != '\\') {
 			if (n + 1 >= size)
 				break;
@@ -70,8 +69,8 @@ rpc_tls_escape(char *out, size_t size, const char *in)
 			break;
 		out[n++] = '\\';
 		out[n++] = 'x';
-		out[n++] = hex[c >> 4];
-		out[n++] = hex[c & 0xf];
+		cf_hex_encode(&c, 1, out + n);	/* two digits and a NUL */
+		n += 2;
 	}
 	out[n] = '\0';
 }

@@ -5,20 +5,16 @@
  *	cofferd migrate [--config FILE]		apply database migrations
  *	cofferd init-token [--config FILE]	create the KEK in the token
  *
- * main reads the command line and the configuration, then runs one
- * command: serve (serve.c), init-token (token.c) or migrate (here).  This
- * file also holds what the whole process shares: jansson's wiping
- * allocator and the PEM file reader.  Messages go to stderr as "cofferd:
+ * main sets jansson's wiping allocator, reads the command line and the
+ * configuration, then runs one command: serve (serve.c), init-token
+ * (token.c) or migrate (here).  Messages go to stderr as "cofferd:
  * <message>"; a failure exits 1.  No value, PIN or key ever reaches a
  * message.
  */
-#include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -60,64 +56,6 @@ fail(const struct cf_error *err)
 {
 
 	fprintf(stderr, "cofferd: %s\n", err->msg);
-}
-
-/*
- * The PEM file ${path}, NUL-terminated, in *${out} (heap); 0 or -1.  A
- * ${private} file (a key) is refused if group or others may access it.
- */
-int
-server_pem_read(const char *what, const char *path, int private, char **out,
-    size_t *len, struct cf_error *err)
-{
-	FILE *f;
-	char *buf;
-	size_t n = 0, cap = 1 << 20;
-	int fd = -1;
-
-	*out = NULL;
-	*len = 0;
-	if (path == NULL)
-		return (0);
-	if (private && (fd = cf_open_restricted(path, what, CF_FILE_PRIVATE,
-	    err)) == -1)
-		return (-1);
-	if ((f = fd != -1 ? fdopen(fd, "rb") : fopen(path, "rb")) == NULL) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "cannot read %s "
-		    "\"%.256s\": %s", what, path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return (-1);
-	}
-	if ((buf = malloc(cap + 1)) == NULL) {
-		fclose(f);
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (-1);
-	}
-	n = fread(buf, 1, cap + 1, f);
-	fclose(f);
-	if (n == 0 || n > cap) {
-		explicit_bzero(buf, n > cap ? cap + 1 : n);
-		free(buf);
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "%s \"%.256s\" is "
-		    "empty or larger than 1 MiB", what, path);
-		return (-1);
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return (0);
-}
-
-/* Wipe and free what server_pem_read gave. */
-void
-server_pem_free(char *buf, size_t len)
-{
-
-	if (buf == NULL)
-		return;
-	explicit_bzero(buf, len);
-	free(buf);
 }
 
 /* Apply the migrations (no token needed). */
@@ -182,28 +120,6 @@ usage:
 	return (-1);
 }
 
-/*
- * jansson's allocator, wiping what it frees: JSON documents may hold
- * secret values (a rotated secret's JSON, a database's credentials), and
- * jansson copies every string it parses.
- */
-static void *
-json_alloc(size_t n)
-{
-
-	return (malloc(n));
-}
-
-static void
-json_wipe_free(void *p)
-{
-
-	if (p == NULL)
-		return;
-	explicit_bzero(p, malloc_usable_size(p));
-	free(p);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -213,7 +129,12 @@ main(int argc, char **argv)
 	const char *path;
 	int rc;
 
-	json_set_alloc_funcs(json_alloc, json_wipe_free);
+	/*
+	 * jansson wipes what it frees: JSON documents may hold secret values
+	 * (a rotated secret's JSON, a database's credentials), and jansson
+	 * copies every string it parses.
+	 */
+	json_set_alloc_funcs(cf_heap_alloc, cf_heap_wipe_free);
 
 	/* Command line, then configuration. */
 	if ((rc = parse_args(argc, argv, &cmd, &path)) != 0)

@@ -50,8 +50,8 @@ engine_config_of(const struct config *cfg, struct hsm *h,
  * configuration says plaintext = on (rpc/ then insists on loopback).
  */
 static int
-tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
-    size_t len[3], struct cf_error *err)
+tls_config(const struct config *cfg, struct rpc_config *rc,
+    struct cf_secret *pem[3], struct cf_error *err)
 {
 
 	if (cfg->plaintext) {
@@ -75,16 +75,15 @@ tls_config(const struct config *cfg, struct rpc_config *rc, char *pem[3],
 	}
 	rc->health_without_cert = cfg->health_without_cert;
 	rc->refusal_interval_s = cfg->refusal_audit_interval;
-	if (server_pem_read("tls_cert", cfg->tls_cert, 0, &pem[0], &len[0],
-	    err) ||
-	    server_pem_read("tls_key", cfg->tls_key, 1, &pem[1], &len[1],
-	    err) ||
-	    server_pem_read("tls_client_ca", cfg->tls_client_ca, 0, &pem[2],
-	    &len[2], err))
+	/* The three files; the key only if no one else may read it. */
+	if (cf_read_file(cfg->tls_cert, "tls_cert", CF_FILE_ANY_MODE, &pem[0],
+	    err) || cf_read_file(cfg->tls_key, "tls_key", CF_FILE_PRIVATE,
+	    &pem[1], err) || cf_read_file(cfg->tls_client_ca, "tls_client_ca",
+	    CF_FILE_ANY_MODE, &pem[2], err))
 		return (-1);
-	rc->tls_cert_pem = pem[0];
-	rc->tls_key_pem = pem[1];
-	rc->tls_client_ca_pem = pem[2];
+	rc->tls_cert_pem = (const char *)pem[0]->data;
+	rc->tls_key_pem = (const char *)pem[1]->data;
+	rc->tls_client_ca_pem = (const char *)pem[2]->data;
 	return (0);
 }
 
@@ -113,8 +112,8 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	struct engine_config ec;
 	struct engine_exec_config rx;
 	struct rpc_config rc;
-	char *pem[3] = { NULL, NULL, NULL };
-	size_t pem_len[3] = { 0, 0, 0 }, i;
+	struct cf_secret *pem[3] = { NULL, NULL, NULL };
+	size_t i;
 	sigset_t sigs;
 	int sig;
 
@@ -178,11 +177,11 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	rc.max_connection_age_grace_ms = cfg->max_connection_age_grace * 1000;
 	rc.engine = e;
 	rc.audit = audit;
-	if (tls_config(cfg, &rc, pem, pem_len, err))
+	if (tls_config(cfg, &rc, pem, err))
 		goto err4;
 	srv = rpc_server_new(&rc, err);
 	for (i = 0; i < 3; i++) {
-		server_pem_free(pem[i], pem_len[i]);
+		cf_secret_free(pem[i]);
 		pem[i] = NULL;
 	}
 	if (srv == NULL)
@@ -216,7 +215,7 @@ err5:
 	rpc_server_free(srv);
 err4:
 	for (i = 0; i < 3; i++)
-		server_pem_free(pem[i], pem_len[i]);
+		cf_secret_free(pem[i]);
 	engine_rotation_stop(e, rot);
 	audit_stop(audit);
 err2:

@@ -2,7 +2,7 @@
  * server_internal.h: what the files of cofferd share.  Private to server/.
  *
  * main.c	the command line, the configuration, running a command (and
- *		migrate); jansson's wiping allocator; the PEM file reader
+ *		migrate); jansson's wiping allocator
  * token.c	the token: the PIN, core dumps off, init-token
  * rotators.c	who exec: rotators run as, and where they call back
  * serve.c	the serve command: everything up, wait for a signal, all
@@ -11,8 +11,6 @@
 #ifndef COFFER_SERVER_INTERNAL_H
 #define COFFER_SERVER_INTERNAL_H
 
-#include <stddef.h>
-
 #include "cf.h"
 #include "config.h"
 
@@ -20,19 +18,6 @@ struct engine;
 struct engine_exec_config;
 struct hsm;
 struct rpc_server;
-
-/* ---- main.c -------------------------------------------------------------- */
-
-/*
- * server_pem_read(what, path, private, out, len, err):
- * The PEM file ${path} (NULL: none, *${out} NULL), NUL-terminated, in
- * *${out} (heap, at most 1 MiB), its length in *${len}; 0 or -1 with
- * ${err} naming ${what}.  A ${private} file (a key) is refused if group or
- * others may access it.  Free it with server_pem_free(), which wipes it.
- */
-int server_pem_read(const char *, const char *, int, char **, size_t *,
-    struct cf_error *);
-void server_pem_free(char *, size_t);
 
 /* ---- token.c ------------------------------------------------------------- */
 

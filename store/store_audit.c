@@ -26,16 +26,10 @@
 static int
 unhex(const char *s, uint8_t *out, size_t n)
 {
-	size_t i;
-	unsigned int v;
 
-	if (strncmp(s, "\\x", 2) != 0 || strlen(s + 2) != 2 * n)
+	if (strncmp(s, "\\x", 2) != 0 || cf_hex_decode(s + 2, strlen(s + 2),
+	    CF_HEX_ANY_CASE, out, n) != CF_HEX_OK)
 		return (-1);
-	for (i = 0; i < n; i++) {
-		if (sscanf(s + 2 + 2 * i, "%2x", &v) != 1)
-			return (-1);
-		out[i] = (uint8_t)v;
-	}
 	return (0);
 }
 
@@ -156,14 +150,12 @@ put_elem(struct buf *b, const char *v, int first)
 static void
 put_bytes(struct buf *b, const uint8_t *p, size_t n, int first)
 {
-	static const char digits[] = "0123456789abcdef";
-	char hex[2];
+	char hex[3];
 	size_t i;
 
 	put(b, first ? "\"\\\\x" : ",\"\\\\x", first ? 4 : 5);
 	for (i = 0; i < n; i++) {
-		hex[0] = digits[p[i] >> 4];
-		hex[1] = digits[p[i] & 15];
+		cf_hex_encode(p + i, 1, hex);
 		put(b, hex, 2);
 	}
 	put(b, "\"", 1);

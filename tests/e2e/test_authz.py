@@ -880,7 +880,7 @@ class StartupTest(unittest.TestCase):
         self.start_fails({"COFFER_TLS_CERT": pki.server + ".pem",
                           "COFFER_TLS_KEY": pki.server + ".key",
                           "COFFER_TLS_CLIENT_CA": "/nonexistent/ca.pem"},
-                         "cannot read tls_client_ca")
+                         "could not open tls_client_ca")
 
     def test_plaintext_and_tls_together_refused(self):
         pki = h.Certs()

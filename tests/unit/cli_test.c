@@ -518,7 +518,7 @@ test_base64(void **state)
 		if (strchr(cases[i].in, '\n') == NULL)
 			assert_string_equal(enc, cases[i].in);
 		free(enc);
-		cli_wipe_free(out);
+		cf_heap_wipe_free(out);
 	}
 }
 
@@ -703,7 +703,7 @@ test_values_and_files(void **state)
 	assert_string_equal(v, "plain");
 	assert_int_equal(len, 5);
 	assert_int_equal(bin, 0);
-	cli_wipe_free(v);
+	cf_heap_wipe_free(v);
 }
 
 /* ---- the whole command line ------------------------------------------------------ */
@@ -1683,8 +1683,8 @@ test_uuid(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(cli_uuid4(a), 0);
-	assert_int_equal(cli_uuid4(b), 0);
+	assert_int_equal(cf_uuid_random(a), 0);
+	assert_int_equal(cf_uuid_random(b), 0);
 	assert_string_not_equal(a, b);
 	for (i = 0; i < 36; i++)
 		if (i == 8 || i == 13 || i == 18 || i == 23)
@@ -2166,6 +2166,6 @@ main(void)
 	tls_env_clear();
 
 	/* As cli_main does: jansson wipes what it frees. */
-	json_set_alloc_funcs(malloc, cli_wipe_free);
+	json_set_alloc_funcs(malloc, cf_heap_wipe_free);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

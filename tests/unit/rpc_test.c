@@ -190,13 +190,13 @@ test_listen_check(void **state)
 static void
 test_uuid_format(void **state)
 {
-	char a[RPC_UUID_LEN + 1], b[RPC_UUID_LEN + 1];
+	char a[CF_UUID_LEN + 1], b[CF_UUID_LEN + 1];
 	size_t i;
 
-	assert_int_equal(rpc_uuid_v4(a), 0);
-	assert_int_equal(rpc_uuid_v4(b), 0);
-	assert_int_equal(strlen(a), RPC_UUID_LEN);
-	for (i = 0; i < RPC_UUID_LEN; i++) {
+	assert_int_equal(cf_uuid_random(a), 0);
+	assert_int_equal(cf_uuid_random(b), 0);
+	assert_int_equal(strlen(a), CF_UUID_LEN);
+	for (i = 0; i < CF_UUID_LEN; i++) {
 		if (i == 8 || i == 13 || i == 18 || i == 23)
 			assert_int_equal(a[i], '-');
 		else

@@ -1,0 +1,102 @@
+/*
+ * hsm_key.c: the token's long-lived keys, made from one template.
+ *
+ * A KEK (hsm.c) and the audit key (hsm_audit.c) are both 256-bit token
+ * objects, private, sensitive and never extractable, that may neither
+ * encrypt nor decrypt; they differ only in what they may do instead: a KEK
+ * wraps and unwraps data keys, the audit key signs and verifies (HMAC) and
+ * may not wrap.  Both are used through a session copy, read from memory
+ * rather than from the token's disk.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hsm_internal.h"
+
+/* What hsm_fail says the key is, by use. */
+static const char *
+key_name(enum hsm_key_use use)
+{
+
+	return (use == HSM_KEY_KEK ? "KEK" : "audit key");
+}
+
+enum hsm_key_made
+hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
+    const char *label, struct cf_error *err)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = use == HSM_KEY_KEK ? CKK_AES : CKK_GENERIC_SECRET;
+	CK_ULONG len = 32;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_MECHANISM mech = { use == HSM_KEY_KEK ? CKM_AES_KEY_GEN :
+	    CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+	CK_ATTRIBUTE t[14] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &type, sizeof(type) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
+	};
+	CK_ULONG n = 10;
+	CK_OBJECT_HANDLE key;
+	enum hsm_key_made made;
+	char what[64];
+	struct hsm *h;
+	CK_RV rv;
+	int rc;
+
+	/* What the key may do: wrap data keys, or MAC audit events. */
+	if (use == HSM_KEY_KEK) {
+		t[n++] = (CK_ATTRIBUTE){ CKA_WRAP, &yes, sizeof(yes) };
+		t[n++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &yes, sizeof(yes) };
+	} else {
+		t[n++] = (CK_ATTRIBUTE){ CKA_SIGN, &yes, sizeof(yes) };
+		t[n++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
+		t[n++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
+		t[n++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
+	}
+
+	/* Log in; a key of that label already there is kept. */
+	if ((h = hsm_open_token(cfg, err)) == NULL)
+		return (HSM_KEY_FAILED);
+	made = HSM_KEY_FAILED;
+	if ((rc = hsm_find_key(h->p11, h->login, label, &key, err)) == 1)
+		made = HSM_KEY_EXISTED;
+	else if (rc == 0) {
+		rv = h->p11->C_GenerateKey(h->login, &mech, t, n, &key);
+		if (rv == CKR_OK)
+			made = HSM_KEY_CREATED;
+		else {
+			snprintf(what, sizeof(what), "could not create the %s",
+			    key_name(use));
+			(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv, what);
+		}
+	}
+	hsm_free(h);
+	return (made);
+}
+
+enum cf_code
+hsm_key_session_copy(struct hsm_session *s, enum hsm_key_use use,
+    CK_OBJECT_HANDLE obj, CK_OBJECT_HANDLE *out, struct cf_error *err)
+{
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &no, sizeof(no) } };
+	char what[64];
+	CK_RV rv;
+
+	if ((rv = s->h->p11->C_CopyObject(s->s, obj, t, 1, out)) != CKR_OK) {
+		snprintf(what, sizeof(what), "could not copy the %s into the "
+		    "session", key_name(use));
+		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv, what);
+		return (err != NULL ? err->code : CF_ERR_UNAVAILABLE);
+	}
+	return (CF_OK);
+}
