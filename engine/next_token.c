@@ -36,19 +36,6 @@
 #define TOKEN_PLAIN_MAX 96
 #define TOKEN_ENC_INFO "coffer NextToken AES-256-SIV v2"
 
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* The 64-byte AES-256-SIV key HKDF derives from the server key. */
 static int
 token_enc_key(const uint8_t *server_key, uint8_t out[64])
@@ -133,8 +120,8 @@ engine_next_token_seal(struct cf_arena *a, const uint8_t *server_key,
 	if (token_siv(server_key, 0, kind, ctx, ctx_len, (uint8_t *)plain, n,
 	    ct, siv) == 0 &&
 	    (out = cf_arena_alloc(a, 2 * (TOKEN_SIV_LEN + n) + 1)) != NULL) {
-		hex(siv, TOKEN_SIV_LEN, out);
-		hex(ct, n, out + 2 * TOKEN_SIV_LEN);
+		cf_hex_encode(siv, TOKEN_SIV_LEN, out);
+		cf_hex_encode(ct, n, out + 2 * TOKEN_SIV_LEN);
 	}
 	explicit_bzero(plain, sizeof(plain));
 	return (out);
@@ -148,17 +135,6 @@ engine_next_token_encode(struct cf_arena *a, const uint8_t *server_key,
 	return (engine_next_token_seal(a, server_key, kind, NULL, 0, us, key));
 }
 
-static int
-unhex(char c)
-{
-
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
 /* Is ${s} a canonical lower-case uuid? */
 static int
 is_uuid(const char *s)
@@ -169,7 +145,8 @@ is_uuid(const char *s)
 		return (0);
 	for (i = 0; i < 36; i++)
 		if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' :
-		    unhex(s[i]) < 0)
+		    !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
 			return (0);
 	return (1);
 }
@@ -181,18 +158,12 @@ engine_next_token_open(const char *tok, const uint8_t *server_key, char kind,
 {
 	uint8_t raw[TOKEN_SIV_LEN + TOKEN_PLAIN_MAX];
 	char plain[TOKEN_PLAIN_MAX + 1], *end;
-	size_t n = strlen(tok), i;
-	int hi, lo;
+	size_t n = strlen(tok);
 
 	/* Hex to bytes, refusing anything that is not our own encoding. */
-	if (n % 2 != 0 || n / 2 <= TOKEN_SIV_LEN || n / 2 > sizeof(raw))
+	if (n % 2 != 0 || n / 2 <= TOKEN_SIV_LEN || n / 2 > sizeof(raw) ||
+	    cf_hex_decode(tok, n, CF_HEX_LOWER, raw, n / 2) != CF_HEX_OK)
 		goto bad;
-	for (i = 0; i < n / 2; i++) {
-		if ((hi = unhex(tok[2 * i])) < 0 ||
-		    (lo = unhex(tok[2 * i + 1])) < 0)
-			goto bad;
-		raw[i] = (uint8_t)(hi << 4 | lo);
-	}
 	n = n / 2 - TOKEN_SIV_LEN;
 
 	/* Verify and decrypt: another kind or context does not verify. */
