@@ -9,6 +9,7 @@
 
 #include "engine.h"
 #include "hsm.h"
+#include "next_token.h"
 #include "store.h"
 
 #define ENGINE_MAX_VALUE 65536		/* bytes, SecretString and SecretBinary */
@@ -104,30 +105,6 @@ int engine_arn_suffix_like(const char *);
  */
 int engine_put_labels(const char *const *, size_t, int, const char **,
     size_t *, struct cf_error *);
-
-/*
- * engine_next_token_seal(arena, server_key, kind, ctx, ctx_len, us, key) /
- * open(tok, server_key, kind, ctx, ctx_len, us, key, err): the opaque list
- * cursor, AES-256-SIV under a key HKDF derives from the 32-byte
- * ${server_key} all servers share, bound to ${kind} and the ${ctx_len}
- * bytes of ${ctx} (who asks, and for what: a token is refused in any other
- * context).  ${kind} is 'a'/'d' (ListSecrets ascending/descending, key a
- * uuid), 'v' (ListSecretVersionIds, key a version id) or 'e' (audit
- * events).  The same cursor in the same context is the same token.  seal
- * returns the token in ${arena} (NULL on failure); ${key} receives at most
- * 64 characters and a NUL.  open returns 0, or -1 with
- * InvalidNextTokenException for anything edited, forged, of another kind
- * or context.  encode/decode are the same with no context.
- */
-#define ENGINE_TOKEN_KEY_LEN 32
-char *engine_next_token_seal(struct cf_arena *, const uint8_t *, char,
-    const void *, size_t, int64_t, const char *);
-int engine_next_token_open(const char *, const uint8_t *, char, const void *,
-    size_t, int64_t *, char *, struct cf_error *);
-char *engine_next_token_encode(struct cf_arena *, const uint8_t *, char,
-    int64_t, const char *);
-int engine_next_token_decode(const char *, const uint8_t *, char, int64_t *,
-    char *, struct cf_error *);
 
 /* ---- password.c (pure but for the random source) ------------------------- */
 

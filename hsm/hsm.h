@@ -66,7 +66,12 @@ struct hsm_envelope {
 struct hsm *hsm_new(const struct hsm_config *, struct cf_error *)
     CF_MUSTCHECK;
 
-/* hsm_free(h): log out, finalize, unload.  hsm_free(NULL) does nothing. */
+/*
+ * hsm_free(h): close the login session, finalize and unload the module.
+ * It does not call C_Logout: login state belongs to the whole process and
+ * another struct hsm may still use it; the token logs the process out when
+ * its last session closes.  hsm_free(NULL) does nothing.
+ */
 void hsm_free(struct hsm *);
 
 /*

@@ -20,7 +20,6 @@
  *	... rpc_server_stop(srv) from any thread ...
  *	rpc_server_wait(srv);			drain and join
  *	rpc_server_free(srv);
- * rpc_server_run() is start + wait in one blocking call.
  */
 #ifndef COFFER_RPC_H
 #define COFFER_RPC_H
@@ -131,13 +130,6 @@ void rpc_server_stop(struct rpc_server *);
  * engine_workers.  Returns at once for a server that was never started.
  */
 void rpc_server_wait(struct rpc_server *);
-
-/*
- * rpc_server_run(srv, err):
- * rpc_server_start() then rpc_server_wait().  Returns 0 after a clean stop,
- * or -1 with ${err} set if the server could not start.
- */
-int rpc_server_run(struct rpc_server *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * rpc_server_free(srv):

@@ -913,16 +913,6 @@ rpc_server_wait(struct rpc_server *srv)
 	srv->state = SRV_STOPPED;
 }
 
-int
-rpc_server_run(struct rpc_server *srv, struct cf_error *err)
-{
-
-	if (rpc_server_start(srv, err))
-		return (-1);
-	rpc_server_wait(srv);
-	return (0);
-}
-
 /* Free the slots, the queue and the long calls never run. */
 static void
 workers_free(struct rpc_server *srv)

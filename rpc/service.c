@@ -2,11 +2,10 @@
  * service.c: the method table of coffer.v1.SecretsManager and
  * grpc.health.v1.Health, and the one path every call takes through it.
  *
- * A method with a handler is checked on the wire (rpc_wire_check: embedded
- * NULs and invalid UTF-8 in string fields), decoded into the call's arena
- * (requests carry plaintext: locked, never dumped, wiped when the call
- * ends) and handed to its handler.  A method without one answers
- * UNIMPLEMENTED, naming itself.
+ * A call is checked on the wire (rpc_wire_check: embedded NULs and
+ * invalid UTF-8 in string fields), decoded into the call's arena (requests
+ * carry plaintext: locked, never dumped, wiped when the call ends) and
+ * handed to its method's handler.
  */
 #include "rpc_ops.h"
 
@@ -19,7 +18,7 @@ struct method {
 	const char *action;		/* IAM action; NULL: none needed */
 	const char *path;
 	const ProtobufCMessageDescriptor *request;
-	rpc_op_fn *run;			/* NULL: not implemented yet */
+	rpc_op_fn *run;
 	int is_long;			/* runs on the long-call pool */
 };
 
@@ -70,8 +69,6 @@ rpc_service_not_serving(struct cf_arena *arena, struct rpc_reply *out,
 	&coffer__v1__##req##__descriptor, fn, 0 }
 #define SM_LONG(op, req, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
 	&coffer__v1__##req##__descriptor, fn, 1 }
-#define SM_LATER(op) { #op, "secretsmanager:" #op, SM_PATH(op), NULL, NULL, \
-	0 }
 #define COFFER(svc, op, req, fn) { #op, "coffer:" #op, \
 	"/coffer.v1." #svc "/" #op, &coffer__v1__##req##__descriptor, fn, 0 }
 #define COFFER_LONG(svc, op, req, fn) { #op, "coffer:" #op, \
@@ -174,13 +171,6 @@ rpc_service_handle(size_t i, struct engine_worker *w,
 	const struct method *mt = &methods[i];
 	ProtobufCAllocator alloc;
 	ProtobufCMessage *m;
-
-	/* Methods of later releases. */
-	if (mt->run == NULL) {
-		cf_error_set(err, CF_ERR_UNIMPLEMENTED,
-		    "%s is not implemented yet in this Coffer release", mt->op);
-		goto err0;
-	}
 
 	/* Check the strings on the wire, then decode into the arena. */
 	rpc_arena_allocator_init(&alloc, c->arena);

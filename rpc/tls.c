@@ -5,9 +5,9 @@
  * gRPC's own check (GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY) fails
  * the handshake inside OpenSSL and tells nobody.  So the handshake asks for
  * a certificate without gRPC verifying it, and an external verifier (gRPC's
- * TLS credentials API) verifies it here, during the handshake, with
- * OpenSSL's X509_verify_cert against the client CA bundle, for the purpose
- * "TLS client": chain, signatures, validity dates, key usage.  Then the
+ * TLS credentials API) verifies it here, during the handshake, against the
+ * client CA bundle (x509.c, with OpenSSL), for the purpose "TLS client":
+ * chain, signatures, validity dates, key usage.  Then the
  * identity: a certificate with URI SANs must have exactly one, a valid
  * SPIFFE ID (the principal); one without must have a CN without control
  * characters (the principal "cn:NAME", call.c), so that no CN can pass
@@ -30,23 +30,19 @@
  */
 #include "rpc_internal.h"
 #include "rpc_tls.h"
+#include "rpc_x509.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/string_util.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
-#include <openssl/x509v3.h>
-
 
 struct verifier {
 	grpc_tls_certificate_verifier_external ext;	/* gRPC points here */
-	X509_STORE *store;				/* the client CAs */
+	struct rpc_x509_store *cas;			/* the client CAs */
 	struct rpc_refusals *refusals;			/* a reference */
 	int health_without_cert;	/* cert-less clients get through */
 };
@@ -186,65 +182,6 @@ refuse(struct verifier *v, const char *who, const char *why)
 		    why);
 }
 
-/* The certificates of the PEM text ${pem}; NULL on failure. */
-static STACK_OF(X509) *
-pem_chain(const char *pem)
-{
-	STACK_OF(X509) *sk;
-	BIO *b;
-	X509 *x;
-
-	if ((sk = sk_X509_new_null()) == NULL)
-		return (NULL);
-	if (pem == NULL || *pem == '\0')
-		return (sk);
-	if ((b = BIO_new_mem_buf(pem, -1)) == NULL) {
-		sk_X509_free(sk);
-		return (NULL);
-	}
-	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
-		if (!sk_X509_push(sk, x))
-			X509_free(x);
-	ERR_clear_error();		/* the end of the text */
-	BIO_free(b);
-	return (sk);
-}
-
-/*
- * Verify the peer's leaf ${leaf_pem} against the client CAs, with the rest
- * of its chain as untrusted intermediates.  NULL if it is good, else why.
- */
-static const char *
-verify_chain(X509_STORE *store, const char *leaf_pem, const char *chain_pem)
-{
-	STACK_OF(X509) *chain = NULL;
-	X509_STORE_CTX *ctx = NULL;
-	const char *why = "the certificate cannot be read";
-	BIO *b;
-	X509 *leaf = NULL;
-
-	if ((b = BIO_new_mem_buf(leaf_pem, -1)) != NULL) {
-		leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-	}
-	if (leaf == NULL || (chain = pem_chain(chain_pem)) == NULL ||
-	    (ctx = X509_STORE_CTX_new()) == NULL ||
-	    !X509_STORE_CTX_init(ctx, store, leaf, chain) ||
-	    !X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT))
-		goto done;
-	if (X509_verify_cert(ctx) == 1)
-		why = NULL;
-	else
-		why = X509_verify_cert_error_string(
-		    X509_STORE_CTX_get_error(ctx));
-done:
-	ERR_clear_error();
-	X509_STORE_CTX_free(ctx);
-	sk_X509_pop_free(chain, X509_free);
-	X509_free(leaf);
-	return (why);
-}
-
 static int
 verify(void *user_data, grpc_tls_custom_verification_check_request *req,
     grpc_tls_on_custom_verification_check_done_cb cb, void *cb_arg,
@@ -270,7 +207,7 @@ verify(void *user_data, grpc_tls_custom_verification_check_request *req,
 	}
 
 	/* A certificate: it must verify and name one usable identity. */
-	if ((why = verify_chain(v->store, req->peer_info.peer_cert,
+	if ((why = rpc_x509_verify_client(v->cas, req->peer_info.peer_cert,
 	    req->peer_info.peer_cert_full_chain)) == NULL &&
 	    (why = unusable_identity(req)) == NULL) {
 		*status = GRPC_STATUS_OK;
@@ -295,56 +232,9 @@ destruct(void *user_data)
 {
 	struct verifier *v = user_data;
 
-	X509_STORE_free(v->store);
+	rpc_x509_store_free(v->cas);
 	rpc_refusals_unref(v->refusals);
 	free(v);
-}
-
-/* The client CAs of the PEM text ${pem} in a new store; NULL if none. */
-static X509_STORE *
-ca_store(const char *pem)
-{
-	STACK_OF(X509) *sk;
-	X509_STORE *store;
-	int i, n = 0;
-
-	if ((sk = pem_chain(pem)) == NULL)
-		return (NULL);
-	if ((store = X509_STORE_new()) != NULL)
-		for (i = 0; i < sk_X509_num(sk); i++)
-			if (X509_STORE_add_cert(store, sk_X509_value(sk, i)))
-				n++;
-	sk_X509_pop_free(sk, X509_free);
-	if (store != NULL && n == 0) {
-		X509_STORE_free(store);
-		store = NULL;
-	}
-	return (store);
-}
-
-/* Does ${key_pem} belong to the first certificate of ${cert_pem}? */
-static int
-key_matches(const char *cert_pem, const char *key_pem)
-{
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	BIO *b;
-	int ok = 0;
-
-	if ((b = BIO_new_mem_buf(cert_pem, -1)) != NULL) {
-		cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-	}
-	if ((b = BIO_new_mem_buf(key_pem, -1)) != NULL) {
-		key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-		BIO_free(b);
-	}
-	if (cert != NULL && key != NULL)
-		ok = X509_check_private_key(cert, key) == 1;
-	ERR_clear_error();
-	EVP_PKEY_free(key);
-	X509_free(cert);
-	return (ok);
 }
 
 grpc_server_credentials *
@@ -359,7 +249,7 @@ rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
 	grpc_server_credentials *creds;
 	struct verifier *v;
 
-	if (!key_matches(cert_pem, key_pem)) {
+	if (rpc_x509_key_pair(cert_pem, key_pem) != RPC_X509_PAIR_MATCHES) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "tls_cert and "
 		    "tls_key must be a PEM certificate and its private key");
 		return (NULL);
@@ -368,7 +258,7 @@ rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		return (NULL);
 	}
-	if ((v->store = ca_store(client_ca_pem)) == NULL) {
+	if ((v->cas = rpc_x509_store_new(client_ca_pem)) == NULL) {
 		free(v);
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "tls_client_ca "
 		    "holds no usable certificate");

@@ -21,12 +21,15 @@
 
 enum key_type {
 	KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT, KEY_COUNT,
-	KEY_MILLIS, KEY_EVENTS
+	KEY_MILLIS, KEY_EVENTS, KEY_ONOFF
 };
 
 /* Nonzero for the keys stored as an unsigned, not a string. */
 #define KEY_NUMERIC(t) ((t) == KEY_WORKERS || (t) == KEY_SECONDS || \
     (t) == KEY_COUNT || (t) == KEY_MILLIS || (t) == KEY_EVENTS)
+
+/* Nonzero for the keys stored as a heap string (which cleanup frees). */
+#define KEY_TEXT(t) ((t) == KEY_STRING || (t) == KEY_ACCOUNT)
 
 struct key {
 	const char *name;
@@ -44,20 +47,20 @@ static const struct key keys[] = {
 	KEY(long_queue, KEY_COUNT, "1024"),
 	KEY(database, KEY_STRING, "dbname=coffer user=coffer_app"),
 	KEY(admin_database, KEY_STRING, NULL),
-	KEY(audit, KEY_STRING, "on"),
+	KEY(audit, KEY_ONOFF, "on"),
 	KEY(audit_head_max_lag, KEY_SECONDS, "5"),
 	KEY(tls_cert, KEY_STRING, NULL),
 	KEY(tls_key, KEY_STRING, NULL),
 	KEY(tls_client_ca, KEY_STRING, NULL),
-	KEY(plaintext, KEY_STRING, "off"),
-	KEY(health_without_cert, KEY_STRING, "off"),
+	KEY(plaintext, KEY_ONOFF, "off"),
+	KEY(health_without_cert, KEY_ONOFF, "off"),
 	KEY(refusal_audit_interval, KEY_SECONDS, "60"),
 	KEY(admin_principal, KEY_STRING, NULL),
 	KEY(pkcs11_module, KEY_STRING, "/usr/lib/softhsm/libsofthsm2.so"),
 	KEY(token_label, KEY_STRING, "coffer"),
 	KEY(pin_file, KEY_STRING, NULL),
 	KEY(kek_label, KEY_STRING, "coffer-kek"),
-	KEY(dek_cache, KEY_STRING, "on"),
+	KEY(dek_cache, KEY_ONOFF, "on"),
 	KEY(region, KEY_STRING, "local-1"),
 	KEY(account_id, KEY_ACCOUNT, "000000000000"),
 	KEY(partition, KEY_STRING, "aws"),
@@ -135,6 +138,23 @@ parse_count(const char *v, unsigned long max)
 	return ((unsigned)n);
 }
 
+/*
+ * An on/off key's value: "on" or "off", exactly (no other spelling, so
+ * that a typo cannot silently mean either).
+ */
+enum onoff { ONOFF_OFF, ONOFF_ON, ONOFF_BAD };
+
+static enum onoff
+parse_onoff(const char *v)
+{
+
+	if (strcmp(v, "on") == 0)
+		return (ONOFF_ON);
+	if (strcmp(v, "off") == 0)
+		return (ONOFF_OFF);
+	return (ONOFF_BAD);
+}
+
 /* Nonzero if ${v} is an AWS account id: exactly 12 digits. */
 static int
 account_valid(const char *v)
@@ -156,9 +176,18 @@ key_set(struct config *cfg, const struct key *k, const char *v,
     const char **why)
 {
 	char **s, *copy;
+	enum onoff o;
 	unsigned n;
 
 	/* Check the value. */
+	if (k->type == KEY_ONOFF) {
+		if ((o = parse_onoff(v)) == ONOFF_BAD) {
+			*why = "must be \"on\" or \"off\"";
+			return (-1);
+		}
+		*(int *)(void *)((char *)cfg + k->offset) = o == ONOFF_ON;
+		return (0);
+	}
 	if (k->type == KEY_MILLIS || k->type == KEY_EVENTS) {
 		if ((n = parse_count(v, k->type == KEY_MILLIS ?
 		    CONFIG_MILLIS_MAX : CONFIG_EVENTS_MAX)) == 0) {
@@ -403,7 +432,7 @@ config_cleanup(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < N_KEYS; i++)
-		if (!KEY_NUMERIC(keys[i].type))
+		if (KEY_TEXT(keys[i].type))
 			free(*key_string(cfg, &keys[i]));
 	memset(cfg, 0, sizeof(*cfg));
 }

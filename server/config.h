@@ -18,26 +18,30 @@
 #define CONFIG_MILLIS_MAX 3600000	/* timeouts: an hour */
 #define CONFIG_EVENTS_MAX 100000000	/* events per VerifyAuditLog call */
 
-/* Every string is NUL-terminated, heap-allocated and owned by the struct. */
+/*
+ * Every string is NUL-terminated, heap-allocated and owned by the struct.
+ * The on/off keys are ints, 1 for "on" and 0 for "off" (no other value
+ * loads).
+ */
 struct config {
 	char *listen;		/* gRPC listen address */
 	unsigned workers;	/* worker threads */
 	char *database;		/* libpq conninfo, as role coffer_app */
 	char *admin_database;	/* conninfo of the owner, for migrate; NULL */
-	char *audit;		/* "on"; "off" only to benchmark the cost */
+	int audit;		/* on (1); off (0) only to benchmark the cost */
 	unsigned audit_head_max_lag; /* s the token's audit head may lag */
 	char *tls_cert;		/* server certificate chain (PEM file) */
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */
-	char *plaintext;	/* "on": no TLS, loopback only; default "off" */
-	char *health_without_cert; /* "on": health check needs no cert */
+	int plaintext;		/* on: no TLS, loopback only; default off */
+	int health_without_cert; /* on: health check needs no cert */
 	unsigned refusal_audit_interval; /* seconds between refusal summaries */
 	char *admin_principal;	/* allowed everything; NULL: nobody */
 	char *pkcs11_module;	/* PKCS#11 module path */
 	char *token_label;	/* token label */
 	char *pin_file;		/* file holding the user PIN; NULL: unset */
 	char *kek_label;	/* default KEK label */
-	char *dek_cache;	/* "on": keep unwrapped data keys in the token */
+	int dek_cache;		/* on: keep unwrapped data keys in the token */
 	char *region;		/* ARN region */
 	char *account_id;	/* ARN account id, 12 digits */
 	char *partition;	/* ARN partition */

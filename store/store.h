@@ -275,7 +275,7 @@ int store_tags(struct store *, struct cf_arena *, const char *const *,
     size_t, struct store_tag **, size_t **, size_t *, struct cf_error *)
     CF_MUSTCHECK;
 
-/* ---- issue 3: lifecycle, versions, labels, tags ----------------------------- */
+/* ---- lifecycle, version pages, label and tag counts, server keys ----------- */
 
 /*
  * store_secret_update_meta(s, uuid, set_desc, desc, set_kms, kms, err):
@@ -542,6 +542,8 @@ int store_identity_policy_delete(struct store *, const char *, const char *,
 /* store_secret_set_policy(s, uuid, doc, err): set (NULL: remove) it. */
 int store_secret_set_policy(struct store *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
+
+/* ---- listening (store_listen.c) ------------------------------------------- */
 
 /*
  * A connection that LISTENs on one channel.  store_listen(conninfo,

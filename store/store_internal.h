@@ -1,5 +1,14 @@
 /*
- * store_internal.h: what store.c and store_secret.c share.
+ * store_internal.h: what the files of store/ share.
+ *
+ * store.c	connections, transactions, timeouts, migrations, store_exec
+ * store_pq.c	libpq calls bounded by cofferd's own deadline
+ * store_stmt.c	the SQL of the prepared statements and the small runners
+ * store_row.c	rows to structs
+ * store_secret.c, store_version.c, store_tag.c, store_search.c,
+ * store_audit.c, store_policy.c, store_rotation.c
+ *		the statements of each table or concern
+ * store_listen.c	the LISTEN connection
  */
 #ifndef COFFER_STORE_INTERNAL_H
 #define COFFER_STORE_INTERNAL_H
@@ -16,7 +25,7 @@ struct store_migration {
 /* Generated from the migrations directory; ends with { NULL, NULL }. */
 extern const struct store_migration store_migrations[];
 
-/* The prepared statements; their SQL is in store_secret.c. */
+/* The prepared statements; their SQL is in store_stmt.c. */
 enum store_stmt {
 	ST_SECRET_BY_NAME,
 	ST_SECRET_BY_NAME_LOCK,
@@ -132,10 +141,70 @@ int store_ready(struct store *, struct cf_error *);
 PGresult *store_exec_sql(struct store *, const char *, int,
     const char *const *, struct cf_error *);
 
-/* The column list of a secret row, and its decoder. */
+/* ---- store_stmt.c: running statements ---------------------------------- */
+
+/* store_command(s, stmt, n, values, lengths, formats, err): a statement
+ * that returns no rows; 0 or -1. */
+int store_command(struct store *, enum store_stmt, int, const char *const *,
+    const int *, const int *, struct cf_error *);
+
+/*
+ * store_scalar(s, stmt, n, values, out, found, err): a query of at most one
+ * row and one int8 column: *found says whether a row came, *out is its
+ * value (0 if none).  0 or -1.
+ */
+int store_scalar(struct store *, enum store_stmt, int, const char *const *,
+    int64_t *, int *, struct cf_error *);
+
+/* store_count_of(s, stmt, uuid, out, err): the count(*) that ${stmt} gives
+ * for one secret; 0 or -1. */
+int store_count_of(struct store *, enum store_stmt, const char *, int *,
+    struct cf_error *);
+
+/*
+ * store_pairs(s, arena, stmt, uuids, n_uuids, first, second, owner, n, err):
+ * Run ${stmt}, whose one parameter is the uuid[] of ${uuids} and whose rows
+ * are (uuid, a, b): ${n} rows, their a and b in *${first} and *${second},
+ * the index in ${uuids} of each row's secret in *${owner} (all in the
+ * arena).  0 or -1.
+ */
+int store_pairs(struct store *, struct cf_arena *, enum store_stmt,
+    const char *const *, size_t, const char ***, const char ***, size_t **,
+    size_t *, struct cf_error *);
+
+/* ---- store_row.c: rows to structs ---------------------------------------- */
+
+/* The column list of a secret row (store_stmt.c) and how many there are. */
 extern const char store_secret_cols[];
+#define STORE_SECRET_NCOLS 26
+
+/* store_col_str(arena, res, row, col, oom): a text column as an arena
+ * string, NULL for SQL NULL; *${oom} set when out of memory. */
+const char *store_col_str(struct cf_arena *, const PGresult *, int, int,
+    int *);
+
+/* store_col_i64(res, row, col): a text-format int8 column, 0 for NULL. */
+int64_t store_col_i64(const PGresult *, int, int);
+
+/* store_decode_secret(arena, res, row, out): row ${row}, a secret's
+ * columns, into ${out}; 0, or -1 when out of memory. */
+int store_decode_secret(struct cf_arena *, const PGresult *, int,
+    struct store_secret *);
+
+/* store_decode_secrets(arena, res, out, n, err): every row of ${res}, a
+ * secret each, into an arena array; 0, or -1 with ${err}. */
 int store_decode_secrets(struct cf_arena *, const PGresult *,
     struct store_secret **, size_t *, struct cf_error *);
+
+/* store_decode_labels(arena, json, len, out, n): a JSON array of strings
+ * into an arena list; 0 or -1. */
+int store_decode_labels(struct cf_arena *, const char *, size_t,
+    const char ***, size_t *);
+
+/* store_decode_version(arena, res, col, out): the binary-format version
+ * columns of row 0 that start at ${col}; 0 or -1. */
+int store_decode_version(struct cf_arena *, const PGresult *, int,
+    struct store_version *);
 
 /* store_fail(s, res, what, err): set ${err} from a failed result. */
 void store_fail(struct store *, const PGresult *, const char *,

@@ -1,7 +1,7 @@
 /*
- * store_policy.c: identity policies, resource policies and the listening
- * connection that tells a server when identity policies changed
- * (migrations/0005_policies.sql).
+ * store_policy.c: identity policies and resource policies
+ * (migrations/0005_policies.sql).  The connection that tells a server when
+ * identity policies changed is store_listen.c's.
  *
  * None of this is on the hot path: identity policies are read when a
  * server's cache misses, written by administrators.  One-off parameterised
@@ -9,8 +9,6 @@
  */
 #include "store_internal.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,86 +169,4 @@ store_secret_set_policy(struct store *s, const char *uuid, const char *doc,
 	return (change(s, "UPDATE secrets SET resource_policy = $2, "
 	    "last_changed_date = now() WHERE uuid = $1::uuid", 2, v,
 	    "writing a resource policy", NULL, err));
-}
-
-/* ---- listening -------------------------------------------------------------- */
-
-struct store_listener {
-	PGconn *conn;
-};
-
-struct store_listener *
-store_listen(const char *conninfo, const char *channel, struct cf_error *err)
-{
-	struct store_listener *l;
-	PGresult *r;
-	char *id, sql[128];
-
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (NULL);
-	}
-	l->conn = PQconnectdb(conninfo);
-	if (PQstatus(l->conn) != CONNECTION_OK) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE, "cannot connect to "
-		    "PostgreSQL to listen: %s", PQerrorMessage(l->conn));
-		goto fail;
-	}
-	if ((id = PQescapeIdentifier(l->conn, channel, strlen(channel))) ==
-	    NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "bad channel name");
-		goto fail;
-	}
-	snprintf(sql, sizeof(sql), "LISTEN %s", id);
-	PQfreemem(id);
-	r = PQexec(l->conn, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE, "LISTEN failed: %s",
-		    PQerrorMessage(l->conn));
-		PQclear(r);
-		goto fail;
-	}
-	PQclear(r);
-	return (l);
-
-fail:
-	store_listener_free(l);
-	return (NULL);
-}
-
-int
-store_listener_wait(struct store_listener *l, int timeout_ms)
-{
-	struct pollfd pfd;
-	PGnotify *n;
-	int got = 0;
-
-	if (PQstatus(l->conn) != CONNECTION_OK)
-		return (-1);
-	pfd.fd = PQsocket(l->conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (pfd.fd < 0)
-		return (-1);
-	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
-		return (-1);
-	if (pfd.revents != 0 && !PQconsumeInput(l->conn))
-		return (-1);
-	while ((n = PQnotifies(l->conn)) != NULL) {
-		got = 1;
-		PQfreemem(n);
-	}
-	if (PQstatus(l->conn) != CONNECTION_OK)
-		return (-1);
-	return (got);
-}
-
-void
-store_listener_free(struct store_listener *l)
-{
-
-	if (l == NULL)
-		return;
-	PQfinish(l->conn);
-	free(l);
 }

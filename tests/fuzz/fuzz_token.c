@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "next_token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -361,6 +361,72 @@ test_rotator_user(void **state)
 	unsetenv("COFFER_ROTATOR_GROUP");
 }
 
+/*
+ * The on/off keys load as ints, from the defaults, the file and the
+ * environment; anything but "on" or "off" is refused at load, naming the
+ * key and where it came from.
+ */
+static void
+test_onoff(void **state)
+{
+	static const char *const vars[] = { "COFFER_AUDIT",
+	    "COFFER_PLAINTEXT", "COFFER_HEALTH_WITHOUT_CERT",
+	    "COFFER_DEK_CACHE" };
+	struct config cfg;
+	struct cf_error err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+
+	/* The defaults: audit and the DEK cache on, the others off. */
+	assert_int_equal(config_load(&cfg, NULL, &err), 0);
+	assert_int_equal(cfg.audit, 1);
+	assert_int_equal(cfg.plaintext, 0);
+	assert_int_equal(cfg.health_without_cert, 0);
+	assert_int_equal(cfg.dek_cache, 1);
+	config_cleanup(&cfg);
+
+	/* Each flipped by the file, and back by the environment. */
+	assert_int_equal(config_load(&cfg, write_file(
+	    "audit = off\n"
+	    "plaintext = on\n"
+	    "health_without_cert = on\n"
+	    "dek_cache = off\n"), &err), 0);
+	assert_int_equal(cfg.audit, 0);
+	assert_int_equal(cfg.plaintext, 1);
+	assert_int_equal(cfg.health_without_cert, 1);
+	assert_int_equal(cfg.dek_cache, 0);
+	config_cleanup(&cfg);
+	setenv("COFFER_PLAINTEXT", "off", 1);
+	setenv("COFFER_DEK_CACHE", "on", 1);
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_int_equal(cfg.plaintext, 0);
+	assert_int_equal(cfg.dek_cache, 1);
+	assert_int_equal(cfg.audit, 0);		/* from the file */
+	config_cleanup(&cfg);
+	unlink(path);
+	path[0] = '\0';
+
+	/* No other spelling: a typo must not quietly mean either. */
+	load_fails("audit = yes\n", "line 1: audit must be \"on\" or \"off\"");
+	load_fails("listen = 127.0.0.1:1\nplaintext = On\n",
+	    "line 2: plaintext must be \"on\" or \"off\"");
+	load_fails("health_without_cert = 1\n",
+	    "line 1: health_without_cert must be \"on\" or \"off\"");
+	load_fails("dek_cache =\n", "line 1: dek_cache must be \"on\" or "
+	    "\"off\"");
+	setenv("COFFER_AUDIT", "of", 1);
+	assert_int_equal(config_load(&cfg, NULL, &err), -1);
+	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
+	assert_non_null(strstr(err.msg, "environment variable COFFER_AUDIT: "
+	    "audit must be \"on\" or \"off\""));
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+}
+
 int
 main(void)
 {
@@ -382,6 +448,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotator_user, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_onoff, setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

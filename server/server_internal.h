@@ -1,0 +1,61 @@
+/*
+ * server_internal.h: what the files of cofferd share.  Private to server/.
+ *
+ * main.c	the command line, the configuration, running a command (and
+ *		migrate); jansson's wiping allocator
+ * token.c	the token: the PIN, core dumps off, init-token
+ * rotators.c	who exec: rotators run as, and where they call back
+ * serve.c	the serve command: everything up, wait for a signal, all
+ *		down in reverse
+ */
+#ifndef COFFER_SERVER_INTERNAL_H
+#define COFFER_SERVER_INTERNAL_H
+
+#include "cf.h"
+#include "config.h"
+
+struct engine;
+struct engine_exec_config;
+struct hsm;
+struct rpc_server;
+
+/* ---- token.c ------------------------------------------------------------- */
+
+/* server_no_core_dumps(err): no core files, no ptrace by other users; 0 or
+ * -1 with ${err}. */
+int server_no_core_dumps(struct cf_error *);
+
+/*
+ * server_hsm_open(cfg, err): read the PIN (pin_file or COFFER_PIN), log in
+ * to the token and wipe the PIN.  The handle, or NULL with ${err}.
+ */
+struct hsm *server_hsm_open(const struct config *, struct cf_error *);
+
+/* server_init_token(cfg, err): the init-token command; 0 or -1. */
+int server_init_token(const struct config *, struct cf_error *);
+
+/* ---- rotators.c ---------------------------------------------------------- */
+
+/*
+ * server_rotator_identity(cfg, out, err): the account exec: rotators run
+ * as, in ${out} (rotator_user and rotator_group); refused when unset and
+ * cofferd could not keep its secrets from them.  0 or -1 with ${err}.
+ */
+int server_rotator_identity(const struct config *,
+    struct engine_exec_config *, struct cf_error *);
+
+/*
+ * server_rotator_endpoint(cfg, srv, e): tell ${e} where exec: rotators
+ * call back: ${srv}'s port on the listen host (127.0.0.1 for every
+ * address).  0, or -1 when out of memory.
+ */
+int server_rotator_endpoint(const struct config *, const struct rpc_server *,
+    struct engine *);
+
+/* ---- serve.c ------------------------------------------------------------- */
+
+/* server_serve(cfg, err): the serve command, until SIGTERM or SIGINT; 0
+ * after a clean drain, -1 with ${err} if it could not start. */
+int server_serve(const struct config *, struct cf_error *);
+
+#endif /* !COFFER_SERVER_INTERNAL_H */

@@ -1,0 +1,211 @@
+/*
+ * store_row.c: rows to structs.  Text columns are copied into the caller's
+ * arena; dates arrive as epoch milliseconds (store_stmt.c's MS()); tags and
+ * labels as JSON arrays, which jansson reads.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "store_internal.h"
+
+/* A text column as an arena string, NULL for SQL NULL. */
+const char *
+store_col_str(struct cf_arena *a, const PGresult *r, int row, int col, int *oom)
+{
+	const char *v;
+
+	if (PQgetisnull(r, row, col))
+		return (NULL);
+	v = cf_arena_memdup(a, PQgetvalue(r, row, col),
+	    (size_t)PQgetlength(r, row, col));
+	if (v == NULL)
+		*oom = 1;
+	return (v);
+}
+
+/* A text-format int8 column, 0 for NULL. */
+int64_t
+store_col_i64(const PGresult *r, int row, int col)
+{
+
+	if (PQgetisnull(r, row, col))
+		return (0);
+	return (strtoll(PQgetvalue(r, row, col), NULL, 10));
+}
+
+/* A binary-format integer column of ${size} bytes, 0 for NULL. */
+static int64_t
+col_bin_int(const PGresult *r, int row, int col)
+{
+	const uint8_t *p = (const uint8_t *)PQgetvalue(r, row, col);
+	int len = PQgetlength(r, row, col);
+	uint64_t v = 0;
+	int i;
+
+	if (PQgetisnull(r, row, col))
+		return (0);
+	for (i = 0; i < len; i++)
+		v = (v << 8) | p[i];
+	if (len == 2)
+		return ((int16_t)v);
+	if (len == 4)
+		return ((int32_t)v);
+	return ((int64_t)v);
+}
+
+/* [[key, value], ...] into ${out}'s tags; -1 if unreadable or no memory. */
+static int
+decode_tags(struct cf_arena *a, const char *json, size_t len,
+    struct store_secret *out)
+{
+	json_t *arr, *t;
+	struct store_tag *tags;
+	size_t i, n;
+	int rc = -1;
+
+	if ((arr = json_loadb(json, len, 0, NULL)) == NULL ||
+	    !json_is_array(arr))
+		goto done;
+	if ((n = json_array_size(arr)) == 0) {
+		rc = 0;
+		goto done;
+	}
+	if ((tags = cf_arena_alloc(a, n * sizeof(*tags))) == NULL)
+		goto done;
+	json_array_foreach(arr, i, t) {
+		const char *k = json_string_value(json_array_get(t, 0));
+		const char *v = json_string_value(json_array_get(t, 1));
+
+		if (k == NULL || v == NULL ||
+		    (tags[i].key = cf_arena_strdup(a, k)) == NULL ||
+		    (tags[i].value = cf_arena_strdup(a, v)) == NULL)
+			goto done;
+	}
+	out->tags = tags;
+	out->n_tags = n;
+	rc = 0;
+done:
+	json_decref(arr);
+	return (rc);
+}
+
+int
+store_decode_secret(struct cf_arena *a, const PGresult *r, int row,
+    struct store_secret *out)
+{
+	int oom = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->uuid, sizeof(out->uuid), "%s", PQgetvalue(r, row, 0));
+	out->name = store_col_str(a, r, row, 1, &oom);
+	out->arn = store_col_str(a, r, row, 2, &oom);
+	out->description = store_col_str(a, r, row, 3, &oom);
+	out->kms_key_id = store_col_str(a, r, row, 4, &oom);
+	out->created_ms = store_col_i64(r, row, 5);
+	out->created_us = store_col_i64(r, row, 6);
+	out->last_changed_ms = store_col_i64(r, row, 7);
+	out->last_accessed_ms = store_col_i64(r, row, 8);
+	out->deleted_ms = store_col_i64(r, row, 9);
+	out->purge_after_ms = store_col_i64(r, row, 10);
+	/* 't' in text results, "true" as text in binary ones. */
+	out->rotation_enabled = PQgetisnull(r, row, 11) ? -1 :
+	    PQgetvalue(r, row, 11)[0] == 't';
+	out->rotation_lambda_arn = store_col_str(a, r, row, 12, &oom);
+	out->rotation_rules = store_col_str(a, r, row, 13, &oom);
+	out->last_rotated_ms = store_col_i64(r, row, 14);
+	out->next_rotation_ms = store_col_i64(r, row, 15);
+	out->owning_service = store_col_str(a, r, row, 16, &oom);
+	out->resource_policy = store_col_str(a, r, row, 17, &oom);
+	out->rotation_token = store_col_str(a, r, row, 19, &oom);
+	out->rotation_step = PQgetisnull(r, row, 20) ? 0 :
+	    atoi(PQgetvalue(r, row, 20));
+	out->rotation_test_only = PQgetvalue(r, row, 21)[0] == 't';
+	out->rotation_attempts = atoi(PQgetvalue(r, row, 22));
+	out->rotation_error = store_col_str(a, r, row, 23, &oom);
+	out->rotation_principal = store_col_str(a, r, row, 24, &oom);
+	out->rotation_pins = store_col_str(a, r, row, 25, &oom);
+	if (!PQgetisnull(r, row, 18)) {
+		out->tags_loaded = 1;
+		if (decode_tags(a, PQgetvalue(r, row, 18),
+		    (size_t)PQgetlength(r, row, 18), out))
+			oom = 1;
+	}
+	return (oom ? -1 : 0);
+}
+
+int
+store_decode_secrets(struct cf_arena *a, const PGresult *r,
+    struct store_secret **out, size_t *n, struct cf_error *err)
+{
+	int i;
+
+	*n = (size_t)PQntuples(r);
+	*out = NULL;
+	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL)
+		goto oom;
+	for (i = 0; i < (int)*n; i++)
+		if (store_decode_secret(a, r, i, &(*out)[i]))
+			goto oom;
+	return (0);
+
+oom:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}
+
+/* Parse a JSON array of strings into an arena list. */
+int
+store_decode_labels(struct cf_arena *a, const char *json, size_t len,
+    const char ***out, size_t *n)
+{
+	json_t *arr;
+	size_t i;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if ((arr = json_loadb(json, len, 0, NULL)) == NULL ||
+	    !json_is_array(arr))
+		goto done;
+	*n = json_array_size(arr);
+	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(char *))) == NULL)
+		goto done;
+	for (i = 0; i < *n; i++)
+		if (((*out)[i] = cf_arena_strdup(a,
+		    json_string_value(json_array_get(arr, i)))) == NULL)
+			goto done;
+	rc = 0;
+done:
+	json_decref(arr);
+	return (rc);
+}
+
+/* Decode a binary-format version row whose columns start at ${c}. */
+int
+store_decode_version(struct cf_arena *a, const PGresult *r, int c,
+    struct store_version *v)
+{
+	int oom = 0;
+
+	memset(v, 0, sizeof(*v));
+	v->version_id = store_col_str(a, r, 0, c, &oom);
+	v->binary = col_bin_int(r, 0, c + 1) == 2;
+	v->empty = col_bin_int(r, 0, c + 1) == 0;
+	v->format = (uint32_t)col_bin_int(r, 0, c + 2);
+	v->kek_label = store_col_str(a, r, 0, c + 3, &oom);
+	v->iv = (const uint8_t *)store_col_str(a, r, 0, c + 4, &oom);
+	v->iv_len = (size_t)PQgetlength(r, 0, c + 4);
+	v->wrapped_dek = (const uint8_t *)store_col_str(a, r, 0, c + 5, &oom);
+	v->wrapped_dek_len = (size_t)PQgetlength(r, 0, c + 5);
+	v->ciphertext = (const uint8_t *)store_col_str(a, r, 0, c + 6, &oom);
+	v->ciphertext_len = (size_t)PQgetlength(r, 0, c + 6);
+	v->created_ms = col_bin_int(r, 0, c + 7);
+	v->last_accessed_ms = col_bin_int(r, 0, c + 8);
+	if (oom || store_decode_labels(a, PQgetvalue(r, 0, c + 9),
+	    (size_t)PQgetlength(r, 0, c + 9), &v->stages, &v->n_stages))
+		return (-1);
+	return (0);
+}

@@ -1,0 +1,324 @@
+/*
+ * store_stmt.c: the SQL of the prepared statements (enum store_stmt,
+ * store_internal.h) and the column lists their rows come in, which the
+ * decoders of store_row.c read by position; and the four small ways the
+ * other files run them: no rows, one number, a count, (uuid, a, b) rows.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* Epoch milliseconds (and microseconds) of a timestamptz column. */
+#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
+#define US(c) "floor(extract(epoch FROM " c ") * 1000000)::int8"
+
+/*
+ * The columns of a secret row, qualified by ${p}; ${t} is "" or "::text"
+ * (text casts let a binary-format result carry them as text, so one
+ * decoder reads both); ${tags} is TAGS_JSON(p) or "NULL::text".
+ */
+#define SECRET_COLS_PT(p, t, tags) \
+	p "uuid::text, " p "name, " p "arn, " p "description, " \
+	p "kms_key_id, " MS(p "created_date") t ", " \
+	US(p "created_date") t ", " MS(p "last_changed_date") t ", " \
+	MS("(" p "last_accessed_date::timestamp AT TIME ZONE 'UTC')") t ", " \
+	MS(p "deleted_date") t ", " MS(p "purge_after") t ", " \
+	p "rotation_enabled::text, " p "rotation_lambda_arn, " \
+	p "rotation_rules::text, " MS(p "last_rotated_date") t ", " \
+	MS(p "next_rotation_date") t ", " p "owning_service, " \
+	p "resource_policy, " tags ", " p "rotation_token, " \
+	p "rotation_step::text, " p "rotation_test_only::text, " \
+	p "rotation_attempts::text, " p "rotation_error, " \
+	p "rotation_principal, " p "rotation_pins::text"
+/*
+ * The secret's tags as [[key, value], ...], which authorization needs: read
+ * with every lookup of one secret.  Pages leave them out (NULL): the engine
+ * reads the tags of a whole page in one query.
+ */
+#define TAGS_JSON(p) "(SELECT coalesce(json_agg(json_build_array(g.key, " \
+	"g.value) ORDER BY g.position), '[]')::text FROM tags g " \
+	"WHERE g.secret_uuid = " p "uuid)"
+#define SECRET_COLS_P(p, t) SECRET_COLS_PT(p, t, TAGS_JSON(p))
+#define SECRET_COLS SECRET_COLS_P("", "")
+#define PAGE_COLS SECRET_COLS_PT("", "", "NULL::text")
+
+#define VERSION_COLS \
+	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
+	"v.wrapped_dek, v.ciphertext, " MS("v.created_date") ", " \
+	MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", " \
+	"(SELECT coalesce(json_agg(l.stage ORDER BY l.stage), '[]')::text " \
+	"FROM version_stages l WHERE l.secret_uuid = v.secret_uuid " \
+	"AND l.version_id = v.version_id)"
+
+const char store_secret_cols[] = PAGE_COLS;
+
+/* A secret and the version carrying label $2, in one round trip. */
+#define SECRET_AND_STAGE(key) "SELECT " SECRET_COLS_P("s.", "::text") ", " \
+	VERSION_COLS " FROM secrets s LEFT JOIN version_stages l " \
+	"ON l.secret_uuid = s.uuid AND l.stage = $2 " \
+	"LEFT JOIN secret_versions v ON v.secret_uuid = l.secret_uuid " \
+	"AND v.version_id = l.version_id WHERE s." key " = $1"
+
+#define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
+
+const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
+	[ST_SECRET_BY_NAME] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE name = $1", 1 },
+	[ST_SECRET_BY_NAME_LOCK] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE name = $1 FOR UPDATE", 1 },
+	[ST_SECRET_BY_ARN] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE arn = $1", 1 },
+	[ST_SECRET_BY_UUID] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE uuid = $1::uuid", 1 },
+	[ST_SECRET_BY_ARN_LOCK] = { "SELECT " SECRET_COLS
+	    " FROM secrets WHERE arn = $1 FOR UPDATE", 1 },
+	[ST_SECRET_INSERT] = { "INSERT INTO secrets "
+	    "(uuid, name, arn, description, kms_key_id) "
+	    "VALUES ($1, $2, $3, $4, $5)", 5 },
+	[ST_SECRET_TOUCH_CHANGED] = { "UPDATE secrets "
+	    "SET last_changed_date = now() WHERE uuid = $1", 1 },
+	[ST_SECRET_TOUCH_ACCESSED] = { "UPDATE secrets SET last_accessed_date "
+	    "= (now() AT TIME ZONE 'UTC')::date WHERE uuid = $1 AND "
+	    "last_accessed_date IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date",
+	    1 },
+	[ST_VERSION_TOUCH_ACCESSED] = { "UPDATE secret_versions SET "
+	    "last_accessed_date = (now() AT TIME ZONE 'UTC')::date "
+	    "WHERE secret_uuid = $1 AND version_id = $2 AND last_accessed_date "
+	    "IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date", 2 },
+	[ST_PAGE_ASC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) "
+	    "ORDER BY created_date, uuid LIMIT $2", 2 },
+	[ST_PAGE_ASC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) > ("
+	    CURSOR ", $3::uuid) ORDER BY created_date, uuid LIMIT $4", 4 },
+	[ST_PAGE_DESC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) "
+	    "ORDER BY created_date DESC, uuid DESC LIMIT $2", 2 },
+	[ST_PAGE_DESC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
+	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) < ("
+	    CURSOR ", $3::uuid) ORDER BY created_date DESC, uuid DESC LIMIT $4",
+	    4 },
+	[ST_VERSION_BY_ID] = { "SELECT " VERSION_COLS " FROM secret_versions v "
+	    "WHERE v.secret_uuid = $1 AND v.version_id = $2", 2 },
+	[ST_VERSION_BY_STAGE] = { "SELECT " VERSION_COLS
+	    " FROM version_stages s JOIN secret_versions v "
+	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
+	    "WHERE s.secret_uuid = $1 AND s.stage = $2", 2 },
+	[ST_VERSION_INSERT] = { "INSERT INTO secret_versions (secret_uuid, "
+	    "version_id, value_type, format, kek_label, iv, wrapped_dek, "
+	    "ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
+	[ST_STAGE_MOVE] = { "WITH old AS (SELECT version_id FROM version_stages "
+	    "WHERE secret_uuid = $1 AND stage = $2), "
+	    "ins AS (INSERT INTO version_stages (secret_uuid, stage, version_id) "
+	    "VALUES ($1, $2, $3) ON CONFLICT (secret_uuid, stage) "
+	    "DO UPDATE SET version_id = EXCLUDED.version_id) "
+	    "SELECT version_id FROM old", 3 },
+	[ST_STAGES] = { "SELECT s.secret_uuid::text, s.version_id, s.stage "
+	    "FROM version_stages s JOIN secret_versions v "
+	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
+	    "WHERE s.secret_uuid = ANY ($1::uuid[]) "
+	    "ORDER BY s.secret_uuid, v.created_date, s.version_id, s.stage", 1 },
+	[ST_TAG_PUT] = { "INSERT INTO tags (secret_uuid, key, value, position) "
+	    "VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 "
+	    "FROM tags WHERE secret_uuid = $1)) ON CONFLICT (secret_uuid, key) "
+	    "DO UPDATE SET value = EXCLUDED.value", 3 },
+	[ST_TAGS] = { "SELECT secret_uuid::text, key, value FROM tags "
+	    "WHERE secret_uuid = ANY ($1::uuid[]) "
+	    "ORDER BY secret_uuid, position", 1 },
+	[ST_SECRET_UPDATE_META] = { "UPDATE secrets SET "
+	    "description = CASE WHEN $2 THEN $3 ELSE description END, "
+	    "kms_key_id = CASE WHEN $4 THEN $5 ELSE kms_key_id END, "
+	    "last_changed_date = now() WHERE uuid = $1", 5 },
+	[ST_SECRET_SCHEDULE_DELETE] = { "UPDATE secrets SET deleted_date = "
+	    "now(), purge_after = now() + $2::int * interval '1 day' "
+	    "WHERE uuid = $1 RETURNING " MS("purge_after"), 2 },
+	[ST_SECRET_RESTORE] = { "UPDATE secrets SET deleted_date = NULL, "
+	    "purge_after = NULL WHERE uuid = $1", 1 },
+	[ST_SECRET_DELETE] = { "DELETE FROM secrets WHERE uuid = $1", 1 },
+	[ST_PURGE_CLAIM] = { "SELECT uuid, arn FROM secrets WHERE "
+	    "purge_after <= now() ORDER BY purge_after LIMIT $1 "
+	    "FOR UPDATE SKIP LOCKED", 1 },
+	[ST_PURGE_DELETE] = { "DELETE FROM secrets WHERE uuid = "
+	    "ANY($1::uuid[])", 1 },
+	[ST_VERSIONS_FIRST] = { "SELECT v.version_id, " MS("v.created_date")
+	    ", " US("v.created_date") ", "
+	    MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", "
+	    "v.kek_label, (SELECT coalesce(json_agg(l.stage ORDER BY l.stage), "
+	    "'[]')::text FROM version_stages l WHERE l.secret_uuid = "
+	    "v.secret_uuid AND l.version_id = v.version_id) "
+	    "FROM secret_versions v WHERE v.secret_uuid = $1 AND ($2 OR EXISTS "
+	    "(SELECT 1 FROM version_stages l WHERE l.secret_uuid = v.secret_uuid "
+	    "AND l.version_id = v.version_id)) "
+	    "ORDER BY v.created_date, v.version_id LIMIT $3", 3 },
+	[ST_VERSIONS_AFTER] = { "SELECT v.version_id, " MS("v.created_date")
+	    ", " US("v.created_date") ", "
+	    MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", "
+	    "v.kek_label, (SELECT coalesce(json_agg(l.stage ORDER BY l.stage), "
+	    "'[]')::text FROM version_stages l WHERE l.secret_uuid = "
+	    "v.secret_uuid AND l.version_id = v.version_id) "
+	    "FROM secret_versions v WHERE v.secret_uuid = $1 AND ($2 OR EXISTS "
+	    "(SELECT 1 FROM version_stages l WHERE l.secret_uuid = v.secret_uuid "
+	    "AND l.version_id = v.version_id)) AND (v.created_date, v.version_id)"
+	    " > ('epoch'::timestamptz + $3::int8 * interval '1 microsecond', $4) "
+	    "ORDER BY v.created_date, v.version_id LIMIT $5", 5 },
+	[ST_VERSION_EXISTS] = { "SELECT 1 FROM secret_versions "
+	    "WHERE secret_uuid = $1 AND version_id = $2", 2 },
+	[ST_STAGE_HOLDER] = { "SELECT version_id FROM version_stages "
+	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
+	[ST_STAGE_REMOVE] = { "DELETE FROM version_stages "
+	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
+	[ST_LABEL_COUNT] = { "SELECT count(*) FROM version_stages "
+	    "WHERE secret_uuid = $1", 1 },
+	[ST_VERSIONS_PRUNE] = { "DELETE FROM secret_versions WHERE secret_uuid "
+	    "= $1 AND version_id IN (SELECT v.version_id FROM secret_versions v "
+	    "WHERE v.secret_uuid = $1 AND v.created_date < now() - $3::int * "
+	    "interval '1 second' AND NOT EXISTS (SELECT 1 FROM version_stages l "
+	    "WHERE l.secret_uuid = v.secret_uuid AND l.version_id = v.version_id)"
+	    " ORDER BY v.created_date LIMIT greatest((SELECT count(*) FROM "
+	    "secret_versions c WHERE c.secret_uuid = $1) - $2::int, 0))", 3 },
+	[ST_TAG_REMOVE] = { "DELETE FROM tags WHERE secret_uuid = $1 "
+	    "AND key = $2", 2 },
+	[ST_TAG_COUNT] = { "SELECT count(*) FROM tags WHERE secret_uuid = $1",
+	    1 },
+	[ST_STAGED_BY_NAME] = { SECRET_AND_STAGE("name"), 2 },
+	[ST_STAGED_BY_ARN] = { SECRET_AND_STAGE("arn"), 2 },
+	[ST_SERVER_KEY] = { "WITH ins AS (INSERT INTO server_keys (name, key) "
+	    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING key) "
+	    "SELECT key FROM ins UNION ALL SELECT key FROM server_keys "
+	    "WHERE name = $1 LIMIT 1", 2 },
+	/* A whole batch of audit events in one statement (store_audit.c). */
+	[ST_AUDIT_INSERT] = { "INSERT INTO audit_events (chain_id, seq, "
+	    "event_time, request_id, principal, peer, operation, secret_arn, "
+	    "version_id, outcome, prev_hash, hash, hmac, request_params) "
+	    "SELECT c, s, to_timestamp(t::double precision / 1000), r, p, pe, "
+	    "o, a, v, oc, ph, h, m, rp FROM unnest($1::uuid[], $2::bigint[], "
+	    "$3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], "
+	    "$8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], "
+	    "$13::bytea[], $14::text[]) "
+	    "AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp)", 14 },
+};
+
+/* ---- running them ------------------------------------------------------- */
+
+/* Run a statement that returns no rows. */
+int
+store_command(struct store *s, enum store_stmt st, int n, const char *const *v,
+    const int *len, const int *fmt, struct cf_error *err)
+{
+	PGresult *r;
+
+	if ((r = store_exec(s, st, n, v, len, fmt, 0, PGRES_COMMAND_OK,
+	    err)) == NULL)
+		return (-1);
+	PQclear(r);
+	return (0);
+}
+
+/* Run a one-row, one-column query; *out is the int8 value (0 if no row). */
+int
+store_scalar(struct store *s, enum store_stmt st, int n, const char *const *v,
+    int64_t *out, int *found, struct cf_error *err)
+{
+	PGresult *r;
+
+	if ((r = store_exec(s, st, n, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+	*found = PQntuples(r) > 0;
+	*out = *found ? store_col_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return (0);
+}
+
+/* The count(*) that statement ${st} gives for one secret. */
+int
+store_count_of(struct store *s, enum store_stmt st, const char *uuid, int *out,
+    struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+	int64_t n;
+	int found;
+
+	if (store_scalar(s, st, 1, v, &n, &found, err))
+		return (-1);
+	*out = (int)n;
+	return (0);
+}
+
+/* Build the text form of a uuid[] parameter: {u1,u2,...}. */
+static char *
+uuid_array(struct cf_arena *a, const char *const *uuids, size_t n)
+{
+	char *buf, *p;
+	size_t i;
+
+	if ((buf = cf_arena_alloc(a, 3 + n * 37)) == NULL)
+		return (NULL);
+	p = buf;
+	*p++ = '{';
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%.36s", i ? "," : "", uuids[i]);
+	*p++ = '}';
+	*p = '\0';
+	return (buf);
+}
+
+/* Index of ${uuid} in ${uuids}. */
+static size_t
+owner_of(const char *uuid, const char *const *uuids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(uuids[i], uuid) == 0)
+			return (i);
+	return (0);
+}
+
+/* Run a per-secret list query whose rows are (uuid, a, b). */
+int
+store_pairs(struct store *s, struct cf_arena *a, enum store_stmt st,
+    const char *const *uuids, size_t n_uuids, const char ***first,
+    const char ***second, size_t **owner, size_t *n, struct cf_error *err)
+{
+	const char *v[1];
+	PGresult *r;
+	size_t i;
+	int oom = 0;
+
+	*n = 0;
+	if (n_uuids == 0)
+		return (0);
+	if ((v[0] = uuid_array(a, uuids, n_uuids)) == NULL)
+		goto oom;
+	if ((r = store_exec(s, st, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+	*n = (size_t)PQntuples(r);
+	if (*n == 0) {
+		PQclear(r);
+		return (0);
+	}
+	*first = cf_arena_alloc(a, *n * sizeof(char *));
+	*second = cf_arena_alloc(a, *n * sizeof(char *));
+	*owner = cf_arena_alloc(a, *n * sizeof(size_t));
+	if (*first == NULL || *second == NULL || *owner == NULL) {
+		PQclear(r);
+		goto oom;
+	}
+	for (i = 0; i < *n; i++) {
+		(*owner)[i] = owner_of(PQgetvalue(r, (int)i, 0), uuids,
+		    n_uuids);
+		(*first)[i] = store_col_str(a, r, (int)i, 1, &oom);
+		(*second)[i] = store_col_str(a, r, (int)i, 2, &oom);
+	}
+	PQclear(r);
+	if (oom)
+		goto oom;
+	return (0);
+oom:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}

@@ -1,0 +1,261 @@
+/*
+ * store_version.c: the statements on versions and their labels (stages):
+ * reading, inserting and filling a version, moving and removing labels,
+ * the version pages of ListSecretVersionIds, counting and pruning.  Their
+ * SQL is in store_stmt.c, their rows are decoded by store_row.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+int
+store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
+    const char *version_id, const char *stage, struct store_version *out,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, version_id ? version_id : stage };
+	PGresult *r;
+	int rc;
+
+	if ((r = store_exec(s, version_id ? ST_VERSION_BY_ID :
+	    ST_VERSION_BY_STAGE, 2, v, NULL, NULL, 1, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (-1);
+	if (PQntuples(r) == 0)
+		rc = 0;
+	else if (store_decode_version(a, r, 0, out)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not decode a version");
+		rc = -1;
+	} else
+		rc = 1;
+	PQclear(r);
+	return (rc);
+}
+
+/*
+ * The parameters of a version row: $1 uuid, $2 version id, $3 value type,
+ * $4 format, $5 KEK label, $6-$8 the envelope's byte strings (binary).
+ * ${type} and ${format} are the caller's buffers.
+ */
+static void
+version_params(const char *uuid, const struct store_version *ver,
+    char type[4], char format[16], const char *v[8], int len[8], int fmt[8])
+{
+
+	snprintf(type, 4, "%d", ver->empty ? 0 : ver->binary ? 2 : 1);
+	snprintf(format, 16, "%u", ver->format);
+	memset(len, 0, 8 * sizeof(*len));
+	memset(fmt, 0, 8 * sizeof(*fmt));
+	v[0] = uuid;
+	v[1] = ver->version_id;
+	v[2] = type;
+	v[3] = format;
+	v[4] = ver->kek_label;
+	v[5] = ver->iv != NULL ? (const char *)ver->iv : "";
+	len[5] = (int)ver->iv_len;
+	v[6] = ver->wrapped_dek != NULL ? (const char *)ver->wrapped_dek : "";
+	len[6] = (int)ver->wrapped_dek_len;
+	v[7] = ver->ciphertext != NULL ? (const char *)ver->ciphertext : "";
+	len[7] = (int)ver->ciphertext_len;
+	fmt[5] = fmt[6] = fmt[7] = 1;
+}
+
+int
+store_version_insert(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+	char type[4], format[16];
+	const char *v[8];
+	int len[8], fmt[8];
+
+	version_params(uuid, ver, type, format, v, len, fmt);
+	return (store_command(s, ST_VERSION_INSERT, 8, v, len, fmt, err));
+}
+
+int
+store_version_fill(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+	char type[4], format[16];
+	const char *v[8];
+	int len[8], fmt[8], rows;
+	PGresult *r;
+
+	version_params(uuid, ver, type, format, v, len, fmt);
+	if ((r = store_exec_params(s, "UPDATE secret_versions SET value_type = "
+	    "$3::smallint, format = $4::int, kek_label = $5, iv = $6, "
+	    "wrapped_dek = $7, ciphertext = $8 WHERE secret_uuid = $1::uuid "
+	    "AND version_id = $2 AND value_type = 0", 8, v, len, fmt, 0,
+	    PGRES_COMMAND_OK, "filling a pending version", err)) == NULL)
+		return (-1);
+	rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (rows != 1) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "version %.64s has a "
+		    "value already", ver->version_id);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+store_stage_move(struct store *s, struct cf_arena *a, const char *uuid,
+    const char *stage, const char *version_id, const char **out_prev,
+    struct cf_error *err)
+{
+	const char *v[3] = { uuid, stage, version_id };
+	PGresult *r;
+	int oom = 0;
+
+	if ((r = store_exec(s, ST_STAGE_MOVE, 3, v, NULL, NULL, 0,
+	    PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	*out_prev = PQntuples(r) ? store_col_str(a, r, 0, 0, &oom) : NULL;
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+store_stages(struct store *s, struct cf_arena *a, const char *const *uuids,
+    size_t n_uuids, struct store_stage **out, size_t **owner, size_t *n,
+    struct cf_error *err)
+{
+	const char **vid = NULL, **stage = NULL;
+	size_t i;
+
+	if (store_pairs(s, a, ST_STAGES, uuids, n_uuids, &vid, &stage, owner, n,
+	    err))
+		return (-1);
+	if (*n == 0)
+		return (0);
+	if ((*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < *n; i++) {
+		(*out)[i].version_id = vid[i];
+		(*out)[i].stage = stage[i];
+	}
+	return (0);
+}
+
+int
+store_version_page(struct store *s, struct cf_arena *a, const char *uuid,
+    int include_deprecated, int64_t after_us, const char *after_vid,
+    int limit, struct store_version_info **out, size_t *n,
+    struct cf_error *err)
+{
+	char us[24], lim[16];
+	const char *v[5];
+	PGresult *r;
+	int i, oom = 0;
+
+	snprintf(us, sizeof(us), "%lld", (long long)after_us);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	v[0] = uuid;
+	v[1] = include_deprecated ? "true" : "false";
+	if (after_vid == NULL) {
+		v[2] = lim;
+		r = store_exec(s, ST_VERSIONS_FIRST, 3, v, NULL, NULL, 0,
+		    PGRES_TUPLES_OK, err);
+	} else {
+		v[2] = us;
+		v[3] = after_vid;
+		v[4] = lim;
+		r = store_exec(s, ST_VERSIONS_AFTER, 5, v, NULL, NULL, 0,
+		    PGRES_TUPLES_OK, err);
+	}
+	if (r == NULL)
+		return (-1);
+	*n = (size_t)PQntuples(r);
+	*out = NULL;
+	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL)
+		oom = 1;
+	for (i = 0; !oom && i < (int)*n; i++) {
+		struct store_version_info *e = &(*out)[i];
+
+		e->version_id = store_col_str(a, r, i, 0, &oom);
+		e->created_ms = store_col_i64(r, i, 1);
+		e->created_us = store_col_i64(r, i, 2);
+		e->last_accessed_ms = store_col_i64(r, i, 3);
+		e->kek_label = store_col_str(a, r, i, 4, &oom);
+		if (!oom && store_decode_labels(a, PQgetvalue(r, i, 5),
+		    (size_t)PQgetlength(r, i, 5), &e->stages, &e->n_stages))
+			oom = 1;
+	}
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+store_version_exists(struct store *s, const char *uuid, const char *vid,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, vid };
+	int64_t one;
+	int found;
+
+	if (store_scalar(s, ST_VERSION_EXISTS, 2, v, &one, &found, err))
+		return (-1);
+	return (found);
+}
+
+int
+store_stage_holder(struct store *s, struct cf_arena *a, const char *uuid,
+    const char *stage, const char **out_vid, struct cf_error *err)
+{
+	const char *v[2] = { uuid, stage };
+	PGresult *r;
+	int oom = 0, found;
+
+	if ((r = store_exec(s, ST_STAGE_HOLDER, 2, v, NULL, NULL, 0,
+	    PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	found = PQntuples(r) > 0;
+	*out_vid = found ? store_col_str(a, r, 0, 0, &oom) : NULL;
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	return (found);
+}
+
+int
+store_stage_remove(struct store *s, const char *uuid, const char *stage,
+    struct cf_error *err)
+{
+	const char *v[2] = { uuid, stage };
+
+	return (store_command(s, ST_STAGE_REMOVE, 2, v, NULL, NULL, err));
+}
+
+int
+store_label_count(struct store *s, const char *uuid, int *out,
+    struct cf_error *err)
+{
+
+	return (store_count_of(s, ST_LABEL_COUNT, uuid, out, err));
+}
+
+int
+store_versions_prune(struct store *s, const char *uuid, int keep,
+    int min_age_s, struct cf_error *err)
+{
+	char k[16], age[16];
+	const char *v[3] = { uuid, k, age };
+
+	snprintf(k, sizeof(k), "%d", keep);
+	snprintf(age, sizeof(age), "%d", min_age_s);
+	return (store_command(s, ST_VERSIONS_PRUNE, 3, v, NULL, NULL, err));
+}
