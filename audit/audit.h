@@ -31,7 +31,7 @@
  * is NULL (every event before migration 0008), v2 with them.  Returns 0,
  * or -1 if libcrypto fails.
  */
-int audit_row_hash(const struct store_audit_row *, uint8_t *) CF_MUSTCHECK;
+int audit_row_hash(const struct cf_audit_row *, uint8_t *) CF_MUSTCHECK;
 
 /*
  * Walks one chain, fed its events in (seq, hash) order.  After
@@ -81,7 +81,7 @@ void audit_check_anchor(struct audit_check *, int64_t, const uint8_t *);
  * The next event.  ${mac_ok} is 1 if its hmac verified in the token, 0 if
  * it did not, -1 if it was not checked (no token).
  */
-void audit_check_row(struct audit_check *, const struct store_audit_row *,
+void audit_check_row(struct audit_check *, const struct cf_audit_row *,
     int);
 
 /* audit_check_end(c): no more events; checks the tail against the head. */

@@ -55,7 +55,7 @@ put_str(EVP_MD_CTX *md, const char *s)
 }
 
 int
-audit_row_hash(const struct store_audit_row *r, uint8_t *out)
+audit_row_hash(const struct cf_audit_row *r, uint8_t *out)
 {
 	EVP_MD_CTX *md;
 	uint8_t fixed[MAGIC_LEN + 36 + 16];
@@ -138,7 +138,7 @@ audit_check_anchor(struct audit_check *c, int64_t seq, const uint8_t *hash)
 
 /* The first event: it must start the chain or follow the anchor. */
 static int
-check_start(struct audit_check *c, const struct store_audit_row *r)
+check_start(struct audit_check *c, const struct cf_audit_row *r)
 {
 	int64_t want = c->anchored ? c->anchor_seq + 1 : 1;
 
@@ -165,7 +165,7 @@ check_start(struct audit_check *c, const struct store_audit_row *r)
 }
 
 void
-audit_check_row(struct audit_check *c, const struct store_audit_row *r,
+audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
     int mac_ok)
 {
 	uint8_t h[AUDIT_HASH_LEN];

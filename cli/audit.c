@@ -467,14 +467,14 @@ done:
 
 /* A parsed export line: the row points into the JSON object it keeps. */
 struct line {
-	struct store_audit_row row;
+	struct cf_audit_row row;
 	json_t *obj;
 };
 
 static int
 line_parse(json_t *o, struct line *l)
 {
-	struct store_audit_row *r = &l->row;
+	struct cf_audit_row *r = &l->row;
 	const char *chain = str(o, "ChainId");
 
 	memset(l, 0, sizeof(*l));
@@ -506,8 +506,8 @@ line_parse(json_t *o, struct line *l)
 static int
 line_cmp(const void *va, const void *vb)
 {
-	const struct store_audit_row *a = &((const struct line *)va)->row;
-	const struct store_audit_row *b = &((const struct line *)vb)->row;
+	const struct cf_audit_row *a = &((const struct line *)va)->row;
+	const struct cf_audit_row *b = &((const struct line *)vb)->row;
 	int c;
 
 	if ((c = strcmp(a->chain_id, b->chain_id)) != 0)

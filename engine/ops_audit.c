@@ -87,7 +87,7 @@ engine_list_audit_events(struct engine_worker *w,
     struct engine_audit_list_resp *resp, struct cf_error *err)
 {
 	struct store_audit_filter f;
-	const struct store_audit_row *last;
+	const struct cf_audit_row *last;
 	char key[64];
 	int limit, rc;
 
@@ -198,7 +198,7 @@ static int
 verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
     uint8_t *hash, int64_t *after_head_ms, struct cf_error *err)
 {
-	struct store_audit_row *rows;
+	struct cf_audit_row *rows;
 	struct cf_arena *a;
 	uint8_t h[AUDIT_HASH_LEN];
 	size_t n;
@@ -252,7 +252,7 @@ verify_walk(struct engine_worker *w, struct audit_check *c,
     const uint8_t *resume_hash, struct verify_bound *b,
     int64_t *after_head_ms, int64_t *last_ms, struct cf_error *err)
 {
-	struct store_audit_row *rows;
+	struct cf_audit_row *rows;
 	struct cf_arena *page;
 	uint8_t after_hash[AUDIT_HASH_LEN];
 	int64_t after_seq = resume_hash != NULL ? c->anchor_seq : 0;

@@ -33,7 +33,7 @@ from_hex(const char *s, uint8_t *out)
 static void
 test_known_answer(void **state)
 {
-	struct store_audit_row r;
+	struct cf_audit_row r;
 	uint8_t want[32], got[32];
 
 	(void)state;
@@ -64,7 +64,7 @@ test_known_answer(void **state)
 static void
 test_known_answer_v2(void **state)
 {
-	struct store_audit_row r;
+	struct cf_audit_row r;
 	uint8_t v1[32], want[32], got[32];
 
 	(void)state;
@@ -98,7 +98,7 @@ test_known_answer_v2(void **state)
 
 /* A well-formed chain of N events. */
 static void
-make_chain(struct store_audit_row *rows)
+make_chain(struct cf_audit_row *rows)
 {
 	static const char *ops[N] = { "ServerStart", "CreateSecret",
 	    "GetSecretValue", "PutSecretValue", "GetSecretValue",
@@ -162,7 +162,7 @@ static const struct {
 static void
 test_checker(void **state)
 {
-	struct store_audit_row rows[N], tmp;
+	struct cf_audit_row rows[N], tmp;
 	struct hsm_audit_head head;
 	struct audit_check c;
 	size_t k;
