@@ -1,14 +1,19 @@
 /*
  * audit.h: the tamper-evident audit trail (audit/DESIGN.md).
  *
- * Two halves.  audit_record.c is pure: the canonical encoding and hash of
- * an event, and the checker that walks a chain and names its first broken
- * link; cofferd's VerifyAuditLog and `coffer audit verify` on an export
- * file both use it.  audit_writer.c is cofferd's single writer thread: it
- * takes events from every worker, chains and signs them (HMAC in the
- * token), inserts each batch with one commit (group commit) and only then
- * tells the callers, so a response never leaves before its event is
- * durable.
+ * Two halves.  The pure core (coffer_audit_core: no database, no token)
+ * owns the event and its checking: audit_hash.c is the canonical encoding
+ * and hash of an event, audit_check.c the checker that takes a chain's
+ * events one by one and names its first broken link; cofferd's
+ * VerifyAuditLog and `coffer audit verify` on an export file both use it,
+ * and supply the events and the token's verdict on each hmac.  The
+ * rows are struct cf_audit_row (common/cf_audit_row.h), which store/
+ * fills.  The other half (coffer_audit) is cofferd's: audit_writer.c, the
+ * single writer thread that takes events from every worker, chains and
+ * signs them (HMAC in the token), inserts each batch with one commit
+ * (group commit) and only then tells the callers, so a response never
+ * leaves before its event is durable; and audit_deploy.c, the deployment
+ * id that scopes the token's heads.
  */
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
@@ -17,12 +22,15 @@
 #include <stdint.h>
 
 #include "cf.h"
-#include "hsm.h"
-#include "store.h"
+#include "cf_audit_row.h"
 
-#define AUDIT_HASH_LEN 32
+struct hsm;
+struct hsm_session;
+struct store;
 
-/* ---- records and checking (audit_record.c, pure) ------------------------- */
+#define AUDIT_HASH_LEN CF_AUDIT_HASH_LEN
+
+/* ---- the event hash (audit_hash.c, pure) ---------------------------------- */
 
 /*
  * audit_row_hash(row, out):
@@ -33,6 +41,8 @@
  */
 int audit_row_hash(const struct cf_audit_row *, uint8_t *) CF_MUSTCHECK;
 
+/* ---- the chain checker (audit_check.c, pure) ------------------------------ */
+
 /*
  * Walks one chain, fed its events in (seq, hash) order.  After
  * audit_check_end(), ${ok} says whether the chain verified; if not,
@@ -40,7 +50,7 @@ int audit_row_hash(const struct cf_audit_row *, uint8_t *) CF_MUSTCHECK;
  * ${reason} says what is wrong with it.
  */
 struct audit_check {
-	char chain_id[37];
+	char chain_id[CF_AUDIT_CHAIN_ID_LEN + 1];
 	int ok;
 	int64_t broken_seq;
 	char reason[256];
@@ -60,14 +70,28 @@ struct audit_check {
 	int macs_checked;
 };
 
+/* What the token said of a chain's head. */
+enum audit_head {
+	AUDIT_HEAD_NOT_ASKED,		/* no token (an offline check) */
+	AUDIT_HEAD_NONE,		/* the token holds none for the chain */
+	AUDIT_HEAD_FOUND		/* it holds one: seq and hash */
+};
+
+/* What the token said of an event's hmac. */
+enum audit_mac {
+	AUDIT_MAC_UNCHECKED,		/* no token */
+	AUDIT_MAC_OK,			/* made with the token's audit key */
+	AUDIT_MAC_BAD			/* not */
+};
+
 /*
- * audit_check_init(c, chain_id, head):
- * Start checking ${chain_id}.  ${head} is the token's head of the chain,
- * NULL when the token has none; pass head_known = 0 when the token was not
- * consulted at all (an offline check without a token).
+ * audit_check_init(c, chain_id, head, head_seq, head_hash):
+ * Start checking ${chain_id}.  ${head} says whether the token was asked
+ * for the chain's head and whether it has one; when it has (only then),
+ * ${head_seq} and ${head_hash} are that head.
  */
-void audit_check_init(struct audit_check *, const char *,
-    const struct hsm_audit_head *, int);
+void audit_check_init(struct audit_check *, const char *, enum audit_head,
+    int64_t, const uint8_t *);
 
 /*
  * audit_check_anchor(c, seq, hash):
@@ -77,12 +101,20 @@ void audit_check_init(struct audit_check *, const char *,
 void audit_check_anchor(struct audit_check *, int64_t, const uint8_t *);
 
 /*
- * audit_check_row(c, row, mac_ok):
- * The next event.  ${mac_ok} is 1 if its hmac verified in the token, 0 if
- * it did not, -1 if it was not checked (no token).
+ * audit_check_row(c, row, mac):
+ * The next event; ${mac} is the token's verdict on its hmac.
  */
 void audit_check_row(struct audit_check *, const struct cf_audit_row *,
-    int);
+    enum audit_mac);
+
+/*
+ * audit_check_broken(c, seq, fmt, ...):
+ * A finding the checker cannot see for itself (an invented anchor, an
+ * event gone from where an earlier call stopped): the chain breaks at
+ * ${seq}, for the reason ${fmt}.  Only the first finding is kept.
+ */
+void audit_check_broken(struct audit_check *, int64_t, const char *, ...)
+    CF_PRINTF(3, 4);
 
 /* audit_check_end(c): no more events; checks the tail against the head. */
 void audit_check_end(struct audit_check *);

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "hsm.h"
+#include "store.h"
 
 #define MAX_BATCH 1024			/* events per INSERT */
 #define MAX_QUEUED 16384		/* events waiting; submitters block */

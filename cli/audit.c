@@ -622,7 +622,8 @@ cmd_verify_file(const struct audit_opts *o)
 
 	/* Each chain from its first exported event. */
 	for (start = 0; start < n; start = i) {
-		audit_check_init(&c, lines[start].row.chain_id, NULL, 0);
+		audit_check_init(&c, lines[start].row.chain_id,
+		    AUDIT_HEAD_NOT_ASKED, 0, NULL);
 		if (lines[start].row.seq > 1)
 			audit_check_anchor(&c, lines[start].row.seq - 1,
 			    lines[start].row.prev_hash);
@@ -636,7 +637,9 @@ cmd_verify_file(const struct audit_opts *o)
 				rc = CLI_EXIT_CLIENT;
 				goto done;
 			}
-			audit_check_row(&c, &lines[i].row, mac);
+			audit_check_row(&c, &lines[i].row, mac == -1 ?
+			    AUDIT_MAC_UNCHECKED : mac == 1 ? AUDIT_MAC_OK :
+			    AUDIT_MAC_BAD);
 		}
 		audit_check_end(&c);
 		ok &= c.ok;

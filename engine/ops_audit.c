@@ -283,7 +283,8 @@ verify_walk(struct engine_worker *w, struct audit_check *c,
 				cf_arena_free(page);
 				return (-1);
 			}
-			audit_check_row(c, &rows[i], mac_ok);
+			audit_check_row(c, &rows[i], mac_ok == 1 ?
+			    AUDIT_MAC_OK : AUDIT_MAC_BAD);
 			if (c->head_found ? rows[i].seq == c->head_seq + 1 :
 			    *after_head_ms == 0)
 				*after_head_ms = rows[i].time_ms;
@@ -405,7 +406,11 @@ verify_chain(struct engine_worker *w, const struct engine_call *call,
 	uint8_t resume_hash[AUDIT_HASH_LEN];
 	int64_t after_head_ms = 0, last_ms = 0;
 
-	audit_check_init(&c, id, head, 1);
+	if (head != NULL)
+		audit_check_init(&c, id, AUDIT_HEAD_FOUND, head->seq,
+		    head->hash);
+	else
+		audit_check_init(&c, id, AUDIT_HEAD_NONE, 0, NULL);
 	if (resume_seq > 0 ? verify_resume(w, &c, resume_seq, resume_hash,
 	    &after_head_ms, err) : verify_anchor(w, &c, err))
 		return (-1);

@@ -163,22 +163,22 @@ static void
 test_checker(void **state)
 {
 	struct cf_audit_row rows[N], tmp;
-	struct hsm_audit_head head;
+	uint8_t head_hash[32];
 	struct audit_check c;
+	enum audit_mac mac;
 	size_t k;
-	int i, from, mac, known;
+	int i, from, known;
 
 	(void)state;
 	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		make_chain(rows);
-		memcpy(head.chain_id, CHAIN, 37);
-		head.seq = N;
-		memcpy(head.hash, rows[N - 1].hash, 32);
+		memcpy(head_hash, rows[N - 1].hash, 32);
 		known = cases[k].t != T_OFFLINE;
 		if (cases[k].t == T_HEAD_HASH)
-			head.hash[0] ^= 1;
-		audit_check_init(&c, CHAIN, cases[k].t == T_NO_HEAD ||
-		    !known ? NULL : &head, known);
+			head_hash[0] ^= 1;
+		audit_check_init(&c, CHAIN, !known ? AUDIT_HEAD_NOT_ASKED :
+		    cases[k].t == T_NO_HEAD ? AUDIT_HEAD_NONE :
+		    AUDIT_HEAD_FOUND, N, head_hash);
 		from = 0;
 		switch (cases[k].t) {
 		case T_EDIT_4:
@@ -218,8 +218,9 @@ test_checker(void **state)
 			if ((cases[k].t == T_DELETE_3 && i == 2) ||
 			    (cases[k].t == T_TRUNCATE_2 && i >= N - 2))
 				continue;
-			mac = !known ? -1 : !(cases[k].t == T_BAD_MAC_6 &&
-			    i == 5);
+			mac = !known ? AUDIT_MAC_UNCHECKED :
+			    cases[k].t == T_BAD_MAC_6 && i == 5 ? AUDIT_MAC_BAD :
+			    AUDIT_MAC_OK;
 			audit_check_row(&c, &rows[i], mac);
 			if (cases[k].t == T_DUP_5 && i == 4)
 				audit_check_row(&c, &rows[i], mac);
