@@ -4,9 +4,10 @@
  * Two halves.  The pure core (coffer_audit_core: no database, no token)
  * owns the event and its checking: audit_hash.c is the canonical encoding
  * and hash of an event, audit_check.c the checker that takes a chain's
- * events one by one and names its first broken link; cofferd's
- * VerifyAuditLog and `coffer audit verify` on an export file both use it,
- * and supply the events and the token's verdict on each hmac.  The
+ * events one by one and names its first broken link, and audit_verify.c
+ * the walk of one chain through the checker (audit_verify_chain), which
+ * both cofferd's VerifyAuditLog and `coffer audit verify --file` use: the
+ * caller supplies the events and the token's verdict on each hmac.  The
  * rows are struct cf_audit_row (common/cf_audit_row.h), which store/
  * fills.  The other half (coffer_audit) is cofferd's: audit_writer.c, the
  * single writer thread that takes events from every worker, chains and
@@ -118,6 +119,71 @@ void audit_check_broken(struct audit_check *, int64_t, const char *, ...)
 
 /* audit_check_end(c): no more events; checks the tail against the head. */
 void audit_check_end(struct audit_check *);
+
+/* ---- the walk of a chain (audit_verify.c, pure) --------------------------- */
+
+/*
+ * Where a walk's events come from.  fetch(arg, want, out, n, more, err)
+ * gives the chain's next events in (seq, hash) order, at most ${want} of
+ * them (${want} >= 1), in *${out} and *${n}, with *${more} nonzero if
+ * others follow; the events stay valid until the next fetch.  mac(arg,
+ * row, out, err) is the token's verdict on ${row}'s hmac; NULL when there
+ * is no token (every event AUDIT_MAC_UNCHECKED).  Both return 0, or -1
+ * with ${err} set, which ends the walk with an error (not a finding).
+ */
+struct audit_source {
+	int (*fetch)(void *, size_t, const struct cf_audit_row **, size_t *,
+	    int *, struct cf_error *);
+	int (*mac)(void *, const struct cf_audit_row *, enum audit_mac *,
+	    struct cf_error *);
+	void *arg;
+};
+
+/*
+ * A walk's bound, which may span several chains: the events it may still
+ * check and the deadline on cf_mono_ms() (looked at between fetches).
+ * When it runs out with more of a chain to read, ${stop_seq} is the last
+ * event checked (0: the chain was walked to its end).
+ */
+struct audit_bound {
+	int64_t events_left;
+	int64_t deadline_ms;
+	int64_t stop_seq;
+};
+
+/* How many events a walk asks its source for at a time. */
+#define AUDIT_VERIFY_PAGE 1000
+
+/*
+ * What a server verifying online knows of the writers' heads
+ * (audit/DESIGN.md, "Verification"): its own chain, the event its head
+ * keeper had written up to when verification began (-1: it did not catch
+ * up in time), how long another server's tail after its head may span
+ * before it counts as a finding, and whether the token holds any head of
+ * this deployment.
+ */
+struct audit_head_view {
+	const char *own_chain;		/* NULL: no writer here */
+	int64_t own_synced;
+	int64_t in_flight_ms;
+	int any_heads;
+};
+
+/*
+ * audit_verify_chain(c, src, view, resumed, after_head_ms, b, err):
+ * Walk the events of ${src} through ${c} (set up by audit_check_init and,
+ * where the chain starts after an anchor, audit_check_anchor), within
+ * ${b}.  When the bound does not cut the chain short, end it
+ * (audit_check_end); with ${view} (online), first tell a lost head or an
+ * unanchored tail in flight from a finding.  ${resumed} is nonzero when
+ * the walk goes on from where an earlier call stopped, and
+ * ${after_head_ms} the time of the event after the token's head if that
+ * call saw it (else 0).  The verdict is in ${c}.  Returns 0, or -1 if the
+ * source failed.
+ */
+int audit_verify_chain(struct audit_check *, const struct audit_source *,
+    const struct audit_head_view *, int, int64_t, struct audit_bound *,
+    struct cf_error *) CF_MUSTCHECK;
 
 /* ---- the deployment (audit_deploy.c) -------------------------------------- */
 

@@ -219,8 +219,8 @@ test_checker(void **state)
 			    (cases[k].t == T_TRUNCATE_2 && i >= N - 2))
 				continue;
 			mac = !known ? AUDIT_MAC_UNCHECKED :
-			    cases[k].t == T_BAD_MAC_6 && i == 5 ? AUDIT_MAC_BAD :
-			    AUDIT_MAC_OK;
+			    cases[k].t == T_BAD_MAC_6 && i == 5 ?
+			    AUDIT_MAC_BAD : AUDIT_MAC_OK;
 			audit_check_row(&c, &rows[i], mac);
 			if (cases[k].t == T_DUP_5 && i == 4)
 				audit_check_row(&c, &rows[i], mac);
