@@ -13,6 +13,9 @@
 
 static const uint8_t zero_hash[AUDIT_HASH_LEN];
 
+static void vbroken(struct audit_check *, int64_t, const char *, va_list)
+    CF_PRINTF(3, 0);
+
 /* Record the first broken link; later ones are not reported. */
 static void
 vbroken(struct audit_check *c, int64_t seq, const char *fmt, va_list ap)
