@@ -1,14 +1,20 @@
 /*
  * audit.h: the tamper-evident audit trail (audit/DESIGN.md).
  *
- * Two halves.  audit_record.c is pure: the canonical encoding and hash of
- * an event, and the checker that walks a chain and names its first broken
- * link; cofferd's VerifyAuditLog and `coffer audit verify` on an export
- * file both use it.  audit_writer.c is cofferd's single writer thread: it
- * takes events from every worker, chains and signs them (HMAC in the
- * token), inserts each batch with one commit (group commit) and only then
- * tells the callers, so a response never leaves before its event is
- * durable.
+ * Two halves.  The pure core (coffer_audit_core: no database, no token)
+ * owns the event and its checking: audit_hash.c is the canonical encoding
+ * and hash of an event, audit_check.c the checker that takes a chain's
+ * events one by one and names its first broken link, and audit_verify.c
+ * the walk of one chain through the checker (audit_verify_chain), which
+ * both cofferd's VerifyAuditLog and `coffer audit verify --file` use: the
+ * caller supplies the events and the token's verdict on each hmac.  The
+ * rows are struct cf_audit_row (common/cf_audit_row.h), which store/
+ * fills.  The other half (coffer_audit) is cofferd's: audit_writer.c, the
+ * single writer thread that takes events from every worker, chains and
+ * signs them (HMAC in the token), inserts each batch with one commit
+ * (group commit) and only then tells the callers, so a response never
+ * leaves before its event is durable; and audit_deploy.c, the deployment
+ * id that scopes the token's heads.
  */
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
@@ -17,12 +23,15 @@
 #include <stdint.h>
 
 #include "cf.h"
-#include "hsm.h"
-#include "store.h"
+#include "cf_audit_row.h"
 
-#define AUDIT_HASH_LEN 32
+struct hsm;
+struct hsm_session;
+struct store;
 
-/* ---- records and checking (audit_record.c, pure) ------------------------- */
+#define AUDIT_HASH_LEN CF_AUDIT_HASH_LEN
+
+/* ---- the event hash (audit_hash.c, pure) ---------------------------------- */
 
 /*
  * audit_row_hash(row, out):
@@ -31,7 +40,9 @@
  * is NULL (every event before migration 0008), v2 with them.  Returns 0,
  * or -1 if libcrypto fails.
  */
-int audit_row_hash(const struct store_audit_row *, uint8_t *) CF_MUSTCHECK;
+int audit_row_hash(const struct cf_audit_row *, uint8_t *) CF_MUSTCHECK;
+
+/* ---- the chain checker (audit_check.c, pure) ------------------------------ */
 
 /*
  * Walks one chain, fed its events in (seq, hash) order.  After
@@ -40,7 +51,7 @@ int audit_row_hash(const struct store_audit_row *, uint8_t *) CF_MUSTCHECK;
  * ${reason} says what is wrong with it.
  */
 struct audit_check {
-	char chain_id[37];
+	char chain_id[CF_AUDIT_CHAIN_ID_LEN + 1];
 	int ok;
 	int64_t broken_seq;
 	char reason[256];
@@ -60,14 +71,28 @@ struct audit_check {
 	int macs_checked;
 };
 
+/* What the token said of a chain's head. */
+enum audit_head {
+	AUDIT_HEAD_NOT_ASKED,		/* no token (an offline check) */
+	AUDIT_HEAD_NONE,		/* the token holds none for the chain */
+	AUDIT_HEAD_FOUND		/* it holds one: seq and hash */
+};
+
+/* What the token said of an event's hmac. */
+enum audit_mac {
+	AUDIT_MAC_UNCHECKED,		/* no token */
+	AUDIT_MAC_OK,			/* made with the token's audit key */
+	AUDIT_MAC_BAD			/* not */
+};
+
 /*
- * audit_check_init(c, chain_id, head):
- * Start checking ${chain_id}.  ${head} is the token's head of the chain,
- * NULL when the token has none; pass head_known = 0 when the token was not
- * consulted at all (an offline check without a token).
+ * audit_check_init(c, chain_id, head, head_seq, head_hash):
+ * Start checking ${chain_id}.  ${head} says whether the token was asked
+ * for the chain's head and whether it has one; when it has (only then),
+ * ${head_seq} and ${head_hash} are that head.
  */
-void audit_check_init(struct audit_check *, const char *,
-    const struct hsm_audit_head *, int);
+void audit_check_init(struct audit_check *, const char *, enum audit_head,
+    int64_t, const uint8_t *);
 
 /*
  * audit_check_anchor(c, seq, hash):
@@ -77,15 +102,88 @@ void audit_check_init(struct audit_check *, const char *,
 void audit_check_anchor(struct audit_check *, int64_t, const uint8_t *);
 
 /*
- * audit_check_row(c, row, mac_ok):
- * The next event.  ${mac_ok} is 1 if its hmac verified in the token, 0 if
- * it did not, -1 if it was not checked (no token).
+ * audit_check_row(c, row, mac):
+ * The next event; ${mac} is the token's verdict on its hmac.
  */
-void audit_check_row(struct audit_check *, const struct store_audit_row *,
-    int);
+void audit_check_row(struct audit_check *, const struct cf_audit_row *,
+    enum audit_mac);
+
+/*
+ * audit_check_broken(c, seq, fmt, ...):
+ * A finding the checker cannot see for itself (an invented anchor, an
+ * event gone from where an earlier call stopped): the chain breaks at
+ * ${seq}, for the reason ${fmt}.  Only the first finding is kept.
+ */
+void audit_check_broken(struct audit_check *, int64_t, const char *, ...)
+    CF_PRINTF(3, 4);
 
 /* audit_check_end(c): no more events; checks the tail against the head. */
 void audit_check_end(struct audit_check *);
+
+/* ---- the walk of a chain (audit_verify.c, pure) --------------------------- */
+
+/*
+ * Where a walk's events come from.  fetch(arg, want, out, n, more, err)
+ * gives the chain's next events in (seq, hash) order, at most ${want} of
+ * them (${want} >= 1), in *${out} and *${n}, with *${more} nonzero if
+ * others follow; the events stay valid until the next fetch.  mac(arg,
+ * row, out, err) is the token's verdict on ${row}'s hmac; NULL when there
+ * is no token (every event AUDIT_MAC_UNCHECKED).  Both return 0, or -1
+ * with ${err} set, which ends the walk with an error (not a finding).
+ */
+struct audit_source {
+	int (*fetch)(void *, size_t, const struct cf_audit_row **, size_t *,
+	    int *, struct cf_error *);
+	int (*mac)(void *, const struct cf_audit_row *, enum audit_mac *,
+	    struct cf_error *);
+	void *arg;
+};
+
+/*
+ * A walk's bound, which may span several chains: the events it may still
+ * check and the deadline on cf_mono_ms() (looked at between fetches).
+ * When it runs out with more of a chain to read, ${stop_seq} is the last
+ * event checked (0: the chain was walked to its end).
+ */
+struct audit_bound {
+	int64_t events_left;
+	int64_t deadline_ms;
+	int64_t stop_seq;
+};
+
+/* How many events a walk asks its source for at a time. */
+#define AUDIT_VERIFY_PAGE 1000
+
+/*
+ * What a server verifying online knows of the writers' heads
+ * (audit/DESIGN.md, "Verification"): its own chain, the event its head
+ * keeper had written up to when verification began (-1: it did not catch
+ * up in time), how long another server's tail after its head may span
+ * before it counts as a finding, and whether the token holds any head of
+ * this deployment.
+ */
+struct audit_head_view {
+	const char *own_chain;		/* NULL: no writer here */
+	int64_t own_synced;
+	int64_t in_flight_ms;
+	int any_heads;
+};
+
+/*
+ * audit_verify_chain(c, src, view, resumed, after_head_ms, b, err):
+ * Walk the events of ${src} through ${c} (set up by audit_check_init and,
+ * where the chain starts after an anchor, audit_check_anchor), within
+ * ${b}.  When the bound does not cut the chain short, end it
+ * (audit_check_end); with ${view} (online), first tell a lost head or an
+ * unanchored tail in flight from a finding.  ${resumed} is nonzero when
+ * the walk goes on from where an earlier call stopped, and
+ * ${after_head_ms} the time of the event after the token's head if that
+ * call saw it (else 0).  The verdict is in ${c}.  Returns 0, or -1 if the
+ * source failed.
+ */
+int audit_verify_chain(struct audit_check *, const struct audit_source *,
+    const struct audit_head_view *, int, int64_t, struct audit_bound *,
+    struct cf_error *) CF_MUSTCHECK;
 
 /* ---- the deployment (audit_deploy.c) -------------------------------------- */
 

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "audit.h"
+#include "hsm.h"
+#include "store.h"
 
 int
 audit_deployment(struct store *st, struct hsm_session *hs, char *out,

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "hsm.h"
+#include "store.h"
 
 #define MAX_BATCH 1024			/* events per INSERT */
 #define MAX_QUEUED 16384		/* events waiting; submitters block */
@@ -77,7 +79,7 @@ struct audit {
 	struct sub *redo, **redo_tail;
 	size_t n_redo;
 	int64_t partitions_due;
-	struct store_audit_row rows[MAX_BATCH];
+	struct cf_audit_row rows[MAX_BATCH];
 
 	/* The head keeper: the newest committed head, for the token. */
 	pthread_mutex_t head_mu;
@@ -192,7 +194,7 @@ static int
 chain_one(struct audit *a, size_t i, const struct audit_event *ev,
     const char *outcome, int64_t *seq, uint8_t *hash, struct cf_error *err)
 {
-	struct store_audit_row *r = &a->rows[i];
+	struct cf_audit_row *r = &a->rows[i];
 
 	memcpy(r->chain_id, a->chain_id, sizeof(r->chain_id));
 	r->seq = ++*seq;

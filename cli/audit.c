@@ -453,14 +453,14 @@ done:
 
 /* A parsed export line: the row points into the JSON object it keeps. */
 struct line {
-	struct store_audit_row row;
+	struct cf_audit_row row;
 	json_t *obj;
 };
 
 static int
 line_parse(json_t *o, struct line *l)
 {
-	struct store_audit_row *r = &l->row;
+	struct cf_audit_row *r = &l->row;
 	const char *chain = str(o, "ChainId");
 
 	memset(l, 0, sizeof(*l));
@@ -492,8 +492,8 @@ line_parse(json_t *o, struct line *l)
 static int
 line_cmp(const void *va, const void *vb)
 {
-	const struct store_audit_row *a = &((const struct line *)va)->row;
-	const struct store_audit_row *b = &((const struct line *)vb)->row;
+	const struct cf_audit_row *a = &((const struct line *)va)->row;
+	const struct cf_audit_row *b = &((const struct line *)vb)->row;
 	int c;
 
 	if ((c = strcmp(a->chain_id, b->chain_id)) != 0)
@@ -584,6 +584,49 @@ open_token(const struct audit_opts *o, struct hsm_session **out)
 	return (h);
 }
 
+/*
+ * One chain of an export file as audit_verify_chain()'s source: its lines
+ * [next, end) of the sorted file, and the token (NULL: none) for the
+ * hmacs.
+ */
+struct file_source {
+	const struct line *lines;
+	size_t next, end;
+	struct hsm_session *hs;
+	struct cf_audit_row page[AUDIT_VERIFY_PAGE];
+};
+
+static int
+file_fetch(void *arg, size_t want, const struct cf_audit_row **out,
+    size_t *out_n, int *out_more, struct cf_error *err)
+{
+	struct file_source *f = arg;
+	size_t n;
+
+	(void)err;
+	for (n = 0; n < want && n < AUDIT_VERIFY_PAGE && f->next < f->end;
+	    n++)
+		f->page[n] = f->lines[f->next++].row;
+	*out = f->page;
+	*out_n = n;
+	*out_more = f->next < f->end;
+	return (0);
+}
+
+static int
+file_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
+    struct cf_error *err)
+{
+	struct file_source *f = arg;
+	int rc;
+
+	if ((rc = hsm_audit_mac_verify(f->hs, r->hash, AUDIT_HASH_LEN,
+	    r->hmac, err)) == -1)
+		return (-1);
+	*out = rc == 1 ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
+	return (0);
+}
+
 static int
 cmd_verify_file(const struct audit_opts *o)
 {
@@ -591,10 +634,13 @@ cmd_verify_file(const struct audit_opts *o)
 	struct hsm_session *hs = NULL;
 	struct hsm *h;
 	struct audit_check c;
+	struct audit_bound b = { INT64_MAX, INT64_MAX, 0 };
+	struct file_source *fs = NULL;
+	struct audit_source src;
 	struct line *lines;
 	size_t n, i, start;
 	json_t *report = NULL, *chains = NULL, *ch;
-	int ok = 1, mac, rc = CLI_EXIT_OK;
+	int ok = 1, rc = CLI_EXIT_OK;
 
 	if ((lines = read_export(o->file, &n)) == NULL)
 		return (CLI_EXIT_CLIENT);
@@ -605,26 +651,37 @@ cmd_verify_file(const struct audit_opts *o)
 	}
 	qsort(lines, n, sizeof(*lines), line_cmp);
 	chains = json_array();
+	if ((fs = calloc(1, sizeof(*fs))) == NULL) {
+		fprintf(stderr, "coffer: out of memory\n");
+		rc = CLI_EXIT_CLIENT;
+		goto done;
+	}
+	fs->lines = lines;
+	fs->hs = hs;
+	src.fetch = file_fetch;
+	src.mac = hs != NULL ? file_mac : NULL;
+	src.arg = fs;
 
-	/* Each chain from its first exported event. */
+	/*
+	 * Each chain from its first exported event, walked whole (no bound,
+	 * and no head to judge its end by: the file cannot prove its tail).
+	 */
 	for (start = 0; start < n; start = i) {
-		audit_check_init(&c, lines[start].row.chain_id, NULL, 0);
+		audit_check_init(&c, lines[start].row.chain_id,
+		    AUDIT_HEAD_NOT_ASKED, 0, NULL);
 		if (lines[start].row.seq > 1)
 			audit_check_anchor(&c, lines[start].row.seq - 1,
 			    lines[start].row.prev_hash);
 		for (i = start; i < n && strcmp(lines[i].row.chain_id,
-		    c.chain_id) == 0; i++) {
-			mac = -1;
-			if (hs != NULL && (mac = hsm_audit_mac_verify(hs,
-			    lines[i].row.hash, 32, lines[i].row.hmac, &err)) ==
-			    -1) {
-				fprintf(stderr, "coffer: %s\n", err.msg);
-				rc = CLI_EXIT_CLIENT;
-				goto done;
-			}
-			audit_check_row(&c, &lines[i].row, mac);
+		    c.chain_id) == 0; i++)
+			;
+		fs->next = start;
+		fs->end = i;
+		if (audit_verify_chain(&c, &src, NULL, 0, 0, &b, &err)) {
+			fprintf(stderr, "coffer: %s\n", err.msg);
+			rc = CLI_EXIT_CLIENT;
+			goto done;
 		}
-		audit_check_end(&c);
 		ok &= c.ok;
 		ch = json_pack("{s:s, s:b, s:I, s:I, s:I, s:b}", "ChainId",
 		    c.chain_id, "Ok", c.ok, "Events", (json_int_t)c.events,
@@ -657,6 +714,7 @@ done:
 	for (i = 0; i < n; i++)
 		json_decref(lines[i].obj);
 	free(lines);
+	free(fs);
 	hsm_session_free(hs);
 	hsm_free(h);
 	return (rc);

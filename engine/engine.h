@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "cf.h"
+#include "cf_audit_row.h"
 
 struct engine;
 struct engine_worker;
@@ -482,11 +483,10 @@ struct engine_audit_list_req {
 	const char *next_token;
 };
 struct engine_audit_list_resp {
-	struct store_audit_row *events;	/* in the arena */
+	struct cf_audit_row *events;	/* in the arena */
 	size_t n_events;
 	const char *next_token;
 };
-struct store_audit_row;
 int engine_list_audit_events(struct engine_worker *,
     const struct engine_call *, const struct engine_audit_list_req *,
     struct engine_audit_list_resp *, struct cf_error *) CF_MUSTCHECK;

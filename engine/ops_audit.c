@@ -1,15 +1,16 @@
 /*
  * ops_audit.c: ListAuditEvents and VerifyAuditLog (audit/DESIGN.md).
  *
- * Verification reads every chain from the database page by page (each
- * page in an arena of its own, so a long chain never piles up in memory),
- * checks each event's hmac in the token and feeds the pure checker of
- * audit_record.c, and compares each chain's end with the head the token
- * recorded.  One call checks at most audit_verify_max_events events for at
- * most audit_verify_max_ms (about: the bound is looked at between pages),
- * then returns a NextToken naming the chain and the event to go on after;
- * the next call re-reads that event, checks its hash and hmac, and
- * continues the chain from it as from an archive anchor.
+ * Verification walks every chain with audit_verify_chain() (audit/
+ * audit_verify.c), which `coffer audit verify --file` uses too: here its
+ * events come from the database page by page (each page in an arena of
+ * its own, so a long chain never piles up in memory), each event's hmac
+ * is checked in the token, and each chain's end is compared with the head
+ * the token recorded.  One call checks at most audit_verify_max_events
+ * events for at most audit_verify_max_ms (about: the bound is looked at
+ * between pages), then returns a NextToken naming the chain and the event
+ * to go on after; the next call re-reads that event, checks its hash and
+ * hmac, and continues the chain from it as from an archive anchor.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,7 +22,6 @@
 
 #define AUDIT_DEFAULT_PAGE 100
 #define AUDIT_MAX_PAGE 1000
-#define VERIFY_PAGE 1000
 #define VERIFY_HEAD_WAIT_MS 2000	/* for our own head to catch up */
 #define VERIFY_IN_FLIGHT_MS 1000	/* beyond audit_head_max_lag */
 
@@ -87,7 +87,7 @@ engine_list_audit_events(struct engine_worker *w,
     struct engine_audit_list_resp *resp, struct cf_error *err)
 {
 	struct store_audit_filter f;
-	const struct store_audit_row *last;
+	const struct cf_audit_row *last;
 	char key[64];
 	int limit, rc;
 
@@ -168,26 +168,14 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 		return (-1);
 	if (rc == 0) {
 		/* An invented anchor: the chain then begins unexplained. */
-		c->ok = 0;
-		c->broken_seq = seq + 1;
-		snprintf(c->reason, sizeof(c->reason), "the archive anchor at "
-		    "event %" PRId64 " was not made from a real event (its "
-		    "HMAC does not verify)", seq);
+		audit_check_broken(c, seq + 1, "the archive anchor at event %"
+		    PRId64 " was not made from a real event (its HMAC does not "
+		    "verify)", seq);
 		return (0);
 	}
 	audit_check_anchor(c, seq, hash);
 	return (0);
 }
-
-/*
- * A call's bound: events it may still check, the monotonic deadline, and
- * where it stopped inside a chain (0: it did not), to go on from there.
- */
-struct verify_bound {
-	int64_t events_left;
-	int64_t deadline_ms;
-	int64_t stop_seq;
-};
 
 /*
  * Go on with a chain where the previous call stopped, after event ${seq}:
@@ -198,7 +186,7 @@ static int
 verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
     uint8_t *hash, int64_t *after_head_ms, struct cf_error *err)
 {
-	struct store_audit_row *rows;
+	struct cf_audit_row *rows;
 	struct cf_arena *a;
 	uint8_t h[AUDIT_HASH_LEN];
 	size_t n;
@@ -228,82 +216,69 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
 			if (n == 1 && rows[0].seq == c->head_seq + 1)
 				*after_head_ms = rows[0].time_ms;
 		}
-	} else if (mac_ok != -1) {
-		c->ok = 0;
-		c->broken_seq = seq;
-		snprintf(c->reason, sizeof(c->reason), "event %" PRId64
-		    ", where the previous VerifyAuditLog call stopped, is "
-		    "missing or was altered since", seq);
-	}
+	} else if (mac_ok != -1)
+		audit_check_broken(c, seq, "event %" PRId64 ", where the "
+		    "previous VerifyAuditLog call stopped, is missing or was "
+		    "altered since", seq);
 	cf_arena_free(a);
 	return (mac_ok == -1 ? -1 : 0);
 }
 
 /*
- * Walk one chain's events through the checker, from the start or after
- * the event whose hash is ${after_hash} (the anchor of a resumed walk),
- * within ${b}: when it is spent and the chain goes on, b->stop_seq says
- * after which event.  *${after_head_ms} is the time of the first event
- * after the token's head (with no head, of the first event read; 0:
- * none), *${last_ms} that of the last event read.
+ * The database as audit_verify_chain()'s source: a chain's events in
+ * (seq, hash) order from the start, or after the event whose hash is
+ * ${after_hash} (the anchor of a resumed walk), a page at a time in an
+ * arena of its own; each event's hmac checked in the token.
  */
-static int
-verify_walk(struct engine_worker *w, struct audit_check *c,
-    const uint8_t *resume_hash, struct verify_bound *b,
-    int64_t *after_head_ms, int64_t *last_ms, struct cf_error *err)
-{
-	struct store_audit_row *rows;
-	struct cf_arena *page;
+struct db_source {
+	struct engine_worker *w;
+	const char *chain_id;
+	int64_t after_seq;
 	uint8_t after_hash[AUDIT_HASH_LEN];
-	int64_t after_seq = resume_hash != NULL ? c->anchor_seq : 0;
-	int have_after = resume_hash != NULL, mac_ok, more;
-	size_t n, i, want;
+	int have_after;
+	struct cf_arena *page;		/* the rows last given out */
+};
 
-	if (have_after)
-		memcpy(after_hash, resume_hash, AUDIT_HASH_LEN);
-	do {
-		/* A page within the bound, and one row to say if more follow. */
-		want = b->events_left < VERIFY_PAGE ?
-		    (size_t)(b->events_left > 0 ? b->events_left : 1) :
-		    VERIFY_PAGE;
-		if ((page = cf_arena_new()) == NULL)
-			return (engine_oom(err));
-		if (store_audit_scan(w->store, page, c->chain_id, after_seq,
-		    have_after ? after_hash : NULL, (int)want + 1, &rows, &n,
-		    err)) {
-			cf_arena_free(page);
-			return (-1);
-		}
-		more = n > want;
-		if (more)
-			n = want;
-		for (i = 0; i < n && c->ok; i++) {
-			if ((mac_ok = hsm_audit_mac_verify(w->hsm, rows[i].hash,
-			    AUDIT_HASH_LEN, rows[i].hmac, err)) == -1) {
-				cf_arena_free(page);
-				return (-1);
-			}
-			audit_check_row(c, &rows[i], mac_ok);
-			if (c->head_found ? rows[i].seq == c->head_seq + 1 :
-			    *after_head_ms == 0)
-				*after_head_ms = rows[i].time_ms;
-			*last_ms = rows[i].time_ms;
-		}
-		if (n > 0) {
-			after_seq = rows[n - 1].seq;
-			memcpy(after_hash, rows[n - 1].hash, AUDIT_HASH_LEN);
-			have_after = 1;
-		}
-		cf_arena_free(page);
-		b->events_left -= (int64_t)n;
+static int
+db_fetch(void *arg, size_t want, const struct cf_audit_row **out,
+    size_t *out_n, int *out_more, struct cf_error *err)
+{
+	struct db_source *d = arg;
+	struct cf_audit_row *rows;
+	size_t n;
 
-		/* Out of events or time with more to read: stop here. */
-		if (more && c->ok && (b->events_left <= 0 ||
-		    cf_mono_ms() >= b->deadline_ms)) {
-			b->stop_seq = after_seq;
-			break;
-		}
-	} while (more && c->ok);
+	/* The last page is read; one row more says if others follow. */
+	cf_arena_free(d->page);
+	if ((d->page = cf_arena_new()) == NULL)
+		return (engine_oom(err));
+	if (store_audit_scan(d->w->store, d->page, d->chain_id, d->after_seq,
+	    d->have_after ? d->after_hash : NULL, (int)want + 1, &rows, &n,
+	    err))
+		return (-1);
+	*out_more = n > want;
+	if (*out_more)
+		n = want;
+	if (n > 0) {
+		d->after_seq = rows[n - 1].seq;
+		memcpy(d->after_hash, rows[n - 1].hash, AUDIT_HASH_LEN);
+		d->have_after = 1;
+	}
+	*out = rows;
+	*out_n = n;
+	return (0);
+}
+
+static int
+db_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
+    struct cf_error *err)
+{
+	struct db_source *d = arg;
+	int rc;
+
+	if ((rc = hsm_audit_mac_verify(d->w->hsm, r->hash, AUDIT_HASH_LEN,
+	    r->hmac, err)) == -1)
+		return (-1);
+	*out = rc == 1 ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
 	return (0);
 }
 
@@ -320,105 +295,41 @@ head_of(const struct hsm_audit_head *heads, size_t n, const char *id)
 }
 
 /*
- * What verification knows of the writers' heads: this server's own chain,
- * the event its head keeper had written up to when verification began
- * (-1: it did not catch up in time), and how old an unanchored tail of
- * another server's chain may be before it counts as a finding.
- */
-struct head_view {
-	const char *own_chain;		/* NULL: no writer here */
-	int64_t own_synced;
-	int64_t started_ms;
-	int64_t in_flight_ms;
-	int any_heads;			/* the token holds some head here */
-};
-
-/*
- * Nonzero if ${c}, a whole chain walked in this call that the token holds
- * no head for, is another server's chain whose head was lost to a crash:
- * SoftHSM rewrites an object's file in place, so a kill -9 during the head
- * keeper's write (one every 20 ms under load) can leave it unreadable.
- * Its events all verified; like an unanchored tail (verify_lag) it is in
- * flight when it spans no longer than the bound.  A token with no head at
- * all for this deployment (its id changed) stays a finding, as does a
- * longer chain.
- */
-static int
-head_lost_in_flight(const struct head_view *hv, const struct audit_check *c,
-    int64_t resume_seq, int64_t first_ms, int64_t last_ms)
-{
-
-	return (c->ok && c->head_known && !c->head_found && c->events > 0 &&
-	    resume_seq == 0 && hv->any_heads && (hv->own_chain == NULL ||
-	    strcmp(c->chain_id, hv->own_chain) != 0) && first_ms != 0 &&
-	    last_ms - first_ms <= hv->in_flight_ms);
-}
-
-/*
- * A tail after the token's head that in-flight writes do not explain
- * (audit/DESIGN.md, "Verification"): events the token never anchored, so
- * that cutting them would not show.
- */
-static void
-verify_lag(const struct head_view *hv, struct audit_check *c,
-    int64_t after_head_ms, int64_t last_ms)
-{
-	int lagging;
-
-	if (!c->ok || !c->head_found || c->last_seq <= c->head_seq)
-		return;
-	if (hv->own_chain != NULL && strcmp(c->chain_id, hv->own_chain) == 0)
-		lagging = hv->own_synced < 0 || c->head_seq < hv->own_synced;
-	else
-		/*
-		 * Another server's chain, live or dead: its writer fails
-		 * closed once its head lags by audit_head_max_lag, so a tail
-		 * spanning longer was never anchored in time.  A shorter one
-		 * is writes in flight, or a server killed between two head
-		 * writes (every kill -9 leaves one): not a finding.
-		 */
-		lagging = after_head_ms != 0 &&
-		    last_ms - after_head_ms > hv->in_flight_ms;
-	if (!lagging)
-		return;
-	c->ok = 0;
-	c->broken_seq = c->head_seq + 1;
-	snprintf(c->reason, sizeof(c->reason), "events %" PRId64 "..%" PRId64
-	    " are not anchored in the token: its head of the chain lags at %"
-	    PRId64 " (the head keeper could not write it), so a tail cut "
-	    "there would not show", c->head_seq + 1, c->last_seq,
-	    c->head_seq);
-}
-
-/*
  * Check one chain into ${out}, from its start or (${resume_seq} > 0) after
  * that event, within ${b}; a chain cut short by the bound is not ended.
  */
 static int
 verify_chain(struct engine_worker *w, const struct engine_call *call,
-    const struct head_view *hv, const char *id,
+    const struct audit_head_view *hv, const char *id,
     const struct hsm_audit_head *head, int64_t resume_seq,
-    struct verify_bound *b, struct engine_audit_chain *out,
+    struct audit_bound *b, struct engine_audit_chain *out,
     struct cf_error *err)
 {
 	struct audit_check c;
-	uint8_t resume_hash[AUDIT_HASH_LEN];
-	int64_t after_head_ms = 0, last_ms = 0;
+	struct db_source d = { w, id, 0, { 0 }, 0, NULL };
+	struct audit_source src = { db_fetch, db_mac, &d };
+	int64_t after_head_ms = 0;
+	int rc;
 
-	audit_check_init(&c, id, head, 1);
-	if (resume_seq > 0 ? verify_resume(w, &c, resume_seq, resume_hash,
+	if (head != NULL)
+		audit_check_init(&c, id, AUDIT_HEAD_FOUND, head->seq,
+		    head->hash);
+	else
+		audit_check_init(&c, id, AUDIT_HEAD_NONE, 0, NULL);
+	if (resume_seq > 0 ? verify_resume(w, &c, resume_seq, d.after_hash,
 	    &after_head_ms, err) : verify_anchor(w, &c, err))
 		return (-1);
-	if (c.ok && verify_walk(w, &c, resume_seq > 0 ? resume_hash : NULL, b,
-	    &after_head_ms, &last_ms, err))
-		return (-1);
-	if (b->stop_seq == 0) {
-		if (head_lost_in_flight(hv, &c, resume_seq, after_head_ms,
-		    last_ms))
-			c.head_known = 0;	/* in flight, not a finding */
-		audit_check_end(&c);
-		verify_lag(hv, &c, after_head_ms, last_ms);
+
+	/* A resumed walk goes on after the event the last call stopped at. */
+	if (resume_seq > 0) {
+		d.after_seq = resume_seq;
+		d.have_after = 1;
 	}
+	rc = audit_verify_chain(&c, &src, hv, resume_seq > 0, after_head_ms, b,
+	    err);
+	cf_arena_free(d.page);
+	if (rc)
+		return (-1);
 
 	memcpy(out->chain_id, c.chain_id, sizeof(out->chain_id));
 	out->ok = c.ok;
@@ -465,8 +376,8 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	struct hsm_audit_head *heads = NULL;
 	struct engine_audit_chain *out;
 	struct audit_head_status st;
-	struct head_view hv = { NULL, 0, 0, 0, 0 };
-	struct verify_bound b;
+	struct audit_head_view hv = { NULL, 0, 0, 0 };
+	struct audit_bound b;
 	char from[65] = "";
 	int64_t from_seq = 0;
 	size_t n_db = 0, n_heads = 0, n = 0, i, j;
@@ -488,7 +399,6 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	 * so far; what other writers commit meanwhile is in flight for
 	 * audit_head_max_lag and a second.
 	 */
-	hv.started_ms = cf_now_ms();
 	hv.in_flight_ms = AUDIT_HEAD_MAX_LAG_MS_DEFAULT + VERIFY_IN_FLIGHT_MS;
 	if (w->e->audit != NULL) {
 		audit_head_status(w->e->audit, &st);

@@ -4,11 +4,10 @@
 #include <string.h>
 
 #include "rpc_ops.h"
-#include "store.h"
 
 /* One stored event as an AuditEvent (pointing into ${row}). */
 static void
-event_out(struct store_audit_row *row, Coffer__V1__AuditEvent *e)
+event_out(struct cf_audit_row *row, Coffer__V1__AuditEvent *e)
 {
 
 	coffer__v1__audit_event__init(e);

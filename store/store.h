@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "cf.h"
+#include "cf_audit_row.h"
 
 struct store;
 
@@ -395,26 +396,9 @@ int store_server_key(struct store *, const char *, const uint8_t *, size_t,
 /* ---- the audit trail (store_audit.c) -------------------------------------- */
 
 /*
- * One audit event as stored (audit/DESIGN.md).  Strings are borrowed
- * (insert) or in the caller's arena (reads); secret_arn and version_id may
- * be NULL.
+ * The rows are audit's (struct cf_audit_row, common/cf_audit_row.h): the
+ * store only moves them between the database and its callers.
  */
-struct store_audit_row {
-	char chain_id[37];
-	int64_t seq;
-	int64_t time_ms;
-	const char *request_id;
-	const char *principal;
-	const char *peer;
-	const char *operation;
-	const char *secret_arn;
-	const char *version_id;
-	const char *outcome;
-	const char *request_params;	/* JSON object; NULL: none (format v1) */
-	uint8_t prev_hash[32];
-	uint8_t hash[32];
-	uint8_t hmac[32];
-};
 
 /*
  * store_audit_insert(s, rows, n, err):
@@ -422,7 +406,7 @@ struct store_audit_row {
  * retried: after a lost connection the caller cannot know whether the rows
  * landed, and must find out (store_audit_head).  Returns 0 or -1.
  */
-int store_audit_insert(struct store *, const struct store_audit_row *,
+int store_audit_insert(struct store *, const struct cf_audit_row *,
     size_t, struct cf_error *) CF_MUSTCHECK;
 
 /* store_audit_chain_new(s, chain_id, server, err): register a chain. */
@@ -460,7 +444,7 @@ int store_audit_chains(struct store *, struct cf_arena *,
  * inclusive.  Duplicated seqs come out one after the other.
  */
 int store_audit_scan(struct store *, struct cf_arena *, const char *,
-    int64_t, const uint8_t *, int, struct store_audit_row **, size_t *,
+    int64_t, const uint8_t *, int, struct cf_audit_row **, size_t *,
     struct cf_error *) CF_MUSTCHECK;
 
 /*
@@ -494,7 +478,7 @@ struct store_audit_filter {
  * secret_arn, which holds the SecretId asked for when it failed).
  */
 int store_audit_list(struct store *, struct cf_arena *,
-    const struct store_audit_filter *, int, struct store_audit_row **,
+    const struct store_audit_filter *, int, struct cf_audit_row **,
     size_t *, struct cf_error *) CF_MUSTCHECK;
 
 

@@ -49,16 +49,16 @@ col(struct cf_arena *a, const PGresult *res, int r, int c, int *oom)
 /* Decode rows of ROW_COLS into an arena array. */
 static int
 decode_rows(struct cf_arena *a, const PGresult *res,
-    struct store_audit_row **out, size_t *out_n, struct cf_error *err)
+    struct cf_audit_row **out, size_t *out_n, struct cf_error *err)
 {
-	struct store_audit_row *rows;
+	struct cf_audit_row *rows;
 	int n = PQntuples(res), i, oom = 0;
 
 	if ((rows = cf_arena_alloc(a, (size_t)(n ? n : 1) * sizeof(*rows))) ==
 	    NULL)
 		goto oom;
 	for (i = 0; i < n; i++) {
-		struct store_audit_row *r = &rows[i];
+		struct cf_audit_row *r = &rows[i];
 
 		snprintf(r->chain_id, sizeof(r->chain_id), "%s",
 		    PQgetvalue(res, i, 0));
@@ -162,7 +162,7 @@ put_bytes(struct buf *b, const uint8_t *p, size_t n, int first)
 }
 
 int
-store_audit_insert(struct store *s, const struct store_audit_row *rows,
+store_audit_insert(struct store *s, const struct cf_audit_row *rows,
     size_t n, struct cf_error *err)
 {
 	struct buf col[COLS];
@@ -184,7 +184,7 @@ store_audit_insert(struct store *s, const struct store_audit_row *rows,
 	for (c = 0; c < COLS; c++)
 		put(&col[c], "{", 1);
 	for (i = 0; i < n; i++) {
-		const struct store_audit_row *r = &rows[i];
+		const struct cf_audit_row *r = &rows[i];
 
 		put_elem(&col[0], r->chain_id, i == 0);
 		snprintf(num, sizeof(num), "%" PRId64, r->seq);
@@ -336,7 +336,7 @@ store_audit_chains(struct store *s, struct cf_arena *a,
 int
 store_audit_scan(struct store *s, struct cf_arena *a, const char *chain,
     int64_t after_seq, const uint8_t *after_hash, int limit,
-    struct store_audit_row **out, size_t *out_n, struct cf_error *err)
+    struct cf_audit_row **out, size_t *out_n, struct cf_error *err)
 {
 	char seq[24], lim[16];
 	const char *v[4] = { chain, seq, lim, (const char *)after_hash };
@@ -394,7 +394,7 @@ store_audit_anchor(struct store *s, const char *chain, int64_t *seq,
 int
 store_audit_list(struct store *s, struct cf_arena *a,
     const struct store_audit_filter *f, int limit,
-    struct store_audit_row **out, size_t *out_n, struct cf_error *err)
+    struct cf_audit_row **out, size_t *out_n, struct cf_error *err)
 {
 	char sql[2048], nums[5][24];
 	const char *v[12];

@@ -33,7 +33,7 @@ from_hex(const char *s, uint8_t *out)
 static void
 test_known_answer(void **state)
 {
-	struct store_audit_row r;
+	struct cf_audit_row r;
 	uint8_t want[32], got[32];
 
 	(void)state;
@@ -64,7 +64,7 @@ test_known_answer(void **state)
 static void
 test_known_answer_v2(void **state)
 {
-	struct store_audit_row r;
+	struct cf_audit_row r;
 	uint8_t v1[32], want[32], got[32];
 
 	(void)state;
@@ -98,7 +98,7 @@ test_known_answer_v2(void **state)
 
 /* A well-formed chain of N events. */
 static void
-make_chain(struct store_audit_row *rows)
+make_chain(struct cf_audit_row *rows)
 {
 	static const char *ops[N] = { "ServerStart", "CreateSecret",
 	    "GetSecretValue", "PutSecretValue", "GetSecretValue",
@@ -162,23 +162,23 @@ static const struct {
 static void
 test_checker(void **state)
 {
-	struct store_audit_row rows[N], tmp;
-	struct hsm_audit_head head;
+	struct cf_audit_row rows[N], tmp;
+	uint8_t head_hash[32];
 	struct audit_check c;
+	enum audit_mac mac;
 	size_t k;
-	int i, from, mac, known;
+	int i, from, known;
 
 	(void)state;
 	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		make_chain(rows);
-		memcpy(head.chain_id, CHAIN, 37);
-		head.seq = N;
-		memcpy(head.hash, rows[N - 1].hash, 32);
+		memcpy(head_hash, rows[N - 1].hash, 32);
 		known = cases[k].t != T_OFFLINE;
 		if (cases[k].t == T_HEAD_HASH)
-			head.hash[0] ^= 1;
-		audit_check_init(&c, CHAIN, cases[k].t == T_NO_HEAD ||
-		    !known ? NULL : &head, known);
+			head_hash[0] ^= 1;
+		audit_check_init(&c, CHAIN, !known ? AUDIT_HEAD_NOT_ASKED :
+		    cases[k].t == T_NO_HEAD ? AUDIT_HEAD_NONE :
+		    AUDIT_HEAD_FOUND, N, head_hash);
 		from = 0;
 		switch (cases[k].t) {
 		case T_EDIT_4:
@@ -218,8 +218,9 @@ test_checker(void **state)
 			if ((cases[k].t == T_DELETE_3 && i == 2) ||
 			    (cases[k].t == T_TRUNCATE_2 && i >= N - 2))
 				continue;
-			mac = !known ? -1 : !(cases[k].t == T_BAD_MAC_6 &&
-			    i == 5);
+			mac = !known ? AUDIT_MAC_UNCHECKED :
+			    cases[k].t == T_BAD_MAC_6 && i == 5 ?
+			    AUDIT_MAC_BAD : AUDIT_MAC_OK;
 			audit_check_row(&c, &rows[i], mac);
 			if (cases[k].t == T_DUP_5 && i == 4)
 				audit_check_row(&c, &rows[i], mac);
