@@ -59,7 +59,7 @@ int fx_delete(const char *id, int has_days, int64_t days, int force,
 const char *fx_labels_of(const char *, const char *);
 
 /* The count(*) of a query. */
-long fx_count(const char *sql_fmt, ...);
+long fx_count(const char *sql_fmt, ...) CF_PRINTF(1, 2);
 
 /* The number of versions the secret named ${name} has in the database. */
 long fx_versions_of(const char *name);
