@@ -1,7 +1,7 @@
 /*
- * engine_batch_test.c: BatchGetSecretValue: by ids with per-secret errors, by filters one
- * page at a time, and its parameter rules.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * engine_batch_test.c: BatchGetSecretValue: by ids with per-secret errors,
+ * by filters one page at a time, and its parameter rules.  Against a real
+ * PostgreSQL database and SoftHSM token (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,5 +99,6 @@ main(void)
 		cmocka_unit_test(test_batch_get),
 	};
 
-	return (fx_run("engine_batch", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_batch", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

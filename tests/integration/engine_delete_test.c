@@ -1,7 +1,8 @@
 /*
- * engine_delete_test.c: DeleteSecret, RestoreSecret and the purge: recovery windows,
- * what a scheduled deletion refuses, force, and two servers purging at once.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * engine_delete_test.c: DeleteSecret, RestoreSecret and the purge: recovery
+ * windows, what a scheduled deletion refuses, force, and two servers purging
+ * at once.  Against a real PostgreSQL database and SoftHSM token
+ * (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -198,5 +199,6 @@ main(void)
 		cmocka_unit_test(test_concurrent_purge),
 	};
 
-	return (fx_run("engine_delete", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_delete", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

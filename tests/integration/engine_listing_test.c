@@ -1,7 +1,7 @@
 /*
- * engine_listing_test.c: ListSecrets: paging in both orders and its tokens, pages that
- * skip what the caller may not see, and every filter.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * engine_listing_test.c: ListSecrets: paging in both orders and its tokens,
+ * pages that skip what the caller may not see, and every filter.  Against a
+ * real PostgreSQL database and SoftHSM token (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -324,5 +324,6 @@ main(void)
 		cmocka_unit_test(test_list_filters),
 	};
 
-	return (fx_run("engine_listing", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_listing", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

@@ -1,8 +1,8 @@
 /*
- * engine_migrations_test.c: the migrations on a fresh database: applied again, nothing
- * changes; two servers migrating one empty database at once apply each
- * exactly once.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * engine_migrations_test.c: the migrations on a fresh database: applied
+ * again, nothing changes; two servers migrating one empty database at once
+ * apply each exactly once.  Against a real PostgreSQL database and SoftHSM
+ * token (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,5 +85,6 @@ main(void)
 		cmocka_unit_test(test_migrations_concurrent),
 	};
 
-	return (fx_run("engine_migrations", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_migrations", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

@@ -1,7 +1,7 @@
 /*
- * engine_passwords_test.c: GetRandomPassword drawing from the token: lengths, and a
- * chi-square test that its characters are flat.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * engine_passwords_test.c: GetRandomPassword drawing from the token:
+ * lengths, and a chi-square test that its characters are flat.  Against a
+ * real PostgreSQL database and SoftHSM token (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,5 +90,6 @@ main(void)
 		cmocka_unit_test(test_random_password_is_flat),
 	};
 
-	return (fx_run("engine_passwords", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_passwords", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

@@ -1,9 +1,10 @@
 /*
- * engine_secrets_test.c: a secret's life: CreateSecret and GetSecretValue round trips (by
- * name, ARN, partial ARN, version and stage; binary values), their errors,
- * idempotency tokens, bad input that leaves nothing behind, DescribeSecret,
- * UpdateSecret, a ciphertext moved to another row, a killed connection.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * engine_secrets_test.c: a secret's life: CreateSecret and GetSecretValue
+ * round trips (by name, ARN, partial ARN, version and stage; binary values),
+ * their errors, idempotency tokens, bad input that leaves nothing behind,
+ * DescribeSecret, UpdateSecret, a ciphertext moved to another row, a killed
+ * connection.  Against a real PostgreSQL database and SoftHSM token
+ * (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -430,5 +431,6 @@ main(void)
 		cmocka_unit_test(test_connection_loss_recovers),
 	};
 
-	return (fx_run("engine_secrets", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_secrets", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

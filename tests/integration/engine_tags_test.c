@@ -1,7 +1,7 @@
 /*
- * engine_tags_test.c: TagResource and UntagResource: merging, idempotent untagging, the
- * reserved aws: prefix and the 50-tag limit.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * engine_tags_test.c: TagResource and UntagResource: merging, idempotent
+ * untagging, the reserved aws: prefix and the 50-tag limit.  Against a real
+ * PostgreSQL database and SoftHSM token (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,5 +84,6 @@ main(void)
 		cmocka_unit_test(test_tags),
 	};
 
-	return (fx_run("engine_tags", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_tags", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

@@ -1,9 +1,9 @@
 /*
- * engine_versions_test.c: versions and their staging labels: PutSecretValue moving
- * AWSCURRENT/AWSPREVIOUS, custom labels, put idempotency,
+ * engine_versions_test.c: versions and their staging labels: PutSecretValue
+ * moving AWSCURRENT/AWSPREVIOUS, custom labels, put idempotency,
  * UpdateSecretVersionStage, the 20-label limit, pruning to 100 versions,
- * ListSecretVersionIds.
- * Against a real PostgreSQL database and SoftHSM token (fixture.h).
+ * ListSecretVersionIds.  Against a real PostgreSQL database and SoftHSM
+ * token (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -165,11 +165,14 @@ test_version_stages(void **state)
 	assert_int_equal(fx_stage(name, "AWSCURRENT", NULL, TOKEN_B, &err), -1);
 	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
 	assert_non_null(strstr(err.msg, "RemoveFromVersionId can't be empty"));
-	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_C, TOKEN_B, &err), -1);
+	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_C, TOKEN_B, &err),
+	    -1);
 	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
-	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_A, TOKEN_D, &err), -1);
+	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_A, TOKEN_D, &err),
+	    -1);
 	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
-	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_A, TOKEN_B, &err), 0);
+	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_A, TOKEN_B, &err),
+	    0);
 	assert_string_equal(fx_labels_of(name, TOKEN_A), "AWSPREVIOUS");
 	assert_string_equal(fx_labels_of(name, TOKEN_B), "AWSCURRENT,AWSPENDING");
 	assert_int_equal(fx_get(name, NULL, NULL, &g, &err), 0);
@@ -178,7 +181,8 @@ test_version_stages(void **state)
 	/* Custom labels are untouched by the AWSPREVIOUS shuffle. */
 	assert_int_equal(fx_stage(name, "AWSPENDING", TOKEN_B, NULL, &err), 0);
 	assert_int_equal(fx_put(name, TOKEN_C, "v3", custom, 2, &p, &err), 0);
-	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_B, TOKEN_C, &err), 0);
+	assert_int_equal(fx_stage(name, "AWSCURRENT", TOKEN_B, TOKEN_C, &err),
+	    0);
 	assert_string_equal(fx_labels_of(name, TOKEN_C),
 	    "AWSCURRENT,AWSSOMETHING,PUT1");
 	assert_string_equal(fx_labels_of(name, TOKEN_B), "AWSPREVIOUS");
@@ -223,7 +227,8 @@ test_label_limit(void **state)
 	assert_int_equal(fx_count("SELECT count(*) FROM version_stages s JOIN "
 	    "secrets x ON x.uuid = s.secret_uuid WHERE x.name = '%s'", name),
 	    20);
-	assert_int_equal(fx_stage(name, "ONE-TOO-MANY", NULL, TOKEN_A, &err), -1);
+	assert_int_equal(fx_stage(name, "ONE-TOO-MANY", NULL, TOKEN_A, &err),
+	    -1);
 	assert_int_equal(err.code, CF_ERR_LIMIT_EXCEEDED);
 	labels[0] = "ONE-TOO-MANY";
 	assert_int_equal(fx_put(name, TOKEN_C, "v3", labels, 1, &p, &err), -1);
@@ -339,5 +344,6 @@ main(void)
 		cmocka_unit_test(test_list_versions),
 	};
 
-	return (fx_run("engine_versions", tests, sizeof(tests) / sizeof(tests[0])));
+	return (fx_run("engine_versions", tests,
+	    sizeof(tests) / sizeof(tests[0])));
 }

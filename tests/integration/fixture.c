@@ -227,6 +227,6 @@ long
 fx_versions_of(const char *name)
 {
 
-	return (fx_count("SELECT count(*) FROM secret_versions v JOIN secrets s "
-	    "ON s.uuid = v.secret_uuid WHERE s.name = '%s'", name));
+	return (fx_count("SELECT count(*) FROM secret_versions v JOIN "
+	    "secrets s ON s.uuid = v.secret_uuid WHERE s.name = '%s'", name));
 }

@@ -52,7 +52,7 @@ static const uint8_t kat_iv[HSM_IV_LEN] = {
 	0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce, 0xdb, 0xad, 0xde, 0xca,
 	0xf8, 0x88
 };
-/* "coffer-envelope", u32 1, then uuid, version id and KEK label, u16-prefixed. */
+/* "coffer-envelope", u32 1, then uuid, version id, KEK label, u16-prefixed. */
 static const uint8_t kat_aad[111] = {
 	0x63, 0x6f, 0x66, 0x66, 0x65, 0x72, 0x2d, 0x65, 0x6e, 0x76,
 	0x65, 0x6c, 0x6f, 0x70, 0x65, 0x00, 0x00, 0x00, 0x01, 0x00,
@@ -268,7 +268,7 @@ setup(void **state)
 	(void)state;
 	pin = tl_pin();
 	if (import_kek(KAT_KEK, kat_kek, sizeof(kat_kek))) {
-		fprintf(stderr, "could not import the KAT KEK into the token\n");
+		fprintf(stderr, "could not import the KEK into the token\n");
 		return (-1);
 	}
 	memset(&c, 0, sizeof(c));
@@ -348,8 +348,10 @@ test_open_known_envelope(void **state)
 static void
 test_seal_is_the_format(void **state)
 {
-	const struct hsm_binding bind = { "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
-	    "cccccccc-cccc-4ccc-8ccc-ccccccccccc3" };
+	const struct hsm_binding bind = {
+		"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+		"cccccccc-cccc-4ccc-8ccc-ccccccccccc3"
+	};
 	static const uint8_t value[] = "a value of thirty-one bytes, ok";
 	struct hsm_envelope env;
 	struct cf_error err = { 0 };
@@ -369,7 +371,7 @@ test_seal_is_the_format(void **state)
 	n = wrap_pad(0, kat_kek, env.wrapped_dek, env.wrapped_dek_len, dek);
 	assert_int_equal(n, 32);
 
-	/* The ciphertext: exactly GCM under that key, IV and DESIGN.md's AAD. */
+	/* The ciphertext: GCM under that key and IV, with DESIGN.md's AAD. */
 	aad_len = aad_build(aad, sizeof(aad), bind.secret_uuid,
 	    bind.version_id, KAT_KEK);
 	n = gcm_seal(dek, env.iv, aad, aad_len, value, sizeof(value) - 1, ct);

@@ -1,7 +1,7 @@
 /*
- * cli_args_test.c: the whole command line: every verb parsed into its request,
- * identity policy verbs, usage errors and their messages, global options
- * and their environment variables.
+ * cli_args_test.c: the whole command line: every verb parsed into its
+ * request, identity policy verbs, usage errors and their messages, global
+ * options and their environment variables.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +71,9 @@ test_parse_verbs(void **state)
 	ct_parsed_free(&x);
 
 	/* --x / --no-x pairs. */
-	ct_parse(&x, "rotate-secret", "--secret-id", "s", "--no-rotate-immediately",
-	    "--rotation-rules", "AutomaticallyAfterDays=7", NULL);
+	ct_parse(&x, "rotate-secret", "--secret-id", "s",
+	    "--no-rotate-immediately", "--rotation-rules",
+	    "AutomaticallyAfterDays=7", NULL);
 	assert_int_equal(x.r, CLI_PARSE_RUN);
 	r = (void *)x.a.req;
 	assert_true(r->has_rotate_immediately);
@@ -149,9 +150,9 @@ test_parse_identity_policies(void **state)
 	unsetenv("COFFER_DEFAULT_OUTPUT");
 
 	/* Put: every flag to its field, on Coffer's own service. */
-	ct_parse(&x, "put-identity-policy", "--principal", "spiffe://coffer/app",
-	    "--policy-name", "read", "--policy-document", "{\"Version\":"
-	    "\"2012-10-17\"}", NULL);
+	ct_parse(&x, "put-identity-policy", "--principal",
+	    "spiffe://coffer/app", "--policy-name", "read", "--policy-document",
+	    "{\"Version\":\"2012-10-17\"}", NULL);
 	assert_int_equal(x.r, CLI_PARSE_RUN);
 	assert_string_equal(x.a.verb->op, "PutIdentityPolicy");
 	assert_string_equal(x.a.verb->service, "coffer.v1.IdentityPolicies");
@@ -177,9 +178,9 @@ test_parse_identity_policies(void **state)
 	unlink(path);
 
 	/* A missing file is a usage error naming the flag. */
-	ct_parse(&x, "put-identity-policy", "--principal", "ops", "--policy-name",
-	    "admin", "--policy-document", "file:///nonexistent/coffer-cli",
-	    NULL);
+	ct_parse(&x, "put-identity-policy", "--principal", "ops",
+	    "--policy-name", "admin", "--policy-document",
+	    "file:///nonexistent/coffer-cli", NULL);
 	assert_int_equal(x.r, CLI_PARSE_USAGE);
 	assert_non_null(strstr(x.u.msg, "Error parsing parameter "
 	    "'--policy-document': Unable to load paramfile"));
@@ -197,8 +198,8 @@ test_parse_identity_policies(void **state)
 	ct_parsed_free(&x);
 
 	/* Get and Delete: principal and name. */
-	ct_parse(&x, "get-identity-policy", "--principal", "ops", "--policy-name",
-	    "admin", NULL);
+	ct_parse(&x, "get-identity-policy", "--principal", "ops",
+	    "--policy-name", "admin", NULL);
 	assert_int_equal(x.r, CLI_PARSE_RUN);
 	assert_string_equal(x.a.verb->op, "GetIdentityPolicy");
 	assert_string_equal(x.a.verb->service, "coffer.v1.IdentityPolicies");
@@ -235,8 +236,8 @@ test_parse_identity_policies(void **state)
 	assert_int_equal(x.r, CLI_PARSE_HELP);
 	assert_string_equal(x.a.verb->name, "put-identity-policy");
 	ct_parsed_free(&x);
-	ct_parse(&x, "get-identity-policy", "--principal", "ops", "--policy-name",
-	    "n", "--secret-id", "s", NULL);
+	ct_parse(&x, "get-identity-policy", "--principal", "ops",
+	    "--policy-name", "n", "--secret-id", "s", NULL);
 	assert_int_equal(x.r, CLI_PARSE_USAGE);
 	assert_non_null(strstr(x.u.msg, "Unknown options: --secret-id"));
 	ct_parsed_free(&x);
@@ -451,8 +452,8 @@ test_parse_globals(void **state)
 	l = (void *)x.a.req;
 	assert_true(l->has_include_planned_deletion);
 	ct_parsed_free(&x);
-	ct_parse(&x, "list-secrets", "--starting-token", "eyJOZXh0VG9rZW4iOiAidCJ9",
-	    NULL);
+	ct_parse(&x, "list-secrets", "--starting-token",
+	    "eyJOZXh0VG9rZW4iOiAidCJ9", NULL);
 	assert_int_equal(x.r, CLI_PARSE_RUN);
 	assert_true(x.a.has_starting_token);
 	assert_string_equal(x.a.start_token, "t");

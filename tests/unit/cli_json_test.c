@@ -1,6 +1,6 @@
 /*
- * cli_json_test.c: response JSON in the AWS CLI's shape: dates (ISO 8601 and wire),
- * every response message, identity policies, base64 of SecretBinary.
+ * cli_json_test.c: response JSON in the AWS CLI's shape: dates (ISO 8601 and
+ * wire), every response message, identity policies, base64 of SecretBinary.
  */
 #include <stdio.h>
 #include <stdlib.h>

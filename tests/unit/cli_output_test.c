@@ -1,6 +1,7 @@
 /*
- * cli_output_test.c: output formats (json, text, table), the error lines of the AWS
- * CLI and their exit codes, and generated ClientRequestTokens (UUIDv4).
+ * cli_output_test.c: output formats (json, text, table), the error lines of
+ * the AWS CLI and their exit codes, and generated ClientRequestTokens
+ * (UUIDv4).
  */
 #include <stdio.h>
 #include <stdlib.h>

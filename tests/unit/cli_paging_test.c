@@ -1,7 +1,7 @@
 /*
- * cli_paging_test.c: pagination with a fetch function standing in for cofferd:
- * --max-items, --page-size, --no-paginate, merged pages, and --starting-token
- * round trips.
+ * cli_paging_test.c: pagination with a fetch function standing in for
+ * cofferd: --max-items, --page-size, --no-paginate, merged pages, and
+ * --starting-token round trips.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /*
- * cli_query_test.c: --query, the JMESPath subset coffer evaluates over a response.
+ * cli_query_test.c: --query, the JMESPath subset coffer evaluates over a
+ * response.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -96,8 +96,8 @@ int
 ct_flag(ProtobufCMessage *m, const char *name, struct ct_opts_words *x)
 {
 
-	return (cli_set_flag(m, ct_field(m, name), x->w.w, x->w.n, &x->used, x->o,
-	    x->err, sizeof(x->err)));
+	return (cli_set_flag(m, ct_field(m, name), x->w.w, x->w.n, &x->used,
+	    x->o, x->err, sizeof(x->err)));
 }
 
 int

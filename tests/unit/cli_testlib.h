@@ -29,7 +29,10 @@ extern const struct cli_opts ct_iso, ct_wire, ct_raw;
  */
 void ct_init(void);
 
-/* ct_tls_env_clear(): unset the variables that choose the endpoint and TLS files. */
+/*
+ * ct_tls_env_clear(): unset the variables that choose the endpoint and the
+ * TLS files.
+ */
 void ct_tls_env_clear(void);
 
 /* Compact JSON text of ${j} (released), in a static buffer. */
@@ -81,7 +84,10 @@ struct ct_parsed {
 	enum cli_parse r;
 };
 
-/* Parse "coffer ${first}..." (NULL-terminated) into ${p}; ct_parsed_free() it. */
+/*
+ * Parse "coffer ${first}..." (NULL-terminated) into ${p}, which the caller
+ * releases with ct_parsed_free().
+ */
 void ct_parse(struct ct_parsed *p, const char *first, ...);
 void ct_parsed_free(struct ct_parsed *p);
 

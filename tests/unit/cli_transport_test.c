@@ -1,7 +1,7 @@
 /*
- * cli_transport_test.c: the transport: http vs https, the TLS options and their
- * variables, the .coffer-dev/tls search, and the audit subcommand's global
- * options.
+ * cli_transport_test.c: the transport: http vs https, the TLS options and
+ * their variables, the .coffer-dev/tls search, and the audit subcommand's
+ * global options.
  */
 #include <sys/stat.h>
 
@@ -103,8 +103,8 @@ test_transport_options(void **state)
 	ct_parsed_free(&x);
 
 	/* The options, anywhere on the line, as NAME VALUE or NAME=VALUE. */
-	ct_parse(&x, "--ca-bundle", "/o/ca.pem", "list-secrets", "--cert=/o/c.pem",
-	    "--key", "/o/c.key", NULL);
+	ct_parse(&x, "--ca-bundle", "/o/ca.pem", "list-secrets",
+	    "--cert=/o/c.pem", "--key", "/o/c.key", NULL);
 	assert_int_equal(x.r, CLI_PARSE_RUN);
 	assert_string_equal(x.a.tls.ca_bundle, "/o/ca.pem");
 	assert_string_equal(x.a.tls.cert, "/o/c.pem");

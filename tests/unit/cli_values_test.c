@@ -23,7 +23,8 @@ test_structures(void **state)
 	(void)state;
 	c = (void *)cli_message_new(&coffer__v1__create_secret_request__descriptor);
 	/* Shorthand structures, one per word; the next flag ends the list. */
-	ow.w = ct_words("Key=env,Value=prod", "Key=team,Value=pay", "--x", NULL);
+	ow.w = ct_words("Key=env,Value=prod", "Key=team,Value=pay", "--x",
+	    NULL);
 	assert_int_equal(ct_flag(&c->base, "tags", &ow), 0);
 	assert_int_equal(ow.used, 2);
 	assert_int_equal(c->n_tags, 2);
@@ -47,13 +48,16 @@ test_structures(void **state)
 	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "Key=a,Nope=b",
 	    NULL), -1);
 	assert_non_null(strstr(err, "Error parsing parameter '--tags'"));
-	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "Keyb", NULL), -1);
+	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "Keyb", NULL),
+	    -1);
 	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "[{\"Key\":1}]",
 	    NULL), -1);
 	assert_non_null(strstr(err, "Invalid type for parameter Tags[0].Key"));
-	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "[{", NULL), -1);
+	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "[{", NULL),
+	    -1);
 	assert_non_null(strstr(err, "Invalid JSON"));
-	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "--name", NULL), -1);
+	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "--name", NULL),
+	    -1);
 	assert_string_equal(err, "argument --tags: expected one argument");
 	cli_message_free(&c->base);
 
@@ -74,12 +78,15 @@ test_structures(void **state)
 	assert_int_equal(l->n_filters, 1);
 	assert_string_equal(l->filters[0]->values[0], "db");
 	/* Scalars: integers checked, choices left to the server. */
-	assert_int_equal(ct_set(&l->base, "max_results", &ct_iso, err, "7", NULL), 0);
+	assert_int_equal(ct_set(&l->base, "max_results", &ct_iso, err, "7",
+	    NULL), 0);
 	assert_true(l->has_max_results);
 	assert_int_equal(l->max_results, 7);
-	assert_int_equal(ct_set(&l->base, "max_results", &ct_iso, err, "x", NULL), -1);
+	assert_int_equal(ct_set(&l->base, "max_results", &ct_iso, err, "x",
+	    NULL), -1);
 	assert_non_null(strstr(err, "invalid literal for int()"));
-	assert_int_equal(ct_set(&l->base, "sort_order", &ct_iso, err, "desc", NULL), 0);
+	assert_int_equal(ct_set(&l->base, "sort_order", &ct_iso, err, "desc",
+	    NULL), 0);
 	assert_string_equal(l->sort_order, "desc");
 	cli_message_free(&l->base);
 
@@ -111,8 +118,8 @@ test_structures(void **state)
 	/* Lists of strings: words, or one JSON array. */
 	b = (void *)cli_message_new(
 	    &coffer__v1__batch_get_secret_value_request__descriptor);
-	assert_int_equal(ct_set(&b->base, "secret_id_list", &ct_iso, err, "a", "b",
-	    NULL), 0);
+	assert_int_equal(ct_set(&b->base, "secret_id_list", &ct_iso, err, "a",
+	    "b", NULL), 0);
 	assert_int_equal(b->n_secret_id_list, 2);
 	assert_int_equal(ct_set(&b->base, "secret_id_list", &ct_iso, err,
 	    "[\"x\",\"y\",\"z\"]", NULL), 0);
@@ -143,15 +150,16 @@ test_values_and_files(void **state)
 	    NULL), 0);
 	assert_int_equal(c->secret_binary.len, 4);
 	assert_memory_equal(c->secret_binary.data, "AAH+", 4);
-	assert_int_equal(ct_set(&c->base, "secret_binary", &ct_iso, err, "hello",
-	    NULL), -1);
+	assert_int_equal(ct_set(&c->base, "secret_binary", &ct_iso, err,
+	    "hello", NULL), -1);
 	assert_non_null(strstr(err, "Invalid base64"));
 	assert_null(strstr(err, "hello"));	/* never echo a value */
 
 	/* fileb:// raw bytes, whatever the binary format. */
 	path = ct_temp_file("\x00line\n\xff", 7);
 	snprintf(arg, sizeof(arg), "fileb://%s", path);
-	assert_int_equal(ct_set(&c->base, "secret_binary", &ct_iso, err, arg, NULL), 0);
+	assert_int_equal(ct_set(&c->base, "secret_binary", &ct_iso, err, arg,
+	    NULL), 0);
 	assert_int_equal(c->secret_binary.len, 7);
 	assert_memory_equal(c->secret_binary.data, "\x00line\n\xff", 7);
 	unlink(path);
@@ -159,13 +167,15 @@ test_values_and_files(void **state)
 	/* file:// text, kept as it is (trailing newline included). */
 	path = ct_temp_file("{\"password\": \"p\"}\n", 19);
 	snprintf(arg, sizeof(arg), "file://%s", path);
-	assert_int_equal(ct_set(&c->base, "secret_string", &ct_iso, err, arg, NULL), 0);
+	assert_int_equal(ct_set(&c->base, "secret_string", &ct_iso, err, arg,
+	    NULL), 0);
 	assert_string_equal(c->secret_string, "{\"password\": \"p\"}\n");
 	/* file:// for a blob holds base64 text (wrapped lines allowed). */
 	unlink(path);
 	path = ct_temp_file("aGVs\nbG8=\n", 10);
 	snprintf(arg, sizeof(arg), "file://%s", path);
-	assert_int_equal(ct_set(&c->base, "secret_binary", &ct_iso, err, arg, NULL), 0);
+	assert_int_equal(ct_set(&c->base, "secret_binary", &ct_iso, err, arg,
+	    NULL), 0);
 	assert_memory_equal(c->secret_binary.data, "hello", 5);
 	/* and for structures and lists. */
 	unlink(path);

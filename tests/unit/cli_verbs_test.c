@@ -1,6 +1,7 @@
 /*
  * cli_verbs_test.c: verb and flag names against the AWS CLI's, every verb's
- * table entry and its help, and timestamps on the command line (--start-date).
+ * table entry and its help, and timestamps on the command line
+ * (--start-date).
  */
 #include <stdio.h>
 #include <stdlib.h>
