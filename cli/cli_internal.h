@@ -309,7 +309,7 @@ int cli_set_flag(ProtobufCMessage *, const ProtobufCFieldDescriptor *,
  * cli_param_value(word, out_len, out_binary, err, errlen):
  * The value a command-line word stands for: the text of file://PATH, the
  * bytes of fileb://PATH (*out_binary set), or the word.  Heap copy, NUL
- * terminated, for the caller to cli_wipe_free; NULL with ${err}.
+ * terminated, for the caller to cf_heap_wipe_free; NULL with ${err}.
  */
 char *cli_param_value(const char *, size_t *, int *, char *, size_t);
 

@@ -21,6 +21,7 @@ struct engine *fx_engine;
 struct engine_worker *fx_w;
 struct engine_call fx_call;
 static int serial;
+static const char *group_prefix;
 
 void
 fx_fresh(void)
@@ -92,6 +93,23 @@ fx_teardown(void **state)
 	return (0);
 }
 
+static int
+group_setup(void **state)
+{
+
+	(void)state;
+	return (fx_setup(group_prefix));
+}
+
+int
+fx_run(const char *prefix, const struct CMUnitTest *tests, size_t n)
+{
+
+	group_prefix = prefix;
+	return (_cmocka_run_group_tests(prefix, tests, n, group_setup,
+	    fx_teardown));
+}
+
 struct engine_value
 fx_str(const char *s)
 {
@@ -147,6 +165,26 @@ fx_assert_value(const struct engine_get_resp *r, const char *want)
 	assert_memory_equal(r->value.data, want, strlen(want));
 }
 
+int
+fx_stage(const char *id, const char *label, const char *rm, const char *mv,
+    struct cf_error *err)
+{
+	struct engine_stage_req req = { id, label, rm, mv };
+	const char *arn, *name;
+
+	return (engine_update_secret_version_stage(fx_w, &fx_call, &req, &arn,
+	    &name, err));
+}
+
+int
+fx_delete(const char *id, int has_days, int64_t days, int force,
+    struct engine_delete_resp *resp, struct cf_error *err)
+{
+	struct engine_delete_req req = { id, has_days, days, force };
+
+	return (engine_delete_secret(fx_w, &fx_call, &req, resp, err));
+}
+
 const char *
 fx_labels_of(const char *id, const char *vid)
 {
@@ -183,4 +221,12 @@ fx_count(const char *fmt, ...)
 	n = v ? atol(v) : -1;
 	free(v);
 	return (n);
+}
+
+long
+fx_versions_of(const char *name)
+{
+
+	return (fx_count("SELECT count(*) FROM secret_versions v JOIN "
+	    "secrets s ON s.uuid = v.secret_uuid WHERE s.name = '%s'", name));
 }

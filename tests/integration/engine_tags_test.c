@@ -1,0 +1,89 @@
+/*
+ * engine_tags_test.c: TagResource and UntagResource: merging, idempotent
+ * untagging, the reserved aws: prefix and the 50-tag limit.  Against a real
+ * PostgreSQL database and SoftHSM token (fixture.h).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "testlib.h"
+
+static void
+test_tags(void **state)
+{
+	struct engine_tag t1[2] = { { "k1", "v1" }, { "k2", "v2" } };
+	struct engine_tag t2[2] = { { "k1", "changed" }, { "k3", "" } };
+	const char *keys[2] = { "k2", "absent" };
+	struct engine_tag many[50];
+	char kb[50][8];
+	struct engine_create_resp c;
+	struct engine_secret_meta m;
+	struct cf_error err;
+	const char *name;
+	int i;
+
+	(void)state;
+	fx_fresh();
+	name = fx_unique("tags");
+	fx_create(name, TOKEN_A, NULL, &c);
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, t1, 2, &err),
+	    0);
+	/* Merge: k1 overwritten in place, k3 appended. */
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, t2, 2, &err),
+	    0);
+	assert_int_equal(engine_describe_secret(fx_w, &fx_call, name, &m,
+	    &err), 0);
+	assert_int_equal(m.n_tags, 3);
+	assert_string_equal(m.tags[0].key, "k1");
+	assert_string_equal(m.tags[0].value, "changed");
+	assert_string_equal(m.tags[2].key, "k3");
+	/* Untag is idempotent. */
+	assert_int_equal(engine_untag_resource(fx_w, &fx_call, name, keys, 2,
+	    &err), 0);
+	assert_int_equal(engine_untag_resource(fx_w, &fx_call, name, keys, 2,
+	    &err), 0);
+	assert_int_equal(engine_describe_secret(fx_w, &fx_call, name, &m,
+	    &err), 0);
+	assert_int_equal(m.n_tags, 2);
+	/* aws: is reserved; 50 tags at most in all. */
+	t1[0].key = "aws:x";
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, t1, 1, &err),
+	    -1);
+	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
+	for (i = 0; i < 49; i++) {
+		snprintf(kb[i], sizeof(kb[i]), "m%d", i);
+		many[i].key = kb[i];
+		many[i].value = "v";
+	}
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, many, 49,
+	    &err), -1);
+	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
+	assert_int_equal(engine_describe_secret(fx_w, &fx_call, name, &m,
+	    &err), 0);
+	assert_int_equal(m.n_tags, 2);
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, many, 48,
+	    &err), 0);
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, "missing-secret",
+	    t2, 1, &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_NOT_FOUND);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tags),
+	};
+
+	return (fx_run("engine_tags", tests,
+	    sizeof(tests) / sizeof(tests[0])));
+}

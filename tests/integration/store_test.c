@@ -1,0 +1,562 @@
+/*
+ * store_test.c: store/ on its own against a real PostgreSQL database, with
+ * no engine above it: what a row written through the store reads back as
+ * (secrets, updates, pages and searches, versions and labels, tags, the
+ * deletion mark), lookups that find nothing (0, not an error), writes that
+ * collide with a unique key (CF_ERR_RESOURCE_EXISTS, nothing written), and
+ * store_migrate applying every migration once and nothing the second time.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "testlib.h"
+
+/* The migrations in migrations/, in order. */
+#define MIGRATIONS "0001_initial,0002_list_indexes,0003_server_keys," \
+	"0004_audit,0005_policies,0006_rotation,0007_rotation_principal," \
+	"0008_audit_request_params"
+#define N_MIGRATIONS 8
+
+#define ARN_PREFIX "arn:aws:secretsmanager:local-1:000000000000:secret:"
+#define VID_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa1"
+#define VID_B "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbb2"
+
+static const char *conninfo;
+static struct store *st;
+static struct cf_arena *arena;
+static int serial;
+
+/* A fresh arena for the next step (what one request would get). */
+static void
+fresh(void)
+{
+
+	cf_arena_free(arena);
+	arena = cf_arena_new();
+	assert_non_null(arena);
+}
+
+/*
+ * Insert a secret named ${name} (ARN: the name and a fixed suffix) with
+ * ${desc}; its uuid, in the arena.
+ */
+static const char *
+insert(const char *name, const char *desc)
+{
+	struct store_secret sec = { 0 };
+	struct cf_error err;
+	char *uuid, *arn;
+
+	uuid = cf_arena_alloc(arena, 37);
+	arn = cf_arena_alloc(arena, 600);
+	assert_non_null(uuid);
+	assert_non_null(arn);
+	snprintf(uuid, 37, "00000000-0000-4000-8000-%012d", ++serial);
+	snprintf(arn, 600, ARN_PREFIX "%s-AbCdEf", name);
+	memcpy(sec.uuid, uuid, 37);
+	sec.name = name;
+	sec.arn = arn;
+	sec.description = desc;
+	if (store_secret_insert(st, &sec, &err))
+		fail_msg("insert %s: %s", name, err.msg);
+	return (uuid);
+}
+
+/* A version ${vid} of secret ${uuid} with ${ct} as its ciphertext. */
+static int
+insert_version(const char *uuid, const char *vid, const char *ct,
+    struct cf_error *err)
+{
+	static const uint8_t iv[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	static const uint8_t dek[40] = { 0xde, 0xc0, 0xde };
+	struct store_version v = { 0 };
+
+	v.version_id = vid;
+	v.format = 1;
+	v.kek_label = "coffer-test-kek";
+	v.iv = iv;
+	v.iv_len = sizeof(iv);
+	v.wrapped_dek = dek;
+	v.wrapped_dek_len = sizeof(dek);
+	v.ciphertext = (const uint8_t *)ct;
+	v.ciphertext_len = strlen(ct);
+	return (store_version_insert(st, uuid, &v, err));
+}
+
+static long
+count(const char *sql)
+{
+	char *v = tl_sql_value(conninfo, sql);
+	long n = v != NULL ? atol(v) : -1;
+
+	free(v);
+	return (n);
+}
+
+static void
+test_migrate_idempotent(void **state)
+{
+	struct cf_error err;
+	const char *db;
+	char *applied;
+
+	(void)state;
+	/* An empty database gets every migration, each recorded once. */
+	db = tl_fresh_database("store_migrate");
+	assert_int_equal(store_migrate(db, &err), N_MIGRATIONS);
+	applied = tl_sql_value(db, "SELECT string_agg(version, ',' ORDER BY "
+	    "version) FROM schema_migrations");
+	assert_string_equal(applied, MIGRATIONS);
+	free(applied);
+
+	/* Again, and again: nothing applied, nothing recorded twice. */
+	assert_int_equal(store_migrate(db, &err), 0);
+	assert_int_equal(store_migrate(db, &err), 0);
+	applied = tl_sql_value(db, "SELECT string_agg(version, ',' ORDER BY "
+	    "version) FROM schema_migrations");
+	assert_string_equal(applied, MIGRATIONS);
+	free(applied);
+
+	/* The fixture's database, migrated in setup, is left as it was. */
+	assert_int_equal(store_migrate(conninfo, &err), 0);
+	assert_int_equal(count("SELECT count(*) FROM schema_migrations"),
+	    N_MIGRATIONS);
+}
+
+static void
+test_secret_round_trip(void **state)
+{
+	struct store_secret s, s2;
+	struct cf_error err;
+	const char *uuid;
+
+	(void)state;
+	fresh();
+	uuid = insert("round/trip", "the description");
+
+	/* By name: every column written comes back, dates set to now. */
+	assert_int_equal(store_secret_by_name(st, arena, "round/trip", 0, &s,
+	    &err), 1);
+	assert_string_equal(s.uuid, uuid);
+	assert_string_equal(s.name, "round/trip");
+	assert_string_equal(s.arn, ARN_PREFIX "round/trip-AbCdEf");
+	assert_string_equal(s.description, "the description");
+	assert_null(s.kms_key_id);
+	assert_true(s.created_ms > 0);
+	assert_true(cf_now_ms() - s.created_ms < 60000);
+	assert_int_equal(s.created_us / 1000, s.created_ms);
+	assert_true(s.last_changed_ms >= s.created_ms);
+	assert_int_equal(s.deleted_ms, 0);
+	assert_int_equal(s.rotation_enabled, -1);
+	assert_null(s.resource_policy);
+
+	/* By ARN, and locked for update inside a transaction: the same row. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_by_arn(st, arena,
+	    ARN_PREFIX "round/trip-AbCdEf", 1, &s2, &err), 1);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_string_equal(s2.uuid, s.uuid);
+	assert_string_equal(s2.name, s.name);
+	assert_int_equal(s2.created_us, s.created_us);
+
+	/* A secret without a description reads back without one. */
+	insert("round/bare", NULL);
+	assert_int_equal(store_secret_by_name(st, arena, "round/bare", 0, &s,
+	    &err), 1);
+	assert_null(s.description);
+}
+
+static void
+test_update_round_trip(void **state)
+{
+	struct store_secret s;
+	struct cf_error err;
+	const char *uuid;
+
+	(void)state;
+	fresh();
+	uuid = insert("update", "before");
+
+	/* The description only: the key id is kept. */
+	assert_int_equal(store_secret_update_meta(st, uuid, 1, "after", 0, NULL,
+	    &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "update", 0, &s, &err),
+	    1);
+	assert_string_equal(s.description, "after");
+	assert_null(s.kms_key_id);
+
+	/* The key id only: the description is kept. */
+	assert_int_equal(store_secret_update_meta(st, uuid, 0, NULL, 1,
+	    "alias/other", &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "update", 0, &s, &err),
+	    1);
+	assert_string_equal(s.description, "after");
+	assert_string_equal(s.kms_key_id, "alias/other");
+
+	/* NULL stores SQL NULL. */
+	assert_int_equal(store_secret_update_meta(st, uuid, 1, NULL, 1, NULL,
+	    &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "update", 0, &s, &err),
+	    1);
+	assert_null(s.description);
+	assert_null(s.kms_key_id);
+
+	/* LastChangedDate moves forward, never back. */
+	{
+		int64_t before = s.last_changed_ms;
+
+		assert_int_equal(store_secret_touch_changed(st, uuid, &err), 0);
+		assert_int_equal(store_secret_by_name(st, arena, "update", 0,
+		    &s, &err), 1);
+		assert_true(s.last_changed_ms >= before);
+	}
+}
+
+static void
+test_list_round_trip(void **state)
+{
+	struct store_secret *page;
+	struct store_filter f;
+	const char *vals[2];
+	struct cf_error err;
+	char got[512];
+	int64_t after_us = 0;
+	const char *after_uuid = NULL;
+	size_t n, i, pages = 0;
+	int64_t purge;
+	const char *gone;
+
+	(void)state;
+	fresh();
+	insert("list/a", NULL);
+	insert("list/b", NULL);
+	insert("list/c", NULL);
+	gone = insert("list/d", NULL);
+	insert("other/e", NULL);
+
+	/* Pages of two, oldest first, strictly after the cursor. */
+	got[0] = '\0';
+	do {
+		assert_int_equal(store_secret_page(st, arena, 0, 0, after_us,
+		    after_uuid, 2, &page, &n, &err), 0);
+		assert_true(n <= 2);
+		for (i = 0; i < n; i++) {
+			if (strncmp(page[i].name, "list/", 5) == 0 ||
+			    strncmp(page[i].name, "other/", 6) == 0) {
+				strcat(got, page[i].name);
+				strcat(got, " ");
+			}
+		}
+		if (n > 0) {
+			after_us = page[n - 1].created_us;
+			after_uuid = page[n - 1].uuid;
+		}
+		pages++;
+	} while (n == 2 && pages < 100);
+	assert_string_equal(got, "list/a list/b list/c list/d other/e ");
+
+	/* Newest first. */
+	assert_int_equal(store_secret_page(st, arena, 0, 1, 0, NULL, 1, &page,
+	    &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(page[0].name, "other/e");
+
+	/* A name prefix; a negated one; the deleted only when asked for. */
+	vals[0] = "list/";
+	f.key = SF_NAME;
+	f.values = vals;
+	f.n_values = 1;
+	assert_int_equal(store_secret_search(st, arena, &f, 1, 0, 0, 0, NULL,
+	    100, &page, &n, &err), 0);
+	assert_int_equal(n, 4);
+	vals[1] = "!list/b";
+	f.n_values = 2;
+	assert_int_equal(store_secret_search(st, arena, &f, 1, 0, 0, 0, NULL,
+	    100, &page, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_secret_schedule_delete(st, gone, 7, &purge,
+	    &err), 0);
+	assert_true(purge > cf_now_ms() + 6LL * 86400000);
+	assert_int_equal(store_secret_search(st, arena, &f, 1, 0, 0, 0, NULL,
+	    100, &page, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_secret_search(st, arena, &f, 1, 1, 0, 0, NULL,
+	    100, &page, &n, &err), 0);
+	assert_int_equal(n, 3);
+}
+
+static void
+test_versions_and_stages(void **state)
+{
+	struct store_version v;
+	struct store_version_info *vi;
+	struct store_stage *stages;
+	struct cf_error err;
+	const char *uuid, *prev, *holder;
+	size_t *owner, n;
+	int labels;
+
+	(void)state;
+	fresh();
+	uuid = insert("versions", NULL);
+	assert_int_equal(insert_version(uuid, VID_A, "ciphertext A", &err), 0);
+	assert_int_equal(insert_version(uuid, VID_B, "ciphertext B", &err), 0);
+
+	/* AWSCURRENT onto A (no one had it), then onto B (A had it). */
+	assert_int_equal(store_stage_move(st, arena, uuid, "AWSCURRENT", VID_A,
+	    &prev, &err), 0);
+	assert_null(prev);
+	assert_int_equal(store_stage_move(st, arena, uuid, "AWSCURRENT", VID_B,
+	    &prev, &err), 0);
+	assert_string_equal(prev, VID_A);
+	assert_int_equal(store_stage_move(st, arena, uuid, "AWSPREVIOUS", VID_A,
+	    &prev, &err), 0);
+
+	/* By label and by id: the envelope's bytes and the labels. */
+	assert_int_equal(store_version_get(st, arena, uuid, NULL, "AWSCURRENT",
+	    &v, &err), 1);
+	assert_string_equal(v.version_id, VID_B);
+	assert_int_equal(v.binary, 0);
+	assert_int_equal(v.format, 1);
+	assert_string_equal(v.kek_label, "coffer-test-kek");
+	assert_int_equal(v.iv_len, 12);
+	assert_int_equal(v.iv[11], 12);
+	assert_int_equal(v.wrapped_dek_len, 40);
+	assert_int_equal(v.wrapped_dek[0], 0xde);
+	assert_int_equal(v.ciphertext_len, strlen("ciphertext B"));
+	assert_memory_equal(v.ciphertext, "ciphertext B", v.ciphertext_len);
+	assert_int_equal(v.n_stages, 1);
+	assert_string_equal(v.stages[0], "AWSCURRENT");
+	assert_int_equal(store_version_get(st, arena, uuid, VID_A, NULL, &v,
+	    &err), 1);
+	assert_memory_equal(v.ciphertext, "ciphertext A", v.ciphertext_len);
+	assert_string_equal(v.stages[0], "AWSPREVIOUS");
+	assert_int_equal(store_stage_holder(st, arena, uuid, "AWSPREVIOUS",
+	    &holder, &err), 1);
+	assert_string_equal(holder, VID_A);
+	assert_int_equal(store_version_exists(st, uuid, VID_B, &err), 1);
+
+	/* Every (version, label) pair, oldest version first. */
+	assert_int_equal(store_stages(st, arena, &uuid, 1, &stages, &owner, &n,
+	    &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(stages[0].version_id, VID_A);
+	assert_string_equal(stages[0].stage, "AWSPREVIOUS");
+	assert_string_equal(stages[1].version_id, VID_B);
+	assert_int_equal(owner[1], 0);
+	assert_int_equal(store_label_count(st, uuid, &labels, &err), 0);
+	assert_int_equal(labels, 2);
+
+	/* Without deprecated versions, after removing A's label: B only. */
+	assert_int_equal(store_stage_remove(st, uuid, "AWSPREVIOUS", &err), 0);
+	assert_int_equal(store_version_page(st, arena, uuid, 0, 0, NULL, 10,
+	    &vi, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(vi[0].version_id, VID_B);
+	assert_int_equal(store_version_page(st, arena, uuid, 1, 0, NULL, 10,
+	    &vi, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(vi[0].version_id, VID_A);
+	assert_int_equal(vi[0].n_stages, 0);
+}
+
+static void
+test_tags_round_trip(void **state)
+{
+	struct store_tag t1[2] = { { "b", "2" }, { "a", "1" } };
+	struct store_tag t2[1] = { { "b", "changed" } };
+	const char *gone[2] = { "a", "absent" };
+	struct store_tag *tags;
+	struct cf_error err;
+	const char *uuid;
+	size_t *owner, n;
+	int c;
+
+	(void)state;
+	fresh();
+	uuid = insert("tags", NULL);
+
+	/* Insertion order kept; a key written again is overwritten in place. */
+	assert_int_equal(store_tags_put(st, uuid, t1, 2, &err), 0);
+	assert_int_equal(store_tags_put(st, uuid, t2, 1, &err), 0);
+	assert_int_equal(store_tags(st, arena, &uuid, 1, &tags, &owner, &n,
+	    &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(tags[0].key, "b");
+	assert_string_equal(tags[0].value, "changed");
+	assert_string_equal(tags[1].key, "a");
+	assert_int_equal(owner[1], 0);
+
+	/* Removing a missing key is fine. */
+	assert_int_equal(store_tags_remove(st, uuid, gone, 2, &err), 0);
+	assert_int_equal(store_tag_count(st, uuid, &c, &err), 0);
+	assert_int_equal(c, 1);
+}
+
+static void
+test_delete_restore(void **state)
+{
+	struct store_secret s;
+	struct cf_error err;
+	const char *uuid;
+	int64_t purge;
+
+	(void)state;
+	fresh();
+	uuid = insert("delete", NULL);
+	assert_int_equal(insert_version(uuid, VID_A, "ct", &err), 0);
+
+	/* Scheduled: the row stays, marked. */
+	assert_int_equal(store_secret_schedule_delete(st, uuid, 30, &purge,
+	    &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
+	    1);
+	assert_true(s.deleted_ms > 0);
+	assert_int_equal(s.purge_after_ms, purge);
+
+	/* Restored: unmarked. */
+	assert_int_equal(store_secret_restore(st, uuid, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
+	    1);
+	assert_int_equal(s.deleted_ms, 0);
+	assert_int_equal(s.purge_after_ms, 0);
+
+	/* Deleted now: the row and its versions gone. */
+	assert_int_equal(store_secret_delete(st, uuid, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
+	    0);
+	assert_int_equal(count("SELECT count(*) FROM secret_versions WHERE "
+	    "secret_uuid NOT IN (SELECT uuid FROM secrets)"), 0);
+}
+
+static void
+test_not_found(void **state)
+{
+	struct store_identity_policy p;
+	struct store_secret s;
+	struct store_version v;
+	struct cf_error err;
+	const char *uuid, *holder;
+
+	(void)state;
+	fresh();
+	uuid = insert("found", NULL);
+
+	/* Lookups of what is not there answer 0, not an error. */
+	assert_int_equal(store_secret_by_name(st, arena, "not-there", 0, &s,
+	    &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "FOUND", 0, &s, &err),
+	    0);
+	assert_int_equal(store_secret_by_arn(st, arena,
+	    ARN_PREFIX "found-zzzzzz", 0, &s, &err), 0);
+	assert_int_equal(store_version_get(st, arena, uuid, VID_A, NULL, &v,
+	    &err), 0);
+	assert_int_equal(store_version_get(st, arena, uuid, NULL, "AWSCURRENT",
+	    &v, &err), 0);
+	assert_int_equal(store_version_exists(st, uuid, VID_A, &err), 0);
+	assert_int_equal(store_stage_holder(st, arena, uuid, "AWSCURRENT",
+	    &holder, &err), 0);
+	assert_int_equal(store_identity_policy_get(st, arena, "nobody", "none",
+	    &p, &err), 0);
+	assert_int_equal(store_identity_policy_delete(st, "nobody", "none",
+	    &err), 0);
+
+	/* And the connection is still good afterwards. */
+	assert_int_equal(store_ping(st), 0);
+}
+
+static void
+test_conflicts(void **state)
+{
+	struct store_secret sec = { 0 };
+	struct cf_error err;
+	const char *uuid;
+
+	(void)state;
+	fresh();
+	uuid = insert("taken", NULL);
+	assert_int_equal(insert_version(uuid, VID_A, "first", &err), 0);
+
+	/* The same name under another uuid and ARN. */
+	snprintf(sec.uuid, sizeof(sec.uuid), "%s",
+	    "ffffffff-ffff-4fff-8fff-fffffffffff1");
+	sec.name = "taken";
+	sec.arn = ARN_PREFIX "taken-ZyXwVu";
+	assert_int_equal(store_secret_insert(st, &sec, &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_EXISTS);
+
+	/* The same ARN under another name. */
+	sec.name = "taken-too";
+	sec.arn = ARN_PREFIX "taken-AbCdEf";
+	assert_int_equal(store_secret_insert(st, &sec, &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_EXISTS);
+
+	/* The same uuid. */
+	snprintf(sec.uuid, sizeof(sec.uuid), "%s", uuid);
+	sec.arn = ARN_PREFIX "taken-too-AbCdEf";
+	assert_int_equal(store_secret_insert(st, &sec, &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_EXISTS);
+
+	/* The same version id on the same secret. */
+	assert_int_equal(insert_version(uuid, VID_A, "second", &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_EXISTS);
+
+	/* None of it was written; the first ones are untouched. */
+	assert_int_equal(count("SELECT count(*) FROM secrets WHERE name LIKE "
+	    "'taken%'"), 1);
+	assert_int_equal(count("SELECT count(*) FROM secret_versions WHERE "
+	    "version_id = '" VID_A "' AND ciphertext = 'second'"), 0);
+	assert_int_equal(store_ping(st), 0);
+}
+
+static int
+setup(void **state)
+{
+	struct cf_error err;
+
+	(void)state;
+	conninfo = strdup(tl_fresh_database("store_test"));
+	if (store_migrate(conninfo, &err) < 0 ||
+	    (st = store_connect(conninfo, &err)) == NULL) {
+		fprintf(stderr, "store: %s\n", err.msg);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+
+	(void)state;
+	cf_arena_free(arena);
+	store_free(st);
+	free((char *)(uintptr_t)conninfo);
+	return (0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_migrate_idempotent),
+		cmocka_unit_test(test_secret_round_trip),
+		cmocka_unit_test(test_update_round_trip),
+		cmocka_unit_test(test_list_round_trip),
+		cmocka_unit_test(test_versions_and_stages),
+		cmocka_unit_test(test_tags_round_trip),
+		cmocka_unit_test(test_delete_restore),
+		cmocka_unit_test(test_not_found),
+		cmocka_unit_test(test_conflicts),
+	};
+
+	return (cmocka_run_group_tests(tests, setup, teardown));
+}
