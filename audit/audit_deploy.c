@@ -8,7 +8,6 @@
  * Someone who changes it in the database only makes every chain's head
  * disappear from view, which verify reports (audit/DESIGN.md).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "audit.h"
@@ -20,13 +19,11 @@ audit_deployment(struct store *st, struct hsm_session *hs, char *out,
     struct cf_error *err)
 {
 	uint8_t candidate[16], id[16];
-	size_t i;
 
 	if (hsm_random(hs, candidate, sizeof(candidate), err) ||
 	    store_server_key(st, "audit-deployment", candidate,
 	    sizeof(candidate), id, err))
 		return (-1);
-	for (i = 0; i < sizeof(id); i++)
-		snprintf(out + 2 * i, 3, "%02x", id[i]);
+	cf_hex_encode(id, sizeof(id), out);
 	return (0);
 }

@@ -735,11 +735,7 @@ chain_uuid(struct hsm_session *hs, char *out, struct cf_error *err)
 
 	if (hsm_random(hs, b, sizeof(b), err))
 		return (-1);
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	cf_uuid_format(b, out);
 	return (0);
 }
 
