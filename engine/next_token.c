@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
@@ -199,4 +200,26 @@ engine_next_token_decode(const char *tok, const uint8_t *server_key,
 
 	return (engine_next_token_open(tok, server_key, kind, NULL, 0, us,
 	    key, err));
+}
+
+enum engine_digest_result
+engine_next_token_digest(const void *key, size_t len,
+    char hex[ENGINE_TOKEN_DIGEST_HEX + 1])
+{
+	uint8_t md[ENGINE_TOKEN_DIGEST_HEX / 2];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != sizeof(md))
+		return (ENGINE_DIGEST_FAILED);
+	cf_hex_encode(md, sizeof(md), hex);
+	return (ENGINE_DIGEST_OK);
+}
+
+bool
+engine_next_token_digest_equal(const char *a, const char *b)
+{
+
+	/* Constant time: the digest is what a forged cursor must guess. */
+	return (CRYPTO_memcmp(a, b, ENGINE_TOKEN_DIGEST_HEX) == 0);
 }

@@ -7,6 +7,7 @@
 #ifndef COFFER_NEXT_TOKEN_H
 #define COFFER_NEXT_TOKEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,5 +38,19 @@ char *engine_next_token_encode(struct cf_arena *, const uint8_t *, char,
     int64_t, const char *);
 int engine_next_token_decode(const char *, const uint8_t *, char, int64_t *,
     char *, struct cf_error *);
+
+/*
+ * engine_next_token_digest(key, len, hex) / digest_equal(a, b): a cursor
+ * key too long to seal whole (ListIdentityPolicies' principal and name) is
+ * sealed as its SHA-256, ${hex} (64 lower-case digits and a NUL); a
+ * decoded key is checked against it in constant time.  digest returns
+ * ENGINE_DIGEST_OK or ENGINE_DIGEST_FAILED (OpenSSL could not hash);
+ * digest_equal tells whether the 64 digits at ${a} and ${b} are equal.
+ */
+#define ENGINE_TOKEN_DIGEST_HEX 64
+enum engine_digest_result { ENGINE_DIGEST_OK, ENGINE_DIGEST_FAILED };
+enum engine_digest_result engine_next_token_digest(const void *, size_t,
+    char[ENGINE_TOKEN_DIGEST_HEX + 1]);
+bool engine_next_token_digest_equal(const char *, const char *);
 
 #endif /* !COFFER_NEXT_TOKEN_H */

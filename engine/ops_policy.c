@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "engine_internal.h"
 #include "policy.h"
@@ -288,33 +286,20 @@ engine_get_identity_policy(struct engine_worker *w,
  * "."; the MAC'd token after it holds the SHA-256 of that key, so the key
  * cannot be edited either.
  */
-static int
-cursor_digest(const char *key, size_t len, char hexout[65])
-{
-	uint8_t md[32];
-	unsigned int mdlen = 0;
-
-	if (EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != sizeof(md))
-		return (-1);
-	cf_hex_encode(md, sizeof(md), hexout);
-	return (0);
-}
-
 static const char *
 cursor_encode(struct engine_worker *w, struct cf_arena *a,
     const struct store_identity_policy *last)
 {
 	size_t pl = strlen(last->principal), nl = strlen(last->policy_name);
 	size_t klen = pl + 1 + nl;
-	char *key, *out, *mac, digest[65];
+	char *key, *out, *mac, digest[ENGINE_TOKEN_DIGEST_HEX + 1];
 
 	if ((key = cf_arena_alloc(a, klen + 1)) == NULL)
 		return (NULL);
 	memcpy(key, last->principal, pl);
 	key[pl] = '\n';
 	memcpy(key + pl + 1, last->policy_name, nl);
-	if (cursor_digest(key, klen, digest) ||
+	if (engine_next_token_digest(key, klen, digest) != ENGINE_DIGEST_OK ||
 	    (mac = engine_next_token_encode(a, w->e->token_key->data, 'i', 0,
 	    digest)) == NULL ||
 	    (out = cf_arena_alloc(a, 2 * klen + 1 + strlen(mac) + 1)) == NULL)
@@ -330,7 +315,8 @@ static int
 cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
     const char **out_principal, const char **out_name, struct cf_error *err)
 {
-	char digest[65], want[65], *key, *nl;
+	char digest[ENGINE_TOKEN_DIGEST_HEX + 1];
+	char want[ENGINE_TOKEN_DIGEST_HEX + 1], *key, *nl;
 	const char *dot = strchr(tok, '.');
 	size_t klen;
 	int64_t zero;
@@ -349,8 +335,8 @@ cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
 	    klen) != CF_HEX_OK)
 		goto bad;
 	key[klen] = '\0';
-	if (cursor_digest(key, klen, want) ||
-	    CRYPTO_memcmp(want, digest, 64) != 0 ||
+	if (engine_next_token_digest(key, klen, want) != ENGINE_DIGEST_OK ||
+	    !engine_next_token_digest_equal(want, digest) ||
 	    (nl = strchr(key, '\n')) == NULL || strlen(key) != klen)
 		goto bad;
 	*nl = '\0';
