@@ -1,6 +1,6 @@
 /*
  * cli_internal.h: the pieces of coffer, shared by its files and its unit
- * tests (tests/unit/cli_test.c).
+ * tests (tests/unit/cli_*_test.c, over cli_testlib.c).
  *
  * The command line is driven by protobuf-c reflection plus one table of
  * verbs (verbs.c): a verb names its request and response descriptors, its

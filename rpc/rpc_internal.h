@@ -6,10 +6,19 @@
  *		ids, the wire pre-scan, the arena protobuf-c allocator); no
  *		gRPC calls, so unit tests link it alone
  * service.c	the method table and the decode/run/free path of a call
- * pb.c, ops_read.c, ops_write.c
+ * pb.c, ops_read.c, ops_write.c, ops_rotation.c, ops_policy.c, ops_audit.c
  *		one handler per operation (declared in rpc_ops.h)
+ * audit_params.c  the request fields an audit event records
  * call.c	answering one call: request in, reply batch out (rpc_call.h)
- * server.c	the gRPC core server loop
+ * server.c	the gRPC core server loop: one completion queue for every
+ *		worker, and the long-call pool
+ * refusals.c	audit summaries of refused handshakes (one per kind and
+ *		interval)
+ * accept_guard.c  accept that survives EMFILE, and the connection cap
+ * trim.c	gives freed transport memory back to the system
+ * tls.c	gRPC's TLS credentials and the client-certificate check
+ *		(rpc_tls.h); the X.509 work in x509.c (rpc_x509.h), the only
+ *		OpenSSL user of rpc/
  */
 #ifndef COFFER_RPC_INTERNAL_H
 #define COFFER_RPC_INTERNAL_H
