@@ -5,7 +5,7 @@
  * "key = value" lines (no sections), and environment variables COFFER_<KEY>
  * (the key in upper case, e.g. COFFER_LISTEN).  Every key is documented in
  * etc/cofferd.conf.example.  The PIN is never a key: it comes from the file
- * named by pin_file or from COFFER_PIN (see main.c).
+ * named by pin_file or from COFFER_PIN (see token.c).
  */
 #ifndef COFFER_CONFIG_H
 #define COFFER_CONFIG_H
@@ -66,7 +66,7 @@ struct config {
 	unsigned max_transport_memory; /* MiB gRPC may hold for connections */
 	unsigned max_connection_age;	/* seconds before GOAWAY */
 	unsigned max_connection_age_grace; /* seconds from GOAWAY to close */
-	char *rotator_user;	/* exec: rotators run as; NULL: see main.c */
+	char *rotator_user;	/* exec: rotators run as; NULL: see rotators.c */
 	char *rotator_group;	/* and in; NULL: rotator_user's login group */
 	unsigned db_timeout;	/* seconds cofferd waits for the database */
 	unsigned statement_timeout_ms;	/* each statement of a request */
