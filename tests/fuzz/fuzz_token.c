@@ -22,7 +22,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cf_error err;
 	char *tok, out[65];
 	int64_t us;
-	const char kinds[] = "adve";
+	/* Every kind of next_token.h: ListSecrets both orders, versions,
+	 * audit events, VerifyAuditLog, ListIdentityPolicies. */
+	const char kinds[] = "adveVi";
 	char kind;
 	int rc;
 
@@ -30,8 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	memcpy(tok, data + 1, size - 1);
 	tok[size - 1] = '\0';
-	kind = kinds[data[0] % 4];
-	if (data[0] & 4)
+	kind = kinds[(data[0] & 0x7f) % (sizeof(kinds) - 1)];
+	if (data[0] & 0x80)
 		rc = engine_next_token_open(tok, key, kind, ctx,
 		    sizeof(ctx) - 1, &us, out, &err);
 	else
