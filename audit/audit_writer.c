@@ -223,12 +223,12 @@ chain_one(struct audit *a, size_t i, const struct audit_event *ev,
 static int
 resync(struct audit *a, struct cf_error *err)
 {
-	int rc;
+	enum store_lookup rc;
 
 	if ((rc = store_audit_head(a->store, a->chain_id, &a->seq,
-	    a->last_hash, err)) == -1)
+	    a->last_hash, err)) == STORE_ERROR)
 		return (-1);
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		a->seq = 0;
 		memset(a->last_hash, 0, AUDIT_HASH_LEN);
 	}

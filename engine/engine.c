@@ -269,7 +269,7 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 	const char *key;
-	int rc = 0;
+	enum store_lookup rc = STORE_NOT_FOUND;
 
 	if (engine_check_secret_id(id, err))
 		return (-1);
@@ -285,17 +285,17 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	case ENGINE_ID_FOREIGN:
 		break;
 	}
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		if (engine_authorize_id(w, call, id, err))
 			return (-1);
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
 	}
-	if (rc == 1) {
+	if (rc == STORE_FOUND) {
 		engine_audit_at(call, out->arn, NULL);
 		if (engine_authorize(w, call, NULL, out, NULL, id, err))
 			return (-1);
 	}
-	return (rc == 1 ? 0 : -1);
+	return (rc == STORE_FOUND ? 0 : -1);
 }
 
 int

@@ -160,9 +160,15 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 	int64_t seq;
 	int rc;
 
-	if ((rc = store_audit_anchor(w->store, c->chain_id, &seq, hash, mac,
-	    err)) != 1)
-		return (rc);
+	switch (store_audit_anchor(w->store, c->chain_id, &seq, hash, mac,
+	    err)) {
+	case STORE_ERROR:
+		return (-1);
+	case STORE_NOT_FOUND:
+		return (0);
+	case STORE_FOUND:
+		break;
+	}
 	if ((rc = hsm_audit_mac_verify(w->hsm, hash, AUDIT_HASH_LEN, mac,
 	    err)) == -1)
 		return (-1);

@@ -358,7 +358,8 @@ engine_update_secret_version_stage(struct engine_worker *w,
 	struct store_secret sec;
 	struct store_version mv;
 	const char *holder = NULL, *prev;
-	int rc, count;
+	enum store_lookup rc;
+	int count;
 
 	if (stage_check(req, err))
 		return (-1);
@@ -374,16 +375,16 @@ engine_update_secret_version_stage(struct engine_worker *w,
 	/* The target version must exist; the label's holder must match. */
 	if (req->move_to_version_id != NULL) {
 		if ((rc = store_version_exists(w->store, sec.uuid,
-		    req->move_to_version_id, err)) == -1)
+		    req->move_to_version_id, err)) == STORE_ERROR)
 			goto finish;
-		if (rc == 0) {
+		if (rc == STORE_NOT_FOUND) {
 			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Not a valid "
 			    "version: %.64s", req->move_to_version_id);
 			goto finish;
 		}
 		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
 		    (rc = store_version_get(w->store, call->arena, sec.uuid,
-		    req->move_to_version_id, NULL, &mv, err)) != 1)
+		    req->move_to_version_id, NULL, &mv, err)) != STORE_FOUND)
 			goto finish;
 		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 && mv.empty) {
 			cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %.64s "
@@ -394,7 +395,7 @@ engine_update_secret_version_stage(struct engine_worker *w,
 		}
 	}
 	if (store_stage_holder(w->store, call->arena, sec.uuid,
-	    req->version_stage, &holder, err) == -1)
+	    req->version_stage, &holder, err) == STORE_ERROR)
 		goto finish;
 	if (stage_holder_ok(req, holder, err))
 		goto finish;

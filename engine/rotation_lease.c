@@ -81,8 +81,8 @@ start_due(const struct rotation_lease *l, struct cf_arena *a,
 		return (START_NOT_STARTED);
 	}
 	if (store_stage_holder(w->store, a, sec->uuid, STAGE_PENDING, &pending,
-	    err) == -1 || store_stage_holder(w->store, a, sec->uuid,
-	    STAGE_CURRENT, &current, err) == -1)
+	    err) == STORE_ERROR || store_stage_holder(w->store, a, sec->uuid,
+	    STAGE_CURRENT, &current, err) == STORE_ERROR)
 		goto fail;
 	if (pending != NULL && (current == NULL || strcmp(pending, current))) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "AWSPENDING is on "
@@ -127,7 +127,7 @@ run_claimed(const struct rotation_lease *l, const char *uuid)
 
 	if ((a = cf_arena_new()) == NULL)
 		return;
-	if (store_secret_by_uuid(w->store, a, uuid, &sec, &err) != 1)
+	if (store_secret_by_uuid(w->store, a, uuid, &sec, &err) != STORE_FOUND)
 		goto done;
 
 	/* A due scheduled rotation starts; an interrupted one resumes. */
