@@ -175,14 +175,15 @@ engine_rotation_run_due(const struct rotation_lease *l)
 {
 	struct cf_error err;
 	char uuid[37];
-	int n, rc;
+	enum store_lease rc;
+	int n;
 
 	/* Everything due, one secret at a time. */
 	for (n = 0; n < ROT_CLAIMS_MAX; n++) {
 		if ((rc = store_rotation_claim(l->w->store, l->owner,
-		    l->lease_s, uuid, &err)) == -1)
+		    l->lease_s, uuid, &err)) == STORE_LEASE_ERROR)
 			fprintf(stderr, "cofferd: rotation: %s\n", err.msg);
-		if (rc != 1)
+		if (rc != STORE_LEASE_HELD)
 			break;
 		run_claimed(l, uuid);
 	}

@@ -471,6 +471,7 @@ inside(struct rotation_step_ctx *c, struct cf_arena *a,
 	const struct rotation_lease *l = c->l;
 	struct store *st = l->w->store;
 	struct step s;
+	enum store_lease held;
 	int64_t next;
 	int rc = 0, more;
 
@@ -509,14 +510,14 @@ inside(struct rotation_step_ctx *c, struct cf_arena *a,
 			goto fail;
 		next = more ? engine_rules_next_window(a, s.sec.rotation_rules,
 		    cf_now_ms(), cf_now_ms()) : 0;
-		rc = store_rotation_done(st, s.sec.uuid, c->token, l->owner,
+		held = store_rotation_done(st, s.sec.uuid, c->token, l->owner,
 		    more, next, err);
 	} else
-		rc = store_rotation_step(st, s.sec.uuid, c->token, l->owner,
+		held = store_rotation_step(st, s.sec.uuid, c->token, l->owner,
 		    step + 1, l->lease_s, err);
-	if (rc == -1)
+	if (held == STORE_LEASE_ERROR)
 		goto fail;
-	if (rc == 0) {
+	if (held == STORE_LEASE_NONE) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "the rotation lease "
 		    "was lost");
 		goto fail;

@@ -558,14 +558,20 @@ int store_secret_set_policy(struct store *, const char *, const char *,
 /*
  * A connection that LISTENs on one channel.  store_listen(conninfo,
  * channel, err) connects and listens (NULL with ${err}); store_listener_wait
- * (l, timeout_ms) waits for notifications: 1 when at least one came (all
- * pending ones are consumed), 0 on timeout, -1 when the connection is lost
- * (free it and listen again).
+ * (l, timeout_ms) waits for notifications: STORE_LISTEN_NOTIFIED when at
+ * least one came (all pending ones are consumed), STORE_LISTEN_TIMEOUT when
+ * none did, STORE_LISTEN_LOST when the connection is lost (free it and
+ * listen again).
  */
+enum store_listen_wait {
+	STORE_LISTEN_LOST = -1,
+	STORE_LISTEN_TIMEOUT = 0,
+	STORE_LISTEN_NOTIFIED = 1
+};
 struct store_listener;
 struct store_listener *store_listen(const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
-int store_listener_wait(struct store_listener *, int);
+enum store_listen_wait store_listener_wait(struct store_listener *, int);
 void store_listener_free(struct store_listener *);
 
 
@@ -595,26 +601,38 @@ int store_rotation_cancel(struct store *, const char *, struct cf_error *)
     CF_MUSTCHECK;
 
 /*
+ * A rotation lease, as the functions that take or use one find it.
+ */
+enum store_lease {
+	STORE_LEASE_ERROR = -1,		/* ${err} set */
+	STORE_LEASE_NONE = 0,		/* none to take, or it is gone */
+	STORE_LEASE_HELD = 1
+};
+
+/*
  * store_rotation_claim(s, owner, lease_s, uuid, err):
  * Take a lease of ${lease_s} seconds, as ${owner}, on one secret whose
  * rotation is due or in progress and not leased (FOR UPDATE SKIP LOCKED:
- * two servers never take the same).  1 with *uuid, 0 if none, -1.
+ * two servers never take the same).  STORE_LEASE_HELD with *uuid,
+ * STORE_LEASE_NONE if none is due, STORE_LEASE_ERROR.
  */
-int store_rotation_claim(struct store *, const char *, int, char[37],
-    struct cf_error *) CF_MUSTCHECK;
+enum store_lease store_rotation_claim(struct store *, const char *, int,
+    char[37], struct cf_error *) CF_MUSTCHECK;
 
 /*
- * Under ${owner}'s lease on rotation ${token} (each returns 1 if the lease
- * and rotation were still there, 0 if not, -1 on error):
+ * Under ${owner}'s lease on rotation ${token} (each returns
+ * STORE_LEASE_HELD if the lease and rotation were still there,
+ * STORE_LEASE_NONE if not, STORE_LEASE_ERROR on error):
  * store_rotation_step: the next step to run, the lease renewed for
  *     ${lease_s} seconds;
  * store_rotation_done: none in progress; LastRotatedDate now if ${rotated};
  *     NextRotationDate next_ms (<= 0: kept); lease released.
  */
-int store_rotation_step(struct store *, const char *, const char *,
-    const char *, int, int, struct cf_error *) CF_MUSTCHECK;
-int store_rotation_done(struct store *, const char *, const char *,
-    const char *, int, int64_t, struct cf_error *) CF_MUSTCHECK;
+enum store_lease store_rotation_step(struct store *, const char *,
+    const char *, const char *, int, int, struct cf_error *) CF_MUSTCHECK;
+enum store_lease store_rotation_done(struct store *, const char *,
+    const char *, const char *, int, int64_t, struct cf_error *)
+    CF_MUSTCHECK;
 
 /*
  * store_rotation_failed(s, uuid, token, owner, retry_s, why, err): count a
