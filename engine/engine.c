@@ -41,10 +41,11 @@ done:
 }
 
 int
-engine_migrate(const char *conninfo, struct cf_error *err)
+engine_migrate(const char *conninfo, int *out_applied,
+    struct cf_error *err)
 {
 
-	return (store_migrate(conninfo, err));
+	return (store_migrate(conninfo, out_applied, err));
 }
 
 /* *${dst} = a copy of ${src} (NULL stays NULL); -1 if out of memory. */
@@ -90,7 +91,7 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 	    cfg->default_kek_label ? cfg->default_kek_label : "coffer-kek");
 
 	/* Bring the schema up to date before any worker prepares statements. */
-	if (store_migrate(e->conninfo, err) < 0)
+	if (store_migrate(e->conninfo, NULL, err))
 		goto err1;
 
 	/* The key all servers share for NextToken cursors. */

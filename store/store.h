@@ -107,12 +107,13 @@ struct store *store_connect(const char *, struct cf_error *) CF_MUSTCHECK;
 void store_free(struct store *);
 
 /*
- * store_migrate(conninfo, err):
+ * store_migrate(conninfo, out_applied, err):
  * Apply the embedded migrations/ in order, each in its own transaction and
  * recorded in schema_migrations, under a session advisory lock so that
- * several servers may run it at once.  Returns the number applied, or -1.
+ * several servers may run it at once.  Returns 0 with the number applied
+ * in *${out_applied} (unless NULL), or -1 with ${err} set.
  */
-int store_migrate(const char *, struct cf_error *) CF_MUSTCHECK;
+int store_migrate(const char *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * Statement timeouts, per request class.  store_set_timeouts(s, def, list)

@@ -107,26 +107,31 @@ test_migrate_idempotent(void **state)
 	struct cf_error err;
 	const char *db;
 	char *applied;
+	int n = -1;
 
 	(void)state;
 	/* An empty database gets every migration, each recorded once. */
 	db = tl_fresh_database("store_migrate");
-	assert_int_equal(store_migrate(db, &err), N_MIGRATIONS);
+	assert_int_equal(store_migrate(db, &n, &err), 0);
+	assert_int_equal(n, N_MIGRATIONS);
 	applied = tl_sql_value(db, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
 	assert_string_equal(applied, MIGRATIONS);
 	free(applied);
 
 	/* Again, and again: nothing applied, nothing recorded twice. */
-	assert_int_equal(store_migrate(db, &err), 0);
-	assert_int_equal(store_migrate(db, &err), 0);
+	assert_int_equal(store_migrate(db, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_migrate(db, &n, &err), 0);
+	assert_int_equal(n, 0);
 	applied = tl_sql_value(db, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
 	assert_string_equal(applied, MIGRATIONS);
 	free(applied);
 
 	/* The fixture's database, migrated in setup, is left as it was. */
-	assert_int_equal(store_migrate(conninfo, &err), 0);
+	assert_int_equal(store_migrate(conninfo, &n, &err), 0);
+	assert_int_equal(n, 0);
 	assert_int_equal(count("SELECT count(*) FROM schema_migrations"),
 	    N_MIGRATIONS);
 }
@@ -526,7 +531,7 @@ setup(void **state)
 
 	(void)state;
 	conninfo = strdup(tl_fresh_database("store_test"));
-	if (store_migrate(conninfo, &err) < 0 ||
+	if (store_migrate(conninfo, NULL, &err) ||
 	    (st = store_connect(conninfo, &err)) == NULL) {
 		fprintf(stderr, "store: %s\n", err.msg);
 		return (-1);
