@@ -793,7 +793,7 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	a->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;
 
 	/* One head object per chain: forks seen now go (newest wins). */
-	if ((n = hsm_audit_heads_tidy(a->head_hs, a->deployment, err)) == -1)
+	if (hsm_audit_heads_tidy(a->head_hs, a->deployment, &n, err))
 		goto fail;
 	if (n > 0)
 		fprintf(stderr, "cofferd: audit: destroyed %d superseded audit "

@@ -34,13 +34,13 @@ check_kek(struct engine_worker *w, const char *kms_key_id,
     struct cf_error *err)
 {
 	const char *label = engine_kek_label(kms_key_id);
-	int rc;
+	enum hsm_lookup rc;
 
 	if (label == NULL)
 		return (0);
-	if ((rc = hsm_kek_exists(w->hsm, label)) == 1)
+	if ((rc = hsm_kek_exists(w->hsm, label)) == HSM_FOUND)
 		return (0);
-	if (rc == 0)
+	if (rc == HSM_NOT_FOUND)
 		cf_error_set(err, CF_ERR_ENCRYPTION_FAILURE, "Secrets Manager "
 		    "can't find the specified KMS key: %.200s", kms_key_id);
 	else

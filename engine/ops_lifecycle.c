@@ -41,6 +41,7 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	const char *label = engine_kek_label(req->kms_key_id);
 	struct store_secret sec;
 	struct store_version v;
+	enum hsm_lookup kek;
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
@@ -52,10 +53,12 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 		goto finish;
 
 	/* The KmsKeyId only once the caller is authorized: no oracle. */
-	if (label != NULL && (rc = hsm_kek_exists(w->hsm, label)) != 1) {
-		cf_error_set(err, rc == 0 ? CF_ERR_ENCRYPTION_FAILURE :
-		    CF_ERR_UNAVAILABLE, "Secrets Manager can't find the "
-		    "specified KMS key: %.200s", req->kms_key_id);
+	if (label != NULL && (kek = hsm_kek_exists(w->hsm, label)) !=
+	    HSM_FOUND) {
+		cf_error_set(err, kek == HSM_NOT_FOUND ?
+		    CF_ERR_ENCRYPTION_FAILURE : CF_ERR_UNAVAILABLE, "Secrets "
+		    "Manager can't find the specified KMS key: %.200s",
+		    req->kms_key_id);
 		goto finish;
 	}
 
