@@ -443,7 +443,7 @@ engine_open(struct engine_worker *w, const struct engine_call *call,
 	return (0);
 }
 
-int
+enum engine_same
 engine_same_value(struct engine_worker *w, const struct engine_call *call,
     const char *uuid, const struct store_version *v,
     const struct engine_value *val, struct cf_error *err)
@@ -453,12 +453,12 @@ engine_same_value(struct engine_worker *w, const struct engine_call *call,
 	size_t i;
 
 	if (engine_open(w, call, uuid, v, &old, err))
-		return (-1);
+		return (ENGINE_SAME_ERROR);
 	if (old.binary != val->binary || old.len != val->len)
-		return (0);
+		return (ENGINE_DIFFERENT);
 	for (i = 0; i < val->len; i++)
 		diff |= (uint8_t)(old.data[i] ^ val->data[i]);
-	return (diff == 0);
+	return (diff == 0 ? ENGINE_SAME : ENGINE_DIFFERENT);
 }
 
 /* ---- audit ------------------------------------------------------------------- */

@@ -110,32 +110,37 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 	return (store_secret_touch_changed(w->store, sec->uuid, err));
 }
 
-int
+enum engine_token_version
 engine_version_for_token(struct engine_worker *w,
     const struct engine_call *call, const struct store_secret *sec,
     const char *token, const struct engine_value *val,
     struct store_version *out, struct cf_error *err)
 {
-	int rc;
 
 	switch (store_version_get(w->store, call->arena, sec->uuid, token,
 	    NULL, out, err)) {
 	case STORE_ERROR:
-		return (-1);
+		return (ENGINE_TOKEN_ERROR);
 	case STORE_NOT_FOUND:
-		return (0);
+		return (ENGINE_TOKEN_NEW);
 	case STORE_FOUND:
 		break;
 	}
 	/* The empty version of a rotation, waiting for its value. */
 	if (out->empty)
-		return (2);
-	if ((rc = engine_same_value(w, call, sec->uuid, out, val, err)) != 0)
-		return (rc);
+		return (ENGINE_TOKEN_EMPTY);
+	switch (engine_same_value(w, call, sec->uuid, out, val, err)) {
+	case ENGINE_SAME_ERROR:
+		return (ENGINE_TOKEN_ERROR);
+	case ENGINE_SAME:
+		return (ENGINE_TOKEN_RETRY);
+	case ENGINE_DIFFERENT:
+		break;
+	}
 	cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
 	    "ClientRequestToken %.64s because that value is already in use "
 	    "for a version of secret %.512s.", token, sec->arn);
-	return (-1);
+	return (ENGINE_TOKEN_ERROR);
 }
 
 /* ---- CreateSecret ------------------------------------------------------- */
@@ -173,7 +178,7 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
     struct engine_create_resp *resp, struct cf_error *err)
 {
 	struct store_version v;
-	int rc;
+	enum engine_token_version rc;
 
 	engine_audit_at(call, sec->arn, NULL);
 	if (sec->deleted_ms != 0) {
@@ -183,9 +188,10 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
 	if (req->value.present) {
 		rc = engine_version_for_token(w, call, sec,
 		    req->client_request_token, &req->value, &v, err);
-		if (rc == -1 && err->code != CF_ERR_RESOURCE_EXISTS)
+		if (rc == ENGINE_TOKEN_ERROR &&
+		    err->code != CF_ERR_RESOURCE_EXISTS)
 			return (-1);
-		if (rc == 1) {
+		if (rc == ENGINE_TOKEN_RETRY) {
 			resp->arn = sec->arn;
 			resp->name = sec->name;
 			resp->version_id = v.version_id;
@@ -474,9 +480,10 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	const char *labels[ENGINE_MAX_LABELS + 1], **out;
 	struct store_secret sec;
 	struct store_version v;
+	enum engine_token_version rc;
 	enum store_lookup cur;
 	size_t n;
-	int rc, fill;
+	int fill;
 
 	memset(resp, 0, sizeof(*resp));
 	if (put_check(req, err))
@@ -490,9 +497,9 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	/* The token names an existing version: a retry, or a conflict. */
 	rc = engine_version_for_token(w, call, &sec,
 	    req->client_request_token, &req->value, &v, err);
-	if (rc == -1)
+	if (rc == ENGINE_TOKEN_ERROR)
 		goto finish;
-	if (rc == 1) {
+	if (rc == ENGINE_TOKEN_RETRY) {
 		store_rollback(w->store);
 		resp->stages = v.stages;
 		resp->n_stages = v.n_stages;
@@ -500,10 +507,10 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	}
 
 	/*
-	 * A new version, or the value of a rotation's pending one (rc 2); a
-	 * secret without AWSCURRENT makes it current.
+	 * A new version, or the value of a rotation's pending one; a secret
+	 * without AWSCURRENT makes it current.
 	 */
-	fill = rc == 2;
+	fill = rc == ENGINE_TOKEN_EMPTY;
 	cur = store_version_get(w->store, call->arena, sec.uuid, NULL,
 	    STAGE_CURRENT, &v, err);
 	if (cur == STORE_ERROR || engine_put_labels(req->version_stages,

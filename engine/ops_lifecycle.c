@@ -41,8 +41,8 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	const char *label = engine_kek_label(req->kms_key_id);
 	struct store_secret sec;
 	struct store_version v;
+	enum engine_token_version rc;
 	enum hsm_lookup kek;
-	int rc;
 
 	memset(resp, 0, sizeof(*resp));
 	if (update_check(req, err))
@@ -75,11 +75,12 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	if (req->value.present) {
 		rc = engine_version_for_token(w, call, &sec,
 		    req->client_request_token, &req->value, &v, err);
-		if (rc == -1)
+		if (rc == ENGINE_TOKEN_ERROR)
 			goto finish;
-		if (rc != 1 && (engine_put_version(w, call, &sec,
-		    req->client_request_token, &req->value, current, 1, rc == 2,
-		    err) || engine_rotation_touched(w, call, &sec, err)))
+		if (rc != ENGINE_TOKEN_RETRY && (engine_put_version(w, call,
+		    &sec, req->client_request_token, &req->value, current, 1,
+		    rc == ENGINE_TOKEN_EMPTY, err) ||
+		    engine_rotation_touched(w, call, &sec, err)))
 			goto finish;
 		resp->version_id = req->client_request_token;
 		engine_audit_at(call, NULL, req->client_request_token);
