@@ -223,12 +223,12 @@ chain_one(struct audit *a, size_t i, const struct audit_event *ev,
 static int
 resync(struct audit *a, struct cf_error *err)
 {
-	int rc;
+	enum store_lookup rc;
 
 	if ((rc = store_audit_head(a->store, a->chain_id, &a->seq,
-	    a->last_hash, err)) == -1)
+	    a->last_hash, err)) == STORE_ERROR)
 		return (-1);
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		a->seq = 0;
 		memset(a->last_hash, 0, AUDIT_HASH_LEN);
 	}
@@ -793,7 +793,7 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	a->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;
 
 	/* One head object per chain: forks seen now go (newest wins). */
-	if ((n = hsm_audit_heads_tidy(a->head_hs, a->deployment, err)) == -1)
+	if (hsm_audit_heads_tidy(a->head_hs, a->deployment, &n, err))
 		goto fail;
 	if (n > 0)
 		fprintf(stderr, "cofferd: audit: destroyed %d superseded audit "

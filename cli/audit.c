@@ -618,12 +618,12 @@ file_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
     struct cf_error *err)
 {
 	struct file_source *f = arg;
-	int rc;
+	enum hsm_mac_check rc;
 
 	if ((rc = hsm_audit_mac_verify(f->hs, r->hash, AUDIT_HASH_LEN,
-	    r->hmac, err)) == -1)
+	    r->hmac, err)) == HSM_MAC_ERROR)
 		return (-1);
-	*out = rc == 1 ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
+	*out = rc == HSM_MAC_OK ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
 	return (0);
 }
 

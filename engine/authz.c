@@ -149,7 +149,8 @@ listener_main(void *arg)
 	struct engine_authz *z = arg;
 	struct store_listener *l;
 	struct cf_error err;
-	int rc, reported = 0;
+	enum store_listen_wait rc;
+	int reported = 0;
 
 	while (!listener_stopping(z)) {
 		if ((l = store_listen(z->conninfo, "coffer_policy", &err)) ==
@@ -170,9 +171,9 @@ listener_main(void *arg)
 		/* Whatever was loaded before now may be stale. */
 		atomic_fetch_add(&z->epoch, 1);
 		atomic_store(&z->listening, 1);
-		while ((rc = store_listener_wait(l, LISTEN_POLL_MS)) >= 0 &&
-		    !listener_stopping(z))
-			if (rc == 1)
+		while ((rc = store_listener_wait(l, LISTEN_POLL_MS)) !=
+		    STORE_LISTEN_LOST && !listener_stopping(z))
+			if (rc == STORE_LISTEN_NOTIFIED)
 				atomic_fetch_add(&z->epoch, 1);
 		atomic_store(&z->listening, 0);
 		atomic_fetch_add(&z->epoch, 1);

@@ -41,10 +41,11 @@ done:
 }
 
 int
-engine_migrate(const char *conninfo, struct cf_error *err)
+engine_migrate(const char *conninfo, int *out_applied,
+    struct cf_error *err)
 {
 
-	return (store_migrate(conninfo, err));
+	return (store_migrate(conninfo, out_applied, err));
 }
 
 /* *${dst} = a copy of ${src} (NULL stays NULL); -1 if out of memory. */
@@ -90,7 +91,7 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 	    cfg->default_kek_label ? cfg->default_kek_label : "coffer-kek");
 
 	/* Bring the schema up to date before any worker prepares statements. */
-	if (store_migrate(e->conninfo, err) < 0)
+	if (store_migrate(e->conninfo, NULL, err))
 		goto err1;
 
 	/* The key all servers share for NextToken cursors. */
@@ -269,7 +270,7 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 	const char *key;
-	int rc = 0;
+	enum store_lookup rc = STORE_NOT_FOUND;
 
 	if (engine_check_secret_id(id, err))
 		return (-1);
@@ -285,17 +286,17 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	case ENGINE_ID_FOREIGN:
 		break;
 	}
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		if (engine_authorize_id(w, call, id, err))
 			return (-1);
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
 	}
-	if (rc == 1) {
+	if (rc == STORE_FOUND) {
 		engine_audit_at(call, out->arn, NULL);
 		if (engine_authorize(w, call, NULL, out, NULL, id, err))
 			return (-1);
 	}
-	return (rc == 1 ? 0 : -1);
+	return (rc == STORE_FOUND ? 0 : -1);
 }
 
 int
@@ -442,7 +443,7 @@ engine_open(struct engine_worker *w, const struct engine_call *call,
 	return (0);
 }
 
-int
+enum engine_same
 engine_same_value(struct engine_worker *w, const struct engine_call *call,
     const char *uuid, const struct store_version *v,
     const struct engine_value *val, struct cf_error *err)
@@ -452,12 +453,12 @@ engine_same_value(struct engine_worker *w, const struct engine_call *call,
 	size_t i;
 
 	if (engine_open(w, call, uuid, v, &old, err))
-		return (-1);
+		return (ENGINE_SAME_ERROR);
 	if (old.binary != val->binary || old.len != val->len)
-		return (0);
+		return (ENGINE_DIFFERENT);
 	for (i = 0; i < val->len; i++)
 		diff |= (uint8_t)(old.data[i] ^ val->data[i]);
-	return (diff == 0);
+	return (diff == 0 ? ENGINE_SAME : ENGINE_DIFFERENT);
 }
 
 /* ---- audit ------------------------------------------------------------------- */

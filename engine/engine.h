@@ -184,11 +184,12 @@ struct engine_secret_meta {
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /*
- * engine_migrate(conninfo, err):
+ * engine_migrate(conninfo, out_applied, err):
  * Apply pending migrations (under an advisory lock, so several servers may
- * start at once).  Returns how many were applied, or -1 with ${err} set.
+ * start at once).  Returns 0 with how many were applied in *${out_applied}
+ * (unless NULL), or -1 with ${err} set.
  */
-int engine_migrate(const char *, struct cf_error *) CF_MUSTCHECK;
+int engine_migrate(const char *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * engine_new(cfg, err):

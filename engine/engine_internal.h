@@ -184,14 +184,21 @@ int engine_put_version(struct engine_worker *, const struct engine_call *,
 
 /*
  * engine_version_for_token(w, call, sec, token, value, out, err):
- * Does ${token} already name a version of ${sec}?  0: no.  1: yes, holding
- * the same value (a retry; *out is that version).  2: yes, empty (a
- * rotation's pending version, to fill).  -1: error, including
- * ResourceExistsException when it holds another value.
+ * Does ${token} already name a version of ${sec}?
  */
-int engine_version_for_token(struct engine_worker *, const struct engine_call *,
-    const struct store_secret *, const char *, const struct engine_value *,
-    struct store_version *, struct cf_error *);
+enum engine_token_version {
+	ENGINE_TOKEN_ERROR = -1,	/* ${err} set, including
+					   ResourceExistsException when it
+					   holds another value */
+	ENGINE_TOKEN_NEW = 0,		/* no */
+	ENGINE_TOKEN_RETRY = 1,		/* yes, holding the same value (a
+					   retry; *out is that version) */
+	ENGINE_TOKEN_EMPTY = 2		/* yes, empty (a rotation's pending
+					   version, to fill) */
+};
+enum engine_token_version engine_version_for_token(struct engine_worker *,
+    const struct engine_call *, const struct store_secret *, const char *,
+    const struct engine_value *, struct store_version *, struct cf_error *);
 
 /*
  * engine_resolve_live(w, call, id, out, err):
@@ -206,12 +213,18 @@ int engine_oom(struct cf_error *);
 
 /*
  * engine_same_value(w, call, uuid, version, value, err):
- * 1 if ${version} holds exactly ${value} (same type and bytes, compared in
- * constant time), 0 if not, -1 on error.
+ * ENGINE_SAME if ${version} holds exactly ${value} (same type and bytes,
+ * compared in constant time), ENGINE_DIFFERENT if not, ENGINE_SAME_ERROR
+ * with ${err} set.
  */
-int engine_same_value(struct engine_worker *, const struct engine_call *,
-    const char *, const struct store_version *, const struct engine_value *,
-    struct cf_error *);
+enum engine_same {
+	ENGINE_SAME_ERROR = -1,
+	ENGINE_DIFFERENT = 0,
+	ENGINE_SAME = 1
+};
+enum engine_same engine_same_value(struct engine_worker *,
+    const struct engine_call *, const char *, const struct store_version *,
+    const struct engine_value *, struct cf_error *);
 
 /* ---- audit (engine.c) ----------------------------------------------------- */
 

@@ -34,13 +34,13 @@ check_kek(struct engine_worker *w, const char *kms_key_id,
     struct cf_error *err)
 {
 	const char *label = engine_kek_label(kms_key_id);
-	int rc;
+	enum hsm_lookup rc;
 
 	if (label == NULL)
 		return (0);
-	if ((rc = hsm_kek_exists(w->hsm, label)) == 1)
+	if ((rc = hsm_kek_exists(w->hsm, label)) == HSM_FOUND)
 		return (0);
-	if (rc == 0)
+	if (rc == HSM_NOT_FOUND)
 		cf_error_set(err, CF_ERR_ENCRYPTION_FAILURE, "Secrets Manager "
 		    "can't find the specified KMS key: %.200s", kms_key_id);
 	else
@@ -110,27 +110,37 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 	return (store_secret_touch_changed(w->store, sec->uuid, err));
 }
 
-int
+enum engine_token_version
 engine_version_for_token(struct engine_worker *w,
     const struct engine_call *call, const struct store_secret *sec,
     const char *token, const struct engine_value *val,
     struct store_version *out, struct cf_error *err)
 {
-	int rc;
 
-	rc = store_version_get(w->store, call->arena, sec->uuid, token, NULL,
-	    out, err);
-	if (rc != 1)
-		return (rc);
+	switch (store_version_get(w->store, call->arena, sec->uuid, token,
+	    NULL, out, err)) {
+	case STORE_ERROR:
+		return (ENGINE_TOKEN_ERROR);
+	case STORE_NOT_FOUND:
+		return (ENGINE_TOKEN_NEW);
+	case STORE_FOUND:
+		break;
+	}
 	/* The empty version of a rotation, waiting for its value. */
 	if (out->empty)
-		return (2);
-	if ((rc = engine_same_value(w, call, sec->uuid, out, val, err)) != 0)
-		return (rc);
+		return (ENGINE_TOKEN_EMPTY);
+	switch (engine_same_value(w, call, sec->uuid, out, val, err)) {
+	case ENGINE_SAME_ERROR:
+		return (ENGINE_TOKEN_ERROR);
+	case ENGINE_SAME:
+		return (ENGINE_TOKEN_RETRY);
+	case ENGINE_DIFFERENT:
+		break;
+	}
 	cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
 	    "ClientRequestToken %.64s because that value is already in use "
 	    "for a version of secret %.512s.", token, sec->arn);
-	return (-1);
+	return (ENGINE_TOKEN_ERROR);
 }
 
 /* ---- CreateSecret ------------------------------------------------------- */
@@ -168,7 +178,7 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
     struct engine_create_resp *resp, struct cf_error *err)
 {
 	struct store_version v;
-	int rc;
+	enum engine_token_version rc;
 
 	engine_audit_at(call, sec->arn, NULL);
 	if (sec->deleted_ms != 0) {
@@ -178,9 +188,10 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
 	if (req->value.present) {
 		rc = engine_version_for_token(w, call, sec,
 		    req->client_request_token, &req->value, &v, err);
-		if (rc == -1 && err->code != CF_ERR_RESOURCE_EXISTS)
+		if (rc == ENGINE_TOKEN_ERROR &&
+		    err->code != CF_ERR_RESOURCE_EXISTS)
 			return (-1);
-		if (rc == 1) {
+		if (rc == ENGINE_TOKEN_RETRY) {
 			resp->arn = sec->arn;
 			resp->name = sec->name;
 			resp->version_id = v.version_id;
@@ -203,7 +214,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	const char *labels[1] = { STAGE_CURRENT };
 	struct store_tag *tags = NULL;
 	size_t i;
-	int rc;
+	enum store_lookup rc;
 
 	if (store_begin(w->store, err))
 		return (-1);
@@ -211,9 +222,9 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	/* An existing name: an idempotent retry or an error. */
 	rc = store_secret_by_name(w->store, call->arena, req->name, 1, &sec,
 	    err);
-	if (rc == -1)
+	if (rc == STORE_ERROR)
 		goto finish;
-	if (rc == 1) {
+	if (rc == STORE_FOUND) {
 		engine_audit_at(call, sec.arn, NULL);
 		if (engine_authorize(w, call, NULL, &sec, NULL, req->name,
 		    err) || check_kek(w, req->kms_key_id, err) ||
@@ -310,35 +321,36 @@ today_ms(void)
 }
 
 /*
- * The secret ${id} and the version labelled ${stage}: 1 with both, 0 when
- * the secret has no such version, -1 on error (ResourceNotFound for no
- * secret).
+ * The secret ${id} and the version labelled ${stage}: STORE_FOUND with
+ * both, STORE_NOT_FOUND when the secret has no such version, STORE_ERROR
+ * (ResourceNotFound for no secret).
  */
-static int
+static enum store_lookup
 get_by_stage(struct engine_worker *w, const struct engine_call *call,
     const char *id, const char *stage, struct store_secret *sec,
     struct store_version *v, struct cf_error *err)
 {
 	enum engine_id_kind kind;
+	enum store_lookup rc = STORE_NOT_FOUND;
 	const char *key;
-	int rc = 0, has = 0;
+	int has = 0;
 
 	if (engine_check_secret_id(id, err))
-		return (-1);
+		return (STORE_ERROR);
 	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN &&
 	    (rc = store_secret_staged(w->store, call->arena, key,
-	    kind == ENGINE_ID_ARN, stage, sec, v, &has, err)) == -1)
-		return (-1);
-	if (rc == 0) {
+	    kind == ENGINE_ID_ARN, stage, sec, v, &has, err)) == STORE_ERROR)
+		return (STORE_ERROR);
+	if (rc == STORE_NOT_FOUND) {
 		if (engine_authorize_id(w, call, id, err) == 0)
 			cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
 			    MSG_NOT_FOUND);
-		return (-1);
+		return (STORE_ERROR);
 	}
 	engine_audit_at(call, sec->arn, NULL);
 	if (engine_authorize(w, call, NULL, sec, NULL, id, err))
-		return (-1);
-	return (has);
+		return (STORE_ERROR);
+	return (has ? STORE_FOUND : STORE_NOT_FOUND);
 }
 
 int
@@ -350,7 +362,7 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	struct store_secret sec;
 	struct store_version v;
 	const char *stage;
-	int rc;
+	enum store_lookup rc;
 
 	memset(resp, 0, sizeof(*resp));
 	if ((req->version_id && engine_check_version_id(req->version_id,
@@ -365,31 +377,32 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	if (req->version_id == NULL) {
 		/* By label: the secret and its version in one round trip. */
 		if ((rc = get_by_stage(w, call, req->secret_id, stage, &sec, &v,
-		    err)) == -1)
+		    err)) == STORE_ERROR)
 			return (-1);
 	} else {
 		/* By VersionId, checked against VersionStage if given. */
 		if (engine_resolve(w, call, req->secret_id, 0, &sec, err))
 			return (-1);
 		if ((rc = store_version_get(w->store, call->arena, sec.uuid,
-		    req->version_id, NULL, &v, err)) == -1)
+		    req->version_id, NULL, &v, err)) == STORE_ERROR)
 			return (-1);
 	}
 	/* A rotation's pending version before createSecret has no value. */
-	if (rc == 1 && v.empty)
-		rc = 0;
-	engine_audit_at(call, sec.arn, rc == 1 ? v.version_id : NULL);
+	if (rc == STORE_FOUND && v.empty)
+		rc = STORE_NOT_FOUND;
+	engine_audit_at(call, sec.arn, rc == STORE_FOUND ? v.version_id :
+	    NULL);
 	if (sec.deleted_ms != 0) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
 		return (-1);
 	}
-	if (rc == 0 && req->version_id) {
+	if (rc == STORE_NOT_FOUND && req->version_id) {
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Secrets Manager "
 		    "can't find the specified secret value for VersionId: "
 		    "%.64s", req->version_id);
 		return (-1);
 	}
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Secrets Manager "
 		    "can't find the specified secret value for staging label: "
 		    "%.256s", stage);
@@ -467,8 +480,10 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	const char *labels[ENGINE_MAX_LABELS + 1], **out;
 	struct store_secret sec;
 	struct store_version v;
+	enum engine_token_version rc;
+	enum store_lookup cur;
 	size_t n;
-	int rc, fill;
+	int fill;
 
 	memset(resp, 0, sizeof(*resp));
 	if (put_check(req, err))
@@ -482,9 +497,9 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	/* The token names an existing version: a retry, or a conflict. */
 	rc = engine_version_for_token(w, call, &sec,
 	    req->client_request_token, &req->value, &v, err);
-	if (rc == -1)
+	if (rc == ENGINE_TOKEN_ERROR)
 		goto finish;
-	if (rc == 1) {
+	if (rc == ENGINE_TOKEN_RETRY) {
 		store_rollback(w->store);
 		resp->stages = v.stages;
 		resp->n_stages = v.n_stages;
@@ -492,14 +507,14 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	}
 
 	/*
-	 * A new version, or the value of a rotation's pending one (rc 2); a
-	 * secret without AWSCURRENT makes it current.
+	 * A new version, or the value of a rotation's pending one; a secret
+	 * without AWSCURRENT makes it current.
 	 */
-	fill = rc == 2;
-	rc = store_version_get(w->store, call->arena, sec.uuid, NULL,
+	fill = rc == ENGINE_TOKEN_EMPTY;
+	cur = store_version_get(w->store, call->arena, sec.uuid, NULL,
 	    STAGE_CURRENT, &v, err);
-	if (rc == -1 || engine_put_labels(req->version_stages,
-	    req->n_version_stages, rc == 0, labels, &n, err))
+	if (cur == STORE_ERROR || engine_put_labels(req->version_stages,
+	    req->n_version_stages, cur == STORE_NOT_FOUND, labels, &n, err))
 		goto finish;
 	if (engine_put_version(w, call, &sec, req->client_request_token,
 	    &req->value, labels, n, fill, err) ||

@@ -157,16 +157,22 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
     struct cf_error *err)
 {
 	uint8_t hash[AUDIT_HASH_LEN], mac[HSM_MAC_LEN];
+	enum hsm_mac_check rc;
 	int64_t seq;
-	int rc;
 
-	if ((rc = store_audit_anchor(w->store, c->chain_id, &seq, hash, mac,
-	    err)) != 1)
-		return (rc);
-	if ((rc = hsm_audit_mac_verify(w->hsm, hash, AUDIT_HASH_LEN, mac,
-	    err)) == -1)
+	switch (store_audit_anchor(w->store, c->chain_id, &seq, hash, mac,
+	    err)) {
+	case STORE_ERROR:
 		return (-1);
-	if (rc == 0) {
+	case STORE_NOT_FOUND:
+		return (0);
+	case STORE_FOUND:
+		break;
+	}
+	if ((rc = hsm_audit_mac_verify(w->hsm, hash, AUDIT_HASH_LEN, mac,
+	    err)) == HSM_MAC_ERROR)
+		return (-1);
+	if (rc == HSM_MAC_BAD) {
 		/* An invented anchor: the chain then begins unexplained. */
 		audit_check_broken(c, seq + 1, "the archive anchor at event %"
 		    PRId64 " was not made from a real event (its HMAC does not "
@@ -189,8 +195,8 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
 	struct cf_audit_row *rows;
 	struct cf_arena *a;
 	uint8_t h[AUDIT_HASH_LEN];
+	enum hsm_mac_check mac_ok = HSM_MAC_BAD;
 	size_t n;
-	int mac_ok = 0;
 
 	if ((a = cf_arena_new()) == NULL)
 		return (engine_oom(err));
@@ -202,7 +208,7 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
 	if (n == 1 && rows[0].seq == seq && audit_row_hash(&rows[0], h) == 0 &&
 	    memcmp(h, rows[0].hash, AUDIT_HASH_LEN) == 0 &&
 	    (mac_ok = hsm_audit_mac_verify(w->hsm, rows[0].hash,
-	    AUDIT_HASH_LEN, rows[0].hmac, err)) == 1) {
+	    AUDIT_HASH_LEN, rows[0].hmac, err)) == HSM_MAC_OK) {
 		memcpy(hash, rows[0].hash, AUDIT_HASH_LEN);
 		audit_check_anchor(c, seq, hash);
 
@@ -216,12 +222,12 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
 			if (n == 1 && rows[0].seq == c->head_seq + 1)
 				*after_head_ms = rows[0].time_ms;
 		}
-	} else if (mac_ok != -1)
+	} else if (mac_ok != HSM_MAC_ERROR)
 		audit_check_broken(c, seq, "event %" PRId64 ", where the "
 		    "previous VerifyAuditLog call stopped, is missing or was "
 		    "altered since", seq);
 	cf_arena_free(a);
-	return (mac_ok == -1 ? -1 : 0);
+	return (mac_ok == HSM_MAC_ERROR ? -1 : 0);
 }
 
 /*
@@ -273,12 +279,12 @@ db_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
     struct cf_error *err)
 {
 	struct db_source *d = arg;
-	int rc;
+	enum hsm_mac_check rc;
 
 	if ((rc = hsm_audit_mac_verify(d->w->hsm, r->hash, AUDIT_HASH_LEN,
-	    r->hmac, err)) == -1)
+	    r->hmac, err)) == HSM_MAC_ERROR)
 		return (-1);
-	*out = rc == 1 ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
+	*out = rc == HSM_MAC_OK ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
 	return (0);
 }
 

@@ -41,7 +41,8 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	const char *label = engine_kek_label(req->kms_key_id);
 	struct store_secret sec;
 	struct store_version v;
-	int rc;
+	enum engine_token_version rc;
+	enum hsm_lookup kek;
 
 	memset(resp, 0, sizeof(*resp));
 	if (update_check(req, err))
@@ -52,10 +53,12 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 		goto finish;
 
 	/* The KmsKeyId only once the caller is authorized: no oracle. */
-	if (label != NULL && (rc = hsm_kek_exists(w->hsm, label)) != 1) {
-		cf_error_set(err, rc == 0 ? CF_ERR_ENCRYPTION_FAILURE :
-		    CF_ERR_UNAVAILABLE, "Secrets Manager can't find the "
-		    "specified KMS key: %.200s", req->kms_key_id);
+	if (label != NULL && (kek = hsm_kek_exists(w->hsm, label)) !=
+	    HSM_FOUND) {
+		cf_error_set(err, kek == HSM_NOT_FOUND ?
+		    CF_ERR_ENCRYPTION_FAILURE : CF_ERR_UNAVAILABLE, "Secrets "
+		    "Manager can't find the specified KMS key: %.200s",
+		    req->kms_key_id);
 		goto finish;
 	}
 
@@ -72,11 +75,12 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	if (req->value.present) {
 		rc = engine_version_for_token(w, call, &sec,
 		    req->client_request_token, &req->value, &v, err);
-		if (rc == -1)
+		if (rc == ENGINE_TOKEN_ERROR)
 			goto finish;
-		if (rc != 1 && (engine_put_version(w, call, &sec,
-		    req->client_request_token, &req->value, current, 1, rc == 2,
-		    err) || engine_rotation_touched(w, call, &sec, err)))
+		if (rc != ENGINE_TOKEN_RETRY && (engine_put_version(w, call,
+		    &sec, req->client_request_token, &req->value, current, 1,
+		    rc == ENGINE_TOKEN_EMPTY, err) ||
+		    engine_rotation_touched(w, call, &sec, err)))
 			goto finish;
 		resp->version_id = req->client_request_token;
 		engine_audit_at(call, NULL, req->client_request_token);
@@ -358,7 +362,8 @@ engine_update_secret_version_stage(struct engine_worker *w,
 	struct store_secret sec;
 	struct store_version mv;
 	const char *holder = NULL, *prev;
-	int rc, count;
+	enum store_lookup rc;
+	int count;
 
 	if (stage_check(req, err))
 		return (-1);
@@ -374,16 +379,16 @@ engine_update_secret_version_stage(struct engine_worker *w,
 	/* The target version must exist; the label's holder must match. */
 	if (req->move_to_version_id != NULL) {
 		if ((rc = store_version_exists(w->store, sec.uuid,
-		    req->move_to_version_id, err)) == -1)
+		    req->move_to_version_id, err)) == STORE_ERROR)
 			goto finish;
-		if (rc == 0) {
+		if (rc == STORE_NOT_FOUND) {
 			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Not a valid "
 			    "version: %.64s", req->move_to_version_id);
 			goto finish;
 		}
 		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
 		    (rc = store_version_get(w->store, call->arena, sec.uuid,
-		    req->move_to_version_id, NULL, &mv, err)) != 1)
+		    req->move_to_version_id, NULL, &mv, err)) != STORE_FOUND)
 			goto finish;
 		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 && mv.empty) {
 			cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %.64s "
@@ -394,7 +399,7 @@ engine_update_secret_version_stage(struct engine_worker *w,
 		}
 	}
 	if (store_stage_holder(w->store, call->arena, sec.uuid,
-	    req->version_stage, &holder, err) == -1)
+	    req->version_stage, &holder, err) == STORE_ERROR)
 		goto finish;
 	if (stage_holder_ok(req, holder, err))
 		goto finish;

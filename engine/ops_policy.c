@@ -225,8 +225,8 @@ engine_put_identity_policy(struct engine_worker *w,
 	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_identity_policy *rows, one;
 	struct policy *p;
+	enum store_lookup rc;
 	size_t n;
-	int rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
 	    check_principal(principal, err) || check_policy_name(name, err))
@@ -237,10 +237,11 @@ engine_put_identity_policy(struct engine_worker *w,
 	if (store_begin(w->store, err))
 		return (-1);
 	if (store_identity_policy_list(w->store, call->arena, principal, NULL,
-	    NULL, ENGINE_MAX_IDENTITY_POLICIES, &rows, &n, err) || (rc = store_identity_policy_get(w->store, call->arena,
-	    principal, name, &one, err)) == -1)
+	    NULL, ENGINE_MAX_IDENTITY_POLICIES, &rows, &n, err) ||
+	    (rc = store_identity_policy_get(w->store, call->arena, principal,
+	    name, &one, err)) == STORE_ERROR)
 		goto finish;
-	if (rc == 0 && n >= ENGINE_MAX_IDENTITY_POLICIES) {
+	if (rc == STORE_NOT_FOUND && n >= ENGINE_MAX_IDENTITY_POLICIES) {
 		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A principal can have "
 		    "at most %d identity policies.",
 		    ENGINE_MAX_IDENTITY_POLICIES);
@@ -262,15 +263,15 @@ engine_get_identity_policy(struct engine_worker *w,
     struct engine_identity_policy *out, struct cf_error *err)
 {
 	struct store_identity_policy row;
-	int rc;
+	enum store_lookup rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
 	    check_principal(principal, err) || check_policy_name(name, err))
 		return (-1);
 	if ((rc = store_identity_policy_get(w->store, call->arena, principal,
-	    name, &row, err)) == -1)
+	    name, &row, err)) == STORE_ERROR)
 		return (-1);
-	if (rc == 0)
+	if (rc == STORE_NOT_FOUND)
 		return (no_such_policy(principal, name, err));
 	out->principal = row.principal;
 	out->policy_name = row.policy_name;
@@ -411,7 +412,7 @@ engine_delete_identity_policy(struct engine_worker *w,
     struct cf_error *err)
 {
 	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
-	int rc;
+	enum store_lookup rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
 	    check_principal(principal, err) || check_policy_name(name, err))
@@ -419,9 +420,9 @@ engine_delete_identity_policy(struct engine_worker *w,
 	if (store_begin(w->store, err))
 		return (-1);
 	if ((rc = store_identity_policy_delete(w->store, principal, name,
-	    err)) == -1)
+	    err)) == STORE_ERROR)
 		goto finish;
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		(void)no_such_policy(principal, name, err);
 		goto finish;
 	}

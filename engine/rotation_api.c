@@ -165,8 +165,8 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 
 	/* One rotation at a time: AWSPENDING on no version but AWSCURRENT's. */
 	if (store_stage_holder(w->store, call->arena, sec.uuid, STAGE_PENDING,
-	    &pending, err) == -1 || store_stage_holder(w->store, call->arena,
-	    sec.uuid, STAGE_CURRENT, &current, err) == -1)
+	    &pending, err) == STORE_ERROR || store_stage_holder(w->store,
+	    call->arena, sec.uuid, STAGE_CURRENT, &current, err) == STORE_ERROR)
 		goto finish;
 	if (sec.rotation_token != NULL || (pending != NULL &&
 	    (current == NULL || strcmp(pending, current) != 0))) {
@@ -175,9 +175,9 @@ engine_rotate_secret(struct engine_worker *w, const struct engine_call *call,
 		goto finish;
 	}
 	if ((rc = store_version_exists(w->store, sec.uuid,
-	    req->client_request_token, err)) == -1)
+	    req->client_request_token, err)) == STORE_ERROR)
 		goto finish;
-	if (rc == 1) {
+	if (rc == STORE_FOUND) {
 		cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "You can't use "
 		    "ClientRequestToken %.64s because that value is already in "
 		    "use for a version of secret %.512s.",

@@ -81,8 +81,8 @@ start_due(const struct rotation_lease *l, struct cf_arena *a,
 		return (START_NOT_STARTED);
 	}
 	if (store_stage_holder(w->store, a, sec->uuid, STAGE_PENDING, &pending,
-	    err) == -1 || store_stage_holder(w->store, a, sec->uuid,
-	    STAGE_CURRENT, &current, err) == -1)
+	    err) == STORE_ERROR || store_stage_holder(w->store, a, sec->uuid,
+	    STAGE_CURRENT, &current, err) == STORE_ERROR)
 		goto fail;
 	if (pending != NULL && (current == NULL || strcmp(pending, current))) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "AWSPENDING is on "
@@ -127,7 +127,7 @@ run_claimed(const struct rotation_lease *l, const char *uuid)
 
 	if ((a = cf_arena_new()) == NULL)
 		return;
-	if (store_secret_by_uuid(w->store, a, uuid, &sec, &err) != 1)
+	if (store_secret_by_uuid(w->store, a, uuid, &sec, &err) != STORE_FOUND)
 		goto done;
 
 	/* A due scheduled rotation starts; an interrupted one resumes. */
@@ -175,14 +175,15 @@ engine_rotation_run_due(const struct rotation_lease *l)
 {
 	struct cf_error err;
 	char uuid[37];
-	int n, rc;
+	enum store_lease rc;
+	int n;
 
 	/* Everything due, one secret at a time. */
 	for (n = 0; n < ROT_CLAIMS_MAX; n++) {
 		if ((rc = store_rotation_claim(l->w->store, l->owner,
-		    l->lease_s, uuid, &err)) == -1)
+		    l->lease_s, uuid, &err)) == STORE_LEASE_ERROR)
 			fprintf(stderr, "cofferd: rotation: %s\n", err.msg);
-		if (rc != 1)
+		if (rc != STORE_LEASE_HELD)
 			break;
 		run_claimed(l, uuid);
 	}

@@ -144,7 +144,7 @@ open_step(struct rotation_step_ctx *c, struct cf_arena *a,
     enum rotator_step step, struct step *s, struct cf_error *err)
 {
 	struct engine_worker *w = c->l->w;
-	int rc;
+	enum store_lookup rc;
 
 	if (store_begin(w->store, err))
 		return (PHASE_FAILED);
@@ -159,9 +159,9 @@ open_step(struct rotation_step_ctx *c, struct cf_arena *a,
 		return (PHASE_GONE);	/* cancelled or done meanwhile */
 	}
 	if ((rc = store_version_get(w->store, a, s->sec.uuid, c->token, NULL,
-	    &s->pv, err)) == -1)
+	    &s->pv, err)) == STORE_ERROR)
 		return (phase_failed(c, err));
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the pending "
 		    "version %s is gone", c->token);
 		return (phase_failed(c, err));
@@ -447,7 +447,7 @@ inside_exec(struct rotation_step_ctx *c, struct cf_arena *a,
 		return (0);
 	case ROTATOR_FINISH:
 		if (store_stage_holder(st, a, s->sec.uuid, STAGE_CURRENT, &prev,
-		    err) == -1)
+		    err) == STORE_ERROR)
 			return (-1);
 		if (prev == NULL || strcmp(prev, c->token) != 0) {
 			cf_error_set(err, CF_ERR_INVALID_REQUEST, "finishSecret "
@@ -471,6 +471,7 @@ inside(struct rotation_step_ctx *c, struct cf_arena *a,
 	const struct rotation_lease *l = c->l;
 	struct store *st = l->w->store;
 	struct step s;
+	enum store_lease held;
 	int64_t next;
 	int rc = 0, more;
 
@@ -509,14 +510,14 @@ inside(struct rotation_step_ctx *c, struct cf_arena *a,
 			goto fail;
 		next = more ? engine_rules_next_window(a, s.sec.rotation_rules,
 		    cf_now_ms(), cf_now_ms()) : 0;
-		rc = store_rotation_done(st, s.sec.uuid, c->token, l->owner,
+		held = store_rotation_done(st, s.sec.uuid, c->token, l->owner,
 		    more, next, err);
 	} else
-		rc = store_rotation_step(st, s.sec.uuid, c->token, l->owner,
+		held = store_rotation_step(st, s.sec.uuid, c->token, l->owner,
 		    step + 1, l->lease_s, err);
-	if (rc == -1)
+	if (held == STORE_LEASE_ERROR)
 		goto fail;
-	if (rc == 0) {
+	if (held == STORE_LEASE_NONE) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "the rotation lease "
 		    "was lost");
 		goto fail;

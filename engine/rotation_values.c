@@ -16,11 +16,12 @@ int
 engine_rotation_lock(struct engine_worker *w, struct cf_arena *a,
     const char *arn, struct store_secret *sec, struct cf_error *err)
 {
-	int rc;
+	enum store_lookup rc;
 
-	if ((rc = store_secret_by_arn(w->store, a, arn, 1, sec, err)) == -1)
+	if ((rc = store_secret_by_arn(w->store, a, arn, 1, sec,
+	    err)) == STORE_ERROR)
 		return (-1);
-	if (rc == 0) {
+	if (rc == STORE_NOT_FOUND) {
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
 		return (-1);
 	}
@@ -49,13 +50,13 @@ engine_rotation_current(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 	struct store_version cv;
-	int rc;
+	enum store_lookup rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = store_version_get(w->store, call->arena, sec->uuid, NULL,
-	    STAGE_CURRENT, &cv, err)) == -1)
+	    STAGE_CURRENT, &cv, err)) == STORE_ERROR)
 		return (-1);
-	if (rc == 0 || cv.empty)
+	if (rc == STORE_NOT_FOUND || cv.empty)
 		return (0);
 	return (engine_rotation_open(w, call, sec->uuid, &cv, out, err));
 }
@@ -66,16 +67,16 @@ engine_rotation_master_secret(struct engine_worker *w,
     struct cf_error *err)
 {
 	struct engine_call c = *call;
-	int rc;
+	enum store_lookup rc;
 
 	c.action = "secretsmanager:GetSecretValue";
 	c.auth_name = NULL;
 	c.auth_version_id = NULL;
 	c.auth_version_stage = STAGE_CURRENT;
 	if ((rc = store_secret_by_arn(w->store, call->arena, arn, 0, m,
-	    err)) == -1)
+	    err)) == STORE_ERROR)
 		return (-1);
-	if (rc == 0 || m->deleted_ms != 0) {
+	if (rc == STORE_NOT_FOUND || m->deleted_ms != 0) {
 		if (engine_authorize(w, &c, NULL, NULL, arn, NULL, err))
 			return (-1);
 		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "the master secret "

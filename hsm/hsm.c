@@ -138,8 +138,8 @@ done:
 	return (rc);
 }
 
-/* Find a secret key by label with session ${s}: 1, 0 or -1. */
-int
+/* Find a secret key by label with session ${s}. */
+enum hsm_lookup
 hsm_find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
     CK_OBJECT_HANDLE *out, struct cf_error *err)
 {
@@ -151,15 +151,19 @@ hsm_find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
 	CK_ULONG n = 0;
 	CK_RV rv;
 
-	if ((rv = p11->C_FindObjectsInit(s, t, 2)) != CKR_OK)
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not search the token"));
+	if ((rv = p11->C_FindObjectsInit(s, t, 2)) != CKR_OK) {
+		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not search the token");
+		return (HSM_LOOKUP_ERROR);
+	}
 	rv = p11->C_FindObjects(s, out, 1, &n);
 	(void)p11->C_FindObjectsFinal(s);
-	if (rv != CKR_OK)
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not search the token"));
-	return (n > 0);
+	if (rv != CKR_OK) {
+		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not search the token");
+		return (HSM_LOOKUP_ERROR);
+	}
+	return (n > 0 ? HSM_FOUND : HSM_NOT_FOUND);
 }
 
 /* Load the module, find the token, open a session and log in. */
@@ -239,19 +243,19 @@ struct hsm *
 hsm_new(const struct hsm_config *cfg, struct cf_error *err)
 {
 	CK_OBJECT_HANDLE kek;
+	enum hsm_lookup rc;
 	struct hsm *h;
-	int rc;
 
 	if ((h = hsm_open_token(cfg, err)) == NULL)
 		return (NULL);
 
 	/* The default KEK must be there: cofferd init-token makes it. */
 	rc = hsm_find_key(h->p11, h->login, h->kek_label, &kek, err);
-	if (rc == 0)
+	if (rc == HSM_NOT_FOUND)
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "KEK \"%s\" not found in "
 		    "token \"%s\": run cofferd init-token", h->kek_label,
 		    h->token);
-	if (rc != 1) {
+	if (rc != HSM_FOUND) {
 		hsm_free(h);
 		return (NULL);
 	}
@@ -275,7 +279,7 @@ hsm_free(struct hsm *h)
 	free(h);
 }
 
-int
+enum hsm_made
 hsm_create_kek(const struct hsm_config *cfg, const char *label,
     struct cf_error *err)
 {
@@ -283,7 +287,7 @@ hsm_create_kek(const struct hsm_config *cfg, const char *label,
 	if (strlen(label) == 0 || strlen(label) > HSM_LABEL_MAX) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
 		    "a KEK label has 1 to %d characters", HSM_LABEL_MAX);
-		return (-1);
+		return (HSM_MADE_ERROR);
 	}
 	return (hsm_key_create(cfg, HSM_KEY_KEK, label, err));
 }
@@ -366,14 +370,14 @@ hsm_session_reopen(struct hsm_session *s, struct cf_error *err)
 	return (0);
 }
 
-int
+enum hsm_lookup
 hsm_kek_exists(struct hsm_session *s, const char *label)
 {
 	CK_OBJECT_HANDLE obj;
 	struct cf_error err;
 
 	if (strlen(label) == 0 || strlen(label) > HSM_LABEL_MAX)
-		return (0);
+		return (HSM_NOT_FOUND);
 	return (hsm_find_key(s->h->p11, s->s, label, &obj, &err));
 }
 
@@ -386,8 +390,8 @@ kek(struct hsm_session *s, const char *label, CK_OBJECT_HANDLE *out,
     struct cf_error *err)
 {
 	CK_OBJECT_HANDLE obj, copy;
+	enum hsm_lookup rc;
 	size_t i;
-	int rc;
 
 	for (i = 0; i < s->n_keks; i++)
 		if (strcmp(s->keks[i].label, label) == 0) {
@@ -399,8 +403,9 @@ kek(struct hsm_session *s, const char *label, CK_OBJECT_HANDLE *out,
 		    "KEK \"%.64s\" not found in the token", label);
 		return (-1);
 	}
-	if ((rc = hsm_find_key(s->h->p11, s->s, label, &obj, err)) != 1) {
-		if (rc == 0)
+	if ((rc = hsm_find_key(s->h->p11, s->s, label, &obj, err)) !=
+	    HSM_FOUND) {
+		if (rc == HSM_NOT_FOUND)
 			cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
 			    "KEK \"%s\" not found in the token", label);
 		return (-1);

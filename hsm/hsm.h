@@ -38,6 +38,30 @@ struct hsm_config {
 	int no_dek_cache;		/* 1: unwrap a data key on every open */
 };
 
+/*
+ * What a function that makes a long-lived key did (hsm_create_kek,
+ * hsm_create_audit_key).  Callers compare against the names.
+ */
+enum hsm_made {
+	HSM_MADE_ERROR = -1,		/* ${err} set */
+	HSM_EXISTED = 0,		/* one with that label was there */
+	HSM_CREATED = 1
+};
+
+/* Whether the token holds a key (hsm_kek_exists). */
+enum hsm_lookup {
+	HSM_LOOKUP_ERROR = -1,		/* the token did not answer */
+	HSM_NOT_FOUND = 0,
+	HSM_FOUND = 1
+};
+
+/* What checking an audit HMAC found (hsm_audit_mac_verify). */
+enum hsm_mac_check {
+	HSM_MAC_ERROR = -1,		/* ${err} set */
+	HSM_MAC_BAD = 0,		/* not the audit key's HMAC */
+	HSM_MAC_OK = 1
+};
+
 /* Where a ciphertext belongs: bound into the AAD so it cannot be moved. */
 struct hsm_binding {
 	const char *secret_uuid;	/* canonical text form */
@@ -78,9 +102,10 @@ void hsm_free(struct hsm *);
  * hsm_create_kek(cfg, label, err):
  * Load the module, log in, and create the AES-256 KEK ${label} (token object,
  * private, sensitive, not extractable, wrap/unwrap only) unless one with that
- * label exists.  Returns 1 if created, 0 if it already existed, -1 on error.
+ * label exists.  Returns HSM_CREATED, HSM_EXISTED, or HSM_MADE_ERROR with
+ * ${err} set.
  */
-int hsm_create_kek(const struct hsm_config *, const char *,
+enum hsm_made hsm_create_kek(const struct hsm_config *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
 /*
@@ -95,9 +120,11 @@ void hsm_session_free(struct hsm_session *);
 
 /*
  * hsm_kek_exists(s, label):
- * 1 if a KEK with ${label} exists in the token, 0 if not, -1 on token error.
+ * HSM_FOUND if a KEK with ${label} exists in the token, HSM_NOT_FOUND if
+ * not, HSM_LOOKUP_ERROR on token error.
  */
-int hsm_kek_exists(struct hsm_session *, const char *) CF_MUSTCHECK;
+enum hsm_lookup hsm_kek_exists(struct hsm_session *, const char *)
+    CF_MUSTCHECK;
 
 /*
  * hsm_seal(s, kek_label, bind, pt, pt_len, out, err):
@@ -156,10 +183,11 @@ int hsm_random(struct hsm_session *, uint8_t *, size_t, struct cf_error *)
  * hsm_create_audit_key(cfg, err):
  * Create the audit key HSM_AUDIT_KEY_LABEL (a 256-bit generic secret, token
  * object, private, sensitive, not extractable, sign/verify only) unless it
- * exists.  Returns 1 if created, 0 if it existed, -1 on error.
+ * exists.  Returns HSM_CREATED, HSM_EXISTED, or HSM_MADE_ERROR with ${err}
+ * set.
  */
-int hsm_create_audit_key(const struct hsm_config *, struct cf_error *)
-    CF_MUSTCHECK;
+enum hsm_made hsm_create_audit_key(const struct hsm_config *,
+    struct cf_error *) CF_MUSTCHECK;
 
 /*
  * hsm_audit_mac(s, msg, len, out, err):
@@ -172,10 +200,12 @@ int hsm_audit_mac(struct hsm_session *, const uint8_t *, size_t, uint8_t *,
 
 /*
  * hsm_audit_mac_verify(s, msg, len, mac, err):
- * 1 if ${mac} is the audit key's HMAC of ${msg}, 0 if not, -1 on error.
+ * HSM_MAC_OK if ${mac} is the audit key's HMAC of ${msg}, HSM_MAC_BAD if
+ * not, HSM_MAC_ERROR with ${err} set.
  */
-int hsm_audit_mac_verify(struct hsm_session *, const uint8_t *, size_t,
-    const uint8_t *, struct cf_error *) CF_MUSTCHECK;
+enum hsm_mac_check hsm_audit_mac_verify(struct hsm_session *,
+    const uint8_t *, size_t, const uint8_t *, struct cf_error *)
+    CF_MUSTCHECK;
 
 /*
  * A chain's head as the token remembers it: the last sequence number the
@@ -213,13 +243,13 @@ int hsm_audit_heads(struct hsm_session *, const char *,
     struct hsm_audit_head **, size_t *, struct cf_error *) CF_MUSTCHECK;
 
 /*
- * hsm_audit_heads_tidy(s, deployment, err):
+ * hsm_audit_heads_tidy(s, deployment, out_destroyed, err):
  * Destroy every superseded head object of ${deployment}: where a chain has
  * two (a fork left by an older cofferd, or by a token that hid an object
- * while the keeper remade it), the one with the lower seq.  Returns how
- * many went, or -1.
+ * while the keeper remade it), the one with the lower seq.  Returns 0 with
+ * how many went in *${out_destroyed}, or -1 with ${err} set.
  */
-int hsm_audit_heads_tidy(struct hsm_session *, const char *,
+int hsm_audit_heads_tidy(struct hsm_session *, const char *, int *,
     struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_HSM_H */

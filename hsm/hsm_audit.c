@@ -25,7 +25,7 @@ head_app(const char *deployment, char *out)
 	    "%s%.*s", HEAD_APP, HSM_DEPLOYMENT_MAX, deployment));
 }
 
-int
+enum hsm_made
 hsm_create_audit_key(const struct hsm_config *cfg, struct cf_error *err)
 {
 
@@ -37,15 +37,15 @@ static int
 audit_key(struct hsm_session *s, CK_OBJECT_HANDLE *out, struct cf_error *err)
 {
 	CK_OBJECT_HANDLE obj;
-	int rc;
+	enum hsm_lookup rc;
 
 	if (s->audit_key != CK_INVALID_HANDLE) {
 		*out = s->audit_key;
 		return (0);
 	}
 	if ((rc = hsm_find_key(s->h->p11, s->s, HSM_AUDIT_KEY_LABEL, &obj,
-	    err)) != 1) {
-		if (rc == 0)
+	    err)) != HSM_FOUND) {
+		if (rc == HSM_NOT_FOUND)
 			cf_error_set(err, CF_ERR_UNAVAILABLE, "audit key \"%s\" "
 			    "not found in token \"%s\": run cofferd init-token",
 			    HSM_AUDIT_KEY_LABEL, s->h->token);
@@ -82,7 +82,7 @@ hsm_audit_mac(struct hsm_session *s, const uint8_t *msg, size_t len,
 	return (0);
 }
 
-int
+enum hsm_mac_check
 hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
     const uint8_t *mac, struct cf_error *err)
 {
@@ -92,18 +92,21 @@ hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
 	CK_RV rv;
 
 	if (audit_key(s, &key, err))
-		return (-1);
-	if ((rv = p11->C_VerifyInit(s->s, &mech, key)) != CKR_OK)
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not start the audit HMAC check"));
+		return (HSM_MAC_ERROR);
+	if ((rv = p11->C_VerifyInit(s->s, &mech, key)) != CKR_OK) {
+		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not start the audit HMAC check");
+		return (HSM_MAC_ERROR);
+	}
 	rv = p11->C_Verify(s->s, (CK_BYTE_PTR)(uintptr_t)msg, len,
 	    (CK_BYTE_PTR)(uintptr_t)mac, HSM_MAC_LEN);
 	if (rv == CKR_OK)
-		return (1);
+		return (HSM_MAC_OK);
 	if (rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE)
-		return (0);
-	return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-	    "could not check the audit HMAC"));
+		return (HSM_MAC_BAD);
+	(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+	    "could not check the audit HMAC");
+	return (HSM_MAC_ERROR);
 }
 
 /*
@@ -333,7 +336,7 @@ hsm_audit_head_put(struct hsm_session *s, const char *deployment,
 
 int
 hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
-    struct cf_error *err)
+    int *out_destroyed, struct cf_error *err)
 {
 	CK_OBJECT_HANDLE *all = NULL;
 	struct hsm_audit_head *heads = NULL;
@@ -373,7 +376,10 @@ hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
 	}
 	free(heads);
 	free(all);
-	return (out);
+	*out_destroyed = out;
+
+	/* Success! */
+	return (0);
 
 fail:
 	free(heads);

@@ -64,9 +64,12 @@ struct hsm_session {
 /* hsm_fail(err, code, rv, what): set ${err} for a failed call; -1. */
 int hsm_fail(struct cf_error *, enum cf_code, CK_RV, const char *);
 
-/* hsm_find_key(p11, s, label, out, err): a secret key by label; 1, 0, -1. */
-int hsm_find_key(CK_FUNCTION_LIST *, CK_SESSION_HANDLE, const char *,
-    CK_OBJECT_HANDLE *, struct cf_error *);
+/*
+ * hsm_find_key(p11, s, label, out, err): a secret key by label: HSM_FOUND
+ * (*${out} its handle), HSM_NOT_FOUND, or HSM_LOOKUP_ERROR with ${err}.
+ */
+enum hsm_lookup hsm_find_key(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
+    const char *, CK_OBJECT_HANDLE *, struct cf_error *);
 
 /* hsm_open_token(cfg, err): load, find the token, log in; NULL on error. */
 struct hsm *hsm_open_token(const struct hsm_config *, struct cf_error *);
@@ -79,20 +82,13 @@ enum hsm_key_use {
 	HSM_KEY_AUDIT		/* generic secret: HMACs audit events */
 };
 
-/* What hsm_key_create did; the values are hsm_create_kek's contract. */
-enum hsm_key_made {
-	HSM_KEY_FAILED = -1,
-	HSM_KEY_EXISTED = 0,
-	HSM_KEY_CREATED = 1
-};
-
 /*
  * hsm_key_create(cfg, use, label, err):
  * Log in to the token of ${cfg} and create the 256-bit key ${label} for
  * ${use} (token object, private, sensitive, not extractable, no
  * encrypt/decrypt) unless a secret key with that label exists.
  */
-enum hsm_key_made hsm_key_create(const struct hsm_config *, enum hsm_key_use,
+enum hsm_made hsm_key_create(const struct hsm_config *, enum hsm_key_use,
     const char *, struct cf_error *) CF_MUSTCHECK;
 
 /*

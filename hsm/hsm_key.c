@@ -22,7 +22,7 @@ key_name(enum hsm_key_use use)
 	return (use == HSM_KEY_KEK ? "KEK" : "audit key");
 }
 
-enum hsm_key_made
+enum hsm_made
 hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
     const char *label, struct cf_error *err)
 {
@@ -46,11 +46,11 @@ hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
 	};
 	CK_ULONG n = 10;
 	CK_OBJECT_HANDLE key;
-	enum hsm_key_made made;
+	enum hsm_lookup found;
+	enum hsm_made made;
 	char what[64];
 	struct hsm *h;
 	CK_RV rv;
-	int rc;
 
 	/* What the key may do: wrap data keys, or MAC audit events. */
 	if (use == HSM_KEY_KEK) {
@@ -65,14 +65,15 @@ hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
 
 	/* Log in; a key of that label already there is kept. */
 	if ((h = hsm_open_token(cfg, err)) == NULL)
-		return (HSM_KEY_FAILED);
-	made = HSM_KEY_FAILED;
-	if ((rc = hsm_find_key(h->p11, h->login, label, &key, err)) == 1)
-		made = HSM_KEY_EXISTED;
-	else if (rc == 0) {
+		return (HSM_MADE_ERROR);
+	made = HSM_MADE_ERROR;
+	if ((found = hsm_find_key(h->p11, h->login, label, &key,
+	    err)) == HSM_FOUND)
+		made = HSM_EXISTED;
+	else if (found == HSM_NOT_FOUND) {
 		rv = h->p11->C_GenerateKey(h->login, &mech, t, n, &key);
 		if (rv == CKR_OK)
-			made = HSM_KEY_CREATED;
+			made = HSM_CREATED;
 		else {
 			snprintf(what, sizeof(what), "could not create the %s",
 			    key_name(use));

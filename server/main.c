@@ -64,8 +64,8 @@ cmd_migrate(const struct config *cfg, struct cf_error *err)
 {
 	int n;
 
-	if ((n = engine_migrate(cfg->admin_database != NULL ?
-	    cfg->admin_database : cfg->database, err)) < 0)
+	if (engine_migrate(cfg->admin_database != NULL ?
+	    cfg->admin_database : cfg->database, &n, err))
 		return (-1);
 	fprintf(stderr, "cofferd: database schema is up to date (%d "
 	    "migration%s applied)\n", n, n == 1 ? "" : "s");

@@ -102,23 +102,23 @@ server_init_token(const struct config *cfg, struct cf_error *err)
 {
 	struct cf_secret *pin = NULL;
 	struct hsm_config hc;
-	int rc;
+	enum hsm_made rc;
 
 	if (server_no_core_dumps(err) || pin_read(cfg, &pin, err))
 		return (-1);
 	hsm_config_of(cfg, pin, &hc);
 	rc = hsm_create_kek(&hc, cfg->kek_label, err);
-	if (rc != -1) {
+	if (rc != HSM_MADE_ERROR) {
 		fprintf(stderr, "cofferd: key \"%s\" %s in token \"%s\"\n",
-		    cfg->kek_label, rc == 1 ? "created" : "already exists",
-		    cfg->token_label);
+		    cfg->kek_label, rc == HSM_CREATED ? "created" :
+		    "already exists", cfg->token_label);
 		rc = hsm_create_audit_key(&hc, err);
 	}
 	cf_secret_free(pin);
-	if (rc == -1)
+	if (rc == HSM_MADE_ERROR)
 		return (-1);
 	fprintf(stderr, "cofferd: key \"%s\" %s in token \"%s\"\n",
-	    HSM_AUDIT_KEY_LABEL, rc == 1 ? "created" : "already exists",
-	    cfg->token_label);
+	    HSM_AUDIT_KEY_LABEL, rc == HSM_CREATED ? "created" :
+	    "already exists", cfg->token_label);
 	return (0);
 }

@@ -468,13 +468,13 @@ store_rollback(struct store *s)
 	PQclear(res);
 }
 
-/* Has migration ${name} been applied?  1, 0 or -1. */
-static int
+/* Has migration ${name} been applied?  STORE_FOUND if so. */
+static enum store_lookup
 migration_applied(struct store *s, const char *name, struct cf_error *err)
 {
 	const char *v[1] = { name };
 	PGresult *res;
-	int found;
+	enum store_lookup found;
 
 	res = PQexecParams(s->conn,
 	    "SELECT 1 FROM schema_migrations WHERE version = $1",
@@ -482,9 +482,9 @@ migration_applied(struct store *s, const char *name, struct cf_error *err)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		store_fail(s, res, "reading schema_migrations", err);
 		PQclear(res);
-		return (-1);
+		return (STORE_ERROR);
 	}
-	found = PQntuples(res) > 0;
+	found = PQntuples(res) > 0 ? STORE_FOUND : STORE_NOT_FOUND;
 	PQclear(res);
 	return (found);
 }
@@ -530,11 +530,12 @@ fail:
 }
 
 int
-store_migrate(const char *conninfo, struct cf_error *err)
+store_migrate(const char *conninfo, int *out_applied, struct cf_error *err)
 {
 	struct store s = { .plain = 1 };
 	const struct store_migration *m;
-	int applied = 0, rc;
+	enum store_lookup rc;
+	int applied = 0;
 
 	/* A plain connection: the statements need the schema we create. */
 	s.conn = PQconnectdb(conninfo);
@@ -563,9 +564,9 @@ store_migrate(const char *conninfo, struct cf_error *err)
 
 	/* Apply, in order, what is not recorded yet. */
 	for (m = store_migrations; m->name != NULL; m++) {
-		if ((rc = migration_applied(&s, m->name, err)) == -1)
+		if ((rc = migration_applied(&s, m->name, err)) == STORE_ERROR)
 			goto unlock;
-		if (rc == 1)
+		if (rc == STORE_FOUND)
 			continue;
 		if (migration_apply(&s, m, err))
 			goto unlock;
@@ -574,9 +575,11 @@ store_migrate(const char *conninfo, struct cf_error *err)
 
 	(void)simple(&s, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", err);
 	PQfinish(s.conn);
+	if (out_applied != NULL)
+		*out_applied = applied;
 
 	/* Success! */
-	return (applied);
+	return (0);
 
 unlock:
 	/* Closing the session releases the advisory lock as well. */

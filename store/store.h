@@ -7,9 +7,9 @@
  * what to write, the store writes it.
  *
  * Strings and byte strings returned in structs live in the caller's arena.
- * Lookups return 1 (found), 0 (not found) or -1 (error, ${err} set);
- * other functions return 0 or -1.  A lost connection gives CF_ERR_UNAVAILABLE;
- * the next call tries to reconnect.
+ * Lookups return an enum store_lookup (STORE_FOUND, STORE_NOT_FOUND, or
+ * STORE_ERROR with ${err} set); other functions return 0 or -1.  A lost
+ * connection gives CF_ERR_UNAVAILABLE; the next call tries to reconnect.
  */
 #ifndef COFFER_STORE_H
 #define COFFER_STORE_H
@@ -21,6 +21,16 @@
 #include "cf_audit_row.h"
 
 struct store;
+
+/*
+ * What a lookup found.  Callers compare against the names; the values are
+ * fixed only so that a result may travel through an int.
+ */
+enum store_lookup {
+	STORE_ERROR = -1,		/* ${err} set */
+	STORE_NOT_FOUND = 0,
+	STORE_FOUND = 1
+};
 
 /* A (version, label) pair and a (key, value) tag. */
 struct store_stage {
@@ -97,12 +107,13 @@ struct store *store_connect(const char *, struct cf_error *) CF_MUSTCHECK;
 void store_free(struct store *);
 
 /*
- * store_migrate(conninfo, err):
+ * store_migrate(conninfo, out_applied, err):
  * Apply the embedded migrations/ in order, each in its own transaction and
  * recorded in schema_migrations, under a session advisory lock so that
- * several servers may run it at once.  Returns the number applied, or -1.
+ * several servers may run it at once.  Returns 0 with the number applied
+ * in *${out_applied} (unless NULL), or -1 with ${err} set.
  */
-int store_migrate(const char *, struct cf_error *) CF_MUSTCHECK;
+int store_migrate(const char *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * Statement timeouts, per request class.  store_set_timeouts(s, def, list)
@@ -149,11 +160,14 @@ void store_rollback(struct store *);
  *     out, err):
  * Find a secret by exact name or exact ARN; with ${for_update} the row is
  * locked until the transaction ends (so two servers serialize on it).
+ * STORE_FOUND, STORE_NOT_FOUND or STORE_ERROR.
  */
-int store_secret_by_name(struct store *, struct cf_arena *, const char *,
-    int, struct store_secret *, struct cf_error *) CF_MUSTCHECK;
-int store_secret_by_arn(struct store *, struct cf_arena *, const char *,
-    int, struct store_secret *, struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_secret_by_name(struct store *, struct cf_arena *,
+    const char *, int, struct store_secret *, struct cf_error *)
+    CF_MUSTCHECK;
+enum store_lookup store_secret_by_arn(struct store *, struct cf_arena *,
+    const char *, int, struct store_secret *, struct cf_error *)
+    CF_MUSTCHECK;
 
 /*
  * store_secret_insert(s, sec, err):
@@ -223,21 +237,22 @@ int store_secret_search(struct store *, struct cf_arena *,
 /*
  * store_version_get(s, arena, uuid, version_id, stage, out, err):
  * The version ${version_id} of secret ${uuid}, or (version_id NULL) the
- * version that carries label ${stage}, with its labels.
+ * version that carries label ${stage}, with its labels.  STORE_FOUND,
+ * STORE_NOT_FOUND or STORE_ERROR.
  */
-int store_version_get(struct store *, struct cf_arena *, const char *,
-    const char *, const char *, struct store_version *, struct cf_error *)
-    CF_MUSTCHECK;
+enum store_lookup store_version_get(struct store *, struct cf_arena *,
+    const char *, const char *, const char *, struct store_version *,
+    struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_secret_staged(s, arena, key, by_arn, stage, sec, ver, has_ver, err):
  * GetSecretValue's read in one round trip: the secret with exact name (or
  * ARN) ${key} and the version that carries ${stage} (*has_ver 0 if none).
- * 1 found, 0 no such secret, -1 error.
+ * STORE_FOUND, STORE_NOT_FOUND (no such secret) or STORE_ERROR.
  */
-int store_secret_staged(struct store *, struct cf_arena *, const char *, int,
-    const char *, struct store_secret *, struct store_version *, int *,
-    struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_secret_staged(struct store *, struct cf_arena *,
+    const char *, int, const char *, struct store_secret *,
+    struct store_version *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /* store_version_insert(s, uuid, v, err): insert ${v} (labels ignored). */
 int store_version_insert(struct store *, const char *,
@@ -349,16 +364,21 @@ int store_version_page(struct store *, struct cf_arena *, const char *, int,
     int64_t, const char *, int, struct store_version_info **, size_t *,
     struct cf_error *) CF_MUSTCHECK;
 
-/* store_version_exists(s, uuid, vid, err): 1, 0 or -1. */
-int store_version_exists(struct store *, const char *, const char *,
-    struct cf_error *) CF_MUSTCHECK;
+/*
+ * store_version_exists(s, uuid, vid, err): STORE_FOUND, STORE_NOT_FOUND or
+ * STORE_ERROR.
+ */
+enum store_lookup store_version_exists(struct store *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_stage_holder(s, arena, uuid, stage, out_vid, err):
- * The version that carries ${stage} (1), or none (0), or -1.
+ * The version that carries ${stage} (STORE_FOUND), or none
+ * (STORE_NOT_FOUND, *out_vid NULL), or STORE_ERROR.
  */
-int store_stage_holder(struct store *, struct cf_arena *, const char *,
-    const char *, const char **, struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_stage_holder(struct store *, struct cf_arena *,
+    const char *, const char *, const char **, struct cf_error *)
+    CF_MUSTCHECK;
 
 /* store_stage_remove(s, uuid, stage, err): take ${stage} off its version. */
 int store_stage_remove(struct store *, const char *, const char *,
@@ -419,11 +439,11 @@ int store_audit_partitions(struct store *, int, struct cf_error *)
 
 /*
  * store_audit_head(s, chain_id, seq, hash, err):
- * The last event of a chain: 1 (with *seq and ${hash}), 0 if the chain has
- * none, -1 on error.
+ * The last event of a chain: STORE_FOUND (with *seq and ${hash}),
+ * STORE_NOT_FOUND if the chain has none, STORE_ERROR.
  */
-int store_audit_head(struct store *, const char *, int64_t *, uint8_t *,
-    struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_audit_head(struct store *, const char *, int64_t *,
+    uint8_t *, struct cf_error *) CF_MUSTCHECK;
 
 /* A chain the database knows of: registered, with events, or both. */
 struct store_audit_chain {
@@ -449,10 +469,11 @@ int store_audit_scan(struct store *, struct cf_arena *, const char *,
 
 /*
  * store_audit_anchor(s, chain_id, seq, hash, hmac, err):
- * The newest archiving anchor of a chain: 1, 0 (none) or -1.
+ * The newest archiving anchor of a chain: STORE_FOUND, STORE_NOT_FOUND
+ * (none) or STORE_ERROR.
  */
-int store_audit_anchor(struct store *, const char *, int64_t *, uint8_t *,
-    uint8_t *, struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_audit_anchor(struct store *, const char *, int64_t *,
+    uint8_t *, uint8_t *, struct cf_error *) CF_MUSTCHECK;
 
 /* ListAuditEvents: every member optional (NULL / 0). */
 struct store_audit_filter {
@@ -510,18 +531,24 @@ int store_identity_policy_list(struct store *, struct cf_arena *,
     struct store_identity_policy **, size_t *, struct cf_error *)
     CF_MUSTCHECK;
 
-/* store_identity_policy_get(s, a, principal, name, out, err): 1, 0 or -1. */
-int store_identity_policy_get(struct store *, struct cf_arena *, const char *,
-    const char *, struct store_identity_policy *, struct cf_error *)
-    CF_MUSTCHECK;
+/*
+ * store_identity_policy_get(s, a, principal, name, out, err): STORE_FOUND,
+ * STORE_NOT_FOUND or STORE_ERROR.
+ */
+enum store_lookup store_identity_policy_get(struct store *, struct cf_arena *,
+    const char *, const char *, struct store_identity_policy *,
+    struct cf_error *) CF_MUSTCHECK;
 
 /* store_identity_policy_put(s, principal, name, doc, err): insert or replace. */
 int store_identity_policy_put(struct store *, const char *, const char *,
     const char *, struct cf_error *) CF_MUSTCHECK;
 
-/* store_identity_policy_delete(s, principal, name, err): 1 deleted, 0 none. */
-int store_identity_policy_delete(struct store *, const char *, const char *,
-    struct cf_error *) CF_MUSTCHECK;
+/*
+ * store_identity_policy_delete(s, principal, name, err): STORE_FOUND (and
+ * deleted), STORE_NOT_FOUND (no such policy) or STORE_ERROR.
+ */
+enum store_lookup store_identity_policy_delete(struct store *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
 
 /* store_secret_set_policy(s, uuid, doc, err): set (NULL: remove) it. */
 int store_secret_set_policy(struct store *, const char *, const char *,
@@ -532,14 +559,20 @@ int store_secret_set_policy(struct store *, const char *, const char *,
 /*
  * A connection that LISTENs on one channel.  store_listen(conninfo,
  * channel, err) connects and listens (NULL with ${err}); store_listener_wait
- * (l, timeout_ms) waits for notifications: 1 when at least one came (all
- * pending ones are consumed), 0 on timeout, -1 when the connection is lost
- * (free it and listen again).
+ * (l, timeout_ms) waits for notifications: STORE_LISTEN_NOTIFIED when at
+ * least one came (all pending ones are consumed), STORE_LISTEN_TIMEOUT when
+ * none did, STORE_LISTEN_LOST when the connection is lost (free it and
+ * listen again).
  */
+enum store_listen_wait {
+	STORE_LISTEN_LOST = -1,
+	STORE_LISTEN_TIMEOUT = 0,
+	STORE_LISTEN_NOTIFIED = 1
+};
 struct store_listener;
 struct store_listener *store_listen(const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
-int store_listener_wait(struct store_listener *, int);
+enum store_listen_wait store_listener_wait(struct store_listener *, int);
 void store_listener_free(struct store_listener *);
 
 
@@ -569,26 +602,38 @@ int store_rotation_cancel(struct store *, const char *, struct cf_error *)
     CF_MUSTCHECK;
 
 /*
+ * A rotation lease, as the functions that take or use one find it.
+ */
+enum store_lease {
+	STORE_LEASE_ERROR = -1,		/* ${err} set */
+	STORE_LEASE_NONE = 0,		/* none to take, or it is gone */
+	STORE_LEASE_HELD = 1
+};
+
+/*
  * store_rotation_claim(s, owner, lease_s, uuid, err):
  * Take a lease of ${lease_s} seconds, as ${owner}, on one secret whose
  * rotation is due or in progress and not leased (FOR UPDATE SKIP LOCKED:
- * two servers never take the same).  1 with *uuid, 0 if none, -1.
+ * two servers never take the same).  STORE_LEASE_HELD with *uuid,
+ * STORE_LEASE_NONE if none is due, STORE_LEASE_ERROR.
  */
-int store_rotation_claim(struct store *, const char *, int, char[37],
-    struct cf_error *) CF_MUSTCHECK;
+enum store_lease store_rotation_claim(struct store *, const char *, int,
+    char[37], struct cf_error *) CF_MUSTCHECK;
 
 /*
- * Under ${owner}'s lease on rotation ${token} (each returns 1 if the lease
- * and rotation were still there, 0 if not, -1 on error):
+ * Under ${owner}'s lease on rotation ${token} (each returns
+ * STORE_LEASE_HELD if the lease and rotation were still there,
+ * STORE_LEASE_NONE if not, STORE_LEASE_ERROR on error):
  * store_rotation_step: the next step to run, the lease renewed for
  *     ${lease_s} seconds;
  * store_rotation_done: none in progress; LastRotatedDate now if ${rotated};
  *     NextRotationDate next_ms (<= 0: kept); lease released.
  */
-int store_rotation_step(struct store *, const char *, const char *,
-    const char *, int, int, struct cf_error *) CF_MUSTCHECK;
-int store_rotation_done(struct store *, const char *, const char *,
-    const char *, int, int64_t, struct cf_error *) CF_MUSTCHECK;
+enum store_lease store_rotation_step(struct store *, const char *,
+    const char *, const char *, int, int, struct cf_error *) CF_MUSTCHECK;
+enum store_lease store_rotation_done(struct store *, const char *,
+    const char *, const char *, int, int64_t, struct cf_error *)
+    CF_MUSTCHECK;
 
 /*
  * store_rotation_failed(s, uuid, token, owner, retry_s, why, err): count a
@@ -605,9 +650,12 @@ int store_rotation_release(struct store *, const char *, const char *,
 int store_rotation_touched(struct store *, const char *, int64_t,
     struct cf_error *) CF_MUSTCHECK;
 
-/* store_secret_by_uuid(s, a, uuid, out, err): 1, 0 or -1 (no tags read). */
-int store_secret_by_uuid(struct store *, struct cf_arena *, const char *,
-    struct store_secret *, struct cf_error *) CF_MUSTCHECK;
+/*
+ * store_secret_by_uuid(s, a, uuid, out, err): STORE_FOUND, STORE_NOT_FOUND
+ * or STORE_ERROR (no tags read).
+ */
+enum store_lookup store_secret_by_uuid(struct store *, struct cf_arena *,
+    const char *, struct store_secret *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_version_fill(s, uuid, ver, err): give the empty (pending) version

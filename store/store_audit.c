@@ -261,27 +261,27 @@ store_audit_partitions(struct store *s, int months, struct cf_error *err)
 	return (0);
 }
 
-int
+enum store_lookup
 store_audit_head(struct store *s, const char *chain, int64_t *seq,
     uint8_t *hash, struct cf_error *err)
 {
 	const char *v[1] = { chain };
 	PGresult *res;
-	int rc;
+	enum store_lookup rc;
 
 	res = store_exec_params(s, "SELECT seq, hash FROM audit_events "
 	    "WHERE chain_id = $1::uuid ORDER BY seq DESC LIMIT 1", 1, v, NULL,
 	    NULL, 1, PGRES_TUPLES_OK, "reading an audit chain head", err);
 	if (res == NULL)
-		return (-1);
-	rc = PQntuples(res) > 0;
-	if (rc == 1) {
+		return (STORE_ERROR);
+	rc = PQntuples(res) > 0 ? STORE_FOUND : STORE_NOT_FOUND;
+	if (rc == STORE_FOUND) {
 		*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		if (unhex(PQgetvalue(res, 0, 1), hash, 32)) {
 			cf_error_set(err, CF_ERR_INTERNAL,
 			    "malformed hash at the head of audit chain %s",
 			    chain);
-			rc = -1;
+			rc = STORE_ERROR;
 		}
 	}
 	PQclear(res);
@@ -364,27 +364,27 @@ store_audit_scan(struct store *s, struct cf_arena *a, const char *chain,
 	return (rc);
 }
 
-int
+enum store_lookup
 store_audit_anchor(struct store *s, const char *chain, int64_t *seq,
     uint8_t *hash, uint8_t *hmac, struct cf_error *err)
 {
 	const char *v[1] = { chain };
 	PGresult *res;
-	int rc;
+	enum store_lookup rc;
 
 	res = store_exec_params(s, "SELECT seq, hash, hmac FROM audit_anchors "
 	    "WHERE chain_id = $1::uuid ORDER BY seq DESC LIMIT 1", 1, v, NULL,
 	    NULL, 1, PGRES_TUPLES_OK, "reading audit anchors", err);
 	if (res == NULL)
-		return (-1);
-	rc = PQntuples(res) > 0;
-	if (rc == 1) {
+		return (STORE_ERROR);
+	rc = PQntuples(res) > 0 ? STORE_FOUND : STORE_NOT_FOUND;
+	if (rc == STORE_FOUND) {
 		*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		if (unhex(PQgetvalue(res, 0, 1), hash, 32) ||
 		    unhex(PQgetvalue(res, 0, 2), hmac, 32)) {
 			cf_error_set(err, CF_ERR_INTERNAL,
 			    "malformed audit anchor of chain %s", chain);
-			rc = -1;
+			rc = STORE_ERROR;
 		}
 	}
 	PQclear(res);

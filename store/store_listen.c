@@ -58,30 +58,30 @@ fail:
 	return (NULL);
 }
 
-int
+enum store_listen_wait
 store_listener_wait(struct store_listener *l, int timeout_ms)
 {
 	struct pollfd pfd;
 	PGnotify *n;
-	int got = 0;
+	enum store_listen_wait got = STORE_LISTEN_TIMEOUT;
 
 	if (PQstatus(l->conn) != CONNECTION_OK)
-		return (-1);
+		return (STORE_LISTEN_LOST);
 	pfd.fd = PQsocket(l->conn);
 	pfd.events = POLLIN;
 	pfd.revents = 0;
 	if (pfd.fd < 0)
-		return (-1);
+		return (STORE_LISTEN_LOST);
 	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
-		return (-1);
+		return (STORE_LISTEN_LOST);
 	if (pfd.revents != 0 && !PQconsumeInput(l->conn))
-		return (-1);
+		return (STORE_LISTEN_LOST);
 	while ((n = PQnotifies(l->conn)) != NULL) {
-		got = 1;
+		got = STORE_LISTEN_NOTIFIED;
 		PQfreemem(n);
 	}
 	if (PQstatus(l->conn) != CONNECTION_OK)
-		return (-1);
+		return (STORE_LISTEN_LOST);
 	return (got);
 }
 

@@ -98,7 +98,7 @@ store_identity_policy_list(struct store *s, struct cf_arena *a,
 	    err));
 }
 
-int
+enum store_lookup
 store_identity_policy_get(struct store *s, struct cf_arena *a,
     const char *principal, const char *name, struct store_identity_policy *out,
     struct cf_error *err)
@@ -110,11 +110,11 @@ store_identity_policy_get(struct store *s, struct cf_arena *a,
 	if (select_policies(s, a, "SELECT " POLICY_COLS("document")
 	    " FROM identity_policies WHERE principal = $1 AND policy_name = $2",
 	    2, v, &p, &n, err))
-		return (-1);
+		return (STORE_ERROR);
 	if (n == 0)
-		return (0);
+		return (STORE_NOT_FOUND);
 	*out = p[0];
-	return (1);
+	return (STORE_FOUND);
 }
 
 /* Run a change; *${rows} gets the number of rows it touched. */
@@ -146,7 +146,7 @@ store_identity_policy_put(struct store *s, const char *principal,
 	    err));
 }
 
-int
+enum store_lookup
 store_identity_policy_delete(struct store *s, const char *principal,
     const char *name, struct cf_error *err)
 {
@@ -156,8 +156,8 @@ store_identity_policy_delete(struct store *s, const char *principal,
 	if (change(s, "DELETE FROM identity_policies WHERE principal = $1 "
 	    "AND policy_name = $2", 2, v, "deleting an identity policy", &rows,
 	    err))
-		return (-1);
-	return (rows > 0);
+		return (STORE_ERROR);
+	return (rows > 0 ? STORE_FOUND : STORE_NOT_FOUND);
 }
 
 int

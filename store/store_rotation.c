@@ -104,14 +104,14 @@ store_rotation_cancel(struct store *s, const char *uuid, struct cf_error *err)
 	    "cancelling a rotation", NULL, err));
 }
 
-int
+enum store_lease
 store_rotation_claim(struct store *s, const char *owner, int lease_s,
     char uuid[37], struct cf_error *err)
 {
 	char lease[16];
 	const char *v[2] = { owner, lease };
 	PGresult *r;
-	int rc = 0;
+	enum store_lease rc = STORE_LEASE_NONE;
 
 	snprintf(lease, sizeof(lease), "%d", lease_s);
 	if ((r = store_exec_params(s, "UPDATE secrets SET rotation_lease_until "
@@ -126,16 +126,16 @@ store_rotation_claim(struct store *s, const char *owner, int lease_s,
 	    "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING uuid::text", 2, v,
 	    NULL, NULL, 1, PGRES_TUPLES_OK, "claiming a rotation", err)) ==
 	    NULL)
-		return (-1);
+		return (STORE_LEASE_ERROR);
 	if (PQntuples(r) == 1) {
 		snprintf(uuid, 37, "%s", PQgetvalue(r, 0, 0));
-		rc = 1;
+		rc = STORE_LEASE_HELD;
 	}
 	PQclear(r);
 	return (rc);
 }
 
-int
+enum store_lease
 store_rotation_step(struct store *s, const char *uuid, const char *token,
     const char *owner, int next_step, int lease_s, struct cf_error *err)
 {
@@ -150,11 +150,11 @@ store_rotation_step(struct store *s, const char *uuid, const char *token,
 	    "WHERE uuid = $1::uuid AND rotation_token = $2 AND "
 	    "rotation_lease_owner = $3", 5, v, "recording a rotation step", &n,
 	    err))
-		return (-1);
-	return (n);
+		return (STORE_LEASE_ERROR);
+	return (n > 0 ? STORE_LEASE_HELD : STORE_LEASE_NONE);
 }
 
-int
+enum store_lease
 store_rotation_done(struct store *s, const char *uuid, const char *token,
     const char *owner, int rotated, int64_t next_ms, struct cf_error *err)
 {
@@ -173,8 +173,8 @@ store_rotation_done(struct store *s, const char *uuid, const char *token,
 	    "next_rotation_date ELSE " AT_MS(5) " END "
 	    "WHERE uuid = $1::uuid AND rotation_token = $2 AND "
 	    "rotation_lease_owner = $3", 5, v, "finishing a rotation", &n, err))
-		return (-1);
-	return (n);
+		return (STORE_LEASE_ERROR);
+	return (n > 0 ? STORE_LEASE_HELD : STORE_LEASE_NONE);
 }
 
 int

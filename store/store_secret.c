@@ -10,29 +10,29 @@
 
 #include "store_internal.h"
 
-static int
+static enum store_lookup
 secret_lookup(struct store *s, struct cf_arena *a, enum store_stmt st,
     const char *key, struct store_secret *out, struct cf_error *err)
 {
 	const char *v[1] = { key };
 	PGresult *r;
-	int rc;
+	enum store_lookup rc;
 
 	if ((r = store_exec(s, st, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
 	    err)) == NULL)
-		return (-1);
+		return (STORE_ERROR);
 	if (PQntuples(r) == 0)
-		rc = 0;
+		rc = STORE_NOT_FOUND;
 	else if (store_decode_secret(a, r, 0, out)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		rc = -1;
+		rc = STORE_ERROR;
 	} else
-		rc = 1;
+		rc = STORE_FOUND;
 	PQclear(r);
 	return (rc);
 }
 
-int
+enum store_lookup
 store_secret_by_uuid(struct store *s, struct cf_arena *a, const char *uuid,
     struct store_secret *out, struct cf_error *err)
 {
@@ -40,7 +40,7 @@ store_secret_by_uuid(struct store *s, struct cf_arena *a, const char *uuid,
 	return (secret_lookup(s, a, ST_SECRET_BY_UUID, uuid, out, err));
 }
 
-int
+enum store_lookup
 store_secret_by_name(struct store *s, struct cf_arena *a, const char *name,
     int for_update, struct store_secret *out, struct cf_error *err)
 {
@@ -49,7 +49,7 @@ store_secret_by_name(struct store *s, struct cf_arena *a, const char *name,
 	    ST_SECRET_BY_NAME, name, out, err));
 }
 
-int
+enum store_lookup
 store_secret_by_arn(struct store *s, struct cf_arena *a, const char *arn,
     int for_update, struct store_secret *out, struct cf_error *err)
 {
@@ -250,26 +250,26 @@ store_server_key(struct store *s, const char *name, const uint8_t *candidate,
 	return (rc);
 }
 
-int
+enum store_lookup
 store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
     int by_arn, const char *stage, struct store_secret *sec,
     struct store_version *ver, int *has_version, struct cf_error *err)
 {
 	const char *v[2] = { key, stage };
 	PGresult *r;
-	int rc = 1;
+	enum store_lookup rc = STORE_FOUND;
 
 	if ((r = store_exec(s, by_arn ? ST_STAGED_BY_ARN : ST_STAGED_BY_NAME,
 	    2, v, NULL, NULL, 1, PGRES_TUPLES_OK, err)) == NULL)
-		return (-1);
+		return (STORE_ERROR);
 	*has_version = 0;
 	if (PQntuples(r) == 0)
-		rc = 0;
+		rc = STORE_NOT_FOUND;
 	else if (store_decode_secret(a, r, 0, sec) ||
 	    (!PQgetisnull(r, 0, STORE_SECRET_NCOLS) &&
 	    store_decode_version(a, r, STORE_SECRET_NCOLS, ver))) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		rc = -1;
+		rc = STORE_ERROR;
 	} else
 		*has_version = !PQgetisnull(r, 0, STORE_SECRET_NCOLS);
 	PQclear(r);

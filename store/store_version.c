@@ -10,26 +10,26 @@
 
 #include "store_internal.h"
 
-int
+enum store_lookup
 store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
     const char *version_id, const char *stage, struct store_version *out,
     struct cf_error *err)
 {
 	const char *v[2] = { uuid, version_id ? version_id : stage };
 	PGresult *r;
-	int rc;
+	enum store_lookup rc;
 
 	if ((r = store_exec(s, version_id ? ST_VERSION_BY_ID :
 	    ST_VERSION_BY_STAGE, 2, v, NULL, NULL, 1, PGRES_TUPLES_OK,
 	    err)) == NULL)
-		return (-1);
+		return (STORE_ERROR);
 	if (PQntuples(r) == 0)
-		rc = 0;
+		rc = STORE_NOT_FOUND;
 	else if (store_decode_version(a, r, 0, out)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not decode a version");
-		rc = -1;
+		rc = STORE_ERROR;
 	} else
-		rc = 1;
+		rc = STORE_FOUND;
 	PQclear(r);
 	return (rc);
 }
@@ -197,7 +197,7 @@ store_version_page(struct store *s, struct cf_arena *a, const char *uuid,
 	return (0);
 }
 
-int
+enum store_lookup
 store_version_exists(struct store *s, const char *uuid, const char *vid,
     struct cf_error *err)
 {
@@ -206,11 +206,11 @@ store_version_exists(struct store *s, const char *uuid, const char *vid,
 	int found;
 
 	if (store_scalar(s, ST_VERSION_EXISTS, 2, v, &one, &found, err))
-		return (-1);
-	return (found);
+		return (STORE_ERROR);
+	return (found ? STORE_FOUND : STORE_NOT_FOUND);
 }
 
-int
+enum store_lookup
 store_stage_holder(struct store *s, struct cf_arena *a, const char *uuid,
     const char *stage, const char **out_vid, struct cf_error *err)
 {
@@ -220,15 +220,15 @@ store_stage_holder(struct store *s, struct cf_arena *a, const char *uuid,
 
 	if ((r = store_exec(s, ST_STAGE_HOLDER, 2, v, NULL, NULL, 0,
 	    PGRES_TUPLES_OK, err)) == NULL)
-		return (-1);
+		return (STORE_ERROR);
 	found = PQntuples(r) > 0;
 	*out_vid = found ? store_col_str(a, r, 0, 0, &oom) : NULL;
 	PQclear(r);
 	if (oom) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (-1);
+		return (STORE_ERROR);
 	}
-	return (found);
+	return (found ? STORE_FOUND : STORE_NOT_FOUND);
 }
 
 int

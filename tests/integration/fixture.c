@@ -55,8 +55,8 @@ fx_setup(const char *prefix)
 	hc.token_label = tl_env("COFFER_TEST_TOKEN");
 	hc.pin = (const char *)pin->data;
 	hc.kek_label = KEK;
-	if (hsm_create_kek(&hc, KEK, &err) < 0 ||
-	    hsm_create_kek(&hc, KEK2, &err) < 0 ||
+	if (hsm_create_kek(&hc, KEK, &err) == HSM_MADE_ERROR ||
+	    hsm_create_kek(&hc, KEK2, &err) == HSM_MADE_ERROR ||
 	    (fx_hsm = hsm_new(&hc, &err)) == NULL) {
 		fprintf(stderr, "hsm: %s\n", err.msg);
 		cf_secret_free(pin);

@@ -53,8 +53,8 @@ setup(void **state)
 	(void)state;
 	pin = tl_pin();
 	c = config(KEK_A);
-	if (hsm_create_kek(&c, KEK_A, &err) < 0 ||
-	    hsm_create_kek(&c, KEK_B, &err) < 0 ||
+	if (hsm_create_kek(&c, KEK_A, &err) == HSM_MADE_ERROR ||
+	    hsm_create_kek(&c, KEK_B, &err) == HSM_MADE_ERROR ||
 	    (h = hsm_new(&c, &err)) == NULL ||
 	    (s = hsm_session_new(h, &err)) == NULL) {
 		fprintf(stderr, "%s\n", err.msg);
@@ -112,9 +112,10 @@ test_create_kek_is_idempotent(void **state)
 	struct cf_error err;
 
 	(void)state;
-	assert_int_equal(hsm_create_kek(&c, KEK_A, &err), 0);
-	assert_int_equal(hsm_kek_exists(s, KEK_A), 1);
-	assert_int_equal(hsm_kek_exists(s, "hsm-test-no-such-kek"), 0);
+	assert_int_equal(hsm_create_kek(&c, KEK_A, &err), HSM_EXISTED);
+	assert_int_equal(hsm_kek_exists(s, KEK_A), HSM_FOUND);
+	assert_int_equal(hsm_kek_exists(s, "hsm-test-no-such-kek"),
+	    HSM_NOT_FOUND);
 }
 
 static void

@@ -44,7 +44,7 @@ setup(void **state)
 
 	(void)state;
 	conninfo = strdup(tl_fresh_database("store_scale"));
-	if (store_migrate(conninfo, &err) < 0) {
+	if (store_migrate(conninfo, NULL, &err)) {
 		fprintf(stderr, "%s\n", err.msg);
 		return (-1);
 	}

@@ -107,26 +107,31 @@ test_migrate_idempotent(void **state)
 	struct cf_error err;
 	const char *db;
 	char *applied;
+	int n = -1;
 
 	(void)state;
 	/* An empty database gets every migration, each recorded once. */
 	db = tl_fresh_database("store_migrate");
-	assert_int_equal(store_migrate(db, &err), N_MIGRATIONS);
+	assert_int_equal(store_migrate(db, &n, &err), 0);
+	assert_int_equal(n, N_MIGRATIONS);
 	applied = tl_sql_value(db, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
 	assert_string_equal(applied, MIGRATIONS);
 	free(applied);
 
 	/* Again, and again: nothing applied, nothing recorded twice. */
-	assert_int_equal(store_migrate(db, &err), 0);
-	assert_int_equal(store_migrate(db, &err), 0);
+	assert_int_equal(store_migrate(db, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_migrate(db, &n, &err), 0);
+	assert_int_equal(n, 0);
 	applied = tl_sql_value(db, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
 	assert_string_equal(applied, MIGRATIONS);
 	free(applied);
 
 	/* The fixture's database, migrated in setup, is left as it was. */
-	assert_int_equal(store_migrate(conninfo, &err), 0);
+	assert_int_equal(store_migrate(conninfo, &n, &err), 0);
+	assert_int_equal(n, 0);
 	assert_int_equal(count("SELECT count(*) FROM schema_migrations"),
 	    N_MIGRATIONS);
 }
@@ -144,7 +149,7 @@ test_secret_round_trip(void **state)
 
 	/* By name: every column written comes back, dates set to now. */
 	assert_int_equal(store_secret_by_name(st, arena, "round/trip", 0, &s,
-	    &err), 1);
+	    &err), STORE_FOUND);
 	assert_string_equal(s.uuid, uuid);
 	assert_string_equal(s.name, "round/trip");
 	assert_string_equal(s.arn, ARN_PREFIX "round/trip-AbCdEf");
@@ -161,7 +166,7 @@ test_secret_round_trip(void **state)
 	/* By ARN, and locked for update inside a transaction: the same row. */
 	assert_int_equal(store_begin(st, &err), 0);
 	assert_int_equal(store_secret_by_arn(st, arena,
-	    ARN_PREFIX "round/trip-AbCdEf", 1, &s2, &err), 1);
+	    ARN_PREFIX "round/trip-AbCdEf", 1, &s2, &err), STORE_FOUND);
 	assert_int_equal(store_commit(st, &err), 0);
 	assert_string_equal(s2.uuid, s.uuid);
 	assert_string_equal(s2.name, s.name);
@@ -170,7 +175,7 @@ test_secret_round_trip(void **state)
 	/* A secret without a description reads back without one. */
 	insert("round/bare", NULL);
 	assert_int_equal(store_secret_by_name(st, arena, "round/bare", 0, &s,
-	    &err), 1);
+	    &err), STORE_FOUND);
 	assert_null(s.description);
 }
 
@@ -189,7 +194,7 @@ test_update_round_trip(void **state)
 	assert_int_equal(store_secret_update_meta(st, uuid, 1, "after", 0, NULL,
 	    &err), 0);
 	assert_int_equal(store_secret_by_name(st, arena, "update", 0, &s, &err),
-	    1);
+	    STORE_FOUND);
 	assert_string_equal(s.description, "after");
 	assert_null(s.kms_key_id);
 
@@ -197,7 +202,7 @@ test_update_round_trip(void **state)
 	assert_int_equal(store_secret_update_meta(st, uuid, 0, NULL, 1,
 	    "alias/other", &err), 0);
 	assert_int_equal(store_secret_by_name(st, arena, "update", 0, &s, &err),
-	    1);
+	    STORE_FOUND);
 	assert_string_equal(s.description, "after");
 	assert_string_equal(s.kms_key_id, "alias/other");
 
@@ -205,7 +210,7 @@ test_update_round_trip(void **state)
 	assert_int_equal(store_secret_update_meta(st, uuid, 1, NULL, 1, NULL,
 	    &err), 0);
 	assert_int_equal(store_secret_by_name(st, arena, "update", 0, &s, &err),
-	    1);
+	    STORE_FOUND);
 	assert_null(s.description);
 	assert_null(s.kms_key_id);
 
@@ -215,7 +220,7 @@ test_update_round_trip(void **state)
 
 		assert_int_equal(store_secret_touch_changed(st, uuid, &err), 0);
 		assert_int_equal(store_secret_by_name(st, arena, "update", 0,
-		    &s, &err), 1);
+		    &s, &err), STORE_FOUND);
 		assert_true(s.last_changed_ms >= before);
 	}
 }
@@ -322,7 +327,7 @@ test_versions_and_stages(void **state)
 
 	/* By label and by id: the envelope's bytes and the labels. */
 	assert_int_equal(store_version_get(st, arena, uuid, NULL, "AWSCURRENT",
-	    &v, &err), 1);
+	    &v, &err), STORE_FOUND);
 	assert_string_equal(v.version_id, VID_B);
 	assert_int_equal(v.binary, 0);
 	assert_int_equal(v.format, 1);
@@ -336,13 +341,14 @@ test_versions_and_stages(void **state)
 	assert_int_equal(v.n_stages, 1);
 	assert_string_equal(v.stages[0], "AWSCURRENT");
 	assert_int_equal(store_version_get(st, arena, uuid, VID_A, NULL, &v,
-	    &err), 1);
+	    &err), STORE_FOUND);
 	assert_memory_equal(v.ciphertext, "ciphertext A", v.ciphertext_len);
 	assert_string_equal(v.stages[0], "AWSPREVIOUS");
 	assert_int_equal(store_stage_holder(st, arena, uuid, "AWSPREVIOUS",
-	    &holder, &err), 1);
+	    &holder, &err), STORE_FOUND);
 	assert_string_equal(holder, VID_A);
-	assert_int_equal(store_version_exists(st, uuid, VID_B, &err), 1);
+	assert_int_equal(store_version_exists(st, uuid, VID_B, &err),
+	    STORE_FOUND);
 
 	/* Every (version, label) pair, oldest version first. */
 	assert_int_equal(store_stages(st, arena, &uuid, 1, &stages, &owner, &n,
@@ -418,21 +424,21 @@ test_delete_restore(void **state)
 	assert_int_equal(store_secret_schedule_delete(st, uuid, 30, &purge,
 	    &err), 0);
 	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
-	    1);
+	    STORE_FOUND);
 	assert_true(s.deleted_ms > 0);
 	assert_int_equal(s.purge_after_ms, purge);
 
 	/* Restored: unmarked. */
 	assert_int_equal(store_secret_restore(st, uuid, &err), 0);
 	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
-	    1);
+	    STORE_FOUND);
 	assert_int_equal(s.deleted_ms, 0);
 	assert_int_equal(s.purge_after_ms, 0);
 
 	/* Deleted now: the row and its versions gone. */
 	assert_int_equal(store_secret_delete(st, uuid, &err), 0);
 	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
-	    0);
+	    STORE_NOT_FOUND);
 	assert_int_equal(count("SELECT count(*) FROM secret_versions WHERE "
 	    "secret_uuid NOT IN (SELECT uuid FROM secrets)"), 0);
 }
@@ -452,22 +458,23 @@ test_not_found(void **state)
 
 	/* Lookups of what is not there answer 0, not an error. */
 	assert_int_equal(store_secret_by_name(st, arena, "not-there", 0, &s,
-	    &err), 0);
+	    &err), STORE_NOT_FOUND);
 	assert_int_equal(store_secret_by_name(st, arena, "FOUND", 0, &s, &err),
-	    0);
+	    STORE_NOT_FOUND);
 	assert_int_equal(store_secret_by_arn(st, arena,
-	    ARN_PREFIX "found-zzzzzz", 0, &s, &err), 0);
+	    ARN_PREFIX "found-zzzzzz", 0, &s, &err), STORE_NOT_FOUND);
 	assert_int_equal(store_version_get(st, arena, uuid, VID_A, NULL, &v,
-	    &err), 0);
+	    &err), STORE_NOT_FOUND);
 	assert_int_equal(store_version_get(st, arena, uuid, NULL, "AWSCURRENT",
-	    &v, &err), 0);
-	assert_int_equal(store_version_exists(st, uuid, VID_A, &err), 0);
+	    &v, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_version_exists(st, uuid, VID_A, &err),
+	    STORE_NOT_FOUND);
 	assert_int_equal(store_stage_holder(st, arena, uuid, "AWSCURRENT",
-	    &holder, &err), 0);
+	    &holder, &err), STORE_NOT_FOUND);
 	assert_int_equal(store_identity_policy_get(st, arena, "nobody", "none",
-	    &p, &err), 0);
+	    &p, &err), STORE_NOT_FOUND);
 	assert_int_equal(store_identity_policy_delete(st, "nobody", "none",
-	    &err), 0);
+	    &err), STORE_NOT_FOUND);
 
 	/* And the connection is still good afterwards. */
 	assert_int_equal(store_ping(st), 0);
@@ -524,7 +531,7 @@ setup(void **state)
 
 	(void)state;
 	conninfo = strdup(tl_fresh_database("store_test"));
-	if (store_migrate(conninfo, &err) < 0 ||
+	if (store_migrate(conninfo, NULL, &err) ||
 	    (st = store_connect(conninfo, &err)) == NULL) {
 		fprintf(stderr, "store: %s\n", err.msg);
 		return (-1);
