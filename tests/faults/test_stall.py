@@ -166,10 +166,17 @@ class StallTest(unittest.TestCase):
         with RequestTimeoutException when its turn comes, not run."""
         before = len(self.events("RequestTimeoutException"))
         calls = self.hold_long_calls(1)
-        late = self.verify(timeout=1)
+        # Long enough to reach the server's queue on a loaded machine (a
+        # call whose deadline passes before the server reads it is never
+        # seen, so never audited); the lock outlasts it.
+        late = self.verify(timeout=5)
         with self.assertRaises(grpc.RpcError) as cm:
             late.result()
         self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        # The server's deadline is the client's plus the request's transit:
+        # a few milliseconds later.  Released at once, the lock let the
+        # call be taken just before it (seen: 5 ms early), and run.
+        time.sleep(1)
         self.lock.release()
         self.assertTrue(calls[0].result().ok)
         h.until(lambda: len(self.events("RequestTimeoutException")) > before,
