@@ -22,11 +22,30 @@ set_tests_properties(e2e.authz PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
 
-# Rotation: RotateSecret semantics, the scheduler, builtin rotators.
+# Rotation: RotateSecret semantics, the scheduler, builtin:password, exec:
+# rotators through the API, the CLI (shared classes: rotation_base.py).
 add_test(NAME e2e.rotation
          COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_rotation
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(e2e.rotation PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)
+
+# The PostgreSQL rotators against a second cluster: pins, no ambient
+# credentials, the configuring principal's rights.
+add_test(NAME e2e.rotation_pg
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_rotation_pg
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.rotation_pg PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)
+
+# Rotation across servers: kill -9 mid-step, an expired lease resumed, two
+# servers rotating due secrets once.
+add_test(NAME e2e.rotation_servers
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_rotation_servers
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.rotation_servers PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
 
