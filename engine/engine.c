@@ -119,7 +119,7 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		goto err1;
 	}
-	if (engine_pg_config_check(&e->pg, err))
+	if (rotator_pg_config_check(&e->pg, err))
 		goto err1;
 	/* Bounds on a request's work (workers' statement timeouts). */
 	e->db_timeout_ms = cfg->db_timeout_ms;

@@ -24,44 +24,20 @@
 
 #include "cf.h"
 #include "cf_audit_row.h"
+#include "cf_password.h"
+#include "rotator.h"
 
 struct engine;
 struct engine_worker;
 struct hsm;
 
 /*
- * exec: rotators (rotator/rotator_exec.c): the directory their programs
- * must be in (NULL: exec: rotators refused), how long a step may take, and
- * what a program gets to call cofferd back (the endpoint is set once the
- * server listens: engine_set_rotator_endpoint), and the user and group it
- * runs as (run_as_user 0: cofferd's own, when cofferd is neither root nor
- * able to read its secrets' files; server/main.c decides).
+ * The rotators' settings (rotator/rotator.h): exec: programs (struct
+ * rotator_exec_config: the endpoint is set once the server listens, by
+ * engine_set_rotator_endpoint, and the cancel flag is the engine's own;
+ * server/rotators.c decides the user a program runs as) and the
+ * PostgreSQL rotators (struct rotator_pg_config).
  */
-struct engine_exec_config {
-	const char *dir;
-	int timeout_s;
-	int run_as_user;		/* switch to uid and gid */
-	uid_t uid;
-	gid_t gid;
-	const int *cancel;		/* set by the engine: stop now */
-	const char *endpoint;		/* COFFER_ENDPOINT for the program */
-	const char *ca_bundle, *cert, *key;	/* NULL: not passed */
-};
-
-/*
- * The PostgreSQL rotators (rotator/rotator_pg.c): where they may log in and
- * how.  ${allow_hosts}: a comma-separated list of host names, "*" (any TCP
- * host) and Unix socket directories; NULL or empty: any TCP host and no
- * socket.  ${sslmode}: the weakest libpq sslmode a login may use (a value's
- * own "sslmode" may only be stronger); NULL: "prefer".  ${sslrootcert}: the
- * CA file for verify-ca/verify-full; NULL: libpq's default.
- */
-struct engine_pg_config {
-	const char *allow_hosts;
-	const char *sslmode;
-	const char *sslrootcert;
-};
-
 struct engine_config {
 	const char *pg_conninfo;	/* libpq conninfo */
 	struct hsm *hsm;		/* borrowed; outlives the engine */
@@ -70,8 +46,8 @@ struct engine_config {
 	const char *account_id;		/* 12 digits, default "000000000000" */
 	const char *default_kek_label;	/* the hsm_config kek_label */
 	const char *admin_principal;	/* allowed everything; NULL: none */
-	struct engine_exec_config exec;
-	struct engine_pg_config pg;
+	struct rotator_exec_config exec;
+	struct rotator_pg_config pg;
 	int authz_off;			/* no authorization (engine tests) */
 	/* Bounds (0: none, or the built-in default where one is said). */
 	int db_timeout_ms;		/* cofferd's own bound on the database
@@ -418,21 +394,9 @@ int engine_untag_resource(struct engine_worker *, const struct engine_call *,
     const char *, const char *const *, size_t, struct cf_error *)
     CF_MUSTCHECK;
 
-struct engine_password_req {
-	int has_password_length;
-	int64_t password_length;
-	const char *exclude_characters;
-	int exclude_numbers;
-	int exclude_punctuation;
-	int exclude_uppercase;
-	int exclude_lowercase;
-	int include_space;
-	int has_require_each_included_type;
-	int require_each_included_type;
-};
 /* The password lives in the arena (wiped with it). */
 int engine_get_random_password(struct engine_worker *,
-    const struct engine_call *, const struct engine_password_req *,
+    const struct engine_call *, const struct cf_password_rules *,
     const char **, struct cf_error *) CF_MUSTCHECK;
 
 struct engine_batch_req {

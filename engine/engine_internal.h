@@ -44,9 +44,9 @@ struct engine {
 	struct cf_secret *token_key;	/* NextToken cursors' server key */
 	char deployment[33];		/* scopes the token's audit heads */
 	struct engine_authz *authz;	/* authz.c */
-	struct engine_exec_config exec;	/* exec: rotators (copies) */
+	struct rotator_exec_config exec;	/* exec: rotators (copies) */
 	int exec_cancel;		/* engine_cancel_rotators (atomic) */
-	struct engine_pg_config pg;	/* PostgreSQL rotators (copies) */
+	struct rotator_pg_config pg;	/* PostgreSQL rotators (copies) */
 	pthread_mutex_t rot_mu;		/* guards rotation and exec.endpoint */
 	struct engine_rotation *rotation; /* the scheduler, once started */
 	int authz_off;			/* engine_config.authz_off */
@@ -117,7 +117,7 @@ typedef int engine_rand_fn(void *, uint8_t *, size_t, struct cf_error *);
  * each (0 lower, 1 upper, 2 digit, 3 punctuation, 4 space), and the bit set
  * of classes a password must contain.  -1 if nothing is left.
  */
-int engine_password_alphabet(const struct engine_password_req *, char *,
+int engine_password_alphabet(const struct cf_password_rules *, char *,
     uint8_t *, size_t *, int *, struct cf_error *);
 
 /*
@@ -126,7 +126,7 @@ int engine_password_alphabet(const struct engine_password_req *, char *,
  * bytes.  Returns 0, or -1 with ValidationException / InvalidParameter-
  * Exception as AWS has them.
  */
-int engine_password_generate(const struct engine_password_req *,
+int engine_password_generate(const struct cf_password_rules *,
     engine_rand_fn *, void *, char *, struct cf_error *);
 
 /* ---- engine.c ---------------------------------------------------------------- */
@@ -322,12 +322,5 @@ int engine_rotation_touched(struct engine_worker *, const struct engine_call *,
 
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);
-
-/*
- * engine_pg_config_check(cfg, err): are the PostgreSQL rotators' settings
- * valid (at start-up)?  0, or -1 with InvalidParameterException.
- */
-int engine_pg_config_check(const struct engine_pg_config *,
-    struct cf_error *);
 
 #endif /* !COFFER_ENGINE_INTERNAL_H */

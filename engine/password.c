@@ -66,7 +66,7 @@ uniform(struct pw_rng *r, size_t n, size_t *out, struct cf_error *err)
 }
 
 int
-engine_password_alphabet(const struct engine_password_req *req,
+engine_password_alphabet(const struct cf_password_rules *req,
     char *alphabet, uint8_t *class_of, size_t *n, int *required,
     struct cf_error *err)
 {
@@ -106,7 +106,7 @@ engine_password_alphabet(const struct engine_password_req *req,
 }
 
 int
-engine_password_generate(const struct engine_password_req *req,
+engine_password_generate(const struct cf_password_rules *req,
     engine_rand_fn *fn, void *ctx, char *out, struct cf_error *err)
 {
 	struct pw_rng rng = { fn, ctx, { 0 }, 0, 0 };
@@ -185,7 +185,7 @@ token_random(void *ctx, uint8_t *buf, size_t n, struct cf_error *err)
 
 int
 engine_get_random_password(struct engine_worker *w,
-    const struct engine_call *call, const struct engine_password_req *req,
+    const struct engine_call *call, const struct cf_password_rules *req,
     const char **out, struct cf_error *err)
 {
 	char *pw;

@@ -273,15 +273,6 @@ engine_set_rotator_endpoint(struct engine *e, const char *url)
 	return (0);
 }
 
-int
-engine_pg_config_check(const struct engine_pg_config *cfg,
-    struct cf_error *err)
-{
-	struct rotator_pg_config rc = { cfg->allow_hosts, cfg->sslmode,
-	    cfg->sslrootcert };
-
-	return (rotator_pg_config_check(&rc, err));
-}
 
 void
 engine_cancel_rotators(struct engine *e)

@@ -220,17 +220,9 @@ outside_exec(struct rotation_step_ctx *c, struct cf_arena *a,
 	struct rotator_exec_config cfg;
 
 	store_rollback(c->l->w->store);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.dir = e->exec.dir;
-	cfg.timeout_s = e->exec.timeout_s;
-	cfg.run_as_user = e->exec.run_as_user;
-	cfg.uid = e->exec.uid;
-	cfg.gid = e->exec.gid;
-	cfg.cancel = e->exec.cancel;
-	cfg.ca_bundle = e->exec.ca_bundle;
-	cfg.cert = e->exec.cert;
-	cfg.key = e->exec.key;
+	/* The endpoint may change meanwhile: a copy, taken under rot_mu. */
 	pthread_mutex_lock(&e->rot_mu);
+	cfg = e->exec;
 	cfg.endpoint = e->exec.endpoint != NULL ? cf_arena_strdup(a,
 	    e->exec.endpoint) : NULL;
 	pthread_mutex_unlock(&e->rot_mu);
@@ -252,8 +244,6 @@ outside_pg(struct rotation_step_ctx *c, struct cf_arena *a,
     struct cf_error *err)
 {
 	struct engine_worker *w = c->l->w;
-	struct rotator_pg_config cfg = { w->e->pg.allow_hosts, w->e->pg.sslmode,
-	    w->e->pg.sslrootcert };
 	struct rotator_value cur, pending, master;
 
 	memset(&pending, 0, sizeof(pending));
@@ -274,7 +264,7 @@ outside_pg(struct rotation_step_ctx *c, struct cf_arena *a,
 	    engine_rotation_master_value(w, &c->call, &s->sec, &master, err))
 		return (phase_failed(c, err));
 	store_rollback(w->store);
-	if (rotator_pg_step(&cfg, a, rot, step, &cur, &pending, &master,
+	if (rotator_pg_step(&w->e->pg, a, rot, step, &cur, &pending, &master,
 	    err)) {
 		engine_rotation_step_failed(c, err);
 		return (PHASE_FAILED);

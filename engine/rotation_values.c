@@ -129,21 +129,7 @@ int
 engine_rotation_password(struct engine_worker *w, const struct rotator *rot,
     char *out, struct cf_error *err)
 {
-	struct engine_password_req req;
-
-	/* The rotator's rules are GetRandomPassword's, member for member. */
-	memset(&req, 0, sizeof(req));
-	req.has_password_length = rot->pw.has_password_length;
-	req.password_length = rot->pw.password_length;
-	req.exclude_characters = rot->pw.exclude_characters;
-	req.exclude_numbers = rot->pw.exclude_numbers;
-	req.exclude_punctuation = rot->pw.exclude_punctuation;
-	req.exclude_uppercase = rot->pw.exclude_uppercase;
-	req.exclude_lowercase = rot->pw.exclude_lowercase;
-	req.include_space = rot->pw.include_space;
-	req.has_require_each_included_type =
-	    rot->pw.has_require_each_included_type;
-	req.require_each_included_type = rot->pw.require_each_included_type;
-	return (engine_password_generate(&req, token_random, w->hsm, out,
+	/* The rotator's rules are GetRandomPassword's. */
+	return (engine_password_generate(&rot->pw, token_random, w->hsm, out,
 	    err));
 }

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "cf.h"
+#include "cf_password.h"
 
 #define ROTATOR_MAX 2048	/* a RotationLambdaARN, in characters (AWS) */
 
@@ -45,30 +46,13 @@ enum rotator_step {
 const char *rotator_step_name(enum rotator_step);
 
 /*
- * The new password's rules, GetRandomPassword's parameters as the ARN's
- * query string gives them (the members of struct engine_password_req).
- */
-struct rotator_password {
-	int has_password_length;
-	int64_t password_length;
-	const char *exclude_characters;
-	int exclude_numbers;
-	int exclude_punctuation;
-	int exclude_uppercase;
-	int exclude_lowercase;
-	int include_space;
-	int has_require_each_included_type;
-	int require_each_included_type;
-};
-
-/*
  * A parsed RotationLambdaARN.  ${pw.exclude_characters} may point into the
  * struct itself: use it where rotator_parse filled it, never a copy.
  */
 struct rotator {
 	enum rotator_kind kind;
 	const char *path;		/* exec: the program (in the ARN) */
-	struct rotator_password pw;	/* the others: the password's rules */
+	struct cf_password_rules pw;	/* the others: the password's rules */
 	char exclude[ROTATOR_MAX];
 };
 
@@ -113,7 +97,7 @@ int rotator_password_value(struct cf_arena *, const struct rotator_value *,
  * empty: any TCP host and no socket.  ${sslmode}: the weakest libpq sslmode
  * a login may use (a value's own "sslmode" may only be stronger); NULL:
  * "prefer".  ${sslrootcert}: the CA file for verify-ca/verify-full; NULL:
- * libpq's default.  (The members of struct engine_pg_config.)
+ * libpq's default.
  */
 struct rotator_pg_config {
 	const char *allow_hosts;
@@ -172,8 +156,7 @@ int rotator_pg_check_master(const struct rotator_value *, const char *,
  * long a step may take, the user and group it runs as (run_as_user 0:
  * cofferd's own), what stops a running program (*cancel nonzero, read
  * atomically; NULL: nothing), and what a program gets to call cofferd back
- * (NULL members are not passed).  (The members of struct
- * engine_exec_config.)
+ * (NULL members are not passed).
  */
 struct rotator_exec_config {
 	const char *dir;

@@ -240,7 +240,7 @@ rpc_op_get_random_password(struct engine_worker *w,
 	const Coffer__V1__GetRandomPasswordRequest *m =
 	    (const Coffer__V1__GetRandomPasswordRequest *)pm;
 	Coffer__V1__GetRandomPasswordResponse *r;
-	struct engine_password_req q;
+	struct cf_password_rules q;
 	const char *password = NULL;
 
 	/* Convert the request; an absent flag is false. */

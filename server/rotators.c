@@ -43,7 +43,7 @@ server_rotator_endpoint(const struct config *cfg, const struct rpc_server *srv,
  * TLS key.  Returns 0, or -1 with ${err} set.
  */
 int
-server_rotator_identity(const struct config *cfg, struct engine_exec_config *x,
+server_rotator_identity(const struct config *cfg, struct rotator_exec_config *x,
     struct cf_error *err)
 {
 	const char *own[2] = { cfg->pin_file, cfg->tls_key };

@@ -110,7 +110,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	struct audit_config ac;
 	struct rpc_server *srv = NULL;
 	struct engine_config ec;
-	struct engine_exec_config rx;
+	struct rotator_exec_config rx;
 	struct rpc_config rc;
 	struct cf_secret *pem[3] = { NULL, NULL, NULL };
 	size_t i;

@@ -15,7 +15,7 @@
 #include "config.h"
 
 struct engine;
-struct engine_exec_config;
+struct rotator_exec_config;
 struct hsm;
 struct rpc_server;
 
@@ -42,7 +42,7 @@ int server_init_token(const struct config *, struct cf_error *);
  * cofferd could not keep its secrets from them.  0 or -1 with ${err}.
  */
 int server_rotator_identity(const struct config *,
-    struct engine_exec_config *, struct cf_error *);
+    struct rotator_exec_config *, struct cf_error *);
 
 /*
  * server_rotator_endpoint(cfg, srv, e): tell ${e} where exec: rotators

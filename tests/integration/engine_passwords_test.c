@@ -20,7 +20,7 @@
 static void
 test_random_password_from_token(void **state)
 {
-	struct engine_password_req req = { 0 };
+	struct cf_password_rules req = { 0 };
 	const char *pw, *pw2;
 	struct cf_error err;
 
@@ -49,7 +49,7 @@ test_random_password_from_token(void **state)
 static void
 test_random_password_is_flat(void **state)
 {
-	struct engine_password_req req = { 0 };
+	struct cf_password_rules req = { 0 };
 	unsigned counts[256] = { 0 };
 	const char *pw;
 	struct cf_error err;

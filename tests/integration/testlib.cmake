@@ -12,6 +12,7 @@ target_link_libraries(coffer_testlib PUBLIC coffer_common PkgConfig::PQ
 # coffer_fixture: an engine on a fresh database and the real token, and the
 # call wrappers the engine integration tests share.
 add_library(coffer_fixture STATIC ${CMAKE_CURRENT_LIST_DIR}/fixture.c)
-target_include_directories(coffer_fixture PUBLIC ${PROJECT_SOURCE_DIR}/engine)
+target_include_directories(coffer_fixture PUBLIC ${PROJECT_SOURCE_DIR}/engine
+                           ${PROJECT_SOURCE_DIR}/rotator)
 target_link_libraries(coffer_fixture PUBLIC coffer_testlib coffer_engine
                       Threads::Threads)

@@ -455,7 +455,7 @@ xorshift(void *ctx, uint8_t *buf, size_t n, struct cf_error *err)
 static void
 test_password_unbiased(void **state)
 {
-	struct engine_password_req req = { 0 };
+	struct cf_password_rules req = { 0 };
 	static char pw[4097];
 	struct cf_error err;
 	unsigned counts[256] = { 0 }, next = 0;
@@ -491,7 +491,7 @@ test_password_unbiased(void **state)
 static void
 test_password_rules(void **state)
 {
-	struct engine_password_req req = { 0 };
+	struct cf_password_rules req = { 0 };
 	static char pw[4097];
 	struct cf_error err;
 	uint64_t seed = 88172645463325252ULL;
