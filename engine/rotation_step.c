@@ -302,6 +302,9 @@ create_builtin(struct rotation_step_ctx *c, struct cf_arena *a,
 	struct engine_value v;
 	char *pw;
 
+	/* Resumed after it had run: the value is there already. */
+	if (!s->pv.empty)
+		return (0);
 	if (engine_rotation_current(w, &c->call, &s->sec, &cur, err))
 		return (-1);
 	if (rot->kind == ROTATOR_PASSWORD) {
@@ -368,9 +371,6 @@ inside_password(struct rotation_step_ctx *c, struct cf_arena *a,
 
 	switch (step) {
 	case ROTATOR_CREATE:
-		/* Resumed after it had run: the value is there already. */
-		if (!s->pv.empty)
-			return (0);
 		return (create_builtin(c, a, rot, s, err));
 	case ROTATOR_SET:
 		/* Nothing outside Coffer to set. */
@@ -398,9 +398,6 @@ inside_pg(struct rotation_step_ctx *c, struct cf_arena *a,
 
 	switch (step) {
 	case ROTATOR_CREATE:
-		/* Resumed after it had run: the value is there already. */
-		if (!s->pv.empty)
-			return (0);
 		return (create_builtin(c, a, rot, s, err));
 	case ROTATOR_SET:
 	case ROTATOR_TEST:
