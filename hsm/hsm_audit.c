@@ -146,8 +146,11 @@ head_parse(const char *label, struct hsm_audit_head *hd)
 	return (0);
 }
 
-/* Read one head object into ${hd}: 1 if it is one, 0 if not, -1. */
-static int
+/*
+ * Read one object into ${hd}: HSM_FOUND if it is a head, HSM_NOT_FOUND if
+ * it is something else, HSM_LOOKUP_ERROR with ${err}.
+ */
+static enum hsm_lookup
 head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
     struct hsm_audit_head *hd, struct cf_error *err)
 {
@@ -157,12 +160,14 @@ head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
 
 	rv = s->h->p11->C_GetAttributeValue(s->s, obj, t, 1);
 	if (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_ATTRIBUTE_TYPE_INVALID)
-		return (0);
-	if (rv != CKR_OK)
-		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not read an audit chain head"));
+		return (HSM_NOT_FOUND);
+	if (rv != CKR_OK) {
+		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not read an audit chain head");
+		return (HSM_LOOKUP_ERROR);
+	}
 	label[t[0].ulValueLen] = '\0';
-	return (head_parse(label, hd) == 0);
+	return (head_parse(label, hd) == 0 ? HSM_FOUND : HSM_NOT_FOUND);
 }
 
 /*
@@ -250,7 +255,8 @@ head_settle(struct hsm_session *s, const char *deployment,
 	CK_OBJECT_HANDLE *objs = NULL, keep = CK_INVALID_HANDLE;
 	struct hsm_audit_head old;
 	size_t n = 0, n_old = 0, i;
-	int first, rc;
+	enum hsm_lookup found;
+	int first;
 	CK_RV rv;
 
 	/* The session forgets its object until the token has the head. */
@@ -263,9 +269,10 @@ head_settle(struct hsm_session *s, const char *deployment,
 	if (!first && head_objects(s, deployment, &objs, &n, err))
 		return (-1);
 	for (i = 0; i < n; i++) {
-		if ((rc = head_read(s, objs[i], &old, err)) == -1)
+		if ((found = head_read(s, objs[i], &old, err)) ==
+		    HSM_LOOKUP_ERROR)
 			goto fail;
-		if (rc == 1 && strcmp(old.chain_id, hd->chain_id) == 0)
+		if (found == HSM_FOUND && strcmp(old.chain_id, hd->chain_id) == 0)
 			objs[n_old++] = objs[i];
 	}
 
@@ -341,7 +348,8 @@ hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
 	CK_OBJECT_HANDLE *all = NULL;
 	struct hsm_audit_head *heads = NULL;
 	size_t n_all = 0, i, j;
-	int rc, out = 0;
+	enum hsm_lookup found;
+	int out = 0;
 
 	if (head_objects(s, deployment, &all, &n_all, err))
 		return (-1);
@@ -353,9 +361,10 @@ hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
 
 	/* Of two objects of one chain, the older goes (newest wins). */
 	for (i = 0; i < n_all; i++) {
-		if ((rc = head_read(s, all[i], &heads[i], err)) == -1)
+		if ((found = head_read(s, all[i], &heads[i], err)) ==
+		    HSM_LOOKUP_ERROR)
 			goto fail;
-		if (rc == 0) {
+		if (found == HSM_NOT_FOUND) {
 			all[i] = CK_INVALID_HANDLE;
 			continue;
 		}
@@ -394,7 +403,7 @@ hsm_audit_heads(struct hsm_session *s, const char *deployment,
 	struct hsm_audit_head *heads = NULL;
 	CK_OBJECT_HANDLE *all = NULL;
 	size_t n = 0, n_all = 0, i, j;
-	int rc;
+	enum hsm_lookup found;
 
 	if (head_objects(s, deployment, &all, &n_all, err))
 		return (-1);
@@ -403,9 +412,10 @@ hsm_audit_heads(struct hsm_session *s, const char *deployment,
 		goto fail;
 	}
 	for (i = 0; i < n_all; i++) {
-		if ((rc = head_read(s, all[i], &heads[n], err)) == -1)
+		if ((found = head_read(s, all[i], &heads[n], err)) ==
+		    HSM_LOOKUP_ERROR)
 			goto fail;
-		if (rc == 0)
+		if (found == HSM_NOT_FOUND)
 			continue;
 
 		/* One per chain: of two (a fork), the newer is the head. */
