@@ -152,6 +152,7 @@ listener_main(void *arg)
 	enum store_listen_wait rc;
 	int reported = 0;
 
+	(void)pthread_setname_np(pthread_self(), "coffer-policies");
 	while (!listener_stopping(z)) {
 		if ((l = store_listen(z->conninfo, "coffer_policy", &err)) ==
 		    NULL) {

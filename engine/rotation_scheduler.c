@@ -69,6 +69,7 @@ rotation_main(void *arg)
 	struct timespec until;
 	int64_t now, wait_ms;
 
+	(void)pthread_setname_np(pthread_self(), "coffer-rotation");
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		r->kicked = 0;

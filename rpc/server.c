@@ -466,6 +466,10 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	/* Named, so that a busy one is told apart (bench/run, top -H). */
+	(void)pthread_setname_np(pthread_self(), w->role == ROLE_QUEUE ?
+	    "coffer-worker" : "coffer-long");
+
 	/* This thread's database connection and token session. */
 	w->ew = engine_worker_new(w->srv->engine, &w->err);
 	if (!worker_report(w, w->ew != NULL))

@@ -50,6 +50,7 @@ trim_main(void *arg)
 	struct rpc_trim *t = arg;
 	struct timespec at;
 
+	(void)pthread_setname_np(pthread_self(), "coffer-trim");
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
 		clock_gettime(CLOCK_MONOTONIC, &at);
