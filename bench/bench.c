@@ -47,7 +47,7 @@ static const char usage_text[] =
 "           [--size BYTES] [--json]\n"
 "           [--baselines [--baseline-duration S] [--database CONNINFO]]\n"
 "           [--prefix P]\n"
-"           [--ca-bundle FILE [--cert FILE --key FILE]]\n"
+"           [--ca-bundle FILE [--cert FILE --key FILE]] [--cpu-of PID]\n"
 "\n"
 "  --endpoint HOST:PORT   cofferd's address (127.0.0.1:50051)\n"
 "  --mix SPEC             what to call (get): one op, or weights such as\n"
@@ -74,6 +74,9 @@ static const char usage_text[] =
 "  --ca-bundle FILE       speak mutual TLS, trusting FILE's CAs\n"
 "  --cert FILE            client certificate chain (PEM)\n"
 "  --key FILE             its private key (PEM)\n"
+"  --cpu-of PID           report the busiest thread of process PID (the\n"
+"                         server, on this machine) during the run: its\n"
+"                         share of one core and the rate it implies\n"
 "\n"
 "hsm-open-1k finds the token as cofferd does: COFFER_PKCS11_MODULE,\n"
 "COFFER_TOKEN_LABEL, COFFER_PIN_FILE, COFFER_KEK_LABEL.\n"
@@ -236,6 +239,8 @@ parse(int argc, char **argv, struct bench_opts *o)
 			o->cert = argv[i];
 		else if (strcmp(opt, "--key") == 0)
 			o->key = argv[i];
+		else if (strcmp(opt, "--cpu-of") == 0)
+			o->cpu_of = (long)number(opt, argv[i], 1, 4194304);
 		else
 			usage("unknown option", opt);
 	}
@@ -298,6 +303,7 @@ main(int argc, char **argv)
 	};
 	struct bench_report r;
 	struct bench_result *res = NULL, *bases = NULL, seed;
+	struct threadcpu_snap cpu0 = { 0 }, cpu1 = { 0 };
 	struct pgbase *pg = NULL;
 	struct hsmbase *hb = NULL;
 	struct load *l;
@@ -345,8 +351,21 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	/* The API run. */
+	/* The API run, and the server's threads' CPU time around it. */
+	if (o.cpu_of != 0 && threadcpu_snap(o.cpu_of, &cpu0) != THREADCPU_OK) {
+		fprintf(stderr, "coffer-bench: --cpu-of %ld: cannot read its "
+		    "threads in /proc\n", o.cpu_of);
+		rc = 2;
+		goto out;
+	}
 	load_run(l, res);
+	if (o.cpu_of != 0) {
+		if (threadcpu_snap(o.cpu_of, &cpu1) == THREADCPU_OK)
+			threadcpu_diff(&cpu0, &cpu1, &r.server);
+		else
+			fprintf(stderr, "coffer-bench: --cpu-of %ld: the "
+			    "process is gone; no thread figures\n", o.cpu_of);
+	}
 	r.total.name = "all";
 	r.total.connections = o.threads;
 	r.total.elapsed_ns = res[0].elapsed_ns;
@@ -380,6 +399,8 @@ main(int argc, char **argv)
 		rc = 1;
 
 out:
+	threadcpu_free(&cpu0);
+	threadcpu_free(&cpu1);
 	load_free(l);
 	hsmbase_free(hb);
 	pgbase_free(pg);

@@ -49,6 +49,7 @@ struct bench_opts {
 	const char *database;		/* libpq conninfo for pg-point-select */
 	const char *prefix;		/* list-prefix's name filter; NULL: ours */
 	const char *ca, *cert, *key;	/* PEM files; NULL ca: plaintext */
+	long cpu_of;			/* the server's pid; 0: not measured */
 };
 
 /*
@@ -133,6 +134,40 @@ struct hsmbase *hsmbase_new(int, struct cf_error *) CF_MUSTCHECK;
 void hsmbase_run(struct hsmbase *, int, uint64_t, struct bench_result *);
 void hsmbase_free(struct hsmbase *);
 
+/*
+ * threadcpu.c: the CPU time of every thread of a process (the server's),
+ * before and after a run.
+ *
+ * threadcpu_snap(pid, s): a snapshot into ${s} (free with threadcpu_free).
+ * threadcpu_diff(a, b, out): the busiest thread between two snapshots and
+ * its share of one core (1.0: a whole core), and the whole process's.
+ */
+enum threadcpu_result {
+	THREADCPU_OK,
+	THREADCPU_GONE,			/* no such process or thread */
+	THREADCPU_UNREADABLE		/* /proc said something unexpected */
+};
+
+struct threadcpu_snap {
+	int64_t at_ns;
+	struct tcpu *threads;
+	size_t n;
+};
+
+struct threadcpu_report {
+	int valid;			/* 0: not measured */
+	char busiest[16];		/* its name (comm) */
+	double busiest_share;		/* of one core */
+	double process_share;		/* all threads, in cores */
+	int threads;
+};
+
+enum threadcpu_result threadcpu_snap(long, struct threadcpu_snap *)
+    CF_MUSTCHECK;
+void threadcpu_diff(const struct threadcpu_snap *,
+    const struct threadcpu_snap *, struct threadcpu_report *);
+void threadcpu_free(struct threadcpu_snap *);
+
 /* report.c */
 struct bench_report {
 	const struct bench_opts *o;
@@ -144,6 +179,7 @@ struct bench_report {
 	struct bench_result total;	/* all operations together */
 	struct bench_result *baselines;
 	size_t n_baselines;
+	struct threadcpu_report server;	/* its threads during the API run */
 };
 
 void report_table(const struct bench_report *);

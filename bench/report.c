@@ -93,6 +93,19 @@ table_failure(const char *name, const struct bench_result *res)
  * report_table(r):
  * Print ${r} as text on standard output.
  */
+/*
+ * The rate the busiest server thread allows if it were the only limit: the
+ * run's rate over its share of a core (0 when it was idle).
+ */
+static double
+ceiling(const struct bench_report *r)
+{
+
+	if (r->server.busiest_share <= 0)
+		return (0);
+	return (stats_rate(&r->total) / r->server.busiest_share);
+}
+
 void
 report_table(const struct bench_report *r)
 {
@@ -124,6 +137,13 @@ report_table(const struct bench_report *r)
 		table_op(r->ops[i].name, &r->ops[i], min);
 	if (r->n_ops > 1)
 		table_op("all", &r->total, min);
+
+	/* The server's busiest thread during the run. */
+	if (r->server.valid)
+		printf("\nserver: busiest thread %s at %.0f %% of a core (its "
+		    "ceiling: %.0f calls/s); all %d threads %.2f cores\n",
+		    r->server.busiest, 100 * r->server.busiest_share,
+		    ceiling(r), r->server.threads, r->server.process_share);
 
 	/* The baselines. */
 	if (r->n_baselines > 0) {
@@ -213,6 +233,21 @@ json_result(const char *key, const struct bench_result *res, double ratio,
 	return (j);
 }
 
+/* The server's threads during the run as a JSON object, or null. */
+static json_t *
+json_server(const struct bench_report *r)
+{
+
+	if (!r->server.valid)
+		return (json_null());
+	return (json_pack("{s:s, s:o, s:o, s:o, s:i}",
+	    "busiest_thread", r->server.busiest,
+	    "busiest_share", real(r->server.busiest_share, 3),
+	    "busiest_ceiling", real(ceiling(r), 0),
+	    "process_cores", real(r->server.process_share, 3),
+	    "threads", r->server.threads));
+}
+
 /* The configuration of ${r} as a JSON object, or NULL. */
 static json_t *
 json_config(const struct bench_report *r)
@@ -263,14 +298,15 @@ report_json(const struct bench_report *r)
 	/* The document's frame. */
 	if ((ops = json_array()) == NULL || (bases = json_array()) == NULL)
 		goto err0;
-	doc = json_pack("{s:{s:i, s:s}, s:o, s:o, s:o, s:o, s:s?}",
+	doc = json_pack("{s:{s:i, s:s}, s:o, s:o, s:o, s:o, s:s?, s:o}",
 	    "machine", "cpus", r->cpus, "model", r->model,
 	    "config", json_config(r),
 	    "operations", ops,
 	    "total", json_result("op", &r->total, min != NULL ?
 	    stats_rate(&r->total) / stats_rate(min) : -1, 1),
 	    "baselines", bases,
-	    "slowest_baseline", min != NULL ? min->name : NULL);
+	    "slowest_baseline", min != NULL ? min->name : NULL,
+	    "server", json_server(r));
 	if (doc == NULL)
 		goto err0;
 
