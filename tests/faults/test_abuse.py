@@ -1,8 +1,10 @@
 """Abuse from the network: descriptor exhaustion, idle TCP floods over TLS,
 half-sent requests.  A well-behaved client with a valid certificate keeps
 being served, and cofferd accepts again once the flood is gone."""
+import os
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import unittest
@@ -254,6 +256,28 @@ class GarbageTest(unittest.TestCase):
 QUOTA_MIB = 64        # max_transport_memory in HalfSentTest
 
 
+def asan_build():
+    """Is the cofferd under test built with AddressSanitizer?"""
+    libs = subprocess.run(["ldd", os.path.join(h.BUILD, "cofferd")],
+                          capture_output=True, text=True).stdout
+    return "libasan" in libs
+
+
+def sanitized_env():
+    """cofferd's environment for the RSS bounds when it is built with
+    AddressSanitizer (ci/test's second pass).  ASan's allocator keeps what
+    is freed in a quarantine, 256 MiB by default, that no quota bounds, and
+    hands nothing back to malloc_trim: the bounds measured on the release
+    build would be ASan's.  So the quarantine is kept small (16 MiB: a
+    use after free of a buffer freed moments ago is still caught) and
+    returned to the system every 200 ms; the bounds stay the same."""
+    if not asan_build():
+        return {}
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (opts + ":" if opts else "") +
+            "quarantine_size_mb=16:allocator_release_to_os_interval_ms=200"}
+
+
 class RssSampler(threading.Thread):
     """The largest RSS (KiB) of ${pid} seen until stop()."""
 
@@ -311,9 +335,19 @@ class HalfSentTest(unittest.TestCase):
         self.assertLess(peak - base, (QUOTA_MIB + 192) * 1024,
                         f"RSS {base} -> {peak} KiB under the flood")
         self.assertIn("Buffers full", str([c.why for c in flood]))
-        # After they close, the memory goes back (trim.c, every 5 s).
-        h.until(lambda: halfsent.rss_kib(pid) - base < 16 * 1024,
-                f"RSS back near {base} KiB after the flood", timeout=30)
+        if not asan_build():
+            # After they close, the memory goes back (trim.c, every 5 s).
+            h.until(lambda: halfsent.rss_kib(pid) - base < 16 * 1024,
+                    f"RSS back near {base} KiB after the flood (peak {peak})",
+                    timeout=30)
+        else:
+            # ASan's allocator replaces glibc's, and malloc_trim with it:
+            # what it keeps is its own (measured: 41 -> 221 -> 189 MiB,
+            # steady).  Giving memory back is checked by the release pass
+            # of the same ci/test; here, that nothing grows once the flood
+            # is gone, and LeakSanitizer checks at exit that none leaked.
+            time.sleep(6)
+            self.assertLessEqual(halfsent.rss_kib(pid), peak + 16 * 1024)
         self.assertTrue(read())
         self.assertIsNone(server.proc.poll(), "cofferd died")
 
@@ -321,7 +355,8 @@ class HalfSentTest(unittest.TestCase):
         sm, _ = pb()
         db = h.fresh_database("halfsent")
         s = h.Server(db, workers=2, extra_env={
-            "COFFER_MAX_TRANSPORT_MEMORY": str(QUOTA_MIB)}).start()
+            "COFFER_MAX_TRANSPORT_MEMORY": str(QUOTA_MIB),
+            **sanitized_env()}).start()
         try:
             name = "halfsent-" + token()[:6]
             s.call("CreateSecret", sm.CreateSecretRequest(
@@ -341,7 +376,8 @@ class HalfSentTest(unittest.TestCase):
         db = h.fresh_database("halfsent_tls")
         s = h.Server(db, workers=2, tls=pki, extra_env={
             "COFFER_MAX_TRANSPORT_MEMORY": str(QUOTA_MIB),
-            "COFFER_HEALTH_WITHOUT_CERT": "on"}).start()
+            "COFFER_HEALTH_WITHOUT_CERT": "on",
+            **sanitized_env()}).start()
         try:
             name = "halfsent-" + token()[:6]
             s.call("CreateSecret", sm.CreateSecretRequest(
