@@ -77,6 +77,9 @@ static const char usage_text[] =
 "  --cpu-of PID           report the busiest thread of process PID (the\n"
 "                         server, on this machine) during the run: its\n"
 "                         share of one core and the rate it implies\n"
+"  --watch                with --cpu-of: no load, only PID's threads over\n"
+"                         --duration seconds (while another client, such\n"
+"                         as h2load, drives it); prints JSON\n"
 "\n"
 "hsm-open-1k finds the token as cofferd does: COFFER_PKCS11_MODULE,\n"
 "COFFER_TOKEN_LABEL, COFFER_PIN_FILE, COFFER_KEK_LABEL.\n"
@@ -202,6 +205,10 @@ parse(int argc, char **argv, struct bench_opts *o)
 			o->baselines = 1;
 			continue;
 		}
+		if (strcmp(opt, "--watch") == 0) {
+			o->watch = 1;
+			continue;
+		}
 
 		/* Options with a value. */
 		if (i + 1 >= argc)
@@ -251,6 +258,8 @@ parse(int argc, char **argv, struct bench_opts *o)
 		usage("--cert and --key go together", NULL);
 	if (o->cert != NULL && o->ca == NULL)
 		usage("--cert and --key need --ca-bundle", NULL);
+	if (o->watch && o->cpu_of == 0)
+		usage("--watch needs --cpu-of PID", NULL);
 	if (o->baseline_duration == 0)
 		o->baseline_duration = o->duration;
 	if (o->database == NULL)
@@ -291,6 +300,39 @@ setup_failed(const char *what, const struct cf_error *err)
 }
 
 /*
+ * --watch: the busiest thread of the process --cpu-of names over
+ * --duration seconds, with no load of ours, as one JSON document (the
+ * shape of report_json's "server").  Exits as main does.
+ */
+static int
+watch(const struct bench_opts *o)
+{
+	struct threadcpu_snap a, b;
+	struct threadcpu_report t;
+	struct timespec left = { o->duration, 0 };
+
+	if (threadcpu_snap(o->cpu_of, &a) != THREADCPU_OK) {
+		fprintf(stderr, "coffer-bench: --cpu-of %ld: cannot read its "
+		    "threads in /proc\n", o->cpu_of);
+		return (2);
+	}
+	while (nanosleep(&left, &left) != 0 && errno == EINTR)
+		;
+	if (threadcpu_snap(o->cpu_of, &b) != THREADCPU_OK) {
+		fprintf(stderr, "coffer-bench: --cpu-of %ld: the process is "
+		    "gone\n", o->cpu_of);
+		threadcpu_free(&a);
+		return (2);
+	}
+	threadcpu_diff(&a, &b, &t);
+	threadcpu_free(&a);
+	threadcpu_free(&b);
+	if (report_watch_json(&t))
+		return (2);
+	return (0);
+}
+
+/*
  * Set up the baselines' connections (so that a missing one fails before any
  * load), connect and seed, run the mix, run the baselines, report.
  */
@@ -313,6 +355,8 @@ main(int argc, char **argv)
 	int op, rc = 0;
 
 	parse(argc, argv, &o);
+	if (o.watch)
+		return (watch(&o));
 	memset(&r, 0, sizeof(r));
 	r.o = &o;
 	machine(&r);

@@ -50,6 +50,7 @@ struct bench_opts {
 	const char *prefix;		/* list-prefix's name filter; NULL: ours */
 	const char *ca, *cert, *key;	/* PEM files; NULL ca: plaintext */
 	long cpu_of;			/* the server's pid; 0: not measured */
+	int watch;			/* only watch cpu_of for duration s */
 };
 
 /*
@@ -183,6 +184,8 @@ struct bench_report {
 };
 
 void report_table(const struct bench_report *);
+/* report_watch_json(t): {"server": ...} of --watch; 0, or -1 out of memory. */
+int report_watch_json(const struct threadcpu_report *) CF_MUSTCHECK;
 int report_json(const struct bench_report *) CF_MUSTCHECK;
 
 #endif /* !COFFER_BENCH_H */

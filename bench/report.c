@@ -233,19 +233,40 @@ json_result(const char *key, const struct bench_result *res, double ratio,
 	return (j);
 }
 
-/* The server's threads during the run as a JSON object, or null. */
+/*
+ * The server's threads during a run as a JSON object (null if not
+ * measured); ${ceiling} < 0: none (its rate is not ours to know).
+ */
 static json_t *
-json_server(const struct bench_report *r)
+json_server(const struct threadcpu_report *t, double ceil_rate)
 {
 
-	if (!r->server.valid)
+	if (!t->valid)
 		return (json_null());
 	return (json_pack("{s:s, s:o, s:o, s:o, s:i}",
-	    "busiest_thread", r->server.busiest,
-	    "busiest_share", real(r->server.busiest_share, 3),
-	    "busiest_ceiling", real(ceiling(r), 0),
-	    "process_cores", real(r->server.process_share, 3),
-	    "threads", r->server.threads));
+	    "busiest_thread", t->busiest,
+	    "busiest_share", real(t->busiest_share, 3),
+	    "busiest_ceiling", ceil_rate >= 0 ? real(ceil_rate, 0) :
+	    json_null(),
+	    "process_cores", real(t->process_share, 3),
+	    "threads", t->threads));
+}
+
+int
+report_watch_json(const struct threadcpu_report *t)
+{
+	json_t *doc;
+	char *text;
+
+	if ((doc = json_pack("{s:o}", "server", json_server(t, -1))) == NULL)
+		return (-1);
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (text == NULL)
+		return (-1);
+	printf("%s\n", text);
+	free(text);
+	return (0);
 }
 
 /* The configuration of ${r} as a JSON object, or NULL. */
@@ -306,7 +327,7 @@ report_json(const struct bench_report *r)
 	    stats_rate(&r->total) / stats_rate(min) : -1, 1),
 	    "baselines", bases,
 	    "slowest_baseline", min != NULL ? min->name : NULL,
-	    "server", json_server(r));
+	    "server", json_server(&r->server, ceiling(r)));
 	if (doc == NULL)
 		goto err0;
 
