@@ -239,7 +239,7 @@ engine_purge_due(struct engine_worker *w, struct audit *audit, int limit,
     int *out_purged, struct cf_error *err)
 {
 	struct store_purge_item *items;
-	struct audit_event *ev;
+	struct audit_event *ev = NULL;
 	struct cf_arena *a;
 	struct cf_error cerr;
 	char request_id[37];
