@@ -10,11 +10,12 @@
  * caller supplies the events and the token's verdict on each hmac.  The
  * rows are struct cf_audit_row (common/cf_audit_row.h), which store/
  * fills.  The other half (coffer_audit) is cofferd's: audit_writer.c, the
- * single writer thread that takes events from every worker, chains and
- * signs them (HMAC in the token), inserts each batch with one commit
- * (group commit) and only then tells the callers, so a response never
- * leaves before its event is durable; and audit_deploy.c, the deployment
- * id that scopes the token's heads.
+ * writer, which spreads events over lanes (audit_lane.c), each a chain
+ * with its own thread that chains and signs its events (HMAC in the
+ * token), inserts each batch with one commit (group commit) and only then
+ * tells the callers, so a response never leaves before its event is
+ * durable; and audit_deploy.c, the deployment id that scopes the token's
+ * heads.
  */
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
@@ -155,16 +156,25 @@ struct audit_bound {
 #define AUDIT_VERIFY_PAGE 1000
 
 /*
+ * One chain this server writes (a lane, audit_writer.c) and the event its
+ * head keeper had written up to when verification began (-1: it did not
+ * catch up in time).
+ */
+struct audit_own_head {
+	const char *chain_id;
+	int64_t synced;
+};
+
+/*
  * What a server verifying online knows of the writers' heads
- * (audit/DESIGN.md, "Verification"): its own chain, the event its head
- * keeper had written up to when verification began (-1: it did not catch
- * up in time), how long another server's tail after its head may span
+ * (audit/DESIGN.md, "Verification"): its own chains and how far their
+ * heads caught up, how long another server's tail after its head may span
  * before it counts as a finding, and whether the token holds any head of
  * this deployment.
  */
 struct audit_head_view {
-	const char *own_chain;		/* NULL: no writer here */
-	int64_t own_synced;
+	const struct audit_own_head *own;	/* NULL: no writer here */
+	size_t n_own;
 	int64_t in_flight_ms;
 	int any_heads;
 };
@@ -208,6 +218,8 @@ struct audit_config {
 	const char *conninfo;		/* cofferd's role: INSERT, SELECT */
 	struct hsm *hsm;		/* borrowed */
 	int64_t head_max_lag_ms;	/* audit_head_max_lag; 0: 5 s */
+	unsigned lanes;			/* audit_lanes: chains written side by
+					   side; 0: 1 */
 	int db_timeout_ms;		/* store_set_deadline; 0: default */
 };
 
@@ -225,32 +237,51 @@ struct audit_event {
 	const char *version_id;		/* NULL if none */
 	const char *outcome;		/* "OK" or the AWS exception name */
 	const char *request_params;	/* JSON object; NULL if none (v1) */
+	/*
+	 * A read's only write, not part of the event: the secret (its uuid)
+	 * and version whose LastAccessedDate becomes today with the event's
+	 * commit (store_audit_insert).  NULL: none.
+	 */
+	const char *accessed_secret;
+	const char *accessed_version;
 };
 
 /*
  * audit_start(cfg, err):
- * Open the writer's own database connection and token session, start a
- * new chain (a random id, registered in audit_chains), make sure the
- * monthly partitions exist, start the thread and record "ServerStart".
- * NULL with ${err} set if any of it fails: cofferd does not serve
- * unaudited.
+ * Start ${cfg->lanes} lanes for the events of reads and failures, each a
+ * new chain (a random id, registered in audit_chains) with its own
+ * thread, database connection and token sessions, and as many change
+ * lanes (chains whose events changes append in their own transactions:
+ * audit_append); make sure the monthly partitions exist; record
+ * "ServerStart" in every chain and wait until the token holds each
+ * chain's head.  NULL
+ * with ${err} set if any of it fails: cofferd does not serve unaudited.
  */
 struct audit *audit_start(const struct audit_config *, struct cf_error *)
     CF_MUSTCHECK;
 
 /*
- * audit_stop(a): record "ServerStop", write everything queued, stop the
- * thread and free.  NULL does nothing.
+ * audit_stop(a): record "ServerStop" in every chain, write everything
+ * queued, stop the threads and free.  NULL does nothing.
  */
 void audit_stop(struct audit *);
 
-/* audit_chain_id(a): this process's chain. */
-const char *audit_chain_id(const struct audit *);
+/* audit_lanes(a): how many chains this process writes. */
+size_t audit_lanes(const struct audit *);
+
+/*
+ * audit_own_heads(a, out, timeout_ms):
+ * For each of the audit_lanes(a) chains, in ${out}: its id and the event
+ * its head keeper has written to the token, having waited (at most
+ * ${timeout_ms} for them all) for every event committed before the call;
+ * -1 for a chain whose head did not catch up.
+ */
+void audit_own_heads(struct audit *, struct audit_own_head *, int64_t);
 
 /*
  * The completion of a submission: ${ok} is 1 once every event of it is
  * committed, 0 if they could not be (then ${err} says why).  Called on the
- * writer thread; it must not block.
+ * writer thread of the lane that took it; it must not block.
  */
 typedef void audit_done_fn(void *, int, const struct cf_error *);
 
@@ -285,8 +316,36 @@ int audit_submit_nowait(struct audit *, const struct audit_event *, size_t,
 int audit_record(struct audit *, const struct audit_event *, size_t,
     struct cf_error *) CF_MUSTCHECK;
 
+/* The fate of a change's transaction, which holds its audit event. */
+enum audit_txn_end {
+	AUDIT_TXN_COMMITTED,
+	AUDIT_TXN_ROLLED_BACK,
+	AUDIT_TXN_UNKNOWN		/* the commit's answer was lost */
+};
+
+/* A change lane, held from audit_append to audit_append_end. */
+struct audit_held;
+
 /*
- * How far the token's head of the chain lags (audit/DESIGN.md, "Heads in
+ * audit_append(a, st, ev, n, held, err):
+ * A change's events, in the change's own transaction (audit/DESIGN.md,
+ * "Changes"): take a free change lane (waiting while all are held), chain
+ * and sign the ${n} events in it and insert them with ${st}, whose
+ * transaction the caller then commits: one commit for the change and its
+ * events, so neither exists without the other.  On 0, *${held} must be
+ * passed to audit_append_end with the commit's outcome; on -1 (${err}
+ * set, CF_ERR_UNAVAILABLE) the caller rolls back and nothing is held.
+ * Refused (as audit_head_check) while a chain's head lags too long.
+ */
+int audit_append(struct audit *, struct store *, const struct audit_event *,
+    size_t, struct audit_held **, struct cf_error *) CF_MUSTCHECK;
+
+/* audit_append_end(a, held, end): how the transaction ended; frees the lane. */
+void audit_append_end(struct audit *, struct audit_held *,
+    enum audit_txn_end);
+
+/*
+ * How far the token's head of a chain lags (audit/DESIGN.md, "Heads in
  * the token"): ${lag_ms} is how long committed events have waited for the
  * token to record them (0: it holds the newest head).
  */
@@ -298,22 +357,19 @@ struct audit_head_status {
 	int64_t failures;		/* consecutive failed writes */
 };
 
-/* audit_head_status(a, out): the head keeper's state, now. */
+/*
+ * audit_head_status(a, out): the head keeper's state, now, of the chain
+ * whose head has lagged longest.
+ */
 void audit_head_status(struct audit *, struct audit_head_status *);
 
 /*
  * audit_head_check(a, err):
- * 0 while the token's head lags the chain by at most audit_head_max_lag;
+ * 0 while the token's head of every chain lags by at most
+ * audit_head_max_lag;
  * beyond, -1 with ${err} set (CF_ERR_UNAVAILABLE): calls that need the
  * audit are refused (fail closed) until the head keeper catches up.
  */
 int audit_head_check(struct audit *, struct cf_error *) CF_MUSTCHECK;
-
-/*
- * audit_head_wait(a, seq, timeout_ms):
- * Wait until the token holds the head at event ${seq} or later: 0, or -1
- * if it does not within ${timeout_ms}.
- */
-int audit_head_wait(struct audit *, int64_t, int64_t) CF_MUSTCHECK;
 
 #endif /* !COFFER_AUDIT_H */

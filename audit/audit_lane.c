@@ -1,24 +1,32 @@
 /*
- * audit_writer.c: cofferd's one audit writer thread (group commit).
+ * audit_lane.c: one audit chain and the thread that writes it (group
+ * commit), with its head keeper.
  *
- * Workers queue submissions (the events of one call) and either wait
- * (audit_record: a change whose transaction stays open until its event is
- * durable) or go on and are called back (audit_submit: a read's reply is
- * sent from the callback).  The writer takes everything queued, chains it
- * (seq, prev_hash, hash), has the token HMAC each hash, inserts the batch
- * in one statement (one commit, one fsync for all of them), then calls
- * every submission back.  The chain is only ever touched by this thread,
- * so it needs no lock.  A second thread keeps the token's head of the
- * chain up to date: writing a token object costs as much as a batch, so
- * it runs beside the writer and writes the newest committed head at most
- * every HEAD_EVERY_MS, and once more when cofferd stops (audit/DESIGN.md,
+ * cofferd runs several lanes side by side (audit_writer.c picks one per
+ * submission), so that no one thread is a serial stage every audited call
+ * passes through (audit/DESIGN.md, "Lanes and group commit").  A queue
+ * lane's submitters queue submissions (the events of one call) and either
+ * wait (lane_record: the server's own events, a purge's, a failed
+ * rotation step's) or go on and are called back (lane_submit: a read's
+ * reply is then sent by the worker the callback hands it to).  A change
+ * lane has no queue and no writer thread: the change that holds it
+ * appends its event to its own transaction (lane_append), and says how
+ * that transaction ended (lane_append_end).  A queue lane's writer takes
+ * everything queued, chains it (seq, prev_hash, hash), has the token HMAC
+ * each hash, inserts the batch in one statement (one commit, one fsync
+ * for all of them), then calls every submission back.  The chain is only
+ * ever touched by that one thread (or the change lane's one holder), so
+ * it needs no lock.  A second thread keeps the token's head of the chain
+ * up to date: writing a token object costs as much as a batch, so it runs
+ * beside the writer and writes the newest committed head at most every
+ * HEAD_EVERY_MS, and once more when cofferd stops (audit/DESIGN.md,
  * "Heads in the token", says what that lag means).
  *
- * A batch that fails is failed to all its callers, whose changes roll
- * back.  Since a lost connection can hide a commit that did happen, the
- * writer then re-reads its chain's head before the next batch, and
- * records each failed event again with the outcome ServiceUnavailable, so
- * that an event which did land is followed by the truth about its call.
+ * A batch that fails is failed to all its callers.  Since a lost
+ * connection can hide a commit that did happen, the writer then re-reads
+ * its chain's head before the next batch, and records each failed event
+ * again with the outcome ServiceUnavailable, so that an event which did
+ * land is followed by the truth about its call.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +38,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_lane.h"
 #include "hsm.h"
 #include "store.h"
 
@@ -56,7 +65,7 @@ struct sub {
 	int redo;			/* re-record as failed if it fails */
 };
 
-struct audit {
+struct lane {
 	pthread_mutex_t mu;
 	pthread_cond_t work;		/* the queue is not empty, or stop */
 	pthread_cond_t room;		/* the queue has room */
@@ -76,10 +85,14 @@ struct audit {
 	uint8_t last_hash[AUDIT_HASH_LEN];
 	int resync;
 	int registered;
+	int inline_only;		/* a change lane: no writer thread */
+	int64_t pending_seq;		/* lane_append's, until lane_append_end */
+	uint8_t pending_hash[AUDIT_HASH_LEN];
 	struct sub *redo, **redo_tail;
 	size_t n_redo;
 	int64_t partitions_due;
 	struct cf_audit_row rows[MAX_BATCH];
+	struct store_touch touches[MAX_BATCH];
 
 	/* The head keeper: the newest committed head, for the token. */
 	pthread_mutex_t head_mu;
@@ -158,6 +171,8 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 		    field_len(ev[i].principal) + field_len(ev[i].peer) +
 		    field_len(ev[i].operation) + field_len(ev[i].secret_arn) +
 		    field_len(ev[i].version_id) + field_len(ev[i].outcome) +
+		    field_len(ev[i].accessed_secret) +
+		    field_len(ev[i].accessed_version) +
 		    (params_of(ev[i].request_params) != NULL ?
 		    strlen(params_of(ev[i].request_params)) + 1 : 0);
 	if ((s = malloc(sizeof(*s) + n * sizeof(*s->ev) + size)) == NULL)
@@ -177,6 +192,9 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 		s->ev[i].secret_arn = copy_field(&p, ev[i].secret_arn);
 		s->ev[i].version_id = copy_field(&p, ev[i].version_id);
 		s->ev[i].outcome = copy_field(&p, ev[i].outcome);
+		s->ev[i].accessed_secret = copy_field(&p, ev[i].accessed_secret);
+		s->ev[i].accessed_version = copy_field(&p,
+		    ev[i].accessed_version);
 		s->ev[i].request_params = NULL;
 		if (params_of(ev[i].request_params) != NULL) {
 			s->ev[i].request_params = p;
@@ -191,12 +209,12 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 
 /* Chain and sign event ${ev} as row ${i}; ${outcome} overrides if set. */
 static int
-chain_one(struct audit *a, size_t i, const struct audit_event *ev,
+chain_one(struct lane *l, size_t i, const struct audit_event *ev,
     const char *outcome, int64_t *seq, uint8_t *hash, struct cf_error *err)
 {
-	struct cf_audit_row *r = &a->rows[i];
+	struct cf_audit_row *r = &l->rows[i];
 
-	memcpy(r->chain_id, a->chain_id, sizeof(r->chain_id));
+	memcpy(r->chain_id, l->chain_id, sizeof(r->chain_id));
 	r->seq = ++*seq;
 	r->time_ms = ev->time_ms;
 	r->request_id = ev->request_id ? ev->request_id : "";
@@ -213,7 +231,7 @@ chain_one(struct audit *a, size_t i, const struct audit_event *ev,
 		    "event");
 		return (-1);
 	}
-	if (hsm_audit_mac(a->hs, r->hash, AUDIT_HASH_LEN, r->hmac, err))
+	if (hsm_audit_mac(l->hs, r->hash, AUDIT_HASH_LEN, r->hmac, err))
 		return (-1);
 	memcpy(hash, r->hash, AUDIT_HASH_LEN);
 	return (0);
@@ -221,54 +239,54 @@ chain_one(struct audit *a, size_t i, const struct audit_event *ev,
 
 /* After a failure: where does the chain really end? */
 static int
-resync(struct audit *a, struct cf_error *err)
+resync(struct lane *l, struct store *st, struct cf_error *err)
 {
 	enum store_lookup rc;
 
-	if ((rc = store_audit_head(a->store, a->chain_id, &a->seq,
-	    a->last_hash, err)) == STORE_ERROR)
+	if ((rc = store_audit_head(st, l->chain_id, &l->seq,
+	    l->last_hash, err)) == STORE_ERROR)
 		return (-1);
 	if (rc == STORE_NOT_FOUND) {
-		a->seq = 0;
-		memset(a->last_hash, 0, AUDIT_HASH_LEN);
+		l->seq = 0;
+		memset(l->last_hash, 0, AUDIT_HASH_LEN);
 	}
-	a->resync = 0;
+	l->resync = 0;
 	return (0);
 }
 
 /* Monthly partitions ahead of time; a failure is retried, not fatal. */
 static void
-partitions(struct audit *a, int64_t now)
+partitions(struct lane *l, int64_t now)
 {
 	struct cf_error err = { CF_OK, "" };
 
-	if (now < a->partitions_due)
+	if (now < l->partitions_due)
 		return;
-	if (store_audit_partitions(a->store, 3, &err)) {
+	if (store_audit_partitions(l->store, 3, &err)) {
 		fprintf(stderr, "cofferd: audit: %s\n", err.msg);
-		a->partitions_due = now + PARTITION_RETRY_MS;
+		l->partitions_due = now + PARTITION_RETRY_MS;
 		return;
 	}
-	a->partitions_due = now + PARTITION_EVERY_MS;
+	l->partitions_due = now + PARTITION_EVERY_MS;
 }
 
 /* Hand the newest committed head to the head keeper. */
 static void
-move_head(struct audit *a)
+move_head(struct lane *l)
 {
 	int64_t now = cf_now_ms();
 
-	pthread_mutex_lock(&a->head_mu);
-	memcpy(a->kp_head.chain_id, a->chain_id, sizeof(a->kp_head.chain_id));
-	a->kp_head.seq = a->seq;
-	memcpy(a->kp_head.hash, a->last_hash, AUDIT_HASH_LEN);
-	if (!a->head_dirty)
-		a->dirty_ms = now;
-	if (a->unanchored_ms == 0)
-		a->unanchored_ms = now;
-	a->head_dirty = 1;
-	pthread_cond_broadcast(&a->head_cv);
-	pthread_mutex_unlock(&a->head_mu);
+	pthread_mutex_lock(&l->head_mu);
+	memcpy(l->kp_head.chain_id, l->chain_id, sizeof(l->kp_head.chain_id));
+	l->kp_head.seq = l->seq;
+	memcpy(l->kp_head.hash, l->last_hash, AUDIT_HASH_LEN);
+	if (!l->head_dirty)
+		l->dirty_ms = now;
+	if (l->unanchored_ms == 0)
+		l->unanchored_ms = now;
+	l->head_dirty = 1;
+	pthread_cond_broadcast(&l->head_cv);
+	pthread_mutex_unlock(&l->head_mu);
 }
 
 /*
@@ -277,15 +295,15 @@ move_head(struct audit *a)
  * handles) and try once more.  hsm_audit_head_put() never forks the head.
  */
 static int
-head_write(struct audit *a, const struct hsm_audit_head *hd,
+head_write(struct lane *l, const struct hsm_audit_head *hd,
     struct cf_error *err)
 {
 	struct cf_error again = { CF_OK, "" };
 
-	if (hsm_audit_head_put(a->head_hs, a->deployment, hd, err) == 0)
+	if (hsm_audit_head_put(l->head_hs, l->deployment, hd, err) == 0)
 		return (0);
-	if (hsm_session_reopen(a->head_hs, &again) ||
-	    hsm_audit_head_put(a->head_hs, a->deployment, hd, &again)) {
+	if (hsm_session_reopen(l->head_hs, &again) ||
+	    hsm_audit_head_put(l->head_hs, l->deployment, hd, &again)) {
 		*err = again;
 		return (-1);
 	}
@@ -297,45 +315,45 @@ head_write(struct audit *a, const struct hsm_audit_head *hd,
  * ${took_ms}): account for it and log, rate-limited.  Under head_mu.
  */
 static void
-head_account(struct audit *a, const struct hsm_audit_head *hd,
+head_account(struct lane *l, const struct hsm_audit_head *hd,
     int64_t took_ms, int ok, const struct cf_error *err)
 {
 	int64_t now = cf_now_ms(), lag;
 
 	if (ok) {
-		if (a->failures > 0 || a->closed)
+		if (l->failures > 0 || l->closed)
 			fprintf(stderr, "cofferd: audit: the token holds the "
 			    "audit chain head again (event %" PRId64 ") after "
 			    "%" PRId64 " failed writes%s\n", hd->seq,
-			    a->failures, a->closed ? "; serving audited "
+			    l->failures, l->closed ? "; serving audited "
 			    "calls again" : "");
-		a->token_seq = hd->seq;
-		a->unanchored_ms = a->head_dirty ? a->dirty_ms : 0;
-		a->failures = 0;
-		a->closed = 0;
-		pthread_cond_broadcast(&a->head_cv);
+		l->token_seq = hd->seq;
+		l->unanchored_ms = l->head_dirty ? l->dirty_ms : 0;
+		l->failures = 0;
+		l->closed = 0;
+		pthread_cond_broadcast(&l->head_cv);
 		return;
 	}
 
 	/* Not written: it stays to be written, with its age. */
-	a->head_dirty = 1;
-	a->dirty_ms = took_ms;
-	a->failures++;
-	lag = a->unanchored_ms != 0 ? now - a->unanchored_ms : 0;
-	if (a->failures == 1 || now - a->logged_ms >= HEAD_LOG_EVERY_MS) {
+	l->head_dirty = 1;
+	l->dirty_ms = took_ms;
+	l->failures++;
+	lag = l->unanchored_ms != 0 ? now - l->unanchored_ms : 0;
+	if (l->failures == 1 || now - l->logged_ms >= HEAD_LOG_EVERY_MS) {
 		fprintf(stderr, "cofferd: audit: could not write the audit "
 		    "chain head to the token (%" PRId64 " tries): %s; the "
 		    "token's head (event %" PRId64 ") lags the chain (event %"
-		    PRId64 ") by %" PRId64 " ms\n", a->failures, err->msg,
-		    a->token_seq, a->kp_head.seq, lag);
-		a->logged_ms = now;
+		    PRId64 ") by %" PRId64 " ms\n", l->failures, err->msg,
+		    l->token_seq, l->kp_head.seq, lag);
+		l->logged_ms = now;
 	}
-	if (!a->closed && lag > a->max_lag_ms) {
+	if (!l->closed && lag > l->max_lag_ms) {
 		fprintf(stderr, "cofferd: audit: the token's audit chain head "
 		    "lags by more than audit_head_max_lag (%" PRId64 " ms): "
 		    "refusing audited calls until the token is back\n",
-		    a->max_lag_ms);
-		a->closed = 1;
+		    l->max_lag_ms);
+		l->closed = 1;
 	}
 }
 
@@ -347,7 +365,7 @@ head_account(struct audit *a, const struct hsm_audit_head *hd,
 static void *
 head_keeper(void *arg)
 {
-	struct audit *a = arg;
+	struct lane *l = arg;
 	struct timespec pace = { 0, HEAD_EVERY_MS * 1000000L };
 	struct timespec retry = { 0, HEAD_RETRY_MS * 1000000L };
 	struct cf_error err;
@@ -356,37 +374,37 @@ head_keeper(void *arg)
 	int ok, stop_tries = 0;
 
 	(void)pthread_setname_np(pthread_self(), "coffer-auditkp");
-	pthread_mutex_lock(&a->head_mu);
+	pthread_mutex_lock(&l->head_mu);
 	for (;;) {
-		while (!a->head_dirty && !a->head_stopping)
-			pthread_cond_wait(&a->head_cv, &a->head_mu);
-		if (!a->head_dirty)
+		while (!l->head_dirty && !l->head_stopping)
+			pthread_cond_wait(&l->head_cv, &l->head_mu);
+		if (!l->head_dirty)
 			break;
-		if (a->head_stopping && stop_tries++ >= HEAD_STOP_TRIES) {
+		if (l->head_stopping && stop_tries++ >= HEAD_STOP_TRIES) {
 			fprintf(stderr, "cofferd: audit: stopping with the "
 			    "token's audit chain head at event %" PRId64 ", "
 			    "behind the chain (event %" PRId64 ")\n",
-			    a->token_seq, a->kp_head.seq);
+			    l->token_seq, l->kp_head.seq);
 			break;
 		}
-		hd = a->kp_head;
-		took_ms = a->dirty_ms;
-		a->head_dirty = 0;
-		pthread_mutex_unlock(&a->head_mu);
+		hd = l->kp_head;
+		took_ms = l->dirty_ms;
+		l->head_dirty = 0;
+		pthread_mutex_unlock(&l->head_mu);
 
 		/* The events are durable already; a failure is retried. */
 		memset(&err, 0, sizeof(err));
-		ok = head_write(a, &hd, &err) == 0;
-		pthread_mutex_lock(&a->head_mu);
-		head_account(a, &hd, took_ms, ok, &err);
-		pthread_mutex_unlock(&a->head_mu);
+		ok = head_write(l, &hd, &err) == 0;
+		pthread_mutex_lock(&l->head_mu);
+		head_account(l, &hd, took_ms, ok, &err);
+		pthread_mutex_unlock(&l->head_mu);
 
 		/* A token write per batch would cost as much as the batch. */
-		if (!ok || !a->head_stopping)
+		if (!ok || !l->head_stopping)
 			(void)nanosleep(ok ? &pace : &retry, NULL);
-		pthread_mutex_lock(&a->head_mu);
+		pthread_mutex_lock(&l->head_mu);
 	}
-	pthread_mutex_unlock(&a->head_mu);
+	pthread_mutex_unlock(&l->head_mu);
 	return (NULL);
 }
 
@@ -395,55 +413,64 @@ head_keeper(void *arg)
  * one batch.  Returns 0 if it committed, -1 with ${err} if not.
  */
 static int
-write_batch(struct audit *a, struct sub *subs, struct cf_error *err)
+write_batch(struct lane *l, struct sub *subs, struct cf_error *err)
 {
 	uint8_t hash[AUDIT_HASH_LEN];
 	int64_t seq;
-	size_t n = 0, room = MAX_BATCH, i;
+	size_t n = 0, room = MAX_BATCH, i, nt = 0;
 	struct sub *s, *redo_end;
 
-	if (a->resync && resync(a, err))
+	if (l->resync && resync(l, l->store, err))
 		return (-1);
-	partitions(a, cf_now_ms());
+	partitions(l, cf_now_ms());
 
 	/* take() never hands over more than MAX_BATCH events. */
 	for (s = subs; s != NULL; s = s->next)
 		room -= s->n;
 
 	/* Chain every event: old failures first, as room allows. */
-	seq = a->seq;
-	memcpy(hash, a->last_hash, AUDIT_HASH_LEN);
-	for (s = a->redo; s != NULL && s->n <= room; s = s->next) {
+	seq = l->seq;
+	memcpy(hash, l->last_hash, AUDIT_HASH_LEN);
+	for (s = l->redo; s != NULL && s->n <= room; s = s->next) {
 		room -= s->n;
 		for (i = 0; i < s->n; i++)
-			if (chain_one(a, n++, &s->ev[i], OUTCOME_FAILED, &seq,
+			if (chain_one(l, n++, &s->ev[i], OUTCOME_FAILED, &seq,
 			    hash, err))
 				goto fail;
 	}
 	redo_end = s;
 	for (s = subs; s != NULL; s = s->next)
-		for (i = 0; i < s->n; i++)
-			if (chain_one(a, n++, &s->ev[i], NULL, &seq, hash,
+		for (i = 0; i < s->n; i++) {
+			if (chain_one(l, n++, &s->ev[i], NULL, &seq, hash,
 			    err))
 				goto fail;
+			/* A read's LastAccessedDate, in the same commit. */
+			if (s->ev[i].accessed_secret != NULL &&
+			    s->ev[i].accessed_version != NULL) {
+				l->touches[nt].secret_uuid =
+				    s->ev[i].accessed_secret;
+				l->touches[nt++].version_id =
+				    s->ev[i].accessed_version;
+			}
+		}
 
 	/* One statement, one commit. */
-	if (store_audit_insert(a->store, a->rows, n, err))
+	if (store_audit_insert(l->store, l->rows, n, l->touches, nt, err))
 		goto fail;
-	a->seq = seq;
-	memcpy(a->last_hash, hash, AUDIT_HASH_LEN);
-	while ((s = a->redo) != redo_end) {
-		a->redo = s->next;
-		a->n_redo -= s->n;
+	l->seq = seq;
+	memcpy(l->last_hash, hash, AUDIT_HASH_LEN);
+	while ((s = l->redo) != redo_end) {
+		l->redo = s->next;
+		l->n_redo -= s->n;
 		sub_free(s);
 	}
-	if (a->redo == NULL)
-		a->redo_tail = &a->redo;
+	if (l->redo == NULL)
+		l->redo_tail = &l->redo;
 
 	/* The chain is known once it has an event (audit/DESIGN.md). */
-	if (!a->registered && store_audit_chain_new(a->store, a->chain_id,
-	    a->server, err) == 0)
-		a->registered = 1;
+	if (!l->registered && store_audit_chain_new(l->store, l->chain_id,
+	    l->server, err) == 0)
+		l->registered = 1;
 	memset(err, 0, sizeof(*err));
 
 	/* Success! */
@@ -451,26 +478,26 @@ write_batch(struct audit *a, struct sub *subs, struct cf_error *err)
 
 fail:
 	/* The chain in memory is unchanged; the database may not be. */
-	a->resync = 1;
+	l->resync = 1;
 	/* Failure! */
 	return (-1);
 }
 
 /* Keep a failed submission to record its failure later (bounded). */
 static void
-redo_add(struct audit *a, struct sub *s)
+redo_add(struct lane *l, struct sub *s)
 {
 	struct sub *old;
 
 	s->done = NULL;
 	s->next = NULL;
-	*a->redo_tail = s;
-	a->redo_tail = &s->next;
-	a->n_redo += s->n;
-	while (a->n_redo > MAX_REDO && (old = a->redo) != NULL &&
+	*l->redo_tail = s;
+	l->redo_tail = &s->next;
+	l->n_redo += s->n;
+	while (l->n_redo > MAX_REDO && (old = l->redo) != NULL &&
 	    old != s) {
-		a->redo = old->next;
-		a->n_redo -= old->n;
+		l->redo = old->next;
+		l->n_redo -= old->n;
 		fprintf(stderr, "cofferd: audit: dropping the record of a "
 		    "failed call (request %s): too many unrecorded\n",
 		    old->ev[0].request_id ? old->ev[0].request_id : "?");
@@ -480,48 +507,48 @@ redo_add(struct audit *a, struct sub *s)
 
 /* Take up to MAX_BATCH events' worth of submissions; NULL when stopped. */
 static struct sub *
-take(struct audit *a)
+take(struct lane *l)
 {
 	struct sub *first, *s, **end;
 	size_t n;
 
-	pthread_mutex_lock(&a->mu);
-	while (a->head == NULL && !a->stopping)
-		pthread_cond_wait(&a->work, &a->mu);
-	first = a->head;
-	end = &a->head;
-	n = a->n_redo;
-	for (s = a->head; s != NULL && (s == first || n + s->n <= MAX_BATCH);
+	pthread_mutex_lock(&l->mu);
+	while (l->head == NULL && !l->stopping)
+		pthread_cond_wait(&l->work, &l->mu);
+	first = l->head;
+	end = &l->head;
+	n = l->n_redo;
+	for (s = l->head; s != NULL && (s == first || n + s->n <= MAX_BATCH);
 	    s = s->next) {
 		n += s->n;
 		end = &s->next;
 	}
 	if (first != NULL) {
-		a->head = *end;
+		l->head = *end;
 		*end = NULL;
-		if (a->head == NULL)
-			a->tail = &a->head;
+		if (l->head == NULL)
+			l->tail = &l->head;
 		for (s = first; s != NULL; s = s->next)
-			a->queued -= s->n;
-		pthread_cond_broadcast(&a->room);
+			l->queued -= s->n;
+		pthread_cond_broadcast(&l->room);
 	}
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&l->mu);
 	return (first);
 }
 
 static void *
 writer(void *arg)
 {
-	struct audit *a = arg;
+	struct lane *l = arg;
 	struct cf_error err;
 	struct sub *subs, *s, *next;
 	char why[sizeof(err.msg)];
 	int ok;
 
 	(void)pthread_setname_np(pthread_self(), "coffer-audit");
-	while ((subs = take(a)) != NULL) {
+	while ((subs = take(l)) != NULL) {
 		memset(&err, 0, sizeof(err));
-		ok = write_batch(a, subs, &err) == 0;
+		ok = write_batch(l, subs, &err) == 0;
 		if (!ok && err.code != CF_ERR_UNAVAILABLE) {
 			/*
 			 * The caller sees a service problem, not ours.  (The
@@ -542,32 +569,28 @@ writer(void *arg)
 			if (ok || !s->redo)
 				sub_free(s);
 			else
-				redo_add(a, s);
+				redo_add(l, s);
 		}
 		if (ok)
-			move_head(a);
+			move_head(l);
 	}
 
 	/* Stopping: a last try for failures not yet on record. */
-	if (a->redo != NULL) {
+	if (l->redo != NULL) {
 		memset(&err, 0, sizeof(err));
-		if (write_batch(a, NULL, &err) == 0)
-			move_head(a);
+		if (write_batch(l, NULL, &err) == 0)
+			move_head(l);
 		else
 			fprintf(stderr, "cofferd: audit: %zu failed calls could "
-			    "not be recorded: %s\n", a->n_redo, err.msg);
+			    "not be recorded: %s\n", l->n_redo, err.msg);
 	}
 	return (NULL);
 }
 
-/* ---- the interface ---------------------------------------------------------------- */
+/* ---- the lane's interface (audit_lane.h) ---------------------------------------- */
 
-/*
- * Queue a submission; ${redo}: re-record its failure (audit_submit);
- * ${nowait}: fail instead of waiting for room (audit_submit_nowait).
- */
-static int
-submit(struct audit *a, const struct audit_event *ev, size_t n,
+int
+lane_submit(struct lane *l, const struct audit_event *ev, size_t n,
     audit_done_fn *done, void *arg, int redo, int nowait)
 {
 	struct sub *s;
@@ -575,39 +598,23 @@ submit(struct audit *a, const struct audit_event *ev, size_t n,
 	if (n == 0 || n > MAX_BATCH || (s = sub_new(ev, n, done, arg)) == NULL)
 		return (-1);
 	s->redo = redo;
-	pthread_mutex_lock(&a->mu);
-	while (!nowait && a->queued >= MAX_QUEUED && !a->stopping)
-		pthread_cond_wait(&a->room, &a->mu);
-	if (a->stopping || a->queued >= MAX_QUEUED) {
-		pthread_mutex_unlock(&a->mu);
+	pthread_mutex_lock(&l->mu);
+	while (!nowait && l->queued >= MAX_QUEUED && !l->stopping)
+		pthread_cond_wait(&l->room, &l->mu);
+	if (l->stopping || l->queued >= MAX_QUEUED) {
+		pthread_mutex_unlock(&l->mu);
 		sub_free(s);
 		return (-1);
 	}
-	*a->tail = s;
-	a->tail = &s->next;
-	a->queued += n;
-	pthread_cond_signal(&a->work);
-	pthread_mutex_unlock(&a->mu);
+	*l->tail = s;
+	l->tail = &s->next;
+	l->queued += n;
+	pthread_cond_signal(&l->work);
+	pthread_mutex_unlock(&l->mu);
 	return (0);
 }
 
-int
-audit_submit(struct audit *a, const struct audit_event *ev, size_t n,
-    audit_done_fn *done, void *arg)
-{
-
-	return (submit(a, ev, n, done, arg, 1, 0));
-}
-
-int
-audit_submit_nowait(struct audit *a, const struct audit_event *ev, size_t n,
-    audit_done_fn *done, void *arg)
-{
-
-	return (submit(a, ev, n, done, arg, 0, 1));
-}
-
-/* A waiter of audit_record. */
+/* A waiter of lane_record. */
 struct wait {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -630,9 +637,8 @@ wait_done(void *arg, int ok, const struct cf_error *err)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Submit and wait for the commit (audit_record, server events). */
-static int
-record(struct audit *a, const struct audit_event *ev, size_t n,
+int
+lane_record(struct lane *l, const struct audit_event *ev, size_t n,
     struct cf_error *err)
 {
 	struct wait w;
@@ -641,7 +647,7 @@ record(struct audit *a, const struct audit_event *ev, size_t n,
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	/* The waiting caller knows it failed, and records how it ended. */
-	if (submit(a, ev, n, wait_done, &w, 0, 0)) {
+	if (lane_submit(l, ev, n, wait_done, &w, 0, 0)) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not queue the "
 		    "audit event");
 		w.done = 1;
@@ -658,73 +664,46 @@ record(struct audit *a, const struct audit_event *ev, size_t n,
 	return (w.ok ? 0 : -1);
 }
 
-int
-audit_record(struct audit *a, const struct audit_event *ev, size_t n,
-    struct cf_error *err)
-{
-
-	/* A change waits for its event: not while the tail is unanchored. */
-	if (audit_head_check(a, err))
-		return (-1);
-	return (record(a, ev, n, err));
-}
-
 void
-audit_head_status(struct audit *a, struct audit_head_status *out)
+lane_head_status(struct lane *l, struct audit_head_status *out)
 {
 	int64_t now = cf_now_ms();
 
-	pthread_mutex_lock(&a->head_mu);
-	out->chain_seq = a->kp_head.seq;
-	out->token_seq = a->token_seq;
-	out->lag_ms = a->unanchored_ms != 0 ? now - a->unanchored_ms : 0;
-	out->max_lag_ms = a->max_lag_ms;
-	out->failures = a->failures;
-	pthread_mutex_unlock(&a->head_mu);
+	pthread_mutex_lock(&l->head_mu);
+	out->chain_seq = l->kp_head.seq;
+	out->token_seq = l->token_seq;
+	out->lag_ms = l->unanchored_ms != 0 ? now - l->unanchored_ms : 0;
+	out->max_lag_ms = l->max_lag_ms;
+	out->failures = l->failures;
+	pthread_mutex_unlock(&l->head_mu);
 }
 
 int
-audit_head_check(struct audit *a, struct cf_error *err)
-{
-	struct audit_head_status st;
-
-	audit_head_status(a, &st);
-	if (st.lag_ms <= st.max_lag_ms)
-		return (0);
-	cf_error_set(err, CF_ERR_UNAVAILABLE, "the token has not recorded the "
-	    "audit chain's head for %" PRId64 " ms (events %" PRId64 "..%"
-	    PRId64 " unanchored; audit_head_max_lag is %" PRId64 " s): "
-	    "refusing audited calls until the token is back", st.lag_ms,
-	    st.token_seq + 1, st.chain_seq, st.max_lag_ms / 1000);
-	return (-1);
-}
-
-int
-audit_head_wait(struct audit *a, int64_t seq, int64_t timeout_ms)
+lane_head_wait(struct lane *l, int64_t seq, int64_t timeout_ms)
 {
 	struct timespec until;
 	int64_t end = cf_now_ms() + timeout_ms, left;
 	int rc;
 
-	pthread_mutex_lock(&a->head_mu);
-	while ((rc = a->token_seq >= seq ? 0 : -1) != 0 &&
+	pthread_mutex_lock(&l->head_mu);
+	while ((rc = l->token_seq >= seq ? 0 : -1) != 0 &&
 	    (left = end - cf_now_ms()) > 0) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		left = left < 100 ? left : 100;
 		until.tv_nsec += (long)(left % 1000) * 1000000L;
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
-		(void)pthread_cond_timedwait(&a->head_cv, &a->head_mu, &until);
+		(void)pthread_cond_timedwait(&l->head_cv, &l->head_mu, &until);
 	}
-	pthread_mutex_unlock(&a->head_mu);
+	pthread_mutex_unlock(&l->head_mu);
 	return (rc);
 }
 
 const char *
-audit_chain_id(const struct audit *a)
+lane_chain_id(const struct lane *l)
 {
 
-	return (a->chain_id);
+	return (l->chain_id);
 }
 
 /* A random UUID (version 4) from the token. */
@@ -739,83 +718,162 @@ chain_uuid(struct hsm_session *hs, char *out, struct cf_error *err)
 	return (0);
 }
 
-/* A lifecycle event of the server itself. */
+int
+lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
+    size_t n, struct cf_error *err)
+{
+	uint8_t hash[AUDIT_HASH_LEN];
+	int64_t seq;
+	struct sub *s;
+	size_t i;
+	int rc = -1;
+
+	/* Copies, bounded and made UTF-8 as queued events are. */
+	if (n == 0 || n > MAX_BATCH || (s = sub_new(ev, n, NULL, NULL)) ==
+	    NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not copy the audit "
+		    "event");
+		return (-1);
+	}
+
+	/* After an unknown outcome: where the chain ends, as st sees it. */
+	if (l->resync && resync(l, st, err))
+		goto done;
+	seq = l->seq;
+	memcpy(hash, l->last_hash, AUDIT_HASH_LEN);
+	for (i = 0; i < n; i++)
+		if (chain_one(l, i, &s->ev[i], NULL, &seq, hash, err))
+			goto done;
+	if (store_audit_insert(st, l->rows, n, NULL, 0, err))
+		goto done;
+	l->pending_seq = seq;
+	memcpy(l->pending_hash, hash, AUDIT_HASH_LEN);
+	rc = 0;
+done:
+	explicit_bzero(l->rows, n * sizeof(l->rows[0]));
+	sub_free(s);
+	return (rc);
+}
+
+void
+lane_append_end(struct lane *l, enum audit_txn_end end)
+{
+
+	switch (end) {
+	case AUDIT_TXN_COMMITTED:
+		l->seq = l->pending_seq;
+		memcpy(l->last_hash, l->pending_hash, AUDIT_HASH_LEN);
+		move_head(l);
+		break;
+	case AUDIT_TXN_UNKNOWN:
+		/* It may have landed: read the chain's end before the next. */
+		l->resync = 1;
+		break;
+	case AUDIT_TXN_ROLLED_BACK:
+		break;
+	}
+}
+
+/*
+ * A lifecycle event of the server itself, in this lane's chain: through
+ * the queue, or for a change lane appended on its own connection (not in
+ * a transaction: the INSERT commits by itself).
+ */
 static int
-server_event(struct audit *a, const char *op, struct cf_error *err)
+server_event(struct lane *l, const char *op, struct cf_error *err)
 {
 	struct audit_event ev = { 0 };
 
 	ev.time_ms = cf_now_ms();
-	ev.request_id = a->chain_id;
+	ev.request_id = l->chain_id;
 	ev.principal = "cofferd";
-	ev.peer = a->server;
+	ev.peer = l->server;
 	ev.operation = op;
 	ev.outcome = "OK";
-	return (record(a, &ev, 1, err));
+	if (!l->inline_only)
+		return (lane_record(l, &ev, 1, err));
+	if (lane_append(l, l->store, &ev, 1, err)) {
+		lane_append_end(l, AUDIT_TXN_UNKNOWN);
+		return (-1);
+	}
+	lane_append_end(l, AUDIT_TXN_COMMITTED);
+	if (!l->registered && store_audit_chain_new(l->store, l->chain_id,
+	    l->server, err) == 0)
+		l->registered = 1;
+	return (0);
 }
 
-struct audit *
-audit_start(const struct audit_config *cfg, struct cf_error *err)
+struct lane *
+lane_start(const struct audit_config *cfg, int first, int inline_only,
+    struct cf_error *err)
 {
-	struct audit *a;
+	struct lane *l;
 	char host[64];
 	int n;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL) {
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		return (NULL);
 	}
-	pthread_mutex_init(&a->mu, NULL);
-	pthread_cond_init(&a->work, NULL);
-	pthread_cond_init(&a->room, NULL);
-	pthread_mutex_init(&a->head_mu, NULL);
-	pthread_cond_init(&a->head_cv, NULL);
-	a->tail = &a->head;
-	a->redo_tail = &a->redo;
-	a->max_lag_ms = cfg->head_max_lag_ms > 0 ? cfg->head_max_lag_ms :
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->work, NULL);
+	pthread_cond_init(&l->room, NULL);
+	pthread_mutex_init(&l->head_mu, NULL);
+	pthread_cond_init(&l->head_cv, NULL);
+	l->tail = &l->head;
+	l->redo_tail = &l->redo;
+	l->inline_only = inline_only;
+	l->max_lag_ms = cfg->head_max_lag_ms > 0 ? cfg->head_max_lag_ms :
 	    AUDIT_HEAD_MAX_LAG_MS_DEFAULT;
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
-	snprintf(a->server, sizeof(a->server), "%s:%ld", host, (long)getpid());
+	snprintf(l->server, sizeof(l->server), "%s:%ld", host, (long)getpid());
 
-	/* Its own connection and token session; a new chain. */
-	if ((a->store = store_connect(cfg->conninfo, err)) == NULL ||
-	    (a->hs = hsm_session_new(cfg->hsm, err)) == NULL ||
-	    (a->head_hs = hsm_session_new(cfg->hsm, err)) == NULL ||
-	    chain_uuid(a->hs, a->chain_id, err) ||
-	    audit_deployment(a->store, a->hs, a->deployment, err))
+	/* Its own connection and token sessions; a new chain. */
+	if ((l->store = store_connect(cfg->conninfo, err)) == NULL ||
+	    (l->hs = hsm_session_new(cfg->hsm, err)) == NULL ||
+	    (l->head_hs = hsm_session_new(cfg->hsm, err)) == NULL ||
+	    chain_uuid(l->hs, l->chain_id, err) ||
+	    audit_deployment(l->store, l->hs, l->deployment, err))
 		goto fail;
 	if (cfg->db_timeout_ms > 0)
-		store_set_deadline(a->store, cfg->db_timeout_ms);
-	if (store_audit_partitions(a->store, 3, err))
+		store_set_deadline(l->store, cfg->db_timeout_ms);
+	if (first && store_audit_partitions(l->store, 3, err))
 		goto fail;
-	a->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;
+	l->partitions_due = cf_now_ms() + PARTITION_EVERY_MS;
 
-	/* One head object per chain: forks seen now go (newest wins). */
-	if (hsm_audit_heads_tidy(a->head_hs, a->deployment, &n, err))
-		goto fail;
-	if (n > 0)
-		fprintf(stderr, "cofferd: audit: destroyed %d superseded audit "
-		    "chain head%s in the token\n", n, n == 1 ? "" : "s");
+	/*
+	 * One head object per chain: forks seen now go (newest wins).  Only
+	 * before the first lane starts: the others' heads are not made yet.
+	 */
+	if (first) {
+		if (hsm_audit_heads_tidy(l->head_hs, l->deployment, &n, err))
+			goto fail;
+		if (n > 0)
+			fprintf(stderr, "cofferd: audit: destroyed %d "
+			    "superseded audit chain head%s in the token\n", n,
+			    n == 1 ? "" : "s");
+	}
 
 	/* The threads, then the first event: the chain must work now. */
-	if ((errno = pthread_create(&a->head_thread, NULL, head_keeper, a)) !=
+	if ((errno = pthread_create(&l->head_thread, NULL, head_keeper, l)) !=
 	    0) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not start the audit "
 		    "head keeper");
 		goto fail;
 	}
-	a->head_running = 1;
-	if ((errno = pthread_create(&a->thread, NULL, writer, a)) != 0) {
+	l->head_running = 1;
+	if (!inline_only && (errno = pthread_create(&l->thread, NULL, writer,
+	    l)) != 0) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not start the audit "
 		    "writer");
 		goto fail;
 	}
-	a->running = 1;
-	if (server_event(a, "ServerStart", err))
+	l->running = 1;
+	if (server_event(l, "ServerStart", err))
 		goto fail;
-	if (!a->registered) {
+	if (!l->registered) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not register the "
 		    "audit chain");
 		goto fail;
@@ -827,7 +885,7 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	 * killed in its first moments): only a forged chain or a changed
 	 * deployment look like that.
 	 */
-	if (audit_head_wait(a, 1, FIRST_HEAD_WAIT_MS)) {
+	if (lane_head_wait(l, 1, FIRST_HEAD_WAIT_MS)) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "the token did not record "
 		    "the audit chain's first head within %d s",
 		    FIRST_HEAD_WAIT_MS / 1000);
@@ -835,56 +893,57 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	}
 
 	/* Success! */
-	return (a);
+	return (l);
 
 fail:
-	audit_stop(a);
+	lane_stop(l);
 	/* Failure! */
 	return (NULL);
 }
 
 void
-audit_stop(struct audit *a)
+lane_stop(struct lane *l)
 {
 	struct cf_error err = { CF_OK, "" };
 	struct sub *s;
 
-	if (a == NULL)
+	if (l == NULL)
 		return;
-	if (a->running) {
-		if (a->registered && server_event(a, "ServerStop", &err))
+	if (l->running) {
+		if (l->registered && server_event(l, "ServerStop", &err))
 			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
-		pthread_mutex_lock(&a->mu);
-		a->stopping = 1;
-		pthread_cond_broadcast(&a->work);
-		pthread_cond_broadcast(&a->room);
-		pthread_mutex_unlock(&a->mu);
-		pthread_join(a->thread, NULL);
+		pthread_mutex_lock(&l->mu);
+		l->stopping = 1;
+		pthread_cond_broadcast(&l->work);
+		pthread_cond_broadcast(&l->room);
+		pthread_mutex_unlock(&l->mu);
+		if (!l->inline_only)
+			pthread_join(l->thread, NULL);
 	}
-	if (a->head_running) {
+	if (l->head_running) {
 		/* The last head is written before the keeper goes. */
-		pthread_mutex_lock(&a->head_mu);
-		a->head_stopping = 1;
-		pthread_cond_signal(&a->head_cv);
-		pthread_mutex_unlock(&a->head_mu);
-		pthread_join(a->head_thread, NULL);
+		pthread_mutex_lock(&l->head_mu);
+		l->head_stopping = 1;
+		pthread_cond_signal(&l->head_cv);
+		pthread_mutex_unlock(&l->head_mu);
+		pthread_join(l->head_thread, NULL);
 	}
-	while ((s = a->head) != NULL) {
-		a->head = s->next;
+	while ((s = l->head) != NULL) {
+		l->head = s->next;
 		sub_free(s);
 	}
-	while ((s = a->redo) != NULL) {
-		a->redo = s->next;
+	while ((s = l->redo) != NULL) {
+		l->redo = s->next;
 		sub_free(s);
 	}
-	hsm_session_free(a->head_hs);
-	hsm_session_free(a->hs);
-	store_free(a->store);
-	pthread_cond_destroy(&a->head_cv);
-	pthread_mutex_destroy(&a->head_mu);
-	pthread_cond_destroy(&a->room);
-	pthread_cond_destroy(&a->work);
-	pthread_mutex_destroy(&a->mu);
-	explicit_bzero(a->rows, sizeof(a->rows));
-	free(a);
+	hsm_session_free(l->head_hs);
+	hsm_session_free(l->hs);
+	store_free(l->store);
+	pthread_cond_destroy(&l->head_cv);
+	pthread_mutex_destroy(&l->head_mu);
+	pthread_cond_destroy(&l->room);
+	pthread_cond_destroy(&l->work);
+	pthread_mutex_destroy(&l->mu);
+	explicit_bzero(l->rows, sizeof(l->rows));
+	free(l);
 }

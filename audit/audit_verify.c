@@ -70,6 +70,18 @@ walk(struct audit_check *c, const struct audit_source *src,
 	return (0);
 }
 
+/* ${chain} if it is one this server writes (online), else NULL. */
+static const struct audit_own_head *
+own_head(const struct audit_head_view *hv, const char *chain)
+{
+	size_t i;
+
+	for (i = 0; hv->own != NULL && i < hv->n_own; i++)
+		if (strcmp(hv->own[i].chain_id, chain) == 0)
+			return (&hv->own[i]);
+	return (NULL);
+}
+
 /*
  * Nonzero if ${c}, a whole chain walked in this call that the token holds
  * no head for, is another server's chain whose head was lost to a crash:
@@ -87,8 +99,8 @@ head_lost_in_flight(const struct audit_head_view *hv,
 {
 
 	return (c->ok && c->head_known && !c->head_found && c->events > 0 &&
-	    !resumed && hv->any_heads && (hv->own_chain == NULL ||
-	    strcmp(c->chain_id, hv->own_chain) != 0) && first_ms != 0 &&
+	    !resumed && hv->any_heads && own_head(hv, c->chain_id) == NULL &&
+	    first_ms != 0 &&
 	    last_ms - first_ms <= hv->in_flight_ms);
 }
 
@@ -101,12 +113,13 @@ static void
 lags(const struct audit_head_view *hv, struct audit_check *c,
     int64_t after_head_ms, int64_t last_ms)
 {
+	const struct audit_own_head *own;
 	int lagging;
 
 	if (!c->ok || !c->head_found || c->last_seq <= c->head_seq)
 		return;
-	if (hv->own_chain != NULL && strcmp(c->chain_id, hv->own_chain) == 0)
-		lagging = hv->own_synced < 0 || c->head_seq < hv->own_synced;
+	if ((own = own_head(hv, c->chain_id)) != NULL)
+		lagging = own->synced < 0 || c->head_seq < own->synced;
 	else
 		/*
 		 * Another server's chain, live or dead: its writer fails

@@ -506,7 +506,12 @@ engine_audit_item(const struct engine_call *call, const char *secret,
 		return (engine_oom(err));
 	a->items[a->n_items].secret = secret;
 	a->items[a->n_items].version_id = vid;
-	a->items[a->n_items++].outcome = outcome;
+	a->items[a->n_items].outcome = outcome;
+	/* The read this item records left its LastAccessedDate here. */
+	a->items[a->n_items].accessed_secret = a->accessed_secret;
+	a->items[a->n_items++].accessed_version = a->accessed_version;
+	a->accessed_secret = NULL;
+	a->accessed_version = NULL;
 	return (0);
 }
 
@@ -515,16 +520,31 @@ engine_commit(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 	struct engine_audit *a = call->audit;
+	struct audit_event ev;
+	struct audit_held *held;
 
-	/* The event first: if it cannot be recorded, nothing changes. */
-	if (a != NULL && a->before_commit != NULL && !a->recorded) {
-		if (a->before_commit(a, err)) {
-			store_rollback(w->store);
-			return (-1);
-		}
-		a->recorded = 1;
+	if (a == NULL || a->change_event == NULL || a->recorded ||
+	    w->e->audit == NULL)
+		return (store_commit(w->store, err));
+
+	/*
+	 * The event in the change's transaction: one commit for both, so
+	 * that neither is ever durable without the other (audit/DESIGN.md,
+	 * "Changes").
+	 */
+	a->change_event(a, &ev);
+	if (audit_append(w->e->audit, w->store, &ev, 1, &held, err)) {
+		store_rollback(w->store);
+		return (-1);
 	}
-	return (store_commit(w->store, err));
+	if (store_commit(w->store, err)) {
+		/* Lost in transit, it may have committed: the lane finds out. */
+		audit_append_end(w->e->audit, held, AUDIT_TXN_UNKNOWN);
+		return (-1);
+	}
+	audit_append_end(w->e->audit, held, AUDIT_TXN_COMMITTED);
+	a->recorded = 1;
+	return (0);
 }
 
 enum engine_tx_result

@@ -61,26 +61,40 @@ struct engine_config {
 /*
  * What a call's audit event needs from the engine (audit/DESIGN.md).  The
  * engine fills in the secret and version a call touched as it learns them
- * (copied into the call's arena: the event outlives the request), one item per secret for
- * BatchGetSecretValue, and calls ${before_commit} right before a change
- * commits: if it fails, the change is rolled back and the call fails, so
- * no change is ever visible without its event.
+ * (copied into the call's arena: the event outlives the request), one
+ * item per secret for BatchGetSecretValue.  Right before a change
+ * commits, it asks ${change_event} for the change's event and appends it
+ * to the change's own transaction (audit_append), which then commits
+ * once: if the event cannot be written the change is rolled back and the
+ * call fails, so no change is ever visible without its event, and no
+ * event claims a change that did not commit.
  */
+struct audit_event;
 struct engine_audit_item {
 	const char *secret;		/* ARN, or the SecretId asked for */
 	const char *version_id;		/* NULL if none */
 	const char *outcome;		/* "OK" or the AWS exception name */
+	const char *accessed_secret;	/* see engine_audit */
+	const char *accessed_version;
 };
 struct engine_audit {
 	const char *secret_arn;
 	const char *version_id;
 	const char *request_params;	/* JSON, set by rpc/; NULL: none */
+	/*
+	 * A read whose LastAccessedDate must become today (a new day): the
+	 * secret's uuid and the version, written by the audit writer in the
+	 * event's commit (audit_event.accessed_*), so that a read adds no
+	 * commit of its own.  engine_audit_item moves them to its item.
+	 */
+	const char *accessed_secret;
+	const char *accessed_version;
 	struct engine_audit_item *items;
 	size_t n_items;
 	size_t cap_items;
-	int (*before_commit)(struct engine_audit *, struct cf_error *);
+	void (*change_event)(struct engine_audit *, struct audit_event *);
 	void *hook_arg;
-	int recorded;			/* before_commit ran and succeeded */
+	int recorded;			/* the change and its event committed */
 };
 
 /*

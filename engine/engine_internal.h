@@ -238,9 +238,10 @@ int engine_audit_item(const struct engine_call *, const char *, const char *,
 
 /*
  * engine_commit(w, call, err):
- * Record the call's event (the before_commit hook), then commit.  If the
- * event cannot be recorded the transaction is rolled back and -1 returned:
- * a change is never visible without its audit event.
+ * Append the call's event (the change_event hook) to the transaction,
+ * then commit both at once.  If the event cannot be written the
+ * transaction is rolled back and -1 returned: a change is never visible
+ * without its audit event, nor its event without it.
  */
 int engine_commit(struct engine_worker *, const struct engine_call *,
     struct cf_error *) CF_MUSTCHECK;

@@ -93,21 +93,21 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 			return (-1);
 	}
 
-	/* At most 20 labels across the secret's versions. */
-	if (n > 0 && store_label_count(w->store, sec->uuid, &count, err))
+	/*
+	 * Housekeeping as AWS does it (unlabeled versions past 100, 24 h),
+	 * LastChangedDate, and at most 20 labels across the secret's
+	 * versions: one round trip.
+	 */
+	if (store_versions_settle(w->store, sec->uuid, ENGINE_MAX_VERSIONS,
+	    ENGINE_PRUNE_AGE, &count, err))
 		return (-1);
-	if (n > 0 && count > ENGINE_MAX_LABELS) {
+	if (count > ENGINE_MAX_LABELS) {
 		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A secret can have at "
 		    "most %d staging labels attached across its versions.",
 		    ENGINE_MAX_LABELS);
 		return (-1);
 	}
-
-	/* Housekeeping as AWS does it: unlabeled versions past 100, 24 h. */
-	if (store_versions_prune(w->store, sec->uuid, ENGINE_MAX_VERSIONS,
-	    ENGINE_PRUNE_AGE, err))
-		return (-1);
-	return (store_secret_touch_changed(w->store, sec->uuid, err));
+	return (0);
 }
 
 enum engine_token_version
@@ -244,6 +244,8 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 		goto finish;
 	engine_audit_at(call, sec.arn, req->value.present ?
 	    req->client_request_token : NULL);
+	/* It has no tags yet: nothing for authorization to read. */
+	sec.tags_loaded = 1;
 	if (engine_authorize(w, call, NULL, &sec, NULL, req->name, err) ||
 	    check_kek(w, req->kms_key_id, err) ||
 	    store_secret_insert(w->store, &sec, err))
@@ -353,6 +355,24 @@ get_by_stage(struct engine_worker *w, const struct engine_call *call,
 	return (has ? STORE_FOUND : STORE_NOT_FOUND);
 }
 
+/*
+ * Set the LastAccessedDate of ${uuid}'s version ${vid} to today: by the
+ * audit writer in the read's event commit when there is one, else now.
+ */
+static int
+touch_accessed(struct engine_worker *w, const struct engine_call *call,
+    const char *uuid, const char *vid, struct cf_error *err)
+{
+	struct engine_audit *a = call->audit;
+
+	if (w->e->audit == NULL || a == NULL)
+		return (store_touch_accessed(w->store, uuid, vid, err));
+	if ((a->accessed_secret = cf_arena_strdup(call->arena, uuid)) == NULL ||
+	    (a->accessed_version = cf_arena_strdup(call->arena, vid)) == NULL)
+		return (engine_oom(err));
+	return (0);
+}
+
 int
 engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
     const struct engine_get_req *req, struct engine_get_resp *resp,
@@ -419,10 +439,13 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	if (engine_open(w, call, sec.uuid, &v, &resp->value, err))
 		return (-1);
 
-	/* LastAccessedDate has date resolution: write only on a new day. */
+	/*
+	 * LastAccessedDate has date resolution: write only on a new day, and
+	 * when the call is audited, with its event (no commit of its own).
+	 */
 	if ((sec.last_accessed_ms != today_ms() ||
 	    v.last_accessed_ms != today_ms()) &&
-	    store_touch_accessed(w->store, sec.uuid, v.version_id, err))
+	    touch_accessed(w, call, sec.uuid, v.version_id, err))
 		return (-1);
 
 	resp->arn = sec.arn;
@@ -482,6 +505,7 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	struct store_version v;
 	enum engine_token_version rc;
 	enum store_lookup cur;
+	const char *holder;
 	size_t n;
 	int fill;
 
@@ -511,8 +535,9 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	 * without AWSCURRENT makes it current.
 	 */
 	fill = rc == ENGINE_TOKEN_EMPTY;
-	cur = store_version_get(w->store, call->arena, sec.uuid, NULL,
-	    STAGE_CURRENT, &v, err);
+	/* Only whether it has one: not the version and its ciphertext. */
+	cur = store_stage_holder(w->store, call->arena, sec.uuid,
+	    STAGE_CURRENT, &holder, err);
 	if (cur == STORE_ERROR || engine_put_labels(req->version_stages,
 	    req->n_version_stages, cur == STORE_NOT_FOUND, labels, &n, err))
 		goto finish;

@@ -383,6 +383,7 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	struct engine_audit_chain *out;
 	struct audit_head_status st;
 	struct audit_head_view hv = { NULL, 0, 0, 0 };
+	struct audit_own_head *own;
 	struct audit_bound b;
 	char from[65] = "";
 	int64_t from_seq = 0;
@@ -401,16 +402,19 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
 
 	/*
-	 * Our own writer's head first catches up with every event committed
+	 * Our own writers' heads first catch up with every event committed
 	 * so far; what other writers commit meanwhile is in flight for
 	 * audit_head_max_lag and a second.
 	 */
 	hv.in_flight_ms = AUDIT_HEAD_MAX_LAG_MS_DEFAULT + VERIFY_IN_FLIGHT_MS;
 	if (w->e->audit != NULL) {
 		audit_head_status(w->e->audit, &st);
-		hv.own_chain = audit_chain_id(w->e->audit);
-		hv.own_synced = audit_head_wait(w->e->audit, st.chain_seq,
-		    VERIFY_HEAD_WAIT_MS) == 0 ? st.chain_seq : -1;
+		hv.n_own = audit_lanes(w->e->audit);
+		if ((own = cf_arena_alloc(call->arena, hv.n_own *
+		    sizeof(*own))) == NULL)
+			return (engine_oom(err));
+		audit_own_heads(w->e->audit, own, VERIFY_HEAD_WAIT_MS);
+		hv.own = own;
 		hv.in_flight_ms = st.max_lag_ms + VERIFY_IN_FLIGHT_MS;
 	}
 

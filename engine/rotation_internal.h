@@ -129,8 +129,8 @@ struct rotation_step_ctx {
 /*
  * engine_rotation_step_begin(c, l, a, op, arn, token, principal, err): set
  * ${c} up for operation ${op} ("Rotation/<step>") of rotation ${token} of
- * ${arn}, as ${principal}: engine_commit then records its event before
- * the step commits.  engine_rotation_step_failed(c, why): log and audit
+ * ${arn}, as ${principal}: engine_commit then writes its event in the
+ * step's transaction.  engine_rotation_step_failed(c, why): log and audit
  * a step that failed (after its rollback).
  */
 int engine_rotation_step_begin(struct rotation_step_ctx *,

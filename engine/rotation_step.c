@@ -14,8 +14,8 @@
  *     or moved on under another lease), does the step's work in Coffer (a
  *     new pending value, AWSCURRENT moved), and records the next step with
  *     the lease renewed, or the rotation done; the step's audit event is
- *     made durable before that commit (engine_commit), so a step counts
- *     once, with its event, or not at all.
+ *     written in that transaction (engine_commit), so a step counts once,
+ *     with its event, or not at all.
  *
  * The work of each phase is one function per rotator kind.  A step that
  * fails is rolled back, logged and audited with its exception; AWSCURRENT
@@ -66,17 +66,13 @@ step_event(const struct rotation_step_ctx *c, const char *outcome,
 	ev->outcome = outcome;
 }
 
-/* engine_commit's hook: the step's event, durable before its commit. */
-static int
-step_record(struct engine_audit *ea, struct cf_error *err)
+/* engine_commit's hook: the step's event, committed with the step. */
+static void
+step_change_event(struct engine_audit *ea, struct audit_event *ev)
 {
 	struct rotation_step_ctx *c = ea->hook_arg;
-	struct audit_event ev;
 
-	if (c->l->audit == NULL)
-		return (0);
-	step_event(c, "OK", &ev);
-	return (audit_record(c->l->audit, &ev, 1, err));
+	step_event(c, "OK", ev);
 }
 
 void
@@ -116,7 +112,7 @@ engine_rotation_step_begin(struct rotation_step_ctx *c,
 	c->call.request_id = c->request_id;
 	c->call.arena = a;
 	c->call.audit = &c->ea;
-	c->ea.before_commit = step_record;
+	c->ea.change_event = step_change_event;
 	c->ea.hook_arg = c;
 	return (0);
 }

@@ -10,12 +10,14 @@
  * hands it to rpc_call_done().
  *
  * Audit (audit/DESIGN.md): no reply leaves before the call's event is
- * committed.  A change records its event from inside its transaction
- * (engine_commit calls call_before_commit, which waits for the writer), so
- * the change and the reply follow a durable event.  Every other call
+ * committed.  A change's event is written in its own transaction
+ * (engine_commit asks call_change_event for it and appends it with
+ * audit_append), so the change and its event commit together, before the
+ * reply.  Every other call
  * (reads, failures, unknown methods) submits its event(s) to the writer
- * and the reply batch is started from the writer's callback, so the
- * worker is free meanwhile.  If the event cannot be written, the client
+ * and goes on to the next call; the writer's callback posts the call back
+ * to the queue (RPC_TAG_AUDITED), and whichever worker takes it starts
+ * the reply batch.  If the event cannot be written, the client
  * gets ServiceUnavailable instead of the result.  A call without identity
  * (only a client without a certificate, let through by
  * health_without_cert) is not audited by itself: it is counted
@@ -36,6 +38,7 @@
 #include "rpc_internal.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +55,7 @@
 /* One call being answered; freed when the batch and the slice are done. */
 struct call {
 	enum rpc_tag_kind kind;		/* RPC_TAG_BATCH */
+	enum rpc_tag_kind audited;	/* RPC_TAG_AUDITED */
 	grpc_call *gcall;
 	struct cf_arena *arena;
 	atomic_int refs;
@@ -74,6 +78,10 @@ struct call {
 	int ok;
 	const char *peer;
 	const char *principal;
+
+	/* The writer's verdict on the call's events (call_audited). */
+	int audit_ok;
+	struct cf_error audit_err;
 };
 
 static void
@@ -135,6 +143,7 @@ call_new(grpc_call *gcall, struct audit *audit)
 	if (cf_uuid_random(c->request_id))
 		goto err2;
 	c->kind = RPC_TAG_BATCH;
+	c->audited = RPC_TAG_AUDITED;
 	c->gcall = gcall;
 	c->audit = audit;
 	c->start_ms = cf_now_ms();
@@ -178,15 +187,13 @@ call_event(const struct call *c, const char *outcome, struct audit_event *ev)
 	ev->outcome = outcome;
 }
 
-/* engine_commit's hook: the change's event, durable before the commit. */
-static int
-call_before_commit(struct engine_audit *ea, struct cf_error *err)
+/* engine_commit's hook: the change's event, committed with the change. */
+static void
+call_change_event(struct engine_audit *ea, struct audit_event *ev)
 {
 	struct call *c = ea->hook_arg;
-	struct audit_event ev;
 
-	call_event(c, "OK", &ev);
-	return (audit_record(c->audit, &ev, 1, err));
+	call_event(c, "OK", ev);
 }
 
 /* The first value of property ${name} of ${ctx}, copied; NULL if none. */
@@ -285,7 +292,7 @@ call_identity(struct call *c, struct engine_call *ec, struct cf_error *err)
 	ec->arena = c->arena;
 	ec->peer = c->peer;
 	ec->audit = c->audit != NULL ? &c->ea : NULL;
-	c->ea.before_commit = call_before_commit;
+	c->ea.change_event = call_change_event;
 	c->ea.hook_arg = c;
 	if (ec->peer == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
@@ -431,28 +438,53 @@ call_reply(struct call *c, const struct rpc_reply *reply,
 	return (1);
 }
 
-/* The writer's answer: send the held result, or the audit failure. */
+/* Send the held result, or the audit failure (rpc_call_audited). */
 static void
-call_audited(void *arg, int ok, const struct cf_error *aerr)
+call_reply_audited(struct call *c)
 {
-	struct call *c = arg;
 	struct cf_error e = { CF_OK, "" };
 
-	/*
-	 * (A batch that cannot start is a gRPC misuse; the worker would then
-	 * wait for its completion until the shutdown grace runs out.)
-	 */
 	/*
 	 * A health check whose event could not be written answers
 	 * NOT_SERVING, as the protocol says, rather than an error.
 	 */
-	if (!ok && c->op != NULL && strcmp(c->op, "Health/Check") == 0 &&
+	if (!c->audit_ok && c->op != NULL &&
+	    strcmp(c->op, "Health/Check") == 0 &&
 	    rpc_service_not_serving(c->arena, &c->reply, &e) == 0)
 		(void)call_reply(c, &c->reply, &e);
-	else if (!ok)
-		(void)call_reply(c, NULL, aerr);
+	else if (!c->audit_ok)
+		(void)call_reply(c, NULL, &c->audit_err);
 	else
 		(void)call_reply(c, c->ok ? &c->reply : NULL, &c->err);
+}
+
+/*
+ * The writer's answer, on the lane's thread: keep it and hand the call
+ * back to the workers with an empty batch on its queue, which completes
+ * at once (RPC_TAG_AUDITED).  Packing and sending the reply is a worker's
+ * job: on the writer's thread it made the writer the one thread every
+ * audited read passed through (issue 14's measurements).
+ */
+static void
+call_audited(void *arg, int ok, const struct cf_error *aerr)
+{
+	struct call *c = arg;
+
+	c->audit_ok = ok;
+	if (!ok)
+		c->audit_err = *aerr;
+	if (grpc_call_start_batch(c->gcall, NULL, 0, &c->audited, NULL) !=
+	    GRPC_CALL_OK)
+		/* Not expected: then the writer sends the reply itself. */
+		call_reply_audited(c);
+}
+
+void
+rpc_call_audited(void *tag)
+{
+
+	call_reply_audited((struct call *)((char *)tag -
+	    offsetof(struct call, audited)));
 }
 
 /*
@@ -500,9 +532,18 @@ call_finish(struct call *c)
 			call_event(c, c->ea.items[i].outcome, &ev[i]);
 			ev[i].secret_arn = c->ea.items[i].secret;
 			ev[i].version_id = c->ea.items[i].version_id;
+			ev[i].accessed_secret = c->ea.items[i].accessed_secret;
+			ev[i].accessed_version =
+			    c->ea.items[i].accessed_version;
 		}
-	} else
+	} else {
 		call_event(c, outcome, &one);
+		/* A read's LastAccessedDate, with its event. */
+		if (c->ok) {
+			one.accessed_secret = c->ea.accessed_secret;
+			one.accessed_version = c->ea.accessed_version;
+		}
+	}
 	if (audit_submit(c->audit, ev, n, call_audited, c) == 0)
 		return (1);
 fail:

@@ -21,6 +21,8 @@ enum rpc_tag_kind {
 	RPC_TAG_METHOD,		/* a registered method's requested call */
 	RPC_TAG_UNKNOWN,	/* the unregistered requested call */
 	RPC_TAG_BATCH,		/* a call's reply batch */
+	RPC_TAG_AUDITED,	/* a call's events are committed (or not):
+				   its reply may go */
 	RPC_TAG_SHUTDOWN	/* the server finished shutting down */
 };
 
@@ -32,9 +34,11 @@ enum rpc_tag_kind {
  * call's queue, once its audit event is committed (${audit}; NULL: not
  * audited).  A call without identity (a client without a certificate,
  * let through for the health check) is not audited on its own: it is
- * counted in ${refusals} and answered at once.  Takes ${gcall} over.  Returns 1 if a batch was started,
- * in which case exactly one RPC_TAG_BATCH completion follows and must be
- * passed to rpc_call_done(); 0 if not.
+ * counted in ${refusals} and answered at once.  Takes ${gcall} over.
+ * Returns 1 if a batch was started or will be, in which case exactly one
+ * RPC_TAG_BATCH completion follows and must be passed to rpc_call_done()
+ * (before it, for an audited call, one RPC_TAG_AUDITED completion, to be
+ * passed to rpc_call_audited()); 0 if not.
  */
 int rpc_call_serve(grpc_call *, size_t, grpc_byte_buffer *,
     struct engine_worker *, struct audit *, struct rpc_refusals *);
@@ -64,5 +68,14 @@ int rpc_call_refuse(grpc_call *, size_t, const struct cf_error *,
  * the call and, once gRPC has let go of the response too, its arena.
  */
 void rpc_call_done(void *);
+
+/*
+ * rpc_call_audited(tag):
+ * An RPC_TAG_AUDITED completion: the call's audit events are committed
+ * (or could not be), so send its reply (or ServiceUnavailable).  The
+ * lane's writer only posts this completion; the reply leaves from the
+ * worker that takes it, so that no writer thread sends replies.
+ */
+void rpc_call_audited(void *);
 
 #endif /* !COFFER_RPC_CALL_H */

@@ -387,6 +387,12 @@ worker_event(struct worker *w, grpc_event ev)
 	struct slot *s;
 	int n;
 
+	/* A call's events are committed: its reply goes from here. */
+	if (*kind == RPC_TAG_AUDITED) {
+		rpc_call_audited(ev.tag);
+		return;
+	}
+
 	/* A reply batch finished (or failed: the call is gone either way). */
 	if (*kind == RPC_TAG_BATCH) {
 		rpc_call_done(ev.tag);

@@ -13,6 +13,12 @@
 #include "cf.h"
 
 #define CONFIG_WORKERS_MAX 1024
+/*
+ * Each audit lane holds a database connection and two token sessions and
+ * writes its token head every 20 ms under load: past 8, more lanes cost
+ * the token more than they give (an operator may still set more).
+ */
+#define CONFIG_AUDIT_LANES_DEFAULT_MAX 8
 #define CONFIG_INTERVAL_MAX 86400
 #define CONFIG_COUNT_MAX 1000000
 #define CONFIG_MILLIS_MAX 3600000	/* timeouts: an hour */
@@ -30,6 +36,8 @@ struct config {
 	char *admin_database;	/* conninfo of the owner, for migrate; NULL */
 	int audit;		/* on (1); off (0) only to benchmark the cost */
 	unsigned audit_head_max_lag; /* s the token's audit head may lag */
+	unsigned audit_lanes;	/* audit chains written side by side;
+				   default: one per core, at most 8 */
 	char *tls_cert;		/* server certificate chain (PEM file) */
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */
@@ -57,7 +65,7 @@ struct config {
 	char *rotator_cert;
 	char *rotator_key;
 	unsigned long_workers;	/* threads for long calls; default
-				   (workers + 1) / 2 */
+				   2 * workers */
 	unsigned long_queue;	/* long calls waiting at most */
 	unsigned max_connections; /* connections held at most (about) */
 	unsigned handshake_timeout; /* seconds a connection may take to

@@ -389,11 +389,13 @@ int store_label_count(struct store *, const char *, int *,
     struct cf_error *) CF_MUSTCHECK;
 
 /*
- * store_versions_prune(s, uuid, keep, min_age_s, err):
- * Delete versions without labels, oldest first, older than ${min_age_s}
- * seconds, while the secret has more than ${keep} versions.
+ * store_versions_settle(s, uuid, keep, min_age_s, labels, err):
+ * After a new version, in one round trip: delete versions without labels,
+ * oldest first, older than ${min_age_s} seconds, while the secret has
+ * more than ${keep} versions; then store_secret_touch_changed; and in
+ * *${labels} store_label_count.
  */
-int store_versions_prune(struct store *, const char *, int, int,
+int store_versions_settle(struct store *, const char *, int, int, int *,
     struct cf_error *) CF_MUSTCHECK;
 
 /* store_tags_remove(s, uuid, keys, n, err): delete tags; missing is fine. */
@@ -421,13 +423,30 @@ int store_server_key(struct store *, const char *, const uint8_t *, size_t,
  */
 
 /*
- * store_audit_insert(s, rows, n, err):
- * Insert ${n} rows in one statement (one transaction, one commit).  Never
- * retried: after a lost connection the caller cannot know whether the rows
- * landed, and must find out (store_audit_head).  Returns 0 or -1.
+ * A secret version a read returned, whose LastAccessedDate (and its
+ * secret's) becomes today with the read's audit event: a read's only
+ * write, folded into the audit batch's commit instead of a commit of its
+ * own (issue 14).
+ */
+struct store_touch {
+	const char *secret_uuid;
+	const char *version_id;
+};
+
+/*
+ * store_audit_insert(s, rows, n, touches, n_touches, err):
+ * Insert ${n} rows in one statement (one transaction, one commit), which
+ * also sets the LastAccessedDate of the ${n_touches} ${touches} to today
+ * where it is not already: rows another transaction holds locked are
+ * skipped (never waited for: a change holds its secret's row while it
+ * waits for its own event), and the next read of that secret tries again.
+ * Never retried: after a lost connection the caller cannot know whether
+ * the rows landed, and must find out (store_audit_head).  Returns 0 or
+ * -1.
  */
 int store_audit_insert(struct store *, const struct cf_audit_row *,
-    size_t, struct cf_error *) CF_MUSTCHECK;
+    size_t, const struct store_touch *, size_t, struct cf_error *)
+    CF_MUSTCHECK;
 
 /* store_audit_chain_new(s, chain_id, server, err): register a chain. */
 int store_audit_chain_new(struct store *, const char *, const char *,

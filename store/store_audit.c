@@ -15,7 +15,8 @@
 
 #include "store_internal.h"
 
-#define COLS 14
+#define COLS 14			/* of the events */
+#define TOUCH_COLS 2		/* of the reads' LastAccessedDate */
 #define MAX_ROWS 4096
 #define ROW_COLS "chain_id, seq, " \
 	"(extract(epoch FROM event_time) * 1000)::bigint, request_id, " \
@@ -163,10 +164,14 @@ put_bytes(struct buf *b, const uint8_t *p, size_t n, int first)
 
 int
 store_audit_insert(struct store *s, const struct cf_audit_row *rows,
-    size_t n, struct cf_error *err)
+    size_t n, const struct store_touch *touches, size_t n_touches,
+    struct cf_error *err)
 {
-	struct buf col[COLS];
-	const char *v[COLS];
+	struct buf col[COLS + TOUCH_COLS];
+	const char *v[COLS + TOUCH_COLS];
+	enum store_stmt st = n_touches > 0 ? ST_AUDIT_INSERT_TOUCH :
+	    ST_AUDIT_INSERT;
+	int ncols = n_touches > 0 ? COLS + TOUCH_COLS : COLS;
 	char num[24], name[16];
 	PGresult *res;
 	size_t i;
@@ -174,14 +179,17 @@ store_audit_insert(struct store *s, const struct cf_audit_row *rows,
 
 	if (n == 0)
 		return (0);
-	if (n > MAX_ROWS) {
+	if (n > MAX_ROWS || n_touches > MAX_ROWS) {
 		cf_error_set(err, CF_ERR_INTERNAL, "audit batch too large");
 		return (-1);
 	}
 
-	/* Fourteen array literals, one per column, one element per row. */
+	/*
+	 * Fourteen array literals, one per column, one element per row; and
+	 * two for the touches (secret, version), one element per touch.
+	 */
 	memset(col, 0, sizeof(col));
-	for (c = 0; c < COLS; c++)
+	for (c = 0; c < ncols; c++)
 		put(&col[c], "{", 1);
 	for (i = 0; i < n; i++) {
 		const struct cf_audit_row *r = &rows[i];
@@ -203,7 +211,11 @@ store_audit_insert(struct store *s, const struct cf_audit_row *rows,
 		put_bytes(&col[12], r->hmac, 32, i == 0);
 		put_elem(&col[13], r->request_params, i == 0);
 	}
-	for (c = 0; c < COLS; c++) {
+	for (i = 0; i < n_touches; i++) {
+		put_elem(&col[COLS], touches[i].secret_uuid, i == 0);
+		put_elem(&col[COLS + 1], touches[i].version_id, i == 0);
+	}
+	for (c = 0; c < ncols; c++) {
 		put(&col[c], "}", 1);
 		if (col[c].oom) {
 			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
@@ -215,15 +227,15 @@ store_audit_insert(struct store *s, const struct cf_audit_row *rows,
 	/* One prepared statement, never retried (see store.h). */
 	if (store_ready(s, err))
 		goto done;
-	snprintf(name, sizeof(name), "s%d", (int)ST_AUDIT_INSERT);
-	res = store_pq_exec_prepared(s, name, COLS, v, NULL, NULL, 0);
+	snprintf(name, sizeof(name), "s%d", (int)st);
+	res = store_pq_exec_prepared(s, name, ncols, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		store_fail(s, res, "writing audit events", err);
 	else
 		rc = 0;
 	PQclear(res);
 done:
-	for (c = 0; c < COLS; c++)
+	for (c = 0; c < ncols; c++)
 		free(col[c].p);
 	return (rc);
 }

@@ -61,6 +61,29 @@ const char store_secret_cols[] = PAGE_COLS;
 	"LEFT JOIN secret_versions v ON v.secret_uuid = l.secret_uuid " \
 	"AND v.version_id = l.version_id WHERE s." key " = $1"
 
+/* The audit batch: one row per element of fourteen arrays. */
+#define AUDIT_INSERT "INSERT INTO audit_events (chain_id, seq, " \
+	"event_time, request_id, principal, peer, operation, secret_arn, " \
+	"version_id, outcome, prev_hash, hash, hmac, request_params) " \
+	"SELECT c, s, to_timestamp(t::double precision / 1000), r, p, pe, " \
+	"o, a, v, oc, ph, h, m, rp FROM unnest($1::uuid[], $2::bigint[], " \
+	"$3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], " \
+	"$8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], " \
+	"$13::bytea[], $14::text[]) " \
+	"AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp)"
+
+/* LastAccessedDate has date resolution, in UTC. */
+#define TODAY "(now() AT TIME ZONE 'UTC')::date"
+
+/* Versions without labels past $2 of them and $3 s old, oldest first. */
+#define PRUNE "DELETE FROM secret_versions WHERE secret_uuid "  \
+	    "= $1 AND version_id IN (SELECT v.version_id FROM secret_versions v "  \
+	    "WHERE v.secret_uuid = $1 AND v.created_date < now() - $3::int * "  \
+	    "interval '1 second' AND NOT EXISTS (SELECT 1 FROM version_stages l "  \
+	    "WHERE l.secret_uuid = v.secret_uuid AND l.version_id = v.version_id)"  \
+	    " ORDER BY v.created_date LIMIT greatest((SELECT count(*) FROM "  \
+	    "secret_versions c WHERE c.secret_uuid = $1) - $2::int, 0))"
+
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
 const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
@@ -171,13 +194,15 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
 	[ST_LABEL_COUNT] = { "SELECT count(*) FROM version_stages "
 	    "WHERE secret_uuid = $1", 1 },
-	[ST_VERSIONS_PRUNE] = { "DELETE FROM secret_versions WHERE secret_uuid "
-	    "= $1 AND version_id IN (SELECT v.version_id FROM secret_versions v "
-	    "WHERE v.secret_uuid = $1 AND v.created_date < now() - $3::int * "
-	    "interval '1 second' AND NOT EXISTS (SELECT 1 FROM version_stages l "
-	    "WHERE l.secret_uuid = v.secret_uuid AND l.version_id = v.version_id)"
-	    " ORDER BY v.created_date LIMIT greatest((SELECT count(*) FROM "
-	    "secret_versions c WHERE c.secret_uuid = $1) - $2::int, 0))", 3 },
+	/*
+	 * After a new version: prune, mark the secret
+	 * changed, and count its labels, in one round trip.  The count sees
+	 * the statement's snapshot, before the prune: the prune takes only
+	 * versions without labels, so the count is the same.
+	 */
+	[ST_VERSIONS_SETTLE] = { "WITH p AS (" PRUNE "), c AS (UPDATE secrets "
+	    "SET last_changed_date = now() WHERE uuid = $1) SELECT count(*) "
+	    "FROM version_stages WHERE secret_uuid = $1", 3 },
 	[ST_TAG_REMOVE] = { "DELETE FROM tags WHERE secret_uuid = $1 "
 	    "AND key = $2", 2 },
 	[ST_TAG_COUNT] = { "SELECT count(*) FROM tags WHERE secret_uuid = $1",
@@ -189,15 +214,26 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "SELECT key FROM ins UNION ALL SELECT key FROM server_keys "
 	    "WHERE name = $1 LIMIT 1", 2 },
 	/* A whole batch of audit events in one statement (store_audit.c). */
-	[ST_AUDIT_INSERT] = { "INSERT INTO audit_events (chain_id, seq, "
-	    "event_time, request_id, principal, peer, operation, secret_arn, "
-	    "version_id, outcome, prev_hash, hash, hmac, request_params) "
-	    "SELECT c, s, to_timestamp(t::double precision / 1000), r, p, pe, "
-	    "o, a, v, oc, ph, h, m, rp FROM unnest($1::uuid[], $2::bigint[], "
-	    "$3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], "
-	    "$8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], "
-	    "$13::bytea[], $14::text[]) "
-	    "AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp)", 14 },
+	/*
+	 * With reads' LastAccessedDate: the data-modifying CTEs run with the
+	 * INSERT, in its transaction.  FOR NO KEY UPDATE (what the UPDATE
+	 * takes) SKIP LOCKED: never wait for a change that holds the row
+	 * (it may be waiting for this very batch), and do not conflict with
+	 * the KEY SHARE locks of foreign-key checks.
+	 */
+	[ST_AUDIT_INSERT_TOUCH] = { "WITH t AS (SELECT * FROM "
+	    "unnest($15::uuid[], $16::text[]) AS t(su, vi)), "
+	    "ts AS (UPDATE secrets s SET last_accessed_date = " TODAY " "
+	    "WHERE s.uuid IN (SELECT x.uuid FROM secrets x WHERE x.uuid IN "
+	    "(SELECT su FROM t) AND x.last_accessed_date IS DISTINCT FROM "
+	    TODAY " FOR NO KEY UPDATE SKIP LOCKED)), "
+	    "tv AS (UPDATE secret_versions v SET last_accessed_date = " TODAY " "
+	    "WHERE (v.secret_uuid, v.version_id) IN (SELECT y.secret_uuid, "
+	    "y.version_id FROM secret_versions y JOIN t ON y.secret_uuid = t.su "
+	    "AND y.version_id = t.vi WHERE y.last_accessed_date IS DISTINCT "
+	    "FROM " TODAY " FOR NO KEY UPDATE OF y SKIP LOCKED)) "
+	    AUDIT_INSERT, 16 },
+	[ST_AUDIT_INSERT] = { AUDIT_INSERT, 14 },
 };
 
 /* ---- running them ------------------------------------------------------- */

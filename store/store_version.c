@@ -249,13 +249,18 @@ store_label_count(struct store *s, const char *uuid, int *out,
 }
 
 int
-store_versions_prune(struct store *s, const char *uuid, int keep,
-    int min_age_s, struct cf_error *err)
+store_versions_settle(struct store *s, const char *uuid, int keep,
+    int min_age_s, int *labels, struct cf_error *err)
 {
 	char k[16], age[16];
 	const char *v[3] = { uuid, k, age };
+	int64_t n;
+	int found;
 
 	snprintf(k, sizeof(k), "%d", keep);
 	snprintf(age, sizeof(age), "%d", min_age_s);
-	return (store_command(s, ST_VERSIONS_PRUNE, 3, v, NULL, NULL, err));
+	if (store_scalar(s, ST_VERSIONS_SETTLE, 3, v, &n, &found, err))
+		return (-1);
+	*labels = (int)n;
+	return (0);
 }

@@ -73,3 +73,11 @@ add_test(NAME e2e.bounds
 set_tests_properties(e2e.bounds PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# The request pipeline: a read's LastAccessedDate in its event's commit.
+add_test(NAME e2e.pipeline
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_pipeline
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.pipeline PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)

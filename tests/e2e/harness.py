@@ -24,6 +24,40 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("COFFER_BUILD_DIR", os.path.join(ROOT, "build"))
 SERVICE = "/coffer.v1.SecretsManager/"
 
+# The order in which audit events were written.  One cofferd writes
+# several chains (audit lanes) side by side, so two events of the same
+# millisecond may be in different chains, whose seqs say nothing about
+# each other.  Events committed one after the other (the steps of one
+# rotation: each step's event is committed before the next is submitted)
+# were inserted by transactions in that order, so their xmin orders them;
+# events of one batch share it and their seq orders them.
+AUDIT_ORDER = "event_time, xmin::text::bigint, seq"
+
+
+def default_audit_lanes():
+    """cofferd's default audit_lanes (server/config.c): one per online CPU,
+    at most 8."""
+    n = os.sysconf("SC_NPROCESSORS_ONLN")
+    return 1 if n < 1 else min(n, 8)
+
+
+def audit_mark(db):
+    """Where each audit chain ends now.  audit_after(mark) is the SQL
+    condition (on audit_events) for the events written since: a chain's
+    seq is its own, so "seq > the largest seq" misses the chains that are
+    behind the longest one."""
+    out = psql(admin(db), "SELECT chain_id, max(seq) FROM audit_events "
+               "GROUP BY chain_id")
+    return {l.split("|")[0]: int(l.split("|")[1]) for l in out.splitlines() if l}
+
+
+def audit_after(mark):
+    """The SQL condition for events after ${mark} (audit_mark)."""
+    if not mark:
+        return "true"
+    cases = " ".join(f"WHEN '{c}' THEN {s}" for c, s in sorted(mark.items()))
+    return f"seq > (CASE chain_id::text {cases} ELSE 0 END)"
+
 
 def env(name):
     value = os.environ.get(name)
@@ -221,6 +255,32 @@ class Server:
         if not self.tls:
             return grpc.insecure_channel(self.endpoint)
         return self.tls.channel(self.endpoint, client or self.admin_cert)
+
+    def audit_lanes(self):
+        """This server's audit_lanes: its COFFER_AUDIT_LANES as started,
+        else cofferd's default.  That many queue lanes (reads, failures,
+        summaries, taken in turn) and as many change lanes (a change's
+        event, in the change's own transaction): see audit_chain_count()."""
+        v = self.env.get("COFFER_AUDIT_LANES")
+        return int(v) if v else default_audit_lanes()
+
+    def audit_chain_count(self):
+        """How many audit chains this process writes (audit/DESIGN.md,
+        "Lanes and group commit"): one per queue lane and one per change
+        lane, 2 x audit_lanes.  Every chain begins with its own ServerStart
+        and has its own head object in the token.  The one place the tests
+        know this rule."""
+        return 2 * self.audit_lanes()
+
+    def audit_server(self):
+        """This process as audit_chains.server names it: host:pid."""
+        return f"{socket.gethostname()[:63]}:{self.proc.pid}"
+
+    def audit_chains(self, database):
+        """The chains this process registered in audit_chains (ids, sorted)."""
+        out = psql(admin(database), "SELECT chain_id FROM audit_chains WHERE "
+                   f"server = '{self.audit_server()}' ORDER BY 1")
+        return out.split() if out else []
 
     def url(self):
         """The endpoint as coffer's --endpoint-url wants it."""

@@ -1,6 +1,8 @@
 """End-to-end tests of the audit trail (issue 4, audit/DESIGN.md): one
 durable event per call, append-only tables, tamper evidence rooted in the
-token, fail-closed writes, ListAuditEvents, and two servers' chains.
+token, fail-closed writes, ListAuditEvents, two servers' chains, and the
+lanes: one server writing 2 x audit_lanes chains side by side (queue lanes
+for reads and failures, change lanes for changes' events).
 
 The tampering is done as the database superuser with triggers disabled
 (session_replication_role = replica), which is exactly the power the
@@ -12,6 +14,7 @@ import os
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -71,6 +74,30 @@ class AuditCase(unittest.TestCase):
 
     def tamper(self, db, q):
         h.psql(h.admin(db), "SET session_replication_role = replica; " + q)
+
+    def own_chains(self, db, s):
+        """${s}'s chains, each registered by it: one per queue lane and
+        one per change lane (h.Server.audit_chain_count)."""
+        chains = s.audit_chains(db)
+        self.assertEqual(len(chains), s.audit_chain_count(), chains)
+        return chains
+
+    def last_seqs(self, db, chains):
+        """{chain: its last seq} of ${chains}."""
+        ids = ", ".join(f"'{c}'" for c in chains)
+        out = self.sql(db, "SELECT chain_id, max(seq) FROM audit_events "
+                       f"WHERE chain_id IN ({ids}) GROUP BY chain_id")
+        return {l.split("|")[0]: int(l.split("|")[1]) for l in out.splitlines()}
+
+    def only_broken(self, v, chain, n_chains):
+        """${chain}'s report in VerifyAuditLog's ${v}, which must find it,
+        and it alone of the ${n_chains} chains, broken."""
+        self.assertFalse(v.ok, v)
+        self.assertEqual(len(v.chains), n_chains, v)
+        c = [c for c in v.chains if c.chain_id == chain][0]
+        self.assertFalse(c.ok, v)
+        self.assertTrue(all(o.ok for o in v.chains if o.chain_id != chain), v)
+        return c
 
     def events(self, db, where="true"):
         out = self.sql(db, "SELECT json_agg(e ORDER BY chain_id, seq) FROM "
@@ -246,20 +273,27 @@ class TamperTest(AuditCase):
     """Each tampering on a fresh deployment; verify names the first broken link."""
 
     def deployment(self):
+        """A server with some calls in each of its chains; the chain the
+        test tampers with (the one with the most events) and its last seq."""
         db, s = self.start()
-        self.busy(s, n=5)
-        chain = self.sql(db, "SELECT chain_id FROM audit_chains")
-        last = int(self.sql(db, f"SELECT max(seq) FROM audit_events WHERE chain_id = '{chain}'"))
-        self.assertGreaterEqual(last, 12)
+        # The queue lanes take the reads in turn, and the change lanes the
+        # changes (one after the other, each takes the next lane): at
+        # least 12 calls in each chain.
+        self.busy(s, n=12 * s.audit_lanes())
+        chains = self.own_chains(db, s)
+        lasts = self.last_seqs(db, chains)
+        chain = max(chains, key=lambda c: (lasts[c], c))
+        last = lasts[chain]
+        self.assertGreaterEqual(min(lasts.values()), 12, lasts)
         v = self.verify(s)
         self.assertTrue(v.ok, v)
+        self.assertEqual(sorted(c.chain_id for c in v.chains), chains)
+        self.s_chains = chains
         return db, s, chain, last
 
     def broken(self, s, chain):
-        v = self.verify(s)
-        self.assertFalse(v.ok, v)
-        c = [c for c in v.chains if c.chain_id == chain][0]
-        self.assertFalse(c.ok)
+        """Verify finds ${chain} broken, and every other chain intact."""
+        c = self.only_broken(self.verify(s), chain, len(self.s_chains))
         return c.broken_sequence, c.reason
 
     def test_delete_an_event(self):
@@ -367,18 +401,36 @@ class TwoServersTest(AuditCase):
     def test_each_servers_chain_verifies(self):
         db, a = self.start()
         _, b = self.start(db)
+        ca, cb = self.own_chains(db, a), self.own_chains(db, b)
+        self.assertFalse(set(ca) & set(cb))
         name = self.busy(a, n=3)
-        for i in range(10):
-            self.call(b, "GetSecretValue", secret_id=name)
-            self.call(a, "PutSecretValue", secret_id=name, secret_string=str(i),
-                      client_request_token=token())
+        # Reads and changes on both servers, interleaved: enough of each
+        # for more than 5 events in every queue lane's and every change
+        # lane's chain.
+        n = 6 * max(a.audit_lanes(), b.audit_lanes())
+        rids = {a: [], b: []}
+        for i in range(n):
+            for s in (b, a):
+                _, md, _ = self.call(s, "GetSecretValue", secret_id=name)
+                rids[s].append(md["coffer-request-id"])
+                _, md, _ = self.call(s, "PutSecretValue", secret_id=name,
+                                     secret_string=f"{i}", client_request_token=token())
+                rids[s].append(md["coffer-request-id"])
+        # Each server's calls are in its own chains only.
+        for s, chains in ((a, ca), (b, cb)):
+            ids = ", ".join(f"'{r}'" for r in rids[s])
+            where = self.sql(db, "SELECT DISTINCT chain_id FROM audit_events "
+                                 f"WHERE request_id IN ({ids})").split()
+            self.assertLessEqual(set(where), set(chains), where)
+            self.assertEqual(self.sql(db, "SELECT count(*) FROM audit_events WHERE "
+                                          f"request_id IN ({ids})"), str(2 * n))
         for s in (a, b):
             v = self.verify(s)
             self.assertTrue(v.ok, v)
-            self.assertEqual(len(v.chains), 2)
-            self.assertTrue(all(c.ok and c.head_in_token and c.events > 5 for c in v.chains))
-        servers = self.sql(db, "SELECT count(DISTINCT chain_id) FROM audit_events")
-        self.assertEqual(servers, "2")
+            self.assertEqual(sorted(c.chain_id for c in v.chains), sorted(ca + cb))
+            self.assertTrue(all(c.ok and c.head_in_token and c.events > 5 for c in v.chains), v)
+        chains = self.sql(db, "SELECT count(DISTINCT chain_id) FROM audit_events")
+        self.assertEqual(chains, str(len(ca) + len(cb)))
 
 
 class FailClosedTest(AuditCase):
@@ -412,29 +464,57 @@ class FailClosedTest(AuditCase):
         self.assertEqual(self.sql(db, f"SELECT count(*) FROM secrets WHERE name = '{name}' "
                                       "AND deleted_date IS NULL"), "1")
 
-        # Back to normal: the failures are on record, and the chain is whole.
+        # Back to normal: the failures are on record, and the chains are
+        # whole.  A queue lane records its failures again (a failed
+        # change's too: its change lane wrote nothing, its failure went to
+        # a queue lane) before its next batch: as many reads as lanes,
+        # taken in turn, give every queue lane one.
         self.sql(db, "DROP TRIGGER refuse ON audit_events")
-        self.assertEqual(self.call(s, "GetSecretValue", secret_id=name)[0].secret_string, "v1")
+        for _ in range(s.audit_lanes()):
+            self.assertEqual(self.call(s, "GetSecretValue",
+                                       secret_id=name)[0].secret_string, "v1")
         for rid in failed:
             rows = self.events(db, f"request_id = '{rid}'")
             self.assertEqual([r["outcome"] for r in rows], ["ServiceUnavailable"], rid)
+        # The change lanes whose appends were rolled back go on from their
+        # last committed event: a change in each (they take turns).
+        for i in range(s.audit_lanes()):
+            self.call(s, "PutSecretValue", secret_id=name, secret_string=f"after{i}",
+                      client_request_token=token())
         v = self.verify(s)
         self.assertTrue(v.ok, v)
+        self.assertEqual(len(v.chains), s.audit_chain_count(), v)
 
 
 class CliAuditTest(AuditCase):
     """coffer list-audit-events, audit export, audit verify (online and offline)."""
 
+    def report(self, r, rc, chain=None):
+        """coffer audit verify's JSON report (exit status ${rc}); with
+        ${chain}: that chain's part, which must be the one broken."""
+        self.assertEqual(r.returncode, rc, r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["Ok"], chain is None, out)
+        chains = {c["ChainId"]: c for c in out["Chains"]}
+        self.assertEqual(len(chains), len(out["Chains"]), out)
+        for cid, c in chains.items():
+            self.assertEqual(c["Ok"], cid != chain, c)
+        return out if chain is None else chains[chain]
+
     def test_cli(self):
         db, s = self.start()
-        name = self.busy(s, n=2)
+        # The queue lanes take the reads in turn, the change lanes the
+        # changes: at least 4 calls in each chain.
+        n = 4 * s.audit_lanes()
+        name = self.busy(s, n=n)
+        chains = self.own_chains(db, s)
         ep = s.endpoint
 
         r = coffer(ep, "list-audit-events", "--secret-id", name, "--operation",
                    "GetSecretValue")
         self.assertEqual(r.returncode, 0, r.stderr)
         out = json.loads(r.stdout)
-        self.assertEqual(len(out["Events"]), 2)
+        self.assertEqual(len(out["Events"]), n)
         e = out["Events"][0]
         self.assertEqual((e["Operation"], e["Outcome"]), ("GetSecretValue", "OK"))
         self.assertRegex(e["EventDate"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
@@ -444,10 +524,10 @@ class CliAuditTest(AuditCase):
         self.assertEqual(len(json.loads(r.stdout)["Events"]), 3, r.stderr)
         self.assertIn("NextToken", json.loads(r.stdout))
 
-        # Online verify: OK, then a tampered row makes it fail, naming it.
+        # Online verify: OK, every chain of the server.
         r = coffer(ep, "audit", "verify")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertTrue(json.loads(r.stdout)["Ok"])
+        out = self.report(r, 0)
+        self.assertEqual(sorted(c["ChainId"] for c in out["Chains"]), chains)
 
         # Export, then verify the file offline: hashes only, then with the token.
         d = tempfile.mkdtemp()
@@ -459,37 +539,49 @@ class CliAuditTest(AuditCase):
         self.assertGreaterEqual(len(lines), 8)
         self.assertEqual(set(lines[0]) >= {"ChainId", "Sequence", "EventDate", "Principal",
                                            "Operation", "Outcome", "Hash", "Hmac"}, True)
+        self.assertEqual(sorted({x["ChainId"] for x in lines}), chains)
         r = coffer(ep, "audit", "verify", "--file", path)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.report(r, 0)
         self.assertIn("HMACs not", r.stderr)
         tok = {"COFFER_PKCS11_MODULE": h.env("COFFER_TEST_MODULE"),
                "COFFER_TOKEN_LABEL": h.env("COFFER_TEST_TOKEN"),
                "COFFER_PIN_FILE": h.env("COFFER_TEST_PIN_FILE")}
         r = coffer(ep, "audit", "verify", "--file", path, input_env=tok)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertTrue(json.loads(r.stdout)["Chains"][0]["HmacChecked"])
+        out = self.report(r, 0)
+        self.assertEqual(sorted(c["ChainId"] for c in out["Chains"]), chains)
+        self.assertTrue(all(c["HmacChecked"] for c in out["Chains"]), out)
 
-        # A tampered export: an edited outcome, and a dropped line.
+        # A tampered export, in one chain (the export interleaves the
+        # chains in time order): an edited outcome, and a dropped line,
+        # each in the middle of that chain.
+        def longest(lines):
+            by = {}
+            for i, x in enumerate(lines):
+                by.setdefault(x["ChainId"], []).append(i)
+            c = max(sorted(by), key=lambda c: len(by[c]))
+            return c, sorted(by[c], key=lambda i: lines[i]["Sequence"])
+        chain, mine = longest(lines)
+        self.assertGreaterEqual(len(mine), 5)
         edited = os.path.join(d, "edited.jsonl")
-        lines[4]["Outcome"] = "AccessDeniedException"
         with open(edited, "w") as f:
-            f.writelines(json.dumps(x) + "\n" for x in lines)
+            f.writelines(json.dumps(dict(x, Outcome="AccessDeniedException")
+                                    if i == mine[3] else x) + "\n"
+                         for i, x in enumerate(lines))
         r = coffer(ep, "audit", "verify", "--file", edited)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertEqual(json.loads(r.stdout)["Chains"][0]["BrokenSequence"],
-                         lines[4]["Sequence"])
+        self.assertEqual(self.report(r, 1, chain)["BrokenSequence"],
+                         lines[mine[3]]["Sequence"])
         dropped = os.path.join(d, "dropped.jsonl")
         with open(dropped, "w") as f:
-            f.writelines(json.dumps(x) + "\n" for i, x in enumerate(lines) if i != 3)
+            f.writelines(json.dumps(x) + "\n" for i, x in enumerate(lines)
+                         if i != mine[2])
         r = coffer(ep, "audit", "verify", "--file", dropped)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        c = self.report(r, 1, chain)
+        self.assertEqual(c["BrokenSequence"], lines[mine[2]]["Sequence"])
         self.assertIn("missing", r.stderr)
 
-        # A forged line whose hash is right but whose HMAC is not: only the
-        # token can tell.
-        with open(path) as f:
-            lines = [json.loads(x) for x in f]
-        last = lines[-1]
+        # A forged line after the chain's last, whose hash is right but
+        # whose HMAC is not: only the token can tell.
+        last = lines[mine[-1]]
         forged = dict(last, Sequence=last["Sequence"] + 1, PrevHash=last["Hash"],
                       Operation="DeleteSecret", RequestId=token(), Hmac="00" * 32)
         forged["Hash"] = row_hash(forged["ChainId"], forged["Sequence"], forged["EventTime"],
@@ -501,18 +593,18 @@ class CliAuditTest(AuditCase):
         with open(edited, "w") as f:
             f.writelines(json.dumps(x) + "\n" for x in lines + [forged])
         r = coffer(ep, "audit", "verify", "--file", edited)
-        self.assertEqual(r.returncode, 0, "without the token the forgery passes")
+        self.report(r, 0)
         r = coffer(ep, "audit", "verify", "--file", edited, input_env=tok)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(self.report(r, 1, chain)["BrokenSequence"], forged["Sequence"])
         self.assertIn("HMAC", r.stderr)
 
-        # The database tampered with: coffer audit verify names the row.
-        chain = lines[0]["ChainId"]
+        # The database tampered with: coffer audit verify names the chain
+        # and the row, and finds the other chains intact.
         self.tamper(db, f"UPDATE audit_events SET principal = 'mallory' "
                         f"WHERE chain_id = '{chain}' AND seq = 3")
         r = coffer(ep, "audit", "verify")
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("broken at event 3", r.stderr)
+        self.assertEqual(self.report(r, 1, chain)["BrokenSequence"], 3)
+        self.assertIn(f"audit chain {chain} is broken at event 3", r.stderr)
 
 
 class RequestParametersTest(AuditCase):
@@ -640,14 +732,17 @@ class RequestParametersTest(AuditCase):
         self.assertTrue(self.verify(s).ok)
 
     def test_parameters_are_covered_by_the_hash(self):
-        """The chain mixes v1 (ServerStart) and v2 (calls) events; the
+        """Each chain mixes v1 (ServerStart) and v2 (calls) events; the
         independent encoder agrees with both; editing parameters breaks it."""
         db, s = self.start()
-        self.busy(s, n=2)
-        rows = json.loads(self.sql(db, "SELECT json_agg(e ORDER BY seq) FROM (SELECT *, "
-                                   "(extract(epoch FROM event_time) * 1000)::bigint AS ms "
-                                   "FROM audit_events) e"))
-        formats = set()
+        # The queue lanes take the reads in turn, the change lanes the
+        # changes: calls in every chain.
+        self.busy(s, n=s.audit_lanes())
+        chains = self.own_chains(db, s)
+        rows = json.loads(self.sql(db, "SELECT json_agg(e ORDER BY chain_id, seq) FROM "
+                                   "(SELECT *, (extract(epoch FROM event_time) * 1000)"
+                                   "::bigint AS ms FROM audit_events) e"))
+        formats = {}
         for row in rows:
             got = row_hash(row["chain_id"], row["seq"], row["ms"],
                            [row["request_id"], row["principal"], row["peer"],
@@ -655,20 +750,261 @@ class RequestParametersTest(AuditCase):
                             row["outcome"]],
                            bytes.fromhex(row["prev_hash"][2:]), row["request_params"])
             self.assertEqual(got.hex(), row["hash"][2:], row)
-            formats.add(row["request_params"] is None)
-        self.assertEqual(formats, {True, False}, "both formats in one chain")
+            formats.setdefault(row["chain_id"], set()).add(row["request_params"] is None)
+        self.assertEqual(sorted(formats), chains)
+        for chain, f in formats.items():
+            self.assertEqual(f, {True, False}, f"both formats in chain {chain}")
         self.assertTrue(self.verify(s).ok)
 
-        chain = rows[0]["chain_id"]
-        seq = [r["seq"] for r in rows if r["operation"] == "GetSecretValue"][0]
+        get = [r for r in rows if r["operation"] == "GetSecretValue"][0]
+        chain, seq = get["chain_id"], get["seq"]
         self.tamper(db, "UPDATE audit_events SET request_params = "
                         "'{\"SecretId\":\"something-else\"}' "
                         f"WHERE chain_id = '{chain}' AND seq = {seq}")
-        v = self.verify(s)
-        self.assertFalse(v.ok)
-        c = [c for c in v.chains if c.chain_id == chain][0]
+        c = self.only_broken(self.verify(s), chain, len(chains))
         self.assertEqual(c.broken_sequence, seq)
         self.assertIn("altered", c.reason)
+
+
+class LanesTest(AuditCase):
+    """audit_lanes (audit/DESIGN.md, "Lanes and group commit"): one cofferd
+    writes 2 x audit_lanes chains side by side, each with its own
+    ServerStart and ServerStop and its own head in the token.  audit_lanes
+    queue lanes take the events of reads (and failures) in turn, one
+    submission each; as many change lanes take the events of changes, each
+    appended by the change in its own transaction, in the first free change
+    lane after the last one used.  Verify checks each chain on its own."""
+
+    LANES = 3
+
+    def start_lanes(self, db=None):
+        db, s = self.start(db, extra_env={"COFFER_AUDIT_LANES": str(self.LANES)})
+        self.assertEqual(s.audit_lanes(), self.LANES)
+        self.assertEqual(s.audit_chain_count(), 2 * self.LANES)
+        return db, s
+
+    def threads(self, s, threads, each, one):
+        """Run one(sm, channel, t, i) for i < ${each} on each of ${threads}
+        threads at once, each with its own channel; returns what the calls
+        returned, in no particular order."""
+        sm, _ = pb()
+        out, errors, lock = [], [], threading.Lock()
+
+        def run(t):
+            ch = s.open_channel()
+            try:
+                for i in range(each):
+                    r = one(sm, ch, t, i)
+                    with lock:
+                        out.append(r)
+            except Exception as e:      # reported by the main thread
+                with lock:
+                    errors.append(repr(e))
+            finally:
+                ch.close()
+
+        ts = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(out), threads * each)
+        return out
+
+    @staticmethod
+    def method(sm, ch, op):
+        return ch.unary_unary(h.SERVICE + op,
+                              request_serializer=lambda m: m.SerializeToString(),
+                              response_deserializer=getattr(sm, op + "Response").FromString)
+
+    def calls(self, s, name, threads=6, each=10):
+        """threads x each audited calls, reads and changes, from several
+        threads at once; returns {request id: operation}."""
+        def one(sm, ch, t, i):
+            if i % 3 == 2:
+                _, c = self.method(sm, ch, "PutSecretValue").with_call(
+                    sm.PutSecretValueRequest(secret_id=name, secret_string=f"t{t}-{i}",
+                                             client_request_token=token()), timeout=30)
+                op = "PutSecretValue"
+            else:
+                _, c = self.method(sm, ch, "GetSecretValue").with_call(
+                    sm.GetSecretValueRequest(secret_id=name), timeout=30)
+                op = "GetSecretValue"
+            return dict(c.initial_metadata())["coffer-request-id"], op
+        return dict(self.threads(s, threads, each, one))
+
+    def chain_rows(self, db, chain):
+        """A chain's events in seq order: (seq, principal, peer, operation,
+        request id, outcome)."""
+        out = self.sql(db, "SELECT seq, principal, peer, operation, request_id, outcome "
+                       f"FROM audit_events WHERE chain_id = '{chain}' ORDER BY seq")
+        return [(int(r[0]), *r[1:]) for r in (l.split("|") for l in out.splitlines())]
+
+    def test_lanes(self):
+        db, s = self.start_lanes()
+        name = "lanes-" + token()[:8]
+        _, md, _ = self.call(s, "CreateSecret", name=name, secret_string="v0",
+                             client_request_token=token())
+        ops = self.calls(s, name)
+        ops[md["coffer-request-id"]] = "CreateSecret"
+        rids = sorted(ops)
+
+        # 2 x LANES chains, all this server's, each begun by ServerStart.
+        chains = self.own_chains(db, s)
+        n_chains = s.audit_chain_count()
+        self.assertEqual(self.sql(db, "SELECT count(*) FROM audit_chains"), str(n_chains))
+        self.assertEqual(self.sql(db, "SELECT count(DISTINCT chain_id) FROM audit_events"),
+                         str(n_chains))
+        rows = {c: self.chain_rows(db, c) for c in chains}
+        calls = {}
+        for c, r in rows.items():
+            self.assertEqual(r[0][:4], (1, "cofferd", s.audit_server(), "ServerStart"), c)
+            self.assertEqual([x[0] for x in r], list(range(1, len(r) + 1)), c)
+            self.assertNotIn("ServerStart", [x[3] for x in r[1:]], c)
+            calls[c] = [x for x in r if x[1] != "cofferd"]
+
+        # Each call's event is in exactly one chain, once.  (The others:
+        # the harness's health checks, while it waited for the server.)
+        where = {}
+        for c, x in calls.items():
+            for e in x:
+                where.setdefault(e[4], []).append(c)
+        for rid in rids:
+            self.assertEqual(len(where.get(rid, [])), 1, rid)
+        health = [c for c, x in calls.items() for e in x if e[3] == "Health/Check"]
+        self.assertEqual(len(where), len(rids) + len(health), where)
+
+        # The reads went to the queue lanes, the changes to the change
+        # lanes: LANES chains each, none shared.  Every change lane has
+        # changes: the first LANES changes took a lane each (the first free
+        # one after the last one used is a lane not used yet).
+        reads = {where[r][0] for r in rids if ops[r] == "GetSecretValue"}
+        changes = {where[r][0] for r in rids if ops[r] != "GetSecretValue"}
+        self.assertEqual(len(reads), self.LANES, reads)
+        self.assertEqual(len(changes), self.LANES, changes)
+        self.assertEqual(reads | changes, set(chains))
+        for c in changes:
+            self.assertTrue(all((x[3], x[5]) in (("CreateSecret", "OK"),
+                                                 ("PutSecretValue", "OK"))
+                                for x in calls[c]), calls[c])
+        # Each read (and health check) is one submission and the queue
+        # lanes take them in turn, so the queue chains' counts differ by
+        # one at most.
+        counts = sorted(len(calls[c]) for c in reads)
+        self.assertTrue(all(x[3] in ("GetSecretValue", "Health/Check")
+                            for c in reads for x in calls[c]))
+        self.assertEqual(sum(counts), sum(1 for r in rids if ops[r] == "GetSecretValue")
+                         + len(health))
+        self.assertLessEqual(counts[-1] - counts[0], 1, counts)
+
+        # Every chain verifies, and the token holds each one's head.
+        v = self.verify(s)
+        self.assertTrue(v.ok, v)
+        self.assertEqual(sorted(c.chain_id for c in v.chains), chains)
+        for c in v.chains:
+            self.assertTrue(c.head_in_token, c)
+            self.assertEqual(c.first_sequence, 1, c)
+            self.assertGreaterEqual(c.events, len(rows[c.chain_id]), c)
+
+        # A clean stop ends every chain, queue and change lanes' alike, with
+        # ServerStop, whose head the token holds.
+        self.stop(s)
+        for c in chains:
+            r = self.chain_rows(db, c)
+            self.assertEqual(r[-1][1:4], ("cofferd", s.audit_server(), "ServerStop"), c)
+            self.assertEqual([x[3] for x in r].count("ServerStop"), 1, c)
+            self.assertEqual([x[0] for x in r], list(range(1, len(r) + 1)), c)
+
+        # Another server (LANES lanes too) verifies the stopped one's chains.
+        _, s2 = self.start_lanes(db)
+        chains2 = self.own_chains(db, s2)
+        v = self.verify(s2)
+        self.assertTrue(v.ok, v)
+        self.assertEqual(sorted(c.chain_id for c in v.chains), sorted(chains + chains2))
+        for c in v.chains:
+            if c.chain_id in chains:
+                self.assertEqual(c.token_head_sequence, c.last_sequence, c)
+
+        # The tail of one queue lane's chain and of one change lane's chain
+        # cut off: those two chains are broken, and they alone.
+        cut = {}
+        for chain in (sorted(reads)[0], sorted(changes)[0]):
+            last = int(self.sql(db, "SELECT max(seq) FROM audit_events WHERE "
+                                    f"chain_id = '{chain}'"))
+            self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' "
+                            f"AND seq > {last - 3}")
+            cut[chain] = last
+        v = self.verify(s2)
+        self.assertFalse(v.ok, v)
+        self.assertEqual(len(v.chains), s.audit_chain_count() + s2.audit_chain_count(), v)
+        for c in v.chains:
+            if c.chain_id not in cut:
+                self.assertTrue(c.ok, c)
+                continue
+            self.assertFalse(c.ok, c)
+            self.assertEqual(c.broken_sequence, cut[c.chain_id] - 2, c)
+            self.assertIn("cut off", c.reason)
+            self.assertEqual(c.token_head_sequence, cut[c.chain_id], c)
+
+    def test_changes_commit_with_their_events(self):
+        """Changes from more threads than there are change lanes, several
+        on one secret at once: each change's event is in a change lane's
+        chain, written in the change's own transaction (the xmin of its
+        secret_versions row), one transaction per change; every chain
+        verifies."""
+        db, s = self.start_lanes()
+        names = [f"lanes-ch{k}-{token()[:8]}" for k in range(4)]
+        for n in names:
+            self.call(s, "CreateSecret", name=n, secret_string="v0",
+                      client_request_token=token())
+
+        def one(sm, ch, t, i):
+            tok = token()
+            _, c = self.method(sm, ch, "PutSecretValue").with_call(
+                sm.PutSecretValueRequest(secret_id=names[t % len(names)],
+                                         secret_string=f"t{t}-{i}",
+                                         client_request_token=tok), timeout=30)
+            return dict(c.initial_metadata())["coffer-request-id"], tok
+        puts = dict(self.threads(s, 8, 6, one))
+
+        ids = ", ".join(f"'{r}'" for r in puts)
+        out = self.sql(db, "SELECT e.request_id, e.version_id, e.outcome, e.chain_id, "
+                       "e.xmin, v.xmin FROM audit_events e LEFT JOIN secret_versions v "
+                       f"ON v.version_id = e.version_id WHERE e.request_id IN ({ids})")
+        got = {}
+        for line in out.splitlines():
+            rid, ver, outcome, chain, exmin, vxmin = line.split("|")
+            self.assertNotIn(rid, got, "two events for one change")
+            got[rid] = (ver, outcome, chain, exmin, vxmin)
+        self.assertEqual(sorted(got), sorted(puts))
+        xmins = set()
+        for rid, tok in puts.items():
+            ver, outcome, chain, exmin, vxmin = got[rid]
+            self.assertEqual((ver, outcome), (tok, "OK"), rid)
+            # The change and its event: one transaction.
+            self.assertEqual(exmin, vxmin, rid)
+            xmins.add(exmin)
+        # One transaction per change.
+        self.assertEqual(len(xmins), len(puts))
+        self.assertEqual(self.sql(db, "SELECT count(*) FROM secret_versions"),
+                         str(len(puts) + len(names)))
+
+        # The changes are in the change lanes' chains, every one of them;
+        # the queue lanes' chains, which no read reached, hold their
+        # ServerStart and the harness's health checks alone.
+        chains = self.own_chains(db, s)
+        changes = {g[2] for g in got.values()}
+        self.assertEqual(len(changes), self.LANES, changes)
+        for c in set(chains) - changes:
+            ops = [x[3] for x in self.chain_rows(db, c)]
+            self.assertEqual(ops[0], "ServerStart", c)
+            self.assertLessEqual(set(ops[1:]), {"Health/Check"}, c)
+
+        v = self.verify(s)
+        self.assertTrue(v.ok, v)
+        self.assertEqual(sorted(c.chain_id for c in v.chains), chains)
+        self.assertTrue(all(c.ok and c.head_in_token for c in v.chains), v)
 
 
 class PurgeAuditTest(AuditCase):

@@ -112,20 +112,21 @@ class AuthzCase(unittest.TestCase):
     def audit_rows(self, where):
         return h.psql(h.admin(self.db), "SELECT principal, operation, outcome, "
                       "coalesce(secret_arn, '') FROM audit_events WHERE " + where +
-                      " ORDER BY event_time, seq")
+                      " ORDER BY " + h.AUDIT_ORDER)
 
-    def last_seq(self):
-        return int(h.psql(h.admin(self.db), "SELECT coalesce(max(seq), 0) "
-                          "FROM audit_events"))
+    def after_now(self):
+        """The SQL condition for audit events written from now on, in any
+        of the server's chains (h.audit_mark)."""
+        return h.audit_after(h.audit_mark(self.db))
 
-    def summaries(self, where, after_seq, want=1, wait=10):
+    def summaries(self, where, after, want=1, wait=10):
         """The peers and counts of the refusal summaries matching ${where}
-        written after ${after_seq}, once the counts add up to ${want} (or
-        after ${wait} seconds)."""
+        written ${after} (after_now()), once the counts add up to ${want}
+        (or after ${wait} seconds)."""
         deadline = time.time() + wait
         while True:
             peers = h.psql(h.admin(self.db), "SELECT peer FROM audit_events "
-                           f"WHERE seq > {after_seq} AND {where} ORDER BY seq")
+                           f"WHERE {after} AND {where} ORDER BY {h.AUDIT_ORDER}")
             peers = peers.splitlines() if peers else []
             counts = [int(p.rsplit("; count=", 1)[1]) if "; count=" in p else 0
                       for p in peers]
@@ -158,7 +159,7 @@ class AuthenticationTest(AuthzCase):
     def test_no_certificate_is_refused_at_the_handshake(self):
         # Every service, the health check included: no call is ever formed.
         sm, health = pb()
-        before = self.last_seq()
+        before = self.after_now()
         for service, op, req, resp in (
                 (SM, "ListSecrets", sm.ListSecretsRequest, sm.ListSecretsResponse),
                 (IDP, "ListIdentityPolicies", sm.ListIdentityPoliciesRequest,
@@ -175,7 +176,7 @@ class AuthenticationTest(AuthzCase):
             before, want=3)
         self.assertGreaterEqual(sum(counts), 3, peers)
         self.assertTrue(all(p.startswith("unknown; count=") for p in peers), peers)
-        self.assertEqual(self.audit_rows(f"seq > {before} AND principal = "
+        self.assertEqual(self.audit_rows(f"{before} AND principal = "
                                          "'unauthenticated'"), "")
 
     def test_certless_flood_is_aggregated_and_harmless(self):
@@ -202,7 +203,7 @@ class AuthenticationTest(AuthzCase):
                                  health.HealthCheckResponse)
 
         calm = admin_latency()
-        before = self.last_seq()
+        before = self.after_now()
         start = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             flood = pool.map(one, range(n))
@@ -232,7 +233,7 @@ class AuthenticationTest(AuthzCase):
                            request_serializer=lambda x: x.SerializeToString(),
                            response_deserializer=sm.ListSecretsResponse.FromString)
         where = (f"principal = 'unverified:{claim}' AND operation = 'TLSHandshake'")
-        before = self.last_seq()
+        before = self.after_now()
         try:
             with self.assertRaises(grpc.RpcError) as cm:
                 m(sm.ListSecretsRequest(), timeout=10)
@@ -244,9 +245,9 @@ class AuthenticationTest(AuthzCase):
         peers, counts = self.summaries(where, before)
         self.assertGreaterEqual(sum(counts), 1, peers)
         self.assertIn(f"unverified:{claim}|TLSHandshake|AccessDeniedException|",
-                      self.audit_rows(f"seq > {before} AND {where}"))
+                      self.audit_rows(f"{before} AND {where}"))
         # And nothing was done as the identity it claimed.
-        self.assertEqual(self.audit_rows(f"seq > {before} AND principal = "
+        self.assertEqual(self.audit_rows(f"{before} AND principal = "
                                          f"'{claim}'"), "")
 
     def test_foreign_ca_is_refused_at_the_handshake(self):
@@ -341,7 +342,7 @@ class HealthWithoutCertTest(unittest.TestCase):
         server = h.Server(db, tls=pki, extra_env={
             "COFFER_HEALTH_WITHOUT_CERT": "on", **FAST_SUMMARIES}).start()
         self.addCleanup(server.stop)
-        seq = int(h.psql(h.admin(db), "SELECT max(seq) FROM audit_events"))
+        before = h.audit_after(h.audit_mark(db))
         ch = grpc.secure_channel(server.endpoint, grpc.ssl_channel_credentials(
             root_certificates=pki.read(pki.ca + ".pem")))
         self.addCleanup(ch.close)
@@ -360,8 +361,8 @@ class HealthWithoutCertTest(unittest.TestCase):
                 ls(sm.ListSecretsRequest(), timeout=10)
             self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
         # One summary per kind and interval, "ipv4:127.0.0.1; count=N".
-        q = ("SELECT operation, outcome, peer FROM audit_events WHERE seq > "
-             f"{seq} AND principal = 'unauthenticated' ORDER BY seq")
+        q = ("SELECT operation, outcome, peer FROM audit_events WHERE "
+             f"{before} AND principal = 'unauthenticated' ORDER BY {h.AUDIT_ORDER}")
         deadline = time.time() + 10
         while True:
             out = h.psql(h.admin(db), q)

@@ -242,7 +242,9 @@ class PagingTest(unittest.TestCase):
 
     def test_verify_audit_log_in_bounded_parts(self):
         ch = self.server.channel
-        for i in range(30):
+        # The change lanes take changes in turn (one after the other, each
+        # takes the next): 15 or more in each change lane's chain.
+        for i in range(15 * self.server.audit_lanes()):
             call(ch, "CreateSecret", name=f"audited-{i}-{token()[:6]}",
                  client_request_token=token())
 
@@ -290,8 +292,10 @@ class PagingTest(unittest.TestCase):
                f"WHERE chain_id = '{cid}' AND seq = 12")
         r = h.coffer(self.server.endpoint, "audit", "verify")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("broken at event 12", r.stderr)
-        self.assertFalse(json.loads(r.stdout)["Ok"])
+        self.assertIn(f"audit chain {cid} is broken at event 12", r.stderr)
+        out = json.loads(r.stdout)
+        self.assertFalse(out["Ok"])
+        self.assertEqual([c["ChainId"] for c in out["Chains"] if not c["Ok"]], [cid])
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class RotateSecretTest(RotationCase):
         # the rotation (issue 11), without a value.
         rows = self.sql("SELECT operation || '|' || outcome FROM audit_events WHERE "
                         f"version_id = '{tok}' AND principal = 'anonymous' "
-                        "AND operation LIKE 'Rotation/%' ORDER BY event_time, seq")
+                        f"AND operation LIKE 'Rotation/%' ORDER BY {h.AUDIT_ORDER}")
         self.assertEqual(rows.split("\n"), [
             "Rotation/createSecret|OK", "Rotation/setSecret|OK",
             "Rotation/testSecret|OK", "Rotation/finishSecret|OK"])
@@ -128,7 +128,7 @@ class RotateSecretTest(RotationCase):
         self.assertFalse(d.HasField("last_rotated_date"))
         self.assertEqual(d.rotation_rules.schedule_expression, "rate(10 days)")
         self.assertTrue(d.HasField("next_rotation_date"))
-        ops = self.sql("SELECT string_agg(operation, ',' ORDER BY event_time, seq) "
+        ops = self.sql(f"SELECT string_agg(operation, ',' ORDER BY {h.AUDIT_ORDER}) "
                        f"FROM audit_events WHERE version_id = '{tok}' "
                        "AND principal = 'anonymous' AND operation LIKE 'Rotation/%'")
         self.assertEqual(ops, "Rotation/testSecret")

@@ -531,7 +531,7 @@ class PgPrincipalTest(Helpers, unittest.TestCase):
         d = self.admin.call("DescribeSecret", secret_id=app)
         self.assertEqual(d.rotation_principal, self.A)
         steps = self.sql("SELECT string_agg(principal || '|' || operation, ' ' ORDER BY "
-                         f"event_time, seq) FROM audit_events WHERE version_id = '{tok}' "
+                         f"{h.AUDIT_ORDER}) FROM audit_events WHERE version_id = '{tok}' "
                          "AND operation LIKE 'Rotation/%'").split(" ")
         self.assertEqual(sorted(steps), sorted(
             f"{self.A}|Rotation/{s}" for s in

@@ -10,8 +10,11 @@ and value.  Then:
 - a retry is idempotent (same token, same value: success, one version);
 - each secret's AWSCURRENT is the last write its thread made;
 - every acknowledged write has its audit event (outcome OK, its request id);
-- at the end, the audit trail of every chain (one per cofferd process)
-  verifies.
+- every version has an OK event for it, and every OK event for a version
+  has its version: a change and its event commit in one transaction;
+- at the end, the audit trail of every chain (2 x audit_lanes of them per
+  cofferd process: queue lanes and change lanes, each registered before
+  the process served a call) verifies.
 
 Rounds: COFFER_FAULTS_ROUNDS (default 10; `tests/faults/run --long` uses 100).
 """
@@ -87,9 +90,11 @@ class CrashTest(unittest.TestCase):
         acked = 0
         retried = 0
         writers = []
+        servers = []        # audit_chains.server of every process started
         try:
             for rnd in range(ROUNDS):
                 s.start()
+                servers.append(s.audit_server())
                 ws = [Writer(s.endpoint, rnd, n) for n in range(THREADS)]
                 for w in ws:
                     w.start()
@@ -104,6 +109,7 @@ class CrashTest(unittest.TestCase):
 
                 # Restart and retry what the kill cut off, same token and value.
                 s.start()
+                servers.append(s.audit_server())
                 for w in ws:
                     if w.cut is None:
                         continue
@@ -128,12 +134,20 @@ class CrashTest(unittest.TestCase):
                 writers += ws
                 s.stop()
 
-            # Every chain, one per process, verifies.
+            # Every chain, 2 x audit_lanes per process, verifies.
             s.start()
+            servers.append(s.audit_server())
+            per = s.audit_chain_count()
             v = s.call("VerifyAuditLog", sm.VerifyAuditLogRequest(),
                        service=AUDIT)[0]
             self.assertTrue(v.ok, v)
-            self.assertGreaterEqual(len(v.chains), ROUNDS)
+            per_server = dict(line.split("|") for line in h.psql(
+                h.admin(db), "SELECT server, count(*) FROM audit_chains "
+                "GROUP BY server").split())
+            self.assertEqual(per_server, {srv: str(per) for srv in servers})
+            self.assertEqual(len(v.chains), len(servers) * per)
+            self.assertEqual(sorted(c.chain_id for c in v.chains), sorted(h.psql(
+                h.admin(db), "SELECT chain_id FROM audit_chains").split()))
             # Over the whole run the clients really were cut off, and wrote.
             self.assertGreater(acked, ROUNDS * THREADS)
             self.assertGreater(retried, 0)
@@ -164,6 +178,21 @@ class CrashTest(unittest.TestCase):
             cur = s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id=w.name))[0]
             self.assertEqual(cur.version_id, w.acked[-1][1])
             self.assertEqual(int(versions[w.name]), len(w.acked), w.name)
+
+        # A change and its event commit together (one transaction): the
+        # kill left no version without an OK event for it, and no OK event
+        # for a version that is not there.  (A retry of a write that had
+        # landed adds an event, never a version: compare sets.)
+        made = set(h.psql(h.admin(db), "SELECT s.arn || ' ' || v.version_id "
+                          "FROM secret_versions v JOIN secrets s ON "
+                          "s.uuid = v.secret_uuid").split("\n"))
+        claimed = set(h.psql(h.admin(db), "SELECT secret_arn || ' ' || version_id "
+                             "FROM audit_events WHERE outcome = 'OK' AND operation "
+                             "IN ('CreateSecret', 'PutSecretValue') AND "
+                             "version_id IS NOT NULL").split("\n"))
+        self.assertEqual(made - claimed, set(), "versions without their event")
+        self.assertEqual(claimed - made, set(), "events claiming a version that "
+                         "did not commit")
 
 
 if __name__ == "__main__":

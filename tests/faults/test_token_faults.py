@@ -1,18 +1,21 @@
 """The token failing under a running cofferd (issue 11 item 13, issue 12
 item 1; audit/DESIGN.md, "Heads in the token").
 
-The audit chain's head lives in a token object that the head keeper moves
-after each batch.  Here the token fails underneath a real server while it
-serves a light load:
+Each audit chain's head lives in a token object that its head keeper moves
+after each batch; cofferd writes one chain per audit lane, queue lanes and
+change lanes (2 x audit_lanes), and so keeps that many such objects.  Here
+the token fails underneath a real server while it serves a light load:
 
-- the head object's file is moved away for a moment (the PKCS#11 handle
-  then fails with CKR_OBJECT_HANDLE_INVALID, as in the field report): the
-  keeper must find or remake its one object, never fork the head, and
-  catch up once the file is back, so that a tail cut afterwards shows;
+- one lane's head object file is moved away for a moment (the PKCS#11
+  handle then fails with CKR_OBJECT_HANDLE_INVALID, as in the field
+  report): that lane's keeper must find or remake its one object, never
+  fork the head, and catch up once the file is back, so that a tail cut
+  afterwards shows in that chain;
 - the same, and the token directory made immutable (chattr +i: no object
   can be created, not even by root), for longer than audit_head_max_lag:
-  calls fail with ServiceUnavailable, health says NOT_SERVING, and both
-  come back by themselves once the token does.
+  calls fail with ServiceUnavailable (one lane's chain unanchored is
+  enough), health says NOT_SERVING, and both come back by themselves once
+  the token does.
 
 Renaming the whole token directory away is not used: SoftHSM 2.6 marks a
 token whose directory it cannot list invalid for the rest of the process
@@ -125,55 +128,72 @@ class TokenFaultTest(unittest.TestCase):
     def sql(self, q):
         return h.psql(h.admin(self.db), q)
 
-    def chain(self):
-        return self.sql("SELECT chain_id FROM audit_chains")
+    def head_file(self, s, d):
+        """One lane's head object file, and that lane's chain: with the
+        server idle, one call; the one object the token then rewrites is
+        the head of the chain that call's event went to (the keys never
+        change; SoftHSM rewrites an object's file in place).  A read: its
+        event goes to a queue lane."""
+        sm, _ = pb()
+        chains = s.audit_chains(self.db)
+        self.assertEqual(len(chains), s.audit_chain_count(), chains)
 
-    def head_file(self, d):
-        """The head object's file: the one object the keeper keeps
-        rewriting under load (the keys never change)."""
-        before = {f: os.stat(os.path.join(d, f)).st_mtime_ns for f in objects(d)}
-        deadline = time.time() + 10
+        def mtimes():
+            return {f: os.stat(os.path.join(d, f)).st_mtime_ns for f in objects(d)}
+        deadline = time.time() + 30
         while time.time() < deadline:
+            before = mtimes()
             time.sleep(0.3)
-            moved = [f for f in objects(d)
-                     if f in before and os.stat(os.path.join(d, f)).st_mtime_ns != before[f]]
-            if len(moved) == 1:
-                return moved[0]
-        raise AssertionError(f"no single head object is being rewritten in {d}")
+            if mtimes() != before:
+                continue        # not idle yet
+            _, md, _ = s.call("GetSecretValue",
+                              sm.GetSecretValueRequest(secret_id=self.name))
+            time.sleep(0.5)     # the keeper writes within 20 ms
+            after = mtimes()
+            moved = [f for f in after if f in before and after[f] != before[f]]
+            if len(moved) == 1 and set(after) == set(before):
+                chain = self.sql("SELECT chain_id FROM audit_events WHERE "
+                                 f"request_id = '{md['coffer-request-id']}'")
+                self.assertIn(chain, chains)
+                return moved[0], chain
+        raise AssertionError(f"no single head object is rewritten after a call in {d}")
+
+    def verify_chain(self, s, chain):
+        """VerifyAuditLog, and ${chain}'s report in it."""
+        v = self.verify(s)
+        return v, [c for c in v.chains if c.chain_id == chain][0]
 
     def caught_up(self, s, chain, timeout=20):
         """Verify, until the token's head is the chain's end (the server's
         own verify waits for its head; this waits for the retries)."""
         deadline = time.time() + timeout
         while True:
-            v = self.verify(s)
-            c = [c for c in v.chains if c.chain_id == chain][0]
+            v, c = self.verify_chain(s, chain)
             if (c.ok and c.head_in_token and c.token_head_sequence >= c.last_sequence) \
                     or time.time() > deadline:
                 return v, c
             time.sleep(0.5)
 
     def cut_tail(self, s, chain):
-        """Delete the newest events as the owner, triggers off; verify must
-        see it."""
+        """Delete the newest events of ${chain} as the owner, triggers off;
+        verify must see it in that chain, and in no other."""
         last = int(self.sql(f"SELECT max(seq) FROM audit_events WHERE chain_id = '{chain}'"))
         h.psql(h.admin(self.db), "SET session_replication_role = replica; "
                f"DELETE FROM audit_events WHERE chain_id = '{chain}' AND seq > {last - 3}")
-        v = self.verify(s)
-        c = [c for c in v.chains if c.chain_id == chain][0]
+        v, c = self.verify_chain(s, chain)
         self.assertFalse(v.ok, v)
         self.assertFalse(c.ok, c)
         self.assertIn("cut off", c.reason)
         self.assertEqual(c.broken_sequence, last - 2)
+        self.assertTrue(all(o.ok for o in v.chains if o.chain_id != chain), v)
         return last - 2
 
     def test_brief_fault_one_head_that_catches_up(self):
         s = self.start()
         d = token_dir()
         n_objects = len(objects(d))
-        chain = self.chain()
+        head, chain = self.head_file(s, d)
         with Load(s, self.name) as load:
-            head = self.head_file(d)
             os.rename(os.path.join(d, head), os.path.join(d, head + ".away"))
             time.sleep(2)
             os.rename(os.path.join(d, head + ".away"), os.path.join(d, head))
@@ -189,23 +209,24 @@ class TokenFaultTest(unittest.TestCase):
 
         # One head object per chain.  SoftHSM never shows this process
         # the file that came back, so the keeper had to make a new object;
-        # the next cofferd sees both and destroys the superseded one.
+        # the next cofferd sees both and destroys the superseded one, and
+        # adds one head per lane of its own.
         s2 = h.Server(self.db).start()
         self.addCleanup(self.stop, s2)
-        self.assertEqual(len(objects(d)), n_objects + 1,
+        self.assertEqual(len(objects(d)), n_objects + s2.audit_chain_count(),
                          f"a chain's head is forked:\n{s.output()}\n{s2.output()}")
-        v = self.verify(s2)
-        c = [c for c in v.chains if c.chain_id == chain][0]
+        v, c = self.verify_chain(s2, chain)
         self.assertFalse(c.ok, c)
         self.assertEqual(c.broken_sequence, cut, c)
+        self.assertTrue(all(o.ok for o in v.chains if o.chain_id != chain), v)
+        self.assertEqual(len(v.chains), s.audit_chain_count() + s2.audit_chain_count(), v)
 
     def test_long_fault_fails_closed_then_recovers(self):
         sm, _ = pb()
         s = self.start(max_lag=2)
         d = token_dir()
-        chain = self.chain()
+        head, chain = self.head_file(s, d)
         with Load(s, self.name):
-            head = self.head_file(d)
             os.rename(os.path.join(d, head), os.path.join(d, head + ".away"))
             subprocess.run(["chattr", "+i", d], check=True)
             try:
@@ -243,17 +264,25 @@ class TokenFaultTest(unittest.TestCase):
         sm, _ = pb()
         s = self.start(max_lag=60)
         d = token_dir()
-        chain = self.chain()
-        with Load(s, self.name):
-            head = self.head_file(d)
+        head, chain = self.head_file(s, d)
+        base = int(self.sql(f"SELECT max(seq) FROM audit_events WHERE chain_id = '{chain}'"))
         os.rename(os.path.join(d, head), os.path.join(d, head + ".away"))
         subprocess.run(["chattr", "+i", d], check=True)
         try:
-            # Unanchored calls over 3 s: longer than the verifier's 1 s
-            # bound plus its 1 s for writes in flight.
-            for _ in range(6):
+            # Unanchored calls in that lane's chain over 3 s: longer than
+            # the verifier's 1 s bound plus its 1 s for writes in flight.
+            # (The queue lanes take the reads in turn.)
+            deadline = time.time() + 60
+            while True:
                 s.call("GetSecretValue", sm.GetSecretValueRequest(secret_id=self.name))
-                time.sleep(0.6)
+                n, span = self.sql("SELECT count(*), coalesce(extract(epoch FROM "
+                                   "max(event_time) - min(event_time)), 0) FROM "
+                                   f"audit_events WHERE chain_id = '{chain}' AND "
+                                   f"seq > {base}").split("|")
+                if (int(n) >= 3 and float(span) >= 3.0) or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertGreaterEqual(float(span), 3.0, n)
             s.killed = True
             s.stop(signal.SIGKILL)
         finally:
@@ -264,11 +293,11 @@ class TokenFaultTest(unittest.TestCase):
         time.sleep(3)
         s2 = h.Server(self.db, extra_env={"COFFER_AUDIT_HEAD_MAX_LAG": "1"}).start()
         self.addCleanup(self.stop, s2)
-        v = self.verify(s2)
-        c = [c for c in v.chains if c.chain_id == chain][0]
+        v, c = self.verify_chain(s2, chain)
         self.assertFalse(v.ok, v)
         self.assertFalse(c.ok, c)
         self.assertLess(c.token_head_sequence, c.last_sequence, c)
+        self.assertEqual(c.token_head_sequence, base, c)
         self.assertEqual(c.broken_sequence, c.token_head_sequence + 1, c)
         self.assertIn("not anchored", c.reason)
 

@@ -149,6 +149,7 @@ test_walk(void **state)
 	struct cf_audit_row rows[N];
 	struct cf_error err = { CF_OK, "" };
 	struct audit_head_view hv;
+	struct audit_own_head own[2];
 	struct audit_bound b;
 	struct audit_check c;
 	struct audit_source as;
@@ -172,9 +173,14 @@ test_walk(void **state)
 		as.mac = t == K_OFFLINE ? NULL : mac;
 		as.arg = &s;
 
-		/* Another server's chain, in flight for 2.5 events. */
-		hv.own_chain = OTHER;
-		hv.own_synced = 0;
+		/*
+		 * Another server's chain, in flight for 2.5 events; this
+		 * server writes OTHER (and, below, CHAIN as its second lane).
+		 */
+		own[0].chain_id = OTHER;
+		own[0].synced = 0;
+		hv.own = own;
+		hv.n_own = 1;
 		hv.in_flight_ms = 5 * STEP_MS / 2;
 		hv.any_heads = t != K_NO_HEADS_AT_ALL;
 		b.events_left = t == K_BOUND_4 ? 4 : 1000000;
@@ -207,8 +213,9 @@ test_walk(void **state)
 		}
 		if (t == K_OWN_SYNCED || t == K_OWN_BEHIND ||
 		    t == K_OWN_NOT_SYNCED || t == K_LOST_HEAD_OWN)
-			hv.own_chain = CHAIN;
-		hv.own_synced = t == K_OWN_SYNCED ? 4 : t == K_OWN_BEHIND ? N :
+			hv.n_own = 2;
+		own[1].chain_id = CHAIN;
+		own[1].synced = t == K_OWN_SYNCED ? 4 : t == K_OWN_BEHIND ? N :
 		    -1;
 		if (t == K_LOST_HEAD_SHORT || t == K_LOST_HEAD_RESUMED ||
 		    t == K_LOST_HEAD_OWN || t == K_NO_HEADS_AT_ALL)
@@ -274,7 +281,8 @@ test_parts(void **state)
 {
 	struct cf_audit_row rows[N];
 	struct cf_error err = { CF_OK, "" };
-	struct audit_head_view hv = { OTHER, 0, STEP_MS, 1 };
+	struct audit_own_head own = { OTHER, 0 };
+	struct audit_head_view hv = { &own, 1, STEP_MS, 1 };
 	struct audit_bound b;
 	struct audit_check c;
 	struct audit_source as;

@@ -91,9 +91,11 @@ test_defaults(void **state)
 	assert_int_equal(config_load(&cfg, NULL, &err), 0);
 	assert_string_equal(cfg.listen, "127.0.0.1:50051");
 	assert_int_equal(cfg.workers, ncpu < 1 ? 1 : ncpu);
-	/* Half the workers, rounded up, for long calls; 32 may wait. */
-	assert_int_equal(cfg.long_workers, (cfg.workers + 1) / 2);
+	/* Twice the workers for long calls; 1024 may wait. */
+	assert_int_equal(cfg.long_workers, 2 * cfg.workers);
 	assert_int_equal(cfg.long_queue, 1024);
+	/* An audit lane per core, at most 8. */
+	assert_int_equal(cfg.audit_lanes, ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu);
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");
 	assert_string_equal(cfg.pkcs11_module,
 	    "/usr/lib/softhsm/libsofthsm2.so");
@@ -146,7 +148,7 @@ test_file(void **state)
 	    "partition = aws-cn\n"), &err), 0);
 	assert_string_equal(cfg.listen, "[::1]:6000");
 	assert_int_equal(cfg.workers, 3);
-	assert_int_equal(cfg.long_workers, 2);	/* follows the file's workers */
+	assert_int_equal(cfg.long_workers, 6);	/* follows the file's workers */
 	assert_string_equal(cfg.database,
 	    "host=/run/pg port=5433 dbname=coffer user=cofferd");
 	assert_string_equal(cfg.pkcs11_module, "/opt/hsm/lib.so");
@@ -174,7 +176,7 @@ test_env_overrides_file(void **state)
 	    "region = us-east-2\n"), &err), 0);
 	assert_string_equal(cfg.listen, "localhost:7000");
 	assert_int_equal(cfg.workers, 5);
-	assert_int_equal(cfg.long_workers, 3);	/* follows the variable's */
+	assert_int_equal(cfg.long_workers, 10);	/* follows the variable's */
 	assert_string_equal(cfg.pin_file, "/run/pin");
 	assert_string_equal(cfg.region, "us-east-2");	/* from the file */
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");	/* default */
@@ -244,6 +246,7 @@ test_file_errors(void **state)
 	load_fails("listen = 127.0.0.1:1\njust words\n",
 	    "line 2: expected \"key = value\"");
 	load_fails("workers = 0\n", "line 1: workers must be an integer");
+	load_fails("audit_lanes = 0\n", "line 1: audit_lanes must be an integer");
 	load_fails("workers = 1025\n", "line 1: workers must be an integer");
 	load_fails("workers = -1\n", "line 1: workers must be an integer");
 	load_fails("workers = 2x\n", "line 1: workers must be an integer");

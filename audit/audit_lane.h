@@ -1,0 +1,78 @@
+/*
+ * audit_lane.h: one audit chain and its writer (audit_lane.c); internal to
+ * audit/.  audit_writer.c runs several and picks one per submission.
+ */
+#ifndef COFFER_AUDIT_LANE_H
+#define COFFER_AUDIT_LANE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+
+struct lane;
+
+/*
+ * lane_start(cfg, first, err):
+ * Open the lane's own database connection and token sessions, start a new
+ * chain (a random id), start its writer and head keeper, record
+ * "ServerStart" in it (which registers the chain in audit_chains) and
+ * wait until the token holds its head.  ${first}: the first lane of the
+ * process, which also makes the monthly partitions and tidies superseded
+ * heads in the token.  ${inline_only}: a change lane, which has no writer
+ * thread and no queue: its holder appends events with lane_append.  NULL
+ * with ${err} set if any of it fails.
+ */
+struct lane *lane_start(const struct audit_config *, int, int,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* lane_stop(l): record "ServerStop", write what is queued, stop, free. */
+void lane_stop(struct lane *);
+
+/*
+ * lane_submit(l, ev, n, done, arg, redo, nowait):
+ * Queue ${n} events committed together; ${done}(${arg}) is called on the
+ * lane's writer thread once they are (or are not).  ${redo}: re-record
+ * them as failed if their batch fails; ${nowait}: return -1 instead of
+ * waiting for room.  -1 (out of memory, stopping, full) means ${done} is
+ * never called.
+ */
+int lane_submit(struct lane *, const struct audit_event *, size_t,
+    audit_done_fn *, void *, int, int) CF_MUSTCHECK;
+
+/* lane_record(l, ev, n, err): lane_submit and wait for the commit. */
+int lane_record(struct lane *, const struct audit_event *, size_t,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * lane_append(l, st, ev, n, err):
+ * Chain ${n} events in change lane ${l} and insert them with ${st}, in the
+ * transaction ${st} has open (the caller's change), without committing.
+ * The caller holds ${l} alone until it passes the transaction's fate to
+ * lane_append_end.  0, or -1 with ${err} set (the caller rolls back, and
+ * ends with AUDIT_TXN_ROLLED_BACK).
+ */
+int lane_append(struct lane *, struct store *, const struct audit_event *,
+    size_t, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * lane_append_end(l, end):
+ * The fate of the transaction lane_append's events were in: committed
+ * (the chain moves on, and its head to the token), rolled back (it does
+ * not), or unknown (the chain's end is read again before the next).
+ */
+void lane_append_end(struct lane *, enum audit_txn_end);
+
+/* lane_head_status(l, out): the lane's head keeper, now. */
+void lane_head_status(struct lane *, struct audit_head_status *);
+
+/*
+ * lane_head_wait(l, seq, timeout_ms): 0 once the token holds the lane's
+ * head at event ${seq} or later, -1 if not within ${timeout_ms}.
+ */
+int lane_head_wait(struct lane *, int64_t, int64_t) CF_MUSTCHECK;
+
+/* lane_chain_id(l): the lane's chain. */
+const char *lane_chain_id(const struct lane *);
+
+#endif /* !COFFER_AUDIT_LANE_H */

@@ -1,0 +1,238 @@
+/*
+ * audit_writer.c: cofferd's audit writer, a set of lanes.
+ *
+ * Each lane (audit_lane.c) is one chain with its own thread, database
+ * connection, token session and group commit.  A submission goes to one
+ * lane, taken in turn, so the hashing, the token HMACs, the INSERTs and
+ * their fsyncs of many calls run side by side instead of through one
+ * thread (audit/DESIGN.md, "Lanes").  Changes do not queue: each holds a
+ * change lane of its own for the moment it appends its event to its own
+ * transaction and commits (audit_append), so that a change and its event
+ * make one commit.  A call's events stay together in
+ * one lane; the order of events of different calls was never more than
+ * the order they reached the writer, and across lanes it is given by
+ * event_time.  The fail-closed bound applies to the worst lane: while any
+ * lane's chain is unanchored too long, audited calls are refused.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "audit.h"
+#include "audit_lane.h"
+
+/*
+ * lanes[0, n_queue) take submissions; lanes[n_queue, n) are change lanes,
+ * each held by one change at a time (held[i - n_queue]).
+ */
+struct audit {
+	size_t n;
+	size_t n_queue;
+	atomic_uint next;		/* the lane the next submission takes */
+	pthread_mutex_t mu;		/* held[] */
+	pthread_cond_t freed;
+	unsigned next_change;
+	unsigned char *held;
+	struct lane *lanes[];
+};
+
+/* What audit_append hands out: the index of a change lane, plus one. */
+#define HELD(i) ((struct audit_held *)(uintptr_t)((i) + 1))
+#define HELD_INDEX(h) ((size_t)(uintptr_t)(h) - 1)
+
+/* The next lane, in turn. */
+static struct lane *
+pick(struct audit *a)
+{
+
+	return (a->lanes[atomic_fetch_add(&a->next, 1) % a->n_queue]);
+}
+
+int
+audit_append(struct audit *a, struct store *st, const struct audit_event *ev,
+    size_t n, struct audit_held **out, struct cf_error *err)
+{
+	size_t n_change = a->n - a->n_queue, i, k;
+	char why[sizeof(err->msg)];
+
+	*out = NULL;
+	if (audit_head_check(a, err))
+		return (-1);
+
+	/* A free change lane, in turn; while none is, wait for one. */
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		for (k = 0; k < n_change; k++) {
+			i = (a->next_change + k) % n_change;
+			if (!a->held[i])
+				break;
+		}
+		if (k < n_change)
+			break;
+		pthread_cond_wait(&a->freed, &a->mu);
+	}
+	a->held[i] = 1;
+	a->next_change = (unsigned)(i + 1);
+	pthread_mutex_unlock(&a->mu);
+
+	if (lane_append(a->lanes[a->n_queue + i], st, ev, n, err)) {
+		audit_append_end(a, HELD(i), AUDIT_TXN_ROLLED_BACK);
+		/* The caller sees a service problem. */
+		if (err->code != CF_ERR_UNAVAILABLE) {
+			snprintf(why, sizeof(why), "%s", err->msg);
+			cf_error_set(err, CF_ERR_UNAVAILABLE, "could not record "
+			    "the audit event: %s", why);
+		}
+		return (-1);
+	}
+	*out = HELD(i);
+	return (0);
+}
+
+void
+audit_append_end(struct audit *a, struct audit_held *h,
+    enum audit_txn_end end)
+{
+	size_t i = HELD_INDEX(h);
+
+	lane_append_end(a->lanes[a->n_queue + i], end);
+	pthread_mutex_lock(&a->mu);
+	a->held[i] = 0;
+	pthread_cond_signal(&a->freed);
+	pthread_mutex_unlock(&a->mu);
+}
+
+int
+audit_submit(struct audit *a, const struct audit_event *ev, size_t n,
+    audit_done_fn *done, void *arg)
+{
+
+	return (lane_submit(pick(a), ev, n, done, arg, 1, 0));
+}
+
+int
+audit_submit_nowait(struct audit *a, const struct audit_event *ev, size_t n,
+    audit_done_fn *done, void *arg)
+{
+
+	return (lane_submit(pick(a), ev, n, done, arg, 0, 1));
+}
+
+int
+audit_record(struct audit *a, const struct audit_event *ev, size_t n,
+    struct cf_error *err)
+{
+
+	/* A change waits for its event: not while a tail is unanchored. */
+	if (audit_head_check(a, err))
+		return (-1);
+	return (lane_record(pick(a), ev, n, err));
+}
+
+void
+audit_head_status(struct audit *a, struct audit_head_status *out)
+{
+	struct audit_head_status st;
+	size_t i;
+
+	/* The lane whose chain has waited longest for the token. */
+	lane_head_status(a->lanes[0], out);
+	for (i = 1; i < a->n; i++) {
+		lane_head_status(a->lanes[i], &st);
+		if (st.lag_ms > out->lag_ms)
+			*out = st;
+	}
+}
+
+int
+audit_head_check(struct audit *a, struct cf_error *err)
+{
+	struct audit_head_status st;
+
+	audit_head_status(a, &st);
+	if (st.lag_ms <= st.max_lag_ms)
+		return (0);
+	cf_error_set(err, CF_ERR_UNAVAILABLE, "the token has not recorded the "
+	    "audit chain's head for %" PRId64 " ms (events %" PRId64 "..%"
+	    PRId64 " unanchored; audit_head_max_lag is %" PRId64 " s): "
+	    "refusing audited calls until the token is back", st.lag_ms,
+	    st.token_seq + 1, st.chain_seq, st.max_lag_ms / 1000);
+	return (-1);
+}
+
+size_t
+audit_lanes(const struct audit *a)
+{
+
+	return (a->n);
+}
+
+void
+audit_own_heads(struct audit *a, struct audit_own_head *out,
+    int64_t timeout_ms)
+{
+	struct audit_head_status st;
+	int64_t end = cf_now_ms() + timeout_ms, left;
+	size_t i;
+
+	/*
+	 * Each lane's keeper catches up with what its chain committed so far
+	 * (the lanes wait side by side: the timeout is for them all).
+	 */
+	for (i = 0; i < a->n; i++) {
+		lane_head_status(a->lanes[i], &st);
+		out[i].chain_id = lane_chain_id(a->lanes[i]);
+		out[i].synced = st.chain_seq;
+	}
+	for (i = 0; i < a->n; i++) {
+		left = end - cf_now_ms();
+		if (lane_head_wait(a->lanes[i], out[i].synced,
+		    left > 0 ? left : 0))
+			out[i].synced = -1;
+	}
+}
+
+struct audit *
+audit_start(const struct audit_config *cfg, struct cf_error *err)
+{
+	struct audit *a;
+	size_t q = cfg->lanes > 0 ? cfg->lanes : 1, i;
+
+	/* As many change lanes as queue lanes: one per core by default. */
+	if ((a = calloc(1, sizeof(*a) + 2 * q * sizeof(a->lanes[0]))) ==
+	    NULL || (a->held = calloc(q, 1)) == NULL) {
+		free(a);
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (NULL);
+	}
+	atomic_init(&a->next, 0);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->freed, NULL);
+	a->n_queue = q;
+	for (i = 0; i < 2 * q; i++) {
+		if ((a->lanes[i] = lane_start(cfg, i == 0, i >= q, err)) ==
+		    NULL) {
+			audit_stop(a);
+			return (NULL);
+		}
+		a->n = i + 1;
+	}
+	return (a);
+}
+
+void
+audit_stop(struct audit *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n; i++)
+		lane_stop(a->lanes[i]);
+	pthread_cond_destroy(&a->freed);
+	pthread_mutex_destroy(&a->mu);
+	free(a->held);
+	free(a);
+}

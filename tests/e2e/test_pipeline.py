@@ -1,0 +1,212 @@
+"""The request pipeline (issue 14): what a read writes, and when.
+
+A change and its audit event are one transaction: one commit, so that
+neither is durable without the other (before issue 14 the event was
+committed by the audit writer first, then the change in a second commit).
+
+A read's only write is LastAccessedDate (date resolution: once a day per
+secret version).  It is written by the audit writer in the same
+transaction as the read's event, not in a commit of its own; and it never
+waits for a row a change holds locked (the change may be waiting for this
+very audit batch), so a locked row is skipped and the next read tries
+again.  These tests read PostgreSQL's transaction ids (xmin) to prove the
+first, and hold a row lock in a psql session to prove the second.
+"""
+import datetime
+import subprocess
+import unittest
+
+import grpc
+
+from tests.e2e import harness as h
+from tests.e2e.harness import pb, token
+
+TODAY = "(now() AT TIME ZONE 'UTC')::date"
+
+
+class RowLock:
+    """A FOR UPDATE lock on one secret's row, held by a psql session of the
+    database owner until release()."""
+
+    def __init__(self, db, name):
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", h.admin(db)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        self.proc.stdin.write("SET application_name = 'pipeline-row-lock';\n"
+                              "BEGIN; SELECT 1 FROM secrets "
+                              f"WHERE name = '{name}' FOR UPDATE;\n")
+        self.proc.stdin.flush()
+        h.until(lambda: h.psql(h.admin(db),
+                               "SELECT count(*) FROM pg_stat_activity WHERE "
+                               "application_name = 'pipeline-row-lock' AND "
+                               "state = 'idle in transaction'") == "1",
+                "the row lock")
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("COMMIT;\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+            self.proc.stderr.close()
+
+
+class PipelineCase(unittest.TestCase):
+    """One plaintext server on a fresh database per class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = h.fresh_database("pipeline")
+        cls.server = h.Server(cls.db, workers=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        if rc != 0:
+            raise AssertionError(f"cofferd exited {rc}:\n{cls.server.output()}")
+
+    def sql(self, q):
+        return h.psql(h.admin(self.db), q)
+
+    def call(self, op, **fields):
+        sm, _ = pb()
+        return self.server.call(op, getattr(sm, op + "Request")(**fields))
+
+    def event_xmin(self, request_id, name=None):
+        """The transaction id of the call's event (of secret ${name})."""
+        q = f"SELECT xmin FROM audit_events WHERE request_id = '{request_id}'"
+        if name is not None:
+            q += f" AND secret_arn LIKE '%:secret:{name}-%'"
+        return self.sql(q)
+
+
+class LastAccessedTest(PipelineCase):
+
+    def secret(self):
+        name = f"la-{token()[:8]}"
+        self.call("CreateSecret", name=name, secret_string="v",
+                  client_request_token=token())
+        self.yesterday(name)
+        return name
+
+    def yesterday(self, name):
+        """Make the secret's (and its versions') last access yesterday."""
+        self.sql("UPDATE secrets SET last_accessed_date = "
+                 f"{TODAY} - 1 WHERE name = '{name}'; "
+                 "UPDATE secret_versions v SET last_accessed_date = "
+                 f"{TODAY} - 1 FROM secrets s WHERE s.uuid = v.secret_uuid "
+                 f"AND s.name = '{name}'")
+
+    def accessed(self, name):
+        """(secret's date, current version's date, secret row's xmin)."""
+        row = self.sql(
+            "SELECT s.last_accessed_date = " + TODAY + ", "
+            "v.last_accessed_date = " + TODAY + ", s.xmin "
+            "FROM secrets s JOIN version_stages l ON l.secret_uuid = s.uuid "
+            "AND l.stage = 'AWSCURRENT' JOIN secret_versions v ON "
+            "v.secret_uuid = l.secret_uuid AND v.version_id = l.version_id "
+            f"WHERE s.name = '{name}'").split("|")
+        return row[0] == "t", row[1] == "t", row[2]
+
+    def test_first_read_of_the_day_commits_with_its_event(self):
+        name = self.secret()
+        self.assertEqual(self.accessed(name)[:2], (False, False))
+        resp, md, _ = self.call("GetSecretValue", secret_id=name)
+        self.assertEqual(resp.secret_string, "v")
+        secret_today, version_today, xmin = self.accessed(name)
+        self.assertTrue(secret_today and version_today)
+        # The same transaction as the read's audit event: no commit of
+        # its own (before issue 14 a read touched in its own commit).
+        self.assertEqual(xmin, self.event_xmin(md["coffer-request-id"]))
+        # DescribeSecret reports it (date resolution, midnight UTC).
+        d = self.call("DescribeSecret", secret_id=name)[0]
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        self.assertEqual(datetime.datetime.fromtimestamp(
+            d.last_accessed_date / 1000, datetime.timezone.utc).date(), today)
+
+    def test_second_read_writes_nothing(self):
+        name = self.secret()
+        self.call("GetSecretValue", secret_id=name)
+        before = self.accessed(name)
+        self.call("GetSecretValue", secret_id=name)
+        self.assertEqual(self.accessed(name), before,
+                         "a second read the same day rewrote the row")
+
+    def test_batch_get_touches_each_secret_with_its_item(self):
+        names = [self.secret() for _ in range(3)]
+        resp, md, _ = self.call("BatchGetSecretValue", secret_id_list=names)
+        self.assertEqual(len(resp.secret_values), 3)
+        for name in names:
+            secret_today, version_today, xmin = self.accessed(name)
+            self.assertTrue(secret_today and version_today, name)
+            self.assertEqual(xmin, self.event_xmin(md["coffer-request-id"],
+                                                   name))
+
+    def test_a_locked_row_is_skipped_not_waited_for(self):
+        """A change holding the secret's row may be waiting for the very
+        audit batch that would touch it: the touch must not wait."""
+        name = self.secret()
+        lock = RowLock(self.db, name)
+        try:
+            # Well within the call's deadline: it never waits for the lock.
+            resp, _, _ = self.server.call(
+                "GetSecretValue", pb()[0].GetSecretValueRequest(secret_id=name),
+                timeout=10)
+            self.assertEqual(resp.secret_string, "v")
+            self.assertEqual(self.accessed(name)[0], False,
+                             "the locked row was written")
+        finally:
+            lock.release()
+        # The next read of the day tries again.
+        self.call("GetSecretValue", secret_id=name)
+        self.assertEqual(self.accessed(name)[:2], (True, True))
+
+
+class ChangeTest(PipelineCase):
+    """Each change's rows carry the transaction id of its audit event."""
+
+    def test_create_and_put_commit_with_their_events(self):
+        name = f"ch-{token()[:8]}"
+        first, second = token(), token()
+        _, md, _ = self.call("CreateSecret", name=name, secret_string="1",
+                             client_request_token=first)
+        self.assertEqual(
+            self.sql(f"SELECT xmin FROM secrets WHERE name = '{name}'"),
+            self.event_xmin(md["coffer-request-id"]))
+        _, md, _ = self.call("PutSecretValue", secret_id=name,
+                             secret_string="2", client_request_token=second)
+        self.assertEqual(
+            self.sql(f"SELECT xmin FROM secret_versions WHERE version_id = '{second}'"),
+            self.event_xmin(md["coffer-request-id"]))
+        # AWSCURRENT moved in the same transaction.
+        self.assertEqual(
+            self.sql("SELECT l.xmin FROM version_stages l JOIN secrets s ON "
+                     "s.uuid = l.secret_uuid WHERE l.stage = 'AWSCURRENT' "
+                     f"AND s.name = '{name}'"),
+            self.event_xmin(md["coffer-request-id"]))
+
+    def test_a_refused_change_leaves_its_failure_only(self):
+        """A change that fails inside its transaction leaves no OK event
+        and nothing changed; its failure is recorded."""
+        name = f"ch-{token()[:8]}"
+        self.call("CreateSecret", name=name, secret_string="1",
+                  client_request_token=token())
+        labels = [f"l{i}" for i in range(19)]
+        self.call("PutSecretValue", secret_id=name, secret_string="2",
+                  client_request_token=token(), version_stages=labels)
+        t = token()
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.server.call("PutSecretValue", pb()[0].PutSecretValueRequest(
+                secret_id=name, secret_string="3", client_request_token=t,
+                version_stages=["x1", "x2"]))
+        self.assertEqual(h.error_type(cm.exception), "LimitExceededException")
+        self.assertEqual(self.sql("SELECT count(*) FROM secret_versions "
+                                  f"WHERE version_id = '{t}'"), "0")
+        self.assertEqual(
+            self.sql("SELECT string_agg(outcome, ',') FROM audit_events "
+                     f"WHERE operation = 'PutSecretValue' AND version_id = '{t}'"),
+            "LimitExceededException")
+
+
+if __name__ == "__main__":
+    unittest.main()
