@@ -218,8 +218,8 @@ struct audit_config {
 	const char *conninfo;		/* cofferd's role: INSERT, SELECT */
 	struct hsm *hsm;		/* borrowed */
 	int64_t head_max_lag_ms;	/* audit_head_max_lag; 0: 5 s */
-	unsigned lanes;			/* audit_lanes: chains written side by
-					   side; 0: 1 */
+	unsigned lanes;			/* audit_lanes: queue lanes; 0: 1 */
+	unsigned change_lanes;		/* change lanes; 0: 1 */
 	int db_timeout_ms;		/* store_set_deadline; 0: default */
 };
 
@@ -250,9 +250,9 @@ struct audit_event {
  * audit_start(cfg, err):
  * Start ${cfg->lanes} lanes for the events of reads and failures, each a
  * new chain (a random id, registered in audit_chains) with its own
- * thread, database connection and token sessions, and as many change
- * lanes (chains whose events changes append in their own transactions:
- * audit_append); make sure the monthly partitions exist; record
+ * thread, database connection and token sessions, and
+ * ${cfg->change_lanes} change lanes (chains whose events changes append
+ * in their own transactions: audit_append); make sure the monthly partitions exist; record
  * "ServerStart" in every chain and wait until the token holds each
  * chain's head.  NULL
  * with ${err} set if any of it fails: cofferd does not serve unaudited.

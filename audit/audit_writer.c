@@ -198,11 +198,11 @@ struct audit *
 audit_start(const struct audit_config *cfg, struct cf_error *err)
 {
 	struct audit *a;
-	size_t q = cfg->lanes > 0 ? cfg->lanes : 1, i;
+	size_t q = cfg->lanes > 0 ? cfg->lanes : 1;
+	size_t c = cfg->change_lanes > 0 ? cfg->change_lanes : 1, i;
 
-	/* As many change lanes as queue lanes: one per core by default. */
-	if ((a = calloc(1, sizeof(*a) + 2 * q * sizeof(a->lanes[0]))) ==
-	    NULL || (a->held = calloc(q, 1)) == NULL) {
+	if ((a = calloc(1, sizeof(*a) + (q + c) * sizeof(a->lanes[0]))) ==
+	    NULL || (a->held = calloc(c, 1)) == NULL) {
 		free(a);
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		return (NULL);
@@ -211,7 +211,7 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->freed, NULL);
 	a->n_queue = q;
-	for (i = 0; i < 2 * q; i++) {
+	for (i = 0; i < q + c; i++) {
 		if ((a->lanes[i] = lane_start(cfg, i == 0, i >= q, err)) ==
 		    NULL) {
 			audit_stop(a);

@@ -255,9 +255,14 @@ config_defaults(struct config *cfg, struct cf_error *err)
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = ncpu < 1 ? 1 : ncpu > CONFIG_WORKERS_MAX ?
 	    CONFIG_WORKERS_MAX : (unsigned)ncpu;
-	/* One audit chain per core: the audit scales as the workers do. */
-	cfg->audit_lanes = ncpu < 1 ? 1 : ncpu > CONFIG_AUDIT_LANES_DEFAULT_MAX ?
-	    CONFIG_AUDIT_LANES_DEFAULT_MAX : (unsigned)ncpu;
+	/*
+	 * An audit queue lane per four cores: one lane's writer needs about
+	 * 18 % of a core per 10,000 audited reads/s, and each lane commits
+	 * (and fsyncs) on its own, so on 2 cores a second lane cost 20 % of
+	 * the read rate (docs/performance.md, "Issue 14").
+	 */
+	cfg->audit_lanes = ncpu < 4 ? 1 : ncpu / 4 > CONFIG_AUDIT_LANES_DEFAULT_MAX ?
+	    CONFIG_AUDIT_LANES_DEFAULT_MAX : (unsigned)(ncpu / 4);
 	return (0);
 }
 

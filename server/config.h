@@ -36,8 +36,9 @@ struct config {
 	char *admin_database;	/* conninfo of the owner, for migrate; NULL */
 	int audit;		/* on (1); off (0) only to benchmark the cost */
 	unsigned audit_head_max_lag; /* s the token's audit head may lag */
-	unsigned audit_lanes;	/* audit chains written side by side;
-				   default: one per core, at most 8 */
+	unsigned audit_lanes;	/* audit queue lanes, written side by
+				   side; default: one per 4 cores, at
+				   most 8 */
 	char *tls_cert;		/* server certificate chain (PEM file) */
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */

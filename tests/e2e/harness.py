@@ -35,10 +35,10 @@ AUDIT_ORDER = "event_time, xmin::text::bigint, seq"
 
 
 def default_audit_lanes():
-    """cofferd's default audit_lanes (server/config.c): one per online CPU,
-    at most 8."""
+    """cofferd's default audit_lanes (server/config.c): one per four online
+    CPUs, at least 1, at most 8."""
     n = os.sysconf("SC_NPROCESSORS_ONLN")
-    return 1 if n < 1 else min(n, 8)
+    return 1 if n < 4 else min(n // 4, 8)
 
 
 def audit_mark(db):
@@ -259,18 +259,22 @@ class Server:
     def audit_lanes(self):
         """This server's audit_lanes: its COFFER_AUDIT_LANES as started,
         else cofferd's default.  That many queue lanes (reads, failures,
-        summaries, taken in turn) and as many change lanes (a change's
-        event, in the change's own transaction): see audit_chain_count()."""
+        summaries, taken in turn); see audit_chain_count()."""
         v = self.env.get("COFFER_AUDIT_LANES")
         return int(v) if v else default_audit_lanes()
+
+    def change_lanes(self):
+        """This server's change lanes (a change's event, in the change's own
+        transaction): one per worker and one for the rotation scheduler."""
+        return int(self.env["COFFER_WORKERS"]) + 1
 
     def audit_chain_count(self):
         """How many audit chains this process writes (audit/DESIGN.md,
         "Lanes and group commit"): one per queue lane and one per change
-        lane, 2 x audit_lanes.  Every chain begins with its own ServerStart
-        and has its own head object in the token.  The one place the tests
-        know this rule."""
-        return 2 * self.audit_lanes()
+        lane, audit_lanes + workers + 1.  Every chain begins with its own
+        ServerStart and has its own head object in the token.  The one
+        place the tests know this rule."""
+        return self.audit_lanes() + self.change_lanes()
 
     def audit_server(self):
         """This process as audit_chains.server names it: host:pid."""

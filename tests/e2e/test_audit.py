@@ -1,8 +1,8 @@
 """End-to-end tests of the audit trail (issue 4, audit/DESIGN.md): one
 durable event per call, append-only tables, tamper evidence rooted in the
 token, fail-closed writes, ListAuditEvents, two servers' chains, and the
-lanes: one server writing 2 x audit_lanes chains side by side (queue lanes
-for reads and failures, change lanes for changes' events).
+lanes: one server writing audit_lanes + workers + 1 chains side by side
+(queue lanes for reads and failures, change lanes for changes' events).
 
 The tampering is done as the database superuser with triggers disabled
 (session_replication_role = replica), which is exactly the power the
@@ -279,7 +279,7 @@ class TamperTest(AuditCase):
         # The queue lanes take the reads in turn, and the change lanes the
         # changes (one after the other, each takes the next lane): at
         # least 12 calls in each chain.
-        self.busy(s, n=12 * s.audit_lanes())
+        self.busy(s, n=12 * s.audit_chain_count())
         chains = self.own_chains(db, s)
         lasts = self.last_seqs(db, chains)
         chain = max(chains, key=lambda c: (lasts[c], c))
@@ -407,7 +407,7 @@ class TwoServersTest(AuditCase):
         # Reads and changes on both servers, interleaved: enough of each
         # for more than 5 events in every queue lane's and every change
         # lane's chain.
-        n = 6 * max(a.audit_lanes(), b.audit_lanes())
+        n = 6 * max(a.audit_chain_count(), b.audit_chain_count())
         rids = {a: [], b: []}
         for i in range(n):
             for s in (b, a):
@@ -478,7 +478,7 @@ class FailClosedTest(AuditCase):
             self.assertEqual([r["outcome"] for r in rows], ["ServiceUnavailable"], rid)
         # The change lanes whose appends were rolled back go on from their
         # last committed event: a change in each (they take turns).
-        for i in range(s.audit_lanes()):
+        for i in range(s.change_lanes()):
             self.call(s, "PutSecretValue", secret_id=name, secret_string=f"after{i}",
                       client_request_token=token())
         v = self.verify(s)
@@ -505,7 +505,7 @@ class CliAuditTest(AuditCase):
         db, s = self.start()
         # The queue lanes take the reads in turn, the change lanes the
         # changes: at least 4 calls in each chain.
-        n = 4 * s.audit_lanes()
+        n = 4 * s.audit_chain_count()
         name = self.busy(s, n=n)
         chains = self.own_chains(db, s)
         ep = s.endpoint
@@ -737,7 +737,7 @@ class RequestParametersTest(AuditCase):
         db, s = self.start()
         # The queue lanes take the reads in turn, the change lanes the
         # changes: calls in every chain.
-        self.busy(s, n=s.audit_lanes())
+        self.busy(s, n=s.audit_chain_count())
         chains = self.own_chains(db, s)
         rows = json.loads(self.sql(db, "SELECT json_agg(e ORDER BY chain_id, seq) FROM "
                                    "(SELECT *, (extract(epoch FROM event_time) * 1000)"
@@ -768,19 +768,19 @@ class RequestParametersTest(AuditCase):
 
 class LanesTest(AuditCase):
     """audit_lanes (audit/DESIGN.md, "Lanes and group commit"): one cofferd
-    writes 2 x audit_lanes chains side by side, each with its own
+    writes audit_lanes + workers + 1 chains side by side, each with its own
     ServerStart and ServerStop and its own head in the token.  audit_lanes
     queue lanes take the events of reads (and failures) in turn, one
-    submission each; as many change lanes take the events of changes, each
-    appended by the change in its own transaction, in the first free change
-    lane after the last one used.  Verify checks each chain on its own."""
+    submission each; workers + 1 change lanes take the events of changes,
+    each appended by the change in its own transaction, in the first free
+    change lane after the last one used.  Verify checks each chain on its own."""
 
     LANES = 3
 
     def start_lanes(self, db=None):
         db, s = self.start(db, extra_env={"COFFER_AUDIT_LANES": str(self.LANES)})
         self.assertEqual(s.audit_lanes(), self.LANES)
-        self.assertEqual(s.audit_chain_count(), 2 * self.LANES)
+        self.assertEqual(s.audit_chain_count(), self.LANES + s.change_lanes())
         return db, s
 
     def threads(self, s, threads, each, one):
@@ -850,7 +850,8 @@ class LanesTest(AuditCase):
         ops[md["coffer-request-id"]] = "CreateSecret"
         rids = sorted(ops)
 
-        # 2 x LANES chains, all this server's, each begun by ServerStart.
+        # LANES + change lanes chains, all this server's, each begun by
+        # ServerStart.
         chains = self.own_chains(db, s)
         n_chains = s.audit_chain_count()
         self.assertEqual(self.sql(db, "SELECT count(*) FROM audit_chains"), str(n_chains))
@@ -876,13 +877,13 @@ class LanesTest(AuditCase):
         self.assertEqual(len(where), len(rids) + len(health), where)
 
         # The reads went to the queue lanes, the changes to the change
-        # lanes: LANES chains each, none shared.  Every change lane has
-        # changes: the first LANES changes took a lane each (the first free
+        # lanes, none shared.  Every change lane has changes: the first
+        # changes took a lane each (the first free
         # one after the last one used is a lane not used yet).
         reads = {where[r][0] for r in rids if ops[r] == "GetSecretValue"}
         changes = {where[r][0] for r in rids if ops[r] != "GetSecretValue"}
         self.assertEqual(len(reads), self.LANES, reads)
-        self.assertEqual(len(changes), self.LANES, changes)
+        self.assertEqual(len(changes), s.change_lanes(), changes)
         self.assertEqual(reads | changes, set(chains))
         for c in changes:
             self.assertTrue(all((x[3], x[5]) in (("CreateSecret", "OK"),
@@ -995,7 +996,7 @@ class LanesTest(AuditCase):
         # ServerStart and the harness's health checks alone.
         chains = self.own_chains(db, s)
         changes = {g[2] for g in got.values()}
-        self.assertEqual(len(changes), self.LANES, changes)
+        self.assertEqual(len(changes), s.change_lanes(), changes)
         for c in set(chains) - changes:
             ops = [x[3] for x in self.chain_rows(db, c)]
             self.assertEqual(ops[0], "ServerStart", c)

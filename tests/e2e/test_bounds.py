@@ -244,7 +244,7 @@ class PagingTest(unittest.TestCase):
         ch = self.server.channel
         # The change lanes take changes in turn (one after the other, each
         # takes the next): 15 or more in each change lane's chain.
-        for i in range(15 * self.server.audit_lanes()):
+        for i in range(15 * self.server.change_lanes()):
             call(ch, "CreateSecret", name=f"audited-{i}-{token()[:6]}",
                  client_request_token=token())
 

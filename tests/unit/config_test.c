@@ -94,8 +94,9 @@ test_defaults(void **state)
 	/* Twice the workers for long calls; 1024 may wait. */
 	assert_int_equal(cfg.long_workers, 2 * cfg.workers);
 	assert_int_equal(cfg.long_queue, 1024);
-	/* An audit lane per core, at most 8. */
-	assert_int_equal(cfg.audit_lanes, ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu);
+	/* An audit queue lane per four cores, at least 1, at most 8. */
+	assert_int_equal(cfg.audit_lanes, ncpu < 4 ? 1 : ncpu / 4 > 8 ? 8 :
+	    ncpu / 4);
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");
 	assert_string_equal(cfg.pkcs11_module,
 	    "/usr/lib/softhsm/libsofthsm2.so");
