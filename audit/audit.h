@@ -220,6 +220,7 @@ struct audit_config {
 	int64_t head_max_lag_ms;	/* audit_head_max_lag; 0: 5 s */
 	unsigned lanes;			/* audit_lanes: queue lanes; 0: 1 */
 	unsigned change_lanes;		/* change lanes; 0: 1 */
+	int64_t batch_wait_us;		/* audit_batch_wait_us; 0: none */
 	int db_timeout_ms;		/* store_set_deadline; 0: default */
 };
 
@@ -295,6 +296,19 @@ typedef void audit_done_fn(void *, int, const struct cf_error *);
  */
 int audit_submit(struct audit *, const struct audit_event *, size_t,
     audit_done_fn *, void *) CF_MUSTCHECK;
+
+/*
+ * audit_call_begin(a), audit_call_end(a):
+ * Bracket the work of a call whose outcome will be submitted to the queue
+ * lanes (a worker serving it).  A queue lane under load waits, up to
+ * audit_batch_wait_us after its last batch, for such calls to submit
+ * before it commits: larger batches, fewer commits (audit/DESIGN.md,
+ * "Lanes and group commit").  While none is under way it does not wait.
+ * Every begin has its end; a miscount costs at most that wait, never an
+ * event.
+ */
+void audit_call_begin(struct audit *);
+void audit_call_end(struct audit *);
 
 /*
  * audit_submit_nowait(a, ev, n, done, arg):

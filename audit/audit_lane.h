@@ -6,6 +6,7 @@
 #define COFFER_AUDIT_LANE_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "audit.h"
@@ -13,32 +14,45 @@
 struct lane;
 
 /*
- * lane_start(cfg, first, err):
+ * lane_start(cfg, first, inline_only, coming, err):
  * Open the lane's own database connection and token sessions, start a new
  * chain (a random id), start its writer and head keeper, record
  * "ServerStart" in it (which registers the chain in audit_chains) and
  * wait until the token holds its head.  ${first}: the first lane of the
  * process, which also makes the monthly partitions and tidies superseded
  * heads in the token.  ${inline_only}: a change lane, which has no writer
- * thread and no queue: its holder appends events with lane_append.  NULL
+ * thread and no queue: its holder appends events with lane_append.
+ * ${coming}: how many calls are on their way to the queue lanes
+ * (audit_call_begin); the writer waits for them under load.  NULL
  * with ${err} set if any of it fails.
  */
 struct lane *lane_start(const struct audit_config *, int, int,
-    struct cf_error *) CF_MUSTCHECK;
+    const atomic_uint *, struct cf_error *) CF_MUSTCHECK;
+
+/* lane_nudge(l): wake the writer to look again at what it waits for. */
+void lane_nudge(struct lane *);
 
 /* lane_stop(l): record "ServerStop", write what is queued, stop, free. */
 void lane_stop(struct lane *);
 
+/* How lane_submit queues. */
+enum lane_submit_flags {
+	LANE_REDO = 1,		/* re-record them as failed if their batch
+				   fails */
+	LANE_NOWAIT = 2,	/* return -1 instead of waiting for room */
+	LANE_URGENT = 4		/* a caller waits: commit without waiting
+				   for company (audit_batch_wait_us) */
+};
+
 /*
- * lane_submit(l, ev, n, done, arg, redo, nowait):
+ * lane_submit(l, ev, n, done, arg, flags):
  * Queue ${n} events committed together; ${done}(${arg}) is called on the
- * lane's writer thread once they are (or are not).  ${redo}: re-record
- * them as failed if their batch fails; ${nowait}: return -1 instead of
- * waiting for room.  -1 (out of memory, stopping, full) means ${done} is
+ * lane's writer thread once they are (or are not).  ${flags}: the
+ * lane_submit_flags.  -1 (out of memory, stopping, full) means ${done} is
  * never called.
  */
 int lane_submit(struct lane *, const struct audit_event *, size_t,
-    audit_done_fn *, void *, int, int) CF_MUSTCHECK;
+    audit_done_fn *, void *, unsigned) CF_MUSTCHECK;
 
 /* lane_record(l, ev, n, err): lane_submit and wait for the commit. */
 int lane_record(struct lane *, const struct audit_event *, size_t,

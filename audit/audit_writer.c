@@ -31,6 +31,7 @@ struct audit {
 	size_t n;
 	size_t n_queue;
 	atomic_uint next;		/* the lane the next submission takes */
+	atomic_uint coming;		/* calls between audit_call_begin, _end */
 	pthread_mutex_t mu;		/* held[] */
 	pthread_cond_t freed;
 	unsigned next_change;
@@ -104,12 +105,30 @@ audit_append_end(struct audit *a, struct audit_held *h,
 	pthread_mutex_unlock(&a->mu);
 }
 
+void
+audit_call_begin(struct audit *a)
+{
+
+	atomic_fetch_add(&a->coming, 1);
+}
+
+void
+audit_call_end(struct audit *a)
+{
+	size_t i;
+
+	/* The last one: a lane waiting for company need wait no more. */
+	if (atomic_fetch_sub(&a->coming, 1) == 1)
+		for (i = 0; i < a->n_queue; i++)
+			lane_nudge(a->lanes[i]);
+}
+
 int
 audit_submit(struct audit *a, const struct audit_event *ev, size_t n,
     audit_done_fn *done, void *arg)
 {
 
-	return (lane_submit(pick(a), ev, n, done, arg, 1, 0));
+	return (lane_submit(pick(a), ev, n, done, arg, LANE_REDO));
 }
 
 int
@@ -117,7 +136,7 @@ audit_submit_nowait(struct audit *a, const struct audit_event *ev, size_t n,
     audit_done_fn *done, void *arg)
 {
 
-	return (lane_submit(pick(a), ev, n, done, arg, 0, 1));
+	return (lane_submit(pick(a), ev, n, done, arg, LANE_NOWAIT));
 }
 
 int
@@ -208,11 +227,13 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 		return (NULL);
 	}
 	atomic_init(&a->next, 0);
+	atomic_init(&a->coming, 0);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->freed, NULL);
 	a->n_queue = q;
 	for (i = 0; i < q + c; i++) {
-		if ((a->lanes[i] = lane_start(cfg, i == 0, i >= q, err)) ==
+		if ((a->lanes[i] = lane_start(cfg, i == 0, i >= q,
+		    &a->coming, err)) ==
 		    NULL) {
 			audit_stop(a);
 			return (NULL);

@@ -58,6 +58,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "audit.h"
 #include "engine.h"
 
 /*
@@ -322,6 +323,25 @@ long_next(struct rpc_server *srv)
 	return (j);
 }
 
+/*
+ * Serve a call on ${w}, telling the audit that its event is on the way
+ * (so that a queue lane under load waits for it: group commit).
+ */
+static int
+serve_audited(struct rpc_server *srv, struct worker *w, grpc_call *call,
+    size_t method, grpc_byte_buffer *payload)
+{
+	int n;
+
+	if (srv->audit != NULL)
+		audit_call_begin(srv->audit);
+	n = rpc_call_serve(call, method, payload, w->ew, srv->audit,
+	    srv->refusals);
+	if (srv->audit != NULL)
+		audit_call_end(srv->audit);
+	return (n);
+}
+
 /* Run one long call on ${w}, unless its caller gave up waiting. */
 static void
 long_run(struct worker *w, struct long_job *j)
@@ -336,8 +356,7 @@ long_run(struct worker *w, struct long_job *j)
 		n = rpc_call_refuse(j->call, j->method, &why, srv->audit,
 		    srv->refusals);
 	} else
-		n = rpc_call_serve(j->call, j->method, j->payload, w->ew,
-		    srv->audit, srv->refusals);
+		n = serve_audited(srv, w, j->call, j->method, j->payload);
 	if (j->payload != NULL)
 		grpc_byte_buffer_destroy(j->payload);
 	free(j);
@@ -416,8 +435,7 @@ worker_event(struct worker *w, grpc_event ev)
 	    rpc_service_is_long(s->method))
 		n = long_submit(srv, s);
 	else if (s->kind == RPC_TAG_METHOD)
-		n = rpc_call_serve(s->call, s->method, s->payload, w->ew,
-		    srv->audit, srv->refusals);
+		n = serve_audited(srv, w, s->call, s->method, s->payload);
 	else
 		n = rpc_call_serve_unknown(s->call, s->details.method,
 		    srv->audit, srv->refusals);

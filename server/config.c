@@ -21,12 +21,13 @@
 
 enum key_type {
 	KEY_STRING, KEY_WORKERS, KEY_SECONDS, KEY_ACCOUNT, KEY_COUNT,
-	KEY_MILLIS, KEY_EVENTS, KEY_ONOFF
+	KEY_MILLIS, KEY_EVENTS, KEY_ONOFF, KEY_MICROS
 };
 
 /* Nonzero for the keys stored as an unsigned, not a string. */
 #define KEY_NUMERIC(t) ((t) == KEY_WORKERS || (t) == KEY_SECONDS || \
-    (t) == KEY_COUNT || (t) == KEY_MILLIS || (t) == KEY_EVENTS)
+    (t) == KEY_COUNT || (t) == KEY_MILLIS || (t) == KEY_EVENTS || \
+    (t) == KEY_MICROS)
 
 /* Nonzero for the keys stored as a heap string (which cleanup frees). */
 #define KEY_TEXT(t) ((t) == KEY_STRING || (t) == KEY_ACCOUNT)
@@ -50,6 +51,7 @@ static const struct key keys[] = {
 	KEY(audit, KEY_ONOFF, "on"),
 	KEY(audit_head_max_lag, KEY_SECONDS, "5"),
 	KEY(audit_lanes, KEY_WORKERS, NULL),
+	KEY(audit_batch_wait_us, KEY_MICROS, "1000"),
 	KEY(tls_cert, KEY_STRING, NULL),
 	KEY(tls_key, KEY_STRING, NULL),
 	KEY(tls_client_ca, KEY_STRING, NULL),
@@ -187,6 +189,18 @@ key_set(struct config *cfg, const struct key *k, const char *v,
 			return (-1);
 		}
 		*(int *)(void *)((char *)cfg + k->offset) = o == ONOFF_ON;
+		return (0);
+	}
+	/* Microseconds: 0 is a value (no wait), not a typo. */
+	if (k->type == KEY_MICROS) {
+		if (strcmp(v, "0") != 0 &&
+		    (n = parse_count(v, CONFIG_MICROS_MAX)) == 0) {
+			*why = "must be a number of microseconds from 0 to "
+			    "1000000";
+			return (-1);
+		}
+		*(unsigned *)(void *)((char *)cfg + k->offset) =
+		    strcmp(v, "0") == 0 ? 0 : n;
 		return (0);
 	}
 	if (k->type == KEY_MILLIS || k->type == KEY_EVENTS) {

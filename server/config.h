@@ -22,6 +22,7 @@
 #define CONFIG_INTERVAL_MAX 86400
 #define CONFIG_COUNT_MAX 1000000
 #define CONFIG_MILLIS_MAX 3600000	/* timeouts: an hour */
+#define CONFIG_MICROS_MAX 1000000	/* a second */
 #define CONFIG_EVENTS_MAX 100000000	/* events per VerifyAuditLog call */
 
 /*
@@ -39,6 +40,9 @@ struct config {
 	unsigned audit_lanes;	/* audit queue lanes, written side by
 				   side; default: one per 4 cores, at
 				   most 8 */
+	unsigned audit_batch_wait_us; /* a queue lane under load waits up
+				   to this long after its last batch
+				   for company; 0: never */
 	char *tls_cert;		/* server certificate chain (PEM file) */
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */

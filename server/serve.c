@@ -154,6 +154,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 		ac.hsm = h;
 		ac.head_max_lag_ms = (int64_t)cfg->audit_head_max_lag * 1000;
 		ac.lanes = cfg->audit_lanes;
+		ac.batch_wait_us = cfg->audit_batch_wait_us;
 		/* Each worker makes one change at a time; one more for the
 		 * rotation scheduler's steps. */
 		ac.change_lanes = cfg->workers + 1;

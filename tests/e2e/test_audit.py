@@ -948,6 +948,59 @@ class LanesTest(AuditCase):
             self.assertIn("cut off", c.reason)
             self.assertEqual(c.token_head_sequence, cut[c.chain_id], c)
 
+    def test_group_commit_waits_only_for_calls_on_their_way(self):
+        """audit_batch_wait_us: under load a queue lane waits for the calls
+        workers are serving before it commits, and for nothing else.  With
+        the wait set to its maximum, a second, 8 callers x 24 calls at once (reads
+        that succeed, reads that fail, listings served by the long pool)
+        must share batches -- fewer commits than events -- and must not
+        stall: a wait that did not end when the last call on its way had
+        submitted (a miscounted call) costs a second per round of calls,
+        over 20 s here (measured with audit_call_end not counting: 13 s for
+        12 rounds; the whole test takes about a second when right).
+        A lone caller afterwards never waits."""
+        db, s = self.start(extra_env={"COFFER_AUDIT_LANES": "1",
+                                      "COFFER_AUDIT_BATCH_WAIT_US": "1000000"})
+        name = f"gc-{token()[:8]}"
+        self.call(s, "CreateSecret", name=name, secret_string="v0",
+                  client_request_token=token())
+
+        def one(sm, ch, t, i):
+            kind = (t + i) % 4
+            try:
+                if kind == 3:
+                    _, c = self.method(sm, ch, "ListSecrets").with_call(
+                        sm.ListSecretsRequest(), timeout=30)
+                else:
+                    _, c = self.method(sm, ch, "GetSecretValue").with_call(
+                        sm.GetSecretValueRequest(
+                            secret_id=name if kind < 2 else name + "-missing"),
+                        timeout=30)
+            except grpc.RpcError as e:
+                self.assertEqual(error_type(e), "ResourceNotFoundException")
+                c = e
+            return dict(c.initial_metadata())["coffer-request-id"]
+        start = time.monotonic()
+        ids = self.threads(s, 8, 24, one)
+        elapsed = time.monotonic() - start
+        self.assertLess(elapsed, 10, "a lane waited for calls that had already "
+                        "submitted (192 calls, %.1f s)" % elapsed)
+
+        got = self.sql(db, "SELECT count(*), count(DISTINCT xmin::text) FROM "
+                       "audit_events WHERE request_id IN (%s)"
+                       % ", ".join(f"'{r}'" for r in ids))
+        events, commits = map(int, got.split("|"))
+        self.assertEqual(events, len(ids))
+        self.assertLess(commits, events, "no two calls shared a batch")
+
+        # Alone: each batch holds one call, so the next does not wait.
+        start = time.monotonic()
+        for _ in range(10):
+            self.call(s, "GetSecretValue", secret_id=name)
+        self.assertLess(time.monotonic() - start, 5, "a lone caller waited")
+        v = self.verify(s)
+        self.assertTrue(v.ok, v)
+
     def test_changes_commit_with_their_events(self):
         """Changes from more threads than there are change lanes, several
         on one secret at once: each change's event is in a change lane's

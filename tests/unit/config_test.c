@@ -97,6 +97,8 @@ test_defaults(void **state)
 	/* An audit queue lane per four cores, at least 1, at most 8. */
 	assert_int_equal(cfg.audit_lanes, ncpu < 4 ? 1 : ncpu / 4 > 8 ? 8 :
 	    ncpu / 4);
+	/* A loaded queue lane waits up to 1 ms for company. */
+	assert_int_equal(cfg.audit_batch_wait_us, 1000);
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");
 	assert_string_equal(cfg.pkcs11_module,
 	    "/usr/lib/softhsm/libsofthsm2.so");
@@ -146,8 +148,10 @@ test_file(void **state)
 	    "kek_label = kek-2024\n"
 	    "region = eu-west-1\n"
 	    "account_id = 123456789012\n"
-	    "partition = aws-cn\n"), &err), 0);
+	    "partition = aws-cn\n"
+	    "audit_batch_wait_us = 0\n"), &err), 0);
 	assert_string_equal(cfg.listen, "[::1]:6000");
+	assert_int_equal(cfg.audit_batch_wait_us, 0);	/* 0 is a value */
 	assert_int_equal(cfg.workers, 3);
 	assert_int_equal(cfg.long_workers, 6);	/* follows the file's workers */
 	assert_string_equal(cfg.database,
@@ -248,6 +252,12 @@ test_file_errors(void **state)
 	    "line 2: expected \"key = value\"");
 	load_fails("workers = 0\n", "line 1: workers must be an integer");
 	load_fails("audit_lanes = 0\n", "line 1: audit_lanes must be an integer");
+	load_fails("audit_batch_wait_us = 1000001\n", "line 1: "
+	    "audit_batch_wait_us must be a number of microseconds from 0");
+	load_fails("audit_batch_wait_us = -1\n", "line 1: "
+	    "audit_batch_wait_us must be a number of microseconds from 0");
+	load_fails("audit_batch_wait_us = 00x\n", "line 1: "
+	    "audit_batch_wait_us must be a number of microseconds from 0");
 	load_fails("workers = 1025\n", "line 1: workers must be an integer");
 	load_fails("workers = -1\n", "line 1: workers must be an integer");
 	load_fails("workers = 2x\n", "line 1: workers must be an integer");
