@@ -376,6 +376,22 @@ ctx_add(struct ctx_builder *b, const char *key, const char *value)
 }
 
 /*
+ * Could any of the ${n} policies ${ids} or ${rp} (NULL) look at tags?  If
+ * none can, the tags cannot change the decision and are not read.
+ */
+static int
+tags_matter(const struct policy *const *ids, size_t n,
+    const struct policy *rp)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] != NULL && policy_reads_tags(ids[i]))
+			return (1);
+	return (rp != NULL && policy_reads_tags(rp));
+}
+
+/*
  * secretsmanager:ResourceTag/<key> for each tag of ${sec}, read now if the
  * lookup that found it did not (a Deny on a tag must never be skipped).
  */
@@ -474,7 +490,8 @@ engine_authorize(struct engine_worker *w, const struct engine_call *call,
 	}
 	ctx_add(&b, "secretsmanager:VersionId", call->auth_version_id);
 	ctx_add(&b, "secretsmanager:VersionStage", call->auth_version_stage);
-	if (sec != NULL && ctx_tags(w, &b, call->arena, sec, err))
+	if (sec != NULL && tags_matter(ids, n, rp) &&
+	    ctx_tags(w, &b, call->arena, sec, err))
 		return (-1);
 
 	memset(&req, 0, sizeof(req));

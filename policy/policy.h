@@ -116,6 +116,18 @@ enum policy_decision policy_evaluate(const struct policy *const *, size_t,
  */
 int policy_is_public(const struct policy *);
 
+/*
+ * policy_reads_tags(p):
+ * Nonzero if ${p} could look at a secret's tags: a condition key or a
+ * policy variable anywhere in it names a tag key, "...Tag/<key>" or
+ * "...TagKeys" (case insensitive; wider than secretsmanager:ResourceTag/
+ * on purpose, so that no tag key the context may ever carry is missed).
+ * The engine reads a secret's tags only for requests that some such
+ * policy decides: a Deny on a tag is never skipped, and the common read
+ * does not pay for tags.
+ */
+int policy_reads_tags(const struct policy *);
+
 /* The severity of a validation finding, as AWS Access Analyzer names it. */
 enum policy_finding_type {
 	POLICY_FINDING_ERROR,

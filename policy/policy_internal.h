@@ -109,6 +109,7 @@ struct policy {
 	int has_version;
 	const struct policy_stmt *stmts;
 	size_t nstmts;
+	int reads_tags;			/* policy_reads_tags(), at parse */
 };
 
 /* A request with the lengths of its strings measured once. */

@@ -526,6 +526,70 @@ too_long(const char *doc, size_t len)
 	return (cf_utf8_length((const uint8_t *)doc, len) > POLICY_MAX_CHARS);
 }
 
+/*
+ * Does ${s} (${len} bytes, lower case) name a tag key: "...tag/<key>"
+ * (ResourceTag/, RequestTag/, PrincipalTag/) or "...tagkeys"?  ("tag"
+ * alone would take secretsmanager:VersionStage.)
+ */
+static int
+names_tag(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 4 <= len; i++)
+		if (memcmp(s + i, "tag/", 4) == 0)
+			return (1);
+	for (i = 0; i + 7 <= len; i++)
+		if (memcmp(s + i, "tagkeys", 7) == 0)
+			return (1);
+	return (0);
+}
+
+/* Does a variable of one of ${n} patterns at ${v} name a tag key? */
+static int
+vars_read_tags(const struct policy_pattern *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; v[i].nvars > 0 && j < v[i].ntoks; j++)
+			if (v[i].toks[j].type == TOK_VAR &&
+			    names_tag(v[i].toks[j].s, v[i].toks[j].len))
+				return (1);
+	return (0);
+}
+
+/* policy_reads_tags(), worked out once (see policy.h). */
+static int
+reads_tags(const struct policy *p)
+{
+	const struct policy_stmt *st;
+	const struct policy_cond *cd;
+	size_t i, j;
+
+	for (i = 0; i < p->nstmts; i++) {
+		st = &p->stmts[i];
+		if (vars_read_tags(st->principals.v, st->principals.n) ||
+		    vars_read_tags(st->actions.v, st->actions.n) ||
+		    vars_read_tags(st->resources.v, st->resources.n))
+			return (1);
+		for (j = 0; j < st->nconds; j++) {
+			cd = &st->conds[j];
+			if (names_tag(cd->key, cd->keylen) ||
+			    vars_read_tags(cd->values, cd->nvalues))
+				return (1);
+		}
+	}
+	return (0);
+}
+
+int
+policy_reads_tags(const struct policy *p)
+{
+
+	return (p->reads_tags);
+}
+
 struct policy *
 policy_parse_doc(const char *doc, size_t len, enum policy_kind kind,
     struct cf_error *err, struct policy_findings *f)
@@ -599,6 +663,7 @@ policy_parse_doc(const char *doc, size_t len, enum policy_kind kind,
 	if (c.nerr > 0 || c.oom)
 		goto err2;
 	json_decref(root);
+	p->reads_tags = reads_tags(p);
 
 	/* Success! */
 	return (p);

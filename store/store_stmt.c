@@ -33,9 +33,10 @@
 	p "rotation_attempts::text, " p "rotation_error, " \
 	p "rotation_principal, " p "rotation_pins::text"
 /*
- * The secret's tags as [[key, value], ...], which authorization needs: read
- * with every lookup of one secret.  Pages leave them out (NULL): the engine
- * reads the tags of a whole page in one query.
+ * The secret's tags as [[key, value], ...], which authorization may need
+ * and DescribeSecret shows: read with the lookups of one secret by name or
+ * ARN.  Pages and GetSecretValue's read leave them out (NULL): the engine
+ * reads them when it needs them, a whole page's in one query.
  */
 #define TAGS_JSON(p) "(SELECT coalesce(json_agg(json_build_array(g.key, " \
 	"g.value) ORDER BY g.position), '[]')::text FROM tags g " \
@@ -54,8 +55,13 @@
 
 const char store_secret_cols[] = PAGE_COLS;
 
-/* A secret and the version carrying label $2, in one round trip. */
-#define SECRET_AND_STAGE(key) "SELECT " SECRET_COLS_P("s.", "::text") ", " \
+/*
+ * A secret and the version carrying label $2, in one round trip: the read
+ * of GetSecretValue.  Without the tags: only a policy that could look at
+ * them needs them (policy_reads_tags), and then the engine reads them.
+ */
+#define SECRET_AND_STAGE(key) "SELECT " \
+	SECRET_COLS_PT("s.", "::text", "NULL::text") ", " \
 	VERSION_COLS " FROM secrets s LEFT JOIN version_stages l " \
 	"ON l.secret_uuid = s.uuid AND l.stage = $2 " \
 	"LEFT JOIN secret_versions v ON v.secret_uuid = l.secret_uuid " \

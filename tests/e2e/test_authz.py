@@ -638,6 +638,72 @@ class ResourcePolicyTest(AuthzCase):
                         r.validation_errors)
 
 
+class TagsOnDemandTest(AuthzCase):
+    """GetSecretValue's read leaves the secret's tags out; the engine reads
+    them when a policy that decides the call could look at them
+    (policy_reads_tags: a tag condition key, or a tag policy variable),
+    in an identity or a resource policy.  The proof that they are not read
+    otherwise: with SELECT on tags revoked from coffer_app, such reads
+    still work, and a call a tag policy decides fails until it is granted
+    back -- then the tag decides."""
+
+    def revoke_tags(self):
+        h.psql(h.admin(self.db), "REVOKE SELECT ON tags FROM coffer_app")
+        self.addCleanup(self.grant_tags)
+
+    def grant_tags(self):
+        h.psql(h.admin(self.db), "GRANT SELECT ON tags TO coffer_app")
+
+    def test_identity_policies(self):
+        n = self.name("payments")
+        self.secret(n, "v1", tags=[("team", "payments")])
+        self.attach(A, "get", doc(allow("secretsmanager:GetSecretValue")))
+        self.revoke_tags()
+        self.assertEqual(self.a.call("GetSecretValue", secret_id=n).secret_string, "v1")
+
+        # A Deny on a tag: the tags must be read; they cannot be.
+        self.attach(A, "deny-payments", doc(deny(
+            "secretsmanager:GetSecretValue",
+            Condition={"StringEquals": {"secretsmanager:ResourceTag/team": "payments"}})))
+        self.assertNotEqual(self.a.fails("GetSecretValue", secret_id=n)[0],
+                            "AccessDeniedException")
+        self.grant_tags()
+        self.assertIn("explicit deny", self.a.fails("GetSecretValue", secret_id=n)[2])
+        self.admin.call("DeleteIdentityPolicy", IDP, principal=A,
+                        policy_name="deny-payments")
+        self.a.call("GetSecretValue", secret_id=n)
+
+        # A tag as a policy variable in the Resource.
+        self.admin.call("DeleteIdentityPolicy", IDP, principal=A, policy_name="get")
+        other = self.name("search")
+        self.secret(other, "v2", tags=[("team", "payments")])
+        self.attach(A, "by-team", doc(allow(
+            "secretsmanager:GetSecretValue",
+            "arn:aws:secretsmanager:*:*:secret:${secretsmanager:ResourceTag/team}-*")))
+        self.assertEqual(self.a.call("GetSecretValue", secret_id=n).secret_string, "v1")
+        self.assertEqual(self.a.fails("GetSecretValue", secret_id=other)[0],
+                         "AccessDeniedException")
+
+    def test_resource_policy(self):
+        n = self.name("rp-payments")
+        self.secret(n, "v1", tags=[("team", "payments")])
+        self.admin.call("PutResourcePolicy", secret_id=n, resource_policy=doc(
+            allow("secretsmanager:GetSecretValue", Principal={"AWS": B})))
+        self.revoke_tags()
+        self.assertEqual(self.b.call("GetSecretValue", secret_id=n).secret_string, "v1")
+        self.grant_tags()
+        self.admin.call("PutResourcePolicy", secret_id=n, resource_policy=doc(
+            allow("secretsmanager:GetSecretValue", Principal={"AWS": B}),
+            deny("secretsmanager:GetSecretValue", Principal={"AWS": B},
+                 Condition={"StringEquals": {"secretsmanager:ResourceTag/team":
+                                             "payments"}})))
+        self.revoke_tags()
+        self.assertNotEqual(self.b.fails("GetSecretValue", secret_id=n)[0],
+                            "AccessDeniedException")
+        self.grant_tags()
+        self.assertIn("explicit deny", self.b.fails("GetSecretValue", secret_id=n)[2])
+
+
 class TwoServersTest(unittest.TestCase):
     """A policy change on one server takes effect on the other, unrestarted."""
 

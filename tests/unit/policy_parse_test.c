@@ -338,6 +338,59 @@ test_public(void **state)
 	}
 }
 
+/* ---- which policies look at tags ------------------------------------------ */
+
+/*
+ * The engine reads a secret's tags only when a policy could look at them:
+ * a policy that could but says it cannot would skip a Deny on a tag.
+ */
+static const struct {
+	enum policy_kind kind;
+	const char *doc;
+	int want;
+} tag_readers[] = {
+	{ ID, ALLOW_ANY, 0 },
+	{ ID, IDA, 0 },
+	{ ID, COND("{'StringLike':{'" NAME "':'team-a/*'}}"), 0 },
+	{ ID, COND("{'StringEquals':{'" VS "':'AWSCURRENT'}}"), 0 },
+	{ ID, COND("{'StringEquals':{'" TAG "':'payments'}}"), 1 },
+	/* Keys are case-insensitive. */
+	{ ID, COND("{'StringEquals':{'SecretsManager:RESOURCETAG/team':'x'}}"),
+	    1 },
+	{ ID, COND("{'Null':{'" TAG "':'true'}}"), 1 },
+	{ ID, COND("{'ForAnyValue:StringEquals':{'aws:TagKeys':'team'}}"), 1 },
+	{ ID, COND("{'StringEquals':{'aws:ResourceTag/team':'x'}}"), 1 },
+	/* A Deny, in a second statement. */
+	{ ID, DOC(ALLOW("'*'", "'*'") "," ST("Deny", "'" GET "'", "'*'",
+	    ",'Condition':{'StringNotEquals':{'" TAG "':'ops'}}")), 1 },
+	/* Variables: in a Resource, and in a condition's value. */
+	{ ID, DOC(ALLOW("'" GET "'", "'" SEC "${" TAG "}-*'")), 1 },
+	{ ID, COND("{'StringEquals':{'" NAME "':'${" TAG "}'}}"), 1 },
+	{ ID, COND("{'StringEquals':{'" NAME "':'${coffer:Principal}'}}"), 0 },
+	/* 2008-10-17 has no variables: "${...}" is literal text. */
+	{ ID, DOC08(ALLOW("'" GET "'", "'" SEC "${" TAG "}-*'")), 0 },
+	{ RES, DOC(RALLOW("{'AWS':'" PA "'}", "'" GET "'")), 0 },
+	{ RES, DOC(RALLOW_IF("{'AWS':'" PA "'}", "{'StringEquals':{'" TAG
+	    "':'payments'}}")), 1 },
+};
+
+static void
+test_reads_tags(void **state)
+{
+	struct policy *p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tag_readers) / sizeof(tag_readers[0]); i++) {
+		p = pt_must_parse(tag_readers[i].doc, tag_readers[i].kind);
+		if (policy_reads_tags(p) != tag_readers[i].want)
+			fail_msg("row %zu: %s\n  reads tags: got %d, want %d",
+			    i, tag_readers[i].doc, policy_reads_tags(p),
+			    tag_readers[i].want);
+		policy_free(p);
+	}
+}
+
 /* ---- validation ---------------------------------------------------------- */
 
 #define E POLICY_FINDING_ERROR
@@ -529,6 +582,7 @@ main(void)
 		cmocka_unit_test(test_error_locations),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_public),
+		cmocka_unit_test(test_reads_tags),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_validate_all_errors),
 		cmocka_unit_test(test_utf8_fix),
