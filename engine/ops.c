@@ -64,6 +64,20 @@ engine_add_version(struct engine_worker *w, const struct engine_call *call,
 	return (engine_put_version(w, call, sec, vid, val, labels, n, 0, err));
 }
 
+/* At most ENGINE_MAX_LABELS labels across a secret's versions (AWS). */
+static int
+labels_within_limit(int count, struct cf_error *err)
+{
+
+	if (count > ENGINE_MAX_LABELS) {
+		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A secret can have at "
+		    "most %d staging labels attached across its versions.",
+		    ENGINE_MAX_LABELS);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 engine_put_version(struct engine_worker *w, const struct engine_call *call,
     const struct store_secret *sec, const char *vid,
@@ -78,8 +92,17 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 	if (engine_seal(w, sec->uuid, vid, sec->kms_key_id, val, &v,
 	    call->arena, err))
 		return (-1);
-	if (fill ? store_version_fill(w->store, sec->uuid, &v, err) :
-	    store_version_insert(w->store, sec->uuid, &v, err))
+
+	/* A new version: the whole change in one round trip. */
+	if (!fill) {
+		if (store_version_add(w->store, sec->uuid, &v, labels, n,
+		    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, &count, err))
+			return (-1);
+		return (labels_within_limit(count, err));
+	}
+
+	/* A rotation's pending version gets its value. */
+	if (store_version_fill(w->store, sec->uuid, &v, err))
 		return (-1);
 	for (i = 0; i < n; i++) {
 		if (store_stage_move(w->store, call->arena, sec->uuid,
@@ -101,13 +124,7 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 	if (store_versions_settle(w->store, sec->uuid, ENGINE_MAX_VERSIONS,
 	    ENGINE_PRUNE_AGE, &count, err))
 		return (-1);
-	if (count > ENGINE_MAX_LABELS) {
-		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A secret can have at "
-		    "most %d staging labels attached across its versions.",
-		    ENGINE_MAX_LABELS);
-		return (-1);
-	}
-	return (0);
+	return (labels_within_limit(count, err));
 }
 
 enum engine_token_version

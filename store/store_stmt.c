@@ -81,14 +81,51 @@ const char store_secret_cols[] = PAGE_COLS;
 /* LastAccessedDate has date resolution, in UTC. */
 #define TODAY "(now() AT TIME ZONE 'UTC')::date"
 
-/* Versions without labels past $2 of them and $3 s old, oldest first. */
-#define PRUNE "DELETE FROM secret_versions WHERE secret_uuid "  \
-	    "= $1 AND version_id IN (SELECT v.version_id FROM secret_versions v "  \
-	    "WHERE v.secret_uuid = $1 AND v.created_date < now() - $3::int * "  \
-	    "interval '1 second' AND NOT EXISTS (SELECT 1 FROM version_stages l "  \
-	    "WHERE l.secret_uuid = v.secret_uuid AND l.version_id = v.version_id)"  \
-	    " ORDER BY v.created_date LIMIT greatest((SELECT count(*) FROM "  \
-	    "secret_versions c WHERE c.secret_uuid = $1) - $2::int, 0))"
+/*
+ * Versions of secret $1 without labels past ${keep} of them and ${age} s
+ * old, oldest first; ${more}: versions the statement adds, which its
+ * snapshot does not see.
+ */
+#define PRUNE_P(keep, age, more) "DELETE FROM secret_versions WHERE "  \
+	    "secret_uuid = $1 AND version_id IN (SELECT v.version_id FROM "  \
+	    "secret_versions v WHERE v.secret_uuid = $1 AND v.created_date < "  \
+	    "now() - " age "::int * interval '1 second' AND NOT EXISTS (SELECT 1 "  \
+	    "FROM version_stages l WHERE l.secret_uuid = v.secret_uuid AND "  \
+	    "l.version_id = v.version_id) ORDER BY v.created_date LIMIT "  \
+	    "greatest((SELECT count(*) FROM secret_versions c WHERE "  \
+	    "c.secret_uuid = $1)" more " - " keep "::int, 0))"
+#define PRUNE PRUNE_P("$2", "$3", "")
+
+/*
+ * A new version (the eight columns of ST_VERSION_INSERT), its labels (the
+ * JSON array $9, taken from whichever versions had them; AWSPREVIOUS to
+ * the version that had AWSCURRENT when AWSCURRENT moves and AWSPREVIOUS
+ * is not among them), the prune ($10 kept, $11 s), LastChangedDate and
+ * the secret's label count afterwards: PutSecretValue's whole change in
+ * one round trip.  All parts see the statement's snapshot: the count adds
+ * the labels it set to those it left alone, the prune counts the new
+ * version, and a version that loses its last label here is pruned by a
+ * later write.  (Foreign keys are checked at the statement's end, when
+ * the version the labels point to exists.)
+ */
+#define VERSION_ADD "WITH ins AS (INSERT INTO secret_versions (secret_uuid, " \
+	"version_id, value_type, format, kek_label, iv, wrapped_dek, " \
+	"ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)), " \
+	"lab AS (SELECT DISTINCT x AS stage FROM " \
+	"json_array_elements_text($9::json) AS x), " \
+	"cur AS (SELECT version_id FROM version_stages WHERE secret_uuid = $1 " \
+	"AND stage = 'AWSCURRENT'), " \
+	"mv AS (INSERT INTO version_stages (secret_uuid, stage, version_id) " \
+	"SELECT $1, stage, $2 FROM lab UNION ALL SELECT $1, 'AWSPREVIOUS', " \
+	"cur.version_id FROM cur WHERE cur.version_id <> $2 AND EXISTS " \
+	"(SELECT 1 FROM lab WHERE stage = 'AWSCURRENT') AND NOT EXISTS " \
+	"(SELECT 1 FROM lab WHERE stage = 'AWSPREVIOUS') ON CONFLICT " \
+	"(secret_uuid, stage) DO UPDATE SET version_id = EXCLUDED.version_id " \
+	"RETURNING stage), " \
+	"p AS (" PRUNE_P("$10", "$11", " + 1") "), " \
+	"c AS (UPDATE secrets SET last_changed_date = now() WHERE uuid = $1) " \
+	"SELECT (SELECT count(*) FROM version_stages WHERE secret_uuid = $1 " \
+	"AND stage NOT IN (SELECT stage FROM mv)) + (SELECT count(*) FROM mv)"
 
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
@@ -138,6 +175,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_VERSION_INSERT] = { "INSERT INTO secret_versions (secret_uuid, "
 	    "version_id, value_type, format, kek_label, iv, wrapped_dek, "
 	    "ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
+	[ST_VERSION_ADD] = { VERSION_ADD, 11 },
 	[ST_STAGE_MOVE] = { "WITH old AS (SELECT version_id FROM version_stages "
 	    "WHERE secret_uuid = $1 AND stage = $2), "
 	    "ins AS (INSERT INTO version_stages (secret_uuid, stage, version_id) "

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "store_internal.h"
 
 enum store_lookup
@@ -72,6 +74,53 @@ store_version_insert(struct store *s, const char *uuid,
 
 	version_params(uuid, ver, type, format, v, len, fmt);
 	return (store_command(s, ST_VERSION_INSERT, 8, v, len, fmt, err));
+}
+
+int
+store_version_add(struct store *s, const char *uuid,
+    const struct store_version *ver, const char *const *labels, size_t n,
+    int keep, int min_age_s, int *out_labels, struct cf_error *err)
+{
+	char type[4], format[16], k[16], age[16];
+	const char *v[11];
+	int len[11], fmt[11];
+	json_t *arr;
+	char *json;
+	PGresult *r;
+	size_t i;
+
+	/* The labels as a JSON array: jansson quotes them, not us. */
+	if ((arr = json_array()) == NULL)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(arr, json_string(labels[i])) != 0) {
+			json_decref(arr);
+			goto oom;
+		}
+	json = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (json == NULL)
+		goto oom;
+
+	version_params(uuid, ver, type, format, v, len, fmt);
+	snprintf(k, sizeof(k), "%d", keep);
+	snprintf(age, sizeof(age), "%d", min_age_s);
+	v[8] = json;
+	v[9] = k;
+	v[10] = age;
+	len[8] = len[9] = len[10] = 0;
+	fmt[8] = fmt[9] = fmt[10] = 0;
+	r = store_exec(s, ST_VERSION_ADD, 11, v, len, fmt, 0, PGRES_TUPLES_OK,
+	    err);
+	free(json);
+	if (r == NULL)
+		return (-1);
+	*out_labels = PQntuples(r) > 0 ? (int)store_col_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return (0);
+oom:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
 }
 
 int

@@ -85,6 +85,26 @@ test_put_custom_labels(void **state)
 	assert_int_equal(fx_get(name, NULL, NULL, &g, &err), 0);
 	fx_assert_value(&g, "v1");
 
+	/*
+	 * Any characters (a label is 1-256 of anything): the labels travel
+	 * to PostgreSQL as a JSON array, which must quote them.  Each finds
+	 * the new version.
+	 */
+	{
+		static const char *const odd[] = { "q\"uote", "back\\slash",
+		    "\xc3\xbc" "n\xc3\xaf" "code", "{x,y}" };
+		size_t k;
+
+		assert_int_equal(fx_put(name, TOKEN_D, "v4", odd, 4, &p, &err),
+		    0);
+		assert_int_equal(p.n_stages, 4);
+		for (k = 0; k < 4; k++) {
+			assert_int_equal(fx_get(name, NULL, odd[k], &g, &err),
+			    0);
+			fx_assert_value(&g, "v4");
+		}
+	}
+
 	/* SAMPLESTAGE labels do not change what is current. */
 	fx_fresh();
 	name = fx_unique("sample");
