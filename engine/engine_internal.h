@@ -169,18 +169,26 @@ int engine_open(struct engine_worker *, const struct engine_call *,
 /*
  * engine_add_version(w, call, sec, vid, value, labels, n, err):
  * Seal ${value} as version ${vid} of ${sec}, store it and move ${labels}
- * onto it (AWSCURRENT brings AWSPREVIOUS along); enforce the 20-label
- * quota and prune old unlabeled versions.  The caller holds the row lock.
+ * onto it (AWSCURRENT brings AWSPREVIOUS along; a secret without
+ * AWSCURRENT gets it on the new version whatever the labels); enforce
+ * the 20-label quota and prune old unlabeled versions.  The caller holds
+ * the row lock.
  */
 int engine_add_version(struct engine_worker *, const struct engine_call *,
     const struct store_secret *, const char *, const struct engine_value *,
     const char *const *, size_t, struct cf_error *);
 
-/* engine_put_version: engine_add_version, or with ${fill} the value of
- * the existing empty version ${vid} (a rotation's pending one). */
+/*
+ * engine_put_version(w, call, sec, vid, value, labels, n, fill,
+ *     made_current, err):
+ * engine_add_version, or with ${fill} the value of the existing empty
+ * version ${vid} (a rotation's pending one: the caller adds AWSCURRENT to
+ * ${labels} if the secret has none).  *${made_current} (if not NULL): the
+ * new version took AWSCURRENT without ${labels} asking for it.
+ */
 int engine_put_version(struct engine_worker *, const struct engine_call *,
     const struct store_secret *, const char *, const struct engine_value *,
-    const char *const *, size_t, int, struct cf_error *);
+    const char *const *, size_t, int, int *, struct cf_error *);
 
 /*
  * engine_version_for_token(w, call, sec, token, value, out, err):

@@ -61,7 +61,8 @@ engine_add_version(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 
-	return (engine_put_version(w, call, sec, vid, val, labels, n, 0, err));
+	return (engine_put_version(w, call, sec, vid, val, labels, n, 0, NULL,
+	    err));
 }
 
 /* At most ENGINE_MAX_LABELS labels across a secret's versions (AWS). */
@@ -82,22 +83,31 @@ int
 engine_put_version(struct engine_worker *w, const struct engine_call *call,
     const struct store_secret *sec, const char *vid,
     const struct engine_value *val, const char *const *labels, size_t n,
-    int fill, struct cf_error *err)
+    int fill, int *made_current, struct cf_error *err)
 {
 	struct store_version v;
 	const char *prev;
 	size_t i;
-	int count;
+	int count, had_none;
 
+	if (made_current != NULL)
+		*made_current = 0;
 	if (engine_seal(w, sec->uuid, vid, sec->kms_key_id, val, &v,
 	    call->arena, err))
 		return (-1);
 
-	/* A new version: the whole change in one round trip. */
+	/*
+	 * A new version: the whole change in one round trip, AWSCURRENT
+	 * included if the secret has none (the first value is current).
+	 */
 	if (!fill) {
-		if (store_version_add(w->store, sec->uuid, &v, labels, n,
-		    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, &count, err))
+		if (store_version_add(w->store, sec->uuid, &v, labels, n, 1,
+		    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, &count, &had_none,
+		    err))
 			return (-1);
+		if (made_current != NULL)
+			*made_current = had_none &&
+			    !has_stage(labels, n, STAGE_CURRENT);
 		return (labels_within_limit(count, err));
 	}
 
@@ -523,8 +533,8 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	enum engine_token_version rc;
 	enum store_lookup cur;
 	const char *holder;
-	size_t n;
-	int fill;
+	size_t n = 0;
+	int fill, made_current;
 
 	memset(resp, 0, sizeof(*resp));
 	if (put_check(req, err))
@@ -549,19 +559,24 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 
 	/*
 	 * A new version, or the value of a rotation's pending one; a secret
-	 * without AWSCURRENT makes it current.
+	 * without AWSCURRENT makes it current (for a new version the
+	 * statement that adds it sees to that: one round trip fewer).
 	 */
 	fill = rc == ENGINE_TOKEN_EMPTY;
+	cur = STORE_FOUND;
 	/* Only whether it has one: not the version and its ciphertext. */
-	cur = store_stage_holder(w->store, call->arena, sec.uuid,
-	    STAGE_CURRENT, &holder, err);
-	if (cur == STORE_ERROR || engine_put_labels(req->version_stages,
-	    req->n_version_stages, cur == STORE_NOT_FOUND, labels, &n, err))
+	if (fill && (cur = store_stage_holder(w->store, call->arena, sec.uuid,
+	    STAGE_CURRENT, &holder, err)) == STORE_ERROR)
 		goto finish;
-	if (engine_put_version(w, call, &sec, req->client_request_token,
-	    &req->value, labels, n, fill, err) ||
-	    (has_stage(labels, n, STAGE_CURRENT) &&
-	    engine_rotation_touched(w, call, &sec, err)))
+	if (engine_put_labels(req->version_stages, req->n_version_stages,
+	    cur == STORE_NOT_FOUND, labels, &n, err) ||
+	    engine_put_version(w, call, &sec, req->client_request_token,
+	    &req->value, labels, n, fill, &made_current, err))
+		goto finish;
+	if (made_current)
+		labels[n++] = STAGE_CURRENT;
+	if (has_stage(labels, n, STAGE_CURRENT) &&
+	    engine_rotation_touched(w, call, &sec, err))
 		goto finish;
 	end = ENGINE_TX_COMMIT;
 finish:

@@ -261,19 +261,20 @@ int store_version_insert(struct store *, const char *,
     const struct store_version *, struct cf_error *) CF_MUSTCHECK;
 
 /*
- * store_version_add(s, uuid, v, labels, n, keep, min_age_s, out_labels,
- *     err):
+ * store_version_add(s, uuid, v, labels, n, current_if_none, keep,
+ *     min_age_s, out_labels, out_had_none, err):
  * A new version in one round trip: insert ${v}; put each of the ${n}
- * ${labels} on it, taking them from whichever versions had them, and, when
+ * ${labels} on it (and AWSCURRENT if ${current_if_none} and the secret
+ * has none), taking them from whichever versions had them, and, when
  * AWSCURRENT moves and AWSPREVIOUS is not among them, AWSPREVIOUS on the
  * version that had AWSCURRENT; then what store_versions_settle does (a
  * version that loses its last label here is pruned by a later write).
- * *${out_labels}: the secret's labels afterwards.  The caller holds the
- * secret's row lock.
+ * *${out_labels}: the secret's labels afterwards; *${out_had_none}: it
+ * had no AWSCURRENT before.  The caller holds the secret's row lock.
  */
 int store_version_add(struct store *, const char *,
     const struct store_version *, const char *const *, size_t, int, int,
-    int *, struct cf_error *) CF_MUSTCHECK;
+    int, int *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_stage_move(s, arena, uuid, stage, version_id, out_prev, err):

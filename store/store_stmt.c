@@ -98,11 +98,12 @@ const char store_secret_cols[] = PAGE_COLS;
 
 /*
  * A new version (the eight columns of ST_VERSION_INSERT), its labels (the
- * JSON array $9, taken from whichever versions had them; AWSPREVIOUS to
- * the version that had AWSCURRENT when AWSCURRENT moves and AWSPREVIOUS
- * is not among them), the prune ($10 kept, $11 s), LastChangedDate and
- * the secret's label count afterwards: PutSecretValue's whole change in
- * one round trip.  All parts see the statement's snapshot: the count adds
+ * JSON array $9, plus AWSCURRENT if $12 and the secret has none; taken
+ * from whichever versions had them; AWSPREVIOUS to the version that had
+ * AWSCURRENT when AWSCURRENT moves and AWSPREVIOUS is not among them),
+ * the prune ($10 kept, $11 s), LastChangedDate; then the secret's label
+ * count afterwards and whether it had no AWSCURRENT before:
+ * PutSecretValue's whole change in one round trip.  All parts see the statement's snapshot: the count adds
  * the labels it set to those it left alone, the prune counts the new
  * version, and a version that loses its last label here is pruned by a
  * later write.  (Foreign keys are checked at the statement's end, when
@@ -111,10 +112,11 @@ const char store_secret_cols[] = PAGE_COLS;
 #define VERSION_ADD "WITH ins AS (INSERT INTO secret_versions (secret_uuid, " \
 	"version_id, value_type, format, kek_label, iv, wrapped_dek, " \
 	"ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)), " \
-	"lab AS (SELECT DISTINCT x AS stage FROM " \
-	"json_array_elements_text($9::json) AS x), " \
 	"cur AS (SELECT version_id FROM version_stages WHERE secret_uuid = $1 " \
 	"AND stage = 'AWSCURRENT'), " \
+	"lab AS (SELECT x AS stage FROM json_array_elements_text($9::json) " \
+	"AS x UNION SELECT 'AWSCURRENT' WHERE $12::bool AND NOT EXISTS " \
+	"(SELECT 1 FROM cur)), " \
 	"mv AS (INSERT INTO version_stages (secret_uuid, stage, version_id) " \
 	"SELECT $1, stage, $2 FROM lab UNION ALL SELECT $1, 'AWSPREVIOUS', " \
 	"cur.version_id FROM cur WHERE cur.version_id <> $2 AND EXISTS " \
@@ -125,7 +127,8 @@ const char store_secret_cols[] = PAGE_COLS;
 	"p AS (" PRUNE_P("$10", "$11", " + 1") "), " \
 	"c AS (UPDATE secrets SET last_changed_date = now() WHERE uuid = $1) " \
 	"SELECT (SELECT count(*) FROM version_stages WHERE secret_uuid = $1 " \
-	"AND stage NOT IN (SELECT stage FROM mv)) + (SELECT count(*) FROM mv)"
+	"AND stage NOT IN (SELECT stage FROM mv)) + (SELECT count(*) FROM mv), " \
+	"NOT EXISTS (SELECT 1 FROM cur)"
 
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
@@ -175,7 +178,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_VERSION_INSERT] = { "INSERT INTO secret_versions (secret_uuid, "
 	    "version_id, value_type, format, kek_label, iv, wrapped_dek, "
 	    "ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
-	[ST_VERSION_ADD] = { VERSION_ADD, 11 },
+	[ST_VERSION_ADD] = { VERSION_ADD, 12 },
 	[ST_STAGE_MOVE] = { "WITH old AS (SELECT version_id FROM version_stages "
 	    "WHERE secret_uuid = $1 AND stage = $2), "
 	    "ins AS (INSERT INTO version_stages (secret_uuid, stage, version_id) "

@@ -79,11 +79,12 @@ store_version_insert(struct store *s, const char *uuid,
 int
 store_version_add(struct store *s, const char *uuid,
     const struct store_version *ver, const char *const *labels, size_t n,
-    int keep, int min_age_s, int *out_labels, struct cf_error *err)
+    int current_if_none, int keep, int min_age_s, int *out_labels,
+    int *out_had_none, struct cf_error *err)
 {
 	char type[4], format[16], k[16], age[16];
-	const char *v[11];
-	int len[11], fmt[11];
+	const char *v[12];
+	int len[12], fmt[12];
 	json_t *arr;
 	char *json;
 	PGresult *r;
@@ -108,14 +109,16 @@ store_version_add(struct store *s, const char *uuid,
 	v[8] = json;
 	v[9] = k;
 	v[10] = age;
-	len[8] = len[9] = len[10] = 0;
-	fmt[8] = fmt[9] = fmt[10] = 0;
-	r = store_exec(s, ST_VERSION_ADD, 11, v, len, fmt, 0, PGRES_TUPLES_OK,
+	v[11] = current_if_none ? "true" : "false";
+	len[8] = len[9] = len[10] = len[11] = 0;
+	fmt[8] = fmt[9] = fmt[10] = fmt[11] = 0;
+	r = store_exec(s, ST_VERSION_ADD, 12, v, len, fmt, 0, PGRES_TUPLES_OK,
 	    err);
 	free(json);
 	if (r == NULL)
 		return (-1);
-	*out_labels = PQntuples(r) > 0 ? (int)store_col_i64(r, 0, 0) : 0;
+	*out_labels = (int)store_col_i64(r, 0, 0);
+	*out_had_none = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);
 	return (0);
 oom:
