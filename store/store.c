@@ -306,6 +306,8 @@ int
 store_ready(struct store *s, struct cf_error *err)
 {
 
+	if (s->begin_pending)
+		return (store_begin_flush(s, err));
 	if (PQstatus(s->conn) == CONNECTION_OK)
 		return (0);
 	if (s->in_tx) {
@@ -314,6 +316,30 @@ store_ready(struct store *s, struct cf_error *err)
 		return (-1);
 	}
 	return (connect_db(s, err));
+}
+
+/*
+ * A prepared statement; the transaction's first carries its BEGIN along
+ * (store_begin): one round trip instead of two.
+ */
+static PGresult *
+send_prepared(struct store *s, const char *name, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    int binary)
+{
+	PGresult *res;
+	int begun;
+
+	if (!s->begin_pending)
+		return (store_pq_exec_prepared(s, name, n, values, lengths,
+		    formats, binary));
+	res = store_pq_begin_prepared(s, name, n, values, lengths, formats,
+	    binary, &begun);
+	if (begun) {
+		s->begin_pending = 0;
+		s->in_tx = 1;
+	}
+	return (res);
 }
 
 PGresult *
@@ -338,15 +364,15 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 		return (NULL);
 
 	snprintf(name, sizeof(name), "s%d", (int)stmt);
-	res = store_pq_exec_prepared(s, name, n, values, lengths, formats,
-	    binary);
+	res = send_prepared(s, name, n, values, lengths, formats, binary);
 
+	/* (A pending BEGIN that did not get through is sent again too.) */
 	if (retry(s, &res, expect, err)) {
 		if (res == NULL)
 			return (NULL);
 		PQclear(res);
-		res = store_pq_exec_prepared(s, name, n, values, lengths,
-		    formats, binary);
+		res = send_prepared(s, name, n, values, lengths, formats,
+		    binary);
 	}
 	if (PQresultStatus(res) != expect) {
 		store_fail(s, res, "running a query", err);
@@ -364,6 +390,8 @@ store_exec_params(struct store *s, const char *sql, int n,
 {
 	PGresult *res;
 
+	if (store_begin_flush(s, err))
+		return (NULL);
 	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
 	    connect_db(s, err))
 		return (NULL);
@@ -429,6 +457,8 @@ store_ping(struct store *s)
 {
 	struct cf_error err;
 
+	if (store_begin_flush(s, &err))
+		return (-1);
 	return (simple(s, "SELECT 1", &err));
 }
 
@@ -436,6 +466,22 @@ int
 store_begin(struct store *s, struct cf_error *err)
 {
 
+	/*
+	 * Not sent yet: the transaction's first statement takes it along
+	 * (send_prepared), or store_begin_flush sends it alone.
+	 */
+	(void)err;
+	s->begin_pending = 1;
+	return (0);
+}
+
+int
+store_begin_flush(struct store *s, struct cf_error *err)
+{
+
+	if (!s->begin_pending)
+		return (0);
+	s->begin_pending = 0;
 	if (simple(s, "BEGIN", err))
 		return (-1);
 	s->in_tx = 1;
@@ -447,6 +493,11 @@ store_commit(struct store *s, struct cf_error *err)
 {
 	int rc;
 
+	/* Nothing was sent: nothing to commit. */
+	if (s->begin_pending) {
+		s->begin_pending = 0;
+		return (0);
+	}
 	rc = simple(s, "COMMIT", err);
 	s->in_tx = 0;
 	timeout_tx_end(s);
@@ -458,6 +509,7 @@ store_rollback(struct store *s)
 {
 	PGresult *res;
 
+	s->begin_pending = 0;
 	if (!s->in_tx)
 		return;
 	s->in_tx = 0;
@@ -497,7 +549,7 @@ migration_apply(struct store *s, const struct store_migration *m,
 	const char *v[1] = { m->name };
 	PGresult *res;
 
-	if (store_begin(s, err))
+	if (store_begin(s, err) || store_begin_flush(s, err))
 		return (-1);
 	res = PQexec(s->conn, m->sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&

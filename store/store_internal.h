@@ -81,6 +81,8 @@ struct store {
 	PGconn *conn;
 	char *conninfo;
 	int in_tx;
+	int begin_pending;	/* store_begin's BEGIN, not yet sent: it goes
+				   with the transaction's first statement */
 	int plain;		/* no prepared statements (the migrator) */
 	int timeouts_on;	/* store_set_timeouts was called */
 	int timeout_ms[STORE_TIMEOUT__COUNT];
@@ -107,6 +109,23 @@ PGresult *store_pq_exec_params(struct store *, const char *, int,
 PGresult *store_pq_exec_prepared(struct store *, const char *, int,
     const char *const *, const int *, const int *, int);
 PGresult *store_pq_prepare(struct store *, const char *, const char *, int);
+
+/*
+ * store_pq_begin_prepared(s, name, n, values, lengths, formats,
+ *     result_format, begun):
+ * BEGIN and store_pq_exec_prepared's statement in one round trip (libpq's
+ * pipeline mode): the statement's result, or BEGIN's if BEGIN failed;
+ * *${begun} says whether the transaction is open.  Without a deadline,
+ * or if libpq will not pipeline, the two are sent one after the other.
+ */
+PGresult *store_pq_begin_prepared(struct store *, const char *, int,
+    const char *const *, const int *, const int *, int, int *);
+
+/*
+ * store_begin_flush(s, err): send a pending BEGIN on its own, before a
+ * statement that does not go through store_exec.  0, or -1 with ${err}.
+ */
+int store_begin_flush(struct store *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_exec(s, stmt, n, values, lengths, formats, binary, expect, err):

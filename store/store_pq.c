@@ -172,3 +172,109 @@ store_pq_prepare(struct store *s, const char *name, const char *sql,
 		return (PQprepare(s->conn, name, sql, nparams, NULL));
 	return (await(s, PQsendPrepare(s->conn, name, sql, nparams, NULL)));
 }
+
+/*
+ * Leave pipeline mode; a connection that cannot (results left unread, a
+ * broken one) is closed, and the next statement reconnects.
+ */
+static void
+pipeline_leave(struct store *s)
+{
+
+	if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF &&
+	    PQexitPipelineMode(s->conn) != 1) {
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+}
+
+/*
+ * The results of the pipeline BEGIN, one statement, sync: the statement's
+ * result, or BEGIN's if BEGIN failed (then the statement was not run).
+ * *${begun}: BEGIN succeeded.  NULL when the deadline passed (the
+ * connection is then closed).
+ */
+static PGresult *
+await_begin_pipeline(struct store *s, int *begun)
+{
+	PGresult *r, *res[2] = { NULL, NULL };
+	int64_t deadline = cf_mono_ms() + deadline_ms(s);
+	int f, q = 0;
+
+	*begun = 0;
+	while ((f = PQflush(s->conn)) == 1)
+		if (wait_socket(s, POLLOUT | POLLIN, deadline))
+			return (missed(s));
+	if (f == -1)
+		goto out;
+
+	/* Each query's result then a NULL; then the sync's result. */
+	for (;;) {
+		while (PQisBusy(s->conn)) {
+			if (wait_socket(s, POLLIN, deadline)) {
+				PQclear(res[0]);
+				PQclear(res[1]);
+				return (missed(s));
+			}
+			if (!PQconsumeInput(s->conn))
+				break;
+		}
+		if ((r = PQgetResult(s->conn)) == NULL) {
+			if (PQstatus(s->conn) == CONNECTION_BAD || ++q > 2)
+				break;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (q < 2 && res[q] == NULL)
+			res[q] = r;
+		else
+			PQclear(r);
+		if (PQstatus(s->conn) == CONNECTION_BAD)
+			break;
+	}
+	pipeline_leave(s);
+out:
+	*begun = res[0] != NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK;
+	if (!*begun) {
+		PQclear(res[1]);
+		return (res[0] != NULL ? res[0] :
+		    PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR));
+	}
+	PQclear(res[0]);
+	return (res[1] != NULL ? res[1] :
+	    PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR));
+}
+
+PGresult *
+store_pq_begin_prepared(struct store *s, const char *name, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    int result_format, int *begun)
+{
+	PGresult *r;
+	int b = bounded(s);
+
+	*begun = 0;
+	if (b && PQenterPipelineMode(s->conn) == 1) {
+		if (PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL,
+		    NULL, 0) && PQsendQueryPrepared(s->conn, name, n, values,
+		    lengths, formats, result_format) &&
+		    PQpipelineSync(s->conn))
+			return (await_begin_pipeline(s, begun));
+		r = PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR);
+		pipeline_leave(s);
+		return (r);
+	}
+
+	/* One after the other. */
+	r = b ? await(s, PQsendQuery(s->conn, "BEGIN")) :
+	    PQexec(s->conn, "BEGIN");
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		return (r);
+	PQclear(r);
+	*begun = 1;
+	return (store_pq_exec_prepared(s, name, n, values, lengths, formats,
+	    result_format));
+}

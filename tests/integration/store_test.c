@@ -179,6 +179,72 @@ test_secret_round_trip(void **state)
 	assert_null(s.description);
 }
 
+/*
+ * store_begin sends nothing: BEGIN goes with the transaction's first
+ * statement, in one pipeline (with a deadline, as cofferd runs the store).
+ * The transaction is real (the session is idle in one after the first
+ * statement), an empty one costs nothing, a failing first statement
+ * leaves a connection that works, and a connection lost between
+ * transactions is reopened and the BEGIN sent again with the statement.
+ */
+static long
+idle_in_tx(void)
+{
+
+	return (count("SELECT count(*) FROM pg_stat_activity WHERE "
+	    "datname = current_database() AND state = 'idle in transaction'"));
+}
+
+static void
+test_transactions(void **state)
+{
+	struct store_secret sec, dup = { 0 };
+	struct cf_error err;
+
+	(void)state;
+	fresh();
+	store_set_deadline(st, 10000);
+	insert("tx/one", NULL);
+
+	/* Empty: nothing sent. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(idle_in_tx(), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+
+	/* The first statement opens it, and the row stays locked. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "tx/one", 1, &sec,
+	    &err), STORE_FOUND);
+	assert_int_equal(idle_in_tx(), 1);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(idle_in_tx(), 0);
+
+	/* A first statement that fails; then the connection still works. */
+	memcpy(dup.uuid, sec.uuid, sizeof(dup.uuid));
+	dup.name = "tx/dup";
+	dup.arn = ARN_PREFIX "tx/dup-AbCdEf";
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_not_equal(store_secret_insert(st, &dup, &err), 0);
+	store_rollback(st);
+	assert_int_equal(idle_in_tx(), 0);
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "tx/one", 1, &sec,
+	    &err), STORE_FOUND);
+	store_rollback(st);
+
+	/* Lost between transactions: reopened, BEGIN sent again. */
+	tl_sql(conninfo, "SELECT pg_terminate_backend(pid) FROM "
+	    "pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+	    "datname = current_database() AND backend_type = 'client backend'");
+	assert_int_equal(store_begin(st, &err), 0);
+	if (store_secret_by_name(st, arena, "tx/one", 1, &sec, &err) !=
+	    STORE_FOUND)
+		fail_msg("after a lost connection: %s", err.msg);
+	assert_int_equal(idle_in_tx(), 1);
+	assert_int_equal(store_commit(st, &err), 0);
+	store_set_deadline(st, 0);
+}
+
 static void
 test_update_round_trip(void **state)
 {
@@ -563,6 +629,7 @@ main(void)
 		cmocka_unit_test(test_delete_restore),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_conflicts),
+		cmocka_unit_test(test_transactions),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
