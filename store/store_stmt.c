@@ -86,6 +86,18 @@ const char store_secret_cols[] = PAGE_COLS;
 
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
+/*
+ * A page's order, by the table's columns.  A bare "uuid" in ORDER BY
+ * would name the output column "uuid" (PAGE_COLS' uuid::text): PostgreSQL
+ * resolves ORDER BY names against the output list first.  Sorted as text,
+ * no index gives the order, so every plan sorts: an incremental sort that
+ * must read a whole run of secrets sharing one created_date (a bulk load:
+ * all of them), or, when the planner expects few rows, every live secret
+ * read and sorted for a page of 100 (issue 14).
+ */
+#define PAGE_ASC " ORDER BY secrets.created_date, secrets.uuid"
+#define PAGE_DESC " ORDER BY secrets.created_date DESC, secrets.uuid DESC"
+
 const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_SECRET_BY_NAME] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE name = $1", 1 },
@@ -111,18 +123,15 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "WHERE secret_uuid = $1 AND version_id = $2 AND last_accessed_date "
 	    "IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date", 2 },
 	[ST_PAGE_ASC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
-	    "WHERE ($1 OR deleted_date IS NULL) "
-	    "ORDER BY created_date, uuid LIMIT $2", 2 },
+	    "WHERE ($1 OR deleted_date IS NULL)" PAGE_ASC " LIMIT $2", 2 },
 	[ST_PAGE_ASC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
 	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) > ("
-	    CURSOR ", $3::uuid) ORDER BY created_date, uuid LIMIT $4", 4 },
+	    CURSOR ", $3::uuid)" PAGE_ASC " LIMIT $4", 4 },
 	[ST_PAGE_DESC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
-	    "WHERE ($1 OR deleted_date IS NULL) "
-	    "ORDER BY created_date DESC, uuid DESC LIMIT $2", 2 },
+	    "WHERE ($1 OR deleted_date IS NULL)" PAGE_DESC " LIMIT $2", 2 },
 	[ST_PAGE_DESC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
 	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) < ("
-	    CURSOR ", $3::uuid) ORDER BY created_date DESC, uuid DESC LIMIT $4",
-	    4 },
+	    CURSOR ", $3::uuid)" PAGE_DESC " LIMIT $4", 4 },
 	[ST_VERSION_BY_ID] = { "SELECT " VERSION_COLS " FROM secret_versions v "
 	    "WHERE v.secret_uuid = $1 AND v.version_id = $2", 2 },
 	[ST_VERSION_BY_STAGE] = { "SELECT " VERSION_COLS
