@@ -200,8 +200,9 @@ store_secret_search(struct store *s, struct cf_arena *a,
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		return (-1);
 	}
+	/* "live", for secrets_live_created_key (store_stmt.c, the pages). */
 	emit(q, "SELECT %s FROM secrets s WHERE %s", store_secret_cols,
-	    include_deleted ? "true" : "s.deleted_date IS NULL");
+	    include_deleted ? "true" : "s.live");
 	for (i = 0; i < n_filters; i++)
 		if (filter_cond(q, a, &filters[i]))
 			goto oom;

@@ -132,6 +132,22 @@ const char store_secret_cols[] = PAGE_COLS;
 
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
+/*
+ * A page: the first rows of secrets_created_key, or for live secrets
+ * ($1 false) of secrets_live_created_key, never a sort (issue 14).
+ *
+ * The order is by the table's columns: a bare "uuid" in ORDER BY would
+ * name the output column "uuid" (PAGE_COLS' uuid::text), as PostgreSQL
+ * resolves ORDER BY names against the output list first; sorted as text,
+ * no index gives the order and every plan sorts, reading a whole run of
+ * one created_date (a bulk load: all of it) or every live secret.  Live
+ * is the boolean "live", not "deleted_date IS NULL": without statistics
+ * PostgreSQL guesses the latter keeps 0.5 % of the rows, and for fewer
+ * rows than a page it reads and sorts them all (migrations/0009).
+ */
+#define PAGE_ASC " ORDER BY secrets.created_date, secrets.uuid"
+#define PAGE_DESC " ORDER BY secrets.created_date DESC, secrets.uuid DESC"
+
 const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_SECRET_BY_NAME] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE name = $1", 1 },
@@ -157,18 +173,15 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "WHERE secret_uuid = $1 AND version_id = $2 AND last_accessed_date "
 	    "IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date", 2 },
 	[ST_PAGE_ASC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
-	    "WHERE ($1 OR deleted_date IS NULL) "
-	    "ORDER BY created_date, uuid LIMIT $2", 2 },
+	    "WHERE ($1 OR live)" PAGE_ASC " LIMIT $2", 2 },
 	[ST_PAGE_ASC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
-	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) > ("
-	    CURSOR ", $3::uuid) ORDER BY created_date, uuid LIMIT $4", 4 },
+	    "WHERE ($1 OR live) AND (created_date, uuid) > ("
+	    CURSOR ", $3::uuid)" PAGE_ASC " LIMIT $4", 4 },
 	[ST_PAGE_DESC_FIRST] = { "SELECT " PAGE_COLS " FROM secrets "
-	    "WHERE ($1 OR deleted_date IS NULL) "
-	    "ORDER BY created_date DESC, uuid DESC LIMIT $2", 2 },
+	    "WHERE ($1 OR live)" PAGE_DESC " LIMIT $2", 2 },
 	[ST_PAGE_DESC_AFTER] = { "SELECT " PAGE_COLS " FROM secrets "
-	    "WHERE ($1 OR deleted_date IS NULL) AND (created_date, uuid) < ("
-	    CURSOR ", $3::uuid) ORDER BY created_date DESC, uuid DESC LIMIT $4",
-	    4 },
+	    "WHERE ($1 OR live) AND (created_date, uuid) < ("
+	    CURSOR ", $3::uuid)" PAGE_DESC " LIMIT $4", 4 },
 	[ST_VERSION_BY_ID] = { "SELECT " VERSION_COLS " FROM secret_versions v "
 	    "WHERE v.secret_uuid = $1 AND v.version_id = $2", 2 },
 	[ST_VERSION_BY_STAGE] = { "SELECT " VERSION_COLS

@@ -1,7 +1,8 @@
 /*
  * engine_listing_test.c: ListSecrets: paging in both orders and its tokens,
- * pages that skip what the caller may not see, and every filter.  Against a
- * real PostgreSQL database and SoftHSM token (fixture.h).
+ * pages that skip what the caller may not see, every filter, and pages
+ * that split secrets sharing one created_date.  Against a real PostgreSQL
+ * database and SoftHSM token (fixture.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -218,6 +219,90 @@ test_list_pages_skip_hidden(void **state)
 	assert_int_equal(err.code, CF_ERR_INVALID_NEXT_TOKEN);
 }
 
+/*
+ * Every page of the whole listing (no filter) in ${order}, by ${max}: the
+ * names, space-separated, in ${out}.
+ */
+static void
+all_pages(const char *order, int include_deleted, int max, char *out,
+    size_t cap)
+{
+	struct engine_list_req req = { 0 };
+	struct engine_list_resp r;
+	struct cf_error err;
+	char *tok = NULL;
+	size_t i, pages = 0;
+
+	req.sort_order = order;
+	req.include_planned_deletion = include_deleted;
+	req.has_max_results = 1;
+	req.max_results = max;
+	out[0] = '\0';
+	do {
+		fx_fresh();
+		req.next_token = tok;
+		assert_int_equal(engine_list_secrets(fx_w, &fx_call, &req, &r,
+		    &err), 0);
+		assert_true(r.n_secrets <= (size_t)max);
+		for (i = 0; i < r.n_secrets; i++) {
+			assert_true(strlen(out) + strlen(r.secrets[i].name) + 2 <
+			    cap);
+			strcat(out, *out ? " " : "");
+			strcat(out, r.secrets[i].name);
+		}
+		free(tok);
+		tok = r.next_token != NULL ? strdup(r.next_token) : NULL;
+	} while (tok != NULL && ++pages < 10000);
+	assert_null(tok);
+}
+
+/*
+ * Secrets that share one created_date (one transaction's, as a bulk load
+ * makes) page in (created_date, uuid) order, the order the NextToken
+ * cursor compares in, so pages that split the run lose and repeat
+ * nothing: every secret once, in both orders, the deleted one only with
+ * IncludePlannedDeletion.  The expected order is PostgreSQL's own.
+ */
+static void
+test_list_paging_one_created_date(void **state)
+{
+	static char got[65536];
+	struct engine_create_resp c;
+	struct engine_delete_resp d;
+	struct cf_error err;
+	char sql[512], pfx[64], *want;
+	const char *order[] = { "asc", "desc" };
+	size_t i, o, all;
+
+	(void)state;
+	fx_fresh();
+	snprintf(pfx, sizeof(pfx), "lsame-%d-", (int)getpid());
+	for (i = 0; i < 20; i++) {
+		snprintf(sql, sizeof(sql), "%s%02zu", pfx, i);
+		fx_create(sql, TOKEN_A, "v", &c);
+	}
+	snprintf(sql, sizeof(sql), "%s07", pfx);
+	assert_int_equal(fx_delete(sql, 1, 7, 0, &d, &err), 0);
+	snprintf(sql, sizeof(sql), "UPDATE secrets SET created_date = "
+	    "(SELECT min(created_date) FROM secrets WHERE name LIKE '%s%%') "
+	    "WHERE name LIKE '%s%%'", pfx, pfx);
+	tl_sql(fx_conninfo, sql);
+
+	for (all = 0; all < 2; all++)
+		for (o = 0; o < 2; o++) {
+			snprintf(sql, sizeof(sql), "SELECT string_agg(name, ' ' "
+			    "ORDER BY created_date %s, uuid %s) FROM secrets%s",
+			    order[o], order[o], all ? "" :
+			    " WHERE deleted_date IS NULL");
+			want = tl_sql_value(fx_conninfo, sql);
+			all_pages(order[o], (int)all, 3, got, sizeof(got));
+			assert_string_equal(got, want);
+			snprintf(sql, sizeof(sql), "%s07", pfx);
+			assert_true((strstr(got, sql) != NULL) == (all == 1));
+			free(want);
+		}
+}
+
 static void
 test_list_filters(void **state)
 {
@@ -322,6 +407,7 @@ main(void)
 		cmocka_unit_test(test_list_paging),
 		cmocka_unit_test(test_list_pages_skip_hidden),
 		cmocka_unit_test(test_list_filters),
+		cmocka_unit_test(test_list_paging_one_created_date),
 	};
 
 	return (fx_run("engine_listing", tests,

@@ -50,7 +50,8 @@ test_migrations_idempotent(void **state)
 	    "version) FROM schema_migrations");
 	assert_string_equal(n, "0001_initial,0002_list_indexes,"
 	    "0003_server_keys,0004_audit,0005_policies,0006_rotation,"
-	    "0007_rotation_principal,0008_audit_request_params");
+	    "0007_rotation_principal,0008_audit_request_params,"
+	    "0009_live_flag");
 	free(n);
 }
 
@@ -77,7 +78,7 @@ test_migrations_concurrent(void **state)
 	assert_int_equal(a[1].rc, 0);
 	applied = tl_sql_value(db, "SELECT count(*) FROM schema_migrations");
 	assert_int_equal(a[0].applied + a[1].applied, atoi(applied));
-	assert_int_equal(atoi(applied), 8);
+	assert_int_equal(atoi(applied), 9);
 	free(applied);
 }
 

@@ -11,3 +11,11 @@ target_link_libraries(store_scale_test coffer_store coffer_testlib
                       PkgConfig::PQ PkgConfig::JANSSON PkgConfig::CMOCKA)
 add_test(NAME integration.store_scale COMMAND store_scale_test)
 set_tests_properties(integration.store_scale PROPERTIES TIMEOUT 900)
+
+# integration.store_plans: a ListSecrets page statement reads a page, not
+# every secret (no sort; a cursor inside a run of one created_date).
+add_executable(store_plan_test ${CMAKE_CURRENT_LIST_DIR}/store_plan_test.c)
+target_include_directories(store_plan_test PRIVATE ${PROJECT_SOURCE_DIR}/store)
+target_link_libraries(store_plan_test coffer_store coffer_testlib
+                      PkgConfig::PQ PkgConfig::JANSSON PkgConfig::CMOCKA)
+add_test(NAME integration.store_plans COMMAND store_plan_test)

@@ -282,7 +282,7 @@ test_name_prefix_uses_index(void **state)
 	 */
 	free(one("SET plan_cache_mode = force_custom_plan"));
 	free(one("PREPARE by_name AS SELECT uuid FROM secrets s WHERE "
-	    "s.deleted_date IS NULL AND ((false OR s.name LIKE $1)) "
+	    "s.live AND ((false OR s.name LIKE $1)) "
 	    "ORDER BY s.created_date, s.uuid LIMIT $2"));
 	plan = explain("name prefix 'scale-99999'",
 	    "EXECUTE by_name('scale-99999%', 101)");
