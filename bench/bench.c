@@ -19,8 +19,9 @@
  *
  * With --baselines it then measures, on the same machine, what the layers
  * under the server can do at the same concurrency: gRPC round trips
- * (grpc.health.v1.Health/Check, same connections), prepared point-selects
- * on the server's database (libpq, T connections) and unwrap + decrypt of
+ * (grpc.health.v1.Health/Check, same connections), GetSecretValue's read
+ * statement on the server's database (the store library's own lookup, T
+ * connections) and unwrap + decrypt of
  * 1 KiB in the server's token (T sessions); and gives each operation's
  * rate as a ratio of the slowest baseline.  --max-calls N bounds each
  * baseline too, for a quick smoke run.
@@ -64,13 +65,13 @@ static const char usage_text[] =
 "  --secrets K            secrets to seed before the run (1000)\n"
 "  --size BYTES           bytes per secret value, at most 65536 (1024)\n"
 "  --json                 print one JSON document instead of the table\n"
-"  --baselines            then measure grpc-health, pg-point-select and\n"
+"  --baselines            then measure grpc-health, pg-get-statement and\n"
 "                         hsm-open-1k, and give each op's rate as a\n"
 "                         ratio of the slowest\n"
 "  --baseline-duration S  seconds per baseline (--duration)\n"
 "  --prefix P             list-prefix's name filter (this run's secrets)\n"
 "  --database CONNINFO    libpq conninfo of cofferd's database, for\n"
-"                         pg-point-select (COFFER_DATABASE)\n"
+"                         pg-get-statement (COFFER_DATABASE)\n"
 "  --ca-bundle FILE       speak mutual TLS, trusting FILE's CAs\n"
 "  --cert FILE            client certificate chain (PEM)\n"
 "  --key FILE             its private key (PEM)\n"
@@ -376,7 +377,7 @@ main(int argc, char **argv)
 			exit(2);
 		}
 		if ((pg = pgbase_new(o.database, o.threads, &err)) == NULL)
-			setup_failed("pg-point-select", &err);
+			setup_failed("pg-get-statement", &err);
 		if ((hb = hsmbase_new(o.threads, &err)) == NULL)
 			setup_failed("hsm-open-1k", &err);
 	}

@@ -46,7 +46,7 @@ struct bench_opts {
 	int secrets;
 	size_t size;
 	int json, baselines;
-	const char *database;		/* libpq conninfo for pg-point-select */
+	const char *database;		/* libpq conninfo for pg-get-statement */
 	const char *prefix;		/* list-prefix's name filter; NULL: ours */
 	const char *ca, *cert, *key;	/* PEM files; NULL ca: plaintext */
 	long cpu_of;			/* the server's pid; 0: not measured */
@@ -119,7 +119,7 @@ void load_health(struct load *, struct bench_result *);
 const char *const *load_names(const struct load *);
 const char *load_op_name(enum bench_op);
 
-/* pgbase.c: prepared point-selects through libpq. */
+/* pgbase.c: GetSecretValue's read, through the store library. */
 struct pgbase;
 
 struct pgbase *pgbase_new(const char *, int, struct cf_error *)
