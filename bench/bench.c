@@ -21,9 +21,9 @@
  * under the server can do at the same concurrency: gRPC round trips
  * (grpc.health.v1.Health/Check, same connections), GetSecretValue's read
  * statement on the server's database (the store library's own lookup, T
- * connections) and unwrap + decrypt of
- * 1 KiB in the server's token (T sessions); and gives each operation's
- * rate as a ratio of the slowest baseline.  --max-calls N bounds each
+ * connections) and opening 1 KiB in the server's token (T sessions), with
+ * the DEK handle cache on and off; and gives each operation's rate as a
+ * ratio of the slowest baseline.  --max-calls N bounds each
  * baseline too, for a quick smoke run.
  *
  * Every call's status is checked: failures are counted and printed, never
@@ -66,8 +66,8 @@ static const char usage_text[] =
 "  --size BYTES           bytes per secret value, at most 65536 (1024)\n"
 "  --json                 print one JSON document instead of the table\n"
 "  --baselines            then measure grpc-health, pg-get-statement and\n"
-"                         hsm-open-1k, and give each op's rate as a\n"
-"                         ratio of the slowest\n"
+"                         hsm-open-1k (dek cache on, then off), and\n"
+"                         give each op's rate as a ratio of the slowest\n"
 "  --baseline-duration S  seconds per baseline (--duration)\n"
 "  --prefix P             list-prefix's name filter (this run's secrets)\n"
 "  --database CONNINFO    libpq conninfo of cofferd's database, for\n"
@@ -348,7 +348,7 @@ main(int argc, char **argv)
 	struct bench_result *res = NULL, *bases = NULL, seed;
 	struct threadcpu_snap cpu0 = { 0 }, cpu1 = { 0 };
 	struct pgbase *pg = NULL;
-	struct hsmbase *hb = NULL;
+	struct hsmbase *hb_on = NULL, *hb_off = NULL;
 	struct load *l;
 	struct cf_error err;
 	uint64_t failed = 0;
@@ -363,7 +363,7 @@ main(int argc, char **argv)
 	machine(&r);
 	if ((res = calloc(BENCH_OP__COUNT, sizeof(*res))) == NULL ||
 	    (r.ops = calloc(BENCH_OP__COUNT, sizeof(*r.ops))) == NULL ||
-	    (bases = calloc(3, sizeof(*bases))) == NULL) {
+	    (bases = calloc(BENCH_BASELINES, sizeof(*bases))) == NULL) {
 		fprintf(stderr, "coffer-bench: out of memory\n");
 		exit(2);
 	}
@@ -378,8 +378,10 @@ main(int argc, char **argv)
 		}
 		if ((pg = pgbase_new(o.database, o.threads, &err)) == NULL)
 			setup_failed("pg-get-statement", &err);
-		if ((hb = hsmbase_new(o.threads, &err)) == NULL)
-			setup_failed("hsm-open-1k", &err);
+		if ((hb_on = hsmbase_new(o.threads, 1, &err)) == NULL)
+			setup_failed("hsm-open-1k (dek cache on)", &err);
+		if ((hb_off = hsmbase_new(o.threads, 0, &err)) == NULL)
+			setup_failed("hsm-open-1k (dek cache off)", &err);
 	}
 
 	/* The connections to cofferd, and the secrets the run reads. */
@@ -426,9 +428,12 @@ main(int argc, char **argv)
 		load_health(l, &bases[0]);
 		pgbase_run(pg, load_names(l), (size_t)o.secrets,
 		    o.baseline_duration, o.max_calls, &bases[1]);
-		hsmbase_run(hb, o.baseline_duration, o.max_calls, &bases[2]);
+		hsmbase_run(hb_on, o.baseline_duration, o.max_calls,
+		    &bases[2]);
+		hsmbase_run(hb_off, o.baseline_duration, o.max_calls,
+		    &bases[3]);
 		r.baselines = bases;
-		r.n_baselines = 3;
+		r.n_baselines = BENCH_BASELINES;
 	}
 
 	/* Report; any failed call fails the run. */
@@ -447,7 +452,8 @@ out:
 	threadcpu_free(&cpu0);
 	threadcpu_free(&cpu1);
 	load_free(l);
-	hsmbase_free(hb);
+	hsmbase_free(hb_off);
+	hsmbase_free(hb_on);
 	pgbase_free(pg);
 	free(bases);
 	free(r.ops);

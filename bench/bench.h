@@ -19,6 +19,7 @@
 #define BENCH_MAX_INFLIGHT 1024
 #define BENCH_MAX_THREADS 256
 #define BENCH_BATCH 10			/* secret ids per BatchGetSecretValue */
+#define BENCH_BASELINES 4		/* grpc, pg, hsm cache on, cache off */
 
 /* The operations a run can issue; BENCH_OP_HEALTH is the gRPC baseline. */
 enum bench_op {
@@ -128,10 +129,10 @@ void pgbase_run(struct pgbase *, const char *const *, size_t, int, uint64_t,
     struct bench_result *);
 void pgbase_free(struct pgbase *);
 
-/* hsmbase.c: unwrap + decrypt of a 1 KiB envelope in the token. */
+/* hsmbase.c: opening a 1 KiB envelope in the token, DEK cache on or off. */
 struct hsmbase;
 
-struct hsmbase *hsmbase_new(int, struct cf_error *) CF_MUSTCHECK;
+struct hsmbase *hsmbase_new(int, int, struct cf_error *) CF_MUSTCHECK;
 void hsmbase_run(struct hsmbase *, int, uint64_t, struct bench_result *);
 void hsmbase_free(struct hsmbase *);
 

@@ -16,7 +16,7 @@
 
 #include "bench.h"
 
-#define ROW "%-16s %10s %9s %11s %9s %9s %9s %9s %8s\n"
+#define ROW "%-28s %10s %9s %11s %9s %9s %9s %9s %8s\n"
 
 /* The slowest baseline of ${r}, or NULL (none, or none did anything). */
 static const struct bench_result *
