@@ -2,8 +2,9 @@
  * bench.h: what the parts of coffer-bench share.
  *
  * bench.c parses the command line and drives the runs; load.c is the gRPC
- * load (seeding, the API mix, the grpc-health baseline); pgbase.c and
- * hsmbase.c are the database and token baselines; stats.c keeps latency
+ * load (seeding, the API mix, the grpc-health baseline); pganalyze.c
+ * analyzes the seeded tables; pgbase.c and hsmbase.c are the database and
+ * token baselines; stats.c keeps latency
  * histograms; report.c prints the table or the JSON document.  Nothing
  * here is a library: errors that end the run are reported by the caller.
  */
@@ -129,6 +130,12 @@ void pgbase_run(struct pgbase *, const char *const *, size_t, int, uint64_t,
     struct bench_result *);
 void pgbase_free(struct pgbase *);
 
+/*
+ * pganalyze.c: ANALYZE of secrets, secret_versions, version_stages and
+ * tags, after seeding and before the window; 0, or -1 with ${err} set.
+ */
+int pganalyze_run(const char *, struct cf_error *) CF_MUSTCHECK;
+
 /* hsmbase.c: opening a 1 KiB envelope in the token, DEK cache on or off. */
 struct hsmbase;
 
@@ -176,6 +183,8 @@ struct bench_report {
 	int cpus;
 	char model[128];
 	double seed_s;
+	int analyzed;			/* ANALYZE ran after seeding */
+	double analyze_s;
 	struct bench_result *ops;	/* the mix's operations */
 	size_t n_ops;
 	struct bench_result total;	/* all operations together */

@@ -128,6 +128,10 @@ report_table(const struct bench_report *r)
 	    o->secrets, o->size, r->seed_s, o->mix_spec, o->duration, limit);
 	if (o->baselines)
 		printf(", baselines %d s", o->baseline_duration);
+	if (r->analyzed)
+		printf(", ANALYZE after seeding (%.2f s)", r->analyze_s);
+	else
+		printf(", no ANALYZE after seeding (no --database)");
 	printf("\n\n");
 
 	/* The operations. */
@@ -287,7 +291,7 @@ json_config(const struct bench_report *r)
 			return (NULL);
 		}
 	return (json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:i, s:i, s:I, "
-	    "s:b, s:i, s:o}",
+	    "s:b, s:I, s:b, s:i, s:o}",
 	    "endpoint", o->endpoint,
 	    "tls", o->ca != NULL,
 	    "threads", o->threads,
@@ -298,6 +302,8 @@ json_config(const struct bench_report *r)
 	    "secrets", o->secrets,
 	    "size", (int)o->size,
 	    "seed_ms", (json_int_t)llround(r->seed_s * 1e3),
+	    "analyzed_after_seeding", r->analyzed,
+	    "analyze_ms", (json_int_t)llround(r->analyze_s * 1e3),
 	    "baselines", o->baselines,
 	    "baseline_duration_s", o->baselines ? o->baseline_duration : 0,
 	    "mix", mix));
