@@ -388,9 +388,13 @@ main(int argc, char **argv)
 			setup_failed("hsm-open-1k (dek cache off)", &err);
 	}
 
-	/* The connections to cofferd, and the secrets the run reads. */
+	/* The connections to cofferd, READY before any call; the secrets. */
 	if ((l = load_new(&o)) == NULL)
 		exit(2);
+	if (load_connect(l)) {
+		rc = 2;
+		goto out;
+	}
 	if (load_seed(l, &seed, &r.seed_s)) {
 		fprintf(stderr, "coffer-bench: could not seed the secrets: "
 		    "%" PRIu64 " of %d CreateSecret calls failed; last: status "

@@ -115,6 +115,7 @@ struct load;
 
 struct load *load_new(const struct bench_opts *);
 void load_free(struct load *);
+int load_connect(struct load *) CF_MUSTCHECK;
 int load_seed(struct load *, struct bench_result *, double *) CF_MUSTCHECK;
 void load_run(struct load *, struct bench_result[BENCH_OP__COUNT]);
 void load_health(struct load *, struct bench_result *);

@@ -6,7 +6,7 @@
  * up to C calls in flight: when one completes, the next starts in its slot.
  * The same workers and connections serve every run: seeding the secrets,
  * the API mix, and the grpc-health baseline, so connection set-up is paid
- * once, while seeding.  A run stops starting calls when its end time has
+ * once, before seeding (load_connect waits until each is READY).  A run stops starting calls when its end time has
  * passed or when its shared call counter reaches its limit, and is over
  * when the last call in flight completes.
  *
@@ -33,6 +33,7 @@
 #include "bench.h"
 
 #define CALL_TIMEOUT_S 60		/* a call that takes longer fails */
+#define CONNECT_TIMEOUT_S 30		/* a channel not READY by then fails */
 #define MD_ERROR_TYPE "coffer-error-type"
 
 /* One call in flight. */
@@ -585,6 +586,107 @@ load_health(struct load *l, struct bench_result *out)
 	run_one(l, BENCH_OP_HEALTH, stats_now_ns() +
 	    (int64_t)l->o->baseline_duration * 1000000000, l->o->max_calls,
 	    out);
+}
+
+/* A connectivity state's name, for messages. */
+static const char *
+state_name(grpc_connectivity_state st)
+{
+
+	switch (st) {
+	case GRPC_CHANNEL_IDLE:
+		return ("IDLE");
+	case GRPC_CHANNEL_CONNECTING:
+		return ("CONNECTING");
+	case GRPC_CHANNEL_READY:
+		return ("READY");
+	case GRPC_CHANNEL_TRANSIENT_FAILURE:
+		return ("TRANSIENT_FAILURE");
+	default:
+		return ("SHUTDOWN");
+	}
+}
+
+/*
+ * Wait until ${ch} is READY or ${deadline} passes, asking it to connect
+ * whenever it is idle.  Returns its last state; *${out_failed} is set if
+ * it went through TRANSIENT_FAILURE on the way.
+ */
+static grpc_connectivity_state
+wait_ready(grpc_channel *ch, grpc_completion_queue *cq, gpr_timespec deadline,
+    int *out_failed)
+{
+	grpc_connectivity_state st;
+	grpc_event ev;
+
+	*out_failed = 0;
+	while ((st = grpc_channel_check_connectivity_state(ch, 1)) !=
+	    GRPC_CHANNEL_READY && st != GRPC_CHANNEL_SHUTDOWN) {
+		if (st == GRPC_CHANNEL_TRANSIENT_FAILURE)
+			*out_failed = 1;
+		grpc_channel_watch_connectivity_state(ch, st, deadline, cq,
+		    NULL);
+		ev = grpc_completion_queue_next(cq,
+		    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type != GRPC_OP_COMPLETE || !ev.success)
+			return (grpc_channel_check_connectivity_state(ch, 0));
+	}
+	return (st);
+}
+
+/*
+ * load_connect(l):
+ * Connect every worker's channel and wait until each is READY, for
+ * CONNECT_TIMEOUT_S at most, before any call is made on it.  The calls are
+ * fail-fast: made while a channel's first attempt fails, they fail with
+ * it (seeding did, "failed to connect to all addresses", when libgrpc
+ * 1.51's tcp_client_posix read errno after other calls had overwritten
+ * connect(2)'s EINPROGRESS).  A channel waited for here is tried again
+ * after gRPC's backoff instead, and each one that had to be is said on
+ * standard error.  Returns 0, or -1 after saying which channel did not
+ * become READY.
+ */
+int
+load_connect(struct load *l)
+{
+	const struct bench_opts *o = l->o;
+	const char *target = o->endpoint;
+	grpc_completion_queue *cq;
+	grpc_connectivity_state st;
+	grpc_channel *ch;
+	gpr_timespec deadline;
+	int i, failed, rc = 0;
+
+	/* Every connection starts at once; then each is waited for. */
+	for (i = 0; i < o->threads; i++)
+		(void)grpc_channel_check_connectivity_state(l->ws[i].ch, 1);
+	cq = grpc_completion_queue_create_for_next(NULL);
+	deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	    gpr_time_from_seconds(CONNECT_TIMEOUT_S, GPR_TIMESPAN));
+	for (i = 0; i < o->threads; i++) {
+		ch = l->ws[i].ch;
+		st = wait_ready(ch, cq, deadline, &failed);
+		if (st != GRPC_CHANNEL_READY) {
+			fprintf(stderr, "coffer-bench: connection %d to %s not "
+			    "ready within %d s: %s\n", i, target,
+			    CONNECT_TIMEOUT_S, state_name(st));
+			rc = -1;
+			break;
+		}
+		if (failed)
+			fprintf(stderr, "coffer-bench: connection %d to %s: an "
+			    "attempt failed (TRANSIENT_FAILURE); READY after "
+			    "gRPC's reconnect\n", i, target);
+	}
+
+	/* The queue saw only watches, all complete. */
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq,
+	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	    GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	return (rc);
 }
 
 /*
