@@ -40,6 +40,7 @@ enum bench_op {
 /* The command line, read-only once parsed. */
 struct bench_opts {
 	const char *endpoint;
+	const char *baseline_endpoint;	/* grpc-health's; NULL: endpoint */
 	int mix[BENCH_OP__COUNT];	/* weights; only API ops are set */
 	char mix_spec[128];		/* the mix as given, normalized */
 	int threads, inflight;
@@ -115,7 +116,7 @@ struct load;
 
 struct load *load_new(const struct bench_opts *);
 void load_free(struct load *);
-int load_connect(struct load *) CF_MUSTCHECK;
+int load_connect(struct load *, int) CF_MUSTCHECK;
 int load_seed(struct load *, struct bench_result *, double *) CF_MUSTCHECK;
 void load_run(struct load *, struct bench_result[BENCH_OP__COUNT]);
 void load_health(struct load *, struct bench_result *);

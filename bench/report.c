@@ -127,7 +127,9 @@ report_table(const struct bench_report *r)
 	    "plaintext", o->threads, o->inflight, o->threads * o->inflight,
 	    o->secrets, o->size, r->seed_s, o->mix_spec, o->duration, limit);
 	if (o->baselines)
-		printf(", baselines %d s", o->baseline_duration);
+		printf(", baselines %d s (grpc-health on %s)",
+		    o->baseline_duration, o->baseline_endpoint != NULL ?
+		    o->baseline_endpoint : o->endpoint);
 	if (r->analyzed)
 		printf(", ANALYZE after seeding (%.2f s)", r->analyze_s);
 	else
@@ -290,9 +292,10 @@ json_config(const struct bench_report *r)
 			json_decref(mix);
 			return (NULL);
 		}
-	return (json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:i, s:i, s:I, "
-	    "s:b, s:I, s:b, s:i, s:o}",
+	return (json_pack("{s:s, s:s?, s:b, s:i, s:i, s:i, s:o, s:i, s:i, "
+	    "s:I, s:b, s:I, s:b, s:i, s:o}",
 	    "endpoint", o->endpoint,
+	    "baseline_endpoint", o->baseline_endpoint,
 	    "tls", o->ca != NULL,
 	    "threads", o->threads,
 	    "inflight", o->inflight,
