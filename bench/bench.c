@@ -25,7 +25,7 @@
  *
  *   grpc-health (unaudited)      grpc.health.v1.Health/Check round trips,
  *                                T connections, C in flight each, to
- *                                --baseline-endpoint: a second cofferd on
+ *                                --baseline-endpoint: another cofferd on
  *                                the same database with audit = off, over
  *                                the same mutual TLS.  The transport and
  *                                gRPC alone; the measured server audits
