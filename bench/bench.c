@@ -3,34 +3,55 @@
  *
  *   coffer-bench [--endpoint H:P] [--mix SPEC] [--threads T] [--inflight C]
  *       [--duration S] [--max-calls N] [--secrets K] [--size BYTES] [--json]
- *       [--baselines [--baseline-duration S] [--database CONNINFO]]
- *       [--ca-bundle F [--cert F --key F]]
+ *       [--database CONNINFO] [--baselines [--baseline-duration S]
+ *       [--baseline-endpoint H:P]] [--ca-bundle F [--cert F --key F]]
  *
- * It seeds K secrets of BYTES bytes (CreateSecret, C calls in flight per
- * thread), then for S seconds, or until N calls have started, keeps C calls
- * in flight on each of T threads (one connection and completion queue
- * each) issuing the mix SPEC: "get", or weights such as "get=90,put=10",
- * of get (GetSecretValue), put (PutSecretValue), create (CreateSecret of a
- * new name), describe (DescribeSecret), list (ListSecrets, 100 per page)
- * and batch-get (BatchGetSecretValue of 10 seeded secrets).  It prints,
- * per operation, the calls that succeeded and failed (with the last failed
- * call's status and coffer-error-type), calls per second and latency
- * percentiles, as a table or, with --json, as one JSON document.
+ * It connects (each connection READY before any call), seeds K secrets of
+ * BYTES bytes (CreateSecret, C calls in flight per thread), ANALYZEs the
+ * tables the calls read if it knows the database (--database;
+ * pganalyze.c), then for S seconds, or until N calls have started, keeps
+ * C calls in flight on each of T threads (one connection and completion
+ * queue each) issuing the mix SPEC: "get", or weights such as
+ * "get=90,put=10", of get (GetSecretValue), put (PutSecretValue), create
+ * (CreateSecret of a new name), describe (DescribeSecret), list
+ * (ListSecrets, 100 per page) and batch-get (BatchGetSecretValue of 10
+ * seeded secrets).  Seeding and ANALYZE are outside the measured window.
+ * It prints, per operation, the calls that succeeded and failed (with the
+ * last failed call's status and coffer-error-type), calls per second and
+ * latency percentiles, as a table or, with --json, as one JSON document.
  *
- * With --baselines it then measures, on the same machine, what the layers
- * under the server can do at the same concurrency: gRPC round trips
- * (grpc.health.v1.Health/Check, same connections), prepared point-selects
- * on the server's database (libpq, T connections) and unwrap + decrypt of
- * 1 KiB in the server's token (T sessions); and gives each operation's
- * rate as a ratio of the slowest baseline.  --max-calls N bounds each
- * baseline too, for a quick smoke run.
+ * With --baselines it then measures, on the same machine and at the same
+ * concurrency, what the layers under the server can do:
+ *
+ *   grpc-health (unaudited)      grpc.health.v1.Health/Check round trips,
+ *                                T connections, C in flight each, to
+ *                                --baseline-endpoint: another cofferd on
+ *                                the same database with audit = off, over
+ *                                the same mutual TLS.  The transport and
+ *                                gRPC alone; the measured server audits
+ *                                every identified call, the health check
+ *                                too.  Without --baseline-endpoint, the
+ *                                measured server: "grpc-health (measured
+ *                                server)".
+ *   pg-get-statement             GetSecretValue's read of a secret by name
+ *                                and label AWSCURRENT, through coffer's
+ *                                store library (store_secret_staged), T
+ *                                connections (pgbase.c); read-only.
+ *   hsm-open-1k (dek cache on)   opening a 1 KiB envelope in the server's
+ *   hsm-open-1k (dek cache off)  token with hsm_open, T sessions, with the
+ *                                DEK handle cache as cofferd has it by
+ *                                default, then as with dek_cache = off
+ *                                (hsmbase.c).
+ *
+ * and gives each operation's rate as a ratio of the slowest baseline.
+ * --max-calls N bounds each baseline too, for a quick smoke run.
  *
  * Every call's status is checked: failures are counted and printed, never
  * hidden in the rate.  The exit status is 1 if any call failed, 2 on a
- * usage or set-up error (including a baseline that cannot run), else 0.
- * With --ca-bundle (and the client certificate and key) it speaks mutual
- * TLS, as cofferd does by default; without, plaintext (a server with
- * plaintext = on).
+ * usage or set-up error (including a baseline that cannot run or a
+ * connection that never becomes READY), else 0.  With --ca-bundle (and
+ * the client certificate and key) it speaks mutual TLS, as cofferd does by
+ * default; without, plaintext (a server with plaintext = on).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,8 +65,9 @@
 static const char usage_text[] =
 "usage: coffer-bench [--endpoint HOST:PORT] [--mix SPEC] [--threads T]\n"
 "           [--inflight C] [--duration S] [--max-calls N] [--secrets K]\n"
-"           [--size BYTES] [--json]\n"
-"           [--baselines [--baseline-duration S] [--database CONNINFO]]\n"
+"           [--size BYTES] [--json] [--database CONNINFO]\n"
+"           [--baselines [--baseline-duration S]\n"
+"            [--baseline-endpoint HOST:PORT]]\n"
 "           [--prefix P]\n"
 "           [--ca-bundle FILE [--cert FILE --key FILE]] [--cpu-of PID]\n"
 "\n"
@@ -64,13 +86,20 @@ static const char usage_text[] =
 "  --secrets K            secrets to seed before the run (1000)\n"
 "  --size BYTES           bytes per secret value, at most 65536 (1024)\n"
 "  --json                 print one JSON document instead of the table\n"
-"  --baselines            then measure grpc-health, pg-point-select and\n"
-"                         hsm-open-1k, and give each op's rate as a\n"
-"                         ratio of the slowest\n"
+"  --baselines            then measure grpc-health, pg-get-statement and\n"
+"                         hsm-open-1k (dek cache on, then off), and\n"
+"                         give each op's rate as a ratio of the slowest\n"
 "  --baseline-duration S  seconds per baseline (--duration)\n"
+"  --baseline-endpoint HOST:PORT\n"
+"                         grpc-health against this cofferd instead: one\n"
+"                         with audit = off on the same database, same\n"
+"                         TLS, so that the baseline is the transport\n"
+"                         alone (--endpoint)\n"
 "  --prefix P             list-prefix's name filter (this run's secrets)\n"
-"  --database CONNINFO    libpq conninfo of cofferd's database, for\n"
-"                         pg-point-select (COFFER_DATABASE)\n"
+"  --database CONNINFO    libpq conninfo of cofferd's database, as its\n"
+"                         tables' owner: ANALYZE after seeding, and\n"
+"                         pg-get-statement (COFFER_DATABASE; without\n"
+"                         one, no ANALYZE and no baselines)\n"
 "  --ca-bundle FILE       speak mutual TLS, trusting FILE's CAs\n"
 "  --cert FILE            client certificate chain (PEM)\n"
 "  --key FILE             its private key (PEM)\n"
@@ -216,6 +245,8 @@ parse(int argc, char **argv, struct bench_opts *o)
 		i++;
 		if (strcmp(opt, "--endpoint") == 0)
 			o->endpoint = argv[i];
+		else if (strcmp(opt, "--baseline-endpoint") == 0)
+			o->baseline_endpoint = argv[i];
 		else if (strcmp(opt, "--mix") == 0 || strcmp(opt, "--op") == 0)
 			mix = argv[i];
 		else if (strcmp(opt, "--threads") == 0)
@@ -260,6 +291,8 @@ parse(int argc, char **argv, struct bench_opts *o)
 		usage("--cert and --key need --ca-bundle", NULL);
 	if (o->watch && o->cpu_of == 0)
 		usage("--watch needs --cpu-of PID", NULL);
+	if (o->baseline_endpoint != NULL && !o->baselines)
+		usage("--baseline-endpoint needs --baselines", NULL);
 	if (o->baseline_duration == 0)
 		o->baseline_duration = o->duration;
 	if (o->database == NULL)
@@ -347,10 +380,11 @@ main(int argc, char **argv)
 	struct bench_result *res = NULL, *bases = NULL, seed;
 	struct threadcpu_snap cpu0 = { 0 }, cpu1 = { 0 };
 	struct pgbase *pg = NULL;
-	struct hsmbase *hb = NULL;
+	struct hsmbase *hb_on = NULL, *hb_off = NULL;
 	struct load *l;
 	struct cf_error err;
 	uint64_t failed = 0;
+	int64_t t0;
 	size_t i;
 	int op, rc = 0;
 
@@ -362,7 +396,7 @@ main(int argc, char **argv)
 	machine(&r);
 	if ((res = calloc(BENCH_OP__COUNT, sizeof(*res))) == NULL ||
 	    (r.ops = calloc(BENCH_OP__COUNT, sizeof(*r.ops))) == NULL ||
-	    (bases = calloc(3, sizeof(*bases))) == NULL) {
+	    (bases = calloc(BENCH_BASELINES, sizeof(*bases))) == NULL) {
 		fprintf(stderr, "coffer-bench: out of memory\n");
 		exit(2);
 	}
@@ -376,14 +410,23 @@ main(int argc, char **argv)
 			exit(2);
 		}
 		if ((pg = pgbase_new(o.database, o.threads, &err)) == NULL)
-			setup_failed("pg-point-select", &err);
-		if ((hb = hsmbase_new(o.threads, &err)) == NULL)
-			setup_failed("hsm-open-1k", &err);
+			setup_failed("pg-get-statement", &err);
+		if ((hb_on = hsmbase_new(o.threads, 1, &err)) == NULL)
+			setup_failed("hsm-open-1k (dek cache on)", &err);
+		if ((hb_off = hsmbase_new(o.threads, 0, &err)) == NULL)
+			setup_failed("hsm-open-1k (dek cache off)", &err);
 	}
 
-	/* The connections to cofferd, and the secrets the run reads. */
+	/*
+	 * The connections to cofferd (and to the unaudited one, so that a
+	 * missing one stops us now), READY before any call; the secrets.
+	 */
 	if ((l = load_new(&o)) == NULL)
 		exit(2);
+	if (load_connect(l, 0) || (o.baselines && load_connect(l, 1))) {
+		rc = 2;
+		goto out;
+	}
 	if (load_seed(l, &seed, &r.seed_s)) {
 		fprintf(stderr, "coffer-bench: could not seed the secrets: "
 		    "%" PRIu64 " of %d CreateSecret calls failed; last: status "
@@ -393,6 +436,19 @@ main(int argc, char **argv)
 		    seed.st.last_type, seed.st.last_msg);
 		rc = 1;
 		goto out;
+	}
+
+	/* Statistics on what was just seeded, before the window opens. */
+	if (o.database != NULL) {
+		t0 = stats_now_ns();
+		if (pganalyze_run(o.database, &err)) {
+			fprintf(stderr, "coffer-bench: ANALYZE after seeding: "
+			    "%s\n", err.msg);
+			rc = 2;
+			goto out;
+		}
+		r.analyze_s = (double)(stats_now_ns() - t0) / 1e9;
+		r.analyzed = 1;
 	}
 
 	/* The API run, and the server's threads' CPU time around it. */
@@ -422,12 +478,19 @@ main(int argc, char **argv)
 
 	/* The baselines, one after the other. */
 	if (o.baselines) {
+		if (load_connect(l, 1)) {
+			rc = 2;
+			goto out;
+		}
 		load_health(l, &bases[0]);
 		pgbase_run(pg, load_names(l), (size_t)o.secrets,
 		    o.baseline_duration, o.max_calls, &bases[1]);
-		hsmbase_run(hb, o.baseline_duration, o.max_calls, &bases[2]);
+		hsmbase_run(hb_on, o.baseline_duration, o.max_calls,
+		    &bases[2]);
+		hsmbase_run(hb_off, o.baseline_duration, o.max_calls,
+		    &bases[3]);
 		r.baselines = bases;
-		r.n_baselines = 3;
+		r.n_baselines = BENCH_BASELINES;
 	}
 
 	/* Report; any failed call fails the run. */
@@ -446,7 +509,8 @@ out:
 	threadcpu_free(&cpu0);
 	threadcpu_free(&cpu1);
 	load_free(l);
-	hsmbase_free(hb);
+	hsmbase_free(hb_off);
+	hsmbase_free(hb_on);
 	pgbase_free(pg);
 	free(bases);
 	free(r.ops);

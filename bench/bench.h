@@ -2,8 +2,9 @@
  * bench.h: what the parts of coffer-bench share.
  *
  * bench.c parses the command line and drives the runs; load.c is the gRPC
- * load (seeding, the API mix, the grpc-health baseline); pgbase.c and
- * hsmbase.c are the database and token baselines; stats.c keeps latency
+ * load (seeding, the API mix, the grpc-health baseline); pganalyze.c
+ * analyzes the seeded tables; pgbase.c and hsmbase.c are the database and
+ * token baselines; stats.c keeps latency
  * histograms; report.c prints the table or the JSON document.  Nothing
  * here is a library: errors that end the run are reported by the caller.
  */
@@ -19,6 +20,7 @@
 #define BENCH_MAX_INFLIGHT 1024
 #define BENCH_MAX_THREADS 256
 #define BENCH_BATCH 10			/* secret ids per BatchGetSecretValue */
+#define BENCH_BASELINES 4		/* grpc, pg, hsm cache on, cache off */
 
 /* The operations a run can issue; BENCH_OP_HEALTH is the gRPC baseline. */
 enum bench_op {
@@ -38,6 +40,7 @@ enum bench_op {
 /* The command line, read-only once parsed. */
 struct bench_opts {
 	const char *endpoint;
+	const char *baseline_endpoint;	/* grpc-health's; NULL: endpoint */
 	int mix[BENCH_OP__COUNT];	/* weights; only API ops are set */
 	char mix_spec[128];		/* the mix as given, normalized */
 	int threads, inflight;
@@ -46,7 +49,7 @@ struct bench_opts {
 	int secrets;
 	size_t size;
 	int json, baselines;
-	const char *database;		/* libpq conninfo for pg-point-select */
+	const char *database;		/* libpq conninfo for pg-get-statement */
 	const char *prefix;		/* list-prefix's name filter; NULL: ours */
 	const char *ca, *cert, *key;	/* PEM files; NULL ca: plaintext */
 	long cpu_of;			/* the server's pid; 0: not measured */
@@ -113,13 +116,14 @@ struct load;
 
 struct load *load_new(const struct bench_opts *);
 void load_free(struct load *);
+int load_connect(struct load *, int) CF_MUSTCHECK;
 int load_seed(struct load *, struct bench_result *, double *) CF_MUSTCHECK;
 void load_run(struct load *, struct bench_result[BENCH_OP__COUNT]);
 void load_health(struct load *, struct bench_result *);
 const char *const *load_names(const struct load *);
 const char *load_op_name(enum bench_op);
 
-/* pgbase.c: prepared point-selects through libpq. */
+/* pgbase.c: GetSecretValue's read, through the store library. */
 struct pgbase;
 
 struct pgbase *pgbase_new(const char *, int, struct cf_error *)
@@ -128,10 +132,16 @@ void pgbase_run(struct pgbase *, const char *const *, size_t, int, uint64_t,
     struct bench_result *);
 void pgbase_free(struct pgbase *);
 
-/* hsmbase.c: unwrap + decrypt of a 1 KiB envelope in the token. */
+/*
+ * pganalyze.c: ANALYZE of secrets, secret_versions, version_stages and
+ * tags, after seeding and before the window; 0, or -1 with ${err} set.
+ */
+int pganalyze_run(const char *, struct cf_error *) CF_MUSTCHECK;
+
+/* hsmbase.c: opening a 1 KiB envelope in the token, DEK cache on or off. */
 struct hsmbase;
 
-struct hsmbase *hsmbase_new(int, struct cf_error *) CF_MUSTCHECK;
+struct hsmbase *hsmbase_new(int, int, struct cf_error *) CF_MUSTCHECK;
 void hsmbase_run(struct hsmbase *, int, uint64_t, struct bench_result *);
 void hsmbase_free(struct hsmbase *);
 
@@ -175,6 +185,8 @@ struct bench_report {
 	int cpus;
 	char model[128];
 	double seed_s;
+	int analyzed;			/* ANALYZE ran after seeding */
+	double analyze_s;
 	struct bench_result *ops;	/* the mix's operations */
 	size_t n_ops;
 	struct bench_result total;	/* all operations together */

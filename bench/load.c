@@ -6,9 +6,11 @@
  * up to C calls in flight: when one completes, the next starts in its slot.
  * The same workers and connections serve every run: seeding the secrets,
  * the API mix, and the grpc-health baseline, so connection set-up is paid
- * once, while seeding.  A run stops starting calls when its end time has
- * passed or when its shared call counter reaches its limit, and is over
- * when the last call in flight completes.
+ * once, before seeding (load_connect waits until each is READY).  With
+ * --baseline-endpoint each worker has a second channel, to an unaudited
+ * cofferd, for the grpc-health baseline alone.  A run stops starting calls
+ * when its end time has passed or when its shared call counter reaches its
+ * limit, and is over when the last call in flight completes.
  *
  * Every call's status is checked, and a BatchGetSecretValue that answers
  * OK with per-secret errors, or a health check that is not SERVING, counts
@@ -33,6 +35,7 @@
 #include "bench.h"
 
 #define CALL_TIMEOUT_S 60		/* a call that takes longer fails */
+#define CONNECT_TIMEOUT_S 30		/* a channel not READY by then fails */
 #define MD_ERROR_TYPE "coffer-error-type"
 
 /* One call in flight. */
@@ -46,8 +49,9 @@ struct slot {
 	int64_t started_ns;
 };
 
-/* One run: which operations, until when, how many calls. */
+/* One run: which operations, until when, how many calls, on which channels. */
 struct run {
+	int baseline;			/* on the baseline channels */
 	int weights[BENCH_OP__COUNT];
 	int total;			/* sum of the weights */
 	int64_t end_ns;			/* start no call after; 0: no end */
@@ -60,7 +64,8 @@ struct worker {
 	struct load *l;
 	int id;
 	pthread_t th;
-	grpc_channel *ch;
+	grpc_channel *ch;		/* to --endpoint */
+	grpc_channel *bch;		/* to --baseline-endpoint; NULL: ch */
 	grpc_completion_queue *cq;
 	struct slot *slots;		/* o->inflight */
 	uint64_t rng;
@@ -293,9 +298,9 @@ start(struct worker *w, struct slot *s)
 	s->send = request(w, s->op, n, &method);
 	deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 	    gpr_time_from_seconds(CALL_TIMEOUT_S, GPR_TIMESPAN));
-	s->call = grpc_channel_create_call(w->ch, NULL, GRPC_PROPAGATE_DEFAULTS,
-	    w->cq, grpc_slice_from_static_string(method), NULL, deadline,
-	    NULL);
+	s->call = grpc_channel_create_call(r->baseline && w->bch != NULL ?
+	    w->bch : w->ch, NULL, GRPC_PROPAGATE_DEFAULTS, w->cq,
+	    grpc_slice_from_static_string(method), NULL, deadline, NULL);
 	grpc_metadata_array_init(&s->initial);
 	grpc_metadata_array_init(&s->trailing);
 
@@ -513,15 +518,19 @@ run_all(struct load *l, struct run *r, struct bench_result *out)
 	}
 }
 
-/* Run the single operation ${op} into ${out}. */
+/*
+ * Run the single operation ${op} into ${out}, on the baseline channels if
+ * ${baseline}.
+ */
 static void
-run_one(struct load *l, enum bench_op op, int64_t end_ns, uint64_t limit,
-    struct bench_result *out)
+run_one(struct load *l, enum bench_op op, int baseline, int64_t end_ns,
+    uint64_t limit, struct bench_result *out)
 {
 	struct bench_result *all;
 	struct run r;
 
 	memset(&r, 0, sizeof(r));
+	r.baseline = baseline;
 	r.weights[op] = r.total = 1;
 	r.end_ns = end_ns;
 	r.limit = limit;
@@ -545,7 +554,7 @@ int
 load_seed(struct load *l, struct bench_result *out, double *out_s)
 {
 
-	run_one(l, BENCH_OP_SEED, 0, (uint64_t)l->o->secrets, out);
+	run_one(l, BENCH_OP_SEED, 0, 0, (uint64_t)l->o->secrets, out);
 	*out_s = (double)out->elapsed_ns / 1e9;
 	return (out->st.failed > 0 ? -1 : 0);
 }
@@ -576,15 +585,124 @@ load_run(struct load *l, struct bench_result out[BENCH_OP__COUNT])
 /*
  * load_health(l, out):
  * The grpc-health baseline: Health/Check calls for --baseline-duration
- * seconds (or --max-calls calls), same threads and calls in flight.
+ * seconds (or --max-calls calls), same threads and calls in flight, on
+ * connections to --baseline-endpoint (an unaudited cofferd) if it was
+ * given, else on the run's own.
  */
 void
 load_health(struct load *l, struct bench_result *out)
 {
 
-	run_one(l, BENCH_OP_HEALTH, stats_now_ns() +
+	run_one(l, BENCH_OP_HEALTH, 1, stats_now_ns() +
 	    (int64_t)l->o->baseline_duration * 1000000000, l->o->max_calls,
 	    out);
+	out->name = l->ws[0].bch != NULL ? "grpc-health (unaudited)" :
+	    "grpc-health (measured server)";
+}
+
+/* A connectivity state's name, for messages. */
+static const char *
+state_name(grpc_connectivity_state st)
+{
+
+	switch (st) {
+	case GRPC_CHANNEL_IDLE:
+		return ("IDLE");
+	case GRPC_CHANNEL_CONNECTING:
+		return ("CONNECTING");
+	case GRPC_CHANNEL_READY:
+		return ("READY");
+	case GRPC_CHANNEL_TRANSIENT_FAILURE:
+		return ("TRANSIENT_FAILURE");
+	default:
+		return ("SHUTDOWN");
+	}
+}
+
+/*
+ * Wait until ${ch} is READY or ${deadline} passes, asking it to connect
+ * whenever it is idle.  Returns its last state; *${out_failed} is set if
+ * it went through TRANSIENT_FAILURE on the way.
+ */
+static grpc_connectivity_state
+wait_ready(grpc_channel *ch, grpc_completion_queue *cq, gpr_timespec deadline,
+    int *out_failed)
+{
+	grpc_connectivity_state st;
+	grpc_event ev;
+
+	*out_failed = 0;
+	while ((st = grpc_channel_check_connectivity_state(ch, 1)) !=
+	    GRPC_CHANNEL_READY && st != GRPC_CHANNEL_SHUTDOWN) {
+		if (st == GRPC_CHANNEL_TRANSIENT_FAILURE)
+			*out_failed = 1;
+		grpc_channel_watch_connectivity_state(ch, st, deadline, cq,
+		    NULL);
+		ev = grpc_completion_queue_next(cq,
+		    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type != GRPC_OP_COMPLETE || !ev.success)
+			return (grpc_channel_check_connectivity_state(ch, 0));
+	}
+	return (st);
+}
+
+/*
+ * load_connect(l, baseline):
+ * Connect every worker's channel (its baseline channel if ${baseline}) and
+ * wait until each is READY, for CONNECT_TIMEOUT_S at most, before any call
+ * is made on it.  The calls are fail-fast: made while a channel's first
+ * attempt fails, they fail with it (seeding did, "failed to connect to all
+ * addresses", when libgrpc 1.51's tcp_client_posix read errno after other
+ * calls had overwritten connect(2)'s EINPROGRESS).  A channel waited for
+ * here is tried again after gRPC's backoff instead, and each one that had
+ * to be is said on standard error.  Returns 0, or -1 after saying which
+ * channel did not become READY.
+ */
+int
+load_connect(struct load *l, int baseline)
+{
+	const struct bench_opts *o = l->o;
+	const char *target;
+	grpc_completion_queue *cq;
+	grpc_connectivity_state st;
+	grpc_channel *ch;
+	gpr_timespec deadline;
+	int i, failed, rc = 0;
+
+	/* Every connection starts at once; then each is waited for. */
+	for (i = 0; i < o->threads; i++)
+		(void)grpc_channel_check_connectivity_state(baseline &&
+		    l->ws[i].bch != NULL ? l->ws[i].bch : l->ws[i].ch, 1);
+	cq = grpc_completion_queue_create_for_next(NULL);
+	deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	    gpr_time_from_seconds(CONNECT_TIMEOUT_S, GPR_TIMESPAN));
+	for (i = 0; i < o->threads; i++) {
+		ch = baseline && l->ws[i].bch != NULL ? l->ws[i].bch :
+		    l->ws[i].ch;
+		target = ch == l->ws[i].ch ? o->endpoint :
+		    o->baseline_endpoint;
+		st = wait_ready(ch, cq, deadline, &failed);
+		if (st != GRPC_CHANNEL_READY) {
+			fprintf(stderr, "coffer-bench: connection %d to %s not "
+			    "ready within %d s: %s\n", i, target,
+			    CONNECT_TIMEOUT_S, state_name(st));
+			rc = -1;
+			break;
+		}
+		if (failed)
+			fprintf(stderr, "coffer-bench: connection %d to %s: an "
+			    "attempt failed (TRANSIENT_FAILURE); READY after "
+			    "gRPC's reconnect\n", i, target);
+	}
+
+	/* The queue saw only watches, all complete. */
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq,
+	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	    GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	return (rc);
 }
 
 /*
@@ -691,6 +809,10 @@ load_new(const struct bench_opts *o)
 		    sizeof(*w->slots))) == NULL)
 			goto err1;
 		w->ch = grpc_channel_create(o->endpoint, l->creds, &args);
+		if (o->baselines && o->baseline_endpoint != NULL &&
+		    strcmp(o->baseline_endpoint, o->endpoint) != 0)
+			w->bch = grpc_channel_create(o->baseline_endpoint,
+			    l->creds, &args);
 		w->cq = grpc_completion_queue_create_for_next(NULL);
 	}
 
@@ -732,6 +854,8 @@ load_free(struct load *l)
 		}
 		if (w->ch != NULL)
 			grpc_channel_destroy(w->ch);
+		if (w->bch != NULL)
+			grpc_channel_destroy(w->bch);
 		free(w->slots);
 	}
 	free(l->ws);

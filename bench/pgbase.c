@@ -1,12 +1,21 @@
 /*
- * pgbase.c: the pg-point-select baseline of coffer-bench.
+ * pgbase.c: the pg-get-statement baseline of coffer-bench.
  *
- * What the database alone can do for the server's lookups: T threads, each
- * with its own libpq connection to the server's database, run the prepared
- * point-select "SELECT uuid, name, arn FROM secrets WHERE name = $1" over
- * the seeded names, one query in flight per connection.  A query that
- * fails, or that does not find the seeded secret (a --database that is not
- * the server's), counts as failed.
+ * What the database alone can do for GetSecretValue: T threads, each with
+ * its own connection to the server's database made by coffer's store
+ * library (store_connect, every statement prepared, as a cofferd worker
+ * has), run the read GetSecretValue sends for a secret named by label,
+ * store_secret_staged(name, "AWSCURRENT"): the secret and its current
+ * version in one round trip, decoded into a per-call arena as cofferd does.
+ * The names are the seeded ones, threads interleaved, one statement in
+ * flight per connection.  The statement text stays in store/, so the
+ * baseline follows any change to it.
+ *
+ * It is read-only: LastAccessedDate is written by the audit writer or
+ * engine_get_secret_value, never by the lookup, so the baseline leaves the
+ * rows as the API run left them.  A lookup that fails, or that does not
+ * find the seeded secret and its current version (a --database that is
+ * not the server's), counts as failed.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,17 +23,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
+#include "store.h"
 
 #include "bench.h"
 
-#define POINT_SQL "SELECT uuid, name, arn FROM secrets WHERE name = $1"
+#define STAGE "AWSCURRENT"		/* GetSecretValue's default label */
 
 /* One connection and the thread that drives it. */
 struct pgworker {
 	struct bench_thread t;	/* first: bench_threads_run */
 	int id;
-	PGconn *conn;
+	struct store *s;
 	struct pgbase *b;
 };
 
@@ -39,25 +48,15 @@ struct pgbase {
 	_Atomic uint64_t started;
 };
 
-/* The first line of libpq's ${msg}, after ${what}, in ${err}. */
-static void
-set_error(struct cf_error *err, const char *what, const char *msg)
-{
-	size_t len = strcspn(msg, "\n");
-
-	cf_error_set(err, CF_ERR_UNAVAILABLE, "%s: %.*s", what, (int)len, msg);
-}
-
 /*
  * pgbase_new(conninfo, n, err):
- * Open ${n} connections to ${conninfo} and prepare the point-select on each.
- * Returns the handle (free with pgbase_free), or NULL with ${err} set.
+ * Open ${n} store connections to ${conninfo}.  Returns the handle (free
+ * with pgbase_free), or NULL with ${err} set.
  */
 struct pgbase *
 pgbase_new(const char *conninfo, int n, struct cf_error *err)
 {
 	struct pgbase *b;
-	PGresult *res;
 	int i;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
@@ -70,23 +69,9 @@ pgbase_new(const char *conninfo, int n, struct cf_error *err)
 		b->ws[i].id = i;
 		b->ws[i].b = b;
 
-		/* Connect. */
-		b->ws[i].conn = PQconnectdb(conninfo);
-		if (PQstatus(b->ws[i].conn) != CONNECTION_OK) {
-			set_error(err, "could not connect to the database",
-			    PQerrorMessage(b->ws[i].conn));
+		/* Connect and prepare, as a cofferd worker does. */
+		if ((b->ws[i].s = store_connect(conninfo, err)) == NULL)
 			goto err0;
-		}
-
-		/* Prepare the query once per connection. */
-		res = PQprepare(b->ws[i].conn, "point", POINT_SQL, 1, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			set_error(err, "could not prepare the point-select",
-			    PQresultErrorMessage(res));
-			PQclear(res);
-			goto err0;
-		}
-		PQclear(res);
 	}
 
 	/* Success! */
@@ -98,15 +83,52 @@ err0:
 	return (NULL);
 }
 
-/* A thread: point-selects until the run is over. */
+/*
+ * One lookup of ${name} on ${s}: 0, or -1 with ${msg} and ${type} saying
+ * why it failed.
+ */
+static int
+lookup(struct store *s, const char *name, const char **type,
+    char *msg, size_t msgsize)
+{
+	struct store_secret sec;
+	struct store_version v;
+	struct cf_arena *a;
+	struct cf_error err = { CF_OK, "" };
+	enum store_lookup rc;
+	int has = 0, ret = -1;
+
+	/* A call's arena, as cofferd gives each call. */
+	*type = NULL;
+	if ((a = cf_arena_new()) == NULL) {
+		snprintf(msg, msgsize, "out of memory");
+		return (-1);
+	}
+	rc = store_secret_staged(s, a, name, 0, STAGE, &sec, &v, &has, &err);
+	if (rc == STORE_ERROR) {
+		*type = cf_code_name(err.code);
+		snprintf(msg, msgsize, "%s", err.msg);
+	} else if (rc != STORE_FOUND || !has)
+		snprintf(msg, msgsize, "no %s version for a seeded secret: is "
+		    "--database the server's database?", STAGE);
+	else if (strcmp(sec.name, name) != 0)
+		snprintf(msg, msgsize, "the lookup of %s found %s", name,
+		    sec.name);
+	else
+		ret = 0;
+	cf_arena_free(a);
+	return (ret);
+}
+
+/* A thread: lookups until the run is over. */
 static void *
 pgworker_main(void *arg)
 {
 	struct pgworker *w = arg;
 	struct pgbase *b = w->b;
-	const char *name, *state, *msg;
+	const char *name, *type;
+	char msg[256];
 	uint64_t i = (uint64_t)w->id;
-	PGresult *res;
 	int64_t t0;
 
 	for (;;) {
@@ -121,32 +143,21 @@ pgworker_main(void *arg)
 		name = b->names[i % b->n_names];
 		i += (uint64_t)b->n;
 
-		/* One round trip. */
+		/* One round trip, decoded. */
 		t0 = stats_now_ns();
-		res = PQexecPrepared(w->conn, "point", 1, &name, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			msg = PQresultErrorMessage(res);
-			if (msg[0] == '\0')
-				msg = PQerrorMessage(w->conn);
-			stats_fail(&w->t.st, 0, state, state != NULL ?
-			    strlen(state) : 0, msg, strcspn(msg, "\n"));
-		} else if (PQntuples(res) != 1) {
-			msg = "no row for a seeded secret: is --database the "
-			    "server's database?";
-			stats_fail(&w->t.st, 0, NULL, 0, msg, strlen(msg));
-		} else
+		if (lookup(w->s, name, &type, msg, sizeof(msg)))
+			stats_fail(&w->t.st, 0, type, type != NULL ?
+			    strlen(type) : 0, msg, strlen(msg));
+		else
 			stats_ok(&w->t.st, stats_now_ns() - t0);
-		PQclear(res);
 	}
 	return (NULL);
 }
 
 /*
  * pgbase_run(b, names, n_names, seconds, limit, out):
- * Run point-selects over the ${n_names} names at ${names} on every
- * connection for ${seconds} (or ${limit} queries in all, if not 0), and
- * fill ${out}.
+ * Run lookups of the ${n_names} names at ${names} on every connection for
+ * ${seconds} (or ${limit} lookups in all, if not 0), and fill ${out}.
  */
 void
 pgbase_run(struct pgbase *b, const char *const *names, size_t n_names,
@@ -158,7 +169,7 @@ pgbase_run(struct pgbase *b, const char *const *names, size_t n_names,
 	b->limit = limit;
 	atomic_store(&b->started, 0);
 	b->end_ns = stats_now_ns() + (int64_t)seconds * 1000000000;
-	bench_threads_run("pg-point-select", b->ws, sizeof(*b->ws), b->n,
+	bench_threads_run("pg-get-statement", b->ws, sizeof(*b->ws), b->n,
 	    pgworker_main, out);
 }
 
@@ -174,7 +185,7 @@ pgbase_free(struct pgbase *b)
 	if (b == NULL)
 		return;
 	for (i = 0; b->ws != NULL && i < b->n; i++)
-		PQfinish(b->ws[i].conn);
+		store_free(b->ws[i].s);
 	free(b->ws);
 	free(b);
 }

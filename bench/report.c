@@ -16,7 +16,7 @@
 
 #include "bench.h"
 
-#define ROW "%-16s %10s %9s %11s %9s %9s %9s %9s %8s\n"
+#define ROW "%-28s %10s %9s %11s %9s %9s %9s %9s %8s\n"
 
 /* The slowest baseline of ${r}, or NULL (none, or none did anything). */
 static const struct bench_result *
@@ -127,7 +127,13 @@ report_table(const struct bench_report *r)
 	    "plaintext", o->threads, o->inflight, o->threads * o->inflight,
 	    o->secrets, o->size, r->seed_s, o->mix_spec, o->duration, limit);
 	if (o->baselines)
-		printf(", baselines %d s", o->baseline_duration);
+		printf(", baselines %d s (grpc-health on %s)",
+		    o->baseline_duration, o->baseline_endpoint != NULL ?
+		    o->baseline_endpoint : o->endpoint);
+	if (r->analyzed)
+		printf(", ANALYZE after seeding (%.2f s)", r->analyze_s);
+	else
+		printf(", no ANALYZE after seeding (no --database)");
 	printf("\n\n");
 
 	/* The operations. */
@@ -286,9 +292,10 @@ json_config(const struct bench_report *r)
 			json_decref(mix);
 			return (NULL);
 		}
-	return (json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:i, s:i, s:I, "
-	    "s:b, s:i, s:o}",
+	return (json_pack("{s:s, s:s?, s:b, s:i, s:i, s:i, s:o, s:i, s:i, "
+	    "s:I, s:b, s:I, s:b, s:i, s:o}",
 	    "endpoint", o->endpoint,
+	    "baseline_endpoint", o->baseline_endpoint,
 	    "tls", o->ca != NULL,
 	    "threads", o->threads,
 	    "inflight", o->inflight,
@@ -298,6 +305,8 @@ json_config(const struct bench_report *r)
 	    "secrets", o->secrets,
 	    "size", (int)o->size,
 	    "seed_ms", (json_int_t)llround(r->seed_s * 1e3),
+	    "analyzed_after_seeding", r->analyzed,
+	    "analyze_ms", (json_int_t)llround(r->analyze_s * 1e3),
 	    "baselines", o->baselines,
 	    "baseline_duration_s", o->baselines ? o->baseline_duration : 0,
 	    "mix", mix));
