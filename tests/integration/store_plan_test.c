@@ -35,19 +35,12 @@
 
 static PGconn *conn;
 
-/* Run ${sql}; the first column of the first row (malloc'd), or NULL. */
+/* Run ${sql} on the test's connection: tl_conn_value. */
 static char *
 one(const char *sql)
 {
-	PGresult *r = PQexec(conn, sql);
-	char *v;
 
-	if (PQresultStatus(r) != PGRES_TUPLES_OK &&
-	    PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(conn));
-	v = PQntuples(r) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-	PQclear(r);
-	return (v);
+	return (tl_conn_value(conn, sql));
 }
 
 static void
@@ -171,6 +164,15 @@ check_pages(void)
 	static const char *const modes[] = { "force_custom_plan",
 	    "force_generic_plan" };
 	static const char *const all[] = { "false", "true" };
+	static const struct {
+		const char *name;
+		enum store_stmt st;
+	} pages[4] = {
+		{ "asc_first", ST_PAGE_ASC_FIRST },
+		{ "asc_after", ST_PAGE_ASC_AFTER },
+		{ "desc_first", ST_PAGE_DESC_FIRST },
+		{ "desc_after", ST_PAGE_DESC_AFTER },
+	};
 	char sql[4096], *uuid, *us;
 	size_t m, d;
 
@@ -185,18 +187,11 @@ check_pages(void)
 	assert_non_null(uuid);
 	assert_non_null(us);
 
-	snprintf(sql, sizeof(sql), "PREPARE asc_first AS %s",
-	    store_stmt_defs[ST_PAGE_ASC_FIRST].sql);
-	run(sql);
-	snprintf(sql, sizeof(sql), "PREPARE asc_after AS %s",
-	    store_stmt_defs[ST_PAGE_ASC_AFTER].sql);
-	run(sql);
-	snprintf(sql, sizeof(sql), "PREPARE desc_first AS %s",
-	    store_stmt_defs[ST_PAGE_DESC_FIRST].sql);
-	run(sql);
-	snprintf(sql, sizeof(sql), "PREPARE desc_after AS %s",
-	    store_stmt_defs[ST_PAGE_DESC_AFTER].sql);
-	run(sql);
+	for (m = 0; m < 4; m++) {
+		snprintf(sql, sizeof(sql), "PREPARE %s AS %s", pages[m].name,
+		    store_stmt_defs[pages[m].st].sql);
+		run(sql);
+	}
 	for (m = 0; m < 2; m++) {
 		snprintf(sql, sizeof(sql), "SET plan_cache_mode = %s",
 		    modes[m]);

@@ -70,19 +70,12 @@ teardown(void **state)
 	return (0);
 }
 
-/* Run ${sql} and return the first column of the first row (malloc'd). */
+/* Run ${sql} on the test's connection: tl_conn_value. */
 static char *
 one(const char *sql)
 {
-	PGresult *r = PQexec(conn, sql);
-	char *v;
 
-	if (PQresultStatus(r) != PGRES_TUPLES_OK &&
-	    PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(conn));
-	v = PQntuples(r) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-	PQclear(r);
-	return (v);
+	return (tl_conn_value(conn, sql));
 }
 
 /* Sum "Shared Hit Blocks" + "Shared Read Blocks" of a JSON plan's root. */

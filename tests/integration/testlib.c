@@ -43,6 +43,18 @@ run(const char *conninfo, const char *sql, PGconn **out)
 	return (r);
 }
 
+/* The first column of ${r}'s first row (malloc'd), or NULL; clears ${r}. */
+static char *
+first_value(PGresult *r)
+{
+	char *v = NULL;
+
+	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return (v);
+}
+
 void
 tl_sql(const char *conninfo, const char *sql)
 {
@@ -57,13 +69,23 @@ tl_sql_value(const char *conninfo, const char *sql)
 {
 	PGconn *c;
 	PGresult *r = run(conninfo, sql, &c);
-	char *v = NULL;
+	char *v = first_value(r);
 
-	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-		v = strdup(PQgetvalue(r, 0, 0));
-	PQclear(r);
 	PQfinish(c);
 	return (v);
+}
+
+char *
+tl_conn_value(struct pg_conn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+		exit(2);
+	}
+	return (first_value(r));
 }
 
 const char *

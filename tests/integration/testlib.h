@@ -23,6 +23,13 @@ void tl_sql(const char *conninfo, const char *sql);
 /* tl_sql_value(conninfo, sql): the first column of the first row, malloc'd. */
 char *tl_sql_value(const char *conninfo, const char *sql);
 
+/*
+ * tl_conn_value(conn, sql): tl_sql_value on an open connection (a libpq
+ * PGconn), whose session state (PREPARE, SET) the next call keeps.
+ */
+struct pg_conn;
+char *tl_conn_value(struct pg_conn *, const char *sql);
+
 /* tl_pin(): the token's user PIN (secret memory; caller frees). */
 struct cf_secret *tl_pin(void);
 
