@@ -181,7 +181,11 @@ hsm_open_token(const struct hsm_config *cfg, struct cf_error *err)
 	snprintf(h->token, sizeof(h->token), "%s", cfg->token_label);
 	snprintf(h->kek_label, sizeof(h->kek_label), "%s",
 	    cfg->kek_label ? cfg->kek_label : "coffer-kek");
-	h->no_dek_cache = cfg->no_dek_cache;
+	if (!cfg->no_dek_cache && (h->deks = hsm_dek_cache_new()) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		free(h);
+		return (NULL);
+	}
 
 	/* The module. */
 	if (access(cfg->module_path, R_OK) != 0) {
@@ -234,6 +238,7 @@ fail2:
 fail1:
 	p11_kit_module_release(h->p11);
 fail0:
+	hsm_dek_cache_free(h->deks);
 	free(h);
 	/* Failure! */
 	return (NULL);
@@ -276,6 +281,7 @@ hsm_free(struct hsm *h)
 	(void)h->p11->C_CloseSession(h->login);
 	(void)p11_kit_module_finalize(h->p11);
 	p11_kit_module_release(h->p11);
+	hsm_dek_cache_free(h->deks);
 	free(h);
 }
 
@@ -305,19 +311,13 @@ hsm_session_new(struct hsm *h, struct cf_error *err)
 		return (NULL);
 	}
 	s->h = h;
-	if (!h->no_dek_cache && (s->deks = calloc(DEK_CACHE_SLOTS,
-	    sizeof(*s->deks))) == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		free(s);
-		return (NULL);
-	}
 	if ((rv = h->p11->C_OpenSession(h->slot, CKF_SERIAL_SESSION |
 	    CKF_RW_SESSION, NULL, NULL, &s->s)) != CKR_OK) {
 		hsm_fail(err, CF_ERR_UNAVAILABLE, rv, "could not open a token session");
-		free(s->deks);
 		free(s);
 		return (NULL);
 	}
+	pthread_mutex_init(&s->doomed_mu, NULL);
 	return (s);
 }
 
@@ -328,18 +328,14 @@ hsm_session_free(struct hsm_session *s)
 
 	if (s == NULL)
 		return;
+	/* Its cached data keys close with it: out of the cache first. */
+	hsm_dek_forget(s);
 	for (i = 0; i < s->n_keks; i++)
 		(void)s->h->p11->C_DestroyObject(s->s, s->keks[i].obj);
 	if (s->audit_key != CK_INVALID_HANDLE)
 		(void)s->h->p11->C_DestroyObject(s->s, s->audit_key);
-	for (i = 0; s->deks != NULL && i < DEK_CACHE_SLOTS; i++)
-		if (s->deks[i].wrapped_len != 0)
-			(void)s->h->p11->C_DestroyObject(s->s, s->deks[i].obj);
-	if (s->deks != NULL) {
-		explicit_bzero(s->deks, DEK_CACHE_SLOTS * sizeof(*s->deks));
-		free(s->deks);
-	}
 	(void)s->h->p11->C_CloseSession(s->s);
+	pthread_mutex_destroy(&s->doomed_mu);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }
@@ -348,18 +344,15 @@ int
 hsm_session_reopen(struct hsm_session *s, struct cf_error *err)
 {
 	CK_RV rv;
-	size_t i;
 
 	/* The session's objects go with it; forget their handles. */
+	hsm_dek_forget(s);
 	(void)s->h->p11->C_CloseSession(s->s);
 	s->s = CK_INVALID_HANDLE;
 	s->n_keks = 0;
 	s->audit_key = CK_INVALID_HANDLE;
 	s->head = CK_INVALID_HANDLE;
 	s->head_recheck_until = 0;
-	for (i = 0; s->deks != NULL && i < DEK_CACHE_SLOTS; i++)
-		s->deks[i].wrapped_len = 0;
-
 	/* A new one; the login session keeps the user logged in. */
 	if ((rv = s->h->p11->C_OpenSession(s->h->slot, CKF_SERIAL_SESSION |
 	    CKF_RW_SESSION, NULL, NULL, &s->s)) != CKR_OK) {
@@ -612,101 +605,6 @@ unwrap_dek(struct hsm_session *s, CK_OBJECT_HANDLE k,
 	return (0);
 }
 
-/* ---- the DEK handle cache ------------------------------------------------ */
-
-/*
- * Reading a version means unwrapping its data key inside the token: a new
- * session object each time (and SoftHSM keeps memory for every object it
- * ever created).  So each session keeps the handles of the data keys it
- * unwrapped, found by their wrapped form (DEK_CACHE_SETS sets of
- * DEK_CACHE_WAYS, the least recently used replaced), for DEK_CACHE_TTL_MS:
- * a hot version is opened with one decrypt.  The keys never leave the token
- * (CKA_SENSITIVE, not extractable); only handles are cached.  An entry is
- * dropped when it expires, when its slot is needed, when a decrypt with it
- * fails, and with the session.  A deleted or rewrapped version's entry can
- * no longer be reached (its wrapped key is gone from the database) and
- * expires with the TTL.
- */
-/* The first entry of ${env}'s set. */
-static struct hsm_dek *
-dek_set(struct hsm_session *s, const struct hsm_envelope *env)
-{
-	uint64_t h = 14695981039346656037ULL;
-	size_t i;
-
-	for (i = 0; i < env->wrapped_dek_len; i++)
-		h = (h ^ env->wrapped_dek[i]) * 1099511628211ULL;
-	return (&s->deks[(size_t)(h % DEK_CACHE_SETS) * DEK_CACHE_WAYS]);
-}
-
-/* Forget the entry ${d}, destroying its key in the token. */
-static void
-dek_drop(struct hsm_session *s, struct hsm_dek *d)
-{
-
-	destroy(s, d->obj);
-	explicit_bzero(d, sizeof(*d));
-}
-
-/* The live entry for ${env}'s data key, or NULL. */
-static struct hsm_dek *
-dek_lookup(struct hsm_session *s, const struct hsm_envelope *env)
-{
-	struct hsm_dek *set, *d;
-	size_t i;
-
-	if (s->deks == NULL || env->wrapped_dek_len > WRAPPED_MAX)
-		return (NULL);
-	set = dek_set(s, env);
-	for (i = 0; i < DEK_CACHE_WAYS; i++) {
-		d = &set[i];
-		if (d->wrapped_len != env->wrapped_dek_len ||
-		    memcmp(d->wrapped, env->wrapped_dek, d->wrapped_len) != 0 ||
-		    strcmp(d->kek, env->kek_label) != 0)
-			continue;
-		if (cf_mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS) {
-			dek_drop(s, d);
-			break;
-		}
-		d->used = ++s->dek_uses;
-		s->dek_hits++;
-		return (d);
-	}
-	s->dek_misses++;
-	return (NULL);
-}
-
-/* Keep the unwrapped ${obj} for ${env}; the entry, or NULL if not kept. */
-static struct hsm_dek *
-dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
-    CK_OBJECT_HANDLE obj)
-{
-	struct hsm_dek *set, *d;
-	size_t i;
-
-	if (s->deks == NULL || env->wrapped_dek_len > WRAPPED_MAX)
-		return (NULL);
-	/* An empty way, else the least recently used. */
-	set = dek_set(s, env);
-	for (d = &set[0], i = 0; i < DEK_CACHE_WAYS; i++) {
-		if (set[i].wrapped_len == 0) {
-			d = &set[i];
-			break;
-		}
-		if (set[i].used < d->used)
-			d = &set[i];
-	}
-	if (d->wrapped_len != 0)
-		dek_drop(s, d);
-	memcpy(d->wrapped, env->wrapped_dek, env->wrapped_dek_len);
-	d->wrapped_len = env->wrapped_dek_len;
-	snprintf(d->kek, sizeof(d->kek), "%s", env->kek_label);
-	d->obj = obj;
-	d->at_ms = cf_mono_ms();
-	d->used = ++s->dek_uses;
-	return (d);
-}
-
 void
 hsm_dek_cache_stats(const struct hsm_session *s, uint64_t *hits,
     uint64_t *misses)
@@ -716,21 +614,65 @@ hsm_dek_cache_stats(const struct hsm_session *s, uint64_t *hits,
 	*misses = s->dek_misses;
 }
 
+/*
+ * Decrypt ${env}'s ciphertext with the data key ${dek} into a new secret
+ * *${out}; the token's answer (CKR_HOST_MEMORY: no memory here).
+ */
+static CK_RV
+decrypt(struct hsm_session *s, const struct hsm_envelope *env,
+    const uint8_t *aad, size_t aad_len, CK_OBJECT_HANDLE dek,
+    struct cf_secret **out)
+{
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_GCM_PARAMS gcm;
+	CK_MECHANISM mech = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	struct cf_secret *pt;
+	CK_ULONG n;
+	CK_RV rv;
+
+	if ((pt = cf_secret_new(env->ciphertext_len)) == NULL)
+		return (CKR_HOST_MEMORY);
+	memset(&gcm, 0, sizeof(gcm));
+	gcm.pIv = (CK_BYTE_PTR)(uintptr_t)env->iv;
+	gcm.ulIvLen = HSM_IV_LEN;
+	gcm.ulIvBits = HSM_IV_LEN * 8;
+	gcm.pAAD = (CK_BYTE_PTR)(uintptr_t)aad;
+	gcm.ulAADLen = aad_len;
+	gcm.ulTagBits = HSM_TAG_LEN * 8;
+	n = env->ciphertext_len;
+	if ((rv = p11->C_DecryptInit(s->s, &mech, dek)) != CKR_OK ||
+	    (rv = p11->C_Decrypt(s->s, env->ciphertext, env->ciphertext_len,
+	    pt->data, &n)) != CKR_OK) {
+		cf_secret_free(pt);
+		return (rv);
+	}
+	pt->len = n;
+	*out = pt;
+	return (CKR_OK);
+}
+
+/* Is ${rv} a token refusing a handle this session may not use? */
+static int
+handle_refused(CK_RV rv)
+{
+
+	return (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID);
+}
+
 int
 hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
     const struct hsm_binding *bind, struct cf_secret **out,
     struct cf_error *err)
 {
-	CK_FUNCTION_LIST *p11 = s->h->p11;
 	CK_OBJECT_HANDLE k, dek = CK_INVALID_HANDLE;
-	CK_GCM_PARAMS gcm;
-	CK_MECHANISM mech = { CKM_AES_GCM, &gcm, sizeof(gcm) };
-	struct cf_secret *pt = NULL;
-	struct hsm_dek *slot = NULL;
+	struct hsm_dek_pin pin;
+	int theirs_refused = 0;
 	uint8_t aad[512];
 	size_t aad_len;
-	CK_ULONG n;
 	CK_RV rv;
+
+	/* Cached keys of ours that other sessions evicted. */
+	hsm_dek_reap(s);
 
 	/* The envelope's shape and its KEK. */
 	if (env->format != HSM_FORMAT_V1 ||
@@ -753,49 +695,47 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 		return (-1);
 	}
 
-	/* The data key inside the token: cached, or unwrapped now. */
-	if ((slot = dek_lookup(s, env)) != NULL)
-		dek = slot->obj;
-	else if (unwrap_dek(s, k, env, &dek, err))
-		goto fail;
-	else
-		slot = dek_keep(s, env, dek);
-	if ((pt = cf_secret_new(env->ciphertext_len)) == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto fail;
+	/*
+	 * The data key already unwrapped (by any session).  A cached key that
+	 * fails is dropped, never trusted again, and the version is opened
+	 * with a fresh unwrap: the failure may be the key's (its owner's
+	 * session closed, or the token keeps each session's objects to
+	 * itself), not the data's.
+	 */
+	if (hsm_dek_find(s, env, &pin) == HSM_DEK_HIT) {
+		rv = decrypt(s, env, aad, aad_len, pin.obj, out);
+		if (rv == CKR_OK) {
+			hsm_dek_release(s, &pin, HSM_DEK_WORKED);
+			/* Success! */
+			return (0);
+		}
+		theirs_refused = pin.owner != s && handle_refused(rv);
+		hsm_dek_release(s, &pin, HSM_DEK_FAILED);
 	}
-	memset(&gcm, 0, sizeof(gcm));
-	gcm.pIv = (CK_BYTE_PTR)(uintptr_t)env->iv;
-	gcm.ulIvLen = HSM_IV_LEN;
-	gcm.ulIvBits = HSM_IV_LEN * 8;
-	gcm.pAAD = aad;
-	gcm.ulAADLen = aad_len;
-	gcm.ulTagBits = HSM_TAG_LEN * 8;
-	n = env->ciphertext_len;
-	if ((rv = p11->C_DecryptInit(s->s, &mech, dek)) != CKR_OK ||
-	    (rv = p11->C_Decrypt(s->s, env->ciphertext, env->ciphertext_len,
-	    pt->data, &n)) != CKR_OK) {
+
+	/* Unwrapped now, and kept for the next open unless no slot is free. */
+	if (unwrap_dek(s, k, env, &dek, err))
+		return (-1);
+	if (hsm_dek_keep(s, env, dek, &pin) == HSM_DEK_KEPT) {
+		rv = decrypt(s, env, aad, aad_len, dek, out);
+		hsm_dek_release(s, &pin, rv == CKR_OK ? HSM_DEK_WORKED :
+		    HSM_DEK_FAILED);
+	} else {
+		rv = decrypt(s, env, aad, aad_len, dek, out);
+		destroy(s, dek);
+	}
+	if (rv != CKR_OK) {
 		hsm_fail(err, CF_ERR_DECRYPTION_FAILURE, rv,
 		    "could not decrypt the secret value");
-		goto fail;
+		/* Failure! */
+		return (-1);
 	}
-	pt->len = n;
-	if (slot == NULL)
-		destroy(s, dek);
-	*out = pt;
+	/* Another session's key was refused, ours works: keep to our own. */
+	if (theirs_refused)
+		hsm_dek_private_only(s);
 
 	/* Success! */
 	return (0);
-
-fail:
-	cf_secret_free(pt);
-	/* A cached key that failed is dropped: never trust it again. */
-	if (slot != NULL)
-		dek_drop(s, slot);
-	else
-		destroy(s, dek);
-	/* Failure! */
-	return (-1);
 }
 
 void

@@ -6,6 +6,9 @@
 #ifndef COFFER_HSM_INTERNAL_H
 #define COFFER_HSM_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <p11-kit/pkcs11.h>
 
 #include "hsm.h"
@@ -15,23 +18,15 @@
 #define AAD_MAGIC "coffer-envelope"
 #define DEK_CACHE_WAYS 8		/* entries per set, least recent goes */
 #define DEK_CACHE_SETS 256
-#define DEK_CACHE_SLOTS (DEK_CACHE_WAYS * DEK_CACHE_SETS)	/* per session */
+#define DEK_CACHE_SLOTS (DEK_CACHE_WAYS * DEK_CACHE_SETS)	/* per process */
 #define DEK_CACHE_TTL_MS (300 * 1000)	/* how long one stays in the token */
+#define DEK_DOOMED_MAX 64		/* evicted by others, not yet destroyed */
 #define HEAD_RECHECK_MS (60 * 1000)	/* after remaking a head object... */
 #define HEAD_RECHECK_EVERY_MS 500	/* ...look for the old one this often */
 
-/*
- * An unwrapped data key kept inside the token (a sensitive, non-extractable
- * session object: only its handle is here), found by its wrapped form.
- */
-struct hsm_dek {
-	uint8_t wrapped[WRAPPED_MAX];
-	size_t wrapped_len;		/* 0: empty slot */
-	char kek[HSM_LABEL_MAX + 1];
-	CK_OBJECT_HANDLE obj;
-	int64_t at_ms;			/* when it was unwrapped */
-	uint64_t used;			/* the session's use count at last use */
-};
+struct hsm_dek_cache;
+struct hsm_dek;
+struct hsm_dek_set;
 
 struct hsm {
 	CK_FUNCTION_LIST *p11;
@@ -39,7 +34,7 @@ struct hsm {
 	CK_SESSION_HANDLE login;	/* keeps the user logged in */
 	char token[33];
 	char kek_label[HSM_LABEL_MAX + 1];
-	int no_dek_cache;		/* hsm_config.no_dek_cache */
+	struct hsm_dek_cache *deks;	/* NULL: hsm_config.no_dek_cache */
 };
 
 struct hsm_kek {
@@ -57,8 +52,12 @@ struct hsm_session {
 	int64_t head_recheck_until;	/* cf_mono_ms: look for other objects */
 	int64_t head_checked_at;	/* ...of the chain till then; last look */
 	char head_chain[HSM_CHAIN_ID_LEN + 1];
-	struct hsm_dek *deks;		/* DEK_CACHE_SLOTS, or NULL: no cache */
-	uint64_t dek_hits, dek_misses, dek_uses;
+	uint64_t dek_hits, dek_misses;
+	/* Cached data keys of this session that others evicted (hsm_dek.c). */
+	pthread_mutex_t doomed_mu;
+	CK_OBJECT_HANDLE doomed[DEK_DOOMED_MAX];
+	size_t n_doomed;
+	atomic_int has_doomed;
 };
 
 /* hsm_fail(err, code, rv, what): set ${err} for a failed call; -1. */
@@ -98,5 +97,52 @@ enum hsm_made hsm_key_create(const struct hsm_config *, enum hsm_key_use,
  */
 enum cf_code hsm_key_session_copy(struct hsm_session *, enum hsm_key_use,
     CK_OBJECT_HANDLE, CK_OBJECT_HANDLE *, struct cf_error *) CF_MUSTCHECK;
+
+/* ---- hsm_dek.c: the process-wide cache of unwrapped data keys ----------------- */
+
+/* A cached data key in use by one open: released with hsm_dek_release. */
+struct hsm_dek_pin {
+	struct hsm_dek_set *set;	/* NULL: nothing pinned */
+	struct hsm_dek *slot;
+	uint64_t gen;			/* the slot's generation when pinned */
+	CK_OBJECT_HANDLE obj;		/* the data key in the token */
+	struct hsm_session *owner;	/* the session that unwrapped it */
+};
+
+enum hsm_dek_found { HSM_DEK_MISS, HSM_DEK_HIT };
+enum hsm_dek_kept { HSM_DEK_NOT_KEPT, HSM_DEK_KEPT };
+enum hsm_dek_use { HSM_DEK_WORKED, HSM_DEK_FAILED };
+
+/* The cache (empty), or NULL when out of memory; freed after every session. */
+struct hsm_dek_cache *hsm_dek_cache_new(void);
+void hsm_dek_cache_free(struct hsm_dek_cache *);
+
+/*
+ * hsm_dek_find(s, env, pin): HSM_DEK_HIT with ${env}'s data key pinned in
+ * *${pin} (use pin->obj, then hsm_dek_release), or HSM_DEK_MISS.
+ */
+enum hsm_dek_found hsm_dek_find(struct hsm_session *,
+    const struct hsm_envelope *, struct hsm_dek_pin *);
+
+/*
+ * hsm_dek_keep(s, env, obj, pin): keep ${obj}, just unwrapped by ${s} for
+ * ${env}: HSM_DEK_KEPT (pinned in *${pin}; the cache destroys it in time),
+ * or HSM_DEK_NOT_KEPT (the caller destroys it after use).
+ */
+enum hsm_dek_kept hsm_dek_keep(struct hsm_session *,
+    const struct hsm_envelope *, CK_OBJECT_HANDLE, struct hsm_dek_pin *);
+
+/* hsm_dek_release(s, pin, use): unpin; HSM_DEK_FAILED drops the entry. */
+void hsm_dek_release(struct hsm_session *, struct hsm_dek_pin *,
+    enum hsm_dek_use);
+
+/* hsm_dek_reap(s): destroy ${s}'s cached keys that other sessions evicted. */
+void hsm_dek_reap(struct hsm_session *);
+
+/* hsm_dek_forget(s): take ${s}'s entries out, before its session closes. */
+void hsm_dek_forget(struct hsm_session *);
+
+/* hsm_dek_private_only(s): the token keeps a session's objects to itself. */
+void hsm_dek_private_only(struct hsm_session *);
 
 #endif /* !COFFER_HSM_INTERNAL_H */

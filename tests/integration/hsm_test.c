@@ -218,6 +218,99 @@ test_dek_cache(void **state)
 		hsm_envelope_cleanup(&envs[i]);
 }
 
+/*
+ * One DEK cache for the process: a key unwrapped in one session is a hit
+ * in another; a session that closes takes its entries with it and the
+ * others still open those versions; and threads that share the same hot
+ * versions, with sessions closing and opening under them, read every value
+ * right.
+ */
+static struct hsm_envelope shared_envs[400];
+
+static void *
+shared_reader(void *arg)
+{
+	struct hsm_session *mine;
+	struct cf_secret *pt;
+	struct cf_error err;
+	uint8_t v[8];
+	int *failures = arg;
+	size_t i, round;
+
+	for (round = 0; round < 6; round++) {
+		/* A new session each round: its keys leave with it. */
+		if ((mine = hsm_session_new(h, &err)) == NULL) {
+			(*failures)++;
+			return (NULL);
+		}
+		for (i = 0; i < 400; i++) {
+			if (hsm_open(mine, &shared_envs[(i * 7 + round) % 400],
+			    &bind, &pt, &err)) {
+				(*failures)++;
+				continue;
+			}
+			memcpy(v, &(size_t){ (i * 7 + round) % 400 }, sizeof(v));
+			if (pt->len != sizeof(v) || memcmp(pt->data, v,
+			    sizeof(v)) != 0)
+				(*failures)++;
+			cf_secret_free(pt);
+		}
+		hsm_session_free(mine);
+	}
+	return (NULL);
+}
+
+static void
+test_dek_cache_shared(void **state)
+{
+	struct hsm_session *other;
+	struct hsm_envelope env;
+	struct cf_secret *pt;
+	struct cf_error err;
+	uint64_t hits0, misses0, hits, misses;
+	pthread_t t[4];
+	int failures[4] = { 0 }, i;
+	size_t j;
+
+	(void)state;
+	/* Unwrapped in another session, a hit in ours. */
+	seal(NULL, (const uint8_t *)"shared", 6, &env);
+	assert_non_null(other = hsm_session_new(h, &err));
+	hsm_dek_cache_stats(other, &hits0, &misses0);
+	assert_int_equal(hsm_open(other, &env, &bind, &pt, &err), 0);
+	cf_secret_free(pt);
+	hsm_dek_cache_stats(other, &hits, &misses);
+	assert_int_equal(misses, misses0 + 1);
+	hsm_dek_cache_stats(s, &hits0, &misses0);
+	expect_open(&env, &bind, CF_OK);
+	hsm_dek_cache_stats(s, &hits, &misses);
+	assert_int_equal(hits, hits0 + 1);
+	assert_int_equal(misses, misses0);
+
+	/* The owner closes: its entry goes, and ours unwraps anew. */
+	hsm_session_free(other);
+	hsm_dek_cache_stats(s, &hits0, &misses0);
+	expect_open(&env, &bind, CF_OK);
+	hsm_dek_cache_stats(s, &hits, &misses);
+	assert_int_equal(misses, misses0 + 1);
+	expect_open(&env, &bind, CF_OK);
+	hsm_dek_cache_stats(s, &hits0, &misses0);
+	assert_int_equal(hits0, hits + 1);
+	hsm_envelope_cleanup(&env);
+
+	/* Four threads on the same 400 versions, sessions coming and going. */
+	for (j = 0; j < 400; j++)
+		seal(NULL, (const uint8_t *)&j, sizeof(j), &shared_envs[j]);
+	for (i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, shared_reader, &failures[i]);
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(failures[0] + failures[1] + failures[2] +
+	    failures[3], 0);
+	for (j = 0; j < 400; j++)
+		hsm_envelope_cleanup(&shared_envs[j]);
+}
+
 static void
 test_tampering_fails(void **state)
 {
@@ -397,6 +490,7 @@ main(void)
 		cmocka_unit_test(test_fresh_key_and_iv_each_time),
 		cmocka_unit_test(test_tampering_fails),
 		cmocka_unit_test(test_dek_cache),
+		cmocka_unit_test(test_dek_cache_shared),
 		cmocka_unit_test(test_kek_binding),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_two_threads),

@@ -1,0 +1,333 @@
+/*
+ * hsm_dek.c: the process-wide cache of data keys unwrapped in the token.
+ *
+ * Reading a version means unwrapping its data key inside the token: a new
+ * session object each time (and SoftHSM keeps memory for every object it
+ * ever created).  So the data keys unwrapped are kept, as handles, found by
+ * their wrapped form, for DEK_CACHE_TTL_MS: a hot version opens with one
+ * decrypt.  The keys never leave the token (CKA_SENSITIVE, not
+ * extractable); only handles are cached.
+ *
+ * The cache belongs to the process, not to a session.  PKCS#11 makes a
+ * session object visible to every session of the application that made it,
+ * so the key one worker unwrapped serves every worker; a cache per session
+ * held the same key once per worker, and the token's memory for those
+ * copies was most of cofferd's RSS after a run over 1,000 secrets
+ * (docs/performance.md).  A token that does not let one session use
+ * another's object is noticed on the first such failure (the open is
+ * retried with a key of its own); from then on each session finds only its
+ * own entries.
+ *
+ * Ownership: a session object lives until its session destroys it or
+ * closes.  So an entry remembers the session that made it, only that
+ * session destroys the object (another session that evicts it hands the
+ * handle to the owner's doomed list, destroyed on the owner's next open),
+ * and a session that closes takes its entries out first.  An entry in use
+ * (pinned) is never evicted; one whose owner closed under a reader fails
+ * that reader's decrypt, which is retried with a fresh unwrap.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hsm_internal.h"
+
+/* One slot. */
+struct hsm_dek {
+	uint8_t wrapped[WRAPPED_MAX];
+	size_t wrapped_len;		/* 0: empty slot */
+	char kek[HSM_LABEL_MAX + 1];
+	CK_OBJECT_HANDLE obj;
+	struct hsm_session *owner;	/* made obj; the only one to destroy it */
+	int64_t at_ms;			/* when it was unwrapped */
+	uint64_t used;			/* the set's tick at last use */
+	uint64_t gen;			/* bumped each time the slot empties */
+	unsigned pins;			/* opens using obj right now */
+	int bad;			/* a decrypt with it failed: never again */
+};
+
+/* DEK_CACHE_WAYS slots and their lock; the least recently used goes. */
+struct hsm_dek_set {
+	pthread_mutex_t mu;
+	uint64_t tick;
+	struct hsm_dek way[DEK_CACHE_WAYS];
+};
+
+struct hsm_dek_cache {
+	struct hsm_dek_set sets[DEK_CACHE_SETS];
+	atomic_int private_only;	/* 1: sessions cannot use others' objects */
+};
+
+struct hsm_dek_cache *
+hsm_dek_cache_new(void)
+{
+	struct hsm_dek_cache *c;
+	size_t i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	for (i = 0; i < DEK_CACHE_SETS; i++)
+		pthread_mutex_init(&c->sets[i].mu, NULL);
+	return (c);
+}
+
+void
+hsm_dek_cache_free(struct hsm_dek_cache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	/* Every session has gone (hsm_dek_forget took its entries out). */
+	for (i = 0; i < DEK_CACHE_SETS; i++)
+		pthread_mutex_destroy(&c->sets[i].mu);
+	free(c);
+}
+
+/* The set of ${env}'s data key. */
+static struct hsm_dek_set *
+set_of(struct hsm_dek_cache *c, const struct hsm_envelope *env)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+
+	for (i = 0; i < env->wrapped_dek_len; i++)
+		h = (h ^ env->wrapped_dek[i]) * 1099511628211ULL;
+	return (&c->sets[h % DEK_CACHE_SETS]);
+}
+
+static int
+same_key(const struct hsm_dek *d, const struct hsm_envelope *env)
+{
+
+	return (d->wrapped_len == env->wrapped_dek_len &&
+	    memcmp(d->wrapped, env->wrapped_dek, d->wrapped_len) == 0 &&
+	    strcmp(d->kek, env->kek_label) == 0);
+}
+
+static void
+empty(struct hsm_dek *d)
+{
+	uint64_t gen = d->gen + 1;
+
+	explicit_bzero(d, sizeof(*d));
+	d->gen = gen;
+}
+
+/*
+ * Take the unpinned entry ${d} out (set lock held).  Its object is ${s}'s
+ * to destroy (returned, for after the lock) or handed to its owner's doomed
+ * list.  Returns CK_INVALID_HANDLE when there is nothing for ${s} to do, and
+ * leaves ${d} in place when its owner's list is full (SLOT_KEPT in *kept).
+ */
+static CK_OBJECT_HANDLE
+take_out(struct hsm_session *s, struct hsm_dek *d, int *kept)
+{
+	struct hsm_session *o = d->owner;
+	CK_OBJECT_HANDLE obj = d->obj;
+
+	*kept = 0;
+	if (o != s) {
+		pthread_mutex_lock(&o->doomed_mu);
+		if (o->n_doomed == DEK_DOOMED_MAX) {
+			pthread_mutex_unlock(&o->doomed_mu);
+			*kept = 1;
+			return (CK_INVALID_HANDLE);
+		}
+		o->doomed[o->n_doomed] = obj;
+		atomic_store(&o->has_doomed, 1);
+		o->n_doomed++;
+		pthread_mutex_unlock(&o->doomed_mu);
+		obj = CK_INVALID_HANDLE;
+	}
+	empty(d);
+	return (obj);
+}
+
+static void
+destroy_own(struct hsm_session *s, CK_OBJECT_HANDLE obj)
+{
+
+	if (obj != CK_INVALID_HANDLE)
+		(void)s->h->p11->C_DestroyObject(s->s, obj);
+}
+
+void
+hsm_dek_reap(struct hsm_session *s)
+{
+	CK_OBJECT_HANDLE doomed[DEK_DOOMED_MAX];
+	size_t i, n;
+
+	if (!atomic_load(&s->has_doomed))
+		return;
+	pthread_mutex_lock(&s->doomed_mu);
+	n = s->n_doomed;
+	memcpy(doomed, s->doomed, n * sizeof(doomed[0]));
+	s->n_doomed = 0;
+	atomic_store(&s->has_doomed, 0);
+	pthread_mutex_unlock(&s->doomed_mu);
+	for (i = 0; i < n; i++)
+		destroy_own(s, doomed[i]);
+}
+
+enum hsm_dek_found
+hsm_dek_find(struct hsm_session *s, const struct hsm_envelope *env,
+    struct hsm_dek_pin *pin)
+{
+	struct hsm_dek_cache *c = s->h->deks;
+	struct hsm_dek_set *set;
+	struct hsm_dek *d;
+	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
+	int private_only, kept;
+	size_t i;
+
+	memset(pin, 0, sizeof(*pin));
+	if (c == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+		return (HSM_DEK_MISS);
+	private_only = atomic_load(&c->private_only);
+	set = set_of(c, env);
+	pthread_mutex_lock(&set->mu);
+	for (i = 0; i < DEK_CACHE_WAYS; i++) {
+		d = &set->way[i];
+		if (d->wrapped_len == 0 || d->bad || !same_key(d, env) ||
+		    (private_only && d->owner != s))
+			continue;
+		if (cf_mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS) {
+			if (d->pins == 0)
+				gone = take_out(s, d, &kept);
+			break;
+		}
+		d->pins++;
+		d->used = ++set->tick;
+		pin->set = set;
+		pin->slot = d;
+		pin->gen = d->gen;
+		pin->obj = d->obj;
+		pin->owner = d->owner;
+		pthread_mutex_unlock(&set->mu);
+		s->dek_hits++;
+		return (HSM_DEK_HIT);
+	}
+	pthread_mutex_unlock(&set->mu);
+	destroy_own(s, gone);
+	s->dek_misses++;
+	return (HSM_DEK_MISS);
+}
+
+enum hsm_dek_kept
+hsm_dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
+    CK_OBJECT_HANDLE obj, struct hsm_dek_pin *pin)
+{
+	struct hsm_dek_cache *c = s->h->deks;
+	struct hsm_dek_set *set;
+	struct hsm_dek *d = NULL, *w;
+	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
+	int kept = 0;
+	size_t i;
+
+	memset(pin, 0, sizeof(*pin));
+	if (c == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+		return (HSM_DEK_NOT_KEPT);
+	set = set_of(c, env);
+	pthread_mutex_lock(&set->mu);
+	for (i = 0; i < DEK_CACHE_WAYS; i++) {
+		w = &set->way[i];
+		/* Another worker kept the same key meanwhile: one is enough. */
+		if (w->wrapped_len != 0 && !w->bad && same_key(w, env)) {
+			pthread_mutex_unlock(&set->mu);
+			return (HSM_DEK_NOT_KEPT);
+		}
+		/* An empty way, else the least recently used not in use. */
+		if (w->wrapped_len == 0) {
+			if (d == NULL || d->wrapped_len != 0)
+				d = w;
+		} else if (w->pins == 0 && (d == NULL ||
+		    (d->wrapped_len != 0 && w->used < d->used)))
+			d = w;
+	}
+	if (d != NULL && d->wrapped_len != 0)
+		gone = take_out(s, d, &kept);
+	if (d == NULL || kept) {
+		/* Every way in use, or its owner's doomed list full. */
+		pthread_mutex_unlock(&set->mu);
+		return (HSM_DEK_NOT_KEPT);
+	}
+	memcpy(d->wrapped, env->wrapped_dek, env->wrapped_dek_len);
+	d->wrapped_len = env->wrapped_dek_len;
+	snprintf(d->kek, sizeof(d->kek), "%s", env->kek_label);
+	d->obj = obj;
+	d->owner = s;
+	d->at_ms = cf_mono_ms();
+	d->used = ++set->tick;
+	d->pins = 1;
+	pin->set = set;
+	pin->slot = d;
+	pin->gen = d->gen;
+	pin->obj = obj;
+	pin->owner = s;
+	pthread_mutex_unlock(&set->mu);
+	destroy_own(s, gone);
+	return (HSM_DEK_KEPT);
+}
+
+void
+hsm_dek_release(struct hsm_session *s, struct hsm_dek_pin *pin,
+    enum hsm_dek_use use)
+{
+	struct hsm_dek *d = pin->slot;
+	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
+	int kept;
+
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&pin->set->mu);
+	/* A slot emptied meanwhile (its owner closed) is not ours to touch. */
+	if (d->gen == pin->gen) {
+		d->pins--;
+		if (use == HSM_DEK_FAILED)
+			d->bad = 1;
+		if (d->bad && d->pins == 0)
+			gone = take_out(s, d, &kept);
+	}
+	pthread_mutex_unlock(&pin->set->mu);
+	destroy_own(s, gone);
+	memset(pin, 0, sizeof(*pin));
+}
+
+void
+hsm_dek_private_only(struct hsm_session *s)
+{
+
+	if (s->h->deks != NULL)
+		atomic_store(&s->h->deks->private_only, 1);
+}
+
+void
+hsm_dek_forget(struct hsm_session *s)
+{
+	struct hsm_dek_cache *c = s->h->deks;
+	struct hsm_dek_set *set;
+	size_t i, j;
+
+	if (c == NULL)
+		return;
+	/*
+	 * The objects go with the session when it closes; only the entries
+	 * are taken out here (a reader holding one fails and unwraps anew).
+	 */
+	for (i = 0; i < DEK_CACHE_SETS; i++) {
+		set = &c->sets[i];
+		pthread_mutex_lock(&set->mu);
+		for (j = 0; j < DEK_CACHE_WAYS; j++)
+			if (set->way[j].wrapped_len != 0 &&
+			    set->way[j].owner == s)
+				empty(&set->way[j]);
+		pthread_mutex_unlock(&set->mu);
+	}
+	pthread_mutex_lock(&s->doomed_mu);
+	s->n_doomed = 0;
+	atomic_store(&s->has_doomed, 0);
+	pthread_mutex_unlock(&s->doomed_mu);
+}
