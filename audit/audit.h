@@ -337,26 +337,20 @@ enum audit_txn_end {
 	AUDIT_TXN_UNKNOWN		/* the commit's answer was lost */
 };
 
-/* A change lane, held from audit_append to audit_append_end. */
-struct audit_held;
-
 /*
- * audit_append(a, st, ev, n, held, err):
+ * audit_append(a, st, ev, n, err):
  * A change's events, in the change's own transaction (audit/DESIGN.md,
  * "Changes"): take a free change lane (waiting while all are held), chain
- * and sign the ${n} events in it and insert them with ${st}, whose
- * transaction the caller then commits: one commit for the change and its
- * events, so neither exists without the other.  On 0, *${held} must be
- * passed to audit_append_end with the commit's outcome; on -1 (${err}
- * set, CF_ERR_UNAVAILABLE) the caller rolls back and nothing is held.
- * Refused (as audit_head_check) while a chain's head lags too long.
+ * and sign the ${n} events in it, insert them with ${st} and commit
+ * ${st}'s transaction, the INSERT and the COMMIT in one round trip: one
+ * commit for the change and its events, so neither exists without the
+ * other.  0 once committed; -1 with ${err} set (CF_ERR_UNAVAILABLE) when
+ * not, or not known to be (the lane then reads its chain's end again).
+ * The transaction is over either way.  Refused (as audit_head_check, and
+ * rolled back) while a chain's head lags too long.
  */
 int audit_append(struct audit *, struct store *, const struct audit_event *,
-    size_t, struct audit_held **, struct cf_error *) CF_MUSTCHECK;
-
-/* audit_append_end(a, held, end): how the transaction ended; frees the lane. */
-void audit_append_end(struct audit *, struct audit_held *,
-    enum audit_txn_end);
+    size_t, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * How far the token's head of a chain lags (audit/DESIGN.md, "Heads in

@@ -10,8 +10,8 @@
  * rotation step's) or go on and are called back (lane_submit: a read's
  * reply is then sent by the worker the callback hands it to).  A change
  * lane has no queue and no writer thread: the change that holds it
- * appends its event to its own transaction (lane_append), and says how
- * that transaction ended (lane_append_end).  A queue lane's writer takes
+ * appends its event to its own transaction and commits both in one round
+ * trip (lane_append).  A queue lane's writer takes
  * everything queued, chains it (seq, prev_hash, hash), has the token HMAC
  * each hash, inserts the batch in one statement (one commit, one fsync
  * for all of them), then calls every submission back.  The chain is only
@@ -94,7 +94,7 @@ struct lane {
 	int resync;
 	int registered;
 	int inline_only;		/* a change lane: no writer thread */
-	int64_t pending_seq;		/* lane_append's, until lane_append_end */
+	int64_t pending_seq;		/* lane_append's, until it commits */
 	uint8_t pending_hash[AUDIT_HASH_LEN];
 	struct sub *redo, **redo_tail;
 	size_t n_redo;
@@ -782,45 +782,9 @@ chain_uuid(struct hsm_session *hs, char *out, struct cf_error *err)
 	return (0);
 }
 
-int
-lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
-    size_t n, struct cf_error *err)
-{
-	uint8_t hash[AUDIT_HASH_LEN];
-	int64_t seq;
-	struct sub *s;
-	size_t i;
-	int rc = -1;
-
-	/* Copies, bounded and made UTF-8 as queued events are. */
-	if (n == 0 || n > MAX_BATCH || (s = sub_new(ev, n, NULL, NULL)) ==
-	    NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "could not copy the audit "
-		    "event");
-		return (-1);
-	}
-
-	/* After an unknown outcome: where the chain ends, as st sees it. */
-	if (l->resync && resync(l, st, err))
-		goto done;
-	seq = l->seq;
-	memcpy(hash, l->last_hash, AUDIT_HASH_LEN);
-	for (i = 0; i < n; i++)
-		if (chain_one(l, i, &s->ev[i], NULL, &seq, hash, err))
-			goto done;
-	if (store_audit_insert(st, l->rows, n, NULL, 0, err))
-		goto done;
-	l->pending_seq = seq;
-	memcpy(l->pending_hash, hash, AUDIT_HASH_LEN);
-	rc = 0;
-done:
-	explicit_bzero(l->rows, n * sizeof(l->rows[0]));
-	sub_free(s);
-	return (rc);
-}
-
-void
-lane_append_end(struct lane *l, enum audit_txn_end end)
+/* The fate of the transaction lane_append's events were in. */
+static void
+append_end(struct lane *l, enum audit_txn_end end)
 {
 
 	switch (end) {
@@ -838,10 +802,62 @@ lane_append_end(struct lane *l, enum audit_txn_end end)
 	}
 }
 
+enum audit_txn_end
+lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
+    size_t n, struct cf_error *err)
+{
+	enum audit_txn_end end = AUDIT_TXN_ROLLED_BACK;
+	uint8_t hash[AUDIT_HASH_LEN];
+	int64_t seq;
+	struct sub *s;
+	size_t i;
+
+	/* Copies, bounded and made UTF-8 as queued events are. */
+	if (n == 0 || n > MAX_BATCH || (s = sub_new(ev, n, NULL, NULL)) ==
+	    NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not copy the audit "
+		    "event");
+		store_rollback(st);
+		return (AUDIT_TXN_ROLLED_BACK);
+	}
+
+	/* After an unknown outcome: where the chain ends, as st sees it. */
+	if (l->resync && resync(l, st, err))
+		goto rollback;
+	seq = l->seq;
+	memcpy(hash, l->last_hash, AUDIT_HASH_LEN);
+	for (i = 0; i < n; i++)
+		if (chain_one(l, i, &s->ev[i], NULL, &seq, hash, err))
+			goto rollback;
+	l->pending_seq = seq;
+	memcpy(l->pending_hash, hash, AUDIT_HASH_LEN);
+
+	/* The events and the change, committed together in one round trip. */
+	switch (store_audit_insert_commit(st, l->rows, n, err)) {
+	case STORE_TX_COMMITTED:
+		end = AUDIT_TXN_COMMITTED;
+		break;
+	case STORE_TX_ROLLED_BACK:
+		end = AUDIT_TXN_ROLLED_BACK;
+		break;
+	case STORE_TX_UNKNOWN:
+		end = AUDIT_TXN_UNKNOWN;
+		break;
+	}
+	goto done;
+rollback:
+	store_rollback(st);
+done:
+	append_end(l, end);
+	explicit_bzero(l->rows, n * sizeof(l->rows[0]));
+	sub_free(s);
+	return (end);
+}
+
 /*
  * A lifecycle event of the server itself, in this lane's chain: through
- * the queue, or for a change lane appended on its own connection (not in
- * a transaction: the INSERT commits by itself).
+ * the queue, or for a change lane appended on its own connection, in a
+ * transaction of its own.
  */
 static int
 server_event(struct lane *l, const char *op, struct cf_error *err)
@@ -856,11 +872,9 @@ server_event(struct lane *l, const char *op, struct cf_error *err)
 	ev.outcome = "OK";
 	if (!l->inline_only)
 		return (lane_record(l, &ev, 1, err));
-	if (lane_append(l, l->store, &ev, 1, err)) {
-		lane_append_end(l, AUDIT_TXN_UNKNOWN);
+	if (store_begin(l->store, err) ||
+	    lane_append(l, l->store, &ev, 1, err) != AUDIT_TXN_COMMITTED)
 		return (-1);
-	}
-	lane_append_end(l, AUDIT_TXN_COMMITTED);
 	if (!l->registered && store_audit_chain_new(l->store, l->chain_id,
 	    l->server, err) == 0)
 		l->registered = 1;

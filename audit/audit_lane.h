@@ -60,22 +60,15 @@ int lane_record(struct lane *, const struct audit_event *, size_t,
 
 /*
  * lane_append(l, st, ev, n, err):
- * Chain ${n} events in change lane ${l} and insert them with ${st}, in the
- * transaction ${st} has open (the caller's change), without committing.
- * The caller holds ${l} alone until it passes the transaction's fate to
- * lane_append_end.  0, or -1 with ${err} set (the caller rolls back, and
- * ends with AUDIT_TXN_ROLLED_BACK).
+ * Chain ${n} events in change lane ${l}, insert them with ${st} in the
+ * transaction ${st} has open (the caller's change) and commit it, in one
+ * round trip.  The caller holds ${l} alone.  How the transaction ended:
+ * committed (the chain moves on, and its head to the token), rolled back
+ * (it does not), or unknown (the chain's end is read again before the
+ * next); ${err} set unless committed.  The transaction is over either way.
  */
-int lane_append(struct lane *, struct store *, const struct audit_event *,
-    size_t, struct cf_error *) CF_MUSTCHECK;
-
-/*
- * lane_append_end(l, end):
- * The fate of the transaction lane_append's events were in: committed
- * (the chain moves on, and its head to the token), rolled back (it does
- * not), or unknown (the chain's end is read again before the next).
- */
-void lane_append_end(struct lane *, enum audit_txn_end);
+enum audit_txn_end lane_append(struct lane *, struct store *,
+    const struct audit_event *, size_t, struct cf_error *) CF_MUSTCHECK;
 
 /* lane_head_status(l, out): the lane's head keeper, now. */
 void lane_head_status(struct lane *, struct audit_head_status *);

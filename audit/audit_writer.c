@@ -22,6 +22,7 @@
 
 #include "audit.h"
 #include "audit_lane.h"
+#include "store.h"
 
 /*
  * lanes[0, n_queue) take submissions; lanes[n_queue, n) are change lanes,
@@ -39,10 +40,6 @@ struct audit {
 	struct lane *lanes[];
 };
 
-/* What audit_append hands out: the index of a change lane, plus one. */
-#define HELD(i) ((struct audit_held *)(uintptr_t)((i) + 1))
-#define HELD_INDEX(h) ((size_t)(uintptr_t)(h) - 1)
-
 /* The next lane, in turn. */
 static struct lane *
 pick(struct audit *a)
@@ -53,14 +50,16 @@ pick(struct audit *a)
 
 int
 audit_append(struct audit *a, struct store *st, const struct audit_event *ev,
-    size_t n, struct audit_held **out, struct cf_error *err)
+    size_t n, struct cf_error *err)
 {
 	size_t n_change = a->n - a->n_queue, i, k;
 	char why[sizeof(err->msg)];
+	enum audit_txn_end end;
 
-	*out = NULL;
-	if (audit_head_check(a, err))
+	if (audit_head_check(a, err)) {
+		store_rollback(st);
 		return (-1);
+	}
 
 	/* A free change lane, in turn; while none is, wait for one. */
 	pthread_mutex_lock(&a->mu);
@@ -78,31 +77,20 @@ audit_append(struct audit *a, struct store *st, const struct audit_event *ev,
 	a->next_change = (unsigned)(i + 1);
 	pthread_mutex_unlock(&a->mu);
 
-	if (lane_append(a->lanes[a->n_queue + i], st, ev, n, err)) {
-		audit_append_end(a, HELD(i), AUDIT_TXN_ROLLED_BACK);
-		/* The caller sees a service problem. */
-		if (err->code != CF_ERR_UNAVAILABLE) {
-			snprintf(why, sizeof(why), "%s", err->msg);
-			cf_error_set(err, CF_ERR_UNAVAILABLE, "could not record "
-			    "the audit event: %s", why);
-		}
-		return (-1);
-	}
-	*out = HELD(i);
-	return (0);
-}
-
-void
-audit_append_end(struct audit *a, struct audit_held *h,
-    enum audit_txn_end end)
-{
-	size_t i = HELD_INDEX(h);
-
-	lane_append_end(a->lanes[a->n_queue + i], end);
+	end = lane_append(a->lanes[a->n_queue + i], st, ev, n, err);
 	pthread_mutex_lock(&a->mu);
 	a->held[i] = 0;
 	pthread_cond_signal(&a->freed);
 	pthread_mutex_unlock(&a->mu);
+	if (end == AUDIT_TXN_COMMITTED)
+		return (0);
+	/* The caller sees a service problem. */
+	if (err->code != CF_ERR_UNAVAILABLE) {
+		snprintf(why, sizeof(why), "%s", err->msg);
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not record the "
+		    "audit event: %s", why);
+	}
+	return (-1);
 }
 
 void

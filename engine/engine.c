@@ -521,28 +521,20 @@ engine_commit(struct engine_worker *w, const struct engine_call *call,
 {
 	struct engine_audit *a = call->audit;
 	struct audit_event ev;
-	struct audit_held *held;
 
 	if (a == NULL || a->change_event == NULL || a->recorded ||
 	    w->e->audit == NULL)
 		return (store_commit(w->store, err));
 
 	/*
-	 * The event in the change's transaction: one commit for both, so
-	 * that neither is ever durable without the other (audit/DESIGN.md,
-	 * "Changes").
+	 * The event in the change's transaction, sent with its COMMIT: one
+	 * round trip and one commit for both, so that neither is ever
+	 * durable without the other (audit/DESIGN.md, "Changes").  A lost
+	 * answer leaves the outcome unknown: the lane finds out.
 	 */
 	a->change_event(a, &ev);
-	if (audit_append(w->e->audit, w->store, &ev, 1, &held, err)) {
-		store_rollback(w->store);
+	if (audit_append(w->e->audit, w->store, &ev, 1, err))
 		return (-1);
-	}
-	if (store_commit(w->store, err)) {
-		/* Lost in transit, it may have committed: the lane finds out. */
-		audit_append_end(w->e->audit, held, AUDIT_TXN_UNKNOWN);
-		return (-1);
-	}
-	audit_append_end(w->e->audit, held, AUDIT_TXN_COMMITTED);
 	a->recorded = 1;
 	return (0);
 }

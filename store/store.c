@@ -505,6 +505,15 @@ store_commit(struct store *s, struct cf_error *err)
 }
 
 void
+store_tx_ended(struct store *s)
+{
+
+	s->begin_pending = 0;
+	s->in_tx = 0;
+	timeout_tx_end(s);
+}
+
+void
 store_rollback(struct store *s)
 {
 	PGresult *res;

@@ -466,6 +466,24 @@ int store_audit_insert(struct store *, const struct cf_audit_row *,
     size_t, const struct store_touch *, size_t, struct cf_error *)
     CF_MUSTCHECK;
 
+/* How a transaction ended (store_audit_insert_commit). */
+enum store_tx_end {
+	STORE_TX_COMMITTED,
+	STORE_TX_ROLLED_BACK,
+	STORE_TX_UNKNOWN		/* the answer was lost: it may have */
+};
+
+/*
+ * store_audit_insert_commit(s, rows, n, err):
+ * Insert ${n} rows into the open transaction and commit it, in one round
+ * trip (libpq's pipeline mode): a change's events and the change, durable
+ * together.  Returns how the transaction ended; ${err} is set unless
+ * STORE_TX_COMMITTED.  Either way the transaction is over.  Never retried
+ * (as store_audit_insert).
+ */
+enum store_tx_end store_audit_insert_commit(struct store *,
+    const struct cf_audit_row *, size_t, struct cf_error *) CF_MUSTCHECK;
+
 /* store_audit_chain_new(s, chain_id, server, err): register a chain. */
 int store_audit_chain_new(struct store *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;

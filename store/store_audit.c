@@ -162,34 +162,30 @@ put_bytes(struct buf *b, const uint8_t *p, size_t n, int first)
 	put(b, "\"", 1);
 }
 
-int
-store_audit_insert(struct store *s, const struct cf_audit_row *rows,
-    size_t n, const struct store_touch *touches, size_t n_touches,
+/*
+ * The parameters of the audit INSERT for ${n} rows and ${n_touches}
+ * touches: fourteen array literals, one per column, one element per row;
+ * and two for the touches (secret, version), one element per touch.  The
+ * statement in *${st}, the values in ${v} (free with free_cols).
+ */
+static int
+audit_cols(const struct cf_audit_row *rows, size_t n,
+    const struct store_touch *touches, size_t n_touches,
+    struct buf *col, const char **v, enum store_stmt *st, int *ncols,
     struct cf_error *err)
 {
-	struct buf col[COLS + TOUCH_COLS];
-	const char *v[COLS + TOUCH_COLS];
-	enum store_stmt st = n_touches > 0 ? ST_AUDIT_INSERT_TOUCH :
-	    ST_AUDIT_INSERT;
-	int ncols = n_touches > 0 ? COLS + TOUCH_COLS : COLS;
-	char num[24], name[16];
-	PGresult *res;
+	char num[24];
 	size_t i;
-	int c, rc = -1;
+	int c;
 
-	if (n == 0)
-		return (0);
+	*st = n_touches > 0 ? ST_AUDIT_INSERT_TOUCH : ST_AUDIT_INSERT;
+	*ncols = n_touches > 0 ? COLS + TOUCH_COLS : COLS;
+	memset(col, 0, (COLS + TOUCH_COLS) * sizeof(*col));
 	if (n > MAX_ROWS || n_touches > MAX_ROWS) {
 		cf_error_set(err, CF_ERR_INTERNAL, "audit batch too large");
 		return (-1);
 	}
-
-	/*
-	 * Fourteen array literals, one per column, one element per row; and
-	 * two for the touches (secret, version), one element per touch.
-	 */
-	memset(col, 0, sizeof(col));
-	for (c = 0; c < ncols; c++)
+	for (c = 0; c < *ncols; c++)
 		put(&col[c], "{", 1);
 	for (i = 0; i < n; i++) {
 		const struct cf_audit_row *r = &rows[i];
@@ -215,14 +211,42 @@ store_audit_insert(struct store *s, const struct cf_audit_row *rows,
 		put_elem(&col[COLS], touches[i].secret_uuid, i == 0);
 		put_elem(&col[COLS + 1], touches[i].version_id, i == 0);
 	}
-	for (c = 0; c < ncols; c++) {
+	for (c = 0; c < *ncols; c++) {
 		put(&col[c], "}", 1);
 		if (col[c].oom) {
 			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-			goto done;
+			return (-1);
 		}
 		v[c] = col[c].p;
 	}
+	return (0);
+}
+
+static void
+free_cols(struct buf *col)
+{
+	int c;
+
+	for (c = 0; c < COLS + TOUCH_COLS; c++)
+		free(col[c].p);
+}
+
+int
+store_audit_insert(struct store *s, const struct cf_audit_row *rows,
+    size_t n, const struct store_touch *touches, size_t n_touches,
+    struct cf_error *err)
+{
+	struct buf col[COLS + TOUCH_COLS];
+	const char *v[COLS + TOUCH_COLS];
+	enum store_stmt st;
+	char name[16];
+	PGresult *res;
+	int ncols, rc = -1;
+
+	if (n == 0)
+		return (0);
+	if (audit_cols(rows, n, touches, n_touches, col, v, &st, &ncols, err))
+		goto done;
 
 	/* One prepared statement, never retried (see store.h). */
 	if (store_ready(s, err))
@@ -235,9 +259,59 @@ store_audit_insert(struct store *s, const struct cf_audit_row *rows,
 		rc = 0;
 	PQclear(res);
 done:
-	for (c = 0; c < ncols; c++)
-		free(col[c].p);
+	free_cols(col);
 	return (rc);
+}
+
+enum store_tx_end
+store_audit_insert_commit(struct store *s, const struct cf_audit_row *rows,
+    size_t n, struct cf_error *err)
+{
+	struct buf col[COLS + TOUCH_COLS];
+	const char *v[COLS + TOUCH_COLS];
+	enum store_stmt st;
+	enum store_tx_end end = STORE_TX_ROLLED_BACK;
+	char name[16];
+	PGresult *res, *commit;
+	int ncols;
+
+	if (n == 0 || audit_cols(rows, n, NULL, 0, col, v, &st, &ncols, err) ||
+	    store_ready(s, err)) {
+		store_rollback(s);
+		goto done;
+	}
+	snprintf(name, sizeof(name), "s%d", (int)st);
+	res = store_pq_prepared_commit(s, name, ncols, v, NULL, NULL, &commit);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		/*
+		 * The INSERT failed, so COMMIT never ran (the pipeline was
+		 * aborted): the transaction is open and failed, and ends
+		 * here.  Without an answer at all, it may have committed.
+		 */
+		store_fail(s, res, "writing audit events", err);
+		end = res == NULL || s->conn == NULL ||
+		    PQstatus(s->conn) != CONNECTION_OK ? STORE_TX_UNKNOWN :
+		    STORE_TX_ROLLED_BACK;
+		if (end == STORE_TX_ROLLED_BACK)
+			store_rollback(s);
+		else
+			store_tx_ended(s);
+	} else if (PQresultStatus(commit) != PGRES_COMMAND_OK) {
+		/* A refused COMMIT rolls back; a lost answer may not have. */
+		store_fail(s, commit, "committing", err);
+		end = commit == NULL || s->conn == NULL ||
+		    PQstatus(s->conn) != CONNECTION_OK ? STORE_TX_UNKNOWN :
+		    STORE_TX_ROLLED_BACK;
+		store_tx_ended(s);
+	} else {
+		end = STORE_TX_COMMITTED;
+		store_tx_ended(s);
+	}
+	PQclear(res);
+	PQclear(commit);
+done:
+	free_cols(col);
+	return (end);
 }
 
 int

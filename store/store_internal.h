@@ -122,6 +122,19 @@ PGresult *store_pq_begin_prepared(struct store *, const char *, int,
     const char *const *, const int *, const int *, int, int *);
 
 /*
+ * store_pq_prepared_commit(s, name, n, values, lengths, formats, commit):
+ * store_pq_exec_prepared's statement (text results) and COMMIT in one
+ * round trip: the statement's result (NULL: the deadline passed), and in
+ * *${commit} COMMIT's (NULL when none came; aborted when the statement
+ * failed, and then the transaction is still open, failed).
+ */
+PGresult *store_pq_prepared_commit(struct store *, const char *, int,
+    const char *const *, const int *, const int *, PGresult **);
+
+/* store_tx_ended(s): the transaction ended by other means than COMMIT/ROLLBACK. */
+void store_tx_ended(struct store *);
+
+/*
  * store_begin_flush(s, err): send a pending BEGIN on its own, before a
  * statement that does not go through store_exec.  0, or -1 with ${err}.
  */

@@ -189,6 +189,64 @@ pipeline_leave(struct store *s)
 }
 
 /*
+ * The results of the ${nq} queries of the pipeline just sent, then its sync:
+ * res[i] the first result of query i (NULL if none came).  -1 when the
+ * deadline passed (the connection is then closed, nothing kept).
+ */
+static int
+await_pipeline(struct store *s, PGresult **res, int nq)
+{
+	PGresult *r;
+	int64_t deadline = cf_mono_ms() + deadline_ms(s);
+	int f, i, q = 0;
+
+	for (i = 0; i < nq; i++)
+		res[i] = NULL;
+	while ((f = PQflush(s->conn)) == 1)
+		if (wait_socket(s, POLLOUT | POLLIN, deadline)) {
+			(void)missed(s);
+			return (-1);
+		}
+	if (f == -1) {
+		pipeline_leave(s);
+		return (0);
+	}
+
+	/* Each query's result then a NULL; then the sync's result. */
+	for (;;) {
+		while (PQisBusy(s->conn)) {
+			if (wait_socket(s, POLLIN, deadline)) {
+				for (i = 0; i < nq; i++) {
+					PQclear(res[i]);
+					res[i] = NULL;
+				}
+				(void)missed(s);
+				return (-1);
+			}
+			if (!PQconsumeInput(s->conn))
+				break;
+		}
+		if ((r = PQgetResult(s->conn)) == NULL) {
+			if (PQstatus(s->conn) == CONNECTION_BAD || ++q > nq)
+				break;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (q < nq && res[q] == NULL)
+			res[q] = r;
+		else
+			PQclear(r);
+		if (PQstatus(s->conn) == CONNECTION_BAD)
+			break;
+	}
+	pipeline_leave(s);
+	return (0);
+}
+
+/*
  * The results of the pipeline BEGIN, one statement, sync: the statement's
  * result, or BEGIN's if BEGIN failed (then the statement was not run).
  * *${begun}: BEGIN succeeded.  NULL when the deadline passed (the
@@ -197,46 +255,11 @@ pipeline_leave(struct store *s)
 static PGresult *
 await_begin_pipeline(struct store *s, int *begun)
 {
-	PGresult *r, *res[2] = { NULL, NULL };
-	int64_t deadline = cf_mono_ms() + deadline_ms(s);
-	int f, q = 0;
+	PGresult *res[2];
 
 	*begun = 0;
-	while ((f = PQflush(s->conn)) == 1)
-		if (wait_socket(s, POLLOUT | POLLIN, deadline))
-			return (missed(s));
-	if (f == -1)
-		goto out;
-
-	/* Each query's result then a NULL; then the sync's result. */
-	for (;;) {
-		while (PQisBusy(s->conn)) {
-			if (wait_socket(s, POLLIN, deadline)) {
-				PQclear(res[0]);
-				PQclear(res[1]);
-				return (missed(s));
-			}
-			if (!PQconsumeInput(s->conn))
-				break;
-		}
-		if ((r = PQgetResult(s->conn)) == NULL) {
-			if (PQstatus(s->conn) == CONNECTION_BAD || ++q > 2)
-				break;
-			continue;
-		}
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-			PQclear(r);
-			break;
-		}
-		if (q < 2 && res[q] == NULL)
-			res[q] = r;
-		else
-			PQclear(r);
-		if (PQstatus(s->conn) == CONNECTION_BAD)
-			break;
-	}
-	pipeline_leave(s);
-out:
+	if (await_pipeline(s, res, 2))
+		return (NULL);
 	*begun = res[0] != NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK;
 	if (!*begun) {
 		PQclear(res[1]);
@@ -277,4 +300,36 @@ store_pq_begin_prepared(struct store *s, const char *name, int n,
 	*begun = 1;
 	return (store_pq_exec_prepared(s, name, n, values, lengths, formats,
 	    result_format));
+}
+
+PGresult *
+store_pq_prepared_commit(struct store *s, const char *name, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    PGresult **commit)
+{
+	PGresult *res[2];
+	int b = bounded(s);
+
+	*commit = NULL;
+	if (b && PQenterPipelineMode(s->conn) == 1) {
+		if (!PQsendQueryPrepared(s->conn, name, n, values, lengths,
+		    formats, 0) || !PQsendQueryParams(s->conn, "COMMIT", 0,
+		    NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(s->conn)) {
+			pipeline_leave(s);
+			return (PQmakeEmptyPGresult(s->conn,
+			    PGRES_FATAL_ERROR));
+		}
+		if (await_pipeline(s, res, 2))
+			return (NULL);
+		*commit = res[1];
+		return (res[0] != NULL ? res[0] :
+		    PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR));
+	}
+
+	/* One after the other. */
+	res[0] = store_pq_exec_prepared(s, name, n, values, lengths, formats,
+	    0);
+	if (res[0] != NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK)
+		*commit = store_pq_exec(s, "COMMIT");
+	return (res[0]);
 }
