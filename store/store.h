@@ -247,9 +247,10 @@ enum store_lookup store_version_get(struct store *, struct cf_arena *,
 /*
  * store_secret_staged(s, arena, key, by_arn, stage, sec, ver, has_ver, err):
  * GetSecretValue's read in one round trip: the secret with exact name (or
- * ARN) ${key} and the version that carries ${stage} (*has_ver 0 if none);
- * without its tags (sec->tags_loaded 0: store_tags reads them if a policy
- * needs them).  STORE_FOUND, STORE_NOT_FOUND (no such secret) or
+ * ARN) ${key} and the version that carries ${stage} (*has_ver 0 if none).
+ * Of the secret only what that read uses: uuid, name, ARN, resource
+ * policy, DeletedDate and LastAccessedDate (the rest zero); without its
+ * tags (sec->tags_loaded 0: store_tags reads them if a policy needs them).  STORE_FOUND, STORE_NOT_FOUND (no such secret) or
  * STORE_ERROR.
  */
 enum store_lookup store_secret_staged(struct store *, struct cf_arena *,

@@ -225,6 +225,16 @@ int64_t store_col_i64(const PGresult *, int, int);
 int store_decode_secret(struct cf_arena *, const PGresult *, int,
     struct store_secret *);
 
+/*
+ * store_decode_staged(arena, res, out): row 0 of GetSecretValue's read
+ * (ST_STAGED_BY_*), its STORE_STAGED_NCOLS secret columns, into ${out}:
+ * uuid, name, ARN, resource policy, DeletedDate and LastAccessedDate; the
+ * rest zero.  0, or -1 when out of memory.
+ */
+#define STORE_STAGED_NCOLS 6
+int store_decode_staged(struct cf_arena *, const PGresult *,
+    struct store_secret *);
+
 /* store_decode_secrets(arena, res, out, n, err): every row of ${res}, a
  * secret each, into an arena array; 0, or -1 with ${err}. */
 int store_decode_secrets(struct cf_arena *, const PGresult *,

@@ -1,7 +1,8 @@
 /*
  * store_row.c: rows to structs.  Text columns are copied into the caller's
- * arena; dates arrive as epoch milliseconds (store_stmt.c's MS()); tags and
- * labels as JSON arrays, which jansson reads.
+ * arena; dates arrive as epoch milliseconds (store_stmt.c's MS()) or, in
+ * binary results, as PostgreSQL stores them; tags and labels as JSON
+ * arrays, which jansson reads.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,38 @@ col_bin_int(const PGresult *r, int row, int col)
 	if (len == 4)
 		return ((int32_t)v);
 	return ((int64_t)v);
+}
+
+/*
+ * The type OIDs of binary date columns (fixed in PostgreSQL's catalog,
+ * pg_type.dat; libpq does not name them), and their epoch: 2000-01-01
+ * UTC, in Unix epoch milliseconds.
+ */
+#define OID_INT8 20
+#define OID_DATE 1082
+#define OID_TIMESTAMPTZ 1184
+#define PG_EPOCH_MS INT64_C(946684800000)
+
+/*
+ * A binary-format date column as epoch milliseconds, 0 for NULL: an int8
+ * already in milliseconds, a timestamptz (microseconds since 2000, floored
+ * to the millisecond as MS() does), or a date (its midnight UTC).
+ */
+static int64_t
+col_bin_ms(const PGresult *r, int row, int col)
+{
+	int64_t v = col_bin_int(r, row, col);
+
+	if (PQgetisnull(r, row, col))
+		return (0);
+	switch (PQftype(r, col)) {
+	case OID_TIMESTAMPTZ:
+		return ((v >= 0 ? v / 1000 : -((-v + 999) / 1000)) + PG_EPOCH_MS);
+	case OID_DATE:
+		return (v * 86400000 + PG_EPOCH_MS);
+	default:
+		return (v);
+	}
 }
 
 /* [[key, value], ...] into ${out}'s tags; -1 if unreadable or no memory. */
@@ -183,6 +216,22 @@ done:
 	return (rc);
 }
 
+int
+store_decode_staged(struct cf_arena *a, const PGresult *r,
+    struct store_secret *out)
+{
+	int oom = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->uuid, sizeof(out->uuid), "%s", PQgetvalue(r, 0, 0));
+	out->name = store_col_str(a, r, 0, 1, &oom);
+	out->arn = store_col_str(a, r, 0, 2, &oom);
+	out->resource_policy = store_col_str(a, r, 0, 3, &oom);
+	out->deleted_ms = col_bin_ms(r, 0, 4);
+	out->last_accessed_ms = col_bin_ms(r, 0, 5);
+	return (oom ? -1 : 0);
+}
+
 /* Decode a binary-format version row whose columns start at ${c}. */
 int
 store_decode_version(struct cf_arena *a, const PGresult *r, int c,
@@ -202,8 +251,8 @@ store_decode_version(struct cf_arena *a, const PGresult *r, int c,
 	v->wrapped_dek_len = (size_t)PQgetlength(r, 0, c + 5);
 	v->ciphertext = (const uint8_t *)store_col_str(a, r, 0, c + 6, &oom);
 	v->ciphertext_len = (size_t)PQgetlength(r, 0, c + 6);
-	v->created_ms = col_bin_int(r, 0, c + 7);
-	v->last_accessed_ms = col_bin_int(r, 0, c + 8);
+	v->created_ms = col_bin_ms(r, 0, c + 7);
+	v->last_accessed_ms = col_bin_ms(r, 0, c + 8);
 	if (oom || store_decode_labels(a, PQgetvalue(r, 0, c + 9),
 	    (size_t)PQgetlength(r, 0, c + 9), &v->stages, &v->n_stages))
 		return (-1);

@@ -265,13 +265,13 @@ store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
 	*has_version = 0;
 	if (PQntuples(r) == 0)
 		rc = STORE_NOT_FOUND;
-	else if (store_decode_secret(a, r, 0, sec) ||
-	    (!PQgetisnull(r, 0, STORE_SECRET_NCOLS) &&
-	    store_decode_version(a, r, STORE_SECRET_NCOLS, ver))) {
+	else if (store_decode_staged(a, r, sec) ||
+	    (!PQgetisnull(r, 0, STORE_STAGED_NCOLS) &&
+	    store_decode_version(a, r, STORE_STAGED_NCOLS, ver))) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		rc = STORE_ERROR;
 	} else
-		*has_version = !PQgetisnull(r, 0, STORE_SECRET_NCOLS);
+		*has_version = !PQgetisnull(r, 0, STORE_STAGED_NCOLS);
 	PQclear(r);
 	return (rc);
 }
