@@ -11,7 +11,8 @@
 #   COFFER_TEST_PIN_FILE   the user PIN, in a file of mode 0600
 #   COFFER_TEST_SO_PIN     the security officer PIN (tests only)
 # The cluster runs with fsync off (tests need no durability across a
-# crash of the machine) unless COFFER_TESTENV_FSYNC=on (bench/run).
+# crash of the machine) unless COFFER_TESTENV_FSYNC=on (bench/run);
+# COFFER_TESTENV_PG_OPTIONS adds server options ("-c name=value ...").
 # initdb refuses to run as root, so the cluster belongs to "postgres".
 
 testenv_pgbin() {
@@ -45,7 +46,7 @@ testenv_up() {
 	while :; do
 		port=$((20000 + RANDOM % 20000))
 		if testenv_as_pg "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/log/pg.log" -w \
-		    -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=${COFFER_TESTENV_FSYNC:-off} -c max_connections=200" \
+		    -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=${COFFER_TESTENV_FSYNC:-off} -c max_connections=200 ${COFFER_TESTENV_PG_OPTIONS:-}" \
 		    start >/dev/null 2>&1; then
 			break
 		fi
