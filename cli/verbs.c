@@ -26,9 +26,18 @@ static const struct cli_verb verbs[] = {
 	    D(cancel_rotate_secret_request), D(cancel_rotate_secret_response),
 	    { "secret_id" }, 0, { NULL },
 	    "Turn off automatic rotation, and cancel a rotation in progress.", NULL },
+	{ "create-access-key", "CreateAccessKey",
+	    D(create_access_key_request), D(create_access_key_response),
+	    { NULL }, 0, { NULL },
+	    "Create an access key for AWS Signature Version 4 (Coffer's own); "
+	    "its secret is shown this once.", "coffer.v1.AccessKeys" },
 	{ "create-secret", "CreateSecret", D(create_secret_request),
 	    D(create_secret_response), { "name" }, 1, { NULL },
 	    "Create a new secret, with its first value if one is given.", NULL },
+	{ "delete-access-key", "DeleteAccessKey",
+	    D(delete_access_key_request), D(delete_access_key_response),
+	    { "access_key_id" }, 0, { NULL },
+	    "Delete an access key (Coffer's own).", "coffer.v1.AccessKeys" },
 	{ "delete-identity-policy", "DeleteIdentityPolicy",
 	    D(delete_identity_policy_request), D(delete_identity_policy_response),
 	    { "principal", "policy_name" }, 0, { NULL },
@@ -60,6 +69,11 @@ static const struct cli_verb verbs[] = {
 	{ "get-secret-value", "GetSecretValue", D(get_secret_value_request),
 	    D(get_secret_value_response), { "secret_id" }, 0, { NULL },
 	    "Retrieve the value of a secret (AWSCURRENT unless told otherwise).", NULL },
+	{ "list-access-keys", "ListAccessKeys",
+	    D(list_access_keys_request), D(list_access_keys_response),
+	    { NULL }, 0, { NULL },
+	    "List a principal's access keys, without their secrets (Coffer's "
+	    "own).", "coffer.v1.AccessKeys" },
 	{ "list-audit-events", "ListAuditEvents",
 	    D(list_audit_events_request), D(list_audit_events_response),
 	    { NULL }, 0, { "Events" },
@@ -115,6 +129,11 @@ static const struct cli_verb verbs[] = {
 	{ "untag-resource", "UntagResource", D(untag_resource_request),
 	    D(untag_resource_response), { "secret_id", "tag_keys" }, 0,
 	    { NULL }, "Remove tags from a secret.", NULL },
+	{ "update-access-key", "UpdateAccessKey",
+	    D(update_access_key_request), D(update_access_key_response),
+	    { "access_key_id", "status" }, 0, { NULL },
+	    "Activate or deactivate an access key (Coffer's own).",
+	    "coffer.v1.AccessKeys" },
 	{ "update-secret", "UpdateSecret", D(update_secret_request),
 	    D(update_secret_response), { "secret_id" }, 1, { NULL },
 	    "Change the description, key or value of a secret.", NULL },
@@ -157,6 +176,14 @@ static const struct member_doc docs[] = {
 	{ "list-identity-policies", "principal", "Only the policies of this "
 	    "principal (a SPIFFE ID or certificate CN); leave it out for "
 	    "every principal's.", NULL },
+	{ "create-access-key", "principal", "The principal the key acts "
+	    "as (a SPIFFE ID or certificate CN); leave it out for your own.",
+	    NULL },
+	{ "list-access-keys", "principal", "Whose keys: a SPIFFE ID or "
+	    "certificate CN; leave it out for your own.", NULL },
+	{ NULL, "access_key_id", "The access key's id (AccessKeyId).", NULL },
+	{ NULL, "status", "Active (requests signed with the key are served) "
+	    "or Inactive (they are refused).", NULL },
 	{ NULL, "principal", "The principal the policy is attached to: a "
 	    "client certificate's SPIFFE ID, else its subject CN.", NULL },
 	{ NULL, "policy_name", "The name of the policy, unique per "

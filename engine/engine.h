@@ -542,6 +542,51 @@ int engine_validate_resource_policy(struct engine_worker *,
  * Identity policies: put (insert or replace; at most 20 per principal),
  * get, list (documents left NULL; principal NULL: all), delete.
  */
+/*
+ * Access keys for AWS Signature Version 4 (ops_access_key.c).  ${principal}
+ * NULL means the caller's own.  CreateAccessKey's secret is in the call's
+ * arena and is never stored or shown again.
+ */
+struct engine_access_key {
+	const char *access_key_id;
+	const char *principal;
+	const char *status;		/* "Active" or "Inactive" */
+	int64_t created_ms;
+	const char *secret;		/* CreateAccessKey and
+					   engine_access_key_open only */
+};
+int engine_create_access_key(struct engine_worker *,
+    const struct engine_call *, const char *, struct engine_access_key *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_list_access_keys(struct engine_worker *,
+    const struct engine_call *, const char *, struct engine_access_key **,
+    size_t *, struct cf_error *) CF_MUSTCHECK;
+int engine_update_access_key(struct engine_worker *,
+    const struct engine_call *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_delete_access_key(struct engine_worker *,
+    const struct engine_call *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/* What engine_access_key_open found. */
+enum engine_key_lookup {
+	ENGINE_KEY_ERROR = -1,		/* ${err} set */
+	ENGINE_KEY_UNKNOWN,		/* no such key (or not a key's form) */
+	ENGINE_KEY_INACTIVE,		/* exists, deactivated */
+	ENGINE_KEY_ACTIVE		/* *out filled, secret included */
+};
+
+/*
+ * engine_access_key_open(w, call, id, out, err):
+ * Authentication, not an action: the key ${id}, and if it is active its
+ * secret unsealed in the token into ${call}'s arena, for checking a
+ * request's signature.  No authorization (the caller is not known yet)
+ * and no audit event of its own: the call it authenticates has one.
+ */
+enum engine_key_lookup engine_access_key_open(struct engine_worker *,
+    const struct engine_call *, const char *, struct engine_access_key *,
+    struct cf_error *) CF_MUSTCHECK;
+
 struct engine_identity_policy {
 	const char *principal;
 	const char *policy_name;

@@ -20,6 +20,7 @@
 #define ENGINE_MAX_TAGS 50
 #define ENGINE_DEFAULT_PAGE 100
 #define ENGINE_MAX_IDENTITY_POLICIES 20	/* per principal */
+#define ENGINE_PRINCIPAL_MAX 1024	/* characters of a principal */
 #define ENGINE_HEALTH_TTL_MS 1000	/* a passed health check stands */
 
 #define ENGINE_MAX_VERSIONS 100		/* before unlabeled ones are pruned */
@@ -77,6 +78,12 @@ int engine_check_value(const struct engine_value *, struct cf_error *);
 int engine_check_tags(const struct engine_tag *, size_t, struct cf_error *);
 int engine_check_kms_key_id(const char *, struct cf_error *);
 int engine_check_tag_key(const char *, const char *, struct cf_error *);
+/*
+ * engine_check_principal(p, err): a principal is 1-1024 characters without
+ * control characters; 0, or -1 with ValidationException.
+ */
+int engine_check_principal(const char *, struct cf_error *);
+
 /* engine_check_max_results(has, v, max, err): 1 <= v <= max when given. */
 int engine_check_max_results(int, int32_t, int32_t, struct cf_error *);
 

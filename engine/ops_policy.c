@@ -16,7 +16,6 @@
 #include "engine_internal.h"
 #include "policy.h"
 
-#define PRINCIPAL_MAX 1024
 #define POLICY_NAME_MAX 128
 
 /* Parse ${doc} as ${kind}; the compiled policy, or NULL with ${err}. */
@@ -162,30 +161,6 @@ engine_validate_resource_policy(struct engine_worker *w,
 
 /* ---- identity policies -------------------------------------------------- */
 
-/* A principal is 1-1024 characters, no control characters. */
-static int
-check_principal(const char *p, struct cf_error *err)
-{
-	size_t i, n = p != NULL ? strlen(p) : 0;
-
-	if (n < 1 || n > PRINCIPAL_MAX) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'principal' failed to satisfy "
-		    "constraint: Member must have length between 1 and %d",
-		    PRINCIPAL_MAX);
-		return (-1);
-	}
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
-			cf_error_set(err, CF_ERR_VALIDATION, "1 validation "
-			    "error detected: Value at 'principal' failed to "
-			    "satisfy constraint: Member must not contain "
-			    "control characters");
-			return (-1);
-		}
-	return (0);
-}
-
 /* A policy name: IAM's [\w+=,.@-]{1,128}. */
 static int
 check_policy_name(const char *s, struct cf_error *err)
@@ -229,7 +204,7 @@ engine_put_identity_policy(struct engine_worker *w,
 	size_t n;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_principal(principal, err) || check_policy_name(name, err))
+	    engine_check_principal(principal, err) || check_policy_name(name, err))
 		return (-1);
 	if ((p = parse_doc(doc, POLICY_IDENTITY, err)) == NULL)
 		return (-1);
@@ -266,7 +241,7 @@ engine_get_identity_policy(struct engine_worker *w,
 	enum store_lookup rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_principal(principal, err) || check_policy_name(name, err))
+	    engine_check_principal(principal, err) || check_policy_name(name, err))
 		return (-1);
 	if ((rc = store_identity_policy_get(w->store, call->arena, principal,
 	    name, &row, err)) == STORE_ERROR)
@@ -324,7 +299,7 @@ cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
 	struct cf_error ignored;
 
 	if (dot == NULL || (dot - tok) % 2 != 0 || dot == tok ||
-	    (size_t)(dot - tok) > 2 * (PRINCIPAL_MAX + 1 + POLICY_NAME_MAX))
+	    (size_t)(dot - tok) > 2 * (ENGINE_PRINCIPAL_MAX + 1 + POLICY_NAME_MAX))
 		goto bad;
 	klen = (size_t)(dot - tok) / 2;
 	if (engine_next_token_decode(dot + 1, w->e->token_key->data, 'i',
@@ -341,7 +316,7 @@ cursor_decode(struct engine_worker *w, struct cf_arena *a, const char *tok,
 	    (nl = strchr(key, '\n')) == NULL || strlen(key) != klen)
 		goto bad;
 	*nl = '\0';
-	if (check_principal(key, &ignored) || check_policy_name(nl + 1,
+	if (engine_check_principal(key, &ignored) || check_policy_name(nl + 1,
 	    &ignored))
 		goto bad;
 	*out_principal = key;
@@ -371,7 +346,7 @@ engine_list_identity_policies(struct engine_worker *w,
 	*n = 0;
 	*out_next_token = NULL;
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    (principal != NULL && check_principal(principal, err)) ||
+	    (principal != NULL && engine_check_principal(principal, err)) ||
 	    engine_check_max_results(req->has_max_results, req->max_results,
 	    ENGINE_DEFAULT_PAGE, err))
 		return (-1);
@@ -415,7 +390,7 @@ engine_delete_identity_policy(struct engine_worker *w,
 	enum store_lookup rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_principal(principal, err) || check_policy_name(name, err))
+	    engine_check_principal(principal, err) || check_policy_name(name, err))
 		return (-1);
 	if (store_begin(w->store, err))
 		return (-1);

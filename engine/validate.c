@@ -375,3 +375,27 @@ engine_check_filters(const struct engine_filter *f, size_t n,
 	}
 	return (0);
 }
+
+/* A principal is 1-1024 characters, no control characters. */
+int
+engine_check_principal(const char *p, struct cf_error *err)
+{
+	size_t i, n = p != NULL ? strlen(p) : 0;
+
+	if (n < 1 || n > ENGINE_PRINCIPAL_MAX) {
+		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
+		    "detected: Value at 'principal' failed to satisfy "
+		    "constraint: Member must have length between 1 and %d",
+		    ENGINE_PRINCIPAL_MAX);
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
+			cf_error_set(err, CF_ERR_VALIDATION, "1 validation "
+			    "error detected: Value at 'principal' failed to "
+			    "satisfy constraint: Member must not contain "
+			    "control characters");
+			return (-1);
+		}
+	return (0);
+}

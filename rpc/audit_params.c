@@ -48,6 +48,7 @@ static const struct {
 	const char *field;
 	const char *member;
 } allowed[] = {
+	{ "access_key_id", "AccessKeyId" },	/* public, like a user name */
 	{ "add_replica_regions", "AddReplicaRegions" },
 	{ "automatically_after_days", "AutomaticallyAfterDays" },
 	{ "block_public_policy", "BlockPublicPolicy" },
@@ -88,6 +89,7 @@ static const struct {
 	{ "secret_id_list", "SecretIdList" },
 	{ "service", "Service" },
 	{ "sort_order", "SortOrder" },
+	{ "status", "Status" },			/* an access key's */
 	{ "start_date", "StartDate" },
 	{ "tag_keys", "TagKeys" },
 	{ "tags", "Tags" },

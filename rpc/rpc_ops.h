@@ -114,4 +114,10 @@ rpc_op_fn rpc_op_get_identity_policy;
 rpc_op_fn rpc_op_list_identity_policies;
 rpc_op_fn rpc_op_delete_identity_policy;
 
+/* ---- ops_access_key.c: access keys for the AWS endpoint ------------------ */
+rpc_op_fn rpc_op_create_access_key;
+rpc_op_fn rpc_op_list_access_keys;
+rpc_op_fn rpc_op_update_access_key;
+rpc_op_fn rpc_op_delete_access_key;
+
 #endif /* !COFFER_RPC_OPS_H */

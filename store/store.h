@@ -610,6 +610,57 @@ enum store_lookup store_identity_policy_delete(struct store *, const char *,
 int store_secret_set_policy(struct store *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
+/* ---- access keys (store_access_key.c) ---------------------------------- */
+
+/*
+ * A row of access_keys.  ${sealed} is the secret's envelope (its
+ * version_id is the key's id, the binding's second half); only
+ * store_access_key_get fills it.
+ */
+struct store_access_key {
+	const char *access_key_id;
+	const char *principal;
+	int active;			/* status 'Active' */
+	int64_t created_ms;
+	struct store_version sealed;
+};
+
+/*
+ * store_access_key_insert(s, k, created_ms, err): add ${k}, envelope
+ * included; *${created_ms} gets its CreateDate.
+ */
+int store_access_key_insert(struct store *, const struct store_access_key *,
+    int64_t *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_access_keys_of(s, a, principal, lock, out, n, err):
+ * ${principal}'s keys, oldest first, without their envelopes.  With
+ * ${lock} (inside a transaction), first wait for and hold until its end
+ * a lock on the principal's keys, so that counting them and adding one
+ * cannot interleave with another server doing the same.
+ */
+int store_access_keys_of(struct store *, struct cf_arena *, const char *,
+    int, struct store_access_key **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * store_access_key_get(s, a, id, out, err): key ${id} with its envelope:
+ * STORE_FOUND, STORE_NOT_FOUND or STORE_ERROR.
+ */
+enum store_lookup store_access_key_get(struct store *, struct cf_arena *,
+    const char *, struct store_access_key *, struct cf_error *)
+    CF_MUSTCHECK;
+
+/*
+ * store_access_key_set_status(s, id, active, err),
+ * store_access_key_delete(s, id, err): STORE_FOUND (done),
+ * STORE_NOT_FOUND (no such key) or STORE_ERROR.
+ */
+enum store_lookup store_access_key_set_status(struct store *, const char *,
+    int, struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_access_key_delete(struct store *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
 /* ---- listening (store_listen.c) ------------------------------------------- */
 
 /*

@@ -72,8 +72,11 @@ test_verbs(void **state)
 			    protobuf_c_message_descriptor_get_field_by_name(
 			    v->req, "client_request_token"));
 	}
-	/* AWS's 23, list-audit-events, and the four identity-policy verbs. */
-	assert_int_equal(i, 28);
+	/*
+	 * AWS's 23, list-audit-events, the four identity-policy verbs and
+	 * the four access-key verbs.
+	 */
+	assert_int_equal(i, 32);
 	assert_null(cli_verb_find("get-secret"));
 	assert_string_equal(cli_member_doc(cli_verb_find(
 	    "validate-resource-policy"), "secret_id", NULL),

@@ -1,0 +1,211 @@
+/*
+ * store_access_key.c: access keys for AWS Signature Version 4
+ * (migrations/0010_access_keys.sql).  The secret is a sealed envelope,
+ * never plaintext; this file only moves its bytes.
+ *
+ * Written by administrators, so one-off parameterised statements; the
+ * envelope's bytes travel as hex text (encode/decode in SQL) because these
+ * statements use text results.
+ */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
+#define META_COLS "access_key_id, principal, status = 'Active', " \
+	MS("created_date")
+
+/* Row ${i} of ${r}, columns META_COLS, into ${k}. */
+static int
+decode_meta(struct cf_arena *a, const PGresult *r, int i,
+    struct store_access_key *k)
+{
+	int oom = 0;
+
+	memset(k, 0, sizeof(*k));
+	k->access_key_id = store_col_str(a, r, i, 0, &oom);
+	k->principal = store_col_str(a, r, i, 1, &oom);
+	k->active = strcmp(PQgetvalue(r, i, 2), "t") == 0;
+	k->created_ms = store_col_i64(r, i, 3);
+	return (oom ? -1 : 0);
+}
+
+/* A hex text column as bytes in ${a}; -1 if it is not hex or out of memory. */
+static int
+col_hex(struct cf_arena *a, const PGresult *r, int i, int col,
+    const uint8_t **out, size_t *len)
+{
+	const char *s = PQgetvalue(r, i, col);
+	size_t n = (size_t)PQgetlength(r, i, col);
+	uint8_t *b;
+
+	if (n % 2 != 0 || (b = cf_arena_alloc(a, n / 2 + 1)) == NULL ||
+	    cf_hex_decode(s, n, CF_HEX_LOWER, b, n / 2) != CF_HEX_OK)
+		return (-1);
+	*out = b;
+	*len = n / 2;
+	return (0);
+}
+
+int
+store_access_key_insert(struct store *s, const struct store_access_key *k,
+    int64_t *created_ms, struct cf_error *err)
+{
+	const struct store_version *e = &k->sealed;
+	char format[16], *iv, *dek, *ct;
+	const char *v[7];
+	PGresult *r = NULL;
+	int rc = -1;
+
+	iv = malloc(2 * e->iv_len + 1);
+	dek = malloc(2 * e->wrapped_dek_len + 1);
+	ct = malloc(2 * e->ciphertext_len + 1);
+	if (iv == NULL || dek == NULL || ct == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto done;
+	}
+	cf_hex_encode(e->iv, e->iv_len, iv);
+	cf_hex_encode(e->wrapped_dek, e->wrapped_dek_len, dek);
+	cf_hex_encode(e->ciphertext, e->ciphertext_len, ct);
+	snprintf(format, sizeof(format), "%u", (unsigned)e->format);
+	v[0] = k->access_key_id;
+	v[1] = k->principal;
+	v[2] = format;
+	v[3] = e->kek_label;
+	v[4] = iv;
+	v[5] = dek;
+	v[6] = ct;
+	if ((r = store_exec_params(s, "INSERT INTO access_keys (access_key_id, "
+	    "principal, format, kek_label, iv, wrapped_dek, ciphertext) VALUES "
+	    "($1, $2, $3::int, $4, decode($5, 'hex'), decode($6, 'hex'), "
+	    "decode($7, 'hex')) RETURNING " MS("created_date"), 7, v, NULL,
+	    NULL, 0, PGRES_TUPLES_OK, "storing an access key", err)) == NULL)
+		goto done;
+	*created_ms = store_col_i64(r, 0, 0);
+	rc = 0;
+done:
+	PQclear(r);
+	free(iv);
+	free(dek);
+	cf_wipe_free(ct, ct != NULL ? 2 * e->ciphertext_len + 1 : 0);
+	return (rc);
+}
+
+int
+store_access_keys_of(struct store *s, struct cf_arena *a,
+    const char *principal, int lock, struct store_access_key **out,
+    size_t *n, struct cf_error *err)
+{
+	const char *v[1] = { principal };
+	PGresult *r;
+	int i, rows;
+
+	*out = NULL;
+	*n = 0;
+	/*
+	 * A principal's keys are counted before one is added: the lock (held
+	 * to the end of the transaction) makes two creations for one
+	 * principal take turns, so neither can pass the quota unseen.
+	 */
+	if (lock) {
+		if ((r = store_exec_params(s, "SELECT pg_advisory_xact_lock("
+		    "hashtextextended('coffer.access_keys:' || $1, 0))", 1, v,
+		    NULL, NULL, 0, PGRES_TUPLES_OK, "locking a principal's "
+		    "access keys", err)) == NULL)
+			return (-1);
+		PQclear(r);
+	}
+	if ((r = store_exec_params(s, "SELECT " META_COLS " FROM access_keys "
+	    "WHERE principal = $1 ORDER BY created_date, access_key_id", 1, v,
+	    NULL, NULL, !lock, PGRES_TUPLES_OK, "reading access keys",
+	    err)) == NULL)
+		return (-1);
+	rows = PQntuples(r);
+	if (rows > 0 && (*out = cf_arena_alloc(a, (size_t)rows *
+	    sizeof(**out))) == NULL)
+		goto oom;
+	for (i = 0; i < rows; i++)
+		if (decode_meta(a, r, i, &(*out)[i]))
+			goto oom;
+	*n = (size_t)rows;
+	PQclear(r);
+	return (0);
+oom:
+	PQclear(r);
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (-1);
+}
+
+enum store_lookup
+store_access_key_get(struct store *s, struct cf_arena *a, const char *id,
+    struct store_access_key *out, struct cf_error *err)
+{
+	const char *v[1] = { id };
+	struct store_version *e = &out->sealed;
+	PGresult *r;
+	int oom = 0;
+
+	if ((r = store_exec_params(s, "SELECT " META_COLS ", format, "
+	    "kek_label, encode(iv, 'hex'), encode(wrapped_dek, 'hex'), "
+	    "encode(ciphertext, 'hex') FROM access_keys WHERE access_key_id = "
+	    "$1", 1, v, NULL, NULL, 1, PGRES_TUPLES_OK, "reading an access key",
+	    err)) == NULL)
+		return (STORE_ERROR);
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return (STORE_NOT_FOUND);
+	}
+	if (decode_meta(a, r, 0, out))
+		goto bad;
+	e->version_id = out->access_key_id;
+	e->format = (uint32_t)store_col_i64(r, 0, 4);
+	e->kek_label = store_col_str(a, r, 0, 5, &oom);
+	if (oom || col_hex(a, r, 0, 6, &e->iv, &e->iv_len) ||
+	    col_hex(a, r, 0, 7, &e->wrapped_dek, &e->wrapped_dek_len) ||
+	    col_hex(a, r, 0, 8, &e->ciphertext, &e->ciphertext_len))
+		goto bad;
+	PQclear(r);
+	return (STORE_FOUND);
+bad:
+	PQclear(r);
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	return (STORE_ERROR);
+}
+
+/* Run a change of one key; STORE_FOUND if it touched a row. */
+static enum store_lookup
+change_one(struct store *s, const char *sql, int n, const char *const *v,
+    const char *what, struct cf_error *err)
+{
+	PGresult *r;
+	int rows;
+
+	if ((r = store_exec_params(s, sql, n, v, NULL, NULL, 0,
+	    PGRES_COMMAND_OK, what, err)) == NULL)
+		return (STORE_ERROR);
+	rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return (rows > 0 ? STORE_FOUND : STORE_NOT_FOUND);
+}
+
+enum store_lookup
+store_access_key_set_status(struct store *s, const char *id, int active,
+    struct cf_error *err)
+{
+	const char *v[2] = { id, active ? "Active" : "Inactive" };
+
+	return (change_one(s, "UPDATE access_keys SET status = $2 WHERE "
+	    "access_key_id = $1", 2, v, "changing an access key", err));
+}
+
+enum store_lookup
+store_access_key_delete(struct store *s, const char *id,
+    struct cf_error *err)
+{
+	const char *v[1] = { id };
+
+	return (change_one(s, "DELETE FROM access_keys WHERE access_key_id = "
+	    "$1", 1, v, "deleting an access key", err));
+}
