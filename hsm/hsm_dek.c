@@ -18,13 +18,21 @@
  * retried with a key of its own); from then on each session finds only its
  * own entries.
  *
- * Ownership: a session object lives until its session destroys it or
- * closes.  So an entry remembers the session that made it, only that
- * session destroys the object (another session that evicts it hands the
- * handle to the owner's doomed list, destroyed on the owner's next open),
- * and a session that closes takes its entries out first.  An entry in use
- * (pinned) is never evicted; one whose owner closed under a reader fails
- * that reader's decrypt, which is retried with a fresh unwrap.
+ * Ownership: a session object lives until a session destroys it or the
+ * session that made it closes.  So an entry remembers the session that made
+ * it, and a session that closes takes its entries out first.  The session
+ * that evicts an entry (least recently used, or past its time) destroys the
+ * object itself, as PKCS#11 lets any session of the application destroy a
+ * session object it can see.  Only on a token that does not share objects
+ * between sessions (private_only) is the handle left to its owner, on the
+ * owner's doomed list, destroyed at its next open; an entry whose owner's
+ * list is full then stays.  (Leaving every eviction to the owner, as the
+ * first version did, broke on idle owners: a long-call worker that had
+ * filled the cache during a BatchGetSecretValue run and then sat idle kept
+ * its list full, so the readers' keys could not be kept and every read
+ * unwrapped anew; `bench/run --soak 10` grew 55 → 263 MiB in ten minutes.)
+ * An entry in use (pinned) is never evicted; one whose owner closed under a
+ * reader fails that reader's decrypt, which is retried with a fresh unwrap.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -118,9 +126,10 @@ empty(struct hsm_dek *d)
 
 /*
  * Take the unpinned entry ${d} out (set lock held).  Its object is ${s}'s
- * to destroy (returned, for after the lock) or handed to its owner's doomed
- * list.  Returns CK_INVALID_HANDLE when there is nothing for ${s} to do, and
- * leaves ${d} in place when its owner's list is full (SLOT_KEPT in *kept).
+ * to destroy (returned, for after the lock), or, on a token that keeps
+ * sessions' objects apart, handed to its owner's doomed list.  Returns
+ * CK_INVALID_HANDLE when there is nothing for ${s} to do, and leaves ${d}
+ * in place when that list is full (1 in *${kept}).
  */
 static CK_OBJECT_HANDLE
 take_out(struct hsm_session *s, struct hsm_dek *d, int *kept)
@@ -129,7 +138,7 @@ take_out(struct hsm_session *s, struct hsm_dek *d, int *kept)
 	CK_OBJECT_HANDLE obj = d->obj;
 
 	*kept = 0;
-	if (o != s) {
+	if (o != s && atomic_load(&s->h->deks->private_only)) {
 		pthread_mutex_lock(&o->doomed_mu);
 		if (o->n_doomed == DEK_DOOMED_MAX) {
 			pthread_mutex_unlock(&o->doomed_mu);
@@ -146,8 +155,13 @@ take_out(struct hsm_session *s, struct hsm_dek *d, int *kept)
 	return (obj);
 }
 
+/*
+ * Destroy ${obj} from ${s}, whichever session made it.  Should the token
+ * refuse, the object lives on until the session that made it closes: a
+ * bounded cost, never a wrong key (its entry is already gone).
+ */
 static void
-destroy_own(struct hsm_session *s, CK_OBJECT_HANDLE obj)
+destroy_obj(struct hsm_session *s, CK_OBJECT_HANDLE obj)
 {
 
 	if (obj != CK_INVALID_HANDLE)
@@ -169,7 +183,7 @@ hsm_dek_reap(struct hsm_session *s)
 	atomic_store(&s->has_doomed, 0);
 	pthread_mutex_unlock(&s->doomed_mu);
 	for (i = 0; i < n; i++)
-		destroy_own(s, doomed[i]);
+		destroy_obj(s, doomed[i]);
 }
 
 enum hsm_dek_found
@@ -211,7 +225,7 @@ hsm_dek_find(struct hsm_session *s, const struct hsm_envelope *env,
 		return (HSM_DEK_HIT);
 	}
 	pthread_mutex_unlock(&set->mu);
-	destroy_own(s, gone);
+	destroy_obj(s, gone);
 	s->dek_misses++;
 	return (HSM_DEK_MISS);
 }
@@ -268,7 +282,7 @@ hsm_dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
 	pin->obj = obj;
 	pin->owner = s;
 	pthread_mutex_unlock(&set->mu);
-	destroy_own(s, gone);
+	destroy_obj(s, gone);
 	return (HSM_DEK_KEPT);
 }
 
@@ -292,7 +306,7 @@ hsm_dek_release(struct hsm_session *s, struct hsm_dek_pin *pin,
 			gone = take_out(s, d, &kept);
 	}
 	pthread_mutex_unlock(&pin->set->mu);
-	destroy_own(s, gone);
+	destroy_obj(s, gone);
 	memset(pin, 0, sizeof(*pin));
 }
 

@@ -311,6 +311,65 @@ test_dek_cache_shared(void **state)
 		hsm_envelope_cleanup(&shared_envs[j]);
 }
 
+/* Open each of ${n} envelopes once in ${sess}. */
+static void
+open_all(struct hsm_session *sess, struct hsm_envelope *envs, size_t n)
+{
+	struct cf_secret *pt;
+	struct cf_error err;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (hsm_open(sess, &envs[i], &bind, &pt, &err))
+			fail_msg("open: %s", err.msg);
+		cf_secret_free(pt);
+	}
+}
+
+/*
+ * A session that filled the cache and then sits idle (a long-call worker
+ * after a BatchGetSecretValue run) must not keep the others' keys out: the
+ * session that evicts its entries destroys them.  When eviction was left
+ * to the owner, its doomed list filled after 64 evictions and every later
+ * key was refused: a second pass over 500 versions found only some 64 of
+ * them, and cofferd unwrapped on every read (bench/run --soak 10 grew
+ * from 55 to 263 MiB, SoftHSM keeping memory for every object it made).
+ */
+static void
+test_dek_cache_idle_owner(void **state)
+{
+	enum { FILL = 4096, MINE = 500 };
+	struct hsm_envelope *envs;
+	struct hsm_session *reader;
+	struct cf_error err;
+	uint64_t hits0, misses0, hits, misses;
+	size_t j;
+
+	(void)state;
+	assert_non_null(envs = calloc(FILL + MINE, sizeof(*envs)));
+	for (j = 0; j < FILL + MINE; j++)
+		seal(NULL, (const uint8_t *)&j, sizeof(j), &envs[j]);
+	/*
+	 * Twice the cache's 2,048 entries through the fixture's session: every
+	 * way ends up its own (other sessions of earlier tests are closed, and
+	 * their entries went with them).  Then it sits idle.
+	 */
+	open_all(s, envs, FILL);
+
+	/* Another session evicts its entries, then finds its own again. */
+	assert_non_null(reader = hsm_session_new(h, &err));
+	open_all(reader, envs + FILL, MINE);
+	hsm_dek_cache_stats(reader, &hits0, &misses0);
+	open_all(reader, envs + FILL, MINE);
+	hsm_dek_cache_stats(reader, &hits, &misses);
+	assert_in_range(hits - hits0, MINE - 10, MINE);
+
+	hsm_session_free(reader);
+	for (j = 0; j < FILL + MINE; j++)
+		hsm_envelope_cleanup(&envs[j]);
+	free(envs);
+}
+
 static void
 test_tampering_fails(void **state)
 {
@@ -491,6 +550,7 @@ main(void)
 		cmocka_unit_test(test_tampering_fails),
 		cmocka_unit_test(test_dek_cache),
 		cmocka_unit_test(test_dek_cache_shared),
+		cmocka_unit_test(test_dek_cache_idle_owner),
 		cmocka_unit_test(test_kek_binding),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_two_threads),
