@@ -727,10 +727,8 @@ list_check(const struct engine_list_req *req, struct cf_error *err)
 		return (-1);
 	if (req->sort_order != NULL && strcmp(req->sort_order, "asc") != 0 &&
 	    strcmp(req->sort_order, "desc") != 0) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%.32s' at 'sortOrder' failed to satisfy "
-		    "constraint: Member must satisfy enum value set: "
-		    "[asc, desc]", req->sort_order);
+		engine_invalid(err, "sortOrder", req->sort_order, "satisfy "
+		    "enum value set: [asc, desc]");
 		return (-1);
 	}
 	if (req->next_token != NULL && (strlen(req->next_token) < 1 ||

@@ -315,6 +315,50 @@ class ApiTest(ServerCase):
                    add_replica_regions=[sm.ReplicaRegionType(region="eu-west-1")])
 
 
+class AwsSemanticsTest(ServerCase):
+    """Issue 15: behaviours an AWS-verified test suite found Coffer got
+    wrong, each checked over the gRPC API (and the CLI where it prints)."""
+
+    def test_validation_messages_keep_aws_wording(self):
+        name = self.name("valid")
+        self.call("CreateSecret", name=name, client_request_token=token(),
+                  secret_string="v")
+        pre = "1 validation error detected: "
+        # A withheld value still says "Value".
+        e = self.fails("PutSecretValue", "ValidationException", secret_id=name,
+                       client_request_token="short", secret_string="v")
+        self.assertEqual(e.details(), pre + "Value at 'clientRequestToken' failed to "
+                         "satisfy constraint: Member must have length greater than "
+                         "or equal to 32")
+        e = self.fails("PutSecretValue", "ValidationException", secret_id=name,
+                       client_request_token=token(), secret_string="")
+        self.assertEqual(e.details(), pre + "Value at 'secretString' failed to "
+                         "satisfy constraint: Member must have length greater than "
+                         "or equal to 1")
+        # A value that may be shown is shown.
+        e = self.fails("GetSecretValue", "ValidationException", secret_id=name,
+                       version_id="v1")
+        self.assertEqual(e.details(), pre + "Value 'v1' at 'versionId' failed to "
+                         "satisfy constraint: Member must have length greater than "
+                         "or equal to 32")
+        # A missing required member is "Value null ... must not be null".
+        for op, member, fields in (
+                ("UpdateSecretVersionStage", "versionStage",
+                 {"secret_id": name, "move_to_version_id": token()}),
+                ("DescribeSecret", "secretId", {}),
+                ("CreateSecret", "name", {"client_request_token": token()}),
+                ("TagResource", "tags", {"secret_id": name}),
+                ("UntagResource", "tagKeys", {"secret_id": name})):
+            e = self.fails(op, "ValidationException", **fields)
+            self.assertEqual(e.details(), pre + f"Value null at '{member}' failed to "
+                             "satisfy constraint: Member must not be null", op)
+        sm, _ = pb()
+        e = self.fails("TagResource", "ValidationException", secret_id=name,
+                       tags=[sm.Tag(value="v")])
+        self.assertEqual(e.details(), pre + "Value null at 'tags.1.member.key' failed "
+                         "to satisfy constraint: Member must not be null")
+
+
 class PlaintextNeverStoredTest(ServerCase):
 
     def test_pg_dump_has_no_plaintext(self):
