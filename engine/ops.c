@@ -197,7 +197,9 @@ create_check(const struct engine_create_req *req, struct cf_error *err)
 
 /*
  * The name is taken.  A retry of the same create (same token, same value)
- * succeeds with the existing version; anything else is an error.
+ * succeeds with the existing version.  The same token with another value
+ * is the token's error, as AWS words it ("You can't use
+ * ClientRequestToken ..."); anything else is that the name exists.
  */
 static int
 create_existing(struct engine_worker *w, const struct engine_call *call,
@@ -215,8 +217,7 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
 	if (req->value.present) {
 		rc = engine_version_for_token(w, call, sec,
 		    req->client_request_token, &req->value, &v, err);
-		if (rc == ENGINE_TOKEN_ERROR &&
-		    err->code != CF_ERR_RESOURCE_EXISTS)
+		if (rc == ENGINE_TOKEN_ERROR)
 			return (-1);
 		if (rc == ENGINE_TOKEN_RETRY) {
 			resp->arn = sec->arn;

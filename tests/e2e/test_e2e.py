@@ -358,6 +358,25 @@ class AwsSemanticsTest(ServerCase):
         self.assertEqual(e.details(), pre + "Value null at 'tags.1.member.key' failed "
                          "to satisfy constraint: Member must not be null")
 
+    def test_create_reusing_token_with_another_value(self):
+        name, tok = self.name("reuse"), token()
+        arn = self.call("CreateSecret", name=name, client_request_token=tok,
+                        secret_string="first").arn
+        # Same token, same value: the retry succeeds and changes nothing.
+        r = self.call("CreateSecret", name=name, client_request_token=tok,
+                      secret_string="first")
+        self.assertEqual((r.arn, r.version_id), (arn, tok))
+        e = self.fails("CreateSecret", "ResourceExistsException", name=name,
+                       client_request_token=tok, secret_string="second")
+        self.assertEqual(e.details(), f"You can't use ClientRequestToken {tok} because "
+                         f"that value is already in use for a version of secret {arn}.")
+        # Another token: the name is taken.
+        e = self.fails("CreateSecret", "ResourceExistsException", name=name,
+                       client_request_token=token(), secret_string="first")
+        self.assertEqual(e.details(), f"The operation failed because the secret {name} "
+                         "already exists.")
+        self.assertEqual(self.call("GetSecretValue", secret_id=name).secret_string, "first")
+
 
 class PlaintextNeverStoredTest(ServerCase):
 
