@@ -319,6 +319,47 @@ class AwsSemanticsTest(ServerCase):
     """Issue 15: behaviours an AWS-verified test suite found Coffer got
     wrong, each checked over the gRPC API (and the CLI where it prints)."""
 
+    def listed(self, prefix, key, value):
+        """Names under ${prefix} that ListSecrets gives for one filter."""
+        sm, _ = pb()
+        out = self.call("ListSecrets", filters=[
+            sm.Filter(key="name", values=[prefix]), sm.Filter(key=key, values=[value])])
+        return sorted(e.name[len(prefix):] for e in out.secret_list)
+
+    def test_all_filter_splits_words_at_case_changes(self):
+        p = self.name("words") + "/"
+        for suffix, desc in (("prod/AppBeta/x", None), ("COMPANYthings", None),
+                             ("uat/COMPANY/x", None), ("d", "DescTwo")):
+            fields = {"description": desc} if desc else {}
+            self.call("CreateSecret", name=p + suffix, client_request_token=token(),
+                      **fields)
+        self.assertEqual(self.listed(p, "all", "beta"), ["prod/AppBeta/x"])
+        self.assertEqual(self.listed(p, "all", "APP"), ["prod/AppBeta/x"])
+        self.assertEqual(self.listed(p, "all", "appbeta"), [])
+        # An upper-case run followed by lower case: a word at its last capital.
+        self.assertEqual(self.listed(p, "all", "company"), ["uat/COMPANY/x"])
+        self.assertEqual(self.listed(p, "all", "compan"),
+                         ["COMPANYthings", "uat/COMPANY/x"])
+        self.assertEqual(self.listed(p, "all", "ythings"), ["COMPANYthings"])
+        self.assertEqual(self.listed(p, "all", "things"), [])
+        self.assertEqual(self.listed(p, "all", "two"), ["d"])
+        self.assertEqual(self.listed(p, "description", "two"), ["d"])
+        self.assertEqual(self.listed(p, "all", "!beta"),
+                         ["COMPANYthings", "d", "uat/COMPANY/x"])
+
+    def test_description_filter_matches_each_word(self):
+        p = self.name("descw") + "/"
+        self.call("CreateSecret", name=p + "a", client_request_token=token(),
+                  description="one and two")
+        self.call("CreateSecret", name=p + "b", client_request_token=token(),
+                  description="only one")
+        self.assertEqual(self.listed(p, "description", "one two"), ["a"])
+        self.assertEqual(self.listed(p, "description", "two one"), ["a"])
+        self.assertEqual(self.listed(p, "description", "o t"), ["a"])
+        self.assertEqual(self.listed(p, "description", "ONE"), ["a", "b"])
+        self.assertEqual(self.listed(p, "description", "one three"), [])
+        self.assertEqual(self.listed(p, "description", "!one two"), ["b"])
+
     def test_validation_messages_keep_aws_wording(self):
         name = self.name("valid")
         self.call("CreateSecret", name=name, client_request_token=token(),
