@@ -679,6 +679,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 				m->tags[k].key = tags[j].key;
 				m->tags[k++].value = tags[j].value;
 			}
+		m->tags_present = s->tags_present || m->n_tags > 0;
 
 		/* Labels, grouped by version (rows come grouped). */
 		for (j = 0; j < ns; j++)

@@ -418,6 +418,35 @@ class AwsSemanticsTest(ServerCase):
                          "already exists.")
         self.assertEqual(self.call("GetSecretValue", secret_id=name).secret_string, "first")
 
+    def test_tags_empty_after_every_tag_is_removed(self):
+        sm, _ = pb()
+        never, emptied, later = self.name("never"), self.name("emptied"), self.name("later")
+        self.call("CreateSecret", name=never, client_request_token=token())
+        self.call("CreateSecret", name=emptied, client_request_token=token(),
+                  tags=[sm.Tag(key="env", value="prod")])
+        self.call("CreateSecret", name=later, client_request_token=token())
+        self.call("TagResource", secret_id=later, tags=[sm.Tag(key="a", value="b")])
+        for n in (emptied, later):
+            self.call("UntagResource", secret_id=n, tag_keys=["env", "a"])
+        d = self.call("DescribeSecret", secret_id=never)
+        self.assertFalse(d.HasField("tags_present"))
+        for n in (emptied, later):
+            d = self.call("DescribeSecret", secret_id=n)
+            self.assertEqual(len(d.tags), 0)
+            self.assertTrue(d.tags_present, n)
+        # The CLI prints the JSON the AWS CLI does.
+        def describe(n):
+            r = coffer(self.server.endpoint, "describe-secret", "--secret-id", n)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout, json.loads(r.stdout)
+        out, d = describe(emptied)
+        self.assertEqual(d["Tags"], [])
+        self.assertIn('"Tags": []', out)
+        self.assertNotIn("TagsPresent", d)
+        self.assertNotIn("Tags", describe(never)[1])
+        self.call("TagResource", secret_id=emptied, tags=[sm.Tag(key="k", value="v")])
+        self.assertEqual(describe(emptied)[1]["Tags"], [{"Key": "k", "Value": "v"}])
+
 
 class PlaintextNeverStoredTest(ServerCase):
 
