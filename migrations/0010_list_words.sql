@@ -23,14 +23,22 @@ CREATE FUNCTION coffer_words(t text) RETURNS text
 
 -- Does a word of ${t} start with filter word ${word}, ignoring case?  The
 -- word is split as the text is (a filter word AppBeta is the two words
--- App Beta, and matches only where they stand together) and taken
--- literally: every character that is not a letter or digit is escaped.
--- NULL when ${t} is NULL.  Inlined by the planner; with the filter word a
--- parameter of the one-off statement, the pattern is built once, at plan
--- time, not per row.
+-- App Beta, and matches only where they stand together, as in
+-- prod/AppBeta/x) and taken literally: every character that is not a
+-- letter or digit is escaped.  NULL when ${t} is NULL.
+--
+-- The strpos() comes first because it is necessary (a word that matches
+-- stands in the text as written, so AppBeta does not match "App Beta"
+-- written with a space) and cheap: a row without the word at all, most
+-- rows of a selective filter, is rejected without rewriting its text,
+-- which costs about as much as the match itself (200,000 names: 140 ms
+-- rejected so, 450 ms by coffer_words and the match, 137 ms for the
+-- plain match this replaces).  Inlined by the planner; with the word a
+-- parameter of the one-off statement, its pattern is built at plan time.
 CREATE FUNCTION coffer_word_match(t text, word text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT coffer_words(t) ~* ('(^|[^[:alnum:]])' ||
+    AS $$ SELECT strpos(lower(t), lower(word)) > 0 AND
+        coffer_words(t) ~* ('(^|[^[:alnum:]])' ||
         coffer_words(regexp_replace(word, '([^[:alnum:]])', '\\\1', 'g'))) $$;
 
 GRANT EXECUTE ON FUNCTION coffer_words(text) TO coffer_app;
