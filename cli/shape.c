@@ -3,10 +3,11 @@
  *
  * The schema mirrors the AWS shapes member for member in snake_case, so
  * one rule names every JSON member: PascalCase, with the word "arn"
- * written "ARN" (RotationLambdaARN).  Three further rules cover the rest:
+ * written "ARN" (RotationLambdaARN).  Four further rules cover the rest:
  * int64 members named *_date are timestamps (milliseconds on the wire),
- * bytes are base64 in JSON, and the VersionStagesEntry lists are JSON
- * objects {VersionId: [labels]} as AWS sends them.
+ * bytes are base64 in JSON, the VersionStagesEntry lists are JSON
+ * objects {VersionId: [labels]} as AWS sends them, and a bool <list>_present
+ * is no member but prints an empty <list> as [] ("Tags": []).
  *
  * Memory that may hold a secret value is freed with cf_heap_wipe_free,
  * which wipes the whole heap block first; the protobuf-c allocator here
@@ -485,6 +486,37 @@ stage_map(ProtobufCMessage *const *entries, size_t n)
 	return (obj);
 }
 
+/*
+ * A schema member named <list>_present (Coffer's own, a bool) is no JSON
+ * member: it says that repeated field <list> is a member even when empty,
+ * as AWS sends "Tags": [] (a repeated field cannot say so itself).  Is
+ * ${f} such a flag?  Is the list ${f} present by one, though empty?
+ */
+static int
+is_presence_flag(const ProtobufCFieldDescriptor *f)
+{
+	size_t n = strlen(f->name);
+
+	return (f->type == PROTOBUF_C_TYPE_BOOL && !is_repeated(f) && n > 8 &&
+	    strcmp(f->name + n - 8, "_present") == 0);
+}
+
+static int
+present_by_flag(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const ProtobufCFieldDescriptor *flag;
+	char name[128];
+
+	if (!is_repeated(f) || snprintf(name, sizeof(name), "%s_present",
+	    f->name) >= (int)sizeof(name))
+		return (0);
+	flag = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+	    name);
+	return (flag != NULL && is_presence_flag(flag) &&
+	    cli_field_present(m, flag) &&
+	    *(const protobuf_c_boolean *)cat(m, flag->offset));
+}
+
 json_t *
 cli_message_to_json(const ProtobufCMessage *m, const struct cli_opts *o)
 {
@@ -502,7 +534,8 @@ cli_message_to_json(const ProtobufCMessage *m, const struct cli_opts *o)
 		p = cat(m, f->offset);
 
 		/* Absent members are left out, as AWS leaves them out. */
-		if (!cli_field_present(m, f))
+		if (is_presence_flag(f) || (!cli_field_present(m, f) &&
+		    !present_by_flag(m, f)))
 			continue;
 		cli_pascal(f->name, key, sizeof(key));
 		if (!is_repeated(f)) {
@@ -802,6 +835,8 @@ cli_skeleton(const ProtobufCMessageDescriptor *d)
 		return (NULL);
 	for (i = 0; i < d->n_fields; i++) {
 		f = &d->fields[i];
+		if (is_presence_flag(f))
+			continue;
 		cli_pascal(f->name, key, sizeof(key));
 		if (is_repeated(f) && is_stage_map(f))
 			v = json_pack("{s:[s]}", "KeyName", "");

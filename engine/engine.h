@@ -164,6 +164,8 @@ struct engine_secret_meta {
 	int64_t created_date;
 	struct engine_tag *tags;
 	size_t n_tags;
+	/* Tags is a member even when empty: the secret has had tags (AWS). */
+	int tags_present;
 	struct engine_version_stages *versions;	/* labelled versions only */
 	size_t n_versions;
 	const char *owning_service;

@@ -67,6 +67,25 @@ struct engine_worker {
 
 /* ---- validate.c (pure) ---------------------------------------------------- */
 
+/*
+ * engine_invalid(err, field, value, constraint, ...):
+ * Set ${err} to ValidationException in AWS's one sentence for a broken
+ * constraint of the service model: "1 validation error detected: Value
+ * 'v' at 'field' failed to satisfy constraint: Member must <constraint>"
+ * (${constraint} a printf format).  ${value} NULL withholds the value (a
+ * secret, a token, a list) but keeps the word: "Value at 'field' ...".
+ * Every ValidationException of that shape is made here.
+ */
+void engine_invalid(struct cf_error *, const char *, const char *,
+    const char *, ...) CF_PRINTF(4, 5);
+
+/*
+ * engine_missing(err, field): ${err} set to ValidationException for a
+ * required member left out: "1 validation error detected: Value null at
+ * 'field' failed to satisfy constraint: Member must not be null".
+ */
+void engine_missing(struct cf_error *, const char *);
+
 /* Each returns 0, or -1 with ${err} set to AWS's exception and wording. */
 int engine_check_name(const char *, struct cf_error *);
 int engine_check_secret_id(const char *, struct cf_error *);

@@ -197,7 +197,9 @@ create_check(const struct engine_create_req *req, struct cf_error *err)
 
 /*
  * The name is taken.  A retry of the same create (same token, same value)
- * succeeds with the existing version; anything else is an error.
+ * succeeds with the existing version.  The same token with another value
+ * is the token's error, as AWS words it ("You can't use
+ * ClientRequestToken ..."); anything else is that the name exists.
  */
 static int
 create_existing(struct engine_worker *w, const struct engine_call *call,
@@ -215,8 +217,7 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
 	if (req->value.present) {
 		rc = engine_version_for_token(w, call, sec,
 		    req->client_request_token, &req->value, &v, err);
-		if (rc == ENGINE_TOKEN_ERROR &&
-		    err->code != CF_ERR_RESOURCE_EXISTS)
+		if (rc == ENGINE_TOKEN_ERROR)
 			return (-1);
 		if (rc == ENGINE_TOKEN_RETRY) {
 			resp->arn = sec->arn;
@@ -678,6 +679,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 				m->tags[k].key = tags[j].key;
 				m->tags[k++].value = tags[j].value;
 			}
+		m->tags_present = s->tags_present || m->n_tags > 0;
 
 		/* Labels, grouped by version (rows come grouped). */
 		for (j = 0; j < ns; j++)
@@ -727,10 +729,8 @@ list_check(const struct engine_list_req *req, struct cf_error *err)
 		return (-1);
 	if (req->sort_order != NULL && strcmp(req->sort_order, "asc") != 0 &&
 	    strcmp(req->sort_order, "desc") != 0) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%.32s' at 'sortOrder' failed to satisfy "
-		    "constraint: Member must satisfy enum value set: "
-		    "[asc, desc]", req->sort_order);
+		engine_invalid(err, "sortOrder", req->sort_order, "satisfy "
+		    "enum value set: [asc, desc]");
 		return (-1);
 	}
 	if (req->next_token != NULL && (strlen(req->next_token) < 1 ||

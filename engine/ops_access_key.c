@@ -41,17 +41,13 @@ check_key_id(const char *id, struct cf_error *err)
 	size_t n = id != NULL ? strlen(id) : 0;
 
 	if (id == NULL) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value null at 'accessKeyId' failed to satisfy "
-		    "constraint: Member must not be null");
+		engine_missing(err, "accessKeyId");
 		return (-1);
 	}
 	if (n < 16 || n > 128 || strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789") != n) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'accessKeyId' failed to satisfy "
-		    "constraint: Member must have length between 16 and 128 "
-		    "and match [A-Z0-9]+");
+		engine_invalid(err, "accessKeyId", NULL, "have length between "
+		    "16 and 128 and match [A-Z0-9]+");
 		return (-1);
 	}
 	return (0);
@@ -194,11 +190,13 @@ engine_update_access_key(struct engine_worker *w,
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
 	    check_key_id(id, err))
 		return (-1);
-	if (status == NULL || (strcmp(status, "Active") != 0 &&
-	    strcmp(status, "Inactive") != 0)) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'status' failed to satisfy constraint: "
-		    "Member must satisfy enum value set: [Active, Inactive]");
+	if (status == NULL) {
+		engine_missing(err, "status");
+		return (-1);
+	}
+	if (strcmp(status, "Active") != 0 && strcmp(status, "Inactive") != 0) {
+		engine_invalid(err, "status", status, "satisfy enum value set: "
+		    "[Active, Inactive]");
 		return (-1);
 	}
 	active = strcmp(status, "Active") == 0;

@@ -50,10 +50,8 @@ batch_check(const struct engine_batch_req *req, struct cf_error *err)
 		return (-1);
 	}
 	if (req->n_secret_ids > 20) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'secretIdList' failed to satisfy "
-		    "constraint: Member must have length less than or equal "
-		    "to 20");
+		engine_invalid(err, "secretIdList", NULL, "have length less "
+		    "than or equal to 20");
 		return (-1);
 	}
 	if (engine_check_max_results(req->has_max_results,

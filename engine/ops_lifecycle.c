@@ -304,8 +304,10 @@ stage_check(const struct engine_stage_req *req, struct cf_error *err)
 
 	if (engine_check_secret_id(req->secret_id, err))
 		return (-1);
-	if (req->version_stage == NULL)
-		return (engine_check_stage("", "versionStage", err));
+	if (req->version_stage == NULL) {
+		engine_missing(err, "versionStage");
+		return (-1);
+	}
 	if (engine_check_stage(req->version_stage, "versionStage", err) ||
 	    (req->remove_from_version_id && engine_check_version_id(
 	    req->remove_from_version_id, "removeFromVersionId", err)) ||
@@ -521,9 +523,8 @@ engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
 	    engine_check_tags(tags, n, err))
 		return (-1);
 	if (n == 0) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'tags' failed to satisfy constraint: "
-		    "Member must not be null");
+		/* protobuf cannot tell an empty list from none. */
+		engine_missing(err, "tags");
 		return (-1);
 	}
 	if ((st = cf_arena_alloc(call->arena, n * sizeof(*st))) == NULL)
@@ -561,9 +562,7 @@ engine_untag_resource(struct engine_worker *w, const struct engine_call *call,
 	if (engine_check_secret_id(secret_id, err))
 		return (-1);
 	if (n == 0) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'tagKeys' failed to satisfy "
-		    "constraint: Member must not be null");
+		engine_missing(err, "tagKeys");
 		return (-1);
 	}
 	for (i = 0; i < n; i++)

@@ -167,16 +167,18 @@ check_policy_name(const char *s, struct cf_error *err)
 {
 	size_t i, n = s != NULL ? strlen(s) : 0;
 
+	if (s == NULL) {
+		engine_missing(err, "policyName");
+		return (-1);
+	}
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
 		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
 		    strchr("_+=,.@-", s[i]) != NULL))
 			break;
 	if (n < 1 || n > POLICY_NAME_MAX || i < n) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'policyName' failed to satisfy "
-		    "constraint: Member must have length between 1 and %d and "
-		    "match [\\w+=,.@-]+", POLICY_NAME_MAX);
+		engine_invalid(err, "policyName", NULL, "have length between 1 "
+		    "and %d and match [\\w+=,.@-]+", POLICY_NAME_MAX);
 		return (-1);
 	}
 	return (0);

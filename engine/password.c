@@ -110,7 +110,7 @@ engine_password_generate(const struct cf_password_rules *req,
     engine_rand_fn *fn, void *ctx, char *out, struct cf_error *err)
 {
 	struct pw_rng rng = { fn, ctx, { 0 }, 0, 0 };
-	char alphabet[128];
+	char alphabet[128], shown[24];
 	uint8_t class_of[128];
 	size_t n, len, i, idx;
 	int required, seen, attempt, require_each;
@@ -120,10 +120,9 @@ engine_password_generate(const struct cf_password_rules *req,
 	    PW_DEFAULT_LENGTH;
 	if (req->has_password_length && (req->password_length < 1 ||
 	    req->password_length > PW_MAX_LENGTH)) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%lld' at 'passwordLength' failed to "
-		    "satisfy constraint: Member must have value %s",
-		    (long long)req->password_length,
+		snprintf(shown, sizeof(shown), "%lld",
+		    (long long)req->password_length);
+		engine_invalid(err, "passwordLength", shown, "have value %s",
 		    req->password_length < 1 ? "greater than or equal to 1" :
 		    "less than or equal to 4096");
 		return (-1);
@@ -132,10 +131,8 @@ engine_password_generate(const struct cf_password_rules *req,
 	    (strlen(req->exclude_characters) > 4096 ||
 	    !cf_utf8_valid((const uint8_t *)req->exclude_characters,
 	    strlen(req->exclude_characters)))) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'excludeCharacters' failed to satisfy "
-		    "constraint: Member must have length less than or equal "
-		    "to 4096");
+		engine_invalid(err, "excludeCharacters", NULL, "have length "
+		    "less than or equal to 4096");
 		return (-1);
 	}
 	if (engine_password_alphabet(req, alphabet, class_of, &n, &required,

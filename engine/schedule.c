@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine_internal.h"
 #include "schedule.h"
 
 #define MINUTE_MS INT64_C(60000)
@@ -31,12 +32,6 @@
 	"expression together."
 #define MSG_NEITHER "You must specify either AutomaticallyAfterDays or " \
 	"ScheduleExpression in RotationRules."
-#define MSG_PATTERN "1 validation error detected: Value at " \
-	"'rotationRules.%s' failed to satisfy constraint: Member must " \
-	"satisfy regular expression pattern: %s"
-#define MSG_LENGTH "1 validation error detected: Value at " \
-	"'rotationRules.%s' failed to satisfy constraint: Member must have " \
-	"length %s %d"
 
 /* One cron() field: its name in messages, bounds and value names. */
 struct field {
@@ -676,15 +671,16 @@ check_expression(const char *expr, struct cf_error *err)
 
 	/* 1-256 characters of the pattern. */
 	if (len < 1 || len > EXPR_MAX) {
-		cf_error_set(err, CF_ERR_VALIDATION, MSG_LENGTH,
-		    "scheduleExpression", len < 1 ? "greater than or equal to" :
+		engine_invalid(err, "rotationRules.scheduleExpression", NULL,
+		    "have length %s %d", len < 1 ? "greater than or equal to" :
 		    "less than or equal to", len < 1 ? 1 : EXPR_MAX);
 		return (-1);
 	}
 	if (strspn(expr, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz()#?*-/, ") != len) {
-		cf_error_set(err, CF_ERR_VALIDATION, MSG_PATTERN,
-		    "scheduleExpression", "[0-9A-Za-z\\(\\)#\\?\\*\\-\\/, ]+");
+		engine_invalid(err, "rotationRules.scheduleExpression", NULL,
+		    "satisfy regular expression pattern: "
+		    "[0-9A-Za-z\\(\\)#\\?\\*\\-\\/, ]+");
 		return (-1);
 	}
 	return (0);
@@ -716,14 +712,14 @@ parse_duration(const char *d, struct schedule *s, struct cf_error *err)
 
 	/* The model's constraints: 2-3 characters of [0-9h]. */
 	if (len < 2 || len > 3) {
-		cf_error_set(err, CF_ERR_VALIDATION, MSG_LENGTH, "duration",
-		    len < 2 ? "greater than or equal to" :
+		engine_invalid(err, "rotationRules.duration", NULL,
+		    "have length %s %d", len < 2 ? "greater than or equal to" :
 		    "less than or equal to", len < 2 ? 2 : 3);
 		return (-1);
 	}
 	if (strspn(d, "0123456789h") != len) {
-		cf_error_set(err, CF_ERR_VALIDATION, MSG_PATTERN, "duration",
-		    "[0-9h]+");
+		engine_invalid(err, "rotationRules.duration", NULL,
+		    "satisfy regular expression pattern: [0-9h]+");
 		return (-1);
 	}
 

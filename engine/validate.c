@@ -7,6 +7,7 @@
  * members (secret values, tokens) are never echoed in a message.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,21 +16,56 @@
 #define MSG_BAD_NAME "Invalid name. Must be a valid name containing " \
 	"alphanumeric characters, or any of the following: -/_+=.@!"
 
-/* "1 validation error detected: Value 'v' at 'field' failed to ..." */
+/*
+ * The one sentence AWS uses for a member that breaks the service model:
+ * "1 validation error detected: Value 'v' at 'field' failed to satisfy
+ * constraint: Member must ...".  ${shown} is what follows "Value": the
+ * quoted value, "" when it is withheld (the word stays, as AWS keeps it),
+ * or " null" for a missing member.
+ */
+static void
+validation_error(struct cf_error *err, const char *shown, const char *field,
+    const char *must)
+{
+
+	cf_error_set(err, CF_ERR_VALIDATION, "1 validation error detected: "
+	    "Value%s at '%s' failed to satisfy constraint: Member must %s",
+	    shown, field, must);
+}
+
+void
+engine_invalid(struct cf_error *err, const char *field, const char *value,
+    const char *constraint, ...)
+{
+	char shown[160], must[256];
+	va_list ap;
+
+	/* A value is echoed up to 128 bytes, then "...". */
+	if (value == NULL)
+		shown[0] = '\0';
+	else
+		snprintf(shown, sizeof(shown), " '%.128s%s'", value,
+		    strlen(value) > 128 ? "..." : "");
+	va_start(ap, constraint);
+	vsnprintf(must, sizeof(must), constraint, ap);
+	va_end(ap);
+	validation_error(err, shown, field, must);
+}
+
+void
+engine_missing(struct cf_error *err, const char *field)
+{
+
+	validation_error(err, " null", field, "not be null");
+}
+
+/* A length out of bounds; returns -1. */
 static int
 too(struct cf_error *err, const char *field, const char *value,
     const char *rule, size_t bound)
 {
-	char shown[160];
 
-	if (value == NULL)
-		shown[0] = '\0';
-	else
-		snprintf(shown, sizeof(shown), "Value '%.128s%s' ", value,
-		    strlen(value) > 128 ? "..." : "");
-	cf_error_set(err, CF_ERR_VALIDATION, "1 validation error detected: "
-	    "%sat '%s' failed to satisfy constraint: Member must have length "
-	    "%s %zu", shown, field, rule, bound);
+	engine_invalid(err, field, value, "have length %s %zu", rule, bound);
 	return (-1);
 }
 
@@ -41,9 +77,7 @@ check_len(const char *s, const char *field, size_t min, size_t max,
 	size_t bytes = strlen(s), chars;
 
 	if (!cf_utf8_valid((const uint8_t *)s, bytes)) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at '%s' failed to satisfy constraint: "
-		    "Member must be valid UTF-8", field);
+		engine_invalid(err, field, NULL, "be valid UTF-8");
 		return (-1);
 	}
 	chars = cf_utf8_length((const uint8_t *)s, bytes);
@@ -71,8 +105,10 @@ int
 engine_check_name(const char *name, struct cf_error *err)
 {
 
-	if (name == NULL || *name == '\0')
-		return (too(err, "name", NULL, "greater than or equal to", 1));
+	if (name == NULL) {
+		engine_missing(err, "name");
+		return (-1);
+	}
 	if (check_len(name, "name", 1, ENGINE_MAX_NAME, 0, err))
 		return (-1);
 	if (!name_chars_ok(name)) {
@@ -86,9 +122,10 @@ int
 engine_check_secret_id(const char *id, struct cf_error *err)
 {
 
-	if (id == NULL || *id == '\0')
-		return (too(err, "secretId", NULL, "greater than or equal to",
-		    1));
+	if (id == NULL) {
+		engine_missing(err, "secretId");
+		return (-1);
+	}
 	if (check_len(id, "secretId", 1, ENGINE_MAX_SECRET_ID, 0, err))
 		return (-1);
 	/* ARNs are not held to the name alphabet. */
@@ -159,10 +196,8 @@ engine_check_value(const struct engine_value *v, struct cf_error *err)
 		return (too(err, field, NULL, "less than or equal to",
 		    ENGINE_MAX_VALUE));
 	if (!v->binary && !cf_utf8_valid(v->data, v->len)) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'secretString' failed to satisfy "
-		    "constraint: Member must be valid UTF-8 without NUL "
-		    "characters");
+		engine_invalid(err, "secretString", NULL, "be valid UTF-8 "
+		    "without NUL characters");
 		return (-1);
 	}
 	return (0);
@@ -176,10 +211,8 @@ engine_check_tags(const struct engine_tag *tags, size_t n,
 	size_t i, j;
 
 	if (n > ENGINE_MAX_TAGS) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'tags' failed to satisfy constraint: "
-		    "Member must have length less than or equal to %d",
-		    ENGINE_MAX_TAGS);
+		engine_invalid(err, "tags", NULL, "have length less than or "
+		    "equal to %d", ENGINE_MAX_TAGS);
 		return (-1);
 	}
 	for (i = 0; i < n; i++) {
@@ -212,18 +245,17 @@ engine_check_max_results(int has, int32_t v, int32_t max,
     struct cf_error *err)
 {
 
+	char shown[16];
+
 	if (!has || (v >= 1 && v <= max))
 		return (0);
+	snprintf(shown, sizeof(shown), "%d", (int)v);
 	if (v < 1)
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%d' at 'maxResults' failed to satisfy "
-		    "constraint: Member must have value greater than or equal "
-		    "to 1", v);
+		engine_invalid(err, "maxResults", shown, "have value greater "
+		    "than or equal to 1");
 	else
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value '%d' at 'maxResults' failed to satisfy "
-		    "constraint: Member must have value less than or equal to "
-		    "%d", v, max);
+		engine_invalid(err, "maxResults", shown, "have value less than "
+		    "or equal to %d", (int)max);
 	return (-1);
 }
 
@@ -232,8 +264,10 @@ engine_check_tag_key(const char *key, const char *field,
     struct cf_error *err)
 {
 
-	if (key == NULL)
-		return (too(err, field, NULL, "greater than or equal to", 1));
+	if (key == NULL) {
+		engine_missing(err, field);
+		return (-1);
+	}
 	return (check_len(key, field, 1, 128, 0, err));
 }
 
@@ -259,10 +293,8 @@ engine_put_labels(const char *const *req, size_t n, int first_version,
 	int has_current = 0;
 
 	if (n > ENGINE_MAX_LABELS) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'versionStages' failed to satisfy "
-		    "constraint: Member must have length less than or equal "
-		    "to %d", ENGINE_MAX_LABELS);
+		engine_invalid(err, "versionStages", NULL, "have length less "
+		    "than or equal to %d", ENGINE_MAX_LABELS);
 		return (-1);
 	}
 
@@ -317,13 +349,12 @@ int
 engine_check_filters(const struct engine_filter *f, size_t n,
     struct store_filter *out, struct cf_error *err)
 {
+	char field[48];
 	size_t i, j, k;
 
 	if (n > 10) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'filters' failed to satisfy "
-		    "constraint: Member must have length less than or equal "
-		    "to 10");
+		engine_invalid(err, "filters", NULL, "have length less than "
+		    "or equal to 10");
 		return (-1);
 	}
 	for (i = 0; i < n; i++) {
@@ -336,12 +367,11 @@ engine_check_filters(const struct engine_filter *f, size_t n,
 			if (strcmp(f[i].key, filter_keys[k]) == 0)
 				break;
 		if (k == sizeof(filter_keys) / sizeof(*filter_keys)) {
-			cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-			    "detected: Value '%.64s' at 'filters.%zu.member.key' "
-			    "failed to satisfy constraint: Member must satisfy "
-			    "enum value set: [all, name, tag-key, description, "
-			    "tag-value, owning-service, primary-region]",
-			    f[i].key, i + 1);
+			snprintf(field, sizeof(field),
+			    "filters.%zu.member.key", i + 1);
+			engine_invalid(err, field, f[i].key, "satisfy enum "
+			    "value set: [all, name, tag-key, description, "
+			    "tag-value, owning-service, primary-region]");
 			return (-1);
 		}
 		if (f[i].n_values == 0) {
@@ -350,23 +380,22 @@ engine_check_filters(const struct engine_filter *f, size_t n,
 			return (-1);
 		}
 		if (f[i].n_values > 10) {
-			cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-			    "detected: Value at 'filters.%zu.member.values' "
-			    "failed to satisfy constraint: Member must have "
-			    "length less than or equal to 10", i + 1);
+			snprintf(field, sizeof(field),
+			    "filters.%zu.member.values", i + 1);
+			engine_invalid(err, field, NULL, "have length less "
+			    "than or equal to 10");
 			return (-1);
 		}
 		for (j = 0; j < f[i].n_values; j++)
 			if (f[i].values[j] == NULL ||
 			    strlen(f[i].values[j]) > 512 ||
 			    !filter_value_ok(f[i].values[j])) {
-				cf_error_set(err, CF_ERR_VALIDATION, "1 "
-				    "validation error detected: Value at "
-				    "'filters.%zu.member.values' failed to "
-				    "satisfy constraint: Member must have "
-				    "length less than or equal to 512 and "
-				    "match pattern ^\\!?[a-zA-Z0-9 :_@\\/"
-				    "\\+\\=\\.\\-\\!]*$", i + 1);
+				snprintf(field, sizeof(field),
+				    "filters.%zu.member.values", i + 1);
+				engine_invalid(err, field, NULL, "have length "
+				    "less than or equal to 512 and match "
+				    "pattern ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-"
+				    "\\!]*$");
 				return (-1);
 			}
 		out[i].key = (enum store_filter_key)k;
@@ -382,18 +411,18 @@ engine_check_principal(const char *p, struct cf_error *err)
 {
 	size_t i, n = p != NULL ? strlen(p) : 0;
 
+	if (p == NULL) {
+		engine_missing(err, "principal");
+		return (-1);
+	}
 	if (n < 1 || n > ENGINE_PRINCIPAL_MAX) {
-		cf_error_set(err, CF_ERR_VALIDATION, "1 validation error "
-		    "detected: Value at 'principal' failed to satisfy "
-		    "constraint: Member must have length between 1 and %d",
-		    ENGINE_PRINCIPAL_MAX);
+		engine_invalid(err, "principal", NULL, "have length between 1 "
+		    "and %d", ENGINE_PRINCIPAL_MAX);
 		return (-1);
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
-			cf_error_set(err, CF_ERR_VALIDATION, "1 validation "
-			    "error detected: Value at 'principal' failed to "
-			    "satisfy constraint: Member must not contain "
+			engine_invalid(err, "principal", NULL, "not contain "
 			    "control characters");
 			return (-1);
 		}

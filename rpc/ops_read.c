@@ -271,6 +271,9 @@ describe_set(Coffer__V1__DescribeSecretResponse *r,
 {
 
 	META_SET(r, s, mp, n_version_ids_to_stages, version_ids_to_stages);
+	/* Tags: [] once every tag is gone; absent if it never had one. */
+	r->has_tags_present = (s->tags_present != 0);
+	r->tags_present = (s->tags_present != 0);
 	/* Coffer's own member: who configured rotation (its steps run so). */
 	r->rotation_principal = rpc_pb_str(s->rotation_principal);
 }

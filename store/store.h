@@ -66,6 +66,7 @@ struct store_secret {
 	const struct store_tag *tags;
 	size_t n_tags;
 	int tags_loaded;
+	int tags_present;		/* has had a tag (migration 0011) */
 	/* A rotation in progress (migrations/0006_rotation.sql). */
 	const char *rotation_token;	/* its pending version, or NULL */
 	int rotation_step;		/* next step, 1-4; 0: none */
@@ -298,7 +299,10 @@ int store_stages(struct store *, struct cf_arena *, const char *const *,
 
 /* ---- tags -------------------------------------------------------------------- */
 
-/* store_tags_put(s, uuid, tags, n, err): insert or overwrite tags in order. */
+/*
+ * store_tags_put(s, uuid, tags, n, err): insert or overwrite tags in order,
+ * and mark the secret as having had tags (tags_present, for good).
+ */
 int store_tags_put(struct store *, const char *, const struct store_tag *,
     size_t, struct cf_error *) CF_MUSTCHECK;
 

@@ -210,7 +210,7 @@ int store_pairs(struct store *, struct cf_arena *, enum store_stmt,
 
 /* The column list of a secret row (store_stmt.c) and how many there are. */
 extern const char store_secret_cols[];
-#define STORE_SECRET_NCOLS 26
+#define STORE_SECRET_NCOLS 27
 
 /* store_col_str(arena, res, row, col, oom): a text column as an arena
  * string, NULL for SQL NULL; *${oom} set when out of memory. */

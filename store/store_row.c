@@ -160,6 +160,7 @@ store_decode_secret(struct cf_arena *a, const PGresult *r, int row,
 	out->rotation_error = store_col_str(a, r, row, 23, &oom);
 	out->rotation_principal = store_col_str(a, r, row, 24, &oom);
 	out->rotation_pins = store_col_str(a, r, row, 25, &oom);
+	out->tags_present = PQgetvalue(r, row, 26)[0] == 't';
 	if (!PQgetisnull(r, row, 18)) {
 		out->tags_loaded = 1;
 		if (decode_tags(a, PQgetvalue(r, row, 18),

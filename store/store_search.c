@@ -3,7 +3,6 @@
  * from fixed fragments; every filter value travels as a parameter ($n), so
  * nothing a client sends is ever part of the SQL.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,34 +71,60 @@ like_prefix(struct cf_arena *a, const char *v)
 	return (out);
 }
 
-/* A regular expression matching ${v} at the start of a word. */
-static const char *
-word_prefix(struct cf_arena *a, const char *v, size_t len)
+/*
+ * The condition filter word $k puts on a secret: for `description`, a word
+ * of the description starts with it; for `all`, a word of the name, the
+ * description, a tag key or a tag value.  What a word is, and the match
+ * (case-insensitive, the word taken literally), is coffer_word_match's
+ * (migrations/0010_list_words.sql), so the rule lives in one place.
+ */
+static void
+word_cond(struct query *q, enum store_filter_key key, int k)
 {
-	static const char lead[] = "(^|[^[:alnum:]])";
-	char *out = cf_arena_alloc(a, sizeof(lead) + 2 * len + 1), *p = out;
-	size_t i;
 
-	if (out == NULL)
-		return (NULL);
-	p += sprintf(p, "%s", lead);
-	for (i = 0; i < len; i++) {
-		if (!isalnum((unsigned char)v[i]) && (unsigned char)v[i] < 128)
-			*p++ = '\\';
-		*p++ = v[i];
+	if (key == SF_DESCRIPTION) {
+		emit(q, "coalesce(coffer_word_match(s.description, $%d), false)",
+		    k);
+		return;
 	}
-	*p = '\0';
-	return (out);
+	emit(q, "(coffer_word_match(s.name, $%d) OR "
+	    "coalesce(coffer_word_match(s.description, $%d), false) OR "
+	    "EXISTS (SELECT 1 FROM tags t WHERE t.secret_uuid = s.uuid AND "
+	    "(coffer_word_match(t.key, $%d) OR "
+	    "coffer_word_match(t.value, $%d))))", k, k, k, k);
 }
 
-/* The condition one word of an `all` filter puts on a secret. */
-static void
-all_word(struct query *q, int k)
+/*
+ * `description` and `all`: the value is split at spaces and every word
+ * must match on its own (`one two` matches "one and two", `o t` too).
+ * With no word at all, `description` keeps secrets that have one.
+ */
+static int
+words_cond(struct query *q, struct cf_arena *a, enum store_filter_key key,
+    const char *v)
 {
+	const char *w;
+	char *word;
+	size_t wl;
+	int words = 0;
 
-	emit(q, "(s.name ~* $%d OR coalesce(s.description ~* $%d, false) OR "
-	    "EXISTS (SELECT 1 FROM tags t WHERE t.secret_uuid = s.uuid AND "
-	    "(t.key ~* $%d OR t.value ~* $%d)))", k, k, k, k);
+	emit(q, "(true");
+	for (w = v; *w != '\0'; w += wl) {
+		w += strspn(w, " ");
+		if ((wl = strcspn(w, " ")) == 0)
+			break;
+		if ((word = cf_arena_alloc(a, wl + 1)) == NULL)
+			return (-1);
+		memcpy(word, w, wl);
+		word[wl] = '\0';
+		emit(q, " AND ");
+		word_cond(q, key, param(q, word));
+		words++;
+	}
+	if (words == 0 && key == SF_DESCRIPTION)
+		emit(q, " AND s.description IS NOT NULL");
+	emit(q, ")");
+	return (0);
 }
 
 /* The condition one (non-negated) value puts on a secret. */
@@ -107,9 +132,8 @@ static int
 value_cond(struct query *q, struct cf_arena *a, enum store_filter_key key,
     const char *v)
 {
-	const char *pat, *w;
-	size_t wl;
-	int k, words = 0;
+	const char *pat;
+	int k;
 
 	switch (key) {
 	case SF_NAME:
@@ -129,27 +153,10 @@ value_cond(struct query *q, struct cf_arena *a, enum store_filter_key key,
 			    key == SF_TAG_KEY ? "key" : "value", k);
 		return (0);
 	case SF_DESCRIPTION:
-		if ((pat = word_prefix(a, v, strlen(v))) == NULL)
-			return (-1);
-		emit(q, "coalesce(s.description ~* $%d, false)", param(q, pat));
-		return (0);
+	case SF_ALL:
+		return (words_cond(q, a, key, v));
 	case SF_PRIMARY_REGION:
 		emit(q, "false");
-		return (0);
-	case SF_ALL:
-		/* Every word of the value must match somewhere. */
-		emit(q, "(true");
-		for (w = v; *w != '\0'; w += wl) {
-			w += strspn(w, " ");
-			if ((wl = strcspn(w, " ")) == 0)
-				break;
-			if ((pat = word_prefix(a, w, wl)) == NULL)
-				return (-1);
-			emit(q, " AND ");
-			all_word(q, param(q, pat));
-			words++;
-		}
-		emit(q, ")");
 		return (0);
 	}
 	return (-1);

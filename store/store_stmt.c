@@ -31,7 +31,8 @@
 	p "resource_policy, " tags ", " p "rotation_token, " \
 	p "rotation_step::text, " p "rotation_test_only::text, " \
 	p "rotation_attempts::text, " p "rotation_error, " \
-	p "rotation_principal, " p "rotation_pins::text"
+	p "rotation_principal, " p "rotation_pins::text, " \
+	p "tags_present::text"
 /*
  * The secret's tags as [[key, value], ...], which authorization may need
  * and DescribeSecret shows: read with the lookups of one secret by name or
@@ -211,7 +212,10 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
 	    "WHERE s.secret_uuid = ANY ($1::uuid[]) "
 	    "ORDER BY s.secret_uuid, v.created_date, s.version_id, s.stage", 1 },
-	[ST_TAG_PUT] = { "INSERT INTO tags (secret_uuid, key, value, position) "
+	/* A tag, and the mark that the secret has had one (0011). */
+	[ST_TAG_PUT] = { "WITH mark AS (UPDATE secrets SET tags_present = true "
+	    "WHERE uuid = $1 AND NOT tags_present) "
+	    "INSERT INTO tags (secret_uuid, key, value, position) "
 	    "VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 "
 	    "FROM tags WHERE secret_uuid = $1)) ON CONFLICT (secret_uuid, key) "
 	    "DO UPDATE SET value = EXCLUDED.value", 3 },

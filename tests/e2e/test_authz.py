@@ -577,6 +577,91 @@ class IdentityPolicyTest(AuthzCase):
         self.assertEqual(self.a.fails("ListSecrets")[0], "AccessDeniedException")
 
 
+AK = "/coffer.v1.AccessKeys/"
+
+
+class AccessKeyTest(AuthzCase):
+    """Access keys for the AWS endpoint: who may manage them, what the
+    audit trail and the database hold of them."""
+
+    def delete_keys(self, principal):
+        for k in self.admin.call("ListAccessKeys", AK,
+                                 principal=principal).access_key_metadata:
+            self.admin.call("DeleteAccessKey", AK, access_key_id=k.access_key_id)
+
+    def test_admin_manages_keys_and_secret_is_shown_once(self):
+        self.addCleanup(self.delete_keys, A)
+        mark = self.after_now()
+        k = self.admin.call("CreateAccessKey", AK, principal=A).access_key
+        self.assertEqual((k.principal, k.status), (A, "Active"))
+        self.assertRegex(k.access_key_id, r"^CKIA[A-Z2-7]{16}$")
+        self.assertRegex(k.secret_access_key, r"^[A-Za-z0-9+/]{40}$")
+        listed = self.admin.call("ListAccessKeys", AK, principal=A).access_key_metadata
+        self.assertEqual([m.access_key_id for m in listed], [k.access_key_id])
+        self.assertFalse(any(f.name == "secret_access_key" for f, _ in
+                             listed[0].ListFields()))
+        # A second key, then the quota.
+        self.admin.call("CreateAccessKey", AK, principal=A)
+        e = self.admin.fails("CreateAccessKey", AK, principal=A)
+        self.assertEqual(e[0], "LimitExceededException")
+        self.admin.call("UpdateAccessKey", AK, access_key_id=k.access_key_id,
+                        status="Inactive")
+        listed = self.admin.call("ListAccessKeys", AK, principal=A).access_key_metadata
+        self.assertIn((k.access_key_id, "Inactive"),
+                      [(m.access_key_id, m.status) for m in listed])
+        self.admin.call("DeleteAccessKey", AK, access_key_id=k.access_key_id)
+        self.assertEqual(self.admin.fails("DeleteAccessKey", AK,
+                                          access_key_id=k.access_key_id)[0],
+                         "ResourceNotFoundException")
+        # Every call audited with the key's id; the secret nowhere in the
+        # trail, nor in plaintext anywhere in the database.
+        rows = h.psql(h.admin(self.db), "SELECT operation || ' ' || outcome || ' ' "
+                      "|| coalesce(request_params, '') FROM audit_events WHERE "
+                      + mark + " AND operation LIKE '%AccessKey%' ORDER BY "
+                      + h.AUDIT_ORDER).splitlines()
+        self.assertIn(f'DeleteAccessKey OK {{"AccessKeyId":"{k.access_key_id}"}}', rows)
+        self.assertIn("CreateAccessKey LimitExceededException "
+                      f'{{"Principal":"{A}"}}', rows)
+        dump = subprocess.run(["pg_dump", "--data-only", h.admin(self.db)],
+                              capture_output=True, text=True, check=True).stdout
+        self.assertIn(k.access_key_id, dump)
+        self.assertNotIn(k.secret_access_key, dump)
+
+    def test_ordinary_principal_cannot_manage_keys(self):
+        self.addCleanup(self.delete_keys, A)
+        for op, fields in (("CreateAccessKey", {}),
+                           ("CreateAccessKey", {"principal": B}),
+                           ("ListAccessKeys", {}),
+                           ("ListAccessKeys", {"principal": B}),
+                           ("UpdateAccessKey", {"access_key_id": "CKIA" + "A" * 16,
+                                                "status": "Active"}),
+                           ("DeleteAccessKey", {"access_key_id": "CKIA" + "A" * 16})):
+            self.assertEqual(self.a.fails(op, AK, **fields)[0],
+                             "AccessDeniedException", (op, fields))
+        # Granted coffer:ListAccessKeys, A lists (its own by default) but
+        # still cannot create one for itself.
+        self.attach(A, "keys-read", doc(allow("coffer:ListAccessKeys")))
+        self.admin.call("CreateAccessKey", AK, principal=A)
+        mine = self.a.call("ListAccessKeys", AK).access_key_metadata
+        self.assertEqual([m.principal for m in mine], [A])
+        self.assertEqual(self.a.fails("CreateAccessKey", AK)[0],
+                         "AccessDeniedException")
+
+    def test_bad_input(self):
+        for fields, want in (({"access_key_id": "short", "status": "Active"},
+                              "ValidationException"),
+                             ({"access_key_id": "CKIA" + "A" * 16, "status": "On"},
+                              "ValidationException"),
+                             ({"status": "Active"}, "ValidationException"),
+                             ({"access_key_id": "CKIA" + "A" * 16,
+                               "status": "Active"}, "ResourceNotFoundException")):
+            self.assertEqual(self.admin.fails("UpdateAccessKey", AK, **fields)[0],
+                             want, fields)
+        self.assertEqual(self.admin.fails("CreateAccessKey", AK,
+                                          principal="x" * 1025)[0],
+                         "ValidationException")
+
+
 class ResourcePolicyTest(AuthzCase):
 
     def test_resource_policy_grants_one_secret(self):

@@ -315,6 +315,139 @@ class ApiTest(ServerCase):
                    add_replica_regions=[sm.ReplicaRegionType(region="eu-west-1")])
 
 
+class AwsSemanticsTest(ServerCase):
+    """Issue 15: behaviours an AWS-verified test suite found Coffer got
+    wrong, each checked over the gRPC API (and the CLI where it prints)."""
+
+    def listed(self, prefix, key, value):
+        """Names under ${prefix} that ListSecrets gives for one filter."""
+        sm, _ = pb()
+        out = self.call("ListSecrets", filters=[
+            sm.Filter(key="name", values=[prefix]), sm.Filter(key=key, values=[value])])
+        return sorted(e.name[len(prefix):] for e in out.secret_list)
+
+    def test_all_filter_splits_words_at_case_changes(self):
+        p = self.name("words") + "/"
+        for suffix, desc in (("prod/AppBeta/x", None), ("COMPANYthings", None),
+                             ("uat/COMPANY/x", None), ("d", "DescTwo")):
+            fields = {"description": desc} if desc else {}
+            self.call("CreateSecret", name=p + suffix, client_request_token=token(),
+                      **fields)
+        self.assertEqual(self.listed(p, "all", "beta"), ["prod/AppBeta/x"])
+        self.assertEqual(self.listed(p, "all", "APP"), ["prod/AppBeta/x"])
+        self.assertEqual(self.listed(p, "all", "appbeta"), [])
+        # An upper-case run followed by lower case: a word at its last capital.
+        self.assertEqual(self.listed(p, "all", "company"), ["uat/COMPANY/x"])
+        self.assertEqual(self.listed(p, "all", "compan"),
+                         ["COMPANYthings", "uat/COMPANY/x"])
+        self.assertEqual(self.listed(p, "all", "ythings"), ["COMPANYthings"])
+        self.assertEqual(self.listed(p, "all", "things"), [])
+        self.assertEqual(self.listed(p, "all", "two"), ["d"])
+        self.assertEqual(self.listed(p, "description", "two"), ["d"])
+        self.assertEqual(self.listed(p, "all", "!beta"),
+                         ["COMPANYthings", "d", "uat/COMPANY/x"])
+
+    def test_description_filter_matches_each_word(self):
+        p = self.name("descw") + "/"
+        self.call("CreateSecret", name=p + "a", client_request_token=token(),
+                  description="one and two")
+        self.call("CreateSecret", name=p + "b", client_request_token=token(),
+                  description="only one")
+        self.assertEqual(self.listed(p, "description", "one two"), ["a"])
+        self.assertEqual(self.listed(p, "description", "two one"), ["a"])
+        self.assertEqual(self.listed(p, "description", "o t"), ["a"])
+        self.assertEqual(self.listed(p, "description", "ONE"), ["a", "b"])
+        self.assertEqual(self.listed(p, "description", "one three"), [])
+        self.assertEqual(self.listed(p, "description", "!one two"), ["b"])
+
+    def test_validation_messages_keep_aws_wording(self):
+        name = self.name("valid")
+        self.call("CreateSecret", name=name, client_request_token=token(),
+                  secret_string="v")
+        pre = "1 validation error detected: "
+        # A withheld value still says "Value".
+        e = self.fails("PutSecretValue", "ValidationException", secret_id=name,
+                       client_request_token="short", secret_string="v")
+        self.assertEqual(e.details(), pre + "Value at 'clientRequestToken' failed to "
+                         "satisfy constraint: Member must have length greater than "
+                         "or equal to 32")
+        e = self.fails("PutSecretValue", "ValidationException", secret_id=name,
+                       client_request_token=token(), secret_string="")
+        self.assertEqual(e.details(), pre + "Value at 'secretString' failed to "
+                         "satisfy constraint: Member must have length greater than "
+                         "or equal to 1")
+        # A value that may be shown is shown.
+        e = self.fails("GetSecretValue", "ValidationException", secret_id=name,
+                       version_id="v1")
+        self.assertEqual(e.details(), pre + "Value 'v1' at 'versionId' failed to "
+                         "satisfy constraint: Member must have length greater than "
+                         "or equal to 32")
+        # A missing required member is "Value null ... must not be null".
+        for op, member, fields in (
+                ("UpdateSecretVersionStage", "versionStage",
+                 {"secret_id": name, "move_to_version_id": token()}),
+                ("DescribeSecret", "secretId", {}),
+                ("CreateSecret", "name", {"client_request_token": token()}),
+                ("TagResource", "tags", {"secret_id": name}),
+                ("UntagResource", "tagKeys", {"secret_id": name})):
+            e = self.fails(op, "ValidationException", **fields)
+            self.assertEqual(e.details(), pre + f"Value null at '{member}' failed to "
+                             "satisfy constraint: Member must not be null", op)
+        sm, _ = pb()
+        e = self.fails("TagResource", "ValidationException", secret_id=name,
+                       tags=[sm.Tag(value="v")])
+        self.assertEqual(e.details(), pre + "Value null at 'tags.1.member.key' failed "
+                         "to satisfy constraint: Member must not be null")
+
+    def test_create_reusing_token_with_another_value(self):
+        name, tok = self.name("reuse"), token()
+        arn = self.call("CreateSecret", name=name, client_request_token=tok,
+                        secret_string="first").arn
+        # Same token, same value: the retry succeeds and changes nothing.
+        r = self.call("CreateSecret", name=name, client_request_token=tok,
+                      secret_string="first")
+        self.assertEqual((r.arn, r.version_id), (arn, tok))
+        e = self.fails("CreateSecret", "ResourceExistsException", name=name,
+                       client_request_token=tok, secret_string="second")
+        self.assertEqual(e.details(), f"You can't use ClientRequestToken {tok} because "
+                         f"that value is already in use for a version of secret {arn}.")
+        # Another token: the name is taken.
+        e = self.fails("CreateSecret", "ResourceExistsException", name=name,
+                       client_request_token=token(), secret_string="first")
+        self.assertEqual(e.details(), f"The operation failed because the secret {name} "
+                         "already exists.")
+        self.assertEqual(self.call("GetSecretValue", secret_id=name).secret_string, "first")
+
+    def test_tags_empty_after_every_tag_is_removed(self):
+        sm, _ = pb()
+        never, emptied, later = self.name("never"), self.name("emptied"), self.name("later")
+        self.call("CreateSecret", name=never, client_request_token=token())
+        self.call("CreateSecret", name=emptied, client_request_token=token(),
+                  tags=[sm.Tag(key="env", value="prod")])
+        self.call("CreateSecret", name=later, client_request_token=token())
+        self.call("TagResource", secret_id=later, tags=[sm.Tag(key="a", value="b")])
+        for n in (emptied, later):
+            self.call("UntagResource", secret_id=n, tag_keys=["env", "a"])
+        d = self.call("DescribeSecret", secret_id=never)
+        self.assertFalse(d.HasField("tags_present"))
+        for n in (emptied, later):
+            d = self.call("DescribeSecret", secret_id=n)
+            self.assertEqual(len(d.tags), 0)
+            self.assertTrue(d.tags_present, n)
+        # The CLI prints the JSON the AWS CLI does.
+        def describe(n):
+            r = coffer(self.server.endpoint, "describe-secret", "--secret-id", n)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout, json.loads(r.stdout)
+        out, d = describe(emptied)
+        self.assertEqual(d["Tags"], [])
+        self.assertIn('"Tags": []', out)
+        self.assertNotIn("TagsPresent", d)
+        self.assertNotIn("Tags", describe(never)[1])
+        self.call("TagResource", secret_id=emptied, tags=[sm.Tag(key="k", value="v")])
+        self.assertEqual(describe(emptied)[1]["Tags"], [{"Key": "k", "Value": "v"}])
+
+
 class PlaintextNeverStoredTest(ServerCase):
 
     def test_pg_dump_has_no_plaintext(self):

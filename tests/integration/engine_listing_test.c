@@ -379,6 +379,23 @@ test_list_filters(void **state)
 	v1[0] = "payments PRIMARY";
 	f[0] = (struct engine_filter){ "all", v1, 1 };
 	assert_string_equal(listed(pfx, f, 1), "DatabaseSecret");
+	/*
+	 * Words start at punctuation and at changes of case (issue 15):
+	 * MyData has Data, credsDatabase has Database; each word of a value
+	 * matches on its own, in any order, for `description` too.
+	 */
+	v1[0] = "data";
+	assert_string_equal(listed(pfx, f, 1), "DatabaseSecret,databaseSecret,"
+	    "MyData,Other");
+	v1[0] = "SECRET";
+	assert_string_equal(listed(pfx, f, 1), "DatabaseSecret,databaseSecret");
+	v1[0] = "database";
+	f[0] = (struct engine_filter){ "description", v1, 1 };
+	assert_string_equal(listed(pfx, f, 1), "Other");
+	v1[0] = "db primary";
+	assert_string_equal(listed(pfx, f, 1), "DatabaseSecret");
+	v1[0] = "db replica";
+	assert_string_equal(listed(pfx, f, 1), "");
 	/* primary-region: Coffer secrets are not replicas. */
 	v1[0] = "us";
 	f[0] = (struct engine_filter){ "primary-region", v1, 1 };

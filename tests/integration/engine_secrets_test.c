@@ -151,6 +151,7 @@ test_create_idempotency(void **state)
 	struct engine_create_req req = { 0 };
 	struct cf_error err;
 	const char *name;
+	char want[512];
 
 	(void)state;
 	fx_fresh();
@@ -162,12 +163,17 @@ test_create_idempotency(void **state)
 	assert_string_equal(c2.arn, c.arn);
 	assert_string_equal(c2.version_id, TOKEN_A);
 
-	/* Same token, other value; or other token: the name exists. */
+	/* Same token, other value: the token is in use (AWS's words). */
 	req.name = name;
 	req.client_request_token = TOKEN_A;
 	req.value = fx_str("different");
 	assert_int_equal(engine_create_secret(fx_w, &fx_call, &req, &c2, &err), -1);
 	assert_int_equal(err.code, CF_ERR_RESOURCE_EXISTS);
+	snprintf(want, sizeof(want), "You can't use ClientRequestToken %s "
+	    "because that value is already in use for a version of secret %s.",
+	    TOKEN_A, c.arn);
+	assert_string_equal(err.msg, want);
+	/* Another token: the name exists. */
 	req.client_request_token = TOKEN_B;
 	req.value = fx_str("same");
 	assert_int_equal(engine_create_secret(fx_w, &fx_call, &req, &c2, &err), -1);

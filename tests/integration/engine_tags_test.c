@@ -77,11 +77,48 @@ test_tags(void **state)
 	assert_int_equal(err.code, CF_ERR_RESOURCE_NOT_FOUND);
 }
 
+/*
+ * Tags: [] once the last tag is removed (AWS), none for a secret never
+ * tagged; a refused TagResource (rolled back) marks nothing.
+ */
+static void
+test_tags_present(void **state)
+{
+	struct engine_tag t1[1] = { { "k1", "v1" } }, bad[1] = { { "aws:x", "" } };
+	const char *keys[1] = { "k1" };
+	struct engine_create_resp c;
+	struct engine_secret_meta m;
+	struct cf_error err;
+	const char *name;
+
+	(void)state;
+	fx_fresh();
+	name = fx_unique("present");
+	fx_create(name, TOKEN_A, NULL, &c);
+	assert_int_equal(engine_describe_secret(fx_w, &fx_call, name, &m,
+	    &err), 0);
+	assert_false(m.tags_present);
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, bad, 1,
+	    &err), -1);
+	assert_int_equal(engine_describe_secret(fx_w, &fx_call, name, &m,
+	    &err), 0);
+	assert_false(m.tags_present);
+	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, t1, 1, &err),
+	    0);
+	assert_int_equal(engine_untag_resource(fx_w, &fx_call, name, keys, 1,
+	    &err), 0);
+	assert_int_equal(engine_describe_secret(fx_w, &fx_call, name, &m,
+	    &err), 0);
+	assert_int_equal(m.n_tags, 0);
+	assert_true(m.tags_present);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tags),
+		cmocka_unit_test(test_tags_present),
 	};
 
 	return (fx_run("engine_tags", tests,

@@ -105,6 +105,17 @@ test_response_json(void **state)
 	assert_string_equal(ct_dump(cli_message_to_json(&r.base, &ct_wire)),
 	    "{\"ARN\":\"arn:x\",\"Name\":\"n\",\"CreatedDate\":1523477145.729}");
 
+	/* "Tags": [] once the secret has had tags; the flag is no member. */
+	r.has_tags_present = 1;
+	r.tags_present = 1;
+	assert_string_equal(ct_dump(cli_message_to_json(&r.base, &ct_wire)),
+	    "{\"ARN\":\"arn:x\",\"Name\":\"n\",\"Tags\":[],"
+	    "\"CreatedDate\":1523477145.729}");
+	r.tags_present = 0;
+	assert_string_equal(ct_dump(cli_message_to_json(&r.base, &ct_wire)),
+	    "{\"ARN\":\"arn:x\",\"Name\":\"n\",\"CreatedDate\":1523477145.729}");
+	r.has_tags_present = 0;
+
 	/* Values: bytes in base64, strings as UTF-8, stages a list. */
 	g.has_secret_binary = 1;
 	g.secret_binary.data = bin;

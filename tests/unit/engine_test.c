@@ -177,6 +177,64 @@ test_tags(void **state)
 	assert_int_equal(engine_check_tags(t, 2, &err), -1);
 }
 
+/*
+ * Every ValidationException in AWS's words (issue 15): the value quoted
+ * when it may be shown, the word "Value" kept when it is withheld, and
+ * "Value null ... Member must not be null" for a missing member.
+ */
+static void
+test_validation_wording(void **state)
+{
+#define PRE "1 validation error detected: "
+	struct engine_tag t[1] = { { NULL, "v" } };
+	struct engine_value v = { 0 };
+	struct cf_error err;
+	size_t i;
+	static const struct {
+		int (*check)(const char *, struct cf_error *);
+		const char *in;
+		const char *want;
+	} cases[] = {
+		{ engine_check_token, "short", PRE "Value at "
+		    "'clientRequestToken' failed to satisfy constraint: Member "
+		    "must have length greater than or equal to 32" },
+		{ engine_check_name, NULL, PRE "Value null at 'name' failed to "
+		    "satisfy constraint: Member must not be null" },
+		{ engine_check_name, "", PRE "Value '' at 'name' failed to "
+		    "satisfy constraint: Member must have length greater than or "
+		    "equal to 1" },
+		{ engine_check_secret_id, NULL, PRE "Value null at 'secretId' "
+		    "failed to satisfy constraint: Member must not be null" },
+		{ engine_check_description, "bad\xff", PRE "Value at "
+		    "'description' failed to satisfy constraint: Member must be "
+		    "valid UTF-8" },
+	};
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cf_error_clear(&err);
+		assert_int_equal(cases[i].check(cases[i].in, &err), -1);
+		assert_int_equal(err.code, CF_ERR_VALIDATION);
+		assert_string_equal(err.msg, cases[i].want);
+	}
+	assert_int_equal(engine_check_tags(t, 1, &err), -1);
+	assert_string_equal(err.msg, PRE "Value null at 'tags.1.member.key' "
+	    "failed to satisfy constraint: Member must not be null");
+	v.present = 1;
+	assert_int_equal(engine_check_value(&v, &err), -1);
+	assert_string_equal(err.msg, PRE "Value at 'secretString' failed to "
+	    "satisfy constraint: Member must have length greater than or equal "
+	    "to 1");
+	assert_int_equal(engine_check_max_results(1, 101, 100, &err), -1);
+	assert_string_equal(err.msg, PRE "Value '101' at 'maxResults' failed to "
+	    "satisfy constraint: Member must have value less than or equal to "
+	    "100");
+	engine_missing(&err, "versionStage");
+	assert_string_equal(err.msg, PRE "Value null at 'versionStage' failed "
+	    "to satisfy constraint: Member must not be null");
+#undef PRE
+}
+
 static void
 test_arn_suffix(void **state)
 {
@@ -613,6 +671,7 @@ main(void)
 		cmocka_unit_test(test_tokens_and_versions),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_tags),
+		cmocka_unit_test(test_validation_wording),
 		cmocka_unit_test(test_arn_suffix),
 		cmocka_unit_test(test_put_labels),
 		cmocka_unit_test(test_next_token),

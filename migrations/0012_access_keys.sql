@@ -1,4 +1,4 @@
--- 0010_access_keys: access keys for AWS Signature Version 4 (issue 15).
+-- 0012_access_keys: access keys for AWS Signature Version 4 (issue 15).
 --
 -- AWS SDKs authenticate by signing each request with an access key's
 -- secret; the server must hold the same secret to check the signature.
