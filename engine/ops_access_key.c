@@ -178,14 +178,39 @@ engine_list_access_keys(struct engine_worker *w,
 	return (0);
 }
 
+/* What change_key does to a key. */
+enum key_change {
+	KEY_ACTIVATE,
+	KEY_DEACTIVATE,
+	KEY_DELETE
+};
+
+/* UpdateAccessKey and DeleteAccessKey: one change of an existing key. */
+static int
+change_key(struct engine_worker *w, const struct engine_call *call,
+    const char *id, enum key_change what, struct cf_error *err)
+{
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	enum store_lookup rc;
+
+	if (store_begin(w->store, err))
+		return (-1);
+	rc = what == KEY_DELETE ? store_access_key_delete(w->store, id, err) :
+	    store_access_key_set_status(w->store, id, what == KEY_ACTIVATE,
+	    err);
+	if (rc == STORE_NOT_FOUND)
+		(void)no_such_key(id, err);
+	else if (rc == STORE_FOUND)
+		end = ENGINE_TX_COMMIT;
+	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
+	    -1);
+}
+
 int
 engine_update_access_key(struct engine_worker *w,
     const struct engine_call *call, const char *id, const char *status,
     struct cf_error *err)
 {
-	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
-	enum store_lookup rc;
-	int active;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
 	    check_key_id(id, err))
@@ -199,44 +224,19 @@ engine_update_access_key(struct engine_worker *w,
 		    "[Active, Inactive]");
 		return (-1);
 	}
-	active = strcmp(status, "Active") == 0;
-	if (store_begin(w->store, err))
-		return (-1);
-	if ((rc = store_access_key_set_status(w->store, id, active, err)) ==
-	    STORE_ERROR)
-		goto finish;
-	if (rc == STORE_NOT_FOUND) {
-		(void)no_such_key(id, err);
-		goto finish;
-	}
-	end = ENGINE_TX_COMMIT;
-finish:
-	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
-	    -1);
+	return (change_key(w, call, id, strcmp(status, "Active") == 0 ?
+	    KEY_ACTIVATE : KEY_DEACTIVATE, err));
 }
 
 int
 engine_delete_access_key(struct engine_worker *w,
     const struct engine_call *call, const char *id, struct cf_error *err)
 {
-	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
-	enum store_lookup rc;
 
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
 	    check_key_id(id, err))
 		return (-1);
-	if (store_begin(w->store, err))
-		return (-1);
-	if ((rc = store_access_key_delete(w->store, id, err)) == STORE_ERROR)
-		goto finish;
-	if (rc == STORE_NOT_FOUND) {
-		(void)no_such_key(id, err);
-		goto finish;
-	}
-	end = ENGINE_TX_COMMIT;
-finish:
-	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
-	    -1);
+	return (change_key(w, call, id, KEY_DELETE, err));
 }
 
 enum engine_key_lookup
