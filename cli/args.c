@@ -299,7 +299,7 @@ input_json(struct cli_args *a, struct cli_usage *u)
 	if (j == NULL)
 		return (usage(u, "Error parsing parameter '--cli-input-json': "
 		    "Invalid JSON received: %s", je.text));
-	rc = cli_json_to_message(a->req, j, &a->o, err, sizeof(err));
+	rc = shape_json_to_message(a->req, j, &a->o, err, sizeof(err));
 	json_decref(j);
 	if (rc)
 		return (usage(u, "%s", err));
@@ -401,7 +401,7 @@ finish_request(struct cli_args *a, struct cli_usage *u)
 	for (i = 0; i < 3 && v->required[i] != NULL; i++) {
 		f = protobuf_c_message_descriptor_get_field_by_name(v->req,
 		    v->required[i]);
-		if (cli_field_present(a->req, f))
+		if (shape_field_present(a->req, f))
 			continue;
 		cli_kebab(f->name, flag, sizeof(flag));
 		k += (size_t)snprintf(missing + k, sizeof(missing) - k,
@@ -412,7 +412,7 @@ finish_request(struct cli_args *a, struct cli_usage *u)
 		    missing));
 	if (v->token && (f = protobuf_c_message_descriptor_get_field_by_name(
 	    v->req, "client_request_token")) != NULL &&
-	    !cli_field_present(a->req, f)) {
+	    !shape_field_present(a->req, f)) {
 		if (cf_uuid_random(token) ||
 		    (*(char **)((char *)a->req + f->offset) = strdup(token)) ==
 		    NULL)
@@ -539,7 +539,7 @@ cli_args_parse(int argc, char **argv, struct cli_args *a, struct cli_usage *u)
 		goto out;
 
 	/* The request: --cli-input-json, then the flags, then defaults. */
-	if ((a->req = cli_message_new(a->verb->req)) == NULL) {
+	if ((a->req = shape_message_new(a->verb->req)) == NULL) {
 		r = CLI_PARSE_NOMEM;
 		goto out;
 	}
@@ -567,7 +567,7 @@ void
 cli_args_cleanup(struct cli_args *a)
 {
 
-	cli_message_free(a->req);
+	shape_message_free(a->req);
 	a->req = NULL;
 	free(a->start_token);
 	a->start_token = NULL;

@@ -154,11 +154,11 @@ parse(int argc, char **argv, int export, struct audit_opts *o)
 		else if (export && strcmp(argv[i], "--outcome") == 0)
 			o->filter.outcome = argv[i + 1];
 		else if (export && strcmp(argv[i], "--start-date") == 0) {
-			if (cli_parse_date(v, &o->filter.start_date))
+			if (shape_parse_date(v, &o->filter.start_date))
 				return (usage("invalid --start-date \"%s\"", v));
 			o->filter.has_start_date = 1;
 		} else if (export && strcmp(argv[i], "--end-date") == 0) {
-			if (cli_parse_date(v, &o->filter.end_date))
+			if (shape_parse_date(v, &o->filter.end_date))
 				return (usage("invalid --end-date \"%s\"", v));
 			o->filter.has_end_date = 1;
 		} else
@@ -234,7 +234,7 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	    "s:s, s:s?, s:s, s:s, s:s}",
 	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,
 	    "EventTime", (json_int_t)e->event_date,
-	    "EventDate", cli_date(e->event_date, 0),
+	    "EventDate", shape_date(e->event_date, 0),
 	    "RequestId", e->request_id, "Principal", e->principal,
 	    "Peer", e->peer, "Operation", e->operation,
 	    "SecretArn", e->secret_arn, "VersionId", e->version_id,
@@ -291,7 +291,7 @@ cmd_export(struct audit_opts *o)
 		free(tok);
 		tok = resp->next_token != NULL ? strdup(resp->next_token) :
 		    NULL;
-		cli_message_free(&resp->base);
+		shape_message_free(&resp->base);
 		resp = NULL;
 	} while (tok != NULL);
 	if (fflush(f) == EOF) {
@@ -301,7 +301,7 @@ cmd_export(struct audit_opts *o)
 	fprintf(stderr, "coffer: exported %zu audit events\n", total);
 done:
 	if (resp != NULL)
-		cli_message_free(&resp->base);
+		shape_message_free(&resp->base);
 	free(tok);
 	cli_conn_free(conn);
 	if (f != stdout && fclose(f) == EOF)
@@ -391,7 +391,7 @@ cmd_verify_online(struct audit_opts *o)
 	    COFFER__V1__VERIFY_AUDIT_LOG_REQUEST__INIT;
 	Coffer__V1__VerifyAuditLogResponse *resp = NULL;
 	struct cli_status st = { 0, "", "" };
-	struct cli_opts co = { 0, 0 };
+	struct shape_opts co = { 0, 0 };
 	struct cli_conn *conn;
 	json_t *acc = NULL, *j, *c;
 	char *tok = NULL;
@@ -413,8 +413,8 @@ cmd_verify_online(struct audit_opts *o)
 		    NULL;
 		if (resp->next_token != NULL && tok == NULL)
 			goto done;
-		j = cli_message_to_json(&resp->base, &co);
-		cli_message_free(&resp->base);
+		j = shape_message_to_json(&resp->base, &co);
+		shape_message_free(&resp->base);
 		resp = NULL;
 		if (j == NULL)
 			goto done;
@@ -444,7 +444,7 @@ cmd_verify_online(struct audit_opts *o)
 		rc = EXIT_BROKEN;
 done:
 	if (resp != NULL)
-		cli_message_free(&resp->base);
+		shape_message_free(&resp->base);
 	free(tok);
 	json_decref(acc);
 	cli_conn_free(conn);

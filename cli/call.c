@@ -284,7 +284,7 @@ cli_call(struct cli_conn *c, const char *service, const char *op,
 		local_error(st, "no response to the %s call", op);
 		goto done;
 	}
-	if ((*out = protobuf_c_message_unpack(resp_desc, cli_allocator(),
+	if ((*out = protobuf_c_message_unpack(resp_desc, shape_allocator(),
 	    resplen, respbuf)) == NULL) {
 		local_error(st, "could not decode the response of the %s call",
 		    op);

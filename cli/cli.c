@@ -63,8 +63,8 @@ fetch(void *vctx, const ProtobufCMessage *req, json_t **out,
 		    now_ms() - t0);
 	if (rc)
 		return (-1);
-	*out = cli_message_to_json(resp, &a->o);
-	cli_message_free(resp);
+	*out = shape_message_to_json(resp, &a->o);
+	shape_message_free(resp);
 	if (*out == NULL) {
 		st->code = CLI_STATUS_LOCAL;
 		snprintf(st->message, sizeof(st->message), "out of memory");
@@ -271,7 +271,7 @@ cli_main(int argc, char **argv)
 		    "2017-10-17 over gRPC)\n", COFFER_VERSION);
 		break;
 	case CLI_PARSE_SKELETON:
-		skel = cli_skeleton(strcmp(a.skeleton, "output") == 0 ?
+		skel = shape_skeleton(strcmp(a.skeleton, "output") == 0 ?
 		    a.verb->resp : a.verb->req);
 		if (skel == NULL || cli_render(stdout, skel, "json", NULL))
 			rc = CLI_EXIT_CLIENT;

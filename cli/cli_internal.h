@@ -11,7 +11,6 @@
  *   verbs.c   the verb table, member documentation, help text
  *   args.c    the command line: global options, verbs and their flags
  *   values.c  the value forms of a flag: file://, shorthand, JSON, base64
- *   shape.c   protobuf <-> the AWS JSON shapes, base64, wiping allocator
  *   page.c    the AWS CLI's pagination and its --starting-token
  *   query.c   --query: a JMESPath lexer and parser (query_internal.h)
  *   query_eval.c  and its interpreter over jansson values
@@ -31,6 +30,7 @@
 
 #include "cf.h"
 #include "cli.h"
+#include "shape.h"
 
 /* JSON as the AWS CLI v2 prints it: 4-space indent, members in order. */
 #define CLI_JSON_FLAGS (JSON_INDENT(4) | JSON_ENCODE_ANY | \
@@ -39,11 +39,6 @@
 #define CLI_DEFAULT_ENDPOINT "127.0.0.1:50051"
 #define CLI_DEFAULT_TIMEOUT 60		/* seconds, --cli-read-timeout */
 
-/* How values are read and printed. */
-struct cli_opts {
-	int raw_binary;			/* --cli-binary-format raw-in-base64-out */
-	int wire_dates;			/* COFFER_CLI_TIMESTAMP_FORMAT=wire */
-};
 
 /* ---- verbs.c -------------------------------------------------------------- */
 
@@ -81,88 +76,10 @@ const char *cli_member_doc(const struct cli_verb *, const char *,
 /* cli_help(out, v): `coffer help` (v NULL) or `coffer VERB help`. */
 void cli_help(FILE *, const struct cli_verb *);
 
-/* ---- shape.c -------------------------------------------------------------- */
-
-/* cli_pascal(snake, out, n): "rotation_lambda_arn" -> "RotationLambdaARN". */
-void cli_pascal(const char *, char *, size_t);
+/* ---- verbs.c: flag names --------------------------------------------------- */
 
 /* cli_kebab(snake, out, n): "secret_id" -> "secret-id". */
 void cli_kebab(const char *, char *, size_t);
-
-/*
- * cli_allocator(): a protobuf-c allocator (malloc, cf_heap_wipe_free), so
- * that secret values do not outlive their use; jansson frees with
- * cf_heap_wipe_free too (cli.c).
- */
-ProtobufCAllocator *cli_allocator(void);
-
-/* cli_message_new(desc): an initialised empty message, or NULL. */
-ProtobufCMessage *cli_message_new(const ProtobufCMessageDescriptor *);
-
-/* cli_message_free(m): wipe and free ${m} and everything it owns. */
-void cli_message_free(ProtobufCMessage *);
-
-/* cli_field_present(m, f): nonzero if field ${f} of ${m} is set/non-empty. */
-int cli_field_present(const ProtobufCMessage *,
-    const ProtobufCFieldDescriptor *);
-
-/* cli_field_clear(m, f): unset field ${f} of ${m}, wiping what it held. */
-void cli_field_clear(ProtobufCMessage *, const ProtobufCFieldDescriptor *);
-
-/* cli_field_by_pascal(desc, "SecretId"): the field, or NULL. */
-const ProtobufCFieldDescriptor *cli_field_by_pascal(
-    const ProtobufCMessageDescriptor *, const char *);
-
-/*
- * cli_date(ms, wire): a timestamp as the AWS CLI v2 prints it, ISO 8601 in
- * UTC ("2018-04-11T20:05:45.729000+00:00", no fraction on a whole second,
- * as Python's isoformat), or with ${wire} as fractional epoch seconds
- * (1523477145.729) like CLI v1.  New reference.
- */
-json_t *cli_date(int64_t, int);
-
-/* cli_is_date(f): nonzero for an int64 member named *_date. */
-int cli_is_date(const ProtobufCFieldDescriptor *);
-
-/*
- * cli_parse_date(s, out): a timestamp as the AWS CLI accepts one, ISO 8601
- * in UTC ("2026-11-22", "2026-11-22T10:00:00Z", with milliseconds) or
- * epoch seconds, into milliseconds.  Returns 0 or -1.
- */
-int cli_parse_date(const char *, int64_t *);
-
-/*
- * cli_message_to_json(m, o): the AWS CLI's JSON for response ${m}: absent
- * members (has_ 0, NULL, empty repeated) left out, *_date members as
- * timestamps, bytes in base64, VersionIdsToStages/SecretVersionsToStages
- * as {VersionId: [labels]}.  New reference, NULL on allocation failure.
- */
-json_t *cli_message_to_json(const ProtobufCMessage *, const struct cli_opts *);
-
-/*
- * cli_json_to_message(m, j, o, err, errlen):
- * Set the members of ${m} named (PascalCase) in object ${j}, checking types
- * as the AWS CLI's parameter validation does; lists replace what ${m} held.
- * Returns 0, or -1 with an AWS-style message in ${err}.
- */
-int cli_json_to_message(ProtobufCMessage *, json_t *, const struct cli_opts *,
-    char *, size_t);
-
-/*
- * cli_skeleton(desc): a JSON skeleton of ${desc} with every member set to
- * a placeholder, as --generate-cli-skeleton prints.  New reference.
- */
-json_t *cli_skeleton(const ProtobufCMessageDescriptor *);
-
-/* cli_b64_encode(p, n): standard base64 of ${n} bytes (caller frees). */
-char *cli_b64_encode(const uint8_t *, size_t);
-
-/*
- * cli_b64_decode(s, len, out, outlen): decode standard base64, ignoring
- * whitespace (base64(1) wraps lines); padding required.  *out is a
- * NUL-terminated heap copy the caller wipes and frees.  Returns 0 or -1.
- */
-int cli_b64_decode(const char *, size_t, uint8_t **, size_t *);
 
 /* ---- args.c: the transport ------------------------------------------------------ */
 
@@ -261,7 +178,7 @@ struct cli_args {
 	int manual_paging;		/* --max-results or --next-token given */
 	int timeout;			/* seconds; 0: none */
 	int debug;
-	struct cli_opts o;
+	struct shape_opts o;
 	const struct cli_verb *verb;
 	ProtobufCMessage *req;		/* the request, built */
 };
@@ -303,7 +220,7 @@ void cli_args_cleanup(struct cli_args *);
  * replaces what the field held.  Returns 0 or -1 with ${err}.
  */
 int cli_set_flag(ProtobufCMessage *, const ProtobufCFieldDescriptor *,
-    char **, int, int *, const struct cli_opts *, char *, size_t);
+    char **, int, int *, const struct shape_opts *, char *, size_t);
 
 /*
  * cli_param_value(word, out_len, out_binary, err, errlen):
@@ -382,7 +299,7 @@ void cli_conn_free(struct cli_conn *);
  * cli_call(c, service, op, req, resp_desc, timeout_s, out, st):
  * Call /${service}/${op} (service NULL: coffer.v1.SecretsManager) with ${req} (deadline ${timeout_s}
  * seconds, 0 for none).  On status OK *out is the decoded response, to be
- * freed with cli_message_free, and 0 is returned; otherwise -1 with ${st}
+ * freed with shape_message_free, and 0 is returned; otherwise -1 with ${st}
  * filled (including coffer-error-type from the trailing metadata).  The
  * request and response bytes are wiped before they are freed.
  */

@@ -30,7 +30,7 @@ cli_token_encode(const char *server_token, long skip)
 		json_object_set_new(j, "boto_truncate_amount",
 		    json_integer(skip));
 	if ((text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL)
-		out = cli_b64_encode((const uint8_t *)text, strlen(text));
+		out = shape_b64_encode((const uint8_t *)text, strlen(text));
 	free(text);
 	json_decref(j);
 	return (out);
@@ -45,7 +45,7 @@ cli_token_decode(const char *tok, char **out_server, long *out_skip)
 
 	*out_server = NULL;
 	*out_skip = 0;
-	if (cli_b64_decode(tok, strlen(tok), &raw, &n) ||
+	if (shape_b64_decode(tok, strlen(tok), &raw, &n) ||
 	    (j = json_loadb((const char *)raw, n, 0, NULL)) == NULL ||
 	    !json_is_object(j))
 		goto fail;
@@ -80,7 +80,7 @@ set_string(ProtobufCMessage *m, const char *name, const char *value)
 		return (0);
 	if (value != NULL && (copy = strdup(value)) == NULL)
 		return (-1);
-	cli_field_clear(m, f);
+	shape_field_clear(m, f);
 	*(char **)((char *)m + f->offset) = copy;
 	return (0);
 }
@@ -97,7 +97,7 @@ set_page_size(const struct cli_args *a, ProtobufCMessage *m)
 	    "filters");
 	if (a->page_size <= 0 || lim == NULL ||
 	    (strcmp(a->verb->op, "BatchGetSecretValue") == 0 &&
-	    !cli_field_present(m, flt)))
+	    !shape_field_present(m, flt)))
 		return;
 	*(protobuf_c_boolean *)((char *)m + lim->quantifier_offset) = 1;
 	*(int32_t *)((char *)m + lim->offset) = a->page_size > INT32_MAX ?

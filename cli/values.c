@@ -3,7 +3,7 @@
  * (text) and fileb://PATH (bytes) for any value; a blob as base64 (or raw
  * with --cli-binary-format raw-in-base64-out); a list as several words or
  * one JSON array; a structure as shorthand (Key=k,Value=v) or JSON.
- * Values are checked against the schema's types on the way in (shape.c).
+ * Values are checked against the schema's types on the way in (shape/shape.c).
  * Buffers that held a value are wiped before they are freed.
  */
 #include <ctype.h>
@@ -226,7 +226,7 @@ cli_shorthand(const ProtobufCMessageDescriptor *d, const char *text,
 		memcpy(key, k, n);
 		key[n] = '\0';
 		p++;
-		if ((f = cli_field_by_pascal(d, key)) == NULL) {
+		if ((f = shape_field_by_pascal(d, key)) == NULL) {
 			snprintf(err, errlen, "Unknown key '%s' in shorthand "
 			    "for %s", key, d->short_name);
 			goto fail;
@@ -312,20 +312,20 @@ structure(const ProtobufCFieldDescriptor *f, const char *text, char *err,
 /* Set ${f} from one JSON value via the AWS-shape path (type checks). */
 static int
 set_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, json_t *v,
-    const struct cli_opts *o, char *err, size_t errlen)
+    const struct shape_opts *o, char *err, size_t errlen)
 {
 	char key[128];
 	json_t *obj;
 	int rc;
 
-	cli_pascal(f->name, key, sizeof(key));
+	shape_pascal(f->name, key, sizeof(key));
 	if ((obj = json_object()) == NULL || json_object_set_new(obj, key,
 	    v)) {
 		json_decref(obj);
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
-	rc = cli_json_to_message(m, obj, o, err, errlen);
+	rc = shape_json_to_message(m, obj, o, err, errlen);
 	json_decref(obj);
 	return (rc);
 }
@@ -333,7 +333,7 @@ set_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, json_t *v,
 /* Elements of a list flag: every word up to the next --flag. */
 static int
 set_list(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char **words,
-    int n, int *used, const struct cli_opts *o, char *err, size_t errlen)
+    int n, int *used, const struct shape_opts *o, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *arr, *e;
@@ -385,7 +385,7 @@ fail:
 /* A single value: structure, blob, string or integer. */
 static int
 set_single(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-    const char *word, const struct cli_opts *o, char *err, size_t errlen)
+    const char *word, const struct shape_opts *o, char *err, size_t errlen)
 {
 	ProtobufCBinaryData *b;
 	long long n;
@@ -404,7 +404,7 @@ set_single(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 	case PROTOBUF_C_TYPE_BYTES:
 		if (bin || o->raw_binary) {
 			/* fileb:// or raw-in-base64-out: the bytes as they are. */
-			cli_field_clear(m, f);
+			shape_field_clear(m, f);
 			b = (ProtobufCBinaryData *)((char *)m + f->offset);
 			b->data = (uint8_t *)text;
 			b->len = len;
@@ -419,12 +419,12 @@ set_single(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		break;
 	case PROTOBUF_C_TYPE_STRING:
 		/* The text moves into the request: no copy to wipe. */
-		cli_field_clear(m, f);
+		shape_field_clear(m, f);
 		*(char **)((char *)m + f->offset) = text;
 		return (0);
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_INT64:
-		if (cli_is_date(f)) {
+		if (shape_is_date(f)) {
 			rc = set_json(m, f, json_string(text), o, err, errlen);
 			break;
 		}
@@ -446,7 +446,7 @@ set_single(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 
 int
 cli_set_flag(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-    char **words, int n, int *used, const struct cli_opts *o, char *err,
+    char **words, int n, int *used, const struct shape_opts *o, char *err,
     size_t errlen)
 {
 	char flag[128], inner[512];

@@ -16,6 +16,16 @@
 
 #define D(x) &coffer__v1__##x##__descriptor
 
+void
+cli_kebab(const char *snake, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; snake[i] != '\0' && i + 1 < n; i++)
+		out[i] = snake[i] == '_' ? '-' : snake[i];
+	out[i] = '\0';
+}
+
 /* Alphabetical, as `aws secretsmanager help` lists them. */
 static const struct cli_verb verbs[] = {
 	{ "batch-get-secret-value", "BatchGetSecretValue",
@@ -369,7 +379,7 @@ json_syntax(FILE *out, const ProtobufCMessageDescriptor *d)
 	fputc('{', out);
 	for (i = 0; i < d->n_fields; i++) {
 		f = &d->fields[i];
-		cli_pascal(f->name, key, sizeof(key));
+		shape_pascal(f->name, key, sizeof(key));
 		fprintf(out, "%s\"%s\": ", i ? ", " : "", key);
 		if (f->label == PROTOBUF_C_LABEL_REPEATED)
 			fprintf(out, "[\"%s\", ...]", type_name(f, 1));
@@ -523,7 +533,7 @@ help_verb(FILE *out, const struct cli_verb *v)
 	    "       See `coffer help` for the global options.\n\nOUTPUT\n");
 	for (i = 0; i < v->resp->n_fields; i++) {
 		f = &v->resp->fields[i];
-		cli_pascal(f->name, key, sizeof(key));
+		shape_pascal(f->name, key, sizeof(key));
 		fprintf(out, "       %s -> (%s)\n", key, type_name(f, 0));
 	}
 	if (v->resp->n_fields == 0)

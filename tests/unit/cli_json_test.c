@@ -29,9 +29,9 @@ test_dates(void **state)
 
 	(void)state;
 	for (i = 0; i < NELEM(cases); i++) {
-		assert_string_equal(ct_dump(cli_date(cases[i].ms, 0)),
+		assert_string_equal(ct_dump(shape_date(cases[i].ms, 0)),
 		    cases[i].iso);
-		assert_string_equal(ct_dump(cli_date(cases[i].ms, 1)),
+		assert_string_equal(ct_dump(shape_date(cases[i].ms, 1)),
 		    cases[i].wire);
 	}
 }
@@ -89,7 +89,7 @@ test_response_json(void **state)
 	r.tags = &tp;
 
 	/* Absent members left out, in AWS order; a stage map; ISO dates. */
-	assert_string_equal(ct_dump(cli_message_to_json(&r.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&r.base, &ct_iso)),
 	    "{\"ARN\":\"arn:x\",\"Name\":\"n\",\"RotationEnabled\":false,"
 	    "\"RotationRules\":{\"AutomaticallyAfterDays\":30},"
 	    "\"Tags\":[{\"Key\":\"env\",\"Value\":\"prod\"}],"
@@ -102,17 +102,17 @@ test_response_json(void **state)
 	r.n_tags = 0;
 	r.rotation_rules = NULL;
 	r.has_rotation_enabled = 0;
-	assert_string_equal(ct_dump(cli_message_to_json(&r.base, &ct_wire)),
+	assert_string_equal(ct_dump(shape_message_to_json(&r.base, &ct_wire)),
 	    "{\"ARN\":\"arn:x\",\"Name\":\"n\",\"CreatedDate\":1523477145.729}");
 
 	/* "Tags": [] once the secret has had tags; the flag is no member. */
 	r.has_tags_present = 1;
 	r.tags_present = 1;
-	assert_string_equal(ct_dump(cli_message_to_json(&r.base, &ct_wire)),
+	assert_string_equal(ct_dump(shape_message_to_json(&r.base, &ct_wire)),
 	    "{\"ARN\":\"arn:x\",\"Name\":\"n\",\"Tags\":[],"
 	    "\"CreatedDate\":1523477145.729}");
 	r.tags_present = 0;
-	assert_string_equal(ct_dump(cli_message_to_json(&r.base, &ct_wire)),
+	assert_string_equal(ct_dump(shape_message_to_json(&r.base, &ct_wire)),
 	    "{\"ARN\":\"arn:x\",\"Name\":\"n\",\"CreatedDate\":1523477145.729}");
 	r.has_tags_present = 0;
 
@@ -123,13 +123,13 @@ test_response_json(void **state)
 	g.secret_string = str;
 	g.n_version_stages = 1;
 	g.version_stages = s1;
-	assert_string_equal(ct_dump(cli_message_to_json(&g.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&g.base, &ct_iso)),
 	    "{\"SecretBinary\":\"AAH+\",\"SecretString\":\"s\xc3\xa9" "cret\","
 	    "\"VersionStages\":[\"AWSCURRENT\"]}");
 
 	/* A false boolean is a member; an empty list is not. */
 	vr.has_policy_validation_passed = 1;
-	assert_string_equal(ct_dump(cli_message_to_json(&vr.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&vr.base, &ct_iso)),
 	    "{\"PolicyValidationPassed\":false}");
 
 	/* List entries use SecretVersionsToStages, also a map. */
@@ -138,7 +138,7 @@ test_response_json(void **state)
 	le.secret_versions_to_stages = ep;
 	ls.n_secret_list = 1;
 	ls.secret_list = &lep;
-	assert_string_equal(ct_dump(cli_message_to_json(&ls.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&ls.base, &ct_iso)),
 	    "{\"SecretList\":[{\"Name\":\"n\",\"SecretVersionsToStages\":"
 	    "{\"v1\":[\"AWSCURRENT\",\"PUT1\"]}}]}");
 
@@ -148,7 +148,7 @@ test_response_json(void **state)
 	ae.message = msg;
 	bg.n_errors = 1;
 	bg.errors = &aep;
-	assert_string_equal(ct_dump(cli_message_to_json(&bg.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&bg.base, &ct_iso)),
 	    "{\"Errors\":[{\"SecretId\":\"n\",\"ErrorCode\":"
 	    "\"ResourceNotFoundException\",\"Message\":\"not found\"}]}");
 }
@@ -177,11 +177,11 @@ test_identity_policy_json(void **state)
 	/* Put and Delete: who and which. */
 	pr.principal = who;
 	pr.policy_name = name;
-	assert_string_equal(ct_dump(cli_message_to_json(&pr.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&pr.base, &ct_iso)),
 	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\"}");
 	dr.principal = who;
 	dr.policy_name = name;
-	assert_string_equal(ct_dump(cli_message_to_json(&dr.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&dr.base, &ct_iso)),
 	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\"}");
 
 	/* Get: the document as text, both dates as timestamps. */
@@ -192,12 +192,12 @@ test_identity_policy_json(void **state)
 	gr.created_date = 1523477145729;
 	gr.has_updated_date = 1;
 	gr.updated_date = 1714566896000;
-	assert_string_equal(ct_dump(cli_message_to_json(&gr.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&gr.base, &ct_iso)),
 	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\","
 	    "\"PolicyDocument\":\"{\\\"Version\\\":\\\"2012-10-17\\\"}\","
 	    "\"CreatedDate\":\"2018-04-11T20:05:45.729000+00:00\","
 	    "\"UpdatedDate\":\"2024-05-01T12:34:56+00:00\"}");
-	assert_string_equal(ct_dump(cli_message_to_json(&gr.base, &ct_wire)),
+	assert_string_equal(ct_dump(shape_message_to_json(&gr.base, &ct_wire)),
 	    "{\"Principal\":\"spiffe://coffer/app\",\"PolicyName\":\"read\","
 	    "\"PolicyDocument\":\"{\\\"Version\\\":\\\"2012-10-17\\\"}\","
 	    "\"CreatedDate\":1523477145.729,\"UpdatedDate\":1714566896.0}");
@@ -213,7 +213,7 @@ test_identity_policy_json(void **state)
 	e2.updated_date = 1714566896000;
 	lr.n_policies = 2;
 	lr.policies = ep;
-	assert_string_equal(ct_dump(cli_message_to_json(&lr.base, &ct_iso)),
+	assert_string_equal(ct_dump(shape_message_to_json(&lr.base, &ct_iso)),
 	    "{\"Policies\":[{\"Principal\":\"spiffe://coffer/app\","
 	    "\"PolicyName\":\"read\",\"UpdatedDate\":"
 	    "\"2018-04-11T20:05:45.729000+00:00\"},{\"Principal\":\"ops\","
@@ -247,13 +247,13 @@ test_base64(void **state)
 
 	(void)state;
 	for (i = 0; i < NELEM(cases); i++) {
-		assert_int_equal(cli_b64_decode(cases[i].in,
+		assert_int_equal(shape_b64_decode(cases[i].in,
 		    strlen(cases[i].in), &out, &n), cases[i].ok ? 0 : -1);
 		if (!cases[i].ok)
 			continue;
 		assert_int_equal(n, cases[i].len);
 		assert_memory_equal(out, cases[i].out, n);
-		enc = cli_b64_encode(out, n);
+		enc = shape_b64_encode(out, n);
 		if (strchr(cases[i].in, '\n') == NULL)
 			assert_string_equal(enc, cases[i].in);
 		free(enc);

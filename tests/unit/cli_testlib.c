@@ -9,8 +9,8 @@
 
 #include "cli_testlib.h"
 
-const struct cli_opts ct_iso = { 0, 0 }, ct_wire = { 0, 1 };
-const struct cli_opts ct_raw = { 1, 0 };
+const struct shape_opts ct_iso = { 0, 0 }, ct_wire = { 0, 1 };
+const struct shape_opts ct_raw = { 1, 0 };
 
 void
 ct_init(void)
@@ -101,7 +101,7 @@ ct_flag(ProtobufCMessage *m, const char *name, struct ct_opts_words *x)
 }
 
 int
-ct_set(ProtobufCMessage *m, const char *name, const struct cli_opts *o,
+ct_set(ProtobufCMessage *m, const char *name, const struct shape_opts *o,
     char *err, const char *first, ...)
 {
 	struct ct_opts_words ow = { o, { 0, NULL }, 0, "" };

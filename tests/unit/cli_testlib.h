@@ -20,7 +20,7 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Options: ISO 8601 dates; epoch dates (CLI v1's wire); raw-in-base64-out. */
-extern const struct cli_opts ct_iso, ct_wire, ct_raw;
+extern const struct shape_opts ct_iso, ct_wire, ct_raw;
 
 /*
  * ct_init(): what every cli test program does before its tests, as cli_main
@@ -60,7 +60,7 @@ const ProtobufCFieldDescriptor *ct_field(const ProtobufCMessage *m,
 
 /* cli_set_flag on ${m}.${name} with the given words. */
 struct ct_opts_words {
-	const struct cli_opts *o;
+	const struct shape_opts *o;
 	struct ct_words w;
 	int used;
 	char err[768];
@@ -73,7 +73,7 @@ int ct_flag(ProtobufCMessage *m, const char *name, struct ct_opts_words *x);
  * words ${first}... up to a NULL; its result, and its message in ${err}
  * (768 bytes).
  */
-int ct_set(ProtobufCMessage *m, const char *name, const struct cli_opts *o,
+int ct_set(ProtobufCMessage *m, const char *name, const struct shape_opts *o,
     char *err, const char *first, ...);
 
 /* A command line "coffer WORDS..." and what cli_args_parse made of it. */

@@ -21,7 +21,7 @@ test_structures(void **state)
 	struct ct_opts_words ow = { &ct_iso, { 0, NULL }, 0, "" };
 
 	(void)state;
-	c = (void *)cli_message_new(&coffer__v1__create_secret_request__descriptor);
+	c = (void *)shape_message_new(&coffer__v1__create_secret_request__descriptor);
 	/* Shorthand structures, one per word; the next flag ends the list. */
 	ow.w = ct_words("Key=env,Value=prod", "Key=team,Value=pay", "--x",
 	    NULL);
@@ -59,10 +59,10 @@ test_structures(void **state)
 	assert_int_equal(ct_set(&c->base, "tags", &ct_iso, err, "--name", NULL),
 	    -1);
 	assert_string_equal(err, "argument --tags: expected one argument");
-	cli_message_free(&c->base);
+	shape_message_free(&c->base);
 
 	/* Filters: Values takes the comma list, or [a,b]. */
-	l = (void *)cli_message_new(&coffer__v1__list_secrets_request__descriptor);
+	l = (void *)shape_message_new(&coffer__v1__list_secrets_request__descriptor);
 	assert_int_equal(ct_set(&l->base, "filters", &ct_iso, err,
 	    "Key=name,Values=prod/,dev/", "Key=tag-key,Values=!x",
 	    "Values=[a,b],Key=all", NULL), 0);
@@ -88,10 +88,10 @@ test_structures(void **state)
 	assert_int_equal(ct_set(&l->base, "sort_order", &ct_iso, err, "desc",
 	    NULL), 0);
 	assert_string_equal(l->sort_order, "desc");
-	cli_message_free(&l->base);
+	shape_message_free(&l->base);
 
 	/* Structures: shorthand or JSON; integers typed; quotes. */
-	r = (void *)cli_message_new(&coffer__v1__rotate_secret_request__descriptor);
+	r = (void *)shape_message_new(&coffer__v1__rotate_secret_request__descriptor);
 	assert_int_equal(ct_set(&r->base, "rotation_rules", &ct_iso, err,
 	    "AutomaticallyAfterDays=30,Duration=2h", NULL), 0);
 	assert_true(r->rotation_rules->has_automatically_after_days);
@@ -113,10 +113,10 @@ test_structures(void **state)
 	assert_int_equal(ct_set(&r->base, "rotation_rules", &ct_iso, err,
 	    "{\"AutomaticallyAfterDays\":\"30\"}", NULL), -1);
 	assert_non_null(strstr(err, "valid types: <class 'int'>"));
-	cli_message_free(&r->base);
+	shape_message_free(&r->base);
 
 	/* Lists of strings: words, or one JSON array. */
-	b = (void *)cli_message_new(
+	b = (void *)shape_message_new(
 	    &coffer__v1__batch_get_secret_value_request__descriptor);
 	assert_int_equal(ct_set(&b->base, "secret_id_list", &ct_iso, err, "a",
 	    "b", NULL), 0);
@@ -125,7 +125,7 @@ test_structures(void **state)
 	    "[\"x\",\"y\",\"z\"]", NULL), 0);
 	assert_int_equal(b->n_secret_id_list, 3);
 	assert_string_equal(b->secret_id_list[2], "z");
-	cli_message_free(&b->base);
+	shape_message_free(&b->base);
 }
 
 static void
@@ -138,7 +138,7 @@ test_values_and_files(void **state)
 	char *v;
 
 	(void)state;
-	c = (void *)cli_message_new(&coffer__v1__create_secret_request__descriptor);
+	c = (void *)shape_message_new(&coffer__v1__create_secret_request__descriptor);
 
 	/* Blobs: base64 by default; raw-in-base64-out; bad base64. */
 	assert_int_equal(ct_set(&c->base, "secret_binary", &ct_iso, err, "AAH+",
@@ -192,7 +192,7 @@ test_values_and_files(void **state)
 	assert_string_equal(err, "Error parsing parameter '--secret-string': "
 	    "Unable to load paramfile /nonexistent/coffer-cli: No such file or "
 	    "directory");
-	cli_message_free(&c->base);
+	shape_message_free(&c->base);
 
 	/* A plain word is itself. */
 	v = cli_param_value("plain", &len, &bin, err, sizeof(err));

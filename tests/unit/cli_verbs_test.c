@@ -28,7 +28,7 @@ test_names(void **state)
 
 	(void)state;
 	for (i = 0; i < NELEM(cases); i++) {
-		cli_pascal(cases[i][0], out, sizeof(out));
+		shape_pascal(cases[i][0], out, sizeof(out));
 		assert_string_equal(out, cases[i][1]);
 		cli_kebab(cases[i][0], out, sizeof(out));
 		assert_string_equal(out, cases[i][2]);
@@ -139,7 +139,7 @@ test_parse_date(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ms = -1;
-		if ((cli_parse_date(cases[i].in, &ms) == 0) != cases[i].ok)
+		if ((shape_parse_date(cases[i].in, &ms) == 0) != cases[i].ok)
 			fail_msg("%s: ok should be %d", cases[i].in,
 			    cases[i].ok);
 		if (cases[i].ok && ms != cases[i].ms)

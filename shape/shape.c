@@ -1,5 +1,6 @@
 /*
- * shape.c: protobuf messages <-> the AWS JSON shapes, by reflection.
+ * shape.c: protobuf messages <-> the AWS JSON shapes, by reflection
+ * (shape.h).
  *
  * The schema mirrors the AWS shapes member for member in snake_case, so
  * one rule names every JSON member: PascalCase, with the word "arn"
@@ -20,12 +21,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli_internal.h"
+#include "cf.h"
+#include "shape.h"
 
 /* ---- names ---------------------------------------------------------------- */
 
 void
-cli_pascal(const char *snake, char *out, size_t n)
+shape_pascal(const char *snake, char *out, size_t n)
 {
 	size_t k = 0;
 	int up = 1;
@@ -50,20 +52,10 @@ cli_pascal(const char *snake, char *out, size_t n)
 	out[k] = '\0';
 }
 
-void
-cli_kebab(const char *snake, char *out, size_t n)
-{
-	size_t i;
-
-	for (i = 0; snake[i] != '\0' && i + 1 < n; i++)
-		out[i] = snake[i] == '_' ? '-' : snake[i];
-	out[i] = '\0';
-}
-
 /* ---- memory ----------------------------------------------------------------- */
 
 ProtobufCAllocator *
-cli_allocator(void)
+shape_allocator(void)
 {
 	static ProtobufCAllocator wiping = { cf_heap_hook_alloc,
 	    cf_heap_hook_free, NULL };
@@ -72,7 +64,7 @@ cli_allocator(void)
 }
 
 ProtobufCMessage *
-cli_message_new(const ProtobufCMessageDescriptor *d)
+shape_message_new(const ProtobufCMessageDescriptor *d)
 {
 	ProtobufCMessage *m;
 
@@ -83,11 +75,11 @@ cli_message_new(const ProtobufCMessageDescriptor *d)
 }
 
 void
-cli_message_free(ProtobufCMessage *m)
+shape_message_free(ProtobufCMessage *m)
 {
 
 	if (m != NULL)
-		protobuf_c_message_free_unpacked(m, cli_allocator());
+		protobuf_c_message_free_unpacked(m, shape_allocator());
 }
 
 /* ---- fields ------------------------------------------------------------------- */
@@ -123,7 +115,7 @@ has_flag(const ProtobufCFieldDescriptor *f)
 }
 
 int
-cli_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+shape_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
 
 	if (is_repeated(f))
@@ -174,7 +166,7 @@ slot_free(const ProtobufCFieldDescriptor *f, void *slot)
 		b->len = 0;
 		break;
 	case PROTOBUF_C_TYPE_MESSAGE:
-		cli_message_free(*(ProtobufCMessage **)slot);
+		shape_message_free(*(ProtobufCMessage **)slot);
 		*(ProtobufCMessage **)slot = NULL;
 		break;
 	default:
@@ -184,7 +176,7 @@ slot_free(const ProtobufCFieldDescriptor *f, void *slot)
 }
 
 void
-cli_field_clear(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+shape_field_clear(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
 	size_t *n, i;
 	char **arr;
@@ -219,13 +211,13 @@ append(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 }
 
 const ProtobufCFieldDescriptor *
-cli_field_by_pascal(const ProtobufCMessageDescriptor *d, const char *key)
+shape_field_by_pascal(const ProtobufCMessageDescriptor *d, const char *key)
 {
 	char name[128];
 	size_t i;
 
 	for (i = 0; i < d->n_fields; i++) {
-		cli_pascal(d->fields[i].name, name, sizeof(name));
+		shape_pascal(d->fields[i].name, name, sizeof(name));
 		if (strcmp(name, key) == 0)
 			return (&d->fields[i]);
 	}
@@ -238,7 +230,7 @@ static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *
-cli_b64_encode(const uint8_t *p, size_t n)
+shape_b64_encode(const uint8_t *p, size_t n)
 {
 	char *out, *o;
 	uint32_t v;
@@ -277,7 +269,7 @@ b64_value(int c)
 }
 
 int
-cli_b64_decode(const char *s, size_t len, uint8_t **out, size_t *outlen)
+shape_b64_decode(const char *s, size_t len, uint8_t **out, size_t *outlen)
 {
 	uint8_t *buf;
 	uint32_t acc = 0;
@@ -324,7 +316,7 @@ fail:
 /* ---- responses to JSON ------------------------------------------------------ */
 
 json_t *
-cli_date(int64_t ms, int wire)
+shape_date(int64_t ms, int wire)
 {
 	char buf[64];
 	struct tm tm;
@@ -351,7 +343,7 @@ cli_date(int64_t ms, int wire)
 }
 
 int
-cli_is_date(const ProtobufCFieldDescriptor *f)
+shape_is_date(const ProtobufCFieldDescriptor *f)
 {
 	size_t n = strlen(f->name);
 
@@ -360,7 +352,7 @@ cli_is_date(const ProtobufCFieldDescriptor *f)
 }
 
 int
-cli_parse_date(const char *s, int64_t *out)
+shape_parse_date(const char *s, int64_t *out)
 {
 	struct tm tm;
 	const char *p;
@@ -426,7 +418,7 @@ is_stage_map(const ProtobufCFieldDescriptor *f)
 /* One value of field ${f} at ${p}; NULL on allocation failure. */
 static json_t *
 value_json(const ProtobufCFieldDescriptor *f, const void *p,
-    const struct cli_opts *o)
+    const struct shape_opts *o)
 {
 	const ProtobufCBinaryData *b;
 	json_t *v;
@@ -437,7 +429,7 @@ value_json(const ProtobufCFieldDescriptor *f, const void *p,
 		return (json_string(*(char *const *)p));
 	case PROTOBUF_C_TYPE_BYTES:
 		b = p;
-		if ((s = cli_b64_encode(b->data, b->len)) == NULL)
+		if ((s = shape_b64_encode(b->data, b->len)) == NULL)
 			return (NULL);
 		v = json_string(s);
 		cf_heap_wipe_free(s);
@@ -447,11 +439,11 @@ value_json(const ProtobufCFieldDescriptor *f, const void *p,
 	case PROTOBUF_C_TYPE_INT32:
 		return (json_integer(*(const int32_t *)p));
 	case PROTOBUF_C_TYPE_INT64:
-		if (cli_is_date(f))
-			return (cli_date(*(const int64_t *)p, o->wire_dates));
+		if (shape_is_date(f))
+			return (shape_date(*(const int64_t *)p, o->wire_dates));
 		return (json_integer(*(const int64_t *)p));
 	case PROTOBUF_C_TYPE_MESSAGE:
-		return (cli_message_to_json(*(ProtobufCMessage *const *)p, o));
+		return (shape_message_to_json(*(ProtobufCMessage *const *)p, o));
 	default:
 		return (json_null());
 	}
@@ -513,12 +505,12 @@ present_by_flag(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 	flag = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
 	    name);
 	return (flag != NULL && is_presence_flag(flag) &&
-	    cli_field_present(m, flag) &&
+	    shape_field_present(m, flag) &&
 	    *(const protobuf_c_boolean *)cat(m, flag->offset));
 }
 
 json_t *
-cli_message_to_json(const ProtobufCMessage *m, const struct cli_opts *o)
+shape_message_to_json(const ProtobufCMessage *m, const struct shape_opts *o)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const ProtobufCFieldDescriptor *f;
@@ -534,10 +526,10 @@ cli_message_to_json(const ProtobufCMessage *m, const struct cli_opts *o)
 		p = cat(m, f->offset);
 
 		/* Absent members are left out, as AWS leaves them out. */
-		if (is_presence_flag(f) || (!cli_field_present(m, f) &&
+		if (is_presence_flag(f) || (!shape_field_present(m, f) &&
 		    !present_by_flag(m, f)))
 			continue;
-		cli_pascal(f->name, key, sizeof(key));
+		shape_pascal(f->name, key, sizeof(key));
 		if (!is_repeated(f)) {
 			json_object_set_new(obj, key, value_json(f, p, o));
 			continue;
@@ -617,12 +609,12 @@ type_error(const ProtobufCFieldDescriptor *f, int element, const char *path,
 }
 
 static int json_to_message(ProtobufCMessage *, json_t *,
-    const struct cli_opts *, const char *, char *, size_t);
+    const struct shape_opts *, const char *, char *, size_t);
 
 /* Set one value slot of ${f} from JSON ${v}. */
 static int
 set_slot(const ProtobufCFieldDescriptor *f, void *slot, json_t *v,
-    const struct cli_opts *o, const char *path, char *err, size_t errlen)
+    const struct shape_opts *o, const char *path, char *err, size_t errlen)
 {
 	ProtobufCBinaryData *b;
 	ProtobufCMessage *sub;
@@ -649,7 +641,7 @@ set_slot(const ProtobufCFieldDescriptor *f, void *slot, json_t *v,
 			memcpy(b->data, json_string_value(v),
 			    json_string_length(v) + 1);
 			b->len = json_string_length(v);
-		} else if (cli_b64_decode(json_string_value(v),
+		} else if (shape_b64_decode(json_string_value(v),
 		    json_string_length(v), &b->data, &b->len)) {
 			snprintf(err, errlen, "Invalid base64 in parameter %s "
 			    "(give raw bytes with fileb://, or use "
@@ -664,8 +656,8 @@ set_slot(const ProtobufCFieldDescriptor *f, void *slot, json_t *v,
 		return (0);
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_INT64:
-		if (cli_is_date(f) && json_is_string(v)) {
-			if (cli_parse_date(json_string_value(v),
+		if (shape_is_date(f) && json_is_string(v)) {
+			if (shape_parse_date(json_string_value(v),
 			    (int64_t *)slot)) {
 				snprintf(err, errlen, "Parameter validation "
 				    "failed:\nInvalid timestamp for parameter "
@@ -692,7 +684,7 @@ set_slot(const ProtobufCFieldDescriptor *f, void *slot, json_t *v,
 		if (!json_is_object(v))
 			return (type_error(f, 1, path, v, err, errlen));
 		slot_free(f, slot);
-		if ((sub = cli_message_new(f->descriptor)) == NULL)
+		if ((sub = shape_message_new(f->descriptor)) == NULL)
 			goto nomem;
 		*(ProtobufCMessage **)slot = sub;
 		return (json_to_message(sub, v, o, path, err, errlen));
@@ -710,7 +702,7 @@ nomem:
 /* Set field ${f} of ${m} (a list replaces the old one) from ${v}. */
 static int
 set_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, json_t *v,
-    const struct cli_opts *o, const char *path, char *err, size_t errlen)
+    const struct shape_opts *o, const char *path, char *err, size_t errlen)
 {
 	char epath[256];
 	void *slot;
@@ -726,7 +718,7 @@ set_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, json_t *v,
 	}
 	if (!json_is_array(v))
 		return (type_error(f, 0, path, v, err, errlen));
-	cli_field_clear(m, f);
+	shape_field_clear(m, f);
 	json_array_foreach(v, i, e) {
 		if (snprintf(epath, sizeof(epath), "%s[%zu]", path, i) >=
 		    (int)sizeof(epath)) {
@@ -752,14 +744,14 @@ member_names(const ProtobufCMessageDescriptor *d, char *out, size_t n)
 
 	out[0] = '\0';
 	for (i = 0; i < d->n_fields && k < n; i++) {
-		cli_pascal(d->fields[i].name, name, sizeof(name));
+		shape_pascal(d->fields[i].name, name, sizeof(name));
 		k += (size_t)snprintf(out + k, n - k, "%s%s", i ? ", " : "",
 		    name);
 	}
 }
 
 static int
-json_to_message(ProtobufCMessage *m, json_t *j, const struct cli_opts *o,
+json_to_message(ProtobufCMessage *m, json_t *j, const struct shape_opts *o,
     const char *prefix, char *err, size_t errlen)
 {
 	const ProtobufCFieldDescriptor *f;
@@ -774,7 +766,7 @@ json_to_message(ProtobufCMessage *m, json_t *j, const struct cli_opts *o,
 		return (-1);
 	}
 	json_object_foreach(j, key, v) {
-		if ((f = cli_field_by_pascal(m->descriptor, key)) == NULL) {
+		if ((f = shape_field_by_pascal(m->descriptor, key)) == NULL) {
 			member_names(m->descriptor, names, sizeof(names));
 			snprintf(err, errlen, "Parameter validation failed:\n"
 			    "Unknown parameter in %s: \"%s\", must be one of: "
@@ -793,7 +785,7 @@ json_to_message(ProtobufCMessage *m, json_t *j, const struct cli_opts *o,
 }
 
 int
-cli_json_to_message(ProtobufCMessage *m, json_t *j, const struct cli_opts *o,
+shape_json_to_message(ProtobufCMessage *m, json_t *j, const struct shape_opts *o,
     char *err, size_t errlen)
 {
 
@@ -806,7 +798,7 @@ static json_t *
 skeleton_value(const ProtobufCFieldDescriptor *f)
 {
 
-	if (cli_is_date(f))
+	if (shape_is_date(f))
 		return (json_string("1970-01-01T00:00:00"));
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:
@@ -817,14 +809,14 @@ skeleton_value(const ProtobufCFieldDescriptor *f)
 	case PROTOBUF_C_TYPE_INT64:
 		return (json_integer(0));
 	case PROTOBUF_C_TYPE_MESSAGE:
-		return (cli_skeleton(f->descriptor));
+		return (shape_skeleton(f->descriptor));
 	default:
 		return (json_null());
 	}
 }
 
 json_t *
-cli_skeleton(const ProtobufCMessageDescriptor *d)
+shape_skeleton(const ProtobufCMessageDescriptor *d)
 {
 	const ProtobufCFieldDescriptor *f;
 	json_t *obj, *v;
@@ -837,7 +829,7 @@ cli_skeleton(const ProtobufCMessageDescriptor *d)
 		f = &d->fields[i];
 		if (is_presence_flag(f))
 			continue;
-		cli_pascal(f->name, key, sizeof(key));
+		shape_pascal(f->name, key, sizeof(key));
 		if (is_repeated(f) && is_stage_map(f))
 			v = json_pack("{s:[s]}", "KeyName", "");
 		else if (is_repeated(f))
