@@ -705,12 +705,20 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 	if (hsm_dek_find(s, env, &pin) == HSM_DEK_HIT) {
 		rv = decrypt(s, env, aad, aad_len, pin.obj, out);
 		if (rv == CKR_OK) {
-			hsm_dek_release(s, &pin, HSM_DEK_WORKED);
+			(void)hsm_dek_release(s, &pin, HSM_DEK_WORKED);
 			/* Success! */
 			return (0);
 		}
+		/*
+		 * Another session's key refused, while its entry is still
+		 * there: the token may keep sessions' objects apart.  (Its
+		 * owner closing under us refuses it too, and empties the
+		 * entry: that says nothing about the token.)
+		 */
 		theirs_refused = pin.owner != s && handle_refused(rv);
-		hsm_dek_release(s, &pin, HSM_DEK_FAILED);
+		if (hsm_dek_release(s, &pin, HSM_DEK_FAILED) ==
+		    HSM_DEK_WAS_GONE)
+			theirs_refused = 0;
 	}
 
 	/* Unwrapped now, and kept for the next open unless no slot is free. */
@@ -718,7 +726,7 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 		return (-1);
 	if (hsm_dek_keep(s, env, dek, &pin) == HSM_DEK_KEPT) {
 		rv = decrypt(s, env, aad, aad_len, dek, out);
-		hsm_dek_release(s, &pin, rv == CKR_OK ? HSM_DEK_WORKED :
+		(void)hsm_dek_release(s, &pin, rv == CKR_OK ? HSM_DEK_WORKED :
 		    HSM_DEK_FAILED);
 	} else {
 		rv = decrypt(s, env, aad, aad_len, dek, out);

@@ -286,19 +286,21 @@ hsm_dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
 	return (HSM_DEK_KEPT);
 }
 
-void
+enum hsm_dek_released
 hsm_dek_release(struct hsm_session *s, struct hsm_dek_pin *pin,
     enum hsm_dek_use use)
 {
 	struct hsm_dek *d = pin->slot;
 	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
+	enum hsm_dek_released was = HSM_DEK_WAS_GONE;
 	int kept;
 
 	if (d == NULL)
-		return;
+		return (HSM_DEK_WAS_GONE);
 	pthread_mutex_lock(&pin->set->mu);
 	/* A slot emptied meanwhile (its owner closed) is not ours to touch. */
 	if (d->gen == pin->gen) {
+		was = HSM_DEK_WAS_THERE;
 		d->pins--;
 		if (use == HSM_DEK_FAILED)
 			d->bad = 1;
@@ -308,6 +310,7 @@ hsm_dek_release(struct hsm_session *s, struct hsm_dek_pin *pin,
 	pthread_mutex_unlock(&pin->set->mu);
 	destroy_obj(s, gone);
 	memset(pin, 0, sizeof(*pin));
+	return (was);
 }
 
 void

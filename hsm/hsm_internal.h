@@ -112,6 +112,8 @@ struct hsm_dek_pin {
 enum hsm_dek_found { HSM_DEK_MISS, HSM_DEK_HIT };
 enum hsm_dek_kept { HSM_DEK_NOT_KEPT, HSM_DEK_KEPT };
 enum hsm_dek_use { HSM_DEK_WORKED, HSM_DEK_FAILED };
+/* Whether a pinned entry was still the one pinned when let go. */
+enum hsm_dek_released { HSM_DEK_WAS_THERE, HSM_DEK_WAS_GONE };
 
 /* The cache (empty), or NULL when out of memory; freed after every session. */
 struct hsm_dek_cache *hsm_dek_cache_new(void);
@@ -132,9 +134,13 @@ enum hsm_dek_found hsm_dek_find(struct hsm_session *,
 enum hsm_dek_kept hsm_dek_keep(struct hsm_session *,
     const struct hsm_envelope *, CK_OBJECT_HANDLE, struct hsm_dek_pin *);
 
-/* hsm_dek_release(s, pin, use): unpin; HSM_DEK_FAILED drops the entry. */
-void hsm_dek_release(struct hsm_session *, struct hsm_dek_pin *,
-    enum hsm_dek_use);
+/*
+ * hsm_dek_release(s, pin, use): unpin; HSM_DEK_FAILED drops the entry.
+ * HSM_DEK_WAS_GONE when the entry was taken out under the pin (its owner
+ * closed): a failure with its key is then explained.
+ */
+enum hsm_dek_released hsm_dek_release(struct hsm_session *,
+    struct hsm_dek_pin *, enum hsm_dek_use);
 
 /* hsm_dek_reap(s): destroy ${s}'s cached keys that other sessions evicted. */
 void hsm_dek_reap(struct hsm_session *);

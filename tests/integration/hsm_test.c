@@ -309,6 +309,24 @@ test_dek_cache_shared(void **state)
 	    failures[3], 0);
 	for (j = 0; j < 400; j++)
 		hsm_envelope_cleanup(&shared_envs[j]);
+
+	/*
+	 * Sessions closing under readers refuse their keys to those readers:
+	 * that must not be taken for a token that keeps sessions' objects
+	 * apart (the cache would then switch to private entries for good, as
+	 * it once did in CI).  A key unwrapped in another session is still a
+	 * hit in ours.
+	 */
+	seal(NULL, (const uint8_t *)"still shared", 12, &env);
+	assert_non_null(other = hsm_session_new(h, &err));
+	assert_int_equal(hsm_open(other, &env, &bind, &pt, &err), 0);
+	cf_secret_free(pt);
+	hsm_dek_cache_stats(s, &hits0, &misses0);
+	expect_open(&env, &bind, CF_OK);
+	hsm_dek_cache_stats(s, &hits, &misses);
+	assert_int_equal(hits, hits0 + 1);
+	hsm_session_free(other);
+	hsm_envelope_cleanup(&env);
 }
 
 /* Open each of ${n} envelopes once in ${sess}. */
