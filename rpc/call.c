@@ -9,20 +9,13 @@
  * metadata.  The batch completes on the call's queue, where the server loop
  * hands it to rpc_call_done().
  *
- * Audit (audit/DESIGN.md): no reply leaves before the call's event is
- * committed.  A change's event is written in its own transaction
- * (engine_commit asks call_change_event for it and appends it with
- * audit_append), so the change and its event commit together, before the
- * reply.  Every other call
- * (reads, failures, unknown methods) submits its event(s) to the writer
- * and goes on to the next call; the writer's callback posts the call back
- * to the queue (RPC_TAG_AUDITED), and whichever worker takes it starts
- * the reply batch.  If the event cannot be written, the client
- * gets ServiceUnavailable instead of the result.  A call without identity
- * (only a client without a certificate, let through by
- * health_without_cert) is not audited by itself: it is counted
- * (refusals.c), summarised in the audit trail once per interval, and
- * answered at once, so that it never waits on the audit queue.
+ * What the call does, its audit and the rule that no reply leaves before
+ * its event is durable are the exchange's (exchange.c), shared with every
+ * transport; this file is the gRPC part: who is calling (the
+ * certificate), the bytes in and out, and the reply batch.  A call that is
+ * not answered at once is posted back to the queue by the writer's
+ * callback (an empty batch, RPC_TAG_AUDITED), and the worker that takes it
+ * sends the reply: the writer never packs or sends a reply.
  *
  * Plaintext: the call's arena is locked, never-dumped memory (common/cf.h),
  * and every buffer of ours that may hold a value comes from it: the copy of
@@ -35,6 +28,7 @@
  * are neither locked nor wiped.
  */
 #include "rpc_call.h"
+#include "rpc_exchange.h"
 #include "rpc_internal.h"
 
 #include <stdatomic.h>
@@ -57,31 +51,14 @@ struct call {
 	enum rpc_tag_kind kind;		/* RPC_TAG_BATCH */
 	enum rpc_tag_kind audited;	/* RPC_TAG_AUDITED */
 	grpc_call *gcall;
-	struct cf_arena *arena;
+	struct rpc_exchange x;		/* the request, its result, its arena */
 	atomic_int refs;
-	char request_id[CF_UUID_LEN + 1];
 	grpc_metadata initial_md;
 	grpc_metadata trailing_md;
 	size_t n_trailing;
 	grpc_slice details;
 	grpc_byte_buffer *response;
 	int cancelled;
-
-	/* What the audit event needs, and the result it holds back. */
-	struct audit *audit;		/* NULL: not audited (benchmarks) */
-	struct rpc_refusals *refusals;	/* counts calls without identity */
-	const char *op;
-	int64_t start_ms;
-	struct engine_audit ea;
-	struct rpc_reply reply;
-	struct cf_error err;
-	int ok;
-	const char *peer;
-	const char *principal;
-
-	/* The writer's verdict on the call's events (call_audited). */
-	int audit_ok;
-	struct cf_error audit_err;
 };
 
 static void
@@ -90,7 +67,7 @@ call_unref(struct call *c)
 
 	if (atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
-	cf_arena_free(c->arena);
+	rpc_exchange_cleanup(&c->x);
 	free(c);
 }
 
@@ -132,69 +109,28 @@ call_refuse(grpc_call *gcall)
 
 /* A context for ${gcall}, which it takes over; NULL if out of memory. */
 static struct call *
-call_new(grpc_call *gcall, struct audit *audit)
+call_new(grpc_call *gcall, struct audit *audit,
+    struct rpc_refusals *refusals)
 {
 	struct call *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		goto err0;
-	if ((c->arena = cf_arena_new()) == NULL)
-		goto err1;
-	if (cf_uuid_random(c->request_id))
-		goto err2;
+		return (NULL);
+	if (rpc_exchange_init(&c->x, audit, refusals)) {
+		free(c);
+		return (NULL);
+	}
 	c->kind = RPC_TAG_BATCH;
 	c->audited = RPC_TAG_AUDITED;
 	c->gcall = gcall;
-	c->audit = audit;
-	c->start_ms = cf_now_ms();
 	atomic_init(&c->refs, 1);
 	c->details = grpc_empty_slice();
 	c->initial_md.key = grpc_slice_from_static_string(RPC_MD_REQUEST_ID);
-	c->initial_md.value = grpc_slice_from_copied_string(c->request_id);
-
-	/* Success! */
+	c->initial_md.value = grpc_slice_from_copied_string(c->x.request_id);
 	return (c);
-
-err2:
-	cf_arena_free(c->arena);
-err1:
-	free(c);
-err0:
-	/* Failure! */
-	return (NULL);
 }
 
-/* ---- audit ------------------------------------------------------------------ */
-
-_Static_assert(RPC_AUDIT_PARAMS_MAX <= AUDIT_PARAMS_MAX,
-    "the writer keeps every request's parameters whole");
-
-/* The call's event, with ${outcome}; the secret and version as known. */
-static void
-call_event(const struct call *c, const char *outcome, struct audit_event *ev)
-{
-
-	memset(ev, 0, sizeof(*ev));
-	ev->time_ms = c->start_ms;
-	ev->request_id = c->request_id;
-	ev->principal = c->principal != NULL ? c->principal :
-	    "unauthenticated";
-	ev->peer = c->peer != NULL ? c->peer : "unknown";
-	ev->operation = c->op;
-	ev->secret_arn = c->ea.secret_arn;
-	ev->version_id = c->ea.version_id;
-	ev->request_params = c->ea.request_params;
-	ev->outcome = outcome;
-}
-
-/* engine_commit's hook: the change's event, committed with the change. */
-static void
-call_change_event(struct engine_audit *ea, struct audit_event *ev)
-{
-	struct call *c = ea->hook_arg;
-
-	call_event(c, "OK", ev);
-}
+/* ---- identity --------------------------------------------------------------- */
 
 /* The first value of property ${name} of ${ctx}, copied; NULL if none. */
 static const char *
@@ -267,52 +203,31 @@ call_principal(struct call *c)
 	    GRPC_TLS_TRANSPORT_SECURITY_TYPE) || auth_property_is(ctx, type,
 	    GRPC_SSL_TRANSPORT_SECURITY_TYPE)) &&
 	    grpc_auth_context_peer_is_authenticated(ctx) &&
-	    (who = auth_property(c->arena, ctx,
+	    (who = auth_property(c->x.arena, ctx,
 	    GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) == NULL &&
-	    auth_property(c->arena, ctx, GRPC_PEER_URI_PROPERTY_NAME) == NULL &&
-	    (cn = auth_property(c->arena, ctx, GRPC_X509_CN_PROPERTY_NAME)) !=
+	    auth_property(c->x.arena, ctx, GRPC_PEER_URI_PROPERTY_NAME) == NULL &&
+	    (cn = auth_property(c->x.arena, ctx, GRPC_X509_CN_PROPERTY_NAME)) !=
 	    NULL)
-		who = cn_principal(c->arena, cn);
+		who = cn_principal(c->x.arena, cn);
 	grpc_auth_context_release(ctx);
 	return (who);
 }
 
-/* Fill ${ec}: who is calling, from where, under which request id. */
-static int
-call_identity(struct call *c, struct engine_call *ec, struct cf_error *err)
+/* Who is calling, and from where: the exchange's identity. */
+static void
+call_identity(struct call *c)
 {
+	const char *copy = NULL;
 	char *peer;
 
-	c->principal = call_principal(c);
-	peer = grpc_call_get_peer(c->gcall);
-	c->peer = cf_arena_strdup(c->arena, peer != NULL ? peer : "unknown");
+	c->x.principal = call_principal(c);
+	if ((peer = grpc_call_get_peer(c->gcall)) != NULL)
+		copy = cf_arena_strdup(c->x.arena, peer);
 	gpr_free(peer);
-	ec->principal = c->principal;
-	ec->request_id = c->request_id;
-	ec->arena = c->arena;
-	ec->peer = c->peer;
-	ec->audit = c->audit != NULL ? &c->ea : NULL;
-	c->ea.change_event = call_change_event;
-	c->ea.hook_arg = c;
-	if (ec->peer == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (-1);
-	}
-	return (0);
+	c->x.peer = copy != NULL ? copy : "unknown";
 }
 
-/* UNAUTHENTICATED for a call without identity to a method that needs one. */
-static int
-call_authenticated(const struct call *c, const char *action,
-    struct cf_error *err)
-{
-
-	if (c->principal != NULL || action == NULL)
-		return (0);
-	cf_error_set(err, CF_ERR_UNAUTHENTICATED, "The request carried no "
-	    "client certificate: Coffer identifies callers by mutual TLS.");
-	return (-1);
-}
+/* ---- bytes in and out ------------------------------------------------------- */
 
 /* Copy the request out of gRPC's slices into ${a}, where it can be wiped. */
 static int
@@ -438,132 +353,55 @@ call_reply(struct call *c, const struct rpc_reply *reply,
 	return (1);
 }
 
-/* Send the held result, or the audit failure (rpc_call_audited). */
-static void
-call_reply_audited(struct call *c)
+/* Send the answer, once recorded (rpc_call_audited, or at once). */
+static int
+call_answer(struct call *c)
 {
-	struct cf_error e = { CF_OK, "" };
+	const struct cf_error *err;
+	const struct rpc_reply *reply = rpc_exchange_result(&c->x, &err);
 
-	/*
-	 * A health check whose event could not be written answers
-	 * NOT_SERVING, as the protocol says, rather than an error.
-	 */
-	if (!c->audit_ok && c->op != NULL &&
-	    strcmp(c->op, "Health/Check") == 0 &&
-	    rpc_service_not_serving(c->arena, &c->reply, &e) == 0)
-		(void)call_reply(c, &c->reply, &e);
-	else if (!c->audit_ok)
-		(void)call_reply(c, NULL, &c->audit_err);
-	else
-		(void)call_reply(c, c->ok ? &c->reply : NULL, &c->err);
+	return (call_reply(c, reply, err));
 }
 
 /*
- * The writer's answer, on the lane's thread: keep it and hand the call
- * back to the workers with an empty batch on its queue, which completes
- * at once (RPC_TAG_AUDITED).  Packing and sending the reply is a worker's
- * job: on the writer's thread it made the writer the one thread every
- * audited read passed through (issue 14's measurements).
+ * The writer's answer, on the lane's thread: hand the call back to the
+ * workers with an empty batch on its queue, which completes at once
+ * (RPC_TAG_AUDITED).  Packing and sending the reply is a worker's job: on
+ * the writer's thread it made the writer the one thread every audited
+ * read passed through (issue 14's measurements).
  */
 static void
-call_audited(void *arg, int ok, const struct cf_error *aerr)
+call_audited(void *arg)
 {
 	struct call *c = arg;
 
-	c->audit_ok = ok;
-	if (!ok)
-		c->audit_err = *aerr;
 	if (grpc_call_start_batch(c->gcall, NULL, 0, &c->audited, NULL) !=
 	    GRPC_CALL_OK)
 		/* Not expected: then the writer sends the reply itself. */
-		call_reply_audited(c);
+		(void)call_answer(c);
 }
 
 void
 rpc_call_audited(void *tag)
 {
 
-	call_reply_audited((struct call *)((char *)tag -
+	(void)call_answer((struct call *)((char *)tag -
 	    offsetof(struct call, audited)));
 }
 
 /*
- * Record the call's outcome, then reply (from the writer's callback).
- * Returns as call_reply() does: 1 when a reply batch has started or will
- * start from the callback.
+ * Record the call's outcome, then reply (now, or from the writer's
+ * callback).  Returns as call_reply() does: 1 when a reply batch has
+ * started or will start from the callback.
  */
 static int
 call_finish(struct call *c)
 {
-	struct audit_event one, *ev = &one;
-	struct cf_error err = { CF_OK, "" };
-	const char *outcome;
-	size_t n = 1, i;
 
-	/*
-	 * No identity (a client let through for the health check): counted,
-	 * not audited one by one, so that it never waits on the audit queue.
-	 */
-	if (c->principal == NULL && c->refusals != NULL) {
-		outcome = c->ok ? "OK" : cf_code_name(c->err.code != CF_OK ?
-		    c->err.code : CF_ERR_INTERNAL);
-		(void)rpc_refusals_add(c->refusals, c->peer, "unauthenticated",
-		    c->op, outcome);
-		return (call_reply(c, c->ok ? &c->reply : NULL, &c->err));
-	}
-
-	/* Not audited (a benchmark's configuration), or already recorded. */
-	if (c->audit == NULL || (c->ea.recorded && c->ok))
-		return (call_reply(c, c->ok ? &c->reply : NULL, &c->err));
-
-	/*
-	 * A failed call, or a read: its outcome.  (A change whose commit
-	 * failed after its event was recorded gets this second event, which
-	 * says how the call really ended.)  BatchGetSecretValue has one
-	 * event per secret.
-	 */
-	outcome = c->ok ? "OK" : cf_code_name(c->err.code != CF_OK ?
-	    c->err.code : CF_ERR_INTERNAL);
-	if (c->ok && c->ea.n_items > 0) {
-		n = c->ea.n_items;
-		if ((ev = cf_arena_alloc(c->arena, n * sizeof(*ev))) == NULL)
-			goto fail;
-		for (i = 0; i < n; i++) {
-			call_event(c, c->ea.items[i].outcome, &ev[i]);
-			ev[i].secret_arn = c->ea.items[i].secret;
-			ev[i].version_id = c->ea.items[i].version_id;
-			ev[i].accessed_secret = c->ea.items[i].accessed_secret;
-			ev[i].accessed_version =
-			    c->ea.items[i].accessed_version;
-		}
-	} else {
-		call_event(c, outcome, &one);
-		/* A read's LastAccessedDate, with its event. */
-		if (c->ok) {
-			one.accessed_secret = c->ea.accessed_secret;
-			one.accessed_version = c->ea.accessed_version;
-		}
-	}
-	if (audit_submit(c->audit, ev, n, call_audited, c) == 0)
+	if (rpc_exchange_record(&c->x, call_audited, c) ==
+	    RPC_RECORDED_LATER)
 		return (1);
-fail:
-	cf_error_set(&err, CF_ERR_UNAVAILABLE, "could not record the audit "
-	    "event");
-	return (call_reply(c, NULL, &err));
-}
-
-/*
- * Every call but the health check needs the audit: refused while the
- * token's head of the chain lags beyond audit_head_max_lag (fail closed).
- */
-static int
-call_audit_open(const struct call *c, const char *action,
-    struct cf_error *err)
-{
-
-	if (c->audit == NULL || action == NULL)
-		return (0);
-	return (audit_head_check(c->audit, err));
+	return (call_answer(c));
 }
 
 int
@@ -571,34 +409,24 @@ rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
     struct engine_worker *w, struct audit *audit,
     struct rpc_refusals *refusals)
 {
-	struct engine_call ec;
+	struct cf_error unread = { CF_OK, "" };
 	struct call *c;
-	uint8_t *req;
-	size_t len;
+	uint8_t *req = NULL;
+	size_t len = 0;
+	int read_ok;
 
 	/* A context for the call, which takes the call over. */
-	if ((c = call_new(gcall, audit)) == NULL) {
+	if ((c = call_new(gcall, audit, refusals)) == NULL) {
 		call_refuse(gcall);
 		return (0);
 	}
-	c->op = rpc_service_op(method);
-	c->refusals = refusals;
 
-	/*
-	 * Copy the request where it can be wiped, then run the method; every
-	 * method but the health check needs an identity.
-	 */
-	memset(&ec, 0, sizeof(ec));
-	ec.action = rpc_service_action(method);
-	if (call_identity(c, &ec, &c->err) == 0 &&
-	    call_authenticated(c, ec.action, &c->err) == 0 &&
-	    call_audit_open(c, ec.action, &c->err) == 0 &&
-	    call_read(c->arena, payload, &req, &len, &c->err) == 0 &&
-	    rpc_service_handle(method, w, &ec, req, len, &c->reply,
-	    &c->err) == 0)
-		c->ok = 1;
+	/* Copy the request where it can be wiped, then run the method. */
+	call_identity(c);
+	read_ok = call_read(c->x.arena, payload, &req, &len, &unread) == 0;
+	rpc_exchange_run(&c->x, method, w, req, len, read_ok ? NULL : &unread);
 
-	/* Record, then reply; on failure ${c->err} says what the client sees. */
+	/* Record, then reply; on failure the exchange says what is sent. */
 	return (call_finish(c));
 }
 
@@ -606,18 +434,14 @@ int
 rpc_call_refuse(grpc_call *gcall, size_t method, const struct cf_error *why,
     struct audit *audit, struct rpc_refusals *refusals)
 {
-	struct engine_call ec;
 	struct call *c;
 
-	if ((c = call_new(gcall, audit)) == NULL) {
+	if ((c = call_new(gcall, audit, refusals)) == NULL) {
 		call_refuse(gcall);
 		return (0);
 	}
-	c->op = rpc_service_op(method);
-	c->refusals = refusals;
-	c->err = *why;
-	memset(&ec, 0, sizeof(ec));
-	(void)call_identity(c, &ec, &c->err);
+	call_identity(c);
+	rpc_exchange_fail(&c->x, rpc_service_op(method), why);
 	return (call_finish(c));
 }
 
@@ -625,24 +449,20 @@ int
 rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method,
     struct audit *audit, struct rpc_refusals *refusals)
 {
-	struct engine_call ec;
+	struct cf_error err;
 	struct call *c;
 	char *path;
 
-	if ((c = call_new(gcall, audit)) == NULL) {
+	if ((c = call_new(gcall, audit, refusals)) == NULL) {
 		call_refuse(gcall);
 		return (0);
 	}
-	c->refusals = refusals;
-	memset(&ec, 0, sizeof(ec));
+	call_identity(c);
 	path = grpc_slice_to_c_string(method);
-	c->op = cf_arena_strdup(c->arena, path);
-	cf_error_set(&c->err, CF_ERR_UNIMPLEMENTED, "unknown method %.200s",
+	cf_error_set(&err, CF_ERR_UNIMPLEMENTED, "unknown method %.200s",
 	    path);
+	rpc_exchange_fail(&c->x, path, &err);
 	gpr_free(path);
-	if (c->op == NULL)
-		c->op = "unknown";
-	(void)call_identity(c, &ec, &c->err);
 	return (call_finish(c));
 }
 
