@@ -882,6 +882,40 @@ class CliTest(AuthzCase):
         self.assertIn("Could not connect to the endpoint URL", r.stderr + r.stdout)
         self.assertNotIn("cli-value", r.stdout)
 
+    def test_cli_access_key_verbs(self):
+        adm = self.server.admin_cert
+        for k in self.admin.call("ListAccessKeys", AK,
+                                 principal=B).access_key_metadata:
+            self.admin.call("DeleteAccessKey", AK, access_key_id=k.access_key_id)
+        r = self.run_coffer("create-access-key", "--principal", B, cert=adm)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        key = json.loads(r.stdout)["AccessKey"]
+        self.assertEqual(set(key), {"Principal", "AccessKeyId", "Status",
+                                    "SecretAccessKey", "CreateDate"})
+        self.assertEqual((key["Principal"], key["Status"]), (B, "Active"))
+        r = self.run_coffer("list-access-keys", "--principal", B, "--query",
+                            "AccessKeyMetadata[].[AccessKeyId,Status]",
+                            "--output", "text", cert=adm)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), [key["AccessKeyId"], "Active"])
+        self.assertNotIn(key["SecretAccessKey"], r.stdout)
+        r = self.run_coffer("update-access-key", "--access-key-id",
+                            key["AccessKeyId"], "--status", "Inactive", cert=adm)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_coffer("update-access-key", "--access-key-id",
+                            key["AccessKeyId"], cert=adm)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--status", r.stderr)
+        r = self.run_coffer("create-access-key", cert=self.b_cert)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("AccessDeniedException", r.stderr)
+        r = self.run_coffer("delete-access-key", "--access-key-id",
+                            key["AccessKeyId"], cert=adm)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_coffer("delete-access-key", "--access-key-id",
+                            key["AccessKeyId"], cert=adm)
+        self.assertIn("ResourceNotFoundException", r.stderr)
+
     def test_cli_identity_policy_verbs(self):
         n = self.name("cliidp")
         self.secret(n, "idp-value")
