@@ -413,6 +413,22 @@ store_exec_params(struct store *s, const char *sql, int n,
 	return (res);
 }
 
+int
+store_exec_rows(struct store *s, const char *sql, int n,
+    const char *const *values, const char *what, int *rows,
+    struct cf_error *err)
+{
+	PGresult *res;
+
+	if ((res = store_exec_params(s, sql, n, values, NULL, NULL, 0,
+	    PGRES_COMMAND_OK, what, err)) == NULL)
+		return (-1);
+	if (rows != NULL)
+		*rows = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return (0);
+}
+
 PGresult *
 store_exec_sql(struct store *s, const char *sql, int n,
     const char *const *values, struct cf_error *err)

@@ -3,14 +3,14 @@
  * (migrations/0010_access_keys.sql).  The secret is a sealed envelope,
  * never plaintext; this file only moves its bytes.
  *
- * Written by administrators, so one-off parameterised statements; the
- * envelope's bytes travel as hex text (encode/decode in SQL) because these
- * statements use text results.
+ * Written by administrators, so one-off parameterised statements.  The
+ * envelope goes in as binary parameters, as a version's does; it comes
+ * back as hex text (encode() in SQL), since one-off statements have text
+ * results.
  */
 #include "store_internal.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
@@ -54,43 +54,25 @@ store_access_key_insert(struct store *s, const struct store_access_key *k,
     int64_t *created_ms, struct cf_error *err)
 {
 	const struct store_version *e = &k->sealed;
-	char format[16], *iv, *dek, *ct;
-	const char *v[7];
-	PGresult *r = NULL;
-	int rc = -1;
+	char format[16];
+	const char *v[7] = { k->access_key_id, k->principal, format,
+	    e->kek_label, (const char *)e->iv, (const char *)e->wrapped_dek,
+	    (const char *)e->ciphertext };
+	int len[7] = { 0, 0, 0, 0, (int)e->iv_len, (int)e->wrapped_dek_len,
+	    (int)e->ciphertext_len };
+	int fmt[7] = { 0, 0, 0, 0, 1, 1, 1 };
+	PGresult *r;
 
-	iv = malloc(2 * e->iv_len + 1);
-	dek = malloc(2 * e->wrapped_dek_len + 1);
-	ct = malloc(2 * e->ciphertext_len + 1);
-	if (iv == NULL || dek == NULL || ct == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto done;
-	}
-	cf_hex_encode(e->iv, e->iv_len, iv);
-	cf_hex_encode(e->wrapped_dek, e->wrapped_dek_len, dek);
-	cf_hex_encode(e->ciphertext, e->ciphertext_len, ct);
 	snprintf(format, sizeof(format), "%u", (unsigned)e->format);
-	v[0] = k->access_key_id;
-	v[1] = k->principal;
-	v[2] = format;
-	v[3] = e->kek_label;
-	v[4] = iv;
-	v[5] = dek;
-	v[6] = ct;
 	if ((r = store_exec_params(s, "INSERT INTO access_keys (access_key_id, "
 	    "principal, format, kek_label, iv, wrapped_dek, ciphertext) VALUES "
-	    "($1, $2, $3::int, $4, decode($5, 'hex'), decode($6, 'hex'), "
-	    "decode($7, 'hex')) RETURNING " MS("created_date"), 7, v, NULL,
-	    NULL, 0, PGRES_TUPLES_OK, "storing an access key", err)) == NULL)
-		goto done;
+	    "($1, $2, $3::int, $4, $5, $6, $7) RETURNING " MS("created_date"),
+	    7, v, len, fmt, 0, PGRES_TUPLES_OK, "storing an access key",
+	    err)) == NULL)
+		return (-1);
 	*created_ms = store_col_i64(r, 0, 0);
-	rc = 0;
-done:
 	PQclear(r);
-	free(iv);
-	free(dek);
-	cf_wipe_free(ct, ct != NULL ? 2 * e->ciphertext_len + 1 : 0);
-	return (rc);
+	return (0);
 }
 
 int
@@ -179,14 +161,10 @@ static enum store_lookup
 change_one(struct store *s, const char *sql, int n, const char *const *v,
     const char *what, struct cf_error *err)
 {
-	PGresult *r;
 	int rows;
 
-	if ((r = store_exec_params(s, sql, n, v, NULL, NULL, 0,
-	    PGRES_COMMAND_OK, what, err)) == NULL)
+	if (store_exec_rows(s, sql, n, v, what, &rows, err))
 		return (STORE_ERROR);
-	rows = atoi(PQcmdTuples(r));
-	PQclear(r);
 	return (rows > 0 ? STORE_FOUND : STORE_NOT_FOUND);
 }
 

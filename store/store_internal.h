@@ -163,6 +163,15 @@ PGresult *store_exec_params(struct store *, const char *, int,
     const char *, struct cf_error *);
 
 /*
+ * store_exec_rows(s, sql, n, values, what, rows, err):
+ * Run a one-off parameterised change (text parameters) inside the caller's
+ * transaction, never retried; *${rows} (may be NULL) gets the number of
+ * rows it touched.  0, or -1 with ${err} ("... while ${what}").
+ */
+int store_exec_rows(struct store *, const char *, int, const char *const *,
+    const char *, int *, struct cf_error *);
+
+/*
  * store_ready(s, err): reconnect (and prepare) if the connection is gone
  * and no transaction is open; 0, or -1 with ${err}.
  */

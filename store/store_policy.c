@@ -117,29 +117,13 @@ store_identity_policy_get(struct store *s, struct cf_arena *a,
 	return (STORE_FOUND);
 }
 
-/* Run a change; *${rows} gets the number of rows it touched. */
-static int
-change(struct store *s, const char *sql, int n, const char *const *v,
-    const char *what, int *rows, struct cf_error *err)
-{
-	PGresult *r;
-
-	if ((r = store_exec_params(s, sql, n, v, NULL, NULL, 0,
-	    PGRES_COMMAND_OK, what, err)) == NULL)
-		return (-1);
-	if (rows != NULL)
-		*rows = atoi(PQcmdTuples(r));
-	PQclear(r);
-	return (0);
-}
-
 int
 store_identity_policy_put(struct store *s, const char *principal,
     const char *name, const char *doc, struct cf_error *err)
 {
 	const char *v[3] = { principal, name, doc };
 
-	return (change(s, "INSERT INTO identity_policies (principal, "
+	return (store_exec_rows(s, "INSERT INTO identity_policies (principal, "
 	    "policy_name, document) VALUES ($1, $2, $3) ON CONFLICT "
 	    "(principal, policy_name) DO UPDATE SET document = excluded.document, "
 	    "updated_date = now()", 3, v, "writing an identity policy", NULL,
@@ -153,7 +137,7 @@ store_identity_policy_delete(struct store *s, const char *principal,
 	const char *v[2] = { principal, name };
 	int rows = 0;
 
-	if (change(s, "DELETE FROM identity_policies WHERE principal = $1 "
+	if (store_exec_rows(s, "DELETE FROM identity_policies WHERE principal = $1 "
 	    "AND policy_name = $2", 2, v, "deleting an identity policy", &rows,
 	    err))
 		return (STORE_ERROR);
@@ -166,7 +150,7 @@ store_secret_set_policy(struct store *s, const char *uuid, const char *doc,
 {
 	const char *v[2] = { uuid, doc };
 
-	return (change(s, "UPDATE secrets SET resource_policy = $2, "
+	return (store_exec_rows(s, "UPDATE secrets SET resource_policy = $2, "
 	    "last_changed_date = now() WHERE uuid = $1::uuid", 2, v,
 	    "writing a resource policy", NULL, err));
 }

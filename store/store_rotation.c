@@ -27,14 +27,10 @@ static int
 one_row(struct store *s, const char *sql, int n, const char *const *v,
     const char *what, int *touched, struct cf_error *err)
 {
-	PGresult *r;
 	int rows;
 
-	if ((r = store_exec_params(s, sql, n, v, NULL, NULL, 0,
-	    PGRES_COMMAND_OK, what, err)) == NULL)
+	if (store_exec_rows(s, sql, n, v, what, &rows, err))
 		return (-1);
-	rows = atoi(PQcmdTuples(r));
-	PQclear(r);
 	if (touched != NULL) {
 		*touched = rows;
 		return (0);
