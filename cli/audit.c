@@ -391,7 +391,7 @@ cmd_verify_online(struct audit_opts *o)
 	    COFFER__V1__VERIFY_AUDIT_LOG_REQUEST__INIT;
 	Coffer__V1__VerifyAuditLogResponse *resp = NULL;
 	struct cli_status st = { 0, "", "" };
-	struct shape_opts co = { 0, 0 };
+	struct shape_opts co = { 0 };
 	struct cli_conn *conn;
 	json_t *acc = NULL, *j, *c;
 	char *tok = NULL;

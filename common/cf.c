@@ -37,6 +37,12 @@ static const char *const code_names[CF_ERR__COUNT] = {
 	[CF_ERR_UNAVAILABLE] = "ServiceUnavailable",
 	[CF_ERR_UNIMPLEMENTED] = "NotImplemented",
 	[CF_ERR_TIMEOUT] = "RequestTimeoutException",
+	[CF_ERR_SERIALIZATION] = "SerializationException",
+	[CF_ERR_UNKNOWN_OPERATION] = "UnknownOperationException",
+	[CF_ERR_MISSING_AUTH] = "MissingAuthenticationTokenException",
+	[CF_ERR_INCOMPLETE_SIGNATURE] = "IncompleteSignatureException",
+	[CF_ERR_INVALID_SIGNATURE] = "InvalidSignatureException",
+	[CF_ERR_UNRECOGNIZED_CLIENT] = "UnrecognizedClientException",
 };
 
 void

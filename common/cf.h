@@ -43,6 +43,17 @@ enum cf_code {
 	CF_ERR_UNAVAILABLE,		/* ServiceUnavailable: database or token down */
 	CF_ERR_UNIMPLEMENTED,		/* operation not built */
 	CF_ERR_TIMEOUT,			/* RequestTimeoutException: over its bound */
+	/*
+	 * AWS's JSON protocol (awsapi/): a body that is not the operation's
+	 * shape, a target that names no operation, and the four ways a
+	 * Signature Version 4 request fails authentication.
+	 */
+	CF_ERR_SERIALIZATION,		/* SerializationException */
+	CF_ERR_UNKNOWN_OPERATION,	/* UnknownOperationException */
+	CF_ERR_MISSING_AUTH,		/* MissingAuthenticationTokenException */
+	CF_ERR_INCOMPLETE_SIGNATURE,	/* IncompleteSignatureException */
+	CF_ERR_INVALID_SIGNATURE,	/* InvalidSignatureException */
+	CF_ERR_UNRECOGNIZED_CLIENT,	/* UnrecognizedClientException */
 	CF_ERR__COUNT
 };
 

@@ -28,6 +28,7 @@
 
 struct audit;
 struct engine;
+struct engine_worker;
 struct rpc_server;
 
 #define RPC_GRACE_MS_DEFAULT 10000
@@ -137,5 +138,48 @@ void rpc_server_wait(struct rpc_server *);
  * gRPC.  rpc_server_free(NULL) does nothing.
  */
 void rpc_server_free(struct rpc_server *);
+
+/* ---- AWS's JSON protocol (json.c; awsapi/ carries it) ------------------- */
+
+/* One request, as awsapi/ received and authenticated it. */
+struct rpc_json_request {
+	const char *operation;		/* X-Amz-Target's, "GetSecretValue" */
+	const char *principal;		/* its access key's; NULL if refused */
+	const char *peer;		/* "ipv4:127.0.0.1:40000" */
+	const uint8_t *body;		/* the JSON text (not NUL-terminated) */
+	size_t body_len;
+	const struct cf_error *refused;	/* not NULL: not run, this is why
+					   (authentication failed) */
+};
+
+/* What to send back. */
+struct rpc_json_answer {
+	int http_status;		/* 200, or the status AWS uses */
+	const char *error_type;		/* NULL on success, else the AWS
+					   exception name (static) */
+	char request_id[CF_UUID_LEN + 1];	/* x-amzn-RequestId */
+	char *body;			/* JSON text (heap, may hold a value:
+					   cf_heap_wipe_free it); NULL with
+					   an error when out of memory */
+	size_t body_len;
+};
+
+/*
+ * rpc_json_serve(srv, w, req, out):
+ * Answer ${req} as the gRPC call of the same coffer.v1.SecretsManager
+ * operation would be answered: the same validation, authorization and
+ * audit, on engine worker ${w} (the calling thread's), with the JSON
+ * shapes AWS uses.  Blocks until the call's audit events are durable
+ * (never sends a result whose event is not).  Names outside
+ * coffer.v1.SecretsManager are UnknownOperationException: Coffer's own
+ * services are served over gRPC only.  ${srv} must be started, and use
+ * TLS (a request refused before it runs is counted with the refused
+ * handshakes, not audited one by one).
+ */
+void rpc_json_serve(struct rpc_server *, struct engine_worker *,
+    const struct rpc_json_request *, struct rpc_json_answer *);
+
+/* rpc_json_http_status(code): the HTTP status AWS sends with ${code}. */
+int rpc_json_http_status(enum cf_code);
 
 #endif /* !COFFER_RPC_H */

@@ -9,7 +9,9 @@
  * pb.c, ops_read.c, ops_write.c, ops_rotation.c, ops_policy.c, ops_audit.c
  *		one handler per operation (declared in rpc_ops.h)
  * audit_params.c  the request fields an audit event records
- * call.c	answering one call: request in, reply batch out (rpc_call.h)
+ * call.c	answering one gRPC call: request in, reply batch out (rpc_call.h)
+ * json.c	answering one request in AWS's JSON protocol (rpc.h)
+ * exchange.c	one request answered, whatever carried it (rpc_exchange.h)
  * server.c	the gRPC core server loop: one completion queue for every
  *		worker, and the long-call pool
  * refusals.c	audit summaries of refused handshakes (one per kind and
@@ -127,6 +129,21 @@ const char *rpc_service_action(size_t);
 /* rpc_service_op(i): the operation name of method ${i}, for the audit. */
 const char *rpc_service_op(size_t);
 
+/* What rpc_service_find_sm returns for a name it does not serve. */
+#define RPC_SERVICE_NONE ((size_t)-1)
+
+/*
+ * rpc_service_find_sm(op): the index of coffer.v1.SecretsManager's method
+ * ${op} ("GetSecretValue"): AWS's operations, the ones AWS's JSON protocol
+ * names in X-Amz-Target.  RPC_SERVICE_NONE for any other name, Coffer's
+ * own services included (they are served over gRPC only).
+ */
+size_t rpc_service_find_sm(const char *);
+
+/* rpc_service_request(i), rpc_service_response(i): method ${i}'s messages. */
+const ProtobufCMessageDescriptor *rpc_service_request(size_t);
+const ProtobufCMessageDescriptor *rpc_service_response(size_t);
+
 /*
  * rpc_service_is_long(i): nonzero if method ${i} may run long (it scans
  * many rows or unwraps many keys: listings, audit queries and
@@ -145,6 +162,13 @@ int rpc_service_is_long(size_t);
 int rpc_service_handle(size_t, struct engine_worker *,
     const struct engine_call *, const uint8_t *, size_t, struct rpc_reply *,
     struct cf_error *) CF_MUSTCHECK;
+
+/* ---- server.c ---------------------------------------------------------- */
+
+/* The audit writer and refusal counter a server's calls are recorded by. */
+struct rpc_server;
+struct audit *rpc_server_audit(const struct rpc_server *);
+struct rpc_refusals *rpc_server_refusals(const struct rpc_server *);
 
 /* ---- accept_guard.c ----------------------------------------------------- */
 

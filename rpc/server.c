@@ -786,6 +786,20 @@ rpc_server_port(const struct rpc_server *srv)
 	return (srv->port);
 }
 
+struct audit *
+rpc_server_audit(const struct rpc_server *srv)
+{
+
+	return (srv->audit);
+}
+
+struct rpc_refusals *
+rpc_server_refusals(const struct rpc_server *srv)
+{
+
+	return (srv->refusals);
+}
+
 /* Join every worker thread that was started. */
 static void
 workers_join(struct rpc_server *srv)

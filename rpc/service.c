@@ -18,6 +18,7 @@ struct method {
 	const char *action;		/* IAM action; NULL: none needed */
 	const char *path;
 	const ProtobufCMessageDescriptor *request;
+	const ProtobufCMessageDescriptor *response;
 	rpc_op_fn *run;
 	int is_long;			/* runs on the long-call pool */
 };
@@ -65,74 +66,78 @@ rpc_service_not_serving(struct cf_arena *arena, struct rpc_reply *out,
 }
 
 #define SM_PATH(op) "/coffer.v1.SecretsManager/" #op
-#define SM(op, req, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
-	&coffer__v1__##req##__descriptor, fn, 0 }
-#define SM_LONG(op, req, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
-	&coffer__v1__##req##__descriptor, fn, 1 }
-#define COFFER(svc, op, req, fn) { #op, "coffer:" #op, \
-	"/coffer.v1." #svc "/" #op, &coffer__v1__##req##__descriptor, fn, 0 }
-#define COFFER_LONG(svc, op, req, fn) { #op, "coffer:" #op, \
-	"/coffer.v1." #svc "/" #op, &coffer__v1__##req##__descriptor, fn, 1 }
+/* ${m}: the messages' common stem, get_secret_value for ...Request. */
+#define MSGS(m) &coffer__v1__##m##_request__descriptor, \
+	&coffer__v1__##m##_response__descriptor
+#define SM(op, m, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
+	MSGS(m), fn, 0 }
+#define SM_LONG(op, m, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
+	MSGS(m), fn, 1 }
+#define COFFER(svc, op, m, fn) { #op, "coffer:" #op, \
+	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 0 }
+#define COFFER_LONG(svc, op, m, fn) { #op, "coffer:" #op, \
+	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 1 }
 
 static const struct method methods[] = {
-	SM_LONG(BatchGetSecretValue, batch_get_secret_value_request,
+	SM_LONG(BatchGetSecretValue, batch_get_secret_value,
 	    rpc_op_batch_get_secret_value),
-	SM(CancelRotateSecret, cancel_rotate_secret_request,
+	SM(CancelRotateSecret, cancel_rotate_secret,
 	    rpc_op_cancel_rotate_secret),
-	SM(CreateSecret, create_secret_request, rpc_op_create_secret),
-	SM(DeleteResourcePolicy, delete_resource_policy_request,
+	SM(CreateSecret, create_secret, rpc_op_create_secret),
+	SM(DeleteResourcePolicy, delete_resource_policy,
 	    rpc_op_delete_resource_policy),
-	SM(DeleteSecret, delete_secret_request, rpc_op_delete_secret),
-	SM(DescribeSecret, describe_secret_request, rpc_op_describe_secret),
-	SM(GetRandomPassword, get_random_password_request,
+	SM(DeleteSecret, delete_secret, rpc_op_delete_secret),
+	SM(DescribeSecret, describe_secret, rpc_op_describe_secret),
+	SM(GetRandomPassword, get_random_password,
 	    rpc_op_get_random_password),
-	SM(GetResourcePolicy, get_resource_policy_request,
+	SM(GetResourcePolicy, get_resource_policy,
 	    rpc_op_get_resource_policy),
-	SM(GetSecretValue, get_secret_value_request, rpc_op_get_secret_value),
-	SM(ListSecretVersionIds, list_secret_version_ids_request,
+	SM(GetSecretValue, get_secret_value, rpc_op_get_secret_value),
+	SM(ListSecretVersionIds, list_secret_version_ids,
 	    rpc_op_list_secret_version_ids),
-	SM_LONG(ListSecrets, list_secrets_request, rpc_op_list_secrets),
-	SM(PutResourcePolicy, put_resource_policy_request,
+	SM_LONG(ListSecrets, list_secrets, rpc_op_list_secrets),
+	SM(PutResourcePolicy, put_resource_policy,
 	    rpc_op_put_resource_policy),
-	SM(PutSecretValue, put_secret_value_request, rpc_op_put_secret_value),
-	SM(RemoveRegionsFromReplication, remove_regions_from_replication_request,
+	SM(PutSecretValue, put_secret_value, rpc_op_put_secret_value),
+	SM(RemoveRegionsFromReplication, remove_regions_from_replication,
 	    rpc_op_replication),
-	SM(ReplicateSecretToRegions, replicate_secret_to_regions_request,
+	SM(ReplicateSecretToRegions, replicate_secret_to_regions,
 	    rpc_op_replication),
-	SM(RestoreSecret, restore_secret_request, rpc_op_restore_secret),
-	SM(RotateSecret, rotate_secret_request, rpc_op_rotate_secret),
-	SM(StopReplicationToReplica, stop_replication_to_replica_request,
+	SM(RestoreSecret, restore_secret, rpc_op_restore_secret),
+	SM(RotateSecret, rotate_secret, rpc_op_rotate_secret),
+	SM(StopReplicationToReplica, stop_replication_to_replica,
 	    rpc_op_replication),
-	SM(TagResource, tag_resource_request, rpc_op_tag_resource),
-	SM(UntagResource, untag_resource_request, rpc_op_untag_resource),
-	SM(UpdateSecret, update_secret_request, rpc_op_update_secret),
-	SM(UpdateSecretVersionStage, update_secret_version_stage_request,
+	SM(TagResource, tag_resource, rpc_op_tag_resource),
+	SM(UntagResource, untag_resource, rpc_op_untag_resource),
+	SM(UpdateSecret, update_secret, rpc_op_update_secret),
+	SM(UpdateSecretVersionStage, update_secret_version_stage,
 	    rpc_op_update_secret_version_stage),
-	SM(ValidateResourcePolicy, validate_resource_policy_request,
+	SM(ValidateResourcePolicy, validate_resource_policy,
 	    rpc_op_validate_resource_policy),
-	COFFER_LONG(Audit, ListAuditEvents, list_audit_events_request,
+	COFFER_LONG(Audit, ListAuditEvents, list_audit_events,
 	    rpc_op_list_audit_events),
-	COFFER_LONG(Audit, VerifyAuditLog, verify_audit_log_request,
+	COFFER_LONG(Audit, VerifyAuditLog, verify_audit_log,
 	    rpc_op_verify_audit_log),
-	COFFER(IdentityPolicies, PutIdentityPolicy, put_identity_policy_request,
+	COFFER(IdentityPolicies, PutIdentityPolicy, put_identity_policy,
 	    rpc_op_put_identity_policy),
-	COFFER(IdentityPolicies, GetIdentityPolicy, get_identity_policy_request,
+	COFFER(IdentityPolicies, GetIdentityPolicy, get_identity_policy,
 	    rpc_op_get_identity_policy),
 	COFFER(IdentityPolicies, ListIdentityPolicies,
-	    list_identity_policies_request, rpc_op_list_identity_policies),
+	    list_identity_policies, rpc_op_list_identity_policies),
 	COFFER(IdentityPolicies, DeleteIdentityPolicy,
-	    delete_identity_policy_request, rpc_op_delete_identity_policy),
-	COFFER(AccessKeys, CreateAccessKey, create_access_key_request,
+	    delete_identity_policy, rpc_op_delete_identity_policy),
+	COFFER(AccessKeys, CreateAccessKey, create_access_key,
 	    rpc_op_create_access_key),
-	COFFER(AccessKeys, ListAccessKeys, list_access_keys_request,
+	COFFER(AccessKeys, ListAccessKeys, list_access_keys,
 	    rpc_op_list_access_keys),
-	COFFER(AccessKeys, UpdateAccessKey, update_access_key_request,
+	COFFER(AccessKeys, UpdateAccessKey, update_access_key,
 	    rpc_op_update_access_key),
-	COFFER(AccessKeys, DeleteAccessKey, delete_access_key_request,
+	COFFER(AccessKeys, DeleteAccessKey, delete_access_key,
 	    rpc_op_delete_access_key),
 	/* Health answers anyone who completed the handshake. */
 	{ "Health/Check", NULL, "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,
+	    &grpc__health__v1__health_check_response__descriptor,
 	    op_health_check, 0 },
 };
 
@@ -162,6 +167,32 @@ rpc_service_op(size_t i)
 {
 
 	return (i < rpc_service_count() ? methods[i].op : "unknown");
+}
+
+size_t
+rpc_service_find_sm(const char *op)
+{
+	size_t i;
+
+	for (i = 0; i < rpc_service_count(); i++)
+		if (strncmp(methods[i].path, SM_PATH(), sizeof(SM_PATH()) - 1)
+		    == 0 && strcmp(methods[i].op, op) == 0)
+			return (i);
+	return (RPC_SERVICE_NONE);
+}
+
+const ProtobufCMessageDescriptor *
+rpc_service_request(size_t i)
+{
+
+	return (methods[i].request);
+}
+
+const ProtobufCMessageDescriptor *
+rpc_service_response(size_t i)
+{
+
+	return (methods[i].response);
 }
 
 int

@@ -619,11 +619,24 @@ set_slot(const ProtobufCFieldDescriptor *f, void *slot, json_t *v,
 	ProtobufCBinaryData *b;
 	ProtobufCMessage *sub;
 	json_int_t n;
+	char pascal[128];
 
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:
 		if (!json_is_string(v))
 			return (type_error(f, 1, path, v, err, errlen));
+		/*
+		 * JSON's \u0000 is a character; a C string would end there and
+		 * the member would silently be shorter than what was sent.
+		 * Refused as the protobuf wire check refuses it (rpc/support.c),
+		 * in the same words.
+		 */
+		if (strlen(json_string_value(v)) != json_string_length(v)) {
+			shape_pascal(f->name, pascal, sizeof(pascal));
+			snprintf(err, errlen, "%s must not contain NUL "
+			    "characters", pascal);
+			return (SHAPE_NUL);
+		}
 		slot_free(f, slot);
 		if ((*(char **)slot = strdup(json_string_value(v))) == NULL)
 			goto nomem;
@@ -708,10 +721,12 @@ set_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, json_t *v,
 	void *slot;
 	json_t *e;
 	size_t i;
+	int rc;
 
 	if (!is_repeated(f)) {
-		if (set_slot(f, at(m, f->offset), v, o, path, err, errlen))
-			return (-1);
+		if ((rc = set_slot(f, at(m, f->offset), v, o, path, err,
+		    errlen)) != 0)
+			return (rc);
 		if (has_flag(f))
 			*(protobuf_c_boolean *)at(m, f->quantifier_offset) = 1;
 		return (0);
@@ -729,8 +744,8 @@ set_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, json_t *v,
 			snprintf(err, errlen, "out of memory");
 			return (-1);
 		}
-		if (set_slot(f, slot, e, o, epath, err, errlen))
-			return (-1);
+		if ((rc = set_slot(f, slot, e, o, epath, err, errlen)) != 0)
+			return (rc);
 	}
 	return (0);
 }
@@ -758,6 +773,7 @@ json_to_message(ProtobufCMessage *m, json_t *j, const struct shape_opts *o,
 	char path[256], names[512];
 	const char *key;
 	json_t *v;
+	int rc;
 
 	if (!json_is_object(j)) {
 		snprintf(err, errlen, "Parameter validation failed:\nInvalid "
@@ -766,7 +782,10 @@ json_to_message(ProtobufCMessage *m, json_t *j, const struct shape_opts *o,
 		return (-1);
 	}
 	json_object_foreach(j, key, v) {
-		if ((f = shape_field_by_pascal(m->descriptor, key)) == NULL) {
+		if ((f = shape_field_by_pascal(m->descriptor, key)) == NULL &&
+		    o->ignore_unknown)
+			continue;
+		if (f == NULL) {
 			member_names(m->descriptor, names, sizeof(names));
 			snprintf(err, errlen, "Parameter validation failed:\n"
 			    "Unknown parameter in %s: \"%s\", must be one of: "
@@ -778,8 +797,8 @@ json_to_message(ProtobufCMessage *m, json_t *j, const struct shape_opts *o,
 			snprintf(err, errlen, "parameter nested too deeply");
 			return (-1);
 		}
-		if (set_field(m, f, v, o, path, err, errlen))
-			return (-1);
+		if ((rc = set_field(m, f, v, o, path, err, errlen)) != 0)
+			return (rc);
 	}
 	return (0);
 }

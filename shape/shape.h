@@ -22,6 +22,10 @@ struct shape_opts {
 					   (--cli-binary-format raw-in-base64-out) */
 	int wire_dates;			/* timestamps as fractional epoch seconds,
 					   as on AWS's wire (else ISO 8601) */
+	int ignore_unknown;		/* members the shape lacks are skipped,
+					   as AWS's services do (a newer SDK
+					   may send them); else refused, as
+					   the AWS CLI's validation does */
 };
 
 /* shape_pascal(snake, out, n): "rotation_lambda_arn" -> "RotationLambdaARN" */
@@ -82,8 +86,13 @@ json_t *shape_message_to_json(const ProtobufCMessage *,
  * shape_json_to_message(m, j, o, err, errlen):
  * Set the members of ${m} named (PascalCase) in object ${j}, checking types
  * as the AWS CLI's parameter validation does; lists replace what ${m} held.
- * Returns 0, or -1 with an AWS-style message in ${err}.
+ * Returns 0, or with an AWS-style message in ${err}: SHAPE_NUL for a
+ * string holding a NUL character (the value is valid JSON, but no string
+ * member may hold one: rpc's wire check refuses the same), -1 for anything
+ * else (not the shape: a wrong type, an unknown member, bad base64).
  */
+#define SHAPE_NUL (-2)
+
 int shape_json_to_message(ProtobufCMessage *, json_t *,
     const struct shape_opts *, char *, size_t);
 

@@ -9,8 +9,8 @@
 
 #include "cli_testlib.h"
 
-const struct shape_opts ct_iso = { 0, 0 }, ct_wire = { 0, 1 };
-const struct shape_opts ct_raw = { 1, 0 };
+const struct shape_opts ct_iso = { 0 }, ct_wire = { .wire_dates = 1 };
+const struct shape_opts ct_raw = { .raw_binary = 1 };
 
 void
 ct_init(void)
