@@ -68,6 +68,10 @@ static const struct key keys[] = {
 	KEY(account_id, KEY_ACCOUNT, "000000000000"),
 	KEY(partition, KEY_STRING, "aws"),
 	KEY(purge_interval, KEY_SECONDS, "60"),
+	KEY(aws_listen, KEY_STRING, NULL),
+	KEY(aws_workers, KEY_WORKERS, NULL),
+	KEY(aws_max_connections, KEY_COUNT, "1024"),
+	KEY(aws_timeout, KEY_SECONDS, "60"),
 	KEY(rotation_interval, KEY_SECONDS, "10"),
 	KEY(rotator_dir, KEY_STRING, NULL),
 	KEY(rotator_timeout, KEY_SECONDS, "60"),
@@ -445,6 +449,10 @@ config_load(struct config *cfg, const char *path, struct cf_error *err)
 	if (cfg->long_workers == 0)
 		cfg->long_workers = cfg->workers > CONFIG_WORKERS_MAX / 2 ?
 		    CONFIG_WORKERS_MAX : 2 * cfg->workers;
+	/* Each AWS request holds its thread from start to reply, as a
+	 * worker holds a gRPC call: as many threads as workers. */
+	if (cfg->aws_workers == 0)
+		cfg->aws_workers = cfg->workers;
 
 	/* Success! */
 	return (0);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "awsapi.h"
 #include "engine.h"
 #include "hsm.h"
 #include "rpc.h"
@@ -89,6 +90,48 @@ tls_config(const struct config *cfg, struct rpc_config *rc,
 	return (0);
 }
 
+/*
+ * AWS's JSON protocol on ${cfg->aws_listen}, with the gRPC listener's
+ * certificate and key (${pem}, still loaded): NULL with nothing to do
+ * when aws_listen is unset.  Refused over plaintext: a request that fails
+ * authentication is counted with the refused TLS handshakes, which
+ * plaintext has none of, and SigV4 secrets do not cross the network in
+ * the clear.
+ */
+static int
+aws_start(const struct config *cfg, struct engine *e, struct rpc_server *srv,
+    struct cf_secret *pem[3], struct awsapi **out, struct cf_error *err)
+{
+	struct awsapi_config ac;
+
+	*out = NULL;
+	if (cfg->aws_listen == NULL)
+		return (0);
+	if (cfg->plaintext) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "aws_listen needs "
+		    "TLS: set tls_cert, tls_key and tls_client_ca rather than "
+		    "plaintext = on");
+		return (-1);
+	}
+	memset(&ac, 0, sizeof(ac));
+	ac.listen = cfg->aws_listen;
+	ac.tls_cert_pem = (const char *)pem[0]->data;
+	ac.tls_key_pem = (const char *)pem[1]->data;
+	ac.region = cfg->region;
+	ac.workers = cfg->aws_workers;
+	ac.max_connections = cfg->aws_max_connections;
+	ac.timeout_s = cfg->aws_timeout;
+	ac.engine = e;
+	ac.rpc = srv;
+	if ((*out = awsapi_start(&ac, err)) == NULL)
+		return (-1);
+	fprintf(stderr, "cofferd: AWS JSON protocol on https://%.*s:%d (%u "
+	    "thread%s)\n", (int)(strrchr(cfg->aws_listen, ':') -
+	    cfg->aws_listen), cfg->aws_listen, awsapi_port(*out),
+	    cfg->aws_workers, cfg->aws_workers == 1 ? "" : "s");
+	return (0);
+}
+
 /* Print the listening line, with the port the kernel chose for port 0. */
 static void
 announce(const struct config *cfg, const struct rpc_server *srv)
@@ -129,6 +172,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	struct audit *audit = NULL;
 	struct audit_config ac;
 	struct rpc_server *srv = NULL;
+	struct awsapi *aws = NULL;
 	struct engine_config ec;
 	struct rotator_exec_config rx;
 	struct rpc_config rc;
@@ -144,6 +188,8 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	/* No core dumps; signals for sigwait only, in every thread. */
 	if (server_no_core_dumps(err))
 		goto err0;
+	/* A peer that closes mid-reply is an error to handle, not death. */
+	(void)signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -205,15 +251,16 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	rc.audit = audit;
 	if (tls_config(cfg, &rc, pem, err))
 		goto err4;
-	srv = rpc_server_new(&rc, err);
+	if ((srv = rpc_server_new(&rc, err)) == NULL)
+		goto err4;
+	if (rpc_server_start(srv, err))
+		goto err5;
+	if (aws_start(cfg, e, srv, pem, &aws, err))
+		goto err5;
 	for (i = 0; i < 3; i++) {
 		cf_secret_free(pem[i]);
 		pem[i] = NULL;
 	}
-	if (srv == NULL)
-		goto err4;
-	if (rpc_server_start(srv, err))
-		goto err5;
 	if (server_rotator_endpoint(cfg, srv, e)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		goto err5;
@@ -226,6 +273,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	fprintf(stderr, "cofferd: %s received, draining\n",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	engine_cancel_rotators(e);
+	awsapi_stop(aws);
 	rpc_server_stop(srv);
 	rpc_server_wait(srv);
 	rpc_server_free(srv);

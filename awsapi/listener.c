@@ -1,0 +1,577 @@
+/*
+ * listener.c: the HTTPS listener of AWS's JSON protocol (awsapi.h).
+ *
+ * libmicrohttpd parses HTTP and runs TLS (GnuTLS); this file takes a
+ * request's headers and body, authenticates it (sigv4.c, then the access
+ * key's secret unsealed in the token by the engine) and hands it to
+ * rpc_json_serve(), which answers it as the gRPC call of the same
+ * operation would be answered.  Every request reaches rpc_json_serve,
+ * refused or not, so that every one is recorded: a request that fails
+ * authentication is counted with the refused handshakes (one audit
+ * summary per peer and kind each interval), an authenticated one audited.
+ *
+ * What a request must be, in the order it is checked: POST / with no
+ * query (a presigned URL is refused: it carries a credential that ends up
+ * in logs); a body of at most AWSAPI_BODY_MAX bytes; a valid signature by
+ * an active access key; X-Amz-Target "secretsmanager.<Operation>" and
+ * Content-Type application/x-amz-json-1.1.  The signature comes first so
+ * that a caller without a key learns nothing but that.
+ *
+ * Plaintext: the body is read into locked, never-dumped memory
+ * (cf_secret) and wiped when the request ends; the answer is wiped when
+ * libmicrohttpd lets it go.  libmicrohttpd's and GnuTLS's own buffers
+ * (the connection's read buffer, TLS records) are beyond our reach, as
+ * gRPC's are on the other listener.
+ */
+#include "awsapi.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "engine.h"
+#include "rpc.h"
+#include "sigv4.h"
+
+#define SERVICE "secretsmanager"
+#define TARGET_PREFIX "secretsmanager."
+#define CONTENT_TYPE "application/x-amz-json-1.1"
+/* Headers kept for the signature: botocore sends about ten. */
+#define MAX_HEADERS 64
+
+struct awsapi {
+	struct MHD_Daemon *mhd;
+	struct engine *engine;
+	struct rpc_server *rpc;
+	char *region;
+	struct cf_secret *cert;		/* kept while the daemon runs */
+	struct cf_secret *key;
+	int port;
+
+	/* Every thread's engine worker, freed once the threads are gone. */
+	pthread_mutex_t lock;
+	struct engine_worker **workers;
+	size_t n_workers;
+	size_t cap_workers;
+};
+
+/* This thread's engine worker (libmicrohttpd's pool threads only). */
+static _Thread_local struct engine_worker *thread_worker;
+
+/* One request being read. */
+struct request {
+	struct cf_secret *body;		/* locked; grows to the bound */
+	size_t len;
+	int too_long;			/* more than AWSAPI_BODY_MAX came */
+};
+
+/* ---- engine workers ------------------------------------------------------- */
+
+/*
+ * This thread's engine worker, made on its first request.  NULL with
+ * ${err} set if it cannot be made (the database or token is down): the
+ * request is answered ServiceUnavailable and the next one tries again.
+ */
+static struct engine_worker *
+worker(struct awsapi *a, struct cf_error *err)
+{
+	struct engine_worker *w, **grown;
+	size_t cap;
+
+	if (thread_worker != NULL)
+		return (thread_worker);
+	if ((w = engine_worker_new(a->engine, err)) == NULL)
+		return (NULL);
+	pthread_mutex_lock(&a->lock);
+	if (a->n_workers == a->cap_workers) {
+		cap = a->cap_workers > 0 ? 2 * a->cap_workers : 8;
+		if ((grown = realloc(a->workers, cap * sizeof(*grown))) ==
+		    NULL) {
+			pthread_mutex_unlock(&a->lock);
+			engine_worker_free(w);
+			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+			return (NULL);
+		}
+		a->workers = grown;
+		a->cap_workers = cap;
+	}
+	a->workers[a->n_workers++] = w;
+	pthread_mutex_unlock(&a->lock);
+	thread_worker = w;
+	return (w);
+}
+
+/* ---- the request as received ---------------------------------------------- */
+
+struct headers {
+	struct sigv4_header h[MAX_HEADERS];
+	size_t n;
+	int overflow;
+};
+
+static enum MHD_Result
+header_add(void *cls, enum MHD_ValueKind kind, const char *name,
+    const char *value)
+{
+	struct headers *hs = cls;
+
+	(void)kind;
+	if (hs->n == MAX_HEADERS) {
+		hs->overflow = 1;
+		return (MHD_NO);
+	}
+	hs->h[hs->n].name = name;
+	hs->h[hs->n].value = value != NULL ? value : "";
+	hs->n++;
+	return (MHD_YES);
+}
+
+/* The peer as gRPC names one, "ipv4:127.0.0.1:40000", into ${out}. */
+static void
+peer_of(struct MHD_Connection *c, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	char host[INET6_ADDRSTRLEN];
+
+	snprintf(out, n, "unknown");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET && inet_ntop(AF_INET,
+	    &((const struct sockaddr_in *)(const void *)sa)->sin_addr, host,
+	    sizeof(host)) != NULL)
+		snprintf(out, n, "ipv4:%s:%u", host, ntohs(((const struct
+		    sockaddr_in *)(const void *)sa)->sin_port));
+	else if (sa->sa_family == AF_INET6 && inet_ntop(AF_INET6,
+	    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, host,
+	    sizeof(host)) != NULL)
+		snprintf(out, n, "ipv6:[%s]:%u", host, ntohs(((const struct
+		    sockaddr_in6 *)(const void *)sa)->sin6_port));
+}
+
+/* Append ${n} bytes to the body, growing it up to the bound. */
+static int
+body_append(struct request *r, const char *data, size_t n)
+{
+	struct cf_secret *grown;
+	size_t cap;
+
+	if (r->too_long || n > AWSAPI_BODY_MAX - r->len) {
+		r->too_long = 1;
+		return (0);
+	}
+	if (r->body == NULL || r->len + n > r->body->len) {
+		for (cap = r->body != NULL ? r->body->len : 4096;
+		    cap < r->len + n; cap *= 2)
+			continue;
+		if (cap > AWSAPI_BODY_MAX)
+			cap = AWSAPI_BODY_MAX;
+		if ((grown = cf_secret_new(cap)) == NULL)
+			return (-1);
+		if (r->len > 0)
+			memcpy(grown->data, r->body->data, r->len);
+		cf_secret_free(r->body);
+		r->body = grown;
+	}
+	memcpy(r->body->data + r->len, data, n);
+	r->len += n;
+	return (0);
+}
+
+/* ---- authentication ------------------------------------------------------- */
+
+/* The code that carries a SigV4 verdict. */
+static enum cf_code
+verdict_code(enum sigv4_verdict v)
+{
+
+	switch (v) {
+	case SIGV4_MISSING:
+		return (CF_ERR_MISSING_AUTH);
+	case SIGV4_INCOMPLETE:
+		return (CF_ERR_INCOMPLETE_SIGNATURE);
+	case SIGV4_UNKNOWN_KEY:
+		return (CF_ERR_UNRECOGNIZED_CLIENT);
+	default:
+		return (CF_ERR_INVALID_SIGNATURE);
+	}
+}
+
+/*
+ * Who signed ${sr}: the principal of an active access key whose secret
+ * gives the signature sent, copied into ${principal}.  0, or -1 with
+ * ${why} saying how authentication failed (or that the database or token
+ * could not be asked).
+ */
+static int
+authenticate(struct awsapi *a, struct engine_worker *w,
+    const struct sigv4_request *sr, const char *peer, char *principal,
+    size_t n, char *key_id, size_t key_id_n, struct cf_error *why)
+{
+	struct engine_access_key key;
+	struct engine_call ec;
+	struct sigv4_auth auth;
+	enum sigv4_verdict v;
+	char msg[512];
+	int rc = -1;
+
+	if ((v = sigv4_parse(sr, a->region, SERVICE, time(NULL), &auth, msg,
+	    sizeof(msg))) != SIGV4_OK) {
+		cf_error_set(why, verdict_code(v), "%s", msg);
+		return (-1);
+	}
+	snprintf(key_id, key_id_n, "%s", auth.access_key_id);
+
+	/* The key's secret, unsealed into an arena wiped at the end. */
+	memset(&ec, 0, sizeof(ec));
+	ec.peer = peer;
+	ec.request_id = "";
+	if ((ec.arena = cf_arena_new()) == NULL) {
+		cf_error_set(why, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	switch (engine_access_key_open(w, &ec, auth.access_key_id, &key,
+	    why)) {
+	case ENGINE_KEY_ERROR:
+		goto out;
+	case ENGINE_KEY_UNKNOWN:
+	case ENGINE_KEY_INACTIVE:
+		/* AWS's words; whether the key exists is not said. */
+		cf_error_set(why, CF_ERR_UNRECOGNIZED_CLIENT, "The security "
+		    "token included in the request is invalid.");
+		goto out;
+	case ENGINE_KEY_ACTIVE:
+		break;
+	}
+	if ((v = sigv4_check(sr, &auth, (const uint8_t *)key.secret,
+	    strlen(key.secret), msg, sizeof(msg))) != SIGV4_OK) {
+		cf_error_set(why, verdict_code(v), "%s", msg);
+		goto out;
+	}
+	if ((size_t)snprintf(principal, n, "%s", key.principal) >= n) {
+		cf_error_set(why, CF_ERR_INTERNAL, "principal too long");
+		goto out;
+	}
+	rc = 0;
+out:
+	cf_arena_free(ec.arena);
+	return (rc);
+}
+
+/* ---- one request ---------------------------------------------------------- */
+
+static void
+answer_free(void *buf)
+{
+
+	cf_heap_wipe_free(buf);
+}
+
+/* Send ${ans}; the body is the response's from here on. */
+static enum MHD_Result
+send_answer(struct MHD_Connection *c, struct rpc_json_answer *ans)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	if (ans->body != NULL)
+		resp = MHD_create_response_from_buffer_with_free_callback(
+		    ans->body_len, ans->body, answer_free);
+	else
+		resp = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		cf_heap_wipe_free(ans->body);
+		return (MHD_NO);
+	}
+	(void)MHD_add_response_header(resp, "Content-Type", CONTENT_TYPE);
+	(void)MHD_add_response_header(resp, "x-amzn-RequestId",
+	    ans->request_id);
+	if (ans->error_type != NULL)
+		(void)MHD_add_response_header(resp, "x-amzn-ErrorType",
+		    ans->error_type);
+	rc = MHD_queue_response(c, (unsigned)ans->http_status, resp);
+	MHD_destroy_response(resp);
+	return (rc);
+}
+
+/*
+ * The operation X-Amz-Target names, into ${op}; "" if it names none of
+ * Secrets Manager's (the rpc layer then says UnknownOperationException).
+ */
+static void
+target_op(const char *target, char *op, size_t n)
+{
+
+	op[0] = '\0';
+	if (target != NULL && strncmp(target, TARGET_PREFIX,
+	    sizeof(TARGET_PREFIX) - 1) == 0)
+		snprintf(op, n, "%s", target + sizeof(TARGET_PREFIX) - 1);
+}
+
+/* A request fully read: authenticate it, run it, answer. */
+static enum MHD_Result
+serve(struct awsapi *a, struct MHD_Connection *c, const char *url,
+    const char *method, struct request *r)
+{
+	struct rpc_json_request jr;
+	struct rpc_json_answer ans;
+	struct sigv4_request sr;
+	struct headers hs;
+	struct engine_worker *w = NULL;
+	struct cf_error why = { CF_OK, "" };
+	const char *target, *ctype;
+	char peer[80], principal[1024], key_id[129], op[128];
+	int refused = 1, authenticated = 0;
+
+	memset(&hs, 0, sizeof(hs));
+	(void)MHD_get_connection_values(c, MHD_HEADER_KIND, header_add, &hs);
+	peer_of(c, peer, sizeof(peer));
+	target = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "X-Amz-Target");
+	ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Content-Type");
+	target_op(target, op, sizeof(op));
+	key_id[0] = '\0';
+
+	memset(&sr, 0, sizeof(sr));
+	sr.method = method;
+	sr.path = url;
+	sr.query = "";
+	sr.headers = hs.h;
+	sr.nheaders = hs.n;
+	sr.body = r->body != NULL ? r->body->data : (const uint8_t *)"";
+	sr.body_len = r->len;
+
+	if (strcmp(method, "POST") != 0 || strcmp(url, "/") != 0)
+		cf_error_set(&why, CF_ERR_UNKNOWN_OPERATION, "Secrets Manager "
+		    "answers POST / only");
+	else if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL,
+	    NULL) > 0)
+		cf_error_set(&why, CF_ERR_INCOMPLETE_SIGNATURE, "Coffer "
+		    "accepts Signature Version 4 in the Authorization header "
+		    "only: the request has a query string (a presigned URL?)");
+	else if (r->too_long)
+		cf_error_set(&why, CF_ERR_SERIALIZATION, "The request body is "
+		    "longer than %d bytes", AWSAPI_BODY_MAX);
+	else if (hs.overflow)
+		cf_error_set(&why, CF_ERR_INCOMPLETE_SIGNATURE, "The request "
+		    "has more than %d headers", MAX_HEADERS);
+	else if ((w = worker(a, &why)) == NULL)
+		;	/* ServiceUnavailable: said in why */
+	else if (authenticate(a, w, &sr, peer, principal, sizeof(principal),
+	    key_id, sizeof(key_id), &why) == 0)
+		refused = 0, authenticated = 1;
+
+	/* Authenticated: the target and the body's type, then the call. */
+	if (!refused && (ctype == NULL || strcasecmp(ctype, CONTENT_TYPE) !=
+	    0)) {
+		cf_error_set(&why, CF_ERR_SERIALIZATION, "Content-Type must "
+		    "be %s", CONTENT_TYPE);
+		refused = 1;
+	}
+	/*
+	 * A refused request still goes through rpc_json_serve, to be
+	 * recorded.  One refused after authentication keeps its principal:
+	 * it is audited as that caller's.
+	 */
+	memset(&jr, 0, sizeof(jr));
+	jr.operation = op[0] != '\0' ? op : (target != NULL ? target :
+	    "unknown");
+	jr.principal = authenticated ? principal : NULL;
+	jr.peer = peer;
+	jr.body = sr.body;
+	jr.body_len = sr.body_len;
+	jr.refused = refused ? &why : NULL;
+	rpc_json_serve(a->rpc, w, &jr, &ans);
+	return (send_answer(c, &ans));
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **req_cls)
+{
+	struct awsapi *a = cls;
+	struct request *r = *req_cls;
+
+	(void)version;
+	/* The headers are in: make the request's state. */
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return (MHD_NO);
+		*req_cls = r;
+		return (MHD_YES);
+	}
+	/* Part of the body. */
+	if (*data_size > 0) {
+		if (body_append(r, data, *data_size))
+			return (MHD_NO);
+		*data_size = 0;
+		return (MHD_YES);
+	}
+	/* All of it. */
+	return (serve(a, c, url, method, r));
+}
+
+/* The request is over (answered, or the connection went away). */
+static void
+completed(void *cls, struct MHD_Connection *c, void **req_cls,
+    enum MHD_RequestTerminationCode code)
+{
+	struct request *r = *req_cls;
+
+	(void)cls;
+	(void)c;
+	(void)code;
+	if (r == NULL)
+		return;
+	cf_secret_free(r->body);
+	free(r);
+	*req_cls = NULL;
+}
+
+/* ---- the listener --------------------------------------------------------- */
+
+/* ${listen} ("HOST:PORT", "[V6]:PORT") as a socket address. */
+static int
+address(const char *listen, struct sockaddr_storage *ss, struct cf_error *err)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	size_t hl;
+
+	if (colon == NULL || colon == listen || colon[1] == '\0')
+		goto bad;
+	hl = (size_t)(colon - listen);
+	if (listen[0] == '[') {
+		if (hl < 3 || listen[hl - 1] != ']')
+			goto bad;
+		listen++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		goto bad;
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL ||
+	    res->ai_addrlen > sizeof(*ss))
+		goto bad;
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return (0);
+bad:
+	if (res != NULL)
+		freeaddrinfo(res);
+	cf_error_set(err, CF_ERR_INVALID_PARAMETER, "aws_listen \"%s\": not "
+	    "HOST:PORT or [V6]:PORT", listen);
+	return (-1);
+}
+
+/* A NUL-terminated copy of ${pem} in locked memory. */
+static struct cf_secret *
+pem_copy(const char *pem)
+{
+	struct cf_secret *s;
+	size_t n = strlen(pem);
+
+	if ((s = cf_secret_new(n + 1)) != NULL)
+		memcpy(s->data, pem, n + 1);
+	return (s);
+}
+
+struct awsapi *
+awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
+{
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *di;
+	struct awsapi *a;
+
+	if (address(cfg->listen, &ss, err))
+		return (NULL);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		goto nomem;
+	pthread_mutex_init(&a->lock, NULL);
+	a->engine = cfg->engine;
+	a->rpc = cfg->rpc;
+	if ((a->region = strdup(cfg->region)) == NULL ||
+	    (a->cert = pem_copy(cfg->tls_cert_pem)) == NULL ||
+	    (a->key = pem_copy(cfg->tls_key_pem)) == NULL)
+		goto nomem;
+
+	/*
+	 * A pool of threads each polling its connections with epoll; TLS
+	 * 1.2 and 1.3 only; idle and stalled connections (a client that
+	 * sends half a request) closed after the timeout.
+	 */
+	a->mhd = MHD_start_daemon(MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_EPOLL, 0, NULL, NULL, handler, a,
+	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
+	    MHD_OPTION_HTTPS_MEM_CERT, (const char *)a->cert->data,
+	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)a->key->data,
+	    MHD_OPTION_HTTPS_PRIORITIES,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    MHD_OPTION_THREAD_POOL_SIZE, cfg->workers > 0 ? cfg->workers : 1,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections > 0 ?
+	    cfg->max_connections : 1024,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s > 0 ?
+	    cfg->timeout_s : 60,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+	    MHD_OPTION_END);
+	if (a->mhd == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "could not serve "
+		    "aws_listen %s (address in use, or the certificate or key "
+		    "is unusable)", cfg->listen);
+		awsapi_stop(a);
+		return (NULL);
+	}
+	di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	a->port = di != NULL ? (int)di->port : 0;
+	return (a);
+
+nomem:
+	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+	awsapi_stop(a);
+	return (NULL);
+}
+
+int
+awsapi_port(const struct awsapi *a)
+{
+
+	return (a->port);
+}
+
+void
+awsapi_stop(struct awsapi *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	if (a->mhd != NULL)
+		MHD_stop_daemon(a->mhd);
+	for (i = 0; i < a->n_workers; i++)
+		engine_worker_free(a->workers[i]);
+	free(a->workers);
+	cf_secret_free(a->cert);
+	cf_secret_free(a->key);
+	free(a->region);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
