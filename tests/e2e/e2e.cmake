@@ -81,3 +81,12 @@ add_test(NAME e2e.pipeline
 set_tests_properties(e2e.pipeline PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# AWS's JSON protocol over HTTPS: boto3, the aws CLI and the AWS SDK for
+# JavaScript against aws_listen; SigV4 attacks; the same rights as gRPC.
+add_test(NAME e2e.awsapi
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_awsapi
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.awsapi PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)
