@@ -37,9 +37,11 @@ struct store;
 /*
  * audit_row_hash(row, out):
  * SHA-256 of ${row}'s canonical encoding (every column but hash and hmac,
- * prev_hash included) into ${out}: format v1 when ${row->request_params}
- * is NULL (every event before migration 0008), v2 with them.  Returns 0,
- * or -1 if libcrypto fails.
+ * prev_hash included) into ${out}: format v3 when ${row->transport} (or
+ * ${row->access_key_id}) is set (calls since migration 0013); else v1
+ * when ${row->request_params} is NULL (every event before migration 0008,
+ * cofferd's own events), v2 with them.  Returns 0, or -1 if libcrypto
+ * fails.
  */
 int audit_row_hash(const struct cf_audit_row *, uint8_t *) CF_MUSTCHECK;
 
@@ -227,6 +229,13 @@ struct audit_config {
 /* The longest request_params an event keeps (longer: {"Truncated":true}). */
 #define AUDIT_PARAMS_MAX 8192
 
+/* The transports a call can arrive by (audit_events.transport). */
+#define AUDIT_TRANSPORT_GRPC "grpc"
+#define AUDIT_TRANSPORT_AWS_JSON "aws-json"
+
+/* The longest access_key_id an event keeps (the column's CHECK). */
+#define AUDIT_KEY_ID_MAX 128
+
 /* One event as a caller hands it in; strings are copied. */
 struct audit_event {
 	int64_t time_ms;
@@ -238,6 +247,10 @@ struct audit_event {
 	const char *version_id;		/* NULL if none */
 	const char *outcome;		/* "OK" or the AWS exception name */
 	const char *request_params;	/* JSON object; NULL if none (v1) */
+	const char *transport;		/* AUDIT_TRANSPORT_*; NULL: cofferd's
+					   own event (v1, v2), else v3 */
+	const char *access_key_id;	/* the SigV4 key of an AWS_JSON call;
+					   NULL if none */
 	/*
 	 * A read's only write, not part of the event: the secret (its uuid)
 	 * and version whose LastAccessedDate becomes today with the event's

@@ -127,16 +127,16 @@ sub_free(struct sub *s)
 	free(s);
 }
 
-/* Copy ${s} (or NULL) into ${*p}, at most MAX_FIELD bytes, as UTF-8. */
+/* Copy ${s} (or NULL) into ${*p}, at most ${max} bytes, as UTF-8. */
 static const char *
-copy_field(char **p, const char *s)
+copy_at_most(char **p, const char *s, size_t max)
 {
 	char *out = *p;
 	size_t n, i;
 
 	if (s == NULL)
 		return (NULL);
-	n = strnlen(s, MAX_FIELD);
+	n = strnlen(s, max);
 	memcpy(out, s, n);
 	out[n] = '\0';
 	/* Text columns take UTF-8 only: other bytes become '?'. */
@@ -146,6 +146,14 @@ copy_field(char **p, const char *s)
 				out[i] = '?';
 	*p += n + 1;
 	return (out);
+}
+
+/* Copy ${s} (or NULL) into ${*p}, at most MAX_FIELD bytes, as UTF-8. */
+static const char *
+copy_field(char **p, const char *s)
+{
+
+	return (copy_at_most(p, s, MAX_FIELD));
 }
 
 static size_t
@@ -165,6 +173,22 @@ params_of(const char *s)
 	return (s);
 }
 
+/*
+ * The access key id an event keeps: only with the transport that has one
+ * (AWS's JSON protocol), and at most AUDIT_KEY_ID_MAX bytes, so that the
+ * row always passes the table's CHECKs (a real key id is at most 128
+ * characters of [A-Z0-9]: the cut is never met).
+ */
+static size_t
+key_id_len(const struct audit_event *ev)
+{
+
+	if (ev->access_key_id == NULL || ev->transport == NULL ||
+	    strcmp(ev->transport, AUDIT_TRANSPORT_AWS_JSON) != 0)
+		return (0);
+	return (strnlen(ev->access_key_id, AUDIT_KEY_ID_MAX) + 1);
+}
+
 /* A submission holding copies of ${ev}. */
 static struct sub *
 sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
@@ -181,6 +205,7 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 		    field_len(ev[i].version_id) + field_len(ev[i].outcome) +
 		    field_len(ev[i].accessed_secret) +
 		    field_len(ev[i].accessed_version) +
+		    field_len(ev[i].transport) + key_id_len(&ev[i]) +
 		    (params_of(ev[i].request_params) != NULL ?
 		    strlen(params_of(ev[i].request_params)) + 1 : 0);
 	if ((s = malloc(sizeof(*s) + n * sizeof(*s->ev) + size)) == NULL)
@@ -209,6 +234,10 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 			strcpy(p, params_of(ev[i].request_params));
 			p += strlen(p) + 1;
 		}
+		s->ev[i].transport = copy_field(&p, ev[i].transport);
+		s->ev[i].access_key_id = key_id_len(&ev[i]) > 0 ?
+		    copy_at_most(&p, ev[i].access_key_id, AUDIT_KEY_ID_MAX) :
+		    NULL;
 	}
 	return (s);
 }
@@ -233,6 +262,8 @@ chain_one(struct lane *l, size_t i, const struct audit_event *ev,
 	r->version_id = ev->version_id;
 	r->outcome = outcome ? outcome : (ev->outcome ? ev->outcome : "");
 	r->request_params = ev->request_params;
+	r->transport = ev->transport;
+	r->access_key_id = ev->access_key_id;
 	memcpy(r->prev_hash, hash, AUDIT_HASH_LEN);
 	if (audit_row_hash(r, r->hash)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not hash an audit "

@@ -231,7 +231,7 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	cf_hex_encode(e->hash.data, 32, h);
 	cf_hex_encode(e->hmac.data, 32, m);
 	o = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:s?, "
-	    "s:s, s:s?, s:s, s:s, s:s}",
+	    "s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s}",
 	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,
 	    "EventTime", (json_int_t)e->event_date,
 	    "EventDate", shape_date(e->event_date, 0),
@@ -239,6 +239,7 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	    "Peer", e->peer, "Operation", e->operation,
 	    "SecretArn", e->secret_arn, "VersionId", e->version_id,
 	    "Outcome", e->outcome, "RequestParameters", e->request_parameters,
+	    "Transport", e->transport, "AccessKeyId", e->access_key_id,
 	    "PrevHash", ph, "Hash", h, "Hmac", m);
 	if (o == NULL)
 		return (-1);
@@ -480,6 +481,8 @@ line_parse(json_t *o, struct line *l)
 	r->version_id = str(o, "VersionId");
 	r->outcome = str(o, "Outcome");
 	r->request_params = str(o, "RequestParameters");
+	r->transport = str(o, "Transport");
+	r->access_key_id = str(o, "AccessKeyId");
 	if (r->request_id == NULL || r->principal == NULL || r->peer == NULL ||
 	    r->operation == NULL || r->outcome == NULL ||
 	    unhex(str(o, "PrevHash"), r->prev_hash, 32) ||

@@ -20,7 +20,8 @@
 /*
  * One audit event.  Strings are borrowed: from the caller when the row is
  * written, from the reader's arena (or whatever holds the text) when it
- * is read; secret_arn, version_id and request_params may be NULL.
+ * is read; secret_arn, version_id, request_params, transport and
+ * access_key_id may be NULL.
  */
 struct cf_audit_row {
 	char chain_id[CF_AUDIT_CHAIN_ID_LEN + 1];
@@ -34,6 +35,9 @@ struct cf_audit_row {
 	const char *version_id;
 	const char *outcome;
 	const char *request_params;	/* JSON object; NULL: none (format v1) */
+	const char *transport;		/* "grpc", "aws-json"; NULL: none (v1,
+					   v2), else format v3 */
+	const char *access_key_id;	/* SigV4's, with "aws-json"; NULL */
 	uint8_t prev_hash[CF_AUDIT_HASH_LEN];
 	uint8_t hash[CF_AUDIT_HASH_LEN];
 	uint8_t hmac[CF_AUDIT_HASH_LEN];

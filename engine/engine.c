@@ -532,7 +532,10 @@ engine_commit(struct engine_worker *w, const struct engine_call *call,
 	 * durable without the other (audit/DESIGN.md, "Changes").  A lost
 	 * answer leaves the outcome unknown: the lane finds out.
 	 */
-	a->change_event(a, &ev);
+	if (a->change_event(a, &ev, err)) {
+		store_rollback(w->store);
+		return (-1);
+	}
 	if (audit_append(w->e->audit, w->store, &ev, 1, err))
 		return (-1);
 	a->recorded = 1;

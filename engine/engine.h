@@ -63,11 +63,12 @@ struct engine_config {
  * engine fills in the secret and version a call touched as it learns them
  * (copied into the call's arena: the event outlives the request), one
  * item per secret for BatchGetSecretValue.  Right before a change
- * commits, it asks ${change_event} for the change's event and appends it
- * to the change's own transaction (audit_append), which then commits
- * once: if the event cannot be written the change is rolled back and the
- * call fails, so no change is ever visible without its event, and no
- * event claims a change that did not commit.
+ * commits, it asks ${change_event} for the change's event (0, or -1 with
+ * its error set) and appends it to the change's own transaction
+ * (audit_append), which then commits once: if the event cannot be made or
+ * written the change is rolled back and the call fails, so no change is
+ * ever visible without its event, and no event claims a change that did
+ * not commit.
  */
 struct audit_event;
 struct engine_audit_item {
@@ -89,10 +90,17 @@ struct engine_audit {
 	 */
 	const char *accessed_secret;
 	const char *accessed_version;
+	/*
+	 * CreateAccessKey's new key, which the change's event names among
+	 * its request parameters (AccessKeyId): the request cannot, and an
+	 * auditor asks which key a principal was given.  NULL: none.
+	 */
+	const char *made_key_id;
 	struct engine_audit_item *items;
 	size_t n_items;
 	size_t cap_items;
-	void (*change_event)(struct engine_audit *, struct audit_event *);
+	int (*change_event)(struct engine_audit *, struct audit_event *,
+	    struct cf_error *);
 	void *hook_arg;
 	int recorded;			/* the change and its event committed */
 };

@@ -137,6 +137,9 @@ engine_create_access_key(struct engine_worker *w,
 	}
 	if (store_access_key_insert(w->store, &row, &out->created_ms, err))
 		goto finish;
+	/* The change's event names the key it made. */
+	if (call->audit != NULL)
+		call->audit->made_key_id = id;
 	end = ENGINE_TX_COMMIT;
 finish:
 	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)

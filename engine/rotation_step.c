@@ -67,12 +67,15 @@ step_event(const struct rotation_step_ctx *c, const char *outcome,
 }
 
 /* engine_commit's hook: the step's event, committed with the step. */
-static void
-step_change_event(struct engine_audit *ea, struct audit_event *ev)
+static int
+step_change_event(struct engine_audit *ea, struct audit_event *ev,
+    struct cf_error *err)
 {
 	struct rotation_step_ctx *c = ea->hook_arg;
 
+	(void)err;
 	step_event(c, "OK", ev);
+	return (0);
 }
 
 void

@@ -368,3 +368,62 @@ rpc_audit_params(struct cf_arena *a, const ProtobufCMessage *m)
 		return (cf_arena_strdup(a, "{\"Truncated\":true}"));
 	return (cf_arena_strdup(a, buf));
 }
+
+/* The mark of an object that lost something, last in it. */
+#define TRUNCATED "\"Truncated\":true"
+
+const char *
+rpc_audit_params_add(struct cf_arena *a, const char *params,
+    const char *member, const char *value)
+{
+	char buf[RPC_AUDIT_PARAMS_MAX + 1];
+	struct out o;
+	size_t n, keep, mark;
+	int cut = 0;
+	char last;
+
+	/* The object without its closing brace, nor its mark if it has one. */
+	if (params == NULL)
+		params = "{}";
+	n = strlen(params);
+	if (n < 2 || params[0] != '{' || params[n - 1] != '}' ||
+	    n > RPC_AUDIT_PARAMS_MAX - PARAM_TAIL)
+		return (params);	/* not one of rpc_audit_params' */
+	keep = n - 1;
+	if (keep > sizeof(TRUNCATED) - 1 && memcmp(params + keep -
+	    (sizeof(TRUNCATED) - 1), TRUNCATED, sizeof(TRUNCATED) - 1) == 0) {
+		keep -= sizeof(TRUNCATED) - 1;
+		cut = 1;
+	}
+
+	/* The member after the others, rolled back if it does not fit. */
+	memset(&o, 0, sizeof(o));
+	o.p = buf;
+	o.cap = RPC_AUDIT_PARAMS_MAX - PARAM_TAIL;
+	buf[0] = '\0';
+	put(&o, params, keep);
+	mark = o.len;
+	if (buf[o.len - 1] != '{' && buf[o.len - 1] != ',')
+		put(&o, ",", 1);
+	put(&o, "\"", 1);
+	put(&o, member, strlen(member));
+	put(&o, "\":", 2);
+	put_string(&o, value);
+	if (o.over) {
+		o.len = mark;
+		buf[o.len] = '\0';
+		o.over = 0;
+		o.cut = 1;
+	}
+
+	/* The mark, last, if anything was lost; PARAM_TAIL is kept for it. */
+	o.cap += PARAM_TAIL;
+	if (cut || o.cut) {
+		last = buf[o.len - 1];
+		if (last != '{' && last != ',')
+			put(&o, ",", 1);
+		put(&o, TRUNCATED, sizeof(TRUNCATED) - 1);
+	}
+	put(&o, "}", 1);
+	return (cf_arena_strdup(a, buf));
+}

@@ -120,6 +120,7 @@ call_new(grpc_call *gcall, struct audit *audit,
 		free(c);
 		return (NULL);
 	}
+	c->x.transport = AUDIT_TRANSPORT_GRPC;	/* named in its event */
 	c->kind = RPC_TAG_BATCH;
 	c->audited = RPC_TAG_AUDITED;
 	c->gcall = gcall;

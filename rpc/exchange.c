@@ -69,15 +69,36 @@ event(const struct rpc_exchange *x, const char *outcome,
 	ev->secret_arn = x->ea.secret_arn;
 	ev->version_id = x->ea.version_id;
 	ev->request_params = x->ea.request_params;
+	ev->transport = x->transport;
+	ev->access_key_id = x->access_key_id;
 	ev->outcome = outcome;
 }
 
-/* engine_commit's hook: the change's event, committed with the change. */
-static void
-change_event(struct engine_audit *ea, struct audit_event *ev)
+/*
+ * engine_commit's hook: the change's event, committed with the change.  A
+ * CreateAccessKey's parameters gain the key it made; they keep it for a
+ * second event, should the commit's outcome be unknown (the key may be
+ * there).
+ */
+static int
+change_event(struct engine_audit *ea, struct audit_event *ev,
+    struct cf_error *err)
 {
+	struct rpc_exchange *x = ea->hook_arg;
+	const char *params;
 
-	event(ea->hook_arg, "OK", ev);
+	if (ea->made_key_id != NULL) {
+		if ((params = rpc_audit_params_add(x->arena,
+		    ea->request_params, "AccessKeyId", ea->made_key_id)) ==
+		    NULL) {
+			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+			return (-1);
+		}
+		ea->request_params = params;
+		ea->made_key_id = NULL;
+	}
+	event(x, "OK", ev);
+	return (0);
 }
 
 /* UNAUTHENTICATED for a call without identity to a method that needs one. */

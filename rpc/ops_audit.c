@@ -24,6 +24,8 @@ event_out(struct cf_audit_row *row, Coffer__V1__AuditEvent *e)
 	e->version_id = rpc_pb_str(row->version_id);
 	e->outcome = rpc_pb_str(row->outcome);
 	e->request_parameters = rpc_pb_str(row->request_params);
+	e->transport = rpc_pb_str(row->transport);
+	e->access_key_id = rpc_pb_str(row->access_key_id);
 	e->has_prev_hash = e->has_hash = e->has_hmac = 1;
 	e->prev_hash.data = row->prev_hash;
 	e->prev_hash.len = sizeof(row->prev_hash);

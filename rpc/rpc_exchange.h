@@ -2,12 +2,12 @@
  * rpc_exchange.h: one request answered, whatever carried it (exchange.c).
  * Private to rpc/.
  *
- * A transport (call.c for gRPC; the AWS endpoint of issue 15 next) gives
- * an exchange the caller's identity and the request's bytes; the exchange
- * runs the method through the service table, records the audit event(s)
- * and holds the result until they are durable.  The transport only moves
- * bytes: no rule of identity, authorization, auditing or failure exists
- * twice.
+ * A transport (call.c for gRPC, json.c for AWS's JSON protocol) gives an
+ * exchange its own name, the caller's identity and the request's bytes;
+ * the exchange runs the method through the service table, records the
+ * audit event(s), which name the transport, and holds the result until
+ * they are durable.  The transport only moves bytes: no rule of identity,
+ * authorization, auditing or failure exists twice.
  *
  * The exchange owns the call's arena (locked, never dumped, wiped when
  * freed): the request, its decoding and the response live there.
@@ -31,6 +31,8 @@ struct rpc_exchange {
 	int64_t start_ms;
 	const char *principal;		/* NULL: no identity */
 	const char *peer;
+	const char *transport;		/* AUDIT_TRANSPORT_*, for the event */
+	const char *access_key_id;	/* SigV4's key; NULL: none */
 
 	struct audit *audit;		/* NULL: not audited (benchmarks) */
 	struct rpc_refusals *refusals;	/* counts calls without identity */

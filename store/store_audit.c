@@ -1,7 +1,7 @@
 /*
  * store_audit.c: the audit tables (migrations/0004_audit.sql).
  *
- * A batch goes in with one prepared statement whose fourteen parameters
+ * A batch goes in with one prepared statement whose sixteen parameters
  * are arrays (one element per event) that unnest() turns into rows: one
  * parse for the life of the connection, whatever the batch size.  Times are epoch
  * milliseconds both ways, exactly (timestamptz keeps microseconds).
@@ -15,13 +15,13 @@
 
 #include "store_internal.h"
 
-#define COLS 14			/* of the events */
+#define COLS 16			/* of the events */
 #define TOUCH_COLS 2		/* of the reads' LastAccessedDate */
 #define MAX_ROWS 4096
 #define ROW_COLS "chain_id, seq, " \
 	"(extract(epoch FROM event_time) * 1000)::bigint, request_id, " \
 	"principal, peer, operation, secret_arn, version_id, outcome, " \
-	"prev_hash, hash, hmac, request_params"
+	"prev_hash, hash, hmac, request_params, transport, access_key_id"
 
 /* Decode a bytea in text (hex) form into exactly ${n} bytes. */
 static int
@@ -73,6 +73,8 @@ decode_rows(struct cf_arena *a, const PGresult *res,
 		r->version_id = col(a, res, i, 8, &oom);
 		r->outcome = col(a, res, i, 9, &oom);
 		r->request_params = col(a, res, i, 13, &oom);
+		r->transport = col(a, res, i, 14, &oom);
+		r->access_key_id = col(a, res, i, 15, &oom);
 		if (oom)
 			goto oom;
 		if (unhex(PQgetvalue(res, i, 10), r->prev_hash, 32) ||
@@ -164,7 +166,7 @@ put_bytes(struct buf *b, const uint8_t *p, size_t n, int first)
 
 /*
  * The parameters of the audit INSERT for ${n} rows and ${n_touches}
- * touches: fourteen array literals, one per column, one element per row;
+ * touches: sixteen array literals, one per column, one element per row;
  * and two for the touches (secret, version), one element per touch.  The
  * statement in *${st}, the values in ${v} (free with free_cols).
  */
@@ -206,6 +208,8 @@ audit_cols(const struct cf_audit_row *rows, size_t n,
 		put_bytes(&col[11], r->hash, 32, i == 0);
 		put_bytes(&col[12], r->hmac, 32, i == 0);
 		put_elem(&col[13], r->request_params, i == 0);
+		put_elem(&col[14], r->transport, i == 0);
+		put_elem(&col[15], r->access_key_id, i == 0);
 	}
 	for (i = 0; i < n_touches; i++) {
 		put_elem(&col[COLS], touches[i].secret_uuid, i == 0);

@@ -76,16 +76,18 @@ const char store_secret_cols[] = PAGE_COLS;
 	"LEFT JOIN secret_versions v ON v.secret_uuid = l.secret_uuid " \
 	"AND v.version_id = l.version_id WHERE s." key " = $1"
 
-/* The audit batch: one row per element of fourteen arrays. */
+/* The audit batch: one row per element of sixteen arrays. */
 #define AUDIT_INSERT "INSERT INTO audit_events (chain_id, seq, " \
 	"event_time, request_id, principal, peer, operation, secret_arn, " \
-	"version_id, outcome, prev_hash, hash, hmac, request_params) " \
+	"version_id, outcome, prev_hash, hash, hmac, request_params, " \
+	"transport, access_key_id) " \
 	"SELECT c, s, to_timestamp(t::double precision / 1000), r, p, pe, " \
-	"o, a, v, oc, ph, h, m, rp FROM unnest($1::uuid[], $2::bigint[], " \
-	"$3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], " \
-	"$8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], " \
-	"$13::bytea[], $14::text[]) " \
-	"AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp)"
+	"o, a, v, oc, ph, h, m, rp, tr, ak FROM unnest($1::uuid[], " \
+	"$2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], " \
+	"$7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], " \
+	"$12::bytea[], $13::bytea[], $14::text[], $15::text[], " \
+	"$16::text[]) " \
+	"AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp, tr, ak)"
 
 /* LastAccessedDate has date resolution, in UTC. */
 #define TODAY "(now() AT TIME ZONE 'UTC')::date"
@@ -294,7 +296,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 * the KEY SHARE locks of foreign-key checks.
 	 */
 	[ST_AUDIT_INSERT_TOUCH] = { "WITH t AS (SELECT * FROM "
-	    "unnest($15::uuid[], $16::text[]) AS t(su, vi)), "
+	    "unnest($17::uuid[], $18::text[]) AS t(su, vi)), "
 	    "ts AS (UPDATE secrets s SET last_accessed_date = " TODAY " "
 	    "WHERE s.uuid IN (SELECT x.uuid FROM secrets x WHERE x.uuid IN "
 	    "(SELECT su FROM t) AND x.last_accessed_date IS DISTINCT FROM "
@@ -304,8 +306,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "y.version_id FROM secret_versions y JOIN t ON y.secret_uuid = t.su "
 	    "AND y.version_id = t.vi WHERE y.last_accessed_date IS DISTINCT "
 	    "FROM " TODAY " FOR NO KEY UPDATE OF y SKIP LOCKED)) "
-	    AUDIT_INSERT, 16 },
-	[ST_AUDIT_INSERT] = { AUDIT_INSERT, 14 },
+	    AUDIT_INSERT, 18 },
+	[ST_AUDIT_INSERT] = { AUDIT_INSERT, 16 },
 };
 
 /* ---- running them ------------------------------------------------------- */

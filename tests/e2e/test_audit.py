@@ -30,13 +30,21 @@ def setUpModule():
     pb()
 
 
-def row_hash(chain_id, seq, time_ms, strings, prev, params=None):
+def row_hash(chain_id, seq, time_ms, strings, prev, params=None,
+             transport=None, key_id=None):
     """audit/DESIGN.md's canonical encoding, written again independently:
     format v1 without request parameters, v2 (its magic, and the parameters
-    after the outcome) with them."""
-    magic = b"coffer-audit-v1\0" if params is None else b"coffer-audit-v2\0"
+    after the outcome) with them; v3 (its magic, then the parameters, NULL
+    or not, the transport and the access key id after the outcome) for an
+    event that names its transport (or, edited, a key id alone)."""
+    if transport is not None or key_id is not None:
+        magic, tail = b"coffer-audit-v3\0", [params, transport, key_id]
+    elif params is not None:
+        magic, tail = b"coffer-audit-v2\0", [params]
+    else:
+        magic, tail = b"coffer-audit-v1\0", []
     b = magic + chain_id.encode() + struct.pack(">Qq", seq, time_ms)
-    for s in strings + ([params] if params is not None else []):
+    for s in strings + tail:
         if s is None:
             b += b"\0"
         else:
@@ -320,7 +328,7 @@ class TamperTest(AuditCase):
         prev = bytes.fromhex(row["prev_hash"][2:])
         new = row_hash(chain, 6, row["ms"], [row["request_id"], row["principal"], row["peer"],
                        row["operation"], row["secret_arn"], row["version_id"], "AccessDeniedException"],
-                       prev, row["request_params"])
+                       prev, row["request_params"], row["transport"], row["access_key_id"])
         self.tamper(db, f"UPDATE audit_events SET outcome = 'AccessDeniedException', "
                         f"hash = '\\x{new.hex()}' WHERE chain_id = '{chain}' AND seq = 6; "
                         f"UPDATE audit_events SET prev_hash = '\\x{new.hex()}' "
@@ -517,6 +525,8 @@ class CliAuditTest(AuditCase):
         self.assertEqual(len(out["Events"]), n)
         e = out["Events"][0]
         self.assertEqual((e["Operation"], e["Outcome"]), ("GetSecretValue", "OK"))
+        self.assertEqual(e["Transport"], "grpc")
+        self.assertNotIn("AccessKeyId", e)
         self.assertRegex(e["EventDate"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
         r = coffer(ep, "list-audit-events", "--start-date", "2999-01-01T00:00:00Z")
         self.assertEqual(json.loads(r.stdout)["Events"], [], r.stderr)
@@ -570,6 +580,15 @@ class CliAuditTest(AuditCase):
         r = coffer(ep, "audit", "verify", "--file", edited)
         self.assertEqual(self.report(r, 1, chain)["BrokenSequence"],
                          lines[mine[3]]["Sequence"])
+        # The offline check reads the transport too (format v3).
+        self.assertEqual(lines[mine[1]].get("Transport"), "grpc", lines[mine[1]])
+        with open(edited, "w") as f:
+            f.writelines(json.dumps({k: v for k, v in x.items() if k != "Transport"}
+                                    if i == mine[1] else x) + "\n"
+                         for i, x in enumerate(lines))
+        r = coffer(ep, "audit", "verify", "--file", edited)
+        self.assertEqual(self.report(r, 1, chain)["BrokenSequence"],
+                         lines[mine[1]]["Sequence"])
         dropped = os.path.join(d, "dropped.jsonl")
         with open(dropped, "w") as f:
             f.writelines(json.dumps(x) + "\n" for i, x in enumerate(lines)
@@ -589,7 +608,8 @@ class CliAuditTest(AuditCase):
                                    forged["Operation"], forged.get("SecretArn"),
                                    forged.get("VersionId"), forged["Outcome"]],
                                   bytes.fromhex(forged["PrevHash"]),
-                                  forged.get("RequestParameters")).hex()
+                                  forged.get("RequestParameters"), forged.get("Transport"),
+                                  forged.get("AccessKeyId")).hex()
         with open(edited, "w") as f:
             f.writelines(json.dumps(x) + "\n" for x in lines + [forged])
         r = coffer(ep, "audit", "verify", "--file", edited)
@@ -732,8 +752,9 @@ class RequestParametersTest(AuditCase):
         self.assertTrue(self.verify(s).ok)
 
     def test_parameters_are_covered_by_the_hash(self):
-        """Each chain mixes v1 (ServerStart) and v2 (calls) events; the
-        independent encoder agrees with both; editing parameters breaks it."""
+        """Each chain mixes v1 (ServerStart) and v3 (calls, which name their
+        transport) events; the independent encoder agrees with both; editing
+        parameters or the transport breaks it."""
         db, s = self.start()
         # The queue lanes take the reads in turn, the change lanes the
         # changes: calls in every chain.
@@ -748,12 +769,18 @@ class RequestParametersTest(AuditCase):
                            [row["request_id"], row["principal"], row["peer"],
                             row["operation"], row["secret_arn"], row["version_id"],
                             row["outcome"]],
-                           bytes.fromhex(row["prev_hash"][2:]), row["request_params"])
+                           bytes.fromhex(row["prev_hash"][2:]), row["request_params"],
+                           row["transport"], row["access_key_id"])
             self.assertEqual(got.hex(), row["hash"][2:], row)
-            formats.setdefault(row["chain_id"], set()).add(row["request_params"] is None)
+            formats.setdefault(row["chain_id"], set()).add(
+                "v1" if row["operation"] == "ServerStart" else row["transport"])
+            if row["operation"] == "ServerStart":
+                self.assertIsNone(row["request_params"], row)
+                self.assertIsNone(row["transport"], row)
+            self.assertIsNone(row["access_key_id"], row)
         self.assertEqual(sorted(formats), chains)
         for chain, f in formats.items():
-            self.assertEqual(f, {True, False}, f"both formats in chain {chain}")
+            self.assertEqual(f, {"v1", "grpc"}, f"v1 and v3 in chain {chain}")
         self.assertTrue(self.verify(s).ok)
 
         get = [r for r in rows if r["operation"] == "GetSecretValue"][0]
@@ -764,6 +791,16 @@ class RequestParametersTest(AuditCase):
         c = self.only_broken(self.verify(s), chain, len(chains))
         self.assertEqual(c.broken_sequence, seq)
         self.assertIn("altered", c.reason)
+
+        # The transport, stripped from another chain's call (v3 -> v2).
+        other = [r for r in rows if r["transport"] is not None and r["chain_id"] != chain][0]
+        self.tamper(db, "UPDATE audit_events SET transport = NULL WHERE "
+                        f"chain_id = '{other['chain_id']}' AND seq = {other['seq']}")
+        v = self.verify(s)
+        broken = {c.chain_id: c for c in v.chains if not c.ok}
+        self.assertEqual(sorted(broken), sorted([chain, other["chain_id"]]), v)
+        self.assertEqual(broken[other["chain_id"]].broken_sequence, other["seq"])
+        self.assertIn("altered", broken[other["chain_id"]].reason)
 
 
 class LanesTest(AuditCase):

@@ -1,8 +1,9 @@
 /*
- * audit_test.c: the audit event hash (known answers for formats v1 and v2,
- * computed by the independent Python encoder in tests/e2e/test_audit.py)
- * and the chain checker over a table of tamperings, on a chain that mixes
- * both formats as every chain since migration 0008 does.
+ * audit_test.c: the audit event hash (known answers for formats v1, v2
+ * and v3, computed by the independent Python encoder in
+ * tests/e2e/test_audit.py) and the chain checker over a table of
+ * tamperings, on a chain that mixes the three formats as a chain that
+ * spans migrations 0008 and 0013 does.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,67 @@ test_known_answer_v2(void **state)
 	assert_memory_not_equal(got, want, 32);
 }
 
+/*
+ * Format v3: the same event, carried by AWS's JSON protocol and signed with
+ * an access key; and a gRPC call without parameters, which v3 encodes as
+ * NULL (0x00) where v2 would have been v1.
+ */
+static void
+test_known_answer_v3(void **state)
+{
+	struct cf_audit_row r;
+	uint8_t v2[32], want[32], got[32];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memcpy(r.chain_id, CHAIN, 37);
+	r.seq = 1;
+	r.time_ms = 1700000000123LL;
+	r.request_id = "req-1";
+	r.principal = "spiffe://corp/a";
+	r.peer = "ipv4:127.0.0.1:1";
+	r.operation = "GetSecretValue";
+	r.secret_arn = "arn:aws:secretsmanager:local-1:000000000000:secret:"
+	    "x-AbCdEf";
+	r.outcome = "OK";
+	r.request_params = "{\"SecretId\":\"x\",\"VersionStage\":\"AWSCURRENT\"}";
+	assert_int_equal(audit_row_hash(&r, v2), 0);
+	r.transport = "aws-json";
+	r.access_key_id = "CKIAABCDEFGHIJKLMNOP";
+	from_hex("527fa1f0e9645f4538dd96f8494984850eba36fbf266653e893cf36b"
+	    "a9ba7a2b", want);
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_equal(got, want, 32);
+
+	/* Another key, or none, is another event. */
+	r.access_key_id = "CKIAABCDEFGHIJKLMNOQ";
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_not_equal(got, want, 32);
+	r.access_key_id = NULL;
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_not_equal(got, want, 32);
+
+	/* Without a transport it is v2 again. */
+	r.transport = NULL;
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_equal(got, v2, 32);
+
+	/* A key id alone (never written) is v3 too: it cannot pass for v2. */
+	r.access_key_id = "CKIAABCDEFGHIJKLMNOP";
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_not_equal(got, v2, 32);
+	assert_memory_not_equal(got, want, 32);
+
+	/* gRPC, no parameters: v3 with both NULL. */
+	r.transport = "grpc";
+	r.access_key_id = NULL;
+	r.request_params = NULL;
+	from_hex("6d439dc9f11208445ff0330333108212d32d7e15d983dab5c32a4aa3"
+	    "909ad2c4", want);
+	assert_int_equal(audit_row_hash(&r, got), 0);
+	assert_memory_equal(got, want, 32);
+}
+
 /* A well-formed chain of N events. */
 static void
 make_chain(struct cf_audit_row *rows)
@@ -116,8 +178,15 @@ make_chain(struct cf_audit_row *rows)
 		rows[i].peer = "ipv4:127.0.0.1:9";
 		rows[i].operation = ops[i];
 		rows[i].outcome = "OK";
-		/* ServerStart has no request (v1); the calls do (v2). */
+		/*
+		 * ServerStart has no request (v1); the calls before migration
+		 * 0013 have one (v2); after it, they name their transport
+		 * (v3): gRPC, then AWS's JSON protocol with a key.
+		 */
 		rows[i].request_params = i == 0 ? NULL : "{\"SecretId\":\"s\"}";
+		rows[i].transport = i < 3 ? NULL : i == 3 ? "grpc" :
+		    "aws-json";
+		rows[i].access_key_id = i < 4 ? NULL : "CKIAABCDEFGHIJKLMNOP";
 		memcpy(rows[i].prev_hash, prev, 32);
 		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
 		memcpy(prev, rows[i].hash, 32);
@@ -128,7 +197,9 @@ enum tamper {
 	T_NONE, T_DELETE_3, T_EDIT_4, T_SWAP_2_3, T_DUP_5, T_BAD_MAC_6,
 	T_TRUNCATE_2, T_HEAD_HASH, T_NO_HEAD, T_ANCHOR, T_NO_ANCHOR,
 	T_FORGED_ANCHOR_LINK, T_EMPTY_WITH_HEAD, T_OFFLINE, T_EDIT_PARAMS_3,
-	T_STRIP_PARAMS_3, T_ADD_PARAMS_1
+	T_STRIP_PARAMS_3, T_ADD_PARAMS_1, T_EDIT_TRANSPORT_4,
+	T_STRIP_TRANSPORT_4, T_ADD_TRANSPORT_2, T_EDIT_KEY_5, T_STRIP_KEY_6,
+	T_ADD_KEY_3, T_STRIP_PARAMS_5
 };
 
 static const struct {
@@ -156,6 +227,17 @@ static const struct {
 	{ "event 3's parameters removed (v2 -> v1)", T_STRIP_PARAMS_3, 0, 3,
 	    "altered" },
 	{ "parameters added to event 1 (v1 -> v2)", T_ADD_PARAMS_1, 0, 1,
+	    "altered" },
+	{ "event 4's transport edited", T_EDIT_TRANSPORT_4, 0, 4, "altered" },
+	{ "event 4's transport removed (v3 -> v2)", T_STRIP_TRANSPORT_4, 0, 4,
+	    "altered" },
+	{ "transport added to event 2 (v2 -> v3)", T_ADD_TRANSPORT_2, 0, 2,
+	    "altered" },
+	{ "event 5's access key id edited", T_EDIT_KEY_5, 0, 5, "altered" },
+	{ "event 6's access key id removed", T_STRIP_KEY_6, 0, 6, "altered" },
+	{ "an access key id alone added to event 3", T_ADD_KEY_3, 0, 3,
+	    "altered" },
+	{ "event 5's parameters removed (v3)", T_STRIP_PARAMS_5, 0, 5,
 	    "altered" },
 };
 
@@ -192,6 +274,27 @@ test_checker(void **state)
 			break;
 		case T_ADD_PARAMS_1:
 			rows[0].request_params = "{}";
+			break;
+		case T_EDIT_TRANSPORT_4:
+			rows[3].transport = "aws-json";
+			break;
+		case T_STRIP_TRANSPORT_4:
+			rows[3].transport = NULL;
+			break;
+		case T_ADD_TRANSPORT_2:
+			rows[1].transport = "grpc";
+			break;
+		case T_EDIT_KEY_5:
+			rows[4].access_key_id = "CKIAABCDEFGHIJKLMNOQ";
+			break;
+		case T_STRIP_KEY_6:
+			rows[5].access_key_id = NULL;
+			break;
+		case T_ADD_KEY_3:
+			rows[2].access_key_id = "CKIAABCDEFGHIJKLMNOP";
+			break;
+		case T_STRIP_PARAMS_5:
+			rows[4].request_params = NULL;
 			break;
 		case T_SWAP_2_3:
 			tmp = rows[1];
@@ -247,6 +350,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
 		cmocka_unit_test(test_known_answer_v2),
+		cmocka_unit_test(test_known_answer_v3),
 		cmocka_unit_test(test_checker),
 	};
 

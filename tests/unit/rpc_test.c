@@ -587,6 +587,45 @@ test_audit_params_bounded(void **state)
 	cf_arena_free(a);
 }
 
+/* What a call made joins its parameters last, before the mark. */
+static void
+test_audit_params_add(void **state)
+{
+	static char big[RPC_AUDIT_PARAMS_MAX - 20 + 1];
+	struct cf_arena *a;
+	const char *p;
+
+	(void)state;
+	assert_non_null(a = cf_arena_new());
+	assert_non_null(p = rpc_audit_params_add(a, "{}", "AccessKeyId",
+	    "CKIAABCDEFGHIJKLMNOP"));
+	assert_string_equal(p, "{\"AccessKeyId\":\"CKIAABCDEFGHIJKLMNOP\"}");
+	assert_non_null(p = rpc_audit_params_add(a, NULL, "K", "v"));
+	assert_string_equal(p, "{\"K\":\"v\"}");
+	assert_non_null(p = rpc_audit_params_add(a, "{\"Principal\":\"a\"}",
+	    "AccessKeyId", "CKIA\"1"));
+	assert_string_equal(p,
+	    "{\"Principal\":\"a\",\"AccessKeyId\":\"CKIA\\\"1\"}");
+	assert_non_null(p = rpc_audit_params_add(a,
+	    "{\"Principal\":\"a\",\"Truncated\":true}", "K", "v"));
+	assert_string_equal(p,
+	    "{\"Principal\":\"a\",\"K\":\"v\",\"Truncated\":true}");
+	assert_non_null(p = rpc_audit_params_add(a, "{\"Truncated\":true}",
+	    "K", "v"));
+	assert_string_equal(p, "{\"K\":\"v\",\"Truncated\":true}");
+
+	/* Too long for the bound: left out, and the object marked. */
+	memset(big, 'x', sizeof(big) - 1);
+	memcpy(big, "{\"Name\":\"", 9);
+	memcpy(big + sizeof(big) - 3, "\"}", 2);
+	big[sizeof(big) - 1] = '\0';
+	assert_non_null(p = rpc_audit_params_add(a, big, "K", "v"));
+	assert_int_equal(strncmp(p, big, strlen(big) - 1), 0);
+	assert_string_equal(p + strlen(big) - 1, ",\"Truncated\":true}");
+	assert_true(strlen(p) <= RPC_AUDIT_PARAMS_MAX);
+	cf_arena_free(a);
+}
+
 int
 main(void)
 {
@@ -602,6 +641,7 @@ main(void)
 		cmocka_unit_test(test_pack_locked),
 		cmocka_unit_test(test_audit_params),
 		cmocka_unit_test(test_audit_params_bounded),
+		cmocka_unit_test(test_audit_params_add),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
