@@ -29,12 +29,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -47,6 +49,8 @@
 #define CONTENT_TYPE "application/x-amz-json-1.1"
 /* Headers kept for the signature: botocore sends about ten. */
 #define MAX_HEADERS 64
+/* How long a stop waits for requests being read or answered. */
+#define STOP_GRACE_MS 10000
 
 struct awsapi {
 	struct MHD_Daemon *mhd;
@@ -56,6 +60,7 @@ struct awsapi {
 	struct cf_secret *cert;		/* kept while the daemon runs */
 	struct cf_secret *key;
 	int port;
+	atomic_int requests;		/* being read or answered */
 
 	/* Every thread's engine worker, freed once the threads are gone. */
 	pthread_mutex_t lock;
@@ -382,13 +387,14 @@ serve(struct awsapi *a, struct MHD_Connection *c, const char *url,
 	}
 	/*
 	 * A refused request still goes through rpc_json_serve, to be
-	 * recorded.  One refused after authentication keeps its principal:
-	 * it is audited as that caller's.
+	 * recorded.  One refused after authentication keeps its principal
+	 * and key id: it is audited as that caller's.
 	 */
 	memset(&jr, 0, sizeof(jr));
 	jr.operation = op[0] != '\0' ? op : (target != NULL ? target :
 	    "unknown");
 	jr.principal = authenticated ? principal : NULL;
+	jr.access_key_id = authenticated ? key_id : NULL;
 	jr.peer = peer;
 	jr.body = sr.body;
 	jr.body_len = sr.body_len;
@@ -411,6 +417,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return (MHD_NO);
 		*req_cls = r;
+		atomic_fetch_add(&a->requests, 1);
 		return (MHD_YES);
 	}
 	/* Part of the body. */
@@ -429,9 +436,9 @@ static void
 completed(void *cls, struct MHD_Connection *c, void **req_cls,
     enum MHD_RequestTerminationCode code)
 {
+	struct awsapi *a = cls;
 	struct request *r = *req_cls;
 
-	(void)cls;
 	(void)c;
 	(void)code;
 	if (r == NULL)
@@ -439,6 +446,7 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	cf_secret_free(r->body);
 	free(r);
 	*req_cls = NULL;
+	atomic_fetch_sub(&a->requests, 1);
 }
 
 /* ---- the listener --------------------------------------------------------- */
@@ -507,6 +515,7 @@ awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		goto nomem;
 	pthread_mutex_init(&a->lock, NULL);
+	atomic_init(&a->requests, 0);
 	a->engine = cfg->engine;
 	a->rpc = cfg->rpc;
 	if ((a->region = strdup(cfg->region)) == NULL ||
@@ -520,7 +529,7 @@ awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 	 * sends half a request) closed after the timeout.
 	 */
 	a->mhd = MHD_start_daemon(MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_EPOLL, 0, NULL, NULL, handler, a,
+	    MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, handler, a,
 	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
 	    MHD_OPTION_HTTPS_MEM_CERT, (const char *)a->cert->data,
 	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)a->key->data,
@@ -560,12 +569,26 @@ awsapi_port(const struct awsapi *a)
 void
 awsapi_stop(struct awsapi *a)
 {
+	MHD_socket listen_fd;
 	size_t i;
 
 	if (a == NULL)
 		return;
-	if (a->mhd != NULL)
+	/*
+	 * Accept nothing more, give the requests being read or answered time
+	 * to send their replies (idle keep-alive connections hold none), then
+	 * close everything.
+	 */
+	if (a->mhd != NULL) {
+		listen_fd = MHD_quiesce_daemon(a->mhd);
+		for (i = 0; i < STOP_GRACE_MS / 10 &&
+		    atomic_load(&a->requests) > 0; i++)
+			(void)nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
 		MHD_stop_daemon(a->mhd);
+		/* Ours to close once the threads that polled it are gone. */
+		if (listen_fd != MHD_INVALID_SOCKET)
+			(void)close(listen_fd);
+	}
 	for (i = 0; i < a->n_workers; i++)
 		engine_worker_free(a->workers[i]);
 	free(a->workers);

@@ -6,10 +6,10 @@
  *
  * A request is AWS's JSON shape of one coffer.v1.SecretsManager
  * operation.  It becomes that operation's protobuf request through
- * shape/ (the same mapping the CLI speaks) and runs through the exchange
- * (exchange.c) exactly as a gRPC call does: the wire check, validation,
- * authorization and the audit are the gRPC path's own, so no rule exists
- * twice.  The reply goes the other way, with timestamps as AWS's
+ * shape/ (json_shape.c: the mapping the CLI speaks) and runs through the
+ * exchange (exchange.c) exactly as a gRPC call does: the wire check,
+ * validation, authorization and the audit are the gRPC path's own, so no
+ * rule exists twice.  The reply goes the other way, with timestamps as AWS's
  * fractional epoch seconds.
  *
  * The thread waits for the audit writer's verdict (a condition variable)
@@ -31,8 +31,6 @@
 #include <string.h>
 
 #include <jansson.h>
-
-#include "shape.h"
 
 /* The writer's verdict, waited for by the request's thread. */
 struct verdict {
@@ -107,84 +105,15 @@ static void
 answer_reply(struct rpc_exchange *x, size_t method,
     const struct rpc_reply *reply, struct rpc_json_answer *a)
 {
-	const struct shape_opts wire = { .wire_dates = 1 };
 	struct cf_error err;
-	ProtobufCAllocator alloc;
-	ProtobufCMessage *m;
-	json_t *j = NULL;
 
-	rpc_arena_allocator_init(&alloc, x->arena);
-	if ((m = protobuf_c_message_unpack(rpc_service_response(method),
-	    &alloc, reply->len, reply->buf)) == NULL ||
-	    (j = shape_message_to_json(m, &wire)) == NULL || dump(j, a)) {
-		json_decref(j);
-		cf_error_set(&err, CF_ERR_INTERNAL, "could not encode the "
-		    "response");
+	if (rpc_json_reply_text(rpc_service_response(method), reply->buf,
+	    reply->len, x->arena, &a->body, &a->body_len, &err)) {
 		answer_error(&err, a);
 		return;
 	}
-	json_decref(j);
 	a->http_status = 200;
 	a->error_type = NULL;
-}
-
-/*
- * The request's JSON as method ${method}'s protobuf request, packed into
- * ${x}'s arena.  0, or -1 with ${err} set: SerializationException when the
- * body is not the operation's shape (as AWS answers), and the wire check's
- * own error for a NUL in a string.
- */
-static int
-request_pack(struct rpc_exchange *x, size_t method, const uint8_t *body,
-    size_t len, uint8_t **out, size_t *out_len, struct cf_error *err)
-{
-	const struct shape_opts wire = { .wire_dates = 1,
-	    .ignore_unknown = 1 };
-	ProtobufCMessage *m = NULL;
-	json_error_t jerr;
-	json_t *j;
-	char msg[512];
-	int rc = -1, shaped;
-
-	/*
-	 * An empty body is an operation without members, as "{}" is.  The
-	 * parser's message is not repeated: it quotes the text near the
-	 * error, which may be a value.  A \u0000 is let through the parser
-	 * so that shape/ refuses it in the gRPC path's words.
-	 */
-	j = len == 0 ? json_object() : json_loadb((const char *)body, len,
-	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-	if (j == NULL || !json_is_object(j)) {
-		cf_error_set(err, CF_ERR_SERIALIZATION, j == NULL ? "The "
-		    "request body is not valid JSON (line %d, column %d)" :
-		    "The request body must be a JSON object", j == NULL ?
-		    jerr.line : 0, j == NULL ? jerr.column : 0);
-		goto out;
-	}
-	if ((m = shape_message_new(rpc_service_request(method))) == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	if ((shaped = shape_json_to_message(m, j, &wire, msg,
-	    sizeof(msg))) != 0) {
-		cf_error_set(err, shaped == SHAPE_NUL ?
-		    CF_ERR_INVALID_PARAMETER : CF_ERR_SERIALIZATION, "%s",
-		    msg);
-		goto out;
-	}
-	*out_len = protobuf_c_message_get_packed_size(m);
-	if ((*out = cf_arena_alloc(x->arena, *out_len > 0 ? *out_len : 1)) ==
-	    NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	(void)protobuf_c_message_pack(m, *out);
-	rc = 0;
-out:
-	if (m != NULL)
-		shape_message_free(m);
-	json_decref(j);
-	return (rc);
 }
 
 void
@@ -212,6 +141,9 @@ rpc_json_serve(struct rpc_server *s, struct engine_worker *w,
 	    cf_arena_strdup(x.arena, req->principal) : NULL;
 	x.peer = req->peer != NULL ? cf_arena_strdup(x.arena, req->peer) :
 	    NULL;
+	x.transport = AUDIT_TRANSPORT_AWS_JSON;
+	x.access_key_id = req->access_key_id != NULL ?
+	    cf_arena_strdup(x.arena, req->access_key_id) : NULL;
 
 	/*
 	 * Refused before it ran: authentication failed, or no such
@@ -225,8 +157,8 @@ rpc_json_serve(struct rpc_server *s, struct engine_worker *w,
 		cf_error_set(&e, CF_ERR_UNKNOWN_OPERATION, "Secrets Manager "
 		    "has no operation %.100s", req->operation);
 		rpc_exchange_fail(&x, req->operation, &e);
-	} else if (request_pack(&x, method, req->body, req->body_len,
-	    &packed, &len, &e)) {
+	} else if (rpc_json_request_pack(rpc_service_request(method),
+	    req->body, req->body_len, x.arena, &packed, &len, &e)) {
 		rpc_exchange_run(&x, method, w, NULL, 0, &e);
 	} else {
 		rpc_exchange_run(&x, method, w, packed, len, NULL);

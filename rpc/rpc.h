@@ -145,6 +145,8 @@ void rpc_server_free(struct rpc_server *);
 struct rpc_json_request {
 	const char *operation;		/* X-Amz-Target's, "GetSecretValue" */
 	const char *principal;		/* its access key's; NULL if refused */
+	const char *access_key_id;	/* the key that signed it; NULL when
+					   authentication failed */
 	const char *peer;		/* "ipv4:127.0.0.1:40000" */
 	const uint8_t *body;		/* the JSON text (not NUL-terminated) */
 	size_t body_len;

@@ -11,6 +11,7 @@
  * audit_params.c  the request fields an audit event records
  * call.c	answering one gRPC call: request in, reply batch out (rpc_call.h)
  * json.c	answering one request in AWS's JSON protocol (rpc.h)
+ * json_shape.c  its bodies <-> protobuf messages; pure, for the fuzzer
  * exchange.c	one request answered, whatever carried it (rpc_exchange.h)
  * server.c	the gRPC core server loop: one completion queue for every
  *		worker, and the long-call pool
@@ -80,6 +81,32 @@ int rpc_wire_check(const ProtobufCMessageDescriptor *, const uint8_t *,
  */
 void rpc_arena_allocator_init(ProtobufCAllocator *, struct cf_arena *);
 
+/* ---- json_shape.c ------------------------------------------------------- */
+
+/*
+ * rpc_json_request_pack(desc, body, len, a, out, out_len, err):
+ * The ${len}-byte JSON ${body} (AWS's shape of request ${desc}; empty is
+ * "{}") as that protobuf message, packed into arena ${a}.  Members the
+ * shape lacks are skipped, as AWS skips them.  0, or -1 with ${err}:
+ * SerializationException for a body that is not the shape (not JSON, not
+ * an object, a duplicate or mistyped member, bad base64),
+ * InvalidParameterException "<Member> must not contain NUL characters".
+ */
+int rpc_json_request_pack(const ProtobufCMessageDescriptor *,
+    const uint8_t *, size_t, struct cf_arena *, uint8_t **, size_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * rpc_json_reply_text(desc, buf, len, a, text, text_len, err):
+ * The packed reply ${buf} (message ${desc}), unpacked into arena ${a}, as
+ * AWS's JSON (dates in epoch seconds, bytes in base64): *${text} on the
+ * heap, which the caller wipes and frees (cf_heap_wipe_free: it may hold
+ * a value).  0, or -1 with ${err} (InternalServiceError).
+ */
+int rpc_json_reply_text(const ProtobufCMessageDescriptor *, const uint8_t *,
+    size_t, struct cf_arena *, char **, size_t *, struct cf_error *)
+    CF_MUSTCHECK;
+
 /* ---- audit_params.c ----------------------------------------------------- */
 
 /* The longest request parameters an audit event records, in bytes. */
@@ -94,6 +121,18 @@ void rpc_arena_allocator_init(ProtobufCAllocator *, struct cf_arena *);
  */
 const char *rpc_audit_params(struct cf_arena *, const ProtobufCMessage *)
     CF_MUSTCHECK;
+
+/*
+ * rpc_audit_params_add(a, params, member, value):
+ * ${params} (an object rpc_audit_params made; NULL is "{}") with the
+ * string member "${member}":"${value}" after its others, in ${a}: what a
+ * call made, which its request could not name (CreateAccessKey's
+ * AccessKeyId).  A "Truncated":true stays last; a member that would take
+ * the object past RPC_AUDIT_PARAMS_MAX is left out, and the object marked
+ * so.  NULL if out of memory.
+ */
+const char *rpc_audit_params_add(struct cf_arena *, const char *,
+    const char *, const char *) CF_MUSTCHECK;
 
 /* ---- service.c ---------------------------------------------------------- */
 

@@ -383,6 +383,94 @@ class RightsTest(AwsCase):
         self.assertIn(("DeleteSecret", "AccessDeniedException"), ops)
         self.assertIn(("ListSecrets", "AccessDeniedException"), ops)
 
+        # Each event names the transport that carried it, and a JSON call
+        # the access key that signed it; a gRPC call names none.
+        rows = self.audit_transports(mark + f" AND principal = '{A}'")
+        for op, outcome, transport, key in rows:
+            self.assertEqual(key, self.a_key[0] if transport == "aws-json" else None,
+                             (op, outcome, transport, key))
+        self.assertEqual({(r[0], r[2]) for r in rows if r[0] != "GetSecretValue"},
+                         {("PutSecretValue", "aws-json"), ("DeleteSecret", "aws-json"),
+                          ("ListSecrets", "aws-json")})
+        self.assertEqual({(r[2], r[3]) for r in rows if r[0] == "GetSecretValue"},
+                         {("grpc", None), ("aws-json", self.a_key[0])})
+
+    def audit_transports(self, where):
+        """(operation, outcome, transport, access_key_id) of the events
+        matching ${where}, NULL as None."""
+        out = h.psql(h.admin(self.db), "SELECT json_agg(json_build_array(operation, "
+                     "outcome, transport, access_key_id) ORDER BY " + h.AUDIT_ORDER +
+                     ") FROM audit_events WHERE " + where)
+        return [tuple(r) for r in json.loads(out or "null") or []]
+
+    def verify(self):
+        """coffer audit verify (online, as the admin): (exit status, report)."""
+        cert = self.server.admin_cert
+        r = subprocess.run([os.path.join(h.BUILD, "coffer"), "--endpoint-url",
+                            self.server.url(), "--ca-bundle", self.ca, "--cert",
+                            cert[0], "--key", cert[1], "audit", "verify"],
+                           capture_output=True, text=True, timeout=120)
+        return r.returncode, json.loads(r.stdout), r.stderr
+
+    def tamper(self, q):
+        """${q} as the table's owner, with the append-only trigger off (as
+        tests/e2e/test_audit.py tampers)."""
+        h.psql(h.admin(self.db), "SET session_replication_role = replica; " + q)
+
+    def test_audit_names_transport_and_key(self):
+        """audit/DESIGN.md: the transport and the access key id are in the
+        event, covered by its hash (format v3); CreateAccessKey's event
+        names the key it made."""
+        rid_json = self.client().list_secrets()["ResponseMetadata"]["RequestId"]
+        sm, _ = pb()
+        _, md, _ = self.server.call("ListSecrets", sm.ListSecretsRequest())
+        rid_grpc = dict(md)["coffer-request-id"]
+
+        def row(rid):
+            out = h.psql(h.admin(self.db), "SELECT row_to_json(e) FROM audit_events e "
+                         f"WHERE request_id = '{rid}'")
+            self.assertEqual(len(out.splitlines()), 1, out)
+            return json.loads(out)
+        j, g = row(rid_json), row(rid_grpc)
+        self.assertEqual((j["principal"], j["transport"], j["access_key_id"]),
+                         (h.ADMIN, "aws-json", self.admin_key[0]))
+        self.assertEqual((g["principal"], g["transport"], g["access_key_id"]),
+                         (h.ADMIN, "grpc", None))
+
+        # The key a CreateAccessKey made is in its event's parameters.
+        made = h.psql(h.admin(self.db), "SELECT principal || '|' || transport || '|' || "
+                      "request_params FROM audit_events WHERE operation = "
+                      "'CreateAccessKey' AND outcome = 'OK' AND "
+                      f"(request_params::jsonb) ->> 'AccessKeyId' = '{self.a_key[0]}'")
+        who, transport, params = made.split("|", 2)
+        self.assertEqual((who, transport, json.loads(params)),
+                         (h.ADMIN, "grpc", {"Principal": A, "AccessKeyId": self.a_key[0]}))
+
+        # Intact: verify passes.  Then each edit breaks its event's chain
+        # there, and only there; put back, the trail verifies again.
+        rc, report, err = self.verify()
+        self.assertEqual((rc, report["Ok"]), (0, True), report)
+        for what, r, edit, undo in (
+                ("transport", g, "transport = 'aws-json'", "transport = 'grpc'"),
+                ("access key id", j, f"access_key_id = '{self.a_key[0]}'",
+                 f"access_key_id = '{self.admin_key[0]}'")):
+            with self.subTest(edited=what):
+                where = f" WHERE chain_id = '{r['chain_id']}' AND seq = {r['seq']}"
+                self.tamper("UPDATE audit_events SET " + edit + where)
+                try:
+                    rc, report, err = self.verify()
+                finally:
+                    self.tamper("UPDATE audit_events SET " + undo + where)
+                self.assertEqual((rc, report["Ok"]), (1, False), report)
+                broken = [c for c in report["Chains"] if not c["Ok"]]
+                self.assertEqual([(c["ChainId"], c["BrokenSequence"]) for c in broken],
+                                 [(r["chain_id"], r["seq"])], report)
+                self.assertIn("altered", broken[0]["Reason"])
+                self.assertIn(f"audit chain {r['chain_id']} is broken at event "
+                              f"{r['seq']}", err)
+        rc, report, err = self.verify()
+        self.assertEqual((rc, report["Ok"]), (0, True), report)
+
     def test_coffer_services_are_not_served(self):
         """An access key cannot reach Coffer's own services: not even the
         admin's key can make keys or policies over this protocol."""
