@@ -251,6 +251,42 @@ class ClientsTest(AwsCase):
         self.assertEqual(self.code(sm.describe_secret, SecretId=name)[0],
                          "ResourceNotFoundException")
 
+    def test_boto3_every_other_operation(self):
+        """The operations test_boto3_round_trip leaves out, through boto3."""
+        sm = self.client()
+        name = self.name("ops")
+        arn = sm.create_secret(Name=name, SecretString="v1")["ARN"]
+        u = sm.update_secret(SecretId=name, Description="new", SecretString="v2")
+        self.assertEqual((u["ARN"], u["Name"]), (arn, name))
+        v2 = u["VersionId"]
+        self.assertEqual(sm.describe_secret(SecretId=name)["Description"], "new")
+        v3 = sm.put_secret_value(SecretId=name, SecretString="v3",
+                                 VersionStages=["STAGED"])["VersionId"]
+        sm.update_secret_version_stage(SecretId=name, VersionStage="AWSCURRENT",
+                                       MoveToVersionId=v3, RemoveFromVersionId=v2)
+        self.assertEqual(sm.get_secret_value(SecretId=name)["SecretString"], "v3")
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": A},
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+        self.assertTrue(sm.validate_resource_policy(ResourcePolicy=policy)
+                        ["PolicyValidationPassed"])
+        sm.put_resource_policy(SecretId=name, ResourcePolicy=policy)
+        self.assertEqual(json.loads(sm.get_resource_policy(SecretId=name)
+                                    ["ResourcePolicy"]), json.loads(policy))
+        sm.delete_resource_policy(SecretId=name)
+        self.assertNotIn("ResourcePolicy", sm.get_resource_policy(SecretId=name))
+        r = sm.rotate_secret(SecretId=name, RotationLambdaARN="builtin:password",
+                             RotationRules={"AutomaticallyAfterDays": 30},
+                             RotateImmediately=False)
+        self.assertEqual(r["ARN"], arn)
+        self.assertTrue(sm.describe_secret(SecretId=name)["RotationEnabled"])
+        sm.cancel_rotate_secret(SecretId=name)
+        self.assertFalse(sm.describe_secret(SecretId=name).get("RotationEnabled", False))
+        self.assertEqual(self.code(sm.replicate_secret_to_regions, SecretId=name,
+                                   AddReplicaRegions=[{"Region": "us-east-2"}])[0],
+                         "InvalidRequestException")
+        sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
     def test_boto3_errors_are_the_grpc_errors(self):
         """Validation is the gRPC path's own: the same exception and the
         same words, over both protocols."""
@@ -672,6 +708,69 @@ class WireTest(AwsCase):
         self.assertEqual(data, b"")
         self.assertLess(time.time() - start, 15)
         s.close()
+
+
+class DatabaseFaultTest(unittest.TestCase):
+    """The database goes away and comes back: AWS's clients get
+    ServiceUnavailable (503) meanwhile, never a wrong answer, and are
+    served again without a restart, also by a thread whose engine worker
+    could not be made while the database was down."""
+
+    def test_dead_database_then_back(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        cluster = h.Cluster()
+        self.addCleanup(cluster.destroy)
+        port = h.free_port()
+        s = h.Server(cluster.conninfo, tls=pki, extra_env={
+            "COFFER_AWS_LISTEN": f"127.0.0.1:{port}", "COFFER_AWS_WORKERS": "1",
+            "COFFER_DB_TIMEOUT": "3"}).start()
+        admin = Caller(s, s.admin_cert)
+        self.addCleanup(admin.close)
+        k = admin.call("CreateAccessKey", AK, principal=h.ADMIN).access_key
+        sm = boto3.client("secretsmanager", endpoint_url=f"https://127.0.0.1:{port}",
+                          region_name=REGION, aws_access_key_id=k.access_key_id,
+                          aws_secret_access_key=k.secret_access_key,
+                          verify=pki.ca + ".pem",
+                          config=Config(retries={"max_attempts": 1}))
+        self.addCleanup(sm.close)
+        admin.call("CreateSecret", SM, name="dead-db", secret_string="v",
+                   client_request_token=token())
+
+        def fails_unavailable():
+            t = time.monotonic()
+            try:
+                sm.get_secret_value(SecretId="dead-db")
+            except ClientError as e:
+                self.assertEqual((e.response["Error"]["Code"],
+                                  e.response["ResponseMetadata"]["HTTPStatusCode"]),
+                                 ("ServiceUnavailable", 503), e.response)
+                self.assertLess(time.monotonic() - t, 15)
+                return
+            self.fail("served while the database was down")
+
+        def back():
+            deadline = time.time() + 60
+            while True:
+                try:
+                    return sm.get_secret_value(SecretId="dead-db")["SecretString"]
+                except ClientError as e:
+                    if (e.response["Error"]["Code"] != "ServiceUnavailable"
+                            or time.time() > deadline):
+                        raise
+                    time.sleep(0.2)
+
+        # Down before the listener's thread ever made its engine worker.
+        cluster.stop()
+        fails_unavailable()
+        cluster.start()
+        self.assertEqual(back(), "v")
+        # Down again, with the worker made: the same, then served.
+        cluster.stop()
+        fails_unavailable()
+        cluster.start()
+        self.assertEqual(back(), "v")
+        self.assertEqual(s.stop(), 0, s.output())
 
 
 if __name__ == "__main__":
