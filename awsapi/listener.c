@@ -10,11 +10,15 @@
  * authentication is counted with the refused handshakes (one audit
  * summary per peer and kind each interval), an authenticated one audited.
  *
- * What a request must be, in the order it is checked: POST / with no
- * query (a presigned URL is refused: it carries a credential that ends up
- * in logs); a body of at most AWSAPI_BODY_MAX bytes; a valid signature by
- * an active access key; X-Amz-Target "secretsmanager.<Operation>" and
- * Content-Type application/x-amz-json-1.1.  The signature comes first so
+ * What a request must be, in the order it is checked.  On its headers,
+ * before any of its body is kept (precheck): POST / with no query (a
+ * presigned URL is refused: it carries a credential that ends up in
+ * logs), a Content-Length within AWSAPI_BODY_MAX, and an Authorization
+ * header of the right form, scope and time.  Then its body: at most
+ * AWSAPI_BODY_MAX bytes, within the listener's budget for all bodies
+ * (BODIES_MAX).  Then a valid signature by an active access key; then
+ * X-Amz-Target "secretsmanager.<Operation>" and Content-Type
+ * application/x-amz-json-1.1.  The signature comes before the target so
  * that a caller without a key learns nothing but that.
  *
  * Plaintext: the body is read into locked, never-dumped memory
@@ -51,6 +55,13 @@
 #define MAX_HEADERS 64
 /* How long a stop waits for requests being read or answered. */
 #define STOP_GRACE_MS 10000
+/*
+ * The most bytes held for request bodies at once, all connections
+ * together (128 bodies of the largest size): a body must be read before
+ * its signature can be checked, so without it aws_max_connections peers
+ * sending large bodies could make cofferd hold half a GiB.
+ */
+#define BODIES_MAX ((size_t)64 * 1024 * 1024)
 
 struct awsapi {
 	struct MHD_Daemon *mhd;
@@ -61,6 +72,7 @@ struct awsapi {
 	struct cf_secret *key;
 	int port;
 	atomic_int requests;		/* being read or answered */
+	atomic_size_t bodies;		/* bytes held for bodies being read */
 
 	/* Every thread's engine worker, freed once the threads are gone. */
 	pthread_mutex_t lock;
@@ -76,7 +88,11 @@ static _Thread_local struct engine_worker *thread_worker;
 struct request {
 	struct cf_secret *body;		/* locked; grows to the bound */
 	size_t len;
+	size_t reserved;		/* of the listener's body budget */
 	int too_long;			/* more than AWSAPI_BODY_MAX came */
+	int over_budget;		/* the budget had no room for it */
+	int refused;			/* refused on its headers: ${why} */
+	struct cf_error why;
 };
 
 /* ---- engine workers ------------------------------------------------------- */
@@ -164,23 +180,47 @@ peer_of(struct MHD_Connection *c, char *out, size_t n)
 		    sockaddr_in6 *)(const void *)sa)->sin6_port));
 }
 
-/* Append ${n} bytes to the body, growing it up to the bound. */
+/* Take ${n} more bytes of the listener's body budget for ${r}. */
 static int
-body_append(struct request *r, const char *data, size_t n)
+budget_take(struct awsapi *a, struct request *r, size_t n)
+{
+	size_t held = atomic_load(&a->bodies);
+
+	do {
+		if (n > BODIES_MAX - held)
+			return (-1);
+	} while (!atomic_compare_exchange_weak(&a->bodies, &held, held + n));
+	r->reserved += n;
+	return (0);
+}
+
+/*
+ * Append ${n} bytes to the body, growing it up to the bound.  A request
+ * already refused, too long or over the budget keeps nothing: the rest
+ * of its body is read and dropped.
+ */
+static int
+body_append(struct awsapi *a, struct request *r, const char *data, size_t n)
 {
 	struct cf_secret *grown;
-	size_t cap;
+	size_t cap, had;
 
-	if (r->too_long || n > AWSAPI_BODY_MAX - r->len) {
+	if (r->refused || r->too_long || r->over_budget)
+		return (0);
+	if (n > AWSAPI_BODY_MAX - r->len) {
 		r->too_long = 1;
 		return (0);
 	}
 	if (r->body == NULL || r->len + n > r->body->len) {
-		for (cap = r->body != NULL ? r->body->len : 4096;
-		    cap < r->len + n; cap *= 2)
+		had = r->body != NULL ? r->body->len : 0;
+		for (cap = had > 0 ? had : 4096; cap < r->len + n; cap *= 2)
 			continue;
 		if (cap > AWSAPI_BODY_MAX)
 			cap = AWSAPI_BODY_MAX;
+		if (budget_take(a, r, cap - had)) {
+			r->over_budget = 1;
+			return (0);
+		}
 		if ((grown = cf_secret_new(cap)) == NULL)
 			return (-1);
 		if (r->len > 0)
@@ -324,6 +364,71 @@ target_op(const char *target, char *op, size_t n)
 		snprintf(op, n, "%s", target + sizeof(TARGET_PREFIX) - 1);
 }
 
+/*
+ * ${c}'s headers as the signature check takes them, with ${r}'s body so
+ * far.  Header names and values are libmicrohttpd's, valid while the
+ * request is.
+ */
+static void
+request_of(struct MHD_Connection *c, const char *url, const char *method,
+    const struct request *r, struct headers *hs, struct sigv4_request *sr)
+{
+
+	memset(hs, 0, sizeof(*hs));
+	(void)MHD_get_connection_values(c, MHD_HEADER_KIND, header_add, hs);
+	memset(sr, 0, sizeof(*sr));
+	sr->method = method;
+	sr->path = url;
+	sr->query = "";
+	sr->headers = hs->h;
+	sr->nheaders = hs->n;
+	sr->body = r->body != NULL ? r->body->data : (const uint8_t *)"";
+	sr->body_len = r->len;
+}
+
+/*
+ * What can be refused on the headers alone, before any of the body is
+ * kept: not POST /, a query string, too many headers, a Content-Length
+ * over the bound, and an Authorization header that is malformed, for
+ * another scope or outside the clock window (sigv4_parse needs no body
+ * and no secret).  0, or -1 with ${why} set.
+ */
+static int
+precheck(struct awsapi *a, struct MHD_Connection *c, const char *url,
+    const char *method, const struct request *r, struct cf_error *why)
+{
+	struct sigv4_request sr;
+	struct sigv4_auth auth;
+	struct headers hs;
+	enum sigv4_verdict v;
+	const char *cl;
+	char msg[512];
+
+	request_of(c, url, method, r, &hs, &sr);
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (strcmp(method, "POST") != 0 || strcmp(url, "/") != 0)
+		cf_error_set(why, CF_ERR_UNKNOWN_OPERATION, "Secrets Manager "
+		    "answers POST / only");
+	else if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL,
+	    NULL) > 0)
+		cf_error_set(why, CF_ERR_INCOMPLETE_SIGNATURE, "Coffer "
+		    "accepts Signature Version 4 in the Authorization header "
+		    "only: the request has a query string (a presigned URL?)");
+	else if (hs.overflow)
+		cf_error_set(why, CF_ERR_INCOMPLETE_SIGNATURE, "The request "
+		    "has more than %d headers", MAX_HEADERS);
+	else if (cl != NULL && strtoull(cl, NULL, 10) > AWSAPI_BODY_MAX)
+		cf_error_set(why, CF_ERR_SERIALIZATION, "The request body is "
+		    "longer than %d bytes", AWSAPI_BODY_MAX);
+	else if ((v = sigv4_parse(&sr, a->region, SERVICE, time(NULL), &auth,
+	    msg, sizeof(msg))) != SIGV4_OK)
+		cf_error_set(why, verdict_code(v), "%s", msg);
+	else
+		return (0);
+	return (-1);
+}
+
 /* A request fully read: authenticate it, run it, answer. */
 static enum MHD_Result
 serve(struct awsapi *a, struct MHD_Connection *c, const char *url,
@@ -339,8 +444,7 @@ serve(struct awsapi *a, struct MHD_Connection *c, const char *url,
 	char peer[80], principal[1024], key_id[129], op[128];
 	int refused = 1, authenticated = 0;
 
-	memset(&hs, 0, sizeof(hs));
-	(void)MHD_get_connection_values(c, MHD_HEADER_KIND, header_add, &hs);
+	request_of(c, url, method, r, &hs, &sr);
 	peer_of(c, peer, sizeof(peer));
 	target = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    "X-Amz-Target");
@@ -349,29 +453,14 @@ serve(struct awsapi *a, struct MHD_Connection *c, const char *url,
 	target_op(target, op, sizeof(op));
 	key_id[0] = '\0';
 
-	memset(&sr, 0, sizeof(sr));
-	sr.method = method;
-	sr.path = url;
-	sr.query = "";
-	sr.headers = hs.h;
-	sr.nheaders = hs.n;
-	sr.body = r->body != NULL ? r->body->data : (const uint8_t *)"";
-	sr.body_len = r->len;
-
-	if (strcmp(method, "POST") != 0 || strcmp(url, "/") != 0)
-		cf_error_set(&why, CF_ERR_UNKNOWN_OPERATION, "Secrets Manager "
-		    "answers POST / only");
-	else if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL,
-	    NULL) > 0)
-		cf_error_set(&why, CF_ERR_INCOMPLETE_SIGNATURE, "Coffer "
-		    "accepts Signature Version 4 in the Authorization header "
-		    "only: the request has a query string (a presigned URL?)");
+	if (r->refused)
+		why = r->why;
 	else if (r->too_long)
 		cf_error_set(&why, CF_ERR_SERIALIZATION, "The request body is "
 		    "longer than %d bytes", AWSAPI_BODY_MAX);
-	else if (hs.overflow)
-		cf_error_set(&why, CF_ERR_INCOMPLETE_SIGNATURE, "The request "
-		    "has more than %d headers", MAX_HEADERS);
+	else if (r->over_budget)
+		cf_error_set(&why, CF_ERR_THROTTLING, "Rate exceeded: too "
+		    "many request bodies are being read; retry");
 	else if ((w = worker(a, &why)) == NULL)
 		;	/* ServiceUnavailable: said in why */
 	else if (authenticate(a, w, &sr, peer, principal, sizeof(principal),
@@ -418,11 +507,12 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return (MHD_NO);
 		*req_cls = r;
 		atomic_fetch_add(&a->requests, 1);
+		r->refused = precheck(a, c, url, method, r, &r->why) != 0;
 		return (MHD_YES);
 	}
 	/* Part of the body. */
 	if (*data_size > 0) {
-		if (body_append(r, data, *data_size))
+		if (body_append(a, r, data, *data_size))
 			return (MHD_NO);
 		*data_size = 0;
 		return (MHD_YES);
@@ -444,6 +534,7 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (r == NULL)
 		return;
 	cf_secret_free(r->body);
+	atomic_fetch_sub(&a->bodies, r->reserved);
 	free(r);
 	*req_cls = NULL;
 	atomic_fetch_sub(&a->requests, 1);
@@ -516,6 +607,7 @@ awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 		goto nomem;
 	pthread_mutex_init(&a->lock, NULL);
 	atomic_init(&a->requests, 0);
+	atomic_init(&a->bodies, 0);
 	a->engine = cfg->engine;
 	a->rpc = cfg->rpc;
 	if ((a->region = strdup(cfg->region)) == NULL ||

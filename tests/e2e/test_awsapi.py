@@ -69,6 +69,8 @@ class Caller(h.Caller):
 
 
 class AwsCase(unittest.TestCase):
+    # Seconds a connection may idle or stall (WireTest's half-sent request).
+    aws_timeout = "3"
 
     @classmethod
     def setUpClass(cls):
@@ -77,7 +79,7 @@ class AwsCase(unittest.TestCase):
         cls.aws_port = h.free_port()
         cls.server = h.Server(cls.db, tls=cls.pki, extra_env={
             "COFFER_AWS_LISTEN": f"127.0.0.1:{cls.aws_port}",
-            "COFFER_AWS_TIMEOUT": "3",
+            "COFFER_AWS_TIMEOUT": cls.aws_timeout,
             "COFFER_REFUSAL_AUDIT_INTERVAL": "1",
         }).start()
         cls.url = f"https://127.0.0.1:{cls.aws_port}"
@@ -708,6 +710,45 @@ class WireTest(AwsCase):
         self.assertEqual(data, b"")
         self.assertLess(time.time() - start, 15)
         s.close()
+
+
+class BodyBudgetTest(AwsCase):
+    """Peers that send large bodies slowly cannot make cofferd hold more
+    than 64 MiB of them: past it a request is refused with
+    ThrottlingException (which SDKs retry), and served once they go."""
+
+    aws_timeout = "60"
+
+    def test_bodies_are_bounded(self):
+        big = json.dumps({"SecretId": "x", "SecretString": "a" * (512 * 1024 - 40)})
+        self.assertLessEqual(len(big), 512 * 1024)
+        hd, body = self.signed("PutSecretValue", big)
+        head = "".join(f"{k}: {v}\r\n" for k, v in hd.items())
+        head = f"POST / HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+        ctx = ssl.create_default_context(cafile=self.ca)
+        held = []
+        try:
+            # 130 bodies of 512 KiB, each one byte short: 128 fit the budget.
+            for _ in range(130):
+                raw = socket.create_connection(("127.0.0.1", self.aws_port), timeout=30)
+                t = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                held.append(t)
+                t.sendall(head.encode() + body.encode()[:-1])
+            time.sleep(0.5)
+            hd2, b2 = self.signed("GetRandomPassword", json.dumps({"PasswordLength": 8}))
+            status, _, out = self.send(hd2, b2)
+            self.assertEqual((status, out["__type"]), (400, "ThrottlingException"), out)
+        finally:
+            for t in held:
+                t.close()
+        deadline = time.time() + 20
+        while True:
+            status, _, out = self.send(hd2, b2)
+            if status == 200 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(status, 200, out)
+        self.assertEqual(len(out["RandomPassword"]), 8)
 
 
 class DatabaseFaultTest(unittest.TestCase):
