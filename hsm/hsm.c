@@ -324,14 +324,12 @@ hsm_session_new(struct hsm *h, struct cf_error *err)
 void
 hsm_session_free(struct hsm_session *s)
 {
-	size_t i;
 
 	if (s == NULL)
 		return;
 	/* Its cached data keys close with it: out of the cache first. */
 	hsm_dek_forget(s);
-	for (i = 0; i < s->n_keks; i++)
-		(void)s->h->p11->C_DestroyObject(s->s, s->keks[i].obj);
+	hsm_keks_drop(s);
 	if (s->audit_key != CK_INVALID_HANDLE)
 		(void)s->h->p11->C_DestroyObject(s->s, s->audit_key);
 	(void)s->h->p11->C_CloseSession(s->s);
@@ -372,52 +370,6 @@ hsm_kek_exists(struct hsm_session *s, const char *label)
 	if (strlen(label) == 0 || strlen(label) > HSM_LABEL_MAX)
 		return (HSM_NOT_FOUND);
 	return (hsm_find_key(s->h->p11, s->s, label, &obj, &err));
-}
-
-/*
- * The session copy of KEK ${label}, made on first use; a label the token
- * does not have gives CF_ERR_RESOURCE_NOT_FOUND.
- */
-static int
-kek(struct hsm_session *s, const char *label, CK_OBJECT_HANDLE *out,
-    struct cf_error *err)
-{
-	CK_OBJECT_HANDLE obj, copy;
-	enum hsm_lookup rc;
-	size_t i;
-
-	for (i = 0; i < s->n_keks; i++)
-		if (strcmp(s->keks[i].label, label) == 0) {
-			*out = s->keks[i].obj;
-			return (0);
-		}
-	if (strlen(label) == 0 || strlen(label) > HSM_LABEL_MAX) {
-		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
-		    "KEK \"%.64s\" not found in the token", label);
-		return (-1);
-	}
-	if ((rc = hsm_find_key(s->h->p11, s->s, label, &obj, err)) !=
-	    HSM_FOUND) {
-		if (rc == HSM_NOT_FOUND)
-			cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
-			    "KEK \"%s\" not found in the token", label);
-		return (-1);
-	}
-
-	/* A session copy is read from memory, not from the token's disk. */
-	if (hsm_key_session_copy(s, HSM_KEY_KEK, obj, &copy, err) != CF_OK)
-		return (-1);
-	if (s->n_keks < MAX_KEKS) {
-		snprintf(s->keks[s->n_keks].label, HSM_LABEL_MAX + 1, "%s",
-		    label);
-		s->keks[s->n_keks++].obj = copy;
-	} else {
-		/* Too many KEKs to cache: use the token object itself. */
-		(void)s->h->p11->C_DestroyObject(s->s, copy);
-		copy = obj;
-	}
-	*out = copy;
-	return (0);
 }
 
 /* ---- the envelope ------------------------------------------------------------ */
@@ -500,6 +452,15 @@ hsm_seal(struct hsm_session *s, const char *kek_label,
     const struct hsm_binding *bind, const uint8_t *pt, size_t len,
     struct hsm_envelope *out, struct cf_error *err)
 {
+
+	return (hsm_seal_v(s, kek_label, 1, bind, pt, len, out, err));
+}
+
+int
+hsm_seal_v(struct hsm_session *s, const char *kek_label, uint32_t version,
+    const struct hsm_binding *bind, const uint8_t *pt, size_t len,
+    struct hsm_envelope *out, struct cf_error *err)
+{
 	CK_FUNCTION_LIST *p11 = s->h->p11;
 	CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, dek = CK_INVALID_HANDLE;
 	CK_MECHANISM wrap = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
@@ -513,10 +474,13 @@ hsm_seal(struct hsm_session *s, const char *kek_label,
 	memset(out, 0, sizeof(*out));
 	if (kek_label == NULL)
 		kek_label = s->h->kek_label;
-	if (kek(s, kek_label, &k, err))
+	if (version == 0)
+		version = 1;
+	if (hsm_kek(s, kek_label, version, &k, err))
 		return (-1);
 	out->format = HSM_FORMAT_V1;
 	snprintf(out->kek_label, sizeof(out->kek_label), "%s", kek_label);
+	out->kek_version = version;
 	if ((aad_len = build_aad(out->format, bind, kek_label, aad,
 	    sizeof(aad))) == 0) {
 		cf_error_set(err, CF_ERR_ENCRYPTION_FAILURE,
@@ -681,11 +645,12 @@ hsm_open(struct hsm_session *s, const struct hsm_envelope *env,
 		    "the secret value: malformed envelope");
 		return (-1);
 	}
-	if (kek(s, env->kek_label, &k, err)) {
+	if (hsm_kek(s, env->kek_label, env->kek_version, &k, err)) {
 		if (err->code == CF_ERR_RESOURCE_NOT_FOUND)
 			cf_error_set(err, CF_ERR_DECRYPTION_FAILURE, "could not "
-			    "decrypt the secret value: KEK \"%.64s\" not found "
-			    "in the token", env->kek_label);
+			    "decrypt the secret value: KEK \"%.64s\" version %u "
+			    "not found in the token", env->kek_label,
+			    env->kek_version > 0 ? env->kek_version : 1);
 		return (-1);
 	}
 	if ((aad_len = build_aad(env->format, bind, env->kek_label, aad,

@@ -72,6 +72,7 @@ struct hsm_binding {
 struct hsm_envelope {
 	uint32_t format;			/* HSM_FORMAT_V1 */
 	char kek_label[HSM_LABEL_MAX + 1];
+	uint32_t kek_version;			/* the KEK's version; 0 is 1 */
 	uint8_t iv[HSM_IV_LEN];
 	uint8_t *wrapped_dek;			/* malloc'd */
 	size_t wrapped_dek_len;
@@ -137,6 +138,56 @@ enum hsm_lookup hsm_kek_exists(struct hsm_session *, const char *)
 int hsm_seal(struct hsm_session *, const char *, const struct hsm_binding *,
     const uint8_t *, size_t, struct hsm_envelope *, struct cf_error *)
     CF_MUSTCHECK;
+
+/*
+ * hsm_seal_v(s, kek_label, kek_version, bind, pt, pt_len, out, err):
+ * hsm_seal under version ${kek_version} of the KEK (hsm_seal: version 1).
+ */
+int hsm_seal_v(struct hsm_session *, const char *, uint32_t,
+    const struct hsm_binding *, const uint8_t *, size_t,
+    struct hsm_envelope *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * KEK versions (hsm/DESIGN.md, "KEK versions").  Version 1 of KEK L is the
+ * token key labelled L with an empty CKA_ID (what init-token and every
+ * Coffer before versions made); version N > 1 has CKA_ID "N" (decimal).
+ * Every version is made like the first: token object, private, sensitive,
+ * never extractable, wrap and unwrap only.
+ *
+ * hsm_kek_version_create(s, label, version, err): make version ${version}
+ *	of KEK ${label} unless it exists (HSM_CREATED, HSM_EXISTED, or
+ *	HSM_MADE_ERROR with ${err}).
+ * hsm_kek_version_exists(s, label, version): HSM_FOUND, HSM_NOT_FOUND or
+ *	HSM_LOOKUP_ERROR.
+ * hsm_kek_version_destroy(s, label, version, err): destroy it in the
+ *	token, and forget every copy this process holds (hsm_forget_keys).
+ *	0 (also when it was not there), or -1 with ${err}.
+ * hsm_forget_keys(h): drop every session copy of every KEK and every
+ *	cached data key of this process, so that a KEK destroyed in the token
+ *	(by this process or another) is used no more: its session copies and
+ *	the data keys it unwrapped would otherwise outlive it.
+ */
+enum hsm_made hsm_kek_version_create(struct hsm_session *, const char *,
+    uint32_t, struct cf_error *) CF_MUSTCHECK;
+enum hsm_lookup hsm_kek_version_exists(struct hsm_session *, const char *,
+    uint32_t) CF_MUSTCHECK;
+int hsm_kek_version_destroy(struct hsm_session *, const char *, uint32_t,
+    struct cf_error *) CF_MUSTCHECK;
+void hsm_forget_keys(struct hsm *);
+
+/*
+ * hsm_rewrap(s, env, to_version, err):
+ * Move ${env}'s data key from its KEK version to version ${to_version} of
+ * the same KEK, inside the token: C_UnwrapKey under the old version into a
+ * sensitive session object, C_WrapKey under the new one, the object
+ * destroyed.  The data key is never outside the token and the ciphertext
+ * is not touched (the AAD binds the KEK's label, not its version).  On
+ * success ${env}'s wrapped_dek and kek_version are the new ones.  0, or -1
+ * with ${err} (DecryptionFailure: the old wrapping does not open;
+ * ResourceNotFound: a version is not in the token).
+ */
+int hsm_rewrap(struct hsm_session *, struct hsm_envelope *, uint32_t,
+    struct cf_error *) CF_MUSTCHECK;
 
 /*
  * hsm_dek_cache_stats(s, hits, misses): how often hsm_open found the data

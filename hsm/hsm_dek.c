@@ -47,6 +47,8 @@ struct hsm_dek {
 	uint8_t wrapped[WRAPPED_MAX];
 	size_t wrapped_len;		/* 0: empty slot */
 	char kek[HSM_LABEL_MAX + 1];
+	uint32_t kek_version;
+	unsigned epoch;			/* the process's key epoch when kept */
 	CK_OBJECT_HANDLE obj;
 	struct hsm_session *owner;	/* made obj; the only one to destroy it */
 	int64_t at_ms;			/* when it was unwrapped */
@@ -112,6 +114,7 @@ same_key(const struct hsm_dek *d, const struct hsm_envelope *env)
 
 	return (d->wrapped_len == env->wrapped_dek_len &&
 	    memcmp(d->wrapped, env->wrapped_dek, d->wrapped_len) == 0 &&
+	    d->kek_version == (env->kek_version > 0 ? env->kek_version : 1) &&
 	    strcmp(d->kek, env->kek_label) == 0);
 }
 
@@ -208,7 +211,9 @@ hsm_dek_find(struct hsm_session *s, const struct hsm_envelope *env,
 		if (d->wrapped_len == 0 || d->bad || !same_key(d, env) ||
 		    (private_only && d->owner != s))
 			continue;
-		if (cf_mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS) {
+		/* Past its time, or kept before a KEK was destroyed. */
+		if (cf_mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS ||
+		    d->epoch != atomic_load(&s->h->key_epoch)) {
 			if (d->pins == 0)
 				gone = take_out(s, d, &kept);
 			break;
@@ -271,6 +276,8 @@ hsm_dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
 	memcpy(d->wrapped, env->wrapped_dek, env->wrapped_dek_len);
 	d->wrapped_len = env->wrapped_dek_len;
 	snprintf(d->kek, sizeof(d->kek), "%s", env->kek_label);
+	d->kek_version = env->kek_version > 0 ? env->kek_version : 1;
+	d->epoch = atomic_load(&s->h->key_epoch);
 	d->obj = obj;
 	d->owner = s;
 	d->at_ms = cf_mono_ms();
@@ -311,6 +318,35 @@ hsm_dek_release(struct hsm_session *s, struct hsm_dek_pin *pin,
 	destroy_obj(s, gone);
 	memset(pin, 0, sizeof(*pin));
 	return (was);
+}
+
+void
+hsm_dek_flush(struct hsm_session *s)
+{
+	struct hsm_dek_cache *c = s->h->deks;
+	struct hsm_dek_set *set;
+	CK_OBJECT_HANDLE gone[DEK_CACHE_WAYS];
+	size_t i, j, n;
+	int kept;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < DEK_CACHE_SETS; i++) {
+		set = &c->sets[i];
+		n = 0;
+		pthread_mutex_lock(&set->mu);
+		for (j = 0; j < DEK_CACHE_WAYS; j++) {
+			if (set->way[j].wrapped_len == 0)
+				continue;
+			/* In use: dropped when its reader lets it go. */
+			set->way[j].bad = 1;
+			if (set->way[j].pins == 0)
+				gone[n++] = take_out(s, &set->way[j], &kept);
+		}
+		pthread_mutex_unlock(&set->mu);
+		for (j = 0; j < n; j++)
+			destroy_obj(s, gone[j]);
+	}
 }
 
 void

@@ -35,10 +35,12 @@ struct hsm {
 	char token[33];
 	char kek_label[HSM_LABEL_MAX + 1];
 	struct hsm_dek_cache *deks;	/* NULL: hsm_config.no_dek_cache */
+	atomic_uint key_epoch;		/* bumped by hsm_forget_keys */
 };
 
 struct hsm_kek {
 	char label[HSM_LABEL_MAX + 1];
+	uint32_t version;
 	CK_OBJECT_HANDLE obj;		/* session copy */
 };
 
@@ -47,6 +49,7 @@ struct hsm_session {
 	CK_SESSION_HANDLE s;
 	struct hsm_kek keks[MAX_KEKS];
 	size_t n_keks;
+	unsigned key_epoch;		/* h->key_epoch when keks[] was right */
 	CK_OBJECT_HANDLE audit_key;	/* session copy; 0 until first use */
 	CK_OBJECT_HANDLE head;		/* token object of head_chain, or 0 */
 	int64_t head_recheck_until;	/* cf_mono_ms: look for other objects */
@@ -70,6 +73,13 @@ int hsm_fail(struct cf_error *, enum cf_code, CK_RV, const char *);
 enum hsm_lookup hsm_find_key(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
     const char *, CK_OBJECT_HANDLE *, struct cf_error *);
 
+/*
+ * hsm_find_kek(p11, s, label, version, out, err): version ${version} of KEK
+ * ${label} (hsm.h, "KEK versions"), as hsm_find_key.
+ */
+enum hsm_lookup hsm_find_kek(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
+    const char *, uint32_t, CK_OBJECT_HANDLE *, struct cf_error *);
+
 /* hsm_open_token(cfg, err): load, find the token, log in; NULL on error. */
 struct hsm *hsm_open_token(const struct hsm_config *, struct cf_error *);
 
@@ -89,6 +99,30 @@ enum hsm_key_use {
  */
 enum hsm_made hsm_key_create(const struct hsm_config *, enum hsm_key_use,
     const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * hsm_key_generate(p11, s, use, label, version, out, err):
+ * Make that key in session ${s} (logged in, read/write) as version
+ * ${version} of ${label} (1: no CKA_ID; "KEK versions" in hsm.h).
+ * CF_OK, or the code also set in ${err}.
+ */
+enum cf_code hsm_key_generate(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
+    enum hsm_key_use, const char *, uint32_t, CK_OBJECT_HANDLE *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* ---- hsm_kek.c: KEK versions ---------------------------------------------------- */
+
+/*
+ * hsm_kek(s, label, version, out, err):
+ * The session copy of version ${version} of KEK ${label}, made on first
+ * use (and again after hsm_forget_keys); a KEK the token does not have
+ * gives CF_ERR_RESOURCE_NOT_FOUND.  0 or -1.
+ */
+int hsm_kek(struct hsm_session *, const char *, uint32_t,
+    CK_OBJECT_HANDLE *, struct cf_error *) CF_MUSTCHECK;
+
+/* hsm_keks_drop(s): destroy ${s}'s KEK session copies. */
+void hsm_keks_drop(struct hsm_session *);
 
 /*
  * hsm_key_session_copy(s, use, obj, out, err):
@@ -147,6 +181,12 @@ void hsm_dek_reap(struct hsm_session *);
 
 /* hsm_dek_forget(s): take ${s}'s entries out, before its session closes. */
 void hsm_dek_forget(struct hsm_session *);
+
+/*
+ * hsm_dek_flush(s): take every cached data key out of the cache, destroying
+ * those not in use (one in use is dropped when let go).
+ */
+void hsm_dek_flush(struct hsm_session *);
 
 /* hsm_dek_private_only(s): the token keeps a session's objects to itself. */
 void hsm_dek_private_only(struct hsm_session *);

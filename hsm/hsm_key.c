@@ -22,9 +22,10 @@ key_name(enum hsm_key_use use)
 	return (use == HSM_KEY_KEK ? "KEK" : "audit key");
 }
 
-enum hsm_made
-hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
-    const char *label, struct cf_error *err)
+enum cf_code
+hsm_key_generate(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE session,
+    enum hsm_key_use use, const char *label, uint32_t version,
+    CK_OBJECT_HANDLE *out, struct cf_error *err)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE type = use == HSM_KEY_KEK ? CKK_AES : CKK_GENERIC_SECRET;
@@ -32,7 +33,8 @@ hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_MECHANISM mech = { use == HSM_KEY_KEK ? CKM_AES_KEY_GEN :
 	    CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
-	CK_ATTRIBUTE t[14] = {
+	char id[16];
+	CK_ATTRIBUTE t[15] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_KEY_TYPE, &type, sizeof(type) },
 		{ CKA_VALUE_LEN, &len, sizeof(len) },
@@ -45,11 +47,7 @@ hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
 		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
 	};
 	CK_ULONG n = 10;
-	CK_OBJECT_HANDLE key;
-	enum hsm_lookup found;
-	enum hsm_made made;
 	char what[64];
-	struct hsm *h;
 	CK_RV rv;
 
 	/* What the key may do: wrap data keys, or MAC audit events. */
@@ -62,6 +60,28 @@ hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
 		t[n++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
 		t[n++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
 	}
+	/* A later version is told apart by its CKA_ID (hsm.h). */
+	if (version > 1) {
+		snprintf(id, sizeof(id), "%u", version);
+		t[n++] = (CK_ATTRIBUTE){ CKA_ID, id, strlen(id) };
+	}
+	if ((rv = p11->C_GenerateKey(session, &mech, t, n, out)) != CKR_OK) {
+		snprintf(what, sizeof(what), "could not create the %s",
+		    key_name(use));
+		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv, what);
+		return (err != NULL ? err->code : CF_ERR_UNAVAILABLE);
+	}
+	return (CF_OK);
+}
+
+enum hsm_made
+hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
+    const char *label, struct cf_error *err)
+{
+	CK_OBJECT_HANDLE key;
+	enum hsm_lookup found;
+	enum hsm_made made;
+	struct hsm *h;
 
 	/* Log in; a key of that label already there is kept. */
 	if ((h = hsm_open_token(cfg, err)) == NULL)
@@ -70,16 +90,9 @@ hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
 	if ((found = hsm_find_key(h->p11, h->login, label, &key,
 	    err)) == HSM_FOUND)
 		made = HSM_EXISTED;
-	else if (found == HSM_NOT_FOUND) {
-		rv = h->p11->C_GenerateKey(h->login, &mech, t, n, &key);
-		if (rv == CKR_OK)
-			made = HSM_CREATED;
-		else {
-			snprintf(what, sizeof(what), "could not create the %s",
-			    key_name(use));
-			(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv, what);
-		}
-	}
+	else if (found == HSM_NOT_FOUND && hsm_key_generate(h->p11, h->login,
+	    use, label, 1, &key, err) == CF_OK)
+		made = HSM_CREATED;
 	hsm_free(h);
 	return (made);
 }

@@ -497,6 +497,112 @@ test_startup_failures(void **state)
 	pin = NULL;
 }
 
+/*
+ * KEK versions: version 1 is the key init-token made (no CKA_ID); a new
+ * version wraps new data keys; a rewrap moves a data key to it inside the
+ * token without touching the ciphertext; a destroyed version opens
+ * nothing more, not even what this process had cached (its session copies
+ * in every session, and the data keys it unwrapped).
+ */
+#define KEK_V "hsm-test-kek-versions"
+
+static void
+open_is(struct hsm_session *in, const struct hsm_envelope *env,
+    const char *want, enum cf_code code)
+{
+	struct cf_secret *pt = NULL;
+	struct cf_error err = { 0 };
+
+	if (code == CF_OK) {
+		if (hsm_open(in, env, &bind, &pt, &err))
+			fail_msg("open: %s", err.msg);
+		assert_int_equal(pt->len, strlen(want));
+		assert_memory_equal(pt->data, want, pt->len);
+		cf_secret_free(pt);
+		return;
+	}
+	assert_int_equal(hsm_open(in, env, &bind, &pt, &err), -1);
+	assert_int_equal(err.code, code);
+}
+
+static void
+test_kek_versions(void **state)
+{
+	struct hsm_envelope e1, e2, moved, stale;
+	struct hsm_session *other;
+	struct cf_error err = { 0 };
+	uint8_t old_wrap[64];
+	uint32_t v;
+
+	(void)state;
+	/* A clean family (the token may hold one from an earlier run). */
+	for (v = 1; v <= 3; v++)
+		assert_int_equal(hsm_kek_version_destroy(s, KEK_V, v, &err), 0);
+	assert_int_equal(hsm_kek_version_create(s, KEK_V, 1, &err),
+	    HSM_CREATED);
+	assert_int_equal(hsm_kek_version_create(s, KEK_V, 1, &err),
+	    HSM_EXISTED);
+	assert_int_equal(hsm_kek_exists(s, KEK_V), HSM_FOUND);
+
+	/* The legacy KEK (hsm_create_kek: no CKA_ID) is version 1. */
+	seal(KEK_A, (const uint8_t *)"legacy", 6, &e1);
+	assert_int_equal(e1.kek_version, 1);
+	assert_int_equal(hsm_kek_version_exists(s, KEK_A, 1), HSM_FOUND);
+	assert_int_equal(hsm_kek_version_exists(s, KEK_A, 2), HSM_NOT_FOUND);
+	open_is(s, &e1, "legacy", CF_OK);
+	hsm_envelope_cleanup(&e1);
+
+	/* Version 2, and a seal under it. */
+	seal(KEK_V, (const uint8_t *)"one", 3, &e1);
+	assert_int_equal(e1.kek_version, 1);
+	assert_int_equal(hsm_seal_v(s, KEK_V, 2, &bind, (const uint8_t *)"x",
+	    1, &e2, &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_NOT_FOUND);
+	assert_int_equal(hsm_kek_version_create(s, KEK_V, 2, &err),
+	    HSM_CREATED);
+	assert_int_equal(hsm_kek_version_exists(s, KEK_V, 2), HSM_FOUND);
+	if (hsm_seal_v(s, KEK_V, 2, &bind, (const uint8_t *)"two", 3, &e2,
+	    &err))
+		fail_msg("seal v2: %s", err.msg);
+	assert_int_equal(e2.kek_version, 2);
+	open_is(s, &e2, "two", CF_OK);
+
+	/* Rewrap: new wrapping, same ciphertext, opens as version 2 only. */
+	open_is(s, &e1, "one", CF_OK);		/* its data key cached */
+	memcpy(old_wrap, e1.wrapped_dek, e1.wrapped_dek_len);
+	assert_int_equal(hsm_rewrap(s, &e1, 2, &err), 0);
+	assert_int_equal(e1.kek_version, 2);
+	assert_int_equal(e1.wrapped_dek_len, 40);
+	assert_memory_not_equal(e1.wrapped_dek, old_wrap, 40);
+	open_is(s, &e1, "one", CF_OK);
+	moved = e1;
+	moved.kek_version = 1;			/* the new wrapping, old KEK */
+	open_is(s, &moved, NULL, CF_ERR_DECRYPTION_FAILURE);
+
+	/* Another session holds a copy of version 1 and a cached key. */
+	stale = e1;
+	stale.kek_version = 1;
+	stale.wrapped_dek = old_wrap;
+	if ((other = hsm_session_new(h, &err)) == NULL)
+		fail_msg("session: %s", err.msg);
+	open_is(other, &stale, "one", CF_OK);
+	open_is(s, &stale, "one", CF_OK);
+
+	/* Destroyed: nothing under version 1 opens, in either session. */
+	assert_int_equal(hsm_kek_version_destroy(s, KEK_V, 1, &err), 0);
+	assert_int_equal(hsm_kek_version_exists(s, KEK_V, 1), HSM_NOT_FOUND);
+	open_is(s, &stale, NULL, CF_ERR_DECRYPTION_FAILURE);
+	open_is(other, &stale, NULL, CF_ERR_DECRYPTION_FAILURE);
+	assert_int_equal(hsm_rewrap(other, &stale, 2, &err), -1);
+	/* Version 2 still serves both. */
+	open_is(other, &e1, "one", CF_OK);
+	open_is(s, &e2, "two", CF_OK);
+	hsm_session_free(other);
+	hsm_envelope_cleanup(&e1);
+	hsm_envelope_cleanup(&e2);
+	assert_int_equal(hsm_kek_version_destroy(s, KEK_V, 2, &err), 0);
+}
+
 static void
 test_random(void **state)
 {
@@ -570,6 +676,7 @@ main(void)
 		cmocka_unit_test(test_dek_cache_shared),
 		cmocka_unit_test(test_dek_cache_idle_owner),
 		cmocka_unit_test(test_kek_binding),
+		cmocka_unit_test(test_kek_versions),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_two_threads),
 	};
