@@ -48,6 +48,12 @@ static const struct cli_verb verbs[] = {
 	    D(delete_access_key_request), D(delete_access_key_response),
 	    { "access_key_id" }, 0, { NULL },
 	    "Delete an access key (Coffer's own).", "coffer.v1.AccessKeys" },
+	{ "delete-encryption-key-version", "DeleteEncryptionKeyVersion",
+	    D(delete_encryption_key_version_request),
+	    D(delete_encryption_key_version_response),
+	    { "key_id", "version" }, 0, { NULL },
+	    "Destroy an old version of a KEK in the token, once it wraps "
+	    "nothing (Coffer's own).", "coffer.v1.EncryptionKeys" },
 	{ "delete-identity-policy", "DeleteIdentityPolicy",
 	    D(delete_identity_policy_request), D(delete_identity_policy_response),
 	    { "principal", "policy_name" }, 0, { NULL },
@@ -61,6 +67,11 @@ static const struct cli_verb verbs[] = {
 	    D(delete_secret_response), { "secret_id" }, 0, { NULL },
 	    "Schedule a secret for deletion after a recovery window, or delete "
 	    "it at once.", NULL },
+	{ "describe-encryption-key", "DescribeEncryptionKey",
+	    D(describe_encryption_key_request),
+	    D(describe_encryption_key_response), { "key_id" }, 0, { NULL },
+	    "Show a KEK's versions, what each still wraps, and whether a "
+	    "rewrap is pending (Coffer's own).", "coffer.v1.EncryptionKeys" },
 	{ "describe-secret", "DescribeSecret", D(describe_secret_request),
 	    D(describe_secret_response), { "secret_id" }, 0, { NULL },
 	    "Show the details of a secret (never its value).", NULL },
@@ -126,6 +137,12 @@ static const struct cli_verb verbs[] = {
 	{ "restore-secret", "RestoreSecret", D(restore_secret_request),
 	    D(restore_secret_response), { "secret_id" }, 0, { NULL },
 	    "Cancel the scheduled deletion of a secret.", NULL },
+	{ "rotate-encryption-key", "RotateEncryptionKey",
+	    D(rotate_encryption_key_request),
+	    D(rotate_encryption_key_response), { "key_id" }, 0, { NULL },
+	    "Make a new version of a KEK in the token; new values are sealed "
+	    "under it and old ones rewrapped (Coffer's own).",
+	    "coffer.v1.EncryptionKeys" },
 	{ "rotate-secret", "RotateSecret", D(rotate_secret_request),
 	    D(rotate_secret_response), { "secret_id" }, 1, { NULL },
 	    "Configure and start the rotation of a secret.", NULL },
@@ -192,6 +209,10 @@ static const struct member_doc docs[] = {
 	{ "list-access-keys", "principal", "Whose keys: a SPIFFE ID or "
 	    "certificate CN; leave it out for your own.", NULL },
 	{ NULL, "access_key_id", "The access key's id (AccessKeyId).", NULL },
+	{ NULL, "key_id", "The KEK: its label in the token, or alias/ and "
+	    "its label (what KmsKeyId names).", NULL },
+	{ "delete-encryption-key-version", "version", "The version to "
+	    "destroy: not the current one, and wrapping nothing.", NULL },
 	{ NULL, "status", "Active (requests signed with the key are served) "
 	    "or Inactive (they are refused).", NULL },
 	{ NULL, "principal", "The principal the policy is attached to: a "

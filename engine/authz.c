@@ -224,6 +224,15 @@ engine_authz_free(struct engine *e)
 	e->authz = NULL;
 }
 
+uint64_t
+engine_config_epoch(struct engine *e, int *listening)
+{
+	struct engine_authz *z = e->authz;
+
+	*listening = atomic_load(&z->listening);
+	return (atomic_load(&z->epoch));
+}
+
 void
 engine_policies_changed(struct engine *e)
 {

@@ -132,8 +132,10 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 
 	/* Authorization: the bootstrap admin; the listener starts later. */
 	e->authz_off = cfg->authz_off;
-	if (engine_authz_init(e, cfg->admin_principal, err))
+	if (engine_authz_init(e, cfg->admin_principal, err) ||
+	    engine_keks_init(e, err))
 		goto err1;
+	e->rewrap_rate = cfg->rewrap_rate > 0 ? cfg->rewrap_rate : 1000;
 
 	/* Success! */
 	return (e);
@@ -151,6 +153,7 @@ engine_free(struct engine *e)
 	if (e == NULL)
 		return;
 	engine_authz_free(e);
+	engine_keks_free(e);
 	free((char *)(uintptr_t)e->exec.dir);
 	free((char *)(uintptr_t)e->exec.ca_bundle);
 	free((char *)(uintptr_t)e->exec.cert);
@@ -379,10 +382,16 @@ engine_seal(struct engine_worker *w, const char *uuid, const char *vid,
 {
 	struct hsm_binding bind = { uuid, vid };
 	struct hsm_envelope env = { 0 };
+	const char *label = engine_kek_label(kms_key_id);
+	uint32_t version;
 	int rc = -1;
 
-	if (hsm_seal(w->hsm, engine_kek_label(kms_key_id), &bind, val->data,
-	    val->len, &env, err))
+	/* Under the KEK's newest version (a rotation reaches every server). */
+	if (label == NULL)
+		label = w->e->default_kek;
+	if (engine_kek_current(w, label, &version, err) ||
+	    hsm_seal_v(w->hsm, label, version, &bind, val->data, val->len,
+	    &env, err))
 		return (-1);
 
 	/* Copy the envelope into the arena as a version row. */
@@ -391,6 +400,7 @@ engine_seal(struct engine_worker *w, const char *uuid, const char *vid,
 	out->binary = val->binary;
 	out->format = env.format;
 	out->kek_label = cf_arena_strdup(a, env.kek_label);
+	out->kek_version = env.kek_version;
 	out->iv = cf_arena_memdup(a, env.iv, sizeof(env.iv));
 	out->iv_len = sizeof(env.iv);
 	out->wrapped_dek = cf_arena_memdup(a, env.wrapped_dek,
@@ -422,8 +432,12 @@ engine_open(struct engine_worker *w, const struct engine_call *call,
 		    "could not decrypt the secret value: malformed envelope");
 		return (-1);
 	}
+	/* A version destroyed elsewhere is forgotten here first. */
+	if (engine_keks_check(w, err))
+		return (-1);
 	env.format = v->format;
 	snprintf(env.kek_label, sizeof(env.kek_label), "%s", v->kek_label);
+	env.kek_version = v->kek_version;
 	memcpy(env.iv, v->iv, HSM_IV_LEN);
 	env.wrapped_dek = (uint8_t *)(uintptr_t)v->wrapped_dek;
 	env.wrapped_dek_len = v->wrapped_dek_len;

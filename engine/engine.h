@@ -56,6 +56,8 @@ struct engine_config {
 	int list_statement_timeout_ms;	/* ...of a listing or audit query */
 	int audit_verify_max_events;	/* per VerifyAuditLog call; 0: 100000 */
 	int audit_verify_max_ms;	/* per VerifyAuditLog call; 0: 10000 */
+	int rewrap_rate;		/* envelopes rewrapped a second by
+					   this server's scheduler; 0: 1000 */
 };
 
 /*
@@ -372,6 +374,52 @@ int engine_restore_secret(struct engine_worker *, const struct engine_call *,
  */
 struct audit;
 int engine_purge_due(struct engine_worker *, struct audit *, int, int *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * Encryption keys (keks.c; issue 16): a KEK is a family of versions in the
+ * token (hsm/DESIGN.md, "KEK versions").  ${key_id} is its label or
+ * "alias/" and its label.  Account-level actions (coffer:RotateEncryptionKey,
+ * coffer:DescribeEncryptionKey, coffer:DeleteEncryptionKeyVersion, on
+ * "*"), audited.
+ *
+ * engine_rotate_encryption_key: make the next version in the token; new
+ * envelopes are sealed under it on every server once notified, and the
+ * rewrap moves the old ones.  *out: the new version.
+ * engine_describe_encryption_key: its versions, what each still wraps, and
+ * whether a rewrap is pending.
+ * engine_delete_encryption_key_version: destroy an old version in the
+ * token; refused (InvalidRequestException) for the current version or one
+ * that still wraps anything.
+ * engine_rewrap_due: move up to ${limit} envelopes under older versions
+ * to their KEK's current one, in the token (claimed with FOR UPDATE SKIP
+ * LOCKED: servers share the work); one audit event ("RewrapDataKeys",
+ * principal "cofferd") per batch, durable before the rows change.
+ */
+struct engine_key_version {
+	uint32_t version;
+	int64_t created_ms;
+	int64_t destroyed_ms;		/* 0: not destroyed */
+	int64_t wrapped;		/* envelopes it wraps */
+};
+struct engine_key_info {
+	const char *key_id;		/* the label */
+	uint32_t current;
+	int64_t created_ms;
+	struct engine_key_version *versions;	/* oldest first */
+	size_t n_versions;
+	int rewrap_pending;
+};
+int engine_rotate_encryption_key(struct engine_worker *,
+    const struct engine_call *, const char *, uint32_t *, struct cf_error *)
+    CF_MUSTCHECK;
+int engine_describe_encryption_key(struct engine_worker *,
+    const struct engine_call *, const char *, struct engine_key_info *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_delete_encryption_key_version(struct engine_worker *,
+    const struct engine_call *, const char *, const int64_t *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_rewrap_due(struct engine_worker *, struct audit *, int, int *,
     struct cf_error *) CF_MUSTCHECK;
 
 struct engine_version_entry {

@@ -55,6 +55,8 @@ struct engine {
 	int timeout_ms, list_timeout_ms; /* engine_config's statement bounds */
 	int db_timeout_ms;		/* engine_config.db_timeout_ms */
 	int verify_max_events, verify_max_ms; /* ...and VerifyAuditLog's */
+	struct engine_keks *keks;	/* keks.c: KEK versions in use */
+	int rewrap_rate;		/* envelopes a second, per server */
 };
 
 struct engine_worker {
@@ -339,6 +341,14 @@ int engine_authorize(struct engine_worker *, const struct engine_call *,
 int engine_authorize_id(struct engine_worker *, const struct engine_call *,
     const char *, struct cf_error *);
 
+/*
+ * engine_config_epoch(e, listening): the epoch the policy listener bumps on
+ * every NOTIFY of coffer_policy (identity policies, and the KEK tables:
+ * migration 0014) and every reconnect; *${listening} 0 while it is not
+ * listening, when nothing cached on the epoch may be trusted.
+ */
+uint64_t engine_config_epoch(struct engine *, int *);
+
 /* engine_policies_changed(e): drop this process's cached identity policies. */
 void engine_policies_changed(struct engine *);
 
@@ -354,6 +364,23 @@ int engine_rules_decode(struct cf_arena *, const char *,
  */
 int engine_rotation_touched(struct engine_worker *, const struct engine_call *,
     const struct store_secret *, struct cf_error *);
+
+/* ---- keks.c ------------------------------------------------------------ */
+
+struct engine_keks;
+int engine_keks_init(struct engine *, struct cf_error *);
+void engine_keks_free(struct engine *);
+
+/*
+ * engine_kek_current(w, label, out, err): the version of KEK ${label} new
+ * envelopes are sealed under (1 for a KEK never rotated).
+ * engine_keks_check(w, err): reload what changed; forget the keys of a
+ * version destroyed since (before any open).  0 or -1.
+ */
+int engine_kek_current(struct engine_worker *, const char *, uint32_t *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_keks_check(struct engine_worker *, struct cf_error *)
+    CF_MUSTCHECK;
 
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);

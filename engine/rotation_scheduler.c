@@ -24,6 +24,9 @@
 
 #define ROT_LEASE_S 300			/* at least; renewed at each step */
 #define PURGE_BATCH 100
+#define REWRAP_BATCH 100
+/* A round of rewraps yields to rotations and purges after this long. */
+#define REWRAP_ROUND_MS 2000
 
 struct engine_rotation {
 	struct rotation_lease lease;	/* its worker, audit and owner */
@@ -57,6 +60,40 @@ purge_round(struct engine_rotation *r)
 }
 
 /*
+ * Move envelopes under older KEK versions to the current ones, a batch at
+ * a time at most rewrap_rate a second, for at most REWRAP_ROUND_MS (the
+ * rest waits for the next round, which comes at once while there is
+ * work).  Returns nonzero if work is left.
+ */
+static int
+rewrap_round(struct engine_rotation *r)
+{
+	struct engine *e = r->lease.w->e;
+	struct cf_error err = { 0 };
+	int64_t start = cf_mono_ms(), spent, due;
+	int n, total = 0;
+
+	do {
+		if (engine_rewrap_due(r->lease.w, r->lease.audit,
+		    REWRAP_BATCH, &n, &err)) {
+			fprintf(stderr, "cofferd: rewrap: %s\n", err.msg);
+			return (0);
+		}
+		total += n;
+		/* The rate: this many envelopes take this long at least. */
+		due = (int64_t)total * 1000 / e->rewrap_rate;
+		if ((spent = cf_mono_ms() - start) < due)
+			(void)nanosleep(&(struct timespec){ (due - spent) /
+			    1000, (long)((due - spent) % 1000) * 1000000L },
+			    NULL);
+	} while (n == REWRAP_BATCH && cf_mono_ms() - start < REWRAP_ROUND_MS);
+	if (total > 0)
+		fprintf(stderr, "cofferd: rewrapped %d data key(s) under the "
+		    "current KEK versions\n", total);
+	return (n == REWRAP_BATCH);
+}
+
+/*
  * The scheduler: purges secrets past their recovery window every
  * purge_interval_s (claimed with FOR UPDATE SKIP LOCKED, so servers share
  * the work), and runs every due or pending rotation every interval_s and
@@ -68,6 +105,7 @@ rotation_main(void *arg)
 	struct engine_rotation *r = arg;
 	struct timespec until;
 	int64_t now, wait_ms;
+	int more;
 
 	(void)pthread_setname_np(pthread_self(), "coffer-rotation");
 	pthread_mutex_lock(&r->mu);
@@ -81,7 +119,10 @@ rotation_main(void *arg)
 		}
 		/* Every due or interrupted rotation, under this lease. */
 		engine_rotation_run_due(&r->lease);
+		more = rewrap_round(r);
 		pthread_mutex_lock(&r->mu);
+		if (more)
+			continue;
 		wait_ms = (int64_t)r->interval_s * 1000;
 		if (r->next_purge_ms - cf_now_ms() < wait_ms)
 			wait_ms = r->next_purge_ms - cf_now_ms();

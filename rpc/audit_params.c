@@ -67,6 +67,7 @@ static const struct {
 	{ "include_planned_deletion", "IncludePlannedDeletion" },
 	{ "include_space", "IncludeSpace" },
 	{ "key", "Key" },
+	{ "key_id", "KeyId" },		/* a KEK's label */
 	{ "kms_key_id", "KmsKeyId" },
 	{ "max_results", "MaxResults" },
 	{ "move_to_version_id", "MoveToVersionId" },
@@ -95,6 +96,7 @@ static const struct {
 	{ "tags", "Tags" },
 	{ "value", "Value" },		/* a tag's value: metadata, not secret */
 	{ "values", "Values" },		/* a filter's values */
+	{ "version", "Version" },	/* a KEK's version */
 	{ "version_id", "VersionId" },
 	{ "version_stage", "VersionStage" },
 	{ "version_stages", "VersionStages" },

@@ -120,4 +120,9 @@ rpc_op_fn rpc_op_list_access_keys;
 rpc_op_fn rpc_op_update_access_key;
 rpc_op_fn rpc_op_delete_access_key;
 
+/* ---- ops_kek.c: KEK versions ------------------------------------------------- */
+rpc_op_fn rpc_op_rotate_encryption_key;
+rpc_op_fn rpc_op_describe_encryption_key;
+rpc_op_fn rpc_op_delete_encryption_key_version;
+
 #endif /* !COFFER_RPC_OPS_H */

@@ -134,6 +134,13 @@ static const struct method methods[] = {
 	    rpc_op_update_access_key),
 	COFFER(AccessKeys, DeleteAccessKey, delete_access_key,
 	    rpc_op_delete_access_key),
+	COFFER(EncryptionKeys, RotateEncryptionKey, rotate_encryption_key,
+	    rpc_op_rotate_encryption_key),
+	COFFER(EncryptionKeys, DescribeEncryptionKey, describe_encryption_key,
+	    rpc_op_describe_encryption_key),
+	COFFER(EncryptionKeys, DeleteEncryptionKeyVersion,
+	    delete_encryption_key_version,
+	    rpc_op_delete_encryption_key_version),
 	/* Health answers anyone who completed the handshake. */
 	{ "Health/Check", NULL, "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,

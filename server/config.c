@@ -68,6 +68,7 @@ static const struct key keys[] = {
 	KEY(account_id, KEY_ACCOUNT, "000000000000"),
 	KEY(partition, KEY_STRING, "aws"),
 	KEY(purge_interval, KEY_SECONDS, "60"),
+	KEY(rewrap_rate, KEY_COUNT, "1000"),
 	KEY(aws_listen, KEY_STRING, NULL),
 	KEY(aws_workers, KEY_WORKERS, NULL),
 	KEY(aws_max_connections, KEY_COUNT, "1024"),

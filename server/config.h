@@ -86,6 +86,8 @@ struct config {
 	unsigned list_statement_timeout_ms; /* ...of listings, audit queries */
 	unsigned audit_verify_max_events; /* per VerifyAuditLog call */
 	unsigned audit_verify_max_ms;	/* per VerifyAuditLog call */
+	unsigned rewrap_rate;	/* envelopes a second this server moves
+				   to their KEK's current version */
 	/* AWS's JSON protocol over HTTPS (awsapi/), off unless set. */
 	char *aws_listen;	/* "HOST:PORT"; NULL: not served */
 	unsigned aws_workers;	/* its threads; default: workers */

@@ -85,6 +85,7 @@ struct store_version {
 	int empty;			/* no value yet: a pending rotation's */
 	uint32_t format;
 	const char *kek_label;
+	uint32_t kek_version;		/* of kek_label; 0 is 1 */
 	const uint8_t *iv;
 	size_t iv_len;
 	const uint8_t *wrapped_dek;
@@ -364,6 +365,72 @@ int store_purge_claim(struct store *, struct cf_arena *, int,
  */
 int store_purge_delete(struct store *, const struct store_purge_item *,
     size_t, struct cf_error *) CF_MUSTCHECK;
+
+/* ---- KEK versions (store_kek.c; migration 0014) ---------------------------- */
+
+/* A KEK family: the version new envelopes take; versions destroyed. */
+struct store_kek {
+	const char *label;
+	uint32_t current;
+	uint32_t n_destroyed;
+};
+
+/* One version of a KEK, and how many envelopes it still wraps. */
+struct store_kek_version {
+	uint32_t version;
+	int64_t created_ms;
+	int64_t destroyed_ms;		/* 0: not destroyed */
+	int destroyed;
+	int64_t wrapped;		/* secret versions and access keys */
+};
+
+struct store_kek_info {
+	uint32_t current;
+	int64_t created_ms;
+	struct store_kek_version *versions;	/* oldest first */
+	size_t n_versions;
+	int rewrap_pending;		/* an older version wraps something */
+};
+
+/* An envelope to move to its KEK's current version. */
+struct store_rewrap_item {
+	int access_key;			/* 0: a secret version */
+	const char *owner;		/* the secret's uuid, or the key's id */
+	const char *version_id;		/* "" for an access key */
+	const char *kek_label;
+	uint32_t kek_version;
+	uint32_t to_version;
+	const uint8_t *wrapped;
+	size_t wrapped_len;
+};
+
+/*
+ * store_kek_all: every registered KEK (a label not registered is at
+ * version 1).  store_kek_register: register ${label} at version 1 unless
+ * it is.  store_kek_rotate: its current version + 1, recorded, into *out
+ * (the row locked till the transaction ends).  store_kek_describe: its
+ * versions with what each wraps (${lock}: FOR UPDATE of the KEK's row);
+ * STORE_NOT_FOUND if not registered.  store_kek_destroyed: record version
+ * ${version} destroyed.  store_rewrap_claim: up to ${limit} envelopes under
+ * an older version than their KEK's current one, locked (FOR UPDATE SKIP
+ * LOCKED).  store_rewrap_update: store one item's new wrapping
+ * (it->wrapped, under it->to_version).
+ */
+int store_kek_all(struct store *, struct cf_arena *, struct store_kek **,
+    size_t *, struct cf_error *) CF_MUSTCHECK;
+int store_kek_register(struct store *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+int store_kek_rotate(struct store *, const char *, uint32_t *,
+    struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_kek_describe(struct store *, struct cf_arena *,
+    const char *, int, struct store_kek_info *, struct cf_error *)
+    CF_MUSTCHECK;
+int store_kek_destroyed(struct store *, const char *, uint32_t,
+    struct cf_error *) CF_MUSTCHECK;
+int store_rewrap_claim(struct store *, struct cf_arena *, int,
+    struct store_rewrap_item **, size_t *, struct cf_error *) CF_MUSTCHECK;
+int store_rewrap_update(struct store *, const struct store_rewrap_item *,
+    struct cf_error *) CF_MUSTCHECK;
 
 /* A version as ListSecretVersionIds reports it (no envelope). */
 struct store_version_info {

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
 #define META_COLS "access_key_id, principal, status = 'Active', " \
 	MS("created_date")
 
@@ -32,42 +31,28 @@ decode_meta(struct cf_arena *a, const PGresult *r, int i,
 	return (oom ? -1 : 0);
 }
 
-/* A hex text column as bytes in ${a}; -1 if it is not hex or out of memory. */
-static int
-col_hex(struct cf_arena *a, const PGresult *r, int i, int col,
-    const uint8_t **out, size_t *len)
-{
-	const char *s = PQgetvalue(r, i, col);
-	size_t n = (size_t)PQgetlength(r, i, col);
-	uint8_t *b;
-
-	if (n % 2 != 0 || (b = cf_arena_alloc(a, n / 2 + 1)) == NULL ||
-	    cf_hex_decode(s, n, CF_HEX_LOWER, b, n / 2) != CF_HEX_OK)
-		return (-1);
-	*out = b;
-	*len = n / 2;
-	return (0);
-}
-
 int
 store_access_key_insert(struct store *s, const struct store_access_key *k,
     int64_t *created_ms, struct cf_error *err)
 {
 	const struct store_version *e = &k->sealed;
-	char format[16];
-	const char *v[7] = { k->access_key_id, k->principal, format,
+	char format[16], kv[16];
+	const char *v[8] = { k->access_key_id, k->principal, format,
 	    e->kek_label, (const char *)e->iv, (const char *)e->wrapped_dek,
-	    (const char *)e->ciphertext };
-	int len[7] = { 0, 0, 0, 0, (int)e->iv_len, (int)e->wrapped_dek_len,
-	    (int)e->ciphertext_len };
-	int fmt[7] = { 0, 0, 0, 0, 1, 1, 1 };
+	    (const char *)e->ciphertext, kv };
+	int len[8] = { 0, 0, 0, 0, (int)e->iv_len, (int)e->wrapped_dek_len,
+	    (int)e->ciphertext_len, 0 };
+	int fmt[8] = { 0, 0, 0, 0, 1, 1, 1, 0 };
 	PGresult *r;
 
 	snprintf(format, sizeof(format), "%u", (unsigned)e->format);
+	snprintf(kv, sizeof(kv), "%u", e->kek_version > 0 ? e->kek_version :
+	    1);
 	if ((r = store_exec_params(s, "INSERT INTO access_keys (access_key_id, "
-	    "principal, format, kek_label, iv, wrapped_dek, ciphertext) VALUES "
-	    "($1, $2, $3::int, $4, $5, $6, $7) RETURNING " MS("created_date"),
-	    7, v, len, fmt, 0, PGRES_TUPLES_OK, "storing an access key",
+	    "principal, format, kek_label, iv, wrapped_dek, ciphertext, "
+	    "kek_version) VALUES ($1, $2, $3::int, $4, $5, $6, $7, $8::int) "
+	    "RETURNING " MS("created_date"),
+	    8, v, len, fmt, 0, PGRES_TUPLES_OK, "storing an access key",
 	    err)) == NULL)
 		return (-1);
 	*created_ms = store_col_i64(r, 0, 0);
@@ -131,8 +116,8 @@ store_access_key_get(struct store *s, struct cf_arena *a, const char *id,
 
 	if ((r = store_exec_params(s, "SELECT " META_COLS ", format, "
 	    "kek_label, encode(iv, 'hex'), encode(wrapped_dek, 'hex'), "
-	    "encode(ciphertext, 'hex') FROM access_keys WHERE access_key_id = "
-	    "$1", 1, v, NULL, NULL, 1, PGRES_TUPLES_OK, "reading an access key",
+	    "encode(ciphertext, 'hex'), kek_version FROM access_keys WHERE "
+	    "access_key_id = $1", 1, v, NULL, NULL, 1, PGRES_TUPLES_OK, "reading an access key",
 	    err)) == NULL)
 		return (STORE_ERROR);
 	if (PQntuples(r) == 0) {
@@ -144,9 +129,10 @@ store_access_key_get(struct store *s, struct cf_arena *a, const char *id,
 	e->version_id = out->access_key_id;
 	e->format = (uint32_t)store_col_i64(r, 0, 4);
 	e->kek_label = store_col_str(a, r, 0, 5, &oom);
-	if (oom || col_hex(a, r, 0, 6, &e->iv, &e->iv_len) ||
-	    col_hex(a, r, 0, 7, &e->wrapped_dek, &e->wrapped_dek_len) ||
-	    col_hex(a, r, 0, 8, &e->ciphertext, &e->ciphertext_len))
+	e->kek_version = (uint32_t)store_col_i64(r, 0, 9);
+	if (oom || store_col_hex(a, r, 0, 6, &e->iv, &e->iv_len) ||
+	    store_col_hex(a, r, 0, 7, &e->wrapped_dek, &e->wrapped_dek_len) ||
+	    store_col_hex(a, r, 0, 8, &e->ciphertext, &e->ciphertext_len))
 		goto bad;
 	PQclear(r);
 	return (STORE_FOUND);

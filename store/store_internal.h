@@ -162,6 +162,9 @@ PGresult *store_exec_params(struct store *, const char *, int,
     const char *const *, const int *, const int *, int, ExecStatusType,
     const char *, struct cf_error *);
 
+/* A timestamp column as milliseconds since the epoch (int8, text results). */
+#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
+
 /*
  * store_exec_rows(s, sql, n, values, what, rows, err):
  * Run a one-off parameterised change (text parameters) inside the caller's
@@ -225,6 +228,14 @@ extern const char store_secret_cols[];
  * string, NULL for SQL NULL; *${oom} set when out of memory. */
 const char *store_col_str(struct cf_arena *, const PGresult *, int, int,
     int *);
+
+/*
+ * store_col_hex(arena, res, row, col, out, len): a bytea column sent as
+ * encode(..., 'hex') text, decoded into ${arena}; 0, or -1 when it is not
+ * hex or memory runs out.
+ */
+int store_col_hex(struct cf_arena *, const PGresult *, int, int,
+    const uint8_t **, size_t *);
 
 /* store_col_i64(res, row, col): a text-format int8 column, 0 for NULL. */
 int64_t store_col_i64(const PGresult *, int, int);

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
 
 /* Decode rows of (principal, policy_name, document, created, updated). */
 static int

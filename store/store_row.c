@@ -254,8 +254,25 @@ store_decode_version(struct cf_arena *a, const PGresult *r, int c,
 	v->ciphertext_len = (size_t)PQgetlength(r, 0, c + 6);
 	v->created_ms = col_bin_ms(r, 0, c + 7);
 	v->last_accessed_ms = col_bin_ms(r, 0, c + 8);
+	v->kek_version = (uint32_t)col_bin_int(r, 0, c + 10);
 	if (oom || store_decode_labels(a, PQgetvalue(r, 0, c + 9),
 	    (size_t)PQgetlength(r, 0, c + 9), &v->stages, &v->n_stages))
 		return (-1);
+	return (0);
+}
+
+int
+store_col_hex(struct cf_arena *a, const PGresult *r, int row, int col,
+    const uint8_t **out, size_t *len)
+{
+	const char *t = PQgetvalue(r, row, col);
+	size_t n = (size_t)PQgetlength(r, row, col);
+	uint8_t *b;
+
+	if (n % 2 != 0 || (b = cf_arena_alloc(a, n / 2 + 1)) == NULL ||
+	    cf_hex_decode(t, n, CF_HEX_LOWER, b, n / 2) != CF_HEX_OK)
+		return (-1);
+	*out = b;
+	*len = n / 2;
 	return (0);
 }

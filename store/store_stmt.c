@@ -11,7 +11,6 @@
 #include "store_internal.h"
 
 /* Epoch milliseconds (and microseconds) of a timestamptz column. */
-#define MS(c) "floor(extract(epoch FROM " c ") * 1000)::int8"
 #define US(c) "floor(extract(epoch FROM " c ") * 1000000)::int8"
 
 /*
@@ -55,7 +54,7 @@
 #define VERSION_COLS \
 	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
 	"v.wrapped_dek, v.ciphertext, v.created_date, v.last_accessed_date, " \
-	VERSION_LABELS
+	VERSION_LABELS ", v.kek_version"
 
 const char store_secret_cols[] = PAGE_COLS;
 
@@ -108,7 +107,7 @@ const char store_secret_cols[] = PAGE_COLS;
 #define PRUNE PRUNE_P("$2", "$3", "")
 
 /*
- * A new version (the eight columns of ST_VERSION_INSERT), its labels (the
+ * A new version (the columns of ST_VERSION_INSERT, its KEK version as $13), its labels (the
  * JSON array $9, plus AWSCURRENT if $12 and the secret has none; taken
  * from whichever versions had them; AWSPREVIOUS to the version that had
  * AWSCURRENT when AWSCURRENT moves and AWSPREVIOUS is not among them),
@@ -122,7 +121,8 @@ const char store_secret_cols[] = PAGE_COLS;
  */
 #define VERSION_ADD "WITH ins AS (INSERT INTO secret_versions (secret_uuid, " \
 	"version_id, value_type, format, kek_label, iv, wrapped_dek, " \
-	"ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)), " \
+	"ciphertext, kek_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, " \
+	"$13)), " \
 	"cur AS (SELECT version_id FROM version_stages WHERE secret_uuid = $1 " \
 	"AND stage = 'AWSCURRENT'), " \
 	"lab AS (SELECT x AS stage FROM json_array_elements_text($9::json) " \
@@ -201,8 +201,9 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "WHERE s.secret_uuid = $1 AND s.stage = $2", 2 },
 	[ST_VERSION_INSERT] = { "INSERT INTO secret_versions (secret_uuid, "
 	    "version_id, value_type, format, kek_label, iv, wrapped_dek, "
-	    "ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
-	[ST_VERSION_ADD] = { VERSION_ADD, 12 },
+	    "ciphertext, kek_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+	    "$9)", 9 },
+	[ST_VERSION_ADD] = { VERSION_ADD, 13 },
 	[ST_STAGE_MOVE] = { "WITH old AS (SELECT version_id FROM version_stages "
 	    "WHERE secret_uuid = $1 AND stage = $2), "
 	    "ins AS (INSERT INTO version_stages (secret_uuid, stage, version_id) "

@@ -38,16 +38,19 @@ store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
 
 /*
  * The parameters of a version row: $1 uuid, $2 version id, $3 value type,
- * $4 format, $5 KEK label, $6-$8 the envelope's byte strings (binary).
- * ${type} and ${format} are the caller's buffers.
+ * $4 format, $5 KEK label, $6-$8 the envelope's byte strings (binary);
+ * and its KEK version into ${kv}, which each statement places itself.
+ * ${type}, ${format} and ${kv} are the caller's buffers.
  */
 static void
 version_params(const char *uuid, const struct store_version *ver,
-    char type[4], char format[16], const char *v[8], int len[8], int fmt[8])
+    char type[4], char format[16], char kv[16], const char *v[8], int len[8],
+    int fmt[8])
 {
 
 	snprintf(type, 4, "%d", ver->empty ? 0 : ver->binary ? 2 : 1);
 	snprintf(format, 16, "%u", ver->format);
+	snprintf(kv, 16, "%u", ver->kek_version > 0 ? ver->kek_version : 1);
 	memset(len, 0, 8 * sizeof(*len));
 	memset(fmt, 0, 8 * sizeof(*fmt));
 	v[0] = uuid;
@@ -68,12 +71,14 @@ int
 store_version_insert(struct store *s, const char *uuid,
     const struct store_version *ver, struct cf_error *err)
 {
-	char type[4], format[16];
-	const char *v[8];
-	int len[8], fmt[8];
+	char type[4], format[16], kv[16];
+	const char *v[9];
+	int len[9], fmt[9];
 
-	version_params(uuid, ver, type, format, v, len, fmt);
-	return (store_command(s, ST_VERSION_INSERT, 8, v, len, fmt, err));
+	version_params(uuid, ver, type, format, kv, v, len, fmt);
+	v[8] = kv;
+	len[8] = fmt[8] = 0;
+	return (store_command(s, ST_VERSION_INSERT, 9, v, len, fmt, err));
 }
 
 int
@@ -82,9 +87,9 @@ store_version_add(struct store *s, const char *uuid,
     int current_if_none, int keep, int min_age_s, int *out_labels,
     int *out_had_none, struct cf_error *err)
 {
-	char type[4], format[16], k[16], age[16];
-	const char *v[12];
-	int len[12], fmt[12];
+	char type[4], format[16], kv[16], k[16], age[16];
+	const char *v[13];
+	int len[13], fmt[13];
 	json_t *arr;
 	char *json;
 	PGresult *r;
@@ -103,16 +108,17 @@ store_version_add(struct store *s, const char *uuid,
 	if (json == NULL)
 		goto oom;
 
-	version_params(uuid, ver, type, format, v, len, fmt);
+	version_params(uuid, ver, type, format, kv, v, len, fmt);
 	snprintf(k, sizeof(k), "%d", keep);
 	snprintf(age, sizeof(age), "%d", min_age_s);
 	v[8] = json;
 	v[9] = k;
 	v[10] = age;
 	v[11] = current_if_none ? "true" : "false";
-	len[8] = len[9] = len[10] = len[11] = 0;
-	fmt[8] = fmt[9] = fmt[10] = fmt[11] = 0;
-	r = store_exec(s, ST_VERSION_ADD, 12, v, len, fmt, 0, PGRES_TUPLES_OK,
+	v[12] = kv;
+	len[8] = len[9] = len[10] = len[11] = len[12] = 0;
+	fmt[8] = fmt[9] = fmt[10] = fmt[11] = fmt[12] = 0;
+	r = store_exec(s, ST_VERSION_ADD, 13, v, len, fmt, 0, PGRES_TUPLES_OK,
 	    err);
 	free(json);
 	if (r == NULL)
@@ -130,16 +136,19 @@ int
 store_version_fill(struct store *s, const char *uuid,
     const struct store_version *ver, struct cf_error *err)
 {
-	char type[4], format[16];
-	const char *v[8];
-	int len[8], fmt[8], rows;
+	char type[4], format[16], kv[16];
+	const char *v[9];
+	int len[9], fmt[9], rows;
 	PGresult *r;
 
-	version_params(uuid, ver, type, format, v, len, fmt);
+	version_params(uuid, ver, type, format, kv, v, len, fmt);
+	v[8] = kv;
+	len[8] = fmt[8] = 0;
 	if ((r = store_exec_params(s, "UPDATE secret_versions SET value_type = "
 	    "$3::smallint, format = $4::int, kek_label = $5, iv = $6, "
-	    "wrapped_dek = $7, ciphertext = $8 WHERE secret_uuid = $1::uuid "
-	    "AND version_id = $2 AND value_type = 0", 8, v, len, fmt, 0,
+	    "wrapped_dek = $7, ciphertext = $8, kek_version = $9::int WHERE "
+	    "secret_uuid = $1::uuid AND version_id = $2 AND value_type = 0", 9,
+	    v, len, fmt, 0,
 	    PGRES_COMMAND_OK, "filling a pending version", err)) == NULL)
 		return (-1);
 	rows = atoi(PQcmdTuples(r));

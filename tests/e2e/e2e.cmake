@@ -90,3 +90,13 @@ add_test(NAME e2e.awsapi
 set_tests_properties(e2e.awsapi PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# KEK versions (issue 16): rotate, rewrap inside the token with reads
+# throughout (10,000 versions), destroy an old version, kill -9 mid-rewrap,
+# two servers sharing the rewrap.
+add_test(NAME e2e.keks
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_keks
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.keks PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)

@@ -1,0 +1,441 @@
+/*
+ * keks.c: KEK versions for the engine (issue 16; hsm/DESIGN.md "KEK
+ * versions"; migration 0014).
+ *
+ * Which version of a KEK new envelopes are sealed under lives in
+ * PostgreSQL (encryption_keys), so that every cofferd seals under the
+ * newest at once: each process caches the table and reloads it when the
+ * policy listener's epoch moves (a change NOTIFYs coffer_policy) or while
+ * the listener is down (then on every use).  A reload that finds a
+ * version destroyed since the last one makes the process forget every
+ * KEK copy and cached data key it holds (hsm_forget_keys), so a version
+ * destroyed by one server is used by none.
+ *
+ * Rotation makes version N+1 in the token and records it; the rewrap
+ * (engine_rewrap_due, run by every server's scheduler thread) then moves
+ * every envelope under an older version to the newest, inside the token,
+ * in batches claimed with FOR UPDATE SKIP LOCKED, one audit event per
+ * batch.  A version that wraps nothing and is not the current one may be
+ * destroyed in the token.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit.h"
+#include "engine_internal.h"
+
+/* A label a KEK family may have: what hsm/ accepts. */
+static int
+check_key_id(const char *key_id, const char **label, struct cf_error *err)
+{
+
+	if (key_id == NULL) {
+		engine_missing(err, "keyId");
+		return (-1);
+	}
+	*label = engine_kek_label(key_id);
+	if (*label == NULL || strlen(*label) > HSM_LABEL_MAX) {
+		engine_invalid(err, "keyId", key_id, "have length between 1 "
+		    "and %d (after an alias/ prefix)", HSM_LABEL_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+no_such_key(const char *key_id, struct cf_error *err)
+{
+
+	cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "Secrets Manager can't "
+	    "find the specified KMS key: %.200s", key_id);
+	return (-1);
+}
+
+/* ---- the cache of current versions ------------------------------------------ */
+
+struct engine_keks {
+	pthread_mutex_t mu;
+	atomic_uint_fast64_t epoch;	/* the config epoch loaded; 0: none */
+	uint32_t destroyed;		/* versions destroyed, at the load */
+	size_t n;
+	struct { char label[HSM_LABEL_MAX + 1]; uint32_t current; } *v;
+};
+
+int
+engine_keks_init(struct engine *e, struct cf_error *err)
+{
+
+	if ((e->keks = calloc(1, sizeof(*e->keks))) == NULL)
+		return (engine_oom(err));
+	pthread_mutex_init(&e->keks->mu, NULL);
+	atomic_init(&e->keks->epoch, 0);
+	return (0);
+}
+
+void
+engine_keks_free(struct engine *e)
+{
+
+	if (e->keks == NULL)
+		return;
+	pthread_mutex_destroy(&e->keks->mu);
+	free(e->keks->v);
+	free(e->keks);
+	e->keks = NULL;
+}
+
+/*
+ * Reload the table unless the epoch it was loaded at still holds (and the
+ * listener listens); forget every key copy if a version was destroyed
+ * since.  0, or -1 with ${err}.
+ */
+static int
+keks_fresh(struct engine_worker *w, struct cf_error *err)
+{
+	struct engine_keks *k = w->e->keks;
+	struct store_kek *rows;
+	struct cf_arena *a;
+	uint32_t destroyed = 0;
+	uint64_t epoch;
+	size_t n, i;
+	int listening, forget;
+
+	epoch = engine_config_epoch(w->e, &listening);
+	if (listening && atomic_load(&k->epoch) == epoch)
+		return (0);
+	if ((a = cf_arena_new()) == NULL)
+		return (engine_oom(err));
+	if (store_kek_all(w->store, a, &rows, &n, err)) {
+		cf_arena_free(a);
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		destroyed += rows[i].n_destroyed;
+	pthread_mutex_lock(&k->mu);
+	free(k->v);
+	k->n = 0;
+	if (n > 0 && (k->v = calloc(n, sizeof(*k->v))) == NULL) {
+		pthread_mutex_unlock(&k->mu);
+		cf_arena_free(a);
+		return (engine_oom(err));
+	}
+	if (n == 0)
+		k->v = NULL;
+	for (i = 0; i < n; i++) {
+		snprintf(k->v[i].label, sizeof(k->v[i].label), "%s",
+		    rows[i].label);
+		k->v[i].current = rows[i].current;
+	}
+	k->n = n;
+	forget = destroyed != k->destroyed;
+	k->destroyed = destroyed;
+	atomic_store(&k->epoch, listening ? epoch : 0);
+	pthread_mutex_unlock(&k->mu);
+	cf_arena_free(a);
+	if (forget)
+		hsm_forget_keys(w->e->hsm);
+	return (0);
+}
+
+int
+engine_kek_current(struct engine_worker *w, const char *label,
+    uint32_t *out, struct cf_error *err)
+{
+	struct engine_keks *k = w->e->keks;
+	size_t i;
+
+	if (keks_fresh(w, err))
+		return (-1);
+	*out = 1;
+	pthread_mutex_lock(&k->mu);
+	for (i = 0; i < k->n; i++)
+		if (strcmp(k->v[i].label, label) == 0) {
+			*out = k->v[i].current;
+			break;
+		}
+	pthread_mutex_unlock(&k->mu);
+	return (0);
+}
+
+int
+engine_keks_check(struct engine_worker *w, struct cf_error *err)
+{
+
+	return (keks_fresh(w, err));
+}
+
+/* ---- RotateEncryptionKey, DescribeEncryptionKey, DeleteEncryptionKeyVersion */
+
+int
+engine_rotate_encryption_key(struct engine_worker *w,
+    const struct engine_call *call, const char *key_id, uint32_t *out,
+    struct cf_error *err)
+{
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	const char *label;
+	enum hsm_lookup found;
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_key_id(key_id, &label, err))
+		return (-1);
+	if ((found = hsm_kek_exists(w->hsm, label)) == HSM_NOT_FOUND)
+		return (no_such_key(key_id, err));
+	if (found != HSM_FOUND) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "the token did not answer "
+		    "while looking up KMS key %.200s", key_id);
+		return (-1);
+	}
+
+	/*
+	 * The new version in the token inside the transaction that records
+	 * it (the KEK's row locked): should the commit fail, the next
+	 * rotation finds the token object made and uses it.
+	 */
+	if (store_begin(w->store, err))
+		return (-1);
+	if (store_kek_register(w->store, label, err) ||
+	    store_kek_rotate(w->store, label, out, err))
+		goto finish;
+	if (hsm_kek_version_create(w->hsm, label, *out, err) ==
+	    HSM_MADE_ERROR)
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
+	/* Every server seals under it once notified; this one rewraps now. */
+	engine_rotation_kick(w->e);
+	return (0);
+}
+
+int
+engine_describe_encryption_key(struct engine_worker *w,
+    const struct engine_call *call, const char *key_id,
+    struct engine_key_info *out, struct cf_error *err)
+{
+	struct store_kek_info info;
+	const char *label;
+	enum store_lookup rc;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_key_id(key_id, &label, err))
+		return (-1);
+	if (hsm_kek_exists(w->hsm, label) == HSM_NOT_FOUND)
+		return (no_such_key(key_id, err));
+	/* A KEK never rotated is registered at version 1 on first look. */
+	if ((rc = store_kek_describe(w->store, call->arena, label, 0, &info,
+	    err)) == STORE_NOT_FOUND) {
+		if (store_kek_register(w->store, label, err))
+			return (-1);
+		rc = store_kek_describe(w->store, call->arena, label, 0, &info,
+		    err);
+	}
+	if (rc != STORE_FOUND)
+		return (rc == STORE_NOT_FOUND ? no_such_key(key_id, err) : -1);
+	out->key_id = label;
+	out->current = info.current;
+	out->created_ms = info.created_ms;
+	out->rewrap_pending = info.rewrap_pending;
+	if ((out->versions = cf_arena_alloc(call->arena, (info.n_versions ?
+	    info.n_versions : 1) * sizeof(*out->versions))) == NULL)
+		return (engine_oom(err));
+	for (i = 0; i < info.n_versions; i++) {
+		out->versions[i].version = info.versions[i].version;
+		out->versions[i].created_ms = info.versions[i].created_ms;
+		out->versions[i].destroyed_ms = info.versions[i].destroyed ?
+		    info.versions[i].destroyed_ms : 0;
+		out->versions[i].wrapped = info.versions[i].wrapped;
+	}
+	out->n_versions = info.n_versions;
+	return (0);
+}
+
+int
+engine_delete_encryption_key_version(struct engine_worker *w,
+    const struct engine_call *call, const char *key_id,
+    const int64_t *asked, struct cf_error *err)
+{
+	char shown[24];
+	uint32_t version;
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	struct store_kek_info info;
+	const struct store_kek_version *v = NULL;
+	const char *label;
+	enum store_lookup rc;
+	size_t i;
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_key_id(key_id, &label, err))
+		return (-1);
+	if (asked == NULL) {
+		engine_missing(err, "version");
+		return (-1);
+	}
+	if (*asked < 1 || *asked > INT32_MAX) {
+		snprintf(shown, sizeof(shown), "%lld", (long long)*asked);
+		engine_invalid(err, "version", shown, "have value between 1 "
+		    "and %d", INT32_MAX);
+		return (-1);
+	}
+	version = (uint32_t)*asked;
+	if (store_begin(w->store, err))
+		return (-1);
+	/* The KEK's row locked: no rotation beside this. */
+	if ((rc = store_kek_describe(w->store, call->arena, label, 1, &info,
+	    err)) == STORE_ERROR)
+		goto finish;
+	for (i = 0; rc == STORE_FOUND && i < info.n_versions; i++)
+		if (info.versions[i].version == version)
+			v = &info.versions[i];
+	if (v == NULL || v->destroyed) {
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, "KMS key %.200s "
+		    "has no version %u%s", key_id, version, v != NULL ?
+		    " left: it was destroyed" : "");
+		goto finish;
+	}
+	if (version == info.current) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %u is the "
+		    "current version of KMS key %.200s: rotate it first.",
+		    version, key_id);
+		goto finish;
+	}
+	if (v->wrapped > 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %u of KMS key "
+		    "%.200s still wraps %lld data key(s): wait until the rewrap "
+		    "has moved them (DescribeEncryptionKey: RewrapPending).",
+		    version, key_id, (long long)v->wrapped);
+		goto finish;
+	}
+	/*
+	 * Destroyed in the token inside the transaction that records it;
+	 * should the commit fail, a retry finds it gone and records it.
+	 */
+	if (hsm_kek_version_destroy(w->hsm, label, version, err) ||
+	    store_kek_destroyed(w->store, label, version, err))
+		goto finish;
+	end = ENGINE_TX_COMMIT;
+finish:
+	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
+	    -1);
+}
+
+/* ---- the rewrap ----------------------------------------------------------- */
+
+/* The batch's event: what moved, never a key. */
+static int
+rewrap_event(struct cf_arena *a, const struct store_rewrap_item *it,
+    size_t n, const char *request_id, const char *outcome,
+    struct audit_event *ev, struct cf_error *err)
+{
+	json_t *o, *keys;
+	char *text;
+	size_t i;
+
+	if ((o = json_object()) == NULL || (keys = json_array()) == NULL) {
+		json_decref(o);
+		return (engine_oom(err));
+	}
+	(void)json_object_set_new(o, "Count", json_integer((json_int_t)n));
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(it[i].kek_label, it[i - 1].kek_label) != 0)
+			(void)json_array_append_new(keys,
+			    json_string(it[i].kek_label));
+	(void)json_object_set_new(o, "KeyIds", keys);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	memset(ev, 0, sizeof(*ev));
+	if (text == NULL || (ev->request_params = cf_arena_strdup(a, text)) ==
+	    NULL) {
+		free(text);
+		return (engine_oom(err));
+	}
+	free(text);
+	ev->time_ms = cf_now_ms();
+	ev->request_id = request_id;
+	ev->principal = "cofferd";
+	ev->peer = "local";
+	ev->operation = "RewrapDataKeys";
+	ev->outcome = outcome;
+	return (0);
+}
+
+int
+engine_rewrap_due(struct engine_worker *w, struct audit *audit, int limit,
+    int *out_n, struct cf_error *err)
+{
+	struct store_rewrap_item *it;
+	struct hsm_envelope env;
+	struct audit_event ev;
+	struct cf_arena *a;
+	struct cf_error cerr;
+	char request_id[37];
+	uint8_t *buf;
+	size_t n, i;
+
+	*out_n = 0;
+	if ((a = cf_arena_new()) == NULL)
+		return (engine_oom(err));
+	if (store_begin(w->store, err))
+		goto err0;
+	if (store_rewrap_claim(w->store, a, limit, &it, &n, err))
+		goto err1;
+	if (n == 0) {
+		store_rollback(w->store);
+		cf_arena_free(a);
+		return (0);
+	}
+
+	/* Each data key moved inside the token; the rows not touched yet. */
+	for (i = 0; i < n; i++) {
+		if (it[i].wrapped_len == 0 || it[i].wrapped_len > 64 ||
+		    (buf = cf_arena_memdup(a, it[i].wrapped,
+		    it[i].wrapped_len)) == NULL) {
+			cf_error_set(err, CF_ERR_INTERNAL, "a claimed envelope "
+			    "of KEK %s is malformed", it[i].kek_label);
+			goto err1;
+		}
+		memset(&env, 0, sizeof(env));
+		snprintf(env.kek_label, sizeof(env.kek_label), "%s",
+		    it[i].kek_label);
+		env.kek_version = it[i].kek_version;
+		env.wrapped_dek = buf;
+		env.wrapped_dek_len = it[i].wrapped_len;
+		if (hsm_rewrap(w->hsm, &env, it[i].to_version, err))
+			goto err1;
+		it[i].wrapped = env.wrapped_dek;
+	}
+
+	/* The batch's event, durable before the rows change. */
+	if (audit != NULL && (engine_random_uuid(w, request_id, err) ||
+	    rewrap_event(a, it, n, request_id, "OK", &ev, err) ||
+	    audit_record(audit, &ev, 1, err)))
+		goto err1;
+	for (i = 0; i < n; i++)
+		if (store_rewrap_update(w->store, &it[i], err))
+			goto err1;
+	if (store_commit(w->store, err)) {
+		if (audit != NULL && (rewrap_event(a, it, n, request_id,
+		    cf_code_name(err->code != CF_OK ? err->code :
+		    CF_ERR_INTERNAL), &ev, &cerr) ||
+		    audit_record(audit, &ev, 1, &cerr)))
+			fprintf(stderr, "cofferd: could not audit a failed "
+			    "rewrap: %s\n", cerr.msg);
+		goto err0;
+	}
+	*out_n = (int)n;
+	cf_arena_free(a);
+	return (0);
+
+err1:
+	store_rollback(w->store);
+err0:
+	cf_arena_free(a);
+	return (-1);
+}
