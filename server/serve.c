@@ -46,6 +46,7 @@ engine_config_of(const struct config *cfg, struct hsm *h,
 	ec->list_statement_timeout_ms = (int)cfg->list_statement_timeout_ms;
 	ec->audit_verify_max_events = (int)cfg->audit_verify_max_events;
 	ec->audit_verify_max_ms = (int)cfg->audit_verify_max_ms;
+	ec->rewrap_rate = (int)cfg->rewrap_rate;
 }
 
 /*
@@ -266,12 +267,14 @@ server_serve(const struct config *cfg, struct cf_error *err)
 		goto err5;
 	}
 	announce(cfg, srv);
+	server_notify_ready("serving");
 
 	/* Wait for the signal, then drain and take everything down. */
 	while (sigwait(&sigs, &sig) != 0)
 		continue;
 	fprintf(stderr, "cofferd: %s received, draining\n",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	server_notify_stopping();
 	engine_cancel_rotators(e);
 	awsapi_stop(aws);
 	rpc_server_stop(srv);

@@ -7,6 +7,7 @@
  * rotators.c	who exec: rotators run as, and where they call back
  * serve.c	the serve command: everything up, wait for a signal, all
  *		down in reverse
+ * notify.c	readiness and stopping told to systemd (sd_notify)
  */
 #ifndef COFFER_SERVER_INTERNAL_H
 #define COFFER_SERVER_INTERNAL_H
@@ -57,5 +58,21 @@ int server_rotator_endpoint(const struct config *, const struct rpc_server *,
 /* server_serve(cfg, err): the serve command, until SIGTERM or SIGINT; 0
  * after a clean drain, -1 with ${err} if it could not start. */
 int server_serve(const struct config *, struct cf_error *);
+
+/* ---- notify.c ------------------------------------------------------------ */
+
+/*
+ * server_notify_ready(status): tell the service manager that cofferd
+ * serves (READY=1), with ${status} for systemctl status to show.  Call it
+ * once every listener accepts connections.  Does nothing without
+ * NOTIFY_SOCKET; a failure to send is warned about once on stderr.
+ */
+void server_notify_ready(const char *);
+
+/*
+ * server_notify_stopping(): tell the service manager that cofferd has
+ * begun to drain (STOPPING=1).  Same terms as server_notify_ready.
+ */
+void server_notify_stopping(void);
 
 #endif /* !COFFER_SERVER_INTERNAL_H */
