@@ -38,11 +38,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "rotator_internal.h"
 
@@ -187,14 +190,49 @@ log_output(const char *arn, const char *step, const char *buf, size_t n,
 		    "bytes)\n", arn, step, EXEC_LOG_MAX);
 }
 
+/*
+ * In the child, after the switch of user: no capability left in any set,
+ * ambient ones included, and none to be gained by executing a set-user-ID
+ * program (no_new_privs).  A switch from root to another user clears the
+ * permitted set by itself, but one between two users does not: a cofferd
+ * given CAP_SETUID and CAP_SETGID as ambient capabilities (a unit's
+ * AmbientCapabilities=) would pass them to the rotator, which could then
+ * become cofferd's user and read the PIN (found by running the packaged
+ * unit with that drop-in).  Checked after, not assumed.
+ */
+static int
+drop_caps(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3,
+	    0 };
+	struct __user_cap_data_struct d[2];
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
+	    errno != EINVAL)
+		return (-1);
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capset, &hdr, d) == -1)
+		return (-1);
+	memset(d, 0xff, sizeof(d));
+	if (syscall(SYS_capget, &hdr, d) == -1)
+		return (-1);
+	if (d[0].effective || d[1].effective || d[0].permitted ||
+	    d[1].permitted || d[0].inheritable || d[1].inheritable) {
+		errno = EPERM;
+		return (-1);
+	}
+	return (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+}
+
 /* Where the child got stuck before its program ran, with errno. */
 enum child_stage {
-	CHILD_FDS, CHILD_GROUPS, CHILD_GID, CHILD_UID, CHILD_EXEC
+	CHILD_FDS, CHILD_GROUPS, CHILD_GID, CHILD_UID, CHILD_CAPS, CHILD_EXEC
 };
 
 static const char *const child_what[] = {
 	"set up its descriptors", "drop its supplementary groups",
-	"switch to rotator_group", "switch to rotator_user", "execute it",
+	"switch to rotator_group", "switch to rotator_user",
+	"drop every capability", "execute it",
 };
 
 struct child_fail {
@@ -273,6 +311,8 @@ child_run(const struct rotator_exec_config *cfg, const int fds[4],
 	}
 	if (chdir("/") == -1)
 		child_fail(efd, CHILD_FDS);
+	if (drop_caps() == -1)
+		child_fail(efd, CHILD_CAPS);
 
 	/* The very file that was checked. */
 	fexecve(3, argv, env);

@@ -229,6 +229,7 @@ id -G >$s/groups
 if cat {pin} >/dev/null 2>&1; then echo readable; else echo unreadable; fi >$s/pin
 find /proc/$$/fd -mindepth 1 -printf '%f %l\\n' >$s/fds
 grep -E '^Sig(Blk|Ign):' /proc/$$/status >$s/signals
+grep -E '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs):' /proc/$$/status >$s/caps
 echo done >$s/done
 exit 3
 """)
@@ -268,6 +269,15 @@ exit 3
         blocked = int(sig["SigBlk"], 16)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             self.assertFalse(blocked & (1 << (signum - 1)), signum)
+
+    def test_no_capabilities_and_no_new_privileges(self):
+        # No capability in any set, and none to gain from a set-user-ID
+        # program (rotator_exec.c drop_caps).
+        caps = dict((k, v.strip()) for k, v in
+                    (line.split(":") for line in self.read("caps").splitlines()))
+        for k in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            self.assertEqual(int(caps[k], 16), 0, caps)
+        self.assertEqual(caps["NoNewPrivs"], "1", caps)
 
     def test_only_standard_descriptors(self):
         fds = dict(line.split(" ", 1) for line in self.read("fds").splitlines())
