@@ -73,8 +73,11 @@ rm -f "$root.log"
 [ "${state:-}" = running ] || [ "${state:-}" = degraded ] ||
     { echo "unit_in_container: the container did not boot" >&2; exit 1; }
 
-# Inside: debian/README.Debian's steps, then the checks.
-timeout 300 nsenter -t "$leader" -a /bin/bash -s "$(basename "$deb")" <<'INSIDE'
+# Inside: debian/README.Debian's steps, then the checks; with a clean
+# environment, not ci/test's (its SOFTHSM2_CONF, PG* and COFFER_* name the
+# test cluster and token, which are not in the container).
+timeout 300 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+    nsenter -t "$leader" -a /bin/bash -s "$(basename "$deb")" <<'INSIDE'
 set -euo pipefail
 fail() { echo "unit_in_container: $*" >&2; journalctl -u cofferd --no-pager -n 40 >&2 || true; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
