@@ -32,6 +32,11 @@ static const struct cli_verb verbs[] = {
 	    D(batch_get_secret_value_request), D(batch_get_secret_value_response),
 	    { NULL }, 0, { "SecretValues", "Errors" },
 	    "Retrieve the values of up to 20 secrets, by id or by filters.", NULL },
+	{ "cancel-key-deletion", "CancelKeyDeletion",
+	    D(cancel_key_deletion_request), D(cancel_key_deletion_response),
+	    { "key_id" }, 0, { NULL },
+	    "Cancel a KEK's scheduled deletion (Coffer's own).",
+	    "coffer.v1.EncryptionKeys" },
 	{ "cancel-rotate-secret", "CancelRotateSecret",
 	    D(cancel_rotate_secret_request), D(cancel_rotate_secret_response),
 	    { "secret_id" }, 0, { NULL },
@@ -41,6 +46,11 @@ static const struct cli_verb verbs[] = {
 	    { NULL }, 0, { NULL },
 	    "Create an access key for AWS Signature Version 4 (Coffer's own); "
 	    "its secret is shown this once.", "coffer.v1.AccessKeys" },
+	{ "create-encryption-key", "CreateEncryptionKey",
+	    D(create_encryption_key_request), D(create_encryption_key_response),
+	    { "key_id" }, 0, { NULL },
+	    "Make a new KEK in the token, for a tenant or a data class "
+	    "(Coffer's own).", "coffer.v1.EncryptionKeys" },
 	{ "create-secret", "CreateSecret", D(create_secret_request),
 	    D(create_secret_response), { "name" }, 1, { NULL },
 	    "Create a new secret, with its first value if one is given.", NULL },
@@ -146,6 +156,12 @@ static const struct cli_verb verbs[] = {
 	{ "rotate-secret", "RotateSecret", D(rotate_secret_request),
 	    D(rotate_secret_response), { "secret_id" }, 1, { NULL },
 	    "Configure and start the rotation of a secret.", NULL },
+	{ "schedule-key-deletion", "ScheduleKeyDeletion",
+	    D(schedule_key_deletion_request), D(schedule_key_deletion_response),
+	    { "key_id" }, 0, { NULL },
+	    "Destroy a KEK in the token after 7 to 30 days; every value under "
+	    "it then becomes unreadable for good (Coffer's own).",
+	    "coffer.v1.EncryptionKeys" },
 	{ "stop-replication-to-replica", "StopReplicationToReplica",
 	    D(stop_replication_to_replica_request),
 	    D(stop_replication_to_replica_response), { "secret_id" }, 0,
@@ -211,6 +227,8 @@ static const struct member_doc docs[] = {
 	{ NULL, "access_key_id", "The access key's id (AccessKeyId).", NULL },
 	{ NULL, "key_id", "The KEK: its label in the token, or alias/ and "
 	    "its label (what KmsKeyId names).", NULL },
+	{ "schedule-key-deletion", "pending_window_in_days", "Days before "
+	    "the key is destroyed: 7 to 30 (default 30).", NULL },
 	{ "delete-encryption-key-version", "version", "The version to "
 	    "destroy: not the current one, and wrapping nothing.", NULL },
 	{ NULL, "status", "Active (requests signed with the key are served) "

@@ -433,7 +433,7 @@ engine_open(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 	}
 	/* A version destroyed elsewhere is forgotten here first. */
-	if (engine_keks_check(w, err))
+	if (engine_keks_check(w, v->kek_label, err))
 		return (-1);
 	env.format = v->format;
 	snprintf(env.kek_label, sizeof(env.kek_label), "%s", v->kek_label);

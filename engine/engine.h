@@ -404,6 +404,8 @@ struct engine_key_version {
 };
 struct engine_key_info {
 	const char *key_id;		/* the label */
+	const char *state;		/* Enabled, PendingDeletion, Destroyed */
+	int64_t deletion_ms;		/* when (to be) destroyed; 0: never */
 	uint32_t current;
 	int64_t created_ms;
 	struct engine_key_version *versions;	/* oldest first */
@@ -420,6 +422,30 @@ int engine_delete_encryption_key_version(struct engine_worker *,
     const struct engine_call *, const char *, const int64_t *,
     struct cf_error *) CF_MUSTCHECK;
 int engine_rewrap_due(struct engine_worker *, struct audit *, int, int *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * KEKs for a tenant or a data class (migration 0015).
+ * engine_create_encryption_key: make version 1 of a new KEK in the token
+ * (ResourceExistsException if the label is, or ever was, used).
+ * engine_schedule_key_deletion: PendingDeletion for ${days} (7-30; NULL:
+ * 30) days, the date into *out_ms; from then on nothing is sealed or
+ * opened under it (EncryptionFailure / DecryptionFailure), as KMS does;
+ * refused for the default KEK.  engine_cancel_key_deletion: back to
+ * Enabled.  engine_destroy_due_keys (the scheduler): every version of the
+ * keys past their date destroyed in the token, each audited
+ * ("DestroyEncryptionKey", principal "cofferd") before it is destroyed.
+ */
+int engine_create_encryption_key(struct engine_worker *,
+    const struct engine_call *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+int engine_schedule_key_deletion(struct engine_worker *,
+    const struct engine_call *, const char *, const int64_t *, int64_t *,
+    struct cf_error *) CF_MUSTCHECK;
+int engine_cancel_key_deletion(struct engine_worker *,
+    const struct engine_call *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
+int engine_destroy_due_keys(struct engine_worker *, struct audit *, int *,
     struct cf_error *) CF_MUSTCHECK;
 
 struct engine_version_entry {

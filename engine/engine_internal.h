@@ -373,14 +373,16 @@ void engine_keks_free(struct engine *);
 
 /*
  * engine_kek_current(w, label, out, err): the version of KEK ${label} new
- * envelopes are sealed under (1 for a KEK never rotated).
- * engine_keks_check(w, err): reload what changed; forget the keys of a
- * version destroyed since (before any open).  0 or -1.
+ * envelopes are sealed under (1 for a KEK never rotated); EncryptionFailure
+ * if it is pending deletion or destroyed.
+ * engine_keks_check(w, label, err): reload what changed, forgetting the
+ * keys of a version destroyed since; DecryptionFailure if KEK ${label} is
+ * pending deletion or destroyed.  Before every open.  0 or -1.
  */
 int engine_kek_current(struct engine_worker *, const char *, uint32_t *,
     struct cf_error *) CF_MUSTCHECK;
-int engine_keks_check(struct engine_worker *, struct cf_error *)
-    CF_MUSTCHECK;
+int engine_keks_check(struct engine_worker *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
 
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);

@@ -39,9 +39,13 @@ check_key_id(const char *key_id, const char **label, struct cf_error *err)
 		return (-1);
 	}
 	*label = engine_kek_label(key_id);
-	if (*label == NULL || strlen(*label) > HSM_LABEL_MAX) {
-		engine_invalid(err, "keyId", key_id, "have length between 1 "
-		    "and %d (after an alias/ prefix)", HSM_LABEL_MAX);
+	/* KMS's alias characters: nothing to quote in a message or event. */
+	if (*label == NULL || strlen(*label) > HSM_LABEL_MAX ||
+	    strspn(*label, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789/_-") != strlen(*label)) {
+		engine_invalid(err, "keyId", NULL, "have length between 1 "
+		    "and %d (after an alias/ prefix) and match "
+		    "[a-zA-Z0-9/_-]+", HSM_LABEL_MAX);
 		return (-1);
 	}
 	return (0);
@@ -63,7 +67,12 @@ struct engine_keks {
 	atomic_uint_fast64_t epoch;	/* the config epoch loaded; 0: none */
 	uint32_t destroyed;		/* versions destroyed, at the load */
 	size_t n;
-	struct { char label[HSM_LABEL_MAX + 1]; uint32_t current; } *v;
+	struct {
+		char label[HSM_LABEL_MAX + 1];
+		uint32_t current;
+		int enabled;		/* not pending deletion nor destroyed */
+		int destroyed;
+	} *v;
 };
 
 int
@@ -130,6 +139,8 @@ keks_fresh(struct engine_worker *w, struct cf_error *err)
 		snprintf(k->v[i].label, sizeof(k->v[i].label), "%s",
 		    rows[i].label);
 		k->v[i].current = rows[i].current;
+		k->v[i].enabled = strcmp(rows[i].state, "Enabled") == 0;
+		k->v[i].destroyed = strcmp(rows[i].state, "Destroyed") == 0;
 	}
 	k->n = n;
 	forget = destroyed != k->destroyed;
@@ -142,31 +153,64 @@ keks_fresh(struct engine_worker *w, struct cf_error *err)
 	return (0);
 }
 
+/* What the cache knows of ${label}: its current version, its state. */
+static void
+kek_state(struct engine_keks *k, const char *label, uint32_t *current,
+    int *enabled, int *destroyed)
+{
+	size_t i;
+
+	*current = 1;
+	*enabled = 1;
+	*destroyed = 0;
+	pthread_mutex_lock(&k->mu);
+	for (i = 0; i < k->n; i++)
+		if (strcmp(k->v[i].label, label) == 0) {
+			*current = k->v[i].current;
+			*enabled = k->v[i].enabled;
+			*destroyed = k->v[i].destroyed;
+			break;
+		}
+	pthread_mutex_unlock(&k->mu);
+}
+
 int
 engine_kek_current(struct engine_worker *w, const char *label,
     uint32_t *out, struct cf_error *err)
 {
-	struct engine_keks *k = w->e->keks;
-	size_t i;
+	int enabled, destroyed;
 
 	if (keks_fresh(w, err))
 		return (-1);
-	*out = 1;
-	pthread_mutex_lock(&k->mu);
-	for (i = 0; i < k->n; i++)
-		if (strcmp(k->v[i].label, label) == 0) {
-			*out = k->v[i].current;
-			break;
-		}
-	pthread_mutex_unlock(&k->mu);
+	kek_state(w->e->keks, label, out, &enabled, &destroyed);
+	if (!enabled) {
+		cf_error_set(err, CF_ERR_ENCRYPTION_FAILURE, "The KMS key "
+		    "%.64s %s: no value can be encrypted under it.", label,
+		    destroyed ? "was destroyed" : "is pending deletion "
+		    "(cancel-key-deletion makes it usable again)");
+		return (-1);
+	}
 	return (0);
 }
 
 int
-engine_keks_check(struct engine_worker *w, struct cf_error *err)
+engine_keks_check(struct engine_worker *w, const char *label,
+    struct cf_error *err)
 {
+	uint32_t current;
+	int enabled, destroyed;
 
-	return (keks_fresh(w, err));
+	if (keks_fresh(w, err))
+		return (-1);
+	kek_state(w->e->keks, label, &current, &enabled, &destroyed);
+	if (enabled)
+		return (0);
+	/* As KMS: a key pending deletion decrypts nothing either. */
+	cf_error_set(err, CF_ERR_DECRYPTION_FAILURE, "could not decrypt the "
+	    "secret value: the KMS key %.64s %s", label, destroyed ? "was "
+	    "destroyed, and this value can never be decrypted again" : "is "
+	    "pending deletion (cancel-key-deletion makes it usable again)");
+	return (-1);
 }
 
 /* ---- RotateEncryptionKey, DescribeEncryptionKey, DeleteEncryptionKeyVersion */
@@ -227,11 +271,15 @@ engine_describe_encryption_key(struct engine_worker *w,
 	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
 	    check_key_id(key_id, &label, err))
 		return (-1);
-	if (hsm_kek_exists(w->hsm, label) == HSM_NOT_FOUND)
-		return (no_such_key(key_id, err));
-	/* A KEK never rotated is registered at version 1 on first look. */
+	/*
+	 * A KEK the database does not know yet (never rotated) is registered
+	 * at version 1 on first look, if the token has it; one it knows is
+	 * described even once destroyed in the token.
+	 */
 	if ((rc = store_kek_describe(w->store, call->arena, label, 0, &info,
 	    err)) == STORE_NOT_FOUND) {
+		if (hsm_kek_exists(w->hsm, label) == HSM_NOT_FOUND)
+			return (no_such_key(key_id, err));
 		if (store_kek_register(w->store, label, err))
 			return (-1);
 		rc = store_kek_describe(w->store, call->arena, label, 0, &info,
@@ -240,6 +288,8 @@ engine_describe_encryption_key(struct engine_worker *w,
 	if (rc != STORE_FOUND)
 		return (rc == STORE_NOT_FOUND ? no_such_key(key_id, err) : -1);
 	out->key_id = label;
+	out->state = info.state;
+	out->deletion_ms = info.deletion_ms;
 	out->current = info.current;
 	out->created_ms = info.created_ms;
 	out->rewrap_pending = info.rewrap_pending;
@@ -429,6 +479,207 @@ engine_rewrap_due(struct engine_worker *w, struct audit *audit, int limit,
 			    "rewrap: %s\n", cerr.msg);
 		goto err0;
 	}
+	*out_n = (int)n;
+	cf_arena_free(a);
+	return (0);
+
+err1:
+	store_rollback(w->store);
+err0:
+	cf_arena_free(a);
+	return (-1);
+}
+
+/* ---- keys made and destroyed on request (migration 0015) ------------------- */
+
+int
+engine_create_encryption_key(struct engine_worker *w,
+    const struct engine_call *call, const char *key_id,
+    struct cf_error *err)
+{
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	const char *label;
+	enum store_lookup rc;
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_key_id(key_id, &label, err))
+		return (-1);
+	if (hsm_kek_exists(w->hsm, label) != HSM_NOT_FOUND) {
+		cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "The KMS key %.200s "
+		    "already exists.", key_id);
+		return (-1);
+	}
+	if (store_begin(w->store, err))
+		return (-1);
+	/* A label once used stays taken, destroyed or not. */
+	if ((rc = store_kek_create(w->store, label, err)) == STORE_ERROR)
+		goto finish;
+	if (rc == STORE_FOUND) {
+		cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "The KMS key %.200s "
+		    "already exists (or existed: a label is never reused).",
+		    key_id);
+		goto finish;
+	}
+	if (hsm_kek_version_create(w->hsm, label, 1, err) != HSM_CREATED) {
+		if (err->code == CF_OK)
+			cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "The KMS key "
+			    "%.200s already exists.", key_id);
+		goto finish;
+	}
+	end = ENGINE_TX_COMMIT;
+finish:
+	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
+	    -1);
+}
+
+/* The state ${label} is in, for a refusal's message. */
+static int
+wrong_state(const char *key_id, const struct store_kek_info *info,
+    const char *wanted, struct cf_error *err)
+{
+
+	cf_error_set(err, CF_ERR_INVALID_REQUEST, "The KMS key %.200s is %s, "
+	    "not %s.", key_id, info->state, wanted);
+	return (-1);
+}
+
+int
+engine_schedule_key_deletion(struct engine_worker *w,
+    const struct engine_call *call, const char *key_id, const int64_t *days,
+    int64_t *out_ms, struct cf_error *err)
+{
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	struct store_kek_info info;
+	const char *label;
+	enum store_lookup rc;
+	char shown[24];
+	int64_t d = days != NULL ? *days : 30;	/* KMS's default */
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_key_id(key_id, &label, err))
+		return (-1);
+	if (d < 7 || d > 30) {
+		snprintf(shown, sizeof(shown), "%lld", (long long)d);
+		engine_invalid(err, "pendingWindowInDays", shown, "have value "
+		    "between 7 and 30");
+		return (-1);
+	}
+	if (strcmp(label, w->e->default_kek) == 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "The KMS key %.200s "
+		    "is cofferd's default KEK (kek_label): it cannot be "
+		    "deleted.", key_id);
+		return (-1);
+	}
+	if (hsm_kek_exists(w->hsm, label) == HSM_NOT_FOUND &&
+	    store_kek_describe(w->store, call->arena, label, 0, &info, err) !=
+	    STORE_FOUND)
+		return (no_such_key(key_id, err));
+	if (store_begin(w->store, err))
+		return (-1);
+	if (store_kek_register(w->store, label, err) ||
+	    (rc = store_kek_describe(w->store, call->arena, label, 1, &info,
+	    err)) == STORE_ERROR)
+		goto finish;
+	if (strcmp(info.state, "Enabled") != 0) {
+		(void)wrong_state(key_id, &info, "Enabled", err);
+		goto finish;
+	}
+	if (store_kek_schedule(w->store, label, (int)d, out_ms, err) !=
+	    STORE_FOUND) {
+		if (err->code == CF_OK)
+			(void)wrong_state(key_id, &info, "Enabled", err);
+		goto finish;
+	}
+	end = ENGINE_TX_COMMIT;
+finish:
+	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
+	    -1);
+}
+
+int
+engine_cancel_key_deletion(struct engine_worker *w,
+    const struct engine_call *call, const char *key_id,
+    struct cf_error *err)
+{
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	struct store_kek_info info;
+	const char *label;
+	enum store_lookup rc;
+
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
+	    check_key_id(key_id, &label, err))
+		return (-1);
+	if (store_begin(w->store, err))
+		return (-1);
+	if ((rc = store_kek_describe(w->store, call->arena, label, 1, &info,
+	    err)) == STORE_ERROR)
+		goto finish;
+	if (rc == STORE_NOT_FOUND) {
+		(void)no_such_key(key_id, err);
+		goto finish;
+	}
+	if (strcmp(info.state, "PendingDeletion") != 0) {
+		(void)wrong_state(key_id, &info, "PendingDeletion", err);
+		goto finish;
+	}
+	if (store_kek_cancel(w->store, label, err) != STORE_FOUND) {
+		if (err->code == CF_OK)
+			(void)wrong_state(key_id, &info, "PendingDeletion", err);
+		goto finish;
+	}
+	end = ENGINE_TX_COMMIT;
+finish:
+	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
+	    -1);
+}
+
+int
+engine_destroy_due_keys(struct engine_worker *w, struct audit *audit,
+    int *out_n, struct cf_error *err)
+{
+	struct store_kek *due;
+	struct audit_event ev;
+	struct cf_arena *a;
+	char request_id[37], params[128];
+	uint32_t v;
+	size_t n, i;
+
+	*out_n = 0;
+	if ((a = cf_arena_new()) == NULL)
+		return (engine_oom(err));
+	if (store_begin(w->store, err))
+		goto err0;
+	if (store_kek_due(w->store, a, 10, &due, &n, err))
+		goto err1;
+	for (i = 0; i < n; i++) {
+		/* Its event first, durable before anything is destroyed. */
+		memset(&ev, 0, sizeof(ev));
+		snprintf(params, sizeof(params), "{\"KeyId\":\"%s\"}",
+		    due[i].label);
+		ev.time_ms = cf_now_ms();
+		ev.request_id = request_id;
+		ev.principal = "cofferd";
+		ev.peer = "local";
+		ev.operation = "DestroyEncryptionKey";
+		ev.outcome = "OK";
+		ev.request_params = params;
+		if (audit != NULL && (engine_random_uuid(w, request_id, err) ||
+		    audit_record(audit, &ev, 1, err)))
+			goto err1;
+		for (v = 1; v <= due[i].current; v++)
+			if (hsm_kek_version_destroy(w->hsm, due[i].label, v,
+			    err))
+				goto err1;
+		if (store_kek_mark_destroyed(w->store, due[i].label, err))
+			goto err1;
+	}
+	if (n == 0) {
+		store_rollback(w->store);
+		cf_arena_free(a);
+		return (0);
+	}
+	if (store_commit(w->store, err))
+		goto err0;
 	*out_n = (int)n;
 	cf_arena_free(a);
 	return (0);

@@ -57,6 +57,12 @@ purge_round(struct engine_rotation *r)
 			fprintf(stderr, "cofferd: purged %d secret(s) past their "
 			    "recovery window\n", n);
 	} while (n == PURGE_BATCH);
+	/* KEKs past their deletion date, destroyed in the token. */
+	if (engine_destroy_due_keys(r->lease.w, r->lease.audit, &n, &err))
+		fprintf(stderr, "cofferd: key destruction: %s\n", err.msg);
+	else if (n > 0)
+		fprintf(stderr, "cofferd: destroyed %d KMS key(s) past their "
+		    "deletion date\n", n);
 }
 
 /*

@@ -75,6 +75,7 @@ static const struct {
 	{ "operation", "Operation" },
 	{ "outcome", "Outcome" },
 	{ "password_length", "PasswordLength" },
+	{ "pending_window_in_days", "PendingWindowInDays" },
 	{ "policy_name", "PolicyName" },
 	{ "principal", "Principal" },
 	{ "recovery_window_in_days", "RecoveryWindowInDays" },

@@ -52,6 +52,9 @@ rpc_op_describe_encryption_key(struct engine_worker *w,
 	rpc_pb_date(&r->has_created_date, &r->created_date, info.created_ms);
 	r->has_rewrap_pending = 1;
 	r->rewrap_pending = info.rewrap_pending != 0;
+	r->key_state = rpc_pb_str(info.state);
+	rpc_pb_date(&r->has_deletion_date, &r->deletion_date,
+	    info.deletion_ms);
 	for (i = 0; i < n; i++) {
 		coffer__v1__encryption_key_version__init(&v[i]);
 		v[i].has_version = 1;
@@ -87,5 +90,67 @@ rpc_op_delete_encryption_key_version(struct engine_worker *w,
 	r->key_id = rpc_pb_str(m->key_id);
 	r->has_version = 1;
 	r->version = m->version;
+	return (rpc_pb_encode(c->arena, &r->base, out, err));
+}
+
+int
+rpc_op_create_encryption_key(struct engine_worker *w,
+    const struct engine_call *c, const ProtobufCMessage *pm,
+    struct rpc_reply *out, struct cf_error *err)
+{
+	const Coffer__V1__CreateEncryptionKeyRequest *m =
+	    (const Coffer__V1__CreateEncryptionKeyRequest *)pm;
+	Coffer__V1__CreateEncryptionKeyResponse *r;
+
+	if (engine_create_encryption_key(w, c, m->key_id, err))
+		return (-1);
+	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
+		return (-1);
+	coffer__v1__create_encryption_key_response__init(r);
+	r->key_id = rpc_pb_str(m->key_id);
+	r->has_version = 1;
+	r->version = 1;
+	return (rpc_pb_encode(c->arena, &r->base, out, err));
+}
+
+int
+rpc_op_schedule_key_deletion(struct engine_worker *w,
+    const struct engine_call *c, const ProtobufCMessage *pm,
+    struct rpc_reply *out, struct cf_error *err)
+{
+	const Coffer__V1__ScheduleKeyDeletionRequest *m =
+	    (const Coffer__V1__ScheduleKeyDeletionRequest *)pm;
+	Coffer__V1__ScheduleKeyDeletionResponse *r;
+	int64_t when;
+
+	if (engine_schedule_key_deletion(w, c, m->key_id,
+	    m->has_pending_window_in_days ? &m->pending_window_in_days : NULL,
+	    &when, err))
+		return (-1);
+	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
+		return (-1);
+	coffer__v1__schedule_key_deletion_response__init(r);
+	r->key_id = rpc_pb_str(m->key_id);
+	rpc_pb_date(&r->has_deletion_date, &r->deletion_date, when);
+	r->key_state = rpc_pb_str("PendingDeletion");
+	return (rpc_pb_encode(c->arena, &r->base, out, err));
+}
+
+int
+rpc_op_cancel_key_deletion(struct engine_worker *w,
+    const struct engine_call *c, const ProtobufCMessage *pm,
+    struct rpc_reply *out, struct cf_error *err)
+{
+	const Coffer__V1__CancelKeyDeletionRequest *m =
+	    (const Coffer__V1__CancelKeyDeletionRequest *)pm;
+	Coffer__V1__CancelKeyDeletionResponse *r;
+
+	if (engine_cancel_key_deletion(w, c, m->key_id, err))
+		return (-1);
+	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
+		return (-1);
+	coffer__v1__cancel_key_deletion_response__init(r);
+	r->key_id = rpc_pb_str(m->key_id);
+	r->key_state = rpc_pb_str("Enabled");
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }

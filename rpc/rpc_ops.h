@@ -124,5 +124,8 @@ rpc_op_fn rpc_op_delete_access_key;
 rpc_op_fn rpc_op_rotate_encryption_key;
 rpc_op_fn rpc_op_describe_encryption_key;
 rpc_op_fn rpc_op_delete_encryption_key_version;
+rpc_op_fn rpc_op_create_encryption_key;
+rpc_op_fn rpc_op_schedule_key_deletion;
+rpc_op_fn rpc_op_cancel_key_deletion;
 
 #endif /* !COFFER_RPC_OPS_H */

@@ -141,6 +141,12 @@ static const struct method methods[] = {
 	COFFER(EncryptionKeys, DeleteEncryptionKeyVersion,
 	    delete_encryption_key_version,
 	    rpc_op_delete_encryption_key_version),
+	COFFER(EncryptionKeys, CreateEncryptionKey, create_encryption_key,
+	    rpc_op_create_encryption_key),
+	COFFER(EncryptionKeys, ScheduleKeyDeletion, schedule_key_deletion,
+	    rpc_op_schedule_key_deletion),
+	COFFER(EncryptionKeys, CancelKeyDeletion, cancel_key_deletion,
+	    rpc_op_cancel_key_deletion),
 	/* Health answers anyone who completed the handshake. */
 	{ "Health/Check", NULL, "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,

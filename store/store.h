@@ -373,6 +373,7 @@ struct store_kek {
 	const char *label;
 	uint32_t current;
 	uint32_t n_destroyed;
+	const char *state;		/* Enabled, PendingDeletion, Destroyed */
 };
 
 /* One version of a KEK, and how many envelopes it still wraps. */
@@ -387,6 +388,8 @@ struct store_kek_version {
 struct store_kek_info {
 	uint32_t current;
 	int64_t created_ms;
+	const char *state;		/* Enabled, PendingDeletion, Destroyed */
+	int64_t deletion_ms;		/* when (to be) destroyed; 0: never */
 	struct store_kek_version *versions;	/* oldest first */
 	size_t n_versions;
 	int rewrap_pending;		/* an older version wraps something */
@@ -431,6 +434,27 @@ int store_rewrap_claim(struct store *, struct cf_arena *, int,
     struct store_rewrap_item **, size_t *, struct cf_error *) CF_MUSTCHECK;
 int store_rewrap_update(struct store *, const struct store_rewrap_item *,
     struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * KEKs made and destroyed on request (migration 0015).
+ * store_kek_create: register ${label} new (STORE_FOUND: it was already).
+ * store_kek_schedule: Enabled -> PendingDeletion in ${days} days, the date
+ * into *${out_ms}; store_kek_cancel: PendingDeletion -> Enabled; both
+ * STORE_NOT_FOUND when the key is not in the state they start from.
+ * store_kek_due: up to ${limit} keys past their deletion date, locked
+ * (FOR UPDATE SKIP LOCKED), with their current version.
+ * store_kek_mark_destroyed: the key and every version destroyed.
+ */
+enum store_lookup store_kek_create(struct store *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_kek_schedule(struct store *, const char *, int,
+    int64_t *, struct cf_error *) CF_MUSTCHECK;
+enum store_lookup store_kek_cancel(struct store *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+int store_kek_due(struct store *, struct cf_arena *, int, struct store_kek **,
+    size_t *, struct cf_error *) CF_MUSTCHECK;
+int store_kek_mark_destroyed(struct store *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
 
 /* A version as ListSecretVersionIds reports it (no envelope). */
 struct store_version_info {

@@ -20,7 +20,8 @@ store_kek_all(struct store *s, struct cf_arena *a, struct store_kek **out,
 
 	if ((r = store_exec_params(s, "SELECT k.label, k.current_version, "
 	    "(SELECT count(*) FROM encryption_key_versions v WHERE v.label = "
-	    "k.label AND v.destroyed_date IS NOT NULL) FROM encryption_keys k",
+	    "k.label AND v.destroyed_date IS NOT NULL), k.state FROM "
+	    "encryption_keys k",
 	    0, NULL, NULL, NULL, 1, PGRES_TUPLES_OK, "reading the KEKs",
 	    err)) == NULL)
 		return (-1);
@@ -31,6 +32,7 @@ store_kek_all(struct store *s, struct cf_arena *a, struct store_kek **out,
 		k[i].label = store_col_str(a, r, i, 0, &oom);
 		k[i].current = (uint32_t)store_col_i64(r, i, 1);
 		k[i].n_destroyed = (uint32_t)store_col_i64(r, i, 2);
+		k[i].state = store_col_str(a, r, i, 3, &oom);
 	}
 	PQclear(r);
 	if (oom) {
@@ -96,7 +98,8 @@ store_kek_describe(struct store *s, struct cf_arena *a, const char *label,
 	    "WHERE sv.kek_label = v.label AND sv.kek_version = v.version AND "
 	    "sv.value_type <> 0) + (SELECT count(*) FROM access_keys ak WHERE "
 	    "ak.kek_label = v.label AND ak.kek_version = v.version), "
-	    "v.destroyed_date IS NOT NULL FROM encryption_keys k JOIN "
+	    "v.destroyed_date IS NOT NULL, k.state, " MS("k.deletion_date") " "
+	    "FROM encryption_keys k JOIN "
 	    "encryption_key_versions v ON v.label = k.label WHERE k.label = $1 "
 	    "ORDER BY v.version FOR UPDATE OF k" : "SELECT k.current_version, "
 	    MS("k.created_date") ", v.version, " MS("v.created_date") ", "
@@ -104,7 +107,8 @@ store_kek_describe(struct store *s, struct cf_arena *a, const char *label,
 	    "WHERE sv.kek_label = v.label AND sv.kek_version = v.version AND "
 	    "sv.value_type <> 0) + (SELECT count(*) FROM access_keys ak WHERE "
 	    "ak.kek_label = v.label AND ak.kek_version = v.version), "
-	    "v.destroyed_date IS NOT NULL FROM encryption_keys k JOIN "
+	    "v.destroyed_date IS NOT NULL, k.state, " MS("k.deletion_date") " "
+	    "FROM encryption_keys k JOIN "
 	    "encryption_key_versions v ON v.label = k.label WHERE k.label = $1 "
 	    "ORDER BY v.version", 1, v, NULL, NULL, !lock, PGRES_TUPLES_OK,
 	    "describing a KEK", err)) == NULL)
@@ -116,7 +120,9 @@ store_kek_describe(struct store *s, struct cf_arena *a, const char *label,
 	memset(out, 0, sizeof(*out));
 	out->current = (uint32_t)store_col_i64(r, 0, 0);
 	out->created_ms = store_col_i64(r, 0, 1);
-	if ((out->versions = cf_arena_alloc(a, (size_t)n *
+	out->state = store_col_str(a, r, 0, 7, &oom);
+	out->deletion_ms = store_col_i64(r, 0, 8);
+	if (!oom && (out->versions = cf_arena_alloc(a, (size_t)n *
 	    sizeof(*out->versions))) == NULL)
 		oom = 1;
 	for (i = 0; !oom && i < n; i++) {
@@ -182,11 +188,12 @@ store_rewrap_claim(struct store *s, struct cf_arena *a, int limit,
 		"x.kek_version, encode(x.wrapped_dek, 'hex'), k.current_version "
 		"FROM secret_versions x JOIN encryption_keys k ON k.label = "
 		"x.kek_label WHERE x.kek_version < k.current_version AND "
+		"k.state = 'Enabled' AND "
 		"x.value_type <> 0 LIMIT $1::int FOR UPDATE OF x SKIP LOCKED",
 		"SELECT x.access_key_id, '', x.kek_label, x.kek_version, "
 		"encode(x.wrapped_dek, 'hex'), k.current_version FROM access_keys "
 		"x JOIN encryption_keys k ON k.label = x.kek_label WHERE "
-		"x.kek_version < k.current_version LIMIT $1::int FOR UPDATE OF x "
+		"k.state = 'Enabled' AND x.kek_version < k.current_version LIMIT $1::int FOR UPDATE OF x "
 		"SKIP LOCKED",
 	};
 	struct store_rewrap_item *it;
@@ -257,4 +264,103 @@ store_rewrap_update(struct store *s, const struct store_rewrap_item *it,
 		return (-1);
 	}
 	return (rc);
+}
+
+enum store_lookup
+store_kek_create(struct store *s, const char *label, struct cf_error *err)
+{
+	const char *v[1] = { label };
+	int rows = 0;
+
+	if (store_exec_rows(s, "WITH k AS (INSERT INTO encryption_keys "
+	    "(label) VALUES ($1) ON CONFLICT (label) DO NOTHING RETURNING "
+	    "label) INSERT INTO encryption_key_versions (label, version) "
+	    "SELECT label, 1 FROM k", 1, v, "creating a KEK", &rows, err))
+		return (STORE_ERROR);
+	return (rows == 1 ? STORE_NOT_FOUND : STORE_FOUND);
+}
+
+enum store_lookup
+store_kek_schedule(struct store *s, const char *label, int days,
+    int64_t *out_ms, struct cf_error *err)
+{
+	char d[16];
+	const char *v[2] = { label, d };
+	PGresult *r;
+	enum store_lookup rc = STORE_NOT_FOUND;
+
+	snprintf(d, sizeof(d), "%d", days);
+	if ((r = store_exec_params(s, "UPDATE encryption_keys SET state = "
+	    "'PendingDeletion', deletion_date = now() + $2::int * interval "
+	    "'1 day' WHERE label = $1 AND state = 'Enabled' RETURNING "
+	    MS("deletion_date"), 2, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    "scheduling a KEK's deletion", err)) == NULL)
+		return (STORE_ERROR);
+	if (PQntuples(r) == 1) {
+		*out_ms = store_col_i64(r, 0, 0);
+		rc = STORE_FOUND;
+	}
+	PQclear(r);
+	return (rc);
+}
+
+enum store_lookup
+store_kek_cancel(struct store *s, const char *label, struct cf_error *err)
+{
+	const char *v[1] = { label };
+	int rows = 0;
+
+	if (store_exec_rows(s, "UPDATE encryption_keys SET state = 'Enabled', "
+	    "deletion_date = NULL WHERE label = $1 AND state = "
+	    "'PendingDeletion'", 1, v, "cancelling a KEK's deletion", &rows,
+	    err))
+		return (STORE_ERROR);
+	return (rows == 1 ? STORE_FOUND : STORE_NOT_FOUND);
+}
+
+int
+store_kek_due(struct store *s, struct cf_arena *a, int limit,
+    struct store_kek **out, size_t *n, struct cf_error *err)
+{
+	char l[16];
+	const char *v[1] = { l };
+	struct store_kek *k = NULL;
+	PGresult *r;
+	int i, oom = 0;
+
+	snprintf(l, sizeof(l), "%d", limit);
+	if ((r = store_exec_params(s, "SELECT label, current_version FROM "
+	    "encryption_keys WHERE state = 'PendingDeletion' AND deletion_date "
+	    "<= now() ORDER BY deletion_date LIMIT $1::int FOR UPDATE SKIP "
+	    "LOCKED", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK, "claiming KEKs "
+	    "due for destruction", err)) == NULL)
+		return (-1);
+	*n = (size_t)PQntuples(r);
+	if (*n > 0 && (k = cf_arena_alloc(a, *n * sizeof(*k))) == NULL)
+		oom = 1;
+	for (i = 0; !oom && i < (int)*n; i++) {
+		memset(&k[i], 0, sizeof(k[i]));
+		k[i].label = store_col_str(a, r, i, 0, &oom);
+		k[i].current = (uint32_t)store_col_i64(r, i, 1);
+	}
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	*out = k;
+	return (0);
+}
+
+int
+store_kek_mark_destroyed(struct store *s, const char *label,
+    struct cf_error *err)
+{
+	const char *v[1] = { label };
+
+	return (store_exec_rows(s, "WITH k AS (UPDATE encryption_keys SET "
+	    "state = 'Destroyed', deletion_date = now() WHERE label = $1) "
+	    "UPDATE encryption_key_versions SET destroyed_date = now() WHERE "
+	    "label = $1 AND destroyed_date IS NULL", 1, v, "recording a "
+	    "destroyed KEK", NULL, err));
 }

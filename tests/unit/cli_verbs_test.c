@@ -74,9 +74,9 @@ test_verbs(void **state)
 	}
 	/*
 	 * AWS's 23, list-audit-events, the four identity-policy verbs, the
-	 * four access-key verbs and the three encryption-key verbs.
+	 * four access-key verbs and the six encryption-key verbs.
 	 */
-	assert_int_equal(i, 35);
+	assert_int_equal(i, 38);
 	assert_null(cli_verb_find("get-secret"));
 	assert_string_equal(cli_member_doc(cli_verb_find(
 	    "validate-resource-policy"), "secret_id", NULL),
