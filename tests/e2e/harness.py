@@ -202,6 +202,9 @@ class Server:
             self.env.update({"COFFER_PLAINTEXT": "on",
                              "COFFER_ADMIN_PRINCIPAL": "anonymous"})
         self.env.pop("COFFER_CONFIG", None)
+        # A test runner started by systemd must not be told about our
+        # servers (e2e.notify sets its own socket in extra_env).
+        self.env.pop("NOTIFY_SOCKET", None)
         self.env.update(extra_env or {})
         self.log = tempfile.NamedTemporaryFile(prefix="cofferd-", suffix=".log",
                                                delete=False)
