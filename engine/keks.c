@@ -66,6 +66,8 @@ struct engine_keks {
 	pthread_mutex_t mu;
 	atomic_uint_fast64_t epoch;	/* the config epoch loaded; 0: none */
 	uint32_t destroyed;		/* versions destroyed, at the load */
+	atomic_int n_disabled;		/* keys not Enabled: 0 spares every
+					   open the lookup and its lock */
 	size_t n;
 	struct {
 		char label[HSM_LABEL_MAX + 1];
@@ -83,6 +85,7 @@ engine_keks_init(struct engine *e, struct cf_error *err)
 		return (engine_oom(err));
 	pthread_mutex_init(&e->keks->mu, NULL);
 	atomic_init(&e->keks->epoch, 0);
+	atomic_init(&e->keks->n_disabled, 0);
 	return (0);
 }
 
@@ -112,7 +115,7 @@ keks_fresh(struct engine_worker *w, struct cf_error *err)
 	uint32_t destroyed = 0;
 	uint64_t epoch;
 	size_t n, i;
-	int listening, forget;
+	int listening, forget, disabled = 0;
 
 	epoch = engine_config_epoch(w->e, &listening);
 	if (listening && atomic_load(&k->epoch) == epoch)
@@ -141,7 +144,9 @@ keks_fresh(struct engine_worker *w, struct cf_error *err)
 		k->v[i].current = rows[i].current;
 		k->v[i].enabled = strcmp(rows[i].state, "Enabled") == 0;
 		k->v[i].destroyed = strcmp(rows[i].state, "Destroyed") == 0;
+		disabled += !k->v[i].enabled;
 	}
+	atomic_store(&k->n_disabled, disabled);
 	k->n = n;
 	forget = destroyed != k->destroyed;
 	k->destroyed = destroyed;
@@ -202,6 +207,9 @@ engine_keks_check(struct engine_worker *w, const char *label,
 
 	if (keks_fresh(w, err))
 		return (-1);
+	/* The usual case, on every read: every key usable, no lookup. */
+	if (atomic_load(&w->e->keks->n_disabled) == 0)
+		return (0);
 	kek_state(w->e->keks, label, &current, &enabled, &destroyed);
 	if (enabled)
 		return (0);
@@ -378,28 +386,20 @@ finish:
 
 /* ---- the rewrap ----------------------------------------------------------- */
 
-/* The batch's event: what moved, never a key. */
+/*
+ * An event of cofferd's own work (principal "cofferd"), ${operation} with
+ * the parameters ${params} (taken; NULL: out of memory), into ${ev}, its
+ * text in ${a}.  JSON by jansson: a label read back from the database is
+ * quoted, whatever it holds.
+ */
 static int
-rewrap_event(struct cf_arena *a, const struct store_rewrap_item *it,
-    size_t n, const char *request_id, const char *outcome,
-    struct audit_event *ev, struct cf_error *err)
+own_event(struct cf_arena *a, const char *operation, json_t *params,
+    const char *request_id, const char *outcome, struct audit_event *ev,
+    struct cf_error *err)
 {
-	json_t *o, *keys;
-	char *text;
-	size_t i;
+	char *text = params != NULL ? json_dumps(params, JSON_COMPACT) : NULL;
 
-	if ((o = json_object()) == NULL || (keys = json_array()) == NULL) {
-		json_decref(o);
-		return (engine_oom(err));
-	}
-	(void)json_object_set_new(o, "Count", json_integer((json_int_t)n));
-	for (i = 0; i < n; i++)
-		if (i == 0 || strcmp(it[i].kek_label, it[i - 1].kek_label) != 0)
-			(void)json_array_append_new(keys,
-			    json_string(it[i].kek_label));
-	(void)json_object_set_new(o, "KeyIds", keys);
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
+	json_decref(params);
 	memset(ev, 0, sizeof(*ev));
 	if (text == NULL || (ev->request_params = cf_arena_strdup(a, text)) ==
 	    NULL) {
@@ -411,9 +411,27 @@ rewrap_event(struct cf_arena *a, const struct store_rewrap_item *it,
 	ev->request_id = request_id;
 	ev->principal = "cofferd";
 	ev->peer = "local";
-	ev->operation = "RewrapDataKeys";
+	ev->operation = operation;
 	ev->outcome = outcome;
 	return (0);
+}
+
+/* The batch's event: what moved, never a key. */
+static int
+rewrap_event(struct cf_arena *a, const struct store_rewrap_item *it,
+    size_t n, const char *request_id, const char *outcome,
+    struct audit_event *ev, struct cf_error *err)
+{
+	json_t *keys = json_array();
+	size_t i;
+
+	for (i = 0; keys != NULL && i < n; i++)
+		if (i == 0 || strcmp(it[i].kek_label, it[i - 1].kek_label) != 0)
+			(void)json_array_append_new(keys,
+			    json_string(it[i].kek_label));
+	return (own_event(a, "RewrapDataKeys", keys == NULL ? NULL :
+	    json_pack("{s:I, s:o}", "Count", (json_int_t)n, "KeyIds", keys),
+	    request_id, outcome, ev, err));
 }
 
 int
@@ -640,7 +658,7 @@ engine_destroy_due_keys(struct engine_worker *w, struct audit *audit,
 	struct store_kek *due;
 	struct audit_event ev;
 	struct cf_arena *a;
-	char request_id[37], params[128];
+	char request_id[37];
 	uint32_t v;
 	size_t n, i;
 
@@ -653,17 +671,9 @@ engine_destroy_due_keys(struct engine_worker *w, struct audit *audit,
 		goto err1;
 	for (i = 0; i < n; i++) {
 		/* Its event first, durable before anything is destroyed. */
-		memset(&ev, 0, sizeof(ev));
-		snprintf(params, sizeof(params), "{\"KeyId\":\"%s\"}",
-		    due[i].label);
-		ev.time_ms = cf_now_ms();
-		ev.request_id = request_id;
-		ev.principal = "cofferd";
-		ev.peer = "local";
-		ev.operation = "DestroyEncryptionKey";
-		ev.outcome = "OK";
-		ev.request_params = params;
 		if (audit != NULL && (engine_random_uuid(w, request_id, err) ||
+		    own_event(a, "DestroyEncryptionKey", json_pack("{s:s}",
+		    "KeyId", due[i].label), request_id, "OK", &ev, err) ||
 		    audit_record(audit, &ev, 1, err)))
 			goto err1;
 		for (v = 1; v <= due[i].current; v++)

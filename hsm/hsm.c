@@ -140,18 +140,14 @@ done:
 
 /* Find a secret key by label with session ${s}. */
 enum hsm_lookup
-hsm_find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
-    CK_OBJECT_HANDLE *out, struct cf_error *err)
+hsm_find_object(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s,
+    CK_ATTRIBUTE *t, CK_ULONG nt, CK_OBJECT_HANDLE *out,
+    struct cf_error *err)
 {
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
-	};
 	CK_ULONG n = 0;
 	CK_RV rv;
 
-	if ((rv = p11->C_FindObjectsInit(s, t, 2)) != CKR_OK) {
+	if ((rv = p11->C_FindObjectsInit(s, t, nt)) != CKR_OK) {
 		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not search the token");
 		return (HSM_LOOKUP_ERROR);
@@ -164,6 +160,19 @@ hsm_find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
 		return (HSM_LOOKUP_ERROR);
 	}
 	return (n > 0 ? HSM_FOUND : HSM_NOT_FOUND);
+}
+
+enum hsm_lookup
+hsm_find_key(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
+    CK_OBJECT_HANDLE *out, struct cf_error *err)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
+	};
+
+	return (hsm_find_object(p11, s, t, 2, out, err));
 }
 
 /* Load the module, find the token, open a session and log in. */

@@ -67,6 +67,14 @@ struct hsm_session {
 int hsm_fail(struct cf_error *, enum cf_code, CK_RV, const char *);
 
 /*
+ * hsm_find_object(p11, s, template, n, out, err): the first object matching
+ * the ${n} attributes: HSM_FOUND (*${out} its handle), HSM_NOT_FOUND, or
+ * HSM_LOOKUP_ERROR with ${err}.
+ */
+enum hsm_lookup hsm_find_object(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
+    CK_ATTRIBUTE *, CK_ULONG, CK_OBJECT_HANDLE *, struct cf_error *);
+
+/*
  * hsm_find_key(p11, s, label, out, err): a secret key by label: HSM_FOUND
  * (*${out} its handle), HSM_NOT_FOUND, or HSM_LOOKUP_ERROR with ${err}.
  */

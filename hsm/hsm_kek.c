@@ -30,25 +30,11 @@ hsm_find_kek(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
 		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
 		{ CKA_ID, id, 0 },
 	};
-	CK_ULONG n = 0;
-	CK_RV rv;
 
 	if (version > 1)
 		t[2].ulValueLen = (CK_ULONG)snprintf(id, sizeof(id), "%u",
 		    version);
-	if ((rv = p11->C_FindObjectsInit(s, t, 3)) != CKR_OK) {
-		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not search the token");
-		return (HSM_LOOKUP_ERROR);
-	}
-	rv = p11->C_FindObjects(s, out, 1, &n);
-	(void)p11->C_FindObjectsFinal(s);
-	if (rv != CKR_OK) {
-		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not search the token");
-		return (HSM_LOOKUP_ERROR);
-	}
-	return (n > 0 ? HSM_FOUND : HSM_NOT_FOUND);
+	return (hsm_find_object(p11, s, t, 3, out, err));
 }
 
 static int

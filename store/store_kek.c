@@ -10,21 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-store_kek_all(struct store *s, struct cf_arena *a, struct store_kek **out,
-    size_t *n, struct cf_error *err)
+/* The columns a KEK row is read with (kek_rows). */
+#define KEK_COLS "k.label, k.current_version, (SELECT count(*) FROM " \
+	"encryption_key_versions v WHERE v.label = k.label AND " \
+	"v.destroyed_date IS NOT NULL), k.state"
+
+/* Decode ${r}'s KEK_COLS rows into ${a}, then clear ${r}. */
+static int
+kek_rows(struct cf_arena *a, PGresult *r, struct store_kek **out, size_t *n,
+    struct cf_error *err)
 {
 	struct store_kek *k = NULL;
-	PGresult *r;
 	int i, oom = 0;
 
-	if ((r = store_exec_params(s, "SELECT k.label, k.current_version, "
-	    "(SELECT count(*) FROM encryption_key_versions v WHERE v.label = "
-	    "k.label AND v.destroyed_date IS NOT NULL), k.state FROM "
-	    "encryption_keys k",
-	    0, NULL, NULL, NULL, 1, PGRES_TUPLES_OK, "reading the KEKs",
-	    err)) == NULL)
-		return (-1);
 	*n = (size_t)PQntuples(r);
 	if (*n > 0 && (k = cf_arena_alloc(a, *n * sizeof(*k))) == NULL)
 		oom = 1;
@@ -41,6 +39,19 @@ store_kek_all(struct store *s, struct cf_arena *a, struct store_kek **out,
 	}
 	*out = k;
 	return (0);
+}
+
+int
+store_kek_all(struct store *s, struct cf_arena *a, struct store_kek **out,
+    size_t *n, struct cf_error *err)
+{
+	PGresult *r;
+
+	if ((r = store_exec_params(s, "SELECT " KEK_COLS " FROM "
+	    "encryption_keys k", 0, NULL, NULL, NULL, 1, PGRES_TUPLES_OK,
+	    "reading the KEKs", err)) == NULL)
+		return (-1);
+	return (kek_rows(a, r, out, n, err));
 }
 
 int
@@ -78,6 +89,17 @@ store_kek_rotate(struct store *s, const char *label, uint32_t *out,
 	return (0);
 }
 
+/* A KEK's versions and what each wraps (store_kek_describe). */
+#define KEK_DESCRIBE "SELECT k.current_version, " MS("k.created_date") \
+	", v.version, " MS("v.created_date") ", " MS("v.destroyed_date") \
+	", (SELECT count(*) FROM secret_versions sv WHERE sv.kek_label = " \
+	"v.label AND sv.kek_version = v.version AND sv.value_type <> 0) + " \
+	"(SELECT count(*) FROM access_keys ak WHERE ak.kek_label = v.label " \
+	"AND ak.kek_version = v.version), v.destroyed_date IS NOT NULL, " \
+	"k.state, " MS("k.deletion_date") " FROM encryption_keys k JOIN " \
+	"encryption_key_versions v ON v.label = k.label WHERE k.label = $1 " \
+	"ORDER BY v.version"
+
 enum store_lookup
 store_kek_describe(struct store *s, struct cf_arena *a, const char *label,
     int lock, struct store_kek_info *out, struct cf_error *err)
@@ -92,25 +114,8 @@ store_kek_describe(struct store *s, struct cf_arena *a, const char *label,
 	 * keys.  With ${lock}, the KEK's row is locked until the transaction
 	 * ends, so a rotation cannot run beside what the caller does.
 	 */
-	if ((r = store_exec_params(s, lock ? "SELECT k.current_version, "
-	    MS("k.created_date") ", v.version, " MS("v.created_date") ", "
-	    MS("v.destroyed_date") ", (SELECT count(*) FROM secret_versions sv "
-	    "WHERE sv.kek_label = v.label AND sv.kek_version = v.version AND "
-	    "sv.value_type <> 0) + (SELECT count(*) FROM access_keys ak WHERE "
-	    "ak.kek_label = v.label AND ak.kek_version = v.version), "
-	    "v.destroyed_date IS NOT NULL, k.state, " MS("k.deletion_date") " "
-	    "FROM encryption_keys k JOIN "
-	    "encryption_key_versions v ON v.label = k.label WHERE k.label = $1 "
-	    "ORDER BY v.version FOR UPDATE OF k" : "SELECT k.current_version, "
-	    MS("k.created_date") ", v.version, " MS("v.created_date") ", "
-	    MS("v.destroyed_date") ", (SELECT count(*) FROM secret_versions sv "
-	    "WHERE sv.kek_label = v.label AND sv.kek_version = v.version AND "
-	    "sv.value_type <> 0) + (SELECT count(*) FROM access_keys ak WHERE "
-	    "ak.kek_label = v.label AND ak.kek_version = v.version), "
-	    "v.destroyed_date IS NOT NULL, k.state, " MS("k.deletion_date") " "
-	    "FROM encryption_keys k JOIN "
-	    "encryption_key_versions v ON v.label = k.label WHERE k.label = $1 "
-	    "ORDER BY v.version", 1, v, NULL, NULL, !lock, PGRES_TUPLES_OK,
+	if ((r = store_exec_params(s, lock ? KEK_DESCRIBE " FOR UPDATE OF k" :
+	    KEK_DESCRIBE, 1, v, NULL, NULL, !lock, PGRES_TUPLES_OK,
 	    "describing a KEK", err)) == NULL)
 		return (STORE_ERROR);
 	if ((n = PQntuples(r)) == 0) {
@@ -324,32 +329,16 @@ store_kek_due(struct store *s, struct cf_arena *a, int limit,
 {
 	char l[16];
 	const char *v[1] = { l };
-	struct store_kek *k = NULL;
 	PGresult *r;
-	int i, oom = 0;
 
 	snprintf(l, sizeof(l), "%d", limit);
-	if ((r = store_exec_params(s, "SELECT label, current_version FROM "
-	    "encryption_keys WHERE state = 'PendingDeletion' AND deletion_date "
-	    "<= now() ORDER BY deletion_date LIMIT $1::int FOR UPDATE SKIP "
-	    "LOCKED", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK, "claiming KEKs "
-	    "due for destruction", err)) == NULL)
+	if ((r = store_exec_params(s, "SELECT " KEK_COLS " FROM "
+	    "encryption_keys k WHERE k.state = 'PendingDeletion' AND "
+	    "k.deletion_date <= now() ORDER BY k.deletion_date LIMIT $1::int "
+	    "FOR UPDATE SKIP LOCKED", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    "claiming KEKs due for destruction", err)) == NULL)
 		return (-1);
-	*n = (size_t)PQntuples(r);
-	if (*n > 0 && (k = cf_arena_alloc(a, *n * sizeof(*k))) == NULL)
-		oom = 1;
-	for (i = 0; !oom && i < (int)*n; i++) {
-		memset(&k[i], 0, sizeof(k[i]));
-		k[i].label = store_col_str(a, r, i, 0, &oom);
-		k[i].current = (uint32_t)store_col_i64(r, i, 1);
-	}
-	PQclear(r);
-	if (oom) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (-1);
-	}
-	*out = k;
-	return (0);
+	return (kek_rows(a, r, out, n, err));
 }
 
 int
