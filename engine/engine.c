@@ -417,14 +417,14 @@ engine_seal(struct engine_worker *w, const char *uuid, const char *vid,
 	return (rc);
 }
 
-int
-engine_open(struct engine_worker *w, const struct engine_call *call,
-    const char *uuid, const struct store_version *v, struct engine_value *out,
-    struct cf_error *err)
+/*
+ * ${v}'s envelope for the token, pointing into ${v}, or -1 with ${err}
+ * (DecryptionFailure: a malformed envelope, or a KEK not usable now).
+ */
+static int
+envelope_of(struct engine_worker *w, const struct store_version *v,
+    struct hsm_envelope *env, struct cf_error *err)
 {
-	struct hsm_binding bind = { uuid, v->version_id };
-	struct hsm_envelope env = { 0 };
-	struct cf_secret *pt = NULL;
 
 	/* A stored envelope whose shape is wrong cannot verify. */
 	if (v->iv_len != HSM_IV_LEN || strlen(v->kek_label) > HSM_LABEL_MAX) {
@@ -435,16 +435,29 @@ engine_open(struct engine_worker *w, const struct engine_call *call,
 	/* A version destroyed elsewhere is forgotten here first. */
 	if (engine_keks_check(w, v->kek_label, err))
 		return (-1);
-	env.format = v->format;
-	snprintf(env.kek_label, sizeof(env.kek_label), "%s", v->kek_label);
-	env.kek_version = v->kek_version;
-	memcpy(env.iv, v->iv, HSM_IV_LEN);
-	env.wrapped_dek = (uint8_t *)(uintptr_t)v->wrapped_dek;
-	env.wrapped_dek_len = v->wrapped_dek_len;
-	env.ciphertext = (uint8_t *)(uintptr_t)v->ciphertext;
-	env.ciphertext_len = v->ciphertext_len;
+	memset(env, 0, sizeof(*env));
+	env->format = v->format;
+	snprintf(env->kek_label, sizeof(env->kek_label), "%s", v->kek_label);
+	env->kek_version = v->kek_version;
+	memcpy(env->iv, v->iv, HSM_IV_LEN);
+	env->wrapped_dek = (uint8_t *)(uintptr_t)v->wrapped_dek;
+	env->wrapped_dek_len = v->wrapped_dek_len;
+	env->ciphertext = (uint8_t *)(uintptr_t)v->ciphertext;
+	env->ciphertext_len = v->ciphertext_len;
+	return (0);
+}
 
-	if (hsm_open(w->hsm, &env, &bind, &pt, err))
+int
+engine_open(struct engine_worker *w, const struct engine_call *call,
+    const char *uuid, const struct store_version *v, struct engine_value *out,
+    struct cf_error *err)
+{
+	struct hsm_binding bind = { uuid, v->version_id };
+	struct hsm_envelope env;
+	struct cf_secret *pt = NULL;
+
+	if (envelope_of(w, v, &env, err) ||
+	    hsm_open(w->hsm, &env, &bind, &pt, err))
 		return (-1);
 	if (cf_arena_own_secret(call->arena, pt)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
@@ -455,6 +468,35 @@ engine_open(struct engine_worker *w, const struct engine_call *call,
 	out->data = pt->data;
 	out->len = pt->len;
 	return (0);
+}
+
+int
+engine_reseal(struct engine_worker *w, const char *uuid,
+    const struct store_version *v, const char *kms_key_id,
+    struct store_version *out, struct cf_arena *a, struct cf_error *err)
+{
+	struct hsm_binding bind = { uuid, v->version_id };
+	struct hsm_envelope env;
+	struct cf_secret *pt = NULL;
+	struct engine_value val = { 0 };
+	int rc;
+
+	/*
+	 * The AAD binds the KEK's label, so a new key means a new envelope:
+	 * the value is opened and sealed again, and its plaintext, in locked
+	 * memory, wiped at once rather than kept till the call ends (a
+	 * secret may have a hundred versions).
+	 */
+	if (envelope_of(w, v, &env, err) ||
+	    hsm_open(w->hsm, &env, &bind, &pt, err))
+		return (-1);
+	val.present = 1;
+	val.binary = v->binary;
+	val.data = pt->data;
+	val.len = pt->len;
+	rc = engine_seal(w, uuid, v->version_id, kms_key_id, &val, out, a, err);
+	cf_secret_free(pt);
+	return (rc);
 }
 
 enum engine_same

@@ -186,13 +186,20 @@ char *engine_arn_new(struct engine_worker *, struct cf_arena *, const char *,
 /* engine_kek_label(kms_key_id): the token KEK label, NULL for default. */
 const char *engine_kek_label(const char *);
 
-/* Seal a value for a version; open one (plaintext goes to the arena). */
+/*
+ * Seal a value for a version; open one (plaintext goes to the arena);
+ * seal a stored version again under another KMS key (engine_reseal: the
+ * plaintext wiped before it returns).
+ */
 int engine_seal(struct engine_worker *, const char *, const char *,
     const char *, const struct engine_value *, struct store_version *,
     struct cf_arena *, struct cf_error *);
 int engine_open(struct engine_worker *, const struct engine_call *,
     const char *, const struct store_version *, struct engine_value *,
     struct cf_error *);
+int engine_reseal(struct engine_worker *, const char *,
+    const struct store_version *, const char *, struct store_version *,
+    struct cf_arena *, struct cf_error *);
 
 /*
  * engine_add_version(w, call, sec, vid, value, labels, n, err):
@@ -382,6 +389,16 @@ void engine_keks_free(struct engine *);
 int engine_kek_current(struct engine_worker *, const char *, uint32_t *,
     struct cf_error *) CF_MUSTCHECK;
 int engine_keks_check(struct engine_worker *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* engine_kek_state(w, label, err): what KEK ${label} is in now. */
+enum engine_kek_state {
+	ENGINE_KEK_ERROR = -1,		/* ${err} set */
+	ENGINE_KEK_ENABLED,
+	ENGINE_KEK_PENDING_DELETION,
+	ENGINE_KEK_DESTROYED
+};
+enum engine_kek_state engine_kek_state(struct engine_worker *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */

@@ -198,6 +198,20 @@ engine_kek_current(struct engine_worker *w, const char *label,
 	return (0);
 }
 
+enum engine_kek_state
+engine_kek_state(struct engine_worker *w, const char *label,
+    struct cf_error *err)
+{
+	uint32_t current;
+	int enabled, destroyed;
+
+	if (keks_fresh(w, err))
+		return (ENGINE_KEK_ERROR);
+	kek_state(w->e->keks, label, &current, &enabled, &destroyed);
+	return (enabled ? ENGINE_KEK_ENABLED : destroyed ?
+	    ENGINE_KEK_DESTROYED : ENGINE_KEK_PENDING_DELETION);
+}
+
 int
 engine_keks_check(struct engine_worker *w, const char *label,
     struct cf_error *err)

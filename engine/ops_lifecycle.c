@@ -31,6 +31,45 @@ update_check(const struct engine_update_req *req, struct cf_error *err)
 	return (engine_check_token(req->client_request_token, err));
 }
 
+/*
+ * Every version of ${sec} with a value sealed again under its KMS key, as
+ * AWS re-encrypts a secret's versions when its key changes: a tenant's key
+ * can then be destroyed without taking the secret's history along, and a
+ * secret whose key was changed before this existed is repaired by giving
+ * the same KmsKeyId again.  Within UpdateSecret's transaction, the secret's
+ * row locked: no version is added under the old key meanwhile.
+ */
+static int
+reseal_versions(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, struct cf_error *err)
+{
+	const char *label = engine_kek_label(sec->kms_key_id);
+	struct store_version *v, moved;
+	enum engine_kek_state state;
+	size_t n, i;
+
+	if (label == NULL)
+		label = w->e->default_kek;
+	if (store_versions_sealed(w->store, call->arena, sec->uuid, &v, &n,
+	    err))
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].kek_label, label) == 0)
+			continue;
+		/* Under a destroyed key a value is gone: nothing to move. */
+		if ((state = engine_kek_state(w, v[i].kek_label, err)) ==
+		    ENGINE_KEK_ERROR)
+			return (-1);
+		if (state == ENGINE_KEK_DESTROYED)
+			continue;
+		if (engine_reseal(w, sec->uuid, &v[i], sec->kms_key_id,
+		    &moved, call->arena, err) ||
+		    store_version_reseal(w->store, sec->uuid, &moved, err))
+			return (-1);
+	}
+	return (0);
+}
+
 int
 engine_update_secret(struct engine_worker *w, const struct engine_call *call,
     const struct engine_update_req *req, struct engine_update_resp *resp,
@@ -68,8 +107,11 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	    req->description != NULL, req->description,
 	    req->kms_key_id != NULL, label ? req->kms_key_id : NULL, err))
 		goto finish;
-	if (req->kms_key_id != NULL)
+	if (req->kms_key_id != NULL) {
 		sec.kms_key_id = label ? req->kms_key_id : NULL;
+		if (reseal_versions(w, call, &sec, err))
+			goto finish;
+	}
 
 	/* A value makes a new AWSCURRENT version (or is a retry). */
 	if (req->value.present) {

@@ -869,4 +869,16 @@ int store_version_fill(struct store *, const char *,
 int store_version_drop_empty(struct store *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * store_versions_sealed(s, a, uuid, out, n, err): every version of secret
+ * ${uuid} that has a value, envelope and labels, oldest first.
+ * store_version_reseal(s, uuid, ver, err): replace the envelope of the
+ * version ${ver->version_id}, which has a value (UpdateSecret moving a
+ * secret to another KMS key).
+ */
+int store_versions_sealed(struct store *, struct cf_arena *, const char *,
+    struct store_version **, size_t *, struct cf_error *) CF_MUSTCHECK;
+int store_version_reseal(struct store *, const char *,
+    const struct store_version *, struct cf_error *) CF_MUSTCHECK;
+
 #endif /* !COFFER_STORE_H */

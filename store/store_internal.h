@@ -55,6 +55,7 @@ enum store_stmt {
 	ST_VERSIONS_FIRST,
 	ST_VERSIONS_AFTER,
 	ST_VERSION_EXISTS,
+	ST_VERSIONS_SEALED,
 	ST_STAGE_HOLDER,
 	ST_STAGE_REMOVE,
 	ST_LABEL_COUNT,
@@ -265,9 +266,9 @@ int store_decode_secrets(struct cf_arena *, const PGresult *,
 int store_decode_labels(struct cf_arena *, const char *, size_t,
     const char ***, size_t *);
 
-/* store_decode_version(arena, res, col, out): the binary-format version
- * columns of row 0 that start at ${col}; 0 or -1. */
-int store_decode_version(struct cf_arena *, const PGresult *, int,
+/* store_decode_version(arena, res, row, col, out): the binary-format
+ * version columns of row ${row} that start at ${col}; 0 or -1. */
+int store_decode_version(struct cf_arena *, const PGresult *, int, int,
     struct store_version *);
 
 /* store_fail(s, res, what, err): set ${err} from a failed result. */

@@ -233,30 +233,30 @@ store_decode_staged(struct cf_arena *a, const PGresult *r,
 	return (oom ? -1 : 0);
 }
 
-/* Decode a binary-format version row whose columns start at ${c}. */
+/* Decode binary-format version row ${row}, its columns from ${c} on. */
 int
-store_decode_version(struct cf_arena *a, const PGresult *r, int c,
-    struct store_version *v)
+store_decode_version(struct cf_arena *a, const PGresult *r, int row,
+    int c, struct store_version *v)
 {
 	int oom = 0;
 
 	memset(v, 0, sizeof(*v));
-	v->version_id = store_col_str(a, r, 0, c, &oom);
-	v->binary = col_bin_int(r, 0, c + 1) == 2;
-	v->empty = col_bin_int(r, 0, c + 1) == 0;
-	v->format = (uint32_t)col_bin_int(r, 0, c + 2);
-	v->kek_label = store_col_str(a, r, 0, c + 3, &oom);
-	v->iv = (const uint8_t *)store_col_str(a, r, 0, c + 4, &oom);
-	v->iv_len = (size_t)PQgetlength(r, 0, c + 4);
-	v->wrapped_dek = (const uint8_t *)store_col_str(a, r, 0, c + 5, &oom);
-	v->wrapped_dek_len = (size_t)PQgetlength(r, 0, c + 5);
-	v->ciphertext = (const uint8_t *)store_col_str(a, r, 0, c + 6, &oom);
-	v->ciphertext_len = (size_t)PQgetlength(r, 0, c + 6);
-	v->created_ms = col_bin_ms(r, 0, c + 7);
-	v->last_accessed_ms = col_bin_ms(r, 0, c + 8);
-	v->kek_version = (uint32_t)col_bin_int(r, 0, c + 10);
-	if (oom || store_decode_labels(a, PQgetvalue(r, 0, c + 9),
-	    (size_t)PQgetlength(r, 0, c + 9), &v->stages, &v->n_stages))
+	v->version_id = store_col_str(a, r, row, c, &oom);
+	v->binary = col_bin_int(r, row, c + 1) == 2;
+	v->empty = col_bin_int(r, row, c + 1) == 0;
+	v->format = (uint32_t)col_bin_int(r, row, c + 2);
+	v->kek_label = store_col_str(a, r, row, c + 3, &oom);
+	v->iv = (const uint8_t *)store_col_str(a, r, row, c + 4, &oom);
+	v->iv_len = (size_t)PQgetlength(r, row, c + 4);
+	v->wrapped_dek = (const uint8_t *)store_col_str(a, r, row, c + 5, &oom);
+	v->wrapped_dek_len = (size_t)PQgetlength(r, row, c + 5);
+	v->ciphertext = (const uint8_t *)store_col_str(a, r, row, c + 6, &oom);
+	v->ciphertext_len = (size_t)PQgetlength(r, row, c + 6);
+	v->created_ms = col_bin_ms(r, row, c + 7);
+	v->last_accessed_ms = col_bin_ms(r, row, c + 8);
+	v->kek_version = (uint32_t)col_bin_int(r, row, c + 10);
+	if (oom || store_decode_labels(a, PQgetvalue(r, row, c + 9),
+	    (size_t)PQgetlength(r, row, c + 9), &v->stages, &v->n_stages))
 		return (-1);
 	return (0);
 }

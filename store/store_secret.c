@@ -267,7 +267,7 @@ store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
 		rc = STORE_NOT_FOUND;
 	else if (store_decode_staged(a, r, sec) ||
 	    (!PQgetisnull(r, 0, STORE_STAGED_NCOLS) &&
-	    store_decode_version(a, r, STORE_STAGED_NCOLS, ver))) {
+	    store_decode_version(a, r, 0, STORE_STAGED_NCOLS, ver))) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		rc = STORE_ERROR;
 	} else

@@ -263,6 +263,9 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "ORDER BY v.created_date, v.version_id LIMIT $5", 5 },
 	[ST_VERSION_EXISTS] = { "SELECT 1 FROM secret_versions "
 	    "WHERE secret_uuid = $1 AND version_id = $2", 2 },
+	[ST_VERSIONS_SEALED] = { "SELECT " VERSION_COLS " FROM secret_versions "
+	    "v WHERE v.secret_uuid = $1 AND v.value_type <> 0 "
+	    "ORDER BY v.created_date, v.version_id", 1 },
 	[ST_STAGE_HOLDER] = { "SELECT version_id FROM version_stages "
 	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
 	[ST_STAGE_REMOVE] = { "DELETE FROM version_stages "

@@ -27,7 +27,7 @@ store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
 		return (STORE_ERROR);
 	if (PQntuples(r) == 0)
 		rc = STORE_NOT_FOUND;
-	else if (store_decode_version(a, r, 0, out)) {
+	else if (store_decode_version(a, r, 0, 0, out)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not decode a version");
 		rc = STORE_ERROR;
 	} else
@@ -132,9 +132,19 @@ oom:
 	return (-1);
 }
 
-int
-store_version_fill(struct store *s, const char *uuid,
-    const struct store_version *ver, struct cf_error *err)
+/* Both statements of envelope_update, but for which rows they touch. */
+#define ENVELOPE_SET "UPDATE secret_versions SET value_type = $3::smallint, " \
+	"format = $4::int, kek_label = $5, iv = $6, wrapped_dek = $7, " \
+	"ciphertext = $8, kek_version = $9::int WHERE secret_uuid = $1::uuid " \
+	"AND version_id = $2 AND "
+
+/*
+ * Store ${ver}'s envelope in its row, which must have a value (${filled})
+ * or be the empty version of a pending rotation (!${filled}).
+ */
+static int
+envelope_update(struct store *s, const char *uuid,
+    const struct store_version *ver, int filled, struct cf_error *err)
 {
 	char type[4], format[16], kv[16];
 	const char *v[9];
@@ -144,21 +154,66 @@ store_version_fill(struct store *s, const char *uuid,
 	version_params(uuid, ver, type, format, kv, v, len, fmt);
 	v[8] = kv;
 	len[8] = fmt[8] = 0;
-	if ((r = store_exec_params(s, "UPDATE secret_versions SET value_type = "
-	    "$3::smallint, format = $4::int, kek_label = $5, iv = $6, "
-	    "wrapped_dek = $7, ciphertext = $8, kek_version = $9::int WHERE "
-	    "secret_uuid = $1::uuid AND version_id = $2 AND value_type = 0", 9,
-	    v, len, fmt, 0,
-	    PGRES_COMMAND_OK, "filling a pending version", err)) == NULL)
+	if ((r = store_exec_params(s, filled ? ENVELOPE_SET "value_type <> 0" :
+	    ENVELOPE_SET "value_type = 0", 9, v, len, fmt, 0, PGRES_COMMAND_OK,
+	    filled ? "resealing a version" : "filling a pending version",
+	    err)) == NULL)
 		return (-1);
 	rows = atoi(PQcmdTuples(r));
 	PQclear(r);
 	if (rows != 1) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, "version %.64s has a "
-		    "value already", ver->version_id);
+		cf_error_set(err, filled ? CF_ERR_INTERNAL :
+		    CF_ERR_INVALID_REQUEST, "version %.64s %s",
+		    ver->version_id, filled ? "changed while it was resealed" :
+		    "has a value already");
 		return (-1);
 	}
 	return (0);
+}
+
+int
+store_version_fill(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+
+	return (envelope_update(s, uuid, ver, 0, err));
+}
+
+int
+store_version_reseal(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
+{
+
+	return (envelope_update(s, uuid, ver, 1, err));
+}
+
+int
+store_versions_sealed(struct store *s, struct cf_arena *a, const char *uuid,
+    struct store_version **out, size_t *n, struct cf_error *err)
+{
+	const char *v[1] = { uuid };
+	PGresult *r;
+	int i, rows;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = store_exec(s, ST_VERSIONS_SEALED, 1, v, NULL, NULL, 1,
+	    PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	rows = PQntuples(r);
+	if (rows > 0 && (*out = cf_arena_alloc(a, (size_t)rows *
+	    sizeof(**out))) == NULL)
+		goto bad;
+	for (i = 0; i < rows; i++)
+		if (store_decode_version(a, r, i, 0, &(*out)[i]))
+			goto bad;
+	PQclear(r);
+	*n = (size_t)rows;
+	return (0);
+bad:
+	PQclear(r);
+	cf_error_set(err, CF_ERR_INTERNAL, "could not decode a version");
+	return (-1);
 }
 
 int

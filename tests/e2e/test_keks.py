@@ -362,6 +362,139 @@ class TenantKeyTest(KekCase):
             self.assertIn(want, ops)
 
 
+class KeyChangeTest(KekCase):
+    """UpdateSecret with a new KmsKeyId seals every version of the secret
+    again under the new key (issue 16, item 3): the old key then wraps
+    nothing of it and can be destroyed without taking the secret's history
+    along.  Nothing is half-moved when a version cannot be opened; a
+    version under a destroyed key stays where it is (it is gone anyway)."""
+
+    def envelopes(self, name):
+        """{version_id: (kek_label, ciphertext hex)} of ${name}'s values."""
+        out = sql(self.db, "SELECT v.version_id, v.kek_label, "
+                  "encode(v.ciphertext, 'hex') FROM secret_versions v JOIN "
+                  f"secrets s ON s.uuid = v.secret_uuid WHERE s.name = '{name}' "
+                  "AND v.value_type <> 0")
+        return {l.split("|")[0]: tuple(l.split("|")[1:]) for l in out.splitlines()}
+
+    def set_key_behind_cofferd(self, name, key):
+        """The secret's key changed as a cofferd older than this feature
+        did it: the row only, its versions left where they were."""
+        sql(self.db, f"UPDATE secrets SET kms_key_id = 'alias/{key}' "
+            f"WHERE name = '{name}'")
+
+    def test_new_kms_key_reseals_every_version(self):
+        s = self.server(COFFER_PURGE_INTERVAL="1")
+        admin = self.admin(s)
+        a, b, c = ("tenant-" + token()[:8] for _ in range(3))
+        for k in (a, b, c):
+            admin.call("CreateEncryptionKey", service=EK, key_id=k)
+        name = "move/one"
+        values = {}
+        vid = token()
+        admin.call("CreateSecret", name=name, secret_string="v0",
+                   kms_key_id="alias/" + a, client_request_token=vid)
+        values[vid] = "v0"
+        for i in range(1, 4):
+            vid = token()
+            admin.call("PutSecretValue", secret_id=name, secret_string=f"v{i}",
+                       client_request_token=vid)
+            values[vid] = f"v{i}"
+
+        def reads_back(skip=()):
+            for v, want in values.items():
+                if v not in skip:
+                    self.assertEqual(admin.call("GetSecretValue", secret_id=name,
+                                                version_id=v).secret_string, want)
+        before = self.envelopes(name)
+        self.assertEqual({k for k, _ in before.values()}, {a})
+
+        # A key that does not exist, and an old key pending deletion (its
+        # versions cannot be opened): refused, nothing changed.
+        self.assertEqual(admin.fails("UpdateSecret", service=h.SERVICE,
+                                     secret_id=name, kms_key_id="alias/nope")[0],
+                         "EncryptionFailure")
+        admin.call("ScheduleKeyDeletion", service=EK, key_id=a,
+                   pending_window_in_days=7)
+        code, msg = admin.fails("UpdateSecret", service=h.SERVICE,
+                                secret_id=name, kms_key_id="alias/" + b)
+        self.assertEqual(code, "DecryptionFailure")
+        self.assertIn("pending deletion", msg)
+        self.assertEqual(self.envelopes(name), before)
+        self.assertEqual(admin.call("DescribeSecret", secret_id=name).kms_key_id,
+                         "alias/" + a)
+        admin.call("CancelKeyDeletion", service=EK, key_id=a)
+
+        # Moved: every version under b, each a new envelope, each value
+        # unchanged; the old key wraps nothing; no new version made.
+        h.until(lambda: admin.call("GetSecretValue", secret_id=name)
+                .secret_string == "v3", "served again once cancelled")
+        r = admin.call("UpdateSecret", secret_id=name, kms_key_id="alias/" + b)
+        self.assertFalse(r.HasField("version_id"))
+        after = self.envelopes(name)
+        self.assertEqual(set(after), set(before))
+        self.assertEqual({k for k, _ in after.values()}, {b})
+        for v in before:
+            self.assertNotEqual(after[v][1], before[v][1])
+        reads_back()
+        d = admin.call("DescribeEncryptionKey", service=EK, key_id=a)
+        self.assertEqual(sum(v.wrapped_version_count for v in d.versions), 0)
+        d = admin.call("DescribeEncryptionKey", service=EK, key_id=b)
+        self.assertEqual(sum(v.wrapped_version_count for v in d.versions), 4)
+
+        # A secret whose key was changed behind its versions' back is
+        # repaired by giving the same key again.
+        self.set_key_behind_cofferd(name, c)
+        vid = token()
+        admin.call("PutSecretValue", secret_id=name, secret_string="v4",
+                   client_request_token=vid)
+        values[vid] = "v4"
+        self.set_key_behind_cofferd(name, b)
+        self.assertEqual(self.envelopes(name)[vid][0], c)
+        admin.call("UpdateSecret", secret_id=name, kms_key_id="alias/" + b)
+        self.assertEqual({k for k, _ in self.envelopes(name).values()}, {b})
+        reads_back()
+
+        # A version under a destroyed key stays there; the rest move, and
+        # the empty KmsKeyId is the default key.
+        self.set_key_behind_cofferd(name, c)
+        lost = token()
+        admin.call("PutSecretValue", secret_id=name, secret_string="v5",
+                   client_request_token=lost)
+        self.set_key_behind_cofferd(name, b)
+        admin.call("ScheduleKeyDeletion", service=EK, key_id=c,
+                   pending_window_in_days=7)
+        sql(self.db, "UPDATE encryption_keys SET deletion_date = now() - "
+            f"interval '1 second' WHERE label = '{c}'")
+        h.until(lambda: admin.call("DescribeEncryptionKey", service=EK,
+                                   key_id=c).key_state == "Destroyed",
+                "the key destroyed", timeout=60)
+        admin.call("UpdateSecret", secret_id=name, kms_key_id="")
+        env = self.envelopes(name)
+        self.assertEqual(env.pop(lost)[0], c)
+        self.assertEqual({k for k, _ in env.values()}, {self.kek})
+        reads_back()
+        self.assertEqual(admin.fails("GetSecretValue", service=h.SERVICE,
+                                     secret_id=name, version_id=lost)[0],
+                         "DecryptionFailure")
+
+        # A caller without UpdateSecret rights learns nothing and moves
+        # nothing.
+        beta = Caller(s, self.pki.client("beta", B))
+        self.addCleanup(beta.close)
+        before = self.envelopes(name)
+        self.assertEqual(beta.fails("UpdateSecret", service=h.SERVICE,
+                                    secret_id=name, kms_key_id="alias/" + a)[0],
+                         "AccessDeniedException")
+        self.assertEqual(self.envelopes(name), before)
+
+        # Audited, the KmsKeyId named.
+        ops = sql(self.db, "SELECT outcome || ' ' || request_params FROM "
+                  "audit_events WHERE operation = 'UpdateSecret'").splitlines()
+        self.assertTrue(any(o.startswith("OK ") and b in o for o in ops), ops)
+        self.assertTrue(any(o.startswith("DecryptionFailure ") for o in ops), ops)
+
+
 class CrashAndServersTest(KekCase):
 
     def test_kill_9_mid_rewrap_then_two_servers_share_it(self):
