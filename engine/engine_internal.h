@@ -356,7 +356,10 @@ int engine_authorize_id(struct engine_worker *, const struct engine_call *,
  */
 uint64_t engine_config_epoch(struct engine *, int *);
 
-/* engine_policies_changed(e): drop this process's cached identity policies. */
+/*
+ * engine_policies_changed(e): move this process's configuration epoch:
+ * cached identity policies and KEK states are read again at next use.
+ */
 void engine_policies_changed(struct engine *);
 
 /* ---- rotation (rotation_*.c; the rest in rotation_internal.h) -------- */

@@ -158,6 +158,24 @@ keks_fresh(struct engine_worker *w, struct cf_error *err)
 	return (0);
 }
 
+/*
+ * End a call that changed the table: commit or roll back with its event
+ * (engine_finish), and on a commit have this process reload the table at
+ * its next use, so that the caller's next call here sees what it did (the
+ * NOTIFY that tells every process may come a moment later).  0 once
+ * committed, else -1.
+ */
+static int
+kek_finish(struct engine_worker *w, const struct engine_call *call,
+    enum engine_tx_end end, struct cf_error *err)
+{
+
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
+	engine_policies_changed(w->e);
+	return (0);
+}
+
 /* What the cache knows of ${label}: its current version, its state. */
 static void
 kek_state(struct engine_keks *k, const char *label, uint32_t *current,
@@ -272,7 +290,7 @@ engine_rotate_encryption_key(struct engine_worker *w,
 		goto finish;
 	end = ENGINE_TX_COMMIT;
 finish:
-	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+	if (kek_finish(w, call, end, err))
 		return (-1);
 	/* Every server seals under it once notified; this one rewraps now. */
 	engine_rotation_kick(w->e);
@@ -394,8 +412,7 @@ engine_delete_encryption_key_version(struct engine_worker *w,
 		goto finish;
 	end = ENGINE_TX_COMMIT;
 finish:
-	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
-	    -1);
+	return (kek_finish(w, call, end, err));
 }
 
 /* ---- the rewrap ----------------------------------------------------------- */
@@ -560,8 +577,7 @@ engine_create_encryption_key(struct engine_worker *w,
 	}
 	end = ENGINE_TX_COMMIT;
 finish:
-	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
-	    -1);
+	return (kek_finish(w, call, end, err));
 }
 
 /* The state ${label} is in, for a refusal's message. */
@@ -624,8 +640,7 @@ engine_schedule_key_deletion(struct engine_worker *w,
 	}
 	end = ENGINE_TX_COMMIT;
 finish:
-	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
-	    -1);
+	return (kek_finish(w, call, end, err));
 }
 
 int
@@ -661,8 +676,7 @@ engine_cancel_key_deletion(struct engine_worker *w,
 	}
 	end = ENGINE_TX_COMMIT;
 finish:
-	return (engine_finish(w, call, end, err) == ENGINE_TX_COMMITTED ? 0 :
-	    -1);
+	return (kek_finish(w, call, end, err));
 }
 
 int

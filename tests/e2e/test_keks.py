@@ -50,6 +50,26 @@ def sql(db, q):
     return h.psql(h.admin(db), q)
 
 
+def reads(c, name, want, **fields):
+    """Whether ${c} reads ${want} as ${name}'s value now (a refusal is a
+    no, for h.until: a key's state reaches a server a moment after the
+    call that changed it, through NOTIFY)."""
+    try:
+        return c.call("GetSecretValue", secret_id=name, **fields).secret_string == want
+    except grpc.RpcError:
+        return False
+
+
+def refused(c, name):
+    """The exception ${c}'s read of ${name} fails with now; None if it
+    succeeds (for h.until, as reads)."""
+    try:
+        c.call("GetSecretValue", secret_id=name)
+        return None
+    except grpc.RpcError as e:
+        return error_type(e)
+
+
 def versions_by_kek(db):
     """{kek_version: count} of stored secret versions with a value."""
     out = sql(db, "SELECT kek_version, count(*) FROM secret_versions WHERE "
@@ -305,16 +325,15 @@ class TenantKeyTest(KekCase):
                      "--pending-window-in-days", "7", input_env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["KeyState"], "PendingDeletion")
-        h.until(lambda: admin.fails("GetSecretValue", service=h.SERVICE,
-                                    secret_id="t/one")[0] == "DecryptionFailure",
+        h.until(lambda: refused(admin, "t/one") == "DecryptionFailure",
                 "reads refused while the key is pending deletion")
         self.assertEqual(admin.fails("PutSecretValue", service=h.SERVICE,
                                      secret_id="t/one", secret_string="x",
                                      client_request_token=token())[0],
                          "EncryptionFailure")
         admin.call("CancelKeyDeletion", service=EK, key_id=tenant)
-        h.until(lambda: admin.call("GetSecretValue", secret_id="t/one")
-                .secret_string == "tenant2", "served again once cancelled")
+        h.until(lambda: reads(admin, "t/one", "tenant2"),
+                "served again once cancelled")
 
         # Scheduled again, and its date moved to now as if 7 days passed.
         admin.call("ScheduleKeyDeletion", service=EK, key_id=tenant,
@@ -427,8 +446,7 @@ class KeyChangeTest(KekCase):
 
         # Moved: every version under b, each a new envelope, each value
         # unchanged; the old key wraps nothing; no new version made.
-        h.until(lambda: admin.call("GetSecretValue", secret_id=name)
-                .secret_string == "v3", "served again once cancelled")
+        h.until(lambda: reads(admin, name, "v3"), "served again once cancelled")
         r = admin.call("UpdateSecret", secret_id=name, kms_key_id="alias/" + b)
         self.assertFalse(r.HasField("version_id"))
         after = self.envelopes(name)
