@@ -71,6 +71,7 @@ struct audit_check {
 	uint8_t anchor_hash[AUDIT_HASH_LEN];
 	int64_t next_seq;		/* 0: nothing seen yet */
 	uint8_t last_hash[AUDIT_HASH_LEN];
+	uint32_t last_mac_version;	/* of the event before; 0: none yet */
 	int macs_checked;
 };
 
@@ -98,11 +99,13 @@ void audit_check_init(struct audit_check *, const char *, enum audit_head,
     int64_t, const uint8_t *);
 
 /*
- * audit_check_anchor(c, seq, hash):
+ * audit_check_anchor(c, seq, hash, mac_version):
  * The chain legitimately begins after event ${seq} (archived), whose hash
- * was ${hash}; the caller has checked the anchor's hmac in the token.
+ * was ${hash} and whose hmac version ${mac_version} of the audit key made
+ * (0 is 1); the caller has checked that hmac in the token.
  */
-void audit_check_anchor(struct audit_check *, int64_t, const uint8_t *);
+void audit_check_anchor(struct audit_check *, int64_t, const uint8_t *,
+    uint32_t);
 
 /*
  * audit_check_row(c, row, mac):
@@ -279,6 +282,13 @@ struct audit *audit_start(const struct audit_config *, struct cf_error *)
  * queued, stop the threads and free.  NULL does nothing.
  */
 void audit_stop(struct audit *);
+
+/*
+ * audit_key_rotated(a, version): this process made version ${version} of
+ * the token's audit key; every lane HMACs its next events under it (other
+ * processes find it in the token within about a second).
+ */
+void audit_key_rotated(struct audit *, uint32_t);
 
 /* audit_lanes(a): how many chains this process writes. */
 size_t audit_lanes(const struct audit *);

@@ -68,12 +68,14 @@ audit_check_init(struct audit_check *c, const char *chain_id,
 }
 
 void
-audit_check_anchor(struct audit_check *c, int64_t seq, const uint8_t *hash)
+audit_check_anchor(struct audit_check *c, int64_t seq, const uint8_t *hash,
+    uint32_t mac_version)
 {
 
 	c->anchored = 1;
 	c->anchor_seq = seq;
 	memcpy(c->anchor_hash, hash, AUDIT_HASH_LEN);
+	c->last_mac_version = mac_version ? mac_version : 1;
 }
 
 /* The first event: it must start the chain or follow the anchor. */
@@ -109,6 +111,7 @@ audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
     enum audit_mac mac)
 {
 	uint8_t h[AUDIT_HASH_LEN];
+	uint32_t version = r->mac_version ? r->mac_version : 1;
 
 	if (!c->ok)
 		return;
@@ -144,12 +147,27 @@ audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
 	/* Made by cofferd: only the token can make the hmac. */
 	if (mac == AUDIT_MAC_BAD) {
 		broken(c, r->seq, "event %" PRId64 "'s HMAC does not verify "
-		    "with the token's audit key: cofferd did not write it",
-		    r->seq);
+		    "with version %u of the token's audit key: cofferd did not "
+		    "write it", r->seq, version);
 		return;
 	}
 	if (mac == AUDIT_MAC_OK)
 		c->macs_checked++;
+
+	/*
+	 * A chain's writer only ever moves to a newer audit key, so an event
+	 * under an older version than the one before it was made with a
+	 * retired key: by whoever could still use one (a token backup, an
+	 * auditor's bundle), not by cofferd.
+	 */
+	if (version < c->last_mac_version) {
+		broken(c, r->seq, "event %" PRId64 " names version %u of the "
+		    "audit key, older than version %u of the event before it: "
+		    "a chain never goes back to a retired key", r->seq, version,
+		    c->last_mac_version);
+		return;
+	}
+	c->last_mac_version = version;
 
 	/* Where the token says the chain reached, the hashes agree. */
 	if (c->head_found && r->seq == c->head_seq) {

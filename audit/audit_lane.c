@@ -55,6 +55,8 @@
 #define HEAD_RETRY_MS 100		/* ...and while the token fails */
 #define HEAD_LOG_EVERY_MS (10 * 1000LL)	/* a failing token, logged again */
 #define HEAD_STOP_TRIES 10		/* last head, when stopping */
+#define MAC_CHECK_MS 1000		/* the token's newest audit key, looked
+					   up at most this often */
 
 /* One call's events, with their strings in one block. */
 struct sub {
@@ -86,6 +88,9 @@ struct lane {
 	/* The writer's own; no lock. */
 	struct store *store;
 	struct hsm_session *hs;
+	uint32_t mac_version;		/* the audit key version in use */
+	int64_t mac_checked_ms;		/* cf_mono_ms of the last look */
+	const atomic_uint *mac_floor;	/* audit_key_rotated's, this process */
 	char chain_id[37];
 	char deployment[AUDIT_DEPLOYMENT_LEN + 1];
 	char server[128];
@@ -244,6 +249,34 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 
 /* ---- the batch ------------------------------------------------------------------ */
 
+/*
+ * The audit key version to HMAC the next events with: the newest in the
+ * token, looked up at most every MAC_CHECK_MS (so another server's
+ * rotate-audit-key reaches this chain within about a second), at once
+ * when this process rotated it, and never an older one than the chain
+ * used last: verification holds a chain to that (audit/DESIGN.md, "Audit
+ * key versions").  A failed look keeps the version in use (the HMAC
+ * itself then says whether the token answers); 0, or -1 with ${err} when
+ * there is none yet.
+ */
+static int
+mac_version_fresh(struct lane *l, struct cf_error *err)
+{
+	uint32_t v, floor = atomic_load(l->mac_floor);
+	int64_t now = cf_mono_ms();
+
+	if (floor > l->mac_version)
+		l->mac_version = floor;
+	if (l->mac_version != 0 && now - l->mac_checked_ms < MAC_CHECK_MS)
+		return (0);
+	if (hsm_audit_key_newest(l->hs, &v, err))
+		return (l->mac_version != 0 ? 0 : -1);
+	l->mac_checked_ms = now;
+	if (v > l->mac_version)
+		l->mac_version = v;
+	return (0);
+}
+
 /* Chain and sign event ${ev} as row ${i}; ${outcome} overrides if set. */
 static int
 chain_one(struct lane *l, size_t i, const struct audit_event *ev,
@@ -270,7 +303,9 @@ chain_one(struct lane *l, size_t i, const struct audit_event *ev,
 		    "event");
 		return (-1);
 	}
-	if (hsm_audit_mac(l->hs, r->hash, AUDIT_HASH_LEN, r->hmac, err))
+	r->mac_version = l->mac_version;
+	if (hsm_audit_mac(l->hs, r->mac_version, r->hash, AUDIT_HASH_LEN,
+	    r->hmac, err))
 		return (-1);
 	memcpy(hash, r->hash, AUDIT_HASH_LEN);
 	return (0);
@@ -466,6 +501,8 @@ write_batch(struct lane *l, struct sub *subs, struct cf_error *err)
 	/* take() never hands over more than MAX_BATCH events. */
 	for (s = subs; s != NULL; s = s->next)
 		room -= s->n;
+	if (mac_version_fresh(l, err))
+		return (-1);
 
 	/* Chain every event: old failures first, as room allows. */
 	seq = l->seq;
@@ -853,7 +890,7 @@ lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
 	}
 
 	/* After an unknown outcome: where the chain ends, as st sees it. */
-	if (l->resync && resync(l, st, err))
+	if ((l->resync && resync(l, st, err)) || mac_version_fresh(l, err))
 		goto rollback;
 	seq = l->seq;
 	memcpy(hash, l->last_hash, AUDIT_HASH_LEN);
@@ -923,7 +960,8 @@ lane_nudge(struct lane *l)
 
 struct lane *
 lane_start(const struct audit_config *cfg, int first, int inline_only,
-    const atomic_uint *coming, struct cf_error *err)
+    const atomic_uint *coming, const atomic_uint *mac_floor,
+    struct cf_error *err)
 {
 	struct lane *l;
 	pthread_condattr_t ca;
@@ -942,6 +980,7 @@ lane_start(const struct audit_config *cfg, int first, int inline_only,
 	pthread_cond_init(&l->room, NULL);
 	l->batch_wait_us = cfg->batch_wait_us;
 	l->coming = coming;
+	l->mac_floor = mac_floor;
 	pthread_mutex_init(&l->head_mu, NULL);
 	pthread_cond_init(&l->head_cv, NULL);
 	l->tail = &l->head;

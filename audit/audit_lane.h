@@ -14,7 +14,7 @@
 struct lane;
 
 /*
- * lane_start(cfg, first, inline_only, coming, err):
+ * lane_start(cfg, first, inline_only, coming, mac_floor, err):
  * Open the lane's own database connection and token sessions, start a new
  * chain (a random id), start its writer and head keeper, record
  * "ServerStart" in it (which registers the chain in audit_chains) and
@@ -23,11 +23,14 @@ struct lane;
  * heads in the token.  ${inline_only}: a change lane, which has no writer
  * thread and no queue: its holder appends events with lane_append.
  * ${coming}: how many calls are on their way to the queue lanes
- * (audit_call_begin); the writer waits for them under load.  NULL
- * with ${err} set if any of it fails.
+ * (audit_call_begin); the writer waits for them under load.
+ * ${mac_floor}: the audit key version this process rotated to last
+ * (audit_key_rotated), which the lane uses at once.  NULL with ${err} set
+ * if any of it fails.
  */
 struct lane *lane_start(const struct audit_config *, int, int,
-    const atomic_uint *, struct cf_error *) CF_MUSTCHECK;
+    const atomic_uint *, const atomic_uint *, struct cf_error *)
+    CF_MUSTCHECK;
 
 /* lane_nudge(l): wake the writer to look again at what it waits for. */
 void lane_nudge(struct lane *);

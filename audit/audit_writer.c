@@ -33,6 +33,7 @@ struct audit {
 	size_t n_queue;
 	atomic_uint next;		/* the lane the next submission takes */
 	atomic_uint coming;		/* calls between audit_call_begin, _end */
+	atomic_uint mac_floor;		/* audit_key_rotated's version */
 	pthread_mutex_t mu;		/* held[] */
 	pthread_cond_t freed;
 	unsigned next_change;
@@ -169,6 +170,17 @@ audit_head_check(struct audit *a, struct cf_error *err)
 	return (-1);
 }
 
+void
+audit_key_rotated(struct audit *a, uint32_t version)
+{
+	unsigned cur = atomic_load(&a->mac_floor);
+
+	/* Only ever up: two rotations may report out of order. */
+	while (cur < version && !atomic_compare_exchange_weak(&a->mac_floor,
+	    &cur, version))
+		;
+}
+
 size_t
 audit_lanes(const struct audit *a)
 {
@@ -216,13 +228,13 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	}
 	atomic_init(&a->next, 0);
 	atomic_init(&a->coming, 0);
+	atomic_init(&a->mac_floor, 0);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->freed, NULL);
 	a->n_queue = q;
 	for (i = 0; i < q + c; i++) {
 		if ((a->lanes[i] = lane_start(cfg, i == 0, i >= q,
-		    &a->coming, err)) ==
-		    NULL) {
+		    &a->coming, &a->mac_floor, err)) == NULL) {
 			audit_stop(a);
 			return (NULL);
 		}

@@ -231,7 +231,7 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	cf_hex_encode(e->hash.data, 32, h);
 	cf_hex_encode(e->hmac.data, 32, m);
 	o = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:s?, "
-	    "s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s}",
+	    "s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:I}",
 	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,
 	    "EventTime", (json_int_t)e->event_date,
 	    "EventDate", shape_date(e->event_date, 0),
@@ -240,7 +240,8 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	    "SecretArn", e->secret_arn, "VersionId", e->version_id,
 	    "Outcome", e->outcome, "RequestParameters", e->request_parameters,
 	    "Transport", e->transport, "AccessKeyId", e->access_key_id,
-	    "PrevHash", ph, "Hash", h, "Hmac", m);
+	    "PrevHash", ph, "Hash", h, "Hmac", m, "MacKeyVersion",
+	    (json_int_t)(e->has_mac_key_version ? e->mac_key_version : 1));
 	if (o == NULL)
 		return (-1);
 	if ((line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL) {
@@ -463,6 +464,7 @@ line_parse(json_t *o, struct line *l)
 {
 	struct cf_audit_row *r = &l->row;
 	const char *chain = str(o, "ChainId");
+	json_t *v;
 
 	memset(l, 0, sizeof(*l));
 	l->obj = o;
@@ -483,6 +485,12 @@ line_parse(json_t *o, struct line *l)
 	r->request_params = str(o, "RequestParameters");
 	r->transport = str(o, "Transport");
 	r->access_key_id = str(o, "AccessKeyId");
+	/* Absent in an export made before audit keys had versions: 1. */
+	v = json_object_get(o, "MacKeyVersion");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > UINT32_MAX))
+		return (-1);
+	r->mac_version = v != NULL ? (uint32_t)json_integer_value(v) : 1;
 	if (r->request_id == NULL || r->principal == NULL || r->peer == NULL ||
 	    r->operation == NULL || r->outcome == NULL ||
 	    unhex(str(o, "PrevHash"), r->prev_hash, 32) ||
@@ -623,8 +631,8 @@ file_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
 	struct file_source *f = arg;
 	enum hsm_mac_check rc;
 
-	if ((rc = hsm_audit_mac_verify(f->hs, r->hash, AUDIT_HASH_LEN,
-	    r->hmac, err)) == HSM_MAC_ERROR)
+	if ((rc = hsm_audit_mac_verify(f->hs, r->mac_version, r->hash,
+	    AUDIT_HASH_LEN, r->hmac, err)) == HSM_MAC_ERROR)
 		return (-1);
 	*out = rc == HSM_MAC_OK ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
 	return (0);
@@ -674,7 +682,7 @@ cmd_verify_file(const struct audit_opts *o)
 		    AUDIT_HEAD_NOT_ASKED, 0, NULL);
 		if (lines[start].row.seq > 1)
 			audit_check_anchor(&c, lines[start].row.seq - 1,
-			    lines[start].row.prev_hash);
+			    lines[start].row.prev_hash, 0);
 		for (i = start; i < n && strcmp(lines[i].row.chain_id,
 		    c.chain_id) == 0; i++)
 			;

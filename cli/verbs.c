@@ -147,6 +147,12 @@ static const struct cli_verb verbs[] = {
 	{ "restore-secret", "RestoreSecret", D(restore_secret_request),
 	    D(restore_secret_response), { "secret_id" }, 0, { NULL },
 	    "Cancel the scheduled deletion of a secret.", NULL },
+	{ "rotate-audit-key", "RotateAuditKey",
+	    D(rotate_audit_key_request), D(rotate_audit_key_response),
+	    { NULL }, 0, { NULL },
+	    "Make a new version of the token's audit key; new audit events are "
+	    "HMAC'd under it, old ones stay verifiable (Coffer's own).",
+	    "coffer.v1.Audit" },
 	{ "rotate-encryption-key", "RotateEncryptionKey",
 	    D(rotate_encryption_key_request),
 	    D(rotate_encryption_key_response), { "key_id" }, 0, { NULL },

@@ -41,6 +41,8 @@ struct cf_audit_row {
 	uint8_t prev_hash[CF_AUDIT_HASH_LEN];
 	uint8_t hash[CF_AUDIT_HASH_LEN];
 	uint8_t hmac[CF_AUDIT_HASH_LEN];
+	uint32_t mac_version;		/* the audit key version that made
+					   hmac (migration 0016); 0 is 1 */
 };
 
 #endif /* !COFFER_CF_AUDIT_ROW_H */

@@ -588,6 +588,15 @@ int engine_verify_audit(struct engine_worker *, const struct engine_call *,
     const char *, struct engine_audit_verify_resp *, struct cf_error *)
     CF_MUSTCHECK;
 
+/*
+ * engine_rotate_audit_key(w, call, out, err): make the next version of
+ * the token's audit key (*out); this process's audit lanes HMAC under it
+ * at once, other processes' within about a second (audit/DESIGN.md,
+ * "Audit key versions").  Old versions stay for verification.
+ */
+int engine_rotate_audit_key(struct engine_worker *, const struct engine_call *,
+    uint32_t *, struct cf_error *) CF_MUSTCHECK;
+
 
 /* ---- policies (ops_policy.c) ---------------------------------------------- */
 

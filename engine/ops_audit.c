@@ -158,10 +158,11 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 {
 	uint8_t hash[AUDIT_HASH_LEN], mac[HSM_MAC_LEN];
 	enum hsm_mac_check rc;
+	uint32_t version;
 	int64_t seq;
 
 	switch (store_audit_anchor(w->store, c->chain_id, &seq, hash, mac,
-	    err)) {
+	    &version, err)) {
 	case STORE_ERROR:
 		return (-1);
 	case STORE_NOT_FOUND:
@@ -169,8 +170,8 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 	case STORE_FOUND:
 		break;
 	}
-	if ((rc = hsm_audit_mac_verify(w->hsm, hash, AUDIT_HASH_LEN, mac,
-	    err)) == HSM_MAC_ERROR)
+	if ((rc = hsm_audit_mac_verify(w->hsm, version, hash, AUDIT_HASH_LEN,
+	    mac, err)) == HSM_MAC_ERROR)
 		return (-1);
 	if (rc == HSM_MAC_BAD) {
 		/* An invented anchor: the chain then begins unexplained. */
@@ -179,7 +180,7 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 		    "verify)", seq);
 		return (0);
 	}
-	audit_check_anchor(c, seq, hash);
+	audit_check_anchor(c, seq, hash, version);
 	return (0);
 }
 
@@ -207,10 +208,10 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
 	}
 	if (n == 1 && rows[0].seq == seq && audit_row_hash(&rows[0], h) == 0 &&
 	    memcmp(h, rows[0].hash, AUDIT_HASH_LEN) == 0 &&
-	    (mac_ok = hsm_audit_mac_verify(w->hsm, rows[0].hash,
-	    AUDIT_HASH_LEN, rows[0].hmac, err)) == HSM_MAC_OK) {
+	    (mac_ok = hsm_audit_mac_verify(w->hsm, rows[0].mac_version,
+	    rows[0].hash, AUDIT_HASH_LEN, rows[0].hmac, err)) == HSM_MAC_OK) {
 		memcpy(hash, rows[0].hash, AUDIT_HASH_LEN);
-		audit_check_anchor(c, seq, hash);
+		audit_check_anchor(c, seq, hash, rows[0].mac_version);
 
 		/* The event after the token's head, if an earlier call saw it. */
 		if (c->head_found && c->head_seq < seq) {
@@ -281,8 +282,8 @@ db_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
 	struct db_source *d = arg;
 	enum hsm_mac_check rc;
 
-	if ((rc = hsm_audit_mac_verify(d->w->hsm, r->hash, AUDIT_HASH_LEN,
-	    r->hmac, err)) == HSM_MAC_ERROR)
+	if ((rc = hsm_audit_mac_verify(d->w->hsm, r->mac_version, r->hash,
+	    AUDIT_HASH_LEN, r->hmac, err)) == HSM_MAC_ERROR)
 		return (-1);
 	*out = rc == HSM_MAC_OK ? AUDIT_MAC_OK : AUDIT_MAC_BAD;
 	return (0);
@@ -482,4 +483,46 @@ done:
 	store_timeout_class(w->store, STORE_TIMEOUT_DEFAULT);
 	free(heads);
 	return (rc);
+}
+
+/* ---- RotateAuditKey ---------------------------------------------------------- */
+
+int
+engine_rotate_audit_key(struct engine_worker *w, const struct engine_call *call,
+    uint32_t *out, struct cf_error *err)
+{
+	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	enum hsm_made made;
+	uint32_t newest;
+
+	*out = 0;
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
+		return (-1);
+	/*
+	 * The token has no lock of its own: two servers rotating at once
+	 * take turns on one in the database, so that each makes a version of
+	 * its own.  The version is made in the token inside the transaction
+	 * that carries this call's event; should the commit fail, it exists
+	 * anyway and the lanes find it (rotating again makes the next).
+	 */
+	if (store_begin(w->store, err) ||
+	    store_lock_name(w->store, "coffer.audit_key", err) ||
+	    hsm_audit_key_newest(w->hsm, &newest, err))
+		goto finish;
+	if ((made = hsm_audit_key_version_create(w->hsm, newest + 1, err)) !=
+	    HSM_CREATED) {
+		if (made == HSM_EXISTED)
+			cf_error_set(err, CF_ERR_INTERNAL, "version %u of the "
+			    "audit key appeared while it was made", newest + 1);
+		goto finish;
+	}
+	*out = newest + 1;
+	end = ENGINE_TX_COMMIT;
+finish:
+	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
+		return (-1);
+	/* This process's chains move to it at once, the others' in a second. */
+	if (w->e->audit != NULL)
+		audit_key_rotated(w->e->audit, *out);
+	return (0);
 }

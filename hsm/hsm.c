@@ -339,8 +339,7 @@ hsm_session_free(struct hsm_session *s)
 	/* Its cached data keys close with it: out of the cache first. */
 	hsm_dek_forget(s);
 	hsm_keks_drop(s);
-	if (s->audit_key != CK_INVALID_HANDLE)
-		(void)s->h->p11->C_DestroyObject(s->s, s->audit_key);
+	hsm_audit_keys_drop(s);
 	(void)s->h->p11->C_CloseSession(s->s);
 	pthread_mutex_destroy(&s->doomed_mu);
 	explicit_bzero(s, sizeof(*s));
@@ -357,7 +356,7 @@ hsm_session_reopen(struct hsm_session *s, struct cf_error *err)
 	(void)s->h->p11->C_CloseSession(s->s);
 	s->s = CK_INVALID_HANDLE;
 	s->n_keks = 0;
-	s->audit_key = CK_INVALID_HANDLE;
+	s->n_audit_keys = 0;
 	s->head = CK_INVALID_HANDLE;
 	s->head_recheck_until = 0;
 	/* A new one; the login session keeps the user logged in. */

@@ -241,22 +241,32 @@ enum hsm_made hsm_create_audit_key(const struct hsm_config *,
     struct cf_error *) CF_MUSTCHECK;
 
 /*
- * hsm_audit_mac(s, msg, len, out, err):
- * HMAC-SHA256 of ${len} bytes at ${msg} under the audit key, made in the
- * token, into ${out} (HSM_MAC_LEN bytes).  Returns 0, or -1 with ${err}
- * (CF_ERR_UNAVAILABLE when the key is missing or the token is down).
+ * The audit key has versions (audit/DESIGN.md, "Audit key versions"):
+ * version 1 is the key init-token made, version N > 1 the one
+ * rotate-audit-key made N-th, the same label with the CKA_ID "N"; none is
+ * ever destroyed, so that every event stays verifiable.
+ *
+ * hsm_audit_mac(s, version, msg, len, out, err):
+ * HMAC-SHA256 of ${len} bytes at ${msg} under version ${version} of the
+ * audit key (0 is 1), made in the token, into ${out} (HSM_MAC_LEN bytes).
+ * Returns 0, or -1 with ${err} (CF_ERR_UNAVAILABLE when the key is missing
+ * or the token is down).
+ * hsm_audit_mac_verify(s, version, msg, len, mac, err):
+ * HSM_MAC_OK if ${mac} is that version's HMAC of ${msg}, HSM_MAC_BAD if
+ * not (or the token has no such version), HSM_MAC_ERROR with ${err} set.
+ * hsm_audit_key_newest(s, out, err): the highest version in the token.
+ * hsm_audit_key_version_create(s, version, err): make version ${version}
+ * (>= 2) unless it exists: HSM_CREATED, HSM_EXISTED or HSM_MADE_ERROR.
  */
-int hsm_audit_mac(struct hsm_session *, const uint8_t *, size_t, uint8_t *,
-    struct cf_error *) CF_MUSTCHECK;
-
-/*
- * hsm_audit_mac_verify(s, msg, len, mac, err):
- * HSM_MAC_OK if ${mac} is the audit key's HMAC of ${msg}, HSM_MAC_BAD if
- * not, HSM_MAC_ERROR with ${err} set.
- */
-enum hsm_mac_check hsm_audit_mac_verify(struct hsm_session *,
+int hsm_audit_mac(struct hsm_session *, uint32_t, const uint8_t *, size_t,
+    uint8_t *, struct cf_error *) CF_MUSTCHECK;
+enum hsm_mac_check hsm_audit_mac_verify(struct hsm_session *, uint32_t,
     const uint8_t *, size_t, const uint8_t *, struct cf_error *)
     CF_MUSTCHECK;
+int hsm_audit_key_newest(struct hsm_session *, uint32_t *,
+    struct cf_error *) CF_MUSTCHECK;
+enum hsm_made hsm_audit_key_version_create(struct hsm_session *, uint32_t,
+    struct cf_error *) CF_MUSTCHECK;
 
 /*
  * A chain's head as the token remembers it: the last sequence number the

@@ -32,46 +32,78 @@ hsm_create_audit_key(const struct hsm_config *cfg, struct cf_error *err)
 	return (hsm_key_create(cfg, HSM_KEY_AUDIT, HSM_AUDIT_KEY_LABEL, err));
 }
 
-/* The session copy of the audit key, made on first use. */
-static int
-audit_key(struct hsm_session *s, CK_OBJECT_HANDLE *out, struct cf_error *err)
+void
+hsm_audit_keys_drop(struct hsm_session *s)
 {
-	CK_OBJECT_HANDLE obj;
-	enum hsm_lookup rc;
+	size_t i;
 
-	if (s->audit_key != CK_INVALID_HANDLE) {
-		*out = s->audit_key;
-		return (0);
+	for (i = 0; i < s->n_audit_keys; i++)
+		(void)s->h->p11->C_DestroyObject(s->s, s->audit_keys[i].obj);
+	s->n_audit_keys = 0;
+}
+
+/*
+ * The session copy of version ${version} of the audit key, made on first
+ * use (a copy is read from memory, not from the token's disk).  A session
+ * keeps copies of the few versions it uses: the writer's current one, and
+ * whichever a verification walks through.  HSM_FOUND, HSM_NOT_FOUND (the
+ * token has no such version), or HSM_LOOKUP_ERROR with ${err}.
+ */
+static enum hsm_lookup
+audit_key(struct hsm_session *s, uint32_t version, CK_OBJECT_HANDLE *out,
+    struct cf_error *err)
+{
+	struct hsm_audit_key *k;
+	CK_OBJECT_HANDLE obj, copy;
+	enum hsm_lookup rc;
+	size_t i;
+
+	if (version == 0)
+		version = 1;
+	for (i = 0; i < s->n_audit_keys; i++)
+		if (s->audit_keys[i].version == version) {
+			*out = s->audit_keys[i].obj;
+			return (HSM_FOUND);
+		}
+	if ((rc = hsm_find_key_version(s->h->p11, s->s, HSM_AUDIT_KEY_LABEL, version,
+	    &obj, err)) != HSM_FOUND)
+		return (rc);
+	if (hsm_key_session_copy(s, HSM_KEY_AUDIT, obj, &copy, err) != CF_OK)
+		return (HSM_LOOKUP_ERROR);
+	if (s->n_audit_keys == MAX_AUDIT_KEYS) {
+		/* The oldest copy makes room. */
+		(void)s->h->p11->C_DestroyObject(s->s, s->audit_keys[0].obj);
+		memmove(&s->audit_keys[0], &s->audit_keys[1],
+		    (MAX_AUDIT_KEYS - 1) * sizeof(s->audit_keys[0]));
+		s->n_audit_keys--;
 	}
-	if ((rc = hsm_find_key(s->h->p11, s->s, HSM_AUDIT_KEY_LABEL, &obj,
-	    err)) != HSM_FOUND) {
-		if (rc == HSM_NOT_FOUND)
-			cf_error_set(err, CF_ERR_UNAVAILABLE, "audit key \"%s\" "
-			    "not found in token \"%s\": run cofferd init-token",
-			    HSM_AUDIT_KEY_LABEL, s->h->token);
-		return (-1);
-	}
-	if (hsm_key_session_copy(s, HSM_KEY_AUDIT, obj, &s->audit_key, err) !=
-	    CF_OK) {
-		s->audit_key = CK_INVALID_HANDLE;
-		return (-1);
-	}
-	*out = s->audit_key;
-	return (0);
+	k = &s->audit_keys[s->n_audit_keys++];
+	k->version = version;
+	k->obj = copy;
+	*out = copy;
+	return (HSM_FOUND);
 }
 
 int
-hsm_audit_mac(struct hsm_session *s, const uint8_t *msg, size_t len,
-    uint8_t *out, struct cf_error *err)
+hsm_audit_mac(struct hsm_session *s, uint32_t version, const uint8_t *msg,
+    size_t len, uint8_t *out, struct cf_error *err)
 {
 	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
 	CK_FUNCTION_LIST *p11 = s->h->p11;
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 	CK_ULONG n = HSM_MAC_LEN;
+	enum hsm_lookup rc;
 	CK_RV rv;
 
-	if (audit_key(s, &key, err))
+	if ((rc = audit_key(s, version, &key, err)) != HSM_FOUND) {
+		if (rc == HSM_NOT_FOUND)
+			cf_error_set(err, CF_ERR_UNAVAILABLE, "version %u of the "
+			    "audit key \"%s\" not found in token \"%s\"%s",
+			    version ? version : 1, HSM_AUDIT_KEY_LABEL,
+			    s->h->token, version > 1 ? "" :
+			    ": run cofferd init-token");
 		return (-1);
+	}
 	if ((rv = p11->C_SignInit(s->s, &mech, key)) != CKR_OK)
 		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not start the audit HMAC"));
@@ -83,15 +115,19 @@ hsm_audit_mac(struct hsm_session *s, const uint8_t *msg, size_t len,
 }
 
 enum hsm_mac_check
-hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
-    const uint8_t *mac, struct cf_error *err)
+hsm_audit_mac_verify(struct hsm_session *s, uint32_t version,
+    const uint8_t *msg, size_t len, const uint8_t *mac, struct cf_error *err)
 {
 	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
 	CK_FUNCTION_LIST *p11 = s->h->p11;
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	enum hsm_lookup found;
 	CK_RV rv;
 
-	if (audit_key(s, &key, err))
+	/* A version the token never had made no hmac of ours. */
+	if ((found = audit_key(s, version, &key, err)) == HSM_NOT_FOUND)
+		return (HSM_MAC_BAD);
+	if (found != HSM_FOUND)
 		return (HSM_MAC_ERROR);
 	if ((rv = p11->C_VerifyInit(s->s, &mech, key)) != CKR_OK) {
 		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
@@ -107,6 +143,83 @@ hsm_audit_mac_verify(struct hsm_session *s, const uint8_t *msg, size_t len,
 	(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 	    "could not check the audit HMAC");
 	return (HSM_MAC_ERROR);
+}
+
+int
+hsm_audit_key_newest(struct hsm_session *s, uint32_t *out,
+    struct cf_error *err)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)(uintptr_t)HSM_AUDIT_KEY_LABEL,
+		    sizeof(HSM_AUDIT_KEY_LABEL) - 1 },
+	};
+	CK_FUNCTION_LIST *p11 = s->h->p11;
+	CK_OBJECT_HANDLE found[16];
+	CK_ULONG n, i;
+	CK_RV rv;
+	char id[12];
+	unsigned long v;
+	char *end;
+
+	*out = 0;
+	if ((rv = p11->C_FindObjectsInit(s->s, t, 2)) != CKR_OK)
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not look for the audit key"));
+	do {
+		if ((rv = p11->C_FindObjects(s->s, found, 16, &n)) != CKR_OK)
+			break;
+		for (i = 0; i < n; i++) {
+			/* Version 1 has no CKA_ID; version N the ID "N". */
+			CK_ATTRIBUTE a = { CKA_ID, id, sizeof(id) - 1 };
+
+			if (p11->C_GetAttributeValue(s->s, found[i], &a, 1) !=
+			    CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+				continue;
+			id[a.ulValueLen] = '\0';
+			v = a.ulValueLen == 0 ? 1 : strtoul(id, &end, 10);
+			if (a.ulValueLen > 0 && (*end != '\0' || v == 0 ||
+			    v > UINT32_MAX))
+				continue;
+			if (v > *out)
+				*out = (uint32_t)v;
+		}
+	} while (n == 16);
+	(void)p11->C_FindObjectsFinal(s->s);
+	if (rv != CKR_OK)
+		return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not look for the audit key"));
+	if (*out == 0) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "audit key \"%s\" not "
+		    "found in token \"%s\": run cofferd init-token",
+		    HSM_AUDIT_KEY_LABEL, s->h->token);
+		return (-1);
+	}
+	return (0);
+}
+
+enum hsm_made
+hsm_audit_key_version_create(struct hsm_session *s, uint32_t version,
+    struct cf_error *err)
+{
+	CK_OBJECT_HANDLE obj;
+	enum hsm_lookup rc;
+
+	if (version < 2) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "audit key "
+		    "versions after the first are numbered from 2");
+		return (HSM_MADE_ERROR);
+	}
+	if ((rc = hsm_find_key_version(s->h->p11, s->s, HSM_AUDIT_KEY_LABEL, version,
+	    &obj, err)) == HSM_FOUND)
+		return (HSM_EXISTED);
+	if (rc == HSM_LOOKUP_ERROR)
+		return (HSM_MADE_ERROR);
+	if (hsm_key_generate(s->h->p11, s->s, HSM_KEY_AUDIT,
+	    HSM_AUDIT_KEY_LABEL, version, &obj, err) != CF_OK)
+		return (HSM_MADE_ERROR);
+	return (HSM_CREATED);
 }
 
 /*

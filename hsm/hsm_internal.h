@@ -44,13 +44,21 @@ struct hsm_kek {
 	CK_OBJECT_HANDLE obj;		/* session copy */
 };
 
+/* A session copy of one version of the audit key (hsm_audit.c). */
+struct hsm_audit_key {
+	uint32_t version;
+	CK_OBJECT_HANDLE obj;
+};
+#define MAX_AUDIT_KEYS 4		/* versions a session keeps copies of */
+
 struct hsm_session {
 	struct hsm *h;
 	CK_SESSION_HANDLE s;
 	struct hsm_kek keks[MAX_KEKS];
 	size_t n_keks;
 	unsigned key_epoch;		/* h->key_epoch when keks[] was right */
-	CK_OBJECT_HANDLE audit_key;	/* session copy; 0 until first use */
+	struct hsm_audit_key audit_keys[MAX_AUDIT_KEYS];
+	size_t n_audit_keys;		/* copies made on first use */
 	CK_OBJECT_HANDLE head;		/* token object of head_chain, or 0 */
 	int64_t head_recheck_until;	/* cf_mono_ms: look for other objects */
 	int64_t head_checked_at;	/* ...of the chain till then; last look */
@@ -82,10 +90,12 @@ enum hsm_lookup hsm_find_key(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
     const char *, CK_OBJECT_HANDLE *, struct cf_error *);
 
 /*
- * hsm_find_kek(p11, s, label, version, out, err): version ${version} of KEK
- * ${label} (hsm.h, "KEK versions"), as hsm_find_key.
+ * hsm_find_key_version(p11, s, label, version, out, err): version
+ * ${version} of the key family ${label} (a KEK, or the audit key: version
+ * 1 has no CKA_ID, version N the CKA_ID "N"; hsm.h, "KEK versions"), as
+ * hsm_find_key.
  */
-enum hsm_lookup hsm_find_kek(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
+enum hsm_lookup hsm_find_key_version(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
     const char *, uint32_t, CK_OBJECT_HANDLE *, struct cf_error *);
 
 /* hsm_open_token(cfg, err): load, find the token, log in; NULL on error. */
@@ -131,6 +141,8 @@ int hsm_kek(struct hsm_session *, const char *, uint32_t,
 
 /* hsm_keks_drop(s): destroy ${s}'s KEK session copies. */
 void hsm_keks_drop(struct hsm_session *);
+/* hsm_audit_keys_drop(s): destroy ${s}'s audit key session copies. */
+void hsm_audit_keys_drop(struct hsm_session *);
 
 /*
  * hsm_key_session_copy(s, use, obj, out, err):

@@ -20,7 +20,7 @@
 #include "hsm_internal.h"
 
 enum hsm_lookup
-hsm_find_kek(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
+hsm_find_key_version(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, const char *label,
     uint32_t version, CK_OBJECT_HANDLE *out, struct cf_error *err)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -81,7 +81,7 @@ hsm_kek(struct hsm_session *s, const char *label, uint32_t version,
 		    "KEK \"%.64s\" not found in the token", label);
 		return (-1);
 	}
-	if ((rc = hsm_find_kek(s->h->p11, s->s, label, version, &obj, err)) !=
+	if ((rc = hsm_find_key_version(s->h->p11, s->s, label, version, &obj, err)) !=
 	    HSM_FOUND) {
 		if (rc == HSM_NOT_FOUND)
 			cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
@@ -116,7 +116,7 @@ hsm_kek_version_exists(struct hsm_session *s, const char *label,
 
 	if (!label_ok(label))
 		return (HSM_NOT_FOUND);
-	return (hsm_find_kek(s->h->p11, s->s, label, version, &obj, &err));
+	return (hsm_find_key_version(s->h->p11, s->s, label, version, &obj, &err));
 }
 
 enum hsm_made
@@ -131,7 +131,7 @@ hsm_kek_version_create(struct hsm_session *s, const char *label,
 		    "to %d characters and a version from 1", HSM_LABEL_MAX);
 		return (HSM_MADE_ERROR);
 	}
-	if ((rc = hsm_find_kek(s->h->p11, s->s, label, version, &obj,
+	if ((rc = hsm_find_key_version(s->h->p11, s->s, label, version, &obj,
 	    err)) == HSM_FOUND)
 		return (HSM_EXISTED);
 	if (rc == HSM_LOOKUP_ERROR)
@@ -164,7 +164,7 @@ hsm_kek_version_destroy(struct hsm_session *s, const char *label,
 	hsm_keks_drop(s);
 	s->key_epoch = atomic_load(&s->h->key_epoch);
 	hsm_dek_flush(s);
-	while ((rc = hsm_find_kek(s->h->p11, s->s, label, version, &obj,
+	while ((rc = hsm_find_key_version(s->h->p11, s->s, label, version, &obj,
 	    err)) == HSM_FOUND)
 		if ((rv = s->h->p11->C_DestroyObject(s->s, obj)) != CKR_OK)
 			return (hsm_fail(err, CF_ERR_UNAVAILABLE, rv,

@@ -1,5 +1,6 @@
 /*
- * ops_audit.c: coffer.v1.Audit — ListAuditEvents and VerifyAuditLog.
+ * ops_audit.c: coffer.v1.Audit — ListAuditEvents, VerifyAuditLog and
+ * RotateAuditKey.
  */
 #include <string.h>
 
@@ -26,6 +27,8 @@ event_out(struct cf_audit_row *row, Coffer__V1__AuditEvent *e)
 	e->request_parameters = rpc_pb_str(row->request_params);
 	e->transport = rpc_pb_str(row->transport);
 	e->access_key_id = rpc_pb_str(row->access_key_id);
+	e->has_mac_key_version = 1;
+	e->mac_key_version = row->mac_version ? row->mac_version : 1;
 	e->has_prev_hash = e->has_hash = e->has_hmac = 1;
 	e->prev_hash.data = row->prev_hash;
 	e->prev_hash.len = sizeof(row->prev_hash);
@@ -130,5 +133,23 @@ rpc_op_verify_audit_log(struct engine_worker *w, const struct engine_call *c,
 	r->ok = p.ok;
 	r->events = p.events;
 	r->next_token = rpc_pb_str(p.next_token);
+	return (rpc_pb_encode(c->arena, &r->base, out, err));
+}
+
+int
+rpc_op_rotate_audit_key(struct engine_worker *w, const struct engine_call *c,
+    const ProtobufCMessage *pm, struct rpc_reply *out, struct cf_error *err)
+{
+	Coffer__V1__RotateAuditKeyResponse *r;
+	uint32_t version;
+
+	(void)pm;
+	if (engine_rotate_audit_key(w, c, &version, err))
+		return (-1);
+	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
+		return (-1);
+	coffer__v1__rotate_audit_key_response__init(r);
+	r->has_version = 1;
+	r->version = version;
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }

@@ -99,6 +99,7 @@ rpc_op_fn rpc_op_replication;
 /* ---- ops_audit.c: coffer.v1.Audit --------------------------------------- */
 rpc_op_fn rpc_op_list_audit_events;
 rpc_op_fn rpc_op_verify_audit_log;
+rpc_op_fn rpc_op_rotate_audit_key;
 
 /* ---- ops_rotation.c ------------------------------------------------------ */
 rpc_op_fn rpc_op_rotate_secret;

@@ -118,6 +118,8 @@ static const struct method methods[] = {
 	    rpc_op_list_audit_events),
 	COFFER_LONG(Audit, VerifyAuditLog, verify_audit_log,
 	    rpc_op_verify_audit_log),
+	COFFER(Audit, RotateAuditKey, rotate_audit_key,
+	    rpc_op_rotate_audit_key),
 	COFFER(IdentityPolicies, PutIdentityPolicy, put_identity_policy,
 	    rpc_op_put_identity_policy),
 	COFFER(IdentityPolicies, GetIdentityPolicy, get_identity_policy,

@@ -505,6 +505,20 @@ store_begin_flush(struct store *s, struct cf_error *err)
 }
 
 int
+store_lock_name(struct store *s, const char *name, struct cf_error *err)
+{
+	const char *v[1] = { name };
+	PGresult *r;
+
+	if ((r = store_exec_params(s, "SELECT pg_advisory_xact_lock("
+	    "hashtextextended($1, 0))", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    "taking a lock", err)) == NULL)
+		return (-1);
+	PQclear(r);
+	return (0);
+}
+
+int
 store_commit(struct store *s, struct cf_error *err)
 {
 	int rc;

@@ -152,6 +152,13 @@ int store_ping(struct store *) CF_MUSTCHECK;
 
 /* Transactions.  store_rollback is safe to call outside one. */
 int store_begin(struct store *, struct cf_error *) CF_MUSTCHECK;
+/*
+ * store_lock_name(s, name, err): a lock on the text ${name} (an advisory
+ * lock on its hash), held until the transaction ends: for what has no row
+ * to lock, so that two servers doing it take turns.
+ */
+int store_lock_name(struct store *, const char *, struct cf_error *)
+    CF_MUSTCHECK;
 int store_commit(struct store *, struct cf_error *) CF_MUSTCHECK;
 void store_rollback(struct store *);
 
@@ -619,12 +626,12 @@ int store_audit_scan(struct store *, struct cf_arena *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
 /*
- * store_audit_anchor(s, chain_id, seq, hash, hmac, err):
- * The newest archiving anchor of a chain: STORE_FOUND, STORE_NOT_FOUND
- * (none) or STORE_ERROR.
+ * store_audit_anchor(s, chain_id, seq, hash, hmac, mac_version, err):
+ * The newest archiving anchor of a chain, with the audit key version that
+ * made its hmac: STORE_FOUND, STORE_NOT_FOUND (none) or STORE_ERROR.
  */
 enum store_lookup store_audit_anchor(struct store *, const char *, int64_t *,
-    uint8_t *, uint8_t *, struct cf_error *) CF_MUSTCHECK;
+    uint8_t *, uint8_t *, uint32_t *, struct cf_error *) CF_MUSTCHECK;
 
 /* ListAuditEvents: every member optional (NULL / 0). */
 struct store_audit_filter {

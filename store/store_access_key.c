@@ -67,6 +67,8 @@ store_access_keys_of(struct store *s, struct cf_arena *a,
 {
 	const char *v[1] = { principal };
 	PGresult *r;
+	char *name;
+	size_t len;
 	int i, rows;
 
 	*out = NULL;
@@ -77,12 +79,14 @@ store_access_keys_of(struct store *s, struct cf_arena *a,
 	 * principal take turns, so neither can pass the quota unseen.
 	 */
 	if (lock) {
-		if ((r = store_exec_params(s, "SELECT pg_advisory_xact_lock("
-		    "hashtextextended('coffer.access_keys:' || $1, 0))", 1, v,
-		    NULL, NULL, 0, PGRES_TUPLES_OK, "locking a principal's "
-		    "access keys", err)) == NULL)
+		len = sizeof("coffer.access_keys:") + strlen(principal);
+		if ((name = cf_arena_alloc(a, len)) == NULL) {
+			cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 			return (-1);
-		PQclear(r);
+		}
+		snprintf(name, len, "coffer.access_keys:%s", principal);
+		if (store_lock_name(s, name, err))
+			return (-1);
 	}
 	if ((r = store_exec_params(s, "SELECT " META_COLS " FROM access_keys "
 	    "WHERE principal = $1 ORDER BY created_date, access_key_id", 1, v,

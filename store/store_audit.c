@@ -1,7 +1,7 @@
 /*
  * store_audit.c: the audit tables (migrations/0004_audit.sql).
  *
- * A batch goes in with one prepared statement whose sixteen parameters
+ * A batch goes in with one prepared statement whose seventeen parameters
  * are arrays (one element per event) that unnest() turns into rows: one
  * parse for the life of the connection, whatever the batch size.  Times are epoch
  * milliseconds both ways, exactly (timestamptz keeps microseconds).
@@ -15,13 +15,14 @@
 
 #include "store_internal.h"
 
-#define COLS 16			/* of the events */
+#define COLS 17			/* of the events */
 #define TOUCH_COLS 2		/* of the reads' LastAccessedDate */
 #define MAX_ROWS 4096
 #define ROW_COLS "chain_id, seq, " \
 	"(extract(epoch FROM event_time) * 1000)::bigint, request_id, " \
 	"principal, peer, operation, secret_arn, version_id, outcome, " \
-	"prev_hash, hash, hmac, request_params, transport, access_key_id"
+	"prev_hash, hash, hmac, request_params, transport, access_key_id, " \
+	"mac_key_version"
 
 /* Decode a bytea in text (hex) form into exactly ${n} bytes. */
 static int
@@ -75,6 +76,8 @@ decode_rows(struct cf_arena *a, const PGresult *res,
 		r->request_params = col(a, res, i, 13, &oom);
 		r->transport = col(a, res, i, 14, &oom);
 		r->access_key_id = col(a, res, i, 15, &oom);
+		r->mac_version = (uint32_t)strtoul(PQgetvalue(res, i, 16), NULL,
+		    10);
 		if (oom)
 			goto oom;
 		if (unhex(PQgetvalue(res, i, 10), r->prev_hash, 32) ||
@@ -166,7 +169,7 @@ put_bytes(struct buf *b, const uint8_t *p, size_t n, int first)
 
 /*
  * The parameters of the audit INSERT for ${n} rows and ${n_touches}
- * touches: sixteen array literals, one per column, one element per row;
+ * touches: seventeen array literals, one per column, one element per row;
  * and two for the touches (secret, version), one element per touch.  The
  * statement in *${st}, the values in ${v} (free with free_cols).
  */
@@ -210,6 +213,9 @@ audit_cols(const struct cf_audit_row *rows, size_t n,
 		put_elem(&col[13], r->request_params, i == 0);
 		put_elem(&col[14], r->transport, i == 0);
 		put_elem(&col[15], r->access_key_id, i == 0);
+		snprintf(num, sizeof(num), "%u", r->mac_version > 0 ?
+		    r->mac_version : 1);
+		put_elem(&col[16], num, i == 0);
 	}
 	for (i = 0; i < n_touches; i++) {
 		put_elem(&col[COLS], touches[i].secret_uuid, i == 0);
@@ -456,13 +462,14 @@ store_audit_scan(struct store *s, struct cf_arena *a, const char *chain,
 
 enum store_lookup
 store_audit_anchor(struct store *s, const char *chain, int64_t *seq,
-    uint8_t *hash, uint8_t *hmac, struct cf_error *err)
+    uint8_t *hash, uint8_t *hmac, uint32_t *mac_version, struct cf_error *err)
 {
 	const char *v[1] = { chain };
 	PGresult *res;
 	enum store_lookup rc;
 
-	res = store_exec_params(s, "SELECT seq, hash, hmac FROM audit_anchors "
+	res = store_exec_params(s, "SELECT seq, hash, hmac, mac_key_version "
+	    "FROM audit_anchors "
 	    "WHERE chain_id = $1::uuid ORDER BY seq DESC LIMIT 1", 1, v, NULL,
 	    NULL, 1, PGRES_TUPLES_OK, "reading audit anchors", err);
 	if (res == NULL)
@@ -470,6 +477,8 @@ store_audit_anchor(struct store *s, const char *chain, int64_t *seq,
 	rc = PQntuples(res) > 0 ? STORE_FOUND : STORE_NOT_FOUND;
 	if (rc == STORE_FOUND) {
 		*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*mac_version = (uint32_t)strtoul(PQgetvalue(res, 0, 3), NULL,
+		    10);
 		if (unhex(PQgetvalue(res, 0, 1), hash, 32) ||
 		    unhex(PQgetvalue(res, 0, 2), hmac, 32)) {
 			cf_error_set(err, CF_ERR_INTERNAL,

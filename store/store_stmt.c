@@ -79,14 +79,14 @@ const char store_secret_cols[] = PAGE_COLS;
 #define AUDIT_INSERT "INSERT INTO audit_events (chain_id, seq, " \
 	"event_time, request_id, principal, peer, operation, secret_arn, " \
 	"version_id, outcome, prev_hash, hash, hmac, request_params, " \
-	"transport, access_key_id) " \
+	"transport, access_key_id, mac_key_version) " \
 	"SELECT c, s, to_timestamp(t::double precision / 1000), r, p, pe, " \
-	"o, a, v, oc, ph, h, m, rp, tr, ak FROM unnest($1::uuid[], " \
+	"o, a, v, oc, ph, h, m, rp, tr, ak, mk FROM unnest($1::uuid[], " \
 	"$2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], " \
 	"$7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], " \
 	"$12::bytea[], $13::bytea[], $14::text[], $15::text[], " \
-	"$16::text[]) " \
-	"AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp, tr, ak)"
+	"$16::text[], $17::int[]) " \
+	"AS x(c, s, t, r, p, pe, o, a, v, oc, ph, h, m, rp, tr, ak, mk)"
 
 /* LastAccessedDate has date resolution, in UTC. */
 #define TODAY "(now() AT TIME ZONE 'UTC')::date"
@@ -300,7 +300,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 * the KEY SHARE locks of foreign-key checks.
 	 */
 	[ST_AUDIT_INSERT_TOUCH] = { "WITH t AS (SELECT * FROM "
-	    "unnest($17::uuid[], $18::text[]) AS t(su, vi)), "
+	    "unnest($18::uuid[], $19::text[]) AS t(su, vi)), "
 	    "ts AS (UPDATE secrets s SET last_accessed_date = " TODAY " "
 	    "WHERE s.uuid IN (SELECT x.uuid FROM secrets x WHERE x.uuid IN "
 	    "(SELECT su FROM t) AND x.last_accessed_date IS DISTINCT FROM "
@@ -310,8 +310,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "y.version_id FROM secret_versions y JOIN t ON y.secret_uuid = t.su "
 	    "AND y.version_id = t.vi WHERE y.last_accessed_date IS DISTINCT "
 	    "FROM " TODAY " FOR NO KEY UPDATE OF y SKIP LOCKED)) "
-	    AUDIT_INSERT, 18 },
-	[ST_AUDIT_INSERT] = { AUDIT_INSERT, 16 },
+	    AUDIT_INSERT, 19 },
+	[ST_AUDIT_INSERT] = { AUDIT_INSERT, 17 },
 };
 
 /* ---- running them ------------------------------------------------------- */

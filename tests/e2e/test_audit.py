@@ -375,8 +375,15 @@ class TamperTest(AuditCase):
         """The operator's archiving (audit/DESIGN.md): an anchor at the last
         archived event keeps the rest verifiable; an invented one does not."""
         db, s, chain, last = self.deployment()
-        self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac, note) "
-                     "SELECT chain_id, seq, hash, hmac, 'archived' FROM audit_events "
+        # Without the key version the anchor's hmac was made under, the
+        # procedure of before is refused at once (migration 0016).
+        with self.assertRaisesRegex(RuntimeError, "mac_key_version"):
+            self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac, note) "
+                         "SELECT chain_id, seq, hash, hmac, 'archived' FROM audit_events "
+                         f"WHERE chain_id = '{chain}' AND seq = 5")
+        self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac, "
+                     "mac_key_version, note) SELECT chain_id, seq, hash, hmac, "
+                     "mac_key_version, 'archived' FROM audit_events "
                      f"WHERE chain_id = '{chain}' AND seq = 5")
         self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' AND seq <= 5")
         v = self.verify(s)
@@ -389,8 +396,9 @@ class TamperTest(AuditCase):
         seq, why = self.broken(s, chain)
         self.assertEqual(seq, 1)
         # ...and an anchor with a made-up HMAC does not help.
-        self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac) "
-                     f"SELECT chain_id, seq, hash, '\\x{os.urandom(32).hex()}' "
+        self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac, "
+                     f"mac_key_version) SELECT chain_id, seq, hash, "
+                     f"'\\x{os.urandom(32).hex()}', mac_key_version "
                      f"FROM audit_events WHERE chain_id = '{chain}' AND seq = 6")
         self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' AND seq = 6")
         seq, why = self.broken(s, chain)
@@ -1096,6 +1104,176 @@ class LanesTest(AuditCase):
         self.assertTrue(v.ok, v)
         self.assertEqual(sorted(c.chain_id for c in v.chains), chains)
         self.assertTrue(all(c.ok and c.head_in_token for c in v.chains), v)
+
+
+class AuditKeyRotationTest(AuditCase):
+    """rotate-audit-key (issue 16, item 5; audit/DESIGN.md "Audit key
+    versions"): new events are HMAC'd under the new version, on this
+    server at once and on another within about a second; every chain
+    verifies across the change, online and offline; an event forged with
+    the retired version (its HMAC genuine, made in the token as an
+    attacker with an old token copy could) is still found; and an edited
+    version is found."""
+
+    B = "spiffe://coffer.test/ns/prod/sa/beta"
+
+    def old_key_mac(self, version, data):
+        """The HMAC of ${data} under ${version} of the audit key, made in
+        the token from outside cofferd (PyKCS11), as someone holding the
+        PIN and a copy of the token could."""
+        import PyKCS11
+        lib = PyKCS11.PyKCS11Lib()
+        lib.load(h.env("COFFER_TEST_MODULE"))
+        slot = [x for x in lib.getSlotList(tokenPresent=True)
+                if lib.getTokenInfo(x).label.strip() == h.env("COFFER_TEST_TOKEN")][0]
+        sess = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+        try:
+            with open(h.env("COFFER_TEST_PIN_FILE")) as f:
+                sess.login(f.read().strip())
+            want = b"" if version == 1 else str(version).encode()
+            keys = [k for k in sess.findObjects([
+                (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
+                (PyKCS11.CKA_LABEL, "coffer-audit")])
+                if bytes(sess.getAttributeValue(k, [PyKCS11.CKA_ID])[0] or b"") == want]
+            self.assertEqual(len(keys), 1, f"audit key version {version}")
+            return bytes(sess.sign(keys[0], data,
+                                   PyKCS11.Mechanism(PyKCS11.CKM_SHA256_HMAC, None)))
+        finally:
+            sess.logout()
+            sess.closeSession()
+
+    def versions(self, db, chains):
+        """{chain: [mac_key_version of each event, in seq order]}."""
+        ids = ", ".join(f"'{c}'" for c in chains)
+        out = self.sql(db, "SELECT chain_id, string_agg(mac_key_version::text, ',' "
+                       f"ORDER BY seq) FROM audit_events WHERE chain_id IN ({ids}) "
+                       "GROUP BY chain_id")
+        return {l.split("|")[0]: [int(v) for v in l.split("|")[1].split(",")]
+                for l in out.splitlines()}
+
+    def test_rotation_verification_and_forgery(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        db, a = self.start(tls=pki)
+        _, b = self.start(db, tls=pki)
+        cli = {"COFFER_CA_BUNDLE": pki.ca + ".pem", "COFFER_CERT": a.admin_cert[0],
+               "COFFER_KEY": a.admin_cert[1]}
+        tok = {"COFFER_PKCS11_MODULE": h.env("COFFER_TEST_MODULE"),
+               "COFFER_TOKEN_LABEL": h.env("COFFER_TEST_TOKEN"),
+               "COFFER_PIN_FILE": h.env("COFFER_TEST_PIN_FILE")}
+        chains_a, chains_b = self.own_chains(db, a), self.own_chains(db, b)
+        calls = 4 * max(a.audit_chain_count(), b.audit_chain_count())
+        self.busy(a, n=calls)
+        self.busy(b, n=calls)
+        # The token is the suite's: another test may have rotated it.
+        old = max(max(v) for v in self.versions(db, chains_a + chains_b).values())
+
+        # Only a principal allowed coffer:RotateAuditKey may; refused, it
+        # is audited and nothing changes.
+        beta = h.Caller(a, pki.client("beta", self.B))
+        self.addCleanup(beta.close)
+        with self.assertRaises(grpc.RpcError) as e:
+            beta.call("RotateAuditKey", service=AUDIT)
+        self.assertEqual(error_type(e.exception), "AccessDeniedException")
+        r = coffer(a.url(), "rotate-audit-key", input_env=cli)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        new = json.loads(r.stdout)["Version"]
+        self.assertEqual(new, old + 1)
+        self.assertEqual(sorted((e["principal"], e["outcome"]) for e in
+                                self.events(db, "operation = 'RotateAuditKey'")),
+                         sorted([(self.B, "AccessDeniedException"), (h.ADMIN, "OK")]))
+
+        # Server a's chains move at once; b's within about a second.
+        time.sleep(1.5)
+        self.busy(a, n=calls)
+        self.busy(b, n=calls)
+        vs = self.versions(db, chains_a + chains_b)
+        for c, v in vs.items():
+            self.assertEqual(v, sorted(v), f"chain {c} went back: {v}")
+            self.assertEqual(v[-1], new, f"chain {c} never moved: {v}")
+            self.assertEqual(v[0], old, f"chain {c}: {v}")
+
+        # Verified across the change: online on both servers, by the CLI,
+        # and offline from an export checked against the token.
+        for s in (a, b):
+            v = self.verify(s)
+            self.assertTrue(v.ok, v)
+            self.assertEqual(len(v.chains), len(chains_a) + len(chains_b), v)
+        r = coffer(a.url(), "audit", "verify", input_env=cli)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        d = tempfile.mkdtemp()
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        path = os.path.join(d, "audit.jsonl")
+        r = coffer(a.url(), "audit", "export", "--output-file", path, input_env=cli)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(path) as f:
+            lines = [json.loads(x) for x in f]
+        self.assertEqual({x["MacKeyVersion"] for x in lines}, {old, new})
+        r = coffer(a.url(), "audit", "verify", "--file", path, input_env={**cli, **tok})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        self.assertTrue(out["Ok"] and all(c["HmacChecked"] for c in out["Chains"]), out)
+        # An export's MacKeyVersion is checked too: an old export without
+        # it reads as version 1, which the later events' HMACs do not
+        # verify under.
+        stripped = os.path.join(d, "stripped.jsonl")
+        with open(stripped, "w") as f:
+            f.writelines(json.dumps({k: v for k, v in x.items() if k != "MacKeyVersion"})
+                         + "\n" for x in lines)
+        r = coffer(a.url(), "audit", "verify", "--file", stripped, input_env={**cli, **tok})
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("HMAC", r.stderr)
+
+        # A forged event after the last of b's longest chain (b stopped, so
+        # that no event of its own takes the same place), under the retired
+        # version: its hash links and its HMAC is genuine, yet the chain
+        # had moved on.
+        self.stop(b)
+        lasts = self.last_seqs(db, chains_b)
+        chain = max(chains_b, key=lambda c: (lasts[c], c))
+        last = lasts[chain]
+        prev = bytes.fromhex(self.sql(db, "SELECT encode(hash, 'hex') FROM audit_events "
+                                      f"WHERE chain_id = '{chain}' AND seq = {last}"))
+        ms = int(self.sql(db, "SELECT (extract(epoch FROM now()) * 1000)::bigint"))
+        fields = [token(), h.ADMIN, "ipv4:127.0.0.1:1", "DeleteSecret", None, None, "OK"]
+        hsh = row_hash(chain, last + 1, ms, fields, prev)
+        mac = self.old_key_mac(old, hsh)
+        self.tamper(db, "INSERT INTO audit_events (chain_id, seq, event_time, request_id, "
+                        "principal, peer, operation, outcome, prev_hash, hash, hmac, "
+                        f"mac_key_version) VALUES ('{chain}', {last + 1}, "
+                        f"to_timestamp({ms} / 1000.0), '{fields[0]}', '{fields[1]}', "
+                        f"'{fields[2]}', '{fields[3]}', 'OK', '\\x{prev.hex()}', "
+                        f"'\\x{hsh.hex()}', '\\x{mac.hex()}', {old})")
+        c = self.only_broken(self.verify(a), chain, len(chains_a) + len(chains_b))
+        self.assertEqual(c.broken_sequence, last + 1)
+        self.assertIn(f"older than version {new}", c.reason)
+        # The same forgery at the end of that chain in the export, checked
+        # offline against the token.
+        end = max((x for x in lines if x["ChainId"] == chain), key=lambda x: x["Sequence"])
+        self.assertEqual(end["MacKeyVersion"], new)
+        fhash = row_hash(chain, end["Sequence"] + 1, ms, fields, bytes.fromhex(end["Hash"]))
+        forged = {"ChainId": chain, "Sequence": end["Sequence"] + 1, "EventTime": ms,
+                  "RequestId": fields[0], "Principal": fields[1], "Peer": fields[2],
+                  "Operation": fields[3], "Outcome": "OK", "PrevHash": end["Hash"],
+                  "Hash": fhash.hex(), "Hmac": self.old_key_mac(old, fhash).hex(),
+                  "MacKeyVersion": old}
+        with open(path, "a") as f:
+            f.write(json.dumps(forged) + "\n")
+        r = coffer(a.url(), "audit", "verify", "--file", path, input_env={**cli, **tok})
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"event {forged['Sequence']} names version {old} of the audit key, "
+                      f"older than version {new}", r.stderr)
+        self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' "
+                        f"AND seq = {last + 1}")
+        self.assertTrue(self.verify(a).ok)
+
+        # An event's version edited: its HMAC no longer verifies.
+        seq = self.versions(db, [chain])[chain].index(new) + 1
+        self.tamper(db, f"UPDATE audit_events SET mac_key_version = {old} "
+                        f"WHERE chain_id = '{chain}' AND seq = {seq}")
+        c = self.only_broken(self.verify(a), chain, len(chains_a) + len(chains_b))
+        self.assertEqual(c.broken_sequence, seq)
+        self.assertIn(f"version {old} of the token's audit key", c.reason)
 
 
 class PurgeAuditTest(AuditCase):

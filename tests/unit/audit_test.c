@@ -199,7 +199,8 @@ enum tamper {
 	T_FORGED_ANCHOR_LINK, T_EMPTY_WITH_HEAD, T_OFFLINE, T_EDIT_PARAMS_3,
 	T_STRIP_PARAMS_3, T_ADD_PARAMS_1, T_EDIT_TRANSPORT_4,
 	T_STRIP_TRANSPORT_4, T_ADD_TRANSPORT_2, T_EDIT_KEY_5, T_STRIP_KEY_6,
-	T_ADD_KEY_3, T_STRIP_PARAMS_5
+	T_ADD_KEY_3, T_STRIP_PARAMS_5, T_KEY_ROTATED_4, T_KEY_BACK_5,
+	T_ANCHOR_KEY_BACK
 };
 
 static const struct {
@@ -239,6 +240,11 @@ static const struct {
 	    "altered" },
 	{ "event 5's parameters removed (v3)", T_STRIP_PARAMS_5, 0, 5,
 	    "altered" },
+	{ "audit key version 2 from event 4 on", T_KEY_ROTATED_4, 1, 0, NULL },
+	{ "event 5 under version 1 after version 2", T_KEY_BACK_5, 0, 5,
+	    "older than version 2" },
+	{ "version 1 after an anchor under version 3", T_ANCHOR_KEY_BACK, 0, 3,
+	    "older than version 3" },
 };
 
 static void
@@ -296,6 +302,18 @@ test_checker(void **state)
 		case T_STRIP_PARAMS_5:
 			rows[4].request_params = NULL;
 			break;
+		case T_KEY_ROTATED_4:
+		case T_KEY_BACK_5:
+			/* Not hashed: the token's HMAC checks the version. */
+			for (i = 3; i < N; i++)
+				rows[i].mac_version = 2;
+			if (cases[k].t == T_KEY_BACK_5)
+				rows[4].mac_version = 1;
+			break;
+		case T_ANCHOR_KEY_BACK:
+			audit_check_anchor(&c, 2, rows[1].hash, 3);
+			from = 2;
+			break;
 		case T_SWAP_2_3:
 			tmp = rows[1];
 			rows[1] = rows[2];
@@ -304,14 +322,14 @@ test_checker(void **state)
 			rows[2].seq = 3;
 			break;
 		case T_ANCHOR:
-			audit_check_anchor(&c, 2, rows[1].hash);
+			audit_check_anchor(&c, 2, rows[1].hash, 1);
 			from = 2;
 			break;
 		case T_NO_ANCHOR:
 			from = 2;
 			break;
 		case T_FORGED_ANCHOR_LINK:
-			audit_check_anchor(&c, 2, rows[0].hash);
+			audit_check_anchor(&c, 2, rows[0].hash, 1);
 			from = 2;
 			break;
 		default:

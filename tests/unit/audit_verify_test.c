@@ -233,7 +233,8 @@ test_walk(void **state)
 		resumed = 0;
 		after_head_ms = 0;
 		if (t == K_RESUMED_AT_4 || t == K_LOST_HEAD_RESUMED) {
-			audit_check_anchor(&c, 4, rows[3].hash);
+			audit_check_anchor(&c, 4, rows[3].hash,
+			    rows[3].mac_version);
 			s.next = 4;
 			resumed = 1;
 		}
@@ -303,7 +304,8 @@ test_parts(void **state)
 		audit_check_init(&c, CHAIN, AUDIT_HEAD_FOUND, N,
 		    rows[N - 1].hash);
 		if (after > 0)
-			audit_check_anchor(&c, after, rows[after - 1].hash);
+			audit_check_anchor(&c, after, rows[after - 1].hash,
+			    rows[after - 1].mac_version);
 		b.events_left = 2;
 		b.deadline_ms = INT64_MAX;
 		b.stop_seq = 0;
