@@ -104,12 +104,18 @@ def fresh_database(prefix, migrate=True):
     app = (f"host={env('COFFER_TEST_PGHOST')} port={env('COFFER_TEST_PGPORT')} "
            f"user=coffer_app dbname={name}")
     if migrate:
-        r = subprocess.run([os.path.join(BUILD, "cofferd"), "migrate"],
-                           env={**os.environ, "COFFER_DATABASE": admin(app)},
-                           capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError(f"cofferd migrate: {r.stderr}")
+        migrate_database(app)
     return app
+
+
+def migrate_database(app):
+    """Run `cofferd migrate` on ${app}'s database as its owner (which
+    also creates the role coffer_app in that cluster, migration 0004)."""
+    r = subprocess.run([os.path.join(BUILD, "cofferd"), "migrate"],
+                       env={**os.environ, "COFFER_DATABASE": admin(app)},
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"cofferd migrate: {r.stderr}")
 
 
 def admin(conninfo):
@@ -214,6 +220,15 @@ class Server:
     def command(self):
         wrapper = os.environ.get("COFFER_SERVER_WRAPPER", "").split()
         return wrapper + [os.path.join(BUILD, "cofferd"), "serve"]
+
+    def init_token(self):
+        """`cofferd init-token` with this server's settings: its KEK
+        (kek_label) and the audit key, each made unless the token has it."""
+        r = subprocess.run([os.path.join(BUILD, "cofferd"), "init-token"],
+                           env=self.env, capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"cofferd init-token: {r.stderr}")
 
     def start(self, wait=True):
         self.proc = subprocess.Popen(self.command(), env=self.env,
@@ -418,9 +433,55 @@ class Cluster:
     def stop(self):
         self.pg("pg_ctl", "-D", self.data, "-m", "immediate", "stop")
 
+    def app(self):
+        """The conninfo cofferd uses on this cluster's "coffer" database:
+        the restricted role (created by migration 0004, or by a restore)."""
+        return self.conninfo.replace("user=postgres", "user=coffer_app")
+
     def destroy(self):
         try:
             self.stop()
         except subprocess.CalledProcessError:
             pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Token:
+    """A private SoftHSM token: its own token directory and softhsm2.conf,
+    for a test that copies, removes or restores a token, which it must
+    not do to the one every test shares.  With ${init}, a token with the
+    label ci/testenv.sh gives its own and fresh PINs; without, an empty
+    token directory that a backup's token files (and its PIN file) are
+    copied into."""
+
+    def __init__(self, init=True):
+        self.dir = tempfile.mkdtemp(prefix="coffer-token-")
+        self.tokendir = os.path.join(self.dir, "tokens")
+        os.mkdir(self.tokendir)
+        self.conf = os.path.join(self.dir, "softhsm2.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"directories.tokendir = {self.tokendir}\n"
+                    "objectstore.backend = file\nlog.level = ERROR\n"
+                    "slots.removable = false\n")
+        self.label = env("COFFER_TEST_TOKEN")
+        self.pin_file = os.path.join(self.dir, "pin")
+        if init:
+            pin = os.urandom(12).hex()
+            fd = os.open(self.pin_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(pin)
+            r = subprocess.run(["softhsm2-util", "--init-token", "--free",
+                                "--label", self.label,
+                                "--so-pin", os.urandom(12).hex(), "--pin", pin],
+                               env={**os.environ, "SOFTHSM2_CONF": self.conf},
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError(f"softhsm2-util --init-token: {r.stderr}")
+
+    def env(self):
+        """cofferd's settings for this token (a Server's extra_env)."""
+        return {"SOFTHSM2_CONF": self.conf, "COFFER_TOKEN_LABEL": self.label,
+                "COFFER_PIN_FILE": self.pin_file}
+
+    def destroy(self):
         shutil.rmtree(self.dir, ignore_errors=True)
