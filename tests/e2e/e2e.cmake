@@ -100,3 +100,13 @@ add_test(NAME e2e.keks
 set_tests_properties(e2e.keks PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# Backup and restore (issue 16): a cold backup (roles, pg_dump, the token
+# directory) restored into a new cluster and token reads every version and
+# verifies its audit; a token older than the database; an online backup.
+add_test(NAME e2e.backup
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_backup
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.backup PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)
