@@ -59,6 +59,15 @@ struct awsapi *awsapi_start(const struct awsapi_config *, struct cf_error *)
 int awsapi_port(const struct awsapi *);
 
 /*
+ * awsapi_tls_update(a, cert, key, err):
+ * New connections are served with this certificate chain and key (PEM);
+ * connections already made keep theirs.  -1 with ${err} and the old pair
+ * kept if they are unusable or the key is not the certificate's.
+ */
+int awsapi_tls_update(struct awsapi *, const char *, const char *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
  * awsapi_stop(a):
  * Stop listening, let the requests in progress finish, close every
  * connection, free the threads' engine workers and ${a}.  NULL: nothing.

@@ -44,6 +44,7 @@
 
 #include <microhttpd.h>
 
+#include "awsapi_internal.h"
 #include "engine.h"
 #include "rpc.h"
 #include "sigv4.h"
@@ -68,8 +69,7 @@ struct awsapi {
 	struct engine *engine;
 	struct rpc_server *rpc;
 	char *region;
-	struct cf_secret *cert;		/* kept while the daemon runs */
-	struct cf_secret *key;
+	int tls;			/* awsapi_tls_start's pair is ours */
 	int port;
 	atomic_int requests;		/* being read or answered */
 	atomic_size_t bodies;		/* bytes held for bodies being read */
@@ -582,23 +582,12 @@ bad:
 	return (-1);
 }
 
-/* A NUL-terminated copy of ${pem} in locked memory. */
-static struct cf_secret *
-pem_copy(const char *pem)
-{
-	struct cf_secret *s;
-	size_t n = strlen(pem);
-
-	if ((s = cf_secret_new(n + 1)) != NULL)
-		memcpy(s->data, pem, n + 1);
-	return (s);
-}
-
 struct awsapi *
 awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 {
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *di;
+	awsapi_cert_fn *cert;
 	struct awsapi *a;
 
 	if (address(cfg->listen, &ss, err))
@@ -610,10 +599,15 @@ awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 	atomic_init(&a->bodies, 0);
 	a->engine = cfg->engine;
 	a->rpc = cfg->rpc;
-	if ((a->region = strdup(cfg->region)) == NULL ||
-	    (a->cert = pem_copy(cfg->tls_cert_pem)) == NULL ||
-	    (a->key = pem_copy(cfg->tls_key_pem)) == NULL)
+	if ((a->region = strdup(cfg->region)) == NULL)
 		goto nomem;
+	/* The certificate and key asked for on each handshake (tls.c). */
+	if ((cert = awsapi_tls_start(cfg->tls_cert_pem, cfg->tls_key_pem,
+	    err)) == NULL) {
+		awsapi_stop(a);
+		return (NULL);
+	}
+	a->tls = 1;
 
 	/*
 	 * A pool of threads each polling its connections with epoll; TLS
@@ -623,8 +617,7 @@ awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 	a->mhd = MHD_start_daemon(MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, handler, a,
 	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
-	    MHD_OPTION_HTTPS_MEM_CERT, (const char *)a->cert->data,
-	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)a->key->data,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, cert,
 	    MHD_OPTION_HTTPS_PRIORITIES,
 	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->workers > 0 ? cfg->workers : 1,
@@ -684,8 +677,9 @@ awsapi_stop(struct awsapi *a)
 	for (i = 0; i < a->n_workers; i++)
 		engine_worker_free(a->workers[i]);
 	free(a->workers);
-	cf_secret_free(a->cert);
-	cf_secret_free(a->key);
+	/* After the daemon: its sessions may use any pair till they end. */
+	if (a->tls)
+		awsapi_tls_stop();
 	free(a->region);
 	pthread_mutex_destroy(&a->lock);
 	free(a);

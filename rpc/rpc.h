@@ -133,6 +133,18 @@ void rpc_server_stop(struct rpc_server *);
 void rpc_server_wait(struct rpc_server *);
 
 /*
+ * rpc_server_tls_update(srv, cert, key, client_ca, err):
+ * Serve new connections with this certificate chain and key and accept
+ * client certificates that chain to these CAs (PEM text; the certificate
+ * within a second, the CAs at once); connections already made are left
+ * as they are.  Checked first as at start (the key is the certificate's,
+ * the CAs parse): -1 with ${err} and the old ones kept if not.  Safe from
+ * any thread while the server runs.
+ */
+int rpc_server_tls_update(struct rpc_server *, const char *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
  * rpc_server_free(srv):
  * Stop and drain the server if it is running, then destroy it and release
  * gRPC.  rpc_server_free(NULL) does nothing.

@@ -56,7 +56,7 @@ void rpc_refusals_close(struct rpc_refusals *);
 
 /*
  * rpc_tls_server_credentials(cert, key, client_ca, health_without_cert,
- *     refusals, err) (tls.c):
+ *     refusals, tls, err) (tls.c):
  * Mutual-TLS server credentials from PEM text: the server's certificate
  * chain and key, and the CAs client certificates must chain to, checked
  * by Coffer during the handshake.  A client without a certificate is
@@ -65,12 +65,24 @@ void rpc_refusals_close(struct rpc_refusals *);
  * or whose identity is unusable (URI SANs other than exactly one valid
  * SPIFFE ID; no URI SAN and a CN that is empty or has control
  * characters), is refused.  Each refusal is counted in ${refusals}, which
- * the credentials hold a reference to.  NULL with ${err} when the files
- * do not make sense (a key that is not the certificate's, no CA).
+ * the credentials hold a reference to.  *${tls} is what rpc_tls_update
+ * changes them with (free it with rpc_tls_free once the server that uses
+ * the credentials is destroyed).  NULL with ${err} when the files do not
+ * make sense (a key that is not the certificate's, no CA).
+ *
+ * rpc_tls_update(tls, cert, key, client_ca, err):
+ * New connections use these from now on (the certificate and key within
+ * a second, gRPC's provider re-reading them; the client CAs at once);
+ * connections already made keep what they were made with.  The same
+ * checks first: -1 with ${err} and nothing changed if they fail.
  */
+struct rpc_tls;
 grpc_server_credentials *rpc_tls_server_credentials(const char *,
-    const char *, const char *, int, struct rpc_refusals *,
+    const char *, const char *, int, struct rpc_refusals *, struct rpc_tls **,
     struct cf_error *);
+int rpc_tls_update(struct rpc_tls *, const char *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
+void rpc_tls_free(struct rpc_tls *);
 
 /*
  * rpc_tls_spiffe_id_valid(s) (tls.c):

@@ -150,6 +150,7 @@ struct rpc_server {
 	struct engine *engine;
 	struct audit *audit;
 	struct rpc_refusals *refusals;	/* TLS only; NULL over plaintext */
+	struct rpc_tls *tls;		/* TLS only: what the files reload */
 	int port;
 	unsigned grace_ms;
 	enum srv_state state;
@@ -645,7 +646,8 @@ server_bind(struct rpc_server *srv, const struct rpc_config *cfg,
 		    cfg->refusal_interval_s, err)) == NULL ||
 		    (creds = rpc_tls_server_credentials(cfg->tls_cert_pem,
 		    cfg->tls_key_pem, cfg->tls_client_ca_pem,
-		    cfg->health_without_cert, srv->refusals, err)) == NULL)
+		    cfg->health_without_cert, srv->refusals, &srv->tls,
+		    err)) == NULL)
 			return (-1);
 	}
 	srv->port = grpc_server_add_http2_port(srv->server, addr, creds);
@@ -983,6 +985,7 @@ workers_free(struct rpc_server *srv)
 void
 rpc_server_free(struct rpc_server *srv)
 {
+	struct rpc_tls *tls;
 
 	if (srv == NULL)
 		return;
@@ -1015,6 +1018,23 @@ rpc_server_free(struct rpc_server *srv)
 	pthread_mutex_destroy(&srv->long_lock);
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
+	tls = srv->tls;
 	free(srv);
 	grpc_shutdown();
+	/* Last: gRPC's certificate provider reads them until it is gone. */
+	rpc_tls_free(tls);
+}
+
+int
+rpc_server_tls_update(struct rpc_server *srv, const char *cert_pem,
+    const char *key_pem, const char *client_ca_pem, struct cf_error *err)
+{
+
+	if (srv->tls == NULL) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "the server does "
+		    "not serve TLS");
+		return (-1);
+	}
+	return (rpc_tls_update(srv->tls, cert_pem, key_pem, client_ca_pem,
+	    err));
 }

@@ -21,6 +21,11 @@
  * With health_without_cert = on it gets through, and call.c serves it the
  * health check and refuses everything else with UNAUTHENTICATED.
  *
+ * The certificate, key and client CAs change while the server runs
+ * (rpc_tls_update, from server/tls_watch.c): see struct rpc_tls for how
+ * gRPC is made to take them, and the verifier's CA store is swapped under
+ * its lock.
+ *
  * A refused handshake is not an audit row of its own: it is counted
  * (refusals.c) and the count audited once per interval, operation
  * TLSHandshake, outcome AccessDeniedException, principal
@@ -32,9 +37,16 @@
 #include "rpc_tls.h"
 #include "rpc_x509.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
@@ -42,9 +54,33 @@
 
 struct verifier {
 	grpc_tls_certificate_verifier_external ext;	/* gRPC points here */
+	pthread_mutex_t mu;		/* cas, which rpc_tls_update swaps */
 	struct rpc_x509_store *cas;			/* the client CAs */
 	struct rpc_refusals *refusals;			/* a reference */
 	int health_without_cert;	/* cert-less clients get through */
+};
+
+/*
+ * What the credentials are read from, so that they can change while the
+ * server runs (rpc_tls_update).  gRPC's C API has one certificate
+ * provider that reloads: a file watcher, which re-reads fixed paths every
+ * second.  Its paths here are /proc/self/fd/N of two memfds, one holding
+ * the certificate chain and the key together (read once for each: PEM
+ * readers skip the other's blocks), one the client CAs: an update
+ * replaces each memfd at once (dup3 onto the same N), so the watcher reads
+ * either the old pair or the new one, never a key with another's
+ * certificate, and only what Coffer checked; the key never touches a
+ * disk.  Each new memfd's mtime is a second later than the last, because
+ * the watcher tells a file that changed while it read it (and retries)
+ * by mtime, in seconds.
+ */
+struct rpc_tls {
+	struct verifier *v;		/* gRPC's; lives while the server does */
+	int identity_fd;		/* chain and key */
+	int roots_fd;			/* client CAs */
+	char identity_path[32];
+	char roots_path[32];
+	time_t mtime;			/* of the newest memfds */
 };
 
 #define NO_CERT "(no certificate)"
@@ -207,9 +243,11 @@ verify(void *user_data, grpc_tls_custom_verification_check_request *req,
 	}
 
 	/* A certificate: it must verify and name one usable identity. */
-	if ((why = rpc_x509_verify_client(v->cas, req->peer_info.peer_cert,
-	    req->peer_info.peer_cert_full_chain)) == NULL &&
-	    (why = unusable_identity(req)) == NULL) {
+	pthread_mutex_lock(&v->mu);
+	why = rpc_x509_verify_client(v->cas, req->peer_info.peer_cert,
+	    req->peer_info.peer_cert_full_chain);
+	pthread_mutex_unlock(&v->mu);
+	if (why == NULL && (why = unusable_identity(req)) == NULL) {
 		*status = GRPC_STATUS_OK;
 		return (1);
 	}
@@ -234,34 +272,167 @@ destruct(void *user_data)
 
 	rpc_x509_store_free(v->cas);
 	rpc_refusals_unref(v->refusals);
+	pthread_mutex_destroy(&v->mu);
 	free(v);
 }
 
-grpc_server_credentials *
-rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
-    const char *client_ca_pem, int health_without_cert,
-    struct rpc_refusals *refusals, struct cf_error *err)
+/*
+ * A new memfd holding ${a} and ${b} (NULL: nothing), its mtime ${mtime}:
+ * the descriptor, or -1 with ${err}.
+ */
+static int
+memfd_of(const char *what, const char *a, const char *b, time_t mtime,
+    struct cf_error *err)
 {
-	grpc_tls_credentials_options *opts;
-	grpc_tls_certificate_provider *provider;
-	grpc_tls_certificate_verifier *gv;
-	grpc_tls_identity_pairs *pairs;
-	grpc_server_credentials *creds;
-	struct verifier *v;
+	struct timespec t[2] = { { mtime, 0 }, { mtime, 0 } };
+	const char *parts[2] = { a, b };
+	size_t i, n, off;
+	ssize_t w;
+	int fd;
+
+	if ((fd = memfd_create(what, MFD_CLOEXEC)) < 0)
+		goto fail;
+	for (i = 0; i < 2; i++) {
+		if (parts[i] == NULL)
+			continue;
+		for (n = strlen(parts[i]), off = 0; off < n; off += (size_t)w)
+			if ((w = write(fd, parts[i] + off, n - off)) < 0) {
+				if (errno == EINTR) {
+					w = 0;
+					continue;
+				}
+				goto fail;
+			}
+		if (i == 0 && b != NULL && write(fd, "\n", 1) != 1)
+			goto fail;
+	}
+	if (futimens(fd, t) != 0)
+		goto fail;
+	return (fd);
+fail:
+	cf_error_set(err, CF_ERR_INTERNAL, "could not hold the TLS %s in "
+	    "memory: %s", what, strerror(errno));
+	if (fd >= 0)
+		(void)close(fd);
+	return (-1);
+}
+
+/*
+ * Put ${a} and ${b} in place of the memfd at ${*fd} (the first time,
+ * ${*fd} < 0: make it and its /proc path in ${path}).
+ */
+static int
+memfd_put(const char *what, int *fd, char path[32], const char *a,
+    const char *b, time_t mtime, struct cf_error *err)
+{
+	int nfd;
+
+	if ((nfd = memfd_of(what, a, b, mtime, err)) < 0)
+		return (-1);
+	if (*fd < 0) {
+		*fd = nfd;
+		snprintf(path, 32, "/proc/self/fd/%d", nfd);
+		return (0);
+	}
+	/* Atomic for whoever opens the path: the old file or the new one. */
+	if (dup3(nfd, *fd, O_CLOEXEC) < 0) {
+		cf_error_set(err, CF_ERR_INTERNAL, "could not replace the TLS "
+		    "%s: %s", what, strerror(errno));
+		(void)close(nfd);
+		return (-1);
+	}
+	(void)close(nfd);
+	return (0);
+}
+
+/* The checks every set of files passes before it is used. */
+static struct rpc_x509_store *
+checked(const char *cert_pem, const char *key_pem, const char *client_ca_pem,
+    struct cf_error *err)
+{
+	struct rpc_x509_store *cas;
 
 	if (rpc_x509_key_pair(cert_pem, key_pem) != RPC_X509_PAIR_MATCHES) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "tls_cert and "
 		    "tls_key must be a PEM certificate and its private key");
 		return (NULL);
 	}
-	if ((v = calloc(1, sizeof(*v))) == NULL) {
+	if ((cas = rpc_x509_store_new(client_ca_pem)) == NULL)
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "tls_client_ca "
+		    "holds no usable certificate");
+	return (cas);
+}
+
+int
+rpc_tls_update(struct rpc_tls *t, const char *cert_pem, const char *key_pem,
+    const char *client_ca_pem, struct cf_error *err)
+{
+	struct rpc_x509_store *cas, *old;
+	time_t mtime = time(NULL);
+
+	if ((cas = checked(cert_pem, key_pem, client_ca_pem, err)) == NULL)
+		return (-1);
+	if (mtime <= t->mtime)
+		mtime = t->mtime + 1;
+	if (memfd_put("certificate", &t->identity_fd, t->identity_path,
+	    cert_pem, key_pem, mtime, err) ||
+	    memfd_put("client CAs", &t->roots_fd, t->roots_path,
+	    client_ca_pem, NULL, mtime, err)) {
+		rpc_x509_store_free(cas);
+		return (-1);
+	}
+	t->mtime = mtime;
+	pthread_mutex_lock(&t->v->mu);
+	old = t->v->cas;
+	t->v->cas = cas;
+	pthread_mutex_unlock(&t->v->mu);
+	rpc_x509_store_free(old);
+	return (0);
+}
+
+void
+rpc_tls_free(struct rpc_tls *t)
+{
+
+	if (t == NULL)
+		return;
+	if (t->identity_fd >= 0)
+		(void)close(t->identity_fd);
+	if (t->roots_fd >= 0)
+		(void)close(t->roots_fd);
+	free(t);
+}
+
+grpc_server_credentials *
+rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
+    const char *client_ca_pem, int health_without_cert,
+    struct rpc_refusals *refusals, struct rpc_tls **out,
+    struct cf_error *err)
+{
+	grpc_tls_credentials_options *opts;
+	grpc_tls_certificate_provider *provider;
+	grpc_tls_certificate_verifier *gv;
+	grpc_server_credentials *creds;
+	struct rpc_tls *t;
+	struct verifier *v;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (v = calloc(1, sizeof(*v))) == NULL) {
+		free(t);
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		return (NULL);
 	}
-	if ((v->cas = rpc_x509_store_new(client_ca_pem)) == NULL) {
+	t->identity_fd = t->roots_fd = -1;
+	t->v = v;
+	pthread_mutex_init(&v->mu, NULL);
+	/* The first set, checked and put in place as every later one. */
+	if (rpc_tls_update(t, cert_pem, key_pem, client_ca_pem, err)) {
+		rpc_x509_store_free(v->cas);
+		pthread_mutex_destroy(&v->mu);
 		free(v);
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "tls_client_ca "
-		    "holds no usable certificate");
+		t->v = NULL;
+		rpc_tls_free(t);
 		return (NULL);
 	}
 	rpc_refusals_ref(refusals);
@@ -272,11 +443,12 @@ rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
 	v->ext.cancel = cancel;
 	v->ext.destruct = destruct;
 
-	/* Our certificate and key, the CAs named to clients, the checks. */
-	pairs = grpc_tls_identity_pairs_create();
-	grpc_tls_identity_pairs_add_pair(pairs, key_pem, cert_pem);
-	provider = grpc_tls_certificate_provider_static_data_create(
-	    client_ca_pem, pairs);
+	/*
+	 * Our certificate and key, the CAs named to clients (both re-read
+	 * every second: rpc_tls_update), the checks.
+	 */
+	provider = grpc_tls_certificate_provider_file_watcher_create(
+	    t->identity_path, t->identity_path, t->roots_path, 1);
 	opts = grpc_tls_credentials_options_create();
 	grpc_tls_credentials_options_set_certificate_provider(opts, provider);
 	grpc_tls_credentials_options_watch_root_certs(opts);
@@ -289,8 +461,12 @@ rpc_tls_server_credentials(const char *cert_pem, const char *key_pem,
 	grpc_tls_certificate_provider_release(provider);
 
 	/* The credentials take the options over. */
-	if ((creds = grpc_tls_server_credentials_create(opts)) == NULL)
+	if ((creds = grpc_tls_server_credentials_create(opts)) == NULL) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "the TLS "
 		    "certificate, key or client CA was refused");
+		rpc_tls_free(t);
+		return (NULL);
+	}
+	*out = t;
 	return (creds);
 }

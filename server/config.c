@@ -55,6 +55,7 @@ static const struct key keys[] = {
 	KEY(tls_cert, KEY_STRING, NULL),
 	KEY(tls_key, KEY_STRING, NULL),
 	KEY(tls_client_ca, KEY_STRING, NULL),
+	KEY(tls_reload_interval, KEY_SECONDS, "10"),
 	KEY(plaintext, KEY_ONOFF, "off"),
 	KEY(health_without_cert, KEY_ONOFF, "off"),
 	KEY(refusal_audit_interval, KEY_SECONDS, "60"),

@@ -46,6 +46,7 @@ struct config {
 	char *tls_cert;		/* server certificate chain (PEM file) */
 	char *tls_key;		/* its private key (PEM file) */
 	char *tls_client_ca;	/* CA bundle client certificates chain to */
+	unsigned tls_reload_interval; /* seconds between looks at the three */
 	int plaintext;		/* on: no TLS, loopback only; default off */
 	int health_without_cert; /* on: health check needs no cert */
 	unsigned refusal_audit_interval; /* seconds between refusal summaries */

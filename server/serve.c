@@ -79,11 +79,8 @@ tls_config(const struct config *cfg, struct rpc_config *rc,
 	}
 	rc->health_without_cert = cfg->health_without_cert;
 	rc->refusal_interval_s = cfg->refusal_audit_interval;
-	/* The three files; the key only if no one else may read it. */
-	if (cf_read_file(cfg->tls_cert, "tls_cert", CF_FILE_ANY_MODE, &pem[0],
-	    err) || cf_read_file(cfg->tls_key, "tls_key", CF_FILE_PRIVATE,
-	    &pem[1], err) || cf_read_file(cfg->tls_client_ca, "tls_client_ca",
-	    CF_FILE_ANY_MODE, &pem[2], err))
+	/* The three files (tls_watch.c reads them again when they change). */
+	if (server_tls_read(cfg, pem, err))
 		return (-1);
 	rc->tls_cert_pem = (const char *)pem[0]->data;
 	rc->tls_key_pem = (const char *)pem[1]->data;
@@ -163,7 +160,7 @@ limit_malloc_arenas(void)
 		(void)mallopt(M_ARENA_MAX, ncpu < 1 ? 1 : (int)ncpu);
 }
 
-/* Serve until SIGTERM or SIGINT, then drain. */
+/* Serve until SIGTERM or SIGINT (SIGHUP: read the TLS files again). */
 int
 server_serve(const struct config *cfg, struct cf_error *err)
 {
@@ -174,11 +171,11 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	struct audit_config ac;
 	struct rpc_server *srv = NULL;
 	struct awsapi *aws = NULL;
+	struct server_tls_watch *tw = NULL;
 	struct engine_config ec;
 	struct rotator_exec_config rx;
 	struct rpc_config rc;
 	struct cf_secret *pem[3] = { NULL, NULL, NULL };
-	size_t i;
 	sigset_t sigs;
 	int sig;
 
@@ -194,6 +191,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	if ((errno = pthread_sigmask(SIG_BLOCK, &sigs, NULL)) != 0) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not block signals: %s",
 		    strerror(errno));
@@ -258,10 +256,10 @@ server_serve(const struct config *cfg, struct cf_error *err)
 		goto err5;
 	if (aws_start(cfg, e, srv, pem, &aws, err))
 		goto err5;
-	for (i = 0; i < 3; i++) {
-		cf_secret_free(pem[i]);
-		pem[i] = NULL;
-	}
+	server_tls_free(pem);
+	if (!cfg->plaintext && (tw = server_tls_watch_start(cfg, srv, aws,
+	    err)) == NULL)
+		goto err6;
 	if (server_rotator_endpoint(cfg, srv, e)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		goto err5;
@@ -270,11 +268,19 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	server_notify_ready("serving");
 
 	/* Wait for the signal, then drain and take everything down. */
-	while (sigwait(&sigs, &sig) != 0)
-		continue;
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		fprintf(stderr, "cofferd: SIGHUP received: reading the TLS "
+		    "files again\n");
+		server_tls_watch_kick(tw);
+	}
 	fprintf(stderr, "cofferd: %s received, draining\n",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	server_notify_stopping();
+	server_tls_watch_stop(tw);
 	engine_cancel_rotators(e);
 	awsapi_stop(aws);
 	rpc_server_stop(srv);
@@ -288,11 +294,12 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	/* Success! */
 	return (0);
 
+err6:
+	awsapi_stop(aws);
 err5:
 	rpc_server_free(srv);
 err4:
-	for (i = 0; i < 3; i++)
-		cf_secret_free(pem[i]);
+	server_tls_free(pem);
 	engine_rotation_stop(e, rot);
 	audit_stop(audit);
 err2:

@@ -59,6 +59,34 @@ int server_rotator_endpoint(const struct config *, const struct rpc_server *,
  * after a clean drain, -1 with ${err} if it could not start. */
 int server_serve(const struct config *, struct cf_error *);
 
+/* ---- tls_watch.c --------------------------------------------------------- */
+
+struct awsapi;
+struct rpc_server;
+struct server_tls_watch;
+
+/*
+ * server_tls_read(cfg, pem, err): tls_cert, tls_key (refused if group or
+ * others may read it) and tls_client_ca into ${pem} (free with
+ * server_tls_free).  0, or -1 with ${err} and nothing held.
+ */
+int server_tls_read(const struct config *, struct cf_secret *[3],
+    struct cf_error *) CF_MUSTCHECK;
+void server_tls_free(struct cf_secret *[3]);
+
+/*
+ * server_tls_watch_start(cfg, srv, aws, err): a thread that reads the
+ * three files again whenever stat(2) says one changed (every
+ * tls_reload_interval seconds) and hands them to ${srv} and ${aws} (NULL:
+ * none); a set the listeners refuse is logged and the old one kept.
+ * server_tls_watch_kick(w): read them now, changed or not (SIGHUP).
+ * server_tls_watch_stop(w): stop and free (NULL: nothing).
+ */
+struct server_tls_watch *server_tls_watch_start(const struct config *,
+    struct rpc_server *, struct awsapi *, struct cf_error *);
+void server_tls_watch_kick(struct server_tls_watch *);
+void server_tls_watch_stop(struct server_tls_watch *);
+
 /* ---- notify.c ------------------------------------------------------------ */
 
 /*

@@ -110,3 +110,12 @@ add_test(NAME e2e.backup
 set_tests_properties(e2e.backup PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
+
+# Certificates rotated without a restart: tls_cert, tls_key and
+# tls_client_ca read again when they change and on SIGHUP, under load.
+add_test(NAME e2e.tls_reload
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_tls_reload
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.tls_reload PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 600)
