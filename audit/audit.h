@@ -290,6 +290,13 @@ void audit_stop(struct audit *);
  */
 void audit_key_rotated(struct audit *, uint32_t);
 
+/*
+ * audit_metrics_write(a, out): the queue lanes' waiting events, and the
+ * events per commit and the commits' round trips, for /metrics.
+ */
+struct cf_prom;
+void audit_metrics_write(struct audit *, struct cf_prom *);
+
 /* audit_lanes(a): how many chains this process writes. */
 size_t audit_lanes(const struct audit *);
 

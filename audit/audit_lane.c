@@ -78,7 +78,7 @@ struct lane {
 
 	/* Group commit: take() waits for company while there is load. */
 	int64_t batch_wait_us;		/* audit_batch_wait_us; 0: never */
-	const atomic_uint *coming;	/* calls on their way (audit_writer.c) */
+	struct lane_shared *shared;	/* the process's (audit_writer.c) */
 	int urgent;			/* a lane_record waits in the queue */
 	size_t last_subs;		/* submissions in the last batch */
 	struct timespec last_take;	/* CLOCK_MONOTONIC */
@@ -90,7 +90,6 @@ struct lane {
 	struct hsm_session *hs;
 	uint32_t mac_version;		/* the audit key version in use */
 	int64_t mac_checked_ms;		/* cf_mono_ms of the last look */
-	const atomic_uint *mac_floor;	/* audit_key_rotated's, this process */
 	char chain_id[37];
 	char deployment[AUDIT_DEPLOYMENT_LEN + 1];
 	char server[128];
@@ -262,7 +261,7 @@ sub_new(const struct audit_event *ev, size_t n, audit_done_fn *done,
 static int
 mac_version_fresh(struct lane *l, struct cf_error *err)
 {
-	uint32_t v, floor = atomic_load(l->mac_floor);
+	uint32_t v, floor = atomic_load(l->shared->mac_floor);
 	int64_t now = cf_mono_ms();
 
 	if (floor > l->mac_version)
@@ -490,7 +489,7 @@ static int
 write_batch(struct lane *l, struct sub *subs, struct cf_error *err)
 {
 	uint8_t hash[AUDIT_HASH_LEN];
-	int64_t seq;
+	int64_t seq, t0;
 	size_t n = 0, room = MAX_BATCH, i, nt = 0;
 	struct sub *s, *redo_end;
 
@@ -531,8 +530,12 @@ write_batch(struct lane *l, struct sub *subs, struct cf_error *err)
 		}
 
 	/* One statement, one commit. */
+	t0 = cf_mono_us();
 	if (store_audit_insert(l->store, l->rows, n, l->touches, nt, err))
 		goto fail;
+	cf_hist_observe(&l->shared->commit[0], &cf_hist_seconds,
+	    (uint64_t)(cf_mono_us() - t0));
+	cf_hist_observe(&l->shared->batch[0], &cf_hist_sizes, n);
 	l->seq = seq;
 	memcpy(l->last_hash, hash, AUDIT_HASH_LEN);
 	while ((s = l->redo) != redo_end) {
@@ -598,7 +601,7 @@ should_wait(const struct lane *l)
 {
 
 	return (l->batch_wait_us > 0 && l->last_subs > 1 && !l->stopping &&
-	    !l->urgent && l->queued < MAX_BATCH && atomic_load(l->coming) > 0);
+	    !l->urgent && l->queued < MAX_BATCH && atomic_load(l->shared->coming) > 0);
 }
 
 /* ${t} plus ${us} microseconds. */
@@ -876,7 +879,7 @@ lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
 {
 	enum audit_txn_end end = AUDIT_TXN_ROLLED_BACK;
 	uint8_t hash[AUDIT_HASH_LEN];
-	int64_t seq;
+	int64_t seq, t0;
 	struct sub *s;
 	size_t i;
 
@@ -901,9 +904,13 @@ lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
 	memcpy(l->pending_hash, hash, AUDIT_HASH_LEN);
 
 	/* The events and the change, committed together in one round trip. */
+	t0 = cf_mono_us();
 	switch (store_audit_insert_commit(st, l->rows, n, err)) {
 	case STORE_TX_COMMITTED:
 		end = AUDIT_TXN_COMMITTED;
+		cf_hist_observe(&l->shared->commit[1], &cf_hist_seconds,
+		    (uint64_t)(cf_mono_us() - t0));
+		cf_hist_observe(&l->shared->batch[1], &cf_hist_sizes, n);
 		break;
 	case STORE_TX_ROLLED_BACK:
 		end = AUDIT_TXN_ROLLED_BACK;
@@ -949,6 +956,17 @@ server_event(struct lane *l, const char *op, struct cf_error *err)
 	return (0);
 }
 
+size_t
+lane_queued(struct lane *l)
+{
+	size_t n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->queued + l->n_redo;
+	pthread_mutex_unlock(&l->mu);
+	return (n);
+}
+
 void
 lane_nudge(struct lane *l)
 {
@@ -960,8 +978,7 @@ lane_nudge(struct lane *l)
 
 struct lane *
 lane_start(const struct audit_config *cfg, int first, int inline_only,
-    const atomic_uint *coming, const atomic_uint *mac_floor,
-    struct cf_error *err)
+    struct lane_shared *shared, struct cf_error *err)
 {
 	struct lane *l;
 	pthread_condattr_t ca;
@@ -979,8 +996,7 @@ lane_start(const struct audit_config *cfg, int first, int inline_only,
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&l->room, NULL);
 	l->batch_wait_us = cfg->batch_wait_us;
-	l->coming = coming;
-	l->mac_floor = mac_floor;
+	l->shared = shared;
 	pthread_mutex_init(&l->head_mu, NULL);
 	pthread_cond_init(&l->head_cv, NULL);
 	l->tail = &l->head;

@@ -10,11 +10,24 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "cf_metrics.h"
 
 struct lane;
 
+/* What a process's lanes share (audit_writer.c's struct audit holds it). */
+struct lane_shared {
+	const atomic_uint *coming;	/* calls on their way to the queue
+					   lanes (audit_call_begin); the
+					   writer waits for them under load */
+	const atomic_uint *mac_floor;	/* the audit key version this process
+					   rotated to last (audit_key_rotated),
+					   used at once */
+	struct cf_hist batch[2];	/* events per commit: queue, change */
+	struct cf_hist commit[2];	/* the commit's round trip, in us */
+};
+
 /*
- * lane_start(cfg, first, inline_only, coming, mac_floor, err):
+ * lane_start(cfg, first, inline_only, shared, err):
  * Open the lane's own database connection and token sessions, start a new
  * chain (a random id), start its writer and head keeper, record
  * "ServerStart" in it (which registers the chain in audit_chains) and
@@ -22,15 +35,16 @@ struct lane;
  * process, which also makes the monthly partitions and tidies superseded
  * heads in the token.  ${inline_only}: a change lane, which has no writer
  * thread and no queue: its holder appends events with lane_append.
- * ${coming}: how many calls are on their way to the queue lanes
- * (audit_call_begin); the writer waits for them under load.
- * ${mac_floor}: the audit key version this process rotated to last
- * (audit_key_rotated), which the lane uses at once.  NULL with ${err} set
- * if any of it fails.
+ * ${shared}: what the process's lanes share, which outlives them.  NULL
+ * with ${err} set if any of it fails.
  */
 struct lane *lane_start(const struct audit_config *, int, int,
-    const atomic_uint *, const atomic_uint *, struct cf_error *)
-    CF_MUSTCHECK;
+    struct lane_shared *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * lane_queued(l): events waiting in ${l}'s queue now (for the metrics).
+ */
+size_t lane_queued(struct lane *);
 
 /* lane_nudge(l): wake the writer to look again at what it waits for. */
 void lane_nudge(struct lane *);

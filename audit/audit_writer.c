@@ -34,6 +34,7 @@ struct audit {
 	atomic_uint next;		/* the lane the next submission takes */
 	atomic_uint coming;		/* calls between audit_call_begin, _end */
 	atomic_uint mac_floor;		/* audit_key_rotated's version */
+	struct lane_shared shared;	/* the lanes': the two above, stats */
 	pthread_mutex_t mu;		/* held[] */
 	pthread_cond_t freed;
 	unsigned next_change;
@@ -181,6 +182,34 @@ audit_key_rotated(struct audit *a, uint32_t version)
 		;
 }
 
+void
+audit_metrics_write(struct audit *a, struct cf_prom *out)
+{
+	static const char *const kind[2] = { "lane=\"queue\"",
+	    "lane=\"change\"" };
+	size_t i, queued = 0;
+	int k;
+
+	for (i = 0; i < a->n_queue; i++)
+		queued += lane_queued(a->lanes[i]);
+	cf_prom_family(out, "coffer_audit_queue_events", "gauge", "Audit "
+	    "events waiting for their lane's next commit (reads' answers "
+	    "wait with them).");
+	cf_prom_value(out, "coffer_audit_queue_events", NULL, queued);
+	cf_prom_family(out, "coffer_audit_batch_events", "histogram", "Audit "
+	    "events per commit: a queue lane's group commit, or a change's "
+	    "own transaction.");
+	for (k = 0; k < 2; k++)
+		cf_prom_hist(out, "coffer_audit_batch_events", kind[k],
+		    &a->shared.batch[k], &cf_hist_sizes);
+	cf_prom_family(out, "coffer_audit_commit_seconds", "histogram", "The "
+	    "round trip of an audit commit (INSERT and COMMIT, fsync "
+	    "included).");
+	for (k = 0; k < 2; k++)
+		cf_prom_hist(out, "coffer_audit_commit_seconds", kind[k],
+		    &a->shared.commit[k], &cf_hist_seconds);
+}
+
 size_t
 audit_lanes(const struct audit *a)
 {
@@ -229,12 +258,14 @@ audit_start(const struct audit_config *cfg, struct cf_error *err)
 	atomic_init(&a->next, 0);
 	atomic_init(&a->coming, 0);
 	atomic_init(&a->mac_floor, 0);
+	a->shared.coming = &a->coming;
+	a->shared.mac_floor = &a->mac_floor;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->freed, NULL);
 	a->n_queue = q;
 	for (i = 0; i < q + c; i++) {
 		if ((a->lanes[i] = lane_start(cfg, i == 0, i >= q,
-		    &a->coming, &a->mac_floor, err)) == NULL) {
+		    &a->shared, err)) == NULL) {
 			audit_stop(a);
 			return (NULL);
 		}

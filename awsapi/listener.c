@@ -542,46 +542,6 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 /* ---- the listener --------------------------------------------------------- */
 
-/* ${listen} ("HOST:PORT", "[V6]:PORT") as a socket address. */
-static int
-address(const char *listen, struct sockaddr_storage *ss, struct cf_error *err)
-{
-	struct addrinfo hints, *res = NULL;
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	size_t hl;
-
-	if (colon == NULL || colon == listen || colon[1] == '\0')
-		goto bad;
-	hl = (size_t)(colon - listen);
-	if (listen[0] == '[') {
-		if (hl < 3 || listen[hl - 1] != ']')
-			goto bad;
-		listen++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		goto bad;
-	memcpy(host, listen, hl);
-	host[hl] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL ||
-	    res->ai_addrlen > sizeof(*ss))
-		goto bad;
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	return (0);
-bad:
-	if (res != NULL)
-		freeaddrinfo(res);
-	cf_error_set(err, CF_ERR_INVALID_PARAMETER, "aws_listen \"%s\": not "
-	    "HOST:PORT or [V6]:PORT", listen);
-	return (-1);
-}
-
 struct awsapi *
 awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 {
@@ -590,7 +550,7 @@ awsapi_start(const struct awsapi_config *cfg, struct cf_error *err)
 	awsapi_cert_fn *cert;
 	struct awsapi *a;
 
-	if (address(cfg->listen, &ss, err))
+	if (cf_listen_address(cfg->listen, "aws_listen", &ss, err))
 		return (NULL);
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		goto nomem;

@@ -253,7 +253,18 @@ enum cf_hex_result cf_hex_decode(const char *, size_t, enum cf_hex_case,
 /* cf_now_ms(): wall-clock milliseconds since the Unix epoch. */
 int64_t cf_now_ms(void);
 
-/* cf_mono_ms(): milliseconds of a clock that never jumps (for intervals). */
+/*
+ * cf_listen_address(listen, what, ss, err) (cf_net.c): "HOST:PORT" or
+ * "[V6]:PORT" (a numeric port) as a socket address to bind.  0, or -1
+ * with ${err} naming the configuration key ${what}.
+ */
+struct sockaddr_storage;
+int cf_listen_address(const char *, const char *, struct sockaddr_storage *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/* cf_mono_ms(), cf_mono_us(): milli- and microseconds of a clock that never
+ * jumps (for intervals). */
 int64_t cf_mono_ms(void);
+int64_t cf_mono_us(void);
 
 #endif /* !COFFER_CF_H */

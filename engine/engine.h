@@ -597,6 +597,14 @@ int engine_verify_audit(struct engine_worker *, const struct engine_call *,
 int engine_rotate_audit_key(struct engine_worker *, const struct engine_call *,
     uint32_t *, struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * engine_metrics_write(e, out) (metrics.c): rotations by rotator kind and
+ * outcome, secrets purged, the data-key cache's hits and misses, and the
+ * token and database failures this process saw, for /metrics.
+ */
+struct cf_prom;
+void engine_metrics_write(struct engine *, struct cf_prom *);
+
 
 /* ---- policies (ops_policy.c) ---------------------------------------------- */
 

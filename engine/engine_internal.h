@@ -6,6 +6,7 @@
 #define COFFER_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "engine.h"
 #include "hsm.h"
@@ -37,6 +38,8 @@
 #define MSG_DELETED "You can't perform this operation on the secret " \
 	"because it was marked for deletion."
 
+#define ENGINE_ROTATOR_KINDS 4	/* enum rotator_kind's values */
+
 struct engine {
 	char *conninfo;
 	struct hsm *hsm;
@@ -57,6 +60,10 @@ struct engine {
 	int verify_max_events, verify_max_ms; /* ...and VerifyAuditLog's */
 	struct engine_keks *keks;	/* keks.c: KEK versions in use */
 	int rewrap_rate;		/* envelopes a second, per server */
+	/* metrics.c: rotations by rotator kind (last: not understood) and
+	 * outcome (0 failed, 1 OK); secrets purged. */
+	atomic_uint_fast64_t rotations[ENGINE_ROTATOR_KINDS + 1][2];
+	atomic_uint_fast64_t purged;
 };
 
 struct engine_worker {
@@ -403,6 +410,13 @@ enum engine_kek_state {
 };
 enum engine_kek_state engine_kek_state(struct engine_worker *, const char *,
     struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * engine_metrics_rotation(e, kind, ok) (metrics.c): one rotation run to
+ * its end (${ok}) or to a failure, by a rotator of ${kind} (an enum
+ * rotator_kind; -1: the rotator was not understood).
+ */
+void engine_metrics_rotation(struct engine *, int, int);
 
 /* engine_rotation_kick(e): wake this process's scheduler, if running. */
 void engine_rotation_kick(struct engine *);

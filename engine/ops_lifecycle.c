@@ -325,6 +325,7 @@ engine_purge_due(struct engine_worker *w, struct audit *audit, int limit,
 		goto err0;
 	}
 	*out_purged = (int)n;
+	atomic_fetch_add_explicit(&w->e->purged, n, memory_order_relaxed);
 	cf_arena_free(a);
 
 	/* Success! */

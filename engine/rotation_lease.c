@@ -123,7 +123,7 @@ run_claimed(const struct rotation_lease *l, const char *uuid)
 	struct cf_error err = { CF_OK, "" };
 	char token[37];
 	const char *tok;
-	int backoff, step;
+	int backoff, step, kind = -1;	/* -1: a rotator not understood */
 
 	if ((a = cf_arena_new()) == NULL)
 		return;
@@ -142,6 +142,7 @@ run_claimed(const struct rotation_lease *l, const char *uuid)
 		goto failed;
 
 	/* Its steps in order, from the one recorded. */
+	kind = (int)rot.kind;
 	for (step = sec.rotation_step; step <= ROTATOR_FINISH; step++) {
 		switch (engine_rotation_run_step(l, a, sec.arn, tok,
 		    (enum rotator_step)step, &rot, sec.rotation_principal,
@@ -149,14 +150,17 @@ run_claimed(const struct rotation_lease *l, const char *uuid)
 		case ROTATION_STEP_NEXT:
 			break;
 		case ROTATION_STEP_OVER:
-			goto done;
+			goto over;
 		case ROTATION_STEP_FAILED:
 			goto failed;
 		}
 	}
+over:
+	engine_metrics_rotation(w->e, kind, 1);
 	goto done;
 
 failed:
+	engine_metrics_rotation(w->e, kind, 0);
 	/* Retried later, the lease released: 2 s, 4 s, ... up to an hour. */
 	backoff = ROT_BACKOFF_MIN_S << (sec.rotation_attempts < 11 ?
 	    sec.rotation_attempts : 11);

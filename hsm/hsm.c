@@ -81,13 +81,19 @@ token_down(CK_RV rv)
 	    rv == CKR_USER_NOT_LOGGED_IN);
 }
 
+/* Token calls that failed because the token was down, for /metrics. */
+static atomic_uint_fast64_t token_down_total;
+
 /* Set ${err} for a failed call: UNAVAILABLE if the token is down. */
 int
 hsm_fail(struct cf_error *err, enum cf_code code, CK_RV rv, const char *what)
 {
 
-	if (token_down(rv))
+	if (token_down(rv)) {
 		code = CF_ERR_UNAVAILABLE;
+		atomic_fetch_add_explicit(&token_down_total, 1,
+		    memory_order_relaxed);
+	}
 	cf_error_set(err, code, "%s: %s", what, ckr_name(rv));
 	return (-1);
 }
@@ -584,6 +590,18 @@ hsm_dek_cache_stats(const struct hsm_session *s, uint64_t *hits,
 
 	*hits = s->dek_hits;
 	*misses = s->dek_misses;
+}
+
+void
+hsm_metrics(const struct hsm *h, struct hsm_metrics *out)
+{
+
+	out->dek_hits = atomic_load_explicit(&h->dek_hits,
+	    memory_order_relaxed);
+	out->dek_misses = atomic_load_explicit(&h->dek_misses,
+	    memory_order_relaxed);
+	out->token_down = atomic_load_explicit(&token_down_total,
+	    memory_order_relaxed);
 }
 
 /*

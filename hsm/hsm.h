@@ -197,6 +197,17 @@ int hsm_rewrap(struct hsm_session *, struct hsm_envelope *, uint32_t,
 void hsm_dek_cache_stats(const struct hsm_session *, uint64_t *, uint64_t *);
 
 /*
+ * hsm_metrics(h, out): the same for every session of ${h}, and how many
+ * token calls of the process failed because the token was down.
+ */
+struct hsm_metrics {
+	uint64_t dek_hits;
+	uint64_t dek_misses;
+	uint64_t token_down;
+};
+void hsm_metrics(const struct hsm *, struct hsm_metrics *);
+
+/*
  * hsm_open(s, env, bind, out, err):
  * Unwrap ${env}'s DEK inside the token and decrypt its ciphertext, checking
  * the tag against the AAD built from ${env} and ${bind}.  On success *out is

@@ -227,11 +227,14 @@ hsm_dek_find(struct hsm_session *s, const struct hsm_envelope *env,
 		pin->owner = d->owner;
 		pthread_mutex_unlock(&set->mu);
 		s->dek_hits++;
+		atomic_fetch_add_explicit(&s->h->dek_hits, 1,
+		    memory_order_relaxed);
 		return (HSM_DEK_HIT);
 	}
 	pthread_mutex_unlock(&set->mu);
 	destroy_obj(s, gone);
 	s->dek_misses++;
+	atomic_fetch_add_explicit(&s->h->dek_misses, 1, memory_order_relaxed);
 	return (HSM_DEK_MISS);
 }
 

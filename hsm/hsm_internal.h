@@ -36,6 +36,8 @@ struct hsm {
 	char kek_label[HSM_LABEL_MAX + 1];
 	struct hsm_dek_cache *deks;	/* NULL: hsm_config.no_dek_cache */
 	atomic_uint key_epoch;		/* bumped by hsm_forget_keys */
+	atomic_uint_fast64_t dek_hits;	/* every session's, for /metrics */
+	atomic_uint_fast64_t dek_misses;
 };
 
 struct hsm_kek {

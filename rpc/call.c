@@ -442,7 +442,7 @@ rpc_call_refuse(grpc_call *gcall, size_t method, const struct cf_error *why,
 		return (0);
 	}
 	call_identity(c);
-	rpc_exchange_fail(&c->x, rpc_service_op(method), why);
+	rpc_exchange_fail(&c->x, method, rpc_service_op(method), why);
 	return (call_finish(c));
 }
 
@@ -462,7 +462,7 @@ rpc_call_serve_unknown(grpc_call *gcall, grpc_slice method,
 	path = grpc_slice_to_c_string(method);
 	cf_error_set(&err, CF_ERR_UNIMPLEMENTED, "unknown method %.200s",
 	    path);
-	rpc_exchange_fail(&c->x, path, &err);
+	rpc_exchange_fail(&c->x, RPC_SERVICE_NONE, path, &err);
 	gpr_free(path);
 	return (call_finish(c));
 }

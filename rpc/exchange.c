@@ -40,8 +40,11 @@ rpc_exchange_init(struct rpc_exchange *x, struct audit *audit,
 	x->audit = audit;
 	x->refusals = refusals;
 	x->start_ms = cf_now_ms();
+	x->start_us = cf_mono_us();
 	x->op = "unknown";
+	x->method = SIZE_MAX;
 	x->audit_ok = 1;
+	rpc_metrics_begin();
 	return (0);
 }
 
@@ -49,6 +52,10 @@ void
 rpc_exchange_cleanup(struct rpc_exchange *x)
 {
 
+	if (x->arena == NULL)
+		return;
+	rpc_metrics_end(x->method, x->answered, x->answer, cf_mono_us() -
+	    x->start_us);
 	cf_arena_free(x->arena);
 	x->arena = NULL;
 }
@@ -136,6 +143,7 @@ rpc_exchange_run(struct rpc_exchange *x, size_t method,
 	struct engine_call ec;
 
 	x->op = rpc_service_op(method);
+	x->method = method;
 	memset(&ec, 0, sizeof(ec));
 	ec.action = rpc_service_action(method);
 	ec.principal = x->principal;
@@ -156,12 +164,13 @@ rpc_exchange_run(struct rpc_exchange *x, size_t method,
 }
 
 void
-rpc_exchange_fail(struct rpc_exchange *x, const char *op,
+rpc_exchange_fail(struct rpc_exchange *x, size_t method, const char *op,
     const struct cf_error *err)
 {
 	const char *copy = cf_arena_strdup(x->arena, op);
 
 	x->op = copy != NULL ? copy : "unknown";
+	x->method = method;
 	x->ok = 0;
 	x->err = *err;
 }
@@ -244,8 +253,9 @@ fail:
 	return (RPC_RECORDED_NOW);
 }
 
-const struct rpc_reply *
-rpc_exchange_result(struct rpc_exchange *x, const struct cf_error **err)
+/* The reply to send, or NULL and the error to answer with. */
+static const struct rpc_reply *
+answer(struct rpc_exchange *x, const struct cf_error **err)
 {
 	struct cf_error e = { CF_OK, "" };
 
@@ -262,4 +272,16 @@ rpc_exchange_result(struct rpc_exchange *x, const struct cf_error **err)
 		return (&x->reply);
 	*err = &x->audit_err;
 	return (NULL);
+}
+
+const struct rpc_reply *
+rpc_exchange_result(struct rpc_exchange *x, const struct cf_error **err)
+{
+	const struct rpc_reply *r = answer(x, err);
+
+	/* What the caller is told is what the metrics count. */
+	x->answered = 1;
+	x->answer = r != NULL ? CF_OK : (*err)->code != CF_OK ? (*err)->code :
+	    CF_ERR_INTERNAL;
+	return (r);
 }

@@ -152,11 +152,11 @@ rpc_json_serve(struct rpc_server *s, struct engine_worker *w,
 	 */
 	method = rpc_service_find_sm(req->operation);
 	if (req->refused != NULL) {
-		rpc_exchange_fail(&x, req->operation, req->refused);
+		rpc_exchange_fail(&x, method, req->operation, req->refused);
 	} else if (method == RPC_SERVICE_NONE) {
 		cf_error_set(&e, CF_ERR_UNKNOWN_OPERATION, "Secrets Manager "
 		    "has no operation %.100s", req->operation);
-		rpc_exchange_fail(&x, req->operation, &e);
+		rpc_exchange_fail(&x, method, req->operation, &e);
 	} else if (rpc_json_request_pack(rpc_service_request(method),
 	    req->body, req->body_len, x.arena, &packed, &len, &e)) {
 		rpc_exchange_run(&x, method, w, NULL, 0, &e);

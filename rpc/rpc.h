@@ -145,6 +145,14 @@ int rpc_server_tls_update(struct rpc_server *, const char *, const char *,
     const char *, struct cf_error *) CF_MUSTCHECK;
 
 /*
+ * rpc_metrics_write(out) (metrics.c): every call this process answered,
+ * on either listener, by operation and outcome, their durations, and the
+ * calls being answered now, in Prometheus's text format.
+ */
+struct cf_prom;
+void rpc_metrics_write(struct cf_prom *);
+
+/*
  * rpc_server_free(srv):
  * Stop and drain the server if it is running, then destroy it and release
  * gRPC.  rpc_server_free(NULL) does nothing.

@@ -28,7 +28,11 @@ struct rpc_exchange {
 	struct cf_arena *arena;
 	char request_id[CF_UUID_LEN + 1];
 	const char *op;			/* the operation, for the event */
+	size_t method;			/* its index; SIZE_MAX: none known */
 	int64_t start_ms;
+	int64_t start_us;		/* monotonic, for the metrics */
+	int answered;			/* rpc_exchange_result was asked */
+	enum cf_code answer;		/* ...and what it said */
 	const char *principal;		/* NULL: no identity */
 	const char *peer;
 	const char *transport;		/* AUDIT_TRANSPORT_*, for the event */
@@ -73,11 +77,12 @@ void rpc_exchange_run(struct rpc_exchange *, size_t, struct engine_worker *,
     const uint8_t *, size_t, const struct cf_error *);
 
 /*
- * rpc_exchange_fail(x, op, err):
+ * rpc_exchange_fail(x, method, op, err):
  * The call is not run (refused, or an unknown operation): its outcome is
- * ${err}, under operation ${op} (copied).
+ * ${err}, under operation ${op} (copied), which is method ${method} of
+ * the table (RPC_SERVICE_NONE: none, and the metrics say "Unknown").
  */
-void rpc_exchange_fail(struct rpc_exchange *, const char *,
+void rpc_exchange_fail(struct rpc_exchange *, size_t, const char *,
     const struct cf_error *);
 
 /* What rpc_exchange_record did. */

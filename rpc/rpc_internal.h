@@ -33,6 +33,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cf.h"
+#include "cf_metrics.h"
 
 struct engine_call;
 struct engine_worker;
@@ -149,6 +150,15 @@ struct rpc_reply {
  */
 int rpc_service_not_serving(struct cf_arena *, struct rpc_reply *,
     struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * metrics.c: rpc_metrics_begin() when a call arrives; rpc_metrics_end(
+ * method, answered, outcome, us) when it is over (method SIZE_MAX: none
+ * known; ${answered} 0: the client went away unanswered).
+ * rpc_metrics_write is public (rpc.h).
+ */
+void rpc_metrics_begin(void);
+void rpc_metrics_end(size_t, int, enum cf_code, int64_t);
 
 /* rpc_service_count(): the number of methods the server registers. */
 size_t rpc_service_count(void);

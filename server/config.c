@@ -71,6 +71,7 @@ static const struct key keys[] = {
 	KEY(purge_interval, KEY_SECONDS, "60"),
 	KEY(rewrap_rate, KEY_COUNT, "1000"),
 	KEY(aws_listen, KEY_STRING, NULL),
+	KEY(metrics_listen, KEY_STRING, NULL),
 	KEY(aws_workers, KEY_WORKERS, NULL),
 	KEY(aws_max_connections, KEY_COUNT, "1024"),
 	KEY(aws_timeout, KEY_SECONDS, "60"),

@@ -91,6 +91,7 @@ struct config {
 				   to their KEK's current version */
 	/* AWS's JSON protocol over HTTPS (awsapi/), off unless set. */
 	char *aws_listen;	/* "HOST:PORT"; NULL: not served */
+	char *metrics_listen;	/* GET /metrics there; NULL: not served */
 	unsigned aws_workers;	/* its threads; default: workers */
 	unsigned aws_max_connections;	/* connections held at most */
 	unsigned aws_timeout;	/* seconds a connection may sit idle */

@@ -172,6 +172,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	struct rpc_server *srv = NULL;
 	struct awsapi *aws = NULL;
 	struct server_tls_watch *tw = NULL;
+	struct server_metrics *metrics = NULL;
 	struct engine_config ec;
 	struct rotator_exec_config rx;
 	struct rpc_config rc;
@@ -260,6 +261,15 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	if (!cfg->plaintext && (tw = server_tls_watch_start(cfg, srv, aws,
 	    err)) == NULL)
 		goto err6;
+	if (cfg->metrics_listen != NULL) {
+		if ((metrics = server_metrics_start(cfg->metrics_listen,
+		    COFFER_VERSION, e, audit, err)) == NULL)
+			goto err7;
+		fprintf(stderr, "cofferd: metrics on http://%.*s:%d/metrics\n",
+		    (int)(strrchr(cfg->metrics_listen, ':') -
+		    cfg->metrics_listen), cfg->metrics_listen,
+		    server_metrics_port(metrics));
+	}
 	if (server_rotator_endpoint(cfg, srv, e)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		goto err5;
@@ -280,6 +290,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	fprintf(stderr, "cofferd: %s received, draining\n",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	server_notify_stopping();
+	server_metrics_stop(metrics);
 	server_tls_watch_stop(tw);
 	engine_cancel_rotators(e);
 	awsapi_stop(aws);
@@ -294,6 +305,8 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	/* Success! */
 	return (0);
 
+err7:
+	server_tls_watch_stop(tw);
 err6:
 	awsapi_stop(aws);
 err5:

@@ -87,6 +87,24 @@ struct server_tls_watch *server_tls_watch_start(const struct config *,
 void server_tls_watch_kick(struct server_tls_watch *);
 void server_tls_watch_stop(struct server_tls_watch *);
 
+/* ---- metrics.c ----------------------------------------------------------- */
+
+struct audit;
+struct engine;
+struct server_metrics;
+
+/*
+ * server_metrics_start(listen, version, e, audit, err): serve GET /metrics
+ * on ${listen} (plain HTTP): the calls (rpc/), the audit lanes (${audit};
+ * NULL: none), the engine's background work, the token and the database.
+ * NULL with ${err}.  server_metrics_port(m): the port bound.
+ * server_metrics_stop(m): stop and free (NULL: nothing).
+ */
+struct server_metrics *server_metrics_start(const char *, const char *,
+    struct engine *, struct audit *, struct cf_error *);
+int server_metrics_port(const struct server_metrics *);
+void server_metrics_stop(struct server_metrics *);
+
 /* ---- notify.c ------------------------------------------------------------ */
 
 /*

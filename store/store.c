@@ -2,6 +2,7 @@
  * store.c: the PostgreSQL connection of one worker, its prepared statements,
  * transactions and the migration runner.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,16 @@ cannot_serve(const char *state)
 {
 
 	return (strncmp(state, "53", 2) == 0 || strncmp(state, "58", 2) == 0);
+}
+
+/* Failures that left the database unreachable, for /metrics. */
+static atomic_uint_fast64_t unavailable;
+
+uint64_t
+store_unavailable_total(void)
+{
+
+	return (atomic_load_explicit(&unavailable, memory_order_relaxed));
 }
 
 void
@@ -84,6 +95,9 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	else
 		cf_error_set(err, CF_ERR_INTERNAL, "database error while %s: %s",
 		    what, buf);
+	if (err != NULL && err->code == CF_ERR_UNAVAILABLE)
+		atomic_fetch_add_explicit(&unavailable, 1,
+		    memory_order_relaxed);
 }
 
 /* Server notices (e.g. "already exists, skipping") are not errors. */

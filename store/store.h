@@ -147,6 +147,13 @@ void store_set_timeouts(struct store *, int, int);
 void store_set_deadline(struct store *, int);
 void store_timeout_class(struct store *, enum store_timeout_class);
 
+/*
+ * store_unavailable_total(): how many database calls of this process have
+ * failed for want of the database (unreachable, timed out, not accepting
+ * connections), for /metrics.
+ */
+uint64_t store_unavailable_total(void);
+
 /* store_ping(s): 0 if the connection answers "SELECT 1", else -1. */
 int store_ping(struct store *) CF_MUSTCHECK;
 

@@ -119,3 +119,12 @@ add_test(NAME e2e.tls_reload
 set_tests_properties(e2e.tls_reload PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 600)
+
+# /metrics: scraped and parsed by Prometheus's own parser, counted calls
+# over both listeners, no secret name or principal in it.
+add_test(NAME e2e.metrics
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_metrics
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.metrics PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 600)
