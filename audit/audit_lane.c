@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "cf_log.h"
 #include "audit_lane.h"
 #include "hsm.h"
 #include "store.h"
@@ -336,7 +337,7 @@ partitions(struct lane *l, int64_t now)
 	if (now < l->partitions_due)
 		return;
 	if (store_audit_partitions(l->store, 3, &err)) {
-		fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+		cf_log(CF_LOG_ERROR, "audit: %s", err.msg);
 		l->partitions_due = now + PARTITION_RETRY_MS;
 		return;
 	}
@@ -395,9 +396,9 @@ head_account(struct lane *l, const struct hsm_audit_head *hd,
 
 	if (ok) {
 		if (l->failures > 0 || l->closed)
-			fprintf(stderr, "cofferd: audit: the token holds the "
+			cf_log(CF_LOG_INFO, "audit: the token holds the "
 			    "audit chain head again (event %" PRId64 ") after "
-			    "%" PRId64 " failed writes%s\n", hd->seq,
+			    "%" PRId64 " failed writes%s", hd->seq,
 			    l->failures, l->closed ? "; serving audited "
 			    "calls again" : "");
 		l->token_seq = hd->seq;
@@ -414,17 +415,17 @@ head_account(struct lane *l, const struct hsm_audit_head *hd,
 	l->failures++;
 	lag = l->unanchored_ms != 0 ? now - l->unanchored_ms : 0;
 	if (l->failures == 1 || now - l->logged_ms >= HEAD_LOG_EVERY_MS) {
-		fprintf(stderr, "cofferd: audit: could not write the audit "
+		cf_log(CF_LOG_ERROR, "audit: could not write the audit "
 		    "chain head to the token (%" PRId64 " tries): %s; the "
 		    "token's head (event %" PRId64 ") lags the chain (event %"
-		    PRId64 ") by %" PRId64 " ms\n", l->failures, err->msg,
+		    PRId64 ") by %" PRId64 " ms", l->failures, err->msg,
 		    l->token_seq, l->kp_head.seq, lag);
 		l->logged_ms = now;
 	}
 	if (!l->closed && lag > l->max_lag_ms) {
-		fprintf(stderr, "cofferd: audit: the token's audit chain head "
+		cf_log(CF_LOG_ERROR, "audit: the token's audit chain head "
 		    "lags by more than audit_head_max_lag (%" PRId64 " ms): "
-		    "refusing audited calls until the token is back\n",
+		    "refusing audited calls until the token is back",
 		    l->max_lag_ms);
 		l->closed = 1;
 	}
@@ -454,9 +455,9 @@ head_keeper(void *arg)
 		if (!l->head_dirty)
 			break;
 		if (l->head_stopping && stop_tries++ >= HEAD_STOP_TRIES) {
-			fprintf(stderr, "cofferd: audit: stopping with the "
+			cf_log(CF_LOG_WARN, "audit: stopping with the "
 			    "token's audit chain head at event %" PRId64 ", "
-			    "behind the chain (event %" PRId64 ")\n",
+			    "behind the chain (event %" PRId64 ")",
 			    l->token_seq, l->kp_head.seq);
 			break;
 		}
@@ -577,8 +578,8 @@ redo_add(struct lane *l, struct sub *s)
 	    old != s) {
 		l->redo = old->next;
 		l->n_redo -= old->n;
-		fprintf(stderr, "cofferd: audit: dropping the record of a "
-		    "failed call (request %s): too many unrecorded\n",
+		cf_log(CF_LOG_ERROR, "audit: dropping the record of a "
+		    "failed call (request %s): too many unrecorded",
 		    old->ev[0].request_id ? old->ev[0].request_id : "?");
 		sub_free(old);
 	}
@@ -681,7 +682,7 @@ writer(void *arg)
 			 * reason is copied first: formatting err.msg into
 			 * itself printed the prefix twice.)
 			 */
-			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+			cf_log(CF_LOG_ERROR, "audit: %s", err.msg);
 			snprintf(why, sizeof(why), "%s", err.msg);
 			cf_error_set(&err, CF_ERR_UNAVAILABLE, "could not record "
 			    "the audit event: %s", why);
@@ -707,8 +708,8 @@ writer(void *arg)
 		if (write_batch(l, NULL, &err) == 0)
 			move_head(l);
 		else
-			fprintf(stderr, "cofferd: audit: %zu failed calls could "
-			    "not be recorded: %s\n", l->n_redo, err.msg);
+			cf_log(CF_LOG_ERROR, "audit: %zu failed calls could "
+			    "not be recorded: %s", l->n_redo, err.msg);
 	}
 	return (NULL);
 }
@@ -1030,8 +1031,8 @@ lane_start(const struct audit_config *cfg, int first, int inline_only,
 		if (hsm_audit_heads_tidy(l->head_hs, l->deployment, &n, err))
 			goto fail;
 		if (n > 0)
-			fprintf(stderr, "cofferd: audit: destroyed %d "
-			    "superseded audit chain head%s in the token\n", n,
+			cf_log(CF_LOG_INFO, "audit: destroyed %d "
+			    "superseded audit chain head%s in the token", n,
 			    n == 1 ? "" : "s");
 	}
 
@@ -1090,7 +1091,7 @@ lane_stop(struct lane *l)
 		return;
 	if (l->running) {
 		if (l->registered && server_event(l, "ServerStop", &err))
-			fprintf(stderr, "cofferd: audit: %s\n", err.msg);
+			cf_log(CF_LOG_ERROR, "audit: %s", err.msg);
 		pthread_mutex_lock(&l->mu);
 		l->stopping = 1;
 		pthread_cond_broadcast(&l->work);

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "engine_internal.h"
+#include "cf_log.h"
 #include "policy.h"
 
 #define ID_CACHE_SLOTS 64		/* principals cached per worker */
@@ -157,17 +158,17 @@ listener_main(void *arg)
 		if ((l = store_listen(z->conninfo, "coffer_policy", &err)) ==
 		    NULL) {
 			if (!reported)
-				fprintf(stderr, "cofferd: policy listener: %s; "
+				cf_log(CF_LOG_ERROR, "policy listener: %s; "
 				    "policies are read on every call until it "
-				    "reconnects\n", err.msg);
+				    "reconnects", err.msg);
 			reported = 1;
 			if (listener_pause(z, LISTEN_RETRY_MS))
 				break;
 			continue;
 		}
 		if (reported)
-			fprintf(stderr, "cofferd: policy listener: "
-			    "listening again\n");
+			cf_log(CF_LOG_INFO, "policy listener: "
+			    "listening again");
 		reported = 0;
 		/* Whatever was loaded before now may be stale. */
 		atomic_fetch_add(&z->epoch, 1);
@@ -316,9 +317,9 @@ identity_policies(struct engine_worker *w, struct cf_arena *a,
 		ie->policies[i] = policy_parse(rows[i].document,
 		    strlen(rows[i].document), POLICY_IDENTITY, &perr);
 		if (ie->policies[i] == NULL) {
-			fprintf(stderr, "cofferd: identity policy \"%s\" of "
+			cf_log(CF_LOG_ERROR, "identity policy \"%s\" of "
 			    "\"%s\" does not parse (%s); it denies every "
-			    "request of that principal\n",
+			    "request of that principal",
 			    rows[i].policy_name, principal, perr.msg);
 			ie->broken = 1;
 		}
@@ -353,8 +354,8 @@ resource_policy(struct engine_worker *w, const struct store_secret *sec,
 		snprintf(re->uuid, sizeof(re->uuid), "%s", sec->uuid);
 		if ((re->p = policy_parse(re->doc, strlen(re->doc),
 		    POLICY_RESOURCE, &perr)) == NULL)
-			fprintf(stderr, "cofferd: the resource policy of %s "
-			    "does not parse (%s); it denies every request\n",
+			cf_log(CF_LOG_ERROR, "the resource policy of %s "
+			    "does not parse (%s); it denies every request",
 			    sec->arn, perr.msg);
 	}
 	if (re->p == NULL)

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "cf_log.h"
 #include "engine_internal.h"
 
 /* A label a KEK family may have: what hsm/ accepts. */
@@ -524,8 +525,8 @@ engine_rewrap_due(struct engine_worker *w, struct audit *audit, int limit,
 		    cf_code_name(err->code != CF_OK ? err->code :
 		    CF_ERR_INTERNAL), &ev, &cerr) ||
 		    audit_record(audit, &ev, 1, &cerr)))
-			fprintf(stderr, "cofferd: could not audit a failed "
-			    "rewrap: %s\n", cerr.msg);
+			cf_log(CF_LOG_ERROR, "could not audit a failed "
+			    "rewrap: %s", cerr.msg);
 		goto err0;
 	}
 	*out_n = (int)n;

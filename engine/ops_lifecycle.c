@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "cf_log.h"
 #include "engine_internal.h"
 
 /* ---- UpdateSecret -------------------------------------------------------- */
@@ -320,8 +321,8 @@ engine_purge_due(struct engine_worker *w, struct audit *audit, int limit,
 		    cf_code_name(err->code != CF_OK ? err->code :
 		    CF_ERR_INTERNAL), &ev, &cerr) ||
 		    audit_record(audit, ev, n, &cerr)))
-			fprintf(stderr, "cofferd: could not audit a failed "
-			    "purge: %s\n", cerr.msg);
+			cf_log(CF_LOG_ERROR, "could not audit a failed "
+			    "purge: %s", cerr.msg);
 		goto err0;
 	}
 	*out_purged = (int)n;

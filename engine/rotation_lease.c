@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "rotation_internal.h"
+#include "cf_log.h"
 
 #define ROT_BACKOFF_MIN_S 2
 #define ROT_BACKOFF_MAX_S 3600
@@ -59,8 +60,8 @@ start_due(const struct rotation_lease *l, struct cf_arena *a,
 	if (now >= end) {
 		next = schedule_next_window(&s, sec->last_rotated_ms != 0 ?
 		    sec->last_rotated_ms : sec->created_ms, now);
-		fprintf(stderr, "cofferd: the rotation window of %s passed "
-		    "unused; the next one opens at %lld ms\n", sec->arn,
+		cf_log(CF_LOG_WARN, "the rotation window of %s passed "
+		    "unused; the next one opens at %lld ms", sec->arn,
 		    (long long)next);
 		return (store_rotation_release(w->store, sec->uuid, l->owner,
 		    next > 0 ? next : 0, err) ? START_FAILED :
@@ -168,7 +169,7 @@ failed:
 		backoff = ROT_BACKOFF_MAX_S;
 	if (tok != NULL && store_rotation_failed(w->store, uuid, tok,
 	    l->owner, backoff, err.msg, &err))
-		fprintf(stderr, "cofferd: rotation of %s: %s\n", sec.arn,
+		cf_log(CF_LOG_ERROR, "rotation of %s: %s", sec.arn,
 		    err.msg);
 done:
 	cf_arena_free(a);
@@ -186,7 +187,7 @@ engine_rotation_run_due(const struct rotation_lease *l)
 	for (n = 0; n < ROT_CLAIMS_MAX; n++) {
 		if ((rc = store_rotation_claim(l->w->store, l->owner,
 		    l->lease_s, uuid, &err)) == STORE_LEASE_ERROR)
-			fprintf(stderr, "cofferd: rotation: %s\n", err.msg);
+			cf_log(CF_LOG_ERROR, "rotation: %s", err.msg);
 		if (rc != STORE_LEASE_HELD)
 			break;
 		run_claimed(l, uuid);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "rotation_internal.h"
+#include "cf_log.h"
 
 #define ROT_LEASE_S 300			/* at least; renewed at each step */
 #define PURGE_BATCH 100
@@ -50,19 +51,19 @@ purge_round(struct engine_rotation *r)
 	do {
 		if (engine_purge_due(r->lease.w, r->lease.audit, PURGE_BATCH,
 		    &n, &err)) {
-			fprintf(stderr, "cofferd: purge: %s\n", err.msg);
+			cf_log(CF_LOG_ERROR, "purge: %s", err.msg);
 			return;
 		}
 		if (n > 0)
-			fprintf(stderr, "cofferd: purged %d secret(s) past their "
-			    "recovery window\n", n);
+			cf_log(CF_LOG_INFO, "purged %d secret(s) past their "
+			    "recovery window", n);
 	} while (n == PURGE_BATCH);
 	/* KEKs past their deletion date, destroyed in the token. */
 	if (engine_destroy_due_keys(r->lease.w, r->lease.audit, &n, &err))
-		fprintf(stderr, "cofferd: key destruction: %s\n", err.msg);
+		cf_log(CF_LOG_ERROR, "key destruction: %s", err.msg);
 	else if (n > 0)
-		fprintf(stderr, "cofferd: destroyed %d KMS key(s) past their "
-		    "deletion date\n", n);
+		cf_log(CF_LOG_INFO, "destroyed %d KMS key(s) past their "
+		    "deletion date", n);
 }
 
 /*
@@ -82,7 +83,7 @@ rewrap_round(struct engine_rotation *r)
 	do {
 		if (engine_rewrap_due(r->lease.w, r->lease.audit,
 		    REWRAP_BATCH, &n, &err)) {
-			fprintf(stderr, "cofferd: rewrap: %s\n", err.msg);
+			cf_log(CF_LOG_ERROR, "rewrap: %s", err.msg);
 			return (0);
 		}
 		total += n;
@@ -94,8 +95,8 @@ rewrap_round(struct engine_rotation *r)
 			    NULL);
 	} while (n == REWRAP_BATCH && cf_mono_ms() - start < REWRAP_ROUND_MS);
 	if (total > 0)
-		fprintf(stderr, "cofferd: rewrapped %d data key(s) under the "
-		    "current KEK versions\n", total);
+		cf_log(CF_LOG_INFO, "rewrapped %d data key(s) under the "
+		    "current KEK versions", total);
 	return (n == REWRAP_BATCH);
 }
 

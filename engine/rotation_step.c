@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "cf_log.h"
 #include "rotation_internal.h"
 
 static const char *const step_op[] = { NULL, "Rotation/createSecret",
@@ -85,15 +86,15 @@ engine_rotation_step_failed(struct rotation_step_ctx *c,
 	struct audit_event ev;
 	struct cf_error err;
 
-	fprintf(stderr, "cofferd: rotation of %s, %s failed: %s\n", c->arn,
+	cf_log(CF_LOG_ERROR, "rotation of %s, %s failed: %s", c->arn,
 	    c->op, why->msg);
 	if (c->l->audit == NULL)
 		return;
 	step_event(c, cf_code_name(why->code != CF_OK ? why->code :
 	    CF_ERR_INTERNAL), &ev);
 	if (audit_record(c->l->audit, &ev, 1, &err))
-		fprintf(stderr, "cofferd: could not audit the failed %s of "
-		    "%s: %s\n", c->op, c->arn, err.msg);
+		cf_log(CF_LOG_ERROR, "could not audit the failed %s of "
+		    "%s: %s", c->op, c->arn, err.msg);
 }
 
 int

@@ -48,6 +48,7 @@
 #include <linux/capability.h>
 
 #include "rotator_internal.h"
+#include "cf_log.h"
 
 #define EXEC_LOG_MAX 4096
 
@@ -181,13 +182,13 @@ log_output(const char *arn, const char *step, const char *buf, size_t n,
 
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
-		fprintf(stderr, "cofferd: rotator %s %s: %.*s\n", arn, step,
+		cf_log(CF_LOG_INFO, "rotator %s %s: %.*s", arn, step,
 		    (int)((nl != NULL ? nl : end) - p), p);
 		p = nl != NULL ? nl + 1 : end;
 	}
 	if (cut)
-		fprintf(stderr, "cofferd: rotator %s %s: (output cut at %d "
-		    "bytes)\n", arn, step, EXEC_LOG_MAX);
+		cf_log(CF_LOG_INFO, "rotator %s %s: (output cut at %d "
+		    "bytes)", arn, step, EXEC_LOG_MAX);
 }
 
 /*

@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "cf_log.h"
 #include "rotator_internal.h"
 
 #define PG_CONNECT_TIMEOUT "10"
@@ -207,6 +208,19 @@ login_parse(const uint8_t *json, size_t len, struct pg_login *l,
 }
 
 /*
+ * The target database's notices, for the operator at debug level, in the
+ * log's own format (libpq's default prints them raw on stderr).
+ */
+static void
+target_notice(void *arg, const char *message)
+{
+
+	(void)arg;
+	cf_log(CF_LOG_DEBUG, "rotator: the target database says: %s",
+	    message);
+}
+
+/*
  * Log in as ${l} under ${cfg}, with nothing of cofferd's own (see the top
  * of this file); the connection, or NULL with ${err} (no password in it).
  */
@@ -253,6 +267,8 @@ login(const struct rotator_pg_config *cfg, const struct pg_login *l,
 	keys[n] = "connect_timeout"; vals[n++] = PG_CONNECT_TIMEOUT;
 	keys[n] = NULL; vals[n] = NULL;
 	c = PQconnectdbParams(keys, vals, 0);
+	if (c != NULL)
+		PQsetNoticeProcessor(c, target_notice, NULL);
 	if (PQstatus(c) != CONNECTION_OK) {
 		cf_error_set(err, CF_ERR_INVALID_REQUEST, "could not log in to "
 		    "%.128s as %.128s: %.200s", l->host, l->user,

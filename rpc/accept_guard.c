@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "rpc_internal.h"
+#include "cf_log.h"
 
 /* Descriptors always left for PostgreSQL reconnects and the token. */
 #define RESERVE_FDS 32
@@ -56,7 +57,7 @@ shed_note(unsigned long n, const char *why)
 	shed_count += n;
 	if (shed_count == 0 || now - shed_logged_ms < 1000)
 		return;
-	fprintf(stderr, "cofferd: shed %lu connection(s): %s\n", shed_count,
+	cf_log(CF_LOG_WARN, "shed %lu connection(s): %s", shed_count,
 	    why);
 	shed_count = 0;
 	shed_logged_ms = now;

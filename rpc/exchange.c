@@ -19,6 +19,7 @@
 
 #include <string.h>
 
+#include "cf_log.h"
 #include "rpc_tls.h"
 
 _Static_assert(RPC_AUDIT_PARAMS_MAX <= AUDIT_PARAMS_MAX,
@@ -253,6 +254,30 @@ fail:
 	return (RPC_RECORDED_NOW);
 }
 
+/*
+ * A line for the operator about the call just answered: a failure of the
+ * service (InternalServiceError, ServiceUnavailable) at error and warn,
+ * every call at debug (an access log, off by default).  The operation is
+ * the method table's name, never the path a client sent.
+ */
+static void
+log_answer(const struct rpc_exchange *x, const struct cf_error *err)
+{
+	struct cf_log_call lc;
+
+	lc.request_id = x->request_id;
+	lc.operation = x->method < rpc_service_count() ?
+	    rpc_service_op(x->method) : "Unknown";
+	lc.principal = x->principal;
+	lc.outcome = x->answer == CF_OK ? "OK" : cf_code_name(x->answer);
+	if (x->answer == CF_ERR_INTERNAL || x->answer == CF_ERR_UNAVAILABLE)
+		cf_log_call(x->answer == CF_ERR_INTERNAL ? CF_LOG_ERROR :
+		    CF_LOG_WARN, &lc, "%s", err->msg);
+	else
+		cf_log_call(CF_LOG_DEBUG, &lc, "answered in %lld us",
+		    (long long)(cf_mono_us() - x->start_us));
+}
+
 /* The reply to send, or NULL and the error to answer with. */
 static const struct rpc_reply *
 answer(struct rpc_exchange *x, const struct cf_error **err)
@@ -283,5 +308,6 @@ rpc_exchange_result(struct rpc_exchange *x, const struct cf_error **err)
 	x->answered = 1;
 	x->answer = r != NULL ? CF_OK : (*err)->code != CF_OK ? (*err)->code :
 	    CF_ERR_INTERNAL;
+	log_answer(x, *err);
 	return (r);
 }

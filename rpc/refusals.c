@@ -19,6 +19,7 @@
  * once closed by the server it counts nothing more.
  */
 #include "rpc_internal.h"
+#include "cf_log.h"
 #include "rpc_tls.h"
 
 #include <errno.h>
@@ -152,9 +153,9 @@ flush_locked(struct rpc_refusals *r)
 	/* One event per entry, none of them waited for. */
 	dropped += submit_all(r->audit, e, n);
 	if (dropped > 0)
-		fprintf(stderr, "cofferd: the audit queue is full: %" PRIu64
+		cf_log(CF_LOG_ERROR, "the audit queue is full: %" PRIu64
 		    " refused handshakes or unauthenticated calls are not on "
-		    "record\n", dropped);
+		    "record", dropped);
 	free(e);
 	pthread_mutex_lock(&r->mu);
 }

@@ -44,6 +44,7 @@
  */
 #include "rpc.h"
 #include "rpc_call.h"
+#include "cf_log.h"
 #include "rpc_internal.h"
 #include "rpc_tls.h"
 
@@ -55,6 +56,7 @@
 
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
+#include <grpc/support/log.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
@@ -717,6 +719,22 @@ server_create(const struct rpc_config *cfg, grpc_resource_quota *quota)
 	return (grpc_server_create(&cargs, NULL));
 }
 
+/*
+ * gRPC's own log lines, as cofferd's (log_format, log_level, the rate
+ * limit), so that a JSON log stays JSON.  gRPC prints only errors unless
+ * GRPC_VERBOSITY says otherwise.
+ */
+static void
+grpc_log(gpr_log_func_args *a)
+{
+	const char *file = strrchr(a->file, '/');
+
+	cf_log(a->severity == GPR_LOG_SEVERITY_ERROR ? CF_LOG_ERROR :
+	    a->severity == GPR_LOG_SEVERITY_INFO ? CF_LOG_INFO : CF_LOG_DEBUG,
+	    "grpc: %s (%s:%d)", a->message, file != NULL ? file + 1 : a->file,
+	    a->line);
+}
+
 struct rpc_server *
 rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 {
@@ -757,6 +775,7 @@ rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 	atomic_init(&srv->cq_closing, 0);
 	atomic_init(&srv->n_pending, 0);
 	atomic_init(&srv->n_inflight, 0);
+	gpr_set_log_function(grpc_log);
 	grpc_init();
 	srv->quota = grpc_resource_quota_create("cofferd");
 	grpc_resource_quota_resize(srv->quota, (size_t)(cfg->max_transport_mib > 0 ?

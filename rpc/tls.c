@@ -34,6 +34,7 @@
  * the verifier the peer's address: the peer is "unknown".
  */
 #include "rpc_internal.h"
+#include "cf_log.h"
 #include "rpc_tls.h"
 #include "rpc_x509.h"
 
@@ -213,8 +214,8 @@ refuse(struct verifier *v, const char *who, const char *why)
 	snprintf(principal, sizeof(principal), "unverified:%s", name);
 	if (rpc_refusals_add(v->refusals, NULL, principal, "TLSHandshake",
 	    cf_code_name(CF_ERR_ACCESS_DENIED)))
-		fprintf(stderr, "cofferd: refused a TLS handshake claiming "
-		    "\"%.256s\": %s (further ones are counted)\n", name,
+		cf_log(CF_LOG_WARN, "refused a TLS handshake claiming "
+		    "\"%.256s\": %s (further ones are counted)", name,
 		    why);
 }
 

@@ -7,6 +7,7 @@
  * it through a reader that counts lines (and catches lines too long for
  * inih's buffer, which it would otherwise split silently).
  */
+#include "cf_log.h"
 #include "config.h"
 
 #include <ctype.h>
@@ -72,6 +73,8 @@ static const struct key keys[] = {
 	KEY(rewrap_rate, KEY_COUNT, "1000"),
 	KEY(aws_listen, KEY_STRING, NULL),
 	KEY(metrics_listen, KEY_STRING, NULL),
+	KEY(log_format, KEY_STRING, "text"),
+	KEY(log_level, KEY_STRING, "info"),
 	KEY(aws_workers, KEY_WORKERS, NULL),
 	KEY(aws_max_connections, KEY_COUNT, "1024"),
 	KEY(aws_timeout, KEY_SECONDS, "60"),
@@ -456,6 +459,17 @@ config_load(struct config *cfg, const char *path, struct cf_error *err)
 	 * worker holds a gRPC call: as many threads as workers. */
 	if (cfg->aws_workers == 0)
 		cfg->aws_workers = cfg->workers;
+	if (cf_log_format_parse(cfg->log_format, &cfg->log_fmt)) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "log_format must be "
+		    "text or json, not \"%.64s\"", cfg->log_format);
+		goto err0;
+	}
+	if (cf_log_level_parse(cfg->log_level, &cfg->log_lvl)) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "log_level must be "
+		    "debug, info, warn or error, not \"%.64s\"",
+		    cfg->log_level);
+		goto err0;
+	}
 
 	/* Success! */
 	return (0);

@@ -11,6 +11,7 @@
 #define COFFER_CONFIG_H
 
 #include "cf.h"
+#include "cf_log.h"
 
 #define CONFIG_WORKERS_MAX 1024
 /*
@@ -92,6 +93,10 @@ struct config {
 	/* AWS's JSON protocol over HTTPS (awsapi/), off unless set. */
 	char *aws_listen;	/* "HOST:PORT"; NULL: not served */
 	char *metrics_listen;	/* GET /metrics there; NULL: not served */
+	char *log_format;	/* "text" or "json" */
+	char *log_level;	/* "debug", "info", "warn", "error" */
+	enum cf_log_format log_fmt;	/* ...as cf_log takes them */
+	enum cf_log_level log_lvl;
 	unsigned aws_workers;	/* its threads; default: workers */
 	unsigned aws_max_connections;	/* connections held at most */
 	unsigned aws_timeout;	/* seconds a connection may sit idle */

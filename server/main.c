@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "cf.h"
+#include "cf_log.h"
 #include "config.h"
 #include "engine.h"
 #include "server_internal.h"
@@ -55,7 +56,7 @@ static void
 fail(const struct cf_error *err)
 {
 
-	fprintf(stderr, "cofferd: %s\n", err->msg);
+	cf_log(CF_LOG_ERROR, "%s", err->msg);
 }
 
 /* Apply the migrations (no token needed). */
@@ -67,8 +68,8 @@ cmd_migrate(const struct config *cfg, struct cf_error *err)
 	if (engine_migrate(cfg->admin_database != NULL ?
 	    cfg->admin_database : cfg->database, &n, err))
 		return (-1);
-	fprintf(stderr, "cofferd: database schema is up to date (%d "
-	    "migration%s applied)\n", n, n == 1 ? "" : "s");
+	cf_log(CF_LOG_INFO, "database schema is up to date (%d "
+	    "migration%s applied)", n, n == 1 ? "" : "s");
 	return (0);
 }
 
@@ -143,6 +144,7 @@ main(int argc, char **argv)
 		fail(&err);
 		exit(1);
 	}
+	cf_log_setup(cfg.log_fmt, cfg.log_lvl);
 
 	/* Run the command. */
 	if (cmd == CMD_MIGRATE)

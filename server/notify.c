@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "server_internal.h"
+#include "cf_log.h"
 
 static atomic_flag notify_warned = ATOMIC_FLAG_INIT;
 
@@ -31,8 +32,8 @@ notify(const char *state)
 	if ((rc = sd_notify(0, state)) >= 0)
 		return;
 	if (!atomic_flag_test_and_set(&notify_warned))
-		fprintf(stderr, "cofferd: warning: could not notify the "
-		    "service manager: %s\n", strerror(-rc));
+		cf_log(CF_LOG_WARN, "warning: could not notify the "
+		    "service manager: %s", strerror(-rc));
 }
 
 void

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "cf_log.h"
 #include "awsapi.h"
 #include "engine.h"
 #include "hsm.h"
@@ -65,8 +66,8 @@ tls_config(const struct config *cfg, struct rpc_config *rc,
 			    "= on and tls_* keys are both set; choose one");
 			return (-1);
 		}
-		fprintf(stderr, "cofferd: WARNING: plaintext = on: no TLS, "
-		    "every caller is \"anonymous\" (loopback only)\n");
+		cf_log(CF_LOG_WARN, "WARNING: plaintext = on: no TLS, "
+		    "every caller is \"anonymous\" (loopback only)");
 		rc->plaintext = 1;
 		return (0);
 	}
@@ -123,8 +124,8 @@ aws_start(const struct config *cfg, struct engine *e, struct rpc_server *srv,
 	ac.rpc = srv;
 	if ((*out = awsapi_start(&ac, err)) == NULL)
 		return (-1);
-	fprintf(stderr, "cofferd: AWS JSON protocol on https://%.*s:%d (%u "
-	    "thread%s)\n", (int)(strrchr(cfg->aws_listen, ':') -
+	cf_log(CF_LOG_INFO, "AWS JSON protocol on https://%.*s:%d (%u "
+	    "thread%s)", (int)(strrchr(cfg->aws_listen, ':') -
 	    cfg->aws_listen), cfg->aws_listen, awsapi_port(*out),
 	    cfg->aws_workers, cfg->aws_workers == 1 ? "" : "s");
 	return (0);
@@ -137,8 +138,8 @@ announce(const struct config *cfg, const struct rpc_server *srv)
 	const char *colon = strrchr(cfg->listen, ':');
 	int hostlen = (int)(colon - cfg->listen);
 
-	fprintf(stderr, "cofferd: listening on %.*s:%d (%u worker%s, %u for "
-	    "long calls)\n", hostlen, cfg->listen, rpc_server_port(srv),
+	cf_log(CF_LOG_INFO, "listening on %.*s:%d (%u worker%s, %u for "
+	    "long calls)", hostlen, cfg->listen, rpc_server_port(srv),
 	    cfg->workers, cfg->workers == 1 ? "" : "s", cfg->long_workers);
 }
 
@@ -213,8 +214,8 @@ server_serve(const struct config *cfg, struct cf_error *err)
 
 	/* The audit writer: no call is served before its chain works. */
 	if (!cfg->audit) {
-		fprintf(stderr, "cofferd: WARNING: audit = off: calls are NOT "
-		    "audited (for measuring the audit's cost only)\n");
+		cf_log(CF_LOG_WARN, "WARNING: audit = off: calls are NOT "
+		    "audited (for measuring the audit's cost only)");
 	} else {
 		memset(&ac, 0, sizeof(ac));
 		ac.conninfo = cfg->database;
@@ -265,7 +266,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 		if ((metrics = server_metrics_start(cfg->metrics_listen,
 		    COFFER_VERSION, e, audit, err)) == NULL)
 			goto err7;
-		fprintf(stderr, "cofferd: metrics on http://%.*s:%d/metrics\n",
+		cf_log(CF_LOG_INFO, "metrics on http://%.*s:%d/metrics",
 		    (int)(strrchr(cfg->metrics_listen, ':') -
 		    cfg->metrics_listen), cfg->metrics_listen,
 		    server_metrics_port(metrics));
@@ -283,11 +284,11 @@ server_serve(const struct config *cfg, struct cf_error *err)
 			continue;
 		if (sig != SIGHUP)
 			break;
-		fprintf(stderr, "cofferd: SIGHUP received: reading the TLS "
-		    "files again\n");
+		cf_log(CF_LOG_INFO, "SIGHUP received: reading the TLS "
+		    "files again");
 		server_tls_watch_kick(tw);
 	}
-	fprintf(stderr, "cofferd: %s received, draining\n",
+	cf_log(CF_LOG_INFO, "%s received, draining",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	server_notify_stopping();
 	server_metrics_stop(metrics);

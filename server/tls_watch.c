@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "awsapi.h"
+#include "cf_log.h"
 #include "rpc.h"
 #include "server_internal.h"
 
@@ -105,14 +106,14 @@ reload(struct server_tls_watch *w)
 	    (const char *)pem[1]->data, (const char *)pem[2]->data, &err) ||
 	    (w->aws != NULL && awsapi_tls_update(w->aws,
 	    (const char *)pem[0]->data, (const char *)pem[1]->data, &err))) {
-		fprintf(stderr, "cofferd: tls: kept the certificate, key and "
-		    "client CAs in use: %s\n", err.msg);
+		cf_log(CF_LOG_ERROR, "tls: kept the certificate, key and "
+		    "client CAs in use: %s", err.msg);
 		server_tls_free(pem);
 		return;
 	}
 	server_tls_free(pem);
-	fprintf(stderr, "cofferd: tls: reloaded tls_cert, tls_key and "
-	    "tls_client_ca for new connections\n");
+	cf_log(CF_LOG_INFO, "tls: reloaded tls_cert, tls_key and "
+	    "tls_client_ca for new connections");
 }
 
 static void *

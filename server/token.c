@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "hsm.h"
+#include "cf_log.h"
 #include "server_internal.h"
 
 /* Keep secrets out of core files and away from ptrace by other users. */
@@ -109,7 +110,7 @@ server_init_token(const struct config *cfg, struct cf_error *err)
 	hsm_config_of(cfg, pin, &hc);
 	rc = hsm_create_kek(&hc, cfg->kek_label, err);
 	if (rc != HSM_MADE_ERROR) {
-		fprintf(stderr, "cofferd: key \"%s\" %s in token \"%s\"\n",
+		cf_log(CF_LOG_INFO, "key \"%s\" %s in token \"%s\"",
 		    cfg->kek_label, rc == HSM_CREATED ? "created" :
 		    "already exists", cfg->token_label);
 		rc = hsm_create_audit_key(&hc, err);
@@ -117,7 +118,7 @@ server_init_token(const struct config *cfg, struct cf_error *err)
 	cf_secret_free(pin);
 	if (rc == HSM_MADE_ERROR)
 		return (-1);
-	fprintf(stderr, "cofferd: key \"%s\" %s in token \"%s\"\n",
+	cf_log(CF_LOG_INFO, "key \"%s\" %s in token \"%s\"",
 	    HSM_AUDIT_KEY_LABEL, rc == HSM_CREATED ? "created" :
 	    "already exists", cfg->token_label);
 	return (0);

@@ -109,6 +109,18 @@ quiet(void *arg, const char *message)
 	(void)message;
 }
 
+void
+store_quiet_notices(PGconn *conn)
+{
+
+	/*
+	 * libpq's default prints them on stderr, outside the log's format
+	 * (a JSON log would get a line that is not JSON).
+	 */
+	if (conn != NULL)
+		PQsetNoticeProcessor(conn, quiet, NULL);
+}
+
 /* Prepare every statement on a fresh connection. */
 static int
 prepare_all(struct store *s, struct cf_error *err)
@@ -249,7 +261,7 @@ connect_db(struct store *s, struct cf_error *err)
 	s->in_tx = 0;
 	s->timeout_now = -1;
 	s->timeout_in_tx = 0;
-	PQsetNoticeProcessor(s->conn, quiet, NULL);
+	store_quiet_notices(s->conn);
 	if (timeout_apply(s, 0, err))
 		return (-1);
 	return (s->plain ? 0 : prepare_all(s, err));
@@ -645,7 +657,7 @@ store_migrate(const char *conninfo, int *out_applied, struct cf_error *err)
 	/* A plain connection: the statements need the schema we create. */
 	s.conn = PQconnectdb(conninfo);
 	if (s.conn != NULL)
-		PQsetNoticeProcessor(s.conn, quiet, NULL);
+		store_quiet_notices(s.conn);
 	if (PQstatus(s.conn) != CONNECTION_OK) {
 		char buf[256];
 

@@ -271,6 +271,9 @@ int store_decode_labels(struct cf_arena *, const char *, size_t,
 int store_decode_version(struct cf_arena *, const PGresult *, int, int,
     struct store_version *);
 
+/* store_quiet_notices(conn): the server's notices on ${conn} go nowhere. */
+void store_quiet_notices(PGconn *);
+
 /* store_fail(s, res, what, err): set ${err} from a failed result. */
 void store_fail(struct store *, const PGresult *, const char *,
     struct cf_error *);

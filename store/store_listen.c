@@ -31,6 +31,7 @@ store_listen(const char *conninfo, const char *channel, struct cf_error *err)
 		return (NULL);
 	}
 	l->conn = PQconnectdb(conninfo);
+	store_quiet_notices(l->conn);
 	if (PQstatus(l->conn) != CONNECTION_OK) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "cannot connect to "
 		    "PostgreSQL to listen: %s", PQerrorMessage(l->conn));

@@ -128,3 +128,13 @@ add_test(NAME e2e.metrics
 set_tests_properties(e2e.metrics PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 600)
+
+# The log: JSON lines parsed, a call's request id, operation, principal
+# and outcome, no value or PIN, log_level, the rate limit while the
+# database is down.
+add_test(NAME e2e.logs
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_logs
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.logs PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 600)
