@@ -319,23 +319,21 @@ fail:
 }
 
 /*
- * Put ${a} and ${b} in place of the memfd at ${*fd} (the first time,
- * ${*fd} < 0: make it and its /proc path in ${path}).
+ * Put the new memfd ${nfd} in place of the one at ${*fd} (the first time,
+ * ${*fd} < 0: it becomes it, and ${path} its /proc path).  ${nfd} is
+ * consumed.  dup3 is atomic for whoever opens the path: the old file or
+ * the new one.
  */
 static int
-memfd_put(const char *what, int *fd, char path[32], const char *a,
-    const char *b, time_t mtime, struct cf_error *err)
+memfd_put(const char *what, int nfd, int *fd, char path[32],
+    struct cf_error *err)
 {
-	int nfd;
 
-	if ((nfd = memfd_of(what, a, b, mtime, err)) < 0)
-		return (-1);
 	if (*fd < 0) {
 		*fd = nfd;
 		snprintf(path, 32, "/proc/self/fd/%d", nfd);
 		return (0);
 	}
-	/* Atomic for whoever opens the path: the old file or the new one. */
 	if (dup3(nfd, *fd, O_CLOEXEC) < 0) {
 		cf_error_set(err, CF_ERR_INTERNAL, "could not replace the TLS "
 		    "%s: %s", what, strerror(errno));
@@ -370,15 +368,33 @@ rpc_tls_update(struct rpc_tls *t, const char *cert_pem, const char *key_pem,
 {
 	struct rpc_x509_store *cas, *old;
 	time_t mtime = time(NULL);
+	int id = -1, roots = -1;
 
 	if ((cas = checked(cert_pem, key_pem, client_ca_pem, err)) == NULL)
 		return (-1);
 	if (mtime <= t->mtime)
 		mtime = t->mtime + 1;
-	if (memfd_put("certificate", &t->identity_fd, t->identity_path,
-	    cert_pem, key_pem, mtime, err) ||
-	    memfd_put("client CAs", &t->roots_fd, t->roots_path,
-	    client_ca_pem, NULL, mtime, err)) {
+	/*
+	 * Both made before either is put in place, so a failure to make
+	 * one (memory, descriptors) changes nothing; dup3 onto an open
+	 * descriptor does not fail for want of either.
+	 */
+	if ((id = memfd_of("certificate", cert_pem, key_pem, mtime,
+	    err)) < 0 || (roots = memfd_of("client CAs", client_ca_pem, NULL,
+	    mtime, err)) < 0) {
+		if (id >= 0)
+			(void)close(id);
+		rpc_x509_store_free(cas);
+		return (-1);
+	}
+	if (memfd_put("certificate", id, &t->identity_fd, t->identity_path,
+	    err)) {
+		(void)close(roots);
+		rpc_x509_store_free(cas);
+		return (-1);
+	}
+	if (memfd_put("client CAs", roots, &t->roots_fd, t->roots_path,
+	    err)) {
 		rpc_x509_store_free(cas);
 		return (-1);
 	}
