@@ -493,7 +493,9 @@ engine_authorize(struct engine_worker *w, const struct engine_call *call,
 
 	/* What conditions may test. */
 	memset(&b, 0, sizeof(b));
-	if (resource != NULL) {
+	/* A KEK's ARN (keks.c) is no secret's: no SecretId, no Name. */
+	if (resource != NULL && strncmp(resource, w->e->kms_arn_prefix,
+	    strlen(w->e->kms_arn_prefix)) != 0) {
 		ctx_add(&b, "secretsmanager:SecretId", resource);
 		ctx_add(&b, "secretsmanager:Name", sec != NULL ? sec->name :
 		    call->auth_name);

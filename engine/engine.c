@@ -86,6 +86,17 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 		    "partition, region and account id are too long");
 		goto err1;
 	}
+	/* What policies name a KEK by (keks.c): KMS's alias ARN. */
+	n = snprintf(e->kms_arn_prefix, sizeof(e->kms_arn_prefix),
+	    "arn:%s:kms:%s:%s:alias/",
+	    cfg->partition ? cfg->partition : "aws",
+	    cfg->region ? cfg->region : "local-1",
+	    cfg->account_id ? cfg->account_id : "000000000000");
+	if (n < 0 || (size_t)n >= sizeof(e->kms_arn_prefix)) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
+		    "partition, region and account id are too long");
+		goto err1;
+	}
 
 	snprintf(e->default_kek, sizeof(e->default_kek), "%s",
 	    cfg->default_kek_label ? cfg->default_kek_label : "coffer-kek");

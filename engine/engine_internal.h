@@ -44,6 +44,7 @@ struct engine {
 	char *conninfo;
 	struct hsm *hsm;
 	char arn_prefix[256];		/* arn:aws:secretsmanager:R:A:secret: */
+	char kms_arn_prefix[256];	/* arn:aws:kms:R:A:alias/ */
 	char default_kek[HSM_LABEL_MAX + 1];
 	struct cf_secret *token_key;	/* NextToken cursors' server key */
 	char deployment[33];		/* scopes the token's audit heads */

@@ -52,6 +52,31 @@ check_key_id(const char *key_id, const char **label, struct cf_error *err)
 	return (0);
 }
 
+/*
+ * May the caller do the call's action to the KEK ${key_id}?  Its label
+ * into *${label}.  The resource is KMS's alias ARN of the label
+ * (arn:aws:kms:REGION:ACCOUNT:alias/LABEL), so that a policy can let a
+ * tenant's administrator manage that tenant's key and no other; "*"
+ * matches every key.  The key id is checked first: its syntax is no
+ * secret, and an ARN is made only of a valid label.  Whether the key
+ * exists is told only once the caller is allowed.
+ */
+static int
+key_authorize(struct engine_worker *w, const struct engine_call *call,
+    const char *key_id, const char **label, struct cf_error *err)
+{
+	char *arn;
+	size_t n;
+
+	if (check_key_id(key_id, label, err))
+		return (-1);
+	n = strlen(w->e->kms_arn_prefix) + strlen(*label) + 1;
+	if ((arn = cf_arena_alloc(call->arena, n)) == NULL)
+		return (engine_oom(err));
+	snprintf(arn, n, "%s%s", w->e->kms_arn_prefix, *label);
+	return (engine_authorize(w, call, NULL, NULL, arn, NULL, err));
+}
+
 static int
 no_such_key(const char *key_id, struct cf_error *err)
 {
@@ -265,8 +290,7 @@ engine_rotate_encryption_key(struct engine_worker *w,
 	const char *label;
 	enum hsm_lookup found;
 
-	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_key_id(key_id, &label, err))
+	if (key_authorize(w, call, key_id, &label, err))
 		return (-1);
 	if ((found = hsm_kek_exists(w->hsm, label)) == HSM_NOT_FOUND)
 		return (no_such_key(key_id, err));
@@ -309,8 +333,7 @@ engine_describe_encryption_key(struct engine_worker *w,
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_key_id(key_id, &label, err))
+	if (key_authorize(w, call, key_id, &label, err))
 		return (-1);
 	/*
 	 * A KEK the database does not know yet (never rotated) is registered
@@ -362,8 +385,7 @@ engine_delete_encryption_key_version(struct engine_worker *w,
 	enum store_lookup rc;
 	size_t i;
 
-	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_key_id(key_id, &label, err))
+	if (key_authorize(w, call, key_id, &label, err))
 		return (-1);
 	if (asked == NULL) {
 		engine_missing(err, "version");
@@ -551,8 +573,7 @@ engine_create_encryption_key(struct engine_worker *w,
 	const char *label;
 	enum store_lookup rc;
 
-	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_key_id(key_id, &label, err))
+	if (key_authorize(w, call, key_id, &label, err))
 		return (-1);
 	if (hsm_kek_exists(w->hsm, label) != HSM_NOT_FOUND) {
 		cf_error_set(err, CF_ERR_RESOURCE_EXISTS, "The KMS key %.200s "
@@ -604,8 +625,7 @@ engine_schedule_key_deletion(struct engine_worker *w,
 	char shown[24];
 	int64_t d = days != NULL ? *days : 30;	/* KMS's default */
 
-	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_key_id(key_id, &label, err))
+	if (key_authorize(w, call, key_id, &label, err))
 		return (-1);
 	if (d < 7 || d > 30) {
 		snprintf(shown, sizeof(shown), "%lld", (long long)d);
@@ -654,8 +674,7 @@ engine_cancel_key_deletion(struct engine_worker *w,
 	const char *label;
 	enum store_lookup rc;
 
-	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err) ||
-	    check_key_id(key_id, &label, err))
+	if (key_authorize(w, call, key_id, &label, err))
 		return (-1);
 	if (store_begin(w->store, err))
 		return (-1);

@@ -60,6 +60,16 @@ def reads(c, name, want, **fields):
         return False
 
 
+def _allowed(c, key):
+    """Whether ${c} may describe KEK ${key} now (policies reach a server
+    through NOTIFY)."""
+    try:
+        c.call("DescribeEncryptionKey", service=EK, key_id=key)
+        return True
+    except grpc.RpcError:
+        return False
+
+
 def refused(c, name):
     """The exception ${c}'s read of ${name} fails with now; None if it
     succeeds (for h.until, as reads)."""
@@ -266,6 +276,30 @@ class RotationTest(KekCase):
                 self.assertEqual(beta.fails(op, **f)[0], "AccessDeniedException")
         self.assertEqual(admin.fails("RotateEncryptionKey", key_id="no-such-kek")[0],
                          "ResourceNotFoundException")
+        # A tenant's administrator: the actions on that tenant's key's
+        # ARN (KMS's alias ARN) and no other key; "*" is every key.
+        tenant = "tenant-" + token()[:8]
+        admin.call("CreateEncryptionKey", service=EK, key_id=tenant)
+        arn = f"arn:aws:kms:local-1:000000000000:alias/{tenant}"
+        admin.call("PutIdentityPolicy", service="/coffer.v1.IdentityPolicies/", principal=B,
+                   policy_name="tenant-keys", policy_document=json.dumps({
+                       "Version": "2012-10-17", "Statement": [{
+                           "Effect": "Allow",
+                           "Action": ["coffer:RotateEncryptionKey",
+                                      "coffer:DescribeEncryptionKey"],
+                           "Resource": arn}]}))
+        h.until(lambda: _allowed(beta, tenant), "the policy never took effect")
+        self.assertEqual(beta.call("RotateEncryptionKey", service=EK,
+                                   key_id="alias/" + tenant).version, 2)
+        code, msg = beta.fails("RotateEncryptionKey", key_id=self.kek)
+        self.assertEqual(code, "AccessDeniedException")
+        self.assertIn(f"alias/{self.kek}", msg)
+        self.assertEqual(beta.fails("ScheduleKeyDeletion", key_id=tenant,
+                                    pending_window_in_days=7)[0],
+                         "AccessDeniedException")
+        # Bad input is told before rights (its syntax is no secret).
+        self.assertEqual(beta.fails("RotateEncryptionKey", key_id="bad\"id")[0],
+                         "ValidationException")
         self.assertEqual(admin.fails("DescribeEncryptionKey")[0], "ValidationException")
         self.assertEqual(admin.fails("DeleteEncryptionKeyVersion", key_id=self.kek)[0],
                          "ValidationException")
