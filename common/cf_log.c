@@ -190,6 +190,9 @@ emit(enum cf_log_level level, const struct cf_log_call *call, char *msg)
 	free(line);
 }
 
+static void vlog(enum cf_log_level, const struct cf_log_call *,
+    const char *, va_list) CF_PRINTF(3, 0);
+
 static void
 vlog(enum cf_log_level level, const struct cf_log_call *call,
     const char *fmt, va_list ap)

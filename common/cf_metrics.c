@@ -3,6 +3,7 @@
  * (version 0.0.4), for the modules' counters (cf_metrics.h).
  */
 #include "cf_metrics.h"
+#include "cf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ cf_hist_observe(struct cf_hist *h, const struct cf_hist_kind *k, uint64_t v)
 	atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
+
+static void put(struct cf_prom *, const char *, ...) CF_PRINTF(2, 3);
 
 static void
 put(struct cf_prom *o, const char *fmt, ...)
