@@ -392,19 +392,36 @@ def token():
 class Cluster:
     """A second, private PostgreSQL cluster that a test may stop and start."""
 
-    def __init__(self, passwords=False, initdb_args=()):
+    def __init__(self, passwords=False, initdb_args=(), standby_of=None,
+                 standby_name="standby"):
         """${passwords}: every role but postgres logs in with a password
         (SCRAM), as a rotator's target database does.  ${initdb_args}:
-        more options for initdb."""
+        more options for initdb.  ${standby_of}: instead of a new cluster,
+        a streaming standby of that Cluster, made from its base backup
+        (pg_basebackup -R writes primary_conninfo and standby.signal); it
+        streams over the primary's socket as application_name
+        ${standby_name}, which the primary's synchronous_standby_names
+        can name."""
         self.dir = tempfile.mkdtemp(prefix="coffer-pg-")
         os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "data")
         self.sock = os.path.join(self.dir, "sock")
         os.mkdir(self.data)
         os.mkdir(self.sock)
+        # (PostgreSQL refuses a data directory others may read.)
+        os.chmod(self.data, 0o700)
         shutil.chown(self.data, "postgres", "postgres")
         shutil.chown(self.sock, "postgres", "postgres")
         self.port = free_port()
+        if standby_of is not None:
+            self.pg("pg_basebackup", "-D", self.data, "-R", "-X", "stream",
+                    "-c", "fast", "--no-sync", "-d",
+                    f"host={standby_of.sock} port={standby_of.port} "
+                    f"user=postgres application_name={standby_name}")
+            self.start()
+            self.conninfo = (f"host={self.sock} port={self.port} "
+                             "user=postgres dbname=coffer")
+            return
         self.pg("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync",
                 *initdb_args)
         if passwords:
@@ -432,6 +449,14 @@ class Cluster:
 
     def stop(self):
         self.pg("pg_ctl", "-D", self.data, "-m", "immediate", "stop")
+
+    def pids(self):
+        """The postmaster and every child of it."""
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            pm = int(f.readline())
+        out = subprocess.run(["pgrep", "-P", str(pm)], capture_output=True,
+                             text=True).stdout.split()
+        return [pm] + [int(p) for p in out]
 
     def app(self):
         """The conninfo cofferd uses on this cluster's "coffer" database:

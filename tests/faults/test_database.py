@@ -149,14 +149,6 @@ class DatabaseFaultTest(unittest.TestCase):
     def pg_ctl(self, *args):
         self.cluster.pg("pg_ctl", "-D", self.cluster.data, *args)
 
-    def cluster_pids(self):
-        """The postmaster and every child of it."""
-        with open(os.path.join(self.cluster.data, "postmaster.pid")) as f:
-            pm = int(f.readline())
-        out = subprocess.run(["pgrep", "-P", str(pm)], capture_output=True,
-                             text=True).stdout.split()
-        return [pm] + [int(p) for p in out]
-
     def test_restart_fast(self):
         self.under_load(lambda: self.pg_ctl("-m", "fast", "stop"),
                         self.cluster.start)
@@ -169,7 +161,7 @@ class DatabaseFaultTest(unittest.TestCase):
         frozen = []
 
         def freeze():
-            frozen.extend(self.cluster_pids())
+            frozen.extend(self.cluster.pids())
             for p in frozen:
                 os.kill(p, signal.SIGSTOP)
 
@@ -194,7 +186,7 @@ class DatabaseFaultTest(unittest.TestCase):
         check = ch.unary_unary("/grpc.health.v1.Health/Check",
                                request_serializer=health.HealthCheckRequest.SerializeToString,
                                response_deserializer=health.HealthCheckResponse.FromString)
-        pids = self.cluster_pids()
+        pids = self.cluster.pids()
         for p in pids:
             os.kill(p, signal.SIGSTOP)
         try:
