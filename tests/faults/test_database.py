@@ -43,6 +43,10 @@ class Load(threading.Thread):
         self.stop_ev = threading.Event()
         self.acked = []      # (name, token, value)
         self.results = []    # (start, end, op, outcome)
+        # Every call in order, (op, name, version id, value, outcome): a
+        # put's token and value as sent (a failed one may have landed), a
+        # get's as returned (None when it failed); for checking reads.
+        self.calls = []
 
     def run(self):
         sm, _ = pb()
@@ -64,14 +68,18 @@ class Load(threading.Thread):
                             client_request_token=tok)),
                         ("GetSecretValue", get, sm.GetSecretValueRequest(secret_id=name))):
                     t0 = time.monotonic()
+                    got = (tok, value) if op == "PutSecretValue" else (None, None)
                     try:
-                        call(req, timeout=REQUEST_BOUND_S + 20)
+                        r = call(req, timeout=REQUEST_BOUND_S + 20)
                         outcome = "OK"
                         if op == "PutSecretValue":
                             self.acked.append((name, tok, value))
+                        else:
+                            got = (r.version_id, r.secret_string)
                     except grpc.RpcError as e:
                         outcome = error_type(e) or e.code().name
                     self.results.append((t0, time.monotonic(), op, outcome))
+                    self.calls.append((op, name, *got, outcome))
                 i += 1
                 time.sleep(0.02)
         finally:
