@@ -33,6 +33,15 @@ set_tests_properties(faults.database PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 900)
 
+# PostgreSQL failover: the primary killed with SIGKILL under load, its
+# synchronous standby promoted; cofferd carries on over a multi-host
+# conninfo (target_session_attrs=read-write) without a restart.
+add_test(NAME faults.failover
+         COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_failover
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(faults.failover PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 600)
 
 # Head-of-line stalls: long calls held by a table lock while short calls
 # must be served; the long-call queue's bound and deadline.
