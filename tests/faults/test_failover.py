@@ -15,7 +15,8 @@ WAL it had not sent is lost with the primary) and, COFFER_FAULTS_HOLD
 seconds later (what a manager such as Patroni takes to decide), the
 standby is promoted.  Then:
 
-- cofferd (the same process) serves again on the new primary;
+- cofferd (the same process) serves again on the new primary; its
+  health check said NOT_SERVING while there was no primary;
 - during the gap every failure is ServiceUnavailable, and no call waits
   past cofferd's own database bound;
 - no read ever returns a value that was not written, nor one older than
@@ -162,7 +163,12 @@ class FailoverTest(unittest.TestCase):
         time.sleep(LAG_S)
         t_kill = time.monotonic()
         self.kill_primary(walsender)
-        time.sleep(HOLD)
+        # Health says so while there is no primary (once past the second a
+        # passed check stands for).
+        if HOLD > 1.5:
+            time.sleep(1.2)
+            self.assertEqual(self.health(), "NOT_SERVING")
+        time.sleep(max(0, t_kill + HOLD - time.monotonic()))
         t_promote = time.monotonic()
         self.standby.pg("pg_ctl", "-D", self.standby.data, "-w", "promote")
         t_promoted = time.monotonic()
@@ -198,6 +204,7 @@ class FailoverTest(unittest.TestCase):
         self.assertIsNotNone(t_read, "no read succeeded after the failover")
         self.assertIsNone(server.proc.poll(), f"cofferd died:\n{server.output()}")
         self.assertEqual(server.proc.pid, pid)
+        self.assertEqual(self.health(), "SERVING")
 
         results = [r for l in loads for r in l.results]
         bad = sorted(r for r in results if r[3] not in ("OK", "ServiceUnavailable"))
@@ -311,6 +318,16 @@ class FailoverTest(unittest.TestCase):
               f"{t_write - t_promote:.2f} s and first read "
               f"{t_read - t_promote:.2f} s after the promote; "
               f"audit verified ({len(chains)} chains)")
+
+    def health(self):
+        """grpc.health.v1.Health/Check's answer, by name."""
+        _, health = pb()
+        check = self.server.channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health.HealthCheckRequest.SerializeToString,
+            response_deserializer=health.HealthCheckResponse.FromString)
+        status = check(health.HealthCheckRequest(), timeout=10).status
+        return health.HealthCheckResponse.ServingStatus.Name(status)
 
     def stop_loads(self, loads):
         for load in loads:
