@@ -118,16 +118,30 @@ class FailoverTest(unittest.TestCase):
         primary's machine.  The other children notice the postmaster's
         death and exit; any left when the test ends are killed then."""
         pids = self.primary.pids()
-        self.addCleanup(self.reap, pids)
+        self.addCleanup(self.reap, self.started(pids))
         os.kill(pids[0], signal.SIGKILL)
         os.kill(walsender, signal.SIGKILL)
 
-    def reap(self, pids):
+    def started(self, pids):
+        """{pid: its start time}, so that reap() never kills a process
+        that reused the pid of one of ours."""
+        out = {}
         for p in pids:
             try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
+                with open(f"/proc/{p}/stat") as f:
+                    out[p] = f.read().rsplit(")", 1)[1].split()[19]
+            except FileNotFoundError:
                 pass
+        return out
+
+    def reap(self, started):
+        """SIGKILL of whichever of ${started} (started()) is still there."""
+        for p, t in self.started(started).items():
+            if t == started[p]:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def test_sigkill_primary_promote_synchronous_standby(self):
         sm, _ = pb()
@@ -157,8 +171,8 @@ class FailoverTest(unittest.TestCase):
         # window wait, unacknowledged, and the kill fails them; an
         # asynchronous one would have acknowledged writes it never got.
         walsender = self.walsender()
+        self.addCleanup(self.reap, self.started([walsender]))
         os.kill(walsender, signal.SIGSTOP)
-        self.addCleanup(self.reap, [walsender])
         t_lag = time.monotonic()
         time.sleep(LAG_S)
         t_kill = time.monotonic()
