@@ -227,11 +227,41 @@ static const char *const conn_defaults[] = { "1", "30", "10", "3", "60000",
     NULL };
 
 /* Open (or reopen) the connection and prepare statements. */
+/*
+ * Why a connection failed, on one line.  With several hosts in the
+ * conninfo (a primary and its standbys) libpq writes one line per host
+ * tried, each with its hint on an indented line; an operator needs all of
+ * them, so the lines are joined with "; " rather than cut at the first.
+ */
+static void
+connect_error(const PGconn *conn, struct cf_error *err)
+{
+	const char *msg = conn != NULL ? PQerrorMessage(conn) : "out of memory";
+	char buf[400];
+	size_t n = 0;
+
+	for (; *msg != '\0' && n + 3 < sizeof(buf); msg++) {
+		if (*msg == '\n' || *msg == '\t') {
+			while (msg[1] == '\n' || msg[1] == '\t')
+				msg++;
+			if (n > 0 && msg[1] != '\0') {
+				buf[n++] = ';';
+				buf[n++] = ' ';
+			}
+			continue;
+		}
+		buf[n++] = *msg;
+	}
+	buf[n] = '\0';
+	cf_error_set(err, CF_ERR_UNAVAILABLE,
+	    "could not connect to the database: %s", buf);
+}
+
 static int
 connect_db(struct store *s, struct cf_error *err)
 {
 	const char *values[sizeof(conn_keys) / sizeof(conn_keys[0])];
-	char buf[256], connect_s[16];
+	char connect_s[16];
 	size_t i;
 
 	/*
@@ -251,11 +281,7 @@ connect_db(struct store *s, struct cf_error *err)
 	else
 		PQreset(s->conn);
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
-		snprintf(buf, sizeof(buf), "%s",
-		    s->conn ? PQerrorMessage(s->conn) : "out of memory");
-		buf[strcspn(buf, "\n")] = '\0';
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "could not connect to the database: %s", buf);
+		connect_error(s->conn, err);
 		return (-1);
 	}
 	s->in_tx = 0;
@@ -659,12 +685,7 @@ store_migrate(const char *conninfo, int *out_applied, struct cf_error *err)
 	if (s.conn != NULL)
 		store_quiet_notices(s.conn);
 	if (PQstatus(s.conn) != CONNECTION_OK) {
-		char buf[256];
-
-		snprintf(buf, sizeof(buf), "%s", PQerrorMessage(s.conn));
-		buf[strcspn(buf, "\n")] = '\0';
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "could not connect to the database: %s", buf);
+		connect_error(s.conn, err);
 		goto fail;
 	}
 

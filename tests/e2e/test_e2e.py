@@ -651,6 +651,19 @@ class LifecycleTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn(expect, r.stderr)
 
+    def test_every_host_tried_is_named(self):
+        """With a primary and standbys in the conninfo, a failed connect
+        names every host libpq tried, not only the first."""
+        s = h.Server("host=127.0.0.1,127.0.0.1 port=1,2 connect_timeout=2")
+        r = subprocess.run([os.path.join(h.BUILD, "cofferd"), "migrate"],
+                           env=s.env, capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        line = r.stderr.strip()
+        self.assertEqual(len(line.splitlines()), 1, line)
+        self.assertIn("could not connect to the database", line)
+        self.assertIn('port 1 failed', line)
+        self.assertIn('port 2 failed', line)
+
     def test_background_purge(self):
         """cofferd itself purges secrets past their recovery window."""
         db = h.fresh_database("purge")
