@@ -402,6 +402,19 @@ int engine_kek_current(struct engine_worker *, const char *, uint32_t *,
 int engine_keks_check(struct engine_worker *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * engine_kek_usable(w, call, kms_key_id, err): may ${call}'s caller seal
+ * under ${kms_key_id}, and is it in the token?  Nothing to ask for the
+ * default KEK (NULL, "" or its label), as Secrets Manager asks nothing
+ * for aws/secretsmanager; any other needs kms:GenerateDataKey on the
+ * key's ARN, as a customer managed key does, so that a caller who may
+ * create secrets cannot put them under another tenant's key, nor learn
+ * which keys exist.  AccessDenied, EncryptionFailure (no such key) or
+ * ServiceUnavailable; 0 or -1.  Call it after the secret's own check.
+ */
+int engine_kek_usable(struct engine_worker *, const struct engine_call *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
+
 /* engine_kek_state(w, label, err): what KEK ${label} is in now. */
 enum engine_kek_state {
 	ENGINE_KEK_ERROR = -1,		/* ${err} set */

@@ -62,19 +62,59 @@ check_key_id(const char *key_id, const char **label, struct cf_error *err)
  * exists is told only once the caller is allowed.
  */
 static int
-key_authorize(struct engine_worker *w, const struct engine_call *call,
-    const char *key_id, const char **label, struct cf_error *err)
+key_authorize_as(struct engine_worker *w, const struct engine_call *call,
+    const char *action, const char *label, struct cf_error *err)
 {
 	char *arn;
 	size_t n;
 
-	if (check_key_id(key_id, label, err))
-		return (-1);
-	n = strlen(w->e->kms_arn_prefix) + strlen(*label) + 1;
+	n = strlen(w->e->kms_arn_prefix) + strlen(label) + 1;
 	if ((arn = cf_arena_alloc(call->arena, n)) == NULL)
 		return (engine_oom(err));
-	snprintf(arn, n, "%s%s", w->e->kms_arn_prefix, *label);
-	return (engine_authorize(w, call, NULL, NULL, arn, NULL, err));
+	snprintf(arn, n, "%s%s", w->e->kms_arn_prefix, label);
+	return (engine_authorize(w, call, action, NULL, arn, NULL, err));
+}
+
+static int
+key_authorize(struct engine_worker *w, const struct engine_call *call,
+    const char *key_id, const char **label, struct cf_error *err)
+{
+
+	if (check_key_id(key_id, label, err))
+		return (-1);
+	return (key_authorize_as(w, call, NULL, *label, err));
+}
+
+int
+engine_kek_usable(struct engine_worker *w, const struct engine_call *call,
+    const char *kms_key_id, struct cf_error *err)
+{
+	const char *label = engine_kek_label(kms_key_id);
+	struct cf_error ignored;
+	enum hsm_lookup rc;
+
+	if (label == NULL || strcmp(label, w->e->default_kek) == 0)
+		return (0);
+	/*
+	 * Not a label a KEK can have: no token holds it, which its syntax
+	 * alone tells anyone, so nothing is given away by saying so before
+	 * authorizing (and there is no key ARN to authorize on).
+	 */
+	if (check_key_id(kms_key_id, &label, &ignored))
+		goto missing;
+	if (key_authorize_as(w, call, "kms:GenerateDataKey", label, err))
+		return (-1);
+	if ((rc = hsm_kek_exists(w->hsm, label)) == HSM_FOUND)
+		return (0);
+	if (rc != HSM_NOT_FOUND) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE, "the token did not answer "
+		    "while looking up KMS key %.200s", kms_key_id);
+		return (-1);
+	}
+missing:
+	cf_error_set(err, CF_ERR_ENCRYPTION_FAILURE, "Secrets Manager can't "
+	    "find the specified KMS key: %.200s", kms_key_id);
+	return (-1);
 }
 
 static int

@@ -28,27 +28,6 @@ has_stage(const char *const *stages, size_t n, const char *stage)
 	return (0);
 }
 
-/* A KmsKeyId must name a KEK in the token; ask only after authorizing. */
-static int
-check_kek(struct engine_worker *w, const char *kms_key_id,
-    struct cf_error *err)
-{
-	const char *label = engine_kek_label(kms_key_id);
-	enum hsm_lookup rc;
-
-	if (label == NULL)
-		return (0);
-	if ((rc = hsm_kek_exists(w->hsm, label)) == HSM_FOUND)
-		return (0);
-	if (rc == HSM_NOT_FOUND)
-		cf_error_set(err, CF_ERR_ENCRYPTION_FAILURE, "Secrets Manager "
-		    "can't find the specified KMS key: %.200s", kms_key_id);
-	else
-		cf_error_set(err, CF_ERR_UNAVAILABLE, "the token did not answer "
-		    "while looking up KMS key %.200s", kms_key_id);
-	return (-1);
-}
-
 /*
  * Seal ${val} as version ${vid} of ${sec}, store it, and move ${labels}
  * onto it.  Moving AWSCURRENT away from a version puts AWSPREVIOUS on that
@@ -255,7 +234,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	if (rc == STORE_FOUND) {
 		engine_audit_at(call, sec.arn, NULL);
 		if (engine_authorize(w, call, NULL, &sec, NULL, req->name,
-		    err) || check_kek(w, req->kms_key_id, err) ||
+		    err) || engine_kek_usable(w, call, req->kms_key_id, err) ||
 		    create_existing(w, call, req, &sec, resp, err))
 			goto finish;
 		return (engine_finish(w, call, ENGINE_TX_COMMIT, err));
@@ -275,7 +254,7 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	/* It has no tags yet: nothing for authorization to read. */
 	sec.tags_loaded = 1;
 	if (engine_authorize(w, call, NULL, &sec, NULL, req->name, err) ||
-	    check_kek(w, req->kms_key_id, err) ||
+	    engine_kek_usable(w, call, req->kms_key_id, err) ||
 	    store_secret_insert(w->store, &sec, err))
 		goto finish;
 

@@ -82,7 +82,6 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	struct store_secret sec;
 	struct store_version v;
 	enum engine_token_version rc;
-	enum hsm_lookup kek;
 
 	memset(resp, 0, sizeof(*resp));
 	if (update_check(req, err))
@@ -93,14 +92,8 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 		goto finish;
 
 	/* The KmsKeyId only once the caller is authorized: no oracle. */
-	if (label != NULL && (kek = hsm_kek_exists(w->hsm, label)) !=
-	    HSM_FOUND) {
-		cf_error_set(err, kek == HSM_NOT_FOUND ?
-		    CF_ERR_ENCRYPTION_FAILURE : CF_ERR_UNAVAILABLE, "Secrets "
-		    "Manager can't find the specified KMS key: %.200s",
-		    req->kms_key_id);
+	if (engine_kek_usable(w, call, req->kms_key_id, err))
 		goto finish;
-	}
 
 	/* Metadata first, so a new version is sealed under the new key. */
 	if ((req->description != NULL || req->kms_key_id != NULL) &&

@@ -323,6 +323,104 @@ class RotationTest(KekCase):
         self.assertIn("RewrapPending", d)
 
 
+class KeyUseRightsTest(KekCase):
+    """Sealing under a key other than the default needs kms:GenerateDataKey
+    on its ARN, as a customer managed key does in AWS: a caller who may
+    create secrets cannot put them under another tenant's key, nor learn
+    which keys exist."""
+
+    def test_custom_key_needs_generate_data_key(self):
+        s = self.server()
+        admin = self.admin(s)
+        beta = Caller(s, self.pki.client("beta", B))
+        self.addCleanup(beta.close)
+        mine, theirs = ("tenant-" + token()[:8] for _ in range(2))
+        for k in (mine, theirs):
+            admin.call("CreateEncryptionKey", service=EK, key_id=k)
+        kms = "arn:aws:kms:local-1:000000000000:alias/"
+        admin.call("PutIdentityPolicy", service="/coffer.v1.IdentityPolicies/",
+                   principal=B, policy_name="secrets", policy_document=json.dumps({
+                       "Version": "2012-10-17", "Statement": [{
+                           "Effect": "Allow", "Action": "secretsmanager:*",
+                           "Resource": "*"}]}))
+        h.until(lambda: reads_ok(beta), "the policy never took effect")
+
+        def sm_fails(op, **f):
+            return beta.fails(op, service=h.SERVICE, **f)
+
+        # Without kms:GenerateDataKey: the default key only.
+        beta.call("CreateSecret", name="k-default", secret_string="v",
+                  client_request_token=token())
+        beta.call("CreateSecret", name="k-explicit-default", secret_string="v",
+                  kms_key_id="alias/" + self.kek, client_request_token=token())
+        code, msg = sm_fails("CreateSecret", name="k-mine", secret_string="v",
+                             kms_key_id="alias/" + mine, client_request_token=token())
+        self.assertEqual(code, "AccessDeniedException", msg)
+        self.assertIn("kms:GenerateDataKey", msg)
+        self.assertIn(kms + mine, msg)
+        # A key that does not exist is refused the same way: no oracle.
+        self.assertEqual(sm_fails("CreateSecret", name="k-none", secret_string="v",
+                                  kms_key_id="alias/no-such-" + token()[:8],
+                                  client_request_token=token())[0],
+                         "AccessDeniedException")
+        # Nothing was half-written by a refusal.
+        self.assertEqual(sql(self.db, "SELECT count(*) FROM secrets WHERE name "
+                                      "IN ('k-mine', 'k-none')"), "0")
+
+        # Allowed on its own tenant's key: that key and no other.
+        admin.call("PutIdentityPolicy", service="/coffer.v1.IdentityPolicies/",
+                   principal=B, policy_name="tenant-key", policy_document=json.dumps({
+                       "Version": "2012-10-17", "Statement": [{
+                           "Effect": "Allow", "Action": "kms:GenerateDataKey",
+                           "Resource": kms + mine}]}))
+
+        def created():
+            try:
+                beta.call("CreateSecret", name="k-mine", secret_string="v",
+                          kms_key_id="alias/" + mine, client_request_token=token())
+                return True
+            except grpc.RpcError:
+                return False
+        h.until(created, "the kms:GenerateDataKey grant never took effect")
+        self.assertEqual(beta.call("GetSecretValue", service=h.SERVICE,
+                                   secret_id="k-mine").secret_string, "v")
+        self.assertEqual(sm_fails("CreateSecret", name="k-theirs", secret_string="v",
+                                  kms_key_id="alias/" + theirs,
+                                  client_request_token=token())[0],
+                         "AccessDeniedException")
+        # Moving a secret onto a key is the same use of it.
+        code, msg = sm_fails("UpdateSecret", secret_id="k-default",
+                             kms_key_id="alias/" + theirs)
+        self.assertEqual(code, "AccessDeniedException", msg)
+        self.assertEqual(sql(self.db, "SELECT coalesce(kms_key_id, '') FROM secrets "
+                                      "WHERE name = 'k-default'"), "")
+        beta.call("UpdateSecret", secret_id="k-default", kms_key_id="alias/" + mine)
+        beta.call("UpdateSecret", secret_id="k-mine", kms_key_id="")
+        # With the right, a missing key is told as such.
+        admin.call("PutIdentityPolicy", service="/coffer.v1.IdentityPolicies/",
+                   principal=B, policy_name="tenant-key", policy_document=json.dumps({
+                       "Version": "2012-10-17", "Statement": [{
+                           "Effect": "Allow", "Action": "kms:GenerateDataKey",
+                           "Resource": kms + "*"}]}))
+        h.until(lambda: sm_fails("CreateSecret", name="k-none", secret_string="v",
+                                 kms_key_id="alias/no-such-key",
+                                 client_request_token=token())[0] ==
+                "EncryptionFailure", "the wider grant never took effect")
+        # Every refusal is in the audit trail, with the action it lacked.
+        rows = sql(self.db, "SELECT count(*) FROM audit_events WHERE principal = "
+                            f"'{B}' AND outcome = 'AccessDeniedException' AND "
+                            "operation IN ('CreateSecret', 'UpdateSecret')")
+        self.assertGreaterEqual(int(rows), 4)
+
+
+def reads_ok(c):
+    try:
+        c.call("ListSecrets", service=h.SERVICE)
+        return True
+    except grpc.RpcError:
+        return False
+
+
 class TenantKeyTest(KekCase):
     """A KEK made for a tenant, scheduled for deletion, cancelled, then
     destroyed: its values become unreadable for good, even once the
