@@ -632,6 +632,38 @@ int store_audit_scan(struct store *, struct cf_arena *, const char *,
     int64_t, const uint8_t *, int, struct cf_audit_row **, size_t *,
     struct cf_error *) CF_MUSTCHECK;
 
+/* ---- store_escrow.c: audit key versions wrapped for auditors ---------- */
+
+/*
+ * store_audit_escrow_add(s, version, recipient, mechanism, wrapped, len,
+ *     err):
+ * Record version ${version} of the audit key wrapped for ${recipient}, in
+ * the caller's transaction (the rotation's).  0, or -1 with ${err}.
+ */
+int store_audit_escrow_add(struct store *, uint32_t, const char *,
+    const char *, const uint8_t *, size_t, struct cf_error *) CF_MUSTCHECK;
+
+/* One escrowed version, as store_audit_escrow_list returns it (in ${a}). */
+struct store_audit_escrow {
+	uint32_t version;
+	const char *recipient;
+	const char *mechanism;
+	uint8_t *wrapped;
+	size_t wrapped_len;
+	int64_t created_ms;
+};
+
+/*
+ * store_audit_escrow_list(s, a, below, out, n, err): every escrowed copy
+ * of the versions older than ${below}, by version then recipient, in ${a}.
+ * store_audit_escrow_count(s, version, out, err): how many copies of
+ * ${version} there are.  0, or -1 with ${err}.
+ */
+int store_audit_escrow_list(struct store *, struct cf_arena *, uint32_t,
+    struct store_audit_escrow **, size_t *, struct cf_error *) CF_MUSTCHECK;
+int store_audit_escrow_count(struct store *, uint32_t, int64_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
 /*
  * store_audit_anchor(s, chain_id, seq, hash, hmac, mac_version, err):
  * The newest archiving anchor of a chain, with the audit key version that
