@@ -279,7 +279,22 @@ hsm_new(const struct hsm_config *cfg, struct cf_error *err)
 		hsm_free(h);
 		return (NULL);
 	}
+
+	/* The auditors new audit key versions are escrowed for, if any. */
+	if (cfg->audit_key_recipients != NULL &&
+	    hsm_recipients_load(cfg->audit_key_recipients, &h->recipients,
+	    err)) {
+		hsm_free(h);
+		return (NULL);
+	}
 	return (h);
+}
+
+size_t
+hsm_escrow_recipients(const struct hsm *h)
+{
+
+	return (hsm_recipients_count(h->recipients));
 }
 
 void
@@ -297,6 +312,7 @@ hsm_free(struct hsm *h)
 	(void)p11_kit_module_finalize(h->p11);
 	p11_kit_module_release(h->p11);
 	hsm_dek_cache_free(h->deks);
+	hsm_recipients_free(h->recipients);
 	free(h);
 }
 

@@ -36,6 +36,8 @@ struct hsm_config {
 	const char *pin;		/* user PIN (NUL-terminated, secret) */
 	const char *kek_label;		/* default KEK label, e.g. "coffer-kek" */
 	int no_dek_cache;		/* 1: unwrap a data key on every open */
+	const char *audit_key_recipients; /* PEM file of auditors' RSA public
+					   keys (hsm_escrow.c); NULL: none */
 };
 
 /*
@@ -266,8 +268,14 @@ enum hsm_made hsm_create_audit_key(const struct hsm_config *,
  * HSM_MAC_OK if ${mac} is that version's HMAC of ${msg}, HSM_MAC_BAD if
  * not (or the token has no such version), HSM_MAC_ERROR with ${err} set.
  * hsm_audit_key_newest(s, out, err): the highest version in the token.
- * hsm_audit_key_version_create(s, version, err): make version ${version}
- * (>= 2) unless it exists: HSM_CREATED, HSM_EXISTED or HSM_MADE_ERROR.
+ * hsm_audit_key_version_create(s, version, out, out_n, err): make version
+ * ${version} (>= 2) unless it exists: HSM_CREATED, HSM_EXISTED or
+ * HSM_MADE_ERROR.  With audit_key_recipients (hsm_config), the new version
+ * is escrowed before it is sealed (hsm_escrow.c): *${out} gets one wrapped
+ * copy per recipient (*${out_n} of them; free with hsm_escrows_free), and
+ * the version is non-extractable when this returns, whatever it returns.
+ * Without recipients *${out} is NULL and the version is made
+ * non-extractable from the start.
  */
 int hsm_audit_mac(struct hsm_session *, uint32_t, const uint8_t *, size_t,
     uint8_t *, struct cf_error *) CF_MUSTCHECK;
@@ -276,8 +284,45 @@ enum hsm_mac_check hsm_audit_mac_verify(struct hsm_session *, uint32_t,
     CF_MUSTCHECK;
 int hsm_audit_key_newest(struct hsm_session *, uint32_t *,
     struct cf_error *) CF_MUSTCHECK;
+struct hsm_escrow;
 enum hsm_made hsm_audit_key_version_create(struct hsm_session *, uint32_t,
+    struct hsm_escrow **, size_t *, struct cf_error *) CF_MUSTCHECK;
+
+/* ---- the auditors' escrow of audit key versions (hsm_escrow.c) -------- */
+
+#define HSM_RECIPIENT_ID_MAX 71		/* "sha256:" and 64 hex digits */
+/* RSA-OAEP's hash and MGF1's, as the bundle names them (Mechanism). */
+#define HSM_ESCROW_OAEP_SHA256 "RSA-OAEP-SHA256"
+#define HSM_ESCROW_OAEP_SHA1 "RSA-OAEP-SHA1"
+
+/*
+ * One version of the audit key wrapped for one auditor: the recipient
+ * ("sha256:" and the hex SHA-256 of its DER SubjectPublicKeyInfo), the
+ * mechanism (HSM_ESCROW_OAEP_*) and the wrapped key (malloc'd; it is
+ * encrypted to the auditor, not secret to anyone else).
+ */
+struct hsm_escrow {
+	char recipient[HSM_RECIPIENT_ID_MAX + 1];
+	const char *mechanism;
+	uint8_t *wrapped;
+	size_t wrapped_len;
+};
+
+/* hsm_escrows_free(e, n): free an array of ${n} escrows; NULL is a no-op. */
+void hsm_escrows_free(struct hsm_escrow *, size_t);
+
+/*
+ * hsm_audit_keys_seal(s, out, max, out_n, err):
+ * Make every version of the audit key that is still extractable (a crash
+ * between hsm_audit_key_version_create's generate and seal) non-extractable,
+ * and list their versions in ${out} (at most ${max}, *${out_n} of them).
+ * 0, or -1 with ${err} set.
+ */
+int hsm_audit_keys_seal(struct hsm_session *, uint32_t *, size_t, size_t *,
     struct cf_error *) CF_MUSTCHECK;
+
+/* hsm_escrow_recipients(h): how many auditors new versions are wrapped for. */
+size_t hsm_escrow_recipients(const struct hsm *);
 
 /*
  * A chain's head as the token remembers it: the last sequence number the

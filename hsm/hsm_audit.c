@@ -201,11 +201,14 @@ hsm_audit_key_newest(struct hsm_session *s, uint32_t *out,
 
 enum hsm_made
 hsm_audit_key_version_create(struct hsm_session *s, uint32_t version,
-    struct cf_error *err)
+    struct hsm_escrow **out, size_t *out_n, struct cf_error *err)
 {
 	CK_OBJECT_HANDLE obj;
+	enum hsm_key_export export;
 	enum hsm_lookup rc;
 
+	*out = NULL;
+	*out_n = 0;
 	if (version < 2) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "audit key "
 		    "versions after the first are numbered from 2");
@@ -216,8 +219,15 @@ hsm_audit_key_version_create(struct hsm_session *s, uint32_t version,
 		return (HSM_EXISTED);
 	if (rc == HSM_LOOKUP_ERROR)
 		return (HSM_MADE_ERROR);
-	if (hsm_key_generate(s->h->p11, s->s, HSM_KEY_AUDIT,
+
+	/* Extractable only until each auditor has a wrapped copy. */
+	export = hsm_recipients_count(s->h->recipients) > 0 ?
+	    HSM_KEY_TO_ESCROW : HSM_KEY_SEALED;
+	if (hsm_key_generate(s->h->p11, s->s, HSM_KEY_AUDIT, export,
 	    HSM_AUDIT_KEY_LABEL, version, &obj, err) != CF_OK)
+		return (HSM_MADE_ERROR);
+	if (export == HSM_KEY_TO_ESCROW && hsm_escrow_and_seal(s, obj, out,
+	    out_n, err))
 		return (HSM_MADE_ERROR);
 	return (HSM_CREATED);
 }

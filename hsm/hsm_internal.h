@@ -25,6 +25,7 @@
 #define HEAD_RECHECK_EVERY_MS 500	/* ...look for the old one this often */
 
 struct hsm_dek_cache;
+struct hsm_recipients;
 struct hsm_dek;
 struct hsm_dek_set;
 
@@ -34,6 +35,7 @@ struct hsm {
 	CK_SESSION_HANDLE login;	/* keeps the user logged in */
 	char token[33];
 	char kek_label[HSM_LABEL_MAX + 1];
+	struct hsm_recipients *recipients; /* NULL: versions are not escrowed */
 	struct hsm_dek_cache *deks;	/* NULL: hsm_config.no_dek_cache */
 	atomic_uint key_epoch;		/* bumped by hsm_forget_keys */
 	atomic_uint_fast64_t dek_hits;	/* every session's, for /metrics */
@@ -120,15 +122,22 @@ enum hsm_key_use {
 enum hsm_made hsm_key_create(const struct hsm_config *, enum hsm_key_use,
     const char *, struct cf_error *) CF_MUSTCHECK;
 
+/* Whether a new key may be wrapped once before it is sealed (hsm_escrow.c). */
+enum hsm_key_export {
+	HSM_KEY_SEALED,		/* never extractable */
+	HSM_KEY_TO_ESCROW	/* extractable until hsm_escrow_and_seal */
+};
+
 /*
- * hsm_key_generate(p11, s, use, label, version, out, err):
+ * hsm_key_generate(p11, s, use, export, label, version, out, err):
  * Make that key in session ${s} (logged in, read/write) as version
- * ${version} of ${label} (1: no CKA_ID; "KEK versions" in hsm.h).
+ * ${version} of ${label} (1: no CKA_ID; "KEK versions" in hsm.h), sensitive
+ * always, extractable only for HSM_KEY_TO_ESCROW.
  * CF_OK, or the code also set in ${err}.
  */
 enum cf_code hsm_key_generate(CK_FUNCTION_LIST *, CK_SESSION_HANDLE,
-    enum hsm_key_use, const char *, uint32_t, CK_OBJECT_HANDLE *,
-    struct cf_error *) CF_MUSTCHECK;
+    enum hsm_key_use, enum hsm_key_export, const char *, uint32_t,
+    CK_OBJECT_HANDLE *, struct cf_error *) CF_MUSTCHECK;
 
 /* ---- hsm_kek.c: KEK versions ---------------------------------------------------- */
 
@@ -153,6 +162,28 @@ void hsm_audit_keys_drop(struct hsm_session *);
  */
 enum cf_code hsm_key_session_copy(struct hsm_session *, enum hsm_key_use,
     CK_OBJECT_HANDLE, CK_OBJECT_HANDLE *, struct cf_error *) CF_MUSTCHECK;
+
+/* ---- hsm_escrow.c: the auditors' copies of audit key versions ---------------- */
+
+/*
+ * hsm_recipients_load(path, out, err): the RSA public keys (PEM
+ * SubjectPublicKeyInfo, each >= 2048 bits, at most 16) in the file
+ * ${path}, into *${out} (free with hsm_recipients_free).  0, or -1 with
+ * ${err} naming the file and what is wrong with it.
+ */
+int hsm_recipients_load(const char *, struct hsm_recipients **,
+    struct cf_error *) CF_MUSTCHECK;
+void hsm_recipients_free(struct hsm_recipients *);
+size_t hsm_recipients_count(const struct hsm_recipients *);
+
+/*
+ * hsm_escrow_and_seal(s, key, out, out_n, err):
+ * Wrap the extractable audit key ${key} for each of the token's recipients
+ * (*${out}, *${out_n}), then make it non-extractable and check that it is.
+ * On failure the key is still made non-extractable where the token allows.
+ */
+int hsm_escrow_and_seal(struct hsm_session *, CK_OBJECT_HANDLE,
+    struct hsm_escrow **, size_t *, struct cf_error *) CF_MUSTCHECK;
 
 /* ---- hsm_dek.c: the process-wide cache of unwrapped data keys ----------------- */
 

@@ -136,7 +136,8 @@ hsm_kek_version_create(struct hsm_session *s, const char *label,
 		return (HSM_EXISTED);
 	if (rc == HSM_LOOKUP_ERROR)
 		return (HSM_MADE_ERROR);
-	if (hsm_key_generate(s->h->p11, s->s, HSM_KEY_KEK, label, version,
+	if (hsm_key_generate(s->h->p11, s->s, HSM_KEY_KEK, HSM_KEY_SEALED,
+	    label, version,
 	    &obj, err) != CF_OK)
 		return (HSM_MADE_ERROR);
 	return (HSM_CREATED);

@@ -2,7 +2,9 @@
  * hsm_key.c: the token's long-lived keys, made from one template.
  *
  * A KEK (hsm.c) and the audit key (hsm_audit.c) are both 256-bit token
- * objects, private, sensitive and never extractable, that may neither
+ * objects, private, sensitive and never extractable (but for an audit key
+ * version escrowed for auditors, extractable from its generation until
+ * hsm_escrow.c has wrapped it), that may neither
  * encrypt nor decrypt; they differ only in what they may do instead: a KEK
  * wraps and unwraps data keys, the audit key signs and verifies (HMAC) and
  * may not wrap.  Both are used through a session copy, read from memory
@@ -24,8 +26,8 @@ key_name(enum hsm_key_use use)
 
 enum cf_code
 hsm_key_generate(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE session,
-    enum hsm_key_use use, const char *label, uint32_t version,
-    CK_OBJECT_HANDLE *out, struct cf_error *err)
+    enum hsm_key_use use, enum hsm_key_export export, const char *label,
+    uint32_t version, CK_OBJECT_HANDLE *out, struct cf_error *err)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE type = use == HSM_KEY_KEK ? CKK_AES : CKK_GENERIC_SECRET;
@@ -41,7 +43,8 @@ hsm_key_generate(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE session,
 		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_PRIVATE, &yes, sizeof(yes) },
 		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_EXTRACTABLE, export == HSM_KEY_TO_ESCROW ? &yes : &no,
+		    sizeof(no) },
 		{ CKA_ENCRYPT, &no, sizeof(no) },
 		{ CKA_DECRYPT, &no, sizeof(no) },
 		{ CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
@@ -91,7 +94,7 @@ hsm_key_create(const struct hsm_config *cfg, enum hsm_key_use use,
 	    err)) == HSM_FOUND)
 		made = HSM_EXISTED;
 	else if (found == HSM_NOT_FOUND && hsm_key_generate(h->p11, h->login,
-	    use, label, 1, &key, err) == CF_OK)
+	    use, HSM_KEY_SEALED, label, 1, &key, err) == CF_OK)
 		made = HSM_CREATED;
 	hsm_free(h);
 	return (made);

@@ -65,6 +65,7 @@ static const struct key keys[] = {
 	KEY(token_label, KEY_STRING, "coffer"),
 	KEY(pin_file, KEY_STRING, NULL),
 	KEY(kek_label, KEY_STRING, "coffer-kek"),
+	KEY(audit_key_recipients, KEY_STRING, NULL),
 	KEY(dek_cache, KEY_ONOFF, "on"),
 	KEY(region, KEY_STRING, "local-1"),
 	KEY(account_id, KEY_ACCOUNT, "000000000000"),

@@ -56,6 +56,9 @@ struct config {
 	char *token_label;	/* token label */
 	char *pin_file;		/* file holding the user PIN; NULL: unset */
 	char *kek_label;	/* default KEK label */
+	char *audit_key_recipients; /* PEM file of auditors' RSA public keys
+				   new audit key versions are escrowed
+				   for; NULL: none */
 	int dek_cache;		/* on: keep unwrapped data keys in the token */
 	char *region;		/* ARN region */
 	char *account_id;	/* ARN account id, 12 digits */

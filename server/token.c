@@ -79,6 +79,7 @@ hsm_config_of(const struct config *cfg, const struct cf_secret *pin,
 	hc->pin = pin != NULL ? (const char *)pin->data : NULL;
 	hc->kek_label = cfg->kek_label;
 	hc->no_dek_cache = !cfg->dek_cache;
+	hc->audit_key_recipients = cfg->audit_key_recipients;
 }
 
 /* Log in to the token; the PIN is wiped as soon as the login is done. */
