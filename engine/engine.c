@@ -40,6 +40,34 @@ done:
 	return (rc);
 }
 
+/*
+ * An audit key version left extractable by a rotation that died halfway
+ * is sealed at start, under the rotations' lock.
+ */
+static int
+seal_audit_keys(struct engine *e, struct cf_error *err)
+{
+	struct hsm_session *hs = NULL;
+	struct store *st = NULL;
+	int rc = -1;
+
+	if ((hs = hsm_session_new(e->hsm, err)) == NULL ||
+	    (st = store_connect(e->conninfo, err)) == NULL)
+		goto done;
+	if (store_begin(st, err) ||
+	    store_lock_name(st, "coffer.audit_key", err) ||
+	    engine_audit_keys_seal(e, hs, st, err) ||
+	    store_commit(st, err)) {
+		store_rollback(st);
+		goto done;
+	}
+	rc = 0;
+done:
+	store_free(st);
+	hsm_session_free(hs);
+	return (rc);
+}
+
 int
 engine_migrate(const char *conninfo, int *out_applied,
     struct cf_error *err)
@@ -106,7 +134,7 @@ engine_new(const struct engine_config *cfg, struct cf_error *err)
 		goto err1;
 
 	/* The key all servers share for NextToken cursors. */
-	if (load_token_key(e, err))
+	if (load_token_key(e, err) || seal_audit_keys(e, err))
 		goto err1;
 
 	/* exec: rotators: copies of their configuration. */

@@ -598,6 +598,25 @@ int engine_rotate_audit_key(struct engine_worker *, const struct engine_call *,
     uint32_t *, struct cf_error *) CF_MUSTCHECK;
 
 /*
+ * engine_export_audit_key_bundle(w, call, out, n, err): the escrowed
+ * copies of every retired version of the audit key (older than the
+ * newest in the token), wrapped for the auditors of audit_key_recipients,
+ * in the call's arena (audit/DESIGN.md, "The auditor's bundle").  The
+ * current version is never among them.
+ */
+struct engine_escrowed_key {
+	uint32_t version;
+	const char *recipient;		/* "sha256:<hex of DER SPKI>" */
+	const char *mechanism;		/* "RSA-OAEP-SHA256", "RSA-OAEP-SHA1" */
+	const uint8_t *wrapped;
+	size_t wrapped_len;
+	int64_t created_ms;
+};
+int engine_export_audit_key_bundle(struct engine_worker *,
+    const struct engine_call *, struct engine_escrowed_key **, size_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
  * engine_metrics_write(e, out) (metrics.c): rotations by rotator kind and
  * outcome, secrets purged, the data-key cache's hits and misses, and the
  * token and database failures this process saw, for /metrics.

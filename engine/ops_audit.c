@@ -1,5 +1,6 @@
 /*
- * ops_audit.c: ListAuditEvents and VerifyAuditLog (audit/DESIGN.md).
+ * ops_audit.c: ListAuditEvents, VerifyAuditLog, RotateAuditKey and
+ * ExportAuditKeyBundle (audit/DESIGN.md).
  *
  * Verification walks every chain with audit_verify_chain() (audit/
  * audit_verify.c), which `coffer audit verify --file` uses too: here its
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "cf_log.h"
 #include "engine_internal.h"
 
 #define AUDIT_DEFAULT_PAGE 100
@@ -487,11 +489,27 @@ done:
 
 /* ---- RotateAuditKey ---------------------------------------------------------- */
 
+/* Record the wrapped copies of version ${version} in the transaction. */
+static int
+escrow_store(struct engine_worker *w, uint32_t version,
+    const struct hsm_escrow *e, size_t n, struct cf_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (store_audit_escrow_add(w->store, version, e[i].recipient,
+		    e[i].mechanism, e[i].wrapped, e[i].wrapped_len, err))
+			return (-1);
+	return (0);
+}
+
 int
 engine_rotate_audit_key(struct engine_worker *w, const struct engine_call *call,
     uint32_t *out, struct cf_error *err)
 {
 	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
+	struct hsm_escrow *escrow = NULL;
+	size_t n_escrow = 0;
 	enum hsm_made made;
 	uint32_t newest;
 
@@ -502,27 +520,106 @@ engine_rotate_audit_key(struct engine_worker *w, const struct engine_call *call,
 	 * The token has no lock of its own: two servers rotating at once
 	 * take turns on one in the database, so that each makes a version of
 	 * its own.  The version is made in the token inside the transaction
-	 * that carries this call's event; should the commit fail, it exists
-	 * anyway and the lanes find it (rotating again makes the next).
+	 * that carries this call's event, and so are the rows of its copies
+	 * wrapped for auditors (audit_key_recipients); should the commit
+	 * fail, the version exists anyway, without escrow, and the lanes
+	 * find it (rotating again makes the next).
 	 */
 	if (store_begin(w->store, err) ||
 	    store_lock_name(w->store, "coffer.audit_key", err) ||
+	    engine_audit_keys_seal(w->e, w->hsm, w->store, err) ||
 	    hsm_audit_key_newest(w->hsm, &newest, err))
 		goto finish;
-	if ((made = hsm_audit_key_version_create(w->hsm, newest + 1, err)) !=
-	    HSM_CREATED) {
+	if ((made = hsm_audit_key_version_create(w->hsm, newest + 1, &escrow,
+	    &n_escrow, err)) != HSM_CREATED) {
 		if (made == HSM_EXISTED)
 			cf_error_set(err, CF_ERR_INTERNAL, "version %u of the "
 			    "audit key appeared while it was made", newest + 1);
 		goto finish;
 	}
+	if (escrow_store(w, newest + 1, escrow, n_escrow, err))
+		goto finish;
 	*out = newest + 1;
 	end = ENGINE_TX_COMMIT;
 finish:
+	hsm_escrows_free(escrow, n_escrow);
 	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
 	/* This process's chains move to it at once, the others' in a second. */
 	if (w->e->audit != NULL)
 		audit_key_rotated(w->e->audit, *out);
+	return (0);
+}
+
+int
+engine_audit_keys_seal(struct engine *e, struct hsm_session *hs,
+    struct store *st, struct cf_error *err)
+{
+	uint32_t v[16];
+	int64_t copies;
+	size_t n, i;
+
+	/*
+	 * A version still extractable was being escrowed when its process
+	 * died; the caller holds the audit key lock, so no rotation is
+	 * halfway through it now.
+	 */
+	(void)e;
+	if (hsm_audit_keys_seal(hs, v, sizeof(v) / sizeof(v[0]), &n, err))
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (store_audit_escrow_count(st, v[i], &copies, err))
+			return (-1);
+		if (copies == 0)
+			cf_log(CF_LOG_WARN, "version %u of the audit key was "
+			    "left extractable (its rotation stopped halfway) "
+			    "and is now sealed; it has no escrow, so no "
+			    "auditor's bundle will hold it", v[i]);
+		else
+			cf_log(CF_LOG_WARN, "version %u of the audit key was "
+			    "left extractable (its rotation stopped halfway) "
+			    "and is now sealed", v[i]);
+	}
+	return (0);
+}
+
+/* ---- ExportAuditKeyBundle ----------------------------------------------------- */
+
+int
+engine_export_audit_key_bundle(struct engine_worker *w,
+    const struct engine_call *call, struct engine_escrowed_key **out,
+    size_t *out_n, struct cf_error *err)
+{
+	struct engine_escrowed_key *k;
+	struct store_audit_escrow *e;
+	uint32_t newest;
+	size_t n, i;
+
+	*out = NULL;
+	*out_n = 0;
+	if (engine_authorize(w, call, NULL, NULL, NULL, NULL, err))
+		return (-1);
+	/*
+	 * Retired versions only: whoever holds the current one could write
+	 * events a live chain would accept.  The token, not the table, says
+	 * which version is current (a row of a newer one is not a reason).
+	 */
+	if (hsm_audit_key_newest(w->hsm, &newest, err) ||
+	    store_audit_escrow_list(w->store, call->arena, newest, &e, &n,
+	    err))
+		return (-1);
+	if ((k = cf_arena_alloc(call->arena, (n ? n : 1) * sizeof(*k))) ==
+	    NULL)
+		return (engine_oom(err));
+	for (i = 0; i < n; i++) {
+		k[i].version = e[i].version;
+		k[i].recipient = e[i].recipient;
+		k[i].mechanism = e[i].mechanism;
+		k[i].wrapped = e[i].wrapped;
+		k[i].wrapped_len = e[i].wrapped_len;
+		k[i].created_ms = e[i].created_ms;
+	}
+	*out = k;
+	*out_n = n;
 	return (0);
 }

@@ -1,6 +1,6 @@
 /*
- * ops_audit.c: coffer.v1.Audit — ListAuditEvents, VerifyAuditLog and
- * RotateAuditKey.
+ * ops_audit.c: coffer.v1.Audit — ListAuditEvents, VerifyAuditLog,
+ * RotateAuditKey and ExportAuditKeyBundle.
  */
 #include <string.h>
 
@@ -151,5 +151,42 @@ rpc_op_rotate_audit_key(struct engine_worker *w, const struct engine_call *c,
 	coffer__v1__rotate_audit_key_response__init(r);
 	r->has_version = 1;
 	r->version = version;
+	return (rpc_pb_encode(c->arena, &r->base, out, err));
+}
+
+int
+rpc_op_export_audit_key_bundle(struct engine_worker *w,
+    const struct engine_call *c, const ProtobufCMessage *pm,
+    struct rpc_reply *out, struct cf_error *err)
+{
+	Coffer__V1__ExportAuditKeyBundleResponse *r;
+	Coffer__V1__EscrowedAuditKey *k = NULL;
+	struct engine_escrowed_key *e;
+	size_t n, i;
+
+	(void)pm;
+	if (engine_export_audit_key_bundle(w, c, &e, &n, err))
+		return (-1);
+	if ((r = rpc_pb_alloc(c->arena, sizeof(*r), err)) == NULL)
+		return (-1);
+	coffer__v1__export_audit_key_bundle_response__init(r);
+	if (n > 0 && ((r->versions = rpc_pb_alloc(c->arena,
+	    n * sizeof(*r->versions), err)) == NULL ||
+	    (k = rpc_pb_alloc(c->arena, n * sizeof(*k), err)) == NULL))
+		return (-1);
+	for (i = 0; i < n; i++) {
+		coffer__v1__escrowed_audit_key__init(&k[i]);
+		k[i].has_mac_key_version = 1;
+		k[i].mac_key_version = e[i].version;
+		k[i].recipient = (char *)(uintptr_t)e[i].recipient;
+		k[i].mechanism = (char *)(uintptr_t)e[i].mechanism;
+		k[i].has_wrapped_key = 1;
+		k[i].wrapped_key.data = (uint8_t *)(uintptr_t)e[i].wrapped;
+		k[i].wrapped_key.len = e[i].wrapped_len;
+		k[i].has_created_date = 1;
+		k[i].created_date = e[i].created_ms;
+		r->versions[i] = &k[i];
+	}
+	r->n_versions = n;
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }

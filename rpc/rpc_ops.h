@@ -100,6 +100,7 @@ rpc_op_fn rpc_op_replication;
 rpc_op_fn rpc_op_list_audit_events;
 rpc_op_fn rpc_op_verify_audit_log;
 rpc_op_fn rpc_op_rotate_audit_key;
+rpc_op_fn rpc_op_export_audit_key_bundle;
 
 /* ---- ops_rotation.c ------------------------------------------------------ */
 rpc_op_fn rpc_op_rotate_secret;

@@ -120,6 +120,8 @@ static const struct method methods[] = {
 	    rpc_op_verify_audit_log),
 	COFFER(Audit, RotateAuditKey, rotate_audit_key,
 	    rpc_op_rotate_audit_key),
+	COFFER(Audit, ExportAuditKeyBundle, export_audit_key_bundle,
+	    rpc_op_export_audit_key_bundle),
 	COFFER(IdentityPolicies, PutIdentityPolicy, put_identity_policy,
 	    rpc_op_put_identity_policy),
 	COFFER(IdentityPolicies, GetIdentityPolicy, get_identity_policy,
