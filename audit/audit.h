@@ -86,7 +86,8 @@ enum audit_head {
 enum audit_mac {
 	AUDIT_MAC_UNCHECKED,		/* no token */
 	AUDIT_MAC_OK,			/* made with the token's audit key */
-	AUDIT_MAC_BAD			/* not */
+	AUDIT_MAC_BAD,			/* not */
+	AUDIT_MAC_NO_KEY		/* a key bundle without its version */
 };
 
 /*
@@ -409,5 +410,59 @@ void audit_head_status(struct audit *, struct audit_head_status *);
  * audit are refused (fail closed) until the head keeper catches up.
  */
 int audit_head_check(struct audit *, struct cf_error *) CF_MUSTCHECK;
+
+/* ---- the auditor's key bundle (audit_bundle.c, pure) --------------------- */
+
+/*
+ * An auditor's keyring: the audit key versions of an ExportAuditKeyBundle
+ * that the auditor's RSA private key unwraps, for checking hmacs away
+ * from the token (audit/DESIGN.md, "The auditor's bundle").
+ */
+struct audit_keyring;
+
+#define AUDIT_RECIPIENT_MAX 71		/* "sha256:" and 64 hex digits */
+#define AUDIT_OAEP_SHA256 "RSA-OAEP-SHA256"
+#define AUDIT_OAEP_SHA1 "RSA-OAEP-SHA1"
+
+/* Whether a bundle's entry was for this keyring's private key. */
+enum audit_keyring_took {
+	AUDIT_KEYRING_NOT_OURS,		/* another recipient's: skipped */
+	AUDIT_KEYRING_TAKEN
+};
+
+/*
+ * audit_keyring_new(path, out, err): a keyring for the RSA private key in
+ * the PEM file ${path}, holding no version yet.  0, or -1 with ${err}.
+ * audit_keyring_recipient(k): that key's name in a bundle, "sha256:" and
+ * the hex SHA-256 of its public half's DER SubjectPublicKeyInfo.
+ * audit_keyring_size(k): the versions it holds.
+ * audit_keyring_free(k): wipe and free; NULL does nothing.
+ */
+int audit_keyring_new(const char *, struct audit_keyring **,
+    struct cf_error *) CF_MUSTCHECK;
+const char *audit_keyring_recipient(const struct audit_keyring *);
+size_t audit_keyring_size(const struct audit_keyring *);
+void audit_keyring_free(struct audit_keyring *);
+
+/*
+ * audit_keyring_add(k, version, recipient, mechanism, wrapped, len, out,
+ *     err):
+ * One entry of a bundle.  For another recipient, *${out} is
+ * AUDIT_KEYRING_NOT_OURS and nothing happens; for ours the ${len} bytes at
+ * ${wrapped} are unwrapped (RSA-OAEP, ${mechanism} AUDIT_OAEP_*) into
+ * secret memory as ${version} (AUDIT_KEYRING_TAKEN).  0, or -1 with ${err}
+ * (an entry that does not unwrap to a 256-bit key, a version twice).
+ */
+int audit_keyring_add(struct audit_keyring *, uint32_t, const char *,
+    const char *, const uint8_t *, size_t, enum audit_keyring_took *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * audit_keyring_check(k, row): the verdict on ${row}'s hmac under the
+ * version it names: AUDIT_MAC_OK, AUDIT_MAC_BAD, or AUDIT_MAC_NO_KEY when
+ * the keyring does not hold that version (a finding, never a pass).
+ */
+enum audit_mac audit_keyring_check(const struct audit_keyring *,
+    const struct cf_audit_row *);
 
 #endif /* !COFFER_AUDIT_H */

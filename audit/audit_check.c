@@ -145,6 +145,12 @@ audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
 	}
 
 	/* Made by cofferd: only the token can make the hmac. */
+	if (mac == AUDIT_MAC_NO_KEY) {
+		broken(c, r->seq, "event %" PRId64 " names version %u of the "
+		    "audit key, which the bundle does not hold", r->seq,
+		    version);
+		return;
+	}
 	if (mac == AUDIT_MAC_BAD) {
 		broken(c, r->seq, "event %" PRId64 "'s HMAC does not verify "
 		    "with version %u of the token's audit key: cofferd did not "

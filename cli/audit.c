@@ -7,10 +7,12 @@
  *	followed to the end): the report as JSON; exit 0 if every chain
  *	verifies, 1 if one does not.
  *   coffer audit verify --file EXPORT [--pkcs11-module M --token-label T
- *       --pin-file F]
+ *       --pin-file F | --key-bundle B --private-key K]
  *	offline, on a file `coffer audit export` wrote: each chain's links
- *	and hashes, and with a token each event's HMAC too.  An export that
- *	starts mid-chain (a date range) is checked from its first event.
+ *	and hashes, and with a token, or with an auditor's key bundle
+ *	(export-audit-key-bundle) and private key, each event's HMAC too.
+ *	An export that starts mid-chain (a date range) is checked from its
+ *	first event.
  *   coffer audit export [--output-file F] [--secret-id ...] [--principal
  *       ...] [--operation ...] [--outcome ...] [--start-date ...]
  *       [--end-date ...] [--endpoint-url U]
@@ -44,6 +46,7 @@ struct audit_opts {
 	const char *file;		/* verify --file */
 	const char *output_file;	/* export --output-file */
 	const char *module, *token_label, *pin_file;
+	const char *key_bundle, *private_key;	/* verify --file, no token */
 	Coffer__V1__ListAuditEventsRequest filter;
 	int64_t start, end;
 };
@@ -57,7 +60,9 @@ usage(const char *fmt, ...)
 
 
 	fputs("usage: coffer audit verify [--file EXPORT [--pkcs11-module M "
-	    "--token-label T --pin-file F]] [--endpoint-url URL]\n"
+	    "--token-label T --pin-file F\n"
+	    "                           | --key-bundle BUNDLE --private-key "
+	    "PEM]] [--endpoint-url URL]\n"
 	    "                           [--ca-bundle PEM] [--cert PEM --key "
 	    "PEM]\n"
 	    "       coffer audit export [--output-file FILE] [--secret-id ID] "
@@ -143,6 +148,10 @@ parse(int argc, char **argv, int export, struct audit_opts *o)
 			o->token_label = v;
 		else if (!export && strcmp(argv[i], "--pin-file") == 0)
 			o->pin_file = v;
+		else if (!export && strcmp(argv[i], "--key-bundle") == 0)
+			o->key_bundle = v;
+		else if (!export && strcmp(argv[i], "--private-key") == 0)
+			o->private_key = v;
 		else if (export && strcmp(argv[i], "--output-file") == 0)
 			o->output_file = v;
 		else if (export && strcmp(argv[i], "--secret-id") == 0)
@@ -166,6 +175,10 @@ parse(int argc, char **argv, int export, struct audit_opts *o)
 	}
 	if (cli_tls_check(&o->tls, err, sizeof(err)))
 		return (usage("%s", err));
+	if ((o->key_bundle != NULL) != (o->private_key != NULL))
+		return (usage("--key-bundle and --private-key go together"));
+	if (o->key_bundle != NULL && o->file == NULL)
+		return (usage("--key-bundle checks an export: give --file"));
 	return (0);
 }
 
@@ -596,6 +609,79 @@ open_token(const struct audit_opts *o, struct hsm_session **out)
 }
 
 /*
+ * The versions of the bundle ${o}->key_bundle (export-audit-key-bundle's
+ * JSON) that ${o}->private_key unwraps; NULL with a message printed.
+ */
+static struct audit_keyring *
+open_bundle(const struct audit_opts *o)
+{
+	struct cf_error err = { CF_OK, "" };
+	struct audit_keyring *k = NULL;
+	enum audit_keyring_took took;
+	json_error_t jerr;
+	json_t *doc, *vs, *v, *ver;
+	const char *rcpt, *mech, *wk;
+	uint8_t *wrapped = NULL;
+	size_t i, len, all = 0;
+
+	if ((doc = json_load_file(o->key_bundle, 0, &jerr)) == NULL) {
+		fprintf(stderr, "coffer: %s: %s (line %d)\n", o->key_bundle,
+		    jerr.text, jerr.line);
+		return (NULL);
+	}
+	if (audit_keyring_new(o->private_key, &k, &err)) {
+		fprintf(stderr, "coffer: %s\n", err.msg);
+		goto fail;
+	}
+	vs = json_object_get(doc, "Versions");
+	if (!json_is_array(vs)) {
+		fprintf(stderr, "coffer: %s: not a bundle of coffer "
+		    "export-audit-key-bundle (no \"Versions\")\n",
+		    o->key_bundle);
+		goto fail;
+	}
+	json_array_foreach(vs, i, v) {
+		ver = json_object_get(v, "MacKeyVersion");
+		rcpt = str(v, "Recipient");
+		mech = str(v, "Mechanism");
+		wk = str(v, "WrappedKey");
+		if (!json_is_integer(ver) || json_integer_value(ver) < 1 ||
+		    json_integer_value(ver) > UINT32_MAX || rcpt == NULL ||
+		    mech == NULL || wk == NULL ||
+		    shape_b64_decode(wk, strlen(wk), &wrapped, &len)) {
+			fprintf(stderr, "coffer: %s: entry %zu is not an "
+			    "escrowed audit key version\n", o->key_bundle,
+			    i + 1);
+			goto fail;
+		}
+		all++;
+		if (audit_keyring_add(k, (uint32_t)json_integer_value(ver),
+		    rcpt, mech, wrapped, len, &took, &err)) {
+			fprintf(stderr, "coffer: %s: %s\n", o->key_bundle,
+			    err.msg);
+			goto fail;
+		}
+		cf_wipe_free(wrapped, len);
+		wrapped = NULL;
+	}
+	if (audit_keyring_size(k) == 0) {
+		fprintf(stderr, "coffer: %s: none of its %zu versions is for "
+		    "the private key %s (recipient %s): a bundle for another "
+		    "auditor, or the wrong key\n", o->key_bundle, all,
+		    o->private_key, audit_keyring_recipient(k));
+		goto fail;
+	}
+	json_decref(doc);
+	return (k);
+fail:
+	if (wrapped != NULL)
+		cf_wipe_free(wrapped, len);
+	audit_keyring_free(k);
+	json_decref(doc);
+	return (NULL);
+}
+
+/*
  * One chain of an export file as audit_verify_chain()'s source: its lines
  * [next, end) of the sorted file, and the token (NULL: none) for the
  * hmacs.
@@ -604,6 +690,7 @@ struct file_source {
 	const struct line *lines;
 	size_t next, end;
 	struct hsm_session *hs;
+	const struct audit_keyring *ring;	/* instead of the token */
 	struct cf_audit_row page[AUDIT_VERIFY_PAGE];
 };
 
@@ -638,12 +725,25 @@ file_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
 	return (0);
 }
 
+/* The bundle's verdict: a version it does not hold is a finding. */
+static int
+bundle_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
+    struct cf_error *err)
+{
+	struct file_source *f = arg;
+
+	(void)err;
+	*out = audit_keyring_check(f->ring, r);
+	return (0);
+}
+
 static int
 cmd_verify_file(const struct audit_opts *o)
 {
 	struct cf_error err = { CF_OK, "" };
 	struct hsm_session *hs = NULL;
-	struct hsm *h;
+	struct audit_keyring *ring = NULL;
+	struct hsm *h = NULL;
 	struct audit_check c;
 	struct audit_bound b = { INT64_MAX, INT64_MAX, 0 };
 	struct file_source *fs = NULL;
@@ -655,10 +755,18 @@ cmd_verify_file(const struct audit_opts *o)
 
 	if ((lines = read_export(o->file, &n)) == NULL)
 		return (CLI_EXIT_CLIENT);
-	h = open_token(o, &hs);
-	if ((o->module || o->token_label || o->pin_file) && hs == NULL) {
-		rc = CLI_EXIT_CLIENT;
-		goto done;
+	/* The hmacs' judge: an auditor's bundle, or the token, or none. */
+	if (o->key_bundle != NULL) {
+		if ((ring = open_bundle(o)) == NULL) {
+			rc = CLI_EXIT_CLIENT;
+			goto done;
+		}
+	} else {
+		h = open_token(o, &hs);
+		if ((o->module || o->token_label || o->pin_file) && hs == NULL) {
+			rc = CLI_EXIT_CLIENT;
+			goto done;
+		}
 	}
 	qsort(lines, n, sizeof(*lines), line_cmp);
 	chains = json_array();
@@ -669,8 +777,9 @@ cmd_verify_file(const struct audit_opts *o)
 	}
 	fs->lines = lines;
 	fs->hs = hs;
+	fs->ring = ring;
 	src.fetch = file_fetch;
-	src.mac = hs != NULL ? file_mac : NULL;
+	src.mac = ring != NULL ? bundle_mac : hs != NULL ? file_mac : NULL;
 	src.arg = fs;
 
 	/*
@@ -697,7 +806,8 @@ cmd_verify_file(const struct audit_opts *o)
 		ch = json_pack("{s:s, s:b, s:I, s:I, s:I, s:b}", "ChainId",
 		    c.chain_id, "Ok", c.ok, "Events", (json_int_t)c.events,
 		    "FirstSequence", (json_int_t)c.first_seq, "LastSequence",
-		    (json_int_t)c.last_seq, "HmacChecked", hs != NULL);
+		    (json_int_t)c.last_seq, "HmacChecked", hs != NULL ||
+		    ring != NULL);
 		if (!c.ok) {
 			json_object_set_new(ch, "BrokenSequence",
 			    json_integer(c.broken_seq));
@@ -713,7 +823,7 @@ cmd_verify_file(const struct audit_opts *o)
 	chains = NULL;			/* the report owns it (or freed it) */
 	if (report == NULL || cli_render(stdout, report, "json", NULL))
 		rc = CLI_EXIT_CLIENT;
-	if (hs == NULL)
+	if (hs == NULL && ring == NULL)
 		fprintf(stderr, "coffer: no token given: links and hashes "
 		    "checked, HMACs not (--pkcs11-module, --token-label, "
 		    "--pin-file)\n");
@@ -726,6 +836,7 @@ done:
 		json_decref(lines[i].obj);
 	free(lines);
 	free(fs);
+	audit_keyring_free(ring);
 	hsm_session_free(hs);
 	hsm_free(h);
 	return (rc);

@@ -7,6 +7,7 @@
  * usage error, 254 when the service answered with an error, 255 when it
  * did not answer (or coffer itself failed).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,60 @@ debug_transport(const struct cli_args *a)
 		    a->tls.cert[0] != '\0' ? a->tls.cert : "(none)");
 }
 
+/* --output-file: the response as JSON in that file, not on stdout. */
+static int
+write_output_file(const struct cli_args *a, json_t *out)
+{
+	FILE *f;
+	int rc = CLI_EXIT_OK;
+
+	if ((f = fopen(a->output_file, "w")) == NULL) {
+		fprintf(stderr, "coffer: could not create %s: %s\n",
+		    a->output_file, strerror(errno));
+		return (CLI_EXIT_CLIENT);
+	}
+	if (cli_render(f, out, "json", a->verb->op))
+		rc = CLI_EXIT_CLIENT;
+	if (fclose(f) == EOF)
+		rc = CLI_EXIT_CLIENT;
+	return (rc);
+}
+
+/*
+ * Take "--output-file F" (or "--output-file=F") out of ${argv} for the
+ * verbs that write a file (export-audit-key-bundle): not a request member,
+ * so the generic parser would refuse it.  *${out} gets F (or NULL).
+ */
+static int
+take_output_file(int *argc, char **argv, const char **out)
+{
+	int i, j, verb = 0;
+
+	*out = NULL;
+	for (i = 1; i < *argc; i++)
+		if (strcmp(argv[i], "export-audit-key-bundle") == 0)
+			verb = 1;
+	if (!verb)
+		return (0);
+	for (i = 1; i < *argc; i++) {
+		if (strncmp(argv[i], "--output-file=", 14) == 0) {
+			*out = argv[i] + 14;
+			j = 1;
+		} else if (strcmp(argv[i], "--output-file") == 0) {
+			if (i + 1 >= *argc)
+				return (-1);
+			*out = argv[i + 1];
+			j = 2;
+		} else
+			continue;
+		memmove(&argv[i], &argv[i + j], (size_t)(*argc - i - j + 1) *
+		    sizeof(*argv));
+		*argc -= j;
+		i--;
+	}
+	return (*out != NULL && **out == '\0' ? -1 : 0);
+}
+
 /* Call, query, print.  Returns the exit code. */
 static int
 run(struct cli_args *a, const struct cli_query *q)
@@ -139,6 +194,10 @@ run(struct cli_args *a, const struct cli_query *q)
 
 	/* An empty response (TagResource) prints nothing, as in the AWS CLI. */
 	rc = CLI_EXIT_OK;
+	if (a->output_file != NULL) {
+		rc = write_output_file(a, out);
+		goto done;
+	}
 	if (!(json_is_object(out) && json_object_size(out) == 0) &&
 	    cli_render(stdout, out, a->output, a->verb->op))
 		rc = CLI_EXIT_CLIENT;
@@ -244,6 +303,7 @@ cli_main(int argc, char **argv)
 	struct cli_args a;
 	struct cli_usage u;
 	struct cli_query *q = NULL;
+	const char *output_file;
 	json_t *skel;
 	int rc = CLI_EXIT_OK, at;
 
@@ -254,6 +314,11 @@ cli_main(int argc, char **argv)
 	if ((at = audit_word(argc, argv)) != 0)
 		return (audit_main(argc, argv, at));
 
+	if (take_output_file(&argc, argv, &output_file)) {
+		fprintf(stderr, "\ncoffer: error: argument --output-file: "
+		    "expected one argument\n");
+		return (CLI_EXIT_USAGE);
+	}
 	switch (cli_args_parse(argc, argv, &a, &u)) {
 	case CLI_PARSE_USAGE:
 		cli_usage_print(stderr, &u);
@@ -286,6 +351,7 @@ cli_main(int argc, char **argv)
 			rc = CLI_EXIT_USAGE;
 			break;
 		}
+		a.output_file = output_file;
 		grpc_init();
 		rc = run(&a, q);
 		grpc_shutdown();

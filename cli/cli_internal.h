@@ -178,6 +178,7 @@ struct cli_args {
 	int manual_paging;		/* --max-results or --next-token given */
 	int timeout;			/* seconds; 0: none */
 	int debug;
+	const char *output_file;	/* export-audit-key-bundle's; NULL */
 	struct shape_opts o;
 	const struct cli_verb *verb;
 	ProtobufCMessage *req;		/* the request, built */

@@ -85,6 +85,13 @@ static const struct cli_verb verbs[] = {
 	{ "describe-secret", "DescribeSecret", D(describe_secret_request),
 	    D(describe_secret_response), { "secret_id" }, 0, { NULL },
 	    "Show the details of a secret (never its value).", NULL },
+	{ "export-audit-key-bundle", "ExportAuditKeyBundle",
+	    D(export_audit_key_bundle_request),
+	    D(export_audit_key_bundle_response), { NULL }, 0, { NULL },
+	    "Export the retired versions of the audit key, as wrapped for the "
+	    "auditors of audit_key_recipients, for coffer audit verify --file "
+	    "--key-bundle; --output-file FILE writes it there (Coffer's own).",
+	    "coffer.v1.Audit" },
 	{ "get-identity-policy", "GetIdentityPolicy",
 	    D(get_identity_policy_request), D(get_identity_policy_response),
 	    { "principal", "policy_name" }, 0, { NULL },

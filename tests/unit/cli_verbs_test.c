@@ -73,11 +73,11 @@ test_verbs(void **state)
 			    v->req, "client_request_token"));
 	}
 	/*
-	 * AWS's 23, list-audit-events and rotate-audit-key, the four
-	 * identity-policy verbs, the four access-key verbs and the six
-	 * encryption-key verbs.
+	 * AWS's 23, list-audit-events, rotate-audit-key and
+	 * export-audit-key-bundle, the four identity-policy verbs, the four
+	 * access-key verbs and the six encryption-key verbs.
 	 */
-	assert_int_equal(i, 39);
+	assert_int_equal(i, 40);
 	assert_null(cli_verb_find("get-secret"));
 	assert_string_equal(cli_member_doc(cli_verb_find(
 	    "validate-resource-policy"), "secret_id", NULL),
