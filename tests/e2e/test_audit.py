@@ -1276,6 +1276,258 @@ class AuditKeyRotationTest(AuditCase):
         self.assertIn(f"version {old} of the token's audit key", c.reason)
 
 
+class AuditKeyBundleTest(AuditCase):
+    """The auditor's bundle (issue 16, item 5; audit/DESIGN.md "The
+    auditor's bundle"): with audit_key_recipients set, each new audit key
+    version is escrowed for the auditor and then sealed (non-extractable,
+    sensitive); export-audit-key-bundle holds the retired escrowed versions
+    only, never the newest; an export is verified with the bundle and the
+    auditor's private key with no token at all, and its HMACs really are
+    checked; another private key, a version the bundle lacks and a caller
+    without coffer:ExportAuditKeyBundle are refused; the rows cannot be
+    changed; a version a crash left extractable is sealed at start; and a
+    bad recipients file stops cofferd."""
+
+    B = "spiffe://coffer.test/ns/prod/sa/beta"
+
+    def token_session(self):
+        import PyKCS11
+        lib = PyKCS11.PyKCS11Lib()
+        lib.load(h.env("COFFER_TEST_MODULE"))
+        slot = [x for x in lib.getSlotList(tokenPresent=True)
+                if lib.getTokenInfo(x).label.strip() == h.env("COFFER_TEST_TOKEN")][0]
+        sess = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+        with open(h.env("COFFER_TEST_PIN_FILE")) as f:
+            sess.login(f.read().strip())
+        return lib, sess
+
+    def key_flags(self, version):
+        """(CKA_EXTRACTABLE, CKA_SENSITIVE) of ${version} of the audit key."""
+        import PyKCS11
+        lib, sess = self.token_session()
+        try:
+            want = b"" if version == 1 else str(version).encode()
+            keys = [k for k in sess.findObjects([
+                (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
+                (PyKCS11.CKA_LABEL, "coffer-audit")])
+                if bytes(sess.getAttributeValue(k, [PyKCS11.CKA_ID])[0] or b"") == want]
+            self.assertEqual(len(keys), 1, f"audit key version {version}")
+            ext, sens = sess.getAttributeValue(
+                keys[0], [PyKCS11.CKA_EXTRACTABLE, PyKCS11.CKA_SENSITIVE])
+            return bool(ext), bool(sens)
+        finally:
+            sess.logout()
+            sess.closeSession()
+
+    def make_extractable_version(self, version):
+        """A version left as a rotation that died before sealing it would
+        leave it: generated extractable, never sealed."""
+        import PyKCS11
+        lib, sess = self.token_session()
+        try:
+            sess.generateKey([
+                (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
+                (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_GENERIC_SECRET),
+                (PyKCS11.CKA_VALUE_LEN, 32),
+                (PyKCS11.CKA_TOKEN, True), (PyKCS11.CKA_PRIVATE, True),
+                (PyKCS11.CKA_SENSITIVE, True), (PyKCS11.CKA_EXTRACTABLE, True),
+                (PyKCS11.CKA_SIGN, True), (PyKCS11.CKA_VERIFY, True),
+                (PyKCS11.CKA_LABEL, "coffer-audit"),
+                (PyKCS11.CKA_ID, str(version).encode())],
+                PyKCS11.Mechanism(PyKCS11.CKM_GENERIC_SECRET_KEY_GEN, None))
+        finally:
+            sess.logout()
+            sess.closeSession()
+
+    def rsa(self, d, name, bits):
+        key = os.path.join(d, name + ".pem")
+        pub = os.path.join(d, name + ".pub")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                        f"rsa_keygen_bits:{bits}", "-out", key], check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        return key, pub, "sha256:" + hashlib.sha256(der).hexdigest()
+
+    def offline(self, *args):
+        """coffer audit verify offline, in an environment without any
+        token variable (nor endpoint: nothing but the files)."""
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith("COFFER_")}
+        return subprocess.run([os.path.join(h.BUILD, "coffer"), "audit", "verify", *args],
+                              env=e, capture_output=True, text=True, timeout=60)
+
+    def write(self, path, lines):
+        with open(path, "w") as f:
+            f.writelines(json.dumps(x) + "\n" for x in lines)
+
+    def test_bundle(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        key, pub, rcpt = self.rsa(d, "auditor", 3072)
+        other, _, _ = self.rsa(d, "other", 2048)
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        db, a = self.start(tls=pki, extra_env={"COFFER_AUDIT_KEY_RECIPIENTS": pub})
+        cli = {"COFFER_CA_BUNDLE": pki.ca + ".pem", "COFFER_CERT": a.admin_cert[0],
+               "COFFER_KEY": a.admin_cert[1]}
+
+        # Three rotations, calls before, between and after.
+        made = []
+        for _ in range(3):
+            self.busy(a, n=3)
+            r = coffer(a.url(), "rotate-audit-key", input_env=cli)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            made.append(json.loads(r.stdout)["Version"])
+        self.busy(a, n=3)
+        self.assertEqual(made, [made[0], made[0] + 1, made[0] + 2])
+        newest = made[-1]
+
+        # Each escrowed, then sealed: sensitive and no longer extractable.
+        for v in made:
+            self.assertEqual(self.key_flags(v), (False, True), f"version {v}")
+        rows = self.sql(db, "SELECT mac_key_version, recipient, mechanism, "
+                        "octet_length(wrapped) FROM audit_key_escrow ORDER BY 1")
+        self.assertEqual([l.split("|") for l in rows.splitlines()],
+                         [[str(v), rcpt, "RSA-OAEP-SHA1", "384"] for v in made])
+
+        # The bundle: the retired escrowed versions, never the newest.
+        bundle = os.path.join(d, "bundle.json")
+        r = coffer(a.url(), "export-audit-key-bundle", "--output-file", bundle,
+                   input_env=cli)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(bundle) as f:
+            b = json.load(f)
+        self.assertEqual([x["MacKeyVersion"] for x in b["Versions"]], made[:2])
+        self.assertTrue(all(x["Recipient"] == rcpt and x["Mechanism"] == "RSA-OAEP-SHA1"
+                            and x["WrappedKey"] and x["CreatedDate"] for x in b["Versions"]), b)
+        self.assertNotIn(newest, [x["MacKeyVersion"] for x in b["Versions"]])
+
+        # An export of the events under the bundle's versions, each chain a
+        # contiguous run (a chain only moves forward), verified offline
+        # with no token: every HMAC checked.
+        full = os.path.join(d, "all.jsonl")
+        r = coffer(a.url(), "audit", "export", "--output-file", full, input_env=cli)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(full) as f:
+            lines = [json.loads(x) for x in f]
+        retired = [x for x in lines if x["MacKeyVersion"] in made[:2]]
+        self.assertEqual({x["MacKeyVersion"] for x in retired}, set(made[:2]))
+        path = os.path.join(d, "retired.jsonl")
+        self.write(path, retired)
+        r = self.offline("--file", path, "--key-bundle", bundle, "--private-key", key)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        self.assertTrue(out["Ok"] and all(c["HmacChecked"] for c in out["Chains"]), out)
+        self.assertEqual(out["Events"], len(retired))
+        self.assertNotIn("no token given", r.stderr)
+
+        # One event's Hmac changed (its hash and links intact): found.
+        bad = [dict(x) for x in retired]
+        victim = bad[len(bad) // 2]
+        victim["Hmac"] = ("0" if victim["Hmac"][0] != "0" else "1") + victim["Hmac"][1:]
+        self.write(path, bad)
+        r = self.offline("--file", path, "--key-bundle", bundle, "--private-key", key)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"audit chain {victim['ChainId']} is broken at event "
+                      f"{victim['Sequence']}: event {victim['Sequence']}'s HMAC "
+                      f"does not verify", r.stderr)
+
+        # Another auditor's private key: nothing in the bundle is for it.
+        self.write(path, retired)
+        r = self.offline("--file", path, "--key-bundle", bundle, "--private-key", other)
+        self.assertEqual(r.returncode, 255, r.stdout + r.stderr)
+        self.assertIn("none of its 2 versions is for the private key", r.stderr)
+        # A bundle entry that is not what it says: refused, not skipped.
+        forged = json.loads(json.dumps(b))
+        forged["Versions"][0]["WrappedKey"] = forged["Versions"][1]["WrappedKey"][:-8] + "AAAAAAA="
+        fpath = os.path.join(d, "forged.json")
+        with open(fpath, "w") as f:
+            json.dump(forged, f)
+        r = self.offline("--file", path, "--key-bundle", fpath, "--private-key", key)
+        self.assertEqual(r.returncode, 255, r.stdout + r.stderr)
+        self.assertIn(f"could not unwrap version {made[0]}", r.stderr)
+
+        # The whole export: events under the current version (and under
+        # versions before recipients were set) are not in the bundle.
+        r = self.offline("--file", full, "--key-bundle", bundle, "--private-key", key)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r"event \d+ names version \d+ of the audit key, "
+                         r"which the bundle does not hold")
+        cur = [x for x in lines if x["MacKeyVersion"] == newest]
+        self.write(path, cur)
+        r = self.offline("--file", path, "--key-bundle", bundle, "--private-key", key)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"names version {newest} of the audit key, which the bundle "
+                      f"does not hold", r.stderr)
+
+        # Only a principal allowed coffer:ExportAuditKeyBundle may; the
+        # refusal is audited.
+        beta = h.Caller(a, pki.client("beta", self.B))
+        self.addCleanup(beta.close)
+        with self.assertRaises(grpc.RpcError) as e:
+            beta.call("ExportAuditKeyBundle", service=AUDIT)
+        self.assertEqual(error_type(e.exception), "AccessDeniedException")
+        h.until(lambda: len(self.events(db, "operation = 'ExportAuditKeyBundle'")) == 2,
+                "both export events")
+        self.assertEqual(sorted((x["principal"], x["outcome"]) for x in
+                                self.events(db, "operation = 'ExportAuditKeyBundle'")),
+                         sorted([(self.B, "AccessDeniedException"), (h.ADMIN, "OK")]))
+
+        # The rows: coffer_app may not change them, nor may the owner.
+        for q in ("UPDATE audit_key_escrow SET mechanism = 'x'",
+                  "DELETE FROM audit_key_escrow", "TRUNCATE audit_key_escrow"):
+            with self.subTest(role="coffer_app", q=q):
+                with self.assertRaisesRegex(RuntimeError, "permission denied"):
+                    h.psql(db, q)
+            with self.subTest(role="postgres", q=q):
+                with self.assertRaisesRegex(RuntimeError, "append-only"):
+                    self.sql(db, q)
+        # What coffer_app can do is insert a row of its own: a version the
+        # token has not retired yet is never exported...
+        h.psql(db, f"INSERT INTO audit_key_escrow VALUES ({newest + 50}, "
+                   f"'{rcpt}', 'RSA-OAEP-SHA1', '\\x00')")
+        r = coffer(a.url(), "export-audit-key-bundle", input_env=cli)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["MacKeyVersion"] for x in json.loads(r.stdout)["Versions"]],
+                         made[:2])
+        self.assertTrue(self.verify(a).ok)
+
+        # A version a crash left extractable is sealed when cofferd
+        # starts, with a warning that it has no escrow.
+        self.stop(a)
+        self.make_extractable_version(newest + 1)
+        self.assertEqual(self.key_flags(newest + 1), (True, True))
+        s2 = h.Server(db, tls=pki, extra_env={"COFFER_AUDIT_KEY_RECIPIENTS": pub}).start()
+        self.addCleanup(self.stop, s2)
+        self.assertEqual(self.key_flags(newest + 1), (False, True))
+        self.assertIn(f"version {newest + 1} of the audit key was left extractable",
+                      s2.output())
+        self.assertIn("it has no escrow", s2.output())
+
+    def test_bad_recipients_stop_cofferd(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        small = os.path.join(d, "small.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                        "rsa_keygen_bits:1024", "-out", small], check=True,
+                       capture_output=True)
+        small_pub = os.path.join(d, "small.pub")
+        subprocess.run(["openssl", "pkey", "-in", small, "-pubout", "-out", small_pub],
+                       check=True, capture_output=True)
+        db = h.fresh_database("audit")
+        for path, why in ((small_pub, "fewer than 2048"),
+                          (small, "are RSA public keys"),
+                          (os.path.join(d, "missing.pem"), "could not read")):
+            with self.subTest(why=why):
+                s = h.Server(db, extra_env={"COFFER_AUDIT_KEY_RECIPIENTS": path})
+                with self.assertRaisesRegex(RuntimeError, why):
+                    s.start()
+                s.stop()
+
+
 class PurgeAuditTest(AuditCase):
     """The background purge is audited (issue 11, item 11)."""
 
