@@ -423,6 +423,11 @@ struct audit_keyring;
 #define AUDIT_RECIPIENT_MAX 71		/* "sha256:" and 64 hex digits */
 #define AUDIT_OAEP_SHA256 "RSA-OAEP-SHA256"
 #define AUDIT_OAEP_SHA1 "RSA-OAEP-SHA1"
+/*
+ * What a version's key check is the HMAC-SHA256 of (no event's hmac input,
+ * which is a 32-byte hash, is this string).
+ */
+#define AUDIT_KEY_CHECK_MSG "coffer-audit-key-check"
 
 /* Whether a bundle's entry was for this keyring's private key. */
 enum audit_keyring_took {
@@ -445,17 +450,19 @@ size_t audit_keyring_size(const struct audit_keyring *);
 void audit_keyring_free(struct audit_keyring *);
 
 /*
- * audit_keyring_add(k, version, recipient, mechanism, wrapped, len, out,
- *     err):
+ * audit_keyring_add(k, version, recipient, mechanism, wrapped, len, check,
+ *     out, err):
  * One entry of a bundle.  For another recipient, *${out} is
  * AUDIT_KEYRING_NOT_OURS and nothing happens; for ours the ${len} bytes at
  * ${wrapped} are unwrapped (RSA-OAEP, ${mechanism} AUDIT_OAEP_*) into
- * secret memory as ${version} (AUDIT_KEYRING_TAKEN).  0, or -1 with ${err}
- * (an entry that does not unwrap to a 256-bit key, a version twice).
+ * secret memory as ${version} (AUDIT_KEYRING_TAKEN), once its HMAC of
+ * AUDIT_KEY_CHECK_MSG equals ${check} (AUDIT_HASH_LEN bytes, the token's).
+ * 0, or -1 with ${err} (an entry that does not unwrap to a 256-bit key,
+ * or to another key than the token's, a version twice).
  */
 int audit_keyring_add(struct audit_keyring *, uint32_t, const char *,
-    const char *, const uint8_t *, size_t, enum audit_keyring_took *,
-    struct cf_error *) CF_MUSTCHECK;
+    const char *, const uint8_t *, size_t, const uint8_t *,
+    enum audit_keyring_took *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * audit_keyring_check(k, row): the verdict on ${row}'s hmac under the

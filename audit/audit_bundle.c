@@ -135,8 +135,11 @@ oaep_md(const char *mechanism)
 int
 audit_keyring_add(struct audit_keyring *k, uint32_t version,
     const char *recipient, const char *mechanism, const uint8_t *wrapped,
-    size_t len, enum audit_keyring_took *out, struct cf_error *err)
+    size_t len, const uint8_t *check, enum audit_keyring_took *out,
+    struct cf_error *err)
 {
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
 	EVP_PKEY_CTX *ctx = NULL;
 	struct cf_secret *buf = NULL;
 	const EVP_MD *md;
@@ -183,6 +186,23 @@ audit_keyring_add(struct audit_keyring *k, uint32_t version,
 		goto fail;
 	}
 	buf->len = n;
+
+	/*
+	 * The token's key, not one a forged row wrapped to our public key:
+	 * the token made the check value at export.
+	 */
+	if (HMAC(EVP_sha256(), buf->data, (int)buf->len,
+	    (const uint8_t *)AUDIT_KEY_CHECK_MSG,
+	    sizeof(AUDIT_KEY_CHECK_MSG) - 1, mac, &mac_len) == NULL ||
+	    mac_len != AUDIT_HASH_LEN ||
+	    CRYPTO_memcmp(mac, check, AUDIT_HASH_LEN) != 0) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "version %u of the "
+		    "audit key unwraps to a key that is not the token's (its "
+		    "key check does not match): the bundle's entry was not "
+		    "escrowed by cofferd", version);
+		goto fail;
+	}
+	OPENSSL_cleanse(mac, sizeof(mac));
 	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	k->keys[k->n].version = version;
@@ -194,6 +214,7 @@ audit_keyring_add(struct audit_keyring *k, uint32_t version,
 	return (0);
 
 fail:
+	OPENSSL_cleanse(mac, sizeof(mac));
 	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	cf_secret_free(buf);

@@ -620,9 +620,9 @@ open_bundle(const struct audit_opts *o)
 	enum audit_keyring_took took;
 	json_error_t jerr;
 	json_t *doc, *vs, *v, *ver;
-	const char *rcpt, *mech, *wk;
-	uint8_t *wrapped = NULL;
-	size_t i, len, all = 0;
+	const char *rcpt, *mech, *wk, *kc;
+	uint8_t *wrapped = NULL, *check = NULL;
+	size_t i, len, check_len = 0, all = 0;
 
 	if ((doc = json_load_file(o->key_bundle, 0, &jerr)) == NULL) {
 		fprintf(stderr, "coffer: %s: %s (line %d)\n", o->key_bundle,
@@ -645,10 +645,13 @@ open_bundle(const struct audit_opts *o)
 		rcpt = str(v, "Recipient");
 		mech = str(v, "Mechanism");
 		wk = str(v, "WrappedKey");
+		kc = str(v, "KeyCheck");
 		if (!json_is_integer(ver) || json_integer_value(ver) < 1 ||
 		    json_integer_value(ver) > UINT32_MAX || rcpt == NULL ||
-		    mech == NULL || wk == NULL ||
-		    shape_b64_decode(wk, strlen(wk), &wrapped, &len)) {
+		    mech == NULL || wk == NULL || kc == NULL ||
+		    shape_b64_decode(wk, strlen(wk), &wrapped, &len) ||
+		    shape_b64_decode(kc, strlen(kc), &check, &check_len) ||
+		    check_len != AUDIT_HASH_LEN) {
 			fprintf(stderr, "coffer: %s: entry %zu is not an "
 			    "escrowed audit key version\n", o->key_bundle,
 			    i + 1);
@@ -656,13 +659,15 @@ open_bundle(const struct audit_opts *o)
 		}
 		all++;
 		if (audit_keyring_add(k, (uint32_t)json_integer_value(ver),
-		    rcpt, mech, wrapped, len, &took, &err)) {
+		    rcpt, mech, wrapped, len, check, &took, &err)) {
 			fprintf(stderr, "coffer: %s: %s\n", o->key_bundle,
 			    err.msg);
 			goto fail;
 		}
 		cf_wipe_free(wrapped, len);
 		wrapped = NULL;
+		free(check);
+		check = NULL;
 	}
 	if (audit_keyring_size(k) == 0) {
 		fprintf(stderr, "coffer: %s: none of its %zu versions is for "
@@ -676,6 +681,7 @@ open_bundle(const struct audit_opts *o)
 fail:
 	if (wrapped != NULL)
 		cf_wipe_free(wrapped, len);
+	free(check);
 	audit_keyring_free(k);
 	json_decref(doc);
 	return (NULL);

@@ -611,6 +611,8 @@ struct engine_escrowed_key {
 	const uint8_t *wrapped;
 	size_t wrapped_len;
 	int64_t created_ms;
+	uint8_t key_check[32];		/* the token's HMAC of
+					   AUDIT_KEY_CHECK_MSG under it */
 };
 int engine_export_audit_key_bundle(struct engine_worker *,
     const struct engine_call *, struct engine_escrowed_key **, size_t *,

@@ -612,6 +612,18 @@ engine_export_audit_key_bundle(struct engine_worker *w,
 	    NULL)
 		return (engine_oom(err));
 	for (i = 0; i < n; i++) {
+		/*
+		 * The token vouches for each version's key (a row the
+		 * database could forge would unwrap to another), once per
+		 * version; a row of a version the token lacks fails the call.
+		 */
+		if (i > 0 && e[i].version == e[i - 1].version)
+			memcpy(k[i].key_check, k[i - 1].key_check,
+			    sizeof(k[i].key_check));
+		else if (hsm_audit_mac(w->hsm, e[i].version,
+		    (const uint8_t *)AUDIT_KEY_CHECK_MSG,
+		    sizeof(AUDIT_KEY_CHECK_MSG) - 1, k[i].key_check, err))
+			return (-1);
 		k[i].version = e[i].version;
 		k[i].recipient = e[i].recipient;
 		k[i].mechanism = e[i].mechanism;

@@ -185,6 +185,9 @@ rpc_op_export_audit_key_bundle(struct engine_worker *w,
 		k[i].wrapped_key.len = e[i].wrapped_len;
 		k[i].has_created_date = 1;
 		k[i].created_date = e[i].created_ms;
+		k[i].has_key_check = 1;
+		k[i].key_check.data = e[i].key_check;
+		k[i].key_check.len = sizeof(e[i].key_check);
 		r->versions[i] = &k[i];
 	}
 	r->n_versions = n;

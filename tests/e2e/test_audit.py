@@ -1402,7 +1402,8 @@ class AuditKeyBundleTest(AuditCase):
             b = json.load(f)
         self.assertEqual([x["MacKeyVersion"] for x in b["Versions"]], made[:2])
         self.assertTrue(all(x["Recipient"] == rcpt and x["Mechanism"] == "RSA-OAEP-SHA1"
-                            and x["WrappedKey"] and x["CreatedDate"] for x in b["Versions"]), b)
+                            and x["WrappedKey"] and x["CreatedDate"] and x["KeyCheck"]
+                            for x in b["Versions"]), b)
         self.assertNotIn(newest, [x["MacKeyVersion"] for x in b["Versions"]])
 
         # An export of the events under the bundle's versions, each chain a
@@ -1494,6 +1495,27 @@ class AuditKeyBundleTest(AuditCase):
         self.assertEqual([x["MacKeyVersion"] for x in json.loads(r.stdout)["Versions"]],
                          made[:2])
         self.assertTrue(self.verify(a).ok)
+        # ...and a row of its own for a retired version without escrow (made
+        # before recipients were set), wrapping a key it chose to the
+        # auditor's public key, is exported but refused by the auditor's
+        # check: the token's key check does not match the key.
+        mine = os.path.join(d, "mine.key")
+        with open(mine, "wb") as f:
+            f.write(os.urandom(32))
+        wrapped = subprocess.run(["openssl", "pkeyutl", "-encrypt", "-pubin", "-inkey", pub,
+                                  "-pkeyopt", "rsa_padding_mode:oaep", "-in", mine],
+                                 check=True, capture_output=True).stdout
+        h.psql(db, f"INSERT INTO audit_key_escrow VALUES ({made[0] - 1}, "
+                   f"'{rcpt}', 'RSA-OAEP-SHA1', '\\x{wrapped.hex()}')")
+        r = coffer(a.url(), "export-audit-key-bundle", "--output-file", fpath, input_env=cli)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(fpath) as f:
+            self.assertEqual([x["MacKeyVersion"] for x in json.load(f)["Versions"]],
+                             [made[0] - 1] + made[:2])
+        r = self.offline("--file", path, "--key-bundle", fpath, "--private-key", key)
+        self.assertEqual(r.returncode, 255, r.stdout + r.stderr)
+        self.assertIn(f"version {made[0] - 1} of the audit key unwraps to a key that is "
+                      f"not the token's", r.stderr)
 
         # A version a crash left extractable is sealed when cofferd
         # starts, with a warning that it has no escrow.
