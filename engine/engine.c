@@ -56,7 +56,7 @@ seal_audit_keys(struct engine *e, struct cf_error *err)
 		goto done;
 	if (store_begin(st, err) ||
 	    store_lock_name(st, "coffer.audit_key", err) ||
-	    engine_audit_keys_seal(e, hs, st, err) ||
+	    engine_audit_keys_seal(hs, st, err) ||
 	    store_commit(st, err)) {
 		store_rollback(st);
 		goto done;

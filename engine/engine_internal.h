@@ -436,13 +436,13 @@ void engine_metrics_rotation(struct engine *, int, int);
 void engine_rotation_kick(struct engine *);
 
 /*
- * engine_audit_keys_seal(e, hs, st, err) (ops_audit.c): make every audit
+ * engine_audit_keys_seal(hs, st, err) (ops_audit.c): make every audit
  * key version left extractable (a rotation that died between generating
  * and sealing it) non-extractable, with a warning, which says when the
  * version has no escrow.  The caller holds the "coffer.audit_key" lock in
  * an open transaction of ${st}.  0, or -1 with ${err}.
  */
-int engine_audit_keys_seal(struct engine *, struct hsm_session *,
-    struct store *, struct cf_error *) CF_MUSTCHECK;
+int engine_audit_keys_seal(struct hsm_session *, struct store *,
+    struct cf_error *) CF_MUSTCHECK;
 
 #endif /* !COFFER_ENGINE_INTERNAL_H */

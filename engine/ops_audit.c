@@ -527,7 +527,7 @@ engine_rotate_audit_key(struct engine_worker *w, const struct engine_call *call,
 	 */
 	if (store_begin(w->store, err) ||
 	    store_lock_name(w->store, "coffer.audit_key", err) ||
-	    engine_audit_keys_seal(w->e, w->hsm, w->store, err) ||
+	    engine_audit_keys_seal(w->hsm, w->store, err) ||
 	    hsm_audit_key_newest(w->hsm, &newest, err))
 		goto finish;
 	if ((made = hsm_audit_key_version_create(w->hsm, newest + 1, &escrow,
@@ -552,7 +552,7 @@ finish:
 }
 
 int
-engine_audit_keys_seal(struct engine *e, struct hsm_session *hs,
+engine_audit_keys_seal(struct hsm_session *hs,
     struct store *st, struct cf_error *err)
 {
 	uint32_t v[16];
@@ -564,7 +564,6 @@ engine_audit_keys_seal(struct engine *e, struct hsm_session *hs,
 	 * died; the caller holds the audit key lock, so no rotation is
 	 * halfway through it now.
 	 */
-	(void)e;
 	if (hsm_audit_keys_seal(hs, v, sizeof(v) / sizeof(v[0]), &n, err))
 		return (-1);
 	for (i = 0; i < n; i++) {

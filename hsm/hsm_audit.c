@@ -145,6 +145,24 @@ hsm_audit_mac_verify(struct hsm_session *s, uint32_t version,
 	return (HSM_MAC_ERROR);
 }
 
+uint32_t
+hsm_audit_key_version_of(struct hsm_session *s, CK_OBJECT_HANDLE o)
+{
+	char id[12], *end;
+	CK_ATTRIBUTE a = { CKA_ID, id, sizeof(id) - 1 };
+	unsigned long v;
+
+	/* Version 1 has no CKA_ID; version N the ID "N". */
+	if (s->h->p11->C_GetAttributeValue(s->s, o, &a, 1) != CKR_OK ||
+	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return (0);
+	if (a.ulValueLen == 0)
+		return (1);
+	id[a.ulValueLen] = '\0';
+	v = strtoul(id, &end, 10);
+	return (*end != '\0' || v > UINT32_MAX ? 0 : (uint32_t)v);
+}
+
 int
 hsm_audit_key_newest(struct hsm_session *s, uint32_t *out,
     struct cf_error *err)
@@ -159,9 +177,7 @@ hsm_audit_key_newest(struct hsm_session *s, uint32_t *out,
 	CK_OBJECT_HANDLE found[16];
 	CK_ULONG n, i;
 	CK_RV rv;
-	char id[12];
-	unsigned long v;
-	char *end;
+	uint32_t v;
 
 	*out = 0;
 	if ((rv = p11->C_FindObjectsInit(s->s, t, 2)) != CKR_OK)
@@ -170,21 +186,9 @@ hsm_audit_key_newest(struct hsm_session *s, uint32_t *out,
 	do {
 		if ((rv = p11->C_FindObjects(s->s, found, 16, &n)) != CKR_OK)
 			break;
-		for (i = 0; i < n; i++) {
-			/* Version 1 has no CKA_ID; version N the ID "N". */
-			CK_ATTRIBUTE a = { CKA_ID, id, sizeof(id) - 1 };
-
-			if (p11->C_GetAttributeValue(s->s, found[i], &a, 1) !=
-			    CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-				continue;
-			id[a.ulValueLen] = '\0';
-			v = a.ulValueLen == 0 ? 1 : strtoul(id, &end, 10);
-			if (a.ulValueLen > 0 && (*end != '\0' || v == 0 ||
-			    v > UINT32_MAX))
-				continue;
-			if (v > *out)
-				*out = (uint32_t)v;
-		}
+		for (i = 0; i < n; i++)
+			if ((v = hsm_audit_key_version_of(s, found[i])) > *out)
+				*out = v;
 	} while (n == 16);
 	(void)p11->C_FindObjectsFinal(s->s);
 	if (rv != CKR_OK)

@@ -404,9 +404,7 @@ hsm_audit_keys_seal(struct hsm_session *s, uint32_t *out, size_t max,
 	CK_OBJECT_HANDLE found[16];
 	CK_ULONG n = 0, i;
 	CK_RV rv;
-	char id[12];
-	unsigned long v;
-	char *end;
+	uint32_t v;
 
 	*out_n = 0;
 
@@ -421,19 +419,11 @@ hsm_audit_keys_seal(struct hsm_session *s, uint32_t *out, size_t max,
 		    "could not look for the audit key"));
 
 	for (i = 0; i < n; i++) {
-		CK_ATTRIBUTE a = { CKA_ID, id, sizeof(id) - 1 };
-
 		if (seal(s, found[i], err))
 			return (-1);
-		if (p11->C_GetAttributeValue(s->s, found[i], &a, 1) != CKR_OK ||
-		    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-			continue;
-		id[a.ulValueLen] = '\0';
-		v = a.ulValueLen == 0 ? 1 : strtoul(id, &end, 10);
-		if ((a.ulValueLen > 0 && *end != '\0') || v == 0 ||
-		    v > UINT32_MAX || *out_n == max)
-			continue;
-		out[(*out_n)++] = (uint32_t)v;
+		if ((v = hsm_audit_key_version_of(s, found[i])) != 0 &&
+		    *out_n < max)
+			out[(*out_n)++] = v;
 	}
 	return (0);
 }

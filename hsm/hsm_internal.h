@@ -152,6 +152,13 @@ int hsm_kek(struct hsm_session *, const char *, uint32_t,
 
 /* hsm_keks_drop(s): destroy ${s}'s KEK session copies. */
 void hsm_keks_drop(struct hsm_session *);
+/*
+ * hsm_audit_key_version_of(s, o): which version of the audit key token
+ * object ${o} is (1 for the key without a CKA_ID, init-token's; N for the
+ * ID "N"); 0 if its ID is not a version or cannot be read.
+ */
+uint32_t hsm_audit_key_version_of(struct hsm_session *, CK_OBJECT_HANDLE);
+
 /* hsm_audit_keys_drop(s): destroy ${s}'s audit key session copies. */
 void hsm_audit_keys_drop(struct hsm_session *);
 

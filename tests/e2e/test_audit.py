@@ -8,6 +8,7 @@ The tampering is done as the database superuser with triggers disabled
 (session_replication_role = replica), which is exactly the power the
 hash chain and the token's HMAC exist to defeat.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +25,36 @@ from tests.e2e import harness as h
 from tests.e2e.harness import coffer, error_type, pb, token
 
 AUDIT = "/coffer.v1.Audit/"
+
+
+@contextlib.contextmanager
+def audit_token():
+    """A logged-in PyKCS11 session on the test token, from outside
+    cofferd, as someone holding the PIN and a copy of the token could."""
+    import PyKCS11
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(h.env("COFFER_TEST_MODULE"))
+    slot = [x for x in lib.getSlotList(tokenPresent=True)
+            if lib.getTokenInfo(x).label.strip() == h.env("COFFER_TEST_TOKEN")][0]
+    sess = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+    try:
+        with open(h.env("COFFER_TEST_PIN_FILE")) as f:
+            sess.login(f.read().strip())
+        yield sess
+        sess.logout()
+    finally:
+        sess.closeSession()
+
+
+def audit_key_objects(sess, version):
+    """The token objects of ${version} of the audit key (version 1 has no
+    CKA_ID, version N the ID "N")."""
+    import PyKCS11
+    want = b"" if version == 1 else str(version).encode()
+    return [k for k in sess.findObjects([
+        (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
+        (PyKCS11.CKA_LABEL, "coffer-audit")])
+        if bytes(sess.getAttributeValue(k, [PyKCS11.CKA_ID])[0] or b"") == want]
 
 
 def setUpModule():
@@ -1122,25 +1153,11 @@ class AuditKeyRotationTest(AuditCase):
         the token from outside cofferd (PyKCS11), as someone holding the
         PIN and a copy of the token could."""
         import PyKCS11
-        lib = PyKCS11.PyKCS11Lib()
-        lib.load(h.env("COFFER_TEST_MODULE"))
-        slot = [x for x in lib.getSlotList(tokenPresent=True)
-                if lib.getTokenInfo(x).label.strip() == h.env("COFFER_TEST_TOKEN")][0]
-        sess = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
-        try:
-            with open(h.env("COFFER_TEST_PIN_FILE")) as f:
-                sess.login(f.read().strip())
-            want = b"" if version == 1 else str(version).encode()
-            keys = [k for k in sess.findObjects([
-                (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
-                (PyKCS11.CKA_LABEL, "coffer-audit")])
-                if bytes(sess.getAttributeValue(k, [PyKCS11.CKA_ID])[0] or b"") == want]
+        with audit_token() as sess:
+            keys = audit_key_objects(sess, version)
             self.assertEqual(len(keys), 1, f"audit key version {version}")
             return bytes(sess.sign(keys[0], data,
                                    PyKCS11.Mechanism(PyKCS11.CKM_SHA256_HMAC, None)))
-        finally:
-            sess.logout()
-            sess.closeSession()
 
     def versions(self, db, chains):
         """{chain: [mac_key_version of each event, in seq order]}."""
@@ -1290,41 +1307,21 @@ class AuditKeyBundleTest(AuditCase):
 
     B = "spiffe://coffer.test/ns/prod/sa/beta"
 
-    def token_session(self):
-        import PyKCS11
-        lib = PyKCS11.PyKCS11Lib()
-        lib.load(h.env("COFFER_TEST_MODULE"))
-        slot = [x for x in lib.getSlotList(tokenPresent=True)
-                if lib.getTokenInfo(x).label.strip() == h.env("COFFER_TEST_TOKEN")][0]
-        sess = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
-        with open(h.env("COFFER_TEST_PIN_FILE")) as f:
-            sess.login(f.read().strip())
-        return lib, sess
-
     def key_flags(self, version):
         """(CKA_EXTRACTABLE, CKA_SENSITIVE) of ${version} of the audit key."""
         import PyKCS11
-        lib, sess = self.token_session()
-        try:
-            want = b"" if version == 1 else str(version).encode()
-            keys = [k for k in sess.findObjects([
-                (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
-                (PyKCS11.CKA_LABEL, "coffer-audit")])
-                if bytes(sess.getAttributeValue(k, [PyKCS11.CKA_ID])[0] or b"") == want]
+        with audit_token() as sess:
+            keys = audit_key_objects(sess, version)
             self.assertEqual(len(keys), 1, f"audit key version {version}")
             ext, sens = sess.getAttributeValue(
                 keys[0], [PyKCS11.CKA_EXTRACTABLE, PyKCS11.CKA_SENSITIVE])
             return bool(ext), bool(sens)
-        finally:
-            sess.logout()
-            sess.closeSession()
 
     def make_extractable_version(self, version):
         """A version left as a rotation that died before sealing it would
         leave it: generated extractable, never sealed."""
         import PyKCS11
-        lib, sess = self.token_session()
-        try:
+        with audit_token() as sess:
             sess.generateKey([
                 (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
                 (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_GENERIC_SECRET),
@@ -1335,9 +1332,6 @@ class AuditKeyBundleTest(AuditCase):
                 (PyKCS11.CKA_LABEL, "coffer-audit"),
                 (PyKCS11.CKA_ID, str(version).encode())],
                 PyKCS11.Mechanism(PyKCS11.CKM_GENERIC_SECRET_KEY_GEN, None))
-        finally:
-            sess.logout()
-            sess.closeSession()
 
     def rsa(self, d, name, bits):
         key = os.path.join(d, name + ".pem")
