@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libpqtypes.h>
 
 #include "store_internal.h"
 
@@ -276,9 +277,22 @@ connect_db(struct store *s, struct cf_error *err)
 		    connect_s;
 	values[i++] = s->conninfo;
 	values[i] = NULL;
-	if (s->conn == NULL)
+	if (s->conn == NULL) {
 		s->conn = PQconnectdbParams(conn_keys, values, 1);
-	else
+		/*
+		 * libpqtypes reads arrays (store_col_labels) from this
+		 * connection's results: its handlers ride on an event
+		 * procedure, registered on each new PGconn (whatever its
+		 * status) and kept by PQreset.
+		 */
+		if (s->conn != NULL && !PQinitTypes(s->conn)) {
+			cf_error_set(err, CF_ERR_INTERNAL, "libpqtypes: %s",
+			    PQgeterror());
+			PQfinish(s->conn);
+			s->conn = NULL;
+			return (-1);
+		}
+	} else
 		PQreset(s->conn);
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		connect_error(s->conn, err);

@@ -241,6 +241,10 @@ int store_col_hex(struct cf_arena *, const PGresult *, int, int,
 /* store_col_i64(res, row, col): a text-format int8 column, 0 for NULL. */
 int64_t store_col_i64(const PGresult *, int, int);
 
+/* store_col_bin_int(res, row, col): a binary-format int2, int4 or int8
+ * column, 0 for NULL. */
+int64_t store_col_bin_int(const PGresult *, int, int);
+
 /* store_decode_secret(arena, res, row, out): row ${row}, a secret's
  * columns, into ${out}; 0, or -1 when out of memory. */
 int store_decode_secret(struct cf_arena *, const PGresult *, int,
@@ -261,9 +265,12 @@ int store_decode_staged(struct cf_arena *, const PGresult *,
 int store_decode_secrets(struct cf_arena *, const PGresult *,
     struct store_secret **, size_t *, struct cf_error *);
 
-/* store_decode_labels(arena, json, len, out, n): a JSON array of strings
- * into an arena list; 0 or -1. */
-int store_decode_labels(struct cf_arena *, const char *, size_t,
+/* store_col_labels(arena, res, row, col, out, n): the text[] in column
+ * ${col} of row ${row} (VERSION_LABELS) of a binary-format result, into an
+ * arena list; 0 or -1 (out of memory, or not a one-dimensional array of
+ * non-NULL strings).  ${res} must come from a connection store_connect
+ * made (PQinitTypes: libpqtypes decodes the array). */
+int store_col_labels(struct cf_arena *, const PGresult *, int, int,
     const char ***, size_t *);
 
 /* store_decode_version(arena, res, row, col, out): the binary-format

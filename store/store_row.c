@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <libpqtypes.h>
 
 #include "store_internal.h"
 
@@ -37,9 +38,9 @@ store_col_i64(const PGresult *r, int row, int col)
 	return (strtoll(PQgetvalue(r, row, col), NULL, 10));
 }
 
-/* A binary-format integer column of ${size} bytes, 0 for NULL. */
-static int64_t
-col_bin_int(const PGresult *r, int row, int col)
+/* A binary-format integer column (int2, int4 or int8), 0 for NULL. */
+int64_t
+store_col_bin_int(const PGresult *r, int row, int col)
 {
 	const uint8_t *p = (const uint8_t *)PQgetvalue(r, row, col);
 	int len = PQgetlength(r, row, col);
@@ -75,7 +76,7 @@ col_bin_int(const PGresult *r, int row, int col)
 static int64_t
 col_bin_ms(const PGresult *r, int row, int col)
 {
-	int64_t v = col_bin_int(r, row, col);
+	int64_t v = store_col_bin_int(r, row, col);
 
 	if (PQgetisnull(r, row, col))
 		return (0);
@@ -190,30 +191,33 @@ oom:
 	return (-1);
 }
 
-/* Parse a JSON array of strings into an arena list. */
+/*
+ * libpqtypes reads the array (PostgreSQL's binary array format; its text
+ * format it refuses): a PGresult of one row per element, cleared here.
+ */
 int
-store_decode_labels(struct cf_arena *a, const char *json, size_t len,
+store_col_labels(struct cf_arena *a, const PGresult *r, int row, int col,
     const char ***out, size_t *n)
 {
-	json_t *arr;
-	size_t i;
-	int rc = -1;
+	PGarray arr;
+	PGtext t;
+	int i, rc = -1;
 
 	*out = NULL;
 	*n = 0;
-	if ((arr = json_loadb(json, len, 0, NULL)) == NULL ||
-	    !json_is_array(arr))
+	memset(&arr, 0, sizeof(arr));
+	if (!PQgetf(r, row, "%text[]", col, &arr) || arr.ndims > 1)
 		goto done;
-	*n = json_array_size(arr);
+	*n = (size_t)PQntuples(arr.res);
 	if (*n > 0 && (*out = cf_arena_alloc(a, *n * sizeof(char *))) == NULL)
 		goto done;
-	for (i = 0; i < *n; i++)
-		if (((*out)[i] = cf_arena_strdup(a,
-		    json_string_value(json_array_get(arr, i)))) == NULL)
+	for (i = 0; i < (int)*n; i++)
+		if (!PQgetf(arr.res, i, "%text", 0, &t) || t == NULL ||
+		    ((*out)[i] = cf_arena_strdup(a, t)) == NULL)
 			goto done;
 	rc = 0;
 done:
-	json_decref(arr);
+	PQclear(arr.res);
 	return (rc);
 }
 
@@ -242,9 +246,9 @@ store_decode_version(struct cf_arena *a, const PGresult *r, int row,
 
 	memset(v, 0, sizeof(*v));
 	v->version_id = store_col_str(a, r, row, c, &oom);
-	v->binary = col_bin_int(r, row, c + 1) == 2;
-	v->empty = col_bin_int(r, row, c + 1) == 0;
-	v->format = (uint32_t)col_bin_int(r, row, c + 2);
+	v->binary = store_col_bin_int(r, row, c + 1) == 2;
+	v->empty = store_col_bin_int(r, row, c + 1) == 0;
+	v->format = (uint32_t)store_col_bin_int(r, row, c + 2);
 	v->kek_label = store_col_str(a, r, row, c + 3, &oom);
 	v->iv = (const uint8_t *)store_col_str(a, r, row, c + 4, &oom);
 	v->iv_len = (size_t)PQgetlength(r, row, c + 4);
@@ -254,9 +258,9 @@ store_decode_version(struct cf_arena *a, const PGresult *r, int row,
 	v->ciphertext_len = (size_t)PQgetlength(r, row, c + 6);
 	v->created_ms = col_bin_ms(r, row, c + 7);
 	v->last_accessed_ms = col_bin_ms(r, row, c + 8);
-	v->kek_version = (uint32_t)col_bin_int(r, row, c + 10);
-	if (oom || store_decode_labels(a, PQgetvalue(r, row, c + 9),
-	    (size_t)PQgetlength(r, row, c + 9), &v->stages, &v->n_stages))
+	v->kek_version = (uint32_t)store_col_bin_int(r, row, c + 10);
+	if (oom || store_col_labels(a, r, row, c + 9, &v->stages,
+	    &v->n_stages))
 		return (-1);
 	return (0);
 }

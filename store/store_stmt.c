@@ -45,11 +45,14 @@
 #define SECRET_COLS SECRET_COLS_P("", "")
 #define PAGE_COLS SECRET_COLS_PT("", "", "NULL::text")
 
-/* The labels of version v, as a JSON array. */
+/*
+ * The labels of version v, as a text[] (store_col_labels).  An array, not
+ * json_agg(...)::text: building and printing the JSON was a quarter of
+ * GetSecretValue's backend CPU (docs/performance.md).
+ */
 #define VERSION_LABELS \
-	"(SELECT coalesce(json_agg(l.stage ORDER BY l.stage), '[]')::text " \
-	"FROM version_stages l WHERE l.secret_uuid = v.secret_uuid " \
-	"AND l.version_id = v.version_id)"
+	"ARRAY(SELECT l.stage FROM version_stages l WHERE l.secret_uuid = " \
+	"v.secret_uuid AND l.version_id = v.version_id ORDER BY l.stage)"
 /* A version (binary results; dates as stored: store_decode_version). */
 #define VERSION_COLS \
 	"v.version_id, v.value_type, v.format, v.kek_label, v.iv, " \
@@ -243,9 +246,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_VERSIONS_FIRST] = { "SELECT v.version_id, " MS("v.created_date")
 	    ", " US("v.created_date") ", "
 	    MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", "
-	    "v.kek_label, (SELECT coalesce(json_agg(l.stage ORDER BY l.stage), "
-	    "'[]')::text FROM version_stages l WHERE l.secret_uuid = "
-	    "v.secret_uuid AND l.version_id = v.version_id) "
+	    "v.kek_label, " VERSION_LABELS " "
 	    "FROM secret_versions v WHERE v.secret_uuid = $1 AND ($2 OR EXISTS "
 	    "(SELECT 1 FROM version_stages l WHERE l.secret_uuid = v.secret_uuid "
 	    "AND l.version_id = v.version_id)) "
@@ -253,9 +254,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_VERSIONS_AFTER] = { "SELECT v.version_id, " MS("v.created_date")
 	    ", " US("v.created_date") ", "
 	    MS("(v.last_accessed_date::timestamp AT TIME ZONE 'UTC')") ", "
-	    "v.kek_label, (SELECT coalesce(json_agg(l.stage ORDER BY l.stage), "
-	    "'[]')::text FROM version_stages l WHERE l.secret_uuid = "
-	    "v.secret_uuid AND l.version_id = v.version_id) "
+	    "v.kek_label, " VERSION_LABELS " "
 	    "FROM secret_versions v WHERE v.secret_uuid = $1 AND ($2 OR EXISTS "
 	    "(SELECT 1 FROM version_stages l WHERE l.secret_uuid = v.secret_uuid "
 	    "AND l.version_id = v.version_id)) AND (v.created_date, v.version_id)"

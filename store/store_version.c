@@ -278,13 +278,13 @@ store_version_page(struct store *s, struct cf_arena *a, const char *uuid,
 	v[1] = include_deprecated ? "true" : "false";
 	if (after_vid == NULL) {
 		v[2] = lim;
-		r = store_exec(s, ST_VERSIONS_FIRST, 3, v, NULL, NULL, 0,
+		r = store_exec(s, ST_VERSIONS_FIRST, 3, v, NULL, NULL, 1,
 		    PGRES_TUPLES_OK, err);
 	} else {
 		v[2] = us;
 		v[3] = after_vid;
 		v[4] = lim;
-		r = store_exec(s, ST_VERSIONS_AFTER, 5, v, NULL, NULL, 0,
+		r = store_exec(s, ST_VERSIONS_AFTER, 5, v, NULL, NULL, 1,
 		    PGRES_TUPLES_OK, err);
 	}
 	if (r == NULL)
@@ -297,12 +297,12 @@ store_version_page(struct store *s, struct cf_arena *a, const char *uuid,
 		struct store_version_info *e = &(*out)[i];
 
 		e->version_id = store_col_str(a, r, i, 0, &oom);
-		e->created_ms = store_col_i64(r, i, 1);
-		e->created_us = store_col_i64(r, i, 2);
-		e->last_accessed_ms = store_col_i64(r, i, 3);
+		e->created_ms = store_col_bin_int(r, i, 1);
+		e->created_us = store_col_bin_int(r, i, 2);
+		e->last_accessed_ms = store_col_bin_int(r, i, 3);
 		e->kek_label = store_col_str(a, r, i, 4, &oom);
-		if (!oom && store_decode_labels(a, PQgetvalue(r, i, 5),
-		    (size_t)PQgetlength(r, i, 5), &e->stages, &e->n_stages))
+		if (!oom && store_col_labels(a, r, i, 5, &e->stages,
+		    &e->n_stages))
 			oom = 1;
 	}
 	PQclear(r);
