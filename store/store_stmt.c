@@ -165,13 +165,19 @@ const char store_secret_cols[] = PAGE_COLS;
 const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	[ST_SECRET_BY_NAME] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE name = $1", 1 },
-	[ST_SECRET_BY_NAME_LOCK] = { "SELECT " SECRET_COLS
+	/*
+	 * The locked lookups of a change leave the tags out (NULL, like a
+	 * page's rows): no change shows them, and authorization reads them
+	 * only when a policy could look at them (ctx_tags).  Their json_agg
+	 * was backend CPU in every write.
+	 */
+	[ST_SECRET_BY_NAME_LOCK] = { "SELECT " PAGE_COLS
 	    " FROM secrets WHERE name = $1 FOR UPDATE", 1 },
 	[ST_SECRET_BY_ARN] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE arn = $1", 1 },
 	[ST_SECRET_BY_UUID] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE uuid = $1::uuid", 1 },
-	[ST_SECRET_BY_ARN_LOCK] = { "SELECT " SECRET_COLS
+	[ST_SECRET_BY_ARN_LOCK] = { "SELECT " PAGE_COLS
 	    " FROM secrets WHERE arn = $1 FOR UPDATE", 1 },
 	[ST_SECRET_INSERT] = { "INSERT INTO secrets "
 	    "(uuid, name, arn, description, kms_key_id) "

@@ -498,6 +498,34 @@ class IdentityPolicyTest(AuthzCase):
                     self.assertEqual(self.a.fails("GetSecretValue", secret_id=secret,
                                                   **extra)[0], "AccessDeniedException")
 
+    def test_tag_conditions_on_changes(self):
+        # A change's locked lookup does not read the tags (store/DESIGN.md);
+        # a policy that looks at them must still see them, for an Allow
+        # and for a Deny.
+        prod = self.name("chg-prod")
+        dev = self.name("chg-dev")
+        self.secret(prod, tags=[("env", "prod")])
+        self.secret(dev, tags=[("env", "dev")])
+        self.attach(A, "chg", doc(
+            allow("secretsmanager:PutSecretValue"),
+            allow("secretsmanager:UpdateSecret",
+                  Condition={"StringEquals": {"secretsmanager:ResourceTag/env": "dev"}}),
+            deny("secretsmanager:PutSecretValue",
+                 Condition={"StringEquals": {"secretsmanager:ResourceTag/env": "prod"}})))
+        self.a.call("PutSecretValue", secret_id=dev, secret_string="v2",
+                    client_request_token=token())
+        code, _, msg = self.a.fails("PutSecretValue", secret_id=prod, secret_string="v2",
+                                    client_request_token=token())
+        self.assertEqual(code, "AccessDeniedException")
+        self.assertIn("explicit deny", msg)
+        self.a.call("UpdateSecret", secret_id=dev, description="d")
+        self.assertEqual(self.a.fails("UpdateSecret", secret_id=prod, description="d")[0],
+                         "AccessDeniedException")
+        # Nothing was written to the refused secret.
+        self.assertEqual(len(self.admin.call("ListSecretVersionIds",
+                                             secret_id=prod).versions), 1)
+        self.assertFalse(self.admin.call("DescribeSecret", secret_id=prod).description)
+
     def test_list_secrets_shows_only_describable(self):
         mine = [self.name("vis-mine") for _ in range(3)]
         other = self.name("vis-other")
