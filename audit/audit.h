@@ -365,6 +365,9 @@ int audit_record(struct audit *, const struct audit_event *, size_t,
 enum audit_txn_end {
 	AUDIT_TXN_COMMITTED,
 	AUDIT_TXN_ROLLED_BACK,
+	AUDIT_TXN_REFUSED,		/* rolled back: the change itself
+					   failed before its event (a held
+					   write: store_defer_writes) */
 	AUDIT_TXN_UNKNOWN		/* the commit's answer was lost */
 };
 
@@ -376,7 +379,9 @@ enum audit_txn_end {
  * ${st}'s transaction, the INSERT and the COMMIT in one round trip: one
  * commit for the change and its events, so neither exists without the
  * other.  0 once committed; -1 with ${err} set (CF_ERR_UNAVAILABLE) when
- * not, or not known to be (the lane then reads its chain's end again).
+ * not, or not known to be (the lane then reads its chain's end again),
+ * or with the change's own error when one of its held writes failed
+ * (nothing committed, the event not written).
  * The transaction is over either way.  Refused (as audit_head_check, and
  * rolled back) while a chain's head lags too long.
  */

@@ -870,6 +870,7 @@ append_end(struct lane *l, enum audit_txn_end end)
 		l->resync = 1;
 		break;
 	case AUDIT_TXN_ROLLED_BACK:
+	case AUDIT_TXN_REFUSED:
 		break;
 	}
 }
@@ -915,6 +916,9 @@ lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
 		break;
 	case STORE_TX_ROLLED_BACK:
 		end = AUDIT_TXN_ROLLED_BACK;
+		break;
+	case STORE_TX_REFUSED:
+		end = AUDIT_TXN_REFUSED;
 		break;
 	case STORE_TX_UNKNOWN:
 		end = AUDIT_TXN_UNKNOWN;

@@ -86,6 +86,9 @@ audit_append(struct audit *a, struct store *st, const struct audit_event *ev,
 	pthread_mutex_unlock(&a->mu);
 	if (end == AUDIT_TXN_COMMITTED)
 		return (0);
+	/* The change's own failure (a held write): its error stands. */
+	if (end == AUDIT_TXN_REFUSED)
+		return (-1);
 	/* The caller sees a service problem. */
 	if (err->code != CF_ERR_UNAVAILABLE) {
 		snprintf(why, sizeof(why), "%s", err->msg);

@@ -210,23 +210,15 @@ int engine_reseal(struct engine_worker *, const char *,
     struct cf_arena *, struct cf_error *);
 
 /*
- * engine_add_version(w, call, sec, vid, value, labels, n, err):
+ * engine_put_version(w, call, sec, vid, value, labels, n, fill,
+ *     made_current, err):
  * Seal ${value} as version ${vid} of ${sec}, store it and move ${labels}
  * onto it (AWSCURRENT brings AWSPREVIOUS along; a secret without
  * AWSCURRENT gets it on the new version whatever the labels); enforce
- * the 20-label quota and prune old unlabeled versions.  The caller holds
- * the row lock.
- */
-int engine_add_version(struct engine_worker *, const struct engine_call *,
-    const struct store_secret *, const char *, const struct engine_value *,
-    const char *const *, size_t, struct cf_error *);
-
-/*
- * engine_put_version(w, call, sec, vid, value, labels, n, fill,
- *     made_current, err):
- * engine_add_version, or with ${fill} the value of the existing empty
- * version ${vid} (a rotation's pending one: the caller adds AWSCURRENT to
- * ${labels} if the secret has none).  *${made_current} (if not NULL): the
+ * the 20-label quota and prune old unlabeled versions.  Or, with
+ * ${fill}, the value of the existing empty version ${vid} (a rotation's
+ * pending one: the caller adds AWSCURRENT to ${labels} if the secret has
+ * none).  The caller holds the row lock.  *${made_current} (if not NULL): the
  * new version took AWSCURRENT without ${labels} asking for it.
  */
 int engine_put_version(struct engine_worker *, const struct engine_call *,

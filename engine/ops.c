@@ -28,22 +28,6 @@ has_stage(const char *const *stages, size_t n, const char *stage)
 	return (0);
 }
 
-/*
- * Seal ${val} as version ${vid} of ${sec}, store it, and move ${labels}
- * onto it.  Moving AWSCURRENT away from a version puts AWSPREVIOUS on that
- * version (unless AWSPREVIOUS is itself being placed).
- */
-int
-engine_add_version(struct engine_worker *w, const struct engine_call *call,
-    const struct store_secret *sec, const char *vid,
-    const struct engine_value *val, const char *const *labels, size_t n,
-    struct cf_error *err)
-{
-
-	return (engine_put_version(w, call, sec, vid, val, labels, n, 0, NULL,
-	    err));
-}
-
 /* At most ENGINE_MAX_LABELS labels across a secret's versions (AWS). */
 static int
 labels_within_limit(int count, struct cf_error *err)
@@ -210,6 +194,26 @@ create_existing(struct engine_worker *w, const struct engine_call *call,
 	return (-1);
 }
 
+/*
+ * The first version of a secret this transaction creates: AWSCURRENT, its
+ * only label, nothing to prune and nothing to ask back, so the statement
+ * is held with the secret's INSERT (store_defer_writes).
+ */
+static int
+create_first_version(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, const char *vid,
+    const struct engine_value *val, struct cf_error *err)
+{
+	const char *labels[1] = { STAGE_CURRENT };
+	struct store_version v;
+
+	if (engine_seal(w, sec->uuid, vid, sec->kms_key_id, val, &v,
+	    call->arena, err))
+		return (-1);
+	return (store_version_add(w->store, sec->uuid, &v, labels, 1, 1,
+	    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, NULL, NULL, err));
+}
+
 /* One attempt at CreateSecret, in one transaction. */
 static int
 create_once(struct engine_worker *w, const struct engine_call *call,
@@ -218,7 +222,6 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 {
 	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct store_secret sec = { 0 };
-	const char *labels[1] = { STAGE_CURRENT };
 	struct store_tag *tags = NULL;
 	size_t i;
 	enum store_lookup rc;
@@ -254,11 +257,18 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	/* It has no tags yet: nothing for authorization to read. */
 	sec.tags_loaded = 1;
 	if (engine_authorize(w, call, NULL, &sec, NULL, req->name, err) ||
-	    engine_kek_usable(w, call, req->kms_key_id, err) ||
-	    store_secret_insert(w->store, &sec, err))
+	    engine_kek_usable(w, call, req->kms_key_id, err))
 		goto finish;
 
-	/* Tags, then the first version, which is AWSCURRENT. */
+	/*
+	 * Allowed: the secret, its tags and its first version (AWSCURRENT)
+	 * are held and sent with the event and the COMMIT, one round trip;
+	 * the value is sealed before any of them is sent.  A name another
+	 * server took meanwhile fails the commit ("duplicate row").
+	 */
+	store_defer_writes(w->store);
+	if (store_secret_insert(w->store, &sec, err))
+		goto finish;
 	if (req->n_tags > 0) {
 		if ((tags = cf_arena_alloc(call->arena,
 		    req->n_tags * sizeof(*tags))) == NULL) {
@@ -273,8 +283,8 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 		if (store_tags_put(w->store, sec.uuid, tags, req->n_tags, err))
 			goto finish;
 	}
-	if (req->value.present && engine_add_version(w, call, &sec,
-	    req->client_request_token, &req->value, labels, 1, err))
+	if (req->value.present && create_first_version(w, call, &sec,
+	    req->client_request_token, &req->value, err))
 		goto finish;
 	end = ENGINE_TX_COMMIT;
 finish:

@@ -153,8 +153,8 @@ static int connect_db(struct store *, struct cf_error *);
  * connection found dead outside a transaction is reopened (${reopen}),
  * which sets the timeout itself.
  */
-static int
-timeout_apply(struct store *s, int reopen, struct cf_error *err)
+int
+store_timeout_apply(struct store *s, int reopen, struct cf_error *err)
 {
 	int want = s->timeout_ms[s->tclass], ok;
 	char sql[64];
@@ -302,7 +302,7 @@ connect_db(struct store *s, struct cf_error *err)
 	s->timeout_now = -1;
 	s->timeout_in_tx = 0;
 	store_quiet_notices(s->conn);
-	if (timeout_apply(s, 0, err))
+	if (store_timeout_apply(s, 0, err))
 		return (-1);
 	return (s->plain ? 0 : prepare_all(s, err));
 }
@@ -342,6 +342,7 @@ store_free(struct store *s)
 		return;
 	if (s->conn != NULL)
 		PQfinish(s->conn);
+	store_held_free(s);
 	free(s->conninfo);
 	free(s);
 }
@@ -369,9 +370,25 @@ retry(struct store *s, PGresult **res, ExecStatusType expect,
 }
 
 int
+store_reopen(struct store *s, struct cf_error *err)
+{
+
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		return (0);
+	if (s->in_tx) {
+		cf_error_set(err, CF_ERR_UNAVAILABLE,
+		    "database connection lost during a transaction");
+		return (-1);
+	}
+	return (connect_db(s, err));
+}
+
+int
 store_ready(struct store *s, struct cf_error *err)
 {
 
+	if (s->n_held > 0)
+		return (store_held_flush(s, err));
 	if (s->begin_pending)
 		return (store_begin_flush(s, err));
 	if (PQstatus(s->conn) == CONNECTION_OK)
@@ -426,10 +443,25 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 		if (connect_db(s, err))
 			return (NULL);
 	}
-	if (timeout_apply(s, 1, err))
+	if (store_timeout_apply(s, 1, err))
 		return (NULL);
 
 	snprintf(name, sizeof(name), "s%d", (int)stmt);
+	/* Held changes go first, in the same round trip. */
+	if (s->n_held > 0) {
+		struct store_pq_query q = { .name = name, .n = n,
+		    .values = values, .lengths = lengths, .formats = formats,
+		    .result_format = binary };
+
+		if (store_held_send(s, &q, 1, &res, err) != STORE_HELD_SENT)
+			return (NULL);
+		if (PQresultStatus(res) != expect) {
+			store_fail(s, res, "running a query", err);
+			PQclear(res);
+			return (NULL);
+		}
+		return (res);
+	}
 	res = send_prepared(s, name, n, values, lengths, formats, binary);
 
 	/* (A pending BEGIN that did not get through is sent again too.) */
@@ -456,12 +488,12 @@ store_exec_params(struct store *s, const char *sql, int n,
 {
 	PGresult *res;
 
-	if (store_begin_flush(s, err))
+	if (store_held_flush(s, err) || store_begin_flush(s, err))
 		return (NULL);
 	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
 	    connect_db(s, err))
 		return (NULL);
-	if (timeout_apply(s, may_retry, err))
+	if (store_timeout_apply(s, may_retry, err))
 		return (NULL);
 	res = store_pq_exec_params(s, sql, n, values, lengths, formats, 0);
 	if (may_retry && retry(s, &res, expect, err)) {
@@ -514,7 +546,7 @@ simple(struct store *s, const char *sql, struct cf_error *err)
 	if (PQstatus(s->conn) != CONNECTION_OK && !s->in_tx &&
 	    connect_db(s, err))
 		return (-1);
-	if (timeout_apply(s, 1, err))
+	if (store_timeout_apply(s, 1, err))
 		return (-1);
 	res = store_pq_exec(s, sql);
 	if (strncmp(sql, "SELECT", 6) == 0 ?
@@ -589,14 +621,35 @@ store_commit(struct store *s, struct cf_error *err)
 {
 	int rc;
 
+	/* Held changes and the COMMIT: one round trip. */
+	if (s->n_held > 0) {
+		struct store_pq_query q = { .sql = "COMMIT" };
+		PGresult *res;
+
+		switch (store_held_send(s, &q, 1, &res, err)) {
+		case STORE_HELD_SENT:
+			rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+			if (rc)
+				store_fail(s, res, "committing", err);
+			PQclear(res);
+			store_tx_ended(s);
+			return (rc);
+		case STORE_HELD_REFUSED:
+			store_rollback(s);
+			return (-1);
+		case STORE_HELD_LOST:
+			store_tx_ended(s);
+			return (-1);
+		}
+	}
+
 	/* Nothing was sent: nothing to commit. */
 	if (s->begin_pending) {
-		s->begin_pending = 0;
+		store_tx_ended(s);
 		return (0);
 	}
 	rc = simple(s, "COMMIT", err);
-	s->in_tx = 0;
-	timeout_tx_end(s);
+	store_tx_ended(s);
 	return (rc);
 }
 
@@ -607,6 +660,7 @@ store_tx_ended(struct store *s)
 	s->begin_pending = 0;
 	s->in_tx = 0;
 	timeout_tx_end(s);
+	store_held_drop(s);
 }
 
 void
@@ -615,6 +669,7 @@ store_rollback(struct store *s)
 	PGresult *res;
 
 	s->begin_pending = 0;
+	store_held_drop(s);
 	if (!s->in_tx)
 		return;
 	s->in_tx = 0;

@@ -159,6 +159,19 @@ int store_ping(struct store *) CF_MUSTCHECK;
 
 /* Transactions.  store_rollback is safe to call outside one. */
 int store_begin(struct store *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_defer_writes(s):
+ * Until the open transaction ends, the changes that report nothing back
+ * (store_secret_insert, store_tags_put, store_tags_remove, the updates
+ * of a secret's row, store_version_add without its outputs, ...) are held
+ * and sent with the next statement that needs an answer, or with the
+ * COMMIT and the audit event: one round trip for all of them.  A held
+ * change that fails makes that statement or the commit fail with its
+ * own error, and nothing of the transaction is kept.  For a caller that
+ * has decided the change may happen: its errors now come later.
+ */
+void store_defer_writes(struct store *);
 /*
  * store_lock_name(s, name, err): a lock on the text ${name} (an advisory
  * lock on its hash), held until the transaction ends: for what has no row
@@ -287,7 +300,9 @@ int store_version_insert(struct store *, const char *,
  * version that had AWSCURRENT; then what store_versions_settle does (a
  * version that loses its last label here is pruned by a later write).
  * *${out_labels}: the secret's labels afterwards; *${out_had_none}: it
- * had no AWSCURRENT before.  The caller holds the secret's row lock.
+ * had no AWSCURRENT before; both NULL: nothing asked back, and under
+ * store_defer_writes the statement is held.  The caller holds the
+ * secret's row lock.
  */
 int store_version_add(struct store *, const char *,
     const struct store_version *, const char *const *, size_t, int, int,
@@ -580,6 +595,9 @@ int store_audit_insert(struct store *, const struct cf_audit_row *,
 enum store_tx_end {
 	STORE_TX_COMMITTED,
 	STORE_TX_ROLLED_BACK,
+	STORE_TX_REFUSED,		/* rolled back: a held change failed
+					   (store_defer_writes), and the error
+					   is that change's own */
 	STORE_TX_UNKNOWN		/* the answer was lost: it may have */
 };
 

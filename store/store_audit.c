@@ -282,34 +282,50 @@ store_audit_insert_commit(struct store *s, const struct cf_audit_row *rows,
 	enum store_stmt st;
 	enum store_tx_end end = STORE_TX_ROLLED_BACK;
 	char name[16];
-	PGresult *res, *commit;
+	struct store_pq_query q[2] = { { 0 }, { .sql = "COMMIT" } };
+	PGresult *res[2];
 	int ncols;
 
-	if (n == 0 || audit_cols(rows, n, NULL, 0, col, v, &st, &ncols, err) ||
-	    store_ready(s, err)) {
+	/* A pending BEGIN and held changes go in the same round trip. */
+	if (n == 0 || audit_cols(rows, n, NULL, 0, col, v, &st, &ncols, err)) {
 		store_rollback(s);
 		goto done;
 	}
 	snprintf(name, sizeof(name), "s%d", (int)st);
-	res = store_pq_prepared_commit(s, name, ncols, v, NULL, NULL, &commit);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+	q[0].name = name;
+	q[0].n = ncols;
+	q[0].values = v;
+	switch (store_held_send(s, q, 2, res, err)) {
+	case STORE_HELD_SENT:
+		break;
+	case STORE_HELD_REFUSED:
+		/* Nothing after the refused change ran: no event, no commit. */
+		store_rollback(s);
+		end = STORE_TX_REFUSED;
+		goto done;
+	case STORE_HELD_LOST:
+		store_tx_ended(s);
+		end = STORE_TX_UNKNOWN;
+		goto done;
+	}
+	if (PQresultStatus(res[0]) != PGRES_COMMAND_OK) {
 		/*
 		 * The INSERT failed, so COMMIT never ran (the pipeline was
 		 * aborted): the transaction is open and failed, and ends
 		 * here.  Without an answer at all, it may have committed.
 		 */
-		store_fail(s, res, "writing audit events", err);
-		end = res == NULL || s->conn == NULL ||
+		store_fail(s, res[0], "writing audit events", err);
+		end = res[0] == NULL || s->conn == NULL ||
 		    PQstatus(s->conn) != CONNECTION_OK ? STORE_TX_UNKNOWN :
 		    STORE_TX_ROLLED_BACK;
 		if (end == STORE_TX_ROLLED_BACK)
 			store_rollback(s);
 		else
 			store_tx_ended(s);
-	} else if (PQresultStatus(commit) != PGRES_COMMAND_OK) {
+	} else if (PQresultStatus(res[1]) != PGRES_COMMAND_OK) {
 		/* A refused COMMIT rolls back; a lost answer may not have. */
-		store_fail(s, commit, "committing", err);
-		end = commit == NULL || s->conn == NULL ||
+		store_fail(s, res[1], "committing", err);
+		end = res[1] == NULL || s->conn == NULL ||
 		    PQstatus(s->conn) != CONNECTION_OK ? STORE_TX_UNKNOWN :
 		    STORE_TX_ROLLED_BACK;
 		store_tx_ended(s);
@@ -317,8 +333,8 @@ store_audit_insert_commit(struct store *s, const struct cf_audit_row *rows,
 		end = STORE_TX_COMMITTED;
 		store_tx_ended(s);
 	}
-	PQclear(res);
-	PQclear(commit);
+	PQclear(res[0]);
+	PQclear(res[1]);
 done:
 	free_cols(col);
 	return (end);

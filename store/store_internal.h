@@ -93,7 +93,79 @@ struct store {
 	int deadline_ms;	/* cofferd's own bound on a statement and a
 				   connect (store_pq.c); 0: none */
 	int timed_out;		/* the last statement missed it */
+	int defer;		/* store_defer_writes: hold what can wait */
+	struct store_held *held;	/* held changes, in order */
+	size_t n_held, cap_held;
 };
+
+/* ---- store_held.c: changes sent with the next answer needed ------------- */
+
+#define STORE_HELD_MAX_PARAMS 16
+
+struct store_pq_query;
+
+/* A change held back (store_defer_writes), with copies of its parameters. */
+struct store_held {
+	enum store_stmt stmt;
+	int n;
+	const char *values[STORE_HELD_MAX_PARAMS];
+	int lengths[STORE_HELD_MAX_PARAMS];
+	int formats[STORE_HELD_MAX_PARAMS];
+	ExecStatusType expect;	/* its status when it succeeds */
+	char *copy;		/* the parameters' bytes */
+};
+
+/*
+ * store_hold(s, stmt, n, values, lengths, formats, expect, err):
+ * Keep statement ${stmt} and a copy of its parameters, to be sent before
+ * anything else the transaction sends.  0, or -1 with ${err}.
+ */
+int store_hold(struct store *, enum store_stmt, int, const char *const *,
+    const int *, const int *, ExecStatusType, struct cf_error *);
+
+/* What became of the held changes. */
+enum store_held_end {
+	STORE_HELD_SENT,	/* all ran; the tail's answers are the caller's */
+	STORE_HELD_REFUSED,	/* the server refused BEGIN or one of them:
+				   nothing after it ran, nothing committed */
+	STORE_HELD_LOST		/* no answer: the connection or the deadline
+				   went, with whatever the tail did */
+};
+
+/*
+ * store_held_send(s, tail, ntail, tres, err):
+ * The pending BEGIN, the held changes and then the ${ntail} queries of
+ * ${tail} in one round trip; tres[i] is tail[i]'s answer when the held
+ * ones were SENT (NULL otherwise).  ${err} is set unless SENT.  The held
+ * changes are gone afterwards, whatever happened.
+ */
+enum store_held_end store_held_send(struct store *,
+    const struct store_pq_query *, int, PGresult **, struct cf_error *);
+
+/*
+ * store_held_flush(s, err): send the held changes (and a pending BEGIN) on
+ * their own, before a statement that does not go through store_exec.
+ * 0, or -1 with ${err} (the transaction has failed: roll it back).
+ */
+int store_held_flush(struct store *, struct cf_error *);
+
+/* store_held_drop(s): forget the held changes (the transaction ended). */
+void store_held_drop(struct store *);
+
+/* store_held_free(s): and the memory that held them. */
+void store_held_free(struct store *);
+
+/*
+ * store_reopen(s, err): a connection lost outside a transaction is opened
+ * again; inside one, that is an error (ServiceUnavailable).  0 or -1.
+ */
+int store_reopen(struct store *, struct cf_error *);
+
+/*
+ * store_timeout_apply(s, reopen, err): give the session the
+ * statement_timeout of the next statement's class (store.c).
+ */
+int store_timeout_apply(struct store *, int, struct cf_error *);
 
 /*
  * store_pq_exec(s, sql), store_pq_exec_params(s, sql, n, values, lengths,
@@ -122,15 +194,28 @@ PGresult *store_pq_prepare(struct store *, const char *, const char *, int);
 PGresult *store_pq_begin_prepared(struct store *, const char *, int,
     const char *const *, const int *, const int *, int, int *);
 
+/* One query of a pipeline: a prepared statement (${name}) or ${sql}. */
+struct store_pq_query {
+	const char *name;
+	const char *sql;
+	int n;
+	const char *const *values;
+	const int *lengths;
+	const int *formats;
+	int result_format;
+};
+
 /*
- * store_pq_prepared_commit(s, name, n, values, lengths, formats, commit):
- * store_pq_exec_prepared's statement (text results) and COMMIT in one
- * round trip: the statement's result (NULL: the deadline passed), and in
- * *${commit} COMMIT's (NULL when none came; aborted when the statement
- * failed, and then the transaction is still open, failed).
+ * store_pq_pipeline(s, q, nq, res):
+ * The queries ${q}[0..${nq}) in one round trip (libpq's pipeline mode, one
+ * sync); res[i] is query i's result (NULL if none came).  After a query
+ * fails the server skips the rest (PGRES_PIPELINE_ABORTED).  Without a
+ * deadline, or if libpq will not pipeline, they run one after the other
+ * up to the first that fails (the rest NULL).  0, or -1 when the deadline
+ * passed (the connection is then closed, every res[i] NULL).
  */
-PGresult *store_pq_prepared_commit(struct store *, const char *, int,
-    const char *const *, const int *, const int *, PGresult **);
+int store_pq_pipeline(struct store *, const struct store_pq_query *, int,
+    PGresult **);
 
 /* store_tx_ended(s): the transaction ended by other means than COMMIT/ROLLBACK. */
 void store_tx_ended(struct store *);

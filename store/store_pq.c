@@ -246,29 +246,71 @@ await_pipeline(struct store *s, PGresult **res, int nq)
 	return (0);
 }
 
-/*
- * The results of the pipeline BEGIN, one statement, sync: the statement's
- * result, or BEGIN's if BEGIN failed (then the statement was not run).
- * *${begun}: BEGIN succeeded.  NULL when the deadline passed (the
- * connection is then closed).
- */
-static PGresult *
-await_begin_pipeline(struct store *s, int *begun)
+/* Send query ${q} into the pipeline (or, unbounded, nothing). */
+static int
+send_one(struct store *s, const struct store_pq_query *q)
 {
-	PGresult *res[2];
 
-	*begun = 0;
-	if (await_pipeline(s, res, 2))
-		return (NULL);
-	*begun = res[0] != NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK;
-	if (!*begun) {
-		PQclear(res[1]);
-		return (res[0] != NULL ? res[0] :
-		    PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR));
+	if (q->name != NULL)
+		return (PQsendQueryPrepared(s->conn, q->name, q->n, q->values,
+		    q->lengths, q->formats, q->result_format));
+	return (PQsendQueryParams(s->conn, q->sql, q->n, NULL, q->values,
+	    q->lengths, q->formats, q->result_format));
+}
+
+/* Run query ${q} on its own (no deadline, or no pipeline). */
+static PGresult *
+exec_one(struct store *s, const struct store_pq_query *q)
+{
+
+	if (q->name != NULL)
+		return (store_pq_exec_prepared(s, q->name, q->n, q->values,
+		    q->lengths, q->formats, q->result_format));
+	return (store_pq_exec_params(s, q->sql, q->n, q->values, q->lengths,
+	    q->formats, q->result_format));
+}
+
+static int
+succeeded(const PGresult *r)
+{
+
+	return (PQresultStatus(r) == PGRES_COMMAND_OK ||
+	    PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+int
+store_pq_pipeline(struct store *s, const struct store_pq_query *q, int nq,
+    PGresult **res)
+{
+	int i;
+
+	for (i = 0; i < nq; i++)
+		res[i] = NULL;
+	if (bounded(s) && PQenterPipelineMode(s->conn) == 1) {
+		for (i = 0; i < nq; i++)
+			if (!send_one(s, &q[i]))
+				break;
+		if (i == nq && PQpipelineSync(s->conn))
+			return (await_pipeline(s, res, nq));
+		pipeline_leave(s);
+		res[0] = PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR);
+		return (0);
 	}
-	PQclear(res[0]);
-	return (res[1] != NULL ? res[1] :
-	    PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR));
+
+	/* One after the other, up to the first that fails. */
+	for (i = 0; i < nq; i++) {
+		res[i] = exec_one(s, &q[i]);
+		if (s->timed_out) {
+			while (i >= 0)
+				PQclear(res[i--]);
+			for (i = 0; i < nq; i++)
+				res[i] = NULL;
+			return (-1);
+		}
+		if (!succeeded(res[i]))
+			break;
+	}
+	return (0);
 }
 
 PGresult *
@@ -276,60 +318,24 @@ store_pq_begin_prepared(struct store *s, const char *name, int n,
     const char *const *values, const int *lengths, const int *formats,
     int result_format, int *begun)
 {
-	PGresult *r;
-	int b = bounded(s);
+	struct store_pq_query q[2] = {
+		{ .sql = "BEGIN" },
+		{ .name = name, .n = n, .values = values, .lengths = lengths,
+		  .formats = formats, .result_format = result_format },
+	};
+	PGresult *res[2];
 
 	*begun = 0;
-	if (b && PQenterPipelineMode(s->conn) == 1) {
-		if (PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL,
-		    NULL, 0) && PQsendQueryPrepared(s->conn, name, n, values,
-		    lengths, formats, result_format) &&
-		    PQpipelineSync(s->conn))
-			return (await_begin_pipeline(s, begun));
-		r = PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR);
-		pipeline_leave(s);
-		return (r);
-	}
-
-	/* One after the other. */
-	r = b ? await(s, PQsendQuery(s->conn, "BEGIN")) :
-	    PQexec(s->conn, "BEGIN");
-	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
-		return (r);
-	PQclear(r);
-	*begun = 1;
-	return (store_pq_exec_prepared(s, name, n, values, lengths, formats,
-	    result_format));
-}
-
-PGresult *
-store_pq_prepared_commit(struct store *s, const char *name, int n,
-    const char *const *values, const int *lengths, const int *formats,
-    PGresult **commit)
-{
-	PGresult *res[2];
-	int b = bounded(s);
-
-	*commit = NULL;
-	if (b && PQenterPipelineMode(s->conn) == 1) {
-		if (!PQsendQueryPrepared(s->conn, name, n, values, lengths,
-		    formats, 0) || !PQsendQueryParams(s->conn, "COMMIT", 0,
-		    NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(s->conn)) {
-			pipeline_leave(s);
-			return (PQmakeEmptyPGresult(s->conn,
-			    PGRES_FATAL_ERROR));
-		}
-		if (await_pipeline(s, res, 2))
-			return (NULL);
-		*commit = res[1];
+	if (store_pq_pipeline(s, q, 2, res))
+		return (NULL);
+	*begun = res[0] != NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK;
+	if (!*begun) {
+		/* BEGIN's failure; the statement was not run. */
+		PQclear(res[1]);
 		return (res[0] != NULL ? res[0] :
 		    PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR));
 	}
-
-	/* One after the other. */
-	res[0] = store_pq_exec_prepared(s, name, n, values, lengths, formats,
-	    0);
-	if (res[0] != NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK)
-		*commit = store_pq_exec(s, "COMMIT");
-	return (res[0]);
+	PQclear(res[0]);
+	return (res[1] != NULL ? res[1] :
+	    PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR));
 }

@@ -328,6 +328,10 @@ store_command(struct store *s, enum store_stmt st, int n, const char *const *v,
 {
 	PGresult *r;
 
+	/* It reports nothing back: it can wait (store_held.c). */
+	if (s->defer && (s->in_tx || s->begin_pending))
+		return (store_hold(s, st, n, v, len, fmt, PGRES_COMMAND_OK,
+		    err));
 	if ((r = store_exec(s, st, n, v, len, fmt, 0, PGRES_COMMAND_OK,
 	    err)) == NULL)
 		return (-1);

@@ -94,6 +94,7 @@ store_version_add(struct store *s, const char *uuid,
 	char *json;
 	PGresult *r;
 	size_t i;
+	int rc;
 
 	/* The labels as a JSON array: jansson quotes them, not us. */
 	if ((arr = json_array()) == NULL)
@@ -118,11 +119,23 @@ store_version_add(struct store *s, const char *uuid,
 	v[12] = kv;
 	len[8] = len[9] = len[10] = len[11] = len[12] = 0;
 	fmt[8] = fmt[9] = fmt[10] = fmt[11] = fmt[12] = 0;
+	/* Nothing asked back: it can wait (store_held.c). */
+	if (out_labels == NULL && out_had_none == NULL && s->defer &&
+	    (s->in_tx || s->begin_pending)) {
+		rc = store_hold(s, ST_VERSION_ADD, 13, v, len, fmt,
+		    PGRES_TUPLES_OK, err);
+		free(json);
+		return (rc);
+	}
 	r = store_exec(s, ST_VERSION_ADD, 13, v, len, fmt, 0, PGRES_TUPLES_OK,
 	    err);
 	free(json);
 	if (r == NULL)
 		return (-1);
+	if (out_labels == NULL || out_had_none == NULL) {
+		PQclear(r);
+		return (0);
+	}
 	*out_labels = (int)store_col_i64(r, 0, 0);
 	*out_had_none = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);

@@ -14,6 +14,7 @@ first, and hold a row lock in a psql session to prove the second.
 """
 import datetime
 import subprocess
+import threading
 import unittest
 
 import grpc
@@ -28,14 +29,15 @@ class RowLock:
     """A FOR UPDATE lock on one secret's row, held by a psql session of the
     database owner until release()."""
 
+    SQL = "SELECT 1 FROM secrets WHERE name = '{name}' FOR UPDATE"
+
     def __init__(self, db, name):
         self.proc = subprocess.Popen(
             ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", h.admin(db)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True)
         self.proc.stdin.write("SET application_name = 'pipeline-row-lock';\n"
-                              "BEGIN; SELECT 1 FROM secrets "
-                              f"WHERE name = '{name}' FOR UPDATE;\n")
+                              f"BEGIN; {self.SQL.format(name=name)};\n")
         self.proc.stdin.flush()
         h.until(lambda: h.psql(h.admin(db),
                                "SELECT count(*) FROM pg_stat_activity WHERE "
@@ -49,6 +51,16 @@ class RowLock:
             self.proc.stdin.close()
             self.proc.wait(timeout=30)
             self.proc.stderr.close()
+
+
+class PendingInsert(RowLock):
+    """A secret row named ${name}, inserted and not committed until
+    release(): another INSERT of that name waits for it, then fails."""
+
+    SQL = ("INSERT INTO secrets (uuid, name, arn, created_date, "
+           "last_changed_date) VALUES (gen_random_uuid(), '{name}', "
+           "'arn:aws:secretsmanager:local-1:000000000000:secret:{name}-AAAAAA', "
+           "now(), now())")
 
 
 class PipelineCase(unittest.TestCase):
@@ -184,6 +196,74 @@ class ChangeTest(PipelineCase):
                      "s.uuid = l.secret_uuid WHERE l.stage = 'AWSCURRENT' "
                      f"AND s.name = '{name}'"),
             self.event_xmin(md["coffer-request-id"]))
+
+    def test_create_with_tags_is_one_transaction(self):
+        """CreateSecret's row, tags and first version are held and sent
+        with the event and the COMMIT: all carry the event's xid."""
+        sm, _ = pb()
+        name = f"ct-{token()[:8]}"
+        t = token()
+        _, md, _ = self.call("CreateSecret", name=name, secret_string="1",
+                             client_request_token=t,
+                             tags=[sm.Tag(key=f"k{i}", value=f"v{i}")
+                                   for i in range(3)])
+        xid = self.event_xmin(md["coffer-request-id"])
+        self.assertEqual(self.sql(
+            "SELECT string_agg(DISTINCT x::text, ',') FROM ("
+            f"SELECT xmin AS x FROM secrets WHERE name = '{name}' UNION ALL "
+            "SELECT g.xmin FROM tags g JOIN secrets s ON s.uuid = "
+            f"g.secret_uuid WHERE s.name = '{name}' UNION ALL "
+            f"SELECT xmin FROM secret_versions WHERE version_id = '{t}' "
+            "UNION ALL SELECT l.xmin FROM version_stages l WHERE "
+            f"l.version_id = '{t}') a"), xid)
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM tags g JOIN secrets s ON s.uuid = "
+            f"g.secret_uuid WHERE s.name = '{name}'"), "3")
+        self.assertEqual(self.call("GetSecretValue", secret_id=name)[0]
+                         .secret_string, "1")
+
+    def test_a_name_taken_while_the_create_is_held(self):
+        """The name is free at CreateSecret's lookup, and taken by another
+        transaction before its held INSERT runs: the commit is refused by
+        the unique index, nothing of the call is kept, and the call fails
+        as AWS says (ResourceExistsException), its failure audited."""
+        name = f"taken-{token()[:8]}"
+        t = token()
+        pending = PendingInsert(self.db, name)
+        result = {}
+
+        def create():
+            try:
+                self.server.call("CreateSecret", pb()[0].CreateSecretRequest(
+                    name=name, secret_string="mine", client_request_token=t),
+                    timeout=30)
+                result["ok"] = True
+            except grpc.RpcError as e:
+                result["error"] = (h.error_type(e), e.details())
+
+        th = threading.Thread(target=create)
+        th.start()
+        try:
+            # The held INSERT waits for the uncommitted row of that name.
+            h.until(lambda: self.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+                "= 'Lock' AND query LIKE 'INSERT INTO secrets%'") == "1",
+                "the create waiting on the name")
+        finally:
+            pending.release()
+        th.join(timeout=60)
+        self.assertEqual(result.get("error", (None,))[0],
+                         "ResourceExistsException", result)
+        self.assertIn("already exists", result["error"][1])
+        # Only the other transaction's row: no version, no label of ours.
+        self.assertEqual(self.sql("SELECT count(*) FROM secrets "
+                                  f"WHERE name = '{name}'"), "1")
+        self.assertEqual(self.sql("SELECT count(*) FROM secret_versions "
+                                  f"WHERE version_id = '{t}'"), "0")
+        self.assertEqual(self.sql(
+            "SELECT string_agg(outcome, ',') FROM audit_events WHERE "
+            "operation = 'CreateSecret' AND request_params LIKE "
+            f"'%\"{name}\"%'"), "ResourceExistsException")
 
     def test_a_refused_change_leaves_its_failure_only(self):
         """A change that fails inside its transaction leaves no OK event
