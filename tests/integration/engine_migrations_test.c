@@ -54,7 +54,7 @@ test_migrations_idempotent(void **state)
 	    "0009_live_flag,0010_list_words,0011_tags_present,"
 	    "0012_access_keys,0013_audit_transport,0014_kek_versions,"
 	    "0015_key_deletion,0016_audit_key_versions,"
-	    "0017_audit_key_escrow");
+	    "0017_audit_key_escrow,0018_audit_hmac_per_batch");
 	free(n);
 }
 
