@@ -226,6 +226,20 @@ audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
 		    "do not match its hash", r->seq);
 		return;
 	}
+	if (memcmp(r->prev_hash, c->last_hash, AUDIT_HASH_LEN) != 0 &&
+	    c->pending_from != 0) {
+		/*
+		 * The unsigned events before the break are proven by nothing:
+		 * whoever owns the database rewrote them (hashes recomputed,
+		 * hmacs set NULL) while cofferd went on linking to the old
+		 * hash.
+		 */
+		broken(c, c->pending_from, "events %" PRId64 "..%" PRId64
+		    " are covered by no HMAC: event %" PRId64 " does not follow "
+		    "event %" PRId64 " (its prev_hash is not that event's hash)",
+		    c->pending_from, r->seq - 1, r->seq, r->seq - 1);
+		return;
+	}
 	if (memcmp(r->prev_hash, c->last_hash, AUDIT_HASH_LEN) != 0) {
 		broken(c, r->seq, "event %" PRId64 " does not follow event %"
 		    PRId64 ": its prev_hash is not that event's hash (events "

@@ -254,7 +254,7 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	if (e->has_hmac)
 		cf_hex_encode(e->hmac.data, 32, m);
 	o = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:s?, "
-	    "s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:I}",
+	    "s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s*, s:I}",
 	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,
 	    "EventTime", (json_int_t)e->event_date,
 	    "EventDate", shape_date(e->event_date, 0),
@@ -516,7 +516,8 @@ line_parse(json_t *o, struct line *l)
 		return (-1);
 	r->mac_version = v != NULL ? (uint32_t)json_integer_value(v) : 1;
 	/* Without "Hmac": an unsigned event (a later signed one covers it). */
-	r->hmac_absent = json_object_get(o, "Hmac") == NULL;
+	v = json_object_get(o, "Hmac");
+	r->hmac_absent = v == NULL || json_is_null(v);
 	if (r->request_id == NULL || r->principal == NULL || r->peer == NULL ||
 	    r->operation == NULL || r->outcome == NULL ||
 	    unhex(str(o, "PrevHash"), r->prev_hash, 32) ||

@@ -505,6 +505,16 @@ test_unsigned_tail(void **state)
 	/* ...and so does the tail without a head (offline, or cut). */
 	feed(&c, rows, N, 0, 0, 0);
 	expect_broken(&c, 3, "events 3..6 are covered by no HMAC");
+	/*
+	 * ...and, when cofferd went on writing (its next event links to the
+	 * old hash of event 5), the broken link after them.
+	 */
+	memset(rows[5].prev_hash, 7, 32);
+	assert_int_equal(audit_row_hash(&rows[5], rows[5].hash), 0);
+	rows[5].hmac_absent = 0;
+	feed(&c, rows, N, 0, 0, 0);
+	expect_broken(&c, 3, "events 3..5 are covered by no HMAC: event 6 "
+	    "does not follow");
 
 	/* The first event is always signed. */
 	make_unsigned(rows, N, 1, 1);
