@@ -352,9 +352,9 @@ utc_month(int64_t ms)
  * signed event; (b) an event whose successor falls in another UTC month,
  * so that archiving a monthly partition can anchor at a signed event;
  * (c) an event that would otherwise follow AUDIT_MAX_UNSIGNED unsigned
- * ones; and (d) the rows must_sign marks (the server's own events, and
- * every event of a change lane).  A signed event's hmac covers the
- * unsigned ones before it through prev_hash.
+ * ones; and (d) the rows must_sign marks (the server's own events;
+ * lane_append signs every event of a change lane itself).  A signed
+ * event's hmac covers the unsigned ones before it through prev_hash.
  */
 static int
 sign_batch(struct lane *l, size_t n, struct cf_error *err)
