@@ -72,8 +72,22 @@ struct audit_check {
 	int64_t next_seq;		/* 0: nothing seen yet */
 	uint8_t last_hash[AUDIT_HASH_LEN];
 	uint32_t last_mac_version;	/* of the event before; 0: none yet */
-	int macs_checked;
+	int64_t macs_checked;		/* signed events whose hmac verified */
+	int64_t covered;		/* events an hmac that verified covers:
+					   the signed ones and the unsigned
+					   ones before each */
+	int64_t pending_from;		/* the first of the unsigned events
+					   since the last signed one; 0: none */
 };
+
+/*
+ * The longest run of consecutive unsigned events (hmac NULL) a chain may
+ * hold: cofferd's writer signs at least every AUDIT_MAX_UNSIGNED + 1
+ * events (audit/DESIGN.md, "Tamper evidence"), so a longer run is a
+ * finding, and a bounded walk never goes more than this past its bound to
+ * end at a signed event.
+ */
+#define AUDIT_MAX_UNSIGNED 1023
 
 /* What the token said of a chain's head. */
 enum audit_head {
@@ -87,7 +101,9 @@ enum audit_mac {
 	AUDIT_MAC_UNCHECKED,		/* no token */
 	AUDIT_MAC_OK,			/* made with the token's audit key */
 	AUDIT_MAC_BAD,			/* not */
-	AUDIT_MAC_NO_KEY		/* a key bundle without its version */
+	AUDIT_MAC_NO_KEY,		/* a key bundle without its version */
+	AUDIT_MAC_ABSENT		/* the event has no hmac (NULL): a
+					   later signed event's covers it */
 };
 
 /*
@@ -100,17 +116,25 @@ void audit_check_init(struct audit_check *, const char *, enum audit_head,
     int64_t, const uint8_t *);
 
 /*
- * audit_check_anchor(c, seq, hash, mac_version):
- * The chain legitimately begins after event ${seq} (archived), whose hash
- * was ${hash} and whose hmac version ${mac_version} of the audit key made
- * (0 is 1); the caller has checked that hmac in the token.
+ * audit_check_anchor(c, seq, hash, mac_version, mac):
+ * The chain legitimately begins after event ${seq} (archived, or where an
+ * earlier call stopped), whose hash was ${hash} and whose hmac version
+ * ${mac_version} of the audit key made (0 is 1); ${mac} is the token's
+ * verdict on that hmac.  AUDIT_MAC_OK, or AUDIT_MAC_UNCHECKED (offline,
+ * an export that starts mid-chain), sets the anchor; any other verdict
+ * is a finding at ${seq} + 1: an anchor must be a signed event that
+ * cofferd wrote.
  */
 void audit_check_anchor(struct audit_check *, int64_t, const uint8_t *,
-    uint32_t);
+    uint32_t, enum audit_mac);
 
 /*
  * audit_check_row(c, row, mac):
- * The next event; ${mac} is the token's verdict on its hmac.
+ * The next event; ${mac} is the token's verdict on its hmac
+ * (AUDIT_MAC_ABSENT, whatever ${mac} says, when ${row}->hmac_absent).  An
+ * unsigned event is pending until the next signed event's hmac, which
+ * covers it through prev_hash, verifies; a run of more than
+ * AUDIT_MAX_UNSIGNED of them is a finding.
  */
 void audit_check_row(struct audit_check *, const struct cf_audit_row *,
     enum audit_mac);
@@ -124,7 +148,10 @@ void audit_check_row(struct audit_check *, const struct cf_audit_row *,
 void audit_check_broken(struct audit_check *, int64_t, const char *, ...)
     CF_PRINTF(3, 4);
 
-/* audit_check_end(c): no more events; checks the tail against the head. */
+/*
+ * audit_check_end(c): no more events; checks the tail against the head,
+ * and that no HMAC-less tail is left pending (covered by no HMAC).
+ */
 void audit_check_end(struct audit_check *);
 
 /* ---- the walk of a chain (audit_verify.c, pure) --------------------------- */
@@ -150,7 +177,10 @@ struct audit_source {
  * A walk's bound, which may span several chains: the events it may still
  * check and the deadline on cf_mono_ms() (looked at between fetches).
  * When it runs out with more of a chain to read, ${stop_seq} is the last
- * event checked (0: the chain was walked to its end).
+ * event checked (0: the chain was walked to its end), always a signed
+ * one: past the bound the walk goes on to the next signed event (at most
+ * AUDIT_MAX_UNSIGNED more), so that the next call resumes from an event
+ * whose hmac it can check.
  */
 struct audit_bound {
 	int64_t events_left;
@@ -471,8 +501,9 @@ int audit_keyring_add(struct audit_keyring *, uint32_t, const char *,
 
 /*
  * audit_keyring_check(k, row): the verdict on ${row}'s hmac under the
- * version it names: AUDIT_MAC_OK, AUDIT_MAC_BAD, or AUDIT_MAC_NO_KEY when
- * the keyring does not hold that version (a finding, never a pass).
+ * version it names: AUDIT_MAC_OK, AUDIT_MAC_BAD, AUDIT_MAC_NO_KEY when
+ * the keyring does not hold that version (a finding, never a pass), or
+ * AUDIT_MAC_ABSENT for an unsigned event.
  */
 enum audit_mac audit_keyring_check(const struct audit_keyring *,
     const struct cf_audit_row *);

@@ -233,6 +233,9 @@ audit_keyring_check(const struct audit_keyring *k,
 	enum audit_mac rc;
 	size_t i;
 
+	/* An unsigned event: a later signed one's hmac covers it. */
+	if (r->hmac_absent)
+		return (AUDIT_MAC_ABSENT);
 	for (i = 0; i < k->n; i++)
 		if (k->keys[i].version == version)
 			key = k->keys[i].key;

@@ -69,9 +69,35 @@ audit_check_init(struct audit_check *c, const char *chain_id,
 
 void
 audit_check_anchor(struct audit_check *c, int64_t seq, const uint8_t *hash,
-    uint32_t mac_version)
+    uint32_t mac_version, enum audit_mac mac)
 {
+	uint32_t version = mac_version ? mac_version : 1;
 
+	/*
+	 * The chain resumes from the anchor's hash, which only its hmac
+	 * vouches for: an anchor at an unsigned event (its own hmac is
+	 * NULL) could be any hash at all.
+	 */
+	switch (mac) {
+	case AUDIT_MAC_OK:
+	case AUDIT_MAC_UNCHECKED:
+		break;
+	case AUDIT_MAC_ABSENT:
+		broken(c, seq + 1, "the archive anchor at event %" PRId64
+		    " carries no HMAC: an anchor must be an event cofferd "
+		    "signed", seq);
+		return;
+	case AUDIT_MAC_NO_KEY:
+		broken(c, seq + 1, "the archive anchor at event %" PRId64
+		    " names version %u of the audit key, which the bundle does "
+		    "not hold", seq, version);
+		return;
+	case AUDIT_MAC_BAD:
+		broken(c, seq + 1, "the archive anchor at event %" PRId64
+		    " was not made from a real event (its HMAC does not "
+		    "verify)", seq);
+		return;
+	}
 	c->anchored = 1;
 	c->anchor_seq = seq;
 	memcpy(c->anchor_hash, hash, AUDIT_HASH_LEN);
@@ -106,6 +132,69 @@ check_start(struct audit_check *c, const struct cf_audit_row *r)
 	return (0);
 }
 
+/*
+ * An event without an hmac: pending until a signed one covers it.  The
+ * chain's first event (its ServerStart, whose head the token holds before
+ * the server serves) is always signed, and no run is longer than
+ * AUDIT_MAX_UNSIGNED.  0, or -1 with a finding.
+ */
+static int
+unsigned_one(struct audit_check *c, const struct cf_audit_row *r)
+{
+
+	if (r->seq == 1) {
+		broken(c, 1, "event 1 carries no HMAC: cofferd signs the "
+		    "first event of every chain");
+		return (-1);
+	}
+	if (c->pending_from == 0)
+		c->pending_from = r->seq;
+	if (r->seq - c->pending_from >= AUDIT_MAX_UNSIGNED) {
+		broken(c, c->pending_from, "events %" PRId64 "..%" PRId64
+		    " carry no HMAC: cofferd signs at least every %d events",
+		    c->pending_from, r->seq, AUDIT_MAX_UNSIGNED + 1);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * A signed event, with the token's verdict ${mac} on its hmac under
+ * ${version}: it vouches for itself and for the pending events before
+ * it.  0, or -1 with a finding.
+ */
+static int
+signed_one(struct audit_check *c, const struct cf_audit_row *r,
+    enum audit_mac mac, uint32_t version)
+{
+	char also[96] = "";
+
+	if (c->pending_from != 0 && mac != AUDIT_MAC_OK &&
+	    mac != AUDIT_MAC_UNCHECKED)
+		snprintf(also, sizeof(also), " (nor events %" PRId64 "..%"
+		    PRId64 ", which its HMAC covers)", c->pending_from,
+		    r->seq - 1);
+	if (mac == AUDIT_MAC_NO_KEY) {
+		broken(c, r->seq, "event %" PRId64 " names version %u of the "
+		    "audit key, which the bundle does not hold%s", r->seq,
+		    version, also);
+		return (-1);
+	}
+	if (mac == AUDIT_MAC_BAD) {
+		broken(c, r->seq, "event %" PRId64 "'s HMAC does not verify "
+		    "with version %u of the token's audit key: cofferd did not "
+		    "write it%s", r->seq, version, also);
+		return (-1);
+	}
+	if (mac == AUDIT_MAC_OK) {
+		c->macs_checked++;
+		c->covered += c->pending_from != 0 ?
+		    r->seq - c->pending_from + 1 : 1;
+	}
+	c->pending_from = 0;
+	return (0);
+}
+
 void
 audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
     enum audit_mac mac)
@@ -137,6 +226,20 @@ audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
 		    "do not match its hash", r->seq);
 		return;
 	}
+	if (memcmp(r->prev_hash, c->last_hash, AUDIT_HASH_LEN) != 0 &&
+	    c->pending_from != 0) {
+		/*
+		 * The unsigned events before the break are proven by nothing:
+		 * whoever owns the database rewrote them (hashes recomputed,
+		 * hmacs set NULL) while cofferd went on linking to the old
+		 * hash.
+		 */
+		broken(c, c->pending_from, "events %" PRId64 "..%" PRId64
+		    " are covered by no HMAC: event %" PRId64 " does not follow "
+		    "event %" PRId64 " (its prev_hash is not that event's hash)",
+		    c->pending_from, r->seq - 1, r->seq, r->seq - 1);
+		return;
+	}
 	if (memcmp(r->prev_hash, c->last_hash, AUDIT_HASH_LEN) != 0) {
 		broken(c, r->seq, "event %" PRId64 " does not follow event %"
 		    PRId64 ": its prev_hash is not that event's hash (events "
@@ -144,21 +247,18 @@ audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
 		return;
 	}
 
-	/* Made by cofferd: only the token can make the hmac. */
-	if (mac == AUDIT_MAC_NO_KEY) {
-		broken(c, r->seq, "event %" PRId64 " names version %u of the "
-		    "audit key, which the bundle does not hold", r->seq,
-		    version);
+	/*
+	 * Made by cofferd: only the token can make the hmac.  An unsigned
+	 * event waits for the next signed one, whose hmac covers it through
+	 * prev_hash (audit/DESIGN.md, "Tamper evidence").
+	 */
+	if (r->hmac_absent)
+		mac = AUDIT_MAC_ABSENT;
+	if (mac == AUDIT_MAC_ABSENT) {
+		if (unsigned_one(c, r))
+			return;
+	} else if (signed_one(c, r, mac, version))
 		return;
-	}
-	if (mac == AUDIT_MAC_BAD) {
-		broken(c, r->seq, "event %" PRId64 "'s HMAC does not verify "
-		    "with version %u of the token's audit key: cofferd did not "
-		    "write it", r->seq, version);
-		return;
-	}
-	if (mac == AUDIT_MAC_OK)
-		c->macs_checked++;
 
 	/*
 	 * A chain's writer only ever moves to a newer audit key, so an event
@@ -175,8 +275,19 @@ audit_check_row(struct audit_check *c, const struct cf_audit_row *r,
 	}
 	c->last_mac_version = version;
 
-	/* Where the token says the chain reached, the hashes agree. */
+	/*
+	 * Where the token says the chain reached, the hashes agree; and the
+	 * head keeper only ever records a signed event (a batch's last).
+	 */
 	if (c->head_found && r->seq == c->head_seq) {
+		if (c->pending_from != 0) {
+			broken(c, c->pending_from, "events %" PRId64 "..%"
+			    PRId64 " are covered by no HMAC: the token recorded "
+			    "the chain's head at %" PRId64 ", and cofferd signs "
+			    "every event it records as a head",
+			    c->pending_from, r->seq, r->seq);
+			return;
+		}
 		if (memcmp(r->hash, c->head_hash, AUDIT_HASH_LEN) != 0) {
 			broken(c, r->seq, "event %" PRId64 " is not the event "
 			    "the token recorded as the chain's head", r->seq);
@@ -219,7 +330,21 @@ audit_check_end(struct audit_check *c)
 		    c->head_seq, c->head_seq);
 		return;
 	}
-	if (c->head_found && !c->head_matched && c->head_seq >= start)
+	if (c->head_found && !c->head_matched && c->head_seq >= start) {
 		broken(c, c->head_seq, "the token's head of the chain (%" PRId64
 		    ") was not found", c->head_seq);
+		return;
+	}
+
+	/*
+	 * Every batch cofferd commits ends with a signed event, so a chain
+	 * never ends unsigned: events after the last hmac could have been
+	 * rewritten (hashes recomputed, hmacs set NULL) by whoever owns the
+	 * database.
+	 */
+	if (c->pending_from != 0)
+		broken(c, c->pending_from, "events %" PRId64 "..%" PRId64
+		    " are covered by no HMAC: no signed event follows them "
+		    "(cofferd signs the last event of every batch and of every "
+		    "UTC month)", c->pending_from, c->last_seq);
 }

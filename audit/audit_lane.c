@@ -13,7 +13,9 @@
  * appends its event to its own transaction and commits both in one round
  * trip (lane_append).  A queue lane's writer takes
  * everything queued, chains it (seq, prev_hash, hash), has the token HMAC
- * each hash, inserts the batch in one statement (one commit, one fsync
+ * the hash of the batch's last event (and of the few others sign_batch()
+ * names; the rest keep hmac NULL, covered through prev_hash by the next
+ * signed one), inserts the batch in one statement (one commit, one fsync
  * for all of them), then calls every submission back.  The chain is only
  * ever touched by that one thread (or the change lane's one holder), so
  * it needs no lock.  A second thread keeps the token's head of the chain
@@ -67,6 +69,7 @@ struct sub {
 	audit_done_fn *done;		/* NULL: a re-recorded failure */
 	void *arg;
 	int redo;			/* re-record as failed if it fails */
+	int sign;			/* LANE_SIGN: HMAC every event of it */
 };
 
 struct lane {
@@ -105,6 +108,7 @@ struct lane {
 	size_t n_redo;
 	int64_t partitions_due;
 	struct cf_audit_row rows[MAX_BATCH];
+	uint8_t must_sign[MAX_BATCH];	/* rows[i] is signed, wherever */
 	struct store_touch touches[MAX_BATCH];
 
 	/* The head keeper: the newest committed head, for the token. */
@@ -277,7 +281,10 @@ mac_version_fresh(struct lane *l, struct cf_error *err)
 	return (0);
 }
 
-/* Chain and sign event ${ev} as row ${i}; ${outcome} overrides if set. */
+/*
+ * Chain event ${ev} as row ${i} (seq, prev_hash, hash; unsigned until
+ * sign_row); ${outcome} overrides if set.
+ */
 static int
 chain_one(struct lane *l, size_t i, const struct audit_event *ev,
     const char *outcome, int64_t *seq, uint8_t *hash, struct cf_error *err)
@@ -303,11 +310,67 @@ chain_one(struct lane *l, size_t i, const struct audit_event *ev,
 		    "event");
 		return (-1);
 	}
+	/* The version in use, signed or not: a chain never goes back. */
 	r->mac_version = l->mac_version;
+	memset(r->hmac, 0, AUDIT_HASH_LEN);
+	r->hmac_absent = 1;
+	l->must_sign[i] = 0;
+	memcpy(hash, r->hash, AUDIT_HASH_LEN);
+	return (0);
+}
+
+/* Have the token HMAC row ${i}'s hash. */
+static int
+sign_row(struct lane *l, size_t i, struct cf_error *err)
+{
+	struct cf_audit_row *r = &l->rows[i];
+
 	if (hsm_audit_mac(l->hs, r->mac_version, r->hash, AUDIT_HASH_LEN,
 	    r->hmac, err))
 		return (-1);
-	memcpy(hash, r->hash, AUDIT_HASH_LEN);
+	r->hmac_absent = 0;
+	return (0);
+}
+
+/* The UTC calendar month of ${ms} (months since year 0). */
+static int64_t
+utc_month(int64_t ms)
+{
+	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		return (0);
+	return ((int64_t)tm.tm_year * 12 + tm.tm_mon);
+}
+
+/*
+ * HMAC the rows [0, ${n}) of one batch where the chain needs it
+ * (audit/DESIGN.md, "Tamper evidence"): every event is chained and
+ * hashed, but the token signs only (a) the batch's last event, so that a
+ * committed batch always ends signed and the token's head is always at a
+ * signed event; (b) an event whose successor falls in another UTC month,
+ * so that archiving a monthly partition can anchor at a signed event;
+ * (c) an event that would otherwise follow AUDIT_MAX_UNSIGNED unsigned
+ * ones; and (d) the rows must_sign marks (the server's own events;
+ * lane_append signs every event of a change lane itself).  A signed
+ * event's hmac covers the unsigned ones before it through prev_hash.
+ */
+static int
+sign_batch(struct lane *l, size_t n, struct cf_error *err)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < n; i++) {
+		if (i + 1 == n || l->must_sign[i] || run == AUDIT_MAX_UNSIGNED ||
+		    utc_month(l->rows[i].time_ms) !=
+		    utc_month(l->rows[i + 1].time_ms)) {
+			if (sign_row(l, i, err))
+				return (-1);
+			run = 0;
+		} else
+			run++;
+	}
 	return (0);
 }
 
@@ -517,9 +580,10 @@ write_batch(struct lane *l, struct sub *subs, struct cf_error *err)
 	redo_end = s;
 	for (s = subs; s != NULL; s = s->next)
 		for (i = 0; i < s->n; i++) {
-			if (chain_one(l, n++, &s->ev[i], NULL, &seq, hash,
+			if (chain_one(l, n, &s->ev[i], NULL, &seq, hash,
 			    err))
 				goto fail;
+			l->must_sign[n++] = (uint8_t)s->sign;
 			/* A read's LastAccessedDate, in the same commit. */
 			if (s->ev[i].accessed_secret != NULL &&
 			    s->ev[i].accessed_version != NULL) {
@@ -529,6 +593,9 @@ write_batch(struct lane *l, struct sub *subs, struct cf_error *err)
 				    s->ev[i].accessed_version;
 			}
 		}
+
+	if (sign_batch(l, n, err))
+		goto fail;
 
 	/* One statement, one commit. */
 	t0 = cf_mono_us();
@@ -726,6 +793,7 @@ lane_submit(struct lane *l, const struct audit_event *ev, size_t n,
 	if (n == 0 || n > MAX_BATCH || (s = sub_new(ev, n, done, arg)) == NULL)
 		return (-1);
 	s->redo = (flags & LANE_REDO) != 0;
+	s->sign = (flags & LANE_SIGN) != 0;
 	pthread_mutex_lock(&l->mu);
 	while (!nowait && l->queued >= MAX_QUEUED && !l->stopping)
 		pthread_cond_wait(&l->room, &l->mu);
@@ -773,9 +841,10 @@ wait_done(void *arg, int ok, const struct cf_error *err)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int
-lane_record(struct lane *l, const struct audit_event *ev, size_t n,
-    struct cf_error *err)
+/* lane_record, with lane_submit's ${flags} besides LANE_URGENT. */
+static int
+record(struct lane *l, const struct audit_event *ev, size_t n,
+    unsigned flags, struct cf_error *err)
 {
 	struct wait w;
 
@@ -783,7 +852,7 @@ lane_record(struct lane *l, const struct audit_event *ev, size_t n,
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	/* The waiting caller knows it failed, and records how it ended. */
-	if (lane_submit(l, ev, n, wait_done, &w, LANE_URGENT)) {
+	if (lane_submit(l, ev, n, wait_done, &w, LANE_URGENT | flags)) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "could not queue the "
 		    "audit event");
 		w.done = 1;
@@ -798,6 +867,14 @@ lane_record(struct lane *l, const struct audit_event *ev, size_t n,
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return (w.ok ? 0 : -1);
+}
+
+int
+lane_record(struct lane *l, const struct audit_event *ev, size_t n,
+    struct cf_error *err)
+{
+
+	return (record(l, ev, n, 0, err));
 }
 
 void
@@ -899,8 +976,10 @@ lane_append(struct lane *l, struct store *st, const struct audit_event *ev,
 		goto rollback;
 	seq = l->seq;
 	memcpy(hash, l->last_hash, AUDIT_HASH_LEN);
+	/* A change's events are few (one): each is signed. */
 	for (i = 0; i < n; i++)
-		if (chain_one(l, i, &s->ev[i], NULL, &seq, hash, err))
+		if (chain_one(l, i, &s->ev[i], NULL, &seq, hash, err) ||
+		    sign_row(l, i, err))
 			goto rollback;
 	l->pending_seq = seq;
 	memcpy(l->pending_hash, hash, AUDIT_HASH_LEN);
@@ -951,7 +1030,7 @@ server_event(struct lane *l, const char *op, struct cf_error *err)
 	ev.operation = op;
 	ev.outcome = "OK";
 	if (!l->inline_only)
-		return (lane_record(l, &ev, 1, err));
+		return (record(l, &ev, 1, LANE_SIGN, err));
 	if (store_begin(l->store, err) ||
 	    lane_append(l, l->store, &ev, 1, err) != AUDIT_TXN_COMMITTED)
 		return (-1);

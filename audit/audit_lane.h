@@ -57,8 +57,11 @@ enum lane_submit_flags {
 	LANE_REDO = 1,		/* re-record them as failed if their batch
 				   fails */
 	LANE_NOWAIT = 2,	/* return -1 instead of waiting for room */
-	LANE_URGENT = 4		/* a caller waits: commit without waiting
+	LANE_URGENT = 4,	/* a caller waits: commit without waiting
 				   for company (audit_batch_wait_us) */
+	LANE_SIGN = 8		/* the token HMACs each of them, wherever
+				   they fall in their batch (ServerStart,
+				   ServerStop) */
 };
 
 /*

@@ -20,12 +20,34 @@
 #include "audit.h"
 
 /*
+ * The verdict on ${r}'s hmac: AUDIT_MAC_ABSENT for an unsigned event (no
+ * token is asked), else the source's, or AUDIT_MAC_UNCHECKED without a
+ * token.
+ */
+static int
+verdict(const struct audit_source *src, const struct cf_audit_row *r,
+    enum audit_mac *mac, struct cf_error *err)
+{
+
+	*mac = AUDIT_MAC_UNCHECKED;
+	if (r->hmac_absent)
+		*mac = AUDIT_MAC_ABSENT;
+	else if (src->mac != NULL && src->mac(src->arg, r, mac, err))
+		return (-1);
+	return (0);
+}
+
+/*
  * Feed ${src}'s events to ${c} within ${b}; when the bound is spent with
- * more of the chain to read, b->stop_seq is the last event checked.
- * *${after_head_ms} becomes the time of the first event after the token's
- * head (with no head, of the first event read), unless already set by
- * the event that follows the token's head, *${last_ms} that of the last
- * event read.
+ * more of the chain to read, b->stop_seq is the last event checked.  That
+ * event is always a signed one: a bound spent at an unsigned event walks
+ * on to the next signed event (at most AUDIT_MAX_UNSIGNED more, else the
+ * checker has a finding), because the next call resumes from it and
+ * checks its hmac, and because the events before it are proven only by
+ * that hmac.  *${after_head_ms} becomes the time of the first event after
+ * the token's head (with no head, of the first event read), unless
+ * already set by the event that follows the token's head, *${last_ms}
+ * that of the last event read.
  */
 static int
 walk(struct audit_check *c, const struct audit_source *src,
@@ -36,35 +58,46 @@ walk(struct audit_check *c, const struct audit_source *src,
 	enum audit_mac mac;
 	int64_t stop = 0;
 	size_t n, i, want;
-	int more;
+	int more, over = 0, at_signed = 0;
 
 	do {
 		/* A page within the bound; the source says if more follow. */
-		want = b->events_left < AUDIT_VERIFY_PAGE ?
-		    (size_t)(b->events_left > 0 ? b->events_left : 1) :
-		    AUDIT_VERIFY_PAGE;
+		if (over)
+			want = AUDIT_VERIFY_PAGE;
+		else
+			want = b->events_left < AUDIT_VERIFY_PAGE ?
+			    (size_t)(b->events_left > 0 ? b->events_left : 1) :
+			    AUDIT_VERIFY_PAGE;
 		if (src->fetch(src->arg, want, &rows, &n, &more, err))
 			return (-1);
 		for (i = 0; i < n && c->ok; i++) {
-			mac = AUDIT_MAC_UNCHECKED;
-			if (src->mac != NULL && src->mac(src->arg, &rows[i],
-			    &mac, err))
+			if (verdict(src, &rows[i], &mac, err))
 				return (-1);
 			audit_check_row(c, &rows[i], mac);
 			if (c->head_found ? rows[i].seq == c->head_seq + 1 :
 			    *after_head_ms == 0)
 				*after_head_ms = rows[i].time_ms;
 			*last_ms = rows[i].time_ms;
+			stop = rows[i].seq;
+			at_signed = !rows[i].hmac_absent;
+
+			/* Past the bound: the first signed event ends it. */
+			if (over && at_signed && c->ok) {
+				more = more || i + 1 < n;
+				i++;
+				break;
+			}
 		}
-		if (n > 0)
-			stop = rows[n - 1].seq;
-		b->events_left -= (int64_t)n;
+		b->events_left -= (int64_t)i;
 
 		/* Out of events or time with more to read: stop here. */
-		if (more && c->ok && (b->events_left <= 0 ||
+		if (more && c->ok && (over || b->events_left <= 0 ||
 		    cf_mono_ms() >= b->deadline_ms)) {
-			b->stop_seq = stop;
-			break;
+			over = 1;
+			if (at_signed) {
+				b->stop_seq = stop;
+				break;
+			}
 		}
 	} while (more && c->ok);
 	return (0);

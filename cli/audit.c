@@ -12,7 +12,14 @@
  *	and hashes, and with a token, or with an auditor's key bundle
  *	(export-audit-key-bundle) and private key, each event's HMAC too.
  *	An export that starts mid-chain (a date range) is checked from its
- *	first event.
+ *	first event.  Unsigned events (no "Hmac": cofferd signs the last
+ *	event of each batch, whose HMAC covers the ones before it) are
+ *	proven by the next signed event of their chain; a chain whose last
+ *	events in the file have none after them is reported broken ("covered
+ *	by no HMAC"), since nothing proves them.  An export that ends at a
+ *	UTC month boundary (--end-date YYYY-MM-01) never ends a chain
+ *	unsigned: cofferd signs every chain's last event of each month.
+ *	export does not reach past --end-date for the signed event.
  *   coffer audit export [--output-file F] [--secret-id ...] [--principal
  *       ...] [--operation ...] [--outcome ...] [--start-date ...]
  *       [--end-date ...] [--endpoint-url U]
@@ -238,13 +245,16 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	char *line;
 	int rc = -1;
 
-	if (e->prev_hash.len != 32 || e->hash.len != 32 || e->hmac.len != 32)
+	/* No Hmac: an unsigned event, which a later signed one covers. */
+	if (e->prev_hash.len != 32 || e->hash.len != 32 ||
+	    (e->has_hmac && e->hmac.len != 32))
 		return (-1);
 	cf_hex_encode(e->prev_hash.data, 32, ph);
 	cf_hex_encode(e->hash.data, 32, h);
-	cf_hex_encode(e->hmac.data, 32, m);
+	if (e->has_hmac)
+		cf_hex_encode(e->hmac.data, 32, m);
 	o = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s?, s:s?, "
-	    "s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:I}",
+	    "s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s*, s:I}",
 	    "ChainId", e->chain_id, "Sequence", (json_int_t)e->sequence,
 	    "EventTime", (json_int_t)e->event_date,
 	    "EventDate", shape_date(e->event_date, 0),
@@ -253,7 +263,8 @@ export_line(FILE *f, const Coffer__V1__AuditEvent *e)
 	    "SecretArn", e->secret_arn, "VersionId", e->version_id,
 	    "Outcome", e->outcome, "RequestParameters", e->request_parameters,
 	    "Transport", e->transport, "AccessKeyId", e->access_key_id,
-	    "PrevHash", ph, "Hash", h, "Hmac", m, "MacKeyVersion",
+	    "PrevHash", ph, "Hash", h, "Hmac", e->has_hmac ? m : NULL,
+	    "MacKeyVersion",
 	    (json_int_t)(e->has_mac_key_version ? e->mac_key_version : 1));
 	if (o == NULL)
 		return (-1);
@@ -504,11 +515,14 @@ line_parse(json_t *o, struct line *l)
 	    json_integer_value(v) > UINT32_MAX))
 		return (-1);
 	r->mac_version = v != NULL ? (uint32_t)json_integer_value(v) : 1;
+	/* Without "Hmac": an unsigned event (a later signed one covers it). */
+	v = json_object_get(o, "Hmac");
+	r->hmac_absent = v == NULL || json_is_null(v);
 	if (r->request_id == NULL || r->principal == NULL || r->peer == NULL ||
 	    r->operation == NULL || r->outcome == NULL ||
 	    unhex(str(o, "PrevHash"), r->prev_hash, 32) ||
 	    unhex(str(o, "Hash"), r->hash, 32) ||
-	    unhex(str(o, "Hmac"), r->hmac, 32))
+	    (!r->hmac_absent && unhex(str(o, "Hmac"), r->hmac, 32)))
 		return (-1);
 	return (0);
 }
@@ -724,6 +738,10 @@ file_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
 	struct file_source *f = arg;
 	enum hsm_mac_check rc;
 
+	if (r->hmac_absent) {
+		*out = AUDIT_MAC_ABSENT;
+		return (0);
+	}
 	if ((rc = hsm_audit_mac_verify(f->hs, r->mac_version, r->hash,
 	    AUDIT_HASH_LEN, r->hmac, err)) == HSM_MAC_ERROR)
 		return (-1);
@@ -797,7 +815,8 @@ cmd_verify_file(const struct audit_opts *o)
 		    AUDIT_HEAD_NOT_ASKED, 0, NULL);
 		if (lines[start].row.seq > 1)
 			audit_check_anchor(&c, lines[start].row.seq - 1,
-			    lines[start].row.prev_hash, 0);
+			    lines[start].row.prev_hash, 0,
+			    AUDIT_MAC_UNCHECKED);
 		for (i = start; i < n && strcmp(lines[i].row.chain_id,
 		    c.chain_id) == 0; i++)
 			;

@@ -41,6 +41,8 @@ struct cf_audit_row {
 	uint8_t prev_hash[CF_AUDIT_HASH_LEN];
 	uint8_t hash[CF_AUDIT_HASH_LEN];
 	uint8_t hmac[CF_AUDIT_HASH_LEN];
+	int hmac_absent;		/* no hmac (NULL): a later event's
+					   covers this one (migration 0018) */
 	uint32_t mac_version;		/* the audit key version that made
 					   hmac (migration 0016); 0 is 1 */
 };

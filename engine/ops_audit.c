@@ -9,9 +9,11 @@
  * is checked in the token, and each chain's end is compared with the head
  * the token recorded.  One call checks at most audit_verify_max_events
  * events for at most audit_verify_max_ms (about: the bound is looked at
- * between pages), then returns a NextToken naming the chain and the event
- * to go on after; the next call re-reads that event, checks its hash and
- * hmac, and continues the chain from it as from an archive anchor.
+ * between pages, and a part always ends at a signed event: past the bound
+ * the walk goes on to the next one), then returns a NextToken naming the
+ * chain and the event to go on after; the next call re-reads that event,
+ * checks its hash and hmac, and continues the chain from it as from an
+ * archive anchor.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -175,21 +177,22 @@ verify_anchor(struct engine_worker *w, struct audit_check *c,
 	if ((rc = hsm_audit_mac_verify(w->hsm, version, hash, AUDIT_HASH_LEN,
 	    mac, err)) == HSM_MAC_ERROR)
 		return (-1);
-	if (rc == HSM_MAC_BAD) {
-		/* An invented anchor: the chain then begins unexplained. */
-		audit_check_broken(c, seq + 1, "the archive anchor at event %"
-		    PRId64 " was not made from a real event (its HMAC does not "
-		    "verify)", seq);
-		return (0);
-	}
-	audit_check_anchor(c, seq, hash, version);
+	/*
+	 * An invented anchor (its hmac does not verify) is a finding: the
+	 * chain then begins unexplained.  audit_anchors.hmac is NOT NULL, so
+	 * an anchor always names a signed event.
+	 */
+	audit_check_anchor(c, seq, hash, version, rc == HSM_MAC_OK ?
+	    AUDIT_MAC_OK : AUDIT_MAC_BAD);
 	return (0);
 }
 
 /*
  * Go on with a chain where the previous call stopped, after event ${seq}:
  * that event, read again, must still hash to its hash and carry the
- * token's hmac; its hash is then where the chain continues (in ${hash}).
+ * token's hmac (a call only ever stops at a signed event, audit_verify.c;
+ * one without an hmac now is not the event it stopped at); its hash is
+ * then where the chain continues (in ${hash}).
  */
 static int
 verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
@@ -210,10 +213,11 @@ verify_resume(struct engine_worker *w, struct audit_check *c, int64_t seq,
 	}
 	if (n == 1 && rows[0].seq == seq && audit_row_hash(&rows[0], h) == 0 &&
 	    memcmp(h, rows[0].hash, AUDIT_HASH_LEN) == 0 &&
-	    (mac_ok = hsm_audit_mac_verify(w->hsm, rows[0].mac_version,
+	    !rows[0].hmac_absent && (mac_ok = hsm_audit_mac_verify(w->hsm, rows[0].mac_version,
 	    rows[0].hash, AUDIT_HASH_LEN, rows[0].hmac, err)) == HSM_MAC_OK) {
 		memcpy(hash, rows[0].hash, AUDIT_HASH_LEN);
-		audit_check_anchor(c, seq, hash, rows[0].mac_version);
+		audit_check_anchor(c, seq, hash, rows[0].mac_version,
+		    AUDIT_MAC_OK);
 
 		/* The event after the token's head, if an earlier call saw it. */
 		if (c->head_found && c->head_seq < seq) {
@@ -284,6 +288,11 @@ db_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
 	struct db_source *d = arg;
 	enum hsm_mac_check rc;
 
+	/* An unsigned event: the token has nothing to check. */
+	if (r->hmac_absent) {
+		*out = AUDIT_MAC_ABSENT;
+		return (0);
+	}
 	if ((rc = hsm_audit_mac_verify(d->w->hsm, r->mac_version, r->hash,
 	    AUDIT_HASH_LEN, r->hmac, err)) == HSM_MAC_ERROR)
 		return (-1);

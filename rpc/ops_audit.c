@@ -29,13 +29,17 @@ event_out(struct cf_audit_row *row, Coffer__V1__AuditEvent *e)
 	e->access_key_id = rpc_pb_str(row->access_key_id);
 	e->has_mac_key_version = 1;
 	e->mac_key_version = row->mac_version ? row->mac_version : 1;
-	e->has_prev_hash = e->has_hash = e->has_hmac = 1;
+	e->has_prev_hash = e->has_hash = 1;
 	e->prev_hash.data = row->prev_hash;
 	e->prev_hash.len = sizeof(row->prev_hash);
 	e->hash.data = row->hash;
 	e->hash.len = sizeof(row->hash);
-	e->hmac.data = row->hmac;
-	e->hmac.len = sizeof(row->hmac);
+	/* An unsigned event (a later one's hmac covers it): no Hmac. */
+	e->has_hmac = !row->hmac_absent;
+	if (e->has_hmac) {
+		e->hmac.data = row->hmac;
+		e->hmac.len = sizeof(row->hmac);
+	}
 }
 
 int

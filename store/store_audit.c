@@ -80,9 +80,12 @@ decode_rows(struct cf_arena *a, const PGresult *res,
 		    10);
 		if (oom)
 			goto oom;
+		/* hmac NULL: an unsigned event (migration 0018). */
+		r->hmac_absent = PQgetisnull(res, i, 12);
 		if (unhex(PQgetvalue(res, i, 10), r->prev_hash, 32) ||
 		    unhex(PQgetvalue(res, i, 11), r->hash, 32) ||
-		    unhex(PQgetvalue(res, i, 12), r->hmac, 32)) {
+		    (!r->hmac_absent &&
+		    unhex(PQgetvalue(res, i, 12), r->hmac, 32))) {
 			cf_error_set(err, CF_ERR_INTERNAL,
 			    "malformed hash in audit event %s/%" PRId64,
 			    r->chain_id, r->seq);
@@ -209,7 +212,10 @@ audit_cols(const struct cf_audit_row *rows, size_t n,
 		put_elem(&col[9], r->outcome, i == 0);
 		put_bytes(&col[10], r->prev_hash, 32, i == 0);
 		put_bytes(&col[11], r->hash, 32, i == 0);
-		put_bytes(&col[12], r->hmac, 32, i == 0);
+		if (r->hmac_absent)
+			put_elem(&col[12], NULL, i == 0);
+		else
+			put_bytes(&col[12], r->hmac, 32, i == 0);
 		put_elem(&col[13], r->request_params, i == 0);
 		put_elem(&col[14], r->transport, i == 0);
 		put_elem(&col[15], r->access_key_id, i == 0);

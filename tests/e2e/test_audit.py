@@ -1137,6 +1137,274 @@ class LanesTest(AuditCase):
         self.assertTrue(all(c.ok and c.head_in_token for c in v.chains), v)
 
 
+class BatchHmacTest(AuditCase):
+    """Issue 14: the token HMACs one event per batch (audit/DESIGN.md,
+    "Tamper evidence").  Every event is chained and hashed; a queue lane
+    signs its batch's last event (and a few others), whose HMAC covers the
+    unsigned ones before it through prev_hash.  Verification proves the
+    same things: a rewrite whose hmacs were set NULL is found, bounded
+    parts end at signed events, archiving anchors at a signed event."""
+
+    MAX_EVENTS = 7          # audit_verify_max_events: parts of ~7 events
+
+    def start_batches(self, db=None):
+        return self.start(db, extra_env={"COFFER_AUDIT_LANES": "1",
+                                         "COFFER_AUDIT_VERIFY_MAX_EVENTS":
+                                         str(self.MAX_EVENTS)})
+
+    def concurrent_reads(self, s, name, threads=8, each=30):
+        """threads x each GetSecretValue at once: batches of several."""
+        sm, _ = pb()
+        errors = []
+
+        def run():
+            ch = s.open_channel()
+            get = ch.unary_unary(h.SERVICE + "GetSecretValue",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=sm.GetSecretValueResponse.FromString)
+            try:
+                for _ in range(each):
+                    get(sm.GetSecretValueRequest(secret_id=name), timeout=30)
+            except Exception as e:      # reported by the main thread
+                errors.append(repr(e))
+            finally:
+                ch.close()
+
+        ts = [threading.Thread(target=run) for _ in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        self.assertEqual(errors, [])
+
+    def deployment(self):
+        """A server whose queue lane wrote batches of several reads; its
+        rows {chain: [(seq, signed, batch xmin, month, operation)]}."""
+        db, s = self.start_batches()
+        name = "batch-" + token()[:8]
+        self.call(s, "CreateSecret", name=name, secret_string="v0",
+                  client_request_token=token())
+        for _ in range(3):
+            self.concurrent_reads(s, name)
+            if any(not signed for r in self.rows(db).values() for _, signed, *_ in r):
+                break
+        return db, s, name
+
+    def rows(self, db):
+        out = self.sql(db, "SELECT chain_id, seq, hmac IS NOT NULL, xmin::text, "
+                       "to_char(event_time AT TIME ZONE 'UTC', 'YYYY-MM'), operation "
+                       "FROM audit_events ORDER BY chain_id, seq")
+        rows = {}
+        for l in out.splitlines():
+            c, seq, signed, xmin, month, op = l.split("|")
+            rows.setdefault(c, []).append((int(seq), signed == "t", xmin, month, op))
+        return rows
+
+    def queue_chain(self, db, s):
+        """The queue lane's chain (COFFER_AUDIT_LANES=1): the one with
+        GetSecretValue events."""
+        out = self.sql(db, "SELECT DISTINCT chain_id FROM audit_events "
+                       "WHERE operation = 'GetSecretValue'")
+        self.assertEqual(len(out.split()), 1, out)
+        return out.strip()
+
+    def row_json(self, db, chain, seq):
+        return json.loads(self.sql(db, "SELECT row_to_json(e) FROM (SELECT *, "
+                                   "(extract(epoch FROM event_time) * 1000)::bigint AS ms "
+                                   f"FROM audit_events WHERE chain_id = '{chain}' "
+                                   f"AND seq = {seq}) e"))
+
+    def cli_verify(self, s, rc):
+        """coffer audit verify (every part, joined): exit ${rc}, the report."""
+        r = coffer(s.endpoint, "audit", "verify")
+        self.assertEqual(r.returncode, rc, r.stdout + r.stderr)
+        return json.loads(r.stdout)
+
+    def verify_parts(self, s, db):
+        """VerifyAuditLog followed to the end: every part ok, and every
+        part cut short ends at a signed event."""
+        tok, total, parts = None, 0, 0
+        while True:
+            r = self.audit(s, "VerifyAuditLog", **({"next_token": tok} if tok else {}))
+            self.assertTrue(r.ok, r)
+            parts += 1
+            total += r.events
+            # Past the bound by at most AUDIT_MAX_UNSIGNED (1023).
+            self.assertLessEqual(r.events, self.MAX_EVENTS + 1023, r)
+            if not r.next_token:
+                return total, parts
+            last = r.chains[-1]
+            self.assertTrue(self.sql(db, "SELECT hmac IS NOT NULL FROM audit_events "
+                                     f"WHERE chain_id = '{last.chain_id}' "
+                                     f"AND seq = {last.last_sequence}") == "t", last)
+            tok = r.next_token
+
+    def test_batches_sign_their_last_event(self):
+        db, s, name = self.deployment()
+        rows = self.rows(db)
+        chain = self.queue_chain(db, s)
+        unsigned = [r for r in rows[chain] if not r[1]]
+        self.assertTrue(unsigned, "no batch of several events: nothing unsigned")
+        for c, r in rows.items():
+            # Every chain's first event, and its last, is signed.
+            self.assertTrue(r[0][1] and r[0][4] == "ServerStart", (c, r[0]))
+            self.assertTrue(r[-1][1], (c, r[-1]))
+            # Every batch (one transaction: one xmin) ends signed; before
+            # its last, only a change of month (or the server's own
+            # event) is signed.
+            batches = {}
+            for x in r:
+                batches.setdefault(x[2], []).append(x)
+            for b in batches.values():
+                self.assertTrue(b[-1][1], (c, b))
+                for x, nxt in zip(b, b[1:]):
+                    if x[1]:
+                        self.assertTrue(x[3] != nxt[3] or x[4] in
+                                        ("ServerStart", "ServerStop"), (c, b))
+            # Changes (one per transaction) are signed.
+            self.assertTrue(all(x[1] for x in r if x[4] == "CreateSecret"), (c, r))
+        # At most a batch's worth of unsigned events in a row.
+        run = longest = 0
+        for x in rows[chain]:
+            run = 0 if x[1] else run + 1
+            longest = max(longest, run)
+        self.assertLessEqual(longest, 1023)
+
+        # ListAuditEvents: no Hmac on an unsigned event.
+        sm, _ = pb()
+        seen = {True: 0, False: 0}
+        tok = None
+        while True:
+            page = self.audit(s, "ListAuditEvents", max_results=1000,
+                              **({"next_token": tok} if tok else {}))
+            for e in page.events:
+                seen[e.HasField("hmac")] += 1
+                if e.HasField("hmac"):
+                    self.assertEqual(len(e.hmac), 32)
+            tok = page.next_token
+            if not tok:
+                break
+        self.assertGreater(seen[False], 0, seen)
+
+        # Verified online in bounded parts, each ending at a signed event,
+        # and by coffer audit verify (which follows the NextTokens).
+        total, parts = self.verify_parts(s, db)
+        self.assertGreater(parts, 2)
+        self.assertGreaterEqual(total, len(rows[chain]))
+        r = coffer(s.endpoint, "audit", "verify")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        c = [x for x in out["Chains"] if x["ChainId"] == chain][0]
+        self.assertEqual((c["FirstSequence"], c["Events"]), (1, c["LastSequence"]), c)
+
+        # The export omits Hmac on unsigned events; verified with the
+        # token, each chain ends signed in the file.
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "audit.jsonl")
+        r = coffer(s.endpoint, "audit", "export", "--output-file", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(path) as f:
+            lines = [json.loads(x) for x in f]
+        self.assertTrue(any("Hmac" not in x for x in lines))
+        tok_env = {"COFFER_PKCS11_MODULE": h.env("COFFER_TEST_MODULE"),
+                   "COFFER_TOKEN_LABEL": h.env("COFFER_TEST_TOKEN"),
+                   "COFFER_PIN_FILE": h.env("COFFER_TEST_PIN_FILE")}
+        r = coffer(s.endpoint, "audit", "verify", "--file", path, input_env=tok_env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The file cut after an unsigned event: its tail is proven by no
+        # HMAC, and verify says so.
+        mine = sorted((x for x in lines if x["ChainId"] == chain),
+                      key=lambda x: x["Sequence"])
+        cut = [x["Sequence"] for x in mine if "Hmac" not in x][0]
+        short = os.path.join(d, "short.jsonl")
+        with open(short, "w") as f:
+            f.writelines(json.dumps(x) + "\n" for x in lines
+                         if x["ChainId"] != chain or x["Sequence"] <= cut)
+        r = coffer(s.endpoint, "audit", "verify", "--file", short, input_env=tok_env)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("covered by no HMAC", r.stderr)
+
+    def test_rewrite_and_unsign_is_found(self):
+        """The database owner rewrites event k, recomputes the hashes from
+        k on and sets every hmac from k on NULL: verify finds it, from the
+        first event that no HMAC covers any more (k, or an unsigned event
+        of k's batch before it).
+        One genuine hmac set NULL, nothing else changed, is not a finding:
+        the next signed event's HMAC still proves that event."""
+        db, s, name = self.deployment()
+        chain = self.queue_chain(db, s)
+        r = self.rows(db)[chain]
+        last = r[-1][0]
+        # A signed event with a signed event after it, its hmac removed.
+        signed = [x[0] for x in r if x[1] and 1 < x[0] < last]
+        self.assertTrue(signed, r)
+        m = signed[len(signed) // 2]
+        self.tamper(db, f"UPDATE audit_events SET hmac = NULL "
+                        f"WHERE chain_id = '{chain}' AND seq = {m}")
+        self.cli_verify(s, 0)
+
+        # Event k, unsigned, after m: rewritten, re-hashed to the end.
+        r = self.rows(db)[chain]
+        last = r[-1][0]
+        k = [x[0] for x in r if not x[1] and x[0] > m][0]
+        prev = bytes.fromhex(self.row_json(db, chain, k)["prev_hash"][2:])
+        q = []
+        for seq in range(k, last + 1):
+            row = self.row_json(db, chain, seq)
+            outcome = "AccessDeniedException" if seq == k else row["outcome"]
+            new = row_hash(chain, seq, row["ms"], [row["request_id"], row["principal"],
+                           row["peer"], row["operation"], row["secret_arn"],
+                           row["version_id"], outcome], prev, row["request_params"],
+                           row["transport"], row["access_key_id"])
+            q.append(f"UPDATE audit_events SET outcome = '{outcome}', "
+                     f"prev_hash = '\\x{prev.hex()}', hash = '\\x{new.hex()}', "
+                     f"hmac = NULL WHERE chain_id = '{chain}' AND seq = {seq};")
+            prev = new
+        self.tamper(db, " ".join(q))
+        out = self.cli_verify(s, 1)
+        self.assertEqual([c["ChainId"] for c in out["Chains"] if not c["Ok"]], [chain], out)
+        c = [c for c in out["Chains"] if c["ChainId"] == chain][0]
+        # Named from the first event no HMAC covers any more: k, or the
+        # genuine unsigned events of k's batch before it.
+        self.assertEqual(c["BrokenSequence"],
+                         max(x[0] for x in r if x[1] and x[0] < k) + 1, c)
+        self.assertLessEqual(c["BrokenSequence"], k, c)
+        self.assertIn(f"..{last} are covered by no HMAC", c["Reason"])
+
+    def test_archive_anchors_at_a_signed_event(self):
+        """The archiving procedure (audit/DESIGN.md): the anchor is the last
+        signed event up to the cut; an unsigned one cannot be an anchor."""
+        db, s, name = self.deployment()
+        chain = self.queue_chain(db, s)
+        r = self.rows(db)[chain]
+        cut = [x[0] for x in r if not x[1]][0]
+        # audit_anchors.hmac is NOT NULL: the old SQL at an unsigned event
+        # is refused.
+        with self.assertRaisesRegex(RuntimeError, "null value"):
+            self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac, "
+                         "mac_key_version, note) SELECT chain_id, seq, hash, hmac, "
+                         "mac_key_version, 'archived' FROM audit_events "
+                         f"WHERE chain_id = '{chain}' AND seq = {cut}")
+        # The procedure's SQL, with the month's partition standing for the
+        # events up to the cut.
+        self.sql(db, "INSERT INTO audit_anchors (chain_id, seq, hash, hmac, "
+                     "mac_key_version, note) SELECT chain_id, seq, hash, hmac, "
+                     "mac_key_version, 'archived' FROM audit_events WHERE "
+                     "(chain_id, seq) IN (SELECT chain_id, max(seq) FROM audit_events "
+                     f"WHERE chain_id = '{chain}' AND seq <= {cut} "
+                     "AND hmac IS NOT NULL GROUP BY chain_id)")
+        anchor = int(self.sql(db, "SELECT seq FROM audit_anchors "
+                                  f"WHERE chain_id = '{chain}'"))
+        self.assertLess(anchor, cut)
+        self.tamper(db, f"DELETE FROM audit_events WHERE chain_id = '{chain}' "
+                        f"AND seq <= {anchor}")
+        self.verify_parts(s, db)
+        out = self.cli_verify(s, 0)
+        c = [c for c in out["Chains"] if c["ChainId"] == chain][0]
+        self.assertTrue(c["Anchored"], c)
+        self.assertEqual(c["FirstSequence"], anchor + 1)
+
+
 class AuditKeyRotationTest(AuditCase):
     """rotate-audit-key (issue 16, item 5; audit/DESIGN.md "Audit key
     versions"): new events are HMAC'd under the new version, on this

@@ -311,7 +311,7 @@ test_checker(void **state)
 				rows[4].mac_version = 1;
 			break;
 		case T_ANCHOR_KEY_BACK:
-			audit_check_anchor(&c, 2, rows[1].hash, 3);
+			audit_check_anchor(&c, 2, rows[1].hash, 3, AUDIT_MAC_OK);
 			from = 2;
 			break;
 		case T_SWAP_2_3:
@@ -322,14 +322,14 @@ test_checker(void **state)
 			rows[2].seq = 3;
 			break;
 		case T_ANCHOR:
-			audit_check_anchor(&c, 2, rows[1].hash, 1);
+			audit_check_anchor(&c, 2, rows[1].hash, 1, AUDIT_MAC_OK);
 			from = 2;
 			break;
 		case T_NO_ANCHOR:
 			from = 2;
 			break;
 		case T_FORGED_ANCHOR_LINK:
-			audit_check_anchor(&c, 2, rows[0].hash, 1);
+			audit_check_anchor(&c, 2, rows[0].hash, 1, AUDIT_MAC_OK);
 			from = 2;
 			break;
 		default:
@@ -362,6 +362,223 @@ test_checker(void **state)
 	}
 }
 
+/* ---- unsigned events (issue 14: HMAC once per batch) ------------------- */
+
+#define LONG (AUDIT_MAX_UNSIGNED + 4)
+
+/*
+ * A well-formed chain of ${m} events, rows[0, m), whose events ${from}..
+ * ${to} (seqs; 0: none) carry no hmac, as a batch's do before its last.
+ */
+static void
+make_unsigned(struct cf_audit_row *rows, int m, int64_t from, int64_t to)
+{
+	uint8_t prev[32] = { 0 };
+	int i;
+
+	for (i = 0; i < m; i++) {
+		memset(&rows[i], 0, sizeof(rows[i]));
+		memcpy(rows[i].chain_id, CHAIN, 37);
+		rows[i].seq = i + 1;
+		rows[i].time_ms = 1700000000000LL + i;
+		rows[i].request_id = "r";
+		rows[i].principal = "p";
+		rows[i].peer = "ipv4:127.0.0.1:9";
+		rows[i].operation = i == 0 ? "ServerStart" : "GetSecretValue";
+		rows[i].outcome = "OK";
+		rows[i].transport = i == 0 ? NULL : "grpc";
+		rows[i].hmac_absent = rows[i].seq >= from && rows[i].seq <= to;
+		memcpy(rows[i].prev_hash, prev, 32);
+		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
+		memcpy(prev, rows[i].hash, 32);
+	}
+}
+
+/*
+ * Feed rows[0, m) to a fresh checker (the token's head at ${head}, 0:
+ * none asked), with the token's verdict OK on every signed event but
+ * ${bad} (BAD), or UNCHECKED when ${offline}.
+ */
+static void
+feed(struct audit_check *c, const struct cf_audit_row *rows, int m,
+    int64_t head, int64_t bad, int offline)
+{
+	int i;
+
+	audit_check_init(c, CHAIN, head ? AUDIT_HEAD_FOUND :
+	    AUDIT_HEAD_NOT_ASKED, head, head ? rows[head - 1].hash : NULL);
+	for (i = 0; i < m; i++)
+		audit_check_row(c, &rows[i], rows[i].hmac_absent ?
+		    AUDIT_MAC_ABSENT : offline ? AUDIT_MAC_UNCHECKED :
+		    rows[i].seq == bad ? AUDIT_MAC_BAD : AUDIT_MAC_OK);
+	audit_check_end(c);
+}
+
+static void
+expect_broken(const struct audit_check *c, int64_t seq, const char *why)
+{
+
+	if (c->ok)
+		fail_msg("ok, want broken at %lld (%s)", (long long)seq, why);
+	if (c->broken_seq != seq || strstr(c->reason, why) == NULL)
+		fail_msg("broken at %lld (%s), want %lld (%s)",
+		    (long long)c->broken_seq, c->reason, (long long)seq, why);
+}
+
+/* Unsigned events are pending until a signed one's HMAC covers them. */
+static void
+test_unsigned_covered(void **state)
+{
+	struct cf_audit_row rows[N];
+	struct audit_check c;
+
+	(void)state;
+	/* 2..5 unsigned, 6 signed: covered; the count is honest. */
+	make_unsigned(rows, N, 2, 5);
+	feed(&c, rows, N, N, 0, 0);
+	assert_true(c.ok);
+	assert_int_equal(c.macs_checked, 2);
+	assert_int_equal(c.covered, N);
+	assert_int_equal(c.pending_from, 0);
+
+	/* Offline, no token: the same chain passes, nothing is covered. */
+	feed(&c, rows, N, 0, 0, 1);
+	assert_true(c.ok);
+	assert_int_equal(c.macs_checked, 0);
+	assert_int_equal(c.covered, 0);
+
+	/*
+	 * One genuine hmac set NULL, nothing else changed: acceptable, the
+	 * next signed event still proves the content (audit/DESIGN.md).
+	 */
+	make_unsigned(rows, N, 4, 4);
+	feed(&c, rows, N, N, 0, 0);
+	assert_true(c.ok);
+	assert_int_equal(c.covered, N);
+
+	/*
+	 * An unsigned event edited and the hashes recomputed up to the next
+	 * signed one, which is kept: that event's HMAC no longer verifies.
+	 */
+	make_unsigned(rows, N, 2, 5);
+	feed(&c, rows, N, N, 6, 0);
+	expect_broken(&c, 6, "HMAC does not verify");
+	assert_non_null(strstr(c.reason, "events 2..5"));
+}
+
+/* The chain ends unsigned: nothing covers its tail. */
+static void
+test_unsigned_tail(void **state)
+{
+	struct cf_audit_row rows[N];
+	struct audit_check c;
+	uint8_t head_hash[32];
+	int i;
+
+	(void)state;
+	make_unsigned(rows, N, 5, 6);
+	feed(&c, rows, N, 0, 0, 0);
+	expect_broken(&c, 5, "events 5..6 are covered by no HMAC");
+	/* Offline as well: no token could prove them either. */
+	feed(&c, rows, N, 0, 0, 1);
+	expect_broken(&c, 5, "covered by no HMAC");
+
+	/*
+	 * The attack of one who owns the database: event 3 rewritten, the
+	 * hashes recomputed from it on and every hmac from it set NULL.  The
+	 * token's head (at 6, always a signed event) names it...
+	 */
+	make_unsigned(rows, N, 0, 0);
+	memcpy(head_hash, rows[N - 1].hash, 32);
+	rows[2].outcome = "AccessDeniedException";
+	for (i = 2; i < N; i++) {
+		rows[i].hmac_absent = 1;
+		memcpy(rows[i].prev_hash, rows[i - 1].hash, 32);
+		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
+	}
+	audit_check_init(&c, CHAIN, AUDIT_HEAD_FOUND, N, head_hash);
+	for (i = 0; i < N; i++)
+		audit_check_row(&c, &rows[i], rows[i].hmac_absent ?
+		    AUDIT_MAC_ABSENT : AUDIT_MAC_OK);
+	audit_check_end(&c);
+	expect_broken(&c, 3, "events 3..6 are covered by no HMAC");
+	/* ...and so does the tail without a head (offline, or cut). */
+	feed(&c, rows, N, 0, 0, 0);
+	expect_broken(&c, 3, "events 3..6 are covered by no HMAC");
+	/*
+	 * ...and, when cofferd went on writing (its next event links to the
+	 * old hash of event 5), the broken link after them.
+	 */
+	memset(rows[5].prev_hash, 7, 32);
+	assert_int_equal(audit_row_hash(&rows[5], rows[5].hash), 0);
+	rows[5].hmac_absent = 0;
+	feed(&c, rows, N, 0, 0, 0);
+	expect_broken(&c, 3, "events 3..5 are covered by no HMAC: event 6 "
+	    "does not follow");
+
+	/* The first event is always signed. */
+	make_unsigned(rows, N, 1, 1);
+	feed(&c, rows, N, N, 0, 0);
+	expect_broken(&c, 1, "event 1 carries no HMAC");
+}
+
+/* No run of unsigned events is longer than AUDIT_MAX_UNSIGNED. */
+static void
+test_unsigned_run(void **state)
+{
+	static struct cf_audit_row rows[LONG];
+	struct audit_check c;
+
+	(void)state;
+	/* The longest run cofferd writes: AUDIT_MAX_UNSIGNED. */
+	make_unsigned(rows, LONG, 2, 1 + AUDIT_MAX_UNSIGNED);
+	feed(&c, rows, LONG, LONG, 0, 0);
+	if (!c.ok)
+		fail_msg("%s", c.reason);
+	assert_int_equal(c.covered, LONG);
+
+	/* One more is a finding, with or without a token. */
+	make_unsigned(rows, LONG, 2, 2 + AUDIT_MAX_UNSIGNED);
+	feed(&c, rows, LONG, LONG, 0, 0);
+	expect_broken(&c, 2, "carry no HMAC: cofferd signs at least every");
+	assert_int_equal(c.events, 2 + AUDIT_MAX_UNSIGNED);
+	feed(&c, rows, LONG, 0, 0, 1);
+	expect_broken(&c, 2, "carry no HMAC");
+}
+
+/* An anchor must be a signed event that verifies. */
+static void
+test_unsigned_anchor(void **state)
+{
+	struct cf_audit_row rows[N];
+	struct audit_check c;
+	int i;
+
+	(void)state;
+	make_unsigned(rows, N, 2, 3);
+	audit_check_init(&c, CHAIN, AUDIT_HEAD_FOUND, N, rows[N - 1].hash);
+	audit_check_anchor(&c, 2, rows[1].hash, 1, AUDIT_MAC_ABSENT);
+	for (i = 2; i < N; i++)
+		audit_check_row(&c, &rows[i], rows[i].hmac_absent ?
+		    AUDIT_MAC_ABSENT : AUDIT_MAC_OK);
+	audit_check_end(&c);
+	expect_broken(&c, 3, "anchor at event 2 carries no HMAC");
+	assert_false(c.anchored);
+
+	/* An anchor whose hmac does not verify: invented. */
+	audit_check_init(&c, CHAIN, AUDIT_HEAD_FOUND, N, rows[N - 1].hash);
+	audit_check_anchor(&c, 4, rows[3].hash, 1, AUDIT_MAC_BAD);
+	expect_broken(&c, 5, "not made from a real event");
+
+	/* At a signed event, what follows is checked as usual. */
+	audit_check_init(&c, CHAIN, AUDIT_HEAD_FOUND, N, rows[N - 1].hash);
+	audit_check_anchor(&c, 4, rows[3].hash, 1, AUDIT_MAC_OK);
+	for (i = 4; i < N; i++)
+		audit_check_row(&c, &rows[i], AUDIT_MAC_OK);
+	audit_check_end(&c);
+	assert_true(c.ok);
+}
+
 int
 main(void)
 {
@@ -370,6 +587,10 @@ main(void)
 		cmocka_unit_test(test_known_answer_v2),
 		cmocka_unit_test(test_known_answer_v3),
 		cmocka_unit_test(test_checker),
+		cmocka_unit_test(test_unsigned_covered),
+		cmocka_unit_test(test_unsigned_tail),
+		cmocka_unit_test(test_unsigned_run),
+		cmocka_unit_test(test_unsigned_anchor),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

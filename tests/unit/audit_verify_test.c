@@ -234,7 +234,7 @@ test_walk(void **state)
 		after_head_ms = 0;
 		if (t == K_RESUMED_AT_4 || t == K_LOST_HEAD_RESUMED) {
 			audit_check_anchor(&c, 4, rows[3].hash,
-			    rows[3].mac_version);
+			    rows[3].mac_version, AUDIT_MAC_OK);
 			s.next = 4;
 			resumed = 1;
 		}
@@ -305,7 +305,7 @@ test_parts(void **state)
 		    rows[N - 1].hash);
 		if (after > 0)
 			audit_check_anchor(&c, after, rows[after - 1].hash,
-			    rows[after - 1].mac_version);
+			    rows[after - 1].mac_version, AUDIT_MAC_OK);
 		b.events_left = 2;
 		b.deadline_ms = INT64_MAX;
 		b.stop_seq = 0;
@@ -321,12 +321,97 @@ test_parts(void **state)
 	assert_true(c.head_matched);
 }
 
+/*
+ * Issue 14: events 2, 3 and 5 unsigned (a batch's, before its last).  A
+ * bound that runs out at an unsigned event walks on to the next signed
+ * one, where the next call resumes (and checks its hmac again); only the
+ * signed events are asked of the token.  Pages of ${page}.
+ */
+static void
+parts_unsigned(size_t page)
+{
+	struct cf_audit_row rows[N];
+	struct cf_error err = { CF_OK, "" };
+	struct audit_own_head own = { OTHER, 0 };
+	struct audit_head_view hv = { &own, 1, STEP_MS, 1 };
+	struct audit_bound b;
+	struct audit_check c;
+	struct audit_source as;
+	struct src s;
+	int64_t after = 0, total = 0, stops[N];
+	int parts = 0, i;
+
+	make_chain(rows);
+	rows[1].hmac_absent = rows[2].hmac_absent = rows[4].hmac_absent = 1;
+	memset(&s, 0, sizeof(s));
+	s.rows = rows;
+	s.page = page;
+	as.fetch = fetch;
+	as.mac = mac;
+	as.arg = &s;
+	do {
+		/* Each call: two events, then on to a signed one. */
+		audit_check_init(&c, CHAIN, AUDIT_HEAD_FOUND, N,
+		    rows[N - 1].hash);
+		if (after > 0) {
+			assert_false(rows[after - 1].hmac_absent);
+			audit_check_anchor(&c, after, rows[after - 1].hash,
+			    rows[after - 1].mac_version, AUDIT_MAC_OK);
+			s.next = (size_t)after;
+		}
+		b.events_left = 2;
+		b.deadline_ms = INT64_MAX;
+		b.stop_seq = 0;
+		assert_int_equal(audit_verify_chain(&c, &as, &hv, after > 0, 0,
+		    &b, &err), 0);
+		if (!c.ok)
+			fail_msg("page %zu: %s", page, c.reason);
+		total += c.events;
+		after = b.stop_seq;
+		stops[parts++] = after;
+	} while (after != 0 && parts < N);
+	/* 1..4 (past the bound at 2, to 4), then 5..6. */
+	assert_int_equal(parts, 2);
+	assert_int_equal(stops[0], 4);
+	assert_int_equal(total, N);
+	assert_int_equal(s.macs, 3);
+	assert_true(c.head_matched);
+
+	/* A tail of unsigned events past the bound: walked to the end. */
+	make_chain(rows);
+	for (i = 2; i < N; i++)
+		rows[i].hmac_absent = 1;
+	memset(&s, 0, sizeof(s));
+	s.rows = rows;
+	s.page = page;
+	audit_check_init(&c, CHAIN, AUDIT_HEAD_NOT_ASKED, 0, NULL);
+	b.events_left = 3;
+	b.deadline_ms = INT64_MAX;
+	b.stop_seq = 0;
+	assert_int_equal(audit_verify_chain(&c, &as, NULL, 0, 0, &b, &err), 0);
+	assert_int_equal(b.stop_seq, 0);
+	assert_false(c.ok);
+	assert_int_equal(c.broken_seq, 3);
+	assert_non_null(strstr(c.reason, "covered by no HMAC"));
+}
+
+static void
+test_parts_unsigned(void **state)
+{
+
+	(void)state;
+	parts_unsigned(1);
+	parts_unsigned(2);
+	parts_unsigned(AUDIT_VERIFY_PAGE);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_parts),
+		cmocka_unit_test(test_parts_unsigned),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -1,0 +1,14 @@
+-- 0018_audit_hmac_per_batch: the token HMACs one event per batch, not
+-- every event (issue 14; audit/DESIGN.md "Tamper evidence").
+--
+-- Every event is still chained and hashed; a queue lane's writer has the
+-- token HMAC only the last event of each batch, an event whose successor
+-- in the batch falls in another UTC month, and enough others that no run
+-- of unsigned events is longer than 1023 (AUDIT_MAX_UNSIGNED).  Each
+-- signed event's hmac covers the unsigned events before it through
+-- prev_hash.  An unsigned event stores hmac NULL.  The length CHECK of
+-- 0004 stays: for a non-NULL hmac it still requires 32 bytes (a NULL
+-- makes the CHECK's expression NULL, which passes).  audit_anchors.hmac
+-- stays NOT NULL: an archive anchor must be a signed event, which is why
+-- the archiving procedure anchors at the last signed event of the month.
+ALTER TABLE audit_events ALTER COLUMN hmac DROP NOT NULL;
