@@ -306,6 +306,30 @@ engine_classify(struct engine_worker *w, const char *id, const char **key)
 	return (ENGINE_ID_NAME);
 }
 
+/*
+ * After the lookup of ${id}: not found (the caller may not even learn
+ * that unless a policy would let it act on the name), or found and
+ * authorized.  0, or -1 with ${err}.
+ */
+static int
+resolved(struct engine_worker *w, const struct engine_call *call,
+    const char *id, enum store_lookup rc, struct store_secret *out,
+    struct cf_error *err)
+{
+
+	if (rc == STORE_NOT_FOUND) {
+		if (engine_authorize_id(w, call, id, err))
+			return (-1);
+		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
+	}
+	if (rc == STORE_FOUND) {
+		engine_audit_at(call, out->arn, NULL);
+		if (engine_authorize(w, call, NULL, out, NULL, id, err))
+			return (-1);
+	}
+	return (rc == STORE_FOUND ? 0 : -1);
+}
+
 int
 engine_resolve(struct engine_worker *w, const struct engine_call *call,
     const char *id, int for_update, struct store_secret *out,
@@ -328,17 +352,32 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	case ENGINE_ID_FOREIGN:
 		break;
 	}
-	if (rc == STORE_NOT_FOUND) {
-		if (engine_authorize_id(w, call, id, err))
-			return (-1);
-		cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND, MSG_NOT_FOUND);
+	return (resolved(w, call, id, rc, out, err));
+}
+
+int
+engine_resolve_live_version(struct engine_worker *w,
+    const struct engine_call *call, const char *id, const char *vid,
+    struct store_secret *out, struct store_version *ver, int *has_version,
+    struct cf_error *err)
+{
+	const char *key;
+	enum store_lookup rc = STORE_NOT_FOUND;
+	enum engine_id_kind kind;
+
+	*has_version = 0;
+	if (engine_check_secret_id(id, err))
+		return (-1);
+	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
+		rc = store_secret_lock_with_version(w->store, call->arena, key,
+		    kind == ENGINE_ID_ARN, vid, out, ver, has_version, err);
+	if (resolved(w, call, id, rc, out, err))
+		return (-1);
+	if (out->deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
+		return (-1);
 	}
-	if (rc == STORE_FOUND) {
-		engine_audit_at(call, out->arn, NULL);
-		if (engine_authorize(w, call, NULL, out, NULL, id, err))
-			return (-1);
-	}
-	return (rc == STORE_FOUND ? 0 : -1);
+	return (0);
 }
 
 int

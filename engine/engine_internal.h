@@ -251,6 +251,19 @@ enum engine_token_version engine_version_for_token(struct engine_worker *,
 int engine_resolve_live(struct engine_worker *, const struct engine_call *,
     const char *, struct store_secret *, struct cf_error *);
 
+/*
+ * engine_resolve_live_version(w, call, id, vid, out, ver, has_version,
+ *     err):
+ * engine_resolve_live, and version ${vid} of the secret read in the same
+ * round trip (PutSecretValue's ClientRequestToken): *${has_version} says
+ * whether it exists (then in *${ver}).  Nothing of the version is told
+ * before the caller is authorized.
+ */
+int engine_resolve_live_version(struct engine_worker *,
+    const struct engine_call *, const char *, const char *,
+    struct store_secret *, struct store_version *, int *,
+    struct cf_error *);
+
 /* engine_oom(err): set InternalServiceError "out of memory"; returns -1. */
 int engine_oom(struct cf_error *);
 

@@ -60,18 +60,28 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 
 	/*
-	 * A new version: the whole change in one round trip, AWSCURRENT
-	 * included if the secret has none (the first value is current).
+	 * A new version: the whole change in one statement, AWSCURRENT
+	 * included if the secret has none (the first value is current), the
+	 * 20-label quota checked by the statement itself.  When the new
+	 * version takes AWSCURRENT anyway, nothing is asked back, so the
+	 * statement is held and sent with the event and the COMMIT
+	 * (store_defer_writes); otherwise the caller must learn whether it
+	 * made the version current, and it runs now.
 	 */
+	if (!fill && has_stage(labels, n, STAGE_CURRENT)) {
+		store_defer_writes(w->store);
+		return (store_version_add(w->store, sec->uuid, &v, labels, n,
+		    1, ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS,
+		    NULL, NULL, err));
+	}
 	if (!fill) {
 		if (store_version_add(w->store, sec->uuid, &v, labels, n, 1,
-		    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, &count, &had_none,
-		    err))
+		    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS,
+		    &count, &had_none, err))
 			return (-1);
 		if (made_current != NULL)
-			*made_current = had_none &&
-			    !has_stage(labels, n, STAGE_CURRENT);
-		return (labels_within_limit(count, err));
+			*made_current = had_none;
+		return (0);
 	}
 
 	/* A rotation's pending version gets its value. */
@@ -100,6 +110,10 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 	return (labels_within_limit(count, err));
 }
 
+static enum engine_token_version token_version_found(struct engine_worker *,
+    const struct engine_call *, const struct store_secret *, const char *,
+    const struct engine_value *, struct store_version *, struct cf_error *);
+
 enum engine_token_version
 engine_version_for_token(struct engine_worker *w,
     const struct engine_call *call, const struct store_secret *sec,
@@ -116,6 +130,20 @@ engine_version_for_token(struct engine_worker *w,
 	case STORE_FOUND:
 		break;
 	}
+	return (token_version_found(w, call, sec, token, val, out, err));
+}
+
+/*
+ * What an existing version ${out} named by ${token} means for a call that
+ * would write ${val} under that token.
+ */
+static enum engine_token_version
+token_version_found(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, const char *token,
+    const struct engine_value *val, struct store_version *out,
+    struct cf_error *err)
+{
+
 	/* The empty version of a rotation, waiting for its value. */
 	if (out->empty)
 		return (ENGINE_TOKEN_EMPTY);
@@ -211,7 +239,8 @@ create_first_version(struct engine_worker *w, const struct engine_call *call,
 	    call->arena, err))
 		return (-1);
 	return (store_version_add(w->store, sec->uuid, &v, labels, 1, 1,
-	    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, NULL, NULL, err));
+	    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS, NULL,
+	    NULL, err));
 }
 
 /* One attempt at CreateSecret, in one transaction. */
@@ -524,7 +553,7 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	enum store_lookup cur;
 	const char *holder;
 	size_t n = 0;
-	int fill, made_current;
+	int fill, made_current, has;
 
 	memset(resp, 0, sizeof(*resp));
 	if (put_check(req, err))
@@ -532,12 +561,14 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	engine_audit_at(call, NULL, req->client_request_token);
 	if (store_begin(w->store, err))
 		return (-1);
-	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
+	/* The secret, locked, and its version named by the token: one trip. */
+	if (engine_resolve_live_version(w, call, req->secret_id,
+	    req->client_request_token, &sec, &v, &has, err))
 		goto finish;
 
 	/* The token names an existing version: a retry, or a conflict. */
-	rc = engine_version_for_token(w, call, &sec,
-	    req->client_request_token, &req->value, &v, err);
+	rc = has ? token_version_found(w, call, &sec,
+	    req->client_request_token, &req->value, &v, err) : ENGINE_TOKEN_NEW;
 	if (rc == ENGINE_TOKEN_ERROR)
 		goto finish;
 	if (rc == ENGINE_TOKEN_RETRY) {

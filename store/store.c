@@ -86,6 +86,11 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	else if (state != NULL && cannot_serve(state))
 		cf_error_set(err, CF_ERR_UNAVAILABLE,
 		    "database cannot serve while %s: %s", what, buf);
+	else if (state != NULL && strcmp(state, "CF001") == 0 &&
+	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) != NULL)
+		/* coffer_labels_within (migrations/0019): AWS's own words. */
+		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "%s",
+		    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 	else if (state != NULL && strcmp(state, "23505") == 0)
 		cf_error_set(err, CF_ERR_RESOURCE_EXISTS,
 		    "duplicate row while %s", what);

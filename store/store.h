@@ -286,19 +286,36 @@ enum store_lookup store_secret_staged(struct store *, struct cf_arena *,
     const char *, int, const char *, struct store_secret *,
     struct store_version *, int *, struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * store_secret_lock_with_version(s, arena, key, by_arn, vid, sec, ver,
+ *     has_version, err):
+ * store_secret_by_name (or _by_arn) for update, and version ${vid} of
+ * that secret, in one round trip with the transaction's BEGIN if it is
+ * pending: PutSecretValue's lookup and its ClientRequestToken's check.
+ * *${has_version}: the version exists (then in *${ver}).  STORE_FOUND,
+ * STORE_NOT_FOUND (no such secret) or STORE_ERROR.
+ */
+enum store_lookup store_secret_lock_with_version(struct store *,
+    struct cf_arena *, const char *, int, const char *,
+    struct store_secret *, struct store_version *, int *,
+    struct cf_error *) CF_MUSTCHECK;
+
 /* store_version_insert(s, uuid, v, err): insert ${v} (labels ignored). */
 int store_version_insert(struct store *, const char *,
     const struct store_version *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_version_add(s, uuid, v, labels, n, current_if_none, keep,
- *     min_age_s, out_labels, out_had_none, err):
+ *     min_age_s, max_labels, out_labels, out_had_none, err):
  * A new version in one round trip: insert ${v}; put each of the ${n}
  * ${labels} on it (and AWSCURRENT if ${current_if_none} and the secret
  * has none), taking them from whichever versions had them, and, when
  * AWSCURRENT moves and AWSPREVIOUS is not among them, AWSPREVIOUS on the
  * version that had AWSCURRENT; then what store_versions_settle does (a
  * version that loses its last label here is pruned by a later write).
+ * More than ${max_labels} labels across the secret's versions afterwards
+ * fails it (CF_ERR_LIMIT_EXCEEDED, AWS's message), in the statement:
+ * held, it fails the commit.
  * *${out_labels}: the secret's labels afterwards; *${out_had_none}: it
  * had no AWSCURRENT before; both NULL: nothing asked back, and under
  * store_defer_writes the statement is held.  The caller holds the
@@ -306,7 +323,7 @@ int store_version_insert(struct store *, const char *,
  */
 int store_version_add(struct store *, const char *,
     const struct store_version *, const char *const *, size_t, int, int,
-    int, int *, int *, struct cf_error *) CF_MUSTCHECK;
+    int, int, int *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_stage_move(s, arena, uuid, stage, version_id, out_prev, err):

@@ -29,6 +29,8 @@ extern const struct store_migration store_migrations[];
 enum store_stmt {
 	ST_SECRET_BY_NAME,
 	ST_SECRET_BY_NAME_LOCK,
+	ST_VERSION_BY_NAME_ID,
+	ST_VERSION_BY_ARN_ID,
 	ST_SECRET_BY_ARN,
 	ST_SECRET_BY_ARN_LOCK,
 	ST_SECRET_INSERT,

@@ -33,6 +33,74 @@ secret_lookup(struct store *s, struct cf_arena *a, enum store_stmt st,
 }
 
 enum store_lookup
+store_secret_lock_with_version(struct store *s, struct cf_arena *a,
+    const char *key, int by_arn, const char *vid, struct store_secret *sec,
+    struct store_version *ver, int *has_version, struct cf_error *err)
+{
+	const char *v[2] = { key, vid };
+	char n1[16], n2[16];
+	struct store_pq_query q[2] = {
+		{ .name = n1, .n = 1, .values = v },
+		{ .name = n2, .n = 2, .values = v, .result_format = 1 },
+	};
+	PGresult *r[2] = { NULL, NULL };
+	enum store_lookup rc = STORE_ERROR;
+	int attempt, fresh;
+
+	*has_version = 0;
+	snprintf(n1, sizeof(n1), "s%d", (int)(by_arn ? ST_SECRET_BY_ARN_LOCK :
+	    ST_SECRET_BY_NAME_LOCK));
+	snprintf(n2, sizeof(n2), "s%d", (int)(by_arn ? ST_VERSION_BY_ARN_ID :
+	    ST_VERSION_BY_NAME_ID));
+	/*
+	 * As store_exec does for a transaction's first statement: a
+	 * connection that died unnoticed since its last use fails the
+	 * BEGIN, nothing was done, and the pair is sent once more on a new
+	 * one.
+	 */
+	for (attempt = 0; attempt < 2; attempt++) {
+		fresh = s->begin_pending && s->n_held == 0;
+		switch (store_held_send(s, q, 2, r, err)) {
+		case STORE_HELD_SENT:
+			attempt = 2;
+			continue;
+		case STORE_HELD_REFUSED:
+			return (STORE_ERROR);
+		case STORE_HELD_LOST:
+			if (!fresh || s->in_tx || s->timed_out || attempt > 0)
+				return (STORE_ERROR);
+			s->begin_pending = 1;
+			if (store_reopen(s, err))
+				return (STORE_ERROR);
+			break;
+		}
+	}
+	if (PQresultStatus(r[0]) != PGRES_TUPLES_OK) {
+		store_fail(s, r[0], "looking up a secret", err);
+		goto done;
+	}
+	if (PQresultStatus(r[1]) != PGRES_TUPLES_OK) {
+		store_fail(s, r[1], "looking up a version", err);
+		goto done;
+	}
+	rc = STORE_NOT_FOUND;
+	if (PQntuples(r[0]) == 0)
+		goto done;
+	rc = STORE_ERROR;
+	if (store_decode_secret(a, r[0], 0, sec) || (PQntuples(r[1]) > 0 &&
+	    store_decode_version(a, r[1], 0, 0, ver))) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		goto done;
+	}
+	*has_version = PQntuples(r[1]) > 0;
+	rc = STORE_FOUND;
+done:
+	PQclear(r[0]);
+	PQclear(r[1]);
+	return (rc);
+}
+
+enum store_lookup
 store_secret_by_uuid(struct store *s, struct cf_arena *a, const char *uuid,
     struct store_secret *out, struct cf_error *err)
 {

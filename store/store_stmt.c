@@ -115,7 +115,8 @@ const char store_secret_cols[] = PAGE_COLS;
  * from whichever versions had them; AWSPREVIOUS to the version that had
  * AWSCURRENT when AWSCURRENT moves and AWSPREVIOUS is not among them),
  * the prune ($10 kept, $11 s), LastChangedDate; then the secret's label
- * count afterwards and whether it had no AWSCURRENT before:
+ * count afterwards (an error, SQLSTATE CF001, past $14: migration 0019)
+ * and whether it had no AWSCURRENT before:
  * PutSecretValue's whole change in one round trip.  All parts see the statement's snapshot: the count adds
  * the labels it set to those it left alone, the prune counts the new
  * version, and a version that loses its last label here is pruned by a
@@ -140,9 +141,9 @@ const char store_secret_cols[] = PAGE_COLS;
 	"RETURNING stage), " \
 	"p AS (" PRUNE_P("$10", "$11", " + 1") "), " \
 	"c AS (UPDATE secrets SET last_changed_date = now() WHERE uuid = $1) " \
-	"SELECT (SELECT count(*) FROM version_stages WHERE secret_uuid = $1 " \
-	"AND stage NOT IN (SELECT stage FROM mv)) + (SELECT count(*) FROM mv), " \
-	"NOT EXISTS (SELECT 1 FROM cur)"
+	"SELECT coffer_labels_within((SELECT count(*) FROM version_stages " \
+	"WHERE secret_uuid = $1 AND stage NOT IN (SELECT stage FROM mv)) + " \
+	"(SELECT count(*) FROM mv), $14), NOT EXISTS (SELECT 1 FROM cur)"
 
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
@@ -204,6 +205,18 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    CURSOR ", $3::uuid)" PAGE_DESC " LIMIT $4", 4 },
 	[ST_VERSION_BY_ID] = { "SELECT " VERSION_COLS " FROM secret_versions v "
 	    "WHERE v.secret_uuid = $1 AND v.version_id = $2", 2 },
+	/*
+	 * Version $2 of the secret named (or with ARN) $1: sent right after
+	 * that secret's locked lookup, in the same round trip
+	 * (store_secret_lock_with_version), so it sees the secret the lookup
+	 * locked.
+	 */
+	[ST_VERSION_BY_NAME_ID] = { "SELECT " VERSION_COLS " FROM "
+	    "secret_versions v WHERE v.secret_uuid = (SELECT uuid FROM secrets "
+	    "WHERE name = $1) AND v.version_id = $2", 2 },
+	[ST_VERSION_BY_ARN_ID] = { "SELECT " VERSION_COLS " FROM "
+	    "secret_versions v WHERE v.secret_uuid = (SELECT uuid FROM secrets "
+	    "WHERE arn = $1) AND v.version_id = $2", 2 },
 	[ST_VERSION_BY_STAGE] = { "SELECT " VERSION_COLS
 	    " FROM version_stages s JOIN secret_versions v "
 	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
@@ -212,7 +225,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "version_id, value_type, format, kek_label, iv, wrapped_dek, "
 	    "ciphertext, kek_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
 	    "$9)", 9 },
-	[ST_VERSION_ADD] = { VERSION_ADD, 13 },
+	[ST_VERSION_ADD] = { VERSION_ADD, 14 },
 	[ST_STAGE_MOVE] = { "WITH old AS (SELECT version_id FROM version_stages "
 	    "WHERE secret_uuid = $1 AND stage = $2), "
 	    "ins AS (INSERT INTO version_stages (secret_uuid, stage, version_id) "

@@ -84,12 +84,12 @@ store_version_insert(struct store *s, const char *uuid,
 int
 store_version_add(struct store *s, const char *uuid,
     const struct store_version *ver, const char *const *labels, size_t n,
-    int current_if_none, int keep, int min_age_s, int *out_labels,
-    int *out_had_none, struct cf_error *err)
+    int current_if_none, int keep, int min_age_s, int max_labels,
+    int *out_labels, int *out_had_none, struct cf_error *err)
 {
-	char type[4], format[16], kv[16], k[16], age[16];
-	const char *v[13];
-	int len[13], fmt[13];
+	char type[4], format[16], kv[16], k[16], age[16], lim[16];
+	const char *v[14];
+	int len[14], fmt[14];
 	json_t *arr;
 	char *json;
 	PGresult *r;
@@ -117,17 +117,19 @@ store_version_add(struct store *s, const char *uuid,
 	v[10] = age;
 	v[11] = current_if_none ? "true" : "false";
 	v[12] = kv;
-	len[8] = len[9] = len[10] = len[11] = len[12] = 0;
-	fmt[8] = fmt[9] = fmt[10] = fmt[11] = fmt[12] = 0;
+	snprintf(lim, sizeof(lim), "%d", max_labels);
+	v[13] = lim;
+	len[8] = len[9] = len[10] = len[11] = len[12] = len[13] = 0;
+	fmt[8] = fmt[9] = fmt[10] = fmt[11] = fmt[12] = fmt[13] = 0;
 	/* Nothing asked back: it can wait (store_held.c). */
 	if (out_labels == NULL && out_had_none == NULL && s->defer &&
 	    (s->in_tx || s->begin_pending)) {
-		rc = store_hold(s, ST_VERSION_ADD, 13, v, len, fmt,
+		rc = store_hold(s, ST_VERSION_ADD, 14, v, len, fmt,
 		    PGRES_TUPLES_OK, err);
 		free(json);
 		return (rc);
 	}
-	r = store_exec(s, ST_VERSION_ADD, 13, v, len, fmt, 0, PGRES_TUPLES_OK,
+	r = store_exec(s, ST_VERSION_ADD, 14, v, len, fmt, 0, PGRES_TUPLES_OK,
 	    err);
 	free(json);
 	if (r == NULL)

@@ -274,18 +274,39 @@ class ChangeTest(PipelineCase):
         labels = [f"l{i}" for i in range(19)]
         self.call("PutSecretValue", secret_id=name, secret_string="2",
                   client_request_token=token(), version_stages=labels)
-        t = token()
-        with self.assertRaises(grpc.RpcError) as cm:
-            self.server.call("PutSecretValue", pb()[0].PutSecretValueRequest(
-                secret_id=name, secret_string="3", client_request_token=t,
-                version_stages=["x1", "x2"]))
-        self.assertEqual(h.error_type(cm.exception), "LimitExceededException")
-        self.assertEqual(self.sql("SELECT count(*) FROM secret_versions "
-                                  f"WHERE version_id = '{t}'"), "0")
-        self.assertEqual(
-            self.sql("SELECT string_agg(outcome, ',') FROM audit_events "
-                     f"WHERE operation = 'PutSecretValue' AND version_id = '{t}'"),
-            "LimitExceededException")
+        # 20 labels, no AWSPREVIOUS.  Custom labels: the statement runs at
+        # once and refuses.  No labels (AWSCURRENT, which brings
+        # AWSPREVIOUS: 21): the statement is held (store_defer_writes)
+        # and refuses in the commit's pipeline, before the event's INSERT.
+        for stages in (["x1", "x2"], []):
+            with self.subTest(stages=stages):
+                t = token()
+                with self.assertRaises(grpc.RpcError) as cm:
+                    self.server.call("PutSecretValue",
+                                     pb()[0].PutSecretValueRequest(
+                                         secret_id=name, secret_string="3",
+                                         client_request_token=t,
+                                         version_stages=stages))
+                self.assertEqual(h.error_type(cm.exception),
+                                 "LimitExceededException")
+                self.assertEqual(cm.exception.details(), "A secret can have "
+                                 "at most 20 staging labels attached across "
+                                 "its versions.")
+                self.assertEqual(self.sql("SELECT count(*) FROM secret_versions "
+                                          f"WHERE version_id = '{t}'"), "0")
+                self.assertEqual(
+                    self.sql("SELECT string_agg(outcome, ',') FROM audit_events "
+                             "WHERE operation = 'PutSecretValue' AND "
+                             f"version_id = '{t}'"),
+                    "LimitExceededException")
+        # Nothing moved: AWSCURRENT where it was, still no AWSPREVIOUS.
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM version_stages l JOIN secrets s ON "
+            f"s.uuid = l.secret_uuid WHERE s.name = '{name}'"), "20")
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM version_stages l JOIN secrets s ON "
+            f"s.uuid = l.secret_uuid WHERE s.name = '{name}' AND "
+            "l.stage = 'AWSPREVIOUS'"), "0")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ test_migrations_idempotent(void **state)
 	    "0009_live_flag,0010_list_words,0011_tags_present,"
 	    "0012_access_keys,0013_audit_transport,0014_kek_versions,"
 	    "0015_key_deletion,0016_audit_key_versions,"
-	    "0017_audit_key_escrow,0018_audit_hmac_per_batch");
+	    "0017_audit_key_escrow,0018_audit_hmac_per_batch,0019_label_limit");
 	free(n);
 }
 
@@ -81,7 +81,7 @@ test_migrations_concurrent(void **state)
 	assert_int_equal(a[1].rc, 0);
 	applied = tl_sql_value(db, "SELECT count(*) FROM schema_migrations");
 	assert_int_equal(a[0].applied + a[1].applied, atoi(applied));
-	assert_int_equal(atoi(applied), 18);
+	assert_int_equal(atoi(applied), 19);
 	free(applied);
 }
 
