@@ -626,10 +626,15 @@ store_commit(struct store *s, struct cf_error *err)
 {
 	int rc;
 
-	/* Held changes and the COMMIT: one round trip. */
+	/* Held changes and the COMMIT: one round trip (BEGIN first). */
 	if (s->n_held > 0) {
 		struct store_pq_query q = { .sql = "COMMIT" };
 		PGresult *res;
+
+		if (store_begin_flush(s, err)) {
+			store_rollback(s);
+			return (-1);
+		}
 
 		switch (store_held_send(s, &q, 1, &res, err)) {
 		case STORE_HELD_SENT:

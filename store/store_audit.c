@@ -292,8 +292,16 @@ store_audit_insert_commit(struct store *s, const struct cf_audit_row *rows,
 	PGresult *res[2];
 	int ncols;
 
-	/* A pending BEGIN and held changes go in the same round trip. */
-	if (n == 0 || audit_cols(rows, n, NULL, 0, col, v, &st, &ncols, err)) {
+	/*
+	 * Held changes go in the same round trip.  A BEGIN not sent yet (a
+	 * transaction of nothing but its events: a change lane's ServerStart
+	 * and ServerStop) goes first on its own, where a connection that
+	 * died unnoticed (a failover since the lane last wrote) is reopened
+	 * and the BEGIN sent again: with the COMMIT in the same pipeline, an
+	 * unanswered one could not be sent again.
+	 */
+	if (n == 0 || audit_cols(rows, n, NULL, 0, col, v, &st, &ncols, err) ||
+	    store_begin_flush(s, err)) {
 		store_rollback(s);
 		goto done;
 	}
