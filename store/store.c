@@ -18,8 +18,8 @@
  * write to a closed socket, say) carry no SQLSTATE and may come before it
  * marks the connection bad; the server's say 08xxx or 57Pxx.
  */
-static int
-conn_lost(const PGresult *res)
+int
+store_conn_lost(const PGresult *res)
 {
 	const char *state;
 
@@ -72,7 +72,7 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	if (s->timed_out)
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "the database did not "
 		    "answer within %d ms while %s", s->deadline_ms, what);
-	else if (PQstatus(s->conn) != CONNECTION_OK || conn_lost(res))
+	else if (PQstatus(s->conn) != CONNECTION_OK || store_conn_lost(res))
 		cf_error_set(err, CF_ERR_UNAVAILABLE,
 		    "database unavailable while %s: %s", what, buf);
 	else if (state != NULL && strcmp(state, "57014") == 0 &&
@@ -172,7 +172,7 @@ store_timeout_apply(struct store *s, int reopen, struct cf_error *err)
 	if ((ok = PQresultStatus(res) == PGRES_COMMAND_OK) == 0) {
 		/* (Not after a missed deadline: as retry() says.) */
 		if (reopen && !s->in_tx && !s->timed_out &&
-		    (PQstatus(s->conn) != CONNECTION_OK || conn_lost(res))) {
+		    (PQstatus(s->conn) != CONNECTION_OK || store_conn_lost(res))) {
 			PQclear(res);
 			return (connect_db(s, err));
 		}
@@ -365,7 +365,7 @@ retry(struct store *s, PGresult **res, ExecStatusType expect,
 
 	/* (A statement that missed the deadline is not tried again.) */
 	if (PQresultStatus(*res) == expect || s->in_tx || s->timed_out ||
-	    (PQstatus(s->conn) == CONNECTION_OK && !conn_lost(*res)))
+	    (PQstatus(s->conn) == CONNECTION_OK && !store_conn_lost(*res)))
 		return (0);
 	PQclear(*res);
 	*res = NULL;
@@ -375,10 +375,10 @@ retry(struct store *s, PGresult **res, ExecStatusType expect,
 }
 
 int
-store_reopen(struct store *s, struct cf_error *err)
+store_reopen(struct store *s, int force, struct cf_error *err)
 {
 
-	if (PQstatus(s->conn) == CONNECTION_OK)
+	if (!force && PQstatus(s->conn) == CONNECTION_OK)
 		return (0);
 	if (s->in_tx) {
 		cf_error_set(err, CF_ERR_UNAVAILABLE,

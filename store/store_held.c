@@ -105,6 +105,15 @@ store_held_free(struct store *s)
 	s->cap_held = 0;
 }
 
+/* No answer, or one that says the connection went. */
+static int
+lost(const struct store *s, const PGresult *res)
+{
+
+	return (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK ||
+	    store_conn_lost(res));
+}
+
 enum store_held_end
 store_held_send(struct store *s, const struct store_pq_query *tail,
     int ntail, PGresult **tres, struct cf_error *err)
@@ -127,7 +136,7 @@ store_held_send(struct store *s, const struct store_pq_query *tail,
 		end = STORE_HELD_REFUSED;
 		goto done;
 	}
-	if (store_reopen(s, err) || store_timeout_apply(s, 0, err)) {
+	if (store_reopen(s, 0, err) || store_timeout_apply(s, 0, err)) {
 		end = STORE_HELD_LOST;
 		goto done;
 	}
@@ -157,7 +166,7 @@ store_held_send(struct store *s, const struct store_pq_query *tail,
 		if (res[0] == NULL || PQresultStatus(res[0]) !=
 		    PGRES_COMMAND_OK) {
 			store_fail(s, res[0], "beginning a transaction", err);
-			end = res[0] == NULL ? STORE_HELD_LOST :
+			end = lost(s, res[0]) ? STORE_HELD_LOST :
 			    STORE_HELD_REFUSED;
 			goto done;
 		}
@@ -175,9 +184,8 @@ store_held_send(struct store *s, const struct store_pq_query *tail,
 			 * connection went, and with it, perhaps after a
 			 * COMMIT, the transaction.
 			 */
-			end = res[k] == NULL || s->conn == NULL ||
-			    PQstatus(s->conn) != CONNECTION_OK ?
-			    STORE_HELD_LOST : STORE_HELD_REFUSED;
+			end = lost(s, res[k]) ? STORE_HELD_LOST :
+			    STORE_HELD_REFUSED;
 			goto done;
 		}
 	for (i = 0; i < ntail; i++, k++) {

@@ -158,10 +158,17 @@ void store_held_drop(struct store *);
 void store_held_free(struct store *);
 
 /*
- * store_reopen(s, err): a connection lost outside a transaction is opened
+ * store_reopen(s, force, err): a connection lost (or, with ${force}, one
+ * whose last answer said it was lost) outside a transaction is opened
  * again; inside one, that is an error (ServiceUnavailable).  0 or -1.
  */
-int store_reopen(struct store *, struct cf_error *);
+int store_reopen(struct store *, int, struct cf_error *);
+
+/*
+ * store_conn_lost(res): nonzero if ${res} (NULL: no answer) says the
+ * connection is gone (SQLSTATE class 08, or 57P: the server shut it).
+ */
+int store_conn_lost(const PGresult *);
 
 /*
  * store_timeout_apply(s, reopen, err): give the session the

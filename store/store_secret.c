@@ -70,7 +70,7 @@ store_secret_lock_with_version(struct store *s, struct cf_arena *a,
 			if (!fresh || s->in_tx || s->timed_out || attempt > 0)
 				return (STORE_ERROR);
 			s->begin_pending = 1;
-			if (store_reopen(s, err))
+			if (store_reopen(s, 1, err))
 				return (STORE_ERROR);
 			break;
 		}

@@ -619,6 +619,133 @@ teardown(void **state)
 	return (0);
 }
 
+/* A secret row for ${name}, not inserted: a fresh uuid and an ARN. */
+static void
+new_secret(struct store_secret *sec, const char *name)
+{
+	char *arn = cf_arena_alloc(arena, 600);
+
+	assert_non_null(arn);
+	memset(sec, 0, sizeof(*sec));
+	snprintf(sec->uuid, sizeof(sec->uuid), "00000000-0000-4000-8000-%012d",
+	    ++serial);
+	snprintf(arn, 600, ARN_PREFIX "%s-AbCdEf", name);
+	sec->name = name;
+	sec->arn = arn;
+}
+
+/*
+ * store_defer_writes: held writes run before anything sent after them,
+ * and one refused at the COMMIT fails it with its own error and keeps
+ * nothing of the transaction.
+ */
+static void
+test_held_writes(void **state)
+{
+	struct store_secret sec, a, b, dup;
+	struct cf_error err;
+
+	(void)state;
+	fresh();
+	store_set_deadline(st, 10000);
+	insert("held/taken", NULL);
+
+	/* Held, then a lookup that needs an answer: it sees the row. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "held/taken", 1, &sec,
+	    &err), STORE_FOUND);
+	store_defer_writes(st);
+	new_secret(&a, "held/new");
+	assert_int_equal(store_secret_insert(st, &a, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "held/new", 0, &sec,
+	    &err), STORE_FOUND);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(count("SELECT count(*) FROM secrets WHERE name = "
+	    "'held/new'"), 1);
+
+	/* Two held, the second refused at the COMMIT: neither is kept. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "held/taken", 1, &sec,
+	    &err), STORE_FOUND);
+	store_defer_writes(st);
+	new_secret(&b, "held/other");
+	new_secret(&dup, "held/taken");
+	assert_int_equal(store_secret_insert(st, &b, &err), 0);
+	assert_int_equal(store_secret_insert(st, &dup, &err), 0);
+	assert_int_equal(store_commit(st, &err), -1);
+	assert_int_equal(err.code, CF_ERR_RESOURCE_EXISTS);
+	assert_int_equal(strncmp(err.msg, "duplicate row", 13), 0);
+	assert_int_equal(count("SELECT count(*) FROM secrets WHERE name = "
+	    "'held/other'"), 0);
+	assert_int_equal(idle_in_tx(), 0);
+
+	/* The next transaction holds nothing from that one. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "held/taken", 1, &sec,
+	    &err), STORE_FOUND);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(count("SELECT count(*) FROM secrets WHERE name LIKE "
+	    "'held/%'"), 2);
+	store_set_deadline(st, 0);
+}
+
+/*
+ * store_secret_lock_with_version: the secret and one of its versions in
+ * one round trip; sent again on a new connection when the old one died
+ * between transactions.
+ */
+static void
+test_lock_with_version(void **state)
+{
+	struct store_secret sec;
+	struct store_version ver;
+	struct cf_error err;
+	const char *uuid;
+	int has;
+
+	(void)state;
+	fresh();
+	store_set_deadline(st, 10000);
+	uuid = insert("lwv/one", NULL);
+	assert_int_equal(insert_version(uuid, VID_A, "ciphertext A", &err), 0);
+
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_with_version(st, arena, "lwv/one", 0,
+	    VID_A, &sec, &ver, &has, &err), STORE_FOUND);
+	assert_true(has);
+	assert_string_equal(sec.uuid, uuid);
+	assert_string_equal(ver.version_id, VID_A);
+	assert_memory_equal(ver.ciphertext, "ciphertext A", 12);
+	assert_int_equal(idle_in_tx(), 1);	/* the row stays locked */
+	assert_int_equal(store_commit(st, &err), 0);
+
+	/* By ARN, a version that does not exist. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_with_version(st, arena,
+	    ARN_PREFIX "lwv/one-AbCdEf", 1, VID_B, &sec, &ver, &has, &err),
+	    STORE_FOUND);
+	assert_false(has);
+	store_rollback(st);
+
+	/* No such secret. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_with_version(st, arena, "lwv/none",
+	    0, VID_A, &sec, &ver, &has, &err), STORE_NOT_FOUND);
+	store_rollback(st);
+
+	/* Lost between transactions: reopened, the three sent again. */
+	tl_sql(conninfo, "SELECT pg_terminate_backend(pid) FROM "
+	    "pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+	    "datname = current_database() AND backend_type = 'client backend'");
+	assert_int_equal(store_begin(st, &err), 0);
+	if (store_secret_lock_with_version(st, arena, "lwv/one", 0, VID_A,
+	    &sec, &ver, &has, &err) != STORE_FOUND)
+		fail_msg("after a lost connection: %s", err.msg);
+	assert_true(has);
+	assert_int_equal(store_commit(st, &err), 0);
+	store_set_deadline(st, 0);
+}
+
 int
 main(void)
 {
@@ -633,6 +760,8 @@ main(void)
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_transactions),
+		cmocka_unit_test(test_held_writes),
+		cmocka_unit_test(test_lock_with_version),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
