@@ -94,6 +94,8 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	/* The KmsKeyId only once the caller is authorized: no oracle. */
 	if (engine_kek_usable(w, call, req->kms_key_id, err))
 		goto finish;
+	/* Allowed: what reports nothing back waits for the next answer. */
+	store_defer_writes(w->store);
 
 	/* Metadata first, so a new version is sealed under the new key. */
 	if ((req->description != NULL || req->kms_key_id != NULL) &&
@@ -572,8 +574,11 @@ engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
 	}
 	if (store_begin(w->store, err))
 		return (-1);
-	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
-	    store_tags_put(w->store, sec.uuid, st, n, err) ||
+	if (engine_resolve_live(w, call, secret_id, &sec, err))
+		goto finish;
+	/* Allowed: the tags go with the count, in one round trip. */
+	store_defer_writes(w->store);
+	if (store_tags_put(w->store, sec.uuid, st, n, err) ||
 	    store_tag_count(w->store, sec.uuid, &count, err))
 		goto finish;
 	if (count > ENGINE_MAX_TAGS) {
@@ -607,8 +612,11 @@ engine_untag_resource(struct engine_worker *w, const struct engine_call *call,
 			return (-1);
 	if (store_begin(w->store, err))
 		return (-1);
-	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
-	    store_tags_remove(w->store, sec.uuid, keys, n, err))
+	if (engine_resolve_live(w, call, secret_id, &sec, err))
+		goto finish;
+	/* Allowed: the removals go with the event and the COMMIT. */
+	store_defer_writes(w->store);
+	if (store_tags_remove(w->store, sec.uuid, keys, n, err))
 		goto finish;
 	end = ENGINE_TX_COMMIT;
 finish:
