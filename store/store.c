@@ -396,14 +396,7 @@ store_ready(struct store *s, struct cf_error *err)
 		return (store_held_flush(s, err));
 	if (s->begin_pending)
 		return (store_begin_flush(s, err));
-	if (PQstatus(s->conn) == CONNECTION_OK)
-		return (0);
-	if (s->in_tx) {
-		cf_error_set(err, CF_ERR_UNAVAILABLE,
-		    "database connection lost during a transaction");
-		return (-1);
-	}
-	return (connect_db(s, err));
+	return (store_reopen(s, 0, err));
 }
 
 /*
@@ -439,16 +432,7 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 	char name[16];
 
 	/* A connection lost between transactions is reopened here. */
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		if (s->in_tx) {
-			cf_error_set(err, CF_ERR_UNAVAILABLE,
-			    "database connection lost during a transaction");
-			return (NULL);
-		}
-		if (connect_db(s, err))
-			return (NULL);
-	}
-	if (store_timeout_apply(s, 1, err))
+	if (store_reopen(s, 0, err) || store_timeout_apply(s, 1, err))
 		return (NULL);
 
 	snprintf(name, sizeof(name), "s%d", (int)stmt);

@@ -13,6 +13,7 @@
  * nothing of the transaction is kept; the failure is the statement's own
  * (a duplicate name is still "duplicate row", ResourceExists).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +65,7 @@ store_hold(struct store *s, enum store_stmt st, int n,
 		h->lengths[i] = lengths != NULL ? lengths[i] : 0;
 		h->formats[i] = formats != NULL ? formats[i] : 0;
 	}
-	h->stmt = st;
+	snprintf(h->name, sizeof(h->name), "s%d", (int)st);
 	h->n = n;
 	h->expect = expect;
 	s->n_held++;
@@ -120,7 +121,6 @@ store_held_send(struct store *s, const struct store_pq_query *tail,
 {
 	struct store_pq_query *q;
 	PGresult **res;
-	char (*names)[16];
 	enum store_held_end end = STORE_HELD_SENT;
 	int nq, k = 0, i, begin = s->begin_pending;
 	size_t h;
@@ -130,8 +130,7 @@ store_held_send(struct store *s, const struct store_pq_query *tail,
 	nq = begin + (int)s->n_held + ntail;
 	q = calloc((size_t)nq, sizeof(*q));
 	res = calloc((size_t)nq, sizeof(*res));
-	names = calloc(s->n_held + 1, sizeof(*names));
-	if (q == NULL || res == NULL || names == NULL) {
+	if (q == NULL || res == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		end = STORE_HELD_REFUSED;
 		goto done;
@@ -143,9 +142,7 @@ store_held_send(struct store *s, const struct store_pq_query *tail,
 	if (begin)
 		q[k++].sql = "BEGIN";
 	for (h = 0; h < s->n_held; h++, k++) {
-		snprintf(names[h], sizeof(names[h]), "s%d",
-		    (int)s->held[h].stmt);
-		q[k].name = names[h];
+		q[k].name = s->held[h].name;
 		q[k].n = s->held[h].n;
 		q[k].values = s->held[h].values;
 		q[k].lengths = s->held[h].lengths;
@@ -198,7 +195,6 @@ done:
 			PQclear(res[i]);
 	free(res);
 	free(q);
-	free(names);
 	/* Sent or failed, they are not held any more. */
 	for (h = 0; h < s->n_held; h++)
 		free(s->held[h].copy);

@@ -108,7 +108,7 @@ struct store_pq_query;
 
 /* A change held back (store_defer_writes), with copies of its parameters. */
 struct store_held {
-	enum store_stmt stmt;
+	char name[16];		/* its prepared statement's name, "sN" */
 	int n;
 	const char *values[STORE_HELD_MAX_PARAMS];
 	int lengths[STORE_HELD_MAX_PARAMS];

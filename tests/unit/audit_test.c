@@ -158,6 +158,35 @@ test_known_answer_v3(void **state)
 	assert_memory_equal(got, want, 32);
 }
 
+/* The fields every test event shares: event ${i} of CHAIN, a call. */
+static void
+base_row(struct cf_audit_row *r, int i)
+{
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->chain_id, CHAIN, 37);
+	r->seq = i + 1;
+	r->time_ms = 1700000000000LL + i;
+	r->request_id = "r";
+	r->principal = "p";
+	r->peer = "ipv4:127.0.0.1:9";
+	r->outcome = "OK";
+}
+
+/* Link rows[0, m) into a chain: each one's prev_hash, then its hash. */
+static void
+link_rows(struct cf_audit_row *rows, int m)
+{
+	uint8_t prev[32] = { 0 };
+	int i;
+
+	for (i = 0; i < m; i++) {
+		memcpy(rows[i].prev_hash, prev, 32);
+		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
+		memcpy(prev, rows[i].hash, 32);
+	}
+}
+
 /* A well-formed chain of N events. */
 static void
 make_chain(struct cf_audit_row *rows)
@@ -165,19 +194,11 @@ make_chain(struct cf_audit_row *rows)
 	static const char *ops[N] = { "ServerStart", "CreateSecret",
 	    "GetSecretValue", "PutSecretValue", "GetSecretValue",
 	    "DeleteSecret" };
-	uint8_t prev[32] = { 0 };
 	int i;
 
 	for (i = 0; i < N; i++) {
-		memset(&rows[i], 0, sizeof(rows[i]));
-		memcpy(rows[i].chain_id, CHAIN, 37);
-		rows[i].seq = i + 1;
-		rows[i].time_ms = 1700000000000LL + i;
-		rows[i].request_id = "r";
-		rows[i].principal = "p";
-		rows[i].peer = "ipv4:127.0.0.1:9";
+		base_row(&rows[i], i);
 		rows[i].operation = ops[i];
-		rows[i].outcome = "OK";
 		/*
 		 * ServerStart has no request (v1); the calls before migration
 		 * 0013 have one (v2); after it, they name their transport
@@ -187,10 +208,8 @@ make_chain(struct cf_audit_row *rows)
 		rows[i].transport = i < 3 ? NULL : i == 3 ? "grpc" :
 		    "aws-json";
 		rows[i].access_key_id = i < 4 ? NULL : "CKIAABCDEFGHIJKLMNOP";
-		memcpy(rows[i].prev_hash, prev, 32);
-		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
-		memcpy(prev, rows[i].hash, 32);
 	}
+	link_rows(rows, N);
 }
 
 enum tamper {
@@ -373,25 +392,15 @@ test_checker(void **state)
 static void
 make_unsigned(struct cf_audit_row *rows, int m, int64_t from, int64_t to)
 {
-	uint8_t prev[32] = { 0 };
 	int i;
 
 	for (i = 0; i < m; i++) {
-		memset(&rows[i], 0, sizeof(rows[i]));
-		memcpy(rows[i].chain_id, CHAIN, 37);
-		rows[i].seq = i + 1;
-		rows[i].time_ms = 1700000000000LL + i;
-		rows[i].request_id = "r";
-		rows[i].principal = "p";
-		rows[i].peer = "ipv4:127.0.0.1:9";
+		base_row(&rows[i], i);
 		rows[i].operation = i == 0 ? "ServerStart" : "GetSecretValue";
-		rows[i].outcome = "OK";
 		rows[i].transport = i == 0 ? NULL : "grpc";
 		rows[i].hmac_absent = rows[i].seq >= from && rows[i].seq <= to;
-		memcpy(rows[i].prev_hash, prev, 32);
-		assert_int_equal(audit_row_hash(&rows[i], rows[i].hash), 0);
-		memcpy(prev, rows[i].hash, 32);
 	}
+	link_rows(rows, m);
 }
 
 /*
