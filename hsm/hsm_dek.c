@@ -33,6 +33,16 @@
  * unwrapped anew; `bench/run --soak 10` grew 55 → 263 MiB in ten minutes.)
  * An entry in use (pinned) is never evicted; one whose owner closed under a
  * reader fails that reader's decrypt, which is retried with a fresh unwrap.
+ *
+ * Placement: a key may live in either of two sets, and is kept in the one
+ * with more room (two-choice hashing).  With one set per key, 1,000 hot
+ * versions in 256 sets of 8 overfilled a few sets by chance, and the keys
+ * of those sets evicted each other on every pass: about 1 % of reads
+ * unwrapped anew, each a session object SoftHSM never frees (about 240
+ * bytes), which was `bench/run --soak`'s growth of cofferd (0.5-1.3 MiB a
+ * minute; docs/performance.md).  Two choices among 64 sets of 32 leave no
+ * set full until the cache nearly is (tests/integration/hsm_test.c,
+ * test_dek_cache_working_set).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,21 +62,23 @@ struct hsm_dek {
 	CK_OBJECT_HANDLE obj;
 	struct hsm_session *owner;	/* made obj; the only one to destroy it */
 	int64_t at_ms;			/* when it was unwrapped */
-	uint64_t used;			/* the set's tick at last use */
+	uint64_t hash;			/* key_hash() of wrapped: compared first */
+	uint64_t used;			/* the cache's tick at last use */
 	uint64_t gen;			/* bumped each time the slot empties */
 	unsigned pins;			/* opens using obj right now */
 	int bad;			/* a decrypt with it failed: never again */
 };
 
-/* DEK_CACHE_WAYS slots and their lock; the least recently used goes. */
+/* DEK_CACHE_WAYS slots and their lock. */
 struct hsm_dek_set {
 	pthread_mutex_t mu;
-	uint64_t tick;
 	struct hsm_dek way[DEK_CACHE_WAYS];
 };
 
 struct hsm_dek_cache {
 	struct hsm_dek_set sets[DEK_CACHE_SETS];
+	/* One clock for every set: the two sets of a key compare ages. */
+	atomic_uint_fast64_t tick;
 	atomic_int private_only;	/* 1: sessions cannot use others' objects */
 };
 
@@ -96,23 +108,41 @@ hsm_dek_cache_free(struct hsm_dek_cache *c)
 	free(c);
 }
 
-/* The set of ${env}'s data key. */
-static struct hsm_dek_set *
-set_of(struct hsm_dek_cache *c, const struct hsm_envelope *env)
+/* FNV-1a of ${env}'s wrapped data key. */
+static uint64_t
+key_hash(const struct hsm_envelope *env)
 {
 	uint64_t h = 14695981039346656037ULL;
 	size_t i;
 
 	for (i = 0; i < env->wrapped_dek_len; i++)
 		h = (h ^ env->wrapped_dek[i]) * 1099511628211ULL;
-	return (&c->sets[h % DEK_CACHE_SETS]);
+	return (h);
+}
+
+/*
+ * The two sets a key of hash ${h} may live in, distinct, the one with the
+ * lower address first (the order keep() locks them in).
+ */
+static void
+sets_of(struct hsm_dek_cache *c, uint64_t h, struct hsm_dek_set *two[2])
+{
+	/* Mixed, so that the two halves are independent of each other. */
+	uint64_t m = h * 0x9E3779B97F4A7C15ULL;
+	size_t a = (size_t)(m >> 32) % DEK_CACHE_SETS;
+	size_t b = (size_t)(m & 0xffffffffu) % DEK_CACHE_SETS;
+
+	if (b == a)
+		b = (a + 1) % DEK_CACHE_SETS;
+	two[0] = &c->sets[a < b ? a : b];
+	two[1] = &c->sets[a < b ? b : a];
 }
 
 static int
-same_key(const struct hsm_dek *d, const struct hsm_envelope *env)
+same_key(const struct hsm_dek *d, const struct hsm_envelope *env, uint64_t h)
 {
 
-	return (d->wrapped_len == env->wrapped_dek_len &&
+	return (d->hash == h && d->wrapped_len == env->wrapped_dek_len &&
 	    memcmp(d->wrapped, env->wrapped_dek, d->wrapped_len) == 0 &&
 	    d->kek_version == (env->kek_version > 0 ? env->kek_version : 1) &&
 	    strcmp(d->kek, env->kek_label) == 0);
@@ -189,53 +219,120 @@ hsm_dek_reap(struct hsm_session *s)
 		destroy_obj(s, doomed[i]);
 }
 
-enum hsm_dek_found
-hsm_dek_find(struct hsm_session *s, const struct hsm_envelope *env,
-    struct hsm_dek_pin *pin)
+/* What look_in() found in one set. */
+enum look {
+	LOOK_ABSENT,		/* not there: try the other set */
+	LOOK_HIT,		/* there and pinned */
+	LOOK_STALE		/* there but past its time: unwrap anew */
+};
+
+/*
+ * Look for ${env}'s key (hash ${h}) in ${set}, locked by the caller.  A
+ * stale entry not in use is taken out, its object left in *${gone} for the
+ * caller to destroy once the lock is let go.
+ */
+static enum look
+look_in(struct hsm_session *s, struct hsm_dek_set *set,
+    const struct hsm_envelope *env, uint64_t h, struct hsm_dek_pin *pin,
+    CK_OBJECT_HANDLE *gone)
 {
 	struct hsm_dek_cache *c = s->h->deks;
-	struct hsm_dek_set *set;
+	int private_only = atomic_load(&c->private_only);
 	struct hsm_dek *d;
-	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
-	int private_only, kept;
+	int kept;
 	size_t i;
 
-	memset(pin, 0, sizeof(*pin));
-	if (c == NULL || env->wrapped_dek_len > WRAPPED_MAX)
-		return (HSM_DEK_MISS);
-	private_only = atomic_load(&c->private_only);
-	set = set_of(c, env);
-	pthread_mutex_lock(&set->mu);
 	for (i = 0; i < DEK_CACHE_WAYS; i++) {
 		d = &set->way[i];
-		if (d->wrapped_len == 0 || d->bad || !same_key(d, env) ||
+		if (d->wrapped_len == 0 || d->bad || !same_key(d, env, h) ||
 		    (private_only && d->owner != s))
 			continue;
 		/* Past its time, or kept before a KEK was destroyed. */
 		if (cf_mono_ms() - d->at_ms >= DEK_CACHE_TTL_MS ||
 		    d->epoch != atomic_load(&s->h->key_epoch)) {
 			if (d->pins == 0)
-				gone = take_out(s, d, &kept);
-			break;
+				*gone = take_out(s, d, &kept);
+			return (LOOK_STALE);
 		}
 		d->pins++;
-		d->used = ++set->tick;
+		d->used = atomic_fetch_add_explicit(&c->tick, 1,
+		    memory_order_relaxed) + 1;
 		pin->set = set;
 		pin->slot = d;
 		pin->gen = d->gen;
 		pin->obj = d->obj;
 		pin->owner = d->owner;
-		pthread_mutex_unlock(&set->mu);
+		return (LOOK_HIT);
+	}
+	return (LOOK_ABSENT);
+}
+
+enum hsm_dek_found
+hsm_dek_find(struct hsm_session *s, const struct hsm_envelope *env,
+    struct hsm_dek_pin *pin)
+{
+	struct hsm_dek_cache *c = s->h->deks;
+	struct hsm_dek_set *two[2];
+	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
+	enum look found = LOOK_ABSENT;
+	uint64_t h;
+	size_t k;
+
+	memset(pin, 0, sizeof(*pin));
+	if (c == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+		return (HSM_DEK_MISS);
+	h = key_hash(env);
+	sets_of(c, h, two);
+	/*
+	 * One set locked at a time: a key kept in the other set meanwhile
+	 * is a miss, and keep() then finds it there and keeps no second.
+	 */
+	for (k = 0; k < 2 && found == LOOK_ABSENT; k++) {
+		pthread_mutex_lock(&two[k]->mu);
+		found = look_in(s, two[k], env, h, pin, &gone);
+		pthread_mutex_unlock(&two[k]->mu);
+	}
+	if (found == LOOK_HIT) {
 		s->dek_hits++;
 		atomic_fetch_add_explicit(&s->h->dek_hits, 1,
 		    memory_order_relaxed);
 		return (HSM_DEK_HIT);
 	}
-	pthread_mutex_unlock(&set->mu);
 	destroy_obj(s, gone);
 	s->dek_misses++;
 	atomic_fetch_add_explicit(&s->h->dek_misses, 1, memory_order_relaxed);
 	return (HSM_DEK_MISS);
+}
+
+/*
+ * The way of ${set} to keep a new key in: an empty one, else the least
+ * recently used not in use; NULL if every way is in use.  *${used} counts
+ * the ways taken.  0 in *${dup} unless ${env}'s key is there already.
+ */
+static struct hsm_dek *
+room_in(struct hsm_dek_set *set, const struct hsm_envelope *env, uint64_t h,
+    size_t *used, int *dup)
+{
+	struct hsm_dek *d = NULL, *w;
+	size_t i;
+
+	*used = 0;
+	*dup = 0;
+	for (i = 0; i < DEK_CACHE_WAYS; i++) {
+		w = &set->way[i];
+		if (w->wrapped_len == 0) {
+			if (d == NULL || d->wrapped_len != 0)
+				d = w;
+			continue;
+		}
+		(*used)++;
+		if (!w->bad && same_key(w, env, h))
+			*dup = 1;
+		else if (w->pins == 0 && (d == NULL ||
+		    (d->wrapped_len != 0 && w->used < d->used)))
+			d = w;
+	}
+	return (d);
 }
 
 enum hsm_dek_kept
@@ -243,55 +340,68 @@ hsm_dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
     CK_OBJECT_HANDLE obj, struct hsm_dek_pin *pin)
 {
 	struct hsm_dek_cache *c = s->h->deks;
-	struct hsm_dek_set *set;
-	struct hsm_dek *d = NULL, *w;
+	struct hsm_dek_set *two[2], *set;
+	struct hsm_dek *room[2], *d;
 	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
-	int kept = 0;
-	size_t i;
+	size_t used[2];
+	int dup[2], kept = 0, k;
+	uint64_t h;
 
 	memset(pin, 0, sizeof(*pin));
 	if (c == NULL || env->wrapped_dek_len > WRAPPED_MAX)
 		return (HSM_DEK_NOT_KEPT);
-	set = set_of(c, env);
-	pthread_mutex_lock(&set->mu);
-	for (i = 0; i < DEK_CACHE_WAYS; i++) {
-		w = &set->way[i];
-		/* Another worker kept the same key meanwhile: one is enough. */
-		if (w->wrapped_len != 0 && !w->bad && same_key(w, env)) {
-			pthread_mutex_unlock(&set->mu);
-			return (HSM_DEK_NOT_KEPT);
-		}
-		/* An empty way, else the least recently used not in use. */
-		if (w->wrapped_len == 0) {
-			if (d == NULL || d->wrapped_len != 0)
-				d = w;
-		} else if (w->pins == 0 && (d == NULL ||
-		    (d->wrapped_len != 0 && w->used < d->used)))
-			d = w;
+	h = key_hash(env);
+	sets_of(c, h, two);
+	/* Both locked, in address order (sets_of's): the choice is whole. */
+	pthread_mutex_lock(&two[0]->mu);
+	pthread_mutex_lock(&two[1]->mu);
+	for (k = 0; k < 2; k++)
+		room[k] = room_in(two[k], env, h, &used[k], &dup[k]);
+	/* Another worker kept the same key meanwhile: one is enough. */
+	if (dup[0] || dup[1]) {
+		pthread_mutex_unlock(&two[1]->mu);
+		pthread_mutex_unlock(&two[0]->mu);
+		return (HSM_DEK_NOT_KEPT);
 	}
+	/*
+	 * The emptier set; when both are full, the older of their least
+	 * recently used entries goes.
+	 */
+	if (room[0] == NULL || room[1] == NULL)
+		k = room[0] == NULL;
+	else if (used[0] != used[1])
+		k = used[1] < used[0];
+	else
+		k = room[1]->used < room[0]->used;
+	set = two[k];
+	d = room[k];
 	if (d != NULL && d->wrapped_len != 0)
 		gone = take_out(s, d, &kept);
 	if (d == NULL || kept) {
 		/* Every way in use, or its owner's doomed list full. */
-		pthread_mutex_unlock(&set->mu);
+		pthread_mutex_unlock(&two[1]->mu);
+		pthread_mutex_unlock(&two[0]->mu);
 		return (HSM_DEK_NOT_KEPT);
 	}
 	memcpy(d->wrapped, env->wrapped_dek, env->wrapped_dek_len);
 	d->wrapped_len = env->wrapped_dek_len;
+	d->hash = h;
 	snprintf(d->kek, sizeof(d->kek), "%s", env->kek_label);
 	d->kek_version = env->kek_version > 0 ? env->kek_version : 1;
 	d->epoch = atomic_load(&s->h->key_epoch);
 	d->obj = obj;
 	d->owner = s;
 	d->at_ms = cf_mono_ms();
-	d->used = ++set->tick;
+	d->used = atomic_fetch_add_explicit(&c->tick, 1,
+	    memory_order_relaxed) + 1;
 	d->pins = 1;
 	pin->set = set;
 	pin->slot = d;
 	pin->gen = d->gen;
 	pin->obj = obj;
 	pin->owner = s;
-	pthread_mutex_unlock(&set->mu);
+	pthread_mutex_unlock(&two[1]->mu);
+	pthread_mutex_unlock(&two[0]->mu);
 	destroy_obj(s, gone);
 	return (HSM_DEK_KEPT);
 }

@@ -16,8 +16,12 @@
 #define MAX_KEKS 16
 #define WRAPPED_MAX 64			/* a wrapped 32-byte key is 40 */
 #define AAD_MAGIC "coffer-envelope"
-#define DEK_CACHE_WAYS 8		/* entries per set, least recent goes */
-#define DEK_CACHE_SETS 256
+/*
+ * The DEK cache: a key may live in either of two sets (two-choice hashing),
+ * so a working set well under DEK_CACHE_SLOTS is held whole (hsm_dek.c).
+ */
+#define DEK_CACHE_WAYS 32		/* entries per set, least recent goes */
+#define DEK_CACHE_SETS 64
 #define DEK_CACHE_SLOTS (DEK_CACHE_WAYS * DEK_CACHE_SETS)	/* per process */
 #define DEK_CACHE_TTL_MS (300 * 1000)	/* how long one stays in the token */
 #define DEK_DOOMED_MAX 64		/* evicted by others, not yet destroyed */
