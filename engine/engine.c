@@ -359,18 +359,20 @@ int
 engine_resolve_live_version(struct engine_worker *w,
     const struct engine_call *call, const char *id, const char *vid,
     struct store_secret *out, struct store_version *ver, int *has_version,
-    struct cf_error *err)
+    int *has_current, struct cf_error *err)
 {
 	const char *key;
 	enum store_lookup rc = STORE_NOT_FOUND;
 	enum engine_id_kind kind;
 
 	*has_version = 0;
+	*has_current = 0;
 	if (engine_check_secret_id(id, err))
 		return (-1);
 	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
 		rc = store_secret_lock_with_version(w->store, call->arena, key,
-		    kind == ENGINE_ID_ARN, vid, out, ver, has_version, err);
+		    kind == ENGINE_ID_ARN, vid, out, ver, has_version,
+		    has_current, err);
 	if (resolved(w, call, id, rc, out, err))
 		return (-1);
 	if (out->deleted_ms != 0) {

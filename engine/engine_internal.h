@@ -210,20 +210,19 @@ int engine_reseal(struct engine_worker *, const char *,
     struct cf_arena *, struct cf_error *);
 
 /*
- * engine_put_version(w, call, sec, vid, value, labels, n, fill,
- *     made_current, err):
+ * engine_put_version(w, call, sec, vid, value, labels, n, fill, err):
  * Seal ${value} as version ${vid} of ${sec}, store it and move ${labels}
- * onto it (AWSCURRENT brings AWSPREVIOUS along; a secret without
- * AWSCURRENT gets it on the new version whatever the labels); enforce
- * the 20-label quota and prune old unlabeled versions.  Or, with
- * ${fill}, the value of the existing empty version ${vid} (a rotation's
- * pending one: the caller adds AWSCURRENT to ${labels} if the secret has
- * none).  The caller holds the row lock.  *${made_current} (if not NULL): the
- * new version took AWSCURRENT without ${labels} asking for it.
+ * onto it (AWSCURRENT brings AWSPREVIOUS along); enforce the 20-label
+ * quota and prune old unlabeled versions.  Or, with ${fill}, the value
+ * of the existing empty version ${vid} (a rotation's pending one).  The
+ * caller holds the row lock and has put AWSCURRENT in ${labels} if the
+ * secret has none (engine_put_labels): the first value is current.  A
+ * new version's statement reports nothing back, so it is held
+ * (store_defer_writes) and sent with the event and the COMMIT.
  */
 int engine_put_version(struct engine_worker *, const struct engine_call *,
     const struct store_secret *, const char *, const struct engine_value *,
-    const char *const *, size_t, int, int *, struct cf_error *);
+    const char *const *, size_t, int, struct cf_error *);
 
 /*
  * engine_version_for_token(w, call, sec, token, value, out, err):
@@ -253,15 +252,16 @@ int engine_resolve_live(struct engine_worker *, const struct engine_call *,
 
 /*
  * engine_resolve_live_version(w, call, id, vid, out, ver, has_version,
- *     err):
- * engine_resolve_live, and version ${vid} of the secret read in the same
- * round trip (PutSecretValue's ClientRequestToken): *${has_version} says
- * whether it exists (then in *${ver}).  Nothing of the version is told
- * before the caller is authorized.
+ *     has_current, err):
+ * engine_resolve_live, and version ${vid} of the secret and whether the
+ * secret has AWSCURRENT, read in the same round trip (PutSecretValue's
+ * ClientRequestToken, and whether its new version becomes current):
+ * *${has_version} says whether the version exists (then in *${ver}).
+ * Nothing of either is told before the caller is authorized.
  */
 int engine_resolve_live_version(struct engine_worker *,
     const struct engine_call *, const char *, const char *,
-    struct store_secret *, struct store_version *, int *,
+    struct store_secret *, struct store_version *, int *, int *,
     struct cf_error *);
 
 /* engine_oom(err): set InternalServiceError "out of memory"; returns -1. */

@@ -46,42 +46,31 @@ int
 engine_put_version(struct engine_worker *w, const struct engine_call *call,
     const struct store_secret *sec, const char *vid,
     const struct engine_value *val, const char *const *labels, size_t n,
-    int fill, int *made_current, struct cf_error *err)
+    int fill, struct cf_error *err)
 {
 	struct store_version v;
 	const char *prev;
 	size_t i;
-	int count, had_none;
+	int count;
 
-	if (made_current != NULL)
-		*made_current = 0;
 	if (engine_seal(w, sec->uuid, vid, sec->kms_key_id, val, &v,
 	    call->arena, err))
 		return (-1);
 
 	/*
-	 * A new version: the whole change in one statement, AWSCURRENT
-	 * included if the secret has none (the first value is current), the
-	 * 20-label quota checked by the statement itself.  When the new
-	 * version takes AWSCURRENT anyway, nothing is asked back, so the
-	 * statement is held and sent with the event and the COMMIT
-	 * (store_defer_writes); otherwise the caller must learn whether it
-	 * made the version current, and it runs now.
+	 * A new version: the whole change in one statement, the 20-label
+	 * quota checked by the statement itself.  The caller knows whether
+	 * the version becomes current (AWSCURRENT is in ${labels} when the
+	 * secret has none), so nothing is asked back: the statement is held
+	 * and sent with the event and the COMMIT (store_defer_writes).  It
+	 * is still told to make the version current if the secret has none,
+	 * which under the caller's row lock it never finds.
 	 */
-	if (!fill && has_stage(labels, n, STAGE_CURRENT)) {
+	if (!fill) {
 		store_defer_writes(w->store);
 		return (store_version_add(w->store, sec->uuid, &v, labels, n,
 		    1, ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS,
 		    NULL, NULL, err));
-	}
-	if (!fill) {
-		if (store_version_add(w->store, sec->uuid, &v, labels, n, 1,
-		    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS,
-		    &count, &had_none, err))
-			return (-1);
-		if (made_current != NULL)
-			*made_current = had_none;
-		return (0);
 	}
 
 	/* A rotation's pending version gets its value. */
@@ -550,10 +539,8 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	struct store_secret sec;
 	struct store_version v;
 	enum engine_token_version rc;
-	enum store_lookup cur;
-	const char *holder;
 	size_t n = 0;
-	int fill, made_current, has;
+	int fill, has, has_current;
 
 	memset(resp, 0, sizeof(*resp));
 	if (put_check(req, err))
@@ -561,9 +548,12 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 	engine_audit_at(call, NULL, req->client_request_token);
 	if (store_begin(w->store, err))
 		return (-1);
-	/* The secret, locked, and its version named by the token: one trip. */
+	/*
+	 * The secret, locked, its version named by the token and whether it
+	 * has AWSCURRENT: one trip.
+	 */
 	if (engine_resolve_live_version(w, call, req->secret_id,
-	    req->client_request_token, &sec, &v, &has, err))
+	    req->client_request_token, &sec, &v, &has, &has_current, err))
 		goto finish;
 
 	/* The token names an existing version: a retry, or a conflict. */
@@ -580,22 +570,14 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 
 	/*
 	 * A new version, or the value of a rotation's pending one; a secret
-	 * without AWSCURRENT makes it current (for a new version the
-	 * statement that adds it sees to that: one round trip fewer).
+	 * without AWSCURRENT makes it current, whatever the labels asked.
 	 */
 	fill = rc == ENGINE_TOKEN_EMPTY;
-	cur = STORE_FOUND;
-	/* Only whether it has one: not the version and its ciphertext. */
-	if (fill && (cur = store_stage_holder(w->store, call->arena, sec.uuid,
-	    STAGE_CURRENT, &holder, err)) == STORE_ERROR)
-		goto finish;
 	if (engine_put_labels(req->version_stages, req->n_version_stages,
-	    cur == STORE_NOT_FOUND, labels, &n, err) ||
+	    !has_current, labels, &n, err) ||
 	    engine_put_version(w, call, &sec, req->client_request_token,
-	    &req->value, labels, n, fill, &made_current, err))
+	    &req->value, labels, n, fill, err))
 		goto finish;
-	if (made_current)
-		labels[n++] = STAGE_CURRENT;
 	if (has_stage(labels, n, STAGE_CURRENT) &&
 	    engine_rotation_touched(w, call, &sec, err))
 		goto finish;

@@ -117,7 +117,7 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 			goto finish;
 		if (rc != ENGINE_TOKEN_RETRY && (engine_put_version(w, call,
 		    &sec, req->client_request_token, &req->value, current, 1,
-		    rc == ENGINE_TOKEN_EMPTY, NULL, err) ||
+		    rc == ENGINE_TOKEN_EMPTY, err) ||
 		    engine_rotation_touched(w, call, &sec, err)))
 			goto finish;
 		resp->version_id = req->client_request_token;

@@ -288,16 +288,19 @@ enum store_lookup store_secret_staged(struct store *, struct cf_arena *,
 
 /*
  * store_secret_lock_with_version(s, arena, key, by_arn, vid, sec, ver,
- *     has_version, err):
- * store_secret_by_name (or _by_arn) for update, and version ${vid} of
- * that secret, in one round trip with the transaction's BEGIN if it is
- * pending: PutSecretValue's lookup and its ClientRequestToken's check.
- * *${has_version}: the version exists (then in *${ver}).  STORE_FOUND,
- * STORE_NOT_FOUND (no such secret) or STORE_ERROR.
+ *     has_version, has_current, err):
+ * store_secret_by_name (or _by_arn) for update, version ${vid} of that
+ * secret, and whether the secret has AWSCURRENT, in one round trip with
+ * the transaction's BEGIN if it is pending: PutSecretValue's lookup, its
+ * ClientRequestToken's check, and what decides whether the new version
+ * becomes current.  *${has_version}: the version exists (then in
+ * *${ver}); *${has_current}: some version of the secret has AWSCURRENT
+ * (read once the row is locked, so it holds until the transaction ends).
+ * STORE_FOUND, STORE_NOT_FOUND (no such secret) or STORE_ERROR.
  */
 enum store_lookup store_secret_lock_with_version(struct store *,
     struct cf_arena *, const char *, int, const char *,
-    struct store_secret *, struct store_version *, int *,
+    struct store_secret *, struct store_version *, int *, int *,
     struct cf_error *) CF_MUSTCHECK;
 
 /* store_version_insert(s, uuid, v, err): insert ${v} (labels ignored). */

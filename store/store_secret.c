@@ -35,7 +35,8 @@ secret_lookup(struct store *s, struct cf_arena *a, enum store_stmt st,
 enum store_lookup
 store_secret_lock_with_version(struct store *s, struct cf_arena *a,
     const char *key, int by_arn, const char *vid, struct store_secret *sec,
-    struct store_version *ver, int *has_version, struct cf_error *err)
+    struct store_version *ver, int *has_version, int *has_current,
+    struct cf_error *err)
 {
 	const char *v[2] = { key, vid };
 	char n1[16], n2[16];
@@ -48,6 +49,7 @@ store_secret_lock_with_version(struct store *s, struct cf_arena *a,
 	int attempt, fresh;
 
 	*has_version = 0;
+	*has_current = 0;
 	snprintf(n1, sizeof(n1), "s%d", (int)(by_arn ? ST_SECRET_BY_ARN_LOCK :
 	    ST_SECRET_BY_NAME_LOCK));
 	snprintf(n2, sizeof(n2), "s%d", (int)(by_arn ? ST_VERSION_BY_ARN_ID :
@@ -84,15 +86,18 @@ store_secret_lock_with_version(struct store *s, struct cf_arena *a,
 		goto done;
 	}
 	rc = STORE_NOT_FOUND;
-	if (PQntuples(r[0]) == 0)
+	/* Both find the secret under the lock, or neither. */
+	if (PQntuples(r[0]) == 0 || PQntuples(r[1]) == 0)
 		goto done;
 	rc = STORE_ERROR;
-	if (store_decode_secret(a, r[0], 0, sec) || (PQntuples(r[1]) > 0 &&
-	    store_decode_version(a, r[1], 0, 0, ver))) {
+	*has_version = !PQgetisnull(r[1], 0, 1);
+	if (store_decode_secret(a, r[0], 0, sec) || (*has_version &&
+	    store_decode_version(a, r[1], 0, 1, ver))) {
+		*has_version = 0;
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		goto done;
 	}
-	*has_version = PQntuples(r[1]) > 0;
+	*has_current = store_col_bin_int(r[1], 0, 0) != 0;
 	rc = STORE_FOUND;
 done:
 	PQclear(r[0]);

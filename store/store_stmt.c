@@ -59,6 +59,11 @@
 	"v.wrapped_dek, v.ciphertext, v.created_date, v.last_accessed_date, " \
 	VERSION_LABELS ", v.kek_version"
 
+/* Whether secret k has a version labelled AWSCURRENT, as an int4. */
+#define HAS_CURRENT \
+	"EXISTS (SELECT 1 FROM version_stages c WHERE c.secret_uuid = " \
+	"k.uuid AND c.stage = 'AWSCURRENT')::int4"
+
 const char store_secret_cols[] = PAGE_COLS;
 
 /*
@@ -211,12 +216,21 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 * (store_secret_lock_with_version), so it sees the secret the lookup
 	 * locked.
 	 */
-	[ST_VERSION_BY_NAME_ID] = { "SELECT " VERSION_COLS " FROM "
-	    "secret_versions v WHERE v.secret_uuid = (SELECT uuid FROM secrets "
-	    "WHERE name = $1) AND v.version_id = $2", 2 },
-	[ST_VERSION_BY_ARN_ID] = { "SELECT " VERSION_COLS " FROM "
-	    "secret_versions v WHERE v.secret_uuid = (SELECT uuid FROM secrets "
-	    "WHERE arn = $1) AND v.version_id = $2", 2 },
+	/*
+	 * PutSecretValue's second lookup, after the row lock (its own
+	 * statement, so its snapshot sees what the lock's last holder
+	 * committed): whether the secret has AWSCURRENT, and the version
+	 * its ClientRequestToken names (NULLs if none).  One row, none if
+	 * there is no such secret.
+	 */
+	[ST_VERSION_BY_NAME_ID] = { "SELECT " HAS_CURRENT ", " VERSION_COLS
+	    " FROM (SELECT uuid FROM secrets WHERE name = $1) k LEFT JOIN "
+	    "secret_versions v ON v.secret_uuid = k.uuid AND "
+	    "v.version_id = $2", 2 },
+	[ST_VERSION_BY_ARN_ID] = { "SELECT " HAS_CURRENT ", " VERSION_COLS
+	    " FROM (SELECT uuid FROM secrets WHERE arn = $1) k LEFT JOIN "
+	    "secret_versions v ON v.secret_uuid = k.uuid AND "
+	    "v.version_id = $2", 2 },
 	[ST_VERSION_BY_STAGE] = { "SELECT " VERSION_COLS
 	    " FROM version_stages s JOIN secret_versions v "
 	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "

@@ -274,10 +274,11 @@ class ChangeTest(PipelineCase):
         labels = [f"l{i}" for i in range(19)]
         self.call("PutSecretValue", secret_id=name, secret_string="2",
                   client_request_token=token(), version_stages=labels)
-        # 20 labels, no AWSPREVIOUS.  Custom labels: the statement runs at
-        # once and refuses.  No labels (AWSCURRENT, which brings
-        # AWSPREVIOUS: 21): the statement is held (store_defer_writes)
-        # and refuses in the commit's pipeline, before the event's INSERT.
+        # 20 labels, no AWSPREVIOUS.  Custom labels, or none (AWSCURRENT,
+        # which brings AWSPREVIOUS: 21): either way the statement is held
+        # (store_defer_writes; the locked lookup said whether the secret
+        # has AWSCURRENT) and refuses in the commit's pipeline, before the
+        # event's INSERT.
         for stages in (["x1", "x2"], []):
             with self.subTest(stages=stages):
                 t = token()

@@ -690,9 +690,9 @@ test_held_writes(void **state)
 }
 
 /*
- * store_secret_lock_with_version: the secret and one of its versions in
- * one round trip; sent again on a new connection when the old one died
- * between transactions.
+ * store_secret_lock_with_version: the secret, one of its versions and
+ * whether it has AWSCURRENT, in one round trip; sent again on a new
+ * connection when the old one died between transactions.
  */
 static void
 test_lock_with_version(void **state)
@@ -701,7 +701,7 @@ test_lock_with_version(void **state)
 	struct store_version ver;
 	struct cf_error err;
 	const char *uuid;
-	int has;
+	int has, cur;
 
 	(void)state;
 	fresh();
@@ -711,26 +711,45 @@ test_lock_with_version(void **state)
 
 	assert_int_equal(store_begin(st, &err), 0);
 	assert_int_equal(store_secret_lock_with_version(st, arena, "lwv/one", 0,
-	    VID_A, &sec, &ver, &has, &err), STORE_FOUND);
+	    VID_A, &sec, &ver, &has, &cur, &err), STORE_FOUND);
 	assert_true(has);
+	assert_false(cur);		/* no label yet */
 	assert_string_equal(sec.uuid, uuid);
 	assert_string_equal(ver.version_id, VID_A);
 	assert_memory_equal(ver.ciphertext, "ciphertext A", 12);
+	assert_int_equal(ver.n_stages, 0);
 	assert_int_equal(idle_in_tx(), 1);	/* the row stays locked */
 	assert_int_equal(store_commit(st, &err), 0);
 
-	/* By ARN, a version that does not exist. */
+	/* By ARN, a version that does not exist, once A is current. */
+	tl_sql(conninfo, "INSERT INTO version_stages (secret_uuid, stage, "
+	    "version_id) SELECT uuid, 'AWSCURRENT', '" VID_A "' FROM secrets "
+	    "WHERE name = 'lwv/one'");
 	assert_int_equal(store_begin(st, &err), 0);
 	assert_int_equal(store_secret_lock_with_version(st, arena,
-	    ARN_PREFIX "lwv/one-AbCdEf", 1, VID_B, &sec, &ver, &has, &err),
-	    STORE_FOUND);
+	    ARN_PREFIX "lwv/one-AbCdEf", 1, VID_B, &sec, &ver, &has, &cur,
+	    &err), STORE_FOUND);
 	assert_false(has);
+	assert_true(cur);
+	store_rollback(st);
+
+	/* Another label is not AWSCURRENT. */
+	tl_sql(conninfo, "UPDATE version_stages SET stage = 'AWSPENDING' "
+	    "WHERE stage = 'AWSCURRENT' AND secret_uuid = (SELECT uuid FROM "
+	    "secrets WHERE name = 'lwv/one')");
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_with_version(st, arena, "lwv/one", 0,
+	    VID_A, &sec, &ver, &has, &cur, &err), STORE_FOUND);
+	assert_true(has);
+	assert_false(cur);
+	assert_int_equal(ver.n_stages, 1);
+	assert_string_equal(ver.stages[0], "AWSPENDING");
 	store_rollback(st);
 
 	/* No such secret. */
 	assert_int_equal(store_begin(st, &err), 0);
 	assert_int_equal(store_secret_lock_with_version(st, arena, "lwv/none",
-	    0, VID_A, &sec, &ver, &has, &err), STORE_NOT_FOUND);
+	    0, VID_A, &sec, &ver, &has, &cur, &err), STORE_NOT_FOUND);
 	store_rollback(st);
 
 	/* Lost between transactions: reopened, the three sent again. */
@@ -739,7 +758,7 @@ test_lock_with_version(void **state)
 	    "datname = current_database() AND backend_type = 'client backend'");
 	assert_int_equal(store_begin(st, &err), 0);
 	if (store_secret_lock_with_version(st, arena, "lwv/one", 0, VID_A,
-	    &sec, &ver, &has, &err) != STORE_FOUND)
+	    &sec, &ver, &has, &cur, &err) != STORE_FOUND)
 		fail_msg("after a lost connection: %s", err.msg);
 	assert_true(has);
 	assert_int_equal(store_commit(st, &err), 0);
