@@ -309,6 +309,60 @@ class ChangeTest(PipelineCase):
             f"s.uuid = l.secret_uuid WHERE s.name = '{name}' AND "
             "l.stage = 'AWSPREVIOUS'"), "0")
 
+    def test_current_is_read_after_the_lock(self):
+        """PutSecretValue learns whether the secret has AWSCURRENT with its
+        locked lookup, and uses that to decide whether the new version
+        becomes current.  It must read it after the row lock is granted:
+        here, while the Put waits for the lock, the lock's holder gives the
+        empty secret a current version and commits.  The Put (custom
+        labels only) must then leave AWSCURRENT where it is.  Read in the
+        same statement as the lock, the answer would come from the
+        statement's older snapshot (READ COMMITTED), and the Put would
+        take AWSCURRENT from the version that has it."""
+        name = f"cur-{token()[:8]}"
+        self.call("CreateSecret", name=name, client_request_token=token())
+        theirs, mine = token(), token()
+        lock = RowLock(self.db, name)
+        result = {}
+
+        def put():
+            try:
+                r, _, _ = self.server.call(
+                    "PutSecretValue", pb()[0].PutSecretValueRequest(
+                        secret_id=name, secret_string="mine",
+                        client_request_token=mine, version_stages=["X"]),
+                    timeout=30)
+                result["stages"] = list(r.version_stages)
+            except grpc.RpcError as e:
+                result["error"] = (h.error_type(e), e.details())
+
+        th = threading.Thread(target=put)
+        th.start()
+        try:
+            h.until(lambda: self.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+                "= 'Lock' AND query LIKE 'SELECT %FOR UPDATE'") == "1",
+                "the put waiting for the row lock")
+            lock.proc.stdin.write(
+                "INSERT INTO secret_versions (secret_uuid, version_id, "
+                "value_type, format, kek_label, iv, wrapped_dek, ciphertext) "
+                f"SELECT uuid, '{theirs}', 1, 1, 'x', '\\x00', '\\x00', "
+                f"'\\x00' FROM secrets WHERE name = '{name}';\n"
+                "INSERT INTO version_stages (secret_uuid, stage, version_id) "
+                f"SELECT uuid, 'AWSCURRENT', '{theirs}' FROM secrets "
+                f"WHERE name = '{name}';\n")
+            lock.proc.stdin.flush()
+        finally:
+            lock.release()
+        th.join(timeout=60)
+        self.assertEqual(result.get("stages"), ["X"], result)
+        self.assertEqual(self.sql(
+            "SELECT l.version_id || ':' || string_agg(l.stage, ',' ORDER BY "
+            "l.stage) FROM version_stages l JOIN secrets s ON s.uuid = "
+            f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
+            "ORDER BY 1"), "\n".join(sorted([f"{theirs}:AWSCURRENT",
+                                              f"{mine}:X"])))
+
 
 if __name__ == "__main__":
     unittest.main()
