@@ -7,7 +7,6 @@ servers and two servers, test_rotation_servers'.
 import json
 import os
 import shutil
-import subprocess
 import time
 import unittest
 
@@ -17,7 +16,7 @@ from tests.e2e import harness as h
 from tests.e2e.harness import error_type, pb, token
 from tests.e2e import rotation_base
 from tests.e2e.rotation_base import FAST, Helpers, RotationCase
-from tests.e2e.test_rotator_exec import rotator_dirs, rotator_user
+from tests.e2e.test_rotator_exec import rotator_dirs, rotator_pids, rotator_user
 
 # unittest runs a module's setUpModule: the rotation tests' shared one.
 setUpModule = rotation_base.setUpModule
@@ -379,14 +378,14 @@ class ExecRotatorTest(Helpers, unittest.TestCase):
     def test_time_limit(self):
         self.steer("sleep-at", "testSecret")
         tok = self.start("exec-slow")
+        self.until(lambda: rotator_pids("exec-slow") != [], "the rotator never ran")
         self.until(lambda: self.attempts("exec-slow") not in ("", "0"), "no timeout")
         err = h.psql(h.admin(self.db), "SELECT rotation_error FROM secrets "
                                        "WHERE name = 'exec-slow'")
         self.assertIn("ran out of time", err)
         # The hung program was killed, with its process group.
         time.sleep(0.5)
-        r = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True)
-        self.assertEqual(r.stdout.strip(), "", "the rotator was left running")
+        self.assertEqual(rotator_pids("exec-slow"), [], "the rotator was left running")
         self.assertEqual(self.stages("exec-slow")[tok], ["AWSPENDING"])
 
     def test_only_programs_in_rotator_dir(self):

@@ -63,9 +63,26 @@ def write_prog(path, text, mode=0o755):
     return path
 
 
-def pgrep(pattern):
-    r = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
-    return r.stdout.split()
+def rotator_pids(name):
+    """The processes that a rotation of secret ${name} started and that
+    still run: those whose environment names its ARN in COFFER_SECRET_ID
+    (rotator_exec.c sets it; children inherit it).  Not `pgrep -f` on a
+    command line such as "sleep 300", which matches anyone's process of
+    that name on the machine: a CI run failed on an operator's shell
+    waiting with `sleep 300` beside it."""
+    mark = f":secret:{name}-".encode()
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:             # gone meanwhile, or a kernel thread
+            continue
+        if any(e.startswith(b"COFFER_SECRET_ID=") and mark in e for e in env):
+            found.append(int(pid))
+    return found
 
 
 class ExecCase(unittest.TestCase):
@@ -137,7 +154,7 @@ class TimeLimitTest(ExecCase):
         self.assertIn("ran out of time (3 s) at createSecret", err)
         self.assertLess(time.time() - t0, 20)
         time.sleep(0.5)
-        self.assertEqual(pgrep("sleep 301"), [], "the rotator was left running")
+        self.assertEqual(rotator_pids(name), [], "the rotator was left running")
 
     def test_child_holds_output_then_lets_go(self):
         # A child keeps the pipe open for a second, then closes it; the
@@ -149,7 +166,7 @@ class TimeLimitTest(ExecCase):
         err = self.failed_step(name)
         self.assertIn("ran out of time", err)
         time.sleep(0.5)
-        self.assertEqual(pgrep("sleep 30[23]"), [], "its process group was left running")
+        self.assertEqual(rotator_pids(name), [], "its process group was left running")
 
     def test_child_holds_output(self):
         # The program waits on a child that keeps the pipe open.
@@ -158,7 +175,7 @@ class TimeLimitTest(ExecCase):
         name = self.rotate(prog)
         self.assertIn("ran out of time", self.failed_step(name))
         time.sleep(0.5)
-        self.assertEqual(pgrep("sleep 304"), [], "its process group was left running")
+        self.assertEqual(rotator_pids(name), [], "its process group was left running")
 
 
 class SigtermTest(ExecCase):
@@ -171,8 +188,8 @@ class SigtermTest(ExecCase):
     def test_sigterm_during_a_hung_step(self):
         prog = write_prog(os.path.join(self.dir, "hangs"),
                           "#!/bin/bash\nexec >&- 2>&-\nexec sleep 305\n")
-        self.rotate(prog)
-        self.until(lambda: pgrep("sleep 305") != [], "the rotator never ran")
+        name = self.rotate(prog)
+        self.until(lambda: rotator_pids(name) != [], "the rotator never ran")
         t0 = time.time()
         srv = self.server
         srv.proc.send_signal(signal.SIGTERM)
@@ -181,12 +198,12 @@ class SigtermTest(ExecCase):
         except subprocess.TimeoutExpired:
             srv.proc.kill()
             srv.proc.wait()
-            for pid in pgrep("sleep 305"):      # the orphaned rotator
-                os.kill(int(pid), signal.SIGKILL)
+            for pid in rotator_pids(name):      # the orphaned rotator
+                os.kill(pid, signal.SIGKILL)
             self.fail("cofferd did not stop within 20 s of SIGTERM")
         self.assertEqual(rc, 0, srv.output())
         self.assertLess(time.time() - t0, 10)
-        self.assertEqual(pgrep("sleep 305"), [])
+        self.assertEqual(rotator_pids(name), [])
         self.assertIn("cofferd is shutting down", srv.output())
 
 
