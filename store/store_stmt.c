@@ -246,11 +246,22 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "VALUES ($1, $2, $3) ON CONFLICT (secret_uuid, stage) "
 	    "DO UPDATE SET version_id = EXCLUDED.version_id) "
 	    "SELECT version_id FROM old", 3 },
-	[ST_STAGES] = { "SELECT s.secret_uuid::text, s.version_id, s.stage "
-	    "FROM version_stages s JOIN secret_versions v "
+	/*
+	 * The labels of a page's secrets, oldest version first.  One secret
+	 * at a time (LATERAL, kept apart by OFFSET 0, without which the
+	 * planner flattens it into the join it was), so that each is an
+	 * index lookup whatever the planner knows: with `= ANY ($1)` over
+	 * the join, a custom plan on tables never analyzed hash-joined every
+	 * version and every label (integration.store_plans,
+	 * test_page_labels_without_statistics).
+	 */
+	[ST_STAGES] = { "SELECT l.secret_uuid::text, l.version_id, l.stage "
+	    "FROM (SELECT DISTINCT unnest($1::uuid[]) AS id) u CROSS JOIN "
+	    "LATERAL (SELECT s.secret_uuid, s.version_id, s.stage, "
+	    "v.created_date FROM version_stages s JOIN secret_versions v "
 	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
-	    "WHERE s.secret_uuid = ANY ($1::uuid[]) "
-	    "ORDER BY s.secret_uuid, v.created_date, s.version_id, s.stage", 1 },
+	    "WHERE s.secret_uuid = u.id OFFSET 0) l "
+	    "ORDER BY l.secret_uuid, l.created_date, l.version_id, l.stage", 1 },
 	/* A tag, and the mark that the secret has had one (0011). */
 	[ST_TAG_PUT] = { "WITH mark AS (UPDATE secrets SET tags_present = true "
 	    "WHERE uuid = $1 AND NOT tags_present) "
