@@ -70,7 +70,7 @@ engine_put_version(struct engine_worker *w, const struct engine_call *call,
 		store_defer_writes(w->store);
 		return (store_version_add(w->store, sec->uuid, &v, labels, n,
 		    1, ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS,
-		    NULL, NULL, err));
+		    err));
 	}
 
 	/* A rotation's pending version gets its value. */
@@ -228,8 +228,7 @@ create_first_version(struct engine_worker *w, const struct engine_call *call,
 	    call->arena, err))
 		return (-1);
 	return (store_version_add(w->store, sec->uuid, &v, labels, 1, 1,
-	    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS, NULL,
-	    NULL, err));
+	    ENGINE_MAX_VERSIONS, ENGINE_PRUNE_AGE, ENGINE_MAX_LABELS, err));
 }
 
 /* One attempt at CreateSecret, in one transaction. */

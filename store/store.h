@@ -309,7 +309,7 @@ int store_version_insert(struct store *, const char *,
 
 /*
  * store_version_add(s, uuid, v, labels, n, current_if_none, keep,
- *     min_age_s, max_labels, out_labels, out_had_none, err):
+ *     min_age_s, max_labels, err):
  * A new version in one round trip: insert ${v}; put each of the ${n}
  * ${labels} on it (and AWSCURRENT if ${current_if_none} and the secret
  * has none), taking them from whichever versions had them, and, when
@@ -318,15 +318,14 @@ int store_version_insert(struct store *, const char *,
  * version that loses its last label here is pruned by a later write).
  * More than ${max_labels} labels across the secret's versions afterwards
  * fails it (CF_ERR_LIMIT_EXCEEDED, AWS's message), in the statement:
- * held, it fails the commit.
- * *${out_labels}: the secret's labels afterwards; *${out_had_none}: it
- * had no AWSCURRENT before; both NULL: nothing asked back, and under
- * store_defer_writes the statement is held.  The caller holds the
- * secret's row lock.
+ * held, it fails the commit.  It reports nothing back, so under
+ * store_defer_writes it is held.  The caller holds the secret's row lock
+ * (and knows whether the secret has AWSCURRENT:
+ * store_secret_lock_with_version).
  */
 int store_version_add(struct store *, const char *,
     const struct store_version *, const char *const *, size_t, int, int,
-    int, int, int *, int *, struct cf_error *) CF_MUSTCHECK;
+    int, int, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_stage_move(s, arena, uuid, stage, version_id, out_prev, err):

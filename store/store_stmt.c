@@ -120,8 +120,7 @@ const char store_secret_cols[] = PAGE_COLS;
  * from whichever versions had them; AWSPREVIOUS to the version that had
  * AWSCURRENT when AWSCURRENT moves and AWSPREVIOUS is not among them),
  * the prune ($10 kept, $11 s), LastChangedDate; then the secret's label
- * count afterwards (an error, SQLSTATE CF001, past $14: migration 0019)
- * and whether it had no AWSCURRENT before:
+ * count afterwards (an error, SQLSTATE CF001, past $14: migration 0019):
  * PutSecretValue's whole change in one round trip.  All parts see the statement's snapshot: the count adds
  * the labels it set to those it left alone, the prune counts the new
  * version, and a version that loses its last label here is pruned by a
@@ -148,7 +147,7 @@ const char store_secret_cols[] = PAGE_COLS;
 	"c AS (UPDATE secrets SET last_changed_date = now() WHERE uuid = $1) " \
 	"SELECT coffer_labels_within((SELECT count(*) FROM version_stages " \
 	"WHERE secret_uuid = $1 AND stage NOT IN (SELECT stage FROM mv)) + " \
-	"(SELECT count(*) FROM mv), $14), NOT EXISTS (SELECT 1 FROM cur)"
+	"(SELECT count(*) FROM mv), $14)"
 
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 

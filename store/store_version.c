@@ -85,7 +85,7 @@ int
 store_version_add(struct store *s, const char *uuid,
     const struct store_version *ver, const char *const *labels, size_t n,
     int current_if_none, int keep, int min_age_s, int max_labels,
-    int *out_labels, int *out_had_none, struct cf_error *err)
+    struct cf_error *err)
 {
 	char type[4], format[16], kv[16], k[16], age[16], lim[16];
 	const char *v[14];
@@ -122,8 +122,7 @@ store_version_add(struct store *s, const char *uuid,
 	len[8] = len[9] = len[10] = len[11] = len[12] = len[13] = 0;
 	fmt[8] = fmt[9] = fmt[10] = fmt[11] = fmt[12] = fmt[13] = 0;
 	/* Nothing asked back: it can wait (store_held.c). */
-	if (out_labels == NULL && out_had_none == NULL && s->defer &&
-	    (s->in_tx || s->begin_pending)) {
+	if (s->defer && (s->in_tx || s->begin_pending)) {
 		rc = store_hold(s, ST_VERSION_ADD, 14, v, len, fmt,
 		    PGRES_TUPLES_OK, err);
 		free(json);
@@ -134,12 +133,6 @@ store_version_add(struct store *s, const char *uuid,
 	free(json);
 	if (r == NULL)
 		return (-1);
-	if (out_labels == NULL || out_had_none == NULL) {
-		PQclear(r);
-		return (0);
-	}
-	*out_labels = (int)store_col_i64(r, 0, 0);
-	*out_had_none = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);
 	return (0);
 oom:
