@@ -219,6 +219,40 @@ hsm_dek_reap(struct hsm_session *s)
 		destroy_obj(s, doomed[i]);
 }
 
+/*
+ * Where ${env}'s key may be: its hash in *${h}, its two sets in ${two}.
+ * 0 when there is no cache, or the key is too long to keep.  Empties
+ * *${pin} either way.
+ */
+static int
+where(struct hsm_session *s, const struct hsm_envelope *env,
+    struct hsm_dek_pin *pin, uint64_t *h, struct hsm_dek_set *two[2])
+{
+
+	memset(pin, 0, sizeof(*pin));
+	if (s->h->deks == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+		return (0);
+	*h = key_hash(env);
+	sets_of(s->h->deks, *h, two);
+	return (1);
+}
+
+/* Pin entry ${d} of ${set} (locked) into *${pin}: in use, used now. */
+static void
+pin_entry(struct hsm_dek_cache *c, struct hsm_dek_set *set,
+    struct hsm_dek *d, struct hsm_dek_pin *pin)
+{
+
+	d->pins++;
+	d->used = atomic_fetch_add_explicit(&c->tick, 1,
+	    memory_order_relaxed) + 1;
+	pin->set = set;
+	pin->slot = d;
+	pin->gen = d->gen;
+	pin->obj = d->obj;
+	pin->owner = d->owner;
+}
+
 /* What look_in() found in one set. */
 enum look {
 	LOOK_ABSENT,		/* not there: try the other set */
@@ -254,14 +288,7 @@ look_in(struct hsm_session *s, struct hsm_dek_set *set,
 				*gone = take_out(s, d, &kept);
 			return (LOOK_STALE);
 		}
-		d->pins++;
-		d->used = atomic_fetch_add_explicit(&c->tick, 1,
-		    memory_order_relaxed) + 1;
-		pin->set = set;
-		pin->slot = d;
-		pin->gen = d->gen;
-		pin->obj = d->obj;
-		pin->owner = d->owner;
+		pin_entry(c, set, d, pin);
 		return (LOOK_HIT);
 	}
 	return (LOOK_ABSENT);
@@ -271,18 +298,14 @@ enum hsm_dek_found
 hsm_dek_find(struct hsm_session *s, const struct hsm_envelope *env,
     struct hsm_dek_pin *pin)
 {
-	struct hsm_dek_cache *c = s->h->deks;
 	struct hsm_dek_set *two[2];
 	CK_OBJECT_HANDLE gone = CK_INVALID_HANDLE;
 	enum look found = LOOK_ABSENT;
 	uint64_t h;
 	size_t k;
 
-	memset(pin, 0, sizeof(*pin));
-	if (c == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+	if (!where(s, env, pin, &h, two))
 		return (HSM_DEK_MISS);
-	h = key_hash(env);
-	sets_of(c, h, two);
 	/*
 	 * One set locked at a time: a key kept in the other set meanwhile
 	 * is a miss, and keep() then finds it there and keeps no second.
@@ -347,11 +370,8 @@ hsm_dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
 	int dup[2], kept = 0, k;
 	uint64_t h;
 
-	memset(pin, 0, sizeof(*pin));
-	if (c == NULL || env->wrapped_dek_len > WRAPPED_MAX)
+	if (!where(s, env, pin, &h, two))
 		return (HSM_DEK_NOT_KEPT);
-	h = key_hash(env);
-	sets_of(c, h, two);
 	/* Both locked, in address order (sets_of's): the choice is whole. */
 	pthread_mutex_lock(&two[0]->mu);
 	pthread_mutex_lock(&two[1]->mu);
@@ -392,14 +412,7 @@ hsm_dek_keep(struct hsm_session *s, const struct hsm_envelope *env,
 	d->obj = obj;
 	d->owner = s;
 	d->at_ms = cf_mono_ms();
-	d->used = atomic_fetch_add_explicit(&c->tick, 1,
-	    memory_order_relaxed) + 1;
-	d->pins = 1;
-	pin->set = set;
-	pin->slot = d;
-	pin->gen = d->gen;
-	pin->obj = obj;
-	pin->owner = s;
+	pin_entry(c, set, d, pin);
 	pthread_mutex_unlock(&two[1]->mu);
 	pthread_mutex_unlock(&two[0]->mu);
 	destroy_obj(s, gone);

@@ -162,6 +162,29 @@ test_fresh_key_and_iv_each_time(void **state)
 	hsm_envelope_cleanup(&b);
 }
 
+/* ${n} envelopes, the j-th sealing the bytes of j (a size_t). */
+static struct hsm_envelope *
+sealed_n(size_t n)
+{
+	struct hsm_envelope *envs;
+	size_t j;
+
+	assert_non_null(envs = calloc(n, sizeof(*envs)));
+	for (j = 0; j < n; j++)
+		seal(NULL, (const uint8_t *)&j, sizeof(j), &envs[j]);
+	return (envs);
+}
+
+static void
+sealed_free(struct hsm_envelope *envs, size_t n)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		hsm_envelope_cleanup(&envs[j]);
+	free(envs);
+}
+
 /* Open each of ${n} envelopes once in ${sess}. */
 static void
 open_all(struct hsm_session *sess, struct hsm_envelope *envs, size_t n)
@@ -369,12 +392,9 @@ test_dek_cache_idle_owner(void **state)
 	struct hsm_session *reader;
 	struct cf_error err;
 	uint64_t hits0, misses0, hits, misses;
-	size_t j;
 
 	(void)state;
-	assert_non_null(envs = calloc(FILL + MINE, sizeof(*envs)));
-	for (j = 0; j < FILL + MINE; j++)
-		seal(NULL, (const uint8_t *)&j, sizeof(j), &envs[j]);
+	envs = sealed_n(FILL + MINE);
 	/*
 	 * Twice the cache's 2,048 entries through the fixture's session: every
 	 * way ends up its own (other sessions of earlier tests are closed, and
@@ -391,9 +411,7 @@ test_dek_cache_idle_owner(void **state)
 	assert_in_range(hits - hits0, MINE - 10, MINE);
 
 	hsm_session_free(reader);
-	for (j = 0; j < FILL + MINE; j++)
-		hsm_envelope_cleanup(&envs[j]);
-	free(envs);
+	sealed_free(envs, FILL + MINE);
 }
 
 /*
@@ -410,12 +428,9 @@ test_dek_cache_working_set(void **state)
 	enum { COLD = 2048, HOT = 1536 };
 	struct hsm_envelope *envs;
 	uint64_t hits0, misses0, hits, misses;
-	size_t j;
 
 	(void)state;
-	assert_non_null(envs = calloc(COLD + HOT, sizeof(*envs)));
-	for (j = 0; j < COLD + HOT; j++)
-		seal(NULL, (const uint8_t *)&j, sizeof(j), &envs[j]);
+	envs = sealed_n(COLD + HOT);
 	open_all(s, envs, COLD);
 	hsm_dek_cache_stats(s, &hits0, &misses0);
 	open_all(s, envs + COLD, HOT);
@@ -426,9 +441,7 @@ test_dek_cache_working_set(void **state)
 	hsm_dek_cache_stats(s, &hits, &misses);
 	assert_int_equal(misses - misses0, 0);
 	assert_int_equal(hits - hits0, HOT);
-	for (j = 0; j < COLD + HOT; j++)
-		hsm_envelope_cleanup(&envs[j]);
-	free(envs);
+	sealed_free(envs, COLD + HOT);
 }
 
 static void

@@ -126,6 +126,36 @@ rows_read(json_t *plan, const char *table)
 	return (n);
 }
 
+/* The plan cache's two modes: each statement is checked under both. */
+static const char *const modes[] = { "force_custom_plan",
+    "force_generic_plan" };
+
+/*
+ * EXPLAIN (ANALYZE, FORMAT JSON) ${execute}: the document, and its text in
+ * *${text} for messages; the caller frees both.  Its plan: plan_of().
+ */
+static json_t *
+explain(const char *execute, char **text)
+{
+	char sql[8192];
+	json_t *doc;
+
+	assert_true(snprintf(sql, sizeof(sql), "EXPLAIN (ANALYZE, FORMAT "
+	    "JSON) %s", execute) < (int)sizeof(sql));
+	*text = one(sql);
+	assert_non_null(*text);
+	doc = json_loads(*text, 0, NULL);
+	assert_non_null(doc);
+	return (doc);
+}
+
+static json_t *
+plan_of(json_t *doc)
+{
+
+	return (json_object_get(json_array_get(doc, 0), "Plan"));
+}
+
 /*
  * EXPLAIN (ANALYZE) ${execute} of statement ${name}: a full page, in index
  * order without a sort, for at most twice the page's rows read.
@@ -133,17 +163,12 @@ rows_read(json_t *plan, const char *table)
 static void
 check(const char *name, const char *execute)
 {
-	char sql[1024], *text;
+	char *text;
 	json_t *doc, *plan;
 	long read;
 
-	snprintf(sql, sizeof(sql), "EXPLAIN (ANALYZE, FORMAT JSON) %s",
-	    execute);
-	text = one(sql);
-	assert_non_null(text);
-	doc = json_loads(text, 0, NULL);
-	assert_non_null(doc);
-	plan = json_object_get(json_array_get(doc, 0), "Plan");
+	doc = explain(execute, &text);
+	plan = plan_of(doc);
 	read = rows_read(plan, "secrets");
 	printf("%s %s: %s, %ld rows read%s\n", name, execute,
 	    json_string_value(json_object_get(json_object_get(plan, "Plans") ?
@@ -163,8 +188,6 @@ check(const char *name, const char *execute)
 static void
 check_pages(void)
 {
-	static const char *const modes[] = { "force_custom_plan",
-	    "force_generic_plan" };
 	static const char *const all[] = { "false", "true" };
 	static const struct {
 		const char *name;
@@ -261,8 +284,6 @@ test_pages_with_statistics(void **state)
 static void
 test_page_labels_without_statistics(void **state)
 {
-	static const char *const modes[] = { "force_custom_plan",
-	    "force_generic_plan" };
 	char sql[4096], *uuids, *text;
 	json_t *doc, *plan;
 	long versions, stages;
@@ -288,13 +309,10 @@ test_page_labels_without_statistics(void **state)
 		snprintf(sql, sizeof(sql), "SET plan_cache_mode = %s",
 		    modes[m]);
 		run(sql);
-		snprintf(sql, sizeof(sql), "EXPLAIN (ANALYZE, FORMAT JSON) "
-		    "EXECUTE stages('%s')", uuids);
-		text = one(sql);
-		assert_non_null(text);
-		doc = json_loads(text, 0, NULL);
-		assert_non_null(doc);
-		plan = json_object_get(json_array_get(doc, 0), "Plan");
+		assert_true(snprintf(sql, sizeof(sql), "EXECUTE stages('%s')",
+		    uuids) < (int)sizeof(sql));
+		doc = explain(sql, &text);
+		plan = plan_of(doc);
 		versions = rows_read(plan, "secret_versions");
 		stages = rows_read(plan, "version_stages");
 		printf("labels, %s: %ld versions and %ld labels read\n",
