@@ -287,6 +287,32 @@ enum store_lookup store_secret_staged(struct store *, struct cf_arena *,
     struct store_version *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /*
+ * store_secrets_staged(s, reads, n):
+ * store_secret_staged for ${n} reads at once, in one round trip (libpq's
+ * pipeline mode, one sync): what a worker holding several GetSecretValue
+ * calls sends PostgreSQL for all of them (rpc/ and engine/, "Reads read
+ * ahead").  Each read's outcome is its own: reads[i].rc is STORE_FOUND,
+ * STORE_NOT_FOUND or STORE_ERROR, its rows decoded into reads[i].arena.
+ * Only between transactions with nothing held back; otherwise, or if the
+ * connection cannot be opened, every rc is STORE_ERROR and nothing was
+ * sent.  A read that fails makes PostgreSQL skip the ones after it in the
+ * pipeline: those are STORE_ERROR too.  The caller reads a STORE_ERROR
+ * read again on its own, where it learns why.
+ */
+struct store_staged_read {
+	struct cf_arena *arena;		/* the call's */
+	const char *key;		/* exact name, or ARN if by_arn */
+	int by_arn;
+	const char *stage;
+	enum store_lookup rc;		/* the rest: as store_secret_staged */
+	struct store_secret sec;
+	struct store_version ver;
+	int has_version;
+};
+void store_secrets_staged(struct store *, struct store_staged_read *,
+    size_t);
+
+/*
  * store_secret_lock_with_version(s, arena, key, by_arn, vid, sec, ver,
  *     has_version, has_current, err):
  * store_secret_by_name (or _by_arn) for update, version ${vid} of that

@@ -323,6 +323,23 @@ store_server_key(struct store *s, const char *name, const uint8_t *candidate,
 	return (rc);
 }
 
+/* Decode the row of a staged read (r, 0 rows: no such secret). */
+static enum store_lookup
+staged_decode(struct cf_arena *a, PGresult *r, struct store_secret *sec,
+    struct store_version *ver, int *has_version)
+{
+
+	*has_version = 0;
+	if (PQntuples(r) == 0)
+		return (STORE_NOT_FOUND);
+	if (store_decode_staged(a, r, sec) ||
+	    (!PQgetisnull(r, 0, STORE_STAGED_NCOLS) &&
+	    store_decode_version(a, r, 0, STORE_STAGED_NCOLS, ver)))
+		return (STORE_ERROR);
+	*has_version = !PQgetisnull(r, 0, STORE_STAGED_NCOLS);
+	return (STORE_FOUND);
+}
+
 enum store_lookup
 store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
     int by_arn, const char *stage, struct store_secret *sec,
@@ -330,21 +347,59 @@ store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
 {
 	const char *v[2] = { key, stage };
 	PGresult *r;
-	enum store_lookup rc = STORE_FOUND;
+	enum store_lookup rc;
 
 	if ((r = store_exec(s, by_arn ? ST_STAGED_BY_ARN : ST_STAGED_BY_NAME,
 	    2, v, NULL, NULL, 1, PGRES_TUPLES_OK, err)) == NULL)
 		return (STORE_ERROR);
-	*has_version = 0;
-	if (PQntuples(r) == 0)
-		rc = STORE_NOT_FOUND;
-	else if (store_decode_staged(a, r, sec) ||
-	    (!PQgetisnull(r, 0, STORE_STAGED_NCOLS) &&
-	    store_decode_version(a, r, 0, STORE_STAGED_NCOLS, ver))) {
+	if ((rc = staged_decode(a, r, sec, ver, has_version)) == STORE_ERROR)
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		rc = STORE_ERROR;
-	} else
-		*has_version = !PQgetisnull(r, 0, STORE_STAGED_NCOLS);
 	PQclear(r);
 	return (rc);
+}
+
+/* At most this many reads go in one pipeline; more take several. */
+#define STAGED_PIPELINE_MAX 32
+
+void
+store_secrets_staged(struct store *s, struct store_staged_read *reads,
+    size_t n)
+{
+	struct store_pq_query q[STAGED_PIPELINE_MAX];
+	const char *v[STAGED_PIPELINE_MAX][2];
+	char names[2][16];
+	PGresult *res[STAGED_PIPELINE_MAX];
+	struct cf_error err;
+	size_t i, k, m;
+
+	for (i = 0; i < n; i++)
+		reads[i].rc = STORE_ERROR;
+	/* A statement in a pipeline cannot carry a BEGIN or held changes. */
+	if (s->in_tx || s->begin_pending || s->n_held > 0 ||
+	    store_reopen(s, 0, &err) || store_timeout_apply(s, 1, &err))
+		return;
+	snprintf(names[0], sizeof(names[0]), "s%d", (int)ST_STAGED_BY_NAME);
+	snprintf(names[1], sizeof(names[1]), "s%d", (int)ST_STAGED_BY_ARN);
+	for (k = 0; k < n; k += m) {
+		m = n - k < STAGED_PIPELINE_MAX ? n - k : STAGED_PIPELINE_MAX;
+		for (i = 0; i < m; i++) {
+			v[i][0] = reads[k + i].key;
+			v[i][1] = reads[k + i].stage;
+			q[i] = (struct store_pq_query){
+			    .name = names[reads[k + i].by_arn != 0], .n = 2,
+			    .values = v[i], .result_format = 1 };
+		}
+		/* A missed deadline closed the connection: no more. */
+		if (store_pq_pipeline(s, q, (int)m, res))
+			return;
+		for (i = 0; i < m; i++) {
+			if (res[i] != NULL &&
+			    PQresultStatus(res[i]) == PGRES_TUPLES_OK)
+				reads[k + i].rc = staged_decode(
+				    reads[k + i].arena, res[i],
+				    &reads[k + i].sec, &reads[k + i].ver,
+				    &reads[k + i].has_version);
+			PQclear(res[i]);
+		}
+	}
 }
