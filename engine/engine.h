@@ -123,6 +123,8 @@ struct engine_call {
 	const char *request_id;
 	struct cf_arena *arena;
 	struct engine_audit *audit;	/* NULL: not audited (tests) */
+	/* GetSecretValue's read, made ahead with others; NULL: none. */
+	const struct engine_read_ahead *ahead;
 };
 
 /* A secret value: SecretString (UTF-8 text) or SecretBinary (bytes). */
@@ -277,6 +279,35 @@ struct engine_get_resp {
 int engine_get_secret_value(struct engine_worker *,
     const struct engine_call *, const struct engine_get_req *,
     struct engine_get_resp *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * Reads read ahead.  A worker holding several GetSecretValue calls at once
+ * reads all their secrets in one round trip (engine_read_ahead), before it
+ * runs the calls one by one; each call, given its read
+ * (engine_call.ahead), uses it instead of reading again.  Only the read is
+ * shared: each call still checks its own input, authorizes its own caller
+ * and opens its own value.  A read made ahead is made after its call
+ * arrived and before it is answered, like the read the call would have
+ * made itself.
+ */
+struct engine_ahead_got;		/* the read's rows (engine's own) */
+struct engine_read_ahead {
+	const char *secret_id;		/* as the request gave it */
+	const char *version_stage;	/* NULL: AWSCURRENT */
+	struct cf_arena *arena;		/* the call's: the rows go there */
+	struct engine_ahead_got *got;	/* set by engine_read_ahead; NULL: not read */
+};
+
+/*
+ * engine_read_ahead(w, reads, n):
+ * Read the secrets and versions of ${n} GetSecretValue calls by label in
+ * one round trip on ${w}'s connection.  A read whose input the call will
+ * refuse anyway (an invalid SecretId or VersionStage, another account's
+ * ARN), and a read that failed, keep got NULL: the call then reads on its
+ * own, as without read-ahead, and reports what it finds.
+ */
+void engine_read_ahead(struct engine_worker *, struct engine_read_ahead *,
+    size_t);
 
 struct engine_put_req {
 	const char *secret_id;

@@ -65,6 +65,9 @@ struct engine {
 	 * outcome (0 failed, 1 OK); secrets purged. */
 	atomic_uint_fast64_t rotations[ENGINE_ROTATOR_KINDS + 1][2];
 	atomic_uint_fast64_t purged;
+	/* ops.c: GetSecretValue reads read ahead, and their round trips. */
+	atomic_uint_fast64_t ahead_reads;
+	atomic_uint_fast64_t ahead_trips;
 };
 
 struct engine_worker {

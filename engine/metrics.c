@@ -53,6 +53,16 @@ engine_metrics_write(struct engine *e, struct cf_prom *out)
 	cf_prom_value(out, "coffer_purged_secrets_total", NULL,
 	    atomic_load_explicit(&e->purged, memory_order_relaxed));
 
+	cf_prom_family(out, "coffer_read_ahead_reads_total", "counter",
+	    "GetSecretValue reads a worker made together with others', in "
+	    "one round trip, before running their calls.");
+	cf_prom_value(out, "coffer_read_ahead_reads_total", NULL,
+	    atomic_load_explicit(&e->ahead_reads, memory_order_relaxed));
+	cf_prom_family(out, "coffer_read_ahead_round_trips_total", "counter",
+	    "The round trips that carried those reads.");
+	cf_prom_value(out, "coffer_read_ahead_round_trips_total", NULL,
+	    atomic_load_explicit(&e->ahead_trips, memory_order_relaxed));
+
 	hsm_metrics(e->hsm, &hm);
 	cf_prom_family(out, "coffer_dek_cache_hits_total", "counter", "Opens "
 	    "that found the data key already unwrapped in the token.");
