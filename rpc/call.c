@@ -59,6 +59,12 @@ struct call {
 	grpc_slice details;
 	grpc_byte_buffer *response;
 	int cancelled;
+
+	/* The request, between rpc_call_accept and rpc_call_run. */
+	size_t method;
+	uint8_t *req;			/* in the arena; NULL: unread */
+	size_t len;
+	struct cf_error unread;		/* why, when unread */
 };
 
 static void
@@ -405,30 +411,66 @@ call_finish(struct call *c)
 	return (call_answer(c));
 }
 
+struct call *
+rpc_call_accept(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
+    struct audit *audit, struct rpc_refusals *refusals)
+{
+	struct call *c;
+
+	/* A context for the call, which takes the call over. */
+	if ((c = call_new(gcall, audit, refusals)) == NULL) {
+		call_refuse(gcall);
+		return (NULL);
+	}
+
+	/* Copy the request where it can be wiped. */
+	call_identity(c);
+	c->method = method;
+	if (call_read(c->x.arena, payload, &c->req, &c->len, &c->unread))
+		c->req = NULL;
+	return (c);
+}
+
+void
+rpc_call_read_ahead(struct call *const *calls, size_t n,
+    struct engine_worker *w)
+{
+	struct rpc_exchange *xs[RPC_AHEAD_MAX];
+	const uint8_t *reqs[RPC_AHEAD_MAX];
+	size_t methods[RPC_AHEAD_MAX], lens[RPC_AHEAD_MAX], i;
+
+	if (n > RPC_AHEAD_MAX)
+		n = RPC_AHEAD_MAX;
+	for (i = 0; i < n; i++) {
+		xs[i] = &calls[i]->x;
+		methods[i] = calls[i]->method;
+		reqs[i] = calls[i]->req;
+		lens[i] = calls[i]->len;
+	}
+	rpc_exchange_read_ahead(xs, methods, reqs, lens, n, w);
+}
+
+int
+rpc_call_run(struct call *c, struct engine_worker *w)
+{
+
+	/* Run the method; record, then reply (the exchange says what). */
+	rpc_exchange_run(&c->x, c->method, w, c->req, c->len,
+	    c->req != NULL ? NULL : &c->unread);
+	return (call_finish(c));
+}
+
 int
 rpc_call_serve(grpc_call *gcall, size_t method, grpc_byte_buffer *payload,
     struct engine_worker *w, struct audit *audit,
     struct rpc_refusals *refusals)
 {
-	struct cf_error unread = { CF_OK, "" };
 	struct call *c;
-	uint8_t *req = NULL;
-	size_t len = 0;
-	int read_ok;
 
-	/* A context for the call, which takes the call over. */
-	if ((c = call_new(gcall, audit, refusals)) == NULL) {
-		call_refuse(gcall);
+	if ((c = rpc_call_accept(gcall, method, payload, audit, refusals)) ==
+	    NULL)
 		return (0);
-	}
-
-	/* Copy the request where it can be wiped, then run the method. */
-	call_identity(c);
-	read_ok = call_read(c->x.arena, payload, &req, &len, &unread) == 0;
-	rpc_exchange_run(&c->x, method, w, req, len, read_ok ? NULL : &unread);
-
-	/* Record, then reply; on failure the exchange says what is sent. */
-	return (call_finish(c));
+	return (rpc_call_run(c, w));
 }
 
 int

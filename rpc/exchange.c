@@ -152,6 +152,7 @@ rpc_exchange_run(struct rpc_exchange *x, size_t method,
 	ec.arena = x->arena;
 	ec.peer = x->peer != NULL ? x->peer : "unknown";
 	ec.audit = x->audit != NULL ? &x->ea : NULL;
+	ec.ahead = x->has_ahead ? &x->ahead : NULL;
 	x->ea.change_event = change_event;
 	x->ea.hook_arg = x;
 	if (authenticated(x, ec.action, &x->err) == 0 &&
@@ -159,8 +160,41 @@ rpc_exchange_run(struct rpc_exchange *x, size_t method,
 		if (unread != NULL)
 			x->err = *unread;
 		else if (rpc_service_handle(method, w, &ec, req, len,
-		    &x->reply, &x->err) == 0)
+		    x->decoded, &x->reply, &x->err) == 0)
 			x->ok = 1;
+	}
+}
+
+void
+rpc_exchange_read_ahead(struct rpc_exchange *const *xs,
+    const size_t *methods, const uint8_t *const *reqs, const size_t *lens,
+    size_t n, struct engine_worker *w)
+{
+	struct engine_read_ahead reads[RPC_AHEAD_MAX];
+	struct rpc_exchange *at[RPC_AHEAD_MAX];
+	struct cf_error scratch;
+	size_t i, m = 0;
+
+	for (i = 0; i < n && m < RPC_AHEAD_MAX; i++) {
+		struct rpc_exchange *x = xs[i];
+
+		/* (A request that does not decode fails when it runs.) */
+		if (x->principal == NULL || reqs[i] == NULL ||
+		    rpc_service_decode(methods[i], x->arena, reqs[i], lens[i],
+		    &x->decoded, &scratch))
+			continue;
+		memset(&reads[m], 0, sizeof(reads[m]));
+		if (!rpc_service_ahead(methods[i], x->decoded, &reads[m]))
+			continue;
+		reads[m].arena = x->arena;
+		at[m++] = x;
+	}
+	if (m == 0)
+		return;
+	engine_read_ahead(w, reads, m);
+	for (i = 0; i < m; i++) {
+		at[i]->ahead = reads[i];
+		at[i]->has_ahead = 1;
 	}
 }
 

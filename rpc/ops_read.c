@@ -69,6 +69,21 @@ rpc_op_get_secret_value(struct engine_worker *w, const struct engine_call *c,
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }
 
+/* A GetSecretValue by label reads what engine_read_ahead reads. */
+int
+rpc_ahead_get_secret_value(const ProtobufCMessage *pm,
+    struct engine_read_ahead *a)
+{
+	const Coffer__V1__GetSecretValueRequest *m =
+	    (const Coffer__V1__GetSecretValueRequest *)pm;
+
+	if (m->version_id != NULL)
+		return (0);
+	a->secret_id = m->secret_id;
+	a->version_stage = m->version_stage;
+	return (a->secret_id != NULL);
+}
+
 /* The per-secret errors of a BatchGetSecretValue page. */
 static int
 batch_errors(struct cf_arena *a, const struct engine_batch_resp *p,

@@ -44,6 +44,22 @@ int rpc_call_serve(grpc_call *, size_t, grpc_byte_buffer *,
     struct engine_worker *, struct audit *, struct rpc_refusals *);
 
 /*
+ * A worker holding several calls at once serves them in two steps, so that
+ * their reads go to PostgreSQL together (rpc_exchange_read_ahead):
+ * rpc_call_accept(gcall, method, payload, audit, refusals) takes each
+ * call over as rpc_call_serve() would and reads its request (NULL only
+ * when out of memory: the call was then refused, and returns as 0 from
+ * rpc_call_serve); rpc_call_read_ahead(calls, n, w) makes their reads;
+ * rpc_call_run(call, w) runs each, and returns as rpc_call_serve().
+ */
+struct call;
+struct call *rpc_call_accept(grpc_call *, size_t, grpc_byte_buffer *,
+    struct audit *, struct rpc_refusals *);
+void rpc_call_read_ahead(struct call *const *, size_t,
+    struct engine_worker *);
+int rpc_call_run(struct call *, struct engine_worker *);
+
+/*
  * rpc_call_serve_unknown(gcall, method, audit, refusals):
  * Answer ${gcall}, a call of the unregistered ${method}, with UNIMPLEMENTED
  * "unknown method <path>".  Takes ${gcall} over; returns as

@@ -42,6 +42,12 @@ struct rpc_exchange {
 	struct rpc_refusals *refusals;	/* counts calls without identity */
 	struct engine_audit ea;
 
+	/* Read ahead (rpc_exchange_read_ahead): the request decoded, and
+	 * its read when it has one. */
+	ProtobufCMessage *decoded;
+	int has_ahead;
+	struct engine_read_ahead ahead;
+
 	/* The result, held back until the events are durable. */
 	int ok;
 	struct rpc_reply reply;
@@ -75,6 +81,19 @@ void rpc_exchange_cleanup(struct rpc_exchange *);
  */
 void rpc_exchange_run(struct rpc_exchange *, size_t, struct engine_worker *,
     const uint8_t *, size_t, const struct cf_error *);
+
+/*
+ * rpc_exchange_read_ahead(xs, methods, reqs, lens, n, w):
+ * Before running them, make the reads of the ${n} calls ${xs} (method
+ * methods[i], reqs[i] of lens[i] bytes in its arena; NULL: unread) that
+ * engine_read_ahead can make together, in one round trip on ${w}: only
+ * for calls with an identity (no database work for a caller the call
+ * will refuse), of a method with such a read (GetSecretValue by label).
+ * Each request is decoded here once, and rpc_exchange_run uses that
+ * decode.  A call whose read was not made reads on its own.
+ */
+void rpc_exchange_read_ahead(struct rpc_exchange *const *, const size_t *,
+    const uint8_t *const *, const size_t *, size_t, struct engine_worker *);
 
 /*
  * rpc_exchange_fail(x, method, op, err):

@@ -182,6 +182,14 @@ const char *rpc_service_op(size_t);
 #define RPC_SERVICE_NONE ((size_t)-1)
 
 /*
+ * The most calls a worker takes from the queue at once to make their
+ * reads together (rpc_exchange_read_ahead): each worker has this many
+ * requested calls waiting for each method with such a read, so that
+ * calls already arrived are in the queue to be taken, not held in gRPC.
+ */
+#define RPC_AHEAD_MAX 16
+
+/*
  * rpc_service_find_sm(op): the index of coffer.v1.SecretsManager's method
  * ${op} ("GetSecretValue"): AWS's operations, the ones AWS's JSON protocol
  * names in X-Amz-Target.  RPC_SERVICE_NONE for any other name, Coffer's
@@ -202,14 +210,37 @@ const ProtobufCMessageDescriptor *rpc_service_response(size_t);
 int rpc_service_is_long(size_t);
 
 /*
- * rpc_service_handle(i, w, call, req, len, out, err):
- * Decode the ${len}-byte request ${req} of method ${i}, run it on engine
- * worker ${w} and serialize the response into ${out}, allocated in
- * ${call->arena}.  Returns 0, or -1 with ${err} set to the failure the
- * client should see.  ${req} is only read.
+ * rpc_service_decode(i, arena, req, len, out, err):
+ * Check the ${len}-byte request ${req} of method ${i} on the wire
+ * (rpc_wire_check) and decode it into ${arena}.  0 with *${out} set, or -1
+ * with ${err} set to the failure the client should see.
+ */
+int rpc_service_decode(size_t, struct cf_arena *, const uint8_t *, size_t,
+    ProtobufCMessage **, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * rpc_service_ahead(i, m, a):
+ * 1 if method ${i}, asked ${m} (decoded), makes a read engine_read_ahead
+ * can make for it with others, which ${a} then names; else 0.
+ */
+struct engine_read_ahead;
+int rpc_service_ahead(size_t, const ProtobufCMessage *,
+    struct engine_read_ahead *);
+
+/* rpc_service_has_ahead(i): nonzero if method ${i} may read ahead. */
+int rpc_service_has_ahead(size_t);
+
+/*
+ * rpc_service_handle(i, w, call, req, len, decoded, out, err):
+ * Decode the ${len}-byte request ${req} of method ${i} (unless ${decoded},
+ * rpc_service_decode's result, is given), run it on engine worker ${w}
+ * and serialize the response into ${out}, allocated in ${call->arena}.
+ * Returns 0, or -1 with ${err} set to the failure the client should see.
+ * ${req} is only read.
  */
 int rpc_service_handle(size_t, struct engine_worker *,
-    const struct engine_call *, const uint8_t *, size_t, struct rpc_reply *,
+    const struct engine_call *, const uint8_t *, size_t,
+    const ProtobufCMessage *, struct rpc_reply *,
     struct cf_error *) CF_MUSTCHECK;
 
 /* ---- server.c ---------------------------------------------------------- */

@@ -23,6 +23,13 @@
 typedef int rpc_op_fn(struct engine_worker *, const struct engine_call *,
     const ProtobufCMessage *, struct rpc_reply *, struct cf_error *);
 
+/*
+ * A method whose read can be made ahead (engine_read_ahead) has an
+ * rpc_ahead_fn: from the decoded request it fills ${a}'s secret_id and
+ * version_stage, and says whether the call makes that read (1) or not (0).
+ */
+typedef int rpc_ahead_fn(const ProtobufCMessage *, struct engine_read_ahead *);
+
 /* ---- pb.c --------------------------------------------------------------- */
 
 static inline char *
@@ -78,6 +85,7 @@ int rpc_pb_tags(struct cf_arena *, Coffer__V1__Tag *const *, size_t,
 /* ---- ops_read.c --------------------------------------------------------- */
 
 rpc_op_fn rpc_op_get_secret_value;
+rpc_ahead_fn rpc_ahead_get_secret_value;
 rpc_op_fn rpc_op_batch_get_secret_value;
 rpc_op_fn rpc_op_describe_secret;
 rpc_op_fn rpc_op_list_secrets;

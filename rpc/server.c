@@ -460,6 +460,82 @@ worker_deadline(const struct rpc_server *srv)
 	    gpr_time_from_millis(RPC_SHUTDOWN_POLL_MS, GPR_TIMESPAN)));
 }
 
+/* Is ${ev} a new call whose read a worker makes with others'? */
+static int
+reads_ahead(const struct rpc_server *srv, grpc_event ev)
+{
+	const enum rpc_tag_kind *kind = ev.tag;
+	const struct slot *s = ev.tag;
+
+	return (ev.success && *kind == RPC_TAG_METHOD &&
+	    rpc_service_has_ahead(s->method) &&
+	    !(srv->n_long > 0 && rpc_service_is_long(s->method)));
+}
+
+/*
+ * Serve the calls in ${slots} (new calls that read ahead) together: take
+ * each over and ask for the next call in its slot, make their reads in one
+ * round trip, then run them one by one.  Each is on its way to the audit
+ * from the moment it is taken (group commit waits for it).
+ */
+static void
+serve_ahead(struct worker *w, struct slot *const *slots, size_t n)
+{
+	struct rpc_server *srv = w->srv;
+	struct call *calls[RPC_AHEAD_MAX];
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		atomic_fetch_add(&srv->n_inflight, 1);
+		atomic_fetch_sub(&srv->n_pending, 1);
+		if ((calls[m] = rpc_call_accept(slots[i]->call,
+		    slots[i]->method, slots[i]->payload, srv->audit,
+		    srv->refusals)) != NULL) {
+			if (srv->audit != NULL)
+				audit_call_begin(srv->audit);
+			m++;
+		} else
+			call_answered(srv, 0);
+		slots[i]->call = NULL;
+		slot_post(srv, slots[i]);
+	}
+	if (m > 1)
+		rpc_call_read_ahead(calls, m, w->ew);
+	for (i = 0; i < m; i++) {
+		call_answered(srv, rpc_call_run(calls[i], w->ew));
+		if (srv->audit != NULL)
+			audit_call_end(srv->audit);
+	}
+}
+
+/*
+ * A new call that reads ahead, ${first}, came: take with it those of the
+ * queue's events that are already there (without waiting for more), up to
+ * RPC_AHEAD_MAX calls that read ahead, and serve those together.  Other
+ * events met on the way are handled as they come.
+ */
+static void
+worker_take_ahead(struct worker *w, grpc_event first)
+{
+	struct rpc_server *srv = w->srv;
+	struct slot *slots[RPC_AHEAD_MAX];
+	size_t n = 0;
+	grpc_event ev;
+
+	slots[n++] = first.tag;
+	while (n < RPC_AHEAD_MAX) {
+		ev = grpc_completion_queue_next(srv->cq,
+		    gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+		if (ev.type != GRPC_OP_COMPLETE)
+			break;
+		if (reads_ahead(srv, ev))
+			slots[n++] = ev.tag;
+		else
+			worker_event(w, ev);
+	}
+	serve_ahead(w, slots, n);
+}
+
 /* A queue worker: serve what the queue brings until it is drained. */
 static void
 worker_serve_queue(struct worker *w)
@@ -472,7 +548,9 @@ worker_serve_queue(struct worker *w)
 		    NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
-		if (ev.type == GRPC_OP_COMPLETE)
+		if (ev.type == GRPC_OP_COMPLETE && reads_ahead(srv, ev))
+			worker_take_ahead(w, ev);
+		else if (ev.type == GRPC_OP_COMPLETE)
 			worker_event(w, ev);
 		queue_close_if_idle(srv);
 	}
@@ -557,23 +635,37 @@ static int
 workers_new(struct rpc_server *srv, struct cf_error *err)
 {
 	unsigned i;
-	size_t k;
+	size_t k, m, j, base;
 
 	/* One queue for every worker; the server must know it. */
 	srv->cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
 
-	/* As many requests per method as queue workers. */
-	srv->n_slots = (size_t)srv->n_workers * (srv->n_methods + 1);
+	/*
+	 * As many requests per method as queue workers; for a method whose
+	 * reads a worker makes together, RPC_AHEAD_MAX per worker, so that
+	 * that many of its calls can be waiting in the queue.
+	 */
+	base = (size_t)srv->n_workers * (srv->n_methods + 1);
+	srv->n_slots = base;
+	for (m = 0; m < srv->n_methods; m++)
+		if (rpc_service_has_ahead(m))
+			srv->n_slots += (size_t)srv->n_workers *
+			    (RPC_AHEAD_MAX - 1);
 	if ((srv->slots = calloc(srv->n_slots, sizeof(*srv->slots))) == NULL)
 		goto oom;
-	for (k = 0; k < srv->n_slots; k++) {
+	for (k = 0; k < base; k++) {
 		if (k % (srv->n_methods + 1) < srv->n_methods)
 			slot_init(&srv->slots[k], RPC_TAG_METHOD,
 			    k % (srv->n_methods + 1));
 		else
 			slot_init(&srv->slots[k], RPC_TAG_UNKNOWN, 0);
 	}
+	for (m = 0; m < srv->n_methods; m++)
+		if (rpc_service_has_ahead(m))
+			for (j = 0; j < (size_t)srv->n_workers *
+			    (RPC_AHEAD_MAX - 1); j++)
+				slot_init(&srv->slots[k++], RPC_TAG_METHOD, m);
 
 	/* The threads' records. */
 	if ((srv->workers = calloc(threads_count(srv),

@@ -21,6 +21,7 @@ struct method {
 	const ProtobufCMessageDescriptor *response;
 	rpc_op_fn *run;
 	int is_long;			/* runs on the long-call pool */
+	rpc_ahead_fn *ahead;		/* its read made ahead; NULL: none */
 };
 
 /* grpc.health.v1.Health/Check: this worker's database and token. */
@@ -70,13 +71,15 @@ rpc_service_not_serving(struct cf_arena *arena, struct rpc_reply *out,
 #define MSGS(m) &coffer__v1__##m##_request__descriptor, \
 	&coffer__v1__##m##_response__descriptor
 #define SM(op, m, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
-	MSGS(m), fn, 0 }
+	MSGS(m), fn, 0, NULL }
+#define SM_AHEAD(op, m, fn, ahead) { #op, "secretsmanager:" #op, \
+	SM_PATH(op), MSGS(m), fn, 0, ahead }
 #define SM_LONG(op, m, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
-	MSGS(m), fn, 1 }
+	MSGS(m), fn, 1, NULL }
 #define COFFER(svc, op, m, fn) { #op, "coffer:" #op, \
-	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 0 }
+	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 0, NULL }
 #define COFFER_LONG(svc, op, m, fn) { #op, "coffer:" #op, \
-	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 1 }
+	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 1, NULL }
 
 static const struct method methods[] = {
 	SM_LONG(BatchGetSecretValue, batch_get_secret_value,
@@ -92,7 +95,8 @@ static const struct method methods[] = {
 	    rpc_op_get_random_password),
 	SM(GetResourcePolicy, get_resource_policy,
 	    rpc_op_get_resource_policy),
-	SM(GetSecretValue, get_secret_value, rpc_op_get_secret_value),
+	SM_AHEAD(GetSecretValue, get_secret_value, rpc_op_get_secret_value,
+	    rpc_ahead_get_secret_value),
 	SM(ListSecretVersionIds, list_secret_version_ids,
 	    rpc_op_list_secret_version_ids),
 	SM_LONG(ListSecrets, list_secrets, rpc_op_list_secrets),
@@ -155,7 +159,7 @@ static const struct method methods[] = {
 	{ "Health/Check", NULL, "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,
 	    &grpc__health__v1__health_check_response__descriptor,
-	    op_health_check, 0 },
+	    op_health_check, 0, NULL },
 };
 
 size_t
@@ -220,40 +224,63 @@ rpc_service_is_long(size_t i)
 }
 
 int
-rpc_service_handle(size_t i, struct engine_worker *w,
-    const struct engine_call *c, const uint8_t *req, size_t len,
-    struct rpc_reply *out, struct cf_error *err)
+rpc_service_decode(size_t i, struct cf_arena *arena, const uint8_t *req,
+    size_t len, ProtobufCMessage **out, struct cf_error *err)
 {
 	const struct method *mt = &methods[i];
 	ProtobufCAllocator alloc;
-	ProtobufCMessage *m;
 
 	/* Check the strings on the wire, then decode into the arena. */
-	rpc_arena_allocator_init(&alloc, c->arena);
+	rpc_arena_allocator_init(&alloc, arena);
 	if (rpc_wire_check(mt->request, req, len, err))
-		goto err0;
-	if ((m = protobuf_c_message_unpack(mt->request, &alloc, len, req)) ==
-	    NULL) {
+		return (-1);
+	if ((*out = protobuf_c_message_unpack(mt->request, &alloc, len,
+	    req)) == NULL) {
 		cf_error_set(err, CF_ERR_INVALID_PARAMETER,
 		    "could not decode the %s message", mt->request->short_name);
-		goto err0;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+rpc_service_ahead(size_t i, const ProtobufCMessage *m,
+    struct engine_read_ahead *a)
+{
+
+	return (i < rpc_service_count() && methods[i].ahead != NULL &&
+	    methods[i].ahead(m, a));
+}
+
+int
+rpc_service_has_ahead(size_t i)
+{
+
+	return (i < rpc_service_count() && methods[i].ahead != NULL);
+}
+
+int
+rpc_service_handle(size_t i, struct engine_worker *w,
+    const struct engine_call *c, const uint8_t *req, size_t len,
+    const ProtobufCMessage *decoded, struct rpc_reply *out,
+    struct cf_error *err)
+{
+	const struct method *mt = &methods[i];
+	ProtobufCMessage *m;
+
+	if (decoded == NULL) {
+		if (rpc_service_decode(i, c->arena, req, len, &m, err))
+			return (-1);
+		decoded = m;
 	}
 
 	/* What the caller asked for, for the audit event (never a value). */
 	if (c->audit != NULL && (c->audit->request_params =
-	    rpc_audit_params(c->arena, m)) == NULL) {
+	    rpc_audit_params(c->arena, decoded)) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto err0;
+		return (-1);
 	}
 
 	/* Run it; the request stays in the arena until the call ends. */
-	if (mt->run(w, c, m, out, err))
-		goto err0;
-
-	/* Success! */
-	return (0);
-
-err0:
-	/* Failure! */
-	return (-1);
+	return (mt->run(w, c, decoded, out, err));
 }
