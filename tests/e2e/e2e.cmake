@@ -82,6 +82,15 @@ set_tests_properties(e2e.pipeline PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 1800)
 
+# Reads read ahead: GetSecretValue calls a worker holds read in one round
+# trip, each answered, authorized and audited on its own.
+add_test(NAME e2e.read_ahead
+         COMMAND /usr/bin/python3 -m unittest -v tests.e2e.test_read_ahead
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.read_ahead PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 1800)
+
 # AWS's JSON protocol over HTTPS: boto3, the aws CLI and the AWS SDK for
 # JavaScript against aws_listen; SigV4 attacks; the same rights as gRPC.
 add_test(NAME e2e.awsapi
