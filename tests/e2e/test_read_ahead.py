@@ -264,5 +264,44 @@ class ReadAheadTest(unittest.TestCase):
         self.made_together(before)
 
 
+
+class WithoutCertificateTest(unittest.TestCase):
+    """health_without_cert = on lets a client without a certificate reach
+    the server: its GetSecretValue calls are refused (AccessDenied), and
+    none of them costs a database read, made ahead or not."""
+
+    def test_no_read_is_made_for_a_caller_without_identity(self):
+        pki = h.Certs()
+        self.addCleanup(pki.destroy)
+        db = h.fresh_database("read_ahead_nocert")
+        mport = h.free_port()
+        server = h.Server(db, tls=pki, workers=2, extra_env={
+            "COFFER_HEALTH_WITHOUT_CERT": "on",
+            "COFFER_METRICS_LISTEN": f"127.0.0.1:{mport}"}).start()
+        self.addCleanup(server.stop)
+        probe = ReadAheadTest("ahead")
+        probe.mport = mport
+        admin = h.Caller(server, server.admin_cert)
+        self.addCleanup(admin.close)
+        names = []
+        for i in range(8):
+            names.append(f"nc-{i}-{token()[:8]}")
+            admin.call("CreateSecret", name=names[-1], secret_string="v",
+                       client_request_token=token())
+        nobody = h.Caller.__new__(h.Caller)
+        nobody.server = server
+        nobody.channel = pki.channel(server.endpoint)
+        self.addCleanup(nobody.close)
+        requests = [{"secret_id": n} for n in names] * 40
+
+        before = probe.ahead()
+        got = ReadAheadTest.fire(nobody, requests)
+        self.assertEqual({o for o, _ in got}, {"AccessDeniedException"}, got[:2])
+        self.assertEqual(probe.ahead(), before)
+        # The same calls with an identity are read ahead on this server.
+        got = ReadAheadTest.fire(admin, requests)
+        self.assertEqual({o for o, _ in got}, {"OK"})
+        probe.made_together(before)
+
 if __name__ == "__main__":
     unittest.main()
