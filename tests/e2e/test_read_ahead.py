@@ -257,7 +257,7 @@ class ReadAheadTest(unittest.TestCase):
                                      "f-" + str([n for n, _ in secrets].index(
                                          req["secret_id"])))
                 else:
-                    self.assertEqual(o, "ServiceUnavailableException", r)
+                    self.assertEqual(o, "ServiceUnavailable", r)
         # Recovered without a restart: every call of a new round answers.
         got = self.fire(self.admin, requests)
         self.assertEqual({o for o, _ in got}, {"OK"}, got[:3])
