@@ -38,6 +38,48 @@ def setUpModule():
     pb()
 
 
+def ahead(mport):
+    """(reads made ahead, round trips that carried them) so far, from the
+    /metrics of the server on ${mport}."""
+    with urllib.request.urlopen(
+            f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    got = {}
+    for line in text.splitlines():
+        if line.startswith("coffer_read_ahead_"):
+            k, v = line.split()
+            got[k] = int(float(v))
+    return (got["coffer_read_ahead_reads_total"],
+            got["coffer_read_ahead_round_trips_total"])
+
+
+def fire(channel, requests):
+    """Send every GetSecretValue in ${requests} at once on ${channel};
+    their outcomes in order: ("OK", response) or (exception name,
+    details)."""
+    sm, _ = pb()
+    method = channel.unary_unary(
+        SM + "GetSecretValue",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=sm.GetSecretValueResponse.FromString)
+    futures = [method.future(sm.GetSecretValueRequest(**r), timeout=60)
+               for r in requests]
+    out = []
+    for f in futures:
+        try:
+            out.append(("OK", f.result()))
+        except grpc.RpcError as e:
+            out.append((error_type(e), e.details()))
+    return out
+
+
+def made_together(test, mport, before):
+    """Reads were made ahead since ${before}, more than one a trip."""
+    reads, trips = ahead(mport)
+    test.assertGreater(trips, before[1], "no read was made ahead")
+    test.assertGreater(reads - before[0], trips - before[1])
+
+
 class ReadAheadTest(unittest.TestCase):
 
     @classmethod
@@ -64,17 +106,7 @@ class ReadAheadTest(unittest.TestCase):
     # ---- helpers -------------------------------------------------------
 
     def ahead(self):
-        """(reads made ahead, round trips that carried them) so far."""
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.mport}/metrics", timeout=10) as r:
-            text = r.read().decode()
-        got = {}
-        for line in text.splitlines():
-            if line.startswith("coffer_read_ahead_"):
-                k, v = line.split()
-                got[k] = int(float(v))
-        return (got["coffer_read_ahead_reads_total"],
-                got["coffer_read_ahead_round_trips_total"])
+        return ahead(self.mport)
 
     def secret(self, value):
         name = f"ra-{token()[:10]}"
@@ -84,28 +116,10 @@ class ReadAheadTest(unittest.TestCase):
 
     @staticmethod
     def fire(caller, requests):
-        """Send every GetSecretValue in ${requests} at once; their outcomes
-        in order: ("OK", response) or (exception name, details)."""
-        sm, _ = pb()
-        method = caller.channel.unary_unary(
-            SM + "GetSecretValue",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=sm.GetSecretValueResponse.FromString)
-        futures = [method.future(sm.GetSecretValueRequest(**r), timeout=60)
-                   for r in requests]
-        out = []
-        for f in futures:
-            try:
-                out.append(("OK", f.result()))
-            except grpc.RpcError as e:
-                out.append((error_type(e), e.details()))
-        return out
+        return fire(caller.channel, requests)
 
     def made_together(self, before):
-        """Reads were made ahead since ${before}, more than one a trip."""
-        reads, trips = self.ahead()
-        self.assertGreater(trips, before[1], "no read was made ahead")
-        self.assertGreater(reads - before[0], trips - before[1])
+        made_together(self, self.mport, before)
 
     # ---- tests ---------------------------------------------------------
 
@@ -279,8 +293,6 @@ class WithoutCertificateTest(unittest.TestCase):
             "COFFER_HEALTH_WITHOUT_CERT": "on",
             "COFFER_METRICS_LISTEN": f"127.0.0.1:{mport}"}).start()
         self.addCleanup(server.stop)
-        probe = ReadAheadTest("ahead")
-        probe.mport = mport
         admin = h.Caller(server, server.admin_cert)
         self.addCleanup(admin.close)
         names = []
@@ -288,20 +300,18 @@ class WithoutCertificateTest(unittest.TestCase):
             names.append(f"nc-{i}-{token()[:8]}")
             admin.call("CreateSecret", name=names[-1], secret_string="v",
                        client_request_token=token())
-        nobody = h.Caller.__new__(h.Caller)
-        nobody.server = server
-        nobody.channel = pki.channel(server.endpoint)
+        nobody = pki.channel(server.endpoint)
         self.addCleanup(nobody.close)
         requests = [{"secret_id": n} for n in names] * 40
 
-        before = probe.ahead()
-        got = ReadAheadTest.fire(nobody, requests)
+        before = ahead(mport)
+        got = fire(nobody, requests)
         self.assertEqual({o for o, _ in got}, {"AccessDeniedException"}, got[:2])
-        self.assertEqual(probe.ahead(), before)
+        self.assertEqual(ahead(mport), before)
         # The same calls with an identity are read ahead on this server.
-        got = ReadAheadTest.fire(admin, requests)
+        got = fire(admin.channel, requests)
         self.assertEqual({o for o, _ in got}, {"OK"})
-        probe.made_together(before)
+        made_together(self, mport, before)
 
 if __name__ == "__main__":
     unittest.main()
