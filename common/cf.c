@@ -87,17 +87,20 @@ cf_code_name(enum cf_code code)
  * reuse: one page (small secrets), an arena chunk, and the 65,536-byte
  * maximum value plus its tag.  What the pools hold stays locked: at most
  * POOL_SMALL_DEPTH pages + POOL_CHUNK_DEPTH chunks + POOL_LARGE_DEPTH large
- * blocks, about 3.3 MiB with 4 KiB pages, deep enough for 64 calls in
- * flight without an mmap each (a GetSecretValue of a large value takes
- * three large blocks: the value, its copy in the response, the packed
- * response).  An arena of a typical call fits in one chunk.
+ * blocks, about 4.2 MiB with 4 KiB pages.  A GetSecretValue of a small
+ * value holds three pages until its reply is sent (the value, its copy in
+ * the response, the packed response), and a worker takes up to 16 reads
+ * together (rpc/server.c), so the page pool is deep enough for 64 such
+ * reads: at 32 pages, one read in six made and dropped a page
+ * (docs/performance.md).  A large value takes three large blocks; an
+ * arena of a typical call fits in one chunk.
  */
 #define POOL_LARGE (65536 + 64)
 #define ARENA_CHUNK 16384
-#define POOL_SMALL_DEPTH 32
+#define POOL_SMALL_DEPTH 256
 #define POOL_CHUNK_DEPTH 64
 #define POOL_LARGE_DEPTH 32
-#define POOL_MAX_DEPTH 64	/* the deepest of the three */
+#define POOL_MAX_DEPTH 256	/* the deepest of the three */
 
 struct pool {
 	int depth;
