@@ -19,6 +19,16 @@
 #include "fixture.h"
 #include "testlib.h"
 
+/* The migrations in migrations/, in order, and how many. */
+#define MIGRATIONS "0001_initial,0002_list_indexes,0003_server_keys," \
+	"0004_audit,0005_policies,0006_rotation,0007_rotation_principal," \
+	"0008_audit_request_params,0009_live_flag,0010_list_words," \
+	"0011_tags_present,0012_access_keys,0013_audit_transport," \
+	"0014_kek_versions,0015_key_deletion,0016_audit_key_versions," \
+	"0017_audit_key_escrow,0018_audit_hmac_per_batch,0019_label_limit," \
+	"0020_audit_requested_plpgsql"
+#define N_MIGRATIONS 20
+
 struct migrate_arg {
 	const char *conninfo;
 	int rc;
@@ -48,13 +58,7 @@ test_migrations_idempotent(void **state)
 	assert_int_equal(applied, 0);
 	n = tl_sql_value(fx_conninfo, "SELECT string_agg(version, ',' ORDER BY "
 	    "version) FROM schema_migrations");
-	assert_string_equal(n, "0001_initial,0002_list_indexes,"
-	    "0003_server_keys,0004_audit,0005_policies,0006_rotation,"
-	    "0007_rotation_principal,0008_audit_request_params,"
-	    "0009_live_flag,0010_list_words,0011_tags_present,"
-	    "0012_access_keys,0013_audit_transport,0014_kek_versions,"
-	    "0015_key_deletion,0016_audit_key_versions,"
-	    "0017_audit_key_escrow,0018_audit_hmac_per_batch,0019_label_limit");
+	assert_string_equal(n, MIGRATIONS);
 	free(n);
 }
 
@@ -81,7 +85,7 @@ test_migrations_concurrent(void **state)
 	assert_int_equal(a[1].rc, 0);
 	applied = tl_sql_value(db, "SELECT count(*) FROM schema_migrations");
 	assert_int_equal(a[0].applied + a[1].applied, atoi(applied));
-	assert_int_equal(atoi(applied), 19);
+	assert_int_equal(atoi(applied), N_MIGRATIONS);
 	free(applied);
 }
 

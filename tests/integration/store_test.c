@@ -25,8 +25,9 @@
 	"0008_audit_request_params,0009_live_flag,0010_list_words," \
 	"0011_tags_present,0012_access_keys,0013_audit_transport," \
 	"0014_kek_versions,0015_key_deletion,0016_audit_key_versions," \
-	"0017_audit_key_escrow,0018_audit_hmac_per_batch,0019_label_limit"
-#define N_MIGRATIONS 19
+	"0017_audit_key_escrow,0018_audit_hmac_per_batch,0019_label_limit," \
+	"0020_audit_requested_plpgsql"
+#define N_MIGRATIONS 20
 
 #define ARN_PREFIX "arn:aws:secretsmanager:local-1:000000000000:secret:"
 #define VID_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa1"
@@ -137,6 +138,52 @@ test_migrate_idempotent(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(count("SELECT count(*) FROM schema_migrations"),
 	    N_MIGRATIONS);
+}
+
+/*
+ * The audit index's function (migrations 0008, 0020): the SecretId a call
+ * gave, else the Name of a CreateSecret, else NULL, the same as the SQL
+ * expression it was first written as, whatever the caller's search_path.
+ */
+static void
+test_audit_requested_secret(void **state)
+{
+	char *v;
+
+	(void)state;
+	assert_int_equal(count("SELECT count(*) FROM (VALUES "
+	    "('{\"SecretId\":\"a\"}'), ('{\"Name\":\"n\"}'), "
+	    "('{\"SecretId\":\"a\",\"Name\":\"n\"}'), ('{}'), ('[]'), "
+	    "('\"s\"'), ('{\"SecretId\":1}'), "
+	    "('{\"SecretId\":null,\"Name\":\"n\"}'), "
+	    "('{\"SecretId\":{\"x\":1}}'), (NULL)) AS t(p) WHERE "
+	    "coffer_audit_requested_secret(p) IS DISTINCT FROM "
+	    "coalesce((p::jsonb) ->> 'SecretId', (p::jsonb) ->> 'Name')"), 0);
+	v = tl_sql_value(conninfo, "SELECT coffer_audit_requested_secret("
+	    "'{\"Name\":\"n\",\"SecretId\":\"app/db\"}')");
+	assert_string_equal(v, "app/db");
+	free(v);
+	v = tl_sql_value(conninfo, "SELECT coalesce(coffer_audit_requested_"
+	    "secret('{\"SecretId\":null,\"Name\":\"app/new\"}'), 'x') || "
+	    "coalesce(coffer_audit_requested_secret(NULL), 'null')");
+	assert_string_equal(v, "app/newnull");
+	free(v);
+
+	/*
+	 * A ->> of its own first on the search_path, in a session that has
+	 * not run the function yet: the index still stores the SecretId.
+	 */
+	v = tl_sql_value(conninfo, "CREATE SCHEMA shadow; "
+	    "CREATE FUNCTION shadow.get(jsonb, text) RETURNS text "
+	    "LANGUAGE sql IMMUTABLE AS 'SELECT ''shadowed''::text'; "
+	    "CREATE OPERATOR shadow.->> (LEFTARG = jsonb, RIGHTARG = text, "
+	    "FUNCTION = shadow.get); "
+	    "SET search_path = shadow, pg_catalog, public; "
+	    "SELECT '{\"SecretId\":\"a\"}'::jsonb ->> 'SecretId' || ' ' || "
+	    "coffer_audit_requested_secret('{\"SecretId\":\"a\"}')");
+	tl_sql(conninfo, "DROP SCHEMA shadow CASCADE");
+	assert_string_equal(v, "shadowed a");
+	free(v);
 }
 
 static void
@@ -770,6 +817,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_migrate_idempotent),
+		cmocka_unit_test(test_audit_requested_secret),
 		cmocka_unit_test(test_secret_round_trip),
 		cmocka_unit_test(test_update_round_trip),
 		cmocka_unit_test(test_list_round_trip),
