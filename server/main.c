@@ -5,7 +5,7 @@
  *	cofferd migrate [--config FILE]		apply database migrations
  *	cofferd init-token [--config FILE]	create the KEK in the token
  *
- * main sets jansson's wiping allocator, reads the command line and the
+ * main tunes the allocator (alloc.c), sets jansson's wiping allocator, reads the command line and the
  * configuration, then runs one command: serve (serve.c), init-token
  * (token.c) or migrate (here).  Messages go to stderr as "cofferd:
  * <message>"; a failure exits 1.  No value, PIN or key ever reaches a
@@ -130,6 +130,7 @@ main(int argc, char **argv)
 	const char *path;
 	int rc;
 
+	server_alloc_tune();
 	/*
 	 * jansson wipes what it frees: JSON documents may hold secret values
 	 * (a rotated secret's JSON, a database's credentials), and jansson

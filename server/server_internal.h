@@ -20,6 +20,14 @@ struct rotator_exec_config;
 struct hsm;
 struct rpc_server;
 
+/* ---- alloc.c ------------------------------------------------------------- */
+
+/*
+ * server_alloc_tune(): cap tcmalloc's per-thread caches (a no-op when
+ * cofferd is built without it); call before any thread starts.
+ */
+void server_alloc_tune(void);
+
 /* ---- token.c ------------------------------------------------------------- */
 
 /* server_no_core_dumps(err): no core files, no ptrace by other users; 0 or

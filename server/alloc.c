@@ -1,0 +1,44 @@
+/*
+ * alloc.c: the memory allocator's settings.
+ *
+ * cofferd links tcmalloc (gperftools' libtcmalloc_minimal) in place of
+ * glibc's malloc when built with COFFER_TCMALLOC (the default; off under
+ * the sanitizers, which bring their own).  gRPC allocates and frees many
+ * small blocks per call, often on another thread than the one that
+ * allocated them; under glibc's malloc that was about a sixth of
+ * cofferd's CPU per GetSecretValue (malloc, free, and the consolidation
+ * of its fast bins that every larger block sets off), and tcmalloc's
+ * per-thread caches take most of it away (docs/performance.md, "Issue
+ * 14, seventh pass").  Nothing about secrets changes: values live in
+ * the locked, wiped pages of common/cf.c, which no malloc hands out, and
+ * what jansson copies into the heap it wipes before freeing, under
+ * either allocator.
+ *
+ * tcmalloc lets its per-thread caches hold 32 MiB together by default;
+ * with cofferd's twenty-odd threads that grew VmRSS by 20 MiB under load
+ * and kept growing.  server_alloc_tune() caps them at 4 MiB, which kept it
+ * flat, unless TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES in the environment
+ * says otherwise.  It runs before any thread starts.
+ */
+#include <stdlib.h>
+
+#ifdef COFFER_TCMALLOC
+#include <gperftools/malloc_extension_c.h>
+#endif
+
+#include "server_internal.h"
+
+/* The per-thread caches' total, when the environment sets none. */
+#define THREAD_CACHES_BYTES (4u << 20)
+
+void
+server_alloc_tune(void)
+{
+
+#ifdef COFFER_TCMALLOC
+	if (getenv("TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES") == NULL)
+		(void)MallocExtension_SetNumericProperty(
+		    "tcmalloc.max_total_thread_cache_bytes",
+		    THREAD_CACHES_BYTES);
+#endif
+}
