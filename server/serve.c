@@ -4,7 +4,6 @@
  * SIGTERM or SIGINT; drain and take them down in reverse.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,24 +142,6 @@ announce(const struct config *cfg, const struct rpc_server *srv)
 	    cfg->workers, cfg->workers == 1 ? "" : "s", cfg->long_workers);
 }
 
-/*
- * At most one malloc arena per core, unless MALLOC_ARENA_MAX says
- * otherwise.  glibc's default, eight per core, gives each of cofferd's
- * threads (workers, long-call workers, lanes, gRPC's own) an arena of its
- * own that frees back to nothing: over 4 minutes of GetSecretValue after
- * write and batch runs, RSS grew 47.3 -> 51.5 MiB by default and
- * 46.8 -> 47.8 MiB with two arenas on the 2-core VM, at the same rate
- * (3,800 and 3,778 calls/s; docs/performance.md).
- */
-static void
-limit_malloc_arenas(void)
-{
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (getenv("MALLOC_ARENA_MAX") == NULL)
-		(void)mallopt(M_ARENA_MAX, ncpu < 1 ? 1 : (int)ncpu);
-}
-
 /* Serve until SIGTERM or SIGINT (SIGHUP: read the TLS files again). */
 int
 server_serve(const struct config *cfg, struct cf_error *err)
@@ -181,7 +162,6 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	sigset_t sigs;
 	int sig;
 
-	limit_malloc_arenas();
 	if (server_rotator_identity(cfg, &rx, err))
 		goto err0;
 

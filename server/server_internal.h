@@ -23,8 +23,8 @@ struct rpc_server;
 /* ---- alloc.c ------------------------------------------------------------- */
 
 /*
- * server_alloc_tune(): cap tcmalloc's per-thread caches (a no-op when
- * cofferd is built without it); call before any thread starts.
+ * server_alloc_tune(): cap tcmalloc's per-thread caches, or, built with
+ * glibc's malloc, its arenas; call before any thread starts.
  */
 void server_alloc_tune(void);
 
