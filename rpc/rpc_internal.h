@@ -253,16 +253,6 @@ struct rpc_refusals *rpc_server_refusals(const struct rpc_server *);
 /* ---- accept_guard.c ----------------------------------------------------- */
 
 /*
- * rpc_trim_start(): a thread that hands free heap memory back to the
- * system when much of it piles up (trim.c).  NULL if it cannot start
- * (cofferd then only keeps what it freed).  rpc_trim_stop() joins and
- * frees it; rpc_trim_stop(NULL) does nothing.
- */
-struct rpc_trim;
-struct rpc_trim *rpc_trim_start(void);
-void rpc_trim_stop(struct rpc_trim *);
-
-/*
  * rpc_accept_guard_init(max_connections, err):
  * Raise the open-file limit to its hard limit, keep a reserve descriptor
  * and set the connection cap (about ${max_connections} connections; 0: as

@@ -147,7 +147,6 @@ struct worker {
 struct rpc_server {
 	grpc_server *server;
 	grpc_resource_quota *quota;	/* gRPC's memory for connections */
-	struct rpc_trim *trim;		/* returns freed memory; may be NULL */
 	grpc_completion_queue *cq;	/* every worker polls it */
 	int cq_drained;			/* shut down and drained */
 	atomic_int cq_closing;		/* a worker has shut it down */
@@ -1011,7 +1010,6 @@ rpc_server_start(struct rpc_server *srv, struct cf_error *err)
 	for (k = 0; k < srv->n_slots; k++)
 		slot_post(srv, &srv->slots[k]);
 	srv->state = SRV_RUNNING;
-	srv->trim = rpc_trim_start();
 	workers_verdict(srv, START_GO);
 
 	/* Success! */
@@ -1073,8 +1071,6 @@ rpc_server_wait(struct rpc_server *srv)
 	/* Drain the server; the workers drain the queue and exit. */
 	server_shutdown(srv);
 	workers_join(srv);
-	rpc_trim_stop(srv->trim);
-	srv->trim = NULL;
 	srv->cq_drained = 1;
 	srv->state = SRV_STOPPED;
 }

@@ -155,6 +155,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	struct awsapi *aws = NULL;
 	struct server_tls_watch *tw = NULL;
 	struct server_metrics *metrics = NULL;
+	struct server_trim *trim = NULL;
 	struct engine_config ec;
 	struct rotator_exec_config rx;
 	struct rpc_config rc;
@@ -255,6 +256,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 		goto err5;
 	}
+	trim = server_trim_start();
 	announce(cfg, srv);
 	server_notify_ready("serving");
 
@@ -278,6 +280,7 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	rpc_server_stop(srv);
 	rpc_server_wait(srv);
 	rpc_server_free(srv);
+	server_trim_stop(trim);
 	engine_rotation_stop(e, rot);
 	audit_stop(audit);
 	engine_free(e);

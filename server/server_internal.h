@@ -28,6 +28,18 @@ struct rpc_server;
  */
 void server_alloc_tune(void);
 
+/* ---- trim.c -------------------------------------------------------------- */
+
+/*
+ * server_trim_start(): a thread that hands free heap memory back to the
+ * system when much of it piles up.  NULL if it cannot start (cofferd then
+ * only keeps what it freed).  server_trim_stop() joins and frees it;
+ * server_trim_stop(NULL) does nothing.
+ */
+struct server_trim;
+struct server_trim *server_trim_start(void);
+void server_trim_stop(struct server_trim *);
+
 /* ---- token.c ------------------------------------------------------------- */
 
 /* server_no_core_dumps(err): no core files, no ptrace by other users; 0 or

@@ -6,26 +6,30 @@
  * glibc's per-thread arenas.  When the streams end, the memory is free but
  * glibc keeps it: measured on 2d87228, 1,000 half-sent 1 MiB requests took
  * cofferd from 22 MB to 1 GB of RSS and left it at 1 GB after they closed.
- * The resource quota (server.c) bounds the peak; this thread returns what
- * is left afterwards: every RPC_TRIM_INTERVAL_MS, if more than
- * RPC_TRIM_SLACK bytes sit free in the heap, malloc_trim(0) hands the free
- * pages back (it takes each arena's lock briefly, which is why it only
- * runs when there is something to return).
+ * The resource quota (rpc/server.c) bounds the peak; this thread returns
+ * what is left afterwards: every TRIM_INTERVAL_MS, if more than TRIM_SLACK
+ * bytes sit free in the heap, it hands the free pages back.  With tcmalloc
+ * (alloc.c) that is MallocExtension_ReleaseFreeMemory(): tcmalloc gives
+ * pages back only as later frees come, and after a flood none come.  With
+ * glibc's malloc it is malloc_trim(0), which takes each arena's lock
+ * briefly; either is why it only runs when there is something to return.
  */
-#include "rpc_internal.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
-#ifdef __GLIBC__
+#ifdef COFFER_TCMALLOC
+#include <gperftools/malloc_extension_c.h>
+#elif defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
-#define RPC_TRIM_INTERVAL_MS 5000
-#define RPC_TRIM_SLACK ((size_t)32 << 20)
+#include "server_internal.h"
 
-struct rpc_trim {
+#define TRIM_INTERVAL_MS 5000
+#define TRIM_SLACK ((size_t)32 << 20)
+
+struct server_trim {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -36,10 +40,16 @@ struct rpc_trim {
 static void
 trim_once(void)
 {
-#ifdef __GLIBC__
+#ifdef COFFER_TCMALLOC
+	size_t free_bytes = 0;
+
+	if (MallocExtension_GetNumericProperty("tcmalloc.pageheap_free_bytes",
+	    &free_bytes) && free_bytes > TRIM_SLACK)
+		MallocExtension_ReleaseFreeMemory();
+#elif defined(__GLIBC__)
 	struct mallinfo2 mi = mallinfo2();
 
-	if (mi.fordblks > RPC_TRIM_SLACK)
+	if (mi.fordblks > TRIM_SLACK)
 		(void)malloc_trim(0);
 #endif
 }
@@ -47,14 +57,14 @@ trim_once(void)
 static void *
 trim_main(void *arg)
 {
-	struct rpc_trim *t = arg;
+	struct server_trim *t = arg;
 	struct timespec at;
 
 	(void)pthread_setname_np(pthread_self(), "coffer-trim");
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
 		clock_gettime(CLOCK_MONOTONIC, &at);
-		at.tv_sec += RPC_TRIM_INTERVAL_MS / 1000;
+		at.tv_sec += TRIM_INTERVAL_MS / 1000;
 		while (!t->stop && pthread_cond_timedwait(&t->cond, &t->lock,
 		    &at) == 0)
 			continue;
@@ -68,10 +78,10 @@ trim_main(void *arg)
 	return (NULL);
 }
 
-struct rpc_trim *
-rpc_trim_start(void)
+struct server_trim *
+server_trim_start(void)
 {
-	struct rpc_trim *t;
+	struct server_trim *t;
 	pthread_condattr_t ca;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
@@ -91,7 +101,7 @@ rpc_trim_start(void)
 }
 
 void
-rpc_trim_stop(struct rpc_trim *t)
+server_trim_stop(struct server_trim *t)
 {
 
 	if (t == NULL)
