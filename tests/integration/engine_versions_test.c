@@ -290,6 +290,25 @@ test_version_housekeeping(void **state)
 	assert_int_equal(fx_count("SELECT count(*) FROM secret_versions v JOIN "
 	    "secrets s ON s.uuid = v.secret_uuid WHERE s.name = '%s' AND "
 	    "v.version_id = '%s'", name, TOKEN_A), 0);
+
+	/*
+	 * The count decides: with one gone, a put makes 100 and prunes
+	 * nothing; the next makes 101 and prunes the oldest unlabeled one.
+	 */
+	tl_sql(fx_conninfo, "DELETE FROM secret_versions WHERE version_id = "
+	    "'00000000-0000-4000-8000-000000000050'");
+	assert_int_equal(fx_put(name, "00000000-0000-4000-8000-000000000201",
+	    "v", NULL, 0, &p, &err), 0);
+	assert_int_equal(fx_versions_of(name), 100);
+	assert_int_equal(fx_count("SELECT count(*) FROM secret_versions WHERE "
+	    "version_id = '00000000-0000-4000-8000-000000000005'"), 1);
+	assert_int_equal(fx_put(name, "00000000-0000-4000-8000-000000000202",
+	    "v", NULL, 0, &p, &err), 0);
+	assert_int_equal(fx_versions_of(name), 100);
+	assert_int_equal(fx_count("SELECT count(*) FROM secret_versions WHERE "
+	    "version_id = '00000000-0000-4000-8000-000000000005'"), 0);
+	assert_int_equal(fx_count("SELECT count(*) FROM secret_versions WHERE "
+	    "version_id = '00000000-0000-4000-8000-000000000006'"), 1);
 }
 
 static void

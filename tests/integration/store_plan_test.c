@@ -330,6 +330,73 @@ test_page_labels_without_statistics(void **state)
 	free(uuids);
 }
 
+/*
+ * The prune (PRUNE_P: every Put's version statement, ST_VERSIONS_SETTLE)
+ * of a secret with no more versions than it keeps reads them once, to
+ * count them, under either plan kind.  Before 2026-12-07 its DELETE also
+ * read every one of them again, to join them with an empty list
+ * (docs/performance.md, seventh pass).  Past the limit it still prunes.
+ */
+static void
+test_prune_below_the_limit_counts_only(void **state)
+{
+	char sql[4096], *uuid, *text, *left;
+	json_t *doc, *plan;
+	long read;
+	size_t m;
+
+	(void)state;
+	load("store_plan_prune");
+	run("ALTER TABLE secret_versions SET (autovacuum_enabled = false)");
+	uuid = one("SELECT uuid FROM secrets ORDER BY uuid LIMIT 1");
+	assert_non_null(uuid);
+	snprintf(sql, sizeof(sql), "INSERT INTO secret_versions (secret_uuid, "
+	    "version_id, value_type, format, kek_label, iv, wrapped_dek, "
+	    "ciphertext, created_date) SELECT '%s', 'v' || lpad(i::text, 31, "
+	    "'0'), 1, 1, 'k', "
+	    "'\\x00', '\\x00', '\\x00', now() - interval '2 days' + i * "
+	    "interval '1 second' FROM generate_series(1, 50) i", uuid);
+	run(sql);
+	snprintf(sql, sizeof(sql), "PREPARE settle AS %s",
+	    store_stmt_defs[ST_VERSIONS_SETTLE].sql);
+	run(sql);
+	for (m = 0; m < 2; m++) {
+		snprintf(sql, sizeof(sql), "SET plan_cache_mode = %s",
+		    modes[m]);
+		run(sql);
+		run("BEGIN");
+		snprintf(sql, sizeof(sql), "EXECUTE settle('%s', 100, 86400)",
+		    uuid);
+		doc = explain(sql, &text);
+		run("ROLLBACK");
+		plan = plan_of(doc);
+		read = rows_read(plan, "secret_versions");
+		printf("prune of 50 versions keeping 100, %s: %ld versions "
+		    "read\n", modes[m], read);
+		if (read > 50)
+			fail_msg("the prune of a secret of 50 versions read %ld "
+			    "of them:\n%s", read, text);
+		json_decref(doc);
+		free(text);
+	}
+
+	/* Keeping 40, it takes the 10 oldest. */
+	run("BEGIN");
+	snprintf(sql, sizeof(sql), "EXECUTE settle('%s', 40, 86400)", uuid);
+	run(sql);
+	snprintf(sql, sizeof(sql), "SELECT count(*) || ' ' || min(version_id "
+	    "COLLATE \"C\") FROM secret_versions WHERE secret_uuid = '%s'",
+	    uuid);
+	left = one(sql);
+	run("ROLLBACK");
+	assert_non_null(left);
+	assert_string_equal(left, "40 v0000000000000000000000000000011");
+	free(left);
+	run("DEALLOCATE ALL");
+	run("RESET plan_cache_mode");
+	free(uuid);
+}
+
 static int
 teardown(void **state)
 {
@@ -346,6 +413,7 @@ main(void)
 		cmocka_unit_test(test_pages_without_statistics),
 		cmocka_unit_test(test_pages_with_statistics),
 		cmocka_unit_test(test_page_labels_without_statistics),
+		cmocka_unit_test(test_prune_below_the_limit_counts_only),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, teardown));
