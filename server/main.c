@@ -5,9 +5,9 @@
  *	cofferd migrate [--config FILE]		apply database migrations
  *	cofferd init-token [--config FILE]	create the KEK in the token
  *
- * main tunes the allocator (alloc.c), sets jansson's wiping allocator, reads the command line and the
- * configuration, then runs one command: serve (serve.c), init-token
- * (token.c) or migrate (here).  Messages go to stderr as "cofferd:
+ * main tunes the memory allocator (alloc.c), sets jansson's wiping
+ * allocator, reads the command line and the configuration, then runs one
+ * command: serve (serve.c), init-token (token.c) or migrate (here).  Messages go to stderr as "cofferd:
  * <message>"; a failure exits 1.  No value, PIN or key ever reaches a
  * message.
  */

@@ -2,9 +2,9 @@
  * trim.c: give memory that gRPC's buffers no longer use back to the system.
  *
  * A flood of large requests (many streams each holding most of a message)
- * makes gRPC allocate hundreds of megabytes of small read buffers from
- * glibc's per-thread arenas.  When the streams end, the memory is free but
- * glibc keeps it: measured on 2d87228, 1,000 half-sent 1 MiB requests took
+ * makes gRPC allocate hundreds of megabytes of small read buffers.  When
+ * the streams end, the memory is free but the allocator keeps it: measured
+ * on 2d87228 with glibc's malloc, 1,000 half-sent 1 MiB requests took
  * cofferd from 22 MB to 1 GB of RSS and left it at 1 GB after they closed.
  * The resource quota (rpc/server.c) bounds the peak; this thread returns
  * what is left afterwards: every TRIM_INTERVAL_MS, if more than TRIM_SLACK
@@ -12,7 +12,8 @@
  * (alloc.c) that is MallocExtension_ReleaseFreeMemory(): tcmalloc gives
  * pages back only as later frees come, and after a flood none come.  With
  * glibc's malloc it is malloc_trim(0), which takes each arena's lock
- * briefly; either is why it only runs when there is something to return.
+ * briefly.  Either costs a pass over the allocator's free lists, which is
+ * why it only runs when there is something to return.
  */
 #include <pthread.h>
 #include <stdlib.h>
