@@ -80,7 +80,8 @@ struct rpc_config {
 	 * connection may take to finish its handshakes [10000]; concurrent
 	 * calls per connection [100]; MiB gRPC may hold for all connections'
 	 * buffers [256] (past it, gRPC cancels streams and closes connections
-	 * with "Buffers full"; freed memory goes back to the system, trim.c);
+	 * with "Buffers full"; cofferd gives freed memory back to the system,
+	 * server/trim.c);
 	 * milliseconds after which a connection is asked to go away [1 h],
 	 * and closed with whatever it still has in flight after a grace
 	 * [60 s].

@@ -18,7 +18,6 @@
  * refusals.c	audit summaries of refused handshakes (one per kind and
  *		interval)
  * accept_guard.c  accept that survives EMFILE, and the connection cap
- * trim.c	gives freed transport memory back to the system
  * tls.c	gRPC's TLS credentials and the client-certificate check
  *		(rpc_tls.h); the X.509 work in x509.c (rpc_x509.h), the only
  *		OpenSSL user of rpc/
