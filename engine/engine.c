@@ -355,6 +355,18 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	return (resolved(w, call, id, rc, out, err));
 }
 
+/* InvalidRequestException for a secret scheduled for deletion. */
+static int
+not_deleted(const struct store_secret *sec, struct cf_error *err)
+{
+
+	if (sec->deleted_ms != 0) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 engine_resolve_live_version(struct engine_worker *w,
     const struct engine_call *call, const char *id, const char *vid,
@@ -375,11 +387,28 @@ engine_resolve_live_version(struct engine_worker *w,
 		    has_current, err);
 	if (resolved(w, call, id, rc, out, err))
 		return (-1);
-	if (out->deleted_ms != 0) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
+	return (not_deleted(out, err));
+}
+
+int
+engine_resolve_live_stage(struct engine_worker *w,
+    const struct engine_call *call, const char *id, const char *stage,
+    const char *vid, struct store_secret *out, struct store_stage_state *state,
+    struct cf_error *err)
+{
+	const char *key;
+	enum store_lookup rc = STORE_NOT_FOUND;
+	enum engine_id_kind kind;
+
+	memset(state, 0, sizeof(*state));
+	if (engine_check_secret_id(id, err))
 		return (-1);
-	}
-	return (0);
+	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
+		rc = store_secret_lock_stage(w->store, call->arena, key,
+		    kind == ENGINE_ID_ARN, stage, vid, out, state, err);
+	if (resolved(w, call, id, rc, out, err))
+		return (-1);
+	return (not_deleted(out, err));
 }
 
 int
@@ -389,11 +418,7 @@ engine_resolve_live(struct engine_worker *w, const struct engine_call *call,
 
 	if (engine_resolve(w, call, id, 1, out, err))
 		return (-1);
-	if (out->deleted_ms != 0) {
-		cf_error_set(err, CF_ERR_INVALID_REQUEST, MSG_DELETED);
-		return (-1);
-	}
-	return (0);
+	return (not_deleted(out, err));
 }
 
 int

@@ -267,6 +267,17 @@ int engine_resolve_live_version(struct engine_worker *,
     struct store_secret *, struct store_version *, int *, int *,
     struct cf_error *);
 
+/*
+ * engine_resolve_live_stage(w, call, id, stage, vid, out, state, err):
+ * engine_resolve_live, and which version carries ${stage} and whether
+ * version ${vid} (NULL: none) exists and has a value, read in the same
+ * round trip once the row is locked (UpdateSecretVersionStage).  Nothing
+ * of them is told before the caller is authorized.
+ */
+int engine_resolve_live_stage(struct engine_worker *,
+    const struct engine_call *, const char *, const char *, const char *,
+    struct store_secret *, struct store_stage_state *, struct cf_error *);
+
 /* engine_oom(err): set InternalServiceError "out of memory"; returns -1. */
 int engine_oom(struct cf_error *);
 

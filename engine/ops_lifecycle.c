@@ -393,6 +393,11 @@ stage_holder_ok(const struct engine_stage_req *req, const char *holder,
 	return (0);
 }
 
+/*
+ * Two round trips and one commit: the lookup, locked, with the label's
+ * holder and the target version's state after the lock; then the change
+ * (store_stage_set), held and sent with the audit event and the COMMIT.
+ */
 int
 engine_update_secret_version_stage(struct engine_worker *w,
     const struct engine_call *call, const struct engine_stage_req *req,
@@ -400,75 +405,50 @@ engine_update_secret_version_stage(struct engine_worker *w,
 {
 	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	struct engine_call c = *call;
+	struct store_stage_state st;
 	struct store_secret sec;
-	struct store_version mv;
-	const char *holder = NULL, *prev;
-	enum store_lookup rc;
-	int count;
+	const char *mv = req->move_to_version_id;
+	int current;
 
 	if (stage_check(req, err))
 		return (-1);
 	c.auth_version_stage = req->version_stage;
 	call = &c;
-	engine_audit_at(call, NULL, req->move_to_version_id != NULL ?
-	    req->move_to_version_id : req->remove_from_version_id);
+	current = strcmp(req->version_stage, STAGE_CURRENT) == 0;
+	engine_audit_at(call, NULL, mv != NULL ? mv :
+	    req->remove_from_version_id);
 	if (store_begin(w->store, err))
 		return (-1);
-	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
+	if (engine_resolve_live_stage(w, call, req->secret_id,
+	    req->version_stage, mv, &sec, &st, err))
 		goto finish;
 
 	/* The target version must exist; the label's holder must match. */
-	if (req->move_to_version_id != NULL) {
-		if ((rc = store_version_exists(w->store, sec.uuid,
-		    req->move_to_version_id, err)) == STORE_ERROR)
-			goto finish;
-		if (rc == STORE_NOT_FOUND) {
-			cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Not a valid "
-			    "version: %.64s", req->move_to_version_id);
-			goto finish;
-		}
-		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
-		    (rc = store_version_get(w->store, call->arena, sec.uuid,
-		    req->move_to_version_id, NULL, &mv, err)) != STORE_FOUND)
-			goto finish;
-		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 && mv.empty) {
-			cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %.64s "
-			    "has no value yet (its rotation has not run "
-			    "createSecret): it cannot be AWSCURRENT.",
-			    req->move_to_version_id);
-			goto finish;
-		}
-	}
-	if (store_stage_holder(w->store, call->arena, sec.uuid,
-	    req->version_stage, &holder, err) == STORE_ERROR)
+	if (mv != NULL && !st.version_exists) {
+		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "Not a valid "
+		    "version: %.64s", mv);
 		goto finish;
-	if (stage_holder_ok(req, holder, err))
+	}
+	if (mv != NULL && current && st.version_empty) {
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "Version %.64s has no "
+		    "value yet (its rotation has not run createSecret): it "
+		    "cannot be AWSCURRENT.", mv);
+		goto finish;
+	}
+	if (stage_holder_ok(req, st.holder, err))
 		goto finish;
 
-	/* Move (AWSCURRENT brings AWSPREVIOUS along) or just remove. */
-	if (req->move_to_version_id == NULL) {
-		if (store_stage_remove(w->store, sec.uuid, req->version_stage,
-		    err))
+	/*
+	 * Decided: what is left reports nothing back.  Move (AWSCURRENT
+	 * brings AWSPREVIOUS along) or remove; a label already where it is
+	 * asked to go only marks the secret changed, as before.
+	 */
+	store_defer_writes(w->store);
+	if (mv == NULL || st.holder == NULL || strcmp(st.holder, mv) != 0) {
+		if (store_stage_set(w->store, sec.uuid, req->version_stage, mv,
+		    ENGINE_MAX_LABELS, err))
 			goto finish;
-	} else if (holder == NULL ||
-	    strcmp(holder, req->move_to_version_id) != 0) {
-		if (store_stage_move(w->store, call->arena, sec.uuid,
-		    req->version_stage, req->move_to_version_id, &prev, err))
-			goto finish;
-		if (strcmp(req->version_stage, STAGE_CURRENT) == 0 &&
-		    prev != NULL && store_stage_move(w->store, call->arena,
-		    sec.uuid, STAGE_PREVIOUS, prev, &prev, err))
-			goto finish;
-		if (store_label_count(w->store, sec.uuid, &count, err))
-			goto finish;
-		if (count > ENGINE_MAX_LABELS) {
-			cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "A secret can "
-			    "have at most %d staging labels attached across "
-			    "its versions.", ENGINE_MAX_LABELS);
-			goto finish;
-		}
-	}
-	if (store_secret_touch_changed(w->store, sec.uuid, err))
+	} else if (store_secret_touch_changed(w->store, sec.uuid, err))
 		goto finish;
 	end = ENGINE_TX_COMMIT;
 finish:

@@ -334,6 +334,23 @@ int store_version_insert(struct store *, const char *,
     const struct store_version *, struct cf_error *) CF_MUSTCHECK;
 
 /*
+ * store_secret_lock_stage(s, arena, key, by_arn, stage, vid, sec, state,
+ *     err):
+ * store_secret_lock_with_version's round trip for UpdateSecretVersionStage:
+ * the secret for update and, read once the row is locked, which version
+ * carries ${stage} and whether version ${vid} (NULL: none) exists and has
+ * a value.  STORE_FOUND, STORE_NOT_FOUND (no such secret) or STORE_ERROR.
+ */
+struct store_stage_state {
+	const char *holder;		/* the version carrying the label, or NULL */
+	int version_exists;		/* ${vid} is a version of the secret */
+	int version_empty;		/* ... a pending rotation's, without a value */
+};
+enum store_lookup store_secret_lock_stage(struct store *, struct cf_arena *,
+    const char *, int, const char *, const char *, struct store_secret *,
+    struct store_stage_state *, struct cf_error *) CF_MUSTCHECK;
+
+/*
  * store_version_add(s, uuid, v, labels, n, current_if_none, keep,
  *     min_age_s, max_labels, err):
  * A new version in one round trip: insert ${v}; put each of the ${n}
@@ -572,9 +589,18 @@ enum store_lookup store_stage_holder(struct store *, struct cf_arena *,
 int store_stage_remove(struct store *, const char *, const char *,
     struct cf_error *) CF_MUSTCHECK;
 
-/* store_label_count(s, uuid, out, err): distinct labels of the secret. */
-int store_label_count(struct store *, const char *, int *,
-    struct cf_error *) CF_MUSTCHECK;
+/*
+ * store_stage_set(s, uuid, stage, vid, max_labels, err):
+ * UpdateSecretVersionStage's change in one statement: ${stage} onto ${vid}
+ * (which must not carry it; AWSCURRENT brings AWSPREVIOUS to the version
+ * that had it), or off its version when ${vid} is NULL, and LastChangedDate.
+ * A move that leaves more than ${max_labels} labels across the secret's
+ * versions fails it (CF_ERR_LIMIT_EXCEEDED, AWS's message).  It reports
+ * nothing back, so under store_defer_writes it is held, and then fails the
+ * commit.  The caller holds the secret's row lock.
+ */
+int store_stage_set(struct store *, const char *, const char *, const char *,
+    int, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_versions_settle(s, uuid, keep, min_age_s, labels, err):

@@ -32,6 +32,61 @@ secret_lookup(struct store *s, struct cf_arena *a, enum store_stmt st,
 	return (rc);
 }
 
+/*
+ * Send ${q}[0] (a locked lookup) and ${q}[1] (what the change needs to
+ * know of the secret once it is locked) as one pipeline, with the
+ * transaction's BEGIN if it is pending, into ${r}: 0, or -1 with ${err}.
+ * As store_exec does for a transaction's first statement: a connection
+ * that died unnoticed since its last use fails the BEGIN, nothing was
+ * done, and the pair is sent once more on a new one.
+ */
+static int
+locked_pair(struct store *s, struct store_pq_query q[2], PGresult *r[2],
+    struct cf_error *err)
+{
+	int attempt, fresh;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		fresh = s->begin_pending && s->n_held == 0;
+		switch (store_held_send(s, q, 2, r, err)) {
+		case STORE_HELD_SENT:
+			return (0);
+		case STORE_HELD_REFUSED:
+			return (-1);
+		case STORE_HELD_LOST:
+			if (!fresh || s->in_tx || s->timed_out || attempt > 0)
+				return (-1);
+			s->begin_pending = 1;
+			if (store_reopen(s, 1, err))
+				return (-1);
+			break;
+		}
+	}
+	return (-1);
+}
+
+/*
+ * The pair's results: STORE_FOUND when both found the secret under the
+ * lock, STORE_NOT_FOUND when neither did, STORE_ERROR with ${err}.
+ */
+static enum store_lookup
+locked_pair_found(struct store *s, PGresult *r[2], const char *what,
+    struct cf_error *err)
+{
+
+	if (PQresultStatus(r[0]) != PGRES_TUPLES_OK) {
+		store_fail(s, r[0], "looking up a secret", err);
+		return (STORE_ERROR);
+	}
+	if (PQresultStatus(r[1]) != PGRES_TUPLES_OK) {
+		store_fail(s, r[1], what, err);
+		return (STORE_ERROR);
+	}
+	if (PQntuples(r[0]) == 0 || PQntuples(r[1]) == 0)
+		return (STORE_NOT_FOUND);
+	return (STORE_FOUND);
+}
+
 enum store_lookup
 store_secret_lock_with_version(struct store *s, struct cf_arena *a,
     const char *key, int by_arn, const char *vid, struct store_secret *sec,
@@ -45,8 +100,7 @@ store_secret_lock_with_version(struct store *s, struct cf_arena *a,
 		{ .name = n2, .n = 2, .values = v, .result_format = 1 },
 	};
 	PGresult *r[2] = { NULL, NULL };
-	enum store_lookup rc = STORE_ERROR;
-	int attempt, fresh;
+	enum store_lookup rc;
 
 	*has_version = 0;
 	*has_current = 0;
@@ -54,40 +108,10 @@ store_secret_lock_with_version(struct store *s, struct cf_arena *a,
 	    ST_SECRET_BY_NAME_LOCK));
 	snprintf(n2, sizeof(n2), "s%d", (int)(by_arn ? ST_VERSION_BY_ARN_ID :
 	    ST_VERSION_BY_NAME_ID));
-	/*
-	 * As store_exec does for a transaction's first statement: a
-	 * connection that died unnoticed since its last use fails the
-	 * BEGIN, nothing was done, and the pair is sent once more on a new
-	 * one.
-	 */
-	for (attempt = 0; attempt < 2; attempt++) {
-		fresh = s->begin_pending && s->n_held == 0;
-		switch (store_held_send(s, q, 2, r, err)) {
-		case STORE_HELD_SENT:
-			attempt = 2;
-			continue;
-		case STORE_HELD_REFUSED:
-			return (STORE_ERROR);
-		case STORE_HELD_LOST:
-			if (!fresh || s->in_tx || s->timed_out || attempt > 0)
-				return (STORE_ERROR);
-			s->begin_pending = 1;
-			if (store_reopen(s, 1, err))
-				return (STORE_ERROR);
-			break;
-		}
-	}
-	if (PQresultStatus(r[0]) != PGRES_TUPLES_OK) {
-		store_fail(s, r[0], "looking up a secret", err);
-		goto done;
-	}
-	if (PQresultStatus(r[1]) != PGRES_TUPLES_OK) {
-		store_fail(s, r[1], "looking up a version", err);
-		goto done;
-	}
-	rc = STORE_NOT_FOUND;
-	/* Both find the secret under the lock, or neither. */
-	if (PQntuples(r[0]) == 0 || PQntuples(r[1]) == 0)
+	if (locked_pair(s, q, r, err))
+		return (STORE_ERROR);
+	if ((rc = locked_pair_found(s, r, "looking up a version", err)) !=
+	    STORE_FOUND)
 		goto done;
 	rc = STORE_ERROR;
 	*has_version = !PQgetisnull(r[1], 0, 1);
@@ -99,6 +123,45 @@ store_secret_lock_with_version(struct store *s, struct cf_arena *a,
 	}
 	*has_current = store_col_bin_int(r[1], 0, 0) != 0;
 	rc = STORE_FOUND;
+done:
+	PQclear(r[0]);
+	PQclear(r[1]);
+	return (rc);
+}
+
+enum store_lookup
+store_secret_lock_stage(struct store *s, struct cf_arena *a, const char *key,
+    int by_arn, const char *stage, const char *vid, struct store_secret *sec,
+    struct store_stage_state *out, struct cf_error *err)
+{
+	const char *v[3] = { key, stage, vid };
+	char n1[16], n2[16];
+	struct store_pq_query q[2] = {
+		{ .name = n1, .n = 1, .values = v },
+		{ .name = n2, .n = 3, .values = v, .result_format = 1 },
+	};
+	PGresult *r[2] = { NULL, NULL };
+	enum store_lookup rc;
+	int oom = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(n1, sizeof(n1), "s%d", (int)(by_arn ? ST_SECRET_BY_ARN_LOCK :
+	    ST_SECRET_BY_NAME_LOCK));
+	snprintf(n2, sizeof(n2), "s%d", (int)(by_arn ? ST_STAGE_STATE_BY_ARN :
+	    ST_STAGE_STATE_BY_NAME));
+	if (locked_pair(s, q, r, err))
+		return (STORE_ERROR);
+	if ((rc = locked_pair_found(s, r, "looking up a label", err)) !=
+	    STORE_FOUND)
+		goto done;
+	out->holder = PQgetisnull(r[1], 0, 0) ? NULL :
+	    store_col_str(a, r[1], 0, 0, &oom);
+	out->version_exists = store_col_bin_int(r[1], 0, 1) != 0;
+	out->version_empty = store_col_bin_int(r[1], 0, 2) != 0;
+	if (oom || store_decode_secret(a, r[0], 0, sec)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		rc = STORE_ERROR;
+	}
 done:
 	PQclear(r[0]);
 	PQclear(r[1]);

@@ -155,6 +155,40 @@ const char store_secret_cols[] = PAGE_COLS;
 	"WHERE secret_uuid = $1 AND stage NOT IN (SELECT stage FROM mv)) + " \
 	"(SELECT count(*) FROM mv), $14)"
 
+/* The label's holder, and version $3's existence and value, of secret k. */
+#define STAGE_STATE "(SELECT l.version_id FROM version_stages l WHERE " \
+	"l.secret_uuid = k.uuid AND l.stage = $2), " \
+	"(v.version_id IS NOT NULL)::int4, (v.value_type = 0)::int4"
+#define STAGE_STATE_JOIN "LEFT JOIN secret_versions v ON v.secret_uuid = " \
+	"k.uuid AND v.version_id = $3::text"
+
+/*
+ * UpdateSecretVersionStage's change, in one statement: label $2 onto
+ * version $3 (AWSCURRENT moving brings AWSPREVIOUS to the version that had
+ * it), or off its version when $3 is NULL; LastChangedDate; and for a move
+ * the label count afterwards against the quota $4 (SQLSTATE CF001 past
+ * it, migration 0019), as VERSION_ADD counts: the labels it set plus
+ * those it left alone, all under the statement's snapshot.  It reports
+ * nothing the engine needs, so it is held and sent with the audit event
+ * and the COMMIT.  The caller holds the secret's row lock, and moves a
+ * label only onto a version that does not carry it.
+ */
+#define STAGE_SET "WITH old AS (SELECT version_id FROM version_stages " \
+	"WHERE secret_uuid = $1 AND stage = $2), " \
+	"rm AS (DELETE FROM version_stages WHERE $3::text IS NULL AND " \
+	"secret_uuid = $1 AND stage = $2), " \
+	"mv AS (INSERT INTO version_stages (secret_uuid, stage, version_id) " \
+	"SELECT $1, $2, $3::text WHERE $3::text IS NOT NULL UNION ALL " \
+	"SELECT $1, 'AWSPREVIOUS', old.version_id FROM old WHERE $3::text IS " \
+	"NOT NULL AND $2 = 'AWSCURRENT' AND old.version_id <> $3::text " \
+	"ON CONFLICT (secret_uuid, stage) DO UPDATE SET version_id = " \
+	"EXCLUDED.version_id RETURNING stage), " \
+	"c AS (UPDATE secrets SET last_changed_date = now() WHERE uuid = $1) " \
+	"SELECT coffer_labels_within(CASE WHEN $3::text IS NULL THEN 0 ELSE " \
+	"(SELECT count(*) FROM version_stages WHERE secret_uuid = $1 AND " \
+	"stage NOT IN (SELECT stage FROM mv)) + (SELECT count(*) FROM mv) END, " \
+	"$4::int)"
+
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
 /*
@@ -236,6 +270,17 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    " FROM (SELECT uuid FROM secrets WHERE arn = $1) k LEFT JOIN "
 	    "secret_versions v ON v.secret_uuid = k.uuid AND "
 	    "v.version_id = $2", 2 },
+	/*
+	 * UpdateSecretVersionStage's second statement, after the lock: which
+	 * version carries label $2, and whether version $3 (NULL: none named)
+	 * exists and has a value.  One row when the secret exists.
+	 */
+	[ST_STAGE_STATE_BY_NAME] = { "SELECT " STAGE_STATE
+	    " FROM (SELECT uuid FROM secrets WHERE name = $1) k " STAGE_STATE_JOIN,
+	    3 },
+	[ST_STAGE_STATE_BY_ARN] = { "SELECT " STAGE_STATE
+	    " FROM (SELECT uuid FROM secrets WHERE arn = $1) k " STAGE_STATE_JOIN,
+	    3 },
 	[ST_VERSION_BY_STAGE] = { "SELECT " VERSION_COLS
 	    " FROM version_stages s JOIN secret_versions v "
 	    "ON v.secret_uuid = s.secret_uuid AND v.version_id = s.version_id "
@@ -318,8 +363,7 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
 	[ST_STAGE_REMOVE] = { "DELETE FROM version_stages "
 	    "WHERE secret_uuid = $1 AND stage = $2", 2 },
-	[ST_LABEL_COUNT] = { "SELECT count(*) FROM version_stages "
-	    "WHERE secret_uuid = $1", 1 },
+	[ST_STAGE_SET] = { STAGE_SET, 4 },
 	/*
 	 * After a new version: prune, mark the secret
 	 * changed, and count its labels, in one round trip.  The count sees

@@ -365,11 +365,23 @@ store_stage_remove(struct store *s, const char *uuid, const char *stage,
 }
 
 int
-store_label_count(struct store *s, const char *uuid, int *out,
-    struct cf_error *err)
+store_stage_set(struct store *s, const char *uuid, const char *stage,
+    const char *vid, int max_labels, struct cf_error *err)
 {
+	char lim[16];
+	const char *v[4] = { uuid, stage, vid, lim };
+	PGresult *r;
 
-	return (store_count_of(s, ST_LABEL_COUNT, uuid, out, err));
+	snprintf(lim, sizeof(lim), "%d", max_labels);
+	/* Nothing asked back: it can wait (store_held.c). */
+	if (s->defer && (s->in_tx || s->begin_pending))
+		return (store_hold(s, ST_STAGE_SET, 4, v, NULL, NULL,
+		    PGRES_TUPLES_OK, err));
+	if ((r = store_exec(s, ST_STAGE_SET, 4, v, NULL, NULL, 0,
+	    PGRES_TUPLES_OK, err)) == NULL)
+		return (-1);
+	PQclear(r);
+	return (0);
 }
 
 int

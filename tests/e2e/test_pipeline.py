@@ -361,6 +361,103 @@ class ChangeTest(PipelineCase):
             "ORDER BY 1"), "\n".join(sorted([f"{theirs}:AWSCURRENT",
                                               f"{mine}:X"])))
 
+    def labels(self, name):
+        """The secret's labels as "version:label,label" lines, sorted."""
+        return self.sql(
+            "SELECT l.version_id || ':' || string_agg(l.stage, ',' ORDER BY "
+            "l.stage) FROM version_stages l JOIN secrets s ON s.uuid = "
+            f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
+            "ORDER BY 1")
+
+    def test_stage_move_commits_with_its_event(self):
+        """UpdateSecretVersionStage: both labels it moves and the secret's
+        LastChangedDate carry its event's transaction id."""
+        name = f"st-{token()[:8]}"
+        first, second = token(), token()
+        self.call("CreateSecret", name=name, secret_string="1",
+                  client_request_token=first)
+        self.call("PutSecretValue", secret_id=name, secret_string="2",
+                  client_request_token=second, version_stages=["AWSPENDING"])
+        _, md, _ = self.call("UpdateSecretVersionStage", secret_id=name,
+                             version_stage="AWSCURRENT",
+                             move_to_version_id=second,
+                             remove_from_version_id=first)
+        xid = self.event_xmin(md["coffer-request-id"])
+        self.assertEqual(self.sql(
+            "SELECT string_agg(DISTINCT x::text, ',') FROM ("
+            "SELECT l.xmin AS x FROM version_stages l JOIN secrets s ON "
+            f"s.uuid = l.secret_uuid WHERE s.name = '{name}' AND l.stage IN "
+            "('AWSCURRENT', 'AWSPREVIOUS') UNION ALL SELECT xmin FROM "
+            f"secrets WHERE name = '{name}') a"), xid)
+        self.assertEqual(self.labels(name), "\n".join(sorted([
+            f"{first}:AWSPREVIOUS", f"{second}:AWSCURRENT,AWSPENDING"])))
+
+    def test_a_refused_stage_move_leaves_its_failure_only(self):
+        """A move past the 20-label quota is refused by the held statement
+        in the commit's pipeline: LimitExceededException, its failure
+        audited, no label moved and LastChangedDate untouched."""
+        name = f"st-{token()[:8]}"
+        t = token()
+        self.call("CreateSecret", name=name, secret_string="1",
+                  client_request_token=token())
+        self.call("PutSecretValue", secret_id=name, secret_string="2",
+                  client_request_token=t,
+                  version_stages=[f"l{i}" for i in range(19)])
+        before = self.labels(name)
+        changed = self.sql("SELECT last_changed_date FROM secrets WHERE "
+                           f"name = '{name}'")
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.call("UpdateSecretVersionStage", secret_id=name,
+                      version_stage="one-too-many", move_to_version_id=t)
+        self.assertEqual(h.error_type(cm.exception), "LimitExceededException")
+        self.assertEqual(cm.exception.details(), "A secret can have at most "
+                         "20 staging labels attached across its versions.")
+        self.assertEqual(self.labels(name), before)
+        self.assertEqual(self.sql("SELECT last_changed_date FROM secrets "
+                                  f"WHERE name = '{name}'"), changed)
+        self.assertEqual(self.sql(
+            "SELECT string_agg(outcome, ',') FROM audit_events WHERE "
+            f"operation = 'UpdateSecretVersionStage' AND version_id = '{t}'"),
+            "LimitExceededException")
+
+    def test_stage_holder_is_read_after_the_lock(self):
+        """UpdateSecretVersionStage checks RemoveFromVersionId against the
+        label's holder, read with its locked lookup.  Here, while the call
+        waits for the row lock, the lock's holder moves the label to
+        another version and commits: the call must see the new holder and
+        refuse, not move the label by an answer from before the lock."""
+        name = f"sh-{token()[:8]}"
+        a, b, c = token(), token(), token()
+        self.call("CreateSecret", name=name, secret_string="1",
+                  client_request_token=a)
+        self.call("PutSecretValue", secret_id=name, secret_string="2",
+                  client_request_token=b, version_stages=["L"])
+        self.call("PutSecretValue", secret_id=name, secret_string="3",
+                  client_request_token=c, version_stages=["M"])
+        lock = RowLock(self.db, name)
+        th, result = self.in_background("UpdateSecretVersionStage",
+                                        secret_id=name, version_stage="L",
+                                        move_to_version_id=a,
+                                        remove_from_version_id=b)
+        try:
+            h.until(lambda: self.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+                "= 'Lock' AND query LIKE 'SELECT %FOR UPDATE'") == "1",
+                "the stage move waiting for the row lock")
+            lock.proc.stdin.write(
+                f"UPDATE version_stages SET version_id = '{c}' WHERE "
+                "stage = 'L' AND secret_uuid = (SELECT uuid FROM secrets "
+                f"WHERE name = '{name}');\n")
+            lock.proc.stdin.flush()
+        finally:
+            lock.release()
+        th.join(timeout=60)
+        self.assertEqual(result.get("error"), (
+            "InvalidParameterException",
+            f"Version stage L not found in version {b}"), result)
+        self.assertEqual(self.labels(name), "\n".join(sorted([
+            f"{a}:AWSCURRENT", f"{c}:L,M"])))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -105,6 +105,29 @@ count(const char *sql)
 	return (n);
 }
 
+/* The labels of secret ${uuid}, "stage=version ..." in label order. */
+static char *
+labels_of(const char *uuid)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT coalesce(string_agg(stage || '=' || "
+	    "left(version_id, 1), ' ' ORDER BY stage), '') FROM version_stages "
+	    "WHERE secret_uuid = '%s'", uuid);
+	return (tl_sql_value(conninfo, sql));
+}
+
+static void
+assert_labels(const char *uuid, const char *want)
+{
+	char *got = labels_of(uuid);
+
+	assert_non_null(got);
+	if (strcmp(got, want) != 0)
+		fail_msg("labels: got \"%s\", want \"%s\"", got, want);
+	free(got);
+}
+
 static void
 test_migrate_idempotent(void **state)
 {
@@ -423,7 +446,6 @@ test_versions_and_stages(void **state)
 	struct cf_error err;
 	const char *uuid, *prev, *holder;
 	size_t *owner, n;
-	int labels;
 
 	(void)state;
 	fresh();
@@ -474,8 +496,7 @@ test_versions_and_stages(void **state)
 	assert_string_equal(stages[0].stage, "AWSPREVIOUS");
 	assert_string_equal(stages[1].version_id, VID_B);
 	assert_int_equal(owner[1], 0);
-	assert_int_equal(store_label_count(st, uuid, &labels, &err), 0);
-	assert_int_equal(labels, 2);
+	assert_labels(uuid, "AWSCURRENT=b AWSPREVIOUS=a");
 
 	/* Without deprecated versions, after removing A's label: B only. */
 	assert_int_equal(store_stage_remove(st, uuid, "AWSPREVIOUS", &err), 0);
@@ -812,6 +833,117 @@ test_lock_with_version(void **state)
 	store_set_deadline(st, 0);
 }
 
+/*
+ * store_secret_lock_stage and store_stage_set: UpdateSecretVersionStage's
+ * lookup (the label's holder and the target's state, after the lock) and
+ * its change, held until the COMMIT: AWSCURRENT brings AWSPREVIOUS along,
+ * a removal takes the label off, and a move past the quota fails the
+ * COMMIT and keeps nothing.
+ */
+static void
+test_lock_stage_and_set(void **state)
+{
+	struct store_stage_state ss;
+	struct store_secret sec;
+	struct cf_error err;
+	const char *uuid;
+	char vid[3][33];
+	int i;
+
+	(void)state;
+	fresh();
+	store_set_deadline(st, 10000);
+	uuid = insert("stage/one", NULL);
+	for (i = 0; i < 3; i++) {
+		snprintf(vid[i], sizeof(vid[i]), "%c%031d", 'a' + i, 0);
+		assert_int_equal(insert_version(uuid, vid[i], "ct", &err), 0);
+	}
+	tl_sql(conninfo, "UPDATE secret_versions SET value_type = 0 WHERE "
+	    "version_id LIKE 'c%'");
+
+	/* A secret without the label; by ARN; a version it has not. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_stage(st, arena,
+	    ARN_PREFIX "stage/one-AbCdEf", 1, "AWSCURRENT", VID_A,
+	    &sec, &ss, &err), STORE_FOUND);
+	assert_string_equal(sec.uuid, uuid);
+	assert_null(ss.holder);
+	assert_false(ss.version_exists);
+	assert_int_equal(idle_in_tx(), 1);	/* the row stays locked */
+
+	/* AWSCURRENT onto a, held: nothing until the COMMIT. */
+	store_defer_writes(st);
+	assert_int_equal(store_stage_set(st, uuid, "AWSCURRENT", vid[0], 20,
+	    &err), 0);
+	assert_labels(uuid, "");
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_labels(uuid, "AWSCURRENT=a");
+
+	/* Then onto b: a gets AWSPREVIOUS. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_stage(st, arena, "stage/one", 0,
+	    "AWSCURRENT", vid[1], &sec, &ss, &err), STORE_FOUND);
+	assert_string_equal(ss.holder, vid[0]);
+	assert_true(ss.version_exists);
+	assert_false(ss.version_empty);
+	store_defer_writes(st);
+	assert_int_equal(store_stage_set(st, uuid, "AWSCURRENT", vid[1], 20,
+	    &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_labels(uuid, "AWSCURRENT=b AWSPREVIOUS=a");
+
+	/* The empty version is seen as such; a custom label moves alone. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_stage(st, arena, "stage/one", 0,
+	    "mine", vid[2], &sec, &ss, &err), STORE_FOUND);
+	assert_null(ss.holder);
+	assert_true(ss.version_exists);
+	assert_true(ss.version_empty);
+	assert_int_equal(store_stage_set(st, uuid, "mine", vid[2], 20, &err),
+	    0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_labels(uuid, "AWSCURRENT=b AWSPREVIOUS=a mine=c");
+
+	/* Removed: no other label moves. */
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	assert_int_equal(store_stage_set(st, uuid, "AWSPREVIOUS", NULL, 20,
+	    &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_labels(uuid, "AWSCURRENT=b mine=c");
+
+	/*
+	 * A move that makes the labels 3 with a quota of 2 fails the COMMIT
+	 * with AWS's error, and keeps nothing; a removal is never refused,
+	 * and a move that only takes a label along stays within it.
+	 */
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	assert_int_equal(store_stage_set(st, uuid, "other", vid[0], 2, &err),
+	    0);
+	assert_int_equal(store_commit(st, &err), -1);
+	assert_int_equal(err.code, CF_ERR_LIMIT_EXCEEDED);
+	assert_labels(uuid, "AWSCURRENT=b mine=c");
+	assert_int_equal(idle_in_tx(), 0);
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	assert_int_equal(store_stage_set(st, uuid, "mine", vid[0], 2, &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_labels(uuid, "AWSCURRENT=b mine=a");
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	assert_int_equal(store_stage_set(st, uuid, "mine", NULL, 1, &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_labels(uuid, "AWSCURRENT=b");
+
+	/* No such secret: not found, nothing locked past the rollback. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_secret_lock_stage(st, arena, "stage/none", 0,
+	    "AWSCURRENT", NULL, &sec, &ss, &err), STORE_NOT_FOUND);
+	store_rollback(st);
+	store_set_deadline(st, 0);
+}
+
 int
 main(void)
 {
@@ -828,6 +960,7 @@ main(void)
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_held_writes),
+		cmocka_unit_test(test_lock_stage_and_set),
 		cmocka_unit_test(test_lock_with_version),
 	};
 
