@@ -246,6 +246,16 @@ enum engine_token_version engine_version_for_token(struct engine_worker *,
     const struct engine_value *, struct store_version *, struct cf_error *);
 
 /*
+ * engine_token_version_read(w, call, sec, token, value, has, v, err):
+ * engine_version_for_token for a version already read with the secret's
+ * locked lookup (engine_resolve_live_version): *${v} if ${has}.
+ */
+enum engine_token_version engine_token_version_read(struct engine_worker *,
+    const struct engine_call *, const struct store_secret *, const char *,
+    const struct engine_value *, int, struct store_version *,
+    struct cf_error *);
+
+/*
  * engine_resolve_live(w, call, id, out, err):
  * engine_resolve with the row locked, failing with InvalidRequestException
  * when the secret is scheduled for deletion.  Call inside a transaction.

@@ -122,6 +122,17 @@ engine_version_for_token(struct engine_worker *w,
 	return (token_version_found(w, call, sec, token, val, out, err));
 }
 
+enum engine_token_version
+engine_token_version_read(struct engine_worker *w,
+    const struct engine_call *call, const struct store_secret *sec,
+    const char *token, const struct engine_value *val, int has,
+    struct store_version *v, struct cf_error *err)
+{
+
+	return (has ? token_version_found(w, call, sec, token, val, v, err) :
+	    ENGINE_TOKEN_NEW);
+}
+
 /*
  * What an existing version ${out} named by ${token} means for a call that
  * would write ${val} under that token.
@@ -635,8 +646,8 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 		goto finish;
 
 	/* The token names an existing version: a retry, or a conflict. */
-	rc = has ? token_version_found(w, call, &sec,
-	    req->client_request_token, &req->value, &v, err) : ENGINE_TOKEN_NEW;
+	rc = engine_token_version_read(w, call, &sec,
+	    req->client_request_token, &req->value, has, &v, err);
 	if (rc == ENGINE_TOKEN_ERROR)
 		goto finish;
 	if (rc == ENGINE_TOKEN_RETRY) {

@@ -82,13 +82,18 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	struct store_secret sec;
 	struct store_version v;
 	enum engine_token_version rc;
+	int has = 0, has_current;
 
 	memset(resp, 0, sizeof(*resp));
 	if (update_check(req, err))
 		return (-1);
 	if (store_begin(w->store, err))
 		return (-1);
-	if (engine_resolve_live(w, call, req->secret_id, &sec, err))
+	/* With a value, the version its token names comes in the same trip. */
+	if (req->value.present ? engine_resolve_live_version(w, call,
+	    req->secret_id, req->client_request_token, &sec, &v, &has,
+	    &has_current, err) : engine_resolve_live(w, call, req->secret_id,
+	    &sec, err))
 		goto finish;
 
 	/* The KmsKeyId only once the caller is authorized: no oracle. */
@@ -111,8 +116,8 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 
 	/* A value makes a new AWSCURRENT version (or is a retry). */
 	if (req->value.present) {
-		rc = engine_version_for_token(w, call, &sec,
-		    req->client_request_token, &req->value, &v, err);
+		rc = engine_token_version_read(w, call, &sec,
+		    req->client_request_token, &req->value, has, &v, err);
 		if (rc == ENGINE_TOKEN_ERROR)
 			goto finish;
 		if (rc != ENGINE_TOKEN_RETRY && (engine_put_version(w, call,
@@ -233,7 +238,11 @@ engine_restore_secret(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 	if (engine_resolve(w, call, secret_id, 1, &sec, err))
 		goto finish;
-	/* Restoring a secret that is not deleted changes nothing. */
+	/*
+	 * Restoring a secret that is not deleted changes nothing; the change
+	 * is held and sent with the event and the COMMIT.
+	 */
+	store_defer_writes(w->store);
 	if (sec.deleted_ms != 0 && store_secret_restore(w->store, sec.uuid,
 	    err))
 		goto finish;
@@ -536,7 +545,6 @@ engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
 	struct store_secret sec;
 	struct store_tag *st;
 	size_t i;
-	int count;
 
 	if (engine_check_secret_id(secret_id, err) ||
 	    engine_check_tags(tags, n, err))
@@ -556,17 +564,14 @@ engine_tag_resource(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 	if (engine_resolve_live(w, call, secret_id, &sec, err))
 		goto finish;
-	/* Allowed: the tags go with the count, in one round trip. */
+	/*
+	 * Allowed: the tags and the statement that checks the 50-tag quota
+	 * go with the event and the COMMIT, in one round trip.
+	 */
 	store_defer_writes(w->store);
 	if (store_tags_put(w->store, sec.uuid, st, n, err) ||
-	    store_tag_count(w->store, sec.uuid, &count, err))
+	    store_tags_within(w->store, sec.uuid, ENGINE_MAX_TAGS, err))
 		goto finish;
-	if (count > ENGINE_MAX_TAGS) {
-		cf_error_set(err, CF_ERR_INVALID_PARAMETER, "A secret can have "
-		    "at most %d tags; this request would leave it with %d.",
-		    ENGINE_MAX_TAGS, count);
-		goto finish;
-	}
 	end = ENGINE_TX_COMMIT;
 finish:
 	return (engine_finish(w, call, end, err));

@@ -58,6 +58,8 @@ engine_put_resource_policy(struct engine_worker *w,
 		    "refuses it.");
 		goto finish;
 	}
+	/* Decided: the change is held and sent with the event and COMMIT. */
+	store_defer_writes(w->store);
 	if (store_secret_set_policy(w->store, sec.uuid, doc, err))
 		goto finish;
 	end = ENGINE_TX_COMMIT;
@@ -95,9 +97,12 @@ engine_delete_resource_policy(struct engine_worker *w,
 
 	if (store_begin(w->store, err))
 		return (-1);
-	if (engine_resolve_live(w, call, secret_id, &sec, err) ||
-	    (sec.resource_policy != NULL &&
-	    store_secret_set_policy(w->store, sec.uuid, NULL, err)))
+	if (engine_resolve_live(w, call, secret_id, &sec, err))
+		goto finish;
+	/* Decided: the change is held and sent with the event and COMMIT. */
+	store_defer_writes(w->store);
+	if (sec.resource_policy != NULL &&
+	    store_secret_set_policy(w->store, sec.uuid, NULL, err))
 		goto finish;
 	end = ENGINE_TX_COMMIT;
 finish:

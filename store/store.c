@@ -53,6 +53,22 @@ store_unavailable_total(void)
 	return (atomic_load_explicit(&unavailable, memory_order_relaxed));
 }
 
+/*
+ * The error a statement raised on purpose, by its SQLSTATE: the quotas
+ * that held statements check themselves (coffer_labels_within, migration
+ * 0019; coffer_tags_within, 0021), whose message is the one to give.
+ */
+static enum cf_code
+own_error(const char *state)
+{
+
+	if (strcmp(state, "CF001") == 0)
+		return (CF_ERR_LIMIT_EXCEEDED);
+	if (strcmp(state, "CF002") == 0)
+		return (CF_ERR_INVALID_PARAMETER);
+	return (CF_OK);
+}
+
 void
 store_fail(struct store *s, const PGresult *res, const char *what,
     struct cf_error *err)
@@ -86,10 +102,10 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	else if (state != NULL && cannot_serve(state))
 		cf_error_set(err, CF_ERR_UNAVAILABLE,
 		    "database cannot serve while %s: %s", what, buf);
-	else if (state != NULL && strcmp(state, "CF001") == 0 &&
+	else if (state != NULL && own_error(state) != CF_OK &&
 	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) != NULL)
-		/* coffer_labels_within (migrations/0019): AWS's own words. */
-		cf_error_set(err, CF_ERR_LIMIT_EXCEEDED, "%s",
+		/* A quota a held statement checks itself: its own words. */
+		cf_error_set(err, own_error(state), "%s",
 		    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 	else if (state != NULL && strcmp(state, "23505") == 0)
 		cf_error_set(err, CF_ERR_RESOURCE_EXISTS,

@@ -616,8 +616,14 @@ int store_versions_settle(struct store *, const char *, int, int, int *,
 int store_tags_remove(struct store *, const char *, const char *const *,
     size_t, struct cf_error *) CF_MUSTCHECK;
 
-/* store_tag_count(s, uuid, out, err): tags the secret has. */
-int store_tag_count(struct store *, const char *, int *, struct cf_error *)
+/*
+ * store_tags_within(s, uuid, max_tags, err): fails (CF_ERR_INVALID_PARAMETER,
+ * "A secret can have at most ${max_tags} tags; ...") when the secret has
+ * more tags than that.  It reports nothing back, so under
+ * store_defer_writes it is held with the tags it checks, and then fails
+ * the commit.
+ */
+int store_tags_within(struct store *, const char *, int, struct cf_error *)
     CF_MUSTCHECK;
 
 /*

@@ -37,6 +37,7 @@ enum store_stmt {
 	ST_SECRET_BY_ARN_LOCK,
 	ST_SECRET_INSERT,
 	ST_SECRET_TOUCH_CHANGED,
+	ST_SECRET_SET_POLICY,
 	ST_SECRET_TOUCH_ACCESSED,
 	ST_VERSION_TOUCH_ACCESSED,
 	ST_PAGE_ASC_FIRST,
@@ -64,7 +65,7 @@ enum store_stmt {
 	ST_STAGE_REMOVE,
 	ST_STAGE_SET,
 	ST_TAG_REMOVE,
-	ST_TAG_COUNT,
+	ST_TAGS_WITHIN,
 	ST_SERVER_KEY,
 	ST_STAGED_BY_NAME,
 	ST_STAGED_BY_ARN,
@@ -298,11 +299,6 @@ int store_command(struct store *, enum store_stmt, int, const char *const *,
  */
 int store_scalar(struct store *, enum store_stmt, int, const char *const *,
     int64_t *, int *, struct cf_error *);
-
-/* store_count_of(s, stmt, uuid, out, err): the count(*) that ${stmt} gives
- * for one secret; 0 or -1. */
-int store_count_of(struct store *, enum store_stmt, const char *, int *,
-    struct cf_error *);
 
 /*
  * store_pairs(s, arena, stmt, uuids, n_uuids, first, second, owner, n, err):

@@ -5,7 +5,8 @@
  *
  * None of this is on the hot path: identity policies are read when a
  * server's cache misses, written by administrators.  One-off parameterised
- * statements, no prepared ones.
+ * statements, no prepared ones, but for a secret's resource policy, which
+ * is written inside the secret's change (ST_SECRET_SET_POLICY).
  */
 #include "store_internal.h"
 
@@ -149,7 +150,9 @@ store_secret_set_policy(struct store *s, const char *uuid, const char *doc,
 {
 	const char *v[2] = { uuid, doc };
 
-	return (store_exec_rows(s, "UPDATE secrets SET resource_policy = $2, "
-	    "last_changed_date = now() WHERE uuid = $1::uuid", 2, v,
-	    "writing a resource policy", NULL, err));
+	/*
+	 * A change of the secret's own row, under its lock: prepared, and
+	 * held with the event and the COMMIT when the engine defers writes.
+	 */
+	return (store_command(s, ST_SECRET_SET_POLICY, 2, v, NULL, NULL, err));
 }

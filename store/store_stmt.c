@@ -229,6 +229,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "VALUES ($1, $2, $3, $4, $5)", 5 },
 	[ST_SECRET_TOUCH_CHANGED] = { "UPDATE secrets "
 	    "SET last_changed_date = now() WHERE uuid = $1", 1 },
+	[ST_SECRET_SET_POLICY] = { "UPDATE secrets SET resource_policy = $2, "
+	    "last_changed_date = now() WHERE uuid = $1::uuid", 2 },
 	[ST_SECRET_TOUCH_ACCESSED] = { "UPDATE secrets SET last_accessed_date "
 	    "= (now() AT TIME ZONE 'UTC')::date WHERE uuid = $1 AND "
 	    "last_accessed_date IS DISTINCT FROM (now() AT TIME ZONE 'UTC')::date",
@@ -375,8 +377,12 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "FROM version_stages WHERE secret_uuid = $1", 3 },
 	[ST_TAG_REMOVE] = { "DELETE FROM tags WHERE secret_uuid = $1 "
 	    "AND key = $2", 2 },
-	[ST_TAG_COUNT] = { "SELECT count(*) FROM tags WHERE secret_uuid = $1",
-	    1 },
+	/*
+	 * The tag quota $2 after TagResource's tags: SQLSTATE CF002 past it
+	 * (migration 0021), so that it can be held with them.
+	 */
+	[ST_TAGS_WITHIN] = { "SELECT coffer_tags_within((SELECT count(*) "
+	    "FROM tags WHERE secret_uuid = $1), $2::int)", 2 },
 	[ST_STAGED_BY_NAME] = { SECRET_AND_STAGE("name"), 2 },
 	[ST_STAGED_BY_ARN] = { SECRET_AND_STAGE("arn"), 2 },
 	[ST_SERVER_KEY] = { "WITH ins AS (INSERT INTO server_keys (name, key) "
@@ -439,21 +445,6 @@ store_scalar(struct store *s, enum store_stmt st, int n, const char *const *v,
 	*found = PQntuples(r) > 0;
 	*out = *found ? store_col_i64(r, 0, 0) : 0;
 	PQclear(r);
-	return (0);
-}
-
-/* The count(*) that statement ${st} gives for one secret. */
-int
-store_count_of(struct store *s, enum store_stmt st, const char *uuid, int *out,
-    struct cf_error *err)
-{
-	const char *v[1] = { uuid };
-	int64_t n;
-	int found;
-
-	if (store_scalar(s, st, 1, v, &n, &found, err))
-		return (-1);
-	*out = (int)n;
 	return (0);
 }
 

@@ -392,6 +392,46 @@ class ChangeTest(PipelineCase):
         self.assertEqual(self.labels(name), "\n".join(sorted([
             f"{first}:AWSPREVIOUS", f"{second}:AWSCURRENT,AWSPENDING"])))
 
+    def test_other_changes_commit_with_their_events(self):
+        """UpdateSecret with a value (its token's version read with the
+        locked lookup), PutResourcePolicy, DeleteResourcePolicy and
+        RestoreSecret: each change is held and sent with its event and the
+        COMMIT, so the rows it wrote carry the event's xid; and an
+        UpdateSecret retried with the same token adds nothing."""
+        name = f"oc-{token()[:8]}"
+        self.call("CreateSecret", name=name, secret_string="1",
+                  client_request_token=token())
+        row = f"SELECT xmin FROM secrets WHERE name = '{name}'"
+        t = token()
+        _, md, _ = self.call("UpdateSecret", secret_id=name,
+                             secret_string="2", client_request_token=t)
+        xid = self.event_xmin(md["coffer-request-id"])
+        self.assertEqual(self.sql(f"SELECT xmin FROM secret_versions WHERE "
+                                  f"version_id = '{t}'"), xid)
+        self.assertEqual(self.sql(
+            "SELECT l.version_id FROM version_stages l JOIN secrets s ON "
+            "s.uuid = l.secret_uuid WHERE l.stage = 'AWSCURRENT' AND "
+            f"s.name = '{name}'"), t)
+        r, md, _ = self.call("UpdateSecret", secret_id=name,
+                             secret_string="2", client_request_token=t)
+        self.assertEqual(r.version_id, t)
+        self.assertEqual(self.sql(row), xid)
+        policy = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                  '"Principal":{"AWS":"anonymous"},"Action":'
+                  '"secretsmanager:GetSecretValue","Resource":"*"}]}')
+        for op, fields in (
+                ("PutResourcePolicy", {"resource_policy": policy}),
+                ("DeleteResourcePolicy", {}),
+                ("DeleteSecret", {"recovery_window_in_days": 7}),
+                ("RestoreSecret", {})):
+            with self.subTest(op=op):
+                _, md, _ = self.call(op, secret_id=name, **fields)
+                self.assertEqual(self.sql(row),
+                                 self.event_xmin(md["coffer-request-id"]))
+        self.assertEqual(self.sql("SELECT resource_policy IS NULL AND "
+                                  "deleted_date IS NULL FROM secrets WHERE "
+                                  f"name = '{name}'"), "t")
+
     def test_a_refused_stage_move_leaves_its_failure_only(self):
         """A move past the 20-label quota is refused by the held statement
         in the commit's pipeline: LimitExceededException, its failure

@@ -67,6 +67,8 @@ test_tags(void **state)
 	assert_int_equal(engine_tag_resource(fx_w, &fx_call, name, many, 49,
 	    &err), -1);
 	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
+	assert_string_equal(err.msg, "A secret can have at most 50 tags; this "
+	    "request would leave it with 51.");
 	assert_int_equal(engine_describe_secret(fx_w, &fx_call, name, &m,
 	    &err), 0);
 	assert_int_equal(m.n_tags, 2);

@@ -26,8 +26,8 @@
 	"0011_tags_present,0012_access_keys,0013_audit_transport," \
 	"0014_kek_versions,0015_key_deletion,0016_audit_key_versions," \
 	"0017_audit_key_escrow,0018_audit_hmac_per_batch,0019_label_limit," \
-	"0020_audit_requested_plpgsql"
-#define N_MIGRATIONS 20
+	"0020_audit_requested_plpgsql,0021_tag_limit"
+#define N_MIGRATIONS 21
 
 #define ARN_PREFIX "arn:aws:secretsmanager:local-1:000000000000:secret:"
 #define VID_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa1"
@@ -516,12 +516,12 @@ test_tags_round_trip(void **state)
 {
 	struct store_tag t1[2] = { { "b", "2" }, { "a", "1" } };
 	struct store_tag t2[1] = { { "b", "changed" } };
+	struct store_tag t3[1] = { { "c", "3" } };
 	const char *gone[2] = { "a", "absent" };
 	struct store_tag *tags;
 	struct cf_error err;
 	const char *uuid;
 	size_t *owner, n;
-	int c;
 
 	(void)state;
 	fresh();
@@ -540,8 +540,29 @@ test_tags_round_trip(void **state)
 
 	/* Removing a missing key is fine. */
 	assert_int_equal(store_tags_remove(st, uuid, gone, 2, &err), 0);
-	assert_int_equal(store_tag_count(st, uuid, &c, &err), 0);
-	assert_int_equal(c, 1);
+	assert_int_equal(count("SELECT count(*) FROM tags t JOIN secrets s ON "
+	    "s.uuid = t.secret_uuid WHERE s.name = 'tags'"), 1);
+
+	/*
+	 * The quota, checked by a statement held with the tags: within it,
+	 * nothing; past it, the commit fails with the count in the message
+	 * and keeps none of the transaction's tags.
+	 */
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	assert_int_equal(store_tags_put(st, uuid, t1, 2, &err), 0);
+	assert_int_equal(store_tags_within(st, uuid, 2, &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	assert_int_equal(store_tags_put(st, uuid, t3, 1, &err), 0);
+	assert_int_equal(store_tags_within(st, uuid, 2, &err), 0);
+	assert_int_equal(store_commit(st, &err), -1);
+	assert_int_equal(err.code, CF_ERR_INVALID_PARAMETER);
+	assert_string_equal(err.msg, "A secret can have at most 2 tags; this "
+	    "request would leave it with 3.");
+	assert_int_equal(count("SELECT count(*) FROM tags t JOIN secrets s ON "
+	    "s.uuid = t.secret_uuid WHERE s.name = 'tags'"), 2);
 }
 
 static void
