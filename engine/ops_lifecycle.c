@@ -203,8 +203,11 @@ engine_delete_secret(struct engine_worker *w, const struct engine_call *call,
 	/*
 	 * Forced: the rows go now.  This is not crypto-shredding: the data
 	 * keys are wrapped under the KEK, which stays, so a database backup
-	 * taken before the delete still opens.
+	 * taken before the delete still opens.  Either way the change is
+	 * held and sent with the event and the COMMIT; the deletion date
+	 * the answer gives comes back with them.
 	 */
+	store_defer_writes(w->store);
 	if (req->force_delete_without_recovery) {
 		if (store_secret_delete(w->store, sec.uuid, err))
 			goto finish;

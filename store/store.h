@@ -417,7 +417,10 @@ int store_secret_update_meta(struct store *, const char *, int, const char *,
 
 /*
  * store_secret_schedule_delete(s, uuid, days, out_purge_ms, err):
- * Mark the secret deleted now, to be purged ${days} days from now.
+ * Mark the secret deleted now, to be purged ${days} days from now; the
+ * purge date in *${out_purge_ms}.  Under store_defer_writes it is held and
+ * the date is set when it is sent (with the COMMIT at the latest), so
+ * ${out_purge_ms} must outlive the transaction.
  */
 int store_secret_schedule_delete(struct store *, const char *, int,
     int64_t *, struct cf_error *) CF_MUSTCHECK;

@@ -11,7 +11,10 @@
  * held statement that was held before it.  If a held statement fails,
  * the server skips the rest of the pipeline, so the COMMIT never runs and
  * nothing of the transaction is kept; the failure is the statement's own
- * (a duplicate name is still "duplicate row", ResourceExists).
+ * (a duplicate name is still "duplicate row", ResourceExists).  A write
+ * whose one answer the caller needs only after the commit (DeleteSecret's
+ * purge date) is held the same way, its answer written back when it is
+ * sent (store_hold_scalar).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +76,17 @@ store_hold(struct store *s, enum store_stmt st, int n,
 oom:
 	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 	return (-1);
+}
+
+int
+store_hold_scalar(struct store *s, enum store_stmt st, int n,
+    const char *const *values, int64_t *out, struct cf_error *err)
+{
+
+	if (store_hold(s, st, n, values, NULL, NULL, PGRES_TUPLES_OK, err))
+		return (-1);
+	s->held[s->n_held - 1].scalar = out;
+	return (0);
 }
 
 int
@@ -184,7 +198,9 @@ store_held_send(struct store *s, const struct store_pq_query *tail,
 			end = lost(s, res[k]) ? STORE_HELD_LOST :
 			    STORE_HELD_REFUSED;
 			goto done;
-		}
+		} else if (s->held[h].scalar != NULL)
+			*s->held[h].scalar = PQntuples(res[k]) > 0 ?
+			    store_col_i64(res[k], 0, 0) : 0;
 	for (i = 0; i < ntail; i++, k++) {
 		tres[i] = res[k];
 		res[k] = NULL;

@@ -118,6 +118,7 @@ struct store_held {
 	int formats[STORE_HELD_MAX_PARAMS];
 	ExecStatusType expect;	/* its status when it succeeds */
 	char *copy;		/* the parameters' bytes */
+	int64_t *scalar;	/* its one int8 answer goes here, once sent */
 };
 
 /*
@@ -127,6 +128,16 @@ struct store_held {
  */
 int store_hold(struct store *, enum store_stmt, int, const char *const *,
     const int *, const int *, ExecStatusType, struct cf_error *);
+
+/*
+ * store_hold_scalar(s, stmt, n, values, out, err):
+ * store_hold for a statement whose one answer, a text int8 in its first
+ * row (0 if it returns none), the caller needs only after the commit: it
+ * is written to *${out} when the statement is sent, which must outlive
+ * the transaction.  0, or -1 with ${err}.
+ */
+int store_hold_scalar(struct store *, enum store_stmt, int,
+    const char *const *, int64_t *, struct cf_error *);
 
 /* What became of the held changes. */
 enum store_held_end {

@@ -280,6 +280,10 @@ store_secret_schedule_delete(struct store *s, const char *uuid, int days,
 	int found;
 
 	snprintf(d, sizeof(d), "%d", days);
+	/* Its date is the answer's, not the event's: it can wait. */
+	if (s->defer && (s->in_tx || s->begin_pending))
+		return (store_hold_scalar(s, ST_SECRET_SCHEDULE_DELETE, 2, v,
+		    out_purge_ms, err));
 	return (store_scalar(s, ST_SECRET_SCHEDULE_DELETE, 2, v, out_purge_ms,
 	    &found, err));
 }

@@ -593,6 +593,31 @@ test_delete_restore(void **state)
 	assert_int_equal(s.deleted_ms, 0);
 	assert_int_equal(s.purge_after_ms, 0);
 
+	/*
+	 * Held: nothing is sent before the COMMIT's pipeline, and the date
+	 * comes back with it, the one stored (a rolled-back one never).
+	 */
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	purge = -1;
+	assert_int_equal(store_secret_schedule_delete(st, uuid, 7, &purge,
+	    &err), 0);
+	assert_int_equal(purge, -1);
+	store_rollback(st);
+	assert_int_equal(purge, -1);
+	assert_int_equal(store_begin(st, &err), 0);
+	store_defer_writes(st);
+	assert_int_equal(store_secret_schedule_delete(st, uuid, 7, &purge,
+	    &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
+	    STORE_FOUND);
+	assert_true(purge > 0);
+	assert_int_equal(s.purge_after_ms, purge);
+	assert_int_equal(count("SELECT count(*) FROM secrets WHERE name = "
+	    "'delete' AND purge_after - deleted_date = interval '7 days'"), 1);
+	assert_int_equal(store_secret_restore(st, uuid, &err), 0);
+
 	/* Deleted now: the row and its versions gone. */
 	assert_int_equal(store_secret_delete(st, uuid, &err), 0);
 	assert_int_equal(store_secret_by_name(st, arena, "delete", 0, &s, &err),
