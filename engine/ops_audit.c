@@ -300,6 +300,9 @@ db_mac(void *arg, const struct cf_audit_row *r, enum audit_mac *out,
 	return (0);
 }
 
+/* How many times the token's heads are read when a chain has none. */
+#define VERIFY_HEAD_READS 3
+
 /* The token's head of ${id}, or NULL. */
 static const struct hsm_audit_head *
 head_of(const struct hsm_audit_head *heads, size_t n, const char *id)
@@ -430,10 +433,27 @@ engine_verify_audit(struct engine_worker *w, const struct engine_call *call,
 		hv.in_flight_ms = st.max_lag_ms + VERIFY_IN_FLIGHT_MS;
 	}
 
-	/* Every chain: the database's and the token's. */
-	if (store_audit_chains(w->store, call->arena, &db, &n_db, err) ||
-	    hsm_audit_heads(w->hsm, w->e->deployment, &heads, &n_heads, err))
+	/*
+	 * Every chain: the database's and the token's.  A chain without a
+	 * head is read again: a token that was changing its objects (a
+	 * server starting and tidying, SoftHSM seeing another session's new
+	 * object late) can hide one for a moment, and a head judged missing
+	 * is a failure of the verification.
+	 */
+	if (store_audit_chains(w->store, call->arena, &db, &n_db, err))
 		goto done;
+	for (i = 0; i < VERIFY_HEAD_READS; i++) {
+		free(heads);
+		heads = NULL;
+		if (hsm_audit_heads(w->hsm, w->e->deployment, &heads, &n_heads,
+		    err))
+			goto done;
+		for (j = 0; j < n_db && head_of(heads, n_heads,
+		    db[j].chain_id) != NULL; j++)
+			;
+		if (j == n_db)
+			break;
+	}
 	hv.any_heads = n_heads > 0;
 	if ((out = cf_arena_alloc(call->arena, (n_db + n_heads + 1) *
 	    sizeof(*out))) == NULL) {

@@ -273,11 +273,20 @@ head_parse(const char *label, struct hsm_audit_head *hd)
 	return (0);
 }
 
-/*
- * Read one object into ${hd}: HSM_FOUND if it is a head, HSM_NOT_FOUND if
- * it is something else, HSM_LOOKUP_ERROR with ${err}.
- */
-static enum hsm_lookup
+/* What reading one object found. */
+enum head_found {
+	HEAD_ERROR = -1,	/* ${err} set */
+	HEAD_OTHER = 0,		/* an object that is not a head */
+	HEAD_IS = 1,		/* a head, in ${hd} */
+	HEAD_GONE = 2,		/* destroyed since it was found: another
+				   session settled or tidied its chain */
+	HEAD_SHAKY = 3		/* CKR_GENERAL_ERROR, ${err} set: SoftHSM's
+				   answer when the object's file went
+				   under it, or a token in trouble */
+};
+
+/* Read one object into ${hd}. */
+static enum head_found
 head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
     struct hsm_audit_head *hd, struct cf_error *err)
 {
@@ -287,14 +296,21 @@ head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
 
 	rv = s->h->p11->C_GetAttributeValue(s->s, obj, t, 1);
 	if (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_ATTRIBUTE_TYPE_INVALID)
-		return (HSM_NOT_FOUND);
+		return (HEAD_OTHER);
+	if (rv == CKR_OBJECT_HANDLE_INVALID)
+		return (HEAD_GONE);
+	if (rv == CKR_GENERAL_ERROR) {
+		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
+		    "could not read an audit chain head");
+		return (HEAD_SHAKY);
+	}
 	if (rv != CKR_OK) {
 		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not read an audit chain head");
-		return (HSM_LOOKUP_ERROR);
+		return (HEAD_ERROR);
 	}
 	label[t[0].ulValueLen] = '\0';
-	return (head_parse(label, hd) == 0 ? HSM_FOUND : HSM_NOT_FOUND);
+	return (head_parse(label, hd) == 0 ? HEAD_IS : HEAD_OTHER);
 }
 
 /*
@@ -382,7 +398,7 @@ head_settle(struct hsm_session *s, const char *deployment,
 	CK_OBJECT_HANDLE *objs = NULL, keep = CK_INVALID_HANDLE;
 	struct hsm_audit_head old;
 	size_t n = 0, n_old = 0, i;
-	enum hsm_lookup found;
+	enum head_found found;
 	int first;
 	CK_RV rv;
 
@@ -395,11 +411,12 @@ head_settle(struct hsm_session *s, const char *deployment,
 	/* The chain's objects (a chain new in this session has none). */
 	if (!first && head_objects(s, deployment, &objs, &n, err))
 		return (-1);
+	/* (One another session destroyed meanwhile is not ours to move.) */
 	for (i = 0; i < n; i++) {
-		if ((found = head_read(s, objs[i], &old, err)) ==
-		    HSM_LOOKUP_ERROR)
+		if ((found = head_read(s, objs[i], &old, err)) == HEAD_ERROR ||
+		    found == HEAD_SHAKY)
 			goto fail;
-		if (found == HSM_FOUND && strcmp(old.chain_id, hd->chain_id) == 0)
+		if (found == HEAD_IS && strcmp(old.chain_id, hd->chain_id) == 0)
 			objs[n_old++] = objs[i];
 	}
 
@@ -475,7 +492,7 @@ hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
 	CK_OBJECT_HANDLE *all = NULL;
 	struct hsm_audit_head *heads = NULL;
 	size_t n_all = 0, i, j;
-	enum hsm_lookup found;
+	enum head_found found;
 	int out = 0;
 
 	if (head_objects(s, deployment, &all, &n_all, err))
@@ -489,9 +506,10 @@ hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
 	/* Of two objects of one chain, the older goes (newest wins). */
 	for (i = 0; i < n_all; i++) {
 		if ((found = head_read(s, all[i], &heads[i], err)) ==
-		    HSM_LOOKUP_ERROR)
+		    HEAD_ERROR || found == HEAD_SHAKY)
 			goto fail;
-		if (found == HSM_NOT_FOUND) {
+		/* Not a head, or gone already: nothing to compare. */
+		if (found != HEAD_IS) {
 			all[i] = CK_INVALID_HANDLE;
 			continue;
 		}
@@ -523,26 +541,46 @@ fail:
 	return (-1);
 }
 
-int
-hsm_audit_heads(struct hsm_session *s, const char *deployment,
+/*
+ * hsm_audit_heads, one search: -1 with ${err}, 0, or 1 when it found no
+ * object, or an object found was destroyed before it was read, read as
+ * no head (a head object has nothing else: read while it went) or
+ * answered CKR_GENERAL_ERROR, and not ${last} (*${out} is then not set).
+ * The last search takes no object as none, skips the gone and the
+ * unreadable, and fails on CKR_GENERAL_ERROR.
+ */
+static int
+heads_once(struct hsm_session *s, const char *deployment, int last,
     struct hsm_audit_head **out, size_t *out_n, struct cf_error *err)
 {
 	struct hsm_audit_head *heads = NULL;
 	CK_OBJECT_HANDLE *all = NULL;
 	size_t n = 0, n_all = 0, i, j;
-	enum hsm_lookup found;
+	enum head_found found;
+	int rc = -1;
 
 	if (head_objects(s, deployment, &all, &n_all, err))
 		return (-1);
+	/*
+	 * None at all may be a moment when the only object went and its
+	 * replacement was not seen yet (SoftHSM reads other sessions' new
+	 * objects from its files lazily): look again.
+	 */
+	if (n_all == 0 && !last)
+		return (1);
 	if (n_all > 0 && (heads = malloc(n_all * sizeof(*heads))) == NULL) {
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		goto fail;
+		goto done;
 	}
 	for (i = 0; i < n_all; i++) {
-		if ((found = head_read(s, all[i], &heads[n], err)) ==
-		    HSM_LOOKUP_ERROR)
-			goto fail;
-		if (found == HSM_NOT_FOUND)
+		found = head_read(s, all[i], &heads[n], err);
+		if (found == HEAD_ERROR || (found == HEAD_SHAKY && last))
+			goto done;
+		if (found != HEAD_IS && !last) {
+			rc = 1;
+			goto done;
+		}
+		if (found != HEAD_IS)
 			continue;
 
 		/* One per chain: of two (a fork), the newer is the head. */
@@ -554,16 +592,34 @@ hsm_audit_heads(struct hsm_session *s, const char *deployment,
 		else if (heads[n].seq > heads[j].seq)
 			heads[j] = heads[n];
 	}
-	free(all);
 	*out = heads;
 	*out_n = n;
-
-	/* Success! */
-	return (0);
-
-fail:
+	heads = NULL;
+	rc = 0;
+done:
 	free(all);
 	free(heads);
-	/* Failure! */
-	return (-1);
+	return (rc);
+}
+
+/*
+ * A head destroyed between the search and its reading was replaced first
+ * (head_settle moves or makes the newest before it destroys the others;
+ * the tidy keeps the newest): search again, and the replacement shows.
+ */
+#define HEADS_TRIES 16
+
+int
+hsm_audit_heads(struct hsm_session *s, const char *deployment,
+    struct hsm_audit_head **out, size_t *out_n, struct cf_error *err)
+{
+	int i, rc;
+
+	*out = NULL;
+	*out_n = 0;
+	for (i = 0; i < HEADS_TRIES; i++)
+		if ((rc = heads_once(s, deployment, i == HEADS_TRIES - 1, out,
+		    out_n, err)) <= 0)
+			return (rc);
+	return (-1);	/* (not reached: the last search skips) */
 }

@@ -717,6 +717,86 @@ test_two_threads(void **state)
 	assert_int_equal(failures[0] + failures[1], 0);
 }
 
+/*
+ * Audit chain heads (hsm_audit.c) read while another session replaces
+ * them: hsm_audit_heads finds the objects, then reads each, and a head
+ * destroyed in between (a starting server's tidy, a settle dropping a
+ * fork) must not fail the reading (VerifyAuditLog) nor hide the chain.
+ */
+#define HEAD_DEPLOYMENT "head-race"
+#define HEAD_CHAIN "00000000-0000-4000-8000-0000000000c1"
+
+static volatile int heads_done;
+
+/*
+ * Make a fork of the chain one seq ahead, then tidy the older away; count
+ * the forks tidied.  (SoftHSM's C_CreateObject sometimes answers
+ * CKR_GENERAL_ERROR while another session reads its objects: such a round
+ * is skipped, it is not what is tested here.)
+ */
+static void *
+head_churn(void *arg)
+{
+	struct hsm_audit_head hd;
+	struct hsm_session *fork;
+	struct cf_error err;
+	int *tidied = arg, n;
+	int64_t seq;
+
+	memset(&hd, 0, sizeof(hd));
+	snprintf(hd.chain_id, sizeof(hd.chain_id), "%s", HEAD_CHAIN);
+	for (seq = 2; !heads_done; seq++) {
+		hd.seq = seq;
+		/* A new session knows no object: it makes one, a fork. */
+		if ((fork = hsm_session_new(h, &err)) == NULL)
+			break;
+		if (hsm_audit_head_put(fork, HEAD_DEPLOYMENT, &hd, &err) == 0 &&
+		    hsm_audit_heads_tidy(fork, HEAD_DEPLOYMENT, &n, &err) == 0)
+			*tidied += n;
+		hsm_session_free(fork);
+	}
+	return (NULL);
+}
+
+static void
+test_heads_read_while_replaced(void **state)
+{
+	struct hsm_audit_head hd, *heads;
+	struct hsm_session *reader;
+	struct cf_error err;
+	int tidied = 0, failures = 0, missing = 0, i;
+	size_t n;
+	pthread_t t;
+
+	(void)state;
+	memset(&hd, 0, sizeof(hd));
+	snprintf(hd.chain_id, sizeof(hd.chain_id), "%s", HEAD_CHAIN);
+	hd.seq = 1;
+	assert_non_null(reader = hsm_session_new(h, &err));
+	assert_int_equal(hsm_audit_head_put(reader, HEAD_DEPLOYMENT, &hd,
+	    &err), 0);
+	heads_done = 0;
+	pthread_create(&t, NULL, head_churn, &tidied);
+	for (i = 0; i < 3000; i++) {
+		if (hsm_audit_heads(reader, HEAD_DEPLOYMENT, &heads, &n,
+		    &err)) {
+			if (failures++ == 0)
+				printf("heads: %s\n", err.msg);
+			continue;
+		}
+		missing += n != 1;
+		free(heads);
+	}
+	heads_done = 1;
+	pthread_join(t, NULL);
+	hsm_session_free(reader);
+	printf("heads read 3000 times while %d forks were tidied away: %d "
+	    "failed, %d without the chain\n", tidied, failures, missing);
+	assert_true(tidied > 100);
+	assert_int_equal(failures, 0);
+	assert_int_equal(missing, 0);
+}
+
 int
 main(void)
 {
@@ -736,6 +816,7 @@ main(void)
 		cmocka_unit_test(test_kek_versions),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_two_threads),
+		cmocka_unit_test(test_heads_read_while_replaced),
 	};
 
 	if (cmocka_run_group_tests_name("startup", startup, NULL, NULL))
