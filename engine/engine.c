@@ -355,6 +355,25 @@ engine_resolve(struct engine_worker *w, const struct engine_call *call,
 	return (resolved(w, call, id, rc, out, err));
 }
 
+int
+engine_resolve_with_stages(struct engine_worker *w,
+    const struct engine_call *call, const char *id, struct store_secret *out,
+    struct store_stage **stages, size_t *n, struct cf_error *err)
+{
+	const char *key;
+	enum store_lookup rc = STORE_NOT_FOUND;
+	enum engine_id_kind kind;
+
+	*stages = NULL;
+	*n = 0;
+	if (engine_check_secret_id(id, err))
+		return (-1);
+	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
+		rc = store_secret_with_stages(w->store, call->arena, key,
+		    kind == ENGINE_ID_ARN, out, stages, n, err);
+	return (resolved(w, call, id, rc, out, err));
+}
+
 /* InvalidRequestException for a secret scheduled for deletion. */
 static int
 not_deleted(const struct store_secret *sec, struct cf_error *err)

@@ -256,6 +256,16 @@ enum engine_token_version engine_token_version_read(struct engine_worker *,
     struct cf_error *);
 
 /*
+ * engine_resolve_with_stages(w, call, id, out, stages, n, err):
+ * engine_resolve without a lock, and every (version, label) pair of the
+ * secret read in the same statement (DescribeSecret); nothing of them is
+ * told before the caller is authorized.
+ */
+int engine_resolve_with_stages(struct engine_worker *,
+    const struct engine_call *, const char *, struct store_secret *,
+    struct store_stage **, size_t *, struct cf_error *);
+
+/*
  * engine_resolve_live(w, call, id, out, err):
  * engine_resolve with the row locked, failing with InvalidRequestException
  * when the secret is scheduled for deletion.  Call inside a transaction.

@@ -6,6 +6,7 @@
  * servers racing on one secret serialize and AWSCURRENT/AWSPREVIOUS always
  * move together.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -691,12 +692,25 @@ done:
 /* ---- DescribeSecret and ListSecrets --------------------------------------- */
 
 /*
+ * Labels read with the secrets they belong to (DescribeSecret's one
+ * secret, a ListSecrets page's rows): pair i is of secret owner[i], and
+ * each secret's pairs are together, in store_stages' order.
+ */
+struct meta_labels {
+	struct store_stage *stages;
+	size_t *owner;
+	size_t n;
+};
+
+/*
  * Fill ${out[i]} from ${secs[i]} and the tags and labels of all of them:
- * the tags the rows carry when all do, else one query; the labels in one.
+ * the tags the rows carry when all do, else one query; the labels
+ * ${given} when they were read with the secrets, else one query (with the
+ * tags' when both are read: one round trip).
  */
 static int
 fill_meta(struct engine_worker *w, const struct engine_call *call,
-    const struct store_secret *secs, size_t n,
+    const struct store_secret *secs, size_t n, const struct meta_labels *given,
     struct engine_secret_meta *out, struct cf_error *err)
 {
 	const char **uuids;
@@ -704,6 +718,7 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 	struct store_stage *st = NULL;
 	size_t *towner = NULL, *sowner = NULL, nt = 0, ns = 0, i, j, k;
 	struct engine_version_stages *vs;
+	int tags_read, labels_read = 0;
 
 	if (n == 0)
 		return (0);
@@ -712,10 +727,20 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 	for (i = 0; i < n; i++)
 		uuids[i] = secs[i].uuid;
 
-	/* The tags the rows carry (ListSecrets authorized with them), else read. */
+	/*
+	 * The tags the rows carry (ListSecrets authorized with them), else
+	 * read, with the labels when those are to be read too: one round
+	 * trip for both.
+	 */
 	for (i = 0; i < n && secs[i].tags_loaded; i++)
 		nt += secs[i].n_tags;
-	if (i < n) {
+	tags_read = i == n;
+	if (!tags_read && given == NULL) {
+		if (store_page_meta(w->store, call->arena, uuids, n, &tags,
+		    &towner, &nt, &st, &sowner, &ns, err))
+			return (-1);
+		labels_read = 1;
+	} else if (!tags_read) {
 		nt = 0;
 		if (store_tags(w->store, call->arena, uuids, n, &tags, &towner,
 		    &nt, err))
@@ -731,8 +756,12 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 				towner[k] = i;
 			}
 	}
-	if (store_stages(w->store, call->arena, uuids, n, &st, &sowner, &ns,
-	    err))
+	if (given != NULL) {
+		st = given->stages;
+		sowner = given->owner;
+		ns = given->n;
+	} else if (!labels_read && store_stages(w->store, call->arena, uuids,
+	    n, &st, &sowner, &ns, err))
 		return (-1);
 
 	for (i = 0; i < n; i++) {
@@ -805,10 +834,18 @@ engine_describe_secret(struct engine_worker *w, const struct engine_call *call,
     struct cf_error *err)
 {
 	struct store_secret sec;
+	struct meta_labels labels;
 
-	if (engine_resolve(w, call, secret_id, 0, &sec, err))
+	/* The secret and its labels in one statement. */
+	if (engine_resolve_with_stages(w, call, secret_id, &sec,
+	    &labels.stages, &labels.n, err))
 		return (-1);
-	return (fill_meta(w, call, &sec, 1, out, err));
+	/* All of one secret, the first. */
+	if ((labels.owner = cf_arena_alloc(call->arena, (labels.n + 1) *
+	    sizeof(*labels.owner))) == NULL)
+		return (engine_oom(err));
+	memset(labels.owner, 0, (labels.n + 1) * sizeof(*labels.owner));
+	return (fill_meta(w, call, &sec, 1, &labels, out, err));
 }
 
 static int
@@ -969,6 +1006,49 @@ keep_row(struct cf_arena *a, const struct store_secret *src,
 }
 
 /*
+ * Add to ${labels} (in ${a}) the pairs of the batch rows kept on the page:
+ * of the batch's ${n} pairs ${st}, pair i is of batch row ${owner}[i],
+ * which is page row ${kept_as}[owner[i]], or SIZE_MAX when not kept.
+ */
+static int
+keep_labels(struct cf_arena *a, const struct store_stage *st,
+    const size_t *owner, size_t n, const size_t *kept_as,
+    struct meta_labels *labels)
+{
+	struct store_stage *grown;
+	size_t *grown_owner, i, m = 0;
+
+	for (i = 0; i < n; i++)
+		m += kept_as[owner[i]] != SIZE_MAX;
+	if (m == 0)
+		return (0);
+	/* One batch's more: an arena has no realloc. */
+	if ((grown = cf_arena_alloc(a, (labels->n + m) * sizeof(*grown))) ==
+	    NULL || (grown_owner = cf_arena_alloc(a, (labels->n + m) *
+	    sizeof(*grown_owner))) == NULL)
+		return (-1);
+	if (labels->n > 0) {
+		memcpy(grown, labels->stages, labels->n * sizeof(*grown));
+		memcpy(grown_owner, labels->owner,
+		    labels->n * sizeof(*grown_owner));
+	}
+	for (i = 0; i < n; i++) {
+		if (kept_as[owner[i]] == SIZE_MAX)
+			continue;
+		grown[labels->n].version_id = cf_arena_strdup(a,
+		    st[i].version_id);
+		grown[labels->n].stage = cf_arena_strdup(a, st[i].stage);
+		if (grown[labels->n].version_id == NULL ||
+		    grown[labels->n].stage == NULL)
+			return (-1);
+		grown_owner[labels->n++] = kept_as[owner[i]];
+	}
+	labels->stages = grown;
+	labels->owner = grown_owner;
+	return (0);
+}
+
+/*
  * Read the rows after the cursor (${after} NULL: from the start) in
  * batches and keep in ${out} (copied into the call's arena) the first
  * ${want} that the caller may describe, or all of them if fewer; their
@@ -978,17 +1058,21 @@ static int
 list_scan(struct engine_worker *w, const struct engine_call *call,
     const struct engine_list_req *req, const struct store_filter *sf,
     int desc, int64_t after_us, const char *after, size_t want,
-    struct store_secret *out, size_t *n_out, struct cf_error *err)
+    struct store_secret *out, struct meta_labels *labels, size_t *n_out,
+    struct cf_error *err)
 {
 	struct engine_call sc = *call;
 	struct cf_arena *scratch = NULL;
 	struct store_secret *secs;
 	struct store_tag *tags;
+	struct store_stage *st;
 	struct cf_error one;
 	const char **uuids;
-	size_t *towner, nt, n, i, k = 0;
+	size_t *towner, *sowner, *kept_as, nt, ns, n, i, k = 0;
 	char cur[65];
 	int batch = (int)want, rc = -1;
+
+	memset(labels, 0, sizeof(*labels));
 
 	if (after != NULL)
 		snprintf(cur, sizeof(cur), "%s", after);
@@ -1012,17 +1096,25 @@ list_scan(struct engine_worker *w, const struct engine_call *call,
 			goto oom;
 		for (i = 0; i < n; i++)
 			uuids[i] = secs[i].uuid;
-		if (store_tags(w->store, scratch, uuids, n, &tags, &towner, &nt,
-		    err))
+		/* Their labels in the same round trip, for the rows kept. */
+		if (store_page_meta(w->store, scratch, uuids, n, &tags,
+		    &towner, &nt, &st, &sowner, &ns, err))
 			goto done;
 		if (give_tags(scratch, secs, n, tags, towner, nt))
 			goto oom;
 
 		/* Keep what DescribeSecret allows, until there are enough. */
-		for (i = 0; i < n && k < want; i++) {
+		if ((kept_as = cf_arena_alloc(scratch, n * sizeof(*kept_as))) ==
+		    NULL)
+			goto oom;
+		for (i = 0; i < n; i++) {
+			kept_as[i] = SIZE_MAX;
+			if (k == want)
+				continue;
 			if (engine_authorize(w, &sc,
 			    "secretsmanager:DescribeSecret", &secs[i], NULL,
 			    NULL, &one) == 0) {
+				kept_as[i] = k;
 				if (keep_row(call->arena, &secs[i], &out[k++]))
 					goto oom;
 			} else if (one.code != CF_ERR_ACCESS_DENIED) {
@@ -1030,6 +1122,8 @@ list_scan(struct engine_worker *w, const struct engine_call *call,
 				goto done;
 			}
 		}
+		if (keep_labels(call->arena, st, sowner, ns, kept_as, labels))
+			goto oom;
 		if (k == want || n < (size_t)batch)
 			break;
 
@@ -1049,6 +1143,43 @@ done:
 	return (rc);
 }
 
+/*
+ * The page of engine_list_secrets: up to ${limit} + 1 rows into ${secs},
+ * the token for the next page, and each secret's metadata in ${resp}.
+ */
+static int
+list_page(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_list_req *req, const struct store_filter *sf,
+    int desc, int64_t after_us, const char *after, int limit,
+    struct store_secret *secs, struct engine_list_resp *resp,
+    const uint8_t *ctx, size_t ctx_len, struct cf_error *err)
+{
+	struct meta_labels labels;
+	size_t n;
+
+	if (list_scan(w, call, req, sf, desc, after_us, after,
+	    (size_t)limit + 1, secs, &labels, &n, err))
+		return (-1);
+	if (n > (size_t)limit) {
+		n = (size_t)limit;
+		resp->next_token = engine_next_token_seal(call->arena,
+		    w->e->token_key->data, desc ? 'd' : 'a', ctx, ctx_len,
+		    secs[n - 1].created_us, secs[n - 1].uuid);
+		if (resp->next_token == NULL)
+			return (engine_oom(err));
+	}
+	if (n > 0 && (resp->secrets = cf_arena_alloc(call->arena,
+	    n * sizeof(*resp->secrets))) == NULL)
+		return (engine_oom(err));
+	/* The row past the page, if any, brought labels of its own. */
+	while (labels.n > 0 && labels.owner[labels.n - 1] >= n)
+		labels.n--;
+	if (fill_meta(w, call, secs, n, &labels, resp->secrets, err))
+		return (-1);
+	resp->n_secrets = n;
+	return (0);
+}
+
 int
 engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
     const struct engine_list_req *req, struct engine_list_resp *resp,
@@ -1057,7 +1188,7 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 	struct store_secret *secs = NULL;
 	struct store_filter *sf = NULL;
 	uint8_t *ctx = NULL;
-	size_t ctx_len = 0, n;
+	size_t ctx_len = 0;
 	char after[65];
 	int64_t after_us = 0;
 	int desc, limit, rc;
@@ -1083,33 +1214,21 @@ engine_list_secrets(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 
 	/*
-	 * One visible row more than the page tells whether another exists;
-	 * a listing runs under list_statement_timeout_ms.
+	 * One visible row more than the page tells whether another exists.
+	 * The whole listing, the page's tags and labels too, runs under
+	 * list_statement_timeout_ms: switching back for those cost two
+	 * round trips of SET statement_timeout per page, and a long worker
+	 * that serves page after page now sets it once.
 	 */
 	if ((secs = cf_arena_alloc(call->arena, ((size_t)limit + 1) *
 	    sizeof(*secs))) == NULL)
 		return (engine_oom(err));
 	store_timeout_class(w->store, STORE_TIMEOUT_LIST);
-	rc = list_scan(w, call, req, sf, desc, after_us,
-	    req->next_token ? after : NULL, (size_t)limit + 1, secs, &n, err);
+	rc = list_page(w, call, req, sf, desc, after_us,
+	    req->next_token ? after : NULL, limit, secs, resp, ctx, ctx_len,
+	    err);
 	store_timeout_class(w->store, STORE_TIMEOUT_DEFAULT);
-	if (rc)
-		return (-1);
-	if (n > (size_t)limit) {
-		n = (size_t)limit;
-		resp->next_token = engine_next_token_seal(call->arena,
-		    w->e->token_key->data, desc ? 'd' : 'a', ctx, ctx_len,
-		    secs[n - 1].created_us, secs[n - 1].uuid);
-		if (resp->next_token == NULL)
-			return (engine_oom(err));
-	}
-	if (n > 0 && (resp->secrets = cf_arena_alloc(call->arena,
-	    n * sizeof(*resp->secrets))) == NULL)
-		return (engine_oom(err));
-	if (fill_meta(w, call, secs, n, resp->secrets, err))
-		return (-1);
-	resp->n_secrets = n;
-	return (0);
+	return (rc);
 }
 
 /* ---- replication --------------------------------------------------------- */

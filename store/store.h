@@ -334,6 +334,27 @@ int store_version_insert(struct store *, const char *,
     const struct store_version *, struct cf_error *) CF_MUSTCHECK;
 
 /*
+ * store_page_meta(s, arena, uuids, n_uuids, tags, towner, nt, stages,
+ *     sowner, ns, err):
+ * store_tags and store_stages of the same secrets in one round trip (a
+ * ListSecrets page's metadata).  0 or -1.
+ */
+int store_page_meta(struct store *, struct cf_arena *, const char *const *,
+    size_t, struct store_tag **, size_t **, size_t *, struct store_stage **,
+    size_t **, size_t *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_secret_with_stages(s, arena, key, by_arn, sec, stages, n, err):
+ * store_secret_by_name (or _by_arn if ${by_arn}, not locked) and every
+ * (version, label) pair of that secret, oldest version first, then by
+ * label, in one statement: DescribeSecret's read.  STORE_FOUND,
+ * STORE_NOT_FOUND or STORE_ERROR.
+ */
+enum store_lookup store_secret_with_stages(struct store *, struct cf_arena *,
+    const char *, int, struct store_secret *, struct store_stage **, size_t *,
+    struct cf_error *) CF_MUSTCHECK;
+
+/*
  * store_secret_lock_stage(s, arena, key, by_arn, stage, vid, sec, state,
  *     err):
  * store_secret_lock_with_version's round trip for UpdateSecretVersionStage:

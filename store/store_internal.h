@@ -28,6 +28,8 @@ extern const struct store_migration store_migrations[];
 /* The prepared statements; their SQL is in store_stmt.c. */
 enum store_stmt {
 	ST_SECRET_BY_NAME,
+	ST_SECRET_STAGES_BY_NAME,
+	ST_SECRET_STAGES_BY_ARN,
 	ST_SECRET_BY_NAME_LOCK,
 	ST_VERSION_BY_NAME_ID,
 	ST_VERSION_BY_ARN_ID,
@@ -312,15 +314,35 @@ int store_scalar(struct store *, enum store_stmt, int, const char *const *,
     int64_t *, int *, struct cf_error *);
 
 /*
- * store_pairs(s, arena, stmt, uuids, n_uuids, first, second, owner, n, err):
+ * store_pairs(s, arena, stmt, uuids, n_uuids, out, err):
  * Run ${stmt}, whose one parameter is the uuid[] of ${uuids} and whose rows
- * are (uuid, a, b): ${n} rows, their a and b in *${first} and *${second},
- * the index in ${uuids} of each row's secret in *${owner} (all in the
- * arena).  0 or -1.
+ * are (uuid, a, b): ${out}->n rows, their a and b in ${out}->first and
+ * ->second, the index in ${uuids} of each row's secret in ->owner (all in
+ * the arena).  0 or -1.
  */
+struct store_pairs {
+	const char **first;
+	const char **second;
+	size_t *owner;
+	size_t n;
+};
 int store_pairs(struct store *, struct cf_arena *, enum store_stmt,
-    const char *const *, size_t, const char ***, const char ***, size_t **,
-    size_t *, struct cf_error *);
+    const char *const *, size_t, struct store_pairs *, struct cf_error *);
+
+/*
+ * store_pairs_two(s, arena, stmts, uuids, n_uuids, out, err):
+ * store_pairs of two statements over the same secrets in one round trip
+ * (one after the other inside a transaction).  0 or -1.
+ */
+int store_pairs_two(struct store *, struct cf_arena *,
+    const enum store_stmt[2], const char *const *, size_t,
+    struct store_pairs[2], struct cf_error *);
+
+/* A store_pairs of ST_TAGS as tags, or of ST_STAGES as labels: 0 or -1. */
+int store_pairs_tags(struct cf_arena *, const struct store_pairs *,
+    struct store_tag **, size_t **, size_t *, struct cf_error *);
+int store_pairs_stages(struct cf_arena *, const struct store_pairs *,
+    struct store_stage **, size_t **, size_t *, struct cf_error *);
 
 /* ---- store_row.c: rows to structs ---------------------------------------- */
 

@@ -129,6 +129,64 @@ done:
 	return (rc);
 }
 
+int
+store_page_meta(struct store *s, struct cf_arena *a, const char *const *uuids,
+    size_t n_uuids, struct store_tag **tags, size_t **towner, size_t *nt,
+    struct store_stage **stages, size_t **sowner, size_t *ns,
+    struct cf_error *err)
+{
+	static const enum store_stmt st[2] = { ST_TAGS, ST_STAGES };
+	struct store_pairs p[2];
+
+	*nt = *ns = 0;
+	if (store_pairs_two(s, a, st, uuids, n_uuids, p, err) ||
+	    store_pairs_tags(a, &p[0], tags, towner, nt, err) ||
+	    store_pairs_stages(a, &p[1], stages, sowner, ns, err))
+		return (-1);
+	return (0);
+}
+
+enum store_lookup
+store_secret_with_stages(struct store *s, struct cf_arena *a, const char *key,
+    int by_arn, struct store_secret *sec, struct store_stage **stages,
+    size_t *n, struct cf_error *err)
+{
+	const char *v[1] = { key };
+	enum store_lookup rc = STORE_FOUND;
+	PGresult *r;
+	int i, rows, oom = 0;
+
+	*stages = NULL;
+	*n = 0;
+	if ((r = store_exec(s, by_arn ? ST_SECRET_STAGES_BY_ARN :
+	    ST_SECRET_STAGES_BY_NAME, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (STORE_ERROR);
+	if ((rows = PQntuples(r)) == 0) {
+		PQclear(r);
+		return (STORE_NOT_FOUND);
+	}
+	/* The secret's columns repeat on every row; its pairs follow them. */
+	if (store_decode_secret(a, r, 0, sec) || (!PQgetisnull(r, 0,
+	    STORE_SECRET_NCOLS + 1) && (*stages = cf_arena_alloc(a,
+	    (size_t)rows * sizeof(**stages))) == NULL))
+		oom = 1;
+	for (i = 0; !oom && i < rows; i++) {
+		if (PQgetisnull(r, i, STORE_SECRET_NCOLS + 1))
+			continue;
+		(*stages)[*n].version_id = store_col_str(a, r, i,
+		    STORE_SECRET_NCOLS + 1, &oom);
+		(*stages)[(*n)++].stage = store_col_str(a, r, i,
+		    STORE_SECRET_NCOLS + 2, &oom);
+	}
+	PQclear(r);
+	if (oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		rc = STORE_ERROR;
+	}
+	return (rc);
+}
+
 enum store_lookup
 store_secret_lock_stage(struct store *s, struct cf_arena *a, const char *key,
     int by_arn, const char *stage, const char *vid, struct store_secret *sec,

@@ -189,6 +189,20 @@ const char store_secret_cols[] = PAGE_COLS;
 	"stage NOT IN (SELECT stage FROM mv)) + (SELECT count(*) FROM mv) END, " \
 	"$4::int)"
 
+/*
+ * DescribeSecret's read: a secret (SECRET_COLS, once: OFFSET 0 keeps the
+ * tags' aggregate out of the join) and one row per (version, label) pair,
+ * ordered as ST_STAGES orders one secret's; a secret without labels is
+ * one row with NULL pairs.
+ */
+#define SECRET_AND_STAGES(key) "SELECT k.*, l.version_id, l.stage FROM " \
+	"(SELECT " SECRET_COLS ", uuid AS k_uuid FROM secrets WHERE " key \
+	" = $1 OFFSET 0) k LEFT JOIN LATERAL (SELECT x.version_id, x.stage, " \
+	"v.created_date FROM version_stages x JOIN secret_versions v ON " \
+	"v.secret_uuid = x.secret_uuid AND v.version_id = x.version_id " \
+	"WHERE x.secret_uuid = k.k_uuid OFFSET 0) l ON true " \
+	"ORDER BY l.created_date, l.version_id, l.stage"
+
 #define CURSOR "('epoch'::timestamptz + $2::int8 * interval '1 microsecond')"
 
 /*
@@ -218,6 +232,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 */
 	[ST_SECRET_BY_NAME_LOCK] = { "SELECT " PAGE_COLS
 	    " FROM secrets WHERE name = $1 FOR UPDATE", 1 },
+	[ST_SECRET_STAGES_BY_NAME] = { SECRET_AND_STAGES("name"), 1 },
+	[ST_SECRET_STAGES_BY_ARN] = { SECRET_AND_STAGES("arn"), 1 },
 	[ST_SECRET_BY_ARN] = { "SELECT " SECRET_COLS
 	    " FROM secrets WHERE arn = $1", 1 },
 	[ST_SECRET_BY_UUID] = { "SELECT " SECRET_COLS
@@ -478,48 +494,106 @@ owner_of(const char *uuid, const char *const *uuids, size_t n)
 	return (0);
 }
 
-/* Run a per-secret list query whose rows are (uuid, a, b). */
-int
-store_pairs(struct store *s, struct cf_arena *a, enum store_stmt st,
-    const char *const *uuids, size_t n_uuids, const char ***first,
-    const char ***second, size_t **owner, size_t *n, struct cf_error *err)
+/* The rows (uuid, a, b) of a per-secret list query, by secret. */
+static int
+pairs_decode(struct cf_arena *a, PGresult *r, const char *const *uuids,
+    size_t n_uuids, struct store_pairs *out, struct cf_error *err)
 {
-	const char *v[1];
-	PGresult *r;
 	size_t i;
 	int oom = 0;
 
-	*n = 0;
+	out->n = (size_t)PQntuples(r);
+	if (out->n == 0)
+		return (0);
+	out->first = cf_arena_alloc(a, out->n * sizeof(char *));
+	out->second = cf_arena_alloc(a, out->n * sizeof(char *));
+	out->owner = cf_arena_alloc(a, out->n * sizeof(size_t));
+	if (out->first == NULL || out->second == NULL || out->owner == NULL)
+		oom = 1;
+	for (i = 0; !oom && i < out->n; i++) {
+		out->owner[i] = owner_of(PQgetvalue(r, (int)i, 0), uuids,
+		    n_uuids);
+		out->first[i] = store_col_str(a, r, (int)i, 1, &oom);
+		out->second[i] = store_col_str(a, r, (int)i, 2, &oom);
+	}
+	if (oom) {
+		out->n = 0;
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Run a per-secret list query whose rows are (uuid, a, b). */
+int
+store_pairs(struct store *s, struct cf_arena *a, enum store_stmt st,
+    const char *const *uuids, size_t n_uuids, struct store_pairs *out,
+    struct cf_error *err)
+{
+	const char *v[1];
+	PGresult *r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
 	if (n_uuids == 0)
 		return (0);
-	if ((v[0] = uuid_array(a, uuids, n_uuids)) == NULL)
-		goto oom;
+	if ((v[0] = uuid_array(a, uuids, n_uuids)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
 	if ((r = store_exec(s, st, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
 	    err)) == NULL)
 		return (-1);
-	*n = (size_t)PQntuples(r);
-	if (*n == 0) {
-		PQclear(r);
-		return (0);
-	}
-	*first = cf_arena_alloc(a, *n * sizeof(char *));
-	*second = cf_arena_alloc(a, *n * sizeof(char *));
-	*owner = cf_arena_alloc(a, *n * sizeof(size_t));
-	if (*first == NULL || *second == NULL || *owner == NULL) {
-		PQclear(r);
-		goto oom;
-	}
-	for (i = 0; i < *n; i++) {
-		(*owner)[i] = owner_of(PQgetvalue(r, (int)i, 0), uuids,
-		    n_uuids);
-		(*first)[i] = store_col_str(a, r, (int)i, 1, &oom);
-		(*second)[i] = store_col_str(a, r, (int)i, 2, &oom);
-	}
+	rc = pairs_decode(a, r, uuids, n_uuids, out, err);
 	PQclear(r);
-	if (oom)
-		goto oom;
-	return (0);
-oom:
-	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-	return (-1);
+	return (rc);
+}
+
+int
+store_pairs_two(struct store *s, struct cf_arena *a, const enum store_stmt st[2],
+    const char *const *uuids, size_t n_uuids, struct store_pairs out[2],
+    struct cf_error *err)
+{
+	struct store_pq_query q[2];
+	PGresult *r[2] = { NULL, NULL };
+	char names[2][16];
+	const char *v[1];
+	int i, rc = -1;
+
+	memset(out, 0, 2 * sizeof(*out));
+	if (n_uuids == 0)
+		return (0);
+	/* A pipeline cannot carry a BEGIN or held changes: one by one. */
+	if (s->in_tx || s->begin_pending || s->n_held > 0)
+		return (store_pairs(s, a, st[0], uuids, n_uuids, &out[0], err) ||
+		    store_pairs(s, a, st[1], uuids, n_uuids, &out[1], err) ?
+		    -1 : 0);
+	if ((v[0] = uuid_array(a, uuids, n_uuids)) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	if (store_reopen(s, 0, err) || store_timeout_apply(s, 1, err))
+		return (-1);
+	for (i = 0; i < 2; i++) {
+		snprintf(names[i], sizeof(names[i]), "s%d", (int)st[i]);
+		q[i] = (struct store_pq_query){ .name = names[i], .n = 1,
+		    .values = v };
+	}
+	if (store_pq_pipeline(s, q, 2, r)) {
+		store_fail(s, NULL, "reading a page's tags and labels", err);
+		return (-1);
+	}
+	for (i = 0; i < 2; i++)
+		if (r[i] == NULL || PQresultStatus(r[i]) != PGRES_TUPLES_OK) {
+			store_fail(s, r[i], "reading a page's tags and labels",
+			    err);
+			goto done;
+		}
+	if (pairs_decode(a, r[0], uuids, n_uuids, &out[0], err) == 0 &&
+	    pairs_decode(a, r[1], uuids, n_uuids, &out[1], err) == 0)
+		rc = 0;
+done:
+	PQclear(r[0]);
+	PQclear(r[1]);
+	return (rc);
 }

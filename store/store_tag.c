@@ -22,27 +22,38 @@ store_tags_put(struct store *s, const char *uuid, const struct store_tag *t,
 }
 
 int
+store_pairs_tags(struct cf_arena *a, const struct store_pairs *p,
+    struct store_tag **out, size_t **owner, size_t *n, struct cf_error *err)
+{
+	size_t i;
+
+	*n = p->n;
+	*owner = p->owner;
+	*out = NULL;
+	if (p->n == 0)
+		return (0);
+	if ((*out = cf_arena_alloc(a, p->n * sizeof(**out))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < p->n; i++) {
+		(*out)[i].key = p->first[i];
+		(*out)[i].value = p->second[i];
+	}
+	return (0);
+}
+
+int
 store_tags(struct store *s, struct cf_arena *a, const char *const *uuids,
     size_t n_uuids, struct store_tag **out, size_t **owner, size_t *n,
     struct cf_error *err)
 {
-	const char **key = NULL, **value = NULL;
-	size_t i;
+	struct store_pairs p;
 
-	if (store_pairs(s, a, ST_TAGS, uuids, n_uuids, &key, &value, owner, n,
-	    err))
+	*n = 0;
+	if (store_pairs(s, a, ST_TAGS, uuids, n_uuids, &p, err))
 		return (-1);
-	if (*n == 0)
-		return (0);
-	if ((*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (-1);
-	}
-	for (i = 0; i < *n; i++) {
-		(*out)[i].key = key[i];
-		(*out)[i].value = value[i];
-	}
-	return (0);
+	return (store_pairs_tags(a, &p, out, owner, n, err));
 }
 
 int

@@ -246,27 +246,39 @@ store_stage_move(struct store *s, struct cf_arena *a, const char *uuid,
 }
 
 int
+store_pairs_stages(struct cf_arena *a, const struct store_pairs *p,
+    struct store_stage **out, size_t **owner, size_t *n,
+    struct cf_error *err)
+{
+	size_t i;
+
+	*n = p->n;
+	*owner = p->owner;
+	*out = NULL;
+	if (p->n == 0)
+		return (0);
+	if ((*out = cf_arena_alloc(a, p->n * sizeof(**out))) == NULL) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < p->n; i++) {
+		(*out)[i].version_id = p->first[i];
+		(*out)[i].stage = p->second[i];
+	}
+	return (0);
+}
+
+int
 store_stages(struct store *s, struct cf_arena *a, const char *const *uuids,
     size_t n_uuids, struct store_stage **out, size_t **owner, size_t *n,
     struct cf_error *err)
 {
-	const char **vid = NULL, **stage = NULL;
-	size_t i;
+	struct store_pairs p;
 
-	if (store_pairs(s, a, ST_STAGES, uuids, n_uuids, &vid, &stage, owner, n,
-	    err))
+	*n = 0;
+	if (store_pairs(s, a, ST_STAGES, uuids, n_uuids, &p, err))
 		return (-1);
-	if (*n == 0)
-		return (0);
-	if ((*out = cf_arena_alloc(a, *n * sizeof(**out))) == NULL) {
-		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		return (-1);
-	}
-	for (i = 0; i < *n; i++) {
-		(*out)[i].version_id = vid[i];
-		(*out)[i].stage = stage[i];
-	}
-	return (0);
+	return (store_pairs_stages(a, &p, out, owner, n, err));
 }
 
 int

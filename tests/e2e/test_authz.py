@@ -527,10 +527,21 @@ class IdentityPolicyTest(AuthzCase):
         self.assertFalse(self.admin.call("DescribeSecret", secret_id=prod).description)
 
     def test_list_secrets_shows_only_describable(self):
+        """Only the secrets the caller may describe, each with its own
+        labels: a page's labels are read with its rows (one round trip for
+        a batch's tags and labels) and handed to the rows kept, so a
+        hidden secret between two shown ones must not lend them its."""
         mine = [self.name("vis-mine") for _ in range(3)]
-        other = self.name("vis-other")
-        for n in mine + [other]:
-            self.secret(n)
+        others = [self.name("vis-other") for _ in range(3)]
+        labels = {}
+        for m, o in zip(mine, others):
+            for n in (o, m):
+                self.secret(n)
+                v = token()
+                self.admin.call("PutSecretValue", secret_id=n,
+                                secret_string="w", client_request_token=v,
+                                version_stages=["L-" + n[-8:]])
+                labels[n] = v
         self.attach(A, "vis", doc(allow("secretsmanager:ListSecrets"),
                                   allow("secretsmanager:DescribeSecret",
                                         "arn:aws:secretsmanager:*:*:secret:vis-mine-*")))
@@ -542,6 +553,16 @@ class IdentityPolicyTest(AuthzCase):
                 kw["next_token"] = tok
             r = self.a.call("ListSecrets", **kw)
             seen += [e.name for e in r.secret_list]
+            for e in r.secret_list:
+                if e.name not in labels:
+                    continue
+                got = {v.version_id: sorted(v.version_stages)
+                       for v in e.secret_versions_to_stages}
+                self.assertEqual(got[labels[e.name]], ["L-" + e.name[-8:]],
+                                 (e.name, got))
+                self.assertEqual(len(got), 2, (e.name, got))
+                self.assertEqual(sorted(x for st in got.values() for x in st),
+                                 sorted(["AWSCURRENT", "L-" + e.name[-8:]]))
             if not r.next_token:
                 break
             tok = r.next_token

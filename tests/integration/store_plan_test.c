@@ -284,7 +284,7 @@ test_pages_with_statistics(void **state)
 static void
 test_page_labels_without_statistics(void **state)
 {
-	char sql[4096], *uuids, *text;
+	char sql[4096], *uuids, *name, *text;
 	json_t *doc, *plan;
 	long versions, stages;
 	size_t m;
@@ -326,7 +326,35 @@ test_page_labels_without_statistics(void **state)
 		free(text);
 	}
 	run("DEALLOCATE ALL");
+
+	/* DescribeSecret's read: one secret's label, not every secret's. */
+	name = one("SELECT name FROM secrets ORDER BY name LIMIT 1");
+	assert_non_null(name);
+	snprintf(sql, sizeof(sql), "PREPARE describe AS %s",
+	    store_stmt_defs[ST_SECRET_STAGES_BY_NAME].sql);
+	run(sql);
+	for (m = 0; m < 2; m++) {
+		snprintf(sql, sizeof(sql), "SET plan_cache_mode = %s",
+		    modes[m]);
+		run(sql);
+		snprintf(sql, sizeof(sql), "EXECUTE describe('%s')", name);
+		doc = explain(sql, &text);
+		plan = plan_of(doc);
+		versions = rows_read(plan, "secret_versions");
+		stages = rows_read(plan, "version_stages");
+		printf("describe, %s: %ld versions and %ld labels read\n",
+		    modes[m], versions, stages);
+		if (versions > 2 || stages > 2)
+			fail_msg("one secret's labels read %ld versions and "
+			    "%ld labels:\n%s", versions, stages, text);
+		assert_int_equal(json_integer_value(json_object_get(plan,
+		    "Actual Rows")), 1);
+		json_decref(doc);
+		free(text);
+	}
+	run("DEALLOCATE ALL");
 	run("RESET plan_cache_mode");
+	free(name);
 	free(uuids);
 }
 

@@ -880,6 +880,58 @@ test_lock_with_version(void **state)
 }
 
 /*
+ * store_secret_with_stages: DescribeSecret's secret (tags included) and
+ * its labels in one statement, oldest version first, then by label; a
+ * secret without labels has none, by name or ARN alike.
+ */
+static void
+test_secret_with_stages(void **state)
+{
+	struct store_tag tag[1] = { { "team", "pay" } };
+	struct store_stage *stages;
+	struct store_secret sec;
+	struct cf_error err;
+	const char *uuid;
+	size_t n;
+
+	(void)state;
+	fresh();
+	uuid = insert("ws/one", "described");
+	assert_int_equal(store_secret_with_stages(st, arena, "ws/one", 0, &sec,
+	    &stages, &n, &err), STORE_FOUND);
+	assert_string_equal(sec.uuid, uuid);
+	assert_string_equal(sec.description, "described");
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_tags_put(st, uuid, tag, 1, &err), 0);
+	assert_int_equal(insert_version(uuid, VID_B, "ct", &err), 0);
+	assert_int_equal(insert_version(uuid, VID_A, "ct", &err), 0);
+	tl_sql(conninfo, "UPDATE secret_versions SET created_date = "
+	    "created_date - interval '1 hour' WHERE version_id = '" VID_B "'");
+	assert_int_equal(store_stage_set(st, uuid, "AWSCURRENT", VID_B, 20,
+	    &err), 0);
+	assert_int_equal(store_stage_set(st, uuid, "AWSCURRENT", VID_A, 20,
+	    &err), 0);
+	assert_int_equal(store_stage_set(st, uuid, "mine", VID_A, 20, &err),
+	    0);
+	assert_int_equal(store_secret_with_stages(st, arena,
+	    ARN_PREFIX "ws/one-AbCdEf", 1, &sec, &stages, &n, &err),
+	    STORE_FOUND);
+	assert_true(sec.tags_loaded);
+	assert_int_equal(sec.n_tags, 1);
+	assert_string_equal(sec.tags[0].value, "pay");
+	assert_int_equal(n, 3);
+	assert_string_equal(stages[0].version_id, VID_B);
+	assert_string_equal(stages[0].stage, "AWSPREVIOUS");
+	assert_string_equal(stages[1].version_id, VID_A);
+	assert_string_equal(stages[1].stage, "AWSCURRENT");
+	assert_string_equal(stages[2].stage, "mine");
+
+	assert_int_equal(store_secret_with_stages(st, arena, "ws/none", 0, &sec,
+	    &stages, &n, &err), STORE_NOT_FOUND);
+}
+
+/*
  * store_secret_lock_stage and store_stage_set: UpdateSecretVersionStage's
  * lookup (the label's holder and the target's state, after the lock) and
  * its change, held until the COMMIT: AWSCURRENT brings AWSPREVIOUS along,
@@ -1007,6 +1059,7 @@ main(void)
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_held_writes),
 		cmocka_unit_test(test_lock_stage_and_set),
+		cmocka_unit_test(test_secret_with_stages),
 		cmocka_unit_test(test_lock_with_version),
 	};
 
