@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hsm_internal.h"
 
@@ -275,14 +276,15 @@ head_parse(const char *label, struct hsm_audit_head *hd)
 
 /* What reading one object found. */
 enum head_found {
-	HEAD_ERROR = -1,	/* ${err} set */
 	HEAD_OTHER = 0,		/* an object that is not a head */
 	HEAD_IS = 1,		/* a head, in ${hd} */
 	HEAD_GONE = 2,		/* destroyed since it was found: another
 				   session settled or tidied its chain */
-	HEAD_SHAKY = 3		/* CKR_GENERAL_ERROR, ${err} set: SoftHSM's
-				   answer when the object's file went
-				   under it, or a token in trouble */
+	HEAD_SHAKY = 3		/* another error, ${err} set: a token in
+				   trouble, or SoftHSM reading an object
+				   whose file went under it (seen:
+				   CKR_GENERAL_ERROR,
+				   CKR_ATTRIBUTE_VALUE_INVALID) */
 };
 
 /* Read one object into ${hd}. */
@@ -299,15 +301,10 @@ head_read(struct hsm_session *s, CK_OBJECT_HANDLE obj,
 		return (HEAD_OTHER);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		return (HEAD_GONE);
-	if (rv == CKR_GENERAL_ERROR) {
-		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
-		    "could not read an audit chain head");
-		return (HEAD_SHAKY);
-	}
 	if (rv != CKR_OK) {
 		(void)hsm_fail(err, CF_ERR_UNAVAILABLE, rv,
 		    "could not read an audit chain head");
-		return (HEAD_ERROR);
+		return (HEAD_SHAKY);
 	}
 	label[t[0].ulValueLen] = '\0';
 	return (head_parse(label, hd) == 0 ? HEAD_IS : HEAD_OTHER);
@@ -413,8 +410,7 @@ head_settle(struct hsm_session *s, const char *deployment,
 		return (-1);
 	/* (One another session destroyed meanwhile is not ours to move.) */
 	for (i = 0; i < n; i++) {
-		if ((found = head_read(s, objs[i], &old, err)) == HEAD_ERROR ||
-		    found == HEAD_SHAKY)
+		if ((found = head_read(s, objs[i], &old, err)) == HEAD_SHAKY)
 			goto fail;
 		if (found == HEAD_IS && strcmp(old.chain_id, hd->chain_id) == 0)
 			objs[n_old++] = objs[i];
@@ -505,10 +501,12 @@ hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
 
 	/* Of two objects of one chain, the older goes (newest wins). */
 	for (i = 0; i < n_all; i++) {
-		if ((found = head_read(s, all[i], &heads[i], err)) ==
-		    HEAD_ERROR || found == HEAD_SHAKY)
-			goto fail;
-		/* Not a head, or gone already: nothing to compare. */
+		found = head_read(s, all[i], &heads[i], err);
+		/*
+		 * Not a head, gone already, or unreadable now (another
+		 * server settling its chain): nothing to compare, and a
+		 * fork left is tidied by the next start.
+		 */
 		if (found != HEAD_IS) {
 			all[i] = CK_INVALID_HANDLE;
 			continue;
@@ -534,20 +532,15 @@ hsm_audit_heads_tidy(struct hsm_session *s, const char *deployment,
 
 	/* Success! */
 	return (0);
-
-fail:
-	free(heads);
-	free(all);
-	return (-1);
 }
 
 /*
  * hsm_audit_heads, one search: -1 with ${err}, 0, or 1 when it found no
  * object, or an object found was destroyed before it was read, read as
- * no head (a head object has nothing else: read while it went) or
- * answered CKR_GENERAL_ERROR, and not ${last} (*${out} is then not set).
- * The last search takes no object as none, skips the gone and the
- * unreadable, and fails on CKR_GENERAL_ERROR.
+ * no head (a head object has nothing else: read while it went) or could
+ * not be read, and not ${last} (*${out} is then not set).  The last
+ * search takes no object as none, skips the gone and the headless, and
+ * fails on an object it cannot read.
  */
 static int
 heads_once(struct hsm_session *s, const char *deployment, int last,
@@ -574,7 +567,7 @@ heads_once(struct hsm_session *s, const char *deployment, int last,
 	}
 	for (i = 0; i < n_all; i++) {
 		found = head_read(s, all[i], &heads[n], err);
-		if (found == HEAD_ERROR || (found == HEAD_SHAKY && last))
+		if (found == HEAD_SHAKY && last)
 			goto done;
 		if (found != HEAD_IS && !last) {
 			rc = 1;
@@ -617,9 +610,13 @@ hsm_audit_heads(struct hsm_session *s, const char *deployment,
 
 	*out = NULL;
 	*out_n = 0;
-	for (i = 0; i < HEADS_TRIES; i++)
+	for (i = 0; i < HEADS_TRIES; i++) {
 		if ((rc = heads_once(s, deployment, i == HEADS_TRIES - 1, out,
 		    out_n, err)) <= 0)
 			return (rc);
+		/* A moment longer each time: 120 ms in all at most. */
+		(void)nanosleep(&(struct timespec){ 0, (long)(i + 1) *
+		    1000000 }, NULL);
+	}
 	return (-1);	/* (not reached: the last search skips) */
 }

