@@ -694,7 +694,7 @@ done:
 /*
  * Labels read with the secrets they belong to (DescribeSecret's one
  * secret, a ListSecrets page's rows): pair i is of secret owner[i], and
- * each secret's pairs are together, in store_stages' order.
+ * each secret's pairs are together, in store_page_meta's order.
  */
 struct meta_labels {
 	struct store_stage *stages;
@@ -703,66 +703,19 @@ struct meta_labels {
 };
 
 /*
- * Fill ${out[i]} from ${secs[i]} and the tags and labels of all of them:
- * the tags the rows carry when all do, else one query; the labels
- * ${given} when they were read with the secrets, else one query (with the
- * tags' when both are read: one round trip).
+ * Fill ${out[i]} from ${secs[i]}, which carry their tags (DescribeSecret's
+ * lookup reads them, a ListSecrets page's authorization too), and the
+ * labels ${given} read with them.
  */
 static int
-fill_meta(struct engine_worker *w, const struct engine_call *call,
-    const struct store_secret *secs, size_t n, const struct meta_labels *given,
+fill_meta(const struct engine_call *call, const struct store_secret *secs,
+    size_t n, const struct meta_labels *given,
     struct engine_secret_meta *out, struct cf_error *err)
 {
-	const char **uuids;
-	struct store_tag *tags = NULL;
-	struct store_stage *st = NULL;
-	size_t *towner = NULL, *sowner = NULL, nt = 0, ns = 0, i, j, k;
+	const struct store_stage *st = given->stages;
+	const size_t *sowner = given->owner;
+	size_t ns = given->n, i, j, k;
 	struct engine_version_stages *vs;
-	int tags_read, labels_read = 0;
-
-	if (n == 0)
-		return (0);
-	if ((uuids = cf_arena_alloc(call->arena, n * sizeof(*uuids))) == NULL)
-		return (engine_oom(err));
-	for (i = 0; i < n; i++)
-		uuids[i] = secs[i].uuid;
-
-	/*
-	 * The tags the rows carry (ListSecrets authorized with them), else
-	 * read, with the labels when those are to be read too: one round
-	 * trip for both.
-	 */
-	for (i = 0; i < n && secs[i].tags_loaded; i++)
-		nt += secs[i].n_tags;
-	tags_read = i == n;
-	if (!tags_read && given == NULL) {
-		if (store_page_meta(w->store, call->arena, uuids, n, &tags,
-		    &towner, &nt, &st, &sowner, &ns, err))
-			return (-1);
-		labels_read = 1;
-	} else if (!tags_read) {
-		nt = 0;
-		if (store_tags(w->store, call->arena, uuids, n, &tags, &towner,
-		    &nt, err))
-			return (-1);
-	} else if (nt > 0) {
-		if ((tags = cf_arena_alloc(call->arena, nt * sizeof(*tags))) ==
-		    NULL || (towner = cf_arena_alloc(call->arena,
-		    nt * sizeof(*towner))) == NULL)
-			return (engine_oom(err));
-		for (i = 0, k = 0; i < n; i++)
-			for (j = 0; j < secs[i].n_tags; j++, k++) {
-				tags[k] = secs[i].tags[j];
-				towner[k] = i;
-			}
-	}
-	if (given != NULL) {
-		st = given->stages;
-		sowner = given->owner;
-		ns = given->n;
-	} else if (!labels_read && store_stages(w->store, call->arena, uuids,
-	    n, &st, &sowner, &ns, err))
-		return (-1);
 
 	for (i = 0; i < n; i++) {
 		const struct store_secret *s = &secs[i];
@@ -788,17 +741,19 @@ fill_meta(struct engine_worker *w, const struct engine_call *call,
 		m->rotation_principal = s->rotation_principal;
 
 		/* Tags of this secret, in insertion order. */
-		for (j = 0; j < nt; j++)
-			if (towner[j] == i)
-				m->n_tags++;
+		if (!s->tags_loaded) {
+			cf_error_set(err, CF_ERR_INTERNAL, "a secret's tags "
+			    "were not read with it");
+			return (-1);
+		}
+		m->n_tags = s->n_tags;
 		if (m->n_tags > 0 && (m->tags = cf_arena_alloc(call->arena,
 		    m->n_tags * sizeof(*m->tags))) == NULL)
 			return (engine_oom(err));
-		for (j = 0, k = 0; j < nt; j++)
-			if (towner[j] == i) {
-				m->tags[k].key = tags[j].key;
-				m->tags[k++].value = tags[j].value;
-			}
+		for (j = 0; j < m->n_tags; j++) {
+			m->tags[j].key = s->tags[j].key;
+			m->tags[j].value = s->tags[j].value;
+		}
 		m->tags_present = s->tags_present || m->n_tags > 0;
 
 		/* Labels, grouped by version (rows come grouped). */
@@ -845,7 +800,7 @@ engine_describe_secret(struct engine_worker *w, const struct engine_call *call,
 	    sizeof(*labels.owner))) == NULL)
 		return (engine_oom(err));
 	memset(labels.owner, 0, (labels.n + 1) * sizeof(*labels.owner));
-	return (fill_meta(w, call, &sec, 1, &labels, out, err));
+	return (fill_meta(call, &sec, 1, &labels, out, err));
 }
 
 static int
@@ -1174,7 +1129,7 @@ list_page(struct engine_worker *w, const struct engine_call *call,
 	/* The row past the page, if any, brought labels of its own. */
 	while (labels.n > 0 && labels.owner[labels.n - 1] >= n)
 		labels.n--;
-	if (fill_meta(w, call, secs, n, &labels, resp->secrets, err))
+	if (fill_meta(call, secs, n, &labels, resp->secrets, err))
 		return (-1);
 	resp->n_secrets = n;
 	return (0);

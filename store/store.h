@@ -336,8 +336,10 @@ int store_version_insert(struct store *, const char *,
 /*
  * store_page_meta(s, arena, uuids, n_uuids, tags, towner, nt, stages,
  *     sowner, ns, err):
- * store_tags and store_stages of the same secrets in one round trip (a
- * ListSecrets page's metadata).  0 or -1.
+ * store_tags of the given secrets, and every (version, label) pair of them
+ * ordered by secret, then version creation, then label (*${sowner}[i]:
+ * the index into ${uuids}), in one round trip: a ListSecrets page's
+ * metadata.  0 or -1.
  */
 int store_page_meta(struct store *, struct cf_arena *, const char *const *,
     size_t, struct store_tag **, size_t **, size_t *, struct store_stage **,
@@ -399,15 +401,6 @@ int store_version_add(struct store *, const char *,
  */
 int store_stage_move(struct store *, struct cf_arena *, const char *,
     const char *, const char *, const char **, struct cf_error *)
-    CF_MUSTCHECK;
-
-/*
- * store_stages(s, arena, uuids, n_uuids, out, out_owner, n, err):
- * Every (version, label) pair of the given secrets, ordered by secret, then
- * version creation, then label; out_owner[i] is the index into ${uuids}.
- */
-int store_stages(struct store *, struct cf_arena *, const char *const *,
-    size_t, struct store_stage **, size_t **, size_t *, struct cf_error *)
     CF_MUSTCHECK;
 
 /* ---- tags -------------------------------------------------------------------- */

@@ -269,19 +269,6 @@ store_pairs_stages(struct cf_arena *a, const struct store_pairs *p,
 }
 
 int
-store_stages(struct store *s, struct cf_arena *a, const char *const *uuids,
-    size_t n_uuids, struct store_stage **out, size_t **owner, size_t *n,
-    struct cf_error *err)
-{
-	struct store_pairs p;
-
-	*n = 0;
-	if (store_pairs(s, a, ST_STAGES, uuids, n_uuids, &p, err))
-		return (-1);
-	return (store_pairs_stages(a, &p, out, owner, n, err));
-}
-
-int
 store_version_page(struct store *s, struct cf_arena *a, const char *uuid,
     int include_deprecated, int64_t after_us, const char *after_vid,
     int limit, struct store_version_info **out, size_t *n,

@@ -281,13 +281,43 @@ test_pages_with_statistics(void **state)
  * without statistics hash-joined every version (docs/performance.md,
  * "What would be next").
  */
+/*
+ * ${execute} (of a prepared statement) under both plan kinds reads at most
+ * ${most} versions and ${most} labels, and returns ${rows} rows.
+ */
 static void
-test_page_labels_without_statistics(void **state)
+labels_read_at_most(const char *what, const char *execute, long most,
+    long rows)
 {
-	char sql[4096], *uuids, *name, *text;
+	char set[64], *text;
 	json_t *doc, *plan;
 	long versions, stages;
 	size_t m;
+
+	for (m = 0; m < 2; m++) {
+		snprintf(set, sizeof(set), "SET plan_cache_mode = %s",
+		    modes[m]);
+		run(set);
+		doc = explain(execute, &text);
+		plan = plan_of(doc);
+		versions = rows_read(plan, "secret_versions");
+		stages = rows_read(plan, "version_stages");
+		printf("%s, %s: %ld versions and %ld labels read\n", what,
+		    modes[m], versions, stages);
+		if (versions > most || stages > most)
+			fail_msg("%s read %ld versions and %ld labels:\n%s",
+			    what, versions, stages, text);
+		assert_int_equal(json_integer_value(json_object_get(plan,
+		    "Actual Rows")), rows);
+		json_decref(doc);
+		free(text);
+	}
+}
+
+static void
+test_page_labels_without_statistics(void **state)
+{
+	char sql[4096], *uuids, *name;
 
 	(void)state;
 	load("store_plan_labels");
@@ -305,26 +335,9 @@ test_page_labels_without_statistics(void **state)
 	snprintf(sql, sizeof(sql), "PREPARE stages AS %s",
 	    store_stmt_defs[ST_STAGES].sql);
 	run(sql);
-	for (m = 0; m < 2; m++) {
-		snprintf(sql, sizeof(sql), "SET plan_cache_mode = %s",
-		    modes[m]);
-		run(sql);
-		assert_true(snprintf(sql, sizeof(sql), "EXECUTE stages('%s')",
-		    uuids) < (int)sizeof(sql));
-		doc = explain(sql, &text);
-		plan = plan_of(doc);
-		versions = rows_read(plan, "secret_versions");
-		stages = rows_read(plan, "version_stages");
-		printf("labels, %s: %ld versions and %ld labels read\n",
-		    modes[m], versions, stages);
-		if (versions > 200 || stages > 200)
-			fail_msg("the labels of 100 secrets read %ld versions "
-			    "and %ld labels:\n%s", versions, stages, text);
-		assert_int_equal(json_integer_value(json_object_get(plan,
-		    "Actual Rows")), 100);
-		json_decref(doc);
-		free(text);
-	}
+	assert_true(snprintf(sql, sizeof(sql), "EXECUTE stages('%s')",
+	    uuids) < (int)sizeof(sql));
+	labels_read_at_most("labels", sql, 200, 100);
 	run("DEALLOCATE ALL");
 
 	/* DescribeSecret's read: one secret's label, not every secret's. */
@@ -333,25 +346,8 @@ test_page_labels_without_statistics(void **state)
 	snprintf(sql, sizeof(sql), "PREPARE describe AS %s",
 	    store_stmt_defs[ST_SECRET_STAGES_BY_NAME].sql);
 	run(sql);
-	for (m = 0; m < 2; m++) {
-		snprintf(sql, sizeof(sql), "SET plan_cache_mode = %s",
-		    modes[m]);
-		run(sql);
-		snprintf(sql, sizeof(sql), "EXECUTE describe('%s')", name);
-		doc = explain(sql, &text);
-		plan = plan_of(doc);
-		versions = rows_read(plan, "secret_versions");
-		stages = rows_read(plan, "version_stages");
-		printf("describe, %s: %ld versions and %ld labels read\n",
-		    modes[m], versions, stages);
-		if (versions > 2 || stages > 2)
-			fail_msg("one secret's labels read %ld versions and "
-			    "%ld labels:\n%s", versions, stages, text);
-		assert_int_equal(json_integer_value(json_object_get(plan,
-		    "Actual Rows")), 1);
-		json_decref(doc);
-		free(text);
-	}
+	snprintf(sql, sizeof(sql), "EXECUTE describe('%s')", name);
+	labels_read_at_most("describe", sql, 2, 1);
 	run("DEALLOCATE ALL");
 	run("RESET plan_cache_mode");
 	free(name);

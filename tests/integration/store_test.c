@@ -443,6 +443,8 @@ test_versions_and_stages(void **state)
 	struct store_version v;
 	struct store_version_info *vi;
 	struct store_stage *stages;
+	struct store_tag *tags;
+	size_t *towner, nt;
 	struct cf_error err;
 	const char *uuid, *prev, *holder;
 	size_t *owner, n;
@@ -489,8 +491,8 @@ test_versions_and_stages(void **state)
 	    STORE_FOUND);
 
 	/* Every (version, label) pair, oldest version first. */
-	assert_int_equal(store_stages(st, arena, &uuid, 1, &stages, &owner, &n,
-	    &err), 0);
+	assert_int_equal(store_page_meta(st, arena, &uuid, 1, &tags, &towner,
+	    &nt, &stages, &owner, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(stages[0].version_id, VID_A);
 	assert_string_equal(stages[0].stage, "AWSPREVIOUS");
