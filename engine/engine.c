@@ -410,6 +410,30 @@ engine_resolve_live_version(struct engine_worker *w,
 }
 
 int
+engine_resolve_put_basis(struct engine_worker *w,
+    const struct engine_call *call, const char *id, const char *vid,
+    struct store_secret *out, int *has_version, int *has_current,
+    const char **basis, struct cf_error *err)
+{
+	const char *key;
+	enum store_lookup rc = STORE_NOT_FOUND;
+	enum engine_id_kind kind;
+
+	*has_version = 0;
+	*has_current = 0;
+	*basis = NULL;
+	if (engine_check_secret_id(id, err))
+		return (-1);
+	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
+		rc = store_secret_put_basis(w->store, call->arena, key,
+		    kind == ENGINE_ID_ARN, vid, out, has_version, has_current,
+		    basis, err);
+	if (resolved(w, call, id, rc, out, err))
+		return (-1);
+	return (not_deleted(out, err));
+}
+
+int
 engine_resolve_live_stage(struct engine_worker *w,
     const struct engine_call *call, const char *id, const char *stage,
     const char *vid, struct store_secret *out, struct store_stage_state *state,

@@ -68,6 +68,9 @@ struct engine {
 	/* ops.c: GetSecretValue reads read ahead, and their round trips. */
 	atomic_uint_fast64_t ahead_reads;
 	atomic_uint_fast64_t ahead_trips;
+	/* ops.c: PutSecretValue sealed before its transaction, by whether
+	 * its basis held (0: changed, run again under the lock; 1: held). */
+	atomic_uint_fast64_t sealed_first[2];
 };
 
 struct engine_worker {
@@ -286,6 +289,20 @@ int engine_resolve_live_version(struct engine_worker *,
     const struct engine_call *, const char *, const char *,
     struct store_secret *, struct store_version *, int *, int *,
     struct cf_error *);
+
+/*
+ * engine_resolve_put_basis(w, call, id, vid, out, has_version, has_current,
+ *     basis, err):
+ * What engine_resolve_live_version learns, without the lock and outside
+ * any transaction, and the basis of a Put of version ${vid}
+ * (store_secret_put_basis): all from one snapshot, which the Put's
+ * transaction checks again under the lock (store_put_unchanged).  The
+ * version itself is not read: a Put whose token names one runs under the
+ * lock.  Nothing is told before the caller is authorized.
+ */
+int engine_resolve_put_basis(struct engine_worker *,
+    const struct engine_call *, const char *, const char *,
+    struct store_secret *, int *, int *, const char **, struct cf_error *);
 
 /*
  * engine_resolve_live_stage(w, call, id, stage, vid, out, state, err):

@@ -63,6 +63,16 @@ engine_metrics_write(struct engine *e, struct cf_prom *out)
 	cf_prom_value(out, "coffer_read_ahead_round_trips_total", NULL,
 	    atomic_load_explicit(&e->ahead_trips, memory_order_relaxed));
 
+	cf_prom_family(out, "coffer_put_sealed_first_total", "counter",
+	    "PutSecretValue calls that sealed their value before their "
+	    "transaction, by whether what they sealed against still held "
+	    "under the row lock (held=\"false\": run again under the lock).");
+	for (ok = 1; ok >= 0; ok--)
+		cf_prom_value(out, "coffer_put_sealed_first_total", ok ?
+		    "held=\"true\"" : "held=\"false\"",
+		    atomic_load_explicit(&e->sealed_first[ok],
+		    memory_order_relaxed));
+
 	hsm_metrics(e->hsm, &hm);
 	cf_prom_family(out, "coffer_dek_cache_hits_total", "counter", "Opens "
 	    "that found the data key already unwrapped in the token.");

@@ -619,23 +619,110 @@ sort_labels(const char **l, size_t n)
 		}
 }
 
-int
-engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
+/* The answer of a Put that wrote version ${vid} with ${n} ${labels}. */
+static int
+put_answer(const struct engine_call *call, const struct store_secret *sec,
+    const char *vid, const char *const *labels, size_t n,
+    struct engine_put_resp *resp, struct cf_error *err)
+{
+	const char **out;
+
+	if ((out = cf_arena_alloc(call->arena, n * sizeof(*out))) == NULL)
+		return (engine_oom(err));
+	memcpy(out, labels, n * sizeof(*out));
+	sort_labels(out, n);
+	resp->stages = out;
+	resp->n_stages = n;
+	resp->arn = sec->arn;
+	resp->name = sec->name;
+	resp->version_id = vid;
+	return (0);
+}
+
+/* How a Put that sealed before its transaction ended. */
+enum put_first {
+	PUT_FIRST_DONE,		/* committed: the answer is in *resp */
+	PUT_FIRST_FAILED,	/* refused or failed, with ${err} */
+	PUT_FIRST_LOCKED	/* to be decided under the row lock */
+};
+
+/*
+ * A new version, sealed before its transaction (store/DESIGN.md, "Sealed
+ * before the transaction"): the secret read without a lock, with the
+ * basis of the Put (migration 0022), the caller authorized and the value
+ * sealed against that; then one pipeline that locks the row, checks that
+ * the basis still holds, writes the version, appends the event and
+ * commits.  The row is locked for that one round trip only, and the token
+ * works while no transaction is open.  A token that names an existing
+ * version (a retry, a conflict, a rotation's pending version: rare) and a
+ * basis that changed are decided under the lock (PUT_FIRST_LOCKED):
+ * nothing was written and no event recorded for this attempt.
+ */
+static enum put_first
+put_sealed_first(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_put_req *req, struct engine_put_resp *resp,
+    struct cf_error *err)
+{
+	const char *labels[ENGINE_MAX_LABELS + 1], *basis;
+	const char *vid = req->client_request_token;
+	struct store_secret sec;
+	size_t n = 0;
+	int has, has_current;
+
+	if (engine_resolve_put_basis(w, call, req->secret_id, vid, &sec, &has,
+	    &has_current, &basis, err))
+		return (PUT_FIRST_FAILED);
+	if (has)
+		return (PUT_FIRST_LOCKED);
+	if (engine_put_labels(req->version_stages, req->n_version_stages,
+	    !has_current, labels, &n, err))
+		return (PUT_FIRST_FAILED);
+
+	/*
+	 * store_begin sends nothing: BEGIN leads the pipeline the commit
+	 * sends, after the seal (engine_put_version), with the basis check
+	 * held ahead of the version.
+	 */
+	if (store_begin(w->store, err))
+		return (PUT_FIRST_FAILED);
+	store_defer_writes(w->store);
+	if (store_put_unchanged(w->store, sec.uuid, vid, basis, err) ||
+	    engine_put_version(w, call, &sec, vid, &req->value, labels, n, 0,
+	    err) || (has_stage(labels, n, STAGE_CURRENT) &&
+	    engine_rotation_touched(w, call, &sec, err)) ||
+	    engine_finish(w, call, ENGINE_TX_COMMIT, err) !=
+	    ENGINE_TX_COMMITTED) {
+		store_rollback(w->store);
+		if (!store_basis_changed(w->store))
+			return (PUT_FIRST_FAILED);
+		atomic_fetch_add_explicit(&w->e->sealed_first[0], 1,
+		    memory_order_relaxed);
+		cf_error_clear(err);
+		return (PUT_FIRST_LOCKED);
+	}
+	atomic_fetch_add_explicit(&w->e->sealed_first[1], 1,
+	    memory_order_relaxed);
+	return (put_answer(call, &sec, vid, labels, n, resp, err) ?
+	    PUT_FIRST_FAILED : PUT_FIRST_DONE);
+}
+
+/*
+ * The Put decided under the secret's row lock: the lookup locks it, and
+ * the value is sealed while it is held.
+ */
+static int
+put_locked(struct engine_worker *w, const struct engine_call *call,
     const struct engine_put_req *req, struct engine_put_resp *resp,
     struct cf_error *err)
 {
 	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
-	const char *labels[ENGINE_MAX_LABELS + 1], **out;
+	const char *labels[ENGINE_MAX_LABELS + 1];
 	struct store_secret sec;
 	struct store_version v;
 	enum engine_token_version rc;
 	size_t n = 0;
 	int fill, has, has_current;
 
-	memset(resp, 0, sizeof(*resp));
-	if (put_check(req, err))
-		return (-1);
-	engine_audit_at(call, NULL, req->client_request_token);
 	if (store_begin(w->store, err))
 		return (-1);
 	/*
@@ -655,7 +742,10 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 		store_rollback(w->store);
 		resp->stages = v.stages;
 		resp->n_stages = v.n_stages;
-		goto done;
+		resp->arn = sec.arn;
+		resp->name = sec.name;
+		resp->version_id = req->client_request_token;
+		return (0);
 	}
 
 	/*
@@ -675,18 +765,29 @@ engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
 finish:
 	if (engine_finish(w, call, end, err) != ENGINE_TX_COMMITTED)
 		return (-1);
+	return (put_answer(call, &sec, req->client_request_token, labels, n,
+	    resp, err));
+}
 
-	if ((out = cf_arena_alloc(call->arena, n * sizeof(*out))) == NULL)
-		return (engine_oom(err));
-	memcpy(out, labels, n * sizeof(*out));
-	sort_labels(out, n);
-	resp->stages = out;
-	resp->n_stages = n;
-done:
-	resp->arn = sec.arn;
-	resp->name = sec.name;
-	resp->version_id = req->client_request_token;
-	return (0);
+int
+engine_put_secret_value(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_put_req *req, struct engine_put_resp *resp,
+    struct cf_error *err)
+{
+
+	memset(resp, 0, sizeof(*resp));
+	if (put_check(req, err))
+		return (-1);
+	engine_audit_at(call, NULL, req->client_request_token);
+	switch (put_sealed_first(w, call, req, resp, err)) {
+	case PUT_FIRST_DONE:
+		return (0);
+	case PUT_FIRST_FAILED:
+		return (-1);
+	case PUT_FIRST_LOCKED:
+		break;
+	}
+	return (put_locked(w, call, req, resp, err));
 }
 
 /* ---- DescribeSecret and ListSecrets --------------------------------------- */

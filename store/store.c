@@ -85,6 +85,8 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	n = strcspn(buf, "\n");
 	buf[n] = '\0';
 
+	/* Not a failure of the call: its caller tries the other way. */
+	s->basis_changed = state != NULL && strcmp(state, "CF003") == 0;
 	if (s->timed_out)
 		cf_error_set(err, CF_ERR_UNAVAILABLE, "the database did not "
 		    "answer within %d ms while %s", s->deadline_ms, what);
@@ -120,6 +122,13 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 	if (err != NULL && err->code == CF_ERR_UNAVAILABLE)
 		atomic_fetch_add_explicit(&unavailable, 1,
 		    memory_order_relaxed);
+}
+
+int
+store_basis_changed(const struct store *s)
+{
+
+	return (s->basis_changed);
 }
 
 /* Server notices (e.g. "already exists, skipping") are not errors. */
@@ -591,6 +600,7 @@ store_begin(struct store *s, struct cf_error *err)
 	 */
 	(void)err;
 	s->begin_pending = 1;
+	s->basis_changed = 0;
 	return (0);
 }
 

@@ -329,6 +329,40 @@ enum store_lookup store_secret_lock_with_version(struct store *,
     struct store_secret *, struct store_version *, int *, int *,
     struct cf_error *) CF_MUSTCHECK;
 
+/*
+ * store_secret_put_basis(s, arena, key, by_arn, vid, sec, has_version,
+ *     has_current, basis, err):
+ * PutSecretValue's read when it seals before its transaction (migration
+ * 0022): store_secret_by_name (or _by_arn; not locked, tags included),
+ * whether version ${vid} exists and whether the secret has AWSCURRENT,
+ * and *${basis}, the digest of everything the Put's outcome depends on
+ * (hex, in ${arena}), all from one statement's snapshot.  Sent on its
+ * own, outside any transaction.  STORE_FOUND, STORE_NOT_FOUND or
+ * STORE_ERROR.
+ */
+enum store_lookup store_secret_put_basis(struct store *, struct cf_arena *,
+    const char *, int, const char *, struct store_secret *, int *, int *,
+    const char **, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_put_unchanged(s, uuid, vid, basis, err):
+ * Hold, as the transaction's first statement, the lock of secret ${uuid}'s
+ * row and the check that its basis for a Put of version ${vid} is still
+ * ${basis} (store_secret_put_basis).  When it is not, the pipeline stops
+ * there, nothing is written, and store_basis_changed says so.  The caller
+ * has called store_begin and store_defer_writes.
+ */
+int store_put_unchanged(struct store *, const char *, const char *,
+    const char *, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_basis_changed(s): whether the last statement that failed on ${s}
+ * since store_begin failed because store_put_unchanged's basis had
+ * changed (SQLSTATE CF003).
+ * Nothing was kept; the error in hand is not the caller's to report.
+ */
+int store_basis_changed(const struct store *);
+
 /* store_version_insert(s, uuid, v, err): insert ${v} (labels ignored). */
 int store_version_insert(struct store *, const char *,
     const struct store_version *, struct cf_error *) CF_MUSTCHECK;

@@ -33,6 +33,9 @@ enum store_stmt {
 	ST_SECRET_BY_NAME_LOCK,
 	ST_VERSION_BY_NAME_ID,
 	ST_VERSION_BY_ARN_ID,
+	ST_PUT_BASIS_BY_NAME,
+	ST_PUT_BASIS_BY_ARN,
+	ST_PUT_UNCHANGED,
 	ST_STAGE_STATE_BY_NAME,
 	ST_STAGE_STATE_BY_ARN,
 	ST_SECRET_BY_ARN,
@@ -101,6 +104,7 @@ struct store {
 				   connect (store_pq.c); 0: none */
 	int timed_out;		/* the last statement missed it */
 	int defer;		/* store_defer_writes: hold what can wait */
+	int basis_changed;	/* the last failure was SQLSTATE CF003 */
 	struct store_held *held;	/* held changes, in order */
 	size_t n_held, cap_held;
 };

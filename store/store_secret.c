@@ -129,6 +129,41 @@ done:
 	return (rc);
 }
 
+enum store_lookup
+store_secret_put_basis(struct store *s, struct cf_arena *a, const char *key,
+    int by_arn, const char *vid, struct store_secret *sec, int *has_version,
+    int *has_current, const char **basis, struct cf_error *err)
+{
+	const char *v[2] = { key, vid };
+	enum store_lookup rc = STORE_FOUND;
+	PGresult *r;
+	int oom = 0;
+
+	*has_version = 0;
+	*has_current = 0;
+	*basis = NULL;
+	if ((r = store_exec(s, by_arn ? ST_PUT_BASIS_BY_ARN :
+	    ST_PUT_BASIS_BY_NAME, 2, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (STORE_ERROR);
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return (STORE_NOT_FOUND);
+	}
+	if (store_decode_secret(a, r, 0, sec) ||
+	    (*basis = store_col_str(a, r, 0, STORE_SECRET_NCOLS + 2,
+	    &oom)) == NULL || oom) {
+		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
+		rc = STORE_ERROR;
+	} else {
+		*has_version = atoi(PQgetvalue(r, 0, STORE_SECRET_NCOLS)) != 0;
+		*has_current = atoi(PQgetvalue(r, 0,
+		    STORE_SECRET_NCOLS + 1)) != 0;
+	}
+	PQclear(r);
+	return (rc);
+}
+
 int
 store_page_meta(struct store *s, struct cf_arena *a, const char *const *uuids,
     size_t n_uuids, struct store_tag **tags, size_t **towner, size_t *nt,

@@ -64,6 +64,15 @@
 	"EXISTS (SELECT 1 FROM version_stages c WHERE c.secret_uuid = " \
 	"k.uuid AND c.stage = 'AWSCURRENT')::int4"
 
+/*
+ * After the secret k's columns: whether version $2 exists, whether k has
+ * AWSCURRENT, and the basis of a Put of version $2 (hex).
+ */
+#define PUT_BASIS \
+	"EXISTS (SELECT 1 FROM secret_versions v WHERE v.secret_uuid = " \
+	"k.uuid AND v.version_id = $2)::int4, " HAS_CURRENT ", " \
+	"encode(coffer_put_basis(k.uuid, $2), 'hex')"
+
 const char store_secret_cols[] = PAGE_COLS;
 
 /*
@@ -288,6 +297,19 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    " FROM (SELECT uuid FROM secrets WHERE arn = $1) k LEFT JOIN "
 	    "secret_versions v ON v.secret_uuid = k.uuid AND "
 	    "v.version_id = $2", 2 },
+	/*
+	 * PutSecretValue's read before it seals (store_secret_put_basis): the
+	 * secret with its tags, whether version $2 exists, whether the secret
+	 * has AWSCURRENT, and the basis of migration 0022, from one snapshot
+	 * (coffer_put_basis is STABLE: it sees this statement's).
+	 */
+	[ST_PUT_BASIS_BY_NAME] = { "SELECT " SECRET_COLS_P("k.", "") ", "
+	    PUT_BASIS " FROM secrets k WHERE k.name = $1", 2 },
+	[ST_PUT_BASIS_BY_ARN] = { "SELECT " SECRET_COLS_P("k.", "") ", "
+	    PUT_BASIS " FROM secrets k WHERE k.arn = $1", 2 },
+	/* The first statement of that Put's transaction (migration 0022). */
+	[ST_PUT_UNCHANGED] = { "SELECT coffer_put_unchanged($1::uuid, $2, "
+	    "decode($3, 'hex'))", 3 },
 	/*
 	 * UpdateSecretVersionStage's second statement, after the lock: which
 	 * version carries label $2, and whether version $3 (NULL: none named)

@@ -140,6 +140,22 @@ oom:
 	return (-1);
 }
 
+int
+store_put_unchanged(struct store *s, const char *uuid, const char *vid,
+    const char *basis, struct cf_error *err)
+{
+	const char *v[3] = { uuid, vid, basis };
+
+	/* Held, so that it leads the pipeline that ends with the COMMIT. */
+	if (!s->defer || !(s->in_tx || s->begin_pending)) {
+		cf_error_set(err, CF_ERR_INTERNAL, "a Put's basis is checked "
+		    "only at the head of its held writes");
+		return (-1);
+	}
+	return (store_hold(s, ST_PUT_UNCHANGED, 3, v, NULL, NULL,
+	    PGRES_TUPLES_OK, err));
+}
+
 /* Both statements of envelope_update, but for which rows they touch. */
 #define ENVELOPE_SET "UPDATE secret_versions SET value_type = $3::smallint, " \
 	"format = $4::int, kek_label = $5, iv = $6, wrapped_dek = $7, " \

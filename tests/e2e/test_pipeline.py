@@ -13,9 +13,11 @@ again.  These tests read PostgreSQL's transaction ids (xmin) to prove the
 first, and hold a row lock in a psql session to prove the second.
 """
 import datetime
+import re
 import subprocess
 import threading
 import unittest
+import urllib.request
 
 import grpc
 
@@ -69,7 +71,9 @@ class PipelineCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.db = h.fresh_database("pipeline")
-        cls.server = h.Server(cls.db, workers=2).start()
+        cls.metrics_port = h.free_port()
+        cls.server = h.Server(cls.db, workers=2, extra_env={
+            "COFFER_METRICS_LISTEN": f"127.0.0.1:{cls.metrics_port}"}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -79,6 +83,24 @@ class PipelineCase(unittest.TestCase):
 
     def sql(self, q):
         return h.psql(h.admin(self.db), q)
+
+    def sealed_first(self):
+        """coffer_put_sealed_first_total as {"true": n, "false": n}."""
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics",
+                timeout=10) as r:
+            text = r.read().decode()
+        return {held: int(float(n)) for held, n in re.findall(
+            r'^coffer_put_sealed_first_total\{held="(true|false)"\} (\S+)$',
+            text, re.M)}
+
+    def put_waiting(self):
+        """Wait until a PutSecretValue waits for a row lock: its basis
+        check, the first statement of its transaction (migration 0022)."""
+        h.until(lambda: self.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+            "= 'Lock' AND query LIKE 'SELECT coffer_put_unchanged(%'") == "1",
+            "the put waiting for the row lock")
 
     def call(self, op, **fields):
         sm, _ = pb()
@@ -318,28 +340,28 @@ class ChangeTest(PipelineCase):
             "l.stage = 'AWSPREVIOUS'"), "0")
 
     def test_current_is_read_after_the_lock(self):
-        """PutSecretValue learns whether the secret has AWSCURRENT with its
-        locked lookup, and uses that to decide whether the new version
-        becomes current.  It must read it after the row lock is granted:
-        here, while the Put waits for the lock, the lock's holder gives the
-        empty secret a current version and commits.  The Put (custom
-        labels only) must then leave AWSCURRENT where it is.  Read in the
-        same statement as the lock, the answer would come from the
-        statement's older snapshot (READ COMMITTED), and the Put would
-        take AWSCURRENT from the version that has it."""
+        """Whether the secret has AWSCURRENT decides whether the new
+        version becomes current.  PutSecretValue reads it before it seals,
+        without the lock; here, while the Put waits for the lock, the
+        lock's holder gives the empty secret a current version and
+        commits.  The Put (custom labels only) must then leave AWSCURRENT
+        where it is: its check after the lock finds its basis changed, and
+        it runs again under the lock, whose lookup reads AWSCURRENT in a
+        statement of its own after the lock (read in the same statement
+        as the lock, the answer would come from the statement's older
+        snapshot, READ COMMITTED, and the Put would take AWSCURRENT from
+        the version that has it)."""
         name = f"cur-{token()[:8]}"
         self.call("CreateSecret", name=name, client_request_token=token())
         theirs, mine = token(), token()
+        before = self.sealed_first()
         lock = RowLock(self.db, name)
         th, result = self.in_background("PutSecretValue", secret_id=name,
                                         secret_string="mine",
                                         client_request_token=mine,
                                         version_stages=["X"])
         try:
-            h.until(lambda: self.sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
-                "= 'Lock' AND query LIKE 'SELECT %FOR UPDATE'") == "1",
-                "the put waiting for the row lock")
+            self.put_waiting()
             lock.proc.stdin.write(
                 "INSERT INTO secret_versions (secret_uuid, version_id, "
                 "value_type, format, kek_label, iv, wrapped_dek, ciphertext) "
@@ -360,6 +382,11 @@ class ChangeTest(PipelineCase):
             f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
             "ORDER BY 1"), "\n".join(sorted([f"{theirs}:AWSCURRENT",
                                               f"{mine}:X"])))
+        # It had sealed against "no AWSCURRENT": that changed, so it ran
+        # again under the lock.
+        after = self.sealed_first()
+        self.assertEqual(after["false"] - before.get("false", 0), 1)
+        self.assertEqual(after["true"] - before.get("true", 0), 0)
 
     def labels(self, name):
         """The secret's labels as "version:label,label" lines, sorted."""
@@ -501,3 +528,216 @@ class ChangeTest(PipelineCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+EK = "/coffer.v1.EncryptionKeys/"
+
+
+class SealedFirstTest(PipelineCase):
+    """PutSecretValue seals its value before its transaction, against what
+    an unlocked read saw (its basis, migration 0022), and its transaction
+    checks that basis again under the row lock.  Each test holds the row
+    lock in a psql session while the Put waits on it, changes the secret
+    there, and commits: a change the Put depends on sends it back to the
+    locked path, which decides it afresh; any other change does not."""
+
+    def secret(self):
+        name = f"sf-{token()[:8]}"
+        self.call("CreateSecret", name=name, secret_string="first",
+                  client_request_token=token())
+        return name
+
+    def put_while_locked(self, name, sql):
+        """PutSecretValue of "mine" while the row is locked; ${sql} runs
+        in the lock's transaction once the Put waits.  (token, result,
+        change in coffer_put_sealed_first_total)."""
+        mine = token()
+        before = self.sealed_first()
+        lock = RowLock(self.db, name)
+        th, result = self.in_background("PutSecretValue", secret_id=name,
+                                        secret_string="mine",
+                                        client_request_token=mine)
+        try:
+            self.put_waiting()
+            lock.proc.stdin.write(sql + ";\n")
+            lock.proc.stdin.flush()
+        finally:
+            lock.release()
+        th.join(timeout=60)
+        after = self.sealed_first()
+        return mine, result, {k: after.get(k, 0) - before.get(k, 0)
+                              for k in ("true", "false")}
+
+    def outcomes(self, vid):
+        return self.sql("SELECT string_agg(outcome, ',' ORDER BY seq) FROM "
+                        "audit_events WHERE operation = 'PutSecretValue' AND "
+                        f"version_id = '{vid}'")
+
+    def test_a_plain_put_seals_first(self):
+        """No one in the way: sealed first, the basis holds, one event."""
+        name = self.secret()
+        before = self.sealed_first()
+        vid = token()
+        self.call("PutSecretValue", secret_id=name, secret_string="v2",
+                  client_request_token=vid)
+        after = self.sealed_first()
+        self.assertEqual(after["true"] - before.get("true", 0), 1)
+        self.assertEqual(after["false"] - before.get("false", 0), 0)
+        self.assertEqual(self.outcomes(vid), "OK")
+
+    def test_a_new_key_seals_again_under_it(self):
+        """The secret's KMS key changes while the Put, sealed under the old
+        one, waits: it seals again under the new key, and the value reads
+        back."""
+        key = "sf-kek-" + token()[:8]
+        self.server.call("CreateEncryptionKey",
+                         pb()[0].CreateEncryptionKeyRequest(key_id=key),
+                         service=EK)
+        name = self.secret()
+        mine, result, d = self.put_while_locked(
+            name, f"UPDATE secrets SET kms_key_id = 'alias/{key}' "
+            f"WHERE name = '{name}'")
+        self.assertNotIn("error", result)
+        self.assertEqual(d, {"true": 0, "false": 1})
+        self.assertEqual(self.sql(
+            "SELECT v.kek_label FROM secret_versions v JOIN secrets s ON "
+            f"s.uuid = v.secret_uuid WHERE s.name = '{name}' AND "
+            f"v.version_id = '{mine}'"), key)
+        r = self.call("GetSecretValue", secret_id=name)[0]
+        self.assertEqual((r.version_id, r.secret_string), (mine, "mine"))
+        self.assertEqual(self.outcomes(mine), "OK")
+
+    def test_a_deletion_refuses_it(self):
+        """The secret is scheduled for deletion while the Put waits: the
+        Put is refused as it would have been had it come after, nothing
+        of it is written, and its one event is the refusal."""
+        name = self.secret()
+        mine, result, d = self.put_while_locked(
+            name, "UPDATE secrets SET deleted_date = now(), purge_after = "
+            f"now() + interval '7 days' WHERE name = '{name}'")
+        self.assertEqual(result.get("error", ("",))[0],
+                         "InvalidRequestException", result)
+        self.assertEqual(d, {"true": 0, "false": 1})
+        self.assertEqual(self.sql("SELECT count(*) FROM secret_versions "
+                                  f"WHERE version_id = '{mine}'"), "0")
+        self.assertEqual(self.outcomes(mine), "InvalidRequestException")
+
+    def test_a_same_token_put_wins_first(self):
+        """Another Put with the same ClientRequestToken and value commits
+        while this one waits: this one becomes its retry (same answer,
+        no second version), decided under the lock."""
+        name = self.secret()
+        mine = token()
+        before = self.sealed_first()
+        lock = RowLock(self.db, name)
+        th1, r1 = self.in_background("PutSecretValue", secret_id=name,
+                                     secret_string="same",
+                                     client_request_token=mine)
+        th2, r2 = self.in_background("PutSecretValue", secret_id=name,
+                                     secret_string="same",
+                                     client_request_token=mine)
+        try:
+            h.until(lambda: self.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE "
+                "wait_event_type = 'Lock' AND query LIKE "
+                "'SELECT coffer_put_unchanged(%'") == "2",
+                "both puts waiting for the row lock")
+        finally:
+            lock.release()
+        th1.join(timeout=60)
+        th2.join(timeout=60)
+        self.assertNotIn("error", r1)
+        self.assertNotIn("error", r2)
+        self.assertEqual(r1["response"].version_id, mine)
+        self.assertEqual(list(r1["response"].version_stages),
+                         list(r2["response"].version_stages))
+        after = self.sealed_first()
+        self.assertEqual(after["true"] - before.get("true", 0), 1)
+        self.assertEqual(after["false"] - before.get("false", 0), 1)
+        self.assertEqual(self.sql("SELECT count(*) FROM secret_versions "
+                                  f"WHERE version_id = '{mine}'"), "1")
+        self.assertEqual(self.outcomes(mine), "OK,OK")
+
+    def test_what_it_does_not_depend_on_keeps_the_seal(self):
+        """A description, LastChangedDate and LastAccessedDate, and
+        another version made current, change nothing the Put depends on:
+        it commits as sealed, after that version, and takes AWSCURRENT
+        from it."""
+        name = self.secret()
+        other = token()
+        mine, result, d = self.put_while_locked(
+            name, f"UPDATE secrets SET description = 'changed', "
+            "last_changed_date = now(), last_accessed_date = "
+            f"{TODAY} - 3 WHERE name = '{name}'; "
+            "INSERT INTO secret_versions (secret_uuid, version_id, "
+            "value_type, format, kek_label, iv, wrapped_dek, ciphertext) "
+            f"SELECT uuid, '{other}', 1, 1, 'x', '\\x00', '\\x00', "
+            f"'\\x00' FROM secrets WHERE name = '{name}'; "
+            "UPDATE version_stages l SET version_id = "
+            f"'{other}' FROM secrets s WHERE s.uuid = l.secret_uuid AND "
+            f"s.name = '{name}' AND l.stage = 'AWSCURRENT'")
+        self.assertNotIn("error", result)
+        self.assertEqual(d, {"true": 1, "false": 0})
+        self.assertEqual(self.sql(
+            "SELECT l.version_id || ':' || string_agg(l.stage, ',' ORDER BY "
+            "l.stage) FROM version_stages l JOIN secrets s ON s.uuid = "
+            f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
+            "ORDER BY 1"), "\n".join(sorted([f"{other}:AWSPREVIOUS",
+                                              f"{mine}:AWSCURRENT"])))
+
+    def test_the_basis_covers_what_the_put_depends_on(self):
+        """coffer_put_basis (migration 0022) changes with each thing a
+        Put's outcome depends on, and with nothing a Put or a read
+        changes on its own."""
+        name = self.secret()
+        tok = token()
+        uuid = self.sql(f"SELECT uuid FROM secrets WHERE name = '{name}'")
+        where = f"WHERE uuid = '{uuid}'"
+
+        def basis():
+            return self.sql(f"SELECT encode(coffer_put_basis('{uuid}', "
+                            f"'{tok}'), 'hex')")
+
+        changes = {
+            "kms key": f"UPDATE secrets SET kms_key_id = 'alias/k' {where}",
+            "policy": f"UPDATE secrets SET resource_policy = '{{}}' {where}",
+            "rotation": f"UPDATE secrets SET rotation_enabled = true {where}",
+            "rules": "UPDATE secrets SET rotation_rules = "
+                     f"'{{\"AutomaticallyAfterDays\": 3}}' {where}",
+            "tag": "INSERT INTO tags (secret_uuid, key, value, position) "
+                   f"VALUES ('{uuid}', 'team', 'a', 1)",
+            "tag value": "UPDATE tags SET value = 'b' WHERE secret_uuid = "
+                         f"'{uuid}'",
+            "deletion": "UPDATE secrets SET deleted_date = now(), "
+                        f"purge_after = now() + interval '7 days' {where}",
+            "no AWSCURRENT": "DELETE FROM version_stages WHERE secret_uuid "
+                             f"= '{uuid}' AND stage = 'AWSCURRENT'",
+            "its version": "INSERT INTO secret_versions (secret_uuid, "
+                           "version_id, value_type, format, kek_label, iv, "
+                           f"wrapped_dek, ciphertext) VALUES ('{uuid}', "
+                           f"'{tok}', 1, 1, 'x', '\\x00', '\\x00', "
+                           "'\\x00')",
+        }
+        kept = {
+            "description": f"UPDATE secrets SET description = 'd' {where}",
+            "dates": "UPDATE secrets SET last_changed_date = now() + "
+                     f"interval '1 s', last_accessed_date = {TODAY} - 9 "
+                     f"{where}",
+            "rotation lease": "UPDATE secrets SET rotation_token = 'x', "
+                              "rotation_step = 2, rotation_attempts = 2 "
+                              f"{where}",
+            "label": "INSERT INTO version_stages (secret_uuid, stage, "
+                     "version_id) SELECT secret_uuid, 'L', version_id FROM "
+                     f"version_stages WHERE secret_uuid = '{uuid}' AND "
+                     "stage = 'AWSCURRENT'",
+        }
+        for what, sql in kept.items():
+            b = basis()
+            self.sql(sql)
+            self.assertEqual(basis(), b, what)
+        for what, sql in changes.items():
+            b = basis()
+            self.sql(sql)
+            self.assertNotEqual(basis(), b, what)
+        self.assertEqual(self.sql("SELECT coffer_put_basis("
+                                  "gen_random_uuid(), 'x') IS NULL"), "t")

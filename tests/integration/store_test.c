@@ -26,8 +26,8 @@
 	"0011_tags_present,0012_access_keys,0013_audit_transport," \
 	"0014_kek_versions,0015_key_deletion,0016_audit_key_versions," \
 	"0017_audit_key_escrow,0018_audit_hmac_per_batch,0019_label_limit," \
-	"0020_audit_requested_plpgsql,0021_tag_limit"
-#define N_MIGRATIONS 21
+	"0020_audit_requested_plpgsql,0021_tag_limit,0022_put_basis"
+#define N_MIGRATIONS 22
 
 #define ARN_PREFIX "arn:aws:secretsmanager:local-1:000000000000:secret:"
 #define VID_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa1"
