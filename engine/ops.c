@@ -255,12 +255,23 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	size_t i;
 	enum store_lookup rc;
 
+	/*
+	 * The name, looked up outside any transaction: free, the usual
+	 * case, the value is sealed before the transaction begins (BEGIN
+	 * goes with the held writes, the event and the COMMIT), and a name
+	 * another server takes meanwhile fails the commit.  Taken, it is
+	 * looked up again with its row locked (an idempotent retry or an
+	 * error), and, purged meanwhile, created in that transaction.
+	 */
+	rc = store_secret_by_name(w->store, call->arena, req->name, 0, &sec,
+	    err);
+	if (rc == STORE_ERROR)
+		return (-1);
 	if (store_begin(w->store, err))
 		return (-1);
-
-	/* An existing name: an idempotent retry or an error. */
-	rc = store_secret_by_name(w->store, call->arena, req->name, 1, &sec,
-	    err);
+	if (rc == STORE_FOUND)
+		rc = store_secret_by_name(w->store, call->arena, req->name, 1,
+		    &sec, err);
 	if (rc == STORE_ERROR)
 		goto finish;
 	if (rc == STORE_FOUND) {
@@ -272,7 +283,8 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 		return (engine_finish(w, call, ENGINE_TX_COMMIT, err));
 	}
 
-	/* A new secret row with a fresh ARN suffix. */
+	/* A new secret row with a fresh ARN suffix (nothing of a purged one). */
+	memset(&sec, 0, sizeof(sec));
 	if (engine_random_uuid(w, sec.uuid, err))
 		goto finish;
 	sec.name = req->name;
@@ -293,7 +305,8 @@ create_once(struct engine_worker *w, const struct engine_call *call,
 	 * Allowed: the secret, its tags and its first version (AWSCURRENT)
 	 * are held and sent with the event and the COMMIT, one round trip;
 	 * the value is sealed before any of them is sent.  A name another
-	 * server took meanwhile fails the commit ("duplicate row").
+	 * server took meanwhile fails the commit ("duplicate row", and
+	 * engine_create_secret tries again).
 	 */
 	store_defer_writes(w->store);
 	if (store_secret_insert(w->store, &sec, err))

@@ -125,6 +125,15 @@ store_fail(struct store *s, const PGresult *res, const char *what,
 }
 
 int
+store_just_answered(const struct store *s)
+{
+
+	return (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
+	    s->answered_ms != 0 &&
+	    cf_mono_ms() - s->answered_ms < STORE_ANSWERED_MS);
+}
+
+int
 store_basis_changed(const struct store *s)
 {
 
@@ -491,6 +500,7 @@ store_exec(struct store *s, enum store_stmt stmt, int n,
 		PQclear(res);
 		return (NULL);
 	}
+	s->answered_ms = cf_mono_ms();
 	return (res);
 }
 

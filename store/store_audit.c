@@ -298,10 +298,12 @@ store_audit_insert_commit(struct store *s, const struct cf_audit_row *rows,
 	 * and ServerStop) goes first on its own, where a connection that
 	 * died unnoticed (a failover since the lane last wrote) is reopened
 	 * and the BEGIN sent again: with the COMMIT in the same pipeline, an
-	 * unanswered one could not be sent again.
+	 * unanswered one could not be sent again.  Not after a read that
+	 * has just been answered on this connection (a Put sealed before
+	 * its transaction, a Create): BEGIN goes with the rest.
 	 */
 	if (n == 0 || audit_cols(rows, n, NULL, 0, col, v, &st, &ncols, err) ||
-	    store_begin_flush(s, err)) {
+	    (!store_just_answered(s) && store_begin_flush(s, err))) {
 		store_rollback(s);
 		goto done;
 	}

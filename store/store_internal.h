@@ -105,6 +105,7 @@ struct store {
 	int timed_out;		/* the last statement missed it */
 	int defer;		/* store_defer_writes: hold what can wait */
 	int basis_changed;	/* the last failure was SQLSTATE CF003 */
+	int64_t answered_ms;	/* cf_mono_ms of store_exec's last answer */
 	struct store_held *held;	/* held changes, in order */
 	size_t n_held, cap_held;
 };
@@ -248,6 +249,19 @@ int store_pq_pipeline(struct store *, const struct store_pq_query *, int,
 
 /* store_tx_ended(s): the transaction ended by other means than COMMIT/ROLLBACK. */
 void store_tx_ended(struct store *);
+
+/*
+ * store_just_answered(s): whether ${s}'s connection answered a statement
+ * (store_exec) less than STORE_ANSWERED_MS ago.  A transaction that
+ * begins right after such a read (a Put's basis, a Create's name) may
+ * send its BEGIN with its COMMIT: the failure that a lone BEGIN is sent
+ * first to catch, a connection that died while idle (a failover since
+ * it was last used), has just been ruled out, and a connection that dies
+ * in between leaves the outcome unknown, as one that dies after BEGIN
+ * would.
+ */
+#define STORE_ANSWERED_MS 1000
+int store_just_answered(const struct store *);
 
 /*
  * store_begin_flush(s, err): send a pending BEGIN on its own, before a
