@@ -12,34 +12,50 @@
 -- the secret has AWSCURRENT, and whether a version with its
 -- ClientRequestToken exists.
 --
--- coffer_put_basis(id, token) is a digest of exactly that state.  It is
--- STABLE, so inside the read's statement it sees that statement's
--- snapshot; the read carries it to cofferd with the rest.  PL/pgSQL, not
--- SQL: a SQL function whose body has a FROM is not inlined, and was
--- parsed and planned again at every call (a Put ran a third slower,
--- docs/performance.md, ninth pass); PL/pgSQL keeps its plan for the
--- session, and, being STABLE, runs it on its caller's snapshot.  SHA-256 of the
--- record's text form (which quotes every field, so two states never share
--- a text) rather than the text itself: a policy can be 20 KiB.  What a Put
--- changes itself (LastChangedDate, versions other than its own, where
--- AWSCURRENT points) and what a read changes (LastAccessedDate) is left
--- out, so that Puts to one secret do not invalidate one another.
+-- coffer_put_digest(...) is a digest of exactly that state, given as
+-- values: the read computes them for its own columns (store_stmt.c,
+-- PUT_BASIS) and hands them in, so nothing is looked up twice.  SHA-256 of
+-- the record's text form (which quotes every field, so two states never
+-- share a text) rather than the text itself: a policy can be 20 KiB.  A
+-- SQL function of one expression without FROM, so PostgreSQL inlines it
+-- (one with a FROM was parsed and planned again at every call: a Put ran
+-- a quarter slower, docs/performance.md, ninth pass).  ${tags} is the
+-- secret's tags as store_stmt.c's TAGS_JSON writes them; what a Put or a
+-- read changes on its own (LastChangedDate, LastAccessedDate, where
+-- AWSCURRENT points, other versions) is not an argument, so that Puts to
+-- one secret do not send each other back.
+CREATE FUNCTION coffer_put_digest(name text, arn text, kms_key_id text,
+    deleted boolean, resource_policy text, rotation_enabled boolean,
+    rotation_rules jsonb, owning_service text, tags text,
+    has_current boolean, has_version boolean) RETURNS bytea
+    LANGUAGE sql STABLE
+    AS $$
+SELECT sha256(convert_to(ROW(name, arn, kms_key_id, deleted, resource_policy,
+    rotation_enabled, rotation_rules, owning_service, tags, has_current,
+    has_version)::text, 'UTF8'))
+$$;
+
+-- coffer_put_basis(id, token): that digest for secret ${id} and a Put of
+-- version ${token}, as the database has it now (NULL: no such secret).
+-- The same expressions as the read's: the tags exactly as TAGS_JSON
+-- (store_stmt.c) writes them.  PL/pgSQL keeps its plan for the session;
+-- STABLE, it runs on its caller's snapshot.
 CREATE FUNCTION coffer_put_basis(id uuid, token text) RETURNS bytea
     LANGUAGE plpgsql STABLE
     AS $$
 DECLARE
     b bytea;
 BEGIN
-    SELECT sha256(convert_to(ROW(
-        s.name, s.arn, s.kms_key_id, s.deleted_date, s.resource_policy,
-        s.rotation_enabled, s.rotation_rules, s.owning_service,
-        (SELECT array_agg(ROW(g.key, g.value) ORDER BY g.key)
-            FROM tags g WHERE g.secret_uuid = s.uuid),
+    SELECT coffer_put_digest(s.name, s.arn, s.kms_key_id,
+        s.deleted_date IS NOT NULL, s.resource_policy, s.rotation_enabled,
+        s.rotation_rules, s.owning_service,
+        (SELECT coalesce(json_agg(json_build_array(g.key, g.value)
+            ORDER BY g.position), '[]')::text FROM tags g
+            WHERE g.secret_uuid = s.uuid),
         EXISTS (SELECT 1 FROM version_stages c
             WHERE c.secret_uuid = s.uuid AND c.stage = 'AWSCURRENT'),
         EXISTS (SELECT 1 FROM secret_versions v
-            WHERE v.secret_uuid = s.uuid AND v.version_id = token))::text,
-        'UTF8'))
+            WHERE v.secret_uuid = s.uuid AND v.version_id = token))
     INTO b FROM secrets s WHERE s.uuid = id;
     RETURN b;
 END $$;

@@ -36,7 +36,10 @@
  * The secret's tags as [[key, value], ...], which authorization may need
  * and DescribeSecret shows: read with the lookups of one secret by name or
  * ARN.  Pages and GetSecretValue's read leave them out (NULL): the engine
- * reads them when it needs them, a whole page's in one query.
+ * reads them when it needs them, a whole page's in one query.  A Put's
+ * basis digests this text, and coffer_put_basis (migration 0022) writes
+ * it again under the lock: the two must stay the same expression (if
+ * not, every Put is sealed twice: e2e.pipeline test_a_plain_put_seals_first).
  */
 #define TAGS_JSON(p) "(SELECT coalesce(json_agg(json_build_array(g.key, " \
 	"g.value) ORDER BY g.position), '[]')::text FROM tags g " \
@@ -65,13 +68,22 @@
 	"k.uuid AND c.stage = 'AWSCURRENT')::int4"
 
 /*
- * After the secret k's columns: whether version $2 exists, whether k has
- * AWSCURRENT, and the basis of a Put of version $2 (hex).
+ * PutSecretValue's read before it seals, by name or ARN (${key}): the
+ * secret k's columns (its tags from x), whether version $2 exists,
+ * whether k has AWSCURRENT, and the basis of a Put of version $2 (hex):
+ * coffer_put_digest of what x computed once, which must be what
+ * coffer_put_basis (migration 0022) computes under the lock, TAGS_JSON's
+ * text included.
  */
-#define PUT_BASIS \
+#define PUT_BASIS(key) "SELECT " SECRET_COLS_PT("k.", "", "x.tags") ", " \
+	"x.hv::int4, x.hc::int4, encode(coffer_put_digest(k.name, k.arn, " \
+	"k.kms_key_id, k.deleted_date IS NOT NULL, k.resource_policy, " \
+	"k.rotation_enabled, k.rotation_rules, k.owning_service, x.tags, " \
+	"x.hc, x.hv), 'hex') FROM secrets k CROSS JOIN LATERAL (SELECT " \
+	TAGS_JSON("k.") " AS tags, EXISTS (SELECT 1 FROM version_stages c " \
+	"WHERE c.secret_uuid = k.uuid AND c.stage = 'AWSCURRENT') AS hc, " \
 	"EXISTS (SELECT 1 FROM secret_versions v WHERE v.secret_uuid = " \
-	"k.uuid AND v.version_id = $2)::int4, " HAS_CURRENT ", " \
-	"encode(coffer_put_basis(k.uuid, $2), 'hex')"
+	"k.uuid AND v.version_id = $2) AS hv) x WHERE k." key " = $1"
 
 const char store_secret_cols[] = PAGE_COLS;
 
@@ -298,15 +310,11 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "secret_versions v ON v.secret_uuid = k.uuid AND "
 	    "v.version_id = $2", 2 },
 	/*
-	 * PutSecretValue's read before it seals (store_secret_put_basis): the
-	 * secret with its tags, whether version $2 exists, whether the secret
-	 * has AWSCURRENT, and the basis of migration 0022, from one snapshot
-	 * (coffer_put_basis is STABLE: it sees this statement's).
+	 * PutSecretValue's read before it seals (store_secret_put_basis), one
+	 * statement, so one snapshot for all of it.
 	 */
-	[ST_PUT_BASIS_BY_NAME] = { "SELECT " SECRET_COLS_P("k.", "") ", "
-	    PUT_BASIS " FROM secrets k WHERE k.name = $1", 2 },
-	[ST_PUT_BASIS_BY_ARN] = { "SELECT " SECRET_COLS_P("k.", "") ", "
-	    PUT_BASIS " FROM secrets k WHERE k.arn = $1", 2 },
+	[ST_PUT_BASIS_BY_NAME] = { PUT_BASIS("name"), 2 },
+	[ST_PUT_BASIS_BY_ARN] = { PUT_BASIS("arn"), 2 },
 	/* The first statement of that Put's transaction (migration 0022). */
 	[ST_PUT_UNCHANGED] = { "SELECT coffer_put_unchanged($1::uuid, $2, "
 	    "decode($3, 'hex'))", 3 },

@@ -574,8 +574,19 @@ class SealedFirstTest(PipelineCase):
                         f"version_id = '{vid}'")
 
     def test_a_plain_put_seals_first(self):
-        """No one in the way: sealed first, the basis holds, one event."""
-        name = self.secret()
+        """No one in the way: sealed first, the basis holds, one event.
+        The secret has tags and a policy: the read's digest of them must
+        be the one coffer_put_basis computes under the lock."""
+        name = f"sf-{token()[:8]}"
+        sm = pb()[0]
+        self.call("CreateSecret", name=name, secret_string="first",
+                  client_request_token=token(),
+                  tags=[sm.Tag(key="b", value="2 \"quoted\""),
+                        sm.Tag(key="a", value="1")])
+        self.call("PutResourcePolicy", secret_id=name, resource_policy=(
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+            '"Principal":{"AWS":"anonymous"},"Action":'
+            '"secretsmanager:GetSecretValue","Resource":"*"}]}'))
         before = self.sealed_first()
         vid = token()
         self.call("PutSecretValue", secret_id=name, secret_string="v2",
