@@ -346,9 +346,10 @@ enum store_lookup store_secret_put_basis(struct store *, struct cf_arena *,
 
 /*
  * store_put_unchanged(s, uuid, vid, basis, err):
- * Hold, as the transaction's first statement, the lock of secret ${uuid}'s
- * row and the check that its basis for a Put of version ${vid} is still
- * ${basis} (store_secret_put_basis).  When it is not, the pipeline stops
+ * Hold, as the transaction's first two statements, the lock of secret
+ * ${uuid}'s row and then the check that its basis for a Put of version
+ * ${vid} is still ${basis} (store_secret_put_basis).  When it is not, the
+ * pipeline stops
  * there, nothing is written, and store_basis_changed says so.  The caller
  * has called store_begin and store_defer_writes.
  */

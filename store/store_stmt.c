@@ -36,10 +36,7 @@
  * The secret's tags as [[key, value], ...], which authorization may need
  * and DescribeSecret shows: read with the lookups of one secret by name or
  * ARN.  Pages and GetSecretValue's read leave them out (NULL): the engine
- * reads them when it needs them, a whole page's in one query.  A Put's
- * basis digests this text, and coffer_put_basis (migration 0022) writes
- * it again under the lock: the two must stay the same expression (if
- * not, every Put is sealed twice: e2e.pipeline test_a_plain_put_seals_first).
+ * reads them when it needs them, a whole page's in one query.
  */
 #define TAGS_JSON(p) "(SELECT coalesce(json_agg(json_build_array(g.key, " \
 	"g.value) ORDER BY g.position), '[]')::text FROM tags g " \
@@ -68,22 +65,27 @@
 	"k.uuid AND c.stage = 'AWSCURRENT')::int4"
 
 /*
- * PutSecretValue's read before it seals, by name or ARN (${key}): the
- * secret k's columns (its tags from x), whether version $2 exists,
- * whether k has AWSCURRENT, and the basis of a Put of version $2 (hex):
- * coffer_put_digest of what x computed once, which must be what
- * coffer_put_basis (migration 0022) computes under the lock, TAGS_JSON's
- * text included.
+ * What a Put's basis digests (migration 0022, coffer_put_digest): the
+ * secret k's columns, and x, its tags and whether it has AWSCURRENT and
+ * version $2, computed once.  The read before the seal and the check
+ * after the lock both use these two: the basis has one definition.
  */
-#define PUT_BASIS(key) "SELECT " SECRET_COLS_PT("k.", "", "x.tags") ", " \
-	"x.hv::int4, x.hc::int4, encode(coffer_put_digest(k.name, k.arn, " \
-	"k.kms_key_id, k.deleted_date IS NOT NULL, k.resource_policy, " \
-	"k.rotation_enabled, k.rotation_rules, k.owning_service, x.tags, " \
-	"x.hc, x.hv), 'hex') FROM secrets k CROSS JOIN LATERAL (SELECT " \
+#define PUT_STATE_FROM "FROM secrets k CROSS JOIN LATERAL (SELECT " \
 	TAGS_JSON("k.") " AS tags, EXISTS (SELECT 1 FROM version_stages c " \
 	"WHERE c.secret_uuid = k.uuid AND c.stage = 'AWSCURRENT') AS hc, " \
 	"EXISTS (SELECT 1 FROM secret_versions v WHERE v.secret_uuid = " \
-	"k.uuid AND v.version_id = $2) AS hv) x WHERE k." key " = $1"
+	"k.uuid AND v.version_id = $2) AS hv) x "
+#define PUT_DIGEST "coffer_put_digest(k.name, k.arn, k.kms_key_id, " \
+	"k.deleted_date IS NOT NULL, k.resource_policy, k.rotation_enabled, " \
+	"k.rotation_rules, k.owning_service, x.tags, x.hc, x.hv)"
+/*
+ * PutSecretValue's read before it seals, by name or ARN (${key}): the
+ * secret with its tags, whether version $2 exists, whether the secret has
+ * AWSCURRENT, and the basis (hex).
+ */
+#define PUT_BASIS(key) "SELECT " SECRET_COLS_PT("k.", "", "x.tags") ", " \
+	"x.hv::int4, x.hc::int4, encode(" PUT_DIGEST ", 'hex') " \
+	PUT_STATE_FROM "WHERE k." key " = $1"
 
 const char store_secret_cols[] = PAGE_COLS;
 
@@ -315,9 +317,16 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 */
 	[ST_PUT_BASIS_BY_NAME] = { PUT_BASIS("name"), 2 },
 	[ST_PUT_BASIS_BY_ARN] = { PUT_BASIS("arn"), 2 },
-	/* The first statement of that Put's transaction (migration 0022). */
-	[ST_PUT_UNCHANGED] = { "SELECT coffer_put_unchanged($1::uuid, $2, "
-	    "decode($3, 'hex'))", 3 },
+	/*
+	 * The first two statements of that Put's transaction: the row lock,
+	 * then, in a statement of its own (a snapshot taken after the lock),
+	 * the basis of a Put of version $2 compared with $3 (SQLSTATE CF003 if
+	 * it changed or the secret is gone: migration 0022).
+	 */
+	[ST_PUT_LOCK] = { "SELECT 1 FROM secrets WHERE uuid = $1::uuid "
+	    "FOR UPDATE", 1 },
+	[ST_PUT_UNCHANGED] = { "SELECT coffer_put_same((SELECT " PUT_DIGEST " "
+	    PUT_STATE_FROM "WHERE k.uuid = $1::uuid), decode($3, 'hex'))", 3 },
 	/*
 	 * UpdateSecretVersionStage's second statement, after the lock: which
 	 * version carries label $2, and whether version $3 (NULL: none named)

@@ -146,12 +146,15 @@ store_put_unchanged(struct store *s, const char *uuid, const char *vid,
 {
 	const char *v[3] = { uuid, vid, basis };
 
-	/* Held, so that it leads the pipeline that ends with the COMMIT. */
+	/* Held, so that they lead the pipeline that ends with the COMMIT. */
 	if (!s->defer || !(s->in_tx || s->begin_pending)) {
 		cf_error_set(err, CF_ERR_INTERNAL, "a Put's basis is checked "
 		    "only at the head of its held writes");
 		return (-1);
 	}
+	if (store_hold(s, ST_PUT_LOCK, 1, v, NULL, NULL, PGRES_TUPLES_OK,
+	    err))
+		return (-1);
 	return (store_hold(s, ST_PUT_UNCHANGED, 3, v, NULL, NULL,
 	    PGRES_TUPLES_OK, err));
 }

@@ -94,12 +94,15 @@ class PipelineCase(unittest.TestCase):
             r'^coffer_put_sealed_first_total\{held="(true|false)"\} (\S+)$',
             text, re.M)}
 
-    def put_waiting(self):
-        """Wait until a PutSecretValue waits for a row lock: its basis
-        check, the first statement of its transaction (migration 0022)."""
+    PUT_LOCK = "SELECT 1 FROM secrets WHERE uuid = %FOR UPDATE"
+
+    def put_waiting(self, n=1):
+        """Wait until ${n} PutSecretValue calls wait for a row lock: the
+        first statement of their transaction, before their basis check
+        (migration 0022)."""
         h.until(lambda: self.sql(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
-            "= 'Lock' AND query LIKE 'SELECT coffer_put_unchanged(%'") == "1",
+            f"= 'Lock' AND query LIKE '{self.PUT_LOCK}'") == str(n),
             "the put waiting for the row lock")
 
     def call(self, op, **fields):
@@ -548,10 +551,13 @@ class SealedFirstTest(PipelineCase):
         return name
 
     def put_while_locked(self, name, sql):
-        """PutSecretValue of "mine" while the row is locked; ${sql} runs
-        in the lock's transaction once the Put waits.  (token, result,
-        change in coffer_put_sealed_first_total)."""
+        """PutSecretValue of "mine" while the row is locked; ${sql} (or
+        ${sql}(token) if callable) runs in the lock's transaction once the
+        Put waits.  (token, result, change in
+        coffer_put_sealed_first_total)."""
         mine = token()
+        if callable(sql):
+            sql = sql(mine)
         before = self.sealed_first()
         lock = RowLock(self.db, name)
         th, result = self.in_background("PutSecretValue", secret_id=name,
@@ -576,7 +582,7 @@ class SealedFirstTest(PipelineCase):
     def test_a_plain_put_seals_first(self):
         """No one in the way: sealed first, the basis holds, one event.
         The secret has tags and a policy: the read's digest of them must
-        be the one coffer_put_basis computes under the lock."""
+        be the one the check computes under the lock."""
         name = f"sf-{token()[:8]}"
         sm = pb()[0]
         self.call("CreateSecret", name=name, secret_string="first",
@@ -648,11 +654,7 @@ class SealedFirstTest(PipelineCase):
                                      secret_string="same",
                                      client_request_token=mine)
         try:
-            h.until(lambda: self.sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE "
-                "wait_event_type = 'Lock' AND query LIKE "
-                "'SELECT coffer_put_unchanged(%'") == "2",
-                "both puts waiting for the row lock")
+            self.put_waiting(2)
         finally:
             lock.release()
         th1.join(timeout=60)
@@ -697,58 +699,71 @@ class SealedFirstTest(PipelineCase):
                                               f"{mine}:AWSCURRENT"])))
 
     def test_the_basis_covers_what_the_put_depends_on(self):
-        """coffer_put_basis (migration 0022) changes with each thing a
-        Put's outcome depends on, and with nothing a Put or a read
-        changes on its own."""
-        name = self.secret()
-        tok = token()
-        uuid = self.sql(f"SELECT uuid FROM secrets WHERE name = '{name}'")
-        where = f"WHERE uuid = '{uuid}'"
+        """Each thing a Put's outcome depends on, changed while the Put
+        waits for the lock, sends it back to the locked path; nothing a
+        Put or a read changes on its own does.  (The Put's own result is
+        not the point here: some changes make it fail.)"""
+        def where(name):
+            return f"WHERE name = '{name}'"
 
-        def basis():
-            return self.sql(f"SELECT encode(coffer_put_basis('{uuid}', "
-                            f"'{tok}'), 'hex')")
+        def uuid_of(name):
+            return f"(SELECT uuid FROM secrets WHERE name = '{name}')"
 
         changes = {
-            "kms key": f"UPDATE secrets SET kms_key_id = 'alias/k' {where}",
-            "policy": f"UPDATE secrets SET resource_policy = '{{}}' {where}",
-            "rotation": f"UPDATE secrets SET rotation_enabled = true {where}",
-            "rules": "UPDATE secrets SET rotation_rules = "
-                     f"'{{\"AutomaticallyAfterDays\": 3}}' {where}",
-            "tag": "INSERT INTO tags (secret_uuid, key, value, position) "
-                   f"VALUES ('{uuid}', 'team', 'a', 1)",
-            "tag value": "UPDATE tags SET value = 'b' WHERE secret_uuid = "
-                         f"'{uuid}'",
-            "deletion": "UPDATE secrets SET deleted_date = now(), "
-                        f"purge_after = now() + interval '7 days' {where}",
-            "no AWSCURRENT": "DELETE FROM version_stages WHERE secret_uuid "
-                             f"= '{uuid}' AND stage = 'AWSCURRENT'",
-            "its version": "INSERT INTO secret_versions (secret_uuid, "
-                           "version_id, value_type, format, kek_label, iv, "
-                           f"wrapped_dek, ciphertext) VALUES ('{uuid}', "
-                           f"'{tok}', 1, 1, 'x', '\\x00', '\\x00', "
-                           "'\\x00')",
+            "kms key": lambda n: f"UPDATE secrets SET kms_key_id = "
+                                 f"'alias/k' {where(n)}",
+            "policy": lambda n: "UPDATE secrets SET resource_policy = "
+                                f"'{{}}' {where(n)}",
+            "rotation": lambda n: "UPDATE secrets SET rotation_enabled = "
+                                  f"true {where(n)}",
+            "rules": lambda n: "UPDATE secrets SET rotation_rules = "
+                               "'{\"AutomaticallyAfterDays\": 3}' "
+                               f"{where(n)}",
+            "tag": lambda n: "INSERT INTO tags (secret_uuid, key, value, "
+                             f"position) SELECT {uuid_of(n)}, 'owner', "
+                             "'b', 2",
+            "tag value": lambda n: "UPDATE tags SET value = 'b' WHERE "
+                                   f"secret_uuid = {uuid_of(n)}",
+            "deletion": lambda n: "UPDATE secrets SET deleted_date = "
+                                  "now(), purge_after = now() + interval "
+                                  f"'7 days' {where(n)}",
+            "no AWSCURRENT": lambda n: "DELETE FROM version_stages WHERE "
+                                       f"secret_uuid = {uuid_of(n)} AND "
+                                       "stage = 'AWSCURRENT'",
         }
         kept = {
-            "description": f"UPDATE secrets SET description = 'd' {where}",
-            "dates": "UPDATE secrets SET last_changed_date = now() + "
-                     f"interval '1 s', last_accessed_date = {TODAY} - 9 "
-                     f"{where}",
-            "rotation lease": "UPDATE secrets SET rotation_token = 'x', "
-                              "rotation_step = 2, rotation_attempts = 2 "
-                              f"{where}",
-            "label": "INSERT INTO version_stages (secret_uuid, stage, "
-                     "version_id) SELECT secret_uuid, 'L', version_id FROM "
-                     f"version_stages WHERE secret_uuid = '{uuid}' AND "
-                     "stage = 'AWSCURRENT'",
+            "description": lambda n: "UPDATE secrets SET description = "
+                                     f"'d' {where(n)}",
+            "dates": lambda n: "UPDATE secrets SET last_changed_date = "
+                               "now() + interval '1 s', "
+                               f"last_accessed_date = {TODAY} - 9 "
+                               f"{where(n)}",
+            "rotation lease": lambda n: "UPDATE secrets SET rotation_token "
+                                        "= 'x', rotation_step = 2, "
+                                        "rotation_attempts = 2 "
+                                        f"{where(n)}",
+            "label": lambda n: "INSERT INTO version_stages (secret_uuid, "
+                               "stage, version_id) SELECT secret_uuid, "
+                               "'L', version_id FROM version_stages WHERE "
+                               f"secret_uuid = {uuid_of(n)} AND stage = "
+                               "'AWSCURRENT'",
         }
-        for what, sql in kept.items():
-            b = basis()
-            self.sql(sql)
-            self.assertEqual(basis(), b, what)
-        for what, sql in changes.items():
-            b = basis()
-            self.sql(sql)
-            self.assertNotEqual(basis(), b, what)
-        self.assertEqual(self.sql("SELECT coffer_put_basis("
-                                  "gen_random_uuid(), 'x') IS NULL"), "t")
+        sm = pb()[0]
+        for expect, cases in (({"true": 0, "false": 1}, changes),
+                              ({"true": 1, "false": 0}, kept)):
+            for what, sql in cases.items():
+                name = f"sf-{token()[:8]}"
+                self.call("CreateSecret", name=name, secret_string="first",
+                          client_request_token=token(),
+                          tags=[sm.Tag(key="team", value="a")])
+                _, result, d = self.put_while_locked(name, lambda _, s=sql,
+                                                     n=name: s(n))
+                self.assertEqual(d, expect, (what, result))
+        # Its own version, made by someone else while it waits.
+        name = self.secret()
+        _, result, d = self.put_while_locked(name, lambda mine: (
+            "INSERT INTO secret_versions (secret_uuid, version_id, "
+            "value_type, format, kek_label, iv, wrapped_dek, ciphertext) "
+            f"SELECT uuid, '{mine}', 1, 1, 'x', '\\x00', '\\x00', "
+            f"'\\x00' FROM secrets WHERE name = '{name}'"))
+        self.assertEqual(d, {"true": 0, "false": 1}, result)
