@@ -330,48 +330,24 @@ resolved(struct engine_worker *w, const struct engine_call *call,
 	return (rc == STORE_FOUND ? 0 : -1);
 }
 
-int
-engine_resolve(struct engine_worker *w, const struct engine_call *call,
-    const char *id, int for_update, struct store_secret *out,
-    struct cf_error *err)
+/*
+ * What to look ${id} up by: 0 with *${key}, an exact ARN if *${by_arn},
+ * else a name, or NULL for another account's ARN, which no lookup finds;
+ * -1 with ${err} for a SecretId that is not valid.
+ */
+static int
+lookup_key(struct engine_worker *w, const char *id, const char **key,
+    int *by_arn, struct cf_error *err)
 {
-	const char *key;
-	enum store_lookup rc = STORE_NOT_FOUND;
-
-	if (engine_check_secret_id(id, err))
-		return (-1);
-	switch (engine_classify(w, id, &key)) {
-	case ENGINE_ID_NAME:
-		rc = store_secret_by_name(w->store, call->arena, key, for_update,
-		    out, err);
-		break;
-	case ENGINE_ID_ARN:
-		rc = store_secret_by_arn(w->store, call->arena, key, for_update,
-		    out, err);
-		break;
-	case ENGINE_ID_FOREIGN:
-		break;
-	}
-	return (resolved(w, call, id, rc, out, err));
-}
-
-int
-engine_resolve_with_stages(struct engine_worker *w,
-    const struct engine_call *call, const char *id, struct store_secret *out,
-    struct store_stage **stages, size_t *n, struct cf_error *err)
-{
-	const char *key;
-	enum store_lookup rc = STORE_NOT_FOUND;
 	enum engine_id_kind kind;
 
-	*stages = NULL;
-	*n = 0;
 	if (engine_check_secret_id(id, err))
 		return (-1);
-	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
-		rc = store_secret_with_stages(w->store, call->arena, key,
-		    kind == ENGINE_ID_ARN, out, stages, n, err);
-	return (resolved(w, call, id, rc, out, err));
+	kind = engine_classify(w, id, key);
+	*by_arn = kind == ENGINE_ID_ARN;
+	if (kind == ENGINE_ID_FOREIGN)
+		*key = NULL;
+	return (0);
 }
 
 /* InvalidRequestException for a secret scheduled for deletion. */
@@ -386,6 +362,55 @@ not_deleted(const struct store_secret *sec, struct cf_error *err)
 	return (0);
 }
 
+/* resolved, and then not_deleted: the secret a change may act on. */
+static int
+resolved_live(struct engine_worker *w, const struct engine_call *call,
+    const char *id, enum store_lookup rc, struct store_secret *out,
+    struct cf_error *err)
+{
+
+	if (resolved(w, call, id, rc, out, err))
+		return (-1);
+	return (not_deleted(out, err));
+}
+
+int
+engine_resolve(struct engine_worker *w, const struct engine_call *call,
+    const char *id, int for_update, struct store_secret *out,
+    struct cf_error *err)
+{
+	const char *key;
+	enum store_lookup rc = STORE_NOT_FOUND;
+	int by_arn;
+
+	if (lookup_key(w, id, &key, &by_arn, err))
+		return (-1);
+	if (key != NULL)
+		rc = by_arn ? store_secret_by_arn(w->store, call->arena, key,
+		    for_update, out, err) : store_secret_by_name(w->store,
+		    call->arena, key, for_update, out, err);
+	return (resolved(w, call, id, rc, out, err));
+}
+
+int
+engine_resolve_with_stages(struct engine_worker *w,
+    const struct engine_call *call, const char *id, struct store_secret *out,
+    struct store_stage **stages, size_t *n, struct cf_error *err)
+{
+	const char *key;
+	enum store_lookup rc = STORE_NOT_FOUND;
+	int by_arn;
+
+	*stages = NULL;
+	*n = 0;
+	if (lookup_key(w, id, &key, &by_arn, err))
+		return (-1);
+	if (key != NULL)
+		rc = store_secret_with_stages(w->store, call->arena, key,
+		    by_arn, out, stages, n, err);
+	return (resolved(w, call, id, rc, out, err));
+}
+
 int
 engine_resolve_live_version(struct engine_worker *w,
     const struct engine_call *call, const char *id, const char *vid,
@@ -394,19 +419,16 @@ engine_resolve_live_version(struct engine_worker *w,
 {
 	const char *key;
 	enum store_lookup rc = STORE_NOT_FOUND;
-	enum engine_id_kind kind;
+	int by_arn;
 
 	*has_version = 0;
 	*has_current = 0;
-	if (engine_check_secret_id(id, err))
+	if (lookup_key(w, id, &key, &by_arn, err))
 		return (-1);
-	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
+	if (key != NULL)
 		rc = store_secret_lock_with_version(w->store, call->arena, key,
-		    kind == ENGINE_ID_ARN, vid, out, ver, has_version,
-		    has_current, err);
-	if (resolved(w, call, id, rc, out, err))
-		return (-1);
-	return (not_deleted(out, err));
+		    by_arn, vid, out, ver, has_version, has_current, err);
+	return (resolved_live(w, call, id, rc, out, err));
 }
 
 int
@@ -417,20 +439,17 @@ engine_resolve_put_basis(struct engine_worker *w,
 {
 	const char *key;
 	enum store_lookup rc = STORE_NOT_FOUND;
-	enum engine_id_kind kind;
+	int by_arn;
 
 	*has_version = 0;
 	*has_current = 0;
 	*basis = NULL;
-	if (engine_check_secret_id(id, err))
+	if (lookup_key(w, id, &key, &by_arn, err))
 		return (-1);
-	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
-		rc = store_secret_put_basis(w->store, call->arena, key,
-		    kind == ENGINE_ID_ARN, vid, out, has_version, has_current,
-		    basis, err);
-	if (resolved(w, call, id, rc, out, err))
-		return (-1);
-	return (not_deleted(out, err));
+	if (key != NULL)
+		rc = store_secret_put_basis(w->store, call->arena, key, by_arn,
+		    vid, out, has_version, has_current, basis, err);
+	return (resolved_live(w, call, id, rc, out, err));
 }
 
 int
@@ -441,17 +460,15 @@ engine_resolve_live_stage(struct engine_worker *w,
 {
 	const char *key;
 	enum store_lookup rc = STORE_NOT_FOUND;
-	enum engine_id_kind kind;
+	int by_arn;
 
 	memset(state, 0, sizeof(*state));
-	if (engine_check_secret_id(id, err))
+	if (lookup_key(w, id, &key, &by_arn, err))
 		return (-1);
-	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN)
-		rc = store_secret_lock_stage(w->store, call->arena, key,
-		    kind == ENGINE_ID_ARN, stage, vid, out, state, err);
-	if (resolved(w, call, id, rc, out, err))
-		return (-1);
-	return (not_deleted(out, err));
+	if (key != NULL)
+		rc = store_secret_lock_stage(w->store, call->arena, key, by_arn,
+		    stage, vid, out, state, err);
+	return (resolved_live(w, call, id, rc, out, err));
 }
 
 int

@@ -349,9 +349,8 @@ enum store_lookup store_secret_put_basis(struct store *, struct cf_arena *,
  * Hold, as the transaction's first two statements, the lock of secret
  * ${uuid}'s row and then the check that its basis for a Put of version
  * ${vid} is still ${basis} (store_secret_put_basis).  When it is not, the
- * pipeline stops
- * there, nothing is written, and store_basis_changed says so.  The caller
- * has called store_begin and store_defer_writes.
+ * pipeline stops there, nothing is written, and store_basis_changed says
+ * so.  The caller has called store_begin and store_defer_writes.
  */
 int store_put_unchanged(struct store *, const char *, const char *,
     const char *, struct cf_error *) CF_MUSTCHECK;
@@ -359,8 +358,8 @@ int store_put_unchanged(struct store *, const char *, const char *,
 /*
  * store_basis_changed(s): whether the last statement that failed on ${s}
  * since store_begin failed because store_put_unchanged's basis had
- * changed (SQLSTATE CF003).
- * Nothing was kept; the error in hand is not the caller's to report.
+ * changed (SQLSTATE CF003).  Nothing was kept; the error in hand is not
+ * the caller's to report.
  */
 int store_basis_changed(const struct store *);
 

@@ -59,10 +59,11 @@
 	"v.wrapped_dek, v.ciphertext, v.created_date, v.last_accessed_date, " \
 	VERSION_LABELS ", v.kek_version"
 
-/* Whether secret k has a version labelled AWSCURRENT, as an int4. */
-#define HAS_CURRENT \
+/* Whether secret k has a version labelled AWSCURRENT (and as an int4). */
+#define CURRENT_EXISTS \
 	"EXISTS (SELECT 1 FROM version_stages c WHERE c.secret_uuid = " \
-	"k.uuid AND c.stage = 'AWSCURRENT')::int4"
+	"k.uuid AND c.stage = 'AWSCURRENT')"
+#define HAS_CURRENT CURRENT_EXISTS "::int4"
 
 /*
  * What a Put's basis digests (migration 0022, coffer_put_digest): the
@@ -71,10 +72,9 @@
  * after the lock both use these two: the basis has one definition.
  */
 #define PUT_STATE_FROM "FROM secrets k CROSS JOIN LATERAL (SELECT " \
-	TAGS_JSON("k.") " AS tags, EXISTS (SELECT 1 FROM version_stages c " \
-	"WHERE c.secret_uuid = k.uuid AND c.stage = 'AWSCURRENT') AS hc, " \
-	"EXISTS (SELECT 1 FROM secret_versions v WHERE v.secret_uuid = " \
-	"k.uuid AND v.version_id = $2) AS hv) x "
+	TAGS_JSON("k.") " AS tags, " CURRENT_EXISTS " AS hc, EXISTS (SELECT " \
+	"1 FROM secret_versions v WHERE v.secret_uuid = k.uuid AND " \
+	"v.version_id = $2) AS hv) x "
 #define PUT_DIGEST "coffer_put_digest(k.name, k.arn, k.kms_key_id, " \
 	"k.deleted_date IS NOT NULL, k.resource_policy, k.rotation_enabled, " \
 	"k.rotation_rules, k.owning_service, x.tags, x.hc, x.hv)"

@@ -84,6 +84,14 @@ class PipelineCase(unittest.TestCase):
     def sql(self, q):
         return h.psql(h.admin(self.db), q)
 
+    def labels(self, name):
+        """The secret's labels as "version:label,label" lines, sorted."""
+        return self.sql(
+            "SELECT l.version_id || ':' || string_agg(l.stage, ',' ORDER BY "
+            "l.stage) FROM version_stages l JOIN secrets s ON s.uuid = "
+            f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
+            "ORDER BY 1")
+
     def sealed_first(self):
         """coffer_put_sealed_first_total as {"true": n, "false": n}."""
         with urllib.request.urlopen(
@@ -379,25 +387,13 @@ class ChangeTest(PipelineCase):
         th.join(timeout=60)
         self.assertNotIn("error", result)
         self.assertEqual(list(result["response"].version_stages), ["X"])
-        self.assertEqual(self.sql(
-            "SELECT l.version_id || ':' || string_agg(l.stage, ',' ORDER BY "
-            "l.stage) FROM version_stages l JOIN secrets s ON s.uuid = "
-            f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
-            "ORDER BY 1"), "\n".join(sorted([f"{theirs}:AWSCURRENT",
-                                              f"{mine}:X"])))
+        self.assertEqual(self.labels(name), "\n".join(sorted(
+            [f"{theirs}:AWSCURRENT", f"{mine}:X"])))
         # It had sealed against "no AWSCURRENT": that changed, so it ran
         # again under the lock.
         after = self.sealed_first()
         self.assertEqual(after["false"] - before.get("false", 0), 1)
         self.assertEqual(after["true"] - before.get("true", 0), 0)
-
-    def labels(self, name):
-        """The secret's labels as "version:label,label" lines, sorted."""
-        return self.sql(
-            "SELECT l.version_id || ':' || string_agg(l.stage, ',' ORDER BY "
-            "l.stage) FROM version_stages l JOIN secrets s ON s.uuid = "
-            f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
-            "ORDER BY 1")
 
     def test_stage_move_commits_with_its_event(self):
         """UpdateSecretVersionStage: both labels it moves and the secret's
@@ -691,12 +687,8 @@ class SealedFirstTest(PipelineCase):
             f"s.name = '{name}' AND l.stage = 'AWSCURRENT'")
         self.assertNotIn("error", result)
         self.assertEqual(d, {"true": 1, "false": 0})
-        self.assertEqual(self.sql(
-            "SELECT l.version_id || ':' || string_agg(l.stage, ',' ORDER BY "
-            "l.stage) FROM version_stages l JOIN secrets s ON s.uuid = "
-            f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
-            "ORDER BY 1"), "\n".join(sorted([f"{other}:AWSPREVIOUS",
-                                              f"{mine}:AWSCURRENT"])))
+        self.assertEqual(self.labels(name), "\n".join(sorted(
+            [f"{other}:AWSPREVIOUS", f"{mine}:AWSCURRENT"])))
 
     def test_the_basis_covers_what_the_put_depends_on(self):
         """Each thing a Put's outcome depends on, changed while the Put
