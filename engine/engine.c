@@ -700,6 +700,14 @@ engine_audit_at(const struct engine_call *call, const char *arn,
 		call->audit->version_id = c;
 }
 
+void
+engine_audit_forget_version(const struct engine_call *call)
+{
+
+	if (call->audit != NULL)
+		call->audit->version_id = NULL;
+}
+
 int
 engine_audit_item(const struct engine_call *call, const char *secret,
     const char *vid, const char *outcome, struct cf_error *err)

@@ -40,6 +40,13 @@
 
 #define ENGINE_ROTATOR_KINDS 4	/* enum rotator_kind's values */
 
+/* The calls that seal a new version's value before their transaction. */
+enum engine_sealed_op {
+	ENGINE_SEALED_PUT,		/* PutSecretValue */
+	ENGINE_SEALED_UPDATE,		/* UpdateSecret with a value */
+	ENGINE_SEALED_OPS
+};
+
 struct engine {
 	char *conninfo;
 	struct hsm *hsm;
@@ -68,9 +75,10 @@ struct engine {
 	/* ops.c: GetSecretValue reads read ahead, and their round trips. */
 	atomic_uint_fast64_t ahead_reads;
 	atomic_uint_fast64_t ahead_trips;
-	/* ops.c: PutSecretValue sealed before its transaction, by whether
-	 * its basis held (0: changed, run again under the lock; 1: held). */
-	atomic_uint_fast64_t sealed_first[2];
+	/* ops_put.c: values sealed before their transaction, by call
+	 * (enum engine_sealed_op) and whether their basis held (0: changed,
+	 * run again under the lock; 1: held). */
+	atomic_uint_fast64_t sealed_first[ENGINE_SEALED_OPS][2];
 };
 
 struct engine_worker {
@@ -215,6 +223,9 @@ int engine_reseal(struct engine_worker *, const char *,
     const struct store_version *, const char *, struct store_version *,
     struct cf_arena *, struct cf_error *);
 
+/* engine_has_stage(stages, n, stage): is ${stage} among ${stages}? */
+int engine_has_stage(const char *const *, size_t, const char *);
+
 /*
  * engine_put_version(w, call, sec, vid, value, labels, n, fill, err):
  * Seal ${value} as version ${vid} of ${sec}, store it and move ${labels}
@@ -304,6 +315,38 @@ int engine_resolve_put_basis(struct engine_worker *,
     const struct engine_call *, const char *, const char *,
     struct store_secret *, int *, int *, const char **, struct cf_error *);
 
+/* What engine_seal_first writes: version ${vid} holding ${value}. */
+struct engine_sealed_put {
+	enum engine_sealed_op op;
+	const char *secret_id;
+	const char *vid;			/* the ClientRequestToken */
+	const struct engine_value *value;
+	const char *const *stages;		/* the labels asked for */
+	size_t n_stages;
+	int set_description;			/* UpdateSecret's, with: */
+	const char *description;
+};
+
+/* How engine_seal_first ended. */
+enum engine_sealed {
+	ENGINE_SEALED_DONE,	/* committed, *sec and the labels filled */
+	ENGINE_SEALED_FAILED,	/* refused or failed, with ${err} */
+	ENGINE_SEALED_LOCKED	/* nothing written, no event: to be decided
+				   under the row lock, as before this existed */
+};
+
+/*
+ * engine_seal_first(w, call, put, sec, labels, n, err):
+ * Write ${put} with its value sealed before the transaction, against the
+ * basis engine_resolve_put_basis read, checked again under the row lock
+ * (ops_put.c).  On ENGINE_SEALED_DONE *${sec} is the secret and
+ * ${labels} (ENGINE_MAX_LABELS + 1 entries) the ${n} labels the version
+ * got.
+ */
+enum engine_sealed engine_seal_first(struct engine_worker *,
+    const struct engine_call *, const struct engine_sealed_put *,
+    struct store_secret *, const char **, size_t *, struct cf_error *);
+
 /*
  * engine_resolve_live_stage(w, call, id, stage, vid, out, state, err):
  * engine_resolve_live, and which version carries ${stage} and whether
@@ -338,6 +381,10 @@ enum engine_same engine_same_value(struct engine_worker *,
 /* engine_audit_at(call, arn, vid): the secret and version the call touched;
  * NULL leaves a member as it is. */
 void engine_audit_at(const struct engine_call *, const char *, const char *);
+
+/* engine_audit_forget_version(call): the call touched no version after
+ * all (its attempt was undone, to be decided again). */
+void engine_audit_forget_version(const struct engine_call *);
 
 /* engine_audit_item(call, secret, vid, outcome, err): one more item. */
 int engine_audit_item(const struct engine_call *, const char *, const char *,

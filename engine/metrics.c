@@ -17,6 +17,11 @@ static const char *const kinds[ENGINE_ROTATOR_KINDS + 1] = {
 _Static_assert(ROTATOR_EXEC + 1 == ENGINE_ROTATOR_KINDS,
     "a rotator kind without a label");
 
+/* The calls that seal first, in enum engine_sealed_op's order. */
+static const char *const sealed_call[ENGINE_SEALED_OPS] = {
+	"PutSecretValue", "UpdateSecret"
+};
+
 void
 engine_metrics_rotation(struct engine *e, int kind, int ok)
 {
@@ -33,7 +38,7 @@ engine_metrics_write(struct engine *e, struct cf_prom *out)
 	struct hsm_metrics hm;
 	char labels[96];
 	uint64_t n;
-	int k, ok;
+	int k, ok, op;
 
 	cf_prom_family(out, "coffer_rotations_total", "counter", "Rotations "
 	    "run to their end (OK) or to a failure (Failed, retried later), "
@@ -64,14 +69,19 @@ engine_metrics_write(struct engine *e, struct cf_prom *out)
 	    atomic_load_explicit(&e->ahead_trips, memory_order_relaxed));
 
 	cf_prom_family(out, "coffer_put_sealed_first_total", "counter",
-	    "PutSecretValue calls that sealed their value before their "
-	    "transaction, by whether what they sealed against still held "
-	    "under the row lock (held=\"false\": run again under the lock).");
-	for (ok = 1; ok >= 0; ok--)
-		cf_prom_value(out, "coffer_put_sealed_first_total", ok ?
-		    "held=\"true\"" : "held=\"false\"",
-		    atomic_load_explicit(&e->sealed_first[ok],
-		    memory_order_relaxed));
+	    "New versions whose value was sealed before their transaction "
+	    "(PutSecretValue, UpdateSecret with a value), by whether what "
+	    "they sealed against still held under the row lock "
+	    "(held=\"false\": run again under the lock).");
+	for (op = 0; op < ENGINE_SEALED_OPS; op++)
+		for (ok = 1; ok >= 0; ok--) {
+			snprintf(labels, sizeof(labels),
+			    "call=\"%s\",held=\"%s\"", sealed_call[op],
+			    ok ? "true" : "false");
+			cf_prom_value(out, "coffer_put_sealed_first_total",
+			    labels, atomic_load_explicit(
+			    &e->sealed_first[op][ok], memory_order_relaxed));
+		}
 
 	hsm_metrics(e->hsm, &hm);
 	cf_prom_family(out, "coffer_dek_cache_hits_total", "counter", "Opens "

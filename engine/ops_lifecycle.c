@@ -71,6 +71,43 @@ reseal_versions(struct engine_worker *w, const struct engine_call *call,
 	return (0);
 }
 
+/*
+ * UpdateSecret's new value as engine_seal_first writes it: AWSCURRENT,
+ * with the description if one is given.  Its event names the version
+ * only once the version is written (engine_seal_first), as under the
+ * lock; an attempt sent back to the lock forgets it again.
+ */
+static enum engine_sealed
+update_sealed_first(struct engine_worker *w, const struct engine_call *call,
+    const struct engine_update_req *req, struct engine_update_resp *resp,
+    struct cf_error *err)
+{
+	static const char *const current[1] = { STAGE_CURRENT };
+	const struct engine_sealed_put put = {
+		.op = ENGINE_SEALED_UPDATE,
+		.secret_id = req->secret_id,
+		.vid = req->client_request_token,
+		.value = &req->value,
+		.stages = current,
+		.n_stages = 1,
+		.set_description = req->description != NULL,
+		.description = req->description,
+	};
+	const char *labels[ENGINE_MAX_LABELS + 1];
+	struct store_secret sec;
+	enum engine_sealed rc;
+	size_t n;
+
+	rc = engine_seal_first(w, call, &put, &sec, labels, &n, err);
+	if (rc == ENGINE_SEALED_DONE) {
+		resp->version_id = req->client_request_token;
+		resp->arn = sec.arn;
+		resp->name = sec.name;
+	} else
+		engine_audit_forget_version(call);
+	return (rc);
+}
+
 int
 engine_update_secret(struct engine_worker *w, const struct engine_call *call,
     const struct engine_update_req *req, struct engine_update_resp *resp,
@@ -87,6 +124,20 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	memset(resp, 0, sizeof(*resp));
 	if (update_check(req, err))
 		return (-1);
+	/*
+	 * A new value without a new KMS key is sealed before the
+	 * transaction, as a Put's is; a new key reseals every version under
+	 * the lock, so that call is decided there from the start.
+	 */
+	if (req->value.present && req->kms_key_id == NULL)
+		switch (update_sealed_first(w, call, req, resp, err)) {
+		case ENGINE_SEALED_DONE:
+			return (0);
+		case ENGINE_SEALED_FAILED:
+			return (-1);
+		case ENGINE_SEALED_LOCKED:
+			break;
+		}
 	if (store_begin(w->store, err))
 		return (-1);
 	/* With a value, the version its token names comes in the same trip. */

@@ -92,15 +92,16 @@ class PipelineCase(unittest.TestCase):
             f"l.secret_uuid WHERE s.name = '{name}' GROUP BY l.version_id "
             "ORDER BY 1")
 
-    def sealed_first(self):
-        """coffer_put_sealed_first_total as {"true": n, "false": n}."""
+    def sealed_first(self, call="PutSecretValue"):
+        """coffer_put_sealed_first_total of ${call} as {"true": n,
+        "false": n}."""
         with urllib.request.urlopen(
                 f"http://127.0.0.1:{self.metrics_port}/metrics",
                 timeout=10) as r:
             text = r.read().decode()
         return {held: int(float(n)) for held, n in re.findall(
-            r'^coffer_put_sealed_first_total\{held="(true|false)"\} (\S+)$',
-            text, re.M)}
+            r'^coffer_put_sealed_first_total\{call="' + call +
+            r'",held="(true|false)"\} (\S+)$', text, re.M)}
 
     PUT_LOCK = "SELECT 1 FROM secrets WHERE uuid = %FOR UPDATE"
 
@@ -532,13 +533,10 @@ if __name__ == "__main__":
 EK = "/coffer.v1.EncryptionKeys/"
 
 
-class SealedFirstTest(PipelineCase):
-    """PutSecretValue seals its value before its transaction, against what
-    an unlocked read saw (its basis, migration 0022), and its transaction
-    checks that basis again under the row lock.  Each test holds the row
-    lock in a psql session while the Put waits on it, changes the secret
-    there, and commits: a change the Put depends on sends it back to the
-    locked path, which decides it afresh; any other change does not."""
+class SealedCase(PipelineCase):
+    """What the tests of a value sealed before its transaction share: a
+    call that waits on the secret's row lock in its pipeline while a psql
+    session holding the lock changes the secret, then commits."""
 
     def secret(self):
         name = f"sf-{token()[:8]}"
@@ -546,19 +544,20 @@ class SealedFirstTest(PipelineCase):
                   client_request_token=token())
         return name
 
-    def put_while_locked(self, name, sql):
-        """PutSecretValue of "mine" while the row is locked; ${sql} (or
-        ${sql}(token) if callable) runs in the lock's transaction once the
-        Put waits.  (token, result, change in
-        coffer_put_sealed_first_total)."""
+    def put_while_locked(self, name, sql, op="PutSecretValue", **fields):
+        """${op} (PutSecretValue of "mine" unless ${fields} say otherwise)
+        while the row is locked; ${sql} (or ${sql}(token) if callable)
+        runs in the lock's transaction once the call waits.  (token,
+        result, change in coffer_put_sealed_first_total of ${op})."""
         mine = token()
         if callable(sql):
             sql = sql(mine)
-        before = self.sealed_first()
+        fields = {"secret_string": "mine", **fields}
+        before = self.sealed_first(op)
         lock = RowLock(self.db, name)
-        th, result = self.in_background("PutSecretValue", secret_id=name,
-                                        secret_string="mine",
-                                        client_request_token=mine)
+        th, result = self.in_background(op, secret_id=name,
+                                        client_request_token=mine,
+                                        **fields)
         try:
             self.put_waiting()
             lock.proc.stdin.write(sql + ";\n")
@@ -566,14 +565,22 @@ class SealedFirstTest(PipelineCase):
         finally:
             lock.release()
         th.join(timeout=60)
-        after = self.sealed_first()
+        after = self.sealed_first(op)
         return mine, result, {k: after.get(k, 0) - before.get(k, 0)
                               for k in ("true", "false")}
 
-    def outcomes(self, vid):
+    def outcomes(self, vid, op="PutSecretValue"):
         return self.sql("SELECT string_agg(outcome, ',' ORDER BY seq) FROM "
-                        "audit_events WHERE operation = 'PutSecretValue' AND "
+                        f"audit_events WHERE operation = '{op}' AND "
                         f"version_id = '{vid}'")
+
+class SealedFirstTest(SealedCase):
+    """PutSecretValue seals its value before its transaction, against what
+    an unlocked read saw (its basis, migration 0022), and its transaction
+    checks that basis again under the row lock.  Each test holds the row
+    lock in a psql session while the Put waits on it, changes the secret
+    there, and commits: a change the Put depends on sends it back to the
+    locked path, which decides it afresh; any other change does not."""
 
     def test_a_plain_put_seals_first(self):
         """No one in the way: sealed first, the basis holds, one event.
@@ -759,3 +766,104 @@ class SealedFirstTest(PipelineCase):
             f"SELECT uuid, '{mine}', 1, 1, 'x', '\\x00', '\\x00', "
             f"'\\x00' FROM secrets WHERE name = '{name}'"))
         self.assertEqual(d, {"true": 0, "false": 1}, result)
+
+
+class UpdateSealedFirstTest(SealedCase):
+    """UpdateSecret with a value and no KmsKeyId writes its version as a
+    Put does (engine_seal_first, on the same basis, whose coverage
+    SealedFirstTest checks), its description change in the same pipeline;
+    with a KmsKeyId it reseals every version, under the lock from the
+    start."""
+
+    def update(self, name, **fields):
+        """UpdateSecret of ${name}: (its token, the change in
+        coffer_put_sealed_first_total of UpdateSecret)."""
+        vid = token()
+        before = self.sealed_first("UpdateSecret")
+        self.call("UpdateSecret", secret_id=name, client_request_token=vid,
+                  **fields)
+        after = self.sealed_first("UpdateSecret")
+        return vid, {k: after.get(k, 0) - before.get(k, 0)
+                     for k in ("true", "false")}
+
+    def test_a_value_and_description_seal_first(self):
+        """Both commit with the one event, which names the version; the
+        version is AWSCURRENT, the old one AWSPREVIOUS."""
+        name = self.secret()
+        first = self.sql("SELECT l.version_id FROM version_stages l JOIN "
+                         "secrets s ON s.uuid = l.secret_uuid WHERE "
+                         f"s.name = '{name}'")
+        vid, d = self.update(name, secret_string="second",
+                             description="new words")
+        self.assertEqual(d, {"true": 1, "false": 0})
+        self.assertEqual(self.outcomes(vid, "UpdateSecret"), "OK")
+        self.assertEqual(self.sql(
+            "SELECT s.description = 'new words' AND s.xmin = e.xmin FROM "
+            "secrets s, audit_events e WHERE s.name = "
+            f"'{name}' AND e.version_id = '{vid}'"), "t")
+        self.assertEqual(self.labels(name), "\n".join(sorted(
+            [f"{first}:AWSPREVIOUS", f"{vid}:AWSCURRENT"])))
+        r = self.call("GetSecretValue", secret_id=name)[0]
+        self.assertEqual((r.version_id, r.secret_string), (vid, "second"))
+
+    def test_a_new_kms_key_is_decided_under_the_lock(self):
+        """A KmsKeyId with the value: every version is sealed again under
+        it, so the call does not seal first."""
+        key = "usf-kek-" + token()[:8]
+        self.server.call("CreateEncryptionKey",
+                         pb()[0].CreateEncryptionKeyRequest(key_id=key),
+                         service=EK)
+        name = self.secret()
+        vid, d = self.update(name, secret_string="second",
+                             kms_key_id=f"alias/{key}")
+        self.assertEqual(d, {"true": 0, "false": 0})
+        self.assertEqual(self.sql(
+            "SELECT string_agg(DISTINCT v.kek_label, ',') FROM "
+            "secret_versions v JOIN secrets s ON s.uuid = v.secret_uuid "
+            f"WHERE s.name = '{name}'"), key)
+        self.assertEqual(self.outcomes(vid, "UpdateSecret"), "OK")
+
+    def test_a_refusal_after_the_lock_names_no_version(self):
+        """Scheduled for deletion while the UpdateSecret waits: refused
+        under the lock, and its one event names no version, as a refusal
+        under the lock from the start does (nothing was written)."""
+        name = self.secret()
+        mine, result, d = self.put_while_locked(
+            name, "UPDATE secrets SET deleted_date = now(), purge_after = "
+            f"now() + interval '7 days' WHERE name = '{name}'",
+            op="UpdateSecret", description="late")
+        self.assertEqual(result.get("error", ("",))[0],
+                         "InvalidRequestException", result)
+        self.assertEqual(d, {"true": 0, "false": 1})
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM secret_versions WHERE version_id = "
+            f"'{mine}'"), "0")
+        self.assertEqual(self.sql(
+            "SELECT string_agg(outcome || ':' || coalesce(version_id, "
+            "'none'), ',') FROM audit_events WHERE operation = "
+            f"'UpdateSecret' AND secret_arn LIKE '%:secret:{name}-%'"),
+            "InvalidRequestException:none")
+        self.assertEqual(self.sql("SELECT description IS NULL FROM "
+                                  f"secrets WHERE name = '{name}'"), "t")
+
+    def test_a_new_key_meanwhile_seals_again_under_it(self):
+        """The KMS key changes while the UpdateSecret waits: sent back,
+        sealed again under the new key, the description written once."""
+        key = "usf-kek-" + token()[:8]
+        self.server.call("CreateEncryptionKey",
+                         pb()[0].CreateEncryptionKeyRequest(key_id=key),
+                         service=EK)
+        name = self.secret()
+        mine, result, d = self.put_while_locked(
+            name, f"UPDATE secrets SET kms_key_id = 'alias/{key}' "
+            f"WHERE name = '{name}'", op="UpdateSecret",
+            description="d2")
+        self.assertNotIn("error", result)
+        self.assertEqual(d, {"true": 0, "false": 1})
+        self.assertEqual(self.sql(
+            "SELECT v.kek_label || ':' || s.description FROM "
+            "secret_versions v JOIN secrets s ON s.uuid = v.secret_uuid "
+            f"WHERE s.name = '{name}' AND v.version_id = '{mine}'"),
+            key + ":d2")
+        self.assertEqual(self.outcomes(mine, "UpdateSecret"), "OK")
+
