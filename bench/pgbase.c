@@ -104,7 +104,8 @@ lookup(struct store *s, const char *name, const char **type,
 		snprintf(msg, msgsize, "out of memory");
 		return (-1);
 	}
-	rc = store_secret_staged(s, a, name, 0, STAGE, &sec, &v, &has, &err);
+	rc = store_secret_staged(s, a, name, 0, STAGE, NULL, &sec, &v, &has,
+	    &err);
 	if (rc == STORE_ERROR) {
 		*type = cf_code_name(err.code);
 		snprintf(msg, msgsize, "%s", err.msg);

@@ -294,16 +294,17 @@ struct engine_ahead_got;		/* the read's rows (engine's own) */
 struct engine_read_ahead {
 	const char *secret_id;		/* as the request gave it */
 	const char *version_stage;	/* NULL: AWSCURRENT */
+	const char *version_id;		/* not NULL: this version */
 	struct cf_arena *arena;		/* the call's: the rows go there */
 	struct engine_ahead_got *got;	/* set by engine_read_ahead; NULL: not read */
 };
 
 /*
  * engine_read_ahead(w, reads, n):
- * Read the secrets and versions of ${n} GetSecretValue calls by label in
- * one round trip on ${w}'s connection.  A read whose input the call will
- * refuse anyway (an invalid SecretId or VersionStage, another account's
- * ARN), and a read that failed, keep got NULL: the call then reads on its
+ * Read the secrets and versions of ${n} GetSecretValue calls (by label or
+ * by VersionId) in one round trip on ${w}'s connection.  A read whose
+ * input the call will refuse anyway (an invalid SecretId, VersionId or
+ * VersionStage, another account's ARN), and a read that failed, keep got NULL: the call then reads on its
  * own, as without read-ahead, and reports what it finds.
  */
 void engine_read_ahead(struct engine_worker *, struct engine_read_ahead *,

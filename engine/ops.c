@@ -258,6 +258,8 @@ engine_read_ahead(struct engine_worker *w, struct engine_read_ahead *reads,
 		/* What the call would refuse before reading, it reads not. */
 		if (reads[i].secret_id == NULL ||
 		    engine_check_secret_id(reads[i].secret_id, &scratch) ||
+		    (reads[i].version_id != NULL && engine_check_version_id(
+		    reads[i].version_id, "versionId", &scratch)) ||
 		    (reads[i].version_stage != NULL && engine_check_stage(
 		    reads[i].version_stage, "versionStage", &scratch)) ||
 		    (kind = engine_classify(w, reads[i].secret_id, &key)) ==
@@ -269,6 +271,7 @@ engine_read_ahead(struct engine_worker *w, struct engine_read_ahead *reads,
 		r[m].by_arn = kind == ENGINE_ID_ARN;
 		r[m].stage = reads[i].version_stage != NULL ?
 		    reads[i].version_stage : STAGE_CURRENT;
+		r[m].vid = reads[i].version_id;
 		at[m++] = i;
 	}
 	for (; i < n; i++)
@@ -290,22 +293,31 @@ engine_read_ahead(struct engine_worker *w, struct engine_read_ahead *reads,
 	}
 }
 
+/* Do two optional strings (NULL: not given) say the same? */
+static int
+same_given(const char *a, const char *b)
+{
+
+	return (a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0);
+}
+
 /*
- * The read ${call} made ahead for SecretId ${id} and label ${stage}, into
- * ${sec}, ${v} and ${has}; STORE_ERROR when there is none (the call reads
- * itself).
+ * The read ${call} made ahead for SecretId ${id}, label ${stage} and
+ * VersionId ${vid}, into ${sec}, ${v} and ${has}; STORE_ERROR when there
+ * is none (the call reads itself).
  */
 static enum store_lookup
 ahead_taken(const struct engine_call *call, const char *id,
-    const char *stage, struct store_secret *sec, struct store_version *v,
-    int *has)
+    const char *stage, const char *vid, struct store_secret *sec,
+    struct store_version *v, int *has)
 {
 	const struct engine_read_ahead *a = call->ahead;
 	const struct store_staged_read *r;
 
 	if (a == NULL || a->got == NULL || strcmp(a->secret_id, id) != 0 ||
+	    !same_given(a->version_id, vid) || (vid == NULL &&
 	    strcmp(a->version_stage != NULL ? a->version_stage :
-	    STAGE_CURRENT, stage) != 0)
+	    STAGE_CURRENT, stage) != 0))
 		return (STORE_ERROR);
 	r = &a->got->r;
 	*sec = r->sec;
@@ -315,14 +327,15 @@ ahead_taken(const struct engine_call *call, const char *id,
 }
 
 /*
- * The secret ${id} and the version labelled ${stage}: STORE_FOUND with
- * both, STORE_NOT_FOUND when the secret has no such version, STORE_ERROR
- * (ResourceNotFound for no secret).
+ * The secret ${id} and its version ${vid}, or if that is NULL the version
+ * labelled ${stage}: STORE_FOUND with both, STORE_NOT_FOUND when the
+ * secret has no such version, STORE_ERROR (ResourceNotFound for no
+ * secret).  One round trip, or none when the read was made ahead.
  */
 static enum store_lookup
-get_by_stage(struct engine_worker *w, const struct engine_call *call,
-    const char *id, const char *stage, struct store_secret *sec,
-    struct store_version *v, struct cf_error *err)
+get_read(struct engine_worker *w, const struct engine_call *call,
+    const char *id, const char *stage, const char *vid,
+    struct store_secret *sec, struct store_version *v, struct cf_error *err)
 {
 	enum engine_id_kind kind;
 	enum store_lookup rc = STORE_NOT_FOUND;
@@ -332,9 +345,10 @@ get_by_stage(struct engine_worker *w, const struct engine_call *call,
 	if (engine_check_secret_id(id, err))
 		return (STORE_ERROR);
 	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN &&
-	    (rc = ahead_taken(call, id, stage, sec, v, &has)) == STORE_ERROR &&
-	    (rc = store_secret_staged(w->store, call->arena, key,
-	    kind == ENGINE_ID_ARN, stage, sec, v, &has, err)) == STORE_ERROR)
+	    (rc = ahead_taken(call, id, stage, vid, sec, v, &has)) ==
+	    STORE_ERROR && (rc = store_secret_staged(w->store, call->arena,
+	    key, kind == ENGINE_ID_ARN, stage, vid, sec, v, &has, err)) ==
+	    STORE_ERROR)
 		return (STORE_ERROR);
 	if (rc == STORE_NOT_FOUND) {
 		if (engine_authorize_id(w, call, id, err) == 0)
@@ -387,19 +401,13 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	c.auth_version_stage = req->version_stage;
 	call = &c;
 	stage = req->version_stage ? req->version_stage : STAGE_CURRENT;
-	if (req->version_id == NULL) {
-		/* By label: the secret and its version in one round trip. */
-		if ((rc = get_by_stage(w, call, req->secret_id, stage, &sec, &v,
-		    err)) == STORE_ERROR)
-			return (-1);
-	} else {
-		/* By VersionId, checked against VersionStage if given. */
-		if (engine_resolve(w, call, req->secret_id, 0, &sec, err))
-			return (-1);
-		if ((rc = store_version_get(w->store, call->arena, sec.uuid,
-		    req->version_id, NULL, &v, err)) == STORE_ERROR)
-			return (-1);
-	}
+	/*
+	 * The secret and its version in one round trip: by VersionId
+	 * (checked against VersionStage below, if given), else by label.
+	 */
+	if ((rc = get_read(w, call, req->secret_id, stage, req->version_id,
+	    &sec, &v, err)) == STORE_ERROR)
+		return (-1);
 	/* A rotation's pending version before createSecret has no value. */
 	if (rc == STORE_FOUND && v.empty)
 		rc = STORE_NOT_FOUND;

@@ -69,7 +69,7 @@ rpc_op_get_secret_value(struct engine_worker *w, const struct engine_call *c,
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }
 
-/* A GetSecretValue by label reads what engine_read_ahead reads. */
+/* A GetSecretValue reads what engine_read_ahead reads. */
 int
 rpc_ahead_get_secret_value(const ProtobufCMessage *pm,
     struct engine_read_ahead *a)
@@ -77,10 +77,9 @@ rpc_ahead_get_secret_value(const ProtobufCMessage *pm,
 	const Coffer__V1__GetSecretValueRequest *m =
 	    (const Coffer__V1__GetSecretValueRequest *)pm;
 
-	if (m->version_id != NULL)
-		return (0);
 	a->secret_id = m->secret_id;
 	a->version_stage = m->version_stage;
+	a->version_id = m->version_id;
 	return (a->secret_id != NULL);
 }
 

@@ -274,16 +274,18 @@ enum store_lookup store_version_get(struct store *, struct cf_arena *,
     struct cf_error *) CF_MUSTCHECK;
 
 /*
- * store_secret_staged(s, arena, key, by_arn, stage, sec, ver, has_ver, err):
+ * store_secret_staged(s, arena, key, by_arn, stage, vid, sec, ver, has_ver,
+ *     err):
  * GetSecretValue's read in one round trip: the secret with exact name (or
- * ARN) ${key} and the version that carries ${stage} (*has_ver 0 if none).
+ * ARN) ${key} and the version that carries ${stage}, or version ${vid} if
+ * that is not NULL (*has_ver 0 if none).
  * Of the secret only what that read uses: uuid, name, ARN, resource
  * policy, DeletedDate and LastAccessedDate (the rest zero); without its
  * tags (sec->tags_loaded 0: store_tags reads them if a policy needs them).  STORE_FOUND, STORE_NOT_FOUND (no such secret) or
  * STORE_ERROR.
  */
 enum store_lookup store_secret_staged(struct store *, struct cf_arena *,
-    const char *, int, const char *, struct store_secret *,
+    const char *, int, const char *, const char *, struct store_secret *,
     struct store_version *, int *, struct cf_error *) CF_MUSTCHECK;
 
 /*
@@ -304,6 +306,7 @@ struct store_staged_read {
 	const char *key;		/* exact name, or ARN if by_arn */
 	int by_arn;
 	const char *stage;
+	const char *vid;		/* not NULL: this version, not ${stage} */
 	enum store_lookup rc;		/* the rest: as store_secret_staged */
 	struct store_secret sec;
 	struct store_version ver;

@@ -75,6 +75,8 @@ enum store_stmt {
 	ST_SERVER_KEY,
 	ST_STAGED_BY_NAME,
 	ST_STAGED_BY_ARN,
+	ST_VERSIONED_BY_NAME,
+	ST_VERSIONED_BY_ARN,
 	ST_SECRET_BY_UUID,
 	ST_VERSIONS_SETTLE,
 	ST_VERSION_ADD,
@@ -396,8 +398,8 @@ int store_decode_secret(struct cf_arena *, const PGresult *, int,
 
 /*
  * store_decode_staged(arena, res, out): row 0 of GetSecretValue's read
- * (ST_STAGED_BY_*), its STORE_STAGED_NCOLS secret columns, into ${out}:
- * uuid, name, ARN, resource policy, DeletedDate and LastAccessedDate; the
+ * (ST_STAGED_BY_*, ST_VERSIONED_BY_*), its STORE_STAGED_NCOLS secret
+ * columns, into ${out}: uuid, name, ARN, resource policy, DeletedDate and LastAccessedDate; the
  * rest zero.  0, or -1 when out of memory.
  */
 #define STORE_STAGED_NCOLS 6

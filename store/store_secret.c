@@ -500,17 +500,27 @@ staged_decode(struct cf_arena *a, PGresult *r, struct store_secret *sec,
 	return (STORE_FOUND);
 }
 
+/* The statement of a staged read: by label, or by VersionId if ${vid}. */
+static enum store_stmt
+staged_stmt(int by_arn, const char *vid)
+{
+
+	if (vid != NULL)
+		return (by_arn ? ST_VERSIONED_BY_ARN : ST_VERSIONED_BY_NAME);
+	return (by_arn ? ST_STAGED_BY_ARN : ST_STAGED_BY_NAME);
+}
+
 enum store_lookup
 store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
-    int by_arn, const char *stage, struct store_secret *sec,
+    int by_arn, const char *stage, const char *vid, struct store_secret *sec,
     struct store_version *ver, int *has_version, struct cf_error *err)
 {
-	const char *v[2] = { key, stage };
+	const char *v[2] = { key, vid != NULL ? vid : stage };
 	PGresult *r;
 	enum store_lookup rc;
 
-	if ((r = store_exec(s, by_arn ? ST_STAGED_BY_ARN : ST_STAGED_BY_NAME,
-	    2, v, NULL, NULL, 1, PGRES_TUPLES_OK, err)) == NULL)
+	if ((r = store_exec(s, staged_stmt(by_arn, vid), 2, v, NULL, NULL, 1,
+	    PGRES_TUPLES_OK, err)) == NULL)
 		return (STORE_ERROR);
 	if ((rc = staged_decode(a, r, sec, ver, has_version)) == STORE_ERROR)
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
@@ -527,7 +537,7 @@ store_secrets_staged(struct store *s, struct store_staged_read *reads,
 {
 	struct store_pq_query q[STAGED_PIPELINE_MAX];
 	const char *v[STAGED_PIPELINE_MAX][2];
-	char names[2][16];
+	char names[STAGED_PIPELINE_MAX][16];
 	PGresult *res[STAGED_PIPELINE_MAX];
 	struct cf_error err;
 	size_t i, k, m;
@@ -538,16 +548,17 @@ store_secrets_staged(struct store *s, struct store_staged_read *reads,
 	if (s->in_tx || s->begin_pending || s->n_held > 0 ||
 	    store_reopen(s, 0, &err) || store_timeout_apply(s, 1, &err))
 		return;
-	snprintf(names[0], sizeof(names[0]), "s%d", (int)ST_STAGED_BY_NAME);
-	snprintf(names[1], sizeof(names[1]), "s%d", (int)ST_STAGED_BY_ARN);
 	for (k = 0; k < n; k += m) {
 		m = n - k < STAGED_PIPELINE_MAX ? n - k : STAGED_PIPELINE_MAX;
 		for (i = 0; i < m; i++) {
-			v[i][0] = reads[k + i].key;
-			v[i][1] = reads[k + i].stage;
-			q[i] = (struct store_pq_query){
-			    .name = names[reads[k + i].by_arn != 0], .n = 2,
-			    .values = v[i], .result_format = 1 };
+			const struct store_staged_read *r = &reads[k + i];
+
+			snprintf(names[i], sizeof(names[i]), "s%d",
+			    (int)staged_stmt(r->by_arn, r->vid));
+			v[i][0] = r->key;
+			v[i][1] = r->vid != NULL ? r->vid : r->stage;
+			q[i] = (struct store_pq_query){ .name = names[i],
+			    .n = 2, .values = v[i], .result_format = 1 };
 		}
 		/* A missed deadline closed the connection: no more. */
 		if (store_pq_pipeline(s, q, (int)m, res))

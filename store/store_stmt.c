@@ -105,6 +105,12 @@ const char store_secret_cols[] = PAGE_COLS;
 	"ON l.secret_uuid = s.uuid AND l.stage = $2 " \
 	"LEFT JOIN secret_versions v ON v.secret_uuid = l.secret_uuid " \
 	"AND v.version_id = l.version_id WHERE s." key " = $1"
+/* The same read for a GetSecretValue by VersionId ($2). */
+#define SECRET_AND_VERSION(key) "SELECT s.uuid::text, s.name, s.arn, " \
+	"s.resource_policy, s.deleted_date, s.last_accessed_date, " \
+	VERSION_COLS " FROM secrets s LEFT JOIN secret_versions v " \
+	"ON v.secret_uuid = s.uuid AND v.version_id = $2 " \
+	"WHERE s." key " = $1"
 
 /* The audit batch: one row per element of sixteen arrays. */
 #define AUDIT_INSERT "INSERT INTO audit_events (chain_id, seq, " \
@@ -440,6 +446,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "FROM tags WHERE secret_uuid = $1), $2::int)", 2 },
 	[ST_STAGED_BY_NAME] = { SECRET_AND_STAGE("name"), 2 },
 	[ST_STAGED_BY_ARN] = { SECRET_AND_STAGE("arn"), 2 },
+	[ST_VERSIONED_BY_NAME] = { SECRET_AND_VERSION("name"), 2 },
+	[ST_VERSIONED_BY_ARN] = { SECRET_AND_VERSION("arn"), 2 },
 	[ST_SERVER_KEY] = { "WITH ins AS (INSERT INTO server_keys (name, key) "
 	    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING key) "
 	    "SELECT key FROM ins UNION ALL SELECT key FROM server_keys "

@@ -165,6 +165,17 @@ class ReadAheadTest(unittest.TestCase):
             ({"secret_id": ""}, "ValidationException", None),
             ({"secret_id": first, "version_stage": "x" * 300},
              "ValidationException", None),
+            # By VersionId: read ahead too, each with its own answer.
+            ({"secret_id": secrets[0][1], "version_id": blue_vid}, "OK",
+             blue),
+            ({"secret_id": first, "version_id": token()},
+             "ResourceNotFoundException", None),
+            ({"secret_id": secrets[1][0], "version_id": blue_vid},
+             "ResourceNotFoundException", None),
+            ({"secret_id": first, "version_id": current_vid,
+              "version_stage": "blue"}, "InvalidRequestException", None),
+            ({"secret_id": first, "version_id": "short"},
+             "ValidationException", None),
         ]
         before = self.ahead()
         requests = [c[0] for c in cases] * 12
@@ -176,6 +187,37 @@ class ReadAheadTest(unittest.TestCase):
                 self.assertEqual(r.secret_string, value, req)
                 name = req["secret_id"]
                 self.assertIn(r.name, (name, name.rsplit(":", 1)[-1][:-7]))
+        self.made_together(before)
+
+    def test_reads_by_version_id_are_made_ahead(self):
+        """Only GetSecretValue calls by VersionId: their reads go
+        together, each call gets its own version (not AWSCURRENT), and a
+        version that another call's secret has is not found."""
+        secrets = [self.secret(f"old-{i}") for i in range(6)]
+        old = {}
+        for name, _ in secrets:
+            old[name] = self.admin.call("GetSecretValue",
+                                        secret_id=name).version_id
+            self.admin.call("PutSecretValue", secret_id=name,
+                            secret_string=f"new-{name}",
+                            client_request_token=token())
+        cases = []
+        for i, (name, arn) in enumerate(secrets):
+            cases.append(({"secret_id": name, "version_id": old[name]},
+                          "OK", old[name]))
+            cases.append(({"secret_id": arn, "version_id": old[name],
+                           "version_stage": "AWSPREVIOUS"}, "OK", old[name]))
+            other = secrets[(i + 1) % len(secrets)][0]
+            cases.append(({"secret_id": name, "version_id": old[other]},
+                          "ResourceNotFoundException", None))
+        before = self.ahead()
+        got = self.fire(self.admin, [c[0] for c in cases] * 20)
+        for (req, outcome, vid), (o, r) in zip(cases * 20, got):
+            self.assertEqual(o, outcome, f"{req}: {r}")
+            if outcome == "OK":
+                self.assertEqual(r.version_id, vid, req)
+                self.assertTrue(r.secret_string.startswith("old-"), req)
+                self.assertEqual(list(r.version_stages), ["AWSPREVIOUS"])
         self.made_together(before)
 
     def test_each_caller_is_authorized_for_itself(self):
