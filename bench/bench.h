@@ -31,11 +31,12 @@ enum bench_op {
 	BENCH_OP_LIST,			/* ListSecrets, MaxResults=100 */
 	BENCH_OP_BATCH_GET,		/* BatchGetSecretValue of BENCH_BATCH */
 	BENCH_OP_LIST_PREFIX,		/* ListSecrets, 100, name filter */
+	BENCH_OP_UPDATE,		/* UpdateSecret with a new value */
 	BENCH_OP_HEALTH,		/* grpc.health.v1.Health/Check */
 	BENCH_OP_SEED,			/* CreateSecret of a seeded name */
 	BENCH_OP__COUNT
 };
-#define BENCH_OP_LAST_API BENCH_OP_LIST_PREFIX
+#define BENCH_OP_LAST_API BENCH_OP_UPDATE
 
 /* The command line, read-only once parsed. */
 struct bench_opts {

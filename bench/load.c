@@ -86,7 +86,7 @@ struct load {
 
 static const char *const op_names[BENCH_OP__COUNT] = {
 	"get", "put", "create", "describe", "list", "batch-get",
-	"list-prefix", "grpc-health", "seed"
+	"list-prefix", "update", "grpc-health", "seed"
 };
 
 /*
@@ -167,6 +167,16 @@ request(struct worker *w, enum bench_op op, uint64_t n, const char **method)
 		r.client_request_token = tok;
 		r.secret_string = w->l->value;
 		*method = "/coffer.v1.SecretsManager/PutSecretValue";
+		return (pack(&r.base));
+	}
+	case BENCH_OP_UPDATE: {
+		Coffer__V1__UpdateSecretRequest r =
+		    COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+
+		r.secret_id = any_name(w);
+		r.client_request_token = tok;
+		r.secret_string = w->l->value;
+		*method = "/coffer.v1.SecretsManager/UpdateSecret";
 		return (pack(&r.base));
 	}
 	case BENCH_OP_CREATE:
