@@ -405,7 +405,8 @@ engine_resolve_with_stages(struct engine_worker *w,
 	*n = 0;
 	if (lookup_key(w, id, &key, &by_arn, err))
 		return (-1);
-	if (key != NULL)
+	if (key != NULL && (rc = engine_ahead_described(w, call, id, out,
+	    stages, n)) == STORE_ERROR)
 		rc = store_secret_with_stages(w->store, call->arena, key,
 		    by_arn, out, stages, n, err);
 	return (resolved(w, call, id, rc, out, err));

@@ -295,6 +295,7 @@ struct engine_read_ahead {
 	const char *secret_id;		/* as the request gave it */
 	const char *version_stage;	/* NULL: AWSCURRENT */
 	const char *version_id;		/* not NULL: this version */
+	int describe;			/* DescribeSecret's read instead */
 	struct cf_arena *arena;		/* the call's: the rows go there */
 	struct engine_ahead_got *got;	/* set by engine_read_ahead; NULL: not read */
 };
@@ -302,7 +303,8 @@ struct engine_read_ahead {
 /*
  * engine_read_ahead(w, reads, n):
  * Read the secrets and versions of ${n} GetSecretValue calls (by label or
- * by VersionId) in one round trip on ${w}'s connection.  A read whose
+ * by VersionId), and the secrets and labels of DescribeSecret calls, in
+ * one round trip on ${w}'s connection.  A read whose
  * input the call will refuse anyway (an invalid SecretId, VersionId or
  * VersionStage, another account's ARN), and a read that failed, keep got NULL: the call then reads on its
  * own, as without read-ahead, and reports what it finds.

@@ -72,9 +72,11 @@ struct engine {
 	 * outcome (0 failed, 1 OK); secrets purged. */
 	atomic_uint_fast64_t rotations[ENGINE_ROTATOR_KINDS + 1][2];
 	atomic_uint_fast64_t purged;
-	/* ops.c: GetSecretValue reads read ahead, and their round trips. */
+	/* read_ahead.c: reads made ahead, their round trips, and the reads
+	 * their calls used (the rest they made again on their own). */
 	atomic_uint_fast64_t ahead_reads;
 	atomic_uint_fast64_t ahead_trips;
+	atomic_uint_fast64_t ahead_used;
 	/* ops_put.c: values sealed before their transaction, by call
 	 * (enum engine_sealed_op) and whether their basis held (0: changed,
 	 * run again under the lock; 1: held). */
@@ -375,6 +377,27 @@ enum engine_same {
 enum engine_same engine_same_value(struct engine_worker *,
     const struct engine_call *, const char *, const struct store_version *,
     const struct engine_value *, struct cf_error *);
+
+/* ---- reads made ahead (read_ahead.c) ------------------------------------ */
+
+/*
+ * engine_ahead_get(w, call, id, stage, vid, sec, v, has):
+ * The read ${call} made ahead for GetSecretValue of SecretId ${id}, label
+ * ${stage} and VersionId ${vid} (NULL: by label), as store_secret_staged
+ * returns it; STORE_ERROR when there is none: the call reads itself.
+ */
+enum store_lookup engine_ahead_get(struct engine_worker *,
+    const struct engine_call *, const char *, const char *, const char *,
+    struct store_secret *, struct store_version *, int *);
+
+/*
+ * engine_ahead_described(w, call, id, sec, stages, n):
+ * The same for DescribeSecret of ${id}, as store_secret_with_stages
+ * returns it.
+ */
+enum store_lookup engine_ahead_described(struct engine_worker *,
+    const struct engine_call *, const char *, struct store_secret *,
+    struct store_stage **, size_t *);
 
 /* ---- audit (engine.c) ----------------------------------------------------- */
 

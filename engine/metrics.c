@@ -59,14 +59,19 @@ engine_metrics_write(struct engine *e, struct cf_prom *out)
 	    atomic_load_explicit(&e->purged, memory_order_relaxed));
 
 	cf_prom_family(out, "coffer_read_ahead_reads_total", "counter",
-	    "GetSecretValue reads a worker made together with others', in "
-	    "one round trip, before running their calls.");
+	    "GetSecretValue and DescribeSecret reads a worker made together "
+	    "with others', in one round trip, before running their calls.");
 	cf_prom_value(out, "coffer_read_ahead_reads_total", NULL,
 	    atomic_load_explicit(&e->ahead_reads, memory_order_relaxed));
 	cf_prom_family(out, "coffer_read_ahead_round_trips_total", "counter",
 	    "The round trips that carried those reads.");
 	cf_prom_value(out, "coffer_read_ahead_round_trips_total", NULL,
 	    atomic_load_explicit(&e->ahead_trips, memory_order_relaxed));
+	cf_prom_family(out, "coffer_read_ahead_used_total", "counter",
+	    "Reads made ahead that their call used; the others it made again "
+	    "on its own (a failed round trip).");
+	cf_prom_value(out, "coffer_read_ahead_used_total", NULL,
+	    atomic_load_explicit(&e->ahead_used, memory_order_relaxed));
 
 	cf_prom_family(out, "coffer_put_sealed_first_total", "counter",
 	    "New versions whose value was sealed before their transaction "

@@ -323,6 +323,19 @@ rpc_op_describe_secret(struct engine_worker *w, const struct engine_call *c,
 	return (rpc_pb_encode(c->arena, &r->base, out, err));
 }
 
+/* A DescribeSecret reads what engine_read_ahead reads. */
+int
+rpc_ahead_describe_secret(const ProtobufCMessage *pm,
+    struct engine_read_ahead *a)
+{
+	const Coffer__V1__DescribeSecretRequest *m =
+	    (const Coffer__V1__DescribeSecretRequest *)pm;
+
+	a->secret_id = m->secret_id;
+	a->describe = 1;
+	return (a->secret_id != NULL);
+}
+
 /* Encode a ListSecrets page. */
 static int
 list_reply(struct cf_arena *a, const struct engine_list_resp *p,

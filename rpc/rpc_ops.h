@@ -88,6 +88,7 @@ rpc_op_fn rpc_op_get_secret_value;
 rpc_ahead_fn rpc_ahead_get_secret_value;
 rpc_op_fn rpc_op_batch_get_secret_value;
 rpc_op_fn rpc_op_describe_secret;
+rpc_ahead_fn rpc_ahead_describe_secret;
 rpc_op_fn rpc_op_list_secrets;
 rpc_op_fn rpc_op_list_secret_version_ids;
 

@@ -11,7 +11,7 @@
  * where any worker releases the call's memory.
  *
  * Reads read ahead: a method with a read engine_read_ahead can make for
- * several calls at once (GetSecretValue) has RPC_AHEAD_MAX
+ * several calls at once (GetSecretValue, DescribeSecret) has RPC_AHEAD_MAX
  * requested calls per worker instead of one.  A worker that takes such a
  * call also takes the queue's other events that are already there (never
  * waiting for more), up to RPC_AHEAD_MAX such calls; it accepts them all,

@@ -290,8 +290,9 @@ enum store_lookup store_secret_staged(struct store *, struct cf_arena *,
 
 /*
  * store_secrets_staged(s, reads, n):
- * store_secret_staged for ${n} reads at once, in one round trip (libpq's
- * pipeline mode, one sync): what a worker holding several GetSecretValue
+ * store_secret_staged (or, for a read with_stages, store_secret_with_stages)
+ * for ${n} reads at once, in one round trip (libpq's pipeline mode, one
+ * sync): what a worker holding several GetSecretValue and DescribeSecret
  * calls sends PostgreSQL for all of them (rpc/ and engine/, "Reads read
  * ahead").  Each read's outcome is its own: reads[i].rc is STORE_FOUND,
  * STORE_NOT_FOUND or STORE_ERROR, its rows decoded into reads[i].arena.
@@ -307,10 +308,13 @@ struct store_staged_read {
 	int by_arn;
 	const char *stage;
 	const char *vid;		/* not NULL: this version, not ${stage} */
+	int with_stages;		/* DescribeSecret's read instead */
 	enum store_lookup rc;		/* the rest: as store_secret_staged */
 	struct store_secret sec;
 	struct store_version ver;
 	int has_version;
+	struct store_stage *stages;	/* with_stages: as */
+	size_t n_stages;		/* store_secret_with_stages */
 };
 void store_secrets_staged(struct store *, struct store_staged_read *,
     size_t);

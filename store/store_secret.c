@@ -181,31 +181,25 @@ store_page_meta(struct store *s, struct cf_arena *a, const char *const *uuids,
 	return (0);
 }
 
-enum store_lookup
-store_secret_with_stages(struct store *s, struct cf_arena *a, const char *key,
-    int by_arn, struct store_secret *sec, struct store_stage **stages,
-    size_t *n, struct cf_error *err)
+/*
+ * Decode DescribeSecret's read (ST_SECRET_STAGES_BY_*): STORE_FOUND,
+ * STORE_NOT_FOUND (no rows), or STORE_ERROR when out of memory.
+ */
+static enum store_lookup
+with_stages_decode(struct cf_arena *a, const PGresult *r,
+    struct store_secret *sec, struct store_stage **stages, size_t *n)
 {
-	const char *v[1] = { key };
-	enum store_lookup rc = STORE_FOUND;
-	PGresult *r;
 	int i, rows, oom = 0;
 
 	*stages = NULL;
 	*n = 0;
-	if ((r = store_exec(s, by_arn ? ST_SECRET_STAGES_BY_ARN :
-	    ST_SECRET_STAGES_BY_NAME, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
-	    err)) == NULL)
-		return (STORE_ERROR);
-	if ((rows = PQntuples(r)) == 0) {
-		PQclear(r);
+	if ((rows = PQntuples(r)) == 0)
 		return (STORE_NOT_FOUND);
-	}
 	/* The secret's columns repeat on every row; its pairs follow them. */
 	if (store_decode_secret(a, r, 0, sec) || (!PQgetisnull(r, 0,
 	    STORE_SECRET_NCOLS + 1) && (*stages = cf_arena_alloc(a,
 	    (size_t)rows * sizeof(**stages))) == NULL))
-		oom = 1;
+		return (STORE_ERROR);
 	for (i = 0; !oom && i < rows; i++) {
 		if (PQgetisnull(r, i, STORE_SECRET_NCOLS + 1))
 			continue;
@@ -214,11 +208,27 @@ store_secret_with_stages(struct store *s, struct cf_arena *a, const char *key,
 		(*stages)[(*n)++].stage = store_col_str(a, r, i,
 		    STORE_SECRET_NCOLS + 2, &oom);
 	}
-	PQclear(r);
-	if (oom) {
+	return (oom ? STORE_ERROR : STORE_FOUND);
+}
+
+enum store_lookup
+store_secret_with_stages(struct store *s, struct cf_arena *a, const char *key,
+    int by_arn, struct store_secret *sec, struct store_stage **stages,
+    size_t *n, struct cf_error *err)
+{
+	const char *v[1] = { key };
+	enum store_lookup rc;
+	PGresult *r;
+
+	*stages = NULL;
+	*n = 0;
+	if ((r = store_exec(s, by_arn ? ST_SECRET_STAGES_BY_ARN :
+	    ST_SECRET_STAGES_BY_NAME, 1, v, NULL, NULL, 0, PGRES_TUPLES_OK,
+	    err)) == NULL)
+		return (STORE_ERROR);
+	if ((rc = with_stages_decode(a, r, sec, stages, n)) == STORE_ERROR)
 		cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
-		rc = STORE_ERROR;
-	}
+	PQclear(r);
 	return (rc);
 }
 
@@ -500,11 +510,17 @@ staged_decode(struct cf_arena *a, PGresult *r, struct store_secret *sec,
 	return (STORE_FOUND);
 }
 
-/* The statement of a staged read: by label, or by VersionId if ${vid}. */
+/*
+ * The statement of a staged read: DescribeSecret's if ${with_stages}, else
+ * by label, or by VersionId if ${vid}.
+ */
 static enum store_stmt
-staged_stmt(int by_arn, const char *vid)
+staged_stmt(int by_arn, int with_stages, const char *vid)
 {
 
+	if (with_stages)
+		return (by_arn ? ST_SECRET_STAGES_BY_ARN :
+		    ST_SECRET_STAGES_BY_NAME);
 	if (vid != NULL)
 		return (by_arn ? ST_VERSIONED_BY_ARN : ST_VERSIONED_BY_NAME);
 	return (by_arn ? ST_STAGED_BY_ARN : ST_STAGED_BY_NAME);
@@ -519,7 +535,7 @@ store_secret_staged(struct store *s, struct cf_arena *a, const char *key,
 	PGresult *r;
 	enum store_lookup rc;
 
-	if ((r = store_exec(s, staged_stmt(by_arn, vid), 2, v, NULL, NULL, 1,
+	if ((r = store_exec(s, staged_stmt(by_arn, 0, vid), 2, v, NULL, NULL, 1,
 	    PGRES_TUPLES_OK, err)) == NULL)
 		return (STORE_ERROR);
 	if ((rc = staged_decode(a, r, sec, ver, has_version)) == STORE_ERROR)
@@ -554,17 +570,26 @@ store_secrets_staged(struct store *s, struct store_staged_read *reads,
 			const struct store_staged_read *r = &reads[k + i];
 
 			snprintf(names[i], sizeof(names[i]), "s%d",
-			    (int)staged_stmt(r->by_arn, r->vid));
+			    (int)staged_stmt(r->by_arn, r->with_stages,
+			    r->vid));
 			v[i][0] = r->key;
 			v[i][1] = r->vid != NULL ? r->vid : r->stage;
+			/* DescribeSecret's read: one parameter, text. */
 			q[i] = (struct store_pq_query){ .name = names[i],
-			    .n = 2, .values = v[i], .result_format = 1 };
+			    .n = r->with_stages ? 1 : 2, .values = v[i],
+			    .result_format = !r->with_stages };
 		}
 		/* A missed deadline closed the connection: no more. */
 		if (store_pq_pipeline(s, q, (int)m, res))
 			return;
 		for (i = 0; i < m; i++) {
-			if (res[i] != NULL &&
+			if (res[i] != NULL && PQresultStatus(res[i]) ==
+			    PGRES_TUPLES_OK && reads[k + i].with_stages)
+				reads[k + i].rc = with_stages_decode(
+				    reads[k + i].arena, res[i],
+				    &reads[k + i].sec, &reads[k + i].stages,
+				    &reads[k + i].n_stages);
+			else if (res[i] != NULL &&
 			    PQresultStatus(res[i]) == PGRES_TUPLES_OK)
 				reads[k + i].rc = staged_decode(
 				    reads[k + i].arena, res[i],

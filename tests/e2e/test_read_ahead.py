@@ -39,8 +39,8 @@ def setUpModule():
 
 
 def ahead(mport):
-    """(reads made ahead, round trips that carried them) so far, from the
-    /metrics of the server on ${mport}."""
+    """(reads made ahead, round trips that carried them, reads their calls
+    used) so far, from the /metrics of the server on ${mport}."""
     with urllib.request.urlopen(
             f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
         text = r.read().decode()
@@ -50,20 +50,24 @@ def ahead(mport):
             k, v = line.split()
             got[k] = int(float(v))
     return (got["coffer_read_ahead_reads_total"],
-            got["coffer_read_ahead_round_trips_total"])
+            got["coffer_read_ahead_round_trips_total"],
+            got["coffer_read_ahead_used_total"])
 
 
 def fire(channel, requests):
-    """Send every GetSecretValue in ${requests} at once on ${channel};
-    their outcomes in order: ("OK", response) or (exception name,
-    details)."""
+    """Send every request in ${requests} at once on ${channel}: a
+    GetSecretValue's fields, or ("DescribeSecret", fields); their outcomes
+    in order: ("OK", response) or (exception name, details)."""
     sm, _ = pb()
-    method = channel.unary_unary(
-        SM + "GetSecretValue",
-        request_serializer=lambda m: m.SerializeToString(),
-        response_deserializer=sm.GetSecretValueResponse.FromString)
-    futures = [method.future(sm.GetSecretValueRequest(**r), timeout=60)
-               for r in requests]
+    methods = {op: channel.unary_unary(
+        SM + op, request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=getattr(sm, op + "Response").FromString)
+        for op in ("GetSecretValue", "DescribeSecret")}
+    futures = []
+    for r in requests:
+        op, fields = r if isinstance(r, tuple) else ("GetSecretValue", r)
+        futures.append(methods[op].future(
+            getattr(sm, op + "Request")(**fields), timeout=60))
     out = []
     for f in futures:
         try:
@@ -73,11 +77,16 @@ def fire(channel, requests):
     return out
 
 
-def made_together(test, mport, before):
-    """Reads were made ahead since ${before}, more than one a trip."""
-    reads, trips = ahead(mport)
+def made_together(test, mport, before, all_used=True):
+    """Reads were made ahead since ${before}, more than one a trip, and
+    (${all_used}: no round trip failed) each was used by its call rather
+    than read again."""
+    reads, trips, used = ahead(mport)
     test.assertGreater(trips, before[1], "no read was made ahead")
     test.assertGreater(reads - before[0], trips - before[1])
+    if all_used:
+        test.assertEqual(used - before[2], reads - before[0],
+                         "reads made ahead that their calls did not use")
 
 
 class ReadAheadTest(unittest.TestCase):
@@ -118,8 +127,15 @@ class ReadAheadTest(unittest.TestCase):
     def fire(caller, requests):
         return fire(caller.channel, requests)
 
-    def made_together(self, before):
-        made_together(self, self.mport, before)
+    def made_together(self, before, all_used=True):
+        made_together(self, self.mport, before, all_used)
+
+    def outcomes(self, mark, op):
+        """"principal|outcome|count" of ${op}'s events since ${mark}."""
+        return h.psql(h.admin(self.db),
+                      "SELECT principal, outcome, count(*) FROM audit_events "
+                      f"WHERE {h.audit_after(mark)} AND operation = '{op}' "
+                      "GROUP BY 1, 2 ORDER BY 1, 2").splitlines()
 
     # ---- tests ---------------------------------------------------------
 
@@ -220,6 +236,65 @@ class ReadAheadTest(unittest.TestCase):
                 self.assertEqual(list(r.version_stages), ["AWSPREVIOUS"])
         self.made_together(before)
 
+    def test_describe_calls_are_read_together(self):
+        """DescribeSecret calls, alone and among GetSecretValue calls, are
+        read in the same round trips: each answer is its own secret's
+        (name, tags, labels), a missing one is not found, and a caller
+        without rights is refused, audited as itself."""
+        sm = pb()[0]
+        secrets = []
+        for i in range(6):
+            name = f"rd-{i}-{token()[:8]}"
+            r = self.admin.call("CreateSecret", name=name,
+                                secret_string=f"d{i}",
+                                client_request_token=token(),
+                                tags=[sm.Tag(key="n", value=str(i))])
+            if i % 2:
+                self.admin.call("PutSecretValue", secret_id=name,
+                                secret_string=f"e{i}",
+                                client_request_token=token())
+            secrets.append((name, r.arn, i))
+        missing = f"rd-missing-{token()[:8]}"
+        cases = []
+        for name, arn, i in secrets:
+            cases.append((("DescribeSecret", {"secret_id": name}), name, i))
+            cases.append((("DescribeSecret", {"secret_id": arn}), name, i))
+            cases.append(({"secret_id": name}, name, i))
+        cases.append((("DescribeSecret", {"secret_id": missing}), None, None))
+        before = self.ahead()
+        got = self.fire(self.admin, [c[0] for c in cases] * 15)
+        for (req, name, i), (o, r) in zip(cases * 15, got):
+            if name is None:
+                self.assertEqual(o, "ResourceNotFoundException", r)
+                continue
+            self.assertEqual(o, "OK", f"{req}: {r}")
+            self.assertEqual(r.name, name)
+            if isinstance(req, tuple):
+                self.assertEqual([(t.key, t.value) for t in r.tags],
+                                 [("n", str(i))])
+                stages = sorted(s for v in r.version_ids_to_stages
+                                for s in v.version_stages)
+                self.assertEqual(stages, ["AWSCURRENT", "AWSPREVIOUS"]
+                                 if i % 2 else ["AWSCURRENT"], name)
+            else:
+                self.assertEqual(r.secret_string,
+                                 f"e{i}" if i % 2 else f"d{i}")
+        self.made_together(before)
+
+        # Describes alone, and a caller with no rights on them.
+        b = h.Caller(self.server, self.b_cert)
+        self.addCleanup(b.close)
+        mark = h.audit_mark(self.db)
+        before = self.ahead()
+        only = [("DescribeSecret", {"secret_id": n}) for n, _, _ in secrets]
+        got_admin = self.fire(self.admin, only * 20)
+        got_b = self.fire(b, only * 20)
+        self.assertEqual({o for o, _ in got_admin}, {"OK"})
+        self.assertEqual({o for o, _ in got_b}, {"AccessDeniedException"})
+        self.made_together(before)
+        self.assertEqual(self.outcomes(mark, "DescribeSecret"), [
+            f"{h.ADMIN}|OK|120", f"{B}|AccessDeniedException|120"])
+
     def test_each_caller_is_authorized_for_itself(self):
         mine, mine_arn = self.secret(f"alpha-{token()}")
         theirs, _ = self.secret(f"other-{token()}")
@@ -257,11 +332,7 @@ class ReadAheadTest(unittest.TestCase):
         self.made_together(before)
 
         # Each call audited as its caller, with its own outcome.
-        rows = h.psql(h.admin(self.db),
-                      "SELECT principal, outcome, count(*) FROM audit_events "
-                      f"WHERE {h.audit_after(mark)} AND operation = "
-                      "'GetSecretValue' GROUP BY 1, 2 ORDER BY 1, 2")
-        self.assertEqual(rows.splitlines(), [
+        self.assertEqual(self.outcomes(mark, "GetSecretValue"), [
             f"{A}|AccessDeniedException|50", f"{A}|OK|150",
             f"{B}|AccessDeniedException|200"])
 
@@ -317,7 +388,7 @@ class ReadAheadTest(unittest.TestCase):
         # Recovered without a restart: every call of a new round answers.
         got = self.fire(self.admin, requests)
         self.assertEqual({o for o, _ in got}, {"OK"}, got[:3])
-        self.made_together(before)
+        self.made_together(before, all_used=False)
 
 
 
