@@ -361,7 +361,10 @@ class ReadAheadTest(unittest.TestCase):
 
     def test_a_failed_round_trip_leaves_each_call_to_read_alone(self):
         secrets = [self.secret(f"f-{i}") for i in range(10)]
-        requests = [{"secret_id": n} for n, _ in secrets] * 30
+        # DescribeSecret's reads share the pipelines too.
+        requests = ([{"secret_id": n} for n, _ in secrets] +
+                    [("DescribeSecret", {"secret_id": n})
+                     for n, _ in secrets[:3]]) * 25
         import concurrent.futures
         import time
         before = self.ahead()
@@ -379,7 +382,9 @@ class ReadAheadTest(unittest.TestCase):
         self.assertGreater(kills, 0, "no connection was killed")
         for outcomes in results:
             for (o, r), req in zip(outcomes, requests):
-                if o == "OK":
+                if o == "OK" and isinstance(req, tuple):
+                    self.assertEqual(r.name, req[1]["secret_id"])
+                elif o == "OK":
                     self.assertEqual(r.secret_string,
                                      "f-" + str([n for n, _ in secrets].index(
                                          req["secret_id"])))
@@ -394,8 +399,9 @@ class ReadAheadTest(unittest.TestCase):
 
 class WithoutCertificateTest(unittest.TestCase):
     """health_without_cert = on lets a client without a certificate reach
-    the server: its GetSecretValue calls are refused (AccessDenied), and
-    none of them costs a database read, made ahead or not."""
+    the server: its GetSecretValue and DescribeSecret calls are refused
+    (AccessDenied), and none of them costs a database read, made ahead or
+    not."""
 
     def test_no_read_is_made_for_a_caller_without_identity(self):
         pki = h.Certs()
@@ -415,7 +421,9 @@ class WithoutCertificateTest(unittest.TestCase):
                        client_request_token=token())
         nobody = pki.channel(server.endpoint)
         self.addCleanup(nobody.close)
-        requests = [{"secret_id": n} for n in names] * 40
+        requests = ([{"secret_id": n} for n in names] +
+                    [("DescribeSecret", {"secret_id": n})
+                     for n in names]) * 20
 
         before = ahead(mport)
         got = fire(nobody, requests)
