@@ -60,10 +60,14 @@ batch_check(const struct engine_batch_req *req, struct cf_error *err)
 	return (0);
 }
 
-/* Read one secret; a per-secret failure becomes an Errors entry. */
+/*
+ * Read one secret, with the read made ahead for it (${ahead}); a
+ * per-secret failure becomes an Errors entry.
+ */
 static int
 read_one(struct engine_worker *w, const struct engine_call *call,
-    const char *id, struct engine_batch_resp *resp, struct cf_error *err)
+    const char *id, const struct engine_read_ahead *ahead,
+    struct engine_batch_resp *resp, struct cf_error *err)
 {
 	struct engine_get_req g = { id, NULL, NULL };
 	struct engine_call c = *call;
@@ -72,6 +76,7 @@ read_one(struct engine_worker *w, const struct engine_call *call,
 
 	/* Each secret needs GetSecretValue, as in AWS. */
 	c.action = "secretsmanager:GetSecretValue";
+	c.ahead = ahead;
 	if (engine_get_secret_value(w, &c, &g,
 	    &resp->values[resp->n_values], &one) == 0) {
 		resp->n_values++;
@@ -101,6 +106,7 @@ engine_batch_get_secret_value(struct engine_worker *w,
 	struct engine_list_req lr = { 0 };
 	struct engine_list_resp list;
 	struct engine_call lc = *call;
+	struct engine_read_ahead *reads;
 	size_t i, n;
 
 	memset(resp, 0, sizeof(*resp));
@@ -128,11 +134,25 @@ engine_batch_get_secret_value(struct engine_worker *w,
 	    (n ? n : 1) * sizeof(*resp->values));
 	resp->errors = cf_arena_alloc(call->arena,
 	    (n ? n : 1) * sizeof(*resp->errors));
-	if (resp->values == NULL || resp->errors == NULL)
+	reads = cf_arena_alloc(call->arena, (n ? n : 1) * sizeof(*reads));
+	if (resp->values == NULL || resp->errors == NULL || reads == NULL)
 		return (engine_oom(err));
+
+	/*
+	 * Every secret's read in one round trip (engine_read_ahead), then
+	 * each secret as a GetSecretValue of its own: its own authorization,
+	 * its own value opened, its own audit item.
+	 */
+	memset(reads, 0, (n ? n : 1) * sizeof(*reads));
+	for (i = 0; i < n; i++) {
+		reads[i].secret_id = req->n_filters > 0 ?
+		    list.secrets[i].arn : req->secret_ids[i];
+		reads[i].arena = call->arena;
+	}
+	engine_read_ahead(w, reads, n);
 	for (i = 0; i < n; i++)
-		if (read_one(w, call, req->n_filters > 0 ? list.secrets[i].arn :
-		    req->secret_ids[i], resp, err))
+		if (read_one(w, call, reads[i].secret_id, &reads[i], resp,
+		    err))
 			return (-1);
 	return (0);
 }

@@ -295,6 +295,44 @@ class ReadAheadTest(unittest.TestCase):
         self.assertEqual(self.outcomes(mark, "DescribeSecret"), [
             f"{h.ADMIN}|OK|120", f"{B}|AccessDeniedException|120"])
 
+    def test_a_batch_reads_its_secrets_in_one_round_trip(self):
+        """BatchGetSecretValue reads its list in one round trip, then
+        treats each secret as a GetSecretValue of its own: a caller may
+        read some and not others, a missing one it has no rights on is
+        denied (not found would tell it), an invalid one is not read at
+        all; every read is used."""
+        mine = [self.secret(f"bm-{i}") for i in range(4)]
+        theirs, _ = self.secret("bt")
+        missing = f"ra-missing-{token()[:8]}"
+        self.admin.call("PutIdentityPolicy", IDP, principal=A,
+                        policy_name="rb", policy_document=json.dumps({
+                            "Version": "2012-10-17", "Statement": [
+                                {"Effect": "Allow",
+                                 "Action": "secretsmanager:GetSecretValue",
+                                 "Resource": [arn for _, arn in mine]},
+                                {"Effect": "Allow", "Action":
+                                 "secretsmanager:BatchGetSecretValue",
+                                 "Resource": "*"}]}))
+        self.addCleanup(self.admin.call, "DeleteIdentityPolicy", IDP,
+                        principal=A, policy_name="rb")
+        a = h.Caller(self.server, self.a_cert)
+        self.addCleanup(a.close)
+        before = self.ahead()
+        r = a.call("BatchGetSecretValue", secret_id_list=[
+            n for n, _ in mine] + [theirs, missing, ""])
+        after = self.ahead()
+        self.assertEqual(sorted((v.name, v.secret_string)
+                                for v in r.secret_values),
+                         sorted((n, f"bm-{i}")
+                                for i, (n, _) in enumerate(mine)))
+        self.assertEqual(sorted((e.secret_id, e.error_code)
+                                for e in r.errors), sorted([
+            (theirs, "AccessDeniedException"),
+            # Authorized before told: A may not learn it does not exist.
+            (missing, "AccessDeniedException"),
+            ("", "ValidationException")]))
+        self.assertEqual([x - y for x, y in zip(after, before)], [6, 1, 6])
+
     def test_each_caller_is_authorized_for_itself(self):
         mine, mine_arn = self.secret(f"alpha-{token()}")
         theirs, _ = self.secret(f"other-{token()}")
