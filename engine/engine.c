@@ -413,6 +413,26 @@ engine_resolve_with_stages(struct engine_worker *w,
 }
 
 int
+engine_resolve_read(struct engine_worker *w, const struct engine_call *call,
+    const char *id, const char *stage, const char *vid,
+    struct store_secret *out, struct store_version *ver, int *has_version,
+    struct cf_error *err)
+{
+	const char *key;
+	enum store_lookup rc = STORE_NOT_FOUND;
+	int by_arn;
+
+	*has_version = 0;
+	if (lookup_key(w, id, &key, &by_arn, err))
+		return (-1);
+	if (key != NULL && (rc = engine_ahead_get(w, call, id, stage, vid, out,
+	    ver, has_version)) == STORE_ERROR)
+		rc = store_secret_staged(w->store, call->arena, key, by_arn,
+		    stage, vid, out, ver, has_version, err);
+	return (resolved(w, call, id, rc, out, err));
+}
+
+int
 engine_resolve_live_version(struct engine_worker *w,
     const struct engine_call *call, const char *id, const char *vid,
     struct store_secret *out, struct store_version *ver, int *has_version,

@@ -290,6 +290,19 @@ int engine_resolve_live(struct engine_worker *, const struct engine_call *,
     const char *, struct store_secret *, struct cf_error *);
 
 /*
+ * engine_resolve_read(w, call, id, stage, vid, out, ver, has_version, err):
+ * GetSecretValue's read: engine_resolve without a lock (of the secret only
+ * what store_secret_staged reads), and the secret's version ${vid}, or if
+ * that is NULL the version labelled ${stage}, in one round trip, or none
+ * when the call's read was made ahead (engine_ahead_get).  *${has_version}
+ * says whether there is such a version (then in *${ver}).  Nothing of
+ * either is told before the caller is authorized.
+ */
+int engine_resolve_read(struct engine_worker *, const struct engine_call *,
+    const char *, const char *, const char *, struct store_secret *,
+    struct store_version *, int *, struct cf_error *);
+
+/*
  * engine_resolve_live_version(w, call, id, vid, out, ver, has_version,
  *     has_current, err):
  * engine_resolve_live, and version ${vid} of the secret and whether the

@@ -237,42 +237,6 @@ today_ms(void)
 }
 
 /*
- * The secret ${id} and its version ${vid}, or if that is NULL the version
- * labelled ${stage}: STORE_FOUND with both, STORE_NOT_FOUND when the
- * secret has no such version, STORE_ERROR (ResourceNotFound for no
- * secret).  One round trip, or none when the read was made ahead.
- */
-static enum store_lookup
-get_read(struct engine_worker *w, const struct engine_call *call,
-    const char *id, const char *stage, const char *vid,
-    struct store_secret *sec, struct store_version *v, struct cf_error *err)
-{
-	enum engine_id_kind kind;
-	enum store_lookup rc = STORE_NOT_FOUND;
-	const char *key;
-	int has = 0;
-
-	if (engine_check_secret_id(id, err))
-		return (STORE_ERROR);
-	if ((kind = engine_classify(w, id, &key)) != ENGINE_ID_FOREIGN &&
-	    (rc = engine_ahead_get(w, call, id, stage, vid, sec, v, &has)) ==
-	    STORE_ERROR && (rc = store_secret_staged(w->store, call->arena,
-	    key, kind == ENGINE_ID_ARN, stage, vid, sec, v, &has, err)) ==
-	    STORE_ERROR)
-		return (STORE_ERROR);
-	if (rc == STORE_NOT_FOUND) {
-		if (engine_authorize_id(w, call, id, err) == 0)
-			cf_error_set(err, CF_ERR_RESOURCE_NOT_FOUND,
-			    MSG_NOT_FOUND);
-		return (STORE_ERROR);
-	}
-	engine_audit_at(call, sec->arn, NULL);
-	if (engine_authorize(w, call, NULL, sec, NULL, id, err))
-		return (STORE_ERROR);
-	return (has ? STORE_FOUND : STORE_NOT_FOUND);
-}
-
-/*
  * Set the LastAccessedDate of ${uuid}'s version ${vid} to today: by the
  * audit writer in the read's event commit when there is one, else now.
  */
@@ -300,6 +264,7 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	struct store_version v;
 	const char *stage;
 	enum store_lookup rc;
+	int has;
 
 	memset(resp, 0, sizeof(*resp));
 	if ((req->version_id && engine_check_version_id(req->version_id,
@@ -315,9 +280,10 @@ engine_get_secret_value(struct engine_worker *w, const struct engine_call *call,
 	 * The secret and its version in one round trip: by VersionId
 	 * (checked against VersionStage below, if given), else by label.
 	 */
-	if ((rc = get_read(w, call, req->secret_id, stage, req->version_id,
-	    &sec, &v, err)) == STORE_ERROR)
+	if (engine_resolve_read(w, call, req->secret_id, stage,
+	    req->version_id, &sec, &v, &has, err))
 		return (-1);
+	rc = has ? STORE_FOUND : STORE_NOT_FOUND;
 	/* A rotation's pending version before createSecret has no value. */
 	if (rc == STORE_FOUND && v.empty)
 		rc = STORE_NOT_FOUND;

@@ -583,18 +583,14 @@ store_secrets_staged(struct store *s, struct store_staged_read *reads,
 		if (store_pq_pipeline(s, q, (int)m, res))
 			return;
 		for (i = 0; i < m; i++) {
-			if (res[i] != NULL && PQresultStatus(res[i]) ==
-			    PGRES_TUPLES_OK && reads[k + i].with_stages)
-				reads[k + i].rc = with_stages_decode(
-				    reads[k + i].arena, res[i],
-				    &reads[k + i].sec, &reads[k + i].stages,
-				    &reads[k + i].n_stages);
-			else if (res[i] != NULL &&
+			struct store_staged_read *r = &reads[k + i];
+
+			if (res[i] != NULL &&
 			    PQresultStatus(res[i]) == PGRES_TUPLES_OK)
-				reads[k + i].rc = staged_decode(
-				    reads[k + i].arena, res[i],
-				    &reads[k + i].sec, &reads[k + i].ver,
-				    &reads[k + i].has_version);
+				r->rc = r->with_stages ? with_stages_decode(
+				    r->arena, res[i], &r->sec, &r->stages,
+				    &r->n_stages) : staged_decode(r->arena,
+				    res[i], &r->sec, &r->ver, &r->has_version);
 			PQclear(res[i]);
 		}
 	}

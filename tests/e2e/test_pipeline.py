@@ -538,6 +538,14 @@ class SealedCase(PipelineCase):
     call that waits on the secret's row lock in its pipeline while a psql
     session holding the lock changes the secret, then commits."""
 
+    def new_key(self):
+        """A new encryption key's id, for a secret's KMS key."""
+        key = "sf-kek-" + token()[:8]
+        self.server.call("CreateEncryptionKey",
+                         pb()[0].CreateEncryptionKeyRequest(key_id=key),
+                         service=EK)
+        return key
+
     def secret(self):
         name = f"sf-{token()[:8]}"
         self.call("CreateSecret", name=name, secret_string="first",
@@ -609,10 +617,7 @@ class SealedFirstTest(SealedCase):
         """The secret's KMS key changes while the Put, sealed under the old
         one, waits: it seals again under the new key, and the value reads
         back."""
-        key = "sf-kek-" + token()[:8]
-        self.server.call("CreateEncryptionKey",
-                         pb()[0].CreateEncryptionKeyRequest(key_id=key),
-                         service=EK)
+        key = self.new_key()
         name = self.secret()
         mine, result, d = self.put_while_locked(
             name, f"UPDATE secrets SET kms_key_id = 'alias/{key}' "
@@ -809,10 +814,7 @@ class UpdateSealedFirstTest(SealedCase):
     def test_a_new_kms_key_is_decided_under_the_lock(self):
         """A KmsKeyId with the value: every version is sealed again under
         it, so the call does not seal first."""
-        key = "usf-kek-" + token()[:8]
-        self.server.call("CreateEncryptionKey",
-                         pb()[0].CreateEncryptionKeyRequest(key_id=key),
-                         service=EK)
+        key = self.new_key()
         name = self.secret()
         vid, d = self.update(name, secret_string="second",
                              kms_key_id=f"alias/{key}")
@@ -849,10 +851,7 @@ class UpdateSealedFirstTest(SealedCase):
     def test_a_new_key_meanwhile_seals_again_under_it(self):
         """The KMS key changes while the UpdateSecret waits: sent back,
         sealed again under the new key, the description written once."""
-        key = "usf-kek-" + token()[:8]
-        self.server.call("CreateEncryptionKey",
-                         pb()[0].CreateEncryptionKeyRequest(key_id=key),
-                         service=EK)
+        key = self.new_key()
         name = self.secret()
         mine, result, d = self.put_while_locked(
             name, f"UPDATE secrets SET kms_key_id = 'alias/{key}' "
