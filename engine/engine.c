@@ -454,9 +454,9 @@ engine_resolve_live_version(struct engine_worker *w,
 
 int
 engine_resolve_put_basis(struct engine_worker *w,
-    const struct engine_call *call, const char *id, const char *vid,
-    struct store_secret *out, int *has_version, int *has_current,
-    const char **basis, struct cf_error *err)
+    const struct engine_call *call, const char *id, enum store_basis kind,
+    const char *vid, struct store_secret *out, int *has_version,
+    int *has_current, const char **basis, struct cf_error *err)
 {
 	const char *key;
 	enum store_lookup rc = STORE_NOT_FOUND;
@@ -469,7 +469,7 @@ engine_resolve_put_basis(struct engine_worker *w,
 		return (-1);
 	if (key != NULL)
 		rc = store_secret_put_basis(w->store, call->arena, key, by_arn,
-		    vid, out, has_version, has_current, basis, err);
+		    kind, vid, out, has_version, has_current, basis, err);
 	return (resolved_live(w, call, id, rc, out, err));
 }
 

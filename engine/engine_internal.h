@@ -40,10 +40,11 @@
 
 #define ENGINE_ROTATOR_KINDS 4	/* enum rotator_kind's values */
 
-/* The calls that seal a new version's value before their transaction. */
+/* The calls that seal before their transaction. */
 enum engine_sealed_op {
 	ENGINE_SEALED_PUT,		/* PutSecretValue */
 	ENGINE_SEALED_UPDATE,		/* UpdateSecret with a value */
+	ENGINE_SEALED_REKEY,		/* ...with a KmsKeyId and no value */
 	ENGINE_SEALED_OPS
 };
 
@@ -317,17 +318,18 @@ int engine_resolve_live_version(struct engine_worker *,
     struct cf_error *);
 
 /*
- * engine_resolve_put_basis(w, call, id, vid, out, has_version, has_current,
- *     basis, err):
+ * engine_resolve_put_basis(w, call, id, kind, vid, out, has_version,
+ *     has_current, basis, err):
  * What engine_resolve_live_version learns, without the lock and outside
- * any transaction, and the basis of a Put of version ${vid}
- * (store_secret_put_basis): all from one snapshot, which the Put's
- * transaction checks again under the lock (store_put_unchanged).  The
- * version itself is not read: a Put whose token names one runs under the
- * lock.  Nothing is told before the caller is authorized.
+ * any transaction, and the basis of ${kind} (store_secret_put_basis): of
+ * a Put of version ${vid}, or of a reseal of every version; all from one
+ * snapshot, which the write's transaction checks again under the lock
+ * (store_put_unchanged).  The version itself is not read: a Put whose
+ * token names one runs under the lock.  Nothing is told before the
+ * caller is authorized.
  */
 int engine_resolve_put_basis(struct engine_worker *,
-    const struct engine_call *, const char *, const char *,
+    const struct engine_call *, const char *, enum store_basis, const char *,
     struct store_secret *, int *, int *, const char **, struct cf_error *);
 
 /* What engine_seal_first writes: version ${vid} holding ${value}. */

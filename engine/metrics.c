@@ -19,7 +19,7 @@ _Static_assert(ROTATOR_EXEC + 1 == ENGINE_ROTATOR_KINDS,
 
 /* The calls that seal first, in enum engine_sealed_op's order. */
 static const char *const sealed_call[ENGINE_SEALED_OPS] = {
-	"PutSecretValue", "UpdateSecret"
+	"PutSecretValue", "UpdateSecret", "UpdateSecret/KmsKeyId"
 };
 
 void
@@ -74,10 +74,10 @@ engine_metrics_write(struct engine *e, struct cf_prom *out)
 	    atomic_load_explicit(&e->ahead_used, memory_order_relaxed));
 
 	cf_prom_family(out, "coffer_put_sealed_first_total", "counter",
-	    "New versions whose value was sealed before their transaction "
-	    "(PutSecretValue, UpdateSecret with a value), by whether what "
-	    "they sealed against still held under the row lock "
-	    "(held=\"false\": run again under the lock).");
+	    "Writes sealed before their transaction (PutSecretValue, "
+	    "UpdateSecret with a value, UpdateSecret moving every version to "
+	    "a new KmsKeyId), by whether what they sealed against still held "
+	    "under the row lock (held=\"false\": run again under the lock).");
 	for (op = 0; op < ENGINE_SEALED_OPS; op++)
 		for (ok = 1; ok >= 0; ok--) {
 			snprintf(labels, sizeof(labels),

@@ -237,8 +237,8 @@ engine_seal_first(struct engine_worker *w, const struct engine_call *call,
 	int has, has_current;
 
 	*n = 0;
-	if (engine_resolve_put_basis(w, call, put->secret_id, put->vid, sec,
-	    &has, &has_current, &basis, err))
+	if (engine_resolve_put_basis(w, call, put->secret_id, STORE_BASIS_PUT,
+	    put->vid, sec, &has, &has_current, &basis, err))
 		return (ENGINE_SEALED_FAILED);
 	if (has)
 		return (ENGINE_SEALED_LOCKED);
@@ -254,7 +254,8 @@ engine_seal_first(struct engine_worker *w, const struct engine_call *call,
 	if (store_begin(w->store, err))
 		return (ENGINE_SEALED_FAILED);
 	store_defer_writes(w->store);
-	if (store_put_unchanged(w->store, sec->uuid, put->vid, basis, err) ||
+	if (store_put_unchanged(w->store, sec->uuid, put->vid, basis,
+	    STORE_BASIS_PUT, err) ||
 	    (put->set_description && store_secret_update_meta(w->store,
 	    sec->uuid, 1, put->description, 0, NULL, err)) ||
 	    engine_put_version(w, call, sec, put->vid, put->value, labels, *n,

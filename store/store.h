@@ -336,31 +336,41 @@ enum store_lookup store_secret_lock_with_version(struct store *,
     struct store_secret *, struct store_version *, int *, int *,
     struct cf_error *) CF_MUSTCHECK;
 
-/*
- * store_secret_put_basis(s, arena, key, by_arn, vid, sec, has_version,
- *     has_current, basis, err):
- * PutSecretValue's read when it seals before its transaction (migration
- * 0022): store_secret_by_name (or _by_arn; not locked, tags included),
- * whether version ${vid} exists and whether the secret has AWSCURRENT,
- * and *${basis}, the digest of everything the Put's outcome depends on
- * (hex, in ${arena}), all from one statement's snapshot.  Sent on its
- * own, outside any transaction.  STORE_FOUND, STORE_NOT_FOUND or
- * STORE_ERROR.
- */
-enum store_lookup store_secret_put_basis(struct store *, struct cf_arena *,
-    const char *, int, const char *, struct store_secret *, int *, int *,
-    const char **, struct cf_error *) CF_MUSTCHECK;
+/* What a write sealed before its transaction depends on (its basis). */
+enum store_basis {
+	STORE_BASIS_PUT,	/* a new version (migration 0022) */
+	STORE_BASIS_REKEY,	/* ...and every version it reseals */
+};
 
 /*
- * store_put_unchanged(s, uuid, vid, basis, err):
+ * store_secret_put_basis(s, arena, key, by_arn, kind, vid, sec,
+ *     has_version, has_current, basis, err):
+ * The read of a write that seals before its transaction (migration 0022):
+ * store_secret_by_name (or _by_arn; not locked, tags included), whether
+ * version ${vid} exists and whether the secret has AWSCURRENT, and
+ * *${basis}, the digest of everything the write's outcome depends on
+ * (hex, in ${arena}), all from one statement's snapshot.  For a new
+ * version (STORE_BASIS_PUT: PutSecretValue, UpdateSecret with a value),
+ * the secret's state; for UpdateSecret moving the secret to another KMS
+ * key (STORE_BASIS_REKEY, ${vid} NULL), also each version with a value
+ * and its envelope, which the call seals again.  Sent on its own,
+ * outside any transaction.  STORE_FOUND, STORE_NOT_FOUND or STORE_ERROR.
+ */
+enum store_lookup store_secret_put_basis(struct store *, struct cf_arena *,
+    const char *, int, enum store_basis, const char *, struct store_secret *,
+    int *, int *, const char **, struct cf_error *) CF_MUSTCHECK;
+
+/*
+ * store_put_unchanged(s, uuid, vid, basis, kind, err):
  * Hold, as the transaction's first two statements, the lock of secret
- * ${uuid}'s row and then the check that its basis for a Put of version
- * ${vid} is still ${basis} (store_secret_put_basis).  When it is not, the
- * pipeline stops there, nothing is written, and store_basis_changed says
- * so.  The caller has called store_begin and store_defer_writes.
+ * ${uuid}'s row and then the check that its basis of ${kind} (for
+ * version ${vid}) is still ${basis} (store_secret_put_basis).  When it
+ * is not, the pipeline stops there, nothing is written, and
+ * store_basis_changed says so.  The caller has called store_begin and
+ * store_defer_writes.
  */
 int store_put_unchanged(struct store *, const char *, const char *,
-    const char *, struct cf_error *) CF_MUSTCHECK;
+    const char *, enum store_basis, struct cf_error *) CF_MUSTCHECK;
 
 /*
  * store_basis_changed(s): whether the last statement that failed on ${s}
@@ -1073,7 +1083,9 @@ int store_version_drop_empty(struct store *, const char *, const char *,
  * ${uuid} that has a value, envelope and labels, oldest first.
  * store_version_reseal(s, uuid, ver, err): replace the envelope of the
  * version ${ver->version_id}, which has a value (UpdateSecret moving a
- * secret to another KMS key).
+ * secret to another KMS key).  Under store_defer_writes it is held; sent,
+ * it fails (as a changed basis: store_basis_changed) if no such version
+ * has a value.
  */
 int store_versions_sealed(struct store *, struct cf_arena *, const char *,
     struct store_version **, size_t *, struct cf_error *) CF_MUSTCHECK;

@@ -35,8 +35,11 @@ enum store_stmt {
 	ST_VERSION_BY_ARN_ID,
 	ST_PUT_BASIS_BY_NAME,
 	ST_PUT_BASIS_BY_ARN,
+	ST_REKEY_BASIS_BY_NAME,
+	ST_REKEY_BASIS_BY_ARN,
 	ST_PUT_LOCK,
 	ST_PUT_UNCHANGED,
+	ST_REKEY_UNCHANGED,
 	ST_STAGE_STATE_BY_NAME,
 	ST_STAGE_STATE_BY_ARN,
 	ST_SECRET_BY_ARN,
@@ -66,6 +69,8 @@ enum store_stmt {
 	ST_VERSIONS_FIRST,
 	ST_VERSIONS_AFTER,
 	ST_VERSION_EXISTS,
+	ST_VERSION_FILL,
+	ST_VERSION_RESEAL,
 	ST_VERSIONS_SEALED,
 	ST_STAGE_HOLDER,
 	ST_STAGE_REMOVE,
@@ -321,8 +326,18 @@ PGresult *store_exec_sql(struct store *, const char *, int,
 
 /* ---- store_stmt.c: running statements ---------------------------------- */
 
+/*
+ * store_hold_or_run(s, stmt, n, values, lengths, formats, expect, err): a
+ * statement whose answer the caller does not read (its status ${expect}
+ * is all it checks): held under store_defer_writes in a transaction, sent
+ * now otherwise; 0 or -1.
+ */
+int store_hold_or_run(struct store *, enum store_stmt, int,
+    const char *const *, const int *, const int *, ExecStatusType,
+    struct cf_error *) CF_MUSTCHECK;
+
 /* store_command(s, stmt, n, values, lengths, formats, err): a statement
- * that returns no rows; 0 or -1. */
+ * that returns no rows (store_hold_or_run); 0 or -1. */
 int store_command(struct store *, enum store_stmt, int, const char *const *,
     const int *, const int *, struct cf_error *);
 

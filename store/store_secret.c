@@ -131,9 +131,15 @@ done:
 
 enum store_lookup
 store_secret_put_basis(struct store *s, struct cf_arena *a, const char *key,
-    int by_arn, const char *vid, struct store_secret *sec, int *has_version,
-    int *has_current, const char **basis, struct cf_error *err)
+    int by_arn, enum store_basis kind, const char *vid,
+    struct store_secret *sec, int *has_version, int *has_current,
+    const char **basis, struct cf_error *err)
 {
+	static const enum store_stmt st[2][2] = {
+		[STORE_BASIS_PUT] = { ST_PUT_BASIS_BY_NAME, ST_PUT_BASIS_BY_ARN },
+		[STORE_BASIS_REKEY] = { ST_REKEY_BASIS_BY_NAME,
+		    ST_REKEY_BASIS_BY_ARN },
+	};
 	const char *v[2] = { key, vid };
 	enum store_lookup rc = STORE_FOUND;
 	PGresult *r;
@@ -142,9 +148,8 @@ store_secret_put_basis(struct store *s, struct cf_arena *a, const char *key,
 	*has_version = 0;
 	*has_current = 0;
 	*basis = NULL;
-	if ((r = store_exec(s, by_arn ? ST_PUT_BASIS_BY_ARN :
-	    ST_PUT_BASIS_BY_NAME, 2, v, NULL, NULL, 0, PGRES_TUPLES_OK,
-	    err)) == NULL)
+	if ((r = store_exec(s, st[kind][by_arn != 0], 2, v, NULL, NULL, 0,
+	    PGRES_TUPLES_OK, err)) == NULL)
 		return (STORE_ERROR);
 	if (PQntuples(r) == 0) {
 		PQclear(r);

@@ -79,13 +79,30 @@
 	"k.deleted_date IS NOT NULL, k.resource_policy, k.rotation_enabled, " \
 	"k.rotation_rules, k.owning_service, x.tags, x.hc, x.hv)"
 /*
- * PutSecretValue's read before it seals, by name or ARN (${key}): the
- * secret with its tags, whether version $2 exists, whether the secret has
- * AWSCURRENT, and the basis (hex).
+ * What a change of the secret k's KMS key reseals, digested: each version
+ * with a value, by its id, with its envelope's key, key version and
+ * wrapped data key (a row's text form quotes every field, so two sets
+ * never share a text).  A version added, filled, resealed, rewrapped or
+ * removed changes it; a read touching LastAccessedDate, a label moving or
+ * one added do not.
  */
-#define PUT_BASIS(key) "SELECT " SECRET_COLS_PT("k.", "", "x.tags") ", " \
-	"x.hv::int4, x.hc::int4, encode(" PUT_DIGEST ", 'hex') " \
+#define VERSIONS_DIGEST "(SELECT sha256(convert_to(coalesce(string_agg(" \
+	"ROW(r.version_id, r.kek_label, r.kek_version, r.wrapped_dek)::text, " \
+	"',' ORDER BY r.version_id), ''), 'UTF8')) FROM secret_versions r " \
+	"WHERE r.secret_uuid = k.uuid AND r.value_type <> 0)"
+/* UpdateSecret with a KmsKeyId: a Put's basis, and the versions it reseals. */
+#define REKEY_DIGEST PUT_DIGEST " || " VERSIONS_DIGEST
+/*
+ * The read before a write seals, by name or ARN (${key}): the secret with
+ * its tags, whether version $2 exists, whether the secret has AWSCURRENT,
+ * and the basis (${digest}, in hex).
+ */
+#define BASIS(key, digest) "SELECT " SECRET_COLS_PT("k.", "", "x.tags") \
+	", x.hv::int4, x.hc::int4, encode(" digest ", 'hex') " \
 	PUT_STATE_FROM "WHERE k." key " = $1"
+/* The check after the lock: the basis computed again against $3. */
+#define UNCHANGED(digest) "SELECT coffer_put_same((SELECT " digest " " \
+	PUT_STATE_FROM "WHERE k.uuid = $1::uuid), decode($3, 'hex'))"
 
 const char store_secret_cols[] = PAGE_COLS;
 
@@ -183,6 +200,12 @@ const char store_secret_cols[] = PAGE_COLS;
 	"SELECT coffer_labels_within((SELECT count(*) FROM version_stages " \
 	"WHERE secret_uuid = $1 AND stage NOT IN (SELECT stage FROM mv)) + " \
 	"(SELECT count(*) FROM mv), $14)"
+
+/* A version's new envelope: the columns of ST_VERSION_INSERT. */
+#define ENVELOPE_SET "UPDATE secret_versions SET value_type = $3::smallint, " \
+	"format = $4::int, kek_label = $5, iv = $6, wrapped_dek = $7, " \
+	"ciphertext = $8, kek_version = $9::int WHERE secret_uuid = $1::uuid " \
+	"AND version_id = $2 AND "
 
 /* The label's holder, and version $3's existence and value, of secret k. */
 #define STAGE_STATE "(SELECT l.version_id FROM version_stages l WHERE " \
@@ -321,8 +344,11 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 * PutSecretValue's read before it seals (store_secret_put_basis), one
 	 * statement, so one snapshot for all of it.
 	 */
-	[ST_PUT_BASIS_BY_NAME] = { PUT_BASIS("name"), 2 },
-	[ST_PUT_BASIS_BY_ARN] = { PUT_BASIS("arn"), 2 },
+	[ST_PUT_BASIS_BY_NAME] = { BASIS("name", PUT_DIGEST), 2 },
+	[ST_PUT_BASIS_BY_ARN] = { BASIS("arn", PUT_DIGEST), 2 },
+	/* ...and UpdateSecret's, moving a secret to another KMS key ($2 NULL). */
+	[ST_REKEY_BASIS_BY_NAME] = { BASIS("name", REKEY_DIGEST), 2 },
+	[ST_REKEY_BASIS_BY_ARN] = { BASIS("arn", REKEY_DIGEST), 2 },
 	/*
 	 * The first two statements of that Put's transaction: the row lock,
 	 * then, in a statement of its own (a snapshot taken after the lock),
@@ -331,8 +357,8 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 */
 	[ST_PUT_LOCK] = { "SELECT 1 FROM secrets WHERE uuid = $1::uuid "
 	    "FOR UPDATE", 1 },
-	[ST_PUT_UNCHANGED] = { "SELECT coffer_put_same((SELECT " PUT_DIGEST " "
-	    PUT_STATE_FROM "WHERE k.uuid = $1::uuid), decode($3, 'hex'))", 3 },
+	[ST_PUT_UNCHANGED] = { UNCHANGED(PUT_DIGEST), 3 },
+	[ST_REKEY_UNCHANGED] = { UNCHANGED(REKEY_DIGEST), 3 },
 	/*
 	 * UpdateSecretVersionStage's second statement, after the lock: which
 	 * version carries label $2, and whether version $3 (NULL: none named)
@@ -419,6 +445,20 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	    "ORDER BY v.created_date, v.version_id LIMIT $5", 5 },
 	[ST_VERSION_EXISTS] = { "SELECT 1 FROM secret_versions "
 	    "WHERE secret_uuid = $1 AND version_id = $2", 2 },
+	/*
+	 * A version's envelope replaced: the value a pending rotation's
+	 * version receives (ST_VERSION_FILL; its caller counts the rows), or
+	 * a value sealed again under the secret's new KMS key
+	 * (ST_VERSION_RESEAL).  The reseal is held with the change it belongs
+	 * to, after the checks under the row lock that the version is there
+	 * (store_put_unchanged): it reports nothing, so it cannot count its
+	 * rows, and fails instead (SQLSTATE CF003, coffer_put_same) if it
+	 * touched none.
+	 */
+	[ST_VERSION_FILL] = { ENVELOPE_SET "value_type = 0", 9 },
+	[ST_VERSION_RESEAL] = { "WITH u AS (" ENVELOPE_SET "value_type <> 0 "
+	    "RETURNING 1) SELECT coffer_put_same(CASE WHEN EXISTS (SELECT 1 "
+	    "FROM u) THEN NULL ELSE '\\x00'::bytea END, NULL)", 9 },
 	[ST_VERSIONS_SEALED] = { "SELECT " VERSION_COLS " FROM secret_versions "
 	    "v WHERE v.secret_uuid = $1 AND v.value_type <> 0 "
 	    "ORDER BY v.created_date, v.version_id", 1 },
@@ -477,22 +517,30 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 
 /* ---- running them ------------------------------------------------------- */
 
-/* Run a statement that returns no rows. */
 int
-store_command(struct store *s, enum store_stmt st, int n, const char *const *v,
-    const int *len, const int *fmt, struct cf_error *err)
+store_hold_or_run(struct store *s, enum store_stmt st, int n,
+    const char *const *v, const int *len, const int *fmt,
+    ExecStatusType expect, struct cf_error *err)
 {
 	PGresult *r;
 
 	/* It reports nothing back: it can wait (store_held.c). */
 	if (s->defer && (s->in_tx || s->begin_pending))
-		return (store_hold(s, st, n, v, len, fmt, PGRES_COMMAND_OK,
-		    err));
-	if ((r = store_exec(s, st, n, v, len, fmt, 0, PGRES_COMMAND_OK,
-	    err)) == NULL)
+		return (store_hold(s, st, n, v, len, fmt, expect, err));
+	if ((r = store_exec(s, st, n, v, len, fmt, 0, expect, err)) == NULL)
 		return (-1);
 	PQclear(r);
 	return (0);
+}
+
+/* Run a statement that returns no rows. */
+int
+store_command(struct store *s, enum store_stmt st, int n, const char *const *v,
+    const int *len, const int *fmt, struct cf_error *err)
+{
+
+	return (store_hold_or_run(s, st, n, v, len, fmt, PGRES_COMMAND_OK,
+	    err));
 }
 
 /* Run a one-row, one-column query; *out is the int8 value (0 if no row). */

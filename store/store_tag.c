@@ -78,16 +78,8 @@ store_tags_within(struct store *s, const char *uuid, int max_tags,
 {
 	char lim[16];
 	const char *v[2] = { uuid, lim };
-	PGresult *r;
 
 	snprintf(lim, sizeof(lim), "%d", max_tags);
-	/* Nothing asked back: it can wait (store_held.c). */
-	if (s->defer && (s->in_tx || s->begin_pending))
-		return (store_hold(s, ST_TAGS_WITHIN, 2, v, NULL, NULL,
-		    PGRES_TUPLES_OK, err));
-	if ((r = store_exec(s, ST_TAGS_WITHIN, 2, v, NULL, NULL, 0,
-	    PGRES_TUPLES_OK, err)) == NULL)
-		return (-1);
-	PQclear(r);
-	return (0);
+	return (store_hold_or_run(s, ST_TAGS_WITHIN, 2, v, NULL, NULL,
+	    PGRES_TUPLES_OK, err));
 }

@@ -38,21 +38,21 @@ store_version_get(struct store *s, struct cf_arena *a, const char *uuid,
 
 /*
  * The parameters of a version row: $1 uuid, $2 version id, $3 value type,
- * $4 format, $5 KEK label, $6-$8 the envelope's byte strings (binary);
- * and its KEK version into ${kv}, which each statement places itself.
+ * $4 format, $5 KEK label, $6-$8 the envelope's byte strings (binary),
+ * $9 its KEK version (also in ${kv}: ST_VERSION_ADD takes it as $13).
  * ${type}, ${format} and ${kv} are the caller's buffers.
  */
 static void
 version_params(const char *uuid, const struct store_version *ver,
-    char type[4], char format[16], char kv[16], const char *v[8], int len[8],
-    int fmt[8])
+    char type[4], char format[16], char kv[16], const char *v[9], int len[9],
+    int fmt[9])
 {
 
 	snprintf(type, 4, "%d", ver->empty ? 0 : ver->binary ? 2 : 1);
 	snprintf(format, 16, "%u", ver->format);
 	snprintf(kv, 16, "%u", ver->kek_version > 0 ? ver->kek_version : 1);
-	memset(len, 0, 8 * sizeof(*len));
-	memset(fmt, 0, 8 * sizeof(*fmt));
+	memset(len, 0, 9 * sizeof(*len));
+	memset(fmt, 0, 9 * sizeof(*fmt));
 	v[0] = uuid;
 	v[1] = ver->version_id;
 	v[2] = type;
@@ -65,6 +65,7 @@ version_params(const char *uuid, const struct store_version *ver,
 	v[7] = ver->ciphertext != NULL ? (const char *)ver->ciphertext : "";
 	len[7] = (int)ver->ciphertext_len;
 	fmt[5] = fmt[6] = fmt[7] = 1;
+	v[8] = kv;
 }
 
 int
@@ -76,8 +77,6 @@ store_version_insert(struct store *s, const char *uuid,
 	int len[9], fmt[9];
 
 	version_params(uuid, ver, type, format, kv, v, len, fmt);
-	v[8] = kv;
-	len[8] = fmt[8] = 0;
 	return (store_command(s, ST_VERSION_INSERT, 9, v, len, fmt, err));
 }
 
@@ -92,7 +91,6 @@ store_version_add(struct store *s, const char *uuid,
 	int len[14], fmt[14];
 	json_t *arr;
 	char *json;
-	PGresult *r;
 	size_t i;
 	int rc;
 
@@ -121,20 +119,10 @@ store_version_add(struct store *s, const char *uuid,
 	v[13] = lim;
 	len[8] = len[9] = len[10] = len[11] = len[12] = len[13] = 0;
 	fmt[8] = fmt[9] = fmt[10] = fmt[11] = fmt[12] = fmt[13] = 0;
-	/* Nothing asked back: it can wait (store_held.c). */
-	if (s->defer && (s->in_tx || s->begin_pending)) {
-		rc = store_hold(s, ST_VERSION_ADD, 14, v, len, fmt,
-		    PGRES_TUPLES_OK, err);
-		free(json);
-		return (rc);
-	}
-	r = store_exec(s, ST_VERSION_ADD, 14, v, len, fmt, 0, PGRES_TUPLES_OK,
-	    err);
+	rc = store_hold_or_run(s, ST_VERSION_ADD, 14, v, len, fmt,
+	    PGRES_TUPLES_OK, err);
 	free(json);
-	if (r == NULL)
-		return (-1);
-	PQclear(r);
-	return (0);
+	return (rc);
 oom:
 	cf_error_set(err, CF_ERR_INTERNAL, "out of memory");
 	return (-1);
@@ -142,36 +130,26 @@ oom:
 
 int
 store_put_unchanged(struct store *s, const char *uuid, const char *vid,
-    const char *basis, struct cf_error *err)
+    const char *basis, enum store_basis kind, struct cf_error *err)
 {
 	const char *v[3] = { uuid, vid, basis };
 
 	/* Held, so that they lead the pipeline that ends with the COMMIT. */
 	if (!s->defer || !(s->in_tx || s->begin_pending)) {
-		cf_error_set(err, CF_ERR_INTERNAL, "a Put's basis is checked "
+		cf_error_set(err, CF_ERR_INTERNAL, "a write's basis is checked "
 		    "only at the head of its held writes");
 		return (-1);
 	}
 	if (store_hold(s, ST_PUT_LOCK, 1, v, NULL, NULL, PGRES_TUPLES_OK,
 	    err))
 		return (-1);
-	return (store_hold(s, ST_PUT_UNCHANGED, 3, v, NULL, NULL,
-	    PGRES_TUPLES_OK, err));
+	return (store_hold(s, kind == STORE_BASIS_REKEY ? ST_REKEY_UNCHANGED :
+	    ST_PUT_UNCHANGED, 3, v, NULL, NULL, PGRES_TUPLES_OK, err));
 }
 
-/* Both statements of envelope_update, but for which rows they touch. */
-#define ENVELOPE_SET "UPDATE secret_versions SET value_type = $3::smallint, " \
-	"format = $4::int, kek_label = $5, iv = $6, wrapped_dek = $7, " \
-	"ciphertext = $8, kek_version = $9::int WHERE secret_uuid = $1::uuid " \
-	"AND version_id = $2 AND "
-
-/*
- * Store ${ver}'s envelope in its row, which must have a value (${filled})
- * or be the empty version of a pending rotation (!${filled}).
- */
-static int
-envelope_update(struct store *s, const char *uuid,
-    const struct store_version *ver, int filled, struct cf_error *err)
+int
+store_version_fill(struct store *s, const char *uuid,
+    const struct store_version *ver, struct cf_error *err)
 {
 	char type[4], format[16], kv[16];
 	const char *v[9];
@@ -179,39 +157,30 @@ envelope_update(struct store *s, const char *uuid,
 	PGresult *r;
 
 	version_params(uuid, ver, type, format, kv, v, len, fmt);
-	v[8] = kv;
-	len[8] = fmt[8] = 0;
-	if ((r = store_exec_params(s, filled ? ENVELOPE_SET "value_type <> 0" :
-	    ENVELOPE_SET "value_type = 0", 9, v, len, fmt, 0, PGRES_COMMAND_OK,
-	    filled ? "resealing a version" : "filling a pending version",
-	    err)) == NULL)
+	if ((r = store_exec(s, ST_VERSION_FILL, 9, v, len, fmt, 0,
+	    PGRES_COMMAND_OK, err)) == NULL)
 		return (-1);
 	rows = atoi(PQcmdTuples(r));
 	PQclear(r);
 	if (rows != 1) {
-		cf_error_set(err, filled ? CF_ERR_INTERNAL :
-		    CF_ERR_INVALID_REQUEST, "version %.64s %s",
-		    ver->version_id, filled ? "changed while it was resealed" :
-		    "has a value already");
+		cf_error_set(err, CF_ERR_INVALID_REQUEST, "version %.64s has a "
+		    "value already", ver->version_id);
 		return (-1);
 	}
 	return (0);
 }
 
 int
-store_version_fill(struct store *s, const char *uuid,
-    const struct store_version *ver, struct cf_error *err)
-{
-
-	return (envelope_update(s, uuid, ver, 0, err));
-}
-
-int
 store_version_reseal(struct store *s, const char *uuid,
     const struct store_version *ver, struct cf_error *err)
 {
+	char type[4], format[16], kv[16];
+	const char *v[9];
+	int len[9], fmt[9];
 
-	return (envelope_update(s, uuid, ver, 1, err));
+	version_params(uuid, ver, type, format, kv, v, len, fmt);
+	return (store_hold_or_run(s, ST_VERSION_RESEAL, 9, v, len, fmt,
+	    PGRES_TUPLES_OK, err));
 }
 
 int
@@ -388,18 +357,10 @@ store_stage_set(struct store *s, const char *uuid, const char *stage,
 {
 	char lim[16];
 	const char *v[4] = { uuid, stage, vid, lim };
-	PGresult *r;
 
 	snprintf(lim, sizeof(lim), "%d", max_labels);
-	/* Nothing asked back: it can wait (store_held.c). */
-	if (s->defer && (s->in_tx || s->begin_pending))
-		return (store_hold(s, ST_STAGE_SET, 4, v, NULL, NULL,
-		    PGRES_TUPLES_OK, err));
-	if ((r = store_exec(s, ST_STAGE_SET, 4, v, NULL, NULL, 0,
-	    PGRES_TUPLES_OK, err)) == NULL)
-		return (-1);
-	PQclear(r);
-	return (0);
+	return (store_hold_or_run(s, ST_STAGE_SET, 4, v, NULL, NULL,
+	    PGRES_TUPLES_OK, err));
 }
 
 int

@@ -526,10 +526,6 @@ class ChangeTest(PipelineCase):
             f"{a}:AWSCURRENT", f"{c}:L,M"])))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 EK = "/coffer.v1.EncryptionKeys/"
 
 
@@ -560,7 +556,8 @@ class SealedCase(PipelineCase):
         mine = token()
         if callable(sql):
             sql = sql(mine)
-        fields = {"secret_string": "mine", **fields}
+        fields = {k: v for k, v in {"secret_string": "mine",
+                                    **fields}.items() if v is not None}
         before = self.sealed_first(op)
         lock = RowLock(self.db, name)
         th, result = self.in_background(op, secret_id=name,
@@ -576,6 +573,12 @@ class SealedCase(PipelineCase):
         after = self.sealed_first(op)
         return mine, result, {k: after.get(k, 0) - before.get(k, 0)
                               for k in ("true", "false")}
+
+    def joined_ok(self, *runs):
+        """Wait for each (thread, result) of in_background: none failed."""
+        for th, result in runs:
+            th.join(timeout=60)
+            self.assertNotIn("error", result)
 
     def outcomes(self, vid, op="PutSecretValue"):
         return self.sql("SELECT string_agg(outcome, ',' ORDER BY seq) FROM "
@@ -665,10 +668,7 @@ class SealedFirstTest(SealedCase):
             self.put_waiting(2)
         finally:
             lock.release()
-        th1.join(timeout=60)
-        th2.join(timeout=60)
-        self.assertNotIn("error", r1)
-        self.assertNotIn("error", r2)
+        self.joined_ok((th1, r1), (th2, r2))
         self.assertEqual(r1["response"].version_id, mine)
         self.assertEqual(list(r1["response"].version_stages),
                          list(r2["response"].version_stages))
@@ -777,8 +777,8 @@ class UpdateSealedFirstTest(SealedCase):
     """UpdateSecret with a value and no KmsKeyId writes its version as a
     Put does (engine_seal_first, on the same basis, whose coverage
     SealedFirstTest checks), its description change in the same pipeline;
-    with a KmsKeyId it reseals every version, under the lock from the
-    start."""
+    with a value and a KmsKeyId it reseals every version, under the lock
+    from the start."""
 
     def update(self, name, **fields):
         """UpdateSecret of ${name}: (its token, the change in
@@ -866,3 +866,199 @@ class UpdateSealedFirstTest(SealedCase):
             key + ":d2")
         self.assertEqual(self.outcomes(mine, "UpdateSecret"), "OK")
 
+
+class RekeySealedFirstTest(SealedCase):
+    """UpdateSecret with a KmsKeyId and no value seals every version again
+    under the new key before its transaction, against a basis that covers
+    the secret as a Put's does and every version with a value and its
+    envelope; the transaction checks it under the row lock and writes the
+    key, the description, the envelopes and the event in one pipeline.
+    Whatever interleaves with it, no version is left under the old key."""
+
+    CALL = "UpdateSecret/KmsKeyId"
+
+    def versions(self, name, n=2):
+        """${name} with ${n} more versions: {version_id: value}."""
+        first = token()
+        values = {first: "v0"}
+        self.call("CreateSecret", name=name, secret_string="v0",
+                  client_request_token=first)
+        for i in range(1, n + 1):
+            vid = token()
+            self.call("PutSecretValue", secret_id=name,
+                      secret_string=f"v{i}", client_request_token=vid)
+            values[vid] = f"v{i}"
+        return values
+
+    def keks(self, name):
+        """{version_id: kek_label} of ${name}'s versions with a value."""
+        out = self.sql("SELECT v.version_id || '|' || v.kek_label FROM "
+                       "secret_versions v JOIN secrets s ON s.uuid = "
+                       f"v.secret_uuid WHERE s.name = '{name}' AND "
+                       "v.value_type <> 0")
+        return dict(line.split("|") for line in out.splitlines())
+
+    def reads_back(self, name, values):
+        for vid, want in values.items():
+            r = self.call("GetSecretValue", secret_id=name,
+                          version_id=vid)[0]
+            self.assertEqual(r.secret_string, want, vid)
+
+    def delta(self, before):
+        after = self.sealed_first(self.CALL)
+        return {k: after.get(k, 0) - before.get(k, 0)
+                for k in ("true", "false")}
+
+    def opens(self):
+        """Values opened in the token so far (DEK cache hits + misses)."""
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics",
+                timeout=10) as r:
+            text = r.read().decode()
+        return sum(int(float(n)) for n in re.findall(
+            r'^coffer_dek_cache_(?:hits|misses)_total (\S+)$', text, re.M))
+
+    def test_a_new_key_reseals_every_version_first(self):
+        """No one in the way: sealed first, the basis holds; every version
+        under the new key and readable, the description written, and the
+        change and its one event in one transaction."""
+        key = self.new_key()
+        name = f"rk-{token()[:8]}"
+        values = self.versions(name)
+        before = self.sealed_first(self.CALL)
+        r = self.call("UpdateSecret", secret_id=name,
+                      kms_key_id=f"alias/{key}", description="moved")[0]
+        self.assertFalse(r.HasField("version_id"))
+        self.assertEqual(self.delta(before), {"true": 1, "false": 0})
+        self.assertEqual(self.keks(name), {v: key for v in values})
+        # Before any read: the first of the day touches the secret's row.
+        self.assertEqual(self.sql(
+            "SELECT s.description || ' ' || s.kms_key_id || ' ' || "
+            "(s.xmin = e.xmin)::text || ' ' || e.outcome FROM secrets s, "
+            f"audit_events e WHERE s.name = '{name}' AND e.operation = "
+            f"'UpdateSecret' AND e.secret_arn = s.arn"),
+            f"moved alias/{key} true OK")
+        self.reads_back(name, values)
+
+    def test_a_put_meanwhile_leaves_nothing_under_the_old_key(self):
+        """A Put to the secret waits on the row lock behind the key
+        change: whichever commits first, the other's basis has changed
+        and it runs again under the lock, so the new version ends under
+        the new key too, and every value reads back."""
+        key = self.new_key()
+        name = f"rk-{token()[:8]}"
+        values = self.versions(name)
+        mine = token()
+        values[mine] = "late"
+        rekey0 = self.sealed_first(self.CALL)
+        put0 = self.sealed_first()
+        lock = RowLock(self.db, name)
+        th1, r1 = self.in_background("UpdateSecret", secret_id=name,
+                                     kms_key_id=f"alias/{key}")
+        try:
+            self.put_waiting(1)
+            th2, r2 = self.in_background("PutSecretValue", secret_id=name,
+                                         secret_string="late",
+                                         client_request_token=mine)
+            self.put_waiting(2)
+        finally:
+            lock.release()
+        self.joined_ok((th1, r1), (th2, r2))
+        rekey, put = self.delta(rekey0), self.sealed_first()
+        put = {k: put.get(k, 0) - put0.get(k, 0) for k in ("true", "false")}
+        self.assertEqual(rekey["true"] + rekey["false"], 1, rekey)
+        self.assertEqual(put["true"] + put["false"], 1, put)
+        self.assertEqual(rekey["false"] + put["false"], 1, (rekey, put))
+        self.assertEqual(self.keks(name), {v: key for v in values})
+        self.reads_back(name, values)
+
+    def test_a_version_added_meanwhile_is_not_left_behind(self):
+        """A version appears under the old key while the call waits (here
+        one whose envelope cannot be opened): the basis changed, so the
+        call is decided again under the lock, where it finds that version
+        and, unable to open it, moves nothing, rather than committing
+        with a version left under the old key."""
+        key = self.new_key()
+        name = f"rk-{token()[:8]}"
+        values = self.versions(name)
+        old = set(self.keks(name).values())
+        self.assertEqual(len(old), 1)
+        extra = token()
+        before = self.sealed_first(self.CALL)
+        _, result, _ = self.put_while_locked(
+            name, "INSERT INTO secret_versions (secret_uuid, version_id, "
+            "value_type, format, kek_label, iv, wrapped_dek, ciphertext) "
+            f"SELECT uuid, '{extra}', 1, 1, '{next(iter(old))}', '\\x00', "
+            f"'\\x00', '\\x00' FROM secrets WHERE name = '{name}'",
+            op="UpdateSecret", kms_key_id=f"alias/{key}",
+            secret_string=None)
+        self.assertEqual(self.delta(before), {"true": 0, "false": 1})
+        self.assertIn("error", result)
+        self.assertEqual(set(self.keks(name).values()), old)
+        self.assertEqual(self.sql(
+            "SELECT kms_key_id IS NULL FROM secrets WHERE name = "
+            f"'{name}'"), "t")
+        self.reads_back(name, values)
+
+    def test_the_basis_covers_the_versions(self):
+        """A version removed, a tag added or a deletion while the call
+        waits sends it back to the lock; a description, the dates, a
+        label and a read's LastAccessedDate do not.  Either way every
+        version that is left ends under the new key, and each was opened
+        once: the lock reuses what the first attempt sealed again."""
+        def uuid_of(name):
+            return f"(SELECT uuid FROM secrets WHERE name = '{name}')"
+
+        changes = {
+            "version removed": lambda n, old: "DELETE FROM "
+                "secret_versions WHERE version_id = "
+                f"'{old}' AND secret_uuid = {uuid_of(n)}",
+            "tag": lambda n, old: "INSERT INTO tags (secret_uuid, key, "
+                f"value, position) SELECT {uuid_of(n)}, 'owner', 'b', 1",
+            "deletion": lambda n, old: "UPDATE secrets SET deleted_date = "
+                "now(), purge_after = now() + interval '7 days' WHERE "
+                f"name = '{n}'",
+        }
+        kept = {
+            "description": lambda n, old: "UPDATE secrets SET description "
+                f"= 'd' WHERE name = '{n}'",
+            "dates": lambda n, old: "UPDATE secrets SET last_changed_date "
+                f"= now() + interval '1 s', last_accessed_date = {TODAY} - "
+                f"9 WHERE name = '{n}'",
+            "label": lambda n, old: "INSERT INTO version_stages "
+                "(secret_uuid, stage, version_id) VALUES "
+                f"({uuid_of(n)}, 'L', '{old}')",
+            "read": lambda n, old: "UPDATE secret_versions SET "
+                f"last_accessed_date = {TODAY} - 9 WHERE secret_uuid = "
+                f"{uuid_of(n)}",
+        }
+        key = self.new_key()
+        for expect, cases in (({"true": 0, "false": 1}, changes),
+                              ({"true": 1, "false": 0}, kept)):
+            for what, sql in cases.items():
+                name = f"rk-{token()[:8]}"
+                values = self.versions(name)
+                old = next(iter(values))  # unlabelled by now
+                before = self.sealed_first(self.CALL)
+                opened = self.opens()
+                _, result, _ = self.put_while_locked(
+                    name, lambda _, s=sql, n=name, o=old: s(n, o),
+                    op="UpdateSecret", kms_key_id=f"alias/{key}",
+                    secret_string=None)
+                self.assertEqual(self.delta(before), expect,
+                                 (what, result))
+                self.assertEqual(self.opens() - opened, len(values), what)
+                if what == "deletion":
+                    self.assertEqual(result["error"][0],
+                                     "InvalidRequestException")
+                    continue
+                self.assertNotIn("error", result, what)
+                if what == "version removed":
+                    del values[old]
+                self.assertEqual(self.keks(name), {v: key for v in values},
+                                 what)
+                self.reads_back(name, values)
+
+
+if __name__ == "__main__":
+    unittest.main()
