@@ -44,7 +44,7 @@
 enum engine_sealed_op {
 	ENGINE_SEALED_PUT,		/* PutSecretValue */
 	ENGINE_SEALED_UPDATE,		/* UpdateSecret with a value */
-	ENGINE_SEALED_REKEY,		/* ...with a KmsKeyId and no value */
+	ENGINE_SEALED_REKEY,		/* ...with a KmsKeyId (a value or not) */
 	ENGINE_SEALED_OPS
 };
 
@@ -332,7 +332,33 @@ int engine_resolve_put_basis(struct engine_worker *,
     const struct engine_call *, const char *, enum store_basis, const char *,
     struct store_secret *, int *, int *, const char **, struct cf_error *);
 
-/* What engine_seal_first writes: version ${vid} holding ${value}. */
+/* Envelopes sealed again under a secret's new KMS key. */
+struct engine_resealed {
+	struct store_version *v;		/* in the call's arena */
+	size_t n;
+};
+
+/*
+ * engine_reseal_prepare(w, call, sec, prior, out, err):
+ * Every version of ${sec} with a value not yet under its KMS key (the new
+ * one, in ${sec}) sealed again under it, as AWS re-encrypts a secret's
+ * versions when its key changes; token work only, the envelopes in
+ * *${out}.  A version in ${prior} (NULL: none) keeps the envelope made
+ * there: a version's value never changes.
+ * engine_reseal_store(w, sec, moved, err): those envelopes written (held
+ * under store_defer_writes).
+ */
+int engine_reseal_prepare(struct engine_worker *, const struct engine_call *,
+    const struct store_secret *, const struct engine_resealed *,
+    struct engine_resealed *, struct cf_error *);
+int engine_reseal_store(struct engine_worker *, const struct store_secret *,
+    const struct engine_resealed *, struct cf_error *);
+
+/*
+ * What engine_seal_first writes: version ${vid} holding ${value}, and
+ * for UpdateSecret a description and a new KMS key (every version sealed
+ * again under it; ${value} NULL and ${vid} NULL for a key change alone).
+ */
 struct engine_sealed_put {
 	enum engine_sealed_op op;
 	const char *secret_id;
@@ -342,6 +368,9 @@ struct engine_sealed_put {
 	size_t n_stages;
 	int set_description;			/* UpdateSecret's, with: */
 	const char *description;
+	int set_key;				/* UpdateSecret's, with: */
+	const char *kms_key_id;			/* the KmsKeyId as given */
+	struct engine_resealed *resealed;	/* out: the envelopes made */
 };
 
 /* How engine_seal_first ended. */
@@ -354,8 +383,9 @@ enum engine_sealed {
 
 /*
  * engine_seal_first(w, call, put, sec, labels, n, err):
- * Write ${put} with its value sealed before the transaction, against the
- * basis engine_resolve_put_basis read, checked again under the row lock
+ * Write ${put} with its value (and, for a new KMS key, every version)
+ * sealed before the transaction, against the basis
+ * engine_resolve_put_basis read, checked again under the row lock
  * (ops_put.c).  On ENGINE_SEALED_DONE *${sec} is the secret and
  * ${labels} (ENGINE_MAX_LABELS + 1 entries) the ${n} labels the version
  * got.

@@ -3,7 +3,6 @@
  * secrets past their recovery window, UpdateSecretVersionStage,
  * ListSecretVersionIds, TagResource and UntagResource.
  */
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,175 +32,35 @@ update_check(const struct engine_update_req *req, struct cf_error *err)
 	return (engine_check_token(req->client_request_token, err));
 }
 
-/* Envelopes sealed again under a secret's new key (reseal_prepare). */
-struct resealed {
-	struct store_version *v;	/* in the call's arena */
-	size_t n;
-};
-
-/* ${vid}'s envelope in ${done}, or NULL. */
-static const struct store_version *
-resealed_find(const struct resealed *done, const char *vid)
-{
-	size_t i;
-
-	for (i = 0; done != NULL && i < done->n; i++)
-		if (strcmp(done->v[i].version_id, vid) == 0)
-			return (&done->v[i]);
-	return (NULL);
-}
-
 /*
- * Every version of ${sec} with a value, sealed again under its KMS key
- * (the new one, in ${sec}), as AWS re-encrypts a secret's versions when
- * its key changes: a tenant's key can then be destroyed without taking
- * the secret's history along, and a secret whose key was changed before
- * this existed is repaired by giving the same KmsKeyId again.  Token work
- * only: the new envelopes in *${out} (in the call's arena) for
- * reseal_store, each value's plaintext wiped as soon as it is sealed
- * again (engine_reseal).  A version ${prior} (NULL: none) sealed already
- * under the same key keeps that envelope: a version's value never
- * changes, so the envelope a sealed-first attempt made before it was
- * sent back to the lock is still good, and the lock is held for the
- * versions that attempt did not see.
- */
-static int
-reseal_prepare(struct engine_worker *w, const struct engine_call *call,
-    const struct store_secret *sec, const struct resealed *prior,
-    struct resealed *out, struct cf_error *err)
-{
-	const char *label = engine_kek_label(sec->kms_key_id);
-	const struct store_version *done;
-	struct store_version *v, *moved;
-	enum engine_kek_state state;
-	size_t nv, i;
-	size_t *n = &out->n;
-
-	out->v = NULL;
-	*n = 0;
-	if (label == NULL)
-		label = w->e->default_kek;
-	if (store_versions_sealed(w->store, call->arena, sec->uuid, &v, &nv,
-	    err))
-		return (-1);
-	if (nv == 0)
-		return (0);
-	if ((moved = cf_arena_alloc(call->arena, nv * sizeof(*moved))) == NULL)
-		return (engine_oom(err));
-	for (i = 0; i < nv; i++) {
-		if (strcmp(v[i].kek_label, label) == 0)
-			continue;
-		/* Under a destroyed key a value is gone: nothing to move. */
-		if ((state = engine_kek_state(w, v[i].kek_label, err)) ==
-		    ENGINE_KEK_ERROR)
-			return (-1);
-		if (state == ENGINE_KEK_DESTROYED)
-			continue;
-		if ((done = resealed_find(prior, v[i].version_id)) != NULL)
-			moved[*n] = *done;
-		else if (engine_reseal(w, sec->uuid, &v[i], sec->kms_key_id,
-		    &moved[*n], call->arena, err))
-			return (-1);
-		(*n)++;
-	}
-	out->v = moved;
-	return (0);
-}
-
-/* reseal_prepare's envelopes written (held, under store_defer_writes). */
-static int
-reseal_store(struct engine_worker *w, const struct store_secret *sec,
-    const struct resealed *moved, struct cf_error *err)
-{
-	size_t i;
-
-	for (i = 0; i < moved->n; i++)
-		if (store_version_reseal(w->store, sec->uuid, &moved->v[i],
-		    err))
-			return (-1);
-	return (0);
-}
-
-/*
- * UpdateSecret moving the secret to another KMS key without a value
- * (store/DESIGN.md, "Sealed before the transaction"): the secret read
- * without a lock, with a basis that also covers every version with a
- * value and its envelope (STORE_BASIS_REKEY); the caller and the key
- * authorized, and every version sealed again under the new key, while no
- * transaction is open; then one pipeline that locks the row, checks the
- * basis, writes the description and the key, the new envelopes and the
- * event, and commits.  A basis that changed meanwhile (a version added,
- * filled or rewrapped; the policy, tags or deletion) sends the call back
- * to the lock (ENGINE_SEALED_LOCKED): nothing written, no event, and
- * *${moved} the envelopes made, which the locked path reuses.  The
- * versions are read after the basis: whatever changed between the two
- * reads changed the basis too, and the check sees it.
- */
-static enum engine_sealed
-update_rekey_first(struct engine_worker *w, const struct engine_call *call,
-    const struct engine_update_req *req, struct engine_update_resp *resp,
-    struct resealed *moved, struct cf_error *err)
-{
-	const char *label = engine_kek_label(req->kms_key_id);
-	struct store_secret sec;
-	const char *basis;
-	int has, has_current;
-
-	/* The KmsKeyId only once the caller is authorized: no oracle. */
-	if (engine_resolve_put_basis(w, call, req->secret_id,
-	    STORE_BASIS_REKEY, NULL, &sec, &has, &has_current, &basis, err) ||
-	    engine_kek_usable(w, call, req->kms_key_id, err))
-		return (ENGINE_SEALED_FAILED);
-	sec.kms_key_id = label ? req->kms_key_id : NULL;
-	if (reseal_prepare(w, call, &sec, NULL, moved, err) ||
-	    store_begin(w->store, err))
-		return (ENGINE_SEALED_FAILED);
-	store_defer_writes(w->store);
-	if (store_put_unchanged(w->store, sec.uuid, NULL, basis,
-	    STORE_BASIS_REKEY, err) || store_secret_update_meta(w->store,
-	    sec.uuid, req->description != NULL, req->description, 1,
-	    sec.kms_key_id, err) || reseal_store(w, &sec, moved, err))
-		goto undo;
-	if (engine_finish(w, call, ENGINE_TX_COMMIT, err) ==
-	    ENGINE_TX_COMMITTED) {
-		atomic_fetch_add_explicit(
-		    &w->e->sealed_first[ENGINE_SEALED_REKEY][1], 1,
-		    memory_order_relaxed);
-		resp->arn = sec.arn;
-		resp->name = sec.name;
-		return (ENGINE_SEALED_DONE);
-	}
-undo:
-	store_rollback(w->store);
-	if (!store_basis_changed(w->store))
-		return (ENGINE_SEALED_FAILED);
-	atomic_fetch_add_explicit(&w->e->sealed_first[ENGINE_SEALED_REKEY][0],
-	    1, memory_order_relaxed);
-	cf_error_clear(err);
-	return (ENGINE_SEALED_LOCKED);
-}
-
-/*
- * UpdateSecret's new value as engine_seal_first writes it: AWSCURRENT,
- * with the description if one is given.  Its event names the version
- * only once the version is written (engine_seal_first), as under the
- * lock; an attempt sent back to the lock forgets it again.
+ * UpdateSecret's new value, new KMS key, or both, as engine_seal_first
+ * writes them (store/DESIGN.md, "Sealed before the transaction"): the
+ * value as AWSCURRENT, every version sealed again under the new key, the
+ * description if one is given.  Its event names the version only once
+ * the version is written (engine_seal_first), as under the lock; an
+ * attempt sent back to the lock forgets it again, and leaves the
+ * envelopes it made in *${resealed} for the lock to reuse.
  */
 static enum engine_sealed
 update_sealed_first(struct engine_worker *w, const struct engine_call *call,
     const struct engine_update_req *req, struct engine_update_resp *resp,
-    struct cf_error *err)
+    struct engine_resealed *resealed, struct cf_error *err)
 {
 	static const char *const current[1] = { STAGE_CURRENT };
+	const int value = req->value.present;
 	const struct engine_sealed_put put = {
-		.op = ENGINE_SEALED_UPDATE,
+		.op = req->kms_key_id != NULL ? ENGINE_SEALED_REKEY :
+		    ENGINE_SEALED_UPDATE,
 		.secret_id = req->secret_id,
-		.vid = req->client_request_token,
-		.value = &req->value,
+		.vid = value ? req->client_request_token : NULL,
+		.value = value ? &req->value : NULL,
 		.stages = current,
-		.n_stages = 1,
+		.n_stages = value ? 1 : 0,
 		.set_description = req->description != NULL,
 		.description = req->description,
+		.set_key = req->kms_key_id != NULL,
+		.kms_key_id = req->kms_key_id,
+		.resealed = resealed,
 	};
 	const char *labels[ENGINE_MAX_LABELS + 1];
 	struct store_secret sec;
@@ -210,7 +69,7 @@ update_sealed_first(struct engine_worker *w, const struct engine_call *call,
 
 	rc = engine_seal_first(w, call, &put, &sec, labels, &n, err);
 	if (rc == ENGINE_SEALED_DONE) {
-		resp->version_id = req->client_request_token;
+		resp->version_id = put.vid;
 		resp->arn = sec.arn;
 		resp->name = sec.name;
 	} else
@@ -226,7 +85,7 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	enum engine_tx_end end = ENGINE_TX_ROLLBACK;
 	static const char *const current[1] = { STAGE_CURRENT };
 	const char *label = engine_kek_label(req->kms_key_id);
-	struct resealed prior = { NULL, 0 };
+	struct engine_resealed prior = { NULL, 0 };
 	struct store_secret sec;
 	struct store_version v;
 	enum engine_token_version rc;
@@ -237,13 +96,11 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 		return (-1);
 	/*
 	 * A new value is sealed before the transaction, as a Put's is, and
-	 * so is every version moving to a new KMS key; both at once (rare)
-	 * are decided under the lock from the start.
+	 * so is every version moving to a new KMS key; a description alone
+	 * has no token work, and is decided under the lock.
 	 */
-	if (req->value.present != (req->kms_key_id != NULL))
-		switch (req->value.present ? update_sealed_first(w, call, req,
-		    resp, err) : update_rekey_first(w, call, req, resp, &prior,
-		    err)) {
+	if (req->value.present || req->kms_key_id != NULL)
+		switch (update_sealed_first(w, call, req, resp, &prior, err)) {
 		case ENGINE_SEALED_DONE:
 			return (0);
 		case ENGINE_SEALED_FAILED:
@@ -273,11 +130,11 @@ engine_update_secret(struct engine_worker *w, const struct engine_call *call,
 	    req->kms_key_id != NULL, label ? req->kms_key_id : NULL, err))
 		goto finish;
 	if (req->kms_key_id != NULL) {
-		struct resealed moved;
+		struct engine_resealed moved;
 
 		sec.kms_key_id = label ? req->kms_key_id : NULL;
-		if (reseal_prepare(w, call, &sec, &prior, &moved, err) ||
-		    reseal_store(w, &sec, &moved, err))
+		if (engine_reseal_prepare(w, call, &sec, &prior, &moved,
+		    err) || engine_reseal_store(w, &sec, &moved, err))
 			goto finish;
 	}
 

@@ -3,7 +3,9 @@
  * (engine_put_version), a ClientRequestToken that names one already
  * (a retry, a conflict, a rotation's pending version), and PutSecretValue,
  * whose value is sealed before its transaction when it can be
- * (engine_seal_first, which UpdateSecret shares).
+ * (engine_seal_first, which UpdateSecret shares); and a secret's versions
+ * sealed again under a new KMS key (engine_reseal_prepare), which
+ * UpdateSecret does before its transaction too.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -215,6 +217,82 @@ put_answer(const struct engine_call *call, const struct store_secret *sec,
 	return (0);
 }
 
+/* ${vid}'s envelope in ${done}, or NULL. */
+static const struct store_version *
+resealed_find(const struct engine_resealed *done, const char *vid)
+{
+	size_t i;
+
+	for (i = 0; done != NULL && i < done->n; i++)
+		if (strcmp(done->v[i].version_id, vid) == 0)
+			return (&done->v[i]);
+	return (NULL);
+}
+
+/*
+ * A tenant's key can be destroyed without taking the secret's history
+ * along, and a secret whose key was changed before this existed is
+ * repaired by giving the same KmsKeyId again.  Each value's plaintext is
+ * wiped as soon as it is sealed again (engine_reseal).  A version's value
+ * never changes, so the envelope a sealed-first attempt made before it
+ * was sent back to the lock is still good (${prior}), and the lock is
+ * held only for the versions that attempt did not see.
+ */
+int
+engine_reseal_prepare(struct engine_worker *w, const struct engine_call *call,
+    const struct store_secret *sec, const struct engine_resealed *prior,
+    struct engine_resealed *out, struct cf_error *err)
+{
+	const char *label = engine_kek_label(sec->kms_key_id);
+	const struct store_version *done;
+	struct store_version *v, *moved;
+	enum engine_kek_state state;
+	size_t nv, i;
+
+	out->v = NULL;
+	out->n = 0;
+	if (label == NULL)
+		label = w->e->default_kek;
+	if (store_versions_sealed(w->store, call->arena, sec->uuid, &v, &nv,
+	    err))
+		return (-1);
+	if (nv == 0)
+		return (0);
+	if ((moved = cf_arena_alloc(call->arena, nv * sizeof(*moved))) == NULL)
+		return (engine_oom(err));
+	for (i = 0; i < nv; i++) {
+		if (strcmp(v[i].kek_label, label) == 0)
+			continue;
+		/* Under a destroyed key a value is gone: nothing to move. */
+		if ((state = engine_kek_state(w, v[i].kek_label, err)) ==
+		    ENGINE_KEK_ERROR)
+			return (-1);
+		if (state == ENGINE_KEK_DESTROYED)
+			continue;
+		if ((done = resealed_find(prior, v[i].version_id)) != NULL)
+			moved[out->n] = *done;
+		else if (engine_reseal(w, sec->uuid, &v[i], sec->kms_key_id,
+		    &moved[out->n], call->arena, err))
+			return (-1);
+		out->n++;
+	}
+	out->v = moved;
+	return (0);
+}
+
+int
+engine_reseal_store(struct engine_worker *w, const struct store_secret *sec,
+    const struct engine_resealed *moved, struct cf_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < moved->n; i++)
+		if (store_version_reseal(w->store, sec->uuid, &moved->v[i],
+		    err))
+			return (-1);
+	return (0);
+}
+
 /*
  * A new version sealed before its transaction (store/DESIGN.md, "Sealed
  * before the transaction"): the secret read without a lock, with the
@@ -223,46 +301,69 @@ put_answer(const struct engine_call *call, const struct store_secret *sec,
  * that the basis still holds, makes UpdateSecret's description change,
  * writes the version, appends the event and commits.  The row is locked
  * for that one round trip only, and the token works while no transaction
- * is open.  A token that names an existing version (a retry, a conflict,
- * a rotation's pending version: rare) and a basis that changed are
- * decided under the lock (ENGINE_SEALED_LOCKED): nothing was written and
- * no event recorded for this attempt.
+ * is open.  UpdateSecret's new KMS key the same way: the basis also
+ * covers every version with a value and its envelope
+ * (STORE_BASIS_REKEY), the key is authorized once the caller is, every
+ * version is sealed again under it (and the value, if any) before the
+ * pipeline, which writes the key and the envelopes after the check.  A
+ * token that names an existing version (a retry, a conflict, a
+ * rotation's pending version: rare) and a basis that changed are decided
+ * under the lock (ENGINE_SEALED_LOCKED): nothing was written and no event
+ * recorded for this attempt; the envelopes made are left in
+ * *${put->resealed} for the lock to reuse.
  */
 enum engine_sealed
 engine_seal_first(struct engine_worker *w, const struct engine_call *call,
     const struct engine_sealed_put *put, struct store_secret *sec,
     const char **labels, size_t *n, struct cf_error *err)
 {
+	const enum store_basis kind = put->set_key ? STORE_BASIS_REKEY :
+	    STORE_BASIS_PUT;
 	const char *basis;
 	int has, has_current;
 
 	*n = 0;
-	if (engine_resolve_put_basis(w, call, put->secret_id, STORE_BASIS_PUT,
-	    put->vid, sec, &has, &has_current, &basis, err))
+	if (engine_resolve_put_basis(w, call, put->secret_id, kind, put->vid,
+	    sec, &has, &has_current, &basis, err))
 		return (ENGINE_SEALED_FAILED);
 	if (has)
 		return (ENGINE_SEALED_LOCKED);
-	if (engine_put_labels(put->stages, put->n_stages, !has_current,
-	    labels, n, err))
+	/* The KmsKeyId only once the caller is authorized: no oracle. */
+	if (put->set_key) {
+		if (engine_kek_usable(w, call, put->kms_key_id, err))
+			return (ENGINE_SEALED_FAILED);
+		sec->kms_key_id = engine_kek_label(put->kms_key_id) != NULL ?
+		    put->kms_key_id : NULL;
+		if (engine_reseal_prepare(w, call, sec, NULL, put->resealed,
+		    err))
+			return (ENGINE_SEALED_FAILED);
+	}
+	if (put->value != NULL && engine_put_labels(put->stages,
+	    put->n_stages, !has_current, labels, n, err))
 		return (ENGINE_SEALED_FAILED);
 
 	/*
 	 * store_begin sends nothing: BEGIN leads the pipeline the commit
 	 * sends, after the seal (engine_put_version), with the basis check
-	 * held ahead of everything the call changes.
+	 * held ahead of everything the call changes.  The key first, so that
+	 * a new version is sealed under it (sec->kms_key_id, above).
 	 */
 	if (store_begin(w->store, err))
 		return (ENGINE_SEALED_FAILED);
 	store_defer_writes(w->store);
-	if (store_put_unchanged(w->store, sec->uuid, put->vid, basis,
-	    STORE_BASIS_PUT, err) ||
-	    (put->set_description && store_secret_update_meta(w->store,
-	    sec->uuid, 1, put->description, 0, NULL, err)) ||
-	    engine_put_version(w, call, sec, put->vid, put->value, labels, *n,
-	    0, err) || (engine_has_stage(labels, *n, STAGE_CURRENT) &&
-	    engine_rotation_touched(w, call, sec, err)))
+	if (store_put_unchanged(w->store, sec->uuid, put->vid, basis, kind,
+	    err) || ((put->set_description || put->set_key) &&
+	    store_secret_update_meta(w->store, sec->uuid, put->set_description,
+	    put->description, put->set_key, sec->kms_key_id, err)) ||
+	    (put->set_key && engine_reseal_store(w, sec, put->resealed,
+	    err)))
 		goto undo;
-	engine_audit_at(call, NULL, put->vid);
+	if (put->value != NULL && (engine_put_version(w, call, sec, put->vid,
+	    put->value, labels, *n, 0, err) || (engine_has_stage(labels, *n,
+	    STAGE_CURRENT) && engine_rotation_touched(w, call, sec, err))))
+		goto undo;
+	if (put->vid != NULL)
+		engine_audit_at(call, NULL, put->vid);
 	if (engine_finish(w, call, ENGINE_TX_COMMIT, err) ==
 	    ENGINE_TX_COMMITTED) {
 		atomic_fetch_add_explicit(&w->e->sealed_first[put->op][1], 1,

@@ -777,8 +777,8 @@ class UpdateSealedFirstTest(SealedCase):
     """UpdateSecret with a value and no KmsKeyId writes its version as a
     Put does (engine_seal_first, on the same basis, whose coverage
     SealedFirstTest checks), its description change in the same pipeline;
-    with a value and a KmsKeyId it reseals every version, under the lock
-    from the start."""
+    with a value and a KmsKeyId it also reseals every version first
+    (RekeySealedFirstTest)."""
 
     def update(self, name, **fields):
         """UpdateSecret of ${name}: (its token, the change in
@@ -811,19 +811,26 @@ class UpdateSealedFirstTest(SealedCase):
         r = self.call("GetSecretValue", secret_id=name)[0]
         self.assertEqual((r.version_id, r.secret_string), (vid, "second"))
 
-    def test_a_new_kms_key_is_decided_under_the_lock(self):
+    def test_a_value_and_a_new_key_seal_first(self):
         """A KmsKeyId with the value: every version is sealed again under
-        it, so the call does not seal first."""
+        the key and the value sealed under it, all before the
+        transaction (counted as a key change), one event."""
         key = self.new_key()
         name = self.secret()
+        rekey = self.sealed_first("UpdateSecret/KmsKeyId")
         vid, d = self.update(name, secret_string="second",
                              kms_key_id=f"alias/{key}")
         self.assertEqual(d, {"true": 0, "false": 0})
+        after = self.sealed_first("UpdateSecret/KmsKeyId")
+        self.assertEqual(after["true"] - rekey.get("true", 0), 1)
+        self.assertEqual(after["false"] - rekey.get("false", 0), 0)
         self.assertEqual(self.sql(
             "SELECT string_agg(DISTINCT v.kek_label, ',') FROM "
             "secret_versions v JOIN secrets s ON s.uuid = v.secret_uuid "
             f"WHERE s.name = '{name}'"), key)
         self.assertEqual(self.outcomes(vid, "UpdateSecret"), "OK")
+        r = self.call("GetSecretValue", secret_id=name)[0]
+        self.assertEqual((r.version_id, r.secret_string), (vid, "second"))
 
     def test_a_refusal_after_the_lock_names_no_version(self):
         """Scheduled for deletion while the UpdateSecret waits: refused
@@ -868,12 +875,13 @@ class UpdateSealedFirstTest(SealedCase):
 
 
 class RekeySealedFirstTest(SealedCase):
-    """UpdateSecret with a KmsKeyId and no value seals every version again
-    under the new key before its transaction, against a basis that covers
-    the secret as a Put's does and every version with a value and its
-    envelope; the transaction checks it under the row lock and writes the
-    key, the description, the envelopes and the event in one pipeline.
-    Whatever interleaves with it, no version is left under the old key."""
+    """UpdateSecret with a KmsKeyId (with or without a value) seals every
+    version again under the new key before its transaction, against a
+    basis that covers the secret as a Put's does and every version with a
+    value and its envelope; the transaction checks it under the row lock
+    and writes the key, the description, the envelopes, any new version
+    and the event in one pipeline.  Whatever interleaves with it, no
+    version is left under the old key."""
 
     CALL = "UpdateSecret/KmsKeyId"
 
@@ -942,35 +950,44 @@ class RekeySealedFirstTest(SealedCase):
 
     def test_a_put_meanwhile_leaves_nothing_under_the_old_key(self):
         """A Put to the secret waits on the row lock behind the key
-        change: whichever commits first, the other's basis has changed
-        and it runs again under the lock, so the new version ends under
-        the new key too, and every value reads back."""
-        key = self.new_key()
-        name = f"rk-{token()[:8]}"
-        values = self.versions(name)
-        mine = token()
-        values[mine] = "late"
-        rekey0 = self.sealed_first(self.CALL)
-        put0 = self.sealed_first()
-        lock = RowLock(self.db, name)
-        th1, r1 = self.in_background("UpdateSecret", secret_id=name,
-                                     kms_key_id=f"alias/{key}")
-        try:
-            self.put_waiting(1)
-            th2, r2 = self.in_background("PutSecretValue", secret_id=name,
-                                         secret_string="late",
-                                         client_request_token=mine)
-            self.put_waiting(2)
-        finally:
-            lock.release()
-        self.joined_ok((th1, r1), (th2, r2))
-        rekey, put = self.delta(rekey0), self.sealed_first()
-        put = {k: put.get(k, 0) - put0.get(k, 0) for k in ("true", "false")}
-        self.assertEqual(rekey["true"] + rekey["false"], 1, rekey)
-        self.assertEqual(put["true"] + put["false"], 1, put)
-        self.assertEqual(rekey["false"] + put["false"], 1, (rekey, put))
-        self.assertEqual(self.keks(name), {v: key for v in values})
-        self.reads_back(name, values)
+        change (alone, or with a value of its own): whichever commits
+        first, the other's basis has changed and it runs again under the
+        lock, so the new version ends under the new key too, and every
+        value reads back."""
+        for with_value in (False, True):
+            key = self.new_key()
+            name = f"rk-{token()[:8]}"
+            values = self.versions(name)
+            mine, own = token(), token()
+            values[mine] = "late"
+            fields = {}
+            if with_value:
+                fields = {"secret_string": "own",
+                          "client_request_token": own}
+                values[own] = "own"
+            rekey0 = self.sealed_first(self.CALL)
+            put0 = self.sealed_first()
+            lock = RowLock(self.db, name)
+            th1, r1 = self.in_background("UpdateSecret", secret_id=name,
+                                         kms_key_id=f"alias/{key}",
+                                         **fields)
+            try:
+                self.put_waiting(1)
+                th2, r2 = self.in_background(
+                    "PutSecretValue", secret_id=name, secret_string="late",
+                    client_request_token=mine)
+                self.put_waiting(2)
+            finally:
+                lock.release()
+            self.joined_ok((th1, r1), (th2, r2))
+            rekey, put = self.delta(rekey0), self.sealed_first()
+            put = {k: put.get(k, 0) - put0.get(k, 0)
+                   for k in ("true", "false")}
+            self.assertEqual(rekey["true"] + rekey["false"], 1, rekey)
+            self.assertEqual(put["true"] + put["false"], 1, put)
+            self.assertEqual(rekey["false"] + put["false"], 1, (rekey, put))
+            self.assertEqual(self.keks(name), {v: key for v in values})
+            self.reads_back(name, values)
 
     def test_a_version_added_meanwhile_is_not_left_behind(self):
         """A version appears under the old key while the call waits (here
