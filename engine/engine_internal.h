@@ -322,7 +322,8 @@ int engine_resolve_live_version(struct engine_worker *,
  *     has_current, basis, err):
  * What engine_resolve_live_version learns, without the lock and outside
  * any transaction, and the basis of ${kind} (store_secret_put_basis): of
- * a Put of version ${vid}, or of a reseal of every version; all from one
+ * a Put of version ${vid} (NULL: none), and for a new KMS key of every
+ * version it seals again; all from one
  * snapshot, which the write's transaction checks again under the lock
  * (store_put_unchanged).  The version itself is not read: a Put whose
  * token names one runs under the lock.  Nothing is told before the

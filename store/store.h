@@ -352,8 +352,9 @@ enum store_basis {
  * (hex, in ${arena}), all from one statement's snapshot.  For a new
  * version (STORE_BASIS_PUT: PutSecretValue, UpdateSecret with a value),
  * the secret's state; for UpdateSecret moving the secret to another KMS
- * key (STORE_BASIS_REKEY, ${vid} NULL), also each version with a value
- * and its envelope, which the call seals again.  Sent on its own,
+ * key (STORE_BASIS_REKEY; ${vid} NULL unless a value comes with it),
+ * also each version with a value and its envelope, which the call seals
+ * again.  Sent on its own,
  * outside any transaction.  STORE_FOUND, STORE_NOT_FOUND or STORE_ERROR.
  */
 enum store_lookup store_secret_put_basis(struct store *, struct cf_arena *,

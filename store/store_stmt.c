@@ -346,7 +346,10 @@ const struct store_stmt_def store_stmt_defs[ST__COUNT] = {
 	 */
 	[ST_PUT_BASIS_BY_NAME] = { BASIS("name", PUT_DIGEST), 2 },
 	[ST_PUT_BASIS_BY_ARN] = { BASIS("arn", PUT_DIGEST), 2 },
-	/* ...and UpdateSecret's, moving a secret to another KMS key ($2 NULL). */
+	/*
+	 * ...and UpdateSecret's, moving a secret to another KMS key ($2 the
+	 * new value's version, NULL without one).
+	 */
 	[ST_REKEY_BASIS_BY_NAME] = { BASIS("name", REKEY_DIGEST), 2 },
 	[ST_REKEY_BASIS_BY_ARN] = { BASIS("arn", REKEY_DIGEST), 2 },
 	/*
