@@ -8,6 +8,15 @@ set_tests_properties(faults.crash PROPERTIES
   ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
   TIMEOUT 900)
 
+# kill -9 and a stopped database in the middle of key changes
+# (UpdateSecret with a new KmsKeyId) racing Puts to the same secrets.
+add_test(NAME faults.key_change
+         COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_key_change
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(faults.key_change PROPERTIES
+  ENVIRONMENT "COFFER_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  TIMEOUT 900)
+
 # Network abuse: descriptor exhaustion, idle floods, half-sent requests.
 add_test(NAME faults.abuse
          COMMAND /usr/bin/python3 -m unittest -v tests.faults.test_abuse
