@@ -16,7 +16,7 @@
 
 #include "bench.h"
 
-#define ROW "%-28s %10s %9s %11s %9s %9s %9s %9s %8s\n"
+#define ROW "%-28s %10s %9s %11s %9s %9s %9s %9s %9s %8s\n"
 
 /* The slowest baseline of ${r}, or NULL (none, or none did anything). */
 static const struct bench_result *
@@ -40,7 +40,7 @@ table_row(const char *name, const struct bench_result *res,
     const char *last)
 {
 	const struct stats *st = &res->st;
-	char ok[24], failed[24], rate[24], q[4][24];
+	char ok[24], failed[24], rate[24], q[5][24];
 
 	snprintf(ok, sizeof(ok), "%" PRIu64, st->ok);
 	snprintf(failed, sizeof(failed), "%" PRIu64, st->failed);
@@ -48,8 +48,10 @@ table_row(const char *name, const struct bench_result *res,
 	snprintf(q[0], sizeof(q[0]), "%.3f", stats_quantile_ms(st, 0.50));
 	snprintf(q[1], sizeof(q[1]), "%.3f", stats_quantile_ms(st, 0.95));
 	snprintf(q[2], sizeof(q[2]), "%.3f", stats_quantile_ms(st, 0.99));
-	snprintf(q[3], sizeof(q[3]), "%.3f", (double)st->max_ns / 1e6);
-	printf(ROW, name, ok, failed, rate, q[0], q[1], q[2], q[3], last);
+	snprintf(q[3], sizeof(q[3]), "%.3f", stats_quantile_ms(st, 0.999));
+	snprintf(q[4], sizeof(q[4]), "%.3f", (double)st->max_ns / 1e6);
+	printf(ROW, name, ok, failed, rate, q[0], q[1], q[2], q[3], q[4],
+	    last);
 }
 
 /* An operation's line: its ratio to the slowest baseline ${min}, if any. */
@@ -138,7 +140,7 @@ report_table(const struct bench_report *r)
 
 	/* The operations. */
 	printf(ROW, "op", "calls ok", "failed", "calls/s", "p50 ms", "p95 ms",
-	    "p99 ms", "max ms", "ratio");
+	    "p99 ms", "p99.9 ms", "max ms", "ratio");
 	for (i = 0; i < r->n_ops; i++)
 		table_op(r->ops[i].name, &r->ops[i], min);
 	if (r->n_ops > 1)
@@ -155,7 +157,7 @@ report_table(const struct bench_report *r)
 	if (r->n_baselines > 0) {
 		printf("\n");
 		printf(ROW, "baseline", "ops ok", "failed", "ops/s", "p50 ms",
-		    "p95 ms", "p99 ms", "max ms", "conns");
+		    "p95 ms", "p99 ms", "p99.9 ms", "max ms", "conns");
 		for (i = 0; i < r->n_baselines; i++) {
 			snprintf(conns, sizeof(conns), "%d",
 			    r->baselines[i].connections);
@@ -216,6 +218,8 @@ json_result(const char *key, const struct bench_result *res, double ratio,
 	    real(stats_quantile_ms(st, 0.95), 3));
 	rc |= json_object_set_new(j, "p99_ms",
 	    real(stats_quantile_ms(st, 0.99), 3));
+	rc |= json_object_set_new(j, "p999_ms",
+	    real(stats_quantile_ms(st, 0.999), 3));
 	rc |= json_object_set_new(j, "max_ms",
 	    real((double)st->max_ns / 1e6, 3));
 	if (with_ratio)
