@@ -16,6 +16,13 @@ and value.  Then:
   cofferd process: queue lanes and change lanes, each registered before
   the process served a call) verifies.
 
+Two servers on one database (TwoServersCrashTest): Puts from both race on
+the same secrets, and each round one of them (in turn) is killed with
+SIGKILL.  The other must serve every one of its calls throughout; the
+killed one is restarted and the Puts it cut off retried there.  Then
+every acknowledged write is there, versions and OK events match one for
+one, and every chain of every process, both servers', verifies.
+
 Rounds: COFFER_FAULTS_ROUNDS (default 10; `tests/faults/run --long` uses 100).
 """
 import os
@@ -28,7 +35,7 @@ import unittest
 import grpc
 
 from tests.e2e import harness as h
-from tests.e2e.harness import pb, token
+from tests.e2e.harness import error_type, pb, token
 
 ROUNDS = int(os.environ.get("COFFER_FAULTS_ROUNDS", "10"))
 THREADS = 8
@@ -193,6 +200,158 @@ class CrashTest(unittest.TestCase):
         self.assertEqual(made - claimed, set(), "versions without their event")
         self.assertEqual(claimed - made, set(), "events claiming a version that "
                          "did not commit")
+
+
+class SharedWriter(threading.Thread):
+    """One client of one server: Puts to secrets it shares with other
+    clients (of both servers), each with its own token and value, until
+    stopped or until its server is killed (${killed} set)."""
+
+    def __init__(self, endpoint, names, killed):
+        super().__init__(daemon=True)
+        self.endpoint, self.names, self.killed = endpoint, names, killed
+        self.stop_ev = threading.Event()
+        self.acked = []        # (name, token, value, request id)
+        self.cut = None        # (name, token, value) the kill cut off
+        self.failed = []       # failures while the server was alive
+
+    def run(self):
+        sm, _ = pb()
+        ch = grpc.insecure_channel(self.endpoint)
+        put = ch.unary_unary(h.SERVICE + "PutSecretValue",
+                             request_serializer=lambda m: m.SerializeToString(),
+                             response_deserializer=sm.PutSecretValueResponse.FromString)
+        try:
+            while not self.stop_ev.is_set():
+                name, tok = random.choice(self.names), token()
+                value = f"{name}-{tok[:8]}"
+                try:
+                    _, call = put.with_call(sm.PutSecretValueRequest(
+                        secret_id=name, secret_string=value,
+                        client_request_token=tok), timeout=10)
+                except grpc.RpcError as e:
+                    if self.killed.is_set():
+                        self.cut = (name, tok, value)
+                        return
+                    self.failed.append((name, error_type(e) or e.code().name,
+                                        e.details()))
+                    continue
+                rid = dict(call.initial_metadata())["coffer-request-id"]
+                self.acked.append((name, tok, value, rid))
+        finally:
+            ch.close()
+
+
+class TwoServersCrashTest(unittest.TestCase):
+
+    def test_kill_9_of_one_of_two_servers_racing_on_the_same_secrets(self):
+        db = h.fresh_database("faults_crash2")
+        servers = [h.Server(db, workers=2), h.Server(db, workers=2)]
+        processes = []          # audit_chains.server of every process
+        sm, _ = pb()
+        try:
+            for s in servers:
+                s.start()
+                processes.append(s.audit_server())
+            names = [f"shared-{token()[:8]}-{i}" for i in range(8)]
+            for name in names:
+                servers[0].call("CreateSecret", sm.CreateSecretRequest(
+                    name=name, secret_string="v0", client_request_token=token()))
+            acked, retried = [], 0
+            for rnd in range(ROUNDS):
+                victim, survivor = servers[rnd % 2], servers[(rnd + 1) % 2]
+                killed = threading.Event()
+                never = threading.Event()
+                ws = ([SharedWriter(victim.endpoint, names, killed) for _ in range(3)]
+                      + [SharedWriter(survivor.endpoint, names, never) for _ in range(3)])
+                for w in ws:
+                    w.start()
+                time.sleep(random.uniform(0.3, 1.5))
+                killed.set()
+                victim.proc.send_signal(signal.SIGKILL)
+                victim.proc.wait()
+                victim.channel.close()
+                victim.channel = None
+                # The survivor goes on serving while its peer is dead.
+                time.sleep(0.5)
+                for w in ws:
+                    w.stop_ev.set()
+                for w in ws:
+                    w.join(timeout=30)
+                    self.assertFalse(w.is_alive(), "a client hung")
+                for w in ws[3:]:
+                    self.assertEqual(w.failed, [], "the surviving server failed calls")
+                    self.assertIsNone(w.cut)
+                    self.assertTrue(w.acked, "the surviving server served nothing")
+                for w in ws[:3]:
+                    self.assertEqual(w.failed, [], "calls failed before the kill")
+
+                # Restart the victim; retry there what the kill cut off.
+                victim.start()
+                processes.append(victim.audit_server())
+                for w in ws:
+                    if w.cut is None:
+                        continue
+                    name, tok, value = w.cut
+                    req = sm.PutSecretValueRequest(secret_id=name, secret_string=value,
+                                                   client_request_token=tok)
+                    r, md, _ = victim.call("PutSecretValue", req)
+                    self.assertEqual(r.version_id, tok)
+                    w.acked.append((name, tok, value, md["coffer-request-id"]))
+                    retried += 1
+                for w in ws:
+                    acked.extend(w.acked)
+                self.check(servers, db, names, acked)
+
+            for s in servers:
+                v = s.call("VerifyAuditLog", sm.VerifyAuditLogRequest(),
+                           service=AUDIT)[0]
+                self.assertTrue(v.ok, v)
+                self.assertEqual(sorted(c.chain_id for c in v.chains), sorted(
+                    h.psql(h.admin(db), "SELECT chain_id FROM audit_chains").split()))
+            per_server = dict(line.split("|") for line in h.psql(
+                h.admin(db), "SELECT server, count(*) FROM audit_chains "
+                "GROUP BY server").split())
+            per = servers[0].audit_chain_count()
+            self.assertEqual(per_server, {p: str(per) for p in processes})
+            self.assertGreater(retried, 0)
+            print(f"\n{ROUNDS} rounds, one of two servers killed each: "
+                  f"{len(acked)} acknowledged Puts to {len(names)} shared "
+                  f"secrets, {retried} cut off and retried, none lost; the "
+                  "other server failed no call")
+        finally:
+            for s in servers:
+                rc = s.stop()
+                if rc not in (0, None, -signal.SIGKILL):
+                    raise AssertionError(f"cofferd exited {rc}:\n{s.output()}")
+
+    def check(self, servers, db, names, acked):
+        sm, _ = pb()
+        audited = set(h.psql(h.admin(db), "SELECT request_id FROM audit_events "
+                             "WHERE outcome = 'OK' AND operation = "
+                             "'PutSecretValue'").split())
+        for i, (name, tok, value, rid) in enumerate(acked):
+            # Read back through either server.
+            r = servers[i % 2].call("GetSecretValue", sm.GetSecretValueRequest(
+                secret_id=name, version_id=tok))[0]
+            self.assertEqual(r.secret_string, value, (name, tok))
+            self.assertIn(rid, audited, f"no audit event for acknowledged Put {rid}")
+        # One version per acknowledged token (and the first one), no more.
+        versions = dict(line.split("|") for line in h.psql(
+            h.admin(db), "SELECT s.name, count(*) FROM secret_versions v JOIN "
+            "secrets s ON s.uuid = v.secret_uuid GROUP BY s.name").split())
+        for name in names:
+            want = 1 + len({tok for n, tok, _, _ in acked if n == name})
+            self.assertEqual(int(versions[name]), want, name)
+        made = set(h.psql(h.admin(db), "SELECT s.arn || ' ' || v.version_id "
+                          "FROM secret_versions v JOIN secrets s ON "
+                          "s.uuid = v.secret_uuid").split("\n"))
+        claimed = set(h.psql(h.admin(db), "SELECT secret_arn || ' ' || version_id "
+                             "FROM audit_events WHERE outcome = 'OK' AND operation "
+                             "IN ('CreateSecret', 'PutSecretValue') AND "
+                             "version_id IS NOT NULL").split("\n"))
+        self.assertEqual(made - claimed, set(), "versions without their event")
+        self.assertEqual(claimed - made, set(), "events claiming a missing version")
 
 
 if __name__ == "__main__":
