@@ -12,7 +12,7 @@ and value.  Then:
 - every acknowledged write has its audit event (outcome OK, its request id);
 - every version has an OK event for it, and every OK event for a version
   has its version: a change and its event commit in one transaction;
-- at the end, the audit trail of every chain (audit_lanes + workers + 1 of them per
+- at the end, the audit trail of every chain (audit_lanes + write_workers + 1 of them per
   cofferd process: queue lanes and change lanes, each registered before
   the process served a call) verifies.
 
@@ -141,7 +141,7 @@ class CrashTest(unittest.TestCase):
                 writers += ws
                 s.stop()
 
-            # Every chain, audit_lanes + workers + 1 per process, verifies.
+            # Every chain, audit_lanes + write_workers + 1 per process, verifies.
             s.start()
             servers.append(s.audit_server())
             per = s.audit_chain_count()
