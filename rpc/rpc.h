@@ -8,12 +8,11 @@
  * this header names a gRPC or protobuf type.
  *
  * Threads: rpc_server_start() spawns ${workers} threads that share one
- * completion queue, ${long_workers} threads for long calls (listings,
- * audit queries and verification, batch reads) and ${write_workers} for
- * changes.  Each owns one struct engine_worker (a PostgreSQL connection
- * and a token session), created in that thread; a call is handled start
- * to finish by the thread that took it, so neither a long call nor a
- * change waiting for its commit holds a thread that reads need.
+ * completion queue, and ${long_workers} threads for long calls (listings,
+ * audit queries and verification, batch reads).  Each owns one struct
+ * engine_worker (a PostgreSQL connection and a token session), created in
+ * that thread; a call is handled start to finish by the thread that took
+ * it, so a long call never holds a thread that short calls need.
  *
  * Lifecycle:
  *	srv = rpc_server_new(&cfg, &err);	binds the port, serves nothing
@@ -71,14 +70,6 @@ struct rpc_config {
 	 */
 	unsigned long_workers;
 	unsigned long_queue;
-	/*
-	 * Changes (every method that writes) run on ${write_workers} threads
-	 * of their own [0: on the workers, with the reads]; at most
-	 * ${write_queue} wait for one [1024], more are refused with
-	 * ThrottlingException.
-	 */
-	unsigned write_workers;
-	unsigned write_queue;
 	struct engine *engine;		/* borrowed; outlives the server */
 	struct audit *audit;		/* borrowed; NULL: calls unaudited */
 	unsigned grace_ms;		/* in-flight grace on stop; 0: default */

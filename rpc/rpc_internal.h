@@ -200,27 +200,13 @@ size_t rpc_service_find_sm(const char *);
 const ProtobufCMessageDescriptor *rpc_service_request(size_t);
 const ProtobufCMessageDescriptor *rpc_service_response(size_t);
 
-/* Where a method's calls run (rpc_service_run). */
-enum rpc_run {
-	RPC_RUN_QUEUE,		/* on the queue worker that takes it */
-	/*
-	 * On the long-call pool: it may run long (it scans many rows or
-	 * unwraps many keys: listings, audit queries and verification,
-	 * batch reads), so it does not hold a worker short calls need.
-	 */
-	RPC_RUN_LONG,
-	/*
-	 * On the write pool: a change, which waits for its commit's fsync
-	 * (and for a row lock another change holds): its wait does not
-	 * hold a worker that reads need, and as many changes wait at once
-	 * as the pool has threads, whatever the number of cores.
-	 */
-	RPC_RUN_WRITE
-};
-#define RPC_RUN_POOLS 2			/* RPC_RUN_LONG, RPC_RUN_WRITE */
-
-/* rpc_service_run(i): where method ${i}'s calls run. */
-enum rpc_run rpc_service_run(size_t);
+/*
+ * rpc_service_is_long(i): nonzero if method ${i} may run long (it scans
+ * many rows or unwraps many keys: listings, audit queries and
+ * verification, batch reads), so the server runs it on its long-call pool
+ * rather than on a worker that short calls need.
+ */
+int rpc_service_is_long(size_t);
 
 /*
  * rpc_service_decode(i, arena, req, len, out, err):

@@ -28,22 +28,17 @@
  * next.
  *
  * Long calls (the methods service.c marks long: verify, audit queries,
- * listings, batch reads) and changes (every method that writes) do not
- * run on the workers at all: a worker hands them to a pool of their own
- * (pool.c: long_workers or write_workers threads, each with its own
- * engine_worker, and a queue of at most long_queue or write_queue calls),
- * so that however many of them arrive, reads keep every worker.  A change
- * spends most of its time waiting for its commit's fsync and for row
- * locks: on the write pool as many changes wait at once as it has
- * threads, while the workers stay one per core, which is what reads want
- * (docs/performance.md, "Issue 14, twelfth pass").  A call that finds its
- * pool's queue full is refused with ThrottlingException, and one whose
- * deadline passed while it waited is answered with
+ * listings, batch reads) do not run on the workers at all: a worker hands
+ * them to a small pool of their own (long_workers threads, each with its
+ * own engine_worker, and a queue of at most long_queue calls), so that
+ * however many of them arrive, short calls keep every worker.  A long call
+ * that finds the queue full is refused with ThrottlingException, and one
+ * whose deadline passed while it waited is answered with
  * RequestTimeoutException without being run; both are audited.
  *
  * Accounting: n_pending counts requests posted and not yet completed;
  * n_inflight counts calls taken from the queue whose reply batch has not
- * completed (or that are still being answered, or wait in a pool's queue).
+ * completed (or that are still being answered, or wait in the long queue).
  * An arrival is counted in flight before it stops being pending, so the
  * two are never both zero while a call is still to be answered.
  *
@@ -53,8 +48,8 @@
  * left.  The workers keep polling meanwhile (gRPC's I/O needs it).  Once
  * the server's shutdown is complete and nothing is pending or in flight,
  * the first worker to see it shuts the queue down (nothing more can be
- * started on it), and every worker drains it and exits; the pools are
- * told to stop once their queues are empty.  A worker with nothing pending
+ * started on it), and every worker drains it and exits; the long pool is
+ * told to stop once its queue is empty.  A worker with nothing pending
  * polls with a short timeout to notice the end; in normal operation
  * requests are always pending and it waits without one.
  */
@@ -62,7 +57,6 @@
 #include "rpc_call.h"
 #include "cf_log.h"
 #include "rpc_internal.h"
-#include "rpc_pool.h"
 #include "rpc_tls.h"
 
 #include <pthread.h>
@@ -106,21 +100,20 @@
 #define RPC_SHUTDOWN_POLL_MS 100
 
 /*
- * Defaults of the pools' queues (struct rpc_config).  A queue is a bound
- * on abuse, not a rate limit: a client with a few hundred listings or
- * writes in flight (coffer-bench runs 64) must wait, not be throttled;
- * each queued call holds only its small request, and the transport quota
- * bounds those.
+ * Defaults of the long-call pool (struct rpc_config).  The queue is a bound
+ * on abuse, not a rate limit: a client with a few hundred listings in
+ * flight (coffer-bench runs 64) must wait, not be throttled; each queued
+ * call holds only its small request, and the transport quota bounds those.
  */
-#define RPC_POOL_QUEUE_DEFAULT 1024
+#define RPC_LONG_QUEUE_DEFAULT 1024
 
 /* The verdict rpc_server_start gives its workers. */
 enum start_verdict { START_PENDING, START_GO, START_ABORT };
 
 enum srv_state { SRV_NEW, SRV_RUNNING, SRV_STOPPED, SRV_FAILED };
 
-/* What a thread does: take calls from the queue, or run a pool's. */
-enum worker_role { ROLE_QUEUE, ROLE_POOL };
+/* What a thread does: take calls from the queue, or run long ones. */
+enum worker_role { ROLE_QUEUE, ROLE_LONG };
 
 /* One requested call, re-posted after each arrival. */
 struct slot {
@@ -133,10 +126,18 @@ struct slot {
 	grpc_call_details details;	/* RPC_TAG_UNKNOWN */
 };
 
+/* A long call waiting for the long pool; it owns the call and payload. */
+struct long_job {
+	grpc_call *call;
+	size_t method;
+	grpc_byte_buffer *payload;
+	gpr_timespec deadline;
+	struct long_job *next;
+};
+
 struct worker {
 	struct rpc_server *srv;
 	enum worker_role role;
-	struct rpc_pool *pool;		/* ROLE_POOL: the pool it serves */
 	struct engine_worker *ew;
 	pthread_t thread;
 	int joinable;
@@ -155,8 +156,9 @@ struct rpc_server {
 	size_t n_methods;
 	struct slot *slots;		/* (n_methods + 1) per queue worker */
 	size_t n_slots;
-	struct worker *workers;		/* queue workers, then the pools' */
+	struct worker *workers;		/* queue workers, then long workers */
 	unsigned n_workers;
+	unsigned n_long;
 	struct engine *engine;
 	struct audit *audit;
 	struct rpc_refusals *refusals;	/* TLS only; NULL over plaintext */
@@ -168,8 +170,14 @@ struct rpc_server {
 	atomic_long n_pending;		/* requests posted, not completed */
 	atomic_long n_inflight;		/* calls taken, replies not completed */
 
-	/* The pools: pools[run - 1] serves the methods that run as ${run}. */
-	struct rpc_pool pools[RPC_RUN_POOLS];
+	/* The long pool's queue. */
+	pthread_mutex_t long_lock;
+	pthread_cond_t long_cond;
+	struct long_job *long_head;
+	struct long_job *long_tail;
+	unsigned long_queued;
+	unsigned long_max;
+	int long_stop;
 
 	/* Start-up handshake and the stop request; never on the hot path. */
 	pthread_mutex_t lock;
@@ -257,47 +265,75 @@ call_answered(struct rpc_server *srv, int batches)
 		atomic_fetch_sub(&srv->n_inflight, 1);
 }
 
-/* ---- the pools ---------------------------------------------------------- */
-
-/* The pool that runs method ${m}'s calls; NULL: the queue workers do. */
-static struct rpc_pool *
-pool_of(struct rpc_server *srv, size_t m)
-{
-	enum rpc_run run = rpc_service_run(m);
-
-	if (run == RPC_RUN_QUEUE || srv->pools[run - 1].threads == 0)
-		return (NULL);
-	return (&srv->pools[run - 1]);
-}
+/* ---- the long pool ------------------------------------------------------ */
 
 /*
- * Queue the call in ${s} for pool ${p}, which takes the call and its
- * payload over; if the queue is full, refuse it here.  Returns the batches
- * started here (as rpc_call_serve).
+ * Queue the long call in ${s} for the long pool, which takes the call and
+ * its payload over; if the queue is full, refuse it here.  Returns the
+ * batches started here (as rpc_call_serve).
  */
 static int
-pool_submit(struct rpc_server *srv, struct rpc_pool *p, struct slot *s)
+long_submit(struct rpc_server *srv, struct slot *s)
 {
 	struct cf_error why = { CF_OK, "" };
+	struct long_job *j;
 
-	switch (rpc_pool_push(p, s->call, s->method, s->payload,
-	    s->deadline)) {
-	case RPC_POOL_QUEUED:
-		/* Its batch will be started by the pool. */
-		s->payload = NULL;
-		return (1);
-	case RPC_POOL_FULL:
-		cf_error_set(&why, CF_ERR_THROTTLING, "Rate exceeded: %u %s "
-		    "are already waiting; retry later (%s)", p->max, p->calls,
-		    p->setting);
-		break;
-	case RPC_POOL_NO_MEMORY:
+	/* A job that owns the call and its request. */
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		cf_error_set(&why, CF_ERR_THROTTLING, "Rate exceeded: out of "
-		    "memory for %s", p->calls);
-		break;
+		    "memory for long-running calls");
+		goto refuse;
 	}
+	j->call = s->call;
+	j->method = s->method;
+	j->payload = s->payload;
+	j->deadline = s->deadline;
+
+	/* Into the queue, unless it is full. */
+	pthread_mutex_lock(&srv->long_lock);
+	if (srv->long_queued >= srv->long_max) {
+		pthread_mutex_unlock(&srv->long_lock);
+		free(j);
+		cf_error_set(&why, CF_ERR_THROTTLING, "Rate exceeded: %u "
+		    "long-running calls (listings, audit queries, batch "
+		    "reads) are already waiting; retry later (long_queue)",
+		    srv->long_max);
+		goto refuse;
+	}
+	if (srv->long_tail != NULL)
+		srv->long_tail->next = j;
+	else
+		srv->long_head = j;
+	srv->long_tail = j;
+	srv->long_queued++;
+	pthread_cond_signal(&srv->long_cond);
+	pthread_mutex_unlock(&srv->long_lock);
+	s->payload = NULL;
+
+	/* Success!  (Its batch will be started by the long pool.) */
+	return (1);
+
+refuse:
 	return (rpc_call_refuse(s->call, s->method, &why, srv->audit,
 	    srv->refusals));
+}
+
+/* The next long call, or NULL once told to stop with the queue empty. */
+static struct long_job *
+long_next(struct rpc_server *srv)
+{
+	struct long_job *j;
+
+	pthread_mutex_lock(&srv->long_lock);
+	while (srv->long_head == NULL && !srv->long_stop)
+		pthread_cond_wait(&srv->long_cond, &srv->long_lock);
+	if ((j = srv->long_head) != NULL) {
+		if ((srv->long_head = j->next) == NULL)
+			srv->long_tail = NULL;
+		srv->long_queued--;
+	}
+	pthread_mutex_unlock(&srv->long_lock);
+	return (j);
 }
 
 /*
@@ -319,9 +355,9 @@ serve_audited(struct rpc_server *srv, struct worker *w, grpc_call *call,
 	return (n);
 }
 
-/* Run one of a pool's calls on ${w}, unless its caller gave up waiting. */
+/* Run one long call on ${w}, unless its caller gave up waiting. */
 static void
-pool_run(struct worker *w, struct rpc_job *j)
+long_run(struct worker *w, struct long_job *j)
 {
 	struct rpc_server *srv = w->srv;
 	struct cf_error why = { CF_OK, "" };
@@ -329,7 +365,7 @@ pool_run(struct worker *w, struct rpc_job *j)
 
 	if (gpr_time_cmp(j->deadline, gpr_now(j->deadline.clock_type)) < 0) {
 		cf_error_set(&why, CF_ERR_TIMEOUT, "the call's deadline "
-		    "passed while it waited for a %s thread", w->pool->name);
+		    "passed while it waited for a long-call worker");
 		n = rpc_call_refuse(j->call, j->method, &why, srv->audit,
 		    srv->refusals);
 	} else
@@ -339,6 +375,17 @@ pool_run(struct worker *w, struct rpc_job *j)
 	free(j);
 	call_answered(srv, n);
 	queue_close_if_idle(srv);
+}
+
+/* Tell the long pool to stop once its queue is empty. */
+static void
+long_stop(struct rpc_server *srv)
+{
+
+	pthread_mutex_lock(&srv->long_lock);
+	srv->long_stop = 1;
+	pthread_cond_broadcast(&srv->long_cond);
+	pthread_mutex_unlock(&srv->long_lock);
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -369,7 +416,6 @@ worker_event(struct worker *w, grpc_event ev)
 {
 	struct rpc_server *srv = w->srv;
 	enum rpc_tag_kind *kind = ev.tag;
-	struct rpc_pool *p;
 	struct slot *s;
 	int n;
 
@@ -397,10 +443,10 @@ worker_event(struct worker *w, grpc_event ev)
 	atomic_fetch_add(&srv->n_inflight, 1);
 	atomic_fetch_sub(&srv->n_pending, 1);
 
-	/* Long calls and changes go to their pools; the rest are served
-	 * here. */
-	if (s->kind == RPC_TAG_METHOD && (p = pool_of(srv, s->method)) != NULL)
-		n = pool_submit(srv, p, s);
+	/* Long calls go to their pool; the rest are served here. */
+	if (s->kind == RPC_TAG_METHOD && srv->n_long > 0 &&
+	    rpc_service_is_long(s->method))
+		n = long_submit(srv, s);
 	else if (s->kind == RPC_TAG_METHOD)
 		n = serve_audited(srv, w, s->call, s->method, s->payload);
 	else
@@ -426,14 +472,14 @@ worker_deadline(const struct rpc_server *srv)
 
 /* Is ${ev} a new call whose read a worker makes with others'? */
 static int
-reads_ahead(struct rpc_server *srv, grpc_event ev)
+reads_ahead(const struct rpc_server *srv, grpc_event ev)
 {
 	const enum rpc_tag_kind *kind = ev.tag;
 	const struct slot *s = ev.tag;
 
 	return (ev.success && *kind == RPC_TAG_METHOD &&
 	    rpc_service_has_ahead(s->method) &&
-	    pool_of(srv, s->method) == NULL);
+	    !(srv->n_long > 0 && rpc_service_is_long(s->method)));
 }
 
 /*
@@ -520,14 +566,14 @@ worker_serve_queue(struct worker *w)
 	}
 }
 
-/* A pool's thread: run its calls until told to stop. */
+/* A long worker: run long calls until told to stop. */
 static void
-worker_serve_pool(struct worker *w)
+worker_serve_long(struct worker *w)
 {
-	struct rpc_job *j;
+	struct long_job *j;
 
-	while ((j = rpc_pool_next(w->pool)) != NULL)
-		pool_run(w, j);
+	while ((j = long_next(w->srv)) != NULL)
+		long_run(w, j);
 }
 
 static void *
@@ -537,7 +583,7 @@ worker_main(void *arg)
 
 	/* Named, so that a busy one is told apart (bench/run, top -H). */
 	(void)pthread_setname_np(pthread_self(), w->role == ROLE_QUEUE ?
-	    "coffer-worker" : w->pool->name);
+	    "coffer-worker" : "coffer-long");
 
 	/* This thread's database connection and token session. */
 	w->ew = engine_worker_new(w->srv->engine, &w->err);
@@ -546,7 +592,7 @@ worker_main(void *arg)
 	if (w->role == ROLE_QUEUE)
 		worker_serve_queue(w);
 	else
-		worker_serve_pool(w);
+		worker_serve_long(w);
 
 done:
 	engine_worker_free(w->ew);
@@ -586,15 +632,12 @@ cq_new_shutdown(void)
 	    grpc_completion_queue_factory_lookup(&attr), &attr, NULL));
 }
 
-/* The threads: queue workers first, then the pools'. */
+/* The threads: queue workers first, then the long pool. */
 static unsigned
 threads_count(const struct rpc_server *srv)
 {
-	unsigned n = srv->n_workers, k;
 
-	for (k = 0; k < RPC_RUN_POOLS; k++)
-		n += srv->pools[k].threads;
-	return (n);
+	return (srv->n_workers + srv->n_long);
 }
 
 /* Create the queue, the slots and the workers' records. */
@@ -641,12 +684,8 @@ workers_new(struct rpc_server *srv, struct cf_error *err)
 	for (i = 0; i < threads_count(srv); i++) {
 		srv->workers[i].srv = srv;
 		srv->workers[i].role = i < srv->n_workers ? ROLE_QUEUE :
-		    ROLE_POOL;
+		    ROLE_LONG;
 	}
-	/* After the queue workers, each pool's threads in turn. */
-	for (i = srv->n_workers, k = 0; k < RPC_RUN_POOLS; k++)
-		for (j = 0; j < srv->pools[k].threads; j++)
-			srv->workers[i++].pool = &srv->pools[k];
 	return (0);
 
 oom:
@@ -823,17 +862,15 @@ rpc_server_new(const struct rpc_config *cfg, struct cf_error *err)
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
+	pthread_mutex_init(&srv->long_lock, NULL);
+	pthread_cond_init(&srv->long_cond, NULL);
 	srv->engine = cfg->engine;
 	srv->audit = cfg->audit;
 	srv->n_workers = cfg->workers;
-	rpc_pool_init(&srv->pools[RPC_RUN_LONG - 1], "coffer-long",
-	    "long-running calls (listings, audit queries, batch reads)",
-	    "long_queue", cfg->long_workers > 0 ? cfg->long_workers :
-	    (cfg->workers + 1) / 2, cfg->long_queue > 0 ? cfg->long_queue :
-	    RPC_POOL_QUEUE_DEFAULT);
-	rpc_pool_init(&srv->pools[RPC_RUN_WRITE - 1], "coffer-write",
-	    "changes", "write_queue", cfg->write_workers,
-	    cfg->write_queue > 0 ? cfg->write_queue : RPC_POOL_QUEUE_DEFAULT);
+	srv->n_long = cfg->long_workers > 0 ? cfg->long_workers :
+	    (cfg->workers + 1) / 2;
+	srv->long_max = cfg->long_queue > 0 ? cfg->long_queue :
+	    RPC_LONG_QUEUE_DEFAULT;
 	srv->grace_ms = cfg->grace_ms > 0 ? cfg->grace_ms : RPC_GRACE_MS_DEFAULT;
 	srv->shutdown_tag = RPC_TAG_SHUTDOWN;
 	atomic_init(&srv->shutdown_done, 0);
@@ -890,16 +927,15 @@ rpc_server_refusals(const struct rpc_server *srv)
 static void
 workers_join(struct rpc_server *srv)
 {
-	unsigned i, k;
+	unsigned i;
 
 	/*
 	 * The queue workers first: they exit once nothing is in flight, so
-	 * the pools' queues are empty by then (or they never served).
+	 * the long pool's queue is empty by then (or it never served).
 	 */
 	for (i = 0; i < threads_count(srv); i++) {
 		if (i == srv->n_workers)
-			for (k = 0; k < RPC_RUN_POOLS; k++)
-				rpc_pool_stop(&srv->pools[k]);
+			long_stop(srv);
 		if (!srv->workers[i].joinable)
 			continue;
 		pthread_join(srv->workers[i].thread, NULL);
@@ -1039,10 +1075,11 @@ rpc_server_wait(struct rpc_server *srv)
 	srv->state = SRV_STOPPED;
 }
 
-/* Free the slots, the queue and the pools' calls never run. */
+/* Free the slots, the queue and the long calls never run. */
 static void
 workers_free(struct rpc_server *srv)
 {
+	struct long_job *j;
 	size_t k;
 
 	if (srv->slots != NULL)
@@ -1053,8 +1090,13 @@ workers_free(struct rpc_server *srv)
 		grpc_completion_queue_destroy(srv->cq);
 	else
 		cq_destroy(srv->cq);
-	for (k = 0; k < RPC_RUN_POOLS; k++)
-		rpc_pool_destroy(&srv->pools[k]);
+	while ((j = srv->long_head) != NULL) {
+		srv->long_head = j->next;
+		grpc_call_unref(j->call);
+		if (j->payload != NULL)
+			grpc_byte_buffer_destroy(j->payload);
+		free(j);
+	}
 	free(srv->workers);
 }
 
@@ -1090,6 +1132,8 @@ rpc_server_free(struct rpc_server *srv)
 	workers_free(srv);
 	cq_destroy(srv->shutdown_cq);
 	free(srv->methods);
+	pthread_cond_destroy(&srv->long_cond);
+	pthread_mutex_destroy(&srv->long_lock);
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
 	tls = srv->tls;

@@ -20,7 +20,7 @@ struct method {
 	const ProtobufCMessageDescriptor *request;
 	const ProtobufCMessageDescriptor *response;
 	rpc_op_fn *run;
-	enum rpc_run runs_on;		/* where its calls run */
+	int is_long;			/* runs on the long-call pool */
 	rpc_ahead_fn *ahead;		/* its read made ahead; NULL: none */
 };
 
@@ -70,35 +70,26 @@ rpc_service_not_serving(struct cf_arena *arena, struct rpc_reply *out,
 /* ${m}: the messages' common stem, get_secret_value for ...Request. */
 #define MSGS(m) &coffer__v1__##m##_request__descriptor, \
 	&coffer__v1__##m##_response__descriptor
-#define SM_RUN(op, m, fn, run) { #op, "secretsmanager:" #op, SM_PATH(op), \
-	MSGS(m), fn, run, NULL }
-#define SM(op, m, fn) SM_RUN(op, m, fn, RPC_RUN_QUEUE)
-#define SM_LONG(op, m, fn) SM_RUN(op, m, fn, RPC_RUN_LONG)
-#define SM_WRITE(op, m, fn) SM_RUN(op, m, fn, RPC_RUN_WRITE)
+#define SM(op, m, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
+	MSGS(m), fn, 0, NULL }
 #define SM_AHEAD(op, m, fn, ahead) { #op, "secretsmanager:" #op, \
-	SM_PATH(op), MSGS(m), fn, RPC_RUN_QUEUE, ahead }
-#define COFFER_RUN(svc, op, m, fn, run) { #op, "coffer:" #op, \
-	"/coffer.v1." #svc "/" #op, MSGS(m), fn, run, NULL }
-#define COFFER(svc, op, m, fn) COFFER_RUN(svc, op, m, fn, RPC_RUN_QUEUE)
-#define COFFER_LONG(svc, op, m, fn) COFFER_RUN(svc, op, m, fn, RPC_RUN_LONG)
-#define COFFER_WRITE(svc, op, m, fn) COFFER_RUN(svc, op, m, fn, RPC_RUN_WRITE)
+	SM_PATH(op), MSGS(m), fn, 0, ahead }
+#define SM_LONG(op, m, fn) { #op, "secretsmanager:" #op, SM_PATH(op), \
+	MSGS(m), fn, 1, NULL }
+#define COFFER(svc, op, m, fn) { #op, "coffer:" #op, \
+	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 0, NULL }
+#define COFFER_LONG(svc, op, m, fn) { #op, "coffer:" #op, \
+	"/coffer.v1." #svc "/" #op, MSGS(m), fn, 1, NULL }
 
-/*
- * Where each method runs: reads on the queue worker that takes them;
- * scans and batch reads on the long pool; every change on the write pool,
- * whose threads wait for their commits' fsyncs while the queue workers
- * (one per core) go on reading (docs/performance.md, "Issue 14, twelfth
- * pass").
- */
 static const struct method methods[] = {
 	SM_LONG(BatchGetSecretValue, batch_get_secret_value,
 	    rpc_op_batch_get_secret_value),
-	SM_WRITE(CancelRotateSecret, cancel_rotate_secret,
+	SM(CancelRotateSecret, cancel_rotate_secret,
 	    rpc_op_cancel_rotate_secret),
-	SM_WRITE(CreateSecret, create_secret, rpc_op_create_secret),
-	SM_WRITE(DeleteResourcePolicy, delete_resource_policy,
+	SM(CreateSecret, create_secret, rpc_op_create_secret),
+	SM(DeleteResourcePolicy, delete_resource_policy,
 	    rpc_op_delete_resource_policy),
-	SM_WRITE(DeleteSecret, delete_secret, rpc_op_delete_secret),
+	SM(DeleteSecret, delete_secret, rpc_op_delete_secret),
 	SM_AHEAD(DescribeSecret, describe_secret, rpc_op_describe_secret,
 	    rpc_ahead_describe_secret),
 	SM(GetRandomPassword, get_random_password,
@@ -110,21 +101,21 @@ static const struct method methods[] = {
 	SM(ListSecretVersionIds, list_secret_version_ids,
 	    rpc_op_list_secret_version_ids),
 	SM_LONG(ListSecrets, list_secrets, rpc_op_list_secrets),
-	SM_WRITE(PutResourcePolicy, put_resource_policy,
+	SM(PutResourcePolicy, put_resource_policy,
 	    rpc_op_put_resource_policy),
-	SM_WRITE(PutSecretValue, put_secret_value, rpc_op_put_secret_value),
+	SM(PutSecretValue, put_secret_value, rpc_op_put_secret_value),
 	SM(RemoveRegionsFromReplication, remove_regions_from_replication,
 	    rpc_op_replication),
 	SM(ReplicateSecretToRegions, replicate_secret_to_regions,
 	    rpc_op_replication),
-	SM_WRITE(RestoreSecret, restore_secret, rpc_op_restore_secret),
-	SM_WRITE(RotateSecret, rotate_secret, rpc_op_rotate_secret),
+	SM(RestoreSecret, restore_secret, rpc_op_restore_secret),
+	SM(RotateSecret, rotate_secret, rpc_op_rotate_secret),
 	SM(StopReplicationToReplica, stop_replication_to_replica,
 	    rpc_op_replication),
-	SM_WRITE(TagResource, tag_resource, rpc_op_tag_resource),
-	SM_WRITE(UntagResource, untag_resource, rpc_op_untag_resource),
-	SM_WRITE(UpdateSecret, update_secret, rpc_op_update_secret),
-	SM_WRITE(UpdateSecretVersionStage, update_secret_version_stage,
+	SM(TagResource, tag_resource, rpc_op_tag_resource),
+	SM(UntagResource, untag_resource, rpc_op_untag_resource),
+	SM(UpdateSecret, update_secret, rpc_op_update_secret),
+	SM(UpdateSecretVersionStage, update_secret_version_stage,
 	    rpc_op_update_secret_version_stage),
 	SM(ValidateResourcePolicy, validate_resource_policy,
 	    rpc_op_validate_resource_policy),
@@ -132,44 +123,44 @@ static const struct method methods[] = {
 	    rpc_op_list_audit_events),
 	COFFER_LONG(Audit, VerifyAuditLog, verify_audit_log,
 	    rpc_op_verify_audit_log),
-	COFFER_WRITE(Audit, RotateAuditKey, rotate_audit_key,
+	COFFER(Audit, RotateAuditKey, rotate_audit_key,
 	    rpc_op_rotate_audit_key),
 	COFFER(Audit, ExportAuditKeyBundle, export_audit_key_bundle,
 	    rpc_op_export_audit_key_bundle),
-	COFFER_WRITE(IdentityPolicies, PutIdentityPolicy, put_identity_policy,
+	COFFER(IdentityPolicies, PutIdentityPolicy, put_identity_policy,
 	    rpc_op_put_identity_policy),
 	COFFER(IdentityPolicies, GetIdentityPolicy, get_identity_policy,
 	    rpc_op_get_identity_policy),
 	COFFER(IdentityPolicies, ListIdentityPolicies,
 	    list_identity_policies, rpc_op_list_identity_policies),
-	COFFER_WRITE(IdentityPolicies, DeleteIdentityPolicy,
+	COFFER(IdentityPolicies, DeleteIdentityPolicy,
 	    delete_identity_policy, rpc_op_delete_identity_policy),
-	COFFER_WRITE(AccessKeys, CreateAccessKey, create_access_key,
+	COFFER(AccessKeys, CreateAccessKey, create_access_key,
 	    rpc_op_create_access_key),
 	COFFER(AccessKeys, ListAccessKeys, list_access_keys,
 	    rpc_op_list_access_keys),
-	COFFER_WRITE(AccessKeys, UpdateAccessKey, update_access_key,
+	COFFER(AccessKeys, UpdateAccessKey, update_access_key,
 	    rpc_op_update_access_key),
-	COFFER_WRITE(AccessKeys, DeleteAccessKey, delete_access_key,
+	COFFER(AccessKeys, DeleteAccessKey, delete_access_key,
 	    rpc_op_delete_access_key),
-	COFFER_WRITE(EncryptionKeys, RotateEncryptionKey, rotate_encryption_key,
+	COFFER(EncryptionKeys, RotateEncryptionKey, rotate_encryption_key,
 	    rpc_op_rotate_encryption_key),
 	COFFER(EncryptionKeys, DescribeEncryptionKey, describe_encryption_key,
 	    rpc_op_describe_encryption_key),
-	COFFER_WRITE(EncryptionKeys, DeleteEncryptionKeyVersion,
+	COFFER(EncryptionKeys, DeleteEncryptionKeyVersion,
 	    delete_encryption_key_version,
 	    rpc_op_delete_encryption_key_version),
-	COFFER_WRITE(EncryptionKeys, CreateEncryptionKey, create_encryption_key,
+	COFFER(EncryptionKeys, CreateEncryptionKey, create_encryption_key,
 	    rpc_op_create_encryption_key),
-	COFFER_WRITE(EncryptionKeys, ScheduleKeyDeletion, schedule_key_deletion,
+	COFFER(EncryptionKeys, ScheduleKeyDeletion, schedule_key_deletion,
 	    rpc_op_schedule_key_deletion),
-	COFFER_WRITE(EncryptionKeys, CancelKeyDeletion, cancel_key_deletion,
+	COFFER(EncryptionKeys, CancelKeyDeletion, cancel_key_deletion,
 	    rpc_op_cancel_key_deletion),
 	/* Health answers anyone who completed the handshake. */
 	{ "Health/Check", NULL, "/grpc.health.v1.Health/Check",
 	    &grpc__health__v1__health_check_request__descriptor,
 	    &grpc__health__v1__health_check_response__descriptor,
-	    op_health_check, RPC_RUN_QUEUE, NULL },
+	    op_health_check, 0, NULL },
 };
 
 size_t
@@ -226,11 +217,11 @@ rpc_service_response(size_t i)
 	return (methods[i].response);
 }
 
-enum rpc_run
-rpc_service_run(size_t i)
+int
+rpc_service_is_long(size_t i)
 {
 
-	return (i < rpc_service_count() ? methods[i].runs_on : RPC_RUN_QUEUE);
+	return (i < rpc_service_count() && methods[i].is_long);
 }
 
 int

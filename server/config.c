@@ -47,8 +47,6 @@ static const struct key keys[] = {
 	KEY(workers, KEY_WORKERS, NULL),
 	KEY(long_workers, KEY_WORKERS, NULL),
 	KEY(long_queue, KEY_COUNT, "1024"),
-	KEY(write_workers, KEY_WORKERS, NULL),
-	KEY(write_queue, KEY_COUNT, "1024"),
 	KEY(database, KEY_STRING, "dbname=coffer user=coffer_app"),
 	KEY(admin_database, KEY_STRING, NULL),
 	KEY(audit, KEY_ONOFF, "on"),
@@ -458,16 +456,6 @@ config_load(struct config *cfg, const char *path, struct cf_error *err)
 	if (cfg->long_workers == 0)
 		cfg->long_workers = cfg->workers > CONFIG_WORKERS_MAX / 2 ?
 		    CONFIG_WORKERS_MAX : 2 * cfg->workers;
-	/*
-	 * A change waits for its commit's fsync, not on our cores: its own
-	 * threads, as many changes at once as commits take to keep up (with
-	 * 2 ms commits on 2 cores, 2 writing threads made 443-528 Puts/s and
-	 * 8 made 1,018-1,054; docs/performance.md), and never fewer than the
-	 * workers, which made the changes before.
-	 */
-	if (cfg->write_workers == 0)
-		cfg->write_workers = cfg->workers > CONFIG_WRITE_WORKERS_MIN ?
-		    cfg->workers : CONFIG_WRITE_WORKERS_MIN;
 	/* Each AWS request holds its thread from start to reply, as a
 	 * worker holds a gRPC call: as many threads as workers. */
 	if (cfg->aws_workers == 0)

@@ -14,8 +14,6 @@
 #include "cf_log.h"
 
 #define CONFIG_WORKERS_MAX 1024
-/* The fewest write_workers by default (server/config.c says why). */
-#define CONFIG_WRITE_WORKERS_MIN 8
 /*
  * Each audit lane holds a database connection and two token sessions and
  * writes its token head every 20 ms under load: past 8, more lanes cost
@@ -79,10 +77,6 @@ struct config {
 	unsigned long_workers;	/* threads for long calls; default
 				   2 * workers */
 	unsigned long_queue;	/* long calls waiting at most */
-	unsigned write_workers;	/* threads for changes; default the
-				   workers, at least
-				   CONFIG_WRITE_WORKERS_MIN */
-	unsigned write_queue;	/* changes waiting at most */
 	unsigned max_connections; /* connections held at most (about) */
 	unsigned handshake_timeout; /* seconds a connection may take to
 				   finish its TLS and HTTP/2 handshakes */

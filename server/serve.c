@@ -138,9 +138,8 @@ announce(const struct config *cfg, const struct rpc_server *srv)
 	int hostlen = (int)(colon - cfg->listen);
 
 	cf_log(CF_LOG_INFO, "listening on %.*s:%d (%u worker%s, %u for "
-	    "long calls, %u for changes)", hostlen, cfg->listen,
-	    rpc_server_port(srv), cfg->workers, cfg->workers == 1 ? "" : "s",
-	    cfg->long_workers, cfg->write_workers);
+	    "long calls)", hostlen, cfg->listen, rpc_server_port(srv),
+	    cfg->workers, cfg->workers == 1 ? "" : "s", cfg->long_workers);
 }
 
 /* Serve until SIGTERM or SIGINT (SIGHUP: read the TLS files again). */
@@ -205,13 +204,9 @@ server_serve(const struct config *cfg, struct cf_error *err)
 		ac.head_max_lag_ms = (int64_t)cfg->audit_head_max_lag * 1000;
 		ac.lanes = cfg->audit_lanes;
 		ac.batch_wait_us = cfg->audit_batch_wait_us;
-		/*
-		 * Changes run on the write pool, each thread one at a time;
-		 * one more lane for the rotation scheduler's steps.  (A
-		 * change made on another thread, an AWS-protocol request's,
-		 * takes whichever lane is free, waiting if none is.)
-		 */
-		ac.change_lanes = cfg->write_workers + 1;
+		/* Each worker makes one change at a time; one more for the
+		 * rotation scheduler's steps. */
+		ac.change_lanes = cfg->workers + 1;
 		ac.db_timeout_ms = (int)cfg->db_timeout * 1000;
 		if ((audit = audit_start(&ac, err)) == NULL)
 			goto err2;
@@ -228,8 +223,6 @@ server_serve(const struct config *cfg, struct cf_error *err)
 	rc.workers = cfg->workers;
 	rc.long_workers = cfg->long_workers;
 	rc.long_queue = cfg->long_queue;
-	rc.write_workers = cfg->write_workers;
-	rc.write_queue = cfg->write_queue;
 	rc.max_connections = cfg->max_connections;
 	rc.handshake_timeout_ms = cfg->handshake_timeout * 1000;
 	rc.max_streams = cfg->max_streams;

@@ -281,18 +281,10 @@ class Server:
         v = self.env.get("COFFER_AUDIT_LANES")
         return int(v) if v else default_audit_lanes()
 
-    def write_workers(self):
-        """This server's write_workers (the threads changes run on): its
-        COFFER_WRITE_WORKERS as started, else cofferd's default, the
-        workers but at least 8 (server/config.c)."""
-        v = self.env.get("COFFER_WRITE_WORKERS")
-        return int(v) if v else max(int(self.env["COFFER_WORKERS"]), 8)
-
     def change_lanes(self):
         """This server's change lanes (a change's event, in the change's own
-        transaction): one per write worker and one for the rotation
-        scheduler."""
-        return self.write_workers() + 1
+        transaction): one per worker and one for the rotation scheduler."""
+        return int(self.env["COFFER_WORKERS"]) + 1
 
     def audit_chain_count(self):
         """How many audit chains this process writes (audit/DESIGN.md,

@@ -1,7 +1,7 @@
 """End-to-end tests of the audit trail (issue 4, audit/DESIGN.md): one
 durable event per call, append-only tables, tamper evidence rooted in the
 token, fail-closed writes, ListAuditEvents, two servers' chains, and the
-lanes: one server writing audit_lanes + write_workers + 1 chains side by side
+lanes: one server writing audit_lanes + workers + 1 chains side by side
 (queue lanes for reads and failures, change lanes for changes' events).
 
 The tampering is done as the database superuser with triggers disabled
@@ -844,10 +844,10 @@ class RequestParametersTest(AuditCase):
 
 class LanesTest(AuditCase):
     """audit_lanes (audit/DESIGN.md, "Lanes and group commit"): one cofferd
-    writes audit_lanes + write_workers + 1 chains side by side, each with its own
+    writes audit_lanes + workers + 1 chains side by side, each with its own
     ServerStart and ServerStop and its own head in the token.  audit_lanes
     queue lanes take the events of reads (and failures) in turn, one
-    submission each; write_workers + 1 change lanes take the events of changes,
+    submission each; workers + 1 change lanes take the events of changes,
     each appended by the change in its own transaction, in the first free
     change lane after the last one used.  Verify checks each chain on its own."""
 

@@ -93,7 +93,7 @@ class TwoServersTest(unittest.TestCase):
                                            f"WHERE s.name = '{n}'"), "2", n)
         self.assertEqual(h.psql(admin, "SELECT count(*) FROM audit_events WHERE "
                                        "operation = 'Rotation/createSecret'"), "8")
-        # Run by either server or both (each writes audit_lanes + write_workers + 1 chains:
+        # Run by either server or both (each writes audit_lanes + workers + 1 chains:
         # a step's event is in one of its change lanes' chains).
         servers = h.psql(admin, "SELECT DISTINCT c.server FROM audit_events e JOIN "
                                 "audit_chains c USING (chain_id) WHERE "

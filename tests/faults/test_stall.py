@@ -1,6 +1,5 @@
 """Head-of-line stalls: long calls (audit verification, listings, batch
-reads) and changes waiting for a lock or a commit must not hold the
-workers that reads need.
+reads) must not hold the workers that short calls need.
 
 The long calls are made to hang for as long as the test likes, without
 timing: a session of the database owner holds an ACCESS EXCLUSIVE lock on
@@ -9,7 +8,6 @@ into audit_events alone).  While they hang, short calls must be served;
 more long calls than the pool queues are refused with ThrottlingException;
 a long call whose deadline passes in the queue is answered without being
 run; every one of them is audited."""
-import os
 import subprocess
 import time
 import unittest
@@ -183,147 +181,6 @@ class StallTest(unittest.TestCase):
         self.assertTrue(calls[0].result().ok)
         h.until(lambda: len(self.events("RequestTimeoutException")) > before,
                 "the expired call's audit event")
-
-
-class RowLock:
-    """A row lock on secret ${name}'s row (SELECT ... FOR UPDATE), held by
-    a psql session of the database owner until release(): every change to
-    that secret waits for it."""
-
-    def __init__(self, db, name):
-        self.db = db
-        self.proc = subprocess.Popen(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", h.admin(db)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
-        self.proc.stdin.write("SET application_name = 'stall-test-row';\n"
-                              "BEGIN; SELECT 1 FROM secrets WHERE name = "
-                              f"'{name}' FOR UPDATE;\n"
-                              "SELECT pg_advisory_lock(4242);\n")
-        self.proc.stdin.flush()
-        # The advisory lock is taken after the row's: once it is held, so
-        # is the row.
-        h.until(lambda: h.psql(h.admin(db),
-                               "SELECT count(*) FROM pg_locks WHERE locktype = "
-                               "'advisory' AND objid = 4242 AND granted") == "1",
-                "the row lock")
-
-    def waiting(self):
-        """How many sessions wait for a lock (the changes held here)."""
-        return int(h.psql(h.admin(self.db),
-                          "SELECT count(*) FROM pg_locks WHERE NOT granted"))
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write("COMMIT;\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-            self.proc.stderr.close()
-
-
-class WriteStallTest(unittest.TestCase):
-    """Changes run on the write pool (write_workers threads, write_queue
-    waiting at most), not on the workers reads need: with every change of
-    the pool held by a row lock, reads are served by the one worker; a
-    change beyond the pool waits in the queue; beyond the queue it is
-    refused with ThrottlingException, audited."""
-
-    WRITE_WORKERS = 2
-    WRITE_QUEUE = 2
-
-    def setUp(self):
-        self.db = h.fresh_database("stallwrite")
-        self.server = h.Server(self.db, workers=1, extra_env={
-            "COFFER_WRITE_WORKERS": str(self.WRITE_WORKERS),
-            "COFFER_WRITE_QUEUE": str(self.WRITE_QUEUE),
-            # The held changes must wait for the lock, not time out.
-            "COFFER_STATEMENT_TIMEOUT_MS": "600000",
-            "COFFER_DB_TIMEOUT": "600",
-        }).start()
-        self.addCleanup(self.stop)
-        sm, _ = pb()
-        self.held, self.free = "held-" + token()[:6], "free-" + token()[:6]
-        for name in (self.held, self.free):
-            self.server.call("CreateSecret", sm.CreateSecretRequest(
-                name=name, secret_string="v0", client_request_token=token()))
-        self.channel = self.server.open_channel()
-        self.addCleanup(self.channel.close)
-        self.put_rpc = self.channel.unary_unary(
-            h.SERVICE + "PutSecretValue",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=sm.PutSecretValueResponse.FromString)
-        self.get_rpc = self.channel.unary_unary(
-            h.SERVICE + "GetSecretValue",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=sm.GetSecretValueResponse.FromString)
-
-    def stop(self):
-        rc = self.server.stop()
-        if rc != 0:
-            raise AssertionError(f"cofferd exited {rc}:\n{self.server.output()}")
-
-    def put(self, name):
-        sm, _ = pb()
-        return self.put_rpc.future(sm.PutSecretValueRequest(
-            secret_id=name, secret_string="v-" + token()[:8],
-            client_request_token=token()), timeout=600)
-
-    def threads(self):
-        """cofferd's threads by name."""
-        task = f"/proc/{self.server.proc.pid}/task"
-        names = []
-        for t in os.listdir(task):
-            with open(os.path.join(task, t, "comm")) as f:
-                names.append(f.read().strip())
-        return names
-
-    def test_reads_are_served_while_every_change_waits(self):
-        sm, _ = pb()
-        names = self.threads()
-        self.assertEqual(names.count("coffer-worker"), 1)
-        self.assertEqual(names.count("coffer-write"), self.WRITE_WORKERS)
-        lock = RowLock(self.db, self.held)
-        self.addCleanup(lock.release)
-        held = [self.put(self.held) for _ in range(self.WRITE_WORKERS)]
-        h.until(lambda: lock.waiting() >= self.WRITE_WORKERS,
-                "every write thread waiting on the row lock")
-        # The one worker reads on (before the write pool, the first held
-        # Put held it, and every read waited behind the lock).
-        for _ in range(20):
-            r = self.get_rpc(sm.GetSecretValueRequest(secret_id=self.free),
-                             timeout=10)
-            self.assertEqual(r.secret_string, "v0")
-        # A change to another secret waits for a write thread.
-        queued = self.put(self.free)
-        time.sleep(2)
-        self.assertFalse(queued.done(), "a change ran with every write thread held")
-        self.assertFalse(any(c.done() for c in held))
-        lock.release()
-        for c in held + [queued]:
-            self.assertTrue(c.result().version_id)
-
-    def test_full_write_queue_is_throttled_and_audited(self):
-        lock = RowLock(self.db, self.held)
-        self.addCleanup(lock.release)
-        calls = [self.put(self.held) for _ in range(self.WRITE_WORKERS)]
-        h.until(lambda: lock.waiting() >= self.WRITE_WORKERS,
-                "every write thread waiting on the row lock")
-        calls += [self.put(self.held) for _ in range(self.WRITE_QUEUE)]
-        time.sleep(2)
-        self.assertFalse(any(c.done() for c in calls), "the queue refused a change")
-        refused = self.put(self.held).exception(timeout=30)
-        self.assertIsNotNone(refused)
-        self.assertEqual(error_type(refused), "ThrottlingException", refused)
-        self.assertEqual(refused.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
-        self.assertIn("write_queue", refused.details())
-        lock.release()
-        for c in calls:
-            self.assertTrue(c.result().version_id)
-        sm, _ = pb()
-        r, _, _ = self.server.call("ListAuditEvents", sm.ListAuditEventsRequest(
-            operation="PutSecretValue", outcome="ThrottlingException",
-            max_results=100), service=AUDIT)
-        self.assertEqual(len(r.events), 1)
 
 
 class DefaultQueueTest(unittest.TestCase):

@@ -3,7 +3,7 @@ item 1; audit/DESIGN.md, "Heads in the token").
 
 Each audit chain's head lives in a token object that its head keeper moves
 after each batch; cofferd writes one chain per audit lane, queue lanes and
-change lanes (audit_lanes + write_workers + 1), and so keeps that many such objects.  Here
+change lanes (audit_lanes + workers + 1), and so keeps that many such objects.  Here
 the token fails underneath a real server while it serves a light load:
 
 - one lane's head object file is moved away for a moment (the PKCS#11

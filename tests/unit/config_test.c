@@ -94,9 +94,6 @@ test_defaults(void **state)
 	/* Twice the workers for long calls; 1024 may wait. */
 	assert_int_equal(cfg.long_workers, 2 * cfg.workers);
 	assert_int_equal(cfg.long_queue, 1024);
-	/* Changes: as many threads as workers, at least 8; 1024 may wait. */
-	assert_int_equal(cfg.write_workers, cfg.workers > 8 ? cfg.workers : 8);
-	assert_int_equal(cfg.write_queue, 1024);
 	/* An audit queue lane per four cores, at least 1, at most 8. */
 	assert_int_equal(cfg.audit_lanes, ncpu < 4 ? 1 : ncpu / 4 > 8 ? 8 :
 	    ncpu / 4);
@@ -157,7 +154,6 @@ test_file(void **state)
 	assert_int_equal(cfg.audit_batch_wait_us, 0);	/* 0 is a value */
 	assert_int_equal(cfg.workers, 3);
 	assert_int_equal(cfg.long_workers, 6);	/* follows the file's workers */
-	assert_int_equal(cfg.write_workers, 8);	/* at least 8 */
 	assert_string_equal(cfg.database,
 	    "host=/run/pg port=5433 dbname=coffer user=cofferd");
 	assert_string_equal(cfg.pkcs11_module, "/opt/hsm/lib.so");
@@ -179,19 +175,13 @@ test_env_overrides_file(void **state)
 	setenv("COFFER_LISTEN", "localhost:7000", 1);
 	setenv("COFFER_WORKERS", "5", 1);
 	setenv("COFFER_PIN_FILE", "/run/pin", 1);
-	setenv("COFFER_WRITE_WORKERS", "3", 1);
 	assert_int_equal(config_load(&cfg, write_file(
 	    "listen = 127.0.0.1:1\n"
 	    "workers = 2\n"
-	    "write_workers = 20\n"
-	    "write_queue = 7\n"
 	    "region = us-east-2\n"), &err), 0);
-	unsetenv("COFFER_WRITE_WORKERS");
 	assert_string_equal(cfg.listen, "localhost:7000");
 	assert_int_equal(cfg.workers, 5);
 	assert_int_equal(cfg.long_workers, 10);	/* follows the variable's */
-	assert_int_equal(cfg.write_workers, 3);	/* the variable's */
-	assert_int_equal(cfg.write_queue, 7);	/* the file's */
 	assert_string_equal(cfg.pin_file, "/run/pin");
 	assert_string_equal(cfg.region, "us-east-2");	/* from the file */
 	assert_string_equal(cfg.database, "dbname=coffer user=coffer_app");	/* default */

@@ -8,11 +8,3 @@ target_include_directories(rpc_unit_test PRIVATE ${PROJECT_SOURCE_DIR}/rpc
 target_link_libraries(rpc_unit_test coffer_rpc_support coffer_proto
                       coffer_common PkgConfig::CMOCKA)
 add_test(NAME unit.rpc COMMAND rpc_unit_test)
-
-# unit.rpc_pool: the queue long calls and changes wait in (rpc/pool.c).
-add_executable(rpc_pool_unit_test ${CMAKE_CURRENT_LIST_DIR}/rpc_pool_test.c
-               ${PROJECT_SOURCE_DIR}/rpc/pool.c)
-target_include_directories(rpc_pool_unit_test PRIVATE ${PROJECT_SOURCE_DIR}/rpc)
-target_link_libraries(rpc_pool_unit_test PkgConfig::GRPC PkgConfig::CMOCKA
-                      Threads::Threads)
-add_test(NAME unit.rpc_pool COMMAND rpc_pool_unit_test)
