@@ -350,13 +350,35 @@ class Caller:
     def call(self, op, service=SERVICE, **fields):
         sm, _ = pb()
         req = getattr(sm, op + "Request")(**fields)
-        method = self.channel.unary_unary(
-            service + op, request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=getattr(sm, op + "Response").FromString)
-        return method(req, timeout=30)
+        return method(self.channel, op, service)(req, timeout=30)
 
     def close(self):
         self.channel.close()
+
+
+def method(channel, op, service=SERVICE):
+    """${service}'s ${op} on ${channel}: grpcio's generic unary_unary with
+    its request and response messages."""
+    sm, _ = pb()
+    return channel.unary_unary(
+        service + op, request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=getattr(sm, op + "Response").FromString)
+
+
+def unpaired_versions(db):
+    """A change and its event commit together: (versions without an OK
+    event for them, OK events claiming a version that is not there), as
+    sets of "ARN version-id"; both empty when every version and every
+    CreateSecret or PutSecretValue event match one for one.  (A retried
+    write adds an event, never a version: sets, not counts.)"""
+    made = set(psql(admin(db), "SELECT s.arn || ' ' || v.version_id "
+                    "FROM secret_versions v JOIN secrets s ON "
+                    "s.uuid = v.secret_uuid").split("\n"))
+    claimed = set(psql(admin(db), "SELECT secret_arn || ' ' || version_id "
+                       "FROM audit_events WHERE outcome = 'OK' AND operation "
+                       "IN ('CreateSecret', 'PutSecretValue') AND "
+                       "version_id IS NOT NULL").split("\n"))
+    return made - claimed, claimed - made
 
 
 def until(pred, what, timeout=30):

@@ -194,17 +194,10 @@ class CrashTest(unittest.TestCase):
 
         # A change and its event commit together (one transaction): the
         # kill left no version without an OK event for it, and no OK event
-        # for a version that is not there.  (A retry of a write that had
-        # landed adds an event, never a version: compare sets.)
-        made = set(h.psql(h.admin(db), "SELECT s.arn || ' ' || v.version_id "
-                          "FROM secret_versions v JOIN secrets s ON "
-                          "s.uuid = v.secret_uuid").split("\n"))
-        claimed = set(h.psql(h.admin(db), "SELECT secret_arn || ' ' || version_id "
-                             "FROM audit_events WHERE outcome = 'OK' AND operation "
-                             "IN ('CreateSecret', 'PutSecretValue') AND "
-                             "version_id IS NOT NULL").split("\n"))
-        self.assertEqual(made - claimed, set(), "versions without their event")
-        self.assertEqual(claimed - made, set(), "events claiming a version that "
+        # for a version that is not there.
+        orphans, claims = h.unpaired_versions(db)
+        self.assertEqual(orphans, set(), "versions without their event")
+        self.assertEqual(claims, set(), "events claiming a version that "
                          "did not commit")
 
 
@@ -224,9 +217,7 @@ class SharedWriter(threading.Thread):
     def run(self):
         sm, _ = pb()
         ch = grpc.insecure_channel(self.endpoint)
-        put = ch.unary_unary(h.SERVICE + "PutSecretValue",
-                             request_serializer=lambda m: m.SerializeToString(),
-                             response_deserializer=sm.PutSecretValueResponse.FromString)
+        put = h.method(ch, "PutSecretValue")
         try:
             while not self.stop_ev.is_set():
                 name, tok = random.choice(self.names), token()
@@ -361,15 +352,9 @@ class TwoServersCrashTest(unittest.TestCase):
         for name in names:
             want = 1 + len({tok for n, tok, _, _ in acked if n == name})
             self.assertEqual(int(versions[name]), want, name)
-        made = set(h.psql(h.admin(db), "SELECT s.arn || ' ' || v.version_id "
-                          "FROM secret_versions v JOIN secrets s ON "
-                          "s.uuid = v.secret_uuid").split("\n"))
-        claimed = set(h.psql(h.admin(db), "SELECT secret_arn || ' ' || version_id "
-                             "FROM audit_events WHERE outcome = 'OK' AND operation "
-                             "IN ('CreateSecret', 'PutSecretValue') AND "
-                             "version_id IS NOT NULL").split("\n"))
-        self.assertEqual(made - claimed, set(), "versions without their event")
-        self.assertEqual(claimed - made, set(), "events claiming a missing version")
+        orphans, claims = h.unpaired_versions(db)
+        self.assertEqual(orphans, set(), "versions without their event")
+        self.assertEqual(claims, set(), "events claiming a missing version")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,6 @@ class Racer(threading.Thread):
         self.put_acks = []       # (token, value)
         self.put_cut = None      # (token, value) the kill cut off
         self.outcomes = []       # every failure's exception name
-        self.key_calls = 0
 
     def run(self):
         puts = threading.Thread(target=self.put_loop, daemon=True)
@@ -91,9 +90,7 @@ class Racer(threading.Thread):
     def key_loop(self):
         sm, _ = pb()
         ch = self.server.open_channel()
-        update = ch.unary_unary(h.SERVICE + "UpdateSecret",
-                                request_serializer=lambda m: m.SerializeToString(),
-                                response_deserializer=sm.UpdateSecretResponse.FromString)
+        update = h.method(ch, "UpdateSecret")
         try:
             i = random.randrange(2)
             while not self.done():
@@ -110,16 +107,13 @@ class Racer(threading.Thread):
                         return
                     self.outcomes.append(error_type(e) or e.code().name)
                     time.sleep(0.05)
-                self.key_calls += 1
         finally:
             ch.close()
 
     def put_loop(self):
         sm, _ = pb()
         ch = self.server.open_channel()
-        put = ch.unary_unary(h.SERVICE + "PutSecretValue",
-                             request_serializer=lambda m: m.SerializeToString(),
-                             response_deserializer=sm.PutSecretValueResponse.FromString)
+        put = h.method(ch, "PutSecretValue")
         try:
             n = 0
             while n < PUTS_PER_ROUND and not self.done():
@@ -273,15 +267,9 @@ class KeyChangeFaultTest(unittest.TestCase):
             for key, rid in r.key_acks:
                 self.assertIn(rid, rids, f"{name}: no event for key change {rid}")
 
-        made = set(self.sql("SELECT s.arn || ' ' || v.version_id FROM "
-                            "secret_versions v JOIN secrets s ON "
-                            "s.uuid = v.secret_uuid").splitlines())
-        claimed = set(self.sql("SELECT secret_arn || ' ' || version_id FROM "
-                               "audit_events WHERE outcome = 'OK' AND operation IN "
-                               "('CreateSecret', 'PutSecretValue') AND "
-                               "version_id IS NOT NULL").splitlines())
-        self.assertEqual(made - claimed, set(), "versions without their event")
-        self.assertEqual(claimed - made, set(), "events claiming a missing version")
+        orphans, claims = h.unpaired_versions(self.cluster.conninfo)
+        self.assertEqual(orphans, set(), "versions without their event")
+        self.assertEqual(claims, set(), "events claiming a missing version")
 
     def verify_audit(self):
         sm, _ = pb()
